@@ -1,0 +1,82 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+
+namespace Modula.Tensors.Backends.Cpu;
+
+/// <summary>The managed-SIMD CPU device: pooled managed arrays, multi-core SIMD kernels.</summary>
+public sealed class CpuDevice : Device
+{
+    private readonly BufferPool<Array>[] _pools;
+
+    internal static readonly CpuDevice Instance = new();
+
+    private CpuDevice()
+    {
+        _pools =
+        [
+            new BufferPool<Array>(n => GC.AllocateUninitializedArray<float>(checked((int)n))),
+            new BufferPool<Array>(n => GC.AllocateUninitializedArray<double>(checked((int)n))),
+            new BufferPool<Array>(n => GC.AllocateUninitializedArray<int>(checked((int)n))),
+        ];
+        Backend = new CpuBackend();
+    }
+
+    /// <summary>Worker threads used by parallel kernels (default: the processor count).</summary>
+    public static int Threads { get; set; } = Environment.ProcessorCount;
+
+    /// <inheritdoc/>
+    public override DeviceKind Kind => DeviceKind.Cpu;
+
+    /// <inheritdoc/>
+    public override string Name => "cpu";
+
+    /// <inheritdoc/>
+    public override long PooledBytes =>
+        _pools[0].CachedUnits * 4 + _pools[1].CachedUnits * 8 + _pools[2].CachedUnits * 4;
+
+    internal override IBackend Backend { get; }
+
+    /// <inheritdoc/>
+    public override bool Supports(DType dtype) => true;
+
+    /// <inheritdoc/>
+    public override void TrimPool()
+    {
+        foreach (var p in _pools) p.Trim();
+    }
+
+    private protected override Storage AllocateCore(DType dtype, int length)
+    {
+        var pool = _pools[(int)dtype];
+        var array = pool.Rent(length, out long capacity);
+        return new CpuStorage(this, dtype, length, array, capacity, pool);
+    }
+
+    /// <summary>The CPU device lives for the whole process.</summary>
+    public override void Dispose() { }
+}
+
+/// <summary>A pooled managed array holding a CPU tensor's elements.</summary>
+internal sealed class CpuStorage : Storage
+{
+    private readonly long _capacity;
+    private readonly BufferPool<Array> _pool;
+
+    public CpuStorage(CpuDevice device, DType dtype, int length, Array array, long capacity, BufferPool<Array> pool)
+        : base(device, dtype, length)
+    {
+        Array = array;
+        _capacity = capacity;
+        _pool = pool;
+    }
+
+    public Array Array { get; }
+
+    public Span<T> Span<T>() where T : unmanaged => ((T[])Array).AsSpan(0, Length);
+
+    public ref T Ref<T>() where T : unmanaged => ref MemoryMarshal.GetArrayDataReference((T[])Array);
+
+    public ref T Ref<T>(int offset) where T : unmanaged => ref Unsafe.Add(ref Ref<T>(), offset);
+
+    protected internal override void ReturnToPool() => _pool.Return(Array, _capacity);
+}

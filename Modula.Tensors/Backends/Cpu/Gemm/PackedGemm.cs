@@ -1,0 +1,220 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+
+namespace Modula.Tensors.Backends.Cpu.Gemm;
+
+/// <summary>
+/// GotoBLAS-style float32 GEMM, C (+)= A·B: B is packed into 32-column panels and A into
+/// 12-row panels (both zero-padded), and a 12×32 register tile of 24 <c>Vector512</c>
+/// accumulators runs the FMAs. Work is split across threads along the larger of M and N;
+/// each thread packs what it reads into its own reusable buffers, so threads never wait
+/// on each other.
+/// </summary>
+internal static unsafe class PackedGemm
+{
+    public const int MR = 12;            // rows of the register tile
+    public const int NR = 32;            // columns of the register tile (two Vector512<float>)
+    private const int KC = 256;          // depth of a packed panel: B micro-panel 32 KiB stays in L1
+    private const int MC = 144;          // rows of A packed at once (~144 KiB, in L2)
+    private const int NC = 1024;         // columns of B packed at once (~1 MiB)
+
+    [ThreadStatic] private static float[]? _packA;
+    [ThreadStatic] private static float[]? _packB;
+
+    /// <summary>Flops below which one thread does the whole product.</summary>
+    private const long ParallelFlops = 1L << 21;
+
+    public static void Multiply(MatrixRef<float> a, MatrixRef<float> b, MatrixRef<float> c, int m, int n, int k, bool accumulate, int threads)
+    {
+        if (m == 0 || n == 0) return;
+        if (k == 0)
+        {
+            if (!accumulate) for (int i = 0; i < m; i++) c.Data.AsSpan(c.Offset + i * c.RowStride, n).Clear();
+            return;
+        }
+        long flops = 2L * m * n * k;
+        if (threads <= 1 || flops < ParallelFlops)
+        {
+            MultiplySerial(a, b, c, m, n, k, accumulate);
+            return;
+        }
+        bool splitRows = m >= n;
+        int extent = splitRows ? m : n, unit = splitRows ? MR : NR;
+        int units = (extent + unit - 1) / unit;
+        threads = Math.Min(threads, units);
+        Parallel.For(0, threads, new ParallelOptions { MaxDegreeOfParallelism = threads }, t =>
+        {
+            int begin = Math.Min(extent, (int)((long)units * t / threads) * unit);
+            int end = Math.Min(extent, (int)((long)units * (t + 1) / threads) * unit);
+            if (begin >= end) return;
+            if (splitRows) MultiplySerial(a.At(begin, 0), b, c.At(begin, 0), end - begin, n, k, accumulate);
+            else MultiplySerial(a, b.At(0, begin), c.At(0, begin), m, end - begin, k, accumulate);
+        });
+    }
+
+    /// <summary>Single-threaded blocked product.</summary>
+    public static void MultiplySerial(MatrixRef<float> a, MatrixRef<float> b, MatrixRef<float> c, int m, int n, int k, bool accumulate)
+    {
+        var packA = _packA ??= GC.AllocateUninitializedArray<float>(MC * KC, pinned: true);
+        var packB = _packB ??= GC.AllocateUninitializedArray<float>(NC * KC, pinned: true);
+        fixed (float* pa = packA, pb = packB, pc = c.Data)
+        {
+            for (int jc = 0; jc < n; jc += NC)
+            {
+                int nc = Math.Min(NC, n - jc);
+                for (int pc0 = 0; pc0 < k; pc0 += KC)
+                {
+                    int kc = Math.Min(KC, k - pc0);
+                    bool first = pc0 == 0 && !accumulate; // first K block overwrites C
+                    PackB(b.At(pc0, jc), kc, nc, pb);
+                    for (int ic = 0; ic < m; ic += MC)
+                    {
+                        int mc = Math.Min(MC, m - ic);
+                        PackA(a.At(ic, pc0), mc, kc, pa);
+                        for (int jr = 0; jr < nc; jr += NR)
+                        {
+                            int nr = Math.Min(NR, nc - jr);
+                            for (int ir = 0; ir < mc; ir += MR)
+                            {
+                                int mr = Math.Min(MR, mc - ir);
+                                float* tile = pc + c.Offset + (ic + ir) * c.RowStride + jc + jr;
+                                Kernel(kc, pa + ir * kc, pb + jr * kc, tile, c.RowStride, mr, nr, first);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// <summary>Packs A[0..mc, 0..kc] into 12-row panels laid out k-major: panel[p·12 + i].</summary>
+    private static void PackA(MatrixRef<float> a, int mc, int kc, float* dst)
+    {
+        fixed (float* src0 = a.Data)
+        {
+            float* src = src0 + a.Offset;
+            int rs = a.RowStride, cs = a.ColStride;
+            for (int ir = 0; ir < mc; ir += MR)
+            {
+                int mr = Math.Min(MR, mc - ir);
+                float* panel = dst + ir * kc;
+                for (int i = 0; i < MR; i++)
+                {
+                    if (i >= mr)
+                    {
+                        for (int p = 0; p < kc; p++) panel[p * MR + i] = 0f;
+                        continue;
+                    }
+                    float* row = src + (ir + i) * rs;
+                    if (cs == 1) for (int p = 0; p < kc; p++) panel[p * MR + i] = row[p];
+                    else for (int p = 0; p < kc; p++) panel[p * MR + i] = row[p * cs];
+                }
+            }
+        }
+    }
+
+    /// <summary>Packs B[0..kc, 0..nc] into 32-column panels laid out k-major: panel[p·32 + j].</summary>
+    private static void PackB(MatrixRef<float> b, int kc, int nc, float* dst)
+    {
+        fixed (float* src0 = b.Data)
+        {
+            float* src = src0 + b.Offset;
+            int rs = b.RowStride, cs = b.ColStride;
+            for (int jr = 0; jr < nc; jr += NR)
+            {
+                int nr = Math.Min(NR, nc - jr);
+                float* panel = dst + jr * kc;
+                if (cs == 1 && nr == NR)
+                {
+                    for (int p = 0; p < kc; p++)
+                    {
+                        float* row = src + p * rs + jr;
+                        Vector512.Store(Vector512.Load(row), panel + p * NR);
+                        Vector512.Store(Vector512.Load(row + 16), panel + p * NR + 16);
+                    }
+                    continue;
+                }
+                if (rs == 1 && nr == NR)
+                {
+                    // Column-major source (a transposed view): walk each column contiguously.
+                    for (int j = 0; j < NR; j++)
+                    {
+                        float* col = src + (jr + j) * cs;
+                        for (int p = 0; p < kc; p++) panel[p * NR + j] = col[p];
+                    }
+                    continue;
+                }
+                for (int p = 0; p < kc; p++)
+                    for (int j = 0; j < NR; j++)
+                        panel[p * NR + j] = j < nr ? src[p * rs + (jr + j) * cs] : 0f;
+            }
+        }
+    }
+
+    /// <summary>C[0..mr, 0..nr] (+)= Apanel·Bpanel over kc steps with a 12×32 register tile.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Kernel(int kc, float* a, float* b, float* c, int ldc, int mr, int nr, bool overwrite)
+    {
+        Vector512<float> c00 = default, c01 = default, c10 = default, c11 = default, c20 = default, c21 = default,
+            c30 = default, c31 = default, c40 = default, c41 = default, c50 = default, c51 = default,
+            c60 = default, c61 = default, c70 = default, c71 = default, c80 = default, c81 = default,
+            c90 = default, c91 = default, ca0 = default, ca1 = default, cb0 = default, cb1 = default;
+        for (int p = 0; p < kc; p++)
+        {
+            var b0 = Vector512.Load(b);
+            var b1 = Vector512.Load(b + 16);
+            Vector512<float> ai;
+            ai = Vector512.Create(a[0]); c00 = Vector512.FusedMultiplyAdd(ai, b0, c00); c01 = Vector512.FusedMultiplyAdd(ai, b1, c01);
+            ai = Vector512.Create(a[1]); c10 = Vector512.FusedMultiplyAdd(ai, b0, c10); c11 = Vector512.FusedMultiplyAdd(ai, b1, c11);
+            ai = Vector512.Create(a[2]); c20 = Vector512.FusedMultiplyAdd(ai, b0, c20); c21 = Vector512.FusedMultiplyAdd(ai, b1, c21);
+            ai = Vector512.Create(a[3]); c30 = Vector512.FusedMultiplyAdd(ai, b0, c30); c31 = Vector512.FusedMultiplyAdd(ai, b1, c31);
+            ai = Vector512.Create(a[4]); c40 = Vector512.FusedMultiplyAdd(ai, b0, c40); c41 = Vector512.FusedMultiplyAdd(ai, b1, c41);
+            ai = Vector512.Create(a[5]); c50 = Vector512.FusedMultiplyAdd(ai, b0, c50); c51 = Vector512.FusedMultiplyAdd(ai, b1, c51);
+            ai = Vector512.Create(a[6]); c60 = Vector512.FusedMultiplyAdd(ai, b0, c60); c61 = Vector512.FusedMultiplyAdd(ai, b1, c61);
+            ai = Vector512.Create(a[7]); c70 = Vector512.FusedMultiplyAdd(ai, b0, c70); c71 = Vector512.FusedMultiplyAdd(ai, b1, c71);
+            ai = Vector512.Create(a[8]); c80 = Vector512.FusedMultiplyAdd(ai, b0, c80); c81 = Vector512.FusedMultiplyAdd(ai, b1, c81);
+            ai = Vector512.Create(a[9]); c90 = Vector512.FusedMultiplyAdd(ai, b0, c90); c91 = Vector512.FusedMultiplyAdd(ai, b1, c91);
+            ai = Vector512.Create(a[10]); ca0 = Vector512.FusedMultiplyAdd(ai, b0, ca0); ca1 = Vector512.FusedMultiplyAdd(ai, b1, ca1);
+            ai = Vector512.Create(a[11]); cb0 = Vector512.FusedMultiplyAdd(ai, b0, cb0); cb1 = Vector512.FusedMultiplyAdd(ai, b1, cb1);
+            a += MR;
+            b += NR;
+        }
+        if (mr == MR && nr == NR)
+        {
+            Row(c + 0 * ldc, c00, c01, overwrite); Row(c + 1 * ldc, c10, c11, overwrite);
+            Row(c + 2 * ldc, c20, c21, overwrite); Row(c + 3 * ldc, c30, c31, overwrite);
+            Row(c + 4 * ldc, c40, c41, overwrite); Row(c + 5 * ldc, c50, c51, overwrite);
+            Row(c + 6 * ldc, c60, c61, overwrite); Row(c + 7 * ldc, c70, c71, overwrite);
+            Row(c + 8 * ldc, c80, c81, overwrite); Row(c + 9 * ldc, c90, c91, overwrite);
+            Row(c + 10 * ldc, ca0, ca1, overwrite); Row(c + 11 * ldc, cb0, cb1, overwrite);
+            return;
+        }
+        // Edge tile: spill the accumulators and copy the valid part.
+        float* tile = stackalloc float[MR * NR];
+        Spill(tile, 0, c00, c01); Spill(tile, 1, c10, c11); Spill(tile, 2, c20, c21); Spill(tile, 3, c30, c31);
+        Spill(tile, 4, c40, c41); Spill(tile, 5, c50, c51); Spill(tile, 6, c60, c61); Spill(tile, 7, c70, c71);
+        Spill(tile, 8, c80, c81); Spill(tile, 9, c90, c91); Spill(tile, 10, ca0, ca1); Spill(tile, 11, cb0, cb1);
+        for (int i = 0; i < mr; i++)
+            for (int j = 0; j < nr; j++)
+                c[i * ldc + j] = overwrite ? tile[i * NR + j] : c[i * ldc + j] + tile[i * NR + j];
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Row(float* c, Vector512<float> v0, Vector512<float> v1, bool overwrite)
+    {
+        if (!overwrite)
+        {
+            v0 += Vector512.Load(c);
+            v1 += Vector512.Load(c + 16);
+        }
+        Vector512.Store(v0, c);
+        Vector512.Store(v1, c + 16);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Spill(float* tile, int row, Vector512<float> v0, Vector512<float> v1)
+    {
+        Vector512.Store(v0, tile + row * NR);
+        Vector512.Store(v1, tile + row * NR + 16);
+    }
+}

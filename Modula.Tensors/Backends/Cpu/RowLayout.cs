@@ -1,0 +1,130 @@
+namespace Modula.Tensors.Backends.Cpu;
+
+/// <summary>
+/// Walks several same-shaped strided operands row by row. Adjacent dimensions that are
+/// contiguous in every operand are merged first, so a dense tensor is one long row and a
+/// broadcast over the last axis becomes rows with element stride 0.
+/// </summary>
+internal sealed class RowLayout
+{
+    private readonly int[] _outerDims;
+    private readonly int[][] _outerStrides;
+    private readonly int[] _baseOffsets;
+
+    private RowLayout(int[] outerDims, int[][] outerStrides, int[] baseOffsets, int rowLength, int[] rowStrides)
+    {
+        _outerDims = outerDims;
+        _outerStrides = outerStrides;
+        _baseOffsets = baseOffsets;
+        RowLength = rowLength;
+        RowStrides = rowStrides;
+        long rows = 1;
+        foreach (var d in outerDims) rows *= d;
+        Rows = rows;
+    }
+
+    /// <summary>Elements per row.</summary>
+    public int RowLength { get; }
+
+    /// <summary>Element stride within a row, per operand.</summary>
+    public int[] RowStrides { get; }
+
+    /// <summary>Number of rows.</summary>
+    public long Rows { get; }
+
+    /// <summary>Builds the layout of <paramref name="operands"/>, all of shape <paramref name="shape"/>.</summary>
+    public static RowLayout Create(Shape shape, params Tensor[] operands)
+    {
+        int k = operands.Length;
+        var dims = new List<int>();
+        var strides = new List<int[]>();
+        for (int d = 0; d < shape.Rank; d++)
+        {
+            if (shape.Dims[d] == 1) continue; // size-1 dims carry no information
+            var s = new int[k];
+            for (int o = 0; o < k; o++) s[o] = operands[o].Strides[d];
+            int last = dims.Count - 1;
+            bool merge = last >= 0;
+            for (int o = 0; merge && o < k; o++) merge = strides[last][o] == s[o] * shape.Dims[d];
+            if (merge)
+            {
+                dims[last] *= shape.Dims[d];
+                strides[last] = s;
+            }
+            else
+            {
+                dims.Add(shape.Dims[d]);
+                strides.Add(s);
+            }
+        }
+        var offsets = operands.Select(t => t.Offset).ToArray();
+        if (dims.Count == 0) return new RowLayout([], [], offsets, shape.Size, new int[k]);
+        int rowLength = dims[^1];
+        var rowStrides = strides[^1];
+        dims.RemoveAt(dims.Count - 1);
+        strides.RemoveAt(strides.Count - 1);
+        return new RowLayout(dims.ToArray(), strides.ToArray(), offsets, rowLength, rowStrides);
+    }
+
+    /// <summary>Writes each operand's element offset at the start of <paramref name="row"/>.</summary>
+    public void RowOffsets(long row, Span<int> offsets)
+    {
+        _baseOffsets.CopyTo(offsets);
+        for (int d = _outerDims.Length - 1; d >= 0 && row > 0; d--)
+        {
+            long idx = row % _outerDims[d];
+            row /= _outerDims[d];
+            for (int o = 0; o < offsets.Length; o++) offsets[o] += (int)idx * _outerStrides[d][o];
+        }
+    }
+
+    /// <summary>
+    /// Calls <paramref name="body"/>(offsets, length) for every row, split into chunks so that
+    /// long rows and many rows both spread over the CPU's threads.
+    /// </summary>
+    public void ForEachChunk(Action<int[], int> body)
+    {
+        const int chunk = 1 << 15;
+        int chunksPerRow = Math.Max(1, (RowLength + chunk - 1) / chunk);
+        long items = Rows * chunksPerRow;
+        int operands = _baseOffsets.Length;
+        long total = Rows * RowLength;
+        CpuParallel.For(items, total, (start, end) =>
+        {
+            var offsets = new int[operands];
+            var shifted = new int[operands];
+            for (long item = start; item < end; item++)
+            {
+                long row = item / chunksPerRow;
+                int c = (int)(item % chunksPerRow);
+                RowOffsets(row, offsets);
+                int begin = c * chunk, length = Math.Min(chunk, RowLength - begin);
+                for (int o = 0; o < operands; o++) shifted[o] = offsets[o] + begin * RowStrides[o];
+                body(shifted, length);
+            }
+        });
+    }
+}
+
+/// <summary>Splits work across <see cref="CpuDevice.Threads"/> when it is large enough to pay for the hand-off.</summary>
+internal static class CpuParallel
+{
+    /// <summary>Below this many elements of work, run on the calling thread.</summary>
+    public const long MinParallelWork = 1 << 16;
+
+    /// <summary>Runs <paramref name="body"/>(start, end) over [0, count), in parallel when <paramref name="work"/> is large.</summary>
+    public static void For(long count, long work, Action<long, long> body)
+    {
+        int threads = Math.Min(CpuDevice.Threads, (int)Math.Min(count, int.MaxValue));
+        if (threads <= 1 || work < MinParallelWork)
+        {
+            body(0, count);
+            return;
+        }
+        Parallel.For(0, threads, new ParallelOptions { MaxDegreeOfParallelism = threads }, t =>
+        {
+            long start = count * t / threads, end = count * (t + 1) / threads;
+            if (start < end) body(start, end);
+        });
+    }
+}

@@ -1,0 +1,60 @@
+using Modula.Tensors.Primitives;
+
+namespace Modula.Tensors.Backends;
+
+/// <summary>
+/// The primitive op set every device implements exactly once. <see cref="Ops"/> validates
+/// shapes, dtypes, devices and liveness before calling in, allocates outputs, and lowers
+/// everything else (views, broadcasting, concat, pooling, …) onto these.
+/// </summary>
+/// <remarks>Shapes use B = batch, M/N/K = matrix sizes, V = rows of a table, D = row width.</remarks>
+internal interface IBackend
+{
+    /// <summary>Copies host values into the first elements of <paramref name="destination"/>.</summary>
+    void Upload<T>(ReadOnlySpan<T> source, Storage destination) where T : unmanaged;
+
+    /// <summary>Copies <c>destination.Length</c> elements starting at <paramref name="offset"/> to the host.</summary>
+    void Download<T>(Storage source, int offset, Span<T> destination) where T : unmanaged;
+
+    /// <summary>y[i] = value for contiguous y.</summary>
+    void Fill(Tensor y, double value);
+
+    /// <summary>y[i] = start + i·step for contiguous y.</summary>
+    void Arange(Tensor y, double start, double step);
+
+    /// <summary>y[idx] = x[idx] for every index; both any layout, same shape and dtype.</summary>
+    void Copy(Tensor x, Tensor y);
+
+    /// <summary>y[i] = op(x[i]); x and y contiguous with equal sizes.</summary>
+    void Unary<TOp>(Tensor x, Tensor y, TOp op) where TOp : struct, IUnaryOp;
+
+    /// <summary>y[idx] = op(a[idx], b[idx]); a and b are views already expanded to y's shape; y contiguous.</summary>
+    void Binary<TOp>(Tensor a, Tensor b, Tensor y, TOp op) where TOp : struct, IBinaryOp;
+
+    /// <summary>y[idx] = cond[idx] != 0 ? a[idx] : b[idx]; inputs expanded to y's shape; y contiguous.</summary>
+    void Where(Tensor condition, Tensor a, Tensor b, Tensor y);
+
+    /// <summary>x contiguous viewed as [outer, reduce, inner] → y contiguous [outer, inner].</summary>
+    void Reduce<TOp>(Tensor x, Tensor y, int outer, int reduce, int inner, TOp op) where TOp : struct, IReduceOp;
+
+    /// <summary>Index of the first maximum along the middle axis of x [outer, reduce, inner] → int y [outer, inner].</summary>
+    void ArgMax(Tensor x, Tensor y, int outer, int reduce, int inner);
+
+    /// <summary>c[b] (+)= a[b]·b[b] with a [B, M, K] and b [B, K, N] of any strides; c [B, M, N] contiguous.</summary>
+    void MatMul(Tensor a, Tensor b, Tensor c, bool accumulate);
+
+    /// <summary>y[i, :] = table[indices[i], :]; table [V, D] and y [n, D] contiguous, int indices [n] (checked in range).</summary>
+    void GatherRows(Tensor table, Tensor indices, Tensor y);
+
+    /// <summary>table[indices[i], :] += source[i, :]; repeated indices accumulate.</summary>
+    void ScatterAddRows(Tensor source, Tensor indices, Tensor table);
+
+    /// <summary>Unfolds image patches: x [N, C, H, W] → cols [N, C·kh·kw, Ho·Wo] (zero padding).</summary>
+    void Im2Col(Tensor x, Tensor cols, ConvGeometry geometry);
+
+    /// <summary>The adjoint of <see cref="Im2Col"/>: sums patch columns back into x [N, C, H, W] (overwrites x).</summary>
+    void Col2Im(Tensor cols, Tensor x, ConvGeometry geometry);
+
+    /// <summary>Philox4x32-10 stream into contiguous y: raw bits (int), uniform [0,1) or standard normal.</summary>
+    void Random(Tensor y, RandomKind kind, ulong seed, ulong offset);
+}

@@ -1,0 +1,181 @@
+using System.Collections.Concurrent;
+using ILGPU;
+using ILGPU.Runtime;
+using Modula.Tensors.Primitives;
+
+namespace Modula.Tensors.Backends.Ilgpu;
+
+/// <summary>
+/// Launches the accelerator kernels. Kernels are compiled once per (kernel, op struct) and
+/// cached; all launches go to the accelerator's default stream, so buffers recycled by the
+/// pool are only reused by work ordered after their last reader.
+/// </summary>
+internal sealed class IlgpuBackend : IBackend
+{
+    private readonly IlgpuDevice _device;
+    private readonly ConcurrentDictionary<(string Kernel, Type Type), Delegate> _kernels = new();
+
+    public IlgpuBackend(IlgpuDevice device) => _device = device;
+
+    private Accelerator Acc => _device.Accelerator;
+
+    private TDelegate Kernel<TDelegate>(string name, Type type, Func<TDelegate> load) where TDelegate : Delegate =>
+        (TDelegate)_kernels.GetOrAdd((name, type), _ => load());
+
+    private static IlgpuStorage S(Tensor t) => (IlgpuStorage)t.Storage;
+
+    private static ArrayView<T> V<T>(Tensor t) where T : unmanaged => S(t).View<T>();
+
+    public void Upload<T>(ReadOnlySpan<T> source, Storage destination) where T : unmanaged
+    {
+        if (source.IsEmpty) return;
+        ((IlgpuStorage)destination).View<T>().SubView(0, source.Length).CopyFromCPU(source);
+    }
+
+    public void Download<T>(Storage source, int offset, Span<T> destination) where T : unmanaged
+    {
+        if (destination.IsEmpty) return;
+        Acc.Synchronize();
+        ((IlgpuStorage)source).View<T>().SubView(offset, destination.Length).CopyToCPU(destination);
+    }
+
+    public void Fill(Tensor y, double value)
+    {
+        if (y.DType == DType.Int32)
+            Kernel("fill", typeof(int), () => Acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<int>, int>(Kernels.Fill))
+                (y.Size, V<int>(y).SubView(y.Offset, y.Size), checked((int)value));
+        else
+            Kernel("fill", typeof(float), () => Acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, float>(Kernels.Fill))
+                (y.Size, V<float>(y).SubView(y.Offset, y.Size), (float)value);
+    }
+
+    public void Arange(Tensor y, double start, double step)
+    {
+        if (y.DType == DType.Int32)
+            Kernel("arange", typeof(int), () => Acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<int>, int, int>(Kernels.ArangeInt))
+                (y.Size, V<int>(y).SubView(y.Offset, y.Size), checked((int)start), checked((int)step));
+        else
+            Kernel("arange", typeof(float), () => Acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, float, float>(Kernels.Arange))
+                (y.Size, V<float>(y).SubView(y.Offset, y.Size), (float)start, (float)step);
+    }
+
+    /// <summary>Uploads [dims, strides of each operand] for the strided kernels; the caller releases the storage.</summary>
+    private Storage Layout(Shape shape, params Tensor[] operands)
+    {
+        int rank = shape.Rank;
+        var meta = new int[Math.Max(1, rank * (operands.Length + 1))];
+        shape.Dims.CopyTo(meta);
+        for (int o = 0; o < operands.Length; o++) operands[o].Strides.CopyTo(meta.AsSpan((o + 1) * rank));
+        var storage = _device.Allocate(DType.Int32, meta.Length);
+        Upload<int>(meta, storage);
+        return storage;
+    }
+
+    public void Copy(Tensor x, Tensor y)
+    {
+        var meta = Layout(y.Shape, x, y);
+        try
+        {
+            var m = ((IlgpuStorage)meta).View<int>();
+            if (x.DType == DType.Int32)
+                Kernel("copy", typeof(int), () => Acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<int>, ArrayView<int>, ArrayView<int>, int, int, int>(Kernels.Copy))
+                    (y.Size, V<int>(x), V<int>(y), m, y.Rank, x.Offset, y.Offset);
+            else
+                Kernel("copy", typeof(float), () => Acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<int>, int, int, int>(Kernels.Copy))
+                    (y.Size, V<float>(x), V<float>(y), m, y.Rank, x.Offset, y.Offset);
+        }
+        finally { meta.Release(); }
+    }
+
+    public void Unary<TOp>(Tensor x, Tensor y, TOp op) where TOp : struct, IUnaryOp =>
+        Kernel("unary", typeof(TOp), () => Acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, TOp>(Kernels.Unary))
+            (y.Size, V<float>(x).SubView(x.Offset, x.Size), V<float>(y).SubView(y.Offset, y.Size), op);
+
+    public void Binary<TOp>(Tensor a, Tensor b, Tensor y, TOp op) where TOp : struct, IBinaryOp
+    {
+        var meta = Layout(y.Shape, a, b);
+        try
+        {
+            Kernel("binary", typeof(TOp), () => Acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<int>, int, int, int, TOp>(Kernels.Binary))
+                (y.Size, V<float>(a), V<float>(b), V<float>(y).SubView(y.Offset, y.Size), ((IlgpuStorage)meta).View<int>(), y.Rank, a.Offset, b.Offset, op);
+        }
+        finally { meta.Release(); }
+    }
+
+    public void Where(Tensor condition, Tensor a, Tensor b, Tensor y)
+    {
+        var meta = Layout(y.Shape, condition, a, b);
+        try
+        {
+            Kernel("where", typeof(float), () => Acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<int>, int, int, int, int>(Kernels.Where))
+                (y.Size, V<float>(condition), V<float>(a), V<float>(b), V<float>(y).SubView(y.Offset, y.Size), ((IlgpuStorage)meta).View<int>(), y.Rank, condition.Offset, a.Offset, b.Offset);
+        }
+        finally { meta.Release(); }
+    }
+
+    public void Reduce<TOp>(Tensor x, Tensor y, int outer, int reduce, int inner, TOp op) where TOp : struct, IReduceOp =>
+        Kernel("reduce", typeof(TOp), () => Acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, int, int, TOp>(Kernels.Reduce))
+            (outer * inner, V<float>(x).SubView(x.Offset, x.Size), V<float>(y).SubView(y.Offset, y.Size), reduce, inner, op);
+
+    public void ArgMax(Tensor x, Tensor y, int outer, int reduce, int inner) =>
+        Kernel("argmax", typeof(float), () => Acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<int>, int, int>(Kernels.ArgMax))
+            (outer * inner, V<float>(x).SubView(x.Offset, x.Size), V<int>(y).SubView(y.Offset, y.Size), reduce, inner);
+
+    public void MatMul(Tensor a, Tensor b, Tensor c, bool accumulate)
+    {
+        int batch = c.Shape[0], m = c.Shape[1], n = c.Shape[2];
+        var args = new GemmArgs
+        {
+            M = m, N = n, K = a.Shape[2],
+            AOffset = a.Offset, ABatch = a.Strides[0], ARow = a.Strides[1], ACol = a.Strides[2],
+            BOffset = b.Offset, BBatch = b.Strides[0], BRow = b.Strides[1], BCol = b.Strides[2],
+            COffset = c.Offset, CBatch = m * n, Accumulate = accumulate ? 1 : 0,
+        };
+        var kernel = Kernel("gemm", typeof(float), () => Acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, GemmArgs>(GemmKernel.Run));
+        var grid = new Index3D((n + GemmKernel.Tile - 1) / GemmKernel.Tile, (m + GemmKernel.Tile - 1) / GemmKernel.Tile, batch);
+        kernel(new KernelConfig(grid, new Index3D(GemmKernel.Threads, GemmKernel.Threads, 1)), V<float>(a), V<float>(b), V<float>(c), args);
+    }
+
+    public void GatherRows(Tensor table, Tensor indices, Tensor y)
+    {
+        int width = table.Shape[1];
+        if (table.DType == DType.Int32)
+            Kernel("gather", typeof(int), () => Acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<int>, ArrayView<int>, ArrayView<int>, int>(Kernels.GatherRows))
+                (y.Size, V<int>(table).SubView(table.Offset, table.Size), V<int>(indices).SubView(indices.Offset, indices.Size), V<int>(y).SubView(y.Offset, y.Size), width);
+        else
+            Kernel("gather", typeof(float), () => Acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<int>, ArrayView<float>, int>(Kernels.GatherRows))
+                (y.Size, V<float>(table).SubView(table.Offset, table.Size), V<int>(indices).SubView(indices.Offset, indices.Size), V<float>(y).SubView(y.Offset, y.Size), width);
+    }
+
+    public void ScatterAddRows(Tensor source, Tensor indices, Tensor table) =>
+        Kernel("scatter", typeof(float), () => Acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<int>, ArrayView<float>, int>(Kernels.ScatterAddRows))
+            (source.Size, V<float>(source).SubView(source.Offset, source.Size), V<int>(indices).SubView(indices.Offset, indices.Size),
+             V<float>(table).SubView(table.Offset, table.Size), table.Shape[1]);
+
+    public void Im2Col(Tensor x, Tensor cols, ConvGeometry geometry) =>
+        Kernel("im2col", typeof(float), () => Acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ConvGeometry>(Kernels.Im2Col))
+            (cols.Size, V<float>(x).SubView(x.Offset, x.Size), V<float>(cols).SubView(cols.Offset, cols.Size), geometry);
+
+    public void Col2Im(Tensor cols, Tensor x, ConvGeometry geometry) =>
+        Kernel("col2im", typeof(float), () => Acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ConvGeometry>(Kernels.Col2Im))
+            (x.Size, V<float>(cols).SubView(cols.Offset, cols.Size), V<float>(x).SubView(x.Offset, x.Size), geometry);
+
+    public void Random(Tensor y, RandomKind kind, ulong seed, ulong offset)
+    {
+        switch (kind)
+        {
+            case RandomKind.Bits:
+                Kernel("bits", typeof(int), () => Acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<int>, ulong, ulong>(Kernels.RandomBits))
+                    (y.Size, V<int>(y).SubView(y.Offset, y.Size), seed, offset);
+                break;
+            case RandomKind.Uniform:
+                Kernel("uniform", typeof(float), () => Acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ulong, ulong>(Kernels.RandomUniform))
+                    (y.Size, V<float>(y).SubView(y.Offset, y.Size), seed, offset);
+                break;
+            default:
+                Kernel("normal", typeof(float), () => Acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ulong, ulong>(Kernels.RandomNormal))
+                    (y.Size, V<float>(y).SubView(y.Offset, y.Size), seed, offset);
+                break;
+        }
+    }
+}

@@ -1,0 +1,97 @@
+using Modula.Tensors.Backends;
+using Modula.Tensors.Backends.Cpu;
+using Modula.Tensors.Backends.Ilgpu;
+
+namespace Modula.Tensors;
+
+/// <summary>The kinds of device a tensor can live on.</summary>
+public enum DeviceKind
+{
+    /// <summary>The managed-SIMD CPU backend: the fast path on machines without a GPU.</summary>
+    Cpu,
+    /// <summary>An NVIDIA GPU through ILGPU's CUDA accelerator.</summary>
+    Cuda,
+    /// <summary>An OpenCL 2.0 device through ILGPU.</summary>
+    OpenCL,
+    /// <summary>ILGPU's CPU simulator: runs the accelerator kernels as scalar C#, for verifying them without a GPU.</summary>
+    IlgpuCpu,
+}
+
+/// <summary>
+/// A place where tensor buffers live and primitive ops run. Devices keep a caching pool of
+/// buffers and count live bytes so that tests can check that memory returns to baseline.
+/// </summary>
+public abstract class Device : IDisposable
+{
+    private long _liveBytes;
+
+    /// <summary>The process-wide CPU device.</summary>
+    public static Device Cpu => CpuDevice.Instance;
+
+    /// <summary>Device kind.</summary>
+    public abstract DeviceKind Kind { get; }
+
+    /// <summary>Human-readable name, e.g. <c>cpu</c> or <c>cuda:0 (NVIDIA H100)</c>.</summary>
+    public abstract string Name { get; }
+
+    /// <summary>Bytes held by storages that are still referenced by a tensor.</summary>
+    public long LiveBytes => Interlocked.Read(ref _liveBytes);
+
+    /// <summary>Bytes cached in the pool for reuse (not live).</summary>
+    public abstract long PooledBytes { get; }
+
+    /// <summary>Releases every cached (not live) buffer.</summary>
+    public abstract void TrimPool();
+
+    /// <summary>True if the device supports <paramref name="dtype"/>.</summary>
+    public abstract bool Supports(DType dtype);
+
+    internal abstract IBackend Backend { get; }
+
+    /// <summary>Allocates storage for <paramref name="length"/> elements from the pool; contents are unspecified.</summary>
+    internal Storage Allocate(DType dtype, int length)
+    {
+        if (!Supports(dtype))
+            throw new NotSupportedException($"Device {Name} does not support dtype {dtype}.");
+        var storage = AllocateCore(dtype, length);
+        Interlocked.Add(ref _liveBytes, storage.Bytes);
+        return storage;
+    }
+
+    internal void Free(Storage storage)
+    {
+        Interlocked.Add(ref _liveBytes, -storage.Bytes);
+        storage.ReturnToPool();
+    }
+
+    /// <summary>Takes a pooled buffer and wraps it in a storage.</summary>
+    private protected abstract Storage AllocateCore(DType dtype, int length);
+
+    /// <summary>
+    /// Opens a device by name: <c>cpu</c>, <c>cuda</c> (or <c>cuda:N</c>), <c>opencl</c>
+    /// (or <c>opencl:N</c>), <c>ilgpu-cpu</c>. Throws <see cref="NotSupportedException"/>
+    /// listing what exists when the requested device is absent.
+    /// </summary>
+    public static Device Open(string name) => name.Trim().ToLowerInvariant() switch
+    {
+        "cpu" => Cpu,
+        "ilgpu-cpu" => IlgpuDevice.OpenCpuSimulator(),
+        var n when n == "cuda" || n.StartsWith("cuda:") => IlgpuDevice.Open(DeviceKind.Cuda, IndexOf(n)),
+        var n when n == "opencl" || n.StartsWith("opencl:") => IlgpuDevice.Open(DeviceKind.OpenCL, IndexOf(n)),
+        _ => throw new ArgumentException($"Unknown device '{name}'. Use cpu, cuda[:N], opencl[:N] or ilgpu-cpu."),
+    };
+
+    private static int IndexOf(string name)
+    {
+        int colon = name.IndexOf(':');
+        if (colon < 0) return 0;
+        return int.TryParse(name.AsSpan(colon + 1), out var i) && i >= 0
+            ? i : throw new ArgumentException($"Bad device index in '{name}'.");
+    }
+
+    /// <inheritdoc/>
+    public override string ToString() => Name;
+
+    /// <summary>Releases the device's pool and native resources (no-op for the CPU device).</summary>
+    public abstract void Dispose();
+}

@@ -1,0 +1,65 @@
+using Modula.Tensors.Primitives;
+using Modula.Tensors.Random;
+
+namespace Modula.Tensors;
+
+/// <summary>
+/// The tensor operations. Every op validates its inputs (liveness, dtype, device, shapes)
+/// before anything runs on a device, returns a new contiguous tensor unless it says it is a
+/// view, and lowers onto the backend's primitive set.
+/// </summary>
+public static partial class Ops
+{
+    /// <summary>A tensor filled with <paramref name="value"/>.</summary>
+    public static Tensor Full(Shape shape, double value, DType dtype = DType.Float32, Device? device = null)
+    {
+        var y = Tensor.Empty(shape, dtype, device);
+        if (y.Size > 0) y.Device.Backend.Fill(y, value);
+        return y;
+    }
+
+    /// <summary>A tensor of zeros.</summary>
+    public static Tensor Zeros(Shape shape, DType dtype = DType.Float32, Device? device = null) => Full(shape, 0, dtype, device);
+
+    /// <summary>A tensor of ones.</summary>
+    public static Tensor Ones(Shape shape, DType dtype = DType.Float32, Device? device = null) => Full(shape, 1, dtype, device);
+
+    /// <summary>Zeros with the shape, dtype and device of <paramref name="like"/>.</summary>
+    public static Tensor ZerosLike(Tensor like)
+    {
+        Check.Alive(nameof(ZerosLike), like);
+        return Zeros(like.Shape, like.DType, like.Device);
+    }
+
+    /// <summary>The vector <c>[start, start+step, …]</c> of <paramref name="count"/> elements.</summary>
+    public static Tensor Arange(int count, double start = 0, double step = 1, DType dtype = DType.Float32, Device? device = null)
+    {
+        if (count < 0) throw new ArgumentOutOfRangeException(nameof(count), $"Arange: count {count} is negative.");
+        var y = Tensor.Empty(new Shape(count), dtype, device);
+        if (count > 0) y.Device.Backend.Arange(y, start, step);
+        return y;
+    }
+
+    /// <summary>Raw 32-bit Philox words as an Int32 tensor; identical on every device for the same generator state.</summary>
+    public static Tensor RandomBits(Shape shape, Generator generator, Device? device = null) =>
+        Random(shape, generator, RandomKind.Bits, DType.Int32, device);
+
+    /// <summary>Uniform samples in [0, 1).</summary>
+    public static Tensor Uniform(Shape shape, Generator generator, DType dtype = DType.Float32, Device? device = null) =>
+        Random(shape, generator, RandomKind.Uniform, dtype, device);
+
+    /// <summary>Standard normal samples (Box–Muller).</summary>
+    public static Tensor Normal(Shape shape, Generator generator, DType dtype = DType.Float32, Device? device = null) =>
+        Random(shape, generator, RandomKind.Normal, dtype, device);
+
+    private static Tensor Random(Shape shape, Generator generator, RandomKind kind, DType dtype, Device? device)
+    {
+        ArgumentNullException.ThrowIfNull(generator);
+        if (kind != RandomKind.Bits && !dtype.IsFloat())
+            throw new ArgumentException($"{kind}: needs a floating-point dtype, got {dtype}.");
+        var y = Tensor.Empty(shape, dtype, device);
+        ulong offset = generator.Take(y.Size);
+        if (y.Size > 0) y.Device.Backend.Random(y, kind, generator.Seed, offset);
+        return y;
+    }
+}

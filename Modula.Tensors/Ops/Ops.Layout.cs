@@ -1,0 +1,72 @@
+namespace Modula.Tensors;
+
+public static partial class Ops
+{
+    /// <summary>A dense row-major copy of any view (always a new tensor).</summary>
+    public static Tensor Contiguous(Tensor x)
+    {
+        Check.Alive(nameof(Contiguous), x);
+        Check.Supported(nameof(Contiguous), x);
+        var y = Tensor.Empty(x.Shape, x.DType, x.Device);
+        if (y.Size > 0) x.Device.Backend.Copy(x, y);
+        return y;
+    }
+
+    /// <summary>Copies <paramref name="source"/> into the view <paramref name="destination"/> (same shape; source may broadcast).</summary>
+    public static void CopyInto(Tensor source, Tensor destination)
+    {
+        Check.Compatible(nameof(CopyInto), source, destination);
+        foreach (var s in destination.Strides)
+            if (s == 0 && destination.Size > 1)
+                throw new ArgumentException($"CopyInto: destination {destination.Shape} is a broadcast view; writing to it would race.");
+        using var expanded = source.Shape == destination.Shape ? null : source.Expand(destination.Shape);
+        if (destination.Size > 0) source.Device.Backend.Copy(expanded ?? source, destination);
+    }
+
+    /// <summary>Joins tensors along <paramref name="axis"/>; all other dimensions must match.</summary>
+    public static Tensor Concat(IReadOnlyList<Tensor> tensors, int axis)
+    {
+        if (tensors.Count == 0) throw new ArgumentException("Concat: no tensors given.");
+        var first = tensors[0];
+        Check.Alive(nameof(Concat), first);
+        int a = Shape.NormalizeAxis(axis, first.Rank);
+        int total = 0;
+        foreach (var t in tensors)
+        {
+            Check.Compatible(nameof(Concat), first, t);
+            bool match = t.Rank == first.Rank;
+            for (int i = 0; match && i < t.Rank; i++) match = i == a || t.Shape[i] == first.Shape[i];
+            if (!match)
+                throw new ArgumentException($"Concat: shapes {string.Join(", ", tensors.Select(x => x.Shape))} differ outside axis {a}.");
+            total += t.Shape[a];
+        }
+        var dims = first.Shape.Dims.ToArray();
+        dims[a] = total;
+        var y = Tensor.Empty(new Shape(dims), first.DType, first.Device);
+        int at = 0;
+        foreach (var t in tensors)
+        {
+            using var slot = y.Slice(a, at, t.Shape[a]);
+            CopyInto(t, slot);
+            at += t.Shape[a];
+        }
+        return y;
+    }
+
+    /// <summary>Splits into views of the given sizes along <paramref name="axis"/> (no copy).</summary>
+    public static Tensor[] Split(Tensor x, int[] sizes, int axis)
+    {
+        Check.Alive(nameof(Split), x);
+        int a = Shape.NormalizeAxis(axis, x.Rank);
+        if (sizes.Any(s => s < 0) || sizes.Sum() != x.Shape[a])
+            throw new ArgumentException($"Split: sizes [{string.Join(", ", sizes)}] do not add up to dimension {a} of {x.Shape}.");
+        var parts = new Tensor[sizes.Length];
+        int at = 0;
+        for (int i = 0; i < sizes.Length; i++)
+        {
+            parts[i] = x.Slice(a, at, sizes[i]);
+            at += sizes[i];
+        }
+        return parts;
+    }
+}

@@ -1,0 +1,74 @@
+namespace Modula.Tensors;
+
+public static partial class Ops
+{
+    /// <summary>
+    /// Batched matrix product <c>op(a)·op(b)</c> where op transposes the last two axes when
+    /// asked. a: [..., M, K] (or [..., K, M]), b: [..., K, N] (or [..., N, K]); batch axes
+    /// broadcast. Returns [..., M, N]. Transposed and strided views are read in place.
+    /// </summary>
+    public static Tensor MatMul(Tensor a, Tensor b, bool transposeA = false, bool transposeB = false)
+    {
+        var (a3, b3, batchShape, m, n) = PrepareMatMul(a, b, transposeA, transposeB);
+        using (a3)
+        using (b3)
+        {
+            var c = Tensor.Empty(new Shape([a3.Shape[0], m, n]), a.DType, a.Device);
+            if (c.Size > 0) a.Device.Backend.MatMul(a3, b3, c, accumulate: false);
+            using (c) return c.Reshape([.. batchShape.Dims, m, n]);
+        }
+    }
+
+    /// <summary>Writes (or with <paramref name="accumulate"/>, adds) <c>op(a)·op(b)</c> into the contiguous tensor <paramref name="c"/>.</summary>
+    public static void MatMulInto(Tensor a, Tensor b, Tensor c, bool accumulate, bool transposeA = false, bool transposeB = false)
+    {
+        var (a3, b3, batchShape, m, n) = PrepareMatMul(a, b, transposeA, transposeB);
+        using (a3)
+        using (b3)
+        {
+            Check.Output(nameof(MatMulInto), c, new Shape([.. batchShape.Dims, m, n]), a.DType, a.Device);
+            if (c.Size == 0) return;
+            using var c3 = c.View(a3.Shape[0], m, n);
+            a.Device.Backend.MatMul(a3, b3, c3, accumulate);
+        }
+    }
+
+    private static (Tensor A, Tensor B, Shape Batch, int M, int N) PrepareMatMul(Tensor a, Tensor b, bool transposeA, bool transposeB)
+    {
+        const string op = nameof(MatMul);
+        Check.Compatible(op, a, b);
+        Check.Float(op, a);
+        Check.Supported(op, a);
+        if (a.Rank < 2 || b.Rank < 2)
+            throw new ArgumentException($"{op}: needs matrices (rank ≥ 2), got {a.Shape} and {b.Shape}.");
+        int m = transposeA ? a.Shape[-1] : a.Shape[-2], ka = transposeA ? a.Shape[-2] : a.Shape[-1];
+        int kb = transposeB ? b.Shape[-1] : b.Shape[-2], n = transposeB ? b.Shape[-2] : b.Shape[-1];
+        if (ka != kb)
+            throw new ArgumentException($"{op}: inner dimensions differ: {a.Shape}{(transposeA ? "ᵀ" : "")} · {b.Shape}{(transposeB ? "ᵀ" : "")} ({ka} vs {kb}).");
+        var batch = Shape.Broadcast(new Shape(a.Shape.Dims[..^2]), new Shape(b.Shape.Dims[..^2]), op);
+        return (Batched(a, transposeA, batch, m, ka), Batched(b, transposeB, batch, kb, n), batch, m, n);
+    }
+
+    /// <summary>Views x (optionally transposed) as [B, rows, cols] with the batch axes broadcast and merged.</summary>
+    private static Tensor Batched(Tensor x, bool transpose, Shape batch, int rows, int cols)
+    {
+        using var t = transpose ? x.Transpose() : null;
+        var src = t ?? x;
+        using var expanded = src.Expand(new Shape([.. batch.Dims, rows, cols]));
+        int b = batch.Size;
+        var s = expanded.Strides;
+        int r = batch.Rank;
+        // Batch axes merge into one stride when each non-unit axis steps over the next one exactly.
+        var axes = Enumerable.Range(0, r).Where(i => batch.Dims[i] != 1).ToArray();
+        bool mergeable = true;
+        for (int i = 0; i + 1 < axes.Length; i++)
+            mergeable &= s[axes[i]] == s[axes[i + 1]] * batch.Dims[axes[i + 1]];
+        if (mergeable)
+        {
+            int stride = axes.Length == 0 ? 0 : s[axes[^1]];
+            return new Tensor(expanded.Storage, new Shape([b, rows, cols]), [stride, s[r], s[r + 1]], expanded.Offset, retain: true);
+        }
+        using var dense = Contiguous(expanded);
+        return dense.View(b, rows, cols);
+    }
+}

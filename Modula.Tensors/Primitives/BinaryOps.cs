@@ -1,0 +1,97 @@
+using System.Numerics;
+using System.Runtime.Intrinsics;
+
+namespace Modula.Tensors.Primitives;
+
+// Binary elementwise functions with NumPy broadcasting. Comparisons return 1 or 0 in the
+// inputs' dtype, so masks multiply like any other tensor.
+
+/// <summary>Effectively computes <c>y = a + b</c>.</summary>
+public readonly struct Add : IBinaryOp
+{
+    /// <inheritdoc/>
+    public float Apply(float a, float b) => a + b;
+    /// <inheritdoc/>
+    public Vector512<T> Apply<T>(Vector512<T> a, Vector512<T> b) where T : unmanaged, IFloatingPointIeee754<T> => a + b;
+}
+
+/// <summary>Effectively computes <c>y = a − b</c>.</summary>
+public readonly struct Sub : IBinaryOp
+{
+    /// <inheritdoc/>
+    public float Apply(float a, float b) => a - b;
+    /// <inheritdoc/>
+    public Vector512<T> Apply<T>(Vector512<T> a, Vector512<T> b) where T : unmanaged, IFloatingPointIeee754<T> => a - b;
+}
+
+/// <summary>Effectively computes <c>y = a · b</c>.</summary>
+public readonly struct Mul : IBinaryOp
+{
+    /// <inheritdoc/>
+    public float Apply(float a, float b) => a * b;
+    /// <inheritdoc/>
+    public Vector512<T> Apply<T>(Vector512<T> a, Vector512<T> b) where T : unmanaged, IFloatingPointIeee754<T> => a * b;
+}
+
+/// <summary>Effectively computes <c>y = a / b</c>.</summary>
+public readonly struct Div : IBinaryOp
+{
+    /// <inheritdoc/>
+    public float Apply(float a, float b) => a / b;
+    /// <inheritdoc/>
+    public Vector512<T> Apply<T>(Vector512<T> a, Vector512<T> b) where T : unmanaged, IFloatingPointIeee754<T> => a / b;
+}
+
+/// <summary>Effectively computes <c>y = max(a, b)</c> (NaN propagates).</summary>
+public readonly struct Max : IBinaryOp
+{
+    /// <inheritdoc/>
+    public float Apply(float a, float b) => float.IsNaN(a) || float.IsNaN(b) ? float.NaN : (a > b ? a : b);
+    /// <inheritdoc/>
+    public Vector512<T> Apply<T>(Vector512<T> a, Vector512<T> b) where T : unmanaged, IFloatingPointIeee754<T> => Vector512.Max(a, b);
+}
+
+/// <summary>Effectively computes <c>y = min(a, b)</c> (NaN propagates).</summary>
+public readonly struct Min : IBinaryOp
+{
+    /// <inheritdoc/>
+    public float Apply(float a, float b) => float.IsNaN(a) || float.IsNaN(b) ? float.NaN : (a < b ? a : b);
+    /// <inheritdoc/>
+    public Vector512<T> Apply<T>(Vector512<T> a, Vector512<T> b) where T : unmanaged, IFloatingPointIeee754<T> => Vector512.Min(a, b);
+}
+
+/// <summary>Effectively computes <c>y = a &gt; b ? 1 : 0</c>.</summary>
+public readonly struct Greater : IBinaryOp
+{
+    /// <inheritdoc/>
+    public float Apply(float a, float b) => a > b ? 1f : 0f;
+    /// <inheritdoc/>
+    public Vector512<T> Apply<T>(Vector512<T> a, Vector512<T> b) where T : unmanaged, IFloatingPointIeee754<T> => Vector512.GreaterThan(a, b) & Vector512<T>.One;
+}
+
+/// <summary>Effectively computes <c>y = a &lt; b ? 1 : 0</c>.</summary>
+public readonly struct Less : IBinaryOp
+{
+    /// <inheritdoc/>
+    public float Apply(float a, float b) => a < b ? 1f : 0f;
+    /// <inheritdoc/>
+    public Vector512<T> Apply<T>(Vector512<T> a, Vector512<T> b) where T : unmanaged, IFloatingPointIeee754<T> => Vector512.LessThan(a, b) & Vector512<T>.One;
+}
+
+/// <summary>Effectively computes <c>y = a ≥ b ? 1 : 0</c>.</summary>
+public readonly struct GreaterOrEqual : IBinaryOp
+{
+    /// <inheritdoc/>
+    public float Apply(float a, float b) => a >= b ? 1f : 0f;
+    /// <inheritdoc/>
+    public Vector512<T> Apply<T>(Vector512<T> a, Vector512<T> b) where T : unmanaged, IFloatingPointIeee754<T> => Vector512.GreaterThanOrEqual(a, b) & Vector512<T>.One;
+}
+
+/// <summary>Effectively computes <c>y = a == b ? 1 : 0</c>.</summary>
+public readonly struct Equal : IBinaryOp
+{
+    /// <inheritdoc/>
+    public float Apply(float a, float b) => a == b ? 1f : 0f;
+    /// <inheritdoc/>
+    public Vector512<T> Apply<T>(Vector512<T> a, Vector512<T> b) where T : unmanaged, IFloatingPointIeee754<T> => Vector512.Equals(a, b) & Vector512<T>.One;
+}

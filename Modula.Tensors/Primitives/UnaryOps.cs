@@ -1,0 +1,170 @@
+using System.Numerics;
+using System.Numerics.Tensors;
+using System.Runtime.Intrinsics;
+using Modula.Tensors.Backends.Cpu;
+
+namespace Modula.Tensors.Primitives;
+
+// One struct per elementwise function. Each states its math once for accelerators (scalar
+// float, compiled by ILGPU) and once for the CPU (TensorPrimitives or a lane map).
+
+/// <summary>Effectively computes <c>y[i] = -x[i]</c>.</summary>
+public readonly struct Neg : IUnaryOp
+{
+    /// <inheritdoc/>
+    public float Apply(float x) => -x;
+    /// <inheritdoc/>
+    public void Apply<T>(ReadOnlySpan<T> x, Span<T> y) where T : unmanaged, IFloatingPointIeee754<T> => TensorPrimitives.Negate(x, y);
+}
+
+/// <summary>Effectively computes <c>y[i] = |x[i]|</c>.</summary>
+public readonly struct Abs : IUnaryOp
+{
+    /// <inheritdoc/>
+    public float Apply(float x) => MathF.Abs(x);
+    /// <inheritdoc/>
+    public void Apply<T>(ReadOnlySpan<T> x, Span<T> y) where T : unmanaged, IFloatingPointIeee754<T> => TensorPrimitives.Abs(x, y);
+}
+
+/// <summary>Effectively computes <c>y[i] = e^x[i]</c>.</summary>
+public readonly struct Exp : IUnaryOp
+{
+    /// <inheritdoc/>
+    public float Apply(float x) => MathF.Exp(x);
+    /// <inheritdoc/>
+    public void Apply<T>(ReadOnlySpan<T> x, Span<T> y) where T : unmanaged, IFloatingPointIeee754<T> => TensorPrimitives.Exp(x, y);
+}
+
+/// <summary>Effectively computes <c>y[i] = ln x[i]</c>.</summary>
+public readonly struct Log : IUnaryOp
+{
+    /// <inheritdoc/>
+    public float Apply(float x) => MathF.Log(x);
+    /// <inheritdoc/>
+    public void Apply<T>(ReadOnlySpan<T> x, Span<T> y) where T : unmanaged, IFloatingPointIeee754<T> => TensorPrimitives.Log(x, y);
+}
+
+/// <summary>Effectively computes <c>y[i] = √x[i]</c>.</summary>
+public readonly struct Sqrt : IUnaryOp
+{
+    /// <inheritdoc/>
+    public float Apply(float x) => MathF.Sqrt(x);
+    /// <inheritdoc/>
+    public void Apply<T>(ReadOnlySpan<T> x, Span<T> y) where T : unmanaged, IFloatingPointIeee754<T> => TensorPrimitives.Sqrt(x, y);
+}
+
+/// <summary>Effectively computes <c>y[i] = 1/√x[i]</c>.</summary>
+public readonly struct Rsqrt : IUnaryOp
+{
+    /// <inheritdoc/>
+    public float Apply(float x) => 1f / MathF.Sqrt(x);
+    /// <inheritdoc/>
+    public void Apply<T>(ReadOnlySpan<T> x, Span<T> y) where T : unmanaged, IFloatingPointIeee754<T> => TensorPrimitives.ReciprocalSqrt(x, y);
+}
+
+/// <summary>Effectively computes <c>y[i] = 1/x[i]</c>.</summary>
+public readonly struct Reciprocal : IUnaryOp
+{
+    /// <inheritdoc/>
+    public float Apply(float x) => 1f / x;
+    /// <inheritdoc/>
+    public void Apply<T>(ReadOnlySpan<T> x, Span<T> y) where T : unmanaged, IFloatingPointIeee754<T> => TensorPrimitives.Reciprocal(x, y);
+}
+
+/// <summary>Effectively computes <c>y[i] = tanh x[i]</c>.</summary>
+public readonly struct Tanh : IUnaryOp
+{
+    /// <inheritdoc/>
+    public float Apply(float x) => MathF.Tanh(x);
+    /// <inheritdoc/>
+    public void Apply<T>(ReadOnlySpan<T> x, Span<T> y) where T : unmanaged, IFloatingPointIeee754<T> => TensorPrimitives.Tanh(x, y);
+}
+
+/// <summary>Effectively computes <c>y[i] = sin x[i]</c>.</summary>
+public readonly struct Sin : IUnaryOp
+{
+    /// <inheritdoc/>
+    public float Apply(float x) => MathF.Sin(x);
+    /// <inheritdoc/>
+    public void Apply<T>(ReadOnlySpan<T> x, Span<T> y) where T : unmanaged, IFloatingPointIeee754<T> => TensorPrimitives.Sin(x, y);
+}
+
+/// <summary>Effectively computes <c>y[i] = cos x[i]</c>.</summary>
+public readonly struct Cos : IUnaryOp
+{
+    /// <inheritdoc/>
+    public float Apply(float x) => MathF.Cos(x);
+    /// <inheritdoc/>
+    public void Apply<T>(ReadOnlySpan<T> x, Span<T> y) where T : unmanaged, IFloatingPointIeee754<T> => TensorPrimitives.Cos(x, y);
+}
+
+/// <summary>Effectively computes <c>y[i] = erf x[i]</c> (float32: |error| ≤ 1.5e-7; float64: ≤ 1e-13).</summary>
+public readonly struct Erf : IUnaryOp
+{
+    /// <inheritdoc/>
+    public float Apply(float x) => SpecialFunctions.ErfApprox(x);
+    /// <inheritdoc/>
+    public void Apply<T>(ReadOnlySpan<T> x, Span<T> y) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        if (typeof(T) == typeof(float))
+            SpecialFunctions.ErfApprox(System.Runtime.InteropServices.MemoryMarshal.Cast<T, float>(x), System.Runtime.InteropServices.MemoryMarshal.Cast<T, float>(y));
+        else
+            for (int i = 0; i < x.Length; i++) y[i] = T.CreateTruncating(SpecialFunctions.Erf(double.CreateTruncating(x[i])));
+    }
+}
+
+/// <summary>Effectively computes <c>y[i] = sign(x[i])</c> ∈ {−1, 0, 1} (NaN maps to 0).</summary>
+public readonly struct Sign : IUnaryOp, ILaneMap
+{
+    /// <inheritdoc/>
+    public float Apply(float x) => x > 0f ? 1f : x < 0f ? -1f : 0f;
+    /// <inheritdoc/>
+    public void Apply<T>(ReadOnlySpan<T> x, Span<T> y) where T : unmanaged, IFloatingPointIeee754<T> => SimdLoop.Map(x, y, this);
+    Vector512<T> ILaneMap.Map<T>(Vector512<T> x) =>
+        (Vector512.GreaterThan(x, Vector512<T>.Zero) & Vector512<T>.One) - (Vector512.LessThan(x, Vector512<T>.Zero) & Vector512<T>.One);
+}
+
+/// <summary>Effectively computes the Heaviside step <c>y[i] = x[i] &gt; 0 ? 1 : 0</c>.</summary>
+public readonly struct Step : IUnaryOp, ILaneMap
+{
+    /// <inheritdoc/>
+    public float Apply(float x) => x > 0f ? 1f : 0f;
+    /// <inheritdoc/>
+    public void Apply<T>(ReadOnlySpan<T> x, Span<T> y) where T : unmanaged, IFloatingPointIeee754<T> => SimdLoop.Map(x, y, this);
+    Vector512<T> ILaneMap.Map<T>(Vector512<T> x) => Vector512.GreaterThan(x, Vector512<T>.Zero) & Vector512<T>.One;
+}
+
+/// <summary>Effectively computes <c>y[i] = x[i]^p</c> for a scalar exponent p.</summary>
+/// <param name="Exponent">p.</param>
+public readonly record struct PowScalar(double Exponent) : IUnaryOp
+{
+    /// <inheritdoc/>
+    public float Apply(float x) => MathF.Pow(x, (float)Exponent);
+    /// <inheritdoc/>
+    public void Apply<T>(ReadOnlySpan<T> x, Span<T> y) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        if (Exponent == 2) TensorPrimitives.Multiply(x, x, y);
+        else if (Exponent == 1) x.CopyTo(y);
+        else TensorPrimitives.Pow(x, T.CreateTruncating(Exponent), y);
+    }
+}
+
+/// <summary>Effectively computes <c>y[i] = x[i]·scale + shift</c>.</summary>
+/// <param name="Scale">Multiplier.</param>
+/// <param name="Shift">Addend.</param>
+public readonly record struct Affine(double Scale, double Shift) : IUnaryOp
+{
+    /// <inheritdoc/>
+    public float Apply(float x) => x * (float)Scale + (float)Shift;
+    /// <inheritdoc/>
+    public void Apply<T>(ReadOnlySpan<T> x, Span<T> y) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        if (Shift == 0) TensorPrimitives.Multiply(x, T.CreateTruncating(Scale), y);
+        else if (Scale == 1) TensorPrimitives.Add(x, T.CreateTruncating(Shift), y);
+        else
+        {
+            TensorPrimitives.Multiply(x, T.CreateTruncating(Scale), y);
+            TensorPrimitives.Add(y, T.CreateTruncating(Shift), y);
+        }
+    }
+}
