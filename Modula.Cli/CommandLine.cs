@@ -1,0 +1,51 @@
+using Modula.Cli.Commands;
+
+namespace Modula.Cli;
+
+/// <summary>The <c>modula</c> command: dispatches to subcommands and turns bad usage into a message and exit code 2.</summary>
+public static class CommandLine
+{
+    private const string Usage = """
+        modula — Modula.NET command line
+
+        Usage:
+          modula bench gemm [--device cpu|cuda|opencl|ilgpu-cpu] [--threads N] [--repeat N] [--shapes all|square|gpt]
+          modula --help
+
+        Commands:
+          bench gemm   Time matrix multiplication on the shapes a small GPT uses and at 1024³;
+                       prints one machine-readable line per shape.
+        """;
+
+    /// <summary>Runs the command line; returns the process exit code.</summary>
+    public static int Run(string[] args, TextWriter output, TextWriter error)
+    {
+        try
+        {
+            if (args.Length == 0 || args[0] is "--help" or "-h" or "help")
+            {
+                output.WriteLine(Usage);
+                return args.Length == 0 ? 2 : 0;
+            }
+            return args[0] switch
+            {
+                "bench" => BenchCommand.Run(args[1..], output),
+                _ => throw new UsageException($"unknown command '{args[0]}'."),
+            };
+        }
+        catch (UsageException e)
+        {
+            error.WriteLine($"modula: {e.Message}");
+            error.WriteLine("Run 'modula --help' for usage.");
+            return 2;
+        }
+        catch (NotSupportedException e)
+        {
+            error.WriteLine($"modula: {e.Message}");
+            return 3;
+        }
+    }
+}
+
+/// <summary>Bad command-line usage: reported as a message and exit code 2, never as a stack trace.</summary>
+public sealed class UsageException(string message) : Exception(message);

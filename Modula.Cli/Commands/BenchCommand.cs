@@ -1,0 +1,91 @@
+using System.Diagnostics;
+using System.Globalization;
+using Modula.Tensors;
+using Modula.Tensors.Backends.Cpu;
+
+namespace Modula.Cli.Commands;
+
+/// <summary><c>modula bench gemm</c>: median time and GFLOP/s of matrix products, one line per shape.</summary>
+public static class BenchCommand
+{
+    /// <summary>A benchmark shape: <c>batch</c> products of [m, k]·[k, n].</summary>
+    public readonly record struct GemmShape(int Batch, int M, int N, int K)
+    {
+        /// <summary>2·batch·m·n·k.</summary>
+        public double Flops => 2.0 * Batch * M * N * K;
+    }
+
+    /// <summary>The square anchor and the products of one step of the default GPT.</summary>
+    public static readonly GemmShape[] Square = [new(1, 1024, 1024, 1024)];
+
+    /// <summary>GPT-step shapes (batch 12 × context 64 = 768 rows, d 128, MLP 512, 48 attention heads of 64×32).</summary>
+    public static readonly GemmShape[] Gpt =
+    [
+        new(1, 768, 128, 128), new(1, 768, 512, 128), new(1, 768, 128, 512), new(48, 64, 64, 32),
+    ];
+
+    /// <summary>Runs the subcommand.</summary>
+    public static int Run(string[] args, TextWriter output)
+    {
+        if (args.Length == 0 || args[0] is "--help" or "-h")
+        {
+            output.WriteLine("""
+                modula bench gemm [--device cpu|cuda|opencl|ilgpu-cpu] [--threads N] [--repeat N] [--shapes all|square|gpt]
+
+                Times C = A·B (float32) and prints per shape:
+                  gemm batch=B m=M n=N k=K device=D threads=T median_ms=X gflops=Y
+                --threads sets CPU worker threads (default: all cores); --repeat the timed runs (default 30).
+                """);
+            return args.Length == 0 ? 2 : 0;
+        }
+        if (args[0] != "gemm") throw new UsageException($"unknown benchmark '{args[0]}'; available: gemm.");
+        var options = new Options(args[1..], ["device", "threads", "repeat", "shapes"]);
+        using var device = Device.Open(options.Get("device", "cpu"));
+        CpuDevice.Threads = Math.Max(1, options.GetInt("threads", Environment.ProcessorCount));
+        int repeat = Math.Max(1, options.GetInt("repeat", 30));
+        var shapes = options.Get("shapes", "all") switch
+        {
+            "all" => Square.Concat(Gpt).ToArray(),
+            "square" => Square,
+            "gpt" => Gpt,
+            var s => throw new UsageException($"unknown shape set '{s}'; use all, square or gpt."),
+        };
+        foreach (var shape in shapes)
+        {
+            double ms = MedianMilliseconds(shape, device, repeat);
+            output.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"gemm batch={shape.Batch} m={shape.M} n={shape.N} k={shape.K} device={device.Name} threads={CpuDevice.Threads} median_ms={ms:F4} gflops={shape.Flops / ms / 1e6:F1}"));
+        }
+        return 0;
+    }
+
+    /// <summary>Median wall time of one product, after warm-up, writing into a reused output.</summary>
+    public static double MedianMilliseconds(GemmShape shape, Device device, int repeat)
+    {
+        var generator = new Tensors.Random.Generator(1);
+        using var a = Ops.Normal(new Shape(shape.Batch, shape.M, shape.K), generator, device: device);
+        using var b = Ops.Normal(new Shape(shape.Batch, shape.K, shape.N), generator, device: device);
+        using var c = Ops.Zeros(new Shape(shape.Batch, shape.M, shape.N), device: device);
+        // Enough inner iterations that one timed sample is ≥ ~2 ms, so timer resolution does not matter.
+        int inner = Math.Max(1, (int)(2e6 / Math.Max(1, shape.Flops / 1e3 / 50)));
+        for (int i = 0; i < 3 * inner; i++) Ops.MatMulInto(a, b, c, accumulate: false);
+        c.Item0();
+        var samples = new double[repeat];
+        for (int r = 0; r < repeat; r++)
+        {
+            var sw = Stopwatch.StartNew();
+            for (int i = 0; i < inner; i++) Ops.MatMulInto(a, b, c, accumulate: false);
+            c.Item0();
+            samples[r] = sw.Elapsed.TotalMilliseconds / inner;
+        }
+        Array.Sort(samples);
+        return samples[repeat / 2];
+    }
+
+    /// <summary>Forces completion of queued device work by reading one element back.</summary>
+    private static void Item0(this Tensor t)
+    {
+        using var first = t.View(-1).Slice(0, 0, 1);
+        _ = first.Item();
+    }
+}

@@ -1,0 +1,3 @@
+using Modula.Cli;
+
+return CommandLine.Run(args, Console.Out, Console.Error);

@@ -1,0 +1,179 @@
+using Modula.Tensors;
+using Modula.Tensors.Primitives;
+
+namespace Modula.Tests.Tensors;
+
+[TestClass]
+public sealed class ElementwiseTests
+{
+    private static readonly (string Name, Func<Tensor, Tensor> Op, Func<double, double> Reference, double Low, double High)[] Unary =
+    [
+        ("neg", Ops.Neg, x => -x, -3, 3),
+        ("abs", Ops.Abs, Math.Abs, -3, 3),
+        ("exp", Ops.Exp, Math.Exp, -5, 5),
+        ("log", Ops.Log, Math.Log, 0.01, 10),
+        ("sqrt", Ops.Sqrt, Math.Sqrt, 0, 10),
+        ("rsqrt", Ops.Rsqrt, x => 1 / Math.Sqrt(x), 0.1, 10),
+        ("reciprocal", Ops.Reciprocal, x => 1 / x, 0.5, 4),
+        ("tanh", Ops.Tanh, Math.Tanh, -4, 4),
+        ("sin", Ops.Sin, Math.Sin, -4, 4),
+        ("cos", Ops.Cos, Math.Cos, -4, 4),
+        ("erf", Ops.Erf, ReferenceErf, -4, 4),
+        ("sign", Ops.Sign, x => Math.Sign(x), -3, 3),
+        ("step", Ops.Step, x => x > 0 ? 1 : 0, -3, 3),
+        ("pow3", x => Ops.Pow(x, 3), x => x * x * x, -2, 2),
+        ("pow-0.5", x => Ops.Pow(x, -0.5), x => Math.Pow(x, -0.5), 0.1, 5),
+        ("affine", x => Ops.Add(Ops.Mul(x, 2.5), -1), x => 2.5 * x - 1, -3, 3),
+    ];
+
+    /// <summary>erf by Simpson integration of 2/√π e^(−t²): an independent reference.</summary>
+    private static double ReferenceErf(double x)
+    {
+        int n = 2000;
+        double h = x / n, sum = 0;
+        for (int i = 0; i <= n; i++)
+        {
+            double w = i == 0 || i == n ? 1 : i % 2 == 1 ? 4 : 2;
+            sum += w * Math.Exp(-(i * h) * (i * h));
+        }
+        return 2 / Math.Sqrt(Math.PI) * sum * h / 3;
+    }
+
+    public static IEnumerable<object[]> Backends =>
+    [
+        [TestDevices.Cpu, DType.Float32], [TestDevices.Cpu, DType.Float64], [TestDevices.Simulator, DType.Float32],
+    ];
+
+    [TestMethod]
+    [DynamicData(nameof(Backends))]
+    public void UnaryOpsMatchFloat64ReferenceForLengths0To257(string deviceName, DType dtype)
+    {
+        var device = TestDevices.Get(deviceName);
+        var (atol, rtol) = Reference.Tolerance(dtype);
+        foreach (var (name, op, reference, low, high) in Unary)
+            for (int n = 0; n <= 257; n++)
+            {
+                var values = Reference.RandomValues(n, seed: n, low, high);
+                if (dtype == DType.Float32) values = values.Select(v => (double)(float)v).ToArray();
+                using var x = Reference.Make(values, new Shape(n), dtype, device);
+                using var y = op(x);
+                double tolerance = name == "erf" && dtype == DType.Float64 ? 1e-11 : atol;
+                Reference.AssertClose(values.Select(reference).ToArray(), Reference.Read(y), tolerance * 4, rtol * 4, $"{name} n={n} on {deviceName}/{dtype}");
+            }
+    }
+
+    private static readonly (string Name, Func<Tensor, Tensor, Tensor> Op, Func<double, double, double> Reference)[] Binary =
+    [
+        ("add", Ops.Add, (a, b) => a + b), ("sub", Ops.Sub, (a, b) => a - b), ("mul", Ops.Mul, (a, b) => a * b),
+        ("div", Ops.Div, (a, b) => a / b), ("max", Ops.Maximum, Math.Max), ("min", Ops.Minimum, Math.Min),
+        ("gt", Ops.Greater, (a, b) => a > b ? 1 : 0), ("lt", Ops.Less, (a, b) => a < b ? 1 : 0),
+        ("ge", Ops.GreaterOrEqual, (a, b) => a >= b ? 1 : 0), ("eq", Ops.Equal, (a, b) => a == b ? 1 : 0),
+    ];
+
+    [TestMethod]
+    [DynamicData(nameof(Backends))]
+    public void BinaryOpsMatchReferenceForLengths0To257(string deviceName, DType dtype)
+    {
+        var device = TestDevices.Get(deviceName);
+        var (atol, rtol) = Reference.Tolerance(dtype);
+        foreach (var (name, op, reference) in Binary)
+            for (int n = 0; n <= 257; n++)
+            {
+                var a = Round(Reference.RandomValues(n, 2 * n), dtype);
+                var b = Round(Reference.RandomValues(n, 2 * n + 1, 0.5, 3), dtype);
+                if (n > 3) b[3] = a[3]; // exercise equality
+                using var ta = Reference.Make(a, new Shape(n), dtype, device);
+                using var tb = Reference.Make(b, new Shape(n), dtype, device);
+                using var y = op(ta, tb);
+                Reference.AssertClose(a.Zip(b, reference).ToArray(), Reference.Read(y), atol, rtol, $"{name} n={n} on {deviceName}/{dtype}");
+            }
+    }
+
+    private static double[] Round(double[] v, DType dtype) => dtype == DType.Float32 ? v.Select(x => (double)(float)x).ToArray() : v;
+
+    public static IEnumerable<object[]> BroadcastCases =>
+    [
+        [new[] { 3, 1 }, new[] { 1, 4 }], [new[] { 2, 3, 4 }, new[] { 4 }], [new[] { 5, 1, 7 }, new[] { 1, 6, 1 }],
+        [new int[0], new[] { 2, 3 }], [new[] { 1 }, new[] { 17 }], [new[] { 2, 0, 3 }, new[] { 1, 3 }], [new[] { 33, 17 }, new[] { 33, 1 }],
+    ];
+
+    [TestMethod]
+    [DynamicData(nameof(BroadcastCases))]
+    public void BinaryBroadcastingMatchesReference(int[] shapeA, int[] shapeB)
+    {
+        foreach (var deviceName in new[] { TestDevices.Cpu, TestDevices.Simulator })
+        {
+            var device = TestDevices.Get(deviceName);
+            var sa = new Shape(shapeA);
+            var sb = new Shape(shapeB);
+            var outShape = Shape.Broadcast(sa, sb, "test");
+            var a = Reference.RandomValues(sa.Size, 1).Select(v => (double)(float)v).ToArray();
+            var b = Reference.RandomValues(sb.Size, 2).Select(v => (double)(float)v).ToArray();
+            using var ta = Reference.Make(a, sa, DType.Float32, device);
+            using var tb = Reference.Make(b, sb, DType.Float32, device);
+            using var y = Ops.Sub(ta, tb);
+            Assert.AreEqual(outShape, y.Shape);
+            var expected = new double[outShape.Size];
+            for (int i = 0; i < expected.Length; i++)
+                expected[i] = a[BroadcastIndex(i, outShape, sa)] - b[BroadcastIndex(i, outShape, sb)];
+            Reference.AssertClose(expected, Reference.Read(y), 1e-6, 1e-6, $"sub {sa} {sb} on {deviceName}");
+        }
+    }
+
+    /// <summary>Index into a row-major tensor of shape <paramref name="src"/> broadcast to <paramref name="dst"/>.</summary>
+    internal static int BroadcastIndex(int linear, Shape dst, Shape src)
+    {
+        int index = 0, stride = 1;
+        for (int d = dst.Rank - 1; d >= 0; d--)
+        {
+            int coord = linear % dst.Dims[d];
+            linear /= dst.Dims[d];
+            int sd = d - (dst.Rank - src.Rank);
+            if (sd < 0) continue;
+            if (src.Dims[sd] != 1) index += coord * stride;
+            stride *= src.Dims[sd];
+        }
+        return index;
+    }
+
+    [TestMethod]
+    [DataRow(TestDevices.Cpu)]
+    [DataRow(TestDevices.Simulator)]
+    public void BinaryOnNonContiguousViewsMatchesReference(string deviceName)
+    {
+        var device = TestDevices.Get(deviceName);
+        var a = Reference.RandomValues(5 * 7, 3).Select(v => (double)(float)v).ToArray();
+        using var ta = Reference.Make(a, new Shape(5, 7), DType.Float32, device);
+        using var t = ta.Transpose();                  // [7, 5], strides (1, 7)
+        using var s = t.Slice(0, 2, 4);                // rows 2..5 of the transpose
+        using var y = Ops.Mul(s, s);
+        var expected = new double[4 * 5];
+        for (int i = 0; i < 4; i++)
+            for (int j = 0; j < 5; j++)
+                expected[i * 5 + j] = a[j * 7 + (i + 2)] * a[j * 7 + (i + 2)];
+        Reference.AssertClose(expected, Reference.Read(y), 1e-6, 1e-6, "mul on transposed slice");
+        using var e = Ops.Exp(s);
+        Reference.AssertClose(expected.Select((_, k) => Math.Exp(a[k % 5 * 7 + k / 5 + 2])).ToArray(), Reference.Read(e), 1e-5, 1e-6, "exp on transposed slice");
+    }
+
+    [TestMethod]
+    [DataRow(TestDevices.Cpu)]
+    [DataRow(TestDevices.Simulator)]
+    public void WhereSelectsWithBroadcasting(string deviceName)
+    {
+        var device = TestDevices.Get(deviceName);
+        using var c = Tensor.FromArray<float>([1, 0, 1], new Shape(3, 1), device);
+        using var a = Tensor.FromArray<float>([1, 2, 3, 4], new Shape(1, 4), device);
+        using var b = Tensor.FromArray<float>([-1], new Shape(1), device);
+        using var y = Ops.Where(c, a, b);
+        CollectionAssert.AreEqual(new float[] { 1, 2, 3, 4, -1, -1, -1, -1, 1, 2, 3, 4 }, y.ToArray<float>());
+    }
+
+    [TestMethod]
+    public void MapIntoAliasedOutputUpdatesInPlace()
+    {
+        using var x = Tensor.FromArray<float>([1, 4, 9]);
+        Ops.Map(x, new Sqrt(), into: x);
+        CollectionAssert.AreEqual(new float[] { 1, 2, 3 }, x.ToArray<float>());
+    }
+}
