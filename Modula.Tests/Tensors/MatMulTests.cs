@@ -1,0 +1,108 @@
+using Modula.Tensors;
+using Modula.Tensors.Backends.Cpu;
+
+namespace Modula.Tests.Tensors;
+
+[TestClass]
+public sealed class MatMulTests
+{
+    /// <summary>C[b] = op(A[b])·op(B[b]) in float64 from row-major host arrays.</summary>
+    private static double[] Reference3(double[] a, double[] b, int batch, int m, int n, int k, bool ta, bool tb, bool broadcastB)
+    {
+        var c = new double[batch * m * n];
+        for (int q = 0; q < batch; q++)
+            for (int i = 0; i < m; i++)
+                for (int j = 0; j < n; j++)
+                {
+                    double s = 0;
+                    for (int p = 0; p < k; p++)
+                    {
+                        double av = ta ? a[q * m * k + p * m + i] : a[q * m * k + i * k + p];
+                        int bq = broadcastB ? 0 : q;
+                        double bv = tb ? b[bq * k * n + j * k + p] : b[bq * k * n + p * n + j];
+                        s += av * bv;
+                    }
+                    c[(q * m + i) * n + j] = s;
+                }
+        return c;
+    }
+
+    public static IEnumerable<object[]> Shapes =>
+    [
+        [1, 1, 1, 1], [1, 3, 5, 7], [1, 13, 33, 17], [2, 12, 32, 256], [1, 25, 70, 300], [3, 65, 66, 67], [1, 5, 2, 129],
+        [1, 0, 4, 3], [1, 4, 3, 0], [4, 64, 64, 32], [1, 150, 40, 20],
+    ];
+
+    [TestMethod]
+    [DynamicData(nameof(Shapes))]
+    public void MatMulMatchesReferenceWithTransposesOnEveryBackend(int batch, int m, int n, int k)
+    {
+        var a = Reference.RandomValues(batch * m * k, 11).Select(v => (double)(float)v).ToArray();
+        var b = Reference.RandomValues(batch * k * n, 12).Select(v => (double)(float)v).ToArray();
+        foreach (var (deviceName, dtype) in new[] { (TestDevices.Cpu, DType.Float32), (TestDevices.Cpu, DType.Float64), (TestDevices.Simulator, DType.Float32) })
+        {
+            if (deviceName == TestDevices.Simulator && (long)batch * m * n * k > 300_000) continue; // simulator is slow; small sizes only
+            var device = TestDevices.Get(deviceName);
+            foreach (var (ta, tb) in new[] { (false, false), (true, false), (false, true), (true, true) })
+            {
+                var shapeA = ta ? new Shape(batch, k, m) : new Shape(batch, m, k);
+                var shapeB = tb ? new Shape(batch, n, k) : new Shape(batch, k, n);
+                using var ta_ = Reference.Make(a, shapeA, dtype, device);
+                using var tb_ = Reference.Make(b, shapeB, dtype, device);
+                using var c = Ops.MatMul(ta_, tb_, ta, tb);
+                Assert.AreEqual(new Shape(batch, m, n), c.Shape);
+                double tol = dtype == DType.Float64 ? 1e-10 : 1e-4 * Math.Sqrt(k + 1);
+                Reference.AssertClose(Reference3(a, b, batch, m, n, k, ta, tb, false), Reference.Read(c), tol, 1e-5, $"{deviceName}/{dtype} ta={ta} tb={tb}");
+            }
+        }
+    }
+
+    [TestMethod]
+    public void PackedKernelMatchesReferenceOnSingleAndMultipleThreads()
+    {
+        int threads = CpuDevice.Threads;
+        try
+        {
+            foreach (int t in new[] { 1, 2, 3 })
+            {
+                CpuDevice.Threads = t;
+                var a = Reference.RandomValues(200 * 300, 1).Select(v => (double)(float)v).ToArray();
+                var b = Reference.RandomValues(300 * 130, 2).Select(v => (double)(float)v).ToArray();
+                using var ta = Reference.Make(a, new Shape(200, 300), DType.Float32, Device.Cpu);
+                using var tb = Reference.Make(b, new Shape(300, 130), DType.Float32, Device.Cpu);
+                using var c = Ops.MatMul(ta, tb);
+                Reference.AssertClose(Reference3(a, b, 1, 200, 130, 300, false, false, false), Reference.Read(c), 2e-3, 1e-5, $"threads={t}");
+            }
+        }
+        finally { CpuDevice.Threads = threads; }
+    }
+
+    [TestMethod]
+    [DataRow(TestDevices.Cpu)]
+    [DataRow(TestDevices.Simulator)]
+    public void BatchAxesBroadcastAndAccumulate(string deviceName)
+    {
+        var device = TestDevices.Get(deviceName);
+        var a = Reference.RandomValues(2 * 3 * 4 * 5, 3).Select(v => (double)(float)v).ToArray();
+        var b = Reference.RandomValues(5 * 6, 4).Select(v => (double)(float)v).ToArray();
+        using var ta = Reference.Make(a, new Shape(2, 3, 4, 5), DType.Float32, device);
+        using var tb = Reference.Make(b, new Shape(5, 6), DType.Float32, device);
+        using var c = Ops.MatMul(ta, tb);
+        Assert.AreEqual(new Shape(2, 3, 4, 6), c.Shape);
+        var expected = Reference3(a, b, 6, 4, 6, 5, false, false, broadcastB: true);
+        Reference.AssertClose(expected, Reference.Read(c), 1e-4, 1e-5, "broadcast batch");
+        Ops.MatMulInto(ta, tb, c, accumulate: true);
+        Reference.AssertClose(expected.Select(v => 2 * v).ToArray(), Reference.Read(c), 2e-4, 1e-5, "accumulate");
+    }
+
+    [TestMethod]
+    public void InnerDimensionMismatchNamesOpAndShapes()
+    {
+        using var a = Ops.Zeros(new Shape(2, 3));
+        using var b = Ops.Zeros(new Shape(4, 5));
+        var e = Assert.ThrowsExactly<ArgumentException>(() => Ops.MatMul(a, b));
+        StringAssert.Contains(e.Message, "MatMul");
+        StringAssert.Contains(e.Message, "[2, 3]");
+        StringAssert.Contains(e.Message, "[4, 5]");
+    }
+}

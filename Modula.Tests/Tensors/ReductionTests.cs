@@ -1,0 +1,86 @@
+using Modula.Tensors;
+
+namespace Modula.Tests.Tensors;
+
+[TestClass]
+public sealed class ReductionTests
+{
+    public static IEnumerable<object[]> Cases =>
+    [
+        [new[] { 4, 5, 6 }, new[] { 1 }, false], [new[] { 4, 5, 6 }, new[] { 0 }, true], [new[] { 4, 5, 6 }, new[] { 2 }, true],
+        [new[] { 4, 5, 6 }, new[] { 0, 2 }, false], [new[] { 4, 5, 6 }, new int[0], false], [new[] { 3, 0, 2 }, new[] { 1 }, false],
+        [new[] { 257 }, new[] { 0 }, false], [new[] { 2, 3, 4, 5 }, new[] { 1, 2 }, true], [new[] { 2, 3, 4, 5 }, new[] { -1, 0 }, false],
+    ];
+
+    [TestMethod]
+    [DynamicData(nameof(Cases))]
+    public void SumMaxMeanMatchReference(int[] dims, int[] axes, bool keepDim)
+    {
+        var shape = new Shape(dims);
+        var values = Reference.RandomValues(shape.Size, 7).Select(v => (double)(float)v).ToArray();
+        var reduced = axes.Length == 0 ? Enumerable.Range(0, dims.Length).ToArray() : axes.Select(a => (a + dims.Length) % dims.Length).ToArray();
+        var (sum, max, count, outShape) = ReferenceReduce(values, dims, reduced, keepDim);
+        foreach (var (deviceName, dtype) in new[] { (TestDevices.Cpu, DType.Float32), (TestDevices.Cpu, DType.Float64), (TestDevices.Simulator, DType.Float32) })
+        {
+            var device = TestDevices.Get(deviceName);
+            using var x = Reference.Make(values, shape, dtype, device);
+            using var s = Ops.Sum(x, axes, keepDim);
+            using var m = Ops.Max(x, axes, keepDim);
+            using var mean = Ops.Mean(x, axes, keepDim);
+            Assert.AreEqual(outShape, s.Shape);
+            Assert.AreEqual(outShape, m.Shape);
+            Reference.AssertClose(sum, Reference.Read(s), 1e-5, 1e-5, $"sum on {deviceName}/{dtype}");
+            Reference.AssertClose(max, Reference.Read(m), 0, 0, $"max on {deviceName}/{dtype}");
+            Reference.AssertClose(sum.Select(v => count == 0 ? v : v / count).ToArray(), Reference.Read(mean), 1e-5, 1e-5, $"mean on {deviceName}/{dtype}");
+        }
+    }
+
+    private static (double[] Sum, double[] Max, int Count, Shape Out) ReferenceReduce(double[] values, int[] dims, int[] reduced, bool keepDim)
+    {
+        var outDims = dims.Select((d, i) => reduced.Contains(i) ? 1 : d).ToArray();
+        int outSize = outDims.Aggregate(1, (a, b) => a * b);
+        var sum = new double[outSize];
+        var max = Enumerable.Repeat(double.NegativeInfinity, outSize).ToArray();
+        for (int i = 0; i < values.Length; i++)
+        {
+            int rest = i, o = 0, stride = 1;
+            for (int d = dims.Length - 1; d >= 0; d--)
+            {
+                int c = rest % dims[d];
+                rest /= dims[d];
+                if (!reduced.Contains(d)) o += c * stride;
+                stride *= outDims[d];
+            }
+            sum[o] += values[i];
+            max[o] = Math.Max(max[o], values[i]);
+        }
+        int count = reduced.Aggregate(1, (a, d) => a * dims[d]);
+        var shape = keepDim ? new Shape(outDims) : new Shape(dims.Where((_, i) => !reduced.Contains(i)).ToArray());
+        return (sum, max, count, shape);
+    }
+
+    [TestMethod]
+    [DataRow(TestDevices.Cpu)]
+    [DataRow(TestDevices.Simulator)]
+    public void ArgMaxFindsFirstMaximumAlongAnyAxis(string deviceName)
+    {
+        var device = TestDevices.Get(deviceName);
+        using var x = Tensor.FromArray<float>([1, 5, 5, 2, 9, 0, 3, 9, 1], new Shape(3, 3), device);
+        using var rows = Ops.ArgMax(x, 1);
+        using var cols = Ops.ArgMax(x, 0, keepDim: true);
+        CollectionAssert.AreEqual(new[] { 1, 1, 1 }, rows.ToArray<int>());
+        Assert.AreEqual(new Shape(1, 3), cols.Shape);
+        CollectionAssert.AreEqual(new[] { 2, 1, 0 }, cols.ToArray<int>());
+    }
+
+    [TestMethod]
+    public void SumOfPermutedViewMatchesSumOfCopy()
+    {
+        using var x = Tensor.FromArray<double>(Reference.RandomValues(60, 3), new Shape(3, 4, 5));
+        using var p = x.Permute(2, 0, 1);
+        using var dense = Ops.Contiguous(p);
+        using var a = Ops.Sum(p, [0, 2]);
+        using var b = Ops.Sum(dense, [0, 2]);
+        Reference.AssertClose(Reference.Read(b), Reference.Read(a), 1e-12, 1e-12, "permuted sum");
+    }
+}
