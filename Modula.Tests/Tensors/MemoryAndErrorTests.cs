@@ -1,0 +1,111 @@
+using Modula.Tensors;
+
+namespace Modula.Tests.Tensors;
+
+[TestClass]
+public sealed class MemoryAndErrorTests
+{
+    [TestMethod]
+    [DataRow(TestDevices.Cpu)]
+    [DataRow(TestDevices.Simulator)]
+    public void LiveBytesReturnToBaselineAfterScope(string deviceName)
+    {
+        var device = TestDevices.Get(deviceName);
+        long baseline = device.LiveBytes;
+        Tensor kept;
+        using (var scope = TensorScope.Begin())
+        {
+            var x = Ops.Ones(new Shape(64, 64), device: device);
+            var y = Ops.Exp(x);
+            var v = y.Transpose();                     // a view: shares y's storage
+            kept = scope.Keep(Ops.Sum(Ops.Mul(v, x)));
+            Assert.IsTrue(device.LiveBytes > baseline + 3 * 64 * 64 * 4 - 1, "intermediates are live inside the scope");
+        }
+        Assert.AreEqual(baseline + 4, device.LiveBytes, "only the kept scalar survives");
+        Assert.AreEqual(64 * 64 * Math.E, kept.Item(), 1e-4 * 64 * 64 * Math.E); // float32 accumulation
+        kept.Dispose();
+        Assert.AreEqual(baseline, device.LiveBytes);
+    }
+
+    [TestMethod]
+    public void PoolReusesBuffersAcrossIterations()
+    {
+        var device = Device.Cpu;
+        long baseline = device.LiveBytes;
+        for (int i = 0; i < 100; i++)
+        {
+            using var scope = TensorScope.Begin();
+            var x = Ops.Ones(new Shape(1000));
+            _ = Ops.Add(x, x);
+        }
+        Assert.AreEqual(baseline, device.LiveBytes);
+        Assert.IsTrue(device.PooledBytes >= 2 * 1000 * 4, "buffers were returned to the pool");
+    }
+
+    [TestMethod]
+    [DataRow(TestDevices.Cpu)]
+    [DataRow(TestDevices.Simulator)]
+    public void UseAfterDisposeThrowsObjectDisposedAndHostSurvives(string deviceName)
+    {
+        var device = TestDevices.Get(deviceName);
+        var x = Ops.Ones(new Shape(4), device: device);
+        var view = x.View(2, 2);
+        x.Dispose();
+        x.Dispose(); // idempotent
+        Assert.ThrowsExactly<ObjectDisposedException>(() => Ops.Exp(x));
+        Assert.ThrowsExactly<ObjectDisposedException>(() => x.ToArray<float>());
+        var e = Assert.ThrowsExactly<ObjectDisposedException>(() => Ops.MatMul(x, x));
+        StringAssert.Contains(e.Message, "MatMul");
+        // The view still holds the storage.
+        CollectionAssert.AreEqual(new float[] { 1, 1, 1, 1 }, view.ToArray<float>());
+        view.Dispose();
+    }
+
+    [TestMethod]
+    public void ShapeMismatchNamesOpAndBothShapes()
+    {
+        using var a = Ops.Zeros(new Shape(2, 3));
+        using var b = Ops.Zeros(new Shape(4));
+        var e = Assert.ThrowsExactly<ArgumentException>(() => Ops.Add(a, b));
+        StringAssert.Contains(e.Message, "Add");
+        StringAssert.Contains(e.Message, "[2, 3]");
+        StringAssert.Contains(e.Message, "[4]");
+    }
+
+    [TestMethod]
+    public void DeviceMismatchNamesBothDevices()
+    {
+        using var a = Ops.Zeros(new Shape(3));
+        using var b = Ops.Zeros(new Shape(3), device: TestDevices.Get(TestDevices.Simulator));
+        var e = Assert.ThrowsExactly<ArgumentException>(() => Ops.Mul(a, b));
+        StringAssert.Contains(e.Message, "cpu");
+        StringAssert.Contains(e.Message, "ilgpu-cpu");
+        using var moved = b.To(Device.Cpu);
+        using var ok = Ops.Mul(a, moved);
+        CollectionAssert.AreEqual(new float[3], ok.ToArray<float>());
+    }
+
+    [TestMethod]
+    public void DtypeErrorsAreClear()
+    {
+        using var i = Ops.Arange(3, dtype: DType.Int32);
+        var e = Assert.ThrowsExactly<ArgumentException>(() => Ops.Exp(i));
+        StringAssert.Contains(e.Message, "Int32");
+        using var d = Ops.Zeros(new Shape(2), DType.Float64);
+        Assert.ThrowsExactly<NotSupportedException>(() => d.To(TestDevices.Get(TestDevices.Simulator)));
+        using var f = Ops.Zeros(new Shape(2));
+        Assert.ThrowsExactly<ArgumentException>(() => Ops.Add(f, d));
+    }
+
+    [TestMethod]
+    public void BadViewsAndShapesThrow()
+    {
+        using var x = Ops.Zeros(new Shape(2, 3));
+        Assert.ThrowsExactly<ArgumentException>(() => x.View(4, 2));
+        Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => x.Slice(1, 2, 2));
+        Assert.ThrowsExactly<ArgumentException>(() => x.Expand(new Shape(2, 4)));
+        Assert.ThrowsExactly<ArgumentException>(() => x.Permute(0, 0));
+        Assert.ThrowsExactly<ArgumentException>(() => new Shape(2, -1));
+        Assert.ThrowsExactly<ArgumentException>(() => Tensor.FromArray<float>([1, 2, 3], new Shape(2, 2)));
+    }
+}
