@@ -32,9 +32,7 @@ internal static class Check
     /// <summary>Both alive, same device and same dtype.</summary>
     public static void Compatible(string op, Tensor a, Tensor b)
     {
-        Alive(op, a, b);
-        if (a.Device != b.Device)
-            throw new ArgumentException($"{op}: tensors are on different devices ({a.Shape} on {a.Device.Name}, {b.Shape} on {b.Device.Name}); copy one with To(device) first.");
+        SameDevice(op, a, b);
         if (a.DType != b.DType)
             throw new ArgumentException($"{op}: dtypes differ ({a.Shape} is {a.DType}, {b.Shape} is {b.DType}).");
     }
