@@ -47,6 +47,13 @@ public sealed class TensorScope : IDisposable
         return tensor;
     }
 
+    /// <summary>Takes <paramref name="tensor"/> out of whichever scope owns it: the caller now owns it.</summary>
+    public static Tensor Escape(Tensor tensor)
+    {
+        tensor.Owner = null;
+        return tensor;
+    }
+
     /// <summary>Disposes the tensors this scope still owns and closes it.</summary>
     public void Dispose()
     {

@@ -1,0 +1,54 @@
+namespace Modula.Autodiff;
+
+public static partial class F
+{
+    /// <summary>Numerically stable softmax along <paramref name="axis"/> of scale·x (the max is subtracted as a constant).</summary>
+    public static Variable Softmax(Variable x, int axis = -1, double scale = 1)
+    {
+        var logits = scale == 1 ? null : Scale(x, scale);
+        var z = logits ?? x;
+        var max = new Variable(Modula.Tensors.Ops.Max(z.Value, [axis], keepDim: true));
+        var shifted = Sub(z, max);
+        var e = Exp(shifted);
+        var total = Sum(e, [axis], keepDim: true);
+        return Div(e, total);
+    }
+
+    /// <summary>Numerically stable log-softmax along <paramref name="axis"/>: (x − max) − log Σ e^(x − max).</summary>
+    public static Variable LogSoftmax(Variable x, int axis = -1)
+    {
+        var max = new Variable(Modula.Tensors.Ops.Max(x.Value, [axis], keepDim: true));
+        var shifted = Sub(x, max);
+        var e = Exp(shifted);
+        var total = Sum(e, [axis], keepDim: true);
+        var logTotal = Log(total);
+        return Sub(shifted, logTotal);
+    }
+
+    /// <summary>Mean cross-entropy of logits [..., C] against Int32 labels [...].</summary>
+    public static Variable CrossEntropy(Variable logits, Modula.Tensors.Tensor labels)
+    {
+        int classes = logits.Shape[-1];
+        var logp = LogSoftmax(logits, -1);
+        var onehot = new Variable(OneHot(labels, classes, logits.Value.DType));
+        var picked = Mul(logp, onehot);
+        var total = Sum(picked);
+        return Scale(total, -1.0 / Math.Max(1, labels.Size));
+    }
+
+    /// <summary>x − mean(x) along <paramref name="axes"/> (Modula's MeanSubtract).</summary>
+    public static Variable MeanSubtract(Variable x, params int[] axes)
+    {
+        var mean = Mean(x, axes.Length == 0 ? [-1] : axes, keepDim: true);
+        return Sub(x, mean);
+    }
+
+    /// <summary>x / √mean(x²) along <paramref name="axes"/>, no epsilon (Modula's RMSDivide).</summary>
+    public static Variable RmsDivide(Variable x, params int[] axes)
+    {
+        var square = Mul(x, x);
+        var meanSquare = Mean(square, axes.Length == 0 ? [-1] : axes, keepDim: true);
+        var inverse = Rsqrt(meanSquare);
+        return Mul(x, inverse);
+    }
+}

@@ -1,0 +1,149 @@
+using Modula.Tensors;
+
+namespace Modula.Autodiff;
+
+/// <summary>
+/// Differentiable ops on <see cref="Variable"/>s. Primitive rules live in <c>Rules/</c>, each
+/// forward beside its backward; composites in <c>Composite/</c> are built from them and have
+/// no hand-written backward.
+/// </summary>
+public static partial class F
+{
+    // Unary: y = f(x), dx = g · f'(x).
+
+    /// <summary>y = −x.</summary>
+    public static Variable Neg(Variable x) =>
+        Variable.FromOp(Ops.Neg(x.Value), [x], g => x.Accumulate(Ops.Neg(g)));
+
+    /// <summary>y = |x|; dy/dx = sign x (0 at 0).</summary>
+    public static Variable Abs(Variable x) =>
+        Variable.FromOp(Ops.Abs(x.Value), [x], g => { using var s = Ops.Sign(x.Value); x.Accumulate(Ops.Mul(g, s)); });
+
+    /// <summary>y = eˣ; dy/dx = y.</summary>
+    public static Variable Exp(Variable x)
+    {
+        var y = Ops.Exp(x.Value);
+        return Variable.FromOp(y, [x], g => x.Accumulate(Ops.Mul(g, y)));
+    }
+
+    /// <summary>y = ln x; dy/dx = 1/x.</summary>
+    public static Variable Log(Variable x) =>
+        Variable.FromOp(Ops.Log(x.Value), [x], g => x.Accumulate(Ops.Div(g, x.Value)));
+
+    /// <summary>y = √x; dy/dx = 1/(2y).</summary>
+    public static Variable Sqrt(Variable x)
+    {
+        var y = Ops.Sqrt(x.Value);
+        return Variable.FromOp(y, [x], g => { using var h = Ops.Mul(g, 0.5); x.Accumulate(Ops.Div(h, y)); });
+    }
+
+    /// <summary>y = 1/√x; dy/dx = −y³/2.</summary>
+    public static Variable Rsqrt(Variable x)
+    {
+        var y = Ops.Rsqrt(x.Value);
+        return Variable.FromOp(y, [x], g => { using var y3 = Ops.Pow(y, 3); using var d = Ops.Mul(y3, -0.5); x.Accumulate(Ops.Mul(g, d)); });
+    }
+
+    /// <summary>y = 1/x; dy/dx = −y².</summary>
+    public static Variable Reciprocal(Variable x)
+    {
+        var y = Ops.Reciprocal(x.Value);
+        return Variable.FromOp(y, [x], g => { using var y2 = Ops.Mul(y, y); using var d = Ops.Neg(y2); x.Accumulate(Ops.Mul(g, d)); });
+    }
+
+    /// <summary>y = tanh x; dy/dx = 1 − y².</summary>
+    public static Variable Tanh(Variable x)
+    {
+        var y = Ops.Tanh(x.Value);
+        return Variable.FromOp(y, [x], g => { using var y2 = Ops.Mul(y, y); using var d = Ops.Map(y2, new Modula.Tensors.Primitives.Affine(-1, 1)); x.Accumulate(Ops.Mul(g, d)); });
+    }
+
+    /// <summary>y = sin x; dy/dx = cos x.</summary>
+    public static Variable Sin(Variable x) =>
+        Variable.FromOp(Ops.Sin(x.Value), [x], g => { using var d = Ops.Cos(x.Value); x.Accumulate(Ops.Mul(g, d)); });
+
+    /// <summary>y = cos x; dy/dx = −sin x.</summary>
+    public static Variable Cos(Variable x) =>
+        Variable.FromOp(Ops.Cos(x.Value), [x], g => { using var s = Ops.Sin(x.Value); using var d = Ops.Neg(s); x.Accumulate(Ops.Mul(g, d)); });
+
+    /// <summary>y = erf x; dy/dx = (2/√π) e^(−x²).</summary>
+    public static Variable Erf(Variable x) =>
+        Variable.FromOp(Ops.Erf(x.Value), [x], g =>
+        {
+            using var x2 = Ops.Mul(x.Value, x.Value);
+            using var nx2 = Ops.Mul(x2, -1.0);
+            using var e = Ops.Exp(nx2);
+            using var d = Ops.Mul(e, 2 / Math.Sqrt(Math.PI));
+            x.Accumulate(Ops.Mul(g, d));
+        });
+
+    /// <summary>y = xᵖ; dy/dx = p·xᵖ⁻¹.</summary>
+    public static Variable Pow(Variable x, double p) =>
+        Variable.FromOp(Ops.Pow(x.Value, p), [x], g => { using var xp = Ops.Pow(x.Value, p - 1); using var d = Ops.Mul(xp, p); x.Accumulate(Ops.Mul(g, d)); });
+
+    /// <summary>y = x·s.</summary>
+    public static Variable Scale(Variable x, double s) =>
+        Variable.FromOp(Ops.Mul(x.Value, s), [x], g => x.Accumulate(Ops.Mul(g, s)));
+
+    /// <summary>y = x + s.</summary>
+    public static Variable AddScalar(Variable x, double s) =>
+        Variable.FromOp(Ops.Add(x.Value, s), [x], g => x.Accumulate(Ops.Contiguous(g)));
+
+    /// <summary>y = x &gt; 0 ? 1 : 0, a constant (zero gradient).</summary>
+    public static Variable Step(Variable x) => new(Ops.Step(x.Value));
+
+    // Binary with broadcasting: each input's gradient is summed back to its shape by Accumulate.
+
+    /// <summary>y = a + b.</summary>
+    public static Variable Add(Variable a, Variable b) =>
+        Variable.FromOp(Ops.Add(a.Value, b.Value), [a, b], g => { a.Accumulate(Ops.Contiguous(g)); b.Accumulate(Ops.Contiguous(g)); });
+
+    /// <summary>y = a − b.</summary>
+    public static Variable Sub(Variable a, Variable b) =>
+        Variable.FromOp(Ops.Sub(a.Value, b.Value), [a, b], g => { a.Accumulate(Ops.Contiguous(g)); b.Accumulate(Ops.Neg(g)); });
+
+    /// <summary>y = a·b; da = g·b, db = g·a.</summary>
+    public static Variable Mul(Variable a, Variable b) =>
+        Variable.FromOp(Ops.Mul(a.Value, b.Value), [a, b], g => { a.Accumulate(Ops.Mul(g, b.Value)); b.Accumulate(Ops.Mul(g, a.Value)); });
+
+    /// <summary>y = a/b; da = g/b, db = −g·y/b.</summary>
+    public static Variable Div(Variable a, Variable b)
+    {
+        var y = Ops.Div(a.Value, b.Value);
+        return Variable.FromOp(y, [a, b], g =>
+        {
+            a.Accumulate(Ops.Div(g, b.Value));
+            using var gy = Ops.Mul(g, y);
+            using var q = Ops.Div(gy, b.Value);
+            b.Accumulate(Ops.Neg(q));
+        });
+    }
+
+    /// <summary>y = max(a, b); the gradient goes to a where a ≥ b, else to b.</summary>
+    public static Variable Maximum(Variable a, Variable b) => Select(Ops.GreaterOrEqual(a.Value, b.Value), a, b);
+
+    /// <summary>y = min(a, b); the gradient goes to a where a ≤ b, else to b.</summary>
+    public static Variable Minimum(Variable a, Variable b)
+    {
+        using var lt = Ops.Greater(a.Value, b.Value);
+        return Select(Ops.Map(lt, new Modula.Tensors.Primitives.Affine(-1, 1)), a, b);
+    }
+
+    /// <summary>y = condition ≠ 0 ? a : b (condition is a constant mask).</summary>
+    public static Variable Where(Tensor condition, Variable a, Variable b)
+    {
+        return Select(Ops.Contiguous(condition), a, b);
+    }
+
+    /// <summary>Shared rule of Maximum, Minimum and Where; takes ownership of <paramref name="mask"/>.</summary>
+    private static Variable Select(Tensor mask, Variable a, Variable b)
+    {
+        var y = Ops.Where(mask, a.Value, b.Value);
+        return Variable.FromOp(y, [a, b], g =>
+        {
+            using var zero = Ops.Zeros(Shape.Scalar, g.DType, g.Device);
+            a.Accumulate(Ops.Where(mask, g, zero));
+            b.Accumulate(Ops.Where(mask, zero, g));
+        });
+    }
+}

@@ -1,0 +1,166 @@
+using Modula.Tensors;
+
+namespace Modula.Autodiff;
+
+/// <summary>
+/// A node of the reverse-mode graph: a tensor value, an optional gradient, and (for op
+/// results) the rule that sends gradients to its inputs. Leaves that require a gradient
+/// accumulate into <see cref="Grad"/> across <see cref="Backward"/> calls; the graph links
+/// and intermediate gradients are released once backward has passed through them.
+/// Values of intermediate results belong to the <see cref="TensorScope"/> that was open
+/// when they were computed: run a training step inside one scope and every intermediate is
+/// freed at its end (a backward rule may read any forward value, so none is freed earlier).
+/// </summary>
+public sealed class Variable : IDisposable
+{
+    private Node? _node;
+    private bool _graphFreed;
+
+    /// <summary>Wraps <paramref name="value"/> as a leaf; the variable owns the tensor.</summary>
+    public Variable(Tensor value, bool requiresGrad = false, string? name = null)
+    {
+        Value = value;
+        RequiresGrad = requiresGrad;
+        Name = name;
+    }
+
+    private Variable(Tensor value, Node node)
+    {
+        Value = value;
+        RequiresGrad = true;
+        _node = node;
+    }
+
+    /// <summary>The forward value.</summary>
+    public Tensor Value { get; }
+
+    /// <summary>The accumulated gradient (same shape as <see cref="Value"/>), or null before any backward.</summary>
+    public Tensor? Grad { get; private set; }
+
+    /// <summary>True if gradients flow to or through this variable.</summary>
+    public bool RequiresGrad { get; }
+
+    /// <summary>True for variables created by the user rather than by an op.</summary>
+    public bool IsLeaf => _node is null && !_graphFreed;
+
+    /// <summary>Optional label used in error messages.</summary>
+    public string? Name { get; }
+
+    /// <summary>Shape of the value.</summary>
+    public Shape Shape => Value.Shape;
+
+    internal Node? Node => _node;
+
+    internal bool GraphFreed => _graphFreed;
+
+    /// <summary>
+    /// Creates an op result. When no input needs a gradient, or inside <see cref="NoGrad"/>,
+    /// the result is a constant and <paramref name="backward"/> is never kept.
+    /// </summary>
+    /// <param name="value">The op's output (owned by the new variable).</param>
+    /// <param name="inputs">The op's inputs.</param>
+    /// <param name="backward">Given the output gradient, accumulates into the inputs (see <see cref="Accumulate"/>).</param>
+    public static Variable FromOp(Tensor value, Variable[] inputs, Action<Tensor> backward)
+    {
+        if (NoGrad.IsActive || !inputs.Any(i => i.RequiresGrad)) return new Variable(value);
+        return new Variable(value, new Node(inputs, backward));
+    }
+
+    /// <summary>
+    /// Adds <paramref name="gradient"/> (owned: it is consumed) into this variable's gradient,
+    /// first summing it down to this variable's shape where the forward op broadcast it.
+    /// This is the one place broadcast un-reduction happens.
+    /// </summary>
+    public void Accumulate(Tensor gradient)
+    {
+        if (!RequiresGrad) { gradient.Dispose(); return; }
+        var g = SumToShape(gradient, Shape);
+        if (Grad is null)
+        {
+            Grad = g.IsContiguous ? g : Contiguous(g);
+            if (_node is null) TensorScope.Escape(Grad); // a leaf's gradient outlives the step's scope
+            return;
+        }
+        Ops.Zip(Grad, g, new Modula.Tensors.Primitives.Add(), into: Grad);
+        g.Dispose();
+    }
+
+    private static Tensor Contiguous(Tensor t)
+    {
+        using (t) return Ops.Contiguous(t);
+    }
+
+    /// <summary>Sums a broadcast gradient back to <paramref name="shape"/>; consumes <paramref name="g"/>.</summary>
+    internal static Tensor SumToShape(Tensor g, Shape shape)
+    {
+        if (g.Shape == shape) return g;
+        int lead = g.Rank - shape.Rank;
+        if (lead < 0) throw new InvalidOperationException($"Gradient {g.Shape} has lower rank than its variable {shape}.");
+        var axes = new List<int>();
+        for (int i = 0; i < g.Rank; i++)
+            if (i < lead || (shape.Dims[i - lead] == 1 && g.Shape.Dims[i] != 1)) axes.Add(i);
+        using (g)
+        {
+            if (axes.Count == 0) return g.Reshape(shape.Dims.ToArray());
+            using var summed = Ops.Sum(g, axes.ToArray(), keepDim: true);
+            return summed.Reshape(shape.Dims.ToArray());
+        }
+    }
+
+    /// <summary>Clears the accumulated gradient.</summary>
+    public void ZeroGrad()
+    {
+        Grad?.Dispose();
+        Grad = null;
+    }
+
+    /// <summary>A constant sharing this value: gradients do not flow through it.</summary>
+    public Variable Detach() => new(Value.View(Value.Shape.Dims.ToArray()));
+
+    /// <summary>
+    /// Backpropagates from this variable. Without <paramref name="seed"/> the value must be a
+    /// scalar (one element) and the seed is 1. The graph behind this variable is freed afterwards.
+    /// </summary>
+    public void Backward(Tensor? seed = null) => Graph.Backward(this, seed);
+
+    internal void ReleaseGraph()
+    {
+        _node = null;
+        _graphFreed = true;
+        if (Grad is not null) { Grad.Dispose(); Grad = null; }
+    }
+
+    /// <summary>Disposes the value and gradient.</summary>
+    public void Dispose()
+    {
+        Value.Dispose();
+        Grad?.Dispose();
+        Grad = null;
+        _node = null;
+    }
+
+    /// <inheritdoc/>
+    public override string ToString() => $"Variable({Name ?? ""}{Value})";
+
+    /// <summary>a + b with broadcasting.</summary>
+    public static Variable operator +(Variable a, Variable b) => F.Add(a, b);
+    /// <summary>a − b with broadcasting.</summary>
+    public static Variable operator -(Variable a, Variable b) => F.Sub(a, b);
+    /// <summary>a · b (elementwise) with broadcasting.</summary>
+    public static Variable operator *(Variable a, Variable b) => F.Mul(a, b);
+    /// <summary>a / b with broadcasting.</summary>
+    public static Variable operator /(Variable a, Variable b) => F.Div(a, b);
+    /// <summary>−a.</summary>
+    public static Variable operator -(Variable a) => F.Neg(a);
+    /// <summary>a · s.</summary>
+    public static Variable operator *(Variable a, double s) => F.Scale(a, s);
+    /// <summary>s · a.</summary>
+    public static Variable operator *(double s, Variable a) => F.Scale(a, s);
+}
+
+/// <summary>An op's link in the graph: its inputs and the rule that sends the output gradient to them.</summary>
+internal sealed class Node(Variable[] inputs, Action<Tensor> backward)
+{
+    public Variable[] Inputs { get; } = inputs;
+    public Action<Tensor> Backward { get; } = backward;
+}

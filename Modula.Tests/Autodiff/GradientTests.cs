@@ -1,0 +1,152 @@
+using Modula.Autodiff;
+using Modula.Tensors;
+
+namespace Modula.Tests.Autodiff;
+
+[TestClass]
+public sealed class GradientTests
+{
+    private static Tensor Rand(int seed, params int[] dims) =>
+        Tensor.FromArray<double>(Reference.RandomValues(new Shape(dims).Size, seed, -1.5, 1.5), new Shape(dims));
+
+    private static Tensor Positive(int seed, params int[] dims) =>
+        Tensor.FromArray<double>(Reference.RandomValues(new Shape(dims).Size, seed, 0.5, 2.5), new Shape(dims));
+
+    private static void AssertGrad(Func<Variable[], Variable> f, params Tensor[] inputs)
+    {
+        var result = GradCheck.Check(f, inputs);
+        Assert.IsTrue(result.Passed, $"gradient check failed: {result.Detail} (max error {result.MaxAbsoluteError:G3})");
+        foreach (var t in inputs) t.Dispose();
+    }
+
+    public static IEnumerable<object[]> UnaryCases =>
+    [
+        ["neg"], ["abs"], ["exp"], ["log"], ["sqrt"], ["rsqrt"], ["reciprocal"], ["tanh"], ["sin"], ["cos"], ["erf"],
+        ["pow"], ["scale"], ["addscalar"], ["relu"], ["gelu"], ["gelutanh"],
+    ];
+
+    [TestMethod]
+    [DynamicData(nameof(UnaryCases))]
+    public void UnaryRulesMatchFiniteDifferences(string op)
+    {
+        Func<Variable, Variable> f = op switch
+        {
+            "neg" => F.Neg, "abs" => F.Abs, "exp" => F.Exp, "log" => F.Log, "sqrt" => F.Sqrt, "rsqrt" => F.Rsqrt,
+            "reciprocal" => F.Reciprocal, "tanh" => F.Tanh, "sin" => F.Sin, "cos" => F.Cos, "erf" => F.Erf,
+            "pow" => x => F.Pow(x, 3), "scale" => x => F.Scale(x, -2.5), "addscalar" => x => F.AddScalar(x, 4),
+            "relu" => F.Relu, "gelu" => F.Gelu, "gelutanh" => F.GeluTanh,
+            _ => throw new ArgumentException(op),
+        };
+        bool positive = op is "log" or "sqrt" or "rsqrt" or "reciprocal";
+        AssertGrad(v => f(v[0]), positive ? Positive(1, 3, 5) : Rand(1, 3, 5));
+    }
+
+    public static IEnumerable<object[]> BinaryShapes =>
+    [
+        [new[] { 3, 4 }, new[] { 3, 4 }], [new[] { 3, 4 }, new[] { 4 }], [new[] { 2, 1, 4 }, new[] { 3, 1 }], [new int[0], new[] { 2, 3 }],
+    ];
+
+    [TestMethod]
+    [DynamicData(nameof(BinaryShapes))]
+    public void BinaryRulesWithBroadcastingMatchFiniteDifferences(int[] a, int[] b)
+    {
+        AssertGrad(v => F.Add(v[0], v[1]), Rand(1, a), Rand(2, b));
+        AssertGrad(v => F.Sub(v[0], v[1]), Rand(1, a), Rand(2, b));
+        AssertGrad(v => F.Mul(v[0], v[1]), Rand(1, a), Rand(2, b));
+        AssertGrad(v => F.Div(v[0], v[1]), Rand(1, a), Positive(2, b));
+        AssertGrad(v => F.Maximum(v[0], v[1]), Rand(1, a), Rand(2, b));
+        AssertGrad(v => F.Minimum(v[0], v[1]), Rand(1, a), Rand(2, b));
+    }
+
+    [TestMethod]
+    public void ReductionRulesMatchFiniteDifferences()
+    {
+        AssertGrad(v => F.Sum(v[0]), Rand(3, 2, 3, 4));
+        AssertGrad(v => F.Sum(v[0], [1], keepDim: true), Rand(3, 2, 3, 4));
+        AssertGrad(v => F.Sum(v[0], [0, 2]), Rand(3, 2, 3, 4));
+        AssertGrad(v => F.Max(v[0], [-1]), Rand(4, 3, 5));
+        AssertGrad(v => F.Max(v[0]), Rand(4, 3, 5));
+        AssertGrad(v => F.Mean(v[0], [0]), Rand(5, 4, 3));
+    }
+
+    [TestMethod]
+    public void MatMulRulesMatchFiniteDifferencesForEveryTransposeAndBroadcastBatch()
+    {
+        foreach (var (ta, tb) in new[] { (false, false), (true, false), (false, true), (true, true) })
+        {
+            int[] a = ta ? [2, 4, 3] : [2, 3, 4];
+            int[] b = tb ? [5, 4] : [4, 5];
+            AssertGrad(v => F.MatMul(v[0], v[1], ta, tb), Rand(6, a), Rand(7, b));
+        }
+    }
+
+    [TestMethod]
+    public void LayoutRulesMatchFiniteDifferencesOnNonContiguousViews()
+    {
+        AssertGrad(v => F.Mul(F.Transpose(v[0]), v[1]), Rand(8, 3, 4), Rand(9, 4, 3));
+        AssertGrad(v => F.Reshape(F.Permute(v[0], 2, 0, 1), 4, 6), Rand(10, 2, 3, 4));
+        AssertGrad(v => F.Exp(F.Slice(F.Transpose(v[0]), 0, 1, 2)), Rand(11, 3, 4));
+        AssertGrad(v => F.Concat([v[0], F.Tanh(v[1])], 1), Rand(12, 2, 3), Rand(13, 2, 2));
+        AssertGrad(v => { var parts = F.Split(v[0], [1, 3], 1); return F.Mul(parts[0], parts[1]); }, Rand(14, 2, 4));
+        AssertGrad(v => F.Expand(v[0], new Shape(3, 2, 4)), Rand(15, 2, 1));
+    }
+
+    [TestMethod]
+    public void CompositesMatchFiniteDifferences()
+    {
+        AssertGrad(v => F.Softmax(v[0], -1, scale: 0.7), Rand(16, 3, 5));
+        AssertGrad(v => F.LogSoftmax(v[0], 0), Rand(17, 4, 3));
+        using var labels = Tensor.FromArray<int>([2, 0, 4], new Shape(3));
+        AssertGrad(v => F.CrossEntropy(v[0], labels), Rand(18, 3, 5));
+        AssertGrad(v => F.MeanSubtract(v[0], -1), Rand(19, 3, 6));
+        using var mask = Tensor.FromArray<double>([1, 0, 0, 1, 1, 0], new Shape(2, 3));
+        AssertGrad(v => F.Where(mask, v[0], v[1]), Rand(34, 2, 3), Rand(35, 3));
+        AssertGrad(v => F.RmsDivide(v[0], -1), Rand(20, 3, 6));
+        AssertGrad(v => F.RmsDivide(F.MeanSubtract(v[0], 1, 2, 3), 1, 2, 3), Rand(21, 2, 2, 2, 3));
+    }
+
+    [TestMethod]
+    public void AttentionConvPoolingAndEmbeddingMatchFiniteDifferences()
+    {
+        AssertGrad(v => F.CausalAttention(v[0], v[1], v[2], scale: 1.0 / 3), Rand(22, 1, 2, 4, 3), Rand(23, 1, 2, 4, 3), Rand(24, 1, 2, 4, 3));
+        AssertGrad(v => F.Conv2D(v[0], v[1], stride: 1, padding: 1), Rand(25, 2, 2, 4, 4), Rand(26, 3, 2, 3, 3));
+        AssertGrad(v => F.Conv2D(v[0], v[1], stride: 2, padding: 0), Rand(27, 1, 2, 5, 5), Rand(28, 2, 2, 3, 3));
+        AssertGrad(v => F.AvgPool2d(v[0], 2), Rand(29, 1, 2, 4, 4));
+        using var idx = Tensor.FromArray<int>([1, 3, 1, 0], new Shape(2, 2));
+        AssertGrad(v => F.Embedding(v[0], idx), Rand(30, 4, 3));
+    }
+
+    [TestMethod]
+    public void CausalAttentionMasksTheFuture()
+    {
+        using var scope = TensorScope.Begin();
+        var q = new Variable(Tensor.FromArray<double>(Reference.RandomValues(8, 1), new Shape(1, 1, 4, 2)));
+        var k = new Variable(Tensor.FromArray<double>(Reference.RandomValues(8, 2), new Shape(1, 1, 4, 2)));
+        var vv = Reference.RandomValues(8, 3);
+        var v = new Variable(Tensor.FromArray<double>(vv, new Shape(1, 1, 4, 2)));
+        var y = F.CausalAttention(q, k, v, 0.5).Value.ToArray<double>();
+        // Position 0 attends only to itself: its output is v[0].
+        Assert.AreEqual(vv[0], y[0], 1e-12);
+        Assert.AreEqual(vv[1], y[1], 1e-12);
+    }
+
+    [TestMethod]
+    public void DirectionalCheckHandlesLargerInputs()
+    {
+        var result = GradCheck.CheckDirectional(v => F.Sum(F.Tanh(F.MatMul(v[0], v[1]))), [Rand(31, 20, 30), Rand(32, 30, 10)], directions: 6);
+        Assert.IsTrue(result.Passed, result.Detail);
+    }
+
+    [TestMethod]
+    public void GradCheckDetectsAWrongGradient()
+    {
+        // Sin's value with Cos's derivative sign flipped: y = sin x but dy/dx = −cos x.
+        Func<Variable[], Variable> wrong = v => Variable.FromOp(Ops.Sin(v[0].Value), [v[0]], g =>
+        {
+            using var c = Ops.Cos(v[0].Value);
+            v[0].Accumulate(Ops.Mul(Ops.Neg(g), c));
+        });
+        var result = GradCheck.Check(wrong, [Rand(33, 4)]);
+        Assert.IsFalse(result.Passed);
+    }
+}
