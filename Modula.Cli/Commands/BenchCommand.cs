@@ -66,8 +66,8 @@ public static class BenchCommand
         using var a = Ops.Normal(new Shape(shape.Batch, shape.M, shape.K), generator, device: device);
         using var b = Ops.Normal(new Shape(shape.Batch, shape.K, shape.N), generator, device: device);
         using var c = Ops.Zeros(new Shape(shape.Batch, shape.M, shape.N), device: device);
-        // Enough inner iterations that one timed sample is ≥ ~2 ms, so timer resolution does not matter.
-        int inner = Math.Max(1, (int)(2e6 / Math.Max(1, shape.Flops / 1e3 / 50)));
+        // Enough inner iterations that one timed sample is ~20 ms at ~300 GFLOP/s, so timer resolution does not matter.
+        int inner = Math.Max(1, (int)(6e9 / shape.Flops));
         for (int i = 0; i < 3 * inner; i++) Ops.MatMulInto(a, b, c, accumulate: false);
         c.Item0();
         var samples = new double[repeat];

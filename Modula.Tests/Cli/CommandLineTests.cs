@@ -1,0 +1,55 @@
+using Modula.Cli;
+
+namespace Modula.Tests.Cli;
+
+[TestClass]
+public sealed class CommandLineTests
+{
+    private static (int Code, string Out, string Err) Run(params string[] args)
+    {
+        var output = new StringWriter();
+        var error = new StringWriter();
+        int code = CommandLine.Run(args, output, error);
+        return (code, output.ToString(), error.ToString());
+    }
+
+    [TestMethod]
+    public void HelpExplainsTheCommands()
+    {
+        var (code, output, _) = Run("--help");
+        Assert.AreEqual(0, code);
+        StringAssert.Contains(output, "bench gemm");
+        var (benchCode, benchHelp, _) = Run("bench", "--help");
+        Assert.AreEqual(0, benchCode);
+        StringAssert.Contains(benchHelp, "--threads");
+    }
+
+    [TestMethod]
+    public void MistypedCommandsAndOptionsFailWithAMessage()
+    {
+        var (code, _, error) = Run("trian");
+        Assert.AreEqual(2, code);
+        StringAssert.Contains(error, "unknown command 'trian'");
+        var (optCode, _, optError) = Run("bench", "gemm", "--thread", "2");
+        Assert.AreEqual(2, optCode);
+        StringAssert.Contains(optError, "unknown option '--thread'");
+        var (valueCode, _, valueError) = Run("bench", "gemm", "--repeat", "many");
+        Assert.AreEqual(2, valueCode);
+        StringAssert.Contains(valueError, "expects an integer");
+    }
+
+    [TestMethod]
+    public void BenchGemmPrintsOneParsableLinePerShape()
+    {
+        var (code, output, _) = Run("bench", "gemm", "--shapes", "gpt", "--repeat", "1");
+        Assert.AreEqual(0, code);
+        var lines = output.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.AreEqual(4, lines.Length);
+        foreach (var line in lines)
+        {
+            StringAssert.StartsWith(line, "gemm batch=");
+            var gflops = double.Parse(line[(line.IndexOf("gflops=") + 7)..].Trim(), System.Globalization.CultureInfo.InvariantCulture);
+            Assert.IsTrue(gflops > 0, line);
+        }
+    }
+}
