@@ -23,21 +23,19 @@ public static class GradCheck
         double worst = 0;
         string detail = "";
         bool passed = true;
+        var data = inputs.Select(t => t.ToArray<double>()).ToArray();
         for (int i = 0; i < inputs.Length; i++)
-        {
-            var data = inputs[i].ToArray<double>();
-            for (int j = 0; j < data.Length; j++)
+            for (int j = 0; j < data[i].Length; j++)
             {
-                double saved = data[j];
-                data[j] = saved + eps;
-                double plus = Loss(f, inputs, i, data, weights);
-                data[j] = saved - eps;
-                double minus = Loss(f, inputs, i, data, weights);
-                data[j] = saved;
+                double saved = data[i][j];
+                data[i][j] = saved + eps;
+                double plus = Loss(f, inputs, data, weights);
+                data[i][j] = saved - eps;
+                double minus = Loss(f, inputs, data, weights);
+                data[i][j] = saved;
                 double numeric = (plus - minus) / (2 * eps);
                 Compare(analytic[i][j], numeric, $"input {i} element {j}", atol, rtol, ref worst, ref detail, ref passed);
             }
-        }
         return new GradCheckResult(passed, worst, detail);
     }
 
@@ -60,8 +58,8 @@ public static class GradCheck
             double expected = 0;
             for (int i = 0; i < u.Length; i++)
                 for (int j = 0; j < u[i].Length; j++) { u[i][j] /= norm; expected += analytic[i][j] * u[i][j]; }
-            double plus = LossShifted(f, inputs, baseData, u, eps, weights);
-            double minus = LossShifted(f, inputs, baseData, u, -eps, weights);
+            double plus = Loss(f, inputs, Shift(baseData, u, eps), weights);
+            double minus = Loss(f, inputs, Shift(baseData, u, -eps), weights);
             Compare(expected, (plus - minus) / (2 * eps), $"direction {d}", atol, rtol, ref worst, ref detail, ref passed);
         }
         return new GradCheckResult(passed, worst, detail);
@@ -101,21 +99,17 @@ public static class GradCheck
         return (grads, weights);
     }
 
-    private static double Loss(Func<Variable[], Variable> f, Tensor[] inputs, int replaced, double[] data, double[]? weights)
+    /// <summary>The (weighted) output with every input replaced by the given values, without recording a graph.</summary>
+    private static double Loss(Func<Variable[], Variable> f, Tensor[] inputs, double[][] data, double[]? weights)
     {
         using var scope = TensorScope.Begin();
         using var noGrad = new NoGrad();
-        var vars = inputs.Select((t, i) => new Variable(i == replaced ? Tensor.FromArray<double>(data, t.Shape) : Ops.Contiguous(t))).ToArray();
+        var vars = inputs.Select((t, i) => new Variable(Tensor.FromArray<double>(data[i], t.Shape))).ToArray();
         return Reduce(f(vars).Value, weights);
     }
 
-    private static double LossShifted(Func<Variable[], Variable> f, Tensor[] inputs, double[][] data, double[][] u, double step, double[]? weights)
-    {
-        using var scope = TensorScope.Begin();
-        using var noGrad = new NoGrad();
-        var vars = inputs.Select((t, i) => new Variable(Tensor.FromArray<double>(data[i].Select((x, j) => x + step * u[i][j]).ToArray(), t.Shape))).ToArray();
-        return Reduce(f(vars).Value, weights);
-    }
+    private static double[][] Shift(double[][] data, double[][] u, double step) =>
+        data.Select((x, i) => x.Select((v, j) => v + step * u[i][j]).ToArray()).ToArray();
 
     private static double Reduce(Tensor y, double[]? weights)
     {

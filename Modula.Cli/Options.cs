@@ -1,18 +1,17 @@
 namespace Modula.Cli;
 
 /// <summary>
-/// Parses <c>--name value</c> and <c>--flag</c> options against a declared set, so a
+/// Parses <c>--name value</c> (or <c>--name=value</c>) options against a declared set, so a
 /// mistyped option is an error that names it instead of being silently ignored.
 /// </summary>
 public sealed class Options
 {
-    private readonly Dictionary<string, string?> _values = new();
+    private readonly Dictionary<string, string> _values = new();
 
-    /// <summary>Parses <paramref name="args"/>; <paramref name="valued"/> take a value, <paramref name="flags"/> do not.</summary>
-    public Options(string[] args, IEnumerable<string> valued, IEnumerable<string>? flags = null)
+    /// <summary>Parses <paramref name="args"/> against the option names in <paramref name="known"/>.</summary>
+    public Options(string[] args, IEnumerable<string> known)
     {
-        var takesValue = valued.ToHashSet();
-        var isFlag = (flags ?? []).ToHashSet();
+        var takesValue = known.ToHashSet();
         for (int i = 0; i < args.Length; i++)
         {
             string a = args[i];
@@ -21,9 +20,8 @@ public sealed class Options
             string? inline = null;
             int eq = name.IndexOf('=');
             if (eq >= 0) (name, inline) = (name[..eq], name[(eq + 1)..]);
-            if (isFlag.Contains(name)) { _values[name] = "true"; continue; }
             if (!takesValue.Contains(name))
-                throw new UsageException($"unknown option '--{name}'. Known: {string.Join(", ", takesValue.Concat(isFlag).Select(o => "--" + o))}.");
+                throw new UsageException($"unknown option '--{name}'. Known: {string.Join(", ", takesValue.Select(o => "--" + o))}.");
             if (inline is null)
             {
                 if (i + 1 >= args.Length) throw new UsageException($"option '--{name}' needs a value.");
@@ -33,20 +31,11 @@ public sealed class Options
         }
     }
 
-    /// <summary>True if the flag or option was given.</summary>
-    public bool Has(string name) => _values.ContainsKey(name);
-
     /// <summary>A string option or its default.</summary>
-    public string Get(string name, string fallback) => _values.TryGetValue(name, out var v) && v is not null ? v : fallback;
+    public string Get(string name, string fallback) => _values.TryGetValue(name, out var v) ? v : fallback;
 
     /// <summary>An integer option or its default; a malformed value is a usage error.</summary>
     public int GetInt(string name, int fallback) =>
-        !_values.TryGetValue(name, out var v) || v is null ? fallback
+        !_values.TryGetValue(name, out var v) ? fallback
         : int.TryParse(v, out var i) ? i : throw new UsageException($"option '--{name}' expects an integer, got '{v}'.");
-
-    /// <summary>A floating-point option or its default.</summary>
-    public double GetDouble(string name, double fallback) =>
-        !_values.TryGetValue(name, out var v) || v is null ? fallback
-        : double.TryParse(v, System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out var d) ? d
-        : throw new UsageException($"option '--{name}' expects a number, got '{v}'.");
 }

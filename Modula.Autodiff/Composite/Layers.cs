@@ -31,9 +31,9 @@ public static partial class F
     /// <summary>2-D convolution x [N, C, H, W] with weight [O, C, k, k] → [N, O, Ho, Wo] (no bias), via im2col and a batched product.</summary>
     public static Variable Conv2D(Variable x, Variable weight, int stride = 1, int padding = 0)
     {
+        if (x.Shape.Rank != 4 || weight.Shape.Rank != 4 || weight.Shape[1] != x.Shape[1])
+            throw new ArgumentException($"Conv2D: weight {weight.Shape} does not match input {x.Shape} (expected x [N, C, H, W] and weight [O, C, kh, kw]).");
         int n = x.Shape[0], o = weight.Shape[0], kh = weight.Shape[2], kw = weight.Shape[3];
-        if (weight.Shape.Rank != 4 || weight.Shape[1] != x.Shape[1])
-            throw new ArgumentException($"Conv2D: weight {weight.Shape} does not match input {x.Shape} (expected [O, {x.Shape[1]}, kh, kw]).");
         var g = Ops.Geometry(nameof(Conv2D), x.Shape, kh, kw, stride, padding);
         var cols = Im2Col(x, kh, kw, stride, padding);            // [N, C·kh·kw, Ho·Wo]
         var w2 = Reshape(weight, o, g.PatchSize);                  // [O, C·kh·kw]

@@ -6,7 +6,11 @@ public static partial class F
 {
     /// <summary>Sum over <paramref name="axes"/> (all when null); the gradient broadcasts back.</summary>
     public static Variable Sum(Variable x, int[]? axes = null, bool keepDim = false) =>
-        Variable.FromOp(Ops.Sum(x.Value, axes, keepDim), [x], g => x.Accumulate(Unreduce(g, x.Shape, axes)));
+        Variable.FromOp(Ops.Sum(x.Value, axes, keepDim), [x], g =>
+        {
+            using var gk = KeepDims(g, x.Shape, axes);
+            x.Accumulate(gk.Expand(x.Shape));
+        });
 
     /// <summary>Max over <paramref name="axes"/>; the gradient is shared equally among tied maxima.</summary>
     public static Variable Max(Variable x, int[]? axes = null, bool keepDim = false)
@@ -14,31 +18,21 @@ public static partial class F
         var y = Ops.Max(x.Value, axes, keepDim);
         return Variable.FromOp(y, [x], g =>
         {
-            using var yk = Unreduce(Ops.Contiguous(y), x.Shape, axes, expand: false);
+            using var yk = KeepDims(y, x.Shape, axes);
             using var mask = Ops.Equal(x.Value, yk);
             using var ties = Ops.Sum(mask, axes, keepDim: true);
-            using var gk = Unreduce(Ops.Contiguous(g), x.Shape, axes, expand: false);
+            using var gk = KeepDims(g, x.Shape, axes);
             using var share = Ops.Div(gk, ties);
             x.Accumulate(Ops.Mul(mask, share));
         });
     }
 
-    /// <summary>
-    /// Reshapes a reduced gradient to keep-dim form and (optionally) materialises it at the
-    /// input's shape. Consumes <paramref name="g"/>.
-    /// </summary>
-    private static Tensor Unreduce(Tensor g, Shape input, int[]? axes, bool expand = true)
+    /// <summary>A reduced tensor viewed in keep-dim form: the reduced axes of <paramref name="input"/> as size 1.</summary>
+    private static Tensor KeepDims(Tensor reduced, Shape input, int[]? axes)
     {
         var dims = input.Dims.ToArray();
-        var reduced = axes is null || axes.Length == 0 ? Enumerable.Range(0, dims.Length) : axes.Select(a => Shape.NormalizeAxis(a, dims.Length));
-        foreach (var a in reduced) dims[a] = 1;
-        using (g)
-        {
-            var kept = g.Reshape(dims);
-            if (!expand) return kept;
-            using (kept)
-            using (var wide = kept.Expand(input))
-                return Ops.Contiguous(wide);
-        }
+        var axesReduced = axes is null || axes.Length == 0 ? Enumerable.Range(0, dims.Length) : axes.Select(a => Shape.NormalizeAxis(a, dims.Length));
+        foreach (var a in axesReduced) dims[a] = 1;
+        return reduced.Reshape(dims);
     }
 }

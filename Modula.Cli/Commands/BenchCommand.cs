@@ -85,7 +85,8 @@ public static class BenchCommand
     /// <summary>Forces completion of queued device work by reading one element back.</summary>
     private static void Item0(this Tensor t)
     {
-        using var first = t.View(-1).Slice(0, 0, 1);
+        using var flat = t.View(-1);
+        using var first = flat.Slice(0, 0, 1);
         _ = first.Item();
     }
 }

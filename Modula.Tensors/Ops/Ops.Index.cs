@@ -40,7 +40,10 @@ public static partial class Ops
     /// <summary>Index range check on the host: an out-of-range index on an accelerator would corrupt memory.</summary>
     private static void CheckIndices(string op, Tensor indices, int rows)
     {
-        var values = indices.ToArray<int>();
+        // CPU indices are scanned in place (every embedding lookup passes here); device indices are copied once.
+        ReadOnlySpan<int> values = indices.Storage is Backends.Cpu.CpuStorage cpu
+            ? cpu.Span<int>().Slice(indices.Offset, indices.Size)
+            : indices.ToArray<int>();
         for (int i = 0; i < values.Length; i++)
             if ((uint)values[i] >= (uint)rows)
                 throw new ArgumentOutOfRangeException(nameof(indices), $"{op}: index {values[i]} at position {i} is outside [0, {rows}).");

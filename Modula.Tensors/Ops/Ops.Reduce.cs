@@ -15,7 +15,6 @@ public static partial class Ops
     {
         using var sum = Sum(x, axes, keepDim);
         int count = Math.Max(1, x.Size / Math.Max(1, sum.Size));
-        if (x.Size == 0) count = 1;
         return Mul(sum, 1.0 / count);
     }
 
