@@ -95,3 +95,14 @@ public readonly struct Equal : IBinaryOp
     /// <inheritdoc/>
     public Vector512<T> Apply<T>(Vector512<T> a, Vector512<T> b) where T : unmanaged, IFloatingPointIeee754<T> => Vector512.Equals(a, b) & Vector512<T>.One;
 }
+
+/// <summary>Effectively computes <c>y = a + alpha·b</c> (the axpy of optimizer updates).</summary>
+/// <param name="Alpha">The multiplier of b.</param>
+public readonly record struct ScaledAdd(double Alpha) : IBinaryOp
+{
+    /// <inheritdoc/>
+    public float Apply(float a, float b) => a + (float)Alpha * b;
+    /// <inheritdoc/>
+    public Vector512<T> Apply<T>(Vector512<T> a, Vector512<T> b) where T : unmanaged, IFloatingPointIeee754<T> =>
+        a + Vector512.Create(T.CreateTruncating(Alpha)) * b;
+}

@@ -168,3 +168,13 @@ public readonly record struct Affine(double Scale, double Shift) : IUnaryOp
         }
     }
 }
+
+/// <summary>Effectively computes <c>y[i] = isfinite(x[i]) ? x[i] : 0</c> (Modula v1's <c>zero_nans</c>: NaN and ±∞ become 0).</summary>
+public readonly struct ZeroNonFinite : IUnaryOp, ILaneMap
+{
+    /// <inheritdoc/>
+    public float Apply(float x) => x - x == 0f ? x : 0f;
+    /// <inheritdoc/>
+    public void Apply<T>(ReadOnlySpan<T> x, Span<T> y) where T : unmanaged, IFloatingPointIeee754<T> => SimdLoop.Map(x, y, this);
+    Vector512<T> ILaneMap.Map<T>(Vector512<T> x) => Vector512.Equals(x - x, Vector512<T>.Zero) & x;
+}

@@ -1,0 +1,56 @@
+using Modula.Autodiff;
+
+
+namespace Modula.Modules;
+
+/// <summary>The identity map (sensitivity 1): the base of <see cref="Module.Repeat"/> and the skip path of residual blocks.</summary>
+public sealed class Identity : ElementwiseBond
+{
+    /// <inheritdoc/>
+    protected override Variable Forward(Variable x) => x;
+}
+
+/// <summary>Sums a list of inputs (with broadcasting); sensitivity 1. <c>a + b</c> is <c>Tuple(a, b) &gt;&gt; Add</c>.</summary>
+public sealed class Add : Bond
+{
+    /// <inheritdoc/>
+    public override bool PreservesWidth => true;
+
+    /// <inheritdoc/>
+    protected internal override Variable[] Apply(IReadOnlyList<Variable> inputs, ReadOnlySpan<Variable> weights)
+    {
+        if (inputs.Count == 0) throw new ModuleException(Label, "needs at least one input.");
+        var sum = inputs[0];
+        for (int i = 1; i < inputs.Count; i++) sum = F.Add(sum, inputs[i]);
+        return [sum];
+    }
+}
+
+/// <summary>
+/// Multiplies every input by a nonzero scalar; sensitivity |scalar| (Modula v1; v2 keeps the
+/// sign, which only matters for negative scalars). Maps over a list of inputs as v1 does.
+/// </summary>
+public sealed class Mul : Bond
+{
+    /// <summary>Creates the scaling by <paramref name="scalar"/> (must be nonzero and finite).</summary>
+    public Mul(double scalar) : base(Math.Abs(CheckScalar(scalar)))
+    {
+        Scalar = scalar;
+    }
+
+    /// <summary>The multiplier.</summary>
+    public double Scalar { get; }
+
+    /// <inheritdoc/>
+    public override string Label => $"Mul({Scalar:G4})";
+
+    /// <inheritdoc/>
+    public override bool PreservesWidth => true;
+
+    /// <inheritdoc/>
+    protected internal override Variable[] Apply(IReadOnlyList<Variable> inputs, ReadOnlySpan<Variable> weights) =>
+        inputs.Select(x => F.Scale(x, Scalar)).ToArray();
+
+    private static double CheckScalar(double scalar) =>
+        scalar != 0 && double.IsFinite(scalar) ? scalar : throw new ArgumentException($"Mul: the scalar must be nonzero and finite, got {scalar}.");
+}

@@ -1,0 +1,68 @@
+using Modula.Autodiff;
+using Modula.Modules.Linalg;
+using Modula.Tensors;
+using Modula.Tensors.Random;
+
+namespace Modula.Modules;
+
+/// <summary>
+/// A module with exactly one weight tensor, sensitivity 1 and its own norm. An atom knows how
+/// to draw its weights, measure them, and turn a gradient into an update of a given norm.
+/// Weights use Modula v1's parametrization: the forward pass applies the atom's scale factor,
+/// so the stored tensor is the "raw" one (semi-orthogonal matrices, unit-norm embedding rows).
+/// </summary>
+public abstract class Atom : Module
+{
+    /// <summary>Creates an atom of the given mass.</summary>
+    protected Atom(double mass, bool smooth = true) : base(mass, 1, 1, 0, smooth) { }
+
+    /// <summary>The shape of this atom's weight tensor.</summary>
+    public abstract Shape WeightShape { get; }
+
+    /// <summary>The forward function for one input and this atom's weight.</summary>
+    protected abstract Variable Forward(Variable x, Variable weight);
+
+    /// <inheritdoc/>
+    protected internal sealed override Variable[] Apply(IReadOnlyList<Variable> inputs, ReadOnlySpan<Variable> weights)
+    {
+        if (inputs.Count != 1) throw new ModuleException(Label, $"expects one input, got {inputs.Count}.");
+        return [Forward(inputs[0], weights[0])];
+    }
+
+    /// <summary>Draws a fresh weight tensor.</summary>
+    public abstract Tensor InitializeWeight(Generator rng, Device device, DType dtype);
+
+    /// <summary>The atom's norm of <paramref name="weight"/> (host computation).</summary>
+    public abstract double WeightNorm(Tensor weight);
+
+    /// <summary>Modula v1: <paramref name="update"/> rescaled to norm <paramref name="target"/>, estimating the norm with the warm-started vector <paramref name="index"/> of <paramref name="state"/>.</summary>
+    public abstract Tensor NormalizeWeight(Tensor update, double target, NormalizeState state, int index);
+
+    /// <summary>Modula v2: the steepest direction of norm <paramref name="target"/> for <paramref name="gradient"/>.</summary>
+    public abstract Tensor DualizeWeight(Tensor gradient, double target, Orthogonalizer method);
+
+    /// <summary>The nearest weight on the atom's constraint set.</summary>
+    public abstract Tensor ProjectWeight(Tensor weight);
+
+    /// <summary>Modula v1's weight decay with <paramref name="strength"/>.</summary>
+    public abstract Tensor RegularizeWeight(Tensor weight, double strength);
+
+    /// <summary>The same atom with a different mass.</summary>
+    protected abstract Atom WithMass(double mass);
+
+    internal sealed override void CollectAtoms(string path, List<(string Path, Atom Atom)> atoms) =>
+        atoms.Add((path.Length == 0 ? Label : $"{path}/{Label}", this));
+
+    internal sealed override void AssignTargets(double target, Span<double> targets) => targets[0] = Mass == 0 ? 0 : target;
+
+    internal sealed override double NormOf(ReadOnlySpan<Tensor> weights) => WeightNorm(weights[0]);
+
+    internal sealed override Module Rescaled(double factor) => WithMass(Mass * factor);
+
+    /// <summary>Checks that the input's last axis has <paramref name="width"/> features.</summary>
+    protected void ExpectFeatures(Variable x, int width, int axis = -1)
+    {
+        if (x.Shape.Rank == 0 || x.Shape[axis] != width)
+            throw new ModuleException(Label, $"input {x.Shape} should have {width} features on axis {axis}.");
+    }
+}

@@ -1,0 +1,113 @@
+using Modula.Modules.Linalg;
+using Modula.Tensors;
+using Modula.Tensors.Random;
+
+namespace Modula.Modules;
+
+/// <summary>
+/// An atom whose weight is a stack of matrices [S, out, in] measured in the spectral norm
+/// (the largest over the stack): Linear (S = 1) and Conv2D (one matrix per kernel position).
+/// Normalize, dualize, project and initialize act on every matrix of the stack independently.
+/// </summary>
+public abstract class MatrixAtom : Atom
+{
+    private const double Tiny = 1e-30;
+
+    /// <summary>Creates a matrix atom of the given mass.</summary>
+    protected MatrixAtom(double mass) : base(mass) { }
+
+    /// <summary>Number of matrices in the stack.</summary>
+    protected abstract int Slices { get; }
+
+    /// <summary>Rows (fan-out) of each matrix.</summary>
+    public abstract int FanOut { get; }
+
+    /// <summary>Columns (fan-in) of each matrix.</summary>
+    public abstract int FanIn { get; }
+
+    /// <summary>The weight viewed as [S, out, in] (a view or a contiguous copy).</summary>
+    protected abstract Tensor ToSlices(Tensor weight);
+
+    /// <summary>A stack [S, out, in] laid out as this atom's weight.</summary>
+    protected abstract Tensor FromSlices(Tensor slices);
+
+    /// <inheritdoc/>
+    public override Tensor InitializeWeight(Generator rng, Device device, DType dtype)
+    {
+        var values = new double[Slices * FanOut * FanIn];
+        for (int s = 0; s < Slices; s++)
+            HostLinalg.RandomSemiOrthogonal(FanOut, FanIn, rng).CopyTo(values, s * FanOut * FanIn);
+        using var slices = HostLinalg.Upload(values, new Shape(Slices, FanOut, FanIn), dtype, device);
+        return FromSlices(slices);
+    }
+
+    /// <inheritdoc/>
+    public override double WeightNorm(Tensor weight)
+    {
+        using var slices = ToSlices(weight);
+        return HostLinalg.SpectralNorm(slices);
+    }
+
+    /// <summary>
+    /// One power-iteration step per matrix with the state's vector u: v = W u / ‖W u‖,
+    /// u ← Wᵀ v, W · target/‖u‖. Since ‖u‖ ≤ σ_max, the result's spectral norm is ≥ target,
+    /// with equality once u has converged to the top right singular vector.
+    /// </summary>
+    public override Tensor NormalizeWeight(Tensor update, double target, NormalizeState state, int index)
+    {
+        using var w = ToSlices(update);
+        var u = state.Vector(index, new Shape(Slices, FanIn, 1), update.DType, update.Device);
+        using var v = Ops.MatMul(w, u);                                        // [S, out, 1]
+        using var vUnit = DivideByNorm(v, 1);
+        var next = Ops.MatMul(w, vUnit, transposeA: true);                     // [S, in, 1]
+        using var length = Norm2(next, [1]);                                   // [S, 1, 1]
+        using var floor = Tensor.Scalar(Tiny, length.DType, length.Device);
+        using var safe = Ops.Maximum(length, floor);
+        using var factor = Ops.Reciprocal(safe);
+        using var scaled = Ops.Mul(w, factor);
+        using var result = Ops.Mul(scaled, target);
+        using (var zero = Tensor.Scalar(0, length.DType, length.Device))
+        using (var moved = Ops.Greater(length, zero))
+        using (next)
+            state.Set(index, Ops.Where(moved, next, u));                      // a zero update keeps the old vector
+        return FromSlices(result);
+    }
+
+    /// <inheritdoc/>
+    public override Tensor DualizeWeight(Tensor gradient, double target, Orthogonalizer method)
+    {
+        using var g = ToSlices(gradient);
+        using var o = Orthogonalize.Apply(g, method);
+        using var scaled = Ops.Mul(o, target);
+        return FromSlices(scaled);
+    }
+
+    /// <inheritdoc/>
+    public override Tensor ProjectWeight(Tensor weight)
+    {
+        using var w = ToSlices(weight);
+        using var o = Orthogonalize.Apply(w);
+        return FromSlices(o);
+    }
+
+    /// <summary>Modula v1: <c>W · (1 − strength)</c>.</summary>
+    public override Tensor RegularizeWeight(Tensor weight, double strength) => Ops.Mul(weight, 1 - strength);
+
+    internal static Tensor Norm2(Tensor x, int[] axes)
+    {
+        using var square = Ops.Mul(x, x);
+        using var sum = Ops.Sum(square, axes, keepDim: true);
+        return Ops.Sqrt(sum);
+    }
+
+    /// <summary>x divided by its ℓ2 norm along <paramref name="axis"/>; zero vectors stay zero.</summary>
+    internal static Tensor DivideByNorm(Tensor x, int axis, double target = 1)
+    {
+        using var norm = Norm2(x, [axis]);
+        using var floor = Tensor.Scalar(Tiny, norm.DType, norm.Device);
+        using var safe = Ops.Maximum(norm, floor);
+        var unit = Ops.Div(x, safe);
+        if (target == 1) return unit;
+        using (unit) return Ops.Mul(unit, target);
+    }
+}

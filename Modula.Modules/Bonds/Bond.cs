@@ -1,0 +1,55 @@
+using Modula.Autodiff;
+using Modula.Tensors;
+
+namespace Modula.Modules;
+
+/// <summary>
+/// A module without weights: mass 0, no atoms, one bond. Its update, norm and targets are
+/// all zero-dimensional. Derive from <see cref="UnaryBond"/> for one-input bonds.
+/// </summary>
+public abstract class Bond : Module
+{
+    /// <summary>Creates a bond with the given input sensitivity.</summary>
+    protected Bond(double sensitivity = 1, bool smooth = true) : base(0, sensitivity, 0, 1, smooth) { }
+
+    internal sealed override void CollectAtoms(string path, List<(string Path, Atom Atom)> atoms) { }
+
+    internal sealed override void AssignTargets(double target, Span<double> targets) { }
+
+    internal sealed override double NormOf(ReadOnlySpan<Tensor> weights) => 0;
+
+    internal sealed override Module Rescaled(double factor) => this;
+
+    /// <summary>The single input of a one-input bond, or an error naming the bond.</summary>
+    protected Variable Single(IReadOnlyList<Variable> inputs) =>
+        inputs.Count == 1 ? inputs[0] : throw new ModuleException(Label, $"expects one input, got {inputs.Count}.");
+
+    /// <summary>Exactly <paramref name="count"/> inputs, or an error naming the bond.</summary>
+    protected void Expect(IReadOnlyList<Variable> inputs, int count, string what)
+    {
+        if (inputs.Count != count) throw new ModuleException(Label, $"expects {count} inputs ({what}), got {inputs.Count}.");
+    }
+}
+
+/// <summary>A bond with one input and one output.</summary>
+public abstract class UnaryBond : Bond
+{
+    /// <summary>Creates a one-input bond.</summary>
+    protected UnaryBond(double sensitivity = 1, bool smooth = true) : base(sensitivity, smooth) { }
+
+    /// <summary>The forward function.</summary>
+    protected abstract Variable Forward(Variable x);
+
+    /// <inheritdoc/>
+    protected internal sealed override Variable[] Apply(IReadOnlyList<Variable> inputs, ReadOnlySpan<Variable> weights) => [Forward(Single(inputs))];
+}
+
+/// <summary>A one-input bond whose output has its input's shape (activations, normalizations).</summary>
+public abstract class ElementwiseBond : UnaryBond
+{
+    /// <summary>Creates a shape-preserving bond.</summary>
+    protected ElementwiseBond(double sensitivity = 1, bool smooth = true) : base(sensitivity, smooth) { }
+
+    /// <inheritdoc/>
+    public override bool PreservesWidth => true;
+}

@@ -1,0 +1,59 @@
+using Modula.Autodiff;
+
+namespace Modula.Modules;
+
+/// <summary>x − mean(x) over <see cref="Axes"/> (default the last); sensitivity 1.</summary>
+public sealed class MeanSubtract : ElementwiseBond
+{
+    /// <summary>Creates the bond over the given axes (none = the last axis).</summary>
+    public MeanSubtract(params int[] axes) => Axes = axes.Length == 0 ? [-1] : axes;
+
+    /// <summary>The axes averaged over.</summary>
+    public int[] Axes { get; }
+
+    /// <inheritdoc/>
+    public override string Label => $"MeanSubtract({string.Join(",", Axes)})";
+
+    /// <inheritdoc/>
+    protected override Variable Forward(Variable x) => F.MeanSubtract(x, Axes);
+}
+
+/// <summary>x / √mean(x²) over <see cref="Axes"/> (default the last), with no epsilon as in Modula; sensitivity 1.</summary>
+public sealed class RmsDivide : ElementwiseBond
+{
+    /// <summary>Creates the bond over the given axes (none = the last axis).</summary>
+    public RmsDivide(params int[] axes) => Axes = axes.Length == 0 ? [-1] : axes;
+
+    /// <summary>The axes the RMS is taken over.</summary>
+    public int[] Axes { get; }
+
+    /// <inheritdoc/>
+    public override string Label => $"RMSDivide({string.Join(",", Axes)})";
+
+    /// <inheritdoc/>
+    protected override Variable Forward(Variable x) => F.RmsDivide(x, Axes);
+}
+
+/// <summary>The mean over one axis (the axis is removed); sensitivity 1.</summary>
+public sealed class Mean(int axis) : UnaryBond
+{
+    /// <summary>The axis averaged away.</summary>
+    public int Axis { get; } = axis;
+
+    /// <inheritdoc/>
+    public override string Label => $"Mean({Axis})";
+
+    /// <inheritdoc/>
+    protected override Variable Forward(Variable x) => F.Mean(x, [Axis]);
+}
+
+/// <summary>Adaptive average pooling of [N, C, H, W] to [N, C, 1, 1] (Modula v1's AvgPool default); sensitivity 1.</summary>
+public sealed class AvgPool : UnaryBond
+{
+    /// <inheritdoc/>
+    protected override Variable Forward(Variable x)
+    {
+        if (x.Shape.Rank != 4) throw new ModuleException(Label, $"input {x.Shape} should be [N, C, H, W].");
+        return F.Mean(x, [2, 3], keepDim: true);
+    }
+}

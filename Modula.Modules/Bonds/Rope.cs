@@ -1,0 +1,69 @@
+using Modula.Autodiff;
+using Modula.Modules.Linalg;
+using Modula.Tensors;
+
+namespace Modula.Modules;
+
+/// <summary>
+/// Rotary position encoding on (q, k) [B, H, T, d], exactly as Modula v2 computes it: with
+/// r = d/2, θ[t, i] = t / base^(i/r), x₁ = x[..., r:], x₂ = x[..., :r], the output is
+/// [sin θ·x₁ + cos θ·x₂, −cos θ·x₁ + sin θ·x₂]. Each pair is rotated by an orthogonal map
+/// (so norms are kept) and q·k depends only on the offset between positions. Sensitivity 1.
+/// </summary>
+public sealed class Rope : Bond
+{
+    /// <summary>Creates the encoding for heads of size <paramref name="headDim"/> (even).</summary>
+    public Rope(int headDim, double theta = 10000)
+    {
+        if (headDim <= 0 || headDim % 2 != 0) throw new ArgumentOutOfRangeException(nameof(headDim), $"Rope: head size must be positive and even, got {headDim}.");
+        HeadDim = headDim;
+        Base = theta;
+    }
+
+    /// <summary>Size of each head.</summary>
+    public int HeadDim { get; }
+
+    /// <summary>The frequency base (10000 as in Modula).</summary>
+    public double Base { get; }
+
+    /// <inheritdoc/>
+    public override string Label => $"Rope({HeadDim})";
+
+    /// <inheritdoc/>
+    protected internal override Variable[] Apply(IReadOnlyList<Variable> inputs, ReadOnlySpan<Variable> weights)
+    {
+        if (inputs.Count == 0) throw new ModuleException(Label, "needs at least one input.");
+        var first = inputs[0];
+        if (first.Shape.Rank < 2 || first.Shape[-1] != HeadDim)
+            throw new ModuleException(Label, $"input {first.Shape} should end in [T, {HeadDim}].");
+        var (sin, cos) = Tables(first.Shape[-2], first.Value.DType, first.Value.Device);
+        return inputs.Select(x => Rotate(x, sin, cos)).ToArray();
+    }
+
+    private Variable Rotate(Variable x, Variable sin, Variable cos)
+    {
+        int r = HeadDim / 2;
+        var x1 = F.Slice(x, -1, r, r);
+        var x2 = F.Slice(x, -1, 0, r);
+        var y1 = F.Add(F.Mul(sin, x1), F.Mul(cos, x2));
+        var y2 = F.Sub(F.Mul(sin, x2), F.Mul(cos, x1));
+        return F.Concat([y1, y2], -1);
+    }
+
+    /// <summary>sin θ and cos θ as constants [T, d/2].</summary>
+    private (Variable Sin, Variable Cos) Tables(int t, DType dtype, Device device)
+    {
+        int r = HeadDim / 2;
+        var sin = new double[t * r];
+        var cos = new double[t * r];
+        for (int pos = 0; pos < t; pos++)
+            for (int i = 0; i < r; i++)
+            {
+                double angle = pos / Math.Pow(Base, (double)i / r);
+                sin[pos * r + i] = Math.Sin(angle);
+                cos[pos * r + i] = Math.Cos(angle);
+            }
+        var shape = new Shape(t, r);
+        return (new Variable(HostLinalg.Upload(sin, shape, dtype, device)), new Variable(HostLinalg.Upload(cos, shape, dtype, device)));
+    }
+}

@@ -1,0 +1,159 @@
+using System.Collections;
+using Modula.Autodiff;
+using Modula.Tensors;
+using Modula.Tensors.Primitives;
+
+namespace Modula.Modules;
+
+/// <summary>
+/// A module's weight vector: one tensor per atom in the module's order (input side first),
+/// with the vector algebra optimizers need. The vector owns its tensors; dispose it to free them.
+/// In-place methods change the tensors themselves, so <see cref="Variable"/>s made by
+/// <see cref="ToVariables"/> see every update.
+/// </summary>
+public sealed class Weights : IReadOnlyList<Tensor>, IDisposable
+{
+    private readonly Tensor[] _tensors;
+
+    /// <summary>Wraps <paramref name="tensors"/>; the vector takes ownership.</summary>
+    public Weights(IEnumerable<Tensor> tensors) => _tensors = tensors.Select(TensorScope.Escape).ToArray();
+
+    /// <summary>Number of tensors.</summary>
+    public int Count => _tensors.Length;
+
+    /// <summary>The tensor of atom <paramref name="index"/>.</summary>
+    public Tensor this[int index] => _tensors[index];
+
+    /// <summary>Total number of scalars.</summary>
+    public long ElementCount => _tensors.Sum(t => (long)t.Size);
+
+    internal ReadOnlySpan<Tensor> AsSpan() => _tensors;
+
+    /// <summary>Leaf variables sharing these tensors' storage, for a forward pass whose gradients are wanted.</summary>
+    public Variable[] ToVariables(bool requiresGrad = true) =>
+        _tensors.Select((t, i) => new Variable(TensorScope.Escape(t.View(t.Shape.Dims.ToArray())), requiresGrad, $"w{i}")).ToArray();
+
+    /// <summary>
+    /// Takes the accumulated gradients out of <paramref name="parameters"/> (their gradients
+    /// are cleared) as a new vector; a parameter that received no gradient contributes zeros.
+    /// </summary>
+    public static Weights GradientsOf(IReadOnlyList<Variable> parameters)
+    {
+        var grads = new Tensor[parameters.Count];
+        for (int i = 0; i < grads.Length; i++)
+        {
+            var p = parameters[i];
+            grads[i] = TensorScope.Escape(p.Grad is { } g ? g.View(g.Shape.Dims.ToArray()) : Ops.ZerosLike(p.Value));
+            p.ZeroGrad();
+        }
+        return new Weights(grads);
+    }
+
+    /// <summary>A deep copy.</summary>
+    public Weights Clone() => new(_tensors.Select(t => TensorScope.Escape(Ops.Contiguous(t))));
+
+    /// <summary>A vector of zeros with the same shapes, dtypes and devices.</summary>
+    public Weights ZerosLike() => new(_tensors.Select(t => TensorScope.Escape(Ops.ZerosLike(t))));
+
+    /// <summary>Copies <paramref name="source"/>'s values into this vector's tensors.</summary>
+    public void CopyFrom(Weights source)
+    {
+        CheckMatches(nameof(CopyFrom), source);
+        for (int i = 0; i < Count; i++) Ops.CopyInto(source[i], _tensors[i]);
+    }
+
+    // ---- in-place algebra -------------------------------------------------------------------
+
+    /// <summary>this ← this + alpha·x.</summary>
+    public void AddScaled(Weights x, double alpha)
+    {
+        CheckMatches(nameof(AddScaled), x);
+        for (int i = 0; i < Count; i++) Ops.Zip(_tensors[i], x[i], new ScaledAdd(alpha), into: _tensors[i]);
+    }
+
+    /// <summary>this ← this · alpha.</summary>
+    public void Scale(double alpha)
+    {
+        foreach (var t in _tensors) Ops.Map(t, new Affine(alpha, 0), into: t);
+    }
+
+    /// <summary>this ← f(this) elementwise.</summary>
+    public void Apply<TOp>(TOp op) where TOp : struct, IUnaryOp
+    {
+        foreach (var t in _tensors) Ops.Map(t, op, into: t);
+    }
+
+    /// <summary>this ← f(this, other) elementwise.</summary>
+    public void Combine<TOp>(Weights other, TOp op) where TOp : struct, IBinaryOp
+    {
+        CheckMatches(typeof(TOp).Name, other);
+        for (int i = 0; i < Count; i++) Ops.Zip(_tensors[i], other[i], op, into: _tensors[i]);
+    }
+
+    // ---- new-vector algebra -----------------------------------------------------------------
+
+    /// <summary>Elementwise sum as a new vector.</summary>
+    public static Weights operator +(Weights a, Weights b) => a.Zip(b, new Tensors.Primitives.Add());
+
+    /// <summary>Elementwise difference as a new vector.</summary>
+    public static Weights operator -(Weights a, Weights b) => a.Zip(b, new Sub());
+
+    /// <summary>Every tensor scaled by <paramref name="alpha"/> as a new vector.</summary>
+    public static Weights operator *(double alpha, Weights a) => new(a._tensors.Select(t => TensorScope.Escape(Ops.Mul(t, alpha))));
+
+    /// <summary>f(this, other) elementwise as a new vector.</summary>
+    public Weights Zip<TOp>(Weights other, TOp op) where TOp : struct, IBinaryOp
+    {
+        CheckMatches(typeof(TOp).Name, other);
+        return new(_tensors.Select((t, i) => TensorScope.Escape(Ops.Zip(t, other[i], op))));
+    }
+
+    /// <summary>f(this) elementwise as a new vector.</summary>
+    public Weights Map<TOp>(TOp op) where TOp : struct, IUnaryOp => new(_tensors.Select(t => TensorScope.Escape(Ops.Map(t, op))));
+
+    /// <summary>The Euclidean norm of the whole vector (host sum; for checks and logs).</summary>
+    public double L2Norm()
+    {
+        double total = 0;
+        foreach (var t in _tensors)
+        {
+            using var sq = Ops.Mul(t, t);
+            using var sum = Ops.Sum(sq);
+            total += sum.Item();
+        }
+        return Math.Sqrt(total);
+    }
+
+    /// <summary>Index and name of the first tensor holding a NaN or infinity, or null when all are finite.</summary>
+    public int? FirstNonFinite()
+    {
+        for (int i = 0; i < Count; i++)
+        {
+            using var sum = Ops.Sum(_tensors[i]);
+            using var zeroed = Ops.Mul(_tensors[i], 0);       // 0·x is NaN exactly where x is not finite
+            using var probe = Ops.Sum(zeroed);
+            if (!double.IsFinite(probe.Item())) return i;
+        }
+        return null;
+    }
+
+    private void CheckMatches(string op, Weights other)
+    {
+        if (other.Count != Count)
+            throw new ArgumentException($"Weights.{op}: vectors have {Count} and {other.Count} tensors.");
+        for (int i = 0; i < Count; i++)
+            if (other[i].Shape != _tensors[i].Shape)
+                throw new ArgumentException($"Weights.{op}: tensor {i} has shape {_tensors[i].Shape} here and {other[i].Shape} in the other vector.");
+    }
+
+    /// <summary>Disposes every tensor.</summary>
+    public void Dispose()
+    {
+        foreach (var t in _tensors) t.Dispose();
+    }
+
+    /// <inheritdoc/>
+    public IEnumerator<Tensor> GetEnumerator() => ((IEnumerable<Tensor>)_tensors).GetEnumerator();
+
+    IEnumerator IEnumerable.GetEnumerator() => _tensors.GetEnumerator();
+}

@@ -1,0 +1,196 @@
+using Modula.Modules;
+using Modula.Modules.Linalg;
+using Modula.Tensors;
+using Modula.Tensors.Random;
+using static Modula.Tests.Modules.ModuleTesting;
+
+namespace Modula.Tests.Modules;
+
+[TestClass]
+public sealed class UpdateTests
+{
+    private static Module SmallGpt(bool v2) =>
+        v2 ? Gpt.V2(new GptConfig(Vocab: 11, Context: 6, Heads: 2, DEmbed: 8, DQuery: 4, DValue: 4, Blocks: 2))
+           : Gpt.V1(new GptConfig(Vocab: 11, Context: 6, Heads: 2, DEmbed: 8, DQuery: 4, DValue: 4, Blocks: 2));
+
+    public static IEnumerable<object[]> Models =>
+    [
+        ["resmlp"], ["rescnn"], ["gpt-v1"], ["gpt-v2"], ["mlp-v2"],
+    ];
+
+    private static Module Model(string name) => name switch
+    {
+        "resmlp" => Mlp.ResMlp(12, 3, 2, 20, 5),
+        "rescnn" => Mlp.ResCnn(6, 2, 2, 3, 4),
+        "gpt-v1" => SmallGpt(false),
+        "gpt-v2" => SmallGpt(true),
+        "mlp-v2" => Mlp.V2(5, 30, 16, 3),
+        _ => throw new ArgumentException(name),
+    };
+
+    [TestMethod]
+    [DynamicData(nameof(Models))]
+    public void DualizedUpdateHasModularNormEqualToTheTarget(string name)
+    {
+        var m = Model(name);
+        using var g = RandomLike(m, 5);
+        foreach (double target in new[] { 1.0, 0.03 })
+        {
+            using var update = m.Dualize(g, target);
+            double norm = m.Norm(update);
+            Assert.IsTrue(norm <= target * 1.0 + 1e-12 && norm >= target * 0.99, $"{name}: modular norm {norm} for target {target}");
+        }
+    }
+
+    [TestMethod]
+    [DynamicData(nameof(Models))]
+    public void ModularNormIsTheLargestAtomNormOverItsTarget(string name)
+    {
+        var m = Model(name);
+        using var w = RandomLike(m, 9);
+        var atoms = m.Atoms();
+        var targets = m.AtomTargets(1);
+        double expected = atoms.Select((a, i) => a.Atom.WeightNorm(w[i]) / targets[i]).Max();
+        Assert.AreEqual(expected, m.Norm(w), 1e-9 * expected);
+    }
+
+    [TestMethod]
+    public void NormalizedUpdateIsAtLeastTheTargetAndConvergesWithWarmStarts()
+    {
+        var m = Mlp.ResMlp(24, 2, 2, 40, 8);
+        using var state = new NormalizeState(m, new Generator(3));
+        using var g = RandomLike(m, 2);
+        double first = 0, last = 0;
+        for (int step = 0; step < 40; step++)
+        {
+            using var u = m.Normalize(g, 0.5, state);
+            double norm = m.Norm(u);
+            Assert.IsTrue(norm >= 0.5 * (1 - 1e-9), $"step {step}: modular norm {norm} below the target");
+            if (step == 0) first = norm;
+            last = norm;
+        }
+        Assert.IsTrue(first > 0.5 * 1.05, $"a cold power iteration overshoots (first {first})");
+        Assert.AreEqual(0.5, last, 0.5 * 1e-3, "warm starts converge to the target");
+    }
+
+    [TestMethod]
+    public void ZeroMassModulesGetZeroUpdates()
+    {
+        var m = new Linear(6, 4, mass: 0) >> new Relu();
+        using var g = RandomLike(m, 1);
+        using var d = m.Dualize(g, 1);
+        using var state = new NormalizeState(m, new Generator(1));
+        using var n = m.Normalize(g, 1, state);
+        Assert.IsTrue(Values(d[0]).All(v => v == 0) && Values(n[0]).All(v => v == 0));
+    }
+
+    [TestMethod]
+    public void NewtonSchulzSingularValuesLieInTheBandAndKeepRank()
+    {
+        foreach (var (rows, cols) in new[] { (50, 100), (256, 78), (10, 64), (96, 32) })
+        {
+            using var g = Rand(rows + cols, rows, cols);
+            using var o = Orthogonalize.Apply(g);
+            var s = HostLinalg.SingularValues(o)[0];
+            Assert.IsTrue(s.Min() >= 0.99 && s.Max() <= 1.0, $"{rows}×{cols}: singular values in [{s.Min()}, {s.Max()}]");
+            using var ot = Orthogonalize.Apply(g.Transpose());
+            Reference.AssertClose(Values(o.Transpose()), Values(ot), 1e-12, 1e-10, "orth(Mᵀ) = orth(M)ᵀ");
+        }
+        // Rank 3: three singular values near 1, the rest stay zero.
+        using var a = Rand(1, 20, 3);
+        using var b = Rand(2, 3, 16);
+        using var low = Ops.MatMul(a, b);
+        var sv = HostLinalg.SingularValues(Orthogonalize.Apply(low))[0];
+        Assert.IsTrue(sv.Take(3).All(x => x > 0.9) && sv.Skip(3).All(x => x < 1e-8), string.Join(", ", sv));
+        using var zero = Ops.Zeros(new Shape(4, 3), DType.Float64);
+        Assert.IsTrue(Values(Orthogonalize.Apply(zero)).All(v => v == 0), "a zero matrix stays zero");
+    }
+
+    [TestMethod]
+    public void MuonQuinticSpreadsSingularValuesAroundOne()
+    {
+        using var g = Rand(7, 64, 128);
+        var s = HostLinalg.SingularValues(Orthogonalize.Apply(g, Orthogonalizer.MuonQuintic))[0];
+        Assert.IsTrue(s.Min() > 0.6 && s.Max() < 1.25 && s.Max() - s.Min() > 0.1, $"[{s.Min()}, {s.Max()}]");
+    }
+
+    [TestMethod]
+    public void LinearAndConvDualizeAndProjectToScaledOrthogonalMatrices()
+    {
+        var linear = new Linear(12, 30);
+        using var g = Rand(3, 12, 30);
+        using var d = linear.DualizeWeight(g, 0.25, Orthogonalizer.SixStep);
+        var s = HostLinalg.SingularValues(d)[0];
+        Assert.IsTrue(s.All(x => x >= 0.25 * 0.99 && x <= 0.25), $"dualized s.v. [{s.Min()}, {s.Max()}]");
+
+        var conv = new Conv2D(5, 4, kernelSize: 3);
+        using var cg = Rand(4, 5, 4, 3, 3);
+        using var p = conv.ProjectWeight(cg);
+        for (int i = 0; i < 3; i++)
+            for (int j = 0; j < 3; j++)
+            {
+                using var slice = Ops.Contiguous(p.Slice(2, i, 1).Slice(3, j, 1).Reshape(5, 4));
+                var sv = HostLinalg.SingularValues(slice)[0];
+                Assert.IsTrue(sv.All(x => x >= 0.99 && x <= 1), $"slice ({i},{j}) [{sv.Min()}, {sv.Max()}]");
+            }
+    }
+
+    [TestMethod]
+    public void InitializationHasUnitSingularValuesAndUnitRows()
+    {
+        var m = new Linear(7, 19) >> new Linear(19, 7);
+        using var w = Init(m);
+        foreach (var t in w)
+        {
+            var s = HostLinalg.SingularValues(t)[0];
+            Assert.IsTrue(s.All(x => Math.Abs(x - 1) < 1e-12), $"semi-orthogonal init: [{s.Min()}, {s.Max()}]");
+        }
+        var conv = new Conv2D(6, 3);
+        using var cw = Init(conv);
+        Assert.AreEqual(1.0, conv.WeightNorm(cw[0]), 1e-12);
+
+        var emb = new Embedding(9, 16);
+        using var ew = Init(emb);
+        using var tokens = Tokens(1, 9, 2, 5);
+        var y = Run(emb, ew, tokens);
+        for (int r = 0; r < 10; r++)
+        {
+            double ms = y.Skip(r * 16).Take(16).Sum(v => v * v) / 16;
+            Assert.AreEqual(1.0, ms, 1e-12, "embedding outputs have RMS 1");
+        }
+    }
+
+    [TestMethod]
+    public void EmbeddingUpdatesActRowByRow()
+    {
+        var emb = new Embedding(5, 4);
+        var values = Reference.RandomValues(20, 3);
+        for (int j = 0; j < 4; j++) values[2 * 4 + j] = 0;                  // row 2 is zero
+        using var g = Tensor.FromArray<double>(values, new Shape(5, 4));
+        using var d = emb.DualizeWeight(g, 0.3, Orthogonalizer.SixStep);
+        using var state = new NormalizeState(emb, new Generator(0));
+        using var n = emb.NormalizeWeight(g, 0.3, state, 0);
+        using var r = emb.RegularizeWeight(g, 0.9);
+        foreach (var (t, norm) in new[] { (d, 0.3), (n, 0.3), (r, 1.0) })
+        {
+            var v = Values(t);
+            for (int row = 0; row < 5; row++)
+            {
+                double l2 = Math.Sqrt(v.Skip(row * 4).Take(4).Sum(x => x * x));
+                Assert.AreEqual(row == 2 ? 0 : norm, l2, 1e-12, $"row {row}");
+            }
+        }
+        Assert.AreEqual(0.3, emb.WeightNorm(d), 1e-12);
+    }
+
+    [TestMethod]
+    public void RegularizeShrinksMatricesByTheirShareOfTheStrength()
+    {
+        var m = new Linear(4, 4, mass: 1) >> new Linear(4, 4, mass: 3);
+        using var w = Init(m);
+        using var r = m.Regularize(w, 0.1);
+        var shares = m.AtomTargets(0.1);
+        for (int i = 0; i < 2; i++)
+            Reference.AssertClose(Values(w[i]).Select(v => v * (1 - shares[i])).ToArray(), Values(r[i]), 1e-15, 1e-15, $"atom {i}");
+    }
+}
