@@ -10,11 +10,14 @@ public static class CommandLine
 
         Usage:
           modula bench gemm [--device cpu|cuda|opencl|ilgpu-cpu] [--threads N] [--repeat N] [--shapes all|square|gpt]
+          modula summary gpt|mlp|resmlp|rescnn [--recipe v1|v2] [--width N] [--blocks N]
           modula --help
 
         Commands:
           bench gemm   Time matrix multiplication on the shapes a small GPT uses and at 1024³;
                        prints one machine-readable line per shape.
+          summary      Print a model's module tree: atoms, bonds, mass, sensitivity and the
+                       norm target of every atom.
         """;
 
     /// <summary>Runs the command line; returns the process exit code.</summary>
@@ -30,6 +33,7 @@ public static class CommandLine
             return args[0] switch
             {
                 "bench" => BenchCommand.Run(args[1..], output),
+                "summary" => SummaryCommand.Run(args[1..], output),
                 _ => throw new UsageException($"unknown command '{args[0]}'."),
             };
         }

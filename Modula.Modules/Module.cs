@@ -135,12 +135,13 @@ public abstract class Module
         }
         catch (ModuleException e)
         {
-            throw e.Within(Label);
+            throw this is Composite ? e : e.Within(Label);          // a chain is transparent: its steps name themselves
         }
         catch (Exception e) when (e is ArgumentException or InvalidOperationException or IndexOutOfRangeException)
         {
             string shapes = string.Join(", ", inputs.Select(i => i.Shape.ToString()));
-            throw new ModuleException(Label, $"input {shapes}: {e.Message}", e);
+            var error = new ModuleException($"input {shapes}: {e.Message}", e);
+            throw this is Composite ? error : error.Within(Label);
         }
     }
 

@@ -15,7 +15,7 @@ public sealed class Composite : Module
                first.AtomCount + then.AtomCount, first.BondCount + then.BondCount, first.Smooth && then.Smooth)
     {
         if (first.OutputWidth is int produced && then.InputWidth is int expected && produced != expected)
-            throw new ModuleException($"{first.Label} >> {then.Label}",
+            throw new ModuleException($"{Describe(first)} >> {Describe(then)}",
                 $"cannot compose: the first produces {produced} features, the second expects {expected}.");
         First = first;
         Then = then;
@@ -68,6 +68,10 @@ public sealed class Composite : Module
         double then = Then.Mass == 0 ? 0 : Mass / Then.Mass * Then.NormOf(weights[First.AtomCount..]);
         return Math.Max(first, then);
     }
+
+    /// <summary>A chain's steps in data-flow order, for messages.</summary>
+    internal static string Describe(Module m) =>
+        m is Composite c ? $"{Describe(c.First)} >> {Describe(c.Then)}" : m.Label;
 
     internal override Module Rescaled(double factor) => new Composite(First.Rescaled(factor), Then.Rescaled(factor));
 }

@@ -19,7 +19,7 @@ public sealed class Add : Bond
     /// <inheritdoc/>
     protected internal override Variable[] Apply(IReadOnlyList<Variable> inputs, ReadOnlySpan<Variable> weights)
     {
-        if (inputs.Count == 0) throw new ModuleException(Label, "needs at least one input.");
+        if (inputs.Count == 0) throw new ModuleException("needs at least one input.");
         var sum = inputs[0];
         for (int i = 1; i < inputs.Count; i++) sum = F.Add(sum, inputs[i]);
         return [sum];

@@ -25,7 +25,7 @@ public abstract class Atom : Module
     /// <inheritdoc/>
     protected internal sealed override Variable[] Apply(IReadOnlyList<Variable> inputs, ReadOnlySpan<Variable> weights)
     {
-        if (inputs.Count != 1) throw new ModuleException(Label, $"expects one input, got {inputs.Count}.");
+        if (inputs.Count != 1) throw new ModuleException($"expects one input, got {inputs.Count}.");
         return [Forward(inputs[0], weights[0])];
     }
 
@@ -63,6 +63,6 @@ public abstract class Atom : Module
     protected void ExpectFeatures(Variable x, int width, int axis = -1)
     {
         if (x.Shape.Rank == 0 || x.Shape[axis] != width)
-            throw new ModuleException(Label, $"input {x.Shape} should have {width} features on axis {axis}.");
+            throw new ModuleException($"input {x.Shape} should have {width} features on axis {axis}.");
     }
 }

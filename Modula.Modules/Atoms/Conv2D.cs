@@ -59,7 +59,7 @@ public sealed class Conv2D : MatrixAtom
     protected override Variable Forward(Variable x, Variable weight)
     {
         if (x.Shape.Rank != 4 || x.Shape[1] != InChannels)
-            throw new ModuleException(Label, $"input {x.Shape} should be [N, {InChannels}, H, W].");
+            throw new ModuleException($"input {x.Shape} should be [N, {InChannels}, H, W].");
         return F.Scale(F.Conv2D(x, weight, Stride, Padding), Scale);
     }
 

@@ -38,7 +38,7 @@ public sealed class Embedding : Atom
     /// <inheritdoc/>
     protected override Variable Forward(Variable x, Variable weight)
     {
-        if (x.Value.DType != DType.Int32) throw new ModuleException(Label, $"input {x.Shape} must hold Int32 indices, got {x.Value.DType}.");
+        if (x.Value.DType != DType.Int32) throw new ModuleException($"input {x.Shape} must hold Int32 indices, got {x.Value.DType}.");
         return F.Scale(F.Embedding(weight, x.Value), Math.Sqrt(Dim));
     }
 

@@ -34,7 +34,7 @@ public sealed class AttentionQK : Bond
     {
         Expect(inputs, 2, "q, k");
         var (q, k) = (inputs[0], inputs[1]);
-        if (q.Shape != k.Shape) throw new ModuleException(Label, $"q {q.Shape} and k {k.Shape} must have the same shape.");
+        if (q.Shape != k.Shape) throw new ModuleException($"q {q.Shape} and k {k.Shape} must have the same shape.");
         return [F.Scale(F.MatMul(q, k, transposeB: true), 1.0 / q.Shape[-1])];
     }
 }
@@ -46,7 +46,7 @@ public sealed class CausalMask : ElementwiseBond
     protected override Variable Forward(Variable x)
     {
         int t = x.Shape[-1];
-        if (x.Shape.Rank < 2 || x.Shape[-2] != t) throw new ModuleException(Label, $"input {x.Shape} should be square in its last two axes.");
+        if (x.Shape.Rank < 2 || x.Shape[-2] != t) throw new ModuleException($"input {x.Shape} should be square in its last two axes.");
         using var mask = F.CausalMask(t, x.Value.DType, x.Value.Device);
         var blocked = new Variable(Ops.Full(Shape.Scalar, double.NegativeInfinity, x.Value.DType, x.Value.Device));
         return F.Where(mask, x, blocked);

@@ -22,12 +22,12 @@ public abstract class Bond : Module
 
     /// <summary>The single input of a one-input bond, or an error naming the bond.</summary>
     protected Variable Single(IReadOnlyList<Variable> inputs) =>
-        inputs.Count == 1 ? inputs[0] : throw new ModuleException(Label, $"expects one input, got {inputs.Count}.");
+        inputs.Count == 1 ? inputs[0] : throw new ModuleException($"expects one input, got {inputs.Count}.");
 
     /// <summary>Exactly <paramref name="count"/> inputs, or an error naming the bond.</summary>
     protected void Expect(IReadOnlyList<Variable> inputs, int count, string what)
     {
-        if (inputs.Count != count) throw new ModuleException(Label, $"expects {count} inputs ({what}), got {inputs.Count}.");
+        if (inputs.Count != count) throw new ModuleException($"expects {count} inputs ({what}), got {inputs.Count}.");
     }
 }
 

@@ -53,7 +53,7 @@ public sealed class AvgPool : UnaryBond
     /// <inheritdoc/>
     protected override Variable Forward(Variable x)
     {
-        if (x.Shape.Rank != 4) throw new ModuleException(Label, $"input {x.Shape} should be [N, C, H, W].");
+        if (x.Shape.Rank != 4) throw new ModuleException($"input {x.Shape} should be [N, C, H, W].");
         return F.Mean(x, [2, 3], keepDim: true);
     }
 }

@@ -9,7 +9,7 @@ public sealed class Flatten : UnaryBond
     /// <inheritdoc/>
     protected override Variable Forward(Variable x)
     {
-        if (x.Shape.Rank < 1) throw new ModuleException(Label, $"input {x.Shape} has no batch axis.");
+        if (x.Shape.Rank < 1) throw new ModuleException($"input {x.Shape} has no batch axis.");
         return F.Reshape(x, x.Shape[0], x.Shape.Size / Math.Max(1, x.Shape[0]));
     }
 }
@@ -30,7 +30,7 @@ public sealed class SplitIntoHeads : UnaryBond
     protected override Variable Forward(Variable x)
     {
         if (x.Shape.Rank != 3 || x.Shape[2] % Heads != 0)
-            throw new ModuleException(Label, $"input {x.Shape} should be [B, T, C] with C divisible by {Heads}.");
+            throw new ModuleException($"input {x.Shape} should be [B, T, C] with C divisible by {Heads}.");
         var split = F.Reshape(x, x.Shape[0], x.Shape[1], Heads, x.Shape[2] / Heads);
         return F.Permute(split, 0, 2, 1, 3);
     }
@@ -42,7 +42,7 @@ public sealed class MergeHeads : UnaryBond
     /// <inheritdoc/>
     protected override Variable Forward(Variable x)
     {
-        if (x.Shape.Rank != 4) throw new ModuleException(Label, $"input {x.Shape} should be [B, H, T, d].");
+        if (x.Shape.Rank != 4) throw new ModuleException($"input {x.Shape} should be [B, H, T, d].");
         var merged = F.Permute(x, 0, 2, 1, 3);
         return F.Reshape(merged, x.Shape[0], x.Shape[2], x.Shape[1] * x.Shape[3]);
     }
@@ -54,7 +54,7 @@ public sealed class Enumerate : UnaryBond
     /// <inheritdoc/>
     protected override Variable Forward(Variable x)
     {
-        if (x.Shape.Rank < 2) throw new ModuleException(Label, $"input {x.Shape} should be [B, T].");
+        if (x.Shape.Rank < 2) throw new ModuleException($"input {x.Shape} should be [B, T].");
         return new Variable(Ops.Arange(x.Shape[1], dtype: DType.Int32, device: x.Value.Device));
     }
 }

@@ -32,10 +32,10 @@ public sealed class Rope : Bond
     /// <inheritdoc/>
     protected internal override Variable[] Apply(IReadOnlyList<Variable> inputs, ReadOnlySpan<Variable> weights)
     {
-        if (inputs.Count == 0) throw new ModuleException(Label, "needs at least one input.");
+        if (inputs.Count == 0) throw new ModuleException("needs at least one input.");
         var first = inputs[0];
         if (first.Shape.Rank < 2 || first.Shape[-1] != HeadDim)
-            throw new ModuleException(Label, $"input {first.Shape} should end in [T, {HeadDim}].");
+            throw new ModuleException($"input {first.Shape} should end in [T, {HeadDim}].");
         var (sin, cos) = Tables(first.Shape[-2], first.Value.DType, first.Value.Device);
         return inputs.Select(x => Rotate(x, sin, cos)).ToArray();
     }

@@ -1,0 +1,58 @@
+using Modula.Autodiff;
+using Modula.Modules;
+using Modula.Tensors;
+using static Modula.Tests.Modules.ModuleTesting;
+
+namespace Modula.Tests.Modules;
+
+[TestClass]
+public sealed class ErrorTests
+{
+    [TestMethod]
+    public void ComposingMismatchedWidthsNamesBothModules()
+    {
+        var e = Assert.ThrowsExactly<ModuleException>(() => _ = new Linear(5, 3) >> new Relu() >> new Linear(2, 4));
+        StringAssert.Contains(e.Message, "Linear(3→5) >> ReLU(s=0.7071) >> Linear(4→2)");
+        StringAssert.Contains(e.Message, "produces 5 features, the second expects 4");
+        Assert.ThrowsExactly<ModuleException>(() => _ = Module.Tuple(new Linear(2, 3), new Linear(2, 4)));
+    }
+
+    [TestMethod]
+    public void WrongWeightsAreListedWithPathsAndShapes()
+    {
+        var gpt = Gpt.V1(new GptConfig(Vocab: 11, Context: 6, Heads: 2, DEmbed: 8, DQuery: 4, DValue: 4, Blocks: 1));
+        using var w = Init(gpt);
+        var shapes = w.Select(t => t.Shape).ToList();
+        shapes[0] = new Shape(12, 8);
+        var e = Assert.ThrowsExactly<ModuleException>(() => gpt.CheckWeights(shapes));
+        StringAssert.Contains(e.Message, "weight 0 (GPT v1/embeddings(0)/Embedding(11×8)) should be [11, 8], got [12, 8]");
+        e = Assert.ThrowsExactly<ModuleException>(() => gpt.CheckWeights(shapes.Skip(1).ToList()));
+        StringAssert.Contains(e.Message, $"expected {gpt.AtomCount} weight tensors, got {gpt.AtomCount - 1}");
+        using var fewer = new Weights(w.Skip(1).Select(t => Ops.Contiguous(t)));
+        Assert.ThrowsExactly<ModuleException>(() => gpt.Dualize(fewer));
+    }
+
+    [TestMethod]
+    public void BadInputsNameTheModulePathAndShape()
+    {
+        var gpt = Gpt.V2(new GptConfig(Vocab: 11, Context: 6, Heads: 2, DEmbed: 8, DQuery: 4, DValue: 4, Blocks: 1));
+        using var w = Init(gpt);
+        using var floats = Rand(1, 2, 6, 8);
+        var e = Assert.ThrowsExactly<ModuleException>(() => Run(gpt, w, floats));
+        StringAssert.Contains(e.Message, "GPT v2 > Embedding(11×8): input [2, 6, 8]");
+        StringAssert.Contains(e.Message, "must hold Int32 indices");
+
+        var mlp = new Linear(3, 4) >> new Relu();
+        using var mw = Init(mlp);
+        using var x = Rand(2, 2, 5);
+        e = Assert.ThrowsExactly<ModuleException>(() => Run(mlp, mw, x));
+        StringAssert.Contains(e.Message, "Linear(4→3): input [2, 5] should have 4 features");
+
+        var heads = new SplitIntoHeads(3);
+        using var none = Init(heads);
+        e = Assert.ThrowsExactly<ModuleException>(() => Run(heads, none, x));
+        StringAssert.Contains(e.Message, "input [2, 5] should be [B, T, C] with C divisible by 3");
+        e = Assert.ThrowsExactly<ModuleException>(() => new FunctionalAttention(true).Forward([new Variable(x)], []));
+        StringAssert.Contains(e.Message, "expects 3 inputs (q, k, v), got 1");
+    }
+}
