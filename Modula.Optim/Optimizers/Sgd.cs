@@ -1,0 +1,49 @@
+using System.Globalization;
+using Modula.Modules;
+using Modula.Tensors.Primitives;
+
+namespace Modula.Optim;
+
+/// <summary>Plain gradient descent: the direction is the gradient itself.</summary>
+public sealed class Sgd : Optimizer
+{
+    /// <inheritdoc/>
+    public override IReadOnlyList<string> SlotNames => [];
+
+    /// <inheritdoc/>
+    public override string Describe() => "sgd";
+
+    /// <inheritdoc/>
+    public override Weights Direction(Weights gradient, int step) => gradient.Clone();
+}
+
+/// <summary>
+/// Momentum as an exponential moving average, as Modula v2 and Muon use it:
+/// <c>m ← β·m + (1 − β)·g</c>; the direction is m, or with Nesterov <c>(1 − β)·g + β·m</c>.
+/// </summary>
+public sealed class Momentum(double beta = 0.9, bool nesterov = false) : Optimizer
+{
+    /// <summary>The averaging factor β.</summary>
+    public double Beta { get; } = beta is >= 0 and < 1 ? beta : throw new ArgumentOutOfRangeException(nameof(beta), $"Momentum: beta must be in [0, 1), got {beta}.");
+
+    /// <summary>True for the Nesterov look-ahead.</summary>
+    public bool Nesterov { get; } = nesterov;
+
+    /// <inheritdoc/>
+    public override IReadOnlyList<string> SlotNames => ["m"];
+
+    /// <inheritdoc/>
+    public override string Describe() => string.Create(CultureInfo.InvariantCulture, $"momentum(beta={Beta}, nesterov={Nesterov})");
+
+    /// <inheritdoc/>
+    public override Weights Direction(Weights gradient, int step)
+    {
+        var m = Slot("m", gradient);
+        m.Scale(Beta);
+        m.AddScaled(gradient, 1 - Beta);
+        if (!Nesterov) return m.Clone();
+        var direction = gradient.Map(new Affine(1 - Beta, 0));
+        direction.AddScaled(m, Beta);
+        return direction;
+    }
+}

@@ -1,0 +1,129 @@
+using Modula.Autodiff;
+using Modula.Modules;
+using Modula.Tensors;
+using Modula.Tensors.Random;
+
+namespace Modula.Optim;
+
+/// <summary>
+/// Modular descent: owns a model's weights, their leaf <see cref="Parameters"/>, a base
+/// optimizer and (for Modula v1's rule) the power-iteration state, and applies one update per
+/// <see cref="Step"/> call: base direction → plain, normalized or dualized to
+/// <c>lr·schedule(step)</c> → subtracted → weight decay → optional projection.
+/// </summary>
+/// <example><code>
+/// using var trainer = new Trainer(model, model.Initialize(new Generator(0)), new ModulaAdam(),
+///     new TrainerOptions(0.5, Schedule.Linear(2000), UpdateRule.Normalize, WeightDecay: 0.01));
+/// for (int step = 0; step &lt; 2000; step++)
+/// {
+///     using var scope = TensorScope.Begin();
+///     F.CrossEntropy(model.Forward(tokens, trainer.Parameters), targets).Backward();
+///     trainer.Step();
+/// }
+/// </code></example>
+public sealed class Trainer : IDisposable
+{
+    private readonly IReadOnlyList<(string Path, Atom Atom)> _atoms;
+
+    /// <summary>Creates a trainer; it takes ownership of <paramref name="weights"/> and <paramref name="optimizer"/>.</summary>
+    public Trainer(Module model, Weights weights, Optimizer optimizer, TrainerOptions options, ulong normalizeSeed = 0)
+    {
+        model.CheckWeights(weights);
+        if (!(options.LearningRate >= 0)) throw new ArgumentOutOfRangeException(nameof(options), $"Trainer: learning rate must be ≥ 0, got {options.LearningRate}.");
+        Model = model;
+        Weights = weights;
+        Optimizer = optimizer;
+        Options = options;
+        Schedule = options.Schedule ?? Schedule.Constant();
+        NormalizeState = new NormalizeState(model, new Generator(normalizeSeed));
+        Parameters = weights.ToVariables();
+        _atoms = model.Atoms();
+    }
+
+    /// <summary>The model being trained.</summary>
+    public Module Model { get; }
+
+    /// <summary>The weights (updated in place).</summary>
+    public Weights Weights { get; }
+
+    /// <summary>Leaf variables over <see cref="Weights"/>: pass them to <see cref="Module.Forward(Variable, IReadOnlyList{Variable})"/>.</summary>
+    public Variable[] Parameters { get; }
+
+    /// <summary>The base optimizer.</summary>
+    public Optimizer Optimizer { get; }
+
+    /// <summary>The settings.</summary>
+    public TrainerOptions Options { get; }
+
+    /// <summary>The learning-rate multiplier in use.</summary>
+    public Schedule Schedule { get; }
+
+    /// <summary>Power-iteration vectors for <see cref="UpdateRule.Normalize"/>.</summary>
+    public NormalizeState NormalizeState { get; }
+
+    /// <summary>Updates applied so far (the 0-based index of the next step).</summary>
+    public int StepCount { get; internal set; }
+
+    /// <summary>Steps skipped for non-finite gradients under <see cref="NonFinitePolicy.Skip"/>.</summary>
+    public int SkippedSteps { get; internal set; }
+
+    /// <summary>The learning rate times the schedule at the next step.</summary>
+    public double CurrentLearningRate => Options.LearningRate * Schedule.At(StepCount);
+
+    /// <summary>
+    /// Applies one update from the gradients accumulated in <see cref="Parameters"/> (one or
+    /// more <c>Backward</c> calls since the last step), divided by <paramref name="microBatches"/>
+    /// so that summing the gradients of k micro-batch means gives the mean over the whole batch.
+    /// Returns false when the step was skipped for a non-finite gradient.
+    /// </summary>
+    public bool Step(int microBatches = 1)
+    {
+        if (microBatches < 1) throw new ArgumentOutOfRangeException(nameof(microBatches), $"Trainer.Step: micro-batch count must be ≥ 1, got {microBatches}.");
+        using var gradient = Weights.GradientsOf(Parameters);
+        if (microBatches > 1) gradient.Scale(1.0 / microBatches);
+        if (gradient.FirstNonFinite() is int bad)
+        {
+            string name = $"{bad} ({_atoms[bad].Path})";
+            if (Options.NonFinite == NonFinitePolicy.Throw) throw new NonFiniteGradientException(name, StepCount);
+            SkippedSteps++;
+            return false;
+        }
+        Apply(gradient);
+        return true;
+    }
+
+    /// <summary>Applies one update from an explicit gradient vector (not consumed).</summary>
+    public void Apply(Weights gradient)
+    {
+        double eta = CurrentLearningRate;
+        using (var direction = Optimizer.Direction(gradient, StepCount))
+        using (var update = Options.Rule switch
+        {
+            UpdateRule.Plain => eta * direction,
+            UpdateRule.Normalize => Model.Normalize(direction, eta, NormalizeState),
+            UpdateRule.Dualize => Model.Dualize(direction, eta, Options.Orthogonalizer),
+            _ => throw new InvalidOperationException($"Trainer: unknown rule {Options.Rule}."),
+        })
+            Weights.AddScaled(update, -1);
+        if (Options.WeightDecay != 0) Decay(eta * Options.WeightDecay);
+        if (Options.Project)
+            using (var projected = Model.Project(Weights)) Weights.CopyFrom(projected);
+        StepCount++;
+    }
+
+    private void Decay(double strength)
+    {
+        if (Options.Rule == UpdateRule.Plain) { Weights.Scale(1 - strength); return; }
+        using var regularized = Model.Regularize(Weights, strength);
+        Weights.CopyFrom(regularized);
+    }
+
+    /// <summary>Frees weights, optimizer state and power-iteration vectors.</summary>
+    public void Dispose()
+    {
+        foreach (var p in Parameters) p.Dispose();
+        Weights.Dispose();
+        Optimizer.Dispose();
+        NormalizeState.Dispose();
+    }
+}

@@ -1,0 +1,159 @@
+using System.Buffers.Binary;
+using System.Globalization;
+using System.Text;
+using Modula.Modules;
+using Modula.Optim;
+using Modula.Tensors;
+using Modula.Tensors.Random;
+
+namespace Modula.Tests.Optim;
+
+[TestClass]
+public sealed class CheckpointTests
+{
+    private string _dir = "";
+
+    [TestInitialize]
+    public void CreateDirectory() => _dir = Directory.CreateTempSubdirectory("modula-ckpt-").FullName;
+
+    [TestCleanup]
+    public void DeleteDirectory()
+    {
+        SafeTensors.FailAfterBytes = null;
+        Directory.Delete(_dir, recursive: true);
+    }
+
+    private static Trainer NewTrainer(int width = 12) =>
+        new(TrainerTests.SmallResMlp(width), TrainerTests.SmallResMlp(width).Initialize(new Generator(5)), new ModulaAdam(),
+            new TrainerOptions(0.3, Schedule.Linear(20), UpdateRule.Normalize, WeightDecay: 0.01), normalizeSeed: 9);
+
+    /// <summary>Trains on batches sampled by <paramref name="sampler"/>; returns the losses.</summary>
+    private static List<double> Train(Trainer trainer, Generator sampler, Tensor x, int[] labels, int steps)
+    {
+        var losses = new List<double>();
+        for (int s = 0; s < steps; s++)
+        {
+            using var bits = Ops.RandomBits(new Shape(1), sampler);
+            int start = (int)((uint)bits.ToArray<int>()[0] % (uint)(labels.Length - 8));
+            losses.Add(TrainerTests.Backward(trainer, x, labels, start, 8));
+            trainer.Step();
+        }
+        return losses;
+    }
+
+    [TestMethod]
+    public void ResumingFromACheckpointReproducesAnUninterruptedRunBitForBit()
+    {
+        var (x, labels) = TrainerTests.Data(64, DType.Float32);
+        using (x)
+        {
+            using var straight = NewTrainer();
+            var straightLosses = Train(straight, new Generator(11), x, labels, 20);
+
+            string path = Path.Combine(_dir, "run.safetensors");
+            List<double> resumedLosses;
+            using (var first = NewTrainer())
+            {
+                var sampler = new Generator(11);
+                resumedLosses = Train(first, sampler, x, labels, 10);
+                Checkpoint.Save(path, first, new Dictionary<string, string> { ["sampler_offset"] = sampler.Offset.ToString(CultureInfo.InvariantCulture) });
+            }
+            using var second = NewTrainer();
+            var metadata = Checkpoint.Restore(path, second);
+            Assert.AreEqual(10, second.StepCount);
+            var resumedSampler = new Generator(11, ulong.Parse(metadata["sampler_offset"], CultureInfo.InvariantCulture));
+            resumedLosses.AddRange(Train(second, resumedSampler, x, labels, 10));
+
+            CollectionAssert.AreEqual(straightLosses, resumedLosses, "losses");
+            for (int i = 0; i < straight.Weights.Count; i++)
+                CollectionAssert.AreEqual(straight.Weights[i].ToArray<float>(), second.Weights[i].ToArray<float>(), $"weight {i}");
+            Assert.IsTrue(straightLosses[^1] < straightLosses[0], "training reduces the loss");
+        }
+    }
+
+    [TestMethod]
+    public void AFailureDuringSaveLeavesThePreviousCheckpointLoadable()
+    {
+        string path = Path.Combine(_dir, "run.safetensors");
+        using var trainer = NewTrainer();
+        Checkpoint.Save(path, trainer);
+        var original = File.ReadAllBytes(path);
+        trainer.StepCount = 7;
+        SafeTensors.FailAfterBytes = 200;
+        Assert.ThrowsExactly<IOException>(() => Checkpoint.Save(path, trainer));
+        SafeTensors.FailAfterBytes = null;
+        CollectionAssert.AreEqual(original, File.ReadAllBytes(path), "the old file is untouched");
+        Assert.AreEqual(1, Directory.GetFiles(_dir).Length, "no temporary file is left behind");
+        using var restored = NewTrainer();
+        Checkpoint.Restore(path, restored);
+        Assert.AreEqual(0, restored.StepCount);
+    }
+
+    [TestMethod]
+    public void StrictLoadListsEveryMismatchAndLeavesTheModelUnchanged()
+    {
+        string path = Path.Combine(_dir, "wide.safetensors");
+        using (var wide = NewTrainer(width: 16)) Checkpoint.Save(path, wide);
+        using var narrow = NewTrainer(width: 12);
+        using var before = narrow.Weights.Clone();
+        var e = Assert.ThrowsExactly<InvalidDataException>(() => Checkpoint.Restore(path, narrow));
+        StringAssert.Contains(e.Message, "missing tensor 'weights/000/ResMLP/Linear(20→12)'");
+        StringAssert.Contains(e.Message, "unexpected tensor 'weights/000/ResMLP/Linear(20→16)'");
+        StringAssert.Contains(e.Message, "tensor 'optimizer/m/000' is Float32 [16, 20] in the file, the model needs Float32 [12, 20]");
+        StringAssert.Contains(e.Message, "different architecture");
+        for (int i = 0; i < before.Count; i++)
+            CollectionAssert.AreEqual(before[i].ToArray<float>(), narrow.Weights[i].ToArray<float>(), $"weight {i} unchanged");
+    }
+
+    private static byte[] File8(string header, byte[] data)
+    {
+        var h = Encoding.UTF8.GetBytes(header);
+        var bytes = new byte[8 + h.Length + data.Length];
+        BinaryPrimitives.WriteUInt64LittleEndian(bytes, (ulong)h.Length);
+        h.CopyTo(bytes, 8);
+        data.CopyTo(bytes, 8 + h.Length);
+        return bytes;
+    }
+
+    public static IEnumerable<object[]> Corruptions =>
+    [
+        ["too short", new byte[] { 1, 2, 3 }],
+        ["huge header", BitConverter.GetBytes(ulong.MaxValue - 5)],
+        ["header past the end", BitConverter.GetBytes(200UL).Concat(new byte[] { (byte)'{', (byte)'}' }).ToArray()],
+        ["malformed json", File8("{\"a\": {\"dtype\": \"F32\", ", new byte[8])],
+        ["duplicate keys", File8("{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]},\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[4,8]}}", new byte[8])],
+        ["overlapping offsets", File8("{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]},\"b\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[4,8]}}", new byte[8])],
+        ["offsets past the data", File8("{\"a\":{\"dtype\":\"F32\",\"shape\":[4],\"data_offsets\":[0,16]}}", new byte[8])],
+        ["size does not match shape", File8("{\"a\":{\"dtype\":\"F32\",\"shape\":[3],\"data_offsets\":[0,8]}}", new byte[8])],
+        ["huge shape", File8("{\"a\":{\"dtype\":\"F32\",\"shape\":[2000000000,2000000000],\"data_offsets\":[0,8]}}", new byte[8])],
+        ["unknown dtype", File8("{\"a\":{\"dtype\":\"BF16\",\"shape\":[4],\"data_offsets\":[0,8]}}", new byte[8])],
+        ["wrong checksum", File8("{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]},\"__metadata__\":{\"sha256\":\"00\"}}", new byte[8])],
+    ];
+
+    [TestMethod]
+    [DynamicData(nameof(Corruptions))]
+    public void CorruptFilesAreInvalidData(string what, byte[] bytes)
+    {
+        var e = Assert.ThrowsExactly<InvalidDataException>(() => SafeTensors.Parse(bytes, what));
+        StringAssert.Contains(e.Message, "Invalid safetensors file");
+    }
+
+    [TestMethod]
+    public void TruncatedOrBitFlippedCheckpointsAreInvalidData()
+    {
+        string path = Path.Combine(_dir, "run.safetensors");
+        using var trainer = NewTrainer();
+        Checkpoint.Save(path, trainer);
+        var bytes = File.ReadAllBytes(path);
+        var (tensors, metadata) = SafeTensors.Parse(bytes);
+        Assert.IsTrue(tensors.Count > 6 && metadata.ContainsKey("sha256") && metadata.ContainsKey(Checkpoint.ArchitectureKey));
+        Assert.ThrowsExactly<InvalidDataException>(() => SafeTensors.Parse(bytes[..(bytes.Length - 3)]));
+        Assert.ThrowsExactly<InvalidDataException>(() => SafeTensors.Parse(bytes[..100]));
+        bytes[^10] ^= 0x40;
+        var e = Assert.ThrowsExactly<InvalidDataException>(() => SafeTensors.Parse(bytes));
+        StringAssert.Contains(e.Message, "checksum");
+        File.WriteAllBytes(path, bytes);
+        using var other = NewTrainer();
+        Assert.ThrowsExactly<InvalidDataException>(() => Checkpoint.Restore(path, other));
+    }
+}

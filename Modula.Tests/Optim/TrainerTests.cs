@@ -1,0 +1,107 @@
+using Modula.Autodiff;
+using Modula.Modules;
+using Modula.Optim;
+using Modula.Tensors;
+using Modula.Tensors.Random;
+
+namespace Modula.Tests.Optim;
+
+[TestClass]
+public sealed class TrainerTests
+{
+    internal static Module SmallResMlp(int width = 12) => Mlp.ResMlp(width, 2, 2, 20, 5);
+
+    /// <summary>A fixed synthetic classification set: inputs [n, 20], labels in 0..4.</summary>
+    internal static (Tensor X, int[] Labels) Data(int n, DType dtype, int seed = 7)
+    {
+        var x = Reference.RandomValues(n * 20, seed);
+        var labels = Enumerable.Range(0, n).Select(i => (int)(Math.Abs(x[i * 20] + 2 * x[i * 20 + 1]) * 2) % 5).ToArray();
+        return (Reference.Make(x, new Shape(n, 20), dtype, Device.Cpu), labels);
+    }
+
+    /// <summary>Forward and backward of the mean cross-entropy on rows [start, start + count).</summary>
+    internal static double Backward(Trainer trainer, Tensor x, int[] labels, int start, int count)
+    {
+        using var scope = TensorScope.Begin();
+        using var rows = x.Slice(0, start, count);
+        using var y = Tensor.FromArray<int>(labels.AsSpan(start, count), new Shape(count));
+        var loss = F.CrossEntropy(trainer.Model.Forward(new Variable(rows.View(count, 20)), trainer.Parameters), y);
+        loss.Backward();
+        return loss.Value.Item();
+    }
+
+    [TestMethod]
+    public void GradientAccumulationEqualsOneLargeBatch()
+    {
+        var (x, labels) = Data(8, DType.Float64);
+        using (x)
+        {
+            var model = SmallResMlp();
+            using var whole = new Trainer(model, model.Initialize(new Generator(1), dtype: DType.Float64), new Adam(), new TrainerOptions(0.01));
+            using var parts = new Trainer(model, model.Initialize(new Generator(1), dtype: DType.Float64), new Adam(), new TrainerOptions(0.01));
+            Backward(whole, x, labels, 0, 8);
+            whole.Step();
+            Backward(parts, x, labels, 0, 4);
+            Backward(parts, x, labels, 4, 4);
+            parts.Step(microBatches: 2);
+            for (int i = 0; i < whole.Weights.Count; i++)
+                Reference.AssertClose(Reference.Read(whole.Weights[i]), Reference.Read(parts.Weights[i]), 1e-12, 1e-9, $"weight {i}");
+        }
+    }
+
+    [TestMethod]
+    public void NormalizedAndDualizedStepsMoveByTheTargetInTheModularNorm()
+    {
+        var (x, labels) = Data(16, DType.Float64);
+        using (x)
+            foreach (var rule in new[] { UpdateRule.Normalize, UpdateRule.Dualize })
+            {
+                var model = SmallResMlp();
+                using var trainer = new Trainer(model, model.Initialize(new Generator(2), dtype: DType.Float64), new ModulaAdam(),
+                    new TrainerOptions(0.2, Schedule.Linear(10), rule));
+                for (int step = 0; step < 3; step++)
+                {
+                    using var before = trainer.Weights.Clone();
+                    double target = trainer.CurrentLearningRate;
+                    Backward(trainer, x, labels, 0, 16);
+                    trainer.Step();
+                    using var moved = before - trainer.Weights;
+                    double norm = model.Norm(moved);
+                    if (rule == UpdateRule.Dualize) Assert.AreEqual(target, norm, target * 0.01, $"dualize step {step}");
+                    else Assert.IsTrue(norm >= target * (1 - 1e-9) && norm < target * 2, $"normalize step {step}: {norm} vs {target}");
+                }
+            }
+    }
+
+    [TestMethod]
+    public void NonFiniteGradientsThrowNamingTheWeightOrAreSkipped()
+    {
+        var model = SmallResMlp();
+        foreach (var policy in new[] { NonFinitePolicy.Throw, NonFinitePolicy.Skip })
+        {
+            using var trainer = new Trainer(model, model.Initialize(new Generator(3), dtype: DType.Float64), new Adam(), new TrainerOptions(0.1, NonFinite: policy));
+            using var before = trainer.Weights.Clone();
+            using (var scope = TensorScope.Begin())
+            {
+                // A loss whose gradient in weight 2 is NaN: sum(w2 · NaN).
+                var nan = new Variable(Ops.Full(trainer.Parameters[2].Shape, double.NaN, DType.Float64));
+                F.Sum(F.Mul(trainer.Parameters[2], nan)).Backward();
+                F.Sum(trainer.Parameters[0]).Backward();
+            }
+            if (policy == NonFinitePolicy.Throw)
+            {
+                var e = Assert.ThrowsExactly<NonFiniteGradientException>(() => trainer.Step());
+                StringAssert.Contains(e.Message, "weight 2 (ResMLP/blocks/block[0]");
+                Assert.AreEqual(0, e.Step);
+            }
+            else
+            {
+                Assert.IsFalse(trainer.Step());
+                Assert.AreEqual(1, trainer.SkippedSteps);
+            }
+            Assert.AreEqual(0, trainer.StepCount);
+            for (int i = 0; i < before.Count; i++)
+                CollectionAssert.AreEqual(before[i].ToArray<double>(), trainer.Weights[i].ToArray<double>(), $"{policy}: weight {i} unchanged");
+        }
+    }
+}
