@@ -10,12 +10,18 @@ public static class CommandLine
 
         Usage:
           modula bench gemm [--device cpu|cuda|opencl|ilgpu-cpu] [--threads N] [--repeat N] [--shapes all|square|gpt]
+          modula train gpt [--recipe v1|v2] [--steps N] [--checkpoint PATH] [--resume PATH] [...]
+          modula train mlp|resmlp|rescnn --data fashion-mnist [--steps N] [...]
+          modula generate --checkpoint PATH [--length N] [--temperature T] [--seed N] [--prompt TEXT]
           modula summary gpt|mlp|resmlp|rescnn [--recipe v1|v2] [--width N] [--blocks N]
           modula --help
 
         Commands:
+          train        Train a model: a character-level GPT on tinyshakespeare (Modula v1 or v2
+                       recipe) or a Fashion-MNIST classifier; ends with a 'final …' line.
           bench gemm   Time matrix multiplication on the shapes a small GPT uses and at 1024³;
                        prints one machine-readable line per shape.
+          generate     Sample text from a GPT checkpoint.
           summary      Print a model's module tree: atoms, bonds, mass, sensitivity and the
                        norm target of every atom.
         """;
@@ -34,6 +40,8 @@ public static class CommandLine
             {
                 "bench" => BenchCommand.Run(args[1..], output),
                 "summary" => SummaryCommand.Run(args[1..], output),
+                "train" => TrainCommand.Run(args[1..], output, error),
+                "generate" => GenerateCommand.Run(args[1..], output),
                 _ => throw new UsageException($"unknown command '{args[0]}'."),
             };
         }
@@ -42,6 +50,11 @@ public static class CommandLine
             error.WriteLine($"modula: {e.Message}");
             error.WriteLine("Run 'modula --help' for usage.");
             return 2;
+        }
+        catch (Exception e) when (e is Data.DataException or InvalidDataException or FileNotFoundException)
+        {
+            error.WriteLine($"modula: {e.Message}");
+            return 4;
         }
         catch (NotSupportedException e)
         {

@@ -8,10 +8,11 @@ public sealed class Options
 {
     private readonly Dictionary<string, string> _values = new();
 
-    /// <summary>Parses <paramref name="args"/> against the option names in <paramref name="known"/>.</summary>
-    public Options(string[] args, IEnumerable<string> known)
+    /// <summary>Parses <paramref name="args"/> against the option names in <paramref name="known"/> and the value-less <paramref name="flags"/>.</summary>
+    public Options(string[] args, IEnumerable<string> known, IEnumerable<string>? flags = null)
     {
         var takesValue = known.ToHashSet();
+        var switches = (flags ?? []).ToHashSet();
         for (int i = 0; i < args.Length; i++)
         {
             string a = args[i];
@@ -20,8 +21,9 @@ public sealed class Options
             string? inline = null;
             int eq = name.IndexOf('=');
             if (eq >= 0) (name, inline) = (name[..eq], name[(eq + 1)..]);
+            if (switches.Contains(name) && inline is null) { _values[name] = "true"; continue; }
             if (!takesValue.Contains(name))
-                throw new UsageException($"unknown option '--{name}'. Known: {string.Join(", ", takesValue.Select(o => "--" + o))}.");
+                throw new UsageException($"unknown option '--{name}'. Known: {string.Join(", ", takesValue.Concat(switches).Select(o => "--" + o))}.");
             if (inline is null)
             {
                 if (i + 1 >= args.Length) throw new UsageException($"option '--{name}' needs a value.");
@@ -38,4 +40,13 @@ public sealed class Options
     public int GetInt(string name, int fallback) =>
         !_values.TryGetValue(name, out var v) ? fallback
         : int.TryParse(v, out var i) ? i : throw new UsageException($"option '--{name}' expects an integer, got '{v}'.");
+
+    /// <summary>A floating-point option or its default; a malformed value is a usage error.</summary>
+    public double GetDouble(string name, double fallback) =>
+        !_values.TryGetValue(name, out var v) ? fallback
+        : double.TryParse(v, System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out var d) ? d
+        : throw new UsageException($"option '--{name}' expects a number, got '{v}'.");
+
+    /// <summary>True when the option was given.</summary>
+    public bool Has(string name) => _values.ContainsKey(name);
 }

@@ -31,14 +31,19 @@ public static class BenchCommand
         {
             output.WriteLine("""
                 modula bench gemm [--device cpu|cuda|opencl|ilgpu-cpu] [--threads N] [--repeat N] [--shapes all|square|gpt]
+                modula bench gpt-step [--device cpu] [--threads N] [--steps 30] [--warmup 5] [--optimizers normed-adam,adam,dualized-momentum]
 
                 Times C = A·B (float32) and prints per shape:
                   gemm batch=B m=M n=N k=K device=D threads=T median_ms=X gflops=Y
                 --threads sets CPU worker threads (default: all cores); --repeat the timed runs (default 30).
+                gpt-step times full training steps (forward, backward, update) of the default GPT (Modula v1,
+                batch 12 × 64 tokens) for each optimizer and prints one line each:
+                  gpt-step optimizer=O device=D threads=T median_ms=X forward_ms=F backward_ms=B update_ms=U
                 """);
             return args.Length == 0 ? 2 : 0;
         }
-        if (args[0] != "gemm") throw new UsageException($"unknown benchmark '{args[0]}'; available: gemm.");
+        if (args[0] == "gpt-step") return GptStepBench.Run(new Options(args[1..], ["device", "threads", "steps", "warmup", "recipe", "optimizers"]), output);
+        if (args[0] != "gemm") throw new UsageException($"unknown benchmark '{args[0]}'; available: gemm, gpt-step.");
         var options = new Options(args[1..], ["device", "threads", "repeat", "shapes"]);
         using var device = Device.Open(options.Get("device", "cpu"));
         CpuDevice.Threads = Math.Max(1, options.GetInt("threads", Environment.ProcessorCount));

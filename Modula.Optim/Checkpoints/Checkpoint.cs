@@ -89,6 +89,31 @@ public static class Checkpoint
         return metadata;
     }
 
+    /// <summary>
+    /// Reads only the weights of <paramref name="model"/> from a checkpoint (for inference):
+    /// strict about the weight tensors and the architecture, indifferent to optimizer state.
+    /// </summary>
+    public static (Weights Weights, IReadOnlyDictionary<string, string> Metadata) LoadWeights(string path, Module model, Device device)
+    {
+        var (tensors, metadata) = SafeTensors.Read(path);
+        var atoms = model.Atoms();
+        var problems = new List<string>();
+        var keys = atoms.Select((a, i) => $"weights/{i:D3}/{a.Path}").ToArray();
+        for (int i = 0; i < keys.Length; i++)
+        {
+            if (!tensors.TryGetValue(keys[i], out var t)) problems.Add($"missing tensor '{keys[i]}'");
+            else if (!t.Shape.SequenceEqual(atoms[i].Atom.WeightShape.Dims.ToArray()))
+                problems.Add($"tensor '{keys[i]}' is {Shape.Format(t.Shape)} in the file, the model needs {atoms[i].Atom.WeightShape}");
+        }
+        foreach (var key in tensors.Keys.Where(k => k.StartsWith("weights/", StringComparison.Ordinal) && !keys.Contains(k)))
+            problems.Add($"unexpected tensor '{key}'");
+        if (metadata.TryGetValue(ArchitectureKey, out var architecture) && architecture != model.Summary())
+            problems.Add("the checkpoint was written for a different architecture (module tree or masses differ)");
+        if (problems.Count > 0)
+            throw new InvalidDataException($"Checkpoint '{path}' does not fit this model:\n  " + string.Join("\n  ", problems));
+        return (new Weights(keys.Select(k => tensors[k].ToTensor(device))), metadata);
+    }
+
     private static IEnumerable<(string Key, Tensor Tensor)> WeightKeys(Trainer trainer)
     {
         var atoms = trainer.Model.Atoms();

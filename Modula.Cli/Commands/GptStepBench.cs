@@ -1,0 +1,71 @@
+using System.Diagnostics;
+using System.Globalization;
+using Modula.Autodiff;
+using Modula.Cli.Data;
+using Modula.Cli.Training;
+using Modula.Modules;
+using Modula.Optim;
+using Modula.Tensors;
+using Modula.Tensors.Backends.Cpu;
+
+namespace Modula.Cli.Commands;
+
+/// <summary><c>modula bench gpt-step</c>: median time of one training step of the default GPT, per optimizer, side by side.</summary>
+public static class GptStepBench
+{
+    private static readonly Dictionary<string, OptimizerChoice> Choices = new()
+    {
+        ["normed-adam"] = GptSettings.V1Optimizer,
+        ["adam"] = new("adam", UpdateRule.Plain, 1e-3, 0.9, 0.99, 0.01),
+        ["dualized-momentum"] = GptSettings.V2Optimizer,
+    };
+
+    /// <summary>Runs the benchmark.</summary>
+    public static int Run(Options options, TextWriter output)
+    {
+        using var device = Device.Open(options.Get("device", "cpu"));
+        CpuDevice.Threads = Math.Max(1, options.GetInt("threads", Environment.ProcessorCount));
+        int steps = Math.Max(1, options.GetInt("steps", 30)), warmup = Math.Max(0, options.GetInt("warmup", 5));
+        var names = options.Get("optimizers", string.Join(",", Choices.Keys)).Split(',');
+        foreach (var name in names.Where(n => !Choices.ContainsKey(n)))
+            throw new UsageException($"unknown optimizer '{name}'; available: {string.Join(", ", Choices.Keys)}.");
+        var config = new GptConfig();
+        var rng = new System.Random(0);
+        var text = new string(Enumerable.Range(0, 20000).Select(_ => (char)(' ' + rng.Next(config.Vocab))).ToArray());
+        var corpus = new TextCorpus(text);
+        foreach (var name in names)
+        {
+            var settings = new GptSettings(options.Get("recipe", "v1"), config, Choices[name], 2000, 12, 0);
+            using var run = new GptRun(settings, corpus, device);
+            var total = new List<double>();
+            var forward = new List<double>();
+            var backward = new List<double>();
+            for (int i = 0; i < warmup + steps; i++)
+            {
+                var (f, b, u) = TimedStep(run);
+                if (i < warmup) continue;
+                forward.Add(f);
+                backward.Add(b);
+                total.Add(f + b + u);
+            }
+            double median = TrainCommand.Median(total);
+            output.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"gpt-step optimizer={name} recipe={settings.Recipe} device={device.Name} threads={CpuDevice.Threads} median_ms={median:F2} forward_ms={TrainCommand.Median(forward):F2} backward_ms={TrainCommand.Median(backward):F2} update_ms={median - TrainCommand.Median(forward) - TrainCommand.Median(backward):F2} peak_rss_mb={TrainCommand.PeakRssMb():F0}"));
+        }
+        return 0;
+    }
+
+    /// <summary>One step split into forward, backward and update milliseconds.</summary>
+    private static (double Forward, double Backward, double Update) TimedStep(GptRun run)
+    {
+        var clock = Stopwatch.StartNew();
+        using var scope = TensorScope.Begin();
+        var (x, y) = run.SampleTrainBatch();
+        var loss = F.CrossEntropy(run.Model.Forward(new Variable(x), run.Trainer.Parameters), y);
+        double f = clock.Elapsed.TotalMilliseconds;
+        loss.Backward();
+        double b = clock.Elapsed.TotalMilliseconds;
+        run.Trainer.Step();
+        return (f, b - f, clock.Elapsed.TotalMilliseconds - b);
+    }
+}

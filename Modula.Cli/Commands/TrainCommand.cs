@@ -1,0 +1,143 @@
+using System.Diagnostics;
+using System.Globalization;
+using Modula.Cli.Data;
+using Modula.Cli.Training;
+using Modula.Tensors;
+
+namespace Modula.Cli.Commands;
+
+/// <summary><c>modula train gpt|mlp|resmlp|rescnn</c>: trains a model and ends with one machine-readable <c>final …</c> line.</summary>
+public static class TrainCommand
+{
+    private static readonly string[] Common = ["device", "seed", "steps", "batch", "data", "log", "eval-interval", "eval-batches", .. OptimizerChoice.OptionNames];
+
+    /// <summary>Runs the subcommand.</summary>
+    public static int Run(string[] args, TextWriter output, TextWriter error)
+    {
+        if (args.Length == 0 || args[0] is "--help" or "-h")
+        {
+            output.WriteLine("""
+                modula train gpt [--recipe v1|v2] [--steps 2000] [--batch 12] [--context 64] [--width 128] [--heads 4] [--blocks 4]
+                                 [--optimizer modula-adam|adam|momentum|sgd] [--rule normalize|dualize|plain] [--lr X] [--beta1 X] [--beta2 X] [--wd X]
+                                 [--seed 0] [--device cpu] [--data DIR] [--no-download] [--checkpoint PATH] [--resume PATH]
+                                 [--log run.csv] [--eval-interval 200] [--eval-batches 100]
+                modula train mlp|resmlp|rescnn --data fashion-mnist [--steps N] [--batch 128] [--width N] [--blocks N] [optimizer options]
+
+                gpt: a character-level GPT on tinyshakespeare. The default is Modula v1's recipe (normed Adam,
+                lr 0.5, β 0.9/0.99, wd 0.01, linear decay, 2000 steps of 12×64 tokens); --recipe v2 is Modula v2's
+                (RoPE GPT, dualized momentum 0.95, lr 0.1, no weight decay). Every --eval-interval steps it prints
+                the mean loss over --eval-batches fixed train and held-out batches; --resume continues a run from a
+                checkpoint to --steps with exactly the losses of an uninterrupted run.
+                mlp/resmlp/rescnn: Fashion-MNIST classifiers; reports held-out accuracy.
+                Data is looked up in --data, $MODULA_DATA, ./data and /usr/share/datasets, and downloaded into ./data
+                when missing (unless --no-download). The last line is machine-readable:
+                  final step=… train_loss=… test_loss=… ms_per_step=… peak_rss_mb=…
+                """);
+            return args.Length == 0 ? 2 : 0;
+        }
+        return args[0] switch
+        {
+            "gpt" => TrainGpt(new Options(args[1..], [.. Common, "recipe", "context", "width", "heads", "blocks", "checkpoint", "resume"], ["no-download"]), output),
+            "mlp" or "resmlp" or "rescnn" => TrainClassifier(args[0], new Options(args[1..], [.. Common, "width", "blocks", "block-depth"], ["no-download"]), output),
+            var m => throw new UsageException($"unknown model '{m}'; available: gpt, mlp, resmlp, rescnn."),
+        };
+    }
+
+    private static int TrainGpt(Options options, TextWriter output)
+    {
+        string recipe = options.Get("recipe", "v1");
+        if (recipe is not ("v1" or "v2")) throw new UsageException($"unknown recipe '{recipe}'; use v1 or v2.");
+        var settings = new GptSettings(recipe, Models.GptConfig(options),
+            OptimizerChoice.Parse(options, recipe == "v2" ? GptSettings.V2Optimizer : GptSettings.V1Optimizer),
+            Positive(options, "steps", 2000), Positive(options, "batch", 12), (ulong)options.GetInt("seed", 0));
+        var corpus = TextCorpus.Load(DataFiles.Locate(DataFiles.Shakespeare, options.Has("data") ? options.Get("data", "") : null, !options.Has("no-download"), output));
+        using var device = Device.Open(options.Get("device", "cpu"));
+        using var run = new GptRun(settings, corpus, device);
+        if (options.Has("resume")) run.Resume(options.Get("resume", ""));
+        output.WriteLine($"train gpt {recipe}: {run.Model} | {settings.Optimizer} | {settings.Steps} steps × {settings.Batch}×{settings.Config.Context} tokens on {device.Name} from step {run.Trainer.StepCount}");
+
+        int interval = Positive(options, "eval-interval", 200), evalBatches = Positive(options, "eval-batches", 100);
+        using var log = CsvLog(options.Get("log", "train-gpt.csv"), "step,batch_loss,train_loss,test_loss,ms_per_step");
+        var stepTimes = new List<double>();
+        var recent = new List<double>();
+        (double Train, double Test) eval = (double.NaN, double.NaN);
+        while (run.Trainer.StepCount < settings.Steps)
+        {
+            var clock = Stopwatch.StartNew();
+            recent.Add(run.Step());
+            stepTimes.Add(clock.Elapsed.TotalMilliseconds);
+            int step = run.Trainer.StepCount;
+            if (step % interval == 0 || step == settings.Steps)
+            {
+                eval = run.Evaluate(evalBatches);
+                double ms = Median(stepTimes.TakeLast(interval));
+                output.WriteLine(Invariant($"step {step}/{settings.Steps} batch_loss {recent.Average():F3} train_loss {eval.Train:F3} test_loss {eval.Test:F3} lr {run.Trainer.CurrentLearningRate:F4} ms/step {ms:F1}"));
+                log.WriteLine(Invariant($"{step},{recent.Average():F5},{eval.Train:F5},{eval.Test:F5},{ms:F3}"));
+                recent.Clear();
+            }
+        }
+        if (options.Has("checkpoint")) run.Save(options.Get("checkpoint", ""));
+        output.WriteLine(Invariant($"final step={run.Trainer.StepCount} train_loss={eval.Train:F3} test_loss={eval.Test:F3} ms_per_step={Median(stepTimes):F1} peak_rss_mb={PeakRssMb():F0}"));
+        return 0;
+    }
+
+    private static int TrainClassifier(string name, Options options, TextWriter output)
+    {
+        string data = options.Get("data", "fashion-mnist");
+        string? directory = data == "fashion-mnist" ? null : data;
+        bool download = !options.Has("no-download");
+        var train = ImageDataset.LoadFashionMnist(true, directory, download, output);
+        var test = ImageDataset.LoadFashionMnist(false, directory, download, output);
+        var model = Models.Build(name, options);
+        var optimizer = OptimizerChoice.Parse(options, new OptimizerChoice("modula-adam", Optim.UpdateRule.Normalize, 0.5, 0.9, 0.99, 0.01));
+        var settings = new ClassifierSettings(optimizer, Positive(options, "steps", 2000), Positive(options, "batch", 128), (ulong)options.GetInt("seed", 0));
+        using var device = Device.Open(options.Get("device", "cpu"));
+        using var run = new ClassifierRun(name, model, settings, train, test, device);
+        output.WriteLine($"train {name}: {model} | {optimizer} | {settings.Steps} steps × {settings.Batch} images on {device.Name}");
+
+        int interval = Positive(options, "eval-interval", 500);
+        using var log = CsvLog(options.Get("log", $"train-{name}.csv"), "step,batch_loss,ms_per_step");
+        var stepTimes = new List<double>();
+        var recent = new List<double>();
+        var clockTotal = Stopwatch.StartNew();
+        while (run.Trainer.StepCount < settings.Steps)
+        {
+            var clock = Stopwatch.StartNew();
+            recent.Add(run.Step());
+            stepTimes.Add(clock.Elapsed.TotalMilliseconds);
+            int step = run.Trainer.StepCount;
+            if (step % interval == 0 || step == settings.Steps)
+            {
+                output.WriteLine(Invariant($"step {step}/{settings.Steps} batch_loss {recent.Average():F4} ms/step {Median(stepTimes.TakeLast(interval)):F1}"));
+                log.WriteLine(Invariant($"{step},{recent.Average():F5},{Median(stepTimes.TakeLast(interval)):F3}"));
+                recent.Clear();
+            }
+        }
+        var (loss, accuracy) = run.Test();
+        output.WriteLine(Invariant($"final step={run.Trainer.StepCount} test_loss={loss:F4} test_acc={accuracy:F4} seconds={clockTotal.Elapsed.TotalSeconds:F1} ms_per_step={Median(stepTimes):F2} peak_rss_mb={PeakRssMb():F0}"));
+        return 0;
+    }
+
+    private static StreamWriter CsvLog(string path, string header)
+    {
+        var writer = new StreamWriter(path, append: false);
+        writer.WriteLine(header);
+        return writer;
+    }
+
+    private static int Positive(Options options, string name, int fallback)
+    {
+        int value = options.GetInt(name, fallback);
+        return value > 0 ? value : throw new UsageException($"--{name} must be positive, got {value}.");
+    }
+
+    internal static double Median(IEnumerable<double> values)
+    {
+        var sorted = values.Order().ToArray();
+        return sorted.Length == 0 ? double.NaN : sorted[sorted.Length / 2];
+    }
+
+    internal static double PeakRssMb() => Process.GetCurrentProcess().PeakWorkingSet64 / (1024.0 * 1024.0);
+
+    private static string Invariant(FormattableString s) => s.ToString(CultureInfo.InvariantCulture);
+}

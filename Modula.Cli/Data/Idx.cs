@@ -1,0 +1,103 @@
+using System.Buffers.Binary;
+using System.IO.Compression;
+
+namespace Modula.Cli.Data;
+
+/// <summary>An IDX array (the MNIST file format): unsigned bytes with big-endian dimensions.</summary>
+/// <param name="Dims">The dimensions, outermost first.</param>
+/// <param name="Data">The bytes, row-major.</param>
+public sealed record IdxArray(int[] Dims, byte[] Data)
+{
+    /// <summary>
+    /// Reads a gzip-compressed (or, with <paramref name="gzip"/> false, plain) IDX file of
+    /// unsigned bytes: magic <c>0x0000 08 NN</c> with NN dimensions, each a big-endian int32.
+    /// </summary>
+    public static IdxArray Read(string path, bool gzip = true)
+    {
+        using var file = File.OpenRead(path);
+        using Stream stream = gzip ? new GZipStream(file, CompressionMode.Decompress) : file;
+        try
+        {
+            var header = ReadExactly(stream, 4, path);
+            if (header[0] != 0 || header[1] != 0 || header[2] != 0x08 || header[3] is 0 or > 4)
+                throw new DataException($"{path} is not an unsigned-byte IDX file (magic {Convert.ToHexString(header)}).");
+            var dims = new int[header[3]];
+            long size = 1;
+            for (int i = 0; i < dims.Length; i++)
+            {
+                dims[i] = BinaryPrimitives.ReadInt32BigEndian(ReadExactly(stream, 4, path));
+                if (dims[i] < 0) throw new DataException($"{path}: negative dimension {dims[i]}.");
+                size *= dims[i];
+                if (size > int.MaxValue) throw new DataException($"{path}: {size} elements is too large.");
+            }
+            return new IdxArray(dims, ReadExactly(stream, (int)size, path));
+        }
+        catch (InvalidDataException e)
+        {
+            throw new DataException($"{path} is not valid gzip data ({e.Message}).");
+        }
+    }
+
+    /// <summary>Writes the array as a gzip-compressed IDX file.</summary>
+    public void Write(string path)
+    {
+        using var file = File.Create(path);
+        using var gzip = new GZipStream(file, CompressionLevel.Fastest);
+        gzip.Write([0, 0, 0x08, (byte)Dims.Length]);
+        var dim = new byte[4];
+        foreach (var d in Dims)
+        {
+            BinaryPrimitives.WriteInt32BigEndian(dim, d);
+            gzip.Write(dim);
+        }
+        gzip.Write(Data);
+    }
+
+    private static byte[] ReadExactly(Stream stream, int count, string path)
+    {
+        var buffer = new byte[count];
+        try { stream.ReadExactly(buffer); }
+        catch (EndOfStreamException) { throw new DataException($"{path} is truncated."); }
+        return buffer;
+    }
+}
+
+/// <summary>Fashion-MNIST: 28×28 grayscale images in 10 classes, scaled to mean 0 and unit variance.</summary>
+public sealed class ImageDataset
+{
+    /// <summary>Fashion-MNIST's pixel mean and standard deviation (of x/255).</summary>
+    public const double Mean = 0.2860, Std = 0.3530;
+
+    /// <summary>Pairs images [N, H, W] with labels [N] (validated).</summary>
+    public ImageDataset(IdxArray images, IdxArray labels)
+    {
+        if (images.Dims.Length != 3 || labels.Dims.Length != 1 || images.Dims[0] != labels.Dims[0])
+            throw new DataException($"images [{string.Join(", ", images.Dims)}] and labels [{string.Join(", ", labels.Dims)}] do not pair up.");
+        Count = images.Dims[0];
+        Height = images.Dims[1];
+        Width = images.Dims[2];
+        Pixels = Array.ConvertAll(images.Data, b => (float)((b / 255.0 - Mean) / Std));
+        Labels = Array.ConvertAll(labels.Data, b => (int)b);
+        if (Labels.Any(l => l > 9)) throw new DataException("labels must lie in 0..9.");
+    }
+
+    /// <summary>Number of images.</summary>
+    public int Count { get; }
+
+    /// <summary>Image height.</summary>
+    public int Height { get; }
+
+    /// <summary>Image width.</summary>
+    public int Width { get; }
+
+    /// <summary>Normalized pixels, [N, H, W] row-major.</summary>
+    public float[] Pixels { get; }
+
+    /// <summary>Class labels 0..9.</summary>
+    public int[] Labels { get; }
+
+    /// <summary>Loads the training or test split.</summary>
+    public static ImageDataset LoadFashionMnist(bool train, string? directory, bool download, TextWriter log) => new(
+        IdxArray.Read(DataFiles.Locate(train ? DataFiles.FashionTrainImages : DataFiles.FashionTestImages, directory, download, log)),
+        IdxArray.Read(DataFiles.Locate(train ? DataFiles.FashionTrainLabels : DataFiles.FashionTestLabels, directory, download, log)));
+}

@@ -1,0 +1,92 @@
+using Modula.Autodiff;
+using Modula.Cli.Data;
+using Modula.Modules;
+using Modula.Optim;
+using Modula.Tensors;
+using Modula.Tensors.Random;
+
+namespace Modula.Cli.Training;
+
+/// <summary>The settings of an image-classifier run.</summary>
+/// <param name="Optimizer">Optimizer, rule and hyperparameters.</param>
+/// <param name="Steps">Total updates (linear decay to 0).</param>
+/// <param name="Batch">Images per step.</param>
+/// <param name="Seed">Seeds the weights and the batch sampler.</param>
+public sealed record ClassifierSettings(OptimizerChoice Optimizer, int Steps, int Batch, ulong Seed);
+
+/// <summary>Trains an MLP, ResMLP or ResCNN on an <see cref="ImageDataset"/> with cross-entropy.</summary>
+public sealed class ClassifierRun : IDisposable
+{
+    private readonly ImageDataset _train, _test;
+    private readonly Device _device;
+    private readonly bool _flat;
+    private readonly Generator _sampler;
+
+    /// <summary>Builds the trainer; <paramref name="kind"/> "mlp" feeds flat [N, H·W] inputs, the others [N, 1, H, W].</summary>
+    public ClassifierRun(string kind, Module model, ClassifierSettings settings, ImageDataset train, ImageDataset test, Device device)
+    {
+        Model = model;
+        Settings = settings;
+        _train = train;
+        _test = test;
+        _device = device;
+        _flat = kind == "mlp";
+        Trainer = new Trainer(model, model.Initialize(new Generator(settings.Seed), device), settings.Optimizer.Create(),
+            settings.Optimizer.TrainerOptions(settings.Steps), normalizeSeed: settings.Seed + 1);
+        _sampler = new Generator(settings.Seed + 2);
+    }
+
+    /// <summary>The classifier.</summary>
+    public Module Model { get; }
+
+    /// <summary>The run's settings.</summary>
+    public ClassifierSettings Settings { get; }
+
+    /// <summary>Weights, optimizer and step counter.</summary>
+    public Trainer Trainer { get; }
+
+    /// <summary>One update on a random batch of training images; returns its loss.</summary>
+    public double Step()
+    {
+        using var scope = TensorScope.Begin();
+        using var bits = Ops.RandomBits(new Shape(Settings.Batch), _sampler);
+        var rows = bits.ToArray<int>().Select(b => (int)((uint)b % (uint)_train.Count)).ToArray();
+        var (x, y) = Batch(_train, rows);
+        var loss = F.CrossEntropy(Model.Forward(new Variable(x), Trainer.Parameters), y);
+        loss.Backward();
+        double value = loss.Value.Item();
+        Trainer.Step();
+        return value;
+    }
+
+    /// <summary>Mean loss and accuracy over the whole test set.</summary>
+    public (double Loss, double Accuracy) Test()
+    {
+        using var _ = new NoGrad();
+        double loss = 0;
+        int correct = 0;
+        for (int start = 0; start < _test.Count; start += 1000)
+        {
+            using var scope = TensorScope.Begin();
+            var rows = Enumerable.Range(start, Math.Min(1000, _test.Count - start)).ToArray();
+            var (x, y) = Batch(_test, rows);
+            var logits = Model.Forward(new Variable(x), Trainer.Parameters);
+            loss += F.CrossEntropy(logits, y).Value.Item() * rows.Length;
+            var predicted = Ops.ArgMax(logits.Value, -1).ToArray<int>();
+            correct += predicted.Where((p, i) => p == _test.Labels[rows[i]]).Count();
+        }
+        return (loss / _test.Count, (double)correct / _test.Count);
+    }
+
+    private (Tensor X, Tensor Y) Batch(ImageDataset data, int[] rows)
+    {
+        int pixels = data.Height * data.Width;
+        var x = new float[rows.Length * pixels];
+        for (int i = 0; i < rows.Length; i++) Array.Copy(data.Pixels, rows[i] * pixels, x, i * pixels, pixels);
+        var shape = _flat ? new Shape(rows.Length, pixels) : new Shape(rows.Length, 1, data.Height, data.Width);
+        return (Tensor.FromArray<float>(x, shape, _device), Tensor.FromArray<int>(rows.Select(r => data.Labels[r]).ToArray(), new Shape(rows.Length), _device));
+    }
+
+    /// <summary>Frees the weights and optimizer state.</summary>
+    public void Dispose() => Trainer.Dispose();
+}

@@ -1,0 +1,136 @@
+using System.Globalization;
+using Modula.Autodiff;
+using Modula.Cli.Data;
+using Modula.Modules;
+using Modula.Optim;
+using Modula.Tensors;
+using Modula.Tensors.Random;
+
+namespace Modula.Cli.Training;
+
+/// <summary>The settings of a character-level GPT run.</summary>
+/// <param name="Recipe">v1 (Modula's train-gpt.py) or v2 (Modula's hello-gpt).</param>
+/// <param name="Config">Model sizes.</param>
+/// <param name="Optimizer">Optimizer, rule and hyperparameters.</param>
+/// <param name="Steps">Total updates (the schedule decays to 0 at this step).</param>
+/// <param name="Batch">Sequences per step.</param>
+/// <param name="Seed">Seeds the weights, the batch sampler and the power-iteration vectors.</param>
+public sealed record GptSettings(string Recipe, GptConfig Config, OptimizerChoice Optimizer, int Steps, int Batch, ulong Seed)
+{
+    /// <summary>Modula v1's recipe: normed Modula-Adam, lr 0.5, β 0.9/0.99, wd 0.01.</summary>
+    public static readonly OptimizerChoice V1Optimizer = new("modula-adam", UpdateRule.Normalize, 0.5, 0.9, 0.99, 0.01);
+
+    /// <summary>Modula v2's recipe: dualized momentum 0.95, lr 0.1, no weight decay.</summary>
+    public static readonly OptimizerChoice V2Optimizer = new("momentum", UpdateRule.Dualize, 0.1, 0.95, 0.99, 0);
+}
+
+/// <summary>
+/// One GPT training run on a <see cref="TextCorpus"/>: the model, its <see cref="Trainer"/>, and
+/// a seeded batch sampler whose position is saved with checkpoints so a resumed run continues
+/// exactly where it stopped.
+/// </summary>
+public sealed class GptRun : IDisposable
+{
+    private readonly TextCorpus _corpus;
+    private readonly Device _device;
+
+    /// <summary>Builds the model and trainer for <paramref name="settings"/>.</summary>
+    public GptRun(GptSettings settings, TextCorpus corpus, Device device)
+    {
+        if (corpus.Vocabulary.Length != settings.Config.Vocab)
+            throw new UsageException($"the corpus has {corpus.Vocabulary.Length} distinct characters, the model expects {settings.Config.Vocab}.");
+        Settings = settings;
+        _corpus = corpus;
+        _device = device;
+        Model = settings.Recipe == "v2" ? Gpt.V2(settings.Config) : Gpt.V1(settings.Config);
+        Trainer = new Trainer(Model, Model.Initialize(new Generator(settings.Seed), device), settings.Optimizer.Create(),
+            settings.Optimizer.TrainerOptions(settings.Steps), normalizeSeed: settings.Seed + 1);
+        Sampler = new Generator(settings.Seed + 2);
+    }
+
+    /// <summary>The run's settings.</summary>
+    public GptSettings Settings { get; }
+
+    /// <summary>The GPT.</summary>
+    public Module Model { get; }
+
+    /// <summary>Weights, optimizer and step counter.</summary>
+    public Trainer Trainer { get; }
+
+    /// <summary>The training batch sampler.</summary>
+    public Generator Sampler { get; private set; }
+
+    /// <summary>One update on a freshly sampled training batch; returns its loss.</summary>
+    public double Step()
+    {
+        using var scope = TensorScope.Begin();
+        var (x, y) = SampleTrainBatch();
+        var loss = F.CrossEntropy(Model.Forward(new Variable(x), Trainer.Parameters), y);
+        loss.Backward();
+        double value = loss.Value.Item();
+        Trainer.Step();
+        return value;
+    }
+
+    /// <summary>The next training batch from <see cref="Sampler"/>: tokens and next-token targets [B, T].</summary>
+    public (Tensor X, Tensor Y) SampleTrainBatch() => Batch(_corpus.Train, Sampler);
+
+    /// <summary>Mean loss over <paramref name="batches"/> batches of the train and test splits (the same batches every call).</summary>
+    public (double Train, double Test) Evaluate(int batches) =>
+        (MeanLoss(_corpus.Train, batches, Settings.Seed + 3), MeanLoss(_corpus.Test, batches, Settings.Seed + 4));
+
+    private double MeanLoss(int[] tokens, int batches, ulong seed)
+    {
+        var sampler = new Generator(seed);
+        double total = 0;
+        using var _ = new NoGrad();
+        for (int b = 0; b < batches; b++)
+        {
+            using var scope = TensorScope.Begin();
+            var (x, y) = Batch(tokens, sampler);
+            total += F.CrossEntropy(Model.Forward(new Variable(x), Trainer.Parameters), y).Value.Item();
+        }
+        return total / Math.Max(1, batches);
+    }
+
+    /// <summary>Random windows of the context length: inputs [B, T] and next-token targets [B, T].</summary>
+    private (Tensor X, Tensor Y) Batch(int[] tokens, Generator sampler)
+    {
+        int b = Settings.Batch, t = Settings.Config.Context;
+        int range = tokens.Length - t - 1;
+        if (range <= 0) throw new DataException($"the text has {tokens.Length} tokens, fewer than a context of {t} needs.");
+        using var bits = Ops.RandomBits(new Shape(b), sampler);
+        var starts = bits.ToArray<int>();
+        var x = new int[b * t];
+        var y = new int[b * t];
+        for (int i = 0; i < b; i++)
+        {
+            int start = (int)((uint)starts[i] % (uint)range);
+            Array.Copy(tokens, start, x, i * t, t);
+            Array.Copy(tokens, start + 1, y, i * t, t);
+        }
+        return (Tensor.FromArray<int>(x, new Shape(b, t), _device), Tensor.FromArray<int>(y, new Shape(b, t), _device));
+    }
+
+    /// <summary>Writes a checkpoint with the run's settings, vocabulary and sampler position.</summary>
+    public void Save(string path) => Checkpoint.Save(path, Trainer, new Dictionary<string, string>
+    {
+        ["recipe"] = Settings.Recipe,
+        ["config"] = System.Text.Json.JsonSerializer.Serialize(Settings.Config),
+        ["vocabulary"] = _corpus.Vocabulary,
+        ["sampler"] = string.Create(CultureInfo.InvariantCulture, $"{Sampler.Seed}:{Sampler.Offset}"),
+    });
+
+    /// <summary>Continues from a checkpoint of the same run (strict: model, optimizer and vocabulary must match).</summary>
+    public void Resume(string path)
+    {
+        var metadata = Checkpoint.Restore(path, Trainer);
+        if (metadata.TryGetValue("vocabulary", out var vocabulary) && vocabulary != _corpus.Vocabulary)
+            throw new DataException($"{path} was trained on a different vocabulary.");
+        if (metadata.TryGetValue("sampler", out var sampler) && sampler.Split(':') is [var seed, var offset])
+            Sampler = new Generator(ulong.Parse(seed, CultureInfo.InvariantCulture), ulong.Parse(offset, CultureInfo.InvariantCulture));
+    }
+
+    /// <summary>Frees the weights and optimizer state.</summary>
+    public void Dispose() => Trainer.Dispose();
+}

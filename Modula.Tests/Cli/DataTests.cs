@@ -1,0 +1,70 @@
+using Modula.Cli.Data;
+
+namespace Modula.Tests.Cli;
+
+[TestClass]
+public sealed class DataTests
+{
+    private string _dir = "";
+
+    [TestInitialize]
+    public void CreateDirectory() => _dir = Directory.CreateTempSubdirectory("modula-data-").FullName;
+
+    [TestCleanup]
+    public void DeleteDirectory() => Directory.Delete(_dir, recursive: true);
+
+    [TestMethod]
+    public void IdxFilesRoundTripAndRejectDamage()
+    {
+        var images = new IdxArray([3, 2, 4], Enumerable.Range(0, 24).Select(i => (byte)(i * 10)).ToArray());
+        string path = Path.Combine(_dir, "images.gz");
+        images.Write(path);
+        var back = IdxArray.Read(path);
+        CollectionAssert.AreEqual(images.Dims, back.Dims);
+        CollectionAssert.AreEqual(images.Data, back.Data);
+
+        var labels = new IdxArray([3], [0, 9, 4]);
+        labels.Write(Path.Combine(_dir, "labels.gz"));
+        var dataset = new ImageDataset(back, IdxArray.Read(Path.Combine(_dir, "labels.gz")));
+        Assert.AreEqual((3, 2, 4), (dataset.Count, dataset.Height, dataset.Width));
+        Assert.AreEqual((float)((230 / 255.0 - ImageDataset.Mean) / ImageDataset.Std), dataset.Pixels[^1], 1e-6f);
+
+        string bad = Path.Combine(_dir, "truncated.gz");
+        using (var f = File.Create(bad))
+        using (var gz = new System.IO.Compression.GZipStream(f, System.IO.Compression.CompressionLevel.Fastest))
+            gz.Write([0, 0, 8, 1, 0, 0, 0, 50, 1, 2, 3]);            // the header promises 50 bytes
+        StringAssert.Contains(Assert.ThrowsExactly<DataException>(() => IdxArray.Read(bad)).Message, "truncated");
+        File.WriteAllBytes(bad, [1, 2, 3, 4, 5]);
+        Assert.ThrowsExactly<DataException>(() => IdxArray.Read(bad));
+        Assert.ThrowsExactly<DataException>(() => new ImageDataset(images, new IdxArray([2], [0, 1])));
+    }
+
+    [TestMethod]
+    public void TextCorpusSplitsNinetyTenWithASortedVocabulary()
+    {
+        var corpus = new TextCorpus("hello world, hello modula\n" + new string('z', 74));
+        Assert.AreEqual("\n ,adehlmoruwz", corpus.Vocabulary);
+        Assert.AreEqual(90, corpus.Train.Length);
+        Assert.AreEqual(10, corpus.Test.Length);
+        Assert.AreEqual("hello", corpus.Decode(corpus.Encode("hello")));
+        Assert.ThrowsExactly<ArgumentException>(() => corpus.Encode("Q"));
+    }
+
+    [TestMethod]
+    public void LocateVerifiesChecksumsAndExplainsWhereItLooked()
+    {
+        File.WriteAllText(Path.Combine(_dir, "tiny.txt"), "abc");
+        var good = new DataFile("tiny.txt", DataFiles.Sha256Of(Path.Combine(_dir, "tiny.txt")), "https://example.invalid/tiny.txt");
+        Assert.AreEqual(Path.Combine(_dir, "tiny.txt"), DataFiles.Locate(good, _dir, download: false, TextWriter.Null));
+
+        var wrong = good with { Sha256 = new string('0', 64) };
+        StringAssert.Contains(Assert.ThrowsExactly<DataException>(() => DataFiles.Locate(wrong, _dir, false, TextWriter.Null)).Message, "is corrupt");
+
+        var missing = good with { RelativePath = "nowhere/missing.txt" };
+        var e = Assert.ThrowsExactly<DataException>(() => DataFiles.Locate(missing, _dir, false, TextWriter.Null));
+        StringAssert.Contains(e.Message, Path.Combine(_dir, "nowhere/missing.txt"));
+        StringAssert.Contains(e.Message, Path.Combine("data", "nowhere/missing.txt"));
+        StringAssert.Contains(e.Message, "--no-download");
+        StringAssert.Contains(e.Message, "https://example.invalid/tiny.txt");
+    }
+}
