@@ -153,10 +153,16 @@ public abstract class Module
     /// <summary>The atoms in weight-vector order with their paths from this module.</summary>
     public IReadOnlyList<(string Path, Atom Atom)> Atoms()
     {
-        var list = new List<(string, Atom)>(AtomCount);
-        CollectAtoms("", list);
-        return list;
+        if (_atoms is null)                                     // modules are immutable: walk the tree once
+        {
+            var list = new List<(string, Atom)>(AtomCount);
+            CollectAtoms("", list);
+            _atoms = list;
+        }
+        return _atoms;
     }
+
+    private IReadOnlyList<(string Path, Atom Atom)>? _atoms;
 
     internal abstract void CollectAtoms(string path, List<(string Path, Atom Atom)> atoms);
 

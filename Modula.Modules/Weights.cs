@@ -129,7 +129,6 @@ public sealed class Weights : IReadOnlyList<Tensor>, IDisposable
     {
         for (int i = 0; i < Count; i++)
         {
-            using var sum = Ops.Sum(_tensors[i]);
             using var zeroed = Ops.Mul(_tensors[i], 0);       // 0·x is NaN exactly where x is not finite
             using var probe = Ops.Sum(zeroed);
             if (!double.IsFinite(probe.Item())) return i;

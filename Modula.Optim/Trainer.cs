@@ -8,7 +8,7 @@ namespace Modula.Optim;
 /// <summary>
 /// Modular descent: owns a model's weights, their leaf <see cref="Parameters"/>, a base
 /// optimizer and (for Modula v1's rule) the power-iteration state, and applies one update per
-/// <see cref="Step"/> call: base direction → plain, normalized or dualized to
+/// <see cref="Step(int)"/> call: base direction → plain, normalized or dualized to
 /// <c>lr·schedule(step)</c> → subtracted → weight decay → optional projection.
 /// </summary>
 /// <example><code>
@@ -90,6 +90,23 @@ public sealed class Trainer : IDisposable
         }
         Apply(gradient);
         return true;
+    }
+
+    /// <summary>
+    /// One whole step: inside a <see cref="TensorScope"/>, evaluates <paramref name="loss"/> on
+    /// <see cref="Parameters"/> and backpropagates it, then applies the update. Returns the loss value.
+    /// </summary>
+    public double Step(Func<Variable[], Variable> loss)
+    {
+        double value;
+        using (TensorScope.Begin())
+        {
+            var l = loss(Parameters);
+            l.Backward();
+            value = l.Value.Item();
+        }
+        Step();
+        return value;
     }
 
     /// <summary>Applies one update from an explicit gradient vector (not consumed).</summary>

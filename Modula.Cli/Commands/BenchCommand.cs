@@ -83,8 +83,7 @@ public static class BenchCommand
             c.Item0();
             samples[r] = sw.Elapsed.TotalMilliseconds / inner;
         }
-        Array.Sort(samples);
-        return samples[repeat / 2];
+        return Measure.Median(samples);
     }
 
     /// <summary>Forces completion of queued device work by reading one element back.</summary>

@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Text.Json;
 using Modula.Autodiff;
 using Modula.Modules;
+using Modula.Modules.Linalg;
 using Modula.Optim;
 using Modula.Tensors;
 using Modula.Tensors.Random;
@@ -27,13 +28,17 @@ public static class GenerateCommand
         var options = new Options(args, ["checkpoint", "length", "temperature", "seed", "prompt", "device"]);
         if (!options.Has("checkpoint")) throw new UsageException("generate needs --checkpoint PATH (written by 'modula train gpt --checkpoint PATH').");
         string path = options.Get("checkpoint", "");
-        var (_, metadata) = SafeTensors.Read(path);
-        if (!metadata.TryGetValue("config", out var json) || !metadata.TryGetValue("vocabulary", out var vocabulary) || !metadata.TryGetValue("recipe", out var recipe))
-            throw new InvalidDataException($"{path} is not a GPT checkpoint from 'modula train gpt' (no config or vocabulary in its metadata).");
-        var config = JsonSerializer.Deserialize<GptConfig>(json) ?? throw new InvalidDataException($"{path}: unreadable model config.");
-        var model = recipe == "v2" ? Gpt.V2(config) : Gpt.V1(config);
         using var device = Device.Open(options.Get("device", "cpu"));
-        var (weights, _) = Checkpoint.LoadWeights(path, model, device);
+        GptConfig config = null!;
+        string vocabulary = "";
+        var (model, weights, _) = Checkpoint.LoadWeights(path, metadata =>
+        {
+            if (!metadata.TryGetValue("config", out var json) || !metadata.TryGetValue("vocabulary", out var v) || !metadata.TryGetValue("recipe", out var recipe))
+                throw new InvalidDataException($"{path} is not a GPT checkpoint from 'modula train gpt' (no config or vocabulary in its metadata).");
+            config = JsonSerializer.Deserialize<GptConfig>(json) ?? throw new InvalidDataException($"{path}: unreadable model config.");
+            vocabulary = v;
+            return recipe == "v2" ? Gpt.V2(config) : Gpt.V1(config);
+        }, device);
         using (weights)
         {
             double temperature = options.GetDouble("temperature", 0.8);
@@ -53,7 +58,7 @@ public static class GenerateCommand
                 var x = Tensor.FromArray<int>(window, new Shape(1, window.Length), device);
                 var logits = model.Forward(new Variable(x), parameters);
                 using var last = Ops.Contiguous(logits.Value.Slice(1, window.Length - 1, 1));
-                int next = Sample(Reference(last), temperature, rng);
+                int next = Sample(HostLinalg.HostArray(last), temperature, rng);
                 tokens.Add(next);
                 output.Write(vocabulary[next]);
             }
@@ -62,8 +67,6 @@ public static class GenerateCommand
         }
         return 0;
     }
-
-    private static double[] Reference(Tensor t) => t.DType == DType.Float64 ? t.ToArray<double>() : Array.ConvertAll(t.ToArray<float>(), v => (double)v);
 
     private static int Sample(double[] logits, double temperature, System.Random rng)
     {

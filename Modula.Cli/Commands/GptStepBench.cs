@@ -48,9 +48,9 @@ public static class GptStepBench
                 backward.Add(b);
                 total.Add(f + b + u);
             }
-            double median = TrainCommand.Median(total);
+            double median = Measure.Median(total);
             output.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"gpt-step optimizer={name} recipe={settings.Recipe} device={device.Name} threads={CpuDevice.Threads} median_ms={median:F2} forward_ms={TrainCommand.Median(forward):F2} backward_ms={TrainCommand.Median(backward):F2} update_ms={median - TrainCommand.Median(forward) - TrainCommand.Median(backward):F2} peak_rss_mb={TrainCommand.PeakRssMb():F0}"));
+                $"gpt-step optimizer={name} recipe={settings.Recipe} device={device.Name} threads={CpuDevice.Threads} median_ms={median:F2} forward_ms={Measure.Median(forward):F2} backward_ms={Measure.Median(backward):F2} update_ms={median - Measure.Median(forward) - Measure.Median(backward):F2} peak_rss_mb={Measure.PeakRssMb():F0}"));
         }
         return 0;
     }

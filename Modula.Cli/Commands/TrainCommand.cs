@@ -58,26 +58,15 @@ public static class TrainCommand
 
         int interval = Positive(options, "eval-interval", 200), evalBatches = Positive(options, "eval-batches", 100);
         using var log = CsvLog(options.Get("log", "train-gpt.csv"), "step,batch_loss,train_loss,test_loss,ms_per_step");
-        var stepTimes = new List<double>();
-        var recent = new List<double>();
         (double Train, double Test) eval = (double.NaN, double.NaN);
-        while (run.Trainer.StepCount < settings.Steps)
+        var stepTimes = Loop(run.Trainer, settings.Steps, run.Step, interval, (step, batchLoss, ms) =>
         {
-            var clock = Stopwatch.StartNew();
-            recent.Add(run.Step());
-            stepTimes.Add(clock.Elapsed.TotalMilliseconds);
-            int step = run.Trainer.StepCount;
-            if (step % interval == 0 || step == settings.Steps)
-            {
-                eval = run.Evaluate(evalBatches);
-                double ms = Median(stepTimes.TakeLast(interval));
-                output.WriteLine(Invariant($"step {step}/{settings.Steps} batch_loss {recent.Average():F3} train_loss {eval.Train:F3} test_loss {eval.Test:F3} lr {run.Trainer.CurrentLearningRate:F4} ms/step {ms:F1}"));
-                log.WriteLine(Invariant($"{step},{recent.Average():F5},{eval.Train:F5},{eval.Test:F5},{ms:F3}"));
-                recent.Clear();
-            }
-        }
+            eval = run.Evaluate(evalBatches);
+            output.WriteLine(Invariant($"step {step}/{settings.Steps} batch_loss {batchLoss:F3} train_loss {eval.Train:F3} test_loss {eval.Test:F3} lr {run.Trainer.CurrentLearningRate:F4} ms/step {ms:F1}"));
+            log.WriteLine(Invariant($"{step},{batchLoss:F5},{eval.Train:F5},{eval.Test:F5},{ms:F3}"));
+        });
         if (options.Has("checkpoint")) run.Save(options.Get("checkpoint", ""));
-        output.WriteLine(Invariant($"final step={run.Trainer.StepCount} train_loss={eval.Train:F3} test_loss={eval.Test:F3} ms_per_step={Median(stepTimes):F1} peak_rss_mb={PeakRssMb():F0}"));
+        output.WriteLine(Invariant($"final step={run.Trainer.StepCount} train_loss={eval.Train:F3} test_loss={eval.Test:F3} ms_per_step={Measure.Median(stepTimes):F1} peak_rss_mb={Measure.PeakRssMb():F0}"));
         return 0;
     }
 
@@ -97,25 +86,38 @@ public static class TrainCommand
 
         int interval = Positive(options, "eval-interval", 500);
         using var log = CsvLog(options.Get("log", $"train-{name}.csv"), "step,batch_loss,ms_per_step");
-        var stepTimes = new List<double>();
-        var recent = new List<double>();
         var clockTotal = Stopwatch.StartNew();
-        while (run.Trainer.StepCount < settings.Steps)
+        var stepTimes = Loop(run.Trainer, settings.Steps, run.Step, interval, (step, batchLoss, ms) =>
+        {
+            output.WriteLine(Invariant($"step {step}/{settings.Steps} batch_loss {batchLoss:F4} ms/step {ms:F1}"));
+            log.WriteLine(Invariant($"{step},{batchLoss:F5},{ms:F3}"));
+        });
+        var (loss, accuracy) = run.Test();
+        output.WriteLine(Invariant($"final step={run.Trainer.StepCount} test_loss={loss:F4} test_acc={accuracy:F4} seconds={clockTotal.Elapsed.TotalSeconds:F1} ms_per_step={Measure.Median(stepTimes):F2} peak_rss_mb={Measure.PeakRssMb():F0}"));
+        return 0;
+    }
+
+    /// <summary>
+    /// Steps until <paramref name="steps"/>, timing each; every <paramref name="interval"/> steps (and
+    /// at the end) reports the step, the mean batch loss since the last report and the median ms/step.
+    /// Returns every step's time.
+    /// </summary>
+    private static List<double> Loop(Optim.Trainer trainer, int steps, Func<double> step, int interval, Action<int, double, double> report)
+    {
+        var times = new List<double>();
+        var losses = new List<double>();
+        while (trainer.StepCount < steps)
         {
             var clock = Stopwatch.StartNew();
-            recent.Add(run.Step());
-            stepTimes.Add(clock.Elapsed.TotalMilliseconds);
-            int step = run.Trainer.StepCount;
-            if (step % interval == 0 || step == settings.Steps)
+            losses.Add(step());
+            times.Add(clock.Elapsed.TotalMilliseconds);
+            if (trainer.StepCount % interval == 0 || trainer.StepCount == steps)
             {
-                output.WriteLine(Invariant($"step {step}/{settings.Steps} batch_loss {recent.Average():F4} ms/step {Median(stepTimes.TakeLast(interval)):F1}"));
-                log.WriteLine(Invariant($"{step},{recent.Average():F5},{Median(stepTimes.TakeLast(interval)):F3}"));
-                recent.Clear();
+                report(trainer.StepCount, losses.Average(), Measure.Median(times.TakeLast(interval)));
+                losses.Clear();
             }
         }
-        var (loss, accuracy) = run.Test();
-        output.WriteLine(Invariant($"final step={run.Trainer.StepCount} test_loss={loss:F4} test_acc={accuracy:F4} seconds={clockTotal.Elapsed.TotalSeconds:F1} ms_per_step={Median(stepTimes):F2} peak_rss_mb={PeakRssMb():F0}"));
-        return 0;
+        return times;
     }
 
     private static StreamWriter CsvLog(string path, string header)
@@ -130,14 +132,6 @@ public static class TrainCommand
         int value = options.GetInt(name, fallback);
         return value > 0 ? value : throw new UsageException($"--{name} must be positive, got {value}.");
     }
-
-    internal static double Median(IEnumerable<double> values)
-    {
-        var sorted = values.Order().ToArray();
-        return sorted.Length == 0 ? double.NaN : sorted[sorted.Length / 2];
-    }
-
-    internal static double PeakRssMb() => Process.GetCurrentProcess().PeakWorkingSet64 / (1024.0 * 1024.0);
 
     private static string Invariant(FormattableString s) => s.ToString(CultureInfo.InvariantCulture);
 }

@@ -46,18 +46,13 @@ public sealed class ClassifierRun : IDisposable
     public Trainer Trainer { get; }
 
     /// <summary>One update on a random batch of training images; returns its loss.</summary>
-    public double Step()
+    public double Step() => Trainer.Step(parameters =>
     {
-        using var scope = TensorScope.Begin();
         using var bits = Ops.RandomBits(new Shape(Settings.Batch), _sampler);
         var rows = bits.ToArray<int>().Select(b => (int)((uint)b % (uint)_train.Count)).ToArray();
         var (x, y) = Batch(_train, rows);
-        var loss = F.CrossEntropy(Model.Forward(new Variable(x), Trainer.Parameters), y);
-        loss.Backward();
-        double value = loss.Value.Item();
-        Trainer.Step();
-        return value;
-    }
+        return F.CrossEntropy(Model.Forward(new Variable(x), parameters), y);
+    });
 
     /// <summary>Mean loss and accuracy over the whole test set.</summary>
     public (double Loss, double Accuracy) Test()

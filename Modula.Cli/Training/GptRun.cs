@@ -61,16 +61,11 @@ public sealed class GptRun : IDisposable
     public Generator Sampler { get; private set; }
 
     /// <summary>One update on a freshly sampled training batch; returns its loss.</summary>
-    public double Step()
+    public double Step() => Trainer.Step(parameters =>
     {
-        using var scope = TensorScope.Begin();
         var (x, y) = SampleTrainBatch();
-        var loss = F.CrossEntropy(Model.Forward(new Variable(x), Trainer.Parameters), y);
-        loss.Backward();
-        double value = loss.Value.Item();
-        Trainer.Step();
-        return value;
-    }
+        return F.CrossEntropy(Model.Forward(new Variable(x), parameters), y);
+    });
 
     /// <summary>The next training batch from <see cref="Sampler"/>: tokens and next-token targets [B, T].</summary>
     public (Tensor X, Tensor Y) SampleTrainBatch() => Batch(_corpus.Train, Sampler);

@@ -46,27 +46,27 @@ public sealed class Embedding : Atom
     public override Tensor InitializeWeight(Generator rng, Device device, DType dtype)
     {
         using var gaussian = Ops.Normal(WeightShape, rng, dtype, device);
-        return MatrixAtom.DivideByNorm(gaussian, 1);
+        return Norms.ToNorm(gaussian, 1);
     }
 
     /// <summary>The largest row ℓ2 norm.</summary>
     public override double WeightNorm(Tensor weight)
     {
-        using var rows = MatrixAtom.Norm2(weight, [1]);
+        using var rows = Norms.L2(weight, [1]);
         return HostLinalg.HostArray(rows).DefaultIfEmpty(0).Max();
     }
 
     /// <summary>Every nonzero row rescaled to ℓ2 norm <paramref name="target"/> (zero rows stay zero); needs no state.</summary>
-    public override Tensor NormalizeWeight(Tensor update, double target, NormalizeState state, int index) => MatrixAtom.DivideByNorm(update, 1, target);
+    public override Tensor NormalizeWeight(Tensor update, double target, NormalizeState state, int index) => Norms.ToNorm(update, 1, target);
 
     /// <summary>The same row normalization: for the max-of-rows norm it is also the steepest direction.</summary>
-    public override Tensor DualizeWeight(Tensor gradient, double target, Orthogonalizer method) => MatrixAtom.DivideByNorm(gradient, 1, target);
+    public override Tensor DualizeWeight(Tensor gradient, double target, Orthogonalizer method) => Norms.ToNorm(gradient, 1, target);
 
     /// <summary>Rows rescaled to unit norm.</summary>
-    public override Tensor ProjectWeight(Tensor weight) => MatrixAtom.DivideByNorm(weight, 1);
+    public override Tensor ProjectWeight(Tensor weight) => Norms.ToNorm(weight, 1);
 
     /// <summary>Modula v1: rows re-projected to unit norm; <paramref name="strength"/> is ignored, as in Modula.</summary>
-    public override Tensor RegularizeWeight(Tensor weight, double strength) => MatrixAtom.DivideByNorm(weight, 1);
+    public override Tensor RegularizeWeight(Tensor weight, double strength) => Norms.ToNorm(weight, 1);
 
     /// <inheritdoc/>
     protected override Atom WithMass(double mass) => new Embedding(Count, Dim, mass);

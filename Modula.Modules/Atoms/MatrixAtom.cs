@@ -11,8 +11,6 @@ namespace Modula.Modules;
 /// </summary>
 public abstract class MatrixAtom : Atom
 {
-    private const double Tiny = 1e-30;
-
     /// <summary>Creates a matrix atom of the given mass.</summary>
     protected MatrixAtom(double mass) : base(mass) { }
 
@@ -58,13 +56,10 @@ public abstract class MatrixAtom : Atom
         using var w = ToSlices(update);
         var u = state.Vector(index, new Shape(Slices, FanIn, 1), update.DType, update.Device);
         using var v = Ops.MatMul(w, u);                                        // [S, out, 1]
-        using var vUnit = DivideByNorm(v, 1);
+        using var vUnit = Norms.ToNorm(v, 1);
         var next = Ops.MatMul(w, vUnit, transposeA: true);                     // [S, in, 1]
-        using var length = Norm2(next, [1]);                                   // [S, 1, 1]
-        using var floor = Tensor.Scalar(Tiny, length.DType, length.Device);
-        using var safe = Ops.Maximum(length, floor);
-        using var factor = Ops.Reciprocal(safe);
-        using var scaled = Ops.Mul(w, factor);
+        using var length = Norms.L2(next, [1]);                                // [S, 1, 1]
+        using var scaled = Norms.DivideSafely(w, length);
         using var result = Ops.Mul(scaled, target);
         using (var zero = Tensor.Scalar(0, length.DType, length.Device))
         using (var moved = Ops.Greater(length, zero))
@@ -92,22 +87,4 @@ public abstract class MatrixAtom : Atom
 
     /// <summary>Modula v1: <c>W · (1 − strength)</c>.</summary>
     public override Tensor RegularizeWeight(Tensor weight, double strength) => Ops.Mul(weight, 1 - strength);
-
-    internal static Tensor Norm2(Tensor x, int[] axes)
-    {
-        using var square = Ops.Mul(x, x);
-        using var sum = Ops.Sum(square, axes, keepDim: true);
-        return Ops.Sqrt(sum);
-    }
-
-    /// <summary>x divided by its ℓ2 norm along <paramref name="axis"/>; zero vectors stay zero.</summary>
-    internal static Tensor DivideByNorm(Tensor x, int axis, double target = 1)
-    {
-        using var norm = Norm2(x, [axis]);
-        using var floor = Tensor.Scalar(Tiny, norm.DType, norm.Device);
-        using var safe = Ops.Maximum(norm, floor);
-        var unit = Ops.Div(x, safe);
-        if (target == 1) return unit;
-        using (unit) return Ops.Mul(unit, target);
-    }
 }

@@ -1,5 +1,4 @@
 using Modula.Autodiff;
-using Modula.Modules.Linalg;
 using Modula.Tensors;
 using Modula.Tensors.Random;
 

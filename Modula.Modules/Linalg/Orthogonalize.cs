@@ -68,12 +68,10 @@ public static class Orthogonalize
 
     private static Tensor ScaleToUnitFrobenius(Tensor m, Orthogonalizer method)
     {
-        using var square = Ops.Mul(m, m);
-        using var sum = Ops.Sum(square, [-2, -1], keepDim: true);
-        using var norm = Ops.Sqrt(sum);
-        // Six-step has no epsilon in Modula; the floor only keeps a zero matrix at zero instead of NaN.
-        using var floor = Tensor.Scalar(1e-30, norm.DType, norm.Device);
-        using var guarded = method == Orthogonalizer.SixStep ? Ops.Maximum(norm, floor) : Ops.Add(norm, 1e-7);
-        return Ops.Div(m, guarded);
+        using var norm = Norms.L2(m, [-2, -1]);
+        // Six-step has no epsilon in Modula; the safe division only keeps a zero matrix at zero instead of NaN.
+        if (method == Orthogonalizer.SixStep) return Norms.DivideSafely(m, norm);
+        using var shifted = Ops.Add(norm, 1e-7);
+        return Ops.Div(m, shifted);
     }
 }

@@ -20,7 +20,8 @@ public static class Checkpoint
     public static void Save(string path, Trainer trainer, IReadOnlyDictionary<string, string>? extra = null)
     {
         var tensors = new Dictionary<string, SafeTensor>(StringComparer.Ordinal);
-        foreach (var (key, tensor) in WeightKeys(trainer)) tensors[key] = SafeTensor.From(tensor);
+        var keys = WeightKeys(trainer.Model);
+        for (int i = 0; i < keys.Length; i++) tensors[keys[i]] = SafeTensor.From(trainer.Weights[i]);
         trainer.Optimizer.EnsureSlots(trainer.Weights);
         foreach (var (slot, values) in trainer.Optimizer.Slots)
             for (int i = 0; i < values.Count; i++) tensors[SlotKey(slot, i)] = SafeTensor.From(values[i]);
@@ -49,33 +50,22 @@ public static class Checkpoint
     public static IReadOnlyDictionary<string, string> Restore(string path, Trainer trainer)
     {
         var (tensors, metadata) = SafeTensors.Read(path);
-        var problems = new List<string>();
-        var expected = new Dictionary<string, (Shape Shape, DType DType)>(StringComparer.Ordinal);
-        foreach (var (key, tensor) in WeightKeys(trainer)) expected[key] = (tensor.Shape, tensor.DType);
+        var expected = new Dictionary<string, (Shape Shape, DType? DType)>(StringComparer.Ordinal);
+        var keys = WeightKeys(trainer.Model);
+        for (int i = 0; i < keys.Length; i++) expected[keys[i]] = (trainer.Weights[i].Shape, trainer.Weights[i].DType);
         foreach (var slot in trainer.Optimizer.SlotNames)
             for (int i = 0; i < trainer.Weights.Count; i++) expected[SlotKey(slot, i)] = (trainer.Weights[i].Shape, trainer.Weights[i].DType);
-
-        foreach (var (key, want) in expected)
-        {
-            if (!tensors.TryGetValue(key, out var have)) { problems.Add($"missing tensor '{key}'"); continue; }
-            if (have.DType != want.DType || !have.Shape.SequenceEqual(want.Shape.Dims.ToArray()))
-                problems.Add($"tensor '{key}' is {have.DType} {Shape.Format(have.Shape)} in the file, the model needs {want.DType} {want.Shape}");
-        }
-        foreach (var key in tensors.Keys.Where(k => !expected.ContainsKey(k)))
-            if (!(TryNormalizeIndex(key, out int index) && index < trainer.Weights.Count))
-                problems.Add($"unexpected tensor '{key}'");
+        var problems = Mismatches(tensors, metadata, expected, trainer.Model,
+            key => TryNormalizeIndex(key, out int index) && index < trainer.Weights.Count);
         int step = metadata.TryGetValue("step", out var stepText) && int.TryParse(stepText, CultureInfo.InvariantCulture, out int parsed) ? parsed : -1;
         if (step < 0) problems.Add("metadata 'step' is missing or invalid");
-        if (metadata.TryGetValue(ArchitectureKey, out var architecture) && architecture != trainer.Model.Summary())
-            problems.Add("the checkpoint was written for a different architecture (module tree or masses differ)");
-        if (problems.Count > 0)
-            throw new InvalidDataException($"Checkpoint '{path}' does not fit this model:\n  " + string.Join("\n  ", problems));
+        ThrowIfAny(path, problems);
 
         // Everything fits: copy in.
-        foreach (var (key, weight) in WeightKeys(trainer))
+        for (int i = 0; i < keys.Length; i++)
         {
-            using var w = tensors[key].ToTensor(weight.Device);
-            Ops.CopyInto(w, weight);
+            using var loaded = tensors[keys[i]].ToTensor(trainer.Weights[i].Device);
+            Ops.CopyInto(loaded, trainer.Weights[i]);
         }
         foreach (var slot in trainer.Optimizer.SlotNames)
             trainer.Optimizer.SetSlot(slot, new Weights(Enumerable.Range(0, trainer.Weights.Count)
@@ -90,35 +80,49 @@ public static class Checkpoint
     }
 
     /// <summary>
-    /// Reads only the weights of <paramref name="model"/> from a checkpoint (for inference):
-    /// strict about the weight tensors and the architecture, indifferent to optimizer state.
+    /// Reads a checkpoint once for inference: <paramref name="buildModel"/> makes the model from
+    /// the file's metadata, and its weights are loaded strictly (weight tensors and architecture);
+    /// optimizer state in the file is ignored.
     /// </summary>
-    public static (Weights Weights, IReadOnlyDictionary<string, string> Metadata) LoadWeights(string path, Module model, Device device)
+    public static (Module Model, Weights Weights, IReadOnlyDictionary<string, string> Metadata) LoadWeights(
+        string path, Func<IReadOnlyDictionary<string, string>, Module> buildModel, Device device)
     {
         var (tensors, metadata) = SafeTensors.Read(path);
+        var model = buildModel(metadata);
+        var keys = WeightKeys(model);
         var atoms = model.Atoms();
+        var expected = keys.Select((k, i) => (k, atoms[i].Atom.WeightShape))
+            .ToDictionary(p => p.k, p => (p.WeightShape, (DType?)null), StringComparer.Ordinal);
+        ThrowIfAny(path, Mismatches(tensors, metadata, expected, model, key => !key.StartsWith("weights/", StringComparison.Ordinal)));
+        return (model, new Weights(keys.Select(k => tensors[k].ToTensor(device))), metadata);
+    }
+
+    /// <summary>Every missing, mismatched or unexpected tensor and an architecture difference, as messages.</summary>
+    private static List<string> Mismatches(Dictionary<string, SafeTensor> tensors, IReadOnlyDictionary<string, string> metadata,
+        Dictionary<string, (Shape Shape, DType? DType)> expected, Module model, Func<string, bool> allowedExtra)
+    {
         var problems = new List<string>();
-        var keys = atoms.Select((a, i) => $"weights/{i:D3}/{a.Path}").ToArray();
-        for (int i = 0; i < keys.Length; i++)
+        foreach (var (key, want) in expected)
         {
-            if (!tensors.TryGetValue(keys[i], out var t)) problems.Add($"missing tensor '{keys[i]}'");
-            else if (!t.Shape.SequenceEqual(atoms[i].Atom.WeightShape.Dims.ToArray()))
-                problems.Add($"tensor '{keys[i]}' is {Shape.Format(t.Shape)} in the file, the model needs {atoms[i].Atom.WeightShape}");
+            if (!tensors.TryGetValue(key, out var have)) { problems.Add($"missing tensor '{key}'"); continue; }
+            if ((want.DType is { } dtype && have.DType != dtype) || !have.Shape.SequenceEqual(want.Shape.Dims.ToArray()))
+                problems.Add($"tensor '{key}' is {have.DType} {Shape.Format(have.Shape)} in the file, the model needs {want.DType?.ToString() ?? "a tensor of"} {want.Shape}");
         }
-        foreach (var key in tensors.Keys.Where(k => k.StartsWith("weights/", StringComparison.Ordinal) && !keys.Contains(k)))
+        foreach (var key in tensors.Keys.Where(k => !expected.ContainsKey(k) && !allowedExtra(k)))
             problems.Add($"unexpected tensor '{key}'");
         if (metadata.TryGetValue(ArchitectureKey, out var architecture) && architecture != model.Summary())
             problems.Add("the checkpoint was written for a different architecture (module tree or masses differ)");
-        if (problems.Count > 0)
-            throw new InvalidDataException($"Checkpoint '{path}' does not fit this model:\n  " + string.Join("\n  ", problems));
-        return (new Weights(keys.Select(k => tensors[k].ToTensor(device))), metadata);
+        return problems;
     }
 
-    private static IEnumerable<(string Key, Tensor Tensor)> WeightKeys(Trainer trainer)
+    private static void ThrowIfAny(string path, List<string> problems)
     {
-        var atoms = trainer.Model.Atoms();
-        return Enumerable.Range(0, trainer.Weights.Count).Select(i => ($"weights/{i:D3}/{atoms[i].Path}", trainer.Weights[i]));
+        if (problems.Count > 0)
+            throw new InvalidDataException($"Checkpoint '{path}' does not fit this model:\n  " + string.Join("\n  ", problems));
     }
+
+    /// <summary>The weight tensor names in weight order: position and module path.</summary>
+    private static string[] WeightKeys(Module model) => model.Atoms().Select((a, i) => $"weights/{i:D3}/{a.Path}").ToArray();
 
     private static string SlotKey(string slot, int i) => $"optimizer/{slot}/{i:D3}";
 
