@@ -8,11 +8,13 @@ internal static class TestDevices
 {
     public const string Cpu = "cpu";
     public const string Simulator = "ilgpu-cpu";
+    public const string Cuda = "cuda";
 
     public static Device Get(string name) => name switch
     {
         Cpu => Device.Cpu,
         Simulator => IlgpuDevice.OpenCpuSimulator(),
+        Cuda => CudaOrInconclusive(),
         _ => throw new ArgumentException(name),
     };
 

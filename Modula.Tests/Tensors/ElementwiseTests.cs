@@ -41,7 +41,7 @@ public sealed class ElementwiseTests
 
     public static IEnumerable<object[]> Backends =>
     [
-        [TestDevices.Cpu, DType.Float32], [TestDevices.Cpu, DType.Float64], [TestDevices.Simulator, DType.Float32],
+        [TestDevices.Cpu, DType.Float32], [TestDevices.Cpu, DType.Float64], [TestDevices.Simulator, DType.Float32], [TestDevices.Cuda, DType.Float32],
     ];
 
     [TestMethod]
@@ -139,6 +139,7 @@ public sealed class ElementwiseTests
     [TestMethod]
     [DataRow(TestDevices.Cpu)]
     [DataRow(TestDevices.Simulator)]
+    [DataRow(TestDevices.Cuda)]
     public void BinaryOnNonContiguousViewsMatchesReference(string deviceName)
     {
         var device = TestDevices.Get(deviceName);
@@ -159,6 +160,7 @@ public sealed class ElementwiseTests
     [TestMethod]
     [DataRow(TestDevices.Cpu)]
     [DataRow(TestDevices.Simulator)]
+    [DataRow(TestDevices.Cuda)]
     public void WhereSelectsWithBroadcasting(string deviceName)
     {
         var device = TestDevices.Get(deviceName);

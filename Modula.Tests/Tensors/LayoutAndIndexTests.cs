@@ -8,6 +8,7 @@ public sealed class LayoutAndIndexTests
     [TestMethod]
     [DataRow(TestDevices.Cpu)]
     [DataRow(TestDevices.Simulator)]
+    [DataRow(TestDevices.Cuda)]
     public void ViewsShareStorageAndContiguousCopiesAnyLayout(string deviceName)
     {
         var device = TestDevices.Get(deviceName);
@@ -43,6 +44,7 @@ public sealed class LayoutAndIndexTests
     [TestMethod]
     [DataRow(TestDevices.Cpu)]
     [DataRow(TestDevices.Simulator)]
+    [DataRow(TestDevices.Cuda)]
     public void ConcatThenSplitRoundTrips(string deviceName)
     {
         var device = TestDevices.Get(deviceName);
@@ -61,6 +63,7 @@ public sealed class LayoutAndIndexTests
     [TestMethod]
     [DataRow(TestDevices.Cpu)]
     [DataRow(TestDevices.Simulator)]
+    [DataRow(TestDevices.Cuda)]
     public void GatherRowsAndScatterAddAreAdjoint(string deviceName)
     {
         var device = TestDevices.Get(deviceName);
@@ -81,6 +84,7 @@ public sealed class LayoutAndIndexTests
     [TestMethod]
     [DataRow(TestDevices.Cpu)]
     [DataRow(TestDevices.Simulator)]
+    [DataRow(TestDevices.Cuda)]
     public void FillAndArange(string deviceName)
     {
         var device = TestDevices.Get(deviceName);

@@ -80,6 +80,7 @@ public sealed class MatMulTests
     [TestMethod]
     [DataRow(TestDevices.Cpu)]
     [DataRow(TestDevices.Simulator)]
+    [DataRow(TestDevices.Cuda)]
     public void BatchAxesBroadcastAndAccumulate(string deviceName)
     {
         var device = TestDevices.Get(deviceName);

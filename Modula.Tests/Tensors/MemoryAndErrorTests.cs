@@ -8,6 +8,7 @@ public sealed class MemoryAndErrorTests
     [TestMethod]
     [DataRow(TestDevices.Cpu)]
     [DataRow(TestDevices.Simulator)]
+    [DataRow(TestDevices.Cuda)]
     public void LiveBytesReturnToBaselineAfterScope(string deviceName)
     {
         var device = TestDevices.Get(deviceName);
@@ -45,6 +46,7 @@ public sealed class MemoryAndErrorTests
     [TestMethod]
     [DataRow(TestDevices.Cpu)]
     [DataRow(TestDevices.Simulator)]
+    [DataRow(TestDevices.Cuda)]
     public void UseAfterDisposeThrowsObjectDisposedAndHostSurvives(string deviceName)
     {
         var device = TestDevices.Get(deviceName);

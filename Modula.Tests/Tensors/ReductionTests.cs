@@ -62,6 +62,7 @@ public sealed class ReductionTests
     [TestMethod]
     [DataRow(TestDevices.Cpu)]
     [DataRow(TestDevices.Simulator)]
+    [DataRow(TestDevices.Cuda)]
     public void ArgMaxFindsFirstMaximumAlongAnyAxis(string deviceName)
     {
         var device = TestDevices.Get(deviceName);
