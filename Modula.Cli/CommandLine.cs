@@ -14,6 +14,7 @@ public static class CommandLine
           modula train mlp|resmlp|rescnn --data fashion-mnist [--steps N] [...]
           modula generate --checkpoint PATH [--length N] [--temperature T] [--seed N] [--prompt TEXT]
           modula summary gpt|mlp|resmlp|rescnn [--recipe v1|v2] [--width N] [--blocks N]
+          modula sweep resmlp|gpt [--optimizers LIST] [--widths LIST] [--depths LIST] [--jobs N] [...]
           modula --help
 
         Commands:
@@ -24,6 +25,9 @@ public static class CommandLine
           generate     Sample text from a GPT checkpoint.
           summary      Print a model's module tree: atoms, bonds, mass, sensitivity and the
                        norm target of every atom.
+          sweep        Learning-rate sweeps across width and depth for normed Adam, Adam, normed
+                       SGD, SGD and dualized descent: CSV, SVG plots and the drift of the best
+                       learning rate (resumable).
         """;
 
     /// <summary>Runs the command line; returns the process exit code.</summary>
@@ -42,6 +46,7 @@ public static class CommandLine
                 "summary" => SummaryCommand.Run(args[1..], output),
                 "train" => TrainCommand.Run(args[1..], output, error),
                 "generate" => GenerateCommand.Run(args[1..], output),
+                "sweep" => SweepCommand.Run(args[1..], output),
                 _ => throw new UsageException($"unknown command '{args[0]}'."),
             };
         }

@@ -47,6 +47,29 @@ public sealed class Options
         : double.TryParse(v, System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out var d) ? d
         : throw new UsageException($"option '--{name}' expects a number, got '{v}'.");
 
+    /// <summary>
+    /// A list of integers, comma separated ("32,64,128") or an inclusive range ("-6:1"), or its
+    /// default; a malformed value is a usage error.
+    /// </summary>
+    public IReadOnlyList<int> GetInts(string name, IReadOnlyList<int> fallback)
+    {
+        if (!_values.TryGetValue(name, out var v)) return fallback;
+        try
+        {
+            if (v.Split(':') is [var low, var high])
+            {
+                int a = int.Parse(low, System.Globalization.CultureInfo.InvariantCulture), b = int.Parse(high, System.Globalization.CultureInfo.InvariantCulture);
+                if (b < a) throw new FormatException();
+                return Enumerable.Range(a, b - a + 1).ToList();
+            }
+            return v.Split(',').Select(x => int.Parse(x, System.Globalization.CultureInfo.InvariantCulture)).ToList();
+        }
+        catch (FormatException)
+        {
+            throw new UsageException($"option '--{name}' expects integers like 32,64,128 or a range like -6:1, got '{v}'.");
+        }
+    }
+
     /// <summary>True when the option was given.</summary>
     public bool Has(string name) => _values.ContainsKey(name);
 }

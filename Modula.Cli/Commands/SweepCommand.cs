@@ -1,0 +1,116 @@
+using System.Globalization;
+using Modula.Cli.Data;
+using Modula.Cli.Sweep;
+using Modula.Tensors;
+using Modula.Tensors.Backends.Cpu;
+
+namespace Modula.Cli.Commands;
+
+/// <summary>
+/// <c>modula sweep resmlp|gpt</c>: learning-rate grids across width and depth for each optimizer,
+/// scored and plotted as in the Modula paper. Resumable: finished cells in the CSV are not rerun.
+/// </summary>
+public static class SweepCommand
+{
+    private const string Help = """
+        modula sweep resmlp|gpt [options]
+
+        Trains the family at every width (at the base depth) and every depth (at the base width)
+        with every optimizer at every learning rate 2^k of its grid, and scores each run by its
+        mean training loss over the last steps. Writes OUT/sweep.csv (one row per run, appended
+        as runs finish; a rerun skips finished runs), OUT/FAMILY-width.svg, OUT/FAMILY-depth.svg,
+        OUT/FAMILY-transfer.svg and OUT/summary.md, and prints the summary: the best learning
+        rate per scale and its drift in grid steps.
+
+        Options (defaults: resmlp | gpt):
+          --optimizers LIST   normed-adam,adam,normed-sgd,sgd,dualized (all)
+          --widths LIST       32,64,128,256 | 32,64,128
+          --depths LIST       2,4,8,16 | 1,2,4        (residual blocks)
+          --base-width N      width of the depth sweep: 64 | 64
+          --base-depth N      depth of the width sweep: 2 | 2
+          --grid LIST|A:B     learning-rate exponents for every optimizer (default: each its own:
+                              normed-adam, normed-sgd, dualized -6:1; adam -13:-5; sgd -6:2)
+          --steps N           training steps per run: 500 | 200
+          --batch N           examples per step: 128 | 12
+          --seeds LIST        seeds averaged per point: 0
+          --average-last N    steps the score averages: 50 | 20
+          --jobs N            runs at a time (each gets cores/jobs threads): cores
+          --out DIR           output folder: sweep-FAMILY
+          --report            only rewrite the plots and summary from the CSV
+          --device NAME       cpu (default), cuda, opencl, ilgpu-cpu
+          --data PATH         dataset folder (else MODULA_DATA, ./data, download)
+          --no-download       never download missing data
+        """;
+
+    /// <summary>Runs the subcommand.</summary>
+    public static int Run(string[] args, TextWriter output)
+    {
+        if (args.Length == 0 || args[0] is "--help" or "-h")
+        {
+            output.WriteLine(Help);
+            return args.Length == 0 ? 2 : 0;
+        }
+        string family = args[0];
+        if (family is not ("resmlp" or "gpt")) throw new UsageException($"unknown sweep family '{family}'; use resmlp or gpt.");
+        var options = new Options(args[1..], ["optimizers", "widths", "depths", "base-width", "base-depth", "grid", "steps", "batch", "seeds",
+            "average-last", "jobs", "out", "device", "data"], ["report", "no-download"]);
+        var plan = Plan(family, options);
+        string directory = options.Get("out", $"sweep-{family}");
+        var store = new SweepStore(Path.Combine(directory, "sweep.csv"));
+
+        if (!options.Has("report"))
+        {
+            int jobs = options.GetInt("jobs", Environment.ProcessorCount);
+            if (jobs < 1) throw new UsageException($"--jobs must be positive, got {jobs}.");
+            CpuDevice.Threads = Math.Max(1, Environment.ProcessorCount / jobs);
+            string? data = options.Has("data") ? options.Get("data", "") : null;
+            bool download = !options.Has("no-download");
+            var images = family == "resmlp" ? ImageDataset.LoadFashionMnist(true, data, download, output) : null;
+            var text = family == "gpt" ? TextCorpus.Load(DataFiles.Locate(DataFiles.Shakespeare, data, download, output)) : null;
+            using var device = Device.Open(options.Get("device", "cpu"));
+            var cells = plan.Cells();
+            output.WriteLine($"sweep {family}: {cells.Count} runs ({cells.Count(store.Contains)} already in {directory}/sweep.csv), {jobs} at a time on {device.Name}");
+            var runner = new SweepRunner(plan, store, SweepRunner.Trainer(family, images, text, device));
+            var gate = new object();
+            runner.Run(jobs, (r, done, total) =>
+            {
+                lock (gate)
+                    output.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                        $"[{done}/{total}] {r.Cell.Optimizer} width {r.Cell.Width} depth {r.Cell.Depth} lr 2^{r.Cell.LrExponent} seed {r.Cell.Seed}: score {r.Score:F4}{(r.Diverged ? " diverged" : "")} ({r.Seconds:F1} s)"));
+            });
+        }
+
+        var results = store.Results;
+        foreach (var path in SweepReport.WritePlots(plan, results, directory)) output.WriteLine($"wrote {path}");
+        string summary = SweepReport.Summary(plan, results);
+        File.WriteAllText(Path.Combine(directory, "summary.md"), summary);
+        output.WriteLine();
+        output.Write(summary);
+        return 0;
+    }
+
+    /// <summary>The plan the options describe, with the family's defaults.</summary>
+    public static SweepPlan Plan(string family, Options options)
+    {
+        bool gpt = family == "gpt";
+        var optimizers = options.Has("optimizers")
+            ? options.Get("optimizers", "").Split(',').Select(SweepOptimizer.Find).ToList()
+            : SweepOptimizer.All;
+        var widths = Positive(options.GetInts("widths", gpt ? [32, 64, 128] : [32, 64, 128, 256]), "widths");
+        if (gpt && widths.FirstOrDefault(w => w % 4 != 0) is > 0 and var bad)
+            throw new UsageException($"GPT widths must be divisible by its 4 heads, got {bad}.");
+        return new SweepPlan(family, optimizers, widths, Positive(options.GetInts("depths", gpt ? [1, 2, 4] : [2, 4, 8, 16]), "depths"),
+            options.GetInt("base-width", 64), options.GetInt("base-depth", 2), options.Has("grid") ? options.GetInts("grid", []) : null,
+            options.GetInt("steps", gpt ? 200 : 500), options.GetInt("batch", gpt ? 12 : 128), options.GetInts("seeds", [0]),
+            options.GetInt("average-last", gpt ? 20 : 50)) switch
+        {
+            { Steps: < 1 } p => throw new UsageException($"--steps must be positive, got {p.Steps}."),
+            { Batch: < 1 } p => throw new UsageException($"--batch must be positive, got {p.Batch}."),
+            { AverageLast: < 1 } p => throw new UsageException($"--average-last must be positive, got {p.AverageLast}."),
+            var p => p,
+        };
+    }
+
+    private static IReadOnlyList<int> Positive(IReadOnlyList<int> values, string name) =>
+        values.All(v => v > 0) ? values : throw new UsageException($"--{name} must all be positive, got {string.Join(",", values)}.");
+}

@@ -1,0 +1,66 @@
+namespace Modula.Cli.Sweep;
+
+/// <summary>
+/// The sweep's CSV file, one row per finished cell. Opening an existing file reads its rows so
+/// finished cells are not run again; rows are appended and flushed as cells finish (safe to call
+/// from several threads), so an interrupted sweep loses at most the cells in flight. A
+/// half-written last line is ignored.
+/// </summary>
+public sealed class SweepStore
+{
+    private readonly string _path;
+    private readonly object _gate = new();
+    private readonly Dictionary<SweepCell, SweepResult> _results = new();
+
+    /// <summary>Opens (or creates) the CSV at <paramref name="path"/>.</summary>
+    public SweepStore(string path)
+    {
+        _path = path;
+        if (File.Exists(path))
+        {
+            var lines = File.ReadAllLines(path);
+            if (lines.Length > 0 && lines[0] != SweepResult.CsvHeader)
+                throw new InvalidDataException($"{path} is not a sweep CSV (its header is '{lines[0]}', expected '{SweepResult.CsvHeader}').");
+            foreach (var line in lines.Skip(1))
+                if (SweepResult.TryParse(line) is { } r) _results[r.Cell] = r;
+            if (lines.Length > 0) return;
+        }
+        Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(path))!);
+        File.WriteAllText(path, SweepResult.CsvHeader + "\n");
+    }
+
+    /// <summary>Every finished cell.</summary>
+    public IReadOnlyList<SweepResult> Results
+    {
+        get { lock (_gate) return _results.Values.ToList(); }
+    }
+
+    /// <summary>True when <paramref name="cell"/> has a row.</summary>
+    public bool Contains(SweepCell cell)
+    {
+        lock (_gate) return _results.ContainsKey(cell);
+    }
+
+    /// <summary>Records a finished cell and appends its row to the file.</summary>
+    public void Add(SweepResult result)
+    {
+        lock (_gate)
+        {
+            // A half-written line from an interrupted run must not swallow the next row.
+            using var stream = new FileStream(_path, FileMode.Append, FileAccess.Write);
+            if (stream.Length > 0 && !EndsWithNewline()) stream.WriteByte((byte)'\n');
+            var bytes = System.Text.Encoding.UTF8.GetBytes(result.ToCsv() + "\n");
+            stream.Write(bytes);
+            stream.Flush(flushToDisk: true);
+            _results[result.Cell] = result;
+        }
+    }
+
+    private bool EndsWithNewline()
+    {
+        using var read = new FileStream(_path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite);
+        if (read.Length == 0) return true;
+        read.Seek(-1, SeekOrigin.End);
+        return read.ReadByte() == '\n';
+    }
+}
