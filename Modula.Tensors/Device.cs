@@ -46,7 +46,16 @@ public abstract class Device : IDisposable
     /// <summary>True if the device supports <paramref name="dtype"/>.</summary>
     public abstract bool Supports(DType dtype);
 
-    internal abstract IBackend Backend { get; }
+    /// <summary>The device's own primitive ops.</summary>
+    private protected abstract IBackend CoreBackend { get; }
+
+    private ProfilingBackend? _profiled;
+
+    /// <summary>The primitive ops, timed per call while <see cref="OpProfiler"/> is running.</summary>
+    internal IBackend Backend => OpProfiler.IsRunning ? _profiled ??= new ProfilingBackend(CoreBackend, this) : CoreBackend;
+
+    /// <summary>Waits for queued work to finish (a no-op where ops run synchronously).</summary>
+    public virtual void Synchronize() { }
 
     /// <summary>Allocates storage for <paramref name="length"/> elements from the pool; contents are unspecified.</summary>
     internal Storage Allocate(DType dtype, int length)

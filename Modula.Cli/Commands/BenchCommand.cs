@@ -31,7 +31,7 @@ public static class BenchCommand
         {
             output.WriteLine("""
                 modula bench gemm [--device cpu|cuda|opencl|ilgpu-cpu] [--threads N] [--repeat N] [--shapes all|square|gpt]
-                modula bench gpt-step [--device cpu] [--threads N] [--steps 30] [--warmup 5] [--optimizers normed-adam,adam,dualized-momentum]
+                modula bench gpt-step [--device cpu] [--threads N] [--steps 30] [--warmup 5] [--optimizers normed-adam,adam,dualized-momentum] [--profile]
 
                 Times C = A·B (float32) and prints per shape:
                   gemm batch=B m=M n=N k=K device=D threads=T median_ms=X gflops=Y
@@ -39,10 +39,12 @@ public static class BenchCommand
                 gpt-step times full training steps (forward, backward, update) of the default GPT (Modula v1,
                 batch 12 × 64 tokens) for each optimizer and prints one line each:
                   gpt-step optimizer=O device=D threads=T median_ms=X forward_ms=F backward_ms=B update_ms=U
+                --profile then runs as many steps again timing every primitive op (each followed by a
+                device synchronization) and prints a table of calls and milliseconds per step.
                 """);
             return args.Length == 0 ? 2 : 0;
         }
-        if (args[0] == "gpt-step") return GptStepBench.Run(new Options(args[1..], ["device", "threads", "steps", "warmup", "recipe", "optimizers"]), output);
+        if (args[0] == "gpt-step") return GptStepBench.Run(new Options(args[1..], ["device", "threads", "steps", "warmup", "recipe", "optimizers"], ["profile"]), output);
         if (args[0] != "gemm") throw new UsageException($"unknown benchmark '{args[0]}'; available: gemm, gpt-step.");
         var options = new Options(args[1..], ["device", "threads", "repeat", "shapes"]);
         using var device = Device.Open(options.Get("device", "cpu"));

@@ -42,7 +42,7 @@ public static class GptStepBench
             var backward = new List<double>();
             for (int i = 0; i < warmup + steps; i++)
             {
-                var (f, b, u) = TimedStep(run);
+                var (f, b, u) = TimedStep(run, device);
                 if (i < warmup) continue;
                 forward.Add(f);
                 backward.Add(b);
@@ -51,21 +51,37 @@ public static class GptStepBench
             double median = Measure.Median(total);
             output.WriteLine(string.Create(CultureInfo.InvariantCulture,
                 $"gpt-step optimizer={name} recipe={settings.Recipe} device={device.Name} threads={CpuDevice.Threads} median_ms={median:F2} forward_ms={Measure.Median(forward):F2} backward_ms={Measure.Median(backward):F2} update_ms={median - Measure.Median(forward) - Measure.Median(backward):F2} peak_rss_mb={Measure.PeakRssMb():F0}"));
+            if (options.Has("profile")) Profile(run, device, steps, output);
         }
         return 0;
     }
 
-    /// <summary>One step split into forward, backward and update milliseconds.</summary>
-    private static (double Forward, double Backward, double Update) TimedStep(GptRun run)
+    /// <summary>One step split into forward, backward and update milliseconds (the device is synchronized at each boundary).</summary>
+    private static (double Forward, double Backward, double Update) TimedStep(GptRun run, Device device)
     {
         var clock = Stopwatch.StartNew();
         using var scope = TensorScope.Begin();
         var (x, y) = run.SampleTrainBatch();
         var loss = F.CrossEntropy(run.Model.Forward(new Variable(x), run.Trainer.Parameters), y);
+        device.Synchronize();
         double f = clock.Elapsed.TotalMilliseconds;
         loss.Backward();
+        device.Synchronize();
         double b = clock.Elapsed.TotalMilliseconds;
         run.Trainer.Step();
+        device.Synchronize();
         return (f, b - f, clock.Elapsed.TotalMilliseconds - b);
+    }
+
+    /// <summary>Runs <paramref name="steps"/> more steps under the <see cref="OpProfiler"/> and prints where a step's time goes.</summary>
+    private static void Profile(GptRun run, Device device, int steps, TextWriter output)
+    {
+        var clock = Stopwatch.StartNew();
+        OpProfiler.Start();
+        for (int i = 0; i < steps; i++) TimedStep(run, device);
+        var timings = OpProfiler.Stop();
+        output.Write(OpProfiler.Format(timings, steps));
+        output.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"profiled step {clock.Elapsed.TotalMilliseconds / steps:F3} ms, of which outside primitives {(clock.Elapsed.TotalMilliseconds - timings.Sum(t => t.Milliseconds)) / steps:F3} ms"));
     }
 }

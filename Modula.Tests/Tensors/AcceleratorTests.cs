@@ -23,7 +23,8 @@ public sealed class AcceleratorTests
             var constraint = m.GetGenericArguments()[0].GetGenericParameterConstraints().FirstOrDefault(c => c.IsInterface);
             var args = constraint is null ? [typeof(float), typeof(int)] : ops.Where(constraint.IsAssignableFrom).ToArray();
             Assert.IsTrue(args.Length > 0, $"no instantiation for {m.Name}");
-            foreach (var a in args) yield return (m.MakeGenericMethod(a), false);
+            bool grouped = !m.GetParameters()[0].ParameterType.Name.StartsWith("Index"); // explicitly grouped: no thread index argument
+            foreach (var a in args) yield return (m.MakeGenericMethod(a), grouped);
         }
         yield return (typeof(GemmKernel).GetMethod(nameof(GemmKernel.Run))!, true);
     }

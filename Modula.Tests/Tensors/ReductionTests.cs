@@ -10,6 +10,7 @@ public sealed class ReductionTests
         [new[] { 4, 5, 6 }, new[] { 1 }, false], [new[] { 4, 5, 6 }, new[] { 0 }, true], [new[] { 4, 5, 6 }, new[] { 2 }, true],
         [new[] { 4, 5, 6 }, new[] { 0, 2 }, false], [new[] { 4, 5, 6 }, new int[0], false], [new[] { 3, 0, 2 }, new[] { 1 }, false],
         [new[] { 257 }, new[] { 0 }, false], [new[] { 2, 3, 4, 5 }, new[] { 1, 2 }, true], [new[] { 2, 3, 4, 5 }, new[] { -1, 0 }, false],
+        [new[] { 3, 300, 2 }, new[] { 1 }, false], // long rows, few outputs: the accelerators' group-per-output kernel
     ];
 
     [TestMethod]

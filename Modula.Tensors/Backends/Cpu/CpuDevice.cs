@@ -18,7 +18,7 @@ public sealed class CpuDevice : Device
             new BufferPool<Array>(n => GC.AllocateUninitializedArray<double>(checked((int)n))),
             new BufferPool<Array>(n => GC.AllocateUninitializedArray<int>(checked((int)n))),
         ];
-        Backend = new CpuBackend();
+        CoreBackend = new CpuBackend();
     }
 
     /// <summary>Worker threads used by parallel kernels (default: the processor count).</summary>
@@ -34,7 +34,7 @@ public sealed class CpuDevice : Device
     public override long PooledBytes =>
         _pools[0].CachedUnits * 4 + _pools[1].CachedUnits * 8 + _pools[2].CachedUnits * 4;
 
-    internal override IBackend Backend { get; }
+    private protected override IBackend CoreBackend { get; }
 
     /// <inheritdoc/>
     public override bool Supports(DType dtype) => true;

@@ -113,9 +113,18 @@ internal sealed class IlgpuBackend : IBackend
         finally { meta.Release(); }
     }
 
-    public void Reduce<TOp>(Tensor x, Tensor y, int outer, int reduce, int inner, TOp op) where TOp : struct, IReduceOp =>
-        Kernel("reduce", typeof(TOp), () => Acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, int, int, TOp>(Kernels.Reduce))
-            (outer * inner, V<float>(x).SubView(x.Offset, x.Size), V<float>(y).SubView(y.Offset, y.Size), reduce, inner, op);
+    public void Reduce<TOp>(Tensor x, Tensor y, int outer, int reduce, int inner, TOp op) where TOp : struct, IReduceOp
+    {
+        var (xs, ys) = (V<float>(x).SubView(x.Offset, x.Size), V<float>(y).SubView(y.Offset, y.Size));
+        int outputs = outer * inner;
+        // A thread per output leaves the GPU idle when a few outputs each sum a long row; then a group per output.
+        if (reduce >= 64 && outputs <= 16384)
+            Kernel("reduce-grouped", typeof(TOp), () => Acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>, int, int, TOp>(Kernels.ReduceGrouped))
+                (new KernelConfig(outputs, Kernels.ReduceGroupSize), xs, ys, reduce, inner, op);
+        else
+            Kernel("reduce", typeof(TOp), () => Acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, int, int, TOp>(Kernels.Reduce))
+                (outputs, xs, ys, reduce, inner, op);
+    }
 
     public void ArgMax(Tensor x, Tensor y, int outer, int reduce, int inner) =>
         Kernel("argmax", typeof(float), () => Acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<int>, int, int>(Kernels.ArgMax))

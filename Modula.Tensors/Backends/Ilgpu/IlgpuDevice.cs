@@ -28,7 +28,7 @@ public sealed class IlgpuDevice : Device
         Kind = kind;
         Name = name;
         _pool = new BufferPool<MemoryBuffer1D<byte, Stride1D.Dense>>(bytes => accelerator.Allocate1D<byte>(bytes), b => b.Dispose());
-        Backend = new IlgpuBackend(this);
+        CoreBackend = new IlgpuBackend(this);
     }
 
     /// <summary>The ILGPU accelerator running the kernels.</summary>
@@ -41,9 +41,12 @@ public sealed class IlgpuDevice : Device
     public override string Name { get; }
 
     /// <inheritdoc/>
+    public override void Synchronize() => Accelerator.Synchronize();
+
+    /// <inheritdoc/>
     public override long PooledBytes => _pool.CachedUnits;
 
-    internal override IBackend Backend { get; }
+    private protected override IBackend CoreBackend { get; }
 
     /// <summary>Group size used by the simulator (threads per warp × warps): large enough for the 16×16 GEMM tile.</summary>
     internal const int SimulatorWarp = 16, SimulatorWarps = 16;

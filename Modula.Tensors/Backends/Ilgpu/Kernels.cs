@@ -56,6 +56,30 @@ internal static class Kernels
         y[i] = acc;
     }
 
+    /// <summary>Threads per group of <see cref="ReduceGrouped{TOp}"/> (a power of two).</summary>
+    public const int ReduceGroupSize = 256;
+
+    /// <summary>
+    /// One group per output of x [outer, reduce, inner] → y [outer, inner], for long reductions
+    /// with few outputs (norms, scalar losses): each thread folds a strided share of the row,
+    /// then the group combines the partial results as a tree in shared memory.
+    /// </summary>
+    public static void ReduceGrouped<TOp>(ArrayView<float> x, ArrayView<float> y, int reduce, int inner, TOp op) where TOp : struct, IReduceOp
+    {
+        int output = Grid.IdxX, o = output / inner, c = output % inner, t = Group.IdxX;
+        var partial = SharedMemory.Allocate<float>(ReduceGroupSize);
+        float acc = op.Identity;
+        for (int r = t; r < reduce; r += ReduceGroupSize) acc = op.Combine(acc, x[(o * reduce + r) * inner + c]);
+        partial[t] = acc;
+        Group.Barrier();
+        for (int half = ReduceGroupSize / 2; half > 0; half /= 2)
+        {
+            if (t < half) partial[t] = op.Combine(partial[t], partial[t + half]);
+            Group.Barrier();
+        }
+        if (t == 0) y[output] = partial[0];
+    }
+
     public static void ArgMax(Index1D i, ArrayView<float> x, ArrayView<int> y, int reduce, int inner)
     {
         int o = i / inner, c = i % inner;
