@@ -8,12 +8,21 @@ internal static class Norms
     // Floor for divisors: a zero vector or matrix then maps to zero instead of NaN.
     private const double Tiny = 1e-30;
 
-    /// <summary>√Σx² over <paramref name="axes"/>, keeping them as size-1 axes.</summary>
+    /// <summary>
+    /// √Σx² over <paramref name="axes"/>, keeping them as size-1 axes, computed as s·√Σ(x/s)²
+    /// with s = max|x|. The rescaling matters in float32: a slice of values near 1e-23 (the
+    /// decayed momentum of a token not seen for a thousand steps) squares to zero, and dividing
+    /// by that underestimated norm would turn a vanishing update into a huge one.
+    /// </summary>
     public static Tensor L2(Tensor x, int[] axes)
     {
-        using var square = Ops.Mul(x, x);
+        using var magnitude = Ops.Abs(x);
+        using var scale = Ops.Max(magnitude, axes, keepDim: true);
+        using var scaled = DivideSafely(x, scale);
+        using var square = Ops.Mul(scaled, scaled);
         using var sum = Ops.Sum(square, axes, keepDim: true);
-        return Ops.Sqrt(sum);
+        using var root = Ops.Sqrt(sum);
+        return Ops.Mul(root, scale);
     }
 
     /// <summary>x / max(denominator, 1e-30) with broadcasting: zero numerators over zero denominators give 0.</summary>

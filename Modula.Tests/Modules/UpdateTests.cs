@@ -184,6 +184,26 @@ public sealed class UpdateTests
     }
 
     [TestMethod]
+    public void TinyFloat32GradientsNormalizeWithoutUnderflow()
+    {
+        // Rows whose squares underflow float32 (a rare token's decayed momentum): the update must
+        // still have the target norm, not the huge norm of a value divided by a vanished norm.
+        var emb = new Embedding(3, 128);
+        var values = Reference.RandomValues(3 * 128, 4).Select(v => (float)(v * (v > 0 ? 1e-24 : 1e-3))).ToArray();
+        using var g = Tensor.FromArray<float>(values, new Shape(3, 128));
+        using var d = emb.DualizeWeight(g, 0.5, Orthogonalizer.SixStep);
+        var v = d.ToArray<float>();
+        for (int row = 0; row < 3; row++)
+            Assert.AreEqual(0.5, Math.Sqrt(v.Skip(row * 128).Take(128).Sum(x => (double)x * x)), 1e-5, $"row {row}");
+
+        var linear = new Linear(16, 32);
+        using var tiny = Tensor.FromArray<float>(Reference.RandomValues(16 * 32, 5).Select(x => (float)(x * 1e-24)).ToArray(), new Shape(16, 32));
+        using var o = linear.DualizeWeight(tiny, 1, Orthogonalizer.SixStep);
+        var sv = HostLinalg.SingularValues(o.ToArray<float>().Select(x => (double)x).ToArray(), 16, 32);
+        Assert.IsTrue(sv.All(s => s > 0.9 && s <= 1.0 + 1e-3), $"orthogonalized tiny gradient: singular values {sv.Min()}..{sv.Max()}");
+    }
+
+    [TestMethod]
     public void RegularizeShrinksMatricesByTheirShareOfTheStrength()
     {
         var m = new Linear(4, 4, mass: 1) >> new Linear(4, 4, mass: 3);
