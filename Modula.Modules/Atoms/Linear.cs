@@ -52,7 +52,7 @@ public sealed class Linear : MatrixAtom
     protected override Variable Forward(Variable x, Variable weight)
     {
         ExpectFeatures(x, Inputs);
-        return F.Scale(F.MatMul(x, weight, transposeB: true), Scale);
+        return F.MatMul(x, weight, transposeB: true, alpha: Scale);
     }
 
     /// <inheritdoc/>

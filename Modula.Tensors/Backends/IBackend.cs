@@ -40,8 +40,8 @@ internal interface IBackend
     /// <summary>Index of the first maximum along the middle axis of x [outer, reduce, inner] → int y [outer, inner].</summary>
     void ArgMax(Tensor x, Tensor y, int outer, int reduce, int inner);
 
-    /// <summary>c[b] (+)= a[b]·b[b] with a [B, M, K] and b [B, K, N] of any strides; c [B, M, N] contiguous.</summary>
-    void MatMul(Tensor a, Tensor b, Tensor c, bool accumulate);
+    /// <summary>c[b] (+)= α·a[b]·b[b] with a [B, M, K] and b [B, K, N] of any strides; c [B, M, N] contiguous.</summary>
+    void MatMul(Tensor a, Tensor b, Tensor c, bool accumulate, double alpha);
 
     /// <summary>y[i, :] = table[indices[i], :]; table [V, D] and y [n, D] contiguous, int indices [n] (checked in range).</summary>
     void GatherRows(Tensor table, Tensor indices, Tensor y);

@@ -40,7 +40,7 @@ internal sealed class ProfilingBackend(IBackend backend, Device device) : IBacke
     public void Reduce<TOp>(Tensor x, Tensor y, int outer, int reduce, int inner, TOp op) where TOp : struct, IReduceOp =>
         Timed(Name<TOp>(nameof(Reduce)), () => backend.Reduce(x, y, outer, reduce, inner, op));
     public void ArgMax(Tensor x, Tensor y, int outer, int reduce, int inner) => Timed(nameof(ArgMax), () => backend.ArgMax(x, y, outer, reduce, inner));
-    public void MatMul(Tensor a, Tensor b, Tensor c, bool accumulate) => Timed(nameof(MatMul), () => backend.MatMul(a, b, c, accumulate));
+    public void MatMul(Tensor a, Tensor b, Tensor c, bool accumulate, double alpha) => Timed(nameof(MatMul), () => backend.MatMul(a, b, c, accumulate, alpha));
     public void GatherRows(Tensor table, Tensor indices, Tensor y) => Timed(nameof(GatherRows), () => backend.GatherRows(table, indices, y));
     public void ScatterAddRows(Tensor source, Tensor indices, Tensor table) => Timed(nameof(ScatterAddRows), () => backend.ScatterAddRows(source, indices, table));
     public void Im2Col(Tensor x, Tensor cols, ConvGeometry geometry) => Timed(nameof(Im2Col), () => backend.Im2Col(x, cols, geometry));

@@ -5,22 +5,23 @@ public static partial class Ops
     /// <summary>
     /// Batched matrix product <c>op(a)·op(b)</c> where op transposes the last two axes when
     /// asked. a: [..., M, K] (or [..., K, M]), b: [..., K, N] (or [..., N, K]); batch axes
-    /// broadcast. Returns [..., M, N]. Transposed and strided views are read in place.
+    /// broadcast. Returns [..., M, N], scaled by <paramref name="alpha"/> inside the product (no
+    /// extra pass). Transposed and strided views are read in place.
     /// </summary>
-    public static Tensor MatMul(Tensor a, Tensor b, bool transposeA = false, bool transposeB = false)
+    public static Tensor MatMul(Tensor a, Tensor b, bool transposeA = false, bool transposeB = false, double alpha = 1)
     {
         var (a3, b3, batchShape, m, n) = PrepareMatMul(a, b, transposeA, transposeB);
         using (a3)
         using (b3)
         {
             var c = Tensor.Empty(new Shape([a3.Shape[0], m, n]), a.DType, a.Device);
-            if (c.Size > 0) a.Device.Backend.MatMul(a3, b3, c, accumulate: false);
+            if (c.Size > 0) a.Device.Backend.MatMul(a3, b3, c, accumulate: false, alpha);
             using (c) return c.Reshape([.. batchShape.Dims, m, n]);
         }
     }
 
-    /// <summary>Writes (or with <paramref name="accumulate"/>, adds) <c>op(a)·op(b)</c> into the contiguous tensor <paramref name="c"/>.</summary>
-    public static void MatMulInto(Tensor a, Tensor b, Tensor c, bool accumulate, bool transposeA = false, bool transposeB = false)
+    /// <summary>Writes (or with <paramref name="accumulate"/>, adds) <c>α·op(a)·op(b)</c> into the contiguous tensor <paramref name="c"/>.</summary>
+    public static void MatMulInto(Tensor a, Tensor b, Tensor c, bool accumulate, bool transposeA = false, bool transposeB = false, double alpha = 1)
     {
         var (a3, b3, batchShape, m, n) = PrepareMatMul(a, b, transposeA, transposeB);
         using (a3)
@@ -29,7 +30,7 @@ public static partial class Ops
             Check.Output(nameof(MatMulInto), c, new Shape([.. batchShape.Dims, m, n]), a.DType, a.Device);
             if (c.Size == 0) return;
             using var c3 = c.View(a3.Shape[0], m, n);
-            a.Device.Backend.MatMul(a3, b3, c3, accumulate);
+            a.Device.Backend.MatMul(a3, b3, c3, accumulate, alpha);
         }
     }
 

@@ -77,6 +77,7 @@ public sealed class GradientTests
             int[] a = ta ? [2, 4, 3] : [2, 3, 4];
             int[] b = tb ? [5, 4] : [4, 5];
             AssertGrad(v => F.MatMul(v[0], v[1], ta, tb), Rand(6, a), Rand(7, b));
+            AssertGrad(v => F.MatMul(v[0], v[1], ta, tb, alpha: -0.7), Rand(6, a), Rand(7, b));
         }
     }
 

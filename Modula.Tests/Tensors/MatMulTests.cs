@@ -94,6 +94,10 @@ public sealed class MatMulTests
         Reference.AssertClose(expected, Reference.Read(c), 1e-4, 1e-5, "broadcast batch");
         Ops.MatMulInto(ta, tb, c, accumulate: true);
         Reference.AssertClose(expected.Select(v => 2 * v).ToArray(), Reference.Read(c), 2e-4, 1e-5, "accumulate");
+        Ops.MatMulInto(ta, tb, c, accumulate: true, alpha: -0.5);
+        Reference.AssertClose(expected.Select(v => 1.5 * v).ToArray(), Reference.Read(c), 2e-4, 1e-5, "accumulate α·a·b");
+        using var scaled = Ops.MatMul(ta, tb, alpha: 3);
+        Reference.AssertClose(expected.Select(v => 3 * v).ToArray(), Reference.Read(scaled), 3e-4, 1e-5, "α·a·b");
     }
 
     [TestMethod]

@@ -4,14 +4,14 @@ namespace Modula.Tensors.Backends.Cpu;
 
 internal sealed partial class CpuBackend
 {
-    public void MatMul(Tensor a, Tensor b, Tensor c, bool accumulate)
+    public void MatMul(Tensor a, Tensor b, Tensor c, bool accumulate, double alpha)
     {
         int batch = c.Shape[0], m = c.Shape[1], n = c.Shape[2], k = a.Shape[2];
         if (c.DType == DType.Float64)
         {
             var (ad, bd, cd) = ((double[])S(a).Array, (double[])S(b).Array, (double[])S(c).Array);
             for (int i = 0; i < batch; i++)
-                ReferenceGemm.Multiply(Matrix(ad, a, i), Matrix(bd, b, i), Matrix(cd, c, i), m, n, k, accumulate);
+                ReferenceGemm.Multiply(Matrix(ad, a, i), Matrix(bd, b, i), Matrix(cd, c, i), m, n, k, accumulate, alpha);
             return;
         }
         var (af, bf, cf) = ((float[])S(a).Array, (float[])S(b).Array, (float[])S(c).Array);
@@ -23,12 +23,12 @@ internal sealed partial class CpuBackend
             CpuParallel.For(batch, flopsEach * batch, (start, end) =>
             {
                 for (long i = start; i < end; i++)
-                    PackedGemm.Multiply(Matrix(af, a, (int)i), Matrix(bf, b, (int)i), Matrix(cf, c, (int)i), m, n, k, accumulate, threads: 1);
+                    PackedGemm.Multiply(Matrix(af, a, (int)i), Matrix(bf, b, (int)i), Matrix(cf, c, (int)i), m, n, k, accumulate, (float)alpha, threads: 1);
             });
             return;
         }
         for (int i = 0; i < batch; i++)
-            PackedGemm.Multiply(Matrix(af, a, i), Matrix(bf, b, i), Matrix(cf, c, i), m, n, k, accumulate, threads);
+            PackedGemm.Multiply(Matrix(af, a, i), Matrix(bf, b, i), Matrix(cf, c, i), m, n, k, accumulate, (float)alpha, threads);
     }
 
     private static MatrixRef<T> Matrix<T>(T[] data, Tensor t, int batchIndex) where T : unmanaged =>

@@ -10,6 +10,7 @@ internal struct GemmArgs
     public int BOffset, BBatch, BRow, BCol;
     public int COffset, CBatch;
     public int Accumulate;
+    public float Alpha;
 }
 
 /// <summary>
@@ -78,6 +79,7 @@ internal static class GemmKernel
     private static void Put(ArrayView<float> c, GemmArgs g, int rowBase, int col, float v)
     {
         if (col >= g.N) return;
+        v *= g.Alpha;
         c[rowBase + col] = g.Accumulate != 0 ? c[rowBase + col] + v : v;
     }
 }

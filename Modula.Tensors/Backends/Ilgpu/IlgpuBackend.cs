@@ -130,7 +130,7 @@ internal sealed class IlgpuBackend : IBackend
         Kernel("argmax", typeof(float), () => Acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<int>, int, int>(Kernels.ArgMax))
             (outer * inner, V<float>(x).SubView(x.Offset, x.Size), V<int>(y).SubView(y.Offset, y.Size), reduce, inner);
 
-    public void MatMul(Tensor a, Tensor b, Tensor c, bool accumulate)
+    public void MatMul(Tensor a, Tensor b, Tensor c, bool accumulate, double alpha)
     {
         int batch = c.Shape[0], m = c.Shape[1], n = c.Shape[2];
         var args = new GemmArgs
@@ -138,7 +138,7 @@ internal sealed class IlgpuBackend : IBackend
             M = m, N = n, K = a.Shape[2],
             AOffset = a.Offset, ABatch = a.Strides[0], ARow = a.Strides[1], ACol = a.Strides[2],
             BOffset = b.Offset, BBatch = b.Strides[0], BRow = b.Strides[1], BCol = b.Strides[2],
-            COffset = c.Offset, CBatch = m * n, Accumulate = accumulate ? 1 : 0,
+            COffset = c.Offset, CBatch = m * n, Accumulate = accumulate ? 1 : 0, Alpha = (float)alpha,
         };
         var kernel = Kernel("gemm", typeof(float), () => Acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, GemmArgs>(GemmKernel.Run));
         var grid = new Index3D((n + GemmKernel.Tile - 1) / GemmKernel.Tile, (m + GemmKernel.Tile - 1) / GemmKernel.Tile, batch);

@@ -24,7 +24,7 @@ internal static unsafe class PackedGemm
     /// <summary>Flops below which one thread does the whole product.</summary>
     private const long ParallelFlops = 1L << 21;
 
-    public static void Multiply(MatrixRef<float> a, MatrixRef<float> b, MatrixRef<float> c, int m, int n, int k, bool accumulate, int threads)
+    public static void Multiply(MatrixRef<float> a, MatrixRef<float> b, MatrixRef<float> c, int m, int n, int k, bool accumulate, float alpha, int threads)
     {
         if (m == 0 || n == 0) return;
         if (k == 0)
@@ -35,7 +35,7 @@ internal static unsafe class PackedGemm
         long flops = 2L * m * n * k;
         if (threads <= 1 || flops < ParallelFlops)
         {
-            MultiplySerial(a, b, c, m, n, k, accumulate);
+            MultiplySerial(a, b, c, m, n, k, accumulate, alpha);
             return;
         }
         bool splitRows = m >= n;
@@ -47,13 +47,13 @@ internal static unsafe class PackedGemm
             int begin = Math.Min(extent, (int)((long)units * t / threads) * unit);
             int end = Math.Min(extent, (int)((long)units * (t + 1) / threads) * unit);
             if (begin >= end) return;
-            if (splitRows) MultiplySerial(a.At(begin, 0), b, c.At(begin, 0), end - begin, n, k, accumulate);
-            else MultiplySerial(a, b.At(0, begin), c.At(0, begin), m, end - begin, k, accumulate);
+            if (splitRows) MultiplySerial(a.At(begin, 0), b, c.At(begin, 0), end - begin, n, k, accumulate, alpha);
+            else MultiplySerial(a, b.At(0, begin), c.At(0, begin), m, end - begin, k, accumulate, alpha);
         });
     }
 
-    /// <summary>Single-threaded blocked product.</summary>
-    public static void MultiplySerial(MatrixRef<float> a, MatrixRef<float> b, MatrixRef<float> c, int m, int n, int k, bool accumulate)
+    /// <summary>Single-threaded blocked product; α scales A as it is packed.</summary>
+    public static void MultiplySerial(MatrixRef<float> a, MatrixRef<float> b, MatrixRef<float> c, int m, int n, int k, bool accumulate, float alpha = 1)
     {
         var packA = _packA ??= GC.AllocateUninitializedArray<float>(MC * KC, pinned: true);
         var packB = _packB ??= GC.AllocateUninitializedArray<float>(NC * KC, pinned: true);
@@ -70,7 +70,7 @@ internal static unsafe class PackedGemm
                     for (int ic = 0; ic < m; ic += MC)
                     {
                         int mc = Math.Min(MC, m - ic);
-                        PackA(a.At(ic, pc0), mc, kc, pa);
+                        PackA(a.At(ic, pc0), mc, kc, pa, alpha);
                         for (int jr = 0; jr < nc; jr += NR)
                         {
                             int nr = Math.Min(NR, nc - jr);
@@ -87,8 +87,8 @@ internal static unsafe class PackedGemm
         }
     }
 
-    /// <summary>Packs A[0..mc, 0..kc] into 12-row panels laid out k-major: panel[p·12 + i].</summary>
-    private static void PackA(MatrixRef<float> a, int mc, int kc, float* dst)
+    /// <summary>Packs α·A[0..mc, 0..kc] into 12-row panels laid out k-major: panel[p·12 + i].</summary>
+    private static void PackA(MatrixRef<float> a, int mc, int kc, float* dst, float alpha)
     {
         fixed (float* src0 = a.Data)
         {
@@ -106,8 +106,8 @@ internal static unsafe class PackedGemm
                         continue;
                     }
                     float* row = src + (ir + i) * rs;
-                    if (cs == 1) for (int p = 0; p < kc; p++) panel[p * MR + i] = row[p];
-                    else for (int p = 0; p < kc; p++) panel[p * MR + i] = row[p * cs];
+                    if (cs == 1) for (int p = 0; p < kc; p++) panel[p * MR + i] = alpha * row[p];
+                    else for (int p = 0; p < kc; p++) panel[p * MR + i] = alpha * row[p * cs];
                 }
             }
         }

@@ -4,13 +4,13 @@ using System.Numerics.Tensors;
 namespace Modula.Tensors.Backends.Cpu.Gemm;
 
 /// <summary>
-/// The living definition of matrix multiply: C (+)= A·B with A [M, K], B [K, N], C [M, N]
+/// The living definition of matrix multiply: C (+)= α·A·B with A [M, K], B [K, N], C [M, N]
 /// row-major. Straightforward and exact; float64 runs here, and the packed kernel is
 /// tested against it.
 /// </summary>
 internal static class ReferenceGemm
 {
-    public static void Multiply<T>(MatrixRef<T> a, MatrixRef<T> b, MatrixRef<T> c, int m, int n, int k, bool accumulate)
+    public static void Multiply<T>(MatrixRef<T> a, MatrixRef<T> b, MatrixRef<T> c, int m, int n, int k, bool accumulate, double alpha = 1)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         for (int i = 0; i < m; i++)
@@ -19,7 +19,7 @@ internal static class ReferenceGemm
             if (!accumulate) row.Clear();
             for (int p = 0; p < k; p++)
             {
-                T aip = a[i, p];
+                T aip = T.CreateTruncating(alpha) * a[i, p];
                 if (b.ColStride == 1)
                     TensorPrimitives.MultiplyAdd(b.Data.AsSpan(b.Offset + p * b.RowStride, n), aip, row, row);
                 else
