@@ -9,7 +9,20 @@ public static partial class F
     /// applied inside the product). da = α·g·op(b)ᵀ (transposed back when a was), db =
     /// α·op(a)ᵀ·g (likewise); broadcast batch axes are summed away by <see cref="Variable.Accumulate"/>.
     /// </summary>
-    public static Variable MatMul(Variable a, Variable b, bool transposeA = false, bool transposeB = false, double alpha = 1) =>
+    public static Variable MatMul(Variable a, Variable b, bool transposeA = false, bool transposeB = false, double alpha = 1)
+    {
+        // Rows times one matrix ([..., M, K]·[K, N], a layer applied to a batch of sequences) is a
+        // single product [(…·M), K]·[K, N]: one large GEMM forward, and the weight gradient is one
+        // long-K product instead of a batch of products summed afterwards.
+        if (b.Shape.Rank == 2 && a.Shape.Rank > 2 && !transposeA)
+        {
+            var rows = MatMulRule(Reshape(a, -1, a.Shape[-1]), b, false, transposeB, alpha);
+            return Reshape(rows, [.. a.Shape.Dims[..^1], rows.Shape[-1]]);
+        }
+        return MatMulRule(a, b, transposeA, transposeB, alpha);
+    }
+
+    private static Variable MatMulRule(Variable a, Variable b, bool transposeA, bool transposeB, double alpha) =>
         Variable.FromOp(Ops.MatMul(a.Value, b.Value, transposeA, transposeB, alpha), [a, b], g =>
         {
             if (a.RequiresGrad)

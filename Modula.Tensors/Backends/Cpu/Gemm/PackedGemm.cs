@@ -98,6 +98,19 @@ internal static unsafe class PackedGemm
             {
                 int mr = Math.Min(MR, mc - ir);
                 float* panel = dst + ir * kc;
+                if (rs == 1 && mr == MR)
+                {
+                    // Column-major source (a transposed view, e.g. gᵀ in a weight gradient): the
+                    // panel's 12 rows are contiguous at every depth p.
+                    for (int p = 0; p < kc; p++)
+                    {
+                        float* col = src + p * cs + ir;
+                        float* to = panel + p * MR;
+                        Vector256.Store(Vector256.Load(col) * alpha, to);
+                        Vector128.Store(Vector128.Load(col + 8) * alpha, to + 8);
+                    }
+                    continue;
+                }
                 for (int i = 0; i < MR; i++)
                 {
                     if (i >= mr)
