@@ -29,7 +29,7 @@ public static class SweepCommand
           --base-width N      width of the depth sweep: 64 | 64
           --base-depth N      depth of the width sweep: 2 | 2
           --grid LIST|A:B     learning-rate exponents for every optimizer (default: each its own:
-                              normed-adam, normed-sgd, dualized -6:1; adam -13:-5; sgd -6:2)
+                              normed-adam, normed-sgd, dualized -6:1; adam -13:-3; sgd -6:4)
           --steps N           training steps per run: 500 | 200
           --batch N           examples per step: 128 | 12
           --seeds LIST        seeds averaged per point: 0

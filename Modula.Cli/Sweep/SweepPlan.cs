@@ -19,9 +19,9 @@ public sealed record SweepOptimizer(string Name, OptimizerChoice Choice, int Gri
     public static readonly IReadOnlyList<SweepOptimizer> All =
     [
         new("normed-adam", new OptimizerChoice("modula-adam", UpdateRule.Normalize, 1, 0.9, 0.99, 0), -6, 1),
-        new("adam", new OptimizerChoice("modula-adam", UpdateRule.Plain, 1, 0.9, 0.99, 0), -13, -5),
+        new("adam", new OptimizerChoice("modula-adam", UpdateRule.Plain, 1, 0.9, 0.99, 0), -13, -3),
         new("normed-sgd", new OptimizerChoice("momentum", UpdateRule.Normalize, 1, 0.9, 0.99, 0), -6, 1),
-        new("sgd", new OptimizerChoice("momentum", UpdateRule.Plain, 1, 0.9, 0.99, 0), -6, 2),
+        new("sgd", new OptimizerChoice("momentum", UpdateRule.Plain, 1, 0.9, 0.99, 0), -6, 4),
         new("dualized", new OptimizerChoice("momentum", UpdateRule.Dualize, 1, 0.95, 0.99, 0), -6, 1),
     ];
 
