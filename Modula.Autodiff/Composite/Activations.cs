@@ -1,4 +1,5 @@
 using Modula.Tensors;
+using Modula.Tensors.Primitives;
 
 namespace Modula.Autodiff;
 
@@ -11,27 +12,13 @@ public static partial class F
         return Mul(x, mask);
     }
 
-    /// <summary>Exact GELU: x·Φ(x) = ½x(1 + erf(x/√2)).</summary>
-    public static Variable Gelu(Variable x)
-    {
-        var scaled = Scale(x, 1 / Math.Sqrt(2));
-        var erf = Erf(scaled);
-        var onePlus = AddScalar(erf, 1);
-        var half = Scale(x, 0.5);
-        return Mul(half, onePlus);
-    }
+    /// <summary>Exact GELU: x·Φ(x) = ½x(1 + erf(x/√2)), one fused pass each way; dx = g·(Φ(x) + x·φ(x)).</summary>
+    public static Variable Gelu(Variable x) =>
+        Variable.FromOp(Ops.Map(x.Value, new GeluErf()), [x], g => x.Accumulate(Ops.Zip(x.Value, g, new GeluErfGrad())));
 
-    /// <summary>GELU, tanh approximation: ½x(1 + tanh(√(2/π)(x + 0.044715x³))).</summary>
-    public static Variable GeluTanh(Variable x)
-    {
-        var cube = Pow(x, 3);
-        var inner = Add(x, Scale(cube, 0.044715));
-        var arg = Scale(inner, Math.Sqrt(2 / Math.PI));
-        var t = Tanh(arg);
-        var onePlus = AddScalar(t, 1);
-        var half = Scale(x, 0.5);
-        return Mul(half, onePlus);
-    }
+    /// <summary>GELU, tanh approximation: ½x(1 + tanh(√(2/π)(x + 0.044715x³))), one fused pass each way.</summary>
+    public static Variable GeluTanh(Variable x) =>
+        Variable.FromOp(Ops.Map(x.Value, new Tensors.Primitives.GeluTanh()), [x], g => x.Accumulate(Ops.Zip(x.Value, g, new GeluTanhGrad())));
 
     /// <summary>Mean over axes: the sum scaled by 1/count.</summary>
     public static Variable Mean(Variable x, int[]? axes = null, bool keepDim = false)

@@ -28,16 +28,18 @@ public static class SpecialFunctions
         ref float xr = ref MemoryMarshal.GetReference(x);
         ref float yr = ref MemoryMarshal.GetReference(y);
         for (; i + 16 <= n; i += 16)
-        {
-            var v = Vector512.LoadUnsafe(ref xr, (nuint)i);
-            var ax = Vector512.Abs(v);
-            var t = Vector512<float>.One / (Vector512<float>.One + Vector512.Create(P) * ax);
-            var poly = ((((Vector512.Create(A5) * t + Vector512.Create(A4)) * t + Vector512.Create(A3)) * t + Vector512.Create(A2)) * t + Vector512.Create(A1)) * t;
-            var r = Vector512<float>.One - poly * Vector512.Exp(-(ax * ax));
-            var sign = v & Vector512.Create(-0f);
-            (r | sign).StoreUnsafe(ref yr, (nuint)i);
-        }
+            ErfApprox(Vector512.LoadUnsafe(ref xr, (nuint)i)).StoreUnsafe(ref yr, (nuint)i);
         for (; i < n; i++) Unsafe.Add(ref yr, i) = ErfApprox(Unsafe.Add(ref xr, i));
+    }
+
+    /// <summary><see cref="ErfApprox(float)"/> on 16 lanes.</summary>
+    public static Vector512<float> ErfApprox(Vector512<float> v)
+    {
+        var ax = Vector512.Abs(v);
+        var t = Vector512<float>.One / (Vector512<float>.One + Vector512.Create(P) * ax);
+        var poly = ((((Vector512.Create(A5) * t + Vector512.Create(A4)) * t + Vector512.Create(A3)) * t + Vector512.Create(A2)) * t + Vector512.Create(A1)) * t;
+        var r = Vector512<float>.One - poly * Vector512.Exp(-(ax * ax));
+        return r | (v & Vector512.Create(-0f));
     }
 
     /// <summary>erf(x) in float64, accurate to about 1e-14 (Taylor series below 3, continued fraction for erfc above).</summary>

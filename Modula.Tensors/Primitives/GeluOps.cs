@@ -1,0 +1,102 @@
+using System.Numerics;
+using System.Runtime.Intrinsics;
+using Modula.Tensors.Backends.Cpu;
+
+namespace Modula.Tensors.Primitives;
+
+/// <summary>
+/// Effectively computes the exact GELU <c>y[i] = x·Φ(x) = ½x(1 + erf(x/√2))</c> in one pass
+/// (float32 erf to 1.5e-7, float64 to 1e-14).
+/// </summary>
+public readonly struct GeluErf : IUnaryOp, ILaneMap
+{
+    /// <inheritdoc/>
+    public float Apply(float x) => 0.5f * x * (1f + SpecialFunctions.ErfApprox(x * GeluLanes.InvSqrt2F));
+    /// <inheritdoc/>
+    public void Apply<T>(ReadOnlySpan<T> x, Span<T> y) where T : unmanaged, IFloatingPointIeee754<T> => SimdLoop.Map(x, y, this);
+    Vector512<T> ILaneMap.Map<T>(Vector512<T> x) =>
+        GeluLanes.Half<T>() * x * (Vector512<T>.One + GeluLanes.Erf(x * Vector512.Create(T.CreateTruncating(GeluLanes.InvSqrt2))));
+}
+
+/// <summary>Effectively computes the exact GELU's backward <c>y = g·(Φ(x) + x·φ(x))</c> from a = x and b = g.</summary>
+public readonly struct GeluErfGrad : IBinaryOp
+{
+    /// <inheritdoc/>
+    public float Apply(float x, float g) =>
+        g * (0.5f * (1f + SpecialFunctions.ErfApprox(x * GeluLanes.InvSqrt2F)) + x * GeluLanes.InvSqrt2PiF * MathF.Exp(-0.5f * x * x));
+    /// <inheritdoc/>
+    public Vector512<T> Apply<T>(Vector512<T> x, Vector512<T> g) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        var cdf = GeluLanes.Half<T>() * (Vector512<T>.One + GeluLanes.Erf(x * Vector512.Create(T.CreateTruncating(GeluLanes.InvSqrt2))));
+        var pdf = Vector512.Create(T.CreateTruncating(GeluLanes.InvSqrt2Pi)) * GeluLanes.Exp(-GeluLanes.Half<T>() * x * x);
+        return g * (cdf + x * pdf);
+    }
+}
+
+/// <summary>Effectively computes the tanh GELU <c>y[i] = ½x(1 + tanh(√(2/π)(x + 0.044715x³)))</c> in one pass (as x·σ(2u)).</summary>
+public readonly struct GeluTanh : IUnaryOp, ILaneMap
+{
+    /// <inheritdoc/>
+    public float Apply(float x) => x / (1f + MathF.Exp(-2f * GeluLanes.TanhCF * (x + GeluLanes.TanhKF * x * x * x)));
+    /// <inheritdoc/>
+    public void Apply<T>(ReadOnlySpan<T> x, Span<T> y) where T : unmanaged, IFloatingPointIeee754<T> => SimdLoop.Map(x, y, this);
+    Vector512<T> ILaneMap.Map<T>(Vector512<T> x) => Vector512.Create(T.CreateTruncating(0.5)) * x * GeluLanes.OnePlusTanh(GeluLanes.TanhArgument(x));
+}
+
+/// <summary>
+/// Effectively computes the tanh GELU's backward <c>y = g·(½(1 + t) + ½x(1 + t)(1 − t)·√(2/π)(1 + 3·0.044715x²))</c>,
+/// t = tanh(√(2/π)(x + 0.044715x³)), from a = x and b = g; 1 ± t are formed without cancellation.
+/// </summary>
+public readonly struct GeluTanhGrad : IBinaryOp
+{
+    /// <inheritdoc/>
+    public float Apply(float x, float g)
+    {
+        float u = GeluLanes.TanhCF * (x + GeluLanes.TanhKF * x * x * x);
+        float plus = 2f / (1f + MathF.Exp(-2f * u)), minus = 2f / (1f + MathF.Exp(2f * u)); // 1 + t and 1 − t without cancellation
+        return g * (0.5f * plus + 0.5f * x * plus * minus * GeluLanes.TanhCF * (1f + 3f * GeluLanes.TanhKF * x * x));
+    }
+    /// <inheritdoc/>
+    public Vector512<T> Apply<T>(Vector512<T> x, Vector512<T> g) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        var half = Vector512.Create(T.CreateTruncating(0.5));
+        var u = GeluLanes.TanhArgument(x);
+        var plus = GeluLanes.OnePlusTanh(u);
+        var minus = GeluLanes.OnePlusTanh(-u);
+        var slope = Vector512.Create(T.CreateTruncating(GeluLanes.TanhC)) * (Vector512<T>.One + Vector512.Create(T.CreateTruncating(3 * GeluLanes.TanhK)) * x * x);
+        return g * (half * plus + half * x * plus * minus * slope);
+    }
+}
+
+/// <summary>Constants and lane functions the fused GELU ops share.</summary>
+internal static class GeluLanes
+{
+    public const double InvSqrt2 = 0.70710678118654752, InvSqrt2Pi = 0.39894228040143268, TanhC = 0.79788456080286536, TanhK = 0.044715;
+    public const float InvSqrt2F = (float)InvSqrt2, InvSqrt2PiF = (float)InvSqrt2Pi, TanhCF = (float)TanhC, TanhKF = (float)TanhK;
+
+    public static Vector512<T> Half<T>() where T : unmanaged, IFloatingPointIeee754<T> => Vector512.Create(T.CreateTruncating(0.5));
+
+    /// <summary>√(2/π)(x + 0.044715x³).</summary>
+    public static Vector512<T> TanhArgument<T>(Vector512<T> x) where T : unmanaged, IFloatingPointIeee754<T> =>
+        Vector512.Create(T.CreateTruncating(TanhC)) * (x + Vector512.Create(T.CreateTruncating(TanhK)) * x * x * x);
+
+    /// <summary>erf per lane: the float32 approximation, or float64 <see cref="SpecialFunctions.Erf(double)"/> lane by lane.</summary>
+    public static Vector512<T> Erf<T>(Vector512<T> x) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        if (typeof(T) == typeof(float)) return SpecialFunctions.ErfApprox(x.As<T, float>()).As<float, T>();
+        Span<T> lanes = stackalloc T[Vector512<T>.Count];
+        x.CopyTo(lanes);
+        for (int i = 0; i < lanes.Length; i++) lanes[i] = T.CreateTruncating(SpecialFunctions.Erf(double.CreateTruncating(lanes[i])));
+        return Vector512.Create<T>(lanes);
+    }
+
+    public static Vector512<T> Exp<T>(Vector512<T> x) where T : unmanaged, IFloatingPointIeee754<T> =>
+        typeof(T) == typeof(float) ? Vector512.Exp(x.As<T, float>()).As<float, T>() : Vector512.Exp(x.As<T, double>()).As<double, T>();
+
+    /// <summary>1 + tanh u = 2/(1 + e^(−2u)): no cancellation where tanh u is near −1 (0 at −∞, 2 at +∞).</summary>
+    public static Vector512<T> OnePlusTanh<T>(Vector512<T> u) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        var two = Vector512.Create(T.CreateTruncating(2));
+        return two / (Vector512<T>.One + Exp(-(two * u)));
+    }
+}
