@@ -76,7 +76,7 @@ public sealed class ImageDataset
         Count = images.Dims[0];
         Height = images.Dims[1];
         Width = images.Dims[2];
-        Pixels = Array.ConvertAll(images.Data, b => (float)((b / 255.0 - Mean) / Std));
+        _bytes = images.Data;
         Labels = Array.ConvertAll(labels.Data, b => (int)b);
         if (Labels.Any(l => l > 9)) throw new DataException("labels must lie in 0..9.");
     }
@@ -90,8 +90,18 @@ public sealed class ImageDataset
     /// <summary>Image width.</summary>
     public int Width { get; }
 
-    /// <summary>Normalized pixels, [N, H, W] row-major.</summary>
-    public float[] Pixels { get; }
+    // The raw bytes (47 MB for the training set) instead of a float copy four times that size;
+    // images are normalized as they are copied out.
+    private readonly byte[] _bytes;
+    private static readonly float[] Normalized = Enumerable.Range(0, 256).Select(b => (float)((b / 255.0 - Mean) / Std)).ToArray();
+
+    /// <summary>Writes image <paramref name="index"/>'s H·W pixels, scaled to mean 0 and unit variance, into <paramref name="destination"/>.</summary>
+    public void CopyImage(int index, Span<float> destination)
+    {
+        int pixels = Height * Width;
+        var source = _bytes.AsSpan(index * pixels, pixels);
+        for (int i = 0; i < pixels; i++) destination[i] = Normalized[source[i]];
+    }
 
     /// <summary>Class labels 0..9.</summary>
     public int[] Labels { get; }

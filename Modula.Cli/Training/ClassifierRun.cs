@@ -73,11 +73,15 @@ public sealed class ClassifierRun : IDisposable
         return (loss / _test.Count, (double)correct / _test.Count);
     }
 
+    /// <summary>Host staging for batches, reused so a run does not allocate a large array per step.</summary>
+    private float[] _staging = [];
+
     private (Tensor X, Tensor Y) Batch(ImageDataset data, int[] rows)
     {
         int pixels = data.Height * data.Width;
-        var x = new float[rows.Length * pixels];
-        for (int i = 0; i < rows.Length; i++) Array.Copy(data.Pixels, rows[i] * pixels, x, i * pixels, pixels);
+        if (_staging.Length < rows.Length * pixels) _staging = new float[rows.Length * pixels];
+        var x = _staging.AsSpan(0, rows.Length * pixels);
+        for (int i = 0; i < rows.Length; i++) data.CopyImage(rows[i], x.Slice(i * pixels, pixels));
         var shape = _flat ? new Shape(rows.Length, pixels) : new Shape(rows.Length, 1, data.Height, data.Width);
         return (Tensor.FromArray<float>(x, shape, _device), Tensor.FromArray<int>(rows.Select(r => data.Labels[r]).ToArray(), new Shape(rows.Length), _device));
     }

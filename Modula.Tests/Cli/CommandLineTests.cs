@@ -59,8 +59,8 @@ public sealed class CommandLineTests
         var (code, output, _) = Run("summary", "resmlp", "--blocks", "2");
         Assert.AreEqual(0, code);
         StringAssert.StartsWith(output, "ResMLP: 6 atoms");
-        StringAssert.Contains(output, "Linear(784→128)  mass 1  target 0.3333");
-        StringAssert.Contains(output, "Linear(128→128)  mass 0.25  target 0.1667");
+        StringAssert.Contains(output, "Linear(784→256)  mass 1  target 0.3333");
+        StringAssert.Contains(output, "Linear(256→256)  mass 0.25  target 0.1667");
         var (v2, gpt, _) = Run("summary", "gpt", "--recipe", "v2");
         Assert.AreEqual(0, v2);
         StringAssert.StartsWith(gpt, "GPT v2: 26 atoms, 78 bonds");
