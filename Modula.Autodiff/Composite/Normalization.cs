@@ -1,28 +1,65 @@
+using Modula.Tensors;
+
 namespace Modula.Autodiff;
 
 public static partial class F
 {
-    /// <summary>Numerically stable softmax along <paramref name="axis"/> of scale·x.</summary>
+    /// <summary>
+    /// Numerically stable softmax of scale·x along <paramref name="axis"/>, as one rule (forward
+    /// and backward without intermediate graph nodes): y = e^(z − max z)/Σ e^(z − max z) with
+    /// z = scale·x; dx = scale·y⊙(g − Σ g⊙y). Entries of −∞ (masked) get y = 0 and no gradient.
+    /// </summary>
     public static Variable Softmax(Variable x, int axis = -1, double scale = 1)
     {
-        var (_, e, total) = ShiftedExp(scale == 1 ? x : Scale(x, scale), axis);
-        return Div(e, total);
+        using var z = scale == 1 ? null : Ops.Mul(x.Value, scale);
+        var (shifted, e, total) = ShiftedExp(z ?? x.Value, axis);
+        using (shifted)
+        using (e)
+        using (total)
+        {
+            var y = Ops.Div(e, total);
+            return Variable.FromOp(y, [x], g =>
+            {
+                using var gy = Ops.Mul(g, y);
+                using var dot = Ops.Sum(gy, [axis], keepDim: true);
+                using var centered = Ops.Sub(g, dot);
+                var dx = Ops.Mul(centered, y);
+                if (scale == 1) { x.Accumulate(dx); return; }
+                using (dx) x.Accumulate(Ops.Mul(dx, scale));
+            });
+        }
     }
 
-    /// <summary>Numerically stable log-softmax along <paramref name="axis"/>: (x − max) − log Σ e^(x − max).</summary>
+    /// <summary>
+    /// Numerically stable log-softmax along <paramref name="axis"/>, as one rule:
+    /// y = (x − max) − log Σ e^(x − max); dx = g − e^y·Σ g.
+    /// </summary>
     public static Variable LogSoftmax(Variable x, int axis = -1)
     {
-        var (shifted, _, total) = ShiftedExp(x, axis);
-        return Sub(shifted, Log(total));
+        var (shifted, e, total) = ShiftedExp(x.Value, axis);
+        using (shifted)
+        using (e)
+        using (total)
+        using (var logTotal = Ops.Log(total))
+        {
+            var y = Ops.Sub(shifted, logTotal);
+            return Variable.FromOp(y, [x], g =>
+            {
+                using var sum = Ops.Sum(g, [axis], keepDim: true);
+                using var p = Ops.Exp(y);
+                using var share = Ops.Mul(p, sum);
+                x.Accumulate(Ops.Sub(g, share));
+            });
+        }
     }
 
-    /// <summary>x − max (the max as a constant), its exponential, and the sum of that along <paramref name="axis"/>.</summary>
-    private static (Variable Shifted, Variable Exp, Variable Total) ShiftedExp(Variable x, int axis)
+    /// <summary>x − max, its exponential, and the sum of that along <paramref name="axis"/> (new tensors the caller disposes).</summary>
+    private static (Tensor Shifted, Tensor Exp, Tensor Total) ShiftedExp(Tensor x, int axis)
     {
-        var max = new Variable(Modula.Tensors.Ops.Max(x.Value, [axis], keepDim: true));
-        var shifted = Sub(x, max);
-        var e = Exp(shifted);
-        return (shifted, e, Sum(e, [axis], keepDim: true));
+        using var max = Ops.Max(x, [axis], keepDim: true);
+        var shifted = Ops.Sub(x, max);
+        var e = Ops.Exp(shifted);
+        return (shifted, e, Ops.Sum(e, [axis], keepDim: true));
     }
 
     /// <summary>Mean cross-entropy of logits [..., C] against Int32 labels [...].</summary>
