@@ -59,7 +59,9 @@ public static class SafeTensors
         var full = Path.GetFullPath(path);
         var directory = Path.GetDirectoryName(full)!;
         Directory.CreateDirectory(directory);
-        var (header, data) = Encode(tensors, metadata);
+        // Tensors are written straight from their host copies, so saving needs no second copy of the data.
+        var ordered = tensors.OrderBy(p => p.Key, StringComparer.Ordinal).ToList();
+        var header = EncodeHeader(ordered, metadata);
         string temp = Path.Combine(directory, $".{Path.GetFileName(full)}.{Environment.ProcessId}.{Guid.NewGuid():N}.tmp");
         try
         {
@@ -67,9 +69,9 @@ public static class SafeTensors
             {
                 var length = new byte[8];
                 BinaryPrimitives.WriteUInt64LittleEndian(length, (ulong)header.Length);
-                WriteChecked(stream, length, 0);
-                WriteChecked(stream, header, 8);
-                WriteChecked(stream, data, 8 + header.Length);
+                long written = WriteChecked(stream, length, 0);
+                written = WriteChecked(stream, header, written);
+                foreach (var (_, t) in ordered) written = WriteChecked(stream, t.Data, written);
                 stream.Flush(flushToDisk: true);
             }
             File.Move(temp, full, overwrite: true);
@@ -81,7 +83,8 @@ public static class SafeTensors
         }
     }
 
-    private static void WriteChecked(Stream stream, byte[] bytes, long written)
+    /// <summary>Writes <paramref name="bytes"/> after <paramref name="written"/> bytes; returns the new total.</summary>
+    private static long WriteChecked(Stream stream, byte[] bytes, long written)
     {
         if (FailAfterBytes is long limit && written + bytes.Length > limit)
         {
@@ -89,38 +92,40 @@ public static class SafeTensors
             throw new IOException("safetensors: simulated failure while writing.");
         }
         stream.Write(bytes);
+        return written + bytes.Length;
     }
 
-    private static (byte[] Header, byte[] Data) Encode(IReadOnlyDictionary<string, SafeTensor> tensors, IReadOnlyDictionary<string, string> metadata)
+    /// <summary>The JSON header (padded to 8 bytes) for tensors stored back to back in the given order, with the data's SHA-256.</summary>
+    private static byte[] EncodeHeader(IReadOnlyList<KeyValuePair<string, SafeTensor>> ordered, IReadOnlyDictionary<string, string> metadata)
     {
-        var data = new MemoryStream();
+        using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
         var buffer = new MemoryStream();
         using (var json = new Utf8JsonWriter(buffer))
         {
             json.WriteStartObject();
-            foreach (var (name, t) in tensors.OrderBy(p => p.Key, StringComparer.Ordinal))
+            long offset = 0;
+            foreach (var (name, t) in ordered)
             {
-                long begin = data.Length;
-                data.Write(t.Data);
+                hash.AppendData(t.Data);
                 json.WriteStartObject(name);
                 json.WriteString("dtype", DTypeName(t.DType));
                 json.WriteStartArray("shape");
                 foreach (var d in t.Shape) json.WriteNumberValue(d);
                 json.WriteEndArray();
                 json.WriteStartArray("data_offsets");
-                json.WriteNumberValue(begin);
-                json.WriteNumberValue(data.Length);
+                json.WriteNumberValue(offset);
+                json.WriteNumberValue(offset += t.Data.Length);
                 json.WriteEndArray();
                 json.WriteEndObject();
             }
             json.WriteStartObject(MetadataKey);
             foreach (var (key, value) in metadata.Where(p => p.Key != ChecksumKey)) json.WriteString(key, value);
-            json.WriteString(ChecksumKey, Convert.ToHexStringLower(SHA256.HashData(data.ToArray())));
+            json.WriteString(ChecksumKey, Convert.ToHexStringLower(hash.GetHashAndReset()));
             json.WriteEndObject();
             json.WriteEndObject();
         }
         while (buffer.Length % 8 != 0) buffer.WriteByte((byte)' ');           // the format pads the header to 8 bytes
-        return (buffer.ToArray(), data.ToArray());
+        return buffer.ToArray();
     }
 
     /// <summary>
