@@ -73,20 +73,42 @@ public static partial class F
         return Scale(total, -1.0 / Math.Max(1, labels.Size));
     }
 
-    /// <summary>x − mean(x) along <paramref name="axes"/> (Modula's MeanSubtract).</summary>
+    /// <summary>x − mean(x) along <paramref name="axes"/> (Modula's MeanSubtract), as one rule: dx = g − mean(g).</summary>
     public static Variable MeanSubtract(Variable x, params int[] axes)
     {
-        var mean = Mean(x, LastIfNone(axes), keepDim: true);
-        return Sub(x, mean);
+        var along = LastIfNone(axes);
+        using var mean = Ops.Mean(x.Value, along, keepDim: true);
+        return Variable.FromOp(Ops.Sub(x.Value, mean), [x], g =>
+        {
+            using var gMean = Ops.Mean(g, along, keepDim: true);
+            x.Accumulate(Ops.Sub(g, gMean));
+        });
     }
 
-    /// <summary>x / √mean(x²) along <paramref name="axes"/>, no epsilon (Modula's RMSDivide).</summary>
+    /// <summary>
+    /// x / √mean(x²) along <paramref name="axes"/>, no epsilon (Modula's RMSDivide), as one rule:
+    /// with r = 1/√mean(x²) and y = x·r, dx = r·(g − y·mean(g⊙y)).
+    /// </summary>
     public static Variable RmsDivide(Variable x, params int[] axes)
     {
-        var square = Mul(x, x);
-        var meanSquare = Mean(square, LastIfNone(axes), keepDim: true);
-        var inverse = Rsqrt(meanSquare);
-        return Mul(x, inverse);
+        var along = LastIfNone(axes);
+        using var square = Ops.Mul(x.Value, x.Value);
+        using var meanSquare = Ops.Mean(square, along, keepDim: true);
+        var inverse = Ops.Rsqrt(meanSquare);
+        var y = Ops.Mul(x.Value, inverse);
+        if (NoGrad.IsActive || !x.RequiresGrad)
+        {
+            inverse.Dispose();
+            return new Variable(y);
+        }
+        return Variable.FromOp(y, [x], g =>
+        {
+            using var gy = Ops.Mul(g, y);
+            using var dot = Ops.Mean(gy, along, keepDim: true);
+            using var projected = Ops.Mul(y, dot);
+            using var centered = Ops.Sub(g, projected);
+            x.Accumulate(Ops.Mul(centered, inverse));
+        });
     }
 
     private static int[] LastIfNone(int[] axes) => axes.Length == 0 ? [-1] : axes;
