@@ -68,6 +68,12 @@ public static class SweepCommand
             var images = family == "resmlp" ? ImageDataset.LoadFashionMnist(true, data, download, output) : null;
             var text = family == "gpt" ? TextCorpus.Load(DataFiles.Locate(DataFiles.Shakespeare, data, download, output)) : null;
             using var device = Device.Open(options.Get("device", "cpu"));
+            if (device.Kind != DeviceKind.Cpu && jobs > 1)
+            {
+                // One accelerator stream is not shared between concurrent runs.
+                output.WriteLine($"sweep: {device.Name} runs one cell at a time (--jobs {jobs} applies to the CPU only).");
+                jobs = 1;
+            }
             var cells = plan.Cells();
             output.WriteLine($"sweep {family}: {cells.Count} runs ({cells.Count(store.Contains)} already in {directory}/sweep.csv), {jobs} at a time on {device.Name}");
             var runner = new SweepRunner(plan, store, SweepRunner.Trainer(family, images, text, device));
