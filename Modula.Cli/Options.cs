@@ -41,6 +41,13 @@ public sealed class Options
         !_values.TryGetValue(name, out var v) ? fallback
         : int.TryParse(v, out var i) ? i : throw new UsageException($"option '--{name}' expects an integer, got '{v}'.");
 
+    /// <summary>A positive integer option or its default; zero, negative or malformed values are usage errors.</summary>
+    public int GetPositiveInt(string name, int fallback)
+    {
+        int value = GetInt(name, fallback);
+        return value > 0 ? value : throw new UsageException($"--{name} must be positive, got {value}.");
+    }
+
     /// <summary>A floating-point option or its default; a malformed value is a usage error.</summary>
     public double GetDouble(string name, double fallback) =>
         !_values.TryGetValue(name, out var v) ? fallback

@@ -107,14 +107,8 @@ public static class SweepCommand
             throw new UsageException($"GPT widths must be divisible by its 4 heads, got {bad}.");
         return new SweepPlan(family, optimizers, widths, Positive(options.GetInts("depths", gpt ? [1, 2, 4] : [2, 4, 8, 16]), "depths"),
             options.GetInt("base-width", 64), options.GetInt("base-depth", 2), options.Has("grid") ? options.GetInts("grid", []) : null,
-            options.GetInt("steps", gpt ? 200 : 500), options.GetInt("batch", gpt ? 12 : 128), options.GetInts("seeds", [0]),
-            options.GetInt("average-last", gpt ? 20 : 50)) switch
-        {
-            { Steps: < 1 } p => throw new UsageException($"--steps must be positive, got {p.Steps}."),
-            { Batch: < 1 } p => throw new UsageException($"--batch must be positive, got {p.Batch}."),
-            { AverageLast: < 1 } p => throw new UsageException($"--average-last must be positive, got {p.AverageLast}."),
-            var p => p,
-        };
+            options.GetPositiveInt("steps", gpt ? 200 : 500), options.GetPositiveInt("batch", gpt ? 12 : 128), options.GetInts("seeds", [0]),
+            options.GetPositiveInt("average-last", gpt ? 20 : 50));
     }
 
     private static IReadOnlyList<int> Positive(IReadOnlyList<int> values, string name) =>

@@ -1,5 +1,5 @@
+using static System.FormattableString;
 using System.Diagnostics;
-using System.Globalization;
 using Modula.Cli.Data;
 using Modula.Cli.Training;
 using Modula.Tensors;
@@ -49,14 +49,14 @@ public static class TrainCommand
         if (recipe is not ("v1" or "v2")) throw new UsageException($"unknown recipe '{recipe}'; use v1 or v2.");
         var settings = new GptSettings(recipe, Models.GptConfig(options),
             OptimizerChoice.Parse(options, recipe == "v2" ? GptSettings.V2Optimizer : GptSettings.V1Optimizer),
-            Positive(options, "steps", 2000), Positive(options, "batch", 12), (ulong)options.GetInt("seed", 0));
+            options.GetPositiveInt("steps", 2000), options.GetPositiveInt("batch", 12), (ulong)options.GetInt("seed", 0));
         var corpus = TextCorpus.Load(DataFiles.Locate(DataFiles.Shakespeare, options.Has("data") ? options.Get("data", "") : null, !options.Has("no-download"), output));
         using var device = Device.Open(options.Get("device", "cpu"));
         using var run = new GptRun(settings, corpus, device);
         if (options.Has("resume")) run.Resume(options.Get("resume", ""));
         output.WriteLine($"train gpt {recipe}: {run.Model} | {settings.Optimizer} | {settings.Steps} steps × {settings.Batch}×{settings.Config.Context} tokens on {device.Name} from step {run.Trainer.StepCount}");
 
-        int interval = Positive(options, "eval-interval", 200), evalBatches = Positive(options, "eval-batches", 100);
+        int interval = options.GetPositiveInt("eval-interval", 200), evalBatches = options.GetPositiveInt("eval-batches", 100);
         using var log = CsvLog(options.Get("log", "train-gpt.csv"), "step,batch_loss,train_loss,test_loss,ms_per_step");
         (double Train, double Test) eval = (double.NaN, double.NaN);
         var stepTimes = Loop(run.Trainer, settings.Steps, run.Step, interval, (step, batchLoss, ms) =>
@@ -79,12 +79,12 @@ public static class TrainCommand
         var test = ImageDataset.LoadFashionMnist(false, directory, download, output);
         var model = Models.Build(name, options);
         var optimizer = OptimizerChoice.Parse(options, new OptimizerChoice("modula-adam", Optim.UpdateRule.Normalize, 0.5, 0.9, 0.99, 0.01));
-        var settings = new ClassifierSettings(optimizer, Positive(options, "steps", 2000), Positive(options, "batch", 128), (ulong)options.GetInt("seed", 0));
+        var settings = new ClassifierSettings(optimizer, options.GetPositiveInt("steps", 2000), options.GetPositiveInt("batch", 128), (ulong)options.GetInt("seed", 0));
         using var device = Device.Open(options.Get("device", "cpu"));
         using var run = new ClassifierRun(name, model, settings, train, test, device);
         output.WriteLine($"train {name}: {model} | {optimizer} | {settings.Steps} steps × {settings.Batch} images on {device.Name}");
 
-        int interval = Positive(options, "eval-interval", 500);
+        int interval = options.GetPositiveInt("eval-interval", 500);
         using var log = CsvLog(options.Get("log", $"train-{name}.csv"), "step,batch_loss,ms_per_step");
         var clockTotal = Stopwatch.StartNew();
         var stepTimes = Loop(run.Trainer, settings.Steps, run.Step, interval, (step, batchLoss, ms) =>
@@ -126,12 +126,4 @@ public static class TrainCommand
         writer.WriteLine(header);
         return writer;
     }
-
-    private static int Positive(Options options, string name, int fallback)
-    {
-        int value = options.GetInt(name, fallback);
-        return value > 0 ? value : throw new UsageException($"--{name} must be positive, got {value}.");
-    }
-
-    private static string Invariant(FormattableString s) => s.ToString(CultureInfo.InvariantCulture);
 }

@@ -1,4 +1,4 @@
-using System.Globalization;
+using static System.FormattableString;
 using System.Security;
 using System.Text;
 
@@ -38,9 +38,9 @@ public static class SvgPlot
         int cellW = Left + PanelWidth + Legend, cellH = Top + PanelHeight + Bottom;
         int width = columns * cellW + 20, height = rows * cellH + 40;
         var svg = new StringBuilder();
-        svg.Append(F($"<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{width}\" height=\"{height}\" viewBox=\"0 0 {width} {height}\" font-family=\"sans-serif\" font-size=\"11\">\n"));
-        svg.Append(F($"<rect width=\"{width}\" height=\"{height}\" fill=\"white\"/>\n"));
-        svg.Append(F($"<text x=\"{width / 2}\" y=\"22\" text-anchor=\"middle\" font-size=\"15\">{Escape(title)}</text>\n"));
+        svg.Append(Invariant($"<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{width}\" height=\"{height}\" viewBox=\"0 0 {width} {height}\" font-family=\"sans-serif\" font-size=\"11\">\n"));
+        svg.Append(Invariant($"<rect width=\"{width}\" height=\"{height}\" fill=\"white\"/>\n"));
+        svg.Append(Invariant($"<text x=\"{width / 2}\" y=\"22\" text-anchor=\"middle\" font-size=\"15\">{Escape(title)}</text>\n"));
         for (int i = 0; i < panels.Count; i++)
             WritePanel(svg, panels[i], i, 10 + (i % columns) * cellW, 30 + (i / columns) * cellH);
         svg.Append("</svg>\n");
@@ -58,23 +58,23 @@ public static class SvgPlot
         double X(double x) => px + (x - x0) / (x1 - x0) * PanelWidth;
         double Y(double y) => py + PanelHeight - (Math.Min(y, y1) - y0) / (y1 - y0) * PanelHeight;
 
-        svg.Append(F($"<g>\n<text x=\"{px + PanelWidth / 2}\" y=\"{py - 10}\" text-anchor=\"middle\" font-size=\"13\">{Escape(panel.Title)}</text>\n"));
-        svg.Append(F($"<rect x=\"{px}\" y=\"{py}\" width=\"{PanelWidth}\" height=\"{PanelHeight}\" fill=\"none\" stroke=\"#444\"/>\n"));
+        svg.Append(Invariant($"<g>\n<text x=\"{px + PanelWidth / 2}\" y=\"{py - 10}\" text-anchor=\"middle\" font-size=\"13\">{Escape(panel.Title)}</text>\n"));
+        svg.Append(Invariant($"<rect x=\"{px}\" y=\"{py}\" width=\"{PanelWidth}\" height=\"{PanelHeight}\" fill=\"none\" stroke=\"#444\"/>\n"));
         int step = Math.Max(1, (int)Math.Ceiling((x1 - x0) / 10));
         for (int t = (int)x0; t <= x1; t += step)
         {
-            svg.Append(F($"<line x1=\"{X(t):F1}\" y1=\"{py + PanelHeight}\" x2=\"{X(t):F1}\" y2=\"{py + PanelHeight + 4}\" stroke=\"#444\"/>"));
-            svg.Append(F($"<text x=\"{X(t):F1}\" y=\"{py + PanelHeight + 16}\" text-anchor=\"middle\">{Escape(panel.XTick(t))}</text>\n"));
+            svg.Append(Invariant($"<line x1=\"{X(t):F1}\" y1=\"{py + PanelHeight}\" x2=\"{X(t):F1}\" y2=\"{py + PanelHeight + 4}\" stroke=\"#444\"/>"));
+            svg.Append(Invariant($"<text x=\"{X(t):F1}\" y=\"{py + PanelHeight + 16}\" text-anchor=\"middle\">{Escape(panel.XTick(t))}</text>\n"));
         }
         for (int t = 0; t <= 4; t++)
         {
             double y = y0 + (y1 - y0) * t / 4;
-            svg.Append(F($"<line x1=\"{px - 4}\" y1=\"{Y(y):F1}\" x2=\"{px}\" y2=\"{Y(y):F1}\" stroke=\"#444\"/>"));
-            svg.Append(F($"<text x=\"{px - 6}\" y=\"{Y(y) + 4:F1}\" text-anchor=\"end\">{y:G3}</text>\n"));
+            svg.Append(Invariant($"<line x1=\"{px - 4}\" y1=\"{Y(y):F1}\" x2=\"{px}\" y2=\"{Y(y):F1}\" stroke=\"#444\"/>"));
+            svg.Append(Invariant($"<text x=\"{px - 6}\" y=\"{Y(y) + 4:F1}\" text-anchor=\"end\">{y:G3}</text>\n"));
         }
-        svg.Append(F($"<text x=\"{px + PanelWidth / 2}\" y=\"{py + PanelHeight + 34}\" text-anchor=\"middle\">{Escape(panel.XLabel)}</text>\n"));
-        svg.Append(F($"<text transform=\"translate({px - 44},{py + PanelHeight / 2}) rotate(-90)\" text-anchor=\"middle\">{Escape(panel.YLabel)}</text>\n"));
-        svg.Append(F($"<clipPath id=\"clip{index}\"><rect x=\"{px}\" y=\"{py - 6}\" width=\"{PanelWidth}\" height=\"{PanelHeight + 6}\"/></clipPath>\n"));
+        svg.Append(Invariant($"<text x=\"{px + PanelWidth / 2}\" y=\"{py + PanelHeight + 34}\" text-anchor=\"middle\">{Escape(panel.XLabel)}</text>\n"));
+        svg.Append(Invariant($"<text transform=\"translate({px - 44},{py + PanelHeight / 2}) rotate(-90)\" text-anchor=\"middle\">{Escape(panel.YLabel)}</text>\n"));
+        svg.Append(Invariant($"<clipPath id=\"clip{index}\"><rect x=\"{px}\" y=\"{py - 6}\" width=\"{PanelWidth}\" height=\"{PanelHeight + 6}\"/></clipPath>\n"));
 
         for (int s = 0; s < panel.Series.Count; s++)
         {
@@ -82,16 +82,16 @@ public static class SvgPlot
             string color = Palette[s % Palette.Length];
             if (series.Points.Count > 0)
             {
-                string path = string.Join(" ", series.Points.Select(p => F($"{X(p.X):F1},{Y(p.Y):F1}")));
-                svg.Append(F($"<polyline class=\"series\" clip-path=\"url(#clip{index})\" fill=\"none\" stroke=\"{color}\" stroke-width=\"1.6\" points=\"{path}\"/>\n"));
+                string path = string.Join(" ", series.Points.Select(p => Invariant($"{X(p.X):F1},{Y(p.Y):F1}")));
+                svg.Append(Invariant($"<polyline class=\"series\" clip-path=\"url(#clip{index})\" fill=\"none\" stroke=\"{color}\" stroke-width=\"1.6\" points=\"{path}\"/>\n"));
             }
             foreach (var failed in series.Failed ?? [])
-                svg.Append(F($"<text class=\"failed\" x=\"{X(failed):F1}\" y=\"{py + 4}\" text-anchor=\"middle\" fill=\"{color}\">×</text>\n"));
+                svg.Append(Invariant($"<text class=\"failed\" x=\"{X(failed):F1}\" y=\"{py + 4}\" text-anchor=\"middle\" fill=\"{color}\">×</text>\n"));
             if (series.Marked is { } m)
-                svg.Append(F($"<circle class=\"best\" cx=\"{X(m.X):F1}\" cy=\"{Y(m.Y):F1}\" r=\"3.5\" fill=\"red\" stroke=\"{color}\"/>\n"));
+                svg.Append(Invariant($"<circle class=\"best\" cx=\"{X(m.X):F1}\" cy=\"{Y(m.Y):F1}\" r=\"3.5\" fill=\"red\" stroke=\"{color}\"/>\n"));
             double ly = py + 8 + 16 * s;
-            svg.Append(F($"<line x1=\"{px + PanelWidth + 10}\" y1=\"{ly}\" x2=\"{px + PanelWidth + 28}\" y2=\"{ly}\" stroke=\"{color}\" stroke-width=\"2\"/>"));
-            svg.Append(F($"<text x=\"{px + PanelWidth + 32}\" y=\"{ly + 4}\">{Escape(series.Label)}</text>\n"));
+            svg.Append(Invariant($"<line x1=\"{px + PanelWidth + 10}\" y1=\"{ly}\" x2=\"{px + PanelWidth + 28}\" y2=\"{ly}\" stroke=\"{color}\" stroke-width=\"2\"/>"));
+            svg.Append(Invariant($"<text x=\"{px + PanelWidth + 32}\" y=\"{ly + 4}\">{Escape(series.Label)}</text>\n"));
         }
         svg.Append("</g>\n");
     }
@@ -110,7 +110,6 @@ public static class SvgPlot
         return (low - pad, high + pad);
     }
 
-    private static string F(FormattableString s) => s.ToString(CultureInfo.InvariantCulture);
 
     private static string Escape(string s) => SecurityElement.Escape(s);
 }

@@ -1,3 +1,4 @@
+using static System.FormattableString;
 using System.Globalization;
 using System.Text;
 using static Modula.Cli.Sweep.SweepScoring;
@@ -16,17 +17,17 @@ public static class SweepReport
     {
         Directory.CreateDirectory(directory);
         var paths = new List<string>();
-        foreach (var axis in Axes(plan))
+        var curvesByAxis = Axes(plan).ToDictionary(axis => axis, axis => Curves(plan.Along(axis, results), axis));
+        foreach (var (axis, curves) in curvesByAxis)
         {
-            var curves = Curves(plan.Along(axis, results), axis);
             var panels = plan.Optimizers.Select(o => new PlotPanel(o.Name, "learning rate", "training loss",
                 curves.Where(c => c.Key.Optimizer == o.Name).Select(c => CurveSeries($"{Name(axis)} {c.Key.Scale}", c.Value)).ToList(),
                 e => $"2^{e}")).ToList();
             paths.Add(Save(directory, $"{plan.Family}-{Name(axis)}.svg",
                 SvgPlot.Write($"{plan.Family}: learning-rate sweeps across {Name(axis)} ({Fixed(plan, axis)}, {plan.Steps} steps)", panels, Math.Min(3, panels.Count))));
         }
-        var transfer = Axes(plan).Select(axis => new PlotPanel($"across {Name(axis)}", Name(axis), "training loss at tuned lr",
-            plan.Optimizers.Select(o => TransferSeries(o.Name, Curves(plan.Along(axis, results), axis), o.Name)).ToList(),
+        var transfer = curvesByAxis.Select(c => new PlotPanel($"across {Name(c.Key)}", Name(c.Key), "training loss at tuned lr",
+            plan.Optimizers.Select(o => TransferSeries(o.Name, c.Value)).ToList(),
             e => Math.Pow(2, e).ToString(CultureInfo.InvariantCulture))).ToList();
         paths.Add(Save(directory, $"{plan.Family}-transfer.svg",
             SvgPlot.Write($"{plan.Family}: loss at the learning rate tuned on the smallest model", transfer, transfer.Count)));
@@ -45,18 +46,18 @@ public static class SweepReport
         {
             var scales = axis == SweepAxis.Width ? plan.Widths : plan.Depths;
             var curves = Curves(plan.Along(axis, results), axis);
-            text.AppendLine(F($"{plan.Family} across {Name(axis)} ({Fixed(plan, axis)}, {plan.Steps} steps, batch {plan.Batch}, seeds {string.Join(" ", plan.Seeds)}): best log2(lr) per {Name(axis)}"));
+            text.AppendLine(Invariant($"{plan.Family} across {Name(axis)} ({Fixed(plan, axis)}, {plan.Steps} steps, batch {plan.Batch}, seeds {string.Join(" ", plan.Seeds)}): best log2(lr) per {Name(axis)}"));
             text.AppendLine();
             text.AppendLine($"| optimizer | {string.Join(" | ", scales)} | drift | diverged | loss at lr tuned on {scales.Min()}: {string.Join(" → ", scales)} |");
             text.AppendLine($"|---|{string.Concat(scales.Select(_ => "---:|"))}---:|---:|---|");
             foreach (var o in plan.Optimizers)
             {
                 var own = scales.Select(s => curves.TryGetValue((o.Name, s), out var c) ? c : []).ToList();
-                var bests = own.Select(c => c.Count == 0 ? "" : Best(c) is { } b ? F($"{b.LrExponent}{(AtGridEdge(c, b) ? "*" : "")}") : "—");
+                var bests = own.Select(c => c.Count == 0 ? "" : Best(c) is { } b ? Invariant($"{b.LrExponent}{(AtGridEdge(c, b) ? "*" : "")}") : "—");
                 int? drift = own.Any(c => c.Count == 0) ? null : Drift(own);
                 int diverged = own.Sum(c => c.Count(p => p.Diverged));
                 var transfer = AtSmallestScaleOptimum(scales.Zip(own, (s, c) => (s, (IReadOnlyList<Point>)c)).ToList());
-                text.AppendLine(F($"| {o.Name} | {string.Join(" | ", bests)} | {(drift is { } d ? d.ToString(CultureInfo.InvariantCulture) : "n/a")} | {diverged} | {string.Join(" → ", transfer.Select(t => double.IsNaN(t.Score) ? "—" : t.Score.ToString("F3", CultureInfo.InvariantCulture)))} |"));
+                text.AppendLine(Invariant($"| {o.Name} | {string.Join(" | ", bests)} | {(drift is { } d ? d.ToString(CultureInfo.InvariantCulture) : "n/a")} | {diverged} | {string.Join(" → ", transfer.Select(t => double.IsNaN(t.Score) ? "—" : t.Score.ToString("F3", CultureInfo.InvariantCulture)))} |"));
             }
             text.AppendLine();
         }
@@ -69,11 +70,11 @@ public static class SweepReport
         Best(curve) is { } b ? (b.LrExponent, b.Score) : null,
         curve.Where(p => p.Diverged).Select(p => (double)p.LrExponent).ToList());
 
-    private static PlotSeries TransferSeries(string label, SortedDictionary<(string Optimizer, int Scale), List<Point>> curves, string optimizer)
+    private static PlotSeries TransferSeries(string optimizer, SortedDictionary<(string Optimizer, int Scale), List<Point>> curves)
     {
         var own = curves.Where(c => c.Key.Optimizer == optimizer).Select(c => (c.Key.Scale, (IReadOnlyList<Point>)c.Value)).ToList();
         var points = AtSmallestScaleOptimum(own);
-        return new(label, points.Where(p => !double.IsNaN(p.Score)).Select(p => (Math.Log2(p.Scale), p.Score)).ToList(),
+        return new(optimizer, points.Where(p => !double.IsNaN(p.Score)).Select(p => (Math.Log2(p.Scale), p.Score)).ToList(),
             Failed: points.Where(p => double.IsNaN(p.Score)).Select(p => Math.Log2(p.Scale)).ToList());
     }
 
@@ -94,5 +95,4 @@ public static class SweepReport
         return path;
     }
 
-    private static string F(FormattableString s) => s.ToString(CultureInfo.InvariantCulture);
 }

@@ -29,15 +29,16 @@ public sealed class SweepRunner(SweepPlan plan, SweepStore store, Func<SweepCell
         {
             var config = new GptConfig(Vocab: text!.Vocabulary.Length, Context: 64, Heads: 4, DEmbed: cell.Width,
                 DQuery: cell.Width / 4, DValue: cell.Width / 4, Blocks: cell.Depth);
-            var settings = new GptSettings("v1", config, SweepOptimizer.Find(cell.Optimizer).At(cell.LrExponent), cell.Steps, cell.Batch, (ulong)cell.Seed);
+            var settings = new GptSettings("v1", config, Choice(cell), cell.Steps, cell.Batch, (ulong)cell.Seed);
             using var run = new GptRun(settings, text, device);
             return Losses(cell, run.Step);
         },
         _ => throw new UsageException($"unknown sweep family '{family}'; use resmlp or gpt."),
     };
 
-    private static ClassifierSettings Settings(SweepCell cell) =>
-        new(SweepOptimizer.Find(cell.Optimizer).At(cell.LrExponent), cell.Steps, cell.Batch, (ulong)cell.Seed);
+    private static ClassifierSettings Settings(SweepCell cell) => new(Choice(cell), cell.Steps, cell.Batch, (ulong)cell.Seed);
+
+    private static OptimizerChoice Choice(SweepCell cell) => SweepOptimizer.Find(cell.Optimizer).At(cell.LrExponent);
 
     private static List<double> Losses(SweepCell cell, Func<double> step)
     {

@@ -16,14 +16,15 @@ public sealed class SweepStore
     public SweepStore(string path)
     {
         _path = path;
-        if (File.Exists(path))
+        if (File.Exists(path) && File.ReadAllLines(path) is { Length: > 0 } lines)
         {
-            var lines = File.ReadAllLines(path);
-            if (lines.Length > 0 && lines[0] != SweepResult.CsvHeader)
+            if (lines[0] != SweepResult.CsvHeader)
                 throw new InvalidDataException($"{path} is not a sweep CSV (its header is '{lines[0]}', expected '{SweepResult.CsvHeader}').");
             foreach (var line in lines.Skip(1))
                 if (SweepResult.TryParse(line) is { } r) _results[r.Cell] = r;
-            if (lines.Length > 0) return;
+            // A half-written last line from an interrupted run must not swallow the next row.
+            if (!EndsWithNewline(path)) File.AppendAllText(path, "\n");
+            return;
         }
         Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(path))!);
         File.WriteAllText(path, SweepResult.CsvHeader + "\n");
@@ -46,9 +47,7 @@ public sealed class SweepStore
     {
         lock (_gate)
         {
-            // A half-written line from an interrupted run must not swallow the next row.
             using var stream = new FileStream(_path, FileMode.Append, FileAccess.Write);
-            if (stream.Length > 0 && !EndsWithNewline()) stream.WriteByte((byte)'\n');
             var bytes = System.Text.Encoding.UTF8.GetBytes(result.ToCsv() + "\n");
             stream.Write(bytes);
             stream.Flush(flushToDisk: true);
@@ -56,9 +55,9 @@ public sealed class SweepStore
         }
     }
 
-    private bool EndsWithNewline()
+    private static bool EndsWithNewline(string path)
     {
-        using var read = new FileStream(_path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite);
+        using var read = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite);
         if (read.Length == 0) return true;
         read.Seek(-1, SeekOrigin.End);
         return read.ReadByte() == '\n';

@@ -31,8 +31,7 @@ public sealed class ClassifierRun : IDisposable
         _test = test;
         _device = device;
         _flat = kind == "mlp";
-        Trainer = new Trainer(model, model.Initialize(new Generator(settings.Seed), device), settings.Optimizer.Create(),
-            settings.Optimizer.TrainerOptions(settings.Steps), normalizeSeed: settings.Seed + 1);
+        Trainer = settings.Optimizer.CreateTrainer(model, settings.Steps, settings.Seed, device);
         _sampler = new Generator(settings.Seed + 2);
     }
 

@@ -43,8 +43,7 @@ public sealed class GptRun : IDisposable
         _corpus = corpus;
         _device = device;
         Model = settings.Recipe == "v2" ? Gpt.V2(settings.Config) : Gpt.V1(settings.Config);
-        Trainer = new Trainer(Model, Model.Initialize(new Generator(settings.Seed), device), settings.Optimizer.Create(),
-            settings.Optimizer.TrainerOptions(settings.Steps), normalizeSeed: settings.Seed + 1);
+        Trainer = settings.Optimizer.CreateTrainer(Model, settings.Steps, settings.Seed, device);
         Sampler = new Generator(settings.Seed + 2);
     }
 

@@ -41,6 +41,13 @@ public sealed record OptimizerChoice(string Name, UpdateRule Rule, double Learni
         _ => new Sgd(),
     };
 
+    /// <summary>
+    /// A trainer for <paramref name="model"/> over <paramref name="steps"/> steps: weights drawn from
+    /// <paramref name="seed"/>, power-iteration vectors from seed + 1 (runs draw their batches from seed + 2).
+    /// </summary>
+    public Trainer CreateTrainer(Modules.Module model, int steps, ulong seed, Tensors.Device device) =>
+        new(model, model.Initialize(new Tensors.Random.Generator(seed), device), Create(), TrainerOptions(steps), normalizeSeed: seed + 1);
+
     /// <summary>Trainer settings for a run of <paramref name="steps"/> with linear decay.</summary>
     public TrainerOptions TrainerOptions(int steps) => new(LearningRate, Schedule.Linear(steps), Rule, WeightDecay);
 

@@ -40,7 +40,7 @@ public readonly struct GeluTanh : IUnaryOp, ILaneMap
     public float Apply(float x) => x / (1f + MathF.Exp(-2f * GeluLanes.TanhCF * (x + GeluLanes.TanhKF * x * x * x)));
     /// <inheritdoc/>
     public void Apply<T>(ReadOnlySpan<T> x, Span<T> y) where T : unmanaged, IFloatingPointIeee754<T> => SimdLoop.Map(x, y, this);
-    Vector512<T> ILaneMap.Map<T>(Vector512<T> x) => Vector512.Create(T.CreateTruncating(0.5)) * x * GeluLanes.OnePlusTanh(GeluLanes.TanhArgument(x));
+    Vector512<T> ILaneMap.Map<T>(Vector512<T> x) => GeluLanes.Half<T>() * x * GeluLanes.OnePlusTanh(GeluLanes.TanhArgument(x));
 }
 
 /// <summary>
@@ -59,7 +59,7 @@ public readonly struct GeluTanhGrad : IBinaryOp
     /// <inheritdoc/>
     public Vector512<T> Apply<T>(Vector512<T> x, Vector512<T> g) where T : unmanaged, IFloatingPointIeee754<T>
     {
-        var half = Vector512.Create(T.CreateTruncating(0.5));
+        var half = GeluLanes.Half<T>();
         var u = GeluLanes.TanhArgument(x);
         var plus = GeluLanes.OnePlusTanh(u);
         var minus = GeluLanes.OnePlusTanh(-u);
