@@ -121,10 +121,17 @@ internal static class CpuParallel
             body(0, count);
             return;
         }
-        Parallel.For(0, threads, new ParallelOptions { MaxDegreeOfParallelism = threads }, t =>
+        Run(threads, t =>
         {
             long start = count * t / threads, end = count * (t + 1) / threads;
             if (start < end) body(start, end);
         });
+    }
+
+    /// <summary>Runs <paramref name="body"/>(0) … <paramref name="body"/>(parts − 1) in parallel and waits for all.</summary>
+    public static void Run(int parts, Action<int> body)
+    {
+        if (!WorkerPool.Shared.TryRun(parts, body))
+            Parallel.For(0, parts, new ParallelOptions { MaxDegreeOfParallelism = parts }, body);
     }
 }
