@@ -30,7 +30,7 @@ public sealed class MatMulTests
     public static IEnumerable<object[]> Shapes =>
     [
         [1, 1, 1, 1], [1, 3, 5, 7], [1, 13, 33, 17], [2, 12, 32, 256], [1, 25, 70, 300], [3, 65, 66, 67], [1, 5, 2, 129],
-        [1, 0, 4, 3], [1, 4, 3, 0], [4, 64, 64, 32], [1, 150, 40, 20],
+        [1, 0, 4, 3], [1, 4, 3, 0], [4, 64, 64, 32], [1, 150, 40, 20], [1, 130, 1, 70], [2, 1, 40, 33], [1, 1, 5, 1],
     ];
 
     [TestMethod]
@@ -98,6 +98,35 @@ public sealed class MatMulTests
         Reference.AssertClose(expected.Select(v => 1.5 * v).ToArray(), Reference.Read(c), 2e-4, 1e-5, "accumulate α·a·b");
         using var scaled = Ops.MatMul(ta, tb, alpha: 3);
         Reference.AssertClose(expected.Select(v => 3 * v).ToArray(), Reference.Read(scaled), 3e-4, 1e-5, "α·a·b");
+    }
+
+    [TestMethod]
+    public void MatrixVectorProductsMatchReferenceInEveryLayoutWithAlphaAndAccumulate()
+    {
+        // Power iteration's W·u and Wᵀ·v skip panel packing; check rows and columns of A,
+        // strided vectors (a column of a wider matrix) and the row-vector case.
+        var w = Reference.RandomValues(37 * 53, 5).Select(v => (double)(float)v).ToArray();
+        var u = Reference.RandomValues(53 * 3, 6).Select(v => (double)(float)v).ToArray();
+        using var tw = Reference.Make(w, new Shape(37, 53), DType.Float32, Device.Cpu);
+        using var tu = Reference.Make(u, new Shape(53, 3), DType.Float32, Device.Cpu);
+        using var column = tu.Slice(1, 1, 1);                         // [53, 1], row stride 3
+        using var contiguous = Ops.Contiguous(column);
+        double[] uColumn = Enumerable.Range(0, 53).Select(p => u[p * 3 + 1]).ToArray();
+        foreach (var (vector, label) in new[] { (column, "strided"), (contiguous, "contiguous") })
+        {
+            var expected = Reference3(w, uColumn, 1, 37, 1, 53, false, false, false);
+            using var c = Ops.MatMul(tw, vector, alpha: 0.5);
+            Reference.AssertClose(expected.Select(v => 0.5 * v).ToArray(), Reference.Read(c), 1e-4, 1e-5, $"W·u {label}");
+            Ops.MatMulInto(tw, vector, c, accumulate: true, alpha: 2);
+            Reference.AssertClose(expected.Select(v => 2.5 * v).ToArray(), Reference.Read(c), 2e-4, 1e-5, $"W·u accumulate {label}");
+            using var row = vector.Transpose(0, 1);                    // [1, 53]
+            using var r = Ops.MatMul(row, tw, transposeB: true);       // u·Wᵀ = (W·u)ᵀ
+            Reference.AssertClose(expected, Reference.Read(r), 1e-4, 1e-5, $"uᵀ·Wᵀ {label}");
+        }
+        var v37 = Reference.RandomValues(37, 7).Select(v => (double)(float)v).ToArray();
+        using var tv = Reference.Make(v37, new Shape(37, 1), DType.Float32, Device.Cpu);
+        using var back = Ops.MatMul(tw, tv, transposeA: true);          // Wᵀ·v: A's columns are contiguous
+        Reference.AssertClose(Reference3(w, v37, 1, 53, 1, 37, true, false, false), Reference.Read(back), 1e-4, 1e-5, "Wᵀ·v");
     }
 
     [TestMethod]

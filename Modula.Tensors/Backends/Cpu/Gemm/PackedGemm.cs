@@ -32,6 +32,7 @@ internal static unsafe class PackedGemm
             if (!accumulate) for (int i = 0; i < m; i++) c.Data.AsSpan(c.Offset + i * c.RowStride, n).Clear();
             return;
         }
+        if ((m == 1 || n == 1) && MatrixVector.TryMultiply(a, b, c, m, n, k, accumulate, alpha)) return;
         long flops = 2L * m * n * k;
         if (threads <= 1 || flops < ParallelFlops)
         {
@@ -42,7 +43,7 @@ internal static unsafe class PackedGemm
         int extent = splitRows ? m : n, unit = splitRows ? MR : NR;
         int units = (extent + unit - 1) / unit;
         threads = Math.Min(threads, units);
-        Parallel.For(0, threads, new ParallelOptions { MaxDegreeOfParallelism = threads }, t =>
+        CpuParallel.Run(threads, t =>
         {
             int begin = Math.Min(extent, (int)((long)units * t / threads) * unit);
             int end = Math.Min(extent, (int)((long)units * (t + 1) / threads) * unit);
