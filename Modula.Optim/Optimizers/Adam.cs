@@ -32,12 +32,7 @@ public sealed class Adam(double beta1 = 0.9, double beta2 = 0.999, double epsilo
         var (m, v) = (Slot("m", gradient), Slot("v", gradient));
         Moments.Update(m, v, gradient, 1 - Beta1, 1 - Beta2);
         int t = step + 1;
-        using var denominator = v.Map(new Affine(1 / (1 - Math.Pow(Beta2, t)), 0));
-        denominator.Apply(new Sqrt());
-        denominator.Apply(new Affine(1, Epsilon));
-        var direction = m.Map(new Affine(1 / (1 - Math.Pow(Beta1, t)), 0));
-        direction.Combine(denominator, new Div());
-        return direction;
+        return m.Zip(v, new AdamRatio(1 / (1 - Math.Pow(Beta1, t)), 1 / (1 - Math.Pow(Beta2, t)), Epsilon));
     }
 }
 
@@ -65,24 +60,17 @@ public sealed class ModulaAdam(double beta1 = 0.9, double beta2 = 0.99) : Optimi
     {
         double exponent = step / (step + 1.0);
         Moments.Update(Slot("m", gradient), Slot("v", gradient), gradient, Math.Pow(1 - Beta1, exponent), Math.Pow(1 - Beta2, exponent));
-        using var root = Slots["v"].Map(new Sqrt());
-        var direction = Slots["m"].Clone();
-        direction.Combine(root, new Div());
-        direction.Apply(new ZeroNonFinite());
-        return direction;
+        return Slots["m"].Zip(Slots["v"], new DivideByRootOrZero());
     }
 }
 
 /// <summary>The moment updates shared by the Adam variants.</summary>
 internal static class Moments
 {
-    /// <summary>m ← m + a·(g − m), v ← v + b·(g² − v).</summary>
+    /// <summary>m ← (1 − a)·m + a·g, v ← (1 − b)·v + b·g².</summary>
     public static void Update(Weights m, Weights v, Weights g, double a, double b)
     {
-        m.Scale(1 - a);
-        m.AddScaled(g, a);
-        using var square = g.Map(new PowScalar(2));
-        v.Scale(1 - b);
-        v.AddScaled(square, b);
+        m.Combine(g, new Ema(a));
+        v.Combine(g, new EmaOfSquare(b));
     }
 }

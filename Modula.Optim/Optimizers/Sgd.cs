@@ -39,8 +39,7 @@ public sealed class Momentum(double beta = 0.9, bool nesterov = false) : Optimiz
     public override Weights Direction(Weights gradient, int step)
     {
         var m = Slot("m", gradient);
-        m.Scale(Beta);
-        m.AddScaled(gradient, 1 - Beta);
+        m.Combine(gradient, new Ema(1 - Beta));
         if (!Nesterov) return m.Clone();
         var direction = gradient.Map(new Affine(1 - Beta, 0));
         direction.AddScaled(m, Beta);

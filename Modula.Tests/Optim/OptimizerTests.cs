@@ -90,6 +90,28 @@ public sealed class OptimizerTests
     }
 
     [TestMethod]
+    [DataRow(TestDevices.Cpu)]
+    [DataRow(TestDevices.Simulator)]
+    [DataRow(TestDevices.Cuda)]
+    public void FusedMomentOpsMatchTheirFormulasInFloat32(string deviceName)
+    {
+        var device = TestDevices.Get(deviceName);
+        double[] a = [0.5, -1.5, 0.0, 2.0, 3.0, -0.25, 1e-3, 0.0, 4.0, -2.0, 0.75, 1.0, -3.0, 0.1, 0.2, 0.3, 7.0];
+        double[] b = [0.25, 2.0, 0.0, 0.0, 1.0, 0.5, 1e-6, 3.0, 16.0, 0.1, 0.2, 0.3, 4.0, 9.0, 1.0, 2.0, 0.5];
+        using var ta = Tensor.FromArray(a.Select(x => (float)x).ToArray(), new Shape(a.Length), device);
+        using var tb = Tensor.FromArray(b.Select(x => (float)x).ToArray(), new Shape(b.Length), device);
+        void Check<TOp>(TOp op, Func<double, double, double> f, string name) where TOp : struct, Modula.Tensors.Primitives.IBinaryOp
+        {
+            using var y = Ops.Zip(ta, tb, op);
+            Reference.AssertClose(a.Select((x, i) => f(x, b[i])).ToArray(), Reference.Read(y), 1e-6, 1e-6, $"{name} on {deviceName}");
+        }
+        Check(new Ema(0.1), (m, g) => 0.9 * m + 0.1 * g, "ema");
+        Check(new EmaOfSquare(0.01), (v, g) => 0.99 * v + 0.01 * g * g, "ema of square");
+        Check(new DivideByRootOrZero(), (m, v) => m / Math.Sqrt(v) is var r && double.IsFinite(r) ? r : 0, "m/√v or 0");
+        Check(new AdamRatio(10, 1000, 1e-8), (m, v) => 10 * m / (Math.Sqrt(1000 * v) + 1e-8), "adam ratio");
+    }
+
+    [TestMethod]
     public void SchedulesAtChosenSteps()
     {
         var linear = Schedule.Linear(100);

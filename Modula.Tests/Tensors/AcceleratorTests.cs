@@ -16,7 +16,9 @@ public sealed class AcceleratorTests
     /// <summary>Every kernel instantiation the backend can launch.</summary>
     private static IEnumerable<(MethodInfo Method, bool Explicit)> AllKernels()
     {
-        var ops = typeof(IUnaryOp).Assembly.GetTypes().Where(t => t.IsValueType && !t.IsGenericType).ToArray();
+        // The engine's op structs and the optimizers' fused updates.
+        var ops = typeof(IUnaryOp).Assembly.GetTypes().Concat(typeof(Modula.Optim.Ema).Assembly.GetTypes())
+            .Where(t => t.IsValueType && !t.IsGenericType).ToArray();
         foreach (var m in typeof(Kernels).GetMethods(BindingFlags.Public | BindingFlags.Static))
         {
             if (!m.IsGenericMethodDefinition) { yield return (m, false); continue; }
