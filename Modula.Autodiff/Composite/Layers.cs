@@ -10,12 +10,8 @@ public static partial class F
     /// </summary>
     public static Variable CausalAttention(Variable q, Variable k, Variable v, double scale)
     {
-        int t = q.Shape[-2];
         var scores = MatMul(q, k, transposeB: true);
-        using var mask = CausalMask(t, q.Value.DType, q.Value.Device);
-        var blocked = new Variable(Ops.Full(Shape.Scalar, double.NegativeInfinity, q.Value.DType, q.Value.Device));
-        var masked = Where(mask, scores, blocked);
-        var weights = Softmax(masked, -1, scale);
+        var weights = CausalSoftmax(scores, scale);
         return MatMul(weights, v);
     }
 

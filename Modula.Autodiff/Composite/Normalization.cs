@@ -8,9 +8,11 @@ public static partial class F
     /// Numerically stable softmax of scale·x along <paramref name="axis"/>, as one rule (forward
     /// and backward without intermediate graph nodes): y = e^(z − max z)/Σ e^(z − max z) with
     /// z = scale·x; dx = scale·y⊙(g − Σ g⊙y). Entries of −∞ (masked) get y = 0 and no gradient.
+    /// Along the last axis each row is one fused pass (<see cref="Ops.Softmax(Tensor, double, bool)"/>).
     /// </summary>
     public static Variable Softmax(Variable x, int axis = -1, double scale = 1)
     {
+        if (Shape.NormalizeAxis(axis, x.Shape.Rank) == x.Shape.Rank - 1) return RowSoftmax(x, scale, causal: false);
         using var z = scale == 1 ? null : Ops.Mul(x.Value, scale);
         var (shifted, e, total) = ShiftedExp(z ?? x.Value, axis);
         using (shifted)
@@ -28,6 +30,18 @@ public static partial class F
                 using (dx) x.Accumulate(Ops.Mul(dx, scale));
             });
         }
+    }
+
+    /// <summary>
+    /// Softmax of scale·scores along the last axis with a causal mask: scores [..., T, T] of
+    /// queries × keys, key j &gt; query i gets weight 0 (decoder attention), in one fused pass per row.
+    /// </summary>
+    public static Variable CausalSoftmax(Variable scores, double scale = 1) => RowSoftmax(scores, scale, causal: true);
+
+    private static Variable RowSoftmax(Variable x, double scale, bool causal)
+    {
+        var y = Ops.Softmax(x.Value, scale, causal);
+        return Variable.FromOp(y, [x], g => x.Accumulate(Ops.SoftmaxBackward(g, y, scale)));
     }
 
     /// <summary>

@@ -37,6 +37,13 @@ internal interface IBackend
     /// <summary>x contiguous viewed as [outer, reduce, inner] → y contiguous [outer, inner].</summary>
     void Reduce<TOp>(Tensor x, Tensor y, int outer, int reduce, int inner, TOp op) where TOp : struct, IReduceOp;
 
+    /// <summary>
+    /// y = softmax(scale·x) over each contiguous row of <paramref name="length"/> elements (x, y
+    /// contiguous, same size); when <paramref name="causal"/>, row r keeps columns j ≤ r mod length and zeroes the rest.
+    /// </summary>
+    void SoftmaxRows(Tensor x, Tensor y, int length, double scale, bool causal);
+    /// <summary>dx = scale·y⊙(g − Σ g⊙y) over each contiguous row of <paramref name="length"/> elements.</summary>
+    void SoftmaxRowsBackward(Tensor g, Tensor y, Tensor dx, int length, double scale);
     /// <summary>Index of the first maximum along the middle axis of x [outer, reduce, inner] → int y [outer, inner].</summary>
     void ArgMax(Tensor x, Tensor y, int outer, int reduce, int inner);
 

@@ -40,6 +40,10 @@ internal sealed class ProfilingBackend(IBackend backend, Device device) : IBacke
     public void Where(Tensor condition, Tensor a, Tensor b, Tensor y) => Timed(nameof(Where), () => backend.Where(condition, a, b, y));
     public void Reduce<TOp>(Tensor x, Tensor y, int outer, int reduce, int inner, TOp op) where TOp : struct, IReduceOp =>
         Timed(Name<TOp>(nameof(Reduce)), () => backend.Reduce(x, y, outer, reduce, inner, op));
+    public void SoftmaxRows(Tensor x, Tensor y, int length, double scale, bool causal) =>
+        Timed(nameof(SoftmaxRows), () => backend.SoftmaxRows(x, y, length, scale, causal));
+    public void SoftmaxRowsBackward(Tensor g, Tensor y, Tensor dx, int length, double scale) =>
+        Timed(nameof(SoftmaxRowsBackward), () => backend.SoftmaxRowsBackward(g, y, dx, length, scale));
     public void ArgMax(Tensor x, Tensor y, int outer, int reduce, int inner) => Timed(nameof(ArgMax), () => backend.ArgMax(x, y, outer, reduce, inner));
     // Products are told apart by size and operand layout (ᵀ: read column-major), since their speed depends on both.
     public void MatMul(Tensor a, Tensor b, Tensor c, bool accumulate, double alpha) =>

@@ -126,6 +126,14 @@ internal sealed class IlgpuBackend : IBackend
                 (outputs, xs, ys, reduce, inner, op);
     }
 
+    public void SoftmaxRows(Tensor x, Tensor y, int length, double scale, bool causal) =>
+        Kernel("softmax", typeof(float), () => Acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, int, float, int>(Kernels.SoftmaxRows))
+            (y.Size / length, V<float>(x).SubView(x.Offset, x.Size), V<float>(y).SubView(y.Offset, y.Size), length, (float)scale, causal ? 1 : 0);
+
+    public void SoftmaxRowsBackward(Tensor g, Tensor y, Tensor dx, int length, double scale) =>
+        Kernel("softmax-backward", typeof(float), () => Acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, float>(Kernels.SoftmaxRowsBackward))
+            (y.Size / length, V<float>(g).SubView(g.Offset, g.Size), V<float>(y).SubView(y.Offset, y.Size), V<float>(dx).SubView(dx.Offset, dx.Size), length, (float)scale);
+
     public void ArgMax(Tensor x, Tensor y, int outer, int reduce, int inner) =>
         Kernel("argmax", typeof(float), () => Acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<int>, int, int>(Kernels.ArgMax))
             (outer * inner, V<float>(x).SubView(x.Offset, x.Size), V<int>(y).SubView(y.Offset, y.Size), reduce, inner);

@@ -80,6 +80,32 @@ internal static class Kernels
         if (t == 0) y[output] = partial[0];
     }
 
+    /// <summary>One thread per row of <paramref name="length"/>: softmax of scale·x, causal rows keeping columns j ≤ r mod length.</summary>
+    public static void SoftmaxRows(Index1D r, ArrayView<float> x, ArrayView<float> y, int length, float scale, int causal)
+    {
+        int at = r * length, valid = causal != 0 ? r % length + 1 : length;
+        float max = float.NegativeInfinity;
+        for (int j = 0; j < valid; j++) max = IntrinsicMath.Max(max, scale * x[at + j]);
+        float sum = 0f;
+        for (int j = 0; j < valid; j++)
+        {
+            float e = MathF.Exp(scale * x[at + j] - max);
+            y[at + j] = e;
+            sum += e;
+        }
+        for (int j = 0; j < valid; j++) y[at + j] /= sum;
+        for (int j = valid; j < length; j++) y[at + j] = 0f;
+    }
+
+    /// <summary>One thread per row: dx = scale·y⊙(g − Σ g⊙y).</summary>
+    public static void SoftmaxRowsBackward(Index1D r, ArrayView<float> g, ArrayView<float> y, ArrayView<float> dx, int length, float scale)
+    {
+        int at = r * length;
+        float dot = 0f;
+        for (int j = 0; j < length; j++) dot += g[at + j] * y[at + j];
+        for (int j = 0; j < length; j++) dx[at + j] = scale * y[at + j] * (g[at + j] - dot);
+    }
+
     public static void ArgMax(Index1D i, ArrayView<float> x, ArrayView<int> y, int reduce, int inner)
     {
         int o = i / inner, c = i % inner;
