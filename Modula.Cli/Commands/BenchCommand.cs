@@ -8,8 +8,8 @@ namespace Modula.Cli.Commands;
 /// <summary><c>modula bench gemm</c>: median time and GFLOP/s of matrix products, one line per shape.</summary>
 public static class BenchCommand
 {
-    /// <summary>A benchmark shape: <c>batch</c> products of [m, k]·[k, n].</summary>
-    public readonly record struct GemmShape(int Batch, int M, int N, int K)
+    /// <summary>A benchmark shape: <c>batch</c> products of [m, k]·[k, n], with A or B read transposed (column-major) when set.</summary>
+    public readonly record struct GemmShape(int Batch, int M, int N, int K, bool TransposeA = false, bool TransposeB = false)
     {
         /// <summary>2·batch·m·n·k.</summary>
         public double Flops => 2.0 * Batch * M * N * K;
@@ -18,10 +18,17 @@ public static class BenchCommand
     /// <summary>The square anchor and the products of one step of the default GPT.</summary>
     public static readonly GemmShape[] Square = [new(1, 1024, 1024, 1024)];
 
-    /// <summary>GPT-step shapes (batch 12 × context 64 = 768 rows, d 128, MLP 512, 48 attention heads of 64×32).</summary>
+    /// <summary>
+    /// GPT-step shapes and layouts (batch 12 × context 64 = 768 rows, d 128, MLP 512, 48 attention
+    /// heads of 64×32): a Linear's forward x·Wᵀ, its input gradient g·W, its weight gradient gᵀ·x,
+    /// and attention's q·kᵀ, p·v and pᵀ·g.
+    /// </summary>
     public static readonly GemmShape[] Gpt =
     [
-        new(1, 768, 128, 128), new(1, 768, 512, 128), new(1, 768, 128, 512), new(48, 64, 64, 32),
+        new(1, 768, 128, 128, TransposeB: true), new(1, 768, 128, 128), new(1, 128, 128, 768, TransposeA: true),
+        new(1, 768, 512, 128, TransposeB: true), new(1, 768, 128, 512), new(1, 512, 128, 768, TransposeA: true),
+        new(1, 768, 128, 512, TransposeB: true), new(1, 768, 512, 128), new(1, 128, 512, 768, TransposeA: true),
+        new(48, 64, 64, 32, TransposeB: true), new(48, 64, 32, 64), new(48, 64, 32, 64, TransposeA: true),
     ];
 
     /// <summary>Runs the subcommand.</summary>
@@ -33,8 +40,9 @@ public static class BenchCommand
                 modula bench gemm [--device cpu|cuda|opencl|ilgpu-cpu] [--threads N] [--repeat N] [--shapes all|square|gpt]
                 modula bench gpt-step [--device cpu] [--threads N] [--steps 30] [--warmup 5] [--optimizers normed-adam,adam,dualized-momentum] [--profile]
 
-                Times C = A·B (float32) and prints per shape:
-                  gemm batch=B m=M n=N k=K device=D threads=T median_ms=X gflops=Y
+                Times C = A·B (float32) and prints per shape (Aᵀ / Bᵀ: that operand is read column-major,
+                as in a GPT step's gradient products):
+                  gemm batch=B m=M n=N k=K [Aᵀ] [Bᵀ] device=D threads=T median_ms=X gflops=Y
                 --threads sets CPU worker threads (default: all cores); --repeat the timed runs (default 30).
                 gpt-step times full training steps (forward, backward, update) of the default GPT (Modula v1,
                 batch 12 × 64 tokens) for each optimizer and prints one line each:
@@ -61,7 +69,7 @@ public static class BenchCommand
         {
             double ms = MedianMilliseconds(shape, device, repeat);
             output.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"gemm batch={shape.Batch} m={shape.M} n={shape.N} k={shape.K} device={device.Name} threads={CpuDevice.Threads} median_ms={ms:F4} gflops={shape.Flops / ms / 1e6:F1}"));
+                $"gemm batch={shape.Batch} m={shape.M} n={shape.N} k={shape.K}{(shape.TransposeA ? " Aᵀ" : "")}{(shape.TransposeB ? " Bᵀ" : "")} device={device.Name} threads={CpuDevice.Threads} median_ms={ms:F4} gflops={shape.Flops / ms / 1e6:F1}"));
         }
         return 0;
     }
@@ -70,18 +78,18 @@ public static class BenchCommand
     public static double MedianMilliseconds(GemmShape shape, Device device, int repeat)
     {
         var generator = new Tensors.Random.Generator(1);
-        using var a = Ops.Normal(new Shape(shape.Batch, shape.M, shape.K), generator, device: device);
-        using var b = Ops.Normal(new Shape(shape.Batch, shape.K, shape.N), generator, device: device);
+        using var a = Ops.Normal(shape.TransposeA ? new Shape(shape.Batch, shape.K, shape.M) : new Shape(shape.Batch, shape.M, shape.K), generator, device: device);
+        using var b = Ops.Normal(shape.TransposeB ? new Shape(shape.Batch, shape.N, shape.K) : new Shape(shape.Batch, shape.K, shape.N), generator, device: device);
         using var c = Ops.Zeros(new Shape(shape.Batch, shape.M, shape.N), device: device);
         // Enough inner iterations that one timed sample is ~20 ms at ~300 GFLOP/s, so timer resolution does not matter.
         int inner = Math.Max(1, (int)(6e9 / shape.Flops));
-        for (int i = 0; i < 3 * inner; i++) Ops.MatMulInto(a, b, c, accumulate: false);
+        for (int i = 0; i < 3 * inner; i++) Ops.MatMulInto(a, b, c, accumulate: false, shape.TransposeA, shape.TransposeB);
         c.Item0();
         var samples = new double[repeat];
         for (int r = 0; r < repeat; r++)
         {
             var sw = Stopwatch.StartNew();
-            for (int i = 0; i < inner; i++) Ops.MatMulInto(a, b, c, accumulate: false);
+            for (int i = 0; i < inner; i++) Ops.MatMulInto(a, b, c, accumulate: false, shape.TransposeA, shape.TransposeB);
             c.Item0();
             samples[r] = sw.Elapsed.TotalMilliseconds / inner;
         }

@@ -39,7 +39,11 @@ internal static unsafe class PackedGemm
             MultiplySerial(a, b, c, m, n, k, accumulate, alpha);
             return;
         }
-        bool splitRows = m >= n;
+        // Each thread packs the B it reads. With A read in place (no A packing), splitting the
+        // columns gives each thread half of B to pack instead of all of it.
+        // Split the longer side. Each thread packs the B it reads, so on a tie with A read in
+        // place (nothing of A to pack) the columns split: each thread packs half of B, not all.
+        bool splitRows = m > n || (m == n && !(a.ColStride == 1 || a.RowStride == 1));
         int extent = splitRows ? m : n, unit = splitRows ? MR : NR;
         int units = (extent + unit - 1) / unit;
         threads = Math.Min(threads, units);
@@ -53,12 +57,20 @@ internal static unsafe class PackedGemm
         });
     }
 
-    /// <summary>Single-threaded blocked product; α scales A as it is packed.</summary>
+    /// <summary>
+    /// Single-threaded blocked product. A is read where it lies when its rows or columns are
+    /// contiguous (the micro-kernel broadcasts one element per row and depth, so a strided read
+    /// costs no more than a packed one, and packing is a transposition for row-major A); only a
+    /// last partial tile of fewer than 12 rows is packed, zero-padded. Other layouts pack all of A,
+    /// scaled by α; a directly read A gets α at the store.
+    /// </summary>
     public static void MultiplySerial(MatrixRef<float> a, MatrixRef<float> b, MatrixRef<float> c, int m, int n, int k, bool accumulate, float alpha = 1)
     {
         var packA = _packA ??= GC.AllocateUninitializedArray<float>(MC * KC, pinned: true);
         var packB = _packB ??= GC.AllocateUninitializedArray<float>(NC * KC, pinned: true);
-        fixed (float* pa = packA, pb = packB, pc = c.Data)
+        bool direct = a.ColStride == 1 || a.RowStride == 1;
+        var strided = new StridedA(a.RowStride, a.ColStride);
+        fixed (float* pa = packA, pb = packB, pc = c.Data, sa = a.Data)
         {
             for (int jc = 0; jc < n; jc += NC)
             {
@@ -71,7 +83,8 @@ internal static unsafe class PackedGemm
                     for (int ic = 0; ic < m; ic += MC)
                     {
                         int mc = Math.Min(MC, m - ic);
-                        PackA(a.At(ic, pc0), mc, kc, pa, alpha);
+                        int full = direct ? mc / MR * MR : 0;  // rows read in place
+                        if (full < mc) PackA(a.At(ic + full, pc0), mc - full, kc, pa, alpha);
                         for (int jr = 0; jr < nc; jr += NR)
                         {
                             int nr = Math.Min(NR, nc - jr);
@@ -79,13 +92,37 @@ internal static unsafe class PackedGemm
                             {
                                 int mr = Math.Min(MR, mc - ir);
                                 float* tile = pc + c.Offset + (ic + ir) * c.RowStride + jc + jr;
-                                Kernel(kc, pa + ir * kc, pb + jr * kc, tile, c.RowStride, mr, nr, first);
+                                if (ir < full)
+                                    Kernel(strided, kc, sa + a.Offset + (ic + ir) * a.RowStride + pc0 * a.ColStride, pb + jr * kc, tile, c.RowStride, mr, nr, first, alpha);
+                                else
+                                    Kernel(default(PackedA), kc, pa + (ir - full) * kc, pb + jr * kc, tile, c.RowStride, mr, nr, first, 1f);
                             }
                         }
                     }
                 }
             }
         }
+    }
+
+    /// <summary>How the micro-kernel reads the 12 A values of one depth: element i of the current column, and the step to the next depth.</summary>
+    private interface IPanelA
+    {
+        float At(float* a, int i);
+        nint Step { get; }
+    }
+
+    /// <summary>A packed panel: the 12 values of a depth are contiguous, depths 12 apart.</summary>
+    private readonly struct PackedA : IPanelA
+    {
+        public float At(float* a, int i) => a[i];
+        public nint Step => MR;
+    }
+
+    /// <summary>A read in place through its strides.</summary>
+    private readonly struct StridedA(nint rowStride, nint colStride) : IPanelA
+    {
+        public float At(float* a, int i) => a[i * rowStride];
+        public nint Step => colStride;
     }
 
     /// <summary>Packs α·A[0..mc, 0..kc] into 12-row panels laid out k-major: panel[p·12 + i].</summary>
@@ -165,9 +202,10 @@ internal static unsafe class PackedGemm
         }
     }
 
-    /// <summary>C[0..mr, 0..nr] (+)= Apanel·Bpanel over kc steps with a 12×32 register tile.</summary>
+    /// <summary>C[0..mr, 0..nr] (+)= α·A·Bpanel over kc steps with a 12×32 register tile.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Kernel(int kc, float* a, float* b, float* c, int ldc, int mr, int nr, bool overwrite)
+    private static void Kernel<TA>(TA panel, int kc, float* a, float* b, float* c, int ldc, int mr, int nr, bool overwrite, float alpha)
+        where TA : struct, IPanelA
     {
         Vector512<float> c00 = default, c01 = default, c10 = default, c11 = default, c20 = default, c21 = default,
             c30 = default, c31 = default, c40 = default, c41 = default, c50 = default, c51 = default,
@@ -178,20 +216,27 @@ internal static unsafe class PackedGemm
             var b0 = Vector512.Load(b);
             var b1 = Vector512.Load(b + 16);
             Vector512<float> ai;
-            ai = Vector512.Create(a[0]); c00 = Vector512.FusedMultiplyAdd(ai, b0, c00); c01 = Vector512.FusedMultiplyAdd(ai, b1, c01);
-            ai = Vector512.Create(a[1]); c10 = Vector512.FusedMultiplyAdd(ai, b0, c10); c11 = Vector512.FusedMultiplyAdd(ai, b1, c11);
-            ai = Vector512.Create(a[2]); c20 = Vector512.FusedMultiplyAdd(ai, b0, c20); c21 = Vector512.FusedMultiplyAdd(ai, b1, c21);
-            ai = Vector512.Create(a[3]); c30 = Vector512.FusedMultiplyAdd(ai, b0, c30); c31 = Vector512.FusedMultiplyAdd(ai, b1, c31);
-            ai = Vector512.Create(a[4]); c40 = Vector512.FusedMultiplyAdd(ai, b0, c40); c41 = Vector512.FusedMultiplyAdd(ai, b1, c41);
-            ai = Vector512.Create(a[5]); c50 = Vector512.FusedMultiplyAdd(ai, b0, c50); c51 = Vector512.FusedMultiplyAdd(ai, b1, c51);
-            ai = Vector512.Create(a[6]); c60 = Vector512.FusedMultiplyAdd(ai, b0, c60); c61 = Vector512.FusedMultiplyAdd(ai, b1, c61);
-            ai = Vector512.Create(a[7]); c70 = Vector512.FusedMultiplyAdd(ai, b0, c70); c71 = Vector512.FusedMultiplyAdd(ai, b1, c71);
-            ai = Vector512.Create(a[8]); c80 = Vector512.FusedMultiplyAdd(ai, b0, c80); c81 = Vector512.FusedMultiplyAdd(ai, b1, c81);
-            ai = Vector512.Create(a[9]); c90 = Vector512.FusedMultiplyAdd(ai, b0, c90); c91 = Vector512.FusedMultiplyAdd(ai, b1, c91);
-            ai = Vector512.Create(a[10]); ca0 = Vector512.FusedMultiplyAdd(ai, b0, ca0); ca1 = Vector512.FusedMultiplyAdd(ai, b1, ca1);
-            ai = Vector512.Create(a[11]); cb0 = Vector512.FusedMultiplyAdd(ai, b0, cb0); cb1 = Vector512.FusedMultiplyAdd(ai, b1, cb1);
-            a += MR;
+            ai = Vector512.Create(panel.At(a, 0)); c00 = Vector512.FusedMultiplyAdd(ai, b0, c00); c01 = Vector512.FusedMultiplyAdd(ai, b1, c01);
+            ai = Vector512.Create(panel.At(a, 1)); c10 = Vector512.FusedMultiplyAdd(ai, b0, c10); c11 = Vector512.FusedMultiplyAdd(ai, b1, c11);
+            ai = Vector512.Create(panel.At(a, 2)); c20 = Vector512.FusedMultiplyAdd(ai, b0, c20); c21 = Vector512.FusedMultiplyAdd(ai, b1, c21);
+            ai = Vector512.Create(panel.At(a, 3)); c30 = Vector512.FusedMultiplyAdd(ai, b0, c30); c31 = Vector512.FusedMultiplyAdd(ai, b1, c31);
+            ai = Vector512.Create(panel.At(a, 4)); c40 = Vector512.FusedMultiplyAdd(ai, b0, c40); c41 = Vector512.FusedMultiplyAdd(ai, b1, c41);
+            ai = Vector512.Create(panel.At(a, 5)); c50 = Vector512.FusedMultiplyAdd(ai, b0, c50); c51 = Vector512.FusedMultiplyAdd(ai, b1, c51);
+            ai = Vector512.Create(panel.At(a, 6)); c60 = Vector512.FusedMultiplyAdd(ai, b0, c60); c61 = Vector512.FusedMultiplyAdd(ai, b1, c61);
+            ai = Vector512.Create(panel.At(a, 7)); c70 = Vector512.FusedMultiplyAdd(ai, b0, c70); c71 = Vector512.FusedMultiplyAdd(ai, b1, c71);
+            ai = Vector512.Create(panel.At(a, 8)); c80 = Vector512.FusedMultiplyAdd(ai, b0, c80); c81 = Vector512.FusedMultiplyAdd(ai, b1, c81);
+            ai = Vector512.Create(panel.At(a, 9)); c90 = Vector512.FusedMultiplyAdd(ai, b0, c90); c91 = Vector512.FusedMultiplyAdd(ai, b1, c91);
+            ai = Vector512.Create(panel.At(a, 10)); ca0 = Vector512.FusedMultiplyAdd(ai, b0, ca0); ca1 = Vector512.FusedMultiplyAdd(ai, b1, ca1);
+            ai = Vector512.Create(panel.At(a, 11)); cb0 = Vector512.FusedMultiplyAdd(ai, b0, cb0); cb1 = Vector512.FusedMultiplyAdd(ai, b1, cb1);
+            a += panel.Step;
             b += NR;
+        }
+        if (alpha != 1f)
+        {
+            var s = Vector512.Create(alpha);
+            c00 *= s; c01 *= s; c10 *= s; c11 *= s; c20 *= s; c21 *= s; c30 *= s; c31 *= s;
+            c40 *= s; c41 *= s; c50 *= s; c51 *= s; c60 *= s; c61 *= s; c70 *= s; c71 *= s;
+            c80 *= s; c81 *= s; c90 *= s; c91 *= s; ca0 *= s; ca1 *= s; cb0 *= s; cb1 *= s;
         }
         if (mr == MR && nr == NR)
         {
