@@ -30,6 +30,9 @@ public static class CommandLine
                        learning rate (resumable).
         """;
 
+    /// <summary>True when <c>--help</c> or <c>-h</c> appears anywhere, so <c>modula train gpt --help</c> shows the usage as <c>modula train --help</c> does.</summary>
+    public static bool WantsHelp(string[] args) => args.Any(a => a is "--help" or "-h");
+
     /// <summary>Runs the command line; returns the process exit code.</summary>
     public static int Run(string[] args, TextWriter output, TextWriter error)
     {

@@ -34,7 +34,7 @@ public static class BenchCommand
     /// <summary>Runs the subcommand.</summary>
     public static int Run(string[] args, TextWriter output)
     {
-        if (args.Length == 0 || args[0] is "--help" or "-h")
+        if (args.Length == 0 || CommandLine.WantsHelp(args))
         {
             output.WriteLine("""
                 modula bench gemm [--device cpu|cuda|opencl|ilgpu-cpu] [--threads N] [--repeat N] [--shapes all|square|gpt]

@@ -15,7 +15,7 @@ public static class GenerateCommand
     /// <summary>Runs the subcommand.</summary>
     public static int Run(string[] args, TextWriter output)
     {
-        if (args.Length > 0 && args[0] is "--help" or "-h")
+        if (CommandLine.WantsHelp(args))
         {
             output.WriteLine("""
                 modula generate --checkpoint PATH [--length 500] [--temperature 0.8] [--seed 0] [--prompt TEXT] [--device cpu]

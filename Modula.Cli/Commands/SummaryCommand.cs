@@ -6,7 +6,7 @@ public static class SummaryCommand
     /// <summary>Runs the subcommand.</summary>
     public static int Run(string[] args, TextWriter output)
     {
-        if (args.Length == 0 || args[0] is "--help" or "-h")
+        if (args.Length == 0 || CommandLine.WantsHelp(args))
         {
             output.WriteLine($"""
                 modula summary {string.Join("|", Models.Names)} [--recipe v1|v2] [--width N] [--blocks N] [--block-depth N] [--heads N] [--context N]

@@ -45,7 +45,7 @@ public static class SweepCommand
     /// <summary>Runs the subcommand.</summary>
     public static int Run(string[] args, TextWriter output)
     {
-        if (args.Length == 0 || args[0] is "--help" or "-h")
+        if (args.Length == 0 || CommandLine.WantsHelp(args))
         {
             output.WriteLine(Help);
             return args.Length == 0 ? 2 : 0;

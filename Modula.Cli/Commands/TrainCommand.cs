@@ -14,7 +14,7 @@ public static class TrainCommand
     /// <summary>Runs the subcommand.</summary>
     public static int Run(string[] args, TextWriter output, TextWriter error)
     {
-        if (args.Length == 0 || args[0] is "--help" or "-h")
+        if (args.Length == 0 || CommandLine.WantsHelp(args))
         {
             output.WriteLine("""
                 modula train gpt [--recipe v1|v2] [--steps 2000] [--batch 12] [--context 64] [--width 128] [--heads 4] [--blocks 4]
