@@ -44,6 +44,12 @@ internal interface IBackend
     void SoftmaxRows(Tensor x, Tensor y, int length, double scale, bool causal);
     /// <summary>dx = scale·y⊙(g − Σ g⊙y) over each contiguous row of <paramref name="length"/> elements.</summary>
     void SoftmaxRowsBackward(Tensor g, Tensor y, Tensor dx, int length, double scale);
+    /// <summary>y = x − mean(x) over each contiguous row of <paramref name="length"/> elements.</summary>
+    void CenterRows(Tensor x, Tensor y, int length);
+    /// <summary>y = x·r, r = 1/√mean(x²) over each contiguous row of <paramref name="length"/>; inverse [rows] receives r.</summary>
+    void RmsNormalizeRows(Tensor x, Tensor y, Tensor inverse, int length);
+    /// <summary>dx = r·(g − y·mean(g⊙y)) over each contiguous row of <paramref name="length"/>.</summary>
+    void RmsNormalizeRowsBackward(Tensor g, Tensor y, Tensor inverse, Tensor dx, int length);
     /// <summary>Index of the first maximum along the middle axis of x [outer, reduce, inner] → int y [outer, inner].</summary>
     void ArgMax(Tensor x, Tensor y, int outer, int reduce, int inner);
 

@@ -44,6 +44,11 @@ internal sealed class ProfilingBackend(IBackend backend, Device device) : IBacke
         Timed(nameof(SoftmaxRows), () => backend.SoftmaxRows(x, y, length, scale, causal));
     public void SoftmaxRowsBackward(Tensor g, Tensor y, Tensor dx, int length, double scale) =>
         Timed(nameof(SoftmaxRowsBackward), () => backend.SoftmaxRowsBackward(g, y, dx, length, scale));
+    public void CenterRows(Tensor x, Tensor y, int length) => Timed(nameof(CenterRows), () => backend.CenterRows(x, y, length));
+    public void RmsNormalizeRows(Tensor x, Tensor y, Tensor inverse, int length) =>
+        Timed(nameof(RmsNormalizeRows), () => backend.RmsNormalizeRows(x, y, inverse, length));
+    public void RmsNormalizeRowsBackward(Tensor g, Tensor y, Tensor inverse, Tensor dx, int length) =>
+        Timed(nameof(RmsNormalizeRowsBackward), () => backend.RmsNormalizeRowsBackward(g, y, inverse, dx, length));
     public void ArgMax(Tensor x, Tensor y, int outer, int reduce, int inner) => Timed(nameof(ArgMax), () => backend.ArgMax(x, y, outer, reduce, inner));
     // Products are told apart by size and operand layout (ᵀ: read column-major), since their speed depends on both.
     public void MatMul(Tensor a, Tensor b, Tensor c, bool accumulate, double alpha) =>

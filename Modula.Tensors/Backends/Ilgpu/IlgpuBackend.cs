@@ -128,11 +128,26 @@ internal sealed class IlgpuBackend : IBackend
 
     public void SoftmaxRows(Tensor x, Tensor y, int length, double scale, bool causal) =>
         Kernel("softmax", typeof(float), () => Acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, int, float, int>(Kernels.SoftmaxRows))
-            (y.Size / length, V<float>(x).SubView(x.Offset, x.Size), V<float>(y).SubView(y.Offset, y.Size), length, (float)scale, causal ? 1 : 0);
+            (y.Size / length, Dense(x), Dense(y), length, (float)scale, causal ? 1 : 0);
 
     public void SoftmaxRowsBackward(Tensor g, Tensor y, Tensor dx, int length, double scale) =>
         Kernel("softmax-backward", typeof(float), () => Acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, float>(Kernels.SoftmaxRowsBackward))
-            (y.Size / length, V<float>(g).SubView(g.Offset, g.Size), V<float>(y).SubView(y.Offset, y.Size), V<float>(dx).SubView(dx.Offset, dx.Size), length, (float)scale);
+            (y.Size / length, Dense(g), Dense(y), Dense(dx), length, (float)scale);
+
+    public void CenterRows(Tensor x, Tensor y, int length) =>
+        Kernel("center-rows", typeof(float), () => Acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, int>(Kernels.CenterRows))
+            (y.Size / length, Dense(x), Dense(y), length);
+
+    public void RmsNormalizeRows(Tensor x, Tensor y, Tensor inverse, int length) =>
+        Kernel("rms-rows", typeof(float), () => Acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int>(Kernels.RmsNormalizeRows))
+            (y.Size / length, Dense(x), Dense(y), Dense(inverse), length);
+
+    public void RmsNormalizeRowsBackward(Tensor g, Tensor y, Tensor inverse, Tensor dx, int length) =>
+        Kernel("rms-rows-backward", typeof(float), () => Acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int>(Kernels.RmsNormalizeRowsBackward))
+            (y.Size / length, Dense(g), Dense(y), Dense(inverse), Dense(dx), length);
+
+    /// <summary>A contiguous tensor's elements as a view.</summary>
+    private static ArrayView<float> Dense(Tensor t) => V<float>(t).SubView(t.Offset, t.Size);
 
     public void ArgMax(Tensor x, Tensor y, int outer, int reduce, int inner) =>
         Kernel("argmax", typeof(float), () => Acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<int>, int, int>(Kernels.ArgMax))

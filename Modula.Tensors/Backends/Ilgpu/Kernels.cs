@@ -106,6 +106,37 @@ internal static class Kernels
         for (int j = 0; j < length; j++) dx[at + j] = scale * y[at + j] * (g[at + j] - dot);
     }
 
+    /// <summary>One thread per row: y = x − mean(x).</summary>
+    public static void CenterRows(Index1D r, ArrayView<float> x, ArrayView<float> y, int length)
+    {
+        int at = r * length;
+        float sum = 0f;
+        for (int j = 0; j < length; j++) sum += x[at + j];
+        float mean = sum / length;
+        for (int j = 0; j < length; j++) y[at + j] = x[at + j] - mean;
+    }
+
+    /// <summary>One thread per row: y = x·r, r = 1/√mean(x²), stored in inverse[r].</summary>
+    public static void RmsNormalizeRows(Index1D r, ArrayView<float> x, ArrayView<float> y, ArrayView<float> inverse, int length)
+    {
+        int at = r * length;
+        float squares = 0f;
+        for (int j = 0; j < length; j++) squares += x[at + j] * x[at + j];
+        float inv = 1f / MathF.Sqrt(squares / length);
+        inverse[r] = inv;
+        for (int j = 0; j < length; j++) y[at + j] = x[at + j] * inv;
+    }
+
+    /// <summary>One thread per row: dx = r·(g − y·mean(g⊙y)).</summary>
+    public static void RmsNormalizeRowsBackward(Index1D r, ArrayView<float> g, ArrayView<float> y, ArrayView<float> inverse, ArrayView<float> dx, int length)
+    {
+        int at = r * length;
+        float dot = 0f;
+        for (int j = 0; j < length; j++) dot += g[at + j] * y[at + j];
+        float mean = dot / length, inv = inverse[r];
+        for (int j = 0; j < length; j++) dx[at + j] = inv * (g[at + j] - y[at + j] * mean);
+    }
+
     public static void ArgMax(Index1D i, ArrayView<float> x, ArrayView<int> y, int reduce, int inner)
     {
         int o = i / inner, c = i % inner;

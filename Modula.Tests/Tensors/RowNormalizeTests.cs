@@ -1,0 +1,64 @@
+using Modula.Tensors;
+
+namespace Modula.Tests.Tensors;
+
+[TestClass]
+public sealed class RowNormalizeTests
+{
+    [TestMethod]
+    [DataRow(TestDevices.Cpu, DType.Float32)]
+    [DataRow(TestDevices.Cpu, DType.Float64)]
+    [DataRow(TestDevices.Simulator, DType.Float32)]
+    [DataRow(TestDevices.Cuda, DType.Float32)]
+    public void RowCenteringAndRmsNormalizationMatchTheFormulas(string deviceName, DType dtype)
+    {
+        var device = TestDevices.Get(deviceName);
+        double tol = dtype == DType.Float64 ? 1e-12 : 3e-6;
+        foreach (var (shape, trailing) in new[] { (new Shape(6, 7), 1), (new Shape(2, 3, 4, 5), 3), (new Shape(5, 33), 1), (new Shape(9), 1) })
+        {
+            int rows = shape.Dims[..^trailing].ToArray().Aggregate(1, (p, d) => p * d), length = shape.Size / rows;
+            var x = Reference.RandomValues(shape.Size, 31);
+            var g = Reference.RandomValues(shape.Size, 32);
+            double[] centered = new double[x.Length], normalized = new double[x.Length], inverse = new double[rows], dx = new double[x.Length];
+            for (int r = 0; r < rows; r++)
+            {
+                var row = Enumerable.Range(r * length, length);
+                double mean = row.Average(i => x[i]);
+                inverse[r] = 1 / Math.Sqrt(row.Average(i => x[i] * x[i]));
+                foreach (int i in row) (centered[i], normalized[i]) = (x[i] - mean, x[i] * inverse[r]);
+                double dot = row.Average(i => g[i] * normalized[i]);
+                foreach (int i in row) dx[i] = inverse[r] * (g[i] - normalized[i] * dot);
+            }
+            string what = $"{deviceName}/{dtype} {shape} over {trailing}";
+            using var tx = Reference.Make(x, shape, dtype, device);
+            using var tg = Reference.Make(g, shape, dtype, device);
+            using var c = Ops.SubtractRowMean(tx, trailing);
+            Reference.AssertClose(centered, Reference.Read(c), tol, tol, $"centered {what}");
+            using var y = Ops.RmsNormalize(tx, trailing, out var rowInverse);
+            using (rowInverse)
+            {
+                Reference.AssertClose(normalized, Reference.Read(y), tol, tol, $"normalized {what}");
+                Reference.AssertClose(inverse, Reference.Read(rowInverse), tol, tol, $"inverse {what}");
+                using var d = Ops.RmsNormalizeBackward(tg, y, rowInverse, trailing);
+                Reference.AssertClose(dx, Reference.Read(d), tol, 1e-5, $"backward {what}");
+            }
+        }
+    }
+
+    [TestMethod]
+    public void BadTrailingAxesAndMismatchedGradientsAreNamed()
+    {
+        using var x = Ops.Zeros(new Shape(2, 3));
+        var e = Assert.ThrowsExactly<ArgumentException>(() => Ops.SubtractRowMean(x, 3));
+        StringAssert.Contains(e.Message, "SubtractRowMean");
+        StringAssert.Contains(e.Message, "[2, 3]");
+        using var ones = Ops.Ones(new Shape(2, 3));
+        using var y = Ops.RmsNormalize(ones, 1, out var r);
+        using (r)
+        using (var g = Ops.Zeros(new Shape(3, 2)))
+        {
+            e = Assert.ThrowsExactly<ArgumentException>(() => Ops.RmsNormalizeBackward(g, y, r, 1));
+            StringAssert.Contains(e.Message, "RmsNormalizeBackward");
+        }
+    }
+}
