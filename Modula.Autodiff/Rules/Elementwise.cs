@@ -96,11 +96,18 @@ public static partial class F
 
     /// <summary>y = a + b.</summary>
     public static Variable Add(Variable a, Variable b) =>
-        Variable.FromOp(Ops.Add(a.Value, b.Value), [a, b], g => { a.Accumulate(Ops.Contiguous(g)); b.Accumulate(Ops.Contiguous(g)); });
+        Variable.FromOp(Ops.Add(a.Value, b.Value), [a, b], g => { b.Accumulate(Ops.Contiguous(g)); a.Accumulate(Handover(g)); });
 
     /// <summary>y = a − b.</summary>
     public static Variable Sub(Variable a, Variable b) =>
-        Variable.FromOp(Ops.Sub(a.Value, b.Value), [a, b], g => { a.Accumulate(Ops.Contiguous(g)); b.Accumulate(Ops.Neg(g)); });
+        Variable.FromOp(Ops.Sub(a.Value, b.Value), [a, b], g => { b.Accumulate(Ops.Neg(g)); a.Accumulate(Handover(g)); });
+
+    /// <summary>
+    /// The upstream gradient itself (a view of it), for the last input that reads it: the graph
+    /// frees its own reference right after this rule, so the input may keep and update the
+    /// storage instead of a copy. Every other input must get its own tensor, made before this.
+    /// </summary>
+    private static Tensor Handover(Tensor g) => g.View(g.Shape.Dims.ToArray());
 
     /// <summary>y = a·b; da = g·b, db = g·a.</summary>
     public static Variable Mul(Variable a, Variable b) =>

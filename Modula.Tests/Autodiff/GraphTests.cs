@@ -32,6 +32,25 @@ public sealed class GraphTests
     }
 
     [TestMethod]
+    public void SumsHandTheirGradientOnWithoutSharingStorageBetweenInputs()
+    {
+        // Add and Sub give their first input the upstream gradient's storage; every other
+        // input, repeated inputs and chains of sums must still end with their own values.
+        using var a = new Variable(Tensor.FromArray<double>([1, 2]), requiresGrad: true);
+        using var b = new Variable(Tensor.FromArray<double>([3, 5]), requiresGrad: true);
+        for (int pass = 1; pass <= 2; pass++)
+        {
+            using var scope = TensorScope.Begin();
+            var weights = new Variable(Tensor.FromArray<double>([1, 10]));
+            // y = ((a + b) + a) − b + (a + a)·b + (b − a)  ⇒  dy/da = 2 + 2b − 1, dy/db = 1 − 1 + 2a + 1
+            var y = F.Add(F.Sub(F.Add(F.Add(a, b), a), b), F.Add(F.Mul(F.Add(a, a), b), F.Sub(b, a)));
+            F.Sum(F.Mul(y, weights)).Backward();
+            CollectionAssert.AreEqual(new double[] { pass * 1 * (1 + 2 * 3), pass * 10 * (1 + 2 * 5) }, a.Grad!.ToArray<double>(), $"da after pass {pass}");
+            CollectionAssert.AreEqual(new double[] { pass * 1 * (1 + 2 * 1), pass * 10 * (1 + 2 * 2) }, b.Grad!.ToArray<double>(), $"db after pass {pass}");
+        }
+    }
+
+    [TestMethod]
     public void NoGradAndDetachStopGradients()
     {
         using var scope = TensorScope.Begin();
