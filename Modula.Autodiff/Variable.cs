@@ -85,6 +85,22 @@ public sealed class Variable : IDisposable
         g.Dispose();
     }
 
+    /// <summary>
+    /// Adds <paramref name="scale"/>·<paramref name="gradient"/> (borrowed: not consumed) into
+    /// this variable's gradient: the rule of a scalar multiple, one pass whether or not a
+    /// gradient is already there (scale-then-add would be two).
+    /// </summary>
+    public void AccumulateScaled(Tensor gradient, double scale)
+    {
+        if (!RequiresGrad) return;
+        if (Grad is null || gradient.Shape != Shape)
+        {
+            Accumulate(Ops.Mul(gradient, scale));
+            return;
+        }
+        Ops.Zip(Grad, gradient, new Modula.Tensors.Primitives.ScaledAdd(scale), into: Grad);
+    }
+
     private static Tensor Contiguous(Tensor t)
     {
         using (t) return Ops.Contiguous(t);

@@ -83,11 +83,11 @@ public static partial class F
 
     /// <summary>y = x·s.</summary>
     public static Variable Scale(Variable x, double s) =>
-        Variable.FromOp(Ops.Mul(x.Value, s), [x], g => x.Accumulate(Ops.Mul(g, s)));
+        Variable.FromOp(Ops.Mul(x.Value, s), [x], g => x.AccumulateScaled(g, s));
 
     /// <summary>y = x + s.</summary>
     public static Variable AddScalar(Variable x, double s) =>
-        Variable.FromOp(Ops.Add(x.Value, s), [x], g => x.Accumulate(Ops.Contiguous(g)));
+        Variable.FromOp(Ops.Add(x.Value, s), [x], g => x.Accumulate(Handover(g)));
 
     /// <summary>y = x &gt; 0 ? 1 : 0, a constant (zero gradient).</summary>
     public static Variable Step(Variable x) => new(Ops.Step(x.Value));

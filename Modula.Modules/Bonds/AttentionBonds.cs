@@ -35,7 +35,7 @@ public sealed class AttentionQK : Bond
         Expect(inputs, 2, "q, k");
         var (q, k) = (inputs[0], inputs[1]);
         if (q.Shape != k.Shape) throw new ModuleException($"q {q.Shape} and k {k.Shape} must have the same shape.");
-        return [F.Scale(F.MatMul(q, k, transposeB: true), 1.0 / q.Shape[-1])];
+        return [F.MatMul(q, k, transposeB: true, alpha: 1.0 / q.Shape[-1])];
     }
 }
 

@@ -59,7 +59,7 @@ public sealed class TiedEmbedding : Module
         var h = Body.Run(embedded, weights[1..]);
         if (h.Length != 1 || h[0].Shape[-1] != Embedding.Dim)
             throw new ModuleException($"the body produced {string.Join(", ", h.Select(v => v.Shape.ToString()))}; the head needs one [..., {Embedding.Dim}] tensor.");
-        return [F.Scale(F.MatMul(h[0], table, transposeB: true), Math.Sqrt((double)Embedding.Count / Embedding.Dim))];
+        return [F.MatMul(h[0], table, transposeB: true, alpha: Math.Sqrt((double)Embedding.Count / Embedding.Dim))];
     }
 
     internal override void CollectAtoms(string path, List<(string Path, Atom Atom)> atoms)

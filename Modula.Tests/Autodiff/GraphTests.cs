@@ -32,7 +32,7 @@ public sealed class GraphTests
     }
 
     [TestMethod]
-    public void SumsHandTheirGradientOnWithoutSharingStorageBetweenInputs()
+    public void SumsAndScalarMultiplesPassGradientsOnWithoutSharingStorage()
     {
         // Add and Sub give their first input the upstream gradient's storage; every other
         // input, repeated inputs and chains of sums must still end with their own values.
@@ -42,10 +42,11 @@ public sealed class GraphTests
         {
             using var scope = TensorScope.Begin();
             var weights = new Variable(Tensor.FromArray<double>([1, 10]));
-            // y = ((a + b) + a) − b + (a + a)·b + (b − a)  ⇒  dy/da = 2 + 2b − 1, dy/db = 1 − 1 + 2a + 1
-            var y = F.Add(F.Sub(F.Add(F.Add(a, b), a), b), F.Add(F.Mul(F.Add(a, a), b), F.Sub(b, a)));
+            // y = ((a + b) + a) − b + (a + a)·b + (b − a) + 3a  ⇒  dy/da = 1 + 2b + 3, dy/db = 2a + 1
+            // (the scalar multiple adds into a gradient that already exists, in place)
+            var y = F.Add(F.Add(F.Sub(F.Add(F.Add(a, b), a), b), F.Add(F.Mul(F.Add(a, a), b), F.Sub(b, a))), F.Scale(a, 3));
             F.Sum(F.Mul(y, weights)).Backward();
-            CollectionAssert.AreEqual(new double[] { pass * 1 * (1 + 2 * 3), pass * 10 * (1 + 2 * 5) }, a.Grad!.ToArray<double>(), $"da after pass {pass}");
+            CollectionAssert.AreEqual(new double[] { pass * 1 * (1 + 2 * 3 + 3), pass * 10 * (1 + 2 * 5 + 3) }, a.Grad!.ToArray<double>(), $"da after pass {pass}");
             CollectionAssert.AreEqual(new double[] { pass * 1 * (1 + 2 * 1), pass * 10 * (1 + 2 * 2) }, b.Grad!.ToArray<double>(), $"db after pass {pass}");
         }
     }
