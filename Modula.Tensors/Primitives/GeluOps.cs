@@ -27,6 +27,14 @@ public readonly struct GeluErfGrad : IBinaryOp
     /// <inheritdoc/>
     public Vector512<T> Apply<T>(Vector512<T> x, Vector512<T> g) where T : unmanaged, IFloatingPointIeee754<T>
     {
+        if (typeof(T) == typeof(float))
+        {
+            // erf(x/√2) is built on e^(−x²/2), which is also the Gaussian density's exponential.
+            var xf = x.As<T, float>();
+            var erf = SpecialFunctions.ErfApprox(xf * Vector512.Create(GeluLanes.InvSqrt2F), out var gaussian);
+            var cdf32 = Vector512.Create(0.5f) * (Vector512<float>.One + erf);
+            return g * (cdf32 + xf * Vector512.Create(GeluLanes.InvSqrt2PiF) * gaussian).As<float, T>();
+        }
         var cdf = GeluLanes.Half<T>() * (Vector512<T>.One + GeluLanes.Erf(x * Vector512.Create(T.CreateTruncating(GeluLanes.InvSqrt2))));
         var pdf = Vector512.Create(T.CreateTruncating(GeluLanes.InvSqrt2Pi)) * GeluLanes.Exp(-GeluLanes.Half<T>() * x * x);
         return g * (cdf + x * pdf);

@@ -33,12 +33,19 @@ public static class SpecialFunctions
     }
 
     /// <summary><see cref="ErfApprox(float)"/> on 16 lanes.</summary>
-    public static Vector512<float> ErfApprox(Vector512<float> v)
+    public static Vector512<float> ErfApprox(Vector512<float> v) => ErfApprox(v, out _);
+
+    /// <summary>
+    /// <see cref="ErfApprox(float)"/> on 16 lanes, also returning the e^(−v²) it is built on (the
+    /// Gaussian a GELU gradient needs, so that gradient takes one exponential, not two).
+    /// </summary>
+    public static Vector512<float> ErfApprox(Vector512<float> v, out Vector512<float> gaussian)
     {
         var ax = Vector512.Abs(v);
         var t = Vector512<float>.One / (Vector512<float>.One + Vector512.Create(P) * ax);
         var poly = ((((Vector512.Create(A5) * t + Vector512.Create(A4)) * t + Vector512.Create(A3)) * t + Vector512.Create(A2)) * t + Vector512.Create(A1)) * t;
-        var r = Vector512<float>.One - poly * Vector512.Exp(-(ax * ax));
+        gaussian = Vector512.Exp(-(ax * ax));
+        var r = Vector512<float>.One - poly * gaussian;
         return r | (v & Vector512.Create(-0f));
     }
 
