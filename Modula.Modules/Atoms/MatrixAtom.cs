@@ -59,8 +59,7 @@ public abstract class MatrixAtom : Atom
         using var vUnit = Norms.ToNorm(v, 1);
         var next = Ops.MatMul(w, vUnit, transposeA: true);                     // [S, in, 1]
         using var length = Norms.L2(next, [1]);                                // [S, 1, 1]
-        using var scaled = Norms.DivideSafely(w, length);
-        using var result = Ops.Mul(scaled, target);
+        using var result = Norms.ScaleSafely(w, length, target);
         using (var zero = Tensor.Scalar(0, length.DType, length.Device))
         using (var moved = Ops.Greater(length, zero))
         using (next)

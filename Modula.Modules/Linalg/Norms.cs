@@ -33,12 +33,24 @@ internal static class Norms
         return Ops.Div(x, safe);
     }
 
+    /// <summary>
+    /// target·x / max(denominator, 1e-30) with broadcasting: the factor is formed on the (small)
+    /// denominator first, so x is read once; zero numerators over zero denominators give 0.
+    /// </summary>
+    public static Tensor ScaleSafely(Tensor x, Tensor denominator, double target)
+    {
+        if (target == 1) return DivideSafely(x, denominator);
+        using var floor = Tensor.Scalar(Tiny, denominator.DType, denominator.Device);
+        using var safe = Ops.Maximum(denominator, floor);
+        using var inverse = Ops.Reciprocal(safe);
+        using var factor = Ops.Mul(inverse, target);
+        return Ops.Mul(x, factor);
+    }
+
     /// <summary>x rescaled so every slice along <paramref name="axis"/> has ℓ2 norm <paramref name="target"/>; zero slices stay zero.</summary>
     public static Tensor ToNorm(Tensor x, int axis, double target = 1)
     {
         using var norm = L2(x, [axis]);
-        var unit = DivideSafely(x, norm);
-        if (target == 1) return unit;
-        using (unit) return Ops.Mul(unit, target);
+        return ScaleSafely(x, norm, target);
     }
 }
