@@ -264,6 +264,15 @@ public abstract class Module
     public Weights Regularize(Weights weights, double strength) =>
         PerAtom(weights, AtomTargets(strength), (atom, w, s, _) => atom.RegularizeWeight(w, s));
 
+    /// <summary><see cref="Regularize"/> applied to <paramref name="weights"/> in place (what a trainer's weight decay does each step).</summary>
+    public void RegularizeInPlace(Weights weights, double strength)
+    {
+        CheckWeights(weights);
+        var atoms = Atoms();
+        var strengths = AtomTargets(strength);
+        for (int i = 0; i < atoms.Count; i++) atoms[i].Atom.RegularizeWeightInPlace(weights[i], strengths[i]);
+    }
+
     private Weights PerAtom(Weights input, double[] scalars, Func<Atom, Tensor, double, int, Tensor> op)
     {
         CheckWeights(input);

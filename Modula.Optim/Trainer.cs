@@ -131,8 +131,7 @@ public sealed class Trainer : IDisposable
     private void Decay(double strength)
     {
         if (Options.Rule == UpdateRule.Plain) { Weights.Scale(1 - strength); return; }
-        using var regularized = Model.Regularize(Weights, strength);
-        Weights.CopyFrom(regularized);
+        Model.RegularizeInPlace(Weights, strength);
     }
 
     /// <summary>Frees weights, optimizer state and power-iteration vectors.</summary>

@@ -47,6 +47,13 @@ public abstract class Atom : Module
     /// <summary>Modula v1's weight decay with <paramref name="strength"/>.</summary>
     public abstract Tensor RegularizeWeight(Tensor weight, double strength);
 
+    /// <summary><see cref="RegularizeWeight"/> written back into <paramref name="weight"/> (atoms that can, do it in one pass).</summary>
+    public virtual void RegularizeWeightInPlace(Tensor weight, double strength)
+    {
+        using var regularized = RegularizeWeight(weight, strength);
+        Ops.CopyInto(regularized, weight);
+    }
+
     /// <summary>The same atom with a different mass.</summary>
     protected abstract Atom WithMass(double mass);
 

@@ -86,4 +86,8 @@ public abstract class MatrixAtom : Atom
 
     /// <summary>Modula v1: <c>W · (1 − strength)</c>.</summary>
     public override Tensor RegularizeWeight(Tensor weight, double strength) => Ops.Mul(weight, 1 - strength);
+
+    /// <inheritdoc/>
+    public override void RegularizeWeightInPlace(Tensor weight, double strength) =>
+        Ops.Map(weight, new Tensors.Primitives.Affine(1 - strength, 0), into: weight);
 }

@@ -213,4 +213,16 @@ public sealed class UpdateTests
         for (int i = 0; i < 2; i++)
             Reference.AssertClose(Values(w[i]).Select(v => v * (1 - shares[i])).ToArray(), Values(r[i]), 1e-15, 1e-15, $"atom {i}");
     }
+
+    [TestMethod]
+    public void RegularizingInPlaceMatchesTheNewVector()
+    {
+        // Matrices shrink in place, embeddings are re-projected and copied back.
+        var m = new Embedding(6, 4) >> new Linear(5, 4, mass: 2) >> new Linear(3, 5);
+        using var w = Init(m);
+        using var expected = m.Regularize(w, 0.2);
+        m.RegularizeInPlace(w, 0.2);
+        for (int i = 0; i < 3; i++)
+            Reference.AssertClose(Values(expected[i]), Values(w[i]), 1e-15, 1e-15, $"atom {i}");
+    }
 }
