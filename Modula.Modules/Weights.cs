@@ -129,7 +129,11 @@ public sealed class Weights : IReadOnlyList<Tensor>, IDisposable
     {
         for (int i = 0; i < Count; i++)
         {
-            using var zeroed = Ops.Mul(_tensors[i], 0);       // 0·x is NaN exactly where x is not finite
+            // A finite sum has finite terms (NaN and ±∞ survive addition), so one pass clears a
+            // tensor; a non-finite sum may be overflow, and 0·x (NaN exactly where x is not finite) decides.
+            using (var sum = Ops.Sum(_tensors[i]))
+                if (double.IsFinite(sum.Item())) continue;
+            using var zeroed = Ops.Mul(_tensors[i], 0);
             using var probe = Ops.Sum(zeroed);
             if (!double.IsFinite(probe.Item())) return i;
         }

@@ -114,14 +114,19 @@ public sealed class Trainer : IDisposable
     {
         double eta = CurrentLearningRate;
         using (var direction = Optimizer.Direction(gradient, StepCount))
-        using (var update = Options.Rule switch
         {
-            UpdateRule.Plain => eta * direction,
-            UpdateRule.Normalize => Model.Normalize(direction, eta, NormalizeState),
-            UpdateRule.Dualize => Model.Dualize(direction, eta, Options.Orthogonalizer),
-            _ => throw new InvalidOperationException($"Trainer: unknown rule {Options.Rule}."),
-        })
-            Weights.AddScaled(update, -1);
+            if (Options.Rule == UpdateRule.Plain) Weights.AddScaled(direction, -eta);   // w − η·d in one pass
+            else
+            {
+                using var update = Options.Rule switch
+                {
+                    UpdateRule.Normalize => Model.Normalize(direction, eta, NormalizeState),
+                    UpdateRule.Dualize => Model.Dualize(direction, eta, Options.Orthogonalizer),
+                    _ => throw new InvalidOperationException($"Trainer: unknown rule {Options.Rule}."),
+                };
+                Weights.AddScaled(update, -1);
+            }
+        }
         if (Options.WeightDecay != 0) Decay(eta * Options.WeightDecay);
         if (Options.Project)
             using (var projected = Model.Project(Weights)) Weights.CopyFrom(projected);

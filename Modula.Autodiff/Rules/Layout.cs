@@ -36,7 +36,7 @@ public static partial class F
 
     /// <summary>Broadcasts to <paramref name="shape"/> (a view); the gradient is summed back.</summary>
     public static Variable Expand(Variable x, Shape shape) =>
-        Variable.FromOp(x.Value.Expand(shape), [x], g => x.Accumulate(Ops.Contiguous(g)));
+        Variable.FromOp(x.Value.Expand(shape), [x], g => x.Accumulate(Handover(g)));
 
     /// <summary>Joins along <paramref name="axis"/>; each input receives its slice of the gradient.</summary>
     public static Variable Concat(IReadOnlyList<Variable> xs, int axis) =>

@@ -1,6 +1,5 @@
 using System.Diagnostics;
 using System.Globalization;
-using Modula.Autodiff;
 using Modula.Cli.Data;
 using Modula.Cli.Training;
 using Modula.Modules;
@@ -62,7 +61,7 @@ public static class GptStepBench
         var clock = Stopwatch.StartNew();
         using var scope = TensorScope.Begin();
         var (x, y) = run.SampleTrainBatch();
-        var loss = F.CrossEntropy(run.Model.Forward(new Variable(x), run.Trainer.Parameters), y);
+        var loss = run.Loss(x, y, run.Trainer.Parameters);
         device.Synchronize();
         double f = clock.Elapsed.TotalMilliseconds;
         loss.Backward();

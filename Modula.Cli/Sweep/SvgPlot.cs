@@ -110,6 +110,5 @@ public static class SvgPlot
         return (low - pad, high + pad);
     }
 
-
     private static string Escape(string s) => SecurityElement.Escape(s);
 }

@@ -94,5 +94,4 @@ public static class SweepReport
         File.WriteAllText(path, content);
         return path;
     }
-
 }

@@ -63,8 +63,12 @@ public sealed class GptRun : IDisposable
     public double Step() => Trainer.Step(parameters =>
     {
         var (x, y) = SampleTrainBatch();
-        return F.CrossEntropy(Model.Forward(new Variable(x), parameters), y);
+        return Loss(x, y, parameters);
     });
+
+    /// <summary>Mean next-token cross-entropy of the model on tokens <paramref name="x"/> against targets <paramref name="y"/>.</summary>
+    public Variable Loss(Tensor x, Tensor y, IReadOnlyList<Variable> parameters) =>
+        F.CrossEntropy(Model.Forward(new Variable(x), parameters), y);
 
     /// <summary>The next training batch from <see cref="Sampler"/>: tokens and next-token targets [B, T].</summary>
     public (Tensor X, Tensor Y) SampleTrainBatch() => Batch(_corpus.Train, Sampler);
@@ -82,7 +86,7 @@ public sealed class GptRun : IDisposable
         {
             using var scope = TensorScope.Begin();
             var (x, y) = Batch(tokens, sampler);
-            total += F.CrossEntropy(Model.Forward(new Variable(x), Trainer.Parameters), y).Value.Item();
+            total += Loss(x, y, Trainer.Parameters).Value.Item();
         }
         return total / Math.Max(1, batches);
     }

@@ -28,8 +28,7 @@ internal static class Norms
     /// <summary>x / max(denominator, 1e-30) with broadcasting: zero numerators over zero denominators give 0.</summary>
     public static Tensor DivideSafely(Tensor x, Tensor denominator)
     {
-        using var floor = Tensor.Scalar(Tiny, denominator.DType, denominator.Device);
-        using var safe = Ops.Maximum(denominator, floor);
+        using var safe = Floored(denominator);
         return Ops.Div(x, safe);
     }
 
@@ -40,8 +39,7 @@ internal static class Norms
     public static Tensor ScaleSafely(Tensor x, Tensor denominator, double target)
     {
         if (target == 1) return DivideSafely(x, denominator);
-        using var floor = Tensor.Scalar(Tiny, denominator.DType, denominator.Device);
-        using var safe = Ops.Maximum(denominator, floor);
+        using var safe = Floored(denominator);
         using var inverse = Ops.Reciprocal(safe);
         using var factor = Ops.Mul(inverse, target);
         return Ops.Mul(x, factor);
@@ -52,5 +50,12 @@ internal static class Norms
     {
         using var norm = L2(x, [axis]);
         return ScaleSafely(x, norm, target);
+    }
+
+    /// <summary>max(denominator, 1e-30).</summary>
+    private static Tensor Floored(Tensor denominator)
+    {
+        using var floor = Tensor.Scalar(Tiny, denominator.DType, denominator.Device);
+        return Ops.Maximum(denominator, floor);
     }
 }

@@ -1,6 +1,5 @@
 using System.Globalization;
 using Modula.Modules;
-using Modula.Tensors.Primitives;
 
 namespace Modula.Optim;
 
@@ -40,9 +39,6 @@ public sealed class Momentum(double beta = 0.9, bool nesterov = false) : Optimiz
     {
         var m = Slot("m", gradient);
         m.Combine(gradient, new Ema(1 - Beta));
-        if (!Nesterov) return m.Clone();
-        var direction = gradient.Map(new Affine(1 - Beta, 0));
-        direction.AddScaled(m, Beta);
-        return direction;
+        return Nesterov ? gradient.Zip(m, new Ema(Beta)) : m.Clone();     // Nesterov: (1 − β)·g + β·m
     }
 }

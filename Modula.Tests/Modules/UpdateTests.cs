@@ -215,6 +215,17 @@ public sealed class UpdateTests
     }
 
     [TestMethod]
+    public void FirstNonFiniteFindsNaNAndInfinityButNotAnOverflowingSum()
+    {
+        // 3e38 + 3e38 overflows float32 although both entries are finite.
+        using var finite = new Weights([Tensor.FromArray<float>([3e38f, 3e38f], new Shape(2))]);
+        Assert.IsNull(finite.FirstNonFinite());
+        using var mixed = new Weights([Tensor.FromArray<float>([3e38f, 3e38f], new Shape(2)), Tensor.FromArray<float>([1f, float.NaN], new Shape(2)),
+            Tensor.FromArray<float>([float.NegativeInfinity], new Shape(1))]);
+        Assert.AreEqual(1, mixed.FirstNonFinite());
+    }
+
+    [TestMethod]
     public void RegularizingInPlaceMatchesTheNewVector()
     {
         // Matrices shrink in place, embeddings are re-projected and copied back.

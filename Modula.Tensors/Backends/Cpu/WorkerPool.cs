@@ -9,7 +9,7 @@ namespace Modula.Tensors.Backends.Cpu;
 /// microseconds of wake-up, a large share of a 20 µs kernel. These workers instead spin for a
 /// short while after each job, so the next one starts within a microsecond, and sleep once the
 /// process goes quiet. One job runs at a time; a caller that finds the pool busy (another thread,
-/// or a kernel started from inside a job) gets <c>null</c> and runs the job another way.
+/// or a kernel started from inside a job) gets false and runs the job another way.
 /// </summary>
 internal sealed class WorkerPool
 {

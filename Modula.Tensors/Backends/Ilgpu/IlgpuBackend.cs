@@ -26,6 +26,9 @@ internal sealed class IlgpuBackend : IBackend
 
     private static ArrayView<T> V<T>(Tensor t) where T : unmanaged => S(t).View<T>();
 
+    /// <summary>A contiguous tensor's elements as a view.</summary>
+    private static ArrayView<T> Dense<T>(Tensor t) where T : unmanaged => V<T>(t).SubView(t.Offset, t.Size);
+
     public void Upload<T>(ReadOnlySpan<T> source, Storage destination) where T : unmanaged
     {
         if (source.IsEmpty) return;
@@ -43,20 +46,20 @@ internal sealed class IlgpuBackend : IBackend
     {
         if (y.DType == DType.Int32)
             Kernel("fill", typeof(int), () => Acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<int>, int>(Kernels.Fill))
-                (y.Size, V<int>(y).SubView(y.Offset, y.Size), checked((int)value));
+                (y.Size, Dense<int>(y), checked((int)value));
         else
             Kernel("fill", typeof(float), () => Acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, float>(Kernels.Fill))
-                (y.Size, V<float>(y).SubView(y.Offset, y.Size), (float)value);
+                (y.Size, Dense<float>(y), (float)value);
     }
 
     public void Arange(Tensor y, double start, double step)
     {
         if (y.DType == DType.Int32)
             Kernel("arange", typeof(int), () => Acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<int>, int, int>(Kernels.ArangeInt))
-                (y.Size, V<int>(y).SubView(y.Offset, y.Size), checked((int)start), checked((int)step));
+                (y.Size, Dense<int>(y), checked((int)start), checked((int)step));
         else
             Kernel("arange", typeof(float), () => Acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, float, float>(Kernels.Arange))
-                (y.Size, V<float>(y).SubView(y.Offset, y.Size), (float)start, (float)step);
+                (y.Size, Dense<float>(y), (float)start, (float)step);
     }
 
     /// <summary>Uploads [dims, strides of each operand] for the strided kernels; the caller releases the storage.</summary>
@@ -89,7 +92,7 @@ internal sealed class IlgpuBackend : IBackend
 
     public void Unary<TOp>(Tensor x, Tensor y, TOp op) where TOp : struct, IUnaryOp =>
         Kernel("unary", typeof(TOp), () => Acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, TOp>(Kernels.Unary))
-            (y.Size, V<float>(x).SubView(x.Offset, x.Size), V<float>(y).SubView(y.Offset, y.Size), op);
+            (y.Size, Dense<float>(x), Dense<float>(y), op);
 
     public void Binary<TOp>(Tensor a, Tensor b, Tensor y, TOp op) where TOp : struct, IBinaryOp
     {
@@ -97,7 +100,7 @@ internal sealed class IlgpuBackend : IBackend
         try
         {
             Kernel("binary", typeof(TOp), () => Acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<int>, int, int, int, TOp>(Kernels.Binary))
-                (y.Size, V<float>(a), V<float>(b), V<float>(y).SubView(y.Offset, y.Size), ((IlgpuStorage)meta).View<int>(), y.Rank, a.Offset, b.Offset, op);
+                (y.Size, V<float>(a), V<float>(b), Dense<float>(y), ((IlgpuStorage)meta).View<int>(), y.Rank, a.Offset, b.Offset, op);
         }
         finally { meta.Release(); }
     }
@@ -108,14 +111,14 @@ internal sealed class IlgpuBackend : IBackend
         try
         {
             Kernel("where", typeof(float), () => Acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<int>, int, int, int, int>(Kernels.Where))
-                (y.Size, V<float>(condition), V<float>(a), V<float>(b), V<float>(y).SubView(y.Offset, y.Size), ((IlgpuStorage)meta).View<int>(), y.Rank, condition.Offset, a.Offset, b.Offset);
+                (y.Size, V<float>(condition), V<float>(a), V<float>(b), Dense<float>(y), ((IlgpuStorage)meta).View<int>(), y.Rank, condition.Offset, a.Offset, b.Offset);
         }
         finally { meta.Release(); }
     }
 
     public void Reduce<TOp>(Tensor x, Tensor y, int outer, int reduce, int inner, TOp op) where TOp : struct, IReduceOp
     {
-        var (xs, ys) = (V<float>(x).SubView(x.Offset, x.Size), V<float>(y).SubView(y.Offset, y.Size));
+        var (xs, ys) = (Dense<float>(x), Dense<float>(y));
         int outputs = outer * inner;
         // A thread per output leaves the GPU idle when a few outputs each sum a long row; then a group per output.
         if (reduce >= 64 && outputs <= 16384)
@@ -128,30 +131,27 @@ internal sealed class IlgpuBackend : IBackend
 
     public void SoftmaxRows(Tensor x, Tensor y, int length, double scale, bool causal) =>
         Kernel("softmax", typeof(float), () => Acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, int, float, int>(Kernels.SoftmaxRows))
-            (y.Size / length, Dense(x), Dense(y), length, (float)scale, causal ? 1 : 0);
+            (y.Size / length, Dense<float>(x), Dense<float>(y), length, (float)scale, causal ? 1 : 0);
 
     public void SoftmaxRowsBackward(Tensor g, Tensor y, Tensor dx, int length, double scale) =>
         Kernel("softmax-backward", typeof(float), () => Acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, float>(Kernels.SoftmaxRowsBackward))
-            (y.Size / length, Dense(g), Dense(y), Dense(dx), length, (float)scale);
+            (y.Size / length, Dense<float>(g), Dense<float>(y), Dense<float>(dx), length, (float)scale);
 
     public void CenterRows(Tensor x, Tensor y, int length) =>
         Kernel("center-rows", typeof(float), () => Acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, int>(Kernels.CenterRows))
-            (y.Size / length, Dense(x), Dense(y), length);
+            (y.Size / length, Dense<float>(x), Dense<float>(y), length);
 
     public void RmsNormalizeRows(Tensor x, Tensor y, Tensor inverse, int length) =>
         Kernel("rms-rows", typeof(float), () => Acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int>(Kernels.RmsNormalizeRows))
-            (y.Size / length, Dense(x), Dense(y), Dense(inverse), length);
+            (y.Size / length, Dense<float>(x), Dense<float>(y), Dense<float>(inverse), length);
 
     public void RmsNormalizeRowsBackward(Tensor g, Tensor y, Tensor inverse, Tensor dx, int length) =>
         Kernel("rms-rows-backward", typeof(float), () => Acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int>(Kernels.RmsNormalizeRowsBackward))
-            (y.Size / length, Dense(g), Dense(y), Dense(inverse), Dense(dx), length);
-
-    /// <summary>A contiguous tensor's elements as a view.</summary>
-    private static ArrayView<float> Dense(Tensor t) => V<float>(t).SubView(t.Offset, t.Size);
+            (y.Size / length, Dense<float>(g), Dense<float>(y), Dense<float>(inverse), Dense<float>(dx), length);
 
     public void ArgMax(Tensor x, Tensor y, int outer, int reduce, int inner) =>
         Kernel("argmax", typeof(float), () => Acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<int>, int, int>(Kernels.ArgMax))
-            (outer * inner, V<float>(x).SubView(x.Offset, x.Size), V<int>(y).SubView(y.Offset, y.Size), reduce, inner);
+            (outer * inner, Dense<float>(x), Dense<int>(y), reduce, inner);
 
     public void MatMul(Tensor a, Tensor b, Tensor c, bool accumulate, double alpha)
     {
@@ -173,24 +173,24 @@ internal sealed class IlgpuBackend : IBackend
         int width = table.Shape[1];
         if (table.DType == DType.Int32)
             Kernel("gather", typeof(int), () => Acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<int>, ArrayView<int>, ArrayView<int>, int>(Kernels.GatherRows))
-                (y.Size, V<int>(table).SubView(table.Offset, table.Size), V<int>(indices).SubView(indices.Offset, indices.Size), V<int>(y).SubView(y.Offset, y.Size), width);
+                (y.Size, Dense<int>(table), Dense<int>(indices), Dense<int>(y), width);
         else
             Kernel("gather", typeof(float), () => Acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<int>, ArrayView<float>, int>(Kernels.GatherRows))
-                (y.Size, V<float>(table).SubView(table.Offset, table.Size), V<int>(indices).SubView(indices.Offset, indices.Size), V<float>(y).SubView(y.Offset, y.Size), width);
+                (y.Size, Dense<float>(table), Dense<int>(indices), Dense<float>(y), width);
     }
 
     public void ScatterAddRows(Tensor source, Tensor indices, Tensor table) =>
         Kernel("scatter", typeof(float), () => Acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<int>, ArrayView<float>, int>(Kernels.ScatterAddRows))
-            (source.Size, V<float>(source).SubView(source.Offset, source.Size), V<int>(indices).SubView(indices.Offset, indices.Size),
-             V<float>(table).SubView(table.Offset, table.Size), table.Shape[1]);
+            (source.Size, Dense<float>(source), Dense<int>(indices),
+             Dense<float>(table), table.Shape[1]);
 
     public void Im2Col(Tensor x, Tensor cols, ConvGeometry geometry) =>
         Kernel("im2col", typeof(float), () => Acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ConvGeometry>(Kernels.Im2Col))
-            (cols.Size, V<float>(x).SubView(x.Offset, x.Size), V<float>(cols).SubView(cols.Offset, cols.Size), geometry);
+            (cols.Size, Dense<float>(x), Dense<float>(cols), geometry);
 
     public void Col2Im(Tensor cols, Tensor x, ConvGeometry geometry) =>
         Kernel("col2im", typeof(float), () => Acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ConvGeometry>(Kernels.Col2Im))
-            (x.Size, V<float>(cols).SubView(cols.Offset, cols.Size), V<float>(x).SubView(x.Offset, x.Size), geometry);
+            (x.Size, Dense<float>(cols), Dense<float>(x), geometry);
 
     public void Random(Tensor y, RandomKind kind, ulong seed, ulong offset)
     {
@@ -198,15 +198,15 @@ internal sealed class IlgpuBackend : IBackend
         {
             case RandomKind.Bits:
                 Kernel("bits", typeof(int), () => Acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<int>, ulong, ulong>(Kernels.RandomBits))
-                    (y.Size, V<int>(y).SubView(y.Offset, y.Size), seed, offset);
+                    (y.Size, Dense<int>(y), seed, offset);
                 break;
             case RandomKind.Uniform:
                 Kernel("uniform", typeof(float), () => Acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ulong, ulong>(Kernels.RandomUniform))
-                    (y.Size, V<float>(y).SubView(y.Offset, y.Size), seed, offset);
+                    (y.Size, Dense<float>(y), seed, offset);
                 break;
             default:
                 Kernel("normal", typeof(float), () => Acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ulong, ulong>(Kernels.RandomNormal))
-                    (y.Size, V<float>(y).SubView(y.Offset, y.Size), seed, offset);
+                    (y.Size, Dense<float>(y), seed, offset);
                 break;
         }
     }

@@ -39,8 +39,6 @@ internal static unsafe class PackedGemm
             MultiplySerial(a, b, c, m, n, k, accumulate, alpha);
             return;
         }
-        // Each thread packs the B it reads. With A read in place (no A packing), splitting the
-        // columns gives each thread half of B to pack instead of all of it.
         // Split the longer side. Each thread packs the B it reads, so on a tie with A read in
         // place (nothing of A to pack) the columns split: each thread packs half of B, not all.
         bool splitRows = m > n || (m == n && !(a.ColStride == 1 || a.RowStride == 1));
@@ -136,19 +134,6 @@ internal static unsafe class PackedGemm
             {
                 int mr = Math.Min(MR, mc - ir);
                 float* panel = dst + ir * kc;
-                if (rs == 1 && mr == MR)
-                {
-                    // Column-major source (a transposed view, e.g. gᵀ in a weight gradient): the
-                    // panel's 12 rows are contiguous at every depth p.
-                    for (int p = 0; p < kc; p++)
-                    {
-                        float* col = src + p * cs + ir;
-                        float* to = panel + p * MR;
-                        Vector256.Store(Vector256.Load(col) * alpha, to);
-                        Vector128.Store(Vector128.Load(col + 8) * alpha, to + 8);
-                    }
-                    continue;
-                }
                 for (int i = 0; i < MR; i++)
                 {
                     if (i >= mr)
