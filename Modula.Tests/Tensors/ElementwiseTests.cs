@@ -167,6 +167,46 @@ public sealed class ElementwiseTests
     }
 
     [TestMethod]
+    public void LongAndManyShortStridedRowsAreWalkedCompletely()
+    {
+        // Long rows split into chunks (one row alone is split evenly across threads), and
+        // thousands of short strided rows (a head permutation) walked row to row.
+        foreach (var (dims, permutation) in new (int[], int[])[] { ([1, 70001], [0, 1]), ([3, 70001], [0, 1]), ([5, 9, 4, 8], [0, 2, 1, 3]), ([2, 3, 64, 4, 32], [0, 3, 2, 1, 4]) })
+        {
+            var shape = new Shape(dims);
+            var a = Reference.RandomValues(shape.Size, 5).Select(v => (double)(float)v).ToArray();
+            var b = Reference.RandomValues(shape.Size, 6).Select(v => (double)(float)v).ToArray();
+            using var ta = Reference.Make(a, shape, DType.Float32, Device.Cpu);
+            using var tb = Reference.Make(b, shape, DType.Float32, Device.Cpu);
+            using var pa = ta.Permute(permutation);
+            using var pb = tb.Permute(permutation);
+            using var sum = Ops.Add(pa, pb);
+            using var copy = Ops.Contiguous(pa);
+            var order = PermutedOrder(dims, permutation);
+            Reference.AssertClose(order.Select(i => a[i] + b[i]).ToArray(), Reference.Read(sum), 1e-6, 1e-6, $"add {shape} permuted");
+            CollectionAssert.AreEqual(order.Select(i => a[i]).ToArray(), Reference.Read(copy), $"copy {shape} permuted");
+        }
+    }
+
+    /// <summary>Source index of each element of x.Permute(permutation), in row-major order.</summary>
+    private static int[] PermutedOrder(int[] dims, int[] permutation)
+    {
+        var outDims = permutation.Select(p => dims[p]).ToArray();
+        var strides = new int[dims.Length];
+        for (int d = dims.Length - 1, s = 1; d >= 0; s *= dims[d], d--) strides[d] = s;
+        var result = new int[dims.Aggregate(1, (x, y) => x * y)];
+        var index = new int[dims.Length];
+        for (int k = 0; k < result.Length; k++)
+        {
+            int source = 0;
+            for (int d = 0; d < dims.Length; d++) source += index[d] * strides[permutation[d]];
+            result[k] = source;
+            for (int d = dims.Length - 1; d >= 0 && ++index[d] == outDims[d]; d--) index[d] = 0;
+        }
+        return result;
+    }
+
+    [TestMethod]
     [DataRow(TestDevices.Cpu)]
     [DataRow(TestDevices.Simulator)]
     [DataRow(TestDevices.Cuda)]

@@ -66,26 +66,50 @@ internal sealed class RowLayout
         return new RowLayout(dims.ToArray(), strides.ToArray(), offsets, rowLength, rowStrides);
     }
 
-    /// <summary>Writes each operand's element offset at the start of <paramref name="row"/>.</summary>
-    public void RowOffsets(long row, Span<int> offsets)
+    /// <summary>Writes each operand's element offset at the start of <paramref name="row"/>, and the row's index per outer axis.</summary>
+    private void RowOffsets(long row, Span<int> offsets, Span<int> index)
     {
         _baseOffsets.CopyTo(offsets);
-        for (int d = _outerDims.Length - 1; d >= 0 && row > 0; d--)
+        for (int d = _outerDims.Length - 1; d >= 0; d--)
         {
-            long idx = row % _outerDims[d];
+            int idx = (int)(row % _outerDims[d]);
             row /= _outerDims[d];
-            for (int o = 0; o < offsets.Length; o++) offsets[o] += (int)idx * _outerStrides[d][o];
+            index[d] = idx;
+            for (int o = 0; o < offsets.Length; o++) offsets[o] += idx * _outerStrides[d][o];
+        }
+    }
+
+    /// <summary>Steps <paramref name="offsets"/> to the next row like an odometer: no division per row.</summary>
+    private void NextRow(Span<int> offsets, Span<int> index)
+    {
+        for (int d = _outerDims.Length - 1; d >= 0; d--)
+        {
+            var strides = _outerStrides[d];
+            if (++index[d] < _outerDims[d])
+            {
+                for (int o = 0; o < offsets.Length; o++) offsets[o] += strides[o];
+                return;
+            }
+            index[d] = 0;
+            for (int o = 0; o < offsets.Length; o++) offsets[o] -= (_outerDims[d] - 1) * strides[o];
         }
     }
 
     /// <summary>
     /// Calls <paramref name="body"/>(offsets, length) for every row, split into chunks so that
-    /// long rows and many rows both spread over the CPU's threads.
+    /// long rows and many rows both spread over the CPU's threads. Each thread finds its first
+    /// row once and then steps from row to row, so short rows (a permuted copy's 32-element
+    /// runs) cost little more than their elements.
     /// </summary>
     public void ForEachChunk(Action<int[], int> body)
     {
-        const int chunk = 1 << 15;
-        int chunksPerRow = Math.Max(1, (RowLength + chunk - 1) / chunk);
+        const int maxChunk = 1 << 15;
+        int threads = CpuDevice.Threads;
+        int chunksPerRow = Math.Max(1, (RowLength + maxChunk - 1) / maxChunk);
+        if (Rows < threads && chunksPerRow > 1) chunksPerRow = (chunksPerRow + threads - 1) / threads * threads; // split a long row evenly
+        int chunk = (RowLength + chunksPerRow - 1) / chunksPerRow;
+        chunk = (chunk + 63) & ~63;                              // whole vectors in every chunk but the last
+        chunksPerRow = Math.Max(1, (RowLength + chunk - 1) / chunk);
         long items = Rows * chunksPerRow;
         int operands = _baseOffsets.Length;
         long total = Rows * RowLength;
@@ -93,14 +117,19 @@ internal sealed class RowLayout
         {
             var offsets = new int[operands];
             var shifted = new int[operands];
+            var index = new int[_outerDims.Length];
+            RowOffsets(start / chunksPerRow, offsets, index);
+            int c = (int)(start % chunksPerRow);
             for (long item = start; item < end; item++)
             {
-                long row = item / chunksPerRow;
-                int c = (int)(item % chunksPerRow);
-                RowOffsets(row, offsets);
                 int begin = c * chunk, length = Math.Min(chunk, RowLength - begin);
                 for (int o = 0; o < operands; o++) shifted[o] = offsets[o] + begin * RowStrides[o];
                 body(shifted, length);
+                if (++c == chunksPerRow)
+                {
+                    c = 0;
+                    NextRow(offsets, index);
+                }
             }
         });
     }
