@@ -40,6 +40,8 @@ public static partial class F
 
     private static Variable RowSoftmax(Variable x, double scale, bool causal)
     {
+        (x, var factor) = x.Unscaled();
+        scale *= factor;
         var y = Ops.Softmax(x.Value, scale, causal);
         return Variable.FromOp(y, [x], g => x.Accumulate(Ops.SoftmaxBackward(g, y, scale)));
     }

@@ -81,9 +81,11 @@ public static partial class F
     public static Variable Pow(Variable x, double p) =>
         Variable.FromOp(Ops.Pow(x.Value, p), [x], g => { using var xp = Ops.Pow(x.Value, p - 1); using var d = Ops.Mul(xp, p); x.Accumulate(Ops.Mul(g, d)); });
 
-    /// <summary>y = x·s.</summary>
-    public static Variable Scale(Variable x, double s) =>
-        Variable.FromOp(Ops.Mul(x.Value, s), [x], g => x.AccumulateScaled(g, s));
+    /// <summary>
+    /// y = x·s, deferred: the multiple is computed only if its value is read, since products,
+    /// sums and softmax take the factor into their own pass (see <see cref="Variable.Unscaled"/>).
+    /// </summary>
+    public static Variable Scale(Variable x, double s) => Variable.Scaled(x, s);
 
     /// <summary>y = x + s.</summary>
     public static Variable AddScalar(Variable x, double s) =>
@@ -94,9 +96,15 @@ public static partial class F
 
     // Binary with broadcasting: each input's gradient is summed back to its shape by Accumulate.
 
-    /// <summary>y = a + b.</summary>
-    public static Variable Add(Variable a, Variable b) =>
-        Variable.FromOp(Ops.Add(a.Value, b.Value), [a, b], g => { b.Accumulate(Ops.Contiguous(g)); a.Accumulate(Handover(g)); });
+    /// <summary>y = a + b; scalar multiples α·a₀ + β·b₀ are summed in one pass (Modula's residual blocks).</summary>
+    public static Variable Add(Variable a, Variable b)
+    {
+        var ((a0, alpha), (b0, beta)) = (a.Unscaled(), b.Unscaled());
+        if (alpha == 1 && beta == 1)
+            return Variable.FromOp(Ops.Add(a.Value, b.Value), [a, b], g => { b.Accumulate(Ops.Contiguous(g)); a.Accumulate(Handover(g)); });
+        var y = Ops.Zip(a0.Value, b0.Value, new Modula.Tensors.Primitives.LinearCombination(alpha, beta));
+        return Variable.FromOp(y, [a0, b0], g => { b0.AccumulateScaled(g, beta); a0.AccumulateScaled(g, alpha); });
+    }
 
     /// <summary>y = a − b.</summary>
     public static Variable Sub(Variable a, Variable b) =>

@@ -5,12 +5,18 @@ namespace Modula.Autodiff;
 public static partial class F
 {
     /// <summary>Reshape (a view when possible); the gradient is reshaped back.</summary>
-    public static Variable Reshape(Variable x, params int[] dims) =>
-        Variable.FromOp(x.Value.Reshape(dims), [x], g => x.Accumulate(g.Reshape(x.Shape.Dims.ToArray())));
+    public static Variable Reshape(Variable x, params int[] dims)
+    {
+        var (x0, factor) = x.Unscaled();
+        if (factor != 1) return Scale(Reshape(x0, dims), factor);             // views commute with scalar multiples
+        return Variable.FromOp(x.Value.Reshape(dims), [x], g => x.Accumulate(g.Reshape(x.Shape.Dims.ToArray())));
+    }
 
     /// <summary>Permutes axes (a view); the gradient takes the inverse permutation.</summary>
     public static Variable Permute(Variable x, params int[] axes)
     {
+        var (x0, factor) = x.Unscaled();
+        if (factor != 1) return Scale(Permute(x0, axes), factor);
         var inverse = new int[axes.Length];
         for (int i = 0; i < axes.Length; i++) inverse[Shape.NormalizeAxis(axes[i], axes.Length)] = i;
         return Variable.FromOp(x.Value.Permute(axes), [x], g => x.Accumulate(g.Permute(inverse)));

@@ -8,9 +8,14 @@ public static partial class F
     /// Batched product y = α·op(a)·op(b) (op = optional transpose of the last two axes; α is
     /// applied inside the product). da = α·g·op(b)ᵀ (transposed back when a was), db =
     /// α·op(a)ᵀ·g (likewise); broadcast batch axes are summed away by <see cref="Variable.Accumulate"/>.
+    /// Operands that are scalar multiples (<see cref="Scale"/>) are read unscaled, their factors in α.
     /// </summary>
     public static Variable MatMul(Variable a, Variable b, bool transposeA = false, bool transposeB = false, double alpha = 1)
     {
+        // Scalar multiples of the operands (Modula's Mul bonds) join α instead of costing a pass.
+        (a, var fa) = a.Unscaled();
+        (b, var fb) = b.Unscaled();
+        alpha *= fa * fb;
         // Rows times one matrix ([..., M, K]·[K, N], a layer applied to a batch of sequences) is a
         // single product [(…·M), K]·[K, N]: one large GEMM forward, and the weight gradient is one
         // long-K product instead of a batch of products summed afterwards.

@@ -96,6 +96,18 @@ public readonly struct Equal : IBinaryOp
     public Vector512<T> Apply<T>(Vector512<T> a, Vector512<T> b) where T : unmanaged, IFloatingPointIeee754<T> => Vector512.Equals(a, b) & Vector512<T>.One;
 }
 
+/// <summary>Effectively computes <c>y = α·a + β·b</c> (a sum of scalar multiples in one pass).</summary>
+/// <param name="Alpha">The multiplier of a.</param>
+/// <param name="Beta">The multiplier of b.</param>
+public readonly record struct LinearCombination(double Alpha, double Beta) : IBinaryOp
+{
+    /// <inheritdoc/>
+    public float Apply(float a, float b) => (float)Alpha * a + (float)Beta * b;
+    /// <inheritdoc/>
+    public Vector512<T> Apply<T>(Vector512<T> a, Vector512<T> b) where T : unmanaged, IFloatingPointIeee754<T> =>
+        Vector512.Create(T.CreateTruncating(Alpha)) * a + Vector512.Create(T.CreateTruncating(Beta)) * b;
+}
+
 /// <summary>Effectively computes <c>y = a + alpha·b</c> (the axpy of optimizer updates).</summary>
 /// <param name="Alpha">The multiplier of b.</param>
 public readonly record struct ScaledAdd(double Alpha) : IBinaryOp

@@ -132,6 +132,51 @@ public sealed class GradientTests
     }
 
     [TestMethod]
+    public void ScalarMultiplesFoldIntoProductsSumsAndSoftmaxWithTheSameValuesAndGradients()
+    {
+        // F.Scale defers its pass; MatMul, Add, Reshape/Permute and softmax apply the factor
+        // themselves. A multiple read by both a folding op and an ordinary one (Exp reads the
+        // value) must give the same function and gradient as the eager formula.
+        Variable Deferred(Variable[] v)
+        {
+            var a = F.Scale(v[0], 0.5);                                   // [2, 3, 4]
+            var b = F.Scale(F.Scale(v[1], -3), 0.25);                     // chained factors: −0.75
+            var scores = F.MatMul(a, b, transposeB: true);                // both factors in α
+            var probabilities = F.CausalSoftmax(F.Scale(scores, 2), 0.5); // factor joins the softmax scale
+            var mixed = F.Add(F.Scale(F.Permute(a, 0, 2, 1), 0.875), F.Scale(F.Reshape(b, 2, 4, 3), 0.125));
+            var both = F.Add(F.Sum(F.Mul(probabilities, probabilities)), F.Sum(F.Exp(a)));  // Exp materializes a
+            return F.Add(both, F.Sum(F.Mul(mixed, mixed)));
+        }
+        Variable Eager(Variable[] v)
+        {
+            var a = F.Mul(v[0], new Variable(Tensor.Scalar(0.5, DType.Float64)));
+            var b = F.Mul(v[1], new Variable(Tensor.Scalar(-0.75, DType.Float64)));
+            var scores = F.MatMul(a, b, transposeB: true);
+            var probabilities = F.CausalSoftmax(F.Mul(scores, new Variable(Tensor.Scalar(1.0, DType.Float64))));
+            var left = F.Mul(F.Permute(a, 0, 2, 1), new Variable(Tensor.Scalar(0.875, DType.Float64)));
+            var right = F.Mul(F.Reshape(b, 2, 4, 3), new Variable(Tensor.Scalar(0.125, DType.Float64)));
+            var mixed = F.Add(left, right);
+            var both = F.Add(F.Sum(F.Mul(probabilities, probabilities)), F.Sum(F.Exp(a)));
+            return F.Add(both, F.Sum(F.Mul(mixed, mixed)));
+        }
+        var x = Rand(40, 2, 3, 4);
+        var y = Rand(41, 2, 3, 4);
+        using var vx = new Variable(x, requiresGrad: true);
+        using var vy = new Variable(y, requiresGrad: true);
+        var deferred = Deferred([vx, vy]);
+        deferred.Backward();
+        var (dx, dy) = (vx.Grad!.ToArray<double>(), vy.Grad!.ToArray<double>());
+        vx.ZeroGrad();
+        vy.ZeroGrad();
+        var eager = Eager([vx, vy]);
+        eager.Backward();
+        Assert.AreEqual(eager.Value.ToArray<double>()[0], deferred.Value.ToArray<double>()[0], 1e-12, "value");
+        Reference.AssertClose(vx.Grad!.ToArray<double>(), dx, 1e-12, 1e-12, "gradient of the first input");
+        Reference.AssertClose(vy.Grad!.ToArray<double>(), dy, 1e-12, 1e-12, "gradient of the second input");
+        AssertGrad(Deferred, Rand(40, 2, 3, 4), Rand(41, 2, 3, 4));
+    }
+
+    [TestMethod]
     public void DirectionalCheckHandlesLargerInputs()
     {
         var result = GradCheck.CheckDirectional(v => F.Sum(F.Tanh(F.MatMul(v[0], v[1]))), [Rand(31, 20, 30), Rand(32, 30, 10)], directions: 6);

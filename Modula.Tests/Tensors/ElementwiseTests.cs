@@ -77,6 +77,7 @@ public sealed class ElementwiseTests
         ("div", Ops.Div, (a, b) => a / b), ("max", Ops.Maximum, Math.Max), ("min", Ops.Minimum, Math.Min),
         ("gt", Ops.Greater, (a, b) => a > b ? 1 : 0), ("lt", Ops.Less, (a, b) => a < b ? 1 : 0),
         ("ge", Ops.GreaterOrEqual, (a, b) => a >= b ? 1 : 0), ("eq", Ops.Equal, (a, b) => a == b ? 1 : 0),
+        ("linear-combination", (a, b) => Ops.Zip(a, b, new LinearCombination(0.875, -0.125)), (a, b) => 0.875 * a - 0.125 * b),
     ];
 
     [TestMethod]
