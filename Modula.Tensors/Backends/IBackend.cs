@@ -53,7 +53,11 @@ internal interface IBackend
     /// <summary>Index of the first maximum along the middle axis of x [outer, reduce, inner] → int y [outer, inner].</summary>
     void ArgMax(Tensor x, Tensor y, int outer, int reduce, int inner);
 
-    /// <summary>c[b] (+)= α·a[b]·b[b] with a [B, M, K] and b [B, K, N] of any strides; c [B, M, N] contiguous.</summary>
+    /// <summary>
+    /// c[b] (+)= α·a[b]·b[b] with a [B, M, K] and b [B, K, N] of any strides; c [B, M, N] contiguous.
+    /// An operand may instead have two batch axes [B₀, B₁, ·, ·] (B₀·B₁ = B, batch b = b₀·B₁ + b₁),
+    /// as a head-split view has; see <see cref="MatMulBatch"/>.
+    /// </summary>
     void MatMul(Tensor a, Tensor b, Tensor c, bool accumulate, double alpha);
 
     /// <summary>y[i, :] = table[indices[i], :]; table [V, D] and y [n, D] contiguous, int indices [n] (checked in range).</summary>

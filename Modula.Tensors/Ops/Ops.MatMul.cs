@@ -14,7 +14,7 @@ public static partial class Ops
         using (a3)
         using (b3)
         {
-            var c = Tensor.Empty(new Shape([a3.Shape[0], m, n]), a.DType, a.Device);
+            var c = Tensor.Empty(new Shape([batchShape.Size, m, n]), a.DType, a.Device);
             if (c.Size > 0) a.Device.Backend.MatMul(a3, b3, c, accumulate: false, alpha);
             using (c) return c.Reshape([.. batchShape.Dims, m, n]);
         }
@@ -29,7 +29,7 @@ public static partial class Ops
         {
             Check.Output(nameof(MatMulInto), c, new Shape([.. batchShape.Dims, m, n]), a.DType, a.Device);
             if (c.Size == 0) return;
-            using var c3 = c.View(a3.Shape[0], m, n);
+            using var c3 = c.View(batchShape.Size, m, n);
             a.Device.Backend.MatMul(a3, b3, c3, accumulate, alpha);
         }
     }
@@ -50,7 +50,11 @@ public static partial class Ops
         return (Batched(a, transposeA, batch, m, ka), Batched(b, transposeB, batch, kb, n), batch, m, n);
     }
 
-    /// <summary>Views x (optionally transposed) as [B, rows, cols] with the batch axes broadcast and merged.</summary>
+    /// <summary>
+    /// Views x (optionally transposed) as [B, rows, cols] with the batch axes broadcast and merged,
+    /// or, when they do not merge into one stride but do into two (heads split out of a
+    /// [batch, T, heads·d] tensor), as [B₀, B₁, rows, cols]; only other layouts are copied.
+    /// </summary>
     private static Tensor Batched(Tensor x, bool transpose, Shape batch, int rows, int cols)
     {
         using var t = transpose ? x.Transpose() : null;
@@ -69,7 +73,22 @@ public static partial class Ops
             int stride = axes.Length == 0 ? 0 : s[axes[^1]];
             return new Tensor(expanded.Storage, new Shape([b, rows, cols]), [stride, s[r], s[r + 1]], expanded.Offset, retain: true);
         }
+        for (int split = 1; split < axes.Length; split++)
+            if (Merges(axes[..split], batch, s) && Merges(axes[split..], batch, s))
+            {
+                int outer = axes[..split].Aggregate(1, (p, i) => p * batch.Dims[i]), inner = b / outer;
+                return new Tensor(expanded.Storage, new Shape([outer, inner, rows, cols]),
+                    [s[axes[split - 1]], s[axes[^1]], s[r], s[r + 1]], expanded.Offset, retain: true);
+            }
         using var dense = Contiguous(expanded);
         return dense.View(b, rows, cols);
+    }
+
+    /// <summary>True when the batch axes <paramref name="axes"/> step over each other exactly (one stride covers them).</summary>
+    private static bool Merges(int[] axes, Shape batch, ReadOnlySpan<int> strides)
+    {
+        for (int i = 0; i + 1 < axes.Length; i++)
+            if (strides[axes[i]] != strides[axes[i + 1]] * batch.Dims[axes[i + 1]]) return false;
+        return true;
     }
 }

@@ -101,6 +101,54 @@ public sealed class MatMulTests
     }
 
     [TestMethod]
+    [DataRow(TestDevices.Cpu, DType.Float32)]
+    [DataRow(TestDevices.Cpu, DType.Float64)]
+    [DataRow(TestDevices.Simulator, DType.Float32)]
+    [DataRow(TestDevices.Cuda, DType.Float32)]
+    public void HeadSplitViewsAreReadInPlace(string deviceName, DType dtype)
+    {
+        // q, k [B, T, H·d] viewed as [B, H, T, d]: the batch axes (B, H) do not merge into one
+        // stride, so the product reads them as two; a transposed broadcast operand joins them.
+        var device = TestDevices.Get(deviceName);
+        const int batch = 2, t = 5, heads = 3, d = 4;
+        var q = Reference.RandomValues(batch * t * heads * d, 7).Select(v => (double)(float)v).ToArray();
+        var k = Reference.RandomValues(batch * t * heads * d, 8).Select(v => (double)(float)v).ToArray();
+        using var tq = Reference.Make(q, new Shape(batch, t, heads * d), dtype, device);
+        using var tk = Reference.Make(k, new Shape(batch, t, heads * d), dtype, device);
+        using var q4 = tq.Reshape(batch, t, heads, d);
+        using var k4 = tk.Reshape(batch, t, heads, d);
+        using var qh = q4.Permute(0, 2, 1, 3);
+        using var kh = k4.Permute(0, 2, 1, 3);
+        OpProfiler.Start();
+        using var scores = Ops.MatMul(qh, kh, transposeB: true, alpha: 0.5);      // [B, H, T, T]
+        var ops = OpProfiler.Stop();
+        Assert.IsFalse(ops.Any(o => o.Op == "Copy"), $"head-split operands were copied: {string.Join(", ", ops.Select(o => o.Op))}");
+        using var mixed = Ops.MatMul(scores, kh);                                 // [B, H, T, d]
+        double Q(int b, int h, int i, int j) => q[(b * t + i) * heads * d + h * d + j];
+        double K(int b, int h, int i, int j) => k[(b * t + i) * heads * d + h * d + j];
+        var expectedScores = new double[batch * heads * t * t];
+        var expectedMixed = new double[batch * heads * t * d];
+        for (int b = 0; b < batch; b++)
+            for (int h = 0; h < heads; h++)
+                for (int i = 0; i < t; i++)
+                {
+                    int row = (b * heads + h) * t + i;
+                    for (int j = 0; j < t; j++)
+                        expectedScores[row * t + j] = 0.5 * Enumerable.Range(0, d).Sum(p => Q(b, h, i, p) * K(b, h, j, p));
+                    for (int j = 0; j < d; j++)
+                        expectedMixed[row * d + j] = Enumerable.Range(0, t).Sum(p => expectedScores[row * t + p] * K(b, h, p, j));
+                }
+        Reference.AssertClose(expectedScores, Reference.Read(scores), 1e-5, 1e-5, $"q·kᵀ on {deviceName}/{dtype}");
+        Reference.AssertClose(expectedMixed, Reference.Read(mixed), 1e-5, 1e-5, $"scores·k on {deviceName}/{dtype}");
+        using var shared = Ops.MatMul(qh, tk.Reshape(batch, 1, t, heads * d).Slice(3, 0, d), transposeB: true); // broadcast over heads
+        for (int b = 0; b < batch; b++)
+            for (int h = 0; h < heads; h++)
+                for (int i = 0; i < t; i++)
+                    for (int j = 0; j < t; j++)
+                        Assert.AreEqual(Enumerable.Range(0, d).Sum(p => Q(b, h, i, p) * K(b, 0, j, p)), Reference.Read(shared)[((b * heads + h) * t + i) * t + j], 1e-5);
+    }
+
+    [TestMethod]
     public void MatrixVectorProductsMatchReferenceInEveryLayoutWithAlphaAndAccumulate()
     {
         // Power iteration's W·u and Wᵀ·v skip panel packing; check rows and columns of A,

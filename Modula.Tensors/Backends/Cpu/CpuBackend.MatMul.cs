@@ -6,7 +6,7 @@ internal sealed partial class CpuBackend
 {
     public void MatMul(Tensor a, Tensor b, Tensor c, bool accumulate, double alpha)
     {
-        int batch = c.Shape[0], m = c.Shape[1], n = c.Shape[2], k = a.Shape[2];
+        int batch = c.Shape[0], m = c.Shape[1], n = c.Shape[2], k = a.Shape[-1];
         if (c.DType == DType.Float64)
         {
             var (ad, bd, cd) = ((double[])S(a).Array, (double[])S(b).Array, (double[])S(c).Array);
@@ -32,5 +32,5 @@ internal sealed partial class CpuBackend
     }
 
     private static MatrixRef<T> Matrix<T>(T[] data, Tensor t, int batchIndex) where T : unmanaged =>
-        new(data, t.Offset + batchIndex * t.Strides[0], t.Strides[1], t.Strides[2]);
+        new(data, t.Offset + MatMulBatch.Of(t).Offset(batchIndex), t.Strides[^2], t.Strides[^1]);
 }

@@ -6,8 +6,9 @@ namespace Modula.Tensors.Backends.Ilgpu;
 internal struct GemmArgs
 {
     public int M, N, K;
-    public int AOffset, ABatch, ARow, ACol;
-    public int BOffset, BBatch, BRow, BCol;
+    public int AOffset, ARow, ACol;
+    public int BOffset, BRow, BCol;
+    public MatMulBatch ABatch, BBatch;
     public int COffset, CBatch;
     public int Accumulate;
     public float Alpha;
@@ -30,7 +31,7 @@ internal static class GemmKernel
         var sb = SharedMemory.Allocate<float>(Slab * Tile);   // sb[k * Tile + n]
         int tx = Group.IdxX, ty = Group.IdxY;
         int row0 = Grid.IdxY * Tile, col0 = Grid.IdxX * Tile, batch = Grid.IdxZ;
-        int aBase = g.AOffset + batch * g.ABatch, bBase = g.BOffset + batch * g.BBatch;
+        int aBase = g.AOffset + g.ABatch.Offset(batch), bBase = g.BOffset + g.BBatch.Offset(batch);
         int linear = ty * Threads + tx;
 
         float c00 = 0, c01 = 0, c02 = 0, c03 = 0, c10 = 0, c11 = 0, c12 = 0, c13 = 0;

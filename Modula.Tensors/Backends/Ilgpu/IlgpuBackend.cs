@@ -156,11 +156,12 @@ internal sealed class IlgpuBackend : IBackend
     public void MatMul(Tensor a, Tensor b, Tensor c, bool accumulate, double alpha)
     {
         int batch = c.Shape[0], m = c.Shape[1], n = c.Shape[2];
+        var (ab, bb) = (MatMulBatch.Of(a), MatMulBatch.Of(b));
         var args = new GemmArgs
         {
-            M = m, N = n, K = a.Shape[2],
-            AOffset = a.Offset, ABatch = a.Strides[0], ARow = a.Strides[1], ACol = a.Strides[2],
-            BOffset = b.Offset, BBatch = b.Strides[0], BRow = b.Strides[1], BCol = b.Strides[2],
+            M = m, N = n, K = a.Shape[-1],
+            AOffset = a.Offset, ABatch = ab, ARow = a.Strides[^2], ACol = a.Strides[^1],
+            BOffset = b.Offset, BBatch = bb, BRow = b.Strides[^2], BCol = b.Strides[^1],
             COffset = c.Offset, CBatch = m * n, Accumulate = accumulate ? 1 : 0, Alpha = (float)alpha,
         };
         var kernel = Kernel("gemm", typeof(float), () => Acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, GemmArgs>(GemmKernel.Run));
