@@ -63,12 +63,8 @@ public static partial class Ops
         int b = batch.Size;
         var s = expanded.Strides;
         int r = batch.Rank;
-        // Batch axes merge into one stride when each non-unit axis steps over the next one exactly.
         var axes = Enumerable.Range(0, r).Where(i => batch.Dims[i] != 1).ToArray();
-        bool mergeable = true;
-        for (int i = 0; i + 1 < axes.Length; i++)
-            mergeable &= s[axes[i]] == s[axes[i + 1]] * batch.Dims[axes[i + 1]];
-        if (mergeable)
+        if (Merges(axes, batch, s))
         {
             int stride = axes.Length == 0 ? 0 : s[axes[^1]];
             return new Tensor(expanded.Storage, new Shape([b, rows, cols]), [stride, s[r], s[r + 1]], expanded.Offset, retain: true);
