@@ -24,7 +24,7 @@ public static class Models
             var r => throw new UsageException($"unknown recipe '{r}'; use v1 or v2."),
         },
         "mlp" => Mlp.V2(10, 28 * 28, options.GetInt("width", 256), 3),
-        "resmlp" => Mlp.ResMlp(options.GetInt("width", 256), options.GetInt("blocks", 3), options.GetInt("block-depth", 2), 28 * 28, 10),
+        "resmlp" => Mlp.ResMlp(options.GetInt("width", 256), options.GetInt("blocks", 6), options.GetInt("block-depth", 2), 28 * 28, 10),
         "rescnn" => Mlp.ResCnn(options.GetInt("width", 32), options.GetInt("blocks", 3), options.GetInt("block-depth", 2), 1, 10),
         _ => throw new UsageException($"unknown model '{name}'; available: {string.Join(", ", Names)}."),
     };
