@@ -1,36 +1,24 @@
 using Modula.Tensors;
+using Modula.Tensors.Primitives;
 
 namespace Modula.Modules.Linalg;
 
-/// <summary>ℓ2 norms along axes and the zero-safe divisions the update operators share.</summary>
+/// <summary>ℓ2 norms along axes and the zero-safe rescalings the update operators share.</summary>
 internal static class Norms
 {
     // Floor for divisors: a zero vector or matrix then maps to zero instead of NaN.
     private const double Tiny = 1e-30;
 
     /// <summary>
-    /// √Σx² over <paramref name="axes"/>, keeping them as size-1 axes, computed as s·√Σ(x/s)²
-    /// with s = max|x|. The rescaling matters in float32: a slice of values near 1e-23 (the
-    /// decayed momentum of a token not seen for a thousand steps) squares to zero, and dividing
-    /// by that underestimated norm would turn a vanishing update into a huge one.
+    /// √Σx² over <paramref name="axes"/>, keeping them as size-1 axes. <see cref="Ops.Norm"/>
+    /// never squares an element as it stands, which matters in float32: a slice of values near
+    /// 1e-23 (the decayed momentum of a token not seen for a thousand steps) squares to zero,
+    /// and dividing by that underestimated norm would turn a vanishing update into a huge one.
     /// </summary>
-    public static Tensor L2(Tensor x, int[] axes)
-    {
-        using var magnitude = Ops.Abs(x);
-        using var scale = Ops.Max(magnitude, axes, keepDim: true);
-        using var scaled = DivideSafely(x, scale);
-        using var square = Ops.Mul(scaled, scaled);
-        using var sum = Ops.Sum(square, axes, keepDim: true);
-        using var root = Ops.Sqrt(sum);
-        return Ops.Mul(root, scale);
-    }
+    public static Tensor L2(Tensor x, int[] axes) => Ops.Norm(x, axes, keepDim: true);
 
     /// <summary>x / max(denominator, 1e-30) with broadcasting: zero numerators over zero denominators give 0.</summary>
-    public static Tensor DivideSafely(Tensor x, Tensor denominator)
-    {
-        using var safe = Floored(denominator);
-        return Ops.Div(x, safe);
-    }
+    public static Tensor DivideSafely(Tensor x, Tensor denominator) => ScaleSafely(x, denominator, 1);
 
     /// <summary>
     /// target·x / max(denominator, 1e-30) with broadcasting: the factor is formed on the (small)
@@ -38,10 +26,7 @@ internal static class Norms
     /// </summary>
     public static Tensor ScaleSafely(Tensor x, Tensor denominator, double target)
     {
-        if (target == 1) return DivideSafely(x, denominator);
-        using var safe = Floored(denominator);
-        using var inverse = Ops.Reciprocal(safe);
-        using var factor = Ops.Mul(inverse, target);
+        using var factor = Ops.Map(denominator, new FlooredReciprocal(target, Tiny));
         return Ops.Mul(x, factor);
     }
 
@@ -50,12 +35,5 @@ internal static class Norms
     {
         using var norm = L2(x, [axis]);
         return ScaleSafely(x, norm, target);
-    }
-
-    /// <summary>max(denominator, 1e-30).</summary>
-    private static Tensor Floored(Tensor denominator)
-    {
-        using var floor = Tensor.Scalar(Tiny, denominator.DType, denominator.Device);
-        return Ops.Maximum(denominator, floor);
     }
 }

@@ -10,6 +10,12 @@ public static partial class Ops
     /// <summary>Maximum over <paramref name="axes"/> (all axes when null or empty); −∞ for an empty reduction.</summary>
     public static Tensor Max(Tensor x, int[]? axes = null, bool keepDim = false) => Reduce(x, axes, keepDim, new MaxReduce(), nameof(Max));
 
+    /// <summary>
+    /// ℓ2 norm √Σx² over <paramref name="axes"/> (all axes when null or empty), computed without
+    /// underflow or overflow for float32 values far from 1 (see <see cref="NormReduce"/>).
+    /// </summary>
+    public static Tensor Norm(Tensor x, int[]? axes = null, bool keepDim = false) => Reduce(x, axes, keepDim, new NormReduce(), nameof(Norm));
+
     /// <summary>Mean over <paramref name="axes"/> (all axes when null or empty), lowered onto <see cref="Sum"/>.</summary>
     public static Tensor Mean(Tensor x, int[]? axes = null, bool keepDim = false)
     {

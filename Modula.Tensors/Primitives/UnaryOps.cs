@@ -71,6 +71,22 @@ public readonly struct Reciprocal : IUnaryOp
     public void Apply<T>(ReadOnlySpan<T> x, Span<T> y) where T : unmanaged, IFloatingPointIeee754<T> => TensorPrimitives.Reciprocal(x, y);
 }
 
+/// <summary>
+/// Effectively computes <c>y[i] = numerator / max(x[i], floor)</c>: the factor that rescales a
+/// slice of norm x to norm <c>numerator</c>, with zero slices (x = 0) mapped to a finite factor.
+/// </summary>
+/// <param name="Numerator">The target the factor scales to.</param>
+/// <param name="Floor">The smallest denominator used.</param>
+public readonly record struct FlooredReciprocal(double Numerator, double Floor) : IUnaryOp, ILaneMap
+{
+    /// <inheritdoc/>
+    public float Apply(float x) => (float)Numerator / MathF.Max(x, (float)Floor);
+    /// <inheritdoc/>
+    public void Apply<T>(ReadOnlySpan<T> x, Span<T> y) where T : unmanaged, IFloatingPointIeee754<T> => SimdLoop.Map(x, y, this);
+    Vector512<T> ILaneMap.Map<T>(Vector512<T> x) =>
+        Vector512.Create(T.CreateTruncating(Numerator)) / Vector512.Max(x, Vector512.Create(T.CreateTruncating(Floor)));
+}
+
 /// <summary>Effectively computes <c>y[i] = tanh x[i]</c>.</summary>
 public readonly struct Tanh : IUnaryOp
 {

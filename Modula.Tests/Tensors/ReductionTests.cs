@@ -15,12 +15,13 @@ public sealed class ReductionTests
 
     [TestMethod]
     [DynamicData(nameof(Cases))]
-    public void SumMaxMeanMatchReference(int[] dims, int[] axes, bool keepDim)
+    public void SumMaxMeanNormMatchReference(int[] dims, int[] axes, bool keepDim)
     {
         var shape = new Shape(dims);
         var values = Reference.RandomValues(shape.Size, 7).Select(v => (double)(float)v).ToArray();
         var reduced = axes.Length == 0 ? Enumerable.Range(0, dims.Length).ToArray() : axes.Select(a => (a + dims.Length) % dims.Length).ToArray();
         var (sum, max, count, outShape) = ReferenceReduce(values, dims, reduced, keepDim);
+        var (squares, _, _, _) = ReferenceReduce(values.Select(v => v * v).ToArray(), dims, reduced, keepDim);
         foreach (var (deviceName, dtype) in new[] { (TestDevices.Cpu, DType.Float32), (TestDevices.Cpu, DType.Float64), (TestDevices.Simulator, DType.Float32) })
         {
             var device = TestDevices.Get(deviceName);
@@ -28,6 +29,9 @@ public sealed class ReductionTests
             using var s = Ops.Sum(x, axes, keepDim);
             using var m = Ops.Max(x, axes, keepDim);
             using var mean = Ops.Mean(x, axes, keepDim);
+            using var norm = Ops.Norm(x, axes, keepDim);
+            Assert.AreEqual(outShape, norm.Shape);
+            Reference.AssertClose(squares.Select(Math.Sqrt).ToArray(), Reference.Read(norm), 1e-5, 1e-5, $"norm on {deviceName}/{dtype}");
             Assert.AreEqual(outShape, s.Shape);
             Assert.AreEqual(outShape, m.Shape);
             Reference.AssertClose(sum, Reference.Read(s), 1e-5, 1e-5, $"sum on {deviceName}/{dtype}");
@@ -58,6 +62,35 @@ public sealed class ReductionTests
         int count = reduced.Aggregate(1, (a, d) => a * dims[d]);
         var shape = keepDim ? new Shape(outDims) : new Shape(dims.Where((_, i) => !reduced.Contains(i)).ToArray());
         return (sum, max, count, shape);
+    }
+
+    /// <summary>
+    /// Float32 norms of values whose squares leave float32's range (1e-24 squares to 0, 1e25 to
+    /// ∞) match float64 references to float32 rounding, along the last axis (one row at a time)
+    /// and along a middle axis (partial norms combined); zero rows give 0 and NaN propagates.
+    /// </summary>
+    [TestMethod]
+    [DataRow(TestDevices.Cpu)]
+    [DataRow(TestDevices.Simulator)]
+    [DataRow(TestDevices.Cuda)]
+    public void NormsOfTinyAndHugeFloat32ValuesNeitherUnderflowNorOverflow(string deviceName)
+    {
+        var device = TestDevices.Get(deviceName);
+        const int rows = 4, length = 300;
+        var values = Reference.RandomValues(rows * length, 11).Select((v, i) => (float)(v * (i / length) switch { 0 => 1e-24, 1 => 1e25, 2 => 0, _ => 1 })).ToArray();
+        values[3 * length + 7] = float.NaN;
+        var expected = Enumerable.Range(0, rows).Select(r => Math.Sqrt(values.Skip(r * length).Take(length).Sum(v => (double)v * v))).ToArray();
+        using var x = Tensor.FromArray(values, new Shape(rows, length), device);
+        using var trailing = Ops.Norm(x, [1]);
+        using var transposed = Ops.Contiguous(x.Permute(1, 0));
+        using var middle = Ops.Norm(transposed.Reshape(1, length, rows), [1]);
+        foreach (var (name, actual) in new[] { ("trailing", trailing), ("middle", middle) })
+        {
+            var got = actual.ToArray<float>();
+            for (int r = 0; r < 3; r++)
+                Assert.AreEqual(expected[r], got[r], 1e-5 * expected[r], $"{name} norm of row {r} on {deviceName}");
+            Assert.IsTrue(float.IsNaN(got[3]), $"{name} norm of the row holding NaN on {deviceName}: {got[3]}");
+        }
     }
 
     [TestMethod]
