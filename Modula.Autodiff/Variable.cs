@@ -108,12 +108,54 @@ public sealed class Variable : IDisposable
         var g = SumToShape(gradient, Shape);
         if (Grad is null)
         {
-            Grad = g.IsContiguous ? g : Contiguous(g);
-            if (_node is null) TensorScope.Escape(Grad); // a leaf's gradient outlives the step's scope
+            // An intermediate keeps its gradient in whatever layout it arrives (a permuted
+            // head-split gradient, a broadcast one from a sum): the ops reading it take any
+            // strides. A leaf's gradient outlives the step's scope and is made contiguous.
+            Grad = g.IsContiguous || _node is not null ? g : Contiguous(g);
+            if (_node is null) TensorScope.Escape(Grad);
             return;
         }
-        Ops.Zip(Grad, g, new Modula.Tensors.Primitives.Add(), into: Grad);
+        Combine(g, new Modula.Tensors.Primitives.Add());
         g.Dispose();
+    }
+
+    /// <summary>Grad ← op(Grad, g): in place when the gradient is contiguous, else into a new tensor.</summary>
+    private void Combine<TOp>(Tensor g, TOp op) where TOp : struct, Modula.Tensors.Primitives.IBinaryOp
+    {
+        if (Grad!.IsContiguous)
+        {
+            Ops.Zip(Grad, g, op, into: Grad);
+            return;
+        }
+        var combined = Ops.Zip(Grad, g, op);
+        Grad.Dispose();
+        Grad = combined;
+    }
+
+    /// <summary>
+    /// Adds the product <c>α·op(a)·op(b)</c> into this variable's gradient: the first gradient is
+    /// written by the product in this variable's own layout (no copy when the value is a head-split
+    /// view), a later one is accumulated by the product itself (no separate add pass).
+    /// </summary>
+    internal void AccumulateProduct(Tensor a, Tensor b, bool transposeA, bool transposeB, double alpha)
+    {
+        if (!RequiresGrad) return;
+        int m = transposeA ? a.Shape[-1] : a.Shape[-2], n = transposeB ? b.Shape[-2] : b.Shape[-1];
+        var batch = Shape.Broadcast(new Shape(a.Shape.Dims[..^2]), new Shape(b.Shape.Dims[..^2]), "MatMul");
+        if (new Shape([.. batch.Dims, m, n]) != Shape)
+        {
+            Accumulate(Ops.MatMul(a, b, transposeA, transposeB, alpha));   // broadcast batch: sum down
+            return;
+        }
+        if (Grad is null)
+        {
+            var product = _node is null ? Tensor.Empty(Shape, a.DType, a.Device) : Tensor.EmptyLike(Value);
+            Ops.MatMulInto(a, b, product, accumulate: false, transposeA, transposeB, alpha);
+            Accumulate(product);
+            return;
+        }
+        if (Grad.IsDense) Ops.MatMulInto(a, b, Grad, accumulate: true, transposeA, transposeB, alpha);
+        else Accumulate(Ops.MatMul(a, b, transposeA, transposeB, alpha));   // a broadcast gradient is read-only
     }
 
     /// <summary>
@@ -129,7 +171,7 @@ public sealed class Variable : IDisposable
             Accumulate(Ops.Mul(gradient, scale));
             return;
         }
-        Ops.Zip(Grad, gradient, new Modula.Tensors.Primitives.ScaledAdd(scale), into: Grad);
+        Combine(gradient, new Modula.Tensors.Primitives.ScaledAdd(scale));
     }
 
     private static Tensor Contiguous(Tensor t)

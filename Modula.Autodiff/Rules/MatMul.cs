@@ -31,12 +31,14 @@ public static partial class F
         Variable.FromOp(Ops.MatMul(a.Value, b.Value, transposeA, transposeB, alpha), [a, b], g =>
         {
             if (a.RequiresGrad)
-                a.Accumulate(transposeA
-                    ? Ops.MatMul(b.Value, g, transposeA: transposeB, transposeB: true, alpha)     // (g·op(b)ᵀ)ᵀ = op(b)·gᵀ
-                    : Ops.MatMul(g, b.Value, transposeA: false, transposeB: !transposeB, alpha));
+            {
+                if (transposeA) a.AccumulateProduct(b.Value, g, transposeA: transposeB, transposeB: true, alpha);   // (g·op(b)ᵀ)ᵀ = op(b)·gᵀ
+                else a.AccumulateProduct(g, b.Value, transposeA: false, transposeB: !transposeB, alpha);
+            }
             if (b.RequiresGrad)
-                b.Accumulate(transposeB
-                    ? Ops.MatMul(g, a.Value, transposeA: true, transposeB: transposeA, alpha)     // (op(a)ᵀ·g)ᵀ = gᵀ·op(a)
-                    : Ops.MatMul(a.Value, g, transposeA: !transposeA, transposeB: false, alpha));
+            {
+                if (transposeB) b.AccumulateProduct(g, a.Value, transposeA: true, transposeB: transposeA, alpha);   // (op(a)ᵀ·g)ᵀ = gᵀ·op(a)
+                else b.AccumulateProduct(a.Value, g, transposeA: !transposeA, transposeB: false, alpha);
+            }
         });
 }

@@ -54,9 +54,10 @@ internal interface IBackend
     void ArgMax(Tensor x, Tensor y, int outer, int reduce, int inner);
 
     /// <summary>
-    /// c[b] (+)= α·a[b]·b[b] with a [B, M, K] and b [B, K, N] of any strides; c [B, M, N] contiguous.
-    /// An operand may instead have two batch axes [B₀, B₁, ·, ·] (B₀·B₁ = B, batch b = b₀·B₁ + b₁),
-    /// as a head-split view has; see <see cref="MatMulBatch"/>.
+    /// c[b] (+)= α·a[b]·b[b] with a [B, M, K] and b [B, K, N] of any strides; c [B, M, N] with unit
+    /// column stride and any row and batch strides (it does not overlap itself). Any of the three
+    /// may instead have two batch axes [B₀, B₁, ·, ·] (B₀·B₁ = B, batch b = b₀·B₁ + b₁), as a
+    /// head-split view has; see <see cref="MatMulBatch"/>.
     /// </summary>
     void MatMul(Tensor a, Tensor b, Tensor c, bool accumulate, double alpha);
 

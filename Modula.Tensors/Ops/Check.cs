@@ -51,14 +51,14 @@ internal static class Check
     }
 
     /// <summary>An output tensor supplied by the caller must be alive, contiguous and of the expected shape, dtype and device.</summary>
-    public static void Output(string op, Tensor output, Shape shape, DType dtype, Device device)
+    public static void Output(string op, Tensor output, Shape shape, DType dtype, Device device, bool requireContiguous = true)
     {
         output.CheckAlive(op);
         if (output.Shape != shape)
             throw new ArgumentException($"{op}: output has shape {output.Shape}, expected {shape}.");
         if (output.DType != dtype || output.Device != device)
             throw new ArgumentException($"{op}: output is {output.DType} on {output.Device.Name}, expected {dtype} on {device.Name}.");
-        if (!output.IsContiguous)
+        if (requireContiguous && !output.IsContiguous)
             throw new ArgumentException($"{op}: output {output.Shape} must be contiguous.");
     }
 }

@@ -20,17 +20,34 @@ public static partial class Ops
         }
     }
 
-    /// <summary>Writes (or with <paramref name="accumulate"/>, adds) <c>α·op(a)·op(b)</c> into the contiguous tensor <paramref name="c"/>.</summary>
+    /// <summary>
+    /// Writes (or with <paramref name="accumulate"/>, adds) <c>α·op(a)·op(b)</c> into <paramref name="c"/>.
+    /// A <paramref name="c"/> whose rows are contiguous and whose batch axes merge into one or two
+    /// strides (a contiguous tensor, or a head-split view of [batch, T, heads·d]) is written in place
+    /// by the product; any other layout receives the product through one extra pass.
+    /// </summary>
     public static void MatMulInto(Tensor a, Tensor b, Tensor c, bool accumulate, bool transposeA = false, bool transposeB = false, double alpha = 1)
     {
         var (a3, b3, batchShape, m, n) = PrepareMatMul(a, b, transposeA, transposeB);
         using (a3)
         using (b3)
         {
-            Check.Output(nameof(MatMulInto), c, new Shape([.. batchShape.Dims, m, n]), a.DType, a.Device);
+            var shape = new Shape([.. batchShape.Dims, m, n]);
+            Check.Output(nameof(MatMulInto), c, shape, a.DType, a.Device, requireContiguous: false);
             if (c.Size == 0) return;
-            using var c3 = c.View(batchShape.Size, m, n);
-            a.Device.Backend.MatMul(a3, b3, c3, accumulate, alpha);
+            if (!c.IsDense)
+                throw new ArgumentException($"{nameof(MatMulInto)}: output {shape} with strides {Shape.Format(c.Strides.ToArray())} overlaps itself or is broadcast.");
+            using var direct = c.Strides[^1] == 1 || n == 1 ? BatchView(c, batchShape, m, n) : null;
+            if (direct is not null)
+            {
+                a.Device.Backend.MatMul(a3, b3, direct, accumulate, alpha);
+                return;
+            }
+            using var product = Tensor.Empty(new Shape([batchShape.Size, m, n]), a.DType, a.Device);
+            a.Device.Backend.MatMul(a3, b3, product, accumulate: false, alpha);
+            using var shaped = product.View(shape.Dims.ToArray());
+            using var sum = accumulate ? Add(c, shaped) : null;
+            CopyInto(sum ?? shaped, c);
         }
     }
 
@@ -52,32 +69,42 @@ public static partial class Ops
 
     /// <summary>
     /// Views x (optionally transposed) as [B, rows, cols] with the batch axes broadcast and merged,
-    /// or, when they do not merge into one stride but do into two (heads split out of a
-    /// [batch, T, heads·d] tensor), as [B₀, B₁, rows, cols]; only other layouts are copied.
+    /// or as [B₀, B₁, rows, cols] (see <see cref="BatchView"/>); only other layouts are copied.
     /// </summary>
     private static Tensor Batched(Tensor x, bool transpose, Shape batch, int rows, int cols)
     {
         using var t = transpose ? x.Transpose() : null;
-        var src = t ?? x;
-        using var expanded = src.Expand(new Shape([.. batch.Dims, rows, cols]));
+        using var expanded = (t ?? x).Expand(new Shape([.. batch.Dims, rows, cols]));
+        var view = BatchView(expanded, batch, rows, cols);
+        if (view is not null) return view;
+        using var dense = Contiguous(expanded);
+        return dense.View(batch.Size, rows, cols);
+    }
+
+    /// <summary>
+    /// x [..batch, rows, cols] viewed as [B, rows, cols] when its batch axes merge into one stride,
+    /// or as [B₀, B₁, rows, cols] when they merge into two (heads split out of a [batch, T,
+    /// heads·d] tensor); null for other layouts.
+    /// </summary>
+    private static Tensor? BatchView(Tensor x, Shape batch, int rows, int cols)
+    {
         int b = batch.Size;
-        var s = expanded.Strides;
+        var s = x.Strides;
         int r = batch.Rank;
         var axes = Enumerable.Range(0, r).Where(i => batch.Dims[i] != 1).ToArray();
         if (Merges(axes, batch, s))
         {
             int stride = axes.Length == 0 ? 0 : s[axes[^1]];
-            return new Tensor(expanded.Storage, new Shape([b, rows, cols]), [stride, s[r], s[r + 1]], expanded.Offset, retain: true);
+            return new Tensor(x.Storage, new Shape([b, rows, cols]), [stride, s[r], s[r + 1]], x.Offset, retain: true);
         }
         for (int split = 1; split < axes.Length; split++)
             if (Merges(axes[..split], batch, s) && Merges(axes[split..], batch, s))
             {
                 int outer = axes[..split].Aggregate(1, (p, i) => p * batch.Dims[i]), inner = b / outer;
-                return new Tensor(expanded.Storage, new Shape([outer, inner, rows, cols]),
-                    [s[axes[split - 1]], s[axes[^1]], s[r], s[r + 1]], expanded.Offset, retain: true);
+                return new Tensor(x.Storage, new Shape([outer, inner, rows, cols]),
+                    [s[axes[split - 1]], s[axes[^1]], s[r], s[r + 1]], x.Offset, retain: true);
             }
-        using var dense = Contiguous(expanded);
-        return dense.View(b, rows, cols);
+        return null;
     }
 
     /// <summary>True when the batch axes <paramref name="axes"/> step over each other exactly (one stride covers them).</summary>

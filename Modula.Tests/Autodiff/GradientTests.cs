@@ -177,6 +177,42 @@ public sealed class GradientTests
     }
 
     [TestMethod]
+    public void HeadSplitGradientsAreWrittenInTheirInputsLayoutWithoutCopies()
+    {
+        // Attention over heads split out of [B, T, H·d] inputs and merged back: the products
+        // write the q, k, v gradients in [B, T, H·d] order and read the merged gradient in place,
+        // so backward runs no layout copy; the gradients match the same graph built from
+        // contiguous per-head copies and finite differences.
+        const int batch = 2, t = 4, heads = 3, d = 2;
+        static Variable Split(Variable x, bool copy)
+        {
+            var split = F.Permute(F.Reshape(x, batch, t, heads, d), 0, 2, 1, 3);
+            return copy ? F.Add(split, new Variable(Ops.Zeros(new Shape(batch, heads, t, d), DType.Float64))) : split;
+        }
+        static Variable Attention(Variable[] v, bool copy)
+        {
+            var (q, k, value) = (Split(v[0], copy), Split(v[1], copy), Split(v[2], copy));
+            var p = F.CausalSoftmax(F.MatMul(q, k, transposeB: true), 0.5);
+            var merged = F.Reshape(F.Permute(F.MatMul(p, value), 0, 2, 1, 3), batch, t, heads * d);
+            return F.Sum(F.Mul(merged, v[3]));
+        }
+        var inputs = new[] { Rand(50, batch, t, heads * d), Rand(51, batch, t, heads * d), Rand(52, batch, t, heads * d), Rand(53, batch, t, heads * d) };
+        var variables = inputs.Select(x => new Variable(x, requiresGrad: true)).ToArray();
+        var loss = Attention(variables, copy: false);
+        OpProfiler.Start();
+        loss.Backward();
+        var ops = OpProfiler.Stop();
+        Assert.IsFalse(ops.Any(o => o.Op == "Copy"), $"backward copied: {string.Join(", ", ops.Select(o => $"{o.Op}×{o.Calls}"))}");
+        var inPlace = variables.Select(x => x.Grad!.ToArray<double>()).ToArray();
+        foreach (var x in variables) x.ZeroGrad();
+        Attention(variables, copy: true).Backward();
+        for (int i = 0; i < 3; i++)
+            Reference.AssertClose(variables[i].Grad!.ToArray<double>(), inPlace[i], 1e-12, 1e-12, $"gradient of input {i}");
+        AssertGrad(v => Attention(v, copy: false), inputs.Select(x => Ops.Contiguous(x)).ToArray());
+        foreach (var x in variables) x.Dispose();
+    }
+
+    [TestMethod]
     public void DirectionalCheckHandlesLargerInputs()
     {
         var result = GradCheck.CheckDirectional(v => F.Sum(F.Tanh(F.MatMul(v[0], v[1]))), [Rand(31, 20, 30), Rand(32, 30, 10)], directions: 6);

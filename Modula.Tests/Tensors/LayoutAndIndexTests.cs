@@ -6,6 +6,24 @@ namespace Modula.Tests.Tensors;
 public sealed class LayoutAndIndexTests
 {
     [TestMethod]
+    public void DenseLayoutsAreRecognizedAndReproducedByEmptyLike()
+    {
+        using var x = Ops.Zeros(new Shape(2, 5, 12));
+        using var split = x.View(2, 5, 3, 4);
+        using var heads = split.Permute(0, 2, 1, 3);          // [2, 3, 5, 4], strides 60, 4, 12, 1
+        using var slice = x.Slice(2, 0, 6);
+        using var expanded = Ops.Zeros(new Shape(1, 12)).Expand(new Shape(5, 12));
+        Assert.IsTrue(x.IsDense && heads.IsDense && x.Transpose().IsDense);
+        Assert.IsFalse(slice.IsDense, "a slice leaves gaps");
+        Assert.IsFalse(expanded.IsDense, "a broadcast aliases elements");
+        using var like = Tensor.EmptyLike(heads);
+        Assert.AreEqual(heads.Shape, like.Shape);
+        CollectionAssert.AreEqual(heads.Strides.ToArray(), like.Strides.ToArray());
+        using var plain = Tensor.EmptyLike(slice);
+        Assert.IsTrue(plain.IsContiguous, "a non-dense source gives a contiguous tensor");
+    }
+
+    [TestMethod]
     [DataRow(TestDevices.Cpu)]
     [DataRow(TestDevices.Simulator)]
     [DataRow(TestDevices.Cuda)]

@@ -148,6 +148,56 @@ public sealed class MatMulTests
                         Assert.AreEqual(Enumerable.Range(0, d).Sum(p => Q(b, h, i, p) * K(b, 0, j, p)), Reference.Read(shared)[((b * heads + h) * t + i) * t + j], 1e-5);
     }
 
+    /// <summary>
+    /// A product written into a head-split view of a [B, T, H·d] buffer lands in that buffer's
+    /// layout without a copy (then accumulated onto by a second product), a column-strided output
+    /// goes through one extra pass with the same values, and an overlapping output is refused.
+    /// </summary>
+    [TestMethod]
+    [DataRow(TestDevices.Cpu, DType.Float32)]
+    [DataRow(TestDevices.Cpu, DType.Float64)]
+    [DataRow(TestDevices.Simulator, DType.Float32)]
+    [DataRow(TestDevices.Cuda, DType.Float32)]
+    public void ProductsWriteIntoHeadSplitAndStridedOutputs(string deviceName, DType dtype)
+    {
+        var device = TestDevices.Get(deviceName);
+        const int batch = 2, t = 5, heads = 3, d = 4;
+        var p = Reference.RandomValues(batch * heads * t * t, 3).Select(v => (double)(float)v).ToArray();
+        var v = Reference.RandomValues(batch * heads * t * d, 4).Select(x => (double)(float)x).ToArray();
+        using var tp = Reference.Make(p, new Shape(batch, heads, t, t), dtype, device);
+        using var tv = Reference.Make(v, new Shape(batch, heads, t, d), dtype, device);
+        var expected = new double[batch * t * heads * d];   // p·v laid out as [B, T, H·d]
+        for (int b = 0; b < batch; b++)
+            for (int h = 0; h < heads; h++)
+                for (int i = 0; i < t; i++)
+                    for (int j = 0; j < d; j++)
+                        expected[(b * t + i) * heads * d + h * d + j] =
+                            Enumerable.Range(0, t).Sum(s => p[((b * heads + h) * t + i) * t + s] * v[((b * heads + h) * t + s) * d + j]);
+
+        using var merged = Ops.Zeros(new Shape(batch, t, heads * d), dtype, device);
+        using var unmerged = merged.View(batch, t, heads, d);
+        using var split = unmerged.Permute(0, 2, 1, 3);                                  // [B, H, T, d] view
+        OpProfiler.Start();
+        Ops.MatMulInto(tp, tv, split, accumulate: false, alpha: 0.5);
+        Ops.MatMulInto(tp, tv, split, accumulate: true, alpha: 1.5);
+        var ops = OpProfiler.Stop();
+        Assert.IsFalse(ops.Any(o => o.Op is "Copy" || o.Op.StartsWith("Binary")), $"extra passes: {string.Join(", ", ops.Select(o => o.Op))}");
+        Reference.AssertClose(expected.Select(x => 2 * x).ToArray(), Reference.Read(merged), 1e-5, 1e-5, $"head-split output on {deviceName}/{dtype}");
+
+        using var columns = Ops.Zeros(new Shape(batch, heads, d, t), dtype, device);
+        using var transposed = columns.Transpose();                                       // [B, H, T, d], column stride t
+        Ops.MatMulInto(tp, tv, transposed, accumulate: false);
+        using var back = Ops.Contiguous(transposed.Permute(0, 2, 1, 3));
+        Reference.AssertClose(expected, Reference.Read(back), 1e-5, 1e-5, $"column-strided output on {deviceName}/{dtype}");
+
+        using var row = Ops.Zeros(new Shape(1, t, d), dtype, device);
+        using var overlapping = row.Expand(new Shape(batch * heads, t, d));
+        using var p3 = tp.View(batch * heads, t, t);
+        using var v3 = tv.View(batch * heads, t, d);
+        var e = Assert.ThrowsExactly<ArgumentException>(() => Ops.MatMulInto(p3, v3, overlapping, accumulate: false));
+        StringAssert.Contains(e.Message, "overlaps itself");
+    }
+
     [TestMethod]
     public void MatrixVectorProductsMatchReferenceInEveryLayoutWithAlphaAndAccumulate()
     {

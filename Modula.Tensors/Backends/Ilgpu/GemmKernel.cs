@@ -8,8 +8,8 @@ internal struct GemmArgs
     public int M, N, K;
     public int AOffset, ARow, ACol;
     public int BOffset, BRow, BCol;
-    public MatMulBatch ABatch, BBatch;
-    public int COffset, CBatch;
+    public MatMulBatch ABatch, BBatch, CBatch;
+    public int COffset, CRow;
     public int Accumulate;
     public float Alpha;
 }
@@ -61,7 +61,7 @@ internal static class GemmKernel
             Group.Barrier();
         }
 
-        int cBase = g.COffset + batch * g.CBatch;
+        int cBase = g.COffset + g.CBatch.Offset(batch);
         Store(c, g, cBase, row0 + ty, col0 + tx, c00, c01, c02, c03);
         Store(c, g, cBase, row0 + ty + 16, col0 + tx, c10, c11, c12, c13);
         Store(c, g, cBase, row0 + ty + 32, col0 + tx, c20, c21, c22, c23);
@@ -71,10 +71,10 @@ internal static class GemmKernel
     private static void Store(ArrayView<float> c, GemmArgs g, int cBase, int row, int col, float v0, float v1, float v2, float v3)
     {
         if (row >= g.M) return;
-        Put(c, g, cBase + row * g.N, col, v0);
-        Put(c, g, cBase + row * g.N, col + 16, v1);
-        Put(c, g, cBase + row * g.N, col + 32, v2);
-        Put(c, g, cBase + row * g.N, col + 48, v3);
+        Put(c, g, cBase + row * g.CRow, col, v0);
+        Put(c, g, cBase + row * g.CRow, col + 16, v1);
+        Put(c, g, cBase + row * g.CRow, col + 32, v2);
+        Put(c, g, cBase + row * g.CRow, col + 48, v3);
     }
 
     private static void Put(ArrayView<float> c, GemmArgs g, int rowBase, int col, float v)

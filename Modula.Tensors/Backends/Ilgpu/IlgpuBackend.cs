@@ -155,14 +155,14 @@ internal sealed class IlgpuBackend : IBackend
 
     public void MatMul(Tensor a, Tensor b, Tensor c, bool accumulate, double alpha)
     {
-        int batch = c.Shape[0], m = c.Shape[1], n = c.Shape[2];
+        int batch = c.Size / Math.Max(1, c.Shape[-2] * c.Shape[-1]), m = c.Shape[-2], n = c.Shape[-1];
         var (ab, bb) = (MatMulBatch.Of(a), MatMulBatch.Of(b));
         var args = new GemmArgs
         {
             M = m, N = n, K = a.Shape[-1],
             AOffset = a.Offset, ABatch = ab, ARow = a.Strides[^2], ACol = a.Strides[^1],
             BOffset = b.Offset, BBatch = bb, BRow = b.Strides[^2], BCol = b.Strides[^1],
-            COffset = c.Offset, CBatch = m * n, Accumulate = accumulate ? 1 : 0, Alpha = (float)alpha,
+            COffset = c.Offset, CBatch = MatMulBatch.Of(c), CRow = c.Strides[^2], Accumulate = accumulate ? 1 : 0, Alpha = (float)alpha,
         };
         var kernel = Kernel("gemm", typeof(float), () => Acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, GemmArgs>(GemmKernel.Run));
         var grid = new Index3D((n + GemmKernel.Tile - 1) / GemmKernel.Tile, (m + GemmKernel.Tile - 1) / GemmKernel.Tile, batch);
