@@ -6,7 +6,9 @@ public static partial class Ops
     /// Batched matrix product <c>op(a)·op(b)</c> where op transposes the last two axes when
     /// asked. a: [..., M, K] (or [..., K, M]), b: [..., K, N] (or [..., N, K]); batch axes
     /// broadcast. Returns [..., M, N], scaled by <paramref name="alpha"/> inside the product (no
-    /// extra pass). Transposed and strided views are read in place.
+    /// extra pass). Transposed and strided views are read in place. The result is contiguous,
+    /// except that it follows the layout of an untransposed operand of its own shape that is a
+    /// head-split view (attention's p·v): merging the heads back is then a view, not a copy.
     /// </summary>
     public static Tensor MatMul(Tensor a, Tensor b, bool transposeA = false, bool transposeB = false, double alpha = 1)
     {
@@ -14,11 +16,28 @@ public static partial class Ops
         using (a3)
         using (b3)
         {
+            var shape = new Shape([.. batchShape.Dims, m, n]);
+            var like = !transposeA && FollowsLayout(a, shape) ? a : !transposeB && FollowsLayout(b, shape) ? b : null;
+            if (like is not null)
+            {
+                var y = Tensor.EmptyLike(like);
+                using var direct = BatchView(y, batchShape, m, n);
+                if (direct is not null)
+                {
+                    a.Device.Backend.MatMul(a3, b3, direct, accumulate: false, alpha);
+                    return y;
+                }
+                y.Dispose();
+            }
             var c = Tensor.Empty(new Shape([batchShape.Size, m, n]), a.DType, a.Device);
             if (c.Size > 0) a.Device.Backend.MatMul(a3, b3, c, accumulate: false, alpha);
-            using (c) return c.Reshape([.. batchShape.Dims, m, n]);
+            using (c) return c.Reshape(shape.Dims.ToArray());
         }
     }
+
+    /// <summary>True for a head-split operand whose layout a product of <paramref name="shape"/> can take: dense, not contiguous, rows contiguous.</summary>
+    private static bool FollowsLayout(Tensor x, Shape shape) =>
+        x.Shape == shape && x.Rank > 2 && x.Size > 0 && x.Strides[^1] == 1 && !x.IsContiguous && x.IsDense;
 
     /// <summary>
     /// Writes (or with <paramref name="accumulate"/>, adds) <c>α·op(a)·op(b)</c> into <paramref name="c"/>.
