@@ -273,6 +273,20 @@ public abstract class Module
         for (int i = 0; i < atoms.Count; i++) atoms[i].Atom.RegularizeWeightInPlace(weights[i], strengths[i]);
     }
 
+    /// <summary>
+    /// One step of Modula v1's descent in place: <c>weights −= update</c>, then
+    /// <see cref="RegularizeInPlace"/> with <paramref name="strength"/>. Matrix atoms do both in
+    /// one pass, <c>w ← (1 − s)·(w − u)</c>.
+    /// </summary>
+    public void StepInPlace(Weights weights, Weights update, double strength)
+    {
+        CheckWeights(weights);
+        CheckWeights(update);
+        var atoms = Atoms();
+        var strengths = AtomTargets(strength);
+        for (int i = 0; i < atoms.Count; i++) atoms[i].Atom.StepWeightInPlace(weights[i], update[i], strengths[i]);
+    }
+
     private Weights PerAtom(Weights input, double[] scalars, Func<Atom, Tensor, double, int, Tensor> op)
     {
         CheckWeights(input);

@@ -112,10 +112,14 @@ public sealed class Trainer : IDisposable
     /// <summary>Applies one update from an explicit gradient vector (not consumed).</summary>
     public void Apply(Weights gradient)
     {
-        double eta = CurrentLearningRate;
+        double eta = CurrentLearningRate, decay = eta * Options.WeightDecay;
         using (var direction = Optimizer.Direction(gradient, StepCount))
         {
-            if (Options.Rule == UpdateRule.Plain) Weights.AddScaled(direction, -eta);   // w − η·d in one pass
+            if (Options.Rule == UpdateRule.Plain)
+            {
+                Weights.AddScaled(direction, -eta);   // w − η·d in one pass
+                if (decay != 0) Weights.Scale(1 - decay);
+            }
             else
             {
                 using var update = Options.Rule switch
@@ -124,19 +128,13 @@ public sealed class Trainer : IDisposable
                     UpdateRule.Dualize => Model.Dualize(direction, eta, Options.Orthogonalizer),
                     _ => throw new InvalidOperationException($"Trainer: unknown rule {Options.Rule}."),
                 };
-                Weights.AddScaled(update, -1);
+                if (decay == 0) Weights.AddScaled(update, -1);
+                else Model.StepInPlace(Weights, update, decay);   // subtract and decay, one pass per matrix
             }
         }
-        if (Options.WeightDecay != 0) Decay(eta * Options.WeightDecay);
         if (Options.Project)
             using (var projected = Model.Project(Weights)) Weights.CopyFrom(projected);
         StepCount++;
-    }
-
-    private void Decay(double strength)
-    {
-        if (Options.Rule == UpdateRule.Plain) { Weights.Scale(1 - strength); return; }
-        Model.RegularizeInPlace(Weights, strength);
     }
 
     /// <summary>Frees weights, optimizer state and power-iteration vectors.</summary>

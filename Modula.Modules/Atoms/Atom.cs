@@ -54,6 +54,13 @@ public abstract class Atom : Module
         Ops.CopyInto(regularized, weight);
     }
 
+    /// <summary><c>weight −= update</c>, then <see cref="RegularizeWeightInPlace"/> (atoms that can, do both in one pass).</summary>
+    public virtual void StepWeightInPlace(Tensor weight, Tensor update, double strength)
+    {
+        Ops.Zip(weight, update, new Tensors.Primitives.Sub(), into: weight);
+        RegularizeWeightInPlace(weight, strength);
+    }
+
     /// <summary>The same atom with a different mass.</summary>
     protected abstract Atom WithMass(double mass);
 

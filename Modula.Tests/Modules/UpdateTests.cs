@@ -44,6 +44,23 @@ public sealed class UpdateTests
 
     [TestMethod]
     [DynamicData(nameof(Models))]
+    public void StepInPlaceIsSubtractThenRegularize(string name)
+    {
+        // The trainer's fused step (one pass per matrix) against the two-step definition,
+        // for every kind of atom (matrices, convolutions, embeddings re-projected to unit rows).
+        var m = Model(name);
+        using var update = RandomLike(m, 21);
+        using var fused = RandomLike(m, 22);
+        using var reference = fused.Clone();
+        reference.AddScaled(update, -1);
+        m.RegularizeInPlace(reference, 0.3);
+        m.StepInPlace(fused, update, 0.3);
+        for (int i = 0; i < fused.Count; i++)
+            Reference.AssertClose(Reference.Read(reference[i]), Reference.Read(fused[i]), 1e-12, 1e-12, $"{name}: weight {i}");
+    }
+
+    [TestMethod]
+    [DynamicData(nameof(Models))]
     public void ModularNormIsTheLargestAtomNormOverItsTarget(string name)
     {
         var m = Model(name);
