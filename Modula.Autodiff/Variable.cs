@@ -140,16 +140,14 @@ public sealed class Variable : IDisposable
     internal void AccumulateProduct(Tensor a, Tensor b, bool transposeA, bool transposeB, double alpha)
     {
         if (!RequiresGrad) return;
-        int m = transposeA ? a.Shape[-1] : a.Shape[-2], n = transposeB ? b.Shape[-2] : b.Shape[-1];
-        var batch = Shape.Broadcast(new Shape(a.Shape.Dims[..^2]), new Shape(b.Shape.Dims[..^2]), "MatMul");
-        if (new Shape([.. batch.Dims, m, n]) != Shape)
+        if (Ops.MatMulShape(a.Shape, b.Shape, transposeA, transposeB) != Shape)
         {
             Accumulate(Ops.MatMul(a, b, transposeA, transposeB, alpha));   // broadcast batch: sum down
             return;
         }
         if (Grad is null)
         {
-            var product = _node is null ? Tensor.Empty(Shape, a.DType, a.Device) : Tensor.EmptyLike(Value);
+            var product = Tensor.EmptyLike(Value);
             Ops.MatMulInto(a, b, product, accumulate: false, transposeA, transposeB, alpha);
             Accumulate(product);
             return;

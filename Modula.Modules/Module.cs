@@ -274,14 +274,19 @@ public abstract class Module
     }
 
     /// <summary>
-    /// One step of Modula v1's descent in place: <c>weights −= update</c>, then
-    /// <see cref="RegularizeInPlace"/> with <paramref name="strength"/>. Matrix atoms do both in
-    /// one pass, <c>w ← (1 − s)·(w − u)</c>.
+    /// One step of Modula v1's descent in place: <c>weights −= update</c>, then, unless
+    /// <paramref name="strength"/> is 0 (no weight decay), <see cref="RegularizeInPlace"/> with it.
+    /// Matrix atoms do both in one pass, <c>w ← (1 − s)·(w − u)</c>.
     /// </summary>
     public void StepInPlace(Weights weights, Weights update, double strength)
     {
         CheckWeights(weights);
         CheckWeights(update);
+        if (strength == 0)
+        {
+            weights.AddScaled(update, -1);
+            return;
+        }
         var atoms = Atoms();
         var strengths = AtomTargets(strength);
         for (int i = 0; i < atoms.Count; i++) atoms[i].Atom.StepWeightInPlace(weights[i], update[i], strengths[i]);

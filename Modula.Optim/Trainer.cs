@@ -128,8 +128,7 @@ public sealed class Trainer : IDisposable
                     UpdateRule.Dualize => Model.Dualize(direction, eta, Options.Orthogonalizer),
                     _ => throw new InvalidOperationException($"Trainer: unknown rule {Options.Rule}."),
                 };
-                if (decay == 0) Weights.AddScaled(update, -1);
-                else Model.StepInPlace(Weights, update, decay);   // subtract and decay, one pass per matrix
+                Model.StepInPlace(Weights, update, decay);   // subtract and decay, one pass per matrix
             }
         }
         if (Options.Project)

@@ -75,7 +75,7 @@ public sealed class Tensor : IDisposable
     /// a contiguous tensor or a permutation of one (a head-split view, a transpose). Such a
     /// tensor can be written elementwise without one element aliasing another.
     /// </summary>
-    public bool IsDense => DenseAxisOrder() is not null;
+    public bool IsDense => IsContiguous || DenseAxisOrder() is not null;
 
     /// <summary>The axes from the largest stride to the smallest when <see cref="IsDense"/>, else null.</summary>
     private int[]? DenseAxisOrder()

@@ -52,7 +52,7 @@ internal sealed class ProfilingBackend(IBackend backend, Device device) : IBacke
     public void ArgMax(Tensor x, Tensor y, int outer, int reduce, int inner) => Timed(nameof(ArgMax), () => backend.ArgMax(x, y, outer, reduce, inner));
     // Products are told apart by size and operand layout (ᵀ: read column-major), since their speed depends on both.
     public void MatMul(Tensor a, Tensor b, Tensor c, bool accumulate, double alpha) =>
-        Timed($"MatMul {c.Size / Math.Max(1, c.Shape[-2] * c.Shape[-1])}×{c.Shape[-2]}×{c.Shape[-1]}×{a.Shape[-1]}{(a.Strides[^2] == 1 ? " Aᵀ" : "")}{(b.Strides[^2] == 1 ? " Bᵀ" : "")}",
+        Timed($"MatMul {MatMulBatch.Count(c)}×{c.Shape[-2]}×{c.Shape[-1]}×{a.Shape[-1]}{(a.Strides[^2] == 1 ? " Aᵀ" : "")}{(b.Strides[^2] == 1 ? " Bᵀ" : "")}",
             () => backend.MatMul(a, b, c, accumulate, alpha));
     public void GatherRows(Tensor table, Tensor indices, Tensor y) => Timed(nameof(GatherRows), () => backend.GatherRows(table, indices, y));
     public void ScatterAddRows(Tensor source, Tensor indices, Tensor table) => Timed(nameof(ScatterAddRows), () => backend.ScatterAddRows(source, indices, table));

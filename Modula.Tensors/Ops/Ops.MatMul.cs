@@ -70,20 +70,30 @@ public static partial class Ops
         }
     }
 
+    /// <summary>The shape [..., M, N] of <c>op(a)·op(b)</c>; throws naming both shapes when they do not multiply.</summary>
+    public static Shape MatMulShape(Shape a, Shape b, bool transposeA = false, bool transposeB = false)
+    {
+        const string op = nameof(MatMul);
+        if (a.Rank < 2 || b.Rank < 2)
+            throw new ArgumentException($"{op}: needs matrices (rank ≥ 2), got {a} and {b}.");
+        int m = transposeA ? a[-1] : a[-2], ka = transposeA ? a[-2] : a[-1];
+        int kb = transposeB ? b[-1] : b[-2], n = transposeB ? b[-2] : b[-1];
+        if (ka != kb)
+            throw new ArgumentException($"{op}: inner dimensions differ: {a}{(transposeA ? "ᵀ" : "")} · {b}{(transposeB ? "ᵀ" : "")} ({ka} vs {kb}).");
+        var batch = Shape.Broadcast(new Shape(a.Dims[..^2]), new Shape(b.Dims[..^2]), op);
+        return new Shape([.. batch.Dims, m, n]);
+    }
+
     private static (Tensor A, Tensor B, Shape Batch, int M, int N) PrepareMatMul(Tensor a, Tensor b, bool transposeA, bool transposeB)
     {
         const string op = nameof(MatMul);
         Check.Compatible(op, a, b);
         Check.Float(op, a);
         Check.Supported(op, a);
-        if (a.Rank < 2 || b.Rank < 2)
-            throw new ArgumentException($"{op}: needs matrices (rank ≥ 2), got {a.Shape} and {b.Shape}.");
-        int m = transposeA ? a.Shape[-1] : a.Shape[-2], ka = transposeA ? a.Shape[-2] : a.Shape[-1];
-        int kb = transposeB ? b.Shape[-1] : b.Shape[-2], n = transposeB ? b.Shape[-2] : b.Shape[-1];
-        if (ka != kb)
-            throw new ArgumentException($"{op}: inner dimensions differ: {a.Shape}{(transposeA ? "ᵀ" : "")} · {b.Shape}{(transposeB ? "ᵀ" : "")} ({ka} vs {kb}).");
-        var batch = Shape.Broadcast(new Shape(a.Shape.Dims[..^2]), new Shape(b.Shape.Dims[..^2]), op);
-        return (Batched(a, transposeA, batch, m, ka), Batched(b, transposeB, batch, kb, n), batch, m, n);
+        var shape = MatMulShape(a.Shape, b.Shape, transposeA, transposeB);
+        var batch = new Shape(shape.Dims[..^2]);
+        int m = shape[-2], n = shape[-1], k = transposeA ? a.Shape[-2] : a.Shape[-1];
+        return (Batched(a, transposeA, batch, m, k), Batched(b, transposeB, batch, k, n), batch, m, n);
     }
 
     /// <summary>

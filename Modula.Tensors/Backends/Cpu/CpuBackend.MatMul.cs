@@ -6,7 +6,7 @@ internal sealed partial class CpuBackend
 {
     public void MatMul(Tensor a, Tensor b, Tensor c, bool accumulate, double alpha)
     {
-        int batch = c.Size / Math.Max(1, c.Shape[-2] * c.Shape[-1]), m = c.Shape[-2], n = c.Shape[-1], k = a.Shape[-1];
+        int batch = MatMulBatch.Count(c), m = c.Shape[-2], n = c.Shape[-1], k = a.Shape[-1];
         if (c.DType == DType.Float64)
         {
             var (ad, bd, cd) = ((double[])S(a).Array, (double[])S(b).Array, (double[])S(c).Array);

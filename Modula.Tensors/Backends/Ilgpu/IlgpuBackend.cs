@@ -155,7 +155,7 @@ internal sealed class IlgpuBackend : IBackend
 
     public void MatMul(Tensor a, Tensor b, Tensor c, bool accumulate, double alpha)
     {
-        int batch = c.Size / Math.Max(1, c.Shape[-2] * c.Shape[-1]), m = c.Shape[-2], n = c.Shape[-1];
+        int batch = MatMulBatch.Count(c), m = c.Shape[-2], n = c.Shape[-1];
         var (ab, bb) = (MatMulBatch.Of(a), MatMulBatch.Of(b));
         var args = new GemmArgs
         {
