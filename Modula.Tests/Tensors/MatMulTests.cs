@@ -77,6 +77,41 @@ public sealed class MatMulTests
         finally { CpuDevice.Threads = threads; }
     }
 
+    /// <summary>
+    /// The packed kernel's edges: a last row tile shorter than 12 is computed over rows already
+    /// done (and must store only its own rows, once, also when accumulating and across depth
+    /// blocks and threads), and column-major B is packed in 16×16 register transposes plus a
+    /// remainder of depths. Each shape is written twice into C: overwritten, then accumulated with α.
+    /// </summary>
+    [TestMethod]
+    [DataRow(13, 33, 17)]
+    [DataRow(64, 64, 32)]
+    [DataRow(64, 32, 40)]
+    [DataRow(150, 70, 300)]
+    [DataRow(23, 64, 600)]
+    public void PartialRowTilesAndTransposedPanelsAreWrittenExactlyOnce(int m, int n, int k)
+    {
+        int threads = CpuDevice.Threads;
+        try
+        {
+            foreach (int t in new[] { 1, 2 })
+                foreach (var (ta, tb) in new[] { (false, false), (true, false), (false, true), (true, true) })
+                {
+                    CpuDevice.Threads = t;
+                    var a = Reference.RandomValues(3 * m * k, 5).Select(v => (double)(float)v).ToArray();
+                    var b = Reference.RandomValues(3 * k * n, 6).Select(v => (double)(float)v).ToArray();
+                    using var at = Reference.Make(a, ta ? new Shape(3, k, m) : new Shape(3, m, k), DType.Float32, Device.Cpu);
+                    using var bt = Reference.Make(b, tb ? new Shape(3, n, k) : new Shape(3, k, n), DType.Float32, Device.Cpu);
+                    using var c = Ops.Full(new Shape(3, m, n), double.NaN, DType.Float32, Device.Cpu);
+                    Ops.MatMulInto(at, bt, c, accumulate: false, ta, tb);
+                    Ops.MatMulInto(at, bt, c, accumulate: true, ta, tb, alpha: -0.25);
+                    var expected = Reference3(a, b, 3, m, n, k, ta, tb, false).Select(v => 0.75 * v).ToArray();
+                    Reference.AssertClose(expected, Reference.Read(c), 1e-4 * Math.Sqrt(k), 1e-5, $"{m}×{n}×{k} threads={t} ta={ta} tb={tb}");
+                }
+        }
+        finally { CpuDevice.Threads = threads; }
+    }
+
     [TestMethod]
     [DataRow(TestDevices.Cpu)]
     [DataRow(TestDevices.Simulator)]

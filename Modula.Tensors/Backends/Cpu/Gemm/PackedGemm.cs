@@ -58,9 +58,11 @@ internal static unsafe class PackedGemm
     /// <summary>
     /// Single-threaded blocked product. A is read where it lies when its rows or columns are
     /// contiguous (the micro-kernel broadcasts one element per row and depth, so a strided read
-    /// costs no more than a packed one, and packing is a transposition for row-major A); only a
-    /// last partial tile of fewer than 12 rows is packed, zero-padded. Other layouts pack all of A,
-    /// scaled by α; a directly read A gets α at the store.
+    /// costs no more than a packed one, and packing is a transposition for row-major A). A last
+    /// partial tile of fewer than 12 rows is computed as the 12 rows ending at row m and stores
+    /// only its new rows, so nothing is packed or spilled for it (an attention head's 64 rows are
+    /// five tiles and a 4-row remainder); with fewer than 12 rows in all it is packed, zero-padded.
+    /// Other layouts pack all of A, scaled by α; a directly read A gets α at the store.
     /// </summary>
     public static void MultiplySerial(MatrixRef<float> a, MatrixRef<float> b, MatrixRef<float> c, int m, int n, int k, bool accumulate, float alpha = 1)
     {
@@ -81,7 +83,9 @@ internal static unsafe class PackedGemm
                     for (int ic = 0; ic < m; ic += MC)
                     {
                         int mc = Math.Min(MC, m - ic);
-                        int full = direct ? mc / MR * MR : 0;  // rows read in place
+                        // Rows read in place: all of them, shifting a partial last tile back onto
+                        // rows already done (it then stores only its last rows), when m allows.
+                        int full = !direct ? 0 : ic + mc >= MR ? mc : mc / MR * MR;
                         if (full < mc) PackA(a.At(ic + full, pc0), mc - full, kc, pa, alpha);
                         for (int jr = 0; jr < nc; jr += NR)
                         {
@@ -89,11 +93,15 @@ internal static unsafe class PackedGemm
                             for (int ir = 0; ir < mc; ir += MR)
                             {
                                 int mr = Math.Min(MR, mc - ir);
-                                float* tile = pc + c.Offset + (ic + ir) * c.RowStride + jc + jr;
-                                if (ir < full)
-                                    Kernel(strided, kc, sa + a.Offset + (ic + ir) * a.RowStride + pc0 * a.ColStride, pb + jr * kc, tile, c.RowStride, mr, nr, first, alpha);
-                                else
-                                    Kernel(default(PackedA), kc, pa + (ir - full) * kc, pb + jr * kc, tile, c.RowStride, mr, nr, first, 1f);
+                                if (ir >= full)
+                                {
+                                    float* packedTile = pc + c.Offset + (ic + ir) * c.RowStride + jc + jr;
+                                    Kernel(default(PackedA), kc, pa + (ir - full) * kc, pb + jr * kc, packedTile, c.RowStride, 0, mr, nr, first, 1f);
+                                    continue;
+                                }
+                                int skip = MR - mr, row = ic + ir - skip;   // skip > 0 only for a shifted last tile
+                                float* tile = pc + c.Offset + row * c.RowStride + jc + jr;
+                                Kernel(strided, kc, sa + a.Offset + row * a.RowStride + pc0 * a.ColStride, pb + jr * kc, tile, c.RowStride, skip, MR, nr, first, alpha);
                             }
                         }
                     }
@@ -172,11 +180,18 @@ internal static unsafe class PackedGemm
                 }
                 if (rs == 1 && nr == NR)
                 {
-                    // Column-major source (a transposed view): walk each column contiguously.
+                    // Column-major source (a transposed view): 16×16 blocks transposed in registers,
+                    // then the remaining depths column by column.
+                    int blocked = Transpose16.IsSupported ? kc / 16 * 16 : 0;
+                    for (int p = 0; p < blocked; p += 16)
+                    {
+                        Transpose16.Block(src + jr * cs + p, cs, panel + p * NR, NR);
+                        Transpose16.Block(src + (jr + 16) * cs + p, cs, panel + p * NR + 16, NR);
+                    }
                     for (int j = 0; j < NR; j++)
                     {
                         float* col = src + (jr + j) * cs;
-                        for (int p = 0; p < kc; p++) panel[p * NR + j] = col[p];
+                        for (int p = blocked; p < kc; p++) panel[p * NR + j] = col[p];
                     }
                     continue;
                 }
@@ -187,9 +202,9 @@ internal static unsafe class PackedGemm
         }
     }
 
-    /// <summary>C[0..mr, 0..nr] (+)= α·A·Bpanel over kc steps with a 12×32 register tile.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Kernel<TA>(TA panel, int kc, float* a, float* b, float* c, int ldc, int mr, int nr, bool overwrite, float alpha)
+    /// <summary>C[skip..mr, 0..nr] (+)= α·A·Bpanel over kc steps with a 12×32 register tile; rows before <paramref name="skip"/> are computed but not stored.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization), SkipLocalsInit]
+    private static void Kernel<TA>(TA panel, int kc, float* a, float* b, float* c, int ldc, int skip, int mr, int nr, bool overwrite, float alpha)
         where TA : struct, IPanelA
     {
         Vector512<float> c00 = default, c01 = default, c10 = default, c11 = default, c20 = default, c21 = default,
@@ -225,12 +240,28 @@ internal static unsafe class PackedGemm
         }
         if (mr == MR && nr == NR)
         {
-            Row(c + 0 * ldc, c00, c01, overwrite); Row(c + 1 * ldc, c10, c11, overwrite);
-            Row(c + 2 * ldc, c20, c21, overwrite); Row(c + 3 * ldc, c30, c31, overwrite);
-            Row(c + 4 * ldc, c40, c41, overwrite); Row(c + 5 * ldc, c50, c51, overwrite);
-            Row(c + 6 * ldc, c60, c61, overwrite); Row(c + 7 * ldc, c70, c71, overwrite);
-            Row(c + 8 * ldc, c80, c81, overwrite); Row(c + 9 * ldc, c90, c91, overwrite);
-            Row(c + 10 * ldc, ca0, ca1, overwrite); Row(c + 11 * ldc, cb0, cb1, overwrite);
+            if (skip == 0)
+            {
+                Row(c + 0 * ldc, c00, c01, overwrite); Row(c + 1 * ldc, c10, c11, overwrite);
+                Row(c + 2 * ldc, c20, c21, overwrite); Row(c + 3 * ldc, c30, c31, overwrite);
+                Row(c + 4 * ldc, c40, c41, overwrite); Row(c + 5 * ldc, c50, c51, overwrite);
+                Row(c + 6 * ldc, c60, c61, overwrite); Row(c + 7 * ldc, c70, c71, overwrite);
+                Row(c + 8 * ldc, c80, c81, overwrite); Row(c + 9 * ldc, c90, c91, overwrite);
+                Row(c + 10 * ldc, ca0, ca1, overwrite); Row(c + 11 * ldc, cb0, cb1, overwrite);
+                return;
+            }
+            // A shifted last tile: its first rows belong to the tile above.
+            if (skip <= 1) Row(c + 1 * ldc, c10, c11, overwrite);
+            if (skip <= 2) Row(c + 2 * ldc, c20, c21, overwrite);
+            if (skip <= 3) Row(c + 3 * ldc, c30, c31, overwrite);
+            if (skip <= 4) Row(c + 4 * ldc, c40, c41, overwrite);
+            if (skip <= 5) Row(c + 5 * ldc, c50, c51, overwrite);
+            if (skip <= 6) Row(c + 6 * ldc, c60, c61, overwrite);
+            if (skip <= 7) Row(c + 7 * ldc, c70, c71, overwrite);
+            if (skip <= 8) Row(c + 8 * ldc, c80, c81, overwrite);
+            if (skip <= 9) Row(c + 9 * ldc, c90, c91, overwrite);
+            if (skip <= 10) Row(c + 10 * ldc, ca0, ca1, overwrite);
+            Row(c + 11 * ldc, cb0, cb1, overwrite);
             return;
         }
         // Edge tile: spill the accumulators and copy the valid part.
@@ -238,7 +269,7 @@ internal static unsafe class PackedGemm
         Spill(tile, 0, c00, c01); Spill(tile, 1, c10, c11); Spill(tile, 2, c20, c21); Spill(tile, 3, c30, c31);
         Spill(tile, 4, c40, c41); Spill(tile, 5, c50, c51); Spill(tile, 6, c60, c61); Spill(tile, 7, c70, c71);
         Spill(tile, 8, c80, c81); Spill(tile, 9, c90, c91); Spill(tile, 10, ca0, ca1); Spill(tile, 11, cb0, cb1);
-        for (int i = 0; i < mr; i++)
+        for (int i = skip; i < mr; i++)
             for (int j = 0; j < nr; j++)
                 c[i * ldc + j] = overwrite ? tile[i * NR + j] : c[i * ldc + j] + tile[i * NR + j];
     }
