@@ -1,12 +1,17 @@
 using System.Numerics;
 using System.Numerics.Tensors;
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
 
 namespace Modula.Tensors.Backends.Cpu;
 
 internal sealed partial class CpuBackend
 {
     // Rows are short (attention: one per query, as long as the context), so each is finished
-    // while it sits in L1: scale, max, shift, exp, sum and divide in one visit.
+    // while it sits in L1. When the row length is a whole number of vectors, a row is three vector
+    // sweeps (scale and max, exp and sum, divide) instead of five library calls, whose fixed cost
+    // dominates rows of a few dozen keys; masked keys enter the sweeps as −∞, so they come out 0.
 
     public void SoftmaxRows(Tensor x, Tensor y, int length, double scale, bool causal)
     {
@@ -19,21 +24,78 @@ internal sealed partial class CpuBackend
         var (xs, ys) = (S(x), S(y));
         int xo = x.Offset, yo = y.Offset, rows = y.Size / length;
         var z = T.CreateTruncating(scale);
+        bool whole = length % Vector512<T>.Count == 0;
         CpuParallel.For(rows, (long)y.Size * 4, (start, end) =>
         {
             for (long r = start; r < end; r++)
             {
                 int valid = causal ? (int)(r % length) + 1 : length;
+                var input = xs.Span<T>().Slice(xo + (int)r * length, length);
                 var row = ys.Span<T>().Slice(yo + (int)r * length, length);
-                var kept = row[..valid];
-                TensorPrimitives.Multiply(xs.Span<T>().Slice(xo + (int)r * length, valid), z, kept);
-                TensorPrimitives.Subtract(kept, TensorPrimitives.Max<T>(kept), kept);
-                TensorPrimitives.Exp<T>(kept, kept);
-                TensorPrimitives.Divide(kept, TensorPrimitives.Sum<T>(kept), kept);
-                row[valid..].Clear();
+                if (whole) SoftmaxRow(input, row, valid, z);
+                else SoftmaxRowByCalls(input, row, valid, z);
             }
         });
     }
+
+    /// <summary>y[..valid] = softmax(z·x[..valid]), y[valid..] = 0, in whole vectors (length a multiple of the lane count).</summary>
+    private static void SoftmaxRow<T>(ReadOnlySpan<T> x, Span<T> y, int valid, T z) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        int lanes = Vector512<T>.Count, used = (valid + lanes - 1) / lanes * lanes;
+        ref T xr = ref MemoryMarshal.GetReference(x);
+        ref T yr = ref MemoryMarshal.GetReference(y);
+        var scale = Vector512.Create(z);
+        var negativeInfinity = Vector512.Create(T.NegativeInfinity);
+        var max = negativeInfinity;
+        for (int i = 0; i < used; i += lanes)
+        {
+            var v = Vector512.LoadUnsafe(ref xr, (nuint)i) * scale;
+            if (i + lanes > valid) v = Vector512.ConditionalSelect(KeptLanes<T>(valid - i), v, negativeInfinity);
+            v.StoreUnsafe(ref yr, (nuint)i);
+            max = Vector512.Max(max, v);
+        }
+        var shift = Vector512.Create(HorizontalMax(max));
+        var sum = Vector512<T>.Zero;
+        for (int i = 0; i < used; i += lanes)
+        {
+            var e = Exp(Vector512.LoadUnsafe(ref yr, (nuint)i) - shift);
+            e.StoreUnsafe(ref yr, (nuint)i);
+            sum += e;
+        }
+        var total = Vector512.Create(Vector512.Sum(sum));
+        for (int i = 0; i < used; i += lanes)
+            (Vector512.LoadUnsafe(ref yr, (nuint)i) / total).StoreUnsafe(ref yr, (nuint)i);
+        y[used..].Clear();
+    }
+
+    /// <summary>The same row for any length, through the library's span calls.</summary>
+    private static void SoftmaxRowByCalls<T>(ReadOnlySpan<T> x, Span<T> y, int valid, T z) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        var kept = y[..valid];
+        TensorPrimitives.Multiply(x[..valid], z, kept);
+        TensorPrimitives.Subtract(kept, TensorPrimitives.Max<T>(kept), kept);
+        TensorPrimitives.Exp<T>(kept, kept);
+        TensorPrimitives.Divide(kept, TensorPrimitives.Sum<T>(kept), kept);
+        y[valid..].Clear();
+    }
+
+    /// <summary>All-ones lanes below <paramref name="count"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<T> KeptLanes<T>(int count) where T : unmanaged, IFloatingPointIeee754<T> =>
+        Vector512.LessThan(Vector512<T>.Indices, Vector512.Create(T.CreateTruncating(count)));
+
+    private static T HorizontalMax<T>(Vector512<T> v) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        var half = Vector256.Max(v.GetLower(), v.GetUpper());
+        var quarter = Vector128.Max(half.GetLower(), half.GetUpper());
+        T max = quarter.GetElement(0);
+        for (int i = 1; i < Vector128<T>.Count; i++) max = T.Max(max, quarter.GetElement(i));
+        return max;
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<T> Exp<T>(Vector512<T> x) where T : unmanaged, IFloatingPointIeee754<T> =>
+        typeof(T) == typeof(float) ? Vector512.Exp(x.As<T, float>()).As<float, T>() : Vector512.Exp(x.As<T, double>()).As<double, T>();
 
     public void SoftmaxRowsBackward(Tensor g, Tensor y, Tensor dx, int length, double scale)
     {
@@ -46,6 +108,7 @@ internal sealed partial class CpuBackend
         var (gs, ys, ds) = (S(g), S(y), S(dx));
         int go = g.Offset, yo = y.Offset, dO = dx.Offset, rows = y.Size / length;
         var z = T.CreateTruncating(scale);
+        bool whole = length % Vector512<T>.Count == 0;
         CpuParallel.For(rows, (long)y.Size * 3, (start, end) =>
         {
             for (long r = start; r < end; r++)
@@ -54,7 +117,16 @@ internal sealed partial class CpuBackend
                 var gr = gs.Span<T>().Slice(go + at, length);
                 var yr = ys.Span<T>().Slice(yo + at, length);
                 var d = ds.Span<T>().Slice(dO + at, length);
-                TensorPrimitives.Subtract(gr, TensorPrimitives.Dot<T>(gr, yr), d);
+                var dot = TensorPrimitives.Dot<T>(gr, yr);
+                if (whole)
+                {
+                    // One sweep: dx = ((g − g·y)⊙y)·scale.
+                    var (vdot, vz) = (Vector512.Create(dot), Vector512.Create(z));
+                    for (int i = 0; i < length; i += Vector512<T>.Count)
+                        ((Vector512.Create<T>(gr[i..]) - vdot) * Vector512.Create<T>(yr[i..]) * vz).CopyTo(d[i..]);
+                    continue;
+                }
+                TensorPrimitives.Subtract(gr, dot, d);
                 TensorPrimitives.Multiply(d, yr, d);
                 if (scale != 1) TensorPrimitives.Multiply(d, z, d);
             }
