@@ -14,9 +14,12 @@ internal static unsafe class PackedGemm
 {
     public const int MR = 12;            // rows of the register tile
     public const int NR = 32;            // columns of the register tile (two Vector512<float>)
-    private const int KC = 256;          // depth of a packed panel: B micro-panel 32 KiB stays in L1
-    private const int MC = 144;          // rows of A packed at once (~144 KiB, in L2)
-    private const int NC = 1024;         // columns of B packed at once (~1 MiB)
+    // Depth of a packed panel. A 32-column B micro-panel this deep (128 KiB) streams from L2;
+    // measured on Zen 5 it beats 256-deep, L1-sized panels by 5–25 % (fewer passes over C, fewer
+    // kernel calls), most for the weight gradients' depth-768 products.
+    private const int KC = 1024;
+    private const int MC = 144;          // rows of A packed at once (~576 KiB)
+    private const int NC = 1024;         // columns of B packed at once (~4 MiB)
 
     [ThreadStatic] private static float[]? _packA;
     [ThreadStatic] private static float[]? _packB;
