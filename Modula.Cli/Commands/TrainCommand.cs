@@ -11,6 +11,9 @@ public static class TrainCommand
 {
     private static readonly string[] Common = ["device", "seed", "steps", "batch", "data", "log", "eval-interval", "eval-batches", .. OptimizerChoice.OptionNames];
 
+    /// <summary>The image classifiers' default learning rate (normed Modula-Adam).</summary>
+    public const double ClassifierLearningRate = 0.25;
+
     /// <summary>Runs the subcommand.</summary>
     public static int Run(string[] args, TextWriter output, TextWriter error)
     {
@@ -28,7 +31,8 @@ public static class TrainCommand
                 (RoPE GPT, dualized momentum 0.95, lr 0.1, no weight decay). Every --eval-interval steps it prints
                 the mean loss over --eval-batches fixed train and held-out batches; --resume continues a run from a
                 checkpoint to --steps with exactly the losses of an uninterrupted run.
-                mlp/resmlp/rescnn: Fashion-MNIST classifiers; reports held-out accuracy.
+                mlp/resmlp/rescnn: Fashion-MNIST classifiers (normed Adam, lr 0.25, β 0.9/0.99, wd 0.01, linear decay,
+                2000 steps of 128 images); reports accuracy on the 10,000 test images.
                 Data is looked up in --data, $MODULA_DATA, ./data and /usr/share/datasets, and downloaded into ./data
                 when missing (unless --no-download). The last line is machine-readable:
                   final step=… train_loss=… test_loss=… ms_per_step=… peak_rss_mb=…
@@ -78,7 +82,9 @@ public static class TrainCommand
         var train = ImageDataset.LoadFashionMnist(true, directory, download, output);
         var test = ImageDataset.LoadFashionMnist(false, directory, download, output);
         var model = Models.Build(name, options);
-        var optimizer = OptimizerChoice.Parse(options, new OptimizerChoice("modula-adam", Optim.UpdateRule.Normalize, 0.5, 0.9, 0.99, 0.01));
+        // lr 0.25 rather than Modula's CIFAR default 0.5: on Fashion-MNIST it gives the MLP and the ResMLP the lower
+        // training loss over the last 500 of 2000 steps on every seed, as the ResMLP sweep's optimum at width 256.
+        var optimizer = OptimizerChoice.Parse(options, new OptimizerChoice("modula-adam", Optim.UpdateRule.Normalize, ClassifierLearningRate, 0.9, 0.99, 0.01));
         var settings = new ClassifierSettings(optimizer, options.GetPositiveInt("steps", 2000), options.GetPositiveInt("batch", 128), (ulong)options.GetInt("seed", 0));
         using var device = Device.Open(options.Get("device", "cpu"));
         using var run = new ClassifierRun(name, model, settings, train, test, device);
