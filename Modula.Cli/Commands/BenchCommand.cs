@@ -38,7 +38,7 @@ public static class BenchCommand
         {
             output.WriteLine("""
                 modula bench gemm [--device cpu|cuda|opencl|ilgpu-cpu] [--threads N] [--repeat N] [--shapes all|square|gpt]
-                modula bench gpt-step [--device cpu] [--threads N] [--steps 30] [--warmup 5] [--optimizers normed-adam,adam,dualized-momentum] [--profile]
+                modula bench gpt-step [--device cpu] [--threads N] [--steps 100] [--warmup 30] [--optimizers normed-adam,adam,dualized-momentum] [--profile]
 
                 Times C = A·B (float32) and prints per shape (Aᵀ / Bᵀ: that operand is read column-major,
                 as in a GPT step's gradient products):

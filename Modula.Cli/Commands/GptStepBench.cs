@@ -24,7 +24,7 @@ public static class GptStepBench
     {
         using var device = Device.Open(options.Get("device", "cpu"));
         CpuDevice.Threads = Math.Max(1, options.GetInt("threads", Environment.ProcessorCount));
-        int steps = Math.Max(1, options.GetInt("steps", 30)), warmup = Math.Max(0, options.GetInt("warmup", 5));
+        int steps = Math.Max(1, options.GetInt("steps", 100)), warmup = Math.Max(0, options.GetInt("warmup", 30));
         var names = options.Get("optimizers", string.Join(",", Choices.Keys)).Split(',');
         foreach (var name in names.Where(n => !Choices.ContainsKey(n)))
             throw new UsageException($"unknown optimizer '{name}'; available: {string.Join(", ", Choices.Keys)}.");

@@ -39,6 +39,8 @@ internal sealed partial class CpuBackend
     }
 
     /// <summary>y[..valid] = softmax(z·x[..valid]), y[valid..] = 0, in whole vectors (length a multiple of the lane count).</summary>
+    /// <remarks>Compiled optimized from the first call: unoptimized vector code is ~50× slower, and a training step's first calls would wait for tiering.</remarks>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void SoftmaxRow<T>(ReadOnlySpan<T> x, Span<T> y, int valid, T z) where T : unmanaged, IFloatingPointIeee754<T>
     {
         int lanes = Vector512<T>.Count, used = (valid + lanes - 1) / lanes * lanes;
@@ -97,6 +99,15 @@ internal sealed partial class CpuBackend
     private static Vector512<T> Exp<T>(Vector512<T> x) where T : unmanaged, IFloatingPointIeee754<T> =>
         typeof(T) == typeof(float) ? Vector512.Exp(x.As<T, float>()).As<float, T>() : Vector512.Exp(x.As<T, double>()).As<double, T>();
 
+    /// <summary>One sweep of whole vectors: dx = ((g − dot)⊙y)·scale.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void SoftmaxRowBackward<T>(ReadOnlySpan<T> g, ReadOnlySpan<T> y, Span<T> dx, T dot, T scale) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        var (vdot, vz) = (Vector512.Create(dot), Vector512.Create(scale));
+        for (int i = 0; i < dx.Length; i += Vector512<T>.Count)
+            ((Vector512.Create<T>(g[i..]) - vdot) * Vector512.Create<T>(y[i..]) * vz).CopyTo(dx[i..]);
+    }
+
     public void SoftmaxRowsBackward(Tensor g, Tensor y, Tensor dx, int length, double scale)
     {
         if (y.DType == DType.Float32) SoftmaxRowsBackward<float>(g, y, dx, length, scale);
@@ -120,10 +131,7 @@ internal sealed partial class CpuBackend
                 var dot = TensorPrimitives.Dot<T>(gr, yr);
                 if (whole)
                 {
-                    // One sweep: dx = ((g − g·y)⊙y)·scale.
-                    var (vdot, vz) = (Vector512.Create(dot), Vector512.Create(z));
-                    for (int i = 0; i < length; i += Vector512<T>.Count)
-                        ((Vector512.Create<T>(gr[i..]) - vdot) * Vector512.Create<T>(yr[i..]) * vz).CopyTo(d[i..]);
+                    SoftmaxRowBackward(gr, yr, d, dot, z);
                     continue;
                 }
                 TensorPrimitives.Subtract(gr, dot, d);
