@@ -265,13 +265,8 @@ public abstract class Module
         PerAtom(weights, AtomTargets(strength), (atom, w, s, _) => atom.RegularizeWeight(w, s));
 
     /// <summary><see cref="Regularize"/> applied to <paramref name="weights"/> in place (what a trainer's weight decay does each step).</summary>
-    public void RegularizeInPlace(Weights weights, double strength)
-    {
-        CheckWeights(weights);
-        var atoms = Atoms();
-        var strengths = AtomTargets(strength);
-        for (int i = 0; i < atoms.Count; i++) atoms[i].Atom.RegularizeWeightInPlace(weights[i], strengths[i]);
-    }
+    public void RegularizeInPlace(Weights weights, double strength) =>
+        PerAtomInPlace(weights, strength, (atom, i, s) => atom.RegularizeWeightInPlace(weights[i], s));
 
     /// <summary>
     /// One step of Modula v1's descent in place: <c>weights −= update</c>, then, unless
@@ -280,16 +275,23 @@ public abstract class Module
     /// </summary>
     public void StepInPlace(Weights weights, Weights update, double strength)
     {
-        CheckWeights(weights);
         CheckWeights(update);
         if (strength == 0)
         {
+            CheckWeights(weights);
             weights.AddScaled(update, -1);
             return;
         }
+        PerAtomInPlace(weights, strength, (atom, i, s) => atom.StepWeightInPlace(weights[i], update[i], s));
+    }
+
+    /// <summary>Calls <paramref name="step"/>(atom, index, its share of <paramref name="strength"/>) for every atom of checked <paramref name="weights"/>.</summary>
+    private void PerAtomInPlace(Weights weights, double strength, Action<Atom, int, double> step)
+    {
+        CheckWeights(weights);
         var atoms = Atoms();
         var strengths = AtomTargets(strength);
-        for (int i = 0; i < atoms.Count; i++) atoms[i].Atom.StepWeightInPlace(weights[i], update[i], strengths[i]);
+        for (int i = 0; i < atoms.Count; i++) step(atoms[i].Atom, i, strengths[i]);
     }
 
     private Weights PerAtom(Weights input, double[] scalars, Func<Atom, Tensor, double, int, Tensor> op)

@@ -243,17 +243,8 @@ internal static unsafe class PackedGemm
         }
         if (mr == MR && nr == NR)
         {
-            if (skip == 0)
-            {
-                Row(c + 0 * ldc, c00, c01, overwrite); Row(c + 1 * ldc, c10, c11, overwrite);
-                Row(c + 2 * ldc, c20, c21, overwrite); Row(c + 3 * ldc, c30, c31, overwrite);
-                Row(c + 4 * ldc, c40, c41, overwrite); Row(c + 5 * ldc, c50, c51, overwrite);
-                Row(c + 6 * ldc, c60, c61, overwrite); Row(c + 7 * ldc, c70, c71, overwrite);
-                Row(c + 8 * ldc, c80, c81, overwrite); Row(c + 9 * ldc, c90, c91, overwrite);
-                Row(c + 10 * ldc, ca0, ca1, overwrite); Row(c + 11 * ldc, cb0, cb1, overwrite);
-                return;
-            }
-            // A shifted last tile: its first rows belong to the tile above.
+            // A shifted last tile (skip > 0) leaves its first rows to the tile above.
+            if (skip <= 0) Row(c + 0 * ldc, c00, c01, overwrite);
             if (skip <= 1) Row(c + 1 * ldc, c10, c11, overwrite);
             if (skip <= 2) Row(c + 2 * ldc, c20, c21, overwrite);
             if (skip <= 3) Row(c + 3 * ldc, c30, c31, overwrite);
