@@ -1,5 +1,4 @@
 using System.Numerics;
-using System.Runtime.Intrinsics;
 using Modula.Tensors.Primitives;
 
 namespace Modula.Optim;
@@ -15,8 +14,8 @@ public readonly record struct Ema(double Weight) : IBinaryOp
     /// <inheritdoc/>
     public float Apply(float a, float b) => a * (float)(1 - Weight) + (float)Weight * b;
     /// <inheritdoc/>
-    public Vector512<T> Apply<T>(Vector512<T> a, Vector512<T> b) where T : unmanaged, IFloatingPointIeee754<T> =>
-        a * Vector512.Create(T.CreateTruncating(1 - Weight)) + Vector512.Create(T.CreateTruncating(Weight)) * b;
+    public Vector<T> Apply<T>(Vector<T> a, Vector<T> b) where T : unmanaged, IFloatingPointIeee754<T> =>
+        a * Vector.Create(T.CreateTruncating(1 - Weight)) + Vector.Create(T.CreateTruncating(Weight)) * b;
 }
 
 /// <summary>The moving average of squares <c>y = (1 − w)·a + w·b²</c> (Adam's second moment).</summary>
@@ -26,8 +25,8 @@ public readonly record struct EmaOfSquare(double Weight) : IBinaryOp
     /// <inheritdoc/>
     public float Apply(float a, float b) => a * (float)(1 - Weight) + (float)Weight * (b * b);
     /// <inheritdoc/>
-    public Vector512<T> Apply<T>(Vector512<T> a, Vector512<T> b) where T : unmanaged, IFloatingPointIeee754<T> =>
-        a * Vector512.Create(T.CreateTruncating(1 - Weight)) + Vector512.Create(T.CreateTruncating(Weight)) * (b * b);
+    public Vector<T> Apply<T>(Vector<T> a, Vector<T> b) where T : unmanaged, IFloatingPointIeee754<T> =>
+        a * Vector.Create(T.CreateTruncating(1 - Weight)) + Vector.Create(T.CreateTruncating(Weight)) * (b * b);
 }
 
 /// <summary>Modula v1's Adam ratio <c>y = a / √b</c>, with NaN and ±∞ (from 0/0 or b = 0) set to 0.</summary>
@@ -40,10 +39,10 @@ public readonly struct DivideByRootOrZero : IBinaryOp
         return y - y == 0f ? y : 0f;
     }
     /// <inheritdoc/>
-    public Vector512<T> Apply<T>(Vector512<T> a, Vector512<T> b) where T : unmanaged, IFloatingPointIeee754<T>
+    public Vector<T> Apply<T>(Vector<T> a, Vector<T> b) where T : unmanaged, IFloatingPointIeee754<T>
     {
-        var y = a / Vector512.Sqrt(b);
-        return Vector512.Equals(y - y, Vector512<T>.Zero) & y;
+        var y = a / Vector.SquareRoot(b);
+        return Vector.Equals(y - y, Vector<T>.Zero) & y;
     }
 }
 
@@ -56,7 +55,7 @@ public readonly record struct AdamRatio(double FirstScale, double SecondScale, d
     /// <inheritdoc/>
     public float Apply(float a, float b) => a * (float)FirstScale / (MathF.Sqrt(b * (float)SecondScale) + (float)Epsilon);
     /// <inheritdoc/>
-    public Vector512<T> Apply<T>(Vector512<T> a, Vector512<T> b) where T : unmanaged, IFloatingPointIeee754<T> =>
-        a * Vector512.Create(T.CreateTruncating(FirstScale))
-        / (Vector512.Sqrt(b * Vector512.Create(T.CreateTruncating(SecondScale))) + Vector512.Create(T.CreateTruncating(Epsilon)));
+    public Vector<T> Apply<T>(Vector<T> a, Vector<T> b) where T : unmanaged, IFloatingPointIeee754<T> =>
+        a * Vector.Create(T.CreateTruncating(FirstScale))
+        / (Vector.SquareRoot(b * Vector.Create(T.CreateTruncating(SecondScale))) + Vector.Create(T.CreateTruncating(Epsilon)));
 }

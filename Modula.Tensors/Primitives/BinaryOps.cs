@@ -1,5 +1,4 @@
 using System.Numerics;
-using System.Runtime.Intrinsics;
 
 namespace Modula.Tensors.Primitives;
 
@@ -12,7 +11,7 @@ public readonly struct Add : IBinaryOp
     /// <inheritdoc/>
     public float Apply(float a, float b) => a + b;
     /// <inheritdoc/>
-    public Vector512<T> Apply<T>(Vector512<T> a, Vector512<T> b) where T : unmanaged, IFloatingPointIeee754<T> => a + b;
+    public Vector<T> Apply<T>(Vector<T> a, Vector<T> b) where T : unmanaged, IFloatingPointIeee754<T> => a + b;
 }
 
 /// <summary>Effectively computes <c>y = a − b</c>.</summary>
@@ -21,7 +20,7 @@ public readonly struct Sub : IBinaryOp
     /// <inheritdoc/>
     public float Apply(float a, float b) => a - b;
     /// <inheritdoc/>
-    public Vector512<T> Apply<T>(Vector512<T> a, Vector512<T> b) where T : unmanaged, IFloatingPointIeee754<T> => a - b;
+    public Vector<T> Apply<T>(Vector<T> a, Vector<T> b) where T : unmanaged, IFloatingPointIeee754<T> => a - b;
 }
 
 /// <summary>Effectively computes <c>y = a · b</c>.</summary>
@@ -30,7 +29,7 @@ public readonly struct Mul : IBinaryOp
     /// <inheritdoc/>
     public float Apply(float a, float b) => a * b;
     /// <inheritdoc/>
-    public Vector512<T> Apply<T>(Vector512<T> a, Vector512<T> b) where T : unmanaged, IFloatingPointIeee754<T> => a * b;
+    public Vector<T> Apply<T>(Vector<T> a, Vector<T> b) where T : unmanaged, IFloatingPointIeee754<T> => a * b;
 }
 
 /// <summary>Effectively computes <c>y = a / b</c>.</summary>
@@ -39,7 +38,7 @@ public readonly struct Div : IBinaryOp
     /// <inheritdoc/>
     public float Apply(float a, float b) => a / b;
     /// <inheritdoc/>
-    public Vector512<T> Apply<T>(Vector512<T> a, Vector512<T> b) where T : unmanaged, IFloatingPointIeee754<T> => a / b;
+    public Vector<T> Apply<T>(Vector<T> a, Vector<T> b) where T : unmanaged, IFloatingPointIeee754<T> => a / b;
 }
 
 /// <summary>Effectively computes <c>y = max(a, b)</c> (NaN propagates).</summary>
@@ -48,7 +47,7 @@ public readonly struct Max : IBinaryOp
     /// <inheritdoc/>
     public float Apply(float a, float b) => float.IsNaN(a) || float.IsNaN(b) ? float.NaN : (a > b ? a : b);
     /// <inheritdoc/>
-    public Vector512<T> Apply<T>(Vector512<T> a, Vector512<T> b) where T : unmanaged, IFloatingPointIeee754<T> => Vector512.Max(a, b);
+    public Vector<T> Apply<T>(Vector<T> a, Vector<T> b) where T : unmanaged, IFloatingPointIeee754<T> => Vector.Max(a, b);
 }
 
 /// <summary>Effectively computes <c>y = min(a, b)</c> (NaN propagates).</summary>
@@ -57,7 +56,7 @@ public readonly struct Min : IBinaryOp
     /// <inheritdoc/>
     public float Apply(float a, float b) => float.IsNaN(a) || float.IsNaN(b) ? float.NaN : (a < b ? a : b);
     /// <inheritdoc/>
-    public Vector512<T> Apply<T>(Vector512<T> a, Vector512<T> b) where T : unmanaged, IFloatingPointIeee754<T> => Vector512.Min(a, b);
+    public Vector<T> Apply<T>(Vector<T> a, Vector<T> b) where T : unmanaged, IFloatingPointIeee754<T> => Vector.Min(a, b);
 }
 
 /// <summary>Effectively computes <c>y = a &gt; b ? 1 : 0</c>.</summary>
@@ -66,7 +65,7 @@ public readonly struct Greater : IBinaryOp
     /// <inheritdoc/>
     public float Apply(float a, float b) => a > b ? 1f : 0f;
     /// <inheritdoc/>
-    public Vector512<T> Apply<T>(Vector512<T> a, Vector512<T> b) where T : unmanaged, IFloatingPointIeee754<T> => Vector512.GreaterThan(a, b) & Vector512<T>.One;
+    public Vector<T> Apply<T>(Vector<T> a, Vector<T> b) where T : unmanaged, IFloatingPointIeee754<T> => Vector.GreaterThan(a, b) & Vector<T>.One;
 }
 
 /// <summary>Effectively computes <c>y = a &lt; b ? 1 : 0</c>.</summary>
@@ -75,7 +74,7 @@ public readonly struct Less : IBinaryOp
     /// <inheritdoc/>
     public float Apply(float a, float b) => a < b ? 1f : 0f;
     /// <inheritdoc/>
-    public Vector512<T> Apply<T>(Vector512<T> a, Vector512<T> b) where T : unmanaged, IFloatingPointIeee754<T> => Vector512.LessThan(a, b) & Vector512<T>.One;
+    public Vector<T> Apply<T>(Vector<T> a, Vector<T> b) where T : unmanaged, IFloatingPointIeee754<T> => Vector.LessThan(a, b) & Vector<T>.One;
 }
 
 /// <summary>Effectively computes <c>y = a ≥ b ? 1 : 0</c>.</summary>
@@ -84,7 +83,7 @@ public readonly struct GreaterOrEqual : IBinaryOp
     /// <inheritdoc/>
     public float Apply(float a, float b) => a >= b ? 1f : 0f;
     /// <inheritdoc/>
-    public Vector512<T> Apply<T>(Vector512<T> a, Vector512<T> b) where T : unmanaged, IFloatingPointIeee754<T> => Vector512.GreaterThanOrEqual(a, b) & Vector512<T>.One;
+    public Vector<T> Apply<T>(Vector<T> a, Vector<T> b) where T : unmanaged, IFloatingPointIeee754<T> => Vector.GreaterThanOrEqual(a, b) & Vector<T>.One;
 }
 
 /// <summary>Effectively computes <c>y = a == b ? 1 : 0</c>.</summary>
@@ -93,7 +92,7 @@ public readonly struct Equal : IBinaryOp
     /// <inheritdoc/>
     public float Apply(float a, float b) => a == b ? 1f : 0f;
     /// <inheritdoc/>
-    public Vector512<T> Apply<T>(Vector512<T> a, Vector512<T> b) where T : unmanaged, IFloatingPointIeee754<T> => Vector512.Equals(a, b) & Vector512<T>.One;
+    public Vector<T> Apply<T>(Vector<T> a, Vector<T> b) where T : unmanaged, IFloatingPointIeee754<T> => Vector.Equals(a, b) & Vector<T>.One;
 }
 
 /// <summary>Effectively computes <c>y = α·a + β·b</c> (a sum of scalar multiples in one pass).</summary>
@@ -104,8 +103,8 @@ public readonly record struct LinearCombination(double Alpha, double Beta) : IBi
     /// <inheritdoc/>
     public float Apply(float a, float b) => (float)Alpha * a + (float)Beta * b;
     /// <inheritdoc/>
-    public Vector512<T> Apply<T>(Vector512<T> a, Vector512<T> b) where T : unmanaged, IFloatingPointIeee754<T> =>
-        Vector512.Create(T.CreateTruncating(Alpha)) * a + Vector512.Create(T.CreateTruncating(Beta)) * b;
+    public Vector<T> Apply<T>(Vector<T> a, Vector<T> b) where T : unmanaged, IFloatingPointIeee754<T> =>
+        Vector.Create(T.CreateTruncating(Alpha)) * a + Vector.Create(T.CreateTruncating(Beta)) * b;
 }
 
 /// <summary>Effectively computes <c>y = a + alpha·b</c> (the axpy of optimizer updates).</summary>
@@ -115,6 +114,6 @@ public readonly record struct ScaledAdd(double Alpha) : IBinaryOp
     /// <inheritdoc/>
     public float Apply(float a, float b) => a + (float)Alpha * b;
     /// <inheritdoc/>
-    public Vector512<T> Apply<T>(Vector512<T> a, Vector512<T> b) where T : unmanaged, IFloatingPointIeee754<T> =>
-        a + Vector512.Create(T.CreateTruncating(Alpha)) * b;
+    public Vector<T> Apply<T>(Vector<T> a, Vector<T> b) where T : unmanaged, IFloatingPointIeee754<T> =>
+        a + Vector.Create(T.CreateTruncating(Alpha)) * b;
 }

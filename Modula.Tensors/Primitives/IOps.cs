@@ -1,5 +1,4 @@
 using System.Numerics;
-using System.Runtime.Intrinsics;
 
 namespace Modula.Tensors.Primitives;
 
@@ -17,8 +16,11 @@ public interface IUnaryOp
 }
 
 /// <summary>
-/// An elementwise function y = f(a, b). The scalar form runs in accelerator kernels; the
-/// 512-bit lane form runs in the CPU's single broadcasting driver loop.
+/// An elementwise function y = f(a, b). The scalar form runs in accelerator kernels; the lane
+/// form runs in the CPU's single broadcasting driver loop over <see cref="Vector{T}"/>, whose
+/// width the runtime sets from the hardware (128-bit on ARM64 and SSE, 256-bit with AVX2 and on
+/// AVX-512 machines too, where these memory-bound passes gain nothing from wider vectors), so the
+/// same code is native on every CPU.
 /// </summary>
 public interface IBinaryOp
 {
@@ -26,7 +28,7 @@ public interface IBinaryOp
     float Apply(float a, float b);
 
     /// <summary>f applied lane by lane (CPU).</summary>
-    Vector512<T> Apply<T>(Vector512<T> a, Vector512<T> b) where T : unmanaged, IFloatingPointIeee754<T>;
+    Vector<T> Apply<T>(Vector<T> a, Vector<T> b) where T : unmanaged, IFloatingPointIeee754<T>;
 }
 
 /// <summary>An associative, commutative reduction (sum, max) with an identity.</summary>
@@ -51,5 +53,5 @@ public interface IReduceOp
 /// <summary>A lane-wise function used by unary ops that have no <c>TensorPrimitives</c> counterpart.</summary>
 internal interface ILaneMap
 {
-    Vector512<T> Map<T>(Vector512<T> x) where T : unmanaged, IFloatingPointIeee754<T>;
+    Vector<T> Map<T>(Vector<T> x) where T : unmanaged, IFloatingPointIeee754<T>;
 }

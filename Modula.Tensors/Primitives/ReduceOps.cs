@@ -1,6 +1,5 @@
 using System.Numerics;
 using System.Numerics.Tensors;
-using System.Runtime.Intrinsics;
 
 namespace Modula.Tensors.Primitives;
 
@@ -63,15 +62,15 @@ public readonly struct NormReduce : IReduceOp
         if (row.IsEmpty) return T.Zero;
         T scale = T.Abs(TensorPrimitives.MaxMagnitude(row));
         if (scale == T.Zero || !T.IsFinite(scale)) return scale;   // 0, ∞ or NaN
-        var sum = Vector512<T>.Zero;
-        var s = Vector512.Create(scale);
+        var sum = Vector<T>.Zero;
+        var s = Vector.Create(scale);
         int i = 0;
-        for (; i <= row.Length - Vector512<T>.Count; i += Vector512<T>.Count)
+        for (; i <= row.Length - Vector<T>.Count; i += Vector<T>.Count)
         {
-            var x = Vector512.Create(row.Slice(i, Vector512<T>.Count)) / s;
+            var x = Vector.Create(row.Slice(i, Vector<T>.Count)) / s;
             sum += x * x;
         }
-        T total = Vector512.Sum(sum);
+        T total = Vector.Sum(sum);
         for (; i < row.Length; i++)
         {
             T x = row[i] / scale;

@@ -1,6 +1,6 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
-using System.Runtime.Intrinsics;
+using System.Numerics;
 
 namespace Modula.Tensors.Primitives;
 
@@ -27,26 +27,26 @@ public static class SpecialFunctions
         int n = x.Length, i = 0;
         ref float xr = ref MemoryMarshal.GetReference(x);
         ref float yr = ref MemoryMarshal.GetReference(y);
-        for (; i + 16 <= n; i += 16)
-            ErfApprox(Vector512.LoadUnsafe(ref xr, (nuint)i)).StoreUnsafe(ref yr, (nuint)i);
+        for (; i + Vector<float>.Count <= n; i += Vector<float>.Count)
+            ErfApprox(Vector.LoadUnsafe(ref xr, (nuint)i)).StoreUnsafe(ref yr, (nuint)i);
         for (; i < n; i++) Unsafe.Add(ref yr, i) = ErfApprox(Unsafe.Add(ref xr, i));
     }
 
-    /// <summary><see cref="ErfApprox(float)"/> on 16 lanes.</summary>
-    public static Vector512<float> ErfApprox(Vector512<float> v) => ErfApprox(v, out _);
+    /// <summary><see cref="ErfApprox(float)"/> lane by lane.</summary>
+    public static Vector<float> ErfApprox(Vector<float> v) => ErfApprox(v, out _);
 
     /// <summary>
-    /// <see cref="ErfApprox(float)"/> on 16 lanes, also returning the e^(−v²) it is built on (the
+    /// <see cref="ErfApprox(float)"/> lane by lane, also returning the e^(−v²) it is built on (the
     /// Gaussian a GELU gradient needs, so that gradient takes one exponential, not two).
     /// </summary>
-    public static Vector512<float> ErfApprox(Vector512<float> v, out Vector512<float> gaussian)
+    public static Vector<float> ErfApprox(Vector<float> v, out Vector<float> gaussian)
     {
-        var ax = Vector512.Abs(v);
-        var t = Vector512<float>.One / (Vector512<float>.One + Vector512.Create(P) * ax);
-        var poly = ((((Vector512.Create(A5) * t + Vector512.Create(A4)) * t + Vector512.Create(A3)) * t + Vector512.Create(A2)) * t + Vector512.Create(A1)) * t;
-        gaussian = Vector512.Exp(-(ax * ax));
-        var r = Vector512<float>.One - poly * gaussian;
-        return r | (v & Vector512.Create(-0f));
+        var ax = Vector.Abs(v);
+        var t = Vector<float>.One / (Vector<float>.One + Vector.Create(P) * ax);
+        var poly = ((((Vector.Create(A5) * t + Vector.Create(A4)) * t + Vector.Create(A3)) * t + Vector.Create(A2)) * t + Vector.Create(A1)) * t;
+        gaussian = Vector.Exp(-(ax * ax));
+        var r = Vector<float>.One - poly * gaussian;
+        return r | (v & Vector.Create(-0f));
     }
 
     /// <summary>erf(x) in float64, accurate to about 1e-14 (Taylor series below 3, continued fraction for erfc above).</summary>

@@ -1,6 +1,5 @@
 using System.Numerics;
 using System.Numerics.Tensors;
-using System.Runtime.Intrinsics;
 using Modula.Tensors.Backends.Cpu;
 
 namespace Modula.Tensors.Primitives;
@@ -83,8 +82,8 @@ public readonly record struct FlooredReciprocal(double Numerator, double Floor) 
     public float Apply(float x) => (float)Numerator / MathF.Max(x, (float)Floor);
     /// <inheritdoc/>
     public void Apply<T>(ReadOnlySpan<T> x, Span<T> y) where T : unmanaged, IFloatingPointIeee754<T> => SimdLoop.Map(x, y, this);
-    Vector512<T> ILaneMap.Map<T>(Vector512<T> x) =>
-        Vector512.Create(T.CreateTruncating(Numerator)) / Vector512.Max(x, Vector512.Create(T.CreateTruncating(Floor)));
+    Vector<T> ILaneMap.Map<T>(Vector<T> x) =>
+        Vector.Create(T.CreateTruncating(Numerator)) / Vector.Max(x, Vector.Create(T.CreateTruncating(Floor)));
 }
 
 /// <summary>Effectively computes <c>y[i] = tanh x[i]</c>.</summary>
@@ -136,8 +135,8 @@ public readonly struct Sign : IUnaryOp, ILaneMap
     public float Apply(float x) => x > 0f ? 1f : x < 0f ? -1f : 0f;
     /// <inheritdoc/>
     public void Apply<T>(ReadOnlySpan<T> x, Span<T> y) where T : unmanaged, IFloatingPointIeee754<T> => SimdLoop.Map(x, y, this);
-    Vector512<T> ILaneMap.Map<T>(Vector512<T> x) =>
-        (Vector512.GreaterThan(x, Vector512<T>.Zero) & Vector512<T>.One) - (Vector512.LessThan(x, Vector512<T>.Zero) & Vector512<T>.One);
+    Vector<T> ILaneMap.Map<T>(Vector<T> x) =>
+        (Vector.GreaterThan(x, Vector<T>.Zero) & Vector<T>.One) - (Vector.LessThan(x, Vector<T>.Zero) & Vector<T>.One);
 }
 
 /// <summary>Effectively computes the Heaviside step <c>y[i] = x[i] &gt; 0 ? 1 : 0</c>.</summary>
@@ -147,7 +146,7 @@ public readonly struct Step : IUnaryOp, ILaneMap
     public float Apply(float x) => x > 0f ? 1f : 0f;
     /// <inheritdoc/>
     public void Apply<T>(ReadOnlySpan<T> x, Span<T> y) where T : unmanaged, IFloatingPointIeee754<T> => SimdLoop.Map(x, y, this);
-    Vector512<T> ILaneMap.Map<T>(Vector512<T> x) => Vector512.GreaterThan(x, Vector512<T>.Zero) & Vector512<T>.One;
+    Vector<T> ILaneMap.Map<T>(Vector<T> x) => Vector.GreaterThan(x, Vector<T>.Zero) & Vector<T>.One;
 }
 
 /// <summary>Effectively computes <c>y[i] = x[i]^p</c> for a scalar exponent p.</summary>
@@ -192,5 +191,5 @@ public readonly struct ZeroNonFinite : IUnaryOp, ILaneMap
     public float Apply(float x) => x - x == 0f ? x : 0f;
     /// <inheritdoc/>
     public void Apply<T>(ReadOnlySpan<T> x, Span<T> y) where T : unmanaged, IFloatingPointIeee754<T> => SimdLoop.Map(x, y, this);
-    Vector512<T> ILaneMap.Map<T>(Vector512<T> x) => Vector512.Equals(x - x, Vector512<T>.Zero) & x;
+    Vector<T> ILaneMap.Map<T>(Vector<T> x) => Vector.Equals(x - x, Vector<T>.Zero) & x;
 }

@@ -2,7 +2,6 @@ using System.Numerics;
 using System.Numerics.Tensors;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
-using System.Runtime.Intrinsics;
 
 namespace Modula.Tensors.Backends.Cpu;
 
@@ -24,7 +23,7 @@ internal sealed partial class CpuBackend
         var (xs, ys) = (S(x), S(y));
         int xo = x.Offset, yo = y.Offset, rows = y.Size / length;
         var z = T.CreateTruncating(scale);
-        bool whole = length % Vector512<T>.Count == 0;
+        bool whole = length % Vector<T>.Count == 0;
         CpuParallel.For(rows, (long)y.Size * 4, (start, end) =>
         {
             for (long r = start; r < end; r++)
@@ -43,30 +42,30 @@ internal sealed partial class CpuBackend
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void SoftmaxRow<T>(ReadOnlySpan<T> x, Span<T> y, int valid, T z) where T : unmanaged, IFloatingPointIeee754<T>
     {
-        int lanes = Vector512<T>.Count, used = (valid + lanes - 1) / lanes * lanes;
+        int lanes = Vector<T>.Count, used = (valid + lanes - 1) / lanes * lanes;
         ref T xr = ref MemoryMarshal.GetReference(x);
         ref T yr = ref MemoryMarshal.GetReference(y);
-        var scale = Vector512.Create(z);
-        var negativeInfinity = Vector512.Create(T.NegativeInfinity);
+        var scale = Vector.Create(z);
+        var negativeInfinity = Vector.Create(T.NegativeInfinity);
         var max = negativeInfinity;
         for (int i = 0; i < used; i += lanes)
         {
-            var v = Vector512.LoadUnsafe(ref xr, (nuint)i) * scale;
-            if (i + lanes > valid) v = Vector512.ConditionalSelect(KeptLanes<T>(valid - i), v, negativeInfinity);
+            var v = Vector.LoadUnsafe(ref xr, (nuint)i) * scale;
+            if (i + lanes > valid) v = Vector.ConditionalSelect(KeptLanes<T>(valid - i), v, negativeInfinity);
             v.StoreUnsafe(ref yr, (nuint)i);
-            max = Vector512.Max(max, v);
+            max = Vector.Max(max, v);
         }
-        var shift = Vector512.Create(HorizontalMax(max));
-        var sum = Vector512<T>.Zero;
+        var shift = Vector.Create(HorizontalMax(max));
+        var sum = Vector<T>.Zero;
         for (int i = 0; i < used; i += lanes)
         {
-            var e = Exp(Vector512.LoadUnsafe(ref yr, (nuint)i) - shift);
+            var e = Exp(Vector.LoadUnsafe(ref yr, (nuint)i) - shift);
             e.StoreUnsafe(ref yr, (nuint)i);
             sum += e;
         }
-        var total = Vector512.Create(Vector512.Sum(sum));
+        var total = Vector.Create(Vector.Sum(sum));
         for (int i = 0; i < used; i += lanes)
-            (Vector512.LoadUnsafe(ref yr, (nuint)i) / total).StoreUnsafe(ref yr, (nuint)i);
+            (Vector.LoadUnsafe(ref yr, (nuint)i) / total).StoreUnsafe(ref yr, (nuint)i);
         y[used..].Clear();
     }
 
@@ -83,29 +82,27 @@ internal sealed partial class CpuBackend
 
     /// <summary>All-ones lanes below <paramref name="count"/>.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector512<T> KeptLanes<T>(int count) where T : unmanaged, IFloatingPointIeee754<T> =>
-        Vector512.LessThan(Vector512<T>.Indices, Vector512.Create(T.CreateTruncating(count)));
+    private static Vector<T> KeptLanes<T>(int count) where T : unmanaged, IFloatingPointIeee754<T> =>
+        Vector.LessThan(Vector<T>.Indices, Vector.Create(T.CreateTruncating(count)));
 
-    private static T HorizontalMax<T>(Vector512<T> v) where T : unmanaged, IFloatingPointIeee754<T>
+    private static T HorizontalMax<T>(Vector<T> v) where T : unmanaged, IFloatingPointIeee754<T>
     {
-        var half = Vector256.Max(v.GetLower(), v.GetUpper());
-        var quarter = Vector128.Max(half.GetLower(), half.GetUpper());
-        T max = quarter.GetElement(0);
-        for (int i = 1; i < Vector128<T>.Count; i++) max = T.Max(max, quarter.GetElement(i));
+        T max = v[0];
+        for (int i = 1; i < Vector<T>.Count; i++) max = T.Max(max, v[i]);
         return max;
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector512<T> Exp<T>(Vector512<T> x) where T : unmanaged, IFloatingPointIeee754<T> =>
-        typeof(T) == typeof(float) ? Vector512.Exp(x.As<T, float>()).As<float, T>() : Vector512.Exp(x.As<T, double>()).As<double, T>();
+    private static Vector<T> Exp<T>(Vector<T> x) where T : unmanaged, IFloatingPointIeee754<T> =>
+        typeof(T) == typeof(float) ? Vector.Exp(x.As<T, float>()).As<float, T>() : Vector.Exp(x.As<T, double>()).As<double, T>();
 
     /// <summary>One sweep of whole vectors: dx = ((g − dot)⊙y)·scale.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void SoftmaxRowBackward<T>(ReadOnlySpan<T> g, ReadOnlySpan<T> y, Span<T> dx, T dot, T scale) where T : unmanaged, IFloatingPointIeee754<T>
     {
-        var (vdot, vz) = (Vector512.Create(dot), Vector512.Create(scale));
-        for (int i = 0; i < dx.Length; i += Vector512<T>.Count)
-            ((Vector512.Create<T>(g[i..]) - vdot) * Vector512.Create<T>(y[i..]) * vz).CopyTo(dx[i..]);
+        var (vdot, vz) = (Vector.Create(dot), Vector.Create(scale));
+        for (int i = 0; i < dx.Length; i += Vector<T>.Count)
+            ((Vector.Create<T>(g[i..]) - vdot) * Vector.Create<T>(y[i..]) * vz).CopyTo(dx[i..]);
     }
 
     public void SoftmaxRowsBackward(Tensor g, Tensor y, Tensor dx, int length, double scale)
@@ -119,7 +116,7 @@ internal sealed partial class CpuBackend
         var (gs, ys, ds) = (S(g), S(y), S(dx));
         int go = g.Offset, yo = y.Offset, dO = dx.Offset, rows = y.Size / length;
         var z = T.CreateTruncating(scale);
-        bool whole = length % Vector512<T>.Count == 0;
+        bool whole = length % Vector<T>.Count == 0;
         CpuParallel.For(rows, (long)y.Size * 3, (start, end) =>
         {
             for (long r = start; r < end; r++)

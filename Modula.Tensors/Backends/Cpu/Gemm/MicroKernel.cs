@@ -1,0 +1,77 @@
+namespace Modula.Tensors.Backends.Cpu.Gemm;
+
+/// <summary>
+/// One register tile of the packed GEMM: C[MR × NR] (+)= α·A[MR × kc]·B[kc × NR] with A read
+/// through <see cref="IPanelA"/> and B from a k-major panel of NR floats per depth. Each vector
+/// width has its own tile, sized so the accumulators, the B vectors and one broadcast of A fill
+/// the register file without spilling (32 × 512-bit, 16 × 256-bit, 16 × 128-bit registers).
+/// The driver (<see cref="PackedGemm{TKernel}"/>) is generic over this interface, so the JIT
+/// specializes it per tile with MR and NR as constants.
+/// </summary>
+internal unsafe interface IMicroKernel
+{
+    /// <summary>Rows of the register tile.</summary>
+    static abstract int MR { get; }
+
+    /// <summary>Columns of the register tile (a whole number of vectors).</summary>
+    static abstract int NR { get; }
+
+    /// <summary>The vector width in bits this tile is written for.</summary>
+    static abstract int Bits { get; }
+
+    /// <summary>
+    /// C[skip..mr, 0..nr] (+)= α·A·Bpanel over kc depths; rows before <paramref name="skip"/> are
+    /// computed but not stored (a shifted last tile), and mr &lt; MR or nr &lt; NR store only that corner.
+    /// </summary>
+    static abstract void Run<TA>(TA panel, int kc, float* a, float* b, float* c, int ldc, int skip, int mr, int nr,
+        bool overwrite, float alpha) where TA : struct, IPanelA;
+
+    /// <summary>
+    /// Packs NR columns of a column-major source (column j at <c>src + j·colStride</c>, depths
+    /// contiguous) into a k-major panel: <c>panel[p·NR + j] = src[j·colStride + p]</c> for p &lt; kc.
+    /// </summary>
+    static abstract void PackColumns(float* src, nint colStride, float* panel, int kc);
+}
+
+/// <summary>How a micro-kernel reads the MR values of A at one depth: element i of the current column, and the step to the next depth.</summary>
+internal unsafe interface IPanelA
+{
+    float At(float* a, int i);
+    nint Step { get; }
+}
+
+/// <summary>A packed panel: the MR values of a depth are contiguous, depths MR apart.</summary>
+internal readonly unsafe struct PackedA<TKernel> : IPanelA where TKernel : struct, IMicroKernel
+{
+    public float At(float* a, int i) => a[i];
+    public nint Step => TKernel.MR;
+}
+
+/// <summary>A read in place through its strides.</summary>
+internal readonly unsafe struct StridedA(nint rowStride, nint colStride) : IPanelA
+{
+    public float At(float* a, int i) => a[i * rowStride];
+    public nint Step => colStride;
+}
+
+/// <summary>Shared pieces of the micro-kernels: the scalar column pack and the edge-tile store.</summary>
+internal static unsafe class MicroKernel
+{
+    /// <summary>The column pack one float at a time: the fallback where no register transpose exists.</summary>
+    public static void PackColumnsScalar(float* src, nint colStride, float* panel, int kc, int nr, int from = 0)
+    {
+        for (int j = 0; j < nr; j++)
+        {
+            float* col = src + j * colStride;
+            for (int p = from; p < kc; p++) panel[p * nr + j] = col[p];
+        }
+    }
+
+    /// <summary>Copies rows skip..mr, columns 0..nr of a spilled tile (row length <paramref name="nrFull"/>) into C.</summary>
+    public static void StoreEdge(float* tile, int nrFull, float* c, int ldc, int skip, int mr, int nr, bool overwrite)
+    {
+        for (int i = skip; i < mr; i++)
+            for (int j = 0; j < nr; j++)
+                c[i * ldc + j] = overwrite ? tile[i * nrFull + j] : c[i * ldc + j] + tile[i * nrFull + j];
+    }
+}

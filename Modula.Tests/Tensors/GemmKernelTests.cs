@@ -1,0 +1,101 @@
+using Modula.Tensors.Backends.Cpu;
+using Modula.Tensors.Backends.Cpu.Gemm;
+
+namespace Modula.Tests.Tensors;
+
+/// <summary>
+/// Every register tile of the CPU GEMM (512-, 256- and 128-bit) against a float64 product, on
+/// whatever machine runs the tests: a tile wider than the hardware runs emulated (slowly, so the
+/// sizes stay small) and is still checked, so no width's code can rot on a machine that would
+/// not pick it. <see cref="MatMulTests"/> covers the tile the machine picks through <c>Ops</c>.
+/// </summary>
+[TestClass]
+public sealed class GemmKernelTests
+{
+    /// <summary>How an operand is laid out in its buffer.</summary>
+    public enum Layout { RowMajor, ColumnMajor, Strided }
+
+    private static readonly (int M, int N, int K)[] Sizes =
+        [(1, 1, 1), (3, 5, 7), (6, 16, 9), (7, 17, 33), (13, 33, 17), (12, 32, 64), (25, 40, 70), (64, 64, 32),
+         (1, 9, 20), (11, 1, 20), (70, 130, 24), (9, 20, 1030)];
+
+    [TestMethod]
+    [DataRow(512)]
+    [DataRow(256)]
+    [DataRow(128)]
+    public void EveryTileMatchesFloat64OnEveryLayout(int bits)
+    {
+        int threadsBefore = CpuDevice.Threads;
+        try
+        {
+            foreach (var (m, n, k) in Sizes)
+                foreach (Layout la in Enum.GetValues<Layout>())
+                    foreach (Layout lb in Enum.GetValues<Layout>())
+                        foreach (int threads in new[] { 1, 2 })
+                            Check(bits, m, n, k, la, lb, threads);
+        }
+        finally { CpuDevice.Threads = threadsBefore; }
+    }
+
+    /// <summary>Overwrites a NaN-filled C, then accumulates α·A·B into it; compares with 0.75·A·B (α = −0.25).</summary>
+    private static void Check(int bits, int m, int n, int k, Layout la, Layout lb, int threads)
+    {
+        CpuDevice.Threads = threads;
+        int seed = HashCode.Combine(bits, m, n, k, la, lb, threads) & 0xFFFF;
+        var rng = new System.Random(seed);
+        var (aData, a) = Make(m, k, la, rng);
+        var (bData, b) = Make(k, n, lb, rng);
+        // C has a row stride wider than n, so a store past a row's end shows up in the padding.
+        int ldc = n + 3;
+        var cData = Enumerable.Repeat(float.NaN, m * ldc).ToArray();
+        var c = new MatrixRef<float>(cData, 0, ldc, 1);
+        Multiply(bits, a, b, c, m, n, k, accumulate: false, 1f, threads);
+        Multiply(bits, a, b, c, m, n, k, accumulate: true, -0.25f, threads);
+        string what = $"{bits}-bit tile {m}×{n}×{k} A {la} B {lb} threads={threads} (seed {seed})";
+        for (int i = 0; i < m; i++)
+        {
+            for (int j = 0; j < n; j++)
+            {
+                double expected = 0, magnitude = 0;
+                for (int p = 0; p < k; p++)
+                {
+                    double term = (double)aData[a.Offset + i * a.RowStride + p * a.ColStride]
+                        * bData[b.Offset + p * b.RowStride + j * b.ColStride];
+                    expected += term;
+                    magnitude += Math.Abs(term);
+                }
+                expected *= 0.75;
+                double actual = cData[i * ldc + j];
+                Assert.IsTrue(Math.Abs(actual - expected) <= 1e-5 * (magnitude + 1),
+                    $"{what}: C[{i}, {j}] = {actual}, expected {expected}");
+            }
+            for (int j = n; j < ldc; j++)
+                Assert.IsTrue(float.IsNaN(cData[i * ldc + j]), $"{what}: wrote past row {i}'s end at column {j}");
+        }
+    }
+
+    private static void Multiply(int bits, MatrixRef<float> a, MatrixRef<float> b, MatrixRef<float> c, int m, int n,
+        int k, bool accumulate, float alpha, int threads)
+    {
+        switch (bits)
+        {
+            case 512: PackedGemm<Kernel512>.Multiply(a, b, c, m, n, k, accumulate, alpha, threads); break;
+            case 256: PackedGemm<Kernel256>.Multiply(a, b, c, m, n, k, accumulate, alpha, threads); break;
+            default: PackedGemm<Kernel128>.Multiply(a, b, c, m, n, k, accumulate, alpha, threads); break;
+        }
+    }
+
+    /// <summary>A rows × cols operand with random values: row-major, column-major, or with both strides ≠ 1 and an offset.</summary>
+    private static (float[] Data, MatrixRef<float> Matrix) Make(int rows, int cols, Layout layout, System.Random rng)
+    {
+        var (offset, rs, cs) = layout switch
+        {
+            Layout.RowMajor => (0, cols, 1),
+            Layout.ColumnMajor => (0, 1, rows),
+            _ => (5, 2 * cols + 1, 2),
+        };
+        var data = new float[offset + (rows - 1) * rs + (cols - 1) * cs + 1];
+        for (int i = 0; i < data.Length; i++) data[i] = (float)(rng.NextDouble() * 6 - 3);
+        return (data, new MatrixRef<float>(data, offset, rs, cs));
+    }
+}
