@@ -7,32 +7,47 @@ namespace Modula.Tensors.Backends.Cpu;
 /// Long-lived worker threads for the CPU kernels' parallel loops. A training step runs a
 /// thousand or more short kernels back to back; handing each to the thread pool costs a few
 /// microseconds of wake-up, a large share of a 20 µs kernel. These workers instead spin for a
-/// short while after each job, so the next one starts within a microsecond, and sleep once the
-/// process goes quiet. One job runs at a time; a caller that finds the pool busy (another thread,
-/// or a kernel started from inside a job) gets false and runs the job another way.
+/// short while after each job, so the next one starts within a microsecond, and then block.
+/// <para>
+/// The pool stays polite on a busy machine: parts of a job are claimed, not assigned, so the
+/// calling thread runs every part no worker has started (a worker that the OS has not scheduled
+/// delays nothing), spinning yields the core to other threads, and both the workers and the
+/// caller block after a short spin instead of burning a core another process needs.
+/// </para>
+/// One job runs at a time; a caller that finds the pool busy (another thread, or a kernel started
+/// from inside a job) gets false and runs the job another way.
 /// </summary>
 internal sealed class WorkerPool
 {
-    /// <summary>How long an idle worker spins before it sleeps.</summary>
-    private static readonly long SpinTicks = Stopwatch.Frequency / 5000; // 200 µs
+    /// <summary>How long an idle worker, or a caller waiting for the last parts, spins before it blocks.</summary>
+    private static readonly long SpinTicks = Stopwatch.Frequency / 20000; // 50 µs
 
     /// <summary>The process-wide pool.</summary>
     public static readonly WorkerPool Shared = new();
 
-    private sealed record Job(long Generation, int Parts, Action<int> Body);
+    /// <summary>One parallel loop: parts are claimed through <see cref="Next"/> and counted in <see cref="Done"/>.</summary>
+    private sealed class Job(long generation, int parts, Action<int> body)
+    {
+        public readonly long Generation = generation;
+        public readonly int Parts = parts;
+        public readonly Action<int> Body = body;
+        public int Next;
+        public int Done;
+    }
 
     private readonly object _sleep = new();
+    private readonly object _finished = new();
     private readonly List<Thread> _workers = [];
     private Job _current = new(0, 0, _ => { });
     private int _busy;
     private int _sleepers;
-    private int _remaining;
+    private int _callerWaiting;
     private ExceptionDispatchInfo? _error;
 
     /// <summary>
     /// Runs <paramref name="body"/>(0) … <paramref name="body"/>(parts − 1) on the calling thread
-    /// and parts − 1 workers, and returns once all have finished (rethrowing the first exception).
-    /// Returns false, having run nothing, when the pool is busy.
+    /// and up to parts − 1 workers, and returns once all have finished (rethrowing the first
+    /// exception). Returns false, having run nothing, when the pool is busy.
     /// </summary>
     public bool TryRun(int parts, Action<int> body)
     {
@@ -46,14 +61,12 @@ internal sealed class WorkerPool
         {
             EnsureWorkers(parts - 1);
             _error = null;
-            Volatile.Write(ref _remaining, parts - 1);
             var job = new Job(_current.Generation + 1, parts, body);
             Interlocked.Exchange(ref _current, job);          // full fence: pairs with a sleeper's Increment
             if (Volatile.Read(ref _sleepers) > 0)
                 lock (_sleep) Monitor.PulseAll(_sleep);
-            Execute(body, 0);
-            var wait = new SpinWait();
-            while (Volatile.Read(ref _remaining) != 0) wait.SpinOnce(sleep1Threshold: -1);
+            RunParts(job);
+            WaitUntilFinished(job);
             _error?.Throw();
             return true;
         }
@@ -63,15 +76,44 @@ internal sealed class WorkerPool
         }
     }
 
-    private void Execute(Action<int> body, int part)
+    /// <summary>Claims and runs parts of <paramref name="job"/> until none is left unclaimed.</summary>
+    private void RunParts(Job job)
     {
-        try
+        while (true)
         {
-            body(part);
+            int part = Interlocked.Increment(ref job.Next) - 1;
+            if (part >= job.Parts) return;
+            try
+            {
+                job.Body(part);
+            }
+            catch (Exception e)
+            {
+                Interlocked.CompareExchange(ref _error, ExceptionDispatchInfo.Capture(e), null);
+            }
+            if (Interlocked.Increment(ref job.Done) == job.Parts && Volatile.Read(ref _callerWaiting) != 0)
+                lock (_finished) Monitor.PulseAll(_finished);
         }
-        catch (Exception e)
+    }
+
+    /// <summary>Waits for parts still running on workers: a short polite spin, then blocking.</summary>
+    private void WaitUntilFinished(Job job)
+    {
+        long until = Stopwatch.GetTimestamp() + SpinTicks;
+        var spin = new SpinWait();
+        while (Volatile.Read(ref job.Done) != job.Parts)
         {
-            Interlocked.CompareExchange(ref _error, ExceptionDispatchInfo.Capture(e), null);
+            if (Stopwatch.GetTimestamp() < until)
+            {
+                spin.SpinOnce(sleep1Threshold: -1);
+                continue;
+            }
+            lock (_finished)
+            {
+                Interlocked.Exchange(ref _callerWaiting, 1);  // full fence: pairs with the finisher's Increment
+                while (Volatile.Read(ref job.Done) != job.Parts) Monitor.Wait(_finished);
+                Volatile.Write(ref _callerWaiting, 0);
+            }
         }
     }
 
@@ -79,36 +121,34 @@ internal sealed class WorkerPool
     {
         while (_workers.Count < count)
         {
-            int part = _workers.Count + 1;
             long seen = _current.Generation;                  // the thread may start after the next job is published
-            var thread = new Thread(() => Work(part, seen)) { IsBackground = true, Name = $"modula-cpu-{part}" };
+            var thread = new Thread(() => Work(seen)) { IsBackground = true, Name = $"modula-cpu-{_workers.Count + 1}" };
             _workers.Add(thread);
             thread.Start();
         }
     }
 
-    private void Work(int part, long seen)
+    private void Work(long seen)
     {
         while (true)
         {
             var job = WaitForJob(seen);
             seen = job.Generation;
-            if (part >= job.Parts) continue;                  // a smaller job than there are workers
-            Execute(job.Body, part);
-            Interlocked.Decrement(ref _remaining);
+            RunParts(job);
         }
     }
 
     private Job WaitForJob(long seen)
     {
         long until = Stopwatch.GetTimestamp() + SpinTicks;
+        var spin = new SpinWait();
         while (true)
         {
             var job = Volatile.Read(ref _current);
             if (job.Generation != seen) return job;
             if (Stopwatch.GetTimestamp() < until)
             {
-                Thread.SpinWait(16);
+                spin.SpinOnce(sleep1Threshold: -1);
                 continue;
             }
             lock (_sleep)
@@ -118,6 +158,7 @@ internal sealed class WorkerPool
                 Interlocked.Decrement(ref _sleepers);
             }
             until = Stopwatch.GetTimestamp() + SpinTicks;
+            spin.Reset();
         }
     }
 }

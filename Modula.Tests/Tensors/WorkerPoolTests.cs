@@ -1,0 +1,38 @@
+using Modula.Tensors.Backends.Cpu;
+
+namespace Modula.Tests.Tensors;
+
+[TestClass]
+public sealed class WorkerPoolTests
+{
+    [TestMethod]
+    public void EveryPartRunsExactlyOnceAcrossManyJobs()
+    {
+        var pool = new WorkerPool();
+        var rng = new System.Random(17);
+        for (int job = 0; job < 2000; job++)
+        {
+            int parts = rng.Next(2, 9);
+            var runs = new int[parts];
+            // Every few jobs the workers go to sleep first, so both the spinning and the blocking hand-offs run.
+            if (job % 100 == 99) Thread.Sleep(2);
+            Assert.IsTrue(pool.TryRun(parts, p => Interlocked.Increment(ref runs[p])), $"job {job}: pool busy");
+            for (int p = 0; p < parts; p++) Assert.AreEqual(1, runs[p], $"job {job} (seed 17): part {p} of {parts}");
+        }
+    }
+
+    [TestMethod]
+    public void NestedRunsReportBusyAndExceptionsReachTheCaller()
+    {
+        var pool = new WorkerPool();
+        bool? nested = null;
+        pool.TryRun(2, p => { if (p == 0) nested = pool.TryRun(2, _ => { }); });
+        Assert.IsFalse(nested, "a job started inside a job must be refused");
+        var error = Assert.ThrowsExactly<InvalidOperationException>(() =>
+            pool.TryRun(4, p => { if (p == 3) throw new InvalidOperationException("part 3"); }));
+        Assert.AreEqual("part 3", error.Message);
+        var runs = new int[3];
+        Assert.IsTrue(pool.TryRun(3, p => runs[p]++), "the pool is usable after a failed job");
+        CollectionAssert.AreEqual(new[] { 1, 1, 1 }, runs);
+    }
+}
