@@ -38,21 +38,25 @@ public static class BenchCommand
         {
             output.WriteLine("""
                 modula bench gemm [--device cpu|cuda|opencl|ilgpu-cpu] [--threads N] [--repeat N] [--shapes all|square|gpt]
-                modula bench gpt-step [--device cpu] [--threads N] [--steps 100] [--warmup 30] [--optimizers normed-adam,adam,dualized-momentum] [--profile]
+                modula bench gpt-step [--device cpu] [--threads N] [--steps 100] [--warmup 30] [--optimizers normed-adam,adam,dualized-momentum]
+                                      [--width 128] [--heads 4] [--blocks 4] [--context 64] [--batch 12] [--profile]
 
                 Times C = A·B (float32) and prints per shape (Aᵀ / Bᵀ: that operand is read column-major,
                 as in a GPT step's gradient products):
                   gemm batch=B m=M n=N k=K [Aᵀ] [Bᵀ] device=D threads=T median_ms=X gflops=Y
+                after one line naming the CPU's instruction set and vector widths in use:
+                  cpu isa=avx2+fma gemm_bits=256 lane_bits=256
                 --threads sets CPU worker threads (default: all cores); --repeat the timed runs (default 30).
-                gpt-step times full training steps (forward, backward, update) of the default GPT (Modula v1,
-                batch 12 × 64 tokens) for each optimizer and prints one line each:
+                gpt-step times full training steps (forward, backward, update) of Modula v1's GPT (default:
+                width 128, 4 heads, 4 blocks, batch 12 × 64 tokens; the size flags change it) for each
+                optimizer and prints one line each:
                   gpt-step optimizer=O device=D threads=T median_ms=X forward_ms=F backward_ms=B update_ms=U
                 --profile then runs as many steps again timing every primitive op (each followed by a
                 device synchronization) and prints a table of calls and milliseconds per step.
                 """);
             return args.Length == 0 ? 2 : 0;
         }
-        if (args[0] == "gpt-step") return GptStepBench.Run(new Options(args[1..], ["device", "threads", "steps", "warmup", "recipe", "optimizers"], ["profile"]), output);
+        if (args[0] == "gpt-step") return GptStepBench.Run(new Options(args[1..], ["device", "threads", "steps", "warmup", "recipe", "optimizers", "width", "heads", "blocks", "context", "batch"], ["profile"]), output);
         if (args[0] != "gemm") throw new UsageException($"unknown benchmark '{args[0]}'; available: gemm, gpt-step.");
         var options = new Options(args[1..], ["device", "threads", "repeat", "shapes"]);
         using var device = Device.Open(options.Get("device", "cpu"));
@@ -65,6 +69,7 @@ public static class BenchCommand
             "gpt" => Gpt,
             var s => throw new UsageException($"unknown shape set '{s}'; use all, square or gpt."),
         };
+        output.WriteLine($"cpu {CpuDevice.InstructionSet}");
         foreach (var shape in shapes)
         {
             double ms = MedianMilliseconds(shape, device, repeat);

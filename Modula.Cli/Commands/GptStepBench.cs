@@ -28,13 +28,17 @@ public static class GptStepBench
         var names = options.Get("optimizers", string.Join(",", Choices.Keys)).Split(',');
         foreach (var name in names.Where(n => !Choices.ContainsKey(n)))
             throw new UsageException($"unknown optimizer '{name}'; available: {string.Join(", ", Choices.Keys)}.");
-        var config = new GptConfig();
+        var config = Models.GptConfig(options);
+        int batch = options.GetPositiveInt("batch", 12);
+        output.WriteLine($"cpu {CpuDevice.InstructionSet}");
+        output.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"model width={config.DEmbed} heads={config.Heads} blocks={config.Blocks} context={config.Context} batch={batch}"));
         var rng = new System.Random(0);
         var text = new string(Enumerable.Range(0, 20000).Select(_ => (char)(' ' + rng.Next(config.Vocab))).ToArray());
         var corpus = new TextCorpus(text);
         foreach (var name in names)
         {
-            var settings = new GptSettings(options.Get("recipe", "v1"), config, Choices[name], 2000, 12, 0);
+            var settings = new GptSettings(options.Get("recipe", "v1"), config, Choices[name], 2000, batch, 0);
             using var run = new GptRun(settings, corpus, device);
             var total = new List<double>();
             var forward = new List<double>();

@@ -24,6 +24,28 @@ public sealed class CpuDevice : Device
     /// <summary>Worker threads used by parallel kernels (default: the processor count).</summary>
     public static int Threads { get; set; } = Environment.ProcessorCount;
 
+    /// <summary>
+    /// The instruction set the CPU kernels run with on this machine, as benchmarks print it: the
+    /// widest vector extension the runtime reports (<c>avx512</c>, <c>avx2</c>, <c>sse4.2</c>,
+    /// <c>advsimd</c>, or <c>scalar</c>), the GEMM tile's vector width and the elementwise lane
+    /// width in bits, e.g. <c>isa=avx2+fma gemm_bits=256 lane_bits=256</c>. The runtime's knobs
+    /// (<c>DOTNET_EnableAVX512=0</c>, <c>DOTNET_EnableAVX2=0</c>, …) narrow what it reports.
+    /// </summary>
+    public static string InstructionSet
+    {
+        get
+        {
+            string isa = System.Runtime.Intrinsics.X86.Avx512F.IsSupported ? "avx512"
+                : System.Runtime.Intrinsics.X86.Avx2.IsSupported ? "avx2"
+                : System.Runtime.Intrinsics.X86.Sse42.IsSupported ? "sse4.2"
+                : System.Runtime.Intrinsics.Arm.AdvSimd.IsSupported ? "advsimd"
+                : "scalar";
+            if (System.Runtime.Intrinsics.X86.Fma.IsSupported) isa += "+fma";
+            int lanes = System.Numerics.Vector.IsHardwareAccelerated ? System.Numerics.Vector<byte>.Count * 8 : 0;
+            return $"isa={isa} gemm_bits={Gemm.PackedGemm.Bits} lane_bits={lanes}";
+        }
+    }
+
     /// <inheritdoc/>
     public override DeviceKind Kind => DeviceKind.Cpu;
 
