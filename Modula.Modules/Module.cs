@@ -239,7 +239,24 @@ public abstract class Module
     /// result has modular norm <paramref name="target"/> up to Newton–Schulz error. Returns a new vector.
     /// </summary>
     public Weights Dualize(Weights gradient, double target = 1, Orthogonalizer method = Orthogonalizer.SixStep) =>
-        PerAtom(gradient, AtomTargets(target), (atom, g, t, _) => t == 0 ? Ops.ZerosLike(g) : atom.DualizeWeight(g, t, method));
+        Dualize(gradient, AtomTargets(target), method);
+
+    private Weights Dualize(Weights gradient, double[] targets, Orthogonalizer method)
+    {
+        CheckWeights(gradient);
+        // Same-shaped matrix atoms share one batched Newton–Schulz run; the rest go one by one.
+        var grouped = MatrixAtom.DualizeInGroups(Atoms(), gradient, targets, method);
+        try
+        {
+            return PerAtom(gradient, targets, (atom, g, t, i) =>
+                grouped[i] is { } done ? done : t == 0 ? Ops.ZerosLike(g) : atom.DualizeWeight(g, t, method));
+        }
+        catch
+        {
+            foreach (var t in grouped) t?.Dispose();
+            throw;
+        }
+    }
 
     /// <summary>
     /// Modula v1's normalization: each atom's update divided by its own norm (spectral norm by

@@ -9,7 +9,7 @@ namespace Modula.Modules;
 /// (the largest over the stack): Linear (S = 1) and Conv2D (one matrix per kernel position).
 /// Normalize, dualize, project and initialize act on every matrix of the stack independently.
 /// </summary>
-public abstract class MatrixAtom : Atom
+public abstract partial class MatrixAtom : Atom
 {
     /// <summary>Creates a matrix atom of the given mass.</summary>
     protected MatrixAtom(double mass) : base(mass) { }

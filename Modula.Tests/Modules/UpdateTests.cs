@@ -124,6 +124,70 @@ public sealed class UpdateTests
     }
 
     [TestMethod]
+    [DynamicData(nameof(Models))]
+    public void BatchedDualizeEqualsDualizingEachAtomAlone(string name)
+    {
+        // Same-shaped matrix atoms are orthogonalized in one batched Newton–Schulz run; each
+        // matrix must come out as if it had been dualized on its own.
+        var m = Model(name);
+        using var g = RandomLike(m, 5);
+        var targets = m.AtomTargets(0.3);
+        using var batched = m.Dualize(g, 0.3);
+        var atoms = m.Atoms();
+        for (int i = 0; i < atoms.Count; i++)
+        {
+            using var alone = atoms[i].Atom.DualizeWeight(g[i], targets[i], Orthogonalizer.SixStep);
+            Reference.AssertClose(Values(alone), Values(batched[i]), 1e-12, 1e-10, $"{name} atom {i} {atoms[i].Path}");
+        }
+    }
+
+    [TestMethod]
+    [DataRow(DType.Float64, 1e-12)]
+    [DataRow(DType.Float32, 2e-5)]
+    public void NewtonSchulzFollowsModulaFormulaStepByStep(DType dtype, double tolerance)
+    {
+        // Modula v2's iteration in plain float64 loops: X = G/‖G‖_F, then for each (a, b, c):
+        // A = XᵀX, B = b·A + c·A², X = a·X + X·B (on the orientation with the smaller Gram matrix).
+        const int rows = 9, cols = 5;
+        var g = Reference.RandomValues(rows * cols, 23);
+        double norm = Math.Sqrt(g.Sum(v => v * v));
+        var x = g.Select(v => v / norm).ToArray();
+        double[][] coefficients =
+        [
+            [3955 / 1024.0, -8306 / 1024.0, 5008 / 1024.0], [3735 / 1024.0, -6681 / 1024.0, 3463 / 1024.0],
+            [3799 / 1024.0, -6499 / 1024.0, 3211 / 1024.0], [4019 / 1024.0, -6385 / 1024.0, 2906 / 1024.0],
+            [2677 / 1024.0, -3029 / 1024.0, 1162 / 1024.0], [2172 / 1024.0, -1833 / 1024.0, 682 / 1024.0],
+        ];
+        foreach (var abc in coefficients)
+        {
+            var gram = new double[cols * cols];
+            for (int i = 0; i < cols; i++)
+                for (int j = 0; j < cols; j++)
+                    for (int p = 0; p < rows; p++) gram[i * cols + j] += x[p * cols + i] * x[p * cols + j];
+            var poly = new double[cols * cols];
+            for (int i = 0; i < cols; i++)
+                for (int j = 0; j < cols; j++)
+                {
+                    double square = 0;
+                    for (int p = 0; p < cols; p++) square += gram[i * cols + p] * gram[p * cols + j];
+                    poly[i * cols + j] = abc[1] * gram[i * cols + j] + abc[2] * square;
+                }
+            var next = new double[rows * cols];
+            for (int i = 0; i < rows; i++)
+                for (int j = 0; j < cols; j++)
+                {
+                    double sum = abc[0] * x[i * cols + j];
+                    for (int p = 0; p < cols; p++) sum += x[i * cols + p] * poly[p * cols + j];
+                    next[i * cols + j] = sum;
+                }
+            x = next;
+        }
+        using var input = Reference.Make(g, new Shape(rows, cols), dtype, Device.Cpu);
+        using var result = Orthogonalize.Apply(input);
+        Reference.AssertClose(x, Values(result), tolerance, tolerance, $"six-step Newton–Schulz in {dtype}");
+    }
+
+    [TestMethod]
     public void MuonQuinticSpreadsSingularValuesAroundOne()
     {
         using var g = Rand(7, 64, 128);
