@@ -45,7 +45,9 @@ public static class BenchCommand
                 as in a GPT step's gradient products):
                   gemm batch=B m=M n=N k=K [Aᵀ] [Bᵀ] device=D threads=T median_ms=X gflops=Y
                 after one line naming the CPU's instruction set and vector widths in use:
-                  cpu isa=avx2+fma gemm_bits=256 lane_bits=256
+                  cpu isa=avx2+fma gemm_bits=256 lane_bits=256 threads=T fma_peak_gflops=P
+                where P is the multiply-add ceiling measured in registers at the tile's width; on the CPU
+                each shape also prints its share of it (of_peak=).
                 --threads sets CPU worker threads (default: all cores); --repeat the timed runs (default 30).
                 gpt-step times full training steps (forward, backward, update) of Modula v1's GPT (default:
                 width 128, 4 heads, 4 blocks, batch 12 × 64 tokens; the size flags change it) for each
@@ -69,15 +71,20 @@ public static class BenchCommand
             "gpt" => Gpt,
             var s => throw new UsageException($"unknown shape set '{s}'; use all, square or gpt."),
         };
-        output.WriteLine($"cpu {CpuDevice.InstructionSet}");
+        double peak = device.Kind == DeviceKind.Cpu ? CpuDevice.MeasureFmaPeakGflops(CpuDevice.Threads) : double.NaN;
+        output.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"cpu {CpuDevice.InstructionSet} threads={CpuDevice.Threads} fma_peak_gflops={peak:F1}"));
         foreach (var shape in shapes)
         {
             double ms = MedianMilliseconds(shape, device, repeat);
             output.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"gemm batch={shape.Batch} m={shape.M} n={shape.N} k={shape.K}{(shape.TransposeA ? " Aᵀ" : "")}{(shape.TransposeB ? " Bᵀ" : "")} device={device.Name} threads={CpuDevice.Threads} median_ms={ms:F4} gflops={shape.Flops / ms / 1e6:F1}"));
+                $"gemm batch={shape.Batch} m={shape.M} n={shape.N} k={shape.K}{(shape.TransposeA ? " Aᵀ" : "")}{(shape.TransposeB ? " Bᵀ" : "")} device={device.Name} threads={CpuDevice.Threads} median_ms={ms:F4} gflops={shape.Flops / ms / 1e6:F1}{PeakShare(shape.Flops / ms / 1e6, peak)}"));
         }
         return 0;
     }
+
+    private static string PeakShare(double gflops, double peak) =>
+        double.IsNaN(peak) ? "" : string.Create(CultureInfo.InvariantCulture, $" of_peak={100 * gflops / peak:F0}%");
 
     /// <summary>Median wall time of one product, after warm-up, writing into a reused output.</summary>
     public static double MedianMilliseconds(GemmShape shape, Device device, int repeat)

@@ -46,6 +46,18 @@ public sealed class CpuDevice : Device
         }
     }
 
+    /// <summary>
+    /// Measures this machine's multiply-add ceiling at the GEMM tile's vector width: GFLOP/s of
+    /// <paramref name="threads"/> threads running independent multiply-add chains in registers for
+    /// about <paramref name="milliseconds"/>. Benchmarks quote GEMM figures as a share of it.
+    /// </summary>
+    public static double MeasureFmaPeakGflops(int threads, int milliseconds = 300)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(threads, 1);
+        ArgumentOutOfRangeException.ThrowIfLessThan(milliseconds, 1);
+        return Gemm.FmaPeak.Measure(threads, milliseconds);
+    }
+
     /// <inheritdoc/>
     public override DeviceKind Kind => DeviceKind.Cpu;
 
