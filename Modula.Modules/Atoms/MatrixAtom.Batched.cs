@@ -7,8 +7,10 @@ public abstract partial class MatrixAtom
 {
     /// <summary>
     /// Dualizes the gradients of every group of two or more matrix atoms whose matrices have the
-    /// same shape, dtype and device with one batched Newton–Schulz run: the atoms' slices are
-    /// stacked into one [Σ S, out, in] tensor, so each iteration issues three batched products
+    /// same shape up to transposition, dtype and device with one batched Newton–Schulz run: the
+    /// atoms' slices are stacked, in their tall orientation (a wide 128×512 matrix joins the tall
+    /// 512×128 ones as its transpose, as Newton–Schulz would orient it anyway), into one
+    /// [Σ S, long, short] tensor, so each iteration issues three batched products
     /// instead of three per atom (fewer launches, and small products keep every thread busy, one
     /// matrix per thread). Each matrix is still orthogonalized on its own, so the result equals
     /// <see cref="DualizeWeight"/> atom by atom. Returns, per atom, its dualized update, or null
@@ -21,8 +23,7 @@ public abstract partial class MatrixAtom
         var results = new Tensor?[atoms.Count];
         var groups = Enumerable.Range(0, atoms.Count)
             .Where(i => targets[i] != 0 && atoms[i].Atom is MatrixAtom m && m.UsesSharedDualize)
-            .GroupBy(i => (((MatrixAtom)atoms[i].Atom).FanOut, ((MatrixAtom)atoms[i].Atom).FanIn,
-                gradient[i].DType, gradient[i].Device))
+            .GroupBy(i => (Tall((MatrixAtom)atoms[i].Atom), gradient[i].DType, gradient[i].Device))
             .Where(g => g.Count() > 1);
         try
         {
@@ -32,7 +33,13 @@ public abstract partial class MatrixAtom
                 var slices = new List<Tensor>(members.Length);
                 try
                 {
-                    foreach (int i in members) slices.Add(((MatrixAtom)atoms[i].Atom).ToSlices(gradient[i]));
+                    foreach (int i in members)
+                    {
+                        var atom = (MatrixAtom)atoms[i].Atom;
+                        var own = atom.ToSlices(gradient[i]);
+                        if (!atom.IsWide) { slices.Add(own); continue; }
+                        using (own) slices.Add(own.Transpose());
+                    }
                     using var stacked = Ops.Concat(slices, 0);
                     using var orthogonal = Orthogonalize.Apply(stacked, method);
                     int offset = 0;
@@ -40,7 +47,9 @@ public abstract partial class MatrixAtom
                     {
                         var atom = (MatrixAtom)atoms[i].Atom;
                         using var own = orthogonal.Slice(0, offset, atom.Slices);
-                        using var scaled = Ops.Mul(own, targets[i]);
+                        using var wide = atom.IsWide ? own.Transpose() : null;
+                        using var oriented = wide is null ? null : Ops.Contiguous(wide);
+                        using var scaled = Ops.Mul(oriented ?? own, targets[i]);
                         results[i] = atom.FromSlices(scaled);
                         offset += atom.Slices;
                     }
@@ -58,6 +67,13 @@ public abstract partial class MatrixAtom
         }
         return results;
     }
+
+    /// <summary>More columns than rows: stacked as its transpose.</summary>
+    private bool IsWide => FanIn > FanOut;
+
+    /// <summary>The matrix shape in its tall orientation (rows ≥ columns).</summary>
+    private static (int Rows, int Columns) Tall(MatrixAtom atom) =>
+        (Math.Max(atom.FanOut, atom.FanIn), Math.Min(atom.FanOut, atom.FanIn));
 
     /// <summary>True unless a subclass replaced <see cref="DualizeWeight"/> (then it is called on its own).</summary>
     private bool UsesSharedDualize =>
