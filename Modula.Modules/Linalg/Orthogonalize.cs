@@ -53,16 +53,19 @@ public static class Orthogonalize
     }
 
     // M ← M·(a·I + b·A + c·A²) with A = MᵀM applies f(σ) = aσ + bσ³ + cσ⁵ to every singular value.
-    // The polynomial is formed on the small n×n side (one pass there, c·A² accumulated by the
-    // product itself), so nothing but the one product touches the tall M: three products and one
-    // n×n pass per step instead of five elementwise passes.
+    // The polynomial is formed on the small n×n side (two passes there), so nothing but the one
+    // product touches the tall M: three products and two n×n passes per step instead of five
+    // elementwise passes over M and A.
     private static Tensor Step(Tensor m, Tensor identity, double a, double b, double c)
     {
         using (m)
         {
             using var gram = Ops.MatMul(m, m, transposeA: true);
-            using var poly = Ops.Zip(identity, gram, new LinearCombination(a, b));
-            Ops.MatMulInto(gram, gram, poly, accumulate: true, alpha: c);
+            // A² written as c·AᵀA (A is symmetric): like MᵀM a Gram product, which the CPU computes
+            // as a lower triangle and mirrors (accumulating it into the polynomial would forgo that).
+            using var square = Ops.MatMul(gram, gram, transposeA: true, alpha: c);
+            using var linear = Ops.Zip(identity, gram, new LinearCombination(a, b));
+            using var poly = Ops.Add(linear, square);
             return Ops.MatMul(m, poly);
         }
     }

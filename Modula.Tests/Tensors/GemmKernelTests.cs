@@ -37,6 +37,52 @@ public sealed class GemmKernelTests
         finally { CpuDevice.Threads = threadsBefore; }
     }
 
+    [TestMethod]
+    [DataRow(512)]
+    [DataRow(256)]
+    [DataRow(128)]
+    public void GramProductsComputeTheLowerTriangleAndMirrorIt(int bits)
+    {
+        // C = α·XᵀX (and X·Xᵀ) read from one buffer: only the lower triangle is computed, on 1 and
+        // 2 threads with the rows split by area; the result must match float64 and be symmetric.
+        int threadsBefore = CpuDevice.Threads;
+        try
+        {
+            foreach (var (rows, cols) in new[] { (1, 1), (7, 5), (40, 13), (64, 64), (100, 131), (9, 70) })
+                foreach (bool gramOfColumns in new[] { true, false })
+                    foreach (int threads in new[] { 1, 2 })
+                    {
+                        CpuDevice.Threads = threads;
+                        int seed = HashCode.Combine(bits, rows, cols, gramOfColumns, threads) & 0xFFFF;
+                        var rng = new System.Random(seed);
+                        var x = Enumerable.Range(0, rows * cols).Select(_ => (float)(rng.NextDouble() * 2 - 1)).ToArray();
+                        // XᵀX: A = Xᵀ (column-major view), B = X; X·Xᵀ: A = X, B = Xᵀ.
+                        var xm = new MatrixRef<float>(x, 0, cols, 1);
+                        var xt = new MatrixRef<float>(x, 0, 1, cols);
+                        var (a, b, n, k) = gramOfColumns ? (xt, xm, cols, rows) : (xm, xt, rows, cols);
+                        Assert.IsTrue(PackedGemm.IsGram(a, b, n, n), "a Gram product is recognized");
+                        var c = Enumerable.Repeat(float.NaN, n * n).ToArray();
+                        Multiply(bits, a, b, new MatrixRef<float>(c, 0, n, 1), n, n, k, false, 0.5f, threads, symmetric: true);
+                        string what = $"{bits}-bit Gram {n}×{n} from {rows}×{cols} threads={threads} (seed {seed})";
+                        for (int i = 0; i < n; i++)
+                            for (int j = 0; j < n; j++)
+                            {
+                                double expected = 0, magnitude = 0;
+                                for (int p = 0; p < k; p++)
+                                {
+                                    double term = (double)a[i, p] * b[p, j];
+                                    expected += term;
+                                    magnitude += Math.Abs(term);
+                                }
+                                Assert.IsTrue(Math.Abs(c[i * n + j] - 0.5 * expected) <= 1e-5 * (magnitude + 1),
+                                    $"{what}: C[{i}, {j}] = {c[i * n + j]}, expected {0.5 * expected}");
+                                Assert.AreEqual(c[j * n + i], c[i * n + j], $"{what}: C[{i}, {j}] ≠ C[{j}, {i}]");
+                            }
+                    }
+        }
+        finally { CpuDevice.Threads = threadsBefore; }
+    }
+
     /// <summary>Overwrites a NaN-filled C, then accumulates α·A·B into it; compares with 0.75·A·B (α = −0.25).</summary>
     private static void Check(int bits, int m, int n, int k, Layout la, Layout lb, int threads)
     {
@@ -75,13 +121,13 @@ public sealed class GemmKernelTests
     }
 
     private static void Multiply(int bits, MatrixRef<float> a, MatrixRef<float> b, MatrixRef<float> c, int m, int n,
-        int k, bool accumulate, float alpha, int threads)
+        int k, bool accumulate, float alpha, int threads, bool symmetric = false)
     {
         switch (bits)
         {
-            case 512: PackedGemm<Kernel512>.Multiply(a, b, c, m, n, k, accumulate, alpha, threads); break;
-            case 256: PackedGemm<Kernel256>.Multiply(a, b, c, m, n, k, accumulate, alpha, threads); break;
-            default: PackedGemm<Kernel128>.Multiply(a, b, c, m, n, k, accumulate, alpha, threads); break;
+            case 512: PackedGemm<Kernel512>.Multiply(a, b, c, m, n, k, accumulate, alpha, threads, symmetric); break;
+            case 256: PackedGemm<Kernel256>.Multiply(a, b, c, m, n, k, accumulate, alpha, threads, symmetric); break;
+            default: PackedGemm<Kernel128>.Multiply(a, b, c, m, n, k, accumulate, alpha, threads, symmetric); break;
         }
     }
 

@@ -23,12 +23,18 @@ internal sealed partial class CpuBackend
             CpuParallel.For(batch, flopsEach * batch, (start, end) =>
             {
                 for (long i = start; i < end; i++)
-                    PackedGemm.Multiply(Matrix(af, a, (int)i), Matrix(bf, b, (int)i), Matrix(cf, c, (int)i), m, n, k, accumulate, (float)alpha, threads: 1);
+                    Product(Matrix(af, a, (int)i), Matrix(bf, b, (int)i), Matrix(cf, c, (int)i), threads: 1);
             });
             return;
         }
         for (int i = 0; i < batch; i++)
-            PackedGemm.Multiply(Matrix(af, a, i), Matrix(bf, b, i), Matrix(cf, c, i), m, n, k, accumulate, (float)alpha, threads);
+            Product(Matrix(af, a, i), Matrix(bf, b, i), Matrix(cf, c, i), threads);
+
+        // A Gram product (B is A's transpose in the same memory, as in Newton–Schulz's MᵀM) is
+        // symmetric, so only its lower triangle is computed.
+        void Product(MatrixRef<float> ma, MatrixRef<float> mb, MatrixRef<float> mc, int threads) =>
+            PackedGemm.Multiply(ma, mb, mc, m, n, k, accumulate, (float)alpha, threads,
+                symmetric: !accumulate && PackedGemm.IsGram(ma, mb, m, n));
     }
 
     private static MatrixRef<T> Matrix<T>(T[] data, Tensor t, int batchIndex) where T : unmanaged =>

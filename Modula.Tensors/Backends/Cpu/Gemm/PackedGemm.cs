@@ -17,12 +17,23 @@ internal static class PackedGemm
 
     /// <summary>C (+)= α·A·B with the native tile; see <see cref="PackedGemm{TKernel}.Multiply"/>.</summary>
     public static void Multiply(MatrixRef<float> a, MatrixRef<float> b, MatrixRef<float> c, int m, int n, int k,
-        bool accumulate, float alpha, int threads)
+        bool accumulate, float alpha, int threads, bool symmetric = false)
     {
-        if (Vector512.IsHardwareAccelerated) PackedGemm<Kernel512>.Multiply(a, b, c, m, n, k, accumulate, alpha, threads);
-        else if (Vector256.IsHardwareAccelerated) PackedGemm<Kernel256>.Multiply(a, b, c, m, n, k, accumulate, alpha, threads);
-        else PackedGemm<Kernel128>.Multiply(a, b, c, m, n, k, accumulate, alpha, threads);
+        if (Vector512.IsHardwareAccelerated)
+            PackedGemm<Kernel512>.Multiply(a, b, c, m, n, k, accumulate, alpha, threads, symmetric);
+        else if (Vector256.IsHardwareAccelerated)
+            PackedGemm<Kernel256>.Multiply(a, b, c, m, n, k, accumulate, alpha, threads, symmetric);
+        else PackedGemm<Kernel128>.Multiply(a, b, c, m, n, k, accumulate, alpha, threads, symmetric);
     }
+
+    /// <summary>
+    /// True when C = A·B is symmetric whatever the values: B is A's transpose read from the same
+    /// memory (a Gram matrix XᵀX or X·Xᵀ). Then only the tiles on and below the diagonal need
+    /// computing, about half the work.
+    /// </summary>
+    public static bool IsGram(MatrixRef<float> a, MatrixRef<float> b, int m, int n) =>
+        m == n && ReferenceEquals(a.Data, b.Data) && a.Offset == b.Offset
+        && a.RowStride == b.ColStride && a.ColStride == b.RowStride;
 }
 
 /// <summary>
@@ -47,9 +58,15 @@ internal static unsafe class PackedGemm<TKernel> where TKernel : struct, IMicroK
     /// <summary>Flops below which one thread does the whole product.</summary>
     private const long ParallelFlops = 1L << 21;
 
+    /// <summary>
+    /// C (+)= α·A·B. With <paramref name="symmetric"/> (a product known to be symmetric, C
+    /// overwritten), only tiles on and below the diagonal are computed and the upper triangle is
+    /// copied from the lower one.
+    /// </summary>
     public static void Multiply(MatrixRef<float> a, MatrixRef<float> b, MatrixRef<float> c, int m, int n, int k,
-        bool accumulate, float alpha, int threads)
+        bool accumulate, float alpha, int threads, bool symmetric = false)
     {
+        if (symmetric && (accumulate || m != n || k == 0)) symmetric = false;
         if (m == 0 || n == 0) return;
         if (k == 0)
         {
@@ -58,6 +75,11 @@ internal static unsafe class PackedGemm<TKernel> where TKernel : struct, IMicroK
         }
         if ((m == 1 || n == 1) && MatrixVector.TryMultiply(a, b, c, m, n, k, accumulate, alpha)) return;
         long flops = 2L * m * n * k;
+        if (symmetric)
+        {
+            MultiplyLower(a, b, c, m, k, alpha, flops < ParallelFlops ? 1 : threads);
+            return;
+        }
         if (threads <= 1 || flops < ParallelFlops)
         {
             MultiplySerial(a, b, c, m, n, k, accumulate, alpha);
@@ -77,6 +99,31 @@ internal static unsafe class PackedGemm<TKernel> where TKernel : struct, IMicroK
             if (splitRows) MultiplySerial(a.At(begin, 0), b, c.At(begin, 0), end - begin, n, k, accumulate, alpha);
             else MultiplySerial(a, b.At(0, begin), c.At(0, begin), m, end - begin, k, accumulate, alpha);
         });
+    }
+
+    /// <summary>
+    /// The lower triangle of a symmetric C = α·A·B (m × m), then its mirror. Row block r of C needs
+    /// columns [0, end of r) only; threads split the rows so each gets an equal share of the
+    /// triangle's area (boundaries at m·√(t/T)), not an equal number of rows.
+    /// </summary>
+    private static void MultiplyLower(MatrixRef<float> a, MatrixRef<float> b, MatrixRef<float> c, int m, int k,
+        float alpha, int threads)
+    {
+        int unit = TKernel.MR, units = (m + unit - 1) / unit;
+        threads = Math.Max(1, Math.Min(threads, units));
+        int Boundary(int t) => Math.Min(m, (int)Math.Round(units * Math.Sqrt((double)t / threads)) * unit);
+        CpuParallel.Run(threads, t =>
+        {
+            for (int begin = Boundary(t), end = Boundary(t + 1); begin < end; begin += TKernel.NR)
+            {
+                // One panel of NR rows at a time, each over the columns up to its own last row.
+                int rows = Math.Min(TKernel.NR, end - begin);
+                MultiplySerial(a.At(begin, 0), b, c.At(begin, 0), rows, begin + rows, k, false, alpha);
+            }
+        });
+        for (int i = 0; i < m; i++)
+            for (int j = i + 1; j < m; j++)
+                c.Data[c.Offset + i * c.RowStride + j * c.ColStride] = c.Data[c.Offset + j * c.RowStride + i * c.ColStride];
     }
 
     /// <summary>
