@@ -31,13 +31,25 @@ public static class BenchCommand
         new(48, 64, 64, 32, TransposeB: true), new(48, 64, 32, 64), new(48, 64, 32, 64, TransposeA: true),
     ];
 
+    /// <summary>
+    /// One Newton–Schulz iteration of the default GPT's dualized update, batched by shape: the
+    /// sixteen 128×128 attention matrices' M·P, and the eight MLP matrices (512×128 tall) M·P and
+    /// Gram MᵀM. (Gram products built from one buffer take the symmetric path; these operands
+    /// are distinct tensors, so they time the full product.)
+    /// </summary>
+    public static readonly GemmShape[] NewtonSchulz =
+    [
+        new(16, 128, 128, 128), new(16, 128, 128, 128, TransposeA: true), new(8, 512, 128, 128),
+        new(8, 128, 128, 512, TransposeA: true),
+    ];
+
     /// <summary>Runs the subcommand.</summary>
     public static int Run(string[] args, TextWriter output)
     {
         if (args.Length == 0 || CommandLine.WantsHelp(args))
         {
             output.WriteLine("""
-                modula bench gemm [--device cpu|cuda|opencl|ilgpu-cpu] [--threads N] [--repeat N] [--shapes all|square|gpt]
+                modula bench gemm [--device cpu|cuda|opencl|ilgpu-cpu] [--threads N] [--repeat N] [--shapes all|square|gpt|newton-schulz]
                 modula bench gpt-step [--device cpu] [--threads N] [--steps 100] [--warmup 30] [--optimizers normed-adam,adam,dualized-momentum]
                                       [--width 128] [--heads 4] [--blocks 4] [--context 64] [--batch 12] [--profile]
 
@@ -66,10 +78,11 @@ public static class BenchCommand
         int repeat = Math.Max(1, options.GetInt("repeat", 30));
         var shapes = options.Get("shapes", "all") switch
         {
-            "all" => Square.Concat(Gpt).ToArray(),
+            "all" => Square.Concat(Gpt).Concat(NewtonSchulz).ToArray(),
+            "newton-schulz" => NewtonSchulz,
             "square" => Square,
             "gpt" => Gpt,
-            var s => throw new UsageException($"unknown shape set '{s}'; use all, square or gpt."),
+            var s => throw new UsageException($"unknown shape set '{s}'; use all, square, gpt or newton-schulz."),
         };
         double peak = device.Kind == DeviceKind.Cpu ? CpuDevice.MeasureFmaPeakGflops(CpuDevice.Threads) : double.NaN;
         output.WriteLine(string.Create(CultureInfo.InvariantCulture,

@@ -51,7 +51,7 @@ public sealed class CpuDevice : Device
     /// <paramref name="threads"/> threads running independent multiply-add chains in registers for
     /// about <paramref name="milliseconds"/>. Benchmarks quote GEMM figures as a share of it.
     /// </summary>
-    public static double MeasureFmaPeakGflops(int threads, int milliseconds = 300)
+    public static double MeasureFmaPeakGflops(int threads, int milliseconds = 400)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(threads, 1);
         ArgumentOutOfRangeException.ThrowIfLessThan(milliseconds, 1);

@@ -102,9 +102,9 @@ internal static unsafe class PackedGemm<TKernel> where TKernel : struct, IMicroK
     }
 
     /// <summary>
-    /// The lower triangle of a symmetric C = α·A·B (m × m), then its mirror. Row block r of C needs
-    /// columns [0, end of r) only; threads split the rows so each gets an equal share of the
-    /// triangle's area (boundaries at m·√(t/T)), not an equal number of rows.
+    /// The lower triangle of a symmetric C = α·A·B (m × m), then its mirror. Each thread takes a
+    /// band of rows, with boundaries at m·√(t/T) so the bands hold equal shares of the triangle,
+    /// packs B only up to its band's last row and skips the tiles above the diagonal.
     /// </summary>
     private static void MultiplyLower(MatrixRef<float> a, MatrixRef<float> b, MatrixRef<float> c, int m, int k,
         float alpha, int threads)
@@ -114,16 +114,12 @@ internal static unsafe class PackedGemm<TKernel> where TKernel : struct, IMicroK
         int Boundary(int t) => Math.Min(m, (int)Math.Round(units * Math.Sqrt((double)t / threads)) * unit);
         CpuParallel.Run(threads, t =>
         {
-            for (int begin = Boundary(t), end = Boundary(t + 1); begin < end; begin += TKernel.NR)
-            {
-                // One panel of NR rows at a time, each over the columns up to its own last row.
-                int rows = Math.Min(TKernel.NR, end - begin);
-                MultiplySerial(a.At(begin, 0), b, c.At(begin, 0), rows, begin + rows, k, false, alpha);
-            }
+            int begin = Boundary(t), end = Boundary(t + 1);
+            if (begin < end) MultiplySerial(a.At(begin, 0), b, c.At(begin, 0), end - begin, end, k, false, alpha, begin);
         });
         for (int i = 0; i < m; i++)
             for (int j = i + 1; j < m; j++)
-                c.Data[c.Offset + i * c.RowStride + j * c.ColStride] = c.Data[c.Offset + j * c.RowStride + i * c.ColStride];
+                c.Data[c.Offset + i * c.RowStride + j] = c.Data[c.Offset + j * c.RowStride + i];
     }
 
     /// <summary>
@@ -134,9 +130,11 @@ internal static unsafe class PackedGemm<TKernel> where TKernel : struct, IMicroK
     /// only its new rows, so nothing is packed or spilled for it (an attention head's 64 rows are
     /// five 12-row tiles and a 4-row remainder); with fewer than MR rows in all it is packed,
     /// zero-padded. Other layouts pack all of A, scaled by α; a directly read A gets α at the store.
+    /// A non-negative <paramref name="lowerFrom"/> computes only the tiles that reach the diagonal
+    /// or below it, taking it as the row index of A's and C's first row within a symmetric product.
     /// </summary>
     public static void MultiplySerial(MatrixRef<float> a, MatrixRef<float> b, MatrixRef<float> c, int m, int n, int k,
-        bool accumulate, float alpha = 1)
+        bool accumulate, float alpha = 1, int lowerFrom = -1)
     {
         int mrFull = TKernel.MR, nrFull = TKernel.NR;
         var packA = _packA ??= GC.AllocateUninitializedArray<float>(MC * KC, pinned: true);
@@ -166,6 +164,7 @@ internal static unsafe class PackedGemm<TKernel> where TKernel : struct, IMicroK
                             for (int ir = 0; ir < mc; ir += mrFull)
                             {
                                 int mr = Math.Min(mrFull, mc - ir);
+                                if (lowerFrom >= 0 && lowerFrom + ic + ir + mr - 1 < jc + jr) continue;   // above the diagonal
                                 if (ir >= full)
                                 {
                                     float* packedTile = pc + c.Offset + (ic + ir) * c.RowStride + jc + jr;
