@@ -50,65 +50,31 @@ internal static class FmaPeak
     /// <summary>Flops of one burst at the native tile width.</summary>
     private static long Burst() => PackedGemm.Bits switch
     {
-        512 => Burst512(),
-        256 => Burst256(),
-        _ => Burst128(),
+        512 => Burst<Vector512<float>, Ops512>(),
+        256 => Burst<Vector256<float>, Ops256>(),
+        _ => Burst<Vector128<float>, Ops128>(),
     };
 
     private const int Iterations = 4096;
 
     [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
-    private static long Burst512()
+    private static unsafe long Burst<TVector, TOps>() where TVector : struct where TOps : struct, IVectorOps<TVector>
     {
-        var (x, y) = (Vector512.Create(0.999f), Vector512.Create(1e-4f));
-        Vector512<float> a0 = y, a1 = y, a2 = y, a3 = y, a4 = y, a5 = y, a6 = y, a7 = y, a8 = y, a9 = y, aa = y, ab = y;
+        var (x, y) = (TOps.Broadcast(0.999f), TOps.Broadcast(1e-4f));
+        TVector a0 = y, a1 = y, a2 = y, a3 = y, a4 = y, a5 = y, a6 = y, a7 = y, a8 = y, a9 = y, aa = y, ab = y;
         for (int i = 0; i < Iterations; i++)
         {
-            a0 = Vector512.FusedMultiplyAdd(a0, x, y); a1 = Vector512.FusedMultiplyAdd(a1, x, y);
-            a2 = Vector512.FusedMultiplyAdd(a2, x, y); a3 = Vector512.FusedMultiplyAdd(a3, x, y);
-            a4 = Vector512.FusedMultiplyAdd(a4, x, y); a5 = Vector512.FusedMultiplyAdd(a5, x, y);
-            a6 = Vector512.FusedMultiplyAdd(a6, x, y); a7 = Vector512.FusedMultiplyAdd(a7, x, y);
-            a8 = Vector512.FusedMultiplyAdd(a8, x, y); a9 = Vector512.FusedMultiplyAdd(a9, x, y);
-            aa = Vector512.FusedMultiplyAdd(aa, x, y); ab = Vector512.FusedMultiplyAdd(ab, x, y);
+            a0 = TOps.MultiplyAdd(a0, x, y); a1 = TOps.MultiplyAdd(a1, x, y); a2 = TOps.MultiplyAdd(a2, x, y);
+            a3 = TOps.MultiplyAdd(a3, x, y); a4 = TOps.MultiplyAdd(a4, x, y); a5 = TOps.MultiplyAdd(a5, x, y);
+            a6 = TOps.MultiplyAdd(a6, x, y); a7 = TOps.MultiplyAdd(a7, x, y); a8 = TOps.MultiplyAdd(a8, x, y);
+            a9 = TOps.MultiplyAdd(a9, x, y); aa = TOps.MultiplyAdd(aa, x, y); ab = TOps.MultiplyAdd(ab, x, y);
         }
-        Keep(Vector512.Sum(a0 + a1 + a2 + a3 + a4 + a5 + a6 + a7 + a8 + a9 + aa + ab));
-        return 12L * 2 * 16 * Iterations;
-    }
-
-    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
-    private static long Burst256()
-    {
-        var (x, y) = (Vector256.Create(0.999f), Vector256.Create(1e-4f));
-        Vector256<float> a0 = y, a1 = y, a2 = y, a3 = y, a4 = y, a5 = y, a6 = y, a7 = y, a8 = y, a9 = y, aa = y, ab = y;
-        for (int i = 0; i < Iterations; i++)
-        {
-            a0 = Vector256.MultiplyAddEstimate(a0, x, y); a1 = Vector256.MultiplyAddEstimate(a1, x, y);
-            a2 = Vector256.MultiplyAddEstimate(a2, x, y); a3 = Vector256.MultiplyAddEstimate(a3, x, y);
-            a4 = Vector256.MultiplyAddEstimate(a4, x, y); a5 = Vector256.MultiplyAddEstimate(a5, x, y);
-            a6 = Vector256.MultiplyAddEstimate(a6, x, y); a7 = Vector256.MultiplyAddEstimate(a7, x, y);
-            a8 = Vector256.MultiplyAddEstimate(a8, x, y); a9 = Vector256.MultiplyAddEstimate(a9, x, y);
-            aa = Vector256.MultiplyAddEstimate(aa, x, y); ab = Vector256.MultiplyAddEstimate(ab, x, y);
-        }
-        Keep(Vector256.Sum(a0 + a1 + a2 + a3 + a4 + a5 + a6 + a7 + a8 + a9 + aa + ab));
-        return 12L * 2 * 8 * Iterations;
-    }
-
-    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
-    private static long Burst128()
-    {
-        var (x, y) = (Vector128.Create(0.999f), Vector128.Create(1e-4f));
-        Vector128<float> a0 = y, a1 = y, a2 = y, a3 = y, a4 = y, a5 = y, a6 = y, a7 = y, a8 = y, a9 = y, aa = y, ab = y;
-        for (int i = 0; i < Iterations; i++)
-        {
-            a0 = Vector128.MultiplyAddEstimate(a0, x, y); a1 = Vector128.MultiplyAddEstimate(a1, x, y);
-            a2 = Vector128.MultiplyAddEstimate(a2, x, y); a3 = Vector128.MultiplyAddEstimate(a3, x, y);
-            a4 = Vector128.MultiplyAddEstimate(a4, x, y); a5 = Vector128.MultiplyAddEstimate(a5, x, y);
-            a6 = Vector128.MultiplyAddEstimate(a6, x, y); a7 = Vector128.MultiplyAddEstimate(a7, x, y);
-            a8 = Vector128.MultiplyAddEstimate(a8, x, y); a9 = Vector128.MultiplyAddEstimate(a9, x, y);
-            aa = Vector128.MultiplyAddEstimate(aa, x, y); ab = Vector128.MultiplyAddEstimate(ab, x, y);
-        }
-        Keep(Vector128.Sum(a0 + a1 + a2 + a3 + a4 + a5 + a6 + a7 + a8 + a9 + aa + ab));
-        return 12L * 2 * 4 * Iterations;
+        var sum = TOps.Add(TOps.Add(TOps.Add(a0, a1), TOps.Add(a2, a3)), TOps.Add(TOps.Add(a4, a5), TOps.Add(a6, a7)));
+        sum = TOps.Add(sum, TOps.Add(TOps.Add(a8, a9), TOps.Add(aa, ab)));
+        float* lanes = stackalloc float[TOps.Lanes];
+        TOps.Store(sum, lanes);
+        Keep(lanes[0]);
+        return 12L * 2 * TOps.Lanes * Iterations;
     }
 
     private static float _sink;
