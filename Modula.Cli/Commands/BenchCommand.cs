@@ -9,7 +9,10 @@ namespace Modula.Cli.Commands;
 public static class BenchCommand
 {
     /// <summary>A benchmark shape: <c>batch</c> products of [m, k]·[k, n], with A or B read transposed (column-major) when set.</summary>
-    public readonly record struct GemmShape(int Batch, int M, int N, int K, bool TransposeA = false, bool TransposeB = false)
+    /// <remarks>With <paramref name="Gram"/>, B is A's transpose read from the same tensor (C = Aᵀ·A, with
+    /// TransposeA), the symmetric product Newton–Schulz forms; its flops are counted as a full product's.</remarks>
+    public readonly record struct GemmShape(int Batch, int M, int N, int K, bool TransposeA = false, bool TransposeB = false,
+        bool Gram = false)
     {
         /// <summary>2·batch·m·n·k.</summary>
         public double Flops => 2.0 * Batch * M * N * K;
@@ -34,13 +37,13 @@ public static class BenchCommand
     /// <summary>
     /// One Newton–Schulz iteration of the default GPT's dualized update, batched by shape: the
     /// sixteen 128×128 attention matrices' M·P, and the eight MLP matrices (512×128 tall) M·P and
-    /// Gram MᵀM. (Gram products built from one buffer take the symmetric path; these operands
-    /// are distinct tensors, so they time the full product.)
+    /// Gram MᵀM, each Gram product both as a general product of two tensors and as the symmetric
+    /// product of one tensor with itself (Gram: lower triangle and mirror).
     /// </summary>
     public static readonly GemmShape[] NewtonSchulz =
     [
-        new(16, 128, 128, 128), new(16, 128, 128, 128, TransposeA: true), new(8, 512, 128, 128),
-        new(8, 128, 128, 512, TransposeA: true),
+        new(16, 128, 128, 128), new(16, 128, 128, 128, TransposeA: true), new(16, 128, 128, 128, TransposeA: true, Gram: true),
+        new(8, 512, 128, 128), new(8, 128, 128, 512, TransposeA: true), new(8, 128, 128, 512, TransposeA: true, Gram: true),
     ];
 
     /// <summary>Runs the subcommand.</summary>
@@ -91,7 +94,7 @@ public static class BenchCommand
         {
             double ms = MedianMilliseconds(shape, device, repeat);
             output.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"gemm batch={shape.Batch} m={shape.M} n={shape.N} k={shape.K}{(shape.TransposeA ? " Aᵀ" : "")}{(shape.TransposeB ? " Bᵀ" : "")} device={device.Name} threads={CpuDevice.Threads} median_ms={ms:F4} gflops={shape.Flops / ms / 1e6:F1}{PeakShare(shape.Flops / ms / 1e6, peak)}"));
+                $"gemm batch={shape.Batch} m={shape.M} n={shape.N} k={shape.K}{(shape.TransposeA ? " Aᵀ" : "")}{(shape.TransposeB ? " Bᵀ" : "")}{(shape.Gram ? " gram" : "")} device={device.Name} threads={CpuDevice.Threads} median_ms={ms:F4} gflops={shape.Flops / ms / 1e6:F1}{PeakShare(shape.Flops / ms / 1e6, peak)}"));
         }
         return 0;
     }
@@ -104,7 +107,8 @@ public static class BenchCommand
     {
         var generator = new Tensors.Random.Generator(1);
         using var a = Ops.Normal(shape.TransposeA ? new Shape(shape.Batch, shape.K, shape.M) : new Shape(shape.Batch, shape.M, shape.K), generator, device: device);
-        using var b = Ops.Normal(shape.TransposeB ? new Shape(shape.Batch, shape.N, shape.K) : new Shape(shape.Batch, shape.K, shape.N), generator, device: device);
+        using var b = shape.Gram ? a.View(shape.Batch, shape.K, shape.N)
+            : Ops.Normal(shape.TransposeB ? new Shape(shape.Batch, shape.N, shape.K) : new Shape(shape.Batch, shape.K, shape.N), generator, device: device);
         using var c = Ops.Zeros(new Shape(shape.Batch, shape.M, shape.N), device: device);
         // Enough inner iterations that one timed sample is ~20 ms at ~300 GFLOP/s, so timer resolution does not matter.
         int inner = Math.Max(1, (int)(6e9 / shape.Flops));

@@ -117,9 +117,32 @@ internal static unsafe class PackedGemm<TKernel> where TKernel : struct, IMicroK
             int begin = Boundary(t), end = Boundary(t + 1);
             if (begin < end) MultiplySerial(a.At(begin, 0), b, c.At(begin, 0), end - begin, end, k, false, alpha, begin);
         });
-        for (int i = 0; i < m; i++)
-            for (int j = i + 1; j < m; j++)
-                c.Data[c.Offset + i * c.RowStride + j] = c.Data[c.Offset + j * c.RowStride + i];
+        MirrorLower(c, m);
+    }
+
+    /// <summary>
+    /// C[i, j] = C[j, i] for j &gt; i, in 16×16 blocks so both the rows read and the rows written
+    /// stay in a few cache lines (a plain column walk misses the cache on every element and cost
+    /// as much as the triangle's products).
+    /// </summary>
+    private static void MirrorLower(MatrixRef<float> c, int m)
+    {
+        const int Block = 16;
+        fixed (float* c0 = c.Data)
+        {
+            float* data = c0 + c.Offset;
+            nint ld = c.RowStride;
+            for (int ib = 0; ib < m; ib += Block)
+                for (int jb = ib; jb < m; jb += Block)
+                {
+                    int iEnd = Math.Min(ib + Block, m), jEnd = Math.Min(jb + Block, m);
+                    for (int j = jb; j < jEnd; j++)
+                    {
+                        float* source = data + j * ld;                 // row j, columns i < j: the lower triangle
+                        for (int i = ib; i < Math.Min(iEnd, j); i++) data[i * ld + j] = source[i];
+                    }
+                }
+        }
     }
 
     /// <summary>
