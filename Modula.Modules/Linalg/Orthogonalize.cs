@@ -70,14 +70,16 @@ public static class Orthogonalize
         }
     }
 
-    /// <summary>The n×n identity matrix.</summary>
+    /// <summary>
+    /// The n×n identity matrix, built on the device as [i == j] (no host array: a 128×128 one
+    /// per update would be a large-object allocation every step).
+    /// </summary>
     private static Tensor Identity(int n, DType dtype, Device device)
     {
-        var values = new double[n * n];
-        for (int i = 0; i < n; i++) values[i * n + i] = 1;
-        return dtype == DType.Float64
-            ? Tensor.FromArray<double>(values, new Shape(n, n), device)
-            : Tensor.FromArray<float>(values.Select(v => (float)v).ToArray(), new Shape(n, n), device);
+        using var index = Ops.Arange(n, dtype: dtype, device: device);
+        using var rows = index.View(n, 1);
+        using var columns = index.View(1, n);
+        return Ops.Equal(rows, columns);
     }
 
     private static Tensor ScaleToUnitFrobenius(Tensor m, Orthogonalizer method)
