@@ -160,7 +160,7 @@ public sealed class Tensor : IDisposable
         using var dense = IsContiguous ? null : Ops.Contiguous(this);
         var source = dense ?? this;
         var result = new T[Size];
-        source.Device.Backend.Download(source.Storage, source.Offset, result);
+        if (Size > 0) source.Device.Backend.Download(source.Storage, source.Offset, result);
         return result;
     }
 
@@ -254,7 +254,9 @@ public sealed class Tensor : IDisposable
             throw new ArgumentOutOfRangeException(nameof(start), $"Slice: range [{start}, {start + length}) is outside dimension {a} of size {Shape.Dims[a]} in tensor {Shape}.");
         var dims = Shape.Dims.ToArray();
         dims[a] = length;
-        return View(new Shape(dims), (int[])_strides.Clone(), length == 0 ? Offset : Offset + start * _strides[a]);
+        var shape = new Shape(dims);
+        // An empty view keeps the offset: moving it could point past the end of an empty storage.
+        return View(shape, (int[])_strides.Clone(), shape.Size == 0 ? Offset : Offset + start * _strides[a]);
     }
 
     /// <summary>Broadcasts size-1 dimensions (and new leading ones) to <paramref name="shape"/> with stride 0.</summary>

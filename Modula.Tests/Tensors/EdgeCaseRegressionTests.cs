@@ -55,4 +55,46 @@ public sealed class EdgeCaseRegressionTests
         Assert.IsTrue(device.Accelerator.IsDisposed, "the last tensor closes the accelerator");
         Assert.AreEqual(0, device.LiveBytes);
     }
+
+    [TestMethod]
+    public void MatMulOfRowsWithAnEmptyInnerAxisIsZeros()
+    {
+        // Found by the random programs: F.MatMul reshaped [2, 5, 0] rows with -1, which cannot be inferred.
+        using var scope = TensorScope.Begin();
+        var a = new Variable(Ops.Zeros(new Shape(2, 5, 0), DType.Float64), requiresGrad: true);
+        var b = new Variable(Ops.Zeros(new Shape(0, 3), DType.Float64), requiresGrad: true);
+        var y = F.MatMul(a, b);
+        Assert.AreEqual(new Shape(2, 5, 3), y.Shape);
+        Assert.IsTrue(Reference.Read(y.Value).All(v => v == 0), "an empty sum is 0");
+        F.Sum(y).Backward();
+        Assert.AreEqual(new Shape(0, 3), b.Grad!.Shape);
+    }
+
+    [TestMethod]
+    [DataRow(TestDevices.Cpu)]
+    [DataRow(TestDevices.Simulator)]
+    public void MatMulWithAnEmptyBatchAxisIsEmpty(string deviceName)
+    {
+        // Found by the random programs: merging an empty batch divided by zero.
+        using var scope = TensorScope.Begin();
+        var device = TestDevices.Get(deviceName);
+        var a = Ops.Zeros(new Shape(0, 1, 4, 3), device: device);
+        var b = Ops.Zeros(new Shape(0, 7, 4, 3), device: device).Transpose(3, 2);
+        var y = Ops.MatMul(a, b);
+        Assert.AreEqual(new Shape(0, 7, 4, 4), y.Shape);
+        Assert.AreEqual(0, y.ToArray<float>().Length);
+    }
+
+    [TestMethod]
+    public void EmptyViewsReadBackAndConcatGradients()
+    {
+        // Found by the random programs: an empty slice moved its offset past the end of its
+        // storage and reading it back threw; Concat's backward hands out such slices.
+        using var scope = TensorScope.Begin();
+        var x = Ops.Zeros(new Shape(0, 5)).Slice(1, 3, 2);
+        Assert.AreEqual(0, x.ToArray<float>().Length);
+        var result = GradCheck.Check(v => F.Concat([v[0], F.Reshape(v[1], 0, 2)], -1),
+            [Tensor.FromArray<double>([], new Shape(0, 2)), Tensor.FromArray<double>([], new Shape(0))]);
+        Assert.IsTrue(result.Passed, result.Detail);
+    }
 }
