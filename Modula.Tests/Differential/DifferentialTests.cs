@@ -34,7 +34,9 @@ public sealed class DifferentialTests
     [TestCategory("Soak")]
     public void SoakEngine()
     {
-        int count = int.TryParse(Environment.GetEnvironmentVariable("MODULA_SOAK_PROGRAMS"), out var n) ? n : 100_000;
+        // Excluded from the default run: it reports Inconclusive unless asked for by count.
+        if (!int.TryParse(Environment.GetEnvironmentVariable("MODULA_SOAK_PROGRAMS"), out int count) || count <= 0)
+            Assert.Inconclusive("Soak run skipped; set MODULA_SOAK_PROGRAMS (e.g. 100000) to run it.");
         var report = new List<string>();
         foreach (var dtype in new[] { DType.Float32, DType.Float64 })
             if (ProgramRunner.Run(1_000_000, count, grad: false, Device.Cpu, dtype) is { } r) report.Add($"{dtype}: {r}");
