@@ -55,6 +55,8 @@ public static class Models
     {
         int width = Width(options, 128), heads = options.GetInt("heads", 4, 1, MaxWidth);
         if (width % heads != 0) throw new UsageException($"--width {width} must be divisible by --heads {heads}.");
+        if (options.Get("recipe", "v1") == "v2" && width / heads % 2 != 0)
+            throw new UsageException($"--recipe v2 rotates pairs of features (RoPE): --width {width} / --heads {heads} must be even.");
         return new GptConfig(Vocab: 65, Context: options.GetInt("context", 64, 1, MaxContext), Heads: heads, DEmbed: width,
             DQuery: width / heads, DValue: width / heads, Blocks: Blocks(options, 4));
     }

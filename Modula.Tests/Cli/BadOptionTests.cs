@@ -35,6 +35,7 @@ public sealed class BadOptionTests
     [DataRow("train gpt --width 0", "--width")]
     [DataRow("train gpt --width 100 --heads 3", "--heads")]
     [DataRow("train gpt --context 0", "--context")]
+    [DataRow("summary gpt --recipe v2 --width 12 --heads 4", "must be even")]
     [DataRow("train gpt --blocks 100000", "--blocks")]
     [DataRow("train gpt --device foo", "device 'foo'")]
     [DataRow("train gpt --device cuda:x", "device 'cuda:x'")]
