@@ -10,8 +10,8 @@ namespace Modula.Tests.Differential;
 [TestClass]
 public sealed class DifferentialTests
 {
-    /// <summary>Programs per row in the default run; the soak category runs many more.</summary>
-    private const int Programs = 1500, SimulatorPrograms = 300, GradPrograms = 400;
+    /// <summary>Programs per row by default (the simulator runs kernels as scalar C#: fewer); the soak runs more.</summary>
+    private const int Programs = 3000, SimulatorPrograms = 100, GradPrograms = 1000;
 
     [TestMethod]
     [DataRow(TestDevices.Cpu, DType.Float32, Programs)]
