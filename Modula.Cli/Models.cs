@@ -11,7 +11,7 @@ public static class Models
     /// <summary>Size options every model command accepts.</summary>
     public static readonly string[] SizeOptions = ["recipe", "width", "blocks", "block-depth", "heads", "context"];
 
-    /// <summary>Largest accepted width, and largest number of blocks (deeper trees would exhaust the stack or memory).</summary>
+    /// <summary>Largest accepted sizes (deeper trees would exhaust the stack or the memory).</summary>
     public const int MaxWidth = 65536, MaxBlocks = 256, MaxBlockDepth = 64, MaxContext = 65536;
 
     /// <summary>
@@ -56,7 +56,8 @@ public static class Models
         int width = Width(options, 128), heads = options.GetInt("heads", 4, 1, MaxWidth);
         if (width % heads != 0) throw new UsageException($"--width {width} must be divisible by --heads {heads}.");
         if (options.Get("recipe", "v1") == "v2" && width / heads % 2 != 0)
-            throw new UsageException($"--recipe v2 rotates pairs of features (RoPE): --width {width} / --heads {heads} must be even.");
+            throw new UsageException(
+                $"--recipe v2 rotates pairs of features (RoPE): --width {width} / --heads {heads} must be even.");
         return new GptConfig(Vocab: 65, Context: options.GetInt("context", 64, 1, MaxContext), Heads: heads, DEmbed: width,
             DQuery: width / heads, DValue: width / heads, Blocks: Blocks(options, 4));
     }

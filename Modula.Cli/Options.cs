@@ -48,11 +48,12 @@ public sealed class Options
         return value > 0 ? value : throw new UsageException($"--{name} must be positive, got {value}.");
     }
 
-    /// <summary>An integer option in [<paramref name="min"/>, <paramref name="max"/>] or its default; anything else is a usage error.</summary>
+    /// <summary>An integer option in [<paramref name="min"/>, <paramref name="max"/>] or its default; else a usage error.</summary>
     public int GetInt(string name, int fallback, int min, int max)
     {
         int value = GetInt(name, fallback);
-        return value >= min && value <= max ? value : throw new UsageException($"--{name} must be in {min}..{max}, got {value}.");
+        return value >= min && value <= max ? value
+            : throw new UsageException($"--{name} must be in {min}..{max}, got {value}.");
     }
 
     /// <summary>
@@ -63,7 +64,8 @@ public sealed class Options
     {
         double value = GetDouble(name, fallback);
         return double.IsFinite(value) && valid(value) ? value
-            : throw new UsageException($"--{name} must be a finite number {rule}, got {value.ToString(System.Globalization.CultureInfo.InvariantCulture)}.");
+            : throw new UsageException(
+                $"--{name} must be a finite number {rule}, got {value.ToString(System.Globalization.CultureInfo.InvariantCulture)}.");
     }
 
     /// <summary>
@@ -104,13 +106,14 @@ public sealed class Options
     public string GetOutputFile(string name, string fallback)
     {
         string path = Get(name, fallback);
-        if (path.Length == 0 || Directory.Exists(path)) throw new UsageException($"--{name} '{path}' is a folder or empty, not a file to write.");
+        if (path.Length == 0 || Directory.Exists(path))
+            throw new UsageException($"--{name} '{path}' is a folder or empty, not a file to write.");
         string? folder = Path.GetDirectoryName(Path.GetFullPath(path));
         return folder is null || Directory.Exists(folder) ? path
             : throw new UsageException($"--{name} {path}: the folder {folder} does not exist.");
     }
 
-    /// <summary>Throws a usage error when any of <paramref name="names"/> was given: they do not apply to <paramref name="what"/>.</summary>
+    /// <summary>A usage error when any of <paramref name="names"/> was given: they do not apply to <paramref name="what"/>.</summary>
     public void Reject(string what, params string[] names)
     {
         foreach (var name in names)
@@ -136,7 +139,8 @@ public sealed class Options
             {
                 int a = int.Parse(low, System.Globalization.CultureInfo.InvariantCulture), b = int.Parse(high, System.Globalization.CultureInfo.InvariantCulture);
                 if (b < a) throw new FormatException();
-                if ((long)b - a >= MaxListLength) throw new UsageException($"option '--{name}' range {v} has more than {MaxListLength} values.");
+                if ((long)b - a >= MaxListLength)
+                    throw new UsageException($"option '--{name}' range {v} has more than {MaxListLength} values.");
                 return Enumerable.Range(a, b - a + 1).ToList();
             }
             return v.Split(',').Select(x => int.Parse(x, System.Globalization.CultureInfo.InvariantCulture)).ToList();

@@ -99,7 +99,8 @@ public sealed class Tensor : IDisposable
             throw new ObjectDisposedException(nameof(Tensor), $"{op}: tensor {Shape} was used after it was disposed.");
         // An op on a closed accelerator would launch on freed native state and end the process.
         if (_storage.Device.IsDisposed)
-            throw new ObjectDisposedException(nameof(Tensor), $"{op}: tensor {Shape} lives on device {_storage.Device.Name}, which was disposed.");
+            throw new ObjectDisposedException(nameof(Tensor),
+                $"{op}: tensor {Shape} lives on device {_storage.Device.Name}, which was disposed.");
     }
 
     // ---- creation ----------------------------------------------------------------------

@@ -88,7 +88,8 @@ public static partial class F
             throw new ArgumentException("CrossEntropy: logits must have a class axis [..., C], got a scalar.");
         var expected = new Shape(logits.Shape.Dims[..^1]);
         if (labels.Shape != expected)
-            throw new ArgumentException($"CrossEntropy: labels {labels.Shape} must have the logits' shape {logits.Shape} without the last axis, {expected}.");
+            throw new ArgumentException(
+                $"CrossEntropy: labels {labels.Shape} must have the logits' shape {logits.Shape} without the last axis, {expected}.");
         int classes = logits.Shape[-1];
         var logp = LogSoftmax(logits, -1);
         var onehot = new Variable(OneHot(labels, classes, logits.Value.DType));

@@ -32,7 +32,8 @@ public static class GenerateCommand
         int length = options.GetInt("length", 500, 0, 10_000_000);
         double temperature = options.GetDouble("temperature", 0.8, v => v > 0, "above 0");
         int seed = options.GetInt("seed", 0, 0, int.MaxValue);
-        if (options.Get("prompt", "\n").Length == 0) throw new UsageException("--prompt must not be empty (the model needs a first character).");
+        if (options.Get("prompt", "\n").Length == 0)
+            throw new UsageException("--prompt must not be empty (the model needs a first character).");
         options.GetDevice();
         using var device = Device.Open(options.Get("device", "cpu"));
         GptConfig config = null!;

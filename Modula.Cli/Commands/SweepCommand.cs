@@ -102,17 +102,22 @@ public static class SweepCommand
         var optimizers = options.Has("optimizers")
             ? options.Get("optimizers", "").Split(',').Select(SweepOptimizer.Find).ToList()
             : SweepOptimizer.All;
-        var widths = Positive(options.GetInts("widths", gpt ? [32, 64, 128] : [32, 64, 128, 256]), "widths", Models.MaxWidth);
+        var widths = Positive(options.GetInts("widths", gpt ? [32, 64, 128] : [32, 64, 128, 256]), "widths",
+            Models.MaxWidth);
         if (gpt && widths.FirstOrDefault(w => w % 4 != 0) is > 0 and var bad)
             throw new UsageException($"GPT widths must be divisible by its 4 heads, got {bad}.");
         int baseWidth = options.GetInt("base-width", 64, 1, Models.MaxWidth);
-        if (gpt && baseWidth % 4 != 0) throw new UsageException($"GPT widths must be divisible by its 4 heads, got --base-width {baseWidth}.");
+        if (gpt && baseWidth % 4 != 0)
+            throw new UsageException($"GPT widths must be divisible by its 4 heads, got --base-width {baseWidth}.");
         var seeds = options.GetInts("seeds", [0]);
-        if (seeds.Any(s => s < 0)) throw new UsageException($"--seeds must not be negative, got {string.Join(",", seeds)}.");
+        if (seeds.Any(s => s < 0))
+            throw new UsageException($"--seeds must not be negative, got {string.Join(",", seeds)}.");
         var grid = options.Has("grid") ? options.GetInts("grid", []) : null;
         if (grid is not null && grid.Any(e => e is < -60 or > 60))
-            throw new UsageException($"--grid exponents must lie in -60..60 (learning rates 2^-60..2^60), got {string.Join(",", grid)}.");
-        return new SweepPlan(family, optimizers, widths, Positive(options.GetInts("depths", gpt ? [1, 2, 4] : [2, 4, 8, 16]), "depths", Models.MaxBlocks),
+            throw new UsageException(
+                $"--grid exponents must lie in -60..60 (learning rates 2^-60..2^60), got {string.Join(",", grid)}.");
+        var depths = Positive(options.GetInts("depths", gpt ? [1, 2, 4] : [2, 4, 8, 16]), "depths", Models.MaxBlocks);
+        return new SweepPlan(family, optimizers, widths, depths,
             baseWidth, options.GetInt("base-depth", 2, 1, Models.MaxBlocks), grid,
             options.GetPositiveInt("steps", gpt ? 200 : 500), options.GetPositiveInt("batch", gpt ? 12 : 128), seeds,
             options.GetPositiveInt("average-last", gpt ? 20 : 50));

@@ -8,7 +8,7 @@ namespace Modula.Cli.Data;
 /// <param name="Data">The bytes, row-major.</param>
 public sealed record IdxArray(int[] Dims, byte[] Data)
 {
-    /// <summary>Deflate expands at most about 1032:1, so a gzip file of n bytes decodes to at most this many times n.</summary>
+    /// <summary>Deflate expands at most about 1032:1: a gzip file of n bytes decodes to at most this many times n.</summary>
     public const long MaxGzipRatio = 1032;
 
     /// <summary>
@@ -46,9 +46,11 @@ public sealed record IdxArray(int[] Dims, byte[] Data)
             }
             long total = 4 + 4L * dims.Length + size;
             if (total > capacity)
-                throw new DataException($"{path}: the header claims {size} bytes of data, more than a {file.Length}-byte file can hold.");
+                throw new DataException(
+                    $"{path}: the header claims {size} bytes of data, more than a {file.Length}-byte file can hold.");
             var data = ReadExactly(stream, (int)size, path);
-            if (stream.ReadByte() >= 0) throw new DataException($"{path} has data after the {size} bytes its header describes.");
+            if (stream.ReadByte() >= 0)
+                throw new DataException($"{path} has data after the {size} bytes its header describes.");
             if (gzip) CheckTrailer(file, path, Crc32.Append(Crc32.Append(0, header), dimBytes), data, total);
             return new IdxArray(dims, data);
         }
@@ -70,7 +72,8 @@ public sealed record IdxArray(int[] Dims, byte[] Data)
         file.Seek(-8, SeekOrigin.End);
         file.ReadExactly(trailer);
         uint crc = Crc32.Append(headerCrc, data);
-        if (BinaryPrimitives.ReadUInt32LittleEndian(trailer) != crc || BinaryPrimitives.ReadUInt32LittleEndian(trailer.AsSpan(4)) != (uint)total)
+        if (BinaryPrimitives.ReadUInt32LittleEndian(trailer) != crc
+            || BinaryPrimitives.ReadUInt32LittleEndian(trailer.AsSpan(4)) != (uint)total)
             throw new DataException($"{path} is damaged: its gzip CRC-32 or length does not match the decoded data.");
     }
 

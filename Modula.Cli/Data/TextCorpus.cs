@@ -21,7 +21,7 @@ public sealed class TextCorpus
         Test = tokens[split..];
     }
 
-    /// <summary>Reads a UTF-8 text file; bytes that are not UTF-8 are a <see cref="DataException"/> (never silently replaced).</summary>
+    /// <summary>Reads a UTF-8 text file; bytes that are not UTF-8 are a <see cref="DataException"/>, never replaced.</summary>
     public static TextCorpus Load(string path)
     {
         try

@@ -66,7 +66,8 @@ public sealed class ReaderFuzzTests
         try { actual = IdxArray.Read(path, gzip); }
         catch (DataException) { }
         long allocated = GC.GetAllocatedBytesForCurrentThread() - before;
-        long bound = (gzip ? file.Length * IdxArray.MaxGzipRatio : file.Length) + 1_000_000;   // + the reader's fixed buffers
+        // What the file can hold, plus the reader's fixed buffers.
+        long bound = (gzip ? file.Length * IdxArray.MaxGzipRatio : file.Length) + 1_000_000;
         Assert.IsTrue(allocated <= bound, $"{what}: allocated {allocated} bytes reading a {file.Length}-byte file");
         if (expected is null)
         {
@@ -97,7 +98,7 @@ public sealed class ReaderFuzzTests
                     int cut = rng.Next(0, full.Length);
                     ReadAndCheck(full[..cut], true, null, $"{what}: gzip truncated to {cut} of {full.Length}");
                     break;
-                case 1:   // one bit flipped in the compressed file: only the gzip header's time, flags and OS bytes may change harmlessly
+                case 1:   // one bit flipped in the compressed file: only the header's time, flags and OS byte are harmless
                     var flipped = Gzip(payload);
                     int at = rng.Next(flipped.Length);
                     flipped[at] ^= (byte)(1 << rng.Next(8));

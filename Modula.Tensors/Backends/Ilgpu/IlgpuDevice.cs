@@ -115,7 +115,8 @@ public sealed class IlgpuDevice : Device
     {
         lock (OpenGate)
         {
-            if (_disposed) throw new ObjectDisposedException(Name, $"Device {Name} was disposed; no tensor can be created on it.");
+            if (_disposed)
+                throw new ObjectDisposedException(Name, $"Device {Name} was disposed; no tensor can be created on it.");
             _liveStorages++;
         }
         long bytes = Math.Max(1, (long)length * dtype.SizeOf());
@@ -174,7 +175,8 @@ internal sealed class IlgpuStorage : Storage
     private readonly long _capacity;
     private readonly IlgpuDevice _device;
 
-    public IlgpuStorage(IlgpuDevice device, DType dtype, int length, MemoryBuffer1D<byte, Stride1D.Dense> buffer, long capacity)
+    public IlgpuStorage(IlgpuDevice device, DType dtype, int length, MemoryBuffer1D<byte, Stride1D.Dense> buffer,
+        long capacity)
         : base(device, dtype, length)
     {
         Buffer = buffer;
