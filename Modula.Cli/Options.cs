@@ -89,7 +89,7 @@ public sealed class Options
     /// </summary>
     public string GetExistingFile(string name)
     {
-        string path = Get(name, "");
+        string path = GetPath(name, "");
         if (Directory.Exists(path)) throw new UsageException($"--{name} {path} is a folder, not a file.");
         return File.Exists(path) ? path : throw new FileNotFoundException($"--{name} {path} does not exist.", path);
     }
@@ -98,19 +98,35 @@ public sealed class Options
     public string? GetExistingDirectory(string name)
     {
         if (!Has(name)) return null;
-        string path = Get(name, "");
+        string path = GetPath(name, "");
         return Directory.Exists(path) ? path : throw new UsageException($"--{name} {path} is not an existing folder.");
     }
 
     /// <summary>A file to write: its folder must exist and the path must not be a folder.</summary>
     public string GetOutputFile(string name, string fallback)
     {
-        string path = Get(name, fallback);
+        string path = GetPath(name, fallback);
         if (path.Length == 0 || Directory.Exists(path))
             throw new UsageException($"--{name} '{path}' is a folder or empty, not a file to write.");
         string? folder = Path.GetDirectoryName(Path.GetFullPath(path));
         return folder is null || Directory.Exists(folder) ? path
             : throw new UsageException($"--{name} {path}: the folder {folder} does not exist.");
+    }
+
+    /// <summary>A folder to write into (created later if missing): a usable path that is not a file.</summary>
+    public string GetOutputFolder(string name, string fallback)
+    {
+        string path = GetPath(name, fallback);
+        return path.Length > 0 && !File.Exists(path) ? path
+            : throw new UsageException($"--{name} '{path}' is a file or empty, not a folder to write into.");
+    }
+
+    /// <summary>A path option or its default; characters no path may hold (NUL) are a usage error.</summary>
+    private string GetPath(string name, string fallback)
+    {
+        string path = Get(name, fallback);
+        return path.IndexOfAny(Path.GetInvalidPathChars()) < 0 ? path
+            : throw new UsageException($"--{name} holds a character no path may contain.");
     }
 
     /// <summary>A usage error when any of <paramref name="names"/> was given: they do not apply to <paramref name="what"/>.</summary>

@@ -55,7 +55,7 @@ public static class SweepCommand
         var options = new Options(args[1..], ["optimizers", "widths", "depths", "base-width", "base-depth", "grid", "steps", "batch", "seeds",
             "average-last", "jobs", "out", "device", "data"], ["report", "no-download"]);
         var plan = Plan(family, options);
-        string directory = options.Get("out", $"sweep-{family}");
+        string directory = options.GetOutputFolder("out", $"sweep-{family}");
         options.GetDevice();
         string? data = options.GetExistingDirectory("data");
         int jobs = options.GetInt("jobs", Environment.ProcessorCount, 1, 1024);

@@ -59,6 +59,8 @@ public sealed class BadOptionTests
     [DataRow("sweep resmlp --seeds 0:2000000000", "--seeds")]
     [DataRow("sweep resmlp --grid 1000:1001", "--grid")]
     [DataRow("sweep resmlp --jobs 0", "--jobs")]
+    [DataRow("sweep resmlp --out FILE", "--out")]
+    [DataRow("train gpt --log NUL", "--log")]
     [DataRow("sweep resmlp --device foo", "device 'foo'")]
     [DataRow("sweep resmlp --data /nonexistent", "--data /nonexistent")]
     [DataRow("bench gemm --threads 0", "--threads")]
@@ -75,7 +77,7 @@ public sealed class BadOptionTests
     [DataRow("generate --checkpoint FOLDER", "is a folder")]
     public void IsAOneLineUsageErrorBeforeAnyWork(string line, string named)
     {
-        var args = line.Split(' ').Select(a => a switch { "FOLDER" => _folder, "FILE" => _file, "EMPTY" => "", _ => a }).ToArray();
+        var args = line.Split(' ').Select(a => a switch { "FOLDER" => _folder, "FILE" => _file, "EMPTY" => "", "NUL" => "a\0b", _ => a.Replace("MISSING", Path.Combine(_folder, "missing")) }).ToArray();
         var output = new StringWriter();
         var error = new StringWriter();
         int code = CommandLine.Run(args, output, error);
@@ -83,7 +85,7 @@ public sealed class BadOptionTests
         Assert.AreEqual(2, code, $"{line}: exit code; stderr: {message}");
         Assert.AreEqual(1, message.Split('\n').Length, $"{line}: one line expected, got: {message}");
         StringAssert.StartsWith(message, "modula: ");
-        StringAssert.Contains(message, named.Replace("FOLDER", _folder), line);
+        StringAssert.Contains(message, named.Replace("FOLDER", _folder).Replace("MISSING", Path.Combine(_folder, "missing")), line);
         Assert.AreEqual("", output.ToString(), $"{line}: nothing may run before the options are checked");
     }
 

@@ -16,7 +16,7 @@ public sealed class CommandLineFuzzTests
     [
         "0", "-1", "1", "2", "-0", "NaN", "nan", "inf", "-inf", "Infinity", "1e309", "-1e-320", "0.5", "1e-3", "99999999999",
         "2147483647", "-2147483648", "", " ", "--", "-", "=", "--help", "cpu", "cuda:-1", "opencl:x", "ilgpu-cpu", "foo",
-        "1,2,3", "0:3", "3:0", "-6:1", "1:99999999", ",", "1,,2", "v1", "v3", "/", "/nonexistent/x.csv", "ünï", "\u0000", "%s{0}",
+        "1,2,3", "0:3", "3:0", "-6:1", "1:99999999", ",", "1,,2", "v1", "v3", "/", "MISSING", "ünï", "\u0000", "%s{0}",
     ];
 
     private static readonly string[][] Lines =
@@ -44,8 +44,11 @@ public sealed class CommandLineFuzzTests
         string junk = Path.Combine(folder, "junk.safetensors");
         File.WriteAllBytes(junk, [8, 0, 0, 0, 0, 0, 0, 0, (byte)'{', (byte)'}', 0, 0, 0, 0, 0, 0]);
         string? saved = Environment.GetEnvironmentVariable("MODULA_DATA");
+        string directory = Environment.CurrentDirectory;
         try
         {
+            // Relative paths a mutation produces land in the test's folder.
+            Environment.CurrentDirectory = folder;
             Environment.SetEnvironmentVariable("MODULA_DATA", data);
             var rng = new Random(29);
             var outcomes = new int[5];
@@ -60,8 +63,12 @@ public sealed class CommandLineFuzzTests
                     _ => a,
                 }).ToList();
                 Mutate(line, rng);
+                // Paths stay inside the test's folder: a mutated --out may create what it names.
+                for (int i = 0; i < line.Count; i++) if (line[i] == "MISSING") line[i] = Path.Combine(folder, "missing", "x.csv");
                 // Benchmarks would run if their options survived: the device named last does not exist.
                 if (line.Count > 0 && line[0] == "bench") line.AddRange(["--device", "opencl:99"]);
+                // A sweep writes its CSV into --out before it loads data: the folder named last is the test's.
+                if (line.Count > 0 && line[0] == "sweep") line.AddRange(["--out", Path.Combine(folder, "sweep")]);
                 var output = new StringWriter();
                 var error = new StringWriter();
                 string shown = string.Join(" ", line.Select(a => a.Length == 0 || a.Contains(' ') ? $"'{a}'" : a));
@@ -70,7 +77,8 @@ public sealed class CommandLineFuzzTests
                 catch (Exception e) { throw new AssertFailedException($"case {c} (seed 29): `modula {shown}` threw {e}"); }
                 Assert.IsTrue(code is >= 0 and <= 4, $"case {c}: `modula {shown}` exited {code}");
                 outcomes[code]++;
-                if (code == 2 && !line.Any(a => a is "--help" or "-h") && line.Count > 0)
+                // A command alone prints its usage and exits 2 by design; so does --help anywhere.
+                if (code == 2 && !line.Any(a => a is "--help" or "-h") && line.Count > 1)
                 {
                     string message = error.ToString().TrimEnd();
                     Assert.AreEqual(1, message.Split('\n').Length, $"case {c}: `modula {shown}`: usage error of several lines: {message}");
@@ -83,6 +91,7 @@ public sealed class CommandLineFuzzTests
         finally
         {
             Environment.SetEnvironmentVariable("MODULA_DATA", saved);
+            Environment.CurrentDirectory = directory;
             Directory.Delete(folder, recursive: true);
         }
     }
