@@ -55,8 +55,7 @@ public static class CommandLine
         }
         catch (UsageException e)
         {
-            error.WriteLine($"modula: {e.Message}");
-            error.WriteLine("Run 'modula --help' for usage.");
+            error.WriteLine($"modula: {e.Message} Run 'modula --help' for usage.");   // one line, no stack trace
             return 2;
         }
         catch (Exception e) when (e is Data.DataException or InvalidDataException or FileNotFoundException)

@@ -11,30 +11,54 @@ public static class Models
     /// <summary>Size options every model command accepts.</summary>
     public static readonly string[] SizeOptions = ["recipe", "width", "blocks", "block-depth", "heads", "context"];
 
+    /// <summary>Largest accepted sizes (deeper trees would exhaust the stack or the memory).</summary>
+    public const int MaxWidth = 65536, MaxBlocks = 256, MaxBlockDepth = 64, MaxContext = 65536;
+
     /// <summary>
     /// Builds a model: <c>gpt</c> is Modula v1's GPT (or v2's with <c>--recipe v2</c>) for the
     /// 65-character Shakespeare vocabulary; the others classify 28×28 Fashion-MNIST images into 10 classes.
+    /// Sizes are checked first: a bad one is a <see cref="UsageException"/> naming the option.
     /// </summary>
-    public static Module Build(string name, Options options) => name switch
+    public static Module Build(string name, Options options)
     {
-        "gpt" => options.Get("recipe", "v1") switch
+        if (name is not "gpt") options.Reject($"{name} (GPT options)", "heads", "context", "recipe");
+        return name switch
         {
-            "v1" => Gpt.V1(GptConfig(options)),
-            "v2" => Gpt.V2(GptConfig(options)),
-            var r => throw new UsageException($"unknown recipe '{r}'; use v1 or v2."),
-        },
-        "mlp" => Mlp.V2(10, 28 * 28, options.GetInt("width", 256), 3),
-        "resmlp" => Mlp.ResMlp(options.GetInt("width", 256), options.GetInt("blocks", 6), options.GetInt("block-depth", 2), 28 * 28, 10),
-        "rescnn" => Mlp.ResCnn(options.GetInt("width", 32), options.GetInt("blocks", 3), options.GetInt("block-depth", 2), 1, 10),
-        _ => throw new UsageException($"unknown model '{name}'; available: {string.Join(", ", Names)}."),
-    };
+            "gpt" => options.Get("recipe", "v1") switch
+            {
+                "v1" => Gpt.V1(GptConfig(options)),
+                "v2" => Gpt.V2(GptConfig(options)),
+                var r => throw new UsageException($"unknown recipe '{r}'; use v1 or v2."),
+            },
+            "mlp" => FixedMlp(options),
+            "resmlp" => Mlp.ResMlp(Width(options, 256), Blocks(options, 6), BlockDepth(options), 28 * 28, 10),
+            "rescnn" => Mlp.ResCnn(Width(options, 32), Blocks(options, 3), BlockDepth(options), 1, 10),
+            _ => throw new UsageException($"unknown model '{name}'; available: {string.Join(", ", Names)}."),
+        };
+    }
+
+    /// <summary>The fixed-depth MLP: only its width can change.</summary>
+    private static Module FixedMlp(Options options)
+    {
+        options.Reject("mlp (its depth is fixed; use resmlp)", "blocks", "block-depth");
+        return Mlp.V2(10, 28 * 28, Width(options, 256), 3);
+    }
+
+    private static int Width(Options options, int fallback) => options.GetInt("width", fallback, 1, MaxWidth);
+
+    private static int Blocks(Options options, int fallback) => options.GetInt("blocks", fallback, 1, MaxBlocks);
+
+    private static int BlockDepth(Options options) => options.GetInt("block-depth", 2, 1, MaxBlockDepth);
 
     /// <summary>The GPT sizes from the options (defaults: Modula's Shakespeare configuration).</summary>
     public static GptConfig GptConfig(Options options)
     {
-        int width = options.GetInt("width", 128), heads = options.GetInt("heads", 4);
+        int width = Width(options, 128), heads = options.GetInt("heads", 4, 1, MaxWidth);
         if (width % heads != 0) throw new UsageException($"--width {width} must be divisible by --heads {heads}.");
-        return new GptConfig(Vocab: 65, Context: options.GetInt("context", 64), Heads: heads, DEmbed: width,
-            DQuery: width / heads, DValue: width / heads, Blocks: options.GetInt("blocks", 4));
+        if (options.Get("recipe", "v1") == "v2" && width / heads % 2 != 0)
+            throw new UsageException(
+                $"--recipe v2 rotates pairs of features (RoPE): --width {width} / --heads {heads} must be even.");
+        return new GptConfig(Vocab: 65, Context: options.GetInt("context", 64, 1, MaxContext), Heads: heads, DEmbed: width,
+            DQuery: width / heads, DValue: width / heads, Blocks: Blocks(options, 4));
     }
 }

@@ -48,6 +48,94 @@ public sealed class Options
         return value > 0 ? value : throw new UsageException($"--{name} must be positive, got {value}.");
     }
 
+    /// <summary>An integer option in [<paramref name="min"/>, <paramref name="max"/>] or its default; else a usage error.</summary>
+    public int GetInt(string name, int fallback, int min, int max)
+    {
+        int value = GetInt(name, fallback);
+        return value >= min && value <= max ? value
+            : throw new UsageException($"--{name} must be in {min}..{max}, got {value}.");
+    }
+
+    /// <summary>
+    /// A finite number accepted by <paramref name="valid"/> (described by <paramref name="rule"/>, e.g.
+    /// "positive"), or its default; NaN, infinities and values outside the rule are usage errors.
+    /// </summary>
+    public double GetDouble(string name, double fallback, Func<double, bool> valid, string rule)
+    {
+        double value = GetDouble(name, fallback);
+        return double.IsFinite(value) && valid(value) ? value
+            : throw new UsageException(
+                $"--{name} must be a finite number {rule}, got {value.ToString(System.Globalization.CultureInfo.InvariantCulture)}.");
+    }
+
+    /// <summary>
+    /// The device option (default cpu), checked for form only — cpu, ilgpu-cpu, cuda[:N] or opencl[:N] —
+    /// so a misspelling is a usage error before any work; whether the device exists is known when it opens.
+    /// </summary>
+    public string GetDevice()
+    {
+        string device = Get("device", "cpu");
+        string name = device.Trim().ToLowerInvariant();
+        int colon = name.IndexOf(':');
+        string kind = colon < 0 ? name : name[..colon];
+        bool indexOk = colon < 0 || (kind is "cuda" or "opencl" && int.TryParse(name[(colon + 1)..], out int i) && i >= 0);
+        return kind is "cpu" or "ilgpu-cpu" or "cuda" or "opencl" && indexOk ? device
+            : throw new UsageException($"unknown device '{device}'; use cpu, cuda[:N], opencl[:N] or ilgpu-cpu.");
+    }
+
+    /// <summary>
+    /// A file to read: a folder is a usage error; a missing file is a <see cref="FileNotFoundException"/>
+    /// (the command line's exit code 4, as for missing data).
+    /// </summary>
+    public string GetExistingFile(string name)
+    {
+        string path = GetPath(name, "");
+        if (Directory.Exists(path)) throw new UsageException($"--{name} {path} is a folder, not a file.");
+        return File.Exists(path) ? path : throw new FileNotFoundException($"--{name} {path} does not exist.", path);
+    }
+
+    /// <summary>A folder to read: when given, it must exist (no silent fallback elsewhere); null when not given.</summary>
+    public string? GetExistingDirectory(string name)
+    {
+        if (!Has(name)) return null;
+        string path = GetPath(name, "");
+        return Directory.Exists(path) ? path : throw new UsageException($"--{name} {path} is not an existing folder.");
+    }
+
+    /// <summary>A file to write: its folder must exist and the path must not be a folder.</summary>
+    public string GetOutputFile(string name, string fallback)
+    {
+        string path = GetPath(name, fallback);
+        if (path.Length == 0 || Directory.Exists(path))
+            throw new UsageException($"--{name} '{path}' is a folder or empty, not a file to write.");
+        string? folder = Path.GetDirectoryName(Path.GetFullPath(path));
+        return folder is null || Directory.Exists(folder) ? path
+            : throw new UsageException($"--{name} {path}: the folder {folder} does not exist.");
+    }
+
+    /// <summary>A folder to write into (created later if missing): a usable path that is not a file.</summary>
+    public string GetOutputFolder(string name, string fallback)
+    {
+        string path = GetPath(name, fallback);
+        return path.Length > 0 && !File.Exists(path) ? path
+            : throw new UsageException($"--{name} '{path}' is a file or empty, not a folder to write into.");
+    }
+
+    /// <summary>A path option or its default; characters no path may hold (NUL) are a usage error.</summary>
+    private string GetPath(string name, string fallback)
+    {
+        string path = Get(name, fallback);
+        return path.IndexOfAny(Path.GetInvalidPathChars()) < 0 ? path
+            : throw new UsageException($"--{name} holds a character no path may contain.");
+    }
+
+    /// <summary>A usage error when any of <paramref name="names"/> was given: they do not apply to <paramref name="what"/>.</summary>
+    public void Reject(string what, params string[] names)
+    {
+        foreach (var name in names)
+            if (Has(name)) throw new UsageException($"--{name} does not apply to {what}.");
+    }
+
     /// <summary>A floating-point option or its default; a malformed value is a usage error.</summary>
     public double GetDouble(string name, double fallback) =>
         !_values.TryGetValue(name, out var v) ? fallback
@@ -67,15 +155,20 @@ public sealed class Options
             {
                 int a = int.Parse(low, System.Globalization.CultureInfo.InvariantCulture), b = int.Parse(high, System.Globalization.CultureInfo.InvariantCulture);
                 if (b < a) throw new FormatException();
+                if ((long)b - a >= MaxListLength)
+                    throw new UsageException($"option '--{name}' range {v} has more than {MaxListLength} values.");
                 return Enumerable.Range(a, b - a + 1).ToList();
             }
             return v.Split(',').Select(x => int.Parse(x, System.Globalization.CultureInfo.InvariantCulture)).ToList();
         }
-        catch (FormatException)
+        catch (Exception e) when (e is FormatException or OverflowException)
         {
             throw new UsageException($"option '--{name}' expects integers like 32,64,128 or a range like -6:1, got '{v}'.");
         }
     }
+
+    /// <summary>The most values a list option may hold.</summary>
+    public const int MaxListLength = 10_000;
 
     /// <summary>True when the option was given.</summary>
     public bool Has(string name) => _values.ContainsKey(name);

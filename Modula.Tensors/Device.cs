@@ -54,6 +54,9 @@ public abstract class Device : IDisposable
     /// <summary>The primitive ops, timed per call while <see cref="OpProfiler"/> is running.</summary>
     internal IBackend Backend => OpProfiler.IsRunning ? _profiled ??= new ProfilingBackend(CoreBackend, this) : CoreBackend;
 
+    /// <summary>True once <see cref="Dispose"/> closed the device; ops on its tensors then throw.</summary>
+    public virtual bool IsDisposed => false;
+
     /// <summary>Waits for queued work to finish (a no-op where ops run synchronously).</summary>
     public virtual void Synchronize() { }
 

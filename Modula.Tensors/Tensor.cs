@@ -97,6 +97,10 @@ public sealed class Tensor : IDisposable
     {
         if (_storage is null)
             throw new ObjectDisposedException(nameof(Tensor), $"{op}: tensor {Shape} was used after it was disposed.");
+        // An op on a closed accelerator would launch on freed native state and end the process.
+        if (_storage.Device.IsDisposed)
+            throw new ObjectDisposedException(nameof(Tensor),
+                $"{op}: tensor {Shape} lives on device {_storage.Device.Name}, which was disposed.");
     }
 
     // ---- creation ----------------------------------------------------------------------
@@ -157,7 +161,7 @@ public sealed class Tensor : IDisposable
         using var dense = IsContiguous ? null : Ops.Contiguous(this);
         var source = dense ?? this;
         var result = new T[Size];
-        source.Device.Backend.Download(source.Storage, source.Offset, result);
+        if (Size > 0) source.Device.Backend.Download(source.Storage, source.Offset, result);
         return result;
     }
 
@@ -251,7 +255,9 @@ public sealed class Tensor : IDisposable
             throw new ArgumentOutOfRangeException(nameof(start), $"Slice: range [{start}, {start + length}) is outside dimension {a} of size {Shape.Dims[a]} in tensor {Shape}.");
         var dims = Shape.Dims.ToArray();
         dims[a] = length;
-        return View(new Shape(dims), (int[])_strides.Clone(), length == 0 ? Offset : Offset + start * _strides[a]);
+        var shape = new Shape(dims);
+        // An empty view keeps the offset: moving it could point past the end of an empty storage.
+        return View(shape, (int[])_strides.Clone(), shape.Size == 0 ? Offset : Offset + start * _strides[a]);
     }
 
     /// <summary>Broadcasts size-1 dimensions (and new leading ones) to <paramref name="shape"/> with stride 0.</summary>
@@ -324,39 +330,35 @@ public sealed class Tensor : IDisposable
     /// <summary>Strides that view the current layout as <paramref name="shape"/>, or null if a copy is needed.</summary>
     private int[]? ViewStrides(Shape shape)
     {
-        if (IsContiguous) return shape.ContiguousStrides();
-        // Walk both shapes grouping dimensions whose element counts match; each old group
-        // must be internally contiguous, then new strides follow from the group's last stride.
-        var oldDims = Shape.Dims;
+        if (IsContiguous || Size == 0) return shape.ContiguousStrides();
+        // Size-1 axes never move the address, so drop them from the old layout. Then walk both
+        // shapes in groups whose element counts match: an old group must step through memory as
+        // one run (each stride = next stride × next size), and the new group's strides follow
+        // from the group's innermost stride.
+        var oldDims = new List<int>();
+        var oldStrides = new List<int>();
+        for (int i = 0; i < Rank; i++)
+            if (Shape.Dims[i] != 1) { oldDims.Add(Shape.Dims[i]); oldStrides.Add(_strides[i]); }
         var newDims = shape.Dims;
         var result = new int[shape.Rank];
         int oi = 0, ni = 0;
-        while (oi < oldDims.Length || ni < newDims.Length)
+        while (ni < newDims.Length)
         {
-            if (oi < oldDims.Length && oldDims[oi] == 1) { oi++; continue; }
-            if (ni < newDims.Length && newDims[ni] == 1) { result[ni] = 1; ni++; continue; }
-            if (oi >= oldDims.Length || ni >= newDims.Length) return null;
+            if (newDims[ni] == 1) { result[ni++] = 1; continue; }
+            if (oi >= oldDims.Count) return null;
             int o0 = oi, n0 = ni;
             long oc = oldDims[oi++], nc = newDims[ni++];
             while (oc != nc)
             {
-                if (oc < nc) { if (oi >= oldDims.Length) return null; oc *= oldDims[oi++]; }
+                if (oc < nc) { if (oi >= oldDims.Count) return null; oc *= oldDims[oi++]; }
                 else { if (ni >= newDims.Length) return null; nc *= newDims[ni++]; }
             }
             for (int k = o0; k < oi - 1; k++)
-                if (oldDims[k + 1] != 1 && _strides[k] != _strides[k + 1] * oldDims[k + 1])
-                {
-                    // allow size-1 dims interleaved: compare against the next non-1 dim
-                    int next = k + 1;
-                    while (next < oi && oldDims[next] == 1) next++;
-                    if (next < oi && _strides[k] != _strides[next] * oldDims[next]) return null;
-                }
-            int last = oi - 1;
-            while (last > o0 && oldDims[last] == 1) last--;
-            int stride = _strides[last];
+                if (oldStrides[k] != oldStrides[k + 1] * oldDims[k + 1]) return null;
+            int stride = oldStrides[oi - 1];
             for (int k = ni - 1; k >= n0; k--) { result[k] = stride; stride *= newDims[k]; }
         }
-        return result;
+        return oi == oldDims.Count ? result : null;
     }
 
     /// <summary>Releases this tensor's reference to its storage. Safe to call twice.</summary>

@@ -20,10 +20,11 @@ public static partial class F
     public static Variable GeluTanh(Variable x) =>
         Variable.FromOp(Ops.Map(x.Value, new Tensors.Primitives.GeluTanh()), [x], g => x.Accumulate(Ops.Zip(x.Value, g, new GeluTanhGrad())));
 
-    /// <summary>Mean over axes: the sum scaled by 1/count.</summary>
+    /// <summary>Mean over axes: the sum scaled by 1/count (NaN over an empty axis, as <see cref="Ops.Mean"/>).</summary>
     public static Variable Mean(Variable x, int[]? axes = null, bool keepDim = false)
     {
         var s = Sum(x, axes, keepDim);
-        return Scale(s, (double)s.Value.Size / Math.Max(1, x.Value.Size));
+        int count = s.Value.Size == 0 ? 1 : x.Value.Size / s.Value.Size;
+        return Scale(s, count == 0 ? double.PositiveInfinity : 1.0 / count);
     }
 }

@@ -21,7 +21,10 @@ public static partial class F
         // long-K product instead of a batch of products summed afterwards.
         if (b.Shape.Rank == 2 && a.Shape.Rank > 2 && !transposeA)
         {
-            var rows = MatMulRule(Reshape(a, -1, a.Shape[-1]), b, false, transposeB, alpha);
+            // The row count is spelled out: -1 cannot be inferred when K is 0.
+            int count = 1;
+            foreach (var d in a.Shape.Dims[..^1]) count *= d;
+            var rows = MatMulRule(Reshape(a, count, a.Shape[-1]), b, false, transposeB, alpha);
             return Reshape(rows, [.. a.Shape.Dims[..^1], rows.Shape[-1]]);
         }
         return MatMulRule(a, b, transposeA, transposeB, alpha);

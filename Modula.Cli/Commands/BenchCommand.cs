@@ -76,9 +76,10 @@ public static class BenchCommand
         if (args[0] == "gpt-step") return GptStepBench.Run(new Options(args[1..], ["device", "threads", "steps", "warmup", "recipe", "optimizers", "width", "heads", "blocks", "context", "batch"], ["profile"]), output);
         if (args[0] != "gemm") throw new UsageException($"unknown benchmark '{args[0]}'; available: gemm, gpt-step.");
         var options = new Options(args[1..], ["device", "threads", "repeat", "shapes"]);
-        using var device = Device.Open(options.Get("device", "cpu"));
-        CpuDevice.Threads = Math.Max(1, options.GetInt("threads", Environment.ProcessorCount));
-        int repeat = Math.Max(1, options.GetInt("repeat", 30));
+        int threads = options.GetInt("threads", Environment.ProcessorCount, 1, 1024);
+        int repeat = options.GetInt("repeat", 30, 1, 1_000_000);
+        using var device = Device.Open(options.GetDevice());
+        CpuDevice.Threads = threads;
         var shapes = options.Get("shapes", "all") switch
         {
             "all" => Square.Concat(Gpt).Concat(NewtonSchulz).ToArray(),

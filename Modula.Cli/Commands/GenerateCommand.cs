@@ -27,7 +27,14 @@ public static class GenerateCommand
         }
         var options = new Options(args, ["checkpoint", "length", "temperature", "seed", "prompt", "device"]);
         if (!options.Has("checkpoint")) throw new UsageException("generate needs --checkpoint PATH (written by 'modula train gpt --checkpoint PATH').");
-        string path = options.Get("checkpoint", "");
+        string path = options.GetExistingFile("checkpoint");
+        // Every option is checked before the checkpoint is read.
+        int length = options.GetInt("length", 500, 0, 10_000_000);
+        double temperature = options.GetDouble("temperature", 0.8, v => v > 0, "above 0");
+        int seed = options.GetInt("seed", 0, 0, int.MaxValue);
+        if (options.Get("prompt", "\n").Length == 0)
+            throw new UsageException("--prompt must not be empty (the model needs a first character).");
+        options.GetDevice();
         using var device = Device.Open(options.Get("device", "cpu"));
         GptConfig config = null!;
         string vocabulary = "";
@@ -41,13 +48,10 @@ public static class GenerateCommand
         }, device);
         using (weights)
         {
-            double temperature = options.GetDouble("temperature", 0.8);
-            if (!(temperature > 0)) throw new UsageException($"--temperature must be positive, got {temperature}.");
-            int length = options.GetInt("length", 500);
             string prompt = options.Get("prompt", "\n");
             var tokens = prompt.Select(c => vocabulary.IndexOf(c) is int i and >= 0 ? i
                 : throw new UsageException($"the prompt character '{c}' is not in the model's vocabulary.")).ToList();
-            var rng = new System.Random(options.GetInt("seed", 0));
+            var rng = new System.Random(seed);
             var parameters = weights.ToVariables(requiresGrad: false);
             output.Write(prompt);
             using var noGrad = new NoGrad();

@@ -22,9 +22,12 @@ public static class GptStepBench
     /// <summary>Runs the benchmark.</summary>
     public static int Run(Options options, TextWriter output)
     {
-        using var device = Device.Open(options.Get("device", "cpu"));
-        CpuDevice.Threads = Math.Max(1, options.GetInt("threads", Environment.ProcessorCount));
-        int steps = Math.Max(1, options.GetInt("steps", 100)), warmup = Math.Max(0, options.GetInt("warmup", 30));
+        int threads = options.GetInt("threads", Environment.ProcessorCount, 1, 1024);
+        int steps = options.GetInt("steps", 100, 1, 1_000_000), warmup = options.GetInt("warmup", 30, 0, 1_000_000);
+        string recipe = options.Get("recipe", "v1");
+        if (recipe is not ("v1" or "v2")) throw new UsageException($"unknown recipe '{recipe}'; use v1 or v2.");
+        using var device = Device.Open(options.GetDevice());
+        CpuDevice.Threads = threads;
         var names = options.Get("optimizers", string.Join(",", Choices.Keys)).Split(',');
         foreach (var name in names.Where(n => !Choices.ContainsKey(n)))
             throw new UsageException($"unknown optimizer '{name}'; available: {string.Join(", ", Choices.Keys)}.");

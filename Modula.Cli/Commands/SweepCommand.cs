@@ -55,15 +55,15 @@ public static class SweepCommand
         var options = new Options(args[1..], ["optimizers", "widths", "depths", "base-width", "base-depth", "grid", "steps", "batch", "seeds",
             "average-last", "jobs", "out", "device", "data"], ["report", "no-download"]);
         var plan = Plan(family, options);
-        string directory = options.Get("out", $"sweep-{family}");
+        string directory = options.GetOutputFolder("out", $"sweep-{family}");
+        options.GetDevice();
+        string? data = options.GetExistingDirectory("data");
+        int jobs = options.GetInt("jobs", Environment.ProcessorCount, 1, 1024);
         var store = new SweepStore(Path.Combine(directory, "sweep.csv"));
 
         if (!options.Has("report"))
         {
-            int jobs = options.GetInt("jobs", Environment.ProcessorCount);
-            if (jobs < 1) throw new UsageException($"--jobs must be positive, got {jobs}.");
             CpuDevice.Threads = Math.Max(1, Environment.ProcessorCount / jobs);
-            string? data = options.Has("data") ? options.Get("data", "") : null;
             bool download = !options.Has("no-download");
             var images = family == "resmlp" ? ImageDataset.LoadFashionMnist(true, data, download, output) : null;
             var text = family == "gpt" ? TextCorpus.Load(DataFiles.Locate(DataFiles.Shakespeare, data, download, output)) : null;
@@ -102,15 +102,28 @@ public static class SweepCommand
         var optimizers = options.Has("optimizers")
             ? options.Get("optimizers", "").Split(',').Select(SweepOptimizer.Find).ToList()
             : SweepOptimizer.All;
-        var widths = Positive(options.GetInts("widths", gpt ? [32, 64, 128] : [32, 64, 128, 256]), "widths");
+        var widths = Positive(options.GetInts("widths", gpt ? [32, 64, 128] : [32, 64, 128, 256]), "widths",
+            Models.MaxWidth);
         if (gpt && widths.FirstOrDefault(w => w % 4 != 0) is > 0 and var bad)
             throw new UsageException($"GPT widths must be divisible by its 4 heads, got {bad}.");
-        return new SweepPlan(family, optimizers, widths, Positive(options.GetInts("depths", gpt ? [1, 2, 4] : [2, 4, 8, 16]), "depths"),
-            options.GetInt("base-width", 64), options.GetInt("base-depth", 2), options.Has("grid") ? options.GetInts("grid", []) : null,
-            options.GetPositiveInt("steps", gpt ? 200 : 500), options.GetPositiveInt("batch", gpt ? 12 : 128), options.GetInts("seeds", [0]),
+        int baseWidth = options.GetInt("base-width", 64, 1, Models.MaxWidth);
+        if (gpt && baseWidth % 4 != 0)
+            throw new UsageException($"GPT widths must be divisible by its 4 heads, got --base-width {baseWidth}.");
+        var seeds = options.GetInts("seeds", [0]);
+        if (seeds.Any(s => s < 0))
+            throw new UsageException($"--seeds must not be negative, got {string.Join(",", seeds)}.");
+        var grid = options.Has("grid") ? options.GetInts("grid", []) : null;
+        if (grid is not null && grid.Any(e => e is < -60 or > 60))
+            throw new UsageException(
+                $"--grid exponents must lie in -60..60 (learning rates 2^-60..2^60), got {string.Join(",", grid)}.");
+        var depths = Positive(options.GetInts("depths", gpt ? [1, 2, 4] : [2, 4, 8, 16]), "depths", Models.MaxBlocks);
+        return new SweepPlan(family, optimizers, widths, depths,
+            baseWidth, options.GetInt("base-depth", 2, 1, Models.MaxBlocks), grid,
+            options.GetPositiveInt("steps", gpt ? 200 : 500), options.GetPositiveInt("batch", gpt ? 12 : 128), seeds,
             options.GetPositiveInt("average-last", gpt ? 20 : 50));
     }
 
-    private static IReadOnlyList<int> Positive(IReadOnlyList<int> values, string name) =>
-        values.All(v => v > 0) ? values : throw new UsageException($"--{name} must all be positive, got {string.Join(",", values)}.");
+    private static IReadOnlyList<int> Positive(IReadOnlyList<int> values, string name, int max) =>
+        values.All(v => v > 0 && v <= max) ? values
+        : throw new UsageException($"--{name} must all lie in 1..{max}, got {string.Join(",", values)}.");
 }

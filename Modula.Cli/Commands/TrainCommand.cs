@@ -53,6 +53,7 @@ public static class TrainCommand
 
     private static int TrainGpt(Options options, TextWriter output)
     {
+        CheckBeforeWork(options, gpt: true);
         string recipe = options.Get("recipe", "v1");
         if (recipe is not ("v1" or "v2")) throw new UsageException($"unknown recipe '{recipe}'; use v1 or v2.");
         var settings = new GptSettings(recipe, Models.GptConfig(options),
@@ -80,14 +81,15 @@ public static class TrainCommand
 
     private static int TrainClassifier(string name, Options options, TextWriter output)
     {
+        CheckBeforeWork(options, gpt: false);
+        var model = Models.Build(name, options);
+        var optimizer = OptimizerChoice.Parse(options, new OptimizerChoice("modula-adam", Optim.UpdateRule.Normalize, ClassifierLearningRate, 0.9, 0.99, 0.01));
+        var settings = new ClassifierSettings(optimizer, options.GetPositiveInt("steps", 2000), options.GetPositiveInt("batch", 128), (ulong)options.GetInt("seed", 0));
         string data = options.Get("data", "fashion-mnist");
         string? directory = data == "fashion-mnist" ? null : data;
         bool download = !options.Has("no-download");
         var train = ImageDataset.LoadFashionMnist(true, directory, download, output);
         var test = ImageDataset.LoadFashionMnist(false, directory, download, output);
-        var model = Models.Build(name, options);
-        var optimizer = OptimizerChoice.Parse(options, new OptimizerChoice("modula-adam", Optim.UpdateRule.Normalize, ClassifierLearningRate, 0.9, 0.99, 0.01));
-        var settings = new ClassifierSettings(optimizer, options.GetPositiveInt("steps", 2000), options.GetPositiveInt("batch", 128), (ulong)options.GetInt("seed", 0));
         using var device = Device.Open(options.Get("device", "cpu"));
         using var run = new ClassifierRun(name, model, settings, train, test, device);
         output.WriteLine($"train {name}: {model} | {optimizer} | {settings.Steps} steps × {settings.Batch} images on {device.Name}");
@@ -126,6 +128,22 @@ public static class TrainCommand
             }
         }
         return times;
+    }
+
+    /// <summary>
+    /// Validates the options every run reads later (device, seed, intervals, files and folders), so a
+    /// bad value is a usage error before data loads or a model is built.
+    /// </summary>
+    private static void CheckBeforeWork(Options options, bool gpt)
+    {
+        options.GetDevice();
+        options.GetInt("seed", 0, 0, int.MaxValue);
+        options.GetPositiveInt("eval-interval", 200);
+        options.GetPositiveInt("eval-batches", 100);
+        options.GetOutputFile("log", "train.csv");
+        if (gpt || options.Get("data", "fashion-mnist") != "fashion-mnist") options.GetExistingDirectory("data");
+        if (options.Has("checkpoint")) options.GetOutputFile("checkpoint", "");
+        if (options.Has("resume")) options.GetExistingFile("resume");
     }
 
     private static StreamWriter CsvLog(string path, string header)

@@ -43,13 +43,17 @@ public static class DataFiles
     public static readonly DataFile FashionTestLabels = new("fashion-mnist/t10k-labels-idx1-ubyte.gz",
         "8d3605d196f4be44669e46906da9733c8131fef761fdbfec72c424d5222f1a05", FashionUrl + "t10k-labels-idx1-ubyte.gz", FashionSystem);
 
-    /// <summary>The places searched for <paramref name="file"/>, in order.</summary>
+    /// <summary>
+    /// The places searched for <paramref name="file"/>, in order: only the explicit directory when
+    /// one is given (a file missing there is an error, not a silent fall-back to another copy).
+    /// </summary>
     public static IEnumerable<string> Candidates(DataFile file, string? explicitDirectory)
     {
         if (explicitDirectory is not null)
         {
             yield return Path.Combine(explicitDirectory, file.RelativePath);
             yield return Path.Combine(explicitDirectory, file.FileName);
+            yield break;
         }
         if (Environment.GetEnvironmentVariable("MODULA_DATA") is { Length: > 0 } env) yield return Path.Combine(env, file.RelativePath);
         yield return Path.Combine("data", file.RelativePath);
@@ -58,8 +62,8 @@ public static class DataFiles
 
     /// <summary>
     /// The path of a verified copy of <paramref name="file"/>. When none exists and
-    /// <paramref name="download"/> is set, fetches it into <c>./data</c> (temporary file,
-    /// checksum, rename). Otherwise throws a <see cref="DataException"/> saying where it looked.
+    /// <paramref name="download"/> is set, fetches it into <c>./data</c> or the explicit directory
+    /// (temporary file, checksum, rename). Otherwise throws a <see cref="DataException"/> saying where it looked.
     /// </summary>
     public static string Locate(DataFile file, string? explicitDirectory, bool download, TextWriter log)
     {
@@ -70,7 +74,7 @@ public static class DataFiles
             if (actual == file.Sha256) return path;
             throw new DataException($"{path} is corrupt: SHA-256 {actual}, expected {file.Sha256}. Delete it and fetch {file.Url} again.");
         }
-        string target = Path.Combine("data", file.RelativePath);
+        string target = Path.Combine(explicitDirectory ?? "data", file.RelativePath);
         string? failure = null;
         if (download)
         {

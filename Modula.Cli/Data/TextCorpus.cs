@@ -21,8 +21,21 @@ public sealed class TextCorpus
         Test = tokens[split..];
     }
 
-    /// <summary>Reads a UTF-8 text file.</summary>
-    public static TextCorpus Load(string path) => new(File.ReadAllText(path));
+    /// <summary>Reads a UTF-8 text file; bytes that are not UTF-8 are a <see cref="DataException"/>, never replaced.</summary>
+    public static TextCorpus Load(string path)
+    {
+        try
+        {
+            // UTF-8 only: a UTF-8 byte-order mark is skipped, other marks are not taken as another encoding.
+            var bytes = File.ReadAllBytes(path).AsSpan();
+            if (bytes.StartsWith((ReadOnlySpan<byte>)[0xEF, 0xBB, 0xBF])) bytes = bytes[3..];
+            return new(new System.Text.UTF8Encoding(false, throwOnInvalidBytes: true).GetString(bytes));
+        }
+        catch (System.Text.DecoderFallbackException e)
+        {
+            throw new DataException($"{path} is not UTF-8 text ({e.Message})");
+        }
+    }
 
     /// <summary>The distinct characters in sorted order; a token is an index into this string.</summary>
     public string Vocabulary { get; }

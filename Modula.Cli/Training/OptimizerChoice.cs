@@ -28,8 +28,10 @@ public sealed record OptimizerChoice(string Name, UpdateRule Rule, double Learni
             "dualize" or "dualized" => UpdateRule.Dualize,
             var r => throw new UsageException($"unknown rule '{r}'; use plain, normalize or dualize."),
         };
-        return new OptimizerChoice(name, rule, options.GetDouble("lr", defaults.LearningRate), options.GetDouble("beta1", defaults.Beta1),
-            options.GetDouble("beta2", defaults.Beta2), options.GetDouble("wd", defaults.WeightDecay));
+        return new OptimizerChoice(name, rule, options.GetDouble("lr", defaults.LearningRate, v => v > 0, "above 0"),
+            options.GetDouble("beta1", defaults.Beta1, v => v is >= 0 and < 1, "in [0, 1)"),
+            options.GetDouble("beta2", defaults.Beta2, v => v is >= 0 and < 1, "in [0, 1)"),
+            options.GetDouble("wd", defaults.WeightDecay, v => v >= 0, "of at least 0"));
     }
 
     /// <summary>A fresh base optimizer.</summary>

@@ -120,6 +120,7 @@ public static partial class Ops
         int b = batch.Size;
         var s = x.Strides;
         int r = batch.Rank;
+        if (b == 0) return new Tensor(x.Storage, new Shape([0, rows, cols]), [0, s[r], s[r + 1]], x.Offset, retain: true);
         var axes = Enumerable.Range(0, r).Where(i => batch.Dims[i] != 1).ToArray();
         if (Merges(axes, batch, s))
         {

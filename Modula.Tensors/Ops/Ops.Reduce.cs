@@ -16,12 +16,16 @@ public static partial class Ops
     /// </summary>
     public static Tensor Norm(Tensor x, int[]? axes = null, bool keepDim = false) => Reduce(x, axes, keepDim, new NormReduce(), nameof(Norm));
 
-    /// <summary>Mean over <paramref name="axes"/> (all axes when null or empty), lowered onto <see cref="Sum"/>.</summary>
+    /// <summary>
+    /// Mean over <paramref name="axes"/> (all axes when null or empty), lowered onto <see cref="Sum"/>;
+    /// NaN over an empty axis, as in NumPy (the sum 0 times 1/0).
+    /// </summary>
     public static Tensor Mean(Tensor x, int[]? axes = null, bool keepDim = false)
     {
         using var sum = Sum(x, axes, keepDim);
-        int count = Math.Max(1, x.Size / Math.Max(1, sum.Size));
-        return Mul(sum, 1.0 / count);
+        if (sum.Size == 0) return Mul(sum, 1.0);
+        int count = x.Size / sum.Size;
+        return Mul(sum, count == 0 ? double.PositiveInfinity : 1.0 / count);
     }
 
     /// <summary>Index (Int32) of the first maximum along <paramref name="axis"/>.</summary>

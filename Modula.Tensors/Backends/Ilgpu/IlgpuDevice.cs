@@ -17,7 +17,8 @@ public sealed class IlgpuDevice : Device
     private readonly BufferPool<MemoryBuffer1D<byte, Stride1D.Dense>> _pool;
     private static readonly object OpenGate = new();
     private static IlgpuDevice? _simulator;
-    private bool _disposed;
+    private bool _disposed, _released;
+    private int _liveStorages;
 
     static IlgpuDevice() => CudaLibraryResolver.Install();
 
@@ -57,14 +58,19 @@ public sealed class IlgpuDevice : Device
     /// <summary>The shared ILGPU CPU simulator device (created on first use, lives for the process).</summary>
     public static IlgpuDevice OpenCpuSimulator()
     {
-        lock (OpenGate)
-        {
-            if (_simulator is not null) return _simulator;
-            var context = Context.Create(b => b.CPU(new CPUDevice(SimulatorWarp, SimulatorWarps, 1)).EnableAlgorithms());
-            var accelerator = context.CreateCPUAccelerator(0);
-            return _simulator = new IlgpuDevice(context, accelerator, DeviceKind.IlgpuCpu, "ilgpu-cpu");
-        }
+        lock (OpenGate) return _simulator ??= CreateCpuSimulator();
     }
+
+    /// <summary>A simulator device of its own, which <see cref="Dispose"/> really closes (for tests of disposal).</summary>
+    internal static IlgpuDevice CreateCpuSimulator()
+    {
+        var context = Context.Create(b => b.CPU(new CPUDevice(SimulatorWarp, SimulatorWarps, 1)).EnableAlgorithms());
+        var accelerator = context.CreateCPUAccelerator(0);
+        return new IlgpuDevice(context, accelerator, DeviceKind.IlgpuCpu, "ilgpu-cpu");
+    }
+
+    /// <inheritdoc/>
+    public override bool IsDisposed => _disposed;
 
     /// <summary>True when a CUDA device is present and its driver loads.</summary>
     public static bool CudaAvailable()
@@ -107,18 +113,57 @@ public sealed class IlgpuDevice : Device
 
     private protected override Storage AllocateCore(DType dtype, int length)
     {
-        ObjectDisposedException.ThrowIf(_disposed, this);
+        lock (OpenGate)
+        {
+            if (_disposed)
+                throw new ObjectDisposedException(Name, $"Device {Name} was disposed; no tensor can be created on it.");
+            _liveStorages++;
+        }
         long bytes = Math.Max(1, (long)length * dtype.SizeOf());
         var buffer = _pool.Rent(bytes, out long capacity);
-        return new IlgpuStorage(this, dtype, length, buffer, capacity, _pool);
+        return new IlgpuStorage(this, dtype, length, buffer, capacity);
     }
 
-    /// <summary>Frees pooled buffers and the accelerator (the shared simulator stays open).</summary>
+    /// <summary>
+    /// Takes back a storage's buffer: into the pool while the device is open; after
+    /// <see cref="Dispose"/> the buffer is freed, and the last one closes the accelerator.
+    /// </summary>
+    internal void Return(MemoryBuffer1D<byte, Stride1D.Dense> buffer, long capacity)
+    {
+        lock (OpenGate)
+        {
+            _liveStorages--;
+            if (!_disposed)
+            {
+                _pool.Return(buffer, capacity);
+                return;
+            }
+            buffer.Dispose();
+            if (_liveStorages == 0) Release();
+        }
+    }
+
+    /// <summary>
+    /// Closes the device: no tensor can be created on it or used by an op afterwards
+    /// (<see cref="ObjectDisposedException"/>). Tensors still alive keep their buffers until they
+    /// are disposed; the accelerator closes when the last one goes, so no buffer outlives it.
+    /// The shared simulator stays open.
+    /// </summary>
     public override void Dispose()
     {
-        if (this == _simulator || _disposed) return;
-        _disposed = true;
-        _pool.Trim();
+        lock (OpenGate)
+        {
+            if (this == _simulator || _disposed) return;
+            _disposed = true;
+            _pool.Trim();
+            if (_liveStorages == 0) Release();
+        }
+    }
+
+    private void Release()
+    {
+        if (_released) return;
+        _released = true;
         Accelerator.Dispose();
         _context.Dispose();
     }
@@ -128,14 +173,15 @@ public sealed class IlgpuDevice : Device
 internal sealed class IlgpuStorage : Storage
 {
     private readonly long _capacity;
-    private readonly BufferPool<MemoryBuffer1D<byte, Stride1D.Dense>> _pool;
+    private readonly IlgpuDevice _device;
 
-    public IlgpuStorage(IlgpuDevice device, DType dtype, int length, MemoryBuffer1D<byte, Stride1D.Dense> buffer, long capacity,
-        BufferPool<MemoryBuffer1D<byte, Stride1D.Dense>> pool) : base(device, dtype, length)
+    public IlgpuStorage(IlgpuDevice device, DType dtype, int length, MemoryBuffer1D<byte, Stride1D.Dense> buffer,
+        long capacity)
+        : base(device, dtype, length)
     {
         Buffer = buffer;
         _capacity = capacity;
-        _pool = pool;
+        _device = device;
     }
 
     public MemoryBuffer1D<byte, Stride1D.Dense> Buffer { get; }
@@ -143,7 +189,7 @@ internal sealed class IlgpuStorage : Storage
     /// <summary>The elements as a typed view (exactly <see cref="Storage.Length"/> long).</summary>
     public ArrayView<T> View<T>() where T : unmanaged => ((ArrayView<byte>)Buffer.View).Cast<T>().SubView(0, Length);
 
-    protected internal override void ReturnToPool() => _pool.Return(Buffer, _capacity);
+    protected internal override void ReturnToPool() => _device.Return(Buffer, _capacity);
 }
 
 /// <summary>Maps ILGPU's "cuda" P/Invoke name to the driver's libcuda.so.1 where only that file exists.</summary>

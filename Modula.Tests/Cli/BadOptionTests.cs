@@ -1,0 +1,115 @@
+using Modula.Cli;
+
+namespace Modula.Tests.Cli;
+
+/// <summary>
+/// Every bad option value is a usage error: exit code 2, one line naming the option, no stack
+/// trace, and nothing done first (no output, no data read, no model built).
+/// </summary>
+[TestClass]
+public sealed class BadOptionTests
+{
+    private static string _folder = "", _file = "";
+
+    [ClassInitialize]
+    public static void CreateFiles(TestContext _)
+    {
+        _folder = Directory.CreateTempSubdirectory("modula-options-").FullName;
+        _file = Path.Combine(_folder, "not-a-checkpoint.safetensors");
+        File.WriteAllText(_file, "not read: the options fail first");
+    }
+
+    [ClassCleanup]
+    public static void DeleteFiles() => Directory.Delete(_folder, recursive: true);
+
+    [TestMethod]
+    [DataRow("train gpt --heads 0", "--heads")]
+    [DataRow("train gpt --lr NaN", "--lr")]
+    [DataRow("train gpt --lr -1", "--lr")]
+    [DataRow("train gpt --lr 0", "--lr")]
+    [DataRow("train gpt --lr inf", "--lr")]
+    [DataRow("train gpt --lr Infinity", "--lr")]
+    [DataRow("train gpt --beta2 -1", "--beta2")]
+    [DataRow("train gpt --beta1 1", "--beta1")]
+    [DataRow("train gpt --wd -3", "--wd")]
+    [DataRow("train gpt --width 0", "--width")]
+    [DataRow("train gpt --width 100 --heads 3", "--heads")]
+    [DataRow("train gpt --context 0", "--context")]
+    [DataRow("summary gpt --recipe v2 --width 12 --heads 4", "must be even")]
+    [DataRow("train gpt --blocks 100000", "--blocks")]
+    [DataRow("train gpt --device foo", "device 'foo'")]
+    [DataRow("train gpt --device cuda:x", "device 'cuda:x'")]
+    [DataRow("train gpt --seed -1", "--seed")]
+    [DataRow("train gpt --eval-interval 0", "--eval-interval")]
+    [DataRow("train gpt --log /nonexistent-folder/run.csv", "--log")]
+    [DataRow("train gpt --checkpoint /nonexistent-folder/run.safetensors", "--checkpoint")]
+    [DataRow("train gpt --resume FOLDER", "is a folder")]
+    [DataRow("train gpt --data /nonexistent", "--data /nonexistent")]
+    [DataRow("train mlp --data /nonexistent", "--data /nonexistent")]
+    [DataRow("train mlp --blocks 3", "--blocks")]
+    [DataRow("train mlp --block-depth 3", "--block-depth")]
+    [DataRow("train resmlp --block-depth 0", "--block-depth")]
+    [DataRow("summary gpt --blocks 100000", "--blocks")]
+    [DataRow("summary mlp --blocks 3", "--blocks")]
+    [DataRow("summary resmlp --heads 3", "--heads")]
+    [DataRow("summary rescnn --width -1", "--width")]
+    [DataRow("sweep resmlp --widths 99999999999", "--widths")]
+    [DataRow("sweep resmlp --widths 0,64", "--widths")]
+    [DataRow("sweep resmlp --depths 100000", "--depths")]
+    [DataRow("sweep resmlp --seeds 0:2000000000", "--seeds")]
+    [DataRow("sweep resmlp --grid 1000:1001", "--grid")]
+    [DataRow("sweep resmlp --jobs 0", "--jobs")]
+    [DataRow("sweep resmlp --out FILE", "--out")]
+    [DataRow("train gpt --log NUL", "--log")]
+    [DataRow("sweep resmlp --device foo", "device 'foo'")]
+    [DataRow("sweep resmlp --data /nonexistent", "--data /nonexistent")]
+    [DataRow("bench gemm --threads 0", "--threads")]
+    [DataRow("bench gemm --repeat 0", "--repeat")]
+    [DataRow("bench gemm --device foo", "device 'foo'")]
+    [DataRow("bench gpt-step --steps 0", "--steps")]
+    [DataRow("bench gpt-step --warmup -1", "--warmup")]
+    [DataRow("generate --checkpoint FILE --prompt EMPTY", "--prompt")]
+    [DataRow("generate --checkpoint FILE --length -5", "--length")]
+    [DataRow("generate --checkpoint FILE --temperature 0", "--temperature")]
+    [DataRow("generate --checkpoint FILE --temperature NaN", "--temperature")]
+    [DataRow("generate --checkpoint FILE --seed -2", "--seed")]
+    [DataRow("generate --checkpoint FILE --device foo", "device 'foo'")]
+    [DataRow("generate --checkpoint FOLDER", "is a folder")]
+    public void IsAOneLineUsageErrorBeforeAnyWork(string line, string named)
+    {
+        var args = line.Split(' ').Select(a => a switch { "FOLDER" => _folder, "FILE" => _file, "EMPTY" => "", "NUL" => "a\0b", _ => a.Replace("MISSING", Path.Combine(_folder, "missing")) }).ToArray();
+        var output = new StringWriter();
+        var error = new StringWriter();
+        int code = CommandLine.Run(args, output, error);
+        string message = error.ToString().TrimEnd();
+        Assert.AreEqual(2, code, $"{line}: exit code; stderr: {message}");
+        Assert.AreEqual(1, message.Split('\n').Length, $"{line}: one line expected, got: {message}");
+        StringAssert.StartsWith(message, "modula: ");
+        StringAssert.Contains(message, named.Replace("FOLDER", _folder).Replace("MISSING", Path.Combine(_folder, "missing")), line);
+        Assert.AreEqual("", output.ToString(), $"{line}: nothing may run before the options are checked");
+    }
+
+    [TestMethod]
+    [DataRow("train gpt --resume /nonexistent/run.safetensors")]
+    [DataRow("generate --checkpoint /nonexistent.safetensors")]
+    public void AMissingInputFileIsAOneLineErrorBeforeAnyWork(string line)
+    {
+        var output = new StringWriter();
+        var error = new StringWriter();
+        Assert.AreEqual(4, CommandLine.Run(line.Split(' '), output, error), line);
+        Assert.AreEqual($"modula: {line.Split(' ')[^2]} {line.Split(' ')[^1]} does not exist.", error.ToString().TrimEnd());
+        Assert.AreEqual("", output.ToString());
+    }
+
+    [TestMethod]
+    public void ValidValuesAtTheLimitsAreAccepted()
+    {
+        var output = new StringWriter();
+        Assert.AreEqual(0, CommandLine.Run(["summary", "resmlp", "--width", "8", "--blocks", "1", "--block-depth", "1"], output, new StringWriter()));
+        StringAssert.Contains(output.ToString(), "Linear");
+        var options = new Options(["--lr", "1e-3", "--beta2", "0", "--wd", "0", "--device", "CUDA:1"], ["lr", "beta2", "wd", "device"]);
+        Assert.AreEqual(1e-3, options.GetDouble("lr", 1, v => v > 0, "above 0"));
+        Assert.AreEqual(0, options.GetDouble("beta2", 0.9, v => v is >= 0 and < 1, "in [0, 1)"));
+        Assert.AreEqual("CUDA:1", options.GetDevice());
+    }
+}
