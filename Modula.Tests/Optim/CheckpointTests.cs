@@ -17,11 +17,7 @@ public sealed class CheckpointTests
     public void CreateDirectory() => _dir = Directory.CreateTempSubdirectory("modula-ckpt-").FullName;
 
     [TestCleanup]
-    public void DeleteDirectory()
-    {
-        SafeTensors.FailAfterBytes = null;
-        Directory.Delete(_dir, recursive: true);
-    }
+    public void DeleteDirectory() => Directory.Delete(_dir, recursive: true);
 
     private static Trainer NewTrainer(int width = 12) =>
         new(TrainerTests.SmallResMlp(width), TrainerTests.SmallResMlp(width).Initialize(new Generator(5)), new ModulaAdam(),
@@ -79,9 +75,7 @@ public sealed class CheckpointTests
         Checkpoint.Save(path, trainer);
         var original = File.ReadAllBytes(path);
         trainer.StepCount = 7;
-        SafeTensors.FailAfterBytes = 200;
-        Assert.ThrowsExactly<IOException>(() => Checkpoint.Save(path, trainer));
-        SafeTensors.FailAfterBytes = null;
+        Assert.ThrowsExactly<IOException>(() => Checkpoint.Save(path, trainer, options: new SafeTensorsWriteOptions(FailAfterBytes: 200)));
         CollectionAssert.AreEqual(original, File.ReadAllBytes(path), "the old file is untouched");
         Assert.AreEqual(1, Directory.GetFiles(_dir).Length, "no temporary file is left behind");
         using var restored = NewTrainer();
