@@ -30,17 +30,7 @@ public static class GenerateCommand
         if (!options.Has("checkpoint")) throw new UsageException("generate needs --checkpoint PATH (written by 'modula train gpt --checkpoint PATH').");
         string path = options.Get("checkpoint", "");
         using var device = Device.Open(options.Get("device", "cpu"));
-        GptConfig config = null!;
-        string vocabulary = "";
-        var (model, weights, _) = Checkpoint.LoadWeights(path, file =>
-        {
-            (config, vocabulary, var recipe) = ReadGpt(file);
-            try { return recipe == "v2" ? Gpt.V2(config) : Gpt.V1(config); }
-            catch (Exception e) when (e is ModuleException or ArgumentException)
-            {
-                throw new InvalidDataException($"{path}: the model configuration does not describe a GPT ({e.Message}).");
-            }
-        }, device);
+        var (model, weights, config, vocabulary) = LoadModel(Checkpoint.Load(path), device);
         using (weights)
         {
             double temperature = options.GetDouble("temperature", 0.8);
@@ -68,6 +58,21 @@ public static class GenerateCommand
             foreach (var p in parameters) p.Dispose();
         }
         return 0;
+    }
+
+    /// <summary>The GPT of a checkpoint with its weights on <paramref name="device"/>, everything validated first.</summary>
+    public static (Module Model, Weights Weights, GptConfig Config, string Vocabulary) LoadModel(CheckpointFile file, Device device)
+    {
+        var (config, vocabulary, recipe) = ReadGpt(file);
+        var (model, weights, _) = Checkpoint.LoadWeights(file, _ =>
+        {
+            try { return recipe == "v2" ? Gpt.V2(config) : Gpt.V1(config); }
+            catch (Exception e) when (e is ModuleException or ArgumentException)
+            {
+                throw new InvalidDataException($"{file.Path}: the model configuration does not describe a GPT ({e.Message}).");
+            }
+        }, device);
+        return (model, weights, config, vocabulary);
     }
 
     /// <summary>

@@ -57,9 +57,20 @@ public static class Checkpoint
     public static CheckpointFile Load(string path)
     {
         var (tensors, metadata) = SafeTensors.Read(path);
+        return Validated(path, new FileInfo(path).Length, tensors, metadata);
+    }
+
+    /// <summary>Validates the bytes of a checkpoint file (format, both checksums) without applying them.</summary>
+    public static CheckpointFile Parse(byte[] bytes, string source)
+    {
+        var (tensors, metadata) = SafeTensors.Parse(bytes, source);
+        return Validated(source, bytes.Length, tensors, metadata);
+    }
+
+    private static CheckpointFile Validated(string path, long bytes, Dictionary<string, SafeTensor> tensors, Dictionary<string, string> metadata)
+    {
         if (!metadata.TryGetValue("format", out var format) || format != Format)
             throw new InvalidDataException($"Checkpoint '{path}' has format '{format ?? "(none)"}'; this build reads '{Format}'.");
-        long bytes = new FileInfo(path).Length;
         return new CheckpointFile(path, bytes, tensors, metadata);
     }
 
@@ -135,9 +146,13 @@ public static class Checkpoint
     /// architecture); optimizer state in the file is ignored.
     /// </summary>
     public static (Module Model, Weights Weights, IReadOnlyDictionary<string, string> Metadata) LoadWeights(
-        string path, Func<CheckpointFile, Module> buildModel, Device device)
+        string path, Func<CheckpointFile, Module> buildModel, Device device) => LoadWeights(Load(path), buildModel, device);
+
+    /// <summary>Loads the weights of an already read <paramref name="file"/> (see <see cref="LoadWeights(string, Func{CheckpointFile, Module}, Device)"/>).</summary>
+    public static (Module Model, Weights Weights, IReadOnlyDictionary<string, string> Metadata) LoadWeights(
+        CheckpointFile file, Func<CheckpointFile, Module> buildModel, Device device)
     {
-        var file = Load(path);
+        string path = file.Path;
         var model = buildModel(file);
         var keys = WeightKeys(model);
         var atoms = model.Atoms();

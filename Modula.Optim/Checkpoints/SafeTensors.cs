@@ -99,6 +99,20 @@ public static class SafeTensors
         }
     }
 
+    /// <summary>The bytes <see cref="Write"/> would put in a file (for in-memory use: tests, fuzzing, transfer).</summary>
+    public static byte[] Serialize(IReadOnlyDictionary<string, SafeTensor> tensors, IReadOnlyDictionary<string, string> metadata)
+    {
+        var ordered = tensors.OrderBy(p => p.Key, StringComparer.Ordinal).ToList();
+        var header = EncodeHeader(ordered, metadata);
+        var stream = new MemoryStream();
+        var length = new byte[8];
+        BinaryPrimitives.WriteUInt64LittleEndian(length, (ulong)header.Length);
+        stream.Write(length);
+        stream.Write(header);
+        foreach (var (_, t) in ordered) stream.Write(t.Data);
+        return stream.ToArray();
+    }
+
     /// <summary>Writes <paramref name="bytes"/> after <paramref name="written"/> bytes; returns the new total.</summary>
     private static long WriteChecked(Stream stream, byte[] bytes, long written, long? limit)
     {
