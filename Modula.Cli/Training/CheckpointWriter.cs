@@ -19,10 +19,19 @@ public sealed class CheckpointWriter : IDisposable
     private readonly SafeTensorsWriteOptions? _options;
     private Task? _writing;
     private int _writingStep;
+    private readonly int _horizon;
+
+    /// <summary>The step of the last snapshot handed to a write (successful or not), null before the first.</summary>
+    public int? AttemptedStep { get; private set; }
+
+    /// <summary>Writes that failed.</summary>
+    public int Failures { get; private set; }
 
     /// <summary>A writer for <paramref name="path"/>; <paramref name="savedStep"/> is the step the file already holds (resumed runs).</summary>
-    public CheckpointWriter(string path, int keep, TextWriter output, int? savedStep = null, SafeTensorsWriteOptions? options = null)
+    public CheckpointWriter(string path, int keep, TextWriter output, int? savedStep = null, SafeTensorsWriteOptions? options = null,
+        int horizon = int.MaxValue)
     {
+        _horizon = horizon;
         _path = Path.GetFullPath(path);
         _keep = keep;
         _output = output;
@@ -103,6 +112,7 @@ public sealed class CheckpointWriter : IDisposable
         var snapshot = Checkpoint.Capture(trainer, metadata);
         CaptureMs.Add(clock.Elapsed.TotalMilliseconds);
         _writingStep = snapshot.Step;
+        AttemptedStep = snapshot.Step;
         _writing = Task.Run(() => Write(snapshot));
     }
 
@@ -119,8 +129,10 @@ public sealed class CheckpointWriter : IDisposable
         catch (AggregateException e) when (e.InnerException is IOException or UnauthorizedAccessException)
         {
             LastFailure = e.InnerException.Message;
+            Failures++;
             string kept = SavedStep is int s ? $"{_path} still holds step {s}" : "no earlier checkpoint exists";
-            _output.WriteLine($"checkpoint of step {_writingStep} not saved ({LastFailure}); {kept}; trying again at the next interval");
+            string next = _writingStep < _horizon ? "; training goes on and the next checkpoint tries again" : "";
+            _output.WriteLine($"checkpoint of step {_writingStep} not saved ({LastFailure}); {kept}{next}");
         }
         _writing = null;
         return LastFailure is null;

@@ -34,7 +34,7 @@ public static class RunDriver
     {
         var trainer = run.Trainer;
         using var writer = o.CheckpointPath is null ? null
-            : new CheckpointWriter(o.CheckpointPath, o.Keep, output, o.Resumed is null ? null : trainer.StepCount);
+            : new CheckpointWriter(o.CheckpointPath, o.Keep, output, o.Resumed is null ? null : trainer.StepCount, horizon: o.Steps);
         writer?.RemoveStrayTemps();
         using var interrupt = new Interruption(() => writer?.DeleteOwnTemps());
         // The mean batch loss of a report spans a resume, so its running sum is saved with the checkpoint.
@@ -68,11 +68,12 @@ public static class RunDriver
         if (writer is not null && writer.SavedStep != trainer.StepCount)
         {
             writer.Wait();
-            if (writer.SavedStep != trainer.StepCount) writer.Save(trainer, Metadata());
+            // An interrupted run saves the step it stopped at; a save that just failed at this step is not retried.
+            if (writer.SavedStep != trainer.StepCount && writer.AttemptedStep != trainer.StepCount) writer.Save(trainer, Metadata());
         }
         bool saved = writer?.Wait() ?? false;
-        if (writer is not null && writer.CaptureMs.Count > 0)
-            output.WriteLine(Invariant($"checkpoints: {writer.CaptureMs.Count} written to {writer.FullPath}; snapshot {Measure.Median(writer.CaptureMs):F1} ms median on the training thread, write {Measure.Median(writer.WriteMs):F1} ms median in the background"));
+        if (writer is not null && writer.WriteMs.Count > 0)
+            output.WriteLine(Invariant($"checkpoints: {writer.WriteMs.Count} written to {writer.FullPath}{(writer.Failures > 0 ? $" ({writer.Failures} failed)" : "")}; snapshot {Measure.Median(writer.CaptureMs):F1} ms median on the training thread, write {Measure.Median(writer.WriteMs):F1} ms median in the background"));
 
         string resume = $"{o.Command} --resume {writer?.FullPath}";
         if (interrupt.Signal != 0)

@@ -150,4 +150,21 @@ public sealed class CheckpointTests
         using var other = NewTrainer();
         Assert.ThrowsExactly<InvalidDataException>(() => Checkpoint.Restore(path, other));
     }
+
+    [TestMethod]
+    public void RestoreComparesTheOptimizerAndTheRuleAndChangesNothingOnAMismatch()
+    {
+        // Regression: a plain-Adam checkpoint loaded into another optimizer or rule without a word.
+        string path = Path.Combine(_dir, "run.safetensors");
+        using (var saved = NewTrainer()) { saved.StepCount = 4; Checkpoint.Save(path, saved); }
+        using var adam = new Trainer(TrainerTests.SmallResMlp(), TrainerTests.SmallResMlp().Initialize(new Generator(6)), new Adam(),
+            new TrainerOptions(0.3, Schedule.Linear(20), UpdateRule.Dualize), normalizeSeed: 9);
+        using var before = adam.Weights.Clone();
+        var e = Assert.ThrowsExactly<InvalidDataException>(() => Checkpoint.Restore(path, adam));
+        StringAssert.Contains(e.Message, "optimizer: the checkpoint has 'modula-adam(beta1=0.9, beta2=0.99)', this run uses 'adam(");
+        StringAssert.Contains(e.Message, "rule: the checkpoint has 'Normalize', this run uses 'Dualize'");
+        Assert.AreEqual(0, adam.StepCount);
+        for (int i = 0; i < before.Count; i++)
+            CollectionAssert.AreEqual(before[i].ToArray<float>(), adam.Weights[i].ToArray<float>(), $"weight {i} unchanged");
+    }
 }
