@@ -20,6 +20,7 @@ public sealed class CheckpointWriter : IDisposable
     private Task? _writing;
     private int _writingStep;
     private readonly int _horizon;
+    private readonly Dictionary<string, byte[]> _buffers = new(StringComparer.Ordinal);   // reused by every snapshot
 
     /// <summary>The step of the last snapshot handed to a write (successful or not), null before the first.</summary>
     public int? AttemptedStep { get; private set; }
@@ -109,7 +110,7 @@ public sealed class CheckpointWriter : IDisposable
     {
         Wait();
         var clock = Stopwatch.StartNew();
-        var snapshot = Checkpoint.Capture(trainer, metadata);
+        var snapshot = Checkpoint.Capture(trainer, metadata, _buffers);       // the previous write has ended: its buffers are free
         CaptureMs.Add(clock.Elapsed.TotalMilliseconds);
         _writingStep = snapshot.Step;
         AttemptedStep = snapshot.Step;

@@ -28,17 +28,29 @@ public static class Checkpoint
     /// Copies <paramref name="trainer"/>'s state to the host: the copy can be written later (for
     /// example on another thread) while training goes on.
     /// </summary>
-    public static CheckpointSnapshot Capture(Trainer trainer, IReadOnlyDictionary<string, string>? extra = null)
+    /// <remarks>
+    /// With <paramref name="buffers"/>, host buffers are reused from (and recorded in) that map by
+    /// tensor name: a caller that snapshots repeatedly passes the same map, once the previous
+    /// snapshot has been written.
+    /// </remarks>
+    public static CheckpointSnapshot Capture(Trainer trainer, IReadOnlyDictionary<string, string>? extra = null,
+        Dictionary<string, byte[]>? buffers = null)
     {
         var tensors = new Dictionary<string, SafeTensor>(StringComparer.Ordinal);
+        void Add(string key, Tensor t)
+        {
+            var copy = SafeTensor.From(t, buffers?.GetValueOrDefault(key));
+            if (buffers is not null) buffers[key] = copy.Data;
+            tensors[key] = copy;
+        }
         var keys = WeightKeys(trainer.Model);
-        for (int i = 0; i < keys.Length; i++) tensors[keys[i]] = SafeTensor.From(trainer.Weights[i]);
+        for (int i = 0; i < keys.Length; i++) Add(keys[i], trainer.Weights[i]);
         trainer.Optimizer.EnsureSlots(trainer.Weights);
         foreach (var (slot, values) in trainer.Optimizer.Slots)
-            for (int i = 0; i < values.Count; i++) tensors[SlotKey(slot, i)] = SafeTensor.From(values[i]);
+            for (int i = 0; i < values.Count; i++) Add(SlotKey(slot, i), values[i]);
         var vectors = trainer.NormalizeState.Vectors;
         for (int i = 0; i < vectors.Count; i++)
-            if (vectors[i] is { } v) tensors[NormalizeKey(i)] = SafeTensor.From(v);
+            if (vectors[i] is { } v) Add(NormalizeKey(i), v);
 
         var metadata = new Dictionary<string, string>(StringComparer.Ordinal);
         if (extra is not null) foreach (var (k, v) in extra) metadata[k] = v;

@@ -9,14 +9,25 @@ namespace Modula.Optim;
 /// <summary>One tensor of a safetensors file: dtype, shape and its little-endian bytes.</summary>
 public sealed record SafeTensor(DType DType, int[] Shape, byte[] Data)
 {
-    /// <summary>Copies <paramref name="t"/> to the host.</summary>
-    public static SafeTensor From(Tensor t) => t.DType switch
+    /// <summary>
+    /// Copies <paramref name="t"/> to the host, into <paramref name="buffer"/> when it has exactly the
+    /// right length (reusing a buffer avoids touching fresh memory on every checkpoint).
+    /// </summary>
+    public static SafeTensor From(Tensor t, byte[]? buffer = null)
     {
-        DType.Float32 => new(t.DType, t.Shape.Dims.ToArray(), Bytes(t.ToArray<float>())),
-        DType.Float64 => new(t.DType, t.Shape.Dims.ToArray(), Bytes(t.ToArray<double>())),
-        DType.Int32 => new(t.DType, t.Shape.Dims.ToArray(), Bytes(t.ToArray<int>())),
-        _ => throw new ArgumentException($"SafeTensor: unsupported dtype {t.DType}."),
-    };
+        if (!BitConverter.IsLittleEndian) throw new PlatformNotSupportedException("safetensors: big-endian hosts are not supported.");
+        int bytes = t.Shape.Size * DTypeInfo.SizeOf(t.DType);
+        var data = buffer is not null && buffer.Length == bytes ? buffer : GC.AllocateUninitializedArray<byte>(bytes);
+        var span = data.AsSpan();
+        switch (t.DType)
+        {
+            case DType.Float32: t.CopyTo(System.Runtime.InteropServices.MemoryMarshal.Cast<byte, float>(span)); break;
+            case DType.Float64: t.CopyTo(System.Runtime.InteropServices.MemoryMarshal.Cast<byte, double>(span)); break;
+            case DType.Int32: t.CopyTo(System.Runtime.InteropServices.MemoryMarshal.Cast<byte, int>(span)); break;
+            default: throw new ArgumentException($"SafeTensor: unsupported dtype {t.DType}.");
+        }
+        return new(t.DType, t.Shape.Dims.ToArray(), data);
+    }
 
     /// <summary>A new tensor with these values on <paramref name="device"/>.</summary>
     public Tensor ToTensor(Device device) => DType switch
@@ -26,11 +37,6 @@ public sealed record SafeTensor(DType DType, int[] Shape, byte[] Data)
         _ => Tensor.FromArray<int>(System.Runtime.InteropServices.MemoryMarshal.Cast<byte, int>(Data), new Shape(Shape), device),
     };
 
-    private static byte[] Bytes<T>(T[] values) where T : unmanaged
-    {
-        if (!BitConverter.IsLittleEndian) throw new PlatformNotSupportedException("safetensors: big-endian hosts are not supported.");
-        return System.Runtime.InteropServices.MemoryMarshal.AsBytes(values.AsSpan()).ToArray();
-    }
 }
 
 /// <summary>Options of <see cref="SafeTensors.Write(string, IReadOnlyDictionary{string, SafeTensor}, IReadOnlyDictionary{string, string}, SafeTensorsWriteOptions?)"/>.</summary>
