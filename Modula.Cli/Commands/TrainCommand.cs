@@ -146,7 +146,9 @@ public static class TrainCommand
         if (!options.Has("resume")) return null;
         string path = options.Get("resume", "");
         if (Directory.Exists(path)) throw new UsageException($"--resume {path} is a folder; give the checkpoint file.");
-        return Checkpoint.Load(path);
+        var file = Checkpoint.Load(path);
+        RunIdentity.CheckRecorded(path, file.Metadata);
+        return file;
     }
 
     /// <summary>Where a run's checkpoint and log go.</summary>

@@ -72,6 +72,32 @@ public static class RunIdentity
         return options;
     }
 
+    /// <summary>Recorded settings that must be positive integers, and those that must be finite numbers.</summary>
+    private static readonly string[] Counts = ["steps", "batch", "context", "width", "heads", "blocks", "block-depth", "eval-interval",
+        "eval-batches", "checkpoint-every"];
+
+    private static readonly string[] Numbers = ["lr", "beta1", "beta2", "wd"];
+
+    /// <summary>
+    /// Throws <see cref="InvalidDataException"/> when the settings a checkpoint records are not sane
+    /// (sizes and counts positive integers, hyperparameters finite numbers), before any is used.
+    /// </summary>
+    public static void CheckRecorded(string path, IReadOnlyDictionary<string, string> metadata)
+    {
+        var options = OptionsOf(metadata);
+        var problems = new List<string>();
+        foreach (var key in Counts)
+            if (options.TryGetValue(key, out var v) && !(int.TryParse(v, NumberStyles.None, CultureInfo.InvariantCulture, out int n) && n > 0))
+                problems.Add($"{key} '{v}' is not a positive integer");
+        foreach (var key in Numbers)
+            if (options.TryGetValue(key, out var v) && !(double.TryParse(v, NumberStyles.Float, CultureInfo.InvariantCulture, out double x) && double.IsFinite(x)))
+                problems.Add($"{key} '{v}' is not a finite number");
+        if (options.TryGetValue("seed", out var seed) && !int.TryParse(seed, NumberStyles.None, CultureInfo.InvariantCulture, out _))
+            problems.Add($"seed '{seed}' is not a non-negative integer");
+        if (problems.Count > 0)
+            throw new InvalidDataException($"Checkpoint '{path}' records an impossible run: {string.Join("; ", problems)}.");
+    }
+
     /// <summary>Metadata entries for <paramref name="identity"/> and the resume defaults.</summary>
     public static Dictionary<string, string> Metadata(IReadOnlyDictionary<string, string> identity, IReadOnlyDictionary<string, string> resumeDefaults)
     {

@@ -78,6 +78,20 @@ public sealed class ResumeCommandTests
     }
 
     [TestMethod]
+    public void ACheckpointThatRecordsAnImpossibleRunIsRefusedInOneLine()
+    {
+        Assert.AreEqual(0, Run(Tiny(5, "--checkpoint", Checkpoint)).Code);
+        var (tensors, metadata) = SafeTensors.Read(Checkpoint);
+        metadata["run.heads"] = "0";                     // re-signed: the checksums hold, the content lies
+        metadata["run.lr"] = "NaN";
+        File.WriteAllBytes(Checkpoint, SafeTensors.Serialize(tensors, metadata));
+        var (code, _, error) = Run(["train", "gpt", "--resume", Checkpoint]);
+        Assert.AreEqual(4, code, error);
+        StringAssert.Contains(error, "heads '0' is not a positive integer; lr 'NaN' is not a finite number");
+        Assert.AreEqual(1, error.Trim().Split('\n').Length, error);
+    }
+
+    [TestMethod]
     public void AFreshRunRefusesToOverwriteAnotherRunsLogOrCheckpoint()
     {
         Assert.AreEqual(0, Run(Tiny(5, "--checkpoint", Checkpoint)).Code);
