@@ -224,4 +224,52 @@ public sealed partial class KillResumeTests
             Directory.Delete(reference, recursive: true);
         }
     }
+
+    [TestMethod]
+    public void ASweepKilledInTheMiddleOfACellResumesWithEveryCellAndAValidCsv()
+    {
+        if (!OperatingSystem.IsLinux()) Assert.Inconclusive("Linux only.");
+        string? data = Environment.GetEnvironmentVariable("MODULA_DATA");
+        if (data is null || !File.Exists(Path.Combine(data, "fashion-mnist", "train-images-idx3-ubyte.gz"))) Assert.Inconclusive("Fashion-MNIST not found in MODULA_DATA.");
+        string[] sweep = ["sweep", "resmlp", "--widths", "16,32", "--depths", "1,2", "--base-width", "16", "--base-depth", "1", "--steps", "150",
+            "--optimizers", "normed-adam", "--grid", "-1:0", "--jobs", "1", "--out", "sw", "--data", Path.Combine(data, "fashion-mnist")];
+        string reference = Directory.CreateTempSubdirectory("modula-sweep-ref-").FullName;
+        string directory = Directory.CreateTempSubdirectory("modula-sweep-kill-").FullName;
+        try
+        {
+            var straight = Finish(Start(reference, sweep));
+            Assert.AreEqual(0, straight.Process.ExitCode, straight.Output);
+            int seed = Environment.TickCount & 0xFFFF, kills = 0;
+            Console.WriteLine($"sweep kill seed {seed}");
+            var rng = new Random(seed);
+            string csv = Path.Combine(directory, "sw", "sweep.csv");
+            for (int round = 0; round < 2; round++)
+            {
+                var child = Start(directory, sweep);
+                int rowsBefore = File.Exists(csv) ? File.ReadAllLines(csv).Length : 0;
+                var clock = Stopwatch.StartNew();
+                // Wait for one more finished cell, then kill inside the next one.
+                while (!child.Process.HasExited && clock.Elapsed.TotalSeconds < 60 && (!File.Exists(csv) || File.ReadAllLines(csv).Length <= rowsBefore))
+                    Thread.Sleep(5);
+                Thread.Sleep(rng.Next(10, 200));
+                if (child.Process.HasExited) { Finish(child); break; }
+                child.Process.Kill();
+                Finish(child);
+                kills++;
+            }
+            var last = Finish(Start(directory, sweep));
+            Assert.AreEqual(0, last.Process.ExitCode, last.Output);
+            static string[] Rows(string dir) => File.ReadAllLines(Path.Combine(dir, "sw", "sweep.csv"))
+                .Select(l => string.Join(',', l.Split(',')[..^1])).Order(StringComparer.Ordinal).ToArray();   // all but the wall time
+            CollectionAssert.AreEqual(Rows(reference), Rows(directory), "every cell once, with the uninterrupted sweep's scores");
+            Assert.AreEqual(7, Rows(directory).Length, "a header and six cells");
+            Assert.IsTrue(kills >= 1, $"{kills} kills");
+            Console.WriteLine($"{kills} SIGKILLs in the middle of sweep cells");
+        }
+        finally
+        {
+            Directory.Delete(directory, recursive: true);
+            Directory.Delete(reference, recursive: true);
+        }
+    }
 }

@@ -187,4 +187,29 @@ public sealed class ResumeCommandTests
         Assert.AreEqual(2, CommandLine.Run(["sweep", "resmlp", "--report", "--out", outDir, "--widths", "64"], new StringWriter(), error));
         StringAssert.Contains(summary, "| normed-adam |");
     }
+
+    [TestMethod]
+    public void AClassifierResumedFromAnEarlierCheckpointEndsBitIdenticalToAStraightRun()
+    {
+        string? data = Environment.GetEnvironmentVariable("MODULA_DATA");
+        if (data is null || !File.Exists(Path.Combine(data, "fashion-mnist", "train-images-idx3-ubyte.gz"))) Assert.Inconclusive("Fashion-MNIST not found in MODULA_DATA.");
+        string[] Mlp(string name, params string[] more) =>
+        [
+            "train", "mlp", "--data", Path.Combine(data, "fashion-mnist"), "--steps", "10", "--batch", "8", "--width", "16", "--eval-interval", "5",
+            "--log", Path.Combine(_dir, name + ".csv"), "--checkpoint", Path.Combine(_dir, name + ".safetensors"), .. more,
+        ];
+        Assert.AreEqual(0, Run(Mlp("straight")).Code);
+        var (code, output, error) = Run(Mlp("kept", "--keep", "2"));
+        Assert.AreEqual(0, code, output + error);
+        // Resume the step-5 copy as if the run had stopped there.
+        string early = Path.Combine(_dir, "early.safetensors");
+        File.Copy(Path.Combine(_dir, "kept.step-0000005.safetensors"), early);
+        (code, output, error) = Run(["train", "mlp", "--resume", early]);
+        Assert.AreEqual(0, code, output + error);
+        StringAssert.Contains(output, "from step 5");
+        var (expected, _) = SafeTensors.Read(Path.Combine(_dir, "straight.safetensors"));
+        var (actual, metadata) = SafeTensors.Read(early);
+        Assert.AreEqual("10", metadata["step"]);
+        foreach (var (key, t) in expected) CollectionAssert.AreEqual(t.Data, actual[key].Data, $"tensor {key}");
+    }
 }
