@@ -62,8 +62,10 @@ public static class TrainCommand
         }
         return args[0] switch
         {
-            "gpt" => TrainGpt(new Options(args[1..], [.. Common, "recipe", "context", "width", "heads", "blocks"], Switches), output, error),
-            "mlp" or "resmlp" or "rescnn" => TrainClassifier(args[0], new Options(args[1..], [.. Common, "width", "blocks", "block-depth"], Switches), output, error),
+            "gpt" => TrainGpt(new Options(args[1..], [.. Common, "recipe", "context", "width", "heads", "blocks"], Switches),
+                output, error),
+            "mlp" or "resmlp" or "rescnn" => TrainClassifier(args[0],
+                new Options(args[1..], [.. Common, "width", "blocks", "block-depth"], Switches), output, error),
             var m => throw new UsageException($"unknown model '{m}'; available: gpt, mlp, resmlp, rescnn."),
         };
     }
@@ -79,27 +81,33 @@ public static class TrainCommand
         var settings = new GptSettings(recipe, config,
             OptimizerChoice.Parse(options, recipe == "v2" ? GptSettings.V2Optimizer : GptSettings.V1Optimizer),
             options.GetPositiveInt("steps", 2000), options.GetPositiveInt("batch", 12), (ulong)options.GetInt("seed", 0));
-        var corpus = TextCorpus.Load(DataFiles.Locate(DataFiles.Shakespeare, options.Has("data") ? options.Get("data", "") : null, !options.Has("no-download"), output));
+        var corpus = TextCorpus.Load(DataFiles.Locate(DataFiles.Shakespeare, options.Has("data") ? options.Get("data", "") : null,
+            !options.Has("no-download"), output));
         var identity = RunIdentity.Of(settings, corpus.Fingerprint);
         int interval = options.GetPositiveInt("eval-interval", 200), evalBatches = options.GetPositiveInt("eval-batches", 100);
         var files = Prepare(options, resume, identity, "train-gpt.csv", interval);
         using var device = Device.Open(options.Get("device", "cpu"));
         using var run = new GptRun(settings, corpus, device);
         if (resume is not null) run.Resume(resume);
-        output.WriteLine($"train gpt {recipe}: {run.Model} | {settings.Optimizer} | {settings.Steps} steps × {settings.Batch}×{settings.Config.Context} tokens on {device.Name} from step {run.Trainer.StepCount}");
+        output.WriteLine($"train gpt {recipe}: {run.Model} | {settings.Optimizer} | {settings.Steps} steps × "
+            + $"{settings.Batch}×{settings.Config.Context} tokens on {device.Name} from step {run.Trainer.StepCount}");
 
         var defaults = ResumeDefaults(options, files, interval);
         defaults["eval-batches"] = evalBatches.ToString(CultureInfo.InvariantCulture);
-        using var log = RunLog.Open(files.Log, "step,batch_loss,train_loss,test_loss,ms_per_step", resume is null ? null : run.Trainer.StepCount);
+        using var log = RunLog.Open(files.Log, "step,batch_loss,train_loss,test_loss,ms_per_step",
+            resume is null ? null : run.Trainer.StepCount);
         (double Train, double Test) eval = (double.NaN, double.NaN);
-        var (code, stepTimes) = RunDriver.Run(run, Driver("modula train gpt", settings.Steps, interval, files, identity, defaults, resume), log, (step, batchLoss, ms) =>
+        var driver = Driver("modula train gpt", settings.Steps, interval, files, identity, defaults, resume);
+        var (code, stepTimes) = RunDriver.Run(run, driver, log, (step, batchLoss, ms) =>
         {
             eval = run.Evaluate(evalBatches);
-            output.WriteLine(Invariant($"step {step}/{settings.Steps} batch_loss {batchLoss:F3} train_loss {eval.Train:F3} test_loss {eval.Test:F3} lr {run.Trainer.CurrentLearningRate:F4} ms/step {ms:F1}"));
+            output.WriteLine(Invariant($"step {step}/{settings.Steps} batch_loss {batchLoss:F3} train_loss {eval.Train:F3} ")
+                + Invariant($"test_loss {eval.Test:F3} lr {run.Trainer.CurrentLearningRate:F4} ms/step {ms:F1}"));
             return Invariant($"{step},{batchLoss:F5},{eval.Train:F5},{eval.Test:F5},{ms:F3}");
         }, output, error);
         if (code == 0)
-            output.WriteLine(Invariant($"final step={run.Trainer.StepCount} train_loss={eval.Train:F3} test_loss={eval.Test:F3} ms_per_step={Measure.Median(stepTimes):F1} peak_rss_mb={Measure.PeakRssMb():F0}"));
+            output.WriteLine(Invariant($"final step={run.Trainer.StepCount} train_loss={eval.Train:F3} test_loss={eval.Test:F3} ")
+                + Invariant($"ms_per_step={Measure.Median(stepTimes):F1} peak_rss_mb={Measure.PeakRssMb():F0}"));
         return code;
     }
 
@@ -114,8 +122,10 @@ public static class TrainCommand
         bool download = !options.Has("no-download");
         var train = ImageDataset.LoadFashionMnist(true, directory, download, output);
         var test = ImageDataset.LoadFashionMnist(false, directory, download, output);
-        var optimizer = OptimizerChoice.Parse(options, new OptimizerChoice("modula-adam", Optim.UpdateRule.Normalize, ClassifierLearningRate, 0.9, 0.99, 0.01));
-        var settings = new ClassifierSettings(optimizer, options.GetPositiveInt("steps", 2000), options.GetPositiveInt("batch", 128), (ulong)options.GetInt("seed", 0));
+        var optimizer = OptimizerChoice.Parse(options,
+            new OptimizerChoice("modula-adam", Optim.UpdateRule.Normalize, ClassifierLearningRate, 0.9, 0.99, 0.01));
+        var settings = new ClassifierSettings(optimizer, options.GetPositiveInt("steps", 2000), options.GetPositiveInt("batch", 128),
+            (ulong)options.GetInt("seed", 0));
         var identity = RunIdentity.Of(name, sizes, settings, train.Fingerprint + test.Fingerprint[..16]);
         int interval = options.GetPositiveInt("eval-interval", 500);
         var files = Prepare(options, resume, identity, $"train-{name}.csv", interval);
@@ -123,20 +133,24 @@ public static class TrainCommand
         using var device = Device.Open(options.Get("device", "cpu"));
         using var run = new ClassifierRun(name, model, settings, train, test, device);
         if (resume is not null) run.Resume(resume);
-        output.WriteLine($"train {name}: {model} | {optimizer} | {settings.Steps} steps × {settings.Batch} images on {device.Name} from step {run.Trainer.StepCount}");
+        output.WriteLine($"train {name}: {model} | {optimizer} | {settings.Steps} steps × {settings.Batch} images on {device.Name} "
+            + $"from step {run.Trainer.StepCount}");
 
         var defaults = ResumeDefaults(options, files, interval);
         if (directory is not null) defaults["data"] = Path.GetFullPath(directory);
+        else defaults.Remove("data");                                 // "fashion-mnist": the usual lookup
         using var log = RunLog.Open(files.Log, "step,batch_loss,ms_per_step", resume is null ? null : run.Trainer.StepCount);
         var clockTotal = Stopwatch.StartNew();
-        var (code, stepTimes) = RunDriver.Run(run, Driver($"modula train {name}", settings.Steps, interval, files, identity, defaults, resume), log, (step, batchLoss, ms) =>
+        var driver = Driver($"modula train {name}", settings.Steps, interval, files, identity, defaults, resume);
+        var (code, stepTimes) = RunDriver.Run(run, driver, log, (step, batchLoss, ms) =>
         {
             output.WriteLine(Invariant($"step {step}/{settings.Steps} batch_loss {batchLoss:F4} ms/step {ms:F1}"));
             return Invariant($"{step},{batchLoss:F5},{ms:F3}");
         }, output, error);
         if (code != 0) return code;
         var (loss, accuracy) = run.Test();
-        output.WriteLine(Invariant($"final step={run.Trainer.StepCount} test_loss={loss:F4} test_acc={accuracy:F4} seconds={clockTotal.Elapsed.TotalSeconds:F1} ms_per_step={Measure.Median(stepTimes):F2} peak_rss_mb={Measure.PeakRssMb():F0}"));
+        output.WriteLine(Invariant($"final step={run.Trainer.StepCount} test_loss={loss:F4} test_acc={accuracy:F4} ")
+            + Invariant($"seconds={clockTotal.Elapsed.TotalSeconds:F1} ms_per_step={Measure.Median(stepTimes):F2} peak_rss_mb={Measure.PeakRssMb():F0}"));
         return 0;
     }
 
@@ -158,17 +172,23 @@ public static class TrainCommand
     /// Settles the run's files and refuses, before anything changes, a resumed run that contradicts its
     /// checkpoint and a fresh run that would overwrite another run's log or checkpoint.
     /// </summary>
-    private static RunFiles Prepare(Options options, CheckpointFile? resume, IReadOnlyDictionary<string, string> identity, string defaultLog, int interval)
+    private static RunFiles Prepare(Options options, CheckpointFile? resume, IReadOnlyDictionary<string, string> identity,
+        string defaultLog, int interval)
     {
-        string? checkpoint = options.Has("checkpoint") ? Path.GetFullPath(options.Get("checkpoint", "")) : resume is null ? null : Path.GetFullPath(resume.Path);
+        string? checkpoint = options.Has("checkpoint") ? Path.GetFullPath(options.Get("checkpoint", ""))
+            : resume is null ? null : Path.GetFullPath(resume.Path);
         string log = Path.GetFullPath(options.Get("log", defaultLog));
         int every = options.GetPositiveInt("checkpoint-every", interval);
         int keep = options.GetInt("keep", 0);
         if (keep < 0) throw new UsageException($"--keep must be 0 or more, got {keep}.");
-        if (checkpoint is not null && Directory.Exists(checkpoint)) throw new UsageException($"--checkpoint {checkpoint} is a folder; give a file path.");
+        if (checkpoint is not null && Directory.Exists(checkpoint))
+            throw new UsageException($"--checkpoint {checkpoint} is a folder; give a file path.");
+        if (resume is not null && checkpoint is not null && checkpoint != Path.GetFullPath(resume.Path) && File.Exists(checkpoint))
+            throw new UsageException($"--checkpoint {checkpoint} already holds a checkpoint; resume into another path or remove it.");
         if (resume is not null)
         {
-            int step = resume.Metadata.TryGetValue("step", out var text) && int.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out int s) ? s : 0;
+            int step = resume.Metadata.TryGetValue("step", out var text)
+                && int.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out int s) ? s : 0;   // Restore checks it
             RunIdentity.Check(resume.Path, resume.Metadata, identity, step, options.Has("extend"));
         }
         else
@@ -197,7 +217,8 @@ public static class TrainCommand
         return defaults;
     }
 
-    private static RunDriverOptions Driver(string command, int steps, int interval, RunFiles files, IReadOnlyDictionary<string, string> identity,
-        IReadOnlyDictionary<string, string> defaults, CheckpointFile? resume) =>
-        new(command, steps, interval, files.Checkpoint, files.CheckpointEvery, files.Keep, RunIdentity.Metadata(identity, defaults), resume?.Metadata);
+    private static RunDriverOptions Driver(string command, int steps, int interval, RunFiles files,
+        IReadOnlyDictionary<string, string> identity, IReadOnlyDictionary<string, string> defaults, CheckpointFile? resume) =>
+        new(command, steps, interval, files.Checkpoint, files.CheckpointEvery, files.Keep, RunIdentity.Metadata(identity, defaults),
+            resume?.Metadata);
 }
