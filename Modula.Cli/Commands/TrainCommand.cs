@@ -187,9 +187,7 @@ public static class TrainCommand
             throw new UsageException($"--checkpoint {checkpoint} already holds a checkpoint; resume into another path or remove it.");
         if (resume is not null)
         {
-            int step = resume.Metadata.TryGetValue("step", out var text)
-                && int.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out int s) ? s : 0;   // Restore checks it
-            RunIdentity.Check(resume.Path, resume.Metadata, identity, step, options.Has("extend"));
+            RunIdentity.Check(resume.Path, resume.Metadata, identity, StepOf(resume), options.Has("extend"));   // Restore checks the step
         }
         else
         {
@@ -220,5 +218,8 @@ public static class TrainCommand
     private static RunDriverOptions Driver(string command, int steps, int interval, RunFiles files,
         IReadOnlyDictionary<string, string> identity, IReadOnlyDictionary<string, string> defaults, CheckpointFile? resume) =>
         new(command, steps, interval, files.Checkpoint, files.CheckpointEvery, files.Keep, RunIdentity.Metadata(identity, defaults),
-            resume?.Metadata);
+            resume?.Metadata, resume is not null && files.Checkpoint == Path.GetFullPath(resume.Path) ? StepOf(resume) : null);
+
+    private static int StepOf(CheckpointFile file) =>
+        file.Metadata.TryGetValue("step", out var text) && int.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out int s) ? s : 0;
 }

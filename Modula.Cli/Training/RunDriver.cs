@@ -13,8 +13,9 @@ namespace Modula.Cli.Training;
 /// <param name="Keep">Older checkpoints kept beside the newest.</param>
 /// <param name="Metadata">The run's identity and resume defaults (saved in every checkpoint).</param>
 /// <param name="Resumed">The checkpoint metadata the run was resumed from, or null.</param>
+/// <param name="SavedStep">The step <paramref name="CheckpointPath"/> already holds (a run resumed from it), or null.</param>
 public sealed record RunDriverOptions(string Command, int Steps, int ReportInterval, string? CheckpointPath, int CheckpointEvery, int Keep,
-    IReadOnlyDictionary<string, string> Metadata, IReadOnlyDictionary<string, string>? Resumed);
+    IReadOnlyDictionary<string, string> Metadata, IReadOnlyDictionary<string, string>? Resumed, int? SavedStep);
 
 /// <summary>
 /// The training loop every <c>train</c> command shares: steps to the horizon, reports and logs
@@ -34,7 +35,7 @@ public static class RunDriver
     {
         var trainer = run.Trainer;
         using var writer = o.CheckpointPath is null ? null
-            : new CheckpointWriter(o.CheckpointPath, o.Keep, output, o.Resumed is null ? null : trainer.StepCount, horizon: o.Steps);
+            : new CheckpointWriter(o.CheckpointPath, o.Keep, output, o.SavedStep, horizon: o.Steps);
         writer?.RemoveStrayTemps();
         using var interrupt = new Interruption(() => writer?.DeleteOwnTemps());
         // The mean batch loss of a report spans a resume, so its running sum is saved with the checkpoint.
