@@ -10,7 +10,8 @@ public static class CommandLine
 
         Usage:
           modula bench gemm [--device cpu|cuda|opencl|ilgpu-cpu] [--threads N] [--repeat N] [--shapes all|square|gpt]
-          modula train gpt [--recipe v1|v2] [--steps N] [--checkpoint PATH] [--resume PATH] [...]
+          modula train gpt [--recipe v1|v2] [--steps N] [--checkpoint PATH] [--checkpoint-every N] [...]
+          modula train gpt|mlp|resmlp|rescnn --resume PATH
           modula train mlp|resmlp|rescnn --data fashion-mnist [--steps N] [...]
           modula generate --checkpoint PATH [--length N] [--temperature T] [--seed N] [--prompt TEXT]
           modula summary gpt|mlp|resmlp|rescnn [--recipe v1|v2] [--width N] [--blocks N]

@@ -50,6 +50,15 @@ public static class Models
 
     private static int BlockDepth(Options options) => options.GetInt("block-depth", 2, 1, MaxBlockDepth);
 
+    /// <summary>The size options of a classifier with their values (defaults where not given), as <see cref="Build"/> reads them.</summary>
+    public static Dictionary<string, int> ClassifierSizes(string name, Options options) => name switch
+    {
+        "mlp" => new() { ["width"] = options.GetInt("width", 256) },
+        "resmlp" => new() { ["width"] = options.GetInt("width", 256), ["blocks"] = options.GetInt("blocks", 6), ["block-depth"] = options.GetInt("block-depth", 2) },
+        "rescnn" => new() { ["width"] = options.GetInt("width", 32), ["blocks"] = options.GetInt("blocks", 3), ["block-depth"] = options.GetInt("block-depth", 2) },
+        _ => throw new UsageException($"unknown model '{name}'; available: mlp, resmlp, rescnn."),
+    };
+
     /// <summary>The GPT sizes from the options (defaults: Modula's Shakespeare configuration).</summary>
     public static GptConfig GptConfig(Options options)
     {

@@ -172,4 +172,17 @@ public sealed class Options
 
     /// <summary>True when the option was given.</summary>
     public bool Has(string name) => _values.ContainsKey(name);
+
+    private Options(Dictionary<string, string> values) => _values = values;
+
+    /// <summary>
+    /// These options with <paramref name="defaults"/> filling in the ones not given (a resumed run
+    /// takes its settings from its checkpoint this way); given options win.
+    /// </summary>
+    public Options WithDefaults(IReadOnlyDictionary<string, string> defaults)
+    {
+        var values = new Dictionary<string, string>(_values);
+        foreach (var (name, value) in defaults) values.TryAdd(name, value);
+        return new Options(values);
+    }
 }

@@ -165,6 +165,22 @@ public sealed class Tensor : IDisposable
         return result;
     }
 
+    /// <summary>
+    /// Copies the elements in row-major order into the first <see cref="Size"/> elements of
+    /// <paramref name="destination"/> (lets a caller reuse one host buffer, as checkpoint snapshots do).
+    /// </summary>
+    public void CopyTo<T>(Span<T> destination) where T : unmanaged
+    {
+        CheckAlive("CopyTo");
+        if (DTypeInfo.Of<T>() != DType)
+            throw new InvalidOperationException($"CopyTo<{typeof(T).Name}>: tensor has dtype {DType}.");
+        if (destination.Length < Size)
+            throw new ArgumentException($"CopyTo: the destination holds {destination.Length} elements, the tensor {Shape} has {Size}.", nameof(destination));
+        using var dense = IsContiguous ? null : Ops.Contiguous(this);
+        var source = dense ?? this;
+        source.Device.Backend.Download(source.Storage, source.Offset, destination[..Size]);
+    }
+
     /// <summary>The value of a one-element tensor as a double.</summary>
     public double Item()
     {

@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text.Json;
 using Modula.Autodiff;
+using Modula.Cli.Training;
 using Modula.Modules;
 using Modula.Modules.Linalg;
 using Modula.Optim;
@@ -36,16 +37,7 @@ public static class GenerateCommand
             throw new UsageException("--prompt must not be empty (the model needs a first character).");
         options.GetDevice();
         using var device = Device.Open(options.Get("device", "cpu"));
-        GptConfig config = null!;
-        string vocabulary = "";
-        var (model, weights, _) = Checkpoint.LoadWeights(path, metadata =>
-        {
-            if (!metadata.TryGetValue("config", out var json) || !metadata.TryGetValue("vocabulary", out var v) || !metadata.TryGetValue("recipe", out var recipe))
-                throw new InvalidDataException($"{path} is not a GPT checkpoint from 'modula train gpt' (no config or vocabulary in its metadata).");
-            config = JsonSerializer.Deserialize<GptConfig>(json) ?? throw new InvalidDataException($"{path}: unreadable model config.");
-            vocabulary = v;
-            return recipe == "v2" ? Gpt.V2(config) : Gpt.V1(config);
-        }, device);
+        var (model, weights, config, vocabulary) = LoadModel(Checkpoint.Load(path), device);
         using (weights)
         {
             string prompt = options.Get("prompt", "\n");
@@ -70,6 +62,42 @@ public static class GenerateCommand
             foreach (var p in parameters) p.Dispose();
         }
         return 0;
+    }
+
+    /// <summary>The GPT of a checkpoint with its weights on <paramref name="device"/>, everything validated first.</summary>
+    public static (Module Model, Weights Weights, GptConfig Config, string Vocabulary) LoadModel(CheckpointFile file, Device device)
+    {
+        var (config, vocabulary, recipe) = ReadGpt(file);
+        var (model, weights, _) = Checkpoint.LoadWeights(file, _ =>
+        {
+            try { return recipe == "v2" ? Gpt.V2(config) : Gpt.V1(config); }
+            catch (Exception e) when (e is ModuleException or ArgumentException)
+            {
+                throw new InvalidDataException($"{file.Path}: the model configuration does not describe a GPT ({e.Message}).");
+            }
+        }, device);
+        return (model, weights, config, vocabulary);
+    }
+
+    /// <summary>
+    /// The GPT a checkpoint describes, validated before anything is built: a known recipe, a
+    /// configuration that parses, sizes that are positive and fit in the file, and a vocabulary of
+    /// the configured size.
+    /// </summary>
+    public static (GptConfig Config, string Vocabulary, string Recipe) ReadGpt(CheckpointFile file)
+    {
+        var m = file.Metadata;
+        if (!m.TryGetValue("config", out var json) || !m.TryGetValue("vocabulary", out var vocabulary) || !m.TryGetValue("recipe", out var recipe))
+            throw new InvalidDataException($"{file.Path} is not a GPT checkpoint from 'modula train gpt' (no config, vocabulary or recipe in its metadata).");
+        if (recipe is not ("v1" or "v2")) throw new InvalidDataException($"{file.Path}: unknown recipe '{recipe}'.");
+        GptConfig? config;
+        try { config = JsonSerializer.Deserialize<GptConfig>(json); }
+        catch (JsonException e) { throw new InvalidDataException($"{file.Path}: unreadable model config ({e.Message})."); }
+        if (config is null) throw new InvalidDataException($"{file.Path}: unreadable model config.");
+        CheckpointLimits.CheckGpt(file.Path, config, file.FileBytes);
+        if (vocabulary.Length != config.Vocab || vocabulary.Distinct().Count() != vocabulary.Length)
+            throw new InvalidDataException($"{file.Path}: the vocabulary has {vocabulary.Length} characters ({vocabulary.Distinct().Count()} distinct), the model {config.Vocab}.");
+        return (config, vocabulary, recipe);
     }
 
     private static int Sample(double[] logits, double temperature, System.Random rng)

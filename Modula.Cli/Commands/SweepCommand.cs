@@ -36,7 +36,8 @@ public static class SweepCommand
           --average-last N    steps the score averages: 50 | 20
           --jobs N            runs at a time (each gets cores/jobs threads): cores
           --out DIR           output folder: sweep-FAMILY
-          --report            only rewrite the plots and summary from the CSV
+          --report            only rewrite the plots and summary from the CSV: of the runs it holds
+                              (or those the plan options given select; refused when none match)
           --device NAME       cpu (default), cuda, opencl, ilgpu-cpu
           --data PATH         dataset folder (else MODULA_DATA, ./data, download)
           --no-download       never download missing data
@@ -54,12 +55,15 @@ public static class SweepCommand
         if (family is not ("resmlp" or "gpt")) throw new UsageException($"unknown sweep family '{family}'; use resmlp or gpt.");
         var options = new Options(args[1..], ["optimizers", "widths", "depths", "base-width", "base-depth", "grid", "steps", "batch", "seeds",
             "average-last", "jobs", "out", "device", "data"], ["report", "no-download"]);
-        var plan = Plan(family, options);
         string directory = options.GetOutputFolder("out", $"sweep-{family}");
         options.GetDevice();
         string? data = options.GetExistingDirectory("data");
         int jobs = options.GetInt("jobs", Environment.ProcessorCount, 1, 1024);
-        var store = new SweepStore(Path.Combine(directory, "sweep.csv"));
+        string csv = Path.Combine(directory, "sweep.csv");
+        if (options.Has("report") && !File.Exists(csv))
+            throw new UsageException($"--report: {csv} does not exist; there are no runs to report.");
+        var store = new SweepStore(csv);
+        var plan = options.Has("report") ? ReportPlan(family, options, store.Results, csv) : Plan(family, options);
 
         if (!options.Has("report"))
         {
@@ -121,6 +125,24 @@ public static class SweepCommand
             baseWidth, options.GetInt("base-depth", 2, 1, Models.MaxBlocks), grid,
             options.GetPositiveInt("steps", gpt ? 200 : 500), options.GetPositiveInt("batch", gpt ? 12 : 128), seeds,
             options.GetPositiveInt("average-last", gpt ? 20 : 50));
+    }
+
+    /// <summary>Options that shape a sweep's plan.</summary>
+    private static readonly string[] PlanOptions = ["optimizers", "widths", "depths", "base-width", "base-depth", "grid", "steps", "batch", "seeds"];
+
+    /// <summary>
+    /// The plan a report describes: the one the options give when any plan option is given, else the
+    /// one the CSV's rows describe. A report that would describe no row is refused, so an existing
+    /// report is never overwritten with empty plots.
+    /// </summary>
+    public static SweepPlan ReportPlan(string family, Options options, IReadOnlyList<SweepResult> results, string csv)
+    {
+        var rows = results.Where(r => r.Cell.Family == family).ToList();
+        if (rows.Count == 0) throw new UsageException($"--report: {csv} holds no {family} runs; there is nothing to report.");
+        var plan = PlanOptions.Any(options.Has) ? Plan(family, options) : SweepPlan.Describing(family, rows, options.GetPositiveInt("average-last", family == "gpt" ? 20 : 50));
+        if (!plan.Along(SweepAxis.Width, rows).Any() && !plan.Along(SweepAxis.Depth, rows).Any())
+            throw new UsageException($"--report: no run in {csv} belongs to the sweep the options describe; run without the plan options to report the CSV's own runs.");
+        return plan;
     }
 
     private static IReadOnlyList<int> Positive(IReadOnlyList<int> values, string name, int max) =>

@@ -1,5 +1,7 @@
 using static System.FormattableString;
 using System.Diagnostics;
+using System.Globalization;
+using Modula.Optim;
 using Modula.Cli.Data;
 using Modula.Cli.Training;
 using Modula.Tensors;
@@ -9,7 +11,10 @@ namespace Modula.Cli.Commands;
 /// <summary><c>modula train gpt|mlp|resmlp|rescnn</c>: trains a model and ends with one machine-readable <c>final …</c> line.</summary>
 public static class TrainCommand
 {
-    private static readonly string[] Common = ["device", "seed", "steps", "batch", "data", "log", "eval-interval", "eval-batches", .. OptimizerChoice.OptionNames];
+    private static readonly string[] Common = ["device", "seed", "steps", "batch", "data", "log", "eval-interval", "eval-batches",
+        "checkpoint", "checkpoint-every", "keep", "resume", .. OptimizerChoice.OptionNames];
+
+    private static readonly string[] Switches = ["no-download", "extend"];
 
     /// <summary>
     /// The image classifiers' default learning rate (normed Modula-Adam): 0.25 rather than Modula's
@@ -26,17 +31,29 @@ public static class TrainCommand
             output.WriteLine("""
                 modula train gpt [--recipe v1|v2] [--steps 2000] [--batch 12] [--context 64] [--width 128] [--heads 4] [--blocks 4]
                                  [--optimizer modula-adam|adam|momentum|sgd] [--rule normalize|dualize|plain] [--lr X] [--beta1 X] [--beta2 X] [--wd X]
-                                 [--seed 0] [--device cpu] [--data DIR] [--no-download] [--checkpoint PATH] [--resume PATH]
-                                 [--log run.csv] [--eval-interval 200] [--eval-batches 100]
+                                 [--seed 0] [--device cpu] [--data DIR] [--no-download] [--log train-gpt.csv]
+                                 [--eval-interval 200] [--eval-batches 100] [--checkpoint PATH] [--checkpoint-every N] [--keep K]
+                modula train gpt --resume PATH [--steps N --extend]
                 modula train mlp|resmlp|rescnn --data fashion-mnist [--steps N] [--batch 128] [--width N] [--blocks N] [optimizer options]
+                                 [--checkpoint PATH] [--checkpoint-every N] [--keep K] [--resume PATH]
 
                 gpt: a character-level GPT on tinyshakespeare. The default is Modula v1's recipe (normed Adam,
                 lr 0.5, β 0.9/0.99, wd 0.01, linear decay, 2000 steps of 12×64 tokens); --recipe v2 is Modula v2's
                 (RoPE GPT, dualized momentum 0.95, lr 0.1, no weight decay). Every --eval-interval steps it prints
-                the mean loss over --eval-batches fixed train and held-out batches; --resume continues a run from a
-                checkpoint to --steps with exactly the losses of an uninterrupted run.
+                the mean loss over --eval-batches fixed train and held-out batches.
                 mlp/resmlp/rescnn: Fashion-MNIST classifiers (normed Adam, lr 0.25, β 0.9/0.99, wd 0.01, linear decay,
                 2000 steps of 128 images); reports accuracy on the 10,000 test images.
+
+                Checkpoints: --checkpoint PATH writes the run atomically every --checkpoint-every steps (default: every
+                --eval-interval) and at the end, in the background; --keep K also keeps the last K as NAME.step-N.EXT.
+                Ctrl-C or SIGTERM finishes the current step, saves, prints the command that resumes, and exits 130/143;
+                a second Ctrl-C exits at once. A checkpoint holds the run's identity (model, sizes, --steps, schedule,
+                optimizer, rule, lr, betas, wd, batch, seed, data fingerprint), so --resume PATH alone continues the run
+                to its horizon with exactly the losses of an uninterrupted run, saving to PATH and continuing its log.
+                A flag that contradicts the checkpoint is refused, listing every difference. A finished run is trained
+                further only with --steps N --extend (a new horizon: the learning-rate schedule changes from there on).
+                A fresh run refuses an existing --log or --checkpoint file rather than overwrite another run's work.
+
                 Data is looked up in --data, $MODULA_DATA, ./data and /usr/share/datasets, and downloaded into ./data
                 when missing (unless --no-download). The last line is machine-readable:
                   final step=… train_loss=… test_loss=… ms_per_step=… peak_rss_mb=…
@@ -45,89 +62,109 @@ public static class TrainCommand
         }
         return args[0] switch
         {
-            "gpt" => TrainGpt(new Options(args[1..], [.. Common, "recipe", "context", "width", "heads", "blocks", "checkpoint", "resume"], ["no-download"]), output),
-            "mlp" or "resmlp" or "rescnn" => TrainClassifier(args[0], new Options(args[1..], [.. Common, "width", "blocks", "block-depth"], ["no-download"]), output),
+            "gpt" => TrainGpt(new Options(args[1..], [.. Common, "recipe", "context", "width", "heads", "blocks"], Switches),
+                output, error),
+            "mlp" or "resmlp" or "rescnn" => TrainClassifier(args[0],
+                new Options(args[1..], [.. Common, "width", "blocks", "block-depth"], Switches), output, error),
             var m => throw new UsageException($"unknown model '{m}'; available: gpt, mlp, resmlp, rescnn."),
         };
     }
 
-    private static int TrainGpt(Options options, TextWriter output)
+    private static int TrainGpt(Options options, TextWriter output, TextWriter error)
     {
         CheckBeforeWork(options, gpt: true);
+        var resume = LoadResume(options);
+        if (resume is not null) options = options.WithDefaults(RunIdentity.OptionsOf(resume.Metadata));
         string recipe = options.Get("recipe", "v1");
         if (recipe is not ("v1" or "v2")) throw new UsageException($"unknown recipe '{recipe}'; use v1 or v2.");
-        var settings = new GptSettings(recipe, Models.GptConfig(options),
+        var config = Models.GptConfig(options);
+        if (resume is not null) CheckpointLimits.CheckGpt(resume.Path, config, resume.FileBytes);
+        var settings = new GptSettings(recipe, config,
             OptimizerChoice.Parse(options, recipe == "v2" ? GptSettings.V2Optimizer : GptSettings.V1Optimizer),
             options.GetPositiveInt("steps", 2000), options.GetPositiveInt("batch", 12), (ulong)options.GetInt("seed", 0));
-        var corpus = TextCorpus.Load(DataFiles.Locate(DataFiles.Shakespeare, options.Has("data") ? options.Get("data", "") : null, !options.Has("no-download"), output));
+        var corpus = TextCorpus.Load(DataFiles.Locate(DataFiles.Shakespeare, options.Has("data") ? options.Get("data", "") : null,
+            !options.Has("no-download"), output));
+        var identity = RunIdentity.Of(settings, corpus.Fingerprint);
+        int interval = options.GetPositiveInt("eval-interval", 200), evalBatches = options.GetPositiveInt("eval-batches", 100);
+        var files = Prepare(options, resume, identity, "train-gpt.csv", interval);
         using var device = Device.Open(options.Get("device", "cpu"));
         using var run = new GptRun(settings, corpus, device);
-        if (options.Has("resume")) run.Resume(options.Get("resume", ""));
-        output.WriteLine($"train gpt {recipe}: {run.Model} | {settings.Optimizer} | {settings.Steps} steps × {settings.Batch}×{settings.Config.Context} tokens on {device.Name} from step {run.Trainer.StepCount}");
+        if (resume is not null) run.Resume(resume);
+        output.WriteLine($"train gpt {recipe}: {run.Model} | {settings.Optimizer} | {settings.Steps} steps × "
+            + $"{settings.Batch}×{settings.Config.Context} tokens on {device.Name} from step {run.Trainer.StepCount}");
 
-        int interval = options.GetPositiveInt("eval-interval", 200), evalBatches = options.GetPositiveInt("eval-batches", 100);
-        using var log = CsvLog(options.Get("log", "train-gpt.csv"), "step,batch_loss,train_loss,test_loss,ms_per_step");
+        var defaults = ResumeDefaults(options, files, interval);
+        defaults["eval-batches"] = evalBatches.ToString(CultureInfo.InvariantCulture);
+        using var log = RunLog.Open(files.Log, "step,batch_loss,train_loss,test_loss,ms_per_step",
+            resume is null ? null : run.Trainer.StepCount);
         (double Train, double Test) eval = (double.NaN, double.NaN);
-        var stepTimes = Loop(run.Trainer, settings.Steps, run.Step, interval, (step, batchLoss, ms) =>
+        var driver = Driver("modula train gpt", settings.Steps, interval, files, identity, defaults, resume);
+        var (code, stepTimes) = RunDriver.Run(run, driver, log, (step, batchLoss, ms) =>
         {
             eval = run.Evaluate(evalBatches);
-            output.WriteLine(Invariant($"step {step}/{settings.Steps} batch_loss {batchLoss:F3} train_loss {eval.Train:F3} test_loss {eval.Test:F3} lr {run.Trainer.CurrentLearningRate:F4} ms/step {ms:F1}"));
-            log.WriteLine(Invariant($"{step},{batchLoss:F5},{eval.Train:F5},{eval.Test:F5},{ms:F3}"));
-        });
-        if (options.Has("checkpoint")) run.Save(options.Get("checkpoint", ""));
-        output.WriteLine(Invariant($"final step={run.Trainer.StepCount} train_loss={eval.Train:F3} test_loss={eval.Test:F3} ms_per_step={Measure.Median(stepTimes):F1} peak_rss_mb={Measure.PeakRssMb():F0}"));
-        return 0;
+            output.WriteLine(Invariant($"step {step}/{settings.Steps} batch_loss {batchLoss:F3} train_loss {eval.Train:F3} ")
+                + Invariant($"test_loss {eval.Test:F3} lr {run.Trainer.CurrentLearningRate:F4} ms/step {ms:F1}"));
+            return Invariant($"{step},{batchLoss:F5},{eval.Train:F5},{eval.Test:F5},{ms:F3}");
+        }, output, error);
+        if (code == 0)
+            output.WriteLine(Invariant($"final step={run.Trainer.StepCount} train_loss={eval.Train:F3} test_loss={eval.Test:F3} ")
+                + Invariant($"ms_per_step={Measure.Median(stepTimes):F1} peak_rss_mb={Measure.PeakRssMb():F0}"));
+        return code;
     }
 
-    private static int TrainClassifier(string name, Options options, TextWriter output)
+    private static int TrainClassifier(string name, Options options, TextWriter output, TextWriter error)
     {
         CheckBeforeWork(options, gpt: false);
-        var model = Models.Build(name, options);
-        var optimizer = OptimizerChoice.Parse(options, new OptimizerChoice("modula-adam", Optim.UpdateRule.Normalize, ClassifierLearningRate, 0.9, 0.99, 0.01));
-        var settings = new ClassifierSettings(optimizer, options.GetPositiveInt("steps", 2000), options.GetPositiveInt("batch", 128), (ulong)options.GetInt("seed", 0));
+        var resume = LoadResume(options);
+        if (resume is not null) options = options.WithDefaults(RunIdentity.OptionsOf(resume.Metadata));
+        var sizes = Models.ClassifierSizes(name, options);
+        if (resume is not null) CheckpointLimits.CheckClassifier(resume.Path, sizes, resume.FileBytes);
+        var model = Models.Build(name, options);                      // a bad size is a usage error before data loads
         string data = options.Get("data", "fashion-mnist");
         string? directory = data == "fashion-mnist" ? null : data;
         bool download = !options.Has("no-download");
         var train = ImageDataset.LoadFashionMnist(true, directory, download, output);
         var test = ImageDataset.LoadFashionMnist(false, directory, download, output);
+        var optimizer = OptimizerChoice.Parse(options,
+            new OptimizerChoice("modula-adam", Optim.UpdateRule.Normalize, ClassifierLearningRate, 0.9, 0.99, 0.01));
+        var settings = new ClassifierSettings(optimizer, options.GetPositiveInt("steps", 2000), options.GetPositiveInt("batch", 128),
+            (ulong)options.GetInt("seed", 0));
+        var identity = RunIdentity.Of(name, sizes, settings, train.Fingerprint + test.Fingerprint[..16]);
+        int interval = options.GetPositiveInt("eval-interval", 500);
+        var files = Prepare(options, resume, identity, $"train-{name}.csv", interval);
         using var device = Device.Open(options.Get("device", "cpu"));
         using var run = new ClassifierRun(name, model, settings, train, test, device);
-        output.WriteLine($"train {name}: {model} | {optimizer} | {settings.Steps} steps × {settings.Batch} images on {device.Name}");
+        if (resume is not null) run.Resume(resume);
+        output.WriteLine($"train {name}: {model} | {optimizer} | {settings.Steps} steps × {settings.Batch} images on {device.Name} "
+            + $"from step {run.Trainer.StepCount}");
 
-        int interval = options.GetPositiveInt("eval-interval", 500);
-        using var log = CsvLog(options.Get("log", $"train-{name}.csv"), "step,batch_loss,ms_per_step");
+        var defaults = ResumeDefaults(options, files, interval);
+        if (directory is not null) defaults["data"] = Path.GetFullPath(directory);
+        else defaults.Remove("data");                                 // "fashion-mnist": the usual lookup
+        using var log = RunLog.Open(files.Log, "step,batch_loss,ms_per_step", resume is null ? null : run.Trainer.StepCount);
         var clockTotal = Stopwatch.StartNew();
-        var stepTimes = Loop(run.Trainer, settings.Steps, run.Step, interval, (step, batchLoss, ms) =>
+        var driver = Driver($"modula train {name}", settings.Steps, interval, files, identity, defaults, resume);
+        var (code, stepTimes) = RunDriver.Run(run, driver, log, (step, batchLoss, ms) =>
         {
             output.WriteLine(Invariant($"step {step}/{settings.Steps} batch_loss {batchLoss:F4} ms/step {ms:F1}"));
-            log.WriteLine(Invariant($"{step},{batchLoss:F5},{ms:F3}"));
-        });
+            return Invariant($"{step},{batchLoss:F5},{ms:F3}");
+        }, output, error);
+        if (code != 0) return code;
         var (loss, accuracy) = run.Test();
-        output.WriteLine(Invariant($"final step={run.Trainer.StepCount} test_loss={loss:F4} test_acc={accuracy:F4} seconds={clockTotal.Elapsed.TotalSeconds:F1} ms_per_step={Measure.Median(stepTimes):F2} peak_rss_mb={Measure.PeakRssMb():F0}"));
+        output.WriteLine(Invariant($"final step={run.Trainer.StepCount} test_loss={loss:F4} test_acc={accuracy:F4} ")
+            + Invariant($"seconds={clockTotal.Elapsed.TotalSeconds:F1} ms_per_step={Measure.Median(stepTimes):F2} peak_rss_mb={Measure.PeakRssMb():F0}"));
         return 0;
     }
 
-    /// <summary>
-    /// Steps until <paramref name="steps"/>, timing each; every <paramref name="interval"/> steps (and
-    /// at the end) reports the step, the mean batch loss since the last report and the median ms/step.
-    /// Returns every step's time.
-    /// </summary>
-    private static List<double> Loop(Optim.Trainer trainer, int steps, Func<double> step, int interval, Action<int, double, double> report)
+    /// <summary>The checkpoint named by <c>--resume</c>, read and validated, or null.</summary>
+    private static CheckpointFile? LoadResume(Options options)
     {
-        var times = new List<double>();
-        var losses = new List<double>();
-        while (trainer.StepCount < steps)
-        {
-            var clock = Stopwatch.StartNew();
-            losses.Add(step());
-            times.Add(clock.Elapsed.TotalMilliseconds);
-            if (trainer.StepCount % interval == 0 || trainer.StepCount == steps)
-            {
-                report(trainer.StepCount, losses.Average(), Measure.Median(times.TakeLast(interval)));
-                losses.Clear();
-            }
-        }
-        return times;
+        if (!options.Has("resume")) return null;
+        string path = options.Get("resume", "");
+        if (Directory.Exists(path)) throw new UsageException($"--resume {path} is a folder; give the checkpoint file.");
+        var file = Checkpoint.Load(path);
+        RunIdentity.CheckRecorded(path, file.Metadata);
+        return file;
     }
 
     /// <summary>
@@ -146,10 +183,61 @@ public static class TrainCommand
         if (options.Has("resume")) options.GetExistingFile("resume");
     }
 
-    private static StreamWriter CsvLog(string path, string header)
+    /// <summary>Where a run's checkpoint and log go.</summary>
+    private sealed record RunFiles(string? Checkpoint, string Log, int CheckpointEvery, int Keep);
+
+    /// <summary>
+    /// Settles the run's files and refuses, before anything changes, a resumed run that contradicts its
+    /// checkpoint and a fresh run that would overwrite another run's log or checkpoint.
+    /// </summary>
+    private static RunFiles Prepare(Options options, CheckpointFile? resume, IReadOnlyDictionary<string, string> identity,
+        string defaultLog, int interval)
     {
-        var writer = new StreamWriter(path, append: false);
-        writer.WriteLine(header);
-        return writer;
+        string? checkpoint = options.Has("checkpoint") ? Path.GetFullPath(options.Get("checkpoint", ""))
+            : resume is null ? null : Path.GetFullPath(resume.Path);
+        string log = Path.GetFullPath(options.Get("log", defaultLog));
+        int every = options.GetPositiveInt("checkpoint-every", interval);
+        int keep = options.GetInt("keep", 0);
+        if (keep < 0) throw new UsageException($"--keep must be 0 or more, got {keep}.");
+        if (checkpoint is not null && Directory.Exists(checkpoint))
+            throw new UsageException($"--checkpoint {checkpoint} is a folder; give a file path.");
+        if (resume is not null && checkpoint is not null && checkpoint != Path.GetFullPath(resume.Path) && File.Exists(checkpoint))
+            throw new UsageException($"--checkpoint {checkpoint} already holds a checkpoint; resume into another path or remove it.");
+        if (resume is not null)
+        {
+            RunIdentity.Check(resume.Path, resume.Metadata, identity, StepOf(resume), options.Has("extend"));   // Restore checks the step
+        }
+        else
+        {
+            if (options.Has("extend")) throw new UsageException("--extend applies only with --resume PATH.");
+            RunLog.CheckFresh(log);
+            if (checkpoint is not null && File.Exists(checkpoint))
+                throw new UsageException($"--checkpoint {checkpoint} already holds a checkpoint; continue that run with --resume {checkpoint}, "
+                    + "or remove it or choose another path.");
+        }
+        return new RunFiles(checkpoint, log, every, keep);
     }
+
+    /// <summary>The options a resumed run takes from its checkpoint unless given again.</summary>
+    private static Dictionary<string, string> ResumeDefaults(Options options, RunFiles files, int interval)
+    {
+        var defaults = new Dictionary<string, string>
+        {
+            ["eval-interval"] = interval.ToString(CultureInfo.InvariantCulture),
+            ["checkpoint-every"] = files.CheckpointEvery.ToString(CultureInfo.InvariantCulture),
+            ["keep"] = files.Keep.ToString(CultureInfo.InvariantCulture),
+            ["log"] = files.Log,
+            ["device"] = options.Get("device", "cpu"),
+        };
+        if (options.Has("data")) defaults["data"] = Path.GetFullPath(options.Get("data", ""));
+        return defaults;
+    }
+
+    private static RunDriverOptions Driver(string command, int steps, int interval, RunFiles files,
+        IReadOnlyDictionary<string, string> identity, IReadOnlyDictionary<string, string> defaults, CheckpointFile? resume) =>
+        new(command, steps, interval, files.Checkpoint, files.CheckpointEvery, files.Keep, RunIdentity.Metadata(identity, defaults),
+            resume?.Metadata, resume is not null && files.Checkpoint == Path.GetFullPath(resume.Path) ? StepOf(resume) : null);
+
+    private static int StepOf(CheckpointFile file) =>
+        file.Metadata.TryGetValue("step", out var text) && int.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out int s) ? s : 0;
 }

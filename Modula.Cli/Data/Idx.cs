@@ -120,6 +120,19 @@ public sealed class ImageDataset
         if (Labels.Any(l => l > 9)) throw new DataException("labels must lie in 0..9.");
     }
 
+    /// <summary>SHA-256 (hex) of the images and labels: identifies the data a run was trained on.</summary>
+    public string Fingerprint => _fingerprint ??= Fingerprinted();
+
+    private string? _fingerprint;
+
+    private string Fingerprinted()
+    {
+        using var hash = System.Security.Cryptography.IncrementalHash.CreateHash(System.Security.Cryptography.HashAlgorithmName.SHA256);
+        hash.AppendData(_bytes);
+        hash.AppendData(System.Runtime.InteropServices.MemoryMarshal.AsBytes(Labels.AsSpan()));
+        return Convert.ToHexStringLower(hash.GetHashAndReset());
+    }
+
     /// <summary>Number of images.</summary>
     public int Count { get; }
 

@@ -46,6 +46,20 @@ public sealed class TextCorpus
     /// <summary>Held-out tokens (the last 10 %).</summary>
     public int[] Test { get; }
 
+    /// <summary>SHA-256 (hex) of the vocabulary and tokens: identifies the data a run was trained on.</summary>
+    public string Fingerprint => _fingerprint ??= Fingerprinted();
+
+    private string Fingerprinted()
+    {
+        using var hash = System.Security.Cryptography.IncrementalHash.CreateHash(System.Security.Cryptography.HashAlgorithmName.SHA256);
+        hash.AppendData(System.Text.Encoding.UTF8.GetBytes(Vocabulary));
+        hash.AppendData(System.Runtime.InteropServices.MemoryMarshal.AsBytes(Train.AsSpan()));
+        hash.AppendData(System.Runtime.InteropServices.MemoryMarshal.AsBytes(Test.AsSpan()));
+        return Convert.ToHexStringLower(hash.GetHashAndReset());
+    }
+
+    private string? _fingerprint;
+
     /// <summary>Tokens of <paramref name="text"/>; characters outside the vocabulary are an error.</summary>
     public int[] Encode(string text) => text.Select(c => Vocabulary.IndexOf(c) is int i and >= 0 ? i
         : throw new ArgumentException($"character '{c}' is not in the corpus vocabulary.")).ToArray();

@@ -51,6 +51,26 @@ public sealed record SweepOptimizer(string Name, OptimizerChoice Choice, int Gri
 public sealed record SweepPlan(string Family, IReadOnlyList<SweepOptimizer> Optimizers, IReadOnlyList<int> Widths, IReadOnlyList<int> Depths,
     int BaseWidth, int BaseDepth, IReadOnlyList<int>? Grid, int Steps, int Batch, IReadOnlyList<int> Seeds, int AverageLast)
 {
+    /// <summary>
+    /// The plan that <paramref name="results"/> (one family's rows) were run from: the base depth is
+    /// the depth with the most widths, the base width the width with the most depths, and the most
+    /// frequent steps and batch; optimizers and seeds are those present.
+    /// </summary>
+    public static SweepPlan Describing(string family, IReadOnlyList<SweepResult> results, int averageLast)
+    {
+        var cells = results.Select(r => r.Cell).ToList();
+        int steps = cells.GroupBy(c => c.Steps).MaxBy(g => g.Count())!.Key;
+        int batch = cells.Where(c => c.Steps == steps).GroupBy(c => c.Batch).MaxBy(g => g.Count())!.Key;
+        cells = cells.Where(c => c.Steps == steps && c.Batch == batch).ToList();
+        int baseDepth = cells.GroupBy(c => c.Depth).MaxBy(g => (g.Select(c => c.Width).Distinct().Count(), -g.Key))!.Key;
+        int baseWidth = cells.GroupBy(c => c.Width).MaxBy(g => (g.Select(c => c.Depth).Distinct().Count(), -g.Key))!.Key;
+        var optimizers = SweepOptimizer.All.Where(o => cells.Any(c => c.Optimizer == o.Name)).ToList();
+        return new SweepPlan(family, optimizers,
+            cells.Where(c => c.Depth == baseDepth).Select(c => c.Width).Distinct().Order().ToList(),
+            cells.Where(c => c.Width == baseWidth).Select(c => c.Depth).Distinct().Order().ToList(),
+            baseWidth, baseDepth, null, steps, batch, cells.Select(c => c.Seed).Distinct().Order().ToList(), averageLast);
+    }
+
     /// <summary>The learning-rate exponents <paramref name="optimizer"/> is run at.</summary>
     public IReadOnlyList<int> GridOf(SweepOptimizer optimizer) =>
         Grid ?? Enumerable.Range(optimizer.GridLow, optimizer.GridHigh - optimizer.GridLow + 1).ToList();

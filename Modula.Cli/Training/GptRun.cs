@@ -29,7 +29,7 @@ public sealed record GptSettings(string Recipe, GptConfig Config, OptimizerChoic
 /// a seeded batch sampler whose position is saved with checkpoints so a resumed run continues
 /// exactly where it stopped.
 /// </summary>
-public sealed class GptRun : IDisposable
+public sealed class GptRun : ITrainingRun
 {
     private readonly TextCorpus _corpus;
     private readonly Device _device;
@@ -110,23 +110,36 @@ public sealed class GptRun : IDisposable
         return (Tensor.FromArray<int>(x, new Shape(b, t), _device), Tensor.FromArray<int>(y, new Shape(b, t), _device));
     }
 
-    /// <summary>Writes a checkpoint with the run's settings, vocabulary and sampler position.</summary>
-    public void Save(string path) => Checkpoint.Save(path, Trainer, new Dictionary<string, string>
+    /// <summary>The run's own checkpoint entries: the vocabulary and the sampler's position.</summary>
+    public Dictionary<string, string> State() => new()
     {
         ["recipe"] = Settings.Recipe,
         ["config"] = System.Text.Json.JsonSerializer.Serialize(Settings.Config),
         ["vocabulary"] = _corpus.Vocabulary,
         ["sampler"] = string.Create(CultureInfo.InvariantCulture, $"{Sampler.Seed}:{Sampler.Offset}"),
-    });
+    };
 
-    /// <summary>Continues from a checkpoint of the same run (strict: model, optimizer and vocabulary must match).</summary>
-    public void Resume(string path)
+    /// <summary>Problems with a checkpoint's run entries: another vocabulary, a missing or malformed sampler position.</summary>
+    public IEnumerable<string> CheckState(IReadOnlyDictionary<string, string> metadata)
     {
-        var metadata = Checkpoint.Restore(path, Trainer);
-        if (metadata.TryGetValue("vocabulary", out var vocabulary) && vocabulary != _corpus.Vocabulary)
-            throw new DataException($"{path} was trained on a different vocabulary.");
-        if (metadata.TryGetValue("sampler", out var sampler) && sampler.Split(':') is [var seed, var offset])
-            Sampler = new Generator(ulong.Parse(seed, CultureInfo.InvariantCulture), ulong.Parse(offset, CultureInfo.InvariantCulture));
+        if (!metadata.TryGetValue("vocabulary", out var vocabulary)) yield return "metadata 'vocabulary' is missing";
+        else if (vocabulary != _corpus.Vocabulary) yield return "the checkpoint was trained on a different vocabulary";
+        if (!Checkpoint.TryParseStream(metadata, "sampler", out ulong seed, out _)) yield return "metadata 'sampler' is missing or not 'seed:offset'";
+        else if (seed != Sampler.Seed) yield return $"the batch sampler has seed {seed} in the checkpoint, this run uses {Sampler.Seed}";
+    }
+
+    /// <summary>Writes a checkpoint with the run's settings, vocabulary and sampler position.</summary>
+    public void Save(string path) => Checkpoint.Save(path, Trainer, State());
+
+    /// <summary>Continues from a checkpoint of the same run (strict: everything is checked before anything changes).</summary>
+    public void Resume(string path) => Resume(Checkpoint.Load(path));
+
+    /// <summary>Continues from a loaded checkpoint of the same run.</summary>
+    public void Resume(CheckpointFile file)
+    {
+        var metadata = Checkpoint.Restore(file, Trainer, CheckState);
+        Checkpoint.TryParseStream(metadata, "sampler", out ulong seed, out ulong offset);
+        Sampler = new Generator(seed, offset);
     }
 
     /// <summary>Frees the weights and optimizer state.</summary>

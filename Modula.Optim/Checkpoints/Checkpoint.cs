@@ -8,58 +8,122 @@ namespace Modula.Optim;
 /// Saves and restores a <see cref="Trainer"/> as one safetensors file: the weights (named
 /// <c>weights/NNN/module path</c>), the optimizer's state vectors (<c>optimizer/slot/NNN</c>),
 /// the power-iteration vectors (<c>normalize/NNN</c>), and in the metadata the step, skipped
-/// steps, the optimizer, the power-iteration stream position, the architecture (the module
-/// summary with masses) and any caller entries (for example a data sampler's position).
+/// steps, the optimizer, the update rule, the power-iteration stream position, the architecture
+/// (the module summary with masses) and any caller entries (for example a data sampler's
+/// position). Both checksums of <see cref="SafeTensors"/> cover all of it.
 /// </summary>
 public static class Checkpoint
 {
     /// <summary>Metadata key of the architecture fingerprint.</summary>
     public const string ArchitectureKey = "architecture";
 
+    /// <summary>The format tag of the files written here (files of an earlier format are refused).</summary>
+    public const string Format = "modula.net-checkpoint-2";
+
     /// <summary>Writes <paramref name="trainer"/>'s state atomically to <paramref name="path"/>.</summary>
-    public static void Save(string path, Trainer trainer, IReadOnlyDictionary<string, string>? extra = null)
+    public static void Save(string path, Trainer trainer, IReadOnlyDictionary<string, string>? extra = null, SafeTensorsWriteOptions? options = null) =>
+        Capture(trainer, extra).Write(path, options);
+
+    /// <summary>
+    /// Copies <paramref name="trainer"/>'s state to the host: the copy can be written later (for
+    /// example on another thread) while training goes on.
+    /// </summary>
+    /// <remarks>
+    /// With <paramref name="buffers"/>, host buffers are reused from (and recorded in) that map by
+    /// tensor name: a caller that snapshots repeatedly passes the same map, once the previous
+    /// snapshot has been written.
+    /// </remarks>
+    public static CheckpointSnapshot Capture(Trainer trainer, IReadOnlyDictionary<string, string>? extra = null,
+        Dictionary<string, byte[]>? buffers = null)
     {
         var tensors = new Dictionary<string, SafeTensor>(StringComparer.Ordinal);
+        void Add(string key, Tensor t)
+        {
+            var copy = SafeTensor.From(t, buffers?.GetValueOrDefault(key));
+            if (buffers is not null) buffers[key] = copy.Data;
+            tensors[key] = copy;
+        }
         var keys = WeightKeys(trainer.Model);
-        for (int i = 0; i < keys.Length; i++) tensors[keys[i]] = SafeTensor.From(trainer.Weights[i]);
+        for (int i = 0; i < keys.Length; i++) Add(keys[i], trainer.Weights[i]);
         trainer.Optimizer.EnsureSlots(trainer.Weights);
         foreach (var (slot, values) in trainer.Optimizer.Slots)
-            for (int i = 0; i < values.Count; i++) tensors[SlotKey(slot, i)] = SafeTensor.From(values[i]);
+            for (int i = 0; i < values.Count; i++) Add(SlotKey(slot, i), values[i]);
         var vectors = trainer.NormalizeState.Vectors;
         for (int i = 0; i < vectors.Count; i++)
-            if (vectors[i] is { } v) tensors[NormalizeKey(i)] = SafeTensor.From(v);
+            if (vectors[i] is { } v) Add(NormalizeKey(i), v);
 
         var metadata = new Dictionary<string, string>(StringComparer.Ordinal);
         if (extra is not null) foreach (var (k, v) in extra) metadata[k] = v;
-        metadata["format"] = "modula.net-checkpoint-1";
+        metadata["format"] = Format;
         metadata["step"] = trainer.StepCount.ToString(CultureInfo.InvariantCulture);
         metadata["skipped_steps"] = trainer.SkippedSteps.ToString(CultureInfo.InvariantCulture);
         metadata["optimizer"] = trainer.Optimizer.Describe();
         metadata["rule"] = trainer.Options.Rule.ToString();
-        metadata["normalize_rng"] = string.Create(CultureInfo.InvariantCulture, $"{trainer.NormalizeState.Generator.Seed}:{trainer.NormalizeState.Generator.Offset}");
+        var g = trainer.NormalizeState.Generator;
+        metadata["normalize_rng"] = string.Create(CultureInfo.InvariantCulture, $"{g.Seed}:{g.Offset}");
         metadata[ArchitectureKey] = trainer.Model.Summary();
-        SafeTensors.Write(path, tensors, metadata);
+        return new CheckpointSnapshot(trainer.StepCount, tensors, metadata);
+    }
+
+    /// <summary>Reads and validates a checkpoint file (format, both checksums) without applying it.</summary>
+    public static CheckpointFile Load(string path)
+    {
+        var (tensors, metadata) = SafeTensors.Read(path);
+        return Validated(path, new FileInfo(path).Length, tensors, metadata);
+    }
+
+    /// <summary>Validates the bytes of a checkpoint file (format, both checksums) without applying them.</summary>
+    public static CheckpointFile Parse(byte[] bytes, string source)
+    {
+        var (tensors, metadata) = SafeTensors.Parse(bytes, source);
+        return Validated(source, bytes.Length, tensors, metadata);
+    }
+
+    private static CheckpointFile Validated(string path, long bytes, Dictionary<string, SafeTensor> tensors, Dictionary<string, string> metadata)
+    {
+        if (!metadata.TryGetValue("format", out var format) || format != Format)
+            throw new InvalidDataException($"Checkpoint '{path}' has format '{format ?? "(none)"}'; this build reads '{Format}'.");
+        return new CheckpointFile(path, bytes, tensors, metadata);
     }
 
     /// <summary>
-    /// Restores <paramref name="trainer"/> from <paramref name="path"/>. Loading is strict: every
-    /// missing tensor, unexpected tensor, shape or dtype mismatch and architecture difference is
-    /// listed in one <see cref="InvalidDataException"/>, and the trainer is left unchanged unless
-    /// everything fits. Returns the file's metadata (including the caller's entries).
+    /// Restores <paramref name="trainer"/> from <paramref name="path"/> (see
+    /// <see cref="Restore(CheckpointFile, Trainer, Func{IReadOnlyDictionary{string, string}, IEnumerable{string}}?)"/>).
     /// </summary>
-    public static IReadOnlyDictionary<string, string> Restore(string path, Trainer trainer)
+    public static IReadOnlyDictionary<string, string> Restore(string path, Trainer trainer,
+        Func<IReadOnlyDictionary<string, string>, IEnumerable<string>>? validate = null) => Restore(Load(path), trainer, validate);
+
+    /// <summary>
+    /// Restores <paramref name="trainer"/> from <paramref name="file"/>. Loading is strict: every
+    /// missing tensor, unexpected tensor, shape or dtype mismatch, architecture, optimizer or
+    /// update-rule difference, malformed step or stream position, and every problem
+    /// <paramref name="validate"/> finds in the metadata is listed in one
+    /// <see cref="InvalidDataException"/>, and the trainer is left unchanged unless everything
+    /// fits. Returns the file's metadata (including the caller's entries).
+    /// </summary>
+    public static IReadOnlyDictionary<string, string> Restore(CheckpointFile file, Trainer trainer,
+        Func<IReadOnlyDictionary<string, string>, IEnumerable<string>>? validate = null)
     {
-        var (tensors, metadata) = SafeTensors.Read(path);
+        var (tensors, metadata) = (file.Tensors, file.Metadata);
         var expected = new Dictionary<string, (Shape Shape, DType? DType)>(StringComparer.Ordinal);
         var keys = WeightKeys(trainer.Model);
         for (int i = 0; i < keys.Length; i++) expected[keys[i]] = (trainer.Weights[i].Shape, trainer.Weights[i].DType);
         foreach (var slot in trainer.Optimizer.SlotNames)
             for (int i = 0; i < trainer.Weights.Count; i++) expected[SlotKey(slot, i)] = (trainer.Weights[i].Shape, trainer.Weights[i].DType);
-        var problems = Mismatches(tensors, metadata, expected, trainer.Model,
-            key => TryNormalizeIndex(key, out int index) && index < trainer.Weights.Count);
-        int step = metadata.TryGetValue("step", out var stepText) && int.TryParse(stepText, CultureInfo.InvariantCulture, out int parsed) ? parsed : -1;
-        if (step < 0) problems.Add("metadata 'step' is missing or invalid");
-        ThrowIfAny(path, problems);
+        var problems = Mismatches(tensors, metadata, expected, trainer.Model, key => TryNormalizeIndex(key, out _));
+        problems.AddRange(NormalizeVectorProblems(tensors, trainer));
+        Compare(problems, metadata, "optimizer", trainer.Optimizer.Describe());
+        Compare(problems, metadata, "rule", trainer.Options.Rule.ToString());
+        int step = Int(problems, metadata, "step", int.MaxValue);
+        int skipped = Int(problems, metadata, "skipped_steps", Math.Max(0, step));
+        ulong offset = 0;
+        var g = trainer.NormalizeState.Generator;
+        if (!TryParseStream(metadata, "normalize_rng", out ulong seed, out offset))
+            problems.Add("metadata 'normalize_rng' is missing or not 'seed:offset'");
+        else if (seed != g.Seed)
+            problems.Add($"the power-iteration stream has seed {seed} in the file, the trainer uses {g.Seed}");
+        if (validate is not null) problems.AddRange(validate(metadata));
+        ThrowIfAny(file.Path, problems);
 
         // Everything fits: copy in.
         for (int i = 0; i < keys.Length; i++)
@@ -73,28 +137,41 @@ public static class Checkpoint
         for (int i = 0; i < trainer.Weights.Count; i++)
             if (tensors.TryGetValue(NormalizeKey(i), out var v)) trainer.NormalizeState.Set(i, v.ToTensor(trainer.Weights[i].Device));
         trainer.StepCount = step;
-        trainer.SkippedSteps = metadata.TryGetValue("skipped_steps", out var skipped) && int.TryParse(skipped, CultureInfo.InvariantCulture, out int s) ? s : 0;
-        if (metadata.TryGetValue("normalize_rng", out var rng) && rng.Split(':') is [_, var offset] && ulong.TryParse(offset, CultureInfo.InvariantCulture, out ulong o))
-            trainer.NormalizeState.Generator.Offset = o;
+        trainer.SkippedSteps = skipped;
+        g.Offset = offset;
         return metadata;
+    }
+
+    /// <summary>Parses a <c>seed:offset</c> stream position; false when missing or malformed.</summary>
+    public static bool TryParseStream(IReadOnlyDictionary<string, string> metadata, string key, out ulong seed, out ulong offset)
+    {
+        seed = offset = 0;
+        return metadata.TryGetValue(key, out var text) && text.Split(':') is [var s, var o]
+            && ulong.TryParse(s, NumberStyles.None, CultureInfo.InvariantCulture, out seed)
+            && ulong.TryParse(o, NumberStyles.None, CultureInfo.InvariantCulture, out offset);
     }
 
     /// <summary>
     /// Reads a checkpoint once for inference: <paramref name="buildModel"/> makes the model from
-    /// the file's metadata, and its weights are loaded strictly (weight tensors and architecture);
-    /// optimizer state in the file is ignored.
+    /// the file's metadata (it must validate what it reads before building anything large), and
+    /// its weights are loaded strictly (every weight tensor float32 of the atom's shape, and the
+    /// architecture); optimizer state in the file is ignored.
     /// </summary>
     public static (Module Model, Weights Weights, IReadOnlyDictionary<string, string> Metadata) LoadWeights(
-        string path, Func<IReadOnlyDictionary<string, string>, Module> buildModel, Device device)
+        string path, Func<CheckpointFile, Module> buildModel, Device device) => LoadWeights(Load(path), buildModel, device);
+
+    /// <summary>Loads the weights of an already read <paramref name="file"/> (see <see cref="LoadWeights(string, Func{CheckpointFile, Module}, Device)"/>).</summary>
+    public static (Module Model, Weights Weights, IReadOnlyDictionary<string, string> Metadata) LoadWeights(
+        CheckpointFile file, Func<CheckpointFile, Module> buildModel, Device device)
     {
-        var (tensors, metadata) = SafeTensors.Read(path);
-        var model = buildModel(metadata);
+        string path = file.Path;
+        var model = buildModel(file);
         var keys = WeightKeys(model);
         var atoms = model.Atoms();
         var expected = keys.Select((k, i) => (k, atoms[i].Atom.WeightShape))
-            .ToDictionary(p => p.k, p => (p.WeightShape, (DType?)null), StringComparer.Ordinal);
-        ThrowIfAny(path, Mismatches(tensors, metadata, expected, model, key => !key.StartsWith("weights/", StringComparison.Ordinal)));
-        return (model, new Weights(keys.Select(k => tensors[k].ToTensor(device))), metadata);
+            .ToDictionary(p => p.k, p => (p.WeightShape, (DType?)DType.Float32), StringComparer.Ordinal);
+        ThrowIfAny(path, Mismatches(file.Tensors, file.Metadata, expected, model, key => !key.StartsWith("weights/", StringComparison.Ordinal)));
+        return (model, new Weights(keys.Select(k => file.Tensors[k].ToTensor(device))), file.Metadata);
     }
 
     /// <summary>Every missing, mismatched or unexpected tensor and an architecture difference, as messages.</summary>
@@ -110,15 +187,45 @@ public static class Checkpoint
         }
         foreach (var key in tensors.Keys.Where(k => !expected.ContainsKey(k) && !allowedExtra(k)))
             problems.Add($"unexpected tensor '{key}'");
-        if (metadata.TryGetValue(ArchitectureKey, out var architecture) && architecture != model.Summary())
+        if (!metadata.TryGetValue(ArchitectureKey, out var architecture))
+            problems.Add($"metadata '{ArchitectureKey}' is missing");
+        else if (architecture != model.Summary())
             problems.Add("the checkpoint was written for a different architecture (module tree or masses differ)");
         return problems;
+    }
+
+    /// <summary>Power-iteration vectors must belong to an atom and be no larger than its weight, in its dtype.</summary>
+    private static IEnumerable<string> NormalizeVectorProblems(Dictionary<string, SafeTensor> tensors, Trainer trainer)
+    {
+        foreach (var (key, t) in tensors)
+        {
+            if (!key.StartsWith("normalize/", StringComparison.Ordinal)) continue;
+            if (!TryNormalizeIndex(key, out int i) || i >= trainer.Weights.Count) { yield return $"unexpected tensor '{key}'"; continue; }
+            var w = trainer.Weights[i];
+            long count = t.Shape.Aggregate(1L, (a, d) => a * d);
+            if (t.DType != w.DType || t.Shape.Length is < 1 or > 3 || count > w.Shape.Size)
+                yield return $"power-iteration vector '{key}' is {t.DType} {Shape.Format(t.Shape)}, which does not fit weight {i} ({w.DType} {w.Shape})";
+        }
+    }
+
+    private static void Compare(List<string> problems, IReadOnlyDictionary<string, string> metadata, string key, string want)
+    {
+        if (!metadata.TryGetValue(key, out var have)) problems.Add($"metadata '{key}' is missing");
+        else if (have != want) problems.Add($"{key}: the checkpoint has '{have}', this run uses '{want}'");
+    }
+
+    private static int Int(List<string> problems, IReadOnlyDictionary<string, string> metadata, string key, int max)
+    {
+        if (metadata.TryGetValue(key, out var text) && int.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out int value) && value <= max)
+            return value;
+        problems.Add($"metadata '{key}' is missing or invalid");
+        return 0;
     }
 
     private static void ThrowIfAny(string path, List<string> problems)
     {
         if (problems.Count > 0)
-            throw new InvalidDataException($"Checkpoint '{path}' does not fit this model:\n  " + string.Join("\n  ", problems));
+            throw new InvalidDataException($"Checkpoint '{path}' does not fit this run (nothing was changed):\n  " + string.Join("\n  ", problems));
     }
 
     /// <summary>The weight tensor names in weight order: position and module path.</summary>
@@ -131,6 +238,24 @@ public static class Checkpoint
     private static bool TryNormalizeIndex(string key, out int index)
     {
         index = -1;
-        return key.StartsWith("normalize/", StringComparison.Ordinal) && int.TryParse(key["normalize/".Length..], CultureInfo.InvariantCulture, out index) && index >= 0;
+        return key.StartsWith("normalize/", StringComparison.Ordinal)
+            && int.TryParse(key["normalize/".Length..], NumberStyles.None, CultureInfo.InvariantCulture, out index);
     }
+}
+
+/// <summary>A validated checkpoint file in memory: its tensors and metadata, not yet applied to anything.</summary>
+/// <param name="Path">Where it was read from (for messages).</param>
+/// <param name="FileBytes">The file's size: an upper bound for any model its metadata may describe.</param>
+/// <param name="Tensors">Tensors by name.</param>
+/// <param name="Metadata">Metadata entries, both checksums verified.</param>
+public sealed record CheckpointFile(string Path, long FileBytes, Dictionary<string, SafeTensor> Tensors, Dictionary<string, string> Metadata);
+
+/// <summary>A trainer's state copied to the host by <see cref="Checkpoint.Capture"/>, ready to be written.</summary>
+/// <param name="Step">The trainer's step when captured.</param>
+/// <param name="Tensors">Host copies of weights, optimizer state and power-iteration vectors.</param>
+/// <param name="Metadata">The metadata entries.</param>
+public sealed record CheckpointSnapshot(int Step, IReadOnlyDictionary<string, SafeTensor> Tensors, IReadOnlyDictionary<string, string> Metadata)
+{
+    /// <summary>Writes the snapshot atomically to <paramref name="path"/>.</summary>
+    public void Write(string path, SafeTensorsWriteOptions? options = null) => SafeTensors.Write(path, Tensors, Metadata, options);
 }

@@ -9,14 +9,25 @@ namespace Modula.Optim;
 /// <summary>One tensor of a safetensors file: dtype, shape and its little-endian bytes.</summary>
 public sealed record SafeTensor(DType DType, int[] Shape, byte[] Data)
 {
-    /// <summary>Copies <paramref name="t"/> to the host.</summary>
-    public static SafeTensor From(Tensor t) => t.DType switch
+    /// <summary>
+    /// Copies <paramref name="t"/> to the host, into <paramref name="buffer"/> when it has exactly the
+    /// right length (reusing a buffer avoids touching fresh memory on every checkpoint).
+    /// </summary>
+    public static SafeTensor From(Tensor t, byte[]? buffer = null)
     {
-        DType.Float32 => new(t.DType, t.Shape.Dims.ToArray(), Bytes(t.ToArray<float>())),
-        DType.Float64 => new(t.DType, t.Shape.Dims.ToArray(), Bytes(t.ToArray<double>())),
-        DType.Int32 => new(t.DType, t.Shape.Dims.ToArray(), Bytes(t.ToArray<int>())),
-        _ => throw new ArgumentException($"SafeTensor: unsupported dtype {t.DType}."),
-    };
+        if (!BitConverter.IsLittleEndian) throw new PlatformNotSupportedException("safetensors: big-endian hosts are not supported.");
+        int bytes = t.Shape.Size * DTypeInfo.SizeOf(t.DType);
+        var data = buffer is not null && buffer.Length == bytes ? buffer : GC.AllocateUninitializedArray<byte>(bytes);
+        var span = data.AsSpan();
+        switch (t.DType)
+        {
+            case DType.Float32: t.CopyTo(System.Runtime.InteropServices.MemoryMarshal.Cast<byte, float>(span)); break;
+            case DType.Float64: t.CopyTo(System.Runtime.InteropServices.MemoryMarshal.Cast<byte, double>(span)); break;
+            case DType.Int32: t.CopyTo(System.Runtime.InteropServices.MemoryMarshal.Cast<byte, int>(span)); break;
+            default: throw new ArgumentException($"SafeTensor: unsupported dtype {t.DType}.");
+        }
+        return new(t.DType, t.Shape.Dims.ToArray(), data);
+    }
 
     /// <summary>A new tensor with these values on <paramref name="device"/>.</summary>
     public Tensor ToTensor(Device device) => DType switch
@@ -26,35 +37,45 @@ public sealed record SafeTensor(DType DType, int[] Shape, byte[] Data)
         _ => Tensor.FromArray<int>(System.Runtime.InteropServices.MemoryMarshal.Cast<byte, int>(Data), new Shape(Shape), device),
     };
 
-    private static byte[] Bytes<T>(T[] values) where T : unmanaged
-    {
-        if (!BitConverter.IsLittleEndian) throw new PlatformNotSupportedException("safetensors: big-endian hosts are not supported.");
-        return System.Runtime.InteropServices.MemoryMarshal.AsBytes(values.AsSpan()).ToArray();
-    }
 }
+
+/// <summary>Options of <see cref="SafeTensors.Write(string, IReadOnlyDictionary{string, SafeTensor}, IReadOnlyDictionary{string, string}, SafeTensorsWriteOptions?)"/>.</summary>
+/// <param name="FailAfterBytes">
+/// When set, the write fails with an <see cref="IOException"/> after this many bytes, as a full disk
+/// would (tests of the failure path use it; the temporary file is removed as after a real failure).
+/// </param>
+public sealed record SafeTensorsWriteOptions(long? FailAfterBytes = null);
 
 /// <summary>
 /// The safetensors format: an 8-byte little-endian header length, a JSON header mapping names
 /// to dtype, shape and data offsets (plus a string map under <c>__metadata__</c>), then the raw
-/// data. Files written here also carry <c>sha256</c> of the data section in the metadata, and
-/// the reader validates everything before trusting it.
+/// data. Files written here carry two checksums in the metadata: <c>sha256</c> of the data
+/// section and <c>header_sha256</c> of every tensor entry and every other metadata entry, so a
+/// change anywhere in the file is detected. The reader validates everything before trusting it.
 /// </summary>
 public static class SafeTensors
 {
     /// <summary>Headers larger than this are rejected before any allocation.</summary>
     public const long MaxHeaderBytes = 64 << 20;
 
-    private const string MetadataKey = "__metadata__";
-    private const string ChecksumKey = "sha256";
+    /// <summary>Metadata key of the data section's SHA-256.</summary>
+    public const string ChecksumKey = "sha256";
 
-    /// <summary>Test hook: when set, writing throws after this many bytes (simulates a crash mid-write).</summary>
-    internal static long? FailAfterBytes;
+    /// <summary>Metadata key of the SHA-256 of the header's content (tensor entries and the other metadata).</summary>
+    public const string HeaderChecksumKey = "header_sha256";
+
+    private const string MetadataKey = "__metadata__";
+
+    /// <summary>The prefix of the temporary files <see cref="Write"/> creates next to <paramref name="path"/>.</summary>
+    public static string TempPrefix(string path) => $".{Path.GetFileName(Path.GetFullPath(path))}.";
 
     /// <summary>
     /// Writes atomically: to a temporary file in the same directory, flushed to disk, then
-    /// renamed over <paramref name="path"/>. A failure at any point leaves the old file intact.
+    /// renamed over <paramref name="path"/>. A failure at any point leaves the old file intact
+    /// and removes the temporary file.
     /// </summary>
-    public static void Write(string path, IReadOnlyDictionary<string, SafeTensor> tensors, IReadOnlyDictionary<string, string> metadata)
+    public static void Write(string path, IReadOnlyDictionary<string, SafeTensor> tensors, IReadOnlyDictionary<string, string> metadata,
+        SafeTensorsWriteOptions? options = null)
     {
         var full = Path.GetFullPath(path);
         var directory = Path.GetDirectoryName(full)!;
@@ -62,16 +83,17 @@ public static class SafeTensors
         // Tensors are written straight from their host copies, so saving needs no second copy of the data.
         var ordered = tensors.OrderBy(p => p.Key, StringComparer.Ordinal).ToList();
         var header = EncodeHeader(ordered, metadata);
-        string temp = Path.Combine(directory, $".{Path.GetFileName(full)}.{Environment.ProcessId}.{Guid.NewGuid():N}.tmp");
+        string temp = Path.Combine(directory, $"{TempPrefix(full)}{Environment.ProcessId}.{Guid.NewGuid():N}.tmp");
+        long? limit = options?.FailAfterBytes;
         try
         {
             using (var stream = new FileStream(temp, FileMode.CreateNew, FileAccess.Write, FileShare.None))
             {
                 var length = new byte[8];
                 BinaryPrimitives.WriteUInt64LittleEndian(length, (ulong)header.Length);
-                long written = WriteChecked(stream, length, 0);
-                written = WriteChecked(stream, header, written);
-                foreach (var (_, t) in ordered) written = WriteChecked(stream, t.Data, written);
+                long written = WriteChecked(stream, length, 0, limit);
+                written = WriteChecked(stream, header, written, limit);
+                foreach (var (_, t) in ordered) written = WriteChecked(stream, t.Data, written, limit);
                 stream.Flush(flushToDisk: true);
             }
             File.Move(temp, full, overwrite: true);
@@ -83,44 +105,65 @@ public static class SafeTensors
         }
     }
 
-    /// <summary>Writes <paramref name="bytes"/> after <paramref name="written"/> bytes; returns the new total.</summary>
-    private static long WriteChecked(Stream stream, byte[] bytes, long written)
+    /// <summary>The bytes <see cref="Write"/> would put in a file (for in-memory use: tests, fuzzing, transfer).</summary>
+    public static byte[] Serialize(IReadOnlyDictionary<string, SafeTensor> tensors, IReadOnlyDictionary<string, string> metadata)
     {
-        if (FailAfterBytes is long limit && written + bytes.Length > limit)
+        var ordered = tensors.OrderBy(p => p.Key, StringComparer.Ordinal).ToList();
+        var header = EncodeHeader(ordered, metadata);
+        var stream = new MemoryStream();
+        var length = new byte[8];
+        BinaryPrimitives.WriteUInt64LittleEndian(length, (ulong)header.Length);
+        stream.Write(length);
+        stream.Write(header);
+        foreach (var (_, t) in ordered) stream.Write(t.Data);
+        return stream.ToArray();
+    }
+
+    /// <summary>Writes <paramref name="bytes"/> after <paramref name="written"/> bytes; returns the new total.</summary>
+    private static long WriteChecked(Stream stream, byte[] bytes, long written, long? limit)
+    {
+        if (limit is long l && written + bytes.Length > l)
         {
-            stream.Write(bytes, 0, (int)Math.Max(0, limit - written));
-            throw new IOException("safetensors: simulated failure while writing.");
+            stream.Write(bytes, 0, (int)Math.Max(0, l - written));
+            throw new IOException("safetensors: simulated failure while writing (no space left on device).");
         }
         stream.Write(bytes);
         return written + bytes.Length;
     }
 
-    /// <summary>The JSON header (padded to 8 bytes) for tensors stored back to back in the given order, with the data's SHA-256.</summary>
+    /// <summary>The JSON header (padded to 8 bytes) for tensors stored back to back in the given order, with both checksums.</summary>
     private static byte[] EncodeHeader(IReadOnlyList<KeyValuePair<string, SafeTensor>> ordered, IReadOnlyDictionary<string, string> metadata)
     {
         using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+        var entries = new List<(string Name, DType DType, int[] Shape, long Begin, long End)>();
+        long offset = 0;
+        foreach (var (name, t) in ordered)
+        {
+            hash.AppendData(t.Data);
+            entries.Add((name, t.DType, t.Shape, offset, offset += t.Data.Length));
+        }
+        var own = metadata.Where(p => p.Key is not (ChecksumKey or HeaderChecksumKey)).ToDictionary(p => p.Key, p => p.Value, StringComparer.Ordinal);
         var buffer = new MemoryStream();
         using (var json = new Utf8JsonWriter(buffer))
         {
             json.WriteStartObject();
-            long offset = 0;
-            foreach (var (name, t) in ordered)
+            foreach (var e in entries)
             {
-                hash.AppendData(t.Data);
-                json.WriteStartObject(name);
-                json.WriteString("dtype", DTypeName(t.DType));
+                json.WriteStartObject(e.Name);
+                json.WriteString("dtype", DTypeName(e.DType));
                 json.WriteStartArray("shape");
-                foreach (var d in t.Shape) json.WriteNumberValue(d);
+                foreach (var d in e.Shape) json.WriteNumberValue(d);
                 json.WriteEndArray();
                 json.WriteStartArray("data_offsets");
-                json.WriteNumberValue(offset);
-                json.WriteNumberValue(offset += t.Data.Length);
+                json.WriteNumberValue(e.Begin);
+                json.WriteNumberValue(e.End);
                 json.WriteEndArray();
                 json.WriteEndObject();
             }
             json.WriteStartObject(MetadataKey);
-            foreach (var (key, value) in metadata.Where(p => p.Key != ChecksumKey)) json.WriteString(key, value);
+            foreach (var (key, value) in own) json.WriteString(key, value);
             json.WriteString(ChecksumKey, Convert.ToHexStringLower(hash.GetHashAndReset()));
+            json.WriteString(HeaderChecksumKey, HeaderDigest(entries, own));
             json.WriteEndObject();
             json.WriteEndObject();
         }
@@ -129,56 +172,132 @@ public static class SafeTensors
     }
 
     /// <summary>
-    /// Reads and validates a file. Every malformation — truncation, an oversized or malformed
-    /// header, bad dtypes or shapes, out-of-range or overlapping offsets, duplicate names, a wrong
-    /// checksum — is an <see cref="InvalidDataException"/>; nothing larger than the file is allocated.
+    /// SHA-256 of the header's content in a canonical form (entries and metadata sorted by name, each
+    /// string length-prefixed), so it does not depend on JSON spelling and covers every value.
+    /// </summary>
+    private static string HeaderDigest(IEnumerable<(string Name, DType DType, int[] Shape, long Begin, long End)> entries,
+        IReadOnlyDictionary<string, string> metadata)
+    {
+        using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+        var number = new byte[8];
+        void Append(string s)
+        {
+            var bytes = Encoding.UTF8.GetBytes(s);
+            BinaryPrimitives.WriteInt64LittleEndian(number, bytes.Length);
+            hash.AppendData(number);
+            hash.AppendData(bytes);
+        }
+        void AppendNumber(long n)
+        {
+            BinaryPrimitives.WriteInt64LittleEndian(number, n);
+            hash.AppendData(number);
+        }
+        foreach (var e in entries.OrderBy(e => e.Name, StringComparer.Ordinal))
+        {
+            Append(e.Name);
+            Append(DTypeName(e.DType));
+            AppendNumber(e.Shape.Length);
+            foreach (var d in e.Shape) AppendNumber(d);
+            AppendNumber(e.Begin);
+            AppendNumber(e.End);
+        }
+        Append(MetadataKey);
+        foreach (var (key, value) in metadata.Where(p => p.Key is not (ChecksumKey or HeaderChecksumKey)).OrderBy(p => p.Key, StringComparer.Ordinal))
+        {
+            Append(key);
+            Append(value);
+        }
+        return Convert.ToHexStringLower(hash.GetHashAndReset());
+    }
+
+    /// <summary>
+    /// Reads and validates a file. Every malformation — truncation, an oversized, malformed or
+    /// non-UTF-8 header, bad dtypes or shapes, out-of-range or overlapping offsets, duplicate names,
+    /// a missing or wrong checksum of the data or of the header — is an
+    /// <see cref="InvalidDataException"/>; nothing much larger than the file is allocated.
     /// </summary>
     public static (Dictionary<string, SafeTensor> Tensors, Dictionary<string, string> Metadata) Read(string path)
     {
         byte[] file;
         try { file = File.ReadAllBytes(path); }
         catch (FileNotFoundException) { throw new FileNotFoundException($"Checkpoint '{path}' does not exist.", path); }
+        catch (UnauthorizedAccessException e) { throw new InvalidDataException($"Cannot read checkpoint '{path}': {e.Message}", e); }
+        catch (IOException e) when (e is not FileNotFoundException) { throw new InvalidDataException($"Cannot read checkpoint '{path}': {e.Message}", e); }
         return Parse(file, path);
     }
 
-    /// <summary>Validates and decodes the bytes of a safetensors file (see <see cref="Read"/>).</summary>
-    public static (Dictionary<string, SafeTensor> Tensors, Dictionary<string, string> Metadata) Parse(byte[] file, string source = "buffer")
+    /// <summary>
+    /// Validates and decodes the bytes of a safetensors file (see <see cref="Read"/>). With
+    /// <paramref name="requireChecksums"/> false, a file without checksums (one written by another
+    /// program) is accepted; checksums that are present are always verified.
+    /// </summary>
+    public static (Dictionary<string, SafeTensor> Tensors, Dictionary<string, string> Metadata) Parse(byte[] file, string source = "buffer",
+        bool requireChecksums = true)
     {
         if (file.Length < 8) throw Bad(source, $"{file.Length} bytes is too short for a header length.");
         ulong headerLength = BinaryPrimitives.ReadUInt64LittleEndian(file);
         if (headerLength > MaxHeaderBytes) throw Bad(source, $"header length {headerLength} exceeds the {MaxHeaderBytes}-byte limit.");
         if ((long)headerLength > file.Length - 8) throw Bad(source, $"header length {headerLength} runs past the end of the {file.Length}-byte file (truncated?).");
-        int dataStart = 8 + (int)headerLength;
-        long dataLength = file.Length - dataStart;
-
-        JsonDocument doc;
-        try { doc = JsonDocument.Parse(file.AsMemory(8, (int)headerLength)); }
-        catch (JsonException e) { throw Bad(source, $"the header is not valid JSON ({e.Message})."); }
-        using (doc)
+        var headerBytes = file.AsMemory(8, (int)headerLength);
+        if (!System.Text.Unicode.Utf8.IsValid(headerBytes.Span)) throw Bad(source, "the header is not valid UTF-8.");
+        try
         {
-            if (doc.RootElement.ValueKind != JsonValueKind.Object) throw Bad(source, "the header is not a JSON object.");
-            var tensors = new Dictionary<string, SafeTensor>(StringComparer.Ordinal);
-            var metadata = new Dictionary<string, string>(StringComparer.Ordinal);
-            var ranges = new List<(long Begin, long End, string Name)>();
-            var seen = new HashSet<string>(StringComparer.Ordinal);
-            foreach (var entry in doc.RootElement.EnumerateObject())
-            {
-                if (!seen.Add(entry.Name)) throw Bad(source, $"duplicate key '{entry.Name}'.");
-                if (entry.Name == MetadataKey) { ReadMetadata(entry.Value, metadata, source); continue; }
-                var (dtype, shape, begin, end) = ReadEntry(entry, dataLength, source);
-                ranges.Add((begin, end, entry.Name));
-                tensors[entry.Name] = new SafeTensor(dtype, shape, file.AsSpan(dataStart + (int)begin, (int)(end - begin)).ToArray());
-            }
-            ranges.Sort((a, b) => a.Begin.CompareTo(b.Begin));
-            for (int i = 1; i < ranges.Count; i++)
-                if (ranges[i].Begin < ranges[i - 1].End) throw Bad(source, $"tensors '{ranges[i - 1].Name}' and '{ranges[i].Name}' overlap.");
-            if (metadata.TryGetValue(ChecksumKey, out var expected))
-            {
-                string actual = Convert.ToHexStringLower(SHA256.HashData(file.AsSpan(dataStart)));
-                if (!string.Equals(expected, actual, StringComparison.OrdinalIgnoreCase))
-                    throw Bad(source, $"data checksum {actual} does not match the recorded {expected} (corrupted file).");
-            }
-            return (tensors, metadata);
+            return ParseHeader(file, (int)headerLength, source, requireChecksums);
+        }
+        catch (Exception e) when (e is JsonException or InvalidOperationException or FormatException or ArgumentException
+                                  or OverflowException or DecoderFallbackException)
+        {
+            // System.Text.Json reports some malformations (lone surrogates in escapes, depth) as these.
+            throw Bad(source, $"the header is malformed ({e.Message}).");
+        }
+    }
+
+    private static (Dictionary<string, SafeTensor>, Dictionary<string, string>) ParseHeader(byte[] file, int headerLength, string source,
+        bool requireChecksums)
+    {
+        int dataStart = 8 + headerLength;
+        long dataLength = file.Length - dataStart;
+        using var doc = JsonDocument.Parse(file.AsMemory(8, headerLength), new JsonDocumentOptions { MaxDepth = 8 });
+        if (doc.RootElement.ValueKind != JsonValueKind.Object) throw Bad(source, "the header is not a JSON object.");
+        var metadata = new Dictionary<string, string>(StringComparer.Ordinal);
+        var entries = new List<(string Name, DType DType, int[] Shape, long Begin, long End)>();
+        var seen = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var entry in doc.RootElement.EnumerateObject())
+        {
+            if (!seen.Add(entry.Name)) throw Bad(source, $"duplicate key '{entry.Name}'.");
+            if (entry.Name == MetadataKey) { ReadMetadata(entry.Value, metadata, source); continue; }
+            var (dtype, shape, begin, end) = ReadEntry(entry, dataLength, source);
+            entries.Add((entry.Name, dtype, shape, begin, end));
+        }
+        var ranges = entries.OrderBy(e => e.Begin).ThenBy(e => e.End).ToList();
+        for (int i = 1; i < ranges.Count; i++)
+            if (ranges[i].Begin < ranges[i - 1].End) throw Bad(source, $"tensors '{ranges[i - 1].Name}' and '{ranges[i].Name}' overlap.");
+        VerifyChecksums(file.AsSpan(dataStart), entries, metadata, source, requireChecksums);
+        // Only now, with everything checked, are the tensors copied out.
+        var tensors = new Dictionary<string, SafeTensor>(StringComparer.Ordinal);
+        foreach (var e in entries)
+            tensors[e.Name] = new SafeTensor(e.DType, e.Shape, file.AsSpan(dataStart + (int)e.Begin, (int)(e.End - e.Begin)).ToArray());
+        return (tensors, metadata);
+    }
+
+    private static void VerifyChecksums(ReadOnlySpan<byte> data, List<(string Name, DType DType, int[] Shape, long Begin, long End)> entries,
+        Dictionary<string, string> metadata, string source, bool required)
+    {
+        bool hasData = metadata.TryGetValue(ChecksumKey, out var expected);
+        bool hasHeader = metadata.TryGetValue(HeaderChecksumKey, out var expectedHeader);
+        if (required && !(hasData && hasHeader))
+            throw Bad(source, $"the metadata has no '{(hasData ? HeaderChecksumKey : ChecksumKey)}' checksum (not written by Modula.NET, or altered).");
+        if (hasData)
+        {
+            string actual = Convert.ToHexStringLower(SHA256.HashData(data));
+            if (!string.Equals(expected, actual, StringComparison.Ordinal))
+                throw Bad(source, $"data checksum {actual} does not match the recorded {expected} (corrupted file).");
+        }
+        if (hasHeader)
+        {
+            string actual = HeaderDigest(entries, metadata);
+            if (!string.Equals(expectedHeader, actual, StringComparison.Ordinal))
+                throw Bad(source, $"header checksum {actual} does not match the recorded {expectedHeader} (the tensor list or metadata was altered).");
         }
     }
 
@@ -208,6 +327,7 @@ public static class SafeTensors
             "I32" => DType.Int32,
             var other => throw Bad(source, $"tensor '{name}' has unsupported dtype '{other}'."),
         };
+        if (shapeJson.GetArrayLength() > 8) throw Bad(source, $"tensor '{name}' has {shapeJson.GetArrayLength()} axes (at most 8).");
         var shape = new int[shapeJson.GetArrayLength()];
         long count = 1;
         int i = 0;
@@ -215,7 +335,7 @@ public static class SafeTensors
         {
             if (d.ValueKind != JsonValueKind.Number || !d.TryGetInt32(out int dim) || dim < 0) throw Bad(source, $"tensor '{name}' has an invalid shape.");
             shape[i++] = dim;
-            count = count * dim;
+            count *= dim;                                   // ≤ dataLength · int.MaxValue: no overflow
             if (count > dataLength) throw Bad(source, $"tensor '{name}' shape needs more data than the file holds.");
         }
         var offsets = offsetsJson.EnumerateArray().Select(o => o.ValueKind == JsonValueKind.Number && o.TryGetInt64(out long x) ? x : -1).ToArray();

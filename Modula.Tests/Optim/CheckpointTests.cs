@@ -17,11 +17,7 @@ public sealed class CheckpointTests
     public void CreateDirectory() => _dir = Directory.CreateTempSubdirectory("modula-ckpt-").FullName;
 
     [TestCleanup]
-    public void DeleteDirectory()
-    {
-        SafeTensors.FailAfterBytes = null;
-        Directory.Delete(_dir, recursive: true);
-    }
+    public void DeleteDirectory() => Directory.Delete(_dir, recursive: true);
 
     private static Trainer NewTrainer(int width = 12) =>
         new(TrainerTests.SmallResMlp(width), TrainerTests.SmallResMlp(width).Initialize(new Generator(5)), new ModulaAdam(),
@@ -79,9 +75,7 @@ public sealed class CheckpointTests
         Checkpoint.Save(path, trainer);
         var original = File.ReadAllBytes(path);
         trainer.StepCount = 7;
-        SafeTensors.FailAfterBytes = 200;
-        Assert.ThrowsExactly<IOException>(() => Checkpoint.Save(path, trainer));
-        SafeTensors.FailAfterBytes = null;
+        Assert.ThrowsExactly<IOException>(() => Checkpoint.Save(path, trainer, options: new SafeTensorsWriteOptions(FailAfterBytes: 200)));
         CollectionAssert.AreEqual(original, File.ReadAllBytes(path), "the old file is untouched");
         Assert.AreEqual(1, Directory.GetFiles(_dir).Length, "no temporary file is left behind");
         using var restored = NewTrainer();
@@ -155,5 +149,22 @@ public sealed class CheckpointTests
         File.WriteAllBytes(path, bytes);
         using var other = NewTrainer();
         Assert.ThrowsExactly<InvalidDataException>(() => Checkpoint.Restore(path, other));
+    }
+
+    [TestMethod]
+    public void RestoreComparesTheOptimizerAndTheRuleAndChangesNothingOnAMismatch()
+    {
+        // Regression: a plain-Adam checkpoint loaded into another optimizer or rule without a word.
+        string path = Path.Combine(_dir, "run.safetensors");
+        using (var saved = NewTrainer()) { saved.StepCount = 4; Checkpoint.Save(path, saved); }
+        using var adam = new Trainer(TrainerTests.SmallResMlp(), TrainerTests.SmallResMlp().Initialize(new Generator(6)), new Adam(),
+            new TrainerOptions(0.3, Schedule.Linear(20), UpdateRule.Dualize), normalizeSeed: 9);
+        using var before = adam.Weights.Clone();
+        var e = Assert.ThrowsExactly<InvalidDataException>(() => Checkpoint.Restore(path, adam));
+        StringAssert.Contains(e.Message, "optimizer: the checkpoint has 'modula-adam(beta1=0.9, beta2=0.99)', this run uses 'adam(");
+        StringAssert.Contains(e.Message, "rule: the checkpoint has 'Normalize', this run uses 'Dualize'");
+        Assert.AreEqual(0, adam.StepCount);
+        for (int i = 0; i < before.Count; i++)
+            CollectionAssert.AreEqual(before[i].ToArray<float>(), adam.Weights[i].ToArray<float>(), $"weight {i} unchanged");
     }
 }

@@ -1,0 +1,167 @@
+using System.Diagnostics;
+using System.Globalization;
+using Modula.Optim;
+
+namespace Modula.Cli.Training;
+
+/// <summary>
+/// Writes a run's checkpoints to one path: each snapshot is taken on the training thread (a host
+/// copy) and written atomically on a background thread while training goes on, at most one write
+/// at a time. With <c>keep</c> &gt; 0 the last <c>keep</c> checkpoints also stay as
+/// <c>NAME.step-NNNNNNN.EXT</c> beside it. A failed write (disk full, unwritable folder) leaves the
+/// previous checkpoint in place and is reported in one line; the next interval tries again.
+/// </summary>
+public sealed class CheckpointWriter : IDisposable
+{
+    private readonly string _path;
+    private readonly int _keep;
+    private readonly TextWriter _output;
+    private readonly SafeTensorsWriteOptions? _options;
+    private Task? _writing;
+    private int _writingStep;
+    private readonly int _horizon;
+    private readonly Dictionary<string, byte[]> _buffers = new(StringComparer.Ordinal);   // reused by every snapshot
+
+    /// <summary>The step of the last snapshot handed to a write (successful or not), null before the first.</summary>
+    public int? AttemptedStep { get; private set; }
+
+    /// <summary>Writes that failed.</summary>
+    public int Failures { get; private set; }
+
+    /// <summary>A writer for <paramref name="path"/>; <paramref name="savedStep"/> is the step the file already holds (resumed runs).</summary>
+    public CheckpointWriter(string path, int keep, TextWriter output, int? savedStep = null, SafeTensorsWriteOptions? options = null,
+        int horizon = int.MaxValue)
+    {
+        _horizon = horizon;
+        _path = Path.GetFullPath(path);
+        _keep = keep;
+        _output = output;
+        _options = options;
+        SavedStep = savedStep;
+    }
+
+    /// <summary>The checkpoint's full path.</summary>
+    public string FullPath => _path;
+
+    /// <summary>The step of the newest checkpoint written (or found at the start), null when none.</summary>
+    public int? SavedStep { get; private set; }
+
+    /// <summary>The message of the last failed write, null when the last write succeeded.</summary>
+    public string? LastFailure { get; private set; }
+
+    /// <summary>Milliseconds each snapshot took on the training thread.</summary>
+    public List<double> CaptureMs { get; } = [];
+
+    /// <summary>Milliseconds each background write took (file write, flush to disk and rename).</summary>
+    public List<double> WriteMs { get; } = [];
+
+    /// <summary>
+    /// Removes temporary files that an earlier, killed save of this checkpoint left behind (those
+    /// of processes no longer running); returns how many.
+    /// </summary>
+    public int RemoveStrayTemps()
+    {
+        string directory = Path.GetDirectoryName(_path)!;
+        if (!Directory.Exists(directory)) return 0;
+        int removed = 0;
+        foreach (var file in Directory.EnumerateFiles(directory, SafeTensors.TempPrefix(_path) + "*.tmp"))
+        {
+            var parts = Path.GetFileName(file)[SafeTensors.TempPrefix(_path).Length..].Split('.');
+            if (parts.Length == 3 && int.TryParse(parts[0], NumberStyles.None, CultureInfo.InvariantCulture, out int pid) && IsRunning(pid)) continue;
+            try
+            {
+                File.Delete(file);
+                removed++;
+                _output.WriteLine($"removed {file}, left by an interrupted save");
+            }
+            catch (IOException) { }
+            catch (UnauthorizedAccessException) { }
+        }
+        return removed;
+    }
+
+    /// <summary>Deletes this process's temporary files at once (on a second interrupt, just before the process ends).</summary>
+    public void DeleteOwnTemps()
+    {
+        try
+        {
+            string directory = Path.GetDirectoryName(_path)!;
+            foreach (var file in Directory.EnumerateFiles(directory, $"{SafeTensors.TempPrefix(_path)}{Environment.ProcessId}.*.tmp"))
+                File.Delete(file);
+        }
+        catch (IOException) { }
+        catch (UnauthorizedAccessException) { }
+    }
+
+    private static bool IsRunning(int pid)
+    {
+        if (pid == Environment.ProcessId) return true;
+        try
+        {
+            using var p = Process.GetProcessById(pid);
+            return !p.HasExited;
+        }
+        catch (ArgumentException) { return false; }
+        catch (InvalidOperationException) { return false; }
+    }
+
+    /// <summary>Snapshots <paramref name="trainer"/> now and writes it in the background (after the previous write ends).</summary>
+    public void Save(Trainer trainer, IReadOnlyDictionary<string, string> metadata)
+    {
+        Wait();
+        var clock = Stopwatch.StartNew();
+        var snapshot = Checkpoint.Capture(trainer, metadata, _buffers);       // the previous write has ended: its buffers are free
+        CaptureMs.Add(clock.Elapsed.TotalMilliseconds);
+        _writingStep = snapshot.Step;
+        AttemptedStep = snapshot.Step;
+        _writing = Task.Run(() => Write(snapshot));
+    }
+
+    /// <summary>Waits for the write in flight; true when every write so far ended with the file on disk.</summary>
+    public bool Wait()
+    {
+        if (_writing is null) return LastFailure is null;
+        try
+        {
+            _writing.Wait();
+            SavedStep = _writingStep;
+            LastFailure = null;
+        }
+        catch (AggregateException e) when (e.InnerException is IOException or UnauthorizedAccessException)
+        {
+            LastFailure = e.InnerException.Message;
+            Failures++;
+            string kept = SavedStep is int s ? $"{_path} still holds step {s}" : "no earlier checkpoint exists";
+            string next = _writingStep < _horizon ? "; training goes on and the next checkpoint tries again" : "";
+            _output.WriteLine($"checkpoint of step {_writingStep} not saved ({LastFailure}); {kept}{next}");
+        }
+        _writing = null;
+        return LastFailure is null;
+    }
+
+    private void Write(CheckpointSnapshot snapshot)
+    {
+        var clock = Stopwatch.StartNew();
+        if (_keep > 0)
+        {
+            snapshot.Write(StepPath(snapshot.Step), _options);
+            RemoveOldSteps();
+        }
+        snapshot.Write(_path, _options);
+        lock (WriteMs) WriteMs.Add(clock.Elapsed.TotalMilliseconds);
+    }
+
+    /// <summary>Where the copy of step <paramref name="step"/> is kept (with <c>keep</c> &gt; 0).</summary>
+    public string StepPath(int step) => Path.Combine(Path.GetDirectoryName(_path)!,
+        string.Create(CultureInfo.InvariantCulture, $"{Path.GetFileNameWithoutExtension(_path)}.step-{step:D7}{Path.GetExtension(_path)}"));
+
+    private void RemoveOldSteps()
+    {
+        string pattern = $"{Path.GetFileNameWithoutExtension(_path)}.step-*{Path.GetExtension(_path)}";
+        var old = Directory.EnumerateFiles(Path.GetDirectoryName(_path)!, pattern).Order(StringComparer.Ordinal).ToList();
+        foreach (var file in old.Take(Math.Max(0, old.Count - _keep))) File.Delete(file);
+    }
+
+    /// <summary>Waits for the write in flight.</summary>
+    public void Dispose() => Wait();
+}

@@ -1,0 +1,22 @@
+using Modula.Optim;
+
+namespace Modula.Cli.Training;
+
+/// <summary>A training run the command line can checkpoint, interrupt and resume.</summary>
+public interface ITrainingRun : IDisposable
+{
+    /// <summary>Weights, optimizer and step counter.</summary>
+    Trainer Trainer { get; }
+
+    /// <summary>One update on a freshly sampled batch; returns its loss.</summary>
+    double Step();
+
+    /// <summary>The run's own checkpoint entries (sampler position and the like).</summary>
+    Dictionary<string, string> State();
+
+    /// <summary>Every problem with a checkpoint's run entries (checked before anything is restored).</summary>
+    IEnumerable<string> CheckState(IReadOnlyDictionary<string, string> metadata);
+
+    /// <summary>Restores the run from a checkpoint of the same run; nothing changes on a mismatch.</summary>
+    void Resume(CheckpointFile file);
+}

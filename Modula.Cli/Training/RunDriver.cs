@@ -1,0 +1,97 @@
+using static System.FormattableString;
+using System.Diagnostics;
+using System.Globalization;
+
+namespace Modula.Cli.Training;
+
+/// <summary>How <see cref="RunDriver"/> runs a training loop.</summary>
+/// <param name="Command">The command that resumes it, without options (<c>modula train gpt</c>).</param>
+/// <param name="Steps">The horizon.</param>
+/// <param name="ReportInterval">Steps between reports (and log rows).</param>
+/// <param name="CheckpointPath">Where checkpoints go; null for none.</param>
+/// <param name="CheckpointEvery">Steps between checkpoints.</param>
+/// <param name="Keep">Older checkpoints kept beside the newest.</param>
+/// <param name="Metadata">The run's identity and resume defaults (saved in every checkpoint).</param>
+/// <param name="Resumed">The checkpoint metadata the run was resumed from, or null.</param>
+/// <param name="SavedStep">The step <paramref name="CheckpointPath"/> already holds (a run resumed from it), or null.</param>
+public sealed record RunDriverOptions(string Command, int Steps, int ReportInterval, string? CheckpointPath, int CheckpointEvery, int Keep,
+    IReadOnlyDictionary<string, string> Metadata, IReadOnlyDictionary<string, string>? Resumed, int? SavedStep);
+
+/// <summary>
+/// The training loop every <c>train</c> command shares: steps to the horizon, reports and logs
+/// every interval, writes a checkpoint every <see cref="RunDriverOptions.CheckpointEvery"/> steps
+/// and at the end, and on SIGINT/SIGTERM finishes the step, saves, prints where and how to
+/// resume, and returns 130/143.
+/// </summary>
+public static class RunDriver
+{
+    /// <summary>
+    /// Runs <paramref name="run"/>; <paramref name="report"/> prints a report for (step, mean batch loss
+    /// since the last report, median ms per step) and returns its log row. Returns the exit code and
+    /// every step's time.
+    /// </summary>
+    public static (int ExitCode, List<double> StepTimes) Run(ITrainingRun run, RunDriverOptions o, RunLog log,
+        Func<int, double, double, string> report, TextWriter output, TextWriter error)
+    {
+        var trainer = run.Trainer;
+        using var writer = o.CheckpointPath is null ? null
+            : new CheckpointWriter(o.CheckpointPath, o.Keep, output, o.SavedStep, horizon: o.Steps);
+        writer?.RemoveStrayTemps();
+        using var interrupt = new Interruption(() => writer?.DeleteOwnTemps());
+        // The mean batch loss of a report spans a resume, so its running sum is saved with the checkpoint.
+        double lossSum = o.Resumed is { } r && r.TryGetValue("report.loss_sum", out var sum)
+            && double.TryParse(sum, NumberStyles.Float, CultureInfo.InvariantCulture, out double s) ? s : 0;
+        int lossCount = o.Resumed is { } r2 && r2.TryGetValue("report.loss_count", out var count)
+            && int.TryParse(count, NumberStyles.None, CultureInfo.InvariantCulture, out int c) ? c : 0;
+        var times = new List<double>();
+        Dictionary<string, string> Metadata()
+        {
+            var m = new Dictionary<string, string>(o.Metadata, StringComparer.Ordinal);
+            foreach (var (k, v) in run.State()) m[k] = v;
+            m["report.loss_sum"] = lossSum.ToString("R", CultureInfo.InvariantCulture);
+            m["report.loss_count"] = lossCount.ToString(CultureInfo.InvariantCulture);
+            return m;
+        }
+        while (trainer.StepCount < o.Steps && interrupt.Signal == 0)
+        {
+            var clock = Stopwatch.StartNew();
+            lossSum += run.Step();
+            lossCount++;
+            times.Add(clock.Elapsed.TotalMilliseconds);
+            int step = trainer.StepCount;
+            if (step % o.ReportInterval == 0 || step == o.Steps)
+            {
+                log.Append(report(step, lossSum / lossCount, Measure.Median(times.TakeLast(o.ReportInterval))));
+                (lossSum, lossCount) = (0, 0);
+            }
+            if (writer is not null && (step % o.CheckpointEvery == 0 || step == o.Steps)) writer.Save(trainer, Metadata());
+        }
+        if (writer is not null && writer.SavedStep != trainer.StepCount)
+        {
+            writer.Wait();
+            // An interrupted run saves the step it stopped at; a save that just failed at this step is not retried.
+            if (writer.SavedStep != trainer.StepCount && writer.AttemptedStep != trainer.StepCount) writer.Save(trainer, Metadata());
+        }
+        bool saved = writer?.Wait() ?? false;
+        if (writer is not null && writer.WriteMs.Count > 0)
+            output.WriteLine(Invariant($"checkpoints: {writer.WriteMs.Count} written to {writer.FullPath}{(writer.Failures > 0 ? $" ({writer.Failures} failed)" : "")}; snapshot {Measure.Median(writer.CaptureMs):F1} ms median on the training thread, write {Measure.Median(writer.WriteMs):F1} ms median in the background"));
+
+        string resume = $"{o.Command} --resume {writer?.FullPath}";
+        if (interrupt.Signal != 0)
+        {
+            output.WriteLine(writer is null
+                ? $"interrupted by {interrupt.Name} at step {trainer.StepCount}/{o.Steps}; nothing was saved (no --checkpoint was given)"
+                : saved ? $"interrupted by {interrupt.Name} at step {trainer.StepCount}/{o.Steps}; checkpoint saved to {writer.FullPath}; resume with: {resume}"
+                : $"interrupted by {interrupt.Name} at step {trainer.StepCount}/{o.Steps}; the checkpoint could not be written ({writer.LastFailure}); "
+                  + (writer.SavedStep is int at ? $"{writer.FullPath} holds step {at}; resume with: {resume}" : "nothing was saved"));
+            return (interrupt.ExitCode, times);
+        }
+        if (writer is not null && !saved)
+        {
+            error.WriteLine($"modula: the final checkpoint could not be written ({writer.LastFailure}); "
+                + (writer.SavedStep is int at ? $"{writer.FullPath} holds step {at} (resume with: {resume})" : "no checkpoint was saved"));
+            return (5, times);
+        }
+        return (0, times);
+    }
+}

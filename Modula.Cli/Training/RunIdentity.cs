@@ -1,0 +1,149 @@
+using System.Globalization;
+using Modula.Optim;
+
+namespace Modula.Cli.Training;
+
+/// <summary>
+/// What makes a training run the run it is — model, sizes, horizon (<c>--steps</c>), schedule,
+/// optimizer, rule, hyperparameters, batch, seed and a fingerprint of the data — stored in its
+/// checkpoints as <c>run.NAME</c> entries, next to <c>resume.NAME</c> entries (evaluation and
+/// checkpoint intervals, log and data paths, device) that a resumed run uses unless told otherwise.
+/// A resumed run takes every setting from its checkpoint, and a flag that contradicts one is refused.
+/// </summary>
+public static class RunIdentity
+{
+    /// <summary>Prefix of identity entries in checkpoint metadata.</summary>
+    public const string Prefix = "run.";
+
+    /// <summary>Prefix of the resumed run's default options in checkpoint metadata.</summary>
+    public const string ResumePrefix = "resume.";
+
+    /// <summary>Identity fields that are not command-line options.</summary>
+    private static readonly HashSet<string> Derived = ["model", "schedule", "data"];
+
+    /// <summary>The identity of a GPT run.</summary>
+    public static Dictionary<string, string> Of(GptSettings s, string dataFingerprint)
+    {
+        var identity = new Dictionary<string, string>
+        {
+            ["model"] = "gpt",
+            ["recipe"] = s.Recipe,
+            ["context"] = Text(s.Config.Context),
+            ["width"] = Text(s.Config.DEmbed),
+            ["heads"] = Text(s.Config.Heads),
+            ["blocks"] = Text(s.Config.Blocks),
+        };
+        return Finish(identity, s.Optimizer, s.Steps, s.Batch, s.Seed, dataFingerprint);
+    }
+
+    /// <summary>The identity of a classifier run; <paramref name="sizes"/> are its size options.</summary>
+    public static Dictionary<string, string> Of(string model, IReadOnlyDictionary<string, int> sizes, ClassifierSettings s, string dataFingerprint)
+    {
+        var identity = new Dictionary<string, string> { ["model"] = model };
+        foreach (var (name, value) in sizes) identity[name] = Text(value);
+        return Finish(identity, s.Optimizer, s.Steps, s.Batch, s.Seed, dataFingerprint);
+    }
+
+    private static Dictionary<string, string> Finish(Dictionary<string, string> identity, OptimizerChoice o, int steps, int batch, ulong seed, string data)
+    {
+        identity["steps"] = Text(steps);
+        identity["schedule"] = "linear";
+        identity["batch"] = Text(batch);
+        identity["seed"] = seed.ToString(CultureInfo.InvariantCulture);
+        identity["optimizer"] = o.Name;
+        identity["rule"] = o.Rule.ToString().ToLowerInvariant();
+        identity["lr"] = Text(o.LearningRate);
+        identity["beta1"] = Text(o.Beta1);
+        identity["beta2"] = Text(o.Beta2);
+        identity["wd"] = Text(o.WeightDecay);
+        identity["data"] = data;
+        return identity;
+    }
+
+    /// <summary>The options a resumed run starts from: the run's identity and its resume defaults.</summary>
+    public static Dictionary<string, string> OptionsOf(IReadOnlyDictionary<string, string> metadata)
+    {
+        var options = new Dictionary<string, string>();
+        foreach (var (key, value) in metadata)
+        {
+            if (key.StartsWith(Prefix, StringComparison.Ordinal) && !Derived.Contains(key[Prefix.Length..])) options[key[Prefix.Length..]] = value;
+            else if (key.StartsWith(ResumePrefix, StringComparison.Ordinal)) options[key[ResumePrefix.Length..]] = value;
+        }
+        return options;
+    }
+
+    /// <summary>Recorded settings that must be positive integers, and those that must be finite numbers.</summary>
+    private static readonly string[] Counts = ["steps", "batch", "context", "width", "heads", "blocks", "block-depth", "eval-interval",
+        "eval-batches", "checkpoint-every"];
+
+    private static readonly string[] Numbers = ["lr", "beta1", "beta2", "wd"];
+
+    /// <summary>
+    /// Throws <see cref="InvalidDataException"/> when the settings a checkpoint records are not sane
+    /// (sizes and counts positive integers, hyperparameters finite numbers), before any is used.
+    /// </summary>
+    public static void CheckRecorded(string path, IReadOnlyDictionary<string, string> metadata)
+    {
+        var options = OptionsOf(metadata);
+        var problems = new List<string>();
+        foreach (var key in Counts)
+            if (options.TryGetValue(key, out var v) && !(int.TryParse(v, NumberStyles.None, CultureInfo.InvariantCulture, out int n) && n > 0))
+                problems.Add($"{key} '{v}' is not a positive integer");
+        foreach (var key in Numbers)
+            if (options.TryGetValue(key, out var v) && !(double.TryParse(v, NumberStyles.Float, CultureInfo.InvariantCulture, out double x) && double.IsFinite(x)))
+                problems.Add($"{key} '{v}' is not a finite number");
+        if (options.TryGetValue("seed", out var seed) && !int.TryParse(seed, NumberStyles.None, CultureInfo.InvariantCulture, out _))
+            problems.Add($"seed '{seed}' is not a non-negative integer");
+        if (problems.Count > 0)
+            throw new InvalidDataException($"Checkpoint '{path}' records an impossible run: {string.Join("; ", problems)}.");
+    }
+
+    /// <summary>Metadata entries for <paramref name="identity"/> and the resume defaults.</summary>
+    public static Dictionary<string, string> Metadata(IReadOnlyDictionary<string, string> identity, IReadOnlyDictionary<string, string> resumeDefaults)
+    {
+        var metadata = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (var (k, v) in identity) metadata[Prefix + k] = v;
+        foreach (var (k, v) in resumeDefaults) metadata[ResumePrefix + k] = v;
+        return metadata;
+    }
+
+    /// <summary>
+    /// Refuses, in one <see cref="UsageException"/> listing every difference, a resumed run whose
+    /// settings contradict the checkpoint's run. A new horizon (<c>--steps</c>) is accepted only with
+    /// <paramref name="extend"/> and only beyond the checkpoint's step; a finished run is not resumed
+    /// without it.
+    /// </summary>
+    public static void Check(string path, IReadOnlyDictionary<string, string> metadata, IReadOnlyDictionary<string, string> identity,
+        int checkpointStep, bool extend)
+    {
+        var problems = new List<string>();
+        foreach (var (key, value) in identity)
+        {
+            if (!metadata.TryGetValue(Prefix + key, out var recorded)) { problems.Add($"the checkpoint records no '{key}'"); continue; }
+            if (recorded == value || (key == "steps" && extend)) continue;
+            problems.Add(key switch
+            {
+                "data" => $"the data differs from the run's (fingerprint {Short(value)}, the run's {Short(recorded)})",
+                "steps" => $"--steps {value} (the run's horizon is {recorded}; add --extend to train it to a new horizon, which changes its schedule)",
+                _ when Derived.Contains(key) => $"{key} {value} (the run's is {recorded})",
+                _ => $"--{key} {value} (the run's is {recorded})",
+            });
+        }
+        foreach (var key in metadata.Keys.Where(k => k.StartsWith(Prefix, StringComparison.Ordinal) && !identity.ContainsKey(k[Prefix.Length..])))
+            problems.Add($"the checkpoint records '{key[Prefix.Length..]}', which this command does not have");
+        if (problems.Count > 0)
+            throw new UsageException($"--resume {path}: these settings contradict the checkpoint's run (nothing was changed):\n  {string.Join("\n  ", problems)}");
+        int steps = int.Parse(identity["steps"], CultureInfo.InvariantCulture);
+        if (extend && steps <= checkpointStep)
+            throw new UsageException($"--resume {path} --extend: --steps {steps} must exceed the checkpoint's step {checkpointStep}.");
+        if (!extend && checkpointStep >= steps)
+            throw new UsageException($"--resume {path}: the run already reached its horizon of {steps} steps; "
+                + "to train further, give a new horizon with --steps N --extend (this changes its learning-rate schedule).");
+    }
+
+    private static string Short(string fingerprint) => fingerprint.Length > 12 ? fingerprint[..12] + "…" : fingerprint;
+
+    private static string Text(int value) => value.ToString(CultureInfo.InvariantCulture);
+
+    private static string Text(double value) => value.ToString("R", CultureInfo.InvariantCulture);
+}

@@ -1,0 +1,60 @@
+using System.Globalization;
+
+namespace Modula.Cli.Training;
+
+/// <summary>
+/// A run's CSV log: one row per report, flushed as it is written so a killed run keeps every row
+/// it printed. A fresh run refuses a log that already holds rows (it would destroy a run's record);
+/// a resumed run continues its log, dropping rows past the checkpoint's step (they will be written
+/// again, with the same values).
+/// </summary>
+public sealed class RunLog : IDisposable
+{
+    private readonly StreamWriter _writer;
+
+    private RunLog(StreamWriter writer) => _writer = writer;
+
+    /// <summary>
+    /// Refuses (as a <see cref="UsageException"/>) a fresh run whose log file already holds rows;
+    /// call before anything changes.
+    /// </summary>
+    public static void CheckFresh(string path)
+    {
+        if (File.Exists(path) && new FileInfo(path).Length > 0)
+            throw new UsageException($"--log {path} already holds a run's rows; give another --log, remove the file, "
+                + "or continue that run with --resume CHECKPOINT.");
+        string? folder = Path.GetDirectoryName(Path.GetFullPath(path));
+        if (folder is not null && !Directory.Exists(folder)) throw new UsageException($"--log {path}: the folder {folder} does not exist.");
+    }
+
+    /// <summary>
+    /// Opens the log: fresh (header written), or for a run resumed at <paramref name="resumedStep"/>,
+    /// the existing rows up to that step (the file is rewritten atomically) followed by new ones.
+    /// </summary>
+    public static RunLog Open(string path, string header, int? resumedStep)
+    {
+        if (resumedStep is int step && File.Exists(path))
+        {
+            var lines = File.ReadAllLines(path);
+            if (lines.Length == 0 || lines[0] != header)
+                throw new UsageException($"--log {path} is not this run's log (its header is not '{header}'); give another --log.");
+            var kept = lines.Take(1).Concat(lines.Skip(1).Where(l => RowStep(l) is int s && s <= step));
+            string temp = path + ".resume.tmp";
+            File.WriteAllLines(temp, kept);
+            File.Move(temp, path, overwrite: true);
+            return new RunLog(new StreamWriter(path, append: true) { AutoFlush = true });
+        }
+        var writer = new StreamWriter(path, append: false) { AutoFlush = true };
+        writer.WriteLine(header);
+        return new RunLog(writer);
+    }
+
+    private static int? RowStep(string line) =>
+        int.TryParse(line.Split(',')[0], NumberStyles.None, CultureInfo.InvariantCulture, out int step) ? step : null;
+
+    /// <summary>Appends one row (flushed).</summary>
+    public void Append(string row) => _writer.WriteLine(row);
+
+    /// <summary>Closes the file.</summary>
+    public void Dispose() => _writer.Dispose();
+}
