@@ -1,4 +1,5 @@
 using System.Numerics;
+using System.Runtime.InteropServices;
 using Modula.Tensors.Backends.Cpu;
 
 namespace Modula.Tensors.Primitives;
@@ -12,7 +13,13 @@ public readonly struct GeluErf : IUnaryOp, ILaneMap
     /// <inheritdoc/>
     public float Apply(float x) => 0.5f * x * (1f + SpecialFunctions.ErfApprox(x * GeluLanes.InvSqrt2F));
     /// <inheritdoc/>
-    public void Apply<T>(ReadOnlySpan<T> x, Span<T> y) where T : unmanaged, IFloatingPointIeee754<T> => SimdLoop.Map(x, y, this);
+    public void Apply<T>(ReadOnlySpan<T> x, Span<T> y) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        int done = 0;
+        if (typeof(T) == typeof(float) && WideGelu.IsSupported)
+            done = WideGelu.Forward(MemoryMarshal.Cast<T, float>(x), MemoryMarshal.Cast<T, float>(y));
+        SimdLoop.Map(x[done..], y[done..], this);
+    }
     Vector<T> ILaneMap.Map<T>(Vector<T> x) =>
         GeluLanes.Half<T>() * x * (Vector<T>.One + GeluLanes.Erf(x * Vector.Create(T.CreateTruncating(GeluLanes.InvSqrt2))));
 }

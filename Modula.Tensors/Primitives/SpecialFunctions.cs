@@ -8,8 +8,8 @@ namespace Modula.Tensors.Primitives;
 public static class SpecialFunctions
 {
     // Abramowitz & Stegun 7.1.26: erf(x) ≈ 1 − (a1 t + … + a5 t⁵) e^(−x²), t = 1/(1 + p x), |error| ≤ 1.5e-7.
-    private const float P = 0.3275911f;
-    private const float A1 = 0.254829592f, A2 = -0.284496736f, A3 = 1.421413741f, A4 = -1.453152027f, A5 = 1.061405429f;
+    internal const float P = 0.3275911f;
+    internal const float A1 = 0.254829592f, A2 = -0.284496736f, A3 = 1.421413741f, A4 = -1.453152027f, A5 = 1.061405429f;
 
     /// <summary>erf(x) in float32 with absolute error ≤ 1.5e-7 (runs in accelerator kernels too).</summary>
     public static float ErfApprox(float x)

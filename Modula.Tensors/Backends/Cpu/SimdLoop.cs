@@ -35,6 +35,10 @@ internal static class SimdLoop
         where T : unmanaged, IFloatingPointIeee754<T> where TOp : struct, IBinaryOp
     {
         int lanes = Vector<T>.Count, i = 0;
+        // The exact GELU's gradient is bound by arithmetic, not memory: native 512-bit lanes where
+        // the CPU has them (see WideGelu).
+        if (typeof(TOp) == typeof(GeluErfGrad) && typeof(T) == typeof(float) && WideGelu.IsSupported && sa == 1 && sb == 1)
+            i = WideGelu.Backward(ref Unsafe.As<T, float>(ref a), ref Unsafe.As<T, float>(ref b), ref Unsafe.As<T, float>(ref y), n);
         if (sa == 1 && sb == 1)
             for (; i + lanes <= n; i += lanes)
                 op.Apply(Vector.LoadUnsafe(ref a, (nuint)i), Vector.LoadUnsafe(ref b, (nuint)i)).StoreUnsafe(ref y, (nuint)i);
