@@ -59,13 +59,24 @@ public sealed class CommandLineTests
         var (code, output, _) = Run("bench", "gemm", "--shapes", "gpt", "--repeat", "1");
         Assert.AreEqual(0, code);
         var lines = output.Split('\n', StringSplitOptions.RemoveEmptyEntries);
-        Assert.AreEqual(Modula.Cli.Commands.BenchCommand.Gpt.Length, lines.Length);
-        foreach (var line in lines)
+        // First the instruction set, vector widths and measured multiply-add ceiling, then a line per shape.
+        Assert.AreEqual(Modula.Cli.Commands.BenchCommand.Gpt.Length + 1, lines.Length);
+        StringAssert.StartsWith(lines[0], "cpu isa=");
+        StringAssert.Contains(lines[0], "gemm_bits=");
+        Assert.IsTrue(Field(lines[0], "fma_peak_gflops") > 0, lines[0]);
+        foreach (var line in lines[1..])
         {
             StringAssert.StartsWith(line, "gemm batch=");
-            var gflops = double.Parse(line[(line.IndexOf("gflops=") + 7)..].Trim(), System.Globalization.CultureInfo.InvariantCulture);
-            Assert.IsTrue(gflops > 0, line);
+            Assert.IsTrue(Field(line, "gflops") > 0, line);
+            StringAssert.Contains(line, "of_peak=");
         }
+    }
+
+    /// <summary>The number after "name=" in a line of key=value fields (a trailing % dropped).</summary>
+    private static double Field(string line, string name)
+    {
+        var token = line.Split(' ').Single(t => t.StartsWith(name + "=", StringComparison.Ordinal));
+        return double.Parse(token[(name.Length + 1)..].TrimEnd('%'), System.Globalization.CultureInfo.InvariantCulture);
     }
 
     [TestMethod]

@@ -17,9 +17,10 @@ internal sealed partial class CpuBackend
         var (af, bf, cf) = ((float[])S(a).Array, (float[])S(b).Array, (float[])S(c).Array);
         long flopsEach = 2L * m * n * k;
         int threads = CpuDevice.Threads;
-        if (batch >= threads && flopsEach < (1L << 24))
+        if (batch >= threads && flopsEach <= (1L << 24))
         {
-            // Many small products (attention heads): one whole matrix per thread.
+            // Many small products (attention heads, batched Newton–Schulz): one whole matrix per thread.
+            // (≤: the MLP matrices' 128×128×512 Gram products are exactly 2²⁴ flops.)
             CpuParallel.For(batch, flopsEach * batch, (start, end) =>
             {
                 for (long i = start; i < end; i++)
