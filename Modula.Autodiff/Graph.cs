@@ -31,7 +31,12 @@ internal static class Graph
         {
             var v = order[i];
             var node = v.Node!;
-            if (v.Grad is not null) node.Backward(v.Grad);
+            if (v.Grad is not null)
+            {
+                var upstream = new Upstream(v.Grad, node.Inputs);
+                node.Backward(upstream);
+                upstream.Complete();
+            }
             v.ReleaseGraph();
         }
     }

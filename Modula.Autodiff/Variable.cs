@@ -76,7 +76,7 @@ public sealed class Variable : IDisposable
     {
         var (root, f) = source.Unscaled();
         factor *= f;
-        var node = NoGrad.IsActive || !root.RequiresGrad ? null : new Node([root], g => root.AccumulateScaled(g, factor));
+        var node = NoGrad.IsActive || !root.RequiresGrad ? null : new Node([root], g => g.Pass(root, factor));
         return new Variable(root, factor, node);
     }
 
@@ -90,8 +90,8 @@ public sealed class Variable : IDisposable
     /// </summary>
     /// <param name="value">The op's output (owned by the new variable).</param>
     /// <param name="inputs">The op's inputs.</param>
-    /// <param name="backward">Given the output gradient, accumulates into the inputs (see <see cref="Accumulate"/>).</param>
-    public static Variable FromOp(Tensor value, Variable[] inputs, Action<Tensor> backward)
+    /// <param name="backward">Given the output gradient, adds to the inputs' gradients through it (see <see cref="Upstream"/>).</param>
+    public static Variable FromOp(Tensor value, Variable[] inputs, Action<Upstream> backward)
     {
         if (NoGrad.IsActive || !inputs.Any(i => i.RequiresGrad)) return new Variable(value);
         return new Variable(value, new Node(inputs, backward));
@@ -100,9 +100,9 @@ public sealed class Variable : IDisposable
     /// <summary>
     /// Adds <paramref name="gradient"/> (owned: it is consumed) into this variable's gradient,
     /// first summing it down to this variable's shape where the forward op broadcast it.
-    /// This is the one place broadcast un-reduction happens.
+    /// This is the one place broadcast un-reduction happens. Rules reach it through <see cref="Upstream"/>.
     /// </summary>
-    public void Accumulate(Tensor gradient)
+    internal void Accumulate(Tensor gradient)
     {
         if (!RequiresGrad) { gradient.Dispose(); return; }
         var g = SumToShape(gradient, Shape);
@@ -158,18 +158,18 @@ public sealed class Variable : IDisposable
 
     /// <summary>
     /// Adds <paramref name="scale"/>·<paramref name="gradient"/> (borrowed: not consumed) into
-    /// this variable's gradient: the rule of a scalar multiple, one pass whether or not a
-    /// gradient is already there (scale-then-add would be two).
+    /// this variable's gradient in one pass, whether or not a gradient is already there.
     /// </summary>
-    public void AccumulateScaled(Tensor gradient, double scale)
+    internal void AccumulateBorrowed(Tensor gradient, double scale)
     {
         if (!RequiresGrad) return;
         if (Grad is null || gradient.Shape != Shape)
         {
-            Accumulate(Ops.Mul(gradient, scale));
+            Accumulate(scale == 1 ? Ops.Contiguous(gradient) : Ops.Mul(gradient, scale));
             return;
         }
-        Combine(gradient, new Modula.Tensors.Primitives.ScaledAdd(scale));
+        if (scale == 1) Combine(gradient, new Modula.Tensors.Primitives.Add());
+        else Combine(gradient, new Modula.Tensors.Primitives.ScaledAdd(scale));
     }
 
     private static Tensor Contiguous(Tensor t)
@@ -246,8 +246,8 @@ public sealed class Variable : IDisposable
 }
 
 /// <summary>An op's link in the graph: its inputs and the rule that sends the output gradient to them.</summary>
-internal sealed class Node(Variable[] inputs, Action<Tensor> backward)
+internal sealed class Node(Variable[] inputs, Action<Upstream> backward)
 {
     public Variable[] Inputs { get; } = inputs;
-    public Action<Tensor> Backward { get; } = backward;
+    public Action<Upstream> Backward { get; } = backward;
 }

@@ -26,8 +26,8 @@ public static partial class F
                 using var dot = Ops.Sum(gy, [axis], keepDim: true);
                 using var centered = Ops.Sub(g, dot);
                 var dx = Ops.Mul(centered, y);
-                if (scale == 1) { x.Accumulate(dx); return; }
-                using (dx) x.Accumulate(Ops.Mul(dx, scale));
+                if (scale == 1) { g.Send(x, dx); return; }
+                using (dx) g.Send(x, Ops.Mul(dx, scale));
             });
         }
     }
@@ -43,7 +43,7 @@ public static partial class F
         (x, var factor) = x.Unscaled();
         scale *= factor;
         var y = Ops.Softmax(x.Value, scale, causal);
-        return Variable.FromOp(y, [x], g => x.Accumulate(Ops.SoftmaxBackward(g, y, scale)));
+        return Variable.FromOp(y, [x], g => g.Send(x, Ops.SoftmaxBackward(g, y, scale)));
     }
 
     /// <summary>
@@ -64,7 +64,7 @@ public static partial class F
                 using var sum = Ops.Sum(g, [axis], keepDim: true);
                 using var p = Ops.Exp(y);
                 using var share = Ops.Mul(p, sum);
-                x.Accumulate(Ops.Sub(g, share));
+                g.Send(x, Ops.Sub(g, share));
             });
         }
     }
@@ -106,12 +106,12 @@ public static partial class F
     {
         var along = LastIfNone(axes);
         if (TrailingAxes(along, x.Shape.Rank) is int trailing)
-            return Variable.FromOp(Ops.SubtractRowMean(x.Value, trailing), [x], g => x.Accumulate(Ops.SubtractRowMean(g, trailing)));
+            return Variable.FromOp(Ops.SubtractRowMean(x.Value, trailing), [x], g => g.Send(x, Ops.SubtractRowMean(g, trailing)));
         using var mean = Ops.Mean(x.Value, along, keepDim: true);
         return Variable.FromOp(Ops.Sub(x.Value, mean), [x], g =>
         {
             using var gMean = Ops.Mean(g, along, keepDim: true);
-            x.Accumulate(Ops.Sub(g, gMean));
+            g.Send(x, Ops.Sub(g, gMean));
         });
     }
 
@@ -131,7 +131,7 @@ public static partial class F
                 rowInverse.Dispose();
                 return new Variable(normalized);
             }
-            return Variable.FromOp(normalized, [x], g => x.Accumulate(Ops.RmsNormalizeBackward(g, normalized, rowInverse, trailing)));
+            return Variable.FromOp(normalized, [x], g => g.Send(x, Ops.RmsNormalizeBackward(g, normalized, rowInverse, trailing)));
         }
         using var square = Ops.Mul(x.Value, x.Value);
         using var meanSquare = Ops.Mean(square, along, keepDim: true);
@@ -148,7 +148,7 @@ public static partial class F
             using var dot = Ops.Mean(gy, along, keepDim: true);
             using var projected = Ops.Mul(y, dot);
             using var centered = Ops.Sub(g, projected);
-            x.Accumulate(Ops.Mul(centered, inverse));
+            g.Send(x, Ops.Mul(centered, inverse));
         });
     }
 

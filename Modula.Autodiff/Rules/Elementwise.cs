@@ -3,7 +3,7 @@ using Modula.Tensors;
 namespace Modula.Autodiff;
 
 /// <summary>
-/// Differentiable ops on <see cref="Variable"/>s. Primitive rules live in <c>Rules/</c>, each
+/// Differentiable ops on <see cref="Variable"/>s. Rules with a hand-written backward live in <c>Rules/</c>, each
 /// forward beside its backward; composites in <c>Composite/</c> are built from them and have
 /// no hand-written backward.
 /// </summary>
@@ -13,58 +13,58 @@ public static partial class F
 
     /// <summary>y = −x.</summary>
     public static Variable Neg(Variable x) =>
-        Variable.FromOp(Ops.Neg(x.Value), [x], g => x.Accumulate(Ops.Neg(g)));
+        Variable.FromOp(Ops.Neg(x.Value), [x], g => g.Send(x, Ops.Neg(g)));
 
     /// <summary>y = |x|; dy/dx = sign x (0 at 0).</summary>
     public static Variable Abs(Variable x) =>
-        Variable.FromOp(Ops.Abs(x.Value), [x], g => { using var s = Ops.Sign(x.Value); x.Accumulate(Ops.Mul(g, s)); });
+        Variable.FromOp(Ops.Abs(x.Value), [x], g => { using var s = Ops.Sign(x.Value); g.Send(x, Ops.Mul(g, s)); });
 
     /// <summary>y = eˣ; dy/dx = y.</summary>
     public static Variable Exp(Variable x)
     {
         var y = Ops.Exp(x.Value);
-        return Variable.FromOp(y, [x], g => x.Accumulate(Ops.Mul(g, y)));
+        return Variable.FromOp(y, [x], g => g.Send(x, Ops.Mul(g, y)));
     }
 
     /// <summary>y = ln x; dy/dx = 1/x.</summary>
     public static Variable Log(Variable x) =>
-        Variable.FromOp(Ops.Log(x.Value), [x], g => x.Accumulate(Ops.Div(g, x.Value)));
+        Variable.FromOp(Ops.Log(x.Value), [x], g => g.Send(x, Ops.Div(g, x.Value)));
 
     /// <summary>y = √x; dy/dx = 1/(2y).</summary>
     public static Variable Sqrt(Variable x)
     {
         var y = Ops.Sqrt(x.Value);
-        return Variable.FromOp(y, [x], g => { using var h = Ops.Mul(g, 0.5); x.Accumulate(Ops.Div(h, y)); });
+        return Variable.FromOp(y, [x], g => { using var h = Ops.Mul(g, 0.5); g.Send(x, Ops.Div(h, y)); });
     }
 
     /// <summary>y = 1/√x; dy/dx = −y³/2.</summary>
     public static Variable Rsqrt(Variable x)
     {
         var y = Ops.Rsqrt(x.Value);
-        return Variable.FromOp(y, [x], g => { using var y3 = Ops.Pow(y, 3); using var d = Ops.Mul(y3, -0.5); x.Accumulate(Ops.Mul(g, d)); });
+        return Variable.FromOp(y, [x], g => { using var y3 = Ops.Pow(y, 3); using var d = Ops.Mul(y3, -0.5); g.Send(x, Ops.Mul(g, d)); });
     }
 
     /// <summary>y = 1/x; dy/dx = −y².</summary>
     public static Variable Reciprocal(Variable x)
     {
         var y = Ops.Reciprocal(x.Value);
-        return Variable.FromOp(y, [x], g => { using var y2 = Ops.Mul(y, y); using var d = Ops.Neg(y2); x.Accumulate(Ops.Mul(g, d)); });
+        return Variable.FromOp(y, [x], g => { using var y2 = Ops.Mul(y, y); using var d = Ops.Neg(y2); g.Send(x, Ops.Mul(g, d)); });
     }
 
     /// <summary>y = tanh x; dy/dx = 1 − y².</summary>
     public static Variable Tanh(Variable x)
     {
         var y = Ops.Tanh(x.Value);
-        return Variable.FromOp(y, [x], g => { using var y2 = Ops.Mul(y, y); using var d = Ops.Map(y2, new Modula.Tensors.Primitives.Affine(-1, 1)); x.Accumulate(Ops.Mul(g, d)); });
+        return Variable.FromOp(y, [x], g => { using var y2 = Ops.Mul(y, y); using var d = Ops.Map(y2, new Modula.Tensors.Primitives.Affine(-1, 1)); g.Send(x, Ops.Mul(g, d)); });
     }
 
     /// <summary>y = sin x; dy/dx = cos x.</summary>
     public static Variable Sin(Variable x) =>
-        Variable.FromOp(Ops.Sin(x.Value), [x], g => { using var d = Ops.Cos(x.Value); x.Accumulate(Ops.Mul(g, d)); });
+        Variable.FromOp(Ops.Sin(x.Value), [x], g => { using var d = Ops.Cos(x.Value); g.Send(x, Ops.Mul(g, d)); });
 
     /// <summary>y = cos x; dy/dx = −sin x.</summary>
     public static Variable Cos(Variable x) =>
-        Variable.FromOp(Ops.Cos(x.Value), [x], g => { using var s = Ops.Sin(x.Value); using var d = Ops.Neg(s); x.Accumulate(Ops.Mul(g, d)); });
+        Variable.FromOp(Ops.Cos(x.Value), [x], g => { using var s = Ops.Sin(x.Value); using var d = Ops.Neg(s); g.Send(x, Ops.Mul(g, d)); });
 
     /// <summary>y = erf x; dy/dx = (2/√π) e^(−x²).</summary>
     public static Variable Erf(Variable x) =>
@@ -74,12 +74,12 @@ public static partial class F
             using var nx2 = Ops.Mul(x2, -1.0);
             using var e = Ops.Exp(nx2);
             using var d = Ops.Mul(e, 2 / Math.Sqrt(Math.PI));
-            x.Accumulate(Ops.Mul(g, d));
+            g.Send(x, Ops.Mul(g, d));
         });
 
     /// <summary>y = xᵖ; dy/dx = p·xᵖ⁻¹.</summary>
     public static Variable Pow(Variable x, double p) =>
-        Variable.FromOp(Ops.Pow(x.Value, p), [x], g => { using var xp = Ops.Pow(x.Value, p - 1); using var d = Ops.Mul(xp, p); x.Accumulate(Ops.Mul(g, d)); });
+        Variable.FromOp(Ops.Pow(x.Value, p), [x], g => { using var xp = Ops.Pow(x.Value, p - 1); using var d = Ops.Mul(xp, p); g.Send(x, Ops.Mul(g, d)); });
 
     /// <summary>
     /// y = x·s, deferred: the multiple is computed only if its value is read, since products,
@@ -89,7 +89,7 @@ public static partial class F
 
     /// <summary>y = x + s.</summary>
     public static Variable AddScalar(Variable x, double s) =>
-        Variable.FromOp(Ops.Add(x.Value, s), [x], g => x.Accumulate(Handover(g)));
+        Variable.FromOp(Ops.Add(x.Value, s), [x], g => g.Pass(x));
 
     /// <summary>y = x &gt; 0 ? 1 : 0, a constant (zero gradient).</summary>
     public static Variable Step(Variable x) => new(Ops.Step(x.Value));
@@ -101,25 +101,18 @@ public static partial class F
     {
         var ((a0, alpha), (b0, beta)) = (a.Unscaled(), b.Unscaled());
         if (alpha == 1 && beta == 1)
-            return Variable.FromOp(Ops.Add(a.Value, b.Value), [a, b], g => { b.Accumulate(Ops.Contiguous(g)); a.Accumulate(Handover(g)); });
+            return Variable.FromOp(Ops.Add(a.Value, b.Value), [a, b], g => { g.Pass(b); g.Pass(a); });
         var y = Ops.Zip(a0.Value, b0.Value, new Modula.Tensors.Primitives.LinearCombination(alpha, beta));
-        return Variable.FromOp(y, [a0, b0], g => { b0.AccumulateScaled(g, beta); a0.AccumulateScaled(g, alpha); });
+        return Variable.FromOp(y, [a0, b0], g => { g.Pass(b0, beta); g.Pass(a0, alpha); });
     }
 
     /// <summary>y = a − b.</summary>
     public static Variable Sub(Variable a, Variable b) =>
-        Variable.FromOp(Ops.Sub(a.Value, b.Value), [a, b], g => { b.Accumulate(Ops.Neg(g)); a.Accumulate(Handover(g)); });
-
-    /// <summary>
-    /// The upstream gradient itself (a view of it), for the last input that reads it: the graph
-    /// frees its own reference right after this rule, so the input may keep and update the
-    /// storage instead of a copy. Every other input must get its own tensor, made before this.
-    /// </summary>
-    private static Tensor Handover(Tensor g) => g.View(g.Shape.Dims.ToArray());
+        Variable.FromOp(Ops.Sub(a.Value, b.Value), [a, b], g => { g.Send(b, Ops.Neg(g)); g.Pass(a); });
 
     /// <summary>y = a·b; da = g·b, db = g·a.</summary>
     public static Variable Mul(Variable a, Variable b) =>
-        Variable.FromOp(Ops.Mul(a.Value, b.Value), [a, b], g => { a.Accumulate(Ops.Mul(g, b.Value)); b.Accumulate(Ops.Mul(g, a.Value)); });
+        Variable.FromOp(Ops.Mul(a.Value, b.Value), [a, b], g => { g.Send(a, Ops.Mul(g, b.Value)); g.Send(b, Ops.Mul(g, a.Value)); });
 
     /// <summary>y = a/b; da = g/b, db = −g·y/b.</summary>
     public static Variable Div(Variable a, Variable b)
@@ -127,10 +120,10 @@ public static partial class F
         var y = Ops.Div(a.Value, b.Value);
         return Variable.FromOp(y, [a, b], g =>
         {
-            a.Accumulate(Ops.Div(g, b.Value));
+            g.Send(a, Ops.Div(g, b.Value));
             using var gy = Ops.Mul(g, y);
             using var q = Ops.Div(gy, b.Value);
-            b.Accumulate(Ops.Neg(q));
+            g.Send(b, Ops.Neg(q));
         });
     }
 
@@ -156,9 +149,9 @@ public static partial class F
         var y = Ops.Where(mask, a.Value, b.Value);
         return Variable.FromOp(y, [a, b], g =>
         {
-            using var zero = Ops.Zeros(Shape.Scalar, g.DType, g.Device);
-            a.Accumulate(Ops.Where(mask, g, zero));
-            b.Accumulate(Ops.Where(mask, zero, g));
+            using var zero = Ops.Zeros(Shape.Scalar, g.Value.DType, g.Value.Device);
+            g.Send(a, Ops.Where(mask, g, zero));
+            g.Send(b, Ops.Where(mask, zero, g));
         });
     }
 }

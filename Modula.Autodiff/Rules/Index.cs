@@ -11,7 +11,7 @@ public static partial class F
         {
             var grad = Ops.ZerosLike(table.Value);
             Ops.ScatterAddRows(grad, indices, g);
-            table.Accumulate(grad);
+            g.Send(table, grad);
         });
 
     /// <summary>Patch unfolding x [N, C, H, W] → [N, C·kh·kw, Ho·Wo]; the gradient folds back with col2im.</summary>
@@ -19,7 +19,7 @@ public static partial class F
     {
         var geometry = Ops.Geometry(nameof(Im2Col), x.Shape, kernelHeight, kernelWidth, stride, padding);
         return Variable.FromOp(Ops.Im2Col(x.Value, kernelHeight, kernelWidth, stride, padding), [x],
-            g => x.Accumulate(Ops.Col2Im(g, geometry)));
+            g => g.Send(x, Ops.Col2Im(g, geometry)));
     }
 
     /// <summary>A constant one-hot matrix [..., classes] (float) for Int32 labels, built from primitives.</summary>

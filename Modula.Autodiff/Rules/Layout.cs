@@ -9,7 +9,7 @@ public static partial class F
     {
         var (x0, factor) = x.Unscaled();
         if (factor != 1) return Scale(Reshape(x0, dims), factor);             // views commute with scalar multiples
-        return Variable.FromOp(x.Value.Reshape(dims), [x], g => x.Accumulate(g.Reshape(x.Shape.Dims.ToArray())));
+        return Variable.FromOp(x.Value.Reshape(dims), [x], g => g.Pass(x, t => t.Reshape(x.Shape.Dims.ToArray())));
     }
 
     /// <summary>Permutes axes (a view); the gradient takes the inverse permutation.</summary>
@@ -19,7 +19,7 @@ public static partial class F
         if (factor != 1) return Scale(Permute(x0, axes), factor);
         var inverse = new int[axes.Length];
         for (int i = 0; i < axes.Length; i++) inverse[Shape.NormalizeAxis(axes[i], axes.Length)] = i;
-        return Variable.FromOp(x.Value.Permute(axes), [x], g => x.Accumulate(g.Permute(inverse)));
+        return Variable.FromOp(x.Value.Permute(axes), [x], g => g.Pass(x, t => t.Permute(inverse)));
     }
 
     /// <summary>Swaps two axes (default: the last two).</summary>
@@ -37,25 +37,17 @@ public static partial class F
         {
             var full = Ops.ZerosLike(x.Value);
             using (var window = full.Slice(axis, start, length)) Ops.CopyInto(g, window);
-            x.Accumulate(full);
+            g.Send(x, full);
         });
 
     /// <summary>Broadcasts to <paramref name="shape"/> (a view); the gradient is summed back.</summary>
     public static Variable Expand(Variable x, Shape shape) =>
-        Variable.FromOp(x.Value.Expand(shape), [x], g => x.Accumulate(Handover(g)));
+        Variable.FromOp(x.Value.Expand(shape), [x], g => g.Pass(x));
 
     /// <summary>Joins along <paramref name="axis"/>; each input receives its slice of the gradient.</summary>
     public static Variable Concat(IReadOnlyList<Variable> xs, int axis) =>
-        Variable.FromOp(Ops.Concat(xs.Select(v => v.Value).ToList(), axis), xs.ToArray(), g =>
-        {
-            int at = 0;
-            foreach (var x in xs)
-            {
-                int n = x.Shape[axis];
-                x.Accumulate(g.Slice(axis, at, n));
-                at += n;
-            }
-        });
+        Variable.FromOp(Ops.Concat(xs.Select(v => v.Value).ToList(), axis), xs.ToArray(),
+            g => g.SplitAmong(xs, axis));
 
     /// <summary>Splits along <paramref name="axis"/> into slices of the given sizes.</summary>
     public static Variable[] Split(Variable x, int[] sizes, int axis)

@@ -35,13 +35,13 @@ public static partial class F
         {
             if (a.RequiresGrad)
             {
-                if (transposeA) a.AccumulateProduct(b.Value, g, transposeA: transposeB, transposeB: true, alpha);   // (g·op(b)ᵀ)ᵀ = op(b)·gᵀ
-                else a.AccumulateProduct(g, b.Value, transposeA: false, transposeB: !transposeB, alpha);
+                if (transposeA) g.SendProduct(a, b.Value, g, transposeA: transposeB, transposeB: true, alpha);   // (g·op(b)ᵀ)ᵀ = op(b)·gᵀ
+                else g.SendProduct(a, g, b.Value, transposeA: false, transposeB: !transposeB, alpha);
             }
             if (b.RequiresGrad)
             {
-                if (transposeB) b.AccumulateProduct(g, a.Value, transposeA: true, transposeB: transposeA, alpha);   // (op(a)ᵀ·g)ᵀ = gᵀ·op(a)
-                else b.AccumulateProduct(a.Value, g, transposeA: !transposeA, transposeB: false, alpha);
+                if (transposeB) g.SendProduct(b, g, a.Value, transposeA: true, transposeB: transposeA, alpha);   // (op(a)ᵀ·g)ᵀ = gᵀ·op(a)
+                else g.SendProduct(b, a.Value, g, transposeA: !transposeA, transposeB: false, alpha);
             }
         });
 }

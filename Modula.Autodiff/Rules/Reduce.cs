@@ -6,11 +6,11 @@ public static partial class F
 {
     /// <summary>Sum over <paramref name="axes"/> (all when null); the gradient broadcasts back.</summary>
     public static Variable Sum(Variable x, int[]? axes = null, bool keepDim = false) =>
-        Variable.FromOp(Ops.Sum(x.Value, axes, keepDim), [x], g =>
+        Variable.FromOp(Ops.Sum(x.Value, axes, keepDim), [x], g => g.Pass(x, t =>
         {
-            using var gk = KeepDims(g, x.Shape, axes);
-            x.Accumulate(gk.Expand(x.Shape));
-        });
+            using var kept = KeepDims(t, x.Shape, axes);
+            return kept.Expand(x.Shape);
+        }));
 
     /// <summary>Max over <paramref name="axes"/>; the gradient is shared equally among tied maxima.</summary>
     public static Variable Max(Variable x, int[]? axes = null, bool keepDim = false)
@@ -23,7 +23,7 @@ public static partial class F
             using var ties = Ops.Sum(mask, axes, keepDim: true);
             using var gk = KeepDims(g, x.Shape, axes);
             using var share = Ops.Div(gk, ties);
-            x.Accumulate(Ops.Mul(mask, share));
+            g.Send(x, Ops.Mul(mask, share));
         });
     }
 

@@ -225,7 +225,7 @@ public sealed class GradientTests
         Func<Variable[], Variable> wrong = v => Variable.FromOp(Ops.Sin(v[0].Value), [v[0]], g =>
         {
             using var c = Ops.Cos(v[0].Value);
-            v[0].Accumulate(Ops.Mul(Ops.Neg(g), c));
+            g.Send(v[0], Ops.Mul(Ops.Neg(g), c));
         });
         var result = GradCheck.Check(wrong, [Rand(33, 4)]);
         Assert.IsFalse(result.Passed);

@@ -1,0 +1,111 @@
+using Modula.Tensors;
+
+namespace Modula.Autodiff;
+
+/// <summary>
+/// The gradient arriving at an op's output during <see cref="Variable.Backward"/>, and the only way
+/// a backward rule adds to its inputs' gradients: micrograd's <c>input.grad += …</c>, in four forms
+/// that differ only in who pays for the tensor.
+/// <list type="bullet">
+/// <item><see cref="Send"/>: the rule computed a new tensor (g·f′(x)); the input takes it.</item>
+/// <item><see cref="Pass(Variable, double)"/>: the input receives the upstream itself, or a view
+/// of it (sums, reshapes, broadcasts). The last input that waits for it takes its storage; every
+/// earlier one is added from it, so no two gradients ever share storage.</item>
+/// <item><see cref="SendProduct"/>: the input receives α·op(a)·op(b), written by the product in the
+/// input's own layout or accumulated by it (no separate add pass).</item>
+/// <item><see cref="SplitAmong"/>: each input takes its own window of the upstream (a concatenation's
+/// rule); windows are disjoint, so all of them may keep views.</item>
+/// </list>
+/// A rule may read <see cref="Value"/> (or use the object where a <see cref="Tensor"/> is expected)
+/// at any point: a handover of the storage happens only when the rule has returned.
+/// </summary>
+public sealed class Upstream
+{
+    private readonly Tensor _gradient;
+    private int _waiting;
+    private (Variable Input, Func<Tensor, Tensor>? View)? _taker;
+
+    internal Upstream(Tensor gradient, Variable[] inputs)
+    {
+        _gradient = gradient;
+        foreach (var input in inputs)
+            if (input.RequiresGrad) _waiting++;
+    }
+
+    /// <summary>The upstream gradient (borrowed: read it, never keep or modify it).</summary>
+    public Tensor Value => _gradient;
+
+    /// <summary>Reads the upstream gradient where an op expects a tensor.</summary>
+    public static implicit operator Tensor(Upstream upstream) => upstream._gradient;
+
+    /// <summary>
+    /// input.grad += <paramref name="gradient"/>; the input takes ownership of the new tensor (it is
+    /// disposed when the input needs no gradient). Broadcast shapes are summed down to the input's.
+    /// </summary>
+    public void Send(Variable input, Tensor gradient)
+    {
+        Served(input);
+        input.Accumulate(gradient);
+    }
+
+    /// <summary>input.grad += <paramref name="scale"/>·upstream, in one pass.</summary>
+    public void Pass(Variable input, double scale = 1)
+    {
+        if (!Served(input)) return;
+        if (scale == 1 && _waiting == 0 && _taker is null) _taker = (input, null);
+        else input.AccumulateBorrowed(_gradient, scale);
+    }
+
+    /// <summary>
+    /// input.grad += <paramref name="view"/>(upstream), where the view is a reshape, permutation or
+    /// broadcast of the upstream (no new storage). The last waiting input keeps the view itself.
+    /// </summary>
+    public void Pass(Variable input, Func<Tensor, Tensor> view)
+    {
+        if (!Served(input)) return;
+        if (_waiting == 0 && _taker is null) { _taker = (input, view); return; }
+        using var borrowed = view(_gradient);
+        input.AccumulateBorrowed(borrowed, 1);
+    }
+
+    /// <summary>
+    /// input.grad += α·op(a)·op(b) (op: optional transpose of the last two axes), written by the
+    /// product itself; <paramref name="a"/> and <paramref name="b"/> are borrowed.
+    /// </summary>
+    public void SendProduct(Variable input, Tensor a, Tensor b, bool transposeA, bool transposeB, double alpha)
+    {
+        if (Served(input)) input.AccumulateProduct(a, b, transposeA, transposeB, alpha);
+    }
+
+    /// <summary>
+    /// Each input receives its window of the upstream along <paramref name="axis"/>, in order (the
+    /// rule of a concatenation): input i takes the slice that its value occupied in the output.
+    /// </summary>
+    public void SplitAmong(IReadOnlyList<Variable> inputs, int axis)
+    {
+        int at = 0;
+        foreach (var input in inputs)
+        {
+            int length = input.Shape[axis];
+            // Disjoint windows: keeping one as a gradient can never alias another input's.
+            if (Served(input)) input.Accumulate(_gradient.Slice(axis, at, length));
+            at += length;
+        }
+    }
+
+    /// <summary>Called by the graph once the rule has returned: the deferred taker gets the storage.</summary>
+    internal void Complete()
+    {
+        if (_taker is not (var input, var view)) return;
+        _taker = null;
+        input.Accumulate(view is null ? _gradient.View(_gradient.Shape.Dims.ToArray()) : view(_gradient));
+    }
+
+    /// <summary>Counts a delivery; false when the input takes no gradient (nothing to do).</summary>
+    private bool Served(Variable input)
+    {
+        if (!input.RequiresGrad) return false;
+        _waiting--;
+        return true;
+    }
+}
