@@ -3,9 +3,9 @@ using Modula.Tensors;
 namespace Modula.Autodiff;
 
 /// <summary>
-/// Differentiable ops on <see cref="Variable"/>s. Rules with a hand-written backward live in <c>Rules/</c>, each
-/// forward beside its backward; composites in <c>Composite/</c> are built from them and have
-/// no hand-written backward.
+/// Differentiable ops on <see cref="Variable"/>s. Ops with a hand-written backward live in
+/// <c>Rules/</c>, each forward beside its backward, sending gradients through <see cref="Upstream"/>;
+/// composites in <c>Composite/</c> are built from them and have none (a test checks).
 /// </summary>
 public static partial class F
 {

@@ -7,7 +7,7 @@ public static partial class F
     /// <summary>
     /// Batched product y = α·op(a)·op(b) (op = optional transpose of the last two axes; α is
     /// applied inside the product). da = α·g·op(b)ᵀ (transposed back when a was), db =
-    /// α·op(a)ᵀ·g (likewise); broadcast batch axes are summed away by <see cref="Variable.Accumulate"/>.
+    /// α·op(a)ᵀ·g (likewise); broadcast batch axes are summed away on delivery (<see cref="Upstream"/>).
     /// Operands that are scalar multiples (<see cref="Scale"/>) are read unscaled, their factors in α.
     /// </summary>
     public static Variable MatMul(Variable a, Variable b, bool transposeA = false, bool transposeB = false, double alpha = 1)

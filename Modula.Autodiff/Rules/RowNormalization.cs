@@ -1,0 +1,72 @@
+using Modula.Tensors;
+
+namespace Modula.Autodiff;
+
+public static partial class F
+{
+    /// <summary>
+    /// x − mean(x) along <paramref name="axes"/> (Modula's MeanSubtract), as one rule: dx = g − mean(g).
+    /// Over trailing axes each row is one fused pass (<see cref="Ops.SubtractRowMean"/>).
+    /// </summary>
+    public static Variable MeanSubtract(Variable x, params int[] axes)
+    {
+        var along = LastIfNone(axes);
+        if (TrailingAxes(along, x.Shape.Rank) is int trailing)
+            return Variable.FromOp(Ops.SubtractRowMean(x.Value, trailing), [x], g => g.Send(x, Ops.SubtractRowMean(g, trailing)));
+        using var mean = Ops.Mean(x.Value, along, keepDim: true);
+        return Variable.FromOp(Ops.Sub(x.Value, mean), [x], g =>
+        {
+            using var gMean = Ops.Mean(g, along, keepDim: true);
+            g.Send(x, Ops.Sub(g, gMean));
+        });
+    }
+
+    /// <summary>
+    /// x / √mean(x²) along <paramref name="axes"/>, no epsilon (Modula's RMSDivide), as one rule:
+    /// with r = 1/√mean(x²) and y = x·r, dx = r·(g − y·mean(g⊙y)). Over trailing axes each row
+    /// is one fused pass forward and one backward (<see cref="Ops.RmsNormalize"/>).
+    /// </summary>
+    public static Variable RmsDivide(Variable x, params int[] axes)
+    {
+        var along = LastIfNone(axes);
+        if (TrailingAxes(along, x.Shape.Rank) is int trailing)
+        {
+            var normalized = Ops.RmsNormalize(x.Value, trailing, out var rowInverse);
+            if (NoGrad.IsActive || !x.RequiresGrad)
+            {
+                rowInverse.Dispose();
+                return new Variable(normalized);
+            }
+            return Variable.FromOp(normalized, [x], g => g.Send(x, Ops.RmsNormalizeBackward(g, normalized, rowInverse, trailing)));
+        }
+        using var square = Ops.Mul(x.Value, x.Value);
+        using var meanSquare = Ops.Mean(square, along, keepDim: true);
+        var inverse = Ops.Rsqrt(meanSquare);
+        var y = Ops.Mul(x.Value, inverse);
+        if (NoGrad.IsActive || !x.RequiresGrad)
+        {
+            inverse.Dispose();
+            return new Variable(y);
+        }
+        return Variable.FromOp(y, [x], g =>
+        {
+            using var gy = Ops.Mul(g, y);
+            using var dot = Ops.Mean(gy, along, keepDim: true);
+            using var projected = Ops.Mul(y, dot);
+            using var centered = Ops.Sub(g, projected);
+            g.Send(x, Ops.Mul(centered, inverse));
+        });
+    }
+
+    /// <summary>q when <paramref name="axes"/> are exactly the last q axes of a rank-<paramref name="rank"/> tensor, else null.</summary>
+    private static int? TrailingAxes(int[] axes, int rank)
+    {
+        var sorted = axes.Select(a => Shape.NormalizeAxis(a, rank)).Distinct().Order().ToArray();
+        if (sorted.Length != axes.Length) return null;
+        for (int i = 0; i < sorted.Length; i++)
+            if (sorted[i] != rank - sorted.Length + i) return null;
+        return sorted.Length;
+    }
+
+    private static int[] LastIfNone(int[] axes) => axes.Length == 0 ? [-1] : axes;
+}

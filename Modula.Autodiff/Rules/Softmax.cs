@@ -1,0 +1,80 @@
+using Modula.Tensors;
+
+namespace Modula.Autodiff;
+
+public static partial class F
+{
+    /// <summary>
+    /// Numerically stable softmax of scale·x along <paramref name="axis"/>, as one rule (forward
+    /// and backward without intermediate graph nodes): y = e^(z − max z)/Σ e^(z − max z) with
+    /// z = scale·x; dx = scale·y⊙(g − Σ g⊙y). Entries of −∞ (masked) get y = 0 and no gradient.
+    /// Along the last axis each row is one fused pass (<see cref="Ops.Softmax(Tensor, double, bool)"/>).
+    /// </summary>
+    public static Variable Softmax(Variable x, int axis = -1, double scale = 1)
+    {
+        if (Shape.NormalizeAxis(axis, x.Shape.Rank) == x.Shape.Rank - 1) return RowSoftmax(x, scale, causal: false);
+        using var z = scale == 1 ? null : Ops.Mul(x.Value, scale);
+        var (shifted, e, total) = ShiftedExp(z ?? x.Value, axis);
+        using (shifted)
+        using (e)
+        using (total)
+        {
+            var y = Ops.Div(e, total);
+            return Variable.FromOp(y, [x], g =>
+            {
+                using var gy = Ops.Mul(g, y);
+                using var dot = Ops.Sum(gy, [axis], keepDim: true);
+                using var centered = Ops.Sub(g, dot);
+                var dx = Ops.Mul(centered, y);
+                if (scale == 1) { g.Send(x, dx); return; }
+                using (dx) g.Send(x, Ops.Mul(dx, scale));
+            });
+        }
+    }
+
+    /// <summary>
+    /// Softmax of scale·scores along the last axis with a causal mask: scores [..., T, T] of
+    /// queries × keys, key j &gt; query i gets weight 0 (decoder attention), in one fused pass per row.
+    /// </summary>
+    public static Variable CausalSoftmax(Variable scores, double scale = 1) => RowSoftmax(scores, scale, causal: true);
+
+    private static Variable RowSoftmax(Variable x, double scale, bool causal)
+    {
+        (x, var factor) = x.Unscaled();
+        scale *= factor;
+        var y = Ops.Softmax(x.Value, scale, causal);
+        return Variable.FromOp(y, [x], g => g.Send(x, Ops.SoftmaxBackward(g, y, scale)));
+    }
+
+    /// <summary>
+    /// Numerically stable log-softmax along <paramref name="axis"/>, as one rule:
+    /// y = (x − max) − log Σ e^(x − max); dx = g − e^y·Σ g.
+    /// </summary>
+    public static Variable LogSoftmax(Variable x, int axis = -1)
+    {
+        var (shifted, e, total) = ShiftedExp(x.Value, axis);
+        using (shifted)
+        using (e)
+        using (total)
+        using (var logTotal = Ops.Log(total))
+        {
+            var y = Ops.Sub(shifted, logTotal);
+            return Variable.FromOp(y, [x], g =>
+            {
+                using var sum = Ops.Sum(g, [axis], keepDim: true);
+                using var p = Ops.Exp(y);
+                using var share = Ops.Mul(p, sum);
+                g.Send(x, Ops.Sub(g, share));
+            });
+        }
+    }
+
+    /// <summary>x − max, its exponential, and the sum of that along <paramref name="axis"/> (new tensors the caller disposes).</summary>
+    private static (Tensor Shifted, Tensor Exp, Tensor Total) ShiftedExp(Tensor x, int axis)
+    {
+        using var max = Ops.Max(x, [axis], keepDim: true);
+        var shifted = Ops.Sub(x, max);
+        var e = Ops.Exp(shifted);
+        return (shifted, e, Ops.Sum(e, [axis], keepDim: true));
+    }
+}
