@@ -11,13 +11,11 @@ namespace Modula.Autodiff;
 /// when they were computed: run a training step inside one scope and every intermediate is
 /// freed at its end (a backward rule may read any forward value, so none is freed earlier).
 /// </summary>
-public sealed class Variable : IDisposable
+public sealed partial class Variable : IDisposable
 {
     private Node? _node;
     private bool _graphFreed;
     private Tensor? _value;
-    private readonly Variable? _scaledFrom;
-    private readonly double _factor = 1;
 
     /// <summary>Wraps <paramref name="value"/> as a leaf; the variable owns the tensor.</summary>
     public Variable(Tensor value, bool requiresGrad = false, string? name = null)
@@ -34,20 +32,11 @@ public sealed class Variable : IDisposable
         _node = node;
     }
 
-    private Variable(Variable source, double factor, Node? node)
-    {
-        _scaledFrom = source;
-        _factor = factor;
-        RequiresGrad = node is not null;
-        _node = node;
-    }
-
     /// <summary>
-    /// The forward value. A scalar multiple made by <see cref="F.Scale"/> computes it here, on
-    /// first read: ops that can apply the factor themselves (products, sums, softmax) read
-    /// <see cref="Unscaled"/> instead, so a <c>Mul</c> bond usually costs no pass at all.
+    /// The forward value. A lazy scalar multiple (<see cref="F.Scale"/>) computes it on first
+    /// read, one full pass; the ops that fold factors in never read it (Variable.Scaled.cs).
     /// </summary>
-    public Tensor Value => _value ??= Ops.Mul(_scaledFrom!.Value, _factor);
+    public Tensor Value => _value ??= MaterializeMultiple();
 
     /// <summary>The accumulated gradient (same shape as <see cref="Value"/>), or null before any backward.</summary>
     public Tensor? Grad { get; private set; }
@@ -63,22 +52,6 @@ public sealed class Variable : IDisposable
 
     /// <summary>Shape of the value.</summary>
     public Shape Shape => _scaledFrom?.Shape ?? Value.Shape;
-
-    /// <summary>
-    /// This variable as factor · base: (the variable it scales, the factor) for a scalar multiple
-    /// from <see cref="F.Scale"/>, else (this, 1). An op that reads the base and applies the
-    /// factor itself must also send its gradient to the base, scaled by the factor.
-    /// </summary>
-    public (Variable Base, double Factor) Unscaled() => _scaledFrom is null ? (this, 1) : (_scaledFrom, _factor);
-
-    /// <summary>factor · <paramref name="source"/>, its value computed only if read (see <see cref="Value"/>).</summary>
-    internal static Variable Scaled(Variable source, double factor)
-    {
-        var (root, f) = source.Unscaled();
-        factor *= f;
-        var node = NoGrad.IsActive || !root.RequiresGrad ? null : new Node([root], g => g.Pass(root, factor));
-        return new Variable(root, factor, node);
-    }
 
     internal Node? Node => _node;
 

@@ -1,0 +1,63 @@
+using Modula.Tensors;
+
+namespace Modula.Autodiff;
+
+/// <summary>
+/// Lazy scalar multiples, the one place that owns the idea.
+/// <para>
+/// Modula's networks multiply by constants everywhere: <c>Mul</c> bonds, residual weights
+/// (1 − 1/L)·x + (1/L)·block(x), attention's 1/d, a mean's 1/n. Each would be a full pass over an
+/// activation forward and another over its gradient. Instead <see cref="F.Scale"/> records
+/// factor · base without computing it, and the ops below take the factor into work they do anyway:
+/// </para>
+/// <list type="bullet">
+/// <item><see cref="F.MatMul"/>: into the product's α, forward and for both gradients.</item>
+/// <item><see cref="F.Add"/>: one pass α·a + β·b (a residual connection), gradients scaled in
+/// the same pass that delivers them (<see cref="Upstream.Pass(Variable, double)"/>).</item>
+/// <item><see cref="F.Softmax"/> and <see cref="F.CausalSoftmax"/> (last axis): into the softmax's
+/// scale.</item>
+/// <item><see cref="F.Reshape"/> and <see cref="F.Permute"/>: a view of a multiple stays a
+/// multiple of the view.</item>
+/// <item><see cref="F.Scale"/>: factors multiply.</item>
+/// </list>
+/// Every other op reads <see cref="Value"/>, which materializes the multiple in one pass, correctly
+/// but at full cost. An op that can fold a factor should call <see cref="Unscaled"/>, apply the
+/// factor itself, list the base (not the multiple) as its input and scale the base's gradient.
+/// A test walks a GPT's graph and fails if any multiple reaches an op that reads its value.
+/// </summary>
+public sealed partial class Variable
+{
+    private readonly Variable? _scaledFrom;
+    private readonly double _factor = 1;
+
+    private Variable(Variable source, double factor, Node? node)
+    {
+        _scaledFrom = source;
+        _factor = factor;
+        RequiresGrad = node is not null;
+        _node = node;
+    }
+
+    /// <summary>
+    /// This variable as factor · base: (the variable it scales, the factor) for a lazy multiple
+    /// from <see cref="F.Scale"/>, else (this, 1). An op that reads the base and applies the
+    /// factor itself must also send its gradient to the base, scaled by the factor.
+    /// </summary>
+    public (Variable Base, double Factor) Unscaled() =>
+        _scaledFrom is null ? (this, 1) : (_scaledFrom, _factor);
+
+    /// <summary>True for a lazy multiple whose value has been computed (some op read it).</summary>
+    internal bool IsMaterializedMultiple => _scaledFrom is not null && _value is not null;
+
+    /// <summary>factor · <paramref name="source"/>, computed only if its value is read.</summary>
+    internal static Variable Scaled(Variable source, double factor)
+    {
+        var (root, f) = source.Unscaled();
+        factor *= f;
+        if (factor == 1) return root;   // a unit multiple (Modula's Mul(1) bonds) is the base itself
+        var node = NoGrad.IsActive || !root.RequiresGrad ? null : new Node([root], g => g.Pass(root, factor));
+        return new Variable(root, factor, node);
+    }
+
+    private Tensor MaterializeMultiple() => Ops.Mul(_scaledFrom!.Value, _factor);
+}
