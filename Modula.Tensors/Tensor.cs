@@ -73,24 +73,10 @@ public sealed class Tensor : IDisposable
     /// <summary>
     /// True if the elements fill <see cref="Size"/> consecutive storage slots in some axis order:
     /// a contiguous tensor or a permutation of one (a head-split view, a transpose). Such a
-    /// tensor can be written elementwise without one element aliasing another.
+    /// tensor can be written elementwise without one element aliasing another (see
+    /// <see cref="HeadSplitLayouts"/>).
     /// </summary>
-    public bool IsDense => IsContiguous || DenseAxisOrder() is not null;
-
-    /// <summary>The axes from the largest stride to the smallest when <see cref="IsDense"/>, else null.</summary>
-    private int[]? DenseAxisOrder()
-    {
-        var order = Enumerable.Range(0, Rank).OrderByDescending(i => Shape.Dims[i] == 1 ? int.MaxValue : _strides[i]).ThenBy(i => i).ToArray();
-        int expected = 1;
-        for (int j = Rank - 1; j >= 0; j--)
-        {
-            int axis = order[j];
-            if (Shape.Dims[axis] == 1) continue;
-            if (_strides[axis] != expected) return null;
-            expected *= Shape.Dims[axis];
-        }
-        return order;
-    }
+    public bool IsDense => IsContiguous || HeadSplitLayouts.DenseAxisOrder(this) is not null;
 
     /// <summary>Throws <see cref="ObjectDisposedException"/> naming the op if this tensor was disposed.</summary>
     internal void CheckAlive(string op)
@@ -116,22 +102,12 @@ public sealed class Tensor : IDisposable
     /// <summary>
     /// An uninitialized tensor with the shape, dtype and device of <paramref name="like"/>, laid out
     /// in the same axis order when <paramref name="like"/> is dense (a gradient for a head-split view
-    /// is then itself a head-split view, which permutes back to a contiguous tensor); otherwise contiguous.
+    /// is then itself a head-split view; see <see cref="HeadSplitLayouts"/>); otherwise contiguous.
     /// </summary>
     public static Tensor EmptyLike(Tensor like)
     {
         like.CheckAlive(nameof(EmptyLike));
-        var order = like.IsContiguous ? null : like.DenseAxisOrder();
-        if (order is null) return Empty(like.Shape, like.DType, like.Device);
-        var strides = new int[like.Rank];
-        int stride = 1;
-        for (int j = like.Rank - 1; j >= 0; j--)
-        {
-            strides[order[j]] = stride;
-            stride *= like.Shape.Dims[order[j]];
-        }
-        var storage = like.Device.Allocate(like.DType, like.Size);
-        return new Tensor(storage, like.Shape, strides, 0, retain: false);
+        return HeadSplitLayouts.EmptyInAxisOrderOf(like);
     }
 
     /// <summary>Copies <paramref name="data"/> (row-major) into a new tensor of shape <paramref name="shape"/>.</summary>

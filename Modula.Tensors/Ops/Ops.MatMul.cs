@@ -17,11 +17,11 @@ public static partial class Ops
         using (b3)
         {
             var shape = new Shape([.. batchShape.Dims, m, n]);
-            var like = !transposeA && FollowsLayout(a, shape) ? a : !transposeB && FollowsLayout(b, shape) ? b : null;
+            var like = !transposeA && HeadSplitLayouts.ProductCanFollow(a, shape) ? a : !transposeB && HeadSplitLayouts.ProductCanFollow(b, shape) ? b : null;
             if (like is not null)
             {
                 var y = Tensor.EmptyLike(like);
-                using var direct = BatchView(y, batchShape, m, n);
+                using var direct = HeadSplitLayouts.BatchView(y, batchShape, m, n);
                 if (direct is not null)
                 {
                     a.Device.Backend.MatMul(a3, b3, direct, accumulate: false, alpha);
@@ -34,10 +34,6 @@ public static partial class Ops
             using (c) return c.Reshape(shape.Dims.ToArray());
         }
     }
-
-    /// <summary>True for a head-split operand whose layout a product of <paramref name="shape"/> can take: dense, not contiguous, rows contiguous.</summary>
-    private static bool FollowsLayout(Tensor x, Shape shape) =>
-        x.Shape == shape && x.Rank > 2 && x.Size > 0 && x.Strides[^1] == 1 && !x.IsContiguous && x.IsDense;
 
     /// <summary>
     /// Writes (or with <paramref name="accumulate"/>, adds) <c>α·op(a)·op(b)</c> into <paramref name="c"/>.
@@ -56,7 +52,7 @@ public static partial class Ops
             if (c.Size == 0) return;
             if (!c.IsDense)
                 throw new ArgumentException($"{nameof(MatMulInto)}: output {shape} with strides {Shape.Format(c.Strides.ToArray())} overlaps itself or is broadcast.");
-            using var direct = c.Strides[^1] == 1 || n == 1 ? BatchView(c, batchShape, m, n) : null;
+            using var direct = c.Strides[^1] == 1 || n == 1 ? HeadSplitLayouts.BatchView(c, batchShape, m, n) : null;
             if (direct is not null)
             {
                 a.Device.Backend.MatMul(a3, b3, direct, accumulate, alpha);
@@ -98,50 +94,15 @@ public static partial class Ops
 
     /// <summary>
     /// Views x (optionally transposed) as [B, rows, cols] with the batch axes broadcast and merged,
-    /// or as [B₀, B₁, rows, cols] (see <see cref="BatchView"/>); only other layouts are copied.
+    /// or as [B₀, B₁, rows, cols] (see <see cref="HeadSplitLayouts"/>); only other layouts are copied.
     /// </summary>
     private static Tensor Batched(Tensor x, bool transpose, Shape batch, int rows, int cols)
     {
         using var t = transpose ? x.Transpose() : null;
         using var expanded = (t ?? x).Expand(new Shape([.. batch.Dims, rows, cols]));
-        var view = BatchView(expanded, batch, rows, cols);
+        var view = HeadSplitLayouts.BatchView(expanded, batch, rows, cols);
         if (view is not null) return view;
         using var dense = Contiguous(expanded);
         return dense.View(batch.Size, rows, cols);
-    }
-
-    /// <summary>
-    /// x [..batch, rows, cols] viewed as [B, rows, cols] when its batch axes merge into one stride,
-    /// or as [B₀, B₁, rows, cols] when they merge into two (heads split out of a [batch, T,
-    /// heads·d] tensor); null for other layouts.
-    /// </summary>
-    private static Tensor? BatchView(Tensor x, Shape batch, int rows, int cols)
-    {
-        int b = batch.Size;
-        var s = x.Strides;
-        int r = batch.Rank;
-        if (b == 0) return new Tensor(x.Storage, new Shape([0, rows, cols]), [0, s[r], s[r + 1]], x.Offset, retain: true);
-        var axes = Enumerable.Range(0, r).Where(i => batch.Dims[i] != 1).ToArray();
-        if (Merges(axes, batch, s))
-        {
-            int stride = axes.Length == 0 ? 0 : s[axes[^1]];
-            return new Tensor(x.Storage, new Shape([b, rows, cols]), [stride, s[r], s[r + 1]], x.Offset, retain: true);
-        }
-        for (int split = 1; split < axes.Length; split++)
-            if (Merges(axes[..split], batch, s) && Merges(axes[split..], batch, s))
-            {
-                int outer = axes[..split].Aggregate(1, (p, i) => p * batch.Dims[i]), inner = b / outer;
-                return new Tensor(x.Storage, new Shape([outer, inner, rows, cols]),
-                    [s[axes[split - 1]], s[axes[^1]], s[r], s[r + 1]], x.Offset, retain: true);
-            }
-        return null;
-    }
-
-    /// <summary>True when the batch axes <paramref name="axes"/> step over each other exactly (one stride covers them).</summary>
-    private static bool Merges(int[] axes, Shape batch, ReadOnlySpan<int> strides)
-    {
-        for (int i = 0; i + 1 < axes.Length; i++)
-            if (strides[axes[i]] != strides[axes[i + 1]] * batch.Dims[axes[i + 1]]) return false;
-        return true;
     }
 }
