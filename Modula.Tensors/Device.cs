@@ -49,10 +49,18 @@ public abstract class Device : IDisposable
     /// <summary>The device's own primitive ops.</summary>
     private protected abstract IBackend CoreBackend { get; }
 
-    private ProfilingBackend? _profiled;
+    /// <summary>The primitive ops. <see cref="Ops"/> calls each inside <see cref="Time(string)"/>.</summary>
+    internal IBackend Backend => CoreBackend;
 
-    /// <summary>The primitive ops, timed per call while <see cref="OpProfiler"/> is running.</summary>
-    internal IBackend Backend => OpProfiler.IsRunning ? _profiled ??= new ProfilingBackend(CoreBackend, this) : CoreBackend;
+    /// <summary>The profiler timing this device's primitives, if one was started.</summary>
+    internal OpProfiler? Profiler;
+
+    /// <summary>Times the primitive about to run here while a profiler runs: the one profiling hook.</summary>
+    internal OpTimer Time(string primitive) => Profiler is { } p ? p.Begin(primitive) : default;
+
+    /// <summary><see cref="Time(string)"/> for a primitive parameterized by an op struct, named <c>primitive&lt;TOp&gt;</c>.</summary>
+    internal OpTimer Time<TOp>(string primitive) =>
+        Profiler is { } p ? p.Begin($"{primitive}<{typeof(TOp).Name}>") : default;
 
     /// <summary>True once <see cref="Dispose"/> closed the device; ops on its tensors then throw.</summary>
     public virtual bool IsDisposed => false;

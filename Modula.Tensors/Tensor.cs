@@ -1,4 +1,5 @@
 using System.Text;
+using Modula.Tensors.Backends;
 
 namespace Modula.Tensors;
 
@@ -116,8 +117,13 @@ public sealed class Tensor : IDisposable
         if (data.Length != shape.Size)
             throw new ArgumentException($"FromArray: {data.Length} values do not fill shape {shape} ({shape.Size} elements).");
         var t = Empty(shape, DTypeInfo.Of<T>(), device);
-        t.Device.Backend.Upload(data, t.Storage);
+        Upload(data, t);
         return t;
+    }
+
+    private static void Upload<T>(ReadOnlySpan<T> data, Tensor into) where T : unmanaged
+    {
+        using (into.Device.Time(nameof(IBackend.Upload))) into.Device.Backend.Upload(data, into.Storage);
     }
 
     /// <summary>Copies a one-dimensional array into a new vector tensor.</summary>
@@ -137,7 +143,9 @@ public sealed class Tensor : IDisposable
         using var dense = IsContiguous ? null : Ops.Contiguous(this);
         var source = dense ?? this;
         var result = new T[Size];
-        if (Size > 0) source.Device.Backend.Download(source.Storage, source.Offset, result);
+        if (Size > 0)
+            using (source.Device.Time(nameof(IBackend.Download)))
+                source.Device.Backend.Download(source.Storage, source.Offset, result);
         return result;
     }
 
@@ -154,7 +162,8 @@ public sealed class Tensor : IDisposable
             throw new ArgumentException($"CopyTo: the destination holds {destination.Length} elements, the tensor {Shape} has {Size}.", nameof(destination));
         using var dense = IsContiguous ? null : Ops.Contiguous(this);
         var source = dense ?? this;
-        source.Device.Backend.Download(source.Storage, source.Offset, destination[..Size]);
+        using (source.Device.Time(nameof(IBackend.Download)))
+            source.Device.Backend.Download(source.Storage, source.Offset, destination[..Size]);
     }
 
     /// <summary>The value of a one-element tensor as a double.</summary>
@@ -178,9 +187,9 @@ public sealed class Tensor : IDisposable
         var result = Empty(Shape, DType, device);
         switch (DType)
         {
-            case DType.Float32: device.Backend.Upload<float>(source.ToArray<float>(), result.Storage); break;
-            case DType.Float64: device.Backend.Upload<double>(source.ToArray<double>(), result.Storage); break;
-            default: device.Backend.Upload<int>(source.ToArray<int>(), result.Storage); break;
+            case DType.Float32: Upload<float>(source.ToArray<float>(), result); break;
+            case DType.Float64: Upload<double>(source.ToArray<double>(), result); break;
+            default: Upload<int>(source.ToArray<int>(), result); break;
         }
         return result;
     }

@@ -83,9 +83,9 @@ public static class GptStepBench
     private static void Profile(GptRun run, Device device, int steps, TextWriter output)
     {
         var clock = Stopwatch.StartNew();
-        OpProfiler.Start();
+        var profiler = OpProfiler.Start(device);
         for (int i = 0; i < steps; i++) TimedStep(run, device);
-        var timings = OpProfiler.Stop();
+        var timings = profiler.Stop();
         output.Write(OpProfiler.Format(timings, steps));
         output.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"profiled step {clock.Elapsed.TotalMilliseconds / steps:F3} ms, of which outside primitives {(clock.Elapsed.TotalMilliseconds - timings.Sum(t => t.Milliseconds)) / steps:F3} ms"));

@@ -1,4 +1,5 @@
 using Modula.Tensors.Primitives;
+using Modula.Tensors.Backends;
 
 namespace Modula.Tensors;
 
@@ -13,7 +14,7 @@ public static partial class Ops
         var cols = Tensor.Empty(new Shape(g.Batch, g.PatchSize, g.OutHeight * g.OutWidth), x.DType, x.Device);
         if (cols.Size == 0) return cols;
         using var dense = x.IsContiguous ? null : Contiguous(x);
-        x.Device.Backend.Im2Col(dense ?? x, cols, g);
+        using (x.Device.Time(nameof(IBackend.Im2Col))) x.Device.Backend.Im2Col(dense ?? x, cols, g);
         return cols;
     }
 
@@ -28,7 +29,7 @@ public static partial class Ops
         var x = Tensor.Empty(new Shape(g.Batch, g.Channels, g.Height, g.Width), cols.DType, cols.Device);
         if (x.Size == 0) return x;
         using var dense = cols.IsContiguous ? null : Contiguous(cols);
-        cols.Device.Backend.Col2Im(dense ?? cols, x, g);
+        using (cols.Device.Time(nameof(IBackend.Col2Im))) cols.Device.Backend.Col2Im(dense ?? cols, x, g);
         return x;
     }
 

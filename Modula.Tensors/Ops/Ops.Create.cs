@@ -1,5 +1,6 @@
 using Modula.Tensors.Primitives;
 using Modula.Tensors.Random;
+using Modula.Tensors.Backends;
 
 namespace Modula.Tensors;
 
@@ -14,7 +15,7 @@ public static partial class Ops
     public static Tensor Full(Shape shape, double value, DType dtype = DType.Float32, Device? device = null)
     {
         var y = Tensor.Empty(shape, dtype, device);
-        if (y.Size > 0) y.Device.Backend.Fill(y, value);
+        if (y.Size > 0) using (y.Device.Time(nameof(IBackend.Fill))) y.Device.Backend.Fill(y, value);
         return y;
     }
 
@@ -36,7 +37,7 @@ public static partial class Ops
     {
         if (count < 0) throw new ArgumentOutOfRangeException(nameof(count), $"Arange: count {count} is negative.");
         var y = Tensor.Empty(new Shape(count), dtype, device);
-        if (count > 0) y.Device.Backend.Arange(y, start, step);
+        if (count > 0) using (y.Device.Time(nameof(IBackend.Arange))) y.Device.Backend.Arange(y, start, step);
         return y;
     }
 
@@ -59,7 +60,9 @@ public static partial class Ops
             throw new ArgumentException($"{kind}: needs a floating-point dtype, got {dtype}.");
         var y = Tensor.Empty(shape, dtype, device);
         ulong offset = generator.Take(y.Size);
-        if (y.Size > 0) y.Device.Backend.Random(y, kind, generator.Seed, offset);
+        if (y.Size > 0)
+            using (y.Device.Time(nameof(IBackend.Random)))
+                y.Device.Backend.Random(y, kind, generator.Seed, offset);
         return y;
     }
 }

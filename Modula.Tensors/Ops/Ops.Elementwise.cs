@@ -1,4 +1,5 @@
 using Modula.Tensors.Primitives;
+using Modula.Tensors.Backends;
 
 namespace Modula.Tensors;
 
@@ -17,7 +18,7 @@ public static partial class Ops
         if (into is not null) Check.Output(name, into, x.Shape, x.DType, x.Device);
         if (x.Size == 0) return y;
         using var dense = x.IsContiguous ? null : Contiguous(x);
-        x.Device.Backend.Unary(dense ?? x, y, op);
+        using (x.Device.Time<TOp>(nameof(IBackend.Unary))) x.Device.Backend.Unary(dense ?? x, y, op);
         return y;
     }
 
@@ -38,7 +39,7 @@ public static partial class Ops
         if (y.Size == 0) return y;
         using var ea = a.Shape == shape ? null : a.Expand(shape);
         using var eb = b.Shape == shape ? null : b.Expand(shape);
-        a.Device.Backend.Binary(ea ?? a, eb ?? b, y, op);
+        using (a.Device.Time<TOp>(nameof(IBackend.Binary))) a.Device.Backend.Binary(ea ?? a, eb ?? b, y, op);
         return y;
     }
 
@@ -54,7 +55,7 @@ public static partial class Ops
         using var ec = condition.Expand(shape);
         using var ea = a.Expand(shape);
         using var eb = b.Expand(shape);
-        a.Device.Backend.Where(ec, ea, eb, y);
+        using (a.Device.Time(nameof(IBackend.Where))) a.Device.Backend.Where(ec, ea, eb, y);
         return y;
     }
 

@@ -1,3 +1,5 @@
+using Modula.Tensors.Backends;
+
 namespace Modula.Tensors;
 
 public static partial class Ops
@@ -13,7 +15,9 @@ public static partial class Ops
         CheckIndices(op, idx ?? indices, table.Shape[0]);
         using var dense = table.IsContiguous ? null : Contiguous(table);
         var y = Tensor.Empty(new Shape([.. indices.Shape.Dims, table.Shape[1]]), table.DType, table.Device);
-        if (y.Size > 0) table.Device.Backend.GatherRows(dense ?? table, idx ?? indices, y);
+        if (y.Size > 0)
+            using (table.Device.Time(nameof(IBackend.GatherRows)))
+                table.Device.Backend.GatherRows(dense ?? table, idx ?? indices, y);
         return y;
     }
 
@@ -34,7 +38,9 @@ public static partial class Ops
         using var idx = indices.IsContiguous ? null : Contiguous(indices);
         CheckIndices(op, idx ?? indices, table.Shape[0]);
         using var src = source.IsContiguous ? null : Contiguous(source);
-        if (source.Size > 0) table.Device.Backend.ScatterAddRows(src ?? source, idx ?? indices, table);
+        if (source.Size > 0)
+            using (table.Device.Time(nameof(IBackend.ScatterAddRows)))
+                table.Device.Backend.ScatterAddRows(src ?? source, idx ?? indices, table);
     }
 
     /// <summary>Index range check on the host: an out-of-range index on an accelerator would corrupt memory.</summary>

@@ -1,3 +1,5 @@
+using Modula.Tensors.Backends;
+
 namespace Modula.Tensors;
 
 public static partial class Ops
@@ -8,7 +10,7 @@ public static partial class Ops
         Check.Alive(nameof(Contiguous), x);
         Check.Supported(nameof(Contiguous), x);
         var y = Tensor.Empty(x.Shape, x.DType, x.Device);
-        if (y.Size > 0) x.Device.Backend.Copy(x, y);
+        if (y.Size > 0) using (x.Device.Time(nameof(IBackend.Copy))) x.Device.Backend.Copy(x, y);
         return y;
     }
 
@@ -20,7 +22,9 @@ public static partial class Ops
             if (s == 0 && destination.Size > 1)
                 throw new ArgumentException($"CopyInto: destination {destination.Shape} is a broadcast view; writing to it would race.");
         using var expanded = source.Shape == destination.Shape ? null : source.Expand(destination.Shape);
-        if (destination.Size > 0) source.Device.Backend.Copy(expanded ?? source, destination);
+        if (destination.Size > 0)
+            using (source.Device.Time(nameof(IBackend.Copy)))
+                source.Device.Backend.Copy(expanded ?? source, destination);
     }
 
     /// <summary>Joins tensors along <paramref name="axis"/>; all other dimensions must match.</summary>

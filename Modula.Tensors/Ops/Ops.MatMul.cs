@@ -1,3 +1,5 @@
+using Modula.Tensors.Backends;
+
 namespace Modula.Tensors;
 
 public static partial class Ops
@@ -24,13 +26,16 @@ public static partial class Ops
                 using var direct = HeadSplitLayouts.BatchView(y, batchShape, m, n);
                 if (direct is not null)
                 {
-                    a.Device.Backend.MatMul(a3, b3, direct, accumulate: false, alpha);
+                    using (a.Device.Time(nameof(IBackend.MatMul)))
+                        a.Device.Backend.MatMul(a3, b3, direct, accumulate: false, alpha);
                     return y;
                 }
                 y.Dispose();
             }
             var c = Tensor.Empty(new Shape([batchShape.Size, m, n]), a.DType, a.Device);
-            if (c.Size > 0) a.Device.Backend.MatMul(a3, b3, c, accumulate: false, alpha);
+            if (c.Size > 0)
+                using (a.Device.Time(nameof(IBackend.MatMul)))
+                    a.Device.Backend.MatMul(a3, b3, c, accumulate: false, alpha);
             using (c) return c.Reshape(shape.Dims.ToArray());
         }
     }
@@ -55,11 +60,13 @@ public static partial class Ops
             using var direct = c.Strides[^1] == 1 || n == 1 ? HeadSplitLayouts.BatchView(c, batchShape, m, n) : null;
             if (direct is not null)
             {
-                a.Device.Backend.MatMul(a3, b3, direct, accumulate, alpha);
+                using (a.Device.Time(nameof(IBackend.MatMul)))
+                    a.Device.Backend.MatMul(a3, b3, direct, accumulate, alpha);
                 return;
             }
             using var product = Tensor.Empty(new Shape([batchShape.Size, m, n]), a.DType, a.Device);
-            a.Device.Backend.MatMul(a3, b3, product, accumulate: false, alpha);
+            using (a.Device.Time(nameof(IBackend.MatMul)))
+                a.Device.Backend.MatMul(a3, b3, product, accumulate: false, alpha);
             using var shaped = product.View(shape.Dims.ToArray());
             using var sum = accumulate ? Add(c, shaped) : null;
             CopyInto(sum ?? shaped, c);

@@ -1,3 +1,5 @@
+using Modula.Tensors.Backends;
+
 namespace Modula.Tensors;
 
 public static partial class Ops
@@ -12,7 +14,7 @@ public static partial class Ops
         var y = Tensor.Empty(x.Shape, x.DType, x.Device);
         if (y.Size == 0) return y;
         using var dense = x.IsContiguous ? null : Contiguous(x);
-        x.Device.Backend.CenterRows(dense ?? x, y, length);
+        using (x.Device.Time(nameof(IBackend.CenterRows))) x.Device.Backend.CenterRows(dense ?? x, y, length);
         return y;
     }
 
@@ -28,7 +30,8 @@ public static partial class Ops
         inverse = Tensor.Empty(new Shape(length == 0 ? 0 : x.Size / length), x.DType, x.Device);
         if (y.Size == 0) return y;
         using var dense = x.IsContiguous ? null : Contiguous(x);
-        x.Device.Backend.RmsNormalizeRows(dense ?? x, y, inverse, length);
+        using (x.Device.Time(nameof(IBackend.RmsNormalizeRows)))
+            x.Device.Backend.RmsNormalizeRows(dense ?? x, y, inverse, length);
         return y;
     }
 
@@ -45,7 +48,8 @@ public static partial class Ops
         using var gDense = g.IsContiguous ? null : Contiguous(g);
         using var yDense = y.IsContiguous ? null : Contiguous(y);
         using var rDense = inverse.IsContiguous ? null : Contiguous(inverse);
-        y.Device.Backend.RmsNormalizeRowsBackward(gDense ?? g, yDense ?? y, rDense ?? inverse, dx, length);
+        using (y.Device.Time(nameof(IBackend.RmsNormalizeRowsBackward)))
+            y.Device.Backend.RmsNormalizeRowsBackward(gDense ?? g, yDense ?? y, rDense ?? inverse, dx, length);
         return dx;
     }
 

@@ -1,4 +1,5 @@
 using Modula.Tensors.Primitives;
+using Modula.Tensors.Backends;
 
 namespace Modula.Tensors;
 
@@ -39,7 +40,7 @@ public static partial class Ops
         var y = Tensor.Empty(outShape, DType.Int32, x.Device);
         if (y.Size == 0) return y;
         using var dense = x.IsContiguous ? null : Contiguous(x);
-        x.Device.Backend.ArgMax(dense ?? x, y, outer, x.Shape[a], inner);
+        using (x.Device.Time(nameof(IBackend.ArgMax))) x.Device.Backend.ArgMax(dense ?? x, y, outer, x.Shape[a], inner);
         return y;
     }
 
@@ -56,7 +57,7 @@ public static partial class Ops
         {
             int first = reduced.Length == 0 ? 0 : reduced[0], last = reduced.Length == 0 ? -1 : reduced[^1];
             int outer = Prod(x.Shape.Dims[..first]), reduce = Prod(x.Shape.Dims[first..(last + 1)]), inner = Prod(x.Shape.Dims[(last + 1)..]);
-            x.Device.Backend.Reduce(x, y, outer, reduce, inner, op);
+            using (x.Device.Time<TOp>(nameof(IBackend.Reduce))) x.Device.Backend.Reduce(x, y, outer, reduce, inner, op);
             return y;
         }
         // Move the reduced axes last and lay them out densely.
@@ -64,7 +65,8 @@ public static partial class Ops
         using var permuted = x.Permute(order);
         using var dense = Contiguous(permuted);
         int kept = y.Size;
-        x.Device.Backend.Reduce(dense, y, kept, x.Size / Math.Max(1, kept), 1, op);
+        using (x.Device.Time<TOp>(nameof(IBackend.Reduce)))
+            x.Device.Backend.Reduce(dense, y, kept, x.Size / Math.Max(1, kept), 1, op);
         return y;
     }
 

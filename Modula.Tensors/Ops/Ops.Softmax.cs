@@ -1,3 +1,5 @@
+using Modula.Tensors.Backends;
+
 namespace Modula.Tensors;
 
 public static partial class Ops
@@ -13,7 +15,8 @@ public static partial class Ops
         var y = Tensor.Empty(x.Shape, x.DType, x.Device);
         if (y.Size == 0) return y;
         using var dense = x.IsContiguous ? null : Contiguous(x);
-        x.Device.Backend.SoftmaxRows(dense ?? x, y, x.Shape[-1], scale, causal);
+        using (x.Device.Time(nameof(IBackend.SoftmaxRows)))
+            x.Device.Backend.SoftmaxRows(dense ?? x, y, x.Shape[-1], scale, causal);
         return y;
     }
 
@@ -27,7 +30,8 @@ public static partial class Ops
         if (dx.Size == 0) return dx;
         using var gDense = g.IsContiguous ? null : Contiguous(g);
         using var yDense = y.IsContiguous ? null : Contiguous(y);
-        y.Device.Backend.SoftmaxRowsBackward(gDense ?? g, yDense ?? y, dx, y.Shape[-1], scale);
+        using (y.Device.Time(nameof(IBackend.SoftmaxRowsBackward)))
+            y.Device.Backend.SoftmaxRowsBackward(gDense ?? g, yDense ?? y, dx, y.Shape[-1], scale);
         return dx;
     }
 

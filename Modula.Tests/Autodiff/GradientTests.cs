@@ -198,9 +198,9 @@ public sealed class GradientTests
         }
         var inputs = new[] { Rand(50, batch, t, heads * d), Rand(51, batch, t, heads * d), Rand(52, batch, t, heads * d), Rand(53, batch, t, heads * d) };
         var variables = inputs.Select(x => new Variable(x, requiresGrad: true)).ToArray();
-        OpProfiler.Start();
+        var profiler = OpProfiler.Start(Device.Cpu);
         Attention(variables, copy: false).Backward();
-        var ops = OpProfiler.Stop();
+        var ops = profiler.Stop();
         Assert.IsFalse(ops.Any(o => o.Op == "Copy"), $"copied: {string.Join(", ", ops.Select(o => $"{o.Op}×{o.Calls}"))}");
         var inPlace = variables.Select(x => x.Grad!.ToArray<double>()).ToArray();
         foreach (var x in variables) x.ZeroGrad();

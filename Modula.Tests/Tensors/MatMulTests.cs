@@ -154,9 +154,9 @@ public sealed class MatMulTests
         using var k4 = tk.Reshape(batch, t, heads, d);
         using var qh = q4.Permute(0, 2, 1, 3);
         using var kh = k4.Permute(0, 2, 1, 3);
-        OpProfiler.Start();
+        var profiler = OpProfiler.Start(device);
         using var scores = Ops.MatMul(qh, kh, transposeB: true, alpha: 0.5);      // [B, H, T, T]
-        var ops = OpProfiler.Stop();
+        var ops = profiler.Stop();
         Assert.IsFalse(ops.Any(o => o.Op == "Copy"), $"head-split operands were copied: {string.Join(", ", ops.Select(o => o.Op))}");
         using var mixed = Ops.MatMul(scores, kh);                                 // [B, H, T, d]
         double Q(int b, int h, int i, int j) => q[(b * t + i) * heads * d + h * d + j];
@@ -212,10 +212,10 @@ public sealed class MatMulTests
         using var merged = Ops.Zeros(new Shape(batch, t, heads * d), dtype, device);
         using var unmerged = merged.View(batch, t, heads, d);
         using var split = unmerged.Permute(0, 2, 1, 3);                                  // [B, H, T, d] view
-        OpProfiler.Start();
+        var profiler = OpProfiler.Start(device);
         Ops.MatMulInto(tp, tv, split, accumulate: false, alpha: 0.5);
         Ops.MatMulInto(tp, tv, split, accumulate: true, alpha: 1.5);
-        var ops = OpProfiler.Stop();
+        var ops = profiler.Stop();
         Assert.IsFalse(ops.Any(o => o.Op is "Copy" || o.Op.StartsWith("Binary")), $"extra passes: {string.Join(", ", ops.Select(o => o.Op))}");
         Reference.AssertClose(expected.Select(x => 2 * x).ToArray(), Reference.Read(merged), 1e-5, 1e-5, $"head-split output on {deviceName}/{dtype}");
 
