@@ -22,13 +22,15 @@ public class ElementwiseBenchmarks
     public int Length { get; set; }
 
     /// <summary>CPU threads our ops may use (TensorPrimitives always runs on one).</summary>
+    private IDisposable? _threads;
+
     [Params(1, 2)]
     public int Threads { get; set; }
 
     [GlobalSetup]
     public void Setup()
     {
-        CpuDevice.Threads = Threads;
+        _threads = CpuDevice.UseThreads(Threads);
         var g = new Generator(2);
         _x = Ops.Normal(new Shape(Length), g);
         _y = Ops.Normal(new Shape(Length), g);
@@ -62,6 +64,7 @@ public class ElementwiseBenchmarks
     [GlobalCleanup]
     public void Cleanup()
     {
+        _threads?.Dispose();
         _x.Dispose();
         _y.Dispose();
         _out.Dispose();

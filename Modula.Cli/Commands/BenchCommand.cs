@@ -79,7 +79,7 @@ public static class BenchCommand
         int threads = options.GetInt("threads", Environment.ProcessorCount, 1, 1024);
         int repeat = options.GetInt("repeat", 30, 1, 1_000_000);
         using var device = Device.Open(options.GetDevice());
-        CpuDevice.Threads = threads;
+        using var threadScope = CpuDevice.UseThreads(threads);
         var shapes = options.Get("shapes", "all") switch
         {
             "all" => Square.Concat(Gpt).Concat(NewtonSchulz).ToArray(),

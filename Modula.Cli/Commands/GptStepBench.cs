@@ -27,7 +27,7 @@ public static class GptStepBench
         string recipe = options.Get("recipe", "v1");
         if (recipe is not ("v1" or "v2")) throw new UsageException($"unknown recipe '{recipe}'; use v1 or v2.");
         using var device = Device.Open(options.GetDevice());
-        CpuDevice.Threads = threads;
+        using var threadScope = CpuDevice.UseThreads(threads);
         var names = options.Get("optimizers", string.Join(",", Choices.Keys)).Split(',');
         foreach (var name in names.Where(n => !Choices.ContainsKey(n)))
             throw new UsageException($"unknown optimizer '{name}'; available: {string.Join(", ", Choices.Keys)}.");

@@ -67,7 +67,7 @@ public static class SweepCommand
 
         if (!options.Has("report"))
         {
-            CpuDevice.Threads = Math.Max(1, Environment.ProcessorCount / jobs);
+            using var threadScope = CpuDevice.UseThreads(Math.Max(1, Environment.ProcessorCount / jobs));
             bool download = !options.Has("no-download");
             var images = family == "resmlp" ? ImageDataset.LoadFashionMnist(true, data, download, output) : null;
             var text = family == "gpt" ? TextCorpus.Load(DataFiles.Locate(DataFiles.Shakespeare, data, download, output)) : null;

@@ -25,16 +25,11 @@ public sealed class GemmKernelTests
     [DataRow(128)]
     public void EveryTileMatchesFloat64OnEveryLayout(int bits)
     {
-        int threadsBefore = CpuDevice.Threads;
-        try
-        {
-            foreach (var (m, n, k) in Sizes)
-                foreach (Layout la in Enum.GetValues<Layout>())
-                    foreach (Layout lb in Enum.GetValues<Layout>())
-                        foreach (int threads in new[] { 1, 2 })
-                            Check(bits, m, n, k, la, lb, threads);
-        }
-        finally { CpuDevice.Threads = threadsBefore; }
+        foreach (var (m, n, k) in Sizes)
+            foreach (Layout la in Enum.GetValues<Layout>())
+                foreach (Layout lb in Enum.GetValues<Layout>())
+                    foreach (int threads in new[] { 1, 2 })
+                        Check(bits, m, n, k, la, lb, threads);
     }
 
     [TestMethod]
@@ -45,14 +40,12 @@ public sealed class GemmKernelTests
     {
         // C = α·XᵀX (and X·Xᵀ) read from one buffer: only the lower triangle is computed, on 1 and
         // 2 threads with the rows split by area; the result must match float64 and be symmetric.
-        int threadsBefore = CpuDevice.Threads;
-        try
         {
             foreach (var (rows, cols) in new[] { (1, 1), (7, 5), (40, 13), (64, 64), (100, 131), (9, 70) })
                 foreach (bool gramOfColumns in new[] { true, false })
                     foreach (int threads in new[] { 1, 2 })
                     {
-                        CpuDevice.Threads = threads;
+                        using var threadsScope = CpuDevice.UseThreads(threads);
                         int seed = HashCode.Combine(bits, rows, cols, gramOfColumns, threads) & 0xFFFF;
                         var rng = new System.Random(seed);
                         var x = Enumerable.Range(0, rows * cols).Select(_ => (float)(rng.NextDouble() * 2 - 1)).ToArray();
@@ -80,13 +73,12 @@ public sealed class GemmKernelTests
                             }
                     }
         }
-        finally { CpuDevice.Threads = threadsBefore; }
     }
 
     /// <summary>Overwrites a NaN-filled C, then accumulates α·A·B into it; compares with 0.75·A·B (α = −0.25).</summary>
     private static void Check(int bits, int m, int n, int k, Layout la, Layout lb, int threads)
     {
-        CpuDevice.Threads = threads;
+        using var threadsScope = CpuDevice.UseThreads(threads);
         int seed = HashCode.Combine(bits, m, n, k, la, lb, threads) & 0xFFFF;
         var rng = new System.Random(seed);
         var (aData, a) = Make(m, k, la, rng);

@@ -60,21 +60,16 @@ public sealed class MatMulTests
     [TestMethod]
     public void PackedKernelMatchesReferenceOnSingleAndMultipleThreads()
     {
-        int threads = CpuDevice.Threads;
-        try
+        foreach (int t in new[] { 1, 2, 3 })
         {
-            foreach (int t in new[] { 1, 2, 3 })
-            {
-                CpuDevice.Threads = t;
-                var a = Reference.RandomValues(200 * 300, 1).Select(v => (double)(float)v).ToArray();
-                var b = Reference.RandomValues(300 * 130, 2).Select(v => (double)(float)v).ToArray();
-                using var ta = Reference.Make(a, new Shape(200, 300), DType.Float32, Device.Cpu);
-                using var tb = Reference.Make(b, new Shape(300, 130), DType.Float32, Device.Cpu);
-                using var c = Ops.MatMul(ta, tb);
-                Reference.AssertClose(Reference3(a, b, 1, 200, 130, 300, false, false, false), Reference.Read(c), 2e-3, 1e-5, $"threads={t}");
-            }
+            using var threadsScope = CpuDevice.UseThreads(t);
+            var a = Reference.RandomValues(200 * 300, 1).Select(v => (double)(float)v).ToArray();
+            var b = Reference.RandomValues(300 * 130, 2).Select(v => (double)(float)v).ToArray();
+            using var ta = Reference.Make(a, new Shape(200, 300), DType.Float32, Device.Cpu);
+            using var tb = Reference.Make(b, new Shape(300, 130), DType.Float32, Device.Cpu);
+            using var c = Ops.MatMul(ta, tb);
+            Reference.AssertClose(Reference3(a, b, 1, 200, 130, 300, false, false, false), Reference.Read(c), 2e-3, 1e-5, $"threads={t}");
         }
-        finally { CpuDevice.Threads = threads; }
     }
 
     /// <summary>
@@ -91,25 +86,20 @@ public sealed class MatMulTests
     [DataRow(23, 64, 1100)]
     public void PartialRowTilesAndTransposedPanelsAreWrittenExactlyOnce(int m, int n, int k)
     {
-        int threads = CpuDevice.Threads;
-        try
-        {
-            foreach (int t in new[] { 1, 2 })
-                foreach (var (ta, tb) in new[] { (false, false), (true, false), (false, true), (true, true) })
-                {
-                    CpuDevice.Threads = t;
-                    var a = Reference.RandomValues(3 * m * k, 5).Select(v => (double)(float)v).ToArray();
-                    var b = Reference.RandomValues(3 * k * n, 6).Select(v => (double)(float)v).ToArray();
-                    using var at = Reference.Make(a, ta ? new Shape(3, k, m) : new Shape(3, m, k), DType.Float32, Device.Cpu);
-                    using var bt = Reference.Make(b, tb ? new Shape(3, n, k) : new Shape(3, k, n), DType.Float32, Device.Cpu);
-                    using var c = Ops.Full(new Shape(3, m, n), double.NaN, DType.Float32, Device.Cpu);
-                    Ops.MatMulInto(at, bt, c, accumulate: false, ta, tb);
-                    Ops.MatMulInto(at, bt, c, accumulate: true, ta, tb, alpha: -0.25);
-                    var expected = Reference3(a, b, 3, m, n, k, ta, tb, false).Select(v => 0.75 * v).ToArray();
-                    Reference.AssertClose(expected, Reference.Read(c), 1e-4 * Math.Sqrt(k), 1e-5, $"{m}×{n}×{k} threads={t} ta={ta} tb={tb}");
-                }
-        }
-        finally { CpuDevice.Threads = threads; }
+        foreach (int t in new[] { 1, 2 })
+            foreach (var (ta, tb) in new[] { (false, false), (true, false), (false, true), (true, true) })
+            {
+                using var threadsScope = CpuDevice.UseThreads(t);
+                var a = Reference.RandomValues(3 * m * k, 5).Select(v => (double)(float)v).ToArray();
+                var b = Reference.RandomValues(3 * k * n, 6).Select(v => (double)(float)v).ToArray();
+                using var at = Reference.Make(a, ta ? new Shape(3, k, m) : new Shape(3, m, k), DType.Float32, Device.Cpu);
+                using var bt = Reference.Make(b, tb ? new Shape(3, n, k) : new Shape(3, k, n), DType.Float32, Device.Cpu);
+                using var c = Ops.Full(new Shape(3, m, n), double.NaN, DType.Float32, Device.Cpu);
+                Ops.MatMulInto(at, bt, c, accumulate: false, ta, tb);
+                Ops.MatMulInto(at, bt, c, accumulate: true, ta, tb, alpha: -0.25);
+                var expected = Reference3(a, b, 3, m, n, k, ta, tb, false).Select(v => 0.75 * v).ToArray();
+                Reference.AssertClose(expected, Reference.Read(c), 1e-4 * Math.Sqrt(k), 1e-5, $"{m}×{n}×{k} threads={t} ta={ta} tb={tb}");
+            }
     }
 
     [TestMethod]

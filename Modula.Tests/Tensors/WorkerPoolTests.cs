@@ -6,6 +6,25 @@ namespace Modula.Tests.Tensors;
 public sealed class WorkerPoolTests
 {
     [TestMethod]
+    public void ThreadScopesNestAndRestoreTheCount()
+    {
+        int before = CpuDevice.Threads;
+        using (CpuDevice.UseThreads(3))
+        {
+            Assert.AreEqual(3, CpuDevice.Threads);
+            var inner = CpuDevice.UseThreads(1);
+            Assert.AreEqual(1, CpuDevice.Threads);
+            inner.Dispose();
+            inner.Dispose();   // a second dispose must not restore twice
+            Assert.AreEqual(3, CpuDevice.Threads);
+        }
+        Assert.AreEqual(before, CpuDevice.Threads);
+        var e = Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => CpuDevice.UseThreads(0));
+        StringAssert.Contains(e.Message, "UseThreads");
+        Assert.AreEqual(before, CpuDevice.Threads);
+    }
+
+    [TestMethod]
     public void EveryPartRunsExactlyOnceAcrossManyJobs()
     {
         var pool = new WorkerPool();

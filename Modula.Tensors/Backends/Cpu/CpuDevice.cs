@@ -21,8 +21,39 @@ public sealed class CpuDevice : Device
         CoreBackend = new CpuBackend();
     }
 
-    /// <summary>Worker threads used by parallel kernels (default: the processor count).</summary>
-    public static int Threads { get; set; } = Environment.ProcessorCount;
+    private static int _threads = Environment.ProcessorCount;
+
+    /// <summary>
+    /// Worker threads that parallel kernels split work across: the processor count, or the count
+    /// of the innermost open <see cref="UseThreads"/> scope. One worker pool serves the process, so
+    /// this is a process-wide setting; it changes only through a scope, which restores it.
+    /// </summary>
+    public static int Threads => _threads;
+
+    /// <summary>
+    /// Runs parallel CPU kernels on <paramref name="threads"/> threads until the returned scope is
+    /// disposed, which restores the previous count (<c>using var _ = CpuDevice.UseThreads(1);</c>).
+    /// </summary>
+    public static IDisposable UseThreads(int threads)
+    {
+        if (threads < 1)
+            throw new ArgumentOutOfRangeException(nameof(threads), threads, "CpuDevice.UseThreads: needs at least 1 thread.");
+        var scope = new ThreadsScope(_threads);
+        _threads = threads;
+        return scope;
+    }
+
+    private sealed class ThreadsScope(int previous) : IDisposable
+    {
+        private bool _disposed;
+
+        public void Dispose()
+        {
+            if (_disposed) return;
+            _disposed = true;
+            _threads = previous;
+        }
+    }
 
     /// <summary>
     /// The instruction set the CPU kernels run with on this machine, as benchmarks print it: the
