@@ -40,11 +40,13 @@ public sealed record SafeTensor(DType DType, int[] Shape, byte[] Data)
 }
 
 /// <summary>Options of <see cref="SafeTensors.Write(string, IReadOnlyDictionary{string, SafeTensor}, IReadOnlyDictionary{string, string}, SafeTensorsWriteOptions?)"/>.</summary>
-/// <param name="FailAfterBytes">
-/// When set, the write fails with an <see cref="IOException"/> after this many bytes, as a full disk
-/// would (tests of the failure path use it; the temporary file is removed as after a real failure).
+/// <param name="WrapStream">
+/// When set, wraps the temporary file's stream before anything is written, and every byte goes
+/// through the wrapper: to count, throttle or checksum what is written, or to make the write fail
+/// part-way as a full disk would (the failure-path tests do). Whatever the wrapper throws, the
+/// temporary file is removed and the destination is left as it was.
 /// </param>
-public sealed record SafeTensorsWriteOptions(long? FailAfterBytes = null);
+public sealed record SafeTensorsWriteOptions(Func<Stream, Stream>? WrapStream = null);
 
 /// <summary>
 /// The safetensors format: an 8-byte little-endian header length, a JSON header mapping names
@@ -84,17 +86,20 @@ public static class SafeTensors
         var ordered = tensors.OrderBy(p => p.Key, StringComparer.Ordinal).ToList();
         var header = EncodeHeader(ordered, metadata);
         string temp = Path.Combine(directory, $"{TempPrefix(full)}{Environment.ProcessId}.{Guid.NewGuid():N}.tmp");
-        long? limit = options?.FailAfterBytes;
         try
         {
-            using (var stream = new FileStream(temp, FileMode.CreateNew, FileAccess.Write, FileShare.None))
+            using (var file = new FileStream(temp, FileMode.CreateNew, FileAccess.Write, FileShare.None))
             {
-                var length = new byte[8];
-                BinaryPrimitives.WriteUInt64LittleEndian(length, (ulong)header.Length);
-                long written = WriteChecked(stream, length, 0, limit);
-                written = WriteChecked(stream, header, written, limit);
-                foreach (var (_, t) in ordered) written = WriteChecked(stream, t.Data, written, limit);
-                stream.Flush(flushToDisk: true);
+                using (var stream = options?.WrapStream?.Invoke(file) ?? file)
+                {
+                    var length = new byte[8];
+                    BinaryPrimitives.WriteUInt64LittleEndian(length, (ulong)header.Length);
+                    stream.Write(length);
+                    stream.Write(header);
+                    foreach (var (_, t) in ordered) stream.Write(t.Data);
+                    stream.Flush();
+                    file.Flush(flushToDisk: true);
+                }
             }
             File.Move(temp, full, overwrite: true);
         }
@@ -117,18 +122,6 @@ public static class SafeTensors
         stream.Write(header);
         foreach (var (_, t) in ordered) stream.Write(t.Data);
         return stream.ToArray();
-    }
-
-    /// <summary>Writes <paramref name="bytes"/> after <paramref name="written"/> bytes; returns the new total.</summary>
-    private static long WriteChecked(Stream stream, byte[] bytes, long written, long? limit)
-    {
-        if (limit is long l && written + bytes.Length > l)
-        {
-            stream.Write(bytes, 0, (int)Math.Max(0, l - written));
-            throw new IOException("safetensors: simulated failure while writing (no space left on device).");
-        }
-        stream.Write(bytes);
-        return written + bytes.Length;
     }
 
     /// <summary>The JSON header (padded to 8 bytes) for tensors stored back to back in the given order, with both checksums.</summary>

@@ -129,13 +129,13 @@ public sealed class ResumeCommandTests
         using (var ok = new CheckpointWriter(Checkpoint, 0, output)) ok.Save(trainer, new Dictionary<string, string>());
         var saved = File.ReadAllBytes(Checkpoint);
         trainer.StepCount = 5;
-        using (var full = new CheckpointWriter(Checkpoint, 0, output, savedStep: 0, new SafeTensorsWriteOptions(FailAfterBytes: 1000)))
+        using (var full = new CheckpointWriter(Checkpoint, 0, output, savedStep: 0, FailingStream.After(1000)))
         {
             full.Save(trainer, new Dictionary<string, string>());
             Assert.IsFalse(full.Wait());
             Assert.AreEqual(0, full.SavedStep);
         }
-        StringAssert.Contains(output.ToString(), $"checkpoint of step 5 not saved (safetensors: simulated failure while writing (no space left on device).); {Checkpoint} still holds step 0; training goes on");
+        StringAssert.Contains(output.ToString(), $"checkpoint of step 5 not saved (simulated failure while writing (no space left on device).); {Checkpoint} still holds step 0; training goes on");
         CollectionAssert.AreEqual(saved, File.ReadAllBytes(Checkpoint), "the previous checkpoint is intact");
         Assert.AreEqual(1, Directory.GetFiles(_dir).Length, "no temporary file is left");
         using (var next = new CheckpointWriter(Checkpoint, 2, output, savedStep: 0))

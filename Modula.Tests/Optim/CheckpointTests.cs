@@ -75,7 +75,7 @@ public sealed class CheckpointTests
         Checkpoint.Save(path, trainer);
         var original = File.ReadAllBytes(path);
         trainer.StepCount = 7;
-        Assert.ThrowsExactly<IOException>(() => Checkpoint.Save(path, trainer, options: new SafeTensorsWriteOptions(FailAfterBytes: 200)));
+        Assert.ThrowsExactly<IOException>(() => Checkpoint.Save(path, trainer, options: FailingStream.After(200)));
         CollectionAssert.AreEqual(original, File.ReadAllBytes(path), "the old file is untouched");
         Assert.AreEqual(1, Directory.GetFiles(_dir).Length, "no temporary file is left behind");
         using var restored = NewTrainer();
