@@ -56,29 +56,29 @@ public abstract class Module
     // ---- the algebra ------------------------------------------------------------------------
 
     /// <summary>Composition in data-flow order: <paramref name="first"/> runs, then <paramref name="then"/> (Modula's <c>then @ first</c>).</summary>
-    public static Module operator >>(Module first, Module then) => new Composite(first, then);
+    public static Module operator >>(Module first, Module then) => new Composition(first, then);
 
     /// <summary>Feeds this module's output to two modules side by side (their outputs form a tuple).</summary>
-    public static Module operator >>(Module first, (Module, Module) then) => new Composite(first, Tuple(then.Item1, then.Item2));
+    public static Module operator >>(Module first, (Module, Module) then) => new Composition(first, Tuple(then.Item1, then.Item2));
 
     /// <summary>Feeds this module's output to three modules side by side (their outputs form a tuple).</summary>
     public static Module operator >>(Module first, (Module, Module, Module) then) =>
-        new Composite(first, Tuple(then.Item1, then.Item2, then.Item3));
+        new Composition(first, Tuple(then.Item1, then.Item2, then.Item3));
 
     /// <summary>Runs both modules on the same input and adds their outputs (Modula's <c>Add() @ (a, b)</c>).</summary>
-    public static Module operator +(Module a, Module b) => new Composite(Tuple(a, b), new Add());
+    public static Module operator +(Module a, Module b) => new Composition(Tuple(a, b), new Add());
 
     /// <summary>Scales the output: <c>s * m</c> is Modula's <c>Mul(s) @ m</c>.</summary>
-    public static Module operator *(double scale, Module m) => new Composite(m, new Mul(scale));
+    public static Module operator *(double scale, Module m) => new Composition(m, new Mul(scale));
 
     /// <summary>Scales the input: <c>m * s</c> is Modula's <c>m @ Mul(s)</c>.</summary>
-    public static Module operator *(Module m, double scale) => new Composite(new Mul(scale), m);
+    public static Module operator *(Module m, double scale) => new Composition(new Mul(scale), m);
 
     /// <summary>Runs every child on the same input; the output is the list of their outputs (mass and sensitivity add).</summary>
     public static Module Tuple(params Module[] children) => new TupleModule(children);
 
     /// <summary>Alias of <c>first &gt;&gt; then</c> for callers that prefer a method.</summary>
-    public Module Then(Module then) => new Composite(this, then);
+    public Module Then(Module then) => new Composition(this, then);
 
     /// <summary>
     /// This module composed with itself <paramref name="times"/> times, each copy with its own
@@ -89,7 +89,7 @@ public abstract class Module
         if (times < 0) throw new ArgumentOutOfRangeException(nameof(times), $"{Label}.Repeat: count must be ≥ 0, got {times}.");
         var (inner, name) = this is Named named ? (named.Inner, named.Name) : (this, Label);
         Module result = new Identity();
-        for (int i = 0; i < times; i++) result = new Composite(result, new Named(inner, $"{name}[{i}]"));
+        for (int i = 0; i < times; i++) result = new Composition(result, new Named(inner, $"{name}[{i}]"));
         return result;
     }
 
@@ -135,13 +135,13 @@ public abstract class Module
         }
         catch (ModuleException e)
         {
-            throw this is Composite ? e : e.Within(Label);          // a chain is transparent: its steps name themselves
+            throw this is Composition ? e : e.Within(Label);          // a chain is transparent: its steps name themselves
         }
         catch (Exception e) when (e is ArgumentException or InvalidOperationException or IndexOutOfRangeException)
         {
             string shapes = string.Join(", ", inputs.Select(i => i.Shape.ToString()));
             var error = new ModuleException($"input {shapes}: {e.Message}", e);
-            throw this is Composite ? error : error.Within(Label);
+            throw this is Composition ? error : error.Within(Label);
         }
     }
 
@@ -241,8 +241,13 @@ public abstract class Module
     public Weights Dualize(Weights gradient, double target = 1, Orthogonalizer method = Orthogonalizer.SixStep) =>
         Dualize(gradient, AtomTargets(target), method);
 
-    private Weights Dualize(Weights gradient, double[] targets, Orthogonalizer method)
+    /// <summary>
+    /// <see cref="Dualize(Weights, double, Orthogonalizer)"/> with each atom's target given, as
+    /// <see cref="AtomTargets"/> returns them (a trainer computes them once per step).
+    /// </summary>
+    public Weights Dualize(Weights gradient, IReadOnlyList<double> targets, Orthogonalizer method = Orthogonalizer.SixStep)
     {
+        CheckTargets(targets);
         CheckWeights(gradient);
         // Same-shaped matrix atoms share one batched Newton–Schulz run; the rest go one by one.
         var grouped = MatrixAtom.DualizeInGroups(Atoms(), gradient, targets, method);
@@ -264,10 +269,25 @@ public abstract class Module
     /// and scaled to the atom's target. The modular norm of the result is at least
     /// <paramref name="target"/> and approaches it as the power iteration warms up. Returns a new vector.
     /// </summary>
-    public Weights Normalize(Weights update, double target, NormalizeState state)
+    public Weights Normalize(Weights update, double target, NormalizeState state) =>
+        Normalize(update, AtomTargets(target), state);
+
+    /// <summary><see cref="Normalize(Weights, double, NormalizeState)"/> with each atom's target given (see <see cref="AtomTargets"/>).</summary>
+    public Weights Normalize(Weights update, IReadOnlyList<double> targets, NormalizeState state)
     {
+        CheckTargets(targets);
         state.CheckFits(this);
-        return PerAtom(update, AtomTargets(target), (atom, u, t, i) => t == 0 ? Ops.ZerosLike(u) : atom.NormalizeWeight(u, t, state, i));
+        return PerAtom(update, targets,
+            (atom, u, t, i) => t == 0 ? Ops.ZerosLike(u) : atom.NormalizeWeight(u, t, state, i));
+    }
+
+    private void CheckTargets(IReadOnlyList<double> targets)
+    {
+        if (targets.Count != AtomCount)
+            throw new ModuleException(Label, $"{targets.Count} atom targets given for {AtomCount} atoms.");
+        for (int i = 0; i < targets.Count; i++)
+            if (!(targets[i] >= 0) || double.IsPositiveInfinity(targets[i]))
+                throw new ModuleException(Label, $"atom {i}'s target {targets[i]} is not a finite number ≥ 0.");
     }
 
     /// <summary>Maps every weight back to its atom's constraint set (Modula v2's project). Returns a new vector.</summary>
@@ -285,23 +305,6 @@ public abstract class Module
     public void RegularizeInPlace(Weights weights, double strength) =>
         PerAtomInPlace(weights, strength, (atom, i, s) => atom.RegularizeWeightInPlace(weights[i], s));
 
-    /// <summary>
-    /// One step of Modula v1's descent in place: <c>weights −= update</c>, then, unless
-    /// <paramref name="strength"/> is 0 (no weight decay), <see cref="RegularizeInPlace"/> with it.
-    /// Matrix atoms do both in one pass, <c>w ← (1 − s)·(w − u)</c>.
-    /// </summary>
-    public void StepInPlace(Weights weights, Weights update, double strength)
-    {
-        CheckWeights(update);
-        if (strength == 0)
-        {
-            CheckWeights(weights);
-            weights.AddScaled(update, -1);
-            return;
-        }
-        PerAtomInPlace(weights, strength, (atom, i, s) => atom.StepWeightInPlace(weights[i], update[i], s));
-    }
-
     /// <summary>Calls <paramref name="step"/>(atom, index, its share of <paramref name="strength"/>) for every atom of checked <paramref name="weights"/>.</summary>
     private void PerAtomInPlace(Weights weights, double strength, Action<Atom, int, double> step)
     {
@@ -311,7 +314,7 @@ public abstract class Module
         for (int i = 0; i < atoms.Count; i++) step(atoms[i].Atom, i, strengths[i]);
     }
 
-    private Weights PerAtom(Weights input, double[] scalars, Func<Atom, Tensor, double, int, Tensor> op)
+    private Weights PerAtom(Weights input, IReadOnlyList<double> scalars, Func<Atom, Tensor, double, int, Tensor> op)
     {
         CheckWeights(input);
         var atoms = Atoms();

@@ -14,7 +14,7 @@ internal static class ModuleSummary
         var targets = root.AtomTargets(1);
         int atom = 0;
         var top = root is Named named ? named.Inner : root;
-        foreach (var part in top is Composite ? Chain(top) : [top]) Write(part, 1, text, targets, ref atom);
+        foreach (var part in top is Composition ? Chain(top) : [top]) Write(part, 1, text, targets, ref atom);
         text.AppendLine($"Atom targets at top-level target 1 (in weight order): {string.Join(", ", targets.Select(Number))}");
         return text.ToString();
     }
@@ -28,7 +28,7 @@ internal static class ModuleSummary
                 text.AppendLine($"{indent}{a.Label}  mass {Number(a.Mass)}  target {Number(targets[atom])}  weight {a.WeightShape}");
                 atom++;
                 return;
-            case Composite:
+            case Composition:
                 text.AppendLine($"{indent}{Describe(m)}");
                 foreach (var step in Chain(m)) Write(step, depth + 1, text, targets, ref atom);
                 return;
@@ -39,7 +39,7 @@ internal static class ModuleSummary
                 text.AppendLine(m.AtomCount == 0 && m.Children.Count == 0
                     ? $"{indent}{m.Label}  sensitivity {Number(m.Sensitivity)}"
                     : $"{indent}{Describe(m)}");
-                var children = m is Named named && named.Inner is Composite ? Chain(named.Inner) : m.Children;
+                var children = m is Named named && named.Inner is Composition ? Chain(named.Inner) : m.Children;
                 foreach (var child in children) Write(child, depth + 1, text, targets, ref atom);
                 return;
         }
@@ -47,7 +47,7 @@ internal static class ModuleSummary
 
     /// <summary>The steps of a composition chain in the order they run.</summary>
     private static IEnumerable<Module> Chain(Module m) =>
-        m is Composite c ? Chain(c.First).Concat(Chain(c.Then)) : [m];
+        m is Composition c ? Chain(c.First).Concat(Chain(c.Then)) : [m];
 
     private static string Describe(Module m) =>
         $"{m.Label}  atoms {m.AtomCount}  bonds {m.BondCount}  mass {Number(m.Mass)}  sensitivity {Number(m.Sensitivity)}";

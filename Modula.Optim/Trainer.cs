@@ -1,6 +1,7 @@
 using Modula.Autodiff;
 using Modula.Modules;
 using Modula.Tensors;
+using Modula.Tensors.Primitives;
 using Modula.Tensors.Random;
 
 namespace Modula.Optim;
@@ -9,7 +10,9 @@ namespace Modula.Optim;
 /// Modular descent: owns a model's weights, their leaf <see cref="Parameters"/>, a base
 /// optimizer and (for Modula v1's rule) the power-iteration state, and applies one update per
 /// <see cref="Step(int)"/> call: base direction → plain, normalized or dualized to
-/// <c>lr·schedule(step)</c> → subtracted → weight decay → optional projection.
+/// <c>lr·schedule(step)</c> → subtracted with weight decay, one pass per weight → optional
+/// projection. The module supplies Modula's operators (targets, normalize, dualize, regularize,
+/// project); the loop that applies them lives here, the same for every rule.
 /// </summary>
 /// <example><code>
 /// using var trainer = new Trainer(model, model.Initialize(new Generator(0)), new ModulaAdam(),
@@ -109,31 +112,57 @@ public sealed class Trainer : IDisposable
         return value;
     }
 
-    /// <summary>Applies one update from an explicit gradient vector (not consumed).</summary>
+    /// <summary>
+    /// Applies one update from an explicit gradient vector (not consumed). Every rule goes through
+    /// the same steps: the base optimizer's direction d; for the modular rules, the per-atom targets
+    /// tᵢ of the learning rate η (the target recursion, once) and the normalized or dualized update
+    /// uᵢ; then one pass per weight (see <see cref="StepWeight"/>); then the optional projection.
+    /// </summary>
     public void Apply(Weights gradient)
     {
-        double eta = CurrentLearningRate, decay = eta * Options.WeightDecay;
+        double eta = CurrentLearningRate;
         using (var direction = Optimizer.Direction(gradient, StepCount))
         {
             if (Options.Rule == UpdateRule.Plain)
             {
-                Weights.AddScaled(direction, -eta);   // w − η·d in one pass
-                if (decay != 0) Weights.Scale(1 - decay);
+                for (int i = 0; i < Weights.Count; i++) StepWeight(i, direction[i], eta, decay: null);
             }
             else
             {
+                var targets = Model.AtomTargets(eta);
                 using var update = Options.Rule switch
                 {
-                    UpdateRule.Normalize => Model.Normalize(direction, eta, NormalizeState),
-                    UpdateRule.Dualize => Model.Dualize(direction, eta, Options.Orthogonalizer),
+                    UpdateRule.Normalize => Model.Normalize(direction, targets, NormalizeState),
+                    UpdateRule.Dualize => Model.Dualize(direction, targets, Options.Orthogonalizer),
                     _ => throw new InvalidOperationException($"Trainer: unknown rule {Options.Rule}."),
                 };
-                Model.StepInPlace(Weights, update, decay);   // subtract and decay, one pass per matrix
+                // Modula's weight decay is split over atoms like the targets: sᵢ = λ·tᵢ.
+                bool decays = eta * Options.WeightDecay != 0;
+                for (int i = 0; i < Weights.Count; i++)
+                    StepWeight(i, update[i], 1, decays ? Options.WeightDecay * targets[i] : null);
             }
         }
         if (Options.Project)
             using (var projected = Model.Project(Weights)) Weights.CopyFrom(projected);
         StepCount++;
+    }
+
+    /// <summary>
+    /// Weight i after one step, in one pass where the rule allows. Plain rule (<paramref name="decay"/>
+    /// null): AdamW's decoupled decay, w ← w − η·(d + λ·w) = (1 − ηλ)·w − η·d. Modular rules: Modula
+    /// v1's order, subtract then regularize, w ← regularizeᵢ(w − u, sᵢ): (1 − sᵢ)·(w − u) for
+    /// matrices, w − u re-projected to unit rows for embeddings.
+    /// </summary>
+    private void StepWeight(int i, Tensor step, double scale, double? decay)
+    {
+        var w = Weights[i];
+        var atom = _atoms[i].Atom;
+        double keep = decay is null ? 1 - scale * Options.WeightDecay : 1;
+        double? factor = decay is double s ? atom.DecayFactor(s) : null;
+        if (factor is double f) (keep, scale) = (f, f * scale);
+        if (keep == 1 && scale == 1) Ops.Zip(w, step, new Sub(), into: w);
+        else Ops.Zip(w, step, new LinearCombination(keep, -scale), into: w);
+        if (decay is double strength && factor is null) atom.RegularizeWeightInPlace(w, strength);
     }
 
     /// <summary>Frees weights, optimizer state and power-iteration vectors.</summary>

@@ -30,8 +30,9 @@ public enum NonFinitePolicy
 /// <param name="Schedule">Multiplier of the learning rate by step (default constant).</param>
 /// <param name="Rule">Plain, normalized (v1) or dualized (v2) updates.</param>
 /// <param name="WeightDecay">
-/// Decay coefficient: normalized and dualized rules call the module's mass-aware
-/// <c>Regularize(w, lr·schedule·wd)</c>; the plain rule decays decoupled, <c>w ← w·(1 − lr·schedule·wd)</c> (AdamW).
+/// Decay coefficient λ, with η = lr·schedule. Normalized and dualized rules follow Modula v1: subtract
+/// the update, then the module's mass-aware <c>Regularize(w, η·λ)</c>. The plain rule follows AdamW:
+/// decoupled and read before the step, <c>w ← w − η·(d + λ·w)</c>.
 /// </param>
 /// <param name="Project">Map the weights back to their constraint set after every update (Modula v2's project).</param>
 /// <param name="NonFinite">What to do when a gradient is not finite.</param>

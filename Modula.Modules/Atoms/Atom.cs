@@ -54,12 +54,11 @@ public abstract class Atom : Module
         Ops.CopyInto(regularized, weight);
     }
 
-    /// <summary><c>weight −= update</c>, then <see cref="RegularizeWeightInPlace"/> (atoms that can, do both in one pass).</summary>
-    public virtual void StepWeightInPlace(Tensor weight, Tensor update, double strength)
-    {
-        Ops.Zip(weight, update, new Tensors.Primitives.Sub(), into: weight);
-        RegularizeWeightInPlace(weight, strength);
-    }
+    /// <summary>
+    /// The factor f when <see cref="RegularizeWeight"/> is the multiplication <c>w·f</c> (matrices:
+    /// 1 − strength), else null. A trainer folds such a decay into the pass that applies the update.
+    /// </summary>
+    public virtual double? DecayFactor(double strength) => null;
 
     /// <summary>The same atom with a different mass.</summary>
     protected abstract Atom WithMass(double mass);

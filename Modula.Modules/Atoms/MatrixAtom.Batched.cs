@@ -18,7 +18,7 @@ public abstract partial class MatrixAtom
     /// <see cref="DualizeWeight"/>, or a shape no other atom shares).
     /// </summary>
     internal static Tensor?[] DualizeInGroups(IReadOnlyList<(string Path, Atom Atom)> atoms, Weights gradient,
-        double[] targets, Orthogonalizer method)
+        IReadOnlyList<double> targets, Orthogonalizer method)
     {
         var results = new Tensor?[atoms.Count];
         var groups = Enumerable.Range(0, atoms.Count)

@@ -91,7 +91,6 @@ public abstract partial class MatrixAtom : Atom
     public override void RegularizeWeightInPlace(Tensor weight, double strength) =>
         Ops.Map(weight, new Tensors.Primitives.Affine(1 - strength, 0), into: weight);
 
-    /// <summary><c>W ← (1 − strength)·(W − update)</c> in one pass.</summary>
-    public override void StepWeightInPlace(Tensor weight, Tensor update, double strength) =>
-        Ops.Zip(weight, update, new Tensors.Primitives.LinearCombination(1 - strength, strength - 1), into: weight);
+    /// <inheritdoc/>
+    public override double? DecayFactor(double strength) => 1 - strength;
 }

@@ -13,12 +13,13 @@ public sealed class UpdateTests
         v2 ? Gpt.V2(new GptConfig(Vocab: 11, Context: 6, Heads: 2, DEmbed: 8, DQuery: 4, DValue: 4, Blocks: 2))
            : Gpt.V1(new GptConfig(Vocab: 11, Context: 6, Heads: 2, DEmbed: 8, DQuery: 4, DValue: 4, Blocks: 2));
 
+    /// <summary>Small models with every kind of atom (matrices, convolutions, embeddings).</summary>
     public static IEnumerable<object[]> Models =>
     [
         ["resmlp"], ["rescnn"], ["gpt-v1"], ["gpt-v2"], ["mlp-v2"],
     ];
 
-    private static Module Model(string name) => name switch
+    internal static Module Model(string name) => name switch
     {
         "resmlp" => Mlp.ResMlp(12, 3, 2, 20, 5),
         "rescnn" => Mlp.ResCnn(6, 2, 2, 3, 4),
@@ -40,23 +41,6 @@ public sealed class UpdateTests
             double norm = m.Norm(update);
             Assert.IsTrue(norm <= target * 1.0 + 1e-12 && norm >= target * 0.99, $"{name}: modular norm {norm} for target {target}");
         }
-    }
-
-    [TestMethod]
-    [DynamicData(nameof(Models))]
-    public void StepInPlaceIsSubtractThenRegularize(string name)
-    {
-        // The trainer's fused step (one pass per matrix) against the two-step definition,
-        // for every kind of atom (matrices, convolutions, embeddings re-projected to unit rows).
-        var m = Model(name);
-        using var update = RandomLike(m, 21);
-        using var fused = RandomLike(m, 22);
-        using var reference = fused.Clone();
-        reference.AddScaled(update, -1);
-        m.RegularizeInPlace(reference, 0.3);
-        m.StepInPlace(fused, update, 0.3);
-        for (int i = 0; i < fused.Count; i++)
-            Reference.AssertClose(Reference.Read(reference[i]), Reference.Read(fused[i]), 1e-12, 1e-12, $"{name}: weight {i}");
     }
 
     [TestMethod]

@@ -29,10 +29,11 @@ public sealed class OptimizerTests
     [TestMethod]
     public void SgdStepsAgainstTheGradientWithDecoupledDecay()
     {
+        // AdamW's order: w ← w − η·(d + λ·w), the decay read from the weights before the step.
         var (a1, a2) = TwoSteps(new Sgd(), weightDecay: 0.5);
-        var e1 = W0.Select((w, i) => (w - 0.1 * G1[i]) * (1 - 0.05)).ToArray();
+        var e1 = W0.Select((w, i) => w - 0.1 * (G1[i] + 0.5 * w)).ToArray();
         AssertEqual(e1, a1, "step 1");
-        AssertEqual(e1.Select((w, i) => (w - 0.1 * G2[i]) * (1 - 0.05)).ToArray(), a2, "step 2");
+        AssertEqual(e1.Select((w, i) => w - 0.1 * (G2[i] + 0.5 * w)).ToArray(), a2, "step 2");
     }
 
     [TestMethod]

@@ -7,10 +7,10 @@ namespace Modula.Modules.Algebra;
 /// <c>First &gt;&gt; Then</c>: runs <see cref="First"/> and feeds its output to <see cref="Then"/>.
 /// Masses add, sensitivities multiply; weights are <see cref="First"/>'s followed by <see cref="Then"/>'s.
 /// </summary>
-public sealed class Composite : Module
+public sealed class Composition : Module
 {
     /// <summary>Composes two modules; throws when their declared feature widths cannot meet.</summary>
-    public Composite(Module first, Module then)
+    public Composition(Module first, Module then)
         : base(first.Mass + then.Mass, first.Sensitivity * then.Sensitivity,
                first.AtomCount + then.AtomCount, first.BondCount + then.BondCount, first.Smooth && then.Smooth)
     {
@@ -71,7 +71,7 @@ public sealed class Composite : Module
 
     /// <summary>A chain's steps in data-flow order, for messages.</summary>
     internal static string Describe(Module m) =>
-        m is Composite c ? $"{Describe(c.First)} >> {Describe(c.Then)}" : m.Label;
+        m is Composition c ? $"{Describe(c.First)} >> {Describe(c.Then)}" : m.Label;
 
-    internal override Module Rescaled(double factor) => new Composite(First.Rescaled(factor), Then.Rescaled(factor));
+    internal override Module Rescaled(double factor) => new Composition(First.Rescaled(factor), Then.Rescaled(factor));
 }
