@@ -1,0 +1,140 @@
+using Modula.Modules.Linalg;
+using Modula.Tensors;
+
+namespace Modula.Modules;
+
+// Modula's operators on weight vectors: the target recursion, the modular norm, and the
+// per-atom normalize (v1), dualize (v2), project and regularize. Applying an update is the
+// trainer's (Modula.Optim).
+public abstract partial class Module
+{
+    /// <summary>
+    /// The norm target each atom receives when the whole module's update is normalized to
+    /// <paramref name="target"/>: composition gives the input side <c>t·m₀/(M·s₁)</c> and the
+    /// output side <c>t·m₁/M</c>, a tuple gives each child <c>t·mᵢ/M</c>, and a module of mass 0 gives 0.
+    /// </summary>
+    public double[] AtomTargets(double target = 1)
+    {
+        var targets = new double[AtomCount];
+        AssignTargets(target, targets);
+        return targets;
+    }
+
+    internal abstract void AssignTargets(double target, Span<double> targets);
+
+    /// <summary>
+    /// The modular norm of <paramref name="weights"/> in its max form (Modula's Definitions 6
+    /// and 7): composition takes <c>max(s₁·(M/m₀)·‖w₀‖, (M/m₁)·‖w₁‖)</c>, a tuple
+    /// <c>maxᵢ (M/mᵢ)·‖wᵢ‖</c>, terms of mass-0 parts are 0, atoms use their own norm.
+    /// Downloads weights to the host; meant for checks and reports, not the training loop.
+    /// </summary>
+    public double Norm(Weights weights)
+    {
+        CheckWeights(weights);
+        return NormOf(weights.AsSpan());
+    }
+
+    internal abstract double NormOf(ReadOnlySpan<Tensor> weights);
+
+    internal abstract Module Rescaled(double factor);
+
+    // ---- update operators -------------------------------------------------------------------
+
+    /// <summary>
+    /// Modula v2's dualization: each atom's gradient mapped to its steepest direction (U Vᵀ for
+    /// matrices, normalized rows for embeddings) and scaled to the atom's target, so the
+    /// result has modular norm <paramref name="target"/> up to Newton–Schulz error. Returns a new vector.
+    /// </summary>
+    public Weights Dualize(Weights gradient, double target = 1, Orthogonalizer method = Orthogonalizer.SixStep) =>
+        Dualize(gradient, AtomTargets(target), method);
+
+    /// <summary>
+    /// <see cref="Dualize(Weights, double, Orthogonalizer)"/> with each atom's target given, as
+    /// <see cref="AtomTargets"/> returns them (a trainer computes them once per step).
+    /// </summary>
+    public Weights Dualize(Weights gradient, IReadOnlyList<double> targets, Orthogonalizer method = Orthogonalizer.SixStep)
+    {
+        CheckTargets(targets);
+        CheckWeights(gradient);
+        // Same-shaped matrix atoms share one batched Newton–Schulz run; the rest go one by one.
+        var grouped = MatrixAtom.DualizeInGroups(Atoms(), gradient, targets, method);
+        try
+        {
+            return PerAtom(gradient, targets, (atom, g, t, i) =>
+                grouped[i] is { } done ? done : t == 0 ? Ops.ZerosLike(g) : atom.DualizeWeight(g, t, method));
+        }
+        catch
+        {
+            foreach (var t in grouped) t?.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>
+    /// Modula v1's normalization: each atom's update divided by its own norm (spectral norm by
+    /// one warm-started power-iteration step whose vectors live in <paramref name="state"/>)
+    /// and scaled to the atom's target. The modular norm of the result is at least
+    /// <paramref name="target"/> and approaches it as the power iteration warms up. Returns a new vector.
+    /// </summary>
+    public Weights Normalize(Weights update, double target, NormalizeState state) =>
+        Normalize(update, AtomTargets(target), state);
+
+    /// <summary><see cref="Normalize(Weights, double, NormalizeState)"/> with each atom's target given (see <see cref="AtomTargets"/>).</summary>
+    public Weights Normalize(Weights update, IReadOnlyList<double> targets, NormalizeState state)
+    {
+        CheckTargets(targets);
+        state.CheckFits(this);
+        return PerAtom(update, targets,
+            (atom, u, t, i) => t == 0 ? Ops.ZerosLike(u) : atom.NormalizeWeight(u, t, state, i));
+    }
+
+    private void CheckTargets(IReadOnlyList<double> targets)
+    {
+        if (targets.Count != AtomCount)
+            throw new ModuleException(Label, $"{targets.Count} atom targets given for {AtomCount} atoms.");
+        for (int i = 0; i < targets.Count; i++)
+            if (!(targets[i] >= 0) || double.IsPositiveInfinity(targets[i]))
+                throw new ModuleException(Label, $"atom {i}'s target {targets[i]} is not a finite number ≥ 0.");
+    }
+
+    /// <summary>Maps every weight back to its atom's constraint set (Modula v2's project). Returns a new vector.</summary>
+    public Weights Project(Weights weights) => PerAtom(weights, new double[AtomCount], (atom, w, _, _) => atom.ProjectWeight(w));
+
+    /// <summary>
+    /// Modula v1's mass-aware weight decay: <paramref name="strength"/> is split over atoms by
+    /// the target recursion and each atom applies it (matrices shrink by <c>1 − s</c>,
+    /// embeddings are re-projected to unit rows). Returns a new vector.
+    /// </summary>
+    public Weights Regularize(Weights weights, double strength) =>
+        PerAtom(weights, AtomTargets(strength), (atom, w, s, _) => atom.RegularizeWeight(w, s));
+
+    /// <summary><see cref="Regularize"/> applied to <paramref name="weights"/> in place (what a trainer's weight decay does each step).</summary>
+    public void RegularizeInPlace(Weights weights, double strength) =>
+        PerAtomInPlace(weights, strength, (atom, i, s) => atom.RegularizeWeightInPlace(weights[i], s));
+
+    /// <summary>Calls <paramref name="step"/>(atom, index, its share of <paramref name="strength"/>) for every atom of checked <paramref name="weights"/>.</summary>
+    private void PerAtomInPlace(Weights weights, double strength, Action<Atom, int, double> step)
+    {
+        CheckWeights(weights);
+        var atoms = Atoms();
+        var strengths = AtomTargets(strength);
+        for (int i = 0; i < atoms.Count; i++) step(atoms[i].Atom, i, strengths[i]);
+    }
+
+    private Weights PerAtom(Weights input, IReadOnlyList<double> scalars, Func<Atom, Tensor, double, int, Tensor> op)
+    {
+        CheckWeights(input);
+        var atoms = Atoms();
+        var results = new List<Tensor>(atoms.Count);
+        try
+        {
+            for (int i = 0; i < atoms.Count; i++) results.Add(op(atoms[i].Atom, input[i], scalars[i], i));
+        }
+        catch
+        {
+            foreach (var t in results) t.Dispose();
+            throw;
+        }
+        return new Weights(results);
+    }
+}
