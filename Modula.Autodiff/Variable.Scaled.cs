@@ -46,18 +46,23 @@ public sealed partial class Variable
     public (Variable Base, double Factor) Unscaled() =>
         _scaledFrom is null ? (this, 1) : (_scaledFrom, _factor);
 
-    /// <summary>True for a lazy multiple whose value has been computed (some op read it).</summary>
-    internal bool IsMaterializedMultiple => _scaledFrom is not null && _value is not null;
+    /// <summary>True for a lazy multiple whose value some op computed in a full pass.</summary>
+    internal bool IsMaterializedMultiple => _scaledFrom is not null && _value is not null && _factor != 1;
 
     /// <summary>factor · <paramref name="source"/>, computed only if its value is read.</summary>
     internal static Variable Scaled(Variable source, double factor)
     {
         var (root, f) = source.Unscaled();
         factor *= f;
-        if (factor == 1) return root;   // a unit multiple (Modula's Mul(1) bonds) is the base itself
         var node = NoGrad.IsActive || !root.RequiresGrad ? null : new Node([root], g => g.Pass(root, factor));
         return new Variable(root, factor, node);
     }
 
-    private Tensor MaterializeMultiple() => Ops.Mul(_scaledFrom!.Value, _factor);
+    /// <summary>The value of factor · base: a view of the base's value for a unit factor (Modula's
+    /// <c>Mul(1)</c> bonds), else one pass.</summary>
+    private Tensor MaterializeMultiple()
+    {
+        var value = _scaledFrom!.Value;
+        return _factor == 1 ? value.View(value.Shape.Dims.ToArray()) : Ops.Mul(value, _factor);
+    }
 }
