@@ -58,6 +58,13 @@ public abstract class Device : IDisposable
     /// <summary>Times the primitive about to run here while a profiler runs: the one profiling hook.</summary>
     internal OpTimer Time(string primitive) => Profiler is { } p ? p.Begin(primitive) : default;
 
+    /// <summary>
+    /// <see cref="Time(string)"/> with a name built from <paramref name="state"/> only while profiling
+    /// (a product's shape: no string is made on the hot path otherwise).
+    /// </summary>
+    internal OpTimer Time<TState>(Func<TState, string> name, TState state) =>
+        Profiler is { } p ? p.Begin(name(state)) : default;
+
     /// <summary><see cref="Time(string)"/> for a primitive parameterized by an op struct, named <c>primitive&lt;TOp&gt;</c>.</summary>
     internal OpTimer Time<TOp>(string primitive) =>
         Profiler is { } p ? p.Begin($"{primitive}<{typeof(TOp).Name}>") : default;

@@ -26,7 +26,7 @@ public static partial class Ops
                 using var direct = HeadSplitLayouts.BatchView(y, batchShape, m, n);
                 if (direct is not null)
                 {
-                    using (a.Device.Time(nameof(IBackend.MatMul)))
+                    using (a.Device.Time(MatMulLabel, (a3, b3, direct)))
                         a.Device.Backend.MatMul(a3, b3, direct, accumulate: false, alpha);
                     return y;
                 }
@@ -34,7 +34,7 @@ public static partial class Ops
             }
             var c = Tensor.Empty(new Shape([batchShape.Size, m, n]), a.DType, a.Device);
             if (c.Size > 0)
-                using (a.Device.Time(nameof(IBackend.MatMul)))
+                using (a.Device.Time(MatMulLabel, (a3, b3, c)))
                     a.Device.Backend.MatMul(a3, b3, c, accumulate: false, alpha);
             using (c) return c.Reshape(shape.Dims.ToArray());
         }
@@ -60,12 +60,12 @@ public static partial class Ops
             using var direct = c.Strides[^1] == 1 || n == 1 ? HeadSplitLayouts.BatchView(c, batchShape, m, n) : null;
             if (direct is not null)
             {
-                using (a.Device.Time(nameof(IBackend.MatMul)))
+                using (a.Device.Time(MatMulLabel, (a3, b3, direct)))
                     a.Device.Backend.MatMul(a3, b3, direct, accumulate, alpha);
                 return;
             }
             using var product = Tensor.Empty(new Shape([batchShape.Size, m, n]), a.DType, a.Device);
-            using (a.Device.Time(nameof(IBackend.MatMul)))
+            using (a.Device.Time(MatMulLabel, (a3, b3, product)))
                 a.Device.Backend.MatMul(a3, b3, product, accumulate: false, alpha);
             using var shaped = product.View(shape.Dims.ToArray());
             using var sum = accumulate ? Add(c, shaped) : null;
@@ -112,4 +112,9 @@ public static partial class Ops
         using var dense = Contiguous(expanded);
         return dense.View(batch.Size, rows, cols);
     }
+
+    /// <summary>A product's name in profiles: batch×rows×columns×depth, and which operands are transposed.</summary>
+    private static string MatMulLabel((Tensor A, Tensor B, Tensor C) p) =>
+        $"MatMul {MatMulBatch.Count(p.C)}×{p.C.Shape[-2]}×{p.C.Shape[-1]}×{p.A.Shape[-1]}"
+        + $"{(p.A.Strides[^2] == 1 ? " Aᵀ" : "")}{(p.B.Strides[^2] == 1 ? " Bᵀ" : "")}";
 }
