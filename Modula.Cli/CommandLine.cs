@@ -9,27 +9,42 @@ public static class CommandLine
         modula — Modula.NET command line
 
         Usage:
-          modula bench gemm [--device cpu|cuda|opencl|ilgpu-cpu] [--threads N] [--repeat N] [--shapes all|square|gpt]
           modula train gpt [--recipe v1|v2] [--steps N] [--checkpoint PATH] [--checkpoint-every N] [...]
           modula train gpt|mlp|resmlp|rescnn --resume PATH
           modula train mlp|resmlp|rescnn --data fashion-mnist [--steps N] [...]
           modula generate --checkpoint PATH [--length N] [--temperature T] [--seed N] [--prompt TEXT]
           modula summary gpt|mlp|resmlp|rescnn [--recipe v1|v2] [--width N] [--blocks N]
           modula sweep resmlp|gpt [--optimizers LIST] [--widths LIST] [--depths LIST] [--jobs N] [...]
-          modula --help
+          modula bench gemm [--device cpu|cuda|opencl|ilgpu-cpu] [--threads N] [--repeat N] [--shapes SET]
+          modula bench gpt-step [--optimizers LIST] [--steps N] [--threads N] [--profile] [...]
+          modula help [COMMAND]          the usage of one command, with all its options
+          modula --version
 
         Commands:
-          train        Train a model: a character-level GPT on tinyshakespeare (Modula v1 or v2
-                       recipe) or a Fashion-MNIST classifier; ends with a 'final …' line.
-          bench gemm   Time matrix multiplication on the shapes a small GPT uses and at 1024³;
-                       prints one machine-readable line per shape.
-          generate     Sample text from a GPT checkpoint.
-          summary      Print a model's module tree: atoms, bonds, mass, sensitivity and the
-                       norm target of every atom.
-          sweep        Learning-rate sweeps across width and depth for normed Adam, Adam, normed
-                       SGD, SGD and dualized descent: CSV, SVG plots and the drift of the best
-                       learning rate (resumable).
+          train           Train a model: a character-level GPT on tinyshakespeare (Modula v1 or v2
+                          recipe) or a Fashion-MNIST classifier; ends with a 'final …' line.
+          generate        Sample text from a GPT checkpoint.
+          summary         Print a model's module tree: atoms, bonds, mass, sensitivity and the
+                          norm target of every atom.
+          sweep           Learning-rate sweeps across width and depth for normed Adam, Adam, normed
+                          SGD, SGD and dualized descent: CSV, SVG plots and the drift of the best
+                          learning rate (resumable).
+          bench gemm      Time matrix multiplication on the shapes a small GPT uses and at 1024³;
+                          prints one machine-readable line per shape.
+          bench gpt-step  Time training steps of the default GPT per optimizer; --profile adds
+                          the time per primitive op.
+          help            Print this, or one command's usage (same as COMMAND --help).
         """;
+
+    /// <summary>The subcommands, as typed after <c>modula</c>.</summary>
+    public static readonly string[] Commands = ["train", "generate", "summary", "sweep", "bench", "help"];
+
+    /// <summary>The package's version with the commit it was built from (<c>0.1.0+abc123…</c>).</summary>
+    public static string Version =>
+        typeof(CommandLine).Assembly
+            .GetCustomAttributes(typeof(System.Reflection.AssemblyInformationalVersionAttribute), false)
+            .OfType<System.Reflection.AssemblyInformationalVersionAttribute>().FirstOrDefault()?.InformationalVersion
+        ?? typeof(CommandLine).Assembly.GetName().Version?.ToString() ?? "unknown";
 
     /// <summary>True when <c>--help</c> or <c>-h</c> appears anywhere, so <c>modula train gpt --help</c> shows the usage as <c>modula train --help</c> does.</summary>
     public static bool WantsHelp(string[] args) => args.Any(a => a is "--help" or "-h");
@@ -39,10 +54,22 @@ public static class CommandLine
     {
         try
         {
-            if (args.Length == 0 || args[0] is "--help" or "-h" or "help")
+            if (args.Length == 0 || args[0] is "--help" or "-h" || args is ["help"])
             {
                 output.WriteLine(Usage);
                 return args.Length == 0 ? 2 : 0;
+            }
+            if (args[0] is "--version" or "version")
+            {
+                output.WriteLine($"modula {Version}");
+                return 0;
+            }
+            if (args[0] == "help")
+            {
+                if (args.Length > 2 && args[1] != "bench") throw new UsageException("help takes one command, e.g. 'modula help train'.");
+                if (!Commands.Contains(args[1]) || args[1] == "help")
+                    throw new UsageException($"unknown command '{args[1]}'.{Suggestions.DidYouMean(args[1], Commands)}");
+                return Run([.. args[1..], "--help"], output, error);
             }
             return args[0] switch
             {
@@ -51,7 +78,7 @@ public static class CommandLine
                 "train" => TrainCommand.Run(args[1..], output, error),
                 "generate" => GenerateCommand.Run(args[1..], output),
                 "sweep" => SweepCommand.Run(args[1..], output),
-                _ => throw new UsageException($"unknown command '{args[0]}'."),
+                _ => throw new UsageException($"unknown command '{args[0]}'.{Suggestions.DidYouMean(args[0], Commands)}"),
             };
         }
         catch (UsageException e)

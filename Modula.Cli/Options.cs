@@ -23,7 +23,11 @@ public sealed class Options
             if (eq >= 0) (name, inline) = (name[..eq], name[(eq + 1)..]);
             if (switches.Contains(name) && inline is null) { _values[name] = "true"; continue; }
             if (!takesValue.Contains(name))
-                throw new UsageException($"unknown option '--{name}'. Known: {string.Join(", ", takesValue.Concat(switches).Select(o => "--" + o))}.");
+            {
+                var all = takesValue.Concat(switches).ToList();
+                throw new UsageException($"unknown option '--{name}'.{Suggestions.DidYouMean(name, all, "--")}"
+                    + $" Known: {string.Join(", ", all.Select(o => "--" + o))}.");
+            }
             if (inline is null)
             {
                 if (i + 1 >= args.Length) throw new UsageException($"option '--{name}' needs a value.");

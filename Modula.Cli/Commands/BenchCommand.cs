@@ -74,7 +74,8 @@ public static class BenchCommand
             return args.Length == 0 ? 2 : 0;
         }
         if (args[0] == "gpt-step") return GptStepBench.Run(new Options(args[1..], ["device", "threads", "steps", "warmup", "recipe", "optimizers", "width", "heads", "blocks", "context", "batch"], ["profile"]), output);
-        if (args[0] != "gemm") throw new UsageException($"unknown benchmark '{args[0]}'; available: gemm, gpt-step.");
+        if (args[0] != "gemm") throw new UsageException(
+            $"unknown benchmark '{args[0]}'; available: gemm, gpt-step.{Suggestions.DidYouMean(args[0], ["gemm", "gpt-step"])}");
         var options = new Options(args[1..], ["device", "threads", "repeat", "shapes"]);
         int threads = options.GetInt("threads", Environment.ProcessorCount, 1, 1024);
         int repeat = options.GetInt("repeat", 30, 1, 1_000_000);

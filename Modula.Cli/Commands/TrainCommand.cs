@@ -66,7 +66,8 @@ public static class TrainCommand
                 output, error),
             "mlp" or "resmlp" or "rescnn" => TrainClassifier(args[0],
                 new Options(args[1..], [.. Common, "width", "blocks", "block-depth"], Switches), output, error),
-            var m => throw new UsageException($"unknown model '{m}'; available: gpt, mlp, resmlp, rescnn."),
+            var m => throw new UsageException(
+                $"unknown model '{m}'; available: gpt, mlp, resmlp, rescnn.{Suggestions.DidYouMean(m, ["gpt", "mlp", "resmlp", "rescnn"])}"),
         };
     }
 

@@ -25,6 +25,62 @@ public sealed class CommandLineTests
     }
 
     [TestMethod]
+    public void TheTopLevelUsageListsEverySubcommand()
+    {
+        var (_, output, _) = Run("--help");
+        foreach (var command in new[] { "train", "generate", "summary", "sweep", "bench gemm", "bench gpt-step", "help", "--version" })
+            StringAssert.Contains(output, $"modula {command}", $"the usage does not show 'modula {command}'");
+        foreach (var command in CommandLine.Commands)
+            StringAssert.Contains(output, $"\n  {command}", $"the command list does not explain '{command}'");
+    }
+
+    [TestMethod]
+    public void VersionPrintsThePackageVersion()
+    {
+        var (code, output, _) = Run("--version");
+        Assert.AreEqual(0, code);
+        StringAssert.StartsWith(output, $"modula {CommandLine.Version}");
+        StringAssert.Matches(CommandLine.Version, new System.Text.RegularExpressions.Regex(@"^\d+\.\d+\.\d+"));
+        Assert.AreEqual(output, Run("version").Out);
+    }
+
+    [TestMethod]
+    [DataRow("help train", "--recipe")]
+    [DataRow("help bench gpt-step", "--optimizers")]
+    [DataRow("help sweep", "--widths")]
+    public void HelpWithACommandShowsItsUsage(string line, string mentioned)
+    {
+        var (code, output, error) = Run(line.Split(' '));
+        Assert.AreEqual(0, code, error);
+        StringAssert.Contains(output, mentioned);
+    }
+
+    [TestMethod]
+    [DataRow("trian gpt", "Did you mean 'train'?")]
+    [DataRow("help sumary", "Did you mean 'summary'?")]
+    [DataRow("train gtp", "Did you mean 'gpt'?")]
+    [DataRow("bench gem", "Did you mean 'gemm'?")]
+    [DataRow("train gpt --stesp 3", "Did you mean '--steps'?")]
+    [DataRow("train gpt --learning-rate 3", "Known:")]
+    public void TyposAreRefusedWithASuggestion(string line, string expected)
+    {
+        var (code, output, error) = Run(line.Split(' '));
+        Assert.AreEqual(2, code);
+        Assert.AreEqual("", output);
+        StringAssert.Contains(error, expected);
+        Assert.AreEqual(1, error.Trim().Split('\n').Length, $"one line: {error}");
+    }
+
+    [TestMethod]
+    public void AFarOffWordGetsNoSuggestion()
+    {
+        Assert.IsNull(Suggestions.Closest("quantize", CommandLine.Commands));
+        Assert.AreEqual("train", Suggestions.Closest("tarin", CommandLine.Commands), "a swap of neighbours is one edit");
+        Assert.AreEqual(1, Suggestions.Distance("steps", "stesp"));
+        Assert.AreEqual(3, Suggestions.Distance("", "abc"));
+    }
+
+    [TestMethod]
     [DataRow("train gpt --help", "--recipe")]
     [DataRow("train mlp -h", "--recipe")]
     [DataRow("bench gemm --help", "--shapes")]
