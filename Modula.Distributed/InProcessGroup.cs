@@ -49,7 +49,7 @@ public sealed class InProcessGroup : IDisposable
             try { return body(r); }
             catch (Exception e) when (e is not CommunicatorAbortedException)
             {
-                r.Abort(1, $"rank {r.Rank} failed: {e.Message}");
+                Abort($"rank {r.Rank} failed: {e.Message}");
                 throw;
             }
         }, TaskCreationOptions.LongRunning)).ToArray();
