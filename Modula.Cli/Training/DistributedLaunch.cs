@@ -36,7 +36,14 @@ public sealed class DistributedLaunch
         if (s_current is not null) return s_current;
         if (Environment.GetEnvironmentVariable("MODULA_DISTRIBUTED") == "0") return null;
         if (!int.TryParse(Environment.GetEnvironmentVariable("PMI_SIZE"), out int size) || size <= 1) return null;
-        return s_current = new DistributedLaunch(MpiCommunicator.Open());
+        try
+        {
+            return s_current = new DistributedLaunch(MpiCommunicator.Open());
+        }
+        catch (DllNotFoundException e)
+        {
+            throw new NotSupportedException($"this process was started as one of {size} ranks (PMI_SIZE), but {e.Message}", e);
+        }
     }
 
     /// <summary>For a test: runs this process's training in <paramref name="world"/> instead of MPI's.</summary>
