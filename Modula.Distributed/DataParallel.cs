@@ -40,7 +40,7 @@ public sealed class DataParallel
         Trainer = trainer;
         World = world;
         _sizes = trainer.Weights.Select(w => w.Size).ToArray();
-        long total = trainer.Weights.ElementCount + 1;                 // the gradients, then the loss
+        long total = trainer.Weights.ElementCount + 2;                 // the gradients, the loss, the stop requests
         if (total > Array.MaxLength) throw new ArgumentException($"DataParallel: {total} parameters exceed one host buffer.", nameof(trainer));
         _buffer = new float[total];
         if (shardUpdate && world.Size > 1 && trainer.Options.Rule != UpdateRule.Plain)
@@ -49,6 +49,15 @@ public sealed class DataParallel
             trainer.RuleUpdate = Update.Compute;
         }
     }
+
+    /// <summary>
+    /// Whether this rank wants the run to stop (for example after a signal); polled at every step
+    /// and summed over ranks with the gradients, so <see cref="StopAgreed"/> turns true on every rank after the same step.
+    /// </summary>
+    public Func<bool>? StopRequested { get; set; }
+
+    /// <summary>True on every rank once any rank's <see cref="StopRequested"/> was true at a step.</summary>
+    public bool StopAgreed { get; private set; }
 
     /// <summary>The local replica.</summary>
     public Trainer Trainer { get; }
@@ -65,7 +74,7 @@ public sealed class DataParallel
     /// <summary>Time spent in the gradient all-reduce, over all steps.</summary>
     public TimeSpan AllReduceTime { get; private set; }
 
-    /// <summary>Bytes each rank contributes to one step's all-reduce (gradients and loss, float32).</summary>
+    /// <summary>Bytes each rank contributes to one step's all-reduce (gradients, loss and stop flag, float32).</summary>
     public long AllReduceBytes => _buffer.LongLength * sizeof(float);
 
     /// <summary>
@@ -97,18 +106,20 @@ public sealed class DataParallel
             local = l.Value.Item();
         }
         using (var gradient = Weights.GradientsOf(Trainer.Parameters)) Pack(gradient, _buffer);
-        var values = _buffer.AsSpan(0, _buffer.Length - 1);
+        var values = _buffer.AsSpan(0, _buffer.Length - 2);
         TensorPrimitives.Multiply(values, (float)share, values);
-        _buffer[^1] = (float)(local * share);
+        _buffer[^2] = (float)(local * share);
+        _buffer[^1] = StopRequested?.Invoke() == true ? 1 : 0;
 
         var clock = Stopwatch.StartNew();
         World.AllReduceSum(_buffer);
         AllReduceTime += clock.Elapsed;
 
         using var mean = Unpack(_buffer, Trainer.Weights);
+        StopAgreed |= _buffer[^1] > 0;
         Trainer.Step(mean);
         if (CheckEvery > 0 && Trainer.StepCount % CheckEvery == 0) CheckReplicas();
-        return _buffer[^1];
+        return _buffer[^2];
     }
 
     /// <summary>

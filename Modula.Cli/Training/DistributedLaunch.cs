@@ -93,14 +93,20 @@ public sealed class DistributedLaunch
         u.Costs.Where((_, i) => u.Owners[i] == rank).Sum() / Math.Max(1e-300, u.Costs.Sum());
 
     /// <summary>
-    /// Ends this process's part of the job with <paramref name="code"/>: MPI_Finalize when it is 0,
-    /// otherwise MPI_Abort, which stops every rank at once (the error is already printed).
-    /// Returns <paramref name="code"/> when no job was joined.
+    /// Ends this process's part of the job with <paramref name="code"/>. When every rank ends the
+    /// same way (0, or 130/143 after a stop the ranks agreed on), it waits for the others (rank 0
+    /// may still be writing the checkpoint) and calls MPI_Finalize; otherwise MPI_Abort stops every
+    /// rank at once (the error is already printed). Returns <paramref name="code"/> when no job was joined.
     /// </summary>
     public static int Exit(int code)
     {
         if (s_current is not { } launch) return code;
-        if (code == 0) launch.World.Dispose();
+        bool together = code == 0 || (code is 130 or 143 && launch._parallel is { StopAgreed: true });
+        if (together)
+        {
+            launch.World.Barrier();
+            launch.World.Dispose();
+        }
         else launch.World.Abort(code, $"rank {launch.World.Rank} of {launch.World.Size} ended with exit code {code}");
         return code;
     }

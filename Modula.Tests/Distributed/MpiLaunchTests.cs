@@ -171,6 +171,42 @@ public sealed class MpiLaunchTests
     }
 
     [TestMethod]
+    public void ASignalToOneRankStopsEveryRankAfterTheSameStep()
+    {
+        var mpiexec = RequireMpiexec();
+        string directory = NewFolder(), marker = Guid.NewGuid().ToString("N");
+        var output = new StringBuilder();
+        var args = new[] { "-n", "2", Bin("modula") }.Concat(Gpt.Select(a => a == "20" ? "100000" : a))
+            .Concat(["--checkpoint", "run.safetensors", "--checkpoint-every", "100000"]);
+        using var job = Start(directory, mpiexec, args, output, new Dictionary<string, string> { ["MODULA_TEST_JOB"] = marker });
+        var clock = Stopwatch.StartNew();
+        while (!OutputHas(output, "step 10/") && clock.Elapsed < TimeSpan.FromSeconds(60)) Thread.Sleep(50);
+        var ranks = Ranks(marker);
+        Assert.IsTrue(ranks.ContainsKey(1), $"rank 1's process was not found:\n{output}");
+        Assert.AreEqual(0, Signal(ranks[1], 15), "SIGTERM sent to rank 1 alone");
+        bool ended = job.WaitForExit(60_000);
+        if (!ended) job.Kill(entireProcessTree: true);
+        job.WaitForExit();
+        string text;
+        lock (output) text = output.ToString();
+        Assert.IsTrue(ended, $"the job did not stop within 60 s of the signal:\n{text}");
+        Assert.AreEqual(143, job.ExitCode, text);
+        var stopped = System.Text.RegularExpressions.Regex.Match(text, @"interrupted by \w+ at step (\d+)/");
+        Assert.IsTrue(stopped.Success, $"rank 0 reports the stop:\n{text}");
+        // Rank 0 was not signalled, yet it stopped with rank 1 and saved the step they stopped at.
+        var file = Checkpoint.Load(Path.Combine(directory, "run.safetensors"));
+        Assert.AreEqual(stopped.Groups[1].Value, file.Metadata["step"], text);
+    }
+
+    private static bool OutputHas(StringBuilder output, string text)
+    {
+        lock (output) return output.ToString().Contains(text, StringComparison.Ordinal);
+    }
+
+    [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "kill", SetLastError = true)]
+    private static extern int Signal(int pid, int signal);
+
+    [TestMethod]
     public void AMissingMpiLibraryIsNamed()
     {
         var outcome = Run(NewFolder(), Bin("modula"), Gpt, new Dictionary<string, string>
