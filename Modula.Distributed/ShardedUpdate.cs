@@ -20,6 +20,7 @@ public sealed class ShardedUpdate
     private readonly Trainer _trainer;
     private readonly ICommunicator _world;
     private readonly IReadOnlyList<(string Path, Atom Atom)> _atoms;
+    private float[] _mine = [], _all = [];                     // reused: a step allocates no large host arrays
 
     /// <summary>Divides <paramref name="trainer"/>'s atoms among the ranks of <paramref name="world"/>.</summary>
     public ShardedUpdate(Trainer trainer, ICommunicator world)
@@ -74,6 +75,12 @@ public sealed class ShardedUpdate
         return owners;
     }
 
+    private static Span<float> Reuse(ref float[] buffer, int length)
+    {
+        if (buffer.Length < length) buffer = new float[length];
+        return buffer.AsSpan(0, length);
+    }
+
     /// <summary>The update for <paramref name="direction"/> at learning rate <paramref name="eta"/> (a new vector, the same on every rank).</summary>
     public Weights Compute(Weights direction, double eta)
     {
@@ -95,7 +102,7 @@ public sealed class ShardedUpdate
         try
         {
             var clock = Stopwatch.StartNew();
-            var mine = new float[counts[_world.Rank]];
+            var mine = Reuse(ref _mine, counts[_world.Rank]);
             int offset = 0;
             for (int i = 0; i < _atoms.Count; i++)
             {
@@ -103,16 +110,16 @@ public sealed class ShardedUpdate
                 var atom = _atoms[i].Atom;
                 results[i] = normalize ? atom.NormalizeWeight(direction[i], targets[i], state, i)
                     : atom.DualizeWeight(direction[i], targets[i], _trainer.Options.Orthogonalizer);
-                results[i]!.CopyTo<float>(mine.AsSpan(offset));
+                results[i]!.CopyTo<float>(mine[offset..]);
                 offset += direction[i].Size;
                 if (VectorSize(i) == 0) continue;
-                state.Vectors[i]!.CopyTo<float>(mine.AsSpan(offset));
+                state.Vectors[i]!.CopyTo<float>(mine[offset..]);
                 offset += VectorSize(i);
             }
             ComputeTime += clock.Elapsed;
 
             clock.Restart();
-            var all = new float[counts.Sum()];
+            var all = Reuse(ref _all, counts.Sum());
             _world.AllGather(mine, all, counts);
             GatherTime += clock.Elapsed;
             GatheredFloats = all.Length;
@@ -123,11 +130,11 @@ public sealed class ShardedUpdate
                 {
                     if (Owners[i] != r || targets[i] == 0) continue;
                     var d = direction[i];
-                    if (r != _world.Rank) results[i] = Tensor.FromArray<float>(all.AsSpan(offset, d.Size), d.Shape, d.Device);
+                    if (r != _world.Rank) results[i] = Tensor.FromArray<float>(all.Slice(offset, d.Size), d.Shape, d.Device);
                     offset += d.Size;
                     if (VectorSize(i) == 0) continue;
                     var v = state.Vectors[i]!;
-                    if (r != _world.Rank) state.Set(i, Tensor.FromArray<float>(all.AsSpan(offset, v.Size), v.Shape, v.Device));
+                    if (r != _world.Rank) state.Set(i, Tensor.FromArray<float>(all.Slice(offset, v.Size), v.Shape, v.Device));
                     offset += v.Size;
                 }
             for (int i = 0; i < _atoms.Count; i++) results[i] ??= Ops.ZerosLike(direction[i]);
