@@ -11,10 +11,9 @@ namespace Modula.Cli.Training;
 /// CSV and the checkpoints; the others train their shard silently. A rank that ends with an error
 /// stops the whole job (MPI_Abort) after printing it, so no rank waits for one that is gone.
 /// Environment knobs: <c>MODULA_CHECK_REPLICAS=N</c> hashes the replicas every N steps
-/// (default 100, 0: never); <c>MODULA_SHARD_UPDATE</c> chooses whether the per-atom update is
-/// divided among the ranks: <c>1</c> always, <c>0</c> never, by default for dualized updates only
-/// (Newton–Schulz is a large share of a step; a normalized update costs less than its all-gather
-/// and the extra synchronization, as measured in docs/distributed.md).
+/// (default 100, 0: never); <c>MODULA_SHARD_UPDATE=0</c> makes every rank compute the whole
+/// normalized or dualized update instead of dividing it among the ranks (docs/distributed.md
+/// measures both).
 /// </summary>
 public sealed class DistributedLaunch
 {
@@ -66,12 +65,7 @@ public sealed class DistributedLaunch
     /// </summary>
     public void Attach(ITrainingRun run, TextWriter output)
     {
-        bool shard = Environment.GetEnvironmentVariable("MODULA_SHARD_UPDATE") switch
-        {
-            "0" => false,
-            "1" => true,
-            _ => run.Trainer.Options.Rule == UpdateRule.Dualize,
-        };
+        bool shard = Environment.GetEnvironmentVariable("MODULA_SHARD_UPDATE") != "0";
         int every = int.TryParse(Environment.GetEnvironmentVariable("MODULA_CHECK_REPLICAS"), out int n) && n >= 0 ? n : 100;
         _parallel = new DataParallel(run.Trainer, World, shard) { CheckEvery = every };
         _parallel.Synchronize();

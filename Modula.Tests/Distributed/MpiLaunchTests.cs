@@ -73,14 +73,11 @@ public sealed class MpiLaunchTests
         lock (output) return new Outcome(process.ExitCode, output.ToString());
     }
 
-    /// <summary>Every run divides the update among its ranks, v1's normalization too (by default only dualization is divided).</summary>
-    private static readonly Dictionary<string, string> Divided = new() { ["MODULA_SHARD_UPDATE"] = "1" };
-
     private static Outcome Train(string directory, int ranks, params string[] extra)
     {
         var args = Gpt.Concat(extra);
         var outcome = ranks == 1 ? Run(directory, Bin("modula"), args)
-            : Run(directory, RequireMpiexec(), new[] { "-n", $"{ranks}", Bin("modula") }.Concat(args), Divided);
+            : Run(directory, RequireMpiexec(), new[] { "-n", $"{ranks}", Bin("modula") }.Concat(args));
         Assert.AreEqual(0, outcome.ExitCode, outcome.Output);
         return outcome;
     }
