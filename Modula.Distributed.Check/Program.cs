@@ -37,8 +37,8 @@ if (args is ["--time", var count] && int.TryParse(count, CultureInfo.InvariantCu
     }
     double reduce = Median(() => world.AllReduceSum(buffer)), gather = Median(() => world.AllGather(mine, all, counts));
     if (world.Rank == 0)
-        Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"all-reduce of {floats * 4 / 1e6:F2} MB: {reduce:F3} ms median; all-gather of {floats * 4 / 1e6:F2} MB: {gather:F3} ms median (100 calls each)"));
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"all-reduce of {floats * 4 / 1e6:F2} MB: {reduce:F3} ms median; ")
+            + string.Create(CultureInfo.InvariantCulture, $"all-gather of {floats * 4 / 1e6:F2} MB: {gather:F3} ms median (100 calls each)"));
 }
 world.Dispose();
 return 0;

@@ -29,8 +29,10 @@ public static class Collectives
             total += c;
         }
         if (mine != counts[rank])
-            throw new ArgumentException($"AllGather: rank {rank} sends {mine} elements, its count is {counts[rank]}.", nameof(counts));
+            throw new ArgumentException(
+                $"AllGather: rank {rank} sends {mine} elements, its count is {counts[rank]}.", nameof(counts));
         if (all < total)
-            throw new ArgumentException($"AllGather: the result holds {all} elements, the counts add up to {total}.", nameof(counts));
+            throw new ArgumentException(
+                $"AllGather: the result holds {all} elements, the counts add up to {total}.", nameof(counts));
     }
 }

@@ -35,13 +35,15 @@ public sealed class DataParallel
     {
         for (int i = 0; i < trainer.Weights.Count; i++)
             if (trainer.Weights[i].DType != DType.Float32)
-                throw new ArgumentException($"DataParallel: weight {i} ({trainer.Model.Atoms()[i].Path}) is {trainer.Weights[i].DType}; "
+                throw new ArgumentException(
+                    $"DataParallel: weight {i} ({trainer.Model.Atoms()[i].Path}) is {trainer.Weights[i].DType}; "
                     + "data-parallel training exchanges float32 buffers.", nameof(trainer));
         Trainer = trainer;
         World = world;
         _sizes = trainer.Weights.Select(w => w.Size).ToArray();
         long total = trainer.Weights.ElementCount + 2;                 // the gradients, the loss, the stop requests
-        if (total > Array.MaxLength) throw new ArgumentException($"DataParallel: {total} parameters exceed one host buffer.", nameof(trainer));
+        if (total > Array.MaxLength)
+            throw new ArgumentException($"DataParallel: {total} parameters exceed one host buffer.", nameof(trainer));
         _buffer = new float[total];
         if (shardUpdate && world.Size > 1 && trainer.Options.Rule != UpdateRule.Plain)
         {
@@ -166,11 +168,14 @@ public sealed class DataParallel
         var ranks = Enumerable.Range(0, World.Size).Where(r => differs[r] != 0).ToArray();
         if (ranks.Length > 0)
             throw new InvalidOperationException($"DataParallel: the replicas diverged before step {Trainer.StepCount}: "
-                + $"rank{(ranks.Length > 1 ? "s" : "")} {string.Join(", ", ranks)} hold{(ranks.Length > 1 ? "" : "s")} other weights "
+                + (ranks.Length > 1 ? $"ranks {string.Join(", ", ranks)} hold" : $"rank {ranks[0]} holds") + " other weights "
                 + "or optimizer state than rank 0.");
     }
 
-    /// <summary>The tensors every replica must agree on: weights, optimizer slots (created if missing), power-iteration vectors.</summary>
+    /// <summary>
+    /// The tensors every replica must agree on: weights, optimizer slots (created if missing),
+    /// power-iteration vectors.
+    /// </summary>
     private List<Tensor?> State()
     {
         var state = new List<Tensor?>(Trainer.Weights);

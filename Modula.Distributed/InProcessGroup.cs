@@ -19,7 +19,10 @@ public sealed class InProcessGroup : IDisposable
     private readonly Member[] _ranks;
     private string? _abortReason;
 
-    /// <summary>A group of <paramref name="size"/> ranks whose collectives give up after <paramref name="timeout"/> (default 60 s).</summary>
+    /// <summary>
+    /// A group of <paramref name="size"/> ranks whose collectives give up after
+    /// <paramref name="timeout"/> (default 60 s).
+    /// </summary>
     public InProcessGroup(int size, TimeSpan? timeout = null)
     {
         if (size < 1) throw new ArgumentOutOfRangeException(nameof(size), $"InProcessGroup: size must be ≥ 1, got {size}.");
@@ -41,7 +44,10 @@ public sealed class InProcessGroup : IDisposable
     /// <summary>The communicator of rank <paramref name="rank"/>.</summary>
     public ICommunicator this[int rank] => _ranks[rank];
 
-    /// <summary>Runs <paramref name="body"/>(communicator) for every rank on its own thread and returns the results in rank order; rethrows the first failure.</summary>
+    /// <summary>
+    /// Runs <paramref name="body"/>(communicator) for every rank on its own thread and returns the
+    /// results in rank order; rethrows the first failure.
+    /// </summary>
     public T[] Run<T>(Func<ICommunicator, T> body)
     {
         var tasks = _ranks.Select(r => Task.Factory.StartNew(() =>
@@ -166,7 +172,8 @@ public sealed class InProcessGroup : IDisposable
         private void CheckRoot(int root)
         {
             if (root < 0 || root >= group.Size)
-                throw new ArgumentOutOfRangeException(nameof(root), $"Broadcast: root {root} is not a rank of a group of {group.Size}.");
+                throw new ArgumentOutOfRangeException(nameof(root),
+                    $"Broadcast: root {root} is not a rank of a group of {group.Size}.");
         }
 
         public void Dispose() { }

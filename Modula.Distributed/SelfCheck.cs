@@ -15,7 +15,10 @@ namespace Modula.Distributed;
 /// </summary>
 public static class SelfCheck
 {
-    /// <summary>Largest relative difference allowed between the divided and the one-process dualized update (Newton–Schulz run per atom versus batched).</summary>
+    /// <summary>
+    /// Largest relative difference allowed between the divided and the one-process dualized update
+    /// (Newton–Schulz run per atom versus batched).
+    /// </summary>
     public const double DualizeTolerance = 1e-4;
 
     /// <summary>One named check: passed or not, with what was seen.</summary>
@@ -28,7 +31,10 @@ public static class SelfCheck
         Update(world, UpdateRule.Normalize), Update(world, UpdateRule.Dualize),
     ];
 
-    /// <summary>Rank r contributes (r + 1)·(i mod 7) at index i: the sum is size(size + 1)/2·(i mod 7), exact in float32.</summary>
+    /// <summary>
+    /// Rank r contributes (r + 1)·(i mod 7) at index i: the sum is size(size + 1)/2·(i mod 7),
+    /// exact in float32.
+    /// </summary>
     private static Result AllReduce(ICommunicator world, int length)
     {
         var buffer = new float[length];
@@ -36,7 +42,8 @@ public static class SelfCheck
         world.AllReduceSum(buffer);
         float ranks = world.Size * (world.Size + 1) / 2f;
         int bad = Enumerable.Range(0, length).Count(i => buffer[i] != ranks * (i % 7));
-        return new($"all-reduce of {length} floats", bad == 0, bad == 0 ? $"sums of {world.Size} ranks exact" : $"{bad} wrong sums");
+        return new($"all-reduce of {length} floats", bad == 0,
+            bad == 0 ? $"sums of {world.Size} ranks exact" : $"{bad} wrong sums");
     }
 
     /// <summary>The last rank broadcasts bytes 0, 1, 2, … (mod 251).</summary>
@@ -90,7 +97,8 @@ public static class SelfCheck
         double tolerance = rule == UpdateRule.Normalize ? 0 : DualizeTolerance;
         string shares = string.Join("/", Enumerable.Range(0, world.Size).Select(r => sharded.Owners.Count(o => o == r)));
         return new($"divided {rule.ToString().ToLowerInvariant()} update", worst <= tolerance,
-            string.Create(CultureInfo.InvariantCulture, $"max relative difference {worst:G3} (allowed {tolerance:G3}); atoms per rank {shares}"));
+            string.Create(CultureInfo.InvariantCulture,
+                $"max relative difference {worst:G3} (allowed {tolerance:G3}); atoms per rank {shares}"));
     }
 
     /// <summary>max |a − b| / max |b| over each tensor, the largest over tensors.</summary>

@@ -81,7 +81,10 @@ public sealed class ShardedUpdate
         return buffer.AsSpan(0, length);
     }
 
-    /// <summary>The update for <paramref name="direction"/> at learning rate <paramref name="eta"/> (a new vector, the same on every rank).</summary>
+    /// <summary>
+    /// The update for <paramref name="direction"/> at learning rate <paramref name="eta"/> (a new
+    /// vector, the same on every rank).
+    /// </summary>
     public Weights Compute(Weights direction, double eta)
     {
         var model = _trainer.Model;

@@ -75,7 +75,8 @@ public sealed class DistributedLaunch
               + string.Join("/", Enumerable.Range(0, World.Size).Select(r => Invariant($"{Share(u, r):P0}"))) + ")"
             : "";
         Output(output).WriteLine(Invariant($"data-parallel: {World.Size} ranks over {World.Description}; ")
-            + Invariant($"{_parallel.AllReduceBytes / 1e6:F2} MB all-reduced per step{update}; replicas hashed every {every} steps"));
+            + Invariant($"{_parallel.AllReduceBytes / 1e6:F2} MB all-reduced per step{update}; ")
+            + Invariant($"replicas hashed every {every} steps"));
     }
 
     /// <summary>One line of communication times per step, for the end of a run (rank 0).</summary>
@@ -83,7 +84,8 @@ public sealed class DistributedLaunch
     {
         if (_parallel is not { } p || steps == 0) return;
         string gather = p.Update is { } u
-            ? Invariant($", update {u.ComputeTime.TotalMilliseconds / steps:F2} ms + all-gather {u.GatherTime.TotalMilliseconds / steps:F2} ms ")
+            ? Invariant($", update {u.ComputeTime.TotalMilliseconds / steps:F2} ms ")
+              + Invariant($"+ all-gather {u.GatherTime.TotalMilliseconds / steps:F2} ms ")
               + Invariant($"of {u.GatheredFloats * 4 / 1e6:F2} MB")
             : "";
         Output(output).WriteLine(Invariant($"data-parallel: all-reduce {p.AllReduceTime.TotalMilliseconds / steps:F2} ms of ")

@@ -25,7 +25,8 @@ public sealed unsafe class MpiCommunicator : ICommunicator
         mpi.Check(mpi.CommSize(MpiLibrary.CommWorld, &size), "MPI_Comm_size");
         Rank = rank;
         Size = size;
-        Description = $"{string.Join(' ', mpi.Version().Split((char[]?)null, StringSplitOptions.RemoveEmptyEntries))} ({mpi.Name})";
+        var version = mpi.Version().Split((char[]?)null, StringSplitOptions.RemoveEmptyEntries);   // tabs in MPICH's
+        Description = $"{string.Join(' ', version)} ({mpi.Name})";
     }
 
     /// <summary>
@@ -56,11 +57,12 @@ public sealed unsafe class MpiCommunicator : ICommunicator
     /// <inheritdoc/>
     public void Broadcast(Span<byte> buffer, int root = 0)
     {
-        if (root < 0 || root >= Size) throw new ArgumentOutOfRangeException(nameof(root), $"Broadcast: root {root} is not a rank of {Size}.");
+        if (root < 0 || root >= Size)
+            throw new ArgumentOutOfRangeException(nameof(root), $"Broadcast: root {root} is not a rank of {Size}.");
         fixed (byte* p = buffer)
             for (int start = 0; start < buffer.Length; start += MaxCount)
-                _mpi.Check(_mpi.Bcast(p + start, Math.Min(MaxCount, buffer.Length - start), MpiLibrary.Byte, root, MpiLibrary.CommWorld),
-                    "MPI_Bcast");
+                _mpi.Check(_mpi.Bcast(p + start, Math.Min(MaxCount, buffer.Length - start), MpiLibrary.Byte, root,
+                    MpiLibrary.CommWorld), "MPI_Bcast");
     }
 
     /// <inheritdoc/>
@@ -72,7 +74,8 @@ public sealed unsafe class MpiCommunicator : ICommunicator
         long offset = 0;
         for (int r = 0; r < Size; r++)
         {
-            if (offset > int.MaxValue) throw new ArgumentException($"AllGather: {offset} elements exceed MPI's int displacements.", nameof(counts));
+            if (offset > int.MaxValue)
+                throw new ArgumentException($"AllGather: {offset} elements exceed MPI's int displacements.", nameof(counts));
             displacements[r] = (int)offset;
             offset += countArray[r];
         }
@@ -80,8 +83,8 @@ public sealed unsafe class MpiCommunicator : ICommunicator
         fixed (float* receive = all)
         fixed (int* c = countArray)
         fixed (int* d = displacements)
-            _mpi.Check(_mpi.Allgatherv(send, mine.Length, MpiLibrary.Float, receive, c, d, MpiLibrary.Float, MpiLibrary.CommWorld),
-                "MPI_Allgatherv");
+            _mpi.Check(_mpi.Allgatherv(send, mine.Length, MpiLibrary.Float, receive, c, d, MpiLibrary.Float,
+                MpiLibrary.CommWorld), "MPI_Allgatherv");
     }
 
     /// <inheritdoc/>

@@ -90,7 +90,10 @@ internal sealed unsafe class MpiLibrary
         return Encoding.ASCII.GetString(text, 0, Math.Clamp(length, 0, text.Length)).Split('\n')[0].Trim();
     }
 
-    /// <summary>Throws <see cref="InvalidOperationException"/> naming <paramref name="call"/> and MPI's message unless <paramref name="code"/> is MPI_SUCCESS.</summary>
+    /// <summary>
+    /// Throws <see cref="InvalidOperationException"/> naming <paramref name="call"/> and MPI's
+    /// message unless <paramref name="code"/> is MPI_SUCCESS.
+    /// </summary>
     public void Check(int code, string call)
     {
         if (code == Success) return;
@@ -98,7 +101,8 @@ internal sealed unsafe class MpiLibrary
         int length = 0;
         string message;
         fixed (byte* p = text)
-            message = _errorString(code, p, &length) == Success ? Encoding.ASCII.GetString(text, 0, Math.Clamp(length, 0, text.Length)) : "";
-        throw new InvalidOperationException($"MPI: {call} failed with error {code}{(message.Length > 0 ? $" ({message})" : "")}.");
+            message = _errorString(code, p, &length) == Success
+                ? $" ({Encoding.ASCII.GetString(text, 0, Math.Clamp(length, 0, text.Length))})" : "";
+        throw new InvalidOperationException($"MPI: {call} failed with error {code}{message}.");
     }
 }

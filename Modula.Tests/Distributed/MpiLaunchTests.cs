@@ -125,6 +125,31 @@ public sealed class MpiLaunchTests
     }
 
     [TestMethod]
+    public void TwoRanksTrainTheClassifierLikeOneProcess()
+    {
+        var mpiexec = RequireMpiexec(data: false);
+        string? data = Environment.GetEnvironmentVariable("MODULA_DATA");
+        if (data is null || !Directory.Exists(Path.Combine(data, "fashion-mnist"))) Assert.Inconclusive("fashion-mnist not found in MODULA_DATA.");
+        string[] args = ["train", "mlp", "--steps", "20", "--batch", "32", "--eval-interval", "5", "--seed", "2"];
+        string one = NewFolder(), two = NewFolder();
+        var alone = Run(one, Bin("modula"), args);
+        var ranks = Run(two, mpiexec, new[] { "-n", "2", Bin("modula") }.Concat(args));
+        Assert.AreEqual(0, alone.ExitCode, alone.Output);
+        Assert.AreEqual(0, ranks.ExitCode, ranks.Output);
+        var a = File.ReadAllLines(Path.Combine(one, "train-mlp.csv"));
+        var b = File.ReadAllLines(Path.Combine(two, "train-mlp.csv"));
+        Assert.AreEqual(a.Length, b.Length, "the same report rows");
+        for (int row = 1; row < a.Length; row++)
+        {
+            double p = double.Parse(a[row].Split(',')[1], CultureInfo.InvariantCulture), q = double.Parse(b[row].Split(',')[1], CultureInfo.InvariantCulture);
+            Assert.AreEqual(p, q, Tolerance * p + 2e-5, $"row {row}: batch loss of one process {p}, of 2 ranks {q}");
+        }
+        static double TestLoss(string output) => double.Parse(
+            System.Text.RegularExpressions.Regex.Match(output, @"test_loss=([0-9.]+)").Groups[1].Value, CultureInfo.InvariantCulture);
+        Assert.AreEqual(TestLoss(alone.Output), TestLoss(ranks.Output), Tolerance * TestLoss(alone.Output) + 1e-4, "test loss after 20 steps");
+    }
+
+    [TestMethod]
     public void CheckpointsResumeOnAnotherNumberOfRanks()
     {
         RequireMpiexec();
