@@ -47,9 +47,6 @@ public sealed class DistributedLaunch
         }
     }
 
-    /// <summary>For a test: runs this process's training in <paramref name="world"/> instead of MPI's.</summary>
-    internal static DistributedLaunch For(ICommunicator world) => new(world);
-
     /// <summary><paramref name="output"/> on rank 0, nothing elsewhere.</summary>
     public TextWriter Output(TextWriter output) => IsRoot ? output : TextWriter.Null;
 
