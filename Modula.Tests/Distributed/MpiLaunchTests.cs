@@ -164,15 +164,23 @@ public sealed class MpiLaunchTests
         Assert.AreEqual("20", SafeTensors.Read(Path.Combine(one, "on-two.safetensors")).Metadata["step"]);
     }
 
+    /// <summary>
+    /// Starts a 2-rank GPT run of 100,000 steps checkpointing every <paramref name="every"/> steps,
+    /// its processes marked with MODULA_TEST_JOB=<paramref name="marker"/> (see <see cref="Ranks"/>).
+    /// </summary>
+    private Process StartLongJob(string directory, string marker, int every, StringBuilder output)
+    {
+        var args = new[] { "-n", "2", Bin("modula") }.Concat(Gpt.Select(a => a == "20" ? "100000" : a))
+            .Concat(["--checkpoint", "run.safetensors", "--checkpoint-every", every.ToString(CultureInfo.InvariantCulture)]);
+        return Start(directory, RequireMpiexec(), args, output, new Dictionary<string, string> { ["MODULA_TEST_JOB"] = marker });
+    }
+
     [TestMethod]
     public void AKilledRankStopsTheJobAndLeavesAWholeCheckpoint()
     {
-        var mpiexec = RequireMpiexec();
         string directory = NewFolder(), marker = Guid.NewGuid().ToString("N");
         var output = new StringBuilder();
-        var args = new[] { "-n", "2", Bin("modula") }.Concat(Gpt.Select(a => a == "20" ? "100000" : a))
-            .Concat(["--checkpoint", "run.safetensors", "--checkpoint-every", "3"]);
-        using var job = Start(directory, mpiexec, args, output, new Dictionary<string, string> { ["MODULA_TEST_JOB"] = marker });
+        using var job = StartLongJob(directory, marker, 3, output);
         var clock = Stopwatch.StartNew();
         while (!File.Exists(Path.Combine(directory, "run.safetensors")) && clock.Elapsed < TimeSpan.FromSeconds(60)) Thread.Sleep(100);
         Assert.IsTrue(File.Exists(Path.Combine(directory, "run.safetensors")), $"no checkpoint after 60 s:\n{output}");
@@ -200,12 +208,9 @@ public sealed class MpiLaunchTests
     [TestMethod]
     public void ASignalToOneRankStopsEveryRankAfterTheSameStep()
     {
-        var mpiexec = RequireMpiexec();
         string directory = NewFolder(), marker = Guid.NewGuid().ToString("N");
         var output = new StringBuilder();
-        var args = new[] { "-n", "2", Bin("modula") }.Concat(Gpt.Select(a => a == "20" ? "100000" : a))
-            .Concat(["--checkpoint", "run.safetensors", "--checkpoint-every", "100000"]);
-        using var job = Start(directory, mpiexec, args, output, new Dictionary<string, string> { ["MODULA_TEST_JOB"] = marker });
+        using var job = StartLongJob(directory, marker, 100_000, output);
         var clock = Stopwatch.StartNew();
         while (!OutputHas(output, "step 10/") && clock.Elapsed < TimeSpan.FromSeconds(60)) Thread.Sleep(50);
         var ranks = Ranks(marker);
