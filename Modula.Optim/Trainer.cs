@@ -70,6 +70,14 @@ public sealed class Trainer : IDisposable
     /// <summary>Steps skipped for non-finite gradients under <see cref="NonFinitePolicy.Skip"/>.</summary>
     public int SkippedSteps { get; internal set; }
 
+    /// <summary>
+    /// Computes the normalized or dualized update from the base optimizer's direction and the
+    /// learning rate times the schedule, in place of the model's own <c>Module.Normalize</c>
+    /// or <c>Module.Dualize</c> (null: those). Data-parallel training sets it to divide the
+    /// per-atom work among ranks; it must return what those would, within float tolerance.
+    /// </summary>
+    public Func<Weights, double, Weights>? RuleUpdate { get; set; }
+
     /// <summary>The learning rate times the schedule at the next step.</summary>
     public double CurrentLearningRate => Options.LearningRate * Schedule.At(StepCount);
 
@@ -84,6 +92,15 @@ public sealed class Trainer : IDisposable
         if (microBatches < 1) throw new ArgumentOutOfRangeException(nameof(microBatches), $"Trainer.Step: micro-batch count must be ≥ 1, got {microBatches}.");
         using var gradient = Weights.GradientsOf(Parameters);
         if (microBatches > 1) gradient.Scale(1.0 / microBatches);
+        return Step(gradient);
+    }
+
+    /// <summary>
+    /// Applies one update from <paramref name="gradient"/> (not consumed), for example the mean
+    /// gradient of a data-parallel group; returns false when it was skipped for a non-finite value.
+    /// </summary>
+    public bool Step(Weights gradient)
+    {
         if (gradient.FirstNonFinite() is int bad)
         {
             string name = $"{bad} ({_atoms[bad].Path})";
@@ -130,7 +147,7 @@ public sealed class Trainer : IDisposable
             else
             {
                 var targets = Model.AtomTargets(eta);
-                using var update = Options.Rule switch
+                using var update = RuleUpdate is { } custom ? custom(direction, eta) : Options.Rule switch
                 {
                     UpdateRule.Normalize => Model.Normalize(direction, targets, NormalizeState),
                     UpdateRule.Dualize => Model.Dualize(direction, targets, Options.Orthogonalizer),

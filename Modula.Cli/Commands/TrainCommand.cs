@@ -73,6 +73,8 @@ public static class TrainCommand
 
     private static int TrainGpt(Options options, TextWriter output, TextWriter error)
     {
+        var launch = DistributedLaunch.Join();                  // null unless started by mpiexec as one of several ranks
+        output = launch?.Output(output) ?? output;
         CheckBeforeWork(options, gpt: true);
         var resume = LoadResume(options);
         if (resume is not null) options = options.WithDefaults(RunIdentity.OptionsOf(resume.Metadata));
@@ -88,18 +90,21 @@ public static class TrainCommand
         var identity = RunIdentity.Of(settings, corpus.Fingerprint);
         int interval = options.GetPositiveInt("eval-interval", 200), evalBatches = options.GetPositiveInt("eval-batches", 100);
         var files = Prepare(options, resume, identity, "train-gpt.csv", interval);
+        launch?.World.Barrier();                                // every rank checked the files before rank 0 writes
         using var device = Device.Open(options.Get("device", "cpu"));
         using var run = new GptRun(settings, corpus, device);
         if (resume is not null) run.Resume(resume);
+        launch?.Attach(run, output);
         output.WriteLine($"train gpt {recipe}: {run.Model} | {settings.Optimizer} | {settings.Steps} steps × "
             + $"{settings.Batch}×{settings.Config.Context} tokens on {device.Name} from step {run.Trainer.StepCount}");
 
         var defaults = ResumeDefaults(options, files, interval);
         defaults["eval-batches"] = evalBatches.ToString(CultureInfo.InvariantCulture);
-        using var log = RunLog.Open(files.Log, "step,batch_loss,train_loss,test_loss,ms_per_step",
-            resume is null ? null : run.Trainer.StepCount);
+        using var log = launch is { IsRoot: false } ? RunLog.Discard()
+            : RunLog.Open(files.Log, "step,batch_loss,train_loss,test_loss,ms_per_step", resume is null ? null : run.Trainer.StepCount);
         (double Train, double Test) eval = (double.NaN, double.NaN);
         var driver = Driver("modula train gpt", settings.Steps, interval, files, identity, defaults, resume);
+        if (launch is not null) driver = launch.ForRank(driver);
         var (code, stepTimes) = RunDriver.Run(run, driver, log, (step, batchLoss, ms) =>
         {
             eval = run.Evaluate(evalBatches);
@@ -107,6 +112,7 @@ public static class TrainCommand
                 + Invariant($"test_loss {eval.Test:F3} lr {run.Trainer.CurrentLearningRate:F4} ms/step {ms:F1}"));
             return Invariant($"{step},{batchLoss:F5},{eval.Train:F5},{eval.Test:F5},{ms:F3}");
         }, output, error);
+        launch?.Report(output, stepTimes.Count);
         if (code == 0)
             output.WriteLine(Invariant($"final step={run.Trainer.StepCount} train_loss={eval.Train:F3} test_loss={eval.Test:F3} ")
                 + Invariant($"ms_per_step={Measure.Median(stepTimes):F1} peak_rss_mb={Measure.PeakRssMb():F0}"));
@@ -115,6 +121,8 @@ public static class TrainCommand
 
     private static int TrainClassifier(string name, Options options, TextWriter output, TextWriter error)
     {
+        var launch = DistributedLaunch.Join();
+        output = launch?.Output(output) ?? output;
         CheckBeforeWork(options, gpt: false);
         var resume = LoadResume(options);
         if (resume is not null) options = options.WithDefaults(RunIdentity.OptionsOf(resume.Metadata));
@@ -133,23 +141,28 @@ public static class TrainCommand
         var identity = RunIdentity.Of(name, sizes, settings, train.Fingerprint + test.Fingerprint[..16]);
         int interval = options.GetPositiveInt("eval-interval", 500);
         var files = Prepare(options, resume, identity, $"train-{name}.csv", interval);
+        launch?.World.Barrier();
         using var device = Device.Open(options.Get("device", "cpu"));
         using var run = new ClassifierRun(name, model, settings, train, test, device);
         if (resume is not null) run.Resume(resume);
+        launch?.Attach(run, output);
         output.WriteLine($"train {name}: {model} | {optimizer} | {settings.Steps} steps × {settings.Batch} images on {device.Name} "
             + $"from step {run.Trainer.StepCount}");
 
         var defaults = ResumeDefaults(options, files, interval);
         if (directory is not null) defaults["data"] = Path.GetFullPath(directory);
         else defaults.Remove("data");                                 // "fashion-mnist": the usual lookup
-        using var log = RunLog.Open(files.Log, "step,batch_loss,ms_per_step", resume is null ? null : run.Trainer.StepCount);
+        using var log = launch is { IsRoot: false } ? RunLog.Discard()
+            : RunLog.Open(files.Log, "step,batch_loss,ms_per_step", resume is null ? null : run.Trainer.StepCount);
         var clockTotal = Stopwatch.StartNew();
         var driver = Driver($"modula train {name}", settings.Steps, interval, files, identity, defaults, resume);
+        if (launch is not null) driver = launch.ForRank(driver);
         var (code, stepTimes) = RunDriver.Run(run, driver, log, (step, batchLoss, ms) =>
         {
             output.WriteLine(Invariant($"step {step}/{settings.Steps} batch_loss {batchLoss:F4} ms/step {ms:F1}"));
             return Invariant($"{step},{batchLoss:F5},{ms:F3}");
         }, output, error);
+        launch?.Report(output, stepTimes.Count);
         if (code != 0) return code;
         var (loss, accuracy) = run.Test();
         output.WriteLine(Invariant($"final step={run.Trainer.StepCount} test_loss={loss:F4} test_acc={accuracy:F4} ")

@@ -67,14 +67,24 @@ public sealed class ClassifierRun : ITrainingRun
         Sampler = new Generator(seed, offset);
     }
 
-    /// <summary>One update on a random batch of training images; returns its loss.</summary>
-    public double Step() => Trainer.Step(parameters =>
+    /// <inheritdoc/>
+    public Distributed.DataParallel? Parallel { get; set; }
+
+    /// <summary>One update on a random batch of training images (this rank's rows of it, when data-parallel); returns its loss.</summary>
+    public double Step()
+    {
+        if (Parallel is { } parallel) return parallel.Step(Settings.Batch, (start, count, parameters) => Loss(start, count, parameters));
+        return Trainer.Step(parameters => Loss(0, Settings.Batch, parameters));
+    }
+
+    /// <summary>Draws the next batch of training images and returns the mean loss over its rows [first, first + count).</summary>
+    private Variable Loss(int first, int count, Variable[] parameters)
     {
         using var bits = Ops.RandomBits(new Shape(Settings.Batch), Sampler);
-        var rows = bits.ToArray<int>().Select(b => (int)((uint)b % (uint)_train.Count)).ToArray();
+        var rows = bits.ToArray<int>().Skip(first).Take(count).Select(b => (int)((uint)b % (uint)_train.Count)).ToArray();
         var (x, y) = Batch(_train, rows);
         return F.CrossEntropy(Model.Forward(new Variable(x), parameters), y);
-    });
+    }
 
     /// <summary>
     /// Images per evaluation batch: small enough that a ResCNN's activations and im2col buffers stay

@@ -59,12 +59,24 @@ public sealed class GptRun : ITrainingRun
     /// <summary>The training batch sampler.</summary>
     public Generator Sampler { get; private set; }
 
-    /// <summary>One update on a freshly sampled training batch; returns its loss.</summary>
-    public double Step() => Trainer.Step(parameters =>
+    /// <inheritdoc/>
+    public Distributed.DataParallel? Parallel { get; set; }
+
+    /// <summary>One update on a freshly sampled training batch (this rank's rows of it, when data-parallel); returns its loss.</summary>
+    public double Step()
     {
-        var (x, y) = SampleTrainBatch();
-        return Loss(x, y, parameters);
-    });
+        if (Parallel is { } parallel)
+            return parallel.Step(Settings.Batch, (start, count, parameters) =>
+            {
+                var (x, y) = Batch(_corpus.Train, Sampler, start, count);
+                return Loss(x, y, parameters);
+            });
+        return Trainer.Step(parameters =>
+        {
+            var (x, y) = SampleTrainBatch();
+            return Loss(x, y, parameters);
+        });
+    }
 
     /// <summary>Mean next-token cross-entropy of the model on tokens <paramref name="x"/> against targets <paramref name="y"/>.</summary>
     public Variable Loss(Tensor x, Tensor y, IReadOnlyList<Variable> parameters) =>
@@ -92,22 +104,28 @@ public sealed class GptRun : ITrainingRun
     }
 
     /// <summary>Random windows of the context length: inputs [B, T] and next-token targets [B, T].</summary>
-    private (Tensor X, Tensor Y) Batch(int[] tokens, Generator sampler)
+    private (Tensor X, Tensor Y) Batch(int[] tokens, Generator sampler) => Batch(tokens, sampler, 0, Settings.Batch);
+
+    /// <summary>
+    /// Rows [<paramref name="first"/>, <paramref name="first"/> + <paramref name="rows"/>) of the next
+    /// batch: the whole batch's windows are drawn, so the sampler moves as in a one-process run.
+    /// </summary>
+    private (Tensor X, Tensor Y) Batch(int[] tokens, Generator sampler, int first, int rows)
     {
         int b = Settings.Batch, t = Settings.Config.Context;
         int range = tokens.Length - t - 1;
         if (range <= 0) throw new DataException($"the text has {tokens.Length} tokens, fewer than a context of {t} needs.");
         using var bits = Ops.RandomBits(new Shape(b), sampler);
         var starts = bits.ToArray<int>();
-        var x = new int[b * t];
-        var y = new int[b * t];
-        for (int i = 0; i < b; i++)
+        var x = new int[rows * t];
+        var y = new int[rows * t];
+        for (int i = 0; i < rows; i++)
         {
-            int start = (int)((uint)starts[i] % (uint)range);
+            int start = (int)((uint)starts[first + i] % (uint)range);
             Array.Copy(tokens, start, x, i * t, t);
             Array.Copy(tokens, start + 1, y, i * t, t);
         }
-        return (Tensor.FromArray<int>(x, new Shape(b, t), _device), Tensor.FromArray<int>(y, new Shape(b, t), _device));
+        return (Tensor.FromArray<int>(x, new Shape(rows, t), _device), Tensor.FromArray<int>(y, new Shape(rows, t), _device));
     }
 
     /// <summary>The run's own checkpoint entries: the vocabulary and the sampler's position.</summary>

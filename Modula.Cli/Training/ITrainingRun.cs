@@ -1,3 +1,4 @@
+using Modula.Distributed;
 using Modula.Optim;
 
 namespace Modula.Cli.Training;
@@ -8,7 +9,13 @@ public interface ITrainingRun : IDisposable
     /// <summary>Weights, optimizer and step counter.</summary>
     Trainer Trainer { get; }
 
-    /// <summary>One update on a freshly sampled batch; returns its loss.</summary>
+    /// <summary>
+    /// The data-parallel group this replica trains in, or null for a lone process: with one,
+    /// <see cref="Step"/> samples the same global batch and evaluates only this rank's rows.
+    /// </summary>
+    DataParallel? Parallel { get; set; }
+
+    /// <summary>One update on a freshly sampled batch; returns its loss (the whole global batch's mean).</summary>
     double Step();
 
     /// <summary>The run's own checkpoint entries (sampler position and the like).</summary>

@@ -28,6 +28,12 @@ public sealed class Interruption : IDisposable
         _registrations = [PosixSignalRegistration.Create(PosixSignal.SIGINT, Handle), PosixSignalRegistration.Create(PosixSignal.SIGTERM, Handle)];
     }
 
+    /// <summary>
+    /// Records <paramref name="signal"/> as if it had been received, unless one was (a rank of a
+    /// data-parallel run stopping because another rank was signalled).
+    /// </summary>
+    public void Request(int signal) => Interlocked.CompareExchange(ref _signal, signal, 0);
+
     /// <summary>The signal received (2 for SIGINT, 15 for SIGTERM), or 0.</summary>
     public int Signal => Volatile.Read(ref _signal);
 

@@ -52,7 +52,15 @@ public static class RunDriver
             m["report.loss_count"] = lossCount.ToString(CultureInfo.InvariantCulture);
             return m;
         }
-        while (trainer.StepCount < o.Steps && interrupt.Signal == 0)
+        // The ranks of a data-parallel run stop only together: a signal travels with a step's all-reduce.
+        if (run.Parallel is { } parallel) parallel.StopRequested = () => interrupt.Signal != 0;
+        bool Stopping()
+        {
+            if (run.Parallel is not { } p) return interrupt.Signal != 0;
+            if (p.StopAgreed) interrupt.Request(2);
+            return p.StopAgreed;
+        }
+        while (trainer.StepCount < o.Steps && !Stopping())
         {
             var clock = Stopwatch.StartNew();
             lossSum += run.Step();

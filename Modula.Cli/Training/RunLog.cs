@@ -52,6 +52,9 @@ public sealed class RunLog : IDisposable
     private static int? RowStep(string line) =>
         int.TryParse(line.Split(',')[0], NumberStyles.None, CultureInfo.InvariantCulture, out int step) ? step : null;
 
+    /// <summary>A log that writes nothing (the ranks of a data-parallel run other than rank 0).</summary>
+    public static RunLog Discard() => new(StreamWriter.Null);
+
     /// <summary>Appends one row (flushed).</summary>
     public void Append(string row) => _writer.WriteLine(row);
 

@@ -109,9 +109,10 @@ public sealed class ResumeCommandTests
     [TestMethod]
     public void AnUnwritableCheckpointFolderIsReportedAndEndsTheRunWithOneLine()
     {
-        // A file where the folder should be: every save fails, as on a full or read-only disk (root ignores permissions).
-        File.WriteAllText(Path.Combine(_dir, "blocker"), "");
-        string path = Path.Combine(_dir, "blocker", "run.safetensors");
+        // A folder that exists but takes no files: every save fails, as on a full or read-only disk (root ignores
+        // permissions, and a missing folder is refused as a usage error before the run starts).
+        if (!OperatingSystem.IsLinux()) Assert.Inconclusive("/proc: Linux only.");
+        string path = $"/proc/modula-test-{Guid.NewGuid():N}.safetensors";
         var (code, output, error) = Run(Tiny(10, "--checkpoint", path, "--checkpoint-every", "5"));
         Assert.AreEqual(5, code, output + error);
         Assert.AreEqual(2, output.Split('\n').Count(l => l.StartsWith("checkpoint of step", StringComparison.Ordinal) && l.Contains("not saved")),

@@ -1,0 +1,113 @@
+using static System.FormattableString;
+using Modula.Distributed;
+using Modula.Optim;
+
+namespace Modula.Cli.Training;
+
+/// <summary>
+/// A training command started by an MPI launcher (<c>mpiexec -n 4 modula train gpt …</c>):
+/// detected from the rank and size the launcher sets (<c>PMI_RANK</c>, <c>PMI_SIZE</c>: MPICH's
+/// Hydra and Microsoft MPI), so a one-process run never loads MPI. Rank 0 alone prints, writes the
+/// CSV and the checkpoints; the others train their shard silently. A rank that ends with an error
+/// stops the whole job (MPI_Abort) after printing it, so no rank waits for one that is gone.
+/// Environment knobs: <c>MODULA_CHECK_REPLICAS=N</c> hashes the replicas every N steps
+/// (default 100, 0: never); <c>MODULA_SHARD_UPDATE=0</c> makes every rank compute the whole
+/// normalized or dualized update instead of dividing it among the ranks (docs/distributed.md
+/// measures both).
+/// </summary>
+public sealed class DistributedLaunch
+{
+    private static DistributedLaunch? s_current;
+    private DataParallel? _parallel;
+
+    private DistributedLaunch(ICommunicator world) => World = world;
+
+    /// <summary>The group of ranks.</summary>
+    public ICommunicator World { get; }
+
+    /// <summary>True on rank 0, the rank that prints and writes files.</summary>
+    public bool IsRoot => World.Rank == 0;
+
+    /// <summary>
+    /// Joins the MPI job when this process is one of several ranks started by a launcher (null for
+    /// a lone process, or when <c>MODULA_DISTRIBUTED=0</c>); initializes MPI once per process.
+    /// </summary>
+    public static DistributedLaunch? Join()
+    {
+        if (s_current is not null) return s_current;
+        if (Environment.GetEnvironmentVariable("MODULA_DISTRIBUTED") == "0") return null;
+        if (!int.TryParse(Environment.GetEnvironmentVariable("PMI_SIZE"), out int size) || size <= 1) return null;
+        try
+        {
+            return s_current = new DistributedLaunch(MpiCommunicator.Open());
+        }
+        catch (DllNotFoundException e)
+        {
+            throw new NotSupportedException($"this process was started as one of {size} ranks (PMI_SIZE), but {e.Message}", e);
+        }
+    }
+
+    /// <summary><paramref name="output"/> on rank 0, nothing elsewhere.</summary>
+    public TextWriter Output(TextWriter output) => IsRoot ? output : TextWriter.Null;
+
+    /// <summary>The driver settings of this rank: only rank 0 writes checkpoints.</summary>
+    public RunDriverOptions ForRank(RunDriverOptions options) => IsRoot ? options : options with { CheckpointPath = null };
+
+    /// <summary>The run's log on rank 0; a log that writes nothing elsewhere.</summary>
+    public RunLog Log(Func<RunLog> open) => IsRoot ? open() : RunLog.Discard();
+
+    /// <summary>
+    /// Makes <paramref name="run"/> data-parallel over the group, starting from rank 0's state, and
+    /// prints the arrangement.
+    /// </summary>
+    public void Attach(ITrainingRun run, TextWriter output)
+    {
+        bool shard = Environment.GetEnvironmentVariable("MODULA_SHARD_UPDATE") != "0";
+        int every = int.TryParse(Environment.GetEnvironmentVariable("MODULA_CHECK_REPLICAS"), out int n) && n >= 0 ? n : 100;
+        _parallel = new DataParallel(run.Trainer, World, shard) { CheckEvery = every };
+        _parallel.Synchronize();
+        run.Parallel = _parallel;
+        string update = _parallel.Update is { } u
+            ? $"; {run.Trainer.Options.Rule.ToString().ToLowerInvariant()} update divided over the ranks (cost shares "
+              + string.Join("/", Enumerable.Range(0, World.Size).Select(r => Invariant($"{Share(u, r):P0}"))) + ")"
+            : "";
+        Output(output).WriteLine(Invariant($"data-parallel: {World.Size} ranks over {World.Description}; ")
+            + Invariant($"{_parallel.AllReduceBytes / 1e6:F2} MB all-reduced per step{update}; ")
+            + Invariant($"replicas hashed every {every} steps"));
+    }
+
+    /// <summary>One line of communication times per step, for the end of a run (rank 0).</summary>
+    public void Report(TextWriter output, int steps)
+    {
+        if (_parallel is not { } p || steps == 0) return;
+        string gather = p.Update is { } u
+            ? Invariant($", update {u.ComputeTime.TotalMilliseconds / steps:F2} ms ")
+              + Invariant($"+ all-gather {u.GatherTime.TotalMilliseconds / steps:F2} ms ")
+              + Invariant($"of {u.GatheredFloats * 4 / 1e6:F2} MB")
+            : "";
+        Output(output).WriteLine(Invariant($"data-parallel: all-reduce {p.AllReduceTime.TotalMilliseconds / steps:F2} ms of ")
+            + Invariant($"{p.AllReduceBytes / 1e6:F2} MB per step{gather} (means over {steps} steps on rank 0)"));
+    }
+
+    private static double Share(ShardedUpdate u, int rank) =>
+        u.Costs.Where((_, i) => u.Owners[i] == rank).Sum() / Math.Max(1e-300, u.Costs.Sum());
+
+    /// <summary>
+    /// Ends this process's part of the job with <paramref name="code"/>. When every rank ends the
+    /// same way (0, or 130/143 after a stop the ranks agreed on), it waits for the others (rank 0
+    /// may still be writing the checkpoint) and calls MPI_Finalize; otherwise MPI_Abort stops every
+    /// rank at once (the error is already printed). Returns <paramref name="code"/> when no job was joined.
+    /// </summary>
+    public static int Exit(int code)
+    {
+        if (s_current is not { } launch) return code;
+        bool together = code == 0 || (code is 130 or 143 && launch._parallel is { StopAgreed: true });
+        if (together)
+        {
+            launch.World.Barrier();
+            launch.World.Dispose();
+        }
+        else launch.World.Abort(code, $"rank {launch.World.Rank} of {launch.World.Size} ended with exit code {code}");
+        return code;
+    }
+}
