@@ -8,20 +8,30 @@ internal static class Graph
     public static void Backward(Variable root, Tensor? seed)
     {
         if (root.GraphFreed)
-            throw new InvalidOperationException("Backward: the graph behind this variable was already freed by an earlier Backward; recompute the forward pass.");
+            throw new InvalidOperationException(
+                "Backward: the graph behind this variable was already freed by an earlier Backward; recompute the "
+                    + "forward pass."
+            );
         if (!root.RequiresGrad)
-            throw new InvalidOperationException($"Backward: {root.Shape} does not require a gradient (no input requires one, or it was computed under NoGrad).");
+            throw new InvalidOperationException(
+                $"Backward: {root.Shape} does not require a gradient (no input requires one, or it was computed under "
+                    + $"NoGrad)."
+            );
         Tensor first;
         if (seed is null)
         {
             if (root.Value.Size != 1)
-                throw new InvalidOperationException($"Backward: output {root.Shape} is not a scalar; pass a seed gradient of that shape.");
+                throw new InvalidOperationException(
+                    $"Backward: output {root.Shape} is not a scalar; pass a seed gradient of that shape."
+                );
             first = Ops.Ones(root.Shape, root.Value.DType, root.Value.Device);
         }
         else
         {
             if (seed.Shape != root.Shape)
-                throw new ArgumentException($"Backward: seed gradient {seed.Shape} does not match output {root.Shape}.");
+                throw new ArgumentException(
+                    $"Backward: seed gradient {seed.Shape} does not match output {root.Shape}."
+                );
             first = Ops.Contiguous(seed);
         }
 
@@ -51,14 +61,24 @@ internal static class Graph
         while (stack.Count > 0)
         {
             var (v, expanded) = stack.Pop();
-            if (expanded) { order.Add(v); continue; }
-            if (!seen.Add(v)) continue;
+            if (expanded)
+            {
+                order.Add(v);
+                continue;
+            }
+            if (!seen.Add(v))
+                continue;
             if (v.GraphFreed)
-                throw new InvalidOperationException($"Backward: reached {v.Shape} whose graph was already freed by an earlier Backward; recompute the forward pass.");
-            if (v.Node is null) continue; // leaf or constant
+                throw new InvalidOperationException(
+                    $"Backward: reached {v.Shape} whose graph was already freed by an earlier Backward; recompute the "
+                        + $"forward pass."
+                );
+            if (v.Node is null)
+                continue; // leaf or constant
             stack.Push((v, true));
             foreach (var input in v.Node.Inputs)
-                if (input.RequiresGrad && !seen.Contains(input)) stack.Push((input, false));
+                if (input.RequiresGrad && !seen.Contains(input))
+                    stack.Push((input, false));
         }
         return order;
     }
@@ -70,7 +90,8 @@ internal static class Graph
 /// </summary>
 public sealed class NoGrad : IDisposable
 {
-    [ThreadStatic] private static int _depth;
+    [ThreadStatic]
+    private static int _depth;
     private bool _disposed;
 
     /// <summary>Opens the scope.</summary>
@@ -82,7 +103,8 @@ public sealed class NoGrad : IDisposable
     /// <summary>Closes the scope.</summary>
     public void Dispose()
     {
-        if (_disposed) return;
+        if (_disposed)
+            return;
         _disposed = true;
         _depth--;
     }

@@ -29,7 +29,8 @@ public sealed class Upstream
     {
         _gradient = gradient;
         foreach (var input in inputs)
-            if (input.RequiresGrad) _waiting++;
+            if (input.RequiresGrad)
+                _waiting++;
     }
 
     /// <summary>The upstream gradient (borrowed: read it, never keep or modify it).</summary>
@@ -51,9 +52,12 @@ public sealed class Upstream
     /// <summary>input.grad += <paramref name="scale"/>·upstream, in one pass.</summary>
     public void Pass(Variable input, double scale = 1)
     {
-        if (!Served(input)) return;
-        if (scale == 1 && _waiting == 0 && _taker is null) _taker = (input, null);
-        else input.AccumulateBorrowed(_gradient, scale);
+        if (!Served(input))
+            return;
+        if (scale == 1 && _waiting == 0 && _taker is null)
+            _taker = (input, null);
+        else
+            input.AccumulateBorrowed(_gradient, scale);
     }
 
     /// <summary>
@@ -62,8 +66,13 @@ public sealed class Upstream
     /// </summary>
     public void Pass(Variable input, Func<Tensor, Tensor> view)
     {
-        if (!Served(input)) return;
-        if (_waiting == 0 && _taker is null) { _taker = (input, view); return; }
+        if (!Served(input))
+            return;
+        if (_waiting == 0 && _taker is null)
+        {
+            _taker = (input, view);
+            return;
+        }
         using var borrowed = view(_gradient);
         input.AccumulateBorrowed(borrowed, 1);
     }
@@ -74,7 +83,8 @@ public sealed class Upstream
     /// </summary>
     public void SendProduct(Variable input, Tensor a, Tensor b, bool transposeA, bool transposeB, double alpha)
     {
-        if (Served(input)) input.AccumulateProduct(a, b, transposeA, transposeB, alpha);
+        if (Served(input))
+            input.AccumulateProduct(a, b, transposeA, transposeB, alpha);
     }
 
     /// <summary>
@@ -88,7 +98,8 @@ public sealed class Upstream
         {
             int length = input.Shape[axis];
             // Disjoint windows: keeping one as a gradient can never alias another input's.
-            if (Served(input)) input.Accumulate(_gradient.Slice(axis, at, length));
+            if (Served(input))
+                input.Accumulate(_gradient.Slice(axis, at, length));
             at += length;
         }
     }
@@ -96,7 +107,8 @@ public sealed class Upstream
     /// <summary>Called by the graph once the rule has returned: the deferred taker gets the storage.</summary>
     internal void Complete()
     {
-        if (_taker is not (var input, var view)) return;
+        if (_taker is not (var input, var view))
+            return;
         _taker = null;
         input.Accumulate(view is null ? _gradient.View(_gradient.Shape.Dims.ToArray()) : view(_gradient));
     }
@@ -104,7 +116,8 @@ public sealed class Upstream
     /// <summary>Counts a delivery; false when the input takes no gradient (nothing to do).</summary>
     private bool Served(Variable input)
     {
-        if (!input.RequiresGrad) return false;
+        if (!input.RequiresGrad)
+            return false;
         _waiting--;
         return true;
     }

@@ -43,8 +43,7 @@ public sealed partial class Variable
     /// from <see cref="F.Scale"/>, else (this, 1). An op that reads the base and applies the
     /// factor itself must also send its gradient to the base, scaled by the factor.
     /// </summary>
-    public (Variable Base, double Factor) Unscaled() =>
-        _scaledFrom is null ? (this, 1) : (_scaledFrom, _factor);
+    public (Variable Base, double Factor) Unscaled() => _scaledFrom is null ? (this, 1) : (_scaledFrom, _factor);
 
     /// <summary>True for a lazy multiple whose value some op computed in a full pass.</summary>
     internal bool IsMaterializedMultiple => _scaledFrom is not null && _value is not null && _factor != 1;

@@ -63,10 +63,12 @@ public sealed partial class Variable : IDisposable
     /// </summary>
     /// <param name="value">The op's output (owned by the new variable).</param>
     /// <param name="inputs">The op's inputs.</param>
-    /// <param name="backward">Given the output gradient, adds to the inputs' gradients through it (see <see cref="Upstream"/>).</param>
+    /// <param name="backward">Given the output gradient, adds to the inputs' gradients through it (see <see
+    /// cref="Upstream"/>).</param>
     public static Variable FromOp(Tensor value, Variable[] inputs, Action<Upstream> backward)
     {
-        if (NoGrad.IsActive || !inputs.Any(i => i.RequiresGrad)) return new Variable(value);
+        if (NoGrad.IsActive || !inputs.Any(i => i.RequiresGrad))
+            return new Variable(value);
         return new Variable(value, new Node(inputs, backward));
     }
 
@@ -77,7 +79,11 @@ public sealed partial class Variable : IDisposable
     /// </summary>
     internal void Accumulate(Tensor gradient)
     {
-        if (!RequiresGrad) { gradient.Dispose(); return; }
+        if (!RequiresGrad)
+        {
+            gradient.Dispose();
+            return;
+        }
         var g = SumToShape(gradient, Shape);
         if (Grad is null)
         {
@@ -85,7 +91,8 @@ public sealed partial class Variable : IDisposable
             // head-split gradient, a broadcast one from a sum): the ops reading it take any
             // strides. A leaf's gradient outlives the step's scope and is made contiguous.
             Grad = g.IsContiguous || _node is not null ? g : Contiguous(g);
-            if (_node is null) TensorScope.Escape(Grad);
+            if (_node is null)
+                TensorScope.Escape(Grad);
             return;
         }
         Combine(g, new Modula.Tensors.Primitives.Add());
@@ -93,7 +100,8 @@ public sealed partial class Variable : IDisposable
     }
 
     /// <summary>Grad ← op(Grad, g): in place when the gradient is contiguous, else into a new tensor.</summary>
-    private void Combine<TOp>(Tensor g, TOp op) where TOp : struct, Modula.Tensors.Primitives.IBinaryOp
+    private void Combine<TOp>(Tensor g, TOp op)
+        where TOp : struct, Modula.Tensors.Primitives.IBinaryOp
     {
         if (Grad!.IsContiguous)
         {
@@ -112,10 +120,11 @@ public sealed partial class Variable : IDisposable
     /// </summary>
     internal void AccumulateProduct(Tensor a, Tensor b, bool transposeA, bool transposeB, double alpha)
     {
-        if (!RequiresGrad) return;
+        if (!RequiresGrad)
+            return;
         if (Ops.MatMulShape(a.Shape, b.Shape, transposeA, transposeB) != Shape)
         {
-            Accumulate(Ops.MatMul(a, b, transposeA, transposeB, alpha));   // broadcast batch: sum down
+            Accumulate(Ops.MatMul(a, b, transposeA, transposeB, alpha)); // broadcast batch: sum down
             return;
         }
         if (Grad is null)
@@ -125,8 +134,10 @@ public sealed partial class Variable : IDisposable
             Accumulate(product);
             return;
         }
-        if (Grad.IsDense) Ops.MatMulInto(a, b, Grad, accumulate: true, transposeA, transposeB, alpha);
-        else Accumulate(Ops.MatMul(a, b, transposeA, transposeB, alpha));   // a broadcast gradient is read-only
+        if (Grad.IsDense)
+            Ops.MatMulInto(a, b, Grad, accumulate: true, transposeA, transposeB, alpha);
+        else
+            Accumulate(Ops.MatMul(a, b, transposeA, transposeB, alpha)); // a broadcast gradient is read-only
     }
 
     /// <summary>
@@ -135,33 +146,41 @@ public sealed partial class Variable : IDisposable
     /// </summary>
     internal void AccumulateBorrowed(Tensor gradient, double scale)
     {
-        if (!RequiresGrad) return;
+        if (!RequiresGrad)
+            return;
         if (Grad is null || gradient.Shape != Shape)
         {
             Accumulate(scale == 1 ? Ops.Contiguous(gradient) : Ops.Mul(gradient, scale));
             return;
         }
-        if (scale == 1) Combine(gradient, new Modula.Tensors.Primitives.Add());
-        else Combine(gradient, new Modula.Tensors.Primitives.ScaledAdd(scale));
+        if (scale == 1)
+            Combine(gradient, new Modula.Tensors.Primitives.Add());
+        else
+            Combine(gradient, new Modula.Tensors.Primitives.ScaledAdd(scale));
     }
 
     private static Tensor Contiguous(Tensor t)
     {
-        using (t) return Ops.Contiguous(t);
+        using (t)
+            return Ops.Contiguous(t);
     }
 
     /// <summary>Sums a broadcast gradient back to <paramref name="shape"/>; consumes <paramref name="g"/>.</summary>
     internal static Tensor SumToShape(Tensor g, Shape shape)
     {
-        if (g.Shape == shape) return g;
+        if (g.Shape == shape)
+            return g;
         int lead = g.Rank - shape.Rank;
-        if (lead < 0) throw new InvalidOperationException($"Gradient {g.Shape} has lower rank than its variable {shape}.");
+        if (lead < 0)
+            throw new InvalidOperationException($"Gradient {g.Shape} has lower rank than its variable {shape}.");
         var axes = new List<int>();
         for (int i = 0; i < g.Rank; i++)
-            if (i < lead || (shape.Dims[i - lead] == 1 && g.Shape.Dims[i] != 1)) axes.Add(i);
+            if (i < lead || (shape.Dims[i - lead] == 1 && g.Shape.Dims[i] != 1))
+                axes.Add(i);
         using (g)
         {
-            if (axes.Count == 0) return g.Reshape(shape.Dims.ToArray());
+            if (axes.Count == 0)
+                return g.Reshape(shape.Dims.ToArray());
             using var summed = Ops.Sum(g, axes.ToArray(), keepDim: true);
             return summed.Reshape(shape.Dims.ToArray());
         }
@@ -187,7 +206,11 @@ public sealed partial class Variable : IDisposable
     {
         _node = null;
         _graphFreed = true;
-        if (Grad is not null) { Grad.Dispose(); Grad = null; }
+        if (Grad is not null)
+        {
+            Grad.Dispose();
+            Grad = null;
+        }
     }
 
     /// <summary>Disposes the value and gradient.</summary>
@@ -204,16 +227,22 @@ public sealed partial class Variable : IDisposable
 
     /// <summary>a + b with broadcasting.</summary>
     public static Variable operator +(Variable a, Variable b) => F.Add(a, b);
+
     /// <summary>a − b with broadcasting.</summary>
     public static Variable operator -(Variable a, Variable b) => F.Sub(a, b);
+
     /// <summary>a · b (elementwise) with broadcasting.</summary>
     public static Variable operator *(Variable a, Variable b) => F.Mul(a, b);
+
     /// <summary>a / b with broadcasting.</summary>
     public static Variable operator /(Variable a, Variable b) => F.Div(a, b);
+
     /// <summary>−a.</summary>
     public static Variable operator -(Variable a) => F.Neg(a);
+
     /// <summary>a · s.</summary>
     public static Variable operator *(Variable a, double s) => F.Scale(a, s);
+
     /// <summary>s · a.</summary>
     public static Variable operator *(double s, Variable a) => F.Scale(a, s);
 }

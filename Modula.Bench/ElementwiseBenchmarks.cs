@@ -15,8 +15,12 @@ namespace Modula.Bench;
 [MemoryDiagnoser]
 public class ElementwiseBenchmarks
 {
-    private Tensor _x = null!, _y = null!, _out = null!;
-    private float[] _xa = null!, _ya = null!, _oa = null!;
+    private Tensor _x = null!,
+        _y = null!,
+        _out = null!;
+    private float[] _xa = null!,
+        _ya = null!,
+        _oa = null!;
 
     [Params(1 << 20)]
     public int Length { get; set; }

@@ -8,7 +8,9 @@ namespace Modula.Bench;
 [MemoryDiagnoser]
 public class GemmBenchmarks
 {
-    private Tensor _a = null!, _b = null!, _c = null!;
+    private Tensor _a = null!,
+        _b = null!,
+        _c = null!;
 
     /// <summary>"batch×m×n×k".</summary>
     [Params("1x1024x1024x1024", "1x768x128x128", "1x768x512x128", "1x768x128x512", "48x64x64x32")]

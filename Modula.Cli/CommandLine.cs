@@ -2,7 +2,8 @@ using Modula.Cli.Commands;
 
 namespace Modula.Cli;
 
-/// <summary>The <c>modula</c> command: dispatches to subcommands and turns bad usage into a message and exit code 2.</summary>
+/// <summary>The <c>modula</c> command: dispatches to subcommands and turns bad usage into a message and exit code
+/// 2.</summary>
 public static class CommandLine
 {
     private const string Usage = """
@@ -41,12 +42,16 @@ public static class CommandLine
 
     /// <summary>The package's version with the commit it was built from (<c>0.1.0+abc123…</c>).</summary>
     public static string Version =>
-        typeof(CommandLine).Assembly
-            .GetCustomAttributes(typeof(System.Reflection.AssemblyInformationalVersionAttribute), false)
-            .OfType<System.Reflection.AssemblyInformationalVersionAttribute>().FirstOrDefault()?.InformationalVersion
-        ?? typeof(CommandLine).Assembly.GetName().Version?.ToString() ?? "unknown";
+        typeof(CommandLine)
+            .Assembly.GetCustomAttributes(typeof(System.Reflection.AssemblyInformationalVersionAttribute), false)
+            .OfType<System.Reflection.AssemblyInformationalVersionAttribute>()
+            .FirstOrDefault()
+            ?.InformationalVersion
+        ?? typeof(CommandLine).Assembly.GetName().Version?.ToString()
+        ?? "unknown";
 
-    /// <summary>True when <c>--help</c> or <c>-h</c> appears anywhere, so <c>modula train gpt --help</c> shows the usage as <c>modula train --help</c> does.</summary>
+    /// <summary>True when <c>--help</c> or <c>-h</c> appears anywhere, so <c>modula train gpt --help</c> shows the
+    /// usage as <c>modula train --help</c> does.</summary>
     public static bool WantsHelp(string[] args) => args.Any(a => a is "--help" or "-h");
 
     /// <summary>Runs the command line; returns the process exit code.</summary>
@@ -66,9 +71,12 @@ public static class CommandLine
             }
             if (args[0] == "help")
             {
-                if (args.Length > 2 && args[1] != "bench") throw new UsageException("help takes one command, e.g. 'modula help train'.");
+                if (args.Length > 2 && args[1] != "bench")
+                    throw new UsageException("help takes one command, e.g. 'modula help train'.");
                 if (!Commands.Contains(args[1]) || args[1] == "help")
-                    throw new UsageException($"unknown command '{args[1]}'.{Suggestions.DidYouMean(args[1], Commands)}");
+                    throw new UsageException(
+                        $"unknown command '{args[1]}'.{Suggestions.DidYouMean(args[1], Commands)}"
+                    );
                 return Run([.. args[1..], "--help"], output, error);
             }
             return args[0] switch
@@ -78,12 +86,14 @@ public static class CommandLine
                 "train" => TrainCommand.Run(args[1..], output, error),
                 "generate" => GenerateCommand.Run(args[1..], output),
                 "sweep" => SweepCommand.Run(args[1..], output),
-                _ => throw new UsageException($"unknown command '{args[0]}'.{Suggestions.DidYouMean(args[0], Commands)}"),
+                _ => throw new UsageException(
+                    $"unknown command '{args[0]}'.{Suggestions.DidYouMean(args[0], Commands)}"
+                ),
             };
         }
         catch (UsageException e)
         {
-            error.WriteLine($"modula: {e.Message} Run 'modula --help' for usage.");   // one line, no stack trace
+            error.WriteLine($"modula: {e.Message} Run 'modula --help' for usage."); // one line, no stack trace
             return 2;
         }
         catch (Exception e) when (e is Data.DataException or InvalidDataException or FileNotFoundException)

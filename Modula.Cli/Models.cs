@@ -12,7 +12,10 @@ public static class Models
     public static readonly string[] SizeOptions = ["recipe", "width", "blocks", "block-depth", "heads", "context"];
 
     /// <summary>Largest accepted sizes (deeper trees would exhaust the stack or the memory).</summary>
-    public const int MaxWidth = 65536, MaxBlocks = 256, MaxBlockDepth = 64, MaxContext = 65536;
+    public const int MaxWidth = 65536,
+        MaxBlocks = 256,
+        MaxBlockDepth = 64,
+        MaxContext = 65536;
 
     /// <summary>
     /// Builds a model: <c>gpt</c> is Modula v1's GPT (or v2's with <c>--recipe v2</c>) for the
@@ -21,7 +24,8 @@ public static class Models
     /// </summary>
     public static Module Build(string name, Options options)
     {
-        if (name is not "gpt") options.Reject($"{name} (GPT options)", "heads", "context", "recipe");
+        if (name is not "gpt")
+            options.Reject($"{name} (GPT options)", "heads", "context", "recipe");
         return name switch
         {
             "gpt" => options.Get("recipe", "v1") switch
@@ -50,24 +54,46 @@ public static class Models
 
     private static int BlockDepth(Options options) => options.GetInt("block-depth", 2, 1, MaxBlockDepth);
 
-    /// <summary>The size options of a classifier with their values (defaults where not given), as <see cref="Build"/> reads them.</summary>
-    public static Dictionary<string, int> ClassifierSizes(string name, Options options) => name switch
-    {
-        "mlp" => new() { ["width"] = options.GetInt("width", 256) },
-        "resmlp" => new() { ["width"] = options.GetInt("width", 256), ["blocks"] = options.GetInt("blocks", 6), ["block-depth"] = options.GetInt("block-depth", 2) },
-        "rescnn" => new() { ["width"] = options.GetInt("width", 32), ["blocks"] = options.GetInt("blocks", 3), ["block-depth"] = options.GetInt("block-depth", 2) },
-        _ => throw new UsageException($"unknown model '{name}'; available: mlp, resmlp, rescnn."),
-    };
+    /// <summary>The size options of a classifier with their values (defaults where not given), as <see cref="Build"/>
+    /// reads them.</summary>
+    public static Dictionary<string, int> ClassifierSizes(string name, Options options) =>
+        name switch
+        {
+            "mlp" => new() { ["width"] = options.GetInt("width", 256) },
+            "resmlp" => new()
+            {
+                ["width"] = options.GetInt("width", 256),
+                ["blocks"] = options.GetInt("blocks", 6),
+                ["block-depth"] = options.GetInt("block-depth", 2),
+            },
+            "rescnn" => new()
+            {
+                ["width"] = options.GetInt("width", 32),
+                ["blocks"] = options.GetInt("blocks", 3),
+                ["block-depth"] = options.GetInt("block-depth", 2),
+            },
+            _ => throw new UsageException($"unknown model '{name}'; available: mlp, resmlp, rescnn."),
+        };
 
     /// <summary>The GPT sizes from the options (defaults: Modula's Shakespeare configuration).</summary>
     public static GptConfig GptConfig(Options options)
     {
-        int width = Width(options, 128), heads = options.GetInt("heads", 4, 1, MaxWidth);
-        if (width % heads != 0) throw new UsageException($"--width {width} must be divisible by --heads {heads}.");
+        int width = Width(options, 128),
+            heads = options.GetInt("heads", 4, 1, MaxWidth);
+        if (width % heads != 0)
+            throw new UsageException($"--width {width} must be divisible by --heads {heads}.");
         if (options.Get("recipe", "v1") == "v2" && width / heads % 2 != 0)
             throw new UsageException(
-                $"--recipe v2 rotates pairs of features (RoPE): --width {width} / --heads {heads} must be even.");
-        return new GptConfig(Vocab: 65, Context: options.GetInt("context", 64, 1, MaxContext), Heads: heads, DEmbed: width,
-            DQuery: width / heads, DValue: width / heads, Blocks: Blocks(options, 4));
+                $"--recipe v2 rotates pairs of features (RoPE): --width {width} / --heads {heads} must be even."
+            );
+        return new GptConfig(
+            Vocab: 65,
+            Context: options.GetInt("context", 64, 1, MaxContext),
+            Heads: heads,
+            DEmbed: width,
+            DQuery: width / heads,
+            DValue: width / heads,
+            Blocks: Blocks(options, 4)
+        );
     }
 }

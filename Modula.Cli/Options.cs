@@ -8,7 +8,8 @@ public sealed class Options
 {
     private readonly Dictionary<string, string> _values = new();
 
-    /// <summary>Parses <paramref name="args"/> against the option names in <paramref name="known"/> and the value-less <paramref name="flags"/>.</summary>
+    /// <summary>Parses <paramref name="args"/> against the option names in <paramref name="known"/> and the value-less
+    /// <paramref name="flags"/>.</summary>
     public Options(string[] args, IEnumerable<string> known, IEnumerable<string>? flags = null)
     {
         var takesValue = known.ToHashSet();
@@ -16,21 +17,30 @@ public sealed class Options
         for (int i = 0; i < args.Length; i++)
         {
             string a = args[i];
-            if (!a.StartsWith("--")) throw new UsageException($"unexpected argument '{a}'.");
+            if (!a.StartsWith("--"))
+                throw new UsageException($"unexpected argument '{a}'.");
             string name = a[2..];
             string? inline = null;
             int eq = name.IndexOf('=');
-            if (eq >= 0) (name, inline) = (name[..eq], name[(eq + 1)..]);
-            if (switches.Contains(name) && inline is null) { _values[name] = "true"; continue; }
+            if (eq >= 0)
+                (name, inline) = (name[..eq], name[(eq + 1)..]);
+            if (switches.Contains(name) && inline is null)
+            {
+                _values[name] = "true";
+                continue;
+            }
             if (!takesValue.Contains(name))
             {
                 var all = takesValue.Concat(switches).ToList();
-                throw new UsageException($"unknown option '--{name}'.{Suggestions.DidYouMean(name, all, "--")}"
-                    + $" Known: {string.Join(", ", all.Select(o => "--" + o))}.");
+                throw new UsageException(
+                    $"unknown option '--{name}'.{Suggestions.DidYouMean(name, all, "--")}"
+                        + $" Known: {string.Join(", ", all.Select(o => "--" + o))}."
+                );
             }
             if (inline is null)
             {
-                if (i + 1 >= args.Length) throw new UsageException($"option '--{name}' needs a value.");
+                if (i + 1 >= args.Length)
+                    throw new UsageException($"option '--{name}' needs a value.");
                 inline = args[++i];
             }
             _values[name] = inline;
@@ -43,20 +53,24 @@ public sealed class Options
     /// <summary>An integer option or its default; a malformed value is a usage error.</summary>
     public int GetInt(string name, int fallback) =>
         !_values.TryGetValue(name, out var v) ? fallback
-        : int.TryParse(v, out var i) ? i : throw new UsageException($"option '--{name}' expects an integer, got '{v}'.");
+        : int.TryParse(v, out var i) ? i
+        : throw new UsageException($"option '--{name}' expects an integer, got '{v}'.");
 
-    /// <summary>A positive integer option or its default; zero, negative or malformed values are usage errors.</summary>
+    /// <summary>A positive integer option or its default; zero, negative or malformed values are usage
+    /// errors.</summary>
     public int GetPositiveInt(string name, int fallback)
     {
         int value = GetInt(name, fallback);
         return value > 0 ? value : throw new UsageException($"--{name} must be positive, got {value}.");
     }
 
-    /// <summary>An integer option in [<paramref name="min"/>, <paramref name="max"/>] or its default; else a usage error.</summary>
+    /// <summary>An integer option in [<paramref name="min"/>, <paramref name="max"/>] or its default; else a usage
+    /// error.</summary>
     public int GetInt(string name, int fallback, int min, int max)
     {
         int value = GetInt(name, fallback);
-        return value >= min && value <= max ? value
+        return value >= min && value <= max
+            ? value
             : throw new UsageException($"--{name} must be in {min}..{max}, got {value}.");
     }
 
@@ -67,9 +81,12 @@ public sealed class Options
     public double GetDouble(string name, double fallback, Func<double, bool> valid, string rule)
     {
         double value = GetDouble(name, fallback);
-        return double.IsFinite(value) && valid(value) ? value
+        return double.IsFinite(value) && valid(value)
+            ? value
             : throw new UsageException(
-                $"--{name} must be a finite number {rule}, got {value.ToString(System.Globalization.CultureInfo.InvariantCulture)}.");
+                $"--{name} must be a finite number {rule}, got "
+                    + $"{value.ToString(System.Globalization.CultureInfo.InvariantCulture)}."
+            );
     }
 
     /// <summary>
@@ -82,8 +99,10 @@ public sealed class Options
         string name = device.Trim().ToLowerInvariant();
         int colon = name.IndexOf(':');
         string kind = colon < 0 ? name : name[..colon];
-        bool indexOk = colon < 0 || (kind is "cuda" or "opencl" && int.TryParse(name[(colon + 1)..], out int i) && i >= 0);
-        return kind is "cpu" or "ilgpu-cpu" or "cuda" or "opencl" && indexOk ? device
+        bool indexOk =
+            colon < 0 || (kind is "cuda" or "opencl" && int.TryParse(name[(colon + 1)..], out int i) && i >= 0);
+        return kind is "cpu" or "ilgpu-cpu" or "cuda" or "opencl" && indexOk
+            ? device
             : throw new UsageException($"unknown device '{device}'; use cpu, cuda[:N], opencl[:N] or ilgpu-cpu.");
     }
 
@@ -94,14 +113,17 @@ public sealed class Options
     public string GetExistingFile(string name)
     {
         string path = GetPath(name, "");
-        if (Directory.Exists(path)) throw new UsageException($"--{name} {path} is a folder, not a file.");
+        if (Directory.Exists(path))
+            throw new UsageException($"--{name} {path} is a folder, not a file.");
         return File.Exists(path) ? path : throw new FileNotFoundException($"--{name} {path} does not exist.", path);
     }
 
-    /// <summary>A folder to read: when given, it must exist (no silent fallback elsewhere); null when not given.</summary>
+    /// <summary>A folder to read: when given, it must exist (no silent fallback elsewhere); null when not
+    /// given.</summary>
     public string? GetExistingDirectory(string name)
     {
-        if (!Has(name)) return null;
+        if (!Has(name))
+            return null;
         string path = GetPath(name, "");
         return Directory.Exists(path) ? path : throw new UsageException($"--{name} {path} is not an existing folder.");
     }
@@ -113,7 +135,8 @@ public sealed class Options
         if (path.Length == 0 || Directory.Exists(path))
             throw new UsageException($"--{name} '{path}' is a folder or empty, not a file to write.");
         string? folder = Path.GetDirectoryName(Path.GetFullPath(path));
-        return folder is null || Directory.Exists(folder) ? path
+        return folder is null || Directory.Exists(folder)
+            ? path
             : throw new UsageException($"--{name} {path}: the folder {folder} does not exist.");
     }
 
@@ -121,7 +144,8 @@ public sealed class Options
     public string GetOutputFolder(string name, string fallback)
     {
         string path = GetPath(name, fallback);
-        return path.Length > 0 && !File.Exists(path) ? path
+        return path.Length > 0 && !File.Exists(path)
+            ? path
             : throw new UsageException($"--{name} '{path}' is a file or empty, not a folder to write into.");
     }
 
@@ -129,21 +153,30 @@ public sealed class Options
     private string GetPath(string name, string fallback)
     {
         string path = Get(name, fallback);
-        return path.IndexOfAny(Path.GetInvalidPathChars()) < 0 ? path
+        return path.IndexOfAny(Path.GetInvalidPathChars()) < 0
+            ? path
             : throw new UsageException($"--{name} holds a character no path may contain.");
     }
 
-    /// <summary>A usage error when any of <paramref name="names"/> was given: they do not apply to <paramref name="what"/>.</summary>
+    /// <summary>A usage error when any of <paramref name="names"/> was given: they do not apply to <paramref
+    /// name="what"/>.</summary>
     public void Reject(string what, params string[] names)
     {
         foreach (var name in names)
-            if (Has(name)) throw new UsageException($"--{name} does not apply to {what}.");
+            if (Has(name))
+                throw new UsageException($"--{name} does not apply to {what}.");
     }
 
     /// <summary>A floating-point option or its default; a malformed value is a usage error.</summary>
     public double GetDouble(string name, double fallback) =>
         !_values.TryGetValue(name, out var v) ? fallback
-        : double.TryParse(v, System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out var d) ? d
+        : double.TryParse(
+            v,
+            System.Globalization.NumberStyles.Float,
+            System.Globalization.CultureInfo.InvariantCulture,
+            out var d
+        )
+            ? d
         : throw new UsageException($"option '--{name}' expects a number, got '{v}'.");
 
     /// <summary>
@@ -152,13 +185,16 @@ public sealed class Options
     /// </summary>
     public IReadOnlyList<int> GetInts(string name, IReadOnlyList<int> fallback)
     {
-        if (!_values.TryGetValue(name, out var v)) return fallback;
+        if (!_values.TryGetValue(name, out var v))
+            return fallback;
         try
         {
             if (v.Split(':') is [var low, var high])
             {
-                int a = int.Parse(low, System.Globalization.CultureInfo.InvariantCulture), b = int.Parse(high, System.Globalization.CultureInfo.InvariantCulture);
-                if (b < a) throw new FormatException();
+                int a = int.Parse(low, System.Globalization.CultureInfo.InvariantCulture),
+                    b = int.Parse(high, System.Globalization.CultureInfo.InvariantCulture);
+                if (b < a)
+                    throw new FormatException();
                 if ((long)b - a >= MaxListLength)
                     throw new UsageException($"option '--{name}' range {v} has more than {MaxListLength} values.");
                 return Enumerable.Range(a, b - a + 1).ToList();
@@ -167,7 +203,9 @@ public sealed class Options
         }
         catch (Exception e) when (e is FormatException or OverflowException)
         {
-            throw new UsageException($"option '--{name}' expects integers like 32,64,128 or a range like -6:1, got '{v}'.");
+            throw new UsageException(
+                $"option '--{name}' expects integers like 32,64,128 or a range like -6:1, got '{v}'."
+            );
         }
     }
 
@@ -186,7 +224,8 @@ public sealed class Options
     public Options WithDefaults(IReadOnlyDictionary<string, string> defaults)
     {
         var values = new Dictionary<string, string>(_values);
-        foreach (var (name, value) in defaults) values.TryAdd(name, value);
+        foreach (var (name, value) in defaults)
+            values.TryAdd(name, value);
         return new Options(values);
     }
 }

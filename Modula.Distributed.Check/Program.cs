@@ -12,14 +12,19 @@ var results = SelfCheck.Run(world);
 if (world.Rank == 0)
 {
     Console.WriteLine($"{world.Size} ranks over {world.Description}");
-    foreach (var r in results) Console.WriteLine($"{(r.Passed ? "ok  " : "FAIL")} {r.Name}: {r.Detail}");
+    foreach (var r in results)
+        Console.WriteLine($"{(r.Passed ? "ok  " : "FAIL")} {r.Name}: {r.Detail}");
 }
 int failed = (int)world.Sum(results.Count(r => !r.Passed));
-if (failed > 0) world.Abort(1, $"{failed} failed checks over all ranks");
+if (failed > 0)
+    world.Abort(1, $"{failed} failed checks over all ranks");
 if (args is ["--time", var count] && int.TryParse(count, CultureInfo.InvariantCulture, out int floats) && floats > 0)
 {
     var buffer = new float[floats];
-    var counts = Enumerable.Range(0, world.Size).Select(r => floats / world.Size + (r < floats % world.Size ? 1 : 0)).ToArray();
+    var counts = Enumerable
+        .Range(0, world.Size)
+        .Select(r => floats / world.Size + (r < floats % world.Size ? 1 : 0))
+        .ToArray();
     var all = new float[floats];
     var mine = new float[counts[world.Rank]];
     double Median(Action call)
@@ -30,15 +35,25 @@ if (args is ["--time", var count] && int.TryParse(count, CultureInfo.InvariantCu
             world.Barrier();
             var clock = Stopwatch.StartNew();
             call();
-            if (i >= 20) times.Add(clock.Elapsed.TotalMilliseconds);
+            if (i >= 20)
+                times.Add(clock.Elapsed.TotalMilliseconds);
         }
         times.Sort();
         return times[times.Count / 2];
     }
-    double reduce = Median(() => world.AllReduceSum(buffer)), gather = Median(() => world.AllGather(mine, all, counts));
+    double reduce = Median(() => world.AllReduceSum(buffer)),
+        gather = Median(() => world.AllGather(mine, all, counts));
     if (world.Rank == 0)
-        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"all-reduce of {floats * 4 / 1e6:F2} MB: {reduce:F3} ms median; ")
-            + string.Create(CultureInfo.InvariantCulture, $"all-gather of {floats * 4 / 1e6:F2} MB: {gather:F3} ms median (100 calls each)"));
+        Console.WriteLine(
+            string.Create(
+                CultureInfo.InvariantCulture,
+                $"all-reduce of {floats * 4 / 1e6:F2} MB: {reduce:F3} ms median; "
+            )
+                + string.Create(
+                    CultureInfo.InvariantCulture,
+                    $"all-gather of {floats * 4 / 1e6:F2} MB: {gather:F3} ms median (100 calls each)"
+                )
+        );
 }
 world.Dispose();
 return 0;

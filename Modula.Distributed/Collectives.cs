@@ -21,18 +21,26 @@ public static class Collectives
     internal static void CheckGather(int mine, int all, ReadOnlySpan<int> counts, int rank, int size)
     {
         if (counts.Length != size)
-            throw new ArgumentException($"AllGather: {counts.Length} counts for a group of {size} ranks.", nameof(counts));
+            throw new ArgumentException(
+                $"AllGather: {counts.Length} counts for a group of {size} ranks.",
+                nameof(counts)
+            );
         long total = 0;
         foreach (int c in counts)
         {
-            if (c < 0) throw new ArgumentException($"AllGather: negative count {c}.", nameof(counts));
+            if (c < 0)
+                throw new ArgumentException($"AllGather: negative count {c}.", nameof(counts));
             total += c;
         }
         if (mine != counts[rank])
             throw new ArgumentException(
-                $"AllGather: rank {rank} sends {mine} elements, its count is {counts[rank]}.", nameof(counts));
+                $"AllGather: rank {rank} sends {mine} elements, its count is {counts[rank]}.",
+                nameof(counts)
+            );
         if (all < total)
             throw new ArgumentException(
-                $"AllGather: the result holds {all} elements, the counts add up to {total}.", nameof(counts));
+                $"AllGather: the result holds {all} elements, the counts add up to {total}.",
+                nameof(counts)
+            );
     }
 }

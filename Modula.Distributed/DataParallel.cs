@@ -1,11 +1,11 @@
 using System.Diagnostics;
-using TensorPrimitives = System.Numerics.Tensors.TensorPrimitives;
 using System.Runtime.InteropServices;
 using System.Security.Cryptography;
 using Modula.Autodiff;
 using Modula.Modules;
 using Modula.Optim;
 using Modula.Tensors;
+using TensorPrimitives = System.Numerics.Tensors.TensorPrimitives;
 
 namespace Modula.Distributed;
 
@@ -37,11 +37,13 @@ public sealed class DataParallel
             if (trainer.Weights[i].DType != DType.Float32)
                 throw new ArgumentException(
                     $"DataParallel: weight {i} ({trainer.Model.Atoms()[i].Path}) is {trainer.Weights[i].DType}; "
-                    + "data-parallel training exchanges float32 buffers.", nameof(trainer));
+                        + "data-parallel training exchanges float32 buffers.",
+                    nameof(trainer)
+                );
         Trainer = trainer;
         World = world;
         _sizes = trainer.Weights.Select(w => w.Size).ToArray();
-        long total = trainer.Weights.ElementCount + 2;                 // the gradients, the loss, the stop requests
+        long total = trainer.Weights.ElementCount + 2; // the gradients, the loss, the stop requests
         if (total > Array.MaxLength)
             throw new ArgumentException($"DataParallel: {total} parameters exceed one host buffer.", nameof(trainer));
         _buffer = new float[total];
@@ -54,7 +56,8 @@ public sealed class DataParallel
 
     /// <summary>
     /// Whether this rank wants the run to stop (for example after a signal); polled at every step
-    /// and summed over ranks with the gradients, so <see cref="StopAgreed"/> turns true on every rank after the same step.
+    /// and summed over ranks with the gradients, so <see cref="StopAgreed"/> turns true on every rank after the same
+    /// step.
     /// </summary>
     public Func<bool>? StopRequested { get; set; }
 
@@ -76,7 +79,8 @@ public sealed class DataParallel
     /// <summary>Time spent in the gradient all-reduce, over all steps.</summary>
     public TimeSpan AllReduceTime { get; private set; }
 
-    /// <summary>Bytes each rank contributes to one step's all-reduce (gradients, loss and stop flag, float32).</summary>
+    /// <summary>Bytes each rank contributes to one step's all-reduce (gradients, loss and stop flag,
+    /// float32).</summary>
     public long AllReduceBytes => _buffer.LongLength * sizeof(float);
 
     /// <summary>
@@ -86,9 +90,15 @@ public sealed class DataParallel
     public (int Start, int Count) Shard(int rows)
     {
         if (rows < World.Size)
-            throw new ArgumentException($"DataParallel: a global batch of {rows} cannot give each of {World.Size} ranks a row; "
-                + $"use a batch of at least {World.Size}.", nameof(rows));
-        int r = World.Rank, size = World.Size, q = rows / size, extra = rows % size;
+            throw new ArgumentException(
+                $"DataParallel: a global batch of {rows} cannot give each of {World.Size} ranks a row; "
+                    + $"use a batch of at least {World.Size}.",
+                nameof(rows)
+            );
+        int r = World.Rank,
+            size = World.Size,
+            q = rows / size,
+            extra = rows % size;
         return (r * q + Math.Min(r, extra), q + (r < extra ? 1 : 0));
     }
 
@@ -100,14 +110,16 @@ public sealed class DataParallel
     public double Step(int rows, Func<int, int, Variable[], Variable> loss)
     {
         var (start, count) = Shard(rows);
-        double share = (double)count / rows, local;
+        double share = (double)count / rows,
+            local;
         using (TensorScope.Begin())
         {
             var l = loss(start, count, Trainer.Parameters);
             l.Backward();
             local = l.Value.Item();
         }
-        using (var gradient = Weights.GradientsOf(Trainer.Parameters)) Pack(gradient, _buffer);
+        using (var gradient = Weights.GradientsOf(Trainer.Parameters))
+            Pack(gradient, _buffer);
         var values = _buffer.AsSpan(0, _buffer.Length - 2);
         TensorPrimitives.Multiply(values, (float)share, values);
         _buffer[^2] = (float)(local * share);
@@ -120,7 +132,8 @@ public sealed class DataParallel
         using var mean = Unpack(_buffer, Trainer.Weights);
         StopAgreed |= _buffer[^1] > 0;
         Trainer.Step(mean);
-        if (CheckEvery > 0 && Trainer.StepCount % CheckEvery == 0) CheckReplicas();
+        if (CheckEvery > 0 && Trainer.StepCount % CheckEvery == 0)
+            CheckReplicas();
         return _buffer[^2];
     }
 
@@ -135,12 +148,18 @@ public sealed class DataParallel
         var rootPresent = present.ToArray();
         World.Broadcast(rootPresent);
         if (!present.AsSpan().SequenceEqual(rootPresent))
-            throw new InvalidOperationException($"DataParallel: rank {World.Rank}'s power-iteration vectors are not rank 0's "
-                + "(one rank resumed from another checkpoint?).");
+            throw new InvalidOperationException(
+                $"DataParallel: rank {World.Rank}'s power-iteration vectors are not rank 0's "
+                    + "(one rank resumed from another checkpoint?)."
+            );
         var tensors = state.OfType<Tensor>().ToList();
         var buffer = new float[tensors.Sum(t => (long)t.Size)];
         long offset = 0;
-        foreach (var t in tensors) { t.CopyTo<float>(buffer.AsSpan((int)offset)); offset += t.Size; }
+        foreach (var t in tensors)
+        {
+            t.CopyTo<float>(buffer.AsSpan((int)offset));
+            offset += t.Size;
+        }
         World.Broadcast(buffer.AsSpan());
         offset = 0;
         foreach (var t in tensors)
@@ -158,7 +177,8 @@ public sealed class DataParallel
     public void CheckReplicas()
     {
         using var sha = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
-        foreach (var t in State().OfType<Tensor>()) sha.AppendData(MemoryMarshal.AsBytes<float>(t.ToArray<float>()));
+        foreach (var t in State().OfType<Tensor>())
+            sha.AppendData(MemoryMarshal.AsBytes<float>(t.ToArray<float>()));
         var mine = sha.GetHashAndReset();
         var root = mine.ToArray();
         World.Broadcast(root);
@@ -167,9 +187,12 @@ public sealed class DataParallel
         World.AllReduceSum(differs);
         var ranks = Enumerable.Range(0, World.Size).Where(r => differs[r] != 0).ToArray();
         if (ranks.Length > 0)
-            throw new InvalidOperationException($"DataParallel: the replicas diverged before step {Trainer.StepCount}: "
-                + (ranks.Length > 1 ? $"ranks {string.Join(", ", ranks)} hold" : $"rank {ranks[0]} holds") + " other weights "
-                + "or optimizer state than rank 0.");
+            throw new InvalidOperationException(
+                $"DataParallel: the replicas diverged before step {Trainer.StepCount}: "
+                    + (ranks.Length > 1 ? $"ranks {string.Join(", ", ranks)} hold" : $"rank {ranks[0]} holds")
+                    + " other weights "
+                    + "or optimizer state than rank 0."
+            );
     }
 
     /// <summary>
@@ -180,7 +203,8 @@ public sealed class DataParallel
     {
         var state = new List<Tensor?>(Trainer.Weights);
         Trainer.Optimizer.EnsureSlots(Trainer.Weights);
-        foreach (var (_, slot) in Trainer.Optimizer.Slots.OrderBy(s => s.Key, StringComparer.Ordinal)) state.AddRange(slot);
+        foreach (var (_, slot) in Trainer.Optimizer.Slots.OrderBy(s => s.Key, StringComparer.Ordinal))
+            state.AddRange(slot);
         state.AddRange(Trainer.NormalizeState.Vectors);
         return state;
     }

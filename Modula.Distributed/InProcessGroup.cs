@@ -25,14 +25,16 @@ public sealed class InProcessGroup : IDisposable
     /// </summary>
     public InProcessGroup(int size, TimeSpan? timeout = null)
     {
-        if (size < 1) throw new ArgumentOutOfRangeException(nameof(size), $"InProcessGroup: size must be ≥ 1, got {size}.");
+        if (size < 1)
+            throw new ArgumentOutOfRangeException(nameof(size), $"InProcessGroup: size must be ≥ 1, got {size}.");
         Timeout = timeout ?? TimeSpan.FromSeconds(60);
         _barrier = new Barrier(size);
         _floats = new float[size][];
         _bytes = new byte[size][];
         _calls = new string[size];
         _ranks = Enumerable.Range(0, size).Select(r => new Member(this, r)).ToArray();
-        for (int r = 0; r < size; r++) _floats[r] = [];
+        for (int r = 0; r < size; r++)
+            _floats[r] = [];
     }
 
     /// <summary>How long a rank waits for the others in one collective.</summary>
@@ -50,20 +52,34 @@ public sealed class InProcessGroup : IDisposable
     /// </summary>
     public T[] Run<T>(Func<ICommunicator, T> body)
     {
-        var tasks = _ranks.Select(r => Task.Factory.StartNew(() =>
+        var tasks = _ranks
+            .Select(r =>
+                Task.Factory.StartNew(
+                    () =>
+                    {
+                        try
+                        {
+                            return body(r);
+                        }
+                        catch (Exception e) when (e is not CommunicatorAbortedException)
+                        {
+                            Abort($"rank {r.Rank} failed: {e.Message}");
+                            throw;
+                        }
+                    },
+                    TaskCreationOptions.LongRunning
+                )
+            )
+            .ToArray();
+        try
         {
-            try { return body(r); }
-            catch (Exception e) when (e is not CommunicatorAbortedException)
-            {
-                Abort($"rank {r.Rank} failed: {e.Message}");
-                throw;
-            }
-        }, TaskCreationOptions.LongRunning)).ToArray();
-        try { Task.WaitAll(tasks); }
+            Task.WaitAll(tasks);
+        }
         catch (AggregateException e)
         {
             // The rank that failed first explains the others' aborts.
-            var first = e.InnerExceptions.FirstOrDefault(x => x is not CommunicatorAbortedException) ?? e.InnerExceptions[0];
+            var first = e.InnerExceptions.FirstOrDefault(x => x is not CommunicatorAbortedException)
+                ?? e.InnerExceptions[0];
             System.Runtime.ExceptionServices.ExceptionDispatchInfo.Capture(first).Throw();
         }
         return tasks.Select(t => t.Result).ToArray();
@@ -94,7 +110,9 @@ public sealed class InProcessGroup : IDisposable
         }
         catch (OperationCanceledException)
         {
-            throw new CommunicatorAbortedException($"in-process group aborted ({_abortReason}); rank {rank} was in {call}");
+            throw new CommunicatorAbortedException(
+                $"in-process group aborted ({_abortReason}); rank {rank} was in {call}"
+            );
         }
         catch (BarrierPostPhaseException) { }
     }
@@ -108,7 +126,11 @@ public sealed class InProcessGroup : IDisposable
     private void Abort(string reason)
     {
         Interlocked.CompareExchange(ref _abortReason, reason, null);
-        try { _abort.Cancel(); } catch (ObjectDisposedException) { }
+        try
+        {
+            _abort.Cancel();
+        }
+        catch (ObjectDisposedException) { }
     }
 
     private sealed class Member(InProcessGroup group, int rank) : ICommunicator
@@ -122,24 +144,28 @@ public sealed class InProcessGroup : IDisposable
         public void AllReduceSum(Span<float> buffer)
         {
             var mine = group._floats[rank];
-            if (mine.Length < buffer.Length) group._floats[rank] = mine = new float[buffer.Length];
+            if (mine.Length < buffer.Length)
+                group._floats[rank] = mine = new float[buffer.Length];
             buffer.CopyTo(mine);
             group.Meet(rank, $"AllReduceSum({buffer.Length})");
             buffer.Clear();
-            for (int r = 0; r < group.Size; r++)                 // rank order: the same bits everywhere
+            for (int r = 0; r < group.Size; r++) // rank order: the same bits everywhere
             {
                 var other = group._floats[r].AsSpan(0, buffer.Length);
-                for (int i = 0; i < buffer.Length; i++) buffer[i] += other[i];
+                for (int i = 0; i < buffer.Length; i++)
+                    buffer[i] += other[i];
             }
-            group.Wait(rank, "AllReduceSum (read)");              // no rank reuses its slot before all have read
+            group.Wait(rank, "AllReduceSum (read)"); // no rank reuses its slot before all have read
         }
 
         public void Broadcast(Span<byte> buffer, int root = 0)
         {
             CheckRoot(root);
-            if (rank == root) group._bytes[root] = buffer.ToArray();
+            if (rank == root)
+                group._bytes[root] = buffer.ToArray();
             group.Meet(rank, $"Broadcast({buffer.Length}, root {root})");
-            if (rank != root) group._bytes[root].AsSpan().CopyTo(buffer);
+            if (rank != root)
+                group._bytes[root].AsSpan().CopyTo(buffer);
             group.Wait(rank, "Broadcast (read)");
         }
 
@@ -160,20 +186,24 @@ public sealed class InProcessGroup : IDisposable
         public void Barrier()
         {
             group.Meet(rank, "Barrier");
-            group.Wait(rank, "Barrier (leave)");                   // the call names stay until every rank compared them
+            group.Wait(rank, "Barrier (leave)"); // the call names stay until every rank compared them
         }
 
         public void Abort(int code, string reason)
         {
             group.Abort($"rank {rank} aborted with code {code}: {reason}");
-            throw new CommunicatorAbortedException($"rank {rank} aborted the in-process group with code {code}: {reason}");
+            throw new CommunicatorAbortedException(
+                $"rank {rank} aborted the in-process group with code {code}: {reason}"
+            );
         }
 
         private void CheckRoot(int root)
         {
             if (root < 0 || root >= group.Size)
-                throw new ArgumentOutOfRangeException(nameof(root),
-                    $"Broadcast: root {root} is not a rank of a group of {group.Size}.");
+                throw new ArgumentOutOfRangeException(
+                    nameof(root),
+                    $"Broadcast: root {root} is not a rank of a group of {group.Size}."
+                );
         }
 
         public void Dispose() { }

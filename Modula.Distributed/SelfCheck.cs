@@ -26,10 +26,15 @@ public static class SelfCheck
 
     /// <summary>Runs every check on <paramref name="world"/>.</summary>
     public static IReadOnlyList<Result> Run(ICommunicator world) =>
-    [
-        AllReduce(world, 1), AllReduce(world, 1_000_003), Broadcast(world), AllGather(world), Barrier(world),
-        Update(world, UpdateRule.Normalize), Update(world, UpdateRule.Dualize),
-    ];
+        [
+            AllReduce(world, 1),
+            AllReduce(world, 1_000_003),
+            Broadcast(world),
+            AllGather(world),
+            Barrier(world),
+            Update(world, UpdateRule.Normalize),
+            Update(world, UpdateRule.Dualize),
+        ];
 
     /// <summary>
     /// Rank r contributes (r + 1)·(i mod 7) at index i: the sum is size(size + 1)/2·(i mod 7),
@@ -38,12 +43,16 @@ public static class SelfCheck
     private static Result AllReduce(ICommunicator world, int length)
     {
         var buffer = new float[length];
-        for (int i = 0; i < length; i++) buffer[i] = (world.Rank + 1) * (i % 7);
+        for (int i = 0; i < length; i++)
+            buffer[i] = (world.Rank + 1) * (i % 7);
         world.AllReduceSum(buffer);
         float ranks = world.Size * (world.Size + 1) / 2f;
         int bad = Enumerable.Range(0, length).Count(i => buffer[i] != ranks * (i % 7));
-        return new($"all-reduce of {length} floats", bad == 0,
-            bad == 0 ? $"sums of {world.Size} ranks exact" : $"{bad} wrong sums");
+        return new(
+            $"all-reduce of {length} floats",
+            bad == 0,
+            bad == 0 ? $"sums of {world.Size} ranks exact" : $"{bad} wrong sums"
+        );
     }
 
     /// <summary>The last rank broadcasts bytes 0, 1, 2, … (mod 251).</summary>
@@ -51,10 +60,15 @@ public static class SelfCheck
     {
         int root = world.Size - 1;
         var buffer = new byte[65_537];
-        for (int i = 0; i < buffer.Length; i++) buffer[i] = world.Rank == root ? (byte)(i % 251) : (byte)0xEE;
+        for (int i = 0; i < buffer.Length; i++)
+            buffer[i] = world.Rank == root ? (byte)(i % 251) : (byte)0xEE;
         world.Broadcast(buffer, root);
         int bad = Enumerable.Range(0, buffer.Length).Count(i => buffer[i] != (byte)(i % 251));
-        return new($"broadcast from rank {root}", bad == 0, bad == 0 ? $"{buffer.Length} bytes received" : $"{bad} wrong bytes");
+        return new(
+            $"broadcast from rank {root}",
+            bad == 0,
+            bad == 0 ? $"{buffer.Length} bytes received" : $"{bad} wrong bytes"
+        );
     }
 
     /// <summary>Rank r contributes r·2 values 1000r + k (rank 0 none): the result is every rank's in order.</summary>
@@ -64,9 +78,15 @@ public static class SelfCheck
         var mine = Enumerable.Range(0, counts[world.Rank]).Select(k => 1000f * world.Rank + k).ToArray();
         var all = new float[counts.Sum()];
         world.AllGather(mine, all, counts);
-        var expected = Enumerable.Range(0, world.Size).SelectMany(r => Enumerable.Range(0, counts[r]).Select(k => 1000f * r + k));
+        var expected = Enumerable
+            .Range(0, world.Size)
+            .SelectMany(r => Enumerable.Range(0, counts[r]).Select(k => 1000f * r + k));
         bool ok = all.SequenceEqual(expected);
-        return new("all-gather of uneven counts", ok, ok ? $"{all.Length} values in rank order" : "values out of place");
+        return new(
+            "all-gather of uneven counts",
+            ok,
+            ok ? $"{all.Length} values in rank order" : "values out of place"
+        );
     }
 
     private static Result Barrier(ICommunicator world)
@@ -75,30 +95,47 @@ public static class SelfCheck
         return new("barrier", true, "every rank arrived");
     }
 
-    /// <summary>Two updates of a small GPT from seeded directions: divided among the ranks against this process alone.</summary>
+    /// <summary>Two updates of a small GPT from seeded directions: divided among the ranks against this process
+    /// alone.</summary>
     private static Result Update(ICommunicator world, UpdateRule rule)
     {
         var config = new GptConfig(Vocab: 17, Context: 8, Heads: 2, DEmbed: 16, DQuery: 8, DValue: 8, Blocks: 2);
         var model = Gpt.V1(config);
         var options = new TrainerOptions(0.1, Rule: rule);
-        using var divided = new Trainer(model, model.Initialize(new Generator(3)), new Sgd(), options, normalizeSeed: 4);
+        using var divided = new Trainer(
+            model,
+            model.Initialize(new Generator(3)),
+            new Sgd(),
+            options,
+            normalizeSeed: 4
+        );
         using var alone = new Trainer(model, model.Initialize(new Generator(3)), new Sgd(), options, normalizeSeed: 4);
         var sharded = new ShardedUpdate(divided, world);
         double worst = 0;
-        for (int step = 0; step < 2; step++)                         // the first normalization draws the vectors
+        for (int step = 0; step < 2; step++) // the first normalization draws the vectors
         {
             var rng = new Generator(10 + (ulong)step);
             using var direction = new Weights(model.Initialize(rng).Select(t => t));
             using var a = sharded.Compute(direction, 0.1);
-            using var b = rule == UpdateRule.Normalize ? model.Normalize(direction, 0.1, alone.NormalizeState)
-                : model.Dualize(direction, 0.1, options.Orthogonalizer);
+            using var b =
+                rule == UpdateRule.Normalize
+                    ? model.Normalize(direction, 0.1, alone.NormalizeState)
+                    : model.Dualize(direction, 0.1, options.Orthogonalizer);
             worst = Math.Max(worst, MaxRelativeDifference(a, b));
         }
         double tolerance = rule == UpdateRule.Normalize ? 0 : DualizeTolerance;
-        string shares = string.Join("/", Enumerable.Range(0, world.Size).Select(r => sharded.Owners.Count(o => o == r)));
-        return new($"divided {rule.ToString().ToLowerInvariant()} update", worst <= tolerance,
-            string.Create(CultureInfo.InvariantCulture,
-                $"max relative difference {worst:G3} (allowed {tolerance:G3}); atoms per rank {shares}"));
+        string shares = string.Join(
+            "/",
+            Enumerable.Range(0, world.Size).Select(r => sharded.Owners.Count(o => o == r))
+        );
+        return new(
+            $"divided {rule.ToString().ToLowerInvariant()} update",
+            worst <= tolerance,
+            string.Create(
+                CultureInfo.InvariantCulture,
+                $"max relative difference {worst:G3} (allowed {tolerance:G3}); atoms per rank {shares}"
+            )
+        );
     }
 
     /// <summary>max |a − b| / max |b| over each tensor, the largest over tensors.</summary>

@@ -20,13 +20,17 @@ public sealed class ShardedUpdate
     private readonly Trainer _trainer;
     private readonly ICommunicator _world;
     private readonly IReadOnlyList<(string Path, Atom Atom)> _atoms;
-    private float[] _mine = [], _all = [];                     // reused: a step allocates no large host arrays
+    private float[] _mine = [],
+        _all = []; // reused: a step allocates no large host arrays
 
     /// <summary>Divides <paramref name="trainer"/>'s atoms among the ranks of <paramref name="world"/>.</summary>
     public ShardedUpdate(Trainer trainer, ICommunicator world)
     {
         if (trainer.Options.Rule == UpdateRule.Plain)
-            throw new ArgumentException("ShardedUpdate: the plain rule has no per-atom update to divide.", nameof(trainer));
+            throw new ArgumentException(
+                "ShardedUpdate: the plain rule has no per-atom update to divide.",
+                nameof(trainer)
+            );
         _trainer = trainer;
         _world = world;
         _atoms = trainer.Model.Atoms();
@@ -59,7 +63,9 @@ public sealed class ShardedUpdate
     {
         var dims = atom.WeightShape.Dims;
         double size = atom.WeightShape.Size;
-        return rule == UpdateRule.Dualize && atom is MatrixAtom && dims.Length >= 2 ? size * Math.Min(dims[^1], dims[^2]) : size;
+        return rule == UpdateRule.Dualize && atom is MatrixAtom && dims.Length >= 2
+            ? size * Math.Min(dims[^1], dims[^2])
+            : size;
     }
 
     /// <summary>
@@ -68,16 +74,19 @@ public sealed class ShardedUpdate
     /// </summary>
     public static int[] Assign(IReadOnlyList<double> costs, int ranks)
     {
-        if (ranks < 1) throw new ArgumentOutOfRangeException(nameof(ranks), $"ShardedUpdate.Assign: {ranks} ranks.");
+        if (ranks < 1)
+            throw new ArgumentOutOfRangeException(nameof(ranks), $"ShardedUpdate.Assign: {ranks} ranks.");
         var order = Enumerable.Range(0, costs.Count).OrderByDescending(i => costs[i]).ThenBy(i => i).ToArray();
         var owners = new int[costs.Count];
-        for (int k = 0; k < order.Length; k++) owners[order[k]] = k % ranks;
+        for (int k = 0; k < order.Length; k++)
+            owners[order[k]] = k % ranks;
         return owners;
     }
 
     private static Span<float> Reuse(ref float[] buffer, int length)
     {
-        if (buffer.Length < length) buffer = new float[length];
+        if (buffer.Length < length)
+            buffer = new float[length];
         return buffer.AsSpan(0, length);
     }
 
@@ -94,13 +103,15 @@ public sealed class ShardedUpdate
         // The first normalization draws the power-iteration vectors, atom by atom, from one
         // stream: every rank does it in full so the draws match a one-process run. Atoms whose
         // norm needs no vector (embeddings) keep none.
-        if (normalize && state.Vectors.All(v => v is null)) return model.Normalize(direction, eta, state);
+        if (normalize && state.Vectors.All(v => v is null))
+            return model.Normalize(direction, eta, state);
 
         var vectorSizes = state.Vectors.Select(v => normalize && v is not null ? v.Size : 0).ToArray();
         int VectorSize(int i) => vectorSizes[i];
         int Segment(int i) => targets[i] == 0 ? 0 : direction[i].Size + VectorSize(i);
         var counts = new int[_world.Size];
-        for (int i = 0; i < _atoms.Count; i++) counts[Owners[i]] += Segment(i);
+        for (int i = 0; i < _atoms.Count; i++)
+            counts[Owners[i]] += Segment(i);
         var results = new Tensor?[_atoms.Count];
         try
         {
@@ -109,13 +120,16 @@ public sealed class ShardedUpdate
             int offset = 0;
             for (int i = 0; i < _atoms.Count; i++)
             {
-                if (Owners[i] != _world.Rank || targets[i] == 0) continue;
+                if (Owners[i] != _world.Rank || targets[i] == 0)
+                    continue;
                 var atom = _atoms[i].Atom;
-                results[i] = normalize ? atom.NormalizeWeight(direction[i], targets[i], state, i)
+                results[i] = normalize
+                    ? atom.NormalizeWeight(direction[i], targets[i], state, i)
                     : atom.DualizeWeight(direction[i], targets[i], _trainer.Options.Orthogonalizer);
                 results[i]!.CopyTo<float>(mine[offset..]);
                 offset += direction[i].Size;
-                if (VectorSize(i) == 0) continue;
+                if (VectorSize(i) == 0)
+                    continue;
                 state.Vectors[i]!.CopyTo<float>(mine[offset..]);
                 offset += VectorSize(i);
             }
@@ -129,23 +143,29 @@ public sealed class ShardedUpdate
 
             offset = 0;
             for (int r = 0; r < _world.Size; r++)
-                for (int i = 0; i < _atoms.Count; i++)
-                {
-                    if (Owners[i] != r || targets[i] == 0) continue;
-                    var d = direction[i];
-                    if (r != _world.Rank) results[i] = Tensor.FromArray<float>(all.Slice(offset, d.Size), d.Shape, d.Device);
-                    offset += d.Size;
-                    if (VectorSize(i) == 0) continue;
-                    var v = state.Vectors[i]!;
-                    if (r != _world.Rank) state.Set(i, Tensor.FromArray<float>(all.Slice(offset, v.Size), v.Shape, v.Device));
-                    offset += v.Size;
-                }
-            for (int i = 0; i < _atoms.Count; i++) results[i] ??= Ops.ZerosLike(direction[i]);
+            for (int i = 0; i < _atoms.Count; i++)
+            {
+                if (Owners[i] != r || targets[i] == 0)
+                    continue;
+                var d = direction[i];
+                if (r != _world.Rank)
+                    results[i] = Tensor.FromArray<float>(all.Slice(offset, d.Size), d.Shape, d.Device);
+                offset += d.Size;
+                if (VectorSize(i) == 0)
+                    continue;
+                var v = state.Vectors[i]!;
+                if (r != _world.Rank)
+                    state.Set(i, Tensor.FromArray<float>(all.Slice(offset, v.Size), v.Shape, v.Device));
+                offset += v.Size;
+            }
+            for (int i = 0; i < _atoms.Count; i++)
+                results[i] ??= Ops.ZerosLike(direction[i]);
             return new Weights(results!);
         }
         catch
         {
-            foreach (var t in results) t?.Dispose();
+            foreach (var t in results)
+                t?.Dispose();
             throw;
         }
     }

@@ -8,11 +8,13 @@ namespace Modula.Modules;
 public abstract partial class Module
 {
     /// <summary>Runs the module on one input with weights from <see cref="Weights.ToVariables"/>.</summary>
-    /// <exception cref="ModuleException">The weights or the input do not fit; the message names the module path and shapes.</exception>
+    /// <exception cref="ModuleException">The weights or the input do not fit; the message names the module path and
+    /// shapes.</exception>
     public Variable Forward(Variable input, IReadOnlyList<Variable> weights)
     {
         var outputs = Forward([input], weights);
-        if (outputs.Length != 1) throw new ModuleException(Label, $"produces {outputs.Length} outputs; use the list overload of Forward.");
+        if (outputs.Length != 1)
+            throw new ModuleException(Label, $"produces {outputs.Length} outputs; use the list overload of Forward.");
         return outputs[0];
     }
 
@@ -24,7 +26,8 @@ public abstract partial class Module
         return Run(inputs, array);
     }
 
-    /// <summary>Runs this module as a child: errors are wrapped with this module's label so the path accumulates.</summary>
+    /// <summary>Runs this module as a child: errors are wrapped with this module's label so the path
+    /// accumulates.</summary>
     internal Variable[] Run(IReadOnlyList<Variable> inputs, ReadOnlySpan<Variable> weights)
     {
         try
@@ -33,7 +36,7 @@ public abstract partial class Module
         }
         catch (ModuleException e)
         {
-            throw this is Composition ? e : e.Within(Label);          // a chain is transparent: its steps name themselves
+            throw this is Composition ? e : e.Within(Label); // a chain is transparent: its steps name themselves
         }
         catch (Exception e) when (e is ArgumentException or InvalidOperationException or IndexOutOfRangeException)
         {

@@ -52,7 +52,11 @@ public abstract partial class Module
     /// <see cref="Dualize(Weights, double, Orthogonalizer)"/> with each atom's target given, as
     /// <see cref="AtomTargets"/> returns them (a trainer computes them once per step).
     /// </summary>
-    public Weights Dualize(Weights gradient, IReadOnlyList<double> targets, Orthogonalizer method = Orthogonalizer.SixStep)
+    public Weights Dualize(
+        Weights gradient,
+        IReadOnlyList<double> targets,
+        Orthogonalizer method = Orthogonalizer.SixStep
+    )
     {
         CheckTargets(targets);
         CheckWeights(gradient);
@@ -60,12 +64,14 @@ public abstract partial class Module
         var grouped = MatrixAtom.DualizeInGroups(Atoms(), gradient, targets, method);
         try
         {
-            return PerAtom(gradient, targets, (atom, g, t, i) =>
-                grouped[i] is { } done ? done : t == 0 ? Ops.ZerosLike(g) : atom.DualizeWeight(g, t, method));
+            return PerAtom(gradient, targets, (atom, g, t, i) => grouped[i] is { } done ? done
+                : t == 0 ? Ops.ZerosLike(g)
+                : atom.DualizeWeight(g, t, method));
         }
         catch
         {
-            foreach (var t in grouped) t?.Dispose();
+            foreach (var t in grouped)
+                t?.Dispose();
             throw;
         }
     }
@@ -79,13 +85,15 @@ public abstract partial class Module
     public Weights Normalize(Weights update, double target, NormalizeState state) =>
         Normalize(update, AtomTargets(target), state);
 
-    /// <summary><see cref="Normalize(Weights, double, NormalizeState)"/> with each atom's target given (see <see cref="AtomTargets"/>).</summary>
+    /// <summary><see cref="Normalize(Weights, double, NormalizeState)"/> with each atom's target given (see <see
+    /// cref="AtomTargets"/>).</summary>
     public Weights Normalize(Weights update, IReadOnlyList<double> targets, NormalizeState state)
     {
         CheckTargets(targets);
         state.CheckFits(this);
-        return PerAtom(update, targets,
-            (atom, u, t, i) => t == 0 ? Ops.ZerosLike(u) : atom.NormalizeWeight(u, t, state, i));
+        return PerAtom(update, targets, (atom, u, t, i) =>
+            t == 0 ? Ops.ZerosLike(u) : atom.NormalizeWeight(u, t, state, i)
+        );
     }
 
     private void CheckTargets(IReadOnlyList<double> targets)
@@ -97,8 +105,10 @@ public abstract partial class Module
                 throw new ModuleException(Label, $"atom {i}'s target {targets[i]} is not a finite number ≥ 0.");
     }
 
-    /// <summary>Maps every weight back to its atom's constraint set (Modula v2's project). Returns a new vector.</summary>
-    public Weights Project(Weights weights) => PerAtom(weights, new double[AtomCount], (atom, w, _, _) => atom.ProjectWeight(w));
+    /// <summary>Maps every weight back to its atom's constraint set (Modula v2's project). Returns a new
+    /// vector.</summary>
+    public Weights Project(Weights weights) =>
+        PerAtom(weights, new double[AtomCount], (atom, w, _, _) => atom.ProjectWeight(w));
 
     /// <summary>
     /// Modula v1's mass-aware weight decay: <paramref name="strength"/> is split over atoms by
@@ -108,17 +118,20 @@ public abstract partial class Module
     public Weights Regularize(Weights weights, double strength) =>
         PerAtom(weights, AtomTargets(strength), (atom, w, s, _) => atom.RegularizeWeight(w, s));
 
-    /// <summary><see cref="Regularize"/> applied to <paramref name="weights"/> in place (what a trainer's weight decay does each step).</summary>
+    /// <summary><see cref="Regularize"/> applied to <paramref name="weights"/> in place (what a trainer's weight decay
+    /// does each step).</summary>
     public void RegularizeInPlace(Weights weights, double strength) =>
         PerAtomInPlace(weights, strength, (atom, i, s) => atom.RegularizeWeightInPlace(weights[i], s));
 
-    /// <summary>Calls <paramref name="step"/>(atom, index, its share of <paramref name="strength"/>) for every atom of checked <paramref name="weights"/>.</summary>
+    /// <summary>Calls <paramref name="step"/>(atom, index, its share of <paramref name="strength"/>) for every atom of
+    /// checked <paramref name="weights"/>.</summary>
     private void PerAtomInPlace(Weights weights, double strength, Action<Atom, int, double> step)
     {
         CheckWeights(weights);
         var atoms = Atoms();
         var strengths = AtomTargets(strength);
-        for (int i = 0; i < atoms.Count; i++) step(atoms[i].Atom, i, strengths[i]);
+        for (int i = 0; i < atoms.Count; i++)
+            step(atoms[i].Atom, i, strengths[i]);
     }
 
     private Weights PerAtom(Weights input, IReadOnlyList<double> scalars, Func<Atom, Tensor, double, int, Tensor> op)
@@ -128,11 +141,13 @@ public abstract partial class Module
         var results = new List<Tensor>(atoms.Count);
         try
         {
-            for (int i = 0; i < atoms.Count; i++) results.Add(op(atoms[i].Atom, input[i], scalars[i], i));
+            for (int i = 0; i < atoms.Count; i++)
+                results.Add(op(atoms[i].Atom, input[i], scalars[i], i));
         }
         catch
         {
-            foreach (var t in results) t.Dispose();
+            foreach (var t in results)
+                t.Dispose();
             throw;
         }
         return new Weights(results);

@@ -9,7 +9,7 @@ public abstract partial class Module
     /// <summary>The atoms in weight-vector order with their paths from this module.</summary>
     public IReadOnlyList<(string Path, Atom Atom)> Atoms()
     {
-        if (_atoms is null)                                     // modules are immutable: walk the tree once
+        if (_atoms is null) // modules are immutable: walk the tree once
         {
             var list = new List<(string, Atom)>(AtomCount);
             CollectAtoms("", list);
@@ -29,17 +29,20 @@ public abstract partial class Module
         var tensors = new List<Tensor>(AtomCount);
         try
         {
-            foreach (var (_, atom) in Atoms()) tensors.Add(TensorScope.Escape(atom.InitializeWeight(rng, device, dtype)));
+            foreach (var (_, atom) in Atoms())
+                tensors.Add(TensorScope.Escape(atom.InitializeWeight(rng, device, dtype)));
         }
         catch
         {
-            foreach (var t in tensors) t.Dispose();
+            foreach (var t in tensors)
+                t.Dispose();
             throw;
         }
         return new Weights(tensors);
     }
 
-    /// <summary>Throws a <see cref="ModuleException"/> listing every weight whose shape or count does not fit.</summary>
+    /// <summary>Throws a <see cref="ModuleException"/> listing every weight whose shape or count does not
+    /// fit.</summary>
     public void CheckWeights(IReadOnlyList<Shape> shapes)
     {
         var atoms = Atoms();
@@ -49,7 +52,8 @@ public abstract partial class Module
         for (int i = 0; i < Math.Min(shapes.Count, atoms.Count); i++)
             if (shapes[i] != atoms[i].Atom.WeightShape)
                 problems.Add($"weight {i} ({atoms[i].Path}) should be {atoms[i].Atom.WeightShape}, got {shapes[i]}");
-        if (problems.Count > 0) throw new ModuleException(Label, "weights do not fit: " + string.Join("; ", problems) + ".");
+        if (problems.Count > 0)
+            throw new ModuleException(Label, "weights do not fit: " + string.Join("; ", problems) + ".");
     }
 
     /// <summary>Checks a weight vector against this module (count and shapes).</summary>

@@ -19,8 +19,10 @@ public abstract partial class Module
 {
     private protected Module(double mass, double sensitivity, int atoms, int bonds, bool smooth)
     {
-        if (!(mass >= 0) || double.IsInfinity(mass)) throw new ArgumentException($"{GetType().Name}: mass must be finite and ≥ 0, got {mass}.");
-        if (!(sensitivity >= 0) || double.IsInfinity(sensitivity)) throw new ArgumentException($"{GetType().Name}: sensitivity must be finite and ≥ 0, got {sensitivity}.");
+        if (!(mass >= 0) || double.IsInfinity(mass))
+            throw new ArgumentException($"{GetType().Name}: mass must be finite and ≥ 0, got {mass}.");
+        if (!(sensitivity >= 0) || double.IsInfinity(sensitivity))
+            throw new ArgumentException($"{GetType().Name}: sensitivity must be finite and ≥ 0, got {sensitivity}.");
         Mass = mass;
         Sensitivity = sensitivity;
         AtomCount = atoms;
@@ -51,11 +53,13 @@ public abstract partial class Module
 
     // ---- the algebra ------------------------------------------------------------------------
 
-    /// <summary>Composition in data-flow order: <paramref name="first"/> runs, then <paramref name="then"/> (Modula's <c>then @ first</c>).</summary>
+    /// <summary>Composition in data-flow order: <paramref name="first"/> runs, then <paramref name="then"/> (Modula's
+    /// <c>then @ first</c>).</summary>
     public static Module operator >>(Module first, Module then) => new Composition(first, then);
 
     /// <summary>Feeds this module's output to two modules side by side (their outputs form a tuple).</summary>
-    public static Module operator >>(Module first, (Module, Module) then) => new Composition(first, Tuple(then.Item1, then.Item2));
+    public static Module operator >>(Module first, (Module, Module) then) =>
+        new Composition(first, Tuple(then.Item1, then.Item2));
 
     /// <summary>Feeds this module's output to three modules side by side (their outputs form a tuple).</summary>
     public static Module operator >>(Module first, (Module, Module, Module) then) =>
@@ -70,7 +74,8 @@ public abstract partial class Module
     /// <summary>Scales the input: <c>m * s</c> is Modula's <c>m @ Mul(s)</c>.</summary>
     public static Module operator *(Module m, double scale) => new Composition(new Mul(scale), m);
 
-    /// <summary>Runs every child on the same input; the output is the list of their outputs (mass and sensitivity add).</summary>
+    /// <summary>Runs every child on the same input; the output is the list of their outputs (mass and sensitivity
+    /// add).</summary>
     public static Module Tuple(params Module[] children) => new TupleModule(children);
 
     /// <summary>Alias of <c>first &gt;&gt; then</c> for callers that prefer a method.</summary>
@@ -82,10 +87,12 @@ public abstract partial class Module
     /// </summary>
     public Module Repeat(int times)
     {
-        if (times < 0) throw new ArgumentOutOfRangeException(nameof(times), $"{Label}.Repeat: count must be ≥ 0, got {times}.");
+        if (times < 0)
+            throw new ArgumentOutOfRangeException(nameof(times), $"{Label}.Repeat: count must be ≥ 0, got {times}.");
         var (inner, name) = this is Named named ? (named.Inner, named.Name) : (this, Label);
         Module result = new Identity();
-        for (int i = 0; i < times; i++) result = new Composition(result, new Named(inner, $"{name}[{i}]"));
+        for (int i = 0; i < times; i++)
+            result = new Composition(result, new Named(inner, $"{name}[{i}]"));
         return result;
     }
 
@@ -95,8 +102,13 @@ public abstract partial class Module
     /// </summary>
     public Module Tare(double absolute = 1)
     {
-        if (!(absolute > 0)) throw new ArgumentOutOfRangeException(nameof(absolute), $"{Label}.Tare: target mass must be > 0, got {absolute}.");
-        if (Mass == 0) throw new InvalidOperationException($"{Label}.Tare: a module of mass 0 cannot be rescaled.");
+        if (!(absolute > 0))
+            throw new ArgumentOutOfRangeException(
+                nameof(absolute),
+                $"{Label}.Tare: target mass must be > 0, got {absolute}."
+            );
+        if (Mass == 0)
+            throw new InvalidOperationException($"{Label}.Tare: a module of mass 0 cannot be rescaled.");
         return Rescaled(absolute / Mass);
     }
 
@@ -114,10 +126,12 @@ public abstract partial class Module
     /// <summary>True when the output has the input's feature width (elementwise bonds, normalizations).</summary>
     public virtual bool PreservesWidth => false;
 
-    /// <summary>The module tree with atoms, bonds, mass, sensitivity and each atom's target at top-level target 1.</summary>
+    /// <summary>The module tree with atoms, bonds, mass, sensitivity and each atom's target at top-level target
+    /// 1.</summary>
     public string Summary() => ModuleSummary.Format(this);
 
     /// <inheritdoc/>
     public override string ToString() =>
-        $"{Label}: {AtomCount} atoms, {BondCount} bonds, {(Smooth ? "smooth" : "non-smooth")}, mass {Mass:G4}, sensitivity {Sensitivity:G4}";
+        $"{Label}: {AtomCount} atoms, {BondCount} bonds, {(Smooth ? "smooth" : "non-smooth")}, mass {Mass:G4}, "
+        + $"sensitivity {Sensitivity:G4}";
 }

@@ -10,11 +10,14 @@ public sealed class ModuleException : Exception
     public ModuleException(string module, string problem, Exception? inner = null)
         : this([module], problem, inner) { }
 
-    /// <summary>Creates an error raised inside a forward pass; the running modules add themselves to the path as it propagates.</summary>
-    public ModuleException(string problem) : this([], problem, null) { }
+    /// <summary>Creates an error raised inside a forward pass; the running modules add themselves to the path as it
+    /// propagates.</summary>
+    public ModuleException(string problem)
+        : this([], problem, null) { }
 
     /// <summary>Wraps a lower-level error raised inside a forward pass.</summary>
-    public ModuleException(string problem, Exception inner) : this([], problem, inner) { }
+    public ModuleException(string problem, Exception inner)
+        : this([], problem, inner) { }
 
     private ModuleException(IReadOnlyList<string> path, string problem, Exception? inner)
         : base(path.Count == 0 ? problem : $"{string.Join(" > ", path)}: {problem}", inner)

@@ -29,14 +29,19 @@ public sealed class NormalizeState : IDisposable
     internal void CheckFits(Module module)
     {
         if (module.AtomCount != _vectors.Length)
-            throw new ModuleException(module.Label, $"normalize state was made for {_vectors.Length} atoms, module has {module.AtomCount}.");
+            throw new ModuleException(
+                module.Label,
+                $"normalize state was made for {_vectors.Length} atoms, module has {module.AtomCount}."
+            );
     }
 
-    /// <summary>The vector for atom <paramref name="index"/>, drawn on first use (or when its shape, dtype or device changes); the state keeps ownership.</summary>
+    /// <summary>The vector for atom <paramref name="index"/>, drawn on first use (or when its shape, dtype or device
+    /// changes); the state keeps ownership.</summary>
     public Tensor Vector(int index, Shape shape, DType dtype, Device device)
     {
         var v = _vectors[index];
-        if (v is not null && v.Shape == shape && v.DType == dtype && v.Device == device) return v;
+        if (v is not null && v.Shape == shape && v.DType == dtype && v.Device == device)
+            return v;
         v?.Dispose();
         return _vectors[index] = TensorScope.Escape(Ops.Normal(shape, Generator, dtype, device));
     }
@@ -46,7 +51,8 @@ public sealed class NormalizeState : IDisposable
     {
         var old = _vectors[index];
         _vectors[index] = TensorScope.Escape(vector);
-        if (!ReferenceEquals(old, vector)) old?.Dispose();
+        if (!ReferenceEquals(old, vector))
+            old?.Dispose();
     }
 
     /// <summary>Frees every vector.</summary>

@@ -31,7 +31,9 @@ public sealed class Weights : IReadOnlyList<Tensor>, IDisposable
 
     /// <summary>Leaf variables sharing these tensors' storage, for a forward pass whose gradients are wanted.</summary>
     public Variable[] ToVariables(bool requiresGrad = true) =>
-        _tensors.Select((t, i) => new Variable(TensorScope.Escape(t.View(t.Shape.Dims.ToArray())), requiresGrad, $"w{i}")).ToArray();
+        _tensors
+            .Select((t, i) => new Variable(TensorScope.Escape(t.View(t.Shape.Dims.ToArray())), requiresGrad, $"w{i}"))
+            .ToArray();
 
     /// <summary>
     /// Takes the accumulated gradients out of <paramref name="parameters"/> (their gradients
@@ -59,7 +61,8 @@ public sealed class Weights : IReadOnlyList<Tensor>, IDisposable
     public void CopyFrom(Weights source)
     {
         CheckMatches(nameof(CopyFrom), source);
-        for (int i = 0; i < Count; i++) Ops.CopyInto(source[i], _tensors[i]);
+        for (int i = 0; i < Count; i++)
+            Ops.CopyInto(source[i], _tensors[i]);
     }
 
     // ---- in-place algebra -------------------------------------------------------------------
@@ -68,26 +71,32 @@ public sealed class Weights : IReadOnlyList<Tensor>, IDisposable
     public void AddScaled(Weights x, double alpha)
     {
         CheckMatches(nameof(AddScaled), x);
-        for (int i = 0; i < Count; i++) Ops.Zip(_tensors[i], x[i], new ScaledAdd(alpha), into: _tensors[i]);
+        for (int i = 0; i < Count; i++)
+            Ops.Zip(_tensors[i], x[i], new ScaledAdd(alpha), into: _tensors[i]);
     }
 
     /// <summary>this ← this · alpha.</summary>
     public void Scale(double alpha)
     {
-        foreach (var t in _tensors) Ops.Map(t, new Affine(alpha, 0), into: t);
+        foreach (var t in _tensors)
+            Ops.Map(t, new Affine(alpha, 0), into: t);
     }
 
     /// <summary>this ← f(this) elementwise.</summary>
-    public void Apply<TOp>(TOp op) where TOp : struct, IUnaryOp
+    public void Apply<TOp>(TOp op)
+        where TOp : struct, IUnaryOp
     {
-        foreach (var t in _tensors) Ops.Map(t, op, into: t);
+        foreach (var t in _tensors)
+            Ops.Map(t, op, into: t);
     }
 
     /// <summary>this ← f(this, other) elementwise.</summary>
-    public void Combine<TOp>(Weights other, TOp op) where TOp : struct, IBinaryOp
+    public void Combine<TOp>(Weights other, TOp op)
+        where TOp : struct, IBinaryOp
     {
         CheckMatches(typeof(TOp).Name, other);
-        for (int i = 0; i < Count; i++) Ops.Zip(_tensors[i], other[i], op, into: _tensors[i]);
+        for (int i = 0; i < Count; i++)
+            Ops.Zip(_tensors[i], other[i], op, into: _tensors[i]);
     }
 
     // ---- new-vector algebra -----------------------------------------------------------------
@@ -99,17 +108,20 @@ public sealed class Weights : IReadOnlyList<Tensor>, IDisposable
     public static Weights operator -(Weights a, Weights b) => a.Zip(b, new Sub());
 
     /// <summary>Every tensor scaled by <paramref name="alpha"/> as a new vector.</summary>
-    public static Weights operator *(double alpha, Weights a) => new(a._tensors.Select(t => TensorScope.Escape(Ops.Mul(t, alpha))));
+    public static Weights operator *(double alpha, Weights a) =>
+        new(a._tensors.Select(t => TensorScope.Escape(Ops.Mul(t, alpha))));
 
     /// <summary>f(this, other) elementwise as a new vector.</summary>
-    public Weights Zip<TOp>(Weights other, TOp op) where TOp : struct, IBinaryOp
+    public Weights Zip<TOp>(Weights other, TOp op)
+        where TOp : struct, IBinaryOp
     {
         CheckMatches(typeof(TOp).Name, other);
         return new(_tensors.Select((t, i) => TensorScope.Escape(Ops.Zip(t, other[i], op))));
     }
 
     /// <summary>f(this) elementwise as a new vector.</summary>
-    public Weights Map<TOp>(TOp op) where TOp : struct, IUnaryOp => new(_tensors.Select(t => TensorScope.Escape(Ops.Map(t, op))));
+    public Weights Map<TOp>(TOp op)
+        where TOp : struct, IUnaryOp => new(_tensors.Select(t => TensorScope.Escape(Ops.Map(t, op))));
 
     /// <summary>The Euclidean norm of the whole vector (host sum; for checks and logs).</summary>
     public double L2Norm()
@@ -132,10 +144,12 @@ public sealed class Weights : IReadOnlyList<Tensor>, IDisposable
             // A finite sum has finite terms (NaN and ±∞ survive addition), so one pass clears a
             // tensor; a non-finite sum may be overflow, and 0·x (NaN exactly where x is not finite) decides.
             using (var sum = Ops.Sum(_tensors[i]))
-                if (double.IsFinite(sum.Item())) continue;
+                if (double.IsFinite(sum.Item()))
+                    continue;
             using var zeroed = Ops.Mul(_tensors[i], 0);
             using var probe = Ops.Sum(zeroed);
-            if (!double.IsFinite(probe.Item())) return i;
+            if (!double.IsFinite(probe.Item()))
+                return i;
         }
         return null;
     }
@@ -146,13 +160,17 @@ public sealed class Weights : IReadOnlyList<Tensor>, IDisposable
             throw new ArgumentException($"Weights.{op}: vectors have {Count} and {other.Count} tensors.");
         for (int i = 0; i < Count; i++)
             if (other[i].Shape != _tensors[i].Shape)
-                throw new ArgumentException($"Weights.{op}: tensor {i} has shape {_tensors[i].Shape} here and {other[i].Shape} in the other vector.");
+                throw new ArgumentException(
+                    $"Weights.{op}: tensor {i} has shape {_tensors[i].Shape} here and {other[i].Shape} in the other "
+                        + $"vector."
+                );
     }
 
     /// <summary>Disposes every tensor.</summary>
     public void Dispose()
     {
-        foreach (var t in _tensors) t.Dispose();
+        foreach (var t in _tensors)
+            t.Dispose();
     }
 
     /// <inheritdoc/>

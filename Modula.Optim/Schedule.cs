@@ -15,15 +15,18 @@ public sealed record Schedule(ScheduleKind Kind, int TotalSteps = 1, double Floo
     public static Schedule Constant(int warmup = 0) => new(ScheduleKind.Constant, 1, 1, warmup);
 
     /// <summary>Linear decay from 1 at step 0 to <paramref name="floor"/> at <paramref name="totalSteps"/>.</summary>
-    public static Schedule Linear(int totalSteps, double floor = 0, int warmup = 0) => new(ScheduleKind.Linear, totalSteps, floor, warmup);
+    public static Schedule Linear(int totalSteps, double floor = 0, int warmup = 0) =>
+        new(ScheduleKind.Linear, totalSteps, floor, warmup);
 
     /// <summary>Cosine decay from 1 to <paramref name="floor"/> over <paramref name="totalSteps"/>.</summary>
-    public static Schedule Cosine(int totalSteps, double floor = 0, int warmup = 0) => new(ScheduleKind.Cosine, totalSteps, floor, warmup);
+    public static Schedule Cosine(int totalSteps, double floor = 0, int warmup = 0) =>
+        new(ScheduleKind.Cosine, totalSteps, floor, warmup);
 
     /// <summary>The multiplier at <paramref name="step"/> (steps past the end keep the floor).</summary>
     public double At(int step)
     {
-        if (step < 0) throw new ArgumentOutOfRangeException(nameof(step), $"Schedule: step must be ≥ 0, got {step}.");
+        if (step < 0)
+            throw new ArgumentOutOfRangeException(nameof(step), $"Schedule: step must be ≥ 0, got {step}.");
         double p = Math.Min(1, (double)step / Math.Max(1, TotalSteps));
         double decay = Kind switch
         {
@@ -35,18 +38,23 @@ public sealed record Schedule(ScheduleKind Kind, int TotalSteps = 1, double Floo
         return step < Warmup ? decay * (step + 1) / Warmup : decay;
     }
 
-    /// <summary>Parses <c>constant</c>, <c>linear</c> or <c>cosine</c> for a run of <paramref name="totalSteps"/>.</summary>
-    public static Schedule Parse(string name, int totalSteps, double floor = 0, int warmup = 0) => name switch
-    {
-        "constant" or "none" => Constant(warmup),
-        "linear" => Linear(totalSteps, floor, warmup),
-        "cosine" => Cosine(totalSteps, floor, warmup),
-        _ => throw new ArgumentException($"Schedule: unknown schedule '{name}'; use constant, linear or cosine."),
-    };
+    /// <summary>Parses <c>constant</c>, <c>linear</c> or <c>cosine</c> for a run of <paramref
+    /// name="totalSteps"/>.</summary>
+    public static Schedule Parse(string name, int totalSteps, double floor = 0, int warmup = 0) =>
+        name switch
+        {
+            "constant" or "none" => Constant(warmup),
+            "linear" => Linear(totalSteps, floor, warmup),
+            "cosine" => Cosine(totalSteps, floor, warmup),
+            _ => throw new ArgumentException($"Schedule: unknown schedule '{name}'; use constant, linear or cosine."),
+        };
 
     /// <inheritdoc/>
-    public override string ToString() => string.Create(CultureInfo.InvariantCulture,
-        $"{Kind.ToString().ToLowerInvariant()}(total={TotalSteps}, floor={Floor}, warmup={Warmup})");
+    public override string ToString() =>
+        string.Create(
+            CultureInfo.InvariantCulture,
+            $"{Kind.ToString().ToLowerInvariant()}(total={TotalSteps}, floor={Floor}, warmup={Warmup})"
+        );
 }
 
 /// <summary>The shape of a <see cref="Schedule"/>.</summary>

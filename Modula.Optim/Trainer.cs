@@ -28,11 +28,16 @@ public sealed class Trainer : IDisposable
 {
     private readonly IReadOnlyList<(string Path, Atom Atom)> _atoms;
 
-    /// <summary>Creates a trainer; it takes ownership of <paramref name="weights"/> and <paramref name="optimizer"/>.</summary>
+    /// <summary>Creates a trainer; it takes ownership of <paramref name="weights"/> and <paramref
+    /// name="optimizer"/>.</summary>
     public Trainer(Module model, Weights weights, Optimizer optimizer, TrainerOptions options, ulong normalizeSeed = 0)
     {
         model.CheckWeights(weights);
-        if (!(options.LearningRate >= 0)) throw new ArgumentOutOfRangeException(nameof(options), $"Trainer: learning rate must be ≥ 0, got {options.LearningRate}.");
+        if (!(options.LearningRate >= 0))
+            throw new ArgumentOutOfRangeException(
+                nameof(options),
+                $"Trainer: learning rate must be ≥ 0, got {options.LearningRate}."
+            );
         Model = model;
         Weights = weights;
         Optimizer = optimizer;
@@ -49,7 +54,8 @@ public sealed class Trainer : IDisposable
     /// <summary>The weights (updated in place).</summary>
     public Weights Weights { get; }
 
-    /// <summary>Leaf variables over <see cref="Weights"/>: pass them to <see cref="Module.Forward(Variable, IReadOnlyList{Variable})"/>.</summary>
+    /// <summary>Leaf variables over <see cref="Weights"/>: pass them to <see
+    /// cref="Module.Forward(Variable, IReadOnlyList{Variable})"/>.</summary>
     public Variable[] Parameters { get; }
 
     /// <summary>The base optimizer.</summary>
@@ -89,9 +95,14 @@ public sealed class Trainer : IDisposable
     /// </summary>
     public bool Step(int microBatches = 1)
     {
-        if (microBatches < 1) throw new ArgumentOutOfRangeException(nameof(microBatches), $"Trainer.Step: micro-batch count must be ≥ 1, got {microBatches}.");
+        if (microBatches < 1)
+            throw new ArgumentOutOfRangeException(
+                nameof(microBatches),
+                $"Trainer.Step: micro-batch count must be ≥ 1, got {microBatches}."
+            );
         using var gradient = Weights.GradientsOf(Parameters);
-        if (microBatches > 1) gradient.Scale(1.0 / microBatches);
+        if (microBatches > 1)
+            gradient.Scale(1.0 / microBatches);
         return Step(gradient);
     }
 
@@ -104,7 +115,8 @@ public sealed class Trainer : IDisposable
         if (gradient.FirstNonFinite() is int bad)
         {
             string name = $"{bad} ({_atoms[bad].Path})";
-            if (Options.NonFinite == NonFinitePolicy.Throw) throw new NonFiniteGradientException(name, StepCount);
+            if (Options.NonFinite == NonFinitePolicy.Throw)
+                throw new NonFiniteGradientException(name, StepCount);
             SkippedSteps++;
             return false;
         }
@@ -142,17 +154,20 @@ public sealed class Trainer : IDisposable
         {
             if (Options.Rule == UpdateRule.Plain)
             {
-                for (int i = 0; i < Weights.Count; i++) StepWeight(i, direction[i], eta, decay: null);
+                for (int i = 0; i < Weights.Count; i++)
+                    StepWeight(i, direction[i], eta, decay: null);
             }
             else
             {
                 var targets = Model.AtomTargets(eta);
-                using var update = RuleUpdate is { } custom ? custom(direction, eta) : Options.Rule switch
-                {
-                    UpdateRule.Normalize => Model.Normalize(direction, targets, NormalizeState),
-                    UpdateRule.Dualize => Model.Dualize(direction, targets, Options.Orthogonalizer),
-                    _ => throw new InvalidOperationException($"Trainer: unknown rule {Options.Rule}."),
-                };
+                using var update = RuleUpdate is { } custom
+                    ? custom(direction, eta)
+                    : Options.Rule switch
+                    {
+                        UpdateRule.Normalize => Model.Normalize(direction, targets, NormalizeState),
+                        UpdateRule.Dualize => Model.Dualize(direction, targets, Options.Orthogonalizer),
+                        _ => throw new InvalidOperationException($"Trainer: unknown rule {Options.Rule}."),
+                    };
                 // Modula's weight decay is split over atoms like the targets: sᵢ = λ·tᵢ.
                 bool decays = eta * Options.WeightDecay != 0;
                 for (int i = 0; i < Weights.Count; i++)
@@ -160,7 +175,8 @@ public sealed class Trainer : IDisposable
             }
         }
         if (Options.Project)
-            using (var projected = Model.Project(Weights)) Weights.CopyFrom(projected);
+            using (var projected = Model.Project(Weights))
+                Weights.CopyFrom(projected);
         StepCount++;
     }
 
@@ -176,16 +192,21 @@ public sealed class Trainer : IDisposable
         var atom = _atoms[i].Atom;
         double keep = decay is null ? 1 - scale * Options.WeightDecay : 1;
         double? factor = decay is double s ? atom.DecayFactor(s) : null;
-        if (factor is double f) (keep, scale) = (f, f * scale);
-        if (keep == 1 && scale == 1) Ops.Zip(w, step, new Sub(), into: w);
-        else Ops.Zip(w, step, new LinearCombination(keep, -scale), into: w);
-        if (decay is double strength && factor is null) atom.RegularizeWeightInPlace(w, strength);
+        if (factor is double f)
+            (keep, scale) = (f, f * scale);
+        if (keep == 1 && scale == 1)
+            Ops.Zip(w, step, new Sub(), into: w);
+        else
+            Ops.Zip(w, step, new LinearCombination(keep, -scale), into: w);
+        if (decay is double strength && factor is null)
+            atom.RegularizeWeightInPlace(w, strength);
     }
 
     /// <summary>Frees weights, optimizer state and power-iteration vectors.</summary>
     public void Dispose()
     {
-        foreach (var p in Parameters) p.Dispose();
+        foreach (var p in Parameters)
+            p.Dispose();
         Weights.Dispose();
         Optimizer.Dispose();
         NormalizeState.Dispose();

@@ -8,20 +8,24 @@ public enum UpdateRule
     /// <summary>Unnormalized: <c>w ← w − lr·schedule·direction</c> (plain SGD, Adam, …).</summary>
     Plain,
 
-    /// <summary>Modula v1: the direction is normalized in the modular norm to <c>lr·schedule</c> (power iteration).</summary>
+    /// <summary>Modula v1: the direction is normalized in the modular norm to <c>lr·schedule</c> (power
+    /// iteration).</summary>
     Normalize,
 
-    /// <summary>Modula v2: the direction is dualized in the modular norm with target <c>lr·schedule</c> (Newton–Schulz).</summary>
+    /// <summary>Modula v2: the direction is dualized in the modular norm with target <c>lr·schedule</c>
+    /// (Newton–Schulz).</summary>
     Dualize,
 }
 
 /// <summary>What to do when a gradient holds NaN or ±∞.</summary>
 public enum NonFinitePolicy
 {
-    /// <summary>Throw a <see cref="NonFiniteGradientException"/> naming the first bad weight; nothing is changed.</summary>
+    /// <summary>Throw a <see cref="NonFiniteGradientException"/> naming the first bad weight; nothing is
+    /// changed.</summary>
     Throw,
 
-    /// <summary>Discard the gradient, leave weights and optimizer state unchanged, and count the step in <see cref="Trainer.SkippedSteps"/>.</summary>
+    /// <summary>Discard the gradient, leave weights and optimizer state unchanged, and count the step in <see
+    /// cref="Trainer.SkippedSteps"/>.</summary>
     Skip,
 }
 
@@ -44,7 +48,8 @@ public sealed record TrainerOptions(
     double WeightDecay = 0,
     bool Project = false,
     NonFinitePolicy NonFinite = NonFinitePolicy.Throw,
-    Orthogonalizer Orthogonalizer = Orthogonalizer.SixStep);
+    Orthogonalizer Orthogonalizer = Orthogonalizer.SixStep
+);
 
 /// <summary>A gradient held NaN or ±∞ under <see cref="NonFinitePolicy.Throw"/>.</summary>
 public sealed class NonFiniteGradientException(string parameter, int step)

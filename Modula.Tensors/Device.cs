@@ -9,11 +9,15 @@ public enum DeviceKind
 {
     /// <summary>The managed-SIMD CPU backend: the fast path on machines without a GPU.</summary>
     Cpu,
+
     /// <summary>An NVIDIA GPU through ILGPU's CUDA accelerator.</summary>
     Cuda,
+
     /// <summary>An OpenCL 2.0 device through ILGPU.</summary>
     OpenCL,
-    /// <summary>ILGPU's CPU simulator: runs the accelerator kernels as scalar C#, for verifying them without a GPU.</summary>
+
+    /// <summary>ILGPU's CPU simulator: runs the accelerator kernels as scalar C#, for verifying them without a
+    /// GPU.</summary>
     IlgpuCpu,
 }
 
@@ -65,7 +69,8 @@ public abstract class Device : IDisposable
     internal OpTimer Time<TState>(Func<TState, string> name, TState state) =>
         Profiler is { } p ? p.Begin(name(state)) : default;
 
-    /// <summary><see cref="Time(string)"/> for a primitive parameterized by an op struct, named <c>primitive&lt;TOp&gt;</c>.</summary>
+    /// <summary><see cref="Time(string)"/> for a primitive parameterized by an op struct, named
+    /// <c>primitive&lt;TOp&gt;</c>.</summary>
     internal OpTimer Time<TOp>(string primitive) =>
         Profiler is { } p ? p.Begin($"{primitive}<{typeof(TOp).Name}>") : default;
 
@@ -75,7 +80,8 @@ public abstract class Device : IDisposable
     /// <summary>Waits for queued work to finish (a no-op where ops run synchronously).</summary>
     public virtual void Synchronize() { }
 
-    /// <summary>Allocates storage for <paramref name="length"/> elements from the pool; contents are unspecified.</summary>
+    /// <summary>Allocates storage for <paramref name="length"/> elements from the pool; contents are
+    /// unspecified.</summary>
     internal Storage Allocate(DType dtype, int length)
     {
         if (!Supports(dtype))
@@ -99,21 +105,24 @@ public abstract class Device : IDisposable
     /// (or <c>opencl:N</c>), <c>ilgpu-cpu</c>. Throws <see cref="NotSupportedException"/>
     /// listing what exists when the requested device is absent.
     /// </summary>
-    public static Device Open(string name) => name.Trim().ToLowerInvariant() switch
-    {
-        "cpu" => Cpu,
-        "ilgpu-cpu" => IlgpuDevice.OpenCpuSimulator(),
-        var n when n == "cuda" || n.StartsWith("cuda:") => IlgpuDevice.Open(DeviceKind.Cuda, IndexOf(n)),
-        var n when n == "opencl" || n.StartsWith("opencl:") => IlgpuDevice.Open(DeviceKind.OpenCL, IndexOf(n)),
-        _ => throw new ArgumentException($"Unknown device '{name}'. Use cpu, cuda[:N], opencl[:N] or ilgpu-cpu."),
-    };
+    public static Device Open(string name) =>
+        name.Trim().ToLowerInvariant() switch
+        {
+            "cpu" => Cpu,
+            "ilgpu-cpu" => IlgpuDevice.OpenCpuSimulator(),
+            var n when n == "cuda" || n.StartsWith("cuda:") => IlgpuDevice.Open(DeviceKind.Cuda, IndexOf(n)),
+            var n when n == "opencl" || n.StartsWith("opencl:") => IlgpuDevice.Open(DeviceKind.OpenCL, IndexOf(n)),
+            _ => throw new ArgumentException($"Unknown device '{name}'. Use cpu, cuda[:N], opencl[:N] or ilgpu-cpu."),
+        };
 
     private static int IndexOf(string name)
     {
         int colon = name.IndexOf(':');
-        if (colon < 0) return 0;
+        if (colon < 0)
+            return 0;
         return int.TryParse(name.AsSpan(colon + 1), out var i) && i >= 0
-            ? i : throw new ArgumentException($"Bad device index in '{name}'.");
+            ? i
+            : throw new ArgumentException($"Bad device index in '{name}'.");
     }
 
     /// <inheritdoc/>

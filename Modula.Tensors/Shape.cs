@@ -14,13 +14,15 @@ public readonly struct Shape : IEquatable<Shape>, IReadOnlyList<int>
     public Shape(params ReadOnlySpan<int> dims)
     {
         foreach (var d in dims)
-            if (d < 0) throw new ArgumentException($"Shape {Format(dims)} has a negative dimension.");
+            if (d < 0)
+                throw new ArgumentException($"Shape {Format(dims)} has a negative dimension.");
         _dims = dims.ToArray();
         long n = 1;
         foreach (var d in dims)
         {
             n *= d;
-            if (n > int.MaxValue) throw new ArgumentException($"Shape {Format(dims)} has more than 2^31-1 elements.");
+            if (n > int.MaxValue)
+                throw new ArgumentException($"Shape {Format(dims)} has more than 2^31-1 elements.");
         }
     }
 
@@ -36,7 +38,8 @@ public readonly struct Shape : IEquatable<Shape>, IReadOnlyList<int>
         get
         {
             int n = 1;
-            foreach (var d in Dims) n *= d;
+            foreach (var d in Dims)
+                n *= d;
             return n;
         }
     }
@@ -54,7 +57,11 @@ public readonly struct Shape : IEquatable<Shape>, IReadOnlyList<int>
     {
         var strides = new int[Rank];
         int s = 1;
-        for (int i = Rank - 1; i >= 0; i--) { strides[i] = s; s *= Dims[i]; }
+        for (int i = Rank - 1; i >= 0; i--)
+        {
+            strides[i] = s;
+            s *= Dims[i];
+        }
         return strides;
     }
 
@@ -62,11 +69,13 @@ public readonly struct Shape : IEquatable<Shape>, IReadOnlyList<int>
     public static int NormalizeAxis(int axis, int rank)
     {
         int a = axis < 0 ? axis + rank : axis;
-        if (a < 0 || a >= rank) throw new ArgumentOutOfRangeException(nameof(axis), $"Axis {axis} is out of range for rank {rank}.");
+        if (a < 0 || a >= rank)
+            throw new ArgumentOutOfRangeException(nameof(axis), $"Axis {axis} is out of range for rank {rank}.");
         return a;
     }
 
-    /// <summary>NumPy broadcast of two shapes; throws naming <paramref name="op"/> and both shapes when they cannot meet.</summary>
+    /// <summary>NumPy broadcast of two shapes; throws naming <paramref name="op"/> and both shapes when they cannot
+    /// meet.</summary>
     public static Shape Broadcast(Shape a, Shape b, string op)
     {
         int rank = Math.Max(a.Rank, b.Rank);
@@ -76,7 +85,9 @@ public readonly struct Shape : IEquatable<Shape>, IReadOnlyList<int>
             int da = i < rank - a.Rank ? 1 : a.Dims[i - (rank - a.Rank)];
             int db = i < rank - b.Rank ? 1 : b.Dims[i - (rank - b.Rank)];
             if (da != db && da != 1 && db != 1)
-                throw new ArgumentException($"{op}: shapes {a} and {b} cannot be broadcast together (dimension {i}: {da} vs {db}).");
+                throw new ArgumentException(
+                    $"{op}: shapes {a} and {b} cannot be broadcast together (dimension {i}: {da} vs {db})."
+                );
             dims[i] = da == 1 ? db : da;
         }
         return new Shape(dims);
@@ -98,7 +109,8 @@ public readonly struct Shape : IEquatable<Shape>, IReadOnlyList<int>
     public override int GetHashCode()
     {
         var h = new HashCode();
-        foreach (var d in Dims) h.Add(d);
+        foreach (var d in Dims)
+            h.Add(d);
         return h.ToHashCode();
     }
 

@@ -16,7 +16,8 @@ public sealed class Tensor : IDisposable
 
     internal Tensor(Storage storage, Shape shape, int[] strides, int offset, bool retain)
     {
-        if (retain) storage.Retain();
+        if (retain)
+            storage.Retain();
         _storage = storage;
         Shape = shape;
         _strides = strides;
@@ -54,7 +55,9 @@ public sealed class Tensor : IDisposable
     public bool IsDisposed => _storage is null;
 
     /// <summary>The underlying buffer; throws <see cref="ObjectDisposedException"/> after disposal.</summary>
-    public Storage Storage => _storage ?? throw new ObjectDisposedException(nameof(Tensor), $"Tensor {Shape} was used after it was disposed.");
+    public Storage Storage =>
+        _storage
+        ?? throw new ObjectDisposedException(nameof(Tensor), $"Tensor {Shape} was used after it was disposed.");
 
     /// <summary>True if the elements are laid out densely in row-major order (offset may be non-zero).</summary>
     public bool IsContiguous
@@ -64,7 +67,8 @@ public sealed class Tensor : IDisposable
             int expected = 1;
             for (int i = Rank - 1; i >= 0; i--)
             {
-                if (Shape.Dims[i] != 1 && _strides[i] != expected) return false;
+                if (Shape.Dims[i] != 1 && _strides[i] != expected)
+                    return false;
                 expected *= Shape.Dims[i];
             }
             return true;
@@ -86,8 +90,10 @@ public sealed class Tensor : IDisposable
             throw new ObjectDisposedException(nameof(Tensor), $"{op}: tensor {Shape} was used after it was disposed.");
         // An op on a closed accelerator would launch on freed native state and end the process.
         if (_storage.Device.IsDisposed)
-            throw new ObjectDisposedException(nameof(Tensor),
-                $"{op}: tensor {Shape} lives on device {_storage.Device.Name}, which was disposed.");
+            throw new ObjectDisposedException(
+                nameof(Tensor),
+                $"{op}: tensor {Shape} lives on device {_storage.Device.Name}, which was disposed."
+            );
     }
 
     // ---- creation ----------------------------------------------------------------------
@@ -111,31 +117,38 @@ public sealed class Tensor : IDisposable
         return HeadSplitLayouts.EmptyInAxisOrderOf(like);
     }
 
-    /// <summary>Copies <paramref name="data"/> (row-major) into a new tensor of shape <paramref name="shape"/>.</summary>
-    public static Tensor FromArray<T>(ReadOnlySpan<T> data, Shape shape, Device? device = null) where T : unmanaged
+    /// <summary>Copies <paramref name="data"/> (row-major) into a new tensor of shape <paramref
+    /// name="shape"/>.</summary>
+    public static Tensor FromArray<T>(ReadOnlySpan<T> data, Shape shape, Device? device = null)
+        where T : unmanaged
     {
         if (data.Length != shape.Size)
-            throw new ArgumentException($"FromArray: {data.Length} values do not fill shape {shape} ({shape.Size} elements).");
+            throw new ArgumentException(
+                $"FromArray: {data.Length} values do not fill shape {shape} ({shape.Size} elements)."
+            );
         var t = Empty(shape, DTypeInfo.Of<T>(), device);
         Upload(data, t);
         return t;
     }
 
-    private static void Upload<T>(ReadOnlySpan<T> data, Tensor into) where T : unmanaged
+    private static void Upload<T>(ReadOnlySpan<T> data, Tensor into)
+        where T : unmanaged
     {
-        using (into.Device.Time(nameof(IBackend.Upload))) into.Device.Backend.Upload(data, into.Storage);
+        using (into.Device.Time(nameof(IBackend.Upload)))
+            into.Device.Backend.Upload(data, into.Storage);
     }
 
     /// <summary>Copies a one-dimensional array into a new vector tensor.</summary>
-    public static Tensor FromArray<T>(T[] data, Device? device = null) where T : unmanaged =>
-        FromArray<T>(data, new Shape(data.Length), device);
+    public static Tensor FromArray<T>(T[] data, Device? device = null)
+        where T : unmanaged => FromArray<T>(data, new Shape(data.Length), device);
 
     /// <summary>A rank-0 tensor holding <paramref name="value"/>.</summary>
     public static Tensor Scalar(double value, DType dtype = DType.Float32, Device? device = null) =>
         Ops.Full(Shape.Scalar, value, dtype, device);
 
     /// <summary>Copies the elements to a new row-major host array.</summary>
-    public T[] ToArray<T>() where T : unmanaged
+    public T[] ToArray<T>()
+        where T : unmanaged
     {
         CheckAlive("ToArray");
         if (DTypeInfo.Of<T>() != DType)
@@ -153,13 +166,17 @@ public sealed class Tensor : IDisposable
     /// Copies the elements in row-major order into the first <see cref="Size"/> elements of
     /// <paramref name="destination"/> (lets a caller reuse one host buffer, as checkpoint snapshots do).
     /// </summary>
-    public void CopyTo<T>(Span<T> destination) where T : unmanaged
+    public void CopyTo<T>(Span<T> destination)
+        where T : unmanaged
     {
         CheckAlive("CopyTo");
         if (DTypeInfo.Of<T>() != DType)
             throw new InvalidOperationException($"CopyTo<{typeof(T).Name}>: tensor has dtype {DType}.");
         if (destination.Length < Size)
-            throw new ArgumentException($"CopyTo: the destination holds {destination.Length} elements, the tensor {Shape} has {Size}.", nameof(destination));
+            throw new ArgumentException(
+                $"CopyTo: the destination holds {destination.Length} elements, the tensor {Shape} has {Size}.",
+                nameof(destination)
+            );
         using var dense = IsContiguous ? null : Ops.Contiguous(this);
         var source = dense ?? this;
         using (source.Device.Time(nameof(IBackend.Download)))
@@ -169,7 +186,8 @@ public sealed class Tensor : IDisposable
     /// <summary>The value of a one-element tensor as a double.</summary>
     public double Item()
     {
-        if (Size != 1) throw new InvalidOperationException($"Item: tensor {Shape} has {Size} elements, not 1.");
+        if (Size != 1)
+            throw new InvalidOperationException($"Item: tensor {Shape} has {Size} elements, not 1.");
         return DType switch
         {
             DType.Float32 => ToArray<float>()[0],
@@ -187,9 +205,15 @@ public sealed class Tensor : IDisposable
         var result = Empty(Shape, DType, device);
         switch (DType)
         {
-            case DType.Float32: Upload<float>(source.ToArray<float>(), result); break;
-            case DType.Float64: Upload<double>(source.ToArray<double>(), result); break;
-            default: Upload<int>(source.ToArray<int>(), result); break;
+            case DType.Float32:
+                Upload<float>(source.ToArray<float>(), result);
+                break;
+            case DType.Float64:
+                Upload<double>(source.ToArray<double>(), result);
+                break;
+            default:
+                Upload<int>(source.ToArray<int>(), result);
+                break;
         }
         return result;
     }
@@ -198,13 +222,17 @@ public sealed class Tensor : IDisposable
 
     private Tensor View(Shape shape, int[] strides, int offset) => new(Storage, shape, strides, offset, retain: true);
 
-    /// <summary>A view with a new shape; one dimension may be -1 (inferred). Throws if the layout cannot be viewed without a copy (use <see cref="Reshape"/>).</summary>
+    /// <summary>A view with a new shape; one dimension may be -1 (inferred). Throws if the layout cannot be viewed
+    /// without a copy (use <see cref="Reshape"/>).</summary>
     public Tensor View(params int[] dims)
     {
         CheckAlive("View");
         var shape = InferShape(dims, "View");
-        var strides = ViewStrides(shape) ?? throw new InvalidOperationException(
-            $"View: tensor {Shape} with strides {Shape.Format(_strides)} cannot be viewed as {shape} without a copy; use Reshape.");
+        var strides = ViewStrides(shape)
+            ?? throw new InvalidOperationException(
+                $"View: tensor {Shape} with strides {Shape.Format(_strides)} cannot be viewed as {shape} without a "
+                    + $"copy; use Reshape."
+            );
         return View(shape, strides, Offset);
     }
 
@@ -214,7 +242,8 @@ public sealed class Tensor : IDisposable
         CheckAlive("Reshape");
         var shape = InferShape(dims, "Reshape");
         var strides = ViewStrides(shape);
-        if (strides is not null) return View(shape, strides, Offset);
+        if (strides is not null)
+            return View(shape, strides, Offset);
         using var dense = Ops.Contiguous(this);
         return dense.View(shape, shape.ContiguousStrides(), dense.Offset);
     }
@@ -223,14 +252,16 @@ public sealed class Tensor : IDisposable
     public Tensor Permute(params int[] axes)
     {
         CheckAlive("Permute");
-        if (axes.Length != Rank) throw new ArgumentException($"Permute: {axes.Length} axes given for tensor {Shape} of rank {Rank}.");
+        if (axes.Length != Rank)
+            throw new ArgumentException($"Permute: {axes.Length} axes given for tensor {Shape} of rank {Rank}.");
         var dims = new int[Rank];
         var strides = new int[Rank];
         var seen = new bool[Rank];
         for (int i = 0; i < Rank; i++)
         {
             int a = Shape.NormalizeAxis(axes[i], Rank);
-            if (seen[a]) throw new ArgumentException($"Permute: axis {a} repeated in [{string.Join(", ", axes)}].");
+            if (seen[a])
+                throw new ArgumentException($"Permute: axis {a} repeated in [{string.Join(", ", axes)}].");
             seen[a] = true;
             dims[i] = Shape.Dims[a];
             strides[i] = _strides[a];
@@ -242,7 +273,8 @@ public sealed class Tensor : IDisposable
     public Tensor Transpose(int axis0 = -2, int axis1 = -1)
     {
         var axes = Enumerable.Range(0, Rank).ToArray();
-        int a = Shape.NormalizeAxis(axis0, Rank), b = Shape.NormalizeAxis(axis1, Rank);
+        int a = Shape.NormalizeAxis(axis0, Rank),
+            b = Shape.NormalizeAxis(axis1, Rank);
         (axes[a], axes[b]) = (axes[b], axes[a]);
         return Permute(axes);
     }
@@ -253,7 +285,11 @@ public sealed class Tensor : IDisposable
         CheckAlive("Slice");
         int a = Shape.NormalizeAxis(axis, Rank);
         if (start < 0 || length < 0 || start + length > Shape.Dims[a])
-            throw new ArgumentOutOfRangeException(nameof(start), $"Slice: range [{start}, {start + length}) is outside dimension {a} of size {Shape.Dims[a]} in tensor {Shape}.");
+            throw new ArgumentOutOfRangeException(
+                nameof(start),
+                $"Slice: range [{start}, {start + length}) is outside dimension {a} of size {Shape.Dims[a]} in tensor "
+                    + $"{Shape}."
+            );
         var dims = Shape.Dims.ToArray();
         dims[a] = length;
         var shape = new Shape(dims);
@@ -261,20 +297,31 @@ public sealed class Tensor : IDisposable
         return View(shape, (int[])_strides.Clone(), shape.Size == 0 ? Offset : Offset + start * _strides[a]);
     }
 
-    /// <summary>Broadcasts size-1 dimensions (and new leading ones) to <paramref name="shape"/> with stride 0.</summary>
+    /// <summary>Broadcasts size-1 dimensions (and new leading ones) to <paramref name="shape"/> with stride
+    /// 0.</summary>
     public Tensor Expand(Shape shape)
     {
         CheckAlive("Expand");
-        if (shape.Rank < Rank) throw new ArgumentException($"Expand: cannot expand {Shape} to lower rank {shape}.");
+        if (shape.Rank < Rank)
+            throw new ArgumentException($"Expand: cannot expand {Shape} to lower rank {shape}.");
         var strides = new int[shape.Rank];
         int lead = shape.Rank - Rank;
         for (int i = 0; i < shape.Rank; i++)
         {
-            if (i < lead) { strides[i] = 0; continue; }
+            if (i < lead)
+            {
+                strides[i] = 0;
+                continue;
+            }
             int d = Shape.Dims[i - lead];
-            if (d == shape.Dims[i]) strides[i] = _strides[i - lead];
-            else if (d == 1) strides[i] = 0;
-            else throw new ArgumentException($"Expand: cannot expand {Shape} to {shape} (dimension {i}: {d} vs {shape.Dims[i]}).");
+            if (d == shape.Dims[i])
+                strides[i] = _strides[i - lead];
+            else if (d == 1)
+                strides[i] = 0;
+            else
+                throw new ArgumentException(
+                    $"Expand: cannot expand {Shape} to {shape} (dimension {i}: {d} vs {shape.Dims[i]})."
+                );
         }
         return View(shape, strides, Offset);
     }
@@ -294,7 +341,8 @@ public sealed class Tensor : IDisposable
     public Tensor Squeeze(int axis)
     {
         int a = Shape.NormalizeAxis(axis, Rank);
-        if (Shape.Dims[a] != 1) throw new ArgumentException($"Squeeze: dimension {a} of {Shape} has size {Shape.Dims[a]}, not 1.");
+        if (Shape.Dims[a] != 1)
+            throw new ArgumentException($"Squeeze: dimension {a} of {Shape} has size {Shape.Dims[a]}, not 1.");
         var dims = Shape.Dims.ToArray().ToList();
         var strides = _strides.ToList();
         dims.RemoveAt(a);
@@ -304,22 +352,28 @@ public sealed class Tensor : IDisposable
 
     private Shape InferShape(int[] dims, string op)
     {
-        int infer = -1, known = 1;
+        int infer = -1,
+            known = 1;
         for (int i = 0; i < dims.Length; i++)
         {
             if (dims[i] == -1)
             {
-                if (infer >= 0) throw new ArgumentException($"{op}: only one dimension may be -1 in {Shape.Format(dims)}.");
+                if (infer >= 0)
+                    throw new ArgumentException($"{op}: only one dimension may be -1 in {Shape.Format(dims)}.");
                 infer = i;
             }
-            else if (dims[i] < 0) throw new ArgumentException($"{op}: negative dimension in {Shape.Format(dims)}.");
-            else known *= dims[i];
+            else if (dims[i] < 0)
+                throw new ArgumentException($"{op}: negative dimension in {Shape.Format(dims)}.");
+            else
+                known *= dims[i];
         }
         var result = (int[])dims.Clone();
         if (infer >= 0)
         {
             if (known == 0 || Size % known != 0)
-                throw new ArgumentException($"{op}: cannot infer -1 in {Shape.Format(dims)} for tensor {Shape} of {Size} elements.");
+                throw new ArgumentException(
+                    $"{op}: cannot infer -1 in {Shape.Format(dims)} for tensor {Shape} of {Size} elements."
+                );
             result[infer] = Size / known;
         }
         var shape = new Shape(result);
@@ -328,10 +382,12 @@ public sealed class Tensor : IDisposable
         return shape;
     }
 
-    /// <summary>Strides that view the current layout as <paramref name="shape"/>, or null if a copy is needed.</summary>
+    /// <summary>Strides that view the current layout as <paramref name="shape"/>, or null if a copy is
+    /// needed.</summary>
     private int[]? ViewStrides(Shape shape)
     {
-        if (IsContiguous || Size == 0) return shape.ContiguousStrides();
+        if (IsContiguous || Size == 0)
+            return shape.ContiguousStrides();
         // Size-1 axes never move the address, so drop them from the old layout. Then walk both
         // shapes in groups whose element counts match: an old group must step through memory as
         // one run (each stride = next stride × next size), and the new group's strides follow
@@ -339,25 +395,52 @@ public sealed class Tensor : IDisposable
         var oldDims = new List<int>();
         var oldStrides = new List<int>();
         for (int i = 0; i < Rank; i++)
-            if (Shape.Dims[i] != 1) { oldDims.Add(Shape.Dims[i]); oldStrides.Add(_strides[i]); }
+            if (Shape.Dims[i] != 1)
+            {
+                oldDims.Add(Shape.Dims[i]);
+                oldStrides.Add(_strides[i]);
+            }
         var newDims = shape.Dims;
         var result = new int[shape.Rank];
-        int oi = 0, ni = 0;
+        int oi = 0,
+            ni = 0;
         while (ni < newDims.Length)
         {
-            if (newDims[ni] == 1) { result[ni++] = 1; continue; }
-            if (oi >= oldDims.Count) return null;
-            int o0 = oi, n0 = ni;
-            long oc = oldDims[oi++], nc = newDims[ni++];
+            if (newDims[ni] == 1)
+            {
+                result[ni++] = 1;
+                continue;
+            }
+            if (oi >= oldDims.Count)
+                return null;
+            int o0 = oi,
+                n0 = ni;
+            long oc = oldDims[oi++],
+                nc = newDims[ni++];
             while (oc != nc)
             {
-                if (oc < nc) { if (oi >= oldDims.Count) return null; oc *= oldDims[oi++]; }
-                else { if (ni >= newDims.Length) return null; nc *= newDims[ni++]; }
+                if (oc < nc)
+                {
+                    if (oi >= oldDims.Count)
+                        return null;
+                    oc *= oldDims[oi++];
+                }
+                else
+                {
+                    if (ni >= newDims.Length)
+                        return null;
+                    nc *= newDims[ni++];
+                }
             }
             for (int k = o0; k < oi - 1; k++)
-                if (oldStrides[k] != oldStrides[k + 1] * oldDims[k + 1]) return null;
+                if (oldStrides[k] != oldStrides[k + 1] * oldDims[k + 1])
+                    return null;
             int stride = oldStrides[oi - 1];
-            for (int k = ni - 1; k >= n0; k--) { result[k] = stride; stride *= newDims[k]; }
+            for (int k = ni - 1; k >= n0; k--)
+            {
+                result[k] = stride;
+                stride *= newDims[k];
+            }
         }
         return oi == oldDims.Count ? result : null;
     }
@@ -372,7 +455,8 @@ public sealed class Tensor : IDisposable
     /// <summary>Shape, dtype, device and (for small tensors) the values.</summary>
     public override string ToString()
     {
-        if (_storage is null) return $"Tensor({Shape}, disposed)";
+        if (_storage is null)
+            return $"Tensor({Shape}, disposed)";
         var sb = new StringBuilder($"Tensor({Shape}, {DType}, {Device.Name}");
         if (Size <= 16 && DType != DType.Int32)
         {

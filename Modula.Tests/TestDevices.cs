@@ -3,28 +3,32 @@ using Modula.Tensors.Backends.Ilgpu;
 
 namespace Modula.Tests;
 
-/// <summary>The devices a test runs on: the CPU backend and the ILGPU simulator always; CUDA only in GPU tests.</summary>
+/// <summary>The devices a test runs on: the CPU backend and the ILGPU simulator always; CUDA only in GPU
+/// tests.</summary>
 internal static class TestDevices
 {
     public const string Cpu = "cpu";
     public const string Simulator = "ilgpu-cpu";
     public const string Cuda = "cuda";
 
-    public static Device Get(string name) => name switch
-    {
-        Cpu => Device.Cpu,
-        Simulator => IlgpuDevice.OpenCpuSimulator(),
-        Cuda => CudaOrInconclusive(),
-        _ => throw new ArgumentException(name),
-    };
+    public static Device Get(string name) =>
+        name switch
+        {
+            Cpu => Device.Cpu,
+            Simulator => IlgpuDevice.OpenCpuSimulator(),
+            Cuda => CudaOrInconclusive(),
+            _ => throw new ArgumentException(name),
+        };
 
     private static IlgpuDevice? _cuda;
 
     /// <summary>The CUDA device, or Inconclusive (never Passed) when the machine has none.</summary>
     public static Device CudaOrInconclusive()
     {
-        if (_cuda is not null) return _cuda;
-        if (!IlgpuDevice.CudaAvailable()) Assert.Inconclusive("No CUDA device on this machine; GPU test skipped.");
+        if (_cuda is not null)
+            return _cuda;
+        if (!IlgpuDevice.CudaAvailable())
+            Assert.Inconclusive("No CUDA device on this machine; GPU test skipped.");
         return _cuda = IlgpuDevice.Open(DeviceKind.Cuda, 0);
     }
 }
@@ -36,22 +40,25 @@ internal static class Reference
     {
         var rng = new System.Random(seed);
         var v = new double[n];
-        for (int i = 0; i < n; i++) v[i] = low + (high - low) * rng.NextDouble();
+        for (int i = 0; i < n; i++)
+            v[i] = low + (high - low) * rng.NextDouble();
         return v;
     }
 
-    public static Tensor Make(double[] values, Shape shape, DType dtype, Device device) => dtype switch
-    {
-        DType.Float64 => Tensor.FromArray<double>(values, shape, device),
-        _ => Tensor.FromArray<float>(values.Select(v => (float)v).ToArray(), shape, device),
-    };
+    public static Tensor Make(double[] values, Shape shape, DType dtype, Device device) =>
+        dtype switch
+        {
+            DType.Float64 => Tensor.FromArray<double>(values, shape, device),
+            _ => Tensor.FromArray<float>(values.Select(v => (float)v).ToArray(), shape, device),
+        };
 
-    public static double[] Read(Tensor t) => t.DType switch
-    {
-        DType.Float64 => t.ToArray<double>(),
-        DType.Float32 => t.ToArray<float>().Select(v => (double)v).ToArray(),
-        _ => t.ToArray<int>().Select(v => (double)v).ToArray(),
-    };
+    public static double[] Read(Tensor t) =>
+        t.DType switch
+        {
+            DType.Float64 => t.ToArray<double>(),
+            DType.Float32 => t.ToArray<float>().Select(v => (double)v).ToArray(),
+            _ => t.ToArray<int>().Select(v => (double)v).ToArray(),
+        };
 
     /// <summary>Asserts |actual − expected| ≤ atol + rtol·|expected| elementwise (NaN must match NaN).</summary>
     public static void AssertClose(double[] expected, double[] actual, double atol, double rtol, string what)
@@ -59,13 +66,26 @@ internal static class Reference
         Assert.AreEqual(expected.Length, actual.Length, $"{what}: length");
         for (int i = 0; i < expected.Length; i++)
         {
-            double e = expected[i], a = actual[i];
-            if (double.IsNaN(e)) { Assert.IsTrue(double.IsNaN(a), $"{what}[{i}]: expected NaN, got {a}"); continue; }
-            if (double.IsInfinity(e)) { Assert.AreEqual(e, a, $"{what}[{i}]"); continue; }
-            Assert.IsTrue(Math.Abs(a - e) <= atol + rtol * Math.Abs(e), $"{what}[{i}]: expected {e}, got {a} (atol {atol}, rtol {rtol})");
+            double e = expected[i],
+                a = actual[i];
+            if (double.IsNaN(e))
+            {
+                Assert.IsTrue(double.IsNaN(a), $"{what}[{i}]: expected NaN, got {a}");
+                continue;
+            }
+            if (double.IsInfinity(e))
+            {
+                Assert.AreEqual(e, a, $"{what}[{i}]");
+                continue;
+            }
+            Assert.IsTrue(
+                Math.Abs(a - e) <= atol + rtol * Math.Abs(e),
+                $"{what}[{i}]: expected {e}, got {a} (atol {atol}, rtol {rtol})"
+            );
         }
     }
 
     /// <summary>Tolerances for a dtype: float32 results against float64 references need looser bounds.</summary>
-    public static (double Atol, double Rtol) Tolerance(DType dtype) => dtype == DType.Float64 ? (1e-12, 1e-12) : (2e-6, 2e-6);
+    public static (double Atol, double Rtol) Tolerance(DType dtype) =>
+        dtype == DType.Float64 ? (1e-12, 1e-12) : (2e-6, 2e-6);
 }

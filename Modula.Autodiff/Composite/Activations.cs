@@ -11,7 +11,8 @@ public static partial class F
         return Mul(x, mask);
     }
 
-    /// <summary>Mean over axes: the sum scaled by 1/count (NaN over an empty axis, as <see cref="Ops.Mean"/>).</summary>
+    /// <summary>Mean over axes: the sum scaled by 1/count (NaN over an empty axis, as <see
+    /// cref="Ops.Mean"/>).</summary>
     public static Variable Mean(Variable x, int[]? axes = null, bool keepDim = false)
     {
         var s = Sum(x, axes, keepDim);

@@ -24,16 +24,23 @@ public static partial class F
         return Ops.GreaterOrEqual(rows, cols);
     }
 
-    /// <summary>2-D convolution x [N, C, H, W] with weight [O, C, k, k] → [N, O, Ho, Wo] (no bias), via im2col and a batched product.</summary>
+    /// <summary>2-D convolution x [N, C, H, W] with weight [O, C, k, k] → [N, O, Ho, Wo] (no bias), via im2col and a
+    /// batched product.</summary>
     public static Variable Conv2D(Variable x, Variable weight, int stride = 1, int padding = 0)
     {
         if (x.Shape.Rank != 4 || weight.Shape.Rank != 4 || weight.Shape[1] != x.Shape[1])
-            throw new ArgumentException($"Conv2D: weight {weight.Shape} does not match input {x.Shape} (expected x [N, C, H, W] and weight [O, C, kh, kw]).");
-        int n = x.Shape[0], o = weight.Shape[0], kh = weight.Shape[2], kw = weight.Shape[3];
+            throw new ArgumentException(
+                $"Conv2D: weight {weight.Shape} does not match input {x.Shape} (expected x [N, C, H, W] and weight [O, "
+                    + $"C, kh, kw])."
+            );
+        int n = x.Shape[0],
+            o = weight.Shape[0],
+            kh = weight.Shape[2],
+            kw = weight.Shape[3];
         var g = Ops.Geometry(nameof(Conv2D), x.Shape, kh, kw, stride, padding);
-        var cols = Im2Col(x, kh, kw, stride, padding);            // [N, C·kh·kw, Ho·Wo]
-        var w2 = Reshape(weight, o, g.PatchSize);                  // [O, C·kh·kw]
-        var y = MatMul(w2, cols);                                  // [N, O, Ho·Wo]
+        var cols = Im2Col(x, kh, kw, stride, padding); // [N, C·kh·kw, Ho·Wo]
+        var w2 = Reshape(weight, o, g.PatchSize); // [O, C·kh·kw]
+        var y = MatMul(w2, cols); // [N, O, Ho·Wo]
         return Reshape(y, n, o, g.OutHeight, g.OutWidth);
     }
 
@@ -41,7 +48,9 @@ public static partial class F
     public static Variable AvgPool2d(Variable x, int kernel)
     {
         if (x.Shape.Rank != 4 || x.Shape[2] % kernel != 0 || x.Shape[3] % kernel != 0)
-            throw new ArgumentException($"AvgPool2d: needs [N, C, H, W] with H and W divisible by {kernel}, got {x.Shape}.");
+            throw new ArgumentException(
+                $"AvgPool2d: needs [N, C, H, W] with H and W divisible by {kernel}, got {x.Shape}."
+            );
         var windows = Reshape(x, x.Shape[0], x.Shape[1], x.Shape[2] / kernel, kernel, x.Shape[3] / kernel, kernel);
         return Mean(windows, [3, 5]);
     }

@@ -15,12 +15,14 @@ public static partial class F
         var expected = new Shape(logits.Shape.Dims[..^1]);
         if (labels.Shape != expected)
             throw new ArgumentException(
-                $"CrossEntropy: labels {labels.Shape} must have the logits' shape {logits.Shape} without the last axis, {expected}.");
+                $"CrossEntropy: labels {labels.Shape} must have the logits' shape {logits.Shape} without the last "
+                    + $"axis, {expected}."
+            );
         int classes = logits.Shape[-1];
         var logp = LogSoftmax(logits, -1);
         var onehot = new Variable(OneHot(labels, classes, logits.Value.DType));
         var picked = Mul(logp, onehot);
         var total = Sum(picked);
-        return Scale(total, labels.Size == 0 ? double.NegativeInfinity : -1.0 / labels.Size);   // NaN when empty, as Mean
+        return Scale(total, labels.Size == 0 ? double.NegativeInfinity : -1.0 / labels.Size); // NaN when empty, as Mean
     }
 }

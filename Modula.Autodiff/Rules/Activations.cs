@@ -11,5 +11,7 @@ public static partial class F
 
     /// <summary>GELU, tanh approximation: ½x(1 + tanh(√(2/π)(x + 0.044715x³))), one fused pass each way.</summary>
     public static Variable GeluTanh(Variable x) =>
-        Variable.FromOp(Ops.Map(x.Value, new Tensors.Primitives.GeluTanh()), [x], g => g.Send(x, Ops.Zip(x.Value, g, new GeluTanhGrad())));
+        Variable.FromOp(Ops.Map(x.Value, new Tensors.Primitives.GeluTanh()), [x], g =>
+            g.Send(x, Ops.Zip(x.Value, g, new GeluTanhGrad()))
+        );
 }

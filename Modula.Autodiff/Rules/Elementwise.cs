@@ -12,12 +12,14 @@ public static partial class F
     // Unary: y = f(x), dx = g · f'(x).
 
     /// <summary>y = −x.</summary>
-    public static Variable Neg(Variable x) =>
-        Variable.FromOp(Ops.Neg(x.Value), [x], g => g.Send(x, Ops.Neg(g)));
+    public static Variable Neg(Variable x) => Variable.FromOp(Ops.Neg(x.Value), [x], g => g.Send(x, Ops.Neg(g)));
 
     /// <summary>y = |x|; dy/dx = sign x (0 at 0).</summary>
-    public static Variable Abs(Variable x) =>
-        Variable.FromOp(Ops.Abs(x.Value), [x], g => { using var s = Ops.Sign(x.Value); g.Send(x, Ops.Mul(g, s)); });
+    public static Variable Abs(Variable x) => Variable.FromOp(Ops.Abs(x.Value), [x], g =>
+        {
+            using var s = Ops.Sign(x.Value);
+            g.Send(x, Ops.Mul(g, s));
+        });
 
     /// <summary>y = eˣ; dy/dx = y.</summary>
     public static Variable Exp(Variable x)
@@ -34,41 +36,66 @@ public static partial class F
     public static Variable Sqrt(Variable x)
     {
         var y = Ops.Sqrt(x.Value);
-        return Variable.FromOp(y, [x], g => { using var h = Ops.Mul(g, 0.5); g.Send(x, Ops.Div(h, y)); });
+        return Variable.FromOp(y, [x], g =>
+        {
+            using var h = Ops.Mul(g, 0.5);
+            g.Send(x, Ops.Div(h, y));
+        });
     }
 
     /// <summary>y = 1/√x; dy/dx = −y³/2.</summary>
     public static Variable Rsqrt(Variable x)
     {
         var y = Ops.Rsqrt(x.Value);
-        return Variable.FromOp(y, [x], g => { using var y3 = Ops.Pow(y, 3); using var d = Ops.Mul(y3, -0.5); g.Send(x, Ops.Mul(g, d)); });
+        return Variable.FromOp(y, [x], g =>
+        {
+            using var y3 = Ops.Pow(y, 3);
+            using var d = Ops.Mul(y3, -0.5);
+            g.Send(x, Ops.Mul(g, d));
+        });
     }
 
     /// <summary>y = 1/x; dy/dx = −y².</summary>
     public static Variable Reciprocal(Variable x)
     {
         var y = Ops.Reciprocal(x.Value);
-        return Variable.FromOp(y, [x], g => { using var y2 = Ops.Mul(y, y); using var d = Ops.Neg(y2); g.Send(x, Ops.Mul(g, d)); });
+        return Variable.FromOp(y, [x], g =>
+        {
+            using var y2 = Ops.Mul(y, y);
+            using var d = Ops.Neg(y2);
+            g.Send(x, Ops.Mul(g, d));
+        });
     }
 
     /// <summary>y = tanh x; dy/dx = 1 − y².</summary>
     public static Variable Tanh(Variable x)
     {
         var y = Ops.Tanh(x.Value);
-        return Variable.FromOp(y, [x], g => { using var y2 = Ops.Mul(y, y); using var d = Ops.Map(y2, new Modula.Tensors.Primitives.Affine(-1, 1)); g.Send(x, Ops.Mul(g, d)); });
+        return Variable.FromOp(y, [x], g =>
+        {
+            using var y2 = Ops.Mul(y, y);
+            using var d = Ops.Map(y2, new Modula.Tensors.Primitives.Affine(-1, 1));
+            g.Send(x, Ops.Mul(g, d));
+        });
     }
 
     /// <summary>y = sin x; dy/dx = cos x.</summary>
-    public static Variable Sin(Variable x) =>
-        Variable.FromOp(Ops.Sin(x.Value), [x], g => { using var d = Ops.Cos(x.Value); g.Send(x, Ops.Mul(g, d)); });
+    public static Variable Sin(Variable x) => Variable.FromOp(Ops.Sin(x.Value), [x], g =>
+        {
+            using var d = Ops.Cos(x.Value);
+            g.Send(x, Ops.Mul(g, d));
+        });
 
     /// <summary>y = cos x; dy/dx = −sin x.</summary>
-    public static Variable Cos(Variable x) =>
-        Variable.FromOp(Ops.Cos(x.Value), [x], g => { using var s = Ops.Sin(x.Value); using var d = Ops.Neg(s); g.Send(x, Ops.Mul(g, d)); });
+    public static Variable Cos(Variable x) => Variable.FromOp(Ops.Cos(x.Value), [x], g =>
+        {
+            using var s = Ops.Sin(x.Value);
+            using var d = Ops.Neg(s);
+            g.Send(x, Ops.Mul(g, d));
+        });
 
     /// <summary>y = erf x; dy/dx = (2/√π) e^(−x²).</summary>
-    public static Variable Erf(Variable x) =>
-        Variable.FromOp(Ops.Erf(x.Value), [x], g =>
+    public static Variable Erf(Variable x) => Variable.FromOp(Ops.Erf(x.Value), [x], g =>
         {
             using var x2 = Ops.Mul(x.Value, x.Value);
             using var nx2 = Ops.Mul(x2, -1.0);
@@ -78,8 +105,12 @@ public static partial class F
         });
 
     /// <summary>y = xᵖ; dy/dx = p·xᵖ⁻¹.</summary>
-    public static Variable Pow(Variable x, double p) =>
-        Variable.FromOp(Ops.Pow(x.Value, p), [x], g => { using var xp = Ops.Pow(x.Value, p - 1); using var d = Ops.Mul(xp, p); g.Send(x, Ops.Mul(g, d)); });
+    public static Variable Pow(Variable x, double p) => Variable.FromOp(Ops.Pow(x.Value, p), [x], g =>
+        {
+            using var xp = Ops.Pow(x.Value, p - 1);
+            using var d = Ops.Mul(xp, p);
+            g.Send(x, Ops.Mul(g, d));
+        });
 
     /// <summary>
     /// y = x·s, deferred: the multiple is computed only if its value is read, since products,
@@ -88,8 +119,7 @@ public static partial class F
     public static Variable Scale(Variable x, double s) => Variable.Scaled(x, s);
 
     /// <summary>y = x + s.</summary>
-    public static Variable AddScalar(Variable x, double s) =>
-        Variable.FromOp(Ops.Add(x.Value, s), [x], g => g.Pass(x));
+    public static Variable AddScalar(Variable x, double s) => Variable.FromOp(Ops.Add(x.Value, s), [x], g => g.Pass(x));
 
     /// <summary>y = x &gt; 0 ? 1 : 0, a constant (zero gradient).</summary>
     public static Variable Step(Variable x) => new(Ops.Step(x.Value));
@@ -101,18 +131,32 @@ public static partial class F
     {
         var ((a0, alpha), (b0, beta)) = (a.Unscaled(), b.Unscaled());
         if (alpha == 1 && beta == 1)
-            return Variable.FromOp(Ops.Add(a.Value, b.Value), [a, b], g => { g.Pass(b); g.Pass(a); });
+            return Variable.FromOp(Ops.Add(a.Value, b.Value), [a, b], g =>
+            {
+                g.Pass(b);
+                g.Pass(a);
+            });
         var y = Ops.Zip(a0.Value, b0.Value, new Modula.Tensors.Primitives.LinearCombination(alpha, beta));
-        return Variable.FromOp(y, [a0, b0], g => { g.Pass(b0, beta); g.Pass(a0, alpha); });
+        return Variable.FromOp(y, [a0, b0], g =>
+        {
+            g.Pass(b0, beta);
+            g.Pass(a0, alpha);
+        });
     }
 
     /// <summary>y = a − b.</summary>
-    public static Variable Sub(Variable a, Variable b) =>
-        Variable.FromOp(Ops.Sub(a.Value, b.Value), [a, b], g => { g.Send(b, Ops.Neg(g)); g.Pass(a); });
+    public static Variable Sub(Variable a, Variable b) => Variable.FromOp(Ops.Sub(a.Value, b.Value), [a, b], g =>
+        {
+            g.Send(b, Ops.Neg(g));
+            g.Pass(a);
+        });
 
     /// <summary>y = a·b; da = g·b, db = g·a.</summary>
-    public static Variable Mul(Variable a, Variable b) =>
-        Variable.FromOp(Ops.Mul(a.Value, b.Value), [a, b], g => { g.Send(a, Ops.Mul(g, b.Value)); g.Send(b, Ops.Mul(g, a.Value)); });
+    public static Variable Mul(Variable a, Variable b) => Variable.FromOp(Ops.Mul(a.Value, b.Value), [a, b], g =>
+        {
+            g.Send(a, Ops.Mul(g, b.Value));
+            g.Send(b, Ops.Mul(g, a.Value));
+        });
 
     /// <summary>y = a/b; da = g/b, db = −g·y/b.</summary>
     public static Variable Div(Variable a, Variable b)

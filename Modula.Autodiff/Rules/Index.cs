@@ -5,7 +5,8 @@ namespace Modula.Autodiff;
 
 public static partial class F
 {
-    /// <summary>Embedding lookup y[..., :] = table[indices[...], :]; the gradient scatter-adds into the table's rows.</summary>
+    /// <summary>Embedding lookup y[..., :] = table[indices[...], :]; the gradient scatter-adds into the table's
+    /// rows.</summary>
     public static Variable GatherRows(Variable table, Tensor indices) =>
         Variable.FromOp(Ops.GatherRows(table.Value, indices), [table], g =>
         {
@@ -18,8 +19,9 @@ public static partial class F
     public static Variable Im2Col(Variable x, int kernelHeight, int kernelWidth, int stride = 1, int padding = 0)
     {
         var geometry = Ops.Geometry(nameof(Im2Col), x.Shape, kernelHeight, kernelWidth, stride, padding);
-        return Variable.FromOp(Ops.Im2Col(x.Value, kernelHeight, kernelWidth, stride, padding), [x],
-            g => g.Send(x, Ops.Col2Im(g, geometry)));
+        return Variable.FromOp(Ops.Im2Col(x.Value, kernelHeight, kernelWidth, stride, padding), [x], g =>
+            g.Send(x, Ops.Col2Im(g, geometry))
+        );
     }
 
     /// <summary>A constant one-hot matrix [..., classes] (float) for Int32 labels, built from primitives.</summary>

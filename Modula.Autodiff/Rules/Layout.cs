@@ -8,7 +8,8 @@ public static partial class F
     public static Variable Reshape(Variable x, params int[] dims)
     {
         var (x0, factor) = x.Unscaled();
-        if (factor != 1) return Scale(Reshape(x0, dims), factor);             // views commute with scalar multiples
+        if (factor != 1)
+            return Scale(Reshape(x0, dims), factor); // views commute with scalar multiples
         return Variable.FromOp(x.Value.Reshape(dims), [x], g => g.Pass(x, t => t.Reshape(x.Shape.Dims.ToArray())));
     }
 
@@ -16,9 +17,11 @@ public static partial class F
     public static Variable Permute(Variable x, params int[] axes)
     {
         var (x0, factor) = x.Unscaled();
-        if (factor != 1) return Scale(Permute(x0, axes), factor);
+        if (factor != 1)
+            return Scale(Permute(x0, axes), factor);
         var inverse = new int[axes.Length];
-        for (int i = 0; i < axes.Length; i++) inverse[Shape.NormalizeAxis(axes[i], axes.Length)] = i;
+        for (int i = 0; i < axes.Length; i++)
+            inverse[Shape.NormalizeAxis(axes[i], axes.Length)] = i;
         return Variable.FromOp(x.Value.Permute(axes), [x], g => g.Pass(x, t => t.Permute(inverse)));
     }
 
@@ -26,7 +29,8 @@ public static partial class F
     public static Variable Transpose(Variable x, int axis0 = -2, int axis1 = -1)
     {
         var axes = Enumerable.Range(0, x.Shape.Rank).ToArray();
-        int a = Shape.NormalizeAxis(axis0, axes.Length), b = Shape.NormalizeAxis(axis1, axes.Length);
+        int a = Shape.NormalizeAxis(axis0, axes.Length),
+            b = Shape.NormalizeAxis(axis1, axes.Length);
         (axes[a], axes[b]) = (axes[b], axes[a]);
         return Permute(x, axes);
     }
@@ -36,7 +40,8 @@ public static partial class F
         Variable.FromOp(x.Value.Slice(axis, start, length), [x], g =>
         {
             var full = Ops.ZerosLike(x.Value);
-            using (var window = full.Slice(axis, start, length)) Ops.CopyInto(g, window);
+            using (var window = full.Slice(axis, start, length))
+                Ops.CopyInto(g, window);
             g.Send(x, full);
         });
 
@@ -46,8 +51,7 @@ public static partial class F
 
     /// <summary>Joins along <paramref name="axis"/>; each input receives its slice of the gradient.</summary>
     public static Variable Concat(IReadOnlyList<Variable> xs, int axis) =>
-        Variable.FromOp(Ops.Concat(xs.Select(v => v.Value).ToList(), axis), xs.ToArray(),
-            g => g.SplitAmong(xs, axis));
+        Variable.FromOp(Ops.Concat(xs.Select(v => v.Value).ToList(), axis), xs.ToArray(), g => g.SplitAmong(xs, axis));
 
     /// <summary>Splits along <paramref name="axis"/> into slices of the given sizes.</summary>
     public static Variable[] Split(Variable x, int[] sizes, int axis)

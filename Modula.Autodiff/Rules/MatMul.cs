@@ -10,7 +10,13 @@ public static partial class F
     /// α·op(a)ᵀ·g (likewise); broadcast batch axes are summed away on delivery (<see cref="Upstream"/>).
     /// Operands that are scalar multiples (<see cref="Scale"/>) are read unscaled, their factors in α.
     /// </summary>
-    public static Variable MatMul(Variable a, Variable b, bool transposeA = false, bool transposeB = false, double alpha = 1)
+    public static Variable MatMul(
+        Variable a,
+        Variable b,
+        bool transposeA = false,
+        bool transposeB = false,
+        double alpha = 1
+    )
     {
         // Scalar multiples of the operands (Modula's Mul bonds) join α instead of costing a pass.
         (a, var fa) = a.Unscaled();
@@ -23,7 +29,8 @@ public static partial class F
         {
             // The row count is spelled out: -1 cannot be inferred when K is 0.
             int count = 1;
-            foreach (var d in a.Shape.Dims[..^1]) count *= d;
+            foreach (var d in a.Shape.Dims[..^1])
+                count *= d;
             var rows = MatMulRule(Reshape(a, count, a.Shape[-1]), b, false, transposeB, alpha);
             return Reshape(rows, [.. a.Shape.Dims[..^1], rows.Shape[-1]]);
         }
@@ -35,13 +42,19 @@ public static partial class F
         {
             if (a.RequiresGrad)
             {
-                if (transposeA) g.SendProduct(a, b.Value, g, transposeA: transposeB, transposeB: true, alpha);   // (g·op(b)ᵀ)ᵀ = op(b)·gᵀ
-                else g.SendProduct(a, g, b.Value, transposeA: false, transposeB: !transposeB, alpha);
+                if (transposeA)
+                    // (g·op(b)ᵀ)ᵀ = op(b)·gᵀ
+                    g.SendProduct(a, b.Value, g, transposeA: transposeB, transposeB: true, alpha);
+                else
+                    g.SendProduct(a, g, b.Value, transposeA: false, transposeB: !transposeB, alpha);
             }
             if (b.RequiresGrad)
             {
-                if (transposeB) g.SendProduct(b, g, a.Value, transposeA: true, transposeB: transposeA, alpha);   // (op(a)ᵀ·g)ᵀ = gᵀ·op(a)
-                else g.SendProduct(b, a.Value, g, transposeA: !transposeA, transposeB: false, alpha);
+                if (transposeB)
+                    // (op(a)ᵀ·g)ᵀ = gᵀ·op(a)
+                    g.SendProduct(b, g, a.Value, transposeA: true, transposeB: transposeA, alpha);
+                else
+                    g.SendProduct(b, a.Value, g, transposeA: !transposeA, transposeB: false, alpha);
             }
         });
 }

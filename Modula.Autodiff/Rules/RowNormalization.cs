@@ -12,7 +12,9 @@ public static partial class F
     {
         var along = LastIfNone(axes);
         if (TrailingAxes(along, x.Shape.Rank) is int trailing)
-            return Variable.FromOp(Ops.SubtractRowMean(x.Value, trailing), [x], g => g.Send(x, Ops.SubtractRowMean(g, trailing)));
+            return Variable.FromOp(Ops.SubtractRowMean(x.Value, trailing), [x], g =>
+                g.Send(x, Ops.SubtractRowMean(g, trailing))
+            );
         using var mean = Ops.Mean(x.Value, along, keepDim: true);
         return Variable.FromOp(Ops.Sub(x.Value, mean), [x], g =>
         {
@@ -37,7 +39,9 @@ public static partial class F
                 rowInverse.Dispose();
                 return new Variable(normalized);
             }
-            return Variable.FromOp(normalized, [x], g => g.Send(x, Ops.RmsNormalizeBackward(g, normalized, rowInverse, trailing)));
+            return Variable.FromOp(normalized, [x], g =>
+                g.Send(x, Ops.RmsNormalizeBackward(g, normalized, rowInverse, trailing))
+            );
         }
         using var square = Ops.Mul(x.Value, x.Value);
         using var meanSquare = Ops.Mean(square, along, keepDim: true);
@@ -58,13 +62,16 @@ public static partial class F
         });
     }
 
-    /// <summary>q when <paramref name="axes"/> are exactly the last q axes of a rank-<paramref name="rank"/> tensor, else null.</summary>
+    /// <summary>q when <paramref name="axes"/> are exactly the last q axes of a rank-<paramref name="rank"/> tensor,
+    /// else null.</summary>
     private static int? TrailingAxes(int[] axes, int rank)
     {
         var sorted = axes.Select(a => Shape.NormalizeAxis(a, rank)).Distinct().Order().ToArray();
-        if (sorted.Length != axes.Length) return null;
+        if (sorted.Length != axes.Length)
+            return null;
         for (int i = 0; i < sorted.Length; i++)
-            if (sorted[i] != rank - sorted.Length + i) return null;
+            if (sorted[i] != rank - sorted.Length + i)
+                return null;
         return sorted.Length;
     }
 

@@ -12,7 +12,8 @@ public static partial class F
     /// </summary>
     public static Variable Softmax(Variable x, int axis = -1, double scale = 1)
     {
-        if (Shape.NormalizeAxis(axis, x.Shape.Rank) == x.Shape.Rank - 1) return RowSoftmax(x, scale, causal: false);
+        if (Shape.NormalizeAxis(axis, x.Shape.Rank) == x.Shape.Rank - 1)
+            return RowSoftmax(x, scale, causal: false);
         using var z = scale == 1 ? null : Ops.Mul(x.Value, scale);
         var (shifted, e, total) = ShiftedExp(z ?? x.Value, axis);
         using (shifted)
@@ -26,8 +27,13 @@ public static partial class F
                 using var dot = Ops.Sum(gy, [axis], keepDim: true);
                 using var centered = Ops.Sub(g, dot);
                 var dx = Ops.Mul(centered, y);
-                if (scale == 1) { g.Send(x, dx); return; }
-                using (dx) g.Send(x, Ops.Mul(dx, scale));
+                if (scale == 1)
+                {
+                    g.Send(x, dx);
+                    return;
+                }
+                using (dx)
+                    g.Send(x, Ops.Mul(dx, scale));
             });
         }
     }
@@ -69,7 +75,8 @@ public static partial class F
         }
     }
 
-    /// <summary>x − max, its exponential, and the sum of that along <paramref name="axis"/> (new tensors the caller disposes).</summary>
+    /// <summary>x − max, its exponential, and the sum of that along <paramref name="axis"/> (new tensors the caller
+    /// disposes).</summary>
     private static (Tensor Shifted, Tensor Exp, Tensor Total) ShiftedExp(Tensor x, int axis)
     {
         using var max = Ops.Max(x, [axis], keepDim: true);

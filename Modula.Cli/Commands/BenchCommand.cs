@@ -8,11 +8,19 @@ namespace Modula.Cli.Commands;
 /// <summary><c>modula bench gemm</c>: median time and GFLOP/s of matrix products, one line per shape.</summary>
 public static class BenchCommand
 {
-    /// <summary>A benchmark shape: <c>batch</c> products of [m, k]·[k, n], with A or B read transposed (column-major) when set.</summary>
+    /// <summary>A benchmark shape: <c>batch</c> products of [m, k]·[k, n], with A or B read transposed (column-major)
+    /// when set.</summary>
     /// <remarks>With <paramref name="Gram"/>, B is A's transpose read from the same tensor (C = Aᵀ·A, with
     /// TransposeA), the symmetric product Newton–Schulz forms; its flops are counted as a full product's.</remarks>
-    public readonly record struct GemmShape(int Batch, int M, int N, int K, bool TransposeA = false, bool TransposeB = false,
-        bool Gram = false)
+    public readonly record struct GemmShape(
+        int Batch,
+        int M,
+        int N,
+        int K,
+        bool TransposeA = false,
+        bool TransposeB = false,
+        bool Gram = false
+    )
     {
         /// <summary>2·batch·m·n·k.</summary>
         public double Flops => 2.0 * Batch * M * N * K;
@@ -28,10 +36,18 @@ public static class BenchCommand
     /// </summary>
     public static readonly GemmShape[] Gpt =
     [
-        new(1, 768, 128, 128, TransposeB: true), new(1, 768, 128, 128), new(1, 128, 128, 768, TransposeA: true),
-        new(1, 768, 512, 128, TransposeB: true), new(1, 768, 128, 512), new(1, 512, 128, 768, TransposeA: true),
-        new(1, 768, 128, 512, TransposeB: true), new(1, 768, 512, 128), new(1, 128, 512, 768, TransposeA: true),
-        new(48, 64, 64, 32, TransposeB: true), new(48, 64, 32, 64), new(48, 64, 32, 64, TransposeA: true),
+        new(1, 768, 128, 128, TransposeB: true),
+        new(1, 768, 128, 128),
+        new(1, 128, 128, 768, TransposeA: true),
+        new(1, 768, 512, 128, TransposeB: true),
+        new(1, 768, 128, 512),
+        new(1, 512, 128, 768, TransposeA: true),
+        new(1, 768, 128, 512, TransposeB: true),
+        new(1, 768, 512, 128),
+        new(1, 128, 512, 768, TransposeA: true),
+        new(48, 64, 64, 32, TransposeB: true),
+        new(48, 64, 32, 64),
+        new(48, 64, 32, 64, TransposeA: true),
     ];
 
     /// <summary>
@@ -42,8 +58,12 @@ public static class BenchCommand
     /// </summary>
     public static readonly GemmShape[] NewtonSchulz =
     [
-        new(16, 128, 128, 128), new(16, 128, 128, 128, TransposeA: true), new(16, 128, 128, 128, TransposeA: true, Gram: true),
-        new(8, 512, 128, 128), new(8, 128, 128, 512, TransposeA: true), new(8, 128, 128, 512, TransposeA: true, Gram: true),
+        new(16, 128, 128, 128),
+        new(16, 128, 128, 128, TransposeA: true),
+        new(16, 128, 128, 128, TransposeA: true, Gram: true),
+        new(8, 512, 128, 128),
+        new(8, 128, 128, 512, TransposeA: true),
+        new(8, 128, 128, 512, TransposeA: true, Gram: true),
     ];
 
     /// <summary>Runs the subcommand.</summary>
@@ -51,9 +71,12 @@ public static class BenchCommand
     {
         if (args.Length == 0 || CommandLine.WantsHelp(args))
         {
-            output.WriteLine("""
-                modula bench gemm [--device cpu|cuda|opencl|ilgpu-cpu] [--threads N] [--repeat N] [--shapes all|square|gpt|newton-schulz]
-                modula bench gpt-step [--device cpu] [--threads N] [--steps 100] [--warmup 30] [--optimizers normed-adam,adam,dualized-momentum]
+            output.WriteLine(
+                """
+                modula bench gemm [--device cpu|cuda|opencl|ilgpu-cpu] [--threads N] [--repeat N]
+                                  [--shapes all|square|gpt|newton-schulz]
+                modula bench gpt-step [--device cpu] [--threads N] [--steps 100] [--warmup 30]
+                                      [--optimizers normed-adam,adam,dualized-momentum]
                                       [--width 128] [--heads 4] [--blocks 4] [--context 64] [--batch 12] [--profile]
 
                 Times C = A·B (float32) and prints per shape (Aᵀ / Bᵀ: that operand is read column-major,
@@ -70,12 +93,36 @@ public static class BenchCommand
                   gpt-step optimizer=O device=D threads=T median_ms=X forward_ms=F backward_ms=B update_ms=U
                 --profile then runs as many steps again timing every primitive op (each followed by a
                 device synchronization) and prints a table of calls and milliseconds per step.
-                """);
+                """
+            );
             return args.Length == 0 ? 2 : 0;
         }
-        if (args[0] == "gpt-step") return GptStepBench.Run(new Options(args[1..], ["device", "threads", "steps", "warmup", "recipe", "optimizers", "width", "heads", "blocks", "context", "batch"], ["profile"]), output);
-        if (args[0] != "gemm") throw new UsageException(
-            $"unknown benchmark '{args[0]}'; available: gemm, gpt-step.{Suggestions.DidYouMean(args[0], ["gemm", "gpt-step"])}");
+        if (args[0] == "gpt-step")
+            return GptStepBench.Run(
+                new Options(
+                    args[1..],
+                    [
+                        "device",
+                        "threads",
+                        "steps",
+                        "warmup",
+                        "recipe",
+                        "optimizers",
+                        "width",
+                        "heads",
+                        "blocks",
+                        "context",
+                        "batch",
+                    ],
+                    ["profile"]
+                ),
+                output
+            );
+        if (args[0] != "gemm")
+            throw new UsageException(
+                $"unknown benchmark '{args[0]}'; available: gemm, "
+                    + $"gpt-step.{Suggestions.DidYouMean(args[0], ["gemm", "gpt-step"])}"
+            );
         var options = new Options(args[1..], ["device", "threads", "repeat", "shapes"]);
         int threads = options.GetInt("threads", Environment.ProcessorCount, 1, 1024);
         int repeat = options.GetInt("repeat", 30, 1, 1_000_000);
@@ -90,13 +137,25 @@ public static class BenchCommand
             var s => throw new UsageException($"unknown shape set '{s}'; use all, square, gpt or newton-schulz."),
         };
         double peak = device.Kind == DeviceKind.Cpu ? CpuDevice.MeasureFmaPeakGflops(CpuDevice.Threads) : double.NaN;
-        output.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"cpu {CpuDevice.InstructionSet} threads={CpuDevice.Threads} fma_peak_gflops={peak:F1}"));
+        output.WriteLine(
+            string.Create(
+                CultureInfo.InvariantCulture,
+                $"cpu {CpuDevice.InstructionSet} threads={CpuDevice.Threads} fma_peak_gflops={peak:F1}"
+            )
+        );
         foreach (var shape in shapes)
         {
             double ms = MedianMilliseconds(shape, device, repeat);
-            output.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"gemm batch={shape.Batch} m={shape.M} n={shape.N} k={shape.K}{(shape.TransposeA ? " Aᵀ" : "")}{(shape.TransposeB ? " Bᵀ" : "")}{(shape.Gram ? " gram" : "")} device={device.Name} threads={CpuDevice.Threads} median_ms={ms:F4} gflops={shape.Flops / ms / 1e6:F1}{PeakShare(shape.Flops / ms / 1e6, peak)}"));
+            output.WriteLine(
+                string.Create(
+                    CultureInfo.InvariantCulture,
+                    $"gemm batch={shape.Batch} m={shape.M} n={shape.N} "
+                        + $"k={shape.K}{(shape.TransposeA ? " Aᵀ" : "")}{(shape.TransposeB ? " Bᵀ" : "")}"
+                        + $"{(shape.Gram ? " gram" : "")} device={device.Name} threads={CpuDevice.Threads} "
+                        + $"median_ms={ms:F4} gflops={shape.Flops / ms / 1e6:F1}"
+                        + $"{PeakShare(shape.Flops / ms / 1e6, peak)}"
+                )
+            );
         }
         return 0;
     }
@@ -108,19 +167,30 @@ public static class BenchCommand
     public static double MedianMilliseconds(GemmShape shape, Device device, int repeat)
     {
         var generator = new Tensors.Random.Generator(1);
-        using var a = Ops.Normal(shape.TransposeA ? new Shape(shape.Batch, shape.K, shape.M) : new Shape(shape.Batch, shape.M, shape.K), generator, device: device);
-        using var b = shape.Gram ? a.View(shape.Batch, shape.K, shape.N)
-            : Ops.Normal(shape.TransposeB ? new Shape(shape.Batch, shape.N, shape.K) : new Shape(shape.Batch, shape.K, shape.N), generator, device: device);
+        using var a = Ops.Normal(
+            shape.TransposeA ? new Shape(shape.Batch, shape.K, shape.M) : new Shape(shape.Batch, shape.M, shape.K),
+            generator,
+            device: device
+        );
+        using var b = shape.Gram
+            ? a.View(shape.Batch, shape.K, shape.N)
+            : Ops.Normal(
+                shape.TransposeB ? new Shape(shape.Batch, shape.N, shape.K) : new Shape(shape.Batch, shape.K, shape.N),
+                generator,
+                device: device
+            );
         using var c = Ops.Zeros(new Shape(shape.Batch, shape.M, shape.N), device: device);
         // Enough inner iterations that one timed sample is ~20 ms at ~300 GFLOP/s, so timer resolution does not matter.
         int inner = Math.Max(1, (int)(6e9 / shape.Flops));
-        for (int i = 0; i < 3 * inner; i++) Ops.MatMulInto(a, b, c, accumulate: false, shape.TransposeA, shape.TransposeB);
+        for (int i = 0; i < 3 * inner; i++)
+            Ops.MatMulInto(a, b, c, accumulate: false, shape.TransposeA, shape.TransposeB);
         c.Item0();
         var samples = new double[repeat];
         for (int r = 0; r < repeat; r++)
         {
             var sw = Stopwatch.StartNew();
-            for (int i = 0; i < inner; i++) Ops.MatMulInto(a, b, c, accumulate: false, shape.TransposeA, shape.TransposeB);
+            for (int i = 0; i < inner; i++)
+                Ops.MatMulInto(a, b, c, accumulate: false, shape.TransposeA, shape.TransposeB);
             c.Item0();
             samples[r] = sw.Elapsed.TotalMilliseconds / inner;
         }

@@ -10,7 +10,8 @@ using Modula.Tensors.Random;
 
 namespace Modula.Cli.Commands;
 
-/// <summary><c>modula generate --checkpoint PATH</c>: samples text from a GPT trained by <c>modula train gpt</c>.</summary>
+/// <summary><c>modula generate --checkpoint PATH</c>: samples text from a GPT trained by <c>modula train
+/// gpt</c>.</summary>
 public static class GenerateCommand
 {
     /// <summary>Runs the subcommand.</summary>
@@ -18,16 +19,22 @@ public static class GenerateCommand
     {
         if (CommandLine.WantsHelp(args))
         {
-            output.WriteLine("""
-                modula generate --checkpoint PATH [--length 500] [--temperature 0.8] [--seed 0] [--prompt TEXT] [--device cpu]
+            output.WriteLine(
+                """
+                modula generate --checkpoint PATH [--length 500] [--temperature 0.8] [--seed 0] [--prompt TEXT]
+                                [--device cpu]
 
                 Samples characters one at a time from the checkpoint's GPT: each step feeds the last
                 context-length characters, divides the logits by the temperature and draws from the softmax.
-                """);
+                """
+            );
             return 0;
         }
         var options = new Options(args, ["checkpoint", "length", "temperature", "seed", "prompt", "device"]);
-        if (!options.Has("checkpoint")) throw new UsageException("generate needs --checkpoint PATH (written by 'modula train gpt --checkpoint PATH').");
+        if (!options.Has("checkpoint"))
+            throw new UsageException(
+                "generate needs --checkpoint PATH (written by 'modula train gpt --checkpoint PATH')."
+            );
         string path = options.GetExistingFile("checkpoint");
         // Every option is checked before the checkpoint is read.
         int length = options.GetInt("length", 500, 0, 10_000_000);
@@ -41,8 +48,13 @@ public static class GenerateCommand
         using (weights)
         {
             string prompt = options.Get("prompt", "\n");
-            var tokens = prompt.Select(c => vocabulary.IndexOf(c) is int i and >= 0 ? i
-                : throw new UsageException($"the prompt character '{c}' is not in the model's vocabulary.")).ToList();
+            var tokens = prompt
+                .Select(c =>
+                    vocabulary.IndexOf(c) is int i and >= 0
+                        ? i
+                        : throw new UsageException($"the prompt character '{c}' is not in the model's vocabulary.")
+                )
+                .ToList();
             var rng = new System.Random(seed);
             var parameters = weights.ToVariables(requiresGrad: false);
             output.Write(prompt);
@@ -59,23 +71,37 @@ public static class GenerateCommand
                 output.Write(vocabulary[next]);
             }
             output.WriteLine();
-            foreach (var p in parameters) p.Dispose();
+            foreach (var p in parameters)
+                p.Dispose();
         }
         return 0;
     }
 
-    /// <summary>The GPT of a checkpoint with its weights on <paramref name="device"/>, everything validated first.</summary>
-    public static (Module Model, Weights Weights, GptConfig Config, string Vocabulary) LoadModel(CheckpointFile file, Device device)
+    /// <summary>The GPT of a checkpoint with its weights on <paramref name="device"/>, everything validated
+    /// first.</summary>
+    public static (Module Model, Weights Weights, GptConfig Config, string Vocabulary) LoadModel(
+        CheckpointFile file,
+        Device device
+    )
     {
         var (config, vocabulary, recipe) = ReadGpt(file);
-        var (model, weights, _) = Checkpoint.LoadWeights(file, _ =>
-        {
-            try { return recipe == "v2" ? Gpt.V2(config) : Gpt.V1(config); }
-            catch (Exception e) when (e is ModuleException or ArgumentException)
+        var (model, weights, _) = Checkpoint.LoadWeights(
+            file,
+            _ =>
             {
-                throw new InvalidDataException($"{file.Path}: the model configuration does not describe a GPT ({e.Message}).");
-            }
-        }, device);
+                try
+                {
+                    return recipe == "v2" ? Gpt.V2(config) : Gpt.V1(config);
+                }
+                catch (Exception e) when (e is ModuleException or ArgumentException)
+                {
+                    throw new InvalidDataException(
+                        $"{file.Path}: the model configuration does not describe a GPT ({e.Message})."
+                    );
+                }
+            },
+            device
+        );
         return (model, weights, config, vocabulary);
     }
 
@@ -87,16 +113,34 @@ public static class GenerateCommand
     public static (GptConfig Config, string Vocabulary, string Recipe) ReadGpt(CheckpointFile file)
     {
         var m = file.Metadata;
-        if (!m.TryGetValue("config", out var json) || !m.TryGetValue("vocabulary", out var vocabulary) || !m.TryGetValue("recipe", out var recipe))
-            throw new InvalidDataException($"{file.Path} is not a GPT checkpoint from 'modula train gpt' (no config, vocabulary or recipe in its metadata).");
-        if (recipe is not ("v1" or "v2")) throw new InvalidDataException($"{file.Path}: unknown recipe '{recipe}'.");
+        if (
+            !m.TryGetValue("config", out var json)
+            || !m.TryGetValue("vocabulary", out var vocabulary)
+            || !m.TryGetValue("recipe", out var recipe)
+        )
+            throw new InvalidDataException(
+                $"{file.Path} is not a GPT checkpoint from 'modula train gpt' (no config, vocabulary or recipe in its "
+                    + $"metadata)."
+            );
+        if (recipe is not ("v1" or "v2"))
+            throw new InvalidDataException($"{file.Path}: unknown recipe '{recipe}'.");
         GptConfig? config;
-        try { config = JsonSerializer.Deserialize<GptConfig>(json); }
-        catch (JsonException e) { throw new InvalidDataException($"{file.Path}: unreadable model config ({e.Message})."); }
-        if (config is null) throw new InvalidDataException($"{file.Path}: unreadable model config.");
+        try
+        {
+            config = JsonSerializer.Deserialize<GptConfig>(json);
+        }
+        catch (JsonException e)
+        {
+            throw new InvalidDataException($"{file.Path}: unreadable model config ({e.Message}).");
+        }
+        if (config is null)
+            throw new InvalidDataException($"{file.Path}: unreadable model config.");
         CheckpointLimits.CheckGpt(file.Path, config, file.FileBytes);
         if (vocabulary.Length != config.Vocab || vocabulary.Distinct().Count() != vocabulary.Length)
-            throw new InvalidDataException($"{file.Path}: the vocabulary has {vocabulary.Length} characters ({vocabulary.Distinct().Count()} distinct), the model {config.Vocab}.");
+            throw new InvalidDataException(
+                $"{file.Path}: the vocabulary has {vocabulary.Length} characters ({vocabulary.Distinct().Count()} "
+                    + $"distinct), the model {config.Vocab}."
+            );
         return (config, vocabulary, recipe);
     }
 
@@ -105,7 +149,9 @@ public static class GenerateCommand
         double max = logits.Max();
         var p = logits.Select(l => Math.Exp((l - max) / temperature)).ToArray();
         double u = rng.NextDouble() * p.Sum();
-        for (int i = 0; i < p.Length; i++) if ((u -= p[i]) <= 0) return i;
+        for (int i = 0; i < p.Length; i++)
+            if ((u -= p[i]) <= 0)
+                return i;
         return p.Length - 1;
     }
 }

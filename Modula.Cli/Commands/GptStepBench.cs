@@ -9,7 +9,8 @@ using Modula.Tensors.Backends.Cpu;
 
 namespace Modula.Cli.Commands;
 
-/// <summary><c>modula bench gpt-step</c>: median time of one training step of the default GPT, per optimizer, side by side.</summary>
+/// <summary><c>modula bench gpt-step</c>: median time of one training step of the default GPT, per optimizer, side by
+/// side.</summary>
 public static class GptStepBench
 {
     private static readonly Dictionary<string, OptimizerChoice> Choices = new()
@@ -23,9 +24,11 @@ public static class GptStepBench
     public static int Run(Options options, TextWriter output)
     {
         int threads = options.GetInt("threads", Environment.ProcessorCount, 1, 1024);
-        int steps = options.GetInt("steps", 100, 1, 1_000_000), warmup = options.GetInt("warmup", 30, 0, 1_000_000);
+        int steps = options.GetInt("steps", 100, 1, 1_000_000),
+            warmup = options.GetInt("warmup", 30, 0, 1_000_000);
         string recipe = options.Get("recipe", "v1");
-        if (recipe is not ("v1" or "v2")) throw new UsageException($"unknown recipe '{recipe}'; use v1 or v2.");
+        if (recipe is not ("v1" or "v2"))
+            throw new UsageException($"unknown recipe '{recipe}'; use v1 or v2.");
         using var device = Device.Open(options.GetDevice());
         using var threadScope = CpuDevice.UseThreads(threads);
         var names = options.Get("optimizers", string.Join(",", Choices.Keys)).Split(',');
@@ -34,8 +37,13 @@ public static class GptStepBench
         var config = Models.GptConfig(options);
         int batch = options.GetPositiveInt("batch", 12);
         output.WriteLine($"cpu {CpuDevice.InstructionSet}");
-        output.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"model width={config.DEmbed} heads={config.Heads} blocks={config.Blocks} context={config.Context} batch={batch}"));
+        output.WriteLine(
+            string.Create(
+                CultureInfo.InvariantCulture,
+                $"model width={config.DEmbed} heads={config.Heads} blocks={config.Blocks} context={config.Context} "
+                    + $"batch={batch}"
+            )
+        );
         var rng = new System.Random(0);
         var text = new string(Enumerable.Range(0, 20000).Select(_ => (char)(' ' + rng.Next(config.Vocab))).ToArray());
         var corpus = new TextCorpus(text);
@@ -49,20 +57,31 @@ public static class GptStepBench
             for (int i = 0; i < warmup + steps; i++)
             {
                 var (f, b, u) = TimedStep(run, device);
-                if (i < warmup) continue;
+                if (i < warmup)
+                    continue;
                 forward.Add(f);
                 backward.Add(b);
                 total.Add(f + b + u);
             }
             double median = Measure.Median(total);
-            output.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"gpt-step optimizer={name} recipe={settings.Recipe} device={device.Name} threads={CpuDevice.Threads} median_ms={median:F2} forward_ms={Measure.Median(forward):F2} backward_ms={Measure.Median(backward):F2} update_ms={median - Measure.Median(forward) - Measure.Median(backward):F2} peak_rss_mb={Measure.PeakRssMb():F0}"));
-            if (options.Has("profile")) Profile(run, device, steps, output);
+            output.WriteLine(
+                string.Create(
+                    CultureInfo.InvariantCulture,
+                    $"gpt-step optimizer={name} recipe={settings.Recipe} device={device.Name} "
+                        + $"threads={CpuDevice.Threads} median_ms={median:F2} forward_ms={Measure.Median(forward):F2} "
+                        + $"backward_ms={Measure.Median(backward):F2} "
+                        + $"update_ms={median - Measure.Median(forward) - Measure.Median(backward):F2} "
+                        + $"peak_rss_mb={Measure.PeakRssMb():F0}"
+                )
+            );
+            if (options.Has("profile"))
+                Profile(run, device, steps, output);
         }
         return 0;
     }
 
-    /// <summary>One step split into forward, backward and update milliseconds (the device is synchronized at each boundary).</summary>
+    /// <summary>One step split into forward, backward and update milliseconds (the device is synchronized at each
+    /// boundary).</summary>
     private static (double Forward, double Backward, double Update) TimedStep(GptRun run, Device device)
     {
         var clock = Stopwatch.StartNew();
@@ -79,15 +98,22 @@ public static class GptStepBench
         return (f, b - f, clock.Elapsed.TotalMilliseconds - b);
     }
 
-    /// <summary>Runs <paramref name="steps"/> more steps under the <see cref="OpProfiler"/> and prints where a step's time goes.</summary>
+    /// <summary>Runs <paramref name="steps"/> more steps under the <see cref="OpProfiler"/> and prints where a step's
+    /// time goes.</summary>
     private static void Profile(GptRun run, Device device, int steps, TextWriter output)
     {
         var clock = Stopwatch.StartNew();
         var profiler = OpProfiler.Start(device);
-        for (int i = 0; i < steps; i++) TimedStep(run, device);
+        for (int i = 0; i < steps; i++)
+            TimedStep(run, device);
         var timings = profiler.Stop();
         output.Write(OpProfiler.Format(timings, steps));
-        output.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"profiled step {clock.Elapsed.TotalMilliseconds / steps:F3} ms, of which outside primitives {(clock.Elapsed.TotalMilliseconds - timings.Sum(t => t.Milliseconds)) / steps:F3} ms"));
+        output.WriteLine(
+            string.Create(
+                CultureInfo.InvariantCulture,
+                $"profiled step {clock.Elapsed.TotalMilliseconds / steps:F3} ms, of which outside primitives "
+                    + $"{(clock.Elapsed.TotalMilliseconds - timings.Sum(t => t.Milliseconds)) / steps:F3} ms"
+            )
+        );
     }
 }

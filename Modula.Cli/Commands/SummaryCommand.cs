@@ -8,13 +8,18 @@ public static class SummaryCommand
     {
         if (args.Length == 0 || CommandLine.WantsHelp(args))
         {
-            output.WriteLine($"""
-                modula summary {string.Join("|", Models.Names)} [--recipe v1|v2] [--width N] [--blocks N] [--block-depth N] [--heads N] [--context N]
+            output.WriteLine(
+                $"""
+                modula summary {string.Join(
+                    "|",
+                    Models.Names
+                )} [--recipe v1|v2] [--width N] [--blocks N] [--block-depth N] [--heads N] [--context N]
 
                 Prints the model's module tree: every atom with its mass, the norm target it receives
                 when the whole update is normalized to 1, and its weight shape; every bond with its
                 sensitivity; and totals (atoms, bonds, mass, sensitivity) for each compound.
-                """);
+                """
+            );
             return args.Length == 0 ? 2 : 0;
         }
         var options = new Options(args[1..], Models.SizeOptions);

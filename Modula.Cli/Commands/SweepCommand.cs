@@ -52,9 +52,28 @@ public static class SweepCommand
             return args.Length == 0 ? 2 : 0;
         }
         string family = args[0];
-        if (family is not ("resmlp" or "gpt")) throw new UsageException($"unknown sweep family '{family}'; use resmlp or gpt.");
-        var options = new Options(args[1..], ["optimizers", "widths", "depths", "base-width", "base-depth", "grid", "steps", "batch", "seeds",
-            "average-last", "jobs", "out", "device", "data"], ["report", "no-download"]);
+        if (family is not ("resmlp" or "gpt"))
+            throw new UsageException($"unknown sweep family '{family}'; use resmlp or gpt.");
+        var options = new Options(
+            args[1..],
+            [
+                "optimizers",
+                "widths",
+                "depths",
+                "base-width",
+                "base-depth",
+                "grid",
+                "steps",
+                "batch",
+                "seeds",
+                "average-last",
+                "jobs",
+                "out",
+                "device",
+                "data",
+            ],
+            ["report", "no-download"]
+        );
         string directory = options.GetOutputFolder("out", $"sweep-{family}");
         options.GetDevice();
         string? data = options.GetExistingDirectory("data");
@@ -70,28 +89,43 @@ public static class SweepCommand
             using var threadScope = CpuDevice.UseThreads(Math.Max(1, Environment.ProcessorCount / jobs));
             bool download = !options.Has("no-download");
             var images = family == "resmlp" ? ImageDataset.LoadFashionMnist(true, data, download, output) : null;
-            var text = family == "gpt" ? TextCorpus.Load(DataFiles.Locate(DataFiles.Shakespeare, data, download, output)) : null;
+            var text =
+                family == "gpt"
+                    ? TextCorpus.Load(DataFiles.Locate(DataFiles.Shakespeare, data, download, output))
+                    : null;
             using var device = Device.Open(options.Get("device", "cpu"));
             if (device.Kind != DeviceKind.Cpu && jobs > 1)
             {
                 // One accelerator stream is not shared between concurrent runs.
-                output.WriteLine($"sweep: {device.Name} runs one cell at a time (--jobs {jobs} applies to the CPU only).");
+                output.WriteLine(
+                    $"sweep: {device.Name} runs one cell at a time (--jobs {jobs} applies to the CPU only)."
+                );
                 jobs = 1;
             }
             var cells = plan.Cells();
-            output.WriteLine($"sweep {family}: {cells.Count} runs ({cells.Count(store.Contains)} already in {directory}/sweep.csv), {jobs} at a time on {device.Name}");
+            output.WriteLine(
+                $"sweep {family}: {cells.Count} runs ({cells.Count(store.Contains)} already in {directory}/sweep.csv), "
+                    + $"{jobs} at a time on {device.Name}"
+            );
             var runner = new SweepRunner(plan, store, SweepRunner.Trainer(family, images, text, device));
             var gate = new object();
             runner.Run(jobs, (r, done, total) =>
             {
                 lock (gate)
-                    output.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                        $"[{done}/{total}] {r.Cell.Optimizer} width {r.Cell.Width} depth {r.Cell.Depth} lr 2^{r.Cell.LrExponent} seed {r.Cell.Seed}: score {r.Score:F4}{(r.Diverged ? " diverged" : "")} ({r.Seconds:F1} s)"));
+                    output.WriteLine(
+                        string.Create(
+                            CultureInfo.InvariantCulture,
+                            $"[{done}/{total}] {r.Cell.Optimizer} width {r.Cell.Width} depth {r.Cell.Depth} lr "
+                                + $"2^{r.Cell.LrExponent} seed {r.Cell.Seed}: score "
+                                + $"{r.Score:F4}{(r.Diverged ? " diverged" : "")} ({r.Seconds:F1} s)"
+                        )
+                    );
             });
         }
 
         var results = store.Results;
-        foreach (var path in SweepReport.WritePlots(plan, results, directory)) output.WriteLine($"wrote {path}");
+        foreach (var path in SweepReport.WritePlots(plan, results, directory))
+            output.WriteLine($"wrote {path}");
         string summary = SweepReport.Summary(plan, results);
         File.WriteAllText(Path.Combine(directory, "summary.md"), summary);
         output.WriteLine();
@@ -106,8 +140,11 @@ public static class SweepCommand
         var optimizers = options.Has("optimizers")
             ? options.Get("optimizers", "").Split(',').Select(SweepOptimizer.Find).ToList()
             : SweepOptimizer.All;
-        var widths = Positive(options.GetInts("widths", gpt ? [32, 64, 128] : [32, 64, 128, 256]), "widths",
-            Models.MaxWidth);
+        var widths = Positive(
+            options.GetInts("widths", gpt ? [32, 64, 128] : [32, 64, 128, 256]),
+            "widths",
+            Models.MaxWidth
+        );
         if (gpt && widths.FirstOrDefault(w => w % 4 != 0) is > 0 and var bad)
             throw new UsageException($"GPT widths must be divisible by its 4 heads, got {bad}.");
         int baseWidth = options.GetInt("base-width", 64, 1, Models.MaxWidth);
@@ -119,16 +156,37 @@ public static class SweepCommand
         var grid = options.Has("grid") ? options.GetInts("grid", []) : null;
         if (grid is not null && grid.Any(e => e is < -60 or > 60))
             throw new UsageException(
-                $"--grid exponents must lie in -60..60 (learning rates 2^-60..2^60), got {string.Join(",", grid)}.");
+                $"--grid exponents must lie in -60..60 (learning rates 2^-60..2^60), got {string.Join(",", grid)}."
+            );
         var depths = Positive(options.GetInts("depths", gpt ? [1, 2, 4] : [2, 4, 8, 16]), "depths", Models.MaxBlocks);
-        return new SweepPlan(family, optimizers, widths, depths,
-            baseWidth, options.GetInt("base-depth", 2, 1, Models.MaxBlocks), grid,
-            options.GetPositiveInt("steps", gpt ? 200 : 500), options.GetPositiveInt("batch", gpt ? 12 : 128), seeds,
-            options.GetPositiveInt("average-last", gpt ? 20 : 50));
+        return new SweepPlan(
+            family,
+            optimizers,
+            widths,
+            depths,
+            baseWidth,
+            options.GetInt("base-depth", 2, 1, Models.MaxBlocks),
+            grid,
+            options.GetPositiveInt("steps", gpt ? 200 : 500),
+            options.GetPositiveInt("batch", gpt ? 12 : 128),
+            seeds,
+            options.GetPositiveInt("average-last", gpt ? 20 : 50)
+        );
     }
 
     /// <summary>Options that shape a sweep's plan.</summary>
-    private static readonly string[] PlanOptions = ["optimizers", "widths", "depths", "base-width", "base-depth", "grid", "steps", "batch", "seeds"];
+    private static readonly string[] PlanOptions =
+    [
+        "optimizers",
+        "widths",
+        "depths",
+        "base-width",
+        "base-depth",
+        "grid",
+        "steps",
+        "batch",
+        "seeds",
+    ];
 
     /// <summary>
     /// The plan a report describes: the one the options give when any plan option is given, else the
@@ -138,14 +196,21 @@ public static class SweepCommand
     public static SweepPlan ReportPlan(string family, Options options, IReadOnlyList<SweepResult> results, string csv)
     {
         var rows = results.Where(r => r.Cell.Family == family).ToList();
-        if (rows.Count == 0) throw new UsageException($"--report: {csv} holds no {family} runs; there is nothing to report.");
-        var plan = PlanOptions.Any(options.Has) ? Plan(family, options) : SweepPlan.Describing(family, rows, options.GetPositiveInt("average-last", family == "gpt" ? 20 : 50));
+        if (rows.Count == 0)
+            throw new UsageException($"--report: {csv} holds no {family} runs; there is nothing to report.");
+        var plan = PlanOptions.Any(options.Has)
+            ? Plan(family, options)
+            : SweepPlan.Describing(family, rows, options.GetPositiveInt("average-last", family == "gpt" ? 20 : 50));
         if (!plan.Along(SweepAxis.Width, rows).Any() && !plan.Along(SweepAxis.Depth, rows).Any())
-            throw new UsageException($"--report: no run in {csv} belongs to the sweep the options describe; run without the plan options to report the CSV's own runs.");
+            throw new UsageException(
+                $"--report: no run in {csv} belongs to the sweep the options describe; run without the plan options to "
+                    + $"report the CSV's own runs."
+            );
         return plan;
     }
 
     private static IReadOnlyList<int> Positive(IReadOnlyList<int> values, string name, int max) =>
-        values.All(v => v > 0 && v <= max) ? values
-        : throw new UsageException($"--{name} must all lie in 1..{max}, got {string.Join(",", values)}.");
+        values.All(v => v > 0 && v <= max)
+            ? values
+            : throw new UsageException($"--{name} must all lie in 1..{max}, got {string.Join(",", values)}.");
 }

@@ -1,18 +1,33 @@
-using static System.FormattableString;
 using System.Diagnostics;
 using System.Globalization;
-using Modula.Optim;
 using Modula.Cli.Data;
 using Modula.Cli.Training;
+using Modula.Optim;
 using Modula.Tensors;
+using static System.FormattableString;
 
 namespace Modula.Cli.Commands;
 
-/// <summary><c>modula train gpt|mlp|resmlp|rescnn</c>: trains a model and ends with one machine-readable <c>final …</c> line.</summary>
+/// <summary><c>modula train gpt|mlp|resmlp|rescnn</c>: trains a model and ends with one machine-readable <c>final
+/// …</c> line.</summary>
 public static class TrainCommand
 {
-    private static readonly string[] Common = ["device", "seed", "steps", "batch", "data", "log", "eval-interval", "eval-batches",
-        "checkpoint", "checkpoint-every", "keep", "resume", .. OptimizerChoice.OptionNames];
+    private static readonly string[] Common =
+    [
+        "device",
+        "seed",
+        "steps",
+        "batch",
+        "data",
+        "log",
+        "eval-interval",
+        "eval-batches",
+        "checkpoint",
+        "checkpoint-every",
+        "keep",
+        "resume",
+        .. OptimizerChoice.OptionNames,
+    ];
 
     private static readonly string[] Switches = ["no-download", "extend"];
 
@@ -28,14 +43,18 @@ public static class TrainCommand
     {
         if (args.Length == 0 || CommandLine.WantsHelp(args))
         {
-            output.WriteLine("""
-                modula train gpt [--recipe v1|v2] [--steps 2000] [--batch 12] [--context 64] [--width 128] [--heads 4] [--blocks 4]
-                                 [--optimizer modula-adam|adam|momentum|sgd] [--rule normalize|dualize|plain] [--lr X] [--beta1 X] [--beta2 X] [--wd X]
+            output.WriteLine(
+                """
+                modula train gpt [--recipe v1|v2] [--steps 2000] [--batch 12] [--context 64] [--width 128] [--heads 4]
+                                 [--blocks 4] [--optimizer modula-adam|adam|momentum|sgd]
+                                 [--rule normalize|dualize|plain] [--lr X] [--beta1 X] [--beta2 X] [--wd X]
                                  [--seed 0] [--device cpu] [--data DIR] [--no-download] [--log train-gpt.csv]
-                                 [--eval-interval 200] [--eval-batches 100] [--checkpoint PATH] [--checkpoint-every N] [--keep K]
+                                 [--eval-interval 200] [--eval-batches 100] [--checkpoint PATH] [--checkpoint-every N]
+                                 [--keep K]
                 modula train gpt --resume PATH [--steps N --extend]
-                modula train mlp|resmlp|rescnn --data fashion-mnist [--steps N] [--batch 128] [--width N] [--blocks N] [optimizer options]
-                                 [--checkpoint PATH] [--checkpoint-every N] [--keep K] [--resume PATH]
+                modula train mlp|resmlp|rescnn --data fashion-mnist [--steps N] [--batch 128] [--width N]
+                                 [--blocks N] [optimizer options] [--checkpoint PATH] [--checkpoint-every N]
+                                 [--keep K] [--resume PATH]
 
                 gpt: a character-level GPT on tinyshakespeare. The default is Modula v1's recipe (normed Adam,
                 lr 0.5, β 0.9/0.99, wd 0.01, linear decay, 2000 steps of 12×64 tokens); --recipe v2 is Modula v2's
@@ -57,65 +76,111 @@ public static class TrainCommand
                 Data is looked up in --data, $MODULA_DATA, ./data and /usr/share/datasets, and downloaded into ./data
                 when missing (unless --no-download). The last line is machine-readable:
                   final step=… train_loss=… test_loss=… ms_per_step=… peak_rss_mb=…
-                """);
+                """
+            );
             return args.Length == 0 ? 2 : 0;
         }
         return args[0] switch
         {
-            "gpt" => TrainGpt(new Options(args[1..], [.. Common, "recipe", "context", "width", "heads", "blocks"], Switches),
-                output, error),
-            "mlp" or "resmlp" or "rescnn" => TrainClassifier(args[0],
-                new Options(args[1..], [.. Common, "width", "blocks", "block-depth"], Switches), output, error),
+            "gpt" => TrainGpt(
+                new Options(args[1..], [.. Common, "recipe", "context", "width", "heads", "blocks"], Switches),
+                output,
+                error
+            ),
+            "mlp" or "resmlp" or "rescnn" => TrainClassifier(
+                args[0],
+                new Options(args[1..], [.. Common, "width", "blocks", "block-depth"], Switches),
+                output,
+                error
+            ),
             var m => throw new UsageException(
-                $"unknown model '{m}'; available: gpt, mlp, resmlp, rescnn.{Suggestions.DidYouMean(m, ["gpt", "mlp", "resmlp", "rescnn"])}"),
+                $"unknown model '{m}'; available: gpt, mlp, resmlp, "
+                    + $"rescnn.{Suggestions.DidYouMean(m, ["gpt", "mlp", "resmlp", "rescnn"])}"
+            ),
         };
     }
 
     private static int TrainGpt(Options options, TextWriter output, TextWriter error)
     {
-        var launch = DistributedLaunch.Join();                  // null unless started by mpiexec as one of several ranks
+        var launch = DistributedLaunch.Join(); // null unless started by mpiexec as one of several ranks
         output = launch?.Output(output) ?? output;
         CheckBeforeWork(options, gpt: true);
         var resume = LoadResume(options);
-        if (resume is not null) options = options.WithDefaults(RunIdentity.OptionsOf(resume.Metadata));
+        if (resume is not null)
+            options = options.WithDefaults(RunIdentity.OptionsOf(resume.Metadata));
         string recipe = options.Get("recipe", "v1");
-        if (recipe is not ("v1" or "v2")) throw new UsageException($"unknown recipe '{recipe}'; use v1 or v2.");
+        if (recipe is not ("v1" or "v2"))
+            throw new UsageException($"unknown recipe '{recipe}'; use v1 or v2.");
         var config = Models.GptConfig(options);
-        if (resume is not null) CheckpointLimits.CheckGpt(resume.Path, config, resume.FileBytes);
-        var settings = new GptSettings(recipe, config,
+        if (resume is not null)
+            CheckpointLimits.CheckGpt(resume.Path, config, resume.FileBytes);
+        var settings = new GptSettings(
+            recipe,
+            config,
             OptimizerChoice.Parse(options, recipe == "v2" ? GptSettings.V2Optimizer : GptSettings.V1Optimizer),
-            options.GetPositiveInt("steps", 2000), options.GetPositiveInt("batch", 12), (ulong)options.GetInt("seed", 0));
-        var corpus = TextCorpus.Load(DataFiles.Locate(DataFiles.Shakespeare, options.Has("data") ? options.Get("data", "") : null,
-            !options.Has("no-download"), output));
+            options.GetPositiveInt("steps", 2000),
+            options.GetPositiveInt("batch", 12),
+            (ulong)options.GetInt("seed", 0)
+        );
+        var corpus = TextCorpus.Load(
+            DataFiles.Locate(
+                DataFiles.Shakespeare,
+                options.Has("data") ? options.Get("data", "") : null,
+                !options.Has("no-download"),
+                output
+            )
+        );
         var identity = RunIdentity.Of(settings, corpus.Fingerprint);
-        int interval = options.GetPositiveInt("eval-interval", 200), evalBatches = options.GetPositiveInt("eval-batches", 100);
+        int interval = options.GetPositiveInt("eval-interval", 200),
+            evalBatches = options.GetPositiveInt("eval-batches", 100);
         var files = Prepare(options, resume, identity, "train-gpt.csv", interval);
-        launch?.World.Barrier();                                // every rank checked the files before rank 0 writes
+        launch?.World.Barrier(); // every rank checked the files before rank 0 writes
         using var device = Device.Open(options.Get("device", "cpu"));
         using var run = new GptRun(settings, corpus, device);
-        if (resume is not null) run.Resume(resume);
+        if (resume is not null)
+            run.Resume(resume);
         launch?.Attach(run, output);
-        output.WriteLine($"train gpt {recipe}: {run.Model} | {settings.Optimizer} | {settings.Steps} steps × "
-            + $"{settings.Batch}×{settings.Config.Context} tokens on {device.Name} from step {run.Trainer.StepCount}");
+        output.WriteLine(
+            $"train gpt {recipe}: {run.Model} | {settings.Optimizer} | {settings.Steps} steps × "
+                + $"{settings.Batch}×{settings.Config.Context} tokens on {device.Name} from step "
+                + $"{run.Trainer.StepCount}"
+        );
 
         var defaults = ResumeDefaults(options, files, interval);
         defaults["eval-batches"] = evalBatches.ToString(CultureInfo.InvariantCulture);
-        using var log = launch is { IsRoot: false } ? RunLog.Discard()
-            : RunLog.Open(files.Log, "step,batch_loss,train_loss,test_loss,ms_per_step", resume is null ? null : run.Trainer.StepCount);
+        using var log = launch is { IsRoot: false }
+            ? RunLog.Discard()
+            : RunLog.Open(
+                files.Log,
+                "step,batch_loss,train_loss,test_loss,ms_per_step",
+                resume is null ? null : run.Trainer.StepCount
+            );
         (double Train, double Test) eval = (double.NaN, double.NaN);
         var driver = Driver("modula train gpt", settings.Steps, interval, files, identity, defaults, resume);
-        if (launch is not null) driver = launch.ForRank(driver);
-        var (code, stepTimes) = RunDriver.Run(run, driver, log, (step, batchLoss, ms) =>
-        {
-            eval = run.Evaluate(evalBatches);
-            output.WriteLine(Invariant($"step {step}/{settings.Steps} batch_loss {batchLoss:F3} train_loss {eval.Train:F3} ")
-                + Invariant($"test_loss {eval.Test:F3} lr {run.Trainer.CurrentLearningRate:F4} ms/step {ms:F1}"));
-            return Invariant($"{step},{batchLoss:F5},{eval.Train:F5},{eval.Test:F5},{ms:F3}");
-        }, output, error);
+        if (launch is not null)
+            driver = launch.ForRank(driver);
+        var (code, stepTimes) = RunDriver.Run(
+            run,
+            driver,
+            log,
+            (step, batchLoss, ms) =>
+            {
+                eval = run.Evaluate(evalBatches);
+                output.WriteLine(
+                    Invariant($"step {step}/{settings.Steps} batch_loss {batchLoss:F3} train_loss {eval.Train:F3} ")
+                        + Invariant($"test_loss {eval.Test:F3} lr {run.Trainer.CurrentLearningRate:F4} ms/step {ms:F1}")
+                );
+                return Invariant($"{step},{batchLoss:F5},{eval.Train:F5},{eval.Test:F5},{ms:F3}");
+            },
+            output,
+            error
+        );
         launch?.Report(output, stepTimes.Count);
         if (code == 0)
-            output.WriteLine(Invariant($"final step={run.Trainer.StepCount} train_loss={eval.Train:F3} test_loss={eval.Test:F3} ")
-                + Invariant($"ms_per_step={Measure.Median(stepTimes):F1} peak_rss_mb={Measure.PeakRssMb():F0}"));
+            output.WriteLine(
+                Invariant($"final step={run.Trainer.StepCount} train_loss={eval.Train:F3} test_loss={eval.Test:F3} ")
+                    + Invariant($"ms_per_step={Measure.Median(stepTimes):F1} peak_rss_mb={Measure.PeakRssMb():F0}")
+            );
         return code;
     }
 
@@ -125,57 +190,85 @@ public static class TrainCommand
         output = launch?.Output(output) ?? output;
         CheckBeforeWork(options, gpt: false);
         var resume = LoadResume(options);
-        if (resume is not null) options = options.WithDefaults(RunIdentity.OptionsOf(resume.Metadata));
+        if (resume is not null)
+            options = options.WithDefaults(RunIdentity.OptionsOf(resume.Metadata));
         var sizes = Models.ClassifierSizes(name, options);
-        if (resume is not null) CheckpointLimits.CheckClassifier(resume.Path, sizes, resume.FileBytes);
-        var model = Models.Build(name, options);                      // a bad size is a usage error before data loads
+        if (resume is not null)
+            CheckpointLimits.CheckClassifier(resume.Path, sizes, resume.FileBytes);
+        var model = Models.Build(name, options); // a bad size is a usage error before data loads
         string data = options.Get("data", "fashion-mnist");
         string? directory = data == "fashion-mnist" ? null : data;
         bool download = !options.Has("no-download");
         var train = ImageDataset.LoadFashionMnist(true, directory, download, output);
         var test = ImageDataset.LoadFashionMnist(false, directory, download, output);
-        var optimizer = OptimizerChoice.Parse(options,
-            new OptimizerChoice("modula-adam", Optim.UpdateRule.Normalize, ClassifierLearningRate, 0.9, 0.99, 0.01));
-        var settings = new ClassifierSettings(optimizer, options.GetPositiveInt("steps", 2000), options.GetPositiveInt("batch", 128),
-            (ulong)options.GetInt("seed", 0));
+        var optimizer = OptimizerChoice.Parse(
+            options,
+            new OptimizerChoice("modula-adam", Optim.UpdateRule.Normalize, ClassifierLearningRate, 0.9, 0.99, 0.01)
+        );
+        var settings = new ClassifierSettings(
+            optimizer,
+            options.GetPositiveInt("steps", 2000),
+            options.GetPositiveInt("batch", 128),
+            (ulong)options.GetInt("seed", 0)
+        );
         var identity = RunIdentity.Of(name, sizes, settings, train.Fingerprint + test.Fingerprint[..16]);
         int interval = options.GetPositiveInt("eval-interval", 500);
         var files = Prepare(options, resume, identity, $"train-{name}.csv", interval);
         launch?.World.Barrier();
         using var device = Device.Open(options.Get("device", "cpu"));
         using var run = new ClassifierRun(name, model, settings, train, test, device);
-        if (resume is not null) run.Resume(resume);
+        if (resume is not null)
+            run.Resume(resume);
         launch?.Attach(run, output);
-        output.WriteLine($"train {name}: {model} | {optimizer} | {settings.Steps} steps × {settings.Batch} images on {device.Name} "
-            + $"from step {run.Trainer.StepCount}");
+        output.WriteLine(
+            $"train {name}: {model} | {optimizer} | {settings.Steps} steps × {settings.Batch} images on {device.Name} "
+                + $"from step {run.Trainer.StepCount}"
+        );
 
         var defaults = ResumeDefaults(options, files, interval);
-        if (directory is not null) defaults["data"] = Path.GetFullPath(directory);
-        else defaults.Remove("data");                                 // "fashion-mnist": the usual lookup
-        using var log = launch is { IsRoot: false } ? RunLog.Discard()
+        if (directory is not null)
+            defaults["data"] = Path.GetFullPath(directory);
+        else
+            defaults.Remove("data"); // "fashion-mnist": the usual lookup
+        using var log = launch is { IsRoot: false }
+            ? RunLog.Discard()
             : RunLog.Open(files.Log, "step,batch_loss,ms_per_step", resume is null ? null : run.Trainer.StepCount);
         var clockTotal = Stopwatch.StartNew();
         var driver = Driver($"modula train {name}", settings.Steps, interval, files, identity, defaults, resume);
-        if (launch is not null) driver = launch.ForRank(driver);
-        var (code, stepTimes) = RunDriver.Run(run, driver, log, (step, batchLoss, ms) =>
-        {
-            output.WriteLine(Invariant($"step {step}/{settings.Steps} batch_loss {batchLoss:F4} ms/step {ms:F1}"));
-            return Invariant($"{step},{batchLoss:F5},{ms:F3}");
-        }, output, error);
+        if (launch is not null)
+            driver = launch.ForRank(driver);
+        var (code, stepTimes) = RunDriver.Run(
+            run,
+            driver,
+            log,
+            (step, batchLoss, ms) =>
+            {
+                output.WriteLine(Invariant($"step {step}/{settings.Steps} batch_loss {batchLoss:F4} ms/step {ms:F1}"));
+                return Invariant($"{step},{batchLoss:F5},{ms:F3}");
+            },
+            output,
+            error
+        );
         launch?.Report(output, stepTimes.Count);
-        if (code != 0) return code;
+        if (code != 0)
+            return code;
         var (loss, accuracy) = run.Test();
-        output.WriteLine(Invariant($"final step={run.Trainer.StepCount} test_loss={loss:F4} test_acc={accuracy:F4} ")
-            + Invariant($"seconds={clockTotal.Elapsed.TotalSeconds:F1} ms_per_step={Measure.Median(stepTimes):F2} peak_rss_mb={Measure.PeakRssMb():F0}"));
+        output.WriteLine(
+            Invariant($"final step={run.Trainer.StepCount} test_loss={loss:F4} test_acc={accuracy:F4} ")
+                + Invariant($"seconds={clockTotal.Elapsed.TotalSeconds:F1} ms_per_step={Measure.Median(stepTimes):F2} ")
+                + Invariant($"peak_rss_mb={Measure.PeakRssMb():F0}")
+        );
         return 0;
     }
 
     /// <summary>The checkpoint named by <c>--resume</c>, read and validated, or null.</summary>
     private static CheckpointFile? LoadResume(Options options)
     {
-        if (!options.Has("resume")) return null;
+        if (!options.Has("resume"))
+            return null;
         string path = options.Get("resume", "");
-        if (Directory.Exists(path)) throw new UsageException($"--resume {path} is a folder; give the checkpoint file.");
+        if (Directory.Exists(path))
+            throw new UsageException($"--resume {path} is a folder; give the checkpoint file.");
         var file = Checkpoint.Load(path);
         RunIdentity.CheckRecorded(path, file.Metadata);
         return file;
@@ -192,9 +285,12 @@ public static class TrainCommand
         options.GetPositiveInt("eval-interval", 200);
         options.GetPositiveInt("eval-batches", 100);
         options.GetOutputFile("log", "train.csv");
-        if (gpt || options.Get("data", "fashion-mnist") != "fashion-mnist") options.GetExistingDirectory("data");
-        if (options.Has("checkpoint")) options.GetOutputFile("checkpoint", "");
-        if (options.Has("resume")) options.GetExistingFile("resume");
+        if (gpt || options.Get("data", "fashion-mnist") != "fashion-mnist")
+            options.GetExistingDirectory("data");
+        if (options.Has("checkpoint"))
+            options.GetOutputFile("checkpoint", "");
+        if (options.Has("resume"))
+            options.GetExistingFile("resume");
     }
 
     /// <summary>Where a run's checkpoint and log go.</summary>
@@ -204,30 +300,50 @@ public static class TrainCommand
     /// Settles the run's files and refuses, before anything changes, a resumed run that contradicts its
     /// checkpoint and a fresh run that would overwrite another run's log or checkpoint.
     /// </summary>
-    private static RunFiles Prepare(Options options, CheckpointFile? resume, IReadOnlyDictionary<string, string> identity,
-        string defaultLog, int interval)
+    private static RunFiles Prepare(
+        Options options,
+        CheckpointFile? resume,
+        IReadOnlyDictionary<string, string> identity,
+        string defaultLog,
+        int interval
+    )
     {
-        string? checkpoint = options.Has("checkpoint") ? Path.GetFullPath(options.Get("checkpoint", ""))
-            : resume is null ? null : Path.GetFullPath(resume.Path);
+        string? checkpoint =
+            options.Has("checkpoint") ? Path.GetFullPath(options.Get("checkpoint", ""))
+            : resume is null ? null
+            : Path.GetFullPath(resume.Path);
         string log = Path.GetFullPath(options.Get("log", defaultLog));
         int every = options.GetPositiveInt("checkpoint-every", interval);
         int keep = options.GetInt("keep", 0);
-        if (keep < 0) throw new UsageException($"--keep must be 0 or more, got {keep}.");
+        if (keep < 0)
+            throw new UsageException($"--keep must be 0 or more, got {keep}.");
         if (checkpoint is not null && Directory.Exists(checkpoint))
             throw new UsageException($"--checkpoint {checkpoint} is a folder; give a file path.");
-        if (resume is not null && checkpoint is not null && checkpoint != Path.GetFullPath(resume.Path) && File.Exists(checkpoint))
-            throw new UsageException($"--checkpoint {checkpoint} already holds a checkpoint; resume into another path or remove it.");
+        if (
+            resume is not null
+            && checkpoint is not null
+            && checkpoint != Path.GetFullPath(resume.Path)
+            && File.Exists(checkpoint)
+        )
+            throw new UsageException(
+                $"--checkpoint {checkpoint} already holds a checkpoint; resume into another path or remove it."
+            );
         if (resume is not null)
         {
-            RunIdentity.Check(resume.Path, resume.Metadata, identity, StepOf(resume), options.Has("extend"));   // Restore checks the step
+            // Restore checks the step
+            RunIdentity.Check(resume.Path, resume.Metadata, identity, StepOf(resume), options.Has("extend"));
         }
         else
         {
-            if (options.Has("extend")) throw new UsageException("--extend applies only with --resume PATH.");
+            if (options.Has("extend"))
+                throw new UsageException("--extend applies only with --resume PATH.");
             RunLog.CheckFresh(log);
             if (checkpoint is not null && File.Exists(checkpoint))
-                throw new UsageException($"--checkpoint {checkpoint} already holds a checkpoint; continue that run with --resume {checkpoint}, "
-                    + "or remove it or choose another path.");
+                throw new UsageException(
+                    $"--checkpoint {checkpoint} already holds a checkpoint; continue that run with --resume "
+                        + $"{checkpoint}, "
+                        + "or remove it or choose another path."
+                );
         }
         return new RunFiles(checkpoint, log, every, keep);
     }
@@ -243,15 +359,35 @@ public static class TrainCommand
             ["log"] = files.Log,
             ["device"] = options.Get("device", "cpu"),
         };
-        if (options.Has("data")) defaults["data"] = Path.GetFullPath(options.Get("data", ""));
+        if (options.Has("data"))
+            defaults["data"] = Path.GetFullPath(options.Get("data", ""));
         return defaults;
     }
 
-    private static RunDriverOptions Driver(string command, int steps, int interval, RunFiles files,
-        IReadOnlyDictionary<string, string> identity, IReadOnlyDictionary<string, string> defaults, CheckpointFile? resume) =>
-        new(command, steps, interval, files.Checkpoint, files.CheckpointEvery, files.Keep, RunIdentity.Metadata(identity, defaults),
-            resume?.Metadata, resume is not null && files.Checkpoint == Path.GetFullPath(resume.Path) ? StepOf(resume) : null);
+    private static RunDriverOptions Driver(
+        string command,
+        int steps,
+        int interval,
+        RunFiles files,
+        IReadOnlyDictionary<string, string> identity,
+        IReadOnlyDictionary<string, string> defaults,
+        CheckpointFile? resume
+    ) =>
+        new(
+            command,
+            steps,
+            interval,
+            files.Checkpoint,
+            files.CheckpointEvery,
+            files.Keep,
+            RunIdentity.Metadata(identity, defaults),
+            resume?.Metadata,
+            resume is not null && files.Checkpoint == Path.GetFullPath(resume.Path) ? StepOf(resume) : null
+        );
 
     private static int StepOf(CheckpointFile file) =>
-        file.Metadata.TryGetValue("step", out var text) && int.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out int s) ? s : 0;
+        file.Metadata.TryGetValue("step", out var text)
+        && int.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out int s)
+            ? s
+            : 0;
 }

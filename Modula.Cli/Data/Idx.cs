@@ -8,7 +8,8 @@ namespace Modula.Cli.Data;
 /// <param name="Data">The bytes, row-major.</param>
 public sealed record IdxArray(int[] Dims, byte[] Data)
 {
-    /// <summary>Deflate expands at most about 1032:1: a gzip file of n bytes decodes to at most this many times n.</summary>
+    /// <summary>Deflate expands at most about 1032:1: a gzip file of n bytes decodes to at most this many times
+    /// n.</summary>
     public const long MaxGzipRatio = 1032;
 
     /// <summary>
@@ -27,7 +28,9 @@ public sealed record IdxArray(int[] Dims, byte[] Data)
         {
             var header = ReadExactly(stream, 4, path);
             if (header[0] != 0 || header[1] != 0 || header[2] != 0x08 || header[3] is 0 or > 4)
-                throw new DataException($"{path} is not an unsigned-byte IDX file (magic {Convert.ToHexString(header)}).");
+                throw new DataException(
+                    $"{path} is not an unsigned-byte IDX file (magic {Convert.ToHexString(header)})."
+                );
             var dims = new int[header[3]];
             var dimBytes = new byte[4 * dims.Length];
             long size = 1;
@@ -36,22 +39,26 @@ public sealed record IdxArray(int[] Dims, byte[] Data)
                 var bytes = ReadExactly(stream, 4, path);
                 bytes.CopyTo(dimBytes, 4 * i);
                 dims[i] = BinaryPrimitives.ReadInt32BigEndian(bytes);
-                if (dims[i] < 0) throw new DataException($"{path}: negative dimension {dims[i]}.");
+                if (dims[i] < 0)
+                    throw new DataException($"{path}: negative dimension {dims[i]}.");
             }
             // An empty axis makes the array empty, however large the others are.
             for (int i = 0; i < dims.Length && size > 0; i++)
             {
                 size = dims.Contains(0) ? 0 : size * dims[i];
-                if (size > int.MaxValue) throw new DataException($"{path}: {size} elements is too large.");
+                if (size > int.MaxValue)
+                    throw new DataException($"{path}: {size} elements is too large.");
             }
             long total = 4 + 4L * dims.Length + size;
             if (total > capacity)
                 throw new DataException(
-                    $"{path}: the header claims {size} bytes of data, more than a {file.Length}-byte file can hold.");
+                    $"{path}: the header claims {size} bytes of data, more than a {file.Length}-byte file can hold."
+                );
             var data = ReadExactly(stream, (int)size, path);
             if (stream.ReadByte() >= 0)
                 throw new DataException($"{path} has data after the {size} bytes its header describes.");
-            if (gzip) CheckTrailer(file, path, Crc32.Append(Crc32.Append(0, header), dimBytes), data, total);
+            if (gzip)
+                CheckTrailer(file, path, Crc32.Append(Crc32.Append(0, header), dimBytes), data, total);
             return new IdxArray(dims, data);
         }
         catch (InvalidDataException e)
@@ -67,13 +74,16 @@ public sealed record IdxArray(int[] Dims, byte[] Data)
     /// </summary>
     private static void CheckTrailer(FileStream file, string path, uint headerCrc, byte[] data, long total)
     {
-        if (file.Length < 18) throw new DataException($"{path} is too short for a gzip file.");
+        if (file.Length < 18)
+            throw new DataException($"{path} is too short for a gzip file.");
         var trailer = new byte[8];
         file.Seek(-8, SeekOrigin.End);
         file.ReadExactly(trailer);
         uint crc = Crc32.Append(headerCrc, data);
-        if (BinaryPrimitives.ReadUInt32LittleEndian(trailer) != crc
-            || BinaryPrimitives.ReadUInt32LittleEndian(trailer.AsSpan(4)) != (uint)total)
+        if (
+            BinaryPrimitives.ReadUInt32LittleEndian(trailer) != crc
+            || BinaryPrimitives.ReadUInt32LittleEndian(trailer.AsSpan(4)) != (uint)total
+        )
             throw new DataException($"{path} is damaged: its gzip CRC-32 or length does not match the decoded data.");
     }
 
@@ -95,8 +105,14 @@ public sealed record IdxArray(int[] Dims, byte[] Data)
     private static byte[] ReadExactly(Stream stream, int count, string path)
     {
         var buffer = new byte[count];
-        try { stream.ReadExactly(buffer); }
-        catch (EndOfStreamException) { throw new DataException($"{path} is truncated."); }
+        try
+        {
+            stream.ReadExactly(buffer);
+        }
+        catch (EndOfStreamException)
+        {
+            throw new DataException($"{path} is truncated.");
+        }
         return buffer;
     }
 }
@@ -105,19 +121,24 @@ public sealed record IdxArray(int[] Dims, byte[] Data)
 public sealed class ImageDataset
 {
     /// <summary>Fashion-MNIST's pixel mean and standard deviation (of x/255).</summary>
-    public const double Mean = 0.2860, Std = 0.3530;
+    public const double Mean = 0.2860,
+        Std = 0.3530;
 
     /// <summary>Pairs images [N, H, W] with labels [N] (validated).</summary>
     public ImageDataset(IdxArray images, IdxArray labels)
     {
         if (images.Dims.Length != 3 || labels.Dims.Length != 1 || images.Dims[0] != labels.Dims[0])
-            throw new DataException($"images [{string.Join(", ", images.Dims)}] and labels [{string.Join(", ", labels.Dims)}] do not pair up.");
+            throw new DataException(
+                $"images [{string.Join(", ", images.Dims)}] and labels [{string.Join(", ", labels.Dims)}] do not pair "
+                    + $"up."
+            );
         Count = images.Dims[0];
         Height = images.Dims[1];
         Width = images.Dims[2];
         _bytes = images.Data;
         Labels = Array.ConvertAll(labels.Data, b => (int)b);
-        if (Labels.Any(l => l > 9)) throw new DataException("labels must lie in 0..9.");
+        if (Labels.Any(l => l > 9))
+            throw new DataException("labels must lie in 0..9.");
     }
 
     /// <summary>SHA-256 (hex) of the images and labels: identifies the data a run was trained on.</summary>
@@ -127,7 +148,9 @@ public sealed class ImageDataset
 
     private string Fingerprinted()
     {
-        using var hash = System.Security.Cryptography.IncrementalHash.CreateHash(System.Security.Cryptography.HashAlgorithmName.SHA256);
+        using var hash = System.Security.Cryptography.IncrementalHash.CreateHash(
+            System.Security.Cryptography.HashAlgorithmName.SHA256
+        );
         hash.AppendData(_bytes);
         hash.AppendData(System.Runtime.InteropServices.MemoryMarshal.AsBytes(Labels.AsSpan()));
         return Convert.ToHexStringLower(hash.GetHashAndReset());
@@ -145,21 +168,42 @@ public sealed class ImageDataset
     // The raw bytes (47 MB for the training set) instead of a float copy four times that size;
     // images are normalized as they are copied out.
     private readonly byte[] _bytes;
-    private static readonly float[] Normalized = Enumerable.Range(0, 256).Select(b => (float)((b / 255.0 - Mean) / Std)).ToArray();
+    private static readonly float[] Normalized = Enumerable
+        .Range(0, 256)
+        .Select(b => (float)((b / 255.0 - Mean) / Std))
+        .ToArray();
 
-    /// <summary>Writes image <paramref name="index"/>'s H·W pixels, scaled to mean 0 and unit variance, into <paramref name="destination"/>.</summary>
+    /// <summary>Writes image <paramref name="index"/>'s H·W pixels, scaled to mean 0 and unit variance, into <paramref
+    /// name="destination"/>.</summary>
     public void CopyImage(int index, Span<float> destination)
     {
         int pixels = Height * Width;
         var source = _bytes.AsSpan(index * pixels, pixels);
-        for (int i = 0; i < pixels; i++) destination[i] = Normalized[source[i]];
+        for (int i = 0; i < pixels; i++)
+            destination[i] = Normalized[source[i]];
     }
 
     /// <summary>Class labels 0..9.</summary>
     public int[] Labels { get; }
 
     /// <summary>Loads the training or test split.</summary>
-    public static ImageDataset LoadFashionMnist(bool train, string? directory, bool download, TextWriter log) => new(
-        IdxArray.Read(DataFiles.Locate(train ? DataFiles.FashionTrainImages : DataFiles.FashionTestImages, directory, download, log)),
-        IdxArray.Read(DataFiles.Locate(train ? DataFiles.FashionTrainLabels : DataFiles.FashionTestLabels, directory, download, log)));
+    public static ImageDataset LoadFashionMnist(bool train, string? directory, bool download, TextWriter log) =>
+        new(
+            IdxArray.Read(
+                DataFiles.Locate(
+                    train ? DataFiles.FashionTrainImages : DataFiles.FashionTestImages,
+                    directory,
+                    download,
+                    log
+                )
+            ),
+            IdxArray.Read(
+                DataFiles.Locate(
+                    train ? DataFiles.FashionTrainLabels : DataFiles.FashionTestLabels,
+                    directory,
+                    download,
+                    log
+                )
+            )
+        );
 }

@@ -14,7 +14,16 @@ namespace Modula.Cli.Sweep;
 /// <param name="Seed">Seeds the weights and the batch sampler.</param>
 /// <param name="Steps">Training steps (linear decay to 0).</param>
 /// <param name="Batch">Examples per step.</param>
-public sealed record SweepCell(string Family, string Optimizer, int Width, int Depth, int LrExponent, int Seed, int Steps, int Batch)
+public sealed record SweepCell(
+    string Family,
+    string Optimizer,
+    int Width,
+    int Depth,
+    int LrExponent,
+    int Seed,
+    int Steps,
+    int Batch
+)
 {
     /// <summary>2^<see cref="LrExponent"/>.</summary>
     public double LearningRate => Math.Pow(2, LrExponent);
@@ -26,12 +35,24 @@ public sealed record SweepCell(string Family, string Optimizer, int Width, int D
     public const string CsvHeader = "family,optimizer,width,depth,lr_exp,lr,seed,steps,batch";
 
     /// <summary>The cell as CSV fields (the <see cref="CsvHeader"/> columns).</summary>
-    public string ToCsv() => string.Create(CultureInfo.InvariantCulture,
-        $"{Family},{Optimizer},{Width},{Depth},{LrExponent},{LearningRate:R},{Seed},{Steps},{Batch}");
+    public string ToCsv() =>
+        string.Create(
+            CultureInfo.InvariantCulture,
+            $"{Family},{Optimizer},{Width},{Depth},{LrExponent},{LearningRate:R},{Seed},{Steps},{Batch}"
+        );
 
     /// <summary>Parses the <see cref="CsvHeader"/> columns from <paramref name="fields"/>.</summary>
-    public static SweepCell FromCsv(string[] fields) => new(fields[0], fields[1], Int(fields[2]), Int(fields[3]), Int(fields[4]),
-        Int(fields[6]), Int(fields[7]), Int(fields[8]));
+    public static SweepCell FromCsv(string[] fields) =>
+        new(
+            fields[0],
+            fields[1],
+            Int(fields[2]),
+            Int(fields[3]),
+            Int(fields[4]),
+            Int(fields[6]),
+            Int(fields[7]),
+            Int(fields[8])
+        );
 
     private static int Int(string s) => int.Parse(s, NumberStyles.Integer, CultureInfo.InvariantCulture);
 }
@@ -58,14 +79,17 @@ public sealed record SweepResult(SweepCell Cell, double Score, bool Diverged, do
     public const string CsvHeader = SweepCell.CsvHeader + ",score,diverged,first_loss,seconds";
 
     /// <summary>The result as one CSV line.</summary>
-    public string ToCsv() => Cell.ToCsv() + string.Create(CultureInfo.InvariantCulture,
-        $",{Score:R},{(Diverged ? 1 : 0)},{FirstLoss:R},{Seconds:F2}");
+    public string ToCsv() =>
+        Cell.ToCsv()
+        + string.Create(CultureInfo.InvariantCulture, $",{Score:R},{(Diverged ? 1 : 0)},{FirstLoss:R},{Seconds:F2}");
 
-    /// <summary>Parses a line written by <see cref="ToCsv"/>; null for a malformed (for example half-written) line.</summary>
+    /// <summary>Parses a line written by <see cref="ToCsv"/>; null for a malformed (for example half-written)
+    /// line.</summary>
     public static SweepResult? TryParse(string line)
     {
         var f = line.Split(',');
-        if (f.Length != 13) return null;
+        if (f.Length != 13)
+            return null;
         try
         {
             return new SweepResult(SweepCell.FromCsv(f), Double(f[9]), f[10] == "1", Double(f[11]), Double(f[12]));

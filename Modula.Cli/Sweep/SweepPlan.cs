@@ -26,8 +26,11 @@ public sealed record SweepOptimizer(string Name, OptimizerChoice Choice, int Gri
     ];
 
     /// <summary>The optimizer called <paramref name="name"/>.</summary>
-    public static SweepOptimizer Find(string name) => All.FirstOrDefault(o => o.Name == name)
-        ?? throw new UsageException($"unknown sweep optimizer '{name}'; use {string.Join(", ", All.Select(o => o.Name))}.");
+    public static SweepOptimizer Find(string name) =>
+        All.FirstOrDefault(o => o.Name == name)
+        ?? throw new UsageException(
+            $"unknown sweep optimizer '{name}'; use {string.Join(", ", All.Select(o => o.Name))}."
+        );
 
     /// <summary>The optimizer at learning rate 2^<paramref name="exponent"/>.</summary>
     public OptimizerChoice At(int exponent) => Choice with { LearningRate = Math.Pow(2, exponent) };
@@ -48,8 +51,19 @@ public sealed record SweepOptimizer(string Name, OptimizerChoice Choice, int Gri
 /// <param name="Batch">Examples per step.</param>
 /// <param name="Seeds">Seeds to average over.</param>
 /// <param name="AverageLast">Steps the score averages over.</param>
-public sealed record SweepPlan(string Family, IReadOnlyList<SweepOptimizer> Optimizers, IReadOnlyList<int> Widths, IReadOnlyList<int> Depths,
-    int BaseWidth, int BaseDepth, IReadOnlyList<int>? Grid, int Steps, int Batch, IReadOnlyList<int> Seeds, int AverageLast)
+public sealed record SweepPlan(
+    string Family,
+    IReadOnlyList<SweepOptimizer> Optimizers,
+    IReadOnlyList<int> Widths,
+    IReadOnlyList<int> Depths,
+    int BaseWidth,
+    int BaseDepth,
+    IReadOnlyList<int>? Grid,
+    int Steps,
+    int Batch,
+    IReadOnlyList<int> Seeds,
+    int AverageLast
+)
 {
     /// <summary>
     /// The plan that <paramref name="results"/> (one family's rows) were run from: the base depth is
@@ -62,35 +76,65 @@ public sealed record SweepPlan(string Family, IReadOnlyList<SweepOptimizer> Opti
         int steps = cells.GroupBy(c => c.Steps).MaxBy(g => g.Count())!.Key;
         int batch = cells.Where(c => c.Steps == steps).GroupBy(c => c.Batch).MaxBy(g => g.Count())!.Key;
         cells = cells.Where(c => c.Steps == steps && c.Batch == batch).ToList();
-        int baseDepth = cells.GroupBy(c => c.Depth).MaxBy(g => (g.Select(c => c.Width).Distinct().Count(), -g.Key))!.Key;
-        int baseWidth = cells.GroupBy(c => c.Width).MaxBy(g => (g.Select(c => c.Depth).Distinct().Count(), -g.Key))!.Key;
+        int baseDepth = cells
+            .GroupBy(c => c.Depth)
+            .MaxBy(g => (g.Select(c => c.Width).Distinct().Count(), -g.Key))!
+            .Key;
+        int baseWidth = cells
+            .GroupBy(c => c.Width)
+            .MaxBy(g => (g.Select(c => c.Depth).Distinct().Count(), -g.Key))!
+            .Key;
         var optimizers = SweepOptimizer.All.Where(o => cells.Any(c => c.Optimizer == o.Name)).ToList();
-        return new SweepPlan(family, optimizers,
+        return new SweepPlan(
+            family,
+            optimizers,
             cells.Where(c => c.Depth == baseDepth).Select(c => c.Width).Distinct().Order().ToList(),
             cells.Where(c => c.Width == baseWidth).Select(c => c.Depth).Distinct().Order().ToList(),
-            baseWidth, baseDepth, null, steps, batch, cells.Select(c => c.Seed).Distinct().Order().ToList(), averageLast);
+            baseWidth,
+            baseDepth,
+            null,
+            steps,
+            batch,
+            cells.Select(c => c.Seed).Distinct().Order().ToList(),
+            averageLast
+        );
     }
 
     /// <summary>The learning-rate exponents <paramref name="optimizer"/> is run at.</summary>
     public IReadOnlyList<int> GridOf(SweepOptimizer optimizer) =>
         Grid ?? Enumerable.Range(optimizer.GridLow, optimizer.GridHigh - optimizer.GridLow + 1).ToList();
 
-    /// <summary>Every distinct cell (the base model belongs to both sweeps but runs once), cheapest models first.</summary>
+    /// <summary>Every distinct cell (the base model belongs to both sweeps but runs once), cheapest models
+    /// first.</summary>
     public IReadOnlyList<SweepCell> Cells()
     {
-        var sizes = Widths.Select(w => (Width: w, Depth: BaseDepth)).Concat(Depths.Select(d => (Width: BaseWidth, Depth: d)))
-            .Distinct().OrderBy(s => (long)s.Width * s.Width * s.Depth).ToList();
-        return (from size in sizes
-                from optimizer in Optimizers
-                from exponent in GridOf(optimizer)
-                from seed in Seeds
-                select new SweepCell(Family, optimizer.Name, size.Width, size.Depth, exponent, seed, Steps, Batch)).ToList();
+        var sizes = Widths
+            .Select(w => (Width: w, Depth: BaseDepth))
+            .Concat(Depths.Select(d => (Width: BaseWidth, Depth: d)))
+            .Distinct()
+            .OrderBy(s => (long)s.Width * s.Width * s.Depth)
+            .ToList();
+        return (
+            from size in sizes
+            from optimizer in Optimizers
+            from exponent in GridOf(optimizer)
+            from seed in Seeds
+            select new SweepCell(Family, optimizer.Name, size.Width, size.Depth, exponent, seed, Steps, Batch)
+        ).ToList();
     }
 
     /// <summary>The results that belong to the sweep along <paramref name="axis"/>.</summary>
-    public IEnumerable<SweepResult> Along(SweepAxis axis, IEnumerable<SweepResult> results) => results.Where(r =>
-        r.Cell.Family == Family && r.Cell.Steps == Steps && r.Cell.Batch == Batch && Seeds.Contains(r.Cell.Seed)
-        && Optimizers.Any(o => o.Name == r.Cell.Optimizer)
-        && (axis == SweepAxis.Width ? r.Cell.Depth == BaseDepth && Widths.Contains(r.Cell.Width)
-                                    : r.Cell.Width == BaseWidth && Depths.Contains(r.Cell.Depth)));
+    public IEnumerable<SweepResult> Along(SweepAxis axis, IEnumerable<SweepResult> results) =>
+        results.Where(r =>
+            r.Cell.Family == Family
+            && r.Cell.Steps == Steps
+            && r.Cell.Batch == Batch
+            && Seeds.Contains(r.Cell.Seed)
+            && Optimizers.Any(o => o.Name == r.Cell.Optimizer)
+            && (
+                axis == SweepAxis.Width
+                    ? r.Cell.Depth == BaseDepth && Widths.Contains(r.Cell.Width)
+                    : r.Cell.Width == BaseWidth && Depths.Contains(r.Cell.Depth)
+            )
+        );
 }

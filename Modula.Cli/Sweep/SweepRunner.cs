@@ -17,26 +17,40 @@ public sealed class SweepRunner(SweepPlan plan, SweepStore store, Func<SweepCell
     /// <paramref name="device"/> and returns every step's training loss (stopping at the first
     /// non-finite one).
     /// </summary>
-    public static Func<SweepCell, IReadOnlyList<double>> Trainer(string family, ImageDataset? images, TextCorpus? text, Device device) => family switch
-    {
-        "resmlp" => cell =>
+    public static Func<SweepCell, IReadOnlyList<double>> Trainer(
+        string family,
+        ImageDataset? images,
+        TextCorpus? text,
+        Device device
+    ) =>
+        family switch
         {
-            var model = Mlp.ResMlp(cell.Width, cell.Depth, 2, 28 * 28, 10);
-            using var run = new ClassifierRun("resmlp", model, Settings(cell), images!, images!, device);
-            return Losses(cell, run.Step);
-        },
-        "gpt" => cell =>
-        {
-            var config = new GptConfig(Vocab: text!.Vocabulary.Length, Context: 64, Heads: 4, DEmbed: cell.Width,
-                DQuery: cell.Width / 4, DValue: cell.Width / 4, Blocks: cell.Depth);
-            var settings = new GptSettings("v1", config, Choice(cell), cell.Steps, cell.Batch, (ulong)cell.Seed);
-            using var run = new GptRun(settings, text, device);
-            return Losses(cell, run.Step);
-        },
-        _ => throw new UsageException($"unknown sweep family '{family}'; use resmlp or gpt."),
-    };
+            "resmlp" => cell =>
+            {
+                var model = Mlp.ResMlp(cell.Width, cell.Depth, 2, 28 * 28, 10);
+                using var run = new ClassifierRun("resmlp", model, Settings(cell), images!, images!, device);
+                return Losses(cell, run.Step);
+            },
+            "gpt" => cell =>
+            {
+                var config = new GptConfig(
+                    Vocab: text!.Vocabulary.Length,
+                    Context: 64,
+                    Heads: 4,
+                    DEmbed: cell.Width,
+                    DQuery: cell.Width / 4,
+                    DValue: cell.Width / 4,
+                    Blocks: cell.Depth
+                );
+                var settings = new GptSettings("v1", config, Choice(cell), cell.Steps, cell.Batch, (ulong)cell.Seed);
+                using var run = new GptRun(settings, text, device);
+                return Losses(cell, run.Step);
+            },
+            _ => throw new UsageException($"unknown sweep family '{family}'; use resmlp or gpt."),
+        };
 
-    private static ClassifierSettings Settings(SweepCell cell) => new(Choice(cell), cell.Steps, cell.Batch, (ulong)cell.Seed);
+    private static ClassifierSettings Settings(SweepCell cell) =>
+        new(Choice(cell), cell.Steps, cell.Batch, (ulong)cell.Seed);
 
     private static OptimizerChoice Choice(SweepCell cell) => SweepOptimizer.Find(cell.Optimizer).At(cell.LrExponent);
 
@@ -55,7 +69,8 @@ public sealed class SweepRunner(SweepPlan plan, SweepStore store, Func<SweepCell
                 loss = double.NaN;
             }
             losses.Add(loss);
-            if (!double.IsFinite(loss)) break; // diverged: the rest of the run tells nothing more
+            if (!double.IsFinite(loss))
+                break; // diverged: the rest of the run tells nothing more
         }
         return losses;
     }

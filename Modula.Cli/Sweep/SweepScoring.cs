@@ -14,9 +14,15 @@ public static class SweepScoring
     /// </summary>
     public static (double Score, bool Diverged) Score(IReadOnlyList<double> losses, int averageLast)
     {
-        if (losses.Count == 0) throw new ArgumentException("Score: a run needs at least one loss.", nameof(losses));
-        if (averageLast < 1) throw new ArgumentOutOfRangeException(nameof(averageLast), $"Score: averageLast must be ≥ 1, got {averageLast}.");
-        if (losses.Any(l => !double.IsFinite(l))) return (double.NaN, true);
+        if (losses.Count == 0)
+            throw new ArgumentException("Score: a run needs at least one loss.", nameof(losses));
+        if (averageLast < 1)
+            throw new ArgumentOutOfRangeException(
+                nameof(averageLast),
+                $"Score: averageLast must be ≥ 1, got {averageLast}."
+            );
+        if (losses.Any(l => !double.IsFinite(l)))
+            return (double.NaN, true);
         double score = losses.Skip(Math.Max(0, losses.Count - averageLast)).Average();
         return (score, score > losses[0]);
     }
@@ -25,22 +31,40 @@ public static class SweepScoring
     public readonly record struct Point(int LrExponent, double Score, bool Diverged);
 
     /// <summary>Groups results into curves: per optimizer and scale, the points in learning-rate order.</summary>
-    public static SortedDictionary<(string Optimizer, int Scale), List<Point>> Curves(IEnumerable<SweepResult> results, SweepAxis axis) =>
-        new(results.GroupBy(r => (r.Cell.Optimizer, Scale: r.Cell.Scale(axis)))
-            .ToDictionary(g => g.Key, g => g.GroupBy(r => r.Cell.LrExponent).OrderBy(p => p.Key)
-                .Select(p => new Point(p.Key, p.Any(r => r.Diverged) ? double.NaN : p.Average(r => r.Score), p.Any(r => r.Diverged)))
-                .ToList()));
+    public static SortedDictionary<(string Optimizer, int Scale), List<Point>> Curves(
+        IEnumerable<SweepResult> results,
+        SweepAxis axis
+    ) =>
+        new(
+            results
+                .GroupBy(r => (r.Cell.Optimizer, Scale: r.Cell.Scale(axis)))
+                .ToDictionary(
+                    g => g.Key,
+                    g =>
+                        g.GroupBy(r => r.Cell.LrExponent)
+                            .OrderBy(p => p.Key)
+                            .Select(p => new Point(
+                                p.Key,
+                                p.Any(r => r.Diverged) ? double.NaN : p.Average(r => r.Score),
+                                p.Any(r => r.Diverged)
+                            ))
+                            .ToList()
+                )
+        );
 
-    /// <summary>The best point of a curve (lowest score among non-diverged points), or null when every point diverged.</summary>
+    /// <summary>The best point of a curve (lowest score among non-diverged points), or null when every point
+    /// diverged.</summary>
     public static Point? Best(IReadOnlyList<Point> curve)
     {
         Point? best = null;
         foreach (var p in curve.Where(p => !p.Diverged))
-            if (best is null || p.Score < best.Value.Score) best = p;
+            if (best is null || p.Score < best.Value.Score)
+                best = p;
         return best;
     }
 
-    /// <summary>True when <paramref name="point"/> lies at either end of its curve's grid (the true optimum may lie outside it).</summary>
+    /// <summary>True when <paramref name="point"/> lies at either end of its curve's grid (the true optimum may lie
+    /// outside it).</summary>
     public static bool AtGridEdge(IReadOnlyList<Point> curve, Point point) =>
         point.LrExponent == curve[0].LrExponent || point.LrExponent == curve[^1].LrExponent;
 
@@ -51,7 +75,8 @@ public static class SweepScoring
     public static int? Drift(IEnumerable<IReadOnlyList<Point>> curvesAcrossScales)
     {
         var bests = curvesAcrossScales.Select(Best).ToList();
-        if (bests.Count == 0 || bests.Any(b => b is null)) return null;
+        if (bests.Count == 0 || bests.Any(b => b is null))
+            return null;
         return bests.Max(b => b!.Value.LrExponent) - bests.Min(b => b!.Value.LrExponent);
     }
 
@@ -59,11 +84,23 @@ public static class SweepScoring
     /// The score at every scale at the learning rate that was best at the smallest scale (the
     /// paper's "transfer" plot); NaN where that run diverged or is missing.
     /// </summary>
-    public static List<(int Scale, double Score)> AtSmallestScaleOptimum(IReadOnlyList<(int Scale, IReadOnlyList<Point> Curve)> curves)
+    public static List<(int Scale, double Score)> AtSmallestScaleOptimum(
+        IReadOnlyList<(int Scale, IReadOnlyList<Point> Curve)> curves
+    )
     {
         var ordered = curves.OrderBy(c => c.Scale).ToList();
-        if (ordered.Count == 0 || Best(ordered[0].Curve) is not { } tuned) return ordered.Select(c => (c.Scale, double.NaN)).ToList();
-        return ordered.Select(c => (c.Scale, c.Curve.Where(p => p.LrExponent == tuned.LrExponent && !p.Diverged)
-            .Select(p => p.Score).DefaultIfEmpty(double.NaN).First())).ToList();
+        if (ordered.Count == 0 || Best(ordered[0].Curve) is not { } tuned)
+            return ordered.Select(c => (c.Scale, double.NaN)).ToList();
+        return ordered
+            .Select(c =>
+                (
+                    c.Scale,
+                    c.Curve.Where(p => p.LrExponent == tuned.LrExponent && !p.Diverged)
+                        .Select(p => p.Score)
+                        .DefaultIfEmpty(double.NaN)
+                        .First()
+                )
+            )
+            .ToList();
     }
 }

@@ -19,11 +19,15 @@ public sealed class SweepStore
         if (File.Exists(path) && File.ReadAllLines(path) is { Length: > 0 } lines)
         {
             if (lines[0] != SweepResult.CsvHeader)
-                throw new InvalidDataException($"{path} is not a sweep CSV (its header is '{lines[0]}', expected '{SweepResult.CsvHeader}').");
+                throw new InvalidDataException(
+                    $"{path} is not a sweep CSV (its header is '{lines[0]}', expected '{SweepResult.CsvHeader}')."
+                );
             foreach (var line in lines.Skip(1))
-                if (SweepResult.TryParse(line) is { } r) _results[r.Cell] = r;
+                if (SweepResult.TryParse(line) is { } r)
+                    _results[r.Cell] = r;
             // A half-written last line from an interrupted run must not swallow the next row.
-            if (!EndsWithNewline(path)) File.AppendAllText(path, "\n");
+            if (!EndsWithNewline(path))
+                File.AppendAllText(path, "\n");
             return;
         }
         Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(path))!);
@@ -33,13 +37,18 @@ public sealed class SweepStore
     /// <summary>Every finished cell.</summary>
     public IReadOnlyList<SweepResult> Results
     {
-        get { lock (_gate) return _results.Values.ToList(); }
+        get
+        {
+            lock (_gate)
+                return _results.Values.ToList();
+        }
     }
 
     /// <summary>True when <paramref name="cell"/> has a row.</summary>
     public bool Contains(SweepCell cell)
     {
-        lock (_gate) return _results.ContainsKey(cell);
+        lock (_gate)
+            return _results.ContainsKey(cell);
     }
 
     /// <summary>Records a finished cell and appends its row to the file.</summary>
@@ -58,7 +67,8 @@ public sealed class SweepStore
     private static bool EndsWithNewline(string path)
     {
         using var read = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite);
-        if (read.Length == 0) return true;
+        if (read.Length == 0)
+            return true;
         read.Seek(-1, SeekOrigin.End);
         return read.ReadByte() == '\n';
     }

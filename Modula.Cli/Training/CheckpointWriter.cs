@@ -20,7 +20,7 @@ public sealed class CheckpointWriter : IDisposable
     private Task? _writing;
     private int _writingStep;
     private readonly int _horizon;
-    private readonly Dictionary<string, byte[]> _buffers = new(StringComparer.Ordinal);   // reused by every snapshot
+    private readonly Dictionary<string, byte[]> _buffers = new(StringComparer.Ordinal); // reused by every snapshot
 
     /// <summary>The step of the last snapshot handed to a write (successful or not), null before the first.</summary>
     public int? AttemptedStep { get; private set; }
@@ -28,9 +28,16 @@ public sealed class CheckpointWriter : IDisposable
     /// <summary>Writes that failed.</summary>
     public int Failures { get; private set; }
 
-    /// <summary>A writer for <paramref name="path"/>; <paramref name="savedStep"/> is the step the file already holds (resumed runs).</summary>
-    public CheckpointWriter(string path, int keep, TextWriter output, int? savedStep = null, SafeTensorsWriteOptions? options = null,
-        int horizon = int.MaxValue)
+    /// <summary>A writer for <paramref name="path"/>; <paramref name="savedStep"/> is the step the file already holds
+    /// (resumed runs).</summary>
+    public CheckpointWriter(
+        string path,
+        int keep,
+        TextWriter output,
+        int? savedStep = null,
+        SafeTensorsWriteOptions? options = null,
+        int horizon = int.MaxValue
+    )
     {
         _horizon = horizon;
         _path = Path.GetFullPath(path);
@@ -62,12 +69,18 @@ public sealed class CheckpointWriter : IDisposable
     public int RemoveStrayTemps()
     {
         string directory = Path.GetDirectoryName(_path)!;
-        if (!Directory.Exists(directory)) return 0;
+        if (!Directory.Exists(directory))
+            return 0;
         int removed = 0;
         foreach (var file in Directory.EnumerateFiles(directory, SafeTensors.TempPrefix(_path) + "*.tmp"))
         {
             var parts = Path.GetFileName(file)[SafeTensors.TempPrefix(_path).Length..].Split('.');
-            if (parts.Length == 3 && int.TryParse(parts[0], NumberStyles.None, CultureInfo.InvariantCulture, out int pid) && IsRunning(pid)) continue;
+            if (
+                parts.Length == 3
+                && int.TryParse(parts[0], NumberStyles.None, CultureInfo.InvariantCulture, out int pid)
+                && IsRunning(pid)
+            )
+                continue;
             try
             {
                 File.Delete(file);
@@ -80,13 +93,19 @@ public sealed class CheckpointWriter : IDisposable
         return removed;
     }
 
-    /// <summary>Deletes this process's temporary files at once (on a second interrupt, just before the process ends).</summary>
+    /// <summary>Deletes this process's temporary files at once (on a second interrupt, just before the process
+    /// ends).</summary>
     public void DeleteOwnTemps()
     {
         try
         {
             string directory = Path.GetDirectoryName(_path)!;
-            foreach (var file in Directory.EnumerateFiles(directory, $"{SafeTensors.TempPrefix(_path)}{Environment.ProcessId}.*.tmp"))
+            foreach (
+                var file in Directory.EnumerateFiles(
+                    directory,
+                    $"{SafeTensors.TempPrefix(_path)}{Environment.ProcessId}.*.tmp"
+                )
+            )
                 File.Delete(file);
         }
         catch (IOException) { }
@@ -95,22 +114,31 @@ public sealed class CheckpointWriter : IDisposable
 
     private static bool IsRunning(int pid)
     {
-        if (pid == Environment.ProcessId) return true;
+        if (pid == Environment.ProcessId)
+            return true;
         try
         {
             using var p = Process.GetProcessById(pid);
             return !p.HasExited;
         }
-        catch (ArgumentException) { return false; }
-        catch (InvalidOperationException) { return false; }
+        catch (ArgumentException)
+        {
+            return false;
+        }
+        catch (InvalidOperationException)
+        {
+            return false;
+        }
     }
 
-    /// <summary>Snapshots <paramref name="trainer"/> now and writes it in the background (after the previous write ends).</summary>
+    /// <summary>Snapshots <paramref name="trainer"/> now and writes it in the background (after the previous write
+    /// ends).</summary>
     public void Save(Trainer trainer, IReadOnlyDictionary<string, string> metadata)
     {
         Wait();
         var clock = Stopwatch.StartNew();
-        var snapshot = Checkpoint.Capture(trainer, metadata, _buffers);       // the previous write has ended: its buffers are free
+        // the previous write has ended: its buffers are free
+        var snapshot = Checkpoint.Capture(trainer, metadata, _buffers);
         CaptureMs.Add(clock.Elapsed.TotalMilliseconds);
         _writingStep = snapshot.Step;
         AttemptedStep = snapshot.Step;
@@ -120,7 +148,8 @@ public sealed class CheckpointWriter : IDisposable
     /// <summary>Waits for the write in flight; true when every write so far ended with the file on disk.</summary>
     public bool Wait()
     {
-        if (_writing is null) return LastFailure is null;
+        if (_writing is null)
+            return LastFailure is null;
         try
         {
             _writing.Wait();
@@ -148,18 +177,29 @@ public sealed class CheckpointWriter : IDisposable
             RemoveOldSteps();
         }
         snapshot.Write(_path, _options);
-        lock (WriteMs) WriteMs.Add(clock.Elapsed.TotalMilliseconds);
+        lock (WriteMs)
+            WriteMs.Add(clock.Elapsed.TotalMilliseconds);
     }
 
     /// <summary>Where the copy of step <paramref name="step"/> is kept (with <c>keep</c> &gt; 0).</summary>
-    public string StepPath(int step) => Path.Combine(Path.GetDirectoryName(_path)!,
-        string.Create(CultureInfo.InvariantCulture, $"{Path.GetFileNameWithoutExtension(_path)}.step-{step:D7}{Path.GetExtension(_path)}"));
+    public string StepPath(int step) =>
+        Path.Combine(
+            Path.GetDirectoryName(_path)!,
+            string.Create(
+                CultureInfo.InvariantCulture,
+                $"{Path.GetFileNameWithoutExtension(_path)}.step-{step:D7}{Path.GetExtension(_path)}"
+            )
+        );
 
     private void RemoveOldSteps()
     {
         string pattern = $"{Path.GetFileNameWithoutExtension(_path)}.step-*{Path.GetExtension(_path)}";
-        var old = Directory.EnumerateFiles(Path.GetDirectoryName(_path)!, pattern).Order(StringComparer.Ordinal).ToList();
-        foreach (var file in old.Take(Math.Max(0, old.Count - _keep))) File.Delete(file);
+        var old = Directory
+            .EnumerateFiles(Path.GetDirectoryName(_path)!, pattern)
+            .Order(StringComparer.Ordinal)
+            .ToList();
+        foreach (var file in old.Take(Math.Max(0, old.Count - _keep)))
+            File.Delete(file);
     }
 
     /// <summary>Waits for the write in flight.</summary>

@@ -17,12 +17,21 @@ public sealed record ClassifierSettings(OptimizerChoice Optimizer, int Steps, in
 /// <summary>Trains an MLP, ResMLP or ResCNN on an <see cref="ImageDataset"/> with cross-entropy.</summary>
 public sealed class ClassifierRun : ITrainingRun
 {
-    private readonly ImageDataset _train, _test;
+    private readonly ImageDataset _train,
+        _test;
     private readonly Device _device;
     private readonly bool _flat;
 
-    /// <summary>Builds the trainer; <paramref name="kind"/> "mlp" feeds flat [N, H·W] inputs, the others [N, 1, H, W].</summary>
-    public ClassifierRun(string kind, Module model, ClassifierSettings settings, ImageDataset train, ImageDataset test, Device device)
+    /// <summary>Builds the trainer; <paramref name="kind"/> "mlp" feeds flat [N, H·W] inputs, the others [N, 1, H,
+    /// W].</summary>
+    public ClassifierRun(
+        string kind,
+        Module model,
+        ClassifierSettings settings,
+        ImageDataset train,
+        ImageDataset test,
+        Device device
+    )
     {
         Model = model;
         Settings = settings;
@@ -47,16 +56,22 @@ public sealed class ClassifierRun : ITrainingRun
     public Generator Sampler { get; private set; }
 
     /// <summary>The run's own checkpoint entries: the sampler's position.</summary>
-    public Dictionary<string, string> State() => new()
-    {
-        ["sampler"] = string.Create(System.Globalization.CultureInfo.InvariantCulture, $"{Sampler.Seed}:{Sampler.Offset}"),
-    };
+    public Dictionary<string, string> State() =>
+        new()
+        {
+            ["sampler"] = string.Create(
+                System.Globalization.CultureInfo.InvariantCulture,
+                $"{Sampler.Seed}:{Sampler.Offset}"
+            ),
+        };
 
     /// <summary>Problems with a checkpoint's run entries: a missing or malformed sampler position.</summary>
     public IEnumerable<string> CheckState(IReadOnlyDictionary<string, string> metadata)
     {
-        if (!Checkpoint.TryParseStream(metadata, "sampler", out ulong seed, out _)) yield return "metadata 'sampler' is missing or not 'seed:offset'";
-        else if (seed != Sampler.Seed) yield return $"the batch sampler has seed {seed} in the checkpoint, this run uses {Sampler.Seed}";
+        if (!Checkpoint.TryParseStream(metadata, "sampler", out ulong seed, out _))
+            yield return "metadata 'sampler' is missing or not 'seed:offset'";
+        else if (seed != Sampler.Seed)
+            yield return $"the batch sampler has seed {seed} in the checkpoint, this run uses {Sampler.Seed}";
     }
 
     /// <summary>Continues from a loaded checkpoint of the same run.</summary>
@@ -70,18 +85,25 @@ public sealed class ClassifierRun : ITrainingRun
     /// <inheritdoc/>
     public Distributed.DataParallel? Parallel { get; set; }
 
-    /// <summary>One update on a random batch of training images (this rank's rows of it, when data-parallel); returns its loss.</summary>
+    /// <summary>One update on a random batch of training images (this rank's rows of it, when data-parallel); returns
+    /// its loss.</summary>
     public double Step()
     {
-        if (Parallel is { } parallel) return parallel.Step(Settings.Batch, (start, count, parameters) => Loss(start, count, parameters));
+        if (Parallel is { } parallel)
+            return parallel.Step(Settings.Batch, (start, count, parameters) => Loss(start, count, parameters));
         return Trainer.Step(parameters => Loss(0, Settings.Batch, parameters));
     }
 
-    /// <summary>Draws the next batch of training images and returns the mean loss over its rows [first, first + count).</summary>
+    /// <summary>Draws the next batch of training images and returns the mean loss over its rows [first, first +
+    /// count).</summary>
     private Variable Loss(int first, int count, Variable[] parameters)
     {
         using var bits = Ops.RandomBits(new Shape(Settings.Batch), Sampler);
-        var rows = bits.ToArray<int>().Skip(first).Take(count).Select(b => (int)((uint)b % (uint)_train.Count)).ToArray();
+        var rows = bits.ToArray<int>()
+            .Skip(first)
+            .Take(count)
+            .Select(b => (int)((uint)b % (uint)_train.Count))
+            .ToArray();
         var (x, y) = Batch(_train, rows);
         return F.CrossEntropy(Model.Forward(new Variable(x), parameters), y);
     }
@@ -117,11 +139,16 @@ public sealed class ClassifierRun : ITrainingRun
     private (Tensor X, Tensor Y) Batch(ImageDataset data, int[] rows)
     {
         int pixels = data.Height * data.Width;
-        if (_staging.Length < rows.Length * pixels) _staging = new float[rows.Length * pixels];
+        if (_staging.Length < rows.Length * pixels)
+            _staging = new float[rows.Length * pixels];
         var x = _staging.AsSpan(0, rows.Length * pixels);
-        for (int i = 0; i < rows.Length; i++) data.CopyImage(rows[i], x.Slice(i * pixels, pixels));
+        for (int i = 0; i < rows.Length; i++)
+            data.CopyImage(rows[i], x.Slice(i * pixels, pixels));
         var shape = _flat ? new Shape(rows.Length, pixels) : new Shape(rows.Length, 1, data.Height, data.Width);
-        return (Tensor.FromArray<float>(x, shape, _device), Tensor.FromArray<int>(rows.Select(r => data.Labels[r]).ToArray(), new Shape(rows.Length), _device));
+        return (
+            Tensor.FromArray<float>(x, shape, _device),
+            Tensor.FromArray<int>(rows.Select(r => data.Labels[r]).ToArray(), new Shape(rows.Length), _device)
+        );
     }
 
     /// <summary>Frees the weights and optimizer state.</summary>

@@ -1,6 +1,6 @@
-using static System.FormattableString;
 using Modula.Distributed;
 using Modula.Optim;
+using static System.FormattableString;
 
 namespace Modula.Cli.Training;
 
@@ -34,16 +34,22 @@ public sealed class DistributedLaunch
     /// </summary>
     public static DistributedLaunch? Join()
     {
-        if (s_current is not null) return s_current;
-        if (Environment.GetEnvironmentVariable("MODULA_DISTRIBUTED") == "0") return null;
-        if (!int.TryParse(Environment.GetEnvironmentVariable("PMI_SIZE"), out int size) || size <= 1) return null;
+        if (s_current is not null)
+            return s_current;
+        if (Environment.GetEnvironmentVariable("MODULA_DISTRIBUTED") == "0")
+            return null;
+        if (!int.TryParse(Environment.GetEnvironmentVariable("PMI_SIZE"), out int size) || size <= 1)
+            return null;
         try
         {
             return s_current = new DistributedLaunch(MpiCommunicator.Open());
         }
         catch (DllNotFoundException e)
         {
-            throw new NotSupportedException($"this process was started as one of {size} ranks (PMI_SIZE), but {e.Message}", e);
+            throw new NotSupportedException(
+                $"this process was started as one of {size} ranks (PMI_SIZE), but {e.Message}",
+                e
+            );
         }
     }
 
@@ -51,7 +57,8 @@ public sealed class DistributedLaunch
     public TextWriter Output(TextWriter output) => IsRoot ? output : TextWriter.Null;
 
     /// <summary>The driver settings of this rank: only rank 0 writes checkpoints.</summary>
-    public RunDriverOptions ForRank(RunDriverOptions options) => IsRoot ? options : options with { CheckpointPath = null };
+    public RunDriverOptions ForRank(RunDriverOptions options) =>
+        IsRoot ? options : options with { CheckpointPath = null };
 
     /// <summary>The run's log on rank 0; a log that writes nothing elsewhere.</summary>
     public RunLog Log(Func<RunLog> open) => IsRoot ? open() : RunLog.Discard();
@@ -63,30 +70,39 @@ public sealed class DistributedLaunch
     public void Attach(ITrainingRun run, TextWriter output)
     {
         bool shard = Environment.GetEnvironmentVariable("MODULA_SHARD_UPDATE") != "0";
-        int every = int.TryParse(Environment.GetEnvironmentVariable("MODULA_CHECK_REPLICAS"), out int n) && n >= 0 ? n : 100;
+        int every =
+            int.TryParse(Environment.GetEnvironmentVariable("MODULA_CHECK_REPLICAS"), out int n) && n >= 0 ? n : 100;
         _parallel = new DataParallel(run.Trainer, World, shard) { CheckEvery = every };
         _parallel.Synchronize();
         run.Parallel = _parallel;
         string update = _parallel.Update is { } u
             ? $"; {run.Trainer.Options.Rule.ToString().ToLowerInvariant()} update divided over the ranks (cost shares "
-              + string.Join("/", Enumerable.Range(0, World.Size).Select(r => Invariant($"{Share(u, r):P0}"))) + ")"
+                + string.Join("/", Enumerable.Range(0, World.Size).Select(r => Invariant($"{Share(u, r):P0}")))
+                + ")"
             : "";
-        Output(output).WriteLine(Invariant($"data-parallel: {World.Size} ranks over {World.Description}; ")
-            + Invariant($"{_parallel.AllReduceBytes / 1e6:F2} MB all-reduced per step{update}; ")
-            + Invariant($"replicas hashed every {every} steps"));
+        Output(output)
+            .WriteLine(
+                Invariant($"data-parallel: {World.Size} ranks over {World.Description}; ")
+                    + Invariant($"{_parallel.AllReduceBytes / 1e6:F2} MB all-reduced per step{update}; ")
+                    + Invariant($"replicas hashed every {every} steps")
+            );
     }
 
     /// <summary>One line of communication times per step, for the end of a run (rank 0).</summary>
     public void Report(TextWriter output, int steps)
     {
-        if (_parallel is not { } p || steps == 0) return;
+        if (_parallel is not { } p || steps == 0)
+            return;
         string gather = p.Update is { } u
             ? Invariant($", update {u.ComputeTime.TotalMilliseconds / steps:F2} ms ")
-              + Invariant($"+ all-gather {u.GatherTime.TotalMilliseconds / steps:F2} ms ")
-              + Invariant($"of {u.GatheredFloats * 4 / 1e6:F2} MB")
+                + Invariant($"+ all-gather {u.GatherTime.TotalMilliseconds / steps:F2} ms ")
+                + Invariant($"of {u.GatheredFloats * 4 / 1e6:F2} MB")
             : "";
-        Output(output).WriteLine(Invariant($"data-parallel: all-reduce {p.AllReduceTime.TotalMilliseconds / steps:F2} ms of ")
-            + Invariant($"{p.AllReduceBytes / 1e6:F2} MB per step{gather} (means over {steps} steps on rank 0)"));
+        Output(output)
+            .WriteLine(
+                Invariant($"data-parallel: all-reduce {p.AllReduceTime.TotalMilliseconds / steps:F2} ms of ")
+                    + Invariant($"{p.AllReduceBytes / 1e6:F2} MB per step{gather} (means over {steps} steps on rank 0)")
+            );
     }
 
     private static double Share(ShardedUpdate u, int rank) =>
@@ -100,14 +116,16 @@ public sealed class DistributedLaunch
     /// </summary>
     public static int Exit(int code)
     {
-        if (s_current is not { } launch) return code;
+        if (s_current is not { } launch)
+            return code;
         bool together = code == 0 || (code is 130 or 143 && launch._parallel is { StopAgreed: true });
         if (together)
         {
             launch.World.Barrier();
             launch.World.Dispose();
         }
-        else launch.World.Abort(code, $"rank {launch.World.Rank} of {launch.World.Size} ended with exit code {code}");
+        else
+            launch.World.Abort(code, $"rank {launch.World.Rank} of {launch.World.Size} ended with exit code {code}");
         return code;
     }
 }

@@ -15,7 +15,14 @@ namespace Modula.Cli.Training;
 /// <param name="Steps">Total updates (the schedule decays to 0 at this step).</param>
 /// <param name="Batch">Sequences per step.</param>
 /// <param name="Seed">Seeds the weights, the batch sampler and the power-iteration vectors.</param>
-public sealed record GptSettings(string Recipe, GptConfig Config, OptimizerChoice Optimizer, int Steps, int Batch, ulong Seed)
+public sealed record GptSettings(
+    string Recipe,
+    GptConfig Config,
+    OptimizerChoice Optimizer,
+    int Steps,
+    int Batch,
+    ulong Seed
+)
 {
     /// <summary>Modula v1's recipe: normed Modula-Adam, lr 0.5, β 0.9/0.99, wd 0.01.</summary>
     public static readonly OptimizerChoice V1Optimizer = new("modula-adam", UpdateRule.Normalize, 0.5, 0.9, 0.99, 0.01);
@@ -38,7 +45,10 @@ public sealed class GptRun : ITrainingRun
     public GptRun(GptSettings settings, TextCorpus corpus, Device device)
     {
         if (corpus.Vocabulary.Length != settings.Config.Vocab)
-            throw new UsageException($"the corpus has {corpus.Vocabulary.Length} distinct characters, the model expects {settings.Config.Vocab}.");
+            throw new UsageException(
+                $"the corpus has {corpus.Vocabulary.Length} distinct characters, the model expects "
+                    + $"{settings.Config.Vocab}."
+            );
         Settings = settings;
         _corpus = corpus;
         _device = device;
@@ -62,7 +72,8 @@ public sealed class GptRun : ITrainingRun
     /// <inheritdoc/>
     public Distributed.DataParallel? Parallel { get; set; }
 
-    /// <summary>One update on a freshly sampled training batch (this rank's rows of it, when data-parallel); returns its loss.</summary>
+    /// <summary>One update on a freshly sampled training batch (this rank's rows of it, when data-parallel); returns
+    /// its loss.</summary>
     public double Step()
     {
         if (Parallel is { } parallel)
@@ -78,14 +89,16 @@ public sealed class GptRun : ITrainingRun
         });
     }
 
-    /// <summary>Mean next-token cross-entropy of the model on tokens <paramref name="x"/> against targets <paramref name="y"/>.</summary>
+    /// <summary>Mean next-token cross-entropy of the model on tokens <paramref name="x"/> against targets <paramref
+    /// name="y"/>.</summary>
     public Variable Loss(Tensor x, Tensor y, IReadOnlyList<Variable> parameters) =>
         F.CrossEntropy(Model.Forward(new Variable(x), parameters), y);
 
     /// <summary>The next training batch from <see cref="Sampler"/>: tokens and next-token targets [B, T].</summary>
     public (Tensor X, Tensor Y) SampleTrainBatch() => Batch(_corpus.Train, Sampler);
 
-    /// <summary>Mean loss over <paramref name="batches"/> batches of the train and test splits (the same batches every call).</summary>
+    /// <summary>Mean loss over <paramref name="batches"/> batches of the train and test splits (the same batches every
+    /// call).</summary>
     public (double Train, double Test) Evaluate(int batches) =>
         (MeanLoss(_corpus.Train, batches, Settings.Seed + 3), MeanLoss(_corpus.Test, batches, Settings.Seed + 4));
 
@@ -112,9 +125,11 @@ public sealed class GptRun : ITrainingRun
     /// </summary>
     private (Tensor X, Tensor Y) Batch(int[] tokens, Generator sampler, int first, int rows)
     {
-        int b = Settings.Batch, t = Settings.Config.Context;
+        int b = Settings.Batch,
+            t = Settings.Config.Context;
         int range = tokens.Length - t - 1;
-        if (range <= 0) throw new DataException($"the text has {tokens.Length} tokens, fewer than a context of {t} needs.");
+        if (range <= 0)
+            throw new DataException($"the text has {tokens.Length} tokens, fewer than a context of {t} needs.");
         using var bits = Ops.RandomBits(new Shape(b), sampler);
         var starts = bits.ToArray<int>();
         var x = new int[rows * t];
@@ -125,31 +140,41 @@ public sealed class GptRun : ITrainingRun
             Array.Copy(tokens, start, x, i * t, t);
             Array.Copy(tokens, start + 1, y, i * t, t);
         }
-        return (Tensor.FromArray<int>(x, new Shape(rows, t), _device), Tensor.FromArray<int>(y, new Shape(rows, t), _device));
+        return (
+            Tensor.FromArray<int>(x, new Shape(rows, t), _device),
+            Tensor.FromArray<int>(y, new Shape(rows, t), _device)
+        );
     }
 
     /// <summary>The run's own checkpoint entries: the vocabulary and the sampler's position.</summary>
-    public Dictionary<string, string> State() => new()
-    {
-        ["recipe"] = Settings.Recipe,
-        ["config"] = System.Text.Json.JsonSerializer.Serialize(Settings.Config),
-        ["vocabulary"] = _corpus.Vocabulary,
-        ["sampler"] = string.Create(CultureInfo.InvariantCulture, $"{Sampler.Seed}:{Sampler.Offset}"),
-    };
+    public Dictionary<string, string> State() =>
+        new()
+        {
+            ["recipe"] = Settings.Recipe,
+            ["config"] = System.Text.Json.JsonSerializer.Serialize(Settings.Config),
+            ["vocabulary"] = _corpus.Vocabulary,
+            ["sampler"] = string.Create(CultureInfo.InvariantCulture, $"{Sampler.Seed}:{Sampler.Offset}"),
+        };
 
-    /// <summary>Problems with a checkpoint's run entries: another vocabulary, a missing or malformed sampler position.</summary>
+    /// <summary>Problems with a checkpoint's run entries: another vocabulary, a missing or malformed sampler
+    /// position.</summary>
     public IEnumerable<string> CheckState(IReadOnlyDictionary<string, string> metadata)
     {
-        if (!metadata.TryGetValue("vocabulary", out var vocabulary)) yield return "metadata 'vocabulary' is missing";
-        else if (vocabulary != _corpus.Vocabulary) yield return "the checkpoint was trained on a different vocabulary";
-        if (!Checkpoint.TryParseStream(metadata, "sampler", out ulong seed, out _)) yield return "metadata 'sampler' is missing or not 'seed:offset'";
-        else if (seed != Sampler.Seed) yield return $"the batch sampler has seed {seed} in the checkpoint, this run uses {Sampler.Seed}";
+        if (!metadata.TryGetValue("vocabulary", out var vocabulary))
+            yield return "metadata 'vocabulary' is missing";
+        else if (vocabulary != _corpus.Vocabulary)
+            yield return "the checkpoint was trained on a different vocabulary";
+        if (!Checkpoint.TryParseStream(metadata, "sampler", out ulong seed, out _))
+            yield return "metadata 'sampler' is missing or not 'seed:offset'";
+        else if (seed != Sampler.Seed)
+            yield return $"the batch sampler has seed {seed} in the checkpoint, this run uses {Sampler.Seed}";
     }
 
     /// <summary>Writes a checkpoint with the run's settings, vocabulary and sampler position.</summary>
     public void Save(string path) => Checkpoint.Save(path, Trainer, State());
 
-    /// <summary>Continues from a checkpoint of the same run (strict: everything is checked before anything changes).</summary>
+    /// <summary>Continues from a checkpoint of the same run (strict: everything is checked before anything
+    /// changes).</summary>
     public void Resume(string path) => Resume(Checkpoint.Load(path));
 
     /// <summary>Continues from a loaded checkpoint of the same run.</summary>

@@ -20,12 +20,16 @@ public sealed class Interruption : IDisposable
             int number = context.Signal == PosixSignal.SIGTERM ? 15 : 2;
             if (Interlocked.CompareExchange(ref _signal, number, 0) == 0)
             {
-                context.Cancel = true;          // the loop finishes its step, saves and exits
+                context.Cancel = true; // the loop finishes its step, saves and exits
                 return;
             }
-            onSecond?.Invoke();                 // a second signal: the default action ends the process now
+            onSecond?.Invoke(); // a second signal: the default action ends the process now
         }
-        _registrations = [PosixSignalRegistration.Create(PosixSignal.SIGINT, Handle), PosixSignalRegistration.Create(PosixSignal.SIGTERM, Handle)];
+        _registrations =
+        [
+            PosixSignalRegistration.Create(PosixSignal.SIGINT, Handle),
+            PosixSignalRegistration.Create(PosixSignal.SIGTERM, Handle),
+        ];
     }
 
     /// <summary>
@@ -46,6 +50,7 @@ public sealed class Interruption : IDisposable
     /// <summary>Restores the default signal handling.</summary>
     public void Dispose()
     {
-        foreach (var r in _registrations) r.Dispose();
+        foreach (var r in _registrations)
+            r.Dispose();
     }
 }

@@ -10,7 +10,14 @@ namespace Modula.Cli.Training;
 /// <param name="Beta1">First-moment / momentum factor.</param>
 /// <param name="Beta2">Second-moment factor (Adam variants).</param>
 /// <param name="WeightDecay">Weight decay (mass-aware for normalized rules, decoupled for plain).</param>
-public sealed record OptimizerChoice(string Name, UpdateRule Rule, double LearningRate, double Beta1, double Beta2, double WeightDecay)
+public sealed record OptimizerChoice(
+    string Name,
+    UpdateRule Rule,
+    double LearningRate,
+    double Beta1,
+    double Beta2,
+    double WeightDecay
+)
 {
     /// <summary>Option names this choice reads.</summary>
     public static readonly string[] OptionNames = ["optimizer", "rule", "lr", "beta1", "beta2", "wd"];
@@ -28,32 +35,47 @@ public sealed record OptimizerChoice(string Name, UpdateRule Rule, double Learni
             "dualize" or "dualized" => UpdateRule.Dualize,
             var r => throw new UsageException($"unknown rule '{r}'; use plain, normalize or dualize."),
         };
-        return new OptimizerChoice(name, rule, options.GetDouble("lr", defaults.LearningRate, v => v > 0, "above 0"),
+        return new OptimizerChoice(
+            name,
+            rule,
+            options.GetDouble("lr", defaults.LearningRate, v => v > 0, "above 0"),
             options.GetDouble("beta1", defaults.Beta1, v => v is >= 0 and < 1, "in [0, 1)"),
             options.GetDouble("beta2", defaults.Beta2, v => v is >= 0 and < 1, "in [0, 1)"),
-            options.GetDouble("wd", defaults.WeightDecay, v => v >= 0, "of at least 0"));
+            options.GetDouble("wd", defaults.WeightDecay, v => v >= 0, "of at least 0")
+        );
     }
 
     /// <summary>A fresh base optimizer.</summary>
-    public Optimizer Create() => Name switch
-    {
-        "modula-adam" => new ModulaAdam(Beta1, Beta2),
-        "adam" => new Adam(Beta1, Beta2),
-        "momentum" => new Momentum(Beta1),
-        _ => new Sgd(),
-    };
+    public Optimizer Create() =>
+        Name switch
+        {
+            "modula-adam" => new ModulaAdam(Beta1, Beta2),
+            "adam" => new Adam(Beta1, Beta2),
+            "momentum" => new Momentum(Beta1),
+            _ => new Sgd(),
+        };
 
     /// <summary>
     /// A trainer for <paramref name="model"/> over <paramref name="steps"/> steps: weights drawn from
     /// <paramref name="seed"/>, power-iteration vectors from seed + 1 (runs draw their batches from seed + 2).
     /// </summary>
     public Trainer CreateTrainer(Modules.Module model, int steps, ulong seed, Tensors.Device device) =>
-        new(model, model.Initialize(new Tensors.Random.Generator(seed), device), Create(), TrainerOptions(steps), normalizeSeed: seed + 1);
+        new(
+            model,
+            model.Initialize(new Tensors.Random.Generator(seed), device),
+            Create(),
+            TrainerOptions(steps),
+            normalizeSeed: seed + 1
+        );
 
     /// <summary>Trainer settings for a run of <paramref name="steps"/> with linear decay.</summary>
     public TrainerOptions TrainerOptions(int steps) => new(LearningRate, Schedule.Linear(steps), Rule, WeightDecay);
 
     /// <inheritdoc/>
-    public override string ToString() => string.Create(CultureInfo.InvariantCulture,
-        $"{Rule.ToString().ToLowerInvariant()} {Name} lr={LearningRate} beta1={Beta1} beta2={Beta2} wd={WeightDecay}");
+    public override string ToString() =>
+        string.Create(
+            CultureInfo.InvariantCulture,
+            $"{Rule.ToString().ToLowerInvariant()} {Name} lr={LearningRate} beta1={Beta1} beta2={Beta2} "
+                + $"wd={WeightDecay}"
+        );
 }

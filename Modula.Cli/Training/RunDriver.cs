@@ -1,6 +1,6 @@
-using static System.FormattableString;
 using System.Diagnostics;
 using System.Globalization;
+using static System.FormattableString;
 
 namespace Modula.Cli.Training;
 
@@ -13,9 +13,19 @@ namespace Modula.Cli.Training;
 /// <param name="Keep">Older checkpoints kept beside the newest.</param>
 /// <param name="Metadata">The run's identity and resume defaults (saved in every checkpoint).</param>
 /// <param name="Resumed">The checkpoint metadata the run was resumed from, or null.</param>
-/// <param name="SavedStep">The step <paramref name="CheckpointPath"/> already holds (a run resumed from it), or null.</param>
-public sealed record RunDriverOptions(string Command, int Steps, int ReportInterval, string? CheckpointPath, int CheckpointEvery, int Keep,
-    IReadOnlyDictionary<string, string> Metadata, IReadOnlyDictionary<string, string>? Resumed, int? SavedStep);
+/// <param name="SavedStep">The step <paramref name="CheckpointPath"/> already holds (a run resumed from it), or
+/// null.</param>
+public sealed record RunDriverOptions(
+    string Command,
+    int Steps,
+    int ReportInterval,
+    string? CheckpointPath,
+    int CheckpointEvery,
+    int Keep,
+    IReadOnlyDictionary<string, string> Metadata,
+    IReadOnlyDictionary<string, string>? Resumed,
+    int? SavedStep
+);
 
 /// <summary>
 /// The training loop every <c>train</c> command shares: steps to the horizon, reports and logs
@@ -30,34 +40,53 @@ public static class RunDriver
     /// since the last report, median ms per step) and returns its log row. Returns the exit code and
     /// every step's time.
     /// </summary>
-    public static (int ExitCode, List<double> StepTimes) Run(ITrainingRun run, RunDriverOptions o, RunLog log,
-        Func<int, double, double, string> report, TextWriter output, TextWriter error)
+    public static (int ExitCode, List<double> StepTimes) Run(
+        ITrainingRun run,
+        RunDriverOptions o,
+        RunLog log,
+        Func<int, double, double, string> report,
+        TextWriter output,
+        TextWriter error
+    )
     {
         var trainer = run.Trainer;
-        using var writer = o.CheckpointPath is null ? null
+        using var writer = o.CheckpointPath is null
+            ? null
             : new CheckpointWriter(o.CheckpointPath, o.Keep, output, o.SavedStep, horizon: o.Steps);
         writer?.RemoveStrayTemps();
         using var interrupt = new Interruption(() => writer?.DeleteOwnTemps());
         // The mean batch loss of a report spans a resume, so its running sum is saved with the checkpoint.
-        double lossSum = o.Resumed is { } r && r.TryGetValue("report.loss_sum", out var sum)
-            && double.TryParse(sum, NumberStyles.Float, CultureInfo.InvariantCulture, out double s) ? s : 0;
-        int lossCount = o.Resumed is { } r2 && r2.TryGetValue("report.loss_count", out var count)
-            && int.TryParse(count, NumberStyles.None, CultureInfo.InvariantCulture, out int c) ? c : 0;
+        double lossSum =
+            o.Resumed is { } r
+            && r.TryGetValue("report.loss_sum", out var sum)
+            && double.TryParse(sum, NumberStyles.Float, CultureInfo.InvariantCulture, out double s)
+                ? s
+                : 0;
+        int lossCount =
+            o.Resumed is { } r2
+            && r2.TryGetValue("report.loss_count", out var count)
+            && int.TryParse(count, NumberStyles.None, CultureInfo.InvariantCulture, out int c)
+                ? c
+                : 0;
         var times = new List<double>();
         Dictionary<string, string> Metadata()
         {
             var m = new Dictionary<string, string>(o.Metadata, StringComparer.Ordinal);
-            foreach (var (k, v) in run.State()) m[k] = v;
+            foreach (var (k, v) in run.State())
+                m[k] = v;
             m["report.loss_sum"] = lossSum.ToString("R", CultureInfo.InvariantCulture);
             m["report.loss_count"] = lossCount.ToString(CultureInfo.InvariantCulture);
             return m;
         }
         // The ranks of a data-parallel run stop only together: a signal travels with a step's all-reduce.
-        if (run.Parallel is { } parallel) parallel.StopRequested = () => interrupt.Signal != 0;
+        if (run.Parallel is { } parallel)
+            parallel.StopRequested = () => interrupt.Signal != 0;
         bool Stopping()
         {
-            if (run.Parallel is not { } p) return interrupt.Signal != 0;
-            if (p.StopAgreed) interrupt.Request(2);
+            if (run.Parallel is not { } p)
+                return interrupt.Signal != 0;
+            if (p.StopAgreed)
+                interrupt.Request(2);
             return p.StopAgreed;
         }
         while (trainer.StepCount < o.Steps && !Stopping())
@@ -72,32 +101,57 @@ public static class RunDriver
                 log.Append(report(step, lossSum / lossCount, Measure.Median(times.TakeLast(o.ReportInterval))));
                 (lossSum, lossCount) = (0, 0);
             }
-            if (writer is not null && (step % o.CheckpointEvery == 0 || step == o.Steps)) writer.Save(trainer, Metadata());
+            if (writer is not null && (step % o.CheckpointEvery == 0 || step == o.Steps))
+                writer.Save(trainer, Metadata());
         }
         if (writer is not null && writer.SavedStep != trainer.StepCount)
         {
             writer.Wait();
             // An interrupted run saves the step it stopped at; a save that just failed at this step is not retried.
-            if (writer.SavedStep != trainer.StepCount && writer.AttemptedStep != trainer.StepCount) writer.Save(trainer, Metadata());
+            if (writer.SavedStep != trainer.StepCount && writer.AttemptedStep != trainer.StepCount)
+                writer.Save(trainer, Metadata());
         }
         bool saved = writer?.Wait() ?? false;
         if (writer is not null && writer.WriteMs.Count > 0)
-            output.WriteLine(Invariant($"checkpoints: {writer.WriteMs.Count} written to {writer.FullPath}{(writer.Failures > 0 ? $" ({writer.Failures} failed)" : "")}; snapshot {Measure.Median(writer.CaptureMs):F1} ms median on the training thread, write {Measure.Median(writer.WriteMs):F1} ms median in the background"));
+            output.WriteLine(
+                Invariant($"checkpoints: {writer.WriteMs.Count} written to ")
+                    + Invariant(
+                        $"{writer.FullPath}{(writer.Failures > 0 ? $" ({writer.Failures} failed)" : "")}; snapshot "
+                    )
+                    + Invariant($"{Measure.Median(writer.CaptureMs):F1} ms median on the training thread, write ")
+                    + Invariant($"{Measure.Median(writer.WriteMs):F1} ms median in the background")
+            );
 
         string resume = $"{o.Command} --resume {writer?.FullPath}";
         if (interrupt.Signal != 0)
         {
-            output.WriteLine(writer is null
-                ? $"interrupted by {interrupt.Name} at step {trainer.StepCount}/{o.Steps}; nothing was saved (no --checkpoint was given)"
-                : saved ? $"interrupted by {interrupt.Name} at step {trainer.StepCount}/{o.Steps}; checkpoint saved to {writer.FullPath}; resume with: {resume}"
-                : $"interrupted by {interrupt.Name} at step {trainer.StepCount}/{o.Steps}; the checkpoint could not be written ({writer.LastFailure}); "
-                  + (writer.SavedStep is int at ? $"{writer.FullPath} holds step {at}; resume with: {resume}" : "nothing was saved"));
+            output.WriteLine(
+                writer is null
+                    ? $"interrupted by {interrupt.Name} at step {trainer.StepCount}/{o.Steps}; nothing was saved (no "
+                        + $"--checkpoint was given)"
+                : saved
+                    ? $"interrupted by {interrupt.Name} at step {trainer.StepCount}/{o.Steps}; checkpoint saved to "
+                        + $"{writer.FullPath}; resume with: {resume}"
+                : $"interrupted by {interrupt.Name} at step {trainer.StepCount}/{o.Steps}; the checkpoint could not be "
+                    + $"written ({writer.LastFailure}); "
+                    + (
+                        writer.SavedStep is int at
+                            ? $"{writer.FullPath} holds step {at}; resume with: {resume}"
+                            : "nothing was saved"
+                    )
+            );
             return (interrupt.ExitCode, times);
         }
         if (writer is not null && !saved)
         {
-            error.WriteLine($"modula: the final checkpoint could not be written ({writer.LastFailure}); "
-                + (writer.SavedStep is int at ? $"{writer.FullPath} holds step {at} (resume with: {resume})" : "no checkpoint was saved"));
+            error.WriteLine(
+                $"modula: the final checkpoint could not be written ({writer.LastFailure}); "
+                    + (
+                        writer.SavedStep is int at
+                            ? $"{writer.FullPath} holds step {at} (resume with: {resume})"
+                            : "no checkpoint was saved"
+                    )
+            );
             return (5, times);
         }
         return (0, times);

@@ -37,14 +37,27 @@ public static class RunIdentity
     }
 
     /// <summary>The identity of a classifier run; <paramref name="sizes"/> are its size options.</summary>
-    public static Dictionary<string, string> Of(string model, IReadOnlyDictionary<string, int> sizes, ClassifierSettings s, string dataFingerprint)
+    public static Dictionary<string, string> Of(
+        string model,
+        IReadOnlyDictionary<string, int> sizes,
+        ClassifierSettings s,
+        string dataFingerprint
+    )
     {
         var identity = new Dictionary<string, string> { ["model"] = model };
-        foreach (var (name, value) in sizes) identity[name] = Text(value);
+        foreach (var (name, value) in sizes)
+            identity[name] = Text(value);
         return Finish(identity, s.Optimizer, s.Steps, s.Batch, s.Seed, dataFingerprint);
     }
 
-    private static Dictionary<string, string> Finish(Dictionary<string, string> identity, OptimizerChoice o, int steps, int batch, ulong seed, string data)
+    private static Dictionary<string, string> Finish(
+        Dictionary<string, string> identity,
+        OptimizerChoice o,
+        int steps,
+        int batch,
+        ulong seed,
+        string data
+    )
     {
         identity["steps"] = Text(steps);
         identity["schedule"] = "linear";
@@ -66,15 +79,28 @@ public static class RunIdentity
         var options = new Dictionary<string, string>();
         foreach (var (key, value) in metadata)
         {
-            if (key.StartsWith(Prefix, StringComparison.Ordinal) && !Derived.Contains(key[Prefix.Length..])) options[key[Prefix.Length..]] = value;
-            else if (key.StartsWith(ResumePrefix, StringComparison.Ordinal)) options[key[ResumePrefix.Length..]] = value;
+            if (key.StartsWith(Prefix, StringComparison.Ordinal) && !Derived.Contains(key[Prefix.Length..]))
+                options[key[Prefix.Length..]] = value;
+            else if (key.StartsWith(ResumePrefix, StringComparison.Ordinal))
+                options[key[ResumePrefix.Length..]] = value;
         }
         return options;
     }
 
     /// <summary>Recorded settings that must be positive integers, and those that must be finite numbers.</summary>
-    private static readonly string[] Counts = ["steps", "batch", "context", "width", "heads", "blocks", "block-depth", "eval-interval",
-        "eval-batches", "checkpoint-every"];
+    private static readonly string[] Counts =
+    [
+        "steps",
+        "batch",
+        "context",
+        "width",
+        "heads",
+        "blocks",
+        "block-depth",
+        "eval-interval",
+        "eval-batches",
+        "checkpoint-every",
+    ];
 
     private static readonly string[] Numbers = ["lr", "beta1", "beta2", "wd"];
 
@@ -87,23 +113,42 @@ public static class RunIdentity
         var options = OptionsOf(metadata);
         var problems = new List<string>();
         foreach (var key in Counts)
-            if (options.TryGetValue(key, out var v) && !(int.TryParse(v, NumberStyles.None, CultureInfo.InvariantCulture, out int n) && n > 0))
+            if (
+                options.TryGetValue(key, out var v)
+                && !(int.TryParse(v, NumberStyles.None, CultureInfo.InvariantCulture, out int n) && n > 0)
+            )
                 problems.Add($"{key} '{v}' is not a positive integer");
         foreach (var key in Numbers)
-            if (options.TryGetValue(key, out var v) && !(double.TryParse(v, NumberStyles.Float, CultureInfo.InvariantCulture, out double x) && double.IsFinite(x)))
+            if (
+                options.TryGetValue(key, out var v)
+                && !(
+                    double.TryParse(v, NumberStyles.Float, CultureInfo.InvariantCulture, out double x)
+                    && double.IsFinite(x)
+                )
+            )
                 problems.Add($"{key} '{v}' is not a finite number");
-        if (options.TryGetValue("seed", out var seed) && !int.TryParse(seed, NumberStyles.None, CultureInfo.InvariantCulture, out _))
+        if (
+            options.TryGetValue("seed", out var seed)
+            && !int.TryParse(seed, NumberStyles.None, CultureInfo.InvariantCulture, out _)
+        )
             problems.Add($"seed '{seed}' is not a non-negative integer");
         if (problems.Count > 0)
-            throw new InvalidDataException($"Checkpoint '{path}' records an impossible run: {string.Join("; ", problems)}.");
+            throw new InvalidDataException(
+                $"Checkpoint '{path}' records an impossible run: {string.Join("; ", problems)}."
+            );
     }
 
     /// <summary>Metadata entries for <paramref name="identity"/> and the resume defaults.</summary>
-    public static Dictionary<string, string> Metadata(IReadOnlyDictionary<string, string> identity, IReadOnlyDictionary<string, string> resumeDefaults)
+    public static Dictionary<string, string> Metadata(
+        IReadOnlyDictionary<string, string> identity,
+        IReadOnlyDictionary<string, string> resumeDefaults
+    )
     {
         var metadata = new Dictionary<string, string>(StringComparer.Ordinal);
-        foreach (var (k, v) in identity) metadata[Prefix + k] = v;
-        foreach (var (k, v) in resumeDefaults) metadata[ResumePrefix + k] = v;
+        foreach (var (k, v) in identity)
+            metadata[Prefix + k] = v;
+        foreach (var (k, v) in resumeDefaults)
+            metadata[ResumePrefix + k] = v;
         return metadata;
     }
 
@@ -113,32 +158,59 @@ public static class RunIdentity
     /// <paramref name="extend"/> and only beyond the checkpoint's step; a finished run is not resumed
     /// without it.
     /// </summary>
-    public static void Check(string path, IReadOnlyDictionary<string, string> metadata, IReadOnlyDictionary<string, string> identity,
-        int checkpointStep, bool extend)
+    public static void Check(
+        string path,
+        IReadOnlyDictionary<string, string> metadata,
+        IReadOnlyDictionary<string, string> identity,
+        int checkpointStep,
+        bool extend
+    )
     {
         var problems = new List<string>();
         foreach (var (key, value) in identity)
         {
-            if (!metadata.TryGetValue(Prefix + key, out var recorded)) { problems.Add($"the checkpoint records no '{key}'"); continue; }
-            if (recorded == value || (key == "steps" && extend)) continue;
-            problems.Add(key switch
+            if (!metadata.TryGetValue(Prefix + key, out var recorded))
             {
-                "data" => $"the data differs from the run's (fingerprint {Short(value)}, the run's {Short(recorded)})",
-                "steps" => $"--steps {value} (the run's horizon is {recorded}; add --extend to train it to a new horizon, which changes its schedule)",
-                _ when Derived.Contains(key) => $"{key} {value} (the run's is {recorded})",
-                _ => $"--{key} {value} (the run's is {recorded})",
-            });
+                problems.Add($"the checkpoint records no '{key}'");
+                continue;
+            }
+            if (recorded == value || (key == "steps" && extend))
+                continue;
+            problems.Add(
+                key switch
+                {
+                    "data" =>
+                        $"the data differs from the run's (fingerprint {Short(value)}, the run's {Short(recorded)})",
+                    "steps" =>
+                        $"--steps {value} (the run's horizon is {recorded}; add --extend to train it to a new horizon, "
+                            + $"which changes its schedule)",
+                    _ when Derived.Contains(key) => $"{key} {value} (the run's is {recorded})",
+                    _ => $"--{key} {value} (the run's is {recorded})",
+                }
+            );
         }
-        foreach (var key in metadata.Keys.Where(k => k.StartsWith(Prefix, StringComparison.Ordinal) && !identity.ContainsKey(k[Prefix.Length..])))
+        foreach (
+            var key in metadata.Keys.Where(k =>
+                k.StartsWith(Prefix, StringComparison.Ordinal) && !identity.ContainsKey(k[Prefix.Length..])
+            )
+        )
             problems.Add($"the checkpoint records '{key[Prefix.Length..]}', which this command does not have");
         if (problems.Count > 0)
-            throw new UsageException($"--resume {path}: these settings contradict the checkpoint's run (nothing was changed):\n  {string.Join("\n  ", problems)}");
+            throw new UsageException(
+                $"--resume {path}: these settings contradict the checkpoint's run (nothing was changed):\n  "
+                    + $"{string.Join("\n  ", problems)}"
+            );
         int steps = int.Parse(identity["steps"], CultureInfo.InvariantCulture);
         if (extend && steps <= checkpointStep)
-            throw new UsageException($"--resume {path} --extend: --steps {steps} must exceed the checkpoint's step {checkpointStep}.");
+            throw new UsageException(
+                $"--resume {path} --extend: --steps {steps} must exceed the checkpoint's step {checkpointStep}."
+            );
         if (!extend && checkpointStep >= steps)
-            throw new UsageException($"--resume {path}: the run already reached its horizon of {steps} steps; "
-                + "to train further, give a new horizon with --steps N --extend (this changes its learning-rate schedule).");
+            throw new UsageException(
+                $"--resume {path}: the run already reached its horizon of {steps} steps; "
+                    + "to train further, give a new horizon with --steps N --extend (this changes its learning-rate "
+                    + "schedule)."
+            );
     }
 
     private static string Short(string fingerprint) => fingerprint.Length > 12 ? fingerprint[..12] + "…" : fingerprint;

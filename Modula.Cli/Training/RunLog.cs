@@ -21,10 +21,13 @@ public sealed class RunLog : IDisposable
     public static void CheckFresh(string path)
     {
         if (File.Exists(path) && new FileInfo(path).Length > 0)
-            throw new UsageException($"--log {path} already holds a run's rows; give another --log, remove the file, "
-                + "or continue that run with --resume CHECKPOINT.");
+            throw new UsageException(
+                $"--log {path} already holds a run's rows; give another --log, remove the file, "
+                    + "or continue that run with --resume CHECKPOINT."
+            );
         string? folder = Path.GetDirectoryName(Path.GetFullPath(path));
-        if (folder is not null && !Directory.Exists(folder)) throw new UsageException($"--log {path}: the folder {folder} does not exist.");
+        if (folder is not null && !Directory.Exists(folder))
+            throw new UsageException($"--log {path}: the folder {folder} does not exist.");
     }
 
     /// <summary>
@@ -37,7 +40,9 @@ public sealed class RunLog : IDisposable
         {
             var lines = File.ReadAllLines(path);
             if (lines.Length == 0 || lines[0] != header)
-                throw new UsageException($"--log {path} is not this run's log (its header is not '{header}'); give another --log.");
+                throw new UsageException(
+                    $"--log {path} is not this run's log (its header is not '{header}'); give another --log."
+                );
             var kept = lines.Take(1).Concat(lines.Skip(1).Where(l => RowStep(l) is int s && s <= step));
             string temp = path + ".resume.tmp";
             File.WriteAllLines(temp, kept);

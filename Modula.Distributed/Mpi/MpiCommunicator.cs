@@ -18,14 +18,18 @@ public sealed unsafe class MpiCommunicator : ICommunicator
     private MpiCommunicator(MpiLibrary mpi)
     {
         _mpi = mpi;
-        int initialized = 0, provided = 0, rank = 0, size = 0;
+        int initialized = 0,
+            provided = 0,
+            rank = 0,
+            size = 0;
         mpi.Check(mpi.Initialized(&initialized), "MPI_Initialized");
-        if (initialized == 0) mpi.Check(mpi.InitThread(null, null, MpiLibrary.ThreadSerialized, &provided), "MPI_Init_thread");
+        if (initialized == 0)
+            mpi.Check(mpi.InitThread(null, null, MpiLibrary.ThreadSerialized, &provided), "MPI_Init_thread");
         mpi.Check(mpi.CommRank(MpiLibrary.CommWorld, &rank), "MPI_Comm_rank");
         mpi.Check(mpi.CommSize(MpiLibrary.CommWorld, &size), "MPI_Comm_size");
         Rank = rank;
         Size = size;
-        var version = mpi.Version().Split((char[]?)null, StringSplitOptions.RemoveEmptyEntries);   // tabs in MPICH's
+        var version = mpi.Version().Split((char[]?)null, StringSplitOptions.RemoveEmptyEntries); // tabs in MPICH's
         Description = $"{string.Join(' ', version)} ({mpi.Name})";
     }
 
@@ -50,8 +54,17 @@ public sealed unsafe class MpiCommunicator : ICommunicator
     {
         fixed (float* p = buffer)
             for (int start = 0; start < buffer.Length; start += MaxCount)
-                _mpi.Check(_mpi.Allreduce((void*)MpiLibrary.InPlace, p + start, Math.Min(MaxCount, buffer.Length - start),
-                    MpiLibrary.Float, MpiLibrary.Sum, MpiLibrary.CommWorld), "MPI_Allreduce");
+                _mpi.Check(
+                    _mpi.Allreduce(
+                        (void*)MpiLibrary.InPlace,
+                        p + start,
+                        Math.Min(MaxCount, buffer.Length - start),
+                        MpiLibrary.Float,
+                        MpiLibrary.Sum,
+                        MpiLibrary.CommWorld
+                    ),
+                    "MPI_Allreduce"
+                );
     }
 
     /// <inheritdoc/>
@@ -61,8 +74,16 @@ public sealed unsafe class MpiCommunicator : ICommunicator
             throw new ArgumentOutOfRangeException(nameof(root), $"Broadcast: root {root} is not a rank of {Size}.");
         fixed (byte* p = buffer)
             for (int start = 0; start < buffer.Length; start += MaxCount)
-                _mpi.Check(_mpi.Bcast(p + start, Math.Min(MaxCount, buffer.Length - start), MpiLibrary.Byte, root,
-                    MpiLibrary.CommWorld), "MPI_Bcast");
+                _mpi.Check(
+                    _mpi.Bcast(
+                        p + start,
+                        Math.Min(MaxCount, buffer.Length - start),
+                        MpiLibrary.Byte,
+                        root,
+                        MpiLibrary.CommWorld
+                    ),
+                    "MPI_Bcast"
+                );
     }
 
     /// <inheritdoc/>
@@ -75,7 +96,10 @@ public sealed unsafe class MpiCommunicator : ICommunicator
         for (int r = 0; r < Size; r++)
         {
             if (offset > int.MaxValue)
-                throw new ArgumentException($"AllGather: {offset} elements exceed MPI's int displacements.", nameof(counts));
+                throw new ArgumentException(
+                    $"AllGather: {offset} elements exceed MPI's int displacements.",
+                    nameof(counts)
+                );
             displacements[r] = (int)offset;
             offset += countArray[r];
         }
@@ -83,8 +107,19 @@ public sealed unsafe class MpiCommunicator : ICommunicator
         fixed (float* receive = all)
         fixed (int* c = countArray)
         fixed (int* d = displacements)
-            _mpi.Check(_mpi.Allgatherv(send, mine.Length, MpiLibrary.Float, receive, c, d, MpiLibrary.Float,
-                MpiLibrary.CommWorld), "MPI_Allgatherv");
+            _mpi.Check(
+                _mpi.Allgatherv(
+                    send,
+                    mine.Length,
+                    MpiLibrary.Float,
+                    receive,
+                    c,
+                    d,
+                    MpiLibrary.Float,
+                    MpiLibrary.CommWorld
+                ),
+                "MPI_Allgatherv"
+            );
     }
 
     /// <inheritdoc/>
@@ -96,16 +131,18 @@ public sealed unsafe class MpiCommunicator : ICommunicator
         Console.Error.WriteLine($"modula: rank {Rank} of {Size} aborts the MPI job (code {code}): {reason}");
         Console.Error.Flush();
         _mpi.AbortCall(MpiLibrary.CommWorld, code);
-        Environment.Exit(code);                   // MPI_Abort does not return; this is a fallback
+        Environment.Exit(code); // MPI_Abort does not return; this is a fallback
     }
 
     /// <summary>Calls MPI_Finalize (once); every rank must call it.</summary>
     public void Dispose()
     {
-        if (_finalized) return;
+        if (_finalized)
+            return;
         _finalized = true;
         int done = 0;
         _mpi.Check(_mpi.Finalized(&done), "MPI_Finalized");
-        if (done == 0) _mpi.Check(_mpi.Finalize(), "MPI_Finalize");
+        if (done == 0)
+            _mpi.Check(_mpi.Finalize(), "MPI_Finalize");
     }
 }

@@ -13,20 +13,21 @@ namespace Modula.Distributed;
 internal sealed unsafe class MpiLibrary
 {
     // ---- MPICH ABI handle values (mpi.h) ----
-    public const int CommWorld = 0x44000000;      // MPI_COMM_WORLD
-    public const int Float = 0x4c00040a;          // MPI_FLOAT
-    public const int Byte = 0x4c00010d;           // MPI_BYTE
-    public const int Sum = 0x58000003;            // MPI_SUM
-    public const int Success = 0;                 // MPI_SUCCESS
-    public const int ThreadSerialized = 2;        // MPI_THREAD_SERIALIZED
-    public static readonly nint InPlace = -1;     // MPI_IN_PLACE, (void*)-1
-    private const int MaxErrorString = 512;       // MPI_MAX_ERROR_STRING
-    private const int MaxVersionString = 8192;    // MPI_MAX_LIBRARY_VERSION_STRING
+    public const int CommWorld = 0x44000000; // MPI_COMM_WORLD
+    public const int Float = 0x4c00040a; // MPI_FLOAT
+    public const int Byte = 0x4c00010d; // MPI_BYTE
+    public const int Sum = 0x58000003; // MPI_SUM
+    public const int Success = 0; // MPI_SUCCESS
+    public const int ThreadSerialized = 2; // MPI_THREAD_SERIALIZED
+    public static readonly nint InPlace = -1; // MPI_IN_PLACE, (void*)-1
+    private const int MaxErrorString = 512; // MPI_MAX_ERROR_STRING
+    private const int MaxVersionString = 8192; // MPI_MAX_LIBRARY_VERSION_STRING
 
     /// <summary>The file names tried in order, unless <c>MODULA_MPI_LIBRARY</c> names one.</summary>
-    public static IReadOnlyList<string> CandidateNames => OperatingSystem.IsWindows()
-        ? ["msmpi.dll"]
-        : ["libmpich.so.12", "libmpi.so.12", "libmpich.so", "libmpi.so", "libmpich.dylib", "libmpi.dylib"];
+    public static IReadOnlyList<string> CandidateNames =>
+        OperatingSystem.IsWindows()
+            ? ["msmpi.dll"]
+            : ["libmpich.so.12", "libmpi.so.12", "libmpich.so", "libmpi.so", "libmpich.dylib", "libmpi.dylib"];
 
     public readonly delegate* unmanaged<int*, byte***, int, int*, int> InitThread;
     public readonly delegate* unmanaged<int*, int> Initialized;
@@ -45,8 +46,12 @@ internal sealed unsafe class MpiLibrary
     private MpiLibrary(nint handle, string name)
     {
         Name = name;
-        nint Get(string symbol) => NativeLibrary.TryGetExport(handle, symbol, out var address) ? address
-            : throw new DllNotFoundException($"MPI: {name} has no function {symbol}; it is not an MPI library of the MPICH ABI.");
+        nint Get(string symbol) =>
+            NativeLibrary.TryGetExport(handle, symbol, out var address)
+                ? address
+                : throw new DllNotFoundException(
+                    $"MPI: {name} has no function {symbol}; it is not an MPI library of the MPICH ABI."
+                );
         InitThread = (delegate* unmanaged<int*, byte***, int, int*, int>)Get("MPI_Init_thread");
         Initialized = (delegate* unmanaged<int*, int>)Get("MPI_Initialized");
         Finalized = (delegate* unmanaged<int*, int>)Get("MPI_Finalized");
@@ -74,10 +79,13 @@ internal sealed unsafe class MpiLibrary
         string? chosen = Environment.GetEnvironmentVariable("MODULA_MPI_LIBRARY");
         var names = string.IsNullOrEmpty(chosen) ? CandidateNames : [chosen];
         foreach (var name in names)
-            if (NativeLibrary.TryLoad(name, out var handle)) return new MpiLibrary(handle, name);
-        throw new DllNotFoundException($"MPI: no MPI library could be loaded (tried {string.Join(", ", names)}). "
-            + "Install MPICH (Debian/Ubuntu: apt-get install mpich) or Microsoft MPI on Windows, "
-            + "or name the library in MODULA_MPI_LIBRARY.");
+            if (NativeLibrary.TryLoad(name, out var handle))
+                return new MpiLibrary(handle, name);
+        throw new DllNotFoundException(
+            $"MPI: no MPI library could be loaded (tried {string.Join(", ", names)}). "
+                + "Install MPICH (Debian/Ubuntu: apt-get install mpich) or Microsoft MPI on Windows, "
+                + "or name the library in MODULA_MPI_LIBRARY."
+        );
     }
 
     /// <summary>The library's version text (MPI_Get_library_version), first line.</summary>
@@ -86,7 +94,8 @@ internal sealed unsafe class MpiLibrary
         var text = new byte[MaxVersionString];
         int length = 0;
         fixed (byte* p = text)
-            if (_libraryVersion(p, &length) != Success) return Name;
+            if (_libraryVersion(p, &length) != Success)
+                return Name;
         return Encoding.ASCII.GetString(text, 0, Math.Clamp(length, 0, text.Length)).Split('\n')[0].Trim();
     }
 
@@ -96,13 +105,16 @@ internal sealed unsafe class MpiLibrary
     /// </summary>
     public void Check(int code, string call)
     {
-        if (code == Success) return;
+        if (code == Success)
+            return;
         var text = new byte[MaxErrorString];
         int length = 0;
         string message;
         fixed (byte* p = text)
-            message = _errorString(code, p, &length) == Success
-                ? $" ({Encoding.ASCII.GetString(text, 0, Math.Clamp(length, 0, text.Length))})" : "";
+            message =
+                _errorString(code, p, &length) == Success
+                    ? $" ({Encoding.ASCII.GetString(text, 0, Math.Clamp(length, 0, text.Length))})"
+                    : "";
         throw new InvalidOperationException($"MPI: {call} failed with error {code}{message}.");
     }
 }

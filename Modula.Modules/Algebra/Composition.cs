@@ -11,12 +11,19 @@ public sealed class Composition : Module
 {
     /// <summary>Composes two modules; throws when their declared feature widths cannot meet.</summary>
     public Composition(Module first, Module then)
-        : base(first.Mass + then.Mass, first.Sensitivity * then.Sensitivity,
-               first.AtomCount + then.AtomCount, first.BondCount + then.BondCount, first.Smooth && then.Smooth)
+        : base(
+            first.Mass + then.Mass,
+            first.Sensitivity * then.Sensitivity,
+            first.AtomCount + then.AtomCount,
+            first.BondCount + then.BondCount,
+            first.Smooth && then.Smooth
+        )
     {
         if (first.OutputWidth is int produced && then.InputWidth is int expected && produced != expected)
-            throw new ModuleException($"{Describe(first)} >> {Describe(then)}",
-                $"cannot compose: the first produces {produced} features, the second expects {expected}.");
+            throw new ModuleException(
+                $"{Describe(first)} >> {Describe(then)}",
+                $"cannot compose: the first produces {produced} features, the second expects {expected}."
+            );
         First = first;
         Then = then;
     }
@@ -57,14 +64,19 @@ public sealed class Composition : Module
 
     internal override void AssignTargets(double target, Span<double> targets)
     {
-        if (Mass == 0) { targets.Clear(); return; }
+        if (Mass == 0)
+        {
+            targets.Clear();
+            return;
+        }
         First.AssignTargets(target * First.Mass / Mass / Then.Sensitivity, targets[..First.AtomCount]);
         Then.AssignTargets(target * Then.Mass / Mass, targets[First.AtomCount..]);
     }
 
     internal override double NormOf(ReadOnlySpan<Tensor> weights)
     {
-        double first = First.Mass == 0 ? 0 : Then.Sensitivity * (Mass / First.Mass) * First.NormOf(weights[..First.AtomCount]);
+        double first =
+            First.Mass == 0 ? 0 : Then.Sensitivity * (Mass / First.Mass) * First.NormOf(weights[..First.AtomCount]);
         double then = Then.Mass == 0 ? 0 : Mass / Then.Mass * Then.NormOf(weights[First.AtomCount..]);
         return Math.Max(first, then);
     }

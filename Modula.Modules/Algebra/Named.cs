@@ -3,7 +3,8 @@ using Modula.Tensors;
 
 namespace Modula.Modules.Algebra;
 
-/// <summary>A module shown under a name (in summaries and error paths); otherwise identical to <see cref="Inner"/>.</summary>
+/// <summary>A module shown under a name (in summaries and error paths); otherwise identical to <see
+/// cref="Inner"/>.</summary>
 public sealed class Named : Module
 {
     /// <summary>Names <paramref name="inner"/>.</summary>
@@ -36,9 +37,11 @@ public sealed class Named : Module
     public override bool PreservesWidth => Inner.PreservesWidth;
 
     /// <inheritdoc/>
-    protected internal override Variable[] Apply(IReadOnlyList<Variable> inputs, ReadOnlySpan<Variable> weights) => Inner.Run(inputs, weights);
+    protected internal override Variable[] Apply(IReadOnlyList<Variable> inputs, ReadOnlySpan<Variable> weights) =>
+        Inner.Run(inputs, weights);
 
-    internal override void CollectAtoms(string path, List<(string Path, Atom Atom)> atoms) => Inner.CollectAtoms(path.Length == 0 ? Name : $"{path}/{Name}", atoms);
+    internal override void CollectAtoms(string path, List<(string Path, Atom Atom)> atoms) =>
+        Inner.CollectAtoms(path.Length == 0 ? Name : $"{path}/{Name}", atoms);
 
     internal override void AssignTargets(double target, Span<double> targets) => Inner.AssignTargets(target, targets);
 

@@ -13,13 +13,22 @@ public sealed class TupleModule : Module
 
     /// <summary>Groups <paramref name="children"/>; they must agree on their input width where declared.</summary>
     public TupleModule(params Module[] children)
-        : base(children.Sum(c => c.Mass), children.Sum(c => c.Sensitivity),
-               children.Sum(c => c.AtomCount), children.Sum(c => c.BondCount), children.All(c => c.Smooth))
+        : base(
+            children.Sum(c => c.Mass),
+            children.Sum(c => c.Sensitivity),
+            children.Sum(c => c.AtomCount),
+            children.Sum(c => c.BondCount),
+            children.All(c => c.Smooth)
+        )
     {
-        if (children.Length == 0) throw new ArgumentException("Tuple: needs at least one module.");
+        if (children.Length == 0)
+            throw new ArgumentException("Tuple: needs at least one module.");
         var widths = children.Select(c => c.InputWidth).Where(w => w is not null).Distinct().ToArray();
         if (widths.Length > 1)
-            throw new ModuleException("Tuple", $"children expect different input widths ({string.Join(", ", widths)}) but receive the same input.");
+            throw new ModuleException(
+                "Tuple",
+                $"children expect different input widths ({string.Join(", ", widths)}) but receive the same input."
+            );
         _children = children;
     }
 
@@ -37,7 +46,10 @@ public sealed class TupleModule : Module
     {
         get
         {
-            var widths = _children.Select(c => c.OutputWidth ?? (c.PreservesWidth ? InputWidth : null)).Distinct().ToArray();
+            var widths = _children
+                .Select(c => c.OutputWidth ?? (c.PreservesWidth ? InputWidth : null))
+                .Distinct()
+                .ToArray();
             return widths.Length == 1 ? widths[0] : null;
         }
     }
@@ -57,12 +69,17 @@ public sealed class TupleModule : Module
 
     internal override void CollectAtoms(string path, List<(string Path, Atom Atom)> atoms)
     {
-        for (int i = 0; i < _children.Length; i++) _children[i].CollectAtoms($"{path}({i})", atoms);
+        for (int i = 0; i < _children.Length; i++)
+            _children[i].CollectAtoms($"{path}({i})", atoms);
     }
 
     internal override void AssignTargets(double target, Span<double> targets)
     {
-        if (Mass == 0) { targets.Clear(); return; }
+        if (Mass == 0)
+        {
+            targets.Clear();
+            return;
+        }
         int offset = 0;
         foreach (var child in _children)
         {
@@ -77,11 +94,13 @@ public sealed class TupleModule : Module
         int offset = 0;
         foreach (var child in _children)
         {
-            if (child.Mass > 0) norm = Math.Max(norm, Mass / child.Mass * child.NormOf(weights.Slice(offset, child.AtomCount)));
+            if (child.Mass > 0)
+                norm = Math.Max(norm, Mass / child.Mass * child.NormOf(weights.Slice(offset, child.AtomCount)));
             offset += child.AtomCount;
         }
         return norm;
     }
 
-    internal override Module Rescaled(double factor) => new TupleModule(_children.Select(c => c.Rescaled(factor)).ToArray());
+    internal override Module Rescaled(double factor) =>
+        new TupleModule(_children.Select(c => c.Rescaled(factor)).ToArray());
 }

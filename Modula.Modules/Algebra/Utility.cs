@@ -1,16 +1,17 @@
 using Modula.Autodiff;
 
-
 namespace Modula.Modules;
 
-/// <summary>The identity map (sensitivity 1): the base of <see cref="Module.Repeat"/> and the skip path of residual blocks.</summary>
+/// <summary>The identity map (sensitivity 1): the base of <see cref="Module.Repeat"/> and the skip path of residual
+/// blocks.</summary>
 public sealed class Identity : ElementwiseBond
 {
     /// <inheritdoc/>
     protected override Variable Forward(Variable x) => x;
 }
 
-/// <summary>Sums a list of inputs (with broadcasting); sensitivity 1. <c>a + b</c> is <c>Tuple(a, b) &gt;&gt; Add</c>.</summary>
+/// <summary>Sums a list of inputs (with broadcasting); sensitivity 1. <c>a + b</c> is <c>Tuple(a, b) &gt;&gt;
+/// Add</c>.</summary>
 public sealed class Add : Bond
 {
     /// <inheritdoc/>
@@ -19,9 +20,11 @@ public sealed class Add : Bond
     /// <inheritdoc/>
     protected internal override Variable[] Apply(IReadOnlyList<Variable> inputs, ReadOnlySpan<Variable> weights)
     {
-        if (inputs.Count == 0) throw new ModuleException("needs at least one input.");
+        if (inputs.Count == 0)
+            throw new ModuleException("needs at least one input.");
         var sum = inputs[0];
-        for (int i = 1; i < inputs.Count; i++) sum = F.Add(sum, inputs[i]);
+        for (int i = 1; i < inputs.Count; i++)
+            sum = F.Add(sum, inputs[i]);
         return [sum];
     }
 }
@@ -33,7 +36,8 @@ public sealed class Add : Bond
 public sealed class Mul : Bond
 {
     /// <summary>Creates the scaling by <paramref name="scalar"/> (must be nonzero and finite).</summary>
-    public Mul(double scalar) : base(Math.Abs(CheckScalar(scalar)))
+    public Mul(double scalar)
+        : base(Math.Abs(CheckScalar(scalar)))
     {
         Scalar = scalar;
     }
@@ -52,5 +56,7 @@ public sealed class Mul : Bond
         inputs.Select(x => F.Scale(x, Scalar)).ToArray();
 
     private static double CheckScalar(double scalar) =>
-        scalar != 0 && double.IsFinite(scalar) ? scalar : throw new ArgumentException($"Mul: the scalar must be nonzero and finite, got {scalar}.");
+        scalar != 0 && double.IsFinite(scalar)
+            ? scalar
+            : throw new ArgumentException($"Mul: the scalar must be nonzero and finite, got {scalar}.");
 }

@@ -14,7 +14,8 @@ namespace Modula.Modules;
 public abstract class Atom : Module
 {
     /// <summary>Creates an atom of the given mass.</summary>
-    protected Atom(double mass, bool smooth = true) : base(mass, 1, 1, 0, smooth) { }
+    protected Atom(double mass, bool smooth = true)
+        : base(mass, 1, 1, 0, smooth) { }
 
     /// <summary>The shape of this atom's weight tensor.</summary>
     public abstract Shape WeightShape { get; }
@@ -25,7 +26,8 @@ public abstract class Atom : Module
     /// <inheritdoc/>
     protected internal sealed override Variable[] Apply(IReadOnlyList<Variable> inputs, ReadOnlySpan<Variable> weights)
     {
-        if (inputs.Count != 1) throw new ModuleException($"expects one input, got {inputs.Count}.");
+        if (inputs.Count != 1)
+            throw new ModuleException($"expects one input, got {inputs.Count}.");
         return [Forward(inputs[0], weights[0])];
     }
 
@@ -35,10 +37,12 @@ public abstract class Atom : Module
     /// <summary>The atom's norm of <paramref name="weight"/> (host computation).</summary>
     public abstract double WeightNorm(Tensor weight);
 
-    /// <summary>Modula v1: <paramref name="update"/> rescaled to norm <paramref name="target"/>, estimating the norm with the warm-started vector <paramref name="index"/> of <paramref name="state"/>.</summary>
+    /// <summary>Modula v1: <paramref name="update"/> rescaled to norm <paramref name="target"/>, estimating the norm
+    /// with the warm-started vector <paramref name="index"/> of <paramref name="state"/>.</summary>
     public abstract Tensor NormalizeWeight(Tensor update, double target, NormalizeState state, int index);
 
-    /// <summary>Modula v2: the steepest direction of norm <paramref name="target"/> for <paramref name="gradient"/>.</summary>
+    /// <summary>Modula v2: the steepest direction of norm <paramref name="target"/> for <paramref
+    /// name="gradient"/>.</summary>
     public abstract Tensor DualizeWeight(Tensor gradient, double target, Orthogonalizer method);
 
     /// <summary>The nearest weight on the atom's constraint set.</summary>
@@ -47,7 +51,8 @@ public abstract class Atom : Module
     /// <summary>Modula v1's weight decay with <paramref name="strength"/>.</summary>
     public abstract Tensor RegularizeWeight(Tensor weight, double strength);
 
-    /// <summary><see cref="RegularizeWeight"/> written back into <paramref name="weight"/> (atoms that can, do it in one pass).</summary>
+    /// <summary><see cref="RegularizeWeight"/> written back into <paramref name="weight"/> (atoms that can, do it in
+    /// one pass).</summary>
     public virtual void RegularizeWeightInPlace(Tensor weight, double strength)
     {
         using var regularized = RegularizeWeight(weight, strength);
@@ -66,7 +71,8 @@ public abstract class Atom : Module
     internal sealed override void CollectAtoms(string path, List<(string Path, Atom Atom)> atoms) =>
         atoms.Add((path.Length == 0 ? Label : $"{path}/{Label}", this));
 
-    internal sealed override void AssignTargets(double target, Span<double> targets) => targets[0] = Mass == 0 ? 0 : target;
+    internal sealed override void AssignTargets(double target, Span<double> targets) =>
+        targets[0] = Mass == 0 ? 0 : target;
 
     internal sealed override double NormOf(ReadOnlySpan<Tensor> weights) => WeightNorm(weights[0]);
 

@@ -11,10 +11,15 @@ namespace Modula.Modules;
 public sealed class Conv2D : MatrixAtom
 {
     /// <summary>Creates a Conv2D atom (Modula's defaults: 3×3 kernel, stride 1, padding 1).</summary>
-    public Conv2D(int outChannels, int inChannels, int kernelSize = 3, int stride = 1, int padding = 1, double mass = 1) : base(mass)
+    public Conv2D(int outChannels, int inChannels, int kernelSize = 3, int stride = 1, int padding = 1, double mass = 1)
+        : base(mass)
     {
         if (outChannels <= 0 || inChannels <= 0 || kernelSize <= 0 || stride <= 0 || padding < 0)
-            throw new ArgumentOutOfRangeException(nameof(outChannels), $"Conv2D: invalid sizes out {outChannels}, in {inChannels}, kernel {kernelSize}, stride {stride}, padding {padding}.");
+            throw new ArgumentOutOfRangeException(
+                nameof(outChannels),
+                $"Conv2D: invalid sizes out {outChannels}, in {inChannels}, kernel {kernelSize}, stride {stride}, "
+                    + $"padding {padding}."
+            );
         OutChannels = outChannels;
         InChannels = inChannels;
         KernelSize = kernelSize;
@@ -66,7 +71,7 @@ public sealed class Conv2D : MatrixAtom
     /// <inheritdoc/>
     protected override Tensor ToSlices(Tensor weight)
     {
-        using var positions = weight.Permute(2, 3, 0, 1);                     // [k, k, out, in]
+        using var positions = weight.Permute(2, 3, 0, 1); // [k, k, out, in]
         using var dense = Ops.Contiguous(positions);
         return dense.View(Slices, OutChannels, InChannels);
     }
@@ -80,5 +85,6 @@ public sealed class Conv2D : MatrixAtom
     }
 
     /// <inheritdoc/>
-    protected override Atom WithMass(double mass) => new Conv2D(OutChannels, InChannels, KernelSize, Stride, Padding, mass);
+    protected override Atom WithMass(double mass) =>
+        new Conv2D(OutChannels, InChannels, KernelSize, Stride, Padding, mass);
 }

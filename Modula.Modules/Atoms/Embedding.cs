@@ -13,9 +13,14 @@ namespace Modula.Modules;
 public sealed class Embedding : Atom
 {
     /// <summary>Creates an embedding of <paramref name="count"/> vectors of size <paramref name="dim"/>.</summary>
-    public Embedding(int count, int dim, double mass = 1) : base(mass)
+    public Embedding(int count, int dim, double mass = 1)
+        : base(mass)
     {
-        if (count <= 0 || dim <= 0) throw new ArgumentOutOfRangeException(nameof(count), $"Embedding: sizes must be positive, got {count}×{dim}.");
+        if (count <= 0 || dim <= 0)
+            throw new ArgumentOutOfRangeException(
+                nameof(count),
+                $"Embedding: sizes must be positive, got {count}×{dim}."
+            );
         Count = count;
         Dim = dim;
     }
@@ -38,7 +43,8 @@ public sealed class Embedding : Atom
     /// <inheritdoc/>
     protected override Variable Forward(Variable x, Variable weight)
     {
-        if (x.Value.DType != DType.Int32) throw new ModuleException($"input {x.Shape} must hold Int32 indices, got {x.Value.DType}.");
+        if (x.Value.DType != DType.Int32)
+            throw new ModuleException($"input {x.Shape} must hold Int32 indices, got {x.Value.DType}.");
         return F.Scale(F.Embedding(weight, x.Value), Math.Sqrt(Dim));
     }
 
@@ -56,16 +62,20 @@ public sealed class Embedding : Atom
         return HostLinalg.HostArray(rows).DefaultIfEmpty(0).Max();
     }
 
-    /// <summary>Every nonzero row rescaled to ℓ2 norm <paramref name="target"/> (zero rows stay zero); needs no state.</summary>
-    public override Tensor NormalizeWeight(Tensor update, double target, NormalizeState state, int index) => Norms.ToNorm(update, 1, target);
+    /// <summary>Every nonzero row rescaled to ℓ2 norm <paramref name="target"/> (zero rows stay zero); needs no
+    /// state.</summary>
+    public override Tensor NormalizeWeight(Tensor update, double target, NormalizeState state, int index) =>
+        Norms.ToNorm(update, 1, target);
 
     /// <summary>The same row normalization: for the max-of-rows norm it is also the steepest direction.</summary>
-    public override Tensor DualizeWeight(Tensor gradient, double target, Orthogonalizer method) => Norms.ToNorm(gradient, 1, target);
+    public override Tensor DualizeWeight(Tensor gradient, double target, Orthogonalizer method) =>
+        Norms.ToNorm(gradient, 1, target);
 
     /// <summary>Rows rescaled to unit norm.</summary>
     public override Tensor ProjectWeight(Tensor weight) => Norms.ToNorm(weight, 1);
 
-    /// <summary>Modula v1: rows re-projected to unit norm; <paramref name="strength"/> is ignored, as in Modula.</summary>
+    /// <summary>Modula v1: rows re-projected to unit norm; <paramref name="strength"/> is ignored, as in
+    /// Modula.</summary>
     public override Tensor RegularizeWeight(Tensor weight, double strength) => Norms.ToNorm(weight, 1);
 
     /// <inheritdoc/>

@@ -11,9 +11,14 @@ namespace Modula.Modules;
 public sealed class Linear : MatrixAtom
 {
     /// <summary>Creates a Linear atom (Modula's argument order: outputs, then inputs).</summary>
-    public Linear(int outputs, int inputs, double mass = 1) : base(mass)
+    public Linear(int outputs, int inputs, double mass = 1)
+        : base(mass)
     {
-        if (outputs <= 0 || inputs <= 0) throw new ArgumentOutOfRangeException(nameof(outputs), $"Linear: sizes must be positive, got {outputs}×{inputs}.");
+        if (outputs <= 0 || inputs <= 0)
+            throw new ArgumentOutOfRangeException(
+                nameof(outputs),
+                $"Linear: sizes must be positive, got {outputs}×{inputs}."
+            );
         Outputs = outputs;
         Inputs = inputs;
     }

@@ -17,11 +17,16 @@ public abstract partial class MatrixAtom
     /// for atoms left to the caller (other atoms, target 0, a subclass with its own
     /// <see cref="DualizeWeight"/>, or a shape no other atom shares).
     /// </summary>
-    internal static Tensor?[] DualizeInGroups(IReadOnlyList<(string Path, Atom Atom)> atoms, Weights gradient,
-        IReadOnlyList<double> targets, Orthogonalizer method)
+    internal static Tensor?[] DualizeInGroups(
+        IReadOnlyList<(string Path, Atom Atom)> atoms,
+        Weights gradient,
+        IReadOnlyList<double> targets,
+        Orthogonalizer method
+    )
     {
         var results = new Tensor?[atoms.Count];
-        var groups = Enumerable.Range(0, atoms.Count)
+        var groups = Enumerable
+            .Range(0, atoms.Count)
             .Where(i => targets[i] != 0 && atoms[i].Atom is MatrixAtom m && m.UsesSharedDualize)
             .GroupBy(i => (Tall((MatrixAtom)atoms[i].Atom), gradient[i].DType, gradient[i].Device))
             .Where(g => g.Count() > 1);
@@ -37,8 +42,13 @@ public abstract partial class MatrixAtom
                     {
                         var atom = (MatrixAtom)atoms[i].Atom;
                         var own = atom.ToSlices(gradient[i]);
-                        if (!atom.IsWide) { slices.Add(own); continue; }
-                        using (own) slices.Add(own.Transpose());
+                        if (!atom.IsWide)
+                        {
+                            slices.Add(own);
+                            continue;
+                        }
+                        using (own)
+                            slices.Add(own.Transpose());
                     }
                     using var stacked = Ops.Concat(slices, 0);
                     using var orthogonal = Orthogonalize.Apply(stacked, method);
@@ -56,13 +66,15 @@ public abstract partial class MatrixAtom
                 }
                 finally
                 {
-                    foreach (var s in slices) s.Dispose();
+                    foreach (var s in slices)
+                        s.Dispose();
                 }
             }
         }
         catch
         {
-            foreach (var r in results) r?.Dispose();
+            foreach (var r in results)
+                r?.Dispose();
             throw;
         }
         return results;
@@ -76,6 +88,5 @@ public abstract partial class MatrixAtom
         (Math.Max(atom.FanOut, atom.FanIn), Math.Min(atom.FanOut, atom.FanIn));
 
     /// <summary>True unless a subclass replaced <see cref="DualizeWeight"/> (then it is called on its own).</summary>
-    private bool UsesSharedDualize =>
-        GetType().GetMethod(nameof(DualizeWeight))?.DeclaringType == typeof(MatrixAtom);
+    private bool UsesSharedDualize => GetType().GetMethod(nameof(DualizeWeight))?.DeclaringType == typeof(MatrixAtom);
 }

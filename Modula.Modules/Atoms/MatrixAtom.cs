@@ -12,7 +12,8 @@ namespace Modula.Modules;
 public abstract partial class MatrixAtom : Atom
 {
     /// <summary>Creates a matrix atom of the given mass.</summary>
-    protected MatrixAtom(double mass) : base(mass) { }
+    protected MatrixAtom(double mass)
+        : base(mass) { }
 
     /// <summary>Number of matrices in the stack.</summary>
     protected abstract int Slices { get; }
@@ -55,15 +56,15 @@ public abstract partial class MatrixAtom : Atom
     {
         using var w = ToSlices(update);
         var u = state.Vector(index, new Shape(Slices, FanIn, 1), update.DType, update.Device);
-        using var v = Ops.MatMul(w, u);                                        // [S, out, 1]
+        using var v = Ops.MatMul(w, u); // [S, out, 1]
         using var vUnit = Norms.ToNorm(v, 1);
-        var next = Ops.MatMul(w, vUnit, transposeA: true);                     // [S, in, 1]
-        using var length = Norms.L2(next, [1]);                                // [S, 1, 1]
+        var next = Ops.MatMul(w, vUnit, transposeA: true); // [S, in, 1]
+        using var length = Norms.L2(next, [1]); // [S, 1, 1]
         using var result = Norms.ScaleSafely(w, length, target);
         using (var zero = Tensor.Scalar(0, length.DType, length.Device))
         using (var moved = Ops.Greater(length, zero))
         using (next)
-            state.Set(index, Ops.Where(moved, next, u));                      // a zero update keeps the old vector
+            state.Set(index, Ops.Where(moved, next, u)); // a zero update keeps the old vector
         return FromSlices(result);
     }
 

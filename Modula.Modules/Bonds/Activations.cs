@@ -6,7 +6,8 @@ namespace Modula.Modules;
 public sealed class Abs : ElementwiseBond
 {
     /// <summary>Creates the bond.</summary>
-    public Abs() : base(1, smooth: false) { }
+    public Abs()
+        : base(1, smooth: false) { }
 
     /// <inheritdoc/>
     protected override Variable Forward(Variable x) => F.Abs(x);
@@ -19,7 +20,8 @@ public sealed class Abs : ElementwiseBond
 public sealed class Relu : ElementwiseBond
 {
     /// <summary>Creates the bond with the given sensitivity (default Modula v1's 1/√2).</summary>
-    public Relu(double sensitivity = 0.70710678118654752) : base(sensitivity, smooth: false) { }
+    public Relu(double sensitivity = 0.70710678118654752)
+        : base(sensitivity, smooth: false) { }
 
     /// <inheritdoc/>
     public override string Label => $"ReLU(s={Sensitivity:G4})";
@@ -32,7 +34,8 @@ public sealed class Relu : ElementwiseBond
 public sealed class Gelu : ElementwiseBond
 {
     /// <summary>Creates the bond.</summary>
-    public Gelu() : base(0.70710678118654752, smooth: false) { }
+    public Gelu()
+        : base(0.70710678118654752, smooth: false) { }
 
     /// <inheritdoc/>
     public override string Label => "GELU";
@@ -51,7 +54,8 @@ public sealed class ScaledTanhGelu : ElementwiseBond
     public const double MaxSlope = 1.1289;
 
     /// <summary>Creates the bond.</summary>
-    public ScaledTanhGelu() : base(1, smooth: false) { }
+    public ScaledTanhGelu()
+        : base(1, smooth: false) { }
 
     /// <inheritdoc/>
     public override string Label => "GeLU/1.1289";

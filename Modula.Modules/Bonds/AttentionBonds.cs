@@ -21,7 +21,8 @@ public sealed class FunctionalAttention(bool causal) : Bond
         Expect(inputs, 3, "q, k, v");
         var (q, k, v) = (inputs[0], inputs[1], inputs[2]);
         double scale = 1.0 / q.Shape[-1];
-        if (Causal) return [F.CausalAttention(q, k, v, scale)];
+        if (Causal)
+            return [F.CausalAttention(q, k, v, scale)];
         return [F.MatMul(F.Softmax(F.MatMul(q, k, transposeB: true), -1, scale), v)];
     }
 }
@@ -34,7 +35,8 @@ public sealed class AttentionQK : Bond
     {
         Expect(inputs, 2, "q, k");
         var (q, k) = (inputs[0], inputs[1]);
-        if (q.Shape != k.Shape) throw new ModuleException($"q {q.Shape} and k {k.Shape} must have the same shape.");
+        if (q.Shape != k.Shape)
+            throw new ModuleException($"q {q.Shape} and k {k.Shape} must have the same shape.");
         return [F.MatMul(q, k, transposeB: true, alpha: 1.0 / q.Shape[-1])];
     }
 }
@@ -46,7 +48,8 @@ public sealed class CausalMask : ElementwiseBond
     protected override Variable Forward(Variable x)
     {
         int t = x.Shape[-1];
-        if (x.Shape.Rank < 2 || x.Shape[-2] != t) throw new ModuleException($"input {x.Shape} should be square in its last two axes.");
+        if (x.Shape.Rank < 2 || x.Shape[-2] != t)
+            throw new ModuleException($"input {x.Shape} should be square in its last two axes.");
         using var mask = F.CausalMask(t, x.Value.DType, x.Value.Device);
         var blocked = new Variable(Ops.Full(Shape.Scalar, double.NegativeInfinity, x.Value.DType, x.Value.Device));
         return F.Where(mask, x, blocked);
@@ -57,8 +60,12 @@ public sealed class CausalMask : ElementwiseBond
 public sealed class Softmax : ElementwiseBond
 {
     /// <summary>Creates the bond with temperature factor <paramref name="scale"/> (must be positive).</summary>
-    public Softmax(double scale = 1) : base(scale > 0 ? scale : throw new ArgumentOutOfRangeException(nameof(scale), $"Softmax: scale must be positive, got {scale}.")) =>
-        Scale = scale;
+    public Softmax(double scale = 1)
+        : base(
+            scale > 0
+                ? scale
+                : throw new ArgumentOutOfRangeException(nameof(scale), $"Softmax: scale must be positive, got {scale}.")
+        ) => Scale = scale;
 
     /// <summary>The factor applied before the softmax.</summary>
     public double Scale { get; }

@@ -10,7 +10,8 @@ namespace Modula.Modules;
 public abstract class Bond : Module
 {
     /// <summary>Creates a bond with the given input sensitivity.</summary>
-    protected Bond(double sensitivity = 1, bool smooth = true) : base(0, sensitivity, 0, 1, smooth) { }
+    protected Bond(double sensitivity = 1, bool smooth = true)
+        : base(0, sensitivity, 0, 1, smooth) { }
 
     internal sealed override void CollectAtoms(string path, List<(string Path, Atom Atom)> atoms) { }
 
@@ -27,7 +28,8 @@ public abstract class Bond : Module
     /// <summary>Exactly <paramref name="count"/> inputs, or an error naming the bond.</summary>
     protected void Expect(IReadOnlyList<Variable> inputs, int count, string what)
     {
-        if (inputs.Count != count) throw new ModuleException($"expects {count} inputs ({what}), got {inputs.Count}.");
+        if (inputs.Count != count)
+            throw new ModuleException($"expects {count} inputs ({what}), got {inputs.Count}.");
     }
 }
 
@@ -35,20 +37,25 @@ public abstract class Bond : Module
 public abstract class UnaryBond : Bond
 {
     /// <summary>Creates a one-input bond.</summary>
-    protected UnaryBond(double sensitivity = 1, bool smooth = true) : base(sensitivity, smooth) { }
+    protected UnaryBond(double sensitivity = 1, bool smooth = true)
+        : base(sensitivity, smooth) { }
 
     /// <summary>The forward function.</summary>
     protected abstract Variable Forward(Variable x);
 
     /// <inheritdoc/>
-    protected internal sealed override Variable[] Apply(IReadOnlyList<Variable> inputs, ReadOnlySpan<Variable> weights) => [Forward(Single(inputs))];
+    protected internal sealed override Variable[] Apply(
+        IReadOnlyList<Variable> inputs,
+        ReadOnlySpan<Variable> weights
+    ) => [Forward(Single(inputs))];
 }
 
 /// <summary>A one-input bond whose output has its input's shape (activations, normalizations).</summary>
 public abstract class ElementwiseBond : UnaryBond
 {
     /// <summary>Creates a shape-preserving bond.</summary>
-    protected ElementwiseBond(double sensitivity = 1, bool smooth = true) : base(sensitivity, smooth) { }
+    protected ElementwiseBond(double sensitivity = 1, bool smooth = true)
+        : base(sensitivity, smooth) { }
 
     /// <inheritdoc/>
     public override bool PreservesWidth => true;

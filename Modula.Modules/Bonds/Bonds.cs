@@ -12,7 +12,8 @@ public static class Bonds
     /// <summary>ReLU with sensitivity 1, as in Modula v2.</summary>
     public static Module ReluV2() => new Relu(1);
 
-    /// <summary>Mean-subtract then RMS-divide over the last axis: layer norm without gain or bias (Modula v1's LayerNorm).</summary>
+    /// <summary>Mean-subtract then RMS-divide over the last axis: layer norm without gain or bias (Modula v1's
+    /// LayerNorm).</summary>
     public static Module LayerNorm() => new MeanSubtract() >> new RmsDivide();
 
     /// <summary>Modula v1's name for <see cref="SplitIntoHeads"/>.</summary>
@@ -27,8 +28,10 @@ public static class Bonds
     /// </summary>
     public static Module Residual(Module block, double depth)
     {
-        if (!(depth >= 1)) throw new ArgumentOutOfRangeException(nameof(depth), $"Residual: depth must be ≥ 1, got {depth}.");
-        if (depth == 1) return block;                         // (1 − 1/1)·x vanishes; Mul(0) is not a module
+        if (!(depth >= 1))
+            throw new ArgumentOutOfRangeException(nameof(depth), $"Residual: depth must be ≥ 1, got {depth}.");
+        if (depth == 1)
+            return block; // (1 − 1/1)·x vanishes; Mul(0) is not a module
         return (1 - 1 / depth) * new Identity() + 1 / depth * block;
     }
 }

@@ -18,7 +18,8 @@ public sealed class MeanSubtract : ElementwiseBond
     protected override Variable Forward(Variable x) => F.MeanSubtract(x, Axes);
 }
 
-/// <summary>x / √mean(x²) over <see cref="Axes"/> (default the last), with no epsilon as in Modula; sensitivity 1.</summary>
+/// <summary>x / √mean(x²) over <see cref="Axes"/> (default the last), with no epsilon as in Modula; sensitivity
+/// 1.</summary>
 public sealed class RmsDivide : ElementwiseBond
 {
     /// <summary>Creates the bond over the given axes (none = the last axis).</summary>
@@ -47,13 +48,15 @@ public sealed class Mean(int axis) : UnaryBond
     protected override Variable Forward(Variable x) => F.Mean(x, [Axis]);
 }
 
-/// <summary>Adaptive average pooling of [N, C, H, W] to [N, C, 1, 1] (Modula v1's AvgPool default); sensitivity 1.</summary>
+/// <summary>Adaptive average pooling of [N, C, H, W] to [N, C, 1, 1] (Modula v1's AvgPool default); sensitivity
+/// 1.</summary>
 public sealed class AvgPool : UnaryBond
 {
     /// <inheritdoc/>
     protected override Variable Forward(Variable x)
     {
-        if (x.Shape.Rank != 4) throw new ModuleException($"input {x.Shape} should be [N, C, H, W].");
+        if (x.Shape.Rank != 4)
+            throw new ModuleException($"input {x.Shape} should be [N, C, H, W].");
         return F.Mean(x, [2, 3], keepDim: true);
     }
 }

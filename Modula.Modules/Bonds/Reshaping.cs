@@ -9,7 +9,8 @@ public sealed class Flatten : UnaryBond
     /// <inheritdoc/>
     protected override Variable Forward(Variable x)
     {
-        if (x.Shape.Rank < 1) throw new ModuleException($"input {x.Shape} has no batch axis.");
+        if (x.Shape.Rank < 1)
+            throw new ModuleException($"input {x.Shape} has no batch axis.");
         return F.Reshape(x, x.Shape[0], x.Shape.Size / Math.Max(1, x.Shape[0]));
     }
 }
@@ -18,7 +19,14 @@ public sealed class Flatten : UnaryBond
 public sealed class SplitIntoHeads : UnaryBond
 {
     /// <summary>Creates the split into <paramref name="heads"/> heads.</summary>
-    public SplitIntoHeads(int heads) => Heads = heads > 0 ? heads : throw new ArgumentOutOfRangeException(nameof(heads), $"SplitIntoHeads: heads must be positive, got {heads}.");
+    public SplitIntoHeads(int heads) =>
+        Heads =
+            heads > 0
+                ? heads
+                : throw new ArgumentOutOfRangeException(
+                    nameof(heads),
+                    $"SplitIntoHeads: heads must be positive, got {heads}."
+                );
 
     /// <summary>Number of heads.</summary>
     public int Heads { get; }
@@ -42,19 +50,22 @@ public sealed class MergeHeads : UnaryBond
     /// <inheritdoc/>
     protected override Variable Forward(Variable x)
     {
-        if (x.Shape.Rank != 4) throw new ModuleException($"input {x.Shape} should be [B, H, T, d].");
+        if (x.Shape.Rank != 4)
+            throw new ModuleException($"input {x.Shape} should be [B, H, T, d].");
         var merged = F.Permute(x, 0, 2, 1, 3);
         return F.Reshape(merged, x.Shape[0], x.Shape[2], x.Shape[1] * x.Shape[3]);
     }
 }
 
-/// <summary>The positions 0..T−1 of a [B, T] index input, as Int32 (feeds a position embedding); sensitivity 1.</summary>
+/// <summary>The positions 0..T−1 of a [B, T] index input, as Int32 (feeds a position embedding); sensitivity
+/// 1.</summary>
 public sealed class Enumerate : UnaryBond
 {
     /// <inheritdoc/>
     protected override Variable Forward(Variable x)
     {
-        if (x.Shape.Rank < 2) throw new ModuleException($"input {x.Shape} should be [B, T].");
+        if (x.Shape.Rank < 2)
+            throw new ModuleException($"input {x.Shape} should be [B, T].");
         return new Variable(Ops.Arange(x.Shape[1], dtype: DType.Int32, device: x.Value.Device));
     }
 }

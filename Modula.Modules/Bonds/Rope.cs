@@ -15,7 +15,11 @@ public sealed class Rope : Bond
     /// <summary>Creates the encoding for heads of size <paramref name="headDim"/> (even).</summary>
     public Rope(int headDim, double theta = 10000)
     {
-        if (headDim <= 0 || headDim % 2 != 0) throw new ArgumentOutOfRangeException(nameof(headDim), $"Rope: head size must be positive and even, got {headDim}.");
+        if (headDim <= 0 || headDim % 2 != 0)
+            throw new ArgumentOutOfRangeException(
+                nameof(headDim),
+                $"Rope: head size must be positive and even, got {headDim}."
+            );
         HeadDim = headDim;
         Base = theta;
     }
@@ -32,7 +36,8 @@ public sealed class Rope : Bond
     /// <inheritdoc/>
     protected internal override Variable[] Apply(IReadOnlyList<Variable> inputs, ReadOnlySpan<Variable> weights)
     {
-        if (inputs.Count == 0) throw new ModuleException("needs at least one input.");
+        if (inputs.Count == 0)
+            throw new ModuleException("needs at least one input.");
         var first = inputs[0];
         if (first.Shape.Rank < 2 || first.Shape[-1] != HeadDim)
             throw new ModuleException($"input {first.Shape} should end in [T, {HeadDim}].");
@@ -57,13 +62,16 @@ public sealed class Rope : Bond
         var sin = new double[t * r];
         var cos = new double[t * r];
         for (int pos = 0; pos < t; pos++)
-            for (int i = 0; i < r; i++)
-            {
-                double angle = pos / Math.Pow(Base, (double)i / r);
-                sin[pos * r + i] = Math.Sin(angle);
-                cos[pos * r + i] = Math.Cos(angle);
-            }
+        for (int i = 0; i < r; i++)
+        {
+            double angle = pos / Math.Pow(Base, (double)i / r);
+            sin[pos * r + i] = Math.Sin(angle);
+            cos[pos * r + i] = Math.Cos(angle);
+        }
         var shape = new Shape(t, r);
-        return (new Variable(HostLinalg.Upload(sin, shape, dtype, device)), new Variable(HostLinalg.Upload(cos, shape, dtype, device)));
+        return (
+            new Variable(HostLinalg.Upload(sin, shape, dtype, device)),
+            new Variable(HostLinalg.Upload(cos, shape, dtype, device))
+        );
     }
 }

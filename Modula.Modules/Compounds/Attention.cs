@@ -1,6 +1,7 @@
 namespace Modula.Modules;
 
-/// <summary>Multi-head self-attention blocks of Modula v1 and v2 (four Linear atoms: Q, K, V and the output W).</summary>
+/// <summary>Multi-head self-attention blocks of Modula v1 and v2 (four Linear atoms: Q, K, V and the output
+/// W).</summary>
 public static class Attention
 {
     /// <summary>
@@ -14,8 +15,11 @@ public static class Attention
         var k = new Linear(heads * dQuery, dEmbed) >> new SplitIntoHeads(heads);
         var v = new Linear(heads * dValue, dEmbed) >> new SplitIntoHeads(heads);
         var w = new MergeHeads() >> new Linear(dEmbed, heads * dValue);
-        return (1.0 / 3 * Module.Tuple(q.Named("Q"), k.Named("K"), v.Named("V")) >> new FunctionalAttention(causal) >> w.Named("W"))
-            .Named("Attention v1");
+        return (
+            1.0 / 3 * Module.Tuple(q.Named("Q"), k.Named("K"), v.Named("V"))
+            >> new FunctionalAttention(causal)
+            >> w.Named("W")
+        ).Named("Attention v1");
     }
 
     /// <summary>
@@ -28,8 +32,14 @@ public static class Attention
         var k = new Linear(heads * dQuery, dEmbed) >> new SplitIntoHeads(heads);
         var v = new Linear(heads * dValue, dEmbed) >> new SplitIntoHeads(heads);
         var w = new MergeHeads() >> new Linear(dEmbed, heads * dValue);
-        var scores = Module.Tuple(q.Named("Q"), k.Named("K")) >> new Rope(dQuery) >> new AttentionQK() >> new CausalMask() >> new Softmax(softmaxScale);
-        return (Module.Tuple(v.Named("V"), scores.Named("scores")) >> 1.0 / 3 * new ApplyAttentionScores() >> w.Named("W"))
-            .Named("Attention v2");
+        var scores =
+            Module.Tuple(q.Named("Q"), k.Named("K"))
+            >> new Rope(dQuery)
+            >> new AttentionQK()
+            >> new CausalMask()
+            >> new Softmax(softmaxScale);
+        return (
+            Module.Tuple(v.Named("V"), scores.Named("scores")) >> 1.0 / 3 * new ApplyAttentionScores() >> w.Named("W")
+        ).Named("Attention v2");
     }
 }

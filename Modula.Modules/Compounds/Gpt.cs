@@ -12,8 +12,17 @@ namespace Modula.Modules;
 /// <param name="AttentionScale">v2 softmax scale.</param>
 /// <param name="FinalScale">v2 multiplier on the logits.</param>
 public sealed record GptConfig(
-    int Vocab = 65, int Context = 64, int Heads = 4, int DEmbed = 128, int DQuery = 32, int DValue = 32,
-    int Blocks = 4, double BlocksMass = 5, double AttentionScale = 1, double FinalScale = 1);
+    int Vocab = 65,
+    int Context = 64,
+    int Heads = 4,
+    int DEmbed = 128,
+    int DQuery = 32,
+    int DValue = 32,
+    int Blocks = 4,
+    double BlocksMass = 5,
+    double AttentionScale = 1,
+    double FinalScale = 1
+);
 
 /// <summary>Modula's GPTs. Input: Int32 tokens [B, T]; output: logits [B, T, Vocab].</summary>
 public static class Gpt
@@ -29,7 +38,11 @@ public static class Gpt
         var positions = new Enumerate() >> new Embedding(c.Context, c.DEmbed);
         var initial = (0.5 * tokens + 0.5 * positions).Tare();
         var attention = Bonds.LayerNorm() >> Attention.V1(c.Heads, c.DEmbed, c.DQuery, c.DValue, causal: true);
-        var mlp = Bonds.LayerNorm() >> new Linear(4 * c.DEmbed, c.DEmbed) >> Bonds.ScaledGelu() >> new Linear(c.DEmbed, 4 * c.DEmbed);
+        var mlp =
+            Bonds.LayerNorm()
+            >> new Linear(4 * c.DEmbed, c.DEmbed)
+            >> Bonds.ScaledGelu()
+            >> new Linear(c.DEmbed, 4 * c.DEmbed);
         var blocks = Blocks(attention, mlp.Named("MLP"), c);
         var final = Bonds.LayerNorm() >> new Linear(c.Vocab, c.DEmbed);
         return (initial.Named("embeddings") >> blocks >> final.Named("head")).Named("GPT v1");

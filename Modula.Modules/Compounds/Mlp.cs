@@ -9,9 +9,11 @@ public static class Mlp
     /// </summary>
     public static Module V2(int outputs, int inputs, int width, int depth)
     {
-        if (depth < 2) throw new ArgumentOutOfRangeException(nameof(depth), $"Mlp: depth must be ≥ 2, got {depth}.");
+        if (depth < 2)
+            throw new ArgumentOutOfRangeException(nameof(depth), $"Mlp: depth must be ≥ 2, got {depth}.");
         Module m = new Linear(width, inputs);
-        for (int i = 0; i < depth - 2; i++) m = m >> Bonds.ReluV2() >> new Linear(width, width);
+        for (int i = 0; i < depth - 2; i++)
+            m = m >> Bonds.ReluV2() >> new Linear(width, width);
         return (m >> Bonds.ReluV2() >> new Linear(outputs, width)).Named("MLP");
     }
 
@@ -34,7 +36,14 @@ public static class Mlp
     /// blocks of (RMSDivide → Conv2D → Abs → MeanSubtract over C, H, W) with total mass
     /// <paramref name="blocksMass"/>, average pooling, flatten and the output Linear. Mass 2 + blocksMass.
     /// </summary>
-    public static Module ResCnn(int width, int blocks, int blockDepth, int inputChannels, int outputs, double blocksMass = 20)
+    public static Module ResCnn(
+        int width,
+        int blocks,
+        int blockDepth,
+        int inputChannels,
+        int outputs,
+        double blocksMass = 20
+    )
     {
         var initial = new Conv2D(width, inputChannels);
         var residue = new RmsDivide(1, 2, 3) >> new Conv2D(width, width) >> new Abs() >> new MeanSubtract(1, 2, 3);

@@ -24,12 +24,17 @@ public sealed class TiedEmbedding : Module
 {
     private readonly TiedTable _table;
 
-    /// <summary>Ties <paramref name="embedding"/> to an output head of mass <paramref name="headMass"/> around <paramref name="body"/>.</summary>
+    /// <summary>Ties <paramref name="embedding"/> to an output head of mass <paramref name="headMass"/> around
+    /// <paramref name="body"/>.</summary>
     public TiedEmbedding(Embedding embedding, Module body, double headMass = 1)
         : base(embedding.Mass + body.Mass + headMass, body.Sensitivity, 1 + body.AtomCount, body.BondCount, body.Smooth)
     {
         if (body.InputWidth is int i && i != embedding.Dim || body.OutputWidth is int o && o != embedding.Dim)
-            throw new ModuleException($"TiedEmbedding({embedding.Label})", $"the body must map {embedding.Dim} features to {embedding.Dim}, it maps {body.InputWidth} to {body.OutputWidth}.");
+            throw new ModuleException(
+                $"TiedEmbedding({embedding.Label})",
+                $"the body must map {embedding.Dim} features to {embedding.Dim}, it maps {body.InputWidth} to "
+                    + $"{body.OutputWidth}."
+            );
         Embedding = embedding;
         Body = body;
         HeadMass = headMass;
@@ -58,7 +63,10 @@ public sealed class TiedEmbedding : Module
         var embedded = _table.Run(inputs, weights[..1]);
         var h = Body.Run(embedded, weights[1..]);
         if (h.Length != 1 || h[0].Shape[-1] != Embedding.Dim)
-            throw new ModuleException($"the body produced {string.Join(", ", h.Select(v => v.Shape.ToString()))}; the head needs one [..., {Embedding.Dim}] tensor.");
+            throw new ModuleException(
+                $"the body produced {string.Join(", ", h.Select(v => v.Shape.ToString()))}; the head needs one [..., "
+                    + $"{Embedding.Dim}] tensor."
+            );
         return [F.MatMul(h[0], table, transposeB: true, alpha: Math.Sqrt((double)Embedding.Count / Embedding.Dim))];
     }
 
@@ -70,8 +78,13 @@ public sealed class TiedEmbedding : Module
 
     internal override void AssignTargets(double target, Span<double> targets)
     {
-        if (Mass == 0) { targets.Clear(); return; }
-        double embedding = Embedding.Mass == 0 ? double.PositiveInfinity : target * Embedding.Mass / Mass / Body.Sensitivity;
+        if (Mass == 0)
+        {
+            targets.Clear();
+            return;
+        }
+        double embedding =
+            Embedding.Mass == 0 ? double.PositiveInfinity : target * Embedding.Mass / Mass / Body.Sensitivity;
         double head = HeadMass == 0 ? double.PositiveInfinity : target * HeadMass / Mass;
         double tied = Math.Min(embedding, head);
         targets[0] = double.IsInfinity(tied) ? 0 : tied;
@@ -80,7 +93,8 @@ public sealed class TiedEmbedding : Module
 
     internal override double NormOf(ReadOnlySpan<Tensor> weights)
     {
-        double input = Embedding.Mass == 0 ? 0 : Body.Sensitivity * Mass / Embedding.Mass * Embedding.WeightNorm(weights[0]);
+        double input =
+            Embedding.Mass == 0 ? 0 : Body.Sensitivity * Mass / Embedding.Mass * Embedding.WeightNorm(weights[0]);
         double body = Body.Mass == 0 ? 0 : Mass / Body.Mass * Body.NormOf(weights[1..]);
         double output = HeadMass == 0 ? 0 : Mass / HeadMass * _table.WeightNorm(weights[0]);
         return Math.Max(input, Math.Max(body, output));
@@ -89,7 +103,8 @@ public sealed class TiedEmbedding : Module
     internal override Module Rescaled(double factor) =>
         new TiedEmbedding((Embedding)Embedding.Rescaled(factor), Body.Rescaled(factor), HeadMass * factor);
 
-    /// <summary>The shared table as an atom: embedding forward and constraint set, spectral (head) geometry for updates.</summary>
+    /// <summary>The shared table as an atom: embedding forward and constraint set, spectral (head) geometry for
+    /// updates.</summary>
     private sealed class TiedTable(Embedding embedding) : MatrixAtom(embedding.Mass)
     {
         public override Shape WeightShape => embedding.WeightShape;
@@ -98,12 +113,22 @@ public sealed class TiedEmbedding : Module
         public override int FanOut => embedding.Count;
         public override int FanIn => embedding.Dim;
         protected override int Slices => 1;
+
         protected override Variable Forward(Variable x, Variable weight) => embedding.Run([x], [weight])[0];
+
         protected override Tensor ToSlices(Tensor weight) => weight.Reshape(1, FanOut, FanIn);
+
         protected override Tensor FromSlices(Tensor slices) => slices.Reshape(FanOut, FanIn);
-        public override Tensor InitializeWeight(Generator rng, Device device, DType dtype) => embedding.InitializeWeight(rng, device, dtype);
+
+        public override Tensor InitializeWeight(Generator rng, Device device, DType dtype) =>
+            embedding.InitializeWeight(rng, device, dtype);
+
         public override Tensor ProjectWeight(Tensor weight) => embedding.ProjectWeight(weight);
-        public override Tensor RegularizeWeight(Tensor weight, double strength) => embedding.RegularizeWeight(weight, strength);
-        protected override Atom WithMass(double mass) => new TiedTable(new Embedding(embedding.Count, embedding.Dim, mass));
+
+        public override Tensor RegularizeWeight(Tensor weight, double strength) =>
+            embedding.RegularizeWeight(weight, strength);
+
+        protected override Atom WithMass(double mass) =>
+            new TiedTable(new Embedding(embedding.Count, embedding.Dim, mass));
     }
 }

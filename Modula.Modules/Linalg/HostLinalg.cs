@@ -16,99 +16,128 @@ public static class HostLinalg
     /// </summary>
     public static double[] RandomSemiOrthogonal(int rows, int cols, Generator rng)
     {
-        int tall = Math.Max(rows, cols), narrow = Math.Min(rows, cols);
+        int tall = Math.Max(rows, cols),
+            narrow = Math.Min(rows, cols);
         using var gaussian = Ops.Normal(new Shape(narrow, tall), rng, DType.Float64);
-        var q = gaussian.ToArray<double>();                     // narrow vectors of length tall, one per row
-        for (int pass = 0; pass < 2; pass++)                     // Gram–Schmidt twice is orthogonal to rounding
-            for (int i = 0; i < narrow; i++)
-            {
-                var qi = q.AsSpan(i * tall, tall);
-                for (int j = 0; j < i; j++)
-                {
-                    var qj = q.AsSpan(j * tall, tall);
-                    double dot = Dot(qi, qj);
-                    for (int k = 0; k < tall; k++) qi[k] -= dot * qj[k];
-                }
-                double norm = Math.Sqrt(Dot(qi, qi));
-                for (int k = 0; k < tall; k++) qi[k] /= norm;
-            }
-        if (rows == narrow) return q;                            // orthonormal rows: already [rows, cols]
-        var result = new double[rows * cols];                   // orthonormal columns: transpose
+        var q = gaussian.ToArray<double>(); // narrow vectors of length tall, one per row
+        for (int pass = 0; pass < 2; pass++) // Gram–Schmidt twice is orthogonal to rounding
         for (int i = 0; i < narrow; i++)
-            for (int k = 0; k < tall; k++) result[k * cols + i] = q[i * tall + k];
+        {
+            var qi = q.AsSpan(i * tall, tall);
+            for (int j = 0; j < i; j++)
+            {
+                var qj = q.AsSpan(j * tall, tall);
+                double dot = Dot(qi, qj);
+                for (int k = 0; k < tall; k++)
+                    qi[k] -= dot * qj[k];
+            }
+            double norm = Math.Sqrt(Dot(qi, qi));
+            for (int k = 0; k < tall; k++)
+                qi[k] /= norm;
+        }
+        if (rows == narrow)
+            return q; // orthonormal rows: already [rows, cols]
+        var result = new double[rows * cols]; // orthonormal columns: transpose
+        for (int i = 0; i < narrow; i++)
+        for (int k = 0; k < tall; k++)
+            result[k * cols + i] = q[i * tall + k];
         return result;
     }
 
-    /// <summary>Singular values (descending) of the [rows, cols] matrix <paramref name="a"/>, by one-sided Jacobi.</summary>
+    /// <summary>Singular values (descending) of the [rows, cols] matrix <paramref name="a"/>, by one-sided
+    /// Jacobi.</summary>
     public static double[] SingularValues(ReadOnlySpan<double> a, int rows, int cols)
     {
-        if (a.Length != rows * cols) throw new ArgumentException($"SingularValues: {a.Length} values for a {rows}×{cols} matrix.");
-        // Rotate pairs of the shorter side's vectors until all are mutually orthogonal; their norms are then the singular values.
+        if (a.Length != rows * cols)
+            throw new ArgumentException($"SingularValues: {a.Length} values for a {rows}×{cols} matrix.");
+        // Rotate pairs of the shorter side's vectors until all are mutually orthogonal; their norms are then the
+        // singular values.
         bool byRows = rows <= cols;
-        int count = byRows ? rows : cols, length = byRows ? cols : rows;
+        int count = byRows ? rows : cols,
+            length = byRows ? cols : rows;
         var v = new double[count * length];
         for (int r = 0; r < rows; r++)
-            for (int c = 0; c < cols; c++)
-                v[byRows ? r * cols + c : c * rows + r] = a[r * cols + c];
+        for (int c = 0; c < cols; c++)
+            v[byRows ? r * cols + c : c * rows + r] = a[r * cols + c];
         for (int sweep = 0; sweep < 60; sweep++)
         {
             bool rotated = false;
             for (int i = 0; i < count - 1; i++)
-                for (int j = i + 1; j < count; j++)
+            for (int j = i + 1; j < count; j++)
+            {
+                var vi = v.AsSpan(i * length, length);
+                var vj = v.AsSpan(j * length, length);
+                double alpha = Dot(vi, vi),
+                    beta = Dot(vj, vj),
+                    gamma = Dot(vi, vj);
+                if (Math.Abs(gamma) <= 1e-15 * Math.Sqrt(alpha * beta) || gamma == 0)
+                    continue;
+                rotated = true;
+                double zeta = (beta - alpha) / (2 * gamma);
+                double t = Math.Sign(zeta == 0 ? 1 : zeta) / (Math.Abs(zeta) + Math.Sqrt(1 + zeta * zeta));
+                double cs = 1 / Math.Sqrt(1 + t * t),
+                    sn = cs * t;
+                for (int k = 0; k < length; k++)
                 {
-                    var vi = v.AsSpan(i * length, length);
-                    var vj = v.AsSpan(j * length, length);
-                    double alpha = Dot(vi, vi), beta = Dot(vj, vj), gamma = Dot(vi, vj);
-                    if (Math.Abs(gamma) <= 1e-15 * Math.Sqrt(alpha * beta) || gamma == 0) continue;
-                    rotated = true;
-                    double zeta = (beta - alpha) / (2 * gamma);
-                    double t = Math.Sign(zeta == 0 ? 1 : zeta) / (Math.Abs(zeta) + Math.Sqrt(1 + zeta * zeta));
-                    double cs = 1 / Math.Sqrt(1 + t * t), sn = cs * t;
-                    for (int k = 0; k < length; k++)
-                    {
-                        double x = vi[k], y = vj[k];
-                        vi[k] = cs * x - sn * y;
-                        vj[k] = sn * x + cs * y;
-                    }
+                    double x = vi[k],
+                        y = vj[k];
+                    vi[k] = cs * x - sn * y;
+                    vj[k] = sn * x + cs * y;
                 }
-            if (!rotated) break;
+            }
+            if (!rotated)
+                break;
         }
         var values = new double[count];
-        for (int i = 0; i < count; i++) { var vi = v.AsSpan(i * length, length); values[i] = Math.Sqrt(Dot(vi, vi)); }
+        for (int i = 0; i < count; i++)
+        {
+            var vi = v.AsSpan(i * length, length);
+            values[i] = Math.Sqrt(Dot(vi, vi));
+        }
         Array.Sort(values);
         Array.Reverse(values);
         return values;
     }
 
-    /// <summary>Singular values of every matrix in <paramref name="t"/> [..., rows, cols] (copied to the host as float64).</summary>
+    /// <summary>Singular values of every matrix in <paramref name="t"/> [..., rows, cols] (copied to the host as
+    /// float64).</summary>
     public static double[][] SingularValues(Tensor t)
     {
-        if (t.Rank < 2) throw new ArgumentException($"SingularValues: needs a matrix or a batch of matrices, got {t.Shape}.");
-        int rows = t.Shape[-2], cols = t.Shape[-1], batch = t.Size / Math.Max(1, rows * cols);
+        if (t.Rank < 2)
+            throw new ArgumentException($"SingularValues: needs a matrix or a batch of matrices, got {t.Shape}.");
+        int rows = t.Shape[-2],
+            cols = t.Shape[-1],
+            batch = t.Size / Math.Max(1, rows * cols);
         var data = HostArray(t);
         var result = new double[batch][];
-        for (int b = 0; b < batch; b++) result[b] = SingularValues(data.AsSpan(b * rows * cols, rows * cols), rows, cols);
+        for (int b = 0; b < batch; b++)
+            result[b] = SingularValues(data.AsSpan(b * rows * cols, rows * cols), rows, cols);
         return result;
     }
 
     /// <summary>The largest singular value over every matrix in <paramref name="t"/> [..., rows, cols].</summary>
-    public static double SpectralNorm(Tensor t) => SingularValues(t).Select(s => s.Length == 0 ? 0 : s[0]).DefaultIfEmpty(0).Max();
+    public static double SpectralNorm(Tensor t) =>
+        SingularValues(t).Select(s => s.Length == 0 ? 0 : s[0]).DefaultIfEmpty(0).Max();
 
     /// <summary>The elements of a float tensor as float64 on the host.</summary>
-    public static double[] HostArray(Tensor t) => t.DType switch
-    {
-        DType.Float64 => t.ToArray<double>(),
-        DType.Float32 => Array.ConvertAll(t.ToArray<float>(), x => (double)x),
-        _ => throw new ArgumentException($"HostArray: expected a float tensor, got {t.DType}."),
-    };
+    public static double[] HostArray(Tensor t) =>
+        t.DType switch
+        {
+            DType.Float64 => t.ToArray<double>(),
+            DType.Float32 => Array.ConvertAll(t.ToArray<float>(), x => (double)x),
+            _ => throw new ArgumentException($"HostArray: expected a float tensor, got {t.DType}."),
+        };
 
-    /// <summary>Uploads float64 host values as a tensor of <paramref name="dtype"/> on <paramref name="device"/>.</summary>
-    public static Tensor Upload(double[] values, Shape shape, DType dtype, Device device) => dtype switch
-    {
-        DType.Float64 => Tensor.FromArray<double>(values, shape, device),
-        DType.Float32 => Tensor.FromArray<float>(Array.ConvertAll(values, x => (float)x), shape, device),
-        _ => throw new ArgumentException($"Upload: weights must be float32 or float64, got {dtype}."),
-    };
+    /// <summary>Uploads float64 host values as a tensor of <paramref name="dtype"/> on <paramref
+    /// name="device"/>.</summary>
+    public static Tensor Upload(double[] values, Shape shape, DType dtype, Device device) =>
+        dtype switch
+        {
+            DType.Float64 => Tensor.FromArray<double>(values, shape, device),
+            DType.Float32 => Tensor.FromArray<float>(Array.ConvertAll(values, x => (float)x), shape, device),
+            _ => throw new ArgumentException($"Upload: weights must be float32 or float64, got {dtype}."),
+        };
 
-    private static double Dot(ReadOnlySpan<double> a, ReadOnlySpan<double> b) => System.Numerics.Tensors.TensorPrimitives.Dot(a, b);
+    private static double Dot(ReadOnlySpan<double> a, ReadOnlySpan<double> b) =>
+        System.Numerics.Tensors.TensorPrimitives.Dot(a, b);
 }

@@ -30,7 +30,8 @@ internal static class Norms
         return Ops.Mul(x, factor);
     }
 
-    /// <summary>x rescaled so every slice along <paramref name="axis"/> has ℓ2 norm <paramref name="target"/>; zero slices stay zero.</summary>
+    /// <summary>x rescaled so every slice along <paramref name="axis"/> has ℓ2 norm <paramref name="target"/>; zero
+    /// slices stay zero.</summary>
     public static Tensor ToNorm(Tensor x, int axis, double target = 1)
     {
         using var norm = L2(x, [axis]);

@@ -6,10 +6,12 @@ namespace Modula.Modules.Linalg;
 /// <summary>Which odd-polynomial iteration <see cref="Orthogonalize"/> runs.</summary>
 public enum Orthogonalizer
 {
-    /// <summary>Modula v2's six-step Newton–Schulz: every singular value of a Gaussian matrix lands in about [0.9956, 0.9993].</summary>
+    /// <summary>Modula v2's six-step Newton–Schulz: every singular value of a Gaussian matrix lands in about [0.9956,
+    /// 0.9993].</summary>
     SixStep,
 
-    /// <summary>Muon's five steps of the quintic (3.4445, −4.7750, 2.0315): faster to saturate, singular values spread over about (0.68, 1.2).</summary>
+    /// <summary>Muon's five steps of the quintic (3.4445, −4.7750, 2.0315): faster to saturate, singular values spread
+    /// over about (0.68, 1.2).</summary>
     MuonQuintic,
 }
 
@@ -29,8 +31,9 @@ public static class Orthogonalize
         (2172 / 1024.0, -1833 / 1024.0, 682 / 1024.0),
     ];
 
-    private static readonly (double A, double B, double C)[] MuonCoefficients =
-        Enumerable.Repeat((3.4445, -4.7750, 2.0315), 5).ToArray();
+    private static readonly (double A, double B, double C)[] MuonCoefficients = Enumerable
+        .Repeat((3.4445, -4.7750, 2.0315), 5)
+        .ToArray();
 
     /// <summary>
     /// Orthogonalizes every matrix of <paramref name="g"/> [..., m, n]: the result has g's
@@ -39,14 +42,17 @@ public static class Orthogonalize
     /// </summary>
     public static Tensor Apply(Tensor g, Orthogonalizer method = Orthogonalizer.SixStep)
     {
-        if (g.Rank < 2) throw new ArgumentException($"Orthogonalize: needs a matrix or a batch of matrices, got {g.Shape}.");
-        bool transpose = g.Shape[-1] > g.Shape[-2];            // work on the tall orientation so MᵀM is the small Gram matrix
+        if (g.Rank < 2)
+            throw new ArgumentException($"Orthogonalize: needs a matrix or a batch of matrices, got {g.Shape}.");
+        bool transpose = g.Shape[-1] > g.Shape[-2]; // work on the tall orientation so MᵀM is the small Gram matrix
         using var tall = transpose ? g.Transpose() : g.View(g.Shape.Dims.ToArray());
         var m = ScaleToUnitFrobenius(tall, method);
         var coefficients = method == Orthogonalizer.SixStep ? SixStepCoefficients : MuonCoefficients;
         using (var identity = Identity(m.Shape[-1], m.DType, m.Device))
-            foreach (var (a, b, c) in coefficients) m = Step(m, identity, a, b, c);
-        if (!transpose) return m;
+            foreach (var (a, b, c) in coefficients)
+                m = Step(m, identity, a, b, c);
+        if (!transpose)
+            return m;
         using (m)
         using (var back = m.Transpose())
             return Ops.Contiguous(back);
@@ -86,7 +92,8 @@ public static class Orthogonalize
     {
         using var norm = Norms.L2(m, [-2, -1]);
         // Six-step has no epsilon in Modula; the safe division only keeps a zero matrix at zero instead of NaN.
-        if (method == Orthogonalizer.SixStep) return Norms.DivideSafely(m, norm);
+        if (method == Orthogonalizer.SixStep)
+            return Norms.DivideSafely(m, norm);
         using var shifted = Ops.Add(norm, 1e-7);
         return Ops.Div(m, shifted);
     }

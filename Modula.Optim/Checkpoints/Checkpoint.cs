@@ -21,8 +21,12 @@ public static class Checkpoint
     public const string Format = "modula.net-checkpoint-2";
 
     /// <summary>Writes <paramref name="trainer"/>'s state atomically to <paramref name="path"/>.</summary>
-    public static void Save(string path, Trainer trainer, IReadOnlyDictionary<string, string>? extra = null, SafeTensorsWriteOptions? options = null) =>
-        Capture(trainer, extra).Write(path, options);
+    public static void Save(
+        string path,
+        Trainer trainer,
+        IReadOnlyDictionary<string, string>? extra = null,
+        SafeTensorsWriteOptions? options = null
+    ) => Capture(trainer, extra).Write(path, options);
 
     /// <summary>
     /// Copies <paramref name="trainer"/>'s state to the host: the copy can be written later (for
@@ -33,27 +37,36 @@ public static class Checkpoint
     /// tensor name: a caller that snapshots repeatedly passes the same map, once the previous
     /// snapshot has been written.
     /// </remarks>
-    public static CheckpointSnapshot Capture(Trainer trainer, IReadOnlyDictionary<string, string>? extra = null,
-        Dictionary<string, byte[]>? buffers = null)
+    public static CheckpointSnapshot Capture(
+        Trainer trainer,
+        IReadOnlyDictionary<string, string>? extra = null,
+        Dictionary<string, byte[]>? buffers = null
+    )
     {
         var tensors = new Dictionary<string, SafeTensor>(StringComparer.Ordinal);
         void Add(string key, Tensor t)
         {
             var copy = SafeTensor.From(t, buffers?.GetValueOrDefault(key));
-            if (buffers is not null) buffers[key] = copy.Data;
+            if (buffers is not null)
+                buffers[key] = copy.Data;
             tensors[key] = copy;
         }
         var keys = WeightKeys(trainer.Model);
-        for (int i = 0; i < keys.Length; i++) Add(keys[i], trainer.Weights[i]);
+        for (int i = 0; i < keys.Length; i++)
+            Add(keys[i], trainer.Weights[i]);
         trainer.Optimizer.EnsureSlots(trainer.Weights);
         foreach (var (slot, values) in trainer.Optimizer.Slots)
-            for (int i = 0; i < values.Count; i++) Add(SlotKey(slot, i), values[i]);
+            for (int i = 0; i < values.Count; i++)
+                Add(SlotKey(slot, i), values[i]);
         var vectors = trainer.NormalizeState.Vectors;
         for (int i = 0; i < vectors.Count; i++)
-            if (vectors[i] is { } v) Add(NormalizeKey(i), v);
+            if (vectors[i] is { } v)
+                Add(NormalizeKey(i), v);
 
         var metadata = new Dictionary<string, string>(StringComparer.Ordinal);
-        if (extra is not null) foreach (var (k, v) in extra) metadata[k] = v;
+        if (extra is not null)
+            foreach (var (k, v) in extra)
+                metadata[k] = v;
         metadata["format"] = Format;
         metadata["step"] = trainer.StepCount.ToString(CultureInfo.InvariantCulture);
         metadata["skipped_steps"] = trainer.SkippedSteps.ToString(CultureInfo.InvariantCulture);
@@ -79,19 +92,30 @@ public static class Checkpoint
         return Validated(source, bytes.Length, tensors, metadata);
     }
 
-    private static CheckpointFile Validated(string path, long bytes, Dictionary<string, SafeTensor> tensors, Dictionary<string, string> metadata)
+    private static CheckpointFile Validated(
+        string path,
+        long bytes,
+        Dictionary<string, SafeTensor> tensors,
+        Dictionary<string, string> metadata
+    )
     {
         if (!metadata.TryGetValue("format", out var format) || format != Format)
-            throw new InvalidDataException($"Checkpoint '{path}' has format '{format ?? "(none)"}'; this build reads '{Format}'.");
+            throw new InvalidDataException(
+                $"Checkpoint '{path}' has format '{format ?? "(none)"}'; this build reads '{Format}'."
+            );
         return new CheckpointFile(path, bytes, tensors, metadata);
     }
 
     /// <summary>
     /// Restores <paramref name="trainer"/> from <paramref name="path"/> (see
-    /// <see cref="Restore(CheckpointFile, Trainer, Func{IReadOnlyDictionary{string, string}, IEnumerable{string}}?)"/>).
+    /// <see
+    /// cref="Restore(CheckpointFile, Trainer, Func{IReadOnlyDictionary{string, string}, IEnumerable{string}}?)"/>).
     /// </summary>
-    public static IReadOnlyDictionary<string, string> Restore(string path, Trainer trainer,
-        Func<IReadOnlyDictionary<string, string>, IEnumerable<string>>? validate = null) => Restore(Load(path), trainer, validate);
+    public static IReadOnlyDictionary<string, string> Restore(
+        string path,
+        Trainer trainer,
+        Func<IReadOnlyDictionary<string, string>, IEnumerable<string>>? validate = null
+    ) => Restore(Load(path), trainer, validate);
 
     /// <summary>
     /// Restores <paramref name="trainer"/> from <paramref name="file"/>. Loading is strict: every
@@ -101,15 +125,20 @@ public static class Checkpoint
     /// <see cref="InvalidDataException"/>, and the trainer is left unchanged unless everything
     /// fits. Returns the file's metadata (including the caller's entries).
     /// </summary>
-    public static IReadOnlyDictionary<string, string> Restore(CheckpointFile file, Trainer trainer,
-        Func<IReadOnlyDictionary<string, string>, IEnumerable<string>>? validate = null)
+    public static IReadOnlyDictionary<string, string> Restore(
+        CheckpointFile file,
+        Trainer trainer,
+        Func<IReadOnlyDictionary<string, string>, IEnumerable<string>>? validate = null
+    )
     {
         var (tensors, metadata) = (file.Tensors, file.Metadata);
         var expected = new Dictionary<string, (Shape Shape, DType? DType)>(StringComparer.Ordinal);
         var keys = WeightKeys(trainer.Model);
-        for (int i = 0; i < keys.Length; i++) expected[keys[i]] = (trainer.Weights[i].Shape, trainer.Weights[i].DType);
+        for (int i = 0; i < keys.Length; i++)
+            expected[keys[i]] = (trainer.Weights[i].Shape, trainer.Weights[i].DType);
         foreach (var slot in trainer.Optimizer.SlotNames)
-            for (int i = 0; i < trainer.Weights.Count; i++) expected[SlotKey(slot, i)] = (trainer.Weights[i].Shape, trainer.Weights[i].DType);
+            for (int i = 0; i < trainer.Weights.Count; i++)
+                expected[SlotKey(slot, i)] = (trainer.Weights[i].Shape, trainer.Weights[i].DType);
         var problems = Mismatches(tensors, metadata, expected, trainer.Model, key => TryNormalizeIndex(key, out _));
         problems.AddRange(NormalizeVectorProblems(tensors, trainer));
         Compare(problems, metadata, "optimizer", trainer.Optimizer.Describe());
@@ -122,7 +151,8 @@ public static class Checkpoint
             problems.Add("metadata 'normalize_rng' is missing or not 'seed:offset'");
         else if (seed != g.Seed)
             problems.Add($"the power-iteration stream has seed {seed} in the file, the trainer uses {g.Seed}");
-        if (validate is not null) problems.AddRange(validate(metadata));
+        if (validate is not null)
+            problems.AddRange(validate(metadata));
         ThrowIfAny(file.Path, problems);
 
         // Everything fits: copy in.
@@ -132,10 +162,17 @@ public static class Checkpoint
             Ops.CopyInto(loaded, trainer.Weights[i]);
         }
         foreach (var slot in trainer.Optimizer.SlotNames)
-            trainer.Optimizer.SetSlot(slot, new Weights(Enumerable.Range(0, trainer.Weights.Count)
-                .Select(i => tensors[SlotKey(slot, i)].ToTensor(trainer.Weights[i].Device))));
+            trainer.Optimizer.SetSlot(
+                slot,
+                new Weights(
+                    Enumerable
+                        .Range(0, trainer.Weights.Count)
+                        .Select(i => tensors[SlotKey(slot, i)].ToTensor(trainer.Weights[i].Device))
+                )
+            );
         for (int i = 0; i < trainer.Weights.Count; i++)
-            if (tensors.TryGetValue(NormalizeKey(i), out var v)) trainer.NormalizeState.Set(i, v.ToTensor(trainer.Weights[i].Device));
+            if (tensors.TryGetValue(NormalizeKey(i), out var v))
+                trainer.NormalizeState.Set(i, v.ToTensor(trainer.Weights[i].Device));
         trainer.StepCount = step;
         trainer.SkippedSteps = skipped;
         g.Offset = offset;
@@ -143,10 +180,16 @@ public static class Checkpoint
     }
 
     /// <summary>Parses a <c>seed:offset</c> stream position; false when missing or malformed.</summary>
-    public static bool TryParseStream(IReadOnlyDictionary<string, string> metadata, string key, out ulong seed, out ulong offset)
+    public static bool TryParseStream(
+        IReadOnlyDictionary<string, string> metadata,
+        string key,
+        out ulong seed,
+        out ulong offset
+    )
     {
         seed = offset = 0;
-        return metadata.TryGetValue(key, out var text) && text.Split(':') is [var s, var o]
+        return metadata.TryGetValue(key, out var text)
+            && text.Split(':') is [var s, var o]
             && ulong.TryParse(s, NumberStyles.None, CultureInfo.InvariantCulture, out seed)
             && ulong.TryParse(o, NumberStyles.None, CultureInfo.InvariantCulture, out offset);
     }
@@ -158,11 +201,18 @@ public static class Checkpoint
     /// architecture); optimizer state in the file is ignored.
     /// </summary>
     public static (Module Model, Weights Weights, IReadOnlyDictionary<string, string> Metadata) LoadWeights(
-        string path, Func<CheckpointFile, Module> buildModel, Device device) => LoadWeights(Load(path), buildModel, device);
+        string path,
+        Func<CheckpointFile, Module> buildModel,
+        Device device
+    ) => LoadWeights(Load(path), buildModel, device);
 
-    /// <summary>Loads the weights of an already read <paramref name="file"/> (see <see cref="LoadWeights(string, Func{CheckpointFile, Module}, Device)"/>).</summary>
+    /// <summary>Loads the weights of an already read <paramref name="file"/> (see <see
+    /// cref="LoadWeights(string, Func{CheckpointFile, Module}, Device)"/>).</summary>
     public static (Module Model, Weights Weights, IReadOnlyDictionary<string, string> Metadata) LoadWeights(
-        CheckpointFile file, Func<CheckpointFile, Module> buildModel, Device device)
+        CheckpointFile file,
+        Func<CheckpointFile, Module> buildModel,
+        Device device
+    )
     {
         string path = file.Path;
         var model = buildModel(file);
@@ -170,20 +220,39 @@ public static class Checkpoint
         var atoms = model.Atoms();
         var expected = keys.Select((k, i) => (k, atoms[i].Atom.WeightShape))
             .ToDictionary(p => p.k, p => (p.WeightShape, (DType?)DType.Float32), StringComparer.Ordinal);
-        ThrowIfAny(path, Mismatches(file.Tensors, file.Metadata, expected, model, key => !key.StartsWith("weights/", StringComparison.Ordinal)));
+        ThrowIfAny(
+            path,
+            Mismatches(file.Tensors, file.Metadata, expected, model, key =>
+                !key.StartsWith("weights/", StringComparison.Ordinal)
+            )
+        );
         return (model, new Weights(keys.Select(k => file.Tensors[k].ToTensor(device))), file.Metadata);
     }
 
     /// <summary>Every missing, mismatched or unexpected tensor and an architecture difference, as messages.</summary>
-    private static List<string> Mismatches(Dictionary<string, SafeTensor> tensors, IReadOnlyDictionary<string, string> metadata,
-        Dictionary<string, (Shape Shape, DType? DType)> expected, Module model, Func<string, bool> allowedExtra)
+    private static List<string> Mismatches(
+        Dictionary<string, SafeTensor> tensors,
+        IReadOnlyDictionary<string, string> metadata,
+        Dictionary<string, (Shape Shape, DType? DType)> expected,
+        Module model,
+        Func<string, bool> allowedExtra
+    )
     {
         var problems = new List<string>();
         foreach (var (key, want) in expected)
         {
-            if (!tensors.TryGetValue(key, out var have)) { problems.Add($"missing tensor '{key}'"); continue; }
-            if ((want.DType is { } dtype && have.DType != dtype) || !have.Shape.SequenceEqual(want.Shape.Dims.ToArray()))
-                problems.Add($"tensor '{key}' is {have.DType} {Shape.Format(have.Shape)} in the file, the model needs {want.DType?.ToString() ?? "a tensor of"} {want.Shape}");
+            if (!tensors.TryGetValue(key, out var have))
+            {
+                problems.Add($"missing tensor '{key}'");
+                continue;
+            }
+            if (
+                (want.DType is { } dtype && have.DType != dtype) || !have.Shape.SequenceEqual(want.Shape.Dims.ToArray())
+            )
+                problems.Add(
+                    $"tensor '{key}' is {have.DType} {Shape.Format(have.Shape)} in the file, the model needs "
+                        + $"{want.DType?.ToString() ?? "a tensor of"} {want.Shape}"
+                );
         }
         foreach (var key in tensors.Keys.Where(k => !expected.ContainsKey(k) && !allowedExtra(k)))
             problems.Add($"unexpected tensor '{key}'");
@@ -194,29 +263,47 @@ public static class Checkpoint
         return problems;
     }
 
-    /// <summary>Power-iteration vectors must belong to an atom and be no larger than its weight, in its dtype.</summary>
+    /// <summary>Power-iteration vectors must belong to an atom and be no larger than its weight, in its
+    /// dtype.</summary>
     private static IEnumerable<string> NormalizeVectorProblems(Dictionary<string, SafeTensor> tensors, Trainer trainer)
     {
         foreach (var (key, t) in tensors)
         {
-            if (!key.StartsWith("normalize/", StringComparison.Ordinal)) continue;
-            if (!TryNormalizeIndex(key, out int i) || i >= trainer.Weights.Count) { yield return $"unexpected tensor '{key}'"; continue; }
+            if (!key.StartsWith("normalize/", StringComparison.Ordinal))
+                continue;
+            if (!TryNormalizeIndex(key, out int i) || i >= trainer.Weights.Count)
+            {
+                yield return $"unexpected tensor '{key}'";
+                continue;
+            }
             var w = trainer.Weights[i];
             long count = t.Shape.Aggregate(1L, (a, d) => a * d);
             if (t.DType != w.DType || t.Shape.Length is < 1 or > 3 || count > w.Shape.Size)
-                yield return $"power-iteration vector '{key}' is {t.DType} {Shape.Format(t.Shape)}, which does not fit weight {i} ({w.DType} {w.Shape})";
+                yield return $"power-iteration vector '{key}' is {t.DType} {Shape.Format(t.Shape)}, which does not fit "
+                    + $"weight {i} ({w.DType} {w.Shape})";
         }
     }
 
-    private static void Compare(List<string> problems, IReadOnlyDictionary<string, string> metadata, string key, string want)
+    private static void Compare(
+        List<string> problems,
+        IReadOnlyDictionary<string, string> metadata,
+        string key,
+        string want
+    )
     {
-        if (!metadata.TryGetValue(key, out var have)) problems.Add($"metadata '{key}' is missing");
-        else if (have != want) problems.Add($"{key}: the checkpoint has '{have}', this run uses '{want}'");
+        if (!metadata.TryGetValue(key, out var have))
+            problems.Add($"metadata '{key}' is missing");
+        else if (have != want)
+            problems.Add($"{key}: the checkpoint has '{have}', this run uses '{want}'");
     }
 
     private static int Int(List<string> problems, IReadOnlyDictionary<string, string> metadata, string key, int max)
     {
-        if (metadata.TryGetValue(key, out var text) && int.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out int value) && value <= max)
+        if (
+            metadata.TryGetValue(key, out var text)
+            && int.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out int value)
+            && value <= max
+        )
             return value;
         problems.Add($"metadata '{key}' is missing or invalid");
         return 0;
@@ -225,11 +312,14 @@ public static class Checkpoint
     private static void ThrowIfAny(string path, List<string> problems)
     {
         if (problems.Count > 0)
-            throw new InvalidDataException($"Checkpoint '{path}' does not fit this run (nothing was changed):\n  " + string.Join("\n  ", problems));
+            throw new InvalidDataException(
+                $"Checkpoint '{path}' does not fit this run (nothing was changed):\n  " + string.Join("\n  ", problems)
+            );
     }
 
     /// <summary>The weight tensor names in weight order: position and module path.</summary>
-    private static string[] WeightKeys(Module model) => model.Atoms().Select((a, i) => $"weights/{i:D3}/{a.Path}").ToArray();
+    private static string[] WeightKeys(Module model) =>
+        model.Atoms().Select((a, i) => $"weights/{i:D3}/{a.Path}").ToArray();
 
     private static string SlotKey(string slot, int i) => $"optimizer/{slot}/{i:D3}";
 
@@ -248,14 +338,24 @@ public static class Checkpoint
 /// <param name="FileBytes">The file's size: an upper bound for any model its metadata may describe.</param>
 /// <param name="Tensors">Tensors by name.</param>
 /// <param name="Metadata">Metadata entries, both checksums verified.</param>
-public sealed record CheckpointFile(string Path, long FileBytes, Dictionary<string, SafeTensor> Tensors, Dictionary<string, string> Metadata);
+public sealed record CheckpointFile(
+    string Path,
+    long FileBytes,
+    Dictionary<string, SafeTensor> Tensors,
+    Dictionary<string, string> Metadata
+);
 
 /// <summary>A trainer's state copied to the host by <see cref="Checkpoint.Capture"/>, ready to be written.</summary>
 /// <param name="Step">The trainer's step when captured.</param>
 /// <param name="Tensors">Host copies of weights, optimizer state and power-iteration vectors.</param>
 /// <param name="Metadata">The metadata entries.</param>
-public sealed record CheckpointSnapshot(int Step, IReadOnlyDictionary<string, SafeTensor> Tensors, IReadOnlyDictionary<string, string> Metadata)
+public sealed record CheckpointSnapshot(
+    int Step,
+    IReadOnlyDictionary<string, SafeTensor> Tensors,
+    IReadOnlyDictionary<string, string> Metadata
+)
 {
     /// <summary>Writes the snapshot atomically to <paramref name="path"/>.</summary>
-    public void Write(string path, SafeTensorsWriteOptions? options = null) => SafeTensors.Write(path, Tensors, Metadata, options);
+    public void Write(string path, SafeTensorsWriteOptions? options = null) =>
+        SafeTensors.Write(path, Tensors, Metadata, options);
 }

@@ -15,31 +15,51 @@ public sealed record SafeTensor(DType DType, int[] Shape, byte[] Data)
     /// </summary>
     public static SafeTensor From(Tensor t, byte[]? buffer = null)
     {
-        if (!BitConverter.IsLittleEndian) throw new PlatformNotSupportedException("safetensors: big-endian hosts are not supported.");
+        if (!BitConverter.IsLittleEndian)
+            throw new PlatformNotSupportedException("safetensors: big-endian hosts are not supported.");
         int bytes = t.Shape.Size * DTypeInfo.SizeOf(t.DType);
         var data = buffer is not null && buffer.Length == bytes ? buffer : GC.AllocateUninitializedArray<byte>(bytes);
         var span = data.AsSpan();
         switch (t.DType)
         {
-            case DType.Float32: t.CopyTo(System.Runtime.InteropServices.MemoryMarshal.Cast<byte, float>(span)); break;
-            case DType.Float64: t.CopyTo(System.Runtime.InteropServices.MemoryMarshal.Cast<byte, double>(span)); break;
-            case DType.Int32: t.CopyTo(System.Runtime.InteropServices.MemoryMarshal.Cast<byte, int>(span)); break;
-            default: throw new ArgumentException($"SafeTensor: unsupported dtype {t.DType}.");
+            case DType.Float32:
+                t.CopyTo(System.Runtime.InteropServices.MemoryMarshal.Cast<byte, float>(span));
+                break;
+            case DType.Float64:
+                t.CopyTo(System.Runtime.InteropServices.MemoryMarshal.Cast<byte, double>(span));
+                break;
+            case DType.Int32:
+                t.CopyTo(System.Runtime.InteropServices.MemoryMarshal.Cast<byte, int>(span));
+                break;
+            default:
+                throw new ArgumentException($"SafeTensor: unsupported dtype {t.DType}.");
         }
         return new(t.DType, t.Shape.Dims.ToArray(), data);
     }
 
     /// <summary>A new tensor with these values on <paramref name="device"/>.</summary>
-    public Tensor ToTensor(Device device) => DType switch
-    {
-        DType.Float32 => Tensor.FromArray<float>(System.Runtime.InteropServices.MemoryMarshal.Cast<byte, float>(Data), new Shape(Shape), device),
-        DType.Float64 => Tensor.FromArray<double>(System.Runtime.InteropServices.MemoryMarshal.Cast<byte, double>(Data), new Shape(Shape), device),
-        _ => Tensor.FromArray<int>(System.Runtime.InteropServices.MemoryMarshal.Cast<byte, int>(Data), new Shape(Shape), device),
-    };
-
+    public Tensor ToTensor(Device device) =>
+        DType switch
+        {
+            DType.Float32 => Tensor.FromArray<float>(
+                System.Runtime.InteropServices.MemoryMarshal.Cast<byte, float>(Data),
+                new Shape(Shape),
+                device
+            ),
+            DType.Float64 => Tensor.FromArray<double>(
+                System.Runtime.InteropServices.MemoryMarshal.Cast<byte, double>(Data),
+                new Shape(Shape),
+                device
+            ),
+            _ => Tensor.FromArray<int>(
+                System.Runtime.InteropServices.MemoryMarshal.Cast<byte, int>(Data),
+                new Shape(Shape),
+                device
+            ),
+        };
 }
 
-/// <summary>Options of <see cref="SafeTensors.Write(string, IReadOnlyDictionary{string, SafeTensor}, IReadOnlyDictionary{string, string}, SafeTensorsWriteOptions?)"/>.</summary>
+/// <summary>Options of <c>SafeTensors.Write</c>.</summary>
 /// <param name="WrapStream">
 /// When set, wraps the temporary file's stream before anything is written, and every byte goes
 /// through the wrapper: to count, throttle or checksum what is written, or to make the write fail
@@ -68,7 +88,8 @@ public static class SafeTensors
 
     private const string MetadataKey = "__metadata__";
 
-    /// <summary>The prefix of the temporary files <see cref="Write"/> creates next to <paramref name="path"/>.</summary>
+    /// <summary>The prefix of the temporary files <see cref="Write"/> creates next to <paramref
+    /// name="path"/>.</summary>
     public static string TempPrefix(string path) => $".{Path.GetFileName(Path.GetFullPath(path))}.";
 
     /// <summary>
@@ -76,8 +97,12 @@ public static class SafeTensors
     /// renamed over <paramref name="path"/>. A failure at any point leaves the old file intact
     /// and removes the temporary file.
     /// </summary>
-    public static void Write(string path, IReadOnlyDictionary<string, SafeTensor> tensors, IReadOnlyDictionary<string, string> metadata,
-        SafeTensorsWriteOptions? options = null)
+    public static void Write(
+        string path,
+        IReadOnlyDictionary<string, SafeTensor> tensors,
+        IReadOnlyDictionary<string, string> metadata,
+        SafeTensorsWriteOptions? options = null
+    )
     {
         var full = Path.GetFullPath(path);
         var directory = Path.GetDirectoryName(full)!;
@@ -96,7 +121,8 @@ public static class SafeTensors
                     BinaryPrimitives.WriteUInt64LittleEndian(length, (ulong)header.Length);
                     stream.Write(length);
                     stream.Write(header);
-                    foreach (var (_, t) in ordered) stream.Write(t.Data);
+                    foreach (var (_, t) in ordered)
+                        stream.Write(t.Data);
                     stream.Flush();
                     file.Flush(flushToDisk: true);
                 }
@@ -105,13 +131,22 @@ public static class SafeTensors
         }
         catch
         {
-            try { File.Delete(temp); } catch (IOException) { } catch (UnauthorizedAccessException) { }
+            try
+            {
+                File.Delete(temp);
+            }
+            catch (IOException) { }
+            catch (UnauthorizedAccessException) { }
             throw;
         }
     }
 
-    /// <summary>The bytes <see cref="Write"/> would put in a file (for in-memory use: tests, fuzzing, transfer).</summary>
-    public static byte[] Serialize(IReadOnlyDictionary<string, SafeTensor> tensors, IReadOnlyDictionary<string, string> metadata)
+    /// <summary>The bytes <see cref="Write"/> would put in a file (for in-memory use: tests, fuzzing,
+    /// transfer).</summary>
+    public static byte[] Serialize(
+        IReadOnlyDictionary<string, SafeTensor> tensors,
+        IReadOnlyDictionary<string, string> metadata
+    )
     {
         var ordered = tensors.OrderBy(p => p.Key, StringComparer.Ordinal).ToList();
         var header = EncodeHeader(ordered, metadata);
@@ -120,12 +155,17 @@ public static class SafeTensors
         BinaryPrimitives.WriteUInt64LittleEndian(length, (ulong)header.Length);
         stream.Write(length);
         stream.Write(header);
-        foreach (var (_, t) in ordered) stream.Write(t.Data);
+        foreach (var (_, t) in ordered)
+            stream.Write(t.Data);
         return stream.ToArray();
     }
 
-    /// <summary>The JSON header (padded to 8 bytes) for tensors stored back to back in the given order, with both checksums.</summary>
-    private static byte[] EncodeHeader(IReadOnlyList<KeyValuePair<string, SafeTensor>> ordered, IReadOnlyDictionary<string, string> metadata)
+    /// <summary>The JSON header (padded to 8 bytes) for tensors stored back to back in the given order, with both
+    /// checksums.</summary>
+    private static byte[] EncodeHeader(
+        IReadOnlyList<KeyValuePair<string, SafeTensor>> ordered,
+        IReadOnlyDictionary<string, string> metadata
+    )
     {
         using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
         var entries = new List<(string Name, DType DType, int[] Shape, long Begin, long End)>();
@@ -135,7 +175,9 @@ public static class SafeTensors
             hash.AppendData(t.Data);
             entries.Add((name, t.DType, t.Shape, offset, offset += t.Data.Length));
         }
-        var own = metadata.Where(p => p.Key is not (ChecksumKey or HeaderChecksumKey)).ToDictionary(p => p.Key, p => p.Value, StringComparer.Ordinal);
+        var own = metadata
+            .Where(p => p.Key is not (ChecksumKey or HeaderChecksumKey))
+            .ToDictionary(p => p.Key, p => p.Value, StringComparer.Ordinal);
         var buffer = new MemoryStream();
         using (var json = new Utf8JsonWriter(buffer))
         {
@@ -145,7 +187,8 @@ public static class SafeTensors
                 json.WriteStartObject(e.Name);
                 json.WriteString("dtype", DTypeName(e.DType));
                 json.WriteStartArray("shape");
-                foreach (var d in e.Shape) json.WriteNumberValue(d);
+                foreach (var d in e.Shape)
+                    json.WriteNumberValue(d);
                 json.WriteEndArray();
                 json.WriteStartArray("data_offsets");
                 json.WriteNumberValue(e.Begin);
@@ -154,13 +197,15 @@ public static class SafeTensors
                 json.WriteEndObject();
             }
             json.WriteStartObject(MetadataKey);
-            foreach (var (key, value) in own) json.WriteString(key, value);
+            foreach (var (key, value) in own)
+                json.WriteString(key, value);
             json.WriteString(ChecksumKey, Convert.ToHexStringLower(hash.GetHashAndReset()));
             json.WriteString(HeaderChecksumKey, HeaderDigest(entries, own));
             json.WriteEndObject();
             json.WriteEndObject();
         }
-        while (buffer.Length % 8 != 0) buffer.WriteByte((byte)' ');           // the format pads the header to 8 bytes
+        while (buffer.Length % 8 != 0)
+            buffer.WriteByte((byte)' '); // the format pads the header to 8 bytes
         return buffer.ToArray();
     }
 
@@ -168,8 +213,10 @@ public static class SafeTensors
     /// SHA-256 of the header's content in a canonical form (entries and metadata sorted by name, each
     /// string length-prefixed), so it does not depend on JSON spelling and covers every value.
     /// </summary>
-    private static string HeaderDigest(IEnumerable<(string Name, DType DType, int[] Shape, long Begin, long End)> entries,
-        IReadOnlyDictionary<string, string> metadata)
+    private static string HeaderDigest(
+        IEnumerable<(string Name, DType DType, int[] Shape, long Begin, long End)> entries,
+        IReadOnlyDictionary<string, string> metadata
+    )
     {
         using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
         var number = new byte[8];
@@ -190,12 +237,17 @@ public static class SafeTensors
             Append(e.Name);
             Append(DTypeName(e.DType));
             AppendNumber(e.Shape.Length);
-            foreach (var d in e.Shape) AppendNumber(d);
+            foreach (var d in e.Shape)
+                AppendNumber(d);
             AppendNumber(e.Begin);
             AppendNumber(e.End);
         }
         Append(MetadataKey);
-        foreach (var (key, value) in metadata.Where(p => p.Key is not (ChecksumKey or HeaderChecksumKey)).OrderBy(p => p.Key, StringComparer.Ordinal))
+        foreach (
+            var (key, value) in metadata
+                .Where(p => p.Key is not (ChecksumKey or HeaderChecksumKey))
+                .OrderBy(p => p.Key, StringComparer.Ordinal)
+        )
         {
             Append(key);
             Append(value);
@@ -212,10 +264,22 @@ public static class SafeTensors
     public static (Dictionary<string, SafeTensor> Tensors, Dictionary<string, string> Metadata) Read(string path)
     {
         byte[] file;
-        try { file = File.ReadAllBytes(path); }
-        catch (FileNotFoundException) { throw new FileNotFoundException($"Checkpoint '{path}' does not exist.", path); }
-        catch (UnauthorizedAccessException e) { throw new InvalidDataException($"Cannot read checkpoint '{path}': {e.Message}", e); }
-        catch (IOException e) when (e is not FileNotFoundException) { throw new InvalidDataException($"Cannot read checkpoint '{path}': {e.Message}", e); }
+        try
+        {
+            file = File.ReadAllBytes(path);
+        }
+        catch (FileNotFoundException)
+        {
+            throw new FileNotFoundException($"Checkpoint '{path}' does not exist.", path);
+        }
+        catch (UnauthorizedAccessException e)
+        {
+            throw new InvalidDataException($"Cannot read checkpoint '{path}': {e.Message}", e);
+        }
+        catch (IOException e) when (e is not FileNotFoundException)
+        {
+            throw new InvalidDataException($"Cannot read checkpoint '{path}': {e.Message}", e);
+        }
         return Parse(file, path);
     }
 
@@ -224,62 +288,103 @@ public static class SafeTensors
     /// <paramref name="requireChecksums"/> false, a file without checksums (one written by another
     /// program) is accepted; checksums that are present are always verified.
     /// </summary>
-    public static (Dictionary<string, SafeTensor> Tensors, Dictionary<string, string> Metadata) Parse(byte[] file, string source = "buffer",
-        bool requireChecksums = true)
+    public static (Dictionary<string, SafeTensor> Tensors, Dictionary<string, string> Metadata) Parse(
+        byte[] file,
+        string source = "buffer",
+        bool requireChecksums = true
+    )
     {
-        if (file.Length < 8) throw Bad(source, $"{file.Length} bytes is too short for a header length.");
+        if (file.Length < 8)
+            throw Bad(source, $"{file.Length} bytes is too short for a header length.");
         ulong headerLength = BinaryPrimitives.ReadUInt64LittleEndian(file);
-        if (headerLength > MaxHeaderBytes) throw Bad(source, $"header length {headerLength} exceeds the {MaxHeaderBytes}-byte limit.");
-        if ((long)headerLength > file.Length - 8) throw Bad(source, $"header length {headerLength} runs past the end of the {file.Length}-byte file (truncated?).");
+        if (headerLength > MaxHeaderBytes)
+            throw Bad(source, $"header length {headerLength} exceeds the {MaxHeaderBytes}-byte limit.");
+        if ((long)headerLength > file.Length - 8)
+            throw Bad(
+                source,
+                $"header length {headerLength} runs past the end of the {file.Length}-byte file (truncated?)."
+            );
         var headerBytes = file.AsMemory(8, (int)headerLength);
-        if (!System.Text.Unicode.Utf8.IsValid(headerBytes.Span)) throw Bad(source, "the header is not valid UTF-8.");
+        if (!System.Text.Unicode.Utf8.IsValid(headerBytes.Span))
+            throw Bad(source, "the header is not valid UTF-8.");
         try
         {
             return ParseHeader(file, (int)headerLength, source, requireChecksums);
         }
-        catch (Exception e) when (e is JsonException or InvalidOperationException or FormatException or ArgumentException
-                                  or OverflowException or DecoderFallbackException)
+        catch (Exception e)
+            when (e
+                    is JsonException
+                        or InvalidOperationException
+                        or FormatException
+                        or ArgumentException
+                        or OverflowException
+                        or DecoderFallbackException
+            )
         {
             // System.Text.Json reports some malformations (lone surrogates in escapes, depth) as these.
             throw Bad(source, $"the header is malformed ({e.Message}).");
         }
     }
 
-    private static (Dictionary<string, SafeTensor>, Dictionary<string, string>) ParseHeader(byte[] file, int headerLength, string source,
-        bool requireChecksums)
+    private static (Dictionary<string, SafeTensor>, Dictionary<string, string>) ParseHeader(
+        byte[] file,
+        int headerLength,
+        string source,
+        bool requireChecksums
+    )
     {
         int dataStart = 8 + headerLength;
         long dataLength = file.Length - dataStart;
         using var doc = JsonDocument.Parse(file.AsMemory(8, headerLength), new JsonDocumentOptions { MaxDepth = 8 });
-        if (doc.RootElement.ValueKind != JsonValueKind.Object) throw Bad(source, "the header is not a JSON object.");
+        if (doc.RootElement.ValueKind != JsonValueKind.Object)
+            throw Bad(source, "the header is not a JSON object.");
         var metadata = new Dictionary<string, string>(StringComparer.Ordinal);
         var entries = new List<(string Name, DType DType, int[] Shape, long Begin, long End)>();
         var seen = new HashSet<string>(StringComparer.Ordinal);
         foreach (var entry in doc.RootElement.EnumerateObject())
         {
-            if (!seen.Add(entry.Name)) throw Bad(source, $"duplicate key '{entry.Name}'.");
-            if (entry.Name == MetadataKey) { ReadMetadata(entry.Value, metadata, source); continue; }
+            if (!seen.Add(entry.Name))
+                throw Bad(source, $"duplicate key '{entry.Name}'.");
+            if (entry.Name == MetadataKey)
+            {
+                ReadMetadata(entry.Value, metadata, source);
+                continue;
+            }
             var (dtype, shape, begin, end) = ReadEntry(entry, dataLength, source);
             entries.Add((entry.Name, dtype, shape, begin, end));
         }
         var ranges = entries.OrderBy(e => e.Begin).ThenBy(e => e.End).ToList();
         for (int i = 1; i < ranges.Count; i++)
-            if (ranges[i].Begin < ranges[i - 1].End) throw Bad(source, $"tensors '{ranges[i - 1].Name}' and '{ranges[i].Name}' overlap.");
+            if (ranges[i].Begin < ranges[i - 1].End)
+                throw Bad(source, $"tensors '{ranges[i - 1].Name}' and '{ranges[i].Name}' overlap.");
         VerifyChecksums(file.AsSpan(dataStart), entries, metadata, source, requireChecksums);
         // Only now, with everything checked, are the tensors copied out.
         var tensors = new Dictionary<string, SafeTensor>(StringComparer.Ordinal);
         foreach (var e in entries)
-            tensors[e.Name] = new SafeTensor(e.DType, e.Shape, file.AsSpan(dataStart + (int)e.Begin, (int)(e.End - e.Begin)).ToArray());
+            tensors[e.Name] = new SafeTensor(
+                e.DType,
+                e.Shape,
+                file.AsSpan(dataStart + (int)e.Begin, (int)(e.End - e.Begin)).ToArray()
+            );
         return (tensors, metadata);
     }
 
-    private static void VerifyChecksums(ReadOnlySpan<byte> data, List<(string Name, DType DType, int[] Shape, long Begin, long End)> entries,
-        Dictionary<string, string> metadata, string source, bool required)
+    private static void VerifyChecksums(
+        ReadOnlySpan<byte> data,
+        List<(string Name, DType DType, int[] Shape, long Begin, long End)> entries,
+        Dictionary<string, string> metadata,
+        string source,
+        bool required
+    )
     {
         bool hasData = metadata.TryGetValue(ChecksumKey, out var expected);
         bool hasHeader = metadata.TryGetValue(HeaderChecksumKey, out var expectedHeader);
         if (required && !(hasData && hasHeader))
-            throw Bad(source, $"the metadata has no '{(hasData ? HeaderChecksumKey : ChecksumKey)}' checksum (not written by Modula.NET, or altered).");
+            throw Bad(
+                source,
+                $"the metadata has no '{(hasData ? HeaderChecksumKey : ChecksumKey)}' checksum (not written by "
+                    + $"Modula.NET, or altered)."
+            );
         if (hasData)
         {
             string actual = Convert.ToHexStringLower(SHA256.HashData(data));
@@ -290,17 +395,24 @@ public static class SafeTensors
         {
             string actual = HeaderDigest(entries, metadata);
             if (!string.Equals(expectedHeader, actual, StringComparison.Ordinal))
-                throw Bad(source, $"header checksum {actual} does not match the recorded {expectedHeader} (the tensor list or metadata was altered).");
+                throw Bad(
+                    source,
+                    $"header checksum {actual} does not match the recorded {expectedHeader} (the tensor list or "
+                        + $"metadata was altered)."
+                );
         }
     }
 
     private static void ReadMetadata(JsonElement value, Dictionary<string, string> metadata, string source)
     {
-        if (value.ValueKind != JsonValueKind.Object) throw Bad(source, "__metadata__ is not an object.");
+        if (value.ValueKind != JsonValueKind.Object)
+            throw Bad(source, "__metadata__ is not an object.");
         foreach (var p in value.EnumerateObject())
         {
-            if (p.Value.ValueKind != JsonValueKind.String) throw Bad(source, $"metadata value '{p.Name}' is not a string.");
-            if (!metadata.TryAdd(p.Name, p.Value.GetString()!)) throw Bad(source, $"duplicate metadata key '{p.Name}'.");
+            if (p.Value.ValueKind != JsonValueKind.String)
+                throw Bad(source, $"metadata value '{p.Name}' is not a string.");
+            if (!metadata.TryAdd(p.Name, p.Value.GetString()!))
+                throw Bad(source, $"duplicate metadata key '{p.Name}'.");
         }
     }
 
@@ -308,10 +420,16 @@ public static class SafeTensors
     {
         var v = entry.Value;
         string name = entry.Name;
-        if (v.ValueKind != JsonValueKind.Object
-            || !v.TryGetProperty("dtype", out var dtypeJson) || dtypeJson.ValueKind != JsonValueKind.String
-            || !v.TryGetProperty("shape", out var shapeJson) || shapeJson.ValueKind != JsonValueKind.Array
-            || !v.TryGetProperty("data_offsets", out var offsetsJson) || offsetsJson.ValueKind != JsonValueKind.Array || offsetsJson.GetArrayLength() != 2)
+        if (
+            v.ValueKind != JsonValueKind.Object
+            || !v.TryGetProperty("dtype", out var dtypeJson)
+            || dtypeJson.ValueKind != JsonValueKind.String
+            || !v.TryGetProperty("shape", out var shapeJson)
+            || shapeJson.ValueKind != JsonValueKind.Array
+            || !v.TryGetProperty("data_offsets", out var offsetsJson)
+            || offsetsJson.ValueKind != JsonValueKind.Array
+            || offsetsJson.GetArrayLength() != 2
+        )
             throw Bad(source, $"tensor '{name}' needs dtype, shape and two data_offsets.");
         var dtype = dtypeJson.GetString() switch
         {
@@ -320,31 +438,49 @@ public static class SafeTensors
             "I32" => DType.Int32,
             var other => throw Bad(source, $"tensor '{name}' has unsupported dtype '{other}'."),
         };
-        if (shapeJson.GetArrayLength() > 8) throw Bad(source, $"tensor '{name}' has {shapeJson.GetArrayLength()} axes (at most 8).");
+        if (shapeJson.GetArrayLength() > 8)
+            throw Bad(source, $"tensor '{name}' has {shapeJson.GetArrayLength()} axes (at most 8).");
         var shape = new int[shapeJson.GetArrayLength()];
         long count = 1;
         int i = 0;
         foreach (var d in shapeJson.EnumerateArray())
         {
-            if (d.ValueKind != JsonValueKind.Number || !d.TryGetInt32(out int dim) || dim < 0) throw Bad(source, $"tensor '{name}' has an invalid shape.");
+            if (d.ValueKind != JsonValueKind.Number || !d.TryGetInt32(out int dim) || dim < 0)
+                throw Bad(source, $"tensor '{name}' has an invalid shape.");
             shape[i++] = dim;
-            count *= dim;                                   // ≤ dataLength · int.MaxValue: no overflow
-            if (count > dataLength) throw Bad(source, $"tensor '{name}' shape needs more data than the file holds.");
+            count *= dim; // ≤ dataLength · int.MaxValue: no overflow
+            if (count > dataLength)
+                throw Bad(source, $"tensor '{name}' shape needs more data than the file holds.");
         }
-        var offsets = offsetsJson.EnumerateArray().Select(o => o.ValueKind == JsonValueKind.Number && o.TryGetInt64(out long x) ? x : -1).ToArray();
-        long begin = offsets[0], end = offsets[1];
-        if (begin < 0 || end < begin || end > dataLength) throw Bad(source, $"tensor '{name}' offsets [{begin}, {end}] fall outside the {dataLength}-byte data section.");
-        if (end - begin != count * DTypeInfo.SizeOf(dtype)) throw Bad(source, $"tensor '{name}' spans {end - begin} bytes but shape [{string.Join(", ", shape)}] of {dtype} needs {count * DTypeInfo.SizeOf(dtype)}.");
+        var offsets = offsetsJson
+            .EnumerateArray()
+            .Select(o => o.ValueKind == JsonValueKind.Number && o.TryGetInt64(out long x) ? x : -1)
+            .ToArray();
+        long begin = offsets[0],
+            end = offsets[1];
+        if (begin < 0 || end < begin || end > dataLength)
+            throw Bad(
+                source,
+                $"tensor '{name}' offsets [{begin}, {end}] fall outside the {dataLength}-byte data section."
+            );
+        if (end - begin != count * DTypeInfo.SizeOf(dtype))
+            throw Bad(
+                source,
+                $"tensor '{name}' spans {end - begin} bytes but shape [{string.Join(", ", shape)}] of {dtype} needs "
+                    + $"{count * DTypeInfo.SizeOf(dtype)}."
+            );
         return (dtype, shape, begin, end);
     }
 
-    private static string DTypeName(DType dtype) => dtype switch
-    {
-        DType.Float32 => "F32",
-        DType.Float64 => "F64",
-        DType.Int32 => "I32",
-        _ => throw new ArgumentException($"safetensors: unsupported dtype {dtype}."),
-    };
+    private static string DTypeName(DType dtype) =>
+        dtype switch
+        {
+            DType.Float32 => "F32",
+            DType.Float64 => "F64",
+            DType.Int32 => "I32",
+            _ => throw new ArgumentException($"safetensors: unsupported dtype {dtype}."),
+        };
 
-    private static InvalidDataException Bad(string source, string problem) => new($"Invalid safetensors file '{source}': {problem}");
+    private static InvalidDataException Bad(string source, string problem) =>
+        new($"Invalid safetensors file '{source}': {problem}");
 }

@@ -12,10 +12,16 @@ namespace Modula.Optim;
 public sealed class Adam(double beta1 = 0.9, double beta2 = 0.999, double epsilon = 1e-8) : Optimizer
 {
     /// <summary>First-moment factor β₁.</summary>
-    public double Beta1 { get; } = beta1 is >= 0 and < 1 ? beta1 : throw new ArgumentOutOfRangeException(nameof(beta1), $"Adam: beta1 must be in [0, 1), got {beta1}.");
+    public double Beta1 { get; } =
+        beta1 is >= 0 and < 1
+            ? beta1
+            : throw new ArgumentOutOfRangeException(nameof(beta1), $"Adam: beta1 must be in [0, 1), got {beta1}.");
 
     /// <summary>Second-moment factor β₂.</summary>
-    public double Beta2 { get; } = beta2 is >= 0 and < 1 ? beta2 : throw new ArgumentOutOfRangeException(nameof(beta2), $"Adam: beta2 must be in [0, 1), got {beta2}.");
+    public double Beta2 { get; } =
+        beta2 is >= 0 and < 1
+            ? beta2
+            : throw new ArgumentOutOfRangeException(nameof(beta2), $"Adam: beta2 must be in [0, 1), got {beta2}.");
 
     /// <summary>ε added to √v̂.</summary>
     public double Epsilon { get; } = epsilon;
@@ -24,7 +30,8 @@ public sealed class Adam(double beta1 = 0.9, double beta2 = 0.999, double epsilo
     public override IReadOnlyList<string> SlotNames => ["m", "v"];
 
     /// <inheritdoc/>
-    public override string Describe() => string.Create(CultureInfo.InvariantCulture, $"adam(beta1={Beta1}, beta2={Beta2}, eps={Epsilon})");
+    public override string Describe() =>
+        string.Create(CultureInfo.InvariantCulture, $"adam(beta1={Beta1}, beta2={Beta2}, eps={Epsilon})");
 
     /// <inheritdoc/>
     public override Weights Direction(Weights gradient, int step)
@@ -44,22 +51,41 @@ public sealed class Adam(double beta1 = 0.9, double beta2 = 0.999, double epsilo
 public sealed class ModulaAdam(double beta1 = 0.9, double beta2 = 0.99) : Optimizer
 {
     /// <summary>First-moment factor β₁.</summary>
-    public double Beta1 { get; } = beta1 is >= 0 and < 1 ? beta1 : throw new ArgumentOutOfRangeException(nameof(beta1), $"ModulaAdam: beta1 must be in [0, 1), got {beta1}.");
+    public double Beta1 { get; } =
+        beta1 is >= 0 and < 1
+            ? beta1
+            : throw new ArgumentOutOfRangeException(
+                nameof(beta1),
+                $"ModulaAdam: beta1 must be in [0, 1), got {beta1}."
+            );
 
     /// <summary>Second-moment factor β₂.</summary>
-    public double Beta2 { get; } = beta2 is >= 0 and < 1 ? beta2 : throw new ArgumentOutOfRangeException(nameof(beta2), $"ModulaAdam: beta2 must be in [0, 1), got {beta2}.");
+    public double Beta2 { get; } =
+        beta2 is >= 0 and < 1
+            ? beta2
+            : throw new ArgumentOutOfRangeException(
+                nameof(beta2),
+                $"ModulaAdam: beta2 must be in [0, 1), got {beta2}."
+            );
 
     /// <inheritdoc/>
     public override IReadOnlyList<string> SlotNames => ["m", "v"];
 
     /// <inheritdoc/>
-    public override string Describe() => string.Create(CultureInfo.InvariantCulture, $"modula-adam(beta1={Beta1}, beta2={Beta2})");
+    public override string Describe() =>
+        string.Create(CultureInfo.InvariantCulture, $"modula-adam(beta1={Beta1}, beta2={Beta2})");
 
     /// <inheritdoc/>
     public override Weights Direction(Weights gradient, int step)
     {
         double exponent = step / (step + 1.0);
-        Moments.Update(Slot("m", gradient), Slot("v", gradient), gradient, Math.Pow(1 - Beta1, exponent), Math.Pow(1 - Beta2, exponent));
+        Moments.Update(
+            Slot("m", gradient),
+            Slot("v", gradient),
+            gradient,
+            Math.Pow(1 - Beta1, exponent),
+            Math.Pow(1 - Beta2, exponent)
+        );
         return Slots["m"].Zip(Slots["v"], new DivideByRootOrZero());
     }
 }

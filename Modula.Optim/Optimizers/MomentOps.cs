@@ -13,8 +13,10 @@ public readonly record struct Ema(double Weight) : IBinaryOp
 {
     /// <inheritdoc/>
     public float Apply(float a, float b) => a * (float)(1 - Weight) + (float)Weight * b;
+
     /// <inheritdoc/>
-    public Vector<T> Apply<T>(Vector<T> a, Vector<T> b) where T : unmanaged, IFloatingPointIeee754<T> =>
+    public Vector<T> Apply<T>(Vector<T> a, Vector<T> b)
+        where T : unmanaged, IFloatingPointIeee754<T> =>
         a * Vector.Create(T.CreateTruncating(1 - Weight)) + Vector.Create(T.CreateTruncating(Weight)) * b;
 }
 
@@ -24,8 +26,10 @@ public readonly record struct EmaOfSquare(double Weight) : IBinaryOp
 {
     /// <inheritdoc/>
     public float Apply(float a, float b) => a * (float)(1 - Weight) + (float)Weight * (b * b);
+
     /// <inheritdoc/>
-    public Vector<T> Apply<T>(Vector<T> a, Vector<T> b) where T : unmanaged, IFloatingPointIeee754<T> =>
+    public Vector<T> Apply<T>(Vector<T> a, Vector<T> b)
+        where T : unmanaged, IFloatingPointIeee754<T> =>
         a * Vector.Create(T.CreateTruncating(1 - Weight)) + Vector.Create(T.CreateTruncating(Weight)) * (b * b);
 }
 
@@ -38,8 +42,10 @@ public readonly struct DivideByRootOrZero : IBinaryOp
         float y = a / MathF.Sqrt(b);
         return y - y == 0f ? y : 0f;
     }
+
     /// <inheritdoc/>
-    public Vector<T> Apply<T>(Vector<T> a, Vector<T> b) where T : unmanaged, IFloatingPointIeee754<T>
+    public Vector<T> Apply<T>(Vector<T> a, Vector<T> b)
+        where T : unmanaged, IFloatingPointIeee754<T>
     {
         var y = a / Vector.SquareRoot(b);
         return Vector.Equals(y - y, Vector<T>.Zero) & y;
@@ -53,9 +59,16 @@ public readonly struct DivideByRootOrZero : IBinaryOp
 public readonly record struct AdamRatio(double FirstScale, double SecondScale, double Epsilon) : IBinaryOp
 {
     /// <inheritdoc/>
-    public float Apply(float a, float b) => a * (float)FirstScale / (MathF.Sqrt(b * (float)SecondScale) + (float)Epsilon);
+    public float Apply(float a, float b) =>
+        a * (float)FirstScale / (MathF.Sqrt(b * (float)SecondScale) + (float)Epsilon);
+
     /// <inheritdoc/>
-    public Vector<T> Apply<T>(Vector<T> a, Vector<T> b) where T : unmanaged, IFloatingPointIeee754<T> =>
-        a * Vector.Create(T.CreateTruncating(FirstScale))
-        / (Vector.SquareRoot(b * Vector.Create(T.CreateTruncating(SecondScale))) + Vector.Create(T.CreateTruncating(Epsilon)));
+    public Vector<T> Apply<T>(Vector<T> a, Vector<T> b)
+        where T : unmanaged, IFloatingPointIeee754<T> =>
+        a
+        * Vector.Create(T.CreateTruncating(FirstScale))
+        / (
+            Vector.SquareRoot(b * Vector.Create(T.CreateTruncating(SecondScale)))
+            + Vector.Create(T.CreateTruncating(Epsilon))
+        );
 }

@@ -17,37 +17,47 @@ public abstract class Optimizer : IDisposable
     /// <summary>A one-line description with hyperparameters (stored in checkpoints).</summary>
     public abstract string Describe();
 
-    /// <summary>The update direction for <paramref name="gradient"/> at 0-based step <paramref name="step"/>, as a new vector.</summary>
+    /// <summary>The update direction for <paramref name="gradient"/> at 0-based step <paramref name="step"/>, as a new
+    /// vector.</summary>
     public abstract Weights Direction(Weights gradient, int step);
 
     /// <summary>The current state vectors by name (created as zeros on first use).</summary>
     public IReadOnlyDictionary<string, Weights> Slots => _slots;
 
-    /// <summary>The slot <paramref name="name"/>, created as zeros shaped like <paramref name="like"/> if missing.</summary>
+    /// <summary>The slot <paramref name="name"/>, created as zeros shaped like <paramref name="like"/> if
+    /// missing.</summary>
     protected Weights Slot(string name, Weights like)
     {
-        if (!_slots.TryGetValue(name, out var slot)) _slots[name] = slot = like.ZerosLike();
+        if (!_slots.TryGetValue(name, out var slot))
+            _slots[name] = slot = like.ZerosLike();
         return slot;
     }
 
     /// <summary>Creates every slot that does not exist yet (zeros shaped like <paramref name="like"/>).</summary>
     public void EnsureSlots(Weights like)
     {
-        foreach (var name in SlotNames) Slot(name, like);
+        foreach (var name in SlotNames)
+            Slot(name, like);
     }
 
-    /// <summary>Replaces slot <paramref name="name"/> with <paramref name="values"/> (the optimizer takes ownership).</summary>
+    /// <summary>Replaces slot <paramref name="name"/> with <paramref name="values"/> (the optimizer takes
+    /// ownership).</summary>
     public void SetSlot(string name, Weights values)
     {
-        if (!SlotNames.Contains(name)) throw new ArgumentException($"{GetType().Name}: no state slot named '{name}' (slots: {string.Join(", ", SlotNames)}).");
-        if (_slots.Remove(name, out var old)) old.Dispose();
+        if (!SlotNames.Contains(name))
+            throw new ArgumentException(
+                $"{GetType().Name}: no state slot named '{name}' (slots: {string.Join(", ", SlotNames)})."
+            );
+        if (_slots.Remove(name, out var old))
+            old.Dispose();
         _slots[name] = values;
     }
 
     /// <summary>Frees the state vectors.</summary>
     public void Dispose()
     {
-        foreach (var slot in _slots.Values) slot.Dispose();
+        foreach (var slot in _slots.Values)
+            slot.Dispose();
         _slots.Clear();
         GC.SuppressFinalize(this);
     }

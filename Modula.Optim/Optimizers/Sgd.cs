@@ -23,7 +23,10 @@ public sealed class Sgd : Optimizer
 public sealed class Momentum(double beta = 0.9, bool nesterov = false) : Optimizer
 {
     /// <summary>The averaging factor β.</summary>
-    public double Beta { get; } = beta is >= 0 and < 1 ? beta : throw new ArgumentOutOfRangeException(nameof(beta), $"Momentum: beta must be in [0, 1), got {beta}.");
+    public double Beta { get; } =
+        beta is >= 0 and < 1
+            ? beta
+            : throw new ArgumentOutOfRangeException(nameof(beta), $"Momentum: beta must be in [0, 1), got {beta}.");
 
     /// <summary>True for the Nesterov look-ahead.</summary>
     public bool Nesterov { get; } = nesterov;
@@ -32,13 +35,14 @@ public sealed class Momentum(double beta = 0.9, bool nesterov = false) : Optimiz
     public override IReadOnlyList<string> SlotNames => ["m"];
 
     /// <inheritdoc/>
-    public override string Describe() => string.Create(CultureInfo.InvariantCulture, $"momentum(beta={Beta}, nesterov={Nesterov})");
+    public override string Describe() =>
+        string.Create(CultureInfo.InvariantCulture, $"momentum(beta={Beta}, nesterov={Nesterov})");
 
     /// <inheritdoc/>
     public override Weights Direction(Weights gradient, int step)
     {
         var m = Slot("m", gradient);
         m.Combine(gradient, new Ema(1 - Beta));
-        return Nesterov ? gradient.Zip(m, new Ema(Beta)) : m.Clone();     // Nesterov: (1 − β)·g + β·m
+        return Nesterov ? gradient.Zip(m, new Ema(Beta)) : m.Clone(); // Nesterov: (1 − β)·g + β·m
     }
 }

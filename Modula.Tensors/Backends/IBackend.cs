@@ -11,10 +11,12 @@ namespace Modula.Tensors.Backends;
 internal interface IBackend
 {
     /// <summary>Copies host values into the first elements of <paramref name="destination"/>.</summary>
-    void Upload<T>(ReadOnlySpan<T> source, Storage destination) where T : unmanaged;
+    void Upload<T>(ReadOnlySpan<T> source, Storage destination)
+        where T : unmanaged;
 
     /// <summary>Copies <c>destination.Length</c> elements starting at <paramref name="offset"/> to the host.</summary>
-    void Download<T>(Storage source, int offset, Span<T> destination) where T : unmanaged;
+    void Download<T>(Storage source, int offset, Span<T> destination)
+        where T : unmanaged;
 
     /// <summary>y[i] = value for contiguous y.</summary>
     void Fill(Tensor y, double value);
@@ -26,31 +28,42 @@ internal interface IBackend
     void Copy(Tensor x, Tensor y);
 
     /// <summary>y[i] = op(x[i]); x and y contiguous with equal sizes.</summary>
-    void Unary<TOp>(Tensor x, Tensor y, TOp op) where TOp : struct, IUnaryOp;
+    void Unary<TOp>(Tensor x, Tensor y, TOp op)
+        where TOp : struct, IUnaryOp;
 
     /// <summary>y[idx] = op(a[idx], b[idx]); a and b are views already expanded to y's shape; y contiguous.</summary>
-    void Binary<TOp>(Tensor a, Tensor b, Tensor y, TOp op) where TOp : struct, IBinaryOp;
+    void Binary<TOp>(Tensor a, Tensor b, Tensor y, TOp op)
+        where TOp : struct, IBinaryOp;
 
     /// <summary>y[idx] = cond[idx] != 0 ? a[idx] : b[idx]; inputs expanded to y's shape; y contiguous.</summary>
     void Where(Tensor condition, Tensor a, Tensor b, Tensor y);
 
     /// <summary>x contiguous viewed as [outer, reduce, inner] → y contiguous [outer, inner].</summary>
-    void Reduce<TOp>(Tensor x, Tensor y, int outer, int reduce, int inner, TOp op) where TOp : struct, IReduceOp;
+    void Reduce<TOp>(Tensor x, Tensor y, int outer, int reduce, int inner, TOp op)
+        where TOp : struct, IReduceOp;
 
     /// <summary>
     /// y = softmax(scale·x) over each contiguous row of <paramref name="length"/> elements (x, y
-    /// contiguous, same size); when <paramref name="causal"/>, row r keeps columns j ≤ r mod length and zeroes the rest.
+    /// contiguous, same size); when <paramref name="causal"/>, row r keeps columns j ≤ r mod length and zeroes the
+    /// rest.
     /// </summary>
     void SoftmaxRows(Tensor x, Tensor y, int length, double scale, bool causal);
+
     /// <summary>dx = scale·y⊙(g − Σ g⊙y) over each contiguous row of <paramref name="length"/> elements.</summary>
     void SoftmaxRowsBackward(Tensor g, Tensor y, Tensor dx, int length, double scale);
+
     /// <summary>y = x − mean(x) over each contiguous row of <paramref name="length"/> elements.</summary>
     void CenterRows(Tensor x, Tensor y, int length);
-    /// <summary>y = x·r, r = 1/√mean(x²) over each contiguous row of <paramref name="length"/>; inverse [rows] receives r.</summary>
+
+    /// <summary>y = x·r, r = 1/√mean(x²) over each contiguous row of <paramref name="length"/>; inverse [rows]
+    /// receives r.</summary>
     void RmsNormalizeRows(Tensor x, Tensor y, Tensor inverse, int length);
+
     /// <summary>dx = r·(g − y·mean(g⊙y)) over each contiguous row of <paramref name="length"/>.</summary>
     void RmsNormalizeRowsBackward(Tensor g, Tensor y, Tensor inverse, Tensor dx, int length);
-    /// <summary>Index of the first maximum along the middle axis of x [outer, reduce, inner] → int y [outer, inner].</summary>
+
+    /// <summary>Index of the first maximum along the middle axis of x [outer, reduce, inner] → int y [outer,
+    /// inner].</summary>
     void ArgMax(Tensor x, Tensor y, int outer, int reduce, int inner);
 
     /// <summary>
@@ -61,7 +74,8 @@ internal interface IBackend
     /// </summary>
     void MatMul(Tensor a, Tensor b, Tensor c, bool accumulate, double alpha);
 
-    /// <summary>y[i, :] = table[indices[i], :]; table [V, D] and y [n, D] contiguous, int indices [n] (checked in range).</summary>
+    /// <summary>y[i, :] = table[indices[i], :]; table [V, D] and y [n, D] contiguous, int indices [n] (checked in
+    /// range).</summary>
     void GatherRows(Tensor table, Tensor indices, Tensor y);
 
     /// <summary>table[indices[i], :] += source[i, :]; repeated indices accumulate.</summary>
@@ -70,7 +84,8 @@ internal interface IBackend
     /// <summary>Unfolds image patches: x [N, C, H, W] → cols [N, C·kh·kw, Ho·Wo] (zero padding).</summary>
     void Im2Col(Tensor x, Tensor cols, ConvGeometry geometry);
 
-    /// <summary>The adjoint of <see cref="Im2Col"/>: sums patch columns back into x [N, C, H, W] (overwrites x).</summary>
+    /// <summary>The adjoint of <see cref="Im2Col"/>: sums patch columns back into x [N, C, H, W] (overwrites
+    /// x).</summary>
     void Col2Im(Tensor cols, Tensor x, ConvGeometry geometry);
 
     /// <summary>Philox4x32-10 stream into contiguous y: raw bits (int), uniform [0,1) or standard normal.</summary>

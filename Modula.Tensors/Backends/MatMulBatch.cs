@@ -9,12 +9,14 @@ namespace Modula.Tensors.Backends;
 internal readonly record struct MatMulBatch(int OuterStride, int InnerCount, int InnerStride)
 {
     /// <summary>The batch layout of <paramref name="operand"/> (rank 3 or 4).</summary>
-    public static MatMulBatch Of(Tensor operand) => operand.Rank == 3
-        ? new(operand.Strides[0], 1, 0)
-        : new(operand.Strides[0], operand.Shape[1], operand.Strides[1]);
+    public static MatMulBatch Of(Tensor operand) =>
+        operand.Rank == 3
+            ? new(operand.Strides[0], 1, 0)
+            : new(operand.Strides[0], operand.Shape[1], operand.Strides[1]);
 
     /// <summary>Number of matrices in <paramref name="operand"/> (rank 3 or 4).</summary>
-    public static int Count(Tensor operand) => operand.Rank == 3 ? operand.Shape[0] : operand.Shape[0] * operand.Shape[1];
+    public static int Count(Tensor operand) =>
+        operand.Rank == 3 ? operand.Shape[0] : operand.Shape[0] * operand.Shape[1];
 
     /// <summary>Element offset of batch member <paramref name="b"/> from the operand's start.</summary>
     public int Offset(int b) => b / InnerCount * OuterStride + b % InnerCount * InnerStride;

@@ -30,7 +30,8 @@ public sealed class OpProfiler : IDisposable
 
     private OpProfiler(Device device) => _device = device;
 
-    /// <summary>Starts timing the primitives that run on <paramref name="device"/>; one profiler per device at a time.</summary>
+    /// <summary>Starts timing the primitives that run on <paramref name="device"/>; one profiler per device at a
+    /// time.</summary>
     public static OpProfiler Start(Device device)
     {
         ArgumentNullException.ThrowIfNull(device);
@@ -45,26 +46,40 @@ public sealed class OpProfiler : IDisposable
     {
         Interlocked.CompareExchange(ref _device.Profiler, null, this);
         return _totals
-            .Select(p => new OpTiming(p.Key, Interlocked.Read(ref p.Value[0]),
-                Interlocked.Read(ref p.Value[1]) * 1000.0 / Stopwatch.Frequency))
-            .OrderByDescending(t => t.Milliseconds).ToList();
+            .Select(p => new OpTiming(
+                p.Key,
+                Interlocked.Read(ref p.Value[0]),
+                Interlocked.Read(ref p.Value[1]) * 1000.0 / Stopwatch.Frequency
+            ))
+            .OrderByDescending(t => t.Milliseconds)
+            .ToList();
     }
 
     /// <summary>Stops timing if <see cref="Stop"/> was not called.</summary>
     public void Dispose() => Interlocked.CompareExchange(ref _device.Profiler, null, this);
 
-    /// <summary>A table of <paramref name="timings"/> per unit of work (for example per training step), with each op's share.</summary>
+    /// <summary>A table of <paramref name="timings"/> per unit of work (for example per training step), with each op's
+    /// share.</summary>
     public static string Format(IReadOnlyList<OpTiming> timings, int units)
     {
         double total = timings.Sum(t => t.Milliseconds);
         var text = new StringBuilder();
         var c = CultureInfo.InvariantCulture;
-        text.AppendLine(string.Create(c, $"{"op",-34} {"calls",8} {"ms",9} {"share",6}   (per unit of {units})"));
+        text.AppendLine(string.Create(c, $"{"op", -34} {"calls", 8} {"ms", 9} {"share", 6}   (per unit of {units})"));
         foreach (var t in timings)
-            text.AppendLine(string.Create(c,
-                $"{t.Op,-34} {t.Calls / (double)units,8:F1} {t.Milliseconds / units,9:F3} {t.Milliseconds / total,6:P0}"));
-        text.AppendLine(string.Create(c,
-            $"{"total in primitives",-34} {timings.Sum(t => t.Calls) / (double)units,8:F1} {total / units,9:F3}"));
+            text.AppendLine(
+                string.Create(
+                    c,
+                    $"{t.Op, -34} {t.Calls / (double)units, 8:F1} {t.Milliseconds / units, 9:F3} "
+                        + $"{t.Milliseconds / total, 6:P0}"
+                )
+            );
+        text.AppendLine(
+            string.Create(
+                c,
+                $"{"total in primitives", -34} {timings.Sum(t => t.Calls) / (double)units, 8:F1} {total / units, 9:F3}"
+            )
+        );
         return text.ToString();
     }
 

@@ -31,25 +31,32 @@ internal static class HeadSplitLayouts
     {
         var shape = x.Shape;
         var strides = x.Strides.ToArray();
-        var order = Enumerable.Range(0, x.Rank)
-            .OrderByDescending(i => shape.Dims[i] == 1 ? int.MaxValue : strides[i]).ThenBy(i => i).ToArray();
+        var order = Enumerable
+            .Range(0, x.Rank)
+            .OrderByDescending(i => shape.Dims[i] == 1 ? int.MaxValue : strides[i])
+            .ThenBy(i => i)
+            .ToArray();
         var dims = shape.Dims;
         int expected = 1;
         for (int j = x.Rank - 1; j >= 0; j--)
         {
             int axis = order[j];
-            if (dims[axis] == 1) continue;
-            if (strides[axis] != expected) return null;
+            if (dims[axis] == 1)
+                continue;
+            if (strides[axis] != expected)
+                return null;
             expected *= dims[axis];
         }
         return order;
     }
 
-    /// <summary>A new tensor shaped like <paramref name="like"/>, in its axis order when it is dense, else contiguous.</summary>
+    /// <summary>A new tensor shaped like <paramref name="like"/>, in its axis order when it is dense, else
+    /// contiguous.</summary>
     public static Tensor EmptyInAxisOrderOf(Tensor like)
     {
         var order = like.IsContiguous ? null : DenseAxisOrder(like);
-        if (order is null) return Tensor.Empty(like.Shape, like.DType, like.Device);
+        if (order is null)
+            return Tensor.Empty(like.Shape, like.DType, like.Device);
         var strides = new int[like.Rank];
         int stride = 1;
         for (int j = like.Rank - 1; j >= 0; j--)
@@ -77,7 +84,8 @@ internal static class HeadSplitLayouts
         int b = batch.Size;
         var s = x.Strides;
         int r = batch.Rank;
-        if (b == 0) return new Tensor(x.Storage, new Shape([0, rows, cols]), [0, s[r], s[r + 1]], x.Offset, retain: true);
+        if (b == 0)
+            return new Tensor(x.Storage, new Shape([0, rows, cols]), [0, s[r], s[r + 1]], x.Offset, retain: true);
         var axes = Enumerable.Range(0, r).Where(i => batch.Dims[i] != 1).ToArray();
         if (Merges(axes, batch, s))
         {
@@ -87,18 +95,26 @@ internal static class HeadSplitLayouts
         for (int split = 1; split < axes.Length; split++)
             if (Merges(axes[..split], batch, s) && Merges(axes[split..], batch, s))
             {
-                int outer = axes[..split].Aggregate(1, (p, i) => p * batch.Dims[i]), inner = b / outer;
-                return new Tensor(x.Storage, new Shape([outer, inner, rows, cols]),
-                    [s[axes[split - 1]], s[axes[^1]], s[r], s[r + 1]], x.Offset, retain: true);
+                int outer = axes[..split].Aggregate(1, (p, i) => p * batch.Dims[i]),
+                    inner = b / outer;
+                return new Tensor(
+                    x.Storage,
+                    new Shape([outer, inner, rows, cols]),
+                    [s[axes[split - 1]], s[axes[^1]], s[r], s[r + 1]],
+                    x.Offset,
+                    retain: true
+                );
             }
         return null;
     }
 
-    /// <summary>True when the batch axes <paramref name="axes"/> step over each other exactly (one stride covers them).</summary>
+    /// <summary>True when the batch axes <paramref name="axes"/> step over each other exactly (one stride covers
+    /// them).</summary>
     private static bool Merges(int[] axes, Shape batch, ReadOnlySpan<int> strides)
     {
         for (int i = 0; i + 1 < axes.Length; i++)
-            if (strides[axes[i]] != strides[axes[i + 1]] * batch.Dims[axes[i + 1]]) return false;
+            if (strides[axes[i]] != strides[axes[i + 1]] * batch.Dims[axes[i + 1]])
+                return false;
         return true;
     }
 }

@@ -7,7 +7,8 @@ namespace Modula.Tensors;
 /// buffer avoids the cost of touching fresh pages.
 /// </summary>
 /// <typeparam name="TBuffer">The raw buffer type (a managed array, a device buffer).</typeparam>
-internal sealed class BufferPool<TBuffer> where TBuffer : class
+internal sealed class BufferPool<TBuffer>
+    where TBuffer : class
 {
     private readonly Dictionary<long, Stack<TBuffer>> _free = new();
     private readonly Func<long, TBuffer> _create;
@@ -26,7 +27,8 @@ internal sealed class BufferPool<TBuffer> where TBuffer : class
     /// <summary>Rounds a request up to its capacity class.</summary>
     public static long CapacityClass(long units)
     {
-        if (units <= 64) return 64;
+        if (units <= 64)
+            return 64;
         int log = 63 - System.Numerics.BitOperations.LeadingZeroCount((ulong)(units - 1));
         long step = 1L << (log - 2); // quarter of the power of two below
         return (units + step - 1) / step * step;
@@ -52,7 +54,8 @@ internal sealed class BufferPool<TBuffer> where TBuffer : class
     {
         lock (_gate)
         {
-            if (!_free.TryGetValue(capacity, out var stack)) _free[capacity] = stack = new Stack<TBuffer>();
+            if (!_free.TryGetValue(capacity, out var stack))
+                _free[capacity] = stack = new Stack<TBuffer>();
             stack.Push(buffer);
             CachedUnits += capacity;
         }
@@ -65,7 +68,8 @@ internal sealed class BufferPool<TBuffer> where TBuffer : class
         {
             if (_destroy is not null)
                 foreach (var stack in _free.Values)
-                    foreach (var b in stack) _destroy(b);
+                foreach (var b in stack)
+                    _destroy(b);
             _free.Clear();
             CachedUnits = 0;
         }

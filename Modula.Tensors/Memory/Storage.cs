@@ -40,8 +40,10 @@ public abstract class Storage
     internal void Release()
     {
         int left = Interlocked.Decrement(ref _references);
-        if (left == 0) Device.Free(this);
-        else if (left < 0) throw new ObjectDisposedException(nameof(Storage), "The storage was released twice.");
+        if (left == 0)
+            Device.Free(this);
+        else if (left < 0)
+            throw new ObjectDisposedException(nameof(Storage), "The storage was released twice.");
     }
 
     /// <summary>Returns the raw buffer to the device pool; called once, when the last reference goes.</summary>

@@ -14,7 +14,8 @@ namespace Modula.Tensors;
 /// </code></example>
 public sealed class TensorScope : IDisposable
 {
-    [ThreadStatic] private static TensorScope? _current;
+    [ThreadStatic]
+    private static TensorScope? _current;
 
     private readonly TensorScope? _parent;
     private readonly List<Tensor> _owned = new();
@@ -31,7 +32,8 @@ public sealed class TensorScope : IDisposable
     internal static void Register(Tensor tensor)
     {
         var scope = _current;
-        if (scope is null) return;
+        if (scope is null)
+            return;
         tensor.Owner = scope;
         scope._owned.Add(tensor);
     }
@@ -57,13 +59,17 @@ public sealed class TensorScope : IDisposable
     /// <summary>Disposes the tensors this scope still owns and closes it.</summary>
     public void Dispose()
     {
-        if (_disposed) return;
+        if (_disposed)
+            return;
         _disposed = true;
         if (_current != this)
-            throw new InvalidOperationException("TensorScope: scopes must be disposed innermost first, on the thread that opened them.");
+            throw new InvalidOperationException(
+                "TensorScope: scopes must be disposed innermost first, on the thread that opened them."
+            );
         _current = _parent;
         foreach (var t in _owned)
-            if (t.Owner == this) t.Dispose();
+            if (t.Owner == this)
+                t.Dispose();
         _owned.Clear();
     }
 }

@@ -41,7 +41,10 @@ internal static class Check
     {
         Alive(op, a, b);
         if (a.Device != b.Device)
-            throw new ArgumentException($"{op}: tensors are on different devices ({a.Shape} on {a.Device.Name}, {b.Shape} on {b.Device.Name}); copy one with To(device) first.");
+            throw new ArgumentException(
+                $"{op}: tensors are on different devices ({a.Shape} on {a.Device.Name}, {b.Shape} on {b.Device.Name}); "
+                    + $"copy one with To(device) first."
+            );
     }
 
     public static void Supported(string op, Tensor t)
@@ -50,14 +53,24 @@ internal static class Check
             throw new NotSupportedException($"{op}: device {t.Device.Name} does not support {t.DType}.");
     }
 
-    /// <summary>An output tensor supplied by the caller must be alive, contiguous and of the expected shape, dtype and device.</summary>
-    public static void Output(string op, Tensor output, Shape shape, DType dtype, Device device, bool requireContiguous = true)
+    /// <summary>An output tensor supplied by the caller must be alive, contiguous and of the expected shape, dtype and
+    /// device.</summary>
+    public static void Output(
+        string op,
+        Tensor output,
+        Shape shape,
+        DType dtype,
+        Device device,
+        bool requireContiguous = true
+    )
     {
         output.CheckAlive(op);
         if (output.Shape != shape)
             throw new ArgumentException($"{op}: output has shape {output.Shape}, expected {shape}.");
         if (output.DType != dtype || output.Device != device)
-            throw new ArgumentException($"{op}: output is {output.DType} on {output.Device.Name}, expected {dtype} on {device.Name}.");
+            throw new ArgumentException(
+                $"{op}: output is {output.DType} on {output.Device.Name}, expected {dtype} on {device.Name}."
+            );
         if (requireContiguous && !output.IsContiguous)
             throw new ArgumentException($"{op}: output {output.Shape} must be contiguous.");
     }

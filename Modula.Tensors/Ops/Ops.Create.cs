@@ -1,6 +1,6 @@
+using Modula.Tensors.Backends;
 using Modula.Tensors.Primitives;
 using Modula.Tensors.Random;
-using Modula.Tensors.Backends;
 
 namespace Modula.Tensors;
 
@@ -15,15 +15,19 @@ public static partial class Ops
     public static Tensor Full(Shape shape, double value, DType dtype = DType.Float32, Device? device = null)
     {
         var y = Tensor.Empty(shape, dtype, device);
-        if (y.Size > 0) using (y.Device.Time(nameof(IBackend.Fill))) y.Device.Backend.Fill(y, value);
+        if (y.Size > 0)
+            using (y.Device.Time(nameof(IBackend.Fill)))
+                y.Device.Backend.Fill(y, value);
         return y;
     }
 
     /// <summary>A tensor of zeros.</summary>
-    public static Tensor Zeros(Shape shape, DType dtype = DType.Float32, Device? device = null) => Full(shape, 0, dtype, device);
+    public static Tensor Zeros(Shape shape, DType dtype = DType.Float32, Device? device = null) =>
+        Full(shape, 0, dtype, device);
 
     /// <summary>A tensor of ones.</summary>
-    public static Tensor Ones(Shape shape, DType dtype = DType.Float32, Device? device = null) => Full(shape, 1, dtype, device);
+    public static Tensor Ones(Shape shape, DType dtype = DType.Float32, Device? device = null) =>
+        Full(shape, 1, dtype, device);
 
     /// <summary>Zeros with the shape, dtype and device of <paramref name="like"/>.</summary>
     public static Tensor ZerosLike(Tensor like)
@@ -33,21 +37,35 @@ public static partial class Ops
     }
 
     /// <summary>The vector <c>[start, start+step, …]</c> of <paramref name="count"/> elements.</summary>
-    public static Tensor Arange(int count, double start = 0, double step = 1, DType dtype = DType.Float32, Device? device = null)
+    public static Tensor Arange(
+        int count,
+        double start = 0,
+        double step = 1,
+        DType dtype = DType.Float32,
+        Device? device = null
+    )
     {
-        if (count < 0) throw new ArgumentOutOfRangeException(nameof(count), $"Arange: count {count} is negative.");
+        if (count < 0)
+            throw new ArgumentOutOfRangeException(nameof(count), $"Arange: count {count} is negative.");
         var y = Tensor.Empty(new Shape(count), dtype, device);
-        if (count > 0) using (y.Device.Time(nameof(IBackend.Arange))) y.Device.Backend.Arange(y, start, step);
+        if (count > 0)
+            using (y.Device.Time(nameof(IBackend.Arange)))
+                y.Device.Backend.Arange(y, start, step);
         return y;
     }
 
-    /// <summary>Raw 32-bit Philox words as an Int32 tensor; identical on every device for the same generator state.</summary>
+    /// <summary>Raw 32-bit Philox words as an Int32 tensor; identical on every device for the same generator
+    /// state.</summary>
     public static Tensor RandomBits(Shape shape, Generator generator, Device? device = null) =>
         Random(shape, generator, RandomKind.Bits, DType.Int32, device);
 
     /// <summary>Uniform samples in [0, 1).</summary>
-    public static Tensor Uniform(Shape shape, Generator generator, DType dtype = DType.Float32, Device? device = null) =>
-        Random(shape, generator, RandomKind.Uniform, dtype, device);
+    public static Tensor Uniform(
+        Shape shape,
+        Generator generator,
+        DType dtype = DType.Float32,
+        Device? device = null
+    ) => Random(shape, generator, RandomKind.Uniform, dtype, device);
 
     /// <summary>Standard normal samples (Box–Muller).</summary>
     public static Tensor Normal(Shape shape, Generator generator, DType dtype = DType.Float32, Device? device = null) =>

@@ -1,5 +1,5 @@
-using Modula.Tensors.Primitives;
 using Modula.Tensors.Backends;
+using Modula.Tensors.Primitives;
 
 namespace Modula.Tensors;
 
@@ -9,16 +9,20 @@ public static partial class Ops
     /// <param name="x">Input (float).</param>
     /// <param name="op">The function.</param>
     /// <param name="into">Optional contiguous output of x's shape (may be x itself).</param>
-    public static Tensor Map<TOp>(Tensor x, TOp op, Tensor? into = null) where TOp : struct, IUnaryOp
+    public static Tensor Map<TOp>(Tensor x, TOp op, Tensor? into = null)
+        where TOp : struct, IUnaryOp
     {
         string name = typeof(TOp).Name;
         Check.Float(name, x);
         Check.Supported(name, x);
         var y = into ?? Tensor.Empty(x.Shape, x.DType, x.Device);
-        if (into is not null) Check.Output(name, into, x.Shape, x.DType, x.Device);
-        if (x.Size == 0) return y;
+        if (into is not null)
+            Check.Output(name, into, x.Shape, x.DType, x.Device);
+        if (x.Size == 0)
+            return y;
         using var dense = x.IsContiguous ? null : Contiguous(x);
-        using (x.Device.Time<TOp>(nameof(IBackend.Unary))) x.Device.Backend.Unary(dense ?? x, y, op);
+        using (x.Device.Time<TOp>(nameof(IBackend.Unary)))
+            x.Device.Backend.Unary(dense ?? x, y, op);
         return y;
     }
 
@@ -26,8 +30,10 @@ public static partial class Ops
     /// <param name="a">Left operand.</param>
     /// <param name="b">Right operand.</param>
     /// <param name="op">The function.</param>
-    /// <param name="into">Optional contiguous output of the broadcast shape (may alias a or b when they are contiguous and unbroadcast).</param>
-    public static Tensor Zip<TOp>(Tensor a, Tensor b, TOp op, Tensor? into = null) where TOp : struct, IBinaryOp
+    /// <param name="into">Optional contiguous output of the broadcast shape (may alias a or b when they are contiguous
+    /// and unbroadcast).</param>
+    public static Tensor Zip<TOp>(Tensor a, Tensor b, TOp op, Tensor? into = null)
+        where TOp : struct, IBinaryOp
     {
         string name = typeof(TOp).Name;
         Check.Compatible(name, a, b);
@@ -35,11 +41,14 @@ public static partial class Ops
         Check.Supported(name, a);
         var shape = Shape.Broadcast(a.Shape, b.Shape, name);
         var y = into ?? Tensor.Empty(shape, a.DType, a.Device);
-        if (into is not null) Check.Output(name, into, shape, a.DType, a.Device);
-        if (y.Size == 0) return y;
+        if (into is not null)
+            Check.Output(name, into, shape, a.DType, a.Device);
+        if (y.Size == 0)
+            return y;
         using var ea = a.Shape == shape ? null : a.Expand(shape);
         using var eb = b.Shape == shape ? null : b.Expand(shape);
-        using (a.Device.Time<TOp>(nameof(IBackend.Binary))) a.Device.Backend.Binary(ea ?? a, eb ?? b, y, op);
+        using (a.Device.Time<TOp>(nameof(IBackend.Binary)))
+            a.Device.Backend.Binary(ea ?? a, eb ?? b, y, op);
         return y;
     }
 
@@ -51,65 +60,91 @@ public static partial class Ops
         Check.Float(nameof(Where), a);
         var shape = Shape.Broadcast(Shape.Broadcast(condition.Shape, a.Shape, nameof(Where)), b.Shape, nameof(Where));
         var y = Tensor.Empty(shape, a.DType, a.Device);
-        if (y.Size == 0) return y;
+        if (y.Size == 0)
+            return y;
         using var ec = condition.Expand(shape);
         using var ea = a.Expand(shape);
         using var eb = b.Expand(shape);
-        using (a.Device.Time(nameof(IBackend.Where))) a.Device.Backend.Where(ec, ea, eb, y);
+        using (a.Device.Time(nameof(IBackend.Where)))
+            a.Device.Backend.Where(ec, ea, eb, y);
         return y;
     }
 
     /// <summary>y = −x.</summary>
     public static Tensor Neg(Tensor x) => Map(x, new Neg());
+
     /// <summary>y = |x|.</summary>
     public static Tensor Abs(Tensor x) => Map(x, new Abs());
+
     /// <summary>y = eˣ.</summary>
     public static Tensor Exp(Tensor x) => Map(x, new Exp());
+
     /// <summary>y = ln x.</summary>
     public static Tensor Log(Tensor x) => Map(x, new Log());
+
     /// <summary>y = √x.</summary>
     public static Tensor Sqrt(Tensor x) => Map(x, new Sqrt());
+
     /// <summary>y = 1/√x.</summary>
     public static Tensor Rsqrt(Tensor x) => Map(x, new Rsqrt());
+
     /// <summary>y = 1/x.</summary>
     public static Tensor Reciprocal(Tensor x) => Map(x, new Reciprocal());
+
     /// <summary>y = tanh x.</summary>
     public static Tensor Tanh(Tensor x) => Map(x, new Tanh());
+
     /// <summary>y = sin x.</summary>
     public static Tensor Sin(Tensor x) => Map(x, new Sin());
+
     /// <summary>y = cos x.</summary>
     public static Tensor Cos(Tensor x) => Map(x, new Cos());
+
     /// <summary>y = erf x.</summary>
     public static Tensor Erf(Tensor x) => Map(x, new Erf());
+
     /// <summary>y = sign x ∈ {−1, 0, 1}.</summary>
     public static Tensor Sign(Tensor x) => Map(x, new Sign());
+
     /// <summary>y = x &gt; 0 ? 1 : 0.</summary>
     public static Tensor Step(Tensor x) => Map(x, new Step());
+
     /// <summary>y = xᵖ for a scalar p.</summary>
     public static Tensor Pow(Tensor x, double exponent) => Map(x, new PowScalar(exponent));
+
     /// <summary>y = x·s.</summary>
     public static Tensor Mul(Tensor x, double scale) => Map(x, new Affine(scale, 0));
+
     /// <summary>y = x + s.</summary>
     public static Tensor Add(Tensor x, double shift) => Map(x, new Affine(1, shift));
 
     /// <summary>y = a + b (broadcasting).</summary>
     public static Tensor Add(Tensor a, Tensor b) => Zip(a, b, new Add());
+
     /// <summary>y = a − b (broadcasting).</summary>
     public static Tensor Sub(Tensor a, Tensor b) => Zip(a, b, new Sub());
+
     /// <summary>y = a·b (broadcasting).</summary>
     public static Tensor Mul(Tensor a, Tensor b) => Zip(a, b, new Mul());
+
     /// <summary>y = a/b (broadcasting).</summary>
     public static Tensor Div(Tensor a, Tensor b) => Zip(a, b, new Div());
+
     /// <summary>y = max(a, b) (broadcasting).</summary>
     public static Tensor Maximum(Tensor a, Tensor b) => Zip(a, b, new Max());
+
     /// <summary>y = min(a, b) (broadcasting).</summary>
     public static Tensor Minimum(Tensor a, Tensor b) => Zip(a, b, new Min());
+
     /// <summary>y = a &gt; b ? 1 : 0 (broadcasting).</summary>
     public static Tensor Greater(Tensor a, Tensor b) => Zip(a, b, new Greater());
+
     /// <summary>y = a &lt; b ? 1 : 0 (broadcasting).</summary>
     public static Tensor Less(Tensor a, Tensor b) => Zip(a, b, new Less());
+
     /// <summary>y = a ≥ b ? 1 : 0 (broadcasting).</summary>
     public static Tensor GreaterOrEqual(Tensor a, Tensor b) => Zip(a, b, new GreaterOrEqual());
+
     /// <summary>y = a == b ? 1 : 0 (broadcasting).</summary>
     public static Tensor Equal(Tensor a, Tensor b) => Zip(a, b, new Equal());
 }

@@ -4,13 +4,15 @@ namespace Modula.Tensors;
 
 public static partial class Ops
 {
-    /// <summary>Embedding lookup: y[..., :] = table[indices[...], :]. table [V, D], Int32 indices of any shape → [..., D].</summary>
+    /// <summary>Embedding lookup: y[..., :] = table[indices[...], :]. table [V, D], Int32 indices of any shape → [...,
+    /// D].</summary>
     public static Tensor GatherRows(Tensor table, Tensor indices)
     {
         const string op = nameof(GatherRows);
         Check.SameDevice(op, table, indices);
         Check.Int(op, indices, "indices");
-        if (table.Rank != 2) throw new ArgumentException($"{op}: table must be [V, D], got {table.Shape}.");
+        if (table.Rank != 2)
+            throw new ArgumentException($"{op}: table must be [V, D], got {table.Shape}.");
         using var idx = indices.IsContiguous ? null : Contiguous(indices);
         CheckIndices(op, idx ?? indices, table.Shape[0]);
         using var dense = table.IsContiguous ? null : Contiguous(table);
@@ -21,7 +23,8 @@ public static partial class Ops
         return y;
     }
 
-    /// <summary>Adds source rows into table rows in place: table[indices[i], :] += source[i, :]; repeats accumulate.</summary>
+    /// <summary>Adds source rows into table rows in place: table[indices[i], :] += source[i, :]; repeats
+    /// accumulate.</summary>
     /// <param name="table">Contiguous [V, D] float tensor, updated in place.</param>
     /// <param name="indices">Int32 indices of any shape (n elements).</param>
     /// <param name="source">Rows of shape [..., D] matching indices' shape.</param>
@@ -32,9 +35,14 @@ public static partial class Ops
         Check.SameDevice(op, table, indices);
         Check.Int(op, indices, "indices");
         Check.Float(op, table);
-        if (table.Rank != 2 || !table.IsContiguous) throw new ArgumentException($"{op}: table must be a contiguous [V, D] tensor, got {table.Shape}.");
+        if (table.Rank != 2 || !table.IsContiguous)
+            throw new ArgumentException($"{op}: table must be a contiguous [V, D] tensor, got {table.Shape}.");
         var expected = new Shape([.. indices.Shape.Dims, table.Shape[1]]);
-        if (source.Shape != expected) throw new ArgumentException($"{op}: source {source.Shape} does not match indices {indices.Shape} and table {table.Shape} (expected {expected}).");
+        if (source.Shape != expected)
+            throw new ArgumentException(
+                $"{op}: source {source.Shape} does not match indices {indices.Shape} and table {table.Shape} (expected "
+                    + $"{expected})."
+            );
         using var idx = indices.IsContiguous ? null : Contiguous(indices);
         CheckIndices(op, idx ?? indices, table.Shape[0]);
         using var src = source.IsContiguous ? null : Contiguous(source);
@@ -52,6 +60,9 @@ public static partial class Ops
             : indices.ToArray<int>();
         for (int i = 0; i < values.Length; i++)
             if ((uint)values[i] >= (uint)rows)
-                throw new ArgumentOutOfRangeException(nameof(indices), $"{op}: index {values[i]} at position {i} is outside [0, {rows}).");
+                throw new ArgumentOutOfRangeException(
+                    nameof(indices),
+                    $"{op}: index {values[i]} at position {i} is outside [0, {rows})."
+                );
     }
 }

@@ -10,17 +10,22 @@ public static partial class Ops
         Check.Alive(nameof(Contiguous), x);
         Check.Supported(nameof(Contiguous), x);
         var y = Tensor.Empty(x.Shape, x.DType, x.Device);
-        if (y.Size > 0) using (x.Device.Time(nameof(IBackend.Copy))) x.Device.Backend.Copy(x, y);
+        if (y.Size > 0)
+            using (x.Device.Time(nameof(IBackend.Copy)))
+                x.Device.Backend.Copy(x, y);
         return y;
     }
 
-    /// <summary>Copies <paramref name="source"/> into the view <paramref name="destination"/> (same shape; source may broadcast).</summary>
+    /// <summary>Copies <paramref name="source"/> into the view <paramref name="destination"/> (same shape; source may
+    /// broadcast).</summary>
     public static void CopyInto(Tensor source, Tensor destination)
     {
         Check.Compatible(nameof(CopyInto), source, destination);
         foreach (var s in destination.Strides)
             if (s == 0 && destination.Size > 1)
-                throw new ArgumentException($"CopyInto: destination {destination.Shape} is a broadcast view; writing to it would race.");
+                throw new ArgumentException(
+                    $"CopyInto: destination {destination.Shape} is a broadcast view; writing to it would race."
+                );
         using var expanded = source.Shape == destination.Shape ? null : source.Expand(destination.Shape);
         if (destination.Size > 0)
             using (source.Device.Time(nameof(IBackend.Copy)))
@@ -30,7 +35,8 @@ public static partial class Ops
     /// <summary>Joins tensors along <paramref name="axis"/>; all other dimensions must match.</summary>
     public static Tensor Concat(IReadOnlyList<Tensor> tensors, int axis)
     {
-        if (tensors.Count == 0) throw new ArgumentException("Concat: no tensors given.");
+        if (tensors.Count == 0)
+            throw new ArgumentException("Concat: no tensors given.");
         var first = tensors[0];
         Check.Alive(nameof(Concat), first);
         int a = Shape.NormalizeAxis(axis, first.Rank);
@@ -39,9 +45,12 @@ public static partial class Ops
         {
             Check.Compatible(nameof(Concat), first, t);
             bool match = t.Rank == first.Rank;
-            for (int i = 0; match && i < t.Rank; i++) match = i == a || t.Shape[i] == first.Shape[i];
+            for (int i = 0; match && i < t.Rank; i++)
+                match = i == a || t.Shape[i] == first.Shape[i];
             if (!match)
-                throw new ArgumentException($"Concat: shapes {string.Join(", ", tensors.Select(x => x.Shape))} differ outside axis {a}.");
+                throw new ArgumentException(
+                    $"Concat: shapes {string.Join(", ", tensors.Select(x => x.Shape))} differ outside axis {a}."
+                );
             total += t.Shape[a];
         }
         var dims = first.Shape.Dims.ToArray();
@@ -63,7 +72,9 @@ public static partial class Ops
         Check.Alive(nameof(Split), x);
         int a = Shape.NormalizeAxis(axis, x.Rank);
         if (sizes.Any(s => s < 0) || sizes.Sum() != x.Shape[a])
-            throw new ArgumentException($"Split: sizes [{string.Join(", ", sizes)}] do not add up to dimension {a} of {x.Shape}.");
+            throw new ArgumentException(
+                $"Split: sizes [{string.Join(", ", sizes)}] do not add up to dimension {a} of {x.Shape}."
+            );
         var parts = new Tensor[sizes.Length];
         int at = 0;
         for (int i = 0; i < sizes.Length; i++)

@@ -19,7 +19,10 @@ public static partial class Ops
         using (b3)
         {
             var shape = new Shape([.. batchShape.Dims, m, n]);
-            var like = !transposeA && HeadSplitLayouts.ProductCanFollow(a, shape) ? a : !transposeB && HeadSplitLayouts.ProductCanFollow(b, shape) ? b : null;
+            var like =
+                !transposeA && HeadSplitLayouts.ProductCanFollow(a, shape) ? a
+                : !transposeB && HeadSplitLayouts.ProductCanFollow(b, shape) ? b
+                : null;
             if (like is not null)
             {
                 var y = Tensor.EmptyLike(like);
@@ -36,7 +39,8 @@ public static partial class Ops
             if (c.Size > 0)
                 using (a.Device.Time(MatMulLabel, (a3, b3, c)))
                     a.Device.Backend.MatMul(a3, b3, c, accumulate: false, alpha);
-            using (c) return c.Reshape(shape.Dims.ToArray());
+            using (c)
+                return c.Reshape(shape.Dims.ToArray());
         }
     }
 
@@ -46,7 +50,15 @@ public static partial class Ops
     /// strides (a contiguous tensor, or a head-split view of [batch, T, heads·d]) is written in place
     /// by the product; any other layout receives the product through one extra pass.
     /// </summary>
-    public static void MatMulInto(Tensor a, Tensor b, Tensor c, bool accumulate, bool transposeA = false, bool transposeB = false, double alpha = 1)
+    public static void MatMulInto(
+        Tensor a,
+        Tensor b,
+        Tensor c,
+        bool accumulate,
+        bool transposeA = false,
+        bool transposeB = false,
+        double alpha = 1
+    )
     {
         var (a3, b3, batchShape, m, n) = PrepareMatMul(a, b, transposeA, transposeB);
         using (a3)
@@ -54,9 +66,13 @@ public static partial class Ops
         {
             var shape = new Shape([.. batchShape.Dims, m, n]);
             Check.Output(nameof(MatMulInto), c, shape, a.DType, a.Device, requireContiguous: false);
-            if (c.Size == 0) return;
+            if (c.Size == 0)
+                return;
             if (!c.IsDense)
-                throw new ArgumentException($"{nameof(MatMulInto)}: output {shape} with strides {Shape.Format(c.Strides.ToArray())} overlaps itself or is broadcast.");
+                throw new ArgumentException(
+                    $"{nameof(MatMulInto)}: output {shape} with strides {Shape.Format(c.Strides.ToArray())} overlaps "
+                        + $"itself or is broadcast."
+                );
             using var direct = c.Strides[^1] == 1 || n == 1 ? HeadSplitLayouts.BatchView(c, batchShape, m, n) : null;
             if (direct is not null)
             {
@@ -73,21 +89,32 @@ public static partial class Ops
         }
     }
 
-    /// <summary>The shape [..., M, N] of <c>op(a)·op(b)</c>; throws naming both shapes when they do not multiply.</summary>
+    /// <summary>The shape [..., M, N] of <c>op(a)·op(b)</c>; throws naming both shapes when they do not
+    /// multiply.</summary>
     public static Shape MatMulShape(Shape a, Shape b, bool transposeA = false, bool transposeB = false)
     {
         const string op = nameof(MatMul);
         if (a.Rank < 2 || b.Rank < 2)
             throw new ArgumentException($"{op}: needs matrices (rank ≥ 2), got {a} and {b}.");
-        int m = transposeA ? a[-1] : a[-2], ka = transposeA ? a[-2] : a[-1];
-        int kb = transposeB ? b[-1] : b[-2], n = transposeB ? b[-2] : b[-1];
+        int m = transposeA ? a[-1] : a[-2],
+            ka = transposeA ? a[-2] : a[-1];
+        int kb = transposeB ? b[-1] : b[-2],
+            n = transposeB ? b[-2] : b[-1];
         if (ka != kb)
-            throw new ArgumentException($"{op}: inner dimensions differ: {a}{(transposeA ? "ᵀ" : "")} · {b}{(transposeB ? "ᵀ" : "")} ({ka} vs {kb}).");
+            throw new ArgumentException(
+                $"{op}: inner dimensions differ: {a}{(transposeA ? "ᵀ" : "")} · {b}{(transposeB ? "ᵀ" : "")} ({ka} vs "
+                    + $"{kb})."
+            );
         var batch = Shape.Broadcast(new Shape(a.Dims[..^2]), new Shape(b.Dims[..^2]), op);
         return new Shape([.. batch.Dims, m, n]);
     }
 
-    private static (Tensor A, Tensor B, Shape Batch, int M, int N) PrepareMatMul(Tensor a, Tensor b, bool transposeA, bool transposeB)
+    private static (Tensor A, Tensor B, Shape Batch, int M, int N) PrepareMatMul(
+        Tensor a,
+        Tensor b,
+        bool transposeA,
+        bool transposeB
+    )
     {
         const string op = nameof(MatMul);
         Check.Compatible(op, a, b);
@@ -95,7 +122,9 @@ public static partial class Ops
         Check.Supported(op, a);
         var shape = MatMulShape(a.Shape, b.Shape, transposeA, transposeB);
         var batch = new Shape(shape.Dims[..^2]);
-        int m = shape[-2], n = shape[-1], k = transposeA ? a.Shape[-2] : a.Shape[-1];
+        int m = shape[-2],
+            n = shape[-1],
+            k = transposeA ? a.Shape[-2] : a.Shape[-1];
         return (Batched(a, transposeA, batch, m, k), Batched(b, transposeB, batch, k, n), batch, m, n);
     }
 
@@ -108,7 +137,8 @@ public static partial class Ops
         using var t = transpose ? x.Transpose() : null;
         using var expanded = (t ?? x).Expand(new Shape([.. batch.Dims, rows, cols]));
         var view = HeadSplitLayouts.BatchView(expanded, batch, rows, cols);
-        if (view is not null) return view;
+        if (view is not null)
+            return view;
         using var dense = Contiguous(expanded);
         return dense.View(batch.Size, rows, cols);
     }

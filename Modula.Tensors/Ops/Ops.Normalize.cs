@@ -7,14 +7,17 @@ public static partial class Ops
     // Row-wise normalizations over the trailing axes, each one visit per row (a row is the
     // product of the last `trailingAxes` axes): what MeanSubtract and RMSDivide compute.
 
-    /// <summary>y = x − mean(x) over the last <paramref name="trailingAxes"/> axes. It is its own gradient: dx = g − mean(g).</summary>
+    /// <summary>y = x − mean(x) over the last <paramref name="trailingAxes"/> axes. It is its own gradient: dx = g −
+    /// mean(g).</summary>
     public static Tensor SubtractRowMean(Tensor x, int trailingAxes = 1)
     {
         int length = RowLength(nameof(SubtractRowMean), x, trailingAxes);
         var y = Tensor.Empty(x.Shape, x.DType, x.Device);
-        if (y.Size == 0) return y;
+        if (y.Size == 0)
+            return y;
         using var dense = x.IsContiguous ? null : Contiguous(x);
-        using (x.Device.Time(nameof(IBackend.CenterRows))) x.Device.Backend.CenterRows(dense ?? x, y, length);
+        using (x.Device.Time(nameof(IBackend.CenterRows)))
+            x.Device.Backend.CenterRows(dense ?? x, y, length);
         return y;
     }
 
@@ -28,7 +31,8 @@ public static partial class Ops
         int length = RowLength(nameof(RmsNormalize), x, trailingAxes);
         var y = Tensor.Empty(x.Shape, x.DType, x.Device);
         inverse = Tensor.Empty(new Shape(length == 0 ? 0 : x.Size / length), x.DType, x.Device);
-        if (y.Size == 0) return y;
+        if (y.Size == 0)
+            return y;
         using var dense = x.IsContiguous ? null : Contiguous(x);
         using (x.Device.Time(nameof(IBackend.RmsNormalizeRows)))
             x.Device.Backend.RmsNormalizeRows(dense ?? x, y, inverse, length);
@@ -42,9 +46,12 @@ public static partial class Ops
         Check.Compatible(nameof(RmsNormalizeBackward), g, y);
         Check.Compatible(nameof(RmsNormalizeBackward), inverse, y);
         if (g.Shape != y.Shape || inverse.Size * length != y.Size)
-            throw new ArgumentException($"RmsNormalizeBackward: gradient {g.Shape}, output {y.Shape} and inverse {inverse.Shape} do not match.");
+            throw new ArgumentException(
+                $"RmsNormalizeBackward: gradient {g.Shape}, output {y.Shape} and inverse {inverse.Shape} do not match."
+            );
         var dx = Tensor.Empty(y.Shape, y.DType, y.Device);
-        if (dx.Size == 0) return dx;
+        if (dx.Size == 0)
+            return dx;
         using var gDense = g.IsContiguous ? null : Contiguous(g);
         using var yDense = y.IsContiguous ? null : Contiguous(y);
         using var rDense = inverse.IsContiguous ? null : Contiguous(inverse);
@@ -58,7 +65,9 @@ public static partial class Ops
         Check.Float(op, x);
         Check.Supported(op, x);
         if (trailingAxes < 1 || trailingAxes > x.Rank)
-            throw new ArgumentException($"{op}: trailing axes must be in 1..{x.Rank} for {x.Shape}, got {trailingAxes}.");
+            throw new ArgumentException(
+                $"{op}: trailing axes must be in 1..{x.Rank} for {x.Shape}, got {trailingAxes}."
+            );
         return Prod(x.Shape.Dims[^trailingAxes..]);
     }
 }

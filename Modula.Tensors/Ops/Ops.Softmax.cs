@@ -13,21 +13,25 @@ public static partial class Ops
     {
         CheckSoftmax(nameof(Softmax), x, causal);
         var y = Tensor.Empty(x.Shape, x.DType, x.Device);
-        if (y.Size == 0) return y;
+        if (y.Size == 0)
+            return y;
         using var dense = x.IsContiguous ? null : Contiguous(x);
         using (x.Device.Time(nameof(IBackend.SoftmaxRows)))
             x.Device.Backend.SoftmaxRows(dense ?? x, y, x.Shape[-1], scale, causal);
         return y;
     }
 
-    /// <summary>The gradient of <see cref="Softmax"/> from its output y and upstream g: dx = scale·y⊙(g − Σ g⊙y) per row.</summary>
+    /// <summary>The gradient of <see cref="Softmax"/> from its output y and upstream g: dx = scale·y⊙(g − Σ g⊙y) per
+    /// row.</summary>
     public static Tensor SoftmaxBackward(Tensor g, Tensor y, double scale = 1)
     {
         CheckSoftmax(nameof(SoftmaxBackward), y, causal: false);
         Check.Compatible(nameof(SoftmaxBackward), g, y);
-        if (g.Shape != y.Shape) throw new ArgumentException($"SoftmaxBackward: gradient {g.Shape} does not match output {y.Shape}.");
+        if (g.Shape != y.Shape)
+            throw new ArgumentException($"SoftmaxBackward: gradient {g.Shape} does not match output {y.Shape}.");
         var dx = Tensor.Empty(y.Shape, y.DType, y.Device);
-        if (dx.Size == 0) return dx;
+        if (dx.Size == 0)
+            return dx;
         using var gDense = g.IsContiguous ? null : Contiguous(g);
         using var yDense = y.IsContiguous ? null : Contiguous(y);
         using (y.Device.Time(nameof(IBackend.SoftmaxRowsBackward)))
@@ -39,7 +43,8 @@ public static partial class Ops
     {
         Check.Float(op, x);
         Check.Supported(op, x);
-        if (x.Rank == 0) throw new ArgumentException($"{op}: needs at least one axis, got a scalar.");
+        if (x.Rank == 0)
+            throw new ArgumentException($"{op}: needs at least one axis, got a scalar.");
         if (causal && (x.Rank < 2 || x.Shape[-2] != x.Shape[-1]))
             throw new ArgumentException($"{op}: a causal mask needs square trailing axes [..., T, T], got {x.Shape}.");
     }

@@ -10,8 +10,10 @@ public readonly struct Add : IBinaryOp
 {
     /// <inheritdoc/>
     public float Apply(float a, float b) => a + b;
+
     /// <inheritdoc/>
-    public Vector<T> Apply<T>(Vector<T> a, Vector<T> b) where T : unmanaged, IFloatingPointIeee754<T> => a + b;
+    public Vector<T> Apply<T>(Vector<T> a, Vector<T> b)
+        where T : unmanaged, IFloatingPointIeee754<T> => a + b;
 }
 
 /// <summary>Effectively computes <c>y = a − b</c>.</summary>
@@ -19,8 +21,10 @@ public readonly struct Sub : IBinaryOp
 {
     /// <inheritdoc/>
     public float Apply(float a, float b) => a - b;
+
     /// <inheritdoc/>
-    public Vector<T> Apply<T>(Vector<T> a, Vector<T> b) where T : unmanaged, IFloatingPointIeee754<T> => a - b;
+    public Vector<T> Apply<T>(Vector<T> a, Vector<T> b)
+        where T : unmanaged, IFloatingPointIeee754<T> => a - b;
 }
 
 /// <summary>Effectively computes <c>y = a · b</c>.</summary>
@@ -28,8 +32,10 @@ public readonly struct Mul : IBinaryOp
 {
     /// <inheritdoc/>
     public float Apply(float a, float b) => a * b;
+
     /// <inheritdoc/>
-    public Vector<T> Apply<T>(Vector<T> a, Vector<T> b) where T : unmanaged, IFloatingPointIeee754<T> => a * b;
+    public Vector<T> Apply<T>(Vector<T> a, Vector<T> b)
+        where T : unmanaged, IFloatingPointIeee754<T> => a * b;
 }
 
 /// <summary>Effectively computes <c>y = a / b</c>.</summary>
@@ -37,8 +43,10 @@ public readonly struct Div : IBinaryOp
 {
     /// <inheritdoc/>
     public float Apply(float a, float b) => a / b;
+
     /// <inheritdoc/>
-    public Vector<T> Apply<T>(Vector<T> a, Vector<T> b) where T : unmanaged, IFloatingPointIeee754<T> => a / b;
+    public Vector<T> Apply<T>(Vector<T> a, Vector<T> b)
+        where T : unmanaged, IFloatingPointIeee754<T> => a / b;
 }
 
 /// <summary>Effectively computes <c>y = max(a, b)</c> (NaN propagates).</summary>
@@ -46,8 +54,10 @@ public readonly struct Max : IBinaryOp
 {
     /// <inheritdoc/>
     public float Apply(float a, float b) => float.IsNaN(a) || float.IsNaN(b) ? float.NaN : (a > b ? a : b);
+
     /// <inheritdoc/>
-    public Vector<T> Apply<T>(Vector<T> a, Vector<T> b) where T : unmanaged, IFloatingPointIeee754<T> => Vector.Max(a, b);
+    public Vector<T> Apply<T>(Vector<T> a, Vector<T> b)
+        where T : unmanaged, IFloatingPointIeee754<T> => Vector.Max(a, b);
 }
 
 /// <summary>Effectively computes <c>y = min(a, b)</c> (NaN propagates).</summary>
@@ -55,8 +65,10 @@ public readonly struct Min : IBinaryOp
 {
     /// <inheritdoc/>
     public float Apply(float a, float b) => float.IsNaN(a) || float.IsNaN(b) ? float.NaN : (a < b ? a : b);
+
     /// <inheritdoc/>
-    public Vector<T> Apply<T>(Vector<T> a, Vector<T> b) where T : unmanaged, IFloatingPointIeee754<T> => Vector.Min(a, b);
+    public Vector<T> Apply<T>(Vector<T> a, Vector<T> b)
+        where T : unmanaged, IFloatingPointIeee754<T> => Vector.Min(a, b);
 }
 
 /// <summary>Effectively computes <c>y = a &gt; b ? 1 : 0</c>.</summary>
@@ -64,8 +76,10 @@ public readonly struct Greater : IBinaryOp
 {
     /// <inheritdoc/>
     public float Apply(float a, float b) => a > b ? 1f : 0f;
+
     /// <inheritdoc/>
-    public Vector<T> Apply<T>(Vector<T> a, Vector<T> b) where T : unmanaged, IFloatingPointIeee754<T> => Vector.GreaterThan(a, b) & Vector<T>.One;
+    public Vector<T> Apply<T>(Vector<T> a, Vector<T> b)
+        where T : unmanaged, IFloatingPointIeee754<T> => Vector.GreaterThan(a, b) & Vector<T>.One;
 }
 
 /// <summary>Effectively computes <c>y = a &lt; b ? 1 : 0</c>.</summary>
@@ -73,8 +87,10 @@ public readonly struct Less : IBinaryOp
 {
     /// <inheritdoc/>
     public float Apply(float a, float b) => a < b ? 1f : 0f;
+
     /// <inheritdoc/>
-    public Vector<T> Apply<T>(Vector<T> a, Vector<T> b) where T : unmanaged, IFloatingPointIeee754<T> => Vector.LessThan(a, b) & Vector<T>.One;
+    public Vector<T> Apply<T>(Vector<T> a, Vector<T> b)
+        where T : unmanaged, IFloatingPointIeee754<T> => Vector.LessThan(a, b) & Vector<T>.One;
 }
 
 /// <summary>Effectively computes <c>y = a ≥ b ? 1 : 0</c>.</summary>
@@ -82,8 +98,10 @@ public readonly struct GreaterOrEqual : IBinaryOp
 {
     /// <inheritdoc/>
     public float Apply(float a, float b) => a >= b ? 1f : 0f;
+
     /// <inheritdoc/>
-    public Vector<T> Apply<T>(Vector<T> a, Vector<T> b) where T : unmanaged, IFloatingPointIeee754<T> => Vector.GreaterThanOrEqual(a, b) & Vector<T>.One;
+    public Vector<T> Apply<T>(Vector<T> a, Vector<T> b)
+        where T : unmanaged, IFloatingPointIeee754<T> => Vector.GreaterThanOrEqual(a, b) & Vector<T>.One;
 }
 
 /// <summary>Effectively computes <c>y = a == b ? 1 : 0</c>.</summary>
@@ -91,8 +109,10 @@ public readonly struct Equal : IBinaryOp
 {
     /// <inheritdoc/>
     public float Apply(float a, float b) => a == b ? 1f : 0f;
+
     /// <inheritdoc/>
-    public Vector<T> Apply<T>(Vector<T> a, Vector<T> b) where T : unmanaged, IFloatingPointIeee754<T> => Vector.Equals(a, b) & Vector<T>.One;
+    public Vector<T> Apply<T>(Vector<T> a, Vector<T> b)
+        where T : unmanaged, IFloatingPointIeee754<T> => Vector.Equals(a, b) & Vector<T>.One;
 }
 
 /// <summary>Effectively computes <c>y = α·a + β·b</c> (a sum of scalar multiples in one pass).</summary>
@@ -102,8 +122,10 @@ public readonly record struct LinearCombination(double Alpha, double Beta) : IBi
 {
     /// <inheritdoc/>
     public float Apply(float a, float b) => (float)Alpha * a + (float)Beta * b;
+
     /// <inheritdoc/>
-    public Vector<T> Apply<T>(Vector<T> a, Vector<T> b) where T : unmanaged, IFloatingPointIeee754<T> =>
+    public Vector<T> Apply<T>(Vector<T> a, Vector<T> b)
+        where T : unmanaged, IFloatingPointIeee754<T> =>
         Vector.Create(T.CreateTruncating(Alpha)) * a + Vector.Create(T.CreateTruncating(Beta)) * b;
 }
 
@@ -113,7 +135,8 @@ public readonly record struct ScaledAdd(double Alpha) : IBinaryOp
 {
     /// <inheritdoc/>
     public float Apply(float a, float b) => a + (float)Alpha * b;
+
     /// <inheritdoc/>
-    public Vector<T> Apply<T>(Vector<T> a, Vector<T> b) where T : unmanaged, IFloatingPointIeee754<T> =>
-        a + Vector.Create(T.CreateTruncating(Alpha)) * b;
+    public Vector<T> Apply<T>(Vector<T> a, Vector<T> b)
+        where T : unmanaged, IFloatingPointIeee754<T> => a + Vector.Create(T.CreateTruncating(Alpha)) * b;
 }

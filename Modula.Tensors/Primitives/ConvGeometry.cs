@@ -9,7 +9,16 @@ namespace Modula.Tensors.Primitives;
 /// <param name="KernelWidth">kw.</param>
 /// <param name="Stride">Step between patches.</param>
 /// <param name="Padding">Zero padding on every side.</param>
-public readonly record struct ConvGeometry(int Batch, int Channels, int Height, int Width, int KernelHeight, int KernelWidth, int Stride, int Padding)
+public readonly record struct ConvGeometry(
+    int Batch,
+    int Channels,
+    int Height,
+    int Width,
+    int KernelHeight,
+    int KernelWidth,
+    int Stride,
+    int Padding
+)
 {
     /// <summary>Ho = (H + 2·pad − kh) / stride + 1.</summary>
     public int OutHeight => (Height + 2 * Padding - KernelHeight) / Stride + 1;
@@ -26,8 +35,10 @@ public enum RandomKind
 {
     /// <summary>Raw 32-bit Philox output words (int tensors).</summary>
     Bits,
+
     /// <summary>Uniform in [0, 1) with 24 random bits.</summary>
     Uniform,
+
     /// <summary>Standard normal by Box–Muller on pairs of words.</summary>
     Normal,
 }

@@ -12,16 +12,21 @@ public readonly struct GeluErf : IUnaryOp, ILaneMap
 {
     /// <inheritdoc/>
     public float Apply(float x) => 0.5f * x * (1f + SpecialFunctions.ErfApprox(x * GeluLanes.InvSqrt2F));
+
     /// <inheritdoc/>
-    public void Apply<T>(ReadOnlySpan<T> x, Span<T> y) where T : unmanaged, IFloatingPointIeee754<T>
+    public void Apply<T>(ReadOnlySpan<T> x, Span<T> y)
+        where T : unmanaged, IFloatingPointIeee754<T>
     {
         int done = 0;
         if (typeof(T) == typeof(float) && WideGelu.IsSupported)
             done = WideGelu.Forward(MemoryMarshal.Cast<T, float>(x), MemoryMarshal.Cast<T, float>(y));
         SimdLoop.Map(x[done..], y[done..], this);
     }
+
     Vector<T> ILaneMap.Map<T>(Vector<T> x) =>
-        GeluLanes.Half<T>() * x * (Vector<T>.One + GeluLanes.Erf(x * Vector.Create(T.CreateTruncating(GeluLanes.InvSqrt2))));
+        GeluLanes.Half<T>()
+        * x
+        * (Vector<T>.One + GeluLanes.Erf(x * Vector.Create(T.CreateTruncating(GeluLanes.InvSqrt2))));
 }
 
 /// <summary>Effectively computes the exact GELU's backward <c>y = g·(Φ(x) + x·φ(x))</c> from a = x and b = g.</summary>
@@ -29,9 +34,15 @@ public readonly struct GeluErfGrad : IBinaryOp
 {
     /// <inheritdoc/>
     public float Apply(float x, float g) =>
-        g * (0.5f * (1f + SpecialFunctions.ErfApprox(x * GeluLanes.InvSqrt2F)) + x * GeluLanes.InvSqrt2PiF * MathF.Exp(-0.5f * x * x));
+        g
+        * (
+            0.5f * (1f + SpecialFunctions.ErfApprox(x * GeluLanes.InvSqrt2F))
+            + x * GeluLanes.InvSqrt2PiF * MathF.Exp(-0.5f * x * x)
+        );
+
     /// <inheritdoc/>
-    public Vector<T> Apply<T>(Vector<T> x, Vector<T> g) where T : unmanaged, IFloatingPointIeee754<T>
+    public Vector<T> Apply<T>(Vector<T> x, Vector<T> g)
+        where T : unmanaged, IFloatingPointIeee754<T>
     {
         if (typeof(T) == typeof(float))
         {
@@ -41,20 +52,27 @@ public readonly struct GeluErfGrad : IBinaryOp
             var cdf32 = Vector.Create(0.5f) * (Vector<float>.One + erf);
             return g * (cdf32 + xf * Vector.Create(GeluLanes.InvSqrt2PiF) * gaussian).As<float, T>();
         }
-        var cdf = GeluLanes.Half<T>() * (Vector<T>.One + GeluLanes.Erf(x * Vector.Create(T.CreateTruncating(GeluLanes.InvSqrt2))));
+        var cdf =
+            GeluLanes.Half<T>()
+            * (Vector<T>.One + GeluLanes.Erf(x * Vector.Create(T.CreateTruncating(GeluLanes.InvSqrt2))));
         var pdf = Vector.Create(T.CreateTruncating(GeluLanes.InvSqrt2Pi)) * GeluLanes.Exp(-GeluLanes.Half<T>() * x * x);
         return g * (cdf + x * pdf);
     }
 }
 
-/// <summary>Effectively computes the tanh GELU <c>y[i] = ½x(1 + tanh(√(2/π)(x + 0.044715x³)))</c> in one pass (as x·σ(2u)).</summary>
+/// <summary>Effectively computes the tanh GELU <c>y[i] = ½x(1 + tanh(√(2/π)(x + 0.044715x³)))</c> in one pass (as
+/// x·σ(2u)).</summary>
 public readonly struct GeluTanh : IUnaryOp, ILaneMap
 {
     /// <inheritdoc/>
     public float Apply(float x) => x / (1f + MathF.Exp(-2f * GeluLanes.TanhCF * (x + GeluLanes.TanhKF * x * x * x)));
+
     /// <inheritdoc/>
-    public void Apply<T>(ReadOnlySpan<T> x, Span<T> y) where T : unmanaged, IFloatingPointIeee754<T> => SimdLoop.Map(x, y, this);
-    Vector<T> ILaneMap.Map<T>(Vector<T> x) => GeluLanes.Half<T>() * x * GeluLanes.OnePlusTanh(GeluLanes.TanhArgument(x));
+    public void Apply<T>(ReadOnlySpan<T> x, Span<T> y)
+        where T : unmanaged, IFloatingPointIeee754<T> => SimdLoop.Map(x, y, this);
+
+    Vector<T> ILaneMap.Map<T>(Vector<T> x) =>
+        GeluLanes.Half<T>() * x * GeluLanes.OnePlusTanh(GeluLanes.TanhArgument(x));
 }
 
 /// <summary>
@@ -67,17 +85,22 @@ public readonly struct GeluTanhGrad : IBinaryOp
     public float Apply(float x, float g)
     {
         float u = GeluLanes.TanhCF * (x + GeluLanes.TanhKF * x * x * x);
-        float plus = 2f / (1f + MathF.Exp(-2f * u)), minus = 2f / (1f + MathF.Exp(2f * u)); // 1 + t and 1 − t without cancellation
+        float plus = 2f / (1f + MathF.Exp(-2f * u)),
+            minus = 2f / (1f + MathF.Exp(2f * u)); // 1 + t and 1 − t without cancellation
         return g * (0.5f * plus + 0.5f * x * plus * minus * GeluLanes.TanhCF * (1f + 3f * GeluLanes.TanhKF * x * x));
     }
+
     /// <inheritdoc/>
-    public Vector<T> Apply<T>(Vector<T> x, Vector<T> g) where T : unmanaged, IFloatingPointIeee754<T>
+    public Vector<T> Apply<T>(Vector<T> x, Vector<T> g)
+        where T : unmanaged, IFloatingPointIeee754<T>
     {
         var half = GeluLanes.Half<T>();
         var u = GeluLanes.TanhArgument(x);
         var plus = GeluLanes.OnePlusTanh(u);
         var minus = GeluLanes.OnePlusTanh(-u);
-        var slope = Vector.Create(T.CreateTruncating(GeluLanes.TanhC)) * (Vector<T>.One + Vector.Create(T.CreateTruncating(3 * GeluLanes.TanhK)) * x * x);
+        var slope =
+            Vector.Create(T.CreateTruncating(GeluLanes.TanhC))
+            * (Vector<T>.One + Vector.Create(T.CreateTruncating(3 * GeluLanes.TanhK)) * x * x);
         return g * (half * plus + half * x * plus * minus * slope);
     }
 }
@@ -85,30 +108,46 @@ public readonly struct GeluTanhGrad : IBinaryOp
 /// <summary>Constants and lane functions the fused GELU ops share.</summary>
 internal static class GeluLanes
 {
-    public const double InvSqrt2 = 0.70710678118654752, InvSqrt2Pi = 0.39894228040143268, TanhC = 0.79788456080286536, TanhK = 0.044715;
-    public const float InvSqrt2F = (float)InvSqrt2, InvSqrt2PiF = (float)InvSqrt2Pi, TanhCF = (float)TanhC, TanhKF = (float)TanhK;
+    public const double InvSqrt2 = 0.70710678118654752,
+        InvSqrt2Pi = 0.39894228040143268,
+        TanhC = 0.79788456080286536,
+        TanhK = 0.044715;
+    public const float InvSqrt2F = (float)InvSqrt2,
+        InvSqrt2PiF = (float)InvSqrt2Pi,
+        TanhCF = (float)TanhC,
+        TanhKF = (float)TanhK;
 
-    public static Vector<T> Half<T>() where T : unmanaged, IFloatingPointIeee754<T> => Vector.Create(T.CreateTruncating(0.5));
+    public static Vector<T> Half<T>()
+        where T : unmanaged, IFloatingPointIeee754<T> => Vector.Create(T.CreateTruncating(0.5));
 
     /// <summary>√(2/π)(x + 0.044715x³).</summary>
-    public static Vector<T> TanhArgument<T>(Vector<T> x) where T : unmanaged, IFloatingPointIeee754<T> =>
+    public static Vector<T> TanhArgument<T>(Vector<T> x)
+        where T : unmanaged, IFloatingPointIeee754<T> =>
         Vector.Create(T.CreateTruncating(TanhC)) * (x + Vector.Create(T.CreateTruncating(TanhK)) * x * x * x);
 
-    /// <summary>erf per lane: the float32 approximation, or float64 <see cref="SpecialFunctions.Erf(double)"/> lane by lane.</summary>
-    public static Vector<T> Erf<T>(Vector<T> x) where T : unmanaged, IFloatingPointIeee754<T>
+    /// <summary>erf per lane: the float32 approximation, or float64 <see cref="SpecialFunctions.Erf(double)"/> lane by
+    /// lane.</summary>
+    public static Vector<T> Erf<T>(Vector<T> x)
+        where T : unmanaged, IFloatingPointIeee754<T>
     {
-        if (typeof(T) == typeof(float)) return SpecialFunctions.ErfApprox(x.As<T, float>()).As<float, T>();
+        if (typeof(T) == typeof(float))
+            return SpecialFunctions.ErfApprox(x.As<T, float>()).As<float, T>();
         Span<T> lanes = stackalloc T[Vector<T>.Count];
         x.CopyTo(lanes);
-        for (int i = 0; i < lanes.Length; i++) lanes[i] = T.CreateTruncating(SpecialFunctions.Erf(double.CreateTruncating(lanes[i])));
+        for (int i = 0; i < lanes.Length; i++)
+            lanes[i] = T.CreateTruncating(SpecialFunctions.Erf(double.CreateTruncating(lanes[i])));
         return Vector.Create<T>(lanes);
     }
 
-    public static Vector<T> Exp<T>(Vector<T> x) where T : unmanaged, IFloatingPointIeee754<T> =>
-        typeof(T) == typeof(float) ? Vector.Exp(x.As<T, float>()).As<float, T>() : Vector.Exp(x.As<T, double>()).As<double, T>();
+    public static Vector<T> Exp<T>(Vector<T> x)
+        where T : unmanaged, IFloatingPointIeee754<T> =>
+        typeof(T) == typeof(float)
+            ? Vector.Exp(x.As<T, float>()).As<float, T>()
+            : Vector.Exp(x.As<T, double>()).As<double, T>();
 
     /// <summary>1 + tanh u = 2/(1 + e^(−2u)): no cancellation where tanh u is near −1 (0 at −∞, 2 at +∞).</summary>
-    public static Vector<T> OnePlusTanh<T>(Vector<T> u) where T : unmanaged, IFloatingPointIeee754<T>
+    public static Vector<T> OnePlusTanh<T>(Vector<T> u)
+        where T : unmanaged, IFloatingPointIeee754<T>
     {
         var two = Vector.Create(T.CreateTruncating(2));
         return two / (Vector<T>.One + Exp(-(two * u)));

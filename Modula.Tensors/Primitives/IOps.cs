@@ -11,8 +11,10 @@ public interface IUnaryOp
     /// <summary>f(x) for one float32 element (accelerator kernels).</summary>
     float Apply(float x);
 
-    /// <summary>y[i] = f(x[i]) over contiguous spans (CPU). <paramref name="x"/> and <paramref name="y"/> may alias.</summary>
-    void Apply<T>(ReadOnlySpan<T> x, Span<T> y) where T : unmanaged, IFloatingPointIeee754<T>;
+    /// <summary>y[i] = f(x[i]) over contiguous spans (CPU). <paramref name="x"/> and <paramref name="y"/> may
+    /// alias.</summary>
+    void Apply<T>(ReadOnlySpan<T> x, Span<T> y)
+        where T : unmanaged, IFloatingPointIeee754<T>;
 }
 
 /// <summary>
@@ -28,7 +30,8 @@ public interface IBinaryOp
     float Apply(float a, float b);
 
     /// <summary>f applied lane by lane (CPU).</summary>
-    Vector<T> Apply<T>(Vector<T> a, Vector<T> b) where T : unmanaged, IFloatingPointIeee754<T>;
+    Vector<T> Apply<T>(Vector<T> a, Vector<T> b)
+        where T : unmanaged, IFloatingPointIeee754<T>;
 }
 
 /// <summary>An associative, commutative reduction (sum, max) with an identity.</summary>
@@ -41,17 +44,21 @@ public interface IReduceOp
     float Combine(float a, float b);
 
     /// <summary>Reduces a contiguous row; returns the identity for an empty row (CPU).</summary>
-    T Reduce<T>(ReadOnlySpan<T> row) where T : unmanaged, IFloatingPointIeee754<T>;
+    T Reduce<T>(ReadOnlySpan<T> row)
+        where T : unmanaged, IFloatingPointIeee754<T>;
 
     /// <summary>acc[i] = combine(acc[i], row[i]) (CPU; used when reducing a non-trailing axis).</summary>
-    void Accumulate<T>(ReadOnlySpan<T> row, Span<T> acc) where T : unmanaged, IFloatingPointIeee754<T>;
+    void Accumulate<T>(ReadOnlySpan<T> row, Span<T> acc)
+        where T : unmanaged, IFloatingPointIeee754<T>;
 
     /// <summary>The identity in T (CPU).</summary>
-    T IdentityOf<T>() where T : unmanaged, IFloatingPointIeee754<T>;
+    T IdentityOf<T>()
+        where T : unmanaged, IFloatingPointIeee754<T>;
 }
 
 /// <summary>A lane-wise function used by unary ops that have no <c>TensorPrimitives</c> counterpart.</summary>
 internal interface ILaneMap
 {
-    Vector<T> Map<T>(Vector<T> x) where T : unmanaged, IFloatingPointIeee754<T>;
+    Vector<T> Map<T>(Vector<T> x)
+        where T : unmanaged, IFloatingPointIeee754<T>;
 }

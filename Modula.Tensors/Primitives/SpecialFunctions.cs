@@ -1,6 +1,6 @@
+using System.Numerics;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
-using System.Numerics;
 
 namespace Modula.Tensors.Primitives;
 
@@ -9,7 +9,11 @@ public static class SpecialFunctions
 {
     // Abramowitz & Stegun 7.1.26: erf(x) ≈ 1 − (a1 t + … + a5 t⁵) e^(−x²), t = 1/(1 + p x), |error| ≤ 1.5e-7.
     internal const float P = 0.3275911f;
-    internal const float A1 = 0.254829592f, A2 = -0.284496736f, A3 = 1.421413741f, A4 = -1.453152027f, A5 = 1.061405429f;
+    internal const float A1 = 0.254829592f,
+        A2 = -0.284496736f,
+        A3 = 1.421413741f,
+        A4 = -1.453152027f,
+        A5 = 1.061405429f;
 
     /// <summary>erf(x) in float32 with absolute error ≤ 1.5e-7 (runs in accelerator kernels too).</summary>
     public static float ErfApprox(float x)
@@ -21,15 +25,18 @@ public static class SpecialFunctions
         return x < 0f ? -r : r;
     }
 
-    /// <summary>Vectorized <see cref="ErfApprox(float)"/> over a span; <paramref name="x"/> and <paramref name="y"/> may alias.</summary>
+    /// <summary>Vectorized <see cref="ErfApprox(float)"/> over a span; <paramref name="x"/> and <paramref name="y"/>
+    /// may alias.</summary>
     public static void ErfApprox(ReadOnlySpan<float> x, Span<float> y)
     {
-        int n = x.Length, i = 0;
+        int n = x.Length,
+            i = 0;
         ref float xr = ref MemoryMarshal.GetReference(x);
         ref float yr = ref MemoryMarshal.GetReference(y);
         for (; i + Vector<float>.Count <= n; i += Vector<float>.Count)
             ErfApprox(Vector.LoadUnsafe(ref xr, (nuint)i)).StoreUnsafe(ref yr, (nuint)i);
-        for (; i < n; i++) Unsafe.Add(ref yr, i) = ErfApprox(Unsafe.Add(ref xr, i));
+        for (; i < n; i++)
+            Unsafe.Add(ref yr, i) = ErfApprox(Unsafe.Add(ref xr, i));
     }
 
     /// <summary><see cref="ErfApprox(float)"/> lane by lane.</summary>
@@ -43,45 +50,63 @@ public static class SpecialFunctions
     {
         var ax = Vector.Abs(v);
         var t = Vector<float>.One / (Vector<float>.One + Vector.Create(P) * ax);
-        var poly = ((((Vector.Create(A5) * t + Vector.Create(A4)) * t + Vector.Create(A3)) * t + Vector.Create(A2)) * t + Vector.Create(A1)) * t;
+        var poly =
+            (
+                (((Vector.Create(A5) * t + Vector.Create(A4)) * t + Vector.Create(A3)) * t + Vector.Create(A2)) * t
+                + Vector.Create(A1)
+            ) * t;
         gaussian = Vector.Exp(-(ax * ax));
         var r = Vector<float>.One - poly * gaussian;
         return r | (v & Vector.Create(-0f));
     }
 
-    /// <summary>erf(x) in float64, accurate to about 1e-14 (Taylor series below 3, continued fraction for erfc above).</summary>
+    /// <summary>erf(x) in float64, accurate to about 1e-14 (Taylor series below 3, continued fraction for erfc
+    /// above).</summary>
     public static double Erf(double x)
     {
-        if (double.IsNaN(x)) return double.NaN;
+        if (double.IsNaN(x))
+            return double.NaN;
         double ax = Math.Abs(x);
         double r;
         if (ax < 3.0)
         {
             // erf x = 2/√π Σ (−1)^n x^(2n+1) / (n! (2n+1))
-            double term = ax, sum = ax, x2 = ax * ax;
+            double term = ax,
+                sum = ax,
+                x2 = ax * ax;
             for (int n = 1; n < 200; n++)
             {
                 term *= -x2 / n;
                 double add = term / (2 * n + 1);
                 sum += add;
-                if (Math.Abs(add) < 1e-17 * Math.Abs(sum)) break;
+                if (Math.Abs(add) < 1e-17 * Math.Abs(sum))
+                    break;
             }
             r = 2.0 / Math.Sqrt(Math.PI) * sum;
         }
-        else if (ax > 27) r = 1.0;
+        else if (ax > 27)
+            r = 1.0;
         else
         {
             // erfc x = e^(−x²)/√π · 1/(x + (1/2)/(x + 1/(x + (3/2)/(x + …)))), evaluated by modified Lentz.
             const double tiny = 1e-300;
-            double f = ax, c = ax, d = 0;
+            double f = ax,
+                c = ax,
+                d = 0;
             for (int k = 1; k < 500; k++)
             {
                 double a = k * 0.5;
-                d = ax + a * d; if (Math.Abs(d) < tiny) d = tiny; d = 1 / d;
-                c = ax + a / c; if (Math.Abs(c) < tiny) c = tiny;
+                d = ax + a * d;
+                if (Math.Abs(d) < tiny)
+                    d = tiny;
+                d = 1 / d;
+                c = ax + a / c;
+                if (Math.Abs(c) < tiny)
+                    c = tiny;
                 double delta = c * d;
                 f *= delta;
-                if (Math.Abs(delta - 1) < 1e-16) break;
+                if (Math.Abs(delta - 1) < 1e-16)
+                    break;
             }
             r = 1.0 - Math.Exp(-ax * ax) / Math.Sqrt(Math.PI) / f;
         }

@@ -12,8 +12,10 @@ public readonly struct Neg : IUnaryOp
 {
     /// <inheritdoc/>
     public float Apply(float x) => -x;
+
     /// <inheritdoc/>
-    public void Apply<T>(ReadOnlySpan<T> x, Span<T> y) where T : unmanaged, IFloatingPointIeee754<T> => TensorPrimitives.Negate(x, y);
+    public void Apply<T>(ReadOnlySpan<T> x, Span<T> y)
+        where T : unmanaged, IFloatingPointIeee754<T> => TensorPrimitives.Negate(x, y);
 }
 
 /// <summary>Effectively computes <c>y[i] = |x[i]|</c>.</summary>
@@ -21,8 +23,10 @@ public readonly struct Abs : IUnaryOp
 {
     /// <inheritdoc/>
     public float Apply(float x) => MathF.Abs(x);
+
     /// <inheritdoc/>
-    public void Apply<T>(ReadOnlySpan<T> x, Span<T> y) where T : unmanaged, IFloatingPointIeee754<T> => TensorPrimitives.Abs(x, y);
+    public void Apply<T>(ReadOnlySpan<T> x, Span<T> y)
+        where T : unmanaged, IFloatingPointIeee754<T> => TensorPrimitives.Abs(x, y);
 }
 
 /// <summary>Effectively computes <c>y[i] = e^x[i]</c>.</summary>
@@ -30,8 +34,10 @@ public readonly struct Exp : IUnaryOp
 {
     /// <inheritdoc/>
     public float Apply(float x) => MathF.Exp(x);
+
     /// <inheritdoc/>
-    public void Apply<T>(ReadOnlySpan<T> x, Span<T> y) where T : unmanaged, IFloatingPointIeee754<T> => TensorPrimitives.Exp(x, y);
+    public void Apply<T>(ReadOnlySpan<T> x, Span<T> y)
+        where T : unmanaged, IFloatingPointIeee754<T> => TensorPrimitives.Exp(x, y);
 }
 
 /// <summary>Effectively computes <c>y[i] = ln x[i]</c>.</summary>
@@ -39,8 +45,10 @@ public readonly struct Log : IUnaryOp
 {
     /// <inheritdoc/>
     public float Apply(float x) => MathF.Log(x);
+
     /// <inheritdoc/>
-    public void Apply<T>(ReadOnlySpan<T> x, Span<T> y) where T : unmanaged, IFloatingPointIeee754<T> => TensorPrimitives.Log(x, y);
+    public void Apply<T>(ReadOnlySpan<T> x, Span<T> y)
+        where T : unmanaged, IFloatingPointIeee754<T> => TensorPrimitives.Log(x, y);
 }
 
 /// <summary>Effectively computes <c>y[i] = √x[i]</c>.</summary>
@@ -48,8 +56,10 @@ public readonly struct Sqrt : IUnaryOp
 {
     /// <inheritdoc/>
     public float Apply(float x) => MathF.Sqrt(x);
+
     /// <inheritdoc/>
-    public void Apply<T>(ReadOnlySpan<T> x, Span<T> y) where T : unmanaged, IFloatingPointIeee754<T> => TensorPrimitives.Sqrt(x, y);
+    public void Apply<T>(ReadOnlySpan<T> x, Span<T> y)
+        where T : unmanaged, IFloatingPointIeee754<T> => TensorPrimitives.Sqrt(x, y);
 }
 
 /// <summary>Effectively computes <c>y[i] = 1/√x[i]</c>.</summary>
@@ -57,8 +67,10 @@ public readonly struct Rsqrt : IUnaryOp
 {
     /// <inheritdoc/>
     public float Apply(float x) => 1f / MathF.Sqrt(x);
+
     /// <inheritdoc/>
-    public void Apply<T>(ReadOnlySpan<T> x, Span<T> y) where T : unmanaged, IFloatingPointIeee754<T> => TensorPrimitives.ReciprocalSqrt(x, y);
+    public void Apply<T>(ReadOnlySpan<T> x, Span<T> y)
+        where T : unmanaged, IFloatingPointIeee754<T> => TensorPrimitives.ReciprocalSqrt(x, y);
 }
 
 /// <summary>Effectively computes <c>y[i] = 1/x[i]</c>.</summary>
@@ -66,8 +78,10 @@ public readonly struct Reciprocal : IUnaryOp
 {
     /// <inheritdoc/>
     public float Apply(float x) => 1f / x;
+
     /// <inheritdoc/>
-    public void Apply<T>(ReadOnlySpan<T> x, Span<T> y) where T : unmanaged, IFloatingPointIeee754<T> => TensorPrimitives.Reciprocal(x, y);
+    public void Apply<T>(ReadOnlySpan<T> x, Span<T> y)
+        where T : unmanaged, IFloatingPointIeee754<T> => TensorPrimitives.Reciprocal(x, y);
 }
 
 /// <summary>
@@ -80,8 +94,11 @@ public readonly record struct FlooredReciprocal(double Numerator, double Floor) 
 {
     /// <inheritdoc/>
     public float Apply(float x) => (float)Numerator / MathF.Max(x, (float)Floor);
+
     /// <inheritdoc/>
-    public void Apply<T>(ReadOnlySpan<T> x, Span<T> y) where T : unmanaged, IFloatingPointIeee754<T> => SimdLoop.Map(x, y, this);
+    public void Apply<T>(ReadOnlySpan<T> x, Span<T> y)
+        where T : unmanaged, IFloatingPointIeee754<T> => SimdLoop.Map(x, y, this);
+
     Vector<T> ILaneMap.Map<T>(Vector<T> x) =>
         Vector.Create(T.CreateTruncating(Numerator)) / Vector.Max(x, Vector.Create(T.CreateTruncating(Floor)));
 }
@@ -91,8 +108,10 @@ public readonly struct Tanh : IUnaryOp
 {
     /// <inheritdoc/>
     public float Apply(float x) => MathF.Tanh(x);
+
     /// <inheritdoc/>
-    public void Apply<T>(ReadOnlySpan<T> x, Span<T> y) where T : unmanaged, IFloatingPointIeee754<T> => TensorPrimitives.Tanh(x, y);
+    public void Apply<T>(ReadOnlySpan<T> x, Span<T> y)
+        where T : unmanaged, IFloatingPointIeee754<T> => TensorPrimitives.Tanh(x, y);
 }
 
 /// <summary>Effectively computes <c>y[i] = sin x[i]</c>.</summary>
@@ -100,8 +119,10 @@ public readonly struct Sin : IUnaryOp
 {
     /// <inheritdoc/>
     public float Apply(float x) => MathF.Sin(x);
+
     /// <inheritdoc/>
-    public void Apply<T>(ReadOnlySpan<T> x, Span<T> y) where T : unmanaged, IFloatingPointIeee754<T> => TensorPrimitives.Sin(x, y);
+    public void Apply<T>(ReadOnlySpan<T> x, Span<T> y)
+        where T : unmanaged, IFloatingPointIeee754<T> => TensorPrimitives.Sin(x, y);
 }
 
 /// <summary>Effectively computes <c>y[i] = cos x[i]</c>.</summary>
@@ -109,8 +130,10 @@ public readonly struct Cos : IUnaryOp
 {
     /// <inheritdoc/>
     public float Apply(float x) => MathF.Cos(x);
+
     /// <inheritdoc/>
-    public void Apply<T>(ReadOnlySpan<T> x, Span<T> y) where T : unmanaged, IFloatingPointIeee754<T> => TensorPrimitives.Cos(x, y);
+    public void Apply<T>(ReadOnlySpan<T> x, Span<T> y)
+        where T : unmanaged, IFloatingPointIeee754<T> => TensorPrimitives.Cos(x, y);
 }
 
 /// <summary>Effectively computes <c>y[i] = erf x[i]</c> (float32: |error| ≤ 1.5e-7; float64: ≤ 1e-13).</summary>
@@ -118,13 +141,19 @@ public readonly struct Erf : IUnaryOp
 {
     /// <inheritdoc/>
     public float Apply(float x) => SpecialFunctions.ErfApprox(x);
+
     /// <inheritdoc/>
-    public void Apply<T>(ReadOnlySpan<T> x, Span<T> y) where T : unmanaged, IFloatingPointIeee754<T>
+    public void Apply<T>(ReadOnlySpan<T> x, Span<T> y)
+        where T : unmanaged, IFloatingPointIeee754<T>
     {
         if (typeof(T) == typeof(float))
-            SpecialFunctions.ErfApprox(System.Runtime.InteropServices.MemoryMarshal.Cast<T, float>(x), System.Runtime.InteropServices.MemoryMarshal.Cast<T, float>(y));
+            SpecialFunctions.ErfApprox(
+                System.Runtime.InteropServices.MemoryMarshal.Cast<T, float>(x),
+                System.Runtime.InteropServices.MemoryMarshal.Cast<T, float>(y)
+            );
         else
-            for (int i = 0; i < x.Length; i++) y[i] = T.CreateTruncating(SpecialFunctions.Erf(double.CreateTruncating(x[i])));
+            for (int i = 0; i < x.Length; i++)
+                y[i] = T.CreateTruncating(SpecialFunctions.Erf(double.CreateTruncating(x[i])));
     }
 }
 
@@ -132,9 +161,15 @@ public readonly struct Erf : IUnaryOp
 public readonly struct Sign : IUnaryOp, ILaneMap
 {
     /// <inheritdoc/>
-    public float Apply(float x) => x > 0f ? 1f : x < 0f ? -1f : 0f;
+    public float Apply(float x) =>
+        x > 0f ? 1f
+        : x < 0f ? -1f
+        : 0f;
+
     /// <inheritdoc/>
-    public void Apply<T>(ReadOnlySpan<T> x, Span<T> y) where T : unmanaged, IFloatingPointIeee754<T> => SimdLoop.Map(x, y, this);
+    public void Apply<T>(ReadOnlySpan<T> x, Span<T> y)
+        where T : unmanaged, IFloatingPointIeee754<T> => SimdLoop.Map(x, y, this);
+
     Vector<T> ILaneMap.Map<T>(Vector<T> x) =>
         (Vector.GreaterThan(x, Vector<T>.Zero) & Vector<T>.One) - (Vector.LessThan(x, Vector<T>.Zero) & Vector<T>.One);
 }
@@ -144,8 +179,11 @@ public readonly struct Step : IUnaryOp, ILaneMap
 {
     /// <inheritdoc/>
     public float Apply(float x) => x > 0f ? 1f : 0f;
+
     /// <inheritdoc/>
-    public void Apply<T>(ReadOnlySpan<T> x, Span<T> y) where T : unmanaged, IFloatingPointIeee754<T> => SimdLoop.Map(x, y, this);
+    public void Apply<T>(ReadOnlySpan<T> x, Span<T> y)
+        where T : unmanaged, IFloatingPointIeee754<T> => SimdLoop.Map(x, y, this);
+
     Vector<T> ILaneMap.Map<T>(Vector<T> x) => Vector.GreaterThan(x, Vector<T>.Zero) & Vector<T>.One;
 }
 
@@ -155,12 +193,17 @@ public readonly record struct PowScalar(double Exponent) : IUnaryOp
 {
     /// <inheritdoc/>
     public float Apply(float x) => MathF.Pow(x, (float)Exponent);
+
     /// <inheritdoc/>
-    public void Apply<T>(ReadOnlySpan<T> x, Span<T> y) where T : unmanaged, IFloatingPointIeee754<T>
+    public void Apply<T>(ReadOnlySpan<T> x, Span<T> y)
+        where T : unmanaged, IFloatingPointIeee754<T>
     {
-        if (Exponent == 2) TensorPrimitives.Multiply(x, x, y);
-        else if (Exponent == 1) x.CopyTo(y);
-        else TensorPrimitives.Pow(x, T.CreateTruncating(Exponent), y);
+        if (Exponent == 2)
+            TensorPrimitives.Multiply(x, x, y);
+        else if (Exponent == 1)
+            x.CopyTo(y);
+        else
+            TensorPrimitives.Pow(x, T.CreateTruncating(Exponent), y);
     }
 }
 
@@ -171,11 +214,15 @@ public readonly record struct Affine(double Scale, double Shift) : IUnaryOp
 {
     /// <inheritdoc/>
     public float Apply(float x) => x * (float)Scale + (float)Shift;
+
     /// <inheritdoc/>
-    public void Apply<T>(ReadOnlySpan<T> x, Span<T> y) where T : unmanaged, IFloatingPointIeee754<T>
+    public void Apply<T>(ReadOnlySpan<T> x, Span<T> y)
+        where T : unmanaged, IFloatingPointIeee754<T>
     {
-        if (Shift == 0) TensorPrimitives.Multiply(x, T.CreateTruncating(Scale), y);
-        else if (Scale == 1) TensorPrimitives.Add(x, T.CreateTruncating(Shift), y);
+        if (Shift == 0)
+            TensorPrimitives.Multiply(x, T.CreateTruncating(Scale), y);
+        else if (Scale == 1)
+            TensorPrimitives.Add(x, T.CreateTruncating(Shift), y);
         else
         {
             TensorPrimitives.Multiply(x, T.CreateTruncating(Scale), y);
@@ -184,12 +231,16 @@ public readonly record struct Affine(double Scale, double Shift) : IUnaryOp
     }
 }
 
-/// <summary>Effectively computes <c>y[i] = isfinite(x[i]) ? x[i] : 0</c> (Modula v1's <c>zero_nans</c>: NaN and ±∞ become 0).</summary>
+/// <summary>Effectively computes <c>y[i] = isfinite(x[i]) ? x[i] : 0</c> (Modula v1's <c>zero_nans</c>: NaN and ±∞
+/// become 0).</summary>
 public readonly struct ZeroNonFinite : IUnaryOp, ILaneMap
 {
     /// <inheritdoc/>
     public float Apply(float x) => x - x == 0f ? x : 0f;
+
     /// <inheritdoc/>
-    public void Apply<T>(ReadOnlySpan<T> x, Span<T> y) where T : unmanaged, IFloatingPointIeee754<T> => SimdLoop.Map(x, y, this);
+    public void Apply<T>(ReadOnlySpan<T> x, Span<T> y)
+        where T : unmanaged, IFloatingPointIeee754<T> => SimdLoop.Map(x, y, this);
+
     Vector<T> ILaneMap.Map<T>(Vector<T> x) => Vector.Equals(x - x, Vector<T>.Zero) & x;
 }

@@ -32,7 +32,8 @@ internal static class WideGelu
         return i;
     }
 
-    /// <summary>y = g·(Φ(x) + x·φ(x)) for contiguous x and g over whole vectors; returns how many elements were done.</summary>
+    /// <summary>y = g·(Φ(x) + x·φ(x)) for contiguous x and g over whole vectors; returns how many elements were
+    /// done.</summary>
     public static int Backward(ref float x, ref float g, ref float y, int n)
     {
         int i = 0;
@@ -41,8 +42,9 @@ internal static class WideGelu
             var xv = Vector512.LoadUnsafe(ref x, (nuint)i);
             var erf = Erf(xv * Vector512.Create(GeluLanes.InvSqrt2F), out var gaussian);
             var cdf = Vector512.Create(0.5f) * (Vector512<float>.One + erf);
-            (Vector512.LoadUnsafe(ref g, (nuint)i) * (cdf + xv * Vector512.Create(GeluLanes.InvSqrt2PiF) * gaussian))
-                .StoreUnsafe(ref y, (nuint)i);
+            (
+                Vector512.LoadUnsafe(ref g, (nuint)i) * (cdf + xv * Vector512.Create(GeluLanes.InvSqrt2PiF) * gaussian)
+            ).StoreUnsafe(ref y, (nuint)i);
         }
         return i;
     }
@@ -52,9 +54,17 @@ internal static class WideGelu
     {
         var ax = Vector512.Abs(v);
         var t = Vector512<float>.One / (Vector512<float>.One + Vector512.Create(SpecialFunctions.P) * ax);
-        var poly = ((((Vector512.Create(SpecialFunctions.A5) * t + Vector512.Create(SpecialFunctions.A4)) * t
-            + Vector512.Create(SpecialFunctions.A3)) * t + Vector512.Create(SpecialFunctions.A2)) * t
-            + Vector512.Create(SpecialFunctions.A1)) * t;
+        var poly =
+            (
+                (
+                    (
+                        (Vector512.Create(SpecialFunctions.A5) * t + Vector512.Create(SpecialFunctions.A4)) * t
+                        + Vector512.Create(SpecialFunctions.A3)
+                    ) * t
+                    + Vector512.Create(SpecialFunctions.A2)
+                ) * t
+                + Vector512.Create(SpecialFunctions.A1)
+            ) * t;
         gaussian = Vector512.Exp(-(ax * ax));
         return (Vector512<float>.One - poly * gaussian) | (v & Vector512.Create(-0f));
     }

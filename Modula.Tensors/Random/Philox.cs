@@ -5,18 +5,31 @@ public struct Philox4
 {
     /// <summary>Word 0.</summary>
     public uint X;
+
     /// <summary>Word 1.</summary>
     public uint Y;
+
     /// <summary>Word 2.</summary>
     public uint Z;
+
     /// <summary>Word 3.</summary>
     public uint W;
 
     /// <summary>Creates a block from four words.</summary>
-    public Philox4(uint x, uint y, uint z, uint w) { X = x; Y = y; Z = z; W = w; }
+    public Philox4(uint x, uint y, uint z, uint w)
+    {
+        X = x;
+        Y = y;
+        Z = z;
+        W = w;
+    }
 
     /// <summary>Word <paramref name="i"/> (0..3).</summary>
-    public readonly uint this[int i] => i == 0 ? X : i == 1 ? Y : i == 2 ? Z : W;
+    public readonly uint this[int i] =>
+        i == 0 ? X
+        : i == 1 ? Y
+        : i == 2 ? Z
+        : W;
 }
 
 /// <summary>
@@ -27,17 +40,26 @@ public struct Philox4
 /// </summary>
 public static class Philox
 {
-    private const uint M0 = 0xD2511F53, M1 = 0xCD9E8D57;   // round multipliers
-    private const uint W0 = 0x9E3779B9, W1 = 0xBB67AE85;   // Weyl key increments
+    private const uint M0 = 0xD2511F53,
+        M1 = 0xCD9E8D57; // round multipliers
+    private const uint W0 = 0x9E3779B9,
+        W1 = 0xBB67AE85; // Weyl key increments
 
     /// <summary>Ten rounds of Philox4x32 on <paramref name="counter"/> with key (k0, k1).</summary>
     public static Philox4 Block(Philox4 counter, uint k0, uint k1)
     {
-        uint c0 = counter.X, c1 = counter.Y, c2 = counter.Z, c3 = counter.W;
+        uint c0 = counter.X,
+            c1 = counter.Y,
+            c2 = counter.Z,
+            c3 = counter.W;
         for (int round = 0; round < 10; round++)
         {
-            ulong p0 = (ulong)M0 * c0, p1 = (ulong)M1 * c2;
-            uint hi0 = (uint)(p0 >> 32), lo0 = (uint)p0, hi1 = (uint)(p1 >> 32), lo1 = (uint)p1;
+            ulong p0 = (ulong)M0 * c0,
+                p1 = (ulong)M1 * c2;
+            uint hi0 = (uint)(p0 >> 32),
+                lo0 = (uint)p0,
+                hi1 = (uint)(p1 >> 32),
+                lo1 = (uint)p1;
             c0 = hi1 ^ c1 ^ k0;
             c1 = lo1;
             c2 = hi0 ^ c3 ^ k1;
@@ -58,11 +80,13 @@ public static class Philox
     /// <summary>Uniform in [0, 1) from the top 24 bits of a word.</summary>
     public static float ToUniform(uint word) => (word >> 8) * (1f / 16777216f);
 
-    /// <summary>Standard normal for element <paramref name="index"/>: Box–Muller on the word pair (2j, 2j+1) of its block.</summary>
+    /// <summary>Standard normal for element <paramref name="index"/>: Box–Muller on the word pair (2j, 2j+1) of its
+    /// block.</summary>
     public static float ToNormal(Philox4 block, long index)
     {
-        int lane = (int)(index & 3), pair = lane & ~1;
-        float u1 = ((block[pair] >> 8) + 1) * (1f / 16777216f);   // (0, 1]: log is finite
+        int lane = (int)(index & 3),
+            pair = lane & ~1;
+        float u1 = ((block[pair] >> 8) + 1) * (1f / 16777216f); // (0, 1]: log is finite
         float u2 = (block[pair + 1] >> 8) * (1f / 16777216f);
         float r = MathF.Sqrt(-2f * MathF.Log(u1));
         float angle = 2f * MathF.PI * u2;
@@ -72,7 +96,8 @@ public static class Philox
     /// <summary>Float64 version of <see cref="ToNormal"/> (CPU).</summary>
     public static double ToNormalDouble(Philox4 block, long index)
     {
-        int lane = (int)(index & 3), pair = lane & ~1;
+        int lane = (int)(index & 3),
+            pair = lane & ~1;
         double u1 = ((block[pair] >> 8) + 1) * (1.0 / 16777216.0);
         double u2 = (block[pair + 1] >> 8) * (1.0 / 16777216.0);
         double r = Math.Sqrt(-2.0 * Math.Log(u1));

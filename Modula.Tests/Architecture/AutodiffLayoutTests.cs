@@ -9,7 +9,8 @@ public sealed class AutodiffLayoutTests
     {
         // Rules/ holds every op with its own backward; Composite/ only combines them, so a
         // composite's gradient is correct whenever the rules it calls are.
-        var offenders = SourceTree.CSharpFiles("Modula.Autodiff/Composite")
+        var offenders = SourceTree
+            .CSharpFiles("Modula.Autodiff/Composite")
             .SelectMany(file => File.ReadLines(file).Select((line, i) => (file, line, i)))
             .Where(x => x.line.Contains("FromOp") || x.line.Contains("Upstream"))
             .Select(x => $"{SourceTree.Relative(x.file)}:{x.i + 1}: {x.line.Trim()}")
@@ -22,7 +23,8 @@ public sealed class AutodiffLayoutTests
     {
         // Gradients are added through Upstream alone; a rule elsewhere would bypass its ownership rule.
         var allowed = new[] { "Variable.cs", "Upstream.cs", "Graph.cs" };
-        var offenders = SourceTree.CSharpFiles("Modula.Autodiff")
+        var offenders = SourceTree
+            .CSharpFiles("Modula.Autodiff")
             .Where(f => !allowed.Contains(Path.GetFileName(f)))
             .SelectMany(file => File.ReadLines(file).Select((line, i) => (file, line, i)))
             .Where(x => x.line.Contains(".Accumulate"))

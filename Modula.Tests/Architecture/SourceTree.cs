@@ -8,9 +8,12 @@ internal static class SourceTree
 
     /// <summary>The C# files under <paramref name="folder"/> (relative to the root), build outputs excluded.</summary>
     public static IEnumerable<string> CSharpFiles(string folder) =>
-        Directory.EnumerateFiles(Path.Combine(Root, folder), "*.cs", SearchOption.AllDirectories)
-            .Where(p => !p.Contains($"{Path.DirectorySeparatorChar}obj{Path.DirectorySeparatorChar}")
-                        && !p.Contains($"{Path.DirectorySeparatorChar}bin{Path.DirectorySeparatorChar}"));
+        Directory
+            .EnumerateFiles(Path.Combine(Root, folder), "*.cs", SearchOption.AllDirectories)
+            .Where(p =>
+                !p.Contains($"{Path.DirectorySeparatorChar}obj{Path.DirectorySeparatorChar}")
+                && !p.Contains($"{Path.DirectorySeparatorChar}bin{Path.DirectorySeparatorChar}")
+            );
 
     /// <summary>A path relative to the root, for messages.</summary>
     public static string Relative(string path) => Path.GetRelativePath(Root, path);
@@ -18,7 +21,8 @@ internal static class SourceTree
     private static string FindRoot()
     {
         for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-            if (File.Exists(Path.Combine(dir.FullName, "Modula.sln"))) return dir.FullName;
+            if (File.Exists(Path.Combine(dir.FullName, "Modula.sln")))
+                return dir.FullName;
         throw new InvalidOperationException($"No Modula.sln above {AppContext.BaseDirectory}.");
     }
 }

@@ -14,7 +14,8 @@ public sealed class TensorLayoutTests
         var offenders = new List<string>();
         foreach (var file in SourceTree.CSharpFiles("Modula.Tensors"))
         {
-            if (file.Contains("Backends") || Path.GetFileName(file) == "Device.cs") continue;
+            if (file.Contains("Backends") || Path.GetFileName(file) == "Device.cs")
+                continue;
             var lines = File.ReadAllLines(file);
             for (int i = 0; i < lines.Length; i++)
                 if (lines[i].Contains(".Backend.") && !lines[Math.Max(0, i - 3)..(i + 1)].Any(Times))
@@ -35,11 +36,13 @@ public sealed class TensorLayoutTests
         using (var y = Ops.Mul(x, 2.0)) { }
         using (var onOther = Ops.Ones(new Shape(8), device: simulator)) { }
         var timings = profiler.Stop();
-        Assert.IsTrue(timings.Any(t => t.Op.StartsWith("Unary<") || t.Op.StartsWith("Binary<")),
-            $"the product by 2 was not timed: {string.Join(", ", timings.Select(t => t.Op))}");
+        Assert.IsTrue(
+            timings.Any(t => t.Op.StartsWith("Unary<") || t.Op.StartsWith("Binary<")),
+            $"the product by 2 was not timed: {string.Join(", ", timings.Select(t => t.Op))}"
+        );
         Assert.IsFalse(timings.Any(t => t.Op == "Fill"), "an op on another device was charged to this one");
         using (var after = Ops.Mul(x, 3.0)) { }
         Assert.AreEqual(timings.Sum(t => t.Calls), profiler.Stop().Sum(t => t.Calls), "ops after Stop were timed");
-        using var again = OpProfiler.Start(Device.Cpu);   // a stopped profiler frees the device
+        using var again = OpProfiler.Start(Device.Cpu); // a stopped profiler frees the device
     }
 }

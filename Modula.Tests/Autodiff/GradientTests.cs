@@ -15,15 +15,34 @@ public sealed class GradientTests
     private static void AssertGrad(Func<Variable[], Variable> f, params Tensor[] inputs)
     {
         var result = GradCheck.Check(f, inputs);
-        Assert.IsTrue(result.Passed, $"gradient check failed: {result.Detail} (max error {result.MaxAbsoluteError:G3})");
-        foreach (var t in inputs) t.Dispose();
+        Assert.IsTrue(
+            result.Passed,
+            $"gradient check failed: {result.Detail} (max error {result.MaxAbsoluteError:G3})"
+        );
+        foreach (var t in inputs)
+            t.Dispose();
     }
 
     public static IEnumerable<object[]> UnaryCases =>
-    [
-        ["neg"], ["abs"], ["exp"], ["log"], ["sqrt"], ["rsqrt"], ["reciprocal"], ["tanh"], ["sin"], ["cos"], ["erf"],
-        ["pow"], ["scale"], ["addscalar"], ["relu"], ["gelu"], ["gelutanh"],
-    ];
+        [
+            ["neg"],
+            ["abs"],
+            ["exp"],
+            ["log"],
+            ["sqrt"],
+            ["rsqrt"],
+            ["reciprocal"],
+            ["tanh"],
+            ["sin"],
+            ["cos"],
+            ["erf"],
+            ["pow"],
+            ["scale"],
+            ["addscalar"],
+            ["relu"],
+            ["gelu"],
+            ["gelutanh"],
+        ];
 
     [TestMethod]
     [DynamicData(nameof(UnaryCases))]
@@ -31,10 +50,23 @@ public sealed class GradientTests
     {
         Func<Variable, Variable> f = op switch
         {
-            "neg" => F.Neg, "abs" => F.Abs, "exp" => F.Exp, "log" => F.Log, "sqrt" => F.Sqrt, "rsqrt" => F.Rsqrt,
-            "reciprocal" => F.Reciprocal, "tanh" => F.Tanh, "sin" => F.Sin, "cos" => F.Cos, "erf" => F.Erf,
-            "pow" => x => F.Pow(x, 3), "scale" => x => F.Scale(x, -2.5), "addscalar" => x => F.AddScalar(x, 4),
-            "relu" => F.Relu, "gelu" => F.Gelu, "gelutanh" => F.GeluTanh,
+            "neg" => F.Neg,
+            "abs" => F.Abs,
+            "exp" => F.Exp,
+            "log" => F.Log,
+            "sqrt" => F.Sqrt,
+            "rsqrt" => F.Rsqrt,
+            "reciprocal" => F.Reciprocal,
+            "tanh" => F.Tanh,
+            "sin" => F.Sin,
+            "cos" => F.Cos,
+            "erf" => F.Erf,
+            "pow" => x => F.Pow(x, 3),
+            "scale" => x => F.Scale(x, -2.5),
+            "addscalar" => x => F.AddScalar(x, 4),
+            "relu" => F.Relu,
+            "gelu" => F.Gelu,
+            "gelutanh" => F.GeluTanh,
             _ => throw new ArgumentException(op),
         };
         bool positive = op is "log" or "sqrt" or "rsqrt" or "reciprocal";
@@ -42,9 +74,12 @@ public sealed class GradientTests
     }
 
     public static IEnumerable<object[]> BinaryShapes =>
-    [
-        [new[] { 3, 4 }, new[] { 3, 4 }], [new[] { 3, 4 }, new[] { 4 }], [new[] { 2, 1, 4 }, new[] { 3, 1 }], [new int[0], new[] { 2, 3 }],
-    ];
+        [
+            [new[] { 3, 4 }, new[] { 3, 4 }],
+            [new[] { 3, 4 }, new[] { 4 }],
+            [new[] { 2, 1, 4 }, new[] { 3, 1 }],
+            [new int[0], new[] { 2, 3 }],
+        ];
 
     [TestMethod]
     [DynamicData(nameof(BinaryShapes))]
@@ -88,7 +123,14 @@ public sealed class GradientTests
         AssertGrad(v => F.Reshape(F.Permute(v[0], 2, 0, 1), 4, 6), Rand(10, 2, 3, 4));
         AssertGrad(v => F.Exp(F.Slice(F.Transpose(v[0]), 0, 1, 2)), Rand(11, 3, 4));
         AssertGrad(v => F.Concat([v[0], F.Tanh(v[1])], 1), Rand(12, 2, 3), Rand(13, 2, 2));
-        AssertGrad(v => { var parts = F.Split(v[0], [1, 3], 1); return F.Mul(parts[0], parts[1]); }, Rand(14, 2, 4));
+        AssertGrad(
+            v =>
+            {
+                var parts = F.Split(v[0], [1, 3], 1);
+                return F.Mul(parts[0], parts[1]);
+            },
+            Rand(14, 2, 4)
+        );
         AssertGrad(v => F.Expand(v[0], new Shape(3, 2, 4)), Rand(15, 2, 1));
     }
 
@@ -109,7 +151,12 @@ public sealed class GradientTests
     [TestMethod]
     public void AttentionConvPoolingAndEmbeddingMatchFiniteDifferences()
     {
-        AssertGrad(v => F.CausalAttention(v[0], v[1], v[2], scale: 1.0 / 3), Rand(22, 1, 2, 4, 3), Rand(23, 1, 2, 4, 3), Rand(24, 1, 2, 4, 3));
+        AssertGrad(
+            v => F.CausalAttention(v[0], v[1], v[2], scale: 1.0 / 3),
+            Rand(22, 1, 2, 4, 3),
+            Rand(23, 1, 2, 4, 3),
+            Rand(24, 1, 2, 4, 3)
+        );
         AssertGrad(v => F.Conv2D(v[0], v[1], stride: 1, padding: 1), Rand(25, 2, 2, 4, 4), Rand(26, 3, 2, 3, 3));
         AssertGrad(v => F.Conv2D(v[0], v[1], stride: 2, padding: 0), Rand(27, 1, 2, 5, 5), Rand(28, 2, 2, 3, 3));
         AssertGrad(v => F.AvgPool2d(v[0], 2), Rand(29, 1, 2, 4, 4));
@@ -139,12 +186,12 @@ public sealed class GradientTests
         // value) must give the same function and gradient as the eager formula.
         Variable Deferred(Variable[] v)
         {
-            var a = F.Scale(v[0], 0.5);                                   // [2, 3, 4]
-            var b = F.Scale(F.Scale(v[1], -3), 0.25);                     // chained factors: −0.75
-            var scores = F.MatMul(a, b, transposeB: true);                // both factors in α
+            var a = F.Scale(v[0], 0.5); // [2, 3, 4]
+            var b = F.Scale(F.Scale(v[1], -3), 0.25); // chained factors: −0.75
+            var scores = F.MatMul(a, b, transposeB: true); // both factors in α
             var probabilities = F.CausalSoftmax(F.Scale(scores, 2), 0.5); // factor joins the softmax scale
             var mixed = F.Add(F.Scale(F.Permute(a, 0, 2, 1), 0.875), F.Scale(F.Reshape(b, 2, 4, 3), 0.125));
-            var both = F.Add(F.Sum(F.Mul(probabilities, probabilities)), F.Sum(F.Exp(a)));  // Exp materializes a
+            var both = F.Add(F.Sum(F.Mul(probabilities, probabilities)), F.Sum(F.Exp(a))); // Exp materializes a
             return F.Add(both, F.Sum(F.Mul(mixed, mixed)));
         }
         Variable Eager(Variable[] v)
@@ -183,7 +230,10 @@ public sealed class GradientTests
         // [B, T, H·d] order (it follows v's layout), the products write the q, k, v gradients in
         // that order and read the merged gradient in place, so neither pass runs a layout copy;
         // the gradients match the same graph built from contiguous per-head copies and finite differences.
-        const int batch = 2, t = 4, heads = 3, d = 2;
+        const int batch = 2,
+            t = 4,
+            heads = 3,
+            d = 2;
         static Variable Split(Variable x, bool copy)
         {
             var split = F.Permute(F.Reshape(x, batch, t, heads, d), 0, 2, 1, 3);
@@ -196,25 +246,46 @@ public sealed class GradientTests
             var merged = F.Reshape(F.Permute(F.MatMul(p, value), 0, 2, 1, 3), batch, t, heads * d);
             return F.Sum(F.Mul(merged, v[3]));
         }
-        var inputs = new[] { Rand(50, batch, t, heads * d), Rand(51, batch, t, heads * d), Rand(52, batch, t, heads * d), Rand(53, batch, t, heads * d) };
+        var inputs = new[]
+        {
+            Rand(50, batch, t, heads * d),
+            Rand(51, batch, t, heads * d),
+            Rand(52, batch, t, heads * d),
+            Rand(53, batch, t, heads * d),
+        };
         var variables = inputs.Select(x => new Variable(x, requiresGrad: true)).ToArray();
         var profiler = OpProfiler.Start(Device.Cpu);
         Attention(variables, copy: false).Backward();
         var ops = profiler.Stop();
-        Assert.IsFalse(ops.Any(o => o.Op == "Copy"), $"copied: {string.Join(", ", ops.Select(o => $"{o.Op}×{o.Calls}"))}");
+        Assert.IsFalse(
+            ops.Any(o => o.Op == "Copy"),
+            $"copied: {string.Join(", ", ops.Select(o => $"{o.Op}×{o.Calls}"))}"
+        );
         var inPlace = variables.Select(x => x.Grad!.ToArray<double>()).ToArray();
-        foreach (var x in variables) x.ZeroGrad();
+        foreach (var x in variables)
+            x.ZeroGrad();
         Attention(variables, copy: true).Backward();
         for (int i = 0; i < 3; i++)
-            Reference.AssertClose(variables[i].Grad!.ToArray<double>(), inPlace[i], 1e-12, 1e-12, $"gradient of input {i}");
+            Reference.AssertClose(
+                variables[i].Grad!.ToArray<double>(),
+                inPlace[i],
+                1e-12,
+                1e-12,
+                $"gradient of input {i}"
+            );
         AssertGrad(v => Attention(v, copy: false), inputs.Select(x => Ops.Contiguous(x)).ToArray());
-        foreach (var x in variables) x.Dispose();
+        foreach (var x in variables)
+            x.Dispose();
     }
 
     [TestMethod]
     public void DirectionalCheckHandlesLargerInputs()
     {
-        var result = GradCheck.CheckDirectional(v => F.Sum(F.Tanh(F.MatMul(v[0], v[1]))), [Rand(31, 20, 30), Rand(32, 30, 10)], directions: 6);
+        var result = GradCheck.CheckDirectional(
+            v => F.Sum(F.Tanh(F.MatMul(v[0], v[1]))),
+            [Rand(31, 20, 30), Rand(32, 30, 10)],
+            directions: 6
+        );
         Assert.IsTrue(result.Passed, result.Detail);
     }
 
@@ -223,10 +294,10 @@ public sealed class GradientTests
     {
         // Sin's value with Cos's derivative sign flipped: y = sin x but dy/dx = −cos x.
         Func<Variable[], Variable> wrong = v => Variable.FromOp(Ops.Sin(v[0].Value), [v[0]], g =>
-        {
-            using var c = Ops.Cos(v[0].Value);
-            g.Send(v[0], Ops.Mul(Ops.Neg(g), c));
-        });
+            {
+                using var c = Ops.Cos(v[0].Value);
+                g.Send(v[0], Ops.Mul(Ops.Neg(g), c));
+            });
         var result = GradCheck.Check(wrong, [Rand(33, 4)]);
         Assert.IsFalse(result.Passed);
     }

@@ -25,7 +25,7 @@ public sealed class GraphTests
     {
         using var scope = TensorScope.Begin();
         var x = new Variable(Tensor.FromArray<double>([2.0]), requiresGrad: true);
-        var y = F.Mul(x, x);           // x²
+        var y = F.Mul(x, x); // x²
         var z = F.Add(F.Mul(y, x), y); // x³ + x²
         F.Sum(z).Backward();
         Assert.AreEqual(3 * 4 + 2 * 2, x.Grad!.ToArray<double>()[0], 1e-12);
@@ -44,10 +44,21 @@ public sealed class GraphTests
             var weights = new Variable(Tensor.FromArray<double>([1, 10]));
             // y = ((a + b) + a) − b + (a + a)·b + (b − a) + 3a  ⇒  dy/da = 1 + 2b + 3, dy/db = 2a + 1
             // (the scalar multiple adds into a gradient that already exists, in place)
-            var y = F.Add(F.Add(F.Sub(F.Add(F.Add(a, b), a), b), F.Add(F.Mul(F.Add(a, a), b), F.Sub(b, a))), F.Scale(a, 3));
+            var y = F.Add(
+                F.Add(F.Sub(F.Add(F.Add(a, b), a), b), F.Add(F.Mul(F.Add(a, a), b), F.Sub(b, a))),
+                F.Scale(a, 3)
+            );
             F.Sum(F.Mul(y, weights)).Backward();
-            CollectionAssert.AreEqual(new double[] { pass * 1 * (1 + 2 * 3 + 3), pass * 10 * (1 + 2 * 5 + 3) }, a.Grad!.ToArray<double>(), $"da after pass {pass}");
-            CollectionAssert.AreEqual(new double[] { pass * 1 * (1 + 2 * 1), pass * 10 * (1 + 2 * 2) }, b.Grad!.ToArray<double>(), $"db after pass {pass}");
+            CollectionAssert.AreEqual(
+                new double[] { pass * 1 * (1 + 2 * 3 + 3), pass * 10 * (1 + 2 * 5 + 3) },
+                a.Grad!.ToArray<double>(),
+                $"da after pass {pass}"
+            );
+            CollectionAssert.AreEqual(
+                new double[] { pass * 1 * (1 + 2 * 1), pass * 10 * (1 + 2 * 2) },
+                b.Grad!.ToArray<double>(),
+                $"db after pass {pass}"
+            );
         }
     }
 
@@ -62,7 +73,7 @@ public sealed class GraphTests
             Assert.IsFalse(y.RequiresGrad);
         }
         var d = x.Detach();
-        var z = F.Add(F.Mul(x, d), x);  // d is a constant 3
+        var z = F.Add(F.Mul(x, d), x); // d is a constant 3
         F.Sum(z).Backward();
         Assert.AreEqual(3 + 1, x.Grad!.ToArray<double>()[0], 1e-12);
     }
@@ -98,7 +109,10 @@ public sealed class GraphTests
     {
         using var scope = TensorScope.Begin();
         var a = new Variable(Ops.Ones(new Shape(2)), requiresGrad: true);
-        var b = new Variable(Ops.Ones(new Shape(2), device: TestDevices.Get(TestDevices.Simulator)), requiresGrad: true);
+        var b = new Variable(
+            Ops.Ones(new Shape(2), device: TestDevices.Get(TestDevices.Simulator)),
+            requiresGrad: true
+        );
         var e = Assert.ThrowsExactly<ArgumentException>(() => F.Add(a, b));
         StringAssert.Contains(e.Message, "different devices");
     }
@@ -109,7 +123,8 @@ public sealed class GraphTests
         var device = Device.Cpu;
         var g = new Modula.Tensors.Random.Generator(3);
         using var wq = new Variable(Ops.Normal(new Shape(32, 32), g), requiresGrad: true);
-        using var x = new Variable(Ops.Normal(new Shape(4, 4, 64, 32), g)); // [B, heads, T, d] of the default GPT, batch 4
+        // [B, heads, T, d] of the default GPT, batch 4
+        using var x = new Variable(Ops.Normal(new Shape(4, 4, 64, 32), g));
         long afterFirst = 0;
         for (int step = 0; step < 1000; step++)
         {
@@ -120,7 +135,8 @@ public sealed class GraphTests
                 F.Mean(F.Mul(y, y)).Backward();
             }
             wq.ZeroGrad();
-            if (step == 0) afterFirst = device.LiveBytes;
+            if (step == 0)
+                afterFirst = device.LiveBytes;
         }
         Assert.AreEqual(afterFirst, device.LiveBytes, "live bytes grew over 1000 forward+backward steps");
     }

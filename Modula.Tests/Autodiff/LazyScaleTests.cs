@@ -18,9 +18,12 @@ public sealed class LazyScaleTests
         while (stack.Count > 0)
         {
             var v = stack.Pop();
-            if (!seen.Add(v)) continue;
-            if (v != root && v.IsMaterializedMultiple) found.Add($"{v.Unscaled().Factor}·{v.Shape}");
-            foreach (var input in v.Node?.Inputs ?? []) stack.Push(input);
+            if (!seen.Add(v))
+                continue;
+            if (v != root && v.IsMaterializedMultiple)
+                found.Add($"{v.Unscaled().Factor}·{v.Shape}");
+            foreach (var input in v.Node?.Inputs ?? [])
+                stack.Push(input);
         }
         return found;
     }

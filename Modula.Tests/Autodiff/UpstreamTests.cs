@@ -15,8 +15,16 @@ public sealed class UpstreamTests
         Variable.FromOp(Ops.Add(a.Value, b.Value), [a, b], g =>
         {
             var before = g.Value.ToArray<double>();
-            if (reversed) { g.Pass(a); g.Pass(b); }
-            else { g.Pass(b); g.Pass(a); }
+            if (reversed)
+            {
+                g.Pass(a);
+                g.Pass(b);
+            }
+            else
+            {
+                g.Pass(b);
+                g.Pass(a);
+            }
             // Reading after every delivery is allowed: the storage is handed over after the rule returns.
             CollectionAssert.AreEqual(before, g.Value.ToArray<double>());
         });
@@ -49,10 +57,11 @@ public sealed class UpstreamTests
         var x = new Variable(Tensor.FromArray<double>([1, 2, 3]), requiresGrad: true);
         var h = F.Exp(x);
         var y = PassThrough(h, h, reversed);
-        F.Sum(F.Mul(y, y)).Backward();   // d/dx Σ (2eˣ)² = 8 e^{2x}
+        F.Sum(F.Mul(y, y)).Backward(); // d/dx Σ (2eˣ)² = 8 e^{2x}
         var expected = new[] { 1.0, 2, 3 }.Select(v => 8 * Math.Exp(2 * v)).ToArray();
         var actual = x.Grad!.ToArray<double>();
-        for (int i = 0; i < 3; i++) Assert.AreEqual(expected[i], actual[i], 1e-9 * expected[i]);
+        for (int i = 0; i < 3; i++)
+            Assert.AreEqual(expected[i], actual[i], 1e-9 * expected[i]);
     }
 
     [TestMethod]
@@ -75,7 +84,7 @@ public sealed class UpstreamTests
         using var scope = TensorScope.Begin();
         var x = new Variable(Tensor.FromArray<double>([1, 2]), requiresGrad: true);
         var h = F.AddScalar(x, 0);
-        var y = F.Concat([h, F.AddScalar(x, 1), h], 0);   // x appears in three windows
+        var y = F.Concat([h, F.AddScalar(x, 1), h], 0); // x appears in three windows
         var seed = Tensor.FromArray<double>([1, 10, 100, 1000, 10000, 100000]);
         y.Backward(seed);
         CollectionAssert.AreEqual(new double[] { 1 + 100 + 10000, 10 + 1000 + 100000 }, x.Grad!.ToArray<double>());

@@ -9,7 +9,8 @@ namespace Modula.Tests.Cli;
 [TestClass]
 public sealed class BadOptionTests
 {
-    private static string _folder = "", _file = "";
+    private static string _folder = "",
+        _file = "";
 
     [ClassInitialize]
     public static void CreateFiles(TestContext _)
@@ -77,7 +78,18 @@ public sealed class BadOptionTests
     [DataRow("generate --checkpoint FOLDER", "is a folder")]
     public void IsAOneLineUsageErrorBeforeAnyWork(string line, string named)
     {
-        var args = line.Split(' ').Select(a => a switch { "FOLDER" => _folder, "FILE" => _file, "EMPTY" => "", "NUL" => "a\0b", _ => a.Replace("MISSING", Path.Combine(_folder, "missing")) }).ToArray();
+        var args = line.Split(' ')
+            .Select(a =>
+                a switch
+                {
+                    "FOLDER" => _folder,
+                    "FILE" => _file,
+                    "EMPTY" => "",
+                    "NUL" => "a\0b",
+                    _ => a.Replace("MISSING", Path.Combine(_folder, "missing")),
+                }
+            )
+            .ToArray();
         var output = new StringWriter();
         var error = new StringWriter();
         int code = CommandLine.Run(args, output, error);
@@ -85,7 +97,11 @@ public sealed class BadOptionTests
         Assert.AreEqual(2, code, $"{line}: exit code; stderr: {message}");
         Assert.AreEqual(1, message.Split('\n').Length, $"{line}: one line expected, got: {message}");
         StringAssert.StartsWith(message, "modula: ");
-        StringAssert.Contains(message, named.Replace("FOLDER", _folder).Replace("MISSING", Path.Combine(_folder, "missing")), line);
+        StringAssert.Contains(
+            message,
+            named.Replace("FOLDER", _folder).Replace("MISSING", Path.Combine(_folder, "missing")),
+            line
+        );
         Assert.AreEqual("", output.ToString(), $"{line}: nothing may run before the options are checked");
     }
 
@@ -97,7 +113,10 @@ public sealed class BadOptionTests
         var output = new StringWriter();
         var error = new StringWriter();
         Assert.AreEqual(4, CommandLine.Run(line.Split(' '), output, error), line);
-        Assert.AreEqual($"modula: {line.Split(' ')[^2]} {line.Split(' ')[^1]} does not exist.", error.ToString().TrimEnd());
+        Assert.AreEqual(
+            $"modula: {line.Split(' ')[^2]} {line.Split(' ')[^1]} does not exist.",
+            error.ToString().TrimEnd()
+        );
         Assert.AreEqual("", output.ToString());
     }
 
@@ -105,9 +124,19 @@ public sealed class BadOptionTests
     public void ValidValuesAtTheLimitsAreAccepted()
     {
         var output = new StringWriter();
-        Assert.AreEqual(0, CommandLine.Run(["summary", "resmlp", "--width", "8", "--blocks", "1", "--block-depth", "1"], output, new StringWriter()));
+        Assert.AreEqual(
+            0,
+            CommandLine.Run(
+                ["summary", "resmlp", "--width", "8", "--blocks", "1", "--block-depth", "1"],
+                output,
+                new StringWriter()
+            )
+        );
         StringAssert.Contains(output.ToString(), "Linear");
-        var options = new Options(["--lr", "1e-3", "--beta2", "0", "--wd", "0", "--device", "CUDA:1"], ["lr", "beta2", "wd", "device"]);
+        var options = new Options(
+            ["--lr", "1e-3", "--beta2", "0", "--wd", "0", "--device", "CUDA:1"],
+            ["lr", "beta2", "wd", "device"]
+        );
         Assert.AreEqual(1e-3, options.GetDouble("lr", 1, v => v > 0, "above 0"));
         Assert.AreEqual(0, options.GetDouble("beta2", 0.9, v => v is >= 0 and < 1, "in [0, 1)"));
         Assert.AreEqual("CUDA:1", options.GetDevice());

@@ -28,7 +28,19 @@ public sealed class CommandLineTests
     public void TheTopLevelUsageListsEverySubcommand()
     {
         var (_, output, _) = Run("--help");
-        foreach (var command in new[] { "train", "generate", "summary", "sweep", "bench gemm", "bench gpt-step", "help", "--version" })
+        foreach (
+            var command in new[]
+            {
+                "train",
+                "generate",
+                "summary",
+                "sweep",
+                "bench gemm",
+                "bench gpt-step",
+                "help",
+                "--version",
+            }
+        )
             StringAssert.Contains(output, $"modula {command}", $"the usage does not show 'modula {command}'");
         foreach (var command in CommandLine.Commands)
             StringAssert.Contains(output, $"\n  {command}", $"the command list does not explain '{command}'");
@@ -75,7 +87,11 @@ public sealed class CommandLineTests
     public void AFarOffWordGetsNoSuggestion()
     {
         Assert.IsNull(Suggestions.Closest("quantize", CommandLine.Commands));
-        Assert.AreEqual("train", Suggestions.Closest("tarin", CommandLine.Commands), "a swap of neighbours is one edit");
+        Assert.AreEqual(
+            "train",
+            Suggestions.Closest("tarin", CommandLine.Commands),
+            "a swap of neighbours is one edit"
+        );
         Assert.AreEqual(1, Suggestions.Distance("steps", "stesp"));
         Assert.AreEqual(3, Suggestions.Distance("", "abc"));
     }

@@ -35,7 +35,7 @@ public sealed class DataTests
         string bad = Path.Combine(_dir, "truncated.gz");
         using (var f = File.Create(bad))
         using (var gz = new System.IO.Compression.GZipStream(f, System.IO.Compression.CompressionLevel.Fastest))
-            gz.Write([0, 0, 8, 1, 0, 0, 0, 50, 1, 2, 3]);            // the header promises 50 bytes
+            gz.Write([0, 0, 8, 1, 0, 0, 0, 50, 1, 2, 3]); // the header promises 50 bytes
         StringAssert.Contains(Assert.ThrowsExactly<DataException>(() => IdxArray.Read(bad)).Message, "truncated");
         File.WriteAllBytes(bad, [1, 2, 3, 4, 5]);
         Assert.ThrowsExactly<DataException>(() => IdxArray.Read(bad));
@@ -57,11 +57,18 @@ public sealed class DataTests
     public void LocateVerifiesChecksumsAndExplainsWhereItLooked()
     {
         File.WriteAllText(Path.Combine(_dir, "tiny.txt"), "abc");
-        var good = new DataFile("tiny.txt", DataFiles.Sha256Of(Path.Combine(_dir, "tiny.txt")), "https://example.invalid/tiny.txt");
+        var good = new DataFile(
+            "tiny.txt",
+            DataFiles.Sha256Of(Path.Combine(_dir, "tiny.txt")),
+            "https://example.invalid/tiny.txt"
+        );
         Assert.AreEqual(Path.Combine(_dir, "tiny.txt"), DataFiles.Locate(good, _dir, download: false, TextWriter.Null));
 
         var wrong = good with { Sha256 = new string('0', 64) };
-        StringAssert.Contains(Assert.ThrowsExactly<DataException>(() => DataFiles.Locate(wrong, _dir, false, TextWriter.Null)).Message, "is corrupt");
+        StringAssert.Contains(
+            Assert.ThrowsExactly<DataException>(() => DataFiles.Locate(wrong, _dir, false, TextWriter.Null)).Message,
+            "is corrupt"
+        );
 
         var missing = good with { RelativePath = "nowhere/missing.txt" };
         var e = Assert.ThrowsExactly<DataException>(() => DataFiles.Locate(missing, _dir, false, TextWriter.Null));

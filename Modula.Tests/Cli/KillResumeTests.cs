@@ -14,25 +14,52 @@ namespace Modula.Tests.Cli;
 [TestClass]
 public sealed partial class KillResumeTests
 {
-    private const int Steps = 600, Every = 10;
+    private const int Steps = 600,
+        Every = 10;
 
     private static readonly string[] Train =
     [
-        "train", "gpt", "--steps", "600", "--width", "16", "--heads", "2", "--blocks", "1", "--context", "16", "--batch", "4",
-        "--eval-interval", "50", "--eval-batches", "2", "--checkpoint-every", "10", "--seed", "1",
-        "--checkpoint", "run.safetensors", "--log", "run.csv",
+        "train",
+        "gpt",
+        "--steps",
+        "600",
+        "--width",
+        "16",
+        "--heads",
+        "2",
+        "--blocks",
+        "1",
+        "--context",
+        "16",
+        "--batch",
+        "4",
+        "--eval-interval",
+        "50",
+        "--eval-batches",
+        "2",
+        "--checkpoint-every",
+        "10",
+        "--seed",
+        "1",
+        "--checkpoint",
+        "run.safetensors",
+        "--log",
+        "run.csv",
     ];
 
     [LibraryImport("libc", EntryPoint = "kill", SetLastError = true)]
     private static partial int Kill(int pid, int signal);
 
-    private static string Modula => Path.Combine(AppContext.BaseDirectory, OperatingSystem.IsWindows() ? "modula.exe" : "modula");
+    private static string Modula =>
+        Path.Combine(AppContext.BaseDirectory, OperatingSystem.IsWindows() ? "modula.exe" : "modula");
 
     private static void RequireEnvironment()
     {
-        if (!OperatingSystem.IsLinux()) Assert.Inconclusive("POSIX signals: Linux only.");
+        if (!OperatingSystem.IsLinux())
+            Assert.Inconclusive("POSIX signals: Linux only.");
         string? data = Environment.GetEnvironmentVariable("MODULA_DATA");
-        if (data is null || !File.Exists(Path.Combine(data, "tinyshakespeare.txt"))) Assert.Inconclusive("tinyshakespeare.txt not found in MODULA_DATA.");
+        if (data is null || !File.Exists(Path.Combine(data, "tinyshakespeare.txt")))
+            Assert.Inconclusive("tinyshakespeare.txt not found in MODULA_DATA.");
     }
 
     private sealed class Child(Process process, StringBuilder output)
@@ -41,19 +68,37 @@ public sealed partial class KillResumeTests
 
         public string Output
         {
-            get { lock (output) return output.ToString(); }
+            get
+            {
+                lock (output)
+                    return output.ToString();
+            }
         }
     }
 
     private static Child Start(string directory, IEnumerable<string> args)
     {
-        var info = new ProcessStartInfo(Modula) { WorkingDirectory = directory, RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (var a in args) info.ArgumentList.Add(a);
+        var info = new ProcessStartInfo(Modula)
+        {
+            WorkingDirectory = directory,
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+        };
+        foreach (var a in args)
+            info.ArgumentList.Add(a);
         info.Environment["MODULA_DATA"] = Path.GetFullPath(Environment.GetEnvironmentVariable("MODULA_DATA")!);
         var output = new StringBuilder();
         var process = Process.Start(info)!;
-        process.OutputDataReceived += (_, e) => { lock (output) output.AppendLine(e.Data); };
-        process.ErrorDataReceived += (_, e) => { lock (output) output.AppendLine(e.Data); };
+        process.OutputDataReceived += (_, e) =>
+        {
+            lock (output)
+                output.AppendLine(e.Data);
+        };
+        process.ErrorDataReceived += (_, e) =>
+        {
+            lock (output)
+                output.AppendLine(e.Data);
+        };
         process.BeginOutputReadLine();
         process.BeginErrorReadLine();
         return new Child(process, output);
@@ -75,35 +120,55 @@ public sealed partial class KillResumeTests
     }
 
     private static int CheckpointStep(string directory) =>
-        int.Parse(SafeTensors.Read(Path.Combine(directory, "run.safetensors")).Metadata["step"], System.Globalization.CultureInfo.InvariantCulture);
+        int.Parse(
+            SafeTensors.Read(Path.Combine(directory, "run.safetensors")).Metadata["step"],
+            System.Globalization.CultureInfo.InvariantCulture
+        );
 
     /// <summary>The last step the child printed a report for (a checkpoint was started right after it).</summary>
-    private static int LastReported(string output) => output.Split('\n')
-        .Where(l => l.StartsWith("step ", StringComparison.Ordinal)).Select(l => int.Parse(l[5..l.IndexOf('/')], System.Globalization.CultureInfo.InvariantCulture))
-        .DefaultIfEmpty(0).Max();
+    private static int LastReported(string output) =>
+        output
+            .Split('\n')
+            .Where(l => l.StartsWith("step ", StringComparison.Ordinal))
+            .Select(l => int.Parse(l[5..l.IndexOf('/')], System.Globalization.CultureInfo.InvariantCulture))
+            .DefaultIfEmpty(0)
+            .Max();
 
-    /// <summary>The resume arguments: a fresh start while no checkpoint exists yet (its log is then discarded).</summary>
+    /// <summary>The resume arguments: a fresh start while no checkpoint exists yet (its log is then
+    /// discarded).</summary>
     private static string[] Next(string directory)
     {
-        if (File.Exists(Path.Combine(directory, "run.safetensors"))) return ["train", "gpt", "--resume", "run.safetensors"];
+        if (File.Exists(Path.Combine(directory, "run.safetensors")))
+            return ["train", "gpt", "--resume", "run.safetensors"];
         File.Delete(Path.Combine(directory, "run.csv"));
         return Train;
     }
 
-    /// <summary>Every tensor and every metadata entry of the two runs' final checkpoints agree (the resume.* paths aside), and so do the logs' losses.</summary>
+    /// <summary>Every tensor and every metadata entry of the two runs' final checkpoints agree (the resume.* paths
+    /// aside), and so do the logs' losses.</summary>
     private static void AssertSameRun(string expected, string actual)
     {
         var (et, em) = SafeTensors.Read(Path.Combine(expected, "run.safetensors"));
         var (at, am) = SafeTensors.Read(Path.Combine(actual, "run.safetensors"));
         CollectionAssert.AreEquivalent(et.Keys.ToList(), at.Keys.ToList(), "tensor names");
-        foreach (var (key, t) in et) CollectionAssert.AreEqual(t.Data, at[key].Data, $"tensor {key} bit-identical");
-        foreach (var (key, value) in em.Where(p => !p.Key.StartsWith("resume.", StringComparison.Ordinal) && p.Key != SafeTensors.HeaderChecksumKey))
+        foreach (var (key, t) in et)
+            CollectionAssert.AreEqual(t.Data, at[key].Data, $"tensor {key} bit-identical");
+        foreach (
+            var (key, value) in em.Where(p =>
+                !p.Key.StartsWith("resume.", StringComparison.Ordinal) && p.Key != SafeTensors.HeaderChecksumKey
+            )
+        )
             Assert.AreEqual(value, am[key], $"metadata {key}");
         Assert.AreEqual(Steps.ToString(System.Globalization.CultureInfo.InvariantCulture), am["step"]);
-        static string[] Losses(string dir) => File.ReadAllLines(Path.Combine(dir, "run.csv")).Select(l => string.Join(',', l.Split(',')[..4])).ToArray();
+        static string[] Losses(string dir) =>
+            File.ReadAllLines(Path.Combine(dir, "run.csv")).Select(l => string.Join(',', l.Split(',')[..4])).ToArray();
         CollectionAssert.AreEqual(Losses(expected), Losses(actual), "log rows (step and losses)");
         Assert.AreEqual(Steps / 50 + 1, Losses(actual).Length, "one log row per report, no duplicates");
-        Assert.AreEqual(0, Directory.GetFiles(actual, "*.tmp").Length + Directory.GetFiles(actual, ".*.tmp").Length, "no temporary file is left");
+        Assert.AreEqual(
+            0,
+            Directory.GetFiles(actual, "*.tmp").Length + Directory.GetFiles(actual, ".*.tmp").Length,
+            "no temporary file is left"
+        );
     }
 
     [TestMethod]
@@ -117,7 +182,9 @@ public sealed partial class KillResumeTests
         string directory = Directory.CreateTempSubdirectory("modula-kill-").FullName;
         try
         {
-            int kills = 0, midWrite = 0, attempts = 0;
+            int kills = 0,
+                midWrite = 0,
+                attempts = 0;
             var args = Train;
             while (true)
             {
@@ -135,28 +202,37 @@ public sealed partial class KillResumeTests
                         killed = true;
                         break;
                     }
-                    if (!aimAtWrite) Thread.Sleep(5);
+                    if (!aimAtWrite)
+                        Thread.Sleep(5);
                 }
                 Finish(child);
                 if (!killed || child.Process.ExitCode == 0)
                 {
                     Assert.AreEqual(0, child.Process.ExitCode, child.Output);
-                    if (LastReported(child.Output) == Steps) break;
+                    if (LastReported(child.Output) == Steps)
+                        break;
                 }
                 else
                 {
                     kills++;
-                    if (Directory.EnumerateFiles(directory, "*.tmp").Any()) midWrite++;
+                    if (Directory.EnumerateFiles(directory, "*.tmp").Any())
+                        midWrite++;
                     int reported = LastReported(child.Output);
                     if (reported > 0)
-                        Assert.IsTrue(CheckpointStep(directory) >= reported - Every,
-                            $"after a kill the checkpoint (step {CheckpointStep(directory)}) holds all but the steps since the last checkpoint (reported {reported})");
+                        Assert.IsTrue(
+                            CheckpointStep(directory) >= reported - Every,
+                            $"after a kill the checkpoint (step {CheckpointStep(directory)}) holds all but the steps "
+                                + $"since the last checkpoint (reported {reported})"
+                        );
                 }
                 // Killed after its final checkpoint: the run is complete (resuming it would be refused).
-                if (File.Exists(Path.Combine(directory, "run.safetensors")) && CheckpointStep(directory) == Steps) break;
+                if (File.Exists(Path.Combine(directory, "run.safetensors")) && CheckpointStep(directory) == Steps)
+                    break;
                 args = Next(directory);
             }
-            Console.WriteLine($"{kills} SIGKILLs, {midWrite} of them while a checkpoint was being written (a temporary file was left)");
+            Console.WriteLine(
+                $"{kills} SIGKILLs, {midWrite} of them while a checkpoint was being written (a temporary file was left)"
+            );
             Assert.IsTrue(kills >= 6, $"{kills} kills");
             Assert.IsTrue(midWrite >= 1, "at least one kill landed in the middle of a checkpoint write");
             AssertSameRun(reference, directory);
@@ -172,8 +248,11 @@ public sealed partial class KillResumeTests
     public void SigintAndSigtermSaveSayHowToResumeAndTheResumedRunIsBitIdentical()
     {
         RequireEnvironment();
-        if (File.ReadLines("/proc/self/status").FirstOrDefault(l => l.StartsWith("SigIgn:", StringComparison.Ordinal)) is { } ignored
-            && (Convert.ToUInt64(ignored[7..].Trim(), 16) & 2) != 0)
+        if (
+            File.ReadLines("/proc/self/status").FirstOrDefault(l => l.StartsWith("SigIgn:", StringComparison.Ordinal))
+                is { } ignored
+            && (Convert.ToUInt64(ignored[7..].Trim(), 16) & 2) != 0
+        )
             Assert.Inconclusive("SIGINT is ignored by this test process (and so by its children).");
         int seed = Environment.TickCount & 0xFFFF;
         Console.WriteLine($"signal test seed {seed}");
@@ -190,26 +269,42 @@ public sealed partial class KillResumeTests
                 var child = Start(directory, args);
                 // Wait until it trains (a report line), then a random moment.
                 var clock = Stopwatch.StartNew();
-                while (LastReported(child.Output) == 0 && !child.Process.HasExited && clock.Elapsed.TotalSeconds < 30) Thread.Sleep(5);
+                while (LastReported(child.Output) == 0 && !child.Process.HasExited && clock.Elapsed.TotalSeconds < 30)
+                    Thread.Sleep(5);
                 Thread.Sleep(rng.Next(0, 150));
-                if (child.Process.HasExited) { Finish(child); break; }
+                if (child.Process.HasExited)
+                {
+                    Finish(child);
+                    break;
+                }
                 Assert.AreEqual(0, Kill(child.Process.Id, signal));
                 bool twice = i == signals.Length - 1;
-                if (twice) Assert.AreEqual(0, Kill(child.Process.Id, signal));      // a second Ctrl-C ends it at once
+                if (twice)
+                    Assert.AreEqual(0, Kill(child.Process.Id, signal)); // a second Ctrl-C ends it at once
                 Finish(child);
                 signalled++;
                 Assert.AreEqual(128 + signal, child.Process.ExitCode, child.Output);
                 if (!twice)
                 {
-                    var line = child.Output.Split('\n').Single(l => l.StartsWith("interrupted by", StringComparison.Ordinal));
+                    var line = child
+                        .Output.Split('\n')
+                        .Single(l => l.StartsWith("interrupted by", StringComparison.Ordinal));
                     StringAssert.Contains(line, signal == 2 ? "SIGINT" : "SIGTERM");
-                    int step = int.Parse(line.Split(" at step ")[1].Split('/')[0], System.Globalization.CultureInfo.InvariantCulture);
-                    Assert.AreEqual(step, CheckpointStep(directory), "the checkpoint holds the step it stopped at: nothing is lost");
+                    int step = int.Parse(
+                        line.Split(" at step ")[1].Split('/')[0],
+                        System.Globalization.CultureInfo.InvariantCulture
+                    );
+                    Assert.AreEqual(
+                        step,
+                        CheckpointStep(directory),
+                        "the checkpoint holds the step it stopped at: nothing is lost"
+                    );
                     string command = line.Split("resume with: modula ")[1].Trim();
                     Assert.AreEqual($"train gpt --resume {Path.Combine(directory, "run.safetensors")}", command);
                     args = command.Split(' ');
                 }
-                else args = Next(directory);
+                else
+                    args = Next(directory);
                 Assert.AreEqual(0, Directory.GetFiles(directory, ".*.tmp").Length, "no temporary file after a signal");
             }
             var last = Finish(Start(directory, args));
@@ -228,18 +323,44 @@ public sealed partial class KillResumeTests
     [TestMethod]
     public void ASweepKilledInTheMiddleOfACellResumesWithEveryCellAndAValidCsv()
     {
-        if (!OperatingSystem.IsLinux()) Assert.Inconclusive("Linux only.");
+        if (!OperatingSystem.IsLinux())
+            Assert.Inconclusive("Linux only.");
         string? data = Environment.GetEnvironmentVariable("MODULA_DATA");
-        if (data is null || !File.Exists(Path.Combine(data, "fashion-mnist", "train-images-idx3-ubyte.gz"))) Assert.Inconclusive("Fashion-MNIST not found in MODULA_DATA.");
-        string[] sweep = ["sweep", "resmlp", "--widths", "16,32", "--depths", "1,2", "--base-width", "16", "--base-depth", "1", "--steps", "150",
-            "--optimizers", "normed-adam", "--grid", "-1:0", "--jobs", "1", "--out", "sw", "--data", Path.Combine(data, "fashion-mnist")];
+        if (data is null || !File.Exists(Path.Combine(data, "fashion-mnist", "train-images-idx3-ubyte.gz")))
+            Assert.Inconclusive("Fashion-MNIST not found in MODULA_DATA.");
+        string[] sweep =
+        [
+            "sweep",
+            "resmlp",
+            "--widths",
+            "16,32",
+            "--depths",
+            "1,2",
+            "--base-width",
+            "16",
+            "--base-depth",
+            "1",
+            "--steps",
+            "150",
+            "--optimizers",
+            "normed-adam",
+            "--grid",
+            "-1:0",
+            "--jobs",
+            "1",
+            "--out",
+            "sw",
+            "--data",
+            Path.Combine(data, "fashion-mnist"),
+        ];
         string reference = Directory.CreateTempSubdirectory("modula-sweep-ref-").FullName;
         string directory = Directory.CreateTempSubdirectory("modula-sweep-kill-").FullName;
         try
         {
             var straight = Finish(Start(reference, sweep));
             Assert.AreEqual(0, straight.Process.ExitCode, straight.Output);
-            int seed = Environment.TickCount & 0xFFFF, kills = 0;
+            int seed = Environment.TickCount & 0xFFFF,
+                kills = 0;
             Console.WriteLine($"sweep kill seed {seed}");
             var rng = new Random(seed);
             string csv = Path.Combine(directory, "sw", "sweep.csv");
@@ -249,19 +370,34 @@ public sealed partial class KillResumeTests
                 int rowsBefore = File.Exists(csv) ? File.ReadAllLines(csv).Length : 0;
                 var clock = Stopwatch.StartNew();
                 // Wait for one more finished cell, then kill inside the next one.
-                while (!child.Process.HasExited && clock.Elapsed.TotalSeconds < 60 && (!File.Exists(csv) || File.ReadAllLines(csv).Length <= rowsBefore))
+                while (
+                    !child.Process.HasExited
+                    && clock.Elapsed.TotalSeconds < 60
+                    && (!File.Exists(csv) || File.ReadAllLines(csv).Length <= rowsBefore)
+                )
                     Thread.Sleep(5);
                 Thread.Sleep(rng.Next(10, 200));
-                if (child.Process.HasExited) { Finish(child); break; }
+                if (child.Process.HasExited)
+                {
+                    Finish(child);
+                    break;
+                }
                 child.Process.Kill();
                 Finish(child);
                 kills++;
             }
             var last = Finish(Start(directory, sweep));
             Assert.AreEqual(0, last.Process.ExitCode, last.Output);
-            static string[] Rows(string dir) => File.ReadAllLines(Path.Combine(dir, "sw", "sweep.csv"))
-                .Select(l => string.Join(',', l.Split(',')[..^1])).Order(StringComparer.Ordinal).ToArray();   // all but the wall time
-            CollectionAssert.AreEqual(Rows(reference), Rows(directory), "every cell once, with the uninterrupted sweep's scores");
+            static string[] Rows(string dir) =>
+                File.ReadAllLines(Path.Combine(dir, "sw", "sweep.csv"))
+                    .Select(l => string.Join(',', l.Split(',')[..^1]))
+                    .Order(StringComparer.Ordinal)
+                    .ToArray(); // all but the wall time
+            CollectionAssert.AreEqual(
+                Rows(reference),
+                Rows(directory),
+                "every cell once, with the uninterrupted sweep's scores"
+            );
             Assert.AreEqual(7, Rows(directory).Length, "a header and six cells");
             Assert.IsTrue(kills >= 1, $"{kills} kills");
             Console.WriteLine($"{kills} SIGKILLs in the middle of sweep cells");

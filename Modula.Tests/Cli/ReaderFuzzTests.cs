@@ -16,7 +16,8 @@ public sealed class ReaderFuzzTests
     private static string _dir = "";
 
     [ClassInitialize]
-    public static void CreateDirectory(TestContext _) => _dir = Directory.CreateTempSubdirectory("modula-fuzz-").FullName;
+    public static void CreateDirectory(TestContext _) =>
+        _dir = Directory.CreateTempSubdirectory("modula-fuzz-").FullName;
 
     [ClassCleanup]
     public static void DeleteDirectory() => Directory.Delete(_dir, recursive: true);
@@ -28,7 +29,8 @@ public sealed class ReaderFuzzTests
     private static byte[] Gzip(byte[] payload)
     {
         using var memory = new MemoryStream();
-        using (var gz = new GZipStream(memory, CompressionLevel.Fastest)) gz.Write(payload);
+        using (var gz = new GZipStream(memory, CompressionLevel.Fastest))
+            gz.Write(payload);
         return memory.ToArray();
     }
 
@@ -49,9 +51,14 @@ public sealed class ReaderFuzzTests
     /// <summary>What a correct reader returns for an uncompressed payload, or null when it must be rejected.</summary>
     private static IdxArray? Parse(byte[] p)
     {
-        if (p.Length < 4 || p[0] != 0 || p[1] != 0 || p[2] != 8 || p[3] is 0 or > 4 || p.Length < 4 + 4 * p[3]) return null;
-        var dims = Enumerable.Range(0, p[3]).Select(i => BinaryPrimitives.ReadInt32BigEndian(p.AsSpan(4 + 4 * i))).ToArray();
-        if (dims.Any(d => d < 0)) return null;
+        if (p.Length < 4 || p[0] != 0 || p[1] != 0 || p[2] != 8 || p[3] is 0 or > 4 || p.Length < 4 + 4 * p[3])
+            return null;
+        var dims = Enumerable
+            .Range(0, p[3])
+            .Select(i => BinaryPrimitives.ReadInt32BigEndian(p.AsSpan(4 + 4 * i)))
+            .ToArray();
+        if (dims.Any(d => d < 0))
+            return null;
         long size = dims.Aggregate(1L, (a, d) => a * d);
         return p.Length - 4 - 4 * dims.Length == size ? new IdxArray(dims, p[(4 + 4 * dims.Length)..]) : null;
     }
@@ -63,7 +70,10 @@ public sealed class ReaderFuzzTests
         File.WriteAllBytes(path, file);
         long before = GC.GetAllocatedBytesForCurrentThread();
         IdxArray? actual = null;
-        try { actual = IdxArray.Read(path, gzip); }
+        try
+        {
+            actual = IdxArray.Read(path, gzip);
+        }
         catch (DataException) { }
         long allocated = GC.GetAllocatedBytesForCurrentThread() - before;
         // What the file can hold, plus the reader's fixed buffers.
@@ -93,42 +103,64 @@ public sealed class ReaderFuzzTests
             string what = $"case {c} (seed 17)";
             switch (rng.Next(6))
             {
-                case 0:   // the compressed file cut short anywhere (the trailer holds CRC and length)
+                case 0: // the compressed file cut short anywhere (the trailer holds CRC and length)
                     var full = Gzip(payload);
                     int cut = rng.Next(0, full.Length);
                     ReadAndCheck(full[..cut], true, null, $"{what}: gzip truncated to {cut} of {full.Length}");
                     break;
-                case 1:   // one bit flipped in the compressed file: only the header's time, flags and OS byte are harmless
+                // one bit flipped in the compressed file: only the header's time, flags and OS byte are harmless
+                case 1:
                     var flipped = Gzip(payload);
                     int at = rng.Next(flipped.Length);
                     flipped[at] ^= (byte)(1 << rng.Next(8));
                     bool harmless = at is >= 4 and <= 9 && at != 3;
                     try
                     {
-                        ReadAndCheck(flipped, true, harmless ? new IdxArray(dims, data) : null, $"{what}: bit flipped at byte {at}");
+                        ReadAndCheck(
+                            flipped,
+                            true,
+                            harmless ? new IdxArray(dims, data) : null,
+                            $"{what}: bit flipped at byte {at}"
+                        );
                     }
                     catch (AssertFailedException) when (!harmless)
                     {
-                        // A flip inside deflate's data can, rarely, still decode to the same bytes and CRC; that is a correct result.
-                        ReadAndCheck(flipped, true, new IdxArray(dims, data), $"{what}: bit flipped at byte {at}, same content");
+                        // A flip inside deflate's data can, rarely, still decode to the same bytes and CRC; that is a
+                        // correct result.
+                        ReadAndCheck(
+                            flipped,
+                            true,
+                            new IdxArray(dims, data),
+                            $"{what}: bit flipped at byte {at}, same content"
+                        );
                     }
                     break;
-                case 2:   // the header lies: a dimension replaced by a huge, negative or slightly wrong value
+                case 2: // the header lies: a dimension replaced by a huge, negative or slightly wrong value
                     int dim = rng.Next(dims.Length);
-                    int lie = rng.Next(4) switch { 0 => int.MaxValue, 1 => -rng.Next(1, 100), 2 => 2_000_000_000, _ => dims[dim] + rng.Next(1, 3) };
+                    int lie = rng.Next(4) switch
+                    {
+                        0 => int.MaxValue,
+                        1 => -rng.Next(1, 100),
+                        2 => 2_000_000_000,
+                        _ => dims[dim] + rng.Next(1, 3),
+                    };
                     BinaryPrimitives.WriteInt32BigEndian(payload.AsSpan(4 + 4 * dim), lie);
                     ReadAndCheck(Gzip(payload), true, Parse(payload), $"{what}: dimension {dim} claims {lie}");
                     break;
-                case 3:   // the uncompressed payload cut or extended
-                    var changed = rng.Next(2) == 0 ? payload[..rng.Next(0, payload.Length + 1)] : [.. payload, .. new byte[rng.Next(1, 5)]];
+                case 3: // the uncompressed payload cut or extended
+                    var changed =
+                        rng.Next(2) == 0
+                            ? payload[..rng.Next(0, payload.Length + 1)]
+                            : [.. payload, .. new byte[rng.Next(1, 5)]];
                     ReadAndCheck(Gzip(changed), true, Parse(changed), $"{what}: payload of {changed.Length} bytes");
                     break;
-                case 4:   // a plain (uncompressed) file, mutated in its header bytes
+                case 4: // a plain (uncompressed) file, mutated in its header bytes
                     var plain = (byte[])payload.Clone();
-                    if (plain.Length > 0) plain[rng.Next(Math.Min(plain.Length, 4 + 4 * dims.Length))] = (byte)rng.Next(256);
+                    if (plain.Length > 0)
+                        plain[rng.Next(Math.Min(plain.Length, 4 + 4 * dims.Length))] = (byte)rng.Next(256);
                     ReadAndCheck(plain, false, Parse(plain), $"{what}: plain header byte changed");
                     break;
-                default:  // random bytes, gzip or not
+                default: // random bytes, gzip or not
                     var noise = new byte[rng.Next(0, 64)];
                     rng.NextBytes(noise);
                     bool asGzip = rng.Next(2) == 0;
@@ -166,7 +198,10 @@ public sealed class ReaderFuzzTests
                 var read = IdxArray.Read(path);
                 CollectionAssert.AreEqual(data, read.Data, $"flip at {at} decoded to different data without an error");
             }
-            catch (DataException) { flips++; }
+            catch (DataException)
+            {
+                flips++;
+            }
         }
         Assert.IsTrue(flips > 0, "no flip was detected at all");
         // The trailer itself: a changed CRC-32 must be refused even though the data decodes.
@@ -191,10 +226,18 @@ public sealed class ReaderFuzzTests
                 int at = rng.Next(bytes.Count);
                 switch (rng.Next(4))
                 {
-                    case 0: bytes[at] ^= (byte)(1 << rng.Next(8)); break;
-                    case 1: bytes.RemoveRange(at, bytes.Count - at); break;
-                    case 2: bytes.Insert(at, (byte)rng.Next(256)); break;
-                    default: bytes.InsertRange(0, rng.Next(2) == 0 ? [0xEF, 0xBB, 0xBF] : [0xFF, 0xFE]); break;
+                    case 0:
+                        bytes[at] ^= (byte)(1 << rng.Next(8));
+                        break;
+                    case 1:
+                        bytes.RemoveRange(at, bytes.Count - at);
+                        break;
+                    case 2:
+                        bytes.Insert(at, (byte)rng.Next(256));
+                        break;
+                    default:
+                        bytes.InsertRange(0, rng.Next(2) == 0 ? [0xEF, 0xBB, 0xBF] : [0xFF, 0xFE]);
+                        break;
                 }
             }
             var file = bytes.ToArray();
@@ -202,14 +245,26 @@ public sealed class ReaderFuzzTests
             File.WriteAllBytes(path, file);
             var body = file.AsSpan().StartsWith((ReadOnlySpan<byte>)[0xEF, 0xBB, 0xBF]) ? file[3..] : file;
             string? text;
-            try { text = strict.GetString(body); }
-            catch (DecoderFallbackException) { text = null; }
+            try
+            {
+                text = strict.GetString(body);
+            }
+            catch (DecoderFallbackException)
+            {
+                text = null;
+            }
             TextCorpus? corpus = null;
-            try { corpus = TextCorpus.Load(path); }
+            try
+            {
+                corpus = TextCorpus.Load(path);
+            }
             catch (DataException) { }
             if (text is null || text.Length < 2)
             {
-                Assert.IsNull(corpus, $"case {c}: {(text is null ? "invalid UTF-8" : "a text under 2 characters")} was accepted");
+                Assert.IsNull(
+                    corpus,
+                    $"case {c}: {(text is null ? "invalid UTF-8" : "a text under 2 characters")} was accepted"
+                );
                 continue;
             }
             Assert.IsNotNull(corpus, $"case {c}: valid UTF-8 was rejected");

@@ -22,18 +22,37 @@ public sealed class ResumeCommandTests
     public void DeleteDirectory() => Directory.Delete(_dir, recursive: true);
 
     private string[] Tiny(int steps, params string[] more) =>
-    [
-        "train", "gpt", "--steps", steps.ToString(System.Globalization.CultureInfo.InvariantCulture), "--width", "16", "--heads", "2",
-        "--blocks", "1", "--context", "16", "--batch", "4", "--eval-interval", "5", "--eval-batches", "1",
-        "--log", Path.Combine(_dir, "run.csv"), .. more,
-    ];
+        [
+            "train",
+            "gpt",
+            "--steps",
+            steps.ToString(System.Globalization.CultureInfo.InvariantCulture),
+            "--width",
+            "16",
+            "--heads",
+            "2",
+            "--blocks",
+            "1",
+            "--context",
+            "16",
+            "--batch",
+            "4",
+            "--eval-interval",
+            "5",
+            "--eval-batches",
+            "1",
+            "--log",
+            Path.Combine(_dir, "run.csv"),
+            .. more,
+        ];
 
     private string Checkpoint => Path.Combine(_dir, "run.safetensors");
 
     private static (int Code, string Output, string Error) Run(string[] args)
     {
         string? data = Environment.GetEnvironmentVariable("MODULA_DATA");
-        if (data is null || !File.Exists(Path.Combine(data, "tinyshakespeare.txt"))) Assert.Inconclusive("tinyshakespeare.txt not found in MODULA_DATA.");
+        if (data is null || !File.Exists(Path.Combine(data, "tinyshakespeare.txt")))
+            Assert.Inconclusive("tinyshakespeare.txt not found in MODULA_DATA.");
         var output = new StringWriter();
         var error = new StringWriter();
         int code = CommandLine.Run(args, output, error);
@@ -46,11 +65,39 @@ public sealed class ResumeCommandTests
         Assert.AreEqual(0, Run(Tiny(10, "--checkpoint", Checkpoint)).Code);
         var checkpoint = File.ReadAllBytes(Checkpoint);
         var log = File.ReadAllText(Path.Combine(_dir, "run.csv"));
-        var (code, _, error) = Run(["train", "gpt", "--resume", Checkpoint, "--lr", "0.3", "--seed", "2", "--batch", "5", "--width", "32",
-            "--heads", "4", "--optimizer", "adam", "--steps", "20"]);
+        var (code, _, error) = Run([
+            "train",
+            "gpt",
+            "--resume",
+            Checkpoint,
+            "--lr",
+            "0.3",
+            "--seed",
+            "2",
+            "--batch",
+            "5",
+            "--width",
+            "32",
+            "--heads",
+            "4",
+            "--optimizer",
+            "adam",
+            "--steps",
+            "20",
+        ]);
         Assert.AreEqual(2, code, error);
-        foreach (var difference in new[] { "--lr 0.3 (the run's is 0.5)", "--seed 2 (the run's is 0)", "--batch 5 (the run's is 4)",
-                     "--width 32 (the run's is 16)", "--heads 4 (the run's is 2)", "--optimizer adam (the run's is modula-adam)", "--steps 20 (the run's horizon is 10" })
+        foreach (
+            var difference in new[]
+            {
+                "--lr 0.3 (the run's is 0.5)",
+                "--seed 2 (the run's is 0)",
+                "--batch 5 (the run's is 4)",
+                "--width 32 (the run's is 16)",
+                "--heads 4 (the run's is 2)",
+                "--optimizer adam (the run's is modula-adam)",
+                "--steps 20 (the run's horizon is 10",
+            }
+        )
             StringAssert.Contains(error, difference);
         CollectionAssert.AreEqual(checkpoint, File.ReadAllBytes(Checkpoint), "the checkpoint is untouched");
         Assert.AreEqual(log, File.ReadAllText(Path.Combine(_dir, "run.csv")), "the log is untouched");
@@ -82,7 +129,7 @@ public sealed class ResumeCommandTests
     {
         Assert.AreEqual(0, Run(Tiny(5, "--checkpoint", Checkpoint)).Code);
         var (tensors, metadata) = SafeTensors.Read(Checkpoint);
-        metadata["run.heads"] = "0";                     // re-signed: the checksums hold, the content lies
+        metadata["run.heads"] = "0"; // re-signed: the checksums hold, the content lies
         metadata["run.lr"] = "NaN";
         File.WriteAllBytes(Checkpoint, SafeTensors.Serialize(tensors, metadata));
         var (code, _, error) = Run(["train", "gpt", "--resume", Checkpoint]);
@@ -111,12 +158,18 @@ public sealed class ResumeCommandTests
     {
         // A folder that exists but takes no files: every save fails, as on a full or read-only disk (root ignores
         // permissions, and a missing folder is refused as a usage error before the run starts).
-        if (!OperatingSystem.IsLinux()) Assert.Inconclusive("/proc: Linux only.");
+        if (!OperatingSystem.IsLinux())
+            Assert.Inconclusive("/proc: Linux only.");
         string path = $"/proc/modula-test-{Guid.NewGuid():N}.safetensors";
         var (code, output, error) = Run(Tiny(10, "--checkpoint", path, "--checkpoint-every", "5"));
         Assert.AreEqual(5, code, output + error);
-        Assert.AreEqual(2, output.Split('\n').Count(l => l.StartsWith("checkpoint of step", StringComparison.Ordinal) && l.Contains("not saved")),
-            output);
+        Assert.AreEqual(
+            2,
+            output
+                .Split('\n')
+                .Count(l => l.StartsWith("checkpoint of step", StringComparison.Ordinal) && l.Contains("not saved")),
+            output
+        );
         StringAssert.StartsWith(error, "modula: the final checkpoint could not be written");
         Assert.AreEqual(1, error.Trim().Split('\n').Length, error);
     }
@@ -124,10 +177,15 @@ public sealed class ResumeCommandTests
     [TestMethod]
     public void AFailedSaveKeepsThePreviousCheckpointAndTheNextSaveSucceeds()
     {
-        using var trainer = new Trainer(Tests.Optim.TrainerTests.SmallResMlp(), Tests.Optim.TrainerTests.SmallResMlp().Initialize(new Modula.Tensors.Random.Generator(1)),
-            new ModulaAdam(), new TrainerOptions(0.1, Schedule.Linear(10), UpdateRule.Normalize));
+        using var trainer = new Trainer(
+            Tests.Optim.TrainerTests.SmallResMlp(),
+            Tests.Optim.TrainerTests.SmallResMlp().Initialize(new Modula.Tensors.Random.Generator(1)),
+            new ModulaAdam(),
+            new TrainerOptions(0.1, Schedule.Linear(10), UpdateRule.Normalize)
+        );
         var output = new StringWriter();
-        using (var ok = new CheckpointWriter(Checkpoint, 0, output)) ok.Save(trainer, new Dictionary<string, string>());
+        using (var ok = new CheckpointWriter(Checkpoint, 0, output))
+            ok.Save(trainer, new Dictionary<string, string>());
         var saved = File.ReadAllBytes(Checkpoint);
         trainer.StepCount = 5;
         using (var full = new CheckpointWriter(Checkpoint, 0, output, savedStep: 0, FailingStream.After(1000)))
@@ -136,7 +194,11 @@ public sealed class ResumeCommandTests
             Assert.IsFalse(full.Wait());
             Assert.AreEqual(0, full.SavedStep);
         }
-        StringAssert.Contains(output.ToString(), $"checkpoint of step 5 not saved (simulated failure while writing (no space left on device).); {Checkpoint} still holds step 0; training goes on");
+        StringAssert.Contains(
+            output.ToString(),
+            $"checkpoint of step 5 not saved (simulated failure while writing (no space left on device).); "
+                + $"{Checkpoint} still holds step 0; training goes on"
+        );
         CollectionAssert.AreEqual(saved, File.ReadAllBytes(Checkpoint), "the previous checkpoint is intact");
         Assert.AreEqual(1, Directory.GetFiles(_dir).Length, "no temporary file is left");
         using (var next = new CheckpointWriter(Checkpoint, 2, output, savedStep: 0))
@@ -152,7 +214,10 @@ public sealed class ResumeCommandTests
     [TestMethod]
     public void StrayTemporaryFilesOfAKilledSaveAreRemoved()
     {
-        string stray = Path.Combine(_dir, $"{SafeTensors.TempPrefix(Checkpoint)}999999999.0123456789abcdef0123456789abcdef.tmp");
+        string stray = Path.Combine(
+            _dir,
+            $"{SafeTensors.TempPrefix(Checkpoint)}999999999.0123456789abcdef0123456789abcdef.tmp"
+        );
         File.WriteAllText(stray, "half a checkpoint");
         var output = new StringWriter();
         using var writer = new CheckpointWriter(Checkpoint, 0, output);
@@ -168,10 +233,21 @@ public sealed class ResumeCommandTests
         string outDir = Path.Combine(_dir, "sweep");
         var store = new SweepStore(Path.Combine(outDir, "sweep.csv"));
         foreach (var (width, depth) in new[] { (8, 1), (16, 1), (8, 3) })
-            foreach (int lr in new[] { -2, -1, 0 })
-                store.Add(new SweepResult(new SweepCell("resmlp", "normed-adam", width, depth, lr, 0, 7, 4), 1.0 + Math.Abs(lr + 1) + width / 100.0, false, 2.3, 0.1));
+        foreach (int lr in new[] { -2, -1, 0 })
+            store.Add(
+                new SweepResult(
+                    new SweepCell("resmlp", "normed-adam", width, depth, lr, 0, 7, 4),
+                    1.0 + Math.Abs(lr + 1) + width / 100.0,
+                    false,
+                    2.3,
+                    0.1
+                )
+            );
         var output = new StringWriter();
-        Assert.AreEqual(0, CommandLine.Run(["sweep", "resmlp", "--report", "--out", outDir], output, new StringWriter()));
+        Assert.AreEqual(
+            0,
+            CommandLine.Run(["sweep", "resmlp", "--report", "--out", outDir], output, new StringWriter())
+        );
         string summary = File.ReadAllText(Path.Combine(outDir, "summary.md"));
         StringAssert.Contains(summary, "resmlp across width (depth 1, 7 steps, batch 4");
         StringAssert.Contains(summary, "| normed-adam | -1 | -1 | 0 |");
@@ -185,7 +261,14 @@ public sealed class ResumeCommandTests
         Assert.AreEqual(2, CommandLine.Run(["sweep", "resmlp", "--report", "--out", empty], new StringWriter(), error));
         StringAssert.Contains(error.ToString(), "holds no resmlp runs");
         Assert.AreEqual("kept", File.ReadAllText(Path.Combine(empty, "summary.md")));
-        Assert.AreEqual(2, CommandLine.Run(["sweep", "resmlp", "--report", "--out", outDir, "--widths", "64"], new StringWriter(), error));
+        Assert.AreEqual(
+            2,
+            CommandLine.Run(
+                ["sweep", "resmlp", "--report", "--out", outDir, "--widths", "64"],
+                new StringWriter(),
+                error
+            )
+        );
         StringAssert.Contains(summary, "| normed-adam |");
     }
 
@@ -193,12 +276,28 @@ public sealed class ResumeCommandTests
     public void AClassifierResumedFromAnEarlierCheckpointEndsBitIdenticalToAStraightRun()
     {
         string? data = Environment.GetEnvironmentVariable("MODULA_DATA");
-        if (data is null || !File.Exists(Path.Combine(data, "fashion-mnist", "train-images-idx3-ubyte.gz"))) Assert.Inconclusive("Fashion-MNIST not found in MODULA_DATA.");
+        if (data is null || !File.Exists(Path.Combine(data, "fashion-mnist", "train-images-idx3-ubyte.gz")))
+            Assert.Inconclusive("Fashion-MNIST not found in MODULA_DATA.");
         string[] Mlp(string name, params string[] more) =>
-        [
-            "train", "mlp", "--data", Path.Combine(data, "fashion-mnist"), "--steps", "10", "--batch", "8", "--width", "16", "--eval-interval", "5",
-            "--log", Path.Combine(_dir, name + ".csv"), "--checkpoint", Path.Combine(_dir, name + ".safetensors"), .. more,
-        ];
+            [
+                "train",
+                "mlp",
+                "--data",
+                Path.Combine(data, "fashion-mnist"),
+                "--steps",
+                "10",
+                "--batch",
+                "8",
+                "--width",
+                "16",
+                "--eval-interval",
+                "5",
+                "--log",
+                Path.Combine(_dir, name + ".csv"),
+                "--checkpoint",
+                Path.Combine(_dir, name + ".safetensors"),
+                .. more,
+            ];
         Assert.AreEqual(0, Run(Mlp("straight")).Code);
         var (code, output, error) = Run(Mlp("kept", "--keep", "2"));
         Assert.AreEqual(0, code, output + error);
@@ -211,6 +310,7 @@ public sealed class ResumeCommandTests
         var (expected, _) = SafeTensors.Read(Path.Combine(_dir, "straight.safetensors"));
         var (actual, metadata) = SafeTensors.Read(early);
         Assert.AreEqual("10", metadata["step"]);
-        foreach (var (key, t) in expected) CollectionAssert.AreEqual(t.Data, actual[key].Data, $"tensor {key}");
+        foreach (var (key, t) in expected)
+            CollectionAssert.AreEqual(t.Data, actual[key].Data, $"tensor {key}");
     }
 }

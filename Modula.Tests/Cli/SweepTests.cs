@@ -36,9 +36,9 @@ public sealed class SweepTests
     [TestMethod]
     public void BestDriftEdgeAndTransferOnSyntheticCurves()
     {
-        var small = Curve(3.0, 2.0, 1.5, 1.8, double.NaN);   // best at 2^-1
-        var medium = Curve(2.8, 1.9, 1.6, 1.2, double.NaN);  // best at 2^0
-        var large = Curve(2.5, 1.0, 1.4, 1.9, 2.2);          // best at 2^-2
+        var small = Curve(3.0, 2.0, 1.5, 1.8, double.NaN); // best at 2^-1
+        var medium = Curve(2.8, 1.9, 1.6, 1.2, double.NaN); // best at 2^0
+        var large = Curve(2.5, 1.0, 1.4, 1.9, 2.2); // best at 2^-2
         Assert.AreEqual(-1, Best(small)!.Value.LrExponent);
         Assert.AreEqual(0, Best(medium)!.Value.LrExponent);
         Assert.AreEqual(2, Drift([small, medium, large]), "best exponents -1, 0, -2 span two grid steps");
@@ -52,7 +52,11 @@ public sealed class SweepTests
 
         var transfer = AtSmallestScaleOptimum([(256, large), (32, small), (64, medium)]);
         CollectionAssert.AreEqual(new[] { 32, 64, 256 }, transfer.Select(t => t.Scale).ToArray());
-        CollectionAssert.AreEqual(new[] { 1.5, 1.6, 1.4 }, transfer.Select(t => t.Score).ToArray(), "scores at 2^-1, tuned on width 32");
+        CollectionAssert.AreEqual(
+            new[] { 1.5, 1.6, 1.4 },
+            transfer.Select(t => t.Score).ToArray(),
+            "scores at 2^-1, tuned on width 32"
+        );
     }
 
     [TestMethod]
@@ -60,7 +64,16 @@ public sealed class SweepTests
     {
         SweepResult R(int width, int exponent, int seed, double score, bool diverged = false) =>
             new(new SweepCell("resmlp", "adam", width, 2, exponent, seed, 10, 4), score, diverged, 3, 0.1);
-        var curves = Curves([R(32, -2, 0, 1.0), R(32, -2, 1, 2.0), R(32, -1, 0, 0.5), R(32, -1, 1, 9, diverged: true), R(64, -2, 0, 0.7)], SweepAxis.Width);
+        var curves = Curves(
+            [
+                R(32, -2, 0, 1.0),
+                R(32, -2, 1, 2.0),
+                R(32, -1, 0, 0.5),
+                R(32, -1, 1, 9, diverged: true),
+                R(64, -2, 0, 0.7),
+            ],
+            SweepAxis.Width
+        );
         Assert.AreEqual(2, curves.Count);
         var c = curves[("adam", 32)];
         Assert.AreEqual(new Point(-2, 1.5, false), c[0]);
@@ -70,12 +83,17 @@ public sealed class SweepTests
     [TestMethod]
     public void SvgPlotDrawsOneLinePerSeriesWithBestPointsAndFailures()
     {
-        var panel = new PlotPanel("normed-adam", "learning rate", "training loss",
-        [
-            new PlotSeries("width 32", [(-3, 2.0), (-2, 1.5), (-1, 1.7)], (-2, 1.5), [0]),
-            new PlotSeries("width 64", [(-3, 1.9), (-2, 1.4)], (-2, 1.4)),
-            new PlotSeries("width 128 <all diverged>", [], null, [-3, -2]),
-        ], e => $"2^{e}");
+        var panel = new PlotPanel(
+            "normed-adam",
+            "learning rate",
+            "training loss",
+            [
+                new PlotSeries("width 32", [(-3, 2.0), (-2, 1.5), (-1, 1.7)], (-2, 1.5), [0]),
+                new PlotSeries("width 64", [(-3, 1.9), (-2, 1.4)], (-2, 1.4)),
+                new PlotSeries("width 128 <all diverged>", [], null, [-3, -2]),
+            ],
+            e => $"2^{e}"
+        );
         var svg = XDocument.Parse(SvgPlot.Write("sweep & test", [panel, panel with { Title = "adam" }], 2));
         XNamespace ns = "http://www.w3.org/2000/svg";
         Assert.AreEqual(4, svg.Descendants(ns + "polyline").Count(), "two panels × two non-empty series");
@@ -83,8 +101,14 @@ public sealed class SweepTests
         Assert.AreEqual(6, svg.Descendants(ns + "text").Count(e => (string?)e.Attribute("class") == "failed"));
         Assert.IsTrue(svg.Descendants(ns + "text").Any(e => e.Value == "sweep & test"), "title escaped and kept");
         Assert.IsTrue(svg.Descendants(ns + "text").Any(e => e.Value == "2^-2"), "x ticks label the exponents");
-        var first = svg.Descendants(ns + "polyline").First().Attribute("points")!.Value.Split(' ')
-            .Select(p => p.Split(',').Select(v => double.Parse(v, System.Globalization.CultureInfo.InvariantCulture)).ToArray()).ToArray();
+        var first = svg.Descendants(ns + "polyline")
+            .First()
+            .Attribute("points")!
+            .Value.Split(' ')
+            .Select(p =>
+                p.Split(',').Select(v => double.Parse(v, System.Globalization.CultureInfo.InvariantCulture)).ToArray()
+            )
+            .ToArray();
         Assert.IsTrue(first[0][0] < first[1][0] && first[1][0] < first[2][0], "x increases left to right");
         Assert.IsTrue(first[1][1] > first[0][1], "a lower loss is drawn lower on the page (larger y)");
 
@@ -110,7 +134,10 @@ public sealed class SweepTests
         Assert.IsTrue(reread[1].Diverged && double.IsNaN(reread[1].Score));
 
         File.WriteAllText(path, "step,loss\n1,2\n");
-        StringAssert.Contains(Assert.ThrowsExactly<InvalidDataException>(() => new SweepStore(path)).Message, "not a sweep CSV");
+        StringAssert.Contains(
+            Assert.ThrowsExactly<InvalidDataException>(() => new SweepStore(path)).Message,
+            "not a sweep CSV"
+        );
     }
 
     /// <summary>Synthetic 28×28 images whose label is the row band that is bright.</summary>
@@ -120,20 +147,35 @@ public sealed class SweepTests
         var labels = Enumerable.Range(0, count).Select(i => (byte)(i % 10)).ToArray();
         var pixels = new byte[count * 28 * 28];
         for (int i = 0; i < count; i++)
-            for (int p = 0; p < 28 * 28; p++)
-                pixels[i * 784 + p] = (byte)((p / 28) / 3 == labels[i] ? 200 + rng.Next(50) : rng.Next(60));
+        for (int p = 0; p < 28 * 28; p++)
+            pixels[i * 784 + p] = (byte)((p / 28) / 3 == labels[i] ? 200 + rng.Next(50) : rng.Next(60));
         return new ImageDataset(new IdxArray([count, 28, 28], pixels), new IdxArray([count], labels));
     }
 
     [TestMethod]
     public void TinyEndToEndSweepResumesAndIsDeterministicInParallel()
     {
-        var plan = new SweepPlan("resmlp", [SweepOptimizer.Find("normed-adam"), SweepOptimizer.Find("adam")], [8, 16], [], 8, 1,
-            [-8, -2], Steps: 12, Batch: 16, Seeds: [0], AverageLast: 4);
+        var plan = new SweepPlan(
+            "resmlp",
+            [SweepOptimizer.Find("normed-adam"), SweepOptimizer.Find("adam")],
+            [8, 16],
+            [],
+            8,
+            1,
+            [-8, -2],
+            Steps: 12,
+            Batch: 16,
+            Seeds: [0],
+            AverageLast: 4
+        );
         var train = SweepRunner.Trainer("resmlp", Bands(200), null, Device.Cpu);
         var parallel = new SweepStore(Path.Combine(_dir, "a.csv"));
         Assert.AreEqual(8, new SweepRunner(plan, parallel, train).Run(jobs: 2));
-        Assert.AreEqual(0, new SweepRunner(plan, new SweepStore(Path.Combine(_dir, "a.csv")), train).Run(jobs: 2), "a rerun finds every cell done");
+        Assert.AreEqual(
+            0,
+            new SweepRunner(plan, new SweepStore(Path.Combine(_dir, "a.csv")), train).Run(jobs: 2),
+            "a rerun finds every cell done"
+        );
         var serial = new SweepStore(Path.Combine(_dir, "b.csv"));
         new SweepRunner(plan, serial, train).Run(jobs: 1);
         foreach (var r in parallel.Results)
@@ -142,11 +184,18 @@ public sealed class SweepTests
             Assert.AreEqual(twin.Score, r.Score, $"{r.Cell}: same score run alone or beside another");
         }
         var normed = parallel.Results.Single(r => r.Cell is { Optimizer: "normed-adam", Width: 16, LrExponent: -2 });
-        Assert.IsTrue(!normed.Diverged && normed.Score < normed.FirstLoss - 0.3, $"normed Adam learns: {normed.FirstLoss} → {normed.Score}");
+        Assert.IsTrue(
+            !normed.Diverged && normed.Score < normed.FirstLoss - 0.3,
+            $"normed Adam learns: {normed.FirstLoss} → {normed.Score}"
+        );
 
         var files = SweepReport.WritePlots(plan, parallel.Results, _dir);
-        CollectionAssert.AreEquivalent(new[] { "resmlp-width.svg", "resmlp-transfer.svg" }, files.Select(Path.GetFileName).ToArray());
-        foreach (var f in files) XDocument.Load(f);
+        CollectionAssert.AreEquivalent(
+            new[] { "resmlp-width.svg", "resmlp-transfer.svg" },
+            files.Select(Path.GetFileName).ToArray()
+        );
+        foreach (var f in files)
+            XDocument.Load(f);
         string summary = SweepReport.Summary(plan, parallel.Results);
         StringAssert.Contains(summary, "| normed-adam |");
         StringAssert.Contains(summary, "| optimizer | 8 | 16 | drift |");

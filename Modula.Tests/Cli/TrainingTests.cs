@@ -9,16 +9,33 @@ namespace Modula.Tests.Cli;
 [TestClass]
 public sealed class TrainingTests
 {
-    private static readonly TextCorpus Corpus = new(string.Concat(Enumerable.Repeat("the quick brown fox jumps over the lazy dog. ", 60)));
+    private static readonly TextCorpus Corpus = new(
+        string.Concat(Enumerable.Repeat("the quick brown fox jumps over the lazy dog. ", 60))
+    );
 
-    private static GptSettings Settings(string recipe = "v1") => new(recipe,
-        new GptConfig(Vocab: Corpus.Vocabulary.Length, Context: 16, Heads: 2, DEmbed: 16, DQuery: 8, DValue: 8, Blocks: 1),
-        recipe == "v1" ? GptSettings.V1Optimizer : GptSettings.V2Optimizer, Steps: 20, Batch: 4, Seed: 3);
+    private static GptSettings Settings(string recipe = "v1") =>
+        new(
+            recipe,
+            new GptConfig(
+                Vocab: Corpus.Vocabulary.Length,
+                Context: 16,
+                Heads: 2,
+                DEmbed: 16,
+                DQuery: 8,
+                DValue: 8,
+                Blocks: 1
+            ),
+            recipe == "v1" ? GptSettings.V1Optimizer : GptSettings.V2Optimizer,
+            Steps: 20,
+            Batch: 4,
+            Seed: 3
+        );
 
     private static List<double> Steps(GptRun run, int until)
     {
         var losses = new List<double>();
-        while (run.Trainer.StepCount < until) losses.Add(run.Step());
+        while (run.Trainer.StepCount < until)
+            losses.Add(run.Step());
         return losses;
     }
 
@@ -31,7 +48,10 @@ public sealed class TrainingTests
             using var b = new GptRun(Settings(recipe), Corpus, Device.Cpu);
             var la = Steps(a, 20);
             CollectionAssert.AreEqual(la, Steps(b, 20), $"{recipe}: same seed, same losses");
-            Assert.IsTrue(la.Skip(15).Average() < la.Take(5).Average() - 0.3, $"{recipe}: loss {la[0]:F3} → {la[^1]:F3}");
+            Assert.IsTrue(
+                la.Skip(15).Average() < la.Take(5).Average() - 0.3,
+                $"{recipe}: loss {la[0]:F3} → {la[^1]:F3}"
+            );
         }
     }
 
@@ -72,7 +92,11 @@ public sealed class TrainingTests
             Environment.SetEnvironmentVariable("MODULA_DATA", empty);
             var output = new StringWriter();
             var error = new StringWriter();
-            int code = CommandLine.Run(["train", "gpt", "--data", empty, "--no-download", "--steps", "1"], output, error);
+            int code = CommandLine.Run(
+                ["train", "gpt", "--data", empty, "--no-download", "--steps", "1"],
+                output,
+                error
+            );
             Assert.AreEqual(4, code);
             StringAssert.Contains(error.ToString(), "cannot find tinyshakespeare.txt");
             StringAssert.Contains(error.ToString(), "MODULA_DATA");
@@ -86,7 +110,11 @@ public sealed class TrainingTests
             code = CommandLine.Run(["generate"], output, error);
             Assert.AreEqual(2, code);
             StringAssert.Contains(error.ToString(), "generate needs --checkpoint");
-            code = CommandLine.Run(["generate", "--checkpoint", Path.Combine(empty, "none.safetensors")], output, error);
+            code = CommandLine.Run(
+                ["generate", "--checkpoint", Path.Combine(empty, "none.safetensors")],
+                output,
+                error
+            );
             Assert.AreEqual(4, code);
         }
         finally

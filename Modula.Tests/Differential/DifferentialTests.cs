@@ -10,8 +10,11 @@ namespace Modula.Tests.Differential;
 [TestClass]
 public sealed class DifferentialTests
 {
-    /// <summary>Programs per row by default (the simulator runs kernels as scalar C#: fewer); the soak runs more.</summary>
-    private const int Programs = 3000, SimulatorPrograms = 100, GradPrograms = 1000;
+    /// <summary>Programs per row by default (the simulator runs kernels as scalar C#: fewer); the soak runs
+    /// more.</summary>
+    private const int Programs = 3000,
+        SimulatorPrograms = 100,
+        GradPrograms = 1000;
 
     [TestMethod]
     [DataRow(TestDevices.Cpu, DType.Float32, Programs)]
@@ -21,13 +24,15 @@ public sealed class DifferentialTests
     public void RandomProgramsMatchTheReference(string deviceName, DType dtype, int count)
     {
         var device = TestDevices.Get(deviceName);
-        if (ProgramRunner.Run(1, count, grad: false, device, dtype) is { } report) Assert.Fail(report);
+        if (ProgramRunner.Run(1, count, grad: false, device, dtype) is { } report)
+            Assert.Fail(report);
     }
 
     [TestMethod]
     public void RandomDifferentiableProgramsPassGradCheck()
     {
-        if (ProgramRunner.Run(1, GradPrograms, grad: true, Device.Cpu, DType.Float64) is { } report) Assert.Fail(report);
+        if (ProgramRunner.Run(1, GradPrograms, grad: true, Device.Cpu, DType.Float64) is { } report)
+            Assert.Fail(report);
     }
 
     [TestMethod]
@@ -39,10 +44,22 @@ public sealed class DifferentialTests
             Assert.Inconclusive("Soak run skipped; set MODULA_SOAK_PROGRAMS (e.g. 100000) to run it.");
         var report = new List<string>();
         foreach (var dtype in new[] { DType.Float32, DType.Float64 })
-            if (ProgramRunner.Run(1_000_000, count, grad: false, Device.Cpu, dtype) is { } r) report.Add($"{dtype}: {r}");
-        if (ProgramRunner.Run(1_000_000, count / 20, grad: false, TestDevices.Get(TestDevices.Simulator), DType.Float32) is { } s)
+            if (ProgramRunner.Run(1_000_000, count, grad: false, Device.Cpu, dtype) is { } r)
+                report.Add($"{dtype}: {r}");
+        if (
+            ProgramRunner.Run(
+                1_000_000,
+                count / 20,
+                grad: false,
+                TestDevices.Get(TestDevices.Simulator),
+                DType.Float32
+            ) is
+            { } s
+        )
             report.Add($"simulator: {s}");
-        if (ProgramRunner.Run(1_000_000, count / 4, grad: true, Device.Cpu, DType.Float64) is { } g) report.Add($"autodiff: {g}");
-        if (report.Count > 0) Assert.Fail(string.Join("\n\n", report));
+        if (ProgramRunner.Run(1_000_000, count / 4, grad: true, Device.Cpu, DType.Float64) is { } g)
+            report.Add($"autodiff: {g}");
+        if (report.Count > 0)
+            Assert.Fail(string.Join("\n\n", report));
     }
 }

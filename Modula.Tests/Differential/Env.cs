@@ -5,7 +5,8 @@ using Modula.Tensors;
 
 namespace Modula.Tests.Differential;
 
-/// <summary>Where a program runs: a device and a float dtype for the engine, or float64 variables for autodiff.</summary>
+/// <summary>Where a program runs: a device and a float dtype for the engine, or float64 variables for
+/// autodiff.</summary>
 internal sealed class Env(Device device, DType dtype)
 {
     public Device Device { get; } = device;

@@ -4,11 +4,20 @@ using static Modula.Tests.Differential.CodeWriter;
 
 namespace Modula.Tests.Differential;
 
-/// <summary>An elementwise function: its float64 definition, the engine op, the autodiff op (null: not smooth) and C#.</summary>
+/// <summary>An elementwise function: its float64 definition, the engine op, the autodiff op (null: not smooth) and
+/// C#.</summary>
 /// <param name="Exact">Exact inputs give exact float32 outputs, so a comparison may follow.</param>
 /// <param name="NeedsExact">Discontinuous: only applied to exact values, where float32 and float64 agree.</param>
-internal sealed record UnaryKind(string Name, Func<double, double> Ref, Func<Tensor, Tensor> Eng, Func<Variable, Variable>? Grad,
-    string EngineCode, string GradCode, bool Exact = false, bool NeedsExact = false)
+internal sealed record UnaryKind(
+    string Name,
+    Func<double, double> Ref,
+    Func<Tensor, Tensor> Eng,
+    Func<Variable, Variable>? Grad,
+    string EngineCode,
+    string GradCode,
+    bool Exact = false,
+    bool NeedsExact = false
+)
 {
     public static readonly UnaryKind[] All =
     [
@@ -21,8 +30,24 @@ internal sealed record UnaryKind(string Name, Func<double, double> Ref, Func<Ten
         // Only on exact values: a float32 result just below 0 (tanh(0) is one) gives NaN where float64 gives 0.
         new("Sqrt", Math.Sqrt, Ops.Sqrt, null, "Ops.Sqrt({0})", "", NeedsExact: true),
         new("Square", v => v * v, x => Ops.Pow(x, 2), x => F.Pow(x, 2), "Ops.Pow({0}, 2)", "F.Pow({0}, 2)"),
-        new("Scale", v => v * 0.5, x => Ops.Mul(x, 0.5), x => F.Scale(x, 0.5), "Ops.Mul({0}, 0.5)", "F.Scale({0}, 0.5)", Exact: true),
-        new("Shift", v => v - 0.25, x => Ops.Add(x, -0.25), x => F.AddScalar(x, -0.25), "Ops.Add({0}, -0.25)", "F.AddScalar({0}, -0.25)", Exact: true),
+        new(
+            "Scale",
+            v => v * 0.5,
+            x => Ops.Mul(x, 0.5),
+            x => F.Scale(x, 0.5),
+            "Ops.Mul({0}, 0.5)",
+            "F.Scale({0}, 0.5)",
+            Exact: true
+        ),
+        new(
+            "Shift",
+            v => v - 0.25,
+            x => Ops.Add(x, -0.25),
+            x => F.AddScalar(x, -0.25),
+            "Ops.Add({0}, -0.25)",
+            "F.AddScalar({0}, -0.25)",
+            Exact: true
+        ),
         new("Sign", v => Math.Sign(v), Ops.Sign, null, "Ops.Sign({0})", "", Exact: true, NeedsExact: true),
         new("Step", v => v > 0 ? 1 : 0, Ops.Step, null, "Ops.Step({0})", "", Exact: true, NeedsExact: true),
     ];
@@ -31,16 +56,28 @@ internal sealed record UnaryKind(string Name, Func<double, double> Ref, Func<Ten
 internal sealed record UnaryStep(UnaryKind Kind) : Step
 {
     public override RefTensor Reference(RefTensor x) => RefOps.Map(x, Kind.Ref);
+
     public override Tensor Engine(Tensor x, Env env) => Kind.Eng(x);
+
     public override bool Differentiable => Kind.Grad is not null;
+
     public override Variable Grad(Variable x, Env env) => Kind.Grad!(x);
+
     public override string Code(string x, CodeWriter w) => string.Format(w.Grad ? Kind.GradCode : Kind.EngineCode, x);
+
     public override string ToString() => $"UnaryStep({Kind.Name})";
 }
 
 /// <summary>A broadcasting binary function, with the operand on the left or the right.</summary>
-internal sealed record BinaryKind(string Name, Func<double, double, double> Ref, Func<Tensor, Tensor, Tensor> Eng,
-    Func<Variable, Variable, Variable>? Grad, bool Exact = false, bool NeedsExact = false, bool PositiveRight = false)
+internal sealed record BinaryKind(
+    string Name,
+    Func<double, double, double> Ref,
+    Func<Tensor, Tensor, Tensor> Eng,
+    Func<Variable, Variable, Variable>? Grad,
+    bool Exact = false,
+    bool NeedsExact = false,
+    bool PositiveRight = false
+)
 {
     public static readonly BinaryKind[] All =
     [
@@ -62,24 +99,32 @@ internal sealed record BinaryStep(BinaryKind Kind, Operand B, bool OperandFirst)
 {
     public override RefTensor Reference(RefTensor x) =>
         OperandFirst ? RefOps.Zip(B.Reference(), x, Kind.Ref) : RefOps.Zip(x, B.Reference(), Kind.Ref);
+
     public override Tensor Engine(Tensor x, Env env)
     {
         var b = B.Engine(env);
         return OperandFirst ? Kind.Eng(b, x) : Kind.Eng(x, b);
     }
+
     public override bool Differentiable => Kind.Grad is not null;
+
     public override Variable Grad(Variable x, Env env)
     {
         var b = B.Grad(env);
         return OperandFirst ? Kind.Grad!(b, x) : Kind.Grad!(x, b);
     }
+
     public override string Code(string x, CodeWriter w)
     {
-        string b = B.Code(w), ns = w.Grad ? "F" : "Ops";
+        string b = B.Code(w),
+            ns = w.Grad ? "F" : "Ops";
         return OperandFirst ? $"{ns}.{Kind.Name}({b}, {x})" : $"{ns}.{Kind.Name}({x}, {b})";
     }
+
     public override IEnumerable<Step> Simpler() => B.Simpler().Select(o => this with { B = o });
+
     public override IEnumerable<Operand> Operands => [B];
+
     public override string ToString() => $"BinaryStep({Kind.Name}, {B.BaseShape.Length}-d operand, {OperandFirst})";
 }
 
@@ -87,75 +132,111 @@ internal sealed record BinaryStep(BinaryKind Kind, Operand B, bool OperandFirst)
 internal sealed record WhereStep(Operand Condition, Operand B) : Step
 {
     public override RefTensor Reference(RefTensor x) => RefOps.Where(Condition.Reference(), x, B.Reference());
+
     public override Tensor Engine(Tensor x, Env env) => Ops.Where(Condition.Engine(env), x, B.Engine(env));
+
     public override bool Differentiable => true;
+
     public override Variable Grad(Variable x, Env env) => F.Where(Condition.Grad(env).Value, x, B.Grad(env));
+
     public override string Code(string x, CodeWriter w)
     {
-        string c = Condition.Code(w), b = B.Code(w);
+        string c = Condition.Code(w),
+            b = B.Code(w);
         return w.Grad ? $"F.Where({c}.Value, {x}, {b})" : $"Ops.Where({c}, {x}, {b})";
     }
+
     public override IEnumerable<Step> Simpler() =>
-        Condition.Simpler().Select(o => this with { Condition = o }).Concat(B.Simpler().Select(o => this with { B = o }));
+        Condition
+            .Simpler()
+            .Select(o => this with { Condition = o })
+            .Concat(B.Simpler().Select(o => this with { B = o }));
+
     public override IEnumerable<Operand> Operands => [Condition, B];
 }
 
-internal enum ReduceKind { Sum, Max, Mean, Norm }
+internal enum ReduceKind
+{
+    Sum,
+    Max,
+    Mean,
+    Norm,
+}
 
 /// <summary>A reduction over <see cref="Axes"/> (all when empty) with or without kept axes.</summary>
 internal sealed record ReduceStep(ReduceKind Kind, int[] Axes, bool KeepDim) : Step
 {
-    public override RefTensor Reference(RefTensor x) => Kind switch
-    {
-        ReduceKind.Sum => RefOps.Sum(x, Axes, KeepDim),
-        ReduceKind.Max => RefOps.Max(x, Axes, KeepDim),
-        ReduceKind.Mean => RefOps.Mean(x, Axes, KeepDim),
-        _ => RefOps.Norm(x, Axes, KeepDim),
-    };
-    public override Tensor Engine(Tensor x, Env env) => Kind switch
-    {
-        ReduceKind.Sum => Ops.Sum(x, Axes, KeepDim),
-        ReduceKind.Max => Ops.Max(x, Axes, KeepDim),
-        ReduceKind.Mean => Ops.Mean(x, Axes, KeepDim),
-        _ => Ops.Norm(x, Axes, KeepDim),
-    };
+    public override RefTensor Reference(RefTensor x) =>
+        Kind switch
+        {
+            ReduceKind.Sum => RefOps.Sum(x, Axes, KeepDim),
+            ReduceKind.Max => RefOps.Max(x, Axes, KeepDim),
+            ReduceKind.Mean => RefOps.Mean(x, Axes, KeepDim),
+            _ => RefOps.Norm(x, Axes, KeepDim),
+        };
+
+    public override Tensor Engine(Tensor x, Env env) =>
+        Kind switch
+        {
+            ReduceKind.Sum => Ops.Sum(x, Axes, KeepDim),
+            ReduceKind.Max => Ops.Max(x, Axes, KeepDim),
+            ReduceKind.Mean => Ops.Mean(x, Axes, KeepDim),
+            _ => Ops.Norm(x, Axes, KeepDim),
+        };
+
     // Max has ties wherever a broadcast repeats a value; the norm has no autodiff op.
     public override bool Differentiable => Kind is ReduceKind.Sum or ReduceKind.Mean;
-    public override Variable Grad(Variable x, Env env) => Kind == ReduceKind.Sum ? F.Sum(x, Axes, KeepDim) : F.Mean(x, Axes, KeepDim);
-    public override string Code(string x, CodeWriter w) => $"{(w.Grad ? "F" : "Ops")}.{Kind}({x}, [{Ints(Axes)}], keepDim: {(KeepDim ? "true" : "false")})";
+
+    public override Variable Grad(Variable x, Env env) =>
+        Kind == ReduceKind.Sum ? F.Sum(x, Axes, KeepDim) : F.Mean(x, Axes, KeepDim);
+
+    public override string Code(string x, CodeWriter w) =>
+        $"{(w.Grad ? "F" : "Ops")}.{Kind}({x}, [{Ints(Axes)}], keepDim: {(KeepDim ? "true" : "false")})";
 }
 
 /// <summary>Index of the first maximum (Int32); always a program's last step.</summary>
 internal sealed record ArgMaxStep(int Axis, bool KeepDim) : Step
 {
     public override RefTensor Reference(RefTensor x) => RefOps.ArgMax(x, Axis, KeepDim);
+
     public override Tensor Engine(Tensor x, Env env) => Ops.ArgMax(x, Axis, KeepDim);
-    public override string Code(string x, CodeWriter w) => $"Ops.ArgMax({x}, {Axis}, keepDim: {(KeepDim ? "true" : "false")})";
+
+    public override string Code(string x, CodeWriter w) =>
+        $"Ops.ArgMax({x}, {Axis}, keepDim: {(KeepDim ? "true" : "false")})";
 }
 
 /// <summary>op(x)·op(b) or op(b)·op(x) with batch broadcasting.</summary>
 internal sealed record MatMulStep(Operand B, bool OperandFirst, bool TransposeA, bool TransposeB) : Step
 {
-    public override RefTensor Reference(RefTensor x) => OperandFirst
-        ? RefOps.MatMul(B.Reference(), x, TransposeA, TransposeB) : RefOps.MatMul(x, B.Reference(), TransposeA, TransposeB);
+    public override RefTensor Reference(RefTensor x) =>
+        OperandFirst
+            ? RefOps.MatMul(B.Reference(), x, TransposeA, TransposeB)
+            : RefOps.MatMul(x, B.Reference(), TransposeA, TransposeB);
+
     public override Tensor Engine(Tensor x, Env env)
     {
         var b = B.Engine(env);
         return OperandFirst ? Ops.MatMul(b, x, TransposeA, TransposeB) : Ops.MatMul(x, b, TransposeA, TransposeB);
     }
+
     public override bool Differentiable => true;
+
     public override Variable Grad(Variable x, Env env)
     {
         var b = B.Grad(env);
         return OperandFirst ? F.MatMul(b, x, TransposeA, TransposeB) : F.MatMul(x, b, TransposeA, TransposeB);
     }
+
     public override string Code(string x, CodeWriter w)
     {
         string b = B.Code(w);
         var (l, r) = OperandFirst ? (b, x) : (x, b);
-        return $"{(w.Grad ? "F" : "Ops")}.MatMul({l}, {r}, transposeA: {(TransposeA ? "true" : "false")}, transposeB: {(TransposeB ? "true" : "false")})";
+        return $"{(w.Grad ? "F" : "Ops")}.MatMul({l}, {r}, transposeA: {(TransposeA ? "true" : "false")}, transposeB: "
+            + $"{(TransposeB ? "true" : "false")})";
     }
+
     public override IEnumerable<Step> Simpler() => B.Simpler().Select(o => this with { B = o });
+
     public override IEnumerable<Operand> Operands => [B];
 }
 
@@ -167,74 +248,102 @@ internal sealed record SoftmaxStep(double Scale, bool Log) : Step
         var y = RefOps.Softmax(x, Scale);
         return Log ? RefOps.Map(y, Math.Log) : y;
     }
+
     public override Tensor Engine(Tensor x, Env env)
     {
-        if (!Log) return Ops.Softmax(x, Scale);
+        if (!Log)
+            return Ops.Softmax(x, Scale);
         using var noGrad = new NoGrad();
         return F.LogSoftmax(new Variable(Ops.Mul(x, Scale))).Value;
     }
+
     public override bool Differentiable => true;
-    public override Variable Grad(Variable x, Env env) => Log ? F.LogSoftmax(F.Scale(x, Scale)) : F.Softmax(x, -1, Scale);
-    public override string Code(string x, CodeWriter w) => (Log, w.Grad) switch
-    {
-        (false, false) => $"Ops.Softmax({x}, {Num(Scale)})",
-        (false, true) => $"F.Softmax({x}, -1, {Num(Scale)})",
-        (true, false) => $"F.LogSoftmax(new Variable(Ops.Mul({x}, {Num(Scale)}))).Value",
-        _ => $"F.LogSoftmax(F.Scale({x}, {Num(Scale)}))",
-    };
+
+    public override Variable Grad(Variable x, Env env) =>
+        Log ? F.LogSoftmax(F.Scale(x, Scale)) : F.Softmax(x, -1, Scale);
+
+    public override string Code(string x, CodeWriter w) =>
+        (Log, w.Grad) switch
+        {
+            (false, false) => $"Ops.Softmax({x}, {Num(Scale)})",
+            (false, true) => $"F.Softmax({x}, -1, {Num(Scale)})",
+            (true, false) => $"F.LogSoftmax(new Variable(Ops.Mul({x}, {Num(Scale)}))).Value",
+            _ => $"F.LogSoftmax(F.Scale({x}, {Num(Scale)}))",
+        };
 }
 
 internal sealed record ContiguousStep : Step
 {
     public override RefTensor Reference(RefTensor x) => x;
+
     public override Tensor Engine(Tensor x, Env env) => Ops.Contiguous(x);
+
     public override string Code(string x, CodeWriter w) => $"Ops.Contiguous({x})";
 }
 
 /// <summary>Concat([x, b]) or Concat([b, x]) along an axis.</summary>
 internal sealed record ConcatStep(Operand B, int Axis, bool OperandFirst) : Step
 {
-    public override RefTensor Reference(RefTensor x) => RefOps.Concat(OperandFirst ? [B.Reference(), x] : [x, B.Reference()], Axis);
+    public override RefTensor Reference(RefTensor x) =>
+        RefOps.Concat(OperandFirst ? [B.Reference(), x] : [x, B.Reference()], Axis);
+
     public override Tensor Engine(Tensor x, Env env)
     {
         var b = B.Engine(env);
         return Ops.Concat(OperandFirst ? [b, x] : [x, b], Axis);
     }
+
     public override bool Differentiable => true;
+
     public override Variable Grad(Variable x, Env env)
     {
         var b = B.Grad(env);
         return F.Concat(OperandFirst ? [b, x] : [x, b], Axis);
     }
+
     public override string Code(string x, CodeWriter w)
     {
         string b = B.Code(w);
         return $"{(w.Grad ? "F" : "Ops")}.Concat([{(OperandFirst ? $"{b}, {x}" : $"{x}, {b}")}], {Axis})";
     }
+
     public override IEnumerable<Step> Simpler() => B.Simpler().Select(o => this with { B = o });
+
     public override IEnumerable<Operand> Operands => [B];
 }
 
 internal sealed record SplitStep(int[] Sizes, int Axis, int Part) : Step
 {
     public override RefTensor Reference(RefTensor x) => RefOps.SplitPart(x, Sizes, Axis, Part);
+
     public override Tensor Engine(Tensor x, Env env) => Ops.Split(x, Sizes, Axis)[Part];
+
     public override bool Differentiable => true;
+
     public override Variable Grad(Variable x, Env env) => F.Split(x, Sizes, Axis)[Part];
-    public override string Code(string x, CodeWriter w) => $"{(w.Grad ? "F" : "Ops")}.Split({x}, [{Ints(Sizes)}], {Axis})[{Part}]";
+
+    public override string Code(string x, CodeWriter w) =>
+        $"{(w.Grad ? "F" : "Ops")}.Split({x}, [{Ints(Sizes)}], {Axis})[{Part}]";
 }
 
 /// <summary>Rows of the table x [V, D] at constant Int32 indices.</summary>
 internal sealed record GatherStep(int[] IndexShape, int[] Indices) : Step
 {
     private RefTensor Index => new(IndexShape, Indices.Select(i => (double)i).ToArray());
+
     private Tensor IndexTensor(Device device) => Tensor.FromArray<int>(Indices, new Shape(IndexShape), device);
+
     public override RefTensor Reference(RefTensor x) => RefOps.GatherRows(x, Index);
+
     public override Tensor Engine(Tensor x, Env env) => Ops.GatherRows(x, IndexTensor(env.Device));
+
     public override bool Differentiable => true;
+
     public override Variable Grad(Variable x, Env env) => F.GatherRows(x, IndexTensor(env.Device));
+
     public override string Code(string x, CodeWriter w) =>
-        $"{(w.Grad ? "F" : "Ops")}.GatherRows({x}, Tensor.FromArray<int>([{Ints(Indices)}], new Shape({Ints(IndexShape)}), device))";
+        $"{(w.Grad ? "F" : "Ops")}.GatherRows({x}, Tensor.FromArray<int>([{Ints(Indices)}], new "
+        + $"Shape({Ints(IndexShape)}), device))";
 }
 
 /// <summary>A [Rows, D] table of zeros with the rows of x [..., D] added at constant indices [...].</summary>
@@ -246,16 +355,24 @@ internal sealed record ScatterStep(int Rows, int[] Indices) : Step
             throw new RefInvalidException("scatter indices do not match the source");
         return RefOps.ScatterAddRows(Rows, new RefTensor(x.Shape[..^1], Indices.Select(i => (double)i).ToArray()), x);
     }
+
     public override Tensor Engine(Tensor x, Env env)
     {
         var table = Ops.Zeros(new Shape(Rows, x.Shape[-1]), env.DType, env.Device);
         Ops.ScatterAddRows(table, Tensor.FromArray<int>(Indices, new Shape(x.Shape.Dims[..^1]), env.Device), x);
         return table;
     }
+
     public override string Code(string x, CodeWriter w)
     {
-        string table = w.Let($"Ops.Zeros(new Shape({Rows}, {w.Shape[^1]}), {(w.Element == "float" ? "DType.Float32" : "DType.Float64")}, device)");
-        w.Line($"Ops.ScatterAddRows({table}, Tensor.FromArray<int>([{Ints(Indices)}], new Shape({Ints(w.Shape[..^1])}), device), {x});");
+        string table = w.Let(
+            $"Ops.Zeros(new Shape({Rows}, {w.Shape[^1]}), "
+                + $"{(w.Element == "float" ? "DType.Float32" : "DType.Float64")}, device)"
+        );
+        w.Line(
+            $"Ops.ScatterAddRows({table}, Tensor.FromArray<int>([{Ints(Indices)}], new Shape({Ints(w.Shape[..^1])}), "
+                + $"device), {x});"
+        );
         return table;
     }
 }
@@ -263,17 +380,26 @@ internal sealed record ScatterStep(int Rows, int[] Indices) : Step
 internal sealed record Im2ColStep(int KernelHeight, int KernelWidth, int Stride, int Padding) : Step
 {
     public override RefTensor Reference(RefTensor x) => RefOps.Im2Col(x, KernelHeight, KernelWidth, Stride, Padding);
+
     public override Tensor Engine(Tensor x, Env env) => Ops.Im2Col(x, KernelHeight, KernelWidth, Stride, Padding);
+
     public override bool Differentiable => true;
+
     public override Variable Grad(Variable x, Env env) => F.Im2Col(x, KernelHeight, KernelWidth, Stride, Padding);
-    public override string Code(string x, CodeWriter w) => $"{(w.Grad ? "F" : "Ops")}.Im2Col({x}, {KernelHeight}, {KernelWidth}, {Stride}, {Padding})";
+
+    public override string Code(string x, CodeWriter w) =>
+        $"{(w.Grad ? "F" : "Ops")}.Im2Col({x}, {KernelHeight}, {KernelWidth}, {Stride}, {Padding})";
 }
 
 internal sealed record AvgPoolStep(int Kernel) : Step
 {
     public override RefTensor Reference(RefTensor x) => RefOps.AvgPool2d(x, Kernel);
+
     public override Tensor Engine(Tensor x, Env env) => Ops.AvgPool2d(x, Kernel);
+
     public override bool Differentiable => true;
+
     public override Variable Grad(Variable x, Env env) => F.AvgPool2d(x, Kernel);
+
     public override string Code(string x, CodeWriter w) => $"{(w.Grad ? "F" : "Ops")}.AvgPool2d({x}, {Kernel})";
 }

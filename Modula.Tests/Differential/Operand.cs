@@ -24,30 +24,38 @@ internal sealed record Operand(int[] BaseShape, int Salt, bool Positive, bool Co
 
     public RefTensor Reference() => Views.Aggregate(new RefTensor(BaseShape, Values()), (x, v) => v.Reference(x));
 
-    /// <summary>The stored tensor on the engine, then every view; each view's addresses are checked to lie inside the storage.</summary>
+    /// <summary>The stored tensor on the engine, then every view; each view's addresses are checked to lie inside the
+    /// storage.</summary>
     public Tensor Engine(Env env)
     {
         var x = Tests.Reference.Make(Values(), new Shape(BaseShape), env.DType, env.Device);
-        foreach (var v in Views) x = Checked(v.Engine(x, env));
+        foreach (var v in Views)
+            x = Checked(v.Engine(x, env));
         return x;
     }
 
     public Variable Grad(Env env)
     {
-        var x = Constant ? new Variable(Tests.Reference.Make(Values(), new Shape(BaseShape), DType.Float64, env.Device)) : env.Inputs.Dequeue();
-        foreach (var v in Views) x = v.Grad(x, env);
+        var x = Constant
+            ? new Variable(Tests.Reference.Make(Values(), new Shape(BaseShape), DType.Float64, env.Device))
+            : env.Inputs.Dequeue();
+        foreach (var v in Views)
+            x = v.Grad(x, env);
         return x;
     }
 
     public string Code(CodeWriter w)
     {
         string x;
-        if (w.Grad && !Constant) x = $"v[{w.NextInput++}]";
+        if (w.Grad && !Constant)
+            x = $"v[{w.NextInput++}]";
         else
         {
             string values = Positive ? $"((i * 37 + {Salt}) % 17 + 2) / 8.0" : $"((i * 37 + {Salt}) % 17 - 8) / 4.0";
             string cast = w.Element == "float" ? $"(float)({values})" : values;
-            string tensor = $"Tensor.FromArray<{w.Element}>(Enumerable.Range(0, {BaseSize}).Select(i => {cast}).ToArray(), new Shape({CodeWriter.Ints(BaseShape)}), device)";
+            string tensor =
+                $"Tensor.FromArray<{w.Element}>(Enumerable.Range(0, {BaseSize}).Select(i => {cast}).ToArray(), new "
+                + $"Shape({CodeWriter.Ints(BaseShape)}), device)";
             x = w.Let(w.Grad ? $"new Variable({tensor})" : tensor);
         }
         var saved = w.Shape;
@@ -62,26 +70,38 @@ internal sealed record Operand(int[] BaseShape, int Salt, bool Positive, bool Co
         return x;
     }
 
-    /// <summary>The same values without the views when they change nothing, or with fewer views; for shrinking.</summary>
+    /// <summary>The same values without the views when they change nothing, or with fewer views; for
+    /// shrinking.</summary>
     public IEnumerable<Operand> Simpler()
     {
         for (int i = 0; i < Views.Count; i++)
-            yield return this with { Views = Views.Where((_, j) => j != i).ToList() };
+            yield return this with
+            {
+                Views = Views.Where((_, j) => j != i).ToList(),
+            };
     }
 
-    /// <summary>Throws when a view addresses an element outside its storage (it would read another tensor's memory).</summary>
+    /// <summary>Throws when a view addresses an element outside its storage (it would read another tensor's
+    /// memory).</summary>
     public static Tensor Checked(Tensor t)
     {
-        if (t.Size == 0) return t;
-        long low = t.Offset, high = t.Offset;
+        if (t.Size == 0)
+            return t;
+        long low = t.Offset,
+            high = t.Offset;
         for (int i = 0; i < t.Rank; i++)
         {
             long reach = (long)(t.Shape[i] - 1) * t.Strides[i];
-            if (reach < 0) low += reach; else high += reach;
+            if (reach < 0)
+                low += reach;
+            else
+                high += reach;
         }
         if (low < 0 || high >= t.Storage.Length)
-            throw new ViewBoundsException($"view {t.Shape} with strides [{string.Join(", ", t.Strides.ToArray())}] and offset {t.Offset} " +
-                $"addresses elements {low}..{high} of a storage of {t.Storage.Length}");
+            throw new ViewBoundsException(
+                $"view {t.Shape} with strides [{string.Join(", ", t.Strides.ToArray())}] and offset {t.Offset} "
+                    + $"addresses elements {low}..{high} of a storage of {t.Storage.Length}"
+            );
         return t;
     }
 }

@@ -20,7 +20,8 @@ internal sealed class ProgramGenerator
         _maxSize = grad ? 30 : 240;
     }
 
-    /// <summary>The program of a seed: an engine program, or (with <paramref name="grad"/>) a differentiable float64 one.</summary>
+    /// <summary>The program of a seed: an engine program, or (with <paramref name="grad"/>) a differentiable float64
+    /// one.</summary>
     public static RandomProgram Make(int seed, bool grad)
     {
         var g = new ProgramGenerator(seed, grad);
@@ -36,7 +37,8 @@ internal sealed class ProgramGenerator
             {
                 steps.Add(op.Step);
                 (x, exact) = (op.Result, op.Exact);
-                if (op.Step is ArgMaxStep) break;
+                if (op.Step is ArgMaxStep)
+                    break;
             }
             for (int v = g._rng.Next(0, 3); v > 0; v--)
                 if (g.TryStep(x, exact, last, (s, _) => g.MakeView(s)) is { } view)
@@ -49,19 +51,35 @@ internal sealed class ProgramGenerator
     }
 
     /// <summary>Draws a step that applies to x, stays small and (unless last) finite; null after ten tries.</summary>
-    private (Step Step, RefTensor Result, bool Exact)? TryStep(RefTensor x, bool exact, bool last, Func<int[], bool, (Step, bool)?> draw)
+    private (Step Step, RefTensor Result, bool Exact)? TryStep(
+        RefTensor x,
+        bool exact,
+        bool last,
+        Func<int[], bool, (Step, bool)?> draw
+    )
     {
         for (int attempt = 0; attempt < 10; attempt++)
         {
-            if (draw(x.Shape, exact) is not { } drawn) continue;
+            if (draw(x.Shape, exact) is not { } drawn)
+                continue;
             var (step, stepExact) = drawn;
-            if (_grad && !step.Differentiable) continue;
+            if (_grad && !step.Differentiable)
+                continue;
             RefTensor y;
-            try { y = step.Reference(x); }
-            catch (RefInvalidException) { continue; }
-            if (y.Size > _maxSize * 2 || y.Rank > 5) continue;
-            if (!last && y.Data.Any(v => !double.IsFinite(v))) continue;
-            if (y.Data.Any(v => Math.Abs(v) > (_grad ? 50 : 1e4) && double.IsFinite(v))) continue;
+            try
+            {
+                y = step.Reference(x);
+            }
+            catch (RefInvalidException)
+            {
+                continue;
+            }
+            if (y.Size > _maxSize * 2 || y.Rank > 5)
+                continue;
+            if (!last && y.Data.Any(v => !double.IsFinite(v)))
+                continue;
+            if (y.Data.Any(v => Math.Abs(v) > (_grad ? 50 : 1e4) && double.IsFinite(v)))
+                continue;
             return (step, y, exact && stepExact);
         }
         return null;
@@ -69,27 +87,55 @@ internal sealed class ProgramGenerator
 
     // ---- shapes ------------------------------------------------------------------------------
 
-    private int Dim() => _rng.Next(20) switch { 0 => 0, < 5 => 1, var r => 2 + r % 6 };
+    private int Dim() =>
+        _rng.Next(20) switch
+        {
+            0 => 0,
+            < 5 => 1,
+            var r => 2 + r % 6,
+        };
 
     private int[] RandomShape()
     {
         for (int attempt = 0; ; attempt++)
         {
-            var shape = Enumerable.Range(0, _rng.Next(0, 8) switch { 0 => 0, 1 => 1, < 4 => 2, < 6 => 3, _ => _grad ? 3 : 4 }).Select(_ => Dim()).ToArray();
-            if (RefTensor.Count(shape) <= _maxSize) return shape;
+            var shape = Enumerable
+                .Range(
+                    0,
+                    _rng.Next(0, 8) switch
+                    {
+                        0 => 0,
+                        1 => 1,
+                        < 4 => 2,
+                        < 6 => 3,
+                        _ => _grad ? 3 : 4,
+                    }
+                )
+                .Select(_ => Dim())
+                .ToArray();
+            if (RefTensor.Count(shape) <= _maxSize)
+                return shape;
         }
     }
 
-    /// <summary>A shape that broadcasts against <paramref name="s"/>: a suffix of it with some axes 1 (or grown from 1).</summary>
+    /// <summary>A shape that broadcasts against <paramref name="s"/>: a suffix of it with some axes 1 (or grown from
+    /// 1).</summary>
     private int[] BroadcastPartner(int[] s)
     {
         var shape = s.Skip(_rng.Next(3) == 0 ? _rng.Next(0, s.Length + 1) : 0)
-            .Select(d => _rng.Next(10) < 3 ? 1 : d == 1 && _rng.Next(4) == 0 ? _rng.Next(0, 4) : d).ToList();
-        if (_rng.Next(6) == 0) shape.Insert(0, _rng.Next(1, 3));
+            .Select(d =>
+                _rng.Next(10) < 3 ? 1
+                : d == 1 && _rng.Next(4) == 0 ? _rng.Next(0, 4)
+                : d
+            )
+            .ToList();
+        if (_rng.Next(6) == 0)
+            shape.Insert(0, _rng.Next(1, 3));
         return shape.ToArray();
     }
 
-    /// <summary>Another shape with the same number of elements: axes merged, split, flattened, or size-1 axes added or removed.</summary>
+    /// <summary>Another shape with the same number of elements: axes merged, split, flattened, or size-1 axes added or
+    /// removed.</summary>
     private int[] Regroup(int[] s)
     {
         var d = s.ToList();
@@ -102,7 +148,8 @@ internal sealed class ProgramGenerator
                 break;
             case 1 when d.Count >= 1:
                 int j = _rng.Next(d.Count);
-                if (d[j] == 0) d.Insert(j + _rng.Next(2), _rng.Next(1, 4));
+                if (d[j] == 0)
+                    d.Insert(j + _rng.Next(2), _rng.Next(1, 4));
                 else
                 {
                     var divisors = Enumerable.Range(1, d[j]).Where(f => d[j] % f == 0).ToArray();
@@ -119,7 +166,8 @@ internal sealed class ProgramGenerator
                 break;
             default:
                 int one = d.IndexOf(1);
-                if (one >= 0) d.RemoveAt(one);
+                if (one >= 0)
+                    d.RemoveAt(one);
                 break;
         }
         return d.Count > 5 ? s : d.ToArray();
@@ -127,7 +175,8 @@ internal sealed class ProgramGenerator
 
     private int[] Permutation(int n) => Enumerable.Range(0, n).OrderBy(_ => _rng.Next()).ToArray();
 
-    private int Axis(int rank) => _rng.Next(2) == 0 ? _rng.Next(rank) : _rng.Next(rank) - rank;   // negative half the time
+    // negative half the time
+    private int Axis(int rank) => _rng.Next(2) == 0 ? _rng.Next(rank) : _rng.Next(rank) - rank;
 
     // ---- views, drawn forward (from the current shape) -----------------------------------------
 
@@ -157,15 +206,18 @@ internal sealed class ProgramGenerator
     private ExpandStep ExpandOf(int[] s)
     {
         var shape = s.Select(d => d == 1 && _rng.Next(2) == 0 ? _rng.Next(0, 4) : d).ToList();
-        if (_rng.Next(4) == 0) shape.Insert(0, _rng.Next(1, 3));
+        if (_rng.Next(4) == 0)
+            shape.Insert(0, _rng.Next(1, 3));
         return new ExpandStep(shape.ToArray());
     }
 
     private int[] WithInferred(int[] dims)
     {
-        if (dims.Length == 0 || _rng.Next(3) != 0) return dims;
+        if (dims.Length == 0 || _rng.Next(3) != 0)
+            return dims;
         int i = _rng.Next(dims.Length);
-        if (dims.Where((_, j) => j != i).Aggregate(1, (p, d) => p * d) == 0) return dims;
+        if (dims.Where((_, j) => j != i).Aggregate(1, (p, d) => p * d) == 0)
+            return dims;
         var copy = (int[])dims.Clone();
         copy[i] = -1;
         return copy;
@@ -173,7 +225,8 @@ internal sealed class ProgramGenerator
 
     // ---- operands, drawn backward (from the shape they must end with) --------------------------
 
-    /// <summary>An operand that ends with shape <paramref name="target"/> after up to <paramref name="depth"/> views.</summary>
+    /// <summary>An operand that ends with shape <paramref name="target"/> after up to <paramref name="depth"/>
+    /// views.</summary>
     private Operand MakeOperand(int[] target, bool positive, bool constant, int depth)
     {
         var views = new List<Step>();
@@ -181,7 +234,8 @@ internal sealed class ProgramGenerator
         for (int k = 0; k < depth; k++)
         {
             var (before, step) = Unview(shape);
-            if (RefTensor.Count(before) > _maxSize * 2) break;
+            if (RefTensor.Count(before) > _maxSize * 2)
+                break;
             views.Insert(0, step);
             shape = before;
         }
@@ -197,20 +251,25 @@ internal sealed class ProgramGenerator
             case 0 when r >= 1:
                 var perm = Permutation(r);
                 var p = new int[r];
-                for (int i = 0; i < r; i++) p[perm[i]] = t[i];
+                for (int i = 0; i < r; i++)
+                    p[perm[i]] = t[i];
                 return (p, new PermuteStep(perm));
             case 1 when r >= 2:
-                int a = _rng.Next(r), b = _rng.Next(r);
+                int a = _rng.Next(r),
+                    b = _rng.Next(r);
                 var swapped = (int[])t.Clone();
                 (swapped[a], swapped[b]) = (swapped[b], swapped[a]);
                 return (swapped, new TransposeStep(a, b));
             case 2 when r >= 1:
-                int axis = _rng.Next(r), extra = _rng.Next(0, 4);
+                int axis = _rng.Next(r),
+                    extra = _rng.Next(0, 4);
                 var wider = (int[])t.Clone();
                 wider[axis] += extra;
                 return (wider, new SliceStep(axis, _rng.Next(0, extra + 1), t[axis]));
             case 3:
-                var narrow = t.Skip(_rng.Next(4) == 0 ? _rng.Next(0, r + 1) : 0).Select(d => _rng.Next(3) == 0 ? 1 : d).ToArray();
+                var narrow = t.Skip(_rng.Next(4) == 0 ? _rng.Next(0, r + 1) : 0)
+                    .Select(d => _rng.Next(3) == 0 ? 1 : d)
+                    .ToArray();
                 return (narrow, new ExpandStep(t));
             case 4 when Array.IndexOf(t, 1) is var one and >= 0:
                 return (t.Where((_, i) => i != one).ToArray(), new UnsqueezeStep(one));
@@ -232,18 +291,33 @@ internal sealed class ProgramGenerator
         {
             case 0 or 1:
                 var unary = UnaryKind.All[_rng.Next(UnaryKind.All.Length)];
-                if (unary.NeedsExact && !exact) return null;
+                if (unary.NeedsExact && !exact)
+                    return null;
                 return (new UnaryStep(unary), unary.Exact);
             case 2 or 3:
                 var binary = BinaryKind.All[_rng.Next(BinaryKind.All.Length)];
-                if (binary.NeedsExact && !exact) return null;
+                if (binary.NeedsExact && !exact)
+                    return null;
                 bool first = !binary.PositiveRight && _rng.Next(2) == 0;
-                return (new BinaryStep(binary, MakeOperand(BroadcastPartner(s), binary.PositiveRight, false, depth), first), binary.Exact);
+                return (
+                    new BinaryStep(binary, MakeOperand(BroadcastPartner(s), binary.PositiveRight, false, depth), first),
+                    binary.Exact
+                );
             case 4:
-                return (new WhereStep(MakeOperand(BroadcastPartner(s), false, true, depth), MakeOperand(BroadcastPartner(s), false, false, depth)), true);
+                return (
+                    new WhereStep(
+                        MakeOperand(BroadcastPartner(s), false, true, depth),
+                        MakeOperand(BroadcastPartner(s), false, false, depth)
+                    ),
+                    true
+                );
             case 5 or 6:
                 var kind = (ReduceKind)_rng.Next(4);
-                var axes = Enumerable.Range(0, r).Where(_ => _rng.Next(2) == 0).Select(a => _rng.Next(2) == 0 ? a : a - r).ToArray();
+                var axes = Enumerable
+                    .Range(0, r)
+                    .Where(_ => _rng.Next(2) == 0)
+                    .Select(a => _rng.Next(2) == 0 ? a : a - r)
+                    .ToArray();
                 return (new ReduceStep(kind, axes, _rng.Next(2) == 0), kind == ReduceKind.Max);
             case 7 when r >= 2:
                 return (MatMulOf(s, depth), false);
@@ -253,18 +327,38 @@ internal sealed class ProgramGenerator
                 int axis = _rng.Next(r);
                 var other = (int[])s.Clone();
                 other[axis] = _rng.Next(0, 4);
-                return (new ConcatStep(MakeOperand(other, false, false, depth), _rng.Next(2) == 0 ? axis : axis - r, _rng.Next(2) == 0), true);
+                return (
+                    new ConcatStep(
+                        MakeOperand(other, false, false, depth),
+                        _rng.Next(2) == 0 ? axis : axis - r,
+                        _rng.Next(2) == 0
+                    ),
+                    true
+                );
             case 10 when r >= 1:
                 int along = _rng.Next(r);
-                int cut1 = _rng.Next(0, s[along] + 1), cut2 = _rng.Next(cut1, s[along] + 1);
+                int cut1 = _rng.Next(0, s[along] + 1),
+                    cut2 = _rng.Next(cut1, s[along] + 1);
                 int[] sizes = _rng.Next(2) == 0 ? [cut1, s[along] - cut1] : [cut1, cut2 - cut1, s[along] - cut2];
                 return (new SplitStep(sizes, along, _rng.Next(sizes.Length)), true);
             case 11 when r == 2 && s[0] > 0:
                 var indexShape = Enumerable.Range(0, _rng.Next(0, 3)).Select(_ => _rng.Next(0, 4)).ToArray();
-                return (new GatherStep(indexShape, Enumerable.Range(0, RefTensor.Count(indexShape)).Select(_ => _rng.Next(s[0])).ToArray()), true);
+                return (
+                    new GatherStep(
+                        indexShape,
+                        Enumerable.Range(0, RefTensor.Count(indexShape)).Select(_ => _rng.Next(s[0])).ToArray()
+                    ),
+                    true
+                );
             case 12 when r >= 1 && !_grad:
                 int rows = _rng.Next(1, 5);
-                return (new ScatterStep(rows, Enumerable.Range(0, RefTensor.Count(s[..^1])).Select(_ => _rng.Next(rows)).ToArray()), false);
+                return (
+                    new ScatterStep(
+                        rows,
+                        Enumerable.Range(0, RefTensor.Count(s[..^1])).Select(_ => _rng.Next(rows)).ToArray()
+                    ),
+                    false
+                );
             case 13 when r == 4:
                 return _rng.Next(2) == 0
                     ? (new Im2ColStep(_rng.Next(1, 4), _rng.Next(1, 4), _rng.Next(1, 3), _rng.Next(0, 2)), true)
@@ -279,18 +373,20 @@ internal sealed class ProgramGenerator
 
     private MatMulStep MatMulOf(int[] s, int depth)
     {
-        bool first = _rng.Next(2) == 0, ta = _rng.Next(2) == 0, tb = _rng.Next(2) == 0;
+        bool first = _rng.Next(2) == 0,
+            ta = _rng.Next(2) == 0,
+            tb = _rng.Next(2) == 0;
         var batch = BroadcastPartner(s[..^2]);
         int free = _rng.Next(0, 5);
         int[] matrix;
         if (!first)
         {
-            int k = ta ? s[^2] : s[^1];                  // x is op(a) [.., M, K]
+            int k = ta ? s[^2] : s[^1]; // x is op(a) [.., M, K]
             matrix = tb ? [free, k] : [k, free];
         }
         else
         {
-            int k = tb ? s[^1] : s[^2];                  // x is op(b) [.., K, N]
+            int k = tb ? s[^1] : s[^2]; // x is op(b) [.., K, N]
             matrix = ta ? [k, free] : [free, k];
         }
         return new MatMulStep(MakeOperand([.. batch, .. matrix], false, false, depth), first, ta, tb);

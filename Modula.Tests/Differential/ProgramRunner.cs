@@ -9,10 +9,12 @@ namespace Modula.Tests.Differential;
 /// </summary>
 internal static class ProgramRunner
 {
-    /// <summary>Tolerance: |engine − reference| ≤ tol·(1 + m) + tol·|reference|, m the largest |value| the program met.</summary>
+    /// <summary>Tolerance: |engine − reference| ≤ tol·(1 + m) + tol·|reference|, m the largest |value| the program
+    /// met.</summary>
     public static double Tolerance(DType dtype) => dtype == DType.Float64 ? 1e-10 : 1e-4;
 
-    /// <summary>Null when the engine agrees with the reference; else what differs. Throws <see cref="RefInvalidException"/> for an invalid program.</summary>
+    /// <summary>Null when the engine agrees with the reference; else what differs. Throws <see
+    /// cref="RefInvalidException"/> for an invalid program.</summary>
     public static string? CheckEngine(RandomProgram program, Device device, DType dtype)
     {
         var expected = program.Reference(out double magnitude);
@@ -32,13 +34,18 @@ internal static class ProgramRunner
         double tol = Tolerance(dtype);
         for (int i = 0; i < actual.Length; i++)
         {
-            double e = expected.Data[i], a = actual[i];
-            bool ok = double.IsNaN(e) ? double.IsNaN(a)
+            double e = expected.Data[i],
+                a = actual[i];
+            bool ok =
+                double.IsNaN(e) ? double.IsNaN(a)
                 : double.IsInfinity(e) ? a == e
                 : Math.Abs(a - e) <= tol * (1 + magnitude) + tol * Math.Abs(e);
             if (!ok)
-                return $"element {i} is {a:G9}, expected {e:G9} (tolerance {tol:G2}·(1 + {magnitude:G3}) + {tol:G2}·|expected|)\n" +
-                    $"  expected {expected}\n  actual   {RefTensor.Fmt(expected.Shape)} {{{string.Join(", ", actual.Take(24).Select(v => v.ToString("G6")))}{(actual.Length > 24 ? ", …" : "")}}}";
+                return $"element {i} is {a:G9}, expected {e:G9} (tolerance {tol:G2}·(1 + {magnitude:G3}) + "
+                    + $"{tol:G2}·|expected|)\n"
+                    + $"  expected {expected}\n  actual   {RefTensor.Fmt(expected.Shape)} "
+                    + $"{{{string.Join(", ", actual.Take(24).Select(v => v.ToString("G6")))}"
+                    + $"{(actual.Length > 24 ? ", …" : "")}}}";
         }
         return null;
     }
@@ -47,24 +54,37 @@ internal static class ProgramRunner
     private static string Where(Exception e) =>
         string.Concat((e.StackTrace ?? "").Split('\n').Take(3).Select(l => "\n    " + l.Trim()));
 
-    /// <summary>The program's gradient inputs: random float64 values, positive where the operand is a divisor.</summary>
+    /// <summary>The program's gradient inputs: random float64 values, positive where the operand is a
+    /// divisor.</summary>
     public static Tensor[] GradInputs(RandomProgram program)
     {
         var rng = new Random(program.Seed);
-        return program.GradOperands().Select(o => Tensor.FromArray<double>(
-            Enumerable.Range(0, o.BaseSize).Select(_ => o.Positive ? 0.5 + rng.NextDouble() : rng.NextDouble() * 2 - 1).ToArray(),
-            new Shape(o.BaseShape))).ToArray();
+        return program
+            .GradOperands()
+            .Select(o =>
+                Tensor.FromArray<double>(
+                    Enumerable
+                        .Range(0, o.BaseSize)
+                        .Select(_ => o.Positive ? 0.5 + rng.NextDouble() : rng.NextDouble() * 2 - 1)
+                        .ToArray(),
+                    new Shape(o.BaseShape)
+                )
+            )
+            .ToArray();
     }
 
-    /// <summary>Null when backward agrees with central differences (GradCheck's defaults); else the worst entry.</summary>
+    /// <summary>Null when backward agrees with central differences (GradCheck's defaults); else the worst
+    /// entry.</summary>
     public static string? CheckGrad(RandomProgram program)
     {
-        program.Reference(out _);   // validates the program
+        program.Reference(out _); // validates the program
         var inputs = GradInputs(program);
         try
         {
             var result = GradCheck.Check(program.Grad, inputs);
-            return result.Passed ? null : $"gradient check failed: {result.Detail} (max error {result.MaxAbsoluteError:G3})";
+            return result.Passed
+                ? null
+                : $"gradient check failed: {result.Detail} (max error {result.MaxAbsoluteError:G3})";
         }
         catch (Exception e) when (e is not RefInvalidException and not OutOfMemoryException)
         {
@@ -72,12 +92,18 @@ internal static class ProgramRunner
         }
         finally
         {
-            foreach (var t in inputs) t.Dispose();
+            foreach (var t in inputs)
+                t.Dispose();
         }
     }
 
-    /// <summary>Removes steps and views while the program still fails; returns the smallest failing program and its failure.</summary>
-    public static (RandomProgram Program, string Failure) Shrink(RandomProgram program, string failure, Func<RandomProgram, string?> check)
+    /// <summary>Removes steps and views while the program still fails; returns the smallest failing program and its
+    /// failure.</summary>
+    public static (RandomProgram Program, string Failure) Shrink(
+        RandomProgram program,
+        string failure,
+        Func<RandomProgram, string?> check
+    )
     {
         for (int round = 0; round < 200; round++)
         {
@@ -85,13 +111,21 @@ internal static class ProgramRunner
             foreach (var candidate in program.Simpler())
             {
                 string? f;
-                try { f = check(candidate); }
-                catch (RefInvalidException) { continue; }
-                if (f is null) continue;
+                try
+                {
+                    f = check(candidate);
+                }
+                catch (RefInvalidException)
+                {
+                    continue;
+                }
+                if (f is null)
+                    continue;
                 (program, failure, smaller) = (candidate, f, true);
                 break;
             }
-            if (!smaller) break;
+            if (!smaller)
+                break;
         }
         return (program, failure);
     }
@@ -109,16 +143,35 @@ internal static class ProgramRunner
         {
             var program = ProgramGenerator.Make(firstSeed + i, grad);
             string? failure;
-            try { failure = check(program); }
-            catch (RefInvalidException e) { failure = $"the generator drew an invalid program ({e.Message})"; }
-            if (failure is null) continue;
+            try
+            {
+                failure = check(program);
+            }
+            catch (RefInvalidException e)
+            {
+                failure = $"the generator drew an invalid program ({e.Message})";
+            }
+            if (failure is null)
+                continue;
             failed++;
-            if (failures.Count >= report) continue;
+            if (failures.Count >= report)
+                continue;
             var (small, why) = Shrink(program, failure, check);
-            string code = small.Code(grad, dtype, device.Kind == DeviceKind.Cpu ? TestDevices.Cpu : device.Kind == DeviceKind.IlgpuCpu
-                ? TestDevices.Simulator : TestDevices.Cuda, grad ? GradInputs(small) : null);
-            failures.Add($"seed {program.Seed} ({program.Steps.Count} steps, shrunk to {small.Steps.Count}): {why}\n{code}");
+            string code = small.Code(
+                grad,
+                dtype,
+                device.Kind == DeviceKind.Cpu ? TestDevices.Cpu
+                    : device.Kind == DeviceKind.IlgpuCpu ? TestDevices.Simulator
+                    : TestDevices.Cuda,
+                grad ? GradInputs(small) : null
+            );
+            failures.Add(
+                $"seed {program.Seed} ({program.Steps.Count} steps, shrunk to {small.Steps.Count}): {why}\n{code}"
+            );
         }
-        return failed == 0 ? null : $"{failed} of {count} programs failed; the first {failures.Count}, shrunk:\n\n{string.Join("\n", failures)}";
+        return failed == 0
+            ? null
+            : $"{failed} of {count} programs failed; the first {failures.Count}, "
+                + $"shrunk:\n\n{string.Join("\n", failures)}";
     }
 }

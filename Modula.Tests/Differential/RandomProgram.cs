@@ -6,7 +6,8 @@ namespace Modula.Tests.Differential;
 /// <summary>A random program: an input seen through views, then steps (views and ops) applied in order.</summary>
 internal sealed record RandomProgram(int Seed, Operand Input, IReadOnlyList<Step> Steps)
 {
-    /// <summary>The float64 reference result; <paramref name="magnitude"/> is the largest finite |value| met on the way.</summary>
+    /// <summary>The float64 reference result; <paramref name="magnitude"/> is the largest finite |value| met on the
+    /// way.</summary>
     public RefTensor Reference(out double magnitude)
     {
         var x = Input.Reference();
@@ -19,13 +20,15 @@ internal sealed record RandomProgram(int Seed, Operand Input, IReadOnlyList<Step
         return x;
     }
 
-    private static double Largest(RefTensor x) => x.Data.Where(double.IsFinite).Select(Math.Abs).DefaultIfEmpty(0).Max();
+    private static double Largest(RefTensor x) =>
+        x.Data.Where(double.IsFinite).Select(Math.Abs).DefaultIfEmpty(0).Max();
 
     /// <summary>The engine's result; every intermediate view is checked to stay inside its storage.</summary>
     public Tensor Engine(Env env)
     {
         var x = Input.Engine(env);
-        foreach (var s in Steps) x = Operand.Checked(s.Engine(x, env));
+        foreach (var s in Steps)
+            x = Operand.Checked(s.Engine(x, env));
         return x;
     }
 
@@ -37,9 +40,11 @@ internal sealed record RandomProgram(int Seed, Operand Input, IReadOnlyList<Step
     public Variable Grad(Variable[] inputs)
     {
         var env = new Env(Device.Cpu, DType.Float64);
-        foreach (var v in inputs) env.Inputs.Enqueue(v);
+        foreach (var v in inputs)
+            env.Inputs.Enqueue(v);
         var x = Input.Grad(env);
-        foreach (var s in Steps) x = s.Grad(x, env);
+        foreach (var s in Steps)
+            x = s.Grad(x, env);
         return x;
     }
 
@@ -47,11 +52,21 @@ internal sealed record RandomProgram(int Seed, Operand Input, IReadOnlyList<Step
     public IEnumerable<RandomProgram> Simpler()
     {
         for (int i = Steps.Count - 1; i >= 0; i--)
-            yield return this with { Steps = Steps.Where((_, j) => j != i).ToList() };
-        foreach (var input in Input.Simpler()) yield return this with { Input = input };
+            yield return this with
+            {
+                Steps = Steps.Where((_, j) => j != i).ToList(),
+            };
+        foreach (var input in Input.Simpler())
+            yield return this with
+            {
+                Input = input,
+            };
         for (int i = 0; i < Steps.Count; i++)
             foreach (var s in Steps[i].Simpler())
-                yield return this with { Steps = Steps.Select((t, j) => j == i ? s : t).ToList() };
+                yield return this with
+                {
+                    Steps = Steps.Select((t, j) => j == i ? s : t).ToList(),
+                };
     }
 
     /// <summary>Copy-pastable C#: engine statements, or a GradCheck call over the program's gradient inputs.</summary>
@@ -73,14 +88,23 @@ internal sealed record RandomProgram(int Seed, Operand Input, IReadOnlyList<Step
             _ => "Device.Open(\"cuda\")",
         };
         if (!grad)
-            return $"// seed {Seed}, {dtype} on {deviceName}\nusing var scope = TensorScope.Begin();\nvar device = {device};\n{Unindent(w)}// result: {x}\n";
-        var inputs = string.Join(",\n    ", gradInputs!.Select(t =>
-            $"Tensor.FromArray<double>([{string.Join(", ", t.ToArray<double>().Select(CodeWriter.Num))}], new Shape({CodeWriter.Ints(t.Shape.Dims.ToArray())}))"));
-        return $"// seed {Seed}, autodiff in float64 on cpu\nvar device = Device.Cpu;\nTensor[] inputs =\n[\n    {inputs},\n];\n" +
-            $"var result = GradCheck.Check(v =>\n{{\n{w}    return {x};\n}}, inputs);\n";
+            return $"// seed {Seed}, {dtype} on {deviceName}\nusing var scope = TensorScope.Begin();\nvar device = "
+                + $"{device};\n{Unindent(w)}// result: {x}\n";
+        var inputs = string.Join(
+            ",\n    ",
+            gradInputs!.Select(t =>
+                $"Tensor.FromArray<double>([{string.Join(", ", t.ToArray<double>().Select(CodeWriter.Num))}], new "
+                + $"Shape({CodeWriter.Ints(t.Shape.Dims.ToArray())}))"
+            )
+        );
+        return $"// seed {Seed}, autodiff in float64 on cpu\nvar device = Device.Cpu;\nTensor[] inputs =\n[\n    "
+            + $"{inputs},\n];\n"
+            + $"var result = GradCheck.Check(v =>\n{{\n{w}    return {x};\n}}, inputs);\n";
     }
 
-    private static string Unindent(CodeWriter w) => string.Join("\n", w.ToString().Split('\n').Select(l => l.StartsWith("    ") ? l[4..] : l));
+    private static string Unindent(CodeWriter w) =>
+        string.Join("\n", w.ToString().Split('\n').Select(l => l.StartsWith("    ") ? l[4..] : l));
 
-    public override string ToString() => $"program {Seed}: {Input.BaseShape.Length}-d input, {Input.Views.Count} views, {Steps.Count} steps";
+    public override string ToString() =>
+        $"program {Seed}: {Input.BaseShape.Length}-d input, {Input.Views.Count} views, {Steps.Count} steps";
 }

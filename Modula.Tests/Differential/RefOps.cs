@@ -9,7 +9,8 @@ internal static class RefOps
 {
     private static void Require(bool condition, string what)
     {
-        if (!condition) throw new RefInvalidException(what);
+        if (!condition)
+            throw new RefInvalidException(what);
     }
 
     private static int Axis(int axis, int rank)
@@ -31,7 +32,8 @@ internal static class RefOps
         return RefTensor.Build(shape, index =>
         {
             var source = new int[x.Rank];
-            for (int i = 0; i < a.Length; i++) source[a[i]] = index[i];
+            for (int i = 0; i < a.Length; i++)
+                source[a[i]] = index[i];
             return x[source];
         });
     }
@@ -39,7 +41,8 @@ internal static class RefOps
     public static RefTensor Transpose(RefTensor x, int axis0, int axis1)
     {
         var axes = Enumerable.Range(0, x.Rank).ToArray();
-        int a = Axis(axis0, x.Rank), b = Axis(axis1, x.Rank);
+        int a = Axis(axis0, x.Rank),
+            b = Axis(axis1, x.Rank);
         (axes[a], axes[b]) = (axes[b], axes[a]);
         return Permute(x, axes);
     }
@@ -69,12 +72,14 @@ internal static class RefOps
         return RefTensor.Build(shape, index => x[Broadcast(x.Shape, index)]);
     }
 
-    /// <summary>The index into a tensor of <paramref name="shape"/> that broadcasts to <paramref name="index"/>.</summary>
+    /// <summary>The index into a tensor of <paramref name="shape"/> that broadcasts to <paramref
+    /// name="index"/>.</summary>
     private static int[] Broadcast(int[] shape, int[] index)
     {
         var source = new int[shape.Length];
         int lead = index.Length - shape.Length;
-        for (int i = 0; i < shape.Length; i++) source[i] = shape[i] == 1 ? 0 : index[lead + i];
+        for (int i = 0; i < shape.Length; i++)
+            source[i] = shape[i] == 1 ? 0 : index[lead + i];
         return source;
     }
 
@@ -124,7 +129,10 @@ internal static class RefOps
         {
             int da = i < rank - a.Length ? 1 : a[i - (rank - a.Length)];
             int db = i < rank - b.Length ? 1 : b[i - (rank - b.Length)];
-            Require(da == db || da == 1 || db == 1, $"shapes {RefTensor.Fmt(a)} and {RefTensor.Fmt(b)} do not broadcast");
+            Require(
+                da == db || da == 1 || db == 1,
+                $"shapes {RefTensor.Fmt(a)} and {RefTensor.Fmt(b)} do not broadcast"
+            );
             shape[i] = da == 1 ? db : da;
         }
         return shape;
@@ -139,7 +147,9 @@ internal static class RefOps
     public static RefTensor Where(RefTensor c, RefTensor a, RefTensor b)
     {
         var shape = BroadcastShape(BroadcastShape(c.Shape, a.Shape), b.Shape);
-        return RefTensor.Build(shape, i => c[Broadcast(c.Shape, i)] != 0 ? a[Broadcast(a.Shape, i)] : b[Broadcast(b.Shape, i)]);
+        return RefTensor.Build(shape, i =>
+            c[Broadcast(c.Shape, i)] != 0 ? a[Broadcast(a.Shape, i)] : b[Broadcast(b.Shape, i)]
+        );
     }
 
     // ---- reductions ------------------------------------------------------------------------
@@ -147,7 +157,8 @@ internal static class RefOps
     /// <summary>Axes to reduce: all when none are given (the engine's convention), else the named ones.</summary>
     public static int[] ReducedAxes(int rank, int[]? axes)
     {
-        if (axes is null || axes.Length == 0) return Enumerable.Range(0, rank).ToArray();
+        if (axes is null || axes.Length == 0)
+            return Enumerable.Range(0, rank).ToArray();
         var a = axes.Select(v => Axis(v, rank)).ToArray();
         Require(a.Distinct().Count() == a.Length, "repeated axis");
         return a;
@@ -160,14 +171,21 @@ internal static class RefOps
     public static RefTensor Reduce(RefTensor x, int[]? axes, bool keepDim, Func<List<double>, double> finish)
     {
         var reduced = ReducedAxes(x.Rank, axes);
-        var shape = Enumerable.Range(0, x.Rank).Where(i => keepDim || !reduced.Contains(i))
-            .Select(i => reduced.Contains(i) ? 1 : x.Shape[i]).ToArray();
+        var shape = Enumerable
+            .Range(0, x.Rank)
+            .Where(i => keepDim || !reduced.Contains(i))
+            .Select(i => reduced.Contains(i) ? 1 : x.Shape[i])
+            .ToArray();
         var groups = new List<double>[RefTensor.Count(shape)];
-        for (int g = 0; g < groups.Length; g++) groups[g] = [];
+        for (int g = 0; g < groups.Length; g++)
+            groups[g] = [];
         foreach (var index in RefTensor.Indices(x.Shape))
         {
-            var kept = Enumerable.Range(0, x.Rank).Where(i => keepDim || !reduced.Contains(i))
-                .Select(i => reduced.Contains(i) ? 0 : index[i]).ToArray();
+            var kept = Enumerable
+                .Range(0, x.Rank)
+                .Where(i => keepDim || !reduced.Contains(i))
+                .Select(i => reduced.Contains(i) ? 0 : index[i])
+                .ToArray();
             groups[RefTensor.Flat(shape, kept)].Add(x[index]);
         }
         return new RefTensor(shape, groups.Select(finish).ToArray());
@@ -199,14 +217,17 @@ internal static class RefOps
     public static RefTensor Softmax(RefTensor x, double scale)
     {
         Require(x.Rank > 0, "softmax of a scalar");
-        if (x.Size == 0) return new RefTensor(x.Shape, []);
+        if (x.Size == 0)
+            return new RefTensor(x.Shape, []);
         int n = x.Shape[^1];
         var y = new double[x.Size];
         for (int row = 0; row * n < x.Size; row++)
         {
             var z = Enumerable.Range(0, n).Select(j => scale * x.Data[row * n + j]).ToArray();
-            double max = z.Max(), total = z.Sum(v => Math.Exp(v - max));
-            for (int j = 0; j < n; j++) y[row * n + j] = Math.Exp(z[j] - max) / total;
+            double max = z.Max(),
+                total = z.Sum(v => Math.Exp(v - max));
+            for (int j = 0; j < n; j++)
+                y[row * n + j] = Math.Exp(z[j] - max) / total;
         }
         return new RefTensor(x.Shape, y);
     }
@@ -219,7 +240,9 @@ internal static class RefOps
         Require(a.Rank >= 2 && b.Rank >= 2, "matmul needs matrices");
         var ta = transposeA ? Transpose(a, -2, -1) : a;
         var tb = transposeB ? Transpose(b, -2, -1) : b;
-        int m = ta.Shape[^2], k = ta.Shape[^1], n = tb.Shape[^1];
+        int m = ta.Shape[^2],
+            k = ta.Shape[^1],
+            n = tb.Shape[^1];
         Require(tb.Shape[^2] == k, "matmul inner dimensions");
         var batch = BroadcastShape(ta.Shape[..^2], tb.Shape[..^2]);
         var shape = batch.Concat([m, n]).ToArray();
@@ -254,7 +277,8 @@ internal static class RefOps
         int d = source.Shape[^1];
         var table = new double[rows * d];
         for (int i = 0; i < indices.Size; i++)
-            for (int j = 0; j < d; j++) table[(int)indices.Data[i] * d + j] += source.Data[i * d + j];
+        for (int j = 0; j < d; j++)
+            table[(int)indices.Data[i] * d + j] += source.Data[i * d + j];
         return new RefTensor([rows, d], table);
     }
 
@@ -263,7 +287,10 @@ internal static class RefOps
         Require(xs.Count > 0, "concat of nothing");
         int a = Axis(axis, xs[0].Rank);
         foreach (var x in xs)
-            Require(x.Rank == xs[0].Rank && Enumerable.Range(0, x.Rank).All(i => i == a || x.Shape[i] == xs[0].Shape[i]), "concat shapes");
+            Require(
+                x.Rank == xs[0].Rank && Enumerable.Range(0, x.Rank).All(i => i == a || x.Shape[i] == xs[0].Shape[i]),
+                "concat shapes"
+            );
         var shape = (int[])xs[0].Shape.Clone();
         shape[a] = xs.Sum(x => x.Shape[a]);
         return RefTensor.Build(shape, index =>
@@ -293,17 +320,25 @@ internal static class RefOps
 
     // ---- convolution pieces ----------------------------------------------------------------
 
-    /// <summary>x [N, C, H, W] → columns [N, C·kh·kw, Ho·Wo]; row (c, i, j), column (oh, ow) holds x[n, c, oh·s − p + i, ow·s − p + j] or 0 outside.</summary>
+    /// <summary>x [N, C, H, W] → columns [N, C·kh·kw, Ho·Wo]; row (c, i, j), column (oh, ow) holds x[n, c, oh·s − p +
+    /// i, ow·s − p + j] or 0 outside.</summary>
     public static RefTensor Im2Col(RefTensor x, int kh, int kw, int stride, int padding)
     {
         Require(x.Rank == 4 && kh > 0 && kw > 0 && stride > 0 && padding >= 0, "im2col arguments");
-        int n = x.Shape[0], c = x.Shape[1], h = x.Shape[2], w = x.Shape[3];
-        int ho = (h + 2 * padding - kh) / stride + 1, wo = (w + 2 * padding - kw) / stride + 1;
+        int n = x.Shape[0],
+            c = x.Shape[1],
+            h = x.Shape[2],
+            w = x.Shape[3];
+        int ho = (h + 2 * padding - kh) / stride + 1,
+            wo = (w + 2 * padding - kw) / stride + 1;
         Require(h + 2 * padding >= kh && w + 2 * padding >= kw, "kernel does not fit");
         return RefTensor.Build([n, c * kh * kw, ho * wo], index =>
         {
-            int ci = index[1] / (kh * kw), i = index[1] / kw % kh, j = index[1] % kw;
-            int ih = index[2] / wo * stride - padding + i, iw = index[2] % wo * stride - padding + j;
+            int ci = index[1] / (kh * kw),
+                i = index[1] / kw % kh,
+                j = index[1] % kw;
+            int ih = index[2] / wo * stride - padding + i,
+                iw = index[2] % wo * stride - padding + j;
             return ih >= 0 && ih < h && iw >= 0 && iw < w ? x[[index[0], ci, ih, iw]] : 0;
         });
     }
@@ -316,7 +351,8 @@ internal static class RefOps
         {
             double s = 0;
             for (int i = 0; i < k; i++)
-                for (int j = 0; j < k; j++) s += x[[index[0], index[1], index[2] * k + i, index[3] * k + j]];
+            for (int j = 0; j < k; j++)
+                s += x[[index[0], index[1], index[2] * k + i, index[3] * k + j]];
             return s / (k * k);
         });
     }

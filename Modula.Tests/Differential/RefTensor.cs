@@ -1,6 +1,7 @@
 namespace Modula.Tests.Differential;
 
-/// <summary>An input that the engine's documented semantics do not accept (the program is invalid, not the engine).</summary>
+/// <summary>An input that the engine's documented semantics do not accept (the program is invalid, not the
+/// engine).</summary>
 internal sealed class RefInvalidException(string message) : Exception(message);
 
 /// <summary>
@@ -12,8 +13,10 @@ internal sealed class RefTensor
 {
     public RefTensor(int[] shape, double[] data)
     {
-        if (shape.Any(d => d < 0)) throw new RefInvalidException($"negative dimension in {Fmt(shape)}");
-        if (data.Length != Count(shape)) throw new ArgumentException($"{data.Length} values for shape {Fmt(shape)}");
+        if (shape.Any(d => d < 0))
+            throw new RefInvalidException($"negative dimension in {Fmt(shape)}");
+        if (data.Length != Count(shape))
+            throw new ArgumentException($"{data.Length} values for shape {Fmt(shape)}");
         Shape = shape;
         Data = data;
     }
@@ -34,21 +37,26 @@ internal sealed class RefTensor
     {
         var data = new double[Count(shape)];
         int i = 0;
-        foreach (var index in Indices(shape)) data[i++] = f(index);
+        foreach (var index in Indices(shape))
+            data[i++] = f(index);
         return new RefTensor(shape, data);
     }
 
-    /// <summary>Every index of <paramref name="shape"/> in row-major order (the array is reused: copy it to keep it).</summary>
+    /// <summary>Every index of <paramref name="shape"/> in row-major order (the array is reused: copy it to keep
+    /// it).</summary>
     public static IEnumerable<int[]> Indices(int[] shape)
     {
-        if (Count(shape) == 0) yield break;
+        if (Count(shape) == 0)
+            yield break;
         var index = new int[shape.Length];
         while (true)
         {
             yield return index;
             int axis = shape.Length - 1;
-            while (axis >= 0 && ++index[axis] == shape[axis]) index[axis--] = 0;
-            if (axis < 0) yield break;
+            while (axis >= 0 && ++index[axis] == shape[axis])
+                index[axis--] = 0;
+            if (axis < 0)
+                yield break;
         }
     }
 
@@ -56,7 +64,8 @@ internal sealed class RefTensor
     public static int Flat(int[] shape, int[] index)
     {
         int flat = 0;
-        for (int i = 0; i < shape.Length; i++) flat = flat * shape[i] + index[i];
+        for (int i = 0; i < shape.Length; i++)
+            flat = flat * shape[i] + index[i];
         return flat;
     }
 
@@ -64,5 +73,6 @@ internal sealed class RefTensor
 
     public static string Fmt(int[] shape) => "[" + string.Join(", ", shape) + "]";
 
-    public override string ToString() => $"{Fmt(Shape)} {{{string.Join(", ", Data.Take(24).Select(v => v.ToString("G6")))}{(Size > 24 ? ", …" : "")}}}";
+    public override string ToString() =>
+        $"{Fmt(Shape)} {{{string.Join(", ", Data.Take(24).Select(v => v.ToString("G6")))}{(Size > 24 ? ", …" : "")}}}";
 }

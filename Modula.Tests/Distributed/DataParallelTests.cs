@@ -15,16 +15,24 @@ namespace Modula.Tests.Distributed;
 [TestClass]
 public sealed class DataParallelTests
 {
-    private const int Batch = 12, Steps = 8;
+    private const int Batch = 12,
+        Steps = 8;
 
-    /// <summary>Float32 sums in another order than one process: losses and weights agree to this relative tolerance after 8 steps.</summary>
+    /// <summary>Float32 sums in another order than one process: losses and weights agree to this relative tolerance
+    /// after 8 steps.</summary>
     private const double Tolerance = 2e-4;
 
     private static Trainer NewTrainer(UpdateRule rule)
     {
         var model = TrainerTests.SmallResMlp();
         var optimizer = rule == UpdateRule.Dualize ? (Optimizer)new Momentum(0.9) : new ModulaAdam();
-        return new Trainer(model, model.Initialize(new Generator(5)), optimizer, new TrainerOptions(0.1, Schedule.Linear(Steps), rule, 0.01), 6);
+        return new Trainer(
+            model,
+            model.Initialize(new Generator(5)),
+            optimizer,
+            new TrainerOptions(0.1, Schedule.Linear(Steps), rule, 0.01),
+            6
+        );
     }
 
     /// <summary>Batch s is rows [s·12, s·12 + 12) of a fixed synthetic set.</summary>
@@ -87,46 +95,58 @@ public sealed class DataParallelTests
             {
                 double scale = weights[i].Max(v => Math.Abs(v));
                 double worst = weights[i].Zip(rankWeights[i], (a, b) => Math.Abs(a - b)).Max();
-                Assert.IsTrue(worst <= Tolerance * scale, $"weight {i}: max difference {worst:G3}, allowed {Tolerance * scale:G3}");
+                Assert.IsTrue(
+                    worst <= Tolerance * scale,
+                    $"weight {i}: max difference {worst:G3}, allowed {Tolerance * scale:G3}"
+                );
             }
         }
         for (int r = 1; r < results.Length; r++)
-            for (int i = 0; i < weights.Length; i++)
-                CollectionAssert.AreEqual(results[0].Weights[i], results[r].Weights[i], $"rank {r}'s weight {i} is not rank 0's bits");
+        for (int i = 0; i < weights.Length; i++)
+            CollectionAssert.AreEqual(
+                results[0].Weights[i],
+                results[r].Weights[i],
+                $"rank {r}'s weight {i} is not rank 0's bits"
+            );
     }
 
     [TestMethod]
     public void ShardsAreDisjointAndCoverTheBatch()
     {
         foreach (int ranks in new[] { 1, 2, 3, 5 })
-            foreach (int rows in new[] { 5, 12, 13 })
+        foreach (int rows in new[] { 5, 12, 13 })
+        {
+            using var group = new InProcessGroup(ranks);
+            var shards = group.Run(world =>
             {
-                using var group = new InProcessGroup(ranks);
-                var shards = group.Run(world =>
-                {
-                    using var trainer = NewTrainer(UpdateRule.Plain);
-                    return new DataParallel(trainer, world).Shard(rows);
-                });
-                int next = 0;
-                foreach (var (start, count) in shards)
-                {
-                    Assert.AreEqual(next, start, $"{ranks} ranks, {rows} rows: shards are consecutive");
-                    Assert.IsTrue(count >= rows / ranks && count <= rows / ranks + 1, $"{ranks} ranks, {rows} rows: balanced");
-                    next += count;
-                }
-                Assert.AreEqual(rows, next, "the shards cover the batch");
+                using var trainer = NewTrainer(UpdateRule.Plain);
+                return new DataParallel(trainer, world).Shard(rows);
+            });
+            int next = 0;
+            foreach (var (start, count) in shards)
+            {
+                Assert.AreEqual(next, start, $"{ranks} ranks, {rows} rows: shards are consecutive");
+                Assert.IsTrue(
+                    count >= rows / ranks && count <= rows / ranks + 1,
+                    $"{ranks} ranks, {rows} rows: balanced"
+                );
+                next += count;
             }
+            Assert.AreEqual(rows, next, "the shards cover the batch");
+        }
     }
 
     [TestMethod]
     public void TooSmallABatchIsRefused()
     {
         using var group = new InProcessGroup(3);
-        var e = Assert.ThrowsExactly<ArgumentException>(() => group.Run(world =>
-        {
-            using var trainer = NewTrainer(UpdateRule.Plain);
-            return new DataParallel(trainer, world).Shard(2);
-        }));
+        var e = Assert.ThrowsExactly<ArgumentException>(() =>
+            group.Run(world =>
+            {
+                using var trainer = NewTrainer(UpdateRule.Plain);
+                return new DataParallel(trainer, world).Shard(2);
+            })
+        );
         StringAssert.Contains(e.Message, "global batch of 2");
     }
 
@@ -134,14 +154,17 @@ public sealed class DataParallelTests
     public void DivergedReplicasAreReported()
     {
         using var group = new InProcessGroup(2);
-        var e = Assert.ThrowsExactly<InvalidOperationException>(() => group.Run(world =>
-        {
-            using var trainer = NewTrainer(UpdateRule.Plain);
-            var parallel = new DataParallel(trainer, world);
-            if (world.Rank == 1) trainer.Weights.Scale(1.0001);
-            parallel.CheckReplicas();
-            return 0;
-        }));
+        var e = Assert.ThrowsExactly<InvalidOperationException>(() =>
+            group.Run(world =>
+            {
+                using var trainer = NewTrainer(UpdateRule.Plain);
+                var parallel = new DataParallel(trainer, world);
+                if (world.Rank == 1)
+                    trainer.Weights.Scale(1.0001);
+                parallel.CheckReplicas();
+                return 0;
+            })
+        );
         StringAssert.Contains(e.Message, "rank 1 holds other weights");
     }
 
@@ -152,7 +175,12 @@ public sealed class DataParallelTests
         var weights = group.Run(world =>
         {
             var model = TrainerTests.SmallResMlp();
-            using var trainer = new Trainer(model, model.Initialize(new Generator(100 + (ulong)world.Rank)), new Adam(), new TrainerOptions(0.1));
+            using var trainer = new Trainer(
+                model,
+                model.Initialize(new Generator(100 + (ulong)world.Rank)),
+                new Adam(),
+                new TrainerOptions(0.1)
+            );
             var parallel = new DataParallel(trainer, world);
             parallel.Synchronize();
             parallel.CheckReplicas();
@@ -171,7 +199,12 @@ public sealed class DataParallelTests
     public void Float64WeightsAreRefused()
     {
         var model = TrainerTests.SmallResMlp();
-        using var trainer = new Trainer(model, model.Initialize(new Generator(1), dtype: DType.Float64), new Sgd(), new TrainerOptions(0.1));
+        using var trainer = new Trainer(
+            model,
+            model.Initialize(new Generator(1), dtype: DType.Float64),
+            new Sgd(),
+            new TrainerOptions(0.1)
+        );
         using var group = new InProcessGroup(1);
         var e = Assert.ThrowsExactly<ArgumentException>(() => new DataParallel(trainer, group[0]));
         StringAssert.Contains(e.Message, "Float64");

@@ -3,7 +3,8 @@ using Modula.Distributed;
 
 namespace Modula.Tests.Distributed;
 
-/// <summary>The in-process communicator (threads as ranks) against sums known in closed form, and its failure behaviour.</summary>
+/// <summary>The in-process communicator (threads as ranks) against sums known in closed form, and its failure
+/// behaviour.</summary>
 [TestClass]
 public sealed class InProcessGroupTests
 {
@@ -16,8 +17,12 @@ public sealed class InProcessGroupTests
         using var group = new InProcessGroup(size);
         var results = group.Run(SelfCheck.Run);
         foreach (var rank in results)
-            foreach (var r in rank) Assert.IsTrue(r.Passed, $"{size} ranks: {r.Name}: {r.Detail}");
-        Assert.IsTrue(results.All(r => r.Select(x => x.Detail).SequenceEqual(results[0].Select(x => x.Detail))), "every rank sees the same results");
+        foreach (var r in rank)
+            Assert.IsTrue(r.Passed, $"{size} ranks: {r.Name}: {r.Detail}");
+        Assert.IsTrue(
+            results.All(r => r.Select(x => x.Detail).SequenceEqual(results[0].Select(x => x.Detail))),
+            "every rank sees the same results"
+        );
     }
 
     [TestMethod]
@@ -30,19 +35,29 @@ public sealed class InProcessGroupTests
         var sums = group.Run(world =>
         {
             var rng = new Random(seed + world.Rank);
-            var buffer = Enumerable.Range(0, 1000).Select(_ => (float)(rng.NextDouble() * Math.Pow(10, rng.Next(-8, 8)))).ToArray();
+            var buffer = Enumerable
+                .Range(0, 1000)
+                .Select(_ => (float)(rng.NextDouble() * Math.Pow(10, rng.Next(-8, 8))))
+                .ToArray();
             var reference = new double[1000];
             for (int r = 0; r < world.Size; r++)
             {
                 var other = new Random(seed + r);
-                for (int i = 0; i < 1000; i++) reference[i] += (float)(other.NextDouble() * Math.Pow(10, other.Next(-8, 8)));
+                for (int i = 0; i < 1000; i++)
+                    reference[i] += (float)(other.NextDouble() * Math.Pow(10, other.Next(-8, 8)));
             }
             world.AllReduceSum(buffer);
             for (int i = 0; i < 1000; i++)
-                Assert.AreEqual(reference[i], buffer[i], 1e-6 * Math.Abs(reference[i]), $"element {i} against the float64 sum");
+                Assert.AreEqual(
+                    reference[i],
+                    buffer[i],
+                    1e-6 * Math.Abs(reference[i]),
+                    $"element {i} against the float64 sum"
+                );
             return buffer;
         });
-        for (int r = 1; r < sums.Length; r++) CollectionAssert.AreEqual(sums[0], sums[r], $"rank {r} got other bits than rank 0");
+        for (int r = 1; r < sums.Length; r++)
+            CollectionAssert.AreEqual(sums[0], sums[r], $"rank {r} got other bits than rank 0");
     }
 
     [TestMethod]
@@ -50,14 +65,20 @@ public sealed class InProcessGroupTests
     {
         using var group = new InProcessGroup(3, TimeSpan.FromSeconds(30));
         var clock = Stopwatch.StartNew();
-        var e = Assert.ThrowsExactly<InvalidOperationException>(() => group.Run<int>(world =>
-        {
-            if (world.Rank == 1) throw new InvalidOperationException("rank 1 lost its data");
-            world.AllReduceSum(new float[10]);                  // ranks 0 and 2 wait here for rank 1
-            return 0;
-        }));
+        var e = Assert.ThrowsExactly<InvalidOperationException>(() =>
+            group.Run<int>(world =>
+            {
+                if (world.Rank == 1)
+                    throw new InvalidOperationException("rank 1 lost its data");
+                world.AllReduceSum(new float[10]); // ranks 0 and 2 wait here for rank 1
+                return 0;
+            })
+        );
         StringAssert.Contains(e.Message, "rank 1 lost its data");
-        Assert.IsTrue(clock.Elapsed < TimeSpan.FromSeconds(10), $"the others stopped after {clock.Elapsed.TotalSeconds:F1} s, not at once");
+        Assert.IsTrue(
+            clock.Elapsed < TimeSpan.FromSeconds(10),
+            $"the others stopped after {clock.Elapsed.TotalSeconds:F1} s, not at once"
+        );
     }
 
     [TestMethod]
@@ -65,11 +86,14 @@ public sealed class InProcessGroupTests
     {
         using var group = new InProcessGroup(2, TimeSpan.FromMilliseconds(300));
         var clock = Stopwatch.StartNew();
-        var e = Assert.ThrowsExactly<CommunicatorAbortedException>(() => group.Run(world =>
-        {
-            if (world.Rank == 0) world.Barrier();               // rank 1 never arrives
-            return 0;
-        }));
+        var e = Assert.ThrowsExactly<CommunicatorAbortedException>(() =>
+            group.Run(world =>
+            {
+                if (world.Rank == 0)
+                    world.Barrier(); // rank 1 never arrives
+                return 0;
+            })
+        );
         StringAssert.Contains(e.Message, "waited more than");
         Assert.IsTrue(clock.Elapsed < TimeSpan.FromSeconds(10), $"gave up after {clock.Elapsed.TotalSeconds:F1} s");
     }
@@ -78,11 +102,13 @@ public sealed class InProcessGroupTests
     public void MismatchedCallsAreNamed()
     {
         using var group = new InProcessGroup(2);
-        var e = Assert.ThrowsExactly<CommunicatorAbortedException>(() => group.Run(world =>
-        {
-            world.AllReduceSum(new float[world.Rank == 0 ? 4 : 5]);
-            return 0;
-        }));
+        var e = Assert.ThrowsExactly<CommunicatorAbortedException>(() =>
+            group.Run(world =>
+            {
+                world.AllReduceSum(new float[world.Rank == 0 ? 4 : 5]);
+                return 0;
+            })
+        );
         StringAssert.Contains(e.Message, "AllReduceSum(");
     }
 

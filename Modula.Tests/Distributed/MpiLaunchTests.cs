@@ -22,19 +22,45 @@ public sealed class MpiLaunchTests
 
     private static readonly string[] Gpt =
     [
-        "train", "gpt", "--steps", "20", "--width", "32", "--heads", "2", "--blocks", "2", "--context", "16", "--batch", "8",
-        "--eval-interval", "5", "--eval-batches", "2", "--seed", "3", "--checkpoint-every", "10", "--keep", "2",
+        "train",
+        "gpt",
+        "--steps",
+        "20",
+        "--width",
+        "32",
+        "--heads",
+        "2",
+        "--blocks",
+        "2",
+        "--context",
+        "16",
+        "--batch",
+        "8",
+        "--eval-interval",
+        "5",
+        "--eval-batches",
+        "2",
+        "--seed",
+        "3",
+        "--checkpoint-every",
+        "10",
+        "--keep",
+        "2",
     ];
 
-    private static string Bin(string name) => Path.Combine(AppContext.BaseDirectory, OperatingSystem.IsWindows() ? name + ".exe" : name);
+    private static string Bin(string name) =>
+        Path.Combine(AppContext.BaseDirectory, OperatingSystem.IsWindows() ? name + ".exe" : name);
 
     private static string RequireMpiexec(bool data = true)
     {
-        var mpiexec = (Environment.GetEnvironmentVariable("PATH") ?? "").Split(Path.PathSeparator)
-            .Select(d => Path.Combine(d, "mpiexec")).FirstOrDefault(File.Exists);
+        var mpiexec = (Environment.GetEnvironmentVariable("PATH") ?? "")
+            .Split(Path.PathSeparator)
+            .Select(d => Path.Combine(d, "mpiexec"))
+            .FirstOrDefault(File.Exists);
         if (mpiexec is null)
         {
-            if (Environment.GetEnvironmentVariable("MODULA_REQUIRE_MPI") == "1") Assert.Fail("mpiexec not found, and MODULA_REQUIRE_MPI=1.");
+            if (Environment.GetEnvironmentVariable("MODULA_REQUIRE_MPI") == "1")
+                Assert.Fail("mpiexec not found, and MODULA_REQUIRE_MPI=1.");
             Assert.Inconclusive("mpiexec not found: install MPICH (apt-get install mpich).");
         }
         string? folder = Environment.GetEnvironmentVariable("MODULA_DATA");
@@ -45,22 +71,48 @@ public sealed class MpiLaunchTests
 
     private sealed record Outcome(int ExitCode, string Output);
 
-    private static Process Start(string directory, string program, IEnumerable<string> args, StringBuilder output,
-        IReadOnlyDictionary<string, string>? environment = null)
+    private static Process Start(
+        string directory,
+        string program,
+        IEnumerable<string> args,
+        StringBuilder output,
+        IReadOnlyDictionary<string, string>? environment = null
+    )
     {
-        var info = new ProcessStartInfo(program) { WorkingDirectory = directory, RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (var a in args) info.ArgumentList.Add(a);
-        if (Environment.GetEnvironmentVariable("MODULA_DATA") is { } data) info.Environment["MODULA_DATA"] = Path.GetFullPath(data);
-        foreach (var (k, v) in environment ?? new Dictionary<string, string>()) info.Environment[k] = v;
+        var info = new ProcessStartInfo(program)
+        {
+            WorkingDirectory = directory,
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+        };
+        foreach (var a in args)
+            info.ArgumentList.Add(a);
+        if (Environment.GetEnvironmentVariable("MODULA_DATA") is { } data)
+            info.Environment["MODULA_DATA"] = Path.GetFullPath(data);
+        foreach (var (k, v) in environment ?? new Dictionary<string, string>())
+            info.Environment[k] = v;
         var process = Process.Start(info)!;
-        process.OutputDataReceived += (_, e) => { lock (output) output.AppendLine(e.Data); };
-        process.ErrorDataReceived += (_, e) => { lock (output) output.AppendLine(e.Data); };
+        process.OutputDataReceived += (_, e) =>
+        {
+            lock (output)
+                output.AppendLine(e.Data);
+        };
+        process.ErrorDataReceived += (_, e) =>
+        {
+            lock (output)
+                output.AppendLine(e.Data);
+        };
         process.BeginOutputReadLine();
         process.BeginErrorReadLine();
         return process;
     }
 
-    private static Outcome Run(string directory, string program, IEnumerable<string> args, IReadOnlyDictionary<string, string>? environment = null)
+    private static Outcome Run(
+        string directory,
+        string program,
+        IEnumerable<string> args,
+        IReadOnlyDictionary<string, string>? environment = null
+    )
     {
         var output = new StringBuilder();
         using var process = Start(directory, program, args, output, environment);
@@ -70,14 +122,17 @@ public sealed class MpiLaunchTests
             Assert.Fail($"{program} did not end in 180 s:\n{output}");
         }
         process.WaitForExit();
-        lock (output) return new Outcome(process.ExitCode, output.ToString());
+        lock (output)
+            return new Outcome(process.ExitCode, output.ToString());
     }
 
     private static Outcome Train(string directory, int ranks, params string[] extra)
     {
         var args = Gpt.Concat(extra);
-        var outcome = ranks == 1 ? Run(directory, Bin("modula"), args)
-            : Run(directory, RequireMpiexec(), new[] { "-n", $"{ranks}", Bin("modula") }.Concat(args));
+        var outcome =
+            ranks == 1
+                ? Run(directory, Bin("modula"), args)
+                : Run(directory, RequireMpiexec(), new[] { "-n", $"{ranks}", Bin("modula") }.Concat(args));
         Assert.AreEqual(0, outcome.ExitCode, outcome.Output);
         return outcome;
     }
@@ -93,7 +148,8 @@ public sealed class MpiLaunchTests
     [TestCleanup]
     public void RemoveFolders()
     {
-        foreach (var folder in _folders) Directory.Delete(folder, recursive: true);
+        foreach (var folder in _folders)
+            Directory.Delete(folder, recursive: true);
     }
 
     [TestMethod]
@@ -103,7 +159,11 @@ public sealed class MpiLaunchTests
         var outcome = Run(NewFolder(), mpiexec, ["-n", "2", Bin("modula-mpi-check")]);
         Console.WriteLine(outcome.Output);
         Assert.AreEqual(0, outcome.ExitCode, outcome.Output);
-        Assert.AreEqual(7, outcome.Output.Split('\n').Count(l => l.StartsWith("ok ", StringComparison.Ordinal)), outcome.Output);
+        Assert.AreEqual(
+            7,
+            outcome.Output.Split('\n').Count(l => l.StartsWith("ok ", StringComparison.Ordinal)),
+            outcome.Output
+        );
         StringAssert.Contains(outcome.Output, "2 ranks over MPICH");
     }
 
@@ -113,13 +173,18 @@ public sealed class MpiLaunchTests
     public void TwoRanksTrainLikeOneProcess(string recipe)
     {
         RequireMpiexec();
-        string one = NewFolder(), two = NewFolder();
+        string one = NewFolder(),
+            two = NewFolder();
         Train(one, 1, "--recipe", recipe, "--checkpoint", "run.safetensors");
         var outcome = Train(two, 2, "--recipe", recipe, "--checkpoint", "run.safetensors");
         Console.WriteLine(outcome.Output);
         StringAssert.Contains(outcome.Output, "data-parallel: 2 ranks");
         StringAssert.Contains(outcome.Output, "update divided over the ranks");
-        Assert.AreEqual(1, outcome.Output.Split('\n').Count(l => l.StartsWith("final ", StringComparison.Ordinal)), "rank 0 alone prints");
+        Assert.AreEqual(
+            1,
+            outcome.Output.Split('\n').Count(l => l.StartsWith("final ", StringComparison.Ordinal)),
+            "rank 0 alone prints"
+        );
         CompareLogs(Path.Combine(one, "train-gpt.csv"), Path.Combine(two, "train-gpt.csv"));
         CompareWeights(Path.Combine(one, "run.safetensors"), Path.Combine(two, "run.safetensors"));
     }
@@ -129,9 +194,11 @@ public sealed class MpiLaunchTests
     {
         var mpiexec = RequireMpiexec(data: false);
         string? data = Environment.GetEnvironmentVariable("MODULA_DATA");
-        if (data is null || !Directory.Exists(Path.Combine(data, "fashion-mnist"))) Assert.Inconclusive("fashion-mnist not found in MODULA_DATA.");
+        if (data is null || !Directory.Exists(Path.Combine(data, "fashion-mnist")))
+            Assert.Inconclusive("fashion-mnist not found in MODULA_DATA.");
         string[] args = ["train", "mlp", "--steps", "20", "--batch", "32", "--eval-interval", "5", "--seed", "2"];
-        string one = NewFolder(), two = NewFolder();
+        string one = NewFolder(),
+            two = NewFolder();
         var alone = Run(one, Bin("modula"), args);
         var ranks = Run(two, mpiexec, new[] { "-n", "2", Bin("modula") }.Concat(args));
         Assert.AreEqual(0, alone.ExitCode, alone.Output);
@@ -141,24 +208,52 @@ public sealed class MpiLaunchTests
         Assert.AreEqual(a.Length, b.Length, "the same report rows");
         for (int row = 1; row < a.Length; row++)
         {
-            double p = double.Parse(a[row].Split(',')[1], CultureInfo.InvariantCulture), q = double.Parse(b[row].Split(',')[1], CultureInfo.InvariantCulture);
+            double p = double.Parse(a[row].Split(',')[1], CultureInfo.InvariantCulture),
+                q = double.Parse(b[row].Split(',')[1], CultureInfo.InvariantCulture);
             Assert.AreEqual(p, q, Tolerance * p + 2e-5, $"row {row}: batch loss of one process {p}, of 2 ranks {q}");
         }
-        static double TestLoss(string output) => double.Parse(
-            System.Text.RegularExpressions.Regex.Match(output, @"test_loss=([0-9.]+)").Groups[1].Value, CultureInfo.InvariantCulture);
-        Assert.AreEqual(TestLoss(alone.Output), TestLoss(ranks.Output), Tolerance * TestLoss(alone.Output) + 1e-4, "test loss after 20 steps");
+        static double TestLoss(string output) =>
+            double.Parse(
+                System.Text.RegularExpressions.Regex.Match(output, @"test_loss=([0-9.]+)").Groups[1].Value,
+                CultureInfo.InvariantCulture
+            );
+        Assert.AreEqual(
+            TestLoss(alone.Output),
+            TestLoss(ranks.Output),
+            Tolerance * TestLoss(alone.Output) + 1e-4,
+            "test loss after 20 steps"
+        );
     }
 
     [TestMethod]
     public void CheckpointsResumeOnAnotherNumberOfRanks()
     {
         RequireMpiexec();
-        string one = NewFolder(), two = NewFolder();
+        string one = NewFolder(),
+            two = NewFolder();
         Train(one, 1, "--checkpoint", "run.safetensors");
         Train(two, 2, "--checkpoint", "run.safetensors");
         // Step 10 of the 2-rank run continues on one process, step 10 of the one-process run on 2 ranks.
-        Train(two, 1, "--resume", "run.step-0000010.safetensors", "--checkpoint", "on-one.safetensors", "--log", "on-one.csv");
-        Train(one, 2, "--resume", "run.step-0000010.safetensors", "--checkpoint", "on-two.safetensors", "--log", "on-two.csv");
+        Train(
+            two,
+            1,
+            "--resume",
+            "run.step-0000010.safetensors",
+            "--checkpoint",
+            "on-one.safetensors",
+            "--log",
+            "on-one.csv"
+        );
+        Train(
+            one,
+            2,
+            "--resume",
+            "run.step-0000010.safetensors",
+            "--checkpoint",
+            "on-two.safetensors",
+            "--log",
+            "on-two.csv"
+        );
         CompareWeights(Path.Combine(one, "run.safetensors"), Path.Combine(two, "on-one.safetensors"));
         CompareWeights(Path.Combine(one, "run.safetensors"), Path.Combine(one, "on-two.safetensors"));
         Assert.AreEqual("20", SafeTensors.Read(Path.Combine(one, "on-two.safetensors")).Metadata["step"]);
@@ -170,31 +265,47 @@ public sealed class MpiLaunchTests
     /// </summary>
     private Process StartLongJob(string directory, string marker, int every, StringBuilder output)
     {
-        var args = new[] { "-n", "2", Bin("modula") }.Concat(Gpt.Select(a => a == "20" ? "100000" : a))
-            .Concat(["--checkpoint", "run.safetensors", "--checkpoint-every", every.ToString(CultureInfo.InvariantCulture)]);
-        return Start(directory, RequireMpiexec(), args, output, new Dictionary<string, string> { ["MODULA_TEST_JOB"] = marker });
+        var args = new[] { "-n", "2", Bin("modula") }
+            .Concat(Gpt.Select(a => a == "20" ? "100000" : a))
+            .Concat([
+                "--checkpoint",
+                "run.safetensors",
+                "--checkpoint-every",
+                every.ToString(CultureInfo.InvariantCulture),
+            ]);
+        return Start(
+            directory,
+            RequireMpiexec(),
+            args,
+            output,
+            new Dictionary<string, string> { ["MODULA_TEST_JOB"] = marker }
+        );
     }
 
     [TestMethod]
     public void AKilledRankStopsTheJobAndLeavesAWholeCheckpoint()
     {
-        string directory = NewFolder(), marker = Guid.NewGuid().ToString("N");
+        string directory = NewFolder(),
+            marker = Guid.NewGuid().ToString("N");
         var output = new StringBuilder();
         using var job = StartLongJob(directory, marker, 3, output);
         var clock = Stopwatch.StartNew();
-        while (!File.Exists(Path.Combine(directory, "run.safetensors")) && clock.Elapsed < TimeSpan.FromSeconds(60)) Thread.Sleep(100);
+        while (!File.Exists(Path.Combine(directory, "run.safetensors")) && clock.Elapsed < TimeSpan.FromSeconds(60))
+            Thread.Sleep(100);
         Assert.IsTrue(File.Exists(Path.Combine(directory, "run.safetensors")), $"no checkpoint after 60 s:\n{output}");
         Thread.Sleep(300);
         var ranks = Ranks(marker);
         Assert.IsTrue(ranks.ContainsKey(1), $"rank 1's process was not found:\n{output}");
-        Process.GetProcessById(ranks[1]).Kill();                                        // SIGKILL
+        Process.GetProcessById(ranks[1]).Kill(); // SIGKILL
         clock.Restart();
         bool ended = job.WaitForExit(30_000);
         double seconds = clock.Elapsed.TotalSeconds;
-        if (!ended) job.Kill(entireProcessTree: true);
+        if (!ended)
+            job.Kill(entireProcessTree: true);
         job.WaitForExit();
         string text;
-        lock (output) text = output.ToString();
+        lock (output)
+            text = output.ToString();
         Console.WriteLine($"the job ended {seconds:F2} s after rank 1 was killed; exit code {job.ExitCode}");
         Assert.IsTrue(ended, $"the job still ran 30 s after rank 1 was killed:\n{text}");
         Assert.AreNotEqual(0, job.ExitCode, text);
@@ -202,25 +313,32 @@ public sealed class MpiLaunchTests
         Assert.AreEqual(0, Ranks(marker).Count, "no rank is left running");
         // The checkpoint is whole (both checksums verified) and the run resumes from it.
         var file = Checkpoint.Load(Path.Combine(directory, "run.safetensors"));
-        Assert.IsTrue(int.Parse(file.Metadata["step"], CultureInfo.InvariantCulture) >= 3, "a checkpoint of a finished step");
+        Assert.IsTrue(
+            int.Parse(file.Metadata["step"], CultureInfo.InvariantCulture) >= 3,
+            "a checkpoint of a finished step"
+        );
     }
 
     [TestMethod]
     public void ASignalToOneRankStopsEveryRankAfterTheSameStep()
     {
-        string directory = NewFolder(), marker = Guid.NewGuid().ToString("N");
+        string directory = NewFolder(),
+            marker = Guid.NewGuid().ToString("N");
         var output = new StringBuilder();
         using var job = StartLongJob(directory, marker, 100_000, output);
         var clock = Stopwatch.StartNew();
-        while (!OutputHas(output, "step 10/") && clock.Elapsed < TimeSpan.FromSeconds(60)) Thread.Sleep(50);
+        while (!OutputHas(output, "step 10/") && clock.Elapsed < TimeSpan.FromSeconds(60))
+            Thread.Sleep(50);
         var ranks = Ranks(marker);
         Assert.IsTrue(ranks.ContainsKey(1), $"rank 1's process was not found:\n{output}");
         Assert.AreEqual(0, Signal(ranks[1], 15), "SIGTERM sent to rank 1 alone");
         bool ended = job.WaitForExit(60_000);
-        if (!ended) job.Kill(entireProcessTree: true);
+        if (!ended)
+            job.Kill(entireProcessTree: true);
         job.WaitForExit();
         string text;
-        lock (output) text = output.ToString();
+        lock (output)
+            text = output.ToString();
         Assert.IsTrue(ended, $"the job did not stop within 60 s of the signal:\n{text}");
         Assert.AreEqual(143, job.ExitCode, text);
         var stopped = System.Text.RegularExpressions.Regex.Match(text, @"interrupted by \w+ at step (\d+)/");
@@ -232,7 +350,8 @@ public sealed class MpiLaunchTests
 
     private static bool OutputHas(StringBuilder output, string text)
     {
-        lock (output) return output.ToString().Contains(text, StringComparison.Ordinal);
+        lock (output)
+            return output.ToString().Contains(text, StringComparison.Ordinal);
     }
 
     [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "kill", SetLastError = true)]
@@ -241,10 +360,17 @@ public sealed class MpiLaunchTests
     [TestMethod]
     public void AMissingMpiLibraryIsNamed()
     {
-        var outcome = Run(NewFolder(), Bin("modula"), Gpt, new Dictionary<string, string>
-        {
-            ["PMI_SIZE"] = "2", ["PMI_RANK"] = "0", ["MODULA_MPI_LIBRARY"] = "libno-such-mpi.so.12",
-        });
+        var outcome = Run(
+            NewFolder(),
+            Bin("modula"),
+            Gpt,
+            new Dictionary<string, string>
+            {
+                ["PMI_SIZE"] = "2",
+                ["PMI_RANK"] = "0",
+                ["MODULA_MPI_LIBRARY"] = "libno-such-mpi.so.12",
+            }
+        );
         Assert.AreEqual(3, outcome.ExitCode, outcome.Output);
         StringAssert.Contains(outcome.Output, "tried libno-such-mpi.so.12");
         StringAssert.Contains(outcome.Output, "one of 2 ranks");
@@ -256,14 +382,25 @@ public sealed class MpiLaunchTests
         var ranks = new Dictionary<int, int>();
         foreach (var folder in Directory.EnumerateDirectories("/proc"))
         {
-            if (!int.TryParse(Path.GetFileName(folder), out int pid)) continue;
+            if (!int.TryParse(Path.GetFileName(folder), out int pid))
+                continue;
             string[] variables;
-            try { variables = File.ReadAllText(Path.Combine(folder, "environ")).Split('\0'); }
-            catch (Exception e) when (e is IOException or UnauthorizedAccessException) { continue; }
-            if (!variables.Contains($"MODULA_TEST_JOB={marker}")) continue;
+            try
+            {
+                variables = File.ReadAllText(Path.Combine(folder, "environ")).Split('\0');
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                continue;
+            }
+            if (!variables.Contains($"MODULA_TEST_JOB={marker}"))
+                continue;
             var rank = variables.FirstOrDefault(v => v.StartsWith("PMI_RANK=", StringComparison.Ordinal));
-            string comm = File.Exists(Path.Combine(folder, "comm")) ? File.ReadAllText(Path.Combine(folder, "comm")).Trim() : "";
-            if (rank is not null && comm == "modula") ranks[int.Parse(rank[9..], CultureInfo.InvariantCulture)] = pid;
+            string comm = File.Exists(Path.Combine(folder, "comm"))
+                ? File.ReadAllText(Path.Combine(folder, "comm")).Trim()
+                : "";
+            if (rank is not null && comm == "modula")
+                ranks[int.Parse(rank[9..], CultureInfo.InvariantCulture)] = pid;
         }
         return ranks;
     }
@@ -278,10 +415,16 @@ public sealed class MpiLaunchTests
             var x = a[row].Split(',');
             var y = b[row].Split(',');
             Assert.AreEqual(x[0], y[0], "the same steps");
-            for (int c = 1; c <= 3; c++)                       // batch, train and test loss; not the time
+            for (int c = 1; c <= 3; c++) // batch, train and test loss; not the time
             {
-                double p = double.Parse(x[c], CultureInfo.InvariantCulture), q = double.Parse(y[c], CultureInfo.InvariantCulture);
-                Assert.AreEqual(p, q, Tolerance * Math.Abs(p) + 2e-5, $"step {x[0]} column {c}: one process {p}, 2 ranks {q}");
+                double p = double.Parse(x[c], CultureInfo.InvariantCulture),
+                    q = double.Parse(y[c], CultureInfo.InvariantCulture);
+                Assert.AreEqual(
+                    p,
+                    q,
+                    Tolerance * Math.Abs(p) + 2e-5,
+                    $"step {x[0]} column {c}: one process {p}, 2 ranks {q}"
+                );
             }
         }
     }
@@ -296,8 +439,12 @@ public sealed class MpiLaunchTests
         {
             var x = System.Runtime.InteropServices.MemoryMarshal.Cast<byte, float>(a[key].Data).ToArray();
             var y = System.Runtime.InteropServices.MemoryMarshal.Cast<byte, float>(b[key].Data).ToArray();
-            double scale = x.Max(v => Math.Abs(v)), worst = x.Zip(y, (p, q) => Math.Abs(p - q)).Max();
-            Assert.IsTrue(worst <= Tolerance * scale, $"{key}: max difference {worst:G3}, allowed {Tolerance * scale:G3}");
+            double scale = x.Max(v => Math.Abs(v)),
+                worst = x.Zip(y, (p, q) => Math.Abs(p - q)).Max();
+            Assert.IsTrue(
+                worst <= Tolerance * scale,
+                $"{key}: max difference {worst:G3}, allowed {Tolerance * scale:G3}"
+            );
         }
     }
 }

@@ -32,8 +32,14 @@ public sealed class CudaTests
         var cuda = TestDevices.CudaOrInconclusive();
         foreach (var (ta, tb) in new[] { (false, false), (true, false), (false, true), (true, true) })
         {
-            using var a = Tensor.FromArray<float>(Values(batch * m * k, 1), ta ? new Shape(batch, k, m) : new Shape(batch, m, k));
-            using var b = Tensor.FromArray<float>(Values(batch * k * n, 2), tb ? new Shape(batch, n, k) : new Shape(batch, k, n));
+            using var a = Tensor.FromArray<float>(
+                Values(batch * m * k, 1),
+                ta ? new Shape(batch, k, m) : new Shape(batch, m, k)
+            );
+            using var b = Tensor.FromArray<float>(
+                Values(batch * k * n, 2),
+                tb ? new Shape(batch, n, k) : new Shape(batch, k, n)
+            );
             using var ga = a.To(cuda);
             using var gb = b.To(cuda);
             using var expected = Ops.MatMul(a, b, ta, tb);
@@ -88,7 +94,8 @@ public sealed class CudaTests
         var (cpuLoss, cpuGrads) = Run(Device.Cpu);
         var (gpuLoss, gpuGrads) = Run(cuda);
         AssertMatches(cpuLoss, gpuLoss, 1e-2, 1e-4, "cuda attention loss");
-        for (int i = 0; i < 3; i++) AssertMatches(cpuGrads[i], gpuGrads[i], 1e-4, 1e-3, $"cuda attention grad {"qkv"[i]}");
+        for (int i = 0; i < 3; i++)
+            AssertMatches(cpuGrads[i], gpuGrads[i], 1e-4, 1e-3, $"cuda attention grad {"qkv"[i]}");
     }
 
     [TestMethod]
@@ -97,15 +104,31 @@ public sealed class CudaTests
     public void GptTrainingStepsMatchCpu(string recipe)
     {
         var cuda = TestDevices.CudaOrInconclusive();
-        var corpus = new TextCorpus(string.Concat(Enumerable.Repeat("the quick brown fox jumps over the lazy dog. ", 60)));
-        var settings = new GptSettings(recipe,
-            new GptConfig(Vocab: corpus.Vocabulary.Length, Context: 32, Heads: 2, DEmbed: 32, DQuery: 16, DValue: 16, Blocks: 2),
-            recipe == "v1" ? GptSettings.V1Optimizer : GptSettings.V2Optimizer, Steps: 10, Batch: 4, Seed: 5);
+        var corpus = new TextCorpus(
+            string.Concat(Enumerable.Repeat("the quick brown fox jumps over the lazy dog. ", 60))
+        );
+        var settings = new GptSettings(
+            recipe,
+            new GptConfig(
+                Vocab: corpus.Vocabulary.Length,
+                Context: 32,
+                Heads: 2,
+                DEmbed: 32,
+                DQuery: 16,
+                DValue: 16,
+                Blocks: 2
+            ),
+            recipe == "v1" ? GptSettings.V1Optimizer : GptSettings.V2Optimizer,
+            Steps: 10,
+            Batch: 4,
+            Seed: 5
+        );
         using var cpu = new GptRun(settings, corpus, Device.Cpu);
         using var gpu = new GptRun(settings, corpus, cuda);
         for (int step = 1; step <= 10; step++)
         {
-            double expected = cpu.Step(), actual = gpu.Step();
+            double expected = cpu.Step(),
+                actual = gpu.Step();
             // Float32 rounding differs between the backends and compounds over steps.
             Assert.AreEqual(expected, actual, 1e-3 * step, $"{recipe} step {step}: cpu {expected}, cuda {actual}");
         }

@@ -31,7 +31,7 @@ public sealed class AlgebraTests
         var sum = new Linear(4, 4) + 0.5 * new Identity();
         Assert.AreEqual(1.0, sum.Mass, 1e-15);
         Assert.AreEqual(1.5, sum.Sensitivity, 1e-15);
-        Assert.AreEqual(3, sum.BondCount);                                  // Identity, Mul, Add
+        Assert.AreEqual(3, sum.BondCount); // Identity, Mul, Add
     }
 
     [TestMethod]
@@ -73,7 +73,7 @@ public sealed class AlgebraTests
         Assert.AreEqual(3, three.AtomCount);
         Assert.AreEqual(3.0, three.Mass, 1e-15);
         Assert.AreEqual(Math.Pow(2, -1.5), three.Sensitivity, 1e-12);
-        Assert.AreEqual(4, three.BondCount);                                 // three ReLUs and the Identity base
+        Assert.AreEqual(4, three.BondCount); // three ReLUs and the Identity base
         using var w = Init(three);
         var distinct = w.Select(t => Values(t)[0]).Distinct().Count();
         Assert.AreEqual(3, distinct, "each copy draws its own weights");

@@ -9,42 +9,64 @@ namespace Modula.Tests.Modules;
 public sealed class BondGradientTests
 {
     public static IEnumerable<object[]> UnaryBonds =>
-    [
-        ["Abs"], ["ReLU"], ["GELU"], ["ScaledTanhGelu"], ["ScaledReLU"], ["ScaledGELU"], ["MeanSubtract"], ["RMSDivide"], ["LayerNorm"],
-        ["Mean"], ["AvgPool"], ["Flatten"], ["SplitIntoHeads"], ["MergeHeads"], ["CausalMaskSoftmax"], ["Softmax"], ["Mul"], ["Identity"],
-        ["MeanSubtract123"], ["RMSDivide123"],
-    ];
+        [
+            ["Abs"],
+            ["ReLU"],
+            ["GELU"],
+            ["ScaledTanhGelu"],
+            ["ScaledReLU"],
+            ["ScaledGELU"],
+            ["MeanSubtract"],
+            ["RMSDivide"],
+            ["LayerNorm"],
+            ["Mean"],
+            ["AvgPool"],
+            ["Flatten"],
+            ["SplitIntoHeads"],
+            ["MergeHeads"],
+            ["CausalMaskSoftmax"],
+            ["Softmax"],
+            ["Mul"],
+            ["Identity"],
+            ["MeanSubtract123"],
+            ["RMSDivide123"],
+        ];
 
-    private static (Module Bond, int[] Shape) Unary(string name) => name switch
-    {
-        "Abs" => (new Abs(), [3, 4]),
-        "ReLU" => (new Relu(), [3, 4]),
-        "GELU" => (new Gelu(), [3, 4]),
-        "ScaledTanhGelu" => (new ScaledTanhGelu(), [3, 4]),
-        "ScaledReLU" => (Bonds.ScaledRelu(), [3, 4]),
-        "ScaledGELU" => (Bonds.ScaledGelu(), [3, 4]),
-        "MeanSubtract" => (new MeanSubtract(), [3, 5]),
-        "RMSDivide" => (new RmsDivide(), [3, 5]),
-        "LayerNorm" => (Bonds.LayerNorm(), [2, 3, 5]),
-        "Mean" => (new Mean(1), [2, 3, 4]),
-        "AvgPool" => (new AvgPool(), [2, 3, 2, 4]),
-        "Flatten" => (new Flatten(), [2, 3, 2]),
-        "SplitIntoHeads" => (new SplitIntoHeads(2), [2, 3, 4]),
-        "MergeHeads" => (new MergeHeads(), [2, 2, 3, 2]),
-        "CausalMaskSoftmax" => (new CausalMask() >> new Softmax(1.5), [2, 4, 4]),
-        "Softmax" => (new Softmax(0.5), [3, 4]),
-        "Mul" => (new Mul(-1.5), [3, 4]),
-        "Identity" => (new Identity(), [3, 4]),
-        "MeanSubtract123" => (new MeanSubtract(1, 2, 3), [2, 2, 2, 3]),
-        "RMSDivide123" => (new RmsDivide(1, 2, 3), [2, 2, 2, 3]),
-        _ => throw new ArgumentException(name),
-    };
+    private static (Module Bond, int[] Shape) Unary(string name) =>
+        name switch
+        {
+            "Abs" => (new Abs(), [3, 4]),
+            "ReLU" => (new Relu(), [3, 4]),
+            "GELU" => (new Gelu(), [3, 4]),
+            "ScaledTanhGelu" => (new ScaledTanhGelu(), [3, 4]),
+            "ScaledReLU" => (Bonds.ScaledRelu(), [3, 4]),
+            "ScaledGELU" => (Bonds.ScaledGelu(), [3, 4]),
+            "MeanSubtract" => (new MeanSubtract(), [3, 5]),
+            "RMSDivide" => (new RmsDivide(), [3, 5]),
+            "LayerNorm" => (Bonds.LayerNorm(), [2, 3, 5]),
+            "Mean" => (new Mean(1), [2, 3, 4]),
+            "AvgPool" => (new AvgPool(), [2, 3, 2, 4]),
+            "Flatten" => (new Flatten(), [2, 3, 2]),
+            "SplitIntoHeads" => (new SplitIntoHeads(2), [2, 3, 4]),
+            "MergeHeads" => (new MergeHeads(), [2, 2, 3, 2]),
+            "CausalMaskSoftmax" => (new CausalMask() >> new Softmax(1.5), [2, 4, 4]),
+            "Softmax" => (new Softmax(0.5), [3, 4]),
+            "Mul" => (new Mul(-1.5), [3, 4]),
+            "Identity" => (new Identity(), [3, 4]),
+            "MeanSubtract123" => (new MeanSubtract(1, 2, 3), [2, 2, 2, 3]),
+            "RMSDivide123" => (new RmsDivide(1, 2, 3), [2, 2, 2, 3]),
+            _ => throw new ArgumentException(name),
+        };
 
     private static void AssertGrad(Func<Variable[], Variable> f, params Tensor[] inputs)
     {
         var result = GradCheck.Check(f, inputs);
-        Assert.IsTrue(result.Passed, $"gradient check failed: {result.Detail} (max error {result.MaxAbsoluteError:G3})");
-        foreach (var t in inputs) t.Dispose();
+        Assert.IsTrue(
+            result.Passed,
+            $"gradient check failed: {result.Detail} (max error {result.MaxAbsoluteError:G3})"
+        );
+        foreach (var t in inputs)
+            t.Dispose();
     }
 
     [TestMethod]
@@ -58,23 +80,45 @@ public sealed class BondGradientTests
     [TestMethod]
     public void AttentionBondsMatchFiniteDifferences()
     {
-        AssertGrad(v => new FunctionalAttention(true).Forward([v[0], v[1], v[2]], [])[0], Rand(1, 1, 2, 3, 2), Rand(2, 1, 2, 3, 2), Rand(3, 1, 2, 3, 2));
-        AssertGrad(v => new FunctionalAttention(false).Forward([v[0], v[1], v[2]], [])[0], Rand(4, 1, 2, 3, 2), Rand(5, 1, 2, 3, 2), Rand(6, 1, 2, 3, 2));
+        AssertGrad(
+            v => new FunctionalAttention(true).Forward([v[0], v[1], v[2]], [])[0],
+            Rand(1, 1, 2, 3, 2),
+            Rand(2, 1, 2, 3, 2),
+            Rand(3, 1, 2, 3, 2)
+        );
+        AssertGrad(
+            v => new FunctionalAttention(false).Forward([v[0], v[1], v[2]], [])[0],
+            Rand(4, 1, 2, 3, 2),
+            Rand(5, 1, 2, 3, 2),
+            Rand(6, 1, 2, 3, 2)
+        );
         AssertGrad(v => new AttentionQK().Forward([v[0], v[1]], [])[0], Rand(7, 1, 2, 3, 2), Rand(8, 1, 2, 3, 2));
-        AssertGrad(v => new ApplyAttentionScores().Forward([v[0], v[1]], [])[0], Rand(9, 1, 2, 3, 2), Rand(10, 1, 2, 3, 3));
+        AssertGrad(
+            v => new ApplyAttentionScores().Forward([v[0], v[1]], [])[0],
+            Rand(9, 1, 2, 3, 2),
+            Rand(10, 1, 2, 3, 3)
+        );
         AssertGrad(v => new Add().Forward([v[0], v[1]], [])[0], Rand(11, 2, 3), Rand(12, 3));
-        AssertGrad(v =>
-        {
-            var rotated = new Rope(4).Forward([v[0], v[1]], []);
-            return F.Add(F.Scale(rotated[0], 0.7), rotated[1]);
-        }, Rand(13, 1, 2, 3, 4), Rand(14, 1, 2, 3, 4));
+        AssertGrad(
+            v =>
+            {
+                var rotated = new Rope(4).Forward([v[0], v[1]], []);
+                return F.Add(F.Scale(rotated[0], 0.7), rotated[1]);
+            },
+            Rand(13, 1, 2, 3, 4),
+            Rand(14, 1, 2, 3, 4)
+        );
     }
 
     [TestMethod]
     public void AtomForwardsMatchFiniteDifferencesInInputsAndWeights()
     {
         AssertGrad(v => new Linear(3, 4).Forward(v[0], [v[1]]), Rand(1, 2, 4), Rand(2, 3, 4));
-        AssertGrad(v => new Conv2D(2, 3, kernelSize: 3, stride: 1, padding: 1).Forward(v[0], [v[1]]), Rand(3, 1, 3, 3, 3), Rand(4, 2, 3, 3, 3));
+        AssertGrad(
+            v => new Conv2D(2, 3, kernelSize: 3, stride: 1, padding: 1).Forward(v[0], [v[1]]),
+            Rand(3, 1, 3, 3, 3),
+            Rand(4, 2, 3, 3, 3)
+        );
         using var tokens = Tokens(5, 4, 2, 3);
         AssertGrad(v => new Embedding(4, 3).Forward(new Variable(tokens.View(2, 3)), [v[0]]), Rand(6, 4, 3));
     }
@@ -86,8 +130,13 @@ public sealed class BondGradientTests
         using var w = Init(gpt, 2);
         using var tokens = Tokens(3, 5, 1, 3);
         var tensors = w.Select(t => Ops.Contiguous(t)).ToArray();
-        var result = GradCheck.CheckDirectional(v => gpt.Forward(new Variable(tokens.View(1, 3)), v), tensors, directions: 3);
+        var result = GradCheck.CheckDirectional(
+            v => gpt.Forward(new Variable(tokens.View(1, 3)), v),
+            tensors,
+            directions: 3
+        );
         Assert.IsTrue(result.Passed, $"GPT v2: {result.Detail}");
-        foreach (var t in tensors) t.Dispose();
+        foreach (var t in tensors)
+            t.Dispose();
     }
 }

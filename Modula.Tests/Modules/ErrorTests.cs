@@ -25,7 +25,10 @@ public sealed class ErrorTests
         var shapes = w.Select(t => t.Shape).ToList();
         shapes[0] = new Shape(12, 8);
         var e = Assert.ThrowsExactly<ModuleException>(() => gpt.CheckWeights(shapes));
-        StringAssert.Contains(e.Message, "weight 0 (GPT v1/embeddings(0)/Embedding(11×8)) should be [11, 8], got [12, 8]");
+        StringAssert.Contains(
+            e.Message,
+            "weight 0 (GPT v1/embeddings(0)/Embedding(11×8)) should be [11, 8], got [12, 8]"
+        );
         e = Assert.ThrowsExactly<ModuleException>(() => gpt.CheckWeights(shapes.Skip(1).ToList()));
         StringAssert.Contains(e.Message, $"expected {gpt.AtomCount} weight tensors, got {gpt.AtomCount - 1}");
         using var fewer = new Weights(w.Skip(1).Select(t => Ops.Contiguous(t)));

@@ -11,7 +11,9 @@ public sealed class ForwardTests
     [TestMethod]
     public void V1AttentionDividesLogitsByNineDAndValuesByThree()
     {
-        const int t = 3, e = 4, d = 2;
+        const int t = 3,
+            e = 4,
+            d = 2;
         var attention = Attention.V1(heads: 1, dEmbed: e, dQuery: d, dValue: d, causal: true);
         using var w = Init(attention, 4);
         using var x = Rand(2, 1, t, e);
@@ -25,11 +27,15 @@ public sealed class ForwardTests
         var o = new double[t * d];
         for (int i = 0; i < t; i++)
         {
-            var logits = Enumerable.Range(0, i + 1).Select(j => Enumerable.Range(0, d).Sum(c => q[i * d + c] * k[j * d + c]) / d).ToArray();
+            var logits = Enumerable
+                .Range(0, i + 1)
+                .Select(j => Enumerable.Range(0, d).Sum(c => q[i * d + c] * k[j * d + c]) / d)
+                .ToArray();
             double max = logits.Max();
             var p = logits.Select(l => Math.Exp(l - max)).ToArray();
             double z = p.Sum();
-            for (int c = 0; c < d; c++) o[i * d + c] = Enumerable.Range(0, i + 1).Sum(j => p[j] / z * v[j * d + c]);
+            for (int c = 0; c < d; c++)
+                o[i * d + c] = Enumerable.Range(0, i + 1).Sum(j => p[j] / z * v[j * d + c]);
         }
         var expected = MatMulT(o, Values(w[3]), t, d, e).Select(val => val * Math.Sqrt((double)e / d)).ToArray();
         Reference.AssertClose(expected, y, 1e-12, 1e-12, "attention v1 = softmax((q/3)·(k/3)/d)·(v/3)");
@@ -38,7 +44,13 @@ public sealed class ForwardTests
     [TestMethod]
     public void GptOutputsDependOnlyOnEarlierTokens()
     {
-        foreach (var gpt in new[] { Gpt.V1(new GptConfig(11, 6, 2, 8, 4, 4, 2)), Gpt.V2(new GptConfig(11, 6, 2, 8, 4, 4, 2)) })
+        foreach (
+            var gpt in new[]
+            {
+                Gpt.V1(new GptConfig(11, 6, 2, 8, 4, 4, 2)),
+                Gpt.V2(new GptConfig(11, 6, 2, 8, 4, 4, 2)),
+            }
+        )
         {
             using var w = Init(gpt);
             var tokens = new[] { 1, 5, 2, 7, 3, 9 };
@@ -47,8 +59,17 @@ public sealed class ForwardTests
             using var b = Tensor.FromArray<int>(tokens, new Shape(1, 6));
             var ya = Run(gpt, w, a);
             var yb = Run(gpt, w, b);
-            Reference.AssertClose(ya[..(4 * 11)], yb[..(4 * 11)], 1e-12, 1e-12, $"{gpt.Label}: positions before the change");
-            Assert.IsTrue(ya.Skip(4 * 11).Zip(yb.Skip(4 * 11)).Any(p => Math.Abs(p.First - p.Second) > 1e-6), $"{gpt.Label}: later positions see the change");
+            Reference.AssertClose(
+                ya[..(4 * 11)],
+                yb[..(4 * 11)],
+                1e-12,
+                1e-12,
+                $"{gpt.Label}: positions before the change"
+            );
+            Assert.IsTrue(
+                ya.Skip(4 * 11).Zip(yb.Skip(4 * 11)).Any(p => Math.Abs(p.First - p.Second) > 1e-6),
+                $"{gpt.Label}: later positions see the change"
+            );
         }
     }
 
@@ -70,23 +91,35 @@ public sealed class ForwardTests
     [TestMethod]
     public void RopePreservesNormsAndDependsOnlyOnRelativePosition()
     {
-        const int t = 7, d = 6;
+        const int t = 7,
+            d = 6;
         var rope = new Rope(d);
         // The same q and k at every position: rotated q_i · k_j must depend on i − j only.
         var qv = Reference.RandomValues(d, 1);
         var kv = Reference.RandomValues(d, 2);
-        using var q = Tensor.FromArray<double>(Enumerable.Range(0, t).SelectMany(_ => qv).ToArray(), new Shape(1, 1, t, d));
-        using var k = Tensor.FromArray<double>(Enumerable.Range(0, t).SelectMany(_ => kv).ToArray(), new Shape(1, 1, t, d));
+        using var q = Tensor.FromArray<double>(
+            Enumerable.Range(0, t).SelectMany(_ => qv).ToArray(),
+            new Shape(1, 1, t, d)
+        );
+        using var k = Tensor.FromArray<double>(
+            Enumerable.Range(0, t).SelectMany(_ => kv).ToArray(),
+            new Shape(1, 1, t, d)
+        );
         using var scope = TensorScope.Begin();
         var outputs = rope.Forward([new Variable(q), new Variable(k)], []);
         var rq = Values(outputs[0].Value);
         var rk = Values(outputs[1].Value);
         double Dot(int i, int j) => Enumerable.Range(0, d).Sum(c => rq[i * d + c] * rk[j * d + c]);
         for (int i = 0; i < t; i++)
-            Assert.AreEqual(qv.Sum(v => v * v), Enumerable.Range(0, d).Sum(c => rq[i * d + c] * rq[i * d + c]), 1e-12, "norm kept");
+            Assert.AreEqual(
+                qv.Sum(v => v * v),
+                Enumerable.Range(0, d).Sum(c => rq[i * d + c] * rq[i * d + c]),
+                1e-12,
+                "norm kept"
+            );
         for (int offset = 0; offset < 3; offset++)
-            for (int j = 0; j + offset < t; j++)
-                Assert.AreEqual(Dot(offset, 0), Dot(j + offset, j), 1e-12, $"q·k at offset {offset}");
+        for (int j = 0; j + offset < t; j++)
+            Assert.AreEqual(Dot(offset, 0), Dot(j + offset, j), 1e-12, $"q·k at offset {offset}");
         Assert.AreNotEqual(Dot(1, 0), Dot(2, 0), 1e-6, "different offsets differ");
     }
 
@@ -102,9 +135,13 @@ public sealed class ForwardTests
         var ks = Values(k);
         for (int i = 0; i < 3; i++)
         {
-            var l = Enumerable.Range(0, i + 1).Select(j => 2 * Enumerable.Range(0, 4).Sum(c => qs[i * 4 + c] * ks[j * 4 + c]) / 4).ToArray();
+            var l = Enumerable
+                .Range(0, i + 1)
+                .Select(j => 2 * Enumerable.Range(0, 4).Sum(c => qs[i * 4 + c] * ks[j * 4 + c]) / 4)
+                .ToArray();
             double z = l.Sum(Math.Exp);
-            for (int j = 0; j < 3; j++) Assert.AreEqual(j <= i ? Math.Exp(l[j]) / z : 0, p[i * 3 + j], 1e-12, $"p[{i},{j}]");
+            for (int j = 0; j < 3; j++)
+                Assert.AreEqual(j <= i ? Math.Exp(l[j]) / z : 0, p[i * 3 + j], 1e-12, $"p[{i},{j}]");
         }
     }
 

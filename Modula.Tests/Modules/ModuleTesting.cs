@@ -8,7 +8,8 @@ namespace Modula.Tests.Modules;
 /// <summary>Helpers shared by the module tests: float64 CPU weights, inputs and forward passes.</summary>
 internal static class ModuleTesting
 {
-    public static Weights Init(Module m, ulong seed = 1) => m.Initialize(new Generator(seed), Device.Cpu, DType.Float64);
+    public static Weights Init(Module m, ulong seed = 1) =>
+        m.Initialize(new Generator(seed), Device.Cpu, DType.Float64);
 
     public static Tensor Rand(int seed, params int[] dims) =>
         Tensor.FromArray<double>(Reference.RandomValues(new Shape(dims).Size, seed, -1.5, 1.5), new Shape(dims));
@@ -16,7 +17,10 @@ internal static class ModuleTesting
     public static Tensor Tokens(int seed, int vocab, params int[] dims)
     {
         var r = new System.Random(seed);
-        return Tensor.FromArray<int>(Enumerable.Range(0, new Shape(dims).Size).Select(_ => r.Next(vocab)).ToArray(), new Shape(dims));
+        return Tensor.FromArray<int>(
+            Enumerable.Range(0, new Shape(dims).Size).Select(_ => r.Next(vocab)).ToArray(),
+            new Shape(dims)
+        );
     }
 
     /// <summary>Random "gradients" shaped like <paramref name="m"/>'s weights.</summary>
@@ -37,12 +41,13 @@ internal static class ModuleTesting
     {
         var y = new double[n * outputs];
         for (int i = 0; i < n; i++)
-            for (int o = 0; o < outputs; o++)
-            {
-                double s = 0;
-                for (int k = 0; k < inputs; k++) s += x[i * inputs + k] * w[o * inputs + k];
-                y[i * outputs + o] = s;
-            }
+        for (int o = 0; o < outputs; o++)
+        {
+            double s = 0;
+            for (int k = 0; k < inputs; k++)
+                s += x[i * inputs + k] * w[o * inputs + k];
+            y[i * outputs + o] = s;
+        }
         return y;
     }
 }

@@ -1,7 +1,7 @@
 using Modula.Autodiff;
-using Modula.Tensors;
 using Modula.Modules;
 using Modula.Modules.Linalg;
+using Modula.Tensors;
 using static Modula.Tests.Modules.ModuleTesting;
 
 namespace Modula.Tests.Modules;
@@ -10,7 +10,11 @@ namespace Modula.Tests.Modules;
 public sealed class TiedEmbeddingTests
 {
     private static TiedEmbedding Model() =>
-        new(new Embedding(11, 6), Bonds.LayerNorm() >> new Linear(6, 6, mass: 2) >> new Relu() >> new Linear(6, 6, mass: 2), headMass: 1);
+        new(
+            new Embedding(11, 6),
+            Bonds.LayerNorm() >> new Linear(6, 6, mass: 2) >> new Relu() >> new Linear(6, 6, mass: 2),
+            headMass: 1
+        );
 
     [TestMethod]
     public void OneTableEmbedsAndProjects()
@@ -54,7 +58,8 @@ public sealed class TiedEmbeddingTests
         var tensors = w.Select(t => Ops.Contiguous(t)).ToArray();
         var result = GradCheck.Check(v => m.Forward(new Variable(tokens.View(1, 3)), v), tensors);
         Assert.IsTrue(result.Passed, result.Detail);
-        foreach (var t in tensors) t.Dispose();
+        foreach (var t in tensors)
+            t.Dispose();
         Assert.AreEqual(2.0, m.Tare(2).Mass, 1e-12);
     }
 }

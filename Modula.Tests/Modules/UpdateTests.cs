@@ -10,24 +10,30 @@ namespace Modula.Tests.Modules;
 public sealed class UpdateTests
 {
     private static Module SmallGpt(bool v2) =>
-        v2 ? Gpt.V2(new GptConfig(Vocab: 11, Context: 6, Heads: 2, DEmbed: 8, DQuery: 4, DValue: 4, Blocks: 2))
-           : Gpt.V1(new GptConfig(Vocab: 11, Context: 6, Heads: 2, DEmbed: 8, DQuery: 4, DValue: 4, Blocks: 2));
+        v2
+            ? Gpt.V2(new GptConfig(Vocab: 11, Context: 6, Heads: 2, DEmbed: 8, DQuery: 4, DValue: 4, Blocks: 2))
+            : Gpt.V1(new GptConfig(Vocab: 11, Context: 6, Heads: 2, DEmbed: 8, DQuery: 4, DValue: 4, Blocks: 2));
 
     /// <summary>Small models with every kind of atom (matrices, convolutions, embeddings).</summary>
     public static IEnumerable<object[]> Models =>
-    [
-        ["resmlp"], ["rescnn"], ["gpt-v1"], ["gpt-v2"], ["mlp-v2"],
-    ];
+        [
+            ["resmlp"],
+            ["rescnn"],
+            ["gpt-v1"],
+            ["gpt-v2"],
+            ["mlp-v2"],
+        ];
 
-    internal static Module Model(string name) => name switch
-    {
-        "resmlp" => Mlp.ResMlp(12, 3, 2, 20, 5),
-        "rescnn" => Mlp.ResCnn(6, 2, 2, 3, 4),
-        "gpt-v1" => SmallGpt(false),
-        "gpt-v2" => SmallGpt(true),
-        "mlp-v2" => Mlp.V2(5, 30, 16, 3),
-        _ => throw new ArgumentException(name),
-    };
+    internal static Module Model(string name) =>
+        name switch
+        {
+            "resmlp" => Mlp.ResMlp(12, 3, 2, 20, 5),
+            "rescnn" => Mlp.ResCnn(6, 2, 2, 3, 4),
+            "gpt-v1" => SmallGpt(false),
+            "gpt-v2" => SmallGpt(true),
+            "mlp-v2" => Mlp.V2(5, 30, 16, 3),
+            _ => throw new ArgumentException(name),
+        };
 
     [TestMethod]
     [DynamicData(nameof(Models))]
@@ -39,7 +45,10 @@ public sealed class UpdateTests
         {
             using var update = m.Dualize(g, target);
             double norm = m.Norm(update);
-            Assert.IsTrue(norm <= target * 1.0 + 1e-12 && norm >= target * 0.99, $"{name}: modular norm {norm} for target {target}");
+            Assert.IsTrue(
+                norm <= target * 1.0 + 1e-12 && norm >= target * 0.99,
+                $"{name}: modular norm {norm} for target {target}"
+            );
         }
     }
 
@@ -61,13 +70,15 @@ public sealed class UpdateTests
         var m = Mlp.ResMlp(24, 2, 2, 40, 8);
         using var state = new NormalizeState(m, new Generator(3));
         using var g = RandomLike(m, 2);
-        double first = 0, last = 0;
+        double first = 0,
+            last = 0;
         for (int step = 0; step < 40; step++)
         {
             using var u = m.Normalize(g, 0.5, state);
             double norm = m.Norm(u);
             Assert.IsTrue(norm >= 0.5 * (1 - 1e-9), $"step {step}: modular norm {norm} below the target");
-            if (step == 0) first = norm;
+            if (step == 0)
+                first = norm;
             last = norm;
         }
         Assert.IsTrue(first > 0.5 * 1.05, $"a cold power iteration overshoots (first {first})");
@@ -93,7 +104,10 @@ public sealed class UpdateTests
             using var g = Rand(rows + cols, rows, cols);
             using var o = Orthogonalize.Apply(g);
             var s = HostLinalg.SingularValues(o)[0];
-            Assert.IsTrue(s.Min() >= 0.99 && s.Max() <= 1.0, $"{rows}×{cols}: singular values in [{s.Min()}, {s.Max()}]");
+            Assert.IsTrue(
+                s.Min() >= 0.99 && s.Max() <= 1.0,
+                $"{rows}×{cols}: singular values in [{s.Min()}, {s.Max()}]"
+            );
             using var ot = Orthogonalize.Apply(g.Transpose());
             Reference.AssertClose(Values(o.Transpose()), Values(ot), 1e-12, 1e-10, "orth(Mᵀ) = orth(M)ᵀ");
         }
@@ -132,38 +146,45 @@ public sealed class UpdateTests
     {
         // Modula v2's iteration in plain float64 loops: X = G/‖G‖_F, then for each (a, b, c):
         // A = XᵀX, B = b·A + c·A², X = a·X + X·B (on the orientation with the smaller Gram matrix).
-        const int rows = 9, cols = 5;
+        const int rows = 9,
+            cols = 5;
         var g = Reference.RandomValues(rows * cols, 23);
         double norm = Math.Sqrt(g.Sum(v => v * v));
         var x = g.Select(v => v / norm).ToArray();
         double[][] coefficients =
         [
-            [3955 / 1024.0, -8306 / 1024.0, 5008 / 1024.0], [3735 / 1024.0, -6681 / 1024.0, 3463 / 1024.0],
-            [3799 / 1024.0, -6499 / 1024.0, 3211 / 1024.0], [4019 / 1024.0, -6385 / 1024.0, 2906 / 1024.0],
-            [2677 / 1024.0, -3029 / 1024.0, 1162 / 1024.0], [2172 / 1024.0, -1833 / 1024.0, 682 / 1024.0],
+            [3955 / 1024.0, -8306 / 1024.0, 5008 / 1024.0],
+            [3735 / 1024.0, -6681 / 1024.0, 3463 / 1024.0],
+            [3799 / 1024.0, -6499 / 1024.0, 3211 / 1024.0],
+            [4019 / 1024.0, -6385 / 1024.0, 2906 / 1024.0],
+            [2677 / 1024.0, -3029 / 1024.0, 1162 / 1024.0],
+            [2172 / 1024.0, -1833 / 1024.0, 682 / 1024.0],
         ];
         foreach (var abc in coefficients)
         {
             var gram = new double[cols * cols];
             for (int i = 0; i < cols; i++)
-                for (int j = 0; j < cols; j++)
-                    for (int p = 0; p < rows; p++) gram[i * cols + j] += x[p * cols + i] * x[p * cols + j];
+            for (int j = 0; j < cols; j++)
+            for (int p = 0; p < rows; p++)
+                gram[i * cols + j] += x[p * cols + i] * x[p * cols + j];
             var poly = new double[cols * cols];
             for (int i = 0; i < cols; i++)
-                for (int j = 0; j < cols; j++)
-                {
-                    double square = 0;
-                    for (int p = 0; p < cols; p++) square += gram[i * cols + p] * gram[p * cols + j];
-                    poly[i * cols + j] = abc[1] * gram[i * cols + j] + abc[2] * square;
-                }
+            for (int j = 0; j < cols; j++)
+            {
+                double square = 0;
+                for (int p = 0; p < cols; p++)
+                    square += gram[i * cols + p] * gram[p * cols + j];
+                poly[i * cols + j] = abc[1] * gram[i * cols + j] + abc[2] * square;
+            }
             var next = new double[rows * cols];
             for (int i = 0; i < rows; i++)
-                for (int j = 0; j < cols; j++)
-                {
-                    double sum = abc[0] * x[i * cols + j];
-                    for (int p = 0; p < cols; p++) sum += x[i * cols + p] * poly[p * cols + j];
-                    next[i * cols + j] = sum;
-                }
+            for (int j = 0; j < cols; j++)
+            {
+                double sum = abc[0] * x[i * cols + j];
+                for (int p = 0; p < cols; p++)
+                    sum += x[i * cols + p] * poly[p * cols + j];
+                next[i * cols + j] = sum;
+            }
             x = next;
         }
         using var input = Reference.Make(g, new Shape(rows, cols), dtype, Device.Cpu);
@@ -192,12 +213,12 @@ public sealed class UpdateTests
         using var cg = Rand(4, 5, 4, 3, 3);
         using var p = conv.ProjectWeight(cg);
         for (int i = 0; i < 3; i++)
-            for (int j = 0; j < 3; j++)
-            {
-                using var slice = Ops.Contiguous(p.Slice(2, i, 1).Slice(3, j, 1).Reshape(5, 4));
-                var sv = HostLinalg.SingularValues(slice)[0];
-                Assert.IsTrue(sv.All(x => x >= 0.99 && x <= 1), $"slice ({i},{j}) [{sv.Min()}, {sv.Max()}]");
-            }
+        for (int j = 0; j < 3; j++)
+        {
+            using var slice = Ops.Contiguous(p.Slice(2, i, 1).Slice(3, j, 1).Reshape(5, 4));
+            var sv = HostLinalg.SingularValues(slice)[0];
+            Assert.IsTrue(sv.All(x => x >= 0.99 && x <= 1), $"slice ({i},{j}) [{sv.Min()}, {sv.Max()}]");
+        }
     }
 
     [TestMethod]
@@ -230,7 +251,8 @@ public sealed class UpdateTests
     {
         var emb = new Embedding(5, 4);
         var values = Reference.RandomValues(20, 3);
-        for (int j = 0; j < 4; j++) values[2 * 4 + j] = 0;                  // row 2 is zero
+        for (int j = 0; j < 4; j++)
+            values[2 * 4 + j] = 0; // row 2 is zero
         using var g = Tensor.FromArray<double>(values, new Shape(5, 4));
         using var d = emb.DualizeWeight(g, 0.3, Orthogonalizer.SixStep);
         using var state = new NormalizeState(emb, new Generator(0));
@@ -262,10 +284,16 @@ public sealed class UpdateTests
             Assert.AreEqual(0.5, Math.Sqrt(v.Skip(row * 128).Take(128).Sum(x => (double)x * x)), 1e-5, $"row {row}");
 
         var linear = new Linear(16, 32);
-        using var tiny = Tensor.FromArray<float>(Reference.RandomValues(16 * 32, 5).Select(x => (float)(x * 1e-24)).ToArray(), new Shape(16, 32));
+        using var tiny = Tensor.FromArray<float>(
+            Reference.RandomValues(16 * 32, 5).Select(x => (float)(x * 1e-24)).ToArray(),
+            new Shape(16, 32)
+        );
         using var o = linear.DualizeWeight(tiny, 1, Orthogonalizer.SixStep);
         var sv = HostLinalg.SingularValues(o.ToArray<float>().Select(x => (double)x).ToArray(), 16, 32);
-        Assert.IsTrue(sv.All(s => s > 0.9 && s <= 1.0 + 1e-3), $"orthogonalized tiny gradient: singular values {sv.Min()}..{sv.Max()}");
+        Assert.IsTrue(
+            sv.All(s => s > 0.9 && s <= 1.0 + 1e-3),
+            $"orthogonalized tiny gradient: singular values {sv.Min()}..{sv.Max()}"
+        );
     }
 
     [TestMethod]
@@ -276,7 +304,13 @@ public sealed class UpdateTests
         using var r = m.Regularize(w, 0.1);
         var shares = m.AtomTargets(0.1);
         for (int i = 0; i < 2; i++)
-            Reference.AssertClose(Values(w[i]).Select(v => v * (1 - shares[i])).ToArray(), Values(r[i]), 1e-15, 1e-15, $"atom {i}");
+            Reference.AssertClose(
+                Values(w[i]).Select(v => v * (1 - shares[i])).ToArray(),
+                Values(r[i]),
+                1e-15,
+                1e-15,
+                $"atom {i}"
+            );
     }
 
     [TestMethod]
@@ -285,8 +319,11 @@ public sealed class UpdateTests
         // 3e38 + 3e38 overflows float32 although both entries are finite.
         using var finite = new Weights([Tensor.FromArray<float>([3e38f, 3e38f], new Shape(2))]);
         Assert.IsNull(finite.FirstNonFinite());
-        using var mixed = new Weights([Tensor.FromArray<float>([3e38f, 3e38f], new Shape(2)), Tensor.FromArray<float>([1f, float.NaN], new Shape(2)),
-            Tensor.FromArray<float>([float.NegativeInfinity], new Shape(1))]);
+        using var mixed = new Weights([
+            Tensor.FromArray<float>([3e38f, 3e38f], new Shape(2)),
+            Tensor.FromArray<float>([1f, float.NaN], new Shape(2)),
+            Tensor.FromArray<float>([float.NegativeInfinity], new Shape(1)),
+        ]);
         Assert.AreEqual(1, mixed.FirstNonFinite());
     }
 

@@ -20,8 +20,13 @@ public sealed class CheckpointTests
     public void DeleteDirectory() => Directory.Delete(_dir, recursive: true);
 
     private static Trainer NewTrainer(int width = 12) =>
-        new(TrainerTests.SmallResMlp(width), TrainerTests.SmallResMlp(width).Initialize(new Generator(5)), new ModulaAdam(),
-            new TrainerOptions(0.3, Schedule.Linear(20), UpdateRule.Normalize, WeightDecay: 0.01), normalizeSeed: 9);
+        new(
+            TrainerTests.SmallResMlp(width),
+            TrainerTests.SmallResMlp(width).Initialize(new Generator(5)),
+            new ModulaAdam(),
+            new TrainerOptions(0.3, Schedule.Linear(20), UpdateRule.Normalize, WeightDecay: 0.01),
+            normalizeSeed: 9
+        );
 
     /// <summary>Trains on batches sampled by <paramref name="sampler"/>; returns the losses.</summary>
     private static List<double> Train(Trainer trainer, Generator sampler, Tensor x, int[] labels, int steps)
@@ -52,17 +57,31 @@ public sealed class CheckpointTests
             {
                 var sampler = new Generator(11);
                 resumedLosses = Train(first, sampler, x, labels, 10);
-                Checkpoint.Save(path, first, new Dictionary<string, string> { ["sampler_offset"] = sampler.Offset.ToString(CultureInfo.InvariantCulture) });
+                Checkpoint.Save(
+                    path,
+                    first,
+                    new Dictionary<string, string>
+                    {
+                        ["sampler_offset"] = sampler.Offset.ToString(CultureInfo.InvariantCulture),
+                    }
+                );
             }
             using var second = NewTrainer();
             var metadata = Checkpoint.Restore(path, second);
             Assert.AreEqual(10, second.StepCount);
-            var resumedSampler = new Generator(11, ulong.Parse(metadata["sampler_offset"], CultureInfo.InvariantCulture));
+            var resumedSampler = new Generator(
+                11,
+                ulong.Parse(metadata["sampler_offset"], CultureInfo.InvariantCulture)
+            );
             resumedLosses.AddRange(Train(second, resumedSampler, x, labels, 10));
 
             CollectionAssert.AreEqual(straightLosses, resumedLosses, "losses");
             for (int i = 0; i < straight.Weights.Count; i++)
-                CollectionAssert.AreEqual(straight.Weights[i].ToArray<float>(), second.Weights[i].ToArray<float>(), $"weight {i}");
+                CollectionAssert.AreEqual(
+                    straight.Weights[i].ToArray<float>(),
+                    second.Weights[i].ToArray<float>(),
+                    $"weight {i}"
+                );
             Assert.IsTrue(straightLosses[^1] < straightLosses[0], "training reduces the loss");
         }
     }
@@ -87,16 +106,24 @@ public sealed class CheckpointTests
     public void StrictLoadListsEveryMismatchAndLeavesTheModelUnchanged()
     {
         string path = Path.Combine(_dir, "wide.safetensors");
-        using (var wide = NewTrainer(width: 16)) Checkpoint.Save(path, wide);
+        using (var wide = NewTrainer(width: 16))
+            Checkpoint.Save(path, wide);
         using var narrow = NewTrainer(width: 12);
         using var before = narrow.Weights.Clone();
         var e = Assert.ThrowsExactly<InvalidDataException>(() => Checkpoint.Restore(path, narrow));
         StringAssert.Contains(e.Message, "missing tensor 'weights/000/ResMLP/Linear(20→12)'");
         StringAssert.Contains(e.Message, "unexpected tensor 'weights/000/ResMLP/Linear(20→16)'");
-        StringAssert.Contains(e.Message, "tensor 'optimizer/m/000' is Float32 [16, 20] in the file, the model needs Float32 [12, 20]");
+        StringAssert.Contains(
+            e.Message,
+            "tensor 'optimizer/m/000' is Float32 [16, 20] in the file, the model needs Float32 [12, 20]"
+        );
         StringAssert.Contains(e.Message, "different architecture");
         for (int i = 0; i < before.Count; i++)
-            CollectionAssert.AreEqual(before[i].ToArray<float>(), narrow.Weights[i].ToArray<float>(), $"weight {i} unchanged");
+            CollectionAssert.AreEqual(
+                before[i].ToArray<float>(),
+                narrow.Weights[i].ToArray<float>(),
+                $"weight {i} unchanged"
+            );
     }
 
     private static byte[] File8(string header, byte[] data)
@@ -110,19 +137,52 @@ public sealed class CheckpointTests
     }
 
     public static IEnumerable<object[]> Corruptions =>
-    [
-        ["too short", new byte[] { 1, 2, 3 }],
-        ["huge header", BitConverter.GetBytes(ulong.MaxValue - 5)],
-        ["header past the end", BitConverter.GetBytes(200UL).Concat(new byte[] { (byte)'{', (byte)'}' }).ToArray()],
-        ["malformed json", File8("{\"a\": {\"dtype\": \"F32\", ", new byte[8])],
-        ["duplicate keys", File8("{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]},\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[4,8]}}", new byte[8])],
-        ["overlapping offsets", File8("{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]},\"b\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[4,8]}}", new byte[8])],
-        ["offsets past the data", File8("{\"a\":{\"dtype\":\"F32\",\"shape\":[4],\"data_offsets\":[0,16]}}", new byte[8])],
-        ["size does not match shape", File8("{\"a\":{\"dtype\":\"F32\",\"shape\":[3],\"data_offsets\":[0,8]}}", new byte[8])],
-        ["huge shape", File8("{\"a\":{\"dtype\":\"F32\",\"shape\":[2000000000,2000000000],\"data_offsets\":[0,8]}}", new byte[8])],
-        ["unknown dtype", File8("{\"a\":{\"dtype\":\"BF16\",\"shape\":[4],\"data_offsets\":[0,8]}}", new byte[8])],
-        ["wrong checksum", File8("{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]},\"__metadata__\":{\"sha256\":\"00\"}}", new byte[8])],
-    ];
+        [
+            ["too short", new byte[] { 1, 2, 3 }],
+            ["huge header", BitConverter.GetBytes(ulong.MaxValue - 5)],
+            ["header past the end", BitConverter.GetBytes(200UL).Concat(new byte[] { (byte)'{', (byte)'}' }).ToArray()],
+            ["malformed json", File8("{\"a\": {\"dtype\": \"F32\", ", new byte[8])],
+            [
+                "duplicate keys",
+                File8(
+                    "{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]},"
+                        + "\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[4,8]}}",
+                    new byte[8]
+                ),
+            ],
+            [
+                "overlapping offsets",
+                File8(
+                    "{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]},"
+                        + "\"b\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[4,8]}}",
+                    new byte[8]
+                ),
+            ],
+            [
+                "offsets past the data",
+                File8("{\"a\":{\"dtype\":\"F32\",\"shape\":[4],\"data_offsets\":[0,16]}}", new byte[8]),
+            ],
+            [
+                "size does not match shape",
+                File8("{\"a\":{\"dtype\":\"F32\",\"shape\":[3],\"data_offsets\":[0,8]}}", new byte[8]),
+            ],
+            [
+                "huge shape",
+                File8(
+                    "{\"a\":{\"dtype\":\"F32\",\"shape\":[2000000000,2000000000],\"data_offsets\":[0,8]}}",
+                    new byte[8]
+                ),
+            ],
+            ["unknown dtype", File8("{\"a\":{\"dtype\":\"BF16\",\"shape\":[4],\"data_offsets\":[0,8]}}", new byte[8])],
+            [
+                "wrong checksum",
+                File8(
+                    "{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]},"
+                        + "\"__metadata__\":{\"sha256\":\"00\"}}",
+                    new byte[8]
+                ),
+            ],
+        ];
 
     [TestMethod]
     [DynamicData(nameof(Corruptions))]
@@ -140,7 +200,9 @@ public sealed class CheckpointTests
         Checkpoint.Save(path, trainer);
         var bytes = File.ReadAllBytes(path);
         var (tensors, metadata) = SafeTensors.Parse(bytes);
-        Assert.IsTrue(tensors.Count > 6 && metadata.ContainsKey("sha256") && metadata.ContainsKey(Checkpoint.ArchitectureKey));
+        Assert.IsTrue(
+            tensors.Count > 6 && metadata.ContainsKey("sha256") && metadata.ContainsKey(Checkpoint.ArchitectureKey)
+        );
         Assert.ThrowsExactly<InvalidDataException>(() => SafeTensors.Parse(bytes[..(bytes.Length - 3)]));
         Assert.ThrowsExactly<InvalidDataException>(() => SafeTensors.Parse(bytes[..100]));
         bytes[^10] ^= 0x40;
@@ -156,15 +218,31 @@ public sealed class CheckpointTests
     {
         // Regression: a plain-Adam checkpoint loaded into another optimizer or rule without a word.
         string path = Path.Combine(_dir, "run.safetensors");
-        using (var saved = NewTrainer()) { saved.StepCount = 4; Checkpoint.Save(path, saved); }
-        using var adam = new Trainer(TrainerTests.SmallResMlp(), TrainerTests.SmallResMlp().Initialize(new Generator(6)), new Adam(),
-            new TrainerOptions(0.3, Schedule.Linear(20), UpdateRule.Dualize), normalizeSeed: 9);
+        using (var saved = NewTrainer())
+        {
+            saved.StepCount = 4;
+            Checkpoint.Save(path, saved);
+        }
+        using var adam = new Trainer(
+            TrainerTests.SmallResMlp(),
+            TrainerTests.SmallResMlp().Initialize(new Generator(6)),
+            new Adam(),
+            new TrainerOptions(0.3, Schedule.Linear(20), UpdateRule.Dualize),
+            normalizeSeed: 9
+        );
         using var before = adam.Weights.Clone();
         var e = Assert.ThrowsExactly<InvalidDataException>(() => Checkpoint.Restore(path, adam));
-        StringAssert.Contains(e.Message, "optimizer: the checkpoint has 'modula-adam(beta1=0.9, beta2=0.99)', this run uses 'adam(");
+        StringAssert.Contains(
+            e.Message,
+            "optimizer: the checkpoint has 'modula-adam(beta1=0.9, beta2=0.99)', this run uses 'adam("
+        );
         StringAssert.Contains(e.Message, "rule: the checkpoint has 'Normalize', this run uses 'Dualize'");
         Assert.AreEqual(0, adam.StepCount);
         for (int i = 0; i < before.Count; i++)
-            CollectionAssert.AreEqual(before[i].ToArray<float>(), adam.Weights[i].ToArray<float>(), $"weight {i} unchanged");
+            CollectionAssert.AreEqual(
+                before[i].ToArray<float>(),
+                adam.Weights[i].ToArray<float>(),
+                $"weight {i} unchanged"
+            );
     }
 }

@@ -16,10 +16,17 @@ public sealed class OptimizerTests
     /// <summary>Two plain steps with lr 0.1 from W0 with gradients G1, G2; returns the weights after each.</summary>
     private static (double[] After1, double[] After2) TwoSteps(Optimizer optimizer, double weightDecay = 0)
     {
-        using var trainer = new Trainer(new Linear(1, 3), Vector(W0), optimizer, new TrainerOptions(0.1, WeightDecay: weightDecay));
-        using (var g = Vector(G1)) trainer.Apply(g);
+        using var trainer = new Trainer(
+            new Linear(1, 3),
+            Vector(W0),
+            optimizer,
+            new TrainerOptions(0.1, WeightDecay: weightDecay)
+        );
+        using (var g = Vector(G1))
+            trainer.Apply(g);
         var after1 = trainer.Weights[0].ToArray<double>();
-        using (var g = Vector(G2)) trainer.Apply(g);
+        using (var g = Vector(G2))
+            trainer.Apply(g);
         return (after1, trainer.Weights[0].ToArray<double>());
     }
 
@@ -53,7 +60,9 @@ public sealed class OptimizerTests
     [TestMethod]
     public void AdamUsesBiasCorrectedMoments()
     {
-        const double b1 = 0.9, b2 = 0.999, eps = 1e-8;
+        const double b1 = 0.9,
+            b2 = 0.999,
+            eps = 1e-8;
         var (a1, a2) = TwoSteps(new Adam(b1, b2, eps));
         var w = (double[])W0.Clone();
         var m = new double[3];
@@ -79,7 +88,8 @@ public sealed class OptimizerTests
         var (a1, a2) = TwoSteps(new ModulaAdam(0.9, 0.99));
         // Step 0: weights (1−β)^0 = 1, so m = g, v = g², direction g/|g|; 0/0 for the zero gradient becomes 0.
         AssertEqual([W0[0] - 0.1, W0[1] + 0.1, W0[2]], a1, "modula adam step 0");
-        double w1 = Math.Pow(0.1, 0.5), w2 = Math.Pow(0.01, 0.5);
+        double w1 = Math.Pow(0.1, 0.5),
+            w2 = Math.Pow(0.01, 0.5);
         var expected = new double[3];
         for (int i = 0; i < 3; i++)
         {
@@ -101,10 +111,17 @@ public sealed class OptimizerTests
         double[] b = [0.25, 2.0, 0.0, 0.0, 1.0, 0.5, 1e-6, 3.0, 16.0, 0.1, 0.2, 0.3, 4.0, 9.0, 1.0, 2.0, 0.5];
         using var ta = Tensor.FromArray(a.Select(x => (float)x).ToArray(), new Shape(a.Length), device);
         using var tb = Tensor.FromArray(b.Select(x => (float)x).ToArray(), new Shape(b.Length), device);
-        void Check<TOp>(TOp op, Func<double, double, double> f, string name) where TOp : struct, Modula.Tensors.Primitives.IBinaryOp
+        void Check<TOp>(TOp op, Func<double, double, double> f, string name)
+            where TOp : struct, Modula.Tensors.Primitives.IBinaryOp
         {
             using var y = Ops.Zip(ta, tb, op);
-            Reference.AssertClose(a.Select((x, i) => f(x, b[i])).ToArray(), Reference.Read(y), 1e-6, 1e-6, $"{name} on {deviceName}");
+            Reference.AssertClose(
+                a.Select((x, i) => f(x, b[i])).ToArray(),
+                Reference.Read(y),
+                1e-6,
+                1e-6,
+                $"{name} on {deviceName}"
+            );
         }
         Check(new Ema(0.1), (m, g) => 0.9 * m + 0.1 * g, "ema");
         Check(new EmaOfSquare(0.01), (v, g) => 0.99 * v + 0.01 * g * g, "ema of square");

@@ -15,7 +15,10 @@ public sealed class TrainerTests
     internal static (Tensor X, int[] Labels) Data(int n, DType dtype, int seed = 7)
     {
         var x = Reference.RandomValues(n * 20, seed);
-        var labels = Enumerable.Range(0, n).Select(i => (int)(Math.Abs(x[i * 20] + 2 * x[i * 20 + 1]) * 2) % 5).ToArray();
+        var labels = Enumerable
+            .Range(0, n)
+            .Select(i => (int)(Math.Abs(x[i * 20] + 2 * x[i * 20 + 1]) * 2) % 5)
+            .ToArray();
         return (Reference.Make(x, new Shape(n, 20), dtype, Device.Cpu), labels);
     }
 
@@ -37,15 +40,31 @@ public sealed class TrainerTests
         using (x)
         {
             var model = SmallResMlp();
-            using var whole = new Trainer(model, model.Initialize(new Generator(1), dtype: DType.Float64), new Adam(), new TrainerOptions(0.01));
-            using var parts = new Trainer(model, model.Initialize(new Generator(1), dtype: DType.Float64), new Adam(), new TrainerOptions(0.01));
+            using var whole = new Trainer(
+                model,
+                model.Initialize(new Generator(1), dtype: DType.Float64),
+                new Adam(),
+                new TrainerOptions(0.01)
+            );
+            using var parts = new Trainer(
+                model,
+                model.Initialize(new Generator(1), dtype: DType.Float64),
+                new Adam(),
+                new TrainerOptions(0.01)
+            );
             Backward(whole, x, labels, 0, 8);
             whole.Step();
             Backward(parts, x, labels, 0, 4);
             Backward(parts, x, labels, 4, 4);
             parts.Step(microBatches: 2);
             for (int i = 0; i < whole.Weights.Count; i++)
-                Reference.AssertClose(Reference.Read(whole.Weights[i]), Reference.Read(parts.Weights[i]), 1e-12, 1e-9, $"weight {i}");
+                Reference.AssertClose(
+                    Reference.Read(whole.Weights[i]),
+                    Reference.Read(parts.Weights[i]),
+                    1e-12,
+                    1e-9,
+                    $"weight {i}"
+                );
         }
     }
 
@@ -57,8 +76,12 @@ public sealed class TrainerTests
             foreach (var rule in new[] { UpdateRule.Normalize, UpdateRule.Dualize })
             {
                 var model = SmallResMlp();
-                using var trainer = new Trainer(model, model.Initialize(new Generator(2), dtype: DType.Float64), new ModulaAdam(),
-                    new TrainerOptions(0.2, Schedule.Linear(10), rule));
+                using var trainer = new Trainer(
+                    model,
+                    model.Initialize(new Generator(2), dtype: DType.Float64),
+                    new ModulaAdam(),
+                    new TrainerOptions(0.2, Schedule.Linear(10), rule)
+                );
                 for (int step = 0; step < 3; step++)
                 {
                     using var before = trainer.Weights.Clone();
@@ -67,8 +90,13 @@ public sealed class TrainerTests
                     trainer.Step();
                     using var moved = before - trainer.Weights;
                     double norm = model.Norm(moved);
-                    if (rule == UpdateRule.Dualize) Assert.AreEqual(target, norm, target * 0.01, $"dualize step {step}");
-                    else Assert.IsTrue(norm >= target * (1 - 1e-9) && norm < target * 2, $"normalize step {step}: {norm} vs {target}");
+                    if (rule == UpdateRule.Dualize)
+                        Assert.AreEqual(target, norm, target * 0.01, $"dualize step {step}");
+                    else
+                        Assert.IsTrue(
+                            norm >= target * (1 - 1e-9) && norm < target * 2,
+                            $"normalize step {step}: {norm} vs {target}"
+                        );
                 }
             }
     }
@@ -79,7 +107,12 @@ public sealed class TrainerTests
         var model = SmallResMlp();
         foreach (var policy in new[] { NonFinitePolicy.Throw, NonFinitePolicy.Skip })
         {
-            using var trainer = new Trainer(model, model.Initialize(new Generator(3), dtype: DType.Float64), new Adam(), new TrainerOptions(0.1, NonFinite: policy));
+            using var trainer = new Trainer(
+                model,
+                model.Initialize(new Generator(3), dtype: DType.Float64),
+                new Adam(),
+                new TrainerOptions(0.1, NonFinite: policy)
+            );
             using var before = trainer.Weights.Clone();
             using (var scope = TensorScope.Begin())
             {
@@ -101,7 +134,11 @@ public sealed class TrainerTests
             }
             Assert.AreEqual(0, trainer.StepCount);
             for (int i = 0; i < before.Count; i++)
-                CollectionAssert.AreEqual(before[i].ToArray<double>(), trainer.Weights[i].ToArray<double>(), $"{policy}: weight {i} unchanged");
+                CollectionAssert.AreEqual(
+                    before[i].ToArray<double>(),
+                    trainer.Weights[i].ToArray<double>(),
+                    $"{policy}: weight {i} unchanged"
+                );
         }
     }
 }

@@ -25,12 +25,18 @@ public sealed class UpdateLoopTests
     public void AModularStepIsSubtractThenRegularize(string name, UpdateRule rule)
     {
         // Modula v1's order: w ← regularize(w − u, η·λ), u normalized or dualized to η.
-        const double eta = 0.7, lambda = 0.3;
+        const double eta = 0.7,
+            lambda = 0.3;
         var m = UpdateTests.Model(name);
         using var w0 = RandomLike(m, 22);
         using var gradient = RandomLike(m, 21);
-        using var trainer = new Trainer(m, w0.Clone(), new Sgd(), new TrainerOptions(eta, Rule: rule, WeightDecay: lambda),
-            normalizeSeed: 4);
+        using var trainer = new Trainer(
+            m,
+            w0.Clone(),
+            new Sgd(),
+            new TrainerOptions(eta, Rule: rule, WeightDecay: lambda),
+            normalizeSeed: 4
+        );
         trainer.Apply(gradient);
 
         using var state = new NormalizeState(m, new Generator(4));
@@ -39,8 +45,13 @@ public sealed class UpdateLoopTests
         expected.AddScaled(update, -1);
         m.RegularizeInPlace(expected, eta * lambda);
         for (int i = 0; i < expected.Count; i++)
-            Reference.AssertClose(Reference.Read(expected[i]), Reference.Read(trainer.Weights[i]), 1e-12, 1e-12,
-                $"{name} {rule}: weight {i} ({m.Atoms()[i].Path})");
+            Reference.AssertClose(
+                Reference.Read(expected[i]),
+                Reference.Read(trainer.Weights[i]),
+                1e-12,
+                1e-12,
+                $"{name} {rule}: weight {i} ({m.Atoms()[i].Path})"
+            );
     }
 
     [TestMethod]
@@ -48,7 +59,8 @@ public sealed class UpdateLoopTests
     public void APlainStepDecaysTheWeightsBeforeTheStep(string name)
     {
         // AdamW's order for every weight, embeddings included: w ← (1 − ηλ)·w − η·d.
-        const double eta = 0.2, lambda = 0.5;
+        const double eta = 0.2,
+            lambda = 0.5;
         var m = UpdateTests.Model(name);
         using var w0 = RandomLike(m, 12);
         using var gradient = RandomLike(m, 11);

@@ -26,12 +26,20 @@ internal sealed class FailingStream(Stream inner, long limit) : Stream
     }
 
     public override void Flush() => inner.Flush();
+
     public override bool CanRead => false;
     public override bool CanSeek => false;
     public override bool CanWrite => true;
     public override long Length => _written;
-    public override long Position { get => _written; set => throw new NotSupportedException(); }
+    public override long Position
+    {
+        get => _written;
+        set => throw new NotSupportedException();
+    }
+
     public override int Read(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+
     public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+
     public override void SetLength(long value) => throw new NotSupportedException();
 }

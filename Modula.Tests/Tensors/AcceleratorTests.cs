@@ -17,16 +17,29 @@ public sealed class AcceleratorTests
     private static IEnumerable<(MethodInfo Method, bool Explicit)> AllKernels()
     {
         // The engine's op structs and the optimizers' fused updates.
-        var ops = typeof(IUnaryOp).Assembly.GetTypes().Concat(typeof(Modula.Optim.Ema).Assembly.GetTypes())
-            .Where(t => t.IsValueType && !t.IsGenericType).ToArray();
+        var ops = typeof(IUnaryOp)
+            .Assembly.GetTypes()
+            .Concat(typeof(Modula.Optim.Ema).Assembly.GetTypes())
+            .Where(t => t.IsValueType && !t.IsGenericType)
+            .ToArray();
         foreach (var m in typeof(Kernels).GetMethods(BindingFlags.Public | BindingFlags.Static))
         {
-            if (!m.IsGenericMethodDefinition) { yield return (m, false); continue; }
-            var constraint = m.GetGenericArguments()[0].GetGenericParameterConstraints().FirstOrDefault(c => c.IsInterface);
-            var args = constraint is null ? [typeof(float), typeof(int)] : ops.Where(constraint.IsAssignableFrom).ToArray();
+            if (!m.IsGenericMethodDefinition)
+            {
+                yield return (m, false);
+                continue;
+            }
+            var constraint = m.GetGenericArguments()[0]
+                .GetGenericParameterConstraints()
+                .FirstOrDefault(c => c.IsInterface);
+            var args = constraint is null
+                ? [typeof(float), typeof(int)]
+                : ops.Where(constraint.IsAssignableFrom).ToArray();
             Assert.IsTrue(args.Length > 0, $"no instantiation for {m.Name}");
-            bool grouped = !m.GetParameters()[0].ParameterType.Name.StartsWith("Index"); // explicitly grouped: no thread index argument
-            foreach (var a in args) yield return (m.MakeGenericMethod(a), grouped);
+            // explicitly grouped: no thread index argument
+            bool grouped = !m.GetParameters()[0].ParameterType.Name.StartsWith("Index");
+            foreach (var a in args)
+                yield return (m.MakeGenericMethod(a), grouped);
         }
         yield return (typeof(GemmKernel).GetMethod(nameof(GemmKernel.Run))!, true);
     }
@@ -35,11 +48,19 @@ public sealed class AcceleratorTests
     public void EveryKernelCompilesToPtxForSm90WithoutAGpu()
     {
         using var context = Context.Create(b => b.Default().EnableAlgorithms());
-        using var backend = new PTXBackend(context, new CudaCapabilityContext(CudaArchitecture.SM_90), CudaArchitecture.SM_90, CudaInstructionSet.ISA_80, null);
+        using var backend = new PTXBackend(
+            context,
+            new CudaCapabilityContext(CudaArchitecture.SM_90),
+            CudaArchitecture.SM_90,
+            CudaInstructionSet.ISA_80,
+            null
+        );
         int count = 0;
         foreach (var (method, isExplicit) in AllKernels())
         {
-            var entry = isExplicit ? EntryPointDescription.FromExplicitlyGroupedKernel(method) : EntryPointDescription.FromImplicitlyGroupedKernel(method);
+            var entry = isExplicit
+                ? EntryPointDescription.FromExplicitlyGroupedKernel(method)
+                : EntryPointDescription.FromImplicitlyGroupedKernel(method);
             var compiled = (PTXCompiledKernel)backend.Compile(entry, default);
             StringAssert.Contains(compiled.PTXAssembly, ".entry", $"{method} produced no entry point");
             count++;

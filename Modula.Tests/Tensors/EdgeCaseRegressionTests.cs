@@ -28,11 +28,13 @@ public sealed class EdgeCaseRegressionTests
     {
         using var scope = TensorScope.Begin();
         var logits = new Variable(Ops.Zeros(new Shape(2, 3, 5)));
-        var wrong = Tensor.FromArray<int>([0, 1, 2]);                 // [3]: would broadcast over the batch
+        var wrong = Tensor.FromArray<int>([0, 1, 2]); // [3]: would broadcast over the batch
         var e = Assert.ThrowsExactly<ArgumentException>(() => F.CrossEntropy(logits, wrong));
         StringAssert.Contains(e.Message, "CrossEntropy");
         StringAssert.Contains(e.Message, "[2, 3]");
-        Assert.ThrowsExactly<ArgumentException>(() => F.CrossEntropy(logits, Ops.Zeros(new Shape(2, 3, 1), DType.Int32)));
+        Assert.ThrowsExactly<ArgumentException>(() =>
+            F.CrossEntropy(logits, Ops.Zeros(new Shape(2, 3, 1), DType.Int32))
+        );
         var right = Ops.Zeros(new Shape(2, 3), DType.Int32);
         Assert.AreEqual(Math.Log(5), F.CrossEntropy(logits, right).Value.Item(), 1e-6, "uniform logits: ln C");
     }
@@ -93,8 +95,10 @@ public sealed class EdgeCaseRegressionTests
         using var scope = TensorScope.Begin();
         var x = Ops.Zeros(new Shape(0, 5)).Slice(1, 3, 2);
         Assert.AreEqual(0, x.ToArray<float>().Length);
-        var result = GradCheck.Check(v => F.Concat([v[0], F.Reshape(v[1], 0, 2)], -1),
-            [Tensor.FromArray<double>([], new Shape(0, 2)), Tensor.FromArray<double>([], new Shape(0))]);
+        var result = GradCheck.Check(
+            v => F.Concat([v[0], F.Reshape(v[1], 0, 2)], -1),
+            [Tensor.FromArray<double>([], new Shape(0, 2)), Tensor.FromArray<double>([], new Shape(0))]
+        );
         Assert.IsTrue(result.Passed, result.Detail);
     }
 }

@@ -6,7 +6,13 @@ namespace Modula.Tests.Tensors;
 [TestClass]
 public sealed class ElementwiseTests
 {
-    private static readonly (string Name, Func<Tensor, Tensor> Op, Func<double, double> Reference, double Low, double High)[] Unary =
+    private static readonly (
+        string Name,
+        Func<Tensor, Tensor> Op,
+        Func<double, double> Reference,
+        double Low,
+        double High
+    )[] Unary =
     [
         ("neg", Ops.Neg, x => -x, -3, 3),
         ("abs", Ops.Abs, Math.Abs, -3, 3),
@@ -25,33 +31,58 @@ public sealed class ElementwiseTests
         ("pow-0.5", x => Ops.Pow(x, -0.5), x => Math.Pow(x, -0.5), 0.1, 5),
         ("affine", x => Ops.Add(Ops.Mul(x, 2.5), -1), x => 2.5 * x - 1, -3, 3),
         ("gelu", x => Ops.Map(x, new GeluErf()), x => 0.5 * x * (1 + ReferenceErf(x / Math.Sqrt(2))), -5, 5),
-        ("gelu-tanh", x => Ops.Map(x, new GeluTanh()), x => 0.5 * x * (1 + Math.Tanh(Math.Sqrt(2 / Math.PI) * (x + 0.044715 * x * x * x))), -5, 5),
-        ("gelu-grad", x => Ops.Zip(x, x, new GeluErfGrad()),
-            x => x * (0.5 * (1 + ReferenceErf(x / Math.Sqrt(2))) + x * Math.Exp(-x * x / 2) / Math.Sqrt(2 * Math.PI)), -5, 5),
-        ("gelu-tanh-grad", x => Ops.Zip(x, x, new GeluTanhGrad()), x =>
-        {
-            double c = Math.Sqrt(2 / Math.PI), t = Math.Tanh(c * (x + 0.044715 * x * x * x));
-            return x * (0.5 * (1 + t) + 0.5 * x * (1 - t * t) * c * (1 + 3 * 0.044715 * x * x));
-        }, -5, 5),
+        (
+            "gelu-tanh",
+            x => Ops.Map(x, new GeluTanh()),
+            x => 0.5 * x * (1 + Math.Tanh(Math.Sqrt(2 / Math.PI) * (x + 0.044715 * x * x * x))),
+            -5,
+            5
+        ),
+        (
+            "gelu-grad",
+            x => Ops.Zip(x, x, new GeluErfGrad()),
+            x => x * (0.5 * (1 + ReferenceErf(x / Math.Sqrt(2))) + x * Math.Exp(-x * x / 2) / Math.Sqrt(2 * Math.PI)),
+            -5,
+            5
+        ),
+        (
+            "gelu-tanh-grad",
+            x => Ops.Zip(x, x, new GeluTanhGrad()),
+            x =>
+            {
+                double c = Math.Sqrt(2 / Math.PI),
+                    t = Math.Tanh(c * (x + 0.044715 * x * x * x));
+                return x * (0.5 * (1 + t) + 0.5 * x * (1 - t * t) * c * (1 + 3 * 0.044715 * x * x));
+            },
+            -5,
+            5
+        ),
     ];
 
     /// <summary>erf by Simpson integration of 2/√π e^(−t²): an independent reference.</summary>
     private static double ReferenceErf(double x)
     {
         int n = 2000;
-        double h = x / n, sum = 0;
+        double h = x / n,
+            sum = 0;
         for (int i = 0; i <= n; i++)
         {
-            double w = i == 0 || i == n ? 1 : i % 2 == 1 ? 4 : 2;
+            double w =
+                i == 0 || i == n ? 1
+                : i % 2 == 1 ? 4
+                : 2;
             sum += w * Math.Exp(-(i * h) * (i * h));
         }
         return 2 / Math.Sqrt(Math.PI) * sum * h / 3;
     }
 
     public static IEnumerable<object[]> Backends =>
-    [
-        [TestDevices.Cpu, DType.Float32], [TestDevices.Cpu, DType.Float64], [TestDevices.Simulator, DType.Float32], [TestDevices.Cuda, DType.Float32],
-    ];
+        [
+            [TestDevices.Cpu, DType.Float32],
+            [TestDevices.Cpu, DType.Float64],
+            [TestDevices.Simulator, DType.Float32],
+            [TestDevices.Cuda, DType.Float32],
+        ];
 
     [TestMethod]
     [DynamicData(nameof(Backends))]
@@ -63,21 +94,43 @@ public sealed class ElementwiseTests
             for (int n = 0; n <= 257; n++)
             {
                 var values = Reference.RandomValues(n, seed: n, low, high);
-                if (dtype == DType.Float32) values = values.Select(v => (double)(float)v).ToArray();
+                if (dtype == DType.Float32)
+                    values = values.Select(v => (double)(float)v).ToArray();
                 using var x = Reference.Make(values, new Shape(n), dtype, device);
                 using var y = op(x);
-                double tolerance = dtype == DType.Float64 && name is "erf" or "gelu" or "gelu-grad" ? 1e-10 : atol; // the Simpson reference erf is good to ~1e-11
-                Reference.AssertClose(values.Select(reference).ToArray(), Reference.Read(y), tolerance * 4, rtol * 4, $"{name} n={n} on {deviceName}/{dtype}");
+                // the Simpson reference erf is good to ~1e-11
+                double tolerance = dtype == DType.Float64 && name is "erf" or "gelu" or "gelu-grad" ? 1e-10 : atol;
+                Reference.AssertClose(
+                    values.Select(reference).ToArray(),
+                    Reference.Read(y),
+                    tolerance * 4,
+                    rtol * 4,
+                    $"{name} n={n} on {deviceName}/{dtype}"
+                );
             }
     }
 
-    private static readonly (string Name, Func<Tensor, Tensor, Tensor> Op, Func<double, double, double> Reference)[] Binary =
+    private static readonly (
+        string Name,
+        Func<Tensor, Tensor, Tensor> Op,
+        Func<double, double, double> Reference
+    )[] Binary =
     [
-        ("add", Ops.Add, (a, b) => a + b), ("sub", Ops.Sub, (a, b) => a - b), ("mul", Ops.Mul, (a, b) => a * b),
-        ("div", Ops.Div, (a, b) => a / b), ("max", Ops.Maximum, Math.Max), ("min", Ops.Minimum, Math.Min),
-        ("gt", Ops.Greater, (a, b) => a > b ? 1 : 0), ("lt", Ops.Less, (a, b) => a < b ? 1 : 0),
-        ("ge", Ops.GreaterOrEqual, (a, b) => a >= b ? 1 : 0), ("eq", Ops.Equal, (a, b) => a == b ? 1 : 0),
-        ("linear-combination", (a, b) => Ops.Zip(a, b, new LinearCombination(0.875, -0.125)), (a, b) => 0.875 * a - 0.125 * b),
+        ("add", Ops.Add, (a, b) => a + b),
+        ("sub", Ops.Sub, (a, b) => a - b),
+        ("mul", Ops.Mul, (a, b) => a * b),
+        ("div", Ops.Div, (a, b) => a / b),
+        ("max", Ops.Maximum, Math.Max),
+        ("min", Ops.Minimum, Math.Min),
+        ("gt", Ops.Greater, (a, b) => a > b ? 1 : 0),
+        ("lt", Ops.Less, (a, b) => a < b ? 1 : 0),
+        ("ge", Ops.GreaterOrEqual, (a, b) => a >= b ? 1 : 0),
+        ("eq", Ops.Equal, (a, b) => a == b ? 1 : 0),
+        (
+            "linear-combination",
+            (a, b) => Ops.Zip(a, b, new LinearCombination(0.875, -0.125)),
+            (a, b) => 0.875 * a - 0.125 * b
+        ),
     ];
 
     [TestMethod]
@@ -91,21 +144,34 @@ public sealed class ElementwiseTests
             {
                 var a = Round(Reference.RandomValues(n, 2 * n), dtype);
                 var b = Round(Reference.RandomValues(n, 2 * n + 1, 0.5, 3), dtype);
-                if (n > 3) b[3] = a[3]; // exercise equality
+                if (n > 3)
+                    b[3] = a[3]; // exercise equality
                 using var ta = Reference.Make(a, new Shape(n), dtype, device);
                 using var tb = Reference.Make(b, new Shape(n), dtype, device);
                 using var y = op(ta, tb);
-                Reference.AssertClose(a.Zip(b, reference).ToArray(), Reference.Read(y), atol, rtol, $"{name} n={n} on {deviceName}/{dtype}");
+                Reference.AssertClose(
+                    a.Zip(b, reference).ToArray(),
+                    Reference.Read(y),
+                    atol,
+                    rtol,
+                    $"{name} n={n} on {deviceName}/{dtype}"
+                );
             }
     }
 
-    private static double[] Round(double[] v, DType dtype) => dtype == DType.Float32 ? v.Select(x => (double)(float)x).ToArray() : v;
+    private static double[] Round(double[] v, DType dtype) =>
+        dtype == DType.Float32 ? v.Select(x => (double)(float)x).ToArray() : v;
 
     public static IEnumerable<object[]> BroadcastCases =>
-    [
-        [new[] { 3, 1 }, new[] { 1, 4 }], [new[] { 2, 3, 4 }, new[] { 4 }], [new[] { 5, 1, 7 }, new[] { 1, 6, 1 }],
-        [new int[0], new[] { 2, 3 }], [new[] { 1 }, new[] { 17 }], [new[] { 2, 0, 3 }, new[] { 1, 3 }], [new[] { 33, 17 }, new[] { 33, 1 }],
-    ];
+        [
+            [new[] { 3, 1 }, new[] { 1, 4 }],
+            [new[] { 2, 3, 4 }, new[] { 4 }],
+            [new[] { 5, 1, 7 }, new[] { 1, 6, 1 }],
+            [new int[0], new[] { 2, 3 }],
+            [new[] { 1 }, new[] { 17 }],
+            [new[] { 2, 0, 3 }, new[] { 1, 3 }],
+            [new[] { 33, 17 }, new[] { 33, 1 }],
+        ];
 
     [TestMethod]
     [DynamicData(nameof(BroadcastCases))]
@@ -130,17 +196,21 @@ public sealed class ElementwiseTests
         }
     }
 
-    /// <summary>Index into a row-major tensor of shape <paramref name="src"/> broadcast to <paramref name="dst"/>.</summary>
+    /// <summary>Index into a row-major tensor of shape <paramref name="src"/> broadcast to <paramref
+    /// name="dst"/>.</summary>
     internal static int BroadcastIndex(int linear, Shape dst, Shape src)
     {
-        int index = 0, stride = 1;
+        int index = 0,
+            stride = 1;
         for (int d = dst.Rank - 1; d >= 0; d--)
         {
             int coord = linear % dst.Dims[d];
             linear /= dst.Dims[d];
             int sd = d - (dst.Rank - src.Rank);
-            if (sd < 0) continue;
-            if (src.Dims[sd] != 1) index += coord * stride;
+            if (sd < 0)
+                continue;
+            if (src.Dims[sd] != 1)
+                index += coord * stride;
             stride *= src.Dims[sd];
         }
         return index;
@@ -155,16 +225,22 @@ public sealed class ElementwiseTests
         var device = TestDevices.Get(deviceName);
         var a = Reference.RandomValues(5 * 7, 3).Select(v => (double)(float)v).ToArray();
         using var ta = Reference.Make(a, new Shape(5, 7), DType.Float32, device);
-        using var t = ta.Transpose();                  // [7, 5], strides (1, 7)
-        using var s = t.Slice(0, 2, 4);                // rows 2..5 of the transpose
+        using var t = ta.Transpose(); // [7, 5], strides (1, 7)
+        using var s = t.Slice(0, 2, 4); // rows 2..5 of the transpose
         using var y = Ops.Mul(s, s);
         var expected = new double[4 * 5];
         for (int i = 0; i < 4; i++)
-            for (int j = 0; j < 5; j++)
-                expected[i * 5 + j] = a[j * 7 + (i + 2)] * a[j * 7 + (i + 2)];
+        for (int j = 0; j < 5; j++)
+            expected[i * 5 + j] = a[j * 7 + (i + 2)] * a[j * 7 + (i + 2)];
         Reference.AssertClose(expected, Reference.Read(y), 1e-6, 1e-6, "mul on transposed slice");
         using var e = Ops.Exp(s);
-        Reference.AssertClose(expected.Select((_, k) => Math.Exp(a[k % 5 * 7 + k / 5 + 2])).ToArray(), Reference.Read(e), 1e-5, 1e-6, "exp on transposed slice");
+        Reference.AssertClose(
+            expected.Select((_, k) => Math.Exp(a[k % 5 * 7 + k / 5 + 2])).ToArray(),
+            Reference.Read(e),
+            1e-5,
+            1e-6,
+            "exp on transposed slice"
+        );
     }
 
     [TestMethod]
@@ -172,7 +248,15 @@ public sealed class ElementwiseTests
     {
         // Long rows split into chunks (one row alone is split evenly across threads), and
         // thousands of short strided rows (a head permutation) walked row to row.
-        foreach (var (dims, permutation) in new (int[], int[])[] { ([1, 70001], [0, 1]), ([3, 70001], [0, 1]), ([5, 9, 4, 8], [0, 2, 1, 3]), ([2, 3, 64, 4, 32], [0, 3, 2, 1, 4]) })
+        foreach (
+            var (dims, permutation) in new (int[], int[])[]
+            {
+                ([1, 70001], [0, 1]),
+                ([3, 70001], [0, 1]),
+                ([5, 9, 4, 8], [0, 2, 1, 3]),
+                ([2, 3, 64, 4, 32], [0, 3, 2, 1, 4]),
+            }
+        )
         {
             var shape = new Shape(dims);
             var a = Reference.RandomValues(shape.Size, 5).Select(v => (double)(float)v).ToArray();
@@ -184,8 +268,18 @@ public sealed class ElementwiseTests
             using var sum = Ops.Add(pa, pb);
             using var copy = Ops.Contiguous(pa);
             var order = PermutedOrder(dims, permutation);
-            Reference.AssertClose(order.Select(i => a[i] + b[i]).ToArray(), Reference.Read(sum), 1e-6, 1e-6, $"add {shape} permuted");
-            CollectionAssert.AreEqual(order.Select(i => a[i]).ToArray(), Reference.Read(copy), $"copy {shape} permuted");
+            Reference.AssertClose(
+                order.Select(i => a[i] + b[i]).ToArray(),
+                Reference.Read(sum),
+                1e-6,
+                1e-6,
+                $"add {shape} permuted"
+            );
+            CollectionAssert.AreEqual(
+                order.Select(i => a[i]).ToArray(),
+                Reference.Read(copy),
+                $"copy {shape} permuted"
+            );
         }
     }
 
@@ -194,15 +288,18 @@ public sealed class ElementwiseTests
     {
         var outDims = permutation.Select(p => dims[p]).ToArray();
         var strides = new int[dims.Length];
-        for (int d = dims.Length - 1, s = 1; d >= 0; s *= dims[d], d--) strides[d] = s;
+        for (int d = dims.Length - 1, s = 1; d >= 0; s *= dims[d], d--)
+            strides[d] = s;
         var result = new int[dims.Aggregate(1, (x, y) => x * y)];
         var index = new int[dims.Length];
         for (int k = 0; k < result.Length; k++)
         {
             int source = 0;
-            for (int d = 0; d < dims.Length; d++) source += index[d] * strides[permutation[d]];
+            for (int d = 0; d < dims.Length; d++)
+                source += index[d] * strides[permutation[d]];
             result[k] = source;
-            for (int d = dims.Length - 1; d >= 0 && ++index[d] == outDims[d]; d--) index[d] = 0;
+            for (int d = dims.Length - 1; d >= 0 && ++index[d] == outDims[d]; d--)
+                index[d] = 0;
         }
         return result;
     }

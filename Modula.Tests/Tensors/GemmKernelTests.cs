@@ -13,11 +13,28 @@ namespace Modula.Tests.Tensors;
 public sealed class GemmKernelTests
 {
     /// <summary>How an operand is laid out in its buffer.</summary>
-    public enum Layout { RowMajor, ColumnMajor, Strided }
+    public enum Layout
+    {
+        RowMajor,
+        ColumnMajor,
+        Strided,
+    }
 
     private static readonly (int M, int N, int K)[] Sizes =
-        [(1, 1, 1), (3, 5, 7), (6, 16, 9), (7, 17, 33), (13, 33, 17), (12, 32, 64), (25, 40, 70), (64, 64, 32),
-         (1, 9, 20), (11, 1, 20), (70, 130, 24), (9, 20, 1030)];
+    [
+        (1, 1, 1),
+        (3, 5, 7),
+        (6, 16, 9),
+        (7, 17, 33),
+        (13, 33, 17),
+        (12, 32, 64),
+        (25, 40, 70),
+        (64, 64, 32),
+        (1, 9, 20),
+        (11, 1, 20),
+        (70, 130, 24),
+        (9, 20, 1030),
+    ];
 
     [TestMethod]
     [DataRow(512)]
@@ -26,10 +43,10 @@ public sealed class GemmKernelTests
     public void EveryTileMatchesFloat64OnEveryLayout(int bits)
     {
         foreach (var (m, n, k) in Sizes)
-            foreach (Layout la in Enum.GetValues<Layout>())
-                foreach (Layout lb in Enum.GetValues<Layout>())
-                    foreach (int threads in new[] { 1, 2 })
-                        Check(bits, m, n, k, la, lb, threads);
+        foreach (Layout la in Enum.GetValues<Layout>())
+        foreach (Layout lb in Enum.GetValues<Layout>())
+        foreach (int threads in new[] { 1, 2 })
+            Check(bits, m, n, k, la, lb, threads);
     }
 
     [TestMethod]
@@ -42,40 +59,44 @@ public sealed class GemmKernelTests
         // 2 threads with the rows split by area; the result must match float64 and be symmetric.
         {
             foreach (var (rows, cols) in new[] { (1, 1), (7, 5), (40, 13), (64, 64), (100, 131), (9, 70) })
-                foreach (bool gramOfColumns in new[] { true, false })
-                    foreach (int threads in new[] { 1, 2 })
+            foreach (bool gramOfColumns in new[] { true, false })
+            foreach (int threads in new[] { 1, 2 })
+            {
+                using var threadsScope = CpuDevice.UseThreads(threads);
+                int seed = HashCode.Combine(bits, rows, cols, gramOfColumns, threads) & 0xFFFF;
+                var rng = new System.Random(seed);
+                var x = Enumerable.Range(0, rows * cols).Select(_ => (float)(rng.NextDouble() * 2 - 1)).ToArray();
+                // XᵀX: A = Xᵀ (column-major view), B = X; X·Xᵀ: A = X, B = Xᵀ.
+                var xm = new MatrixRef<float>(x, 0, cols, 1);
+                var xt = new MatrixRef<float>(x, 0, 1, cols);
+                var (a, b, n, k) = gramOfColumns ? (xt, xm, cols, rows) : (xm, xt, rows, cols);
+                Assert.IsTrue(PackedGemm.IsGram(a, b, n, n), "a Gram product is recognized");
+                var c = Enumerable.Repeat(float.NaN, n * n).ToArray();
+                Multiply(bits, a, b, new MatrixRef<float>(c, 0, n, 1), n, n, k, false, 0.5f, threads, symmetric: true);
+                string what = $"{bits}-bit Gram {n}×{n} from {rows}×{cols} threads={threads} (seed {seed})";
+                for (int i = 0; i < n; i++)
+                for (int j = 0; j < n; j++)
+                {
+                    double expected = 0,
+                        magnitude = 0;
+                    for (int p = 0; p < k; p++)
                     {
-                        using var threadsScope = CpuDevice.UseThreads(threads);
-                        int seed = HashCode.Combine(bits, rows, cols, gramOfColumns, threads) & 0xFFFF;
-                        var rng = new System.Random(seed);
-                        var x = Enumerable.Range(0, rows * cols).Select(_ => (float)(rng.NextDouble() * 2 - 1)).ToArray();
-                        // XᵀX: A = Xᵀ (column-major view), B = X; X·Xᵀ: A = X, B = Xᵀ.
-                        var xm = new MatrixRef<float>(x, 0, cols, 1);
-                        var xt = new MatrixRef<float>(x, 0, 1, cols);
-                        var (a, b, n, k) = gramOfColumns ? (xt, xm, cols, rows) : (xm, xt, rows, cols);
-                        Assert.IsTrue(PackedGemm.IsGram(a, b, n, n), "a Gram product is recognized");
-                        var c = Enumerable.Repeat(float.NaN, n * n).ToArray();
-                        Multiply(bits, a, b, new MatrixRef<float>(c, 0, n, 1), n, n, k, false, 0.5f, threads, symmetric: true);
-                        string what = $"{bits}-bit Gram {n}×{n} from {rows}×{cols} threads={threads} (seed {seed})";
-                        for (int i = 0; i < n; i++)
-                            for (int j = 0; j < n; j++)
-                            {
-                                double expected = 0, magnitude = 0;
-                                for (int p = 0; p < k; p++)
-                                {
-                                    double term = (double)a[i, p] * b[p, j];
-                                    expected += term;
-                                    magnitude += Math.Abs(term);
-                                }
-                                Assert.IsTrue(Math.Abs(c[i * n + j] - 0.5 * expected) <= 1e-5 * (magnitude + 1),
-                                    $"{what}: C[{i}, {j}] = {c[i * n + j]}, expected {0.5 * expected}");
-                                Assert.AreEqual(c[j * n + i], c[i * n + j], $"{what}: C[{i}, {j}] ≠ C[{j}, {i}]");
-                            }
+                        double term = (double)a[i, p] * b[p, j];
+                        expected += term;
+                        magnitude += Math.Abs(term);
                     }
+                    Assert.IsTrue(
+                        Math.Abs(c[i * n + j] - 0.5 * expected) <= 1e-5 * (magnitude + 1),
+                        $"{what}: C[{i}, {j}] = {c[i * n + j]}, expected {0.5 * expected}"
+                    );
+                    Assert.AreEqual(c[j * n + i], c[i * n + j], $"{what}: C[{i}, {j}] ≠ C[{j}, {i}]");
+                }
+            }
         }
     }
 
-    /// <summary>Overwrites a NaN-filled C, then accumulates α·A·B into it; compares with 0.75·A·B (α = −0.25).</summary>
+    /// <summary>Overwrites a NaN-filled C, then accumulates α·A·B into it; compares with 0.75·A·B (α =
+    /// −0.25).</summary>
     private static void Check(int bits, int m, int n, int k, Layout la, Layout lb, int threads)
     {
         using var threadsScope = CpuDevice.UseThreads(threads);
@@ -94,36 +115,58 @@ public sealed class GemmKernelTests
         {
             for (int j = 0; j < n; j++)
             {
-                double expected = 0, magnitude = 0;
+                double expected = 0,
+                    magnitude = 0;
                 for (int p = 0; p < k; p++)
                 {
-                    double term = (double)aData[a.Offset + i * a.RowStride + p * a.ColStride]
+                    double term =
+                        (double)aData[a.Offset + i * a.RowStride + p * a.ColStride]
                         * bData[b.Offset + p * b.RowStride + j * b.ColStride];
                     expected += term;
                     magnitude += Math.Abs(term);
                 }
                 expected *= 0.75;
                 double actual = cData[i * ldc + j];
-                Assert.IsTrue(Math.Abs(actual - expected) <= 1e-5 * (magnitude + 1),
-                    $"{what}: C[{i}, {j}] = {actual}, expected {expected}");
+                Assert.IsTrue(
+                    Math.Abs(actual - expected) <= 1e-5 * (magnitude + 1),
+                    $"{what}: C[{i}, {j}] = {actual}, expected {expected}"
+                );
             }
             for (int j = n; j < ldc; j++)
                 Assert.IsTrue(float.IsNaN(cData[i * ldc + j]), $"{what}: wrote past row {i}'s end at column {j}");
         }
     }
 
-    private static void Multiply(int bits, MatrixRef<float> a, MatrixRef<float> b, MatrixRef<float> c, int m, int n,
-        int k, bool accumulate, float alpha, int threads, bool symmetric = false)
+    private static void Multiply(
+        int bits,
+        MatrixRef<float> a,
+        MatrixRef<float> b,
+        MatrixRef<float> c,
+        int m,
+        int n,
+        int k,
+        bool accumulate,
+        float alpha,
+        int threads,
+        bool symmetric = false
+    )
     {
         switch (bits)
         {
-            case 512: PackedGemm<Kernel512>.Multiply(a, b, c, m, n, k, accumulate, alpha, threads, symmetric); break;
-            case 256: PackedGemm<Kernel256>.Multiply(a, b, c, m, n, k, accumulate, alpha, threads, symmetric); break;
-            default: PackedGemm<Kernel128>.Multiply(a, b, c, m, n, k, accumulate, alpha, threads, symmetric); break;
+            case 512:
+                PackedGemm<Kernel512>.Multiply(a, b, c, m, n, k, accumulate, alpha, threads, symmetric);
+                break;
+            case 256:
+                PackedGemm<Kernel256>.Multiply(a, b, c, m, n, k, accumulate, alpha, threads, symmetric);
+                break;
+            default:
+                PackedGemm<Kernel128>.Multiply(a, b, c, m, n, k, accumulate, alpha, threads, symmetric);
+                break;
         }
     }
 
-    /// <summary>A rows × cols operand with random values: row-major, column-major, or with both strides ≠ 1 and an offset.</summary>
+    /// <summary>A rows × cols operand with random values: row-major, column-major, or with both strides ≠ 1 and an
+    /// offset.</summary>
     private static (float[] Data, MatrixRef<float> Matrix) Make(int rows, int cols, Layout layout, System.Random rng)
     {
         var (offset, rs, cs) = layout switch
@@ -133,7 +176,8 @@ public sealed class GemmKernelTests
             _ => (5, 2 * cols + 1, 2),
         };
         var data = new float[offset + (rows - 1) * rs + (cols - 1) * cs + 1];
-        for (int i = 0; i < data.Length; i++) data[i] = (float)(rng.NextDouble() * 6 - 3);
+        for (int i = 0; i < data.Length; i++)
+            data[i] = (float)(rng.NextDouble() * 6 - 3);
         return (data, new MatrixRef<float>(data, offset, rs, cs));
     }
 }

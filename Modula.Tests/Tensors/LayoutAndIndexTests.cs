@@ -10,7 +10,7 @@ public sealed class LayoutAndIndexTests
     {
         using var x = Ops.Zeros(new Shape(2, 5, 12));
         using var split = x.View(2, 5, 3, 4);
-        using var heads = split.Permute(0, 2, 1, 3);          // [2, 3, 5, 4], strides 60, 4, 12, 1
+        using var heads = split.Permute(0, 2, 1, 3); // [2, 3, 5, 4], strides 60, 4, 12, 1
         using var slice = x.Slice(2, 0, 6);
         using var expanded = Ops.Zeros(new Shape(1, 12)).Expand(new Shape(5, 12));
         Assert.IsTrue(x.IsDense && heads.IsDense && x.Transpose().IsDense);
@@ -32,12 +32,15 @@ public sealed class LayoutAndIndexTests
         var device = TestDevices.Get(deviceName);
         using var x = Ops.Arange(24, device: device);
         using var r = x.View(2, 3, 4);
-        using var p = r.Permute(2, 0, 1);         // [4, 2, 3]
+        using var p = r.Permute(2, 0, 1); // [4, 2, 3]
         Assert.AreSame(x.Storage, p.Storage);
         Assert.IsFalse(p.IsContiguous);
         using var c = Ops.Contiguous(p);
         var expected = new float[24];
-        for (int i = 0; i < 4; i++) for (int j = 0; j < 2; j++) for (int k = 0; k < 3; k++) expected[(i * 2 + j) * 3 + k] = j * 12 + k * 4 + i;
+        for (int i = 0; i < 4; i++)
+        for (int j = 0; j < 2; j++)
+        for (int k = 0; k < 3; k++)
+            expected[(i * 2 + j) * 3 + k] = j * 12 + k * 4 + i;
         CollectionAssert.AreEqual(expected, c.ToArray<float>());
         CollectionAssert.AreEqual(expected, p.ToArray<float>());
         using var e = Tensor.FromArray<float>([1, 2, 3], new Shape(3, 1), device).Expand(new Shape(3, 4));
@@ -48,14 +51,14 @@ public sealed class LayoutAndIndexTests
     public void ReshapeViewsWhenPossibleAndCopiesOtherwise()
     {
         using var x = Ops.Arange(12).View(3, 4);
-        using var t = x.Transpose();              // [4, 3], not contiguous
+        using var t = x.Transpose(); // [4, 3], not contiguous
         Assert.ThrowsExactly<InvalidOperationException>(() => t.View(12));
         using var flat = t.Reshape(-1);
         CollectionAssert.AreEqual(new float[] { 0, 4, 8, 1, 5, 9, 2, 6, 10, 3, 7, 11 }, flat.ToArray<float>());
-        using var s = x.Slice(1, 1, 2);           // [3, 2] columns 1..2
+        using var s = x.Slice(1, 1, 2); // [3, 2] columns 1..2
         using var s2 = s.Unsqueeze(0).Reshape(3, 2);
         CollectionAssert.AreEqual(new float[] { 1, 2, 5, 6, 9, 10 }, s2.ToArray<float>());
-        using var merged = x.View(2, 6);          // contiguous: a view
+        using var merged = x.View(2, 6); // contiguous: a view
         Assert.AreSame(x.Storage, merged.Storage);
     }
 
@@ -73,7 +76,8 @@ public sealed class LayoutAndIndexTests
         var parts = Ops.Split(c, [2, 1], axis: 1);
         CollectionAssert.AreEqual(a.ToArray<float>(), parts[0].ToArray<float>());
         CollectionAssert.AreEqual(b.ToArray<float>(), parts[1].ToArray<float>());
-        foreach (var p in parts) p.Dispose();
+        foreach (var p in parts)
+            p.Dispose();
         var e = Assert.ThrowsExactly<ArgumentException>(() => Ops.Concat([a, b], axis: 0));
         StringAssert.Contains(e.Message, "Concat");
     }
@@ -122,22 +126,34 @@ public sealed class LayoutAndIndexTests
     public void Im2ColMatchesDirectConvolutionAndCol2ImIsItsAdjoint(string deviceName, int stride, int padding)
     {
         var device = TestDevices.Get(deviceName);
-        int n = 2, c = 3, h = 5, w = 6, k = 3, cout = 4;
+        int n = 2,
+            c = 3,
+            h = 5,
+            w = 6,
+            k = 3,
+            cout = 4;
         var xs = Reference.RandomValues(n * c * h * w, 5).Select(v => (double)(float)v).ToArray();
         var ws = Reference.RandomValues(cout * c * k * k, 6).Select(v => (double)(float)v).ToArray();
         using var x = Reference.Make(xs, new Shape(n, c, h, w), DType.Float32, device);
         using var weight = Reference.Make(ws, new Shape(cout, c * k * k), DType.Float32, device);
         using var cols = Ops.Im2Col(x, k, k, stride, padding);
-        using var y = Ops.MatMul(weight, cols);   // [n, cout, Ho·Wo]
+        using var y = Ops.MatMul(weight, cols); // [n, cout, Ho·Wo]
         var g = Ops.Geometry("test", x.Shape, k, k, stride, padding);
         var expected = new double[n * cout * g.OutHeight * g.OutWidth];
-        for (int b = 0; b < n; b++) for (int o = 0; o < cout; o++) for (int oh = 0; oh < g.OutHeight; oh++) for (int ow = 0; ow < g.OutWidth; ow++)
+        for (int b = 0; b < n; b++)
+        for (int o = 0; o < cout; o++)
+        for (int oh = 0; oh < g.OutHeight; oh++)
+        for (int ow = 0; ow < g.OutWidth; ow++)
         {
             double s = 0;
-            for (int ci = 0; ci < c; ci++) for (int ki = 0; ki < k; ki++) for (int kj = 0; kj < k; kj++)
+            for (int ci = 0; ci < c; ci++)
+            for (int ki = 0; ki < k; ki++)
+            for (int kj = 0; kj < k; kj++)
             {
-                int ih = oh * stride - padding + ki, iw = ow * stride - padding + kj;
-                if (ih >= 0 && ih < h && iw >= 0 && iw < w) s += ws[o * c * k * k + (ci * k + ki) * k + kj] * xs[((b * c + ci) * h + ih) * w + iw];
+                int ih = oh * stride - padding + ki,
+                    iw = ow * stride - padding + kj;
+                if (ih >= 0 && ih < h && iw >= 0 && iw < w)
+                    s += ws[o * c * k * k + (ci * k + ki) * k + kj] * xs[((b * c + ci) * h + ih) * w + iw];
             }
             expected[((b * cout + o) * g.OutHeight + oh) * g.OutWidth + ow] = s;
         }

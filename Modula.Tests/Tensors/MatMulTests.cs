@@ -7,31 +7,53 @@ namespace Modula.Tests.Tensors;
 public sealed class MatMulTests
 {
     /// <summary>C[b] = op(A[b])·op(B[b]) in float64 from row-major host arrays.</summary>
-    private static double[] Reference3(double[] a, double[] b, int batch, int m, int n, int k, bool ta, bool tb, bool broadcastB)
+    private static double[] Reference3(
+        double[] a,
+        double[] b,
+        int batch,
+        int m,
+        int n,
+        int k,
+        bool ta,
+        bool tb,
+        bool broadcastB
+    )
     {
         var c = new double[batch * m * n];
         for (int q = 0; q < batch; q++)
-            for (int i = 0; i < m; i++)
-                for (int j = 0; j < n; j++)
-                {
-                    double s = 0;
-                    for (int p = 0; p < k; p++)
-                    {
-                        double av = ta ? a[q * m * k + p * m + i] : a[q * m * k + i * k + p];
-                        int bq = broadcastB ? 0 : q;
-                        double bv = tb ? b[bq * k * n + j * k + p] : b[bq * k * n + p * n + j];
-                        s += av * bv;
-                    }
-                    c[(q * m + i) * n + j] = s;
-                }
+        for (int i = 0; i < m; i++)
+        for (int j = 0; j < n; j++)
+        {
+            double s = 0;
+            for (int p = 0; p < k; p++)
+            {
+                double av = ta ? a[q * m * k + p * m + i] : a[q * m * k + i * k + p];
+                int bq = broadcastB ? 0 : q;
+                double bv = tb ? b[bq * k * n + j * k + p] : b[bq * k * n + p * n + j];
+                s += av * bv;
+            }
+            c[(q * m + i) * n + j] = s;
+        }
         return c;
     }
 
     public static IEnumerable<object[]> Shapes =>
-    [
-        [1, 1, 1, 1], [1, 3, 5, 7], [1, 13, 33, 17], [2, 12, 32, 256], [1, 25, 70, 300], [3, 65, 66, 67], [1, 5, 2, 129],
-        [1, 0, 4, 3], [1, 4, 3, 0], [4, 64, 64, 32], [1, 150, 40, 20], [1, 130, 1, 70], [2, 1, 40, 33], [1, 1, 5, 1],
-    ];
+        [
+            [1, 1, 1, 1],
+            [1, 3, 5, 7],
+            [1, 13, 33, 17],
+            [2, 12, 32, 256],
+            [1, 25, 70, 300],
+            [3, 65, 66, 67],
+            [1, 5, 2, 129],
+            [1, 0, 4, 3],
+            [1, 4, 3, 0],
+            [4, 64, 64, 32],
+            [1, 150, 40, 20],
+            [1, 130, 1, 70],
+            [2, 1, 40, 33],
+            [1, 1, 5, 1],
+        ];
 
     [TestMethod]
     [DynamicData(nameof(Shapes))]
@@ -39,9 +61,17 @@ public sealed class MatMulTests
     {
         var a = Reference.RandomValues(batch * m * k, 11).Select(v => (double)(float)v).ToArray();
         var b = Reference.RandomValues(batch * k * n, 12).Select(v => (double)(float)v).ToArray();
-        foreach (var (deviceName, dtype) in new[] { (TestDevices.Cpu, DType.Float32), (TestDevices.Cpu, DType.Float64), (TestDevices.Simulator, DType.Float32) })
+        foreach (
+            var (deviceName, dtype) in new[]
+            {
+                (TestDevices.Cpu, DType.Float32),
+                (TestDevices.Cpu, DType.Float64),
+                (TestDevices.Simulator, DType.Float32),
+            }
+        )
         {
-            if (deviceName == TestDevices.Simulator && (long)batch * m * n * k > 300_000) continue; // simulator is slow; small sizes only
+            if (deviceName == TestDevices.Simulator && (long)batch * m * n * k > 300_000)
+                continue; // simulator is slow; small sizes only
             var device = TestDevices.Get(deviceName);
             foreach (var (ta, tb) in new[] { (false, false), (true, false), (false, true), (true, true) })
             {
@@ -52,7 +82,13 @@ public sealed class MatMulTests
                 using var c = Ops.MatMul(ta_, tb_, ta, tb);
                 Assert.AreEqual(new Shape(batch, m, n), c.Shape);
                 double tol = dtype == DType.Float64 ? 1e-10 : 1e-4 * Math.Sqrt(k + 1);
-                Reference.AssertClose(Reference3(a, b, batch, m, n, k, ta, tb, false), Reference.Read(c), tol, 1e-5, $"{deviceName}/{dtype} ta={ta} tb={tb}");
+                Reference.AssertClose(
+                    Reference3(a, b, batch, m, n, k, ta, tb, false),
+                    Reference.Read(c),
+                    tol,
+                    1e-5,
+                    $"{deviceName}/{dtype} ta={ta} tb={tb}"
+                );
             }
         }
     }
@@ -68,7 +104,13 @@ public sealed class MatMulTests
             using var ta = Reference.Make(a, new Shape(200, 300), DType.Float32, Device.Cpu);
             using var tb = Reference.Make(b, new Shape(300, 130), DType.Float32, Device.Cpu);
             using var c = Ops.MatMul(ta, tb);
-            Reference.AssertClose(Reference3(a, b, 1, 200, 130, 300, false, false, false), Reference.Read(c), 2e-3, 1e-5, $"threads={t}");
+            Reference.AssertClose(
+                Reference3(a, b, 1, 200, 130, 300, false, false, false),
+                Reference.Read(c),
+                2e-3,
+                1e-5,
+                $"threads={t}"
+            );
         }
     }
 
@@ -87,19 +129,25 @@ public sealed class MatMulTests
     public void PartialRowTilesAndTransposedPanelsAreWrittenExactlyOnce(int m, int n, int k)
     {
         foreach (int t in new[] { 1, 2 })
-            foreach (var (ta, tb) in new[] { (false, false), (true, false), (false, true), (true, true) })
-            {
-                using var threadsScope = CpuDevice.UseThreads(t);
-                var a = Reference.RandomValues(3 * m * k, 5).Select(v => (double)(float)v).ToArray();
-                var b = Reference.RandomValues(3 * k * n, 6).Select(v => (double)(float)v).ToArray();
-                using var at = Reference.Make(a, ta ? new Shape(3, k, m) : new Shape(3, m, k), DType.Float32, Device.Cpu);
-                using var bt = Reference.Make(b, tb ? new Shape(3, n, k) : new Shape(3, k, n), DType.Float32, Device.Cpu);
-                using var c = Ops.Full(new Shape(3, m, n), double.NaN, DType.Float32, Device.Cpu);
-                Ops.MatMulInto(at, bt, c, accumulate: false, ta, tb);
-                Ops.MatMulInto(at, bt, c, accumulate: true, ta, tb, alpha: -0.25);
-                var expected = Reference3(a, b, 3, m, n, k, ta, tb, false).Select(v => 0.75 * v).ToArray();
-                Reference.AssertClose(expected, Reference.Read(c), 1e-4 * Math.Sqrt(k), 1e-5, $"{m}×{n}×{k} threads={t} ta={ta} tb={tb}");
-            }
+        foreach (var (ta, tb) in new[] { (false, false), (true, false), (false, true), (true, true) })
+        {
+            using var threadsScope = CpuDevice.UseThreads(t);
+            var a = Reference.RandomValues(3 * m * k, 5).Select(v => (double)(float)v).ToArray();
+            var b = Reference.RandomValues(3 * k * n, 6).Select(v => (double)(float)v).ToArray();
+            using var at = Reference.Make(a, ta ? new Shape(3, k, m) : new Shape(3, m, k), DType.Float32, Device.Cpu);
+            using var bt = Reference.Make(b, tb ? new Shape(3, n, k) : new Shape(3, k, n), DType.Float32, Device.Cpu);
+            using var c = Ops.Full(new Shape(3, m, n), double.NaN, DType.Float32, Device.Cpu);
+            Ops.MatMulInto(at, bt, c, accumulate: false, ta, tb);
+            Ops.MatMulInto(at, bt, c, accumulate: true, ta, tb, alpha: -0.25);
+            var expected = Reference3(a, b, 3, m, n, k, ta, tb, false).Select(v => 0.75 * v).ToArray();
+            Reference.AssertClose(
+                expected,
+                Reference.Read(c),
+                1e-4 * Math.Sqrt(k),
+                1e-5,
+                $"{m}×{n}×{k} threads={t} ta={ta} tb={tb}"
+            );
+        }
     }
 
     [TestMethod]
@@ -120,7 +168,13 @@ public sealed class MatMulTests
         Ops.MatMulInto(ta, tb, c, accumulate: true);
         Reference.AssertClose(expected.Select(v => 2 * v).ToArray(), Reference.Read(c), 2e-4, 1e-5, "accumulate");
         Ops.MatMulInto(ta, tb, c, accumulate: true, alpha: -0.5);
-        Reference.AssertClose(expected.Select(v => 1.5 * v).ToArray(), Reference.Read(c), 2e-4, 1e-5, "accumulate α·a·b");
+        Reference.AssertClose(
+            expected.Select(v => 1.5 * v).ToArray(),
+            Reference.Read(c),
+            2e-4,
+            1e-5,
+            "accumulate α·a·b"
+        );
         using var scaled = Ops.MatMul(ta, tb, alpha: 3);
         Reference.AssertClose(expected.Select(v => 3 * v).ToArray(), Reference.Read(scaled), 3e-4, 1e-5, "α·a·b");
     }
@@ -135,7 +189,10 @@ public sealed class MatMulTests
         // q, k [B, T, H·d] viewed as [B, H, T, d]: the batch axes (B, H) do not merge into one
         // stride, so the product reads them as two; a transposed broadcast operand joins them.
         var device = TestDevices.Get(deviceName);
-        const int batch = 2, t = 5, heads = 3, d = 4;
+        const int batch = 2,
+            t = 5,
+            heads = 3,
+            d = 4;
         var q = Reference.RandomValues(batch * t * heads * d, 7).Select(v => (double)(float)v).ToArray();
         var k = Reference.RandomValues(batch * t * heads * d, 8).Select(v => (double)(float)v).ToArray();
         using var tq = Reference.Make(q, new Shape(batch, t, heads * d), dtype, device);
@@ -145,32 +202,42 @@ public sealed class MatMulTests
         using var qh = q4.Permute(0, 2, 1, 3);
         using var kh = k4.Permute(0, 2, 1, 3);
         var profiler = OpProfiler.Start(device);
-        using var scores = Ops.MatMul(qh, kh, transposeB: true, alpha: 0.5);      // [B, H, T, T]
+        using var scores = Ops.MatMul(qh, kh, transposeB: true, alpha: 0.5); // [B, H, T, T]
         var ops = profiler.Stop();
-        Assert.IsFalse(ops.Any(o => o.Op == "Copy"), $"head-split operands were copied: {string.Join(", ", ops.Select(o => o.Op))}");
-        using var mixed = Ops.MatMul(scores, kh);                                 // [B, H, T, d]
+        Assert.IsFalse(
+            ops.Any(o => o.Op == "Copy"),
+            $"head-split operands were copied: {string.Join(", ", ops.Select(o => o.Op))}"
+        );
+        using var mixed = Ops.MatMul(scores, kh); // [B, H, T, d]
         double Q(int b, int h, int i, int j) => q[(b * t + i) * heads * d + h * d + j];
         double K(int b, int h, int i, int j) => k[(b * t + i) * heads * d + h * d + j];
         var expectedScores = new double[batch * heads * t * t];
         var expectedMixed = new double[batch * heads * t * d];
         for (int b = 0; b < batch; b++)
-            for (int h = 0; h < heads; h++)
-                for (int i = 0; i < t; i++)
-                {
-                    int row = (b * heads + h) * t + i;
-                    for (int j = 0; j < t; j++)
-                        expectedScores[row * t + j] = 0.5 * Enumerable.Range(0, d).Sum(p => Q(b, h, i, p) * K(b, h, j, p));
-                    for (int j = 0; j < d; j++)
-                        expectedMixed[row * d + j] = Enumerable.Range(0, t).Sum(p => expectedScores[row * t + p] * K(b, h, p, j));
-                }
+        for (int h = 0; h < heads; h++)
+        for (int i = 0; i < t; i++)
+        {
+            int row = (b * heads + h) * t + i;
+            for (int j = 0; j < t; j++)
+                expectedScores[row * t + j] = 0.5 * Enumerable.Range(0, d).Sum(p => Q(b, h, i, p) * K(b, h, j, p));
+            for (int j = 0; j < d; j++)
+                expectedMixed[row * d + j] = Enumerable
+                    .Range(0, t)
+                    .Sum(p => expectedScores[row * t + p] * K(b, h, p, j));
+        }
         Reference.AssertClose(expectedScores, Reference.Read(scores), 1e-5, 1e-5, $"q·kᵀ on {deviceName}/{dtype}");
         Reference.AssertClose(expectedMixed, Reference.Read(mixed), 1e-5, 1e-5, $"scores·k on {deviceName}/{dtype}");
-        using var shared = Ops.MatMul(qh, tk.Reshape(batch, 1, t, heads * d).Slice(3, 0, d), transposeB: true); // broadcast over heads
+        // broadcast over heads
+        using var shared = Ops.MatMul(qh, tk.Reshape(batch, 1, t, heads * d).Slice(3, 0, d), transposeB: true);
         for (int b = 0; b < batch; b++)
-            for (int h = 0; h < heads; h++)
-                for (int i = 0; i < t; i++)
-                    for (int j = 0; j < t; j++)
-                        Assert.AreEqual(Enumerable.Range(0, d).Sum(p => Q(b, h, i, p) * K(b, 0, j, p)), Reference.Read(shared)[((b * heads + h) * t + i) * t + j], 1e-5);
+        for (int h = 0; h < heads; h++)
+        for (int i = 0; i < t; i++)
+        for (int j = 0; j < t; j++)
+            Assert.AreEqual(
+                Enumerable.Range(0, d).Sum(p => Q(b, h, i, p) * K(b, 0, j, p)),
+                Reference.Read(shared)[((b * heads + h) * t + i) * t + j],
+                1e-5
+            );
     }
 
     /// <summary>
@@ -186,34 +253,53 @@ public sealed class MatMulTests
     public void ProductsWriteIntoHeadSplitAndStridedOutputs(string deviceName, DType dtype)
     {
         var device = TestDevices.Get(deviceName);
-        const int batch = 2, t = 5, heads = 3, d = 4;
+        const int batch = 2,
+            t = 5,
+            heads = 3,
+            d = 4;
         var p = Reference.RandomValues(batch * heads * t * t, 3).Select(v => (double)(float)v).ToArray();
         var v = Reference.RandomValues(batch * heads * t * d, 4).Select(x => (double)(float)x).ToArray();
         using var tp = Reference.Make(p, new Shape(batch, heads, t, t), dtype, device);
         using var tv = Reference.Make(v, new Shape(batch, heads, t, d), dtype, device);
-        var expected = new double[batch * t * heads * d];   // p·v laid out as [B, T, H·d]
+        var expected = new double[batch * t * heads * d]; // p·v laid out as [B, T, H·d]
         for (int b = 0; b < batch; b++)
-            for (int h = 0; h < heads; h++)
-                for (int i = 0; i < t; i++)
-                    for (int j = 0; j < d; j++)
-                        expected[(b * t + i) * heads * d + h * d + j] =
-                            Enumerable.Range(0, t).Sum(s => p[((b * heads + h) * t + i) * t + s] * v[((b * heads + h) * t + s) * d + j]);
+        for (int h = 0; h < heads; h++)
+        for (int i = 0; i < t; i++)
+        for (int j = 0; j < d; j++)
+            expected[(b * t + i) * heads * d + h * d + j] = Enumerable
+                .Range(0, t)
+                .Sum(s => p[((b * heads + h) * t + i) * t + s] * v[((b * heads + h) * t + s) * d + j]);
 
         using var merged = Ops.Zeros(new Shape(batch, t, heads * d), dtype, device);
         using var unmerged = merged.View(batch, t, heads, d);
-        using var split = unmerged.Permute(0, 2, 1, 3);                                  // [B, H, T, d] view
+        using var split = unmerged.Permute(0, 2, 1, 3); // [B, H, T, d] view
         var profiler = OpProfiler.Start(device);
         Ops.MatMulInto(tp, tv, split, accumulate: false, alpha: 0.5);
         Ops.MatMulInto(tp, tv, split, accumulate: true, alpha: 1.5);
         var ops = profiler.Stop();
-        Assert.IsFalse(ops.Any(o => o.Op is "Copy" || o.Op.StartsWith("Binary")), $"extra passes: {string.Join(", ", ops.Select(o => o.Op))}");
-        Reference.AssertClose(expected.Select(x => 2 * x).ToArray(), Reference.Read(merged), 1e-5, 1e-5, $"head-split output on {deviceName}/{dtype}");
+        Assert.IsFalse(
+            ops.Any(o => o.Op is "Copy" || o.Op.StartsWith("Binary")),
+            $"extra passes: {string.Join(", ", ops.Select(o => o.Op))}"
+        );
+        Reference.AssertClose(
+            expected.Select(x => 2 * x).ToArray(),
+            Reference.Read(merged),
+            1e-5,
+            1e-5,
+            $"head-split output on {deviceName}/{dtype}"
+        );
 
         using var columns = Ops.Zeros(new Shape(batch, heads, d, t), dtype, device);
-        using var transposed = columns.Transpose();                                       // [B, H, T, d], column stride t
+        using var transposed = columns.Transpose(); // [B, H, T, d], column stride t
         Ops.MatMulInto(tp, tv, transposed, accumulate: false);
         using var back = Ops.Contiguous(transposed.Permute(0, 2, 1, 3));
-        Reference.AssertClose(expected, Reference.Read(back), 1e-5, 1e-5, $"column-strided output on {deviceName}/{dtype}");
+        Reference.AssertClose(
+            expected,
+            Reference.Read(back),
+            1e-5,
+            1e-5,
+            $"column-strided output on {deviceName}/{dtype}"
+        );
 
         using var row = Ops.Zeros(new Shape(1, t, d), dtype, device);
         using var overlapping = row.Expand(new Shape(batch * heads, t, d));
@@ -232,24 +318,42 @@ public sealed class MatMulTests
         var u = Reference.RandomValues(53 * 3, 6).Select(v => (double)(float)v).ToArray();
         using var tw = Reference.Make(w, new Shape(37, 53), DType.Float32, Device.Cpu);
         using var tu = Reference.Make(u, new Shape(53, 3), DType.Float32, Device.Cpu);
-        using var column = tu.Slice(1, 1, 1);                         // [53, 1], row stride 3
+        using var column = tu.Slice(1, 1, 1); // [53, 1], row stride 3
         using var contiguous = Ops.Contiguous(column);
         double[] uColumn = Enumerable.Range(0, 53).Select(p => u[p * 3 + 1]).ToArray();
         foreach (var (vector, label) in new[] { (column, "strided"), (contiguous, "contiguous") })
         {
             var expected = Reference3(w, uColumn, 1, 37, 1, 53, false, false, false);
             using var c = Ops.MatMul(tw, vector, alpha: 0.5);
-            Reference.AssertClose(expected.Select(v => 0.5 * v).ToArray(), Reference.Read(c), 1e-4, 1e-5, $"W·u {label}");
+            Reference.AssertClose(
+                expected.Select(v => 0.5 * v).ToArray(),
+                Reference.Read(c),
+                1e-4,
+                1e-5,
+                $"W·u {label}"
+            );
             Ops.MatMulInto(tw, vector, c, accumulate: true, alpha: 2);
-            Reference.AssertClose(expected.Select(v => 2.5 * v).ToArray(), Reference.Read(c), 2e-4, 1e-5, $"W·u accumulate {label}");
-            using var row = vector.Transpose(0, 1);                    // [1, 53]
-            using var r = Ops.MatMul(row, tw, transposeB: true);       // u·Wᵀ = (W·u)ᵀ
+            Reference.AssertClose(
+                expected.Select(v => 2.5 * v).ToArray(),
+                Reference.Read(c),
+                2e-4,
+                1e-5,
+                $"W·u accumulate {label}"
+            );
+            using var row = vector.Transpose(0, 1); // [1, 53]
+            using var r = Ops.MatMul(row, tw, transposeB: true); // u·Wᵀ = (W·u)ᵀ
             Reference.AssertClose(expected, Reference.Read(r), 1e-4, 1e-5, $"uᵀ·Wᵀ {label}");
         }
         var v37 = Reference.RandomValues(37, 7).Select(v => (double)(float)v).ToArray();
         using var tv = Reference.Make(v37, new Shape(37, 1), DType.Float32, Device.Cpu);
-        using var back = Ops.MatMul(tw, tv, transposeA: true);          // Wᵀ·v: A's columns are contiguous
-        Reference.AssertClose(Reference3(w, v37, 1, 53, 1, 37, true, false, false), Reference.Read(back), 1e-4, 1e-5, "Wᵀ·v");
+        using var back = Ops.MatMul(tw, tv, transposeA: true); // Wᵀ·v: A's columns are contiguous
+        Reference.AssertClose(
+            Reference3(w, v37, 1, 53, 1, 37, true, false, false),
+            Reference.Read(back),
+            1e-4,
+            1e-5,
+            "Wᵀ·v"
+        );
     }
 
     [TestMethod]

@@ -18,7 +18,7 @@ public sealed class MemoryAndErrorTests
         {
             var x = Ops.Ones(new Shape(64, 64), device: device);
             var y = Ops.Exp(x);
-            var v = y.Transpose();                     // a view: shares y's storage
+            var v = y.Transpose(); // a view: shares y's storage
             kept = scope.Keep(Ops.Sum(Ops.Mul(v, x)));
             Assert.IsTrue(device.LiveBytes > baseline + 3 * 64 * 64 * 4 - 1, "intermediates are live inside the scope");
         }

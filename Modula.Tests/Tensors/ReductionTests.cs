@@ -6,12 +6,19 @@ namespace Modula.Tests.Tensors;
 public sealed class ReductionTests
 {
     public static IEnumerable<object[]> Cases =>
-    [
-        [new[] { 4, 5, 6 }, new[] { 1 }, false], [new[] { 4, 5, 6 }, new[] { 0 }, true], [new[] { 4, 5, 6 }, new[] { 2 }, true],
-        [new[] { 4, 5, 6 }, new[] { 0, 2 }, false], [new[] { 4, 5, 6 }, new int[0], false], [new[] { 3, 0, 2 }, new[] { 1 }, false],
-        [new[] { 257 }, new[] { 0 }, false], [new[] { 2, 3, 4, 5 }, new[] { 1, 2 }, true], [new[] { 2, 3, 4, 5 }, new[] { -1, 0 }, false],
-        [new[] { 3, 300, 2 }, new[] { 1 }, false], // long rows, few outputs: the accelerators' group-per-output kernel
-    ];
+        [
+            [new[] { 4, 5, 6 }, new[] { 1 }, false],
+            [new[] { 4, 5, 6 }, new[] { 0 }, true],
+            [new[] { 4, 5, 6 }, new[] { 2 }, true],
+            [new[] { 4, 5, 6 }, new[] { 0, 2 }, false],
+            [new[] { 4, 5, 6 }, new int[0], false],
+            [new[] { 3, 0, 2 }, new[] { 1 }, false],
+            [new[] { 257 }, new[] { 0 }, false],
+            [new[] { 2, 3, 4, 5 }, new[] { 1, 2 }, true],
+            [new[] { 2, 3, 4, 5 }, new[] { -1, 0 }, false],
+            // long rows, few outputs: the accelerators' group-per-output kernel
+            [new[] { 3, 300, 2 }, new[] { 1 }, false],
+        ];
 
     [TestMethod]
     [DynamicData(nameof(Cases))]
@@ -19,10 +26,20 @@ public sealed class ReductionTests
     {
         var shape = new Shape(dims);
         var values = Reference.RandomValues(shape.Size, 7).Select(v => (double)(float)v).ToArray();
-        var reduced = axes.Length == 0 ? Enumerable.Range(0, dims.Length).ToArray() : axes.Select(a => (a + dims.Length) % dims.Length).ToArray();
+        var reduced =
+            axes.Length == 0
+                ? Enumerable.Range(0, dims.Length).ToArray()
+                : axes.Select(a => (a + dims.Length) % dims.Length).ToArray();
         var (sum, max, count, outShape) = ReferenceReduce(values, dims, reduced, keepDim);
         var (squares, _, _, _) = ReferenceReduce(values.Select(v => v * v).ToArray(), dims, reduced, keepDim);
-        foreach (var (deviceName, dtype) in new[] { (TestDevices.Cpu, DType.Float32), (TestDevices.Cpu, DType.Float64), (TestDevices.Simulator, DType.Float32) })
+        foreach (
+            var (deviceName, dtype) in new[]
+            {
+                (TestDevices.Cpu, DType.Float32),
+                (TestDevices.Cpu, DType.Float64),
+                (TestDevices.Simulator, DType.Float32),
+            }
+        )
         {
             var device = TestDevices.Get(deviceName);
             using var x = Reference.Make(values, shape, dtype, device);
@@ -31,16 +48,33 @@ public sealed class ReductionTests
             using var mean = Ops.Mean(x, axes, keepDim);
             using var norm = Ops.Norm(x, axes, keepDim);
             Assert.AreEqual(outShape, norm.Shape);
-            Reference.AssertClose(squares.Select(Math.Sqrt).ToArray(), Reference.Read(norm), 1e-5, 1e-5, $"norm on {deviceName}/{dtype}");
+            Reference.AssertClose(
+                squares.Select(Math.Sqrt).ToArray(),
+                Reference.Read(norm),
+                1e-5,
+                1e-5,
+                $"norm on {deviceName}/{dtype}"
+            );
             Assert.AreEqual(outShape, s.Shape);
             Assert.AreEqual(outShape, m.Shape);
             Reference.AssertClose(sum, Reference.Read(s), 1e-5, 1e-5, $"sum on {deviceName}/{dtype}");
             Reference.AssertClose(max, Reference.Read(m), 0, 0, $"max on {deviceName}/{dtype}");
-            Reference.AssertClose(sum.Select(v => count == 0 ? double.NaN : v / count).ToArray(), Reference.Read(mean), 1e-5, 1e-5, $"mean on {deviceName}/{dtype}");
+            Reference.AssertClose(
+                sum.Select(v => count == 0 ? double.NaN : v / count).ToArray(),
+                Reference.Read(mean),
+                1e-5,
+                1e-5,
+                $"mean on {deviceName}/{dtype}"
+            );
         }
     }
 
-    private static (double[] Sum, double[] Max, int Count, Shape Out) ReferenceReduce(double[] values, int[] dims, int[] reduced, bool keepDim)
+    private static (double[] Sum, double[] Max, int Count, Shape Out) ReferenceReduce(
+        double[] values,
+        int[] dims,
+        int[] reduced,
+        bool keepDim
+    )
     {
         var outDims = dims.Select((d, i) => reduced.Contains(i) ? 1 : d).ToArray();
         int outSize = outDims.Aggregate(1, (a, b) => a * b);
@@ -48,12 +82,15 @@ public sealed class ReductionTests
         var max = Enumerable.Repeat(double.NegativeInfinity, outSize).ToArray();
         for (int i = 0; i < values.Length; i++)
         {
-            int rest = i, o = 0, stride = 1;
+            int rest = i,
+                o = 0,
+                stride = 1;
             for (int d = dims.Length - 1; d >= 0; d--)
             {
                 int c = rest % dims[d];
                 rest /= dims[d];
-                if (!reduced.Contains(d)) o += c * stride;
+                if (!reduced.Contains(d))
+                    o += c * stride;
                 stride *= outDims[d];
             }
             sum[o] += values[i];
@@ -76,10 +113,29 @@ public sealed class ReductionTests
     public void NormsOfTinyAndHugeFloat32ValuesNeitherUnderflowNorOverflow(string deviceName)
     {
         var device = TestDevices.Get(deviceName);
-        const int rows = 4, length = 300;
-        var values = Reference.RandomValues(rows * length, 11).Select((v, i) => (float)(v * (i / length) switch { 0 => 1e-24, 1 => 1e25, 2 => 0, _ => 1 })).ToArray();
+        const int rows = 4,
+            length = 300;
+        var values = Reference
+            .RandomValues(rows * length, 11)
+            .Select(
+                (v, i) =>
+                    (float)(
+                        v
+                        * (i / length) switch
+                        {
+                            0 => 1e-24,
+                            1 => 1e25,
+                            2 => 0,
+                            _ => 1,
+                        }
+                    )
+            )
+            .ToArray();
         values[3 * length + 7] = float.NaN;
-        var expected = Enumerable.Range(0, rows).Select(r => Math.Sqrt(values.Skip(r * length).Take(length).Sum(v => (double)v * v))).ToArray();
+        var expected = Enumerable
+            .Range(0, rows)
+            .Select(r => Math.Sqrt(values.Skip(r * length).Take(length).Sum(v => (double)v * v)))
+            .ToArray();
         using var x = Tensor.FromArray(values, new Shape(rows, length), device);
         using var trailing = Ops.Norm(x, [1]);
         using var transposed = Ops.Contiguous(x.Permute(1, 0));

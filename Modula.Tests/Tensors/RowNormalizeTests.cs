@@ -14,20 +14,34 @@ public sealed class RowNormalizeTests
     {
         var device = TestDevices.Get(deviceName);
         double tol = dtype == DType.Float64 ? 1e-12 : 3e-6;
-        foreach (var (shape, trailing) in new[] { (new Shape(6, 7), 1), (new Shape(2, 3, 4, 5), 3), (new Shape(5, 33), 1), (new Shape(9), 1) })
+        foreach (
+            var (shape, trailing) in new[]
+            {
+                (new Shape(6, 7), 1),
+                (new Shape(2, 3, 4, 5), 3),
+                (new Shape(5, 33), 1),
+                (new Shape(9), 1),
+            }
+        )
         {
-            int rows = shape.Dims[..^trailing].ToArray().Aggregate(1, (p, d) => p * d), length = shape.Size / rows;
+            int rows = shape.Dims[..^trailing].ToArray().Aggregate(1, (p, d) => p * d),
+                length = shape.Size / rows;
             var x = Reference.RandomValues(shape.Size, 31);
             var g = Reference.RandomValues(shape.Size, 32);
-            double[] centered = new double[x.Length], normalized = new double[x.Length], inverse = new double[rows], dx = new double[x.Length];
+            double[] centered = new double[x.Length],
+                normalized = new double[x.Length],
+                inverse = new double[rows],
+                dx = new double[x.Length];
             for (int r = 0; r < rows; r++)
             {
                 var row = Enumerable.Range(r * length, length);
                 double mean = row.Average(i => x[i]);
                 inverse[r] = 1 / Math.Sqrt(row.Average(i => x[i] * x[i]));
-                foreach (int i in row) (centered[i], normalized[i]) = (x[i] - mean, x[i] * inverse[r]);
+                foreach (int i in row)
+                    (centered[i], normalized[i]) = (x[i] - mean, x[i] * inverse[r]);
                 double dot = row.Average(i => g[i] * normalized[i]);
-                foreach (int i in row) dx[i] = inverse[r] * (g[i] - normalized[i] * dot);
+                foreach (int i in row)
+                    dx[i] = inverse[r] * (g[i] - normalized[i] * dot);
             }
             string what = $"{deviceName}/{dtype} {shape} over {trailing}";
             using var tx = Reference.Make(x, shape, dtype, device);

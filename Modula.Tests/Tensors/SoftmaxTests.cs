@@ -11,10 +11,12 @@ public sealed class SoftmaxTests
         var y = new double[x.Length];
         for (int r = 0; r < x.Length / length; r++)
         {
-            int valid = causal ? r % length + 1 : length, at = r * length;
+            int valid = causal ? r % length + 1 : length,
+                at = r * length;
             double max = Enumerable.Range(0, valid).Max(j => scale * x[at + j]);
             double sum = Enumerable.Range(0, valid).Sum(j => Math.Exp(scale * x[at + j] - max));
-            for (int j = 0; j < valid; j++) y[at + j] = Math.Exp(scale * x[at + j] - max) / sum;
+            for (int j = 0; j < valid; j++)
+                y[at + j] = Math.Exp(scale * x[at + j] - max) / sum;
         }
         return y;
     }
@@ -27,7 +29,8 @@ public sealed class SoftmaxTests
         {
             int at = r * length;
             double dot = Enumerable.Range(0, length).Sum(j => g[at + j] * y[at + j]);
-            for (int j = 0; j < length; j++) dx[at + j] = scale * y[at + j] * (g[at + j] - dot);
+            for (int j = 0; j < length; j++)
+                dx[at + j] = scale * y[at + j] * (g[at + j] - dot);
         }
         return dx;
     }
@@ -41,7 +44,18 @@ public sealed class SoftmaxTests
     {
         var device = TestDevices.Get(deviceName);
         double tol = dtype == DType.Float64 ? 1e-12 : 2e-6;
-        foreach (var (shape, scale, causal) in new[] { (new Shape(3, 5, 7), 0.7, false), (new Shape(2, 3, 6, 6), 1.0 / 9, true), (new Shape(4, 33), -1.5, false), (new Shape(1, 1), 2.0, true), (new Shape(2, 40, 40), 0.3, true), (new Shape(3, 64), 1.2, false), (new Shape(2, 32, 32), -0.9, true) })
+        foreach (
+            var (shape, scale, causal) in new[]
+            {
+                (new Shape(3, 5, 7), 0.7, false),
+                (new Shape(2, 3, 6, 6), 1.0 / 9, true),
+                (new Shape(4, 33), -1.5, false),
+                (new Shape(1, 1), 2.0, true),
+                (new Shape(2, 40, 40), 0.3, true),
+                (new Shape(3, 64), 1.2, false),
+                (new Shape(2, 32, 32), -0.9, true),
+            }
+        )
         {
             int length = shape[-1];
             var x = Reference.RandomValues(shape.Size, 21);
@@ -53,7 +67,13 @@ public sealed class SoftmaxTests
             string what = $"{deviceName}/{dtype} {shape} scale={scale} causal={causal}";
             Reference.AssertClose(expected, Reference.Read(y), tol, tol, what);
             using var dx = Ops.SoftmaxBackward(tg, y, scale);
-            Reference.AssertClose(ReferenceBackward(g, Reference.Read(y), length, scale), Reference.Read(dx), tol, 1e-5, $"backward {what}");
+            Reference.AssertClose(
+                ReferenceBackward(g, Reference.Read(y), length, scale),
+                Reference.Read(dx),
+                tol,
+                1e-5,
+                $"backward {what}"
+            );
         }
     }
 
@@ -62,7 +82,7 @@ public sealed class SoftmaxTests
     {
         var x = Reference.RandomValues(4 * 6, 3);
         using var t = Reference.Make(x, new Shape(4, 6), DType.Float64, Device.Cpu);
-        using var transposed = t.Transpose();                                  // [6, 4], column-major
+        using var transposed = t.Transpose(); // [6, 4], column-major
         using var y = Ops.Softmax(transposed);
         var dense = Enumerable.Range(0, 24).Select(i => x[(i % 4) * 6 + i / 4]).ToArray();
         Reference.AssertClose(Expected(dense, 4, 1, false), Reference.Read(y), 1e-12, 1e-12, "transposed input");

@@ -9,7 +9,7 @@ public sealed class ViewRegressionTests
     [TestMethod]
     public void ReshapeChecksTheStrideBeforeASizeOneAxis()
     {
-        using var scope = TensorScope.Begin();   // frees the chain's intermediate views
+        using var scope = TensorScope.Begin(); // frees the chain's intermediate views
         // [4, 3] slice of [4, 6] with a size-1 axis inserted: the rows are 6 apart, not 3.
         using var x = Ops.Arange(24).Reshape(4, 6).Slice(1, 0, 3).Unsqueeze(1).Reshape(12);
         CollectionAssert.AreEqual(new float[] { 0, 1, 2, 6, 7, 8, 12, 13, 14, 18, 19, 20 }, x.ToArray<float>());
@@ -21,7 +21,14 @@ public sealed class ViewRegressionTests
     public void ReshapeOfAPermutedViewWithSizeOneAxesCopies()
     {
         using var scope = TensorScope.Begin();
-        using var x = Ops.Arange(10).Reshape(5, 2).Unsqueeze(0).Permute(2, 0, 1).Unsqueeze(3).Reshape(10).Slice(0, 0, 7).Reshape(7);
+        using var x = Ops.Arange(10)
+            .Reshape(5, 2)
+            .Unsqueeze(0)
+            .Permute(2, 0, 1)
+            .Unsqueeze(3)
+            .Reshape(10)
+            .Slice(0, 0, 7)
+            .Reshape(7);
         CollectionAssert.AreEqual(new float[] { 0, 2, 4, 6, 8, 1, 3 }, x.ToArray<float>());
     }
 

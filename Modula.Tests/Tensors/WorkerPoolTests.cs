@@ -15,7 +15,7 @@ public sealed class WorkerPoolTests
             var inner = CpuDevice.UseThreads(1);
             Assert.AreEqual(1, CpuDevice.Threads);
             inner.Dispose();
-            inner.Dispose();   // a second dispose must not restore twice
+            inner.Dispose(); // a second dispose must not restore twice
             Assert.AreEqual(3, CpuDevice.Threads);
         }
         Assert.AreEqual(before, CpuDevice.Threads);
@@ -34,9 +34,11 @@ public sealed class WorkerPoolTests
             int parts = rng.Next(2, 9);
             var runs = new int[parts];
             // Every few jobs the workers go to sleep first, so both the spinning and the blocking hand-offs run.
-            if (job % 100 == 99) Thread.Sleep(2);
+            if (job % 100 == 99)
+                Thread.Sleep(2);
             Assert.IsTrue(pool.TryRun(parts, p => Interlocked.Increment(ref runs[p])), $"job {job}: pool busy");
-            for (int p = 0; p < parts; p++) Assert.AreEqual(1, runs[p], $"job {job} (seed 17): part {p} of {parts}");
+            for (int p = 0; p < parts; p++)
+                Assert.AreEqual(1, runs[p], $"job {job} (seed 17): part {p} of {parts}");
         }
     }
 
@@ -45,10 +47,17 @@ public sealed class WorkerPoolTests
     {
         var pool = new WorkerPool();
         bool? nested = null;
-        pool.TryRun(2, p => { if (p == 0) nested = pool.TryRun(2, _ => { }); });
+        pool.TryRun(2, p =>
+        {
+            if (p == 0)
+                nested = pool.TryRun(2, _ => { });
+        });
         Assert.IsFalse(nested, "a job started inside a job must be refused");
-        var error = Assert.ThrowsExactly<InvalidOperationException>(() =>
-            pool.TryRun(4, p => { if (p == 3) throw new InvalidOperationException("part 3"); }));
+        var error = Assert.ThrowsExactly<InvalidOperationException>(() => pool.TryRun(4, p =>
+            {
+                if (p == 3)
+                    throw new InvalidOperationException("part 3");
+            }));
         Assert.AreEqual("part 3", error.Message);
         var runs = new int[3];
         Assert.IsTrue(pool.TryRun(3, p => runs[p]++), "the pool is usable after a failed job");

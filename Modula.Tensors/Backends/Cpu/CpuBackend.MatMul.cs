@@ -6,12 +6,24 @@ internal sealed partial class CpuBackend
 {
     public void MatMul(Tensor a, Tensor b, Tensor c, bool accumulate, double alpha)
     {
-        int batch = MatMulBatch.Count(c), m = c.Shape[-2], n = c.Shape[-1], k = a.Shape[-1];
+        int batch = MatMulBatch.Count(c),
+            m = c.Shape[-2],
+            n = c.Shape[-1],
+            k = a.Shape[-1];
         if (c.DType == DType.Float64)
         {
             var (ad, bd, cd) = ((double[])S(a).Array, (double[])S(b).Array, (double[])S(c).Array);
             for (int i = 0; i < batch; i++)
-                ReferenceGemm.Multiply(Matrix(ad, a, i), Matrix(bd, b, i), Matrix(cd, c, i), m, n, k, accumulate, alpha);
+                ReferenceGemm.Multiply(
+                    Matrix(ad, a, i),
+                    Matrix(bd, b, i),
+                    Matrix(cd, c, i),
+                    m,
+                    n,
+                    k,
+                    accumulate,
+                    alpha
+                );
             return;
         }
         var (af, bf, cf) = ((float[])S(a).Array, (float[])S(b).Array, (float[])S(c).Array);
@@ -34,10 +46,20 @@ internal sealed partial class CpuBackend
         // A Gram product (B is A's transpose in the same memory, as in Newton–Schulz's MᵀM) is
         // symmetric, so only its lower triangle is computed.
         void Product(MatrixRef<float> ma, MatrixRef<float> mb, MatrixRef<float> mc, int threads) =>
-            PackedGemm.Multiply(ma, mb, mc, m, n, k, accumulate, (float)alpha, threads,
-                symmetric: !accumulate && PackedGemm.IsGram(ma, mb, m, n));
+            PackedGemm.Multiply(
+                ma,
+                mb,
+                mc,
+                m,
+                n,
+                k,
+                accumulate,
+                (float)alpha,
+                threads,
+                symmetric: !accumulate && PackedGemm.IsGram(ma, mb, m, n)
+            );
     }
 
-    private static MatrixRef<T> Matrix<T>(T[] data, Tensor t, int batchIndex) where T : unmanaged =>
-        new(data, t.Offset + MatMulBatch.Of(t).Offset(batchIndex), t.Strides[^2], t.Strides[^1]);
+    private static MatrixRef<T> Matrix<T>(T[] data, Tensor t, int batchIndex)
+        where T : unmanaged => new(data, t.Offset + MatMulBatch.Of(t).Offset(batchIndex), t.Strides[^2], t.Strides[^1]);
 }

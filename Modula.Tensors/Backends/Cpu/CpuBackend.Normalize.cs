@@ -7,35 +7,48 @@ internal sealed partial class CpuBackend
 {
     public void CenterRows(Tensor x, Tensor y, int length)
     {
-        if (x.DType == DType.Float32) CenterRows<float>(x, y, length);
-        else CenterRows<double>(x, y, length);
+        if (x.DType == DType.Float32)
+            CenterRows<float>(x, y, length);
+        else
+            CenterRows<double>(x, y, length);
     }
 
-    private static void CenterRows<T>(Tensor x, Tensor y, int length) where T : unmanaged, IFloatingPointIeee754<T>
+    private static void CenterRows<T>(Tensor x, Tensor y, int length)
+        where T : unmanaged, IFloatingPointIeee754<T>
     {
         var (xs, ys) = (S(x), S(y));
-        int xo = x.Offset, yo = y.Offset;
+        int xo = x.Offset,
+            yo = y.Offset;
         var n = T.CreateTruncating(length);
         CpuParallel.For(y.Size / length, (long)y.Size * 2, (start, end) =>
         {
             for (long r = start; r < end; r++)
             {
                 var row = xs.Span<T>().Slice(xo + (int)r * length, length);
-                TensorPrimitives.Subtract(row, TensorPrimitives.Sum<T>(row) / n, ys.Span<T>().Slice(yo + (int)r * length, length));
+                TensorPrimitives.Subtract(
+                    row,
+                    TensorPrimitives.Sum<T>(row) / n,
+                    ys.Span<T>().Slice(yo + (int)r * length, length)
+                );
             }
         });
     }
 
     public void RmsNormalizeRows(Tensor x, Tensor y, Tensor inverse, int length)
     {
-        if (x.DType == DType.Float32) RmsNormalizeRows<float>(x, y, inverse, length);
-        else RmsNormalizeRows<double>(x, y, inverse, length);
+        if (x.DType == DType.Float32)
+            RmsNormalizeRows<float>(x, y, inverse, length);
+        else
+            RmsNormalizeRows<double>(x, y, inverse, length);
     }
 
-    private static void RmsNormalizeRows<T>(Tensor x, Tensor y, Tensor inverse, int length) where T : unmanaged, IFloatingPointIeee754<T>
+    private static void RmsNormalizeRows<T>(Tensor x, Tensor y, Tensor inverse, int length)
+        where T : unmanaged, IFloatingPointIeee754<T>
     {
         var (xs, ys, rs) = (S(x), S(y), S(inverse));
-        int xo = x.Offset, yo = y.Offset, ro = inverse.Offset;
+        int xo = x.Offset,
+            yo = y.Offset,
+            ro = inverse.Offset;
         var n = T.CreateTruncating(length);
         CpuParallel.For(y.Size / length, (long)y.Size * 2, (start, end) =>
         {
@@ -51,14 +64,20 @@ internal sealed partial class CpuBackend
 
     public void RmsNormalizeRowsBackward(Tensor g, Tensor y, Tensor inverse, Tensor dx, int length)
     {
-        if (y.DType == DType.Float32) RmsNormalizeRowsBackward<float>(g, y, inverse, dx, length);
-        else RmsNormalizeRowsBackward<double>(g, y, inverse, dx, length);
+        if (y.DType == DType.Float32)
+            RmsNormalizeRowsBackward<float>(g, y, inverse, dx, length);
+        else
+            RmsNormalizeRowsBackward<double>(g, y, inverse, dx, length);
     }
 
-    private static void RmsNormalizeRowsBackward<T>(Tensor g, Tensor y, Tensor inverse, Tensor dx, int length) where T : unmanaged, IFloatingPointIeee754<T>
+    private static void RmsNormalizeRowsBackward<T>(Tensor g, Tensor y, Tensor inverse, Tensor dx, int length)
+        where T : unmanaged, IFloatingPointIeee754<T>
     {
         var (gs, ys, rs, ds) = (S(g), S(y), S(inverse), S(dx));
-        int go = g.Offset, yo = y.Offset, ro = inverse.Offset, dO = dx.Offset;
+        int go = g.Offset,
+            yo = y.Offset,
+            ro = inverse.Offset,
+            dO = dx.Offset;
         var n = T.CreateTruncating(length);
         CpuParallel.For(y.Size / length, (long)y.Size * 3, (start, end) =>
         {
@@ -68,7 +87,7 @@ internal sealed partial class CpuBackend
                 var gr = gs.Span<T>().Slice(go + at, length);
                 var yr = ys.Span<T>().Slice(yo + at, length);
                 var d = ds.Span<T>().Slice(dO + at, length);
-                TensorPrimitives.MultiplyAdd(yr, -TensorPrimitives.Dot<T>(gr, yr) / n, gr, d);   // g − y·mean(g⊙y)
+                TensorPrimitives.MultiplyAdd(yr, -TensorPrimitives.Dot<T>(gr, yr) / n, gr, d); // g − y·mean(g⊙y)
                 TensorPrimitives.Multiply(d, rs.Span<T>()[ro + (int)r], d);
             }
         });

@@ -6,18 +6,23 @@ namespace Modula.Tensors.Backends.Cpu;
 
 internal sealed partial class CpuBackend
 {
-    public void Reduce<TOp>(Tensor x, Tensor y, int outer, int reduce, int inner, TOp op) where TOp : struct, IReduceOp
+    public void Reduce<TOp>(Tensor x, Tensor y, int outer, int reduce, int inner, TOp op)
+        where TOp : struct, IReduceOp
     {
-        if (x.DType == DType.Float32) Reduce<float, TOp>(x, y, outer, reduce, inner, op);
-        else Reduce<double, TOp>(x, y, outer, reduce, inner, op);
+        if (x.DType == DType.Float32)
+            Reduce<float, TOp>(x, y, outer, reduce, inner, op);
+        else
+            Reduce<double, TOp>(x, y, outer, reduce, inner, op);
     }
 
     private static void Reduce<T, TOp>(Tensor x, Tensor y, int outer, int reduce, int inner, TOp op)
-        where T : unmanaged, IFloatingPointIeee754<T> where TOp : struct, IReduceOp
+        where T : unmanaged, IFloatingPointIeee754<T>
+        where TOp : struct, IReduceOp
     {
         var xs = S(x);
         var ys = S(y);
-        int xo = x.Offset, yo = y.Offset;
+        int xo = x.Offset,
+            yo = y.Offset;
         long work = (long)outer * reduce * inner;
         if (inner == 1)
         {
@@ -44,30 +49,37 @@ internal sealed partial class CpuBackend
 
     public void ArgMax(Tensor x, Tensor y, int outer, int reduce, int inner)
     {
-        if (x.DType == DType.Float32) ArgMax<float>(x, y, outer, reduce, inner);
-        else ArgMax<double>(x, y, outer, reduce, inner);
+        if (x.DType == DType.Float32)
+            ArgMax<float>(x, y, outer, reduce, inner);
+        else
+            ArgMax<double>(x, y, outer, reduce, inner);
     }
 
-    private static void ArgMax<T>(Tensor x, Tensor y, int outer, int reduce, int inner) where T : unmanaged, IFloatingPointIeee754<T>
+    private static void ArgMax<T>(Tensor x, Tensor y, int outer, int reduce, int inner)
+        where T : unmanaged, IFloatingPointIeee754<T>
     {
         var xs = S(x).Span<T>().Slice(x.Offset);
         var ys = S(y).Span<int>().Slice(y.Offset);
         for (int o = 0; o < outer; o++)
-            for (int i = 0; i < inner; i++)
+        for (int i = 0; i < inner; i++)
+        {
+            if (inner == 1)
             {
-                if (inner == 1)
-                {
-                    ys[o] = TensorPrimitives.IndexOfMax(xs.Slice(o * reduce, reduce));
-                    continue;
-                }
-                int best = 0;
-                T bestValue = xs[o * reduce * inner + i];
-                for (int r = 1; r < reduce; r++)
-                {
-                    T v = xs[(o * reduce + r) * inner + i];
-                    if (v > bestValue || (T.IsNaN(v) && !T.IsNaN(bestValue))) { best = r; bestValue = v; }
-                }
-                ys[o * inner + i] = best;
+                ys[o] = TensorPrimitives.IndexOfMax(xs.Slice(o * reduce, reduce));
+                continue;
             }
+            int best = 0;
+            T bestValue = xs[o * reduce * inner + i];
+            for (int r = 1; r < reduce; r++)
+            {
+                T v = xs[(o * reduce + r) * inner + i];
+                if (v > bestValue || (T.IsNaN(v) && !T.IsNaN(bestValue)))
+                {
+                    best = r;
+                    bestValue = v;
+                }
+            }
+            ys[o * inner + i] = best;
+        }
     }
 }

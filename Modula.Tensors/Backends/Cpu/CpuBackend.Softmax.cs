@@ -14,14 +14,19 @@ internal sealed partial class CpuBackend
 
     public void SoftmaxRows(Tensor x, Tensor y, int length, double scale, bool causal)
     {
-        if (x.DType == DType.Float32) SoftmaxRows<float>(x, y, length, scale, causal);
-        else SoftmaxRows<double>(x, y, length, scale, causal);
+        if (x.DType == DType.Float32)
+            SoftmaxRows<float>(x, y, length, scale, causal);
+        else
+            SoftmaxRows<double>(x, y, length, scale, causal);
     }
 
-    private static void SoftmaxRows<T>(Tensor x, Tensor y, int length, double scale, bool causal) where T : unmanaged, IFloatingPointIeee754<T>
+    private static void SoftmaxRows<T>(Tensor x, Tensor y, int length, double scale, bool causal)
+        where T : unmanaged, IFloatingPointIeee754<T>
     {
         var (xs, ys) = (S(x), S(y));
-        int xo = x.Offset, yo = y.Offset, rows = y.Size / length;
+        int xo = x.Offset,
+            yo = y.Offset,
+            rows = y.Size / length;
         var z = T.CreateTruncating(scale);
         bool whole = length % Vector<T>.Count == 0;
         CpuParallel.For(rows, (long)y.Size * 4, (start, end) =>
@@ -31,18 +36,24 @@ internal sealed partial class CpuBackend
                 int valid = causal ? (int)(r % length) + 1 : length;
                 var input = xs.Span<T>().Slice(xo + (int)r * length, length);
                 var row = ys.Span<T>().Slice(yo + (int)r * length, length);
-                if (whole) SoftmaxRow(input, row, valid, z);
-                else SoftmaxRowByCalls(input, row, valid, z);
+                if (whole)
+                    SoftmaxRow(input, row, valid, z);
+                else
+                    SoftmaxRowByCalls(input, row, valid, z);
             }
         });
     }
 
-    /// <summary>y[..valid] = softmax(z·x[..valid]), y[valid..] = 0, in whole vectors (length a multiple of the lane count).</summary>
-    /// <remarks>Compiled optimized from the first call: unoptimized vector code is ~50× slower, and a training step's first calls would wait for tiering.</remarks>
+    /// <summary>y[..valid] = softmax(z·x[..valid]), y[valid..] = 0, in whole vectors (length a multiple of the lane
+    /// count).</summary>
+    /// <remarks>Compiled optimized from the first call: unoptimized vector code is ~50× slower, and a training step's
+    /// first calls would wait for tiering.</remarks>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void SoftmaxRow<T>(ReadOnlySpan<T> x, Span<T> y, int valid, T z) where T : unmanaged, IFloatingPointIeee754<T>
+    private static void SoftmaxRow<T>(ReadOnlySpan<T> x, Span<T> y, int valid, T z)
+        where T : unmanaged, IFloatingPointIeee754<T>
     {
-        int lanes = Vector<T>.Count, used = (valid + lanes - 1) / lanes * lanes;
+        int lanes = Vector<T>.Count,
+            used = (valid + lanes - 1) / lanes * lanes;
         ref T xr = ref MemoryMarshal.GetReference(x);
         ref T yr = ref MemoryMarshal.GetReference(y);
         var scale = Vector.Create(z);
@@ -51,7 +62,8 @@ internal sealed partial class CpuBackend
         for (int i = 0; i < used; i += lanes)
         {
             var v = Vector.LoadUnsafe(ref xr, (nuint)i) * scale;
-            if (i + lanes > valid) v = Vector.ConditionalSelect(KeptLanes<T>(valid - i), v, negativeInfinity);
+            if (i + lanes > valid)
+                v = Vector.ConditionalSelect(KeptLanes<T>(valid - i), v, negativeInfinity);
             v.StoreUnsafe(ref yr, (nuint)i);
             max = Vector.Max(max, v);
         }
@@ -70,7 +82,8 @@ internal sealed partial class CpuBackend
     }
 
     /// <summary>The same row for any length, through the library's span calls.</summary>
-    private static void SoftmaxRowByCalls<T>(ReadOnlySpan<T> x, Span<T> y, int valid, T z) where T : unmanaged, IFloatingPointIeee754<T>
+    private static void SoftmaxRowByCalls<T>(ReadOnlySpan<T> x, Span<T> y, int valid, T z)
+        where T : unmanaged, IFloatingPointIeee754<T>
     {
         var kept = y[..valid];
         TensorPrimitives.Multiply(x[..valid], z, kept);
@@ -82,23 +95,30 @@ internal sealed partial class CpuBackend
 
     /// <summary>All-ones lanes below <paramref name="count"/>.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector<T> KeptLanes<T>(int count) where T : unmanaged, IFloatingPointIeee754<T> =>
+    private static Vector<T> KeptLanes<T>(int count)
+        where T : unmanaged, IFloatingPointIeee754<T> =>
         Vector.LessThan(Vector<T>.Indices, Vector.Create(T.CreateTruncating(count)));
 
-    private static T HorizontalMax<T>(Vector<T> v) where T : unmanaged, IFloatingPointIeee754<T>
+    private static T HorizontalMax<T>(Vector<T> v)
+        where T : unmanaged, IFloatingPointIeee754<T>
     {
         T max = v[0];
-        for (int i = 1; i < Vector<T>.Count; i++) max = T.Max(max, v[i]);
+        for (int i = 1; i < Vector<T>.Count; i++)
+            max = T.Max(max, v[i]);
         return max;
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector<T> Exp<T>(Vector<T> x) where T : unmanaged, IFloatingPointIeee754<T> =>
-        typeof(T) == typeof(float) ? Vector.Exp(x.As<T, float>()).As<float, T>() : Vector.Exp(x.As<T, double>()).As<double, T>();
+    private static Vector<T> Exp<T>(Vector<T> x)
+        where T : unmanaged, IFloatingPointIeee754<T> =>
+        typeof(T) == typeof(float)
+            ? Vector.Exp(x.As<T, float>()).As<float, T>()
+            : Vector.Exp(x.As<T, double>()).As<double, T>();
 
     /// <summary>One sweep of whole vectors: dx = ((g − dot)⊙y)·scale.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void SoftmaxRowBackward<T>(ReadOnlySpan<T> g, ReadOnlySpan<T> y, Span<T> dx, T dot, T scale) where T : unmanaged, IFloatingPointIeee754<T>
+    private static void SoftmaxRowBackward<T>(ReadOnlySpan<T> g, ReadOnlySpan<T> y, Span<T> dx, T dot, T scale)
+        where T : unmanaged, IFloatingPointIeee754<T>
     {
         var (vdot, vz) = (Vector.Create(dot), Vector.Create(scale));
         for (int i = 0; i < dx.Length; i += Vector<T>.Count)
@@ -107,14 +127,20 @@ internal sealed partial class CpuBackend
 
     public void SoftmaxRowsBackward(Tensor g, Tensor y, Tensor dx, int length, double scale)
     {
-        if (y.DType == DType.Float32) SoftmaxRowsBackward<float>(g, y, dx, length, scale);
-        else SoftmaxRowsBackward<double>(g, y, dx, length, scale);
+        if (y.DType == DType.Float32)
+            SoftmaxRowsBackward<float>(g, y, dx, length, scale);
+        else
+            SoftmaxRowsBackward<double>(g, y, dx, length, scale);
     }
 
-    private static void SoftmaxRowsBackward<T>(Tensor g, Tensor y, Tensor dx, int length, double scale) where T : unmanaged, IFloatingPointIeee754<T>
+    private static void SoftmaxRowsBackward<T>(Tensor g, Tensor y, Tensor dx, int length, double scale)
+        where T : unmanaged, IFloatingPointIeee754<T>
     {
         var (gs, ys, ds) = (S(g), S(y), S(dx));
-        int go = g.Offset, yo = y.Offset, dO = dx.Offset, rows = y.Size / length;
+        int go = g.Offset,
+            yo = y.Offset,
+            dO = dx.Offset,
+            rows = y.Size / length;
         var z = T.CreateTruncating(scale);
         bool whole = length % Vector<T>.Count == 0;
         CpuParallel.For(rows, (long)y.Size * 3, (start, end) =>
@@ -133,7 +159,8 @@ internal sealed partial class CpuBackend
                 }
                 TensorPrimitives.Subtract(gr, dot, d);
                 TensorPrimitives.Multiply(d, yr, d);
-                if (scale != 1) TensorPrimitives.Multiply(d, z, d);
+                if (scale != 1)
+                    TensorPrimitives.Multiply(d, z, d);
             }
         });
     }

@@ -9,19 +9,25 @@ internal sealed partial class CpuBackend : IBackend
 {
     private static CpuStorage S(Tensor t) => (CpuStorage)t.Storage;
 
-    public void Upload<T>(ReadOnlySpan<T> source, Storage destination) where T : unmanaged =>
-        source.CopyTo(((CpuStorage)destination).Span<T>());
+    public void Upload<T>(ReadOnlySpan<T> source, Storage destination)
+        where T : unmanaged => source.CopyTo(((CpuStorage)destination).Span<T>());
 
-    public void Download<T>(Storage source, int offset, Span<T> destination) where T : unmanaged =>
-        ((CpuStorage)source).Span<T>().Slice(offset, destination.Length).CopyTo(destination);
+    public void Download<T>(Storage source, int offset, Span<T> destination)
+        where T : unmanaged => ((CpuStorage)source).Span<T>().Slice(offset, destination.Length).CopyTo(destination);
 
     public void Fill(Tensor y, double value)
     {
         switch (y.DType)
         {
-            case DType.Float32: S(y).Span<float>().Slice(y.Offset, y.Size).Fill((float)value); break;
-            case DType.Float64: S(y).Span<double>().Slice(y.Offset, y.Size).Fill(value); break;
-            default: S(y).Span<int>().Slice(y.Offset, y.Size).Fill(checked((int)value)); break;
+            case DType.Float32:
+                S(y).Span<float>().Slice(y.Offset, y.Size).Fill((float)value);
+                break;
+            case DType.Float64:
+                S(y).Span<double>().Slice(y.Offset, y.Size).Fill(value);
+                break;
+            default:
+                S(y).Span<int>().Slice(y.Offset, y.Size).Fill(checked((int)value));
+                break;
         }
     }
 
@@ -29,9 +35,27 @@ internal sealed partial class CpuBackend : IBackend
     {
         switch (y.DType)
         {
-            case DType.Float32: { var s = S(y).Span<float>().Slice(y.Offset, y.Size); for (int i = 0; i < s.Length; i++) s[i] = (float)(start + i * step); break; }
-            case DType.Float64: { var s = S(y).Span<double>().Slice(y.Offset, y.Size); for (int i = 0; i < s.Length; i++) s[i] = start + i * step; break; }
-            default: { var s = S(y).Span<int>().Slice(y.Offset, y.Size); for (int i = 0; i < s.Length; i++) s[i] = checked((int)(start + i * step)); break; }
+            case DType.Float32:
+            {
+                var s = S(y).Span<float>().Slice(y.Offset, y.Size);
+                for (int i = 0; i < s.Length; i++)
+                    s[i] = (float)(start + i * step);
+                break;
+            }
+            case DType.Float64:
+            {
+                var s = S(y).Span<double>().Slice(y.Offset, y.Size);
+                for (int i = 0; i < s.Length; i++)
+                    s[i] = start + i * step;
+                break;
+            }
+            default:
+            {
+                var s = S(y).Span<int>().Slice(y.Offset, y.Size);
+                for (int i = 0; i < s.Length; i++)
+                    s[i] = checked((int)(start + i * step));
+                break;
+            }
         }
     }
 
@@ -39,77 +63,122 @@ internal sealed partial class CpuBackend : IBackend
     {
         switch (x.DType)
         {
-            case DType.Float32: Copy<float>(x, y); break;
-            case DType.Float64: Copy<double>(x, y); break;
-            default: Copy<int>(x, y); break;
+            case DType.Float32:
+                Copy<float>(x, y);
+                break;
+            case DType.Float64:
+                Copy<double>(x, y);
+                break;
+            default:
+                Copy<int>(x, y);
+                break;
         }
     }
 
-    private static void Copy<T>(Tensor x, Tensor y) where T : unmanaged
+    private static void Copy<T>(Tensor x, Tensor y)
+        where T : unmanaged
     {
         var layout = RowLayout.Create(y.Shape, x, y);
         var xs = S(x);
         var ys = S(y);
-        int sx = layout.RowStrides[0], sy = layout.RowStrides[1];
-        layout.ForEachChunk((o, n) =>
-        {
-            if (sx == 1 && sy == 1) { xs.Span<T>().Slice(o[0], n).CopyTo(ys.Span<T>().Slice(o[1], n)); return; }
-            ref T xr = ref xs.Ref<T>(o[0]);
-            ref T yr = ref ys.Ref<T>(o[1]);
-            for (int i = 0; i < n; i++) Unsafe.Add(ref yr, (nint)i * sy) = Unsafe.Add(ref xr, (nint)i * sx);
-        });
+        int sx = layout.RowStrides[0],
+            sy = layout.RowStrides[1];
+        layout.ForEachChunk(
+            (o, n) =>
+            {
+                if (sx == 1 && sy == 1)
+                {
+                    xs.Span<T>().Slice(o[0], n).CopyTo(ys.Span<T>().Slice(o[1], n));
+                    return;
+                }
+                ref T xr = ref xs.Ref<T>(o[0]);
+                ref T yr = ref ys.Ref<T>(o[1]);
+                for (int i = 0; i < n; i++)
+                    Unsafe.Add(ref yr, (nint)i * sy) = Unsafe.Add(ref xr, (nint)i * sx);
+            }
+        );
     }
 
-    public void Unary<TOp>(Tensor x, Tensor y, TOp op) where TOp : struct, IUnaryOp
+    public void Unary<TOp>(Tensor x, Tensor y, TOp op)
+        where TOp : struct, IUnaryOp
     {
-        if (x.DType == DType.Float32) Unary<float, TOp>(x, y, op);
-        else Unary<double, TOp>(x, y, op);
+        if (x.DType == DType.Float32)
+            Unary<float, TOp>(x, y, op);
+        else
+            Unary<double, TOp>(x, y, op);
     }
 
-    private static void Unary<T, TOp>(Tensor x, Tensor y, TOp op) where T : unmanaged, IFloatingPointIeee754<T> where TOp : struct, IUnaryOp
+    private static void Unary<T, TOp>(Tensor x, Tensor y, TOp op)
+        where T : unmanaged, IFloatingPointIeee754<T>
+        where TOp : struct, IUnaryOp
     {
         var xs = S(x);
         var ys = S(y);
-        int xo = x.Offset, yo = y.Offset;
+        int xo = x.Offset,
+            yo = y.Offset;
         const int chunk = 1 << 14;
         long chunks = (y.Size + chunk - 1) / chunk;
         CpuParallel.For(chunks, y.Size, (start, end) =>
         {
             for (long c = start; c < end; c++)
             {
-                int begin = (int)c * chunk, n = Math.Min(chunk, y.Size - begin);
+                int begin = (int)c * chunk,
+                    n = Math.Min(chunk, y.Size - begin);
                 op.Apply<T>(xs.Span<T>().Slice(xo + begin, n), ys.Span<T>().Slice(yo + begin, n));
             }
         });
     }
 
-    public void Binary<TOp>(Tensor a, Tensor b, Tensor y, TOp op) where TOp : struct, IBinaryOp
+    public void Binary<TOp>(Tensor a, Tensor b, Tensor y, TOp op)
+        where TOp : struct, IBinaryOp
     {
-        if (y.DType == DType.Float32) Binary<float, TOp>(a, b, y, op);
-        else Binary<double, TOp>(a, b, y, op);
+        if (y.DType == DType.Float32)
+            Binary<float, TOp>(a, b, y, op);
+        else
+            Binary<double, TOp>(a, b, y, op);
     }
 
-    private static void Binary<T, TOp>(Tensor a, Tensor b, Tensor y, TOp op) where T : unmanaged, IFloatingPointIeee754<T> where TOp : struct, IBinaryOp
+    private static void Binary<T, TOp>(Tensor a, Tensor b, Tensor y, TOp op)
+        where T : unmanaged, IFloatingPointIeee754<T>
+        where TOp : struct, IBinaryOp
     {
         var layout = RowLayout.Create(y.Shape, a, b, y);
         var (sa, sb, sy) = (S(a), S(b), S(y));
-        int ra = layout.RowStrides[0], rb = layout.RowStrides[1];
-        layout.ForEachChunk((o, n) =>
-            SimdLoop.Binary(ref sa.Ref<T>(o[0]), ra, ref sb.Ref<T>(o[1]), rb, ref sy.Ref<T>(o[2]), n, op));
+        int ra = layout.RowStrides[0],
+            rb = layout.RowStrides[1];
+        layout.ForEachChunk(
+            (o, n) => SimdLoop.Binary(ref sa.Ref<T>(o[0]), ra, ref sb.Ref<T>(o[1]), rb, ref sy.Ref<T>(o[2]), n, op)
+        );
     }
 
     public void Where(Tensor condition, Tensor a, Tensor b, Tensor y)
     {
-        if (y.DType == DType.Float32) Where<float>(condition, a, b, y);
-        else Where<double>(condition, a, b, y);
+        if (y.DType == DType.Float32)
+            Where<float>(condition, a, b, y);
+        else
+            Where<double>(condition, a, b, y);
     }
 
-    private static void Where<T>(Tensor c, Tensor a, Tensor b, Tensor y) where T : unmanaged, IFloatingPointIeee754<T>
+    private static void Where<T>(Tensor c, Tensor a, Tensor b, Tensor y)
+        where T : unmanaged, IFloatingPointIeee754<T>
     {
         var layout = RowLayout.Create(y.Shape, c, a, b, y);
         var (sc, sa, sb, sy) = (S(c), S(a), S(b), S(y));
-        int rc = layout.RowStrides[0], ra = layout.RowStrides[1], rb = layout.RowStrides[2];
-        layout.ForEachChunk((o, n) =>
-            SimdLoop.Where(ref sc.Ref<T>(o[0]), rc, ref sa.Ref<T>(o[1]), ra, ref sb.Ref<T>(o[2]), rb, ref sy.Ref<T>(o[3]), n));
+        int rc = layout.RowStrides[0],
+            ra = layout.RowStrides[1],
+            rb = layout.RowStrides[2];
+        layout.ForEachChunk(
+            (o, n) =>
+                SimdLoop.Where(
+                    ref sc.Ref<T>(o[0]),
+                    rc,
+                    ref sa.Ref<T>(o[1]),
+                    ra,
+                    ref sb.Ref<T>(o[2]),
+                    rb,
+                    ref sy.Ref<T>(o[3]),
+                    n
+                )
+        );
     }
 }

@@ -37,7 +37,11 @@ public sealed class CpuDevice : Device
     public static IDisposable UseThreads(int threads)
     {
         if (threads < 1)
-            throw new ArgumentOutOfRangeException(nameof(threads), threads, "CpuDevice.UseThreads: needs at least 1 thread.");
+            throw new ArgumentOutOfRangeException(
+                nameof(threads),
+                threads,
+                "CpuDevice.UseThreads: needs at least 1 thread."
+            );
         var scope = new ThreadsScope(_threads);
         _threads = threads;
         return scope;
@@ -49,7 +53,8 @@ public sealed class CpuDevice : Device
 
         public void Dispose()
         {
-            if (_disposed) return;
+            if (_disposed)
+                return;
             _disposed = true;
             _threads = previous;
         }
@@ -66,12 +71,14 @@ public sealed class CpuDevice : Device
     {
         get
         {
-            string isa = System.Runtime.Intrinsics.X86.Avx512F.IsSupported ? "avx512"
+            string isa =
+                System.Runtime.Intrinsics.X86.Avx512F.IsSupported ? "avx512"
                 : System.Runtime.Intrinsics.X86.Avx2.IsSupported ? "avx2"
                 : System.Runtime.Intrinsics.X86.Sse42.IsSupported ? "sse4.2"
                 : System.Runtime.Intrinsics.Arm.AdvSimd.IsSupported ? "advsimd"
                 : "scalar";
-            if (System.Runtime.Intrinsics.X86.Fma.IsSupported) isa += "+fma";
+            if (System.Runtime.Intrinsics.X86.Fma.IsSupported)
+                isa += "+fma";
             int lanes = System.Numerics.Vector.IsHardwareAccelerated ? System.Numerics.Vector<byte>.Count * 8 : 0;
             return $"isa={isa} gemm_bits={Gemm.PackedGemm.Bits} lane_bits={lanes}";
         }
@@ -107,7 +114,8 @@ public sealed class CpuDevice : Device
     /// <inheritdoc/>
     public override void TrimPool()
     {
-        foreach (var p in _pools) p.Trim();
+        foreach (var p in _pools)
+            p.Trim();
     }
 
     private protected override Storage AllocateCore(DType dtype, int length)
@@ -137,11 +145,14 @@ internal sealed class CpuStorage : Storage
 
     public Array Array { get; }
 
-    public Span<T> Span<T>() where T : unmanaged => ((T[])Array).AsSpan(0, Length);
+    public Span<T> Span<T>()
+        where T : unmanaged => ((T[])Array).AsSpan(0, Length);
 
-    public ref T Ref<T>() where T : unmanaged => ref MemoryMarshal.GetArrayDataReference((T[])Array);
+    public ref T Ref<T>()
+        where T : unmanaged => ref MemoryMarshal.GetArrayDataReference((T[])Array);
 
-    public ref T Ref<T>(int offset) where T : unmanaged => ref Unsafe.Add(ref Ref<T>(), offset);
+    public ref T Ref<T>(int offset)
+        where T : unmanaged => ref Unsafe.Add(ref Ref<T>(), offset);
 
     protected internal override void ReturnToPool() => _pool.Return(Array, _capacity);
 }

@@ -19,7 +19,8 @@ internal sealed class RowLayout
         RowLength = rowLength;
         RowStrides = rowStrides;
         long rows = 1;
-        foreach (var d in outerDims) rows *= d;
+        foreach (var d in outerDims)
+            rows *= d;
         Rows = rows;
     }
 
@@ -40,12 +41,15 @@ internal sealed class RowLayout
         var strides = new List<int[]>();
         for (int d = 0; d < shape.Rank; d++)
         {
-            if (shape.Dims[d] == 1) continue; // size-1 dims carry no information
+            if (shape.Dims[d] == 1)
+                continue; // size-1 dims carry no information
             var s = new int[k];
-            for (int o = 0; o < k; o++) s[o] = operands[o].Strides[d];
+            for (int o = 0; o < k; o++)
+                s[o] = operands[o].Strides[d];
             int last = dims.Count - 1;
             bool merge = last >= 0;
-            for (int o = 0; merge && o < k; o++) merge = strides[last][o] == s[o] * shape.Dims[d];
+            for (int o = 0; merge && o < k; o++)
+                merge = strides[last][o] == s[o] * shape.Dims[d];
             if (merge)
             {
                 dims[last] *= shape.Dims[d];
@@ -58,7 +62,8 @@ internal sealed class RowLayout
             }
         }
         var offsets = operands.Select(t => t.Offset).ToArray();
-        if (dims.Count == 0) return new RowLayout([], [], offsets, shape.Size, new int[k]);
+        if (dims.Count == 0)
+            return new RowLayout([], [], offsets, shape.Size, new int[k]);
         int rowLength = dims[^1];
         var rowStrides = strides[^1];
         dims.RemoveAt(dims.Count - 1);
@@ -66,7 +71,8 @@ internal sealed class RowLayout
         return new RowLayout(dims.ToArray(), strides.ToArray(), offsets, rowLength, rowStrides);
     }
 
-    /// <summary>Writes each operand's element offset at the start of <paramref name="row"/>, and the row's index per outer axis.</summary>
+    /// <summary>Writes each operand's element offset at the start of <paramref name="row"/>, and the row's index per
+    /// outer axis.</summary>
     private void RowOffsets(long row, Span<int> offsets, Span<int> index)
     {
         _baseOffsets.CopyTo(offsets);
@@ -75,7 +81,8 @@ internal sealed class RowLayout
             int idx = (int)(row % _outerDims[d]);
             row /= _outerDims[d];
             index[d] = idx;
-            for (int o = 0; o < offsets.Length; o++) offsets[o] += idx * _outerStrides[d][o];
+            for (int o = 0; o < offsets.Length; o++)
+                offsets[o] += idx * _outerStrides[d][o];
         }
     }
 
@@ -87,11 +94,13 @@ internal sealed class RowLayout
             var strides = _outerStrides[d];
             if (++index[d] < _outerDims[d])
             {
-                for (int o = 0; o < offsets.Length; o++) offsets[o] += strides[o];
+                for (int o = 0; o < offsets.Length; o++)
+                    offsets[o] += strides[o];
                 return;
             }
             index[d] = 0;
-            for (int o = 0; o < offsets.Length; o++) offsets[o] -= (_outerDims[d] - 1) * strides[o];
+            for (int o = 0; o < offsets.Length; o++)
+                offsets[o] -= (_outerDims[d] - 1) * strides[o];
         }
     }
 
@@ -106,9 +115,10 @@ internal sealed class RowLayout
         const int maxChunk = 1 << 15;
         int threads = CpuDevice.Threads;
         int chunksPerRow = Math.Max(1, (RowLength + maxChunk - 1) / maxChunk);
-        if (Rows < threads && chunksPerRow > 1) chunksPerRow = (chunksPerRow + threads - 1) / threads * threads; // split a long row evenly
+        if (Rows < threads && chunksPerRow > 1)
+            chunksPerRow = (chunksPerRow + threads - 1) / threads * threads; // split a long row evenly
         int chunk = (RowLength + chunksPerRow - 1) / chunksPerRow;
-        chunk = (chunk + 63) & ~63;                              // whole vectors in every chunk but the last
+        chunk = (chunk + 63) & ~63; // whole vectors in every chunk but the last
         chunksPerRow = Math.Max(1, (RowLength + chunk - 1) / chunk);
         long items = Rows * chunksPerRow;
         int operands = _baseOffsets.Length;
@@ -122,8 +132,10 @@ internal sealed class RowLayout
             int c = (int)(start % chunksPerRow);
             for (long item = start; item < end; item++)
             {
-                int begin = c * chunk, length = Math.Min(chunk, RowLength - begin);
-                for (int o = 0; o < operands; o++) shifted[o] = offsets[o] + begin * RowStrides[o];
+                int begin = c * chunk,
+                    length = Math.Min(chunk, RowLength - begin);
+                for (int o = 0; o < operands; o++)
+                    shifted[o] = offsets[o] + begin * RowStrides[o];
                 body(shifted, length);
                 if (++c == chunksPerRow)
                 {
@@ -135,13 +147,15 @@ internal sealed class RowLayout
     }
 }
 
-/// <summary>Splits work across <see cref="CpuDevice.Threads"/> when it is large enough to pay for the hand-off.</summary>
+/// <summary>Splits work across <see cref="CpuDevice.Threads"/> when it is large enough to pay for the
+/// hand-off.</summary>
 internal static class CpuParallel
 {
     /// <summary>Below this many elements of work, run on the calling thread.</summary>
     public const long MinParallelWork = 1 << 16;
 
-    /// <summary>Runs <paramref name="body"/>(start, end) over [0, count), in parallel when <paramref name="work"/> is large.</summary>
+    /// <summary>Runs <paramref name="body"/>(start, end) over [0, count), in parallel when <paramref name="work"/> is
+    /// large.</summary>
     public static void For(long count, long work, Action<long, long> body)
     {
         int threads = Math.Min(CpuDevice.Threads, (int)Math.Min(count, int.MaxValue));
@@ -152,12 +166,15 @@ internal static class CpuParallel
         }
         Run(threads, t =>
         {
-            long start = count * t / threads, end = count * (t + 1) / threads;
-            if (start < end) body(start, end);
+            long start = count * t / threads,
+                end = count * (t + 1) / threads;
+            if (start < end)
+                body(start, end);
         });
     }
 
-    /// <summary>Runs <paramref name="body"/>(0) … <paramref name="body"/>(parts − 1) in parallel and waits for all.</summary>
+    /// <summary>Runs <paramref name="body"/>(0) … <paramref name="body"/>(parts − 1) in parallel and waits for
+    /// all.</summary>
     public static void Run(int parts, Action<int> body)
     {
         if (!WorkerPool.Shared.TryRun(parts, body))

@@ -16,9 +16,12 @@ internal static class SimdLoop
 {
     /// <summary>y[i] = map(x[i]) for contiguous spans.</summary>
     public static void Map<T, TMap>(ReadOnlySpan<T> x, Span<T> y, TMap map)
-        where T : unmanaged, IFloatingPointIeee754<T> where TMap : struct, ILaneMap
+        where T : unmanaged, IFloatingPointIeee754<T>
+        where TMap : struct, ILaneMap
     {
-        int lanes = Vector<T>.Count, n = x.Length, i = 0;
+        int lanes = Vector<T>.Count,
+            n = x.Length,
+            i = 0;
         ref T xr = ref MemoryMarshal.GetReference(x);
         ref T yr = ref MemoryMarshal.GetReference(y);
         for (; i + lanes <= n; i += lanes)
@@ -32,16 +35,30 @@ internal static class SimdLoop
 
     /// <summary>y[i] = op(a[i·sa], b[i·sb]) for i &lt; n, y contiguous.</summary>
     public static void Binary<T, TOp>(ref T a, int sa, ref T b, int sb, ref T y, int n, TOp op)
-        where T : unmanaged, IFloatingPointIeee754<T> where TOp : struct, IBinaryOp
+        where T : unmanaged, IFloatingPointIeee754<T>
+        where TOp : struct, IBinaryOp
     {
-        int lanes = Vector<T>.Count, i = 0;
+        int lanes = Vector<T>.Count,
+            i = 0;
         // The exact GELU's gradient is bound by arithmetic, not memory: native 512-bit lanes where
         // the CPU has them (see WideGelu).
-        if (typeof(TOp) == typeof(GeluErfGrad) && typeof(T) == typeof(float) && WideGelu.IsSupported && sa == 1 && sb == 1)
-            i = WideGelu.Backward(ref Unsafe.As<T, float>(ref a), ref Unsafe.As<T, float>(ref b), ref Unsafe.As<T, float>(ref y), n);
+        if (
+            typeof(TOp) == typeof(GeluErfGrad)
+            && typeof(T) == typeof(float)
+            && WideGelu.IsSupported
+            && sa == 1
+            && sb == 1
+        )
+            i = WideGelu.Backward(
+                ref Unsafe.As<T, float>(ref a),
+                ref Unsafe.As<T, float>(ref b),
+                ref Unsafe.As<T, float>(ref y),
+                n
+            );
         if (sa == 1 && sb == 1)
             for (; i + lanes <= n; i += lanes)
-                op.Apply(Vector.LoadUnsafe(ref a, (nuint)i), Vector.LoadUnsafe(ref b, (nuint)i)).StoreUnsafe(ref y, (nuint)i);
+                op.Apply(Vector.LoadUnsafe(ref a, (nuint)i), Vector.LoadUnsafe(ref b, (nuint)i))
+                    .StoreUnsafe(ref y, (nuint)i);
         else if (sa == 0 && sb == 1)
         {
             var va = Vector.Create(a);
@@ -74,26 +91,39 @@ internal static class SimdLoop
             var vc = Load(ref Unsafe.Add(ref c, (nint)i * sc), sc, count);
             var va = Load(ref Unsafe.Add(ref a, (nint)i * sa), sa, count);
             var vb = Load(ref Unsafe.Add(ref b, (nint)i * sb), sb, count);
-            Store(Vector.ConditionalSelect(~Vector.Equals(vc, Vector<T>.Zero), va, vb), ref Unsafe.Add(ref y, i), count);
+            Store(
+                Vector.ConditionalSelect(~Vector.Equals(vc, Vector<T>.Zero), va, vb),
+                ref Unsafe.Add(ref y, i),
+                count
+            );
         }
     }
 
     /// <summary>Loads up to one vector of elements at a stride; missing lanes are zero.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector<T> Load<T>(ref T source, int stride, int count) where T : unmanaged
+    private static Vector<T> Load<T>(ref T source, int stride, int count)
+        where T : unmanaged
     {
-        if (stride == 1 && count == Vector<T>.Count) return Vector.LoadUnsafe(ref source);
-        if (stride == 0) return Vector.Create(source);
+        if (stride == 1 && count == Vector<T>.Count)
+            return Vector.LoadUnsafe(ref source);
+        if (stride == 0)
+            return Vector.Create(source);
         Span<T> buffer = stackalloc T[Vector<T>.Count];
         buffer.Clear();
-        for (int k = 0; k < count; k++) buffer[k] = Unsafe.Add(ref source, (nint)k * stride);
+        for (int k = 0; k < count; k++)
+            buffer[k] = Unsafe.Add(ref source, (nint)k * stride);
         return Vector.LoadUnsafe(ref MemoryMarshal.GetReference(buffer));
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void Store<T>(Vector<T> value, ref T destination, int count) where T : unmanaged
+    private static void Store<T>(Vector<T> value, ref T destination, int count)
+        where T : unmanaged
     {
-        if (count == Vector<T>.Count) { value.StoreUnsafe(ref destination); return; }
+        if (count == Vector<T>.Count)
+        {
+            value.StoreUnsafe(ref destination);
+            return;
+        }
         Span<T> buffer = stackalloc T[Vector<T>.Count];
         value.StoreUnsafe(ref MemoryMarshal.GetReference(buffer));
         buffer[..count].CopyTo(MemoryMarshal.CreateSpan(ref destination, count));

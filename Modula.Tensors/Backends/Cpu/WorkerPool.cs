@@ -25,7 +25,8 @@ internal sealed class WorkerPool
     /// <summary>The process-wide pool.</summary>
     public static readonly WorkerPool Shared = new();
 
-    /// <summary>One parallel loop: parts are claimed through <see cref="Next"/> and counted in <see cref="Done"/>.</summary>
+    /// <summary>One parallel loop: parts are claimed through <see cref="Next"/> and counted in <see
+    /// cref="Done"/>.</summary>
     private sealed class Job(long generation, int parts, Action<int> body)
     {
         public readonly long Generation = generation;
@@ -53,18 +54,21 @@ internal sealed class WorkerPool
     {
         if (parts <= 1)
         {
-            if (parts == 1) body(0);
+            if (parts == 1)
+                body(0);
             return true;
         }
-        if (Interlocked.CompareExchange(ref _busy, 1, 0) != 0) return false;
+        if (Interlocked.CompareExchange(ref _busy, 1, 0) != 0)
+            return false;
         try
         {
             EnsureWorkers(parts - 1);
             _error = null;
             var job = new Job(_current.Generation + 1, parts, body);
-            Interlocked.Exchange(ref _current, job);          // full fence: pairs with a sleeper's Increment
+            Interlocked.Exchange(ref _current, job); // full fence: pairs with a sleeper's Increment
             if (Volatile.Read(ref _sleepers) > 0)
-                lock (_sleep) Monitor.PulseAll(_sleep);
+                lock (_sleep)
+                    Monitor.PulseAll(_sleep);
             RunParts(job);
             WaitUntilFinished(job);
             _error?.Throw();
@@ -82,7 +86,8 @@ internal sealed class WorkerPool
         while (true)
         {
             int part = Interlocked.Increment(ref job.Next) - 1;
-            if (part >= job.Parts) return;
+            if (part >= job.Parts)
+                return;
             try
             {
                 job.Body(part);
@@ -92,7 +97,8 @@ internal sealed class WorkerPool
                 Interlocked.CompareExchange(ref _error, ExceptionDispatchInfo.Capture(e), null);
             }
             if (Interlocked.Increment(ref job.Done) == job.Parts && Volatile.Read(ref _callerWaiting) != 0)
-                lock (_finished) Monitor.PulseAll(_finished);
+                lock (_finished)
+                    Monitor.PulseAll(_finished);
         }
     }
 
@@ -110,8 +116,9 @@ internal sealed class WorkerPool
             }
             lock (_finished)
             {
-                Interlocked.Exchange(ref _callerWaiting, 1);  // full fence: pairs with the finisher's Increment
-                while (Volatile.Read(ref job.Done) != job.Parts) Monitor.Wait(_finished);
+                Interlocked.Exchange(ref _callerWaiting, 1); // full fence: pairs with the finisher's Increment
+                while (Volatile.Read(ref job.Done) != job.Parts)
+                    Monitor.Wait(_finished);
                 Volatile.Write(ref _callerWaiting, 0);
             }
         }
@@ -121,8 +128,12 @@ internal sealed class WorkerPool
     {
         while (_workers.Count < count)
         {
-            long seen = _current.Generation;                  // the thread may start after the next job is published
-            var thread = new Thread(() => Work(seen)) { IsBackground = true, Name = $"modula-cpu-{_workers.Count + 1}" };
+            long seen = _current.Generation; // the thread may start after the next job is published
+            var thread = new Thread(() => Work(seen))
+            {
+                IsBackground = true,
+                Name = $"modula-cpu-{_workers.Count + 1}",
+            };
             _workers.Add(thread);
             thread.Start();
         }
@@ -145,7 +156,8 @@ internal sealed class WorkerPool
         while (true)
         {
             var job = Volatile.Read(ref _current);
-            if (job.Generation != seen) return job;
+            if (job.Generation != seen)
+                return job;
             if (Stopwatch.GetTimestamp() < until)
             {
                 spin.SpinOnce(sleep1Threshold: -1);
@@ -153,8 +165,9 @@ internal sealed class WorkerPool
             }
             lock (_sleep)
             {
-                Interlocked.Increment(ref _sleepers);         // full fence: pairs with the publisher's Exchange
-                while (Volatile.Read(ref _current).Generation == seen) Monitor.Wait(_sleep);
+                Interlocked.Increment(ref _sleepers); // full fence: pairs with the publisher's Exchange
+                while (Volatile.Read(ref _current).Generation == seen)
+                    Monitor.Wait(_sleep);
                 Interlocked.Decrement(ref _sleepers);
             }
             until = Stopwatch.GetTimestamp() + SpinTicks;

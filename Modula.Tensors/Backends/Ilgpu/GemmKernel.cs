@@ -5,11 +5,20 @@ namespace Modula.Tensors.Backends.Ilgpu;
 /// <summary>Sizes, offsets and strides of one batched product C (+)= A·B as a kernel argument.</summary>
 internal struct GemmArgs
 {
-    public int M, N, K;
-    public int AOffset, ARow, ACol;
-    public int BOffset, BRow, BCol;
-    public MatMulBatch ABatch, BBatch, CBatch;
-    public int COffset, CRow;
+    public int M,
+        N,
+        K;
+    public int AOffset,
+        ARow,
+        ACol;
+    public int BOffset,
+        BRow,
+        BCol;
+    public MatMulBatch ABatch,
+        BBatch,
+        CBatch;
+    public int COffset,
+        CRow;
     public int Accumulate;
     public float Alpha;
 }
@@ -23,27 +32,50 @@ internal struct GemmArgs
 /// </summary>
 internal static class GemmKernel
 {
-    public const int Tile = 64, Slab = 16, Threads = 16, PerThread = 4;
+    public const int Tile = 64,
+        Slab = 16,
+        Threads = 16,
+        PerThread = 4;
 
     public static void Run(ArrayView<float> a, ArrayView<float> b, ArrayView<float> c, GemmArgs g)
     {
-        var sa = SharedMemory.Allocate<float>(Slab * Tile);   // sa[k * Tile + m]
-        var sb = SharedMemory.Allocate<float>(Slab * Tile);   // sb[k * Tile + n]
-        int tx = Group.IdxX, ty = Group.IdxY;
-        int row0 = Grid.IdxY * Tile, col0 = Grid.IdxX * Tile, batch = Grid.IdxZ;
-        int aBase = g.AOffset + g.ABatch.Offset(batch), bBase = g.BOffset + g.BBatch.Offset(batch);
+        var sa = SharedMemory.Allocate<float>(Slab * Tile); // sa[k * Tile + m]
+        var sb = SharedMemory.Allocate<float>(Slab * Tile); // sb[k * Tile + n]
+        int tx = Group.IdxX,
+            ty = Group.IdxY;
+        int row0 = Grid.IdxY * Tile,
+            col0 = Grid.IdxX * Tile,
+            batch = Grid.IdxZ;
+        int aBase = g.AOffset + g.ABatch.Offset(batch),
+            bBase = g.BOffset + g.BBatch.Offset(batch);
         int linear = ty * Threads + tx;
 
-        float c00 = 0, c01 = 0, c02 = 0, c03 = 0, c10 = 0, c11 = 0, c12 = 0, c13 = 0;
-        float c20 = 0, c21 = 0, c22 = 0, c23 = 0, c30 = 0, c31 = 0, c32 = 0, c33 = 0;
+        float c00 = 0,
+            c01 = 0,
+            c02 = 0,
+            c03 = 0,
+            c10 = 0,
+            c11 = 0,
+            c12 = 0,
+            c13 = 0;
+        float c20 = 0,
+            c21 = 0,
+            c22 = 0,
+            c23 = 0,
+            c30 = 0,
+            c31 = 0,
+            c32 = 0,
+            c33 = 0;
 
         for (int k0 = 0; k0 < g.K; k0 += Slab)
         {
             // Stage a 64×16 slab of A and a 16×64 slab of B: 1024 elements each, 4 per thread.
             for (int e = linear; e < Slab * Tile; e += Threads * Threads)
             {
-                int kk = e / Tile, mm = e % Tile;
-                int gm = row0 + mm, gk = k0 + kk;
+                int kk = e / Tile,
+                    mm = e % Tile;
+                int gm = row0 + mm,
+                    gk = k0 + kk;
                 sa[e] = gm < g.M && gk < g.K ? a[aBase + gm * g.ARow + gk * g.ACol] : 0f;
                 int gn = col0 + mm;
                 sb[e] = gk < g.K && gn < g.N ? b[bBase + gk * g.BRow + gn * g.BCol] : 0f;
@@ -51,12 +83,30 @@ internal static class GemmKernel
             Group.Barrier();
             for (int kk = 0; kk < Slab; kk++)
             {
-                float a0 = sa[kk * Tile + ty], a1 = sa[kk * Tile + ty + 16], a2 = sa[kk * Tile + ty + 32], a3 = sa[kk * Tile + ty + 48];
-                float b0 = sb[kk * Tile + tx], b1 = sb[kk * Tile + tx + 16], b2 = sb[kk * Tile + tx + 32], b3 = sb[kk * Tile + tx + 48];
-                c00 += a0 * b0; c01 += a0 * b1; c02 += a0 * b2; c03 += a0 * b3;
-                c10 += a1 * b0; c11 += a1 * b1; c12 += a1 * b2; c13 += a1 * b3;
-                c20 += a2 * b0; c21 += a2 * b1; c22 += a2 * b2; c23 += a2 * b3;
-                c30 += a3 * b0; c31 += a3 * b1; c32 += a3 * b2; c33 += a3 * b3;
+                float a0 = sa[kk * Tile + ty],
+                    a1 = sa[kk * Tile + ty + 16],
+                    a2 = sa[kk * Tile + ty + 32],
+                    a3 = sa[kk * Tile + ty + 48];
+                float b0 = sb[kk * Tile + tx],
+                    b1 = sb[kk * Tile + tx + 16],
+                    b2 = sb[kk * Tile + tx + 32],
+                    b3 = sb[kk * Tile + tx + 48];
+                c00 += a0 * b0;
+                c01 += a0 * b1;
+                c02 += a0 * b2;
+                c03 += a0 * b3;
+                c10 += a1 * b0;
+                c11 += a1 * b1;
+                c12 += a1 * b2;
+                c13 += a1 * b3;
+                c20 += a2 * b0;
+                c21 += a2 * b1;
+                c22 += a2 * b2;
+                c23 += a2 * b3;
+                c30 += a3 * b0;
+                c31 += a3 * b1;
+                c32 += a3 * b2;
+                c33 += a3 * b3;
             }
             Group.Barrier();
         }
@@ -68,9 +118,20 @@ internal static class GemmKernel
         Store(c, g, cBase, row0 + ty + 48, col0 + tx, c30, c31, c32, c33);
     }
 
-    private static void Store(ArrayView<float> c, GemmArgs g, int cBase, int row, int col, float v0, float v1, float v2, float v3)
+    private static void Store(
+        ArrayView<float> c,
+        GemmArgs g,
+        int cBase,
+        int row,
+        int col,
+        float v0,
+        float v1,
+        float v2,
+        float v3
+    )
     {
-        if (row >= g.M) return;
+        if (row >= g.M)
+            return;
         Put(c, g, cBase + row * g.CRow, col, v0);
         Put(c, g, cBase + row * g.CRow, col + 16, v1);
         Put(c, g, cBase + row * g.CRow, col + 32, v2);
@@ -79,7 +140,8 @@ internal static class GemmKernel
 
     private static void Put(ArrayView<float> c, GemmArgs g, int rowBase, int col, float v)
     {
-        if (col >= g.N) return;
+        if (col >= g.N)
+            return;
         v *= g.Alpha;
         c[rowBase + col] = g.Accumulate != 0 ? c[rowBase + col] + v : v;
     }

@@ -19,25 +19,31 @@ internal sealed class IlgpuBackend : IBackend
 
     private Accelerator Acc => _device.Accelerator;
 
-    private TDelegate Kernel<TDelegate>(string name, Type type, Func<TDelegate> load) where TDelegate : Delegate =>
-        (TDelegate)_kernels.GetOrAdd((name, type), _ => load());
+    private TDelegate Kernel<TDelegate>(string name, Type type, Func<TDelegate> load)
+        where TDelegate : Delegate => (TDelegate)_kernels.GetOrAdd((name, type), _ => load());
 
     private static IlgpuStorage S(Tensor t) => (IlgpuStorage)t.Storage;
 
-    private static ArrayView<T> V<T>(Tensor t) where T : unmanaged => S(t).View<T>();
+    private static ArrayView<T> V<T>(Tensor t)
+        where T : unmanaged => S(t).View<T>();
 
     /// <summary>A contiguous tensor's elements as a view.</summary>
-    private static ArrayView<T> Dense<T>(Tensor t) where T : unmanaged => V<T>(t).SubView(t.Offset, t.Size);
+    private static ArrayView<T> Dense<T>(Tensor t)
+        where T : unmanaged => V<T>(t).SubView(t.Offset, t.Size);
 
-    public void Upload<T>(ReadOnlySpan<T> source, Storage destination) where T : unmanaged
+    public void Upload<T>(ReadOnlySpan<T> source, Storage destination)
+        where T : unmanaged
     {
-        if (source.IsEmpty) return;
+        if (source.IsEmpty)
+            return;
         ((IlgpuStorage)destination).View<T>().SubView(0, source.Length).CopyFromCPU(source);
     }
 
-    public void Download<T>(Storage source, int offset, Span<T> destination) where T : unmanaged
+    public void Download<T>(Storage source, int offset, Span<T> destination)
+        where T : unmanaged
     {
-        if (destination.IsEmpty) return;
+        if (destination.IsEmpty)
+            return;
         Acc.Synchronize();
         ((IlgpuStorage)source).View<T>().SubView(offset, destination.Length).CopyToCPU(destination);
     }
@@ -45,30 +51,36 @@ internal sealed class IlgpuBackend : IBackend
     public void Fill(Tensor y, double value)
     {
         if (y.DType == DType.Int32)
-            Kernel("fill", typeof(int), () => Acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<int>, int>(Kernels.Fill))
-                (y.Size, Dense<int>(y), checked((int)value));
+            Kernel("fill", typeof(int), () =>
+                Acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<int>, int>(Kernels.Fill)
+            )(y.Size, Dense<int>(y), checked((int)value));
         else
-            Kernel("fill", typeof(float), () => Acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, float>(Kernels.Fill))
-                (y.Size, Dense<float>(y), (float)value);
+            Kernel("fill", typeof(float), () =>
+                Acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, float>(Kernels.Fill)
+            )(y.Size, Dense<float>(y), (float)value);
     }
 
     public void Arange(Tensor y, double start, double step)
     {
         if (y.DType == DType.Int32)
-            Kernel("arange", typeof(int), () => Acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<int>, int, int>(Kernels.ArangeInt))
-                (y.Size, Dense<int>(y), checked((int)start), checked((int)step));
+            Kernel("arange", typeof(int), () =>
+                Acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<int>, int, int>(Kernels.ArangeInt)
+            )(y.Size, Dense<int>(y), checked((int)start), checked((int)step));
         else
-            Kernel("arange", typeof(float), () => Acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, float, float>(Kernels.Arange))
-                (y.Size, Dense<float>(y), (float)start, (float)step);
+            Kernel("arange", typeof(float), () =>
+                Acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, float, float>(Kernels.Arange)
+            )(y.Size, Dense<float>(y), (float)start, (float)step);
     }
 
-    /// <summary>Uploads [dims, strides of each operand] for the strided kernels; the caller releases the storage.</summary>
+    /// <summary>Uploads [dims, strides of each operand] for the strided kernels; the caller releases the
+    /// storage.</summary>
     private Storage Layout(Shape shape, params Tensor[] operands)
     {
         int rank = shape.Rank;
         var meta = new int[Math.Max(1, rank * (operands.Length + 1))];
         shape.Dims.CopyTo(meta);
-        for (int o = 0; o < operands.Length; o++) operands[o].Strides.CopyTo(meta.AsSpan((o + 1) * rank));
+        for (int o = 0; o < operands.Length; o++)
+            operands[o].Strides.CopyTo(meta.AsSpan((o + 1) * rank));
         var storage = _device.Allocate(DType.Int32, meta.Length);
         Upload<int>(meta, storage);
         return storage;
@@ -81,28 +93,76 @@ internal sealed class IlgpuBackend : IBackend
         {
             var m = ((IlgpuStorage)meta).View<int>();
             if (x.DType == DType.Int32)
-                Kernel("copy", typeof(int), () => Acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<int>, ArrayView<int>, ArrayView<int>, int, int, int>(Kernels.Copy))
-                    (y.Size, V<int>(x), V<int>(y), m, y.Rank, x.Offset, y.Offset);
+                Kernel("copy", typeof(int), () =>
+                    Acc.LoadAutoGroupedStreamKernel<
+                        Index1D,
+                        ArrayView<int>,
+                        ArrayView<int>,
+                        ArrayView<int>,
+                        int,
+                        int,
+                        int
+                    >(Kernels.Copy)
+                )(y.Size, V<int>(x), V<int>(y), m, y.Rank, x.Offset, y.Offset);
             else
-                Kernel("copy", typeof(float), () => Acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<int>, int, int, int>(Kernels.Copy))
-                    (y.Size, V<float>(x), V<float>(y), m, y.Rank, x.Offset, y.Offset);
+                Kernel("copy", typeof(float), () =>
+                    Acc.LoadAutoGroupedStreamKernel<
+                        Index1D,
+                        ArrayView<float>,
+                        ArrayView<float>,
+                        ArrayView<int>,
+                        int,
+                        int,
+                        int
+                    >(Kernels.Copy)
+                )(y.Size, V<float>(x), V<float>(y), m, y.Rank, x.Offset, y.Offset);
         }
-        finally { meta.Release(); }
+        finally
+        {
+            meta.Release();
+        }
     }
 
-    public void Unary<TOp>(Tensor x, Tensor y, TOp op) where TOp : struct, IUnaryOp =>
-        Kernel("unary", typeof(TOp), () => Acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, TOp>(Kernels.Unary))
-            (y.Size, Dense<float>(x), Dense<float>(y), op);
+    public void Unary<TOp>(Tensor x, Tensor y, TOp op)
+        where TOp : struct, IUnaryOp =>
+        Kernel("unary", typeof(TOp), () =>
+            Acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, TOp>(Kernels.Unary)
+        )(y.Size, Dense<float>(x), Dense<float>(y), op);
 
-    public void Binary<TOp>(Tensor a, Tensor b, Tensor y, TOp op) where TOp : struct, IBinaryOp
+    public void Binary<TOp>(Tensor a, Tensor b, Tensor y, TOp op)
+        where TOp : struct, IBinaryOp
     {
         var meta = Layout(y.Shape, a, b);
         try
         {
-            Kernel("binary", typeof(TOp), () => Acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<int>, int, int, int, TOp>(Kernels.Binary))
-                (y.Size, V<float>(a), V<float>(b), Dense<float>(y), ((IlgpuStorage)meta).View<int>(), y.Rank, a.Offset, b.Offset, op);
+            Kernel("binary", typeof(TOp), () =>
+                Acc.LoadAutoGroupedStreamKernel<
+                    Index1D,
+                    ArrayView<float>,
+                    ArrayView<float>,
+                    ArrayView<float>,
+                    ArrayView<int>,
+                    int,
+                    int,
+                    int,
+                    TOp
+                >(Kernels.Binary)
+            )(
+                y.Size,
+                V<float>(a),
+                V<float>(b),
+                Dense<float>(y),
+                ((IlgpuStorage)meta).View<int>(),
+                y.Rank,
+                a.Offset,
+                b.Offset,
+                op
+            );
         }
-        finally { meta.Release(); }
+        finally
+        {
+            meta.Release();
+        }
     }
 
     public void Where(Tensor condition, Tensor a, Tensor b, Tensor y)
@@ -110,104 +170,193 @@ internal sealed class IlgpuBackend : IBackend
         var meta = Layout(y.Shape, condition, a, b);
         try
         {
-            Kernel("where", typeof(float), () => Acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<int>, int, int, int, int>(Kernels.Where))
-                (y.Size, V<float>(condition), V<float>(a), V<float>(b), Dense<float>(y), ((IlgpuStorage)meta).View<int>(), y.Rank, condition.Offset, a.Offset, b.Offset);
+            Kernel("where", typeof(float), () =>
+                Acc.LoadAutoGroupedStreamKernel<
+                    Index1D,
+                    ArrayView<float>,
+                    ArrayView<float>,
+                    ArrayView<float>,
+                    ArrayView<float>,
+                    ArrayView<int>,
+                    int,
+                    int,
+                    int,
+                    int
+                >(Kernels.Where)
+            )(
+                y.Size,
+                V<float>(condition),
+                V<float>(a),
+                V<float>(b),
+                Dense<float>(y),
+                ((IlgpuStorage)meta).View<int>(),
+                y.Rank,
+                condition.Offset,
+                a.Offset,
+                b.Offset
+            );
         }
-        finally { meta.Release(); }
+        finally
+        {
+            meta.Release();
+        }
     }
 
-    public void Reduce<TOp>(Tensor x, Tensor y, int outer, int reduce, int inner, TOp op) where TOp : struct, IReduceOp
+    public void Reduce<TOp>(Tensor x, Tensor y, int outer, int reduce, int inner, TOp op)
+        where TOp : struct, IReduceOp
     {
         var (xs, ys) = (Dense<float>(x), Dense<float>(y));
         int outputs = outer * inner;
         // A thread per output leaves the GPU idle when a few outputs each sum a long row; then a group per output.
         if (reduce >= 64 && outputs <= 16384)
-            Kernel("reduce-grouped", typeof(TOp), () => Acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>, int, int, TOp>(Kernels.ReduceGrouped))
-                (new KernelConfig(outputs, Kernels.ReduceGroupSize), xs, ys, reduce, inner, op);
+            Kernel("reduce-grouped", typeof(TOp), () =>
+                Acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>, int, int, TOp>(Kernels.ReduceGrouped)
+            )(new KernelConfig(outputs, Kernels.ReduceGroupSize), xs, ys, reduce, inner, op);
         else
-            Kernel("reduce", typeof(TOp), () => Acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, int, int, TOp>(Kernels.Reduce))
-                (outputs, xs, ys, reduce, inner, op);
+            Kernel("reduce", typeof(TOp), () =>
+                Acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, int, int, TOp>(
+                    Kernels.Reduce
+                )
+            )(outputs, xs, ys, reduce, inner, op);
     }
 
     public void SoftmaxRows(Tensor x, Tensor y, int length, double scale, bool causal) =>
-        Kernel("softmax", typeof(float), () => Acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, int, float, int>(Kernels.SoftmaxRows))
-            (y.Size / length, Dense<float>(x), Dense<float>(y), length, (float)scale, causal ? 1 : 0);
+        Kernel("softmax", typeof(float), () =>
+            Acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, int, float, int>(
+                Kernels.SoftmaxRows
+            )
+        )(y.Size / length, Dense<float>(x), Dense<float>(y), length, (float)scale, causal ? 1 : 0);
 
     public void SoftmaxRowsBackward(Tensor g, Tensor y, Tensor dx, int length, double scale) =>
-        Kernel("softmax-backward", typeof(float), () => Acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, float>(Kernels.SoftmaxRowsBackward))
-            (y.Size / length, Dense<float>(g), Dense<float>(y), Dense<float>(dx), length, (float)scale);
+        Kernel("softmax-backward", typeof(float), () =>
+            Acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, float>(
+                Kernels.SoftmaxRowsBackward
+            )
+        )(y.Size / length, Dense<float>(g), Dense<float>(y), Dense<float>(dx), length, (float)scale);
 
     public void CenterRows(Tensor x, Tensor y, int length) =>
-        Kernel("center-rows", typeof(float), () => Acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, int>(Kernels.CenterRows))
-            (y.Size / length, Dense<float>(x), Dense<float>(y), length);
+        Kernel("center-rows", typeof(float), () =>
+            Acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, int>(Kernels.CenterRows)
+        )(y.Size / length, Dense<float>(x), Dense<float>(y), length);
 
     public void RmsNormalizeRows(Tensor x, Tensor y, Tensor inverse, int length) =>
-        Kernel("rms-rows", typeof(float), () => Acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int>(Kernels.RmsNormalizeRows))
-            (y.Size / length, Dense<float>(x), Dense<float>(y), Dense<float>(inverse), length);
+        Kernel("rms-rows", typeof(float), () =>
+            Acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int>(
+                Kernels.RmsNormalizeRows
+            )
+        )(y.Size / length, Dense<float>(x), Dense<float>(y), Dense<float>(inverse), length);
 
     public void RmsNormalizeRowsBackward(Tensor g, Tensor y, Tensor inverse, Tensor dx, int length) =>
-        Kernel("rms-rows-backward", typeof(float), () => Acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int>(Kernels.RmsNormalizeRowsBackward))
-            (y.Size / length, Dense<float>(g), Dense<float>(y), Dense<float>(inverse), Dense<float>(dx), length);
+        Kernel("rms-rows-backward", typeof(float), () =>
+            Acc.LoadAutoGroupedStreamKernel<
+                Index1D,
+                ArrayView<float>,
+                ArrayView<float>,
+                ArrayView<float>,
+                ArrayView<float>,
+                int
+            >(Kernels.RmsNormalizeRowsBackward)
+        )(y.Size / length, Dense<float>(g), Dense<float>(y), Dense<float>(inverse), Dense<float>(dx), length);
 
     public void ArgMax(Tensor x, Tensor y, int outer, int reduce, int inner) =>
-        Kernel("argmax", typeof(float), () => Acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<int>, int, int>(Kernels.ArgMax))
-            (outer * inner, Dense<float>(x), Dense<int>(y), reduce, inner);
+        Kernel("argmax", typeof(float), () =>
+            Acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<int>, int, int>(Kernels.ArgMax)
+        )(outer * inner, Dense<float>(x), Dense<int>(y), reduce, inner);
 
     public void MatMul(Tensor a, Tensor b, Tensor c, bool accumulate, double alpha)
     {
-        int batch = MatMulBatch.Count(c), m = c.Shape[-2], n = c.Shape[-1];
+        int batch = MatMulBatch.Count(c),
+            m = c.Shape[-2],
+            n = c.Shape[-1];
         var (ab, bb) = (MatMulBatch.Of(a), MatMulBatch.Of(b));
         var args = new GemmArgs
         {
-            M = m, N = n, K = a.Shape[-1],
-            AOffset = a.Offset, ABatch = ab, ARow = a.Strides[^2], ACol = a.Strides[^1],
-            BOffset = b.Offset, BBatch = bb, BRow = b.Strides[^2], BCol = b.Strides[^1],
-            COffset = c.Offset, CBatch = MatMulBatch.Of(c), CRow = c.Strides[^2], Accumulate = accumulate ? 1 : 0, Alpha = (float)alpha,
+            M = m,
+            N = n,
+            K = a.Shape[-1],
+            AOffset = a.Offset,
+            ABatch = ab,
+            ARow = a.Strides[^2],
+            ACol = a.Strides[^1],
+            BOffset = b.Offset,
+            BBatch = bb,
+            BRow = b.Strides[^2],
+            BCol = b.Strides[^1],
+            COffset = c.Offset,
+            CBatch = MatMulBatch.Of(c),
+            CRow = c.Strides[^2],
+            Accumulate = accumulate ? 1 : 0,
+            Alpha = (float)alpha,
         };
-        var kernel = Kernel("gemm", typeof(float), () => Acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, GemmArgs>(GemmKernel.Run));
-        var grid = new Index3D((n + GemmKernel.Tile - 1) / GemmKernel.Tile, (m + GemmKernel.Tile - 1) / GemmKernel.Tile, batch);
-        kernel(new KernelConfig(grid, new Index3D(GemmKernel.Threads, GemmKernel.Threads, 1)), V<float>(a), V<float>(b), V<float>(c), args);
+        var kernel = Kernel("gemm", typeof(float), () =>
+            Acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, GemmArgs>(GemmKernel.Run)
+        );
+        var grid = new Index3D(
+            (n + GemmKernel.Tile - 1) / GemmKernel.Tile,
+            (m + GemmKernel.Tile - 1) / GemmKernel.Tile,
+            batch
+        );
+        kernel(
+            new KernelConfig(grid, new Index3D(GemmKernel.Threads, GemmKernel.Threads, 1)),
+            V<float>(a),
+            V<float>(b),
+            V<float>(c),
+            args
+        );
     }
 
     public void GatherRows(Tensor table, Tensor indices, Tensor y)
     {
         int width = table.Shape[1];
         if (table.DType == DType.Int32)
-            Kernel("gather", typeof(int), () => Acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<int>, ArrayView<int>, ArrayView<int>, int>(Kernels.GatherRows))
-                (y.Size, Dense<int>(table), Dense<int>(indices), Dense<int>(y), width);
+            Kernel("gather", typeof(int), () =>
+                Acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<int>, ArrayView<int>, ArrayView<int>, int>(
+                    Kernels.GatherRows
+                )
+            )(y.Size, Dense<int>(table), Dense<int>(indices), Dense<int>(y), width);
         else
-            Kernel("gather", typeof(float), () => Acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<int>, ArrayView<float>, int>(Kernels.GatherRows))
-                (y.Size, Dense<float>(table), Dense<int>(indices), Dense<float>(y), width);
+            Kernel("gather", typeof(float), () =>
+                Acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<int>, ArrayView<float>, int>(
+                    Kernels.GatherRows
+                )
+            )(y.Size, Dense<float>(table), Dense<int>(indices), Dense<float>(y), width);
     }
 
     public void ScatterAddRows(Tensor source, Tensor indices, Tensor table) =>
-        Kernel("scatter", typeof(float), () => Acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<int>, ArrayView<float>, int>(Kernels.ScatterAddRows))
-            (source.Size, Dense<float>(source), Dense<int>(indices),
-             Dense<float>(table), table.Shape[1]);
+        Kernel("scatter", typeof(float), () =>
+            Acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<int>, ArrayView<float>, int>(
+                Kernels.ScatterAddRows
+            )
+        )(source.Size, Dense<float>(source), Dense<int>(indices), Dense<float>(table), table.Shape[1]);
 
     public void Im2Col(Tensor x, Tensor cols, ConvGeometry geometry) =>
-        Kernel("im2col", typeof(float), () => Acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ConvGeometry>(Kernels.Im2Col))
-            (cols.Size, Dense<float>(x), Dense<float>(cols), geometry);
+        Kernel("im2col", typeof(float), () =>
+            Acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ConvGeometry>(Kernels.Im2Col)
+        )(cols.Size, Dense<float>(x), Dense<float>(cols), geometry);
 
     public void Col2Im(Tensor cols, Tensor x, ConvGeometry geometry) =>
-        Kernel("col2im", typeof(float), () => Acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ConvGeometry>(Kernels.Col2Im))
-            (x.Size, Dense<float>(cols), Dense<float>(x), geometry);
+        Kernel("col2im", typeof(float), () =>
+            Acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ConvGeometry>(Kernels.Col2Im)
+        )(x.Size, Dense<float>(cols), Dense<float>(x), geometry);
 
     public void Random(Tensor y, RandomKind kind, ulong seed, ulong offset)
     {
         switch (kind)
         {
             case RandomKind.Bits:
-                Kernel("bits", typeof(int), () => Acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<int>, ulong, ulong>(Kernels.RandomBits))
-                    (y.Size, Dense<int>(y), seed, offset);
+                Kernel("bits", typeof(int), () =>
+                    Acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<int>, ulong, ulong>(Kernels.RandomBits)
+                )(y.Size, Dense<int>(y), seed, offset);
                 break;
             case RandomKind.Uniform:
-                Kernel("uniform", typeof(float), () => Acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ulong, ulong>(Kernels.RandomUniform))
-                    (y.Size, Dense<float>(y), seed, offset);
+                Kernel("uniform", typeof(float), () =>
+                    Acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ulong, ulong>(Kernels.RandomUniform)
+                )(y.Size, Dense<float>(y), seed, offset);
                 break;
             default:
-                Kernel("normal", typeof(float), () => Acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ulong, ulong>(Kernels.RandomNormal))
-                    (y.Size, Dense<float>(y), seed, offset);
+                Kernel("normal", typeof(float), () =>
+                    Acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ulong, ulong>(Kernels.RandomNormal)
+                )(y.Size, Dense<float>(y), seed, offset);
                 break;
         }
     }

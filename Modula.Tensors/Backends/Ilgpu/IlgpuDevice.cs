@@ -17,7 +17,8 @@ public sealed class IlgpuDevice : Device
     private readonly BufferPool<MemoryBuffer1D<byte, Stride1D.Dense>> _pool;
     private static readonly object OpenGate = new();
     private static IlgpuDevice? _simulator;
-    private bool _disposed, _released;
+    private bool _disposed,
+        _released;
     private int _liveStorages;
 
     static IlgpuDevice() => CudaLibraryResolver.Install();
@@ -28,7 +29,10 @@ public sealed class IlgpuDevice : Device
         Accelerator = accelerator;
         Kind = kind;
         Name = name;
-        _pool = new BufferPool<MemoryBuffer1D<byte, Stride1D.Dense>>(bytes => accelerator.Allocate1D<byte>(bytes), b => b.Dispose());
+        _pool = new BufferPool<MemoryBuffer1D<byte, Stride1D.Dense>>(
+            bytes => accelerator.Allocate1D<byte>(bytes),
+            b => b.Dispose()
+        );
         CoreBackend = new IlgpuBackend(this);
     }
 
@@ -49,8 +53,10 @@ public sealed class IlgpuDevice : Device
 
     private protected override IBackend CoreBackend { get; }
 
-    /// <summary>Group size used by the simulator (threads per warp × warps): large enough for the 16×16 GEMM tile.</summary>
-    internal const int SimulatorWarp = 16, SimulatorWarps = 16;
+    /// <summary>Group size used by the simulator (threads per warp × warps): large enough for the 16×16 GEMM
+    /// tile.</summary>
+    internal const int SimulatorWarp = 16,
+        SimulatorWarps = 16;
 
     /// <inheritdoc/>
     public override bool Supports(DType dtype) => dtype is DType.Float32 or DType.Int32;
@@ -58,10 +64,12 @@ public sealed class IlgpuDevice : Device
     /// <summary>The shared ILGPU CPU simulator device (created on first use, lives for the process).</summary>
     public static IlgpuDevice OpenCpuSimulator()
     {
-        lock (OpenGate) return _simulator ??= CreateCpuSimulator();
+        lock (OpenGate)
+            return _simulator ??= CreateCpuSimulator();
     }
 
-    /// <summary>A simulator device of its own, which <see cref="Dispose"/> really closes (for tests of disposal).</summary>
+    /// <summary>A simulator device of its own, which <see cref="Dispose"/> really closes (for tests of
+    /// disposal).</summary>
     internal static IlgpuDevice CreateCpuSimulator()
     {
         var context = Context.Create(b => b.CPU(new CPUDevice(SimulatorWarp, SimulatorWarps, 1)).EnableAlgorithms());
@@ -80,32 +88,53 @@ public sealed class IlgpuDevice : Device
             using var context = Context.Create(b => b.Cuda());
             return context.GetCudaDevices().Count > 0;
         }
-        catch (Exception) { return false; }
+        catch (Exception)
+        {
+            return false;
+        }
     }
 
-    /// <summary>Opens accelerator number <paramref name="index"/> of a kind; throws listing what exists when it is absent.</summary>
+    /// <summary>Opens accelerator number <paramref name="index"/> of a kind; throws listing what exists when it is
+    /// absent.</summary>
     public static IlgpuDevice Open(DeviceKind kind, int index)
     {
         Context context;
         try
         {
-            context = kind == DeviceKind.Cuda ? Context.Create(b => b.Cuda().EnableAlgorithms())
-                : Context.Create(b => b.OpenCL().EnableAlgorithms());
+            context =
+                kind == DeviceKind.Cuda
+                    ? Context.Create(b => b.Cuda().EnableAlgorithms())
+                    : Context.Create(b => b.OpenCL().EnableAlgorithms());
         }
         catch (Exception e)
         {
-            throw new NotSupportedException($"Device {kind}: the driver could not be loaded ({e.Message}). Use --device cpu.", e);
+            throw new NotSupportedException(
+                $"Device {kind}: the driver could not be loaded ({e.Message}). Use --device cpu.",
+                e
+            );
         }
         var devices = new List<ILGPU.Runtime.Device>();
-        if (kind == DeviceKind.Cuda) foreach (var d in context.GetCudaDevices()) devices.Add(d);
-        else foreach (var d in context.GetCLDevices()) devices.Add(d);
+        if (kind == DeviceKind.Cuda)
+            foreach (var d in context.GetCudaDevices())
+                devices.Add(d);
+        else
+            foreach (var d in context.GetCLDevices())
+                devices.Add(d);
         if (index >= devices.Count)
         {
             context.Dispose();
-            throw new NotSupportedException($"Device {kind.ToString().ToLowerInvariant()}:{index} not found ({devices.Count} present). Use --device cpu or ilgpu-cpu.");
+            throw new NotSupportedException(
+                $"Device {kind.ToString().ToLowerInvariant()}:{index} not found ({devices.Count} present). Use "
+                    + $"--device cpu or ilgpu-cpu."
+            );
         }
         var accelerator = devices[index].CreateAccelerator(context);
-        return new IlgpuDevice(context, accelerator, kind, $"{kind.ToString().ToLowerInvariant()}:{index} ({accelerator.Name})");
+        return new IlgpuDevice(
+            context,
+            accelerator,
+            kind,
+            $"{kind.ToString().ToLowerInvariant()}:{index} ({accelerator.Name})"
+        );
     }
 
     /// <inheritdoc/>
@@ -139,7 +168,8 @@ public sealed class IlgpuDevice : Device
                 return;
             }
             buffer.Dispose();
-            if (_liveStorages == 0) Release();
+            if (_liveStorages == 0)
+                Release();
         }
     }
 
@@ -153,16 +183,19 @@ public sealed class IlgpuDevice : Device
     {
         lock (OpenGate)
         {
-            if (this == _simulator || _disposed) return;
+            if (this == _simulator || _disposed)
+                return;
             _disposed = true;
             _pool.Trim();
-            if (_liveStorages == 0) Release();
+            if (_liveStorages == 0)
+                Release();
         }
     }
 
     private void Release()
     {
-        if (_released) return;
+        if (_released)
+            return;
         _released = true;
         Accelerator.Dispose();
         _context.Dispose();
@@ -175,8 +208,13 @@ internal sealed class IlgpuStorage : Storage
     private readonly long _capacity;
     private readonly IlgpuDevice _device;
 
-    public IlgpuStorage(IlgpuDevice device, DType dtype, int length, MemoryBuffer1D<byte, Stride1D.Dense> buffer,
-        long capacity)
+    public IlgpuStorage(
+        IlgpuDevice device,
+        DType dtype,
+        int length,
+        MemoryBuffer1D<byte, Stride1D.Dense> buffer,
+        long capacity
+    )
         : base(device, dtype, length)
     {
         Buffer = buffer;
@@ -187,7 +225,8 @@ internal sealed class IlgpuStorage : Storage
     public MemoryBuffer1D<byte, Stride1D.Dense> Buffer { get; }
 
     /// <summary>The elements as a typed view (exactly <see cref="Storage.Length"/> long).</summary>
-    public ArrayView<T> View<T>() where T : unmanaged => ((ArrayView<byte>)Buffer.View).Cast<T>().SubView(0, Length);
+    public ArrayView<T> View<T>()
+        where T : unmanaged => ((ArrayView<byte>)Buffer.View).Cast<T>().SubView(0, Length);
 
     protected internal override void ReturnToPool() => _device.Return(Buffer, _capacity);
 }
@@ -199,14 +238,17 @@ internal static class CudaLibraryResolver
 
     public static void Install()
     {
-        if (Interlocked.Exchange(ref _installed, 1) != 0 || !OperatingSystem.IsLinux()) return;
+        if (Interlocked.Exchange(ref _installed, 1) != 0 || !OperatingSystem.IsLinux())
+            return;
         try
         {
             NativeLibrary.SetDllImportResolver(typeof(Context).Assembly, (name, assembly, path) =>
             {
-                if (name != "cuda" && name != "nvcuda") return IntPtr.Zero;
+                if (name != "cuda" && name != "nvcuda")
+                    return IntPtr.Zero;
                 foreach (var candidate in new[] { "libcuda.so.1", "libcuda.so" })
-                    if (NativeLibrary.TryLoad(candidate, out var handle)) return handle;
+                    if (NativeLibrary.TryLoad(candidate, out var handle))
+                        return handle;
                 return IntPtr.Zero;
             });
         }

@@ -11,10 +11,12 @@ namespace Modula.Tensors.Backends.Ilgpu;
 /// </summary>
 internal static class Kernels
 {
-    /// <summary>Element offset of linear index <paramref name="i"/> (row-major over dims) in operand <paramref name="operand"/>.</summary>
+    /// <summary>Element offset of linear index <paramref name="i"/> (row-major over dims) in operand <paramref
+    /// name="operand"/>.</summary>
     private static int Offset(int i, ArrayView<int> meta, int rank, int operand, int baseOffset)
     {
-        int offset = baseOffset, rest = i;
+        int offset = baseOffset,
+            rest = i;
         for (int d = rank - 1; d >= 0; d--)
         {
             int dim = meta[d];
@@ -25,34 +27,69 @@ internal static class Kernels
         return offset;
     }
 
-    public static void Fill<T>(Index1D i, ArrayView<T> y, T value) where T : unmanaged => y[i] = value;
+    public static void Fill<T>(Index1D i, ArrayView<T> y, T value)
+        where T : unmanaged => y[i] = value;
 
     public static void Arange(Index1D i, ArrayView<float> y, float start, float step) => y[i] = start + i * step;
 
     public static void ArangeInt(Index1D i, ArrayView<int> y, int start, int step) => y[i] = start + i * step;
 
     /// <summary>y[idx] = x[idx], both strided (operands 0 = x, 1 = y).</summary>
-    public static void Copy<T>(Index1D i, ArrayView<T> x, ArrayView<T> y, ArrayView<int> meta, int rank, int xOffset, int yOffset) where T : unmanaged =>
-        y[Offset(i, meta, rank, 1, yOffset)] = x[Offset(i, meta, rank, 0, xOffset)];
+    public static void Copy<T>(
+        Index1D i,
+        ArrayView<T> x,
+        ArrayView<T> y,
+        ArrayView<int> meta,
+        int rank,
+        int xOffset,
+        int yOffset
+    )
+        where T : unmanaged => y[Offset(i, meta, rank, 1, yOffset)] = x[Offset(i, meta, rank, 0, xOffset)];
 
-    public static void Unary<TOp>(Index1D i, ArrayView<float> x, ArrayView<float> y, TOp op) where TOp : struct, IUnaryOp =>
-        y[i] = op.Apply(x[i]);
+    public static void Unary<TOp>(Index1D i, ArrayView<float> x, ArrayView<float> y, TOp op)
+        where TOp : struct, IUnaryOp => y[i] = op.Apply(x[i]);
 
     /// <summary>y[i] = op(a, b) with a, b strided (operands 0, 1) and y contiguous.</summary>
-    public static void Binary<TOp>(Index1D i, ArrayView<float> a, ArrayView<float> b, ArrayView<float> y,
-        ArrayView<int> meta, int rank, int aOffset, int bOffset, TOp op) where TOp : struct, IBinaryOp =>
+    public static void Binary<TOp>(
+        Index1D i,
+        ArrayView<float> a,
+        ArrayView<float> b,
+        ArrayView<float> y,
+        ArrayView<int> meta,
+        int rank,
+        int aOffset,
+        int bOffset,
+        TOp op
+    )
+        where TOp : struct, IBinaryOp =>
         y[i] = op.Apply(a[Offset(i, meta, rank, 0, aOffset)], b[Offset(i, meta, rank, 1, bOffset)]);
 
-    public static void Where(Index1D i, ArrayView<float> c, ArrayView<float> a, ArrayView<float> b, ArrayView<float> y,
-        ArrayView<int> meta, int rank, int cOffset, int aOffset, int bOffset) =>
-        y[i] = c[Offset(i, meta, rank, 0, cOffset)] != 0f ? a[Offset(i, meta, rank, 1, aOffset)] : b[Offset(i, meta, rank, 2, bOffset)];
+    public static void Where(
+        Index1D i,
+        ArrayView<float> c,
+        ArrayView<float> a,
+        ArrayView<float> b,
+        ArrayView<float> y,
+        ArrayView<int> meta,
+        int rank,
+        int cOffset,
+        int aOffset,
+        int bOffset
+    ) =>
+        y[i] =
+            c[Offset(i, meta, rank, 0, cOffset)] != 0f
+                ? a[Offset(i, meta, rank, 1, aOffset)]
+                : b[Offset(i, meta, rank, 2, bOffset)];
 
     /// <summary>One thread per output of x [outer, reduce, inner] → y [outer, inner].</summary>
-    public static void Reduce<TOp>(Index1D i, ArrayView<float> x, ArrayView<float> y, int reduce, int inner, TOp op) where TOp : struct, IReduceOp
+    public static void Reduce<TOp>(Index1D i, ArrayView<float> x, ArrayView<float> y, int reduce, int inner, TOp op)
+        where TOp : struct, IReduceOp
     {
-        int o = i / inner, c = i % inner;
+        int o = i / inner,
+            c = i % inner;
         float acc = op.Identity;
-        for (int r = 0; r < reduce; r++) acc = op.Combine(acc, x[(o * reduce + r) * inner + c]);
+        for (int r = 0; r < reduce; r++)
+            acc = op.Combine(acc, x[(o * reduce + r) * inner + c]);
         y[i] = acc;
     }
 
@@ -64,28 +101,45 @@ internal static class Kernels
     /// with few outputs (norms, scalar losses): each thread folds a strided share of the row,
     /// then the group combines the partial results as a tree in shared memory.
     /// </summary>
-    public static void ReduceGrouped<TOp>(ArrayView<float> x, ArrayView<float> y, int reduce, int inner, TOp op) where TOp : struct, IReduceOp
+    public static void ReduceGrouped<TOp>(ArrayView<float> x, ArrayView<float> y, int reduce, int inner, TOp op)
+        where TOp : struct, IReduceOp
     {
-        int output = Grid.IdxX, o = output / inner, c = output % inner, t = Group.IdxX;
+        int output = Grid.IdxX,
+            o = output / inner,
+            c = output % inner,
+            t = Group.IdxX;
         var partial = SharedMemory.Allocate<float>(ReduceGroupSize);
         float acc = op.Identity;
-        for (int r = t; r < reduce; r += ReduceGroupSize) acc = op.Combine(acc, x[(o * reduce + r) * inner + c]);
+        for (int r = t; r < reduce; r += ReduceGroupSize)
+            acc = op.Combine(acc, x[(o * reduce + r) * inner + c]);
         partial[t] = acc;
         Group.Barrier();
         for (int half = ReduceGroupSize / 2; half > 0; half /= 2)
         {
-            if (t < half) partial[t] = op.Combine(partial[t], partial[t + half]);
+            if (t < half)
+                partial[t] = op.Combine(partial[t], partial[t + half]);
             Group.Barrier();
         }
-        if (t == 0) y[output] = partial[0];
+        if (t == 0)
+            y[output] = partial[0];
     }
 
-    /// <summary>One thread per row of <paramref name="length"/>: softmax of scale·x, causal rows keeping columns j ≤ r mod length.</summary>
-    public static void SoftmaxRows(Index1D r, ArrayView<float> x, ArrayView<float> y, int length, float scale, int causal)
+    /// <summary>One thread per row of <paramref name="length"/>: softmax of scale·x, causal rows keeping columns j ≤ r
+    /// mod length.</summary>
+    public static void SoftmaxRows(
+        Index1D r,
+        ArrayView<float> x,
+        ArrayView<float> y,
+        int length,
+        float scale,
+        int causal
+    )
     {
-        int at = r * length, valid = causal != 0 ? r % length + 1 : length;
+        int at = r * length,
+            valid = causal != 0 ? r % length + 1 : length;
         float max = float.NegativeInfinity;
-        for (int j = 0; j < valid; j++) max = IntrinsicMath.Max(max, scale * x[at + j]);
+        for (int j = 0; j < valid; j++)
+            max = IntrinsicMath.Max(max, scale * x[at + j]);
         float sum = 0f;
         for (int j = 0; j < valid; j++)
         {
@@ -93,17 +147,28 @@ internal static class Kernels
             y[at + j] = e;
             sum += e;
         }
-        for (int j = 0; j < valid; j++) y[at + j] /= sum;
-        for (int j = valid; j < length; j++) y[at + j] = 0f;
+        for (int j = 0; j < valid; j++)
+            y[at + j] /= sum;
+        for (int j = valid; j < length; j++)
+            y[at + j] = 0f;
     }
 
     /// <summary>One thread per row: dx = scale·y⊙(g − Σ g⊙y).</summary>
-    public static void SoftmaxRowsBackward(Index1D r, ArrayView<float> g, ArrayView<float> y, ArrayView<float> dx, int length, float scale)
+    public static void SoftmaxRowsBackward(
+        Index1D r,
+        ArrayView<float> g,
+        ArrayView<float> y,
+        ArrayView<float> dx,
+        int length,
+        float scale
+    )
     {
         int at = r * length;
         float dot = 0f;
-        for (int j = 0; j < length; j++) dot += g[at + j] * y[at + j];
-        for (int j = 0; j < length; j++) dx[at + j] = scale * y[at + j] * (g[at + j] - dot);
+        for (int j = 0; j < length; j++)
+            dot += g[at + j] * y[at + j];
+        for (int j = 0; j < length; j++)
+            dx[at + j] = scale * y[at + j] * (g[at + j] - dot);
     }
 
     /// <summary>One thread per row: y = x − mean(x).</summary>
@@ -111,82 +176,131 @@ internal static class Kernels
     {
         int at = r * length;
         float sum = 0f;
-        for (int j = 0; j < length; j++) sum += x[at + j];
+        for (int j = 0; j < length; j++)
+            sum += x[at + j];
         float mean = sum / length;
-        for (int j = 0; j < length; j++) y[at + j] = x[at + j] - mean;
+        for (int j = 0; j < length; j++)
+            y[at + j] = x[at + j] - mean;
     }
 
     /// <summary>One thread per row: y = x·r, r = 1/√mean(x²), stored in inverse[r].</summary>
-    public static void RmsNormalizeRows(Index1D r, ArrayView<float> x, ArrayView<float> y, ArrayView<float> inverse, int length)
+    public static void RmsNormalizeRows(
+        Index1D r,
+        ArrayView<float> x,
+        ArrayView<float> y,
+        ArrayView<float> inverse,
+        int length
+    )
     {
         int at = r * length;
         float squares = 0f;
-        for (int j = 0; j < length; j++) squares += x[at + j] * x[at + j];
+        for (int j = 0; j < length; j++)
+            squares += x[at + j] * x[at + j];
         float inv = 1f / MathF.Sqrt(squares / length);
         inverse[r] = inv;
-        for (int j = 0; j < length; j++) y[at + j] = x[at + j] * inv;
+        for (int j = 0; j < length; j++)
+            y[at + j] = x[at + j] * inv;
     }
 
     /// <summary>One thread per row: dx = r·(g − y·mean(g⊙y)).</summary>
-    public static void RmsNormalizeRowsBackward(Index1D r, ArrayView<float> g, ArrayView<float> y, ArrayView<float> inverse, ArrayView<float> dx, int length)
+    public static void RmsNormalizeRowsBackward(
+        Index1D r,
+        ArrayView<float> g,
+        ArrayView<float> y,
+        ArrayView<float> inverse,
+        ArrayView<float> dx,
+        int length
+    )
     {
         int at = r * length;
         float dot = 0f;
-        for (int j = 0; j < length; j++) dot += g[at + j] * y[at + j];
-        float mean = dot / length, inv = inverse[r];
-        for (int j = 0; j < length; j++) dx[at + j] = inv * (g[at + j] - y[at + j] * mean);
+        for (int j = 0; j < length; j++)
+            dot += g[at + j] * y[at + j];
+        float mean = dot / length,
+            inv = inverse[r];
+        for (int j = 0; j < length; j++)
+            dx[at + j] = inv * (g[at + j] - y[at + j] * mean);
     }
 
     public static void ArgMax(Index1D i, ArrayView<float> x, ArrayView<int> y, int reduce, int inner)
     {
-        int o = i / inner, c = i % inner;
+        int o = i / inner,
+            c = i % inner;
         int best = 0;
         float bestValue = x[o * reduce * inner + c];
         for (int r = 1; r < reduce; r++)
         {
             float v = x[(o * reduce + r) * inner + c];
-            if (v > bestValue || (float.IsNaN(v) && !float.IsNaN(bestValue))) { best = r; bestValue = v; }
+            if (v > bestValue || (float.IsNaN(v) && !float.IsNaN(bestValue)))
+            {
+                best = r;
+                bestValue = v;
+            }
         }
         y[i] = best;
     }
 
-    public static void GatherRows<T>(Index1D i, ArrayView<T> table, ArrayView<int> indices, ArrayView<T> y, int width) where T : unmanaged =>
-        y[i] = table[indices[i / width] * width + i % width];
+    public static void GatherRows<T>(Index1D i, ArrayView<T> table, ArrayView<int> indices, ArrayView<T> y, int width)
+        where T : unmanaged => y[i] = table[indices[i / width] * width + i % width];
 
-    public static void ScatterAddRows(Index1D i, ArrayView<float> source, ArrayView<int> indices, ArrayView<float> table, int width) =>
-        Atomic.Add(ref table[indices[i / width] * width + i % width], source[i]);
+    public static void ScatterAddRows(
+        Index1D i,
+        ArrayView<float> source,
+        ArrayView<int> indices,
+        ArrayView<float> table,
+        int width
+    ) => Atomic.Add(ref table[indices[i / width] * width + i % width], source[i]);
 
     /// <summary>One thread per column element of cols [N, C·kh·kw, Ho·Wo].</summary>
     public static void Im2Col(Index1D i, ArrayView<float> x, ArrayView<float> cols, ConvGeometry g)
     {
         int plane = g.OutHeight * g.OutWidth;
-        int pos = i % plane, row = i / plane % g.PatchSize, n = i / plane / g.PatchSize;
-        int c = row / (g.KernelHeight * g.KernelWidth), ki = row / g.KernelWidth % g.KernelHeight, kj = row % g.KernelWidth;
-        int ih = pos / g.OutWidth * g.Stride - g.Padding + ki, iw = pos % g.OutWidth * g.Stride - g.Padding + kj;
-        cols[i] = ih >= 0 && ih < g.Height && iw >= 0 && iw < g.Width ? x[((n * g.Channels + c) * g.Height + ih) * g.Width + iw] : 0f;
+        int pos = i % plane,
+            row = i / plane % g.PatchSize,
+            n = i / plane / g.PatchSize;
+        int c = row / (g.KernelHeight * g.KernelWidth),
+            ki = row / g.KernelWidth % g.KernelHeight,
+            kj = row % g.KernelWidth;
+        int ih = pos / g.OutWidth * g.Stride - g.Padding + ki,
+            iw = pos % g.OutWidth * g.Stride - g.Padding + kj;
+        cols[i] =
+            ih >= 0 && ih < g.Height && iw >= 0 && iw < g.Width
+                ? x[((n * g.Channels + c) * g.Height + ih) * g.Width + iw]
+                : 0f;
     }
 
     /// <summary>One thread per image pixel: gathers every patch column that read it (no atomics).</summary>
     public static void Col2Im(Index1D i, ArrayView<float> cols, ArrayView<float> x, ConvGeometry g)
     {
-        int iw = i % g.Width, ih = i / g.Width % g.Height, c = i / (g.Width * g.Height) % g.Channels, n = i / (g.Width * g.Height * g.Channels);
-        int ho = g.OutHeight, wo = g.OutWidth, plane = ho * wo, kk = g.KernelHeight * g.KernelWidth;
+        int iw = i % g.Width,
+            ih = i / g.Width % g.Height,
+            c = i / (g.Width * g.Height) % g.Channels,
+            n = i / (g.Width * g.Height * g.Channels);
+        int ho = g.OutHeight,
+            wo = g.OutWidth,
+            plane = ho * wo,
+            kk = g.KernelHeight * g.KernelWidth;
         float sum = 0f;
         for (int ki = 0; ki < g.KernelHeight; ki++)
         {
             int oh = ih + g.Padding - ki;
-            if (oh < 0 || oh % g.Stride != 0 || oh / g.Stride >= ho) continue;
+            if (oh < 0 || oh % g.Stride != 0 || oh / g.Stride >= ho)
+                continue;
             for (int kj = 0; kj < g.KernelWidth; kj++)
             {
                 int ow = iw + g.Padding - kj;
-                if (ow < 0 || ow % g.Stride != 0 || ow / g.Stride >= wo) continue;
-                sum += cols[((n * g.Channels + c) * kk + ki * g.KernelWidth + kj) * plane + oh / g.Stride * wo + ow / g.Stride];
+                if (ow < 0 || ow % g.Stride != 0 || ow / g.Stride >= wo)
+                    continue;
+                sum += cols[
+                    ((n * g.Channels + c) * kk + ki * g.KernelWidth + kj) * plane + oh / g.Stride * wo + ow / g.Stride
+                ];
             }
         }
         x[i] = sum;
     }
 
-    /// <summary>One thread per element; recomputes its Philox block (counter-based, so threads are independent).</summary>
+    /// <summary>One thread per element; recomputes its Philox block (counter-based, so threads are
+    /// independent).</summary>
     public static void RandomBits(Index1D i, ArrayView<int> y, ulong seed, ulong offset) =>
         y[i] = (int)Philox.BlockFor(i, seed, offset)[i & 3];
 

@@ -15,8 +15,20 @@ internal readonly unsafe struct Kernel128 : IMicroKernel
     public static int Bits => 128;
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static void Run<TA>(TA panel, int kc, float* a, float* b, float* c, int ldc, int skip, int mr, int nr,
-        bool overwrite, float alpha) where TA : struct, IPanelA =>
+    public static void Run<TA>(
+        TA panel,
+        int kc,
+        float* a,
+        float* b,
+        float* c,
+        int ldc,
+        int skip,
+        int mr,
+        int nr,
+        bool overwrite,
+        float alpha
+    )
+        where TA : struct, IPanelA =>
         Tile6x2<Vector128<float>, Ops128>.Run(panel, kc, a, b, c, ldc, skip, mr, nr, overwrite, alpha);
 
     /// <summary>Column by column: eight columns are short enough that a register transpose gains little.</summary>

@@ -11,8 +11,20 @@ internal readonly unsafe struct Kernel256 : IMicroKernel
     public static int Bits => 256;
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static void Run<TA>(TA panel, int kc, float* a, float* b, float* c, int ldc, int skip, int mr, int nr,
-        bool overwrite, float alpha) where TA : struct, IPanelA =>
+    public static void Run<TA>(
+        TA panel,
+        int kc,
+        float* a,
+        float* b,
+        float* c,
+        int ldc,
+        int skip,
+        int mr,
+        int nr,
+        bool overwrite,
+        float alpha
+    )
+        where TA : struct, IPanelA =>
         Tile6x2<Vector256<float>, Ops256>.Run(panel, kc, a, b, c, ldc, skip, mr, nr, overwrite, alpha);
 
     /// <summary>Two 8×8 register transposes per 8 depths (AVX), then the remaining depths one by one.</summary>

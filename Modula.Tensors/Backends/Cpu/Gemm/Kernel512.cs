@@ -14,62 +14,159 @@ internal readonly unsafe struct Kernel512 : IMicroKernel
     public static int Bits => 512;
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization), SkipLocalsInit]
-    public static void Run<TA>(TA panel, int kc, float* a, float* b, float* c, int ldc, int skip, int mr, int nr,
-        bool overwrite, float alpha) where TA : struct, IPanelA
+    public static void Run<TA>(
+        TA panel,
+        int kc,
+        float* a,
+        float* b,
+        float* c,
+        int ldc,
+        int skip,
+        int mr,
+        int nr,
+        bool overwrite,
+        float alpha
+    )
+        where TA : struct, IPanelA
     {
-        Vector512<float> c00 = default, c01 = default, c10 = default, c11 = default, c20 = default, c21 = default,
-            c30 = default, c31 = default, c40 = default, c41 = default, c50 = default, c51 = default,
-            c60 = default, c61 = default, c70 = default, c71 = default, c80 = default, c81 = default,
-            c90 = default, c91 = default, ca0 = default, ca1 = default, cb0 = default, cb1 = default;
+        Vector512<float> c00 = default,
+            c01 = default,
+            c10 = default,
+            c11 = default,
+            c20 = default,
+            c21 = default,
+            c30 = default,
+            c31 = default,
+            c40 = default,
+            c41 = default,
+            c50 = default,
+            c51 = default,
+            c60 = default,
+            c61 = default,
+            c70 = default,
+            c71 = default,
+            c80 = default,
+            c81 = default,
+            c90 = default,
+            c91 = default,
+            ca0 = default,
+            ca1 = default,
+            cb0 = default,
+            cb1 = default;
         for (int p = 0; p < kc; p++)
         {
             var b0 = Vector512.Load(b);
             var b1 = Vector512.Load(b + 16);
             Vector512<float> ai;
-            ai = Vector512.Create(panel.At(a, 0)); c00 = Fma(ai, b0, c00); c01 = Fma(ai, b1, c01);
-            ai = Vector512.Create(panel.At(a, 1)); c10 = Fma(ai, b0, c10); c11 = Fma(ai, b1, c11);
-            ai = Vector512.Create(panel.At(a, 2)); c20 = Fma(ai, b0, c20); c21 = Fma(ai, b1, c21);
-            ai = Vector512.Create(panel.At(a, 3)); c30 = Fma(ai, b0, c30); c31 = Fma(ai, b1, c31);
-            ai = Vector512.Create(panel.At(a, 4)); c40 = Fma(ai, b0, c40); c41 = Fma(ai, b1, c41);
-            ai = Vector512.Create(panel.At(a, 5)); c50 = Fma(ai, b0, c50); c51 = Fma(ai, b1, c51);
-            ai = Vector512.Create(panel.At(a, 6)); c60 = Fma(ai, b0, c60); c61 = Fma(ai, b1, c61);
-            ai = Vector512.Create(panel.At(a, 7)); c70 = Fma(ai, b0, c70); c71 = Fma(ai, b1, c71);
-            ai = Vector512.Create(panel.At(a, 8)); c80 = Fma(ai, b0, c80); c81 = Fma(ai, b1, c81);
-            ai = Vector512.Create(panel.At(a, 9)); c90 = Fma(ai, b0, c90); c91 = Fma(ai, b1, c91);
-            ai = Vector512.Create(panel.At(a, 10)); ca0 = Fma(ai, b0, ca0); ca1 = Fma(ai, b1, ca1);
-            ai = Vector512.Create(panel.At(a, 11)); cb0 = Fma(ai, b0, cb0); cb1 = Fma(ai, b1, cb1);
+            ai = Vector512.Create(panel.At(a, 0));
+            c00 = Fma(ai, b0, c00);
+            c01 = Fma(ai, b1, c01);
+            ai = Vector512.Create(panel.At(a, 1));
+            c10 = Fma(ai, b0, c10);
+            c11 = Fma(ai, b1, c11);
+            ai = Vector512.Create(panel.At(a, 2));
+            c20 = Fma(ai, b0, c20);
+            c21 = Fma(ai, b1, c21);
+            ai = Vector512.Create(panel.At(a, 3));
+            c30 = Fma(ai, b0, c30);
+            c31 = Fma(ai, b1, c31);
+            ai = Vector512.Create(panel.At(a, 4));
+            c40 = Fma(ai, b0, c40);
+            c41 = Fma(ai, b1, c41);
+            ai = Vector512.Create(panel.At(a, 5));
+            c50 = Fma(ai, b0, c50);
+            c51 = Fma(ai, b1, c51);
+            ai = Vector512.Create(panel.At(a, 6));
+            c60 = Fma(ai, b0, c60);
+            c61 = Fma(ai, b1, c61);
+            ai = Vector512.Create(panel.At(a, 7));
+            c70 = Fma(ai, b0, c70);
+            c71 = Fma(ai, b1, c71);
+            ai = Vector512.Create(panel.At(a, 8));
+            c80 = Fma(ai, b0, c80);
+            c81 = Fma(ai, b1, c81);
+            ai = Vector512.Create(panel.At(a, 9));
+            c90 = Fma(ai, b0, c90);
+            c91 = Fma(ai, b1, c91);
+            ai = Vector512.Create(panel.At(a, 10));
+            ca0 = Fma(ai, b0, ca0);
+            ca1 = Fma(ai, b1, ca1);
+            ai = Vector512.Create(panel.At(a, 11));
+            cb0 = Fma(ai, b0, cb0);
+            cb1 = Fma(ai, b1, cb1);
             a += panel.Step;
             b += 32;
         }
         if (alpha != 1f)
         {
             var s = Vector512.Create(alpha);
-            c00 *= s; c01 *= s; c10 *= s; c11 *= s; c20 *= s; c21 *= s; c30 *= s; c31 *= s;
-            c40 *= s; c41 *= s; c50 *= s; c51 *= s; c60 *= s; c61 *= s; c70 *= s; c71 *= s;
-            c80 *= s; c81 *= s; c90 *= s; c91 *= s; ca0 *= s; ca1 *= s; cb0 *= s; cb1 *= s;
+            c00 *= s;
+            c01 *= s;
+            c10 *= s;
+            c11 *= s;
+            c20 *= s;
+            c21 *= s;
+            c30 *= s;
+            c31 *= s;
+            c40 *= s;
+            c41 *= s;
+            c50 *= s;
+            c51 *= s;
+            c60 *= s;
+            c61 *= s;
+            c70 *= s;
+            c71 *= s;
+            c80 *= s;
+            c81 *= s;
+            c90 *= s;
+            c91 *= s;
+            ca0 *= s;
+            ca1 *= s;
+            cb0 *= s;
+            cb1 *= s;
         }
         if (mr == 12 && nr == 32)
         {
             // A shifted last tile (skip > 0) leaves its first rows to the tile above.
-            if (skip <= 0) Row(c + 0 * ldc, c00, c01, overwrite);
-            if (skip <= 1) Row(c + 1 * ldc, c10, c11, overwrite);
-            if (skip <= 2) Row(c + 2 * ldc, c20, c21, overwrite);
-            if (skip <= 3) Row(c + 3 * ldc, c30, c31, overwrite);
-            if (skip <= 4) Row(c + 4 * ldc, c40, c41, overwrite);
-            if (skip <= 5) Row(c + 5 * ldc, c50, c51, overwrite);
-            if (skip <= 6) Row(c + 6 * ldc, c60, c61, overwrite);
-            if (skip <= 7) Row(c + 7 * ldc, c70, c71, overwrite);
-            if (skip <= 8) Row(c + 8 * ldc, c80, c81, overwrite);
-            if (skip <= 9) Row(c + 9 * ldc, c90, c91, overwrite);
-            if (skip <= 10) Row(c + 10 * ldc, ca0, ca1, overwrite);
+            if (skip <= 0)
+                Row(c + 0 * ldc, c00, c01, overwrite);
+            if (skip <= 1)
+                Row(c + 1 * ldc, c10, c11, overwrite);
+            if (skip <= 2)
+                Row(c + 2 * ldc, c20, c21, overwrite);
+            if (skip <= 3)
+                Row(c + 3 * ldc, c30, c31, overwrite);
+            if (skip <= 4)
+                Row(c + 4 * ldc, c40, c41, overwrite);
+            if (skip <= 5)
+                Row(c + 5 * ldc, c50, c51, overwrite);
+            if (skip <= 6)
+                Row(c + 6 * ldc, c60, c61, overwrite);
+            if (skip <= 7)
+                Row(c + 7 * ldc, c70, c71, overwrite);
+            if (skip <= 8)
+                Row(c + 8 * ldc, c80, c81, overwrite);
+            if (skip <= 9)
+                Row(c + 9 * ldc, c90, c91, overwrite);
+            if (skip <= 10)
+                Row(c + 10 * ldc, ca0, ca1, overwrite);
             Row(c + 11 * ldc, cb0, cb1, overwrite);
             return;
         }
         // Edge tile: spill the accumulators and copy the valid part.
         float* tile = stackalloc float[12 * 32];
-        Spill(tile, 0, c00, c01); Spill(tile, 1, c10, c11); Spill(tile, 2, c20, c21); Spill(tile, 3, c30, c31);
-        Spill(tile, 4, c40, c41); Spill(tile, 5, c50, c51); Spill(tile, 6, c60, c61); Spill(tile, 7, c70, c71);
-        Spill(tile, 8, c80, c81); Spill(tile, 9, c90, c91); Spill(tile, 10, ca0, ca1); Spill(tile, 11, cb0, cb1);
+        Spill(tile, 0, c00, c01);
+        Spill(tile, 1, c10, c11);
+        Spill(tile, 2, c20, c21);
+        Spill(tile, 3, c30, c31);
+        Spill(tile, 4, c40, c41);
+        Spill(tile, 5, c50, c51);
+        Spill(tile, 6, c60, c61);
+        Spill(tile, 7, c70, c71);
+        Spill(tile, 8, c80, c81);
+        Spill(tile, 9, c90, c91);
+        Spill(tile, 10, ca0, ca1);
+        Spill(tile, 11, cb0, cb1);
         MicroKernel.StoreEdge(tile, 32, c, ldc, skip, mr, nr, overwrite);
     }
 

@@ -1,7 +1,9 @@
 namespace Modula.Tensors.Backends.Cpu.Gemm;
 
-/// <summary>A strided matrix operand: element (i, j) lives at <c>Data[Offset + i·RowStride + j·ColStride]</c>.</summary>
-internal readonly record struct MatrixRef<T>(T[] Data, int Offset, int RowStride, int ColStride) where T : unmanaged
+/// <summary>A strided matrix operand: element (i, j) lives at <c>Data[Offset + i·RowStride +
+/// j·ColStride]</c>.</summary>
+internal readonly record struct MatrixRef<T>(T[] Data, int Offset, int RowStride, int ColStride)
+    where T : unmanaged
 {
     public T this[int i, int j] => Data[Offset + i * RowStride + j * ColStride];
 

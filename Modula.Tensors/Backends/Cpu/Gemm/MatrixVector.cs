@@ -11,21 +11,47 @@ namespace Modula.Tensors.Backends.Cpu.Gemm;
 internal static class MatrixVector
 {
     /// <summary>C (+)= α·A·B for n = 1 or m = 1; false (nothing written) for other shapes or layouts.</summary>
-    public static bool TryMultiply(MatrixRef<float> a, MatrixRef<float> b, MatrixRef<float> c, int m, int n, int k, bool accumulate, float alpha)
+    public static bool TryMultiply(
+        MatrixRef<float> a,
+        MatrixRef<float> b,
+        MatrixRef<float> c,
+        int m,
+        int n,
+        int k,
+        bool accumulate,
+        float alpha
+    )
     {
-        if (n == 1) return TryColumn(a, b, c, m, k, accumulate, alpha);
+        if (n == 1)
+            return TryColumn(a, b, c, m, k, accumulate, alpha);
         // A row times B is the column Bᵀ·Aᵀ.
-        if (m == 1) return TryColumn(Transpose(b), Transpose(a), Transpose(c), n, k, accumulate, alpha);
+        if (m == 1)
+            return TryColumn(Transpose(b), Transpose(a), Transpose(c), n, k, accumulate, alpha);
         return false;
     }
 
-    private static MatrixRef<float> Transpose(MatrixRef<float> x) => x with { RowStride = x.ColStride, ColStride = x.RowStride };
+    private static MatrixRef<float> Transpose(MatrixRef<float> x) =>
+        x with
+        {
+            RowStride = x.ColStride,
+            ColStride = x.RowStride,
+        };
 
     /// <summary>c[i] (+)= α Σₚ A[i, p]·x[p] with x = B[·, 0] and c = C[·, 0].</summary>
-    private static bool TryColumn(MatrixRef<float> a, MatrixRef<float> b, MatrixRef<float> c, int m, int k, bool accumulate, float alpha)
+    private static bool TryColumn(
+        MatrixRef<float> a,
+        MatrixRef<float> b,
+        MatrixRef<float> c,
+        int m,
+        int k,
+        bool accumulate,
+        float alpha
+    )
     {
-        bool rowsContiguous = a.ColStride == 1, columnsContiguous = a.RowStride == 1 && c.RowStride == 1;
-        if (!rowsContiguous && !columnsContiguous) return false;
+        bool rowsContiguous = a.ColStride == 1,
+            columnsContiguous = a.RowStride == 1 && c.RowStride == 1;
+        if (!rowsContiguous && !columnsContiguous)
+            return false;
         float[]? rented = null;
         var x = b.RowStride == 1 ? b.Data.AsSpan(b.Offset, k) : Gather(b, k, out rented);
         try
@@ -41,14 +67,16 @@ internal static class MatrixVector
                 return true;
             }
             var y = c.Data.AsSpan(c.Offset, m);
-            if (!accumulate) y.Clear();
+            if (!accumulate)
+                y.Clear();
             for (int p = 0; p < k; p++)
                 TensorPrimitives.MultiplyAdd(a.Data.AsSpan(a.Offset + p * a.ColStride, m), alpha * x[p], y, y);
             return true;
         }
         finally
         {
-            if (rented is not null) ArrayPool<float>.Shared.Return(rented);
+            if (rented is not null)
+                ArrayPool<float>.Shared.Return(rented);
         }
     }
 
@@ -56,7 +84,8 @@ internal static class MatrixVector
     {
         rented = ArrayPool<float>.Shared.Rent(k);
         var x = rented.AsSpan(0, k);
-        for (int p = 0; p < k; p++) x[p] = b[p, 0];
+        for (int p = 0; p < k; p++)
+            x[p] = b[p, 0];
         return x;
     }
 }

@@ -23,8 +23,20 @@ internal unsafe interface IMicroKernel
     /// C[skip..mr, 0..nr] (+)= α·A·Bpanel over kc depths; rows before <paramref name="skip"/> are
     /// computed but not stored (a shifted last tile), and mr &lt; MR or nr &lt; NR store only that corner.
     /// </summary>
-    static abstract void Run<TA>(TA panel, int kc, float* a, float* b, float* c, int ldc, int skip, int mr, int nr,
-        bool overwrite, float alpha) where TA : struct, IPanelA;
+    static abstract void Run<TA>(
+        TA panel,
+        int kc,
+        float* a,
+        float* b,
+        float* c,
+        int ldc,
+        int skip,
+        int mr,
+        int nr,
+        bool overwrite,
+        float alpha
+    )
+        where TA : struct, IPanelA;
 
     /// <summary>
     /// Packs NR columns of a column-major source (column j at <c>src + j·colStride</c>, depths
@@ -33,7 +45,8 @@ internal unsafe interface IMicroKernel
     static abstract void PackColumns(float* src, nint colStride, float* panel, int kc);
 }
 
-/// <summary>How a micro-kernel reads the MR values of A at one depth: element i of the current column, and the step to the next depth.</summary>
+/// <summary>How a micro-kernel reads the MR values of A at one depth: element i of the current column, and the step to
+/// the next depth.</summary>
 internal unsafe interface IPanelA
 {
     float At(float* a, int i);
@@ -41,9 +54,11 @@ internal unsafe interface IPanelA
 }
 
 /// <summary>A packed panel: the MR values of a depth are contiguous, depths MR apart.</summary>
-internal readonly unsafe struct PackedA<TKernel> : IPanelA where TKernel : struct, IMicroKernel
+internal readonly unsafe struct PackedA<TKernel> : IPanelA
+    where TKernel : struct, IMicroKernel
 {
     public float At(float* a, int i) => a[i];
+
     public nint Step => TKernel.MR;
 }
 
@@ -51,6 +66,7 @@ internal readonly unsafe struct PackedA<TKernel> : IPanelA where TKernel : struc
 internal readonly unsafe struct StridedA(nint rowStride, nint colStride) : IPanelA
 {
     public float At(float* a, int i) => a[i * rowStride];
+
     public nint Step => colStride;
 }
 
@@ -63,15 +79,17 @@ internal static unsafe class MicroKernel
         for (int j = 0; j < nr; j++)
         {
             float* col = src + j * colStride;
-            for (int p = from; p < kc; p++) panel[p * nr + j] = col[p];
+            for (int p = from; p < kc; p++)
+                panel[p * nr + j] = col[p];
         }
     }
 
-    /// <summary>Copies rows skip..mr, columns 0..nr of a spilled tile (row length <paramref name="nrFull"/>) into C.</summary>
+    /// <summary>Copies rows skip..mr, columns 0..nr of a spilled tile (row length <paramref name="nrFull"/>) into
+    /// C.</summary>
     public static void StoreEdge(float* tile, int nrFull, float* c, int ldc, int skip, int mr, int nr, bool overwrite)
     {
         for (int i = skip; i < mr; i++)
-            for (int j = 0; j < nr; j++)
-                c[i * ldc + j] = overwrite ? tile[i * nrFull + j] : c[i * ldc + j] + tile[i * nrFull + j];
+        for (int j = 0; j < nr; j++)
+            c[i * ldc + j] = overwrite ? tile[i * nrFull + j] : c[i * ldc + j] + tile[i * nrFull + j];
     }
 }

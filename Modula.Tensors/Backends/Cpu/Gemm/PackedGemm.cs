@@ -13,17 +13,30 @@ internal static class PackedGemm
 {
     /// <summary>The vector width in bits of the tile <see cref="Multiply"/> uses on this machine.</summary>
     public static int Bits =>
-        Vector512.IsHardwareAccelerated ? Kernel512.Bits : Vector256.IsHardwareAccelerated ? Kernel256.Bits : Kernel128.Bits;
+        Vector512.IsHardwareAccelerated ? Kernel512.Bits
+        : Vector256.IsHardwareAccelerated ? Kernel256.Bits
+        : Kernel128.Bits;
 
     /// <summary>C (+)= α·A·B with the native tile; see <see cref="PackedGemm{TKernel}.Multiply"/>.</summary>
-    public static void Multiply(MatrixRef<float> a, MatrixRef<float> b, MatrixRef<float> c, int m, int n, int k,
-        bool accumulate, float alpha, int threads, bool symmetric = false)
+    public static void Multiply(
+        MatrixRef<float> a,
+        MatrixRef<float> b,
+        MatrixRef<float> c,
+        int m,
+        int n,
+        int k,
+        bool accumulate,
+        float alpha,
+        int threads,
+        bool symmetric = false
+    )
     {
         if (Vector512.IsHardwareAccelerated)
             PackedGemm<Kernel512>.Multiply(a, b, c, m, n, k, accumulate, alpha, threads, symmetric);
         else if (Vector256.IsHardwareAccelerated)
             PackedGemm<Kernel256>.Multiply(a, b, c, m, n, k, accumulate, alpha, threads, symmetric);
-        else PackedGemm<Kernel128>.Multiply(a, b, c, m, n, k, accumulate, alpha, threads, symmetric);
+        else
+            PackedGemm<Kernel128>.Multiply(a, b, c, m, n, k, accumulate, alpha, threads, symmetric);
     }
 
     /// <summary>
@@ -32,8 +45,11 @@ internal static class PackedGemm
     /// computing, about half the work.
     /// </summary>
     public static bool IsGram(MatrixRef<float> a, MatrixRef<float> b, int m, int n) =>
-        m == n && ReferenceEquals(a.Data, b.Data) && a.Offset == b.Offset
-        && a.RowStride == b.ColStride && a.ColStride == b.RowStride;
+        m == n
+        && ReferenceEquals(a.Data, b.Data)
+        && a.Offset == b.Offset
+        && a.RowStride == b.ColStride
+        && a.ColStride == b.RowStride;
 }
 
 /// <summary>
@@ -43,17 +59,21 @@ internal static class PackedGemm
 /// and N; each thread packs what it reads into its own reusable buffers, so threads never wait
 /// on each other.
 /// </summary>
-internal static unsafe class PackedGemm<TKernel> where TKernel : struct, IMicroKernel
+internal static unsafe class PackedGemm<TKernel>
+    where TKernel : struct, IMicroKernel
 {
     // Depth of a packed panel. A 32-column B micro-panel this deep (128 KiB) streams from L2;
     // measured on Zen 5 it beats 256-deep, L1-sized panels by 5–25 % (fewer passes over C, fewer
     // kernel calls), most for the weight gradients' depth-768 products.
     private const int KC = 1024;
-    private const int MC = 144;          // rows of A packed at once (~576 KiB), a multiple of every MR
-    private const int NC = 1024;         // columns of B packed at once (~4 MiB), a multiple of every NR
+    private const int MC = 144; // rows of A packed at once (~576 KiB), a multiple of every MR
+    private const int NC = 1024; // columns of B packed at once (~4 MiB), a multiple of every NR
 
-    [ThreadStatic] private static float[]? _packA;
-    [ThreadStatic] private static float[]? _packB;
+    [ThreadStatic]
+    private static float[]? _packA;
+
+    [ThreadStatic]
+    private static float[]? _packB;
 
     /// <summary>Flops below which one thread does the whole product.</summary>
     private const long ParallelFlops = 1L << 21;
@@ -63,17 +83,32 @@ internal static unsafe class PackedGemm<TKernel> where TKernel : struct, IMicroK
     /// overwritten), only tiles on and below the diagonal are computed and the upper triangle is
     /// copied from the lower one.
     /// </summary>
-    public static void Multiply(MatrixRef<float> a, MatrixRef<float> b, MatrixRef<float> c, int m, int n, int k,
-        bool accumulate, float alpha, int threads, bool symmetric = false)
+    public static void Multiply(
+        MatrixRef<float> a,
+        MatrixRef<float> b,
+        MatrixRef<float> c,
+        int m,
+        int n,
+        int k,
+        bool accumulate,
+        float alpha,
+        int threads,
+        bool symmetric = false
+    )
     {
-        if (symmetric && (accumulate || m != n || k == 0)) symmetric = false;
-        if (m == 0 || n == 0) return;
+        if (symmetric && (accumulate || m != n || k == 0))
+            symmetric = false;
+        if (m == 0 || n == 0)
+            return;
         if (k == 0)
         {
-            if (!accumulate) for (int i = 0; i < m; i++) c.Data.AsSpan(c.Offset + i * c.RowStride, n).Clear();
+            if (!accumulate)
+                for (int i = 0; i < m; i++)
+                    c.Data.AsSpan(c.Offset + i * c.RowStride, n).Clear();
             return;
         }
-        if ((m == 1 || n == 1) && MatrixVector.TryMultiply(a, b, c, m, n, k, accumulate, alpha)) return;
+        if ((m == 1 || n == 1) && MatrixVector.TryMultiply(a, b, c, m, n, k, accumulate, alpha))
+            return;
         long flops = 2L * m * n * k;
         if (symmetric)
         {
@@ -88,16 +123,20 @@ internal static unsafe class PackedGemm<TKernel> where TKernel : struct, IMicroK
         // Split the longer side. Each thread packs the B it reads, so on a tie with A read in
         // place (nothing of A to pack) the columns split: each thread packs half of B, not all.
         bool splitRows = m > n || (m == n && !(a.ColStride == 1 || a.RowStride == 1));
-        int extent = splitRows ? m : n, unit = splitRows ? TKernel.MR : TKernel.NR;
+        int extent = splitRows ? m : n,
+            unit = splitRows ? TKernel.MR : TKernel.NR;
         int units = (extent + unit - 1) / unit;
         threads = Math.Min(threads, units);
         CpuParallel.Run(threads, t =>
         {
             int begin = Math.Min(extent, (int)((long)units * t / threads) * unit);
             int end = Math.Min(extent, (int)((long)units * (t + 1) / threads) * unit);
-            if (begin >= end) return;
-            if (splitRows) MultiplySerial(a.At(begin, 0), b, c.At(begin, 0), end - begin, n, k, accumulate, alpha);
-            else MultiplySerial(a, b.At(0, begin), c.At(0, begin), m, end - begin, k, accumulate, alpha);
+            if (begin >= end)
+                return;
+            if (splitRows)
+                MultiplySerial(a.At(begin, 0), b, c.At(begin, 0), end - begin, n, k, accumulate, alpha);
+            else
+                MultiplySerial(a, b.At(0, begin), c.At(0, begin), m, end - begin, k, accumulate, alpha);
         });
     }
 
@@ -106,16 +145,26 @@ internal static unsafe class PackedGemm<TKernel> where TKernel : struct, IMicroK
     /// band of rows, with boundaries at m·√(t/T) so the bands hold equal shares of the triangle,
     /// packs B only up to its band's last row and skips the tiles above the diagonal.
     /// </summary>
-    private static void MultiplyLower(MatrixRef<float> a, MatrixRef<float> b, MatrixRef<float> c, int m, int k,
-        float alpha, int threads)
+    private static void MultiplyLower(
+        MatrixRef<float> a,
+        MatrixRef<float> b,
+        MatrixRef<float> c,
+        int m,
+        int k,
+        float alpha,
+        int threads
+    )
     {
-        int unit = TKernel.MR, units = (m + unit - 1) / unit;
+        int unit = TKernel.MR,
+            units = (m + unit - 1) / unit;
         threads = Math.Max(1, Math.Min(threads, units));
         int Boundary(int t) => Math.Min(m, (int)Math.Round(units * Math.Sqrt((double)t / threads)) * unit);
         CpuParallel.Run(threads, t =>
         {
-            int begin = Boundary(t), end = Boundary(t + 1);
-            if (begin < end) MultiplySerial(a.At(begin, 0), b, c.At(begin, 0), end - begin, end, k, false, alpha, begin);
+            int begin = Boundary(t),
+                end = Boundary(t + 1);
+            if (begin < end)
+                MultiplySerial(a.At(begin, 0), b, c.At(begin, 0), end - begin, end, k, false, alpha, begin);
         });
         MirrorLower(c, m);
     }
@@ -133,15 +182,17 @@ internal static unsafe class PackedGemm<TKernel> where TKernel : struct, IMicroK
             float* data = c0 + c.Offset;
             nint ld = c.RowStride;
             for (int ib = 0; ib < m; ib += Block)
-                for (int jb = ib; jb < m; jb += Block)
+            for (int jb = ib; jb < m; jb += Block)
+            {
+                int iEnd = Math.Min(ib + Block, m),
+                    jEnd = Math.Min(jb + Block, m);
+                for (int j = jb; j < jEnd; j++)
                 {
-                    int iEnd = Math.Min(ib + Block, m), jEnd = Math.Min(jb + Block, m);
-                    for (int j = jb; j < jEnd; j++)
-                    {
-                        float* source = data + j * ld;                 // row j, columns i < j: the lower triangle
-                        for (int i = ib; i < Math.Min(iEnd, j); i++) data[i * ld + j] = source[i];
-                    }
+                    float* source = data + j * ld; // row j, columns i < j: the lower triangle
+                    for (int i = ib; i < Math.Min(iEnd, j); i++)
+                        data[i * ld + j] = source[i];
                 }
+            }
         }
     }
 
@@ -156,15 +207,30 @@ internal static unsafe class PackedGemm<TKernel> where TKernel : struct, IMicroK
     /// A non-negative <paramref name="lowerFrom"/> computes only the tiles that reach the diagonal
     /// or below it, taking it as the row index of A's and C's first row within a symmetric product.
     /// </summary>
-    public static void MultiplySerial(MatrixRef<float> a, MatrixRef<float> b, MatrixRef<float> c, int m, int n, int k,
-        bool accumulate, float alpha = 1, int lowerFrom = -1)
+    public static void MultiplySerial(
+        MatrixRef<float> a,
+        MatrixRef<float> b,
+        MatrixRef<float> c,
+        int m,
+        int n,
+        int k,
+        bool accumulate,
+        float alpha = 1,
+        int lowerFrom = -1
+    )
     {
-        int mrFull = TKernel.MR, nrFull = TKernel.NR;
+        int mrFull = TKernel.MR,
+            nrFull = TKernel.NR;
         var packA = _packA ??= GC.AllocateUninitializedArray<float>(MC * KC, pinned: true);
         var packB = _packB ??= GC.AllocateUninitializedArray<float>(NC * KC, pinned: true);
         bool direct = a.ColStride == 1 || a.RowStride == 1;
         var strided = new StridedA(a.RowStride, a.ColStride);
-        fixed (float* pa = packA, pb = packB, pc = c.Data, sa = a.Data)
+        fixed (
+            float* pa = packA,
+                pb = packB,
+                pc = c.Data,
+                sa = a.Data
+        )
         {
             for (int jc = 0; jc < n; jc += NC)
             {
@@ -179,26 +245,54 @@ internal static unsafe class PackedGemm<TKernel> where TKernel : struct, IMicroK
                         int mc = Math.Min(MC, m - ic);
                         // Rows read in place: all of them, shifting a partial last tile back onto
                         // rows already done (it then stores only its last rows), when m allows.
-                        int full = !direct ? 0 : ic + mc >= mrFull ? mc : mc / mrFull * mrFull;
-                        if (full < mc) PackA(a.At(ic + full, pc0), mc - full, kc, pa, alpha);
+                        int full =
+                            !direct ? 0
+                            : ic + mc >= mrFull ? mc
+                            : mc / mrFull * mrFull;
+                        if (full < mc)
+                            PackA(a.At(ic + full, pc0), mc - full, kc, pa, alpha);
                         for (int jr = 0; jr < nc; jr += nrFull)
                         {
                             int nr = Math.Min(nrFull, nc - jr);
                             for (int ir = 0; ir < mc; ir += mrFull)
                             {
                                 int mr = Math.Min(mrFull, mc - ir);
-                                if (lowerFrom >= 0 && lowerFrom + ic + ir + mr - 1 < jc + jr) continue;   // above the diagonal
+                                if (lowerFrom >= 0 && lowerFrom + ic + ir + mr - 1 < jc + jr)
+                                    continue; // above the diagonal
                                 if (ir >= full)
                                 {
                                     float* packedTile = pc + c.Offset + (ic + ir) * c.RowStride + jc + jr;
-                                    TKernel.Run(default(PackedA<TKernel>), kc, pa + (ir - full) * kc, pb + jr * kc,
-                                        packedTile, c.RowStride, 0, mr, nr, first, 1f);
+                                    TKernel.Run(
+                                        default(PackedA<TKernel>),
+                                        kc,
+                                        pa + (ir - full) * kc,
+                                        pb + jr * kc,
+                                        packedTile,
+                                        c.RowStride,
+                                        0,
+                                        mr,
+                                        nr,
+                                        first,
+                                        1f
+                                    );
                                     continue;
                                 }
-                                int skip = mrFull - mr, row = ic + ir - skip;   // skip > 0 only for a shifted last tile
+                                int skip = mrFull - mr,
+                                    row = ic + ir - skip; // skip > 0 only for a shifted last tile
                                 float* tile = pc + c.Offset + row * c.RowStride + jc + jr;
-                                TKernel.Run(strided, kc, sa + a.Offset + row * a.RowStride + pc0 * a.ColStride,
-                                    pb + jr * kc, tile, c.RowStride, skip, mrFull, nr, first, alpha);
+                                TKernel.Run(
+                                    strided,
+                                    kc,
+                                    sa + a.Offset + row * a.RowStride + pc0 * a.ColStride,
+                                    pb + jr * kc,
+                                    tile,
+                                    c.RowStride,
+                                    skip,
+                                    mrFull,
+                                    nr,
+                                    first,
+                                    alpha
+                                );
                             }
                         }
                     }
@@ -214,7 +308,8 @@ internal static unsafe class PackedGemm<TKernel> where TKernel : struct, IMicroK
         fixed (float* src0 = a.Data)
         {
             float* src = src0 + a.Offset;
-            int rs = a.RowStride, cs = a.ColStride;
+            int rs = a.RowStride,
+                cs = a.ColStride;
             for (int ir = 0; ir < mc; ir += mrFull)
             {
                 int mr = Math.Min(mrFull, mc - ir);
@@ -223,12 +318,17 @@ internal static unsafe class PackedGemm<TKernel> where TKernel : struct, IMicroK
                 {
                     if (i >= mr)
                     {
-                        for (int p = 0; p < kc; p++) panel[p * mrFull + i] = 0f;
+                        for (int p = 0; p < kc; p++)
+                            panel[p * mrFull + i] = 0f;
                         continue;
                     }
                     float* row = src + (ir + i) * rs;
-                    if (cs == 1) for (int p = 0; p < kc; p++) panel[p * mrFull + i] = alpha * row[p];
-                    else for (int p = 0; p < kc; p++) panel[p * mrFull + i] = alpha * row[p * cs];
+                    if (cs == 1)
+                        for (int p = 0; p < kc; p++)
+                            panel[p * mrFull + i] = alpha * row[p];
+                    else
+                        for (int p = 0; p < kc; p++)
+                            panel[p * mrFull + i] = alpha * row[p * cs];
                 }
             }
         }
@@ -241,7 +341,8 @@ internal static unsafe class PackedGemm<TKernel> where TKernel : struct, IMicroK
         fixed (float* src0 = b.Data)
         {
             float* src = src0 + b.Offset;
-            int rs = b.RowStride, cs = b.ColStride;
+            int rs = b.RowStride,
+                cs = b.ColStride;
             for (int jr = 0; jr < nc; jr += nrFull)
             {
                 int nr = Math.Min(nrFull, nc - jr);
@@ -249,7 +350,11 @@ internal static unsafe class PackedGemm<TKernel> where TKernel : struct, IMicroK
                 if (cs == 1 && nr == nrFull)
                 {
                     for (int p = 0; p < kc; p++)
-                        Unsafe.CopyBlockUnaligned(panel + p * nrFull, src + p * rs + jr, (uint)(nrFull * sizeof(float)));
+                        Unsafe.CopyBlockUnaligned(
+                            panel + p * nrFull,
+                            src + p * rs + jr,
+                            (uint)(nrFull * sizeof(float))
+                        );
                     continue;
                 }
                 if (rs == 1 && nr == nrFull)
@@ -259,8 +364,8 @@ internal static unsafe class PackedGemm<TKernel> where TKernel : struct, IMicroK
                     continue;
                 }
                 for (int p = 0; p < kc; p++)
-                    for (int j = 0; j < nrFull; j++)
-                        panel[p * nrFull + j] = j < nr ? src[p * rs + (jr + j) * cs] : 0f;
+                for (int j = 0; j < nrFull; j++)
+                    panel[p * nrFull + j] = j < nr ? src[p * rs + (jr + j) * cs] : 0f;
             }
         }
     }

@@ -8,52 +8,107 @@ namespace Modula.Tensors.Backends.Cpu.Gemm;
 /// accumulators cover the multiply-add latency (4–5 cycles) on two pipes. Used as 6×16 with AVX2
 /// (<see cref="Kernel256"/>) and 6×8 at 128 bits (<see cref="Kernel128"/>).
 /// </summary>
-internal static unsafe class Tile6x2<TVector, TOps> where TVector : struct where TOps : struct, IVectorOps<TVector>
+internal static unsafe class Tile6x2<TVector, TOps>
+    where TVector : struct
+    where TOps : struct, IVectorOps<TVector>
 {
     /// <inheritdoc cref="IMicroKernel.Run"/>
     [MethodImpl(MethodImplOptions.AggressiveOptimization), SkipLocalsInit]
-    public static void Run<TA>(TA panel, int kc, float* a, float* b, float* c, int ldc, int skip, int mr, int nr,
-        bool overwrite, float alpha) where TA : struct, IPanelA
+    public static void Run<TA>(
+        TA panel,
+        int kc,
+        float* a,
+        float* b,
+        float* c,
+        int ldc,
+        int skip,
+        int mr,
+        int nr,
+        bool overwrite,
+        float alpha
+    )
+        where TA : struct, IPanelA
     {
-        int lanes = TOps.Lanes, nrFull = 2 * lanes;
-        TVector c00 = default, c01 = default, c10 = default, c11 = default, c20 = default, c21 = default,
-            c30 = default, c31 = default, c40 = default, c41 = default, c50 = default, c51 = default;
+        int lanes = TOps.Lanes,
+            nrFull = 2 * lanes;
+        TVector c00 = default,
+            c01 = default,
+            c10 = default,
+            c11 = default,
+            c20 = default,
+            c21 = default,
+            c30 = default,
+            c31 = default,
+            c40 = default,
+            c41 = default,
+            c50 = default,
+            c51 = default;
         for (int p = 0; p < kc; p++)
         {
             var b0 = TOps.Load(b);
             var b1 = TOps.Load(b + lanes);
             TVector ai;
-            ai = TOps.Broadcast(panel.At(a, 0)); c00 = TOps.MultiplyAdd(ai, b0, c00); c01 = TOps.MultiplyAdd(ai, b1, c01);
-            ai = TOps.Broadcast(panel.At(a, 1)); c10 = TOps.MultiplyAdd(ai, b0, c10); c11 = TOps.MultiplyAdd(ai, b1, c11);
-            ai = TOps.Broadcast(panel.At(a, 2)); c20 = TOps.MultiplyAdd(ai, b0, c20); c21 = TOps.MultiplyAdd(ai, b1, c21);
-            ai = TOps.Broadcast(panel.At(a, 3)); c30 = TOps.MultiplyAdd(ai, b0, c30); c31 = TOps.MultiplyAdd(ai, b1, c31);
-            ai = TOps.Broadcast(panel.At(a, 4)); c40 = TOps.MultiplyAdd(ai, b0, c40); c41 = TOps.MultiplyAdd(ai, b1, c41);
-            ai = TOps.Broadcast(panel.At(a, 5)); c50 = TOps.MultiplyAdd(ai, b0, c50); c51 = TOps.MultiplyAdd(ai, b1, c51);
+            ai = TOps.Broadcast(panel.At(a, 0));
+            c00 = TOps.MultiplyAdd(ai, b0, c00);
+            c01 = TOps.MultiplyAdd(ai, b1, c01);
+            ai = TOps.Broadcast(panel.At(a, 1));
+            c10 = TOps.MultiplyAdd(ai, b0, c10);
+            c11 = TOps.MultiplyAdd(ai, b1, c11);
+            ai = TOps.Broadcast(panel.At(a, 2));
+            c20 = TOps.MultiplyAdd(ai, b0, c20);
+            c21 = TOps.MultiplyAdd(ai, b1, c21);
+            ai = TOps.Broadcast(panel.At(a, 3));
+            c30 = TOps.MultiplyAdd(ai, b0, c30);
+            c31 = TOps.MultiplyAdd(ai, b1, c31);
+            ai = TOps.Broadcast(panel.At(a, 4));
+            c40 = TOps.MultiplyAdd(ai, b0, c40);
+            c41 = TOps.MultiplyAdd(ai, b1, c41);
+            ai = TOps.Broadcast(panel.At(a, 5));
+            c50 = TOps.MultiplyAdd(ai, b0, c50);
+            c51 = TOps.MultiplyAdd(ai, b1, c51);
             a += panel.Step;
             b += nrFull;
         }
         if (alpha != 1f)
         {
             var s = TOps.Broadcast(alpha);
-            c00 = TOps.Multiply(c00, s); c01 = TOps.Multiply(c01, s); c10 = TOps.Multiply(c10, s); c11 = TOps.Multiply(c11, s);
-            c20 = TOps.Multiply(c20, s); c21 = TOps.Multiply(c21, s); c30 = TOps.Multiply(c30, s); c31 = TOps.Multiply(c31, s);
-            c40 = TOps.Multiply(c40, s); c41 = TOps.Multiply(c41, s); c50 = TOps.Multiply(c50, s); c51 = TOps.Multiply(c51, s);
+            c00 = TOps.Multiply(c00, s);
+            c01 = TOps.Multiply(c01, s);
+            c10 = TOps.Multiply(c10, s);
+            c11 = TOps.Multiply(c11, s);
+            c20 = TOps.Multiply(c20, s);
+            c21 = TOps.Multiply(c21, s);
+            c30 = TOps.Multiply(c30, s);
+            c31 = TOps.Multiply(c31, s);
+            c40 = TOps.Multiply(c40, s);
+            c41 = TOps.Multiply(c41, s);
+            c50 = TOps.Multiply(c50, s);
+            c51 = TOps.Multiply(c51, s);
         }
         if (mr == 6 && nr == nrFull)
         {
             // A shifted last tile (skip > 0) leaves its first rows to the tile above.
-            if (skip <= 0) Row(c + 0 * ldc, c00, c01, overwrite);
-            if (skip <= 1) Row(c + 1 * ldc, c10, c11, overwrite);
-            if (skip <= 2) Row(c + 2 * ldc, c20, c21, overwrite);
-            if (skip <= 3) Row(c + 3 * ldc, c30, c31, overwrite);
-            if (skip <= 4) Row(c + 4 * ldc, c40, c41, overwrite);
+            if (skip <= 0)
+                Row(c + 0 * ldc, c00, c01, overwrite);
+            if (skip <= 1)
+                Row(c + 1 * ldc, c10, c11, overwrite);
+            if (skip <= 2)
+                Row(c + 2 * ldc, c20, c21, overwrite);
+            if (skip <= 3)
+                Row(c + 3 * ldc, c30, c31, overwrite);
+            if (skip <= 4)
+                Row(c + 4 * ldc, c40, c41, overwrite);
             Row(c + 5 * ldc, c50, c51, overwrite);
             return;
         }
         // Edge tile: spill the accumulators (at most 6 × 16 floats) and copy the valid part.
         float* tile = stackalloc float[6 * 16];
-        Spill(tile, nrFull, 0, c00, c01); Spill(tile, nrFull, 1, c10, c11); Spill(tile, nrFull, 2, c20, c21);
-        Spill(tile, nrFull, 3, c30, c31); Spill(tile, nrFull, 4, c40, c41); Spill(tile, nrFull, 5, c50, c51);
+        Spill(tile, nrFull, 0, c00, c01);
+        Spill(tile, nrFull, 1, c10, c11);
+        Spill(tile, nrFull, 2, c20, c21);
+        Spill(tile, nrFull, 3, c30, c31);
+        Spill(tile, nrFull, 4, c40, c41);
+        Spill(tile, nrFull, 5, c50, c51);
         MicroKernel.StoreEdge(tile, nrFull, c, ldc, skip, mr, nr, overwrite);
     }
 

@@ -18,35 +18,85 @@ internal static unsafe class Transpose16
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Block(float* src, nint srcStride, float* dst, nint dstStride)
     {
-        var r0 = Vector512.Load(src); var r1 = Vector512.Load(src + srcStride);
-        var r2 = Vector512.Load(src + 2 * srcStride); var r3 = Vector512.Load(src + 3 * srcStride);
-        var r4 = Vector512.Load(src + 4 * srcStride); var r5 = Vector512.Load(src + 5 * srcStride);
-        var r6 = Vector512.Load(src + 6 * srcStride); var r7 = Vector512.Load(src + 7 * srcStride);
-        var r8 = Vector512.Load(src + 8 * srcStride); var r9 = Vector512.Load(src + 9 * srcStride);
-        var ra = Vector512.Load(src + 10 * srcStride); var rb = Vector512.Load(src + 11 * srcStride);
-        var rc = Vector512.Load(src + 12 * srcStride); var rd = Vector512.Load(src + 13 * srcStride);
-        var re = Vector512.Load(src + 14 * srcStride); var rf = Vector512.Load(src + 15 * srcStride);
+        var r0 = Vector512.Load(src);
+        var r1 = Vector512.Load(src + srcStride);
+        var r2 = Vector512.Load(src + 2 * srcStride);
+        var r3 = Vector512.Load(src + 3 * srcStride);
+        var r4 = Vector512.Load(src + 4 * srcStride);
+        var r5 = Vector512.Load(src + 5 * srcStride);
+        var r6 = Vector512.Load(src + 6 * srcStride);
+        var r7 = Vector512.Load(src + 7 * srcStride);
+        var r8 = Vector512.Load(src + 8 * srcStride);
+        var r9 = Vector512.Load(src + 9 * srcStride);
+        var ra = Vector512.Load(src + 10 * srcStride);
+        var rb = Vector512.Load(src + 11 * srcStride);
+        var rc = Vector512.Load(src + 12 * srcStride);
+        var rd = Vector512.Load(src + 13 * srcStride);
+        var re = Vector512.Load(src + 14 * srcStride);
+        var rf = Vector512.Load(src + 15 * srcStride);
         var (low, high) = (Indices.Low1, Indices.High1);
-        Swap(ref r0, ref r1, low, high); Swap(ref r2, ref r3, low, high); Swap(ref r4, ref r5, low, high); Swap(ref r6, ref r7, low, high);
-        Swap(ref r8, ref r9, low, high); Swap(ref ra, ref rb, low, high); Swap(ref rc, ref rd, low, high); Swap(ref re, ref rf, low, high);
+        Swap(ref r0, ref r1, low, high);
+        Swap(ref r2, ref r3, low, high);
+        Swap(ref r4, ref r5, low, high);
+        Swap(ref r6, ref r7, low, high);
+        Swap(ref r8, ref r9, low, high);
+        Swap(ref ra, ref rb, low, high);
+        Swap(ref rc, ref rd, low, high);
+        Swap(ref re, ref rf, low, high);
         (low, high) = (Indices.Low2, Indices.High2);
-        Swap(ref r0, ref r2, low, high); Swap(ref r1, ref r3, low, high); Swap(ref r4, ref r6, low, high); Swap(ref r5, ref r7, low, high);
-        Swap(ref r8, ref ra, low, high); Swap(ref r9, ref rb, low, high); Swap(ref rc, ref re, low, high); Swap(ref rd, ref rf, low, high);
+        Swap(ref r0, ref r2, low, high);
+        Swap(ref r1, ref r3, low, high);
+        Swap(ref r4, ref r6, low, high);
+        Swap(ref r5, ref r7, low, high);
+        Swap(ref r8, ref ra, low, high);
+        Swap(ref r9, ref rb, low, high);
+        Swap(ref rc, ref re, low, high);
+        Swap(ref rd, ref rf, low, high);
         (low, high) = (Indices.Low4, Indices.High4);
-        Swap(ref r0, ref r4, low, high); Swap(ref r1, ref r5, low, high); Swap(ref r2, ref r6, low, high); Swap(ref r3, ref r7, low, high);
-        Swap(ref r8, ref rc, low, high); Swap(ref r9, ref rd, low, high); Swap(ref ra, ref re, low, high); Swap(ref rb, ref rf, low, high);
+        Swap(ref r0, ref r4, low, high);
+        Swap(ref r1, ref r5, low, high);
+        Swap(ref r2, ref r6, low, high);
+        Swap(ref r3, ref r7, low, high);
+        Swap(ref r8, ref rc, low, high);
+        Swap(ref r9, ref rd, low, high);
+        Swap(ref ra, ref re, low, high);
+        Swap(ref rb, ref rf, low, high);
         (low, high) = (Indices.Low8, Indices.High8);
-        Swap(ref r0, ref r8, low, high); Swap(ref r1, ref r9, low, high); Swap(ref r2, ref ra, low, high); Swap(ref r3, ref rb, low, high);
-        Swap(ref r4, ref rc, low, high); Swap(ref r5, ref rd, low, high); Swap(ref r6, ref re, low, high); Swap(ref r7, ref rf, low, high);
-        r0.Store(dst); r1.Store(dst + dstStride); r2.Store(dst + 2 * dstStride); r3.Store(dst + 3 * dstStride);
-        r4.Store(dst + 4 * dstStride); r5.Store(dst + 5 * dstStride); r6.Store(dst + 6 * dstStride); r7.Store(dst + 7 * dstStride);
-        r8.Store(dst + 8 * dstStride); r9.Store(dst + 9 * dstStride); ra.Store(dst + 10 * dstStride); rb.Store(dst + 11 * dstStride);
-        rc.Store(dst + 12 * dstStride); rd.Store(dst + 13 * dstStride); re.Store(dst + 14 * dstStride); rf.Store(dst + 15 * dstStride);
+        Swap(ref r0, ref r8, low, high);
+        Swap(ref r1, ref r9, low, high);
+        Swap(ref r2, ref ra, low, high);
+        Swap(ref r3, ref rb, low, high);
+        Swap(ref r4, ref rc, low, high);
+        Swap(ref r5, ref rd, low, high);
+        Swap(ref r6, ref re, low, high);
+        Swap(ref r7, ref rf, low, high);
+        r0.Store(dst);
+        r1.Store(dst + dstStride);
+        r2.Store(dst + 2 * dstStride);
+        r3.Store(dst + 3 * dstStride);
+        r4.Store(dst + 4 * dstStride);
+        r5.Store(dst + 5 * dstStride);
+        r6.Store(dst + 6 * dstStride);
+        r7.Store(dst + 7 * dstStride);
+        r8.Store(dst + 8 * dstStride);
+        r9.Store(dst + 9 * dstStride);
+        ra.Store(dst + 10 * dstStride);
+        rb.Store(dst + 11 * dstStride);
+        rc.Store(dst + 12 * dstStride);
+        rd.Store(dst + 13 * dstStride);
+        re.Store(dst + 14 * dstStride);
+        rf.Store(dst + 15 * dstStride);
     }
 
-    /// <summary>Rows i and i + b (bit b of i clear): swaps the lanes where the row's and the column's bit b differ.</summary>
+    /// <summary>Rows i and i + b (bit b of i clear): swaps the lanes where the row's and the column's bit b
+    /// differ.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void Swap(ref Vector512<float> upper, ref Vector512<float> lower, Vector512<int> low, Vector512<int> high)
+    private static void Swap(
+        ref Vector512<float> upper,
+        ref Vector512<float> lower,
+        Vector512<int> low,
+        Vector512<int> high
+    )
     {
         var (u, l) = (upper, lower);
         upper = Avx512F.PermuteVar16x32x2(u, low, l);
@@ -60,10 +110,14 @@ internal static unsafe class Transpose16
     /// </summary>
     private static class Indices
     {
-        public static readonly Vector512<int> Low1 = Make(1, low: true), High1 = Make(1, low: false);
-        public static readonly Vector512<int> Low2 = Make(2, low: true), High2 = Make(2, low: false);
-        public static readonly Vector512<int> Low4 = Make(4, low: true), High4 = Make(4, low: false);
-        public static readonly Vector512<int> Low8 = Make(8, low: true), High8 = Make(8, low: false);
+        public static readonly Vector512<int> Low1 = Make(1, low: true),
+            High1 = Make(1, low: false);
+        public static readonly Vector512<int> Low2 = Make(2, low: true),
+            High2 = Make(2, low: false);
+        public static readonly Vector512<int> Low4 = Make(4, low: true),
+            High4 = Make(4, low: false);
+        public static readonly Vector512<int> Low8 = Make(8, low: true),
+            High8 = Make(8, low: false);
 
         private static Vector512<int> Make(int b, bool low)
         {
