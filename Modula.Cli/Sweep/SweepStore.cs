@@ -4,7 +4,8 @@ namespace Modula.Cli.Sweep;
 /// The sweep's CSV file, one row per finished cell. Opening an existing file reads its rows so
 /// finished cells are not run again; rows are appended and flushed as cells finish (safe to call
 /// from several threads), so an interrupted sweep loses at most the cells in flight. A
-/// half-written last line is ignored.
+/// half-written last line is ignored. A new file (and its folder) is written with the first row,
+/// so a sweep that fails before any cell finishes (missing data, a bad device) leaves nothing.
 /// </summary>
 public sealed class SweepStore
 {
@@ -12,7 +13,7 @@ public sealed class SweepStore
     private readonly object _gate = new();
     private readonly Dictionary<SweepCell, SweepResult> _results = new();
 
-    /// <summary>Opens (or creates) the CSV at <paramref name="path"/>.</summary>
+    /// <summary>Opens the CSV at <paramref name="path"/>, or prepares to create it with the first row.</summary>
     public SweepStore(string path)
     {
         _path = path;
@@ -30,8 +31,6 @@ public sealed class SweepStore
                 File.AppendAllText(path, "\n");
             return;
         }
-        Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(path))!);
-        File.WriteAllText(path, SweepResult.CsvHeader + "\n");
     }
 
     /// <summary>Every finished cell.</summary>
@@ -56,6 +55,11 @@ public sealed class SweepStore
     {
         lock (_gate)
         {
+            if (!File.Exists(_path))
+            {
+                Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(_path))!);
+                File.WriteAllText(_path, SweepResult.CsvHeader + "\n");
+            }
             using var stream = new FileStream(_path, FileMode.Append, FileAccess.Write);
             var bytes = System.Text.Encoding.UTF8.GetBytes(result.ToCsv() + "\n");
             stream.Write(bytes);

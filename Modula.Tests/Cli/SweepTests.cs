@@ -216,4 +216,22 @@ public sealed class SweepTests
         Assert.AreEqual(2, CommandLine.Run(["sweep", "gpt", "--widths", "30"], output, error));
         StringAssert.Contains(error.ToString(), "divisible");
     }
+
+    [TestMethod]
+    public void ASweepThatCannotStartLeavesNoOutputFolder()
+    {
+        // Missing data is found before any cell runs: the --out folder must not be created.
+        string empty = Directory.CreateDirectory(Path.Combine(_dir, "no-data")).FullName;
+        string outDir = Path.Combine(_dir, "out");
+        var output = new StringWriter();
+        var error = new StringWriter();
+        int code = CommandLine.Run(
+            ["sweep", "resmlp", "--data", empty, "--no-download", "--out", outDir, "--steps", "1"],
+            output,
+            error
+        );
+        Assert.AreEqual(4, code, error.ToString());
+        StringAssert.Contains(error.ToString(), "cannot find");
+        Assert.IsFalse(Directory.Exists(outDir), "the sweep created its output folder before failing");
+    }
 }
