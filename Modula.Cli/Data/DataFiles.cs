@@ -130,23 +130,33 @@ public static class DataFiles
 
     private static void Download(DataFile file, string target)
     {
-        Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(target))!);
+        string folder = Path.GetDirectoryName(Path.GetFullPath(target))!;
         string temp = target + $".{Environment.ProcessId}.part";
+        var created = new List<string>();
         try
         {
-            using (var http = new HttpClient { Timeout = TimeSpan.FromSeconds(120) })
-            using (var source = http.GetStreamAsync(file.Url).GetAwaiter().GetResult())
+            using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(120) };
+            // Connect before touching the disk: without a network no folder is created.
+            using var source = http.GetStreamAsync(file.Url).GetAwaiter().GetResult();
+            for (var d = new DirectoryInfo(folder); d is not null && !d.Exists; d = d.Parent)
+                created.Add(d.FullName);
+            Directory.CreateDirectory(folder);
             using (var sink = File.Create(temp))
                 source.CopyTo(sink);
             string actual = Sha256Of(temp);
             if (actual != file.Sha256)
                 throw new DataException($"downloaded data has SHA-256 {actual}, expected {file.Sha256}");
             File.Move(temp, target, overwrite: true);
+            created.Clear();
         }
         finally
         {
             if (File.Exists(temp))
                 File.Delete(temp);
+            // A failed download leaves no folders of its own behind (innermost first, only if empty).
+            foreach (var d in created)
+                if (Directory.Exists(d) && !Directory.EnumerateFileSystemEntries(d).Any())
+                    Directory.Delete(d);
         }
     }
 

@@ -14,6 +14,19 @@ public sealed class DataTests
     public void DeleteDirectory() => Directory.Delete(_dir, recursive: true);
 
     [TestMethod]
+    public void AFailedDownloadLeavesNoFoldersBehind()
+    {
+        // Nothing listens on port 9 here: the connection is refused before anything is written.
+        var file = new DataFile("nested/set/file.gz", new string('0', 64), "http://127.0.0.1:9/file.gz");
+        string root = Path.Combine(_dir, "data");
+        var e = Assert.ThrowsExactly<DataException>(() =>
+            DataFiles.Locate(file, root, download: true, TextWriter.Null)
+        );
+        StringAssert.Contains(e.Message, "Downloading http://127.0.0.1:9/file.gz failed");
+        Assert.IsFalse(Directory.Exists(root), "the failed download created its target folders");
+    }
+
+    [TestMethod]
     public void IdxFilesRoundTripAndRejectDamage()
     {
         var images = new IdxArray([3, 2, 4], Enumerable.Range(0, 24).Select(i => (byte)(i * 10)).ToArray());
