@@ -45,6 +45,10 @@ public sealed class Upstream
     /// </summary>
     public void Send(Variable input, Tensor gradient)
     {
+        if (ReferenceEquals(gradient.Storage, _gradient.Storage))
+            throw new InvalidOperationException(
+                "Upstream.Send: the tensor shares the upstream gradient's storage; use Pass to hand it on."
+            );
         Served(input);
         input.Accumulate(gradient);
     }
@@ -73,8 +77,17 @@ public sealed class Upstream
             _taker = (input, view);
             return;
         }
-        using var borrowed = view(_gradient);
+        using var borrowed = ViewOf(view);
         input.AccumulateBorrowed(borrowed, 1);
+    }
+
+    /// <summary>A new view of the upstream; the upstream itself is not a view (the graph still owns it).</summary>
+    private Tensor ViewOf(Func<Tensor, Tensor> view)
+    {
+        var t = view(_gradient);
+        return ReferenceEquals(t, _gradient)
+            ? throw new InvalidOperationException("Upstream.Pass: the view function returned the upstream itself.")
+            : t;
     }
 
     /// <summary>
@@ -110,7 +123,7 @@ public sealed class Upstream
         if (_taker is not (var input, var view))
             return;
         _taker = null;
-        input.Accumulate(view is null ? _gradient.View(_gradient.Shape.Dims.ToArray()) : view(_gradient));
+        input.Accumulate(view is null ? _gradient.View(_gradient.Shape.Dims.ToArray()) : ViewOf(view));
     }
 
     /// <summary>Counts a delivery; false when the input takes no gradient (nothing to do).</summary>

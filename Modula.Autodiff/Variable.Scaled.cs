@@ -58,7 +58,8 @@ public sealed partial class Variable
     }
 
     /// <summary>The value of factor · base: a view of the base's value for a unit factor (Modula's
-    /// <c>Mul(1)</c> bonds), else one pass.</summary>
+    /// <c>Mul(1)</c> bonds), which therefore follows later in-place changes to the base, else one
+    /// pass, a snapshot taken at first read.</summary>
     private Tensor MaterializeMultiple()
     {
         var value = _scaledFrom!.Value;

@@ -10,7 +10,7 @@ namespace Modula.Optim;
 /// Modular descent: owns a model's weights, their leaf <see cref="Parameters"/>, a base
 /// optimizer and (for Modula v1's rule) the power-iteration state, and applies one update per
 /// <see cref="Step(int)"/> call: base direction → plain, normalized or dualized to
-/// <c>lr·schedule(step)</c> → subtracted with weight decay, one pass per weight → optional
+/// <c>lr·schedule(step)</c> → subtracted with weight decay, one pass per matrix → optional
 /// projection. The module supplies Modula's operators (targets, normalize, dualize, regularize,
 /// project); the loop that applies them lives here, the same for every rule.
 /// </summary>
@@ -145,7 +145,7 @@ public sealed class Trainer : IDisposable
     /// Applies one update from an explicit gradient vector (not consumed). Every rule goes through
     /// the same steps: the base optimizer's direction d; for the modular rules, the per-atom targets
     /// tᵢ of the learning rate η (the target recursion, once) and the normalized or dualized update
-    /// uᵢ; then one pass per weight (see <see cref="StepWeight"/>); then the optional projection.
+    /// uᵢ; then one pass per weight, two for embeddings (see <see cref="StepWeight"/>); then the optional projection.
     /// </summary>
     public void Apply(Weights gradient)
     {
@@ -155,7 +155,7 @@ public sealed class Trainer : IDisposable
             if (Options.Rule == UpdateRule.Plain)
             {
                 for (int i = 0; i < Weights.Count; i++)
-                    StepWeight(i, direction[i], eta, decay: null);
+                    StepWeight(i, direction[i], keep: 1 - eta * Options.WeightDecay, scale: eta, regularize: null);
             }
             else
             {
@@ -171,7 +171,13 @@ public sealed class Trainer : IDisposable
                 // Modula's weight decay is split over atoms like the targets: sᵢ = λ·tᵢ.
                 bool decays = eta * Options.WeightDecay != 0;
                 for (int i = 0; i < Weights.Count; i++)
-                    StepWeight(i, update[i], 1, decays ? Options.WeightDecay * targets[i] : null);
+                    StepWeight(
+                        i,
+                        update[i],
+                        keep: 1,
+                        scale: 1,
+                        regularize: decays ? Options.WeightDecay * targets[i] : null
+                    );
             }
         }
         if (Options.Project)
@@ -181,24 +187,25 @@ public sealed class Trainer : IDisposable
     }
 
     /// <summary>
-    /// Weight i after one step, in one pass where the rule allows. Plain rule (<paramref name="decay"/>
-    /// null): AdamW's decoupled decay, w ← w − η·(d + λ·w) = (1 − ηλ)·w − η·d. Modular rules: Modula
-    /// v1's order, subtract then regularize, w ← regularizeᵢ(w − u, sᵢ): (1 − sᵢ)·(w − u) for
-    /// matrices, w − u re-projected to unit rows for embeddings.
+    /// Weight i after one step: w ← keep·w − scale·step, then the atom's regularize with strength
+    /// <paramref name="regularize"/> when given. Plain rule: keep = 1 − ηλ, scale = η (AdamW's
+    /// decoupled decay, w − η·(d + λ·w)). Modular rules: keep = scale = 1 and sᵢ = λ·tᵢ, Modula v1's
+    /// order: (1 − sᵢ)·(w − u) for matrices in one pass, w − u re-projected to unit rows for
+    /// embeddings (a second pass). No decay at all when η·λ = 0.
     /// </summary>
-    private void StepWeight(int i, Tensor step, double scale, double? decay)
+    private void StepWeight(int i, Tensor step, double keep, double scale, double? regularize)
     {
         var w = Weights[i];
         var atom = _atoms[i].Atom;
-        double keep = decay is null ? 1 - scale * Options.WeightDecay : 1;
-        double? factor = decay is double s ? atom.DecayFactor(s) : null;
+        // A regularize that is a scaling folds into the same pass: f·(w − u) = f·w − f·u.
+        double? factor = regularize is double s ? atom.DecayFactor(s) : null;
         if (factor is double f)
-            (keep, scale) = (f, f * scale);
+            (keep, scale) = (keep * f, scale * f);
         if (keep == 1 && scale == 1)
             Ops.Zip(w, step, new Sub(), into: w);
         else
             Ops.Zip(w, step, new LinearCombination(keep, -scale), into: w);
-        if (decay is double strength && factor is null)
+        if (regularize is double strength && factor is null)
             atom.RegularizeWeightInPlace(w, strength);
     }
 

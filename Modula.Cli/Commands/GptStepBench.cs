@@ -103,7 +103,7 @@ public static class GptStepBench
     private static void Profile(GptRun run, Device device, int steps, TextWriter output)
     {
         var clock = Stopwatch.StartNew();
-        var profiler = OpProfiler.Start(device);
+        using var profiler = OpProfiler.Start(device);
         for (int i = 0; i < steps; i++)
             TimedStep(run, device);
         var timings = profiler.Stop();

@@ -64,7 +64,10 @@ public sealed record SafeTensor(DType DType, int[] Shape, byte[] Data)
 /// When set, wraps the temporary file's stream before anything is written, and every byte goes
 /// through the wrapper: to count, throttle or checksum what is written, or to make the write fail
 /// part-way as a full disk would (the failure-path tests do). Whatever the wrapper throws, the
-/// temporary file is removed and the destination is left as it was.
+/// temporary file is removed and the destination is left as it was. The file is synced to disk
+/// after the wrapper's <c>Flush()</c> and before it is disposed, so a wrapper must pass every byte
+/// on when flushed (one that writes a trailer only when disposed, like a compressor, is not
+/// supported).
 /// </param>
 public sealed record SafeTensorsWriteOptions(Func<Stream, Stream>? WrapStream = null);
 

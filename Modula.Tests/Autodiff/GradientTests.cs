@@ -254,7 +254,7 @@ public sealed class GradientTests
             Rand(53, batch, t, heads * d),
         };
         var variables = inputs.Select(x => new Variable(x, requiresGrad: true)).ToArray();
-        var profiler = OpProfiler.Start(Device.Cpu);
+        using var profiler = OpProfiler.Start(Device.Cpu);
         Attention(variables, copy: false).Backward();
         var ops = profiler.Stop();
         Assert.IsFalse(

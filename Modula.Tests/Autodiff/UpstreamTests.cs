@@ -89,4 +89,23 @@ public sealed class UpstreamTests
         y.Backward(seed);
         CollectionAssert.AreEqual(new double[] { 1 + 100 + 10000, 10 + 1000 + 100000 }, x.Grad!.ToArray<double>());
     }
+
+    [TestMethod]
+    public void HandingOnTheUpstreamItselfIsRefused()
+    {
+        // Send takes ownership of a new tensor; the upstream (or a view of it) must go through Pass.
+        using var scope = TensorScope.Begin();
+        var x = new Variable(Tensor.FromArray<double>([1, 2]), requiresGrad: true);
+        var bad = Variable.FromOp(Ops.Neg(x.Value), [x], g => g.Send(x, g));
+        var e = Assert.ThrowsExactly<InvalidOperationException>(() =>
+            bad.Backward(Ops.Ones(new Shape(2), DType.Float64))
+        );
+        StringAssert.Contains(e.Message, "Upstream.Send");
+        var y = new Variable(Tensor.FromArray<double>([1, 2]), requiresGrad: true);
+        var identity = Variable.FromOp(Ops.Neg(y.Value), [y], g => g.Pass(y, t => t));
+        e = Assert.ThrowsExactly<InvalidOperationException>(() =>
+            identity.Backward(Ops.Ones(new Shape(2), DType.Float64))
+        );
+        StringAssert.Contains(e.Message, "Upstream.Pass");
+    }
 }

@@ -76,6 +76,24 @@ public sealed class UpdateLoopTests
     }
 
     [TestMethod]
+    [DataRow(UpdateRule.Plain)]
+    [DataRow(UpdateRule.Normalize)]
+    [DataRow(UpdateRule.Dualize)]
+    public void AZeroLearningRateLeavesTheWeightsAlone(UpdateRule rule)
+    {
+        // A schedule at its end gives η = 0: no update and, since the decay is η·λ, no decay either.
+        var m = UpdateTests.Model("gpt-v1");
+        using var w0 = RandomLike(m, 32);
+        using var gradient = RandomLike(m, 31);
+        var options = new TrainerOptions(0.5, Schedule.Linear(1), rule, WeightDecay: 0.3);
+        using var trainer = new Trainer(m, w0.Clone(), new Sgd(), options) { StepCount = 1 };
+        Assert.AreEqual(0, trainer.CurrentLearningRate);
+        trainer.Apply(gradient);
+        for (int i = 0; i < w0.Count; i++)
+            CollectionAssert.AreEqual(Reference.Read(w0[i]), Reference.Read(trainer.Weights[i]), $"{rule}: weight {i}");
+    }
+
+    [TestMethod]
     public void AtomTargetsAreGivenOrRefused()
     {
         var m = UpdateTests.Model("gpt-v1");

@@ -201,7 +201,7 @@ public sealed class MatMulTests
         using var k4 = tk.Reshape(batch, t, heads, d);
         using var qh = q4.Permute(0, 2, 1, 3);
         using var kh = k4.Permute(0, 2, 1, 3);
-        var profiler = OpProfiler.Start(device);
+        using var profiler = OpProfiler.Start(device);
         using var scores = Ops.MatMul(qh, kh, transposeB: true, alpha: 0.5); // [B, H, T, T]
         var ops = profiler.Stop();
         Assert.IsFalse(
@@ -273,7 +273,7 @@ public sealed class MatMulTests
         using var merged = Ops.Zeros(new Shape(batch, t, heads * d), dtype, device);
         using var unmerged = merged.View(batch, t, heads, d);
         using var split = unmerged.Permute(0, 2, 1, 3); // [B, H, T, d] view
-        var profiler = OpProfiler.Start(device);
+        using var profiler = OpProfiler.Start(device);
         Ops.MatMulInto(tp, tv, split, accumulate: false, alpha: 0.5);
         Ops.MatMulInto(tp, tv, split, accumulate: true, alpha: 1.5);
         var ops = profiler.Stop();
