@@ -1,5 +1,5 @@
 #:project ../Modula.Optim/Modula.Optim.csproj
-#:project ../Modula.Cli/Modula.Cli.csproj
+#:project ../Modula.Data/Modula.Data.csproj
 // Lesson 5: hello MNIST.
 //
 // The hello-world MLP, now on real data: Fashion-MNIST (28×28 grayscale clothing, 10 classes).
@@ -7,14 +7,14 @@
 // cross-entropy; the optimizer is momentum whose direction is dualized in the modular norm
 // (Modula v2), with the learning rate decaying linearly to zero.
 //
-// The data loaders (IDX files, dataset lookup in $MODULA_DATA) are the ones the `modula` command
-// uses, reached here through a project reference to Modula.Cli.
+// The data comes through Modula.Data, the library the `modula` command loads data with: it finds
+// the files (or downloads them, SHA-256 checked), reads them strictly, and turns rows into tensors.
 //
 // Run: dotnet run -c Release examples/05-hello-mnist.cs [--full]
 // Data: $MODULA_DATA (default /work/shared/data) must hold fashion-mnist/*.gz.
 // Fails (throws) if the test accuracy stays below 80% (short run) or 87% (--full).
 using Modula.Autodiff;
-using Modula.Cli.Data;
+using Modula.Data;
 using Modula.Modules;
 using Modula.Optim;
 using Modula.Tensors;
@@ -38,16 +38,6 @@ using var trainer = new Trainer(
     new TrainerOptions(LearningRate: 0.5, Schedule.Linear(steps), UpdateRule.Dualize)
 );
 
-// A batch of rows as tensors: images [n, 784] and labels [n].
-(Tensor X, Tensor Y) Batch(ImageDataset set, int[] rows)
-{
-    var x = new float[rows.Length * 784];
-    for (int i = 0; i < rows.Length; i++)
-        set.CopyImage(rows[i], x.AsSpan(i * 784, 784));
-    var y = rows.Select(r => set.Labels[r]).ToArray();
-    return (Tensor.FromArray<float>(x, new Shape(rows.Length, 784)), Tensor.FromArray<int>(y, new Shape(rows.Length)));
-}
-
 double Accuracy(ImageDataset set, int count)
 {
     int correct = 0;
@@ -55,7 +45,7 @@ double Accuracy(ImageDataset set, int count)
     {
         int[] rows = Enumerable.Range(start, Math.Min(1000, count - start)).ToArray();
         using var scope = TensorScope.Begin();
-        var (x, y) = Batch(set, rows);
+        var (x, y) = set.Batch(rows);
         var logits = mlp.Forward(new Variable(x), trainer.Weights.ToVariables(requiresGrad: false));
         int[] predicted = Ops.ArgMax(logits.Value, -1).ToArray<int>();
         correct += predicted.Where((p, i) => p == set.Labels[rows[i]]).Count();
@@ -63,12 +53,11 @@ double Accuracy(ImageDataset set, int count)
     return (double)correct / count;
 }
 
-var random = new Random(1);
+var sampler = new Generator(1); // seeded: the same batches on every run and every machine
 var clock = System.Diagnostics.Stopwatch.StartNew();
 for (int step = 0; step < steps; step++)
 {
-    int[] rows = Enumerable.Range(0, batch).Select(_ => random.Next(train.Count)).ToArray();
-    var (x, y) = Batch(train, rows);
+    var (x, y) = train.Batch(train.SampleRows(batch, sampler));
     using (x)
     using (y)
     {

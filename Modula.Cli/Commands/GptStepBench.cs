@@ -1,7 +1,7 @@
 using System.Diagnostics;
 using System.Globalization;
-using Modula.Cli.Data;
 using Modula.Cli.Training;
+using Modula.Data;
 using Modula.Modules;
 using Modula.Optim;
 using Modula.Tensors;

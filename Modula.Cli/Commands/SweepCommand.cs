@@ -1,6 +1,6 @@
 using System.Globalization;
-using Modula.Cli.Data;
 using Modula.Cli.Sweep;
+using Modula.Data;
 using Modula.Tensors;
 using Modula.Tensors.Backends.Cpu;
 

@@ -1,6 +1,6 @@
 using System.Diagnostics;
-using Modula.Cli.Data;
 using Modula.Cli.Training;
+using Modula.Data;
 using Modula.Modules;
 using Modula.Tensors;
 

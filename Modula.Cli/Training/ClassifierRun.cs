@@ -1,5 +1,5 @@
 using Modula.Autodiff;
-using Modula.Cli.Data;
+using Modula.Data;
 using Modula.Modules;
 using Modula.Optim;
 using Modula.Tensors;
@@ -98,13 +98,8 @@ public sealed class ClassifierRun : ITrainingRun
     /// count).</summary>
     private Variable Loss(int first, int count, Variable[] parameters)
     {
-        using var bits = Ops.RandomBits(new Shape(Settings.Batch), Sampler);
-        var rows = bits.ToArray<int>()
-            .Skip(first)
-            .Take(count)
-            .Select(b => (int)((uint)b % (uint)_train.Count))
-            .ToArray();
-        var (x, y) = Batch(_train, rows);
+        var rows = _train.SampleRows(Settings.Batch, Sampler).AsSpan(first, count);
+        var (x, y) = _train.Batch(rows, _flat, _device);
         return F.CrossEntropy(Model.Forward(new Variable(x), parameters), y);
     }
 
@@ -124,31 +119,13 @@ public sealed class ClassifierRun : ITrainingRun
         {
             using var scope = TensorScope.Begin();
             var rows = Enumerable.Range(start, Math.Min(EvaluationBatch, _test.Count - start)).ToArray();
-            var (x, y) = Batch(_test, rows);
+            var (x, y) = _test.Batch(rows, _flat, _device);
             var logits = Model.Forward(new Variable(x), Trainer.Parameters);
             loss += F.CrossEntropy(logits, y).Value.Item() * rows.Length;
             var predicted = Ops.ArgMax(logits.Value, -1).ToArray<int>();
             correct += predicted.Where((p, i) => p == _test.Labels[rows[i]]).Count();
         }
         return (loss / _test.Count, (double)correct / _test.Count);
-    }
-
-    /// <summary>Host staging for batches, reused so a run does not allocate a large array per step.</summary>
-    private float[] _staging = [];
-
-    private (Tensor X, Tensor Y) Batch(ImageDataset data, int[] rows)
-    {
-        int pixels = data.Height * data.Width;
-        if (_staging.Length < rows.Length * pixels)
-            _staging = new float[rows.Length * pixels];
-        var x = _staging.AsSpan(0, rows.Length * pixels);
-        for (int i = 0; i < rows.Length; i++)
-            data.CopyImage(rows[i], x.Slice(i * pixels, pixels));
-        var shape = _flat ? new Shape(rows.Length, pixels) : new Shape(rows.Length, 1, data.Height, data.Width);
-        return (
-            Tensor.FromArray<float>(x, shape, _device),
-            Tensor.FromArray<int>(rows.Select(r => data.Labels[r]).ToArray(), new Shape(rows.Length), _device)
-        );
     }
 
     /// <summary>Frees the weights and optimizer state.</summary>

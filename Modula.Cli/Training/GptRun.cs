@@ -1,6 +1,6 @@
 using System.Globalization;
 using Modula.Autodiff;
-using Modula.Cli.Data;
+using Modula.Data;
 using Modula.Modules;
 using Modula.Optim;
 using Modula.Tensors;
@@ -117,34 +117,16 @@ public sealed class GptRun : ITrainingRun
     }
 
     /// <summary>Random windows of the context length: inputs [B, T] and next-token targets [B, T].</summary>
-    private (Tensor X, Tensor Y) Batch(int[] tokens, Generator sampler) => Batch(tokens, sampler, 0, Settings.Batch);
-
-    /// <summary>
-    /// Rows [<paramref name="first"/>, <paramref name="first"/> + <paramref name="rows"/>) of the next
-    /// batch: the whole batch's windows are drawn, so the sampler moves as in a one-process run.
-    /// </summary>
-    private (Tensor X, Tensor Y) Batch(int[] tokens, Generator sampler, int first, int rows)
-    {
-        int b = Settings.Batch,
-            t = Settings.Config.Context;
-        int range = tokens.Length - t - 1;
-        if (range <= 0)
-            throw new DataException($"the text has {tokens.Length} tokens, fewer than a context of {t} needs.");
-        using var bits = Ops.RandomBits(new Shape(b), sampler);
-        var starts = bits.ToArray<int>();
-        var x = new int[rows * t];
-        var y = new int[rows * t];
-        for (int i = 0; i < rows; i++)
-        {
-            int start = (int)((uint)starts[first + i] % (uint)range);
-            Array.Copy(tokens, start, x, i * t, t);
-            Array.Copy(tokens, start + 1, y, i * t, t);
-        }
-        return (
-            Tensor.FromArray<int>(x, new Shape(rows, t), _device),
-            Tensor.FromArray<int>(y, new Shape(rows, t), _device)
+    private (Tensor X, Tensor Y) Batch(int[] tokens, Generator sampler, int first = 0, int? rows = null) =>
+        TokenBatches.Sample(
+            tokens,
+            Settings.Batch,
+            Settings.Config.Context,
+            sampler,
+            first,
+            rows ?? Settings.Batch,
+            _device
         );
-    }
 
     /// <summary>The run's own checkpoint entries: the vocabulary and the sampler's position.</summary>
     public Dictionary<string, string> State() =>

@@ -4,7 +4,7 @@ using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using Modula.Cli.Commands;
-using Modula.Cli.Data;
+using Modula.Data;
 using Modula.Cli.Training;
 using Modula.Modules;
 using Modula.Optim;

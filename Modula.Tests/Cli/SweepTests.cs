@@ -1,6 +1,6 @@
 using System.Xml.Linq;
 using Modula.Cli;
-using Modula.Cli.Data;
+using Modula.Data;
 using Modula.Cli.Sweep;
 using Modula.Tensors;
 using static Modula.Cli.Sweep.SweepScoring;

@@ -1,5 +1,5 @@
 using Modula.Cli;
-using Modula.Cli.Data;
+using Modula.Data;
 using Modula.Cli.Training;
 using Modula.Modules;
 using Modula.Tensors;

@@ -1,5 +1,5 @@
 using Modula.Autodiff;
-using Modula.Cli.Data;
+using Modula.Data;
 using Modula.Cli.Training;
 using Modula.Modules;
 using Modula.Tensors;

@@ -1,6 +1,6 @@
 using System.Security.Cryptography;
 
-namespace Modula.Cli.Data;
+namespace Modula.Data;
 
 /// <summary>A dataset file: where it lives under a data directory, its SHA-256, and where to download it.</summary>
 /// <param name="RelativePath">Path under a data directory, e.g.

@@ -1,7 +1,7 @@
-namespace Modula.Cli.Data;
+namespace Modula.Data;
 
 /// <summary>CRC-32 as gzip uses it (IEEE 802.3, reflected polynomial 0xEDB88320).</summary>
-public static class Crc32
+internal static class Crc32
 {
     private static readonly uint[] Table = Enumerable
         .Range(0, 256)

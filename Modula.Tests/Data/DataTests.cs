@@ -1,6 +1,6 @@
-using Modula.Cli.Data;
+using Modula.Data;
 
-namespace Modula.Tests.Cli;
+namespace Modula.Tests.Data;
 
 [TestClass]
 public sealed class DataTests

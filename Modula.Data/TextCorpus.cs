@@ -1,4 +1,4 @@
-namespace Modula.Cli.Data;
+namespace Modula.Data;
 
 /// <summary>
 /// A character-level corpus: the vocabulary is the sorted set of distinct characters, the

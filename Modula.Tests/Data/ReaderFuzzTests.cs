@@ -1,9 +1,9 @@
 using System.Buffers.Binary;
 using System.IO.Compression;
 using System.Text;
-using Modula.Cli.Data;
+using Modula.Data;
 
-namespace Modula.Tests.Cli;
+namespace Modula.Tests.Data;
 
 /// <summary>
 /// In-process fuzzing of the readers of outside files: every mutated input must end in the
