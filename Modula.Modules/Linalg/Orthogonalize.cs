@@ -36,6 +36,18 @@ public static class Orthogonalize
         .ToArray();
 
     /// <summary>
+    /// The (a, b, c) of each step of <paramref name="method"/>, in order: step k maps every singular
+    /// value σ to aσ + bσ³ + cσ⁵, after the matrix is scaled to unit Frobenius norm.
+    /// </summary>
+    public static IReadOnlyList<(double A, double B, double C)> Coefficients(Orthogonalizer method) =>
+        method switch
+        {
+            Orthogonalizer.SixStep => SixStepCoefficients,
+            Orthogonalizer.MuonQuintic => MuonCoefficients,
+            _ => throw new ArgumentOutOfRangeException(nameof(method), $"Orthogonalize: unknown method {method}."),
+        };
+
+    /// <summary>
     /// Orthogonalizes every matrix of <paramref name="g"/> [..., m, n]: the result has g's
     /// singular vectors and singular values near 1 (zero singular values stay zero, and a zero
     /// matrix maps to zero rather than NaN).
@@ -47,7 +59,7 @@ public static class Orthogonalize
         bool transpose = g.Shape[-1] > g.Shape[-2]; // work on the tall orientation so MᵀM is the small Gram matrix
         using var tall = transpose ? g.Transpose() : g.View(g.Shape.Dims.ToArray());
         var m = ScaleToUnitFrobenius(tall, method);
-        var coefficients = method == Orthogonalizer.SixStep ? SixStepCoefficients : MuonCoefficients;
+        var coefficients = Coefficients(method);
         using (var identity = Identity(m.Shape[-1], m.DType, m.Device))
             foreach (var (a, b, c) in coefficients)
                 m = Step(m, identity, a, b, c);
