@@ -1,7 +1,7 @@
 using System.Xml.Linq;
 using Modula.Cli;
-using Modula.Data;
 using Modula.Cli.Sweep;
+using Modula.Data;
 using Modula.Tensors;
 using static Modula.Cli.Sweep.SweepScoring;
 

@@ -1,6 +1,6 @@
 using Modula.Autodiff;
-using Modula.Data;
 using Modula.Cli.Training;
+using Modula.Data;
 using Modula.Modules;
 using Modula.Tensors;
 
