@@ -73,6 +73,14 @@ public sealed class Composition : Module
         Then.AssignTargets(target * Then.Mass / Mass, targets[First.AtomCount..]);
     }
 
+    internal override double? LipschitzOf(ReadOnlySpan<Tensor> weights, string path, List<LipschitzPart> parts)
+    {
+        // Both sides are visited, so every excluded part is reported, not only the first.
+        double? first = First.LipschitzOf(weights[..First.AtomCount], path, parts);
+        double? then = Then.LipschitzOf(weights[First.AtomCount..], path, parts);
+        return first * then;
+    }
+
     internal override double NormOf(ReadOnlySpan<Tensor> weights)
     {
         double first =

@@ -47,5 +47,13 @@ public sealed class Named : Module
 
     internal override double NormOf(ReadOnlySpan<Tensor> weights) => Inner.NormOf(weights);
 
+    internal override double? LipschitzOf(ReadOnlySpan<Tensor> weights, string path, List<LipschitzPart> parts)
+    {
+        string here = Join(path, Name);
+        double? bound = Inner.LipschitzOf(weights, here, parts);
+        parts.Add(new LipschitzPart(here, Name, bound, null));
+        return bound;
+    }
+
     internal override Module Rescaled(double factor) => new Named(Inner.Rescaled(factor), Name);
 }

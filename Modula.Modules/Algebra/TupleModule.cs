@@ -101,6 +101,19 @@ public sealed class TupleModule : Module
         return norm;
     }
 
+    internal override double? LipschitzOf(ReadOnlySpan<Tensor> weights, string path, List<LipschitzPart> parts)
+    {
+        // The outputs are measured by the sum of their norms, so the bounds add (and Add is 1-Lipschitz).
+        double? sum = 0;
+        int offset = 0;
+        for (int i = 0; i < _children.Length; i++)
+        {
+            sum += _children[i].LipschitzOf(weights.Slice(offset, _children[i].AtomCount), $"{path}({i})", parts);
+            offset += _children[i].AtomCount;
+        }
+        return sum;
+    }
+
     internal override Module Rescaled(double factor) =>
         new TupleModule(_children.Select(c => c.Rescaled(factor)).ToArray());
 }

@@ -7,6 +7,9 @@ namespace Modula.Modules;
 public sealed class Identity : ElementwiseBond
 {
     /// <inheritdoc/>
+    public override double? LipschitzConstant => 1;
+
+    /// <inheritdoc/>
     protected override Variable Forward(Variable x) => x;
 }
 
@@ -16,6 +19,10 @@ public sealed class Add : Bond
 {
     /// <inheritdoc/>
     public override bool PreservesWidth => true;
+
+    /// <summary>1: ‖Σ yᵢ‖ ≤ Σ ‖yᵢ‖, the norm a tuple's output is measured in. This assumes inputs of one shape
+    /// (the algebra's use); broadcasting an input would count it once per copy.</summary>
+    public override double? LipschitzConstant => 1;
 
     /// <inheritdoc/>
     protected internal override Variable[] Apply(IReadOnlyList<Variable> inputs, ReadOnlySpan<Variable> weights)
@@ -47,6 +54,9 @@ public sealed class Mul : Bond
 
     /// <inheritdoc/>
     public override string Label => $"Mul({Scalar:G4})";
+
+    /// <inheritdoc/>
+    public override double? LipschitzConstant => Math.Abs(Scalar);
 
     /// <inheritdoc/>
     public override bool PreservesWidth => true;

@@ -65,6 +65,22 @@ public abstract class Atom : Module
     /// </summary>
     public virtual double? DecayFactor(double strength) => null;
 
+    /// <summary>
+    /// A certified Lipschitz bound of the atom's forward function in its input, in the ℓ2 norm, for <paramref
+    /// name="weight"/>; null when there is none (see <see cref="NoLipschitzBoundBecause"/>).
+    /// </summary>
+    public virtual double? LipschitzBound(Tensor weight) => null;
+
+    /// <summary>Why <see cref="LipschitzBound"/> is null, for a certificate's reader.</summary>
+    protected virtual string NoLipschitzBoundBecause => $"{Label} declares no Lipschitz bound";
+
+    internal sealed override double? LipschitzOf(ReadOnlySpan<Tensor> weights, string path, List<LipschitzPart> parts)
+    {
+        double? bound = LipschitzBound(weights[0]);
+        parts.Add(new LipschitzPart(Join(path, Label), Label, bound, bound is null ? NoLipschitzBoundBecause : null));
+        return bound;
+    }
+
     /// <summary>The same atom with a different mass.</summary>
     protected abstract Atom WithMass(double mass);
 

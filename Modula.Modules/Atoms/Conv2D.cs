@@ -46,6 +46,9 @@ public sealed class Conv2D : MatrixAtom
     public double Scale => Math.Sqrt((double)OutChannels / InChannels) / (KernelSize * KernelSize);
 
     /// <inheritdoc/>
+    protected override double ForwardScale => Scale;
+
+    /// <inheritdoc/>
     public override Shape WeightShape => new(OutChannels, InChannels, KernelSize, KernelSize);
 
     /// <inheritdoc/>

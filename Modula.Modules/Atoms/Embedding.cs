@@ -38,6 +38,10 @@ public sealed class Embedding : Atom
     public override string Label => $"Embedding({Count}×{Dim})";
 
     /// <inheritdoc/>
+    protected override string NoLipschitzBoundBecause =>
+        "its input is token indices, not a vector: a bound can start only after the embeddings";
+
+    /// <inheritdoc/>
     public override int? OutputWidth => Dim;
 
     /// <inheritdoc/>

@@ -33,6 +33,9 @@ public sealed class Linear : MatrixAtom
     public double Scale => Math.Sqrt((double)Outputs / Inputs);
 
     /// <inheritdoc/>
+    protected override double ForwardScale => Scale;
+
+    /// <inheritdoc/>
     public override Shape WeightShape => new(Outputs, Inputs);
 
     /// <inheritdoc/>

@@ -40,6 +40,20 @@ public abstract partial class MatrixAtom : Atom
         return FromSlices(slices);
     }
 
+    /// <summary>The factor the forward pass multiplies the weight by (√(out/in) for a Linear).</summary>
+    protected abstract double ForwardScale { get; }
+
+    /// <summary>
+    /// The forward scale times the sum of the slices' spectral norms: a Linear (one slice) is exactly
+    /// √(out/in)·σ₁(W); a convolution is a sum over kernel offsets of a zero-padded shift (which cannot lengthen
+    /// a vector) after that offset's matrix, so the triangle inequality bounds it by the sum.
+    /// </summary>
+    public override double? LipschitzBound(Tensor weight)
+    {
+        using var slices = ToSlices(weight);
+        return ForwardScale * HostLinalg.SingularValues(slices).Sum(s => s.Length == 0 ? 0 : s[0]);
+    }
+
     /// <inheritdoc/>
     public override double WeightNorm(Tensor weight)
     {

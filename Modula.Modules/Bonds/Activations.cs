@@ -10,6 +10,9 @@ public sealed class Abs : ElementwiseBond
         : base(1, smooth: false) { }
 
     /// <inheritdoc/>
+    public override double? LipschitzConstant => 1;
+
+    /// <inheritdoc/>
     protected override Variable Forward(Variable x) => F.Abs(x);
 }
 
@@ -26,6 +29,9 @@ public sealed class Relu : ElementwiseBond
     /// <inheritdoc/>
     public override string Label => $"ReLU(s={Sensitivity:G4})";
 
+    /// <summary>1 whatever the sensitivity: the forward function is max(0, x), unscaled.</summary>
+    public override double? LipschitzConstant => 1;
+
     /// <inheritdoc/>
     protected override Variable Forward(Variable x) => F.Relu(x);
 }
@@ -39,6 +45,12 @@ public sealed class Gelu : ElementwiseBond
 
     /// <inheritdoc/>
     public override string Label => "GELU";
+
+    /// <summary>GELU's largest slope, Φ(√2) + √2·φ(√2) = 1.12890415, rounded up.</summary>
+    public const double MaxSlope = 1.128905;
+
+    /// <inheritdoc/>
+    public override double? LipschitzConstant => MaxSlope;
 
     /// <inheritdoc/>
     protected override Variable Forward(Variable x) => F.Gelu(x);
@@ -59,6 +71,12 @@ public sealed class ScaledTanhGelu : ElementwiseBond
 
     /// <inheritdoc/>
     public override string Label => "GeLU/1.1289";
+
+    /// <summary>The tanh approximation's largest slope, 1.12899307 (near x = 1.4), rounded up.</summary>
+    public const double TanhMaxSlope = 1.128994;
+
+    /// <summary>Slightly above 1: the divisor 1.1289 is a little below the approximation's largest slope.</summary>
+    public override double? LipschitzConstant => TanhMaxSlope / MaxSlope;
 
     /// <inheritdoc/>
     protected override Variable Forward(Variable x) => F.Scale(F.GeluTanh(x), 1 / MaxSlope);

@@ -16,6 +16,9 @@ public sealed class FunctionalAttention(bool causal) : Bond
     public override string Label => $"FunctionalAttention(causal={Causal})";
 
     /// <inheritdoc/>
+    protected override string NoLipschitzConstantBecause => Attention.NotLipschitz;
+
+    /// <inheritdoc/>
     protected internal override Variable[] Apply(IReadOnlyList<Variable> inputs, ReadOnlySpan<Variable> weights)
     {
         Expect(inputs, 3, "q, k, v");
@@ -31,6 +34,9 @@ public sealed class FunctionalAttention(bool causal) : Bond
 public sealed class AttentionQK : Bond
 {
     /// <inheritdoc/>
+    protected override string NoLipschitzConstantBecause => Attention.NotLipschitz;
+
+    /// <inheritdoc/>
     protected internal override Variable[] Apply(IReadOnlyList<Variable> inputs, ReadOnlySpan<Variable> weights)
     {
         Expect(inputs, 2, "q, k");
@@ -44,6 +50,10 @@ public sealed class AttentionQK : Bond
 /// <summary>Sets scores [..., T, T] above the diagonal to −∞ (query i sees keys j ≤ i); sensitivity 1.</summary>
 public sealed class CausalMask : ElementwiseBond
 {
+    /// <inheritdoc/>
+    protected override string NoLipschitzConstantBecause =>
+        "it writes −∞ into attention scores; " + Attention.NotLipschitz;
+
     /// <inheritdoc/>
     protected override Variable Forward(Variable x)
     {
@@ -73,6 +83,9 @@ public sealed class Softmax : ElementwiseBond
     /// <inheritdoc/>
     public override string Label => $"Softmax({Scale:G4})";
 
+    /// <summary>The scale: softmax's Jacobian diag(p) − ppᵀ has spectral norm below 1.</summary>
+    public override double? LipschitzConstant => Scale;
+
     /// <inheritdoc/>
     protected override Variable Forward(Variable x) => F.Softmax(x, -1, Scale);
 }
@@ -80,6 +93,9 @@ public sealed class Softmax : ElementwiseBond
 /// <summary>Modula v2: (v [B, H, T, d], scores [B, H, T, T]) → scores·v; sensitivity 1.</summary>
 public sealed class ApplyAttentionScores : Bond
 {
+    /// <inheritdoc/>
+    protected override string NoLipschitzConstantBecause => Attention.NotLipschitz;
+
     /// <inheritdoc/>
     protected internal override Variable[] Apply(IReadOnlyList<Variable> inputs, ReadOnlySpan<Variable> weights)
     {

@@ -21,6 +21,23 @@ public abstract class Bond : Module
 
     internal sealed override Module Rescaled(double factor) => this;
 
+    /// <summary>
+    /// A true Lipschitz constant of the bond's forward function in the ℓ2 norm (not its Modula sensitivity, which
+    /// may be an RMS gain: ReLU's 1/√2), or null when the function has no global one. Null by default: a bond is
+    /// only certified once it states its constant.
+    /// </summary>
+    public virtual double? LipschitzConstant => null;
+
+    /// <summary>Why <see cref="LipschitzConstant"/> is null, for a certificate's reader.</summary>
+    protected virtual string NoLipschitzConstantBecause => $"{Label} declares no Lipschitz constant";
+
+    internal sealed override double? LipschitzOf(ReadOnlySpan<Tensor> weights, string path, List<LipschitzPart> parts)
+    {
+        if (LipschitzConstant is null)
+            parts.Add(new LipschitzPart(Join(path, Label), Label, null, NoLipschitzConstantBecause));
+        return LipschitzConstant;
+    }
+
     /// <summary>The single input of a one-input bond, or an error naming the bond.</summary>
     protected Variable Single(IReadOnlyList<Variable> inputs) =>
         inputs.Count == 1 ? inputs[0] : throw new ModuleException($"expects one input, got {inputs.Count}.");

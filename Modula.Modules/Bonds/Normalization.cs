@@ -14,6 +14,9 @@ public sealed class MeanSubtract : ElementwiseBond
     /// <inheritdoc/>
     public override string Label => $"MeanSubtract({string.Join(",", Axes)})";
 
+    /// <summary>1: subtracting the mean is an orthogonal projection.</summary>
+    public override double? LipschitzConstant => 1;
+
     /// <inheritdoc/>
     protected override Variable Forward(Variable x) => F.MeanSubtract(x, Axes);
 }
@@ -32,6 +35,11 @@ public sealed class RmsDivide : ElementwiseBond
     public override string Label => $"RMSDivide({string.Join(",", Axes)})";
 
     /// <inheritdoc/>
+    protected override string NoLipschitzConstantBecause =>
+        "x/rms(x) has no global Lipschitz constant: its slope grows without bound as x approaches 0 "
+        + "(layer norm likewise)";
+
+    /// <inheritdoc/>
     protected override Variable Forward(Variable x) => F.RmsDivide(x, Axes);
 }
 
@@ -44,6 +52,9 @@ public sealed class Mean(int axis) : UnaryBond
     /// <inheritdoc/>
     public override string Label => $"Mean({Axis})";
 
+    /// <summary>1 (in fact 1/√n for a mean of n entries: |mean| ≤ rms).</summary>
+    public override double? LipschitzConstant => 1;
+
     /// <inheritdoc/>
     protected override Variable Forward(Variable x) => F.Mean(x, [Axis]);
 }
@@ -52,6 +63,9 @@ public sealed class Mean(int axis) : UnaryBond
 /// 1.</summary>
 public sealed class AvgPool : UnaryBond
 {
+    /// <summary>1 (in fact 1/√(H·W): a mean is at most the RMS of what it averages).</summary>
+    public override double? LipschitzConstant => 1;
+
     /// <inheritdoc/>
     protected override Variable Forward(Variable x)
     {

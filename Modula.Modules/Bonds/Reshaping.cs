@@ -6,6 +6,9 @@ namespace Modula.Modules;
 /// <summary>Flattens every axis after the first: [N, ...] → [N, prod(...)]; sensitivity 1.</summary>
 public sealed class Flatten : UnaryBond
 {
+    /// <summary>1: it only rearranges entries.</summary>
+    public override double? LipschitzConstant => 1;
+
     /// <inheritdoc/>
     protected override Variable Forward(Variable x)
     {
@@ -18,6 +21,9 @@ public sealed class Flatten : UnaryBond
 /// <summary>[B, T, H·d] → [B, H, T, d] (Modula v1 AddHeads, v2 SplitIntoHeads); sensitivity 1.</summary>
 public sealed class SplitIntoHeads : UnaryBond
 {
+    /// <summary>1: it only rearranges entries.</summary>
+    public override double? LipschitzConstant => 1;
+
     /// <summary>Creates the split into <paramref name="heads"/> heads.</summary>
     public SplitIntoHeads(int heads) =>
         Heads =
@@ -47,6 +53,9 @@ public sealed class SplitIntoHeads : UnaryBond
 /// <summary>[B, H, T, d] → [B, T, H·d] (Modula v1 RemoveHeads, v2 MergeHeads); sensitivity 1.</summary>
 public sealed class MergeHeads : UnaryBond
 {
+    /// <summary>1: it only rearranges entries.</summary>
+    public override double? LipschitzConstant => 1;
+
     /// <inheritdoc/>
     protected override Variable Forward(Variable x)
     {
@@ -61,6 +70,10 @@ public sealed class MergeHeads : UnaryBond
 /// 1.</summary>
 public sealed class Enumerate : UnaryBond
 {
+    /// <inheritdoc/>
+    protected override string NoLipschitzConstantBecause =>
+        "its input is token indices, not a vector: a bound can start only after the embeddings";
+
     /// <inheritdoc/>
     protected override Variable Forward(Variable x)
     {

@@ -33,6 +33,9 @@ public sealed class Rope : Bond
     /// <inheritdoc/>
     public override string Label => $"Rope({HeadDim})";
 
+    /// <summary>1: a rotation of each pair of features at each position.</summary>
+    public override double? LipschitzConstant => 1;
+
     /// <inheritdoc/>
     protected internal override Variable[] Apply(IReadOnlyList<Variable> inputs, ReadOnlySpan<Variable> weights)
     {

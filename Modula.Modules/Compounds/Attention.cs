@@ -4,6 +4,11 @@ namespace Modula.Modules;
 /// W).</summary>
 public static class Attention
 {
+    /// <summary>Why no attention bond has a certified Lipschitz constant.</summary>
+    internal const string NotLipschitz =
+        "dot-product attention has no global Lipschitz constant: q·kᵀ is bilinear, so its slope grows with its "
+        + "inputs (bounds exist only on bounded inputs, which certification here does not assume)";
+
     /// <summary>
     /// Modula v1: q, k and v each scaled by 1/3 (so logits are q·k/(9·d) and values v/3; the
     /// tuple's sensitivity 3 times 1/3 gives 1), then <see cref="FunctionalAttention"/>.

@@ -114,6 +114,14 @@ public sealed class TiedEmbedding : Module
         public override int FanIn => embedding.Dim;
         protected override int Slices => 1;
 
+        // The table's forward use is the embedding's, whose input is token indices: no bound to certify.
+        protected override double ForwardScale => double.NaN;
+
+        public override double? LipschitzBound(Tensor weight) => null;
+
+        protected override string NoLipschitzBoundBecause =>
+            "its input is token indices, not a vector: a bound can start only after the embeddings";
+
         protected override Variable Forward(Variable x, Variable weight) => embedding.Run([x], [weight])[0];
 
         protected override Tensor ToSlices(Tensor weight) => weight.Reshape(1, FanOut, FanIn);

@@ -1,0 +1,80 @@
+using Modula.Tensors;
+
+namespace Modula.Modules;
+
+public abstract partial class Module
+{
+    // ---- certified Lipschitz bounds -----------------------------------------------------------
+
+    /// <summary>
+    /// A certified upper bound on this module's Lipschitz constant with respect to its input, for the given
+    /// weights: ‖f(x) − f(x′)‖ ≤ L·‖x − x′‖ for every pair of inputs, in the ℓ2 norm of one example's whole input
+    /// and output tensors (a tuple's output is measured by the sum of its parts' norms, so a tuple's bound is the
+    /// sum of its children's and <see cref="Add"/>'s is 1). Computed through the algebra from the weights, not
+    /// sampled: a composition multiplies its parts' bounds, a tuple adds them, a scalar multiple scales them, a
+    /// Linear contributes √(out/in)·σ₁(W) (exact singular values on the host, in float64). Modules with no global
+    /// bound (RMS division and layer norm, dot-product attention, embeddings of token indices) are excluded with
+    /// their reason and leave the total undefined.
+    /// </summary>
+    public LipschitzCertificate CertifyLipschitz(Weights weights)
+    {
+        CheckWeights(weights);
+        var parts = new List<LipschitzPart>();
+        var tensors = Enumerable.Range(0, weights.Count).Select(i => weights[i]).ToArray();
+        return new LipschitzCertificate(LipschitzOf(tensors, "", parts), parts);
+    }
+
+    /// <summary>
+    /// This module's bound for <paramref name="weights"/>, or null when it has none; the parts worth reporting
+    /// (named modules, atoms, excluded modules) are added to <paramref name="parts"/> under <paramref name="path"/>.
+    /// A module type the algebra does not know has no bound: certification never guesses.
+    /// </summary>
+    internal virtual double? LipschitzOf(ReadOnlySpan<Tensor> weights, string path, List<LipschitzPart> parts)
+    {
+        parts.Add(
+            new LipschitzPart(
+                Join(path, Label),
+                Label,
+                null,
+                $"{GetType().Name} declares no Lipschitz bound, so none is certified"
+            )
+        );
+        return null;
+    }
+
+    /// <summary><paramref name="path"/>/<paramref name="name"/>, or the name alone at the root.</summary>
+    private protected static string Join(string path, string name) => path.Length == 0 ? name : $"{path}/{name}";
+}
+
+/// <summary>One line of a <see cref="LipschitzCertificate"/>.</summary>
+/// <param name="Path">Where the module sits in the tree (names joined by '/').</param>
+/// <param name="Module">The module's label.</param>
+/// <param name="Bound">Its certified bound, or null when it has none.</param>
+/// <param name="Reason">Why it has no bound, when <paramref name="Bound"/> is null.</param>
+public sealed record LipschitzPart(string Path, string Module, double? Bound, string? Reason);
+
+/// <summary>
+/// A certified upper bound on a network's Lipschitz constant in its input (see <see
+/// cref="Module.CertifyLipschitz"/>), with the bound of every named module and atom, and every excluded module
+/// with its reason.
+/// </summary>
+/// <param name="Bound">The whole network's bound; null when some part has none.</param>
+/// <param name="Parts">Named modules, atoms and excluded modules, in data-flow order (a named module after its
+/// contents).</param>
+public sealed record LipschitzCertificate(double? Bound, IReadOnlyList<LipschitzPart> Parts)
+{
+    /// <summary>The parts that have no bound, each with its reason.</summary>
+    public IEnumerable<LipschitzPart> Excluded => Parts.Where(p => p.Reason is not null);
+
+    /// <summary>A table a person reads: one line per part, then the total or why there is none.</summary>
+    public override string ToString()
+    {
+        var lines = Parts.Select(p =>
+            p.Bound is double b ? $"  {p.Path}  L ≤ {b:G6}" : $"  {p.Path}  no bound: {p.Reason}"
+        );
+        string total = Bound is double l
+            ? $"certified Lipschitz bound (ℓ2, per example): L ≤ {l:G6}"
+            : $"no certified bound: {Excluded.Count()} part(s) have none";
+        return string.Join('\n', lines.Append(total));
+    }
+}
