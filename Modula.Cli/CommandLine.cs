@@ -15,6 +15,7 @@ public static class CommandLine
           modula train mlp|resmlp|rescnn --data fashion-mnist [--steps N] [...]
           modula generate --checkpoint PATH [--length N] [--temperature T] [--seed N] [--prompt TEXT]
           modula summary gpt|mlp|resmlp|rescnn [--recipe v1|v2] [--width N] [--blocks N]
+          modula certify --checkpoint PATH
           modula sweep resmlp|gpt [--optimizers LIST] [--widths LIST] [--depths LIST] [--jobs N] [...]
           modula bench gemm [--device cpu|cuda|opencl|ilgpu-cpu] [--threads N] [--repeat N] [--shapes SET]
           modula bench gpt-step [--optimizers LIST] [--steps N] [--threads N] [--profile] [...]
@@ -27,6 +28,8 @@ public static class CommandLine
           generate        Sample text from a GPT checkpoint.
           summary         Print a model's module tree: atoms, bonds, mass, sensitivity and the
                           norm target of every atom.
+          certify         A certified bound on a trained network's Lipschitz constant in its input,
+                          per module and in total, from a checkpoint's weights.
           sweep           Learning-rate sweeps across width and depth for normed Adam, Adam, normed
                           SGD, SGD and dualized descent: CSV, SVG plots and the drift of the best
                           learning rate (resumable).
@@ -38,7 +41,7 @@ public static class CommandLine
         """;
 
     /// <summary>The subcommands, as typed after <c>modula</c>.</summary>
-    public static readonly string[] Commands = ["train", "generate", "summary", "sweep", "bench", "help"];
+    public static readonly string[] Commands = ["train", "generate", "summary", "certify", "sweep", "bench", "help"];
 
     /// <summary>The package's version with the commit it was built from (<c>0.1.0+abc123…</c>).</summary>
     public static string Version =>
@@ -83,6 +86,7 @@ public static class CommandLine
             {
                 "bench" => BenchCommand.Run(args[1..], output),
                 "summary" => SummaryCommand.Run(args[1..], output),
+                "certify" => CertifyCommand.Run(args[1..], output),
                 "train" => TrainCommand.Run(args[1..], output, error),
                 "generate" => GenerateCommand.Run(args[1..], output),
                 "sweep" => SweepCommand.Run(args[1..], output),

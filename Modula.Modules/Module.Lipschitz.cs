@@ -70,7 +70,9 @@ public sealed record LipschitzCertificate(double? Bound, IReadOnlyList<Lipschitz
     public override string ToString()
     {
         var lines = Parts.Select(p =>
-            p.Bound is double b ? $"  {p.Path}  L ≤ {b:G6}" : $"  {p.Path}  no bound: {p.Reason}"
+            p.Bound is double b ? $"  {p.Path}  L ≤ {b:G6}"
+            : p.Reason is null ? $"  {p.Path}  no bound (a part of it has none)"
+            : $"  {p.Path}  no bound: {p.Reason}"
         );
         string total = Bound is double l
             ? $"certified Lipschitz bound (ℓ2, per example): L ≤ {l:G6}"

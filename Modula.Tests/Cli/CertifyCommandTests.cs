@@ -1,0 +1,82 @@
+using System.Globalization;
+using Modula.Cli;
+using Modula.Modules;
+using Modula.Optim;
+using Modula.Tensors;
+
+namespace Modula.Tests.Cli;
+
+/// <summary><c>modula certify</c> on checkpoints written by <c>modula train</c>.</summary>
+[TestClass]
+public sealed class CertifyCommandTests
+{
+    private string _dir = "";
+
+    [TestInitialize]
+    public void CreateDirectory() => _dir = Directory.CreateTempSubdirectory("modula-certify-").FullName;
+
+    [TestCleanup]
+    public void DeleteDirectory() => Directory.Delete(_dir, recursive: true);
+
+    private static (int Code, string Output, string Error) Run(params string[] args)
+    {
+        var output = new StringWriter();
+        var error = new StringWriter();
+        int code = CommandLine.Run(args, output, error);
+        return (code, output.ToString(), error.ToString());
+    }
+
+    [TestMethod]
+    public void AnMlpCheckpointGetsTheLibrarysBoundPerAtomAndInTotal()
+    {
+        string? data = Environment.GetEnvironmentVariable("MODULA_DATA");
+        if (data is null || !File.Exists(Path.Combine(data, "fashion-mnist", "train-images-idx3-ubyte.gz")))
+            Assert.Inconclusive("Fashion-MNIST not found in MODULA_DATA.");
+        string path = Path.Combine(_dir, "mlp.safetensors");
+        string[] train = ["train", "mlp", "--data", Path.Combine(data, "fashion-mnist"), "--steps", "5"];
+        var trained = Run([.. train, "--width", "16", "--batch", "8", "--checkpoint", path]);
+        Assert.AreEqual(0, trained.Code, trained.Error);
+
+        var (code, output, error) = Run("certify", "--checkpoint", path);
+        Assert.AreEqual(0, code, error);
+        var (model, weights, _) = Checkpoint.LoadWeights(path, _ => Mlp.V2(10, 784, 16, 3), Device.Cpu);
+        using (weights)
+        {
+            var certificate = model.CertifyLipschitz(weights);
+            string total = certificate.Bound!.Value.ToString("G6", CultureInfo.InvariantCulture);
+            StringAssert.Contains(output, $"certified Lipschitz bound (ℓ2, per example): L ≤ {total}");
+            Assert.AreEqual(3, output.Split('\n').Count(l => l.Contains("Linear(") && l.Contains("L ≤")), output);
+        }
+    }
+
+    [TestMethod]
+    public void AGptCheckpointListsWhatHasNoBoundAndWhy()
+    {
+        string? data = Environment.GetEnvironmentVariable("MODULA_DATA");
+        if (data is null || !File.Exists(Path.Combine(data, "tinyshakespeare.txt")))
+            Assert.Inconclusive("tinyshakespeare.txt not found in MODULA_DATA.");
+        string path = Path.Combine(_dir, "gpt.safetensors");
+        string[] sizes = ["--width", "16", "--heads", "2", "--blocks", "1", "--context", "8", "--batch", "2"];
+        var trained = Run(["train", "gpt", "--recipe", "v2", "--steps", "2", .. sizes, "--checkpoint", path]);
+        Assert.AreEqual(0, trained.Code, trained.Error);
+        var (code, output, _) = Run("certify", "--checkpoint", path);
+        Assert.AreEqual(0, code);
+        StringAssert.Contains(output, "no bound: dot-product attention has no global Lipschitz constant");
+        StringAssert.Contains(output, "no certified bound");
+    }
+
+    [TestMethod]
+    public void BadUsageAndBadFilesAreErrorsNotStackTraces()
+    {
+        Assert.AreEqual(2, Run("certify").Code);
+        var missing = Run("certify", "--checkpoint", Path.Combine(_dir, "none.safetensors"));
+        Assert.AreNotEqual(0, missing.Code);
+        StringAssert.Contains(missing.Error, "does not exist");
+        string junk = Path.Combine(_dir, "junk.safetensors");
+        File.WriteAllBytes(junk, [1, 2, 3, 4, 5, 6, 7, 8, 9]);
+        var bad = Run("certify", "--checkpoint", junk);
+        Assert.AreNotEqual(0, bad.Code);
+        Assert.IsFalse(bad.Error.Contains("   at "), bad.Error);
+        StringAssert.Contains(Run("certify", "--help").Output, "modula certify --checkpoint PATH");
+    }
+}
