@@ -22,7 +22,8 @@
 // Run: dotnet run -c Release examples/03-bad-scaling.cs [--full] [--out DIR]
 //      (about a minute; --full adds width 2048 and trains longer; the SVG goes to DIR, default the
 //      system's temporary folder)
-// Data: $MODULA_DATA (default /work/shared/data) must hold fashion-mnist/*.gz.
+// Data: fashion-mnist/*.gz in $MODULA_DATA (CI sets it to ../shared/data), ./data or /usr/share/datasets;
+// otherwise downloaded into ./data, SHA-256 checked.
 // Fails (throws) if a normalized optimizer's best rate drifts by more than one factor of 2, or if
 // plain Adam's does not drift by at least two across width.
 using Modula.Autodiff;
@@ -43,8 +44,7 @@ int steps = full ? 300 : 100,
     batch = 128,
     depth = 3, // Linear layers of the width sweep
     baseWidth = 128; // width of the depth sweep
-string data = Environment.GetEnvironmentVariable("MODULA_DATA") ?? "/work/shared/data";
-var images = ImageDataset.LoadFashionMnist(train: true, data, download: false, TextWriter.Null);
+var images = ImageDataset.LoadFashionMnist(train: true, null, download: true, TextWriter.Null);
 
 // Each optimizer: a base direction, an update rule, and a grid of learning-rate exponents wide
 // enough to hold the optimum at every width.

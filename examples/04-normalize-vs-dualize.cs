@@ -24,7 +24,8 @@
 //
 // Run: dotnet run -c Release examples/04-normalize-vs-dualize.cs [--full] [--out DIR]
 //      (about 20 s; --full trains 1000 steps; the SVG goes to DIR, default the temporary folder)
-// Data: $MODULA_DATA (default /work/shared/data) must hold fashion-mnist/*.gz.
+// Data: fashion-mnist/*.gz in $MODULA_DATA (CI sets it to ../shared/data), ./data or /usr/share/datasets;
+// otherwise downloaded into ./data, SHA-256 checked.
 // Fails (throws) if the dualized update's stable rank is not well above the normalized one's, if
 // Newton–Schulz disagrees with the scalar recursion, or if dualized training does not erase the
 // letter more than normalized training does.
@@ -41,8 +42,7 @@ bool full = args.Contains("--full");
 int outIndex = Array.IndexOf(args, "--out");
 string outDir = outIndex >= 0 && outIndex + 1 < args.Length ? args[outIndex + 1] : Path.GetTempPath();
 const int Width = 256;
-string data = Environment.GetEnvironmentVariable("MODULA_DATA") ?? "/work/shared/data";
-var images = ImageDataset.LoadFashionMnist(train: true, data, download: false, TextWriter.Null);
+var images = ImageDataset.LoadFashionMnist(train: true, null, download: true, TextWriter.Null);
 
 void Check(bool ok, string what)
 {

@@ -11,7 +11,8 @@
 // the files (or downloads them, SHA-256 checked), reads them strictly, and turns rows into tensors.
 //
 // Run: dotnet run -c Release examples/05-hello-mnist.cs [--full]
-// Data: $MODULA_DATA (default /work/shared/data) must hold fashion-mnist/*.gz.
+// Data: fashion-mnist/*.gz in $MODULA_DATA (CI sets it to ../shared/data), ./data or /usr/share/datasets;
+// otherwise downloaded into ./data, SHA-256 checked.
 // Fails (throws) if the test accuracy stays below 80% (short run) or 87% (--full).
 using Modula.Autodiff;
 using Modula.Data;
@@ -24,10 +25,9 @@ bool full = args.Contains("--full");
 int steps = full ? 3000 : 300,
     batch = 128;
 double goal = full ? 0.87 : 0.80;
-string data = Environment.GetEnvironmentVariable("MODULA_DATA") ?? "/work/shared/data";
 
-var train = ImageDataset.LoadFashionMnist(train: true, data, download: false, Console.Out);
-var test = ImageDataset.LoadFashionMnist(train: false, data, download: false, Console.Out);
+var train = ImageDataset.LoadFashionMnist(train: true, null, download: true, Console.Out);
+var test = ImageDataset.LoadFashionMnist(train: false, null, download: true, Console.Out);
 Console.WriteLine($"train {train.Count} images, test {test.Count}, {train.Height}×{train.Width}");
 
 Module mlp = new Linear(256, 784) >> new Relu() >> new Linear(256, 256) >> new Relu() >> new Linear(10, 256);

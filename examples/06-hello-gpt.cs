@@ -15,7 +15,8 @@
 // of the last position, divided by a temperature, give the probabilities of the next character.
 //
 // Run: dotnet run -c Release examples/06-hello-gpt.cs [--full]   (about 30 s; --full: 2000 steps)
-// Data: $MODULA_DATA (default /work/shared/data) must hold tinyshakespeare.txt.
+// Data: tinyshakespeare.txt in $MODULA_DATA (CI sets it to ../shared/data), ./data or /usr/share/datasets;
+// otherwise downloaded into ./data, SHA-256 checked.
 // Fails (throws) if the held-out loss stays above 2.2 (short run) or 1.95 (--full).
 using Modula.Autodiff;
 using Modula.Data;
@@ -28,9 +29,8 @@ bool full = args.Contains("--full");
 int steps = full ? 2000 : 400,
     batch = 12;
 double goal = full ? 1.95 : 2.2;
-string data = Environment.GetEnvironmentVariable("MODULA_DATA") ?? "/work/shared/data";
 
-var corpus = TextCorpus.Load(DataFiles.Locate(DataFiles.Shakespeare, data, download: false, Console.Out));
+var corpus = TextCorpus.Load(DataFiles.Locate(DataFiles.Shakespeare, null, download: true, Console.Out));
 Console.WriteLine(
     $"tinyshakespeare: {corpus.Train.Length:N0} training and {corpus.Test.Length:N0} held-out characters, "
         + $"vocabulary of {corpus.Vocabulary.Length}"
