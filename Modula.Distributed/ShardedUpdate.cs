@@ -63,7 +63,7 @@ public sealed class ShardedUpdate
     {
         var dims = atom.WeightShape.Dims;
         double size = atom.WeightShape.Size;
-        return rule == UpdateRule.Dualize && atom is MatrixAtom && dims.Length >= 2
+        return rule is UpdateRule.Dualize or UpdateRule.Manifold && atom is MatrixAtom && dims.Length >= 2
             ? size * Math.Min(dims[^1], dims[^2])
             : size;
     }
@@ -123,9 +123,20 @@ public sealed class ShardedUpdate
                 if (Owners[i] != _world.Rank || targets[i] == 0)
                     continue;
                 var atom = _atoms[i].Atom;
-                results[i] = normalize
-                    ? atom.NormalizeWeight(direction[i], targets[i], state, i)
-                    : atom.DualizeWeight(direction[i], targets[i], _trainer.Options.Orthogonalizer);
+                var options = _trainer.Options;
+                results[i] = options.Rule switch
+                {
+                    UpdateRule.Normalize => atom.NormalizeWeight(direction[i], targets[i], state, i),
+                    UpdateRule.Dualize => atom.DualizeWeight(direction[i], targets[i], options.Orthogonalizer),
+                    UpdateRule.Manifold => atom.ManifoldWeight(
+                        direction[i],
+                        _trainer.Weights[i],
+                        targets[i],
+                        options.Manifold ?? new(),
+                        _trainer.ManifoldStats
+                    ),
+                    var rule => throw new InvalidOperationException($"ShardedUpdate: no update for rule {rule}."),
+                };
                 results[i]!.CopyTo<float>(mine[offset..]);
                 offset += direction[i].Size;
                 if (VectorSize(i) == 0)

@@ -96,6 +96,27 @@ public abstract partial class Module
         );
     }
 
+    /// <summary>
+    /// Manifold descent (Modular Manifolds, Bernstein 2025): each atom's steepest direction tangent to its
+    /// constraint set at <paramref name="weights"/> — manifold Muon for matrices, hyperspherical descent for
+    /// embedding rows — scaled to the atom's target. Subtract it and project (<see cref="Project"/>, the
+    /// retraction) to stay on the manifolds. Returns a new vector.
+    /// </summary>
+    public Weights ManifoldUpdate(
+        Weights gradient,
+        Weights weights,
+        IReadOnlyList<double> targets,
+        ManifoldMuonOptions options,
+        ManifoldStats stats
+    )
+    {
+        CheckTargets(targets);
+        CheckWeights(weights);
+        return PerAtom(gradient, targets, (atom, g, t, i) =>
+            t == 0 ? Ops.ZerosLike(g) : atom.ManifoldWeight(g, weights[i], t, options, stats)
+        );
+    }
+
     private void CheckTargets(IReadOnlyList<double> targets)
     {
         if (targets.Count != AtomCount)

@@ -1,5 +1,6 @@
 using Modula.Autodiff;
 using Modula.Modules;
+using Modula.Modules.Linalg;
 using Modula.Tensors;
 using Modula.Tensors.Primitives;
 using Modula.Tensors.Random;
@@ -66,6 +67,10 @@ public sealed class Trainer : IDisposable
 
     /// <summary>The learning-rate multiplier in use.</summary>
     public Schedule Schedule { get; }
+
+    /// <summary>Dual-ascent steps and final tangency of <see cref="UpdateRule.Manifold"/>'s matrix directions so
+    /// far.</summary>
+    public ManifoldStats ManifoldStats { get; } = new();
 
     /// <summary>Power-iteration vectors for <see cref="UpdateRule.Normalize"/>.</summary>
     public NormalizeState NormalizeState { get; }
@@ -166,6 +171,13 @@ public sealed class Trainer : IDisposable
                     {
                         UpdateRule.Normalize => Model.Normalize(direction, targets, NormalizeState),
                         UpdateRule.Dualize => Model.Dualize(direction, targets, Options.Orthogonalizer),
+                        UpdateRule.Manifold => Model.ManifoldUpdate(
+                            direction,
+                            Weights,
+                            targets,
+                            Options.Manifold ?? new(),
+                            ManifoldStats
+                        ),
                         _ => throw new InvalidOperationException($"Trainer: unknown rule {Options.Rule}."),
                     };
                 // Modula's weight decay is split over atoms like the targets: sᵢ = λ·tᵢ.
@@ -180,7 +192,8 @@ public sealed class Trainer : IDisposable
                     );
             }
         }
-        if (Options.Project)
+        // The manifold rule's retraction is the projection: its steps are tangent, not on the manifold.
+        if (Options.Project || Options.Rule == UpdateRule.Manifold)
             using (var projected = Model.Project(Weights))
                 Weights.CopyFrom(projected);
         StepCount++;

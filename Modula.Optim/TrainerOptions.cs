@@ -15,6 +15,11 @@ public enum UpdateRule
     /// <summary>Modula v2: the direction is dualized in the modular norm with target <c>lr·schedule</c>
     /// (Newton–Schulz).</summary>
     Dualize,
+
+    /// <summary>Modular manifolds: each atom steps along its steepest direction tangent to its constraint set
+    /// (manifold Muon for matrices, hyperspherical descent for embedding rows) with target <c>lr·schedule</c>, then
+    /// the weights are projected back onto the manifolds (the retraction).</summary>
+    Manifold,
 }
 
 /// <summary>What to do when a gradient holds NaN or ±∞.</summary>
@@ -41,6 +46,8 @@ public enum NonFinitePolicy
 /// <param name="Project">Map the weights back to their constraint set after every update (Modula v2's project).</param>
 /// <param name="NonFinite">What to do when a gradient is not finite.</param>
 /// <param name="Orthogonalizer">The Newton–Schulz variant used by <see cref="UpdateRule.Dualize"/>.</param>
+/// <param name="Manifold">The dual ascent of <see cref="UpdateRule.Manifold"/>'s matrix directions (defaults when
+/// null).</param>
 public sealed record TrainerOptions(
     double LearningRate,
     Schedule? Schedule = null,
@@ -48,7 +55,8 @@ public sealed record TrainerOptions(
     double WeightDecay = 0,
     bool Project = false,
     NonFinitePolicy NonFinite = NonFinitePolicy.Throw,
-    Orthogonalizer Orthogonalizer = Orthogonalizer.SixStep
+    Orthogonalizer Orthogonalizer = Orthogonalizer.SixStep,
+    ManifoldMuonOptions? Manifold = null
 );
 
 /// <summary>A gradient held NaN or ±∞ under <see cref="NonFinitePolicy.Throw"/>.</summary>

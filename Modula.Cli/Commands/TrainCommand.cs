@@ -47,7 +47,7 @@ public static class TrainCommand
                 """
                 modula train gpt [--recipe v1|v2] [--steps 2000] [--batch 12] [--context 64] [--width 128] [--heads 4]
                                  [--blocks 4] [--optimizer modula-adam|adam|momentum|sgd]
-                                 [--rule normalize|dualize|plain] [--lr X] [--beta1 X] [--beta2 X] [--wd X]
+                                 [--rule normalize|dualize|manifold|plain] [--lr X] [--beta1 X] [--beta2 X] [--wd X]
                                  [--seed 0] [--device cpu] [--data DIR] [--no-download] [--log train-gpt.csv]
                                  [--eval-interval 200] [--eval-batches 100] [--checkpoint PATH] [--checkpoint-every N]
                                  [--keep K]
@@ -62,6 +62,8 @@ public static class TrainCommand
                 the mean loss over --eval-batches fixed train and held-out batches.
                 mlp/resmlp/rescnn: Fashion-MNIST classifiers (normed Adam, lr 0.25, β 0.9/0.99, wd 0.01, linear decay,
                 2000 steps of 128 images); reports accuracy on the 10,000 test images.
+                --rule manifold keeps every matrix semi-orthogonal and every embedding row on the unit sphere: manifold
+                Muon (20 dual-ascent steps at most) and hyperspherical descent, then the projection back.
 
                 Checkpoints: --checkpoint PATH writes the run atomically every --checkpoint-every steps (default: every
                 --eval-interval) and at the end, in the background; --keep K also keeps the last K as NAME.step-N.EXT.

@@ -33,7 +33,8 @@ public sealed record OptimizerChoice(
             "plain" => UpdateRule.Plain,
             "normalize" or "normed" => UpdateRule.Normalize,
             "dualize" or "dualized" => UpdateRule.Dualize,
-            var r => throw new UsageException($"unknown rule '{r}'; use plain, normalize or dualize."),
+            "manifold" => UpdateRule.Manifold,
+            var r => throw new UsageException($"unknown rule '{r}'; use plain, normalize, dualize or manifold."),
         };
         return new OptimizerChoice(
             name,

@@ -45,6 +45,20 @@ public abstract class Atom : Module
     /// name="gradient"/>.</summary>
     public abstract Tensor DualizeWeight(Tensor gradient, double target, Orthogonalizer method);
 
+    /// <summary>
+    /// Manifold descent: the steepest direction of norm <paramref name="target"/> for <paramref name="gradient"/>
+    /// that is tangent to the atom's constraint set at <paramref name="weight"/>, so that a step followed by <see
+    /// cref="ProjectWeight"/> stays on it. Matrices: manifold Muon on the Stiefel manifold; embeddings:
+    /// hyperspherical descent on each row. Dual-ascent costs are added to <paramref name="stats"/>.
+    /// </summary>
+    public virtual Tensor ManifoldWeight(
+        Tensor gradient,
+        Tensor weight,
+        double target,
+        ManifoldMuonOptions options,
+        ManifoldStats stats
+    ) => throw new ModuleException(Label, "has no manifold update (Linear, Conv2D and Embedding atoms do).");
+
     /// <summary>The nearest weight on the atom's constraint set.</summary>
     public abstract Tensor ProjectWeight(Tensor weight);
 

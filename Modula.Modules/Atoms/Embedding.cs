@@ -78,6 +78,27 @@ public sealed class Embedding : Atom
     /// <summary>Rows rescaled to unit norm.</summary>
     public override Tensor ProjectWeight(Tensor weight) => Norms.ToNorm(weight, 1);
 
+    /// <summary>
+    /// Hyperspherical descent on every row: the gradient's component tangent to the unit sphere at the row,
+    /// g − ŵ(ŵ·g), rescaled to norm <paramref name="target"/> (rows with no tangent component stay zero). The
+    /// step followed by <see cref="ProjectWeight"/> is w ← normalize(w − a).
+    /// </summary>
+    public override Tensor ManifoldWeight(
+        Tensor gradient,
+        Tensor weight,
+        double target,
+        ManifoldMuonOptions options,
+        ManifoldStats stats
+    )
+    {
+        using var unit = Norms.ToNorm(weight, 1);
+        using var product = Ops.Mul(unit, gradient);
+        using var along = Ops.Sum(product, [1], keepDim: true);
+        using var radial = Ops.Mul(unit, along);
+        using var tangent = Ops.Sub(gradient, radial);
+        return Norms.ToNorm(tangent, 1, target);
+    }
+
     /// <summary>Modula v1: rows re-projected to unit norm; <paramref name="strength"/> is ignored, as in
     /// Modula.</summary>
     public override Tensor RegularizeWeight(Tensor weight, double strength) => Norms.ToNorm(weight, 1);

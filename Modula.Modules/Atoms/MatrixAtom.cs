@@ -91,6 +91,25 @@ public abstract partial class MatrixAtom : Atom
         return FromSlices(scaled);
     }
 
+    /// <summary>Manifold Muon on every matrix of the stack (see <see cref="ManifoldMuon"/>), times the
+    /// target.</summary>
+    public override Tensor ManifoldWeight(
+        Tensor gradient,
+        Tensor weight,
+        double target,
+        ManifoldMuonOptions options,
+        ManifoldStats stats
+    )
+    {
+        using var g = ToSlices(gradient);
+        using var w = ToSlices(weight);
+        var (direction, iterations, violation) = ManifoldMuon.Direction(w, g, options);
+        stats.Add(iterations, violation);
+        using (direction)
+        using (var scaled = Ops.Mul(direction, target))
+            return FromSlices(scaled);
+    }
+
     /// <inheritdoc/>
     public override Tensor ProjectWeight(Tensor weight)
     {

@@ -1,4 +1,5 @@
 using Modula.Autodiff;
+using Modula.Modules.Linalg;
 using Modula.Tensors;
 using Modula.Tensors.Random;
 
@@ -132,6 +133,15 @@ public sealed class TiedEmbedding : Module
             embedding.InitializeWeight(rng, device, dtype);
 
         public override Tensor ProjectWeight(Tensor weight) => embedding.ProjectWeight(weight);
+
+        // The table's constraint set is the embedding's (unit rows), so its manifold step is the embedding's.
+        public override Tensor ManifoldWeight(
+            Tensor gradient,
+            Tensor weight,
+            double target,
+            ManifoldMuonOptions options,
+            ManifoldStats stats
+        ) => embedding.ManifoldWeight(gradient, weight, target, options, stats);
 
         public override Tensor RegularizeWeight(Tensor weight, double strength) =>
             embedding.RegularizeWeight(weight, strength);

@@ -1,0 +1,104 @@
+using Modula.Tensors;
+using Modula.Tensors.Primitives;
+
+namespace Modula.Modules.Linalg;
+
+/// <summary>Settings of the manifold Muon direction's dual ascent.</summary>
+/// <param name="Iterations">Most dual-ascent steps; each costs one orthogonalization.</param>
+/// <param name="Tolerance">Stop when ‖WᵀA + AᵀW‖_F (of every matrix) is at most this, 0 ≤ it ≤ 2√m.</param>
+/// <param name="StepSize">The dual step α on Λ, for a gradient scaled to unit Frobenius norm.</param>
+public sealed record ManifoldMuonOptions(int Iterations = 20, double Tolerance = 1e-2, double StepSize = 0.05)
+{
+    /// <summary>Throws when a setting is out of range.</summary>
+    public void Check()
+    {
+        if (Iterations < 1 || !(Tolerance >= 0) || !(StepSize > 0) || double.IsInfinity(StepSize))
+            throw new ArgumentOutOfRangeException(
+                nameof(ManifoldMuonOptions),
+                $"ManifoldMuon: needs iterations ≥ 1, tolerance ≥ 0 and a finite step size > 0, got {this}."
+            );
+    }
+}
+
+/// <summary>
+/// Steepest descent under the spectral norm on the Stiefel manifold ("manifold Muon", Bernstein 2025): for a
+/// tall W with WᵀW = I and a gradient G, the direction A maximizing ⟨G, A⟩ subject to ‖A‖₂ ≤ 1 and
+/// WᵀA + AᵀW = 0 (A tangent to the manifold). Solved through the dual: for a symmetric multiplier Λ the best A
+/// is msign(G + 2WΛ), and Λ ascends on the dual by Λ ← Λ − α·H with H = WᵀA + AᵀW, the constraint's violation,
+/// starting from Λ = −¼(WᵀG + GᵀW) (exact when G is already tangent). A step is then W ← W − η·A followed by a
+/// retraction onto the manifold (msign, the Linear atom's projection).
+/// </summary>
+public static class ManifoldMuon
+{
+    /// <summary>
+    /// The direction for every matrix of <paramref name="w"/> [S, m, n] at gradient <paramref name="g"/> (same
+    /// shape); wide matrices are handled through their transposes. Returns A (same shape, spectral norm about 1),
+    /// the dual steps taken and the largest final violation ‖WᵀA + AᵀW‖_F.
+    /// </summary>
+    public static (Tensor Direction, int Iterations, double Violation) Direction(
+        Tensor w,
+        Tensor g,
+        ManifoldMuonOptions options
+    )
+    {
+        options.Check();
+        if (w.Rank != 3 || w.Shape != g.Shape)
+            throw new ArgumentException(
+                $"ManifoldMuon: needs W and G of one shape [S, m, n], got {w.Shape} and {g.Shape}."
+            );
+        bool wide = w.Shape[-1] > w.Shape[-2];
+        using var tallW = Ops.Contiguous(wide ? w.Transpose() : w);
+        using var tallG = UnitFrobenius(wide ? g.Transpose() : g);
+        // Λ₀ = −¼(WᵀG + GᵀW): for a tangent G, 2WΛ₀ removes nothing of it and H starts small.
+        using var crossA = Ops.MatMul(tallW, tallG, transposeA: true);
+        using var crossB = crossA.Transpose();
+        var lambda = Ops.Zip(crossA, crossB, new LinearCombination(-0.25, -0.25));
+        Tensor? a = null;
+        double violation = double.PositiveInfinity;
+        int k = 0;
+        try
+        {
+            while (k < options.Iterations)
+            {
+                a?.Dispose();
+                using (var shifted = Ops.MatMul(tallW, lambda, alpha: 2))
+                using (var target = Ops.Add(tallG, shifted))
+                    a = Orthogonalize.Apply(target);
+                k++;
+                using var wa = Ops.MatMul(tallW, a, transposeA: true);
+                using var aw = wa.Transpose();
+                using var h = Ops.Add(wa, aw);
+                using var norms = Norms.L2(h, [-2, -1]);
+                violation = HostLinalg.HostArray(norms).Max();
+                if (violation <= options.Tolerance || k == options.Iterations)
+                    break;
+                var next = Ops.Zip(lambda, h, new LinearCombination(1, -options.StepSize));
+                lambda.Dispose();
+                lambda = next;
+            }
+            if (!wide)
+                return (a!, k, violation);
+            using (a)
+            using (var back = a!.Transpose())
+                return (Ops.Contiguous(back), k, violation);
+        }
+        catch
+        {
+            a?.Dispose();
+            throw;
+        }
+        finally
+        {
+            lambda.Dispose();
+        }
+    }
+
+    // msign ignores scale, so G/‖G‖_F changes nothing but makes the dual step size independent of the gradient's
+    // magnitude (a zero matrix stays zero).
+    private static Tensor UnitFrobenius(Tensor g)
+    {
+        using var dense = Ops.Contiguous(g);
+        using var norm = Norms.L2(dense, [-2, -1]);
+        return Norms.DivideSafely(dense, norm);
+    }
+}
