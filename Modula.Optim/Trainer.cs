@@ -38,6 +38,11 @@ public sealed class Trainer : IDisposable
                 nameof(options),
                 $"Trainer: learning rate must be ≥ 0, got {options.LearningRate}."
             );
+        if (options.Project && options.SpectralProjections is not null)
+            throw new ArgumentException(
+                "Trainer: Project and SpectralProjections both project the weights; choose one.",
+                nameof(options)
+            );
         Model = model;
         Weights = weights;
         Optimizer = optimizer;
@@ -183,6 +188,8 @@ public sealed class Trainer : IDisposable
         if (Options.Project)
             using (var projected = Model.Project(Weights))
                 Weights.CopyFrom(projected);
+        else if (Options.SpectralProjections is { } choose)
+            Model.ProjectInPlace(Weights, choose);
         StepCount++;
     }
 

@@ -1,3 +1,4 @@
+using Modula.Modules;
 using Modula.Modules.Linalg;
 
 namespace Modula.Optim;
@@ -41,6 +42,12 @@ public enum NonFinitePolicy
 /// <param name="Project">Map the weights back to their constraint set after every update (Modula v2's project).</param>
 /// <param name="NonFinite">What to do when a gradient is not finite.</param>
 /// <param name="Orthogonalizer">The Newton–Schulz variant used by <see cref="UpdateRule.Dualize"/>.</param>
+/// <param name="SpectralProjections">
+/// A Lipschitz bound enforced after every update: for each matrix atom (path, atom) the
+/// <see cref="SpectralProjection"/> to apply, or null to leave it (see
+/// <see cref="Module.ProjectInPlace(Weights, Func{string, MatrixAtom, SpectralProjection})"/>). Cannot be combined
+/// with <paramref name="Project"/>.
+/// </param>
 public sealed record TrainerOptions(
     double LearningRate,
     Schedule? Schedule = null,
@@ -48,7 +55,8 @@ public sealed record TrainerOptions(
     double WeightDecay = 0,
     bool Project = false,
     NonFinitePolicy NonFinite = NonFinitePolicy.Throw,
-    Orthogonalizer Orthogonalizer = Orthogonalizer.SixStep
+    Orthogonalizer Orthogonalizer = Orthogonalizer.SixStep,
+    Func<string, MatrixAtom, SpectralProjection?>? SpectralProjections = null
 );
 
 /// <summary>A gradient held NaN or ±∞ under <see cref="NonFinitePolicy.Throw"/>.</summary>
