@@ -233,6 +233,40 @@ public sealed class SpectralProjectionTests
         );
     }
 
+    [TestMethod]
+    public void TheIlgpuSimulatorAgreesWithTheCpu()
+    {
+        // Same ops on the ILGPU backend (what a GPU runs; float32 only there): Polar Express and every
+        // projection on a stack, to float32 rounding.
+        const DType dtype = DType.Float32;
+        const double tolerance = 1e-5;
+        var (stack, _) = KnownSpectra(21, 18, 10, [2.5, 0.5]);
+        var simulator = TestDevices.Get(TestDevices.Simulator);
+        using var cpu = HostLinalg.Upload(stack, new Shape(2, 18, 10), dtype, Device.Cpu);
+        using var sim = HostLinalg.Upload(stack, new Shape(2, 18, 10), dtype, simulator);
+        var cases = new (string Name, Func<Tensor, Tensor> Run)[]
+        {
+            ("polar express", t => Orthogonalize.Apply(t, Orthogonalizer.PolarExpress)),
+            ("normalize", SpectralProjection.Normalize(0.7).Apply),
+            ("hammer", SpectralProjection.Hammer(0.7).Apply),
+            ("weight decay", SpectralProjection.WeightDecay(0.1).Apply),
+            ("hard cap", SpectralProjection.HardCap(0.7).Apply),
+            ("soft cap", SpectralProjection.SoftCapFor(0.7, 0.84).Apply),
+        };
+        foreach (var (name, run) in cases)
+        {
+            using var onCpu = run(cpu);
+            using var onSim = run(sim);
+            Reference.AssertClose(
+                HostLinalg.HostArray(onCpu),
+                HostLinalg.HostArray(onSim),
+                tolerance,
+                tolerance,
+                $"{name} {dtype}"
+            );
+        }
+    }
+
     /// <summary>
     /// Two [rows, cols] matrices Q₁·diag(s)·Q₂ᵀ with Haar-random Q's: σ₁ = the given top, then evenly from 0.55·top
     /// down to exactly 0 (a gap for power iteration, a zero singular value, and a spread for the caps).
