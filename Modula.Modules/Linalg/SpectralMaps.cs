@@ -18,7 +18,7 @@ internal static class SpectralMaps
     // there to Franz Cesista), numbers only. Their composition P approximates min(1, x): |P(x) − min(1, x)| ≤ 0.034
     // and P(x) ≤ 1.011 for 0 ≤ x ≤ 3.5, the worst error at x = 1 (P(1) = 0.966); past 3.55 it collapses
     // (P(3.7) < 0, P(5) ≈ 10¹²⁶).
-    internal static readonly (double A, double B, double C)[] HardCapCoefficients =
+    private static readonly (double A, double B, double C)[] HardCapCoefficients =
     [
         (0.805032, 0.206361, -0.019763),
         (0.649867, 0.162935, -0.011150),
@@ -114,8 +114,15 @@ internal static class SpectralMaps
             }
             using var top = Ops.MatMul(w, v);
             var sigma = Norms.L2(top, [-2]);
-            var u = Norms.DivideSafely(top, sigma);
-            return (sigma, u, v);
+            try
+            {
+                return (sigma, Norms.DivideSafely(top, sigma), v);
+            }
+            catch
+            {
+                sigma.Dispose();
+                throw;
+            }
         }
         catch
         {
