@@ -99,7 +99,7 @@ public abstract partial class Module
     /// <summary>
     /// Manifold descent (Modular Manifolds, Bernstein 2025): each atom's steepest direction tangent to its
     /// constraint set at <paramref name="weights"/> — manifold Muon for matrices, hyperspherical descent for
-    /// embedding rows — scaled to the atom's target. Subtract it and project (<see cref="Project"/>, the
+    /// embedding rows — scaled to the atom's target. Subtract it and project (<see cref="Project(Weights)"/>, the
     /// retraction) to stay on the manifolds. Returns a new vector.
     /// </summary>
     public Weights ManifoldUpdate(
@@ -130,6 +130,38 @@ public abstract partial class Module
     /// vector.</summary>
     public Weights Project(Weights weights) =>
         PerAtom(weights, new double[AtomCount], (atom, w, _, _) => atom.ProjectWeight(w));
+
+    /// <summary>
+    /// The spectral projection <paramref name="choose"/> picks for each matrix atom (given its path and the atom;
+    /// null leaves it), applied to its weight; every other weight is copied unchanged. A Lipschitz bound chosen per
+    /// module, or for the whole network with <c>(_, _) =&gt; projection</c>. Returns a new vector.
+    /// </summary>
+    public Weights Project(Weights weights, Func<string, MatrixAtom, SpectralProjection?> choose)
+    {
+        var atoms = Atoms();
+        return PerAtom(weights, new double[AtomCount], (_, w, _, i) =>
+            SpectralChoice(atoms[i], choose) is ({ } matrix, { } projection)
+                ? matrix.ProjectWeight(w, projection)
+                : Ops.Contiguous(w)
+        );
+    }
+
+    /// <summary><see cref="Project(Weights, Func{string, MatrixAtom, SpectralProjection})"/> written back into
+    /// <paramref name="weights"/>, touching only the chosen atoms (what a trainer does after each step).</summary>
+    public void ProjectInPlace(Weights weights, Func<string, MatrixAtom, SpectralProjection?> choose)
+    {
+        CheckWeights(weights);
+        var atoms = Atoms();
+        for (int i = 0; i < atoms.Count; i++)
+            if (SpectralChoice(atoms[i], choose) is ({ } matrix, { } projection))
+                using (var projected = matrix.ProjectWeight(weights[i], projection))
+                    Ops.CopyInto(projected, weights[i]);
+    }
+
+    private static (MatrixAtom Matrix, SpectralProjection Projection)? SpectralChoice(
+        (string Path, Atom Atom) entry,
+        Func<string, MatrixAtom, SpectralProjection?> choose
+    ) => entry.Atom is MatrixAtom matrix && choose(entry.Path, matrix) is { } projection ? (matrix, projection) : null;
 
     /// <summary>
     /// Modula v1's mass-aware weight decay: <paramref name="strength"/> is split over atoms by

@@ -39,6 +39,12 @@ public sealed class Trainer : IDisposable
                 nameof(options),
                 $"Trainer: learning rate must be ≥ 0, got {options.LearningRate}."
             );
+        if ((options.Project || options.Rule == UpdateRule.Manifold) && options.SpectralProjections is not null)
+            throw new ArgumentException(
+                "Trainer: Project (or the manifold rule's retraction) and SpectralProjections both project the "
+                    + "weights; choose one.",
+                nameof(options)
+            );
         Model = model;
         Weights = weights;
         Optimizer = optimizer;
@@ -196,6 +202,8 @@ public sealed class Trainer : IDisposable
         if (Options.Project || Options.Rule == UpdateRule.Manifold)
             using (var projected = Model.Project(Weights))
                 Weights.CopyFrom(projected);
+        else if (Options.SpectralProjections is { } choose)
+            Model.ProjectInPlace(Weights, choose);
         StepCount++;
     }
 

@@ -1,3 +1,4 @@
+using Modula.Modules;
 using Modula.Modules.Linalg;
 
 namespace Modula.Optim;
@@ -48,6 +49,12 @@ public enum NonFinitePolicy
 /// <param name="Orthogonalizer">The Newton–Schulz variant used by <see cref="UpdateRule.Dualize"/>.</param>
 /// <param name="Manifold">The dual ascent of <see cref="UpdateRule.Manifold"/>'s matrix directions (defaults when
 /// null).</param>
+/// <param name="SpectralProjections">
+/// A Lipschitz bound enforced after every update: for each matrix atom (path, atom) the
+/// <see cref="SpectralProjection"/> to apply, or null to leave it (see
+/// <see cref="Module.ProjectInPlace(Weights, Func{string, MatrixAtom, SpectralProjection})"/>). Cannot be combined
+/// with <paramref name="Project"/>.
+/// </param>
 public sealed record TrainerOptions(
     double LearningRate,
     Schedule? Schedule = null,
@@ -56,7 +63,8 @@ public sealed record TrainerOptions(
     bool Project = false,
     NonFinitePolicy NonFinite = NonFinitePolicy.Throw,
     Orthogonalizer Orthogonalizer = Orthogonalizer.SixStep,
-    ManifoldMuonOptions? Manifold = null
+    ManifoldMuonOptions? Manifold = null,
+    Func<string, MatrixAtom, SpectralProjection?>? SpectralProjections = null
 );
 
 /// <summary>A gradient held NaN or ±∞ under <see cref="NonFinitePolicy.Throw"/>.</summary>

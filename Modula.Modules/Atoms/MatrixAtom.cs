@@ -118,6 +118,17 @@ public abstract partial class MatrixAtom : Atom
         return FromSlices(o);
     }
 
+    /// <summary>
+    /// <paramref name="projection"/> applied to every matrix of the stack (a Lipschitz bound on the atom's norm; see
+    /// <see cref="SpectralProjection"/>). Returns a new tensor.
+    /// </summary>
+    public Tensor ProjectWeight(Tensor weight, SpectralProjection projection)
+    {
+        using var w = ToSlices(weight);
+        using var projected = projection.Apply(w);
+        return FromSlices(projected);
+    }
+
     /// <summary>Modula v1: <c>W · (1 − strength)</c>.</summary>
     public override Tensor RegularizeWeight(Tensor weight, double strength) => Ops.Mul(weight, 1 - strength);
 

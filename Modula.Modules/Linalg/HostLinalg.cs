@@ -48,10 +48,58 @@ public static class HostLinalg
     /// Jacobi.</summary>
     public static double[] SingularValues(ReadOnlySpan<double> a, int rows, int cols)
     {
+        var (values, _, _) = Jacobi(a, rows, cols, withVectors: false);
+        Array.Sort(values);
+        Array.Reverse(values);
+        return values;
+    }
+
+    /// <summary>
+    /// U·f(Σ)·Vᵀ for the [rows, cols] matrix <paramref name="a"/> = U Σ Vᵀ (thin SVD by one-sided Jacobi): the
+    /// exact float64 reference for an odd matrix polynomial or any other map of the singular values that keeps the
+    /// singular vectors. Singular values that are exactly 0 contribute nothing (f(0) is taken as 0).
+    /// </summary>
+    public static double[] MapSingularValues(ReadOnlySpan<double> a, int rows, int cols, Func<double, double> f)
+    {
+        var (values, vectors, rotations) = Jacobi(a, rows, cols, withVectors: true);
+        bool byRows = rows <= cols;
+        int count = values.Length,
+            length = byRows ? cols : rows;
+        var result = new double[rows * cols];
+        for (int i = 0; i < count; i++)
+        {
+            if (values[i] == 0)
+                continue;
+            // The rotated vector i is σᵢ times a singular vector of the long side; row i of the accumulated
+            // rotations is the matching singular vector of the short side.
+            double factor = f(values[i]) / values[i];
+            var longSide = vectors.AsSpan(i * length, length);
+            var shortSide = rotations.AsSpan(i * count, count);
+            for (int p = 0; p < count; p++)
+            for (int q = 0; q < length; q++)
+            {
+                double term = factor * shortSide[p] * longSide[q];
+                if (byRows)
+                    result[p * cols + q] += term;
+                else
+                    result[q * cols + p] += term;
+            }
+        }
+        return result;
+    }
+
+    // One-sided Jacobi: rotate pairs of the shorter side's vectors until all are mutually orthogonal; their norms are
+    // then the singular values (unsorted). With vectors, also returns the rotated vectors and the accumulated
+    // rotation (row i: the short-side singular vector of value i).
+    private static (double[] Values, double[] Vectors, double[] Rotations) Jacobi(
+        ReadOnlySpan<double> a,
+        int rows,
+        int cols,
+        bool withVectors
+    )
+    {
         if (a.Length != rows * cols)
             throw new ArgumentException($"SingularValues: {a.Length} values for a {rows}×{cols} matrix.");
-        // Rotate pairs of the shorter side's vectors until all are mutually orthogonal; their norms are then the
-        // singular values.
         bool byRows = rows <= cols;
         int count = byRows ? rows : cols,
             length = byRows ? cols : rows;
@@ -59,6 +107,9 @@ public static class HostLinalg
         for (int r = 0; r < rows; r++)
         for (int c = 0; c < cols; c++)
             v[byRows ? r * cols + c : c * rows + r] = a[r * cols + c];
+        var rotations = withVectors ? new double[count * count] : [];
+        for (int i = 0; withVectors && i < count; i++)
+            rotations[i * count + i] = 1;
         for (int sweep = 0; sweep < 60; sweep++)
         {
             bool rotated = false;
@@ -77,13 +128,9 @@ public static class HostLinalg
                 double t = Math.Sign(zeta == 0 ? 1 : zeta) / (Math.Abs(zeta) + Math.Sqrt(1 + zeta * zeta));
                 double cs = 1 / Math.Sqrt(1 + t * t),
                     sn = cs * t;
-                for (int k = 0; k < length; k++)
-                {
-                    double x = vi[k],
-                        y = vj[k];
-                    vi[k] = cs * x - sn * y;
-                    vj[k] = sn * x + cs * y;
-                }
+                Rotate(vi, vj, cs, sn);
+                if (withVectors)
+                    Rotate(rotations.AsSpan(i * count, count), rotations.AsSpan(j * count, count), cs, sn);
             }
             if (!rotated)
                 break;
@@ -94,9 +141,18 @@ public static class HostLinalg
             var vi = v.AsSpan(i * length, length);
             values[i] = Math.Sqrt(Dot(vi, vi));
         }
-        Array.Sort(values);
-        Array.Reverse(values);
-        return values;
+        return (values, v, rotations);
+    }
+
+    private static void Rotate(Span<double> x, Span<double> y, double cs, double sn)
+    {
+        for (int k = 0; k < x.Length; k++)
+        {
+            double xk = x[k],
+                yk = y[k];
+            x[k] = cs * xk - sn * yk;
+            y[k] = sn * xk + cs * yk;
+        }
     }
 
     /// <summary>Singular values of every matrix in <paramref name="t"/> [..., rows, cols] (copied to the host as

@@ -9,7 +9,7 @@ public sealed class ManifoldStats
     /// <summary>Dual-ascent steps over all directions (each is one orthogonalization).</summary>
     public long Iterations { get; private set; }
 
-    /// <summary>The largest final violation ‖WᵀA + AᵀW‖_F met.</summary>
+    /// <summary>The largest final violation ‖WᵀA + AᵀW‖_F / √m met (0 is tangent).</summary>
     public double WorstViolation { get; private set; }
 
     /// <summary>Dual-ascent steps per direction on average.</summary>
