@@ -15,7 +15,7 @@ namespace Modula.Cli.Sweep;
 /// <param name="GridHigh">Highest learning-rate exponent of the default grid.</param>
 public sealed record SweepOptimizer(string Name, OptimizerChoice Choice, int GridLow, int GridHigh)
 {
-    /// <summary>The five optimizers, in plot order.</summary>
+    /// <summary>Every optimizer a sweep knows, in plot order.</summary>
     public static readonly IReadOnlyList<SweepOptimizer> All =
     [
         new("normed-adam", new OptimizerChoice("modula-adam", UpdateRule.Normalize, 1, 0.9, 0.99, 0), -6, 1),
@@ -23,7 +23,12 @@ public sealed record SweepOptimizer(string Name, OptimizerChoice Choice, int Gri
         new("normed-sgd", new OptimizerChoice("momentum", UpdateRule.Normalize, 1, 0.9, 0.99, 0), -6, 1),
         new("sgd", new OptimizerChoice("momentum", UpdateRule.Plain, 1, 0.9, 0.99, 0), -6, 4),
         new("dualized", new OptimizerChoice("momentum", UpdateRule.Dualize, 1, 0.95, 0.99, 0), -6, 1),
+        new("manifold", new OptimizerChoice("momentum", UpdateRule.Manifold, 1, 0.95, 0.99, 0), -6, 1),
     ];
+
+    /// <summary>What a sweep runs when not told: all but manifold descent, whose dual ascent costs about
+    /// thirty orthogonalizations per matrix per step.</summary>
+    public static IReadOnlyList<SweepOptimizer> Default => All.Where(o => o.Name != "manifold").ToList();
 
     /// <summary>The optimizer called <paramref name="name"/>.</summary>
     public static SweepOptimizer Find(string name) =>
