@@ -63,7 +63,7 @@ public static class TrainCommand
                 mlp/resmlp/rescnn: Fashion-MNIST classifiers (normed Adam, lr 0.25, β 0.9/0.99, wd 0.01, linear decay,
                 2000 steps of 128 images); reports accuracy on the 10,000 test images.
                 --rule manifold keeps every matrix semi-orthogonal and every embedding row on the unit sphere: manifold
-                Muon (20 dual-ascent steps at most) and hyperspherical descent, then the projection back.
+                Muon (10 dual-ascent steps at most) and hyperspherical descent, then the projection back.
 
                 Checkpoints: --checkpoint PATH writes the run atomically every --checkpoint-every steps (default: every
                 --eval-interval) and at the end, in the background; --keep K also keeps the last K as NAME.step-N.EXT.

@@ -27,7 +27,7 @@ public sealed record SweepOptimizer(string Name, OptimizerChoice Choice, int Gri
     ];
 
     /// <summary>What a sweep runs when not told: all but manifold descent, whose dual ascent costs about
-    /// thirty orthogonalizations per matrix per step.</summary>
+    /// ten orthogonalizations per matrix per step.</summary>
     public static IReadOnlyList<SweepOptimizer> Default => All.Where(o => o.Name != "manifold").ToList();
 
     /// <summary>The optimizer called <paramref name="name"/>.</summary>

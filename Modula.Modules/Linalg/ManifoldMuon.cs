@@ -6,10 +6,10 @@ namespace Modula.Modules.Linalg;
 /// <summary>Settings of the manifold Muon direction's dual ascent.</summary>
 /// <param name="Iterations">Most dual-ascent steps; each costs one orthogonalization.</param>
 /// <param name="Tolerance">Stop when the violation ‖WᵀA + AᵀW‖_F / √m (m the small side) of every matrix is at most
-/// this; it lies between 0 and 2.</param>
+/// this, or at most twice W's own defect ‖WᵀW − I‖_F / √m if that is larger; it lies between 0 and 2.</param>
 /// <param name="StepSize">The first dual step α on Λ, for a gradient scaled to spectral norm about 1; it shrinks
 /// by 0.7 whenever the violation grows.</param>
-public sealed record ManifoldMuonOptions(int Iterations = 30, double Tolerance = 1e-3, double StepSize = 0.2)
+public sealed record ManifoldMuonOptions(int Iterations = 10, double Tolerance = 1e-3, double StepSize = 0.2)
 {
     /// <summary>Throws when a setting is out of range.</summary>
     public void Check()
@@ -60,20 +60,24 @@ public static class ManifoldMuon
         using var tallW = Ops.Contiguous(wide ? w.Transpose() : w);
         using var tallG = UnitSpectral(wide ? g.Transpose() : g);
         double rootM = Math.Sqrt(tallW.Shape[-1]);
+        // W is only as orthogonal as the last retraction made it (Newton–Schulz leaves σ within about 0.5 % of 1),
+        // and A can be no more tangent than that: asking for more would spend every iteration for nothing.
+        double tolerance = Math.Max(options.Tolerance, 2 * OrthogonalityDefect(tallW) / rootM);
         // Λ₀ = −¼(WᵀG + GᵀW): for a tangent G, 2WΛ₀ removes nothing of it and H starts small.
         using var crossA = Ops.MatMul(tallW, tallG, transposeA: true);
         using var crossB = crossA.Transpose();
         var lambda = Ops.Zip(crossA, crossB, new LinearCombination(-0.25, -0.25));
-        Tensor? a = null;
+        Tensor? a = null,
+            best = null;
         double violation = double.PositiveInfinity,
             previous = double.PositiveInfinity,
+            bestViolation = double.PositiveInfinity,
             step = options.StepSize;
         int k = 0;
         try
         {
             while (k < options.Iterations)
             {
-                a?.Dispose();
                 using (var shifted = Ops.MatMul(tallW, lambda, alpha: 2))
                 using (var target = Ops.Add(tallG, shifted))
                     a = Orthogonalize.Apply(target);
@@ -83,7 +87,16 @@ public static class ManifoldMuon
                 using var h = Ops.Add(wa, aw);
                 using var norms = Norms.L2(h, [-2, -1]);
                 violation = HostLinalg.HostArray(norms).Max() / rootM;
-                if (violation <= options.Tolerance || k == options.Iterations)
+                // Keep the most tangent direction met (the ascent is not monotone).
+                if (violation < bestViolation)
+                {
+                    best?.Dispose();
+                    (best, bestViolation) = (a, violation);
+                }
+                else
+                    a.Dispose();
+                a = null;
+                if (bestViolation <= tolerance || k == options.Iterations)
                     break;
                 if (violation > previous)
                     step *= 0.7;
@@ -92,6 +105,8 @@ public static class ManifoldMuon
                 lambda.Dispose();
                 lambda = next;
             }
+            (a, violation) = (best, bestViolation);
+            best = null;
             if (!wide)
                 return (a!, k, violation);
             using (a)
@@ -101,12 +116,23 @@ public static class ManifoldMuon
         catch
         {
             a?.Dispose();
+            best?.Dispose();
             throw;
         }
         finally
         {
             lambda.Dispose();
         }
+    }
+
+    /// <summary>The largest ‖WᵀW − I‖_F over the matrices of a tall <paramref name="w"/>.</summary>
+    private static double OrthogonalityDefect(Tensor w)
+    {
+        using var gram = Ops.MatMul(w, w, transposeA: true);
+        using var identity = OddPolynomial.Identity(gram.Shape[-1], gram.DType, gram.Device);
+        using var defect = Ops.Sub(gram, identity);
+        using var norms = Norms.L2(defect, [-2, -1]);
+        return HostLinalg.HostArray(norms).Max();
     }
 
     // msign ignores scale, so G/σ₁ changes nothing but makes the dual step size independent of the gradient's

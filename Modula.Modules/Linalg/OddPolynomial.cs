@@ -60,7 +60,7 @@ internal static class OddPolynomial
     /// The n×n identity matrix, built on the device as [i == j] (no host array: a 128×128 one
     /// per update would be a large-object allocation every step).
     /// </summary>
-    private static Tensor Identity(int n, DType dtype, Device device)
+    internal static Tensor Identity(int n, DType dtype, Device device)
     {
         using var index = Ops.Arange(n, dtype: dtype, device: device);
         using var rows = index.View(n, 1);
