@@ -76,7 +76,7 @@ public static class BenchCommand
                 modula bench gemm [--device cpu|cuda|opencl|ilgpu-cpu] [--threads N] [--repeat N]
                                   [--shapes all|square|gpt|newton-schulz]
                 modula bench gpt-step [--device cpu] [--threads N] [--steps 100] [--warmup 30]
-                                      [--optimizers normed-adam,adam,dualized-momentum]
+                                      [--optimizers normed-adam,adam,dualized-momentum,manifold-momentum]
                                       [--width 128] [--heads 4] [--blocks 4] [--context 64] [--batch 12] [--profile]
 
                 Times C = A·B (float32) and prints per shape (Aᵀ / Bᵀ: that operand is read column-major,
