@@ -34,7 +34,8 @@ public sealed class CertifyCommandTests
             Assert.Inconclusive("Fashion-MNIST not found in MODULA_DATA.");
         string path = Path.Combine(_dir, "mlp.safetensors");
         string[] train = ["train", "mlp", "--data", Path.Combine(data, "fashion-mnist"), "--steps", "5"];
-        var trained = Run([.. train, "--width", "16", "--batch", "8", "--checkpoint", path]);
+        string log = Path.Combine(_dir, "mlp.csv");
+        var trained = Run([.. train, "--width", "16", "--batch", "8", "--checkpoint", path, "--log", log]);
         Assert.AreEqual(0, trained.Code, trained.Error);
 
         var (code, output, error) = Run("certify", "--checkpoint", path);
@@ -57,7 +58,8 @@ public sealed class CertifyCommandTests
             Assert.Inconclusive("tinyshakespeare.txt not found in MODULA_DATA.");
         string path = Path.Combine(_dir, "gpt.safetensors");
         string[] sizes = ["--width", "16", "--heads", "2", "--blocks", "1", "--context", "8", "--batch", "2"];
-        var trained = Run(["train", "gpt", "--recipe", "v2", "--steps", "2", .. sizes, "--checkpoint", path]);
+        string[] files = ["--checkpoint", path, "--log", Path.Combine(_dir, "gpt.csv")];
+        var trained = Run(["train", "gpt", "--recipe", "v2", "--steps", "2", .. sizes, .. files]);
         Assert.AreEqual(0, trained.Code, trained.Error);
         var (code, output, _) = Run("certify", "--checkpoint", path);
         Assert.AreEqual(0, code);
