@@ -78,6 +78,8 @@ public sealed class ImageDataset
     {
         ArgumentNullException.ThrowIfNull(sampler);
         ArgumentOutOfRangeException.ThrowIfNegative(batch);
+        if (Count == 0)
+            throw new DataException("ImageDataset.SampleRows: the dataset holds no images.");
         using var bits = Ops.RandomBits(new Shape(batch), sampler);
         return Array.ConvertAll(bits.ToArray<int>(), b => (int)((uint)b % (uint)Count));
     }
@@ -91,7 +93,7 @@ public sealed class ImageDataset
         int pixels = Height * Width;
         var labels = new int[rows.Length];
         // Staging from the shared pool: a batch does not allocate a large array per step.
-        var staging = ArrayPool<float>.Shared.Rent(Math.Max(1, rows.Length * pixels));
+        var staging = ArrayPool<float>.Shared.Rent(Math.Max(1, checked(rows.Length * pixels)));
         try
         {
             for (int i = 0; i < rows.Length; i++)

@@ -52,11 +52,13 @@ public static class TokenBatches
             );
         int range = tokens.Length - context - 1;
         if (range <= 0)
-            throw new DataException($"the text has {tokens.Length} tokens, fewer than a context of {context} needs.");
+            throw new DataException(
+                $"TokenBatches.Sample: the text has {tokens.Length} tokens, fewer than a context of {context} needs."
+            );
         using var bits = Ops.RandomBits(new Shape(batch), sampler);
         var starts = bits.ToArray<int>();
-        var x = new int[rows * context];
-        var y = new int[rows * context];
+        var x = new int[checked(rows * context)];
+        var y = new int[x.Length];
         for (int i = 0; i < rows; i++)
         {
             int start = (int)((uint)starts[first + i] % (uint)range);

@@ -14,7 +14,10 @@ public abstract partial class Module
     /// sampled: a composition multiplies its parts' bounds, a tuple adds them, a scalar multiple scales them, a
     /// Linear contributes √(out/in)·σ₁(W) (exact singular values on the host, in float64). Modules with no global
     /// bound (RMS division and layer norm, dot-product attention, embeddings of token indices) are excluded with
-    /// their reason and leave the total undefined.
+    /// their reason and leave the total undefined. Caveats: "per example" assumes no bond mixes the batch axis
+    /// (a mean over axis 0 would bound the whole batch instead), an <see cref="Add"/> whose inputs broadcast counts
+    /// a broadcast input once per copy (not covered by its bound of 1), and a network of several inputs is bounded
+    /// in the sum of their norms.
     /// </summary>
     public LipschitzCertificate CertifyLipschitz(Weights weights)
     {

@@ -7,10 +7,11 @@
 // (Module.CertifyLipschitz): a Linear contributes √(out/in)·σ₁(W), ReLU 1, and a composition the
 // product. Training can *enforce* a bound: after every step, project each matrix so that
 // √(out/in)·σ₁ ≤ L^(1/depth) (spectral normalization, W / max(1, σ₁/σ_max), as in "Training
-// Transformers with Enforced Lipschitz Constants", Newhouse et al. 2025). Then the certificate
-// holds by construction, and it buys robustness: if the top logit beats the runner-up by more than
-// √2·L·ε, no input perturbation of ℓ2 size ε can change the prediction (the margin can shrink by at
-// most √2·L·ε), so the prediction is *certified* at radius ε.
+// Transformers with Enforced Lipschitz Constants", Newhouse et al. 2025). σ₁ is estimated by power
+// iteration, which never overestimates it, so the certificate (exact singular values) can exceed the
+// target slightly; it is the certificate that holds. It buys robustness: if the top logit beats
+// the runner-up by more than √2·L·ε, no input perturbation of ℓ2 size ε can change the prediction
+// (the margin can shrink by at most √2·L·ε), so the prediction is *certified* at radius ε.
 //
 // This lesson trains the Fashion-MNIST MLP (784→256→256→10, dualized momentum) unconstrained and
 // under L = 1, 2, 4, 8, 16, and prints per run: test accuracy, the certified bound, the largest

@@ -49,8 +49,10 @@ public static class CertifyCommand
             var (gpt, gptWeights, _, _) = GenerateCommand.LoadModel(file, Device.Cpu);
             return (gpt, gptWeights);
         }
-        if (!file.Metadata.TryGetValue(RunIdentity.Prefix + "model", out var name) || name is "gpt")
+        if (!file.Metadata.TryGetValue(RunIdentity.Prefix + "model", out var name))
             throw new InvalidDataException($"{file.Path} does not record which model it holds (no run.model entry).");
+        if (name is "gpt")
+            throw new InvalidDataException($"{file.Path} is a GPT checkpoint without its model config.");
         RunIdentity.CheckRecorded(file.Path, file.Metadata);
         var options = new Options([], Models.SizeOptions).WithDefaults(RunIdentity.OptionsOf(file.Metadata));
         try

@@ -91,7 +91,15 @@ public abstract class Atom : Module
     internal sealed override double? LipschitzOf(ReadOnlySpan<Tensor> weights, string path, List<LipschitzPart> parts)
     {
         double? bound = LipschitzBound(weights[0]);
-        parts.Add(new LipschitzPart(Join(path, Label), Label, bound, bound is null ? NoLipschitzBoundBecause : null));
+        string? reason = bound switch
+        {
+            null => NoLipschitzBoundBecause,
+            double b when !(b >= 0) || double.IsInfinity(b) => $"its weight is not finite (bound {b})",
+            _ => null,
+        };
+        if (reason is not null)
+            bound = null;
+        parts.Add(new LipschitzPart(Join(path, Label), Label, bound, reason));
         return bound;
     }
 

@@ -45,8 +45,11 @@ public sealed class Conv2D : MatrixAtom
     /// <summary>The forward scale √(out/in)/k².</summary>
     public double Scale => Math.Sqrt((double)OutChannels / InChannels) / (KernelSize * KernelSize);
 
-    /// <inheritdoc/>
-    protected override double ForwardScale => Scale;
+    /// <summary>
+    /// The scale times the sum over kernel offsets of each offset's σ₁: the convolution is a sum over offsets of a
+    /// zero-padded, strided shift (which cannot lengthen a vector) after that offset's matrix.
+    /// </summary>
+    public override double? LipschitzBound(Tensor weight) => Scale * SliceSpectralNormSum(weight);
 
     /// <inheritdoc/>
     public override Shape WeightShape => new(OutChannels, InChannels, KernelSize, KernelSize);

@@ -32,8 +32,8 @@ public sealed class Linear : MatrixAtom
     /// <summary>The forward scale √(out/in).</summary>
     public double Scale => Math.Sqrt((double)Outputs / Inputs);
 
-    /// <inheritdoc/>
-    protected override double ForwardScale => Scale;
+    /// <summary>√(out/in)·σ₁(W), exactly (up to a certified rounding margin).</summary>
+    public override double? LipschitzBound(Tensor weight) => Scale * SliceSpectralNormSum(weight);
 
     /// <inheritdoc/>
     public override Shape WeightShape => new(Outputs, Inputs);

@@ -40,18 +40,21 @@ public abstract partial class MatrixAtom : Atom
         return FromSlices(slices);
     }
 
-    /// <summary>The factor the forward pass multiplies the weight by (√(out/in) for a Linear).</summary>
-    protected abstract double ForwardScale { get; }
-
     /// <summary>
-    /// The forward scale times the sum of the slices' spectral norms: a Linear (one slice) is exactly
-    /// √(out/in)·σ₁(W); a convolution is a sum over kernel offsets of a zero-padded shift (which cannot lengthen
-    /// a vector) after that offset's matrix, so the triangle inequality bounds it by the sum.
+    /// The sum of certified upper bounds on the slices' spectral norms (<see cref="HostLinalg.SpectralNormBound"/>),
+    /// for atoms whose forward pass is the scale times a sum of slice products (Linear, Conv2D). Not a default: a
+    /// subclass states its own <see cref="Atom.LipschitzBound"/>.
     /// </summary>
-    public override double? LipschitzBound(Tensor weight)
+    protected double SliceSpectralNormSum(Tensor weight)
     {
         using var slices = ToSlices(weight);
-        return ForwardScale * HostLinalg.SingularValues(slices).Sum(s => s.Length == 0 ? 0 : s[0]);
+        int rows = slices.Shape[-2],
+            cols = slices.Shape[-1];
+        var values = HostLinalg.HostArray(slices);
+        double sum = 0;
+        for (int s = 0; s < Slices; s++)
+            sum += HostLinalg.SpectralNormBound(values.AsSpan(s * rows * cols, rows * cols), rows, cols);
+        return sum;
     }
 
     /// <inheritdoc/>

@@ -116,10 +116,6 @@ public sealed class TiedEmbedding : Module
         protected override int Slices => 1;
 
         // The table's forward use is the embedding's, whose input is token indices: no bound to certify.
-        protected override double ForwardScale => double.NaN;
-
-        public override double? LipschitzBound(Tensor weight) => null;
-
         protected override string NoLipschitzBoundBecause =>
             "its input is token indices, not a vector: a bound can start only after the embeddings";
 

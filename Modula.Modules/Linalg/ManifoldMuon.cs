@@ -80,7 +80,7 @@ public static class ManifoldMuon
             {
                 using (var shifted = Ops.MatMul(tallW, lambda, alpha: 2))
                 using (var target = Ops.Add(tallG, shifted))
-                    a = Orthogonalize.Apply(target);
+                    a = Orthogonalize.Apply(target); // six-step, whatever the trainer's orthogonalizer
                 k++;
                 using var wa = Ops.MatMul(tallW, a, transposeA: true);
                 using var aw = wa.Transpose();
@@ -105,13 +105,18 @@ public static class ManifoldMuon
                 lambda.Dispose();
                 lambda = next;
             }
-            (a, violation) = (best, bestViolation);
+            // A NaN violation is never the best: no direction means the gradient or the weight is not finite.
+            var found = best
+                ?? throw new ModuleException(
+                    "ManifoldMuon",
+                    $"the gradient or the weight is not finite (violation {violation})."
+                );
             best = null;
             if (!wide)
-                return (a!, k, violation);
-            using (a)
-            using (var back = a!.Transpose())
-                return (Ops.Contiguous(back), k, violation);
+                return (found, k, bestViolation);
+            using (found)
+            using (var back = found.Transpose())
+                return (Ops.Contiguous(back), k, bestViolation);
         }
         catch
         {

@@ -90,7 +90,7 @@ public sealed class LipschitzTests
         using var w = RandomLike(linear, 2);
         double sigma = HostLinalg.SpectralNorm(w[0]);
         double bound = linear.CertifyLipschitz(w).Bound!.Value;
-        Assert.AreEqual(Math.Sqrt(5.0 / 8) * sigma, bound, 1e-12 * bound);
+        Assert.AreEqual(Math.Sqrt(5.0 / 8) * sigma, bound, 1e-11 * bound); // with the certified 1e-12 margin
         double found = Adversarial(linear, w, [8], pairs: 4, steps: 150, seed: 3);
         Assert.IsTrue(found >= bound * (1 - 1e-6) && found <= bound * (1 + Slack), $"found {found}, bound {bound}");
     }
