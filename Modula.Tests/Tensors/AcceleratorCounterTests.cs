@@ -105,7 +105,7 @@ public sealed class AcceleratorCounterTests
         var output = new StringWriter();
         var error = new StringWriter();
         string line =
-            "bench gpt-step --device ilgpu-cpu --steps 2 --warmup 1 --optimizers normed-adam,dualized-momentum "
+            "bench gpt-step --device ilgpu-cpu --steps 1 --warmup 0 --optimizers normed-adam,dualized-momentum "
             + "--width 16 --heads 2 --blocks 1 --context 8 --batch 2";
         Assert.AreEqual(0, CommandLine.Run(line.Split(' '), output, error), error.ToString());
         var counts = output
