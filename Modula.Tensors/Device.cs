@@ -80,6 +80,14 @@ public abstract class Device : IDisposable
     /// <summary>Waits for queued work to finish (a no-op where ops run synchronously).</summary>
     public virtual void Synchronize() { }
 
+    /// <summary>
+    /// Kernel launches, host–device synchronizations, uploads and downloads since the device opened:
+    /// always counted on ILGPU accelerators, the cost a GPU step pays per small op. The CPU device
+    /// reports zeros, truthfully: it runs every primitive inline on the calling threads, so nothing is
+    /// launched, queued, copied between memories or waited for.
+    /// </summary>
+    public virtual DeviceCounters Counters => default;
+
     /// <summary>Allocates storage for <paramref name="length"/> elements from the pool; contents are
     /// unspecified.</summary>
     internal Storage Allocate(DType dtype, int length)

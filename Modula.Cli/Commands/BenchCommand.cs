@@ -75,8 +75,9 @@ public static class BenchCommand
                 """
                 modula bench gemm [--device cpu|cuda|opencl|ilgpu-cpu] [--threads N] [--repeat N]
                                   [--shapes all|square|gpt|newton-schulz]
-                modula bench gpt-step [--device cpu] [--threads N] [--steps 100] [--warmup 30]
+                modula bench gpt-step [--device cpu|cuda|opencl|ilgpu-cpu] [--threads N] [--steps 100] [--warmup 30]
                                       [--optimizers normed-adam,adam,dualized-momentum,manifold-momentum]
+                                      [--recipe v1|v2]
                                       [--width 128] [--heads 4] [--blocks 4] [--context 64] [--batch 12] [--profile]
 
                 Times C = A·B (float32) and prints per shape (Aᵀ / Bᵀ: that operand is read column-major,
@@ -91,6 +92,12 @@ public static class BenchCommand
                 width 128, 4 heads, 4 blocks, batch 12 × 64 tokens; the size flags change it) for each
                 optimizer and prints one line each:
                   gpt-step optimizer=O device=D threads=T median_ms=X forward_ms=F backward_ms=B update_ms=U
+                and one of device work per step (means over the timed steps; the bench's own synchronizations
+                between phases are not counted; zeros on the CPU device, which launches nothing):
+                  gpt-step-counts optimizer=O device=D launches=L syncs=S uploads=U downloads=N
+                                  forward_launches= forward_syncs= backward_launches= backward_syncs=
+                                  update_launches= update_syncs=
+                where syncs are host waits for the device: synchronizations, downloads and uploads.
                 --profile then runs as many steps again timing every primitive op (each followed by a
                 device synchronization) and prints a table of calls and milliseconds per step.
                 """

@@ -56,9 +56,10 @@ public static class GptStepBench
             var total = new List<double>();
             var forward = new List<double>();
             var backward = new List<double>();
+            var counts = new PhaseCounts();
             for (int i = 0; i < warmup + steps; i++)
             {
-                var (f, b, u) = TimedStep(run, device);
+                var (f, b, u) = TimedStep(run, device, i < warmup ? null : counts);
                 if (i < warmup)
                     continue;
                 forward.Add(f);
@@ -76,28 +77,47 @@ public static class GptStepBench
                         + $"peak_rss_mb={Measure.PeakRssMb():F0}"
                 )
             );
+            output.WriteLine($"gpt-step-counts optimizer={name} device={device.Name} {counts.PerStep(steps)}");
             if (options.Has("profile"))
                 Profile(run, device, steps, output);
         }
         return 0;
     }
 
-    /// <summary>One step split into forward, backward and update milliseconds (the device is synchronized at each
-    /// boundary).</summary>
-    private static (double Forward, double Backward, double Update) TimedStep(GptRun run, Device device)
+    /// <summary>
+    /// One step split into forward, backward and update milliseconds (the device is synchronized at each
+    /// boundary); adds each phase's launches and transfers to <paramref name="counts"/> when given.
+    /// </summary>
+    private static (double Forward, double Backward, double Update) TimedStep(
+        GptRun run,
+        Device device,
+        PhaseCounts? counts = null
+    )
     {
         var clock = Stopwatch.StartNew();
+        var start = device.Counters;
         using var scope = TensorScope.Begin();
         var (x, y) = run.SampleTrainBatch();
         var loss = run.Loss(x, y, run.Trainer.Parameters);
-        device.Synchronize();
+        var forward = Boundary(device, ref start);
         double f = clock.Elapsed.TotalMilliseconds;
         loss.Backward();
-        device.Synchronize();
+        var backward = Boundary(device, ref start);
         double b = clock.Elapsed.TotalMilliseconds;
         run.Trainer.Step();
-        device.Synchronize();
+        var update = Boundary(device, ref start);
+        counts?.Add(forward, backward, update);
         return (f, b - f, clock.Elapsed.TotalMilliseconds - b);
+    }
+
+    /// <summary>Ends a phase: its counts since <paramref name="start"/>, then the bench's own synchronization
+    /// (not counted: a training step does not make it), after which the next phase starts.</summary>
+    private static DeviceCounters Boundary(Device device, ref DeviceCounters start)
+    {
+        var phase = device.Counters - start;
+        device.Synchronize();
+        start = device.Counters;
+        return phase;
     }
 
     /// <summary>Runs <paramref name="steps"/> more steps under the <see cref="OpProfiler"/> and prints where a step's

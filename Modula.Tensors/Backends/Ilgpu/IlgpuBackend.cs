@@ -19,8 +19,16 @@ internal sealed class IlgpuBackend : IBackend
 
     private Accelerator Acc => _device.Accelerator;
 
-    private TDelegate Kernel<TDelegate>(string name, Type type, Func<TDelegate> load)
-        where TDelegate : Delegate => (TDelegate)_kernels.GetOrAdd((name, type), _ => load());
+    /// <summary>
+    /// The kernel about to be launched, loaded on first use. Every launch in this class goes through
+    /// here and is invoked at once, so this is where launches are counted: one place, none missed.
+    /// </summary>
+    private TDelegate Launch<TDelegate>(string name, Type type, Func<TDelegate> load)
+        where TDelegate : Delegate
+    {
+        _device.Counter.Launch();
+        return (TDelegate)_kernels.GetOrAdd((name, type), _ => load());
+    }
 
     private static IlgpuStorage S(Tensor t) => (IlgpuStorage)t.Storage;
 
@@ -31,11 +39,14 @@ internal sealed class IlgpuBackend : IBackend
     private static ArrayView<T> Dense<T>(Tensor t)
         where T : unmanaged => V<T>(t).SubView(t.Offset, t.Size);
 
+    /// <summary>Copies host values in; ILGPU's copy from a span waits for the stream, so this is also a
+    /// synchronization.</summary>
     public void Upload<T>(ReadOnlySpan<T> source, Storage destination)
         where T : unmanaged
     {
         if (source.IsEmpty)
             return;
+        _device.Counter.Upload();
         ((IlgpuStorage)destination).View<T>().SubView(0, source.Length).CopyFromCPU(source);
     }
 
@@ -44,6 +55,8 @@ internal sealed class IlgpuBackend : IBackend
     {
         if (destination.IsEmpty)
             return;
+        // One wait, counted once: the copy's own stream synchronization then finds nothing queued.
+        _device.Counter.Download();
         Acc.Synchronize();
         ((IlgpuStorage)source).View<T>().SubView(offset, destination.Length).CopyToCPU(destination);
     }
@@ -51,11 +64,11 @@ internal sealed class IlgpuBackend : IBackend
     public void Fill(Tensor y, double value)
     {
         if (y.DType == DType.Int32)
-            Kernel("fill", typeof(int), () =>
+            Launch("fill", typeof(int), () =>
                 Acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<int>, int>(Kernels.Fill)
             )(y.Size, Dense<int>(y), checked((int)value));
         else
-            Kernel("fill", typeof(float), () =>
+            Launch("fill", typeof(float), () =>
                 Acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, float>(Kernels.Fill)
             )(y.Size, Dense<float>(y), (float)value);
     }
@@ -63,11 +76,11 @@ internal sealed class IlgpuBackend : IBackend
     public void Arange(Tensor y, double start, double step)
     {
         if (y.DType == DType.Int32)
-            Kernel("arange", typeof(int), () =>
+            Launch("arange", typeof(int), () =>
                 Acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<int>, int, int>(Kernels.ArangeInt)
             )(y.Size, Dense<int>(y), checked((int)start), checked((int)step));
         else
-            Kernel("arange", typeof(float), () =>
+            Launch("arange", typeof(float), () =>
                 Acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, float, float>(Kernels.Arange)
             )(y.Size, Dense<float>(y), (float)start, (float)step);
     }
@@ -93,7 +106,7 @@ internal sealed class IlgpuBackend : IBackend
         {
             var m = ((IlgpuStorage)meta).View<int>();
             if (x.DType == DType.Int32)
-                Kernel("copy", typeof(int), () =>
+                Launch("copy", typeof(int), () =>
                     Acc.LoadAutoGroupedStreamKernel<
                         Index1D,
                         ArrayView<int>,
@@ -105,7 +118,7 @@ internal sealed class IlgpuBackend : IBackend
                     >(Kernels.Copy)
                 )(y.Size, V<int>(x), V<int>(y), m, y.Rank, x.Offset, y.Offset);
             else
-                Kernel("copy", typeof(float), () =>
+                Launch("copy", typeof(float), () =>
                     Acc.LoadAutoGroupedStreamKernel<
                         Index1D,
                         ArrayView<float>,
@@ -125,7 +138,7 @@ internal sealed class IlgpuBackend : IBackend
 
     public void Unary<TOp>(Tensor x, Tensor y, TOp op)
         where TOp : struct, IUnaryOp =>
-        Kernel("unary", typeof(TOp), () =>
+        Launch("unary", typeof(TOp), () =>
             Acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, TOp>(Kernels.Unary)
         )(y.Size, Dense<float>(x), Dense<float>(y), op);
 
@@ -135,7 +148,7 @@ internal sealed class IlgpuBackend : IBackend
         var meta = Layout(y.Shape, a, b);
         try
         {
-            Kernel("binary", typeof(TOp), () =>
+            Launch("binary", typeof(TOp), () =>
                 Acc.LoadAutoGroupedStreamKernel<
                     Index1D,
                     ArrayView<float>,
@@ -170,7 +183,7 @@ internal sealed class IlgpuBackend : IBackend
         var meta = Layout(y.Shape, condition, a, b);
         try
         {
-            Kernel("where", typeof(float), () =>
+            Launch("where", typeof(float), () =>
                 Acc.LoadAutoGroupedStreamKernel<
                     Index1D,
                     ArrayView<float>,
@@ -209,11 +222,11 @@ internal sealed class IlgpuBackend : IBackend
         int outputs = outer * inner;
         // A thread per output leaves the GPU idle when a few outputs each sum a long row; then a group per output.
         if (reduce >= 64 && outputs <= 16384)
-            Kernel("reduce-grouped", typeof(TOp), () =>
+            Launch("reduce-grouped", typeof(TOp), () =>
                 Acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>, int, int, TOp>(Kernels.ReduceGrouped)
             )(new KernelConfig(outputs, Kernels.ReduceGroupSize), xs, ys, reduce, inner, op);
         else
-            Kernel("reduce", typeof(TOp), () =>
+            Launch("reduce", typeof(TOp), () =>
                 Acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, int, int, TOp>(
                     Kernels.Reduce
                 )
@@ -221,33 +234,33 @@ internal sealed class IlgpuBackend : IBackend
     }
 
     public void SoftmaxRows(Tensor x, Tensor y, int length, double scale, bool causal) =>
-        Kernel("softmax", typeof(float), () =>
+        Launch("softmax", typeof(float), () =>
             Acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, int, float, int>(
                 Kernels.SoftmaxRows
             )
         )(y.Size / length, Dense<float>(x), Dense<float>(y), length, (float)scale, causal ? 1 : 0);
 
     public void SoftmaxRowsBackward(Tensor g, Tensor y, Tensor dx, int length, double scale) =>
-        Kernel("softmax-backward", typeof(float), () =>
+        Launch("softmax-backward", typeof(float), () =>
             Acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, float>(
                 Kernels.SoftmaxRowsBackward
             )
         )(y.Size / length, Dense<float>(g), Dense<float>(y), Dense<float>(dx), length, (float)scale);
 
     public void CenterRows(Tensor x, Tensor y, int length) =>
-        Kernel("center-rows", typeof(float), () =>
+        Launch("center-rows", typeof(float), () =>
             Acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, int>(Kernels.CenterRows)
         )(y.Size / length, Dense<float>(x), Dense<float>(y), length);
 
     public void RmsNormalizeRows(Tensor x, Tensor y, Tensor inverse, int length) =>
-        Kernel("rms-rows", typeof(float), () =>
+        Launch("rms-rows", typeof(float), () =>
             Acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int>(
                 Kernels.RmsNormalizeRows
             )
         )(y.Size / length, Dense<float>(x), Dense<float>(y), Dense<float>(inverse), length);
 
     public void RmsNormalizeRowsBackward(Tensor g, Tensor y, Tensor inverse, Tensor dx, int length) =>
-        Kernel("rms-rows-backward", typeof(float), () =>
+        Launch("rms-rows-backward", typeof(float), () =>
             Acc.LoadAutoGroupedStreamKernel<
                 Index1D,
                 ArrayView<float>,
@@ -259,7 +272,7 @@ internal sealed class IlgpuBackend : IBackend
         )(y.Size / length, Dense<float>(g), Dense<float>(y), Dense<float>(inverse), Dense<float>(dx), length);
 
     public void ArgMax(Tensor x, Tensor y, int outer, int reduce, int inner) =>
-        Kernel("argmax", typeof(float), () =>
+        Launch("argmax", typeof(float), () =>
             Acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<int>, int, int>(Kernels.ArgMax)
         )(outer * inner, Dense<float>(x), Dense<int>(y), reduce, inner);
 
@@ -288,7 +301,7 @@ internal sealed class IlgpuBackend : IBackend
             Accumulate = accumulate ? 1 : 0,
             Alpha = (float)alpha,
         };
-        var kernel = Kernel("gemm", typeof(float), () =>
+        var kernel = Launch("gemm", typeof(float), () =>
             Acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, GemmArgs>(GemmKernel.Run)
         );
         var grid = new Index3D(
@@ -309,13 +322,13 @@ internal sealed class IlgpuBackend : IBackend
     {
         int width = table.Shape[1];
         if (table.DType == DType.Int32)
-            Kernel("gather", typeof(int), () =>
+            Launch("gather", typeof(int), () =>
                 Acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<int>, ArrayView<int>, ArrayView<int>, int>(
                     Kernels.GatherRows
                 )
             )(y.Size, Dense<int>(table), Dense<int>(indices), Dense<int>(y), width);
         else
-            Kernel("gather", typeof(float), () =>
+            Launch("gather", typeof(float), () =>
                 Acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<int>, ArrayView<float>, int>(
                     Kernels.GatherRows
                 )
@@ -323,19 +336,19 @@ internal sealed class IlgpuBackend : IBackend
     }
 
     public void ScatterAddRows(Tensor source, Tensor indices, Tensor table) =>
-        Kernel("scatter", typeof(float), () =>
+        Launch("scatter", typeof(float), () =>
             Acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<int>, ArrayView<float>, int>(
                 Kernels.ScatterAddRows
             )
         )(source.Size, Dense<float>(source), Dense<int>(indices), Dense<float>(table), table.Shape[1]);
 
     public void Im2Col(Tensor x, Tensor cols, ConvGeometry geometry) =>
-        Kernel("im2col", typeof(float), () =>
+        Launch("im2col", typeof(float), () =>
             Acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ConvGeometry>(Kernels.Im2Col)
         )(cols.Size, Dense<float>(x), Dense<float>(cols), geometry);
 
     public void Col2Im(Tensor cols, Tensor x, ConvGeometry geometry) =>
-        Kernel("col2im", typeof(float), () =>
+        Launch("col2im", typeof(float), () =>
             Acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ConvGeometry>(Kernels.Col2Im)
         )(x.Size, Dense<float>(cols), Dense<float>(x), geometry);
 
@@ -344,17 +357,17 @@ internal sealed class IlgpuBackend : IBackend
         switch (kind)
         {
             case RandomKind.Bits:
-                Kernel("bits", typeof(int), () =>
+                Launch("bits", typeof(int), () =>
                     Acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<int>, ulong, ulong>(Kernels.RandomBits)
                 )(y.Size, Dense<int>(y), seed, offset);
                 break;
             case RandomKind.Uniform:
-                Kernel("uniform", typeof(float), () =>
+                Launch("uniform", typeof(float), () =>
                     Acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ulong, ulong>(Kernels.RandomUniform)
                 )(y.Size, Dense<float>(y), seed, offset);
                 break;
             default:
-                Kernel("normal", typeof(float), () =>
+                Launch("normal", typeof(float), () =>
                     Acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ulong, ulong>(Kernels.RandomNormal)
                 )(y.Size, Dense<float>(y), seed, offset);
                 break;

@@ -46,7 +46,17 @@ public sealed class IlgpuDevice : Device
     public override string Name { get; }
 
     /// <inheritdoc/>
-    public override void Synchronize() => Accelerator.Synchronize();
+    public override void Synchronize()
+    {
+        Counter.Synchronize();
+        Accelerator.Synchronize();
+    }
+
+    /// <summary>Counts launches and transfers; the backend reports each one here.</summary>
+    internal DeviceCounter Counter { get; } = new();
+
+    /// <inheritdoc/>
+    public override DeviceCounters Counters => Counter.Snapshot();
 
     /// <inheritdoc/>
     public override long PooledBytes => _pool.CachedUnits;
