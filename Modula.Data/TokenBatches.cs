@@ -53,7 +53,8 @@ public static class TokenBatches
         int range = tokens.Length - context - 1;
         if (range <= 0)
             throw new DataException(
-                $"TokenBatches.Sample: the text has {tokens.Length} tokens, fewer than a context of {context} needs."
+                $"TokenBatches.Sample: the text has {tokens.Length} tokens; a context of {context} needs at least "
+                    + $"{context + 2}."
             );
         using var bits = Ops.RandomBits(new Shape(batch), sampler);
         var starts = bits.ToArray<int>();

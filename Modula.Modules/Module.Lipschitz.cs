@@ -23,8 +23,7 @@ public abstract partial class Module
     {
         CheckWeights(weights);
         var parts = new List<LipschitzPart>();
-        var tensors = Enumerable.Range(0, weights.Count).Select(i => weights[i]).ToArray();
-        return new LipschitzCertificate(LipschitzOf(tensors, "", parts), parts);
+        return new LipschitzCertificate(LipschitzOf(weights.AsSpan(), "", parts), parts);
     }
 
     /// <summary>

@@ -48,13 +48,7 @@ public abstract partial class MatrixAtom : Atom
     protected double SliceSpectralNormSum(Tensor weight)
     {
         using var slices = ToSlices(weight);
-        int rows = slices.Shape[-2],
-            cols = slices.Shape[-1];
-        var values = HostLinalg.HostArray(slices);
-        double sum = 0;
-        for (int s = 0; s < Slices; s++)
-            sum += HostLinalg.SpectralNormBound(values.AsSpan(s * rows * cols, rows * cols), rows, cols);
-        return sum;
+        return HostLinalg.SpectralNormBounds(slices).Sum();
     }
 
     /// <inheritdoc/>

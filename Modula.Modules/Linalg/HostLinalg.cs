@@ -63,6 +63,10 @@ public static class HostLinalg
     /// </summary>
     public static double SpectralNormBound(ReadOnlySpan<double> a, int rows, int cols)
     {
+        // Jacobi's rotations cannot take NaN or ±∞; such a matrix has no bound (NaN says so to the caller).
+        foreach (double x in a)
+            if (!double.IsFinite(x))
+                return double.NaN;
         var (_, v, _) = Jacobi(a, rows, cols, withVectors: false);
         int count = Math.Min(rows, cols),
             length = Math.Max(rows, cols);
@@ -192,6 +196,22 @@ public static class HostLinalg
         for (int b = 0; b < batch; b++)
             result[b] = SingularValues(data.AsSpan(b * rows * cols, rows * cols), rows, cols);
         return result;
+    }
+
+    /// <summary><see cref="SpectralNormBound(ReadOnlySpan{double}, int, int)"/> of every matrix in <paramref
+    /// name="t"/> [..., rows, cols] (copied to the host as float64).</summary>
+    public static double[] SpectralNormBounds(Tensor t)
+    {
+        if (t.Rank < 2)
+            throw new ArgumentException($"SpectralNormBounds: needs a matrix or a batch of matrices, got {t.Shape}.");
+        int rows = t.Shape[-2],
+            cols = t.Shape[-1],
+            size = rows * cols;
+        var data = HostArray(t);
+        return Enumerable
+            .Range(0, t.Size / Math.Max(1, size))
+            .Select(b => SpectralNormBound(data.AsSpan(b * size, size), rows, cols))
+            .ToArray();
     }
 
     /// <summary>The largest singular value over every matrix in <paramref name="t"/> [..., rows, cols].</summary>
