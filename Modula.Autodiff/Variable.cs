@@ -186,11 +186,44 @@ public sealed partial class Variable : IDisposable
         }
     }
 
-    /// <summary>Clears the accumulated gradient.</summary>
+    /// <summary>Clears the accumulated gradient (a gradient buffer is zeroed and kept).</summary>
     public void ZeroGrad()
     {
+        if (HasGradientBuffer)
+        {
+            Ops.FillInto(Grad!, 0);
+            return;
+        }
         Grad?.Dispose();
         Grad = null;
+    }
+
+    /// <summary>True when gradients accumulate into a caller's buffer (<see cref="UseGradientBuffer"/>).</summary>
+    public bool HasGradientBuffer { get; private set; }
+
+    /// <summary>
+    /// Makes this leaf accumulate its gradients into <paramref name="buffer"/> (borrowed: the caller
+    /// keeps ownership and must keep it alive), which then is <see cref="Grad"/>. The buffer is zeroed
+    /// here; <see cref="ZeroGrad"/> zeroes it again instead of dropping it. A trainer uses this to have
+    /// every gradient land in one packed buffer (see <c>Weights.Pack</c>), so the whole update reads it
+    /// without a copy and clears it with one fill.
+    /// </summary>
+    public void UseGradientBuffer(Tensor buffer)
+    {
+        if (!IsLeaf || !RequiresGrad)
+            throw new InvalidOperationException(
+                $"UseGradientBuffer: '{Name ?? Shape.ToString()}' must be a leaf that requires a gradient."
+            );
+        if (buffer.Shape != Shape || !buffer.IsContiguous)
+            throw new ArgumentException(
+                $"UseGradientBuffer: buffer {buffer.Shape} must be contiguous with the variable's shape {Shape}.",
+                nameof(buffer)
+            );
+        if (!HasGradientBuffer)
+            Grad?.Dispose();
+        Ops.FillInto(buffer, 0);
+        Grad = buffer;
+        HasGradientBuffer = true;
     }
 
     /// <summary>A constant sharing this value: gradients do not flow through it.</summary>
@@ -213,11 +246,12 @@ public sealed partial class Variable : IDisposable
         }
     }
 
-    /// <summary>Disposes the value and gradient.</summary>
+    /// <summary>Disposes the value and gradient (not a borrowed gradient buffer).</summary>
     public void Dispose()
     {
         _value?.Dispose();
-        Grad?.Dispose();
+        if (!HasGradientBuffer)
+            Grad?.Dispose();
         Grad = null;
         _node = null;
     }

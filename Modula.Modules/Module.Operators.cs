@@ -91,9 +91,37 @@ public abstract partial class Module
     {
         CheckTargets(targets);
         state.CheckFits(this);
-        return PerAtom(update, targets, (atom, u, t, i) =>
-            t == 0 ? Ops.ZerosLike(u) : atom.NormalizeWeight(u, t, state, i)
-        );
+        if (!update.IsPacked)
+            return PerAtom(update, targets, (atom, u, t, i) =>
+                t == 0 ? Ops.ZerosLike(u) : atom.NormalizeWeight(u, t, state, i)
+            );
+        // Packed: same-shaped matrices share one batched power-iteration step, written straight into a result
+        // packed the same way (so the trainer subtracts it from the weights in one pass); the rest one by one.
+        CheckWeights(update);
+        var atoms = Atoms();
+        var result = update.EmptyLike();
+        try
+        {
+            var done = MatrixAtom.NormalizeInGroups(atoms, update, targets, state, result);
+            for (int i = 0; i < atoms.Count; i++)
+            {
+                if (done[i])
+                    continue;
+                if (targets[i] == 0)
+                {
+                    Ops.FillInto(result[i], 0);
+                    continue;
+                }
+                using var own = atoms[i].Atom.NormalizeWeight(update[i], targets[i], state, i);
+                Ops.CopyInto(own, result[i]);
+            }
+            return result;
+        }
+        catch
+        {
+            result.Dispose();
+            throw;
+        }
     }
 
     /// <summary>

@@ -11,7 +11,7 @@ namespace Modula.Modules;
 /// In-place methods change the tensors themselves, so <see cref="Variable"/>s made by
 /// <see cref="ToVariables"/> see every update.
 /// </summary>
-public sealed class Weights : IReadOnlyList<Tensor>, IDisposable
+public sealed partial class Weights : IReadOnlyList<Tensor>, IDisposable
 {
     private readonly Tensor[] _tensors;
 
@@ -45,22 +45,34 @@ public sealed class Weights : IReadOnlyList<Tensor>, IDisposable
         for (int i = 0; i < grads.Length; i++)
         {
             var p = parameters[i];
-            grads[i] = TensorScope.Escape(p.Grad is { } g ? g.View(g.Shape.Dims.ToArray()) : Ops.ZerosLike(p.Value));
+            // A gradient buffer stays with its owner and is zeroed, so its values are copied out.
+            grads[i] = TensorScope.Escape(
+                p.Grad is not { } g ? Ops.ZerosLike(p.Value)
+                    : p.HasGradientBuffer ? Ops.Contiguous(g)
+                    : g.View(g.Shape.Dims.ToArray())
+            );
             p.ZeroGrad();
         }
         return new Weights(grads);
     }
 
     /// <summary>A deep copy.</summary>
-    public Weights Clone() => new(_tensors.Select(t => TensorScope.Escape(Ops.Contiguous(t))));
+    public Weights Clone() =>
+        _flat is { } flat ? Repacked(Ops.Contiguous(flat)) : new(_tensors.Select(t => TensorScope.Escape(Ops.Contiguous(t))));
 
     /// <summary>A vector of zeros with the same shapes, dtypes and devices.</summary>
-    public Weights ZerosLike() => new(_tensors.Select(t => TensorScope.Escape(Ops.ZerosLike(t))));
+    public Weights ZerosLike() =>
+        _flat is { } flat ? Repacked(Ops.ZerosLike(flat)) : new(_tensors.Select(t => TensorScope.Escape(Ops.ZerosLike(t))));
 
     /// <summary>Copies <paramref name="source"/>'s values into this vector's tensors.</summary>
     public void CopyFrom(Weights source)
     {
         CheckMatches(nameof(CopyFrom), source);
+        if (SharesLayout(source))
+        {
+            Ops.CopyInto(source._flat!, _flat!);
+            return;
+        }
         for (int i = 0; i < Count; i++)
             Ops.CopyInto(source[i], _tensors[i]);
     }
@@ -71,6 +83,11 @@ public sealed class Weights : IReadOnlyList<Tensor>, IDisposable
     public void AddScaled(Weights x, double alpha)
     {
         CheckMatches(nameof(AddScaled), x);
+        if (SharesLayout(x))
+        {
+            Ops.Zip(_flat!, x._flat!, new ScaledAdd(alpha), into: _flat);
+            return;
+        }
         for (int i = 0; i < Count; i++)
             Ops.Zip(_tensors[i], x[i], new ScaledAdd(alpha), into: _tensors[i]);
     }
@@ -78,6 +95,11 @@ public sealed class Weights : IReadOnlyList<Tensor>, IDisposable
     /// <summary>this ← this · alpha.</summary>
     public void Scale(double alpha)
     {
+        if (_flat is { } flat)
+        {
+            Ops.Map(flat, new Affine(alpha, 0), into: flat);
+            return;
+        }
         foreach (var t in _tensors)
             Ops.Map(t, new Affine(alpha, 0), into: t);
     }
@@ -86,6 +108,11 @@ public sealed class Weights : IReadOnlyList<Tensor>, IDisposable
     public void Apply<TOp>(TOp op)
         where TOp : struct, IUnaryOp
     {
+        if (_flat is { } flat)
+        {
+            Ops.Map(flat, op, into: flat);
+            return;
+        }
         foreach (var t in _tensors)
             Ops.Map(t, op, into: t);
     }
@@ -95,6 +122,11 @@ public sealed class Weights : IReadOnlyList<Tensor>, IDisposable
         where TOp : struct, IBinaryOp
     {
         CheckMatches(typeof(TOp).Name, other);
+        if (SharesLayout(other))
+        {
+            Ops.Zip(_flat!, other._flat!, op, into: _flat);
+            return;
+        }
         for (int i = 0; i < Count; i++)
             Ops.Zip(_tensors[i], other[i], op, into: _tensors[i]);
     }
@@ -109,19 +141,24 @@ public sealed class Weights : IReadOnlyList<Tensor>, IDisposable
 
     /// <summary>Every tensor scaled by <paramref name="alpha"/> as a new vector.</summary>
     public static Weights operator *(double alpha, Weights a) =>
-        new(a._tensors.Select(t => TensorScope.Escape(Ops.Mul(t, alpha))));
+        a._flat is { } flat
+            ? a.Repacked(Ops.Mul(flat, alpha))
+            : new(a._tensors.Select(t => TensorScope.Escape(Ops.Mul(t, alpha))));
 
     /// <summary>f(this, other) elementwise as a new vector.</summary>
     public Weights Zip<TOp>(Weights other, TOp op)
         where TOp : struct, IBinaryOp
     {
         CheckMatches(typeof(TOp).Name, other);
+        if (SharesLayout(other))
+            return Repacked(Ops.Zip(_flat!, other._flat!, op));
         return new(_tensors.Select((t, i) => TensorScope.Escape(Ops.Zip(t, other[i], op))));
     }
 
     /// <summary>f(this) elementwise as a new vector.</summary>
     public Weights Map<TOp>(TOp op)
-        where TOp : struct, IUnaryOp => new(_tensors.Select(t => TensorScope.Escape(Ops.Map(t, op))));
+        where TOp : struct, IUnaryOp =>
+        _flat is { } flat ? Repacked(Ops.Map(flat, op)) : new(_tensors.Select(t => TensorScope.Escape(Ops.Map(t, op))));
 
     /// <summary>The Euclidean norm of the whole vector (host sum; for checks and logs).</summary>
     public double L2Norm()
@@ -139,6 +176,11 @@ public sealed class Weights : IReadOnlyList<Tensor>, IDisposable
     /// <summary>Index and name of the first tensor holding a NaN or infinity, or null when all are finite.</summary>
     public int? FirstNonFinite()
     {
+        // Packed: one sum over every weight, one read; only a non-finite total looks at the tensors.
+        if (_flat is { } flat)
+            using (var total = Ops.Sum(flat))
+                if (double.IsFinite(total.Item()))
+                    return null;
         for (int i = 0; i < Count; i++)
         {
             // A finite sum has finite terms (NaN and ±∞ survive addition), so one pass clears a
@@ -171,6 +213,8 @@ public sealed class Weights : IReadOnlyList<Tensor>, IDisposable
     {
         foreach (var t in _tensors)
             t.Dispose();
+        _flat?.Dispose();
+        _flat = null;
     }
 
     /// <inheritdoc/>

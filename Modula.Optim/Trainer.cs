@@ -51,9 +51,17 @@ public sealed class Trainer : IDisposable
         Options = options;
         Schedule = options.Schedule ?? Schedule.Constant();
         NormalizeState = new NormalizeState(model, new Generator(normalizeSeed));
+        // One buffer for the weights and one for their gradients: the update's elementwise passes then run
+        // once over all atoms (see Weights.Pack), and backward writes the gradients where the update reads them.
+        weights.Pack();
         Parameters = weights.ToVariables();
+        _gradients = weights.ZerosLike();
+        for (int i = 0; i < Parameters.Length; i++)
+            Parameters[i].UseGradientBuffer(_gradients[i]);
         _atoms = model.Atoms();
     }
+
+    private readonly Weights _gradients;
 
     /// <summary>The model being trained.</summary>
     public Module Model { get; }
@@ -111,10 +119,26 @@ public sealed class Trainer : IDisposable
                 nameof(microBatches),
                 $"Trainer.Step: micro-batch count must be ≥ 1, got {microBatches}."
             );
-        using var gradient = Weights.GradientsOf(Parameters);
-        if (microBatches > 1)
-            gradient.Scale(1.0 / microBatches);
-        return Step(gradient);
+        try
+        {
+            if (microBatches > 1)
+                _gradients.Scale(1.0 / microBatches);
+            return Step(_gradients);
+        }
+        finally
+        {
+            ClearGradients();
+        }
+    }
+
+    /// <summary>Zeroes the gradient buffers: one fill when they are packed.</summary>
+    private void ClearGradients()
+    {
+        if (_gradients.Flat is { } flat)
+            Ops.FillInto(flat, 0);
+        else
+            foreach (var p in Parameters)
+                p.ZeroGrad();
     }
 
     /// <summary>
@@ -188,14 +212,17 @@ public sealed class Trainer : IDisposable
                     };
                 // Modula's weight decay is split over atoms like the targets: sᵢ = λ·tᵢ.
                 bool decays = eta * Options.WeightDecay != 0;
-                for (int i = 0; i < Weights.Count; i++)
-                    StepWeight(
-                        i,
-                        update[i],
-                        keep: 1,
-                        scale: 1,
-                        regularize: decays ? Options.WeightDecay * targets[i] : null
-                    );
+                if (Weights.IsPackedLike(update))
+                    StepPacked(update, decays ? targets.Select(t => Options.WeightDecay * t).ToArray() : null);
+                else
+                    for (int i = 0; i < Weights.Count; i++)
+                        StepWeight(
+                            i,
+                            update[i],
+                            keep: 1,
+                            scale: 1,
+                            regularize: decays ? Options.WeightDecay * targets[i] : null
+                        );
             }
         }
         // The manifold rule's retraction is the projection: its steps are tangent, not on the manifold.
@@ -230,11 +257,31 @@ public sealed class Trainer : IDisposable
             atom.RegularizeWeightInPlace(w, strength);
     }
 
+    /// <summary>
+    /// <see cref="StepWeight"/> for every atom at once when the update is packed like the weights: w ← w − u in one
+    /// pass over all of them, then the decay factors (1 − sᵢ for matrices) by one broadcast multiply per run of
+    /// same-shaped weights, then the atoms whose regularize is not a scaling (embeddings) one by one.
+    /// </summary>
+    private void StepPacked(Weights update, double[]? strengths)
+    {
+        Weights.Combine(update, new Sub());
+        if (strengths is null)
+            return;
+        var factors = new double[Weights.Count];
+        for (int i = 0; i < factors.Length; i++)
+            factors[i] = _atoms[i].Atom.DecayFactor(strengths[i]) ?? 1;
+        Weights.ScaleEach(factors);
+        for (int i = 0; i < factors.Length; i++)
+            if (_atoms[i].Atom.DecayFactor(strengths[i]) is null)
+                _atoms[i].Atom.RegularizeWeightInPlace(Weights[i], strengths[i]);
+    }
+
     /// <summary>Frees weights, optimizer state and power-iteration vectors.</summary>
     public void Dispose()
     {
         foreach (var p in Parameters)
             p.Dispose();
+        _gradients.Dispose();
         Weights.Dispose();
         Optimizer.Dispose();
         NormalizeState.Dispose();

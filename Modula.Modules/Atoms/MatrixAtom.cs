@@ -66,17 +66,33 @@ public abstract partial class MatrixAtom : Atom
     public override Tensor NormalizeWeight(Tensor update, double target, NormalizeState state, int index)
     {
         using var w = ToSlices(update);
-        var u = state.Vector(index, new Shape(Slices, FanIn, 1), update.DType, update.Device);
-        using var v = Ops.MatMul(w, u); // [S, out, 1]
+        var (length, next) = PowerStep(w, PowerVector(state, index, update));
+        using (length)
+        using (var result = Norms.ScaleSafely(w, length, target))
+        {
+            state.Set(index, next);
+            return FromSlices(result);
+        }
+    }
+
+    /// <summary>Atom <paramref name="index"/>'s power-iteration vector [S, in, 1], drawn on first use.</summary>
+    private Tensor PowerVector(NormalizeState state, int index, Tensor update) =>
+        state.Vector(index, new Shape(Slices, FanIn, 1), update.DType, update.Device);
+
+    /// <summary>
+    /// One power-iteration step on every matrix of <paramref name="w"/> [N, out, in] from the vectors
+    /// <paramref name="u"/> [N, in, 1]: v = W u / ‖W u‖, u' = Wᵀ v. Returns ‖u'‖ [N, 1, 1] and the next
+    /// vectors (the old one where u' = 0: a zero update keeps its vector).
+    /// </summary>
+    private static (Tensor Length, Tensor Next) PowerStep(Tensor w, Tensor u)
+    {
+        using var v = Ops.MatMul(w, u); // [N, out, 1]
         using var vUnit = Norms.ToNorm(v, 1);
-        var next = Ops.MatMul(w, vUnit, transposeA: true); // [S, in, 1]
-        using var length = Norms.L2(next, [1]); // [S, 1, 1]
-        using var result = Norms.ScaleSafely(w, length, target);
-        using (var zero = Tensor.Scalar(0, length.DType, length.Device))
-        using (var moved = Ops.Greater(length, zero))
-        using (next)
-            state.Set(index, Ops.Where(moved, next, u)); // a zero update keeps the old vector
-        return FromSlices(result);
+        using var next = Ops.MatMul(w, vUnit, transposeA: true); // [N, in, 1]
+        var length = Norms.L2(next, [1]); // [N, 1, 1]
+        using var zero = Tensor.Scalar(0, length.DType, length.Device);
+        using var moved = Ops.Greater(length, zero);
+        return (length, Ops.Where(moved, next, u));
     }
 
     /// <inheritdoc/>

@@ -30,6 +30,17 @@ internal static class Norms
         return Ops.Mul(x, factor);
     }
 
+    /// <summary>
+    /// targets·x / max(denominator, 1e-30) with broadcasting, one target per slice (targets shaped like the
+    /// denominator), written into <paramref name="into"/>: the batched form of <see cref="ScaleSafely(Tensor, Tensor,
+    /// double)"/>, the same arithmetic element for element.
+    /// </summary>
+    public static void ScaleSafely(Tensor x, Tensor denominator, Tensor targets, Tensor into)
+    {
+        using var factor = Ops.Zip(targets, denominator, new FlooredQuotient(Tiny));
+        Ops.Zip(x, factor, new Tensors.Primitives.Mul(), into: into);
+    }
+
     /// <summary>x rescaled so every slice along <paramref name="axis"/> has ℓ2 norm <paramref name="target"/>; zero
     /// slices stay zero.</summary>
     public static Tensor ToNorm(Tensor x, int axis, double target = 1)

@@ -162,14 +162,15 @@ public static class Checkpoint
             Ops.CopyInto(loaded, trainer.Weights[i]);
         }
         foreach (var slot in trainer.Optimizer.SlotNames)
-            trainer.Optimizer.SetSlot(
-                slot,
-                new Weights(
-                    Enumerable
-                        .Range(0, trainer.Weights.Count)
-                        .Select(i => tensors[SlotKey(slot, i)].ToTensor(trainer.Weights[i].Device))
-                )
+        {
+            var values = new Weights(
+                Enumerable
+                    .Range(0, trainer.Weights.Count)
+                    .Select(i => tensors[SlotKey(slot, i)].ToTensor(trainer.Weights[i].Device))
             );
+            values.Pack(); // packed like the trainer's gradients, so the optimizer's passes stay one per buffer
+            trainer.Optimizer.SetSlot(slot, values);
+        }
         for (int i = 0; i < trainer.Weights.Count; i++)
             if (tensors.TryGetValue(NormalizeKey(i), out var v))
                 trainer.NormalizeState.Set(i, v.ToTensor(trainer.Weights[i].Device));

@@ -21,6 +21,18 @@ public static partial class Ops
         return y;
     }
 
+    /// <summary>Sets every element of the contiguous tensor <paramref name="y"/> to <paramref name="value"/>, in
+    /// place.</summary>
+    public static void FillInto(Tensor y, double value)
+    {
+        Check.Alive(nameof(FillInto), y);
+        if (!y.IsContiguous)
+            throw new ArgumentException($"{nameof(FillInto)}: tensor {y.Shape} must be contiguous.", nameof(y));
+        if (y.Size > 0)
+            using (y.Device.Time(nameof(IBackend.Fill)))
+                y.Device.Backend.Fill(y, value);
+    }
+
     /// <summary>A tensor of zeros.</summary>
     public static Tensor Zeros(Shape shape, DType dtype = DType.Float32, Device? device = null) =>
         Full(shape, 0, dtype, device);

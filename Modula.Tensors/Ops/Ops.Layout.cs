@@ -66,6 +66,37 @@ public static partial class Ops
         return y;
     }
 
+    /// <summary>
+    /// <see cref="Concat"/> along axis 0, but a view (no copy, no launch) when the tensors are contiguous and already
+    /// lie back to back in one storage in the order given — as the slices of an earlier result do.
+    /// </summary>
+    public static Tensor ConcatOrView(IReadOnlyList<Tensor> tensors)
+    {
+        if (tensors.Count == 0)
+            throw new ArgumentException("ConcatOrView: no tensors given.");
+        var first = tensors[0];
+        Check.Alive(nameof(ConcatOrView), first);
+        bool adjacent = first.Rank > 0 && first.IsContiguous;
+        int next = first.Offset;
+        foreach (var t in tensors)
+        {
+            Check.Alive(nameof(ConcatOrView), t);
+            adjacent &=
+                t.IsContiguous
+                && ReferenceEquals(t.Storage, first.Storage)
+                && t.Offset == next
+                && t.Rank == first.Rank
+                && t.Shape.Dims[1..].SequenceEqual(first.Shape.Dims[1..]);
+            next += t.Size;
+        }
+        if (!adjacent)
+            return Concat(tensors, 0);
+        var dims = first.Shape.Dims.ToArray();
+        dims[0] = tensors.Sum(t => t.Shape[0]);
+        var shape = new Shape(dims);
+        return new Tensor(first.Storage, shape, shape.ContiguousStrides(), first.Offset, retain: true);
+    }
+
     /// <summary>Splits into views of the given sizes along <paramref name="axis"/> (no copy).</summary>
     public static Tensor[] Split(Tensor x, int[] sizes, int axis)
     {

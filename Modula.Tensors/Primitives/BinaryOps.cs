@@ -27,6 +27,20 @@ public readonly struct Sub : IBinaryOp
         where T : unmanaged, IFloatingPointIeee754<T> => a - b;
 }
 
+/// <summary>
+/// Effectively computes <c>y = a / max(b, floor)</c>: a quotient whose small or zero denominators are floored,
+/// the per-element form of <see cref="FlooredReciprocal"/> (numerators from a tensor, not one constant).
+/// </summary>
+public readonly record struct FlooredQuotient(double Floor) : IBinaryOp
+{
+    /// <inheritdoc/>
+    public float Apply(float a, float b) => a / MathF.Max(b, (float)Floor);
+
+    /// <inheritdoc/>
+    public Vector<T> Apply<T>(Vector<T> a, Vector<T> b)
+        where T : unmanaged, IFloatingPointIeee754<T> => a / Vector.Max(b, Vector.Create(T.CreateTruncating(Floor)));
+}
+
 /// <summary>Effectively computes <c>y = a · b</c>.</summary>
 public readonly struct Mul : IBinaryOp
 {
