@@ -117,10 +117,15 @@ public sealed partial class Weights
     {
         var layout = _layout!;
         TensorScope.Escape(flat);
-        return new Weights(Enumerable.Range(0, Count).Select(i => layout.View(flat, i))) { _flat = flat, _layout = layout };
+        return new Weights(Enumerable.Range(0, Count).Select(i => layout.View(flat, i)))
+        {
+            _flat = flat,
+            _layout = layout,
+        };
     }
 
-    /// <summary>True when both vectors are packed with the same placement, so one operation on the buffers serves.</summary>
+    /// <summary>True when both vectors are packed with the same placement, so one operation on the buffers
+    /// serves.</summary>
     private bool SharesLayout(Weights other) =>
         _flat is not null
         && other._flat is not null
@@ -144,11 +149,11 @@ public sealed partial class Weights
             var offsets = new int[shapes.Length];
             int total = 0;
             foreach (var group in Enumerable.Range(0, shapes.Length).GroupBy(i => shapes[i]))
-                foreach (int i in group)
-                {
-                    offsets[i] = total;
-                    total = checked(total + shapes[i].Size);
-                }
+            foreach (int i in group)
+            {
+                offsets[i] = total;
+                total = checked(total + shapes[i].Size);
+            }
             return new PackedLayout(offsets, shapes, total);
         }
 
@@ -175,6 +180,10 @@ public sealed partial class Weights
 
         public bool SamePlacement(PackedLayout other) =>
             ReferenceEquals(this, other)
-            || (Total == other.Total && Offsets.AsSpan().SequenceEqual(other.Offsets) && Shapes.SequenceEqual(other.Shapes));
+            || (
+                Total == other.Total
+                && Offsets.AsSpan().SequenceEqual(other.Offsets)
+                && Shapes.SequenceEqual(other.Shapes)
+            );
     }
 }

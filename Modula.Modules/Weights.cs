@@ -48,8 +48,8 @@ public sealed partial class Weights : IReadOnlyList<Tensor>, IDisposable
             // A gradient buffer stays with its owner and is zeroed, so its values are copied out.
             grads[i] = TensorScope.Escape(
                 p.Grad is not { } g ? Ops.ZerosLike(p.Value)
-                    : p.HasGradientBuffer ? Ops.Contiguous(g)
-                    : g.View(g.Shape.Dims.ToArray())
+                : p.HasGradientBuffer ? Ops.Contiguous(g)
+                : g.View(g.Shape.Dims.ToArray())
             );
             p.ZeroGrad();
         }
@@ -58,11 +58,15 @@ public sealed partial class Weights : IReadOnlyList<Tensor>, IDisposable
 
     /// <summary>A deep copy.</summary>
     public Weights Clone() =>
-        _flat is { } flat ? Repacked(Ops.Contiguous(flat)) : new(_tensors.Select(t => TensorScope.Escape(Ops.Contiguous(t))));
+        _flat is { } flat
+            ? Repacked(Ops.Contiguous(flat))
+            : new(_tensors.Select(t => TensorScope.Escape(Ops.Contiguous(t))));
 
     /// <summary>A vector of zeros with the same shapes, dtypes and devices.</summary>
     public Weights ZerosLike() =>
-        _flat is { } flat ? Repacked(Ops.ZerosLike(flat)) : new(_tensors.Select(t => TensorScope.Escape(Ops.ZerosLike(t))));
+        _flat is { } flat
+            ? Repacked(Ops.ZerosLike(flat))
+            : new(_tensors.Select(t => TensorScope.Escape(Ops.ZerosLike(t))));
 
     /// <summary>Copies <paramref name="source"/>'s values into this vector's tensors.</summary>
     public void CopyFrom(Weights source)

@@ -117,7 +117,9 @@ public abstract partial class MatrixAtom
         var uploads = new Dictionary<(DType, Device), (Tensor Values, Dictionary<int, int> At)>();
         try
         {
-            foreach (var key in groups.Select(g => (update[g.Members[0]].DType, update[g.Members[0]].Device)).Distinct())
+            foreach (
+                var key in groups.Select(g => (update[g.Members[0]].DType, update[g.Members[0]].Device)).Distinct()
+            )
             {
                 var members = groups.Where(g => (update[g.Members[0]].DType, update[g.Members[0]].Device) == key);
                 var order = members.SelectMany(g => g.Members).ToArray();
@@ -144,7 +146,8 @@ public abstract partial class MatrixAtom
         return done;
     }
 
-    /// <summary>One batched power-iteration step for <paramref name="members"/> (same-shaped single matrices).</summary>
+    /// <summary>One batched power-iteration step for <paramref name="members"/> (same-shaped single
+    /// matrices).</summary>
     private static void NormalizeGroup(
         IReadOnlyList<(string Path, Atom Atom)> atoms,
         Weights update,
