@@ -19,8 +19,15 @@ public static class CertifyCommand
         computed from the checkpoint's weights: every Linear contributes sqrt(out/in) times its largest
         singular value, compositions multiply, sums add, scalars scale, each activation its largest
         slope. One line per named module and atom, then the total. Parts without a global bound (layer
-        norm and RMS division, dot-product attention, token embeddings) are listed with the reason, and
-        then no total is certified. Reads checkpoints of 'modula train' (gpt, mlp, resmlp, rescnn).
+        norm and RMS division, token embeddings) are listed with the reason, and then no total is
+        certified. Reads checkpoints of 'modula train' (gpt, mlp, resmlp, rescnn).
+
+        A v2 GPT (--recipe v2: no normalization) is certified from its embedded inputs to its logits, in
+        the l2 norm of the whole [context, width] example, on the domain where every position's vector
+        has l2 norm at most sqrt(width) times the largest embedding row (all embedded token sequences,
+        and every point between two of them): dot-product attention is Lipschitz only on bounded inputs,
+        and each attention block is bounded as a whole there. A v1 GPT keeps its layer norms, which have
+        no bound, so it gets none.
         """;
 
     /// <summary>Runs the subcommand.</summary>
@@ -35,19 +42,26 @@ public static class CertifyCommand
         if (!options.Has("checkpoint"))
             throw new UsageException("certify needs --checkpoint PATH (written by 'modula train ... --checkpoint').");
         var file = Checkpoint.Load(options.GetExistingFile("checkpoint"));
-        var (model, weights) = LoadModel(file);
+        var (model, weights, context) = LoadModel(file);
         using (weights)
-            output.WriteLine($"{model.Label} from {file.Path}\n{model.CertifyLipschitz(weights)}");
+        {
+            // A GPT from its embedded inputs (the v2 recipe; any other GPT is certified whole and says why not).
+            var certificate = context is int t
+                ? Gpt.CertifyFromEmbeddings(model, weights, t)
+                : model.CertifyLipschitz(weights);
+            output.WriteLine($"{model.Label} from {file.Path}\n{certificate}");
+        }
         return 0;
     }
 
-    /// <summary>The model a checkpoint of <c>modula train</c> describes, with its weights on the CPU.</summary>
-    private static (Module Model, Weights Weights) LoadModel(CheckpointFile file)
+    /// <summary>The model a checkpoint of <c>modula train</c> describes, with its weights on the CPU, and its
+    /// context when it is a GPT.</summary>
+    private static (Module Model, Weights Weights, int? Context) LoadModel(CheckpointFile file)
     {
         if (file.Metadata.ContainsKey("config"))
         {
-            var (gpt, gptWeights, _, _) = GenerateCommand.LoadModel(file, Device.Cpu);
-            return (gpt, gptWeights);
+            var (gpt, gptWeights, config, _) = GenerateCommand.LoadModel(file, Device.Cpu);
+            return (gpt, gptWeights, config.Context);
         }
         if (!file.Metadata.TryGetValue(RunIdentity.Prefix + "model", out var name))
             throw new InvalidDataException($"{file.Path} does not record which model it holds (no run.model entry).");
@@ -64,6 +78,6 @@ public static class CertifyCommand
             throw new InvalidDataException($"{file.Path}: the recorded model does not build ({e.Message})");
         }
         var (model, weights, _) = Checkpoint.LoadWeights(file, _ => Models.Build(name, options), Device.Cpu);
-        return (model, weights);
+        return (model, weights, null);
     }
 }

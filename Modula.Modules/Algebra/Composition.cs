@@ -73,11 +73,12 @@ public sealed class Composition : Module
         Then.AssignTargets(target * Then.Mass / Mass, targets[First.AtomCount..]);
     }
 
-    internal override double? LipschitzOf(ReadOnlySpan<Tensor> weights, string path, List<LipschitzPart> parts)
+    internal override double? LipschitzOf(ReadOnlySpan<Tensor> weights, string path, LipschitzTrace trace)
     {
-        // Both sides are visited, so every excluded part is reported, not only the first.
-        double? first = First.LipschitzOf(weights[..First.AtomCount], path, parts);
-        double? then = Then.LipschitzOf(weights[First.AtomCount..], path, parts);
+        // Both sides are visited, so every excluded part is reported, not only the first; the trace carries the
+        // token-norm bounds of First's output on to Then.
+        double? first = First.LipschitzOf(weights[..First.AtomCount], path, trace);
+        double? then = Then.LipschitzOf(weights[First.AtomCount..], path, trace);
         return first * then;
     }
 

@@ -15,6 +15,14 @@ public sealed class Named : Module
         Name = name;
     }
 
+    /// <summary>Names <paramref name="inner"/> and bounds it by <paramref name="rule"/> instead of through its
+    /// parts (for a compound whose parts have no bound alone, like attention's).</summary>
+    internal Named(Module inner, string name, LipschitzRule? rule)
+        : this(inner, name) => Rule = rule;
+
+    /// <summary>The bound of the whole, when the parts' bounds do not compose into one.</summary>
+    internal LipschitzRule? Rule { get; }
+
     /// <summary>The module being named.</summary>
     public Module Inner { get; }
 
@@ -47,13 +55,26 @@ public sealed class Named : Module
 
     internal override double NormOf(ReadOnlySpan<Tensor> weights) => Inner.NormOf(weights);
 
-    internal override double? LipschitzOf(ReadOnlySpan<Tensor> weights, string path, List<LipschitzPart> parts)
+    internal override double? LipschitzOf(ReadOnlySpan<Tensor> weights, string path, LipschitzTrace trace)
     {
         string here = Join(path, Name);
-        double? bound = Inner.LipschitzOf(weights, here, parts);
-        parts.Add(new LipschitzPart(here, Name, bound, null));
+        if (Rule is not null)
+            return Rule.Bound(Inner, weights, here, trace);
+        double? bound = Inner.LipschitzOf(weights, here, trace);
+        trace.Parts.Add(new LipschitzPart(here, Name, bound, null));
         return bound;
     }
 
-    internal override Module Rescaled(double factor) => new Named(Inner.Rescaled(factor), Name);
+    internal override Module Rescaled(double factor) => new Named(Inner.Rescaled(factor), Name, Rule);
+}
+
+/// <summary>A certified bound for a whole compound, from its atoms' weights and the trace's domain.</summary>
+internal abstract class LipschitzRule
+{
+    /// <summary>
+    /// The bound of <paramref name="inner"/> for <paramref name="weights"/> (null with a reported reason when
+    /// there is none); reports its parts and itself under <paramref name="path"/> and replaces the trace's token
+    /// norms by its output's.
+    /// </summary>
+    public abstract double? Bound(Module inner, ReadOnlySpan<Tensor> weights, string path, LipschitzTrace trace);
 }

@@ -101,16 +101,25 @@ public sealed class TupleModule : Module
         return norm;
     }
 
-    internal override double? LipschitzOf(ReadOnlySpan<Tensor> weights, string path, List<LipschitzPart> parts)
+    internal override double? LipschitzOf(ReadOnlySpan<Tensor> weights, string path, LipschitzTrace trace)
     {
-        // The outputs are measured by the sum of their norms, so the bounds add (and Add is 1-Lipschitz).
+        // The outputs are measured by the sum of their norms, so the bounds add (and Add is 1-Lipschitz). Every
+        // child sees the input's token-norm bounds; the output's are the children's, in order.
         double? sum = 0;
         int offset = 0;
+        double[]? input = trace.TokenNorms;
+        List<double>? outputs = [];
         for (int i = 0; i < _children.Length; i++)
         {
-            sum += _children[i].LipschitzOf(weights.Slice(offset, _children[i].AtomCount), $"{path}({i})", parts);
+            trace.TokenNorms = input;
+            sum += _children[i].LipschitzOf(weights.Slice(offset, _children[i].AtomCount), $"{path}({i})", trace);
             offset += _children[i].AtomCount;
+            if (trace.TokenNorms is null)
+                outputs = null;
+            else
+                outputs?.AddRange(trace.TokenNorms);
         }
+        trace.TokenNorms = outputs?.ToArray();
         return sum;
     }
 

@@ -10,6 +10,9 @@ public sealed class Identity : ElementwiseBond
     public override double? LipschitzConstant => 1;
 
     /// <inheritdoc/>
+    protected override double? TokenNormBound(double input) => input;
+
+    /// <inheritdoc/>
     protected override Variable Forward(Variable x) => x;
 }
 
@@ -23,6 +26,9 @@ public sealed class Add : Bond
     /// <summary>1: ‖Σ yᵢ‖ ≤ Σ ‖yᵢ‖, the norm a tuple's output is measured in. This assumes inputs of one shape
     /// (the algebra's use); broadcasting an input would count it once per copy.</summary>
     public override double? LipschitzConstant => 1;
+
+    /// <summary>The sum of the inputs': ‖Σ yᵢ‖ ≤ Σ ‖yᵢ‖ token by token (inputs of one shape, as above).</summary>
+    internal override double[]? TokenNormBounds(double[] inputs) => [inputs.Sum()];
 
     /// <inheritdoc/>
     protected internal override Variable[] Apply(IReadOnlyList<Variable> inputs, ReadOnlySpan<Variable> weights)
@@ -57,6 +63,9 @@ public sealed class Mul : Bond
 
     /// <inheritdoc/>
     public override double? LipschitzConstant => Math.Abs(Scalar);
+
+    /// <summary>Each input's times |scalar|.</summary>
+    internal override double[]? TokenNormBounds(double[] inputs) => inputs.Select(r => Math.Abs(Scalar) * r).ToArray();
 
     /// <inheritdoc/>
     public override bool PreservesWidth => true;

@@ -88,8 +88,18 @@ public abstract class Atom : Module
     /// <summary>Why <see cref="LipschitzBound"/> is null, for a certificate's reader.</summary>
     protected virtual string NoLipschitzBoundBecause => $"{Label} declares no Lipschitz bound";
 
-    internal sealed override double? LipschitzOf(ReadOnlySpan<Tensor> weights, string path, List<LipschitzPart> parts)
+    /// <summary>
+    /// A bound on the ℓ2 norm of each token vector of the output for <paramref name="weight"/>, given one on the
+    /// input's (null when unknown); null when the atom gives none. Atoms that act on each token alone with
+    /// f(0) = 0 (Linear) return their Lipschitz bound times the input's.
+    /// </summary>
+    public virtual double? TokenNormBound(Tensor weight, double? input) => null;
+
+    internal sealed override double? LipschitzOf(ReadOnlySpan<Tensor> weights, string path, LipschitzTrace trace)
     {
+        double[]? input = trace.TokenNorms;
+        double? tokens = TokenNormBound(weights[0], input is [double r] ? r : null);
+        trace.TokenNorms = tokens is double t && double.IsFinite(t) ? [t] : null;
         double? bound = LipschitzBound(weights[0]);
         string? reason = bound switch
         {
@@ -99,7 +109,7 @@ public abstract class Atom : Module
         };
         if (reason is not null)
             bound = null;
-        parts.Add(new LipschitzPart(Join(path, Label), Label, bound, reason));
+        trace.Parts.Add(new LipschitzPart(Join(path, Label), Label, bound, reason));
         return bound;
     }
 

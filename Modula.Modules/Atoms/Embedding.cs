@@ -59,6 +59,13 @@ public sealed class Embedding : Atom
         return Norms.ToNorm(gaussian, 1);
     }
 
+    /// <summary>
+    /// √dim times the largest row ℓ2 norm, whatever the input: every output vector is a scaled row. A relative
+    /// 1e-6 covers rounding in float32 weights and lookups.
+    /// </summary>
+    public override double? TokenNormBound(Tensor weight, double? input) =>
+        Math.Sqrt(Dim) * WeightNorm(weight) * (1 + 1e-6);
+
     /// <summary>The largest row ℓ2 norm.</summary>
     public override double WeightNorm(Tensor weight)
     {

@@ -35,6 +35,9 @@ public sealed class Linear : MatrixAtom
     /// <summary>√(out/in)·σ₁(W), exactly (up to a certified rounding margin).</summary>
     public override double? LipschitzBound(Tensor weight) => Scale * SliceSpectralNormSum(weight);
 
+    /// <summary>Its bound times the input's: it maps each token vector alone, linearly.</summary>
+    public override double? TokenNormBound(Tensor weight, double? input) => LipschitzBound(weight) * input;
+
     /// <inheritdoc/>
     public override Shape WeightShape => new(Outputs, Inputs);
 

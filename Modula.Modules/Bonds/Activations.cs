@@ -12,6 +12,9 @@ public sealed class Abs : ElementwiseBond
     /// <inheritdoc/>
     public override double? LipschitzConstant => 1;
 
+    /// <summary>Its constant times the input's: it acts on each entry alone and maps 0 to 0.</summary>
+    protected override double? TokenNormBound(double input) => LipschitzConstant * input;
+
     /// <inheritdoc/>
     protected override Variable Forward(Variable x) => F.Abs(x);
 }
@@ -32,6 +35,9 @@ public sealed class Relu : ElementwiseBond
     /// <summary>1 whatever the sensitivity: the forward function is max(0, x), unscaled.</summary>
     public override double? LipschitzConstant => 1;
 
+    /// <summary>Its constant times the input's: it acts on each entry alone and maps 0 to 0.</summary>
+    protected override double? TokenNormBound(double input) => LipschitzConstant * input;
+
     /// <inheritdoc/>
     protected override Variable Forward(Variable x) => F.Relu(x);
 }
@@ -51,6 +57,9 @@ public sealed class Gelu : ElementwiseBond
 
     /// <inheritdoc/>
     public override double? LipschitzConstant => MaxSlope;
+
+    /// <summary>Its constant times the input's: it acts on each entry alone and maps 0 to 0.</summary>
+    protected override double? TokenNormBound(double input) => LipschitzConstant * input;
 
     /// <inheritdoc/>
     protected override Variable Forward(Variable x) => F.Gelu(x);
@@ -77,6 +86,9 @@ public sealed class ScaledTanhGelu : ElementwiseBond
 
     /// <summary>Slightly above 1: the divisor 1.1289 is a little below the approximation's largest slope.</summary>
     public override double? LipschitzConstant => TanhMaxSlope / MaxSlope;
+
+    /// <summary>Its constant times the input's: it acts on each entry alone and maps 0 to 0.</summary>
+    protected override double? TokenNormBound(double input) => LipschitzConstant * input;
 
     /// <inheritdoc/>
     protected override Variable Forward(Variable x) => F.Scale(F.GeluTanh(x), 1 / MaxSlope);

@@ -31,10 +31,18 @@ public abstract class Bond : Module
     /// <summary>Why <see cref="LipschitzConstant"/> is null, for a certificate's reader.</summary>
     protected virtual string NoLipschitzConstantBecause => $"{Label} declares no Lipschitz constant";
 
-    internal sealed override double? LipschitzOf(ReadOnlySpan<Tensor> weights, string path, List<LipschitzPart> parts)
+    /// <summary>
+    /// Bounds on the ℓ2 norm of each token vector of every output (see <see cref="LipschitzDomain"/>), given
+    /// bounds on every input's; null when the bond gives none (the default: only bonds that keep each token
+    /// apart, or combine whole tensors, state one).
+    /// </summary>
+    internal virtual double[]? TokenNormBounds(double[] inputs) => null;
+
+    internal sealed override double? LipschitzOf(ReadOnlySpan<Tensor> weights, string path, LipschitzTrace trace)
     {
+        trace.TokenNorms = trace.TokenNorms is double[] input ? TokenNormBounds(input) : null;
         if (LipschitzConstant is null)
-            parts.Add(new LipschitzPart(Join(path, Label), Label, null, NoLipschitzConstantBecause));
+            trace.Parts.Add(new LipschitzPart(Join(path, Label), Label, null, NoLipschitzConstantBecause));
         return LipschitzConstant;
     }
 
@@ -59,6 +67,16 @@ public abstract class UnaryBond : Bond
 
     /// <summary>The forward function.</summary>
     protected abstract Variable Forward(Variable x);
+
+    /// <summary>
+    /// A bound on the ℓ2 norm of each output token vector given one on the input's, or null (the default). A
+    /// bond applied to each entry alone with f(0) = 0 returns its Lipschitz constant times the input's:
+    /// |f(a)| = |f(a) − f(0)| ≤ L·|a| entry by entry.
+    /// </summary>
+    protected virtual double? TokenNormBound(double input) => null;
+
+    internal sealed override double[]? TokenNormBounds(double[] inputs) =>
+        inputs is [double r] && TokenNormBound(r) is double t ? [t] : null;
 
     /// <inheritdoc/>
     protected internal sealed override Variable[] Apply(

@@ -17,6 +17,10 @@ public sealed class MeanSubtract : ElementwiseBond
     /// <summary>1: subtracting the mean is an orthogonal projection.</summary>
     public override double? LipschitzConstant => 1;
 
+    /// <summary>The input's when only the last axis is averaged (a projection of each token vector); none when
+    /// other axes mix tokens.</summary>
+    protected override double? TokenNormBound(double input) => Axes is [-1] ? input : null;
+
     /// <inheritdoc/>
     protected override Variable Forward(Variable x) => F.MeanSubtract(x, Axes);
 }

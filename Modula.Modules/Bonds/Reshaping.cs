@@ -24,6 +24,9 @@ public sealed class SplitIntoHeads : UnaryBond
     /// <summary>1: it only rearranges entries.</summary>
     public override double? LipschitzConstant => 1;
 
+    /// <summary>The input's: a token's heads together are the token's vector.</summary>
+    protected override double? TokenNormBound(double input) => input;
+
     /// <summary>Creates the split into <paramref name="heads"/> heads.</summary>
     public SplitIntoHeads(int heads) =>
         Heads =
@@ -55,6 +58,9 @@ public sealed class MergeHeads : UnaryBond
 {
     /// <summary>1: it only rearranges entries.</summary>
     public override double? LipschitzConstant => 1;
+
+    /// <summary>The input's: a token's heads together are the token's vector.</summary>
+    protected override double? TokenNormBound(double input) => input;
 
     /// <inheritdoc/>
     protected override Variable Forward(Variable x)

@@ -36,6 +36,9 @@ public sealed class Rope : Bond
     /// <summary>1: a rotation of each pair of features at each position.</summary>
     public override double? LipschitzConstant => 1;
 
+    /// <summary>The inputs': each position's vector is rotated, so its norm is kept.</summary>
+    internal override double[]? TokenNormBounds(double[] inputs) => inputs;
+
     /// <inheritdoc/>
     protected internal override Variable[] Apply(IReadOnlyList<Variable> inputs, ReadOnlySpan<Variable> weights)
     {

@@ -1,13 +1,15 @@
+using Modula.Modules.Algebra;
+
 namespace Modula.Modules;
 
 /// <summary>Multi-head self-attention blocks of Modula v1 and v2 (four Linear atoms: Q, K, V and the output
 /// W).</summary>
 public static class Attention
 {
-    /// <summary>Why no attention bond has a certified Lipschitz constant.</summary>
+    /// <summary>Why no attention bond alone has a certified Lipschitz constant.</summary>
     internal const string NotLipschitz =
         "dot-product attention has no global Lipschitz constant: q·kᵀ is bilinear, so its slope grows with its "
-        + "inputs (bounds exist only on bounded inputs, which certification here does not assume)";
+        + "inputs (only a whole Attention v2 block is certified, on a bounded domain)";
 
     /// <summary>
     /// Modula v1: q, k and v each scaled by 1/3 (so logits are q·k/(9·d) and values v/3; the
@@ -29,7 +31,8 @@ public static class Attention
 
     /// <summary>
     /// Modula v2: RoPE on q and k, logits q·k/d, causal mask, softmax with <paramref name="softmaxScale"/>,
-    /// and 1/3 applied after the scores meet v. Sensitivity (1 + 2·scale)/3. Always causal.
+    /// and 1/3 applied after the scores meet v. Sensitivity (1 + 2·scale)/3. Always causal. Its certified
+    /// Lipschitz bound is the whole block's, on a bounded domain (<see cref="AttentionBound"/>).
     /// </summary>
     public static Module V2(int heads, int dEmbed, int dQuery, int dValue, double softmaxScale = 1)
     {
@@ -43,8 +46,8 @@ public static class Attention
             >> new AttentionQK()
             >> new CausalMask()
             >> new Softmax(softmaxScale);
-        return (
-            Module.Tuple(v.Named("V"), scores.Named("scores")) >> 1.0 / 3 * new ApplyAttentionScores() >> w.Named("W")
-        ).Named("Attention v2");
+        var block =
+            Module.Tuple(v.Named("V"), scores.Named("scores")) >> 1.0 / 3 * new ApplyAttentionScores() >> w.Named("W");
+        return new Named(block, "Attention v2", new AttentionBound(heads, dQuery, softmaxScale));
     }
 }

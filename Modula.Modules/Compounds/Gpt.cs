@@ -1,3 +1,6 @@
+using Modula.Modules.Algebra;
+using Modula.Tensors;
+
 namespace Modula.Modules;
 
 /// <summary>The sizes of a GPT. Defaults are Karpathy's smallest config used by Modula's examples.</summary>
@@ -61,6 +64,41 @@ public static class Gpt
         var output = c.FinalScale * new Linear(c.Vocab, c.DEmbed);
         return (embed >> blocks >> output.Named("head")).Named("GPT v2");
     }
+
+    /// <summary>
+    /// A certified Lipschitz bound of a Modula v2 GPT (<see cref="V2"/>) from its embedded inputs to its logits:
+    /// the blocks and head, on the domain of at most <paramref name="context"/> positions whose vectors have ℓ2
+    /// norm at most √dim times the largest embedding row (every embedded token sequence lies in it, and so does
+    /// every point between two of them). The token embedding itself has no bound (its input is indices) and is
+    /// not part of the certificate. Any other module is certified from its raw input, where a GPT's attention or
+    /// embedding leaves no total.
+    /// </summary>
+    public static LipschitzCertificate CertifyFromEmbeddings(Module gpt, Weights weights, int context)
+    {
+        gpt.CheckWeights(weights);
+        if (FromEmbeddings(gpt) is not (Module body, Embedding embedding))
+            return gpt.Certify(weights.AsSpan(), null);
+        double norm = embedding.TokenNormBound(weights[0], null)!.Value;
+        var domain = new LipschitzDomain(context, norm, $"√{embedding.Dim} × the largest row of {embedding.Label}");
+        return body.Certify(weights.AsSpan()[1..], domain);
+    }
+
+    /// <summary>
+    /// The part of a v2 GPT after its token embedding (blocks and head, named "… from embeddings"): a module
+    /// from embedded inputs [B, T, dim] to logits whose weights are the GPT's without the first (the embedding
+    /// table). Null for any other module.
+    /// </summary>
+    public static Module? AfterEmbedding(Module gpt) => FromEmbeddings(gpt)?.Body;
+
+    private static (Module Body, Embedding Embedding)? FromEmbeddings(Module gpt) =>
+        gpt
+            is Named
+            {
+                Name: var name,
+                Inner: Composition { First: Composition { First: Embedding e, Then: var blocks }, Then: var head },
+            }
+            ? ((blocks >> head).Named($"{name} from embeddings"), e)
+            : null;
 
     private static Module Blocks(Module attention, Module mlp, GptConfig c)
     {

@@ -1,5 +1,6 @@
 using System.Globalization;
 using Modula.Cli;
+using Modula.Cli.Commands;
 using Modula.Modules;
 using Modula.Optim;
 using Modula.Tensors;
@@ -51,20 +52,39 @@ public sealed class CertifyCommandTests
     }
 
     [TestMethod]
-    public void AGptCheckpointListsWhatHasNoBoundAndWhy()
+    [DataRow("v2")]
+    [DataRow("v1")]
+    public void AGptCheckpointIsCertifiedFromEmbeddingsOrSaysWhyNot(string recipe)
     {
         string? data = Environment.GetEnvironmentVariable("MODULA_DATA");
         if (data is null || !File.Exists(Path.Combine(data, "tinyshakespeare.txt")))
             Assert.Inconclusive("tinyshakespeare.txt not found in MODULA_DATA.");
         string path = Path.Combine(_dir, "gpt.safetensors");
-        string[] sizes = ["--width", "16", "--heads", "2", "--blocks", "1", "--context", "8", "--batch", "2"];
+        string[] sizes = ["--width", "16", "--heads", "2", "--blocks", "2", "--context", "8", "--batch", "2"];
         string[] files = ["--checkpoint", path, "--log", Path.Combine(_dir, "gpt.csv")];
-        var trained = Run(["train", "gpt", "--recipe", "v2", "--steps", "2", .. sizes, .. files]);
+        var trained = Run(["train", "gpt", "--recipe", recipe, "--steps", "2", .. sizes, .. files]);
         Assert.AreEqual(0, trained.Code, trained.Error);
-        var (code, output, _) = Run("certify", "--checkpoint", path);
-        Assert.AreEqual(0, code);
-        StringAssert.Contains(output, "no bound: dot-product attention has no global Lipschitz constant");
-        StringAssert.Contains(output, "no certified bound");
+        var (code, output, error) = Run("certify", "--checkpoint", path);
+        Assert.AreEqual(0, code, error);
+        if (recipe == "v1")
+        {
+            // Layer norm (x/rms(x)) has no bound anywhere near x = 0, so the v1 GPT gets none, with the reason.
+            StringAssert.Contains(output, "x/rms(x) has no global Lipschitz constant");
+            StringAssert.Contains(output, "no certified bound");
+            return;
+        }
+        var (model, weights, _, _) = GenerateCommand.LoadModel(Checkpoint.Load(path), Device.Cpu);
+        using (weights)
+        {
+            var certificate = Gpt.CertifyFromEmbeddings(model, weights, 8);
+            string total = certificate.Bound!.Value.ToString("G6", CultureInfo.InvariantCulture);
+            StringAssert.Contains(output, $"on inputs of at most 8 positions, each of ℓ2 norm at most");
+            StringAssert.Contains(output, $"L ≤ {total}");
+        }
+        // Per module: both attention blocks, both MLPs and the head, each with its bound.
+        Assert.AreEqual(2, output.Split('\n').Count(l => l.TrimEnd().Contains("/Attention v2  L ≤")), output);
+        Assert.AreEqual(2, output.Split('\n').Count(l => l.Contains("/MLP  L ≤")), output);
+        StringAssert.Contains(output, "from embeddings/head  L ≤");
     }
 
     [TestMethod]

@@ -3,6 +3,7 @@ using Modula.Modules;
 using Modula.Modules.Linalg;
 using Modula.Tensors;
 using Modula.Tensors.Random;
+using static Modula.Tests.Modules.LipschitzSearch;
 using static Modula.Tests.Modules.ModuleTesting;
 
 namespace Modula.Tests.Modules;
@@ -163,109 +164,4 @@ public sealed class LipschitzTests
         Assert.AreEqual(product, certificate.Bound!.Value, 1e-12);
         StringAssert.Contains(certificate.ToString(), "certified Lipschitz bound");
     }
-
-    // ---- measuring ratios -----------------------------------------------------------------------
-
-    /// <summary>The largest ‖f(x) − f(x′)‖ / ‖x − x′‖ over random pairs, at several distances.</summary>
-    private static double RandomPairs(Module m, Weights w, int[] example, int pairs, int seed)
-    {
-        var rng = new System.Random(seed);
-        int size = example.Aggregate(1, (a, b) => a * b);
-        double best = 0;
-        foreach (double distance in new[] { 1e-3, 0.1, 3 })
-        {
-            double[] x = Gaussian(rng, pairs * size, 1),
-                d = Gaussian(rng, pairs * size, distance);
-            best = Math.Max(best, Ratios(m, w, example, x, d).Max());
-        }
-        return best;
-    }
-
-    /// <summary>
-    /// Gradient ascent on log ‖f(x + d) − f(x)‖ − log ‖d‖ for <paramref name="pairs"/> independent pairs
-    /// (one example each, run as one batch); returns the largest ratio met on the way.
-    /// </summary>
-    private static double Adversarial(Module m, Weights w, int[] example, int pairs, int steps, int seed)
-    {
-        var rng = new System.Random(seed);
-        int size = example.Aggregate(1, (a, b) => a * b);
-        double[] x = Gaussian(rng, pairs * size, 1),
-            d = Gaussian(rng, pairs * size, 0.1);
-        var parameters = w.ToVariables(requiresGrad: false);
-        var shape = new Shape([pairs, .. example]);
-        int[] axes = Enumerable.Range(1, example.Length).ToArray();
-        double best = 0;
-        for (int step = 0; step < steps; step++)
-        {
-            using var scope = TensorScope.Begin();
-            var xv = new Variable(Tensor.FromArray<double>(x, shape), requiresGrad: true);
-            var dv = new Variable(Tensor.FromArray<double>(d, shape), requiresGrad: true);
-            var diff = F.Sub(m.Forward(F.Add(xv, dv), parameters), m.Forward(xv, parameters));
-            int[] outAxes = Enumerable.Range(1, diff.Shape.Rank - 1).ToArray();
-            var num = F.Sum(F.Mul(diff, diff), outAxes);
-            var den = F.Sum(F.Mul(dv, dv), axes);
-            var ratios = F.Div(num, den).Value.ToArray<double>();
-            best = Math.Max(best, ratios.Max(r => Math.Sqrt(r)));
-            F.Sum(F.Sub(F.Log(num), F.Log(den))).Backward();
-            double[] gx = xv.Grad!.ToArray<double>(),
-                gd = dv.Grad!.ToArray<double>();
-            double rate = 0.3 * (1 - (double)step / steps);
-            for (int p = 0; p < pairs; p++)
-            {
-                Span<double> xs = x.AsSpan(p * size, size),
-                    ds = d.AsSpan(p * size, size),
-                    gxs = gx.AsSpan(p * size, size),
-                    gds = gd.AsSpan(p * size, size);
-                double dNorm = Norm(ds),
-                    gxNorm = Norm(gxs),
-                    gdNorm = Norm(gds);
-                for (int i = 0; i < size; i++)
-                {
-                    // Steps relative to the pair's own scale: x moves by up to 30 % of a unit, d by 30 % of itself.
-                    if (gxNorm > 0)
-                        xs[i] += rate * gxs[i] / gxNorm;
-                    if (gdNorm > 0)
-                        ds[i] += rate * dNorm * gds[i] / gdNorm;
-                }
-            }
-        }
-        return best;
-    }
-
-    private static double[] Ratios(Module m, Weights w, int[] example, double[] x, double[] d)
-    {
-        int size = example.Aggregate(1, (a, b) => a * b),
-            pairs = x.Length / size;
-        var shape = new Shape([pairs, .. example]);
-        double[] xd = x.Zip(d, (a, b) => a + b).ToArray();
-        double[] fx = Run(m, w, Tensor.FromArray<double>(x, shape)),
-            fxd = Run(m, w, Tensor.FromArray<double>(xd, shape));
-        int outSize = fx.Length / pairs;
-        return Enumerable
-            .Range(0, pairs)
-            .Select(p =>
-            {
-                double num = 0;
-                for (int i = p * outSize; i < (p + 1) * outSize; i++)
-                    num += (fxd[i] - fx[i]) * (fxd[i] - fx[i]);
-                return Math.Sqrt(num) / Norm(d.AsSpan(p * size, size));
-            })
-            .ToArray();
-    }
-
-    private static double Norm(ReadOnlySpan<double> v)
-    {
-        double s = 0;
-        foreach (double a in v)
-            s += a * a;
-        return Math.Sqrt(s);
-    }
-
-    private static double[] Gaussian(System.Random rng, int n, double scale) =>
-        Enumerable
-            .Range(0, n)
-            .Select(_ =>
-                scale * Math.Sqrt(-2 * Math.Log(1 - rng.NextDouble())) * Math.Cos(2 * Math.PI * rng.NextDouble())
-            )
-            .ToArray();
 }
