@@ -60,20 +60,37 @@ public abstract partial class Module
     {
         CheckTargets(targets);
         CheckWeights(gradient);
-        // Same-shaped matrix atoms share one batched Newton–Schulz run; the rest go one by one.
-        var grouped = MatrixAtom.DualizeInGroups(Atoms(), gradient, targets, method);
+        // Same-shaped matrix atoms share one batched Newton–Schulz run; the rest go one by one. A packed gradient
+        // gives a result packed the same way (so the trainer subtracts it from the weights in one pass).
+        var atoms = Atoms();
+        var result = gradient.IsPacked
+            ? gradient.EmptyLike()
+            : new Weights(gradient.Select(g => Tensor.Empty(g.Shape, g.DType, g.Device)));
         try
         {
-            return PerAtom(gradient, targets, (atom, g, t, i) => grouped[i] is { } done ? done
-                : t == 0 ? Ops.ZerosLike(g)
-                : atom.DualizeWeight(g, t, method));
+            var done = MatrixAtom.DualizeInGroups(atoms, gradient, targets, method, result);
+            for (int i = 0; i < atoms.Count; i++)
+                if (!done[i])
+                    WriteInto(result[i], targets[i] == 0 ? null : atoms[i].Atom.DualizeWeight(gradient[i], targets[i], method));
+            return result;
         }
         catch
         {
-            foreach (var t in grouped)
-                t?.Dispose();
+            result.Dispose();
             throw;
         }
+    }
+
+    /// <summary>Writes an atom's result (consumed) into its tensor of a result vector; null writes zeros.</summary>
+    private static void WriteInto(Tensor destination, Tensor? value)
+    {
+        if (value is null)
+        {
+            Ops.FillInto(destination, 0);
+            return;
+        }
+        using (value)
+            Ops.CopyInto(value, destination);
     }
 
     /// <summary>
@@ -105,15 +122,8 @@ public abstract partial class Module
             var done = MatrixAtom.NormalizeInGroups(atoms, update, targets, state, result);
             for (int i = 0; i < atoms.Count; i++)
             {
-                if (done[i])
-                    continue;
-                if (targets[i] == 0)
-                {
-                    Ops.FillInto(result[i], 0);
-                    continue;
-                }
-                using var own = atoms[i].Atom.NormalizeWeight(update[i], targets[i], state, i);
-                Ops.CopyInto(own, result[i]);
+                if (!done[i])
+                    WriteInto(result[i], targets[i] == 0 ? null : atoms[i].Atom.NormalizeWeight(update[i], targets[i], state, i));
             }
             return result;
         }

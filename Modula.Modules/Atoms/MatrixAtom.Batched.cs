@@ -13,71 +13,148 @@ public abstract partial class MatrixAtom
     /// [Σ S, long, short] tensor, so each iteration issues three batched products
     /// instead of three per atom (fewer launches, and small products keep every thread busy, one
     /// matrix per thread). Each matrix is still orthogonalized on its own, so the result equals
-    /// <see cref="DualizeWeight"/> atom by atom. Returns, per atom, its dualized update, or null
-    /// for atoms left to the caller (other atoms, target 0, a subclass with its own
-    /// <see cref="DualizeWeight"/>, or a shape no other atom shares).
+    /// <see cref="DualizeWeight"/> atom by atom. Results, times each atom's target, are written into
+    /// <paramref name="output"/>; when the gradient and output are packed (see <see cref="Weights.Pack"/>),
+    /// a run of same-shaped atoms is read as one view and written by one multiply, with the targets of all
+    /// groups uploaded at once. Returns which atoms were done: the caller does the rest (target 0, a
+    /// subclass with its own <see cref="DualizeWeight"/>, a shape no other atom shares).
     /// </summary>
-    internal static Tensor?[] DualizeInGroups(
+    internal static bool[] DualizeInGroups(
         IReadOnlyList<(string Path, Atom Atom)> atoms,
         Weights gradient,
         IReadOnlyList<double> targets,
-        Orthogonalizer method
+        Orthogonalizer method,
+        Weights output
     )
     {
-        var results = new Tensor?[atoms.Count];
+        var done = new bool[atoms.Count];
         var groups = Enumerable
             .Range(0, atoms.Count)
             .Where(i => targets[i] != 0 && atoms[i].Atom is MatrixAtom m && m.UsesSharedDualize)
             .GroupBy(i => (Tall((MatrixAtom)atoms[i].Atom), gradient[i].DType, gradient[i].Device))
-            .Where(g => g.Count() > 1);
+            .Where(g => g.Count() > 1)
+            .Select(g => g.ToArray())
+            .ToArray();
+        if (groups.Length == 0)
+            return done;
+        using var scalars = new GroupScalars(groups.SelectMany(g => g).ToArray(), targets, gradient);
+        foreach (var members in groups)
+        {
+            // Tall members first, then wide ones: each part is one view when the gradient is packed.
+            int[] tall = members.Where(i => !((MatrixAtom)atoms[i].Atom).IsWide).ToArray(),
+                wide = members.Where(i => ((MatrixAtom)atoms[i].Atom).IsWide).ToArray();
+            using var tallPart = tall.Length > 0 ? Stack(atoms, gradient, tall) : null;
+            using var wideStack = wide.Length > 0 ? Stack(atoms, gradient, wide) : null;
+            using var widePart = wideStack?.Transpose();
+            using var stacked =
+                tallPart is null ? null
+                : widePart is null ? null
+                : Ops.Concat([tallPart, widePart], 0);
+            using var orthogonal = Orthogonalize.Apply(stacked ?? tallPart ?? widePart!, method);
+            int tallSlices = tall.Sum(i => ((MatrixAtom)atoms[i].Atom).Slices);
+            using (var ofTall = orthogonal.Slice(0, 0, tallSlices))
+                WriteScaled(atoms, ofTall, tall, scalars, output, transpose: false);
+            using (var ofWide = orthogonal.Slice(0, tallSlices, orthogonal.Shape[0] - tallSlices))
+                WriteScaled(atoms, ofWide, wide, scalars, output, transpose: true);
+            foreach (int i in members)
+                done[i] = true;
+        }
+        return done;
+    }
+
+    /// <summary>The members' gradient slices stacked [Σ S, out, in]: a view when they lie back to back.</summary>
+    private static Tensor Stack(IReadOnlyList<(string Path, Atom Atom)> atoms, Weights gradient, int[] members)
+    {
+        var slices = members.Select(i => ((MatrixAtom)atoms[i].Atom).ToSlices(gradient[i])).ToArray();
         try
         {
-            foreach (var group in groups)
-            {
-                var members = group.ToArray();
-                var slices = new List<Tensor>(members.Length);
-                try
-                {
-                    foreach (int i in members)
-                    {
-                        var atom = (MatrixAtom)atoms[i].Atom;
-                        var own = atom.ToSlices(gradient[i]);
-                        if (!atom.IsWide)
-                        {
-                            slices.Add(own);
-                            continue;
-                        }
-                        using (own)
-                            slices.Add(own.Transpose());
-                    }
-                    using var stacked = Ops.Concat(slices, 0);
-                    using var orthogonal = Orthogonalize.Apply(stacked, method);
-                    int offset = 0;
-                    foreach (int i in members)
-                    {
-                        var atom = (MatrixAtom)atoms[i].Atom;
-                        using var own = orthogonal.Slice(0, offset, atom.Slices);
-                        using var wide = atom.IsWide ? own.Transpose() : null;
-                        using var oriented = wide is null ? null : Ops.Contiguous(wide);
-                        using var scaled = Ops.Mul(oriented ?? own, targets[i]);
-                        results[i] = atom.FromSlices(scaled);
-                        offset += atom.Slices;
-                    }
-                }
-                finally
-                {
-                    foreach (var s in slices)
-                        s.Dispose();
-                }
-            }
+            return Ops.ConcatOrView(slices);
         }
-        catch
+        finally
         {
-            foreach (var r in results)
-                r?.Dispose();
-            throw;
+            foreach (var s in slices)
+                s.Dispose();
         }
-        return results;
+    }
+
+    /// <summary>
+    /// Writes target·slices (transposed back for wide atoms) into the members' tensors of <paramref name="output"/>:
+    /// one broadcast multiply into the group's view when the output is packed and the members are single matrices
+    /// lying back to back, else one pass per member.
+    /// </summary>
+    private static void WriteScaled(
+        IReadOnlyList<(string Path, Atom Atom)> atoms,
+        Tensor slices,
+        int[] members,
+        GroupScalars scalars,
+        Weights output,
+        bool transpose
+    )
+    {
+        if (members.Length == 0)
+            return;
+        using var oriented = transpose ? slices.Transpose() : null;
+        var source = oriented ?? slices;
+        using (var into = members.All(i => ((MatrixAtom)atoms[i].Atom).Slices == 1) ? output.Group(members) : null)
+            if (into is not null && scalars.For(members) is { } factors)
+                using (factors)
+                {
+                    Ops.Zip(source, factors, new Tensors.Primitives.Mul(), into: into);
+                    return;
+                }
+        int offset = 0;
+        foreach (int i in members)
+        {
+            var atom = (MatrixAtom)atoms[i].Atom;
+            using var own = source.Slice(0, offset, atom.Slices);
+            using var scaled = Ops.Mul(own, scalars.Target(i));
+            using var laid = atom.FromSlices(scaled);
+            Ops.CopyInto(laid, output[i]);
+            offset += atom.Slices;
+        }
+    }
+
+    /// <summary>
+    /// Per-atom scalars (targets) of the atoms in batched groups, uploaded once as a [n, 1, 1] tensor in the order
+    /// given, so a run of members that appears in that order is one slice of it.
+    /// </summary>
+    private sealed class GroupScalars : IDisposable
+    {
+        private readonly Dictionary<int, int> _at = new();
+        private readonly IReadOnlyList<double> _targets;
+        private readonly Tensor? _values;
+
+        public GroupScalars(int[] order, IReadOnlyList<double> targets, Weights like)
+        {
+            _targets = targets;
+            for (int k = 0; k < order.Length; k++)
+                _at[order[k]] = k;
+            var first = like[order[0]];
+            // One dtype and device for all, or no upload: each member then uses its scalar on its own.
+            if (order.All(i => like[i].DType == first.DType && like[i].Device == first.Device))
+                _values = HostLinalg.Upload(
+                    order.Select(i => targets[i]).ToArray(),
+                    new Shape(order.Length, 1, 1),
+                    first.DType,
+                    first.Device
+                );
+        }
+
+        public double Target(int atom) => _targets[atom];
+
+        /// <summary>The members' scalars as one [count, 1, 1] view, when they were uploaded in this order.</summary>
+        public Tensor? For(int[] members)
+        {
+            if (_values is null)
+                return null;
+            int start = _at[members[0]];
+            for (int k = 0; k < members.Length; k++)
+                if (_at[members[k]] != start + k)
+                    return null;
+            return _values.Slice(0, start, members.Length);
+        }
+
+        public void Dispose() => _values?.Dispose();
     }
 
     /// <summary>
@@ -114,34 +191,23 @@ public abstract partial class MatrixAtom
             .ToList();
         if (groups.Count == 0)
             return done;
-        var uploads = new Dictionary<(DType, Device), (Tensor Values, Dictionary<int, int> At)>();
         try
         {
-            foreach (
-                var key in groups.Select(g => (update[g.Members[0]].DType, update[g.Members[0]].Device)).Distinct()
-            )
-            {
-                var members = groups.Where(g => (update[g.Members[0]].DType, update[g.Members[0]].Device) == key);
-                var order = members.SelectMany(g => g.Members).ToArray();
-                var values = order.Select(i => targets[i]).ToArray();
-                var at = order.Select((atom, position) => (atom, position)).ToDictionary(p => p.atom, p => p.position);
-                uploads[key] = (HostLinalg.Upload(values, new Shape(values.Length, 1, 1), key.DType, key.Device), at);
-            }
+            using var scalars = new GroupScalars(groups.SelectMany(g => g.Members).ToArray(), targets, update);
             foreach (var (members, into) in groups)
-                using (into)
-                {
-                    var first = update[members[0]];
-                    var (values, at) = uploads[(first.DType, first.Device)];
-                    using var groupTargets = values.Slice(0, at[members[0]], members.Length);
-                    NormalizeGroup(atoms, update, state, members, groupTargets, into!);
-                    foreach (int i in members)
-                        done[i] = true;
-                }
+            {
+                using var groupTargets = scalars.For(members);
+                if (groupTargets is null)
+                    continue; // mixed dtypes or devices: atom by atom
+                NormalizeGroup(atoms, update, state, members, groupTargets, into!);
+                foreach (int i in members)
+                    done[i] = true;
+            }
         }
         finally
         {
-            foreach (var (values, _) in uploads.Values)
-                values.Dispose();
+            foreach (var (_, into) in groups)
+                into?.Dispose();
         }
         return done;
     }

@@ -1,5 +1,6 @@
 using Modula.Autodiff;
 using Modula.Modules;
+using Modula.Modules.Linalg;
 using Modula.Tensors;
 using Modula.Tensors.Primitives;
 using Modula.Tensors.Random;
@@ -179,6 +180,36 @@ public sealed class PackedWeightsTests
                         $"{name} step {step}: power-iteration vector {i}"
                     );
             Assert.AreEqual(plainState.Generator.Offset, packedState.Generator.Offset, "same draws from the stream");
+        }
+    }
+
+    [TestMethod]
+    [DynamicData(nameof(UpdateTests.Models), typeof(UpdateTests))]
+    public void PackedDualizeEqualsUnpackedDualize(string name)
+    {
+        // Groups mixing tall and wide matrices (the GPT's MLP), convolution stacks, a target of 0.
+        var m = UpdateTests.Model(name);
+        var targets = m.AtomTargets(0.3).Select((t, i) => i == 2 ? 0 : t).ToArray();
+        using var g = RandomLike(m, 40);
+        using var pg = Packed(g);
+        using var expected = m.Dualize(g, targets);
+        using var actual = m.Dualize(pg, targets);
+        Assert.IsTrue(actual.IsPackedLike(pg), "the result is packed like the gradient");
+        Assert.IsFalse(expected.IsPacked);
+        AssertSame(expected, actual, 1e-12, name);
+        // And atom by atom, each matrix on its own (no batching at all).
+        var atoms = m.Atoms();
+        for (int i = 0; i < atoms.Count; i++)
+        {
+            if (targets[i] == 0)
+            {
+                Assert.IsTrue(Values(actual[i]).All(v => v == 0), $"{name}: atom {i} has target 0");
+                continue;
+            }
+            using var alone = atoms[i].Atom.DualizeWeight(g[i], targets[i], Orthogonalizer.SixStep);
+            var (e, a) = (Values(alone), Values(actual[i]));
+            for (int k = 0; k < e.Length; k++)
+                Assert.AreEqual(e[k], a[k], 1e-9, $"{name}: atom {i} element {k}");
         }
     }
 
