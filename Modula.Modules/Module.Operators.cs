@@ -71,7 +71,10 @@ public abstract partial class Module
             var done = MatrixAtom.DualizeInGroups(atoms, gradient, targets, method, result);
             for (int i = 0; i < atoms.Count; i++)
                 if (!done[i])
-                    WriteInto(result[i], targets[i] == 0 ? null : atoms[i].Atom.DualizeWeight(gradient[i], targets[i], method));
+                    WriteInto(
+                        result[i],
+                        targets[i] == 0 ? null : atoms[i].Atom.DualizeWeight(gradient[i], targets[i], method)
+                    );
             return result;
         }
         catch
@@ -123,7 +126,10 @@ public abstract partial class Module
             for (int i = 0; i < atoms.Count; i++)
             {
                 if (!done[i])
-                    WriteInto(result[i], targets[i] == 0 ? null : atoms[i].Atom.NormalizeWeight(update[i], targets[i], state, i));
+                    WriteInto(
+                        result[i],
+                        targets[i] == 0 ? null : atoms[i].Atom.NormalizeWeight(update[i], targets[i], state, i)
+                    );
             }
             return result;
         }

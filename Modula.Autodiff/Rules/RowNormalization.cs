@@ -62,6 +62,27 @@ public static partial class F
         });
     }
 
+    /// <summary>
+    /// Layer norm without affine parameters, (x − mean x) / rms(x − mean x) along <paramref name="axes"/>: Modula's
+    /// MeanSubtract then RMSDivide as one rule. Over trailing axes it is one fused pass per row forward and one
+    /// backward, dx = centered(r·(g − y·mean(g⊙y))) (each rule's gradient in turn); otherwise the two rules.
+    /// </summary>
+    public static Variable LayerNorm(Variable x, params int[] axes)
+    {
+        var along = LastIfNone(axes);
+        if (TrailingAxes(along, x.Shape.Rank) is not int trailing)
+            return RmsDivide(MeanSubtract(x, along), along);
+        var normalized = Ops.RmsNormalize(x.Value, trailing, out var rowInverse, center: true);
+        if (NoGrad.IsActive || !x.RequiresGrad)
+        {
+            rowInverse.Dispose();
+            return new Variable(normalized);
+        }
+        return Variable.FromOp(normalized, [x], g =>
+            g.Send(x, Ops.RmsNormalizeBackward(g, normalized, rowInverse, trailing, center: true))
+        );
+    }
+
     /// <summary>q when <paramref name="axes"/> are exactly the last q axes of a rank-<paramref name="rank"/> tensor,
     /// else null.</summary>
     private static int? TrailingAxes(int[] axes, int rank)

@@ -13,8 +13,8 @@ public static class Bonds
     public static Module ReluV2() => new Relu(1);
 
     /// <summary>Mean-subtract then RMS-divide over the last axis: layer norm without gain or bias (Modula v1's
-    /// LayerNorm).</summary>
-    public static Module LayerNorm() => new MeanSubtract() >> new RmsDivide();
+    /// LayerNorm), one fused bond (<see cref="Modules.LayerNorm"/>).</summary>
+    public static Module LayerNorm() => new Modules.LayerNorm();
 
     /// <summary>Modula v1's name for <see cref="SplitIntoHeads"/>.</summary>
     public static Module AddHeads(int heads) => new SplitIntoHeads(heads);

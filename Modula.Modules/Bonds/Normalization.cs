@@ -47,6 +47,31 @@ public sealed class RmsDivide : ElementwiseBond
     protected override Variable Forward(Variable x) => F.RmsDivide(x, Axes);
 }
 
+/// <summary>
+/// Layer norm without affine parameters over <see cref="Axes"/> (default the last): <see cref="MeanSubtract"/> then
+/// <see cref="RmsDivide"/>, computed as one fused row pass forward and backward; sensitivity 1, like the
+/// composition it replaces.
+/// </summary>
+public sealed class LayerNorm : ElementwiseBond
+{
+    /// <summary>Creates the bond over the given axes (none = the last axis).</summary>
+    public LayerNorm(params int[] axes) => Axes = axes.Length == 0 ? [-1] : axes;
+
+    /// <summary>The axes normalized over.</summary>
+    public int[] Axes { get; }
+
+    /// <inheritdoc/>
+    public override string Label => $"LayerNorm({string.Join(",", Axes)})";
+
+    /// <inheritdoc/>
+    protected override string NoLipschitzConstantBecause =>
+        "layer norm has no global Lipschitz constant: its slope grows without bound as the centered input "
+        + "approaches 0 (as x/rms(x) does)";
+
+    /// <inheritdoc/>
+    protected override Variable Forward(Variable x) => F.LayerNorm(x, Axes);
+}
+
 /// <summary>The mean over one axis (the axis is removed); sensitivity 1.</summary>
 public sealed class Mean(int axis) : UnaryBond
 {

@@ -55,12 +55,13 @@ internal interface IBackend
     /// <summary>y = x − mean(x) over each contiguous row of <paramref name="length"/> elements.</summary>
     void CenterRows(Tensor x, Tensor y, int length);
 
-    /// <summary>y = x·r, r = 1/√mean(x²) over each contiguous row of <paramref name="length"/>; inverse [rows]
-    /// receives r.</summary>
-    void RmsNormalizeRows(Tensor x, Tensor y, Tensor inverse, int length);
+    /// <summary>y = c·r, r = 1/√mean(c²) over each contiguous row of <paramref name="length"/>, where c = x, or
+    /// c = x − mean(x) when <paramref name="center"/> (layer norm in one pass); inverse [rows] receives r.</summary>
+    void RmsNormalizeRows(Tensor x, Tensor y, Tensor inverse, int length, bool center);
 
-    /// <summary>dx = r·(g − y·mean(g⊙y)) over each contiguous row of <paramref name="length"/>.</summary>
-    void RmsNormalizeRowsBackward(Tensor g, Tensor y, Tensor inverse, Tensor dx, int length);
+    /// <summary>dx = r·(g − y·mean(g⊙y)) over each contiguous row of <paramref name="length"/>, then minus its row
+    /// mean when <paramref name="center"/> (the gradient of the centered form).</summary>
+    void RmsNormalizeRowsBackward(Tensor g, Tensor y, Tensor inverse, Tensor dx, int length, bool center);
 
     /// <summary>Index of the first maximum along the middle axis of x [outer, reduce, inner] → int y [outer,
     /// inner].</summary>

@@ -24,9 +24,10 @@ public static partial class Ops
     /// <summary>
     /// y = x·r with r = 1/√mean(x²) over the last <paramref name="trailingAxes"/> axes (no
     /// epsilon: an all-zero row gives NaN); <paramref name="inverse"/> receives r, one per row,
-    /// for <see cref="RmsNormalizeBackward"/>.
+    /// for <see cref="RmsNormalizeBackward"/>. With <paramref name="center"/>, x − mean(x) in place of x: layer
+    /// norm without affine parameters (<see cref="SubtractRowMean"/> then this) in one visit per row.
     /// </summary>
-    public static Tensor RmsNormalize(Tensor x, int trailingAxes, out Tensor inverse)
+    public static Tensor RmsNormalize(Tensor x, int trailingAxes, out Tensor inverse, bool center = false)
     {
         int length = RowLength(nameof(RmsNormalize), x, trailingAxes);
         var y = Tensor.Empty(x.Shape, x.DType, x.Device);
@@ -35,12 +36,13 @@ public static partial class Ops
             return y;
         using var dense = x.IsContiguous ? null : Contiguous(x);
         using (x.Device.Time(nameof(IBackend.RmsNormalizeRows)))
-            x.Device.Backend.RmsNormalizeRows(dense ?? x, y, inverse, length);
+            x.Device.Backend.RmsNormalizeRows(dense ?? x, y, inverse, length, center);
         return y;
     }
 
-    /// <summary>The gradient of <see cref="RmsNormalize"/>: dx = r·(g − y·mean(g⊙y)) per row.</summary>
-    public static Tensor RmsNormalizeBackward(Tensor g, Tensor y, Tensor inverse, int trailingAxes)
+    /// <summary>The gradient of <see cref="RmsNormalize"/>: dx = r·(g − y·mean(g⊙y)) per row, minus its row mean
+    /// when the forward pass centered (<paramref name="center"/>).</summary>
+    public static Tensor RmsNormalizeBackward(Tensor g, Tensor y, Tensor inverse, int trailingAxes, bool center = false)
     {
         int length = RowLength(nameof(RmsNormalizeBackward), y, trailingAxes);
         Check.Compatible(nameof(RmsNormalizeBackward), g, y);
@@ -56,7 +58,7 @@ public static partial class Ops
         using var yDense = y.IsContiguous ? null : Contiguous(y);
         using var rDense = inverse.IsContiguous ? null : Contiguous(inverse);
         using (y.Device.Time(nameof(IBackend.RmsNormalizeRowsBackward)))
-            y.Device.Backend.RmsNormalizeRowsBackward(gDense ?? g, yDense ?? y, rDense ?? inverse, dx, length);
+            y.Device.Backend.RmsNormalizeRowsBackward(gDense ?? g, yDense ?? y, rDense ?? inverse, dx, length, center);
         return dx;
     }
 

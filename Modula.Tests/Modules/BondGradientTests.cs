@@ -30,6 +30,8 @@ public sealed class BondGradientTests
             ["Identity"],
             ["MeanSubtract123"],
             ["RMSDivide123"],
+            ["LayerNorm123"],
+            ["LayerNormLeading"],
         ];
 
     private static (Module Bond, int[] Shape) Unary(string name) =>
@@ -55,6 +57,8 @@ public sealed class BondGradientTests
             "Identity" => (new Identity(), [3, 4]),
             "MeanSubtract123" => (new MeanSubtract(1, 2, 3), [2, 2, 2, 3]),
             "RMSDivide123" => (new RmsDivide(1, 2, 3), [2, 2, 2, 3]),
+            "LayerNorm123" => (new LayerNorm(1, 2, 3), [2, 2, 2, 3]), // fused over trailing axes
+            "LayerNormLeading" => (new LayerNorm(0), [4, 3]), // not trailing: the two rules in turn
             _ => throw new ArgumentException(name),
         };
 

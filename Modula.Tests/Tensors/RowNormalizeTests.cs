@@ -60,6 +60,60 @@ public sealed class RowNormalizeTests
     }
 
     [TestMethod]
+    [DataRow(TestDevices.Cpu, DType.Float32)]
+    [DataRow(TestDevices.Cpu, DType.Float64)]
+    [DataRow(TestDevices.Simulator, DType.Float32)]
+    [DataRow(TestDevices.Cuda, DType.Float32)]
+    public void FusedLayerNormMatchesCenteringThenNormalizing(string deviceName, DType dtype)
+    {
+        // Against float64 formulas, and against the two passes it replaces (exactly on the CPU: same arithmetic).
+        var device = TestDevices.Get(deviceName);
+        double tol = dtype == DType.Float64 ? 1e-12 : 3e-6;
+        foreach (
+            var (shape, trailing) in new[] { (new Shape(6, 7), 1), (new Shape(2, 3, 4, 5), 3), (new Shape(5, 33), 1) }
+        )
+        {
+            int length = shape.Dims[^trailing..].ToArray().Aggregate(1, (p, d) => p * d),
+                rows = shape.Size / length;
+            var x = Reference.RandomValues(shape.Size, 41);
+            var g = Reference.RandomValues(shape.Size, 42);
+            double[] y = new double[x.Length],
+                dx = new double[x.Length];
+            for (int r = 0; r < rows; r++)
+            {
+                var row = Enumerable.Range(r * length, length).ToArray();
+                double mean = row.Average(i => x[i]);
+                double inverse = 1 / Math.Sqrt(row.Average(i => (x[i] - mean) * (x[i] - mean)));
+                foreach (int i in row)
+                    y[i] = (x[i] - mean) * inverse;
+                double dot = row.Average(i => g[i] * y[i]);
+                var d = row.Select(i => inverse * (g[i] - y[i] * dot)).ToArray();
+                double shift = d.Average();
+                for (int k = 0; k < row.Length; k++)
+                    dx[row[k]] = d[k] - shift;
+            }
+            string what = $"{deviceName}/{dtype} {shape} over {trailing}";
+            using var tx = Reference.Make(x, shape, dtype, device);
+            using var tg = Reference.Make(g, shape, dtype, device);
+            using var fused = Ops.RmsNormalize(tx, trailing, out var inverseFused, center: true);
+            using var fusedBack = Ops.RmsNormalizeBackward(tg, fused, inverseFused, trailing, center: true);
+            Reference.AssertClose(y, Reference.Read(fused), tol, tol, $"layer norm {what}");
+            Reference.AssertClose(dx, Reference.Read(fusedBack), tol, 1e-5, $"layer norm backward {what}");
+            using var centered = Ops.SubtractRowMean(tx, trailing);
+            using var twoPass = Ops.RmsNormalize(centered, trailing, out var inverseTwoPass);
+            using var rmsBack = Ops.RmsNormalizeBackward(tg, twoPass, inverseTwoPass, trailing);
+            using var twoPassBack = Ops.SubtractRowMean(rmsBack, trailing);
+            inverseFused.Dispose();
+            inverseTwoPass.Dispose();
+            if (deviceName == TestDevices.Cpu)
+            {
+                CollectionAssert.AreEqual(Reference.Read(twoPass), Reference.Read(fused), $"forward {what}");
+                CollectionAssert.AreEqual(Reference.Read(twoPassBack), Reference.Read(fusedBack), $"backward {what}");
+            }
+        }
+    }
+
+    [TestMethod]
     public void BadTrailingAxesAndMismatchedGradientsAreNamed()
     {
         using var x = Ops.Zeros(new Shape(2, 3));

@@ -34,15 +34,17 @@ internal sealed partial class CpuBackend
         });
     }
 
-    public void RmsNormalizeRows(Tensor x, Tensor y, Tensor inverse, int length)
+    public void RmsNormalizeRows(Tensor x, Tensor y, Tensor inverse, int length, bool center)
     {
         if (x.DType == DType.Float32)
-            RmsNormalizeRows<float>(x, y, inverse, length);
+            RmsNormalizeRows<float>(x, y, inverse, length, center);
         else
-            RmsNormalizeRows<double>(x, y, inverse, length);
+            RmsNormalizeRows<double>(x, y, inverse, length, center);
     }
 
-    private static void RmsNormalizeRows<T>(Tensor x, Tensor y, Tensor inverse, int length)
+    // Centering writes x − mean(x) into y and normalizes y in place: the same arithmetic as CenterRows followed by
+    // the plain form, in one visit per row.
+    private static void RmsNormalizeRows<T>(Tensor x, Tensor y, Tensor inverse, int length, bool center)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         var (xs, ys, rs) = (S(x), S(y), S(inverse));
@@ -54,23 +56,36 @@ internal sealed partial class CpuBackend
         {
             for (long r = start; r < end; r++)
             {
-                var row = xs.Span<T>().Slice(xo + (int)r * length, length);
+                ReadOnlySpan<T> row = xs.Span<T>().Slice(xo + (int)r * length, length);
+                var output = ys.Span<T>().Slice(yo + (int)r * length, length);
+                if (center)
+                {
+                    TensorPrimitives.Subtract(row, TensorPrimitives.Sum<T>(row) / n, output);
+                    row = output;
+                }
                 var inv = T.One / T.Sqrt(TensorPrimitives.SumOfSquares<T>(row) / n);
                 rs.Span<T>()[ro + (int)r] = inv;
-                TensorPrimitives.Multiply(row, inv, ys.Span<T>().Slice(yo + (int)r * length, length));
+                TensorPrimitives.Multiply(row, inv, output);
             }
         });
     }
 
-    public void RmsNormalizeRowsBackward(Tensor g, Tensor y, Tensor inverse, Tensor dx, int length)
+    public void RmsNormalizeRowsBackward(Tensor g, Tensor y, Tensor inverse, Tensor dx, int length, bool center)
     {
         if (y.DType == DType.Float32)
-            RmsNormalizeRowsBackward<float>(g, y, inverse, dx, length);
+            RmsNormalizeRowsBackward<float>(g, y, inverse, dx, length, center);
         else
-            RmsNormalizeRowsBackward<double>(g, y, inverse, dx, length);
+            RmsNormalizeRowsBackward<double>(g, y, inverse, dx, length, center);
     }
 
-    private static void RmsNormalizeRowsBackward<T>(Tensor g, Tensor y, Tensor inverse, Tensor dx, int length)
+    private static void RmsNormalizeRowsBackward<T>(
+        Tensor g,
+        Tensor y,
+        Tensor inverse,
+        Tensor dx,
+        int length,
+        bool center
+    )
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         var (gs, ys, rs, ds) = (S(g), S(y), S(inverse), S(dx));
@@ -89,6 +104,8 @@ internal sealed partial class CpuBackend
                 var d = ds.Span<T>().Slice(dO + at, length);
                 TensorPrimitives.MultiplyAdd(yr, -TensorPrimitives.Dot<T>(gr, yr) / n, gr, d); // g − y·mean(g⊙y)
                 TensorPrimitives.Multiply(d, rs.Span<T>()[ro + (int)r], d);
+                if (center)
+                    TensorPrimitives.Subtract(d, TensorPrimitives.Sum<T>(d) / n, d);
             }
         });
     }

@@ -252,14 +252,14 @@ internal sealed class IlgpuBackend : IBackend
             Acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, int>(Kernels.CenterRows)
         )(y.Size / length, Dense<float>(x), Dense<float>(y), length);
 
-    public void RmsNormalizeRows(Tensor x, Tensor y, Tensor inverse, int length) =>
+    public void RmsNormalizeRows(Tensor x, Tensor y, Tensor inverse, int length, bool center) =>
         Launch("rms-rows", typeof(float), () =>
-            Acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int>(
+            Acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int>(
                 Kernels.RmsNormalizeRows
             )
-        )(y.Size / length, Dense<float>(x), Dense<float>(y), Dense<float>(inverse), length);
+        )(y.Size / length, Dense<float>(x), Dense<float>(y), Dense<float>(inverse), length, center ? 1 : 0);
 
-    public void RmsNormalizeRowsBackward(Tensor g, Tensor y, Tensor inverse, Tensor dx, int length) =>
+    public void RmsNormalizeRowsBackward(Tensor g, Tensor y, Tensor inverse, Tensor dx, int length, bool center) =>
         Launch("rms-rows-backward", typeof(float), () =>
             Acc.LoadAutoGroupedStreamKernel<
                 Index1D,
@@ -267,9 +267,18 @@ internal sealed class IlgpuBackend : IBackend
                 ArrayView<float>,
                 ArrayView<float>,
                 ArrayView<float>,
+                int,
                 int
             >(Kernels.RmsNormalizeRowsBackward)
-        )(y.Size / length, Dense<float>(g), Dense<float>(y), Dense<float>(inverse), Dense<float>(dx), length);
+        )(
+            y.Size / length,
+            Dense<float>(g),
+            Dense<float>(y),
+            Dense<float>(inverse),
+            Dense<float>(dx),
+            length,
+            center ? 1 : 0
+        );
 
     public void ArgMax(Tensor x, Tensor y, int outer, int reduce, int inner) =>
         Launch("argmax", typeof(float), () =>

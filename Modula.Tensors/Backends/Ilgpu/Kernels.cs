@@ -183,33 +183,47 @@ internal static class Kernels
             y[at + j] = x[at + j] - mean;
     }
 
-    /// <summary>One thread per row: y = x·r, r = 1/√mean(x²), stored in inverse[r].</summary>
+    /// <summary>One thread per row: y = c·r, r = 1/√mean(c²), stored in inverse[r]; c = x, or x − mean(x) when
+    /// centering (layer norm).</summary>
     public static void RmsNormalizeRows(
         Index1D r,
         ArrayView<float> x,
         ArrayView<float> y,
         ArrayView<float> inverse,
-        int length
+        int length,
+        int center
     )
     {
         int at = r * length;
+        float mean = 0f;
+        if (center != 0)
+        {
+            float sum = 0f;
+            for (int j = 0; j < length; j++)
+                sum += x[at + j];
+            mean = sum / length;
+        }
         float squares = 0f;
         for (int j = 0; j < length; j++)
-            squares += x[at + j] * x[at + j];
+        {
+            float c = x[at + j] - mean;
+            squares += c * c;
+        }
         float inv = 1f / MathF.Sqrt(squares / length);
         inverse[r] = inv;
         for (int j = 0; j < length; j++)
-            y[at + j] = x[at + j] * inv;
+            y[at + j] = (x[at + j] - mean) * inv;
     }
 
-    /// <summary>One thread per row: dx = r·(g − y·mean(g⊙y)).</summary>
+    /// <summary>One thread per row: dx = r·(g − y·mean(g⊙y)), minus its row mean when centering.</summary>
     public static void RmsNormalizeRowsBackward(
         Index1D r,
         ArrayView<float> g,
         ArrayView<float> y,
         ArrayView<float> inverse,
         ArrayView<float> dx,
-        int length
+        int length,
+        int center
     )
     {
         int at = r * length;
@@ -217,9 +231,19 @@ internal static class Kernels
         for (int j = 0; j < length; j++)
             dot += g[at + j] * y[at + j];
         float mean = dot / length,
-            inv = inverse[r];
+            inv = inverse[r],
+            sum = 0f;
         for (int j = 0; j < length; j++)
-            dx[at + j] = inv * (g[at + j] - y[at + j] * mean);
+        {
+            float d = inv * (g[at + j] - y[at + j] * mean);
+            dx[at + j] = d;
+            sum += d;
+        }
+        if (center == 0)
+            return;
+        float shift = sum / length;
+        for (int j = 0; j < length; j++)
+            dx[at + j] -= shift;
     }
 
     public static void ArgMax(Index1D i, ArrayView<float> x, ArrayView<int> y, int reduce, int inner)
