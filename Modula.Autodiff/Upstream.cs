@@ -4,7 +4,7 @@ namespace Modula.Autodiff;
 
 /// <summary>
 /// The gradient arriving at an op's output during <see cref="Variable.Backward"/>, and the only way
-/// a backward rule adds to its inputs' gradients: micrograd's <c>input.grad += …</c>, in four forms
+/// a backward rule adds to its inputs' gradients: micrograd's <c>input.grad += …</c>, in five forms
 /// that differ only in who pays for the tensor.
 /// <list type="bullet">
 /// <item><see cref="Send"/>: the rule computed a new tensor (g·f′(x)); the input takes it.</item>
@@ -15,6 +15,8 @@ namespace Modula.Autodiff;
 /// input's own layout or accumulated by it (no separate add pass).</item>
 /// <item><see cref="SplitAmong"/>: each input takes its own window of the upstream (a concatenation's
 /// rule); windows are disjoint, so all of them may keep views.</item>
+/// <item><see cref="SendScatterRows"/>: the input receives rows of the upstream added at given row indices,
+/// scattered into its own gradient when it has one (an embedding's rule).</item>
 /// </list>
 /// A rule may read <see cref="Value"/> (or use the object where a <see cref="Tensor"/> is expected)
 /// at any point: a handover of the storage happens only when the rule has returned.
@@ -98,6 +100,17 @@ public sealed class Upstream
     {
         if (Served(input))
             input.AccumulateProduct(a, b, transposeA, transposeB, alpha);
+    }
+
+    /// <summary>
+    /// table.grad[indices[i], :] += upstream[i, :] (an embedding lookup's rule; repeated indices add up), scattered
+    /// straight into the table's gradient when it already has a contiguous one (a trainer's gradient buffer: no
+    /// zero tensor, no add pass), else into zeros that the table takes.
+    /// </summary>
+    public void SendScatterRows(Variable table, Tensor indices)
+    {
+        if (Served(table))
+            table.AccumulateScatterRows(indices, _gradient);
     }
 
     /// <summary>

@@ -140,6 +140,29 @@ public sealed partial class Variable : IDisposable
             Accumulate(Ops.MatMul(a, b, transposeA, transposeB, alpha)); // a broadcast gradient is read-only
     }
 
+    /// <summary>Grad[indices[i], :] += rows[i, :] (rows borrowed): in place when a contiguous gradient exists.</summary>
+    internal void AccumulateScatterRows(Tensor indices, Tensor rows)
+    {
+        if (!RequiresGrad)
+            return;
+        if (Grad is { IsContiguous: true } grad && grad.Shape == Shape)
+        {
+            Ops.ScatterAddRows(grad, indices, rows);
+            return;
+        }
+        var fresh = Ops.ZerosLike(Value);
+        try
+        {
+            Ops.ScatterAddRows(fresh, indices, rows);
+        }
+        catch
+        {
+            fresh.Dispose();
+            throw;
+        }
+        Accumulate(fresh);
+    }
+
     /// <summary>
     /// Adds <paramref name="scale"/>·<paramref name="gradient"/> (borrowed: not consumed) into
     /// this variable's gradient in one pass, whether or not a gradient is already there.

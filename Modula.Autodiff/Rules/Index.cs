@@ -8,12 +8,7 @@ public static partial class F
     /// <summary>Embedding lookup y[..., :] = table[indices[...], :]; the gradient scatter-adds into the table's
     /// rows.</summary>
     public static Variable GatherRows(Variable table, Tensor indices) =>
-        Variable.FromOp(Ops.GatherRows(table.Value, indices), [table], g =>
-        {
-            var grad = Ops.ZerosLike(table.Value);
-            Ops.ScatterAddRows(grad, indices, g);
-            g.Send(table, grad);
-        });
+        Variable.FromOp(Ops.GatherRows(table.Value, indices), [table], g => g.SendScatterRows(table, indices));
 
     /// <summary>Patch unfolding x [N, C, H, W] → [N, C·kh·kw, Ho·Wo]; the gradient folds back with col2im.</summary>
     public static Variable Im2Col(Variable x, int kernelHeight, int kernelWidth, int stride = 1, int padding = 0)

@@ -90,8 +90,7 @@ public abstract partial class MatrixAtom : Atom
         using var vUnit = Norms.ToNorm(v, 1);
         using var next = Ops.MatMul(w, vUnit, transposeA: true); // [N, in, 1]
         var length = Norms.L2(next, [1]); // [N, 1, 1]
-        using var zero = Tensor.Scalar(0, length.DType, length.Device);
-        using var moved = Ops.Greater(length, zero);
+        using var moved = Ops.Map(length, new Tensors.Primitives.IsPositive());
         return (length, Ops.Where(moved, next, u));
     }
 

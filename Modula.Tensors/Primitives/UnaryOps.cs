@@ -103,6 +103,20 @@ public readonly record struct FlooredReciprocal(double Numerator, double Floor) 
         Vector.Create(T.CreateTruncating(Numerator)) / Vector.Max(x, Vector.Create(T.CreateTruncating(Floor)));
 }
 
+/// <summary>Effectively computes <c>y[i] = x[i] &gt; 0 ? 1 : 0</c> (a mask for <see cref="Ops.Where"/>; NaN gives
+/// 0).</summary>
+public readonly struct IsPositive : IUnaryOp, ILaneMap
+{
+    /// <inheritdoc/>
+    public float Apply(float x) => x > 0f ? 1f : 0f;
+
+    /// <inheritdoc/>
+    public void Apply<T>(ReadOnlySpan<T> x, Span<T> y)
+        where T : unmanaged, IFloatingPointIeee754<T> => SimdLoop.Map(x, y, this);
+
+    Vector<T> ILaneMap.Map<T>(Vector<T> x) => Vector.GreaterThan(x, Vector<T>.Zero) & Vector<T>.One;
+}
+
 /// <summary>Effectively computes <c>y[i] = tanh x[i]</c>.</summary>
 public readonly struct Tanh : IUnaryOp
 {
