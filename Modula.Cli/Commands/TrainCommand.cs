@@ -64,9 +64,10 @@ public static class TrainCommand
                 the mean loss over --eval-batches fixed train and held-out batches.
                 mlp/resmlp/rescnn: Fashion-MNIST classifiers (normed Adam, lr 0.25, β 0.9/0.99, wd 0.01, linear decay,
                 2000 steps of 128 images); reports accuracy on the 10,000 test images.
-                --optimizer muon is K. Jordan's Muon (plain rule): the hidden matrices step by Nesterov momentum --beta1
-                (0.95) orthogonalized by Muon's quintic and scaled by √max(1, out/in), at --lr (0.02); the embeddings and
-                the head step by Adam (β 0.9/--beta2 0.95) at --adam-lr (0.003); --wd is AdamW's, at each one's rate.
+                --optimizer muon is K. Jordan's Muon (plain rule): the hidden matrices step by Nesterov momentum
+                --beta1 (0.95) orthogonalized by Muon's quintic and scaled by √max(1, out/in), at --lr (0.02); the
+                embeddings and the head step by Adam (β 0.9/--beta2 0.95) at --adam-lr (0.003); --wd is AdamW's, at each
+                one's rate.
                 --spectral-cap bounds every weight matrix's spectral norm after each step (a Lipschitz bound): hard
                 (σ ↦ min(σ, σ_max)), soft (a smooth cap, α = --spectral-strength), normalize (W/max(1, σ₁/σ_max)),
                 hammer (σ₁ ↦ σ_max) or decay (σ₁ shrunk by the fraction --spectral-strength); --sigma-max defaults to 1,

@@ -6,8 +6,9 @@ namespace Modula.Cli.Sweep;
 /// <summary>
 /// An optimizer a sweep compares, with its learning-rate grid (powers of two). "Normed" variants
 /// normalize the base update in the modular norm (Modula v1); "dualized" is Modula v2's
-/// momentum with dualized updates; "muon" is K. Jordan's Muon with its auxiliary Adam. The unnormed optimizers share the normed ones' base update
-/// (Modula-Adam, momentum), so the only difference along a row of plots is the normalization.
+/// momentum with dualized updates; "muon" is K. Jordan's Muon with its auxiliary Adam. The
+/// unnormed optimizers share the normed ones' base update (Modula-Adam, momentum), so the only
+/// difference along a row of plots is the normalization.
 /// </summary>
 /// <param name="Name">The name used in flags, the CSV and the plots.</param>
 /// <param name="Choice">The optimizer at learning rate 1 and without weight decay (as the paper's sweeps).</param>

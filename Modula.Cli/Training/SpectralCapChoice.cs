@@ -6,7 +6,8 @@ namespace Modula.Cli.Training;
 
 /// <summary>
 /// The Lipschitz bound a training command enforces after every step (<c>--spectral-cap</c>): one
-/// <see cref="SpectralProjection"/> applied to every matrix atom through <see cref="TrainerOptions.SpectralProjections"/>.
+/// <see cref="SpectralProjection"/> applied to every matrix atom through
+/// <see cref="TrainerOptions.SpectralProjections"/>.
 /// </summary>
 /// <param name="Kind">hard, soft, normalize, hammer or decay.</param>
 /// <param name="SigmaMax">The bound σ_max on each raw weight matrix's spectral norm (unused by decay).</param>
