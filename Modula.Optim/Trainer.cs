@@ -229,8 +229,8 @@ public sealed class Trainer : IDisposable
     /// Weight i after one step: w ← keep·w − scale·step, then the atom's regularize with strength
     /// <paramref name="regularize"/> when given. Plain rule: keep = 1 − ηᵢλ, scale = ηᵢ (AdamW's
     /// decoupled decay, w − ηᵢ·(d + λ·w)), ηᵢ = η times the optimizer's learning-rate scale of weight i.
-    /// Modular rules: keep = scale = 1 and sᵢ = λ·tᵢ, Modula v1's order: (1 − sᵢ)·(w − u) for matrices in one pass, w − u re-projected to unit rows for
-    /// embeddings (a second pass). No decay at all when η·λ = 0.
+    /// Modular rules: keep = scale = 1 and sᵢ = λ·tᵢ, Modula v1's order: (1 − sᵢ)·(w − u) for matrices in one
+    /// pass, w − u re-projected to unit rows for embeddings (a second pass). No decay at all when η·λ = 0.
     /// </summary>
     private void StepWeight(int i, Tensor step, double keep, double scale, double? regularize)
     {
