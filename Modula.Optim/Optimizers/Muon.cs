@@ -17,7 +17,9 @@ namespace Modula.Optim;
 /// cref="Optimizer.LearningRateScales"/>, so with learning rate η the trainer applies Muon at η and Adam at
 /// AdamScale·η, each with AdamW's decoupled decay at its own rate, as Muon's reference code does.
 /// </summary>
-/// <remarks>Slot "m" holds the momentum of the hidden matrices and Adam's first moment of the others; slot "v" holds
+/// <remarks>A convolution's matrices are its kernel positions' [out, in] slices, orthogonalized one by one as in
+/// Modula's dualize (Muon's reference code flattens the kernel into one [out, in·k·k] matrix instead).
+/// Slot "m" holds the momentum of the hidden matrices and Adam's first moment of the others; slot "v" holds
 /// Adam's second moment (left at zero for the hidden matrices).</remarks>
 public sealed class Muon : Optimizer
 {
