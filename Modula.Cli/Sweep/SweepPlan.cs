@@ -26,7 +26,7 @@ public sealed record SweepOptimizer(string Name, OptimizerChoice Choice, int Gri
         new("dualized", new OptimizerChoice("momentum", UpdateRule.Dualize, 1, 0.95, 0.99, 0), -6, 1),
         new("manifold", new OptimizerChoice("momentum", UpdateRule.Manifold, 1, 0.95, 0.99, 0), -6, 1),
         // Muon's lr is swept; Adam's, for embeddings, input layer and head, stays at Muon's default.
-        new("muon", OptimizerChoice.MuonDefaults with { WeightDecay = 0 }, -10, -3),
+        new("muon", OptimizerChoice.MuonDefaults, -10, -3),
     ];
 
     /// <summary>What a sweep runs when not told: the optimizers of the Modula paper's sweeps, so neither manifold
