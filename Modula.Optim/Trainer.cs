@@ -45,6 +45,20 @@ public sealed class Trainer : IDisposable
                     + "weights; choose one.",
                 nameof(options)
             );
+        if (optimizer.LearningRateScales is { } scales)
+        {
+            if (options.Rule != UpdateRule.Plain)
+                throw new ArgumentException(
+                    $"Trainer: {optimizer.Describe()} sets each weight's step size itself; use the plain rule, not "
+                        + $"{options.Rule}.",
+                    nameof(options)
+                );
+            if (scales.Count != weights.Count)
+                throw new ArgumentException(
+                    $"Trainer: the optimizer has {scales.Count} learning-rate scales for {weights.Count} weights.",
+                    nameof(optimizer)
+                );
+        }
         Model = model;
         Weights = weights;
         Optimizer = optimizer;
@@ -189,8 +203,12 @@ public sealed class Trainer : IDisposable
         {
             if (Options.Rule == UpdateRule.Plain)
             {
+                var scales = Optimizer.LearningRateScales;
                 for (int i = 0; i < Weights.Count; i++)
-                    StepWeight(i, direction[i], keep: 1 - eta * Options.WeightDecay, scale: eta, regularize: null);
+                {
+                    double rate = eta * (scales?[i] ?? 1);
+                    StepWeight(i, direction[i], keep: 1 - rate * Options.WeightDecay, scale: rate, regularize: null);
+                }
             }
             else
             {
@@ -236,10 +254,10 @@ public sealed class Trainer : IDisposable
 
     /// <summary>
     /// Weight i after one step: w ← keep·w − scale·step, then the atom's regularize with strength
-    /// <paramref name="regularize"/> when given. Plain rule: keep = 1 − ηλ, scale = η (AdamW's
-    /// decoupled decay, w − η·(d + λ·w)). Modular rules: keep = scale = 1 and sᵢ = λ·tᵢ, Modula v1's
-    /// order: (1 − sᵢ)·(w − u) for matrices in one pass, w − u re-projected to unit rows for
-    /// embeddings (a second pass). No decay at all when η·λ = 0.
+    /// <paramref name="regularize"/> when given. Plain rule: keep = 1 − ηᵢλ, scale = ηᵢ (AdamW's
+    /// decoupled decay, w − ηᵢ·(d + λ·w)), ηᵢ = η times the optimizer's learning-rate scale of weight i.
+    /// Modular rules: keep = scale = 1 and sᵢ = λ·tᵢ, Modula v1's order: (1 − sᵢ)·(w − u) for matrices in one
+    /// pass, w − u re-projected to unit rows for embeddings (a second pass). No decay at all when η·λ = 0.
     /// </summary>
     private void StepWeight(int i, Tensor step, double keep, double scale, double? regularize)
     {

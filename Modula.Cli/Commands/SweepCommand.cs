@@ -23,13 +23,15 @@ public static class SweepCommand
         rate per scale and its drift in grid steps.
 
         Options (defaults: resmlp | gpt):
-          --optimizers LIST   normed-adam,adam,normed-sgd,sgd,dualized (the default), manifold
+          --optimizers LIST   normed-adam,adam,normed-sgd,sgd,dualized (the default), manifold, muon
+                              (Muon's lr swept, Adam's for embeddings, input layer and head at 0.003)
           --widths LIST       32,64,128,256 | 32,64,128
           --depths LIST       2,4,8,16 | 1,2,4        (residual blocks)
           --base-width N      width of the depth sweep: 64 | 64
           --base-depth N      depth of the width sweep: 2 | 2
           --grid LIST|A:B     learning-rate exponents for every optimizer (default: each its own:
-                              normed-adam, normed-sgd, dualized, manifold -6:1; adam -13:-3; sgd -6:4)
+                              normed-adam, normed-sgd, dualized, manifold -6:1; adam -13:-3; sgd -6:4;
+                              muon -10:-3)
           --steps N           training steps per run: 500 | 200
           --batch N           examples per step: 128 | 12
           --seeds LIST        seeds averaged per point: 0

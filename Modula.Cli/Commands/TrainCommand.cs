@@ -46,8 +46,10 @@ public static class TrainCommand
             output.WriteLine(
                 """
                 modula train gpt [--recipe v1|v2] [--steps 2000] [--batch 12] [--context 64] [--width 128] [--heads 4]
-                                 [--blocks 4] [--optimizer modula-adam|adam|momentum|sgd]
+                                 [--blocks 4] [--optimizer modula-adam|adam|momentum|sgd|muon]
                                  [--rule normalize|dualize|manifold|plain] [--lr X] [--beta1 X] [--beta2 X] [--wd X]
+                                 [--adam-lr X] [--spectral-cap hard|soft|normalize|hammer|decay] [--sigma-max X]
+                                 [--spectral-strength X]
                                  [--seed 0] [--device cpu] [--data DIR] [--no-download] [--log train-gpt.csv]
                                  [--eval-interval 200] [--eval-batches 100] [--checkpoint PATH] [--checkpoint-every N]
                                  [--keep K]
@@ -62,6 +64,14 @@ public static class TrainCommand
                 the mean loss over --eval-batches fixed train and held-out batches.
                 mlp/resmlp/rescnn: Fashion-MNIST classifiers (normed Adam, lr 0.25, β 0.9/0.99, wd 0.01, linear decay,
                 2000 steps of 128 images); reports accuracy on the 10,000 test images.
+                --optimizer muon is K. Jordan's Muon (plain rule): the hidden matrices step by Nesterov momentum
+                --beta1 (0.95) orthogonalized by Muon's quintic and scaled by √max(1, out/in), at --lr (0.02); the
+                embeddings and the head step by Adam (β 0.9/--beta2 0.95) at --adam-lr (0.003); --wd is AdamW's, at each
+                one's rate.
+                --spectral-cap bounds every weight matrix's spectral norm after each step (a Lipschitz bound): hard
+                (σ ↦ min(σ, σ_max)), soft (a smooth cap, α = --spectral-strength), normalize (W/max(1, σ₁/σ_max)),
+                hammer (σ₁ ↦ σ_max) or decay (σ₁ shrunk by the fraction --spectral-strength); --sigma-max defaults to 1,
+                the norm of the initial weights. The cap is part of the run's identity, so --resume keeps it.
                 --rule manifold keeps every matrix semi-orthogonal and every embedding row on the unit sphere: manifold
                 Muon (10 dual-ascent steps at most) and hyperspherical descent, then the projection back.
 
@@ -197,16 +207,16 @@ public static class TrainCommand
         var sizes = Models.ClassifierSizes(name, options);
         if (resume is not null)
             CheckpointLimits.CheckClassifier(resume.Path, sizes, resume.FileBytes);
-        var model = Models.Build(name, options); // a bad size is a usage error before data loads
+        var model = Models.Build(name, options); // a bad size or optimizer is a usage error before data loads
+        var optimizer = OptimizerChoice.Parse(
+            options,
+            new OptimizerChoice("modula-adam", Optim.UpdateRule.Normalize, ClassifierLearningRate, 0.9, 0.99, 0.01)
+        );
         string data = options.Get("data", "fashion-mnist");
         string? directory = data == "fashion-mnist" ? null : data;
         bool download = !options.Has("no-download");
         var train = ImageDataset.LoadFashionMnist(true, directory, download, output);
         var test = ImageDataset.LoadFashionMnist(false, directory, download, output);
-        var optimizer = OptimizerChoice.Parse(
-            options,
-            new OptimizerChoice("modula-adam", Optim.UpdateRule.Normalize, ClassifierLearningRate, 0.9, 0.99, 0.01)
-        );
         var settings = new ClassifierSettings(
             optimizer,
             options.GetPositiveInt("steps", 2000),

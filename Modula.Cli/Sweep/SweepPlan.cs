@@ -6,8 +6,9 @@ namespace Modula.Cli.Sweep;
 /// <summary>
 /// An optimizer a sweep compares, with its learning-rate grid (powers of two). "Normed" variants
 /// normalize the base update in the modular norm (Modula v1); "dualized" is Modula v2's
-/// momentum with dualized updates. The unnormed optimizers share the normed ones' base update
-/// (Modula-Adam, momentum), so the only difference along a row of plots is the normalization.
+/// momentum with dualized updates; "muon" is K. Jordan's Muon with its auxiliary Adam. The
+/// unnormed optimizers share the normed ones' base update (Modula-Adam, momentum), so the only
+/// difference along a row of plots is the normalization.
 /// </summary>
 /// <param name="Name">The name used in flags, the CSV and the plots.</param>
 /// <param name="Choice">The optimizer at learning rate 1 and without weight decay (as the paper's sweeps).</param>
@@ -24,11 +25,14 @@ public sealed record SweepOptimizer(string Name, OptimizerChoice Choice, int Gri
         new("sgd", new OptimizerChoice("momentum", UpdateRule.Plain, 1, 0.9, 0.99, 0), -6, 4),
         new("dualized", new OptimizerChoice("momentum", UpdateRule.Dualize, 1, 0.95, 0.99, 0), -6, 1),
         new("manifold", new OptimizerChoice("momentum", UpdateRule.Manifold, 1, 0.95, 0.99, 0), -6, 1),
+        // Muon's lr is swept; Adam's, for embeddings, input layer and head, stays at Muon's default.
+        new("muon", OptimizerChoice.MuonDefaults, -10, -3),
     ];
 
-    /// <summary>What a sweep runs when not told: all but manifold descent, whose dual ascent costs about
-    /// ten orthogonalizations per matrix per step.</summary>
-    public static IReadOnlyList<SweepOptimizer> Default => All.Where(o => o.Name != "manifold").ToList();
+    /// <summary>What a sweep runs when not told: the optimizers of the Modula paper's sweeps, so neither manifold
+    /// descent, whose dual ascent costs about ten orthogonalizations per matrix per step, nor Muon.</summary>
+    public static IReadOnlyList<SweepOptimizer> Default =>
+        All.Where(o => o.Name is not ("manifold" or "muon")).ToList();
 
     /// <summary>The optimizer called <paramref name="name"/>.</summary>
     public static SweepOptimizer Find(string name) =>

@@ -3,31 +3,59 @@ using Modula.Optim;
 
 namespace Modula.Cli.Training;
 
-/// <summary>The optimizer a training command uses: a base optimizer, an update rule and its hyperparameters.</summary>
-/// <param name="Name">modula-adam, adam, momentum or sgd.</param>
-/// <param name="Rule">Plain, normalized (Modula v1) or dualized (Modula v2).</param>
-/// <param name="LearningRate">Base learning rate (the norm target for normalized rules).</param>
-/// <param name="Beta1">First-moment / momentum factor.</param>
-/// <param name="Beta2">Second-moment factor (Adam variants).</param>
+/// <summary>The optimizer a training command uses: a base optimizer, an update rule, its hyperparameters and the
+/// optional Lipschitz bound enforced after each step.</summary>
+/// <param name="Name">modula-adam, adam, momentum, sgd or muon.</param>
+/// <param name="Rule">Plain, normalized (Modula v1), dualized (Modula v2) or manifold; plain for muon.</param>
+/// <param name="LearningRate">Base learning rate (the norm target for normalized rules; Muon's rate for muon).</param>
+/// <param name="Beta1">First-moment / momentum factor (Muon's Nesterov momentum for muon).</param>
+/// <param name="Beta2">Second-moment factor (Adam variants, and muon's Adam).</param>
 /// <param name="WeightDecay">Weight decay (mass-aware for normalized rules, decoupled for plain).</param>
+/// <param name="AdamLearningRate">muon only: Adam's learning rate for the embeddings, input layer and head.</param>
+/// <param name="Cap">The spectral projection enforced after every step, or null.</param>
 public sealed record OptimizerChoice(
     string Name,
     UpdateRule Rule,
     double LearningRate,
     double Beta1,
     double Beta2,
-    double WeightDecay
+    double WeightDecay,
+    double? AdamLearningRate = null,
+    SpectralCapChoice? Cap = null
 )
 {
     /// <summary>Option names this choice reads.</summary>
-    public static readonly string[] OptionNames = ["optimizer", "rule", "lr", "beta1", "beta2", "wd"];
+    public static readonly string[] OptionNames =
+    [
+        "optimizer",
+        "rule",
+        "lr",
+        "beta1",
+        "beta2",
+        "wd",
+        "adam-lr",
+        .. SpectralCapChoice.OptionNames,
+    ];
 
-    /// <summary>Reads the options, falling back to <paramref name="defaults"/>.</summary>
+    private static readonly string[] Names = ["modula-adam", "adam", "momentum", "sgd", "muon"];
+
+    /// <summary>
+    /// Muon's own defaults (K. Jordan's reference code), whatever the command's: lr 0.02 with Nesterov momentum 0.95
+    /// for the hidden matrices, Adam (β 0.9/0.95) at lr 0.003 for the rest, no weight decay, the plain rule.
+    /// </summary>
+    public static readonly OptimizerChoice MuonDefaults = new("muon", UpdateRule.Plain, 0.02, 0.95, 0.95, 0, 0.003);
+
+    /// <summary>Reads the options, falling back to <paramref name="defaults"/> (to <see cref="MuonDefaults"/> for
+    /// <c>--optimizer muon</c>).</summary>
     public static OptimizerChoice Parse(Options options, OptimizerChoice defaults)
     {
         string name = options.Get("optimizer", defaults.Name);
-        if (name is not ("modula-adam" or "adam" or "momentum" or "sgd"))
-            throw new UsageException($"unknown optimizer '{name}'; use modula-adam, adam, momentum or sgd.");
+        if (!Names.Contains(name))
+            throw new UsageException(
+                $"unknown optimizer '{name}'; use {string.Join(", ", Names)}.{Suggestions.DidYouMean(name, Names)}"
+            );
+        if (name == "muon")
+            defaults = defaults.Name == "muon" ? defaults : MuonDefaults;
         var rule = options.Get("rule", defaults.Rule.ToString().ToLowerInvariant()) switch
         {
             "plain" => UpdateRule.Plain,
@@ -36,23 +64,35 @@ public sealed record OptimizerChoice(
             "manifold" => UpdateRule.Manifold,
             var r => throw new UsageException($"unknown rule '{r}'; use plain, normalize, dualize or manifold."),
         };
+        if (name == "muon" && rule != UpdateRule.Plain)
+            throw new UsageException(
+                $"--optimizer muon orthogonalizes its own updates; --rule {options.Get("rule", "")} does not apply "
+                    + "(leave --rule out, or give plain)."
+            );
+        if (name != "muon" && options.Has("adam-lr"))
+            throw new UsageException("--adam-lr applies only to --optimizer muon.");
         return new OptimizerChoice(
             name,
             rule,
             options.GetDouble("lr", defaults.LearningRate, v => v > 0, "above 0"),
             options.GetDouble("beta1", defaults.Beta1, v => v is >= 0 and < 1, "in [0, 1)"),
             options.GetDouble("beta2", defaults.Beta2, v => v is >= 0 and < 1, "in [0, 1)"),
-            options.GetDouble("wd", defaults.WeightDecay, v => v >= 0, "of at least 0")
+            options.GetDouble("wd", defaults.WeightDecay, v => v >= 0, "of at least 0"),
+            name == "muon"
+                ? options.GetDouble("adam-lr", defaults.AdamLearningRate ?? 0.003, v => v > 0, "above 0")
+                : null,
+            SpectralCapChoice.Parse(options, rule)
         );
     }
 
-    /// <summary>A fresh base optimizer.</summary>
-    public Optimizer Create() =>
+    /// <summary>A fresh base optimizer for <paramref name="model"/>.</summary>
+    public Optimizer Create(Modules.Module model) =>
         Name switch
         {
             "modula-adam" => new ModulaAdam(Beta1, Beta2),
             "adam" => new Adam(Beta1, Beta2),
             "momentum" => new Momentum(Beta1),
+            "muon" => new Muon(model, AdamLearningRate!.Value / LearningRate, momentum: Beta1, adamBeta2: Beta2),
             _ => new Sgd(),
         };
 
@@ -64,13 +104,20 @@ public sealed record OptimizerChoice(
         new(
             model,
             model.Initialize(new Tensors.Random.Generator(seed), device),
-            Create(),
+            Create(model),
             TrainerOptions(steps),
             normalizeSeed: seed + 1
         );
 
     /// <summary>Trainer settings for a run of <paramref name="steps"/> with linear decay.</summary>
-    public TrainerOptions TrainerOptions(int steps) => new(LearningRate, Schedule.Linear(steps), Rule, WeightDecay);
+    public TrainerOptions TrainerOptions(int steps) =>
+        new(
+            LearningRate,
+            Schedule.Linear(steps),
+            Rule,
+            WeightDecay,
+            SpectralProjections: Cap is { Projection: var projection } ? (_, _) => projection : null
+        );
 
     /// <inheritdoc/>
     public override string ToString() =>
@@ -78,5 +125,7 @@ public sealed record OptimizerChoice(
             CultureInfo.InvariantCulture,
             $"{Rule.ToString().ToLowerInvariant()} {Name} lr={LearningRate} beta1={Beta1} beta2={Beta2} "
                 + $"wd={WeightDecay}"
-        );
+        )
+        + (AdamLearningRate is double a ? string.Create(CultureInfo.InvariantCulture, $" adam-lr={a}") : "")
+        + (Cap is null ? "" : $" {Cap}");
 }

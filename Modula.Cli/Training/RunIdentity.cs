@@ -69,6 +69,11 @@ public static class RunIdentity
         identity["beta1"] = Text(o.Beta1);
         identity["beta2"] = Text(o.Beta2);
         identity["wd"] = Text(o.WeightDecay);
+        // Recorded only when used, so the checkpoints of runs without them keep their identity.
+        if (o.AdamLearningRate is double adam)
+            identity["adam-lr"] = Text(adam);
+        foreach (var (option, value) in o.Cap?.Settings() ?? [])
+            identity[option] = value;
         identity["data"] = data;
         return identity;
     }
@@ -102,7 +107,16 @@ public static class RunIdentity
         "checkpoint-every",
     ];
 
-    private static readonly string[] Numbers = ["lr", "beta1", "beta2", "wd"];
+    private static readonly string[] Numbers =
+    [
+        "lr",
+        "beta1",
+        "beta2",
+        "wd",
+        "adam-lr",
+        "sigma-max",
+        "spectral-strength",
+    ];
 
     /// <summary>
     /// Throws <see cref="InvalidDataException"/> when the settings a checkpoint records are not sane

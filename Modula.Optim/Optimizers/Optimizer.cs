@@ -21,6 +21,14 @@ public abstract class Optimizer : IDisposable
     /// vector.</summary>
     public abstract Weights Direction(Weights gradient, int step);
 
+    /// <summary>
+    /// Per-weight multipliers of the learning rate, for an optimizer that sets each weight's step size itself
+    /// (<see cref="Muon"/>: Adam's rate for embeddings and head); null means 1 for every weight. The plain rule
+    /// applies weight i at lr·schedule·scaleᵢ, its decay included; the modular rules, whose targets set the step
+    /// sizes, refuse an optimizer that has them.
+    /// </summary>
+    public virtual IReadOnlyList<double>? LearningRateScales => null;
+
     /// <summary>The current state vectors by name (created as zeros on first use).</summary>
     public IReadOnlyDictionary<string, Weights> Slots => _slots;
 

@@ -313,4 +313,54 @@ public sealed class ResumeCommandTests
         foreach (var (key, t) in expected)
             CollectionAssert.AreEqual(t.Data, actual[key].Data, $"tensor {key}");
     }
+
+    [TestMethod]
+    public void MuonAndASpectralCapAreRecordedAndAResumedRunKeepsThem()
+    {
+        string[] Run(string name, params string[] more) =>
+            Tiny(
+                10,
+                [
+                    "--optimizer",
+                    "muon",
+                    "--spectral-cap",
+                    "soft",
+                    "--sigma-max",
+                    "2",
+                    "--spectral-strength",
+                    "0.2",
+                    "--log",
+                    Path.Combine(_dir, name + ".csv"),
+                    "--checkpoint",
+                    Path.Combine(_dir, name + ".safetensors"),
+                    .. more,
+                ]
+            );
+        var (code, output, error) = ResumeCommandTests.Run(Run("straight"));
+        Assert.AreEqual(0, code, output + error);
+        StringAssert.Contains(
+            output,
+            "plain muon lr=0.02 beta1=0.95 beta2=0.95 wd=0 adam-lr=0.003 "
+                + "spectral-cap=soft sigma-max=2 spectral-strength=0.2"
+        );
+        Assert.AreEqual(0, ResumeCommandTests.Run(Run("kept", "--keep", "2")).Code);
+        string early = Path.Combine(_dir, "early.safetensors");
+        File.Copy(Path.Combine(_dir, "kept.step-0000005.safetensors"), early);
+
+        (code, _, error) = ResumeCommandTests.Run(["train", "gpt", "--resume", early, "--sigma-max", "3"]);
+        Assert.AreEqual(2, code, error);
+        StringAssert.Contains(error, "--sigma-max 3 (the run's is 2)");
+
+        (code, output, error) = ResumeCommandTests.Run(["train", "gpt", "--resume", early]);
+        Assert.AreEqual(0, code, output + error);
+        StringAssert.Contains(output, "spectral-cap=soft sigma-max=2 spectral-strength=0.2 | 10 steps");
+        StringAssert.Contains(output, "from step 5");
+        var (expected, _) = SafeTensors.Read(Path.Combine(_dir, "straight.safetensors"));
+        var (actual, metadata) = SafeTensors.Read(early);
+        Assert.AreEqual("soft", metadata["run.spectral-cap"]);
+        Assert.AreEqual("0.003", metadata["run.adam-lr"]);
+        StringAssert.StartsWith(metadata["optimizer"], "muon(");
+        foreach (var (key, t) in expected)
+            CollectionAssert.AreEqual(t.Data, actual[key].Data, $"tensor {key}");
+    }
 }

@@ -202,6 +202,26 @@ public sealed class SweepTests
     }
 
     [TestMethod]
+    public void MuonIsASweepOptimizerOutsideTheDefaultSet()
+    {
+        var muon = SweepOptimizer.Find("muon");
+        Assert.IsFalse(SweepOptimizer.Default.Contains(muon), "not in the default set");
+        Assert.AreEqual(0.003, muon.Choice.AdamLearningRate);
+        Assert.AreEqual(Math.Pow(2, -5), muon.At(-5).LearningRate);
+        var plan = new SweepPlan("resmlp", [muon], [8], [], 8, 1, [-5], 12, 16, [0], 4);
+        var store = new SweepStore(Path.Combine(_dir, "muon.csv"));
+        Assert.AreEqual(
+            1,
+            new SweepRunner(plan, store, SweepRunner.Trainer("resmlp", Bands(200), null, Device.Cpu)).Run(1)
+        );
+        var result = store.Results.Single();
+        Assert.IsTrue(
+            !result.Diverged && result.Score < result.FirstLoss,
+            $"Muon learns: {result.FirstLoss} → {result.Score}"
+        );
+    }
+
+    [TestMethod]
     public void SweepCommandExplainsItselfAndRejectsBadFlags()
     {
         var output = new StringWriter();
