@@ -140,7 +140,8 @@ public sealed partial class Variable : IDisposable
             Accumulate(Ops.MatMul(a, b, transposeA, transposeB, alpha)); // a broadcast gradient is read-only
     }
 
-    /// <summary>Grad[indices[i], :] += rows[i, :] (rows borrowed): in place when a contiguous gradient exists.</summary>
+    /// <summary>Grad[indices[i], :] += rows[i, :] (rows borrowed): in place when a contiguous gradient
+    /// exists.</summary>
     internal void AccumulateScatterRows(Tensor indices, Tensor rows)
     {
         if (!RequiresGrad)

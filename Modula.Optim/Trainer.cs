@@ -204,11 +204,21 @@ public sealed class Trainer : IDisposable
             if (Options.Rule == UpdateRule.Plain)
             {
                 var scales = Optimizer.LearningRateScales;
-                for (int i = 0; i < Weights.Count; i++)
-                {
-                    double rate = eta * (scales?[i] ?? 1);
-                    StepWeight(i, direction[i], keep: 1 - rate * Options.WeightDecay, scale: rate, regularize: null);
-                }
+                // One rate for all and a direction packed like the weights: one pass over the whole buffer.
+                if (scales is null && Weights.IsPackedLike(direction))
+                    StepTensor(Weights.Flat!, direction.Flat!, keep: 1 - eta * Options.WeightDecay, scale: eta);
+                else
+                    for (int i = 0; i < Weights.Count; i++)
+                    {
+                        double rate = eta * (scales?[i] ?? 1);
+                        StepWeight(
+                            i,
+                            direction[i],
+                            keep: 1 - rate * Options.WeightDecay,
+                            scale: rate,
+                            regularize: null
+                        );
+                    }
             }
             else
             {
@@ -267,12 +277,18 @@ public sealed class Trainer : IDisposable
         double? factor = regularize is double s ? atom.DecayFactor(s) : null;
         if (factor is double f)
             (keep, scale) = (keep * f, scale * f);
+        StepTensor(w, step, keep, scale);
+        if (regularize is double strength && factor is null)
+            atom.RegularizeWeightInPlace(w, strength);
+    }
+
+    /// <summary>w ← keep·w − scale·step in one pass (a plain subtraction when both are 1).</summary>
+    private static void StepTensor(Tensor w, Tensor step, double keep, double scale)
+    {
         if (keep == 1 && scale == 1)
             Ops.Zip(w, step, new Sub(), into: w);
         else
             Ops.Zip(w, step, new LinearCombination(keep, -scale), into: w);
-        if (regularize is double strength && factor is null)
-            atom.RegularizeWeightInPlace(w, strength);
     }
 
     /// <summary>
