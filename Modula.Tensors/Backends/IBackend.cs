@@ -82,6 +82,24 @@ internal interface IBackend
     /// <summary>table[indices[i], :] += source[i, :]; repeated indices accumulate.</summary>
     void ScatterAddRows(Tensor source, Tensor indices, Tensor table);
 
+    /// <summary>
+    /// losses[r] = log Σⱼ exp(z·x[r, j] − m) − (z·x[r, labels[r]] − m), m = maxⱼ z·x[r, j], for contiguous logits
+    /// x [rows, <paramref name="classes"/>], z = <paramref name="scale"/> and in-range Int32 labels [rows].
+    /// </summary>
+    void CrossEntropyRows(Tensor logits, Tensor labels, Tensor losses, int classes, double scale);
+
+    /// <summary>dx[r, j] = c·(softmax(z·x[r])[j] − [j = labels[r]]), c = upstream[0]·factor·z: the gradient of
+    /// factor·Σ losses with upstream gradient upstream[0] (a one-element tensor, read on the device).</summary>
+    void CrossEntropyRowsBackward(
+        Tensor logits,
+        Tensor labels,
+        Tensor upstream,
+        Tensor dx,
+        int classes,
+        double scale,
+        double factor
+    );
+
     /// <summary>Unfolds image patches: x [N, C, H, W] → cols [N, C·kh·kw, Ho·Wo] (zero padding).</summary>
     void Im2Col(Tensor x, Tensor cols, ConvGeometry geometry);
 

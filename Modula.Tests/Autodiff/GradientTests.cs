@@ -141,6 +141,12 @@ public sealed class GradientTests
         AssertGrad(v => F.LogSoftmax(v[0], 0), Rand(17, 4, 3));
         using var labels = Tensor.FromArray<int>([2, 0, 4], new Shape(3));
         AssertGrad(v => F.CrossEntropy(v[0], labels), Rand(18, 3, 5));
+        // [B, T, C] logits, and a lazy multiple folded into the fused rule (Modula v2's scaled head).
+        using var labels2d = Tensor.FromArray<int>([2, 0, 4, 1, 1, 3], new Shape(2, 3));
+        AssertGrad(v => F.CrossEntropy(v[0], labels2d), Rand(22, 2, 3, 5));
+        AssertGrad(v => F.CrossEntropy(F.Scale(v[0], 0.7), labels2d), Rand(23, 2, 3, 5));
+        AssertGrad(v => F.LayerNorm(v[0], -1), Rand(24, 3, 6));
+        AssertGrad(v => F.LayerNorm(v[0], 0), Rand(25, 4, 3));
         AssertGrad(v => F.MeanSubtract(v[0], -1), Rand(19, 3, 6));
         using var mask = Tensor.FromArray<double>([1, 0, 0, 1, 1, 0], new Shape(2, 3));
         AssertGrad(v => F.Where(mask, v[0], v[1]), Rand(34, 2, 3), Rand(35, 3));

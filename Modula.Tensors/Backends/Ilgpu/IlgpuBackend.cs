@@ -10,7 +10,7 @@ namespace Modula.Tensors.Backends.Ilgpu;
 /// cached; all launches go to the accelerator's default stream, so buffers recycled by the
 /// pool are only reused by work ordered after their last reader.
 /// </summary>
-internal sealed class IlgpuBackend : IBackend
+internal sealed partial class IlgpuBackend : IBackend
 {
     private readonly IlgpuDevice _device;
     private readonly ConcurrentDictionary<(string Kernel, Type Type), Delegate> _kernels = new();

@@ -9,7 +9,7 @@ namespace Modula.Tensors.Backends.Ilgpu;
 /// struct as TensorPrimitives' drivers are. Strided operands carry their layout in a small
 /// int buffer <c>meta</c> = [dims(rank), strides of operand 0 (rank), strides of operand 1, …].
 /// </summary>
-internal static class Kernels
+internal static partial class Kernels
 {
     /// <summary>Element offset of linear index <paramref name="i"/> (row-major over dims) in operand <paramref
     /// name="operand"/>.</summary>

@@ -1,0 +1,65 @@
+using ILGPU;
+
+namespace Modula.Tensors.Backends.Ilgpu;
+
+internal static partial class Kernels
+{
+    /// <summary>
+    /// One thread per row: loss[r] = log Σⱼ exp(z·x[r, j] − m) − (z·x[r, label] − m), m the row's max of z·x. An
+    /// out-of-range label reads nothing and gives NaN (the op checks labels before launching).
+    /// </summary>
+    public static void CrossEntropyRows(
+        Index1D r,
+        ArrayView<float> x,
+        ArrayView<int> labels,
+        ArrayView<float> losses,
+        int classes,
+        float scale
+    )
+    {
+        int at = r * classes,
+            label = labels[r];
+        float max = RowMax(x, at, classes, scale),
+            sum = 0f;
+        for (int j = 0; j < classes; j++)
+            sum += MathF.Exp(scale * x[at + j] - max);
+        losses[r] = (uint)label < (uint)classes ? MathF.Log(sum) - (scale * x[at + label] - max) : float.NaN;
+    }
+
+    /// <summary>One thread per row: dx[r, j] = c·(softmax(z·x[r])[j] − [j = label]), c =
+    /// upstream[0]·factor·z.</summary>
+    public static void CrossEntropyRowsBackward(
+        Index1D r,
+        ArrayView<float> x,
+        ArrayView<int> labels,
+        ArrayView<float> upstream,
+        ArrayView<float> dx,
+        int classes,
+        float scale,
+        float factor
+    )
+    {
+        int at = r * classes,
+            label = labels[r];
+        float max = RowMax(x, at, classes, scale),
+            sum = 0f;
+        for (int j = 0; j < classes; j++)
+        {
+            float e = MathF.Exp(scale * x[at + j] - max);
+            dx[at + j] = e;
+            sum += e;
+        }
+        float coefficient = upstream[0] * factor * scale,
+            share = coefficient / sum;
+        for (int j = 0; j < classes; j++)
+            dx[at + j] = dx[at + j] * share - (j == label ? coefficient : 0f);
+    }
+
+    private static float RowMax(ArrayView<float> x, int at, int classes, float scale)
+    {
+        float max = float.NegativeInfinity;
+        for (int j = 0; j < classes; j++)
+            max = MathF.Max(max, scale * x[at + j]);
+        return max;
+    }
+}
