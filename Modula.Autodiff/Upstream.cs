@@ -4,7 +4,7 @@ namespace Modula.Autodiff;
 
 /// <summary>
 /// The gradient arriving at an op's output during <see cref="Variable.Backward"/>, and the only way
-/// a backward rule adds to its inputs' gradients: micrograd's <c>input.grad += …</c>, in five forms
+/// a backward rule adds to its inputs' gradients: micrograd's <c>input.grad += …</c>, in six forms
 /// that differ only in who pays for the tensor.
 /// <list type="bullet">
 /// <item><see cref="Send"/>: the rule computed a new tensor (g·f′(x)); the input takes it.</item>
@@ -15,6 +15,8 @@ namespace Modula.Autodiff;
 /// input's own layout or accumulated by it (no separate add pass).</item>
 /// <item><see cref="SplitAmong"/>: each input takes its own window of the upstream (a concatenation's
 /// rule); windows are disjoint, so all of them may keep views.</item>
+/// <item><see cref="SendAccumulating"/>: like <see cref="Send"/>, but the op adds its result into the
+/// input's gradient itself when there is one.</item>
 /// <item><see cref="SendScatterRows"/>: the input receives rows of the upstream added at given row indices,
 /// scattered into its own gradient when it has one (an embedding's rule).</item>
 /// </list>
@@ -100,6 +102,17 @@ public sealed class Upstream
     {
         if (Served(input))
             input.AccumulateProduct(a, b, transposeA, transposeB, alpha);
+    }
+
+    /// <summary>
+    /// input.grad += the rule's result, for ops that can add their output into a tensor: <paramref name="addInto"/>
+    /// writes it into the input's gradient when one already exists (an activation used twice: the residual stream),
+    /// else <paramref name="compute"/> returns it as a new tensor, as <see cref="Send"/> would take it.
+    /// </summary>
+    public void SendAccumulating(Variable input, Func<Tensor> compute, Action<Tensor> addInto)
+    {
+        if (Served(input))
+            input.AccumulateWith(compute, addInto);
     }
 
     /// <summary>

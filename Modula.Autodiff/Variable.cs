@@ -140,6 +140,20 @@ public sealed partial class Variable : IDisposable
             Accumulate(Ops.MatMul(a, b, transposeA, transposeB, alpha)); // a broadcast gradient is read-only
     }
 
+    /// <summary>
+    /// Grad += the rule's result: <paramref name="addInto"/> writes it into an existing contiguous gradient (no new
+    /// tensor, no add pass), else <paramref name="compute"/> makes it as a new tensor that is accumulated as usual.
+    /// </summary>
+    internal void AccumulateWith(Func<Tensor> compute, Action<Tensor> addInto)
+    {
+        if (!RequiresGrad)
+            return;
+        if (Grad is { IsContiguous: true } grad && grad.Shape == Shape)
+            addInto(grad);
+        else
+            Accumulate(compute());
+    }
+
     /// <summary>Grad[indices[i], :] += rows[i, :] (rows borrowed): in place when a contiguous gradient
     /// exists.</summary>
     internal void AccumulateScatterRows(Tensor indices, Tensor rows)

@@ -78,8 +78,14 @@ public static partial class F
             rowInverse.Dispose();
             return new Variable(normalized);
         }
+        // The input is usually the residual stream, whose gradient the residual sum has already delivered: the
+        // backward pass adds into it.
         return Variable.FromOp(normalized, [x], g =>
-            g.Send(x, Ops.RmsNormalizeBackward(g, normalized, rowInverse, trailing, center: true))
+            g.SendAccumulating(
+                x,
+                () => Ops.RmsNormalizeBackward(g, normalized, rowInverse, trailing, center: true),
+                into => Ops.RmsNormalizeBackwardInto(g, normalized, rowInverse, trailing, center: true, into)
+            )
         );
     }
 

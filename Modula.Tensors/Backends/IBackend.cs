@@ -60,8 +60,17 @@ internal interface IBackend
     void RmsNormalizeRows(Tensor x, Tensor y, Tensor inverse, int length, bool center);
 
     /// <summary>dx = r·(g − y·mean(g⊙y)) over each contiguous row of <paramref name="length"/>, then minus its row
-    /// mean when <paramref name="center"/> (the gradient of the centered form).</summary>
-    void RmsNormalizeRowsBackward(Tensor g, Tensor y, Tensor inverse, Tensor dx, int length, bool center);
+    /// mean when <paramref name="center"/> (the gradient of the centered form); added to dx's values when
+    /// <paramref name="accumulate"/>.</summary>
+    void RmsNormalizeRowsBackward(
+        Tensor g,
+        Tensor y,
+        Tensor inverse,
+        Tensor dx,
+        int length,
+        bool center,
+        bool accumulate
+    );
 
     /// <summary>Index of the first maximum along the middle axis of x [outer, reduce, inner] → int y [outer,
     /// inner].</summary>

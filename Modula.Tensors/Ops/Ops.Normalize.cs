@@ -44,22 +44,72 @@ public static partial class Ops
     /// when the forward pass centered (<paramref name="center"/>).</summary>
     public static Tensor RmsNormalizeBackward(Tensor g, Tensor y, Tensor inverse, int trailingAxes, bool center = false)
     {
-        int length = RowLength(nameof(RmsNormalizeBackward), y, trailingAxes);
-        Check.Compatible(nameof(RmsNormalizeBackward), g, y);
-        Check.Compatible(nameof(RmsNormalizeBackward), inverse, y);
+        var dx = Tensor.Empty(y.Shape, y.DType, y.Device);
+        try
+        {
+            RmsNormalizeBackwardCore(nameof(RmsNormalizeBackward), g, y, inverse, trailingAxes, center, dx, false);
+        }
+        catch
+        {
+            dx.Dispose();
+            throw;
+        }
+        return dx;
+    }
+
+    /// <summary>
+    /// <see cref="RmsNormalizeBackward"/> added into <paramref name="destination"/> (contiguous, shaped like y) in the
+    /// same pass: a gradient accumulated where it already lives, with no new tensor and no separate add.
+    /// </summary>
+    public static void RmsNormalizeBackwardInto(
+        Tensor g,
+        Tensor y,
+        Tensor inverse,
+        int trailingAxes,
+        bool center,
+        Tensor destination
+    )
+    {
+        const string op = nameof(RmsNormalizeBackwardInto);
+        Check.Compatible(op, destination, y);
+        if (destination.Shape != y.Shape || !destination.IsContiguous)
+            throw new ArgumentException($"{op}: destination {destination.Shape} must be contiguous and {y.Shape}.");
+        RmsNormalizeBackwardCore(op, g, y, inverse, trailingAxes, center, destination, true);
+    }
+
+    private static void RmsNormalizeBackwardCore(
+        string op,
+        Tensor g,
+        Tensor y,
+        Tensor inverse,
+        int trailingAxes,
+        bool center,
+        Tensor dx,
+        bool accumulate
+    )
+    {
+        int length = RowLength(op, y, trailingAxes);
+        Check.Compatible(op, g, y);
+        Check.Compatible(op, inverse, y);
         if (g.Shape != y.Shape || inverse.Size * length != y.Size)
             throw new ArgumentException(
-                $"RmsNormalizeBackward: gradient {g.Shape}, output {y.Shape} and inverse {inverse.Shape} do not match."
+                $"{op}: gradient {g.Shape}, output {y.Shape} and inverse {inverse.Shape} do not match."
             );
-        var dx = Tensor.Empty(y.Shape, y.DType, y.Device);
         if (dx.Size == 0)
-            return dx;
+            return;
         using var gDense = g.IsContiguous ? null : Contiguous(g);
         using var yDense = y.IsContiguous ? null : Contiguous(y);
         using var rDense = inverse.IsContiguous ? null : Contiguous(inverse);
         using (y.Device.Time(nameof(IBackend.RmsNormalizeRowsBackward)))
-            y.Device.Backend.RmsNormalizeRowsBackward(gDense ?? g, yDense ?? y, rDense ?? inverse, dx, length, center);
-        return dx;
+            y.Device.Backend.RmsNormalizeRowsBackward(
+                gDense ?? g,
+                yDense ?? y,
+                rDense ?? inverse,
+                dx,
+                length,
+                center,
+                accumulate
+            );
     }
 
     private static int RowLength(string op, Tensor x, int trailingAxes)

@@ -55,6 +55,10 @@ public sealed class RowNormalizeTests
                 Reference.AssertClose(inverse, Reference.Read(rowInverse), tol, tol, $"inverse {what}");
                 using var d = Ops.RmsNormalizeBackward(tg, y, rowInverse, trailing);
                 Reference.AssertClose(dx, Reference.Read(d), tol, 1e-5, $"backward {what}");
+                using var into = Reference.Make(centered, shape, dtype, device);
+                Ops.RmsNormalizeBackwardInto(tg, y, rowInverse, trailing, center: false, into);
+                var expected = centered.Zip(dx, (p, q) => p + q).ToArray();
+                Reference.AssertClose(expected, Reference.Read(into), tol, 1e-5, $"accumulated backward {what}");
             }
         }
     }
@@ -99,6 +103,14 @@ public sealed class RowNormalizeTests
             using var fusedBack = Ops.RmsNormalizeBackward(tg, fused, inverseFused, trailing, center: true);
             Reference.AssertClose(y, Reference.Read(fused), tol, tol, $"layer norm {what}");
             Reference.AssertClose(dx, Reference.Read(fusedBack), tol, 1e-5, $"layer norm backward {what}");
+            // Accumulating into an existing gradient: prior + dx in the same pass.
+            var prior = Reference.RandomValues(shape.Size, 43);
+            using (var into = Reference.Make(prior, shape, dtype, device))
+            {
+                Ops.RmsNormalizeBackwardInto(tg, fused, inverseFused, trailing, center: true, into);
+                var expected = prior.Zip(dx, (p, d) => p + d).ToArray();
+                Reference.AssertClose(expected, Reference.Read(into), tol, 1e-5, $"accumulated backward {what}");
+            }
             using var centered = Ops.SubtractRowMean(tx, trailing);
             using var twoPass = Ops.RmsNormalize(centered, trailing, out var inverseTwoPass);
             using var rmsBack = Ops.RmsNormalizeBackward(tg, twoPass, inverseTwoPass, trailing);

@@ -70,12 +70,20 @@ internal sealed partial class CpuBackend
         });
     }
 
-    public void RmsNormalizeRowsBackward(Tensor g, Tensor y, Tensor inverse, Tensor dx, int length, bool center)
+    public void RmsNormalizeRowsBackward(
+        Tensor g,
+        Tensor y,
+        Tensor inverse,
+        Tensor dx,
+        int length,
+        bool center,
+        bool accumulate
+    )
     {
         if (y.DType == DType.Float32)
-            RmsNormalizeRowsBackward<float>(g, y, inverse, dx, length, center);
+            RmsNormalizeRowsBackward<float>(g, y, inverse, dx, length, center, accumulate);
         else
-            RmsNormalizeRowsBackward<double>(g, y, inverse, dx, length, center);
+            RmsNormalizeRowsBackward<double>(g, y, inverse, dx, length, center, accumulate);
     }
 
     private static void RmsNormalizeRowsBackward<T>(
@@ -84,7 +92,8 @@ internal sealed partial class CpuBackend
         Tensor inverse,
         Tensor dx,
         int length,
-        bool center
+        bool center,
+        bool accumulate
     )
         where T : unmanaged, IFloatingPointIeee754<T>
     {
@@ -96,16 +105,29 @@ internal sealed partial class CpuBackend
         var n = T.CreateTruncating(length);
         CpuParallel.For(y.Size / length, (long)y.Size * 3, (start, end) =>
         {
-            for (long r = start; r < end; r++)
+            // Accumulating: each row is formed in a scratch row, then added (the arithmetic of a separate add).
+            var scratch = accumulate ? System.Buffers.ArrayPool<T>.Shared.Rent(length) : null;
+            try
             {
-                int at = (int)r * length;
-                var gr = gs.Span<T>().Slice(go + at, length);
-                var yr = ys.Span<T>().Slice(yo + at, length);
-                var d = ds.Span<T>().Slice(dO + at, length);
-                TensorPrimitives.MultiplyAdd(yr, -TensorPrimitives.Dot<T>(gr, yr) / n, gr, d); // g − y·mean(g⊙y)
-                TensorPrimitives.Multiply(d, rs.Span<T>()[ro + (int)r], d);
-                if (center)
-                    TensorPrimitives.Subtract(d, TensorPrimitives.Sum<T>(d) / n, d);
+                for (long r = start; r < end; r++)
+                {
+                    int at = (int)r * length;
+                    var gr = gs.Span<T>().Slice(go + at, length);
+                    var yr = ys.Span<T>().Slice(yo + at, length);
+                    var output = ds.Span<T>().Slice(dO + at, length);
+                    var d = scratch is null ? output : scratch.AsSpan(0, length);
+                    TensorPrimitives.MultiplyAdd(yr, -TensorPrimitives.Dot<T>(gr, yr) / n, gr, d); // g − y·mean(g⊙y)
+                    TensorPrimitives.Multiply(d, rs.Span<T>()[ro + (int)r], d);
+                    if (center)
+                        TensorPrimitives.Subtract(d, TensorPrimitives.Sum<T>(d) / n, d);
+                    if (scratch is not null)
+                        TensorPrimitives.Add(output, d, output);
+                }
+            }
+            finally
+            {
+                if (scratch is not null)
+                    System.Buffers.ArrayPool<T>.Shared.Return(scratch);
             }
         });
     }

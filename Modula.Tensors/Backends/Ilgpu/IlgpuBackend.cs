@@ -259,7 +259,15 @@ internal sealed partial class IlgpuBackend : IBackend
             )
         )(y.Size / length, Dense<float>(x), Dense<float>(y), Dense<float>(inverse), length, center ? 1 : 0);
 
-    public void RmsNormalizeRowsBackward(Tensor g, Tensor y, Tensor inverse, Tensor dx, int length, bool center) =>
+    public void RmsNormalizeRowsBackward(
+        Tensor g,
+        Tensor y,
+        Tensor inverse,
+        Tensor dx,
+        int length,
+        bool center,
+        bool accumulate
+    ) =>
         Launch("rms-rows-backward", typeof(float), () =>
             Acc.LoadAutoGroupedStreamKernel<
                 Index1D,
@@ -267,6 +275,7 @@ internal sealed partial class IlgpuBackend : IBackend
                 ArrayView<float>,
                 ArrayView<float>,
                 ArrayView<float>,
+                int,
                 int,
                 int
             >(Kernels.RmsNormalizeRowsBackward)
@@ -277,7 +286,8 @@ internal sealed partial class IlgpuBackend : IBackend
             Dense<float>(inverse),
             Dense<float>(dx),
             length,
-            center ? 1 : 0
+            center ? 1 : 0,
+            accumulate ? 1 : 0
         );
 
     public void ArgMax(Tensor x, Tensor y, int outer, int reduce, int inner) =>

@@ -215,7 +215,8 @@ internal static partial class Kernels
             y[at + j] = (x[at + j] - mean) * inv;
     }
 
-    /// <summary>One thread per row: dx = r·(g − y·mean(g⊙y)), minus its row mean when centering.</summary>
+    /// <summary>One thread per row: dx = r·(g − y·mean(g⊙y)), minus its row mean when centering, added to dx when
+    /// accumulating.</summary>
     public static void RmsNormalizeRowsBackward(
         Index1D r,
         ArrayView<float> g,
@@ -223,7 +224,8 @@ internal static partial class Kernels
         ArrayView<float> inverse,
         ArrayView<float> dx,
         int length,
-        int center
+        int center,
+        int accumulate
     )
     {
         int at = r * length;
@@ -232,18 +234,19 @@ internal static partial class Kernels
             dot += g[at + j] * y[at + j];
         float mean = dot / length,
             inv = inverse[r],
-            sum = 0f;
+            shift = 0f;
+        if (center != 0)
+        {
+            float sum = 0f;
+            for (int j = 0; j < length; j++)
+                sum += inv * (g[at + j] - y[at + j] * mean);
+            shift = sum / length;
+        }
         for (int j = 0; j < length; j++)
         {
-            float d = inv * (g[at + j] - y[at + j] * mean);
-            dx[at + j] = d;
-            sum += d;
+            float d = inv * (g[at + j] - y[at + j] * mean) - shift;
+            dx[at + j] = accumulate != 0 ? dx[at + j] + d : d;
         }
-        if (center == 0)
-            return;
-        float shift = sum / length;
-        for (int j = 0; j < length; j++)
-            dx[at + j] -= shift;
     }
 
     public static void ArgMax(Index1D i, ArrayView<float> x, ArrayView<int> y, int reduce, int inner)
