@@ -120,10 +120,11 @@ public abstract class Device : IDisposable
         return _constants.GetOrCreate(key, () =>
         {
             var made = create();
-            if (made.Device == this)
+            var on = made.Device;
+            if (on == this)
                 return made;
             made.Dispose();
-            throw new ArgumentException($"Constant {key}: made on device {made.Device.Name}, asked of {Name}.");
+            throw new ArgumentException($"Constant {key}: made on device {on.Name}, asked of {Name}.");
         });
     }
 

@@ -62,8 +62,8 @@ public sealed class Rope : Bond
     /// <summary>
     /// sin θ and cos θ as constants [T, d/2]: views of tables the device keeps (<see cref="Device.Constant"/>),
     /// so a forward pass uploads nothing after the first (an upload waits for an accelerator). Row t depends
-    /// only on t, so one table of a power-of-two row count serves every shorter sequence, and sampling with
-    /// a growing context makes only a logarithmic number of tables.
+    /// only on t, so a table of a power-of-two row count serves every length down to half of it, and sampling
+    /// with a growing context makes a logarithmic number of tables, not one per length.
     /// </summary>
     private (Variable Sin, Variable Cos) Tables(int t, DType dtype, Device device)
     {

@@ -12,7 +12,7 @@ namespace Modula.Tensors.Backends.Ilgpu;
 /// </summary>
 /// <remarks>
 /// Tables live outside the device's pool and its live-byte count: they belong to the device, not to a
-/// tensor. At most <see cref="Capacity"/> are kept; the next new layout then waits for the queue
+/// tensor. At most <see cref="Capacity"/> are kept (tests may ask for fewer); the next new layout then waits for the queue
 /// (a queued kernel may still read any of them) and frees them all before caching afresh.
 /// </remarks>
 internal sealed class LayoutTables : IDisposable
@@ -21,14 +21,16 @@ internal sealed class LayoutTables : IDisposable
     public const int Capacity = 4096;
 
     private readonly Accelerator _accelerator;
+    private readonly int _capacity;
     private readonly DeviceCounter _counter;
     private readonly Dictionary<int[], MemoryBuffer1D<int, Stride1D.Dense>> _tables = new(Contents.Instance);
     private readonly Dictionary<int[], MemoryBuffer1D<int, Stride1D.Dense>>.AlternateLookup<ReadOnlySpan<int>> _find;
     private readonly Lock _gate = new();
 
-    public LayoutTables(Accelerator accelerator, DeviceCounter counter)
+    public LayoutTables(Accelerator accelerator, DeviceCounter counter, int capacity = Capacity)
     {
         _accelerator = accelerator;
+        _capacity = capacity;
         _counter = counter;
         _find = _tables.GetAlternateLookup<ReadOnlySpan<int>>();
     }
@@ -51,7 +53,7 @@ internal sealed class LayoutTables : IDisposable
         {
             if (_find.TryGetValue(layout, out var table))
                 return table.View;
-            if (_tables.Count >= Capacity)
+            if (_tables.Count >= _capacity)
             {
                 // Queued kernels may still read the tables: wait for them before freeing any.
                 _counter.Synchronize();
