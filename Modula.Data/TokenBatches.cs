@@ -58,17 +58,18 @@ public static class TokenBatches
             );
         using var bits = Ops.RandomBits(new Shape(batch), sampler);
         var starts = bits.ToArray<int>();
-        var x = new int[checked(rows * context)];
-        var y = new int[x.Length];
+        // Inputs then targets in one buffer: one upload, and so one wait for an accelerator, per batch.
+        int n = checked(rows * context);
+        var both = new int[checked(2 * n)];
         for (int i = 0; i < rows; i++)
         {
             int start = (int)((uint)starts[first + i] % (uint)range);
-            Array.Copy(tokens, start, x, i * context, context);
-            Array.Copy(tokens, start + 1, y, i * context, context);
+            Array.Copy(tokens, start, both, i * context, context);
+            Array.Copy(tokens, start + 1, both, n + i * context, context);
         }
-        return (
-            Tensor.FromArray<int>(x, new Shape(rows, context), device),
-            Tensor.FromArray<int>(y, new Shape(rows, context), device)
-        );
+        using var pair = Tensor.FromArray<int>(both, new Shape(2, rows, context), device);
+        using var inputs = pair.Slice(0, 0, 1);
+        using var targets = pair.Slice(0, 1, 1);
+        return (inputs.View(rows, context), targets.View(rows, context));
     }
 }

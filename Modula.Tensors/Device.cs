@@ -81,12 +81,58 @@ public abstract class Device : IDisposable
     public virtual void Synchronize() { }
 
     /// <summary>
+    /// Raises an error that queued work met on the device and has not reported yet: today an index out
+    /// of range in <see cref="Ops.GatherRows"/> or <see cref="Ops.ScatterAddRows"/>, as an
+    /// <see cref="ArgumentOutOfRangeException"/> naming the op, the index, its position and the table's
+    /// row count. The CPU checks indices before it runs an op, so there is never anything to raise. An
+    /// accelerator checks them on the device instead (copying them back would make every embedding lookup
+    /// wait for the device): the kernel skips a bad index (a gathered row reads as zeros, a scattered row
+    /// is not added) and the error is raised at the next download or <see cref="Synchronize"/>, or here.
+    /// This waits for the device only when a gather or scatter ran since the last wait.
+    /// </summary>
+    public virtual void ThrowPendingErrors() { }
+
+    /// <summary>
     /// Kernel launches, host–device synchronizations, uploads and downloads since the device opened:
     /// always counted on ILGPU accelerators, the cost a GPU step pays per small op. The CPU device
     /// reports zeros, truthfully: it runs every primitive inline on the calling threads, so nothing is
     /// launched, queued, copied between memories or waited for.
     /// </summary>
     public virtual DeviceCounters Counters => default;
+
+    private readonly DeviceConstants _constants = new();
+
+    /// <summary>
+    /// A constant tensor kept by this device: made by <paramref name="create"/> (on this device) the first
+    /// time <paramref name="key"/> is asked for, then returned as is until the device is disposed, which
+    /// frees it. Keys compare by value (use a record or a tuple naming the owner and every parameter).
+    /// The device owns the tensor: do not dispose it or write into it; take views of it freely. It spares
+    /// an accelerator an upload, and so a host wait, each time the same table is needed. Past
+    /// <c>256</c> kept constants, a call makes a fresh tensor owned by the current <see cref="TensorScope"/>,
+    /// as any op's result is.
+    /// </summary>
+    public Tensor Constant(object key, Func<Tensor> create)
+    {
+        ArgumentNullException.ThrowIfNull(key);
+        ArgumentNullException.ThrowIfNull(create);
+        if (IsDisposed)
+            throw new ObjectDisposedException(Name, $"Device {Name} was disposed; it keeps no constants.");
+        return _constants.GetOrCreate(key, () =>
+        {
+            var made = create();
+            var on = made.Device;
+            if (on == this)
+                return made;
+            made.Dispose();
+            throw new ArgumentException($"Constant {key}: made on device {on.Name}, asked of {Name}.");
+        });
+    }
+
+    /// <summary>Constants kept by <see cref="Constant"/>.</summary>
+    internal int ConstantCount => _constants.Count;
+
+    /// <summary>Frees the constants kept by <see cref="Constant"/>; a closing device calls it.</summary>
+    private protected void FreeConstants() => _constants.Clear();
 
     /// <summary>Allocates storage for <paramref name="length"/> elements from the pool; contents are
     /// unspecified.</summary>

@@ -1,3 +1,4 @@
+using System.Numerics;
 using Modula.Autodiff;
 using Modula.Modules.Linalg;
 using Modula.Tensors;
@@ -61,23 +62,38 @@ public sealed class Rope : Bond
         return F.Concat([y1, y2], -1);
     }
 
-    /// <summary>sin θ and cos θ as constants [T, d/2].</summary>
+    /// <summary>
+    /// sin θ and cos θ as constants [T, d/2]: views of tables the device keeps (<see cref="Device.Constant"/>),
+    /// so a forward pass uploads nothing after the first (an upload waits for an accelerator). Row t depends
+    /// only on t, so a table of a power-of-two row count serves every length down to half of it, and sampling
+    /// with a growing context makes a logarithmic number of tables, not one per length.
+    /// </summary>
     private (Variable Sin, Variable Cos) Tables(int t, DType dtype, Device device)
     {
+        int rows = t <= 1 << 30 ? (int)BitOperations.RoundUpToPowerOf2((uint)Math.Max(t, 1)) : t;
+        var sin = device.Constant(new TableKey(HeadDim, Base, rows, dtype, Cosine: false), () =>
+            Table(rows, dtype, device, false)
+        );
+        var cos = device.Constant(new TableKey(HeadDim, Base, rows, dtype, Cosine: true), () =>
+            Table(rows, dtype, device, true)
+        );
+        return (new Variable(sin.Slice(0, 0, t)), new Variable(cos.Slice(0, 0, t)));
+    }
+
+    /// <summary>sin θ (or cos θ) for positions 0 .. rows−1, [rows, d/2].</summary>
+    private Tensor Table(int rows, DType dtype, Device device, bool cosine)
+    {
         int r = HeadDim / 2;
-        var sin = new double[t * r];
-        var cos = new double[t * r];
-        for (int pos = 0; pos < t; pos++)
+        var values = new double[rows * r];
+        for (int pos = 0; pos < rows; pos++)
         for (int i = 0; i < r; i++)
         {
             double angle = pos / Math.Pow(Base, (double)i / r);
-            sin[pos * r + i] = Math.Sin(angle);
-            cos[pos * r + i] = Math.Cos(angle);
+            values[pos * r + i] = cosine ? Math.Cos(angle) : Math.Sin(angle);
         }
-        var shape = new Shape(t, r);
-        return (
-            new Variable(HostLinalg.Upload(sin, shape, dtype, device)),
-            new Variable(HostLinalg.Upload(cos, shape, dtype, device))
-        );
+        return HostLinalg.Upload(values, new Shape(rows, r), dtype, device);
     }
+
+    /// <summary>Names one kept table: equal for every Rope of the same head size and base.</summary>
+    private sealed record TableKey(int HeadDim, double Base, int Rows, DType DType, bool Cosine);
 }

@@ -84,11 +84,15 @@ internal interface IBackend
     /// </summary>
     void MatMul(Tensor a, Tensor b, Tensor c, bool accumulate, double alpha);
 
-    /// <summary>y[i, :] = table[indices[i], :]; table [V, D] and y [n, D] contiguous, int indices [n] (checked in
-    /// range).</summary>
+    /// <summary>
+    /// y[i, :] = table[indices[i], :]; table [V, D] and y [n, D] contiguous, int indices [n]. CPU indices are
+    /// checked in range before the call; a device backend checks them itself, never reading outside the
+    /// table, and reports through <see cref="Device.ThrowPendingErrors"/>.
+    /// </summary>
     void GatherRows(Tensor table, Tensor indices, Tensor y);
 
-    /// <summary>table[indices[i], :] += source[i, :]; repeated indices accumulate.</summary>
+    /// <summary>table[indices[i], :] += source[i, :]; repeated indices accumulate; indices checked as in
+    /// <see cref="GatherRows"/>.</summary>
     void ScatterAddRows(Tensor source, Tensor indices, Tensor table);
 
     /// <summary>

@@ -18,8 +18,12 @@ namespace Modula.Tensors;
 /// download (it must wait for the work that writes what it reads) and every upload (ILGPU's copy from
 /// host memory waits for the stream to drain).
 /// </param>
-/// <param name="Uploads">Host→device copies, including the small layout tables strided kernels read.</param>
-/// <param name="Downloads">Device→host copies: <c>ToArray</c>, <c>CopyTo</c>, <c>Item</c>.</param>
+/// <param name="Uploads">Host→device copies, including each distinct layout table strided kernels read (uploaded
+/// once and kept by the device).</param>
+/// <param name="Downloads">
+/// Device→host copies: <c>ToArray</c>, <c>CopyTo</c>, <c>Item</c>, and the read of the device's index-error
+/// record after a wait that follows a gather or scatter (that read waits for nothing more).
+/// </param>
 public readonly record struct DeviceCounters(long Launches, long Synchronizations, long Uploads, long Downloads)
 {
     /// <summary>The work between two snapshots.</summary>
@@ -78,6 +82,10 @@ internal sealed class DeviceCounter
         Interlocked.Increment(ref _downloads);
         Synchronize();
     }
+
+    /// <summary>One device→host copy made right after a wait that drained the queue: it waits for nothing
+    /// more.</summary>
+    public void DownloadAfterWait() => Interlocked.Increment(ref _downloads);
 
     /// <summary>The totals now (each read atomically; work running on other threads may fall between them).</summary>
     public DeviceCounters Snapshot() =>

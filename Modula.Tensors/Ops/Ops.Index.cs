@@ -51,13 +51,16 @@ public static partial class Ops
                 table.Device.Backend.ScatterAddRows(src ?? source, idx ?? indices, table);
     }
 
-    /// <summary>Index range check on the host: an out-of-range index on an accelerator would corrupt memory.</summary>
+    /// <summary>
+    /// Index range check of CPU indices, in place, before the op runs. Accelerator kernels check their
+    /// indices on the device and report at the next host wait (<see cref="Device.ThrowPendingErrors"/>):
+    /// a check here would copy the indices back, a host wait on every embedding lookup.
+    /// </summary>
     private static void CheckIndices(string op, Tensor indices, int rows)
     {
-        // CPU indices are scanned in place (every embedding lookup passes here); device indices are copied once.
-        ReadOnlySpan<int> values = indices.Storage is Backends.Cpu.CpuStorage cpu
-            ? cpu.Span<int>().Slice(indices.Offset, indices.Size)
-            : indices.ToArray<int>();
+        if (indices.Storage is not Backends.Cpu.CpuStorage cpu)
+            return;
+        ReadOnlySpan<int> values = cpu.Span<int>().Slice(indices.Offset, indices.Size);
         for (int i = 0; i < values.Length; i++)
             if ((uint)values[i] >= (uint)rows)
                 throw new ArgumentOutOfRangeException(

@@ -1,6 +1,7 @@
 using Modula.Autodiff;
 using Modula.Modules;
 using Modula.Tensors;
+using Modula.Tensors.Backends.Ilgpu;
 using static Modula.Tests.Modules.ModuleTesting;
 
 namespace Modula.Tests.Modules;
@@ -121,6 +122,43 @@ public sealed class ForwardTests
         for (int j = 0; j + offset < t; j++)
             Assert.AreEqual(Dot(offset, 0), Dot(j + offset, j), 1e-12, $"q·k at offset {offset}");
         Assert.AreNotEqual(Dot(1, 0), Dot(2, 0), 1e-6, "different offsets differ");
+    }
+
+    [TestMethod]
+    public void RopeTablesAreUploadedOncePerDeviceAndFreedWithIt()
+    {
+        const int seed = 12;
+        var device = IlgpuDevice.CreateCpuSimulator();
+        var rope = new Rope(4);
+        var values = Reference.RandomValues(8 * 4, seed);
+        double[] Rotate(Device on, int t)
+        {
+            using var scope = TensorScope.Begin();
+            var x = Reference.Make(values[..(t * 4)], new Shape(1, 1, t, 4), DType.Float32, on);
+            return Values(rope.Forward([new Variable(x)], [])[0].Value);
+        }
+        var first = device.Counters;
+        var five = Rotate(device, 5);
+        // x, the sin and cos tables, and the layout tables of the strided halves of x (a fresh device).
+        Assert.AreEqual(3 + ((IlgpuDevice)device).Kernels.Layouts.Count, (device.Counters - first).Uploads);
+        var before = device.Counters;
+        Reference.AssertClose(five, Rotate(device, 5), 0, 0, "again");
+        Assert.AreEqual(1, (device.Counters - before).Uploads, "only x: the tables and layouts are kept");
+        before = device.Counters;
+        int layouts = ((IlgpuDevice)device).Kernels.Layouts.Count;
+        var seven = Rotate(device, 7);
+        Reference.AssertClose(five, seven[..20], 0, 0, "a longer sequence in the same 8-row table");
+        Assert.AreEqual(
+            1 + ((IlgpuDevice)device).Kernels.Layouts.Count - layouts,
+            (device.Counters - before).Uploads,
+            "x and the new layouts: no new table"
+        );
+        Assert.AreEqual(2, device.ConstantCount);
+        Reference.AssertClose(Rotate(Device.Cpu, 5), five, 1e-6, 1e-6, $"against the CPU, seed {seed}");
+        device.Dispose();
+        Assert.AreEqual(0, device.ConstantCount);
+        Assert.IsTrue(device.Accelerator.IsDisposed, "the kept tables went with the device");
+        Assert.AreEqual(0, device.LiveBytes);
     }
 
     [TestMethod]

@@ -1,6 +1,7 @@
 using System.Globalization;
 using Modula.Cli;
 using Modula.Tensors;
+using Modula.Tensors.Backends.Ilgpu;
 
 namespace Modula.Tests.Tensors;
 
@@ -44,16 +45,33 @@ public sealed class AcceleratorCounterTests
     }
 
     [TestMethod]
-    public void BinaryOpUploadsItsLayoutTable()
+    public void ContiguousBinaryOpIsOneLaunchAndNoWait()
     {
-        // The strided kernel reads dims and strides from a table uploaded per call, and the upload waits:
-        // a hidden synchronization per binary op until the layout travels as kernel arguments.
+        // Operands contiguous with the output's shape take the dense kernel: no layout table at all.
         using var a = Vector(Simulator, 8);
         using var b = Vector(Simulator, 8);
         Tensor? y = null;
         var counts = Across(Simulator, () => y = Ops.Add(a, b));
         using (y)
-            Assert.AreEqual(new DeviceCounters(1, 1, 1, 0), counts);
+            Assert.AreEqual(new DeviceCounters(1, 0, 0, 0), counts);
+    }
+
+    [TestMethod]
+    public void StridedOpUploadsItsLayoutOnceThenNeverAgain()
+    {
+        // A device of its own, so no earlier test has already cached this layout.
+        using var device = IlgpuDevice.CreateCpuSimulator();
+        using var m = Tensor.FromArray(new float[12], new Shape(4, 3), device);
+        using var row = Tensor.FromArray(new float[3], new Shape(3), device);
+        using var t = m.Transpose(0, 1);
+        var first = Across(device, () => Ops.Add(m, row).Dispose());
+        Assert.AreEqual(new DeviceCounters(1, 1, 1, 0), first, "a new layout: one upload, one wait");
+        Assert.AreEqual(new DeviceCounters(1, 0, 0, 0), Across(device, () => Ops.Add(m, row).Dispose()));
+        Assert.AreEqual(new DeviceCounters(1, 0, 0, 0), Across(device, () => Ops.Sub(m, row).Dispose()));
+        Assert.AreEqual(new DeviceCounters(1, 1, 1, 0), Across(device, () => Ops.Contiguous(t).Dispose()));
+        for (int i = 0; i < 3; i++)
+            Assert.AreEqual(new DeviceCounters(1, 0, 0, 0), Across(device, () => Ops.Contiguous(t).Dispose()));
+        Assert.AreEqual(2, ((IlgpuDevice)device).Kernels.Layouts.Count);
     }
 
     [TestMethod]
@@ -71,8 +89,9 @@ public sealed class AcceleratorCounterTests
     {
         using var m = Tensor.FromArray(new float[6], new Shape(2, 3), Simulator);
         using var t = m.Transpose(0, 1);
-        // Copy kernel + its layout table (upload, wait), then the download (wait).
-        Assert.AreEqual(new DeviceCounters(1, 2, 1, 1), Across(Simulator, () => t.ToArray<float>()));
+        _ = t.ToArray<float>();
+        // Copy kernel (its layout table already on the device), then the download (wait).
+        Assert.AreEqual(new DeviceCounters(1, 1, 0, 1), Across(Simulator, () => t.ToArray<float>()));
     }
 
     [TestMethod]

@@ -29,6 +29,31 @@ public sealed class MemoryAndErrorTests
     }
 
     [TestMethod]
+    public void DeviceConstantsAreKeptPerKeyPastScopesAndRefuseAnotherDevice()
+    {
+        var device = Device.Cpu;
+        var key = (nameof(DeviceConstantsAreKeptPerKeyPastScopesAndRefuseAnotherDevice), 3);
+        int made = 0;
+        Tensor Make()
+        {
+            made++;
+            return Ops.Ones(new Shape(3), device: device);
+        }
+        Tensor first;
+        using (TensorScope.Begin())
+            first = device.Constant(key, Make);
+        using (TensorScope.Begin())
+            Assert.AreSame(first, device.Constant(key, Make), "an equal key gives the kept tensor");
+        Assert.AreEqual(1, made);
+        CollectionAssert.AreEqual(new float[] { 1, 1, 1 }, first.ToArray<float>(), "alive past both scopes");
+        var simulator = TestDevices.Get(TestDevices.Simulator);
+        var e = Assert.ThrowsExactly<ArgumentException>(() =>
+            simulator.Constant(key, () => Ops.Ones(new Shape(3), device: device))
+        );
+        StringAssert.Contains(e.Message, "made on device cpu");
+    }
+
+    [TestMethod]
     public void PoolReusesBuffersAcrossIterations()
     {
         var device = Device.Cpu;

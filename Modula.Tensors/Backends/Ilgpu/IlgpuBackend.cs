@@ -15,7 +15,25 @@ internal sealed partial class IlgpuBackend : IBackend
     private readonly IlgpuDevice _device;
     private readonly ConcurrentDictionary<(string Kernel, Type Type), Delegate> _kernels = new();
 
-    public IlgpuBackend(IlgpuDevice device) => _device = device;
+    public IlgpuBackend(IlgpuDevice device)
+    {
+        _device = device;
+        Layouts = new LayoutTables(device.Accelerator, device.Counter);
+        IndexErrors = new IndexErrors(device.Accelerator, device.Counter, Clear);
+    }
+
+    /// <summary>The strided kernels' layout tables, uploaded once per distinct layout.</summary>
+    internal LayoutTables Layouts { get; }
+
+    /// <summary>Out-of-range indices met by the gather and scatter kernels, raised at the next host wait.</summary>
+    internal IndexErrors IndexErrors { get; }
+
+    /// <summary>Frees the device-owned tables; the caller has waited for the queue (the device is closing).</summary>
+    internal void Close()
+    {
+        Layouts.Dispose();
+        IndexErrors.Dispose();
+    }
 
     private Accelerator Acc => _device.Accelerator;
 
@@ -58,6 +76,7 @@ internal sealed partial class IlgpuBackend : IBackend
         // One wait, counted once: the copy's own stream synchronization then finds nothing queued.
         _device.Counter.Download();
         Acc.Synchronize();
+        IndexErrors.ThrowIfRecorded(_device.Name);
         ((IlgpuStorage)source).View<T>().SubView(offset, destination.Length).CopyToCPU(destination);
     }
 
@@ -85,55 +104,71 @@ internal sealed partial class IlgpuBackend : IBackend
             )(y.Size, Dense<float>(y), (float)start, (float)step);
     }
 
-    /// <summary>Uploads [dims, strides of each operand] for the strided kernels; the caller releases the
-    /// storage.</summary>
-    private Storage Layout(Shape shape, params Tensor[] operands)
+    /// <summary>Zeroes an int buffer with a kernel (queued: no host wait).</summary>
+    private void Clear(ArrayView<int> buffer) =>
+        Launch("fill", typeof(int), () => Acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<int>, int>(Kernels.Fill))(
+            buffer.IntLength,
+            buffer,
+            0
+        );
+
+    /// <summary>True when every operand is contiguous with y's shape, so the dense kernels (no layout table)
+    /// apply.</summary>
+    private static bool AllContiguous(params ReadOnlySpan<Tensor> operands)
     {
-        int rank = shape.Rank;
-        var meta = new int[Math.Max(1, rank * (operands.Length + 1))];
+        foreach (var t in operands)
+            if (!t.IsContiguous)
+                return false;
+        return true;
+    }
+
+    /// <summary>The device table [dims, strides of each operand] the strided kernels read, from the cache (an
+    /// upload only the first time this layout is seen).</summary>
+    private ArrayView<int> Layout(Shape shape, params ReadOnlySpan<Tensor> operands)
+    {
+        int rank = shape.Rank,
+            length = Math.Max(1, rank * (operands.Length + 1));
+        Span<int> meta = length <= 64 ? stackalloc int[length] : new int[length];
+        meta.Clear();
         shape.Dims.CopyTo(meta);
         for (int o = 0; o < operands.Length; o++)
-            operands[o].Strides.CopyTo(meta.AsSpan((o + 1) * rank));
-        var storage = _device.Allocate(DType.Int32, meta.Length);
-        Upload<int>(meta, storage);
-        return storage;
+            operands[o].Strides.CopyTo(meta[((o + 1) * rank)..]);
+        return Layouts.Get(meta);
     }
 
     public void Copy(Tensor x, Tensor y)
     {
-        var meta = Layout(y.Shape, x, y);
-        try
+        if (AllContiguous(x, y))
         {
-            var m = ((IlgpuStorage)meta).View<int>();
             if (x.DType == DType.Int32)
-                Launch("copy", typeof(int), () =>
-                    Acc.LoadAutoGroupedStreamKernel<
-                        Index1D,
-                        ArrayView<int>,
-                        ArrayView<int>,
-                        ArrayView<int>,
-                        int,
-                        int,
-                        int
-                    >(Kernels.Copy)
-                )(y.Size, V<int>(x), V<int>(y), m, y.Rank, x.Offset, y.Offset);
+                Launch("copy-dense", typeof(int), () =>
+                    Acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<int>, ArrayView<int>>(Kernels.CopyDense)
+                )(y.Size, Dense<int>(x), Dense<int>(y));
             else
-                Launch("copy", typeof(float), () =>
-                    Acc.LoadAutoGroupedStreamKernel<
-                        Index1D,
-                        ArrayView<float>,
-                        ArrayView<float>,
-                        ArrayView<int>,
-                        int,
-                        int,
-                        int
-                    >(Kernels.Copy)
-                )(y.Size, V<float>(x), V<float>(y), m, y.Rank, x.Offset, y.Offset);
+                Launch("copy-dense", typeof(float), () =>
+                    Acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>>(Kernels.CopyDense)
+                )(y.Size, Dense<float>(x), Dense<float>(y));
+            return;
         }
-        finally
-        {
-            meta.Release();
-        }
+        var m = Layout(y.Shape, x, y);
+        if (x.DType == DType.Int32)
+            Launch("copy", typeof(int), () =>
+                Acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<int>, ArrayView<int>, ArrayView<int>, int, int, int>(
+                    Kernels.Copy
+                )
+            )(y.Size, V<int>(x), V<int>(y), m, y.Rank, x.Offset, y.Offset);
+        else
+            Launch("copy", typeof(float), () =>
+                Acc.LoadAutoGroupedStreamKernel<
+                    Index1D,
+                    ArrayView<float>,
+                    ArrayView<float>,
+                    ArrayView<int>,
+                    int,
+                    int,
+                    int
+                >(Kernels.Copy)
+            )(y.Size, V<float>(x), V<float>(y), m, y.Rank, x.Offset, y.Offset);
     }
 
     public void Unary<TOp>(Tensor x, Tensor y, TOp op)
@@ -145,74 +180,72 @@ internal sealed partial class IlgpuBackend : IBackend
     public void Binary<TOp>(Tensor a, Tensor b, Tensor y, TOp op)
         where TOp : struct, IBinaryOp
     {
+        if (AllContiguous(a, b))
+        {
+            Launch("binary-dense", typeof(TOp), () =>
+                Acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, TOp>(
+                    Kernels.BinaryDense
+                )
+            )(y.Size, Dense<float>(a), Dense<float>(b), Dense<float>(y), op);
+            return;
+        }
         var meta = Layout(y.Shape, a, b);
-        try
-        {
-            Launch("binary", typeof(TOp), () =>
-                Acc.LoadAutoGroupedStreamKernel<
-                    Index1D,
-                    ArrayView<float>,
-                    ArrayView<float>,
-                    ArrayView<float>,
-                    ArrayView<int>,
-                    int,
-                    int,
-                    int,
-                    TOp
-                >(Kernels.Binary)
-            )(
-                y.Size,
-                V<float>(a),
-                V<float>(b),
-                Dense<float>(y),
-                ((IlgpuStorage)meta).View<int>(),
-                y.Rank,
-                a.Offset,
-                b.Offset,
-                op
-            );
-        }
-        finally
-        {
-            meta.Release();
-        }
+        Launch("binary", typeof(TOp), () =>
+            Acc.LoadAutoGroupedStreamKernel<
+                Index1D,
+                ArrayView<float>,
+                ArrayView<float>,
+                ArrayView<float>,
+                ArrayView<int>,
+                int,
+                int,
+                int,
+                TOp
+            >(Kernels.Binary)
+        )(y.Size, V<float>(a), V<float>(b), Dense<float>(y), meta, y.Rank, a.Offset, b.Offset, op);
     }
 
     public void Where(Tensor condition, Tensor a, Tensor b, Tensor y)
     {
-        var meta = Layout(y.Shape, condition, a, b);
-        try
+        if (AllContiguous(condition, a, b))
         {
-            Launch("where", typeof(float), () =>
+            Launch("where-dense", typeof(float), () =>
                 Acc.LoadAutoGroupedStreamKernel<
                     Index1D,
                     ArrayView<float>,
                     ArrayView<float>,
                     ArrayView<float>,
-                    ArrayView<float>,
-                    ArrayView<int>,
-                    int,
-                    int,
-                    int,
-                    int
-                >(Kernels.Where)
-            )(
-                y.Size,
-                V<float>(condition),
-                V<float>(a),
-                V<float>(b),
-                Dense<float>(y),
-                ((IlgpuStorage)meta).View<int>(),
-                y.Rank,
-                condition.Offset,
-                a.Offset,
-                b.Offset
-            );
+                    ArrayView<float>
+                >(Kernels.WhereDense)
+            )(y.Size, Dense<float>(condition), Dense<float>(a), Dense<float>(b), Dense<float>(y));
+            return;
         }
-        finally
-        {
-            meta.Release();
-        }
+        var meta = Layout(y.Shape, condition, a, b);
+        Launch("where", typeof(float), () =>
+            Acc.LoadAutoGroupedStreamKernel<
+                Index1D,
+                ArrayView<float>,
+                ArrayView<float>,
+                ArrayView<float>,
+                ArrayView<float>,
+                ArrayView<int>,
+                int,
+                int,
+                int,
+                int
+            >(Kernels.Where)
+        )(
+            y.Size,
+            V<float>(condition),
+            V<float>(a),
+            V<float>(b),
+            Dense<float>(y),
+            meta,
+            y.Rank,
+            condition.Offset,
+            a.Offset,
+            b.Offset
+        );
     }
 
     public void Reduce<TOp>(Tensor x, Tensor y, int outer, int reduce, int inner, TOp op)
@@ -339,27 +372,58 @@ internal sealed partial class IlgpuBackend : IBackend
 
     public void GatherRows(Tensor table, Tensor indices, Tensor y)
     {
-        int width = table.Shape[1];
+        int width = table.Shape[1],
+            rows = table.Shape[0];
+        var errors = IndexErrors.ForLaunch();
         if (table.DType == DType.Int32)
             Launch("gather", typeof(int), () =>
-                Acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<int>, ArrayView<int>, ArrayView<int>, int>(
-                    Kernels.GatherRows
-                )
-            )(y.Size, Dense<int>(table), Dense<int>(indices), Dense<int>(y), width);
+                Acc.LoadAutoGroupedStreamKernel<
+                    Index1D,
+                    ArrayView<int>,
+                    ArrayView<int>,
+                    ArrayView<int>,
+                    int,
+                    int,
+                    ArrayView<int>
+                >(Kernels.GatherRows)
+            )(y.Size, Dense<int>(table), Dense<int>(indices), Dense<int>(y), width, rows, errors);
         else
             Launch("gather", typeof(float), () =>
-                Acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<int>, ArrayView<float>, int>(
-                    Kernels.GatherRows
-                )
-            )(y.Size, Dense<float>(table), Dense<int>(indices), Dense<float>(y), width);
+                Acc.LoadAutoGroupedStreamKernel<
+                    Index1D,
+                    ArrayView<float>,
+                    ArrayView<int>,
+                    ArrayView<float>,
+                    int,
+                    int,
+                    ArrayView<int>
+                >(Kernels.GatherRows)
+            )(y.Size, Dense<float>(table), Dense<int>(indices), Dense<float>(y), width, rows, errors);
     }
 
-    public void ScatterAddRows(Tensor source, Tensor indices, Tensor table) =>
+    public void ScatterAddRows(Tensor source, Tensor indices, Tensor table)
+    {
+        var errors = IndexErrors.ForLaunch();
         Launch("scatter", typeof(float), () =>
-            Acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<int>, ArrayView<float>, int>(
-                Kernels.ScatterAddRows
-            )
-        )(source.Size, Dense<float>(source), Dense<int>(indices), Dense<float>(table), table.Shape[1]);
+            Acc.LoadAutoGroupedStreamKernel<
+                Index1D,
+                ArrayView<float>,
+                ArrayView<int>,
+                ArrayView<float>,
+                int,
+                int,
+                ArrayView<int>
+            >(Kernels.ScatterAddRows)
+        )(
+            source.Size,
+            Dense<float>(source),
+            Dense<int>(indices),
+            Dense<float>(table),
+            table.Shape[1],
+            table.Shape[0],
+            errors
+        );
+    }
 
     public void Im2Col(Tensor x, Tensor cols, ConvGeometry geometry) =>
         Launch("im2col", typeof(float), () =>

@@ -33,7 +33,7 @@ public sealed class IlgpuDevice : Device
             bytes => accelerator.Allocate1D<byte>(bytes),
             b => b.Dispose()
         );
-        CoreBackend = new IlgpuBackend(this);
+        Kernels = new IlgpuBackend(this);
     }
 
     /// <summary>The ILGPU accelerator running the kernels.</summary>
@@ -46,10 +46,20 @@ public sealed class IlgpuDevice : Device
     public override string Name { get; }
 
     /// <inheritdoc/>
+    /// <remarks>Also raises an out-of-range index met by a gather or scatter since the last wait (see
+    /// <see cref="ThrowPendingErrors"/>).</remarks>
     public override void Synchronize()
     {
         Counter.Synchronize();
         Accelerator.Synchronize();
+        Kernels.IndexErrors.ThrowIfRecorded(Name);
+    }
+
+    /// <inheritdoc/>
+    public override void ThrowPendingErrors()
+    {
+        if (Kernels.IndexErrors.Pending)
+            Synchronize();
     }
 
     /// <summary>Counts launches and transfers; the backend reports each one here.</summary>
@@ -61,7 +71,10 @@ public sealed class IlgpuDevice : Device
     /// <inheritdoc/>
     public override long PooledBytes => _pool.CachedUnits;
 
-    private protected override IBackend CoreBackend { get; }
+    private protected override IBackend CoreBackend => Kernels;
+
+    /// <summary>The backend, with the device-owned tables it keeps.</summary>
+    internal IlgpuBackend Kernels { get; }
 
     /// <summary>Group size used by the simulator (threads per warp × warps): large enough for the 16×16 GEMM
     /// tile.</summary>
@@ -196,6 +209,7 @@ public sealed class IlgpuDevice : Device
             if (this == _simulator || _disposed)
                 return;
             _disposed = true;
+            FreeConstants();
             _pool.Trim();
             if (_liveStorages == 0)
                 Release();
@@ -207,6 +221,9 @@ public sealed class IlgpuDevice : Device
         if (_released)
             return;
         _released = true;
+        // Queued kernels may still read the layout tables or the index-error record.
+        Accelerator.Synchronize();
+        Kernels.Close();
         Accelerator.Dispose();
         _context.Dispose();
     }

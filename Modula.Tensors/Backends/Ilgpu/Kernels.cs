@@ -46,6 +46,10 @@ internal static partial class Kernels
     )
         where T : unmanaged => y[Offset(i, meta, rank, 1, yOffset)] = x[Offset(i, meta, rank, 0, xOffset)];
 
+    /// <summary>y[i] = x[i], both contiguous views of the same shape: no layout table.</summary>
+    public static void CopyDense<T>(Index1D i, ArrayView<T> x, ArrayView<T> y)
+        where T : unmanaged => y[i] = x[i];
+
     public static void Unary<TOp>(Index1D i, ArrayView<float> x, ArrayView<float> y, TOp op)
         where TOp : struct, IUnaryOp => y[i] = op.Apply(x[i]);
 
@@ -63,6 +67,19 @@ internal static partial class Kernels
     )
         where TOp : struct, IBinaryOp =>
         y[i] = op.Apply(a[Offset(i, meta, rank, 0, aOffset)], b[Offset(i, meta, rank, 1, bOffset)]);
+
+    /// <summary>y[i] = op(a[i], b[i]), all contiguous with y's shape (nothing broadcast): no layout table.</summary>
+    public static void BinaryDense<TOp>(Index1D i, ArrayView<float> a, ArrayView<float> b, ArrayView<float> y, TOp op)
+        where TOp : struct, IBinaryOp => y[i] = op.Apply(a[i], b[i]);
+
+    /// <summary>y[i] = c[i] != 0 ? a[i] : b[i], all contiguous with y's shape: no layout table.</summary>
+    public static void WhereDense(
+        Index1D i,
+        ArrayView<float> c,
+        ArrayView<float> a,
+        ArrayView<float> b,
+        ArrayView<float> y
+    ) => y[i] = c[i] != 0f ? a[i] : b[i];
 
     public static void Where(
         Index1D i,
@@ -267,16 +284,63 @@ internal static partial class Kernels
         y[i] = best;
     }
 
-    public static void GatherRows<T>(Index1D i, ArrayView<T> table, ArrayView<int> indices, ArrayView<T> y, int width)
-        where T : unmanaged => y[i] = table[indices[i / width] * width + i % width];
+    /// <summary>
+    /// y[i] = table[indices[i / width], i % width]; an index outside [0, rows) writes 0 instead, reads
+    /// nothing, and is recorded in <paramref name="errors"/> (see <see cref="IndexErrors"/>).
+    /// </summary>
+    public static void GatherRows<T>(
+        Index1D i,
+        ArrayView<T> table,
+        ArrayView<int> indices,
+        ArrayView<T> y,
+        int width,
+        int rows,
+        ArrayView<int> errors
+    )
+        where T : unmanaged
+    {
+        int position = i / width,
+            index = indices[position];
+        if ((uint)index < (uint)rows)
+            y[i] = table[index * width + i % width];
+        else
+        {
+            y[i] = default;
+            RecordBadIndex(errors, (int)IndexOp.GatherRows, position, index, rows);
+        }
+    }
 
+    /// <summary>table[indices[i / width], i % width] += source[i]; an index outside [0, rows) adds nothing and is
+    /// recorded in <paramref name="errors"/>.</summary>
     public static void ScatterAddRows(
         Index1D i,
         ArrayView<float> source,
         ArrayView<int> indices,
         ArrayView<float> table,
-        int width
-    ) => Atomic.Add(ref table[indices[i / width] * width + i % width], source[i]);
+        int width,
+        int rows,
+        ArrayView<int> errors
+    )
+    {
+        int position = i / width,
+            index = indices[position];
+        if ((uint)index < (uint)rows)
+            Atomic.Add(ref table[index * width + i % width], source[i]);
+        else
+            RecordBadIndex(errors, (int)IndexOp.ScatterAddRows, position, index, rows);
+    }
+
+    /// <summary>The first thread to meet a bad index since the record was cleared fills it; the rest leave it (so
+    /// the record always describes one index, whole).</summary>
+    private static void RecordBadIndex(ArrayView<int> errors, int op, int position, int index, int rows)
+    {
+        if (Atomic.CompareExchange(ref errors[0], 0, 1) != 0)
+            return;
+        errors[1] = op;
+        errors[2] = position;
+        errors[3] = index;
+        errors[4] = rows;
+    }
 
     /// <summary>One thread per column element of cols [N, C·kh·kw, Ho·Wo].</summary>
     public static void Im2Col(Index1D i, ArrayView<float> x, ArrayView<float> cols, ConvGeometry g)
