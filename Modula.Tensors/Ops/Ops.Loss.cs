@@ -8,7 +8,8 @@ public static partial class Ops
     /// Cross-entropy of every row of <paramref name="logits"/> [rows, C] (times <paramref name="scale"/>) against
     /// Int32 <paramref name="labels"/> [rows]: loss[r] = log Σⱼ e^(z·x[r, j]) − z·x[r, labels[r]], computed stably
     /// (shifted by the row's max) in one pass per row, a log-softmax, one-hot and pick in one kernel. A label
-    /// outside [0, C) is refused.
+    /// outside [0, C) is refused (on an accelerator, at the next host wait; see
+    /// <see cref="Device.ThrowPendingErrors"/>).
     /// </summary>
     public static Tensor CrossEntropyRows(Tensor logits, Tensor labels, double scale = 1)
     {

@@ -46,6 +46,27 @@ public sealed class CrossEntropyTests
     }
 
     [TestMethod]
+    public void AnOutOfRangeLabelOnTheAcceleratorIsRaisedAtTheNextHostWait()
+    {
+        var device = TestDevices.Get(TestDevices.Simulator);
+        using var x = Ops.Zeros(new Shape(3, 4), device: device);
+        using var labels = Tensor.FromArray<int>([0, 9, 2], new Shape(3), device);
+        using var losses = Ops.CrossEntropyRows(x, labels); // no host wait of its own
+        var e = Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => device.ThrowPendingErrors());
+        StringAssert.Contains(e.Message, "CrossEntropyRows: index 9 at position 1 is outside [0, 4)");
+        device.ThrowPendingErrors(); // raised once
+        using var good = Tensor.FromArray<int>([0, 1, 2], new Shape(3), device);
+        using var fine = Ops.CrossEntropyRows(x, good);
+        Reference.AssertClose(
+            [Math.Log(4), Math.Log(4), Math.Log(4)],
+            Reference.Read(fine),
+            1e-6,
+            1e-6,
+            "uniform rows"
+        );
+    }
+
+    [TestMethod]
     public void BadLabelsAndShapesAreNamed()
     {
         using var x = Ops.Zeros(new Shape(2, 3));

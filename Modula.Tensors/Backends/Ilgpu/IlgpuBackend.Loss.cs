@@ -5,12 +5,21 @@ namespace Modula.Tensors.Backends.Ilgpu;
 
 internal sealed partial class IlgpuBackend
 {
-    public void CrossEntropyRows(Tensor logits, Tensor labels, Tensor losses, int classes, double scale) =>
+    public void CrossEntropyRows(Tensor logits, Tensor labels, Tensor losses, int classes, double scale)
+    {
+        var errors = IndexErrors.ForLaunch();
         Launch("cross-entropy", typeof(float), () =>
-            Acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<int>, ArrayView<float>, int, float>(
-                Kernels.CrossEntropyRows
-            )
-        )(losses.Size, Dense<float>(logits), Dense<int>(labels), Dense<float>(losses), classes, (float)scale);
+            Acc.LoadAutoGroupedStreamKernel<
+                Index1D,
+                ArrayView<float>,
+                ArrayView<int>,
+                ArrayView<float>,
+                int,
+                float,
+                ArrayView<int>
+            >(Kernels.CrossEntropyRows)
+        )(losses.Size, Dense<float>(logits), Dense<int>(labels), Dense<float>(losses), classes, (float)scale, errors);
+    }
 
     public void CrossEntropyRowsBackward(
         Tensor logits,

@@ -8,6 +8,7 @@ internal enum IndexOp
 {
     GatherRows = 1,
     ScatterAddRows = 2,
+    CrossEntropyRows = 3,
 }
 
 /// <summary>

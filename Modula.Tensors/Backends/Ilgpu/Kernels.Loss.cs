@@ -6,7 +6,8 @@ internal static partial class Kernels
 {
     /// <summary>
     /// One thread per row: loss[r] = log Σⱼ exp(z·x[r, j] − m) − (z·x[r, label] − m), m the row's max of z·x. An
-    /// out-of-range label reads nothing and gives NaN (the op checks labels before launching).
+    /// out-of-range label reads nothing, gives NaN and is recorded in <paramref name="errors"/> (see
+    /// <see cref="IndexErrors"/>).
     /// </summary>
     public static void CrossEntropyRows(
         Index1D r,
@@ -14,7 +15,8 @@ internal static partial class Kernels
         ArrayView<int> labels,
         ArrayView<float> losses,
         int classes,
-        float scale
+        float scale,
+        ArrayView<int> errors
     )
     {
         int at = r * classes,
@@ -23,7 +25,13 @@ internal static partial class Kernels
             sum = 0f;
         for (int j = 0; j < classes; j++)
             sum += MathF.Exp(scale * x[at + j] - max);
-        losses[r] = (uint)label < (uint)classes ? MathF.Log(sum) - (scale * x[at + label] - max) : float.NaN;
+        if ((uint)label < (uint)classes)
+            losses[r] = MathF.Log(sum) - (scale * x[at + label] - max);
+        else
+        {
+            losses[r] = float.NaN;
+            RecordBadIndex(errors, (int)IndexOp.CrossEntropyRows, r, label, classes);
+        }
     }
 
     /// <summary>One thread per row: dx[r, j] = c·(softmax(z·x[r])[j] − [j = label]), c =

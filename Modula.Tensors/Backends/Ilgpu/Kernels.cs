@@ -332,7 +332,7 @@ internal static partial class Kernels
 
     /// <summary>The first thread to meet a bad index since the record was cleared fills it; the rest leave it (so
     /// the record always describes one index, whole).</summary>
-    private static void RecordBadIndex(ArrayView<int> errors, int op, int position, int index, int rows)
+    internal static void RecordBadIndex(ArrayView<int> errors, int op, int position, int index, int rows)
     {
         if (Atomic.CompareExchange(ref errors[0], 0, 1) != 0)
             return;

@@ -12,8 +12,8 @@ namespace Modula.Tensors.Backends.Ilgpu;
 /// </summary>
 /// <remarks>
 /// Tables live outside the device's pool and its live-byte count: they belong to the device, not to a
-/// tensor. At most <see cref="Capacity"/> are kept (tests may ask for fewer); the next new layout then waits for the queue
-/// (a queued kernel may still read any of them) and frees them all before caching afresh.
+/// tensor. At most <see cref="Capacity"/> are kept (tests may ask for fewer); the next new layout then waits for the
+/// queue (a queued kernel may still read any of them) and frees them all before caching afresh.
 /// </remarks>
 internal sealed class LayoutTables : IDisposable
 {
