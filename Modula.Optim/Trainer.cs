@@ -179,15 +179,24 @@ public sealed class Trainer : IDisposable
     /// </summary>
     public double Step(Func<Variable[], Variable> loss)
     {
-        double value;
+        using var tally = new LossTally();
+        Step(loss, tally);
+        return tally.TakeMean();
+    }
+
+    /// <summary>
+    /// <see cref="Step(Func{Variable[], Variable})"/> with the loss added to <paramref name="tally"/> where it was
+    /// computed, not read: on an accelerator the step then waits for the device only where the update must.
+    /// </summary>
+    public void Step(Func<Variable[], Variable> loss, LossTally tally)
+    {
         using (TensorScope.Begin())
         {
             var l = loss(Parameters);
             l.Backward();
-            value = l.Value.Item();
+            tally.Add(l.Value);
         }
         Step();
-        return value;
     }
 
     /// <summary>

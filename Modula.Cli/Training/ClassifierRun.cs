@@ -89,9 +89,18 @@ public sealed class ClassifierRun : ITrainingRun
     /// its loss.</summary>
     public double Step()
     {
+        using var tally = new LossTally();
+        Step(tally);
+        return tally.TakeMean();
+    }
+
+    /// <inheritdoc/>
+    public void Step(LossTally tally)
+    {
         if (Parallel is { } parallel)
-            return parallel.Step(Settings.Batch, (start, count, parameters) => Loss(start, count, parameters));
-        return Trainer.Step(parameters => Loss(0, Settings.Batch, parameters));
+            tally.Add(parallel.Step(Settings.Batch, (start, count, parameters) => Loss(start, count, parameters)));
+        else
+            Trainer.Step(parameters => Loss(0, Settings.Batch, parameters), tally);
     }
 
     /// <summary>Draws the next batch of training images and returns the mean loss over its rows [first, first +

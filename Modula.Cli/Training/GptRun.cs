@@ -76,17 +76,29 @@ public sealed class GptRun : ITrainingRun
     /// its loss.</summary>
     public double Step()
     {
+        using var tally = new LossTally();
+        Step(tally);
+        return tally.TakeMean();
+    }
+
+    /// <inheritdoc/>
+    public void Step(LossTally tally)
+    {
         if (Parallel is { } parallel)
-            return parallel.Step(Settings.Batch, (start, count, parameters) =>
-            {
-                var (x, y) = Batch(_corpus.Train, Sampler, start, count);
-                return Loss(x, y, parameters);
-            });
-        return Trainer.Step(parameters =>
-        {
-            var (x, y) = SampleTrainBatch();
-            return Loss(x, y, parameters);
-        });
+            tally.Add(parallel.Step(Settings.Batch, (start, count, parameters) =>
+                {
+                    var (x, y) = Batch(_corpus.Train, Sampler, start, count);
+                    return Loss(x, y, parameters);
+                }));
+        else
+            Trainer.Step(
+                parameters =>
+                {
+                    var (x, y) = SampleTrainBatch();
+                    return Loss(x, y, parameters);
+                },
+                tally
+            );
     }
 
     /// <summary>Mean next-token cross-entropy of the model on tokens <paramref name="x"/> against targets <paramref

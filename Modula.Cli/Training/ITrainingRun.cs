@@ -11,12 +11,16 @@ public interface ITrainingRun : IDisposable
 
     /// <summary>
     /// The data-parallel group this replica trains in, or null for a lone process: with one,
-    /// <see cref="Step"/> samples the same global batch and evaluates only this rank's rows.
+    /// <see cref="Step()"/> samples the same global batch and evaluates only this rank's rows.
     /// </summary>
     DataParallel? Parallel { get; set; }
 
     /// <summary>One update on a freshly sampled batch; returns its loss (the whole global batch's mean).</summary>
     double Step();
+
+    /// <summary>One update on a freshly sampled batch, its loss added to <paramref name="tally"/> (left on the
+    /// device when it is there).</summary>
+    void Step(LossTally tally);
 
     /// <summary>The run's own checkpoint entries (sampler position and the like).</summary>
     Dictionary<string, string> State();

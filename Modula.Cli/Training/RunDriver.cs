@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Globalization;
+using Modula.Optim;
 using static System.FormattableString;
 
 namespace Modula.Cli.Training;
@@ -68,14 +69,16 @@ public static class RunDriver
             && int.TryParse(count, NumberStyles.None, CultureInfo.InvariantCulture, out int c)
                 ? c
                 : 0;
+        // Losses stay on the device between reports: a step does not wait just to read its loss.
+        using var tally = new LossTally(lossSum, lossCount);
         var times = new List<double>();
         Dictionary<string, string> Metadata()
         {
             var m = new Dictionary<string, string>(o.Metadata, StringComparer.Ordinal);
             foreach (var (k, v) in run.State())
                 m[k] = v;
-            m["report.loss_sum"] = lossSum.ToString("R", CultureInfo.InvariantCulture);
-            m["report.loss_count"] = lossCount.ToString(CultureInfo.InvariantCulture);
+            m["report.loss_sum"] = tally.Sum.ToString("R", CultureInfo.InvariantCulture);
+            m["report.loss_count"] = tally.Count.ToString(CultureInfo.InvariantCulture);
             return m;
         }
         // The ranks of a data-parallel run stop only together: a signal travels with a step's all-reduce.
@@ -92,15 +95,11 @@ public static class RunDriver
         while (trainer.StepCount < o.Steps && !Stopping())
         {
             var clock = Stopwatch.StartNew();
-            lossSum += run.Step();
-            lossCount++;
+            run.Step(tally);
             times.Add(clock.Elapsed.TotalMilliseconds);
             int step = trainer.StepCount;
             if (step % o.ReportInterval == 0 || step == o.Steps)
-            {
-                log.Append(report(step, lossSum / lossCount, Measure.Median(times.TakeLast(o.ReportInterval))));
-                (lossSum, lossCount) = (0, 0);
-            }
+                log.Append(report(step, tally.TakeMean(), Measure.Median(times.TakeLast(o.ReportInterval))));
             if (writer is not null && (step % o.CheckpointEvery == 0 || step == o.Steps))
                 writer.Save(trainer, Metadata());
         }
