@@ -25,16 +25,17 @@ public sealed partial class Weights
     /// <summary>
     /// Moves the tensors into one contiguous buffer, same-shaped tensors adjacent (first appearance
     /// decides the order of the groups), and replaces each tensor by its view. The values are
-    /// unchanged; tensors taken from this vector before packing (including <see cref="ToVariables"/>)
-    /// keep the old storage and no longer see updates, so pack first. A vector whose tensors differ in
-    /// dtype or device, or that is already packed or empty, is left as it is.
+    /// unchanged. A vector is left as it is when it is already packed or empty, when its tensors differ
+    /// in dtype or device, or when any tensor shares its storage with another (a view from
+    /// <see cref="ToVariables"/>, or a slice of a larger tensor): moving it would leave that view
+    /// reading the old values.
     /// </summary>
     public void Pack()
     {
         if (_flat is not null || Count == 0)
             return;
         var first = _tensors[0];
-        if (_tensors.Any(t => t.DType != first.DType || t.Device != first.Device))
+        if (_tensors.Any(t => t.DType != first.DType || t.Device != first.Device || t.Storage.IsShared))
             return;
         var layout = PackedLayout.For(_tensors.Select(t => t.Shape).ToArray());
         var flat = TensorScope.Escape(Tensor.Empty(new Shape(layout.Total), first.DType, first.Device));

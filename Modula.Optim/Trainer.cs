@@ -30,7 +30,8 @@ public sealed class Trainer : IDisposable
     private readonly IReadOnlyList<(string Path, Atom Atom)> _atoms;
 
     /// <summary>Creates a trainer; it takes ownership of <paramref name="weights"/> and <paramref
-    /// name="optimizer"/>.</summary>
+    /// name="optimizer"/>, and packs the weights into one buffer (<see cref="Weights.Pack"/>; skipped when a
+    /// weight's storage is shared, e.g. by variables made from it earlier).</summary>
     public Trainer(Module model, Weights weights, Optimizer optimizer, TrainerOptions options, ulong normalizeSeed = 0)
     {
         model.CheckWeights(weights);

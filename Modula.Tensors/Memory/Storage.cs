@@ -28,6 +28,9 @@ public abstract class Storage
     /// <summary>Bytes of the usable elements.</summary>
     public long Bytes => (long)Length * DType.SizeOf();
 
+    /// <summary>True while more than one tensor (views included) holds the buffer.</summary>
+    public bool IsShared => Volatile.Read(ref _references) > 1;
+
     /// <summary>True once the last reference was released.</summary>
     public bool IsReleased => Volatile.Read(ref _references) <= 0;
 

@@ -130,9 +130,39 @@ public sealed class PackedWeightsTests
                 actual = pa.Zip(b, new Modula.Tensors.Primitives.Add())
         )
             AssertSame(expected, actual, what: "packed with unpacked");
+        // A view taken before packing must keep seeing the weights: a shared storage is not moved.
+        using var shared = a.Clone();
+        var early = shared.ToVariables();
+        shared.Pack();
+        Assert.IsFalse(shared.IsPacked, "a weight viewed by a variable stays where it is");
+        shared.Scale(2);
+        CollectionAssert.AreEqual(Values(shared[0]), Values(early[0].Value));
+        foreach (var v in early)
+            v.Dispose();
         using var mixed = new Weights([Ops.Zeros(new Shape(2), DType.Float32), Ops.Zeros(new Shape(2), DType.Float64)]);
         mixed.Pack();
         Assert.IsFalse(mixed.IsPacked, "tensors of different dtypes stay unpacked");
+    }
+
+    [TestMethod]
+    public void TheTrainerPacksItsWeightsUnlessTheyAreAlreadyViewed()
+    {
+        var m = UpdateTests.Model("resmlp");
+        var options = new Modula.Optim.TrainerOptions(0.1, Rule: Modula.Optim.UpdateRule.Normalize);
+        using (var packed = new Modula.Optim.Trainer(m, Init(m), new Modula.Optim.Adam(), options))
+            Assert.IsTrue(packed.Weights.IsPacked);
+        var w = Init(m);
+        var early = w.ToVariables();
+        using (var trainer = new Modula.Optim.Trainer(m, w, new Modula.Optim.Adam(), options))
+        {
+            Assert.IsFalse(trainer.Weights.IsPacked, "variables made earlier still view the weights");
+            using var g = RandomLike(m, 8);
+            Assert.IsTrue(trainer.Step(g));
+            for (int i = 0; i < m.AtomCount; i++)
+                CollectionAssert.AreEqual(Values(trainer.Weights[i]), Values(early[i].Value), $"weight {i}");
+        }
+        foreach (var v in early)
+            v.Dispose();
     }
 
     [TestMethod]
