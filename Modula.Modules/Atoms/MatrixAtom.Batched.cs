@@ -37,12 +37,16 @@ public abstract partial class MatrixAtom
             .ToArray();
         if (groups.Length == 0)
             return done;
-        using var scalars = new GroupScalars(groups.SelectMany(g => g).ToArray(), targets, gradient);
+        // Tall members first, then wide ones: each part is one view of a packed gradient, and one slice of the
+        // uploaded targets.
+        int[] TallOnes(int[] members) => members.Where(i => !((MatrixAtom)atoms[i].Atom).IsWide).ToArray();
+        int[] WideOnes(int[] members) => members.Where(i => ((MatrixAtom)atoms[i].Atom).IsWide).ToArray();
+        var order = groups.SelectMany(g => TallOnes(g).Concat(WideOnes(g))).ToArray();
+        using var scalars = new GroupScalars(order, targets, gradient);
         foreach (var members in groups)
         {
-            // Tall members first, then wide ones: each part is one view when the gradient is packed.
-            int[] tall = members.Where(i => !((MatrixAtom)atoms[i].Atom).IsWide).ToArray(),
-                wide = members.Where(i => ((MatrixAtom)atoms[i].Atom).IsWide).ToArray();
+            int[] tall = TallOnes(members),
+                wide = WideOnes(members);
             using var tallPart = tall.Length > 0 ? Stack(atoms, gradient, tall) : null;
             using var wideStack = wide.Length > 0 ? Stack(atoms, gradient, wide) : null;
             using var widePart = wideStack?.Transpose();
