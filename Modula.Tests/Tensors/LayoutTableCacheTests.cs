@@ -1,7 +1,7 @@
 using ILGPU.Runtime;
-using Device = Modula.Tensors.Device;
 using Modula.Tensors;
 using Modula.Tensors.Backends.Ilgpu;
+using Device = Modula.Tensors.Device;
 
 namespace Modula.Tests.Tensors;
 
