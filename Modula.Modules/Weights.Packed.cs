@@ -95,13 +95,13 @@ public sealed partial class Weights
             return;
         var order = runs.SelectMany(run => run).ToArray();
         var values = order.Select(i => factors[i]).ToArray();
-        using var uploaded = values.Length == 0 ? null : UploadFactors(values);
+        using var uploaded = UploadFactors(values);
         int at = 0;
         foreach (var run in runs)
         {
             var shape = _layout.Shapes[run[0]];
             using var group = Group(run)!;
-            using var slice = uploaded!.Slice(0, at, run.Length);
+            using var slice = uploaded.Slice(0, at, run.Length);
             using var factor = slice.View([run.Length, .. Enumerable.Repeat(1, shape.Rank)]);
             Ops.Zip(group, factor, new Tensors.Primitives.Mul(), into: group);
             at += run.Length;

@@ -14,11 +14,12 @@ namespace Modula.Modules;
 /// one query i with weights p over the keys it sees: the output moves by Σⱼ pⱼ·dvⱼ + Cov_p(dz, v), where
 /// dzⱼ = (s/d)(dqᵢ·kⱼ + qᵢ·dkⱼ) is the move of the logits (softmax's Jacobian diag(p) − ppᵀ turns Σⱼ dpⱼ·vⱼ
 /// into that covariance). By Cauchy–Schwarz in L²(p) the covariance is at most √Var_p(v)·√Var_p(dz) ≤
-/// r_v·(s/d)·(r_k·‖dqᵢ‖ + r_q·√(Σⱼ pⱼ‖dkⱼ‖²)), and ‖Σⱼ pⱼ·dvⱼ‖² ≤ Σⱼ pⱼ‖dvⱼ‖² (Jensen). Summing squares over
-/// queries, every key is weighted by its column sum of p, at most T, which gives the √T factors; the heads add
-/// in squares the same way, RoPE keeps each position's norms, and the bound holds along every segment of the
-/// (convex) domain, hence between any two of its points. The output's tokens are convex combinations of value
-/// vectors head by head, so their norm is at most L_W/3·√H·r_v, which the next module receives.
+/// r_v·(s/d)·(r_k·‖dqᵢ‖ + r_q·√(Σⱼ pⱼ‖dkⱼ‖²)), and ‖Σⱼ pⱼ·dvⱼ‖² ≤ Σⱼ pⱼ‖dvⱼ‖² (Jensen).
+/// Summing squares over queries, every key is weighted by its column sum of p, at most T, which gives
+/// the √T factors; the heads add in squares the same way, RoPE keeps each position's norms, and the
+/// bound holds along every segment of the (convex) domain, hence between any two of its points. The
+/// output's tokens are convex combinations of value vectors head by head, so their norm is at most
+/// L_W/3·√H·r_v, which the next module receives.
 /// </summary>
 internal sealed class AttentionBound(int heads, int queryDim, double softmaxScale) : LipschitzRule
 {
