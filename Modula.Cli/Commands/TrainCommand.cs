@@ -49,7 +49,7 @@ public static class TrainCommand
                                  [--blocks 4] [--optimizer modula-adam|adam|momentum|sgd|muon]
                                  [--rule normalize|dualize|manifold|plain] [--lr X] [--beta1 X] [--beta2 X] [--wd X]
                                  [--adam-lr X] [--spectral-cap hard|soft|normalize|hammer|decay] [--sigma-max X]
-                                 [--spectral-strength X]
+                                 [--spectral-strength X] [--orthogonalizer six-step|muon|polar-express]
                                  [--seed 0] [--device cpu] [--data DIR] [--no-download] [--log train-gpt.csv]
                                  [--eval-interval 200] [--eval-batches 100] [--checkpoint PATH] [--checkpoint-every N]
                                  [--keep K]
@@ -68,6 +68,8 @@ public static class TrainCommand
                 --beta1 (0.95) orthogonalized by Muon's quintic and scaled by √max(1, out/in), at --lr (0.02); the
                 embeddings and the head step by Adam (β 0.9/--beta2 0.95) at --adam-lr (0.003); --wd is AdamW's, at each
                 one's rate.
+                --orthogonalizer picks the msign of --rule dualize (default six-step, Modula v2's Newton–Schulz) and of
+                --optimizer muon (default muon, its five-step quintic); polar-express is Amsel et al.'s five steps.
                 --spectral-cap bounds every weight matrix's spectral norm after each step (a Lipschitz bound): hard
                 (σ ↦ min(σ, σ_max)), soft (a smooth cap, α = --spectral-strength), normalize (W/max(1, σ₁/σ_max)),
                 hammer (σ₁ ↦ σ_max) or decay (σ₁ shrunk by the fraction --spectral-strength); --sigma-max defaults to 1,

@@ -1,4 +1,5 @@
 using System.Globalization;
+using Modula.Modules.Linalg;
 using Modula.Optim;
 
 namespace Modula.Cli.Training;
@@ -13,6 +14,8 @@ namespace Modula.Cli.Training;
 /// <param name="WeightDecay">Weight decay (mass-aware for normalized rules, decoupled for plain).</param>
 /// <param name="AdamLearningRate">muon only: Adam's learning rate for the embeddings, input layer and head.</param>
 /// <param name="Cap">The spectral projection enforced after every step, or null.</param>
+/// <param name="Method">The msign of the dualized rule and of muon when <c>--orthogonalizer</c> chose one; null for
+/// each one's default (six-step for dualize, Muon's quintic for muon).</param>
 public sealed record OptimizerChoice(
     string Name,
     UpdateRule Rule,
@@ -21,7 +24,8 @@ public sealed record OptimizerChoice(
     double Beta2,
     double WeightDecay,
     double? AdamLearningRate = null,
-    SpectralCapChoice? Cap = null
+    SpectralCapChoice? Cap = null,
+    Orthogonalizer? Method = null
 )
 {
     /// <summary>Option names this choice reads.</summary>
@@ -34,10 +38,14 @@ public sealed record OptimizerChoice(
         "beta2",
         "wd",
         "adam-lr",
+        "orthogonalizer",
         .. SpectralCapChoice.OptionNames,
     ];
 
     private static readonly string[] Names = ["modula-adam", "adam", "momentum", "sgd", "muon"];
+
+    /// <summary>The <c>--orthogonalizer</c> values, in the order of <see cref="Orthogonalizer"/>.</summary>
+    private static readonly string[] MethodNames = ["six-step", "muon", "polar-express"];
 
     /// <summary>
     /// Muon's own defaults (K. Jordan's reference code), whatever the command's: lr 0.02 with Nesterov momentum 0.95
@@ -81,8 +89,30 @@ public sealed record OptimizerChoice(
             name == "muon"
                 ? options.GetDouble("adam-lr", defaults.AdamLearningRate ?? 0.003, v => v > 0, "above 0")
                 : null,
-            SpectralCapChoice.Parse(options, rule)
+            SpectralCapChoice.Parse(options, rule),
+            ParseMethod(options, name, rule)
         );
+    }
+
+    /// <summary>The name <c>--orthogonalizer</c> gives <paramref name="method"/>.</summary>
+    public static string MethodName(Orthogonalizer method) => MethodNames[(int)method];
+
+    private static Orthogonalizer? ParseMethod(Options options, string name, UpdateRule rule)
+    {
+        if (!options.Has("orthogonalizer"))
+            return null;
+        if (name != "muon" && rule != UpdateRule.Dualize)
+            throw new UsageException(
+                "--orthogonalizer applies only to --rule dualize and --optimizer muon (the others take no msign)."
+            );
+        string method = options.Get("orthogonalizer", "");
+        int index = Array.IndexOf(MethodNames, method);
+        return index >= 0
+            ? (Orthogonalizer)index
+            : throw new UsageException(
+                $"unknown --orthogonalizer '{method}'; use {string.Join(", ", MethodNames)}."
+                    + Suggestions.DidYouMean(method, MethodNames)
+            );
     }
 
     /// <summary>A fresh base optimizer for <paramref name="model"/>.</summary>
@@ -92,7 +122,13 @@ public sealed record OptimizerChoice(
             "modula-adam" => new ModulaAdam(Beta1, Beta2),
             "adam" => new Adam(Beta1, Beta2),
             "momentum" => new Momentum(Beta1),
-            "muon" => new Muon(model, AdamLearningRate!.Value / LearningRate, momentum: Beta1, adamBeta2: Beta2),
+            "muon" => new Muon(
+                model,
+                AdamLearningRate!.Value / LearningRate,
+                momentum: Beta1,
+                adamBeta2: Beta2,
+                method: Method ?? Orthogonalizer.MuonQuintic
+            ),
             _ => new Sgd(),
         };
 
@@ -116,6 +152,7 @@ public sealed record OptimizerChoice(
             Schedule.Linear(steps),
             Rule,
             WeightDecay,
+            Orthogonalizer: Method ?? Orthogonalizer.SixStep, // read by the dualized rule alone
             SpectralProjections: Cap is { Projection: var projection } ? (_, _) => projection : null
         );
 
@@ -127,5 +164,6 @@ public sealed record OptimizerChoice(
                 + $"wd={WeightDecay}"
         )
         + (AdamLearningRate is double a ? string.Create(CultureInfo.InvariantCulture, $" adam-lr={a}") : "")
-        + (Cap is null ? "" : $" {Cap}");
+        + (Cap is null ? "" : $" {Cap}")
+        + (Method is Orthogonalizer m ? $" orthogonalizer={MethodName(m)}" : "");
 }

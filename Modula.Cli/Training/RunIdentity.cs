@@ -72,6 +72,8 @@ public static class RunIdentity
         // Recorded only when used, so the checkpoints of runs without them keep their identity.
         if (o.AdamLearningRate is double adam)
             identity["adam-lr"] = Text(adam);
+        if (o.Method is { } method)
+            identity["orthogonalizer"] = OptimizerChoice.MethodName(method);
         foreach (var (option, value) in o.Cap?.Settings() ?? [])
             identity[option] = value;
         identity["data"] = data;

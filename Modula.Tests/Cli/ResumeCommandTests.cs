@@ -329,6 +329,8 @@ public sealed class ResumeCommandTests
                     "2",
                     "--spectral-strength",
                     "0.2",
+                    "--orthogonalizer",
+                    "polar-express",
                     "--log",
                     Path.Combine(_dir, name + ".csv"),
                     "--checkpoint",
@@ -341,7 +343,7 @@ public sealed class ResumeCommandTests
         StringAssert.Contains(
             output,
             "plain muon lr=0.02 beta1=0.95 beta2=0.95 wd=0 adam-lr=0.003 "
-                + "spectral-cap=soft sigma-max=2 spectral-strength=0.2"
+                + "spectral-cap=soft sigma-max=2 spectral-strength=0.2 orthogonalizer=polar-express"
         );
         Assert.AreEqual(0, ResumeCommandTests.Run(Run("kept", "--keep", "2")).Code);
         string early = Path.Combine(_dir, "early.safetensors");
@@ -350,15 +352,19 @@ public sealed class ResumeCommandTests
         (code, _, error) = ResumeCommandTests.Run(["train", "gpt", "--resume", early, "--sigma-max", "3"]);
         Assert.AreEqual(2, code, error);
         StringAssert.Contains(error, "--sigma-max 3 (the run's is 2)");
+        (code, _, error) = ResumeCommandTests.Run(["train", "gpt", "--resume", early, "--orthogonalizer", "muon"]);
+        Assert.AreEqual(2, code, error);
+        StringAssert.Contains(error, "--orthogonalizer muon (the run's is polar-express)");
 
         (code, output, error) = ResumeCommandTests.Run(["train", "gpt", "--resume", early]);
         Assert.AreEqual(0, code, output + error);
-        StringAssert.Contains(output, "spectral-cap=soft sigma-max=2 spectral-strength=0.2 | 10 steps");
+        StringAssert.Contains(output, "spectral-strength=0.2 orthogonalizer=polar-express | 10 steps");
         StringAssert.Contains(output, "from step 5");
         var (expected, _) = SafeTensors.Read(Path.Combine(_dir, "straight.safetensors"));
         var (actual, metadata) = SafeTensors.Read(early);
         Assert.AreEqual("soft", metadata["run.spectral-cap"]);
         Assert.AreEqual("0.003", metadata["run.adam-lr"]);
+        Assert.AreEqual("polar-express", metadata["run.orthogonalizer"]);
         StringAssert.StartsWith(metadata["optimizer"], "muon(");
         foreach (var (key, t) in expected)
             CollectionAssert.AreEqual(t.Data, actual[key].Data, $"tensor {key}");
