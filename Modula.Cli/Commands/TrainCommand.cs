@@ -61,7 +61,7 @@ public static class TrainCommand
                 gpt: a character-level GPT on tinyshakespeare. The default is Modula v1's recipe (normed Adam,
                 lr 0.5, β 0.9/0.99, wd 0.01, linear decay, 2000 steps of 12×64 tokens); --recipe v2 is Modula v2's
                 (RoPE GPT, dualized momentum 0.95, lr 0.1, no weight decay). Every --eval-interval steps it prints
-                the mean loss over --eval-batches fixed train and held-out batches.
+                the mean loss over --eval-batches fixed train and held-out batches, and the held-out next-token accuracy.
                 mlp/resmlp/rescnn: Fashion-MNIST classifiers (normed Adam, lr 0.25, β 0.9/0.99, wd 0.01, linear decay,
                 2000 steps of 128 images); reports accuracy on the 10,000 test images.
                 --optimizer muon is K. Jordan's Muon (plain rule): the hidden matrices step by Nesterov momentum
@@ -89,7 +89,7 @@ public static class TrainCommand
 
                 Data is looked up in --data, $MODULA_DATA, ./data and /usr/share/datasets, and downloaded into ./data
                 when missing (unless --no-download). The last line is machine-readable:
-                  final step=… train_loss=… test_loss=… ms_per_step=… peak_rss_mb=…
+                  final step=… train_loss=… test_loss=… [test_accuracy=…] ms_per_step=… peak_rss_mb=…
                 """
             );
             return args.Length == 0 ? 2 : 0;
@@ -166,10 +166,10 @@ public static class TrainCommand
             ? RunLog.Discard()
             : RunLog.Open(
                 files.Log,
-                "step,batch_loss,train_loss,test_loss,ms_per_step",
+                "step,batch_loss,train_loss,test_loss,ms_per_step,test_accuracy",
                 resume is null ? null : run.Trainer.StepCount
             );
-        (double Train, double Test) eval = (double.NaN, double.NaN);
+        var eval = new GptEvaluation(double.NaN, double.NaN, double.NaN);
         var driver = Driver("modula train gpt", settings.Steps, interval, files, identity, defaults, resume);
         if (launch is not null)
             driver = launch.ForRank(driver);
@@ -182,9 +182,12 @@ public static class TrainCommand
                 eval = run.Evaluate(evalBatches);
                 output.WriteLine(
                     Invariant($"step {step}/{settings.Steps} batch_loss {batchLoss:F3} train_loss {eval.Train:F3} ")
-                        + Invariant($"test_loss {eval.Test:F3} lr {run.Trainer.CurrentLearningRate:F4} ms/step {ms:F1}")
+                        + Invariant($"test_loss {eval.Test:F3} test_acc {eval.TestAccuracy:F3} ")
+                        + Invariant($"lr {run.Trainer.CurrentLearningRate:F4} ms/step {ms:F1}")
                 );
-                return Invariant($"{step},{batchLoss:F5},{eval.Train:F5},{eval.Test:F5},{ms:F3}");
+                return Invariant(
+                    $"{step},{batchLoss:F5},{eval.Train:F5},{eval.Test:F5},{ms:F3},{eval.TestAccuracy:F5}"
+                );
             },
             output,
             error
@@ -193,7 +196,9 @@ public static class TrainCommand
         if (code == 0)
             output.WriteLine(
                 Invariant($"final step={run.Trainer.StepCount} train_loss={eval.Train:F3} test_loss={eval.Test:F3} ")
-                    + Invariant($"ms_per_step={Measure.Median(stepTimes):F1} peak_rss_mb={Measure.PeakRssMb():F0}")
+                    + Invariant(
+                        $"test_accuracy={eval.TestAccuracy:F4} ms_per_step={Measure.Median(stepTimes):F1} peak_rss_mb={Measure.PeakRssMb():F0}"
+                    )
             );
         return code;
     }

@@ -31,6 +31,12 @@ public sealed record GptSettings(
     public static readonly OptimizerChoice V2Optimizer = new("momentum", UpdateRule.Dualize, 0.1, 0.95, 0.99, 0);
 }
 
+/// <summary>A GPT's evaluation on fixed batches.</summary>
+/// <param name="Train">Mean next-token cross-entropy on training batches.</param>
+/// <param name="Test">Mean next-token cross-entropy on held-out batches.</param>
+/// <param name="TestAccuracy">The share of held-out tokens whose most likely prediction is the next token.</param>
+public readonly record struct GptEvaluation(double Train, double Test, double TestAccuracy);
+
 /// <summary>
 /// One GPT training run on a <see cref="TextCorpus"/>: the model, its <see cref="Trainer"/>, and
 /// a seeded batch sampler whose position is saved with checkpoints so a resumed run continues
@@ -109,23 +115,35 @@ public sealed class GptRun : ITrainingRun
     /// <summary>The next training batch from <see cref="Sampler"/>: tokens and next-token targets [B, T].</summary>
     public (Tensor X, Tensor Y) SampleTrainBatch() => Batch(_corpus.Train, Sampler);
 
-    /// <summary>Mean loss over <paramref name="batches"/> batches of the train and test splits (the same batches every
-    /// call).</summary>
-    public (double Train, double Test) Evaluate(int batches) =>
-        (MeanLoss(_corpus.Train, batches, Settings.Seed + 3), MeanLoss(_corpus.Test, batches, Settings.Seed + 4));
+    /// <summary>Mean loss over <paramref name="batches"/> batches of the train and test splits, and the share of
+    /// held-out tokens whose most likely next token is the right one (the same batches every call).</summary>
+    public GptEvaluation Evaluate(int batches)
+    {
+        var (train, _) = EvaluateSplit(_corpus.Train, batches, Settings.Seed + 3);
+        var (test, accuracy) = EvaluateSplit(_corpus.Test, batches, Settings.Seed + 4);
+        return new GptEvaluation(train, test, accuracy);
+    }
 
-    private double MeanLoss(int[] tokens, int batches, ulong seed)
+    private (double Loss, double Accuracy) EvaluateSplit(int[] tokens, int batches, ulong seed)
     {
         var sampler = new Generator(seed);
         double total = 0;
+        long correct = 0,
+            count = 0;
         using var _ = new NoGrad();
         for (int b = 0; b < batches; b++)
         {
             using var scope = TensorScope.Begin();
             var (x, y) = Batch(tokens, sampler);
-            total += Loss(x, y, Trainer.Parameters).Value.Item();
+            var logits = Model.Forward(new Variable(x), Trainer.Parameters);
+            total += F.CrossEntropy(logits, y).Value.Item();
+            var predicted = Ops.ArgMax(logits.Value, -1).ToArray<int>();
+            var targets = y.ToArray<int>();
+            for (int i = 0; i < targets.Length; i++)
+                correct += predicted[i] == targets[i] ? 1 : 0;
+            count += targets.Length;
         }
-        return total / Math.Max(1, batches);
+        return (total / Math.Max(1, batches), (double)correct / Math.Max(1, count));
     }
 
     /// <summary>Random windows of the context length: inputs [B, T] and next-token targets [B, T].</summary>

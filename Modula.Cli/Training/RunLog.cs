@@ -32,18 +32,25 @@ public sealed class RunLog : IDisposable
 
     /// <summary>
     /// Opens the log: fresh (header written), or for a run resumed at <paramref name="resumedStep"/>,
-    /// the existing rows up to that step (the file is rewritten atomically) followed by new ones.
+    /// the existing rows up to that step (the file is rewritten atomically) followed by new ones. A log whose header
+    /// lacks columns appended to <paramref name="header"/> since it began gets them, empty in its older rows.
     /// </summary>
     public static RunLog Open(string path, string header, int? resumedStep)
     {
         if (resumedStep is int step && File.Exists(path))
         {
             var lines = File.ReadAllLines(path);
-            if (lines.Length == 0 || lines[0] != header)
+            // A log begun before columns were appended to the header continues with them, empty in its older rows.
+            string padding =
+                lines.Length > 0 && header.StartsWith(lines[0] + ",", StringComparison.Ordinal)
+                    ? new string(',', header.Count(c => c == ',') - lines[0].Count(c => c == ','))
+                    : "";
+            if (lines.Length == 0 || (lines[0] != header && padding.Length == 0))
                 throw new UsageException(
                     $"--log {path} is not this run's log (its header is not '{header}'); give another --log."
                 );
-            var kept = lines.Take(1).Concat(lines.Skip(1).Where(l => RowStep(l) is int s && s <= step));
+            var rows = lines.Skip(1).Where(l => RowStep(l) is int s && s <= step).Select(l => l + padding);
+            var kept = rows.Prepend(header);
             string temp = path + ".resume.tmp";
             File.WriteAllLines(temp, kept);
             File.Move(temp, path, overwrite: true);

@@ -73,13 +73,56 @@ public sealed class TrainingTests
             second.Resume(path);
             actual.AddRange(Steps(second, 20));
             CollectionAssert.AreEqual(expected, actual);
-            var (train, test) = second.Evaluate(2);
-            Assert.IsTrue(double.IsFinite(train) && double.IsFinite(test));
+            var (train, test, accuracy) = second.Evaluate(2);
+            Assert.IsTrue(double.IsFinite(train) && double.IsFinite(test) && accuracy is >= 0 and <= 1);
         }
         finally
         {
             File.Delete(path);
         }
+    }
+
+    [TestMethod]
+    public void HeldOutAccuracyCountsTheTokensWhoseLikeliestPredictionIsNext()
+    {
+        using var run = new GptRun(Settings(), Corpus, Device.Cpu);
+        Steps(run, 20);
+        const int batches = 3;
+        var evaluation = run.Evaluate(batches);
+
+        // Reference: the same held-out batches (Evaluate draws them from seed + 4), argmax taken here by a loop.
+        var settings = run.Settings;
+        var sampler = new Modula.Tensors.Random.Generator(settings.Seed + 4);
+        int correct = 0,
+            count = 0,
+            vocab = settings.Config.Vocab;
+        using var _ = new Modula.Autodiff.NoGrad();
+        for (int b = 0; b < batches; b++)
+        {
+            var (x, y) = TokenBatches.Sample(
+                Corpus.Test,
+                settings.Batch,
+                settings.Config.Context,
+                sampler,
+                0,
+                settings.Batch,
+                Device.Cpu
+            );
+            var logits = run.Model.Forward(new Modula.Autodiff.Variable(x), run.Trainer.Parameters).Value;
+            var values = logits.ToArray<float>();
+            var targets = y.ToArray<int>();
+            for (int t = 0; t < targets.Length; t++)
+            {
+                int best = 0;
+                for (int v = 1; v < vocab; v++)
+                    if (values[t * vocab + v] > values[t * vocab + best])
+                        best = v;
+                correct += best == targets[t] ? 1 : 0;
+                count++;
+            }
+        }
+        Assert.AreEqual((double)correct / count, evaluation.TestAccuracy, 1e-12);
+        Assert.IsTrue(evaluation.TestAccuracy > 2.0 / vocab, $"accuracy {evaluation.TestAccuracy} after 20 steps");
     }
 
     [TestMethod]
