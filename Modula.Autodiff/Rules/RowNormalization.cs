@@ -43,9 +43,37 @@ public static partial class F
                 g.Send(x, Ops.RmsNormalizeBackward(g, normalized, rowInverse, trailing))
             );
         }
-        using var square = Ops.Mul(x.Value, x.Value);
-        using var meanSquare = Ops.Mean(square, along, keepDim: true);
-        var inverse = Ops.Rsqrt(meanSquare);
+        return RmsDivideByParts(x, along, 0);
+    }
+
+    /// <summary>
+    /// x / √(mean(x²) + ε) along <paramref name="axes"/> (none = the last): <see cref="RmsDivide(Variable, int[])"/>
+    /// when ε = 0. With ε &gt; 0 the slope is at most 1/√ε everywhere, so the map has a global Lipschitz constant.
+    /// The gradient keeps its form, dx = r·(g − y·mean(g⊙y)) with r = 1/√(mean(x²) + ε): ∂r/∂x = −r³x/n.
+    /// </summary>
+    public static Variable RmsDivide(Variable x, int[] axes, double epsilon)
+    {
+        if (!(epsilon >= 0) || double.IsPositiveInfinity(epsilon))
+            throw new ArgumentOutOfRangeException(
+                nameof(epsilon),
+                $"RmsDivide: epsilon must be finite and ≥ 0, got {epsilon}."
+            );
+        return epsilon == 0 ? RmsDivide(x, axes) : RmsDivideByParts(x, LastIfNone(axes), epsilon);
+    }
+
+    /// <summary>RMS division built from elementwise ops and means: any axes, any ε.</summary>
+    private static Variable RmsDivideByParts(Variable x, int[] along, double epsilon)
+    {
+        Tensor inverse;
+        using (var square = Ops.Mul(x.Value, x.Value))
+        using (var meanSquare = Ops.Mean(square, along, keepDim: true))
+        {
+            if (epsilon == 0)
+                inverse = Ops.Rsqrt(meanSquare);
+            else
+                using (var shifted = Ops.Add(meanSquare, epsilon))
+                    inverse = Ops.Rsqrt(shifted);
+        }
         var y = Ops.Mul(x.Value, inverse);
         if (NoGrad.IsActive || !x.RequiresGrad)
         {

@@ -20,12 +20,15 @@ public static class Mlp
     /// <summary>
     /// Modula v1's ResMLP: flatten, Linear to <paramref name="width"/>, <paramref name="blocks"/>
     /// residual blocks of <paramref name="blockDepth"/> × (RMSDivide → Linear → Abs → MeanSubtract)
-    /// with weight 1/blocks and total mass 1, then the output Linear. Mass 3.
+    /// with weight 1/blocks and total mass 1, then the output Linear. Mass 3. A positive
+    /// <paramref name="rmsEpsilon"/> divides by √(mean(x²) + ε) instead, which gives the network a certified
+    /// Lipschitz bound (<see cref="RmsDivide.Epsilon"/>); Modula's has none.
     /// </summary>
-    public static Module ResMlp(int width, int blocks, int blockDepth, int inputs, int outputs)
+    public static Module ResMlp(int width, int blocks, int blockDepth, int inputs, int outputs, double rmsEpsilon = 0)
     {
         var initial = new Flatten() >> new Linear(width, inputs);
-        var residue = new RmsDivide() >> new Linear(width, width) >> new Abs() >> new MeanSubtract();
+        var residue =
+            new RmsDivide { Epsilon = rmsEpsilon } >> new Linear(width, width) >> new Abs() >> new MeanSubtract();
         var block = Bonds.Residual(residue.Repeat(blockDepth), blocks);
         var body = block.Named("block").Repeat(blocks).Tare().Named("blocks");
         return (initial >> body >> new Linear(outputs, width)).Named("ResMLP");

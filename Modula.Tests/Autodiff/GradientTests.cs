@@ -152,6 +152,28 @@ public sealed class GradientTests
         AssertGrad(v => F.Where(mask, v[0], v[1]), Rand(34, 2, 3), Rand(35, 3));
         AssertGrad(v => F.RmsDivide(v[0], -1), Rand(20, 3, 6));
         AssertGrad(v => F.RmsDivide(F.MeanSubtract(v[0], 1, 2, 3), 1, 2, 3), Rand(21, 2, 2, 2, 3));
+        AssertGrad(v => F.RmsDivide(v[0], [-1], 0.4), Rand(26, 3, 6));
+        AssertGrad(v => F.RmsDivide(v[0], [0, 1], 1.5), Rand(27, 3, 2, 4));
+    }
+
+    [TestMethod]
+    public void RmsDivideWithEpsilonIsXOverTheShiftedRootMeanSquare()
+    {
+        const double epsilon = 0.25;
+        using var x = Rand(28, 4, 5);
+        using var y = F.RmsDivide(new Variable(x), [-1], epsilon).Value;
+        var xs = x.ToArray<double>();
+        var ys = y.ToArray<double>();
+        for (int row = 0; row < 4; row++)
+        {
+            double meanSquare = 0;
+            for (int j = 0; j < 5; j++)
+                meanSquare += xs[row * 5 + j] * xs[row * 5 + j] / 5;
+            for (int j = 0; j < 5; j++)
+                Assert.AreEqual(xs[row * 5 + j] / Math.Sqrt(meanSquare + epsilon), ys[row * 5 + j], 1e-14);
+        }
+        Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => F.RmsDivide(new Variable(x), [-1], -1e-3));
+        Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => F.RmsDivide(new Variable(x), [-1], double.NaN));
     }
 
     [TestMethod]

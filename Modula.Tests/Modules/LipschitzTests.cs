@@ -45,6 +45,11 @@ public sealed class LipschitzTests
                 new[] { 12 },
             ],
             [
+                "ResMLP with ε = 0.25", // residual convex combinations around RMS division: bound 1/√ε = 2 each
+                (Func<Module>)(() => Mlp.ResMlp(16, 2, 2, 12, 4, rmsEpsilon: 0.25)),
+                new[] { 12 },
+            ],
+            [
                 "convolutions",
                 (Func<Module>)(
                     () =>
@@ -106,6 +111,20 @@ public sealed class LipschitzTests
         double broken = 0.9 * m.CertifyLipschitz(w).Bound!.Value;
         double found = Adversarial(m, w, [8], pairs: 8, steps: 150, seed: 5);
         Assert.IsTrue(found > broken, $"the search found at most {found}, under the broken bound {broken}");
+    }
+
+    [TestMethod]
+    public void AnRmsDivisionStatedAtItsModulaSensitivityIsCaught()
+    {
+        // Modula gives RMSDivide sensitivity 1, but with ε its slope reaches 1/√ε at x = 0: a certificate that
+        // took the sensitivity for the Lipschitz constant (here 0.9 of the true bound of 10 suffices) is exceeded.
+        var m = new Linear(8, 8) >> new RmsDivide { Epsilon = 0.01 };
+        using var w = Init(m, 2);
+        double bound = m.CertifyLipschitz(w).Bound!.Value;
+        Assert.AreEqual(10 * HostLinalg.SpectralNorm(w[0]), bound, 1e-9 * bound);
+        double found = Adversarial(m, w, [8], pairs: 8, steps: 150, seed: 9);
+        Console.WriteLine($"bound {bound:G6}, adversary {found:G6}");
+        Assert.IsTrue(found > 0.9 * bound && found <= bound * (1 + Slack), $"found {found}, bound {bound}");
     }
 
     [TestMethod]
