@@ -9,7 +9,16 @@ public static class Models
     public static readonly string[] Names = ["gpt", "mlp", "resmlp", "rescnn"];
 
     /// <summary>Size options every model command accepts.</summary>
-    public static readonly string[] SizeOptions = ["recipe", "width", "blocks", "block-depth", "heads", "context"];
+    public static readonly string[] SizeOptions =
+    [
+        "recipe",
+        "width",
+        "blocks",
+        "block-depth",
+        "heads",
+        "context",
+        "rms-epsilon",
+    ];
 
     /// <summary>Largest accepted sizes (deeper trees would exhaust the stack or the memory).</summary>
     public const int MaxWidth = 65536,
@@ -26,6 +35,8 @@ public static class Models
     {
         if (name is not "gpt")
             options.Reject($"{name} (GPT options)", "heads", "context", "recipe");
+        if (name is "gpt" or "mlp")
+            options.Reject($"{name} (it has no RMS division)", "rms-epsilon");
         return name switch
         {
             "gpt" => options.Get("recipe", "v1") switch
@@ -35,8 +46,22 @@ public static class Models
                 var r => throw new UsageException($"unknown recipe '{r}'; use v1 or v2."),
             },
             "mlp" => FixedMlp(options),
-            "resmlp" => Mlp.ResMlp(Width(options, 256), Blocks(options, 6), BlockDepth(options), 28 * 28, 10),
-            "rescnn" => Mlp.ResCnn(Width(options, 32), Blocks(options, 3), BlockDepth(options), 1, 10),
+            "resmlp" => Mlp.ResMlp(
+                Width(options, 256),
+                Blocks(options, 6),
+                BlockDepth(options),
+                28 * 28,
+                10,
+                RmsEpsilon(options)
+            ),
+            "rescnn" => Mlp.ResCnn(
+                Width(options, 32),
+                Blocks(options, 3),
+                BlockDepth(options),
+                1,
+                10,
+                rmsEpsilon: RmsEpsilon(options)
+            ),
             _ => throw new UsageException($"unknown model '{name}'; available: {string.Join(", ", Names)}."),
         };
     }
@@ -51,6 +76,13 @@ public static class Models
     private static int Width(Options options, int fallback) => options.GetInt("width", fallback, 1, MaxWidth);
 
     private static int Blocks(Options options, int fallback) => options.GetInt("blocks", fallback, 1, MaxBlocks);
+
+    /// <summary>
+    /// <c>--rms-epsilon</c> of resmlp and rescnn: the ε of their RMS divisions, 0 (Modula's) by default; a positive
+    /// one gives the network a certified Lipschitz bound.
+    /// </summary>
+    public static double RmsEpsilon(Options options) =>
+        options.GetDouble("rms-epsilon", 0, v => v >= 0, "of at least 0");
 
     private static int BlockDepth(Options options) => options.GetInt("block-depth", 2, 1, MaxBlockDepth);
 

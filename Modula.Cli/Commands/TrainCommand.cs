@@ -55,15 +55,17 @@ public static class TrainCommand
                                  [--keep K]
                 modula train gpt --resume PATH [--steps N --extend]
                 modula train mlp|resmlp|rescnn --data fashion-mnist [--steps N] [--batch 128] [--width N]
-                                 [--blocks N] [optimizer options] [--checkpoint PATH] [--checkpoint-every N]
-                                 [--keep K] [--resume PATH]
+                                 [--blocks N] [--rms-epsilon X] [optimizer options] [--checkpoint PATH]
+                                 [--checkpoint-every N] [--keep K] [--resume PATH]
 
                 gpt: a character-level GPT on tinyshakespeare. The default is Modula v1's recipe (normed Adam,
                 lr 0.5, β 0.9/0.99, wd 0.01, linear decay, 2000 steps of 12×64 tokens); --recipe v2 is Modula v2's
                 (RoPE GPT, dualized momentum 0.95, lr 0.1, no weight decay). Every --eval-interval steps it prints
-                the mean loss over --eval-batches fixed train and held-out batches, and the held-out next-token accuracy.
+                the mean loss over --eval-batches fixed train and held-out batches, and held-out next-token accuracy.
                 mlp/resmlp/rescnn: Fashion-MNIST classifiers (normed Adam, lr 0.25, β 0.9/0.99, wd 0.01, linear decay,
-                2000 steps of 128 images); reports accuracy on the 10,000 test images.
+                2000 steps of 128 images); reports accuracy on the 10,000 test images. --rms-epsilon X (resmlp,
+                rescnn) divides by √(mean(x²) + X) instead of Modula's RMS, so that `modula certify` can bound the
+                network (each division's slope is at most 1/√X).
                 --optimizer muon is K. Jordan's Muon (plain rule): the hidden matrices step by Nesterov momentum
                 --beta1 (0.95) orthogonalized by Muon's quintic and scaled by √max(1, out/in), at --lr (0.02); the
                 embeddings and the head step by Adam (β 0.9/--beta2 0.95) at --adam-lr (0.003); --wd is AdamW's, at each
@@ -103,7 +105,7 @@ public static class TrainCommand
             ),
             "mlp" or "resmlp" or "rescnn" => TrainClassifier(
                 args[0],
-                new Options(args[1..], [.. Common, "width", "blocks", "block-depth"], Switches),
+                new Options(args[1..], [.. Common, "width", "blocks", "block-depth", "rms-epsilon"], Switches),
                 output,
                 error
             ),
@@ -196,9 +198,8 @@ public static class TrainCommand
         if (code == 0)
             output.WriteLine(
                 Invariant($"final step={run.Trainer.StepCount} train_loss={eval.Train:F3} test_loss={eval.Test:F3} ")
-                    + Invariant(
-                        $"test_accuracy={eval.TestAccuracy:F4} ms_per_step={Measure.Median(stepTimes):F1} peak_rss_mb={Measure.PeakRssMb():F0}"
-                    )
+                    + Invariant($"test_accuracy={eval.TestAccuracy:F4} ms_per_step={Measure.Median(stepTimes):F1} ")
+                    + Invariant($"peak_rss_mb={Measure.PeakRssMb():F0}")
             );
         return code;
     }
@@ -230,7 +231,13 @@ public static class TrainCommand
             options.GetPositiveInt("batch", 128),
             (ulong)options.GetInt("seed", 0)
         );
-        var identity = RunIdentity.Of(name, sizes, settings, train.Fingerprint + test.Fingerprint[..16]);
+        var identity = RunIdentity.Of(
+            name,
+            sizes,
+            settings,
+            train.Fingerprint + test.Fingerprint[..16],
+            Models.RmsEpsilon(options)
+        );
         int interval = options.GetPositiveInt("eval-interval", 500);
         var files = Prepare(options, resume, identity, $"train-{name}.csv", interval);
         launch?.World.Barrier();

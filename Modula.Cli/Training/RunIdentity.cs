@@ -41,12 +41,15 @@ public static class RunIdentity
         string model,
         IReadOnlyDictionary<string, int> sizes,
         ClassifierSettings s,
-        string dataFingerprint
+        string dataFingerprint,
+        double rmsEpsilon = 0
     )
     {
         var identity = new Dictionary<string, string> { ["model"] = model };
         foreach (var (name, value) in sizes)
             identity[name] = Text(value);
+        if (rmsEpsilon > 0) // recorded only when used, as the optional optimizer settings below
+            identity["rms-epsilon"] = Text(rmsEpsilon);
         return Finish(identity, s.Optimizer, s.Steps, s.Batch, s.Seed, dataFingerprint);
     }
 
@@ -118,6 +121,7 @@ public static class RunIdentity
         "adam-lr",
         "sigma-max",
         "spectral-strength",
+        "rms-epsilon",
     ];
 
     /// <summary>

@@ -37,7 +37,8 @@ public static class Mlp
     /// <summary>
     /// Modula v1's ResCNN on NCHW images: a Conv2D to <paramref name="width"/> channels, residual
     /// blocks of (RMSDivide → Conv2D → Abs → MeanSubtract over C, H, W) with total mass
-    /// <paramref name="blocksMass"/>, average pooling, flatten and the output Linear. Mass 2 + blocksMass.
+    /// <paramref name="blocksMass"/>, average pooling, flatten and the output Linear. Mass 2 + blocksMass. A positive
+    /// <paramref name="rmsEpsilon"/> divides by √(mean(x²) + ε), as in <see cref="ResMlp"/>.
     /// </summary>
     public static Module ResCnn(
         int width,
@@ -45,11 +46,16 @@ public static class Mlp
         int blockDepth,
         int inputChannels,
         int outputs,
-        double blocksMass = 20
+        double blocksMass = 20,
+        double rmsEpsilon = 0
     )
     {
         var initial = new Conv2D(width, inputChannels);
-        var residue = new RmsDivide(1, 2, 3) >> new Conv2D(width, width) >> new Abs() >> new MeanSubtract(1, 2, 3);
+        var residue =
+            new RmsDivide(1, 2, 3) { Epsilon = rmsEpsilon }
+            >> new Conv2D(width, width)
+            >> new Abs()
+            >> new MeanSubtract(1, 2, 3);
         var block = Bonds.Residual(residue.Repeat(blockDepth), blocks);
         var body = block.Named("block").Repeat(blocks).Tare(blocksMass).Named("blocks");
         var final = new AvgPool() >> new Flatten() >> new Linear(outputs, width);

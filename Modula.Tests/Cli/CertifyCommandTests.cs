@@ -52,6 +52,42 @@ public sealed class CertifyCommandTests
     }
 
     [TestMethod]
+    public void AResMlpWithAnRmsEpsilonIsCertifiedAndWithoutOneSaysWhyNot()
+    {
+        string? data = Environment.GetEnvironmentVariable("MODULA_DATA");
+        if (data is null || !File.Exists(Path.Combine(data, "fashion-mnist", "train-images-idx3-ubyte.gz")))
+            Assert.Inconclusive("Fashion-MNIST not found in MODULA_DATA.");
+        string[] train = ["train", "resmlp", "--data", Path.Combine(data, "fashion-mnist"), "--steps", "3"];
+        string[] sizes = ["--width", "16", "--blocks", "2", "--batch", "8"];
+        foreach (var epsilon in new[] { "0.5", "0" })
+        {
+            string path = Path.Combine(_dir, $"resmlp-{epsilon}.safetensors"),
+                log = Path.Combine(_dir, $"resmlp-{epsilon}.csv");
+            var trained = Run([.. train, .. sizes, "--rms-epsilon", epsilon, "--checkpoint", path, "--log", log]);
+            Assert.AreEqual(0, trained.Code, trained.Error);
+            var (code, output, error) = Run("certify", "--checkpoint", path);
+            Assert.AreEqual(0, code, error);
+            if (epsilon == "0")
+            {
+                StringAssert.Contains(output, "x/rms(x) has no global Lipschitz constant");
+                continue;
+            }
+            var (model, weights, _) = Checkpoint.LoadWeights(
+                path,
+                _ => Mlp.ResMlp(16, 2, 2, 784, 10, rmsEpsilon: 0.5),
+                Device.Cpu
+            );
+            using (weights)
+            {
+                string total = model
+                    .CertifyLipschitz(weights)
+                    .Bound!.Value.ToString("G6", CultureInfo.InvariantCulture);
+                StringAssert.Contains(output, $"certified Lipschitz bound (ℓ2, per example): L ≤ {total}");
+            }
+        }
+    }
+
+    [TestMethod]
     [DataRow("v2")]
     [DataRow("v1")]
     public void AGptCheckpointIsCertifiedFromEmbeddingsOrSaysWhyNot(string recipe)
