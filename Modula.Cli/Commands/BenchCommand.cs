@@ -76,7 +76,7 @@ public static class BenchCommand
                 modula bench gemm [--device cpu|cuda|opencl|ilgpu-cpu] [--threads N] [--repeat N]
                                   [--shapes all|square|gpt|newton-schulz]
                 modula bench gpt-step [--device cpu|cuda|opencl|ilgpu-cpu] [--threads N] [--steps 100] [--warmup 30]
-                                      [--optimizers normed-adam,adam,dualized-momentum,manifold-momentum]
+                                      [--optimizers normed-adam,adam,dualized-momentum,manifold-momentum,muon]
                                       [--recipe v1|v2]
                                       [--width 128] [--heads 4] [--blocks 4] [--context 64] [--batch 12] [--profile]
 

@@ -19,6 +19,7 @@ public static class GptStepBench
         ["adam"] = new("adam", UpdateRule.Plain, 1e-3, 0.9, 0.99, 0.01),
         ["dualized-momentum"] = GptSettings.V2Optimizer,
         ["manifold-momentum"] = GptSettings.V2Optimizer with { Rule = UpdateRule.Manifold },
+        ["muon"] = OptimizerChoice.MuonDefaults,
     };
 
     /// <summary>Runs the benchmark.</summary>

@@ -50,6 +50,7 @@ public static class TrainCommand
                                  [--rule normalize|dualize|manifold|plain] [--lr X] [--beta1 X] [--beta2 X] [--wd X]
                                  [--adam-lr X] [--spectral-cap hard|soft|normalize|hammer|decay] [--sigma-max X]
                                  [--spectral-strength X] [--orthogonalizer six-step|muon|polar-express]
+                                 [--manifold-steps 10] [--manifold-tolerance 0.001]
                                  [--seed 0] [--device cpu] [--data DIR] [--no-download] [--log train-gpt.csv]
                                  [--eval-interval 200] [--eval-batches 100] [--checkpoint PATH] [--checkpoint-every N]
                                  [--keep K]
@@ -77,7 +78,8 @@ public static class TrainCommand
                 hammer (σ₁ ↦ σ_max) or decay (σ₁ shrunk by the fraction --spectral-strength); --sigma-max defaults to 1,
                 the norm of the initial weights. The cap is part of the run's identity, so --resume keeps it.
                 --rule manifold keeps every matrix semi-orthogonal and every embedding row on the unit sphere: manifold
-                Muon (10 dual-ascent steps at most) and hyperspherical descent, then the projection back.
+                Muon (--manifold-steps dual-ascent steps at most, fewer once the tangency violation is under
+                --manifold-tolerance) and hyperspherical descent, then the projection back.
 
                 Checkpoints: --checkpoint PATH writes the run atomically every --checkpoint-every steps (default: every
                 --eval-interval) and at the end, in the background; --keep K also keeps the last K as NAME.step-N.EXT.

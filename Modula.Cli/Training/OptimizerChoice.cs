@@ -16,6 +16,8 @@ namespace Modula.Cli.Training;
 /// <param name="Cap">The spectral projection enforced after every step, or null.</param>
 /// <param name="Method">The msign of the dualized rule and of muon when <c>--orthogonalizer</c> chose one; null for
 /// each one's default (six-step for dualize, Muon's quintic for muon).</param>
+/// <param name="Manifold">The manifold rule's dual ascent when <c>--manifold-steps</c> or <c>--manifold-tolerance</c>
+/// set it; null for <see cref="ManifoldMuonOptions"/>' defaults.</param>
 public sealed record OptimizerChoice(
     string Name,
     UpdateRule Rule,
@@ -25,7 +27,8 @@ public sealed record OptimizerChoice(
     double WeightDecay,
     double? AdamLearningRate = null,
     SpectralCapChoice? Cap = null,
-    Orthogonalizer? Method = null
+    Orthogonalizer? Method = null,
+    ManifoldMuonOptions? Manifold = null
 )
 {
     /// <summary>Option names this choice reads.</summary>
@@ -39,6 +42,8 @@ public sealed record OptimizerChoice(
         "wd",
         "adam-lr",
         "orthogonalizer",
+        "manifold-steps",
+        "manifold-tolerance",
         .. SpectralCapChoice.OptionNames,
     ];
 
@@ -90,8 +95,23 @@ public sealed record OptimizerChoice(
                 ? options.GetDouble("adam-lr", defaults.AdamLearningRate ?? 0.003, v => v > 0, "above 0")
                 : null,
             SpectralCapChoice.Parse(options, rule),
-            ParseMethod(options, name, rule)
+            ParseMethod(options, name, rule),
+            ParseManifold(options, rule)
         );
+    }
+
+    private static ManifoldMuonOptions? ParseManifold(Options options, UpdateRule rule)
+    {
+        if (!options.Has("manifold-steps") && !options.Has("manifold-tolerance"))
+            return null;
+        if (rule != UpdateRule.Manifold)
+            throw new UsageException("--manifold-steps and --manifold-tolerance apply only to --rule manifold.");
+        var defaults = new ManifoldMuonOptions();
+        return defaults with
+        {
+            Iterations = options.GetInt("manifold-steps", defaults.Iterations, 1, 10_000),
+            Tolerance = options.GetDouble("manifold-tolerance", defaults.Tolerance, v => v >= 0, "of at least 0"),
+        };
     }
 
     /// <summary>The name <c>--orthogonalizer</c> gives <paramref name="method"/>.</summary>
@@ -153,6 +173,7 @@ public sealed record OptimizerChoice(
             Rule,
             WeightDecay,
             Orthogonalizer: Method ?? Orthogonalizer.SixStep, // read by the dualized rule alone
+            Manifold: Manifold,
             SpectralProjections: Cap is { Projection: var projection } ? (_, _) => projection : null
         );
 
@@ -165,5 +186,13 @@ public sealed record OptimizerChoice(
         )
         + (AdamLearningRate is double a ? string.Create(CultureInfo.InvariantCulture, $" adam-lr={a}") : "")
         + (Cap is null ? "" : $" {Cap}")
-        + (Method is Orthogonalizer m ? $" orthogonalizer={MethodName(m)}" : "");
+        + (Method is Orthogonalizer m ? $" orthogonalizer={MethodName(m)}" : "")
+        + (
+            Manifold is { } ascent
+                ? string.Create(
+                    CultureInfo.InvariantCulture,
+                    $" manifold-steps={ascent.Iterations} manifold-tolerance={ascent.Tolerance}"
+                )
+                : ""
+        );
 }

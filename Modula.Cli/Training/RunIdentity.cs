@@ -77,6 +77,11 @@ public static class RunIdentity
             identity["adam-lr"] = Text(adam);
         if (o.Method is { } method)
             identity["orthogonalizer"] = OptimizerChoice.MethodName(method);
+        if (o.Manifold is { } ascent)
+        {
+            identity["manifold-steps"] = Text(ascent.Iterations);
+            identity["manifold-tolerance"] = Text(ascent.Tolerance);
+        }
         foreach (var (option, value) in o.Cap?.Settings() ?? [])
             identity[option] = value;
         identity["data"] = data;
@@ -110,6 +115,7 @@ public static class RunIdentity
         "eval-interval",
         "eval-batches",
         "checkpoint-every",
+        "manifold-steps",
     ];
 
     private static readonly string[] Numbers =
@@ -122,6 +128,7 @@ public static class RunIdentity
         "sigma-max",
         "spectral-strength",
         "rms-epsilon",
+        "manifold-tolerance",
     ];
 
     /// <summary>

@@ -6,7 +6,8 @@ using Modula.Optim;
 
 namespace Modula.Tests.Cli;
 
-/// <summary>How <c>--orthogonalizer</c> reaches the optimizer it names.</summary>
+/// <summary>How <c>--orthogonalizer</c> and the manifold rule's settings reach the optimizer and the run's
+/// identity.</summary>
 [TestClass]
 public sealed class OptimizerChoiceTests
 {
@@ -41,5 +42,21 @@ public sealed class OptimizerChoiceTests
         var muon = (Muon)choice.Create(Mlp.V2(10, 8, 16, 3));
         Assert.AreEqual(Orthogonalizer.PolarExpress, muon.Method);
         StringAssert.EndsWith(choice.ToString(), " orthogonalizer=polar-express");
+    }
+
+    [TestMethod]
+    public void TheManifoldRulesDualAscentIsSetAndRecordedOnlyWhenAsked()
+    {
+        var choice = Parse("--rule", "manifold", "--manifold-steps", "25", "--manifold-tolerance", "0.01");
+        Assert.AreEqual(new ManifoldMuonOptions(25, 0.01), choice.TrainerOptions(10).Manifold);
+        var settings = new GptSettings("v1", new Modula.Modules.GptConfig(Blocks: 1), choice, 10, 2, 0);
+        var identity = RunIdentity.Of(settings, "data");
+        Assert.AreEqual("25", identity["manifold-steps"]);
+        Assert.AreEqual("0.01", identity["manifold-tolerance"]);
+        StringAssert.EndsWith(choice.ToString(), " manifold-steps=25 manifold-tolerance=0.01");
+
+        var plain = Parse("--rule", "manifold");
+        Assert.IsNull(plain.TrainerOptions(10).Manifold);
+        Assert.IsFalse(RunIdentity.Of(settings with { Optimizer = plain }, "data").ContainsKey("manifold-steps"));
     }
 }
