@@ -170,13 +170,15 @@ internal static unsafe class PackedGemm<TKernel>
     }
 
     /// <summary>
-    /// C[i, j] = C[j, i] for j &gt; i, in 16×16 blocks so both the rows read and the rows written
-    /// stay in a few cache lines (a plain column walk misses the cache on every element and cost
-    /// as much as the triangle's products).
+    /// C[i, j] = C[j, i] for j &gt; i, in 8×8 blocks: each block above the diagonal is its mirror block's
+    /// register transpose where AVX has one (<see cref="Transpose8"/>), else copied element by element within
+    /// the block so that the rows read and written stay in a few cache lines (a plain column walk misses
+    /// the cache on every element). The diagonal's blocks and any partial block are copied by element.
+    /// Element by element, the mirror of a 128 × 128 Gram product cost a third as much as its products.
     /// </summary>
     private static void MirrorLower(MatrixRef<float> c, int m)
     {
-        const int Block = 16;
+        const int Block = 8;
         fixed (float* c0 = c.Data)
         {
             float* data = c0 + c.Offset;
@@ -184,6 +186,11 @@ internal static unsafe class PackedGemm<TKernel>
             for (int ib = 0; ib < m; ib += Block)
             for (int jb = ib; jb < m; jb += Block)
             {
+                if (jb > ib && jb + Block <= m && Transpose8.IsSupported)
+                {
+                    Transpose8.Block(data + jb * ld + ib, ld, data + ib * ld + jb, ld);
+                    continue;
+                }
                 int iEnd = Math.Min(ib + Block, m),
                     jEnd = Math.Min(jb + Block, m);
                 for (int j = jb; j < jEnd; j++)
