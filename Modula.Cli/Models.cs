@@ -36,7 +36,7 @@ public static class Models
         if (name is not "gpt")
             options.Reject($"{name} (GPT options)", "heads", "context", "recipe");
         if (name is "gpt" or "mlp")
-            options.Reject($"{name} (it has no RMS division)", "rms-epsilon");
+            options.Reject($"{name} (only resmlp and rescnn have RMSDivide bonds)", "rms-epsilon");
         return name switch
         {
             "gpt" => options.Get("recipe", "v1") switch
