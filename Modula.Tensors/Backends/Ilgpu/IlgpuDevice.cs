@@ -209,6 +209,9 @@ public sealed class IlgpuDevice : Device
             if (this == _simulator || _disposed)
                 return;
             _disposed = true;
+            // Queued kernels may still read a kept constant (Rope's tables) or a pooled buffer: wait for them
+            // before either is freed.
+            Accelerator.Synchronize();
             FreeConstants();
             _pool.Trim();
             if (_liveStorages == 0)
