@@ -168,11 +168,7 @@ public static class TrainCommand
         defaults["eval-batches"] = evalBatches.ToString(CultureInfo.InvariantCulture);
         using var log = launch is { IsRoot: false }
             ? RunLog.Discard()
-            : RunLog.Open(
-                files.Log,
-                "step,batch_loss,train_loss,test_loss,ms_per_step,test_accuracy",
-                resume is null ? null : run.Trainer.StepCount
-            );
+            : RunLog.Open(files.Log, RunLog.GptHeader, resume is null ? null : run.Trainer.StepCount);
         var eval = new GptEvaluation(double.NaN, double.NaN, double.NaN);
         var driver = Driver("modula train gpt", settings.Steps, interval, files, identity, defaults, resume);
         if (launch is not null)
@@ -260,7 +256,7 @@ public static class TrainCommand
             defaults.Remove("data"); // "fashion-mnist": the usual lookup
         using var log = launch is { IsRoot: false }
             ? RunLog.Discard()
-            : RunLog.Open(files.Log, "step,batch_loss,ms_per_step", resume is null ? null : run.Trainer.StepCount);
+            : RunLog.Open(files.Log, RunLog.ClassifierHeader, resume is null ? null : run.Trainer.StepCount);
         var clockTotal = Stopwatch.StartNew();
         var driver = Driver($"modula train {name}", settings.Steps, interval, files, identity, defaults, resume);
         if (launch is not null)

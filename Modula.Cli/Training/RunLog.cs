@@ -30,24 +30,39 @@ public sealed class RunLog : IDisposable
             throw new UsageException($"--log {path}: the folder {folder} does not exist.");
     }
 
+    /// <summary>The header of <c>train gpt</c>'s log.</summary>
+    public const string GptHeader = "step,batch_loss,train_loss,test_loss,ms_per_step,test_accuracy";
+
+    /// <summary>
+    /// The header of <c>train gpt</c>'s log before the <c>test_accuracy</c> column was appended: a run begun then
+    /// continues its log with the column, empty in the older rows. No other header is taken for another: a log is
+    /// continued only by the run that wrote it.
+    /// </summary>
+    public const string LegacyGptHeader = "step,batch_loss,train_loss,test_loss,ms_per_step";
+
+    /// <summary>The header of <c>train mlp|resmlp|rescnn</c>'s log.</summary>
+    public const string ClassifierHeader = "step,batch_loss,ms_per_step";
+
     /// <summary>
     /// Opens the log: fresh (header written), or for a run resumed at <paramref name="resumedStep"/>,
-    /// the existing rows up to that step (the file is rewritten atomically) followed by new ones. A log whose header
-    /// lacks columns appended to <paramref name="header"/> since it began gets them, empty in its older rows.
+    /// the existing rows up to that step (the file is rewritten atomically) followed by new ones. The existing header
+    /// must be <paramref name="header"/>, or <see cref="LegacyGptHeader"/> when it is <see cref="GptHeader"/> (the
+    /// log then gains the appended column, empty in its older rows); any other is refused.
     /// </summary>
     public static RunLog Open(string path, string header, int? resumedStep)
     {
         if (resumedStep is int step && File.Exists(path))
         {
             var lines = File.ReadAllLines(path);
-            // A log begun before columns were appended to the header continues with them, empty in its older rows.
+            string found = lines.Length > 0 ? lines[0] : "";
             string padding =
-                lines.Length > 0 && header.StartsWith(lines[0] + ",", StringComparison.Ordinal)
-                    ? new string(',', header.Count(c => c == ',') - lines[0].Count(c => c == ','))
+                found == LegacyGptHeader && header == GptHeader
+                    ? new string(',', header.Count(c => c == ',') - found.Count(c => c == ','))
                     : "";
-            if (lines.Length == 0 || (lines[0] != header && padding.Length == 0))
+            if (found != header && padding.Length == 0)
                 throw new UsageException(
-                    $"--log {path} is not this run's log (its header is not '{header}'); give another --log."
+                    $"--log {path} is not this run's log: its header is '{found}', this run writes '{header}'; "
+                        + "give another --log."
                 );
             var rows = lines.Skip(1).Where(l => RowStep(l) is int s && s <= step).Select(l => l + padding);
             var kept = rows.Prepend(header);

@@ -3,7 +3,8 @@ using Modula.Cli.Training;
 
 namespace Modula.Tests.Cli;
 
-/// <summary>A resumed run's log: rows past the checkpoint dropped, columns appended since the log began.</summary>
+/// <summary>A resumed run's log: rows past the checkpoint dropped, the GPT log's appended accuracy column, other
+/// runs' logs refused.</summary>
 [TestClass]
 public sealed class RunLogTests
 {
@@ -25,13 +26,13 @@ public sealed class RunLogTests
     }
 
     [TestMethod]
-    public void AnOlderLogGainsTheAppendedColumnsEmptyInItsRows()
+    public void AGptLogBegunBeforeTheAccuracyColumnGainsItEmptyInItsRows()
     {
-        File.WriteAllLines(_path, ["step,loss", "1,0.5", "2,0.4"]);
-        using (var log = RunLog.Open(_path, "step,loss,accuracy,ms", resumedStep: 2))
-            log.Append("3,0.3,0.6,1.5");
+        File.WriteAllLines(_path, [RunLog.LegacyGptHeader, "1,2.5,2.4,2.45,10.0", "2,2.4,2.3,2.35,10.0"]);
+        using (var log = RunLog.Open(_path, RunLog.GptHeader, resumedStep: 2))
+            log.Append("3,2.3,2.2,2.25,10.0,0.3");
         CollectionAssert.AreEqual(
-            new[] { "step,loss,accuracy,ms", "1,0.5,,", "2,0.4,,", "3,0.3,0.6,1.5" },
+            new[] { RunLog.GptHeader, "1,2.5,2.4,2.45,10.0,", "2,2.4,2.3,2.35,10.0,", "3,2.3,2.2,2.25,10.0,0.3" },
             File.ReadAllLines(_path)
         );
     }
@@ -45,5 +46,19 @@ public sealed class RunLogTests
         File.WriteAllLines(_path, [header, "1,0.5"]);
         var error = Assert.ThrowsExactly<UsageException>(() => RunLog.Open(_path, "step,loss,accuracy", 1));
         StringAssert.Contains(error.Message, "is not this run's log");
+    }
+
+    [TestMethod]
+    [DataRow("step,loss", "step,loss,accuracy")]
+    [DataRow("step,batch_loss", RunLog.GptHeader)]
+    [DataRow(RunLog.ClassifierHeader, RunLog.ClassifierHeader + ",test_accuracy")]
+    [DataRow(RunLog.LegacyGptHeader, RunLog.LegacyGptHeader + ",other")]
+    public void ALogWhoseHeaderIsOnlyAPrefixOfTheRunsIsRefused(string found, string header)
+    {
+        File.WriteAllLines(_path, [found, "1,0.5"]);
+        var error = Assert.ThrowsExactly<UsageException>(() => RunLog.Open(_path, header, 1));
+        StringAssert.Contains(error.Message, $"--log {_path} is not this run's log");
+        StringAssert.Contains(error.Message, $"its header is '{found}', this run writes '{header}'");
+        CollectionAssert.AreEqual(new[] { found, "1,0.5" }, File.ReadAllLines(_path), "the log is untouched");
     }
 }
