@@ -78,11 +78,24 @@ public static class Models
     private static int Blocks(Options options, int fallback) => options.GetInt("blocks", fallback, 1, MaxBlocks);
 
     /// <summary>
+    /// The smallest positive <c>--rms-epsilon</c>. The network computes in float32, where a number under 1.18e-38
+    /// (the smallest normal float32) loses precision and one under 1.4e-45 becomes 0: the division the network
+    /// computes would then not be the one whose slope <c>modula certify</c> bounds by 1/√ε. 1e-30 keeps ε a
+    /// normal float32 by eight orders of magnitude (a bound of at most 1e15 per division).
+    /// </summary>
+    public const double MinRmsEpsilon = 1e-30;
+
+    /// <summary>Whether <paramref name="epsilon"/> is an <c>--rms-epsilon</c> the CLI accepts: 0, or finite and at
+    /// least <see cref="MinRmsEpsilon"/>.</summary>
+    public static bool IsRmsEpsilon(double epsilon) =>
+        epsilon == 0 || (epsilon >= MinRmsEpsilon && double.IsFinite(epsilon));
+
+    /// <summary>
     /// <c>--rms-epsilon</c> of resmlp and rescnn: the ε of their RMS divisions, 0 (Modula's) by default; a positive
-    /// one gives the network a certified Lipschitz bound.
+    /// one (at least <see cref="MinRmsEpsilon"/>) gives the network a certified Lipschitz bound.
     /// </summary>
     public static double RmsEpsilon(Options options) =>
-        options.GetDouble("rms-epsilon", 0, v => v >= 0, "of at least 0");
+        options.GetDouble("rms-epsilon", 0, IsRmsEpsilon, "of 0 or at least 1e-30 (smaller ones vanish in float32)");
 
     private static int BlockDepth(Options options) => options.GetInt("block-depth", 2, 1, MaxBlockDepth);
 

@@ -66,7 +66,7 @@ public static class TrainCommand
                 mlp/resmlp/rescnn: Fashion-MNIST classifiers (normed Adam, lr 0.25, β 0.9/0.99, wd 0.01, linear decay,
                 2000 steps of 128 images); reports accuracy on the 10,000 test images. --rms-epsilon X (resmlp,
                 rescnn) divides by √(mean(x²) + X) instead of Modula's RMS, so that `modula certify` can bound the
-                network (each division's slope is at most 1/√X).
+                network (each division's slope is at most 1/√X); X is 0 (the default) or at least 1e-30.
                 --optimizer muon is K. Jordan's Muon (plain rule): the hidden matrices step by Nesterov momentum
                 --beta1 (0.95) orthogonalized by Muon's quintic and scaled by √max(1, out/in), at --lr (0.02); the
                 embeddings and the head step by Adam (β 0.9/--beta2 0.95) at --adam-lr (0.003); --wd is AdamW's, at each

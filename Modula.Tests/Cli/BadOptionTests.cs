@@ -76,6 +76,8 @@ public sealed class BadOptionTests
     [DataRow("train gpt --rms-epsilon 0.5", "--rms-epsilon")]
     [DataRow("train resmlp --rms-epsilon -1", "--rms-epsilon")]
     [DataRow("train rescnn --rms-epsilon NaN", "--rms-epsilon")]
+    [DataRow("train resmlp --rms-epsilon 1e-35", "--rms-epsilon must be a finite number of 0 or at least 1e-30")]
+    [DataRow("summary rescnn --rms-epsilon 5e-31", "--rms-epsilon")]
     [DataRow("train resmlp --block-depth 0", "--block-depth")]
     [DataRow("summary gpt --blocks 100000", "--blocks")]
     [DataRow("summary mlp --blocks 3", "--blocks")]
