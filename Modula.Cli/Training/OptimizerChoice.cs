@@ -47,6 +47,9 @@ public sealed record OptimizerChoice(
         .. SpectralCapChoice.OptionNames,
     ];
 
+    /// <summary>The most dual-ascent steps <c>--manifold-steps</c> accepts.</summary>
+    public const int MaxManifoldSteps = 10_000;
+
     private static readonly string[] Names = ["modula-adam", "adam", "momentum", "sgd", "muon"];
 
     /// <summary>The <c>--orthogonalizer</c> values, in the order of <see cref="Orthogonalizer"/>.</summary>
@@ -109,7 +112,7 @@ public sealed record OptimizerChoice(
         var defaults = new ManifoldMuonOptions();
         return defaults with
         {
-            Iterations = options.GetInt("manifold-steps", defaults.Iterations, 1, 10_000),
+            Iterations = options.GetInt("manifold-steps", defaults.Iterations, 1, MaxManifoldSteps),
             Tolerance = options.GetDouble("manifold-tolerance", defaults.Tolerance, v => v >= 0, "of at least 0"),
         };
     }

@@ -115,7 +115,6 @@ public static class RunIdentity
         "eval-interval",
         "eval-batches",
         "checkpoint-every",
-        "manifold-steps",
     ];
 
     private static readonly string[] Numbers =
@@ -127,13 +126,12 @@ public static class RunIdentity
         "adam-lr",
         "sigma-max",
         "spectral-strength",
-        "rms-epsilon",
-        "manifold-tolerance",
     ];
 
     /// <summary>
     /// Throws <see cref="InvalidDataException"/> when the settings a checkpoint records are not sane
-    /// (sizes and counts positive integers, hyperparameters finite numbers), before any is used.
+    /// (sizes and counts positive integers, hyperparameters finite numbers, the RMS epsilon and the manifold rule's
+    /// settings in the ranges the command line accepts and recorded only where they apply), before any is used.
     /// </summary>
     public static void CheckRecorded(string path, IReadOnlyDictionary<string, string> metadata)
     {
@@ -154,6 +152,38 @@ public static class RunIdentity
                 )
             )
                 problems.Add($"{key} '{v}' is not a finite number");
+        if (options.TryGetValue("rms-epsilon", out var epsilon))
+        {
+            if (!(Number(epsilon) is double e && Models.IsRmsEpsilon(e)))
+                problems.Add(
+                    $"rms-epsilon '{epsilon}' is not 0 or a finite number of at least {Text(Models.MinRmsEpsilon)}"
+                );
+            if (metadata.GetValueOrDefault(Prefix + "model") is not ("resmlp" or "rescnn"))
+                problems.Add(
+                    $"rms-epsilon is recorded for model '{metadata.GetValueOrDefault(Prefix + "model")}', which has "
+                        + "none (only resmlp and rescnn do)"
+                );
+        }
+        if (
+            options.TryGetValue("manifold-steps", out var manifoldSteps)
+            && !(
+                int.TryParse(manifoldSteps, NumberStyles.None, CultureInfo.InvariantCulture, out int iterations)
+                && iterations is >= 1 and <= OptimizerChoice.MaxManifoldSteps
+            )
+        )
+            problems.Add(
+                $"manifold-steps '{manifoldSteps}' is not an integer in 1..{OptimizerChoice.MaxManifoldSteps}"
+            );
+        if (
+            options.TryGetValue("manifold-tolerance", out var tolerance)
+            && !(Number(tolerance) is double t && double.IsFinite(t) && t >= 0)
+        )
+            problems.Add($"manifold-tolerance '{tolerance}' is not a finite number of at least 0");
+        if (
+            (options.ContainsKey("manifold-steps") || options.ContainsKey("manifold-tolerance"))
+            && options.GetValueOrDefault("rule") != "manifold"
+        )
+            problems.Add($"manifold settings are recorded for rule '{options.GetValueOrDefault("rule")}'");
         if (
             options.TryGetValue("seed", out var seed)
             && !int.TryParse(seed, NumberStyles.None, CultureInfo.InvariantCulture, out _)
@@ -164,6 +194,9 @@ public static class RunIdentity
                 $"Checkpoint '{path}' records an impossible run: {string.Join("; ", problems)}."
             );
     }
+
+    private static double? Number(string text) =>
+        double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out double x) ? x : null;
 
     /// <summary>Metadata entries for <paramref name="identity"/> and the resume defaults.</summary>
     public static Dictionary<string, string> Metadata(

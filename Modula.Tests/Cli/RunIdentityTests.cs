@@ -1,0 +1,81 @@
+using Modula.Cli.Training;
+
+namespace Modula.Tests.Cli;
+
+/// <summary>The settings a checkpoint records, checked before a resumed run or <c>modula certify</c> uses
+/// them.</summary>
+[TestClass]
+public sealed class RunIdentityTests
+{
+    private const string CheckpointPath = "run.safetensors";
+
+    /// <summary>A classifier run's recorded settings with <paramref name="changes"/> (key, value; a null value
+    /// removes the key).</summary>
+    private static Dictionary<string, string> Recorded(string model, params (string Key, string? Value)[] changes)
+    {
+        var metadata = new Dictionary<string, string>
+        {
+            ["run.model"] = model,
+            ["run.width"] = "16",
+            ["run.steps"] = "10",
+            ["run.batch"] = "8",
+            ["run.seed"] = "0",
+            ["run.optimizer"] = "modula-adam",
+            ["run.rule"] = "normalize",
+            ["run.lr"] = "0.25",
+        };
+        foreach (var (key, value) in changes)
+            if (value is null)
+                metadata.Remove("run." + key);
+            else
+                metadata["run." + key] = value;
+        return metadata;
+    }
+
+    [TestMethod]
+    public void SaneSettingsPass()
+    {
+        RunIdentity.CheckRecorded(CheckpointPath, Recorded("resmlp", ("rms-epsilon", "0.5")));
+        RunIdentity.CheckRecorded(CheckpointPath, Recorded("rescnn", ("rms-epsilon", "1E-30")));
+        RunIdentity.CheckRecorded(
+            CheckpointPath,
+            Recorded("mlp", ("rule", "manifold"), ("manifold-steps", "10000"), ("manifold-tolerance", "0"))
+        );
+    }
+
+    [TestMethod]
+    [DataRow("resmlp", "rms-epsilon", "-0.5", "rms-epsilon '-0.5' is not 0 or a finite number of at least 1E-30")]
+    [DataRow("resmlp", "rms-epsilon", "NaN", "rms-epsilon 'NaN' is not 0 or a finite number")]
+    [DataRow("rescnn", "rms-epsilon", "Infinity", "rms-epsilon 'Infinity' is not 0 or a finite number")]
+    [DataRow("resmlp", "rms-epsilon", "1e-40", "rms-epsilon '1e-40' is not 0 or a finite number")]
+    [DataRow("resmlp", "rms-epsilon", "half", "rms-epsilon 'half' is not 0 or a finite number")]
+    [DataRow("mlp", "rms-epsilon", "0.5", "rms-epsilon is recorded for model 'mlp', which has none")]
+    [DataRow("gpt", "rms-epsilon", "0.5", "rms-epsilon is recorded for model 'gpt', which has none")]
+    public void ACorruptedRmsEpsilonIsRefused(string model, string key, string value, string problem) =>
+        AssertRefused(Recorded(model, (key, value)), problem);
+
+    [TestMethod]
+    [DataRow("manifold-steps", "0", "manifold-steps '0' is not an integer in 1..10000")]
+    [DataRow("manifold-steps", "10001", "manifold-steps '10001' is not an integer in 1..10000")]
+    [DataRow("manifold-steps", "2.5", "manifold-steps '2.5' is not an integer in 1..10000")]
+    [DataRow("manifold-tolerance", "-0.001", "manifold-tolerance '-0.001' is not a finite number of at least 0")]
+    [DataRow("manifold-tolerance", "NaN", "manifold-tolerance 'NaN' is not a finite number of at least 0")]
+    [DataRow("manifold-tolerance", "-Infinity", "manifold-tolerance '-Infinity' is not a finite number")]
+    public void ACorruptedManifoldSettingIsRefused(string key, string value, string problem) =>
+        AssertRefused(Recorded("mlp", ("rule", "manifold"), (key, value)), problem);
+
+    [TestMethod]
+    [DataRow("manifold-steps", "10")]
+    [DataRow("manifold-tolerance", "0.001")]
+    public void AManifoldSettingOfAnotherRuleIsRefused(string key, string value) =>
+        AssertRefused(Recorded("mlp", (key, value)), "manifold settings are recorded for rule 'normalize'");
+
+    private static void AssertRefused(Dictionary<string, string> metadata, string problem)
+    {
+        var error = Assert.ThrowsExactly<InvalidDataException>(() =>
+            RunIdentity.CheckRecorded(CheckpointPath, metadata)
+        );
+        StringAssert.StartsWith(error.Message, $"Checkpoint '{CheckpointPath}' records an impossible run: ");
+        StringAssert.Contains(error.Message, problem);
+    }
+}
