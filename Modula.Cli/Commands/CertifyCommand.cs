@@ -19,8 +19,10 @@ public static class CertifyCommand
         computed from the checkpoint's weights: every Linear contributes sqrt(out/in) times its largest
         singular value, compositions multiply, sums add, scalars scale, each activation its largest
         slope. One line per named module and atom, then the total. Parts without a global bound (layer
-        norm and RMS division, token embeddings) are listed with the reason, and then no total is
-        certified. Reads checkpoints of 'modula train' (gpt, mlp, resmlp, rescnn).
+        norm, RMS division without an epsilon, token embeddings) are listed with the reason, and then no
+        total is certified. RMS division with an epsilon > 0 (resmlp and rescnn trained with
+        --rms-epsilon) is 1/sqrt(epsilon)-Lipschitz; with epsilon 0 (Modula's) it has no bound. Reads
+        checkpoints of 'modula train' (gpt, mlp, resmlp, rescnn).
 
         A v2 GPT (--recipe v2: no normalization) is certified from its embedded inputs to its logits, in
         the l2 norm of the whole [context, width] example, on the domain where every position's vector
@@ -69,15 +71,17 @@ public static class CertifyCommand
             throw new InvalidDataException($"{file.Path} is a GPT checkpoint without its model config.");
         RunIdentity.CheckRecorded(file.Path, file.Metadata);
         var options = new Options([], Models.SizeOptions).WithDefaults(RunIdentity.OptionsOf(file.Metadata));
+        Module built;
         try
         {
             CheckpointLimits.CheckClassifier(file.Path, Models.ClassifierSizes(name, options), file.FileBytes);
+            built = Models.Build(name, options);
         }
-        catch (UsageException e)
+        catch (Exception e) when (e is UsageException or ArgumentException)
         {
             throw new InvalidDataException($"{file.Path}: the recorded model does not build ({e.Message})");
         }
-        var (model, weights, _) = Checkpoint.LoadWeights(file, _ => Models.Build(name, options), Device.Cpu);
+        var (model, weights, _) = Checkpoint.LoadWeights(file, _ => built, Device.Cpu);
         return (model, weights, null);
     }
 }

@@ -124,6 +124,31 @@ public sealed class CertifyCommandTests
     }
 
     [TestMethod]
+    [DataRow("mlp", "blocks", "3", "--blocks does not apply to mlp")]
+    [DataRow("resmlp", "recipe", "v2", "--recipe does not apply to resmlp")]
+    [DataRow("resmlp", "block-depth", "65", "--block-depth must be in 1..64")]
+    public void ARecordedModelThatDoesNotBuildIsAnErrorInTheFile(string model, string key, string value, string why)
+    {
+        // Settings that pass the checks of the recorded values but that the model refuses: the file is at fault,
+        // not the command line.
+        var metadata = new Dictionary<string, string>
+        {
+            ["format"] = Checkpoint.Format,
+            ["run.model"] = model,
+            ["run.width"] = "1",
+            ["run." + key] = value,
+        };
+        var padding = new Dictionary<string, SafeTensor> { ["padding"] = new(DType.Float32, [1024], new byte[4096]) };
+        string path = Path.Combine(_dir, "bad-model.safetensors");
+        File.WriteAllBytes(path, SafeTensors.Serialize(padding, metadata));
+        var (code, output, error) = Run("certify", "--checkpoint", path);
+        Assert.AreEqual(4, code, error);
+        StringAssert.StartsWith(error, $"modula: {path}: the recorded model does not build ({why}");
+        Assert.AreEqual(1, error.Trim().Split('\n').Length, error);
+        Assert.AreEqual("", output);
+    }
+
+    [TestMethod]
     public void BadUsageAndBadFilesAreErrorsNotStackTraces()
     {
         Assert.AreEqual(2, Run("certify").Code);
