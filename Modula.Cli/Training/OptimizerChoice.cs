@@ -14,10 +14,10 @@ namespace Modula.Cli.Training;
 /// <param name="WeightDecay">Weight decay (mass-aware for normalized rules, decoupled for plain).</param>
 /// <param name="AdamLearningRate">muon only: Adam's learning rate for the embeddings, input layer and head.</param>
 /// <param name="Cap">The spectral projection enforced after every step, or null.</param>
-/// <param name="Method">The msign of the dualized rule and of muon when <c>--orthogonalizer</c> chose one; null for
-/// each one's default (six-step for dualize, Muon's quintic for muon).</param>
+/// <param name="Method">The msign of the dualized rule and of muon when <c>--orthogonalizer</c> chose another than
+/// the default; null for each one's default (six-step for dualize, Muon's quintic for muon).</param>
 /// <param name="Manifold">The manifold rule's dual ascent when <c>--manifold-steps</c> or <c>--manifold-tolerance</c>
-/// set it; null for <see cref="ManifoldMuonOptions"/>' defaults.</param>
+/// set it to other than <see cref="ManifoldMuonOptions"/>' defaults; null for those.</param>
 public sealed record OptimizerChoice(
     string Name,
     UpdateRule Rule,
@@ -110,12 +110,34 @@ public sealed record OptimizerChoice(
         if (rule != UpdateRule.Manifold)
             throw new UsageException("--manifold-steps and --manifold-tolerance apply only to --rule manifold.");
         var defaults = new ManifoldMuonOptions();
-        return defaults with
+        var chosen = defaults with
         {
             Iterations = options.GetInt("manifold-steps", defaults.Iterations, 1, MaxManifoldSteps),
             Tolerance = options.GetDouble("manifold-tolerance", defaults.Tolerance, v => v >= 0, "of at least 0"),
         };
+        return chosen == defaults ? null : chosen; // the defaults given explicitly are the run without them
     }
+
+    /// <summary>
+    /// Whether <paramref name="value"/> of <paramref name="option"/> (<c>--orthogonalizer</c>,
+    /// <c>--manifold-steps</c>, <c>--manifold-tolerance</c>) is what a run of <paramref name="optimizer"/> gets
+    /// without it. Such values are not part of a run's identity, but checkpoints of earlier builds may record them.
+    /// </summary>
+    public static bool IsDefault(string option, string value, string optimizer) =>
+        option switch
+        {
+            "orthogonalizer" => value == MethodName(DefaultMethod(optimizer)),
+            "manifold-steps" => int.TryParse(value, NumberStyles.None, CultureInfo.InvariantCulture, out int n)
+                && n == new ManifoldMuonOptions().Iterations,
+            "manifold-tolerance" => double.TryParse(value, NumberStyles.Float, CultureInfo.InvariantCulture, out var t)
+                && t == new ManifoldMuonOptions().Tolerance,
+            _ => false,
+        };
+
+    /// <summary>The msign <paramref name="optimizer"/> uses without <c>--orthogonalizer</c>: Muon's quintic for
+    /// muon, six-step for the dualized rule.</summary>
+    private static Orthogonalizer DefaultMethod(string optimizer) =>
+        optimizer == "muon" ? Orthogonalizer.MuonQuintic : Orthogonalizer.SixStep;
 
     /// <summary>The name <c>--orthogonalizer</c> gives <paramref name="method"/>.</summary>
     public static string MethodName(Orthogonalizer method) => MethodNames[(int)method];
@@ -130,12 +152,13 @@ public sealed record OptimizerChoice(
             );
         string method = options.Get("orthogonalizer", "");
         int index = Array.IndexOf(MethodNames, method);
-        return index >= 0
-            ? (Orthogonalizer)index
-            : throw new UsageException(
+        if (index < 0)
+            throw new UsageException(
                 $"unknown --orthogonalizer '{method}'; use {string.Join(", ", MethodNames)}."
                     + Suggestions.DidYouMean(method, MethodNames)
             );
+        // The default given explicitly is the run without it (and its checkpoints resume without it).
+        return (Orthogonalizer)index == DefaultMethod(name) ? null : (Orthogonalizer)index;
     }
 
     /// <summary>A fresh base optimizer for <paramref name="model"/>.</summary>

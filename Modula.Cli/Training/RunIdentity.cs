@@ -250,11 +250,16 @@ public static class RunIdentity
             );
         }
         foreach (
-            var key in metadata.Keys.Where(k =>
-                k.StartsWith(Prefix, StringComparison.Ordinal) && !identity.ContainsKey(k[Prefix.Length..])
+            var (key, value) in metadata.Where(p =>
+                p.Key.StartsWith(Prefix, StringComparison.Ordinal) && !identity.ContainsKey(p.Key[Prefix.Length..])
             )
         )
+        {
+            // An explicit default that earlier builds recorded is the same run as one without it.
+            if (OptimizerChoice.IsDefault(key[Prefix.Length..], value, identity.GetValueOrDefault("optimizer", "")))
+                continue;
             problems.Add($"the checkpoint records '{key[Prefix.Length..]}', which this command does not have");
+        }
         if (problems.Count > 0)
             throw new UsageException(
                 $"--resume {path}: these settings contradict the checkpoint's run (nothing was changed):\n  "

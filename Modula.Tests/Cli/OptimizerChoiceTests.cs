@@ -59,4 +59,61 @@ public sealed class OptimizerChoiceTests
         Assert.IsNull(plain.TrainerOptions(10).Manifold);
         Assert.IsFalse(RunIdentity.Of(settings with { Optimizer = plain }, "data").ContainsKey("manifold-steps"));
     }
+
+    private static Dictionary<string, string> Identity(OptimizerChoice choice) =>
+        RunIdentity.Of(new GptSettings("v1", new Modula.Modules.GptConfig(Blocks: 1), choice, 10, 2, 0), "data");
+
+    [TestMethod]
+    [DataRow("--orthogonalizer six-step", "")]
+    [DataRow("--optimizer muon --orthogonalizer muon", "--optimizer muon")]
+    [DataRow("--rule manifold --manifold-steps 10", "--rule manifold")]
+    [DataRow("--rule manifold --manifold-tolerance 0.001", "--rule manifold")]
+    [DataRow("--rule manifold --manifold-steps 10 --manifold-tolerance 1e-3", "--rule manifold")]
+    public void AnExplicitDefaultIsTheRunWithoutIt(string given, string omitted)
+    {
+        var explicitly = Parse(given.Split(' '));
+        var implicitly = Parse(omitted.Length == 0 ? [] : omitted.Split(' '));
+        Assert.AreEqual(implicitly, explicitly);
+        CollectionAssert.AreEquivalent(Identity(implicitly), Identity(explicitly));
+    }
+
+    [TestMethod]
+    [DataRow("--optimizer muon --orthogonalizer six-step", "orthogonalizer", "six-step")]
+    [DataRow("--orthogonalizer muon", "orthogonalizer", "muon")]
+    [DataRow("--rule manifold --manifold-steps 11", "manifold-steps", "11")]
+    [DataRow("--rule manifold --manifold-tolerance 0", "manifold-tolerance", "0")]
+    public void AnotherValueIsRecorded(string given, string key, string value) =>
+        Assert.AreEqual(value, Identity(Parse(given.Split(' '))).GetValueOrDefault(key));
+
+    [TestMethod]
+    [DataRow("momentum", "orthogonalizer", "six-step", true)]
+    [DataRow("muon", "orthogonalizer", "muon", true)]
+    [DataRow("muon", "orthogonalizer", "six-step", false)]
+    [DataRow("momentum", "manifold-steps", "10", true)]
+    [DataRow("momentum", "manifold-tolerance", "0.001", true)]
+    [DataRow("momentum", "manifold-tolerance", "0.002", false)]
+    public void AResumedCheckpointRecordingAnExplicitDefaultIsTheSameRun(
+        string optimizer,
+        string key,
+        string value,
+        bool same
+    )
+    {
+        // Checkpoints of earlier builds recorded explicit defaults; the run without them is the same run.
+        var choice = Parse(optimizer == "muon" ? ["--optimizer", "muon"] : ["--rule", "manifold"]);
+        var identity = Identity(choice);
+        var metadata = RunIdentity.Metadata(identity, new Dictionary<string, string>());
+        metadata["run." + key] = value;
+        if (same)
+            RunIdentity.Check("run.safetensors", metadata, identity, 5, extend: false);
+        else
+            StringAssert.Contains(
+                Assert
+                    .ThrowsExactly<UsageException>(() =>
+                        RunIdentity.Check("run.safetensors", metadata, identity, 5, extend: false)
+                    )
+                    .Message,
+                $"the checkpoint records '{key}', which this command does not have"
+            );
+    }
 }
