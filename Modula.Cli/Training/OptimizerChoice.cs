@@ -148,7 +148,8 @@ public sealed record OptimizerChoice(
             return null;
         if (name != "muon" && rule != UpdateRule.Dualize)
             throw new UsageException(
-                "--orthogonalizer applies only to --rule dualize and --optimizer muon (the others take no msign)."
+                "--orthogonalizer applies only to --rule dualize and --optimizer muon (--rule manifold always "
+                    + "uses six-step; normalize and plain take no msign)."
             );
         string method = options.Get("orthogonalizer", "");
         int index = Array.IndexOf(MethodNames, method);

@@ -54,6 +54,7 @@ public sealed class BadOptionTests
     [DataRow("train gpt --rule manifold --manifold-steps 0", "--manifold-steps")]
     [DataRow("train gpt --rule manifold --manifold-tolerance -1", "--manifold-tolerance")]
     [DataRow("train gpt --orthogonalizer muon", "--orthogonalizer applies only to --rule dualize")]
+    [DataRow("train gpt --rule manifold --orthogonalizer muon", "--rule manifold always uses six-step")]
     [DataRow("train gpt --recipe v2 --orthogonalizer polar-expres", "Did you mean 'polar-express'")]
     [DataRow("train mlp --optimizer muon --orthogonalizer newton", "unknown --orthogonalizer 'newton'")]
     [DataRow("sweep resmlp --optimizers muon,nuon", "sweep optimizer 'nuon'")]
