@@ -119,12 +119,14 @@ public sealed class GptRun : ITrainingRun
     /// held-out tokens whose most likely next token is the right one (the same batches every call).</summary>
     public GptEvaluation Evaluate(int batches)
     {
-        var (train, _) = EvaluateSplit(_corpus.Train, batches, Settings.Seed + 3);
-        var (test, accuracy) = EvaluateSplit(_corpus.Test, batches, Settings.Seed + 4);
+        var (train, _) = EvaluateSplit(_corpus.Train, batches, Settings.Seed + 3, accuracy: false);
+        var (test, accuracy) = EvaluateSplit(_corpus.Test, batches, Settings.Seed + 4, accuracy: true);
         return new GptEvaluation(train, test, accuracy);
     }
 
-    private (double Loss, double Accuracy) EvaluateSplit(int[] tokens, int batches, ulong seed)
+    /// <summary>Mean loss over <paramref name="batches"/> batches of <paramref name="tokens"/>, and when
+    /// <paramref name="accuracy"/> the share of tokens predicted right (else NaN: no argmax is computed).</summary>
+    private (double Loss, double Accuracy) EvaluateSplit(int[] tokens, int batches, ulong seed, bool accuracy)
     {
         var sampler = new Generator(seed);
         double total = 0;
@@ -137,13 +139,15 @@ public sealed class GptRun : ITrainingRun
             var (x, y) = Batch(tokens, sampler);
             var logits = Model.Forward(new Variable(x), Trainer.Parameters);
             total += F.CrossEntropy(logits, y).Value.Item();
+            if (!accuracy)
+                continue;
             var predicted = Ops.ArgMax(logits.Value, -1).ToArray<int>();
             var targets = y.ToArray<int>();
             for (int i = 0; i < targets.Length; i++)
                 correct += predicted[i] == targets[i] ? 1 : 0;
             count += targets.Length;
         }
-        return (total / Math.Max(1, batches), (double)correct / Math.Max(1, count));
+        return (total / Math.Max(1, batches), accuracy ? (double)correct / Math.Max(1, count) : double.NaN);
     }
 
     /// <summary>Random windows of the context length: inputs [B, T] and next-token targets [B, T].</summary>
