@@ -14,10 +14,13 @@ public static class SummaryCommand
                     "|",
                     Models.Names
                 )} [--recipe v1|v2] [--width N] [--blocks N] [--block-depth N] [--heads N] [--context N]
+                               [--rms-epsilon X]
 
                 Prints the model's module tree: every atom with its mass, the norm target it receives
                 when the whole update is normalized to 1, and its weight shape; every bond with its
-                sensitivity; and totals (atoms, bonds, mass, sensitivity) for each compound.
+                sensitivity; and totals (atoms, bonds, mass, sensitivity) for each compound. The sizes
+                and --rms-epsilon (resmlp and rescnn: the ε of their RMS divisions, as in 'modula train')
+                describe the model as 'modula train' builds it.
                 """
             );
             return args.Length == 0 ? 2 : 0;

@@ -166,4 +166,19 @@ public sealed class CommandLineTests
         Assert.AreEqual(2, bad);
         StringAssert.Contains(error, "--width 130 must be divisible by --heads 4");
     }
+
+    [TestMethod]
+    public void SummaryTakesTheRmsEpsilonOfResMlpAndResCnn()
+    {
+        var (code, output, error) = Run("summary", "resmlp", "--blocks", "1", "--rms-epsilon", "0.5");
+        Assert.AreEqual(0, code, error);
+        Assert.AreEqual(2, output.Split('\n').Count(l => l.Contains("RMSDivide(-1)[ε=0.5]  sensitivity 1")), output);
+        (code, output, error) = Run("summary", "rescnn", "--blocks", "1", "--rms-epsilon", "1e-30");
+        Assert.AreEqual(0, code, error);
+        StringAssert.Contains(output, "[ε=1E-30]");
+        (code, _, error) = Run("summary", "mlp", "--rms-epsilon", "0.5");
+        Assert.AreEqual(2, code);
+        StringAssert.Contains(error, "--rms-epsilon does not apply to mlp");
+        StringAssert.Contains(Run("summary", "--help").Out, "[--rms-epsilon X]");
+    }
 }
