@@ -93,7 +93,8 @@ public static class TrainCommand
 
                 Data is looked up in --data, $MODULA_DATA, ./data and /usr/share/datasets, and downloaded into ./data
                 when missing (unless --no-download). The last line is machine-readable:
-                  final step=… train_loss=… test_loss=… [test_accuracy=…] ms_per_step=… peak_rss_mb=…
+                  gpt:                final step=… train_loss=… test_loss=… test_accuracy=… ms_per_step=… peak_rss_mb=…
+                  mlp/resmlp/rescnn:  final step=… test_loss=… test_accuracy=… seconds=… ms_per_step=… peak_rss_mb=…
                 """
             );
             return args.Length == 0 ? 2 : 0;
@@ -278,7 +279,7 @@ public static class TrainCommand
             return code;
         var (loss, accuracy) = run.Test();
         output.WriteLine(
-            Invariant($"final step={run.Trainer.StepCount} test_loss={loss:F4} test_acc={accuracy:F4} ")
+            Invariant($"final step={run.Trainer.StepCount} test_loss={loss:F4} test_accuracy={accuracy:F4} ")
                 + Invariant($"seconds={clockTotal.Elapsed.TotalSeconds:F1} ms_per_step={Measure.Median(stepTimes):F2} ")
                 + Invariant($"peak_rss_mb={Measure.PeakRssMb():F0}")
         );

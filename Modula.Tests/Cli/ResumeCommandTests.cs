@@ -307,6 +307,10 @@ public sealed class ResumeCommandTests
         (code, output, error) = Run(["train", "mlp", "--resume", early]);
         Assert.AreEqual(0, code, output + error);
         StringAssert.Contains(output, "from step 5");
+        StringAssert.Matches(
+            output,
+            new System.Text.RegularExpressions.Regex(@"\nfinal step=10 test_loss=\S+ test_accuracy=")
+        );
         var (expected, _) = SafeTensors.Read(Path.Combine(_dir, "straight.safetensors"));
         var (actual, metadata) = SafeTensors.Read(early);
         Assert.AreEqual("10", metadata["step"]);
