@@ -319,6 +319,64 @@ public sealed class ResumeCommandTests
     }
 
     [TestMethod]
+    public void AResMlpResumesWithItsOwnRmsEpsilonAndRefusesAnother()
+    {
+        string? data = Environment.GetEnvironmentVariable("MODULA_DATA");
+        if (data is null || !File.Exists(Path.Combine(data, "fashion-mnist", "train-images-idx3-ubyte.gz")))
+            Assert.Inconclusive("Fashion-MNIST not found in MODULA_DATA.");
+        string path = Path.Combine(_dir, "resmlp.safetensors");
+        string[] train =
+        [
+            "train",
+            "resmlp",
+            "--data",
+            Path.Combine(data, "fashion-mnist"),
+            "--steps",
+            "6",
+            "--batch",
+            "8",
+            "--width",
+            "16",
+            "--blocks",
+            "1",
+            "--eval-interval",
+            "3",
+            "--rms-epsilon",
+            "0.5",
+            "--log",
+            Path.Combine(_dir, "resmlp.csv"),
+            "--checkpoint",
+            path,
+            "--keep",
+            "2",
+        ];
+        var (code, output, error) = Run(train);
+        Assert.AreEqual(0, code, output + error);
+        string early = Path.Combine(_dir, "early.safetensors");
+        File.Copy(Path.Combine(_dir, "resmlp.step-0000003.safetensors"), early);
+        Assert.AreEqual("0.5", SafeTensors.Read(early).Metadata["run.rms-epsilon"]);
+        var before = File.ReadAllBytes(early);
+
+        (code, _, error) = Run(["train", "resmlp", "--resume", early, "--rms-epsilon", "0.25"]);
+        Assert.AreEqual(2, code, error);
+        StringAssert.Contains(error, "--rms-epsilon 0.25 (the run's is 0.5)");
+        (code, _, error) = Run(["train", "resmlp", "--resume", early, "--rms-epsilon", "0"]);
+        Assert.AreEqual(2, code, error);
+        StringAssert.Contains(error, "the checkpoint records 'rms-epsilon', which this command does not have");
+        CollectionAssert.AreEqual(before, File.ReadAllBytes(early), "the refused resumes change nothing");
+
+        (code, output, error) = Run(["train", "resmlp", "--resume", early, "--rms-epsilon", "0.5"]);
+        Assert.AreEqual(0, code, output + error);
+        StringAssert.Contains(output, "from step 3");
+        StringAssert.Contains(output, "final step=6");
+        var (expected, _) = SafeTensors.Read(path);
+        var (actual, metadata) = SafeTensors.Read(early);
+        Assert.AreEqual("0.5", metadata["run.rms-epsilon"]);
+        foreach (var (key, t) in expected)
+            CollectionAssert.AreEqual(t.Data, actual[key].Data, $"tensor {key}");
+    }
+
+    [TestMethod]
     public void MuonAndASpectralCapAreRecordedAndAResumedRunKeepsThem()
     {
         string[] Run(string name, params string[] more) =>
