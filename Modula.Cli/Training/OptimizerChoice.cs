@@ -119,20 +119,31 @@ public sealed record OptimizerChoice(
     }
 
     /// <summary>
-    /// Whether <paramref name="value"/> of <paramref name="option"/> (<c>--orthogonalizer</c>,
-    /// <c>--manifold-steps</c>, <c>--manifold-tolerance</c>) is what a run of <paramref name="optimizer"/> gets
-    /// without it. Such values are not part of a run's identity, but checkpoints of earlier builds may record them.
+    /// The value of <paramref name="option"/> (<c>--orthogonalizer</c>, <c>--manifold-steps</c>,
+    /// <c>--manifold-tolerance</c>) that a run of <paramref name="optimizer"/> gets without it, as a run's identity
+    /// would write it; null for other options. Such values are not part of a run's identity.
     /// </summary>
-    public static bool IsDefault(string option, string value, string optimizer) =>
+    public static string? DefaultSetting(string option, string optimizer) =>
         option switch
         {
-            "orthogonalizer" => value == MethodName(DefaultMethod(optimizer)),
-            "manifold-steps" => int.TryParse(value, NumberStyles.None, CultureInfo.InvariantCulture, out int n)
-                && n == new ManifoldMuonOptions().Iterations,
-            "manifold-tolerance" => double.TryParse(value, NumberStyles.Float, CultureInfo.InvariantCulture, out var t)
-                && t == new ManifoldMuonOptions().Tolerance,
-            _ => false,
+            "orthogonalizer" => MethodName(DefaultMethod(optimizer)),
+            "manifold-steps" => new ManifoldMuonOptions().Iterations.ToString(CultureInfo.InvariantCulture),
+            "manifold-tolerance" => new ManifoldMuonOptions().Tolerance.ToString("R", CultureInfo.InvariantCulture),
+            _ => null,
         };
+
+    /// <summary>Whether <paramref name="value"/> of <paramref name="option"/> is its <see cref="DefaultSetting"/>
+    /// (numbers compared as numbers): checkpoints of earlier builds record defaults given explicitly.</summary>
+    public static bool IsDefault(string option, string value, string optimizer) =>
+        DefaultSetting(option, optimizer) is { } setting
+        && (
+            value == setting
+            || (
+                option != "orthogonalizer"
+                && double.TryParse(value, NumberStyles.Float, CultureInfo.InvariantCulture, out double x)
+                && x == double.Parse(setting, CultureInfo.InvariantCulture)
+            )
+        );
 
     /// <summary>The msign <paramref name="optimizer"/> uses without <c>--orthogonalizer</c>: Muon's quintic for
     /// muon, six-step for the dualized rule.</summary>

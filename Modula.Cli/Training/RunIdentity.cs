@@ -255,10 +255,17 @@ public static class RunIdentity
             )
         )
         {
+            string option = key[Prefix.Length..],
+                optimizer = identity.GetValueOrDefault("optimizer", "");
             // An explicit default that earlier builds recorded is the same run as one without it.
-            if (OptimizerChoice.IsDefault(key[Prefix.Length..], value, identity.GetValueOrDefault("optimizer", "")))
+            if (OptimizerChoice.IsDefault(option, value, optimizer))
                 continue;
-            problems.Add($"the checkpoint records '{key[Prefix.Length..]}', which this command does not have");
+            // A setting taken from the checkpoint is missing from the identity only when a flag set it to its default.
+            problems.Add(
+                OptimizerChoice.DefaultSetting(option, optimizer) is { } given
+                    ? $"--{option} {given} (the run's is {value})"
+                    : $"the checkpoint records '{option}', which this command does not have"
+            );
         }
         if (problems.Count > 0)
             throw new UsageException(
