@@ -80,9 +80,10 @@ internal interface IBackend
     /// c[b] (+)= α·a[b]·b[b] with a [B, M, K] and b [B, K, N] of any strides; c [B, M, N] with unit
     /// column stride and any row and batch strides (it does not overlap itself). Any of the three
     /// may instead have two batch axes [B₀, B₁, ·, ·] (B₀·B₁ = B, batch b = b₀·B₁ + b₁), as a
-    /// head-split view has; see <see cref="MatMulBatch"/>.
+    /// head-split view has; see <see cref="MatMulBatch"/>. With <paramref name="symmetric"/> the caller guarantees
+    /// every product is symmetric (M = N, c overwritten): a backend may compute one triangle and mirror it.
     /// </summary>
-    void MatMul(Tensor a, Tensor b, Tensor c, bool accumulate, double alpha);
+    void MatMul(Tensor a, Tensor b, Tensor c, bool accumulate, double alpha, bool symmetric);
 
     /// <summary>
     /// y[i, :] = table[indices[i], :]; table [V, D] and y [n, D] contiguous, int indices [n]. CPU indices are

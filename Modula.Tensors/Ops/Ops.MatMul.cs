@@ -11,10 +11,25 @@ public static partial class Ops
     /// extra pass). Transposed and strided views are read in place. The result is contiguous,
     /// except that it follows the layout of an untransposed operand of its own shape that is a
     /// head-split view (attention's p·v): merging the heads back is then a view, not a copy.
+    /// <paramref name="symmetricResult"/> states that every product is symmetric whatever rounding does (say, two
+    /// polynomials in one symmetric matrix, which commute): a backend may then compute one triangle and mirror it,
+    /// about half the work (the CPU does), so the result is exactly symmetric. Products of the form XᵀX read from
+    /// one tensor are recognized without it.
     /// </summary>
-    public static Tensor MatMul(Tensor a, Tensor b, bool transposeA = false, bool transposeB = false, double alpha = 1)
+    public static Tensor MatMul(
+        Tensor a,
+        Tensor b,
+        bool transposeA = false,
+        bool transposeB = false,
+        double alpha = 1,
+        bool symmetricResult = false
+    )
     {
         var (a3, b3, batchShape, m, n) = PrepareMatMul(a, b, transposeA, transposeB);
+        if (symmetricResult && m != n)
+            throw new ArgumentException(
+                $"{nameof(MatMul)}: a symmetric result must be square, got {m}×{n} from {a.Shape} and {b.Shape}."
+            );
         using (a3)
         using (b3)
         {
@@ -30,7 +45,7 @@ public static partial class Ops
                 if (direct is not null)
                 {
                     using (a.Device.Time(MatMulLabel, (a3, b3, direct)))
-                        a.Device.Backend.MatMul(a3, b3, direct, accumulate: false, alpha);
+                        a.Device.Backend.MatMul(a3, b3, direct, accumulate: false, alpha, symmetricResult);
                     return y;
                 }
                 y.Dispose();
@@ -38,7 +53,7 @@ public static partial class Ops
             var c = Tensor.Empty(new Shape([batchShape.Size, m, n]), a.DType, a.Device);
             if (c.Size > 0)
                 using (a.Device.Time(MatMulLabel, (a3, b3, c)))
-                    a.Device.Backend.MatMul(a3, b3, c, accumulate: false, alpha);
+                    a.Device.Backend.MatMul(a3, b3, c, accumulate: false, alpha, symmetricResult);
             using (c)
                 return c.Reshape(shape.Dims.ToArray());
         }
@@ -77,12 +92,12 @@ public static partial class Ops
             if (direct is not null)
             {
                 using (a.Device.Time(MatMulLabel, (a3, b3, direct)))
-                    a.Device.Backend.MatMul(a3, b3, direct, accumulate, alpha);
+                    a.Device.Backend.MatMul(a3, b3, direct, accumulate, alpha, symmetric: false);
                 return;
             }
             using var product = Tensor.Empty(new Shape([batchShape.Size, m, n]), a.DType, a.Device);
             using (a.Device.Time(MatMulLabel, (a3, b3, product)))
-                a.Device.Backend.MatMul(a3, b3, product, accumulate: false, alpha);
+                a.Device.Backend.MatMul(a3, b3, product, accumulate: false, alpha, symmetric: false);
             using var shaped = product.View(shape.Dims.ToArray());
             using var sum = accumulate ? Add(c, shaped) : null;
             CopyInto(sum ?? shaped, c);

@@ -4,7 +4,7 @@ namespace Modula.Tensors.Backends.Cpu;
 
 internal sealed partial class CpuBackend
 {
-    public void MatMul(Tensor a, Tensor b, Tensor c, bool accumulate, double alpha)
+    public void MatMul(Tensor a, Tensor b, Tensor c, bool accumulate, double alpha, bool symmetric)
     {
         int batch = MatMulBatch.Count(c),
             m = c.Shape[-2],
@@ -44,7 +44,7 @@ internal sealed partial class CpuBackend
             Product(Matrix(af, a, i), Matrix(bf, b, i), Matrix(cf, c, i), threads);
 
         // A Gram product (B is A's transpose in the same memory, as in Newton–Schulz's MᵀM) is
-        // symmetric, so only its lower triangle is computed.
+        // symmetric, as is one the caller declares so; only its lower triangle is computed.
         void Product(MatrixRef<float> ma, MatrixRef<float> mb, MatrixRef<float> mc, int threads) =>
             PackedGemm.Multiply(
                 ma,
@@ -56,7 +56,7 @@ internal sealed partial class CpuBackend
                 accumulate,
                 (float)alpha,
                 threads,
-                symmetric: !accumulate && PackedGemm.IsGram(ma, mb, m, n)
+                symmetric: !accumulate && (symmetric || PackedGemm.IsGram(ma, mb, m, n))
             );
     }
 

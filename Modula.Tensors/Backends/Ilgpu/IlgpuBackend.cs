@@ -328,7 +328,8 @@ internal sealed partial class IlgpuBackend : IBackend
             Acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<int>, int, int>(Kernels.ArgMax)
         )(outer * inner, Dense<float>(x), Dense<int>(y), reduce, inner);
 
-    public void MatMul(Tensor a, Tensor b, Tensor c, bool accumulate, double alpha)
+    // A symmetric product is computed whole: the tiled kernel has no triangle mode.
+    public void MatMul(Tensor a, Tensor b, Tensor c, bool accumulate, double alpha, bool symmetric)
     {
         int batch = MatMulBatch.Count(c),
             m = c.Shape[-2],
