@@ -98,15 +98,27 @@ internal static class OddPolynomial
                 }
                 var (a, b, c) = steps[i];
                 var h = Polynomial(gram, identity, a, b, c);
-                bool restartNext = i == steps.Count - 1 || (i + 1) % GramRestart == 0;
-                var current = gram;
-                using (current)
-                using (var rh = restartNext ? null : Ops.MatMul(current, h, symmetricResult: true))
-                    gram = rh is null ? null : Ops.MatMul(rh, h, symmetricResult: true);
-                var before = q;
-                using (before)
-                using (before is null ? null : h)
-                    q = before is null ? h : Ops.MatMul(before, h, symmetricResult: true);
+                try
+                {
+                    bool restartNext = i == steps.Count - 1 || (i + 1) % GramRestart == 0;
+                    using (var current = gram)
+                    {
+                        gram = null;
+                        if (!restartNext)
+                            using (var rh = Ops.MatMul(current, h, symmetricResult: true))
+                                gram = Ops.MatMul(rh, h, symmetricResult: true);
+                    }
+                    using (var before = q)
+                    {
+                        q = null;
+                        q = before is null ? h : Ops.MatMul(before, h, symmetricResult: true);
+                    }
+                }
+                finally
+                {
+                    if (!ReferenceEquals(q, h))
+                        h.Dispose(); // folded into Q, or the step failed
+                }
             }
             var result = MultiplyBack(m, m0, q!);
             q = null;

@@ -150,6 +150,91 @@ public sealed class MatMulTests
         }
     }
 
+    /// <summary>
+    /// <c>symmetricResult</c>: A symmetric and B a polynomial in A (so A·B is symmetric), against the float64
+    /// product of the same rounded values. The CPU computes the lower triangle and mirrors it, so its float32
+    /// result must also be exactly symmetric; sizes cross the 12-row and 32-column tile edges, the one-thread and
+    /// two-thread bands, a batch, A read transposed, and an empty depth.
+    /// </summary>
+    [TestMethod]
+    [DataRow(1, 1)]
+    [DataRow(1, 5)]
+    [DataRow(3, 13)]
+    [DataRow(2, 64)]
+    [DataRow(1, 130)]
+    [DataRow(2, 0)]
+    public void SymmetricResultEqualsTheFullProduct(int batch, int n)
+    {
+        var (a, b) = CommutingSymmetric(batch, n, seed: 21);
+        var expected = Reference3(a, b, batch, n, n, n, false, false, false);
+        foreach (
+            var (deviceName, dtype, threads) in new[]
+            {
+                (TestDevices.Cpu, DType.Float32, 1),
+                (TestDevices.Cpu, DType.Float32, 2),
+                (TestDevices.Cpu, DType.Float64, 2),
+                (TestDevices.Simulator, DType.Float32, 1),
+            }
+        )
+        foreach (bool transposeA in new[] { false, true })
+        {
+            if (deviceName == TestDevices.Simulator && n > 64)
+                continue; // the simulator is slow; small sizes only
+            using var threadsScope = CpuDevice.UseThreads(threads);
+            var device = TestDevices.Get(deviceName);
+            using var ta = Reference.Make(a, new Shape(batch, n, n), dtype, device);
+            using var tb = Reference.Make(b, new Shape(batch, n, n), dtype, device);
+            using var c = Ops.MatMul(ta, tb, transposeA, symmetricResult: true);
+            string what = $"{batch}×{n}×{n} {deviceName}/{dtype} threads={threads} Aᵀ={transposeA}";
+            double atol = dtype == DType.Float64 ? 1e-9 : 1e-4 * Math.Sqrt(n + 1);
+            var actual = Reference.Read(c);
+            Reference.AssertClose(expected, actual, atol, 1e-5, what);
+            if (deviceName == TestDevices.Cpu && dtype == DType.Float32) // float64 computes the whole product
+                for (int q = 0; q < batch; q++)
+                for (int i = 0; i < n; i++)
+                for (int j = 0; j < i; j++)
+                    Assert.AreEqual(
+                        actual[(q * n + i) * n + j],
+                        actual[(q * n + j) * n + i],
+                        $"{what}: C[{q}, {i}, {j}] ≠ C[{q}, {j}, {i}]"
+                    );
+        }
+    }
+
+    [TestMethod]
+    public void SymmetricResultOfANonSquareProductIsRefused()
+    {
+        using var a = Ops.Zeros(new Shape(4, 3));
+        using var b = Ops.Zeros(new Shape(3, 5));
+        var error = Assert.ThrowsExactly<ArgumentException>(() => Ops.MatMul(a, b, symmetricResult: true));
+        StringAssert.Contains(error.Message, "symmetric result must be square");
+    }
+
+    /// <summary>Per batch entry, A = X + Xᵀ and B = A² / n + A (commuting symmetric matrices), rounded to
+    /// float32.</summary>
+    private static (double[] A, double[] B) CommutingSymmetric(int batch, int n, int seed)
+    {
+        var x = Reference.RandomValues(batch * n * n, seed);
+        var a = new double[batch * n * n];
+        var b = new double[batch * n * n];
+        for (int q = 0; q < batch; q++)
+        {
+            int o = q * n * n;
+            for (int i = 0; i < n; i++)
+            for (int j = 0; j < n; j++)
+                a[o + i * n + j] = (float)(x[o + i * n + j] + x[o + j * n + i]);
+            for (int i = 0; i < n; i++)
+            for (int j = 0; j < n; j++)
+            {
+                double s = 0;
+                for (int p = 0; p < n; p++)
+                    s += a[o + i * n + p] * a[o + p * n + j];
+                b[o + i * n + j] = (float)(s / n + a[o + i * n + j]);
+            }
+        }
+        return (a, b);
+    }
+
     [TestMethod]
     [DataRow(TestDevices.Cpu)]
     [DataRow(TestDevices.Simulator)]
