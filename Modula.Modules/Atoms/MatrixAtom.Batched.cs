@@ -7,12 +7,13 @@ public abstract partial class MatrixAtom
 {
     /// <summary>
     /// Dualizes the gradients of every group of two or more matrix atoms whose matrices have the
-    /// same shape up to transposition, dtype and device with one batched Newton–Schulz run: the
-    /// atoms' slices are stacked, in their tall orientation (a wide 128×512 matrix joins the tall
-    /// 512×128 ones as its transpose, as Newton–Schulz would orient it anyway), into one
-    /// [Σ S, long, short] tensor, so each iteration issues three batched products
-    /// instead of three per atom (fewer launches, and small products keep every thread busy, one
-    /// matrix per thread). Each matrix is still orthogonalized on its own, so the result equals
+    /// same shape up to transposition, dtype and device with batched Newton–Schulz runs, so each
+    /// iteration issues a few batched products instead of a few per atom (fewer launches, and small
+    /// products keep every thread busy, one matrix per thread). Shapes that run on their Gram matrix
+    /// (<see cref="OddPolynomial.RunsOnGram"/>) are two batches, the tall members and the wide ones,
+    /// each read and written as it lies; other shapes are one [Σ S, long, short] batch, a wide
+    /// member joining the tall ones as its transpose (as Newton–Schulz would orient it anyway).
+    /// Each matrix is still orthogonalized on its own, so the result equals
     /// <see cref="DualizeWeight"/> atom by atom. Results, times each atom's target, are written into
     /// <paramref name="output"/>; when the gradient and output are packed (see <see cref="Weights.Pack"/>),
     /// a run of same-shaped atoms is read as one view and written by one multiply, with the targets of all
@@ -47,23 +48,63 @@ public abstract partial class MatrixAtom
         {
             int[] tall = TallOnes(members),
                 wide = WideOnes(members);
-            using var tallPart = tall.Length > 0 ? Stack(atoms, gradient, tall) : null;
-            using var wideStack = wide.Length > 0 ? Stack(atoms, gradient, wide) : null;
-            using var widePart = wideStack?.Transpose();
-            using var stacked =
-                tallPart is null ? null
-                : widePart is null ? null
-                : Ops.Concat([tallPart, widePart], 0);
-            using var orthogonal = Orthogonalize.Apply(stacked ?? tallPart ?? widePart!, method);
-            int tallSlices = tall.Sum(i => ((MatrixAtom)atoms[i].Atom).Slices);
-            using (var ofTall = orthogonal.Slice(0, 0, tallSlices))
-                WriteScaled(atoms, ofTall, tall, scalars, output, transpose: false);
-            using (var ofWide = orthogonal.Slice(0, tallSlices, orthogonal.Shape[0] - tallSlices))
-                WriteScaled(atoms, ofWide, wide, scalars, output, transpose: true);
+            var (rows, columns) = Tall((MatrixAtom)atoms[members[0]].Atom);
+            if (OddPolynomial.RunsOnGram(rows, columns))
+            {
+                // The Gram form runs a wide matrix as it lies: tall and wide members are two batches, each read
+                // and written in place, rather than one batch that transposes the wide ones in and out.
+                OrthogonalizeInPlace(atoms, gradient, tall, method, scalars, output);
+                OrthogonalizeInPlace(atoms, gradient, wide, method, scalars, output);
+            }
+            else
+                OrthogonalizeStacked(atoms, gradient, tall, wide, method, scalars, output);
             foreach (int i in members)
                 done[i] = true;
         }
         return done;
+    }
+
+    /// <summary>One batch of same-shaped members (all tall or all wide), orthogonalized as they lie.</summary>
+    private static void OrthogonalizeInPlace(
+        IReadOnlyList<(string Path, Atom Atom)> atoms,
+        Weights gradient,
+        int[] members,
+        Orthogonalizer method,
+        GroupScalars scalars,
+        Weights output
+    )
+    {
+        if (members.Length == 0)
+            return;
+        using var stacked = Stack(atoms, gradient, members);
+        using var orthogonal = Orthogonalize.Apply(stacked, method);
+        WriteScaled(atoms, orthogonal, members, scalars, output, transpose: false);
+    }
+
+    /// <summary>Tall and wide members in one batch, the wide ones transposed in and out.</summary>
+    private static void OrthogonalizeStacked(
+        IReadOnlyList<(string Path, Atom Atom)> atoms,
+        Weights gradient,
+        int[] tall,
+        int[] wide,
+        Orthogonalizer method,
+        GroupScalars scalars,
+        Weights output
+    )
+    {
+        using var tallPart = tall.Length > 0 ? Stack(atoms, gradient, tall) : null;
+        using var wideStack = wide.Length > 0 ? Stack(atoms, gradient, wide) : null;
+        using var widePart = wideStack?.Transpose();
+        using var stacked =
+            tallPart is null ? null
+            : widePart is null ? null
+            : Ops.Concat([tallPart, widePart], 0);
+        using var orthogonal = Orthogonalize.Apply(stacked ?? tallPart ?? widePart!, method);
+        int tallSlices = tall.Sum(i => ((MatrixAtom)atoms[i].Atom).Slices);
+        using (var ofTall = orthogonal.Slice(0, 0, tallSlices))
+            WriteScaled(atoms, ofTall, tall, scalars, output, transpose: false);
+        using (var ofWide = orthogonal.Slice(0, tallSlices, orthogonal.Shape[0] - tallSlices))
+            WriteScaled(atoms, ofWide, wide, scalars, output, transpose: true);
     }
 
     /// <summary>The members' gradient slices stacked [Σ S, out, in]: a view when they lie back to back.</summary>

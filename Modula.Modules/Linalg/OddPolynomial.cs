@@ -12,10 +12,11 @@ internal static class OddPolynomial
 {
     /// <summary>
     /// Runs <paramref name="steps"/> on every matrix of <paramref name="g"/> [..., m, n] after <paramref
-    /// name="prepare"/> (which receives g in its tall orientation and returns a new tensor, say g rescaled). Works on
-    /// the tall orientation so that MᵀM is the small Gram matrix; returns a new contiguous tensor shaped like g.
-    /// Matrices at least <see cref="GramAspect"/> times taller than wide run the steps on their Gram matrix
-    /// (<see cref="ComposeOnGram"/>); the others step the matrix itself.
+    /// name="prepare"/> (which returns a new tensor, say g rescaled, and must act alike on a matrix and its
+    /// transpose: it receives either). Returns a new contiguous tensor shaped like g. Matrices whose long side is at
+    /// least <see cref="GramAspect"/> times their short one run the steps on their small Gram matrix (<see
+    /// cref="ComposeOnGram"/>), in g's own orientation; the others step the matrix itself, taken tall so that
+    /// MᵀM is the small Gram matrix.
     /// </summary>
     public static Tensor Compose(
         Tensor g,
@@ -35,19 +36,18 @@ internal static class OddPolynomial
         if (g.Rank < 2)
             throw new ArgumentException($"OddPolynomial: needs a matrix or a batch of matrices, got {g.Shape}.");
         bool transpose = g.Shape[-1] > g.Shape[-2];
-        using var tall = transpose ? g.Transpose() : g.View(g.Shape.Dims.ToArray());
-        var prepared = prepare(tall);
-        Tensor m;
-        if (steps.Count > 0 && (onGram ?? tall.Shape[-2] >= GramAspect * tall.Shape[-1]))
-            using (prepared)
-                m = ComposeOnGram(prepared, steps);
-        else
+        if (steps.Count > 0 && (onGram ?? RunsOnGram(g.Shape[-2], g.Shape[-1])))
         {
-            m = prepared;
-            using var identity = Identity(m.Shape[-1], m.DType, m.Device);
+            // No transpose: a wide M's Gram matrix is M·Mᵀ, and its result Q·M.
+            using var same = g.View(g.Shape.Dims.ToArray());
+            using var scaled = prepare(same);
+            return ComposeOnGram(scaled, steps, wide: transpose);
+        }
+        using var tall = transpose ? g.Transpose() : g.View(g.Shape.Dims.ToArray());
+        var m = prepare(tall);
+        using (var identity = Identity(m.Shape[-1], m.DType, m.Device))
             foreach (var (a, b, c) in steps)
                 m = Step(m, identity, a, b, c);
-        }
         if (!transpose)
             return m;
         using (m)
@@ -55,7 +55,13 @@ internal static class OddPolynomial
             return Ops.Contiguous(back);
     }
 
-    /// <summary>How many times taller than wide a matrix must be for <see cref="ComposeOnGram"/> to run.</summary>
+    /// <summary>True when <see cref="Compose(Tensor, IReadOnlyList{ValueTuple{double, double, double}}, Func{Tensor,
+    /// Tensor})"/> runs a <paramref name="rows"/> × <paramref name="columns"/> matrix on its Gram matrix.</summary>
+    internal static bool RunsOnGram(int rows, int columns) =>
+        Math.Max(rows, columns) >= GramAspect * Math.Min(rows, columns);
+
+    /// <summary>How many times longer than its short side a matrix must be for <see cref="ComposeOnGram"/> to
+    /// run.</summary>
     /// <remarks>
     /// Per step the direct form costs about 3m·n² + n³ multiply-adds (Gram and square products counted at half, as
     /// the CPU computes only their lower triangles), the Gram form about 3n³ plus, every <see cref="GramRestart"/>
@@ -78,11 +84,13 @@ internal static class OddPolynomial
     /// R = MᵀM is a polynomial in M₀ᵀM₀, so M_k = M₀·Q with Q = h₁·h₂·…, and the next Gram matrix is
     /// h·R·h = R·h². Every product there is of two polynomials in one symmetric matrix: they commute, their product
     /// is symmetric, and the CPU computes only its lower triangle. Nothing but the first Gram product and the final
-    /// M₀·Q (and one pair per restart) touches the tall M.
+    /// M₀·Q (and one pair per restart) touches the tall M. A <paramref name="wide"/> M (n × m) is the transpose of
+    /// that: R = M·Mᵀ and M_k = Q·M₀.
     /// </summary>
-    private static Tensor ComposeOnGram(Tensor m0, IReadOnlyList<(double A, double B, double C)> steps)
+    private static Tensor ComposeOnGram(Tensor m0, IReadOnlyList<(double A, double B, double C)> steps, bool wide)
     {
-        using var identity = Identity(m0.Shape[-1], m0.DType, m0.Device);
+        int shortSide = wide ? m0.Shape[-2] : m0.Shape[-1];
+        using var identity = Identity(shortSide, m0.DType, m0.Device);
         Tensor m = m0;
         Tensor? gram = null,
             q = null;
@@ -93,8 +101,8 @@ internal static class OddPolynomial
                 if (gram is null)
                 {
                     if (q is not null)
-                        (m, q) = (MultiplyBack(m, m0, q), null);
-                    gram = Ops.MatMul(m, m, transposeA: true);
+                        (m, q) = (MultiplyBack(m, m0, q, wide), null);
+                    gram = Ops.MatMul(m, m, transposeA: !wide, transposeB: wide);
                 }
                 var (a, b, c) = steps[i];
                 var h = Polynomial(gram, identity, a, b, c);
@@ -120,7 +128,7 @@ internal static class OddPolynomial
                         h.Dispose(); // folded into Q, or the step failed
                 }
             }
-            var result = MultiplyBack(m, m0, q!);
+            var result = MultiplyBack(m, m0, q!, wide);
             q = null;
             m = m0;
             return result;
@@ -134,25 +142,31 @@ internal static class OddPolynomial
         }
     }
 
-    // M·Q, disposing Q and M unless M is the caller's.
-    private static Tensor MultiplyBack(Tensor m, Tensor caller, Tensor q)
+    // M·Q (Q·M for a wide M), disposing Q and M unless M is the caller's.
+    private static Tensor MultiplyBack(Tensor m, Tensor caller, Tensor q, bool wide)
     {
         using (q)
         using (m == caller ? null : m)
-            return Ops.MatMul(m, q);
+            return wide ? Ops.MatMul(q, m) : Ops.MatMul(m, q);
     }
 
-    // h = a·I + b·A + c·A², a symmetric n×n polynomial of the symmetric A. A² is written as c·AᵀA: like MᵀM a
-    // Gram product, which the CPU computes as a lower triangle and mirrors (accumulating it into the polynomial
-    // would forgo that). A cubic step (c = 0) skips A².
+    // h = a·I + b·A + c·A², a symmetric n×n polynomial of the symmetric A: c·A² is added by the product itself
+    // into a·I + b·A, a symmetric sum, so the CPU computes its lower triangle only. A cubic step (c = 0) skips A².
     private static Tensor Polynomial(Tensor gram, Tensor identity, double a, double b, double c)
     {
-        var linear = Ops.Zip(identity, gram, new LinearCombination(a, b));
+        var h = Ops.Zip(identity, gram, new LinearCombination(a, b));
         if (c == 0)
-            return linear;
-        using (linear)
-        using (var square = Ops.MatMul(gram, gram, transposeA: true, alpha: c))
-            return Ops.Add(linear, square);
+            return h;
+        try
+        {
+            Ops.MatMulInto(gram, gram, h, accumulate: true, alpha: c, symmetricResult: true);
+            return h;
+        }
+        catch
+        {
+            h.Dispose();
+            throw;
+        }
     }
 
     // M ← M·(a·I + b·A + c·A²) with A = MᵀM applies f(σ) = aσ + bσ³ + cσ⁵ to every singular value.

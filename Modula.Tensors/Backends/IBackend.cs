@@ -81,7 +81,8 @@ internal interface IBackend
     /// column stride and any row and batch strides (it does not overlap itself). Any of the three
     /// may instead have two batch axes [B₀, B₁, ·, ·] (B₀·B₁ = B, batch b = b₀·B₁ + b₁), as a
     /// head-split view has; see <see cref="MatMulBatch"/>. With <paramref name="symmetric"/> the caller guarantees
-    /// every product is symmetric (M = N, c overwritten): a backend may compute one triangle and mirror it.
+    /// every product is symmetric (M = N), and when accumulating that c is symmetric before: a backend may compute
+    /// one triangle and mirror it.
     /// </summary>
     void MatMul(Tensor a, Tensor b, Tensor c, bool accumulate, double alpha, bool symmetric);
 

@@ -64,6 +64,8 @@ public static partial class Ops
     /// A <paramref name="c"/> whose rows are contiguous and whose batch axes merge into one or two
     /// strides (a contiguous tensor, or a head-split view of [batch, T, heads·d]) is written in place
     /// by the product; any other layout receives the product through one extra pass.
+    /// <paramref name="symmetricResult"/> is <see cref="MatMul"/>'s, and when accumulating it also states that
+    /// <paramref name="c"/> is symmetric before (its upper triangle is then overwritten with the sum's lower one).
     /// </summary>
     public static void MatMulInto(
         Tensor a,
@@ -72,10 +74,15 @@ public static partial class Ops
         bool accumulate,
         bool transposeA = false,
         bool transposeB = false,
-        double alpha = 1
+        double alpha = 1,
+        bool symmetricResult = false
     )
     {
         var (a3, b3, batchShape, m, n) = PrepareMatMul(a, b, transposeA, transposeB);
+        if (symmetricResult && m != n)
+            throw new ArgumentException(
+                $"{nameof(MatMulInto)}: a symmetric result must be square, got {m}×{n} from {a.Shape} and {b.Shape}."
+            );
         using (a3)
         using (b3)
         {
@@ -92,12 +99,12 @@ public static partial class Ops
             if (direct is not null)
             {
                 using (a.Device.Time(MatMulLabel, (a3, b3, direct)))
-                    a.Device.Backend.MatMul(a3, b3, direct, accumulate, alpha, symmetric: false);
+                    a.Device.Backend.MatMul(a3, b3, direct, accumulate, alpha, symmetricResult);
                 return;
             }
             using var product = Tensor.Empty(new Shape([batchShape.Size, m, n]), a.DType, a.Device);
             using (a.Device.Time(MatMulLabel, (a3, b3, product)))
-                a.Device.Backend.MatMul(a3, b3, product, accumulate: false, alpha, symmetric: false);
+                a.Device.Backend.MatMul(a3, b3, product, accumulate: false, alpha, symmetricResult);
             using var shaped = product.View(shape.Dims.ToArray());
             using var sum = accumulate ? Add(c, shaped) : null;
             CopyInto(sum ?? shaped, c);

@@ -153,8 +153,8 @@ public sealed class MatMulTests
     /// <summary>
     /// <c>symmetricResult</c>: A symmetric and B a polynomial in A (so A·B is symmetric), against the float64
     /// product of the same rounded values. The CPU computes the lower triangle and mirrors it, so its float32
-    /// result must also be exactly symmetric; sizes cross the 12-row and 32-column tile edges, the one-thread and
-    /// two-thread bands, a batch, A read transposed, and an empty depth.
+    /// result must also be exactly symmetric, also when added into a symmetric C; sizes cross the 12-row and
+    /// 32-column tile edges, the one-thread and two-thread bands, a batch, A read transposed, and an empty depth.
     /// </summary>
     [TestMethod]
     [DataRow(1, 1)]
@@ -187,17 +187,25 @@ public sealed class MatMulTests
             using var c = Ops.MatMul(ta, tb, transposeA, symmetricResult: true);
             string what = $"{batch}×{n}×{n} {deviceName}/{dtype} threads={threads} Aᵀ={transposeA}";
             double atol = dtype == DType.Float64 ? 1e-9 : 1e-4 * Math.Sqrt(n + 1);
-            var actual = Reference.Read(c);
-            Reference.AssertClose(expected, actual, atol, 1e-5, what);
-            if (deviceName == TestDevices.Cpu && dtype == DType.Float32) // float64 computes the whole product
+            Check(expected, Reference.Read(c), what);
+            // Added into a symmetric C (the one just computed): C = 0.75·A·B.
+            Ops.MatMulInto(ta, tb, c, accumulate: true, transposeA, alpha: -0.25, symmetricResult: true);
+            Check(expected.Select(v => 0.75 * v).ToArray(), Reference.Read(c), $"{what} accumulated");
+
+            void Check(double[] expectedValues, double[] actual, string label)
+            {
+                Reference.AssertClose(expectedValues, actual, atol, 1e-5, label);
+                if (deviceName != TestDevices.Cpu || dtype != DType.Float32)
+                    return; // float64 and the simulator compute the whole product
                 for (int q = 0; q < batch; q++)
                 for (int i = 0; i < n; i++)
                 for (int j = 0; j < i; j++)
                     Assert.AreEqual(
                         actual[(q * n + i) * n + j],
                         actual[(q * n + j) * n + i],
-                        $"{what}: C[{q}, {i}, {j}] ≠ C[{q}, {j}, {i}]"
+                        $"{label}: C[{q}, {i}, {j}] ≠ C[{q}, {j}, {i}]"
                     );
+            }
         }
     }
 
@@ -208,6 +216,11 @@ public sealed class MatMulTests
         using var b = Ops.Zeros(new Shape(3, 5));
         var error = Assert.ThrowsExactly<ArgumentException>(() => Ops.MatMul(a, b, symmetricResult: true));
         StringAssert.Contains(error.Message, "symmetric result must be square");
+        using var c = Ops.Zeros(new Shape(4, 5));
+        error = Assert.ThrowsExactly<ArgumentException>(() =>
+            Ops.MatMulInto(a, b, c, accumulate: true, symmetricResult: true)
+        );
+        StringAssert.Contains(error.Message, "MatMulInto: a symmetric result must be square");
     }
 
     /// <summary>Per batch entry, A = X + Xᵀ and B = A² / n + A (commuting symmetric matrices), rounded to

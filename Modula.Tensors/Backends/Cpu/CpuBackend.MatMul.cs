@@ -44,7 +44,8 @@ internal sealed partial class CpuBackend
             Product(Matrix(af, a, i), Matrix(bf, b, i), Matrix(cf, c, i), threads);
 
         // A Gram product (B is A's transpose in the same memory, as in Newton–Schulz's MᵀM) is
-        // symmetric, as is one the caller declares so; only its lower triangle is computed.
+        // symmetric, as is one the caller declares so; only its lower triangle is computed. (Added to
+        // a C of unknown symmetry, a Gram product's sum may not be.)
         void Product(MatrixRef<float> ma, MatrixRef<float> mb, MatrixRef<float> mc, int threads) =>
             PackedGemm.Multiply(
                 ma,
@@ -56,7 +57,7 @@ internal sealed partial class CpuBackend
                 accumulate,
                 (float)alpha,
                 threads,
-                symmetric: !accumulate && (symmetric || PackedGemm.IsGram(ma, mb, m, n))
+                symmetric: symmetric || (!accumulate && PackedGemm.IsGram(ma, mb, m, n))
             );
     }
 

@@ -79,9 +79,9 @@ internal static unsafe class PackedGemm<TKernel>
     private const long ParallelFlops = 1L << 21;
 
     /// <summary>
-    /// C (+)= α·A·B. With <paramref name="symmetric"/> (a product known to be symmetric, C
-    /// overwritten), only tiles on and below the diagonal are computed and the upper triangle is
-    /// copied from the lower one.
+    /// C (+)= α·A·B. With <paramref name="symmetric"/> (a product known to be symmetric, added
+    /// to a symmetric C when accumulating), only tiles on and below the diagonal are computed and
+    /// the upper triangle is copied from the lower one.
     /// </summary>
     public static void Multiply(
         MatrixRef<float> a,
@@ -96,7 +96,7 @@ internal static unsafe class PackedGemm<TKernel>
         bool symmetric = false
     )
     {
-        if (symmetric && (accumulate || m != n || k == 0))
+        if (symmetric && (m != n || k == 0))
             symmetric = false;
         if (m == 0 || n == 0)
             return;
@@ -112,7 +112,7 @@ internal static unsafe class PackedGemm<TKernel>
         long flops = 2L * m * n * k;
         if (symmetric)
         {
-            MultiplyLower(a, b, c, m, k, alpha, flops < ParallelFlops ? 1 : threads);
+            MultiplyLower(a, b, c, m, k, accumulate, alpha, flops < ParallelFlops ? 1 : threads);
             return;
         }
         if (threads <= 1 || flops < ParallelFlops)
@@ -141,7 +141,7 @@ internal static unsafe class PackedGemm<TKernel>
     }
 
     /// <summary>
-    /// The lower triangle of a symmetric C = α·A·B (m × m), then its mirror. Each thread takes a
+    /// The lower triangle of a symmetric C (+)= α·A·B (m × m), then its mirror. Each thread takes a
     /// band of rows, with boundaries at m·√(t/T) so the bands hold equal shares of the triangle,
     /// packs B only up to its band's last row and skips the tiles above the diagonal.
     /// </summary>
@@ -151,6 +151,7 @@ internal static unsafe class PackedGemm<TKernel>
         MatrixRef<float> c,
         int m,
         int k,
+        bool accumulate,
         float alpha,
         int threads
     )
@@ -164,7 +165,7 @@ internal static unsafe class PackedGemm<TKernel>
             int begin = Boundary(t),
                 end = Boundary(t + 1);
             if (begin < end)
-                MultiplySerial(a.At(begin, 0), b, c.At(begin, 0), end - begin, end, k, false, alpha, begin);
+                MultiplySerial(a.At(begin, 0), b, c.At(begin, 0), end - begin, end, k, accumulate, alpha, begin);
         });
         MirrorLower(c, m);
     }
