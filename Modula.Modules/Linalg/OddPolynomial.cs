@@ -63,10 +63,11 @@ internal static class OddPolynomial
     /// <summary>How many times longer than its short side a matrix must be for <see cref="ComposeOnGram"/> to
     /// run.</summary>
     /// <remarks>
-    /// Per step the direct form costs about 3m·n² + n³ multiply-adds (Gram and square products counted at half, as
-    /// the CPU computes only their lower triangles), the Gram form about 3n³ plus, every <see cref="GramRestart"/>
-    /// steps, 3m·n² to multiply back and restart. At m = 2n that is 7n³ against about 4.5n³ per step. Squarer
-    /// matrices gain little, and they are the ones whose small singular values lose most in the Gram matrix.
+    /// Per step the direct form costs about 3m·n² + n³ flops (symmetric products counted at half, as the CPU
+    /// computes only their lower triangles). The Gram form costs about 3n³ per step on average, plus 3m·n² every
+    /// <see cref="GramRestart"/> steps to multiply back and restart: 3n³ + m·n² per step. At m = 2n that is 7n³
+    /// against 5n³. Squarer matrices gain little, and they are the ones whose small singular values lose most in
+    /// the Gram matrix.
     /// </remarks>
     internal const int GramAspect = 2;
 
@@ -171,7 +172,7 @@ internal static class OddPolynomial
 
     // M ← M·(a·I + b·A + c·A²) with A = MᵀM applies f(σ) = aσ + bσ³ + cσ⁵ to every singular value.
     // The polynomial is formed on the small n×n side, so nothing but the one product touches the tall M:
-    // three products and two n×n passes per step instead of five elementwise passes over M and A.
+    // three products and one n×n pass per step instead of five elementwise passes over M and A.
     private static Tensor Step(Tensor m, Tensor identity, double a, double b, double c)
     {
         using (m)

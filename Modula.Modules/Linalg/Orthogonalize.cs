@@ -114,7 +114,7 @@ public static class Orthogonalize
     {
         if (g.Rank < 2)
             throw new ArgumentException($"Orthogonalize: needs a matrix or a batch of matrices, got {g.Shape}.");
-        return OddPolynomial.Compose(g, Coefficients(method, steps), tall => ScaleToUnitFrobenius(tall, method));
+        return OddPolynomial.Compose(g, Coefficients(method, steps), matrix => ScaleToUnitFrobenius(matrix, method));
     }
 
     private static Tensor ScaleToUnitFrobenius(Tensor m, Orthogonalizer method)

@@ -139,7 +139,7 @@ internal static class SpectralMaps
         v.Dispose();
         using (sigma)
         using (var guard = Ops.Map(sigma, new FlooredReciprocal(limit, limit)))
-            return OddPolynomial.Compose(w, polynomial, tall => Ops.Mul(tall, guard));
+            return OddPolynomial.Compose(w, polynomial, matrix => Ops.Mul(matrix, guard));
     }
 
     // W + f(σ₁)·u₁v₁ᵀ, the correction formed on the short vector u₁ before the outer product.

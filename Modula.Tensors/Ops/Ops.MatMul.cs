@@ -26,13 +26,14 @@ public static partial class Ops
     )
     {
         var (a3, b3, batchShape, m, n) = PrepareMatMul(a, b, transposeA, transposeB);
-        if (symmetricResult && m != n)
-            throw new ArgumentException(
-                $"{nameof(MatMul)}: a symmetric result must be square, got {m}×{n} from {a.Shape} and {b.Shape}."
-            );
         using (a3)
         using (b3)
         {
+            if (symmetricResult && m != n)
+                throw new ArgumentException(
+                    $"{nameof(MatMul)}: a symmetric result must be square, got {m}×{n} from {a.Shape} and "
+                        + $"{b.Shape}."
+                );
             var shape = new Shape([.. batchShape.Dims, m, n]);
             var like =
                 !transposeA && HeadSplitLayouts.ProductCanFollow(a, shape) ? a
@@ -65,7 +66,8 @@ public static partial class Ops
     /// strides (a contiguous tensor, or a head-split view of [batch, T, heads·d]) is written in place
     /// by the product; any other layout receives the product through one extra pass.
     /// <paramref name="symmetricResult"/> is <see cref="MatMul"/>'s, and when accumulating it also states that
-    /// <paramref name="c"/> is symmetric before (its upper triangle is then overwritten with the sum's lower one).
+    /// <paramref name="c"/> is symmetric before, so that the sum is too: a backend may compute one triangle of the
+    /// sum and mirror it into the other.
     /// </summary>
     public static void MatMulInto(
         Tensor a,
@@ -79,13 +81,14 @@ public static partial class Ops
     )
     {
         var (a3, b3, batchShape, m, n) = PrepareMatMul(a, b, transposeA, transposeB);
-        if (symmetricResult && m != n)
-            throw new ArgumentException(
-                $"{nameof(MatMulInto)}: a symmetric result must be square, got {m}×{n} from {a.Shape} and {b.Shape}."
-            );
         using (a3)
         using (b3)
         {
+            if (symmetricResult && m != n)
+                throw new ArgumentException(
+                    $"{nameof(MatMulInto)}: a symmetric result must be square, got {m}×{n} from {a.Shape} and "
+                        + $"{b.Shape}."
+                );
             var shape = new Shape([.. batchShape.Dims, m, n]);
             Check.Output(nameof(MatMulInto), c, shape, a.DType, a.Device, requireContiguous: false);
             if (c.Size == 0)

@@ -72,26 +72,44 @@ public sealed class GemmKernelTests
                 var (a, b, n, k) = gramOfColumns ? (xt, xm, cols, rows) : (xm, xt, rows, cols);
                 Assert.IsTrue(PackedGemm.IsGram(a, b, n, n), "a Gram product is recognized");
                 var c = Enumerable.Repeat(float.NaN, n * n).ToArray();
-                Multiply(bits, a, b, new MatrixRef<float>(c, 0, n, 1), n, n, k, false, 0.5f, threads, symmetric: true);
+                var cm = new MatrixRef<float>(c, 0, n, 1);
                 string what = $"{bits}-bit Gram {n}×{n} from {rows}×{cols} threads={threads} (seed {seed})";
-                for (int i = 0; i < n; i++)
-                for (int j = 0; j < n; j++)
-                {
-                    double expected = 0,
-                        magnitude = 0;
-                    for (int p = 0; p < k; p++)
-                    {
-                        double term = (double)a[i, p] * b[p, j];
-                        expected += term;
-                        magnitude += Math.Abs(term);
-                    }
-                    Assert.IsTrue(
-                        Math.Abs(c[i * n + j] - 0.5 * expected) <= 1e-5 * (magnitude + 1),
-                        $"{what}: C[{i}, {j}] = {c[i * n + j]}, expected {0.5 * expected}"
-                    );
-                    Assert.AreEqual(c[j * n + i], c[i * n + j], $"{what}: C[{i}, {j}] ≠ C[{j}, {i}]");
-                }
+                Multiply(bits, a, b, cm, n, n, k, false, 0.5f, threads, symmetric: true);
+                CheckGram(a, b, c, n, k, 0.5, what);
+                // Added into the symmetric C just computed: 0.5·XᵀX − 0.25·XᵀX.
+                Multiply(bits, a, b, cm, n, n, k, true, -0.25f, threads, symmetric: true);
+                CheckGram(a, b, c, n, k, 0.25, $"{what} accumulated");
             }
+        }
+    }
+
+    // C against factor·A·B in float64, and exactly symmetric.
+    private static void CheckGram(
+        MatrixRef<float> a,
+        MatrixRef<float> b,
+        float[] c,
+        int n,
+        int k,
+        double factor,
+        string what
+    )
+    {
+        for (int i = 0; i < n; i++)
+        for (int j = 0; j < n; j++)
+        {
+            double expected = 0,
+                magnitude = 0;
+            for (int p = 0; p < k; p++)
+            {
+                double term = (double)a[i, p] * b[p, j];
+                expected += term;
+                magnitude += Math.Abs(term);
+            }
+            Assert.IsTrue(
+                Math.Abs(c[i * n + j] - factor * expected) <= 1e-5 * (magnitude + 1),
+                $"{what}: C[{i}, {j}] = {c[i * n + j]}, expected {factor * expected}"
+            );
+            Assert.AreEqual(c[j * n + i], c[i * n + j], $"{what}: C[{i}, {j}] ≠ C[{j}, {i}]");
         }
     }
 

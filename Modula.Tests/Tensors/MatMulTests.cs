@@ -154,7 +154,7 @@ public sealed class MatMulTests
     /// <c>symmetricResult</c>: A symmetric and B a polynomial in A (so A·B is symmetric), against the float64
     /// product of the same rounded values. The CPU computes the lower triangle and mirrors it, so its float32
     /// result must also be exactly symmetric, also when added into a symmetric C; sizes cross the 12-row and
-    /// 32-column tile edges, the one-thread and two-thread bands, a batch, A read transposed, and an empty depth.
+    /// 32-column tile edges, the one-thread and two-thread bands, a batch, A read transposed, and empty matrices.
     /// </summary>
     [TestMethod]
     [DataRow(1, 1)]
@@ -221,6 +221,52 @@ public sealed class MatMulTests
             Ops.MatMulInto(a, b, c, accumulate: true, symmetricResult: true)
         );
         StringAssert.Contains(error.Message, "MatMulInto: a symmetric result must be square");
+    }
+
+    /// <summary>
+    /// <c>symmetricResult</c> with an empty depth (A [b, n, 0] · B [b, 0, n]): the product is zero, so the result
+    /// is zeros and a symmetric C added into stays as it was, on every device.
+    /// </summary>
+    [TestMethod]
+    [DataRow(TestDevices.Cpu)]
+    [DataRow(TestDevices.Simulator)]
+    public void SymmetricResultWithAnEmptyDepth(string deviceName)
+    {
+        var device = TestDevices.Get(deviceName);
+        const int batch = 2,
+            n = 37;
+        using var a = Ops.Zeros(new Shape(batch, n, 0), device: device);
+        using var b = Ops.Zeros(new Shape(batch, 0, n), device: device);
+        using var c = Ops.MatMul(a, b, symmetricResult: true);
+        CollectionAssert.AreEqual(new[] { batch, n, n }, c.Shape.Dims.ToArray(), $"{deviceName}: shape");
+        Assert.IsTrue(Reference.Read(c).All(v => v == 0), $"{deviceName}: the product of an empty depth is zero");
+        var (sym, _) = CommutingSymmetric(batch, n, seed: 5);
+        using var into = Reference.Make(sym, new Shape(batch, n, n), DType.Float32, device);
+        Ops.MatMulInto(a, b, into, accumulate: true, alpha: 3, symmetricResult: true);
+        CollectionAssert.AreEqual(sym, Reference.Read(into), $"{deviceName}: C + 3·0 must be C");
+    }
+
+    /// <summary>
+    /// <c>symmetricResult</c> into an output that is a transposed view (not row-contiguous): the product reaches it
+    /// through the extra pass, also when accumulating; compared with the float64 product.
+    /// </summary>
+    [TestMethod]
+    public void SymmetricResultIntoATransposedView()
+    {
+        const int batch = 2,
+            n = 29;
+        var (a, b) = CommutingSymmetric(batch, n, seed: 8);
+        var expected = Reference3(a, b, batch, n, n, n, false, false, false);
+        using var ta = Reference.Make(a, new Shape(batch, n, n), DType.Float32, Device.Cpu);
+        using var tb = Reference.Make(b, new Shape(batch, n, n), DType.Float32, Device.Cpu);
+        using var storage = Ops.Zeros(new Shape(batch, n, n));
+        using var view = storage.Transpose();
+        Ops.MatMulInto(ta, tb, view, accumulate: false, symmetricResult: true);
+        double atol = 1e-4 * Math.Sqrt(n + 1);
+        Reference.AssertClose(expected, Reference.Read(view), atol, 1e-5, "into a transposed view");
+        Ops.MatMulInto(ta, tb, view, accumulate: true, alpha: 0.5, symmetricResult: true);
+        var sum = expected.Select(v => 1.5 * v).ToArray();
+        Reference.AssertClose(sum, Reference.Read(view), 1.5 * atol, 1e-5, "accumulated into a transposed view");
     }
 
     /// <summary>Per batch entry, A = X + Xᵀ and B = A² / n + A (commuting symmetric matrices), rounded to
