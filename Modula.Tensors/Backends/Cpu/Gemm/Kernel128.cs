@@ -15,7 +15,7 @@ internal readonly unsafe struct Kernel128 : IMicroKernel
     public static int Bits => 128;
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static void Run<TA>(
+    public static void Run<TA, TColumns>(
         TA panel,
         int kc,
         float* a,
@@ -28,8 +28,9 @@ internal readonly unsafe struct Kernel128 : IMicroKernel
         bool overwrite,
         float alpha
     )
-        where TA : struct, IPanelA =>
-        Tile6x2<Vector128<float>, Ops128>.Run(panel, kc, a, b, c, ldc, skip, mr, nr, overwrite, alpha);
+        where TA : struct, IPanelA
+        where TColumns : struct, ITileColumns =>
+        Tile6x2<Vector128<float>, Ops128>.Run<TA, TColumns>(panel, kc, a, b, c, ldc, skip, mr, nr, overwrite, alpha);
 
     /// <summary>Column by column: eight columns are short enough that a register transpose gains little.</summary>
     public static void PackColumns(float* src, nint colStride, float* panel, int kc) =>

@@ -11,7 +11,7 @@ internal readonly unsafe struct Kernel256 : IMicroKernel
     public static int Bits => 256;
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static void Run<TA>(
+    public static void Run<TA, TColumns>(
         TA panel,
         int kc,
         float* a,
@@ -24,8 +24,9 @@ internal readonly unsafe struct Kernel256 : IMicroKernel
         bool overwrite,
         float alpha
     )
-        where TA : struct, IPanelA =>
-        Tile6x2<Vector256<float>, Ops256>.Run(panel, kc, a, b, c, ldc, skip, mr, nr, overwrite, alpha);
+        where TA : struct, IPanelA
+        where TColumns : struct, ITileColumns =>
+        Tile6x2<Vector256<float>, Ops256>.Run<TA, TColumns>(panel, kc, a, b, c, ldc, skip, mr, nr, overwrite, alpha);
 
     /// <summary>Two 8×8 register transposes per 8 depths (AVX), then the remaining depths one by one.</summary>
     public static void PackColumns(float* src, nint colStride, float* panel, int kc)

@@ -14,7 +14,7 @@ internal readonly unsafe struct Kernel512 : IMicroKernel
     public static int Bits => 512;
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization), SkipLocalsInit]
-    public static void Run<TA>(
+    public static void Run<TA, TColumns>(
         TA panel,
         int kc,
         float* a,
@@ -28,6 +28,7 @@ internal readonly unsafe struct Kernel512 : IMicroKernel
         float alpha
     )
         where TA : struct, IPanelA
+        where TColumns : struct, ITileColumns
     {
         Vector512<float> c00 = default,
             c01 = default,
@@ -56,44 +57,56 @@ internal readonly unsafe struct Kernel512 : IMicroKernel
         for (int p = 0; p < kc; p++)
         {
             var b0 = Vector512.Load(b);
-            var b1 = Vector512.Load(b + 16);
+            var b1 = TColumns.Half ? b0 : Vector512.Load(b + 16);
             Vector512<float> ai;
             ai = Vector512.Create(panel.At(a, 0));
             c00 = Fma(ai, b0, c00);
-            c01 = Fma(ai, b1, c01);
+            if (!TColumns.Half)
+                c01 = Fma(ai, b1, c01);
             ai = Vector512.Create(panel.At(a, 1));
             c10 = Fma(ai, b0, c10);
-            c11 = Fma(ai, b1, c11);
+            if (!TColumns.Half)
+                c11 = Fma(ai, b1, c11);
             ai = Vector512.Create(panel.At(a, 2));
             c20 = Fma(ai, b0, c20);
-            c21 = Fma(ai, b1, c21);
+            if (!TColumns.Half)
+                c21 = Fma(ai, b1, c21);
             ai = Vector512.Create(panel.At(a, 3));
             c30 = Fma(ai, b0, c30);
-            c31 = Fma(ai, b1, c31);
+            if (!TColumns.Half)
+                c31 = Fma(ai, b1, c31);
             ai = Vector512.Create(panel.At(a, 4));
             c40 = Fma(ai, b0, c40);
-            c41 = Fma(ai, b1, c41);
+            if (!TColumns.Half)
+                c41 = Fma(ai, b1, c41);
             ai = Vector512.Create(panel.At(a, 5));
             c50 = Fma(ai, b0, c50);
-            c51 = Fma(ai, b1, c51);
+            if (!TColumns.Half)
+                c51 = Fma(ai, b1, c51);
             ai = Vector512.Create(panel.At(a, 6));
             c60 = Fma(ai, b0, c60);
-            c61 = Fma(ai, b1, c61);
+            if (!TColumns.Half)
+                c61 = Fma(ai, b1, c61);
             ai = Vector512.Create(panel.At(a, 7));
             c70 = Fma(ai, b0, c70);
-            c71 = Fma(ai, b1, c71);
+            if (!TColumns.Half)
+                c71 = Fma(ai, b1, c71);
             ai = Vector512.Create(panel.At(a, 8));
             c80 = Fma(ai, b0, c80);
-            c81 = Fma(ai, b1, c81);
+            if (!TColumns.Half)
+                c81 = Fma(ai, b1, c81);
             ai = Vector512.Create(panel.At(a, 9));
             c90 = Fma(ai, b0, c90);
-            c91 = Fma(ai, b1, c91);
+            if (!TColumns.Half)
+                c91 = Fma(ai, b1, c91);
             ai = Vector512.Create(panel.At(a, 10));
             ca0 = Fma(ai, b0, ca0);
-            ca1 = Fma(ai, b1, ca1);
+            if (!TColumns.Half)
+                ca1 = Fma(ai, b1, ca1);
             ai = Vector512.Create(panel.At(a, 11));
             cb0 = Fma(ai, b0, cb0);
-            cb1 = Fma(ai, b1, cb1);
+            if (!TColumns.Half)
+                cb1 = Fma(ai, b1, cb1);
             a += panel.Step;
             b += 32;
         }
@@ -125,32 +138,32 @@ internal readonly unsafe struct Kernel512 : IMicroKernel
             cb0 *= s;
             cb1 *= s;
         }
-        if (mr == 12 && nr == 32)
+        if (mr == 12 && nr == (TColumns.Half ? 16 : 32))
         {
             // A shifted last tile (skip > 0) leaves its first rows to the tile above.
             if (skip <= 0)
-                Row(c + 0 * ldc, c00, c01, overwrite);
+                Row<TColumns>(c + 0 * ldc, c00, c01, overwrite);
             if (skip <= 1)
-                Row(c + 1 * ldc, c10, c11, overwrite);
+                Row<TColumns>(c + 1 * ldc, c10, c11, overwrite);
             if (skip <= 2)
-                Row(c + 2 * ldc, c20, c21, overwrite);
+                Row<TColumns>(c + 2 * ldc, c20, c21, overwrite);
             if (skip <= 3)
-                Row(c + 3 * ldc, c30, c31, overwrite);
+                Row<TColumns>(c + 3 * ldc, c30, c31, overwrite);
             if (skip <= 4)
-                Row(c + 4 * ldc, c40, c41, overwrite);
+                Row<TColumns>(c + 4 * ldc, c40, c41, overwrite);
             if (skip <= 5)
-                Row(c + 5 * ldc, c50, c51, overwrite);
+                Row<TColumns>(c + 5 * ldc, c50, c51, overwrite);
             if (skip <= 6)
-                Row(c + 6 * ldc, c60, c61, overwrite);
+                Row<TColumns>(c + 6 * ldc, c60, c61, overwrite);
             if (skip <= 7)
-                Row(c + 7 * ldc, c70, c71, overwrite);
+                Row<TColumns>(c + 7 * ldc, c70, c71, overwrite);
             if (skip <= 8)
-                Row(c + 8 * ldc, c80, c81, overwrite);
+                Row<TColumns>(c + 8 * ldc, c80, c81, overwrite);
             if (skip <= 9)
-                Row(c + 9 * ldc, c90, c91, overwrite);
+                Row<TColumns>(c + 9 * ldc, c90, c91, overwrite);
             if (skip <= 10)
-                Row(c + 10 * ldc, ca0, ca1, overwrite);
-            Row(c + 11 * ldc, cb0, cb1, overwrite);
+                Row<TColumns>(c + 10 * ldc, ca0, ca1, overwrite);
+            Row<TColumns>(c + 11 * ldc, cb0, cb1, overwrite);
             return;
         }
         // Edge tile: spill the accumulators and copy the valid part.
@@ -187,14 +200,16 @@ internal readonly unsafe struct Kernel512 : IMicroKernel
         Vector512.FusedMultiplyAdd(a, b, c);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void Row(float* c, Vector512<float> v0, Vector512<float> v1, bool overwrite)
+    private static void Row<TColumns>(float* c, Vector512<float> v0, Vector512<float> v1, bool overwrite)
+        where TColumns : struct, ITileColumns
     {
         if (!overwrite)
-        {
             v0 += Vector512.Load(c);
-            v1 += Vector512.Load(c + 16);
-        }
         Vector512.Store(v0, c);
+        if (TColumns.Half)
+            return;
+        if (!overwrite)
+            v1 += Vector512.Load(c + 16);
         Vector512.Store(v1, c + 16);
     }
 

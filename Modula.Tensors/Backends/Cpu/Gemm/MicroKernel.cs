@@ -22,8 +22,9 @@ internal unsafe interface IMicroKernel
     /// <summary>
     /// C[skip..mr, 0..nr] (+)= α·A·Bpanel over kc depths; rows before <paramref name="skip"/> are
     /// computed but not stored (a shifted last tile), and mr &lt; MR or nr &lt; NR store only that corner.
+    /// <typeparamref name="TColumns"/> <see cref="LeftHalf"/> computes only the left NR/2 columns (then nr ≤ NR/2).
     /// </summary>
-    static abstract void Run<TA>(
+    static abstract void Run<TA, TColumns>(
         TA panel,
         int kc,
         float* a,
@@ -36,13 +37,37 @@ internal unsafe interface IMicroKernel
         bool overwrite,
         float alpha
     )
-        where TA : struct, IPanelA;
+        where TA : struct, IPanelA
+        where TColumns : struct, ITileColumns;
 
     /// <summary>
     /// Packs NR columns of a column-major source (column j at <c>src + j·colStride</c>, depths
     /// contiguous) into a k-major panel: <c>panel[p·NR + j] = src[j·colStride + p]</c> for p &lt; kc.
     /// </summary>
     static abstract void PackColumns(float* src, nint colStride, float* panel, int kc);
+}
+
+/// <summary>
+/// The columns of the register tile a run computes, as a type so the JIT compiles each variant without the other's
+/// work: all NR, or the left NR/2 (one vector per row), for the tiles a symmetric product's diagonal crosses in
+/// their left half, where the right half would be thrown away.
+/// </summary>
+internal interface ITileColumns
+{
+    /// <summary>True for the left half only.</summary>
+    static abstract bool Half { get; }
+}
+
+/// <summary>The whole register tile.</summary>
+internal readonly struct AllColumns : ITileColumns
+{
+    public static bool Half => false;
+}
+
+/// <summary>The left NR/2 columns of the register tile.</summary>
+internal readonly struct LeftHalf : ITileColumns
+{
+    public static bool Half => true;
 }
 
 /// <summary>How a micro-kernel reads the MR values of A at one depth: element i of the current column, and the step to

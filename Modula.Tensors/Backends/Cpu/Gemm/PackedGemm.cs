@@ -265,12 +265,18 @@ internal static unsafe class PackedGemm<TKernel>
                             for (int ir = 0; ir < mc; ir += mrFull)
                             {
                                 int mr = Math.Min(mrFull, mc - ir);
-                                if (lowerFrom >= 0 && lowerFrom + ic + ir + mr - 1 < jc + jr)
-                                    continue; // above the diagonal
+                                // Columns of this tile on or below a symmetric product's diagonal: none skips the
+                                // tile, at most half of it runs the left half only (the rest is mirrored over).
+                                int reach = lowerFrom < 0 ? nr : lowerFrom + ic + ir + mr - (jc + jr);
+                                if (reach <= 0)
+                                    continue;
+                                bool half = reach <= nrFull / 2;
+                                int stored = half ? Math.Min(nr, nrFull / 2) : nr;
                                 if (ir >= full)
                                 {
                                     float* packedTile = pc + c.Offset + (ic + ir) * c.RowStride + jc + jr;
-                                    TKernel.Run(
+                                    RunTile(
+                                        half,
                                         default(PackedA<TKernel>),
                                         kc,
                                         pa + (ir - full) * kc,
@@ -279,7 +285,7 @@ internal static unsafe class PackedGemm<TKernel>
                                         c.RowStride,
                                         0,
                                         mr,
-                                        nr,
+                                        stored,
                                         first,
                                         1f
                                     );
@@ -288,7 +294,8 @@ internal static unsafe class PackedGemm<TKernel>
                                 int skip = mrFull - mr,
                                     row = ic + ir - skip; // skip > 0 only for a shifted last tile
                                 float* tile = pc + c.Offset + row * c.RowStride + jc + jr;
-                                TKernel.Run(
+                                RunTile(
+                                    half,
                                     strided,
                                     kc,
                                     sa + a.Offset + row * a.RowStride + pc0 * a.ColStride,
@@ -297,7 +304,7 @@ internal static unsafe class PackedGemm<TKernel>
                                     c.RowStride,
                                     skip,
                                     mrFull,
-                                    nr,
+                                    stored,
                                     first,
                                     alpha
                                 );
@@ -307,6 +314,30 @@ internal static unsafe class PackedGemm<TKernel>
                 }
             }
         }
+    }
+
+    /// <summary>The micro-kernel on the whole tile, or on its left half (<see cref="LeftHalf"/>).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void RunTile<TA>(
+        bool half,
+        TA panel,
+        int kc,
+        float* a,
+        float* b,
+        float* c,
+        int ldc,
+        int skip,
+        int mr,
+        int nr,
+        bool overwrite,
+        float alpha
+    )
+        where TA : struct, IPanelA
+    {
+        if (half)
+            TKernel.Run<TA, LeftHalf>(panel, kc, a, b, c, ldc, skip, mr, nr, overwrite, alpha);
+        else
+            TKernel.Run<TA, AllColumns>(panel, kc, a, b, c, ldc, skip, mr, nr, overwrite, alpha);
     }
 
     /// <summary>Packs α·A[0..mc, 0..kc] into MR-row panels laid out k-major: panel[p·MR + i].</summary>

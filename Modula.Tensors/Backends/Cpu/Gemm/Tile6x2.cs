@@ -14,7 +14,7 @@ internal static unsafe class Tile6x2<TVector, TOps>
 {
     /// <inheritdoc cref="IMicroKernel.Run"/>
     [MethodImpl(MethodImplOptions.AggressiveOptimization), SkipLocalsInit]
-    public static void Run<TA>(
+    public static void Run<TA, TColumns>(
         TA panel,
         int kc,
         float* a,
@@ -28,6 +28,7 @@ internal static unsafe class Tile6x2<TVector, TOps>
         float alpha
     )
         where TA : struct, IPanelA
+        where TColumns : struct, ITileColumns
     {
         int lanes = TOps.Lanes,
             nrFull = 2 * lanes;
@@ -47,7 +48,7 @@ internal static unsafe class Tile6x2<TVector, TOps>
         int p = 0;
         for (; p + 1 < kc; p += 2)
         {
-            Depth(
+            Depth<TA, TColumns>(
                 panel,
                 a,
                 b,
@@ -65,7 +66,7 @@ internal static unsafe class Tile6x2<TVector, TOps>
                 ref c50,
                 ref c51
             );
-            Depth(
+            Depth<TA, TColumns>(
                 panel,
                 a + panel.Step,
                 b + nrFull,
@@ -87,7 +88,7 @@ internal static unsafe class Tile6x2<TVector, TOps>
             b += 2 * nrFull;
         }
         if (p < kc)
-            Depth(
+            Depth<TA, TColumns>(
                 panel,
                 a,
                 b,
@@ -121,20 +122,20 @@ internal static unsafe class Tile6x2<TVector, TOps>
             c50 = TOps.Multiply(c50, s);
             c51 = TOps.Multiply(c51, s);
         }
-        if (mr == 6 && nr == nrFull)
+        if (mr == 6 && nr == (TColumns.Half ? lanes : nrFull))
         {
             // A shifted last tile (skip > 0) leaves its first rows to the tile above.
             if (skip <= 0)
-                Row(c + 0 * ldc, c00, c01, overwrite);
+                Row<TColumns>(c + 0 * ldc, c00, c01, overwrite);
             if (skip <= 1)
-                Row(c + 1 * ldc, c10, c11, overwrite);
+                Row<TColumns>(c + 1 * ldc, c10, c11, overwrite);
             if (skip <= 2)
-                Row(c + 2 * ldc, c20, c21, overwrite);
+                Row<TColumns>(c + 2 * ldc, c20, c21, overwrite);
             if (skip <= 3)
-                Row(c + 3 * ldc, c30, c31, overwrite);
+                Row<TColumns>(c + 3 * ldc, c30, c31, overwrite);
             if (skip <= 4)
-                Row(c + 4 * ldc, c40, c41, overwrite);
-            Row(c + 5 * ldc, c50, c51, overwrite);
+                Row<TColumns>(c + 4 * ldc, c40, c41, overwrite);
+            Row<TColumns>(c + 5 * ldc, c50, c51, overwrite);
             return;
         }
         // Edge tile: spill the accumulators (at most 6 × 16 floats) and copy the valid part.
@@ -151,7 +152,7 @@ internal static unsafe class Tile6x2<TVector, TOps>
     /// <summary>One depth of the tile: the six rows' A values times the two B vectors, added to the
     /// accumulators.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void Depth<TA>(
+    private static void Depth<TA, TColumns>(
         TA panel,
         float* a,
         float* b,
@@ -170,38 +171,47 @@ internal static unsafe class Tile6x2<TVector, TOps>
         ref TVector c51
     )
         where TA : struct, IPanelA
+        where TColumns : struct, ITileColumns
     {
         var b0 = TOps.Load(b);
-        var b1 = TOps.Load(b + lanes);
+        var b1 = TColumns.Half ? b0 : TOps.Load(b + lanes);
         var ai = TOps.Broadcast(panel.At(a, 0));
         c00 = TOps.MultiplyAdd(ai, b0, c00);
-        c01 = TOps.MultiplyAdd(ai, b1, c01);
+        if (!TColumns.Half)
+            c01 = TOps.MultiplyAdd(ai, b1, c01);
         ai = TOps.Broadcast(panel.At(a, 1));
         c10 = TOps.MultiplyAdd(ai, b0, c10);
-        c11 = TOps.MultiplyAdd(ai, b1, c11);
+        if (!TColumns.Half)
+            c11 = TOps.MultiplyAdd(ai, b1, c11);
         ai = TOps.Broadcast(panel.At(a, 2));
         c20 = TOps.MultiplyAdd(ai, b0, c20);
-        c21 = TOps.MultiplyAdd(ai, b1, c21);
+        if (!TColumns.Half)
+            c21 = TOps.MultiplyAdd(ai, b1, c21);
         ai = TOps.Broadcast(panel.At(a, 3));
         c30 = TOps.MultiplyAdd(ai, b0, c30);
-        c31 = TOps.MultiplyAdd(ai, b1, c31);
+        if (!TColumns.Half)
+            c31 = TOps.MultiplyAdd(ai, b1, c31);
         ai = TOps.Broadcast(panel.At(a, 4));
         c40 = TOps.MultiplyAdd(ai, b0, c40);
-        c41 = TOps.MultiplyAdd(ai, b1, c41);
+        if (!TColumns.Half)
+            c41 = TOps.MultiplyAdd(ai, b1, c41);
         ai = TOps.Broadcast(panel.At(a, 5));
         c50 = TOps.MultiplyAdd(ai, b0, c50);
-        c51 = TOps.MultiplyAdd(ai, b1, c51);
+        if (!TColumns.Half)
+            c51 = TOps.MultiplyAdd(ai, b1, c51);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void Row(float* c, TVector v0, TVector v1, bool overwrite)
+    private static void Row<TColumns>(float* c, TVector v0, TVector v1, bool overwrite)
+        where TColumns : struct, ITileColumns
     {
         if (!overwrite)
-        {
             v0 = TOps.Add(v0, TOps.Load(c));
-            v1 = TOps.Add(v1, TOps.Load(c + TOps.Lanes));
-        }
         TOps.Store(v0, c);
+        if (TColumns.Half)
+            return;
+        if (!overwrite)
+            v1 = TOps.Add(v1, TOps.Load(c + TOps.Lanes));
         TOps.Store(v1, c + TOps.Lanes);
     }
 
