@@ -78,25 +78,61 @@ public readonly struct NormReduce : IReduceOp
     {
         if (row.IsEmpty)
             return T.Zero;
-        T scale = T.Abs(TensorPrimitives.MaxMagnitude(row));
-        if (scale == T.Zero || !T.IsFinite(scale))
-            return scale; // 0, ∞ or NaN
-        var sum = Vector<T>.Zero;
-        var s = Vector.Create(scale);
-        int i = 0;
-        for (; i <= row.Length - Vector<T>.Count; i += Vector<T>.Count)
+        T largest = T.Abs(TensorPrimitives.MaxMagnitude(row));
+        if (largest == T.Zero || !T.IsFinite(largest))
+            return largest; // 0, ∞ or NaN
+        // s = 2^⌊log₂ max|x|⌋: a power of two, so x·(1/s) is exact (a multiply, not a divide) and every scaled
+        // square is below 4. Near the bottom of the range 1/s would overflow; there s = max|x| and a divide.
+        int exponent = T.ILogB(largest);
+        bool power = exponent > MinPowerExponent<T>();
+        T scale = power ? T.ScaleB(T.One, exponent) : largest;
+        return scale * T.Sqrt(SumOfScaledSquares(row, scale, power));
+    }
+
+    // Σ(x/s)² with four independent accumulators (one would wait on the add's latency every vector).
+    private static T SumOfScaledSquares<T>(ReadOnlySpan<T> row, T scale, bool multiply)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        int lanes = Vector<T>.Count,
+            i = 0;
+        T inverse = T.One / scale;
+        var factor = Vector.Create(inverse);
+        var divisor = Vector.Create(scale);
+        Vector<T> s0 = Vector<T>.Zero,
+            s1 = Vector<T>.Zero,
+            s2 = Vector<T>.Zero,
+            s3 = Vector<T>.Zero;
+        if (multiply)
+            for (; i <= row.Length - 4 * lanes; i += 4 * lanes)
+            {
+                var x0 = Vector.Create(row.Slice(i, lanes)) * factor;
+                var x1 = Vector.Create(row.Slice(i + lanes, lanes)) * factor;
+                var x2 = Vector.Create(row.Slice(i + 2 * lanes, lanes)) * factor;
+                var x3 = Vector.Create(row.Slice(i + 3 * lanes, lanes)) * factor;
+                s0 += x0 * x0;
+                s1 += x1 * x1;
+                s2 += x2 * x2;
+                s3 += x3 * x3;
+            }
+        for (; i <= row.Length - lanes; i += lanes)
         {
-            var x = Vector.Create(row.Slice(i, Vector<T>.Count)) / s;
-            sum += x * x;
+            var x = multiply
+                ? Vector.Create(row.Slice(i, lanes)) * factor
+                : Vector.Create(row.Slice(i, lanes)) / divisor;
+            s0 += x * x;
         }
-        T total = Vector.Sum(sum);
+        T total = Vector.Sum((s0 + s1) + (s2 + s3));
         for (; i < row.Length; i++)
         {
-            T x = row[i] / scale;
+            T x = multiply ? row[i] * inverse : row[i] / scale;
             total += x * x;
         }
-        return scale * T.Sqrt(total);
+        return total;
     }
+
+    // The smallest exponent e whose 2^−e is finite, with a margin: below it the scale is max|x| itself.
+    private static int MinPowerExponent<T>()
+        where T : unmanaged, IFloatingPointIeee754<T> => typeof(T) == typeof(float) ? -120 : -1000;
 
     /// <inheritdoc/>
     public void Accumulate<T>(ReadOnlySpan<T> row, Span<T> acc)

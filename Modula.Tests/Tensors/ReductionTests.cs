@@ -113,7 +113,7 @@ public sealed class ReductionTests
     public void NormsOfTinyAndHugeFloat32ValuesNeitherUnderflowNorOverflow(string deviceName)
     {
         var device = TestDevices.Get(deviceName);
-        const int rows = 4,
+        const int rows = 6,
             length = 300;
         var values = Reference
             .RandomValues(rows * length, 11)
@@ -126,6 +126,8 @@ public sealed class ReductionTests
                             0 => 1e-24,
                             1 => 1e25,
                             2 => 0,
+                            4 => 1e-40, // subnormal: the scale is max|x| itself, not a power of two
+                            5 => 1e36, // near the top of the range (the norm, about 1e37, still finite)
                             _ => 1,
                         }
                     )
@@ -143,7 +145,7 @@ public sealed class ReductionTests
         foreach (var (name, actual) in new[] { ("trailing", trailing), ("middle", middle) })
         {
             var got = actual.ToArray<float>();
-            for (int r = 0; r < 3; r++)
+            foreach (int r in new[] { 0, 1, 2, 4, 5 })
                 Assert.AreEqual(expected[r], got[r], 1e-5 * expected[r], $"{name} norm of row {r} on {deviceName}");
             Assert.IsTrue(float.IsNaN(got[3]), $"{name} norm of the row holding NaN on {deviceName}: {got[3]}");
         }
