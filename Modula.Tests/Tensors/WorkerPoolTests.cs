@@ -36,9 +36,40 @@ public sealed class WorkerPoolTests
             // Every few jobs the workers go to sleep first, so both the spinning and the blocking hand-offs run.
             if (job % 100 == 99)
                 Thread.Sleep(2);
-            Assert.IsTrue(pool.TryRun(parts, p => Interlocked.Increment(ref runs[p])), $"job {job}: pool busy");
+            Assert.IsTrue(pool.TryRun(parts, parts, p => Interlocked.Increment(ref runs[p])), $"job {job}: pool busy");
             for (int p = 0; p < parts; p++)
                 Assert.AreEqual(1, runs[p], $"job {job} (seed 17): part {p} of {parts}");
+        }
+    }
+
+    /// <summary>
+    /// Jobs with more parts than threads (as <c>CpuParallel</c> splits a product): every part runs once, and no more
+    /// distinct threads than asked take part, even after jobs that woke more workers.
+    /// </summary>
+    [TestMethod]
+    public void JobsWithMorePartsThanThreadsKeepToTheirThreads()
+    {
+        var pool = new WorkerPool();
+        var rng = new System.Random(23);
+        for (int job = 0; job < 1000; job++)
+        {
+            int threads = rng.Next(1, 5),
+                parts = rng.Next(1, 17);
+            var runs = new int[parts];
+            var runners = new int[parts];
+            if (job % 100 == 99)
+                Thread.Sleep(2);
+            Assert.IsTrue(pool.TryRun(parts, threads, p =>
+                {
+                    Interlocked.Increment(ref runs[p]);
+                    runners[p] = Environment.CurrentManagedThreadId;
+                    Thread.SpinWait(200); // long enough that idle workers would join if allowed
+                }), $"job {job}: pool busy");
+            string what = $"job {job} (seed 23): {parts} parts on {threads} threads";
+            for (int p = 0; p < parts; p++)
+                Assert.AreEqual(1, runs[p], $"{what}: part {p}");
+            int distinct = runners.Distinct().Count();
+            Assert.IsTrue(distinct <= threads, $"{what}: ran on {distinct} threads");
         }
     }
 
@@ -47,20 +78,20 @@ public sealed class WorkerPoolTests
     {
         var pool = new WorkerPool();
         bool? nested = null;
-        pool.TryRun(2, p =>
+        pool.TryRun(2, 2, p =>
         {
             if (p == 0)
-                nested = pool.TryRun(2, _ => { });
+                nested = pool.TryRun(2, 2, _ => { });
         });
         Assert.IsFalse(nested, "a job started inside a job must be refused");
-        var error = Assert.ThrowsExactly<InvalidOperationException>(() => pool.TryRun(4, p =>
+        var error = Assert.ThrowsExactly<InvalidOperationException>(() => pool.TryRun(4, 4, p =>
             {
                 if (p == 3)
                     throw new InvalidOperationException("part 3");
             }));
         Assert.AreEqual("part 3", error.Message);
         var runs = new int[3];
-        Assert.IsTrue(pool.TryRun(3, p => runs[p]++), "the pool is usable after a failed job");
+        Assert.IsTrue(pool.TryRun(3, 3, p => runs[p]++), "the pool is usable after a failed job");
         CollectionAssert.AreEqual(new[] { 1, 1, 1 }, runs);
     }
 }

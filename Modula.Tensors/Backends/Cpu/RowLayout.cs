@@ -154,8 +154,16 @@ internal static class CpuParallel
     /// <summary>Below this many elements of work, run on the calling thread.</summary>
     public const long MinParallelWork = 1 << 16;
 
+    /// <summary>
+    /// Parts per thread of work that splits evenly into more parts than threads. Each thread claims the next part
+    /// when it finishes one, so when another process takes a thread's core for a while, the other thread runs the
+    /// parts it has not started instead of waiting for half of the work (1024³ products with an intermittent
+    /// competing process: 265–277 GFLOP/s with one part per thread, 305–316 with four).
+    /// </summary>
+    public const int PartsPerThread = 4;
+
     /// <summary>Runs <paramref name="body"/>(start, end) over [0, count), in parallel when <paramref name="work"/> is
-    /// large.</summary>
+    /// large: up to <see cref="PartsPerThread"/> parts per thread, none under <see cref="MinParallelWork"/>.</summary>
     public static void For(long count, long work, Action<long, long> body)
     {
         int threads = Math.Min(CpuDevice.Threads, (int)Math.Min(count, int.MaxValue));
@@ -164,20 +172,26 @@ internal static class CpuParallel
             body(0, count);
             return;
         }
-        Run(threads, t =>
+        long byWork = Math.Max(threads, work / MinParallelWork);
+        int parts = (int)Math.Min(Math.Min(count, byWork), (long)threads * PartsPerThread);
+        Run(parts, threads, p =>
         {
-            long start = count * t / threads,
-                end = count * (t + 1) / threads;
+            long start = count * p / parts,
+                end = count * (p + 1) / parts;
             if (start < end)
                 body(start, end);
         });
     }
 
-    /// <summary>Runs <paramref name="body"/>(0) … <paramref name="body"/>(parts − 1) in parallel and waits for
-    /// all.</summary>
-    public static void Run(int parts, Action<int> body)
+    /// <summary>Runs <paramref name="body"/>(0) … <paramref name="body"/>(parts − 1), one part per thread, and
+    /// waits for all.</summary>
+    public static void Run(int parts, Action<int> body) => Run(parts, parts, body);
+
+    /// <summary>Runs <paramref name="body"/>(0) … <paramref name="body"/>(parts − 1) on up to <paramref
+    /// name="threads"/> threads, each claiming the next part not yet started, and waits for all.</summary>
+    public static void Run(int parts, int threads, Action<int> body)
     {
-        if (!WorkerPool.Shared.TryRun(parts, body))
-            Parallel.For(0, parts, new ParallelOptions { MaxDegreeOfParallelism = parts }, body);
+        if (!WorkerPool.Shared.TryRun(parts, threads, body))
+            Parallel.For(0, parts, new ParallelOptions { MaxDegreeOfParallelism = Math.Min(parts, threads) }, body);
     }
 }

@@ -27,11 +27,16 @@ internal sealed class WorkerPool
 
     /// <summary>One parallel loop: parts are claimed through <see cref="Next"/> and counted in <see
     /// cref="Done"/>.</summary>
-    private sealed class Job(long generation, int parts, Action<int> body)
+    private sealed class Job(long generation, int parts, int helpers, Action<int> body)
     {
         public readonly long Generation = generation;
         public readonly int Parts = parts;
         public readonly Action<int> Body = body;
+
+        /// <summary>Workers that may join the caller: a job with more parts than threads keeps to its
+        /// threads.</summary>
+        public readonly int MaxHelpers = helpers;
+        public int Helpers;
         public int Next;
         public int Done;
     }
@@ -39,7 +44,7 @@ internal sealed class WorkerPool
     private readonly object _sleep = new();
     private readonly object _finished = new();
     private readonly List<Thread> _workers = [];
-    private Job _current = new(0, 0, _ => { });
+    private Job _current = new(0, 0, 0, _ => { });
     private int _busy;
     private int _sleepers;
     private int _callerWaiting;
@@ -47,10 +52,11 @@ internal sealed class WorkerPool
 
     /// <summary>
     /// Runs <paramref name="body"/>(0) … <paramref name="body"/>(parts − 1) on the calling thread
-    /// and up to parts − 1 workers, and returns once all have finished (rethrowing the first
-    /// exception). Returns false, having run nothing, when the pool is busy.
+    /// and up to min(parts, <paramref name="threads"/>) − 1 workers, each claiming the next part not
+    /// yet started, and returns once all have finished (rethrowing the first exception). Returns
+    /// false, having run nothing, when the pool is busy.
     /// </summary>
-    public bool TryRun(int parts, Action<int> body)
+    public bool TryRun(int parts, int threads, Action<int> body)
     {
         if (parts <= 1)
         {
@@ -62,9 +68,10 @@ internal sealed class WorkerPool
             return false;
         try
         {
-            EnsureWorkers(parts - 1);
+            int helpers = Math.Max(0, Math.Min(parts, threads) - 1);
+            EnsureWorkers(helpers);
             _error = null;
-            var job = new Job(_current.Generation + 1, parts, body);
+            var job = new Job(_current.Generation + 1, parts, helpers, body);
             Interlocked.Exchange(ref _current, job); // full fence: pairs with a sleeper's Increment
             if (Volatile.Read(ref _sleepers) > 0)
                 lock (_sleep)
@@ -145,7 +152,8 @@ internal sealed class WorkerPool
         {
             var job = WaitForJob(seen);
             seen = job.Generation;
-            RunParts(job);
+            if (Interlocked.Increment(ref job.Helpers) <= job.MaxHelpers)
+                RunParts(job); // else the job has all the threads it may use: wait for the next one
         }
     }
 

@@ -127,10 +127,17 @@ internal static unsafe class PackedGemm<TKernel>
             unit = splitRows ? TKernel.MR : TKernel.NR;
         int units = (extent + unit - 1) / unit;
         threads = Math.Min(threads, units);
-        CpuParallel.Run(threads, t =>
+        // Split by columns over an A read in place, each part packs only its own columns of B, so parts finer than
+        // threads cost little and keep both threads busy when one loses its core for a while (CpuParallel). Split
+        // by rows, every part packs all of B: one part per thread.
+        int parts =
+            !splitRows && (a.ColStride == 1 || a.RowStride == 1)
+                ? Math.Min(units, threads * CpuParallel.PartsPerThread)
+                : threads;
+        CpuParallel.Run(parts, threads, t =>
         {
-            int begin = Math.Min(extent, (int)((long)units * t / threads) * unit);
-            int end = Math.Min(extent, (int)((long)units * (t + 1) / threads) * unit);
+            int begin = Math.Min(extent, (int)((long)units * t / parts) * unit);
+            int end = Math.Min(extent, (int)((long)units * (t + 1) / parts) * unit);
             if (begin >= end)
                 return;
             if (splitRows)
