@@ -89,7 +89,8 @@ public readonly struct NormReduce : IReduceOp
         return scale * T.Sqrt(SumOfScaledSquares(row, scale, power));
     }
 
-    // Σ(x/s)² with four independent accumulators (one would wait on the add's latency every vector).
+    // Σ(x/s)² with four independent accumulators on the multiply path (one would wait on the add's latency every
+    // vector); the rare divide path keeps one.
     private static T SumOfScaledSquares<T>(ReadOnlySpan<T> row, T scale, bool multiply)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
@@ -130,7 +131,8 @@ public readonly struct NormReduce : IReduceOp
         return total;
     }
 
-    // The smallest exponent e whose 2^−e is finite, with a margin: below it the scale is max|x| itself.
+    // Exponents at or below this take the divide: 2^−e stays finite down to −127 (float) and −1023 (double), and
+    // the margin keeps 1/s away from the edge and from subnormal maxima, whose exponents ILogB reports exactly.
     private static int MinPowerExponent<T>()
         where T : unmanaged, IFloatingPointIeee754<T> => typeof(T) == typeof(float) ? -120 : -1000;
 

@@ -248,7 +248,8 @@ public sealed class MatMulTests
 
     /// <summary>
     /// <c>symmetricResult</c> into an output that is a transposed view (not row-contiguous): the product reaches it
-    /// through the extra pass, also when accumulating; compared with the float64 product.
+    /// through the extra pass, also when accumulating; compared with the float64 product. (The product being
+    /// symmetric, this cannot catch a transposition in that pass; other MatMulInto tests do.)
     /// </summary>
     [TestMethod]
     public void SymmetricResultIntoATransposedView()

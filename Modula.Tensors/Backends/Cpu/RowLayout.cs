@@ -163,7 +163,8 @@ internal static class CpuParallel
     public const int PartsPerThread = 4;
 
     /// <summary>Runs <paramref name="body"/>(start, end) over [0, count), in parallel when <paramref name="work"/> is
-    /// large: up to <see cref="PartsPerThread"/> parts per thread, none under <see cref="MinParallelWork"/>.</summary>
+    /// large: at least one part per thread, more (up to <see cref="PartsPerThread"/> per thread) while each keeps
+    /// about <see cref="MinParallelWork"/> of work.</summary>
     public static void For(long count, long work, Action<long, long> body)
     {
         int threads = Math.Min(CpuDevice.Threads, (int)Math.Min(count, int.MaxValue));

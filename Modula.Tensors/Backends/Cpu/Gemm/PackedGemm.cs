@@ -274,6 +274,7 @@ internal static unsafe class PackedGemm<TKernel>
                                 int mr = Math.Min(mrFull, mc - ir);
                                 // Columns of this tile on or below a symmetric product's diagonal: none skips the
                                 // tile, at most half of it runs the left half only (the rest is mirrored over).
+                                // An ordinary product's narrow edge tile (nr ≤ NR/2) takes the left half too.
                                 int reach = lowerFrom < 0 ? nr : lowerFrom + ic + ir + mr - (jc + jr);
                                 if (reach <= 0)
                                     continue;
