@@ -279,7 +279,6 @@ internal static unsafe class PackedGemm<TKernel>
                                 if (reach <= 0)
                                     continue;
                                 bool half = reach <= nrFull / 2;
-                                int stored = half ? Math.Min(nr, nrFull / 2) : nr;
                                 if (ir >= full)
                                 {
                                     float* packedTile = pc + c.Offset + (ic + ir) * c.RowStride + jc + jr;
@@ -293,7 +292,7 @@ internal static unsafe class PackedGemm<TKernel>
                                         c.RowStride,
                                         0,
                                         mr,
-                                        stored,
+                                        nr,
                                         first,
                                         1f
                                     );
@@ -312,7 +311,7 @@ internal static unsafe class PackedGemm<TKernel>
                                     c.RowStride,
                                     skip,
                                     mrFull,
-                                    stored,
+                                    nr,
                                     first,
                                     alpha
                                 );
@@ -324,7 +323,8 @@ internal static unsafe class PackedGemm<TKernel>
         }
     }
 
-    /// <summary>The micro-kernel on the whole tile, or on its left half (<see cref="LeftHalf"/>).</summary>
+    /// <summary>The micro-kernel on the whole tile, or on its left half (<see cref="LeftHalf"/>), which stores at most
+    /// NR/2 of the <paramref name="nr"/> columns.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static void RunTile<TA>(
         bool half,
@@ -342,10 +342,13 @@ internal static unsafe class PackedGemm<TKernel>
     )
         where TA : struct, IPanelA
     {
-        if (half)
-            TKernel.Run<TA, LeftHalf>(panel, kc, a, b, c, ldc, skip, mr, nr, overwrite, alpha);
-        else
+        if (!half)
+        {
             TKernel.Run<TA, AllColumns>(panel, kc, a, b, c, ldc, skip, mr, nr, overwrite, alpha);
+            return;
+        }
+        nr = Math.Min(nr, TKernel.NR / 2);
+        TKernel.Run<TA, LeftHalf>(panel, kc, a, b, c, ldc, skip, mr, nr, overwrite, alpha);
     }
 
     /// <summary>Packs α·A[0..mc, 0..kc] into MR-row panels laid out k-major: panel[p·MR + i].</summary>
