@@ -73,6 +73,44 @@ public sealed class WorkerPoolTests
         }
     }
 
+    /// <summary>
+    /// Eight parts on two threads are two blocks, 0–3 for the caller and 4–7 for the worker, each thread taking its
+    /// own block first so that consecutive jobs over the same tensors leave each thread's half in its cache. Part 0
+    /// holds the caller until the worker has started a part, so the worker's first part shows which it claims
+    /// first: 4, where a single shared claim counter would hand it part 1.
+    /// </summary>
+    [TestMethod]
+    public void EachThreadClaimsItsOwnBlockOfPartsFirst()
+    {
+        var pool = new WorkerPool();
+        for (int job = 0; job < 20; job++)
+        {
+            int caller = Environment.CurrentManagedThreadId,
+                started = 0;
+            var order = new int[8];
+            var runners = new int[8];
+            Assert.IsTrue(pool.TryRun(8, 2, p =>
+                {
+                    runners[p] = Environment.CurrentManagedThreadId;
+                    order[p] = Interlocked.Increment(ref started);
+                    if (p != 0)
+                        return;
+                    var deadline = DateTime.UtcNow.AddSeconds(10);
+                    while (Volatile.Read(ref started) < 2 && DateTime.UtcNow < deadline)
+                        Thread.Sleep(1);
+                }), $"job {job}: pool busy");
+            Assert.AreEqual(caller, runners[0], $"job {job}: the caller starts on its own block");
+            var byWorker = Enumerable.Range(0, 8).Where(p => runners[p] != caller).ToArray();
+            Assert.IsTrue(byWorker.Length > 0, $"job {job}: no worker joined within 10 s");
+            int first = byWorker.MinBy(p => order[p]);
+            Assert.AreEqual(
+                4,
+                first,
+                $"job {job}: the worker's first part (parts by worker: {string.Join(",", byWorker)})"
+            );
+        }
+    }
+
     [TestMethod]
     public void NestedRunsReportBusyAndExceptionsReachTheCaller()
     {

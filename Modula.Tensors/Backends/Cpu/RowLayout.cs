@@ -189,7 +189,8 @@ internal static class CpuParallel
     public static void Run(int parts, Action<int> body) => Run(parts, parts, body);
 
     /// <summary>Runs <paramref name="body"/>(0) … <paramref name="body"/>(parts − 1) on up to <paramref
-    /// name="threads"/> threads, each claiming the next part not yet started, and waits for all.</summary>
+    /// name="threads"/> threads, each claiming parts not yet started (its own block of consecutive parts first, see
+    /// <see cref="WorkerPool"/>), and waits for all.</summary>
     public static void Run(int parts, int threads, Action<int> body)
     {
         if (!WorkerPool.Shared.TryRun(parts, threads, body))
