@@ -222,6 +222,9 @@ internal static unsafe class PackedGemm<TKernel>
     /// A non-negative <paramref name="lowerFrom"/> computes only the tiles that reach the diagonal
     /// or below it, taking it as the row index of A's and C's first row within a symmetric product.
     /// </summary>
+    // Compiled once at full optimization, as are the packers and the tiles: the profile-guided tier-1 build of this
+    // loop nest ran 1024³ at 387–388 GFLOP/s (AVX-512) against 414–417, and 188–196 (AVX2) against 197–203.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void MultiplySerial(
         MatrixRef<float> a,
         MatrixRef<float> b,
@@ -352,6 +355,7 @@ internal static unsafe class PackedGemm<TKernel>
     }
 
     /// <summary>Packs α·A[0..mc, 0..kc] into MR-row panels laid out k-major: panel[p·MR + i].</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void PackA(MatrixRef<float> a, int mc, int kc, float* dst, float alpha)
     {
         int mrFull = TKernel.MR;
@@ -385,6 +389,7 @@ internal static unsafe class PackedGemm<TKernel>
     }
 
     /// <summary>Packs B[0..kc, 0..nc] into NR-column panels laid out k-major: panel[p·NR + j].</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void PackB(MatrixRef<float> b, int kc, int nc, float* dst)
     {
         int nrFull = TKernel.NR;
