@@ -11,8 +11,9 @@ public abstract partial class MatrixAtom
     /// iteration issues a few batched products instead of a few per atom (fewer launches, and small
     /// products keep every thread busy, one matrix per thread). Shapes that run on their Gram matrix
     /// (<see cref="OddPolynomial.RunsOnGram"/>) are two batches, the tall members and the wide ones,
-    /// each read and written as it lies; other shapes are one [Σ S, long, short] batch, a wide
-    /// member joining the tall ones as its transpose (as Newton–Schulz would orient it anyway).
+    /// each read and written as it lies, whose Gram matrices are iterated as one batch; other shapes
+    /// are one [Σ S, long, short] batch, a wide member joining the tall ones as its transpose (as
+    /// Newton–Schulz would orient it anyway).
     /// Each matrix is still orthogonalized on its own, so the result equals
     /// <see cref="DualizeWeight"/> atom by atom. Results, times each atom's target, are written into
     /// <paramref name="output"/>; when the gradient and output are packed (see <see cref="Weights.Pack"/>),
@@ -51,10 +52,10 @@ public abstract partial class MatrixAtom
             var (rows, columns) = Tall((MatrixAtom)atoms[members[0]].Atom);
             if (OddPolynomial.RunsOnGram(rows, columns))
             {
-                // The Gram form runs a wide matrix as it lies: tall and wide members are two batches, each read
-                // and written in place, rather than one batch that transposes the wide ones in and out.
-                OrthogonalizeInPlace(atoms, gradient, tall, method, scalars, output);
-                OrthogonalizeInPlace(atoms, gradient, wide, method, scalars, output);
+                // The Gram form runs a wide matrix as it lies: tall and wide members are read and written in place,
+                // rather than as one batch that transposes the wide ones in and out; their Gram matrices, all of one
+                // size, are iterated as one batch.
+                OrthogonalizeInPlace(atoms, gradient, tall, wide, method, scalars, output);
             }
             else
                 OrthogonalizeStacked(atoms, gradient, tall, wide, method, scalars, output);
@@ -64,21 +65,34 @@ public abstract partial class MatrixAtom
         return done;
     }
 
-    /// <summary>One batch of same-shaped members (all tall or all wide), orthogonalized as they lie.</summary>
+    /// <summary>The tall members and the wide ones, each orthogonalized as they lie, their Gram iterations batched
+    /// together (<see cref="Orthogonalize.ApplyEach"/>).</summary>
     private static void OrthogonalizeInPlace(
         IReadOnlyList<(string Path, Atom Atom)> atoms,
         Weights gradient,
-        int[] members,
+        int[] tall,
+        int[] wide,
         Orthogonalizer method,
         GroupScalars scalars,
         Weights output
     )
     {
-        if (members.Length == 0)
-            return;
-        using var stacked = Stack(atoms, gradient, members);
-        using var orthogonal = Orthogonalize.Apply(stacked, method);
-        WriteScaled(atoms, orthogonal, members, scalars, output, transpose: false);
+        var groups = new[] { tall, wide }.Where(members => members.Length > 0).ToArray();
+        var stacks = new List<Tensor>();
+        Tensor[] orthogonal = [];
+        try
+        {
+            foreach (var members in groups)
+                stacks.Add(Stack(atoms, gradient, members));
+            orthogonal = Orthogonalize.ApplyEach(stacks, method);
+            for (int k = 0; k < groups.Length; k++)
+                WriteScaled(atoms, orthogonal[k], groups[k], scalars, output, transpose: false);
+        }
+        finally
+        {
+            foreach (var t in stacks.Concat(orthogonal))
+                t.Dispose();
+        }
     }
 
     /// <summary>Tall and wide members in one batch, the wide ones transposed in and out.</summary>

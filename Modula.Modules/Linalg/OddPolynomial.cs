@@ -41,7 +41,7 @@ internal static class OddPolynomial
             // No transpose: a wide M's Gram matrix is M·Mᵀ, and its result Q·M.
             using var same = g.View(g.Shape.Dims.ToArray());
             using var scaled = prepare(same);
-            return ComposeOnGram(scaled, steps, wide: transpose);
+            return ComposeOnGram([(scaled, transpose)], steps)[0];
         }
         using var tall = transpose ? g.Transpose() : g.View(g.Shape.Dims.ToArray());
         var m = prepare(tall);
@@ -53,6 +53,59 @@ internal static class OddPolynomial
         using (m)
         using (var back = m.Transpose())
             return Ops.Contiguous(back);
+    }
+
+    /// <summary>
+    /// <see cref="Compose(Tensor, IReadOnlyList{ValueTuple{double, double, double}}, Func{Tensor, Tensor})"/> on
+    /// each of <paramref name="gs"/>, with the same results. When all of them run on their Gram matrices, of one
+    /// size, dtype and device (an MLP's tall and wide weights), those are stepped as one batch: each step's n×n
+    /// products are then one call over all the matrices instead of one per tensor.
+    /// </summary>
+    internal static Tensor[] ComposeEach(
+        IReadOnlyList<Tensor> gs,
+        IReadOnlyList<(double A, double B, double C)> steps,
+        Func<Tensor, Tensor> prepare
+    )
+    {
+        foreach (var g in gs)
+            if (g.Rank < 2)
+                throw new ArgumentException($"OddPolynomial: needs a matrix or a batch of matrices, got {g.Shape}.");
+        static int ShortSide(Tensor g) => Math.Min(g.Shape[-2], g.Shape[-1]);
+        bool together =
+            gs.Count > 1
+            && steps.Count > 0
+            && gs.All(g =>
+                RunsOnGram(g.Shape[-2], g.Shape[-1])
+                && ShortSide(g) == ShortSide(gs[0])
+                && g.DType == gs[0].DType
+                && g.Device == gs[0].Device
+            );
+        var results = new List<Tensor>();
+        var scaled = new List<Tensor>();
+        try
+        {
+            if (!together)
+            {
+                foreach (var g in gs)
+                    results.Add(Compose(g, steps, prepare));
+                return [.. results];
+            }
+            foreach (var g in gs)
+                using (var same = g.View(g.Shape.Dims.ToArray()))
+                    scaled.Add(prepare(same));
+            return ComposeOnGram([.. scaled.Select(m => (m, m.Shape[-1] > m.Shape[-2]))], steps);
+        }
+        catch
+        {
+            foreach (var r in results)
+                r.Dispose();
+            throw;
+        }
+        finally
+        {
+            foreach (var m in scaled)
+                m.Dispose();
+        }
     }
 
     /// <summary>True when <see cref="Compose(Tensor, IReadOnlyList{ValueTuple{double, double, double}}, Func{Tensor,
@@ -85,14 +138,21 @@ internal static class OddPolynomial
     /// R = MᵀM is a polynomial in M₀ᵀM₀, so M_k = M₀·Q with Q = h₁·h₂·…, and the next Gram matrix is
     /// h·R·h = R·h². Every product there is of two polynomials in one symmetric matrix: they commute, their product
     /// is symmetric, and the CPU computes only its lower triangle. Nothing but the first Gram product and the final
-    /// M₀·Q (and one pair per restart) touches the tall M. A <paramref name="wide"/> M (n × m) is the transpose of
-    /// that: R = M·Mᵀ and M_k = Q·M₀.
+    /// M₀·Q (and one pair per restart) touches the tall M. A wide M (n × m) is the transpose of that: R = M·Mᵀ and
+    /// M_k = Q·M₀. Several <paramref name="parts"/> (tensors [..., m, n] or, wide, [..., n, m], one n) have their
+    /// Gram matrices stacked into one batch, so the n×n products are one call for all; the result has one tensor
+    /// per part, shaped like it. The parts stay the caller's.
     /// </summary>
-    private static Tensor ComposeOnGram(Tensor m0, IReadOnlyList<(double A, double B, double C)> steps, bool wide)
+    private static Tensor[] ComposeOnGram(
+        IReadOnlyList<(Tensor M, bool Wide)> parts,
+        IReadOnlyList<(double A, double B, double C)> steps
+    )
     {
-        int shortSide = wide ? m0.Shape[-2] : m0.Shape[-1];
-        using var identity = Identity(shortSide, m0.DType, m0.Device);
-        Tensor m = m0;
+        var first = parts[0];
+        int shortSide = first.Wide ? first.M.Shape[-2] : first.M.Shape[-1];
+        using var identity = Identity(shortSide, first.M.DType, first.M.Device);
+        var m0 = parts.Select(p => p.M).ToArray();
+        var m = (Tensor[])m0.Clone();
         Tensor? gram = null,
             q = null;
         try
@@ -102,8 +162,8 @@ internal static class OddPolynomial
                 if (gram is null)
                 {
                     if (q is not null)
-                        (m, q) = (MultiplyBack(m, m0, q, wide), null);
-                    gram = Ops.MatMul(m, m, transposeA: !wide, transposeB: wide);
+                        (m, q) = (MultiplyBack(m, m0, q, parts), null);
+                    gram = Grams(m, parts, shortSide);
                 }
                 var (a, b, c) = steps[i];
                 var h = Polynomial(gram, identity, a, b, c);
@@ -129,26 +189,104 @@ internal static class OddPolynomial
                         h.Dispose(); // folded into Q, or the step failed
                 }
             }
-            var result = MultiplyBack(m, m0, q!, wide);
+            var result = MultiplyBack(m, m0, q!, parts);
             q = null;
             m = m0;
             return result;
         }
         finally
         {
-            if (m != m0)
-                m.Dispose();
+            for (int k = 0; k < m.Length; k++)
+                if (m[k] != m0[k])
+                    m[k].Dispose();
             gram?.Dispose();
             q?.Dispose();
         }
     }
 
-    // M·Q (Q·M for a wide M), disposing Q and M unless M is the caller's.
-    private static Tensor MultiplyBack(Tensor m, Tensor caller, Tensor q, bool wide)
+    // Matrices in a batch of the part's shape, and their count.
+    private static int BatchOf(Tensor t)
+    {
+        int count = 1;
+        foreach (int d in t.Shape.Dims[..^2])
+            count *= d;
+        return count;
+    }
+
+    // The Gram matrices of the parts, MᵀM (M·Mᵀ for a wide part), one after the other in one [Σ, n, n] batch, or
+    // shaped like the one part's batch.
+    private static Tensor Grams(Tensor[] m, IReadOnlyList<(Tensor M, bool Wide)> parts, int n)
+    {
+        if (m.Length == 1)
+            return Ops.MatMul(m[0], m[0], transposeA: !parts[0].Wide, transposeB: parts[0].Wide);
+        var gram = Tensor.Empty(new Shape(m.Sum(BatchOf), n, n), m[0].DType, m[0].Device);
+        try
+        {
+            int offset = 0;
+            for (int k = 0; k < m.Length; k++)
+            {
+                using var own = OwnSlice(gram, m[k], offset, n);
+                Ops.MatMulInto(
+                    m[k],
+                    m[k],
+                    own,
+                    accumulate: false,
+                    transposeA: !parts[k].Wide,
+                    transposeB: parts[k].Wide
+                );
+                offset += BatchOf(m[k]);
+            }
+            return gram;
+        }
+        catch
+        {
+            gram.Dispose();
+            throw;
+        }
+    }
+
+    // The n×n matrices of a stacked batch that belong to part m (from offset), shaped like m's batch.
+    private static Tensor OwnSlice(Tensor stacked, Tensor m, int offset, int n)
+    {
+        using var slice = stacked.Slice(0, offset, BatchOf(m));
+        return slice.View([.. m.Shape.Dims[..^2], n, n]);
+    }
+
+    // Each part's M·Q (Q·M for a wide part), with its own Q of the stacked batch; disposes Q, and the current
+    // matrices that are not the caller's.
+    private static Tensor[] MultiplyBack(
+        Tensor[] m,
+        Tensor[] caller,
+        Tensor q,
+        IReadOnlyList<(Tensor M, bool Wide)> parts
+    )
     {
         using (q)
-        using (m == caller ? null : m)
-            return wide ? Ops.MatMul(q, m) : Ops.MatMul(m, q);
+        {
+            var result = new Tensor[m.Length];
+            int filled = 0;
+            try
+            {
+                int n = q.Shape[-1],
+                    offset = 0;
+                for (; filled < m.Length; filled++)
+                {
+                    using var own = m.Length == 1 ? q.View(q.Shape.Dims.ToArray()) : OwnSlice(q, m[filled], offset, n);
+                    result[filled] = parts[filled].Wide ? Ops.MatMul(own, m[filled]) : Ops.MatMul(m[filled], own);
+                    offset += BatchOf(m[filled]);
+                }
+            }
+            catch
+            {
+                for (int k = 0; k < filled; k++)
+                    result[k].Dispose();
+                throw;
+            }
+            for (int k = 0; k < m.Length; k++)
+                if (m[k] != caller[k])
+                    m[k].Dispose();
+            return result;
+        }
     }
 
     // h = a·I + b·A + c·A², a symmetric n×n polynomial of the symmetric A: c·A² is added by the product itself

@@ -117,6 +117,14 @@ public static class Orthogonalize
         return OddPolynomial.Compose(g, Coefficients(method, steps), matrix => ScaleToUnitFrobenius(matrix, method));
     }
 
+    /// <summary>
+    /// <see cref="Apply"/> on each of <paramref name="gs"/>, with the same results; tensors that all run on Gram
+    /// matrices of one size (an MLP's tall and wide weights) are iterated as one batch (<see
+    /// cref="OddPolynomial.ComposeEach"/>).
+    /// </summary>
+    internal static Tensor[] ApplyEach(IReadOnlyList<Tensor> gs, Orthogonalizer method) =>
+        OddPolynomial.ComposeEach(gs, Coefficients(method), matrix => ScaleToUnitFrobenius(matrix, method));
+
     private static Tensor ScaleToUnitFrobenius(Tensor m, Orthogonalizer method)
     {
         using var norm = Norms.L2(m, [-2, -1]);

@@ -108,6 +108,49 @@ public sealed class OddPolynomialTests
         Assert.IsTrue(error <= 1e-4, $"{family} {shape}: relative error {error:E2}");
     }
 
+    /// <summary>
+    /// <see cref="OddPolynomial.ComposeEach"/> against <see cref="OddPolynomial.Compose(Tensor,
+    /// IReadOnlyList{ValueTuple{double, double, double}}, Func{Tensor, Tensor})"/> on each tensor alone: tall, wide,
+    /// batched and empty parts whose Gram matrices are iterated as one batch, and sets that cannot be (a square
+    /// part, short sides that differ), in float32 and float64. A part given another's Gram matrix or Q would be off
+    /// by O(1); the bound allows only rounding.
+    /// </summary>
+    [TestMethod]
+    [DataRow("together", new[] { 3, 96, 24 }, new[] { 2, 24, 96 }, new[] { 48, 24 }, new[] { 0, 60, 24 })]
+    [DataRow("square part", new[] { 2, 16, 16 }, new[] { 64, 16 })]
+    [DataRow("short sides differ", new[] { 64, 16 }, new[] { 20, 80 })]
+    public void ComposeEachMatchesComposeOnEveryPart(string what, params int[][] shapes)
+    {
+        foreach (var dtype in new[] { DType.Float32, DType.Float64 })
+        {
+            var gs = shapes
+                .Select((dims, k) => Ops.Normal(new Shape(dims), new Generator(60UL + (ulong)k), dtype))
+                .ToArray();
+            var together = OddPolynomial.ComposeEach(gs, Steps, ScaleToUnitFrobenius);
+            try
+            {
+                Assert.HasCount(gs.Length, together);
+                for (int k = 0; k < gs.Length; k++)
+                {
+                    using var alone = OddPolynomial.Compose(gs[k], Steps, ScaleToUnitFrobenius);
+                    Assert.AreEqual(gs[k].Shape, together[k].Shape, $"{what} {dtype}: part {k}");
+                    var expected = HostLinalg.HostArray(alone);
+                    double worst = expected
+                        .Zip(HostLinalg.HostArray(together[k]), (e, a) => Math.Abs(e - a))
+                        .DefaultIfEmpty(0)
+                        .Max();
+                    double bound = dtype == DType.Float32 ? 1e-6 : 1e-12;
+                    Assert.IsTrue(worst <= bound, $"{what} {dtype}: part {k} {gs[k].Shape} off by {worst:E2}");
+                }
+            }
+            finally
+            {
+                foreach (var t in gs.Concat(together))
+                    t.Dispose();
+            }
+        }
+    }
+
     private static readonly (double A, double B, double C)[] Steps = Orthogonalize.Coefficients(Orthogonalizer.SixStep);
 
     private static Tensor Run(double[] input, int rows, int cols, DType dtype, bool onGram)
