@@ -70,16 +70,7 @@ internal static class OddPolynomial
         foreach (var g in gs)
             if (g.Rank < 2)
                 throw new ArgumentException($"OddPolynomial: needs a matrix or a batch of matrices, got {g.Shape}.");
-        static int ShortSide(Tensor g) => Math.Min(g.Shape[-2], g.Shape[-1]);
-        bool together =
-            gs.Count > 1
-            && steps.Count > 0
-            && gs.All(g =>
-                RunsOnGram(g.Shape[-2], g.Shape[-1])
-                && ShortSide(g) == ShortSide(gs[0])
-                && g.DType == gs[0].DType
-                && g.Device == gs[0].Device
-            );
+        bool together = RunTogether(gs, steps.Count);
         var results = new List<Tensor>();
         var scaled = new List<Tensor>();
         try
@@ -106,6 +97,21 @@ internal static class OddPolynomial
             foreach (var m in scaled)
                 m.Dispose();
         }
+    }
+
+    /// <summary>True when <see cref="ComposeEach"/> steps the Gram matrices of <paramref name="gs"/> as one batch:
+    /// two or more tensors, all on the Gram form, of one short side, dtype and device.</summary>
+    internal static bool RunTogether(IReadOnlyList<Tensor> gs, int steps)
+    {
+        static int ShortSide(Tensor g) => Math.Min(g.Shape[-2], g.Shape[-1]);
+        return gs.Count > 1
+            && steps > 0
+            && gs.All(g =>
+                RunsOnGram(g.Shape[-2], g.Shape[-1])
+                && ShortSide(g) == ShortSide(gs[0])
+                && g.DType == gs[0].DType
+                && g.Device == gs[0].Device
+            );
     }
 
     /// <summary>True when <see cref="Compose(Tensor, IReadOnlyList{ValueTuple{double, double, double}}, Func{Tensor,
@@ -204,7 +210,7 @@ internal static class OddPolynomial
         }
     }
 
-    // Matrices in a batch of the part's shape, and their count.
+    // How many matrices a tensor [..., rows, columns] holds.
     private static int BatchOf(Tensor t)
     {
         int count = 1;
@@ -252,8 +258,8 @@ internal static class OddPolynomial
         return slice.View([.. m.Shape.Dims[..^2], n, n]);
     }
 
-    // Each part's M·Q (Q·M for a wide part), with its own Q of the stacked batch; disposes Q, and the current
-    // matrices that are not the caller's.
+    // Each part's M·Q (Q·M for a wide part), with its own Q of the stacked batch. Disposes Q; on success also the
+    // current matrices that are not the caller's (on failure the caller's cleanup does).
     private static Tensor[] MultiplyBack(
         Tensor[] m,
         Tensor[] caller,

@@ -111,41 +111,48 @@ public sealed class OddPolynomialTests
     /// <summary>
     /// <see cref="OddPolynomial.ComposeEach"/> against <see cref="OddPolynomial.Compose(Tensor,
     /// IReadOnlyList{ValueTuple{double, double, double}}, Func{Tensor, Tensor})"/> on each tensor alone: tall, wide,
-    /// batched and empty parts whose Gram matrices are iterated as one batch, and sets that cannot be (a square
-    /// part, short sides that differ), in float32 and float64. A part given another's Gram matrix or Q would be off
-    /// by O(1); the bound allows only rounding.
+    /// batched (two batch axes too) and empty parts whose Gram matrices are iterated as one batch, and sets that
+    /// cannot be (a square part, short sides that differ), in float32 and float64, with six-step's six steps (one
+    /// restart) and Muon's five (a restart, then two steps). A part given another's Gram matrix or Q would be off by
+    /// O(1); the bound allows only rounding. Each row also states whether its parts run together.
     /// </summary>
     [TestMethod]
-    [DataRow("together", new[] { 3, 96, 24 }, new[] { 2, 24, 96 }, new[] { 48, 24 }, new[] { 0, 60, 24 })]
-    [DataRow("square part", new[] { 2, 16, 16 }, new[] { 64, 16 })]
-    [DataRow("short sides differ", new[] { 64, 16 }, new[] { 20, 80 })]
-    public void ComposeEachMatchesComposeOnEveryPart(string what, params int[][] shapes)
+    [DataRow("together", true, new[] { 3, 96, 24 }, new[] { 2, 24, 96 }, new[] { 48, 24 }, new[] { 0, 60, 24 })]
+    [DataRow("empty first, two batch axes", true, new[] { 0, 24, 50 }, new[] { 2, 3, 96, 24 }, new[] { 24, 70 })]
+    [DataRow("square part", false, new[] { 2, 16, 16 }, new[] { 64, 16 })]
+    [DataRow("short sides differ", false, new[] { 64, 16 }, new[] { 20, 80 })]
+    public void ComposeEachMatchesComposeOnEveryPart(string what, bool together, params int[][] shapes)
     {
+        var families = new[] { Steps, Orthogonalize.Coefficients(Orthogonalizer.MuonQuintic) };
         foreach (var dtype in new[] { DType.Float32, DType.Float64 })
+        foreach (var steps in families)
         {
             var gs = shapes
                 .Select((dims, k) => Ops.Normal(new Shape(dims), new Generator(60UL + (ulong)k), dtype))
                 .ToArray();
-            var together = OddPolynomial.ComposeEach(gs, Steps, ScaleToUnitFrobenius);
+            Tensor[] each = [];
             try
             {
-                Assert.HasCount(gs.Length, together);
+                Assert.AreEqual(together, OddPolynomial.RunTogether(gs, steps.Length), $"{what}: run together");
+                each = OddPolynomial.ComposeEach(gs, steps, ScaleToUnitFrobenius);
+                Assert.HasCount(gs.Length, each);
                 for (int k = 0; k < gs.Length; k++)
                 {
-                    using var alone = OddPolynomial.Compose(gs[k], Steps, ScaleToUnitFrobenius);
-                    Assert.AreEqual(gs[k].Shape, together[k].Shape, $"{what} {dtype}: part {k}");
+                    using var alone = OddPolynomial.Compose(gs[k], steps, ScaleToUnitFrobenius);
+                    string name = $"{what} {dtype} {steps.Length} steps: part {k} {gs[k].Shape}";
+                    Assert.AreEqual(gs[k].Shape, each[k].Shape, name);
                     var expected = HostLinalg.HostArray(alone);
                     double worst = expected
-                        .Zip(HostLinalg.HostArray(together[k]), (e, a) => Math.Abs(e - a))
+                        .Zip(HostLinalg.HostArray(each[k]), (e, a) => Math.Abs(e - a))
                         .DefaultIfEmpty(0)
                         .Max();
                     double bound = dtype == DType.Float32 ? 1e-6 : 1e-12;
-                    Assert.IsTrue(worst <= bound, $"{what} {dtype}: part {k} {gs[k].Shape} off by {worst:E2}");
+                    Assert.IsTrue(worst <= bound, $"{name} off by {worst:E2}");
                 }
             }
             finally
             {
-                foreach (var t in gs.Concat(together))
+                foreach (var t in gs.Concat(each))
                     t.Dispose();
             }
         }

@@ -76,8 +76,10 @@ public sealed class WorkerPoolTests
     /// <summary>
     /// Eight parts on two threads are two blocks, 0–3 for the caller and 4–7 for the worker, each thread taking its
     /// own block first so that consecutive jobs over the same tensors leave each thread's half in its cache. Part 0
-    /// holds the caller until the worker has started a part, so the worker's first part shows which it claims
-    /// first: 4, where a single shared claim counter would hand it part 1.
+    /// holds the caller until another part has started, so the worker's first part shows which it claims first: 4,
+    /// where a single shared claim counter would hand it part 1 (or part 0 itself, had the worker come first). The
+    /// other parts wait for part 0 to start, so a worker that outruns the caller cannot finish its block and take
+    /// part 0 before the caller has claimed it.
     /// </summary>
     [TestMethod]
     public void EachThreadClaimsItsOwnBlockOfPartsFirst()
@@ -92,11 +94,12 @@ public sealed class WorkerPoolTests
             Assert.IsTrue(pool.TryRun(8, 2, p =>
                 {
                     runners[p] = Environment.CurrentManagedThreadId;
-                    order[p] = Interlocked.Increment(ref started);
-                    if (p != 0)
-                        return;
+                    Volatile.Write(ref order[p], Interlocked.Increment(ref started));
                     var deadline = DateTime.UtcNow.AddSeconds(10);
-                    while (Volatile.Read(ref started) < 2 && DateTime.UtcNow < deadline)
+                    while (
+                        (p == 0 ? Volatile.Read(ref started) < 2 : Volatile.Read(ref order[0]) == 0)
+                        && DateTime.UtcNow < deadline
+                    )
                         Thread.Sleep(1);
                 }), $"job {job}: pool busy");
             Assert.AreEqual(caller, runners[0], $"job {job}: the caller starts on its own block");

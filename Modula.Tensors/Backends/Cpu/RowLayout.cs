@@ -155,10 +155,11 @@ internal static class CpuParallel
     public const long MinParallelWork = 1 << 16;
 
     /// <summary>
-    /// Parts per thread of work that splits evenly into more parts than threads. Each thread claims the next part
-    /// when it finishes one, so when another process takes a thread's core for a while, the other thread runs the
-    /// parts it has not started instead of waiting for half of the work (1024³ products with an intermittent
-    /// competing process: 265–277 GFLOP/s with one part per thread, 305–316 with four).
+    /// Parts per thread of work that splits evenly into more parts than threads. Each thread claims another part
+    /// when it finishes one (its own block's first, see <see cref="WorkerPool"/>), so when another process takes a
+    /// thread's core for a while, the other thread runs the parts it has not started instead of waiting for half of
+    /// the work (1024³ products with an intermittent competing process: 265–277 GFLOP/s with one part per thread,
+    /// 305–316 with four).
     /// </summary>
     public const int PartsPerThread = 4;
 
