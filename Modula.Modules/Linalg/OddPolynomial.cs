@@ -33,8 +33,7 @@ internal static class OddPolynomial
         bool? onGram
     )
     {
-        if (g.Rank < 2)
-            throw new ArgumentException($"OddPolynomial: needs a matrix or a batch of matrices, got {g.Shape}.");
+        RequireMatrices(g);
         bool transpose = g.Shape[-1] > g.Shape[-2];
         if (steps.Count > 0 && (onGram ?? RunsOnGram(g.Shape[-2], g.Shape[-1])))
         {
@@ -68,8 +67,7 @@ internal static class OddPolynomial
     )
     {
         foreach (var g in gs)
-            if (g.Rank < 2)
-                throw new ArgumentException($"OddPolynomial: needs a matrix or a batch of matrices, got {g.Shape}.");
+            RequireMatrices(g);
         bool together = RunTogether(gs, steps.Count);
         var results = new List<Tensor>();
         var scaled = new List<Tensor>();
@@ -97,6 +95,12 @@ internal static class OddPolynomial
             foreach (var m in scaled)
                 m.Dispose();
         }
+    }
+
+    private static void RequireMatrices(Tensor g)
+    {
+        if (g.Rank < 2)
+            throw new ArgumentException($"OddPolynomial: needs a matrix or a batch of matrices, got {g.Shape}.");
     }
 
     /// <summary>True when <see cref="ComposeEach"/> steps the Gram matrices of <paramref name="gs"/> as one batch:
@@ -158,6 +162,7 @@ internal static class OddPolynomial
         int shortSide = first.Wide ? first.M.Shape[-2] : first.M.Shape[-1];
         using var identity = Identity(shortSide, first.M.DType, first.M.Device);
         var m0 = parts.Select(p => p.M).ToArray();
+        var wide = parts.Select(p => p.Wide).ToArray();
         var m = (Tensor[])m0.Clone();
         Tensor? gram = null,
             q = null;
@@ -168,8 +173,8 @@ internal static class OddPolynomial
                 if (gram is null)
                 {
                     if (q is not null)
-                        (m, q) = (MultiplyBack(m, m0, q, parts), null);
-                    gram = Grams(m, parts, shortSide);
+                        (m, q) = (MultiplyBack(m, m0, q, wide), null);
+                    gram = Grams(m, wide, shortSide);
                 }
                 var (a, b, c) = steps[i];
                 var h = Polynomial(gram, identity, a, b, c);
@@ -195,7 +200,7 @@ internal static class OddPolynomial
                         h.Dispose(); // folded into Q, or the step failed
                 }
             }
-            var result = MultiplyBack(m, m0, q!, parts);
+            var result = MultiplyBack(m, m0, q!, wide);
             q = null;
             m = m0;
             return result;
@@ -219,12 +224,9 @@ internal static class OddPolynomial
         return count;
     }
 
-    // The Gram matrices of the parts, MᵀM (M·Mᵀ for a wide part), one after the other in one [Σ, n, n] batch, or
-    // shaped like the one part's batch.
-    private static Tensor Grams(Tensor[] m, IReadOnlyList<(Tensor M, bool Wide)> parts, int n)
+    // The Gram matrices of the parts, MᵀM (M·Mᵀ for a wide part), one after the other in one [Σ, n, n] batch.
+    private static Tensor Grams(Tensor[] m, bool[] wide, int n)
     {
-        if (m.Length == 1)
-            return Ops.MatMul(m[0], m[0], transposeA: !parts[0].Wide, transposeB: parts[0].Wide);
         var gram = Tensor.Empty(new Shape(m.Sum(BatchOf), n, n), m[0].DType, m[0].Device);
         try
         {
@@ -232,14 +234,7 @@ internal static class OddPolynomial
             for (int k = 0; k < m.Length; k++)
             {
                 using var own = OwnSlice(gram, m[k], offset, n);
-                Ops.MatMulInto(
-                    m[k],
-                    m[k],
-                    own,
-                    accumulate: false,
-                    transposeA: !parts[k].Wide,
-                    transposeB: parts[k].Wide
-                );
+                Ops.MatMulInto(m[k], m[k], own, accumulate: false, transposeA: !wide[k], transposeB: wide[k]);
                 offset += BatchOf(m[k]);
             }
             return gram;
@@ -260,12 +255,7 @@ internal static class OddPolynomial
 
     // Each part's M·Q (Q·M for a wide part), with its own Q of the stacked batch. Disposes Q; on success also the
     // current matrices that are not the caller's (on failure the caller's cleanup does).
-    private static Tensor[] MultiplyBack(
-        Tensor[] m,
-        Tensor[] caller,
-        Tensor q,
-        IReadOnlyList<(Tensor M, bool Wide)> parts
-    )
+    private static Tensor[] MultiplyBack(Tensor[] m, Tensor[] caller, Tensor q, bool[] wide)
     {
         using (q)
         {
@@ -277,8 +267,8 @@ internal static class OddPolynomial
                     offset = 0;
                 for (; filled < m.Length; filled++)
                 {
-                    using var own = m.Length == 1 ? q.View(q.Shape.Dims.ToArray()) : OwnSlice(q, m[filled], offset, n);
-                    result[filled] = parts[filled].Wide ? Ops.MatMul(own, m[filled]) : Ops.MatMul(m[filled], own);
+                    using var own = OwnSlice(q, m[filled], offset, n);
+                    result[filled] = wide[filled] ? Ops.MatMul(own, m[filled]) : Ops.MatMul(m[filled], own);
                     offset += BatchOf(m[filled]);
                 }
             }

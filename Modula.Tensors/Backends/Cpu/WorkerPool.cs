@@ -45,15 +45,15 @@ internal sealed class WorkerPool
         public readonly int Parts = parts;
         public readonly Action<int> Body = body;
 
-        /// <summary>Workers that may join the caller: a job with more parts than threads keeps to its
-        /// threads.</summary>
-        public readonly int MaxHelpers = helpers;
+        /// <summary>Workers that have joined so far. Only the first Blocks − 1 run parts, so a job with more parts
+        /// than threads keeps to its threads.</summary>
         public int Helpers;
         public int Done;
 
         /// <summary>Parts claimed so far in each block (a claim past the block's end finds it empty).</summary>
         public readonly int[] Claimed = new int[helpers + 1];
 
+        /// <summary>One per thread the job may use: the caller's and one per worker that may join.</summary>
         public int Blocks => Claimed.Length;
 
         /// <summary>The first part of <paramref name="block"/> (of <see cref="Blocks"/> + 1 boundaries).</summary>
@@ -183,7 +183,7 @@ internal sealed class WorkerPool
             var job = WaitForJob(seen);
             seen = job.Generation;
             int joined = Interlocked.Increment(ref job.Helpers);
-            if (joined <= job.MaxHelpers) // else the job has all the threads it may use: wait for the next one
+            if (joined < job.Blocks) // else the job has all the threads it may use: wait for the next one
                 RunParts(job, home: index < job.Blocks ? index : joined);
         }
     }
