@@ -285,24 +285,10 @@ internal static class OddPolynomial
         }
     }
 
-    // h = a·I + b·A + c·A², a symmetric n×n polynomial of the symmetric A: c·A² is added by the product itself
-    // into a·I + b·A, a symmetric sum, so the CPU computes its lower triangle only. A cubic step (c = 0) skips A².
-    private static Tensor Polynomial(Tensor gram, Tensor identity, double a, double b, double c)
-    {
-        var h = Ops.Zip(identity, gram, new LinearCombination(a, b));
-        if (c == 0)
-            return h;
-        try
-        {
-            Ops.MatMulInto(gram, gram, h, accumulate: true, alpha: c, symmetricResult: true);
-            return h;
-        }
-        catch
-        {
-            h.Dispose();
-            throw;
-        }
-    }
+    // h = a·I + b·A + c·A², a symmetric n×n polynomial of the symmetric A, in one op (the CPU computes A²'s lower
+    // triangle only and adds a·I + b·A to it in cache). A cubic step (c = 0) needs no product: one pass.
+    private static Tensor Polynomial(Tensor gram, Tensor identity, double a, double b, double c) =>
+        c == 0 ? Ops.Zip(identity, gram, new LinearCombination(a, b)) : Ops.SymmetricPolynomial(gram, a, b, c);
 
     // M ← M·(a·I + b·A + c·A²) with A = MᵀM applies f(σ) = aσ + bσ³ + cσ⁵ to every singular value.
     // The polynomial is formed on the small n×n side, so nothing but the one product touches the tall M:

@@ -87,6 +87,14 @@ internal interface IBackend
     void MatMul(Tensor a, Tensor b, Tensor c, bool accumulate, double alpha, bool symmetric);
 
     /// <summary>
+    /// h = a·I + b·R + c·R² for every n×n matrix R of contiguous <paramref name="r"/> [B, n, n], into contiguous
+    /// <paramref name="h"/> of that shape (not overlapping r): an odd-polynomial step's polynomial (Newton–Schulz).
+    /// The caller guarantees every R is symmetric, so h is too: a backend may compute R²'s lower triangle only, and
+    /// adds b·R + a·I where it likes (the CPU: while h is still in cache, rather than in a pass of its own).
+    /// </summary>
+    void SymmetricPolynomial(Tensor r, Tensor h, double a, double b, double c);
+
+    /// <summary>
     /// y[i, :] = table[indices[i], :]; table [V, D] and y [n, D] contiguous, int indices [n]. CPU indices are
     /// checked in range before the call; a device backend checks them itself, never reading outside the
     /// table, and reports through <see cref="Device.ThrowPendingErrors"/>.

@@ -114,6 +114,42 @@ public static partial class Ops
         }
     }
 
+    /// <summary>
+    /// The matrix polynomial a·I + b·R + c·R² of every matrix of <paramref name="r"/> [..., n, n], each of which the
+    /// caller guarantees symmetric (a Gram matrix, or a polynomial in one): the polynomial of a Newton–Schulz step.
+    /// Returns a new contiguous tensor of r's shape, exactly symmetric. One call instead of a pass forming a·I + b·R
+    /// and a product added into it: the CPU adds the linear part to the product's lower triangle while it is in
+    /// cache. For a matrix that is not symmetric the result is not this polynomial (the CPU mirrors one triangle).
+    /// </summary>
+    public static Tensor SymmetricPolynomial(Tensor r, double a, double b, double c)
+    {
+        const string op = nameof(SymmetricPolynomial);
+        Check.Float(op, r);
+        Check.Supported(op, r);
+        if (r.Rank < 2 || r.Shape[-1] != r.Shape[-2])
+            throw new ArgumentException($"{op}: needs square matrices [..., n, n], got {r.Shape}.");
+        if (!double.IsFinite(a) || !double.IsFinite(b) || !double.IsFinite(c))
+            throw new ArgumentException($"{op}: coefficients must be finite, got a = {a}, b = {b}, c = {c}.");
+        var h = Tensor.Empty(r.Shape, r.DType, r.Device);
+        if (h.Size == 0)
+            return h;
+        try
+        {
+            int n = r.Shape[-1];
+            using var dense = r.IsContiguous ? null : Contiguous(r);
+            using var batched = (dense ?? r).View(h.Size / (n * n), n, n);
+            using var into = h.View(h.Size / (n * n), n, n);
+            using (r.Device.Time(nameof(IBackend.SymmetricPolynomial)))
+                r.Device.Backend.SymmetricPolynomial(batched, into, a, b, c);
+            return h;
+        }
+        catch
+        {
+            h.Dispose();
+            throw;
+        }
+    }
+
     /// <summary>The shape [..., M, N] of <c>op(a)·op(b)</c>; throws naming both shapes when they do not
     /// multiply.</summary>
     public static Shape MatMulShape(Shape a, Shape b, bool transposeA = false, bool transposeB = false)

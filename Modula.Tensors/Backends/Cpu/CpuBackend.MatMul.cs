@@ -1,3 +1,5 @@
+using System.Numerics;
+using System.Numerics.Tensors;
 using Modula.Tensors.Backends.Cpu.Gemm;
 
 namespace Modula.Tensors.Backends.Cpu;
@@ -27,21 +29,9 @@ internal sealed partial class CpuBackend
             return;
         }
         var (af, bf, cf) = ((float[])S(a).Array, (float[])S(b).Array, (float[])S(c).Array);
-        long flopsEach = 2L * m * n * k;
-        int threads = CpuDevice.Threads;
-        if (batch >= threads && flopsEach <= (1L << 24))
-        {
-            // Many small products (attention heads, batched Newton–Schulz): one whole matrix per thread.
-            // (≤: the MLP matrices' 128×128×512 Gram products are exactly 2²⁴ flops.)
-            CpuParallel.For(batch, flopsEach * batch, (start, end) =>
-            {
-                for (long i = start; i < end; i++)
-                    Product(Matrix(af, a, (int)i), Matrix(bf, b, (int)i), Matrix(cf, c, (int)i), threads: 1);
-            });
-            return;
-        }
-        for (int i = 0; i < batch; i++)
-            Product(Matrix(af, a, i), Matrix(bf, b, i), Matrix(cf, c, i), threads);
+        EachProduct(batch, 2L * m * n * k, (i, threads) =>
+            Product(Matrix(af, a, i), Matrix(bf, b, i), Matrix(cf, c, i), threads)
+        );
 
         // A Gram product (B is A's transpose in the same memory, as in Newton–Schulz's MᵀM) is
         // symmetric, as is one the caller declares so; only its lower triangle is computed. (Added to
@@ -59,6 +49,80 @@ internal sealed partial class CpuBackend
                 threads,
                 symmetric: symmetric || (!accumulate && PackedGemm.IsGram(ma, mb, m, n))
             );
+    }
+
+    public void SymmetricPolynomial(Tensor r, Tensor h, double a, double b, double c)
+    {
+        int n = h.Shape[-1],
+            batch = n == 0 ? 0 : h.Size / (n * n);
+        if (h.DType == DType.Float64)
+        {
+            var (rd, hd) = ((double[])S(r).Array, (double[])S(h).Array);
+            for (int i = 0; i < batch; i++)
+            {
+                var (ri, hi) = (Matrix(rd, r, i), Matrix(hd, h, i));
+                LinearPart(ri, hi, n, a, b);
+                ReferenceGemm.Multiply(ri, ri, hi, n, n, n, accumulate: true, c);
+            }
+            return;
+        }
+        var (rf, hf) = ((float[])S(r).Array, (float[])S(h).Array);
+        EachProduct(batch, 2L * n * n * n, (i, threads) =>
+        {
+            // c·R² first, a lower triangle mirrored, then b·R + a·I added to it while it is in cache: a
+            // separate pass forming a·I + b·R for the product to add into would read and write h from memory.
+            var (ri, hi) = (Matrix(rf, r, i), Matrix(hf, h, i));
+            PackedGemm.Multiply(ri, ri, hi, n, n, n, accumulate: false, (float)c, threads, symmetric: true);
+            LinearPart(ri, hi, n, a, b, accumulate: true);
+        });
+    }
+
+    /// <summary>h (+)= b·R + a·I for an n×n matrix with contiguous rows (the whole matrix, so a symmetric h stays
+    /// exactly symmetric).</summary>
+    private static void LinearPart<T>(
+        MatrixRef<T> r,
+        MatrixRef<T> h,
+        int n,
+        double a,
+        double b,
+        bool accumulate = false
+    )
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        T scale = T.CreateTruncating(b),
+            diagonal = T.CreateTruncating(a);
+        for (int i = 0; i < n; i++)
+        {
+            var row = h.Data.AsSpan(h.Offset + i * h.RowStride, n);
+            var source = r.Data.AsSpan(r.Offset + i * r.RowStride, n);
+            if (accumulate)
+                TensorPrimitives.MultiplyAdd(source, scale, row, row);
+            else
+                TensorPrimitives.Multiply(source, scale, row);
+            row[i] += diagonal;
+        }
+    }
+
+    /// <summary>
+    /// Runs <paramref name="product"/>(i, threads) for each of <paramref name="batch"/> products of
+    /// <paramref name="flopsEach"/> flops: many small ones (attention heads, batched Newton–Schulz) one whole
+    /// matrix per thread, each on one thread; otherwise one after another, each on all threads.
+    /// </summary>
+    private static void EachProduct(int batch, long flopsEach, Action<int, int> product)
+    {
+        int threads = CpuDevice.Threads;
+        // ≤: the MLP matrices' 128×128×512 Gram products are exactly 2²⁴ flops.
+        if (batch >= threads && flopsEach <= (1L << 24))
+        {
+            CpuParallel.For(batch, flopsEach * batch, (start, end) =>
+            {
+                for (long i = start; i < end; i++)
+                    product((int)i, 1);
+            });
+            return;
+        }
+        for (int i = 0; i < batch; i++)
+            product(i, threads);
     }
 
     private static MatrixRef<T> Matrix<T>(T[] data, Tensor t, int batchIndex)

@@ -329,6 +329,16 @@ internal sealed partial class IlgpuBackend : IBackend
         )(outer * inner, Dense<float>(x), Dense<int>(y), reduce, inner);
 
     // A symmetric product is computed whole: the tiled kernel has no triangle mode.
+    public void SymmetricPolynomial(Tensor r, Tensor h, double a, double b, double c)
+    {
+        Launch("scaled-plus-identity", typeof(float), () =>
+            Acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, int, float, float>(
+                Kernels.ScaledPlusIdentity
+            )
+        )(h.Size, Dense<float>(r), Dense<float>(h), h.Shape[-1], (float)a, (float)b);
+        MatMul(r, r, h, accumulate: true, c, symmetric: true);
+    }
+
     public void MatMul(Tensor a, Tensor b, Tensor c, bool accumulate, double alpha, bool symmetric)
     {
         int batch = MatMulBatch.Count(c),

@@ -30,6 +30,11 @@ internal static partial class Kernels
     public static void Fill<T>(Index1D i, ArrayView<T> y, T value)
         where T : unmanaged => y[i] = value;
 
+    /// <summary>h[i] = b·r[i] + a·[row = column] over a batch of n×n matrices (the linear part of <see
+    /// cref="IBackend.SymmetricPolynomial"/>).</summary>
+    public static void ScaledPlusIdentity(Index1D i, ArrayView<float> r, ArrayView<float> h, int n, float a, float b) =>
+        h[i] = b * r[i] + (i / n % n == i % n ? a : 0f);
+
     public static void Arange(Index1D i, ArrayView<float> y, float start, float step) => y[i] = start + i * step;
 
     public static void ArangeInt(Index1D i, ArrayView<int> y, int start, int step) => y[i] = start + i * step;

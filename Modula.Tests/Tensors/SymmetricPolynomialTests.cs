@@ -1,0 +1,140 @@
+using Modula.Tensors;
+using Modula.Tensors.Backends.Cpu;
+
+namespace Modula.Tests.Tensors;
+
+/// <summary><see cref="Ops.SymmetricPolynomial"/>: a·I + b·R + c·R² of symmetric matrices against float64.</summary>
+[TestClass]
+public sealed class SymmetricPolynomialTests
+{
+    // The first step of Modula v2's six-step Newton–Schulz, and a polynomial with a negative square term.
+    private static readonly (double A, double B, double C)[] Coefficients =
+    [
+        (3955 / 1024.0, -8306 / 1024.0, 5008 / 1024.0),
+        (0.5, 1.25, -0.75),
+    ];
+
+    /// <summary>
+    /// Shapes cover a single element, sizes off the 12-row and 32-column tiles, a batch split one matrix per
+    /// thread (16 × 40), a lone matrix large enough for both threads (1 × 130), an empty batch entry size, and
+    /// two batch axes; each on the CPU at one and two threads, in float64, and on the ILGPU simulator (small
+    /// sizes). The float32 CPU result must be exactly symmetric.
+    /// </summary>
+    [TestMethod]
+    [DataRow(new[] { 1, 1, 1 })]
+    [DataRow(new[] { 1, 5, 5 })]
+    [DataRow(new[] { 3, 13, 13 })]
+    [DataRow(new[] { 16, 40, 40 })]
+    [DataRow(new[] { 1, 130, 130 })]
+    [DataRow(new[] { 2, 3, 17, 17 })]
+    [DataRow(new[] { 2, 0, 0 })]
+    public void MatchesTheFloat64Polynomial(int[] dims)
+    {
+        var shape = new Shape(dims);
+        int n = dims[^1],
+            batch = shape.Size / Math.Max(1, n * n);
+        const int seed = 31;
+        var r = RandomSymmetric(batch, n, seed);
+        foreach (
+            var (deviceName, dtype, threads) in new[]
+            {
+                (TestDevices.Cpu, DType.Float32, 1),
+                (TestDevices.Cpu, DType.Float32, 2),
+                (TestDevices.Cpu, DType.Float64, 2),
+                (TestDevices.Simulator, DType.Float32, 1),
+            }
+        )
+        foreach (var (a, b, c) in Coefficients)
+        {
+            if (deviceName == TestDevices.Simulator && n > 40)
+                continue; // the simulator is slow; small sizes only
+            using var threadsScope = CpuDevice.UseThreads(threads);
+            var device = TestDevices.Get(deviceName);
+            using var input = Reference.Make(r, shape, dtype, device);
+            using var h = Ops.SymmetricPolynomial(input, a, b, c);
+            string what = $"{shape} {deviceName}/{dtype} threads={threads} (a, b, c) = ({a}, {b}, {c}) seed={seed}";
+            CollectionAssert.AreEqual(dims, h.Shape.Dims.ToArray(), $"{what}: shape");
+            var actual = Reference.Read(h);
+            double atol = dtype == DType.Float64 ? 1e-10 : 2e-5 * Math.Sqrt(n + 1);
+            Reference.AssertClose(Expected(r, batch, n, a, b, c), actual, atol, 1e-5, what);
+            if (deviceName == TestDevices.Cpu && dtype == DType.Float32)
+                AssertSymmetric(actual, batch, n, what);
+        }
+    }
+
+    /// <summary>A transposed view of symmetric matrices (not contiguous) is read through a copy, with the same
+    /// result.</summary>
+    [TestMethod]
+    public void ReadsANonContiguousInput()
+    {
+        const int batch = 2,
+            n = 29;
+        var r = RandomSymmetric(batch, n, seed: 7);
+        using var input = Reference.Make(r, new Shape(batch, n, n), DType.Float32, Device.Cpu);
+        using var transposed = input.Transpose();
+        Assert.IsFalse(transposed.IsContiguous);
+        using var h = Ops.SymmetricPolynomial(transposed, 1.5, -2, 0.25);
+        Reference.AssertClose(Expected(r, batch, n, 1.5, -2, 0.25), Reference.Read(h), 1e-4, 1e-5, "transposed");
+    }
+
+    [TestMethod]
+    public void BadInputIsRefusedByName()
+    {
+        using var wide = Ops.Zeros(new Shape(3, 4));
+        var error = Assert.ThrowsExactly<ArgumentException>(() => Ops.SymmetricPolynomial(wide, 1, 1, 1));
+        StringAssert.Contains(error.Message, "SymmetricPolynomial: needs square matrices");
+        StringAssert.Contains(error.Message, "[3, 4]");
+        using var vector = Ops.Zeros(new Shape(4));
+        error = Assert.ThrowsExactly<ArgumentException>(() => Ops.SymmetricPolynomial(vector, 1, 1, 1));
+        StringAssert.Contains(error.Message, "SymmetricPolynomial: needs square matrices");
+        using var ints = Ops.Zeros(new Shape(2, 2), DType.Int32);
+        error = Assert.ThrowsExactly<ArgumentException>(() => Ops.SymmetricPolynomial(ints, 1, 1, 1));
+        StringAssert.Contains(error.Message, "SymmetricPolynomial: needs a floating-point tensor");
+        using var square = Ops.Zeros(new Shape(2, 2));
+        error = Assert.ThrowsExactly<ArgumentException>(() => Ops.SymmetricPolynomial(square, 1, double.NaN, 1));
+        StringAssert.Contains(error.Message, "SymmetricPolynomial: coefficients must be finite");
+    }
+
+    // Per batch entry R = (X + Xᵀ) / √n, rounded to float32, so R² stays of order one.
+    private static double[] RandomSymmetric(int batch, int n, int seed)
+    {
+        var x = Reference.RandomValues(batch * n * n, seed);
+        var r = new double[batch * n * n];
+        for (int q = 0; q < batch; q++)
+        for (int i = 0; i < n; i++)
+        for (int j = 0; j < n; j++)
+        {
+            int o = q * n * n;
+            r[o + i * n + j] = (float)((x[o + i * n + j] + x[o + j * n + i]) / Math.Sqrt(n));
+        }
+        return r;
+    }
+
+    private static double[] Expected(double[] r, int batch, int n, double a, double b, double c)
+    {
+        var h = new double[r.Length];
+        for (int q = 0; q < batch; q++)
+        for (int i = 0; i < n; i++)
+        for (int j = 0; j < n; j++)
+        {
+            int o = q * n * n;
+            double square = 0;
+            for (int p = 0; p < n; p++)
+                square += r[o + i * n + p] * r[o + p * n + j];
+            h[o + i * n + j] = (i == j ? a : 0) + b * r[o + i * n + j] + c * square;
+        }
+        return h;
+    }
+
+    private static void AssertSymmetric(double[] h, int batch, int n, string what)
+    {
+        for (int q = 0; q < batch; q++)
+        for (int i = 0; i < n; i++)
+        for (int j = 0; j < i; j++)
+            Assert.AreEqual(
+                h[(q * n + i) * n + j],
+                h[(q * n + j) * n + i],
+                $"{what}: h[{q}, {i}, {j}] ≠ h[{q}, {j}, {i}]"
+            );
+    }
+}
