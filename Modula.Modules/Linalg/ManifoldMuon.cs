@@ -134,8 +134,7 @@ public static class ManifoldMuon
     private static double OrthogonalityDefect(Tensor w)
     {
         using var gram = Ops.MatMul(w, w, transposeA: true);
-        using var identity = OddPolynomial.Identity(gram.Shape[-1], gram.DType, gram.Device);
-        using var defect = Ops.Sub(gram, identity);
+        using var defect = Ops.SymmetricPolynomial(gram, a: -1, b: 1, c: 0); // WᵀW − I, one pass
         using var norms = Norms.L2(defect, [-2, -1]);
         return HostLinalg.HostArray(norms).Max();
     }

@@ -1,5 +1,4 @@
 using Modula.Tensors;
-using Modula.Tensors.Primitives;
 
 namespace Modula.Modules.Linalg;
 
@@ -44,9 +43,8 @@ internal static class OddPolynomial
         }
         using var tall = transpose ? g.Transpose() : g.View(g.Shape.Dims.ToArray());
         var m = prepare(tall);
-        using (var identity = Identity(m.Shape[-1], m.DType, m.Device))
-            foreach (var (a, b, c) in steps)
-                m = Step(m, identity, a, b, c);
+        foreach (var (a, b, c) in steps)
+            m = Step(m, a, b, c);
         if (!transpose)
             return m;
         using (m)
@@ -160,7 +158,6 @@ internal static class OddPolynomial
     {
         var first = parts[0];
         int shortSide = first.Wide ? first.M.Shape[-2] : first.M.Shape[-1];
-        using var identity = Identity(shortSide, first.M.DType, first.M.Device);
         var m0 = parts.Select(p => p.M).ToArray();
         var wide = parts.Select(p => p.Wide).ToArray();
         var m = (Tensor[])m0.Clone();
@@ -177,7 +174,7 @@ internal static class OddPolynomial
                     gram = Grams(m, wide, shortSide);
                 }
                 var (a, b, c) = steps[i];
-                var h = Polynomial(gram, identity, a, b, c);
+                var h = Ops.SymmetricPolynomial(gram, a, b, c);
                 try
                 {
                     bool restartNext = i == steps.Count - 1 || (i + 1) % GramRestart == 0;
@@ -285,33 +282,16 @@ internal static class OddPolynomial
         }
     }
 
-    // h = a·I + b·A + c·A², a symmetric n×n polynomial of the symmetric A, in one op (the CPU computes A²'s lower
-    // triangle only and adds a·I + b·A to it in cache). A cubic step (c = 0) needs no product: one pass.
-    private static Tensor Polynomial(Tensor gram, Tensor identity, double a, double b, double c) =>
-        c == 0 ? Ops.Zip(identity, gram, new LinearCombination(a, b)) : Ops.SymmetricPolynomial(gram, a, b, c);
-
     // M ← M·(a·I + b·A + c·A²) with A = MᵀM applies f(σ) = aσ + bσ³ + cσ⁵ to every singular value.
-    // The polynomial is formed on the small n×n side, so nothing but the one product touches the tall M:
-    // three products and one n×n pass per step instead of five elementwise passes over M and A.
-    private static Tensor Step(Tensor m, Tensor identity, double a, double b, double c)
+    // The polynomial is formed on the small n×n side (one op, Ops.SymmetricPolynomial), so nothing but the one
+    // product touches the tall M: three products per step instead of five elementwise passes over M and A.
+    private static Tensor Step(Tensor m, double a, double b, double c)
     {
         using (m)
         {
             using var gram = Ops.MatMul(m, m, transposeA: true);
-            using var poly = Polynomial(gram, identity, a, b, c);
+            using var poly = Ops.SymmetricPolynomial(gram, a, b, c);
             return Ops.MatMul(m, poly);
         }
-    }
-
-    /// <summary>
-    /// The n×n identity matrix, built on the device as [i == j] (no host array: a 128×128 one
-    /// per update would be a large-object allocation every step).
-    /// </summary>
-    internal static Tensor Identity(int n, DType dtype, Device device)
-    {
-        using var index = Ops.Arange(n, dtype: dtype, device: device);
-        using var rows = index.View(n, 1);
-        using var columns = index.View(1, n);
-        return Ops.Equal(rows, columns);
     }
 }

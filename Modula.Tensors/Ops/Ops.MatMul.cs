@@ -118,8 +118,9 @@ public static partial class Ops
     /// The matrix polynomial a·I + b·R + c·R² of every matrix of <paramref name="r"/> [..., n, n], each of which the
     /// caller guarantees symmetric (a Gram matrix, or a polynomial in one): the polynomial of a Newton–Schulz step.
     /// Returns a new contiguous tensor of r's shape, exactly symmetric. One call instead of a pass forming a·I + b·R
-    /// and a product added into it: the CPU adds the linear part to the product's lower triangle while it is in
-    /// cache. For a matrix that is not symmetric the result is not this polynomial (the CPU mirrors one triangle).
+    /// and a product added into it: the CPU adds the linear part to each product while it is in cache; with c = 0
+    /// it is one pass. For a matrix that is not symmetric the result is not this polynomial (the CPU mirrors one
+    /// triangle of R²).
     /// </summary>
     public static Tensor SymmetricPolynomial(Tensor r, double a, double b, double c)
     {

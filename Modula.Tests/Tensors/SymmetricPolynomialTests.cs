@@ -7,11 +7,13 @@ namespace Modula.Tests.Tensors;
 [TestClass]
 public sealed class SymmetricPolynomialTests
 {
-    // The first step of Modula v2's six-step Newton–Schulz, and a polynomial with a negative square term.
+    // The first step of Modula v2's six-step Newton–Schulz, a polynomial with a negative square term, and a cubic
+    // step's linear part (c = 0: no product).
     private static readonly (double A, double B, double C)[] Coefficients =
     [
         (3955 / 1024.0, -8306 / 1024.0, 5008 / 1024.0),
         (0.5, 1.25, -0.75),
+        (1.5, -0.5, 0),
     ];
 
     /// <summary>

@@ -62,7 +62,8 @@ internal sealed partial class CpuBackend
             {
                 var (ri, hi) = (Matrix(rd, r, i), Matrix(hd, h, i));
                 LinearPart(ri, hi, n, a, b);
-                ReferenceGemm.Multiply(ri, ri, hi, n, n, n, accumulate: true, c);
+                if (c != 0)
+                    ReferenceGemm.Multiply(ri, ri, hi, n, n, n, accumulate: true, c);
             }
             return;
         }
@@ -72,8 +73,9 @@ internal sealed partial class CpuBackend
             // c·R² first, a lower triangle mirrored, then b·R + a·I added to it while it is in cache: a
             // separate pass forming a·I + b·R for the product to add into would read and write h from memory.
             var (ri, hi) = (Matrix(rf, r, i), Matrix(hf, h, i));
-            PackedGemm.Multiply(ri, ri, hi, n, n, n, accumulate: false, (float)c, threads, symmetric: true);
-            LinearPart(ri, hi, n, a, b, accumulate: true);
+            if (c != 0)
+                PackedGemm.Multiply(ri, ri, hi, n, n, n, accumulate: false, (float)c, threads, symmetric: true);
+            LinearPart(ri, hi, n, a, b, accumulate: c != 0);
         });
     }
 

@@ -336,7 +336,8 @@ internal sealed partial class IlgpuBackend : IBackend
                 Kernels.ScaledPlusIdentity
             )
         )(h.Size, Dense<float>(r), Dense<float>(h), h.Shape[-1], (float)a, (float)b);
-        MatMul(r, r, h, accumulate: true, c, symmetric: true);
+        if (c != 0)
+            MatMul(r, r, h, accumulate: true, c, symmetric: true);
     }
 
     public void MatMul(Tensor a, Tensor b, Tensor c, bool accumulate, double alpha, bool symmetric)
