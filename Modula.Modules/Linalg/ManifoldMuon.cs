@@ -134,7 +134,8 @@ public static class ManifoldMuon
     private static double OrthogonalityDefect(Tensor w)
     {
         using var gram = Ops.MatMul(w, w, transposeA: true);
-        using var defect = Ops.SymmetricPolynomial(gram, a: -1, b: 1, c: 0); // WᵀW − I, one pass
+        // WᵀW − I as the polynomial −I + 1·R + 0·R²: one pass, no identity matrix (c = 0 runs no product).
+        using var defect = Ops.SymmetricPolynomial(gram, a: -1, b: 1, c: 0);
         using var norms = Norms.L2(defect, [-2, -1]);
         return HostLinalg.HostArray(norms).Max();
     }

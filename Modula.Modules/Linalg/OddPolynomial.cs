@@ -284,7 +284,8 @@ internal static class OddPolynomial
 
     // M ← M·(a·I + b·A + c·A²) with A = MᵀM applies f(σ) = aσ + bσ³ + cσ⁵ to every singular value.
     // The polynomial is formed on the small n×n side (one op, Ops.SymmetricPolynomial), so nothing but the one
-    // product touches the tall M: three products per step instead of five elementwise passes over M and A.
+    // product touches the tall M: three products per step (two for a cubic one) instead of five elementwise passes
+    // over M and A.
     private static Tensor Step(Tensor m, double a, double b, double c)
     {
         using (m)

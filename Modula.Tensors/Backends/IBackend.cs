@@ -89,9 +89,10 @@ internal interface IBackend
     /// <summary>
     /// h = a·I + b·R + c·R² for every n×n matrix R of contiguous <paramref name="r"/> [B, n, n], into contiguous
     /// <paramref name="h"/> of that shape (not overlapping r): an odd-polynomial step's polynomial (Newton–Schulz).
-    /// The caller guarantees every R is symmetric, so h is too: a backend may compute R²'s lower triangle only, and
-    /// adds b·R + a·I where it likes (the CPU: while h is still in cache, rather than in a pass of its own). With
-    /// c = 0 there is no product.
+    /// The caller guarantees every R is symmetric, so h is too (up to rounding, or exactly where a backend computes
+    /// R²'s lower triangle and mirrors it, as the CPU does in float32); a backend adds b·R + a·I where it likes (the
+    /// CPU: to each product while it is in cache, rather than in a pass of its own). With c = 0 there is no
+    /// product.
     /// </summary>
     void SymmetricPolynomial(Tensor r, Tensor h, double a, double b, double c);
 

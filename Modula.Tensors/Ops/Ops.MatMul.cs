@@ -117,10 +117,10 @@ public static partial class Ops
     /// <summary>
     /// The matrix polynomial a·I + b·R + c·R² of every matrix of <paramref name="r"/> [..., n, n], each of which the
     /// caller guarantees symmetric (a Gram matrix, or a polynomial in one): the polynomial of a Newton–Schulz step.
-    /// Returns a new contiguous tensor of r's shape, exactly symmetric. One call instead of a pass forming a·I + b·R
-    /// and a product added into it: the CPU adds the linear part to each product while it is in cache; with c = 0
-    /// it is one pass. For a matrix that is not symmetric the result is not this polynomial (the CPU mirrors one
-    /// triangle of R²).
+    /// Returns a new contiguous tensor of r's shape, symmetric (exactly on the CPU in float32, which computes one
+    /// triangle of R² and mirrors it). One call instead of a pass forming a·I + b·R and a product added into it: for
+    /// the small matrices of Newton–Schulz the CPU adds the linear part to each product while it is still in cache;
+    /// with c = 0 it is one pass. For a matrix that is not symmetric the result is not this polynomial.
     /// </summary>
     public static Tensor SymmetricPolynomial(Tensor r, double a, double b, double c)
     {
@@ -140,7 +140,7 @@ public static partial class Ops
             using var dense = r.IsContiguous ? null : Contiguous(r);
             using var batched = (dense ?? r).View(h.Size / (n * n), n, n);
             using var into = h.View(h.Size / (n * n), n, n);
-            using (r.Device.Time(nameof(IBackend.SymmetricPolynomial)))
+            using (r.Device.Time(PolynomialLabel, (batched, c)))
                 r.Device.Backend.SymmetricPolynomial(batched, into, a, b, c);
             return h;
         }
@@ -204,6 +204,10 @@ public static partial class Ops
         using var dense = Contiguous(expanded);
         return dense.View(batch.Size, rows, cols);
     }
+
+    /// <summary>A polynomial's name in profiles: batch×n, and whether it ran the product R².</summary>
+    private static string PolynomialLabel((Tensor R, double C) p) =>
+        $"{nameof(SymmetricPolynomial)} {p.R.Shape[0]}×{p.R.Shape[-1]}{(p.C == 0 ? " linear" : "")}";
 
     /// <summary>A product's name in profiles: batch×rows×columns×depth, and which operands are transposed.</summary>
     private static string MatMulLabel((Tensor A, Tensor B, Tensor C) p) =>

@@ -17,7 +17,8 @@ public sealed class SymmetricPolynomialTests
     ];
 
     /// <summary>
-    /// Shapes cover a single element, sizes off the 12-row and 32-column tiles, a batch split one matrix per
+    /// Shapes cover a single element, sizes off the register tiles (12 × 32 at 512 bits, 6 × 16 and 6 × 8 narrower:
+    /// CI runs this at every width), a batch split one matrix per
     /// thread (16 × 40), a lone matrix large enough for both threads (1 × 130), an empty batch entry size, and
     /// two batch axes; each on the CPU at one and two threads, in float64, and on the ILGPU simulator (small
     /// sizes). The float32 CPU result must be exactly symmetric.
@@ -64,19 +65,38 @@ public sealed class SymmetricPolynomialTests
         }
     }
 
-    /// <summary>A transposed view of symmetric matrices (not contiguous) is read through a copy, with the same
-    /// result.</summary>
+    /// <summary>
+    /// Inputs that are not a fresh contiguous tensor: the first n columns of a [B, n, 2n] tensor whose other columns
+    /// hold other values (a strided view, read through a copy), and a batch slice starting at an offset (contiguous,
+    /// read in place), on the CPU and the simulator.
+    /// </summary>
     [TestMethod]
-    public void ReadsANonContiguousInput()
+    [DataRow(TestDevices.Cpu)]
+    [DataRow(TestDevices.Simulator)]
+    public void ReadsViewsWhereTheyLie(string deviceName)
     {
-        const int batch = 2,
-            n = 29;
-        var r = RandomSymmetric(batch, n, seed: 7);
-        using var input = Reference.Make(r, new Shape(batch, n, n), DType.Float32, Device.Cpu);
-        using var transposed = input.Transpose();
-        Assert.IsFalse(transposed.IsContiguous);
-        using var h = Ops.SymmetricPolynomial(transposed, 1.5, -2, 0.25);
-        Reference.AssertClose(Expected(r, batch, n, 1.5, -2, 0.25), Reference.Read(h), 1e-4, 1e-5, "transposed");
+        var device = TestDevices.Get(deviceName);
+        const int batch = 3,
+            n = 29,
+            seed = 7;
+        var r = RandomSymmetric(batch, n, seed);
+        var wide = new double[batch * n * 2 * n];
+        for (int q = 0; q < batch; q++)
+        for (int i = 0; i < n; i++)
+        for (int j = 0; j < 2 * n; j++)
+            wide[(q * n + i) * 2 * n + j] = j < n ? r[(q * n + i) * n + j] : 100 + i - j;
+        using var storage = Reference.Make(wide, new Shape(batch, n, 2 * n), DType.Float32, device);
+        using var columns = storage.Slice(2, 0, n);
+        Assert.IsFalse(columns.IsContiguous);
+        using var h = Ops.SymmetricPolynomial(columns, 1.5, -2, 0.25);
+        var expected = Expected(r, batch, n, 1.5, -2, 0.25);
+        Reference.AssertClose(expected, Reference.Read(h), 1e-4, 1e-5, $"{deviceName} strided, seed={seed}");
+
+        using var all = Reference.Make(r, new Shape(batch, n, n), DType.Float32, device);
+        using var last = all.Slice(0, 1, batch - 1);
+        Assert.AreNotEqual(0, last.Offset);
+        using var fromOffset = Ops.SymmetricPolynomial(last, 1.5, -2, 0.25);
+        Reference.AssertClose(expected[(n * n)..], Reference.Read(fromOffset), 1e-4, 1e-5, $"{deviceName} offset");
     }
 
     [TestMethod]

@@ -68,10 +68,10 @@ internal sealed partial class CpuBackend
             return;
         }
         var (rf, hf) = ((float[])S(r).Array, (float[])S(h).Array);
-        EachProduct(batch, 2L * n * n * n, (i, threads) =>
+        EachProduct(batch, c == 0 ? (long)n * n : 2L * n * n * n, (i, threads) =>
         {
-            // c·R² first, a lower triangle mirrored, then b·R + a·I added to it while it is in cache: a
-            // separate pass forming a·I + b·R for the product to add into would read and write h from memory.
+            // c·R² first, a lower triangle mirrored, then b·R + a·I added to it while it is in cache (for small n):
+            // a separate pass forming a·I + b·R for the product to add into would read and write h from memory.
             var (ri, hi) = (Matrix(rf, r, i), Matrix(hf, h, i));
             if (c != 0)
                 PackedGemm.Multiply(ri, ri, hi, n, n, n, accumulate: false, (float)c, threads, symmetric: true);
@@ -79,8 +79,8 @@ internal sealed partial class CpuBackend
         });
     }
 
-    /// <summary>h (+)= b·R + a·I for an n×n matrix with contiguous rows (the whole matrix, so a symmetric h stays
-    /// exactly symmetric).</summary>
+    /// <summary>h (+)= b·R + a·I for an n×n matrix with contiguous rows, over the whole matrix: an exactly symmetric
+    /// h and R give an exactly symmetric result.</summary>
     private static void LinearPart<T>(
         MatrixRef<T> r,
         MatrixRef<T> h,

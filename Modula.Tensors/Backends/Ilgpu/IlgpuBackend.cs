@@ -329,17 +329,6 @@ internal sealed partial class IlgpuBackend : IBackend
         )(outer * inner, Dense<float>(x), Dense<int>(y), reduce, inner);
 
     // A symmetric product is computed whole: the tiled kernel has no triangle mode.
-    public void SymmetricPolynomial(Tensor r, Tensor h, double a, double b, double c)
-    {
-        Launch("scaled-plus-identity", typeof(float), () =>
-            Acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, int, float, float>(
-                Kernels.ScaledPlusIdentity
-            )
-        )(h.Size, Dense<float>(r), Dense<float>(h), h.Shape[-1], (float)a, (float)b);
-        if (c != 0)
-            MatMul(r, r, h, accumulate: true, c, symmetric: true);
-    }
-
     public void MatMul(Tensor a, Tensor b, Tensor c, bool accumulate, double alpha, bool symmetric)
     {
         int batch = MatMulBatch.Count(c),
@@ -380,6 +369,18 @@ internal sealed partial class IlgpuBackend : IBackend
             V<float>(c),
             args
         );
+    }
+
+    // The linear part as a kernel, then R² added by the product (computed whole: see MatMul).
+    public void SymmetricPolynomial(Tensor r, Tensor h, double a, double b, double c)
+    {
+        Launch("scaled-plus-identity", typeof(float), () =>
+            Acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, int, float, float>(
+                Kernels.ScaledPlusIdentity
+            )
+        )(h.Size, Dense<float>(r), Dense<float>(h), h.Shape[-1], (float)a, (float)b);
+        if (c != 0)
+            MatMul(r, r, h, accumulate: true, c, symmetric: true);
     }
 
     public void GatherRows(Tensor table, Tensor indices, Tensor y)
