@@ -62,6 +62,13 @@ public sealed partial class Weights : IReadOnlyList<Tensor>, IDisposable
             ? Repacked(Ops.Contiguous(flat))
             : new(_tensors.Select(t => TensorScope.Escape(Ops.Contiguous(t))));
 
+    /// <summary>A second handle on this vector's tensors: views of the same memory, packed alike, so writes through
+    /// either show in both. Disposing it leaves this vector's tensors alive.</summary>
+    public Weights Alias() =>
+        _flat is { } flat
+            ? Repacked(flat.View(flat.Shape.Dims.ToArray()))
+            : new(_tensors.Select(t => TensorScope.Escape(t.View(t.Shape.Dims.ToArray()))));
+
     /// <summary>A vector of zeros with the same shapes, dtypes and devices.</summary>
     public Weights ZerosLike() =>
         _flat is { } flat

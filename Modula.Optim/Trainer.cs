@@ -209,7 +209,13 @@ public sealed class Trainer : IDisposable
     public void Apply(Weights gradient)
     {
         double eta = CurrentLearningRate;
-        using (var direction = Optimizer.Direction(gradient, StepCount))
+        // The built-in rules only read the direction, so a momentum's m (or SGD's gradient) is lent rather than
+        // copied; a custom RuleUpdate gets a copy of its own.
+        using (
+            var direction = RuleUpdate is null
+                ? Optimizer.DirectionToRead(gradient, StepCount)
+                : Optimizer.Direction(gradient, StepCount)
+        )
         {
             if (Options.Rule == UpdateRule.Plain)
             {

@@ -22,6 +22,13 @@ public abstract class Optimizer : IDisposable
     public abstract Weights Direction(Weights gradient, int step);
 
     /// <summary>
+    /// <see cref="Direction"/> for a caller that only reads the result and disposes it before the next step (the
+    /// trainer's own rules): an optimizer whose direction is the gradient or its own state lends a view of it
+    /// (<see cref="Weights.Alias"/>) instead of a copy. The state advances exactly as in <see cref="Direction"/>.
+    /// </summary>
+    internal virtual Weights DirectionToRead(Weights gradient, int step) => Direction(gradient, step);
+
+    /// <summary>
     /// Per-weight multipliers of the learning rate, for an optimizer that sets each weight's step size itself
     /// (<see cref="Muon"/>: Adam's rate for embeddings and head); null means 1 for every weight. The plain rule
     /// applies weight i at lr·schedule·scaleᵢ, its decay included; the modular rules, whose targets set the step

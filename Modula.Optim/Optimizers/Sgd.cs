@@ -14,6 +14,8 @@ public sealed class Sgd : Optimizer
 
     /// <inheritdoc/>
     public override Weights Direction(Weights gradient, int step) => gradient.Clone();
+
+    internal override Weights DirectionToRead(Weights gradient, int step) => gradient.Alias();
 }
 
 /// <summary>
@@ -41,8 +43,18 @@ public sealed class Momentum(double beta = 0.9, bool nesterov = false) : Optimiz
     /// <inheritdoc/>
     public override Weights Direction(Weights gradient, int step)
     {
+        var m = Advance(gradient);
+        return Nesterov ? gradient.Zip(m, new Ema(Beta)) : m.Clone(); // Nesterov: (1 − β)·g + β·m
+    }
+
+    internal override Weights DirectionToRead(Weights gradient, int step) =>
+        Nesterov ? Direction(gradient, step) : Advance(gradient).Alias();
+
+    // m ← β·m + (1 − β)·g; returns m.
+    private Weights Advance(Weights gradient)
+    {
         var m = Slot("m", gradient);
         m.Combine(gradient, new Ema(1 - Beta));
-        return Nesterov ? gradient.Zip(m, new Ema(Beta)) : m.Clone(); // Nesterov: (1 − β)·g + β·m
+        return m;
     }
 }

@@ -118,6 +118,28 @@ public sealed class PackedWeightsTests
         }
     }
 
+    /// <summary><see cref="Weights.Alias"/>, packed or not: writes through either handle show in both, a packed alias
+    /// is packed like its source, and disposing the alias leaves the source's values alive.</summary>
+    [TestMethod]
+    public void AnAliasSharesMemoryAndOutlivesNothing()
+    {
+        var m = UpdateTests.Model("gpt-v1");
+        using var plain = RandomLike(m, 5);
+        using var packed = Packed(plain);
+        foreach (var (source, what) in new[] { (plain, "unpacked"), (packed, "packed") })
+        {
+            var expected = source.Select(t => t.ToArray<double>().Select(v => 2 * v).ToArray()).ToArray();
+            using (var alias = source.Alias())
+            {
+                Assert.AreEqual(source.IsPacked, alias.IsPacked, $"{what}: packed alike");
+                Assert.AreEqual(source.IsPacked, source.IsPackedLike(alias), $"{what}: same layout");
+                alias.Scale(2);
+            }
+            for (int i = 0; i < source.Count; i++)
+                CollectionAssert.AreEqual(expected[i], source[i].ToArray<double>(), $"{what}: tensor {i}");
+        }
+    }
+
     [TestMethod]
     public void MixedOperandsFallBackToTensorByTensor()
     {
