@@ -20,6 +20,16 @@ internal static class TestDevices
             _ => throw new ArgumentException(name),
         };
 
+    /// <summary>Where a numeric op is checked against float64: the CPU in float32 on one and two threads and in
+    /// float64, and the ILGPU simulator in float32.</summary>
+    public static readonly (string Device, DType DType, int Threads)[] NumericCases =
+    [
+        (Cpu, DType.Float32, 1),
+        (Cpu, DType.Float32, 2),
+        (Cpu, DType.Float64, 2),
+        (Simulator, DType.Float32, 1),
+    ];
+
     private static IlgpuDevice? _cuda;
 
     /// <summary>The CUDA device, or Inconclusive (never Passed) when the machine has none.</summary>

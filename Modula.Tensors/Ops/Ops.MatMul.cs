@@ -122,6 +122,12 @@ public static partial class Ops
     /// the small matrices of Newton–Schulz the CPU adds the linear part to each product while it is still in cache;
     /// with c = 0 it is one pass. For a matrix that is not symmetric the result is not this polynomial.
     /// </summary>
+    /// <example>One Newton–Schulz step X ← X·(a·I + b·XᵀX + c·(XᵀX)²) on a tall X:
+    /// <code>
+    /// using var r = Ops.MatMul(x, x, transposeA: true);
+    /// using var h = Ops.SymmetricPolynomial(r, 3.4445, -4.7750, 2.0315);
+    /// var next = Ops.MatMul(x, h);
+    /// </code></example>
     public static Tensor SymmetricPolynomial(Tensor r, double a, double b, double c)
     {
         const string op = nameof(SymmetricPolynomial);

@@ -167,15 +167,7 @@ public sealed class MatMulTests
     {
         var (a, b) = CommutingSymmetric(batch, n, seed: 21);
         var expected = Reference3(a, b, batch, n, n, n, false, false, false);
-        foreach (
-            var (deviceName, dtype, threads) in new[]
-            {
-                (TestDevices.Cpu, DType.Float32, 1),
-                (TestDevices.Cpu, DType.Float32, 2),
-                (TestDevices.Cpu, DType.Float64, 2),
-                (TestDevices.Simulator, DType.Float32, 1),
-            }
-        )
+        foreach (var (deviceName, dtype, threads) in TestDevices.NumericCases)
         foreach (bool transposeA in new[] { false, true })
         {
             if (deviceName == TestDevices.Simulator && n > 64)

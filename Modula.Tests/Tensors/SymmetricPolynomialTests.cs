@@ -38,15 +38,7 @@ public sealed class SymmetricPolynomialTests
             batch = shape.Size / Math.Max(1, n * n);
         const int seed = 31;
         var r = RandomSymmetric(batch, n, seed);
-        foreach (
-            var (deviceName, dtype, threads) in new[]
-            {
-                (TestDevices.Cpu, DType.Float32, 1),
-                (TestDevices.Cpu, DType.Float32, 2),
-                (TestDevices.Cpu, DType.Float64, 2),
-                (TestDevices.Simulator, DType.Float32, 1),
-            }
-        )
+        foreach (var (deviceName, dtype, threads) in TestDevices.NumericCases)
         foreach (var (a, b, c) in Coefficients)
         {
             if (deviceName == TestDevices.Simulator && n > 40)
