@@ -61,6 +61,7 @@ public sealed class Trainer : IDisposable
                 );
         }
         Model = model;
+        _atomsOnlyRead = model.Atoms().All(a => a.Atom.GetType().Assembly == typeof(Atom).Assembly);
         Weights = weights;
         Optimizer = optimizer;
         Options = options;
@@ -77,6 +78,9 @@ public sealed class Trainer : IDisposable
     }
 
     private readonly Weights _gradients;
+
+    // True when every atom is the library's own, whose updates only read the direction (see Apply).
+    private readonly bool _atomsOnlyRead;
 
     /// <summary>The model being trained.</summary>
     public Module Model { get; }
@@ -209,12 +213,15 @@ public sealed class Trainer : IDisposable
     public void Apply(Weights gradient)
     {
         double eta = CurrentLearningRate;
-        // The built-in rules only read the direction, so a momentum's m (or SGD's gradient) is lent rather than
-        // copied; a custom RuleUpdate gets a copy of its own.
+        var custom = RuleUpdate;
+        // The built-in rules, over the library's own atoms, only read the direction, so a momentum's m (or SGD's
+        // gradient) is lent rather than copied; a custom RuleUpdate, or a model with an atom of its user's, gets a
+        // copy of its own.
         using (
-            var direction = RuleUpdate is null
-                ? Optimizer.DirectionToRead(gradient, StepCount)
-                : Optimizer.Direction(gradient, StepCount)
+            var direction =
+                custom is null && _atomsOnlyRead
+                    ? Optimizer.DirectionToRead(gradient, StepCount)
+                    : Optimizer.Direction(gradient, StepCount)
         )
         {
             if (Options.Rule == UpdateRule.Plain)
@@ -239,7 +246,7 @@ public sealed class Trainer : IDisposable
             else
             {
                 var targets = Model.AtomTargets(eta);
-                using var update = RuleUpdate is { } custom
+                using var update = custom is not null
                     ? custom(direction, eta)
                     : Options.Rule switch
                     {

@@ -38,18 +38,21 @@ public abstract class Atom : Module
     public abstract double WeightNorm(Tensor weight);
 
     /// <summary>Modula v1: <paramref name="update"/> rescaled to norm <paramref name="target"/>, estimating the norm
-    /// with the warm-started vector <paramref name="index"/> of <paramref name="state"/>.</summary>
+    /// with the warm-started vector <paramref name="index"/> of <paramref name="state"/>. Returns a new tensor and
+    /// only reads <paramref name="update"/>, which may be an optimizer's own state.</summary>
     public abstract Tensor NormalizeWeight(Tensor update, double target, NormalizeState state, int index);
 
     /// <summary>Modula v2: the steepest direction of norm <paramref name="target"/> for <paramref
-    /// name="gradient"/>.</summary>
+    /// name="gradient"/>. Returns a new tensor and only reads <paramref name="gradient"/>, which may be an
+    /// optimizer's own state.</summary>
     public abstract Tensor DualizeWeight(Tensor gradient, double target, Orthogonalizer method);
 
     /// <summary>
     /// Manifold descent: the steepest direction of norm <paramref name="target"/> for <paramref name="gradient"/>
     /// that is tangent to the atom's constraint set at <paramref name="weight"/>, so that a step followed by <see
     /// cref="ProjectWeight"/> stays on it. Matrices: manifold Muon on the Stiefel manifold; embeddings:
-    /// hyperspherical descent on each row. Dual-ascent costs are added to <paramref name="stats"/>.
+    /// hyperspherical descent on each row. Dual-ascent costs are added to <paramref name="stats"/>. Returns a new
+    /// tensor and only reads <paramref name="gradient"/>, which may be an optimizer's own state.
     /// </summary>
     public virtual Tensor ManifoldWeight(
         Tensor gradient,

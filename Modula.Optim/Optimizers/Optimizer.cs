@@ -22,9 +22,11 @@ public abstract class Optimizer : IDisposable
     public abstract Weights Direction(Weights gradient, int step);
 
     /// <summary>
-    /// <see cref="Direction"/> for a caller that only reads the result and disposes it before the next step (the
-    /// trainer's own rules): an optimizer whose direction is the gradient or its own state lends a view of it
-    /// (<see cref="Weights.Alias"/>) instead of a copy. The state advances exactly as in <see cref="Direction"/>.
+    /// <see cref="Direction"/> for a caller that never writes the result and disposes it before the gradient or the
+    /// optimizer's state next change (the next step, <see cref="SetSlot"/>, a checkpoint load): an optimizer whose
+    /// direction is the gradient or its own state lends a view of it (<see cref="Weights.Alias"/>) instead of a
+    /// copy. The state advances exactly as in <see cref="Direction"/>. <see cref="Trainer"/> uses it for its own
+    /// rules when every atom of the model is one of the library's, whose updates only read their input.
     /// </summary>
     internal virtual Weights DirectionToRead(Weights gradient, int step) => Direction(gradient, step);
 

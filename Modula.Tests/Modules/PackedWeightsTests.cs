@@ -136,7 +136,10 @@ public sealed class PackedWeightsTests
                 alias.Scale(2);
             }
             for (int i = 0; i < source.Count; i++)
+            {
+                Assert.IsFalse(source[i].Storage.IsReleased, $"{what}: tensor {i} alive");
                 CollectionAssert.AreEqual(expected[i], source[i].ToArray<double>(), $"{what}: tensor {i}");
+            }
         }
     }
 

@@ -57,6 +57,28 @@ public sealed class OptimizerTests
         AssertEqual(W0.Select((w, i) => w - 0.1 * d1[i] - 0.1 * d2[i]).ToArray(), nesterov, "nesterov");
     }
 
+    /// <summary>For the trainer's own rules, momentum lends its m and SGD the gradient (same storage), where
+    /// <see cref="Optimizer.Direction"/> and Nesterov's look-ahead give a new vector.</summary>
+    [TestMethod]
+    public void MomentumAndSgdLendTheirVectorsToTheTrainer()
+    {
+        using var g = Vector(G1);
+        using var momentum = new Momentum(0.9);
+        using (var lent = momentum.DirectionToRead(g, 0))
+            Assert.AreSame(momentum.Slots["m"][0].Storage, lent[0].Storage, "momentum lends m");
+        using (var copy = momentum.Direction(g, 1))
+            Assert.AreNotSame(momentum.Slots["m"][0].Storage, copy[0].Storage, "Direction copies m");
+        using var sgd = new Sgd();
+        using (var lent = sgd.DirectionToRead(g, 0))
+            Assert.AreSame(g[0].Storage, lent[0].Storage, "sgd lends the gradient");
+        using var nesterov = new Momentum(0.9, nesterov: true);
+        using (var own = nesterov.DirectionToRead(g, 0))
+        {
+            Assert.AreNotSame(nesterov.Slots["m"][0].Storage, own[0].Storage, "Nesterov's is new");
+            Assert.AreNotSame(g[0].Storage, own[0].Storage, "Nesterov's is new");
+        }
+    }
+
     [TestMethod]
     public void AdamUsesBiasCorrectedMoments()
     {

@@ -1,5 +1,6 @@
 using Modula.Autodiff;
 using Modula.Modules;
+using Modula.Modules.Linalg;
 using Modula.Optim;
 using Modula.Tensors;
 using Modula.Tensors.Random;
@@ -200,5 +201,61 @@ public sealed class TrainerTests
                         $"{what}: gradient {i} after Apply"
                     );
             }
+    }
+
+    /// <summary>
+    /// A model with an atom of its user's gets a copy of the direction: an atom that writes into the gradient it is
+    /// given (against <see cref="Atom.DualizeWeight"/>'s contract) then spoils only that copy, and momentum's m is
+    /// (1 − β)·g after the first step.
+    /// </summary>
+    [TestMethod]
+    public void AUserAtomGetsACopyOfTheDirection()
+    {
+        var atom = new ScribblingAtom();
+        using var trainer = new Trainer(
+            atom,
+            atom.Initialize(new Generator(1), dtype: DType.Float64),
+            new Momentum(0.9),
+            new TrainerOptions(0.1, Rule: UpdateRule.Dualize)
+        );
+        double[] g = [1.0, -2.0, 3.0];
+        using var gradient = new Weights([Tensor.FromArray<double>(g, new Shape(3))]);
+        trainer.Apply(gradient);
+        Reference.AssertClose(
+            g.Select(v => (1 - 0.9) * v).ToArray(),
+            trainer.Optimizer.Slots["m"][0].ToArray<double>(),
+            1e-15,
+            1e-15,
+            "m after one step"
+        );
+    }
+
+    /// <summary>A user's atom whose dualize zeroes the gradient it reads (which an atom must not do).</summary>
+    private sealed class ScribblingAtom() : Atom(1)
+    {
+        public override Shape WeightShape => new(3);
+
+        protected override Variable Forward(Variable x, Variable weight) => F.Mul(x, weight);
+
+        public override Tensor InitializeWeight(Generator rng, Device device, DType dtype) =>
+            Ops.Zeros(new Shape(3), dtype, device);
+
+        public override double WeightNorm(Tensor weight) => 0;
+
+        public override Tensor NormalizeWeight(Tensor update, double target, NormalizeState state, int index) =>
+            Ops.Contiguous(update);
+
+        public override Tensor DualizeWeight(Tensor gradient, double target, Orthogonalizer method)
+        {
+            var result = Ops.Contiguous(gradient);
+            Ops.FillInto(gradient, 0);
+            return result;
+        }
+
+        public override Tensor ProjectWeight(Tensor weight) => Ops.Contiguous(weight);
+
+        public override Tensor RegularizeWeight(Tensor weight, double strength) => Ops.Contiguous(weight);
+
+        protected override Atom WithMass(double mass) => new ScribblingAtom();
     }
 }
