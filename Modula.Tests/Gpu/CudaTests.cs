@@ -2,6 +2,7 @@ using Modula.Autodiff;
 using Modula.Cli.Training;
 using Modula.Data;
 using Modula.Modules;
+using Modula.Modules.Linalg;
 using Modula.Tensors;
 
 namespace Modula.Tests.Gpu;
@@ -96,6 +97,37 @@ public sealed class CudaTests
         AssertMatches(cpuLoss, gpuLoss, 1e-2, 1e-4, "cuda attention loss");
         for (int i = 0; i < 3; i++)
             AssertMatches(cpuGrads[i], gpuGrads[i], 1e-4, 1e-3, $"cuda attention grad {"qkv"[i]}");
+    }
+
+    /// <summary>
+    /// Newton–Schulz at the GPT's sizes (its 16 square 128 × 128 atoms, a wide 128 × 512 one, and a size off the
+    /// tiles): the symmetric product X·Xᵀ, one polynomial step a·I + b·R + c·R² on the same R, and the whole
+    /// six-step orthogonalization, against the CPU.
+    /// </summary>
+    [TestMethod]
+    [DataRow(16, 128, 128)]
+    [DataRow(2, 128, 512)]
+    [DataRow(3, 130, 70)]
+    public void NewtonSchulzMatchesCpu(int batch, int m, int n) =>
+        NewtonSchulzMatchesCpuOn(TestDevices.CudaOrInconclusive(), batch, m, n);
+
+    internal static void NewtonSchulzMatchesCpuOn(Device device, int batch, int m, int n)
+    {
+        using var scope = TensorScope.Begin();
+        string what = $"{device.Name} [{batch}, {m}, {n}] seed=8";
+        var x = Tensor.FromArray<float>(Values(batch * m * n, 8), new Shape(batch, m, n));
+        var onDevice = x.To(device);
+        // Entries of X·Xᵀ/n: about 3 on the diagonal, 3/√n off it.
+        var gram = Ops.MatMul(x, x, transposeB: true, alpha: 1.0 / n, symmetricResult: true);
+        var deviceGram = Ops.MatMul(onDevice, onDevice, transposeB: true, alpha: 1.0 / n, symmetricResult: true);
+        AssertMatches(gram, deviceGram, 1e-5, 1e-5, $"{what}: X·Xᵀ");
+        // R² sums m products of such entries (up to about 20); c ≈ 4.9 scales it.
+        var (a, b, c) = Orthogonalize.Coefficients(Orthogonalizer.SixStep)[0];
+        var step = Ops.SymmetricPolynomial(gram, a, b, c);
+        AssertMatches(step, Ops.SymmetricPolynomial(gram.To(device), a, b, c), 1e-3, 1e-4, $"{what}: polynomial");
+        // Six steps amplify rounding along the smallest singular directions (p'(0) ≈ 3–4 per step); entries of the
+        // result are about 1/√max(m, n).
+        AssertMatches(Orthogonalize.Apply(x), Orthogonalize.Apply(onDevice), 2e-4, 1e-3, $"{what}: orthogonalized");
     }
 
     [TestMethod]
