@@ -29,12 +29,14 @@ public readonly struct Sub : IBinaryOp
 
 /// <summary>
 /// Effectively computes <c>y = a / max(b, floor)</c>: a quotient whose small or zero denominators are floored,
-/// the per-element form of <see cref="FlooredReciprocal"/> (numerators from a tensor, not one constant).
+/// the per-element form of <see cref="FlooredReciprocal"/> (numerators from a tensor, not one constant; NaN
+/// propagates).
 /// </summary>
 public readonly record struct FlooredQuotient(double Floor) : IBinaryOp
 {
+    // A comparison, not MathF.Max, so that a NaN b gives NaN on CUDA too (max.f32 returns the other operand).
     /// <inheritdoc/>
-    public float Apply(float a, float b) => a / MathF.Max(b, (float)Floor);
+    public float Apply(float a, float b) => a / (b < (float)Floor ? (float)Floor : b);
 
     /// <inheritdoc/>
     public Vector<T> Apply<T>(Vector<T> a, Vector<T> b)

@@ -64,10 +64,14 @@ public readonly struct NormReduce : IReduceOp
     {
         a = MathF.Abs(a);
         b = MathF.Abs(b);
-        float high = MathF.Max(a, b),
-            low = MathF.Min(a, b);
+        // NaN first, then comparisons: CUDA lowers MathF.Max and Min to max.f32 and min.f32, which return the other
+        // operand when one is NaN, so a NaN element would vanish from the norm there.
+        if (float.IsNaN(a) || float.IsNaN(b))
+            return float.NaN;
+        float high = a > b ? a : b,
+            low = a > b ? b : a;
         if (high == 0f || float.IsInfinity(high))
-            return high + low; // 0, ∞ or NaN
+            return high + low; // 0 or ∞
         float ratio = low / high;
         return high * MathF.Sqrt(1f + ratio * ratio);
     }

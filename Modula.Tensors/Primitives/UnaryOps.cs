@@ -86,14 +86,15 @@ public readonly struct Reciprocal : IUnaryOp
 
 /// <summary>
 /// Effectively computes <c>y[i] = numerator / max(x[i], floor)</c>: the factor that rescales a
-/// slice of norm x to norm <c>numerator</c>, with zero slices (x = 0) mapped to a finite factor.
+/// slice of norm x to norm <c>numerator</c>, with zero slices (x = 0) mapped to a finite factor (NaN propagates).
 /// </summary>
 /// <param name="Numerator">The target the factor scales to.</param>
 /// <param name="Floor">The smallest denominator used.</param>
 public readonly record struct FlooredReciprocal(double Numerator, double Floor) : IUnaryOp, ILaneMap
 {
+    // A comparison, not MathF.Max: on CUDA that lowers to max.f32, which returns the floor for a NaN x.
     /// <inheritdoc/>
-    public float Apply(float x) => (float)Numerator / MathF.Max(x, (float)Floor);
+    public float Apply(float x) => (float)Numerator / (x < (float)Floor ? (float)Floor : x);
 
     /// <inheritdoc/>
     public void Apply<T>(ReadOnlySpan<T> x, Span<T> y)

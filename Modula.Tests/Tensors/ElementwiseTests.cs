@@ -159,6 +159,47 @@ public sealed class ElementwiseTests
             }
     }
 
+    /// <summary>
+    /// NaN goes through every op built on a maximum, minimum or floor, as in the float64 reference (.NET's Math.Max
+    /// and Min propagate it). CUDA's max.f32 and min.f32 return the other operand when one is NaN, so an op written
+    /// with MathF.Max would turn a NaN norm into a finite factor on the GPU alone. Values under the floor (zero,
+    /// tiny, negative) are floored. NaN sits at the start, in the vector body and in the scalar tail.
+    /// </summary>
+    [TestMethod]
+    [DynamicData(nameof(Backends))]
+    public void NaNGoesThroughMaximaMinimaAndFloors(string deviceName, DType dtype)
+    {
+        var device = TestDevices.Get(deviceName);
+        const int n = 37;
+        const double floor = 0.25,
+            numerator = 2;
+        var x = Round(Reference.RandomValues(n, seed: 5, -1, 3), dtype);
+        foreach (int i in new[] { 0, 20, n - 1 })
+            x[i] = double.NaN;
+        (x[1], x[2], x[3]) = (0, 1e-9, -0.5);
+        var other = Round(Reference.RandomValues(n, seed: 6, -1, 3), dtype);
+        using var tx = Reference.Make(x, new Shape(n), dtype, device);
+        using var to = Reference.Make(other, new Shape(n), dtype, device);
+        var cases = new (string Name, Func<Tensor> Op, Func<double, double, double> Reference)[]
+        {
+            (
+                "floored-reciprocal",
+                () => Ops.Map(tx, new FlooredReciprocal(numerator, floor)),
+                (v, _) => numerator / Math.Max(v, floor)
+            ),
+            ("floored-quotient", () => Ops.Zip(to, tx, new FlooredQuotient(floor)), (v, o) => o / Math.Max(v, floor)),
+            ("max", () => Ops.Maximum(tx, to), Math.Max),
+            ("min", () => Ops.Minimum(tx, to), Math.Min),
+        };
+        var (atol, rtol) = Reference.Tolerance(dtype);
+        foreach (var (name, op, reference) in cases)
+        {
+            using var y = op();
+            var expected = x.Zip(other, reference).ToArray();
+            Reference.AssertClose(expected, Reference.Read(y), atol, rtol, $"{name} on {deviceName}/{dtype}");
+        }
+    }
+
     private static double[] Round(double[] v, DType dtype) =>
         dtype == DType.Float32 ? v.Select(x => (double)(float)x).ToArray() : v;
 
