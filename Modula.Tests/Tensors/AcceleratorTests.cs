@@ -24,9 +24,11 @@ public sealed class AcceleratorTests
             .ToArray();
         foreach (var m in typeof(Kernels).GetMethods(BindingFlags.Public | BindingFlags.Static))
         {
+            // Explicitly grouped kernels (a group per row or output) take no thread index argument.
+            bool grouped = !m.GetParameters()[0].ParameterType.Name.StartsWith("Index");
             if (!m.IsGenericMethodDefinition)
             {
-                yield return (m, false);
+                yield return (m, grouped);
                 continue;
             }
             var constraint = m.GetGenericArguments()[0]
@@ -36,8 +38,6 @@ public sealed class AcceleratorTests
                 ? [typeof(float), typeof(int)]
                 : ops.Where(constraint.IsAssignableFrom).ToArray();
             Assert.IsTrue(args.Length > 0, $"no instantiation for {m.Name}");
-            // explicitly grouped: no thread index argument
-            bool grouped = !m.GetParameters()[0].ParameterType.Name.StartsWith("Index");
             foreach (var a in args)
                 yield return (m.MakeGenericMethod(a), grouped);
         }

@@ -266,31 +266,48 @@ internal sealed partial class IlgpuBackend : IBackend
             )(outputs, xs, ys, reduce, inner, op);
     }
 
-    public void SoftmaxRows(Tensor x, Tensor y, int length, double scale, bool causal) =>
-        Launch("softmax", typeof(float), () =>
-            Acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, int, float, int>(
-                Kernels.SoftmaxRows
-            )
-        )(y.Size / length, Dense<float>(x), Dense<float>(y), length, (float)scale, causal ? 1 : 0);
+    // The row kernels run one group per row (Kernels.Rows.cs); callers return first on an empty tensor.
+    private static KernelConfig Rows(Tensor y, int length) => new(y.Size / length, Kernels.RowGroupSize);
 
-    public void SoftmaxRowsBackward(Tensor g, Tensor y, Tensor dx, int length, double scale) =>
+    public void SoftmaxRows(Tensor x, Tensor y, int length, double scale, bool causal)
+    {
+        if (y.Size == 0)
+            return;
+        Launch("softmax", typeof(float), () =>
+            Acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>, int, float, int>(Kernels.SoftmaxRows)
+        )(Rows(y, length), Dense<float>(x), Dense<float>(y), length, (float)scale, causal ? 1 : 0);
+    }
+
+    public void SoftmaxRowsBackward(Tensor g, Tensor y, Tensor dx, int length, double scale)
+    {
+        if (y.Size == 0)
+            return;
         Launch("softmax-backward", typeof(float), () =>
-            Acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, float>(
+            Acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, int, float>(
                 Kernels.SoftmaxRowsBackward
             )
-        )(y.Size / length, Dense<float>(g), Dense<float>(y), Dense<float>(dx), length, (float)scale);
+        )(Rows(y, length), Dense<float>(g), Dense<float>(y), Dense<float>(dx), length, (float)scale);
+    }
 
-    public void CenterRows(Tensor x, Tensor y, int length) =>
+    public void CenterRows(Tensor x, Tensor y, int length)
+    {
+        if (y.Size == 0)
+            return;
         Launch("center-rows", typeof(float), () =>
-            Acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, int>(Kernels.CenterRows)
-        )(y.Size / length, Dense<float>(x), Dense<float>(y), length);
+            Acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>, int>(Kernels.CenterRows)
+        )(Rows(y, length), Dense<float>(x), Dense<float>(y), length);
+    }
 
-    public void RmsNormalizeRows(Tensor x, Tensor y, Tensor inverse, int length, bool center) =>
+    public void RmsNormalizeRows(Tensor x, Tensor y, Tensor inverse, int length, bool center)
+    {
+        if (y.Size == 0)
+            return;
         Launch("rms-rows", typeof(float), () =>
-            Acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int>(
+            Acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int>(
                 Kernels.RmsNormalizeRows
             )
-        )(y.Size / length, Dense<float>(x), Dense<float>(y), Dense<float>(inverse), length, center ? 1 : 0);
+        )(Rows(y, length), Dense<float>(x), Dense<float>(y), Dense<float>(inverse), length, center ? 1 : 0);
+    }
 
     public void RmsNormalizeRowsBackward(
         Tensor g,
@@ -300,20 +317,16 @@ internal sealed partial class IlgpuBackend : IBackend
         int length,
         bool center,
         bool accumulate
-    ) =>
+    )
+    {
+        if (y.Size == 0)
+            return;
         Launch("rms-rows-backward", typeof(float), () =>
-            Acc.LoadAutoGroupedStreamKernel<
-                Index1D,
-                ArrayView<float>,
-                ArrayView<float>,
-                ArrayView<float>,
-                ArrayView<float>,
-                int,
-                int,
-                int
-            >(Kernels.RmsNormalizeRowsBackward)
+            Acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, int>(
+                Kernels.RmsNormalizeRowsBackward
+            )
         )(
-            y.Size / length,
+            Rows(y, length),
             Dense<float>(g),
             Dense<float>(y),
             Dense<float>(inverse),
@@ -322,6 +335,7 @@ internal sealed partial class IlgpuBackend : IBackend
             center ? 1 : 0,
             accumulate ? 1 : 0
         );
+    }
 
     public void ArgMax(Tensor x, Tensor y, int outer, int reduce, int inner) =>
         Launch("argmax", typeof(float), () =>
