@@ -1,5 +1,6 @@
 using Modula.Tensors;
 using Modula.Tensors.Backends.Cpu;
+using Modula.Tensors.Backends.Ilgpu;
 
 namespace Modula.Tests.Tensors;
 
@@ -285,6 +286,62 @@ public sealed class MatMulTests
             }
         }
         return (a, b);
+    }
+
+    /// <summary>
+    /// A product with few tiles and a long K runs split along K on an accelerator, its partial products summed in
+    /// order: K off the slab and chunk sizes, every transpose, accumulate with α, and a batch against one broadcast
+    /// matrix. The simulator has one multiprocessor, so it is told to fill 64 groups; CUDA splits by its own count.
+    /// </summary>
+    [TestMethod]
+    [DataRow(TestDevices.Simulator)]
+    [DataRow(TestDevices.Cuda)]
+    public void ProductsSplitAlongKMatchTheReference(string deviceName)
+    {
+        var device = TestDevices.Get(deviceName);
+        using var owned = deviceName == TestDevices.Simulator ? device : null;
+        if (owned is IlgpuDevice simulator)
+            simulator.Kernels.TargetGroups = 64;
+        foreach (
+            var (batch, m, n, k) in new[] { (1, 70, 50, 300), (3, 20, 30, 130), (1, 64, 64, 1000), (2, 5, 7, 129) }
+        )
+        {
+            var a = Reference.RandomValues(batch * m * k, k).Select(v => (double)(float)v).ToArray();
+            var b = Reference.RandomValues(batch * k * n, k + 1).Select(v => (double)(float)v).ToArray();
+            double tol = 1e-4 * Math.Sqrt(k + 1);
+            foreach (var (ta, tb) in new[] { (false, false), (true, false), (false, true), (true, true) })
+            {
+                string what = $"{deviceName} [{batch}, {m}, {n}] k={k} ta={ta} tb={tb}";
+                using var ta_ = Reference.Make(
+                    a,
+                    ta ? new Shape(batch, k, m) : new Shape(batch, m, k),
+                    DType.Float32,
+                    device
+                );
+                using var tb_ = Reference.Make(
+                    b,
+                    tb ? new Shape(batch, n, k) : new Shape(batch, k, n),
+                    DType.Float32,
+                    device
+                );
+                var expected = Reference3(a, b, batch, m, n, k, ta, tb, false);
+                using var c = Ops.MatMul(ta_, tb_, ta, tb);
+                Reference.AssertClose(expected, Reference.Read(c), tol, 1e-5, what);
+                Ops.MatMulInto(ta_, tb_, c, accumulate: true, alpha: -0.5, transposeA: ta, transposeB: tb);
+                Reference.AssertClose(
+                    expected.Select(v => 0.5 * v).ToArray(),
+                    Reference.Read(c),
+                    tol,
+                    1e-5,
+                    $"{what} +α"
+                );
+            }
+            using var batched = Reference.Make(a, new Shape(batch, m, k), DType.Float32, device);
+            using var shared = Reference.Make(b[..(k * n)], new Shape(k, n), DType.Float32, device);
+            using var broadcast = Ops.MatMul(batched, shared);
+            var reference = Reference3(a, b, batch, m, n, k, false, false, broadcastB: true);
+            Reference.AssertClose(reference, Reference.Read(broadcast), tol, 1e-5, $"{deviceName} k={k} broadcast B");
+        }
     }
 
     [TestMethod]

@@ -21,6 +21,15 @@ internal struct GemmArgs
         CRow;
     public int Accumulate;
     public float Alpha;
+
+    /// <summary>Matrices in the batch; grid z runs over Batches × splits of K.</summary>
+    public int Batches;
+
+    /// <summary>Depth of K each split sums (K when not split).</summary>
+    public int KChunk;
+
+    /// <summary>Distance in C between the partial products of consecutive splits (0 when not split).</summary>
+    public int SplitStride;
 }
 
 /// <summary>
@@ -28,7 +37,9 @@ internal struct GemmArgs
 /// each thread holds a 4×4 block of accumulators at rows ty + 16·i and columns tx + 16·j
 /// (strided so that shared-memory reads and global writes stay coalesced). K advances in
 /// slabs of 16 staged through shared memory; every load is bounds-checked against M, N and
-/// K, so any shape works, including K not a multiple of 16 and M &lt; K.
+/// K, so any shape works, including K not a multiple of 16 and M &lt; K. Split along K (grid z beyond the
+/// batch), group s sums K range [s·KChunk, (s + 1)·KChunk) into its own partial C, and <see cref="SumSplits"/>
+/// adds the partials in order: a product with few tiles and a long K (a weight gradient) keeps the GPU busy.
 /// </summary>
 internal static class GemmKernel
 {
@@ -45,7 +56,10 @@ internal static class GemmKernel
             ty = Group.IdxY;
         int row0 = Grid.IdxY * Tile,
             col0 = Grid.IdxX * Tile,
-            batch = Grid.IdxZ;
+            batch = Grid.IdxZ % g.Batches,
+            split = Grid.IdxZ / g.Batches,
+            kBegin = split * g.KChunk,
+            kEnd = IntrinsicMath.Min(g.K, kBegin + g.KChunk);
         int aBase = g.AOffset + g.ABatch.Offset(batch),
             bBase = g.BOffset + g.BBatch.Offset(batch);
         int linear = ty * Threads + tx;
@@ -67,7 +81,7 @@ internal static class GemmKernel
             c32 = 0,
             c33 = 0;
 
-        for (int k0 = 0; k0 < g.K; k0 += Slab)
+        for (int k0 = kBegin; k0 < kEnd; k0 += Slab)
         {
             // Stage a 64×16 slab of A and a 16×64 slab of B: 1024 elements each, 4 per thread.
             for (int e = linear; e < Slab * Tile; e += Threads * Threads)
@@ -76,9 +90,9 @@ internal static class GemmKernel
                     mm = e % Tile;
                 int gm = row0 + mm,
                     gk = k0 + kk;
-                sa[e] = gm < g.M && gk < g.K ? a[aBase + gm * g.ARow + gk * g.ACol] : 0f;
+                sa[e] = gm < g.M && gk < kEnd ? a[aBase + gm * g.ARow + gk * g.ACol] : 0f;
                 int gn = col0 + mm;
-                sb[e] = gk < g.K && gn < g.N ? b[bBase + gk * g.BRow + gn * g.BCol] : 0f;
+                sb[e] = gk < kEnd && gn < g.N ? b[bBase + gk * g.BRow + gn * g.BCol] : 0f;
             }
             Group.Barrier();
             for (int kk = 0; kk < Slab; kk++)
@@ -111,11 +125,31 @@ internal static class GemmKernel
             Group.Barrier();
         }
 
-        int cBase = g.COffset + g.CBatch.Offset(batch);
+        int cBase = g.COffset + split * g.SplitStride + g.CBatch.Offset(batch);
         Store(c, g, cBase, row0 + ty, col0 + tx, c00, c01, c02, c03);
         Store(c, g, cBase, row0 + ty + 16, col0 + tx, c10, c11, c12, c13);
         Store(c, g, cBase, row0 + ty + 32, col0 + tx, c20, c21, c22, c23);
         Store(c, g, cBase, row0 + ty + 48, col0 + tx, c30, c31, c32, c33);
+    }
+
+    /// <summary>
+    /// One thread per element of C: c = α·Σₛ partial[s] (+ c when accumulating), the splits added in order so the
+    /// result does not depend on scheduling. <paramref name="partial"/> holds <paramref name="splits"/> dense
+    /// [Batches, M, N] blocks; <paramref name="g"/> describes the real C.
+    /// </summary>
+    public static void SumSplits(Index1D i, ArrayView<float> partial, ArrayView<float> c, GemmArgs g, int splits)
+    {
+        int size = g.Batches * g.M * g.N,
+            matrix = g.M * g.N,
+            batch = i / matrix,
+            row = i % matrix / g.N,
+            col = i % g.N;
+        float sum = 0f;
+        for (int s = 0; s < splits; s++)
+            sum += partial[s * size + i];
+        int at = g.COffset + g.CBatch.Offset(batch) + row * g.CRow + col;
+        float v = g.Alpha * sum;
+        c[at] = g.Accumulate != 0 ? c[at] + v : v;
     }
 
     private static void Store(

@@ -18,6 +18,7 @@ internal sealed partial class IlgpuBackend : IBackend
     public IlgpuBackend(IlgpuDevice device)
     {
         _device = device;
+        TargetGroups = 2 * device.Accelerator.NumMultiprocessors;
         Layouts = new LayoutTables(device.Accelerator, device.Counter);
         IndexErrors = new IndexErrors(device.Accelerator, device.Counter, Clear);
     }
@@ -342,24 +343,36 @@ internal sealed partial class IlgpuBackend : IBackend
             Acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<int>, int, int>(Kernels.ArgMax)
         )(outer * inner, Dense<float>(x), Dense<int>(y), reduce, inner);
 
+    /// <summary>
+    /// Thread groups a product should fill the device with: two per multiprocessor. A product with fewer tiles is
+    /// split along K (see <see cref="GemmKernel"/>). Tests raise it to run the split on the simulator, which has
+    /// one multiprocessor.
+    /// </summary>
+    internal int TargetGroups { get; set; }
+
+    // Each split sums at least this much of K (four slabs), so the partial sums stay worth their traffic.
+    private const int MinSplitDepth = 4 * GemmKernel.Slab;
+
     // A symmetric product is computed whole: the tiled kernel has no triangle mode.
     public void MatMul(Tensor a, Tensor b, Tensor c, bool accumulate, double alpha, bool symmetric)
     {
         int batch = MatMulBatch.Count(c),
             m = c.Shape[-2],
-            n = c.Shape[-1];
-        var (ab, bb) = (MatMulBatch.Of(a), MatMulBatch.Of(b));
+            n = c.Shape[-1],
+            k = a.Shape[-1];
+        if (c.Size == 0)
+            return;
         var args = new GemmArgs
         {
             M = m,
             N = n,
-            K = a.Shape[-1],
+            K = k,
             AOffset = a.Offset,
-            ABatch = ab,
+            ABatch = MatMulBatch.Of(a),
             ARow = a.Strides[^2],
             ACol = a.Strides[^1],
             BOffset = b.Offset,
-            BBatch = bb,
+            BBatch = MatMulBatch.Of(b),
             BRow = b.Strides[^2],
             BCol = b.Strides[^1],
             COffset = c.Offset,
@@ -367,22 +380,54 @@ internal sealed partial class IlgpuBackend : IBackend
             CRow = c.Strides[^2],
             Accumulate = accumulate ? 1 : 0,
             Alpha = (float)alpha,
+            Batches = batch,
+            KChunk = k,
         };
+        int tilesX = (n + GemmKernel.Tile - 1) / GemmKernel.Tile,
+            tilesY = (m + GemmKernel.Tile - 1) / GemmKernel.Tile,
+            tiles = tilesX * tilesY * batch,
+            splits = Math.Min((TargetGroups + tiles - 1) / tiles, k / MinSplitDepth);
         var kernel = Launch("gemm", typeof(float), () =>
             Acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, GemmArgs>(GemmKernel.Run)
         );
-        var grid = new Index3D(
-            (n + GemmKernel.Tile - 1) / GemmKernel.Tile,
-            (m + GemmKernel.Tile - 1) / GemmKernel.Tile,
-            batch
-        );
+        var group = new Index3D(GemmKernel.Threads, GemmKernel.Threads, 1);
+        if (splits < 2)
+        {
+            kernel(
+                new KernelConfig(new Index3D(tilesX, tilesY, batch), group),
+                V<float>(a),
+                V<float>(b),
+                V<float>(c),
+                args
+            );
+            return;
+        }
+        // Whole slabs per split; rounding up can leave fewer splits than asked.
+        int chunk = ((k + splits - 1) / splits + GemmKernel.Slab - 1) / GemmKernel.Slab * GemmKernel.Slab;
+        splits = (k + chunk - 1) / chunk;
+        using var partial = Tensor.Empty(new Shape(splits, batch, m, n), DType.Float32, _device);
+        var partialArgs = args with
+        {
+            COffset = 0,
+            CBatch = new MatMulBatch(m * n, 1, 0),
+            CRow = n,
+            Accumulate = 0,
+            Alpha = 1,
+            KChunk = chunk,
+            SplitStride = batch * m * n,
+        };
         kernel(
-            new KernelConfig(grid, new Index3D(GemmKernel.Threads, GemmKernel.Threads, 1)),
+            new KernelConfig(new Index3D(tilesX, tilesY, batch * splits), group),
             V<float>(a),
             V<float>(b),
-            V<float>(c),
-            args
+            V<float>(partial),
+            partialArgs
         );
+        Launch("gemm-sum-splits", typeof(float), () =>
+            Acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, GemmArgs, int>(
+                GemmKernel.SumSplits
+            )
+        )(batch * m * n, Dense<float>(partial), V<float>(c), args, splits);
     }
 
     // The linear part as a kernel, then R² added by the product (computed whole: see MatMul).
