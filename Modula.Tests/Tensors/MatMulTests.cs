@@ -291,7 +291,7 @@ public sealed class MatMulTests
     /// <summary>
     /// A product with few tiles and a long K runs split along K on an accelerator, its partial products summed in
     /// order: K off the slab and chunk sizes, every transpose, accumulate with α, and a batch against one broadcast
-    /// matrix. The simulator has one multiprocessor, so it is told to fill 64 groups; CUDA splits by its own count.
+    /// matrix. The simulator has one multiprocessor, so it is told it has 32; CUDA splits by its own count.
     /// </summary>
     [TestMethod]
     [DataRow(TestDevices.Simulator)]
@@ -301,7 +301,7 @@ public sealed class MatMulTests
         var device = TestDevices.Get(deviceName);
         using var owned = deviceName == TestDevices.Simulator ? device : null;
         if (owned is IlgpuDevice simulator)
-            simulator.Kernels.TargetGroups = 64;
+            simulator.Kernels.Multiprocessors = 32;
         foreach (
             var (batch, m, n, k) in new[] { (1, 70, 50, 300), (3, 20, 30, 130), (1, 64, 64, 1000), (2, 5, 7, 129) }
         )

@@ -18,7 +18,7 @@ internal sealed partial class IlgpuBackend : IBackend
     public IlgpuBackend(IlgpuDevice device)
     {
         _device = device;
-        TargetGroups = 2 * device.Accelerator.NumMultiprocessors;
+        Multiprocessors = device.Accelerator.NumMultiprocessors;
         Layouts = new LayoutTables(device.Accelerator, device.Counter);
         IndexErrors = new IndexErrors(device.Accelerator, device.Counter, Clear);
     }
@@ -344,11 +344,11 @@ internal sealed partial class IlgpuBackend : IBackend
         )(outer * inner, Dense<float>(x), Dense<int>(y), reduce, inner);
 
     /// <summary>
-    /// Thread groups a product should fill the device with: two per multiprocessor. A product with fewer tiles is
-    /// split along K (see <see cref="GemmKernel"/>). Tests raise it to run the split on the simulator, which has
-    /// one multiprocessor.
+    /// The device's multiprocessors. A product with fewer tiles than this is split along K into enough parts for
+    /// about two groups per multiprocessor (see <see cref="GemmKernel"/>). Tests raise it to run the split on the
+    /// simulator, which has one.
     /// </summary>
-    internal int TargetGroups { get; set; }
+    internal int Multiprocessors { get; set; }
 
     // Each split sums at least this much of K (four slabs), so the partial sums stay worth their traffic.
     private const int MinSplitDepth = 4 * GemmKernel.Slab;
@@ -386,7 +386,9 @@ internal sealed partial class IlgpuBackend : IBackend
         int tilesX = (n + GemmKernel.Tile - 1) / GemmKernel.Tile,
             tilesY = (m + GemmKernel.Tile - 1) / GemmKernel.Tile,
             tiles = tilesX * tilesY * batch,
-            splits = Math.Min((TargetGroups + tiles - 1) / tiles, k / MinSplitDepth);
+            splits = tiles >= Multiprocessors
+                ? 1
+                : Math.Min((2 * Multiprocessors + tiles - 1) / tiles, k / MinSplitDepth);
         var kernel = Launch("gemm", typeof(float), () =>
             Acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, GemmArgs>(GemmKernel.Run)
         );
