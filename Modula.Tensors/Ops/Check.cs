@@ -53,6 +53,21 @@ internal static class Check
             throw new NotSupportedException($"{op}: device {t.Device.Name} does not support {t.DType}.");
     }
 
+    /// <summary>
+    /// An output written in place must not be a broadcast view (a zero stride over an axis longer than one), whose
+    /// elements share storage slots, so that parallel writes would race. The other views (slices, permutations,
+    /// reshapes of contiguous tensors) never overlap, gaps between their rows or columns included.
+    /// </summary>
+    public static void NotBroadcast(string op, Tensor output)
+    {
+        for (int i = 0; i < output.Rank; i++)
+            if (output.Shape[i] > 1 && output.Strides[i] == 0)
+                throw new ArgumentException(
+                    $"{op}: output {output.Shape} with strides {Shape.Format(output.Strides.ToArray())} is a "
+                        + "broadcast view: its elements overlap, so writing to it would race."
+                );
+    }
+
     /// <summary>An output tensor supplied by the caller must be alive, contiguous and of the expected shape, dtype and
     /// device.</summary>
     public static void Output(

@@ -21,11 +21,7 @@ public static partial class Ops
     public static void CopyInto(Tensor source, Tensor destination)
     {
         Check.Compatible(nameof(CopyInto), source, destination);
-        foreach (var s in destination.Strides)
-            if (s == 0 && destination.Size > 1)
-                throw new ArgumentException(
-                    $"CopyInto: destination {destination.Shape} is a broadcast view; writing to it would race."
-                );
+        Check.NotBroadcast(nameof(CopyInto), destination);
         using var expanded = source.Shape == destination.Shape ? null : source.Expand(destination.Shape);
         if (destination.Size > 0)
             using (source.Device.Time(nameof(IBackend.Copy)))

@@ -63,8 +63,9 @@ public static partial class Ops
     /// <summary>
     /// Writes (or with <paramref name="accumulate"/>, adds) <c>α·op(a)·op(b)</c> into <paramref name="c"/>.
     /// A <paramref name="c"/> whose rows are contiguous and whose batch axes merge into one or two
-    /// strides (a contiguous tensor, or a head-split view of [batch, T, heads·d]) is written in place
-    /// by the product; any other layout receives the product through one extra pass.
+    /// strides (a contiguous tensor, a slice of wider rows, or a head-split view of [batch, T, heads·d]) is written
+    /// in place by the product; any other layout receives the product through one extra pass. A broadcast
+    /// <paramref name="c"/> is refused: its elements share storage.
     /// <paramref name="symmetricResult"/> is <see cref="MatMul"/>'s, and when accumulating it also states that
     /// <paramref name="c"/> is symmetric before, so that the sum is too: a backend may compute one triangle of the
     /// sum and mirror it into the other.
@@ -93,11 +94,7 @@ public static partial class Ops
             Check.Output(nameof(MatMulInto), c, shape, a.DType, a.Device, requireContiguous: false);
             if (c.Size == 0)
                 return;
-            if (!c.IsDense)
-                throw new ArgumentException(
-                    $"{nameof(MatMulInto)}: output {shape} with strides {Shape.Format(c.Strides.ToArray())} overlaps "
-                        + $"itself or is broadcast."
-                );
+            Check.NotBroadcast(nameof(MatMulInto), c);
             using var direct = c.Strides[^1] == 1 || n == 1 ? HeadSplitLayouts.BatchView(c, batchShape, m, n) : null;
             if (direct is not null)
             {

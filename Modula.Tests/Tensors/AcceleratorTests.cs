@@ -42,6 +42,7 @@ public sealed class AcceleratorTests
                 yield return (m.MakeGenericMethod(a), grouped);
         }
         yield return (typeof(GemmKernel).GetMethod(nameof(GemmKernel.Run))!, true);
+        yield return (typeof(GemmKernel).GetMethod(nameof(GemmKernel.SumSplits))!, false);
     }
 
     [TestMethod]

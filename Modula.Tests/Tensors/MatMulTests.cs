@@ -290,17 +290,19 @@ public sealed class MatMulTests
 
     /// <summary>
     /// A product with few tiles and a long K runs split along K on an accelerator, its partial products summed in
-    /// order: K off the slab and chunk sizes, every transpose, accumulate with α, and a batch against one broadcast
-    /// matrix. The simulator has one multiprocessor, so it is told it has 32; CUDA splits by its own count.
+    /// order: K off the slab and chunk sizes, every transpose, accumulate with α, a batch against one broadcast
+    /// matrix, and a result written into columns of a wider tensor (an offset and a row stride other than n). The
+    /// simulator has one multiprocessor, so it is told it has 32; CUDA splits by its own count.
     /// </summary>
     [TestMethod]
     [DataRow(TestDevices.Simulator)]
     [DataRow(TestDevices.Cuda)]
     public void ProductsSplitAlongKMatchTheReference(string deviceName)
     {
-        var device = TestDevices.Get(deviceName);
-        using var owned = deviceName == TestDevices.Simulator ? device : null;
-        if (owned is IlgpuDevice simulator)
+        // A simulator of its own: the shared one must keep its single multiprocessor for every other test.
+        using var simulator = deviceName == TestDevices.Simulator ? IlgpuDevice.CreateCpuSimulator() : null;
+        var device = simulator ?? TestDevices.Get(deviceName);
+        if (simulator is not null)
             simulator.Kernels.Multiprocessors = 32;
         foreach (
             var (batch, m, n, k) in new[] { (1, 70, 50, 300), (3, 20, 30, 130), (1, 64, 64, 1000), (2, 5, 7, 129) }
@@ -341,6 +343,16 @@ public sealed class MatMulTests
             using var broadcast = Ops.MatMul(batched, shared);
             var reference = Reference3(a, b, batch, m, n, k, false, false, broadcastB: true);
             Reference.AssertClose(reference, Reference.Read(broadcast), tol, 1e-5, $"{deviceName} k={k} broadcast B");
+            using var wide = Ops.Full(new Shape(batch, m, n + 5), 7, DType.Float32, device);
+            using var columns = wide.Slice(2, 3, n);
+            Ops.MatMulInto(batched, shared, columns, accumulate: true);
+            Reference.AssertClose(
+                reference.Select(v => v + 7).ToArray(),
+                Reference.Read(columns),
+                tol,
+                1e-5,
+                $"{deviceName} k={k} into columns 3..{n + 2} of {n + 5}"
+            );
         }
     }
 
@@ -500,7 +512,54 @@ public sealed class MatMulTests
         using var p3 = tp.View(batch * heads, t, t);
         using var v3 = tv.View(batch * heads, t, d);
         var e = Assert.ThrowsExactly<ArgumentException>(() => Ops.MatMulInto(p3, v3, overlapping, accumulate: false));
-        StringAssert.Contains(e.Message, "overlaps itself");
+        StringAssert.Contains(e.Message, "is a broadcast view: its elements overlap");
+    }
+
+    /// <summary>
+    /// A result written into columns of a wider tensor (an offset, rows further apart than n), plain, accumulated
+    /// and symmetric, and into a transposed slice (read through one extra pass); the columns outside keep their
+    /// values.
+    /// </summary>
+    [TestMethod]
+    [DataRow(TestDevices.Cpu, DType.Float32)]
+    [DataRow(TestDevices.Cpu, DType.Float64)]
+    [DataRow(TestDevices.Simulator, DType.Float32)]
+    public void ProductsAreWrittenIntoSlicesOfWiderTensors(string deviceName, DType dtype)
+    {
+        var device = TestDevices.Get(deviceName);
+        const int batch = 2,
+            n = 19,
+            k = 23,
+            extra = 5;
+        var a = Reference.RandomValues(batch * n * k, 41).Select(v => (double)(float)v).ToArray();
+        using var ta = Reference.Make(a, new Shape(batch, n, k), dtype, device);
+        var gram = Reference3(a, a, batch, n, n, k, false, true, false);
+        double tol = 1e-4 * Math.Sqrt(k + 1);
+        foreach (bool symmetric in new[] { false, true })
+        {
+            string what = $"{deviceName}/{dtype} symmetric={symmetric}";
+            using var wide = Ops.Full(new Shape(batch, n, n + extra), 7, dtype, device);
+            using var columns = wide.Slice(2, 3, n);
+            Assert.IsFalse(columns.IsDense);
+            Ops.MatMulInto(ta, ta, columns, accumulate: true, transposeB: true, symmetricResult: symmetric);
+            var all = Reference.Read(wide);
+            for (int q = 0; q < batch; q++)
+            for (int i = 0; i < n; i++)
+            for (int j = 0; j < n + extra; j++)
+            {
+                double expected = j is >= 3 and < 3 + n ? 7 + gram[(q * n + i) * n + j - 3] : 7;
+                double actual = all[(q * n + i) * (n + extra) + j];
+                Assert.IsTrue(
+                    Math.Abs(actual - expected) <= tol + 1e-5 * Math.Abs(expected),
+                    $"{what} [{q}, {i}, {j}]"
+                );
+            }
+        }
+        using var tall = Ops.Zeros(new Shape(batch, n + extra, n), dtype, device);
+        using var transposed = tall.Slice(1, 2, n).Transpose();
+        Ops.MatMulInto(ta, ta, transposed, accumulate: false, transposeB: true);
+        using var back = Ops.Contiguous(transposed);
+        Reference.AssertClose(gram, Reference.Read(back), tol, 1e-5, $"{deviceName}/{dtype} transposed slice");
     }
 
     [TestMethod]

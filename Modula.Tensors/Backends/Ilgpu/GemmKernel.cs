@@ -37,9 +37,10 @@ internal struct GemmArgs
 /// each thread holds a 4×4 block of accumulators at rows ty + 16·i and columns tx + 16·j
 /// (strided so that shared-memory reads and global writes stay coalesced). K advances in
 /// slabs of 16 staged through shared memory; every load is bounds-checked against M, N and
-/// K, so any shape works, including K not a multiple of 16 and M &lt; K. Split along K (grid z beyond the
-/// batch), group s sums K range [s·KChunk, (s + 1)·KChunk) into its own partial C, and <see cref="SumSplits"/>
-/// adds the partials in order: a product with few tiles and a long K (a weight gradient) keeps the GPU busy.
+/// K, so any shape works, including K not a multiple of 16 and M &lt; K. Split along K (grid z counts
+/// Batches × splits), the groups of split s sum K range [s·KChunk, (s + 1)·KChunk) into their own partial C, and
+/// <see cref="SumSplits"/> adds the partials in order: a product with few tiles and a long K (a weight gradient)
+/// keeps the GPU busy.
 /// </summary>
 internal static class GemmKernel
 {

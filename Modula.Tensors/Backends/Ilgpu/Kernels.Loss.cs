@@ -67,7 +67,7 @@ internal static partial class Kernels
     {
         float max = float.NegativeInfinity;
         for (int j = 0; j < classes; j++)
-            max = MathF.Max(max, scale * x[at + j]);
+            max = MaxOrNaN(max, scale * x[at + j]);
         return max;
     }
 }
