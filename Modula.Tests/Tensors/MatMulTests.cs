@@ -516,6 +516,31 @@ public sealed class MatMulTests
     }
 
     /// <summary>
+    /// A batch larger than the grid's z limit (65535 on CUDA) runs in several launches, each from its own first
+    /// matrix: a simulator of its own is told its limit is 2, and a batch of 5 (with a broadcast operand and
+    /// accumulate) must match the reference in every matrix.
+    /// </summary>
+    [TestMethod]
+    public void BatchesBeyondTheGridLimitRunInSeveralLaunches()
+    {
+        using var simulator = IlgpuDevice.CreateCpuSimulator();
+        simulator.Kernels.MaxGridZ = 2;
+        const int batch = 5,
+            m = 6,
+            n = 7,
+            k = 9;
+        var a = Reference.RandomValues(batch * m * k, 51).Select(v => (double)(float)v).ToArray();
+        var b = Reference.RandomValues(k * n, 52).Select(v => (double)(float)v).ToArray();
+        using var ta = Reference.Make(a, new Shape(batch, m, k), DType.Float32, simulator);
+        using var tb = Reference.Make(b, new Shape(k, n), DType.Float32, simulator);
+        var expected = Reference3(a, b, batch, m, n, k, false, false, broadcastB: true);
+        using var c = Ops.MatMul(ta, tb);
+        Reference.AssertClose(expected, Reference.Read(c), 1e-4, 1e-5, "batch of 5 in launches of 2");
+        Ops.MatMulInto(ta, tb, c, accumulate: true, alpha: 2);
+        Reference.AssertClose(expected.Select(v => 3 * v).ToArray(), Reference.Read(c), 3e-4, 1e-5, "accumulate");
+    }
+
+    /// <summary>
     /// A result written into columns of a wider tensor (an offset, rows further apart than n), plain, accumulated
     /// and symmetric, and into a transposed slice (read through one extra pass); the columns outside keep their
     /// values.

@@ -22,8 +22,12 @@ internal struct GemmArgs
     public int Accumulate;
     public float Alpha;
 
-    /// <summary>Matrices in the batch; grid z runs over Batches × splits of K.</summary>
+    /// <summary>Matrices in this launch; grid z runs over Batches × splits of K.</summary>
     public int Batches;
+
+    /// <summary>The batch index of this launch's first matrix (a batch beyond the grid's z limit takes several
+    /// launches).</summary>
+    public int BatchBase;
 
     /// <summary>Depth of K each split sums (K when not split).</summary>
     public int KChunk;
@@ -57,7 +61,7 @@ internal static class GemmKernel
             ty = Group.IdxY;
         int row0 = Grid.IdxY * Tile,
             col0 = Grid.IdxX * Tile,
-            batch = Grid.IdxZ % g.Batches,
+            batch = g.BatchBase + Grid.IdxZ % g.Batches,
             split = Grid.IdxZ / g.Batches,
             kBegin = split * g.KChunk,
             kEnd = IntrinsicMath.Min(g.K, kBegin + g.KChunk);

@@ -19,6 +19,7 @@ internal sealed partial class IlgpuBackend : IBackend
     {
         _device = device;
         Multiprocessors = device.Accelerator.NumMultiprocessors;
+        MaxGridZ = device.Accelerator.MaxGridSize.Z;
         Layouts = new LayoutTables(device.Accelerator, device.Counter);
         IndexErrors = new IndexErrors(device.Accelerator, device.Counter, Clear);
     }
@@ -350,6 +351,9 @@ internal sealed partial class IlgpuBackend : IBackend
     /// </summary>
     internal int Multiprocessors { get; set; }
 
+    /// <summary>The largest grid z a launch may have (65535 on CUDA); tests lower it on the simulator.</summary>
+    internal int MaxGridZ { get; set; }
+
     // Each split sums at least this much of K (four slabs), so the partial sums stay worth their traffic.
     private const int MinSplitDepth = 4 * GemmKernel.Slab;
 
@@ -395,13 +399,22 @@ internal sealed partial class IlgpuBackend : IBackend
         var group = new Index3D(GemmKernel.Threads, GemmKernel.Threads, 1);
         if (splits < 2)
         {
-            kernel(
-                new KernelConfig(new Index3D(tilesX, tilesY, batch), group),
-                V<float>(a),
-                V<float>(b),
-                V<float>(c),
-                args
-            );
+            // CUDA caps grid z at 65535: a larger batch runs in launches of at most that many matrices.
+            for (int first = 0; first < batch; first += MaxGridZ)
+            {
+                int count = Math.Min(MaxGridZ, batch - first);
+                kernel(
+                    new KernelConfig(new Index3D(tilesX, tilesY, count), group),
+                    V<float>(a),
+                    V<float>(b),
+                    V<float>(c),
+                    args with
+                    {
+                        BatchBase = first,
+                        Batches = count,
+                    }
+                );
+            }
             return;
         }
         // Whole slabs per split; rounding up can leave fewer splits than asked.
