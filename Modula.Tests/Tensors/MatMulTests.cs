@@ -541,9 +541,9 @@ public sealed class MatMulTests
     }
 
     /// <summary>
-    /// A result written into columns of a wider tensor (an offset, rows further apart than n), plain, accumulated
-    /// and symmetric, and into a transposed slice (read through one extra pass); the columns outside keep their
-    /// values.
+    /// A result written into columns of a wider tensor (an offset, rows further apart than n), plain and
+    /// accumulated, symmetric where square, with matrix-vector (n = 1) and row-vector (m = 1) shapes; and into a
+    /// transposed slice (written through one extra pass). The columns outside keep their values.
     /// </summary>
     [TestMethod]
     [DataRow(TestDevices.Cpu, DType.Float32)]
@@ -552,39 +552,44 @@ public sealed class MatMulTests
     public void ProductsAreWrittenIntoSlicesOfWiderTensors(string deviceName, DType dtype)
     {
         var device = TestDevices.Get(deviceName);
-        const int batch = 2,
-            n = 19,
-            k = 23,
-            extra = 5;
-        var a = Reference.RandomValues(batch * n * k, 41).Select(v => (double)(float)v).ToArray();
-        using var ta = Reference.Make(a, new Shape(batch, n, k), dtype, device);
-        var gram = Reference3(a, a, batch, n, n, k, false, true, false);
-        double tol = 1e-4 * Math.Sqrt(k + 1);
-        foreach (bool symmetric in new[] { false, true })
+        const int extra = 5;
+        foreach (
+            var (batch, m, n, k) in new[] { (2, 19, 19, 23), (3, 7, 1, 5), (2, 1, 9, 4), (1, 1, 1, 3), (2, 40, 33, 70) }
+        )
         {
-            string what = $"{deviceName}/{dtype} symmetric={symmetric}";
-            using var wide = Ops.Full(new Shape(batch, n, n + extra), 7, dtype, device);
-            using var columns = wide.Slice(2, 3, n);
-            Assert.IsFalse(columns.IsDense);
-            Ops.MatMulInto(ta, ta, columns, accumulate: true, transposeB: true, symmetricResult: symmetric);
-            var all = Reference.Read(wide);
-            for (int q = 0; q < batch; q++)
-            for (int i = 0; i < n; i++)
-            for (int j = 0; j < n + extra; j++)
+            var a = Reference.RandomValues(batch * m * k, 41).Select(v => (double)(float)v).ToArray();
+            var b = m == n ? a : Reference.RandomValues(batch * n * k, 42).Select(v => (double)(float)v).ToArray();
+            using var ta = Reference.Make(a, new Shape(batch, m, k), dtype, device);
+            using var tb = Reference.Make(b, new Shape(batch, n, k), dtype, device);
+            var product = Reference3(a, b, batch, m, n, k, false, true, false);
+            double tol = 1e-4 * Math.Sqrt(k + 1);
+            foreach (bool symmetric in m == n ? new[] { false, true } : [false])
+            foreach (bool accumulate in new[] { false, true })
             {
-                double expected = j is >= 3 and < 3 + n ? 7 + gram[(q * n + i) * n + j - 3] : 7;
-                double actual = all[(q * n + i) * (n + extra) + j];
-                Assert.IsTrue(
-                    Math.Abs(actual - expected) <= tol + 1e-5 * Math.Abs(expected),
-                    $"{what} [{q}, {i}, {j}]"
-                );
+                string what = $"{deviceName}/{dtype} [{batch}, {m}, {n}] k={k} symmetric={symmetric} +={accumulate}";
+                using var wide = Ops.Full(new Shape(batch, m, n + extra), 7, dtype, device);
+                using var columns = wide.Slice(2, 3, n);
+                Ops.MatMulInto(ta, tb, columns, accumulate, transposeB: true, symmetricResult: symmetric);
+                var all = Reference.Read(wide);
+                for (int q = 0; q < batch; q++)
+                for (int i = 0; i < m; i++)
+                for (int j = 0; j < n + extra; j++)
+                {
+                    double inside = (accumulate ? 7 : 0) + (j >= 3 && j < 3 + n ? product[(q * m + i) * n + j - 3] : 0);
+                    double expected = j >= 3 && j < 3 + n ? inside : 7;
+                    double actual = all[(q * m + i) * (n + extra) + j];
+                    Assert.IsTrue(
+                        Math.Abs(actual - expected) <= tol + 1e-5 * Math.Abs(expected),
+                        $"{what} [{q}, {i}, {j}]: expected {expected}, got {actual}"
+                    );
+                }
             }
+            using var tall = Ops.Zeros(new Shape(batch, n + extra, m), dtype, device);
+            using var transposed = tall.Slice(1, 2, n).Transpose();
+            Ops.MatMulInto(ta, tb, transposed, accumulate: false, transposeB: true);
+            using var back = Ops.Contiguous(transposed);
+            Reference.AssertClose(product, Reference.Read(back), tol, 1e-5, $"{deviceName}/{dtype} transposed slice");
         }
-        using var tall = Ops.Zeros(new Shape(batch, n + extra, n), dtype, device);
-        using var transposed = tall.Slice(1, 2, n).Transpose();
-        Ops.MatMulInto(ta, ta, transposed, accumulate: false, transposeB: true);
-        using var back = Ops.Contiguous(transposed);
-        Reference.AssertClose(gram, Reference.Read(back), tol, 1e-5, $"{deviceName}/{dtype} transposed slice");
     }
 
     [TestMethod]
