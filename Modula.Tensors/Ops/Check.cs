@@ -60,6 +60,8 @@ internal static class Check
     /// </summary>
     public static void NotBroadcast(string op, Tensor output)
     {
+        if (output.Size <= 1)
+            return; // nothing to share: an empty view, or one element, may carry any strides
         for (int i = 0; i < output.Rank; i++)
             if (output.Shape[i] > 1 && output.Strides[i] == 0)
                 throw new ArgumentException(

@@ -517,25 +517,29 @@ public sealed class MatMulTests
 
     /// <summary>
     /// A batch larger than the grid's z limit (65535 on CUDA) runs in several launches, each from its own first
-    /// matrix: a simulator of its own is told its limit is 2, and a batch of 5 (with a broadcast operand and
-    /// accumulate) must match the reference in every matrix.
+    /// matrix: a simulator of its own is told its limit is 2, and a [2, 3] batch against one broadcast matrix (the
+    /// launches' boundaries fall inside the inner batch axis) must take three launches and match the reference in
+    /// every matrix, plain and accumulated.
     /// </summary>
     [TestMethod]
     public void BatchesBeyondTheGridLimitRunInSeveralLaunches()
     {
         using var simulator = IlgpuDevice.CreateCpuSimulator();
         simulator.Kernels.MaxGridZ = 2;
-        const int batch = 5,
+        const int outer = 2,
+            inner = 3,
             m = 6,
             n = 7,
             k = 9;
-        var a = Reference.RandomValues(batch * m * k, 51).Select(v => (double)(float)v).ToArray();
+        var a = Reference.RandomValues(outer * inner * m * k, 51).Select(v => (double)(float)v).ToArray();
         var b = Reference.RandomValues(k * n, 52).Select(v => (double)(float)v).ToArray();
-        using var ta = Reference.Make(a, new Shape(batch, m, k), DType.Float32, simulator);
+        using var ta = Reference.Make(a, new Shape(outer, inner, m, k), DType.Float32, simulator);
         using var tb = Reference.Make(b, new Shape(k, n), DType.Float32, simulator);
-        var expected = Reference3(a, b, batch, m, n, k, false, false, broadcastB: true);
+        var expected = Reference3(a, b, outer * inner, m, n, k, false, false, broadcastB: true);
+        var before = simulator.Counters;
         using var c = Ops.MatMul(ta, tb);
-        Reference.AssertClose(expected, Reference.Read(c), 1e-4, 1e-5, "batch of 5 in launches of 2");
+        Assert.AreEqual(3, (simulator.Counters - before).Launches, "launches for 6 matrices, at most 2 each");
+        Reference.AssertClose(expected, Reference.Read(c), 1e-4, 1e-5, "[2, 3] batch in launches of 2");
         Ops.MatMulInto(ta, tb, c, accumulate: true, alpha: 2);
         Reference.AssertClose(expected.Select(v => 3 * v).ToArray(), Reference.Read(c), 3e-4, 1e-5, "accumulate");
     }
@@ -558,9 +562,11 @@ public sealed class MatMulTests
         )
         {
             var a = Reference.RandomValues(batch * m * k, 41).Select(v => (double)(float)v).ToArray();
+            // A square result is A·Aᵀ of one tensor: the product's Gram path writes it.
             var b = m == n ? a : Reference.RandomValues(batch * n * k, 42).Select(v => (double)(float)v).ToArray();
             using var ta = Reference.Make(a, new Shape(batch, m, k), dtype, device);
-            using var tb = Reference.Make(b, new Shape(batch, n, k), dtype, device);
+            using var other = m == n ? null : Reference.Make(b, new Shape(batch, n, k), dtype, device);
+            var tb = other ?? ta;
             var product = Reference3(a, b, batch, m, n, k, false, true, false);
             double tol = 1e-4 * Math.Sqrt(k + 1);
             foreach (bool symmetric in m == n ? new[] { false, true } : [false])
@@ -569,6 +575,7 @@ public sealed class MatMulTests
                 string what = $"{deviceName}/{dtype} [{batch}, {m}, {n}] k={k} symmetric={symmetric} +={accumulate}";
                 using var wide = Ops.Full(new Shape(batch, m, n + extra), 7, dtype, device);
                 using var columns = wide.Slice(2, 3, n);
+                Assert.AreEqual(columns.Size == 1, columns.IsDense, $"{what}: a slice of wider rows has gaps");
                 Ops.MatMulInto(ta, tb, columns, accumulate, transposeB: true, symmetricResult: symmetric);
                 var all = Reference.Read(wide);
                 for (int q = 0; q < batch; q++)

@@ -19,7 +19,7 @@ internal sealed partial class IlgpuBackend : IBackend
     {
         _device = device;
         Multiprocessors = device.Accelerator.NumMultiprocessors;
-        MaxGridZ = device.Accelerator.MaxGridSize.Z;
+        MaxGridZ = Math.Max(1, device.Accelerator.MaxGridSize.Z);
         Layouts = new LayoutTables(device.Accelerator, device.Counter);
         IndexErrors = new IndexErrors(device.Accelerator, device.Counter, Clear);
     }
@@ -393,9 +393,11 @@ internal sealed partial class IlgpuBackend : IBackend
             splits = tiles >= Multiprocessors
                 ? 1
                 : Math.Min((2 * Multiprocessors + tiles - 1) / tiles, k / MinSplitDepth);
-        var kernel = Launch("gemm", typeof(float), () =>
-            Acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, GemmArgs>(GemmKernel.Run)
-        );
+        // Fetched at each launch, so that the device counts every launch.
+        var gemm = () =>
+            Launch("gemm", typeof(float), () =>
+                Acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, GemmArgs>(GemmKernel.Run)
+            );
         var group = new Index3D(GemmKernel.Threads, GemmKernel.Threads, 1);
         if (splits < 2)
         {
@@ -403,7 +405,7 @@ internal sealed partial class IlgpuBackend : IBackend
             for (int first = 0; first < batch; first += MaxGridZ)
             {
                 int count = Math.Min(MaxGridZ, batch - first);
-                kernel(
+                gemm()(
                     new KernelConfig(new Index3D(tilesX, tilesY, count), group),
                     V<float>(a),
                     V<float>(b),
@@ -431,7 +433,7 @@ internal sealed partial class IlgpuBackend : IBackend
             KChunk = chunk,
             SplitStride = batch * m * n,
         };
-        kernel(
+        gemm()(
             new KernelConfig(new Index3D(tilesX, tilesY, batch * splits), group),
             V<float>(a),
             V<float>(b),
