@@ -516,19 +516,19 @@ public sealed class MatMulTests
     }
 
     /// <summary>
-    /// A batch larger than the grid's z limit (65535 on CUDA) runs in several launches, each from its own first
-    /// matrix: a simulator of its own is told its limit is 2, and a [2, 3] batch against one broadcast matrix (the
-    /// launches' boundaries fall inside the inner batch axis) must take three launches and match the reference in
-    /// every matrix, plain and accumulated.
+    /// A product larger than the grid's y and z limits (65535 on CUDA: row tiles and batch) runs in several
+    /// launches, each from its own first row tile and matrix: a simulator of its own is told its limits are 2,
+    /// and a [2, 3] batch of 150-row matrices (3 row tiles) against one broadcast matrix (the launches' boundaries
+    /// fall inside the inner batch axis) must take 3 × 2 launches and match the reference, plain and accumulated.
     /// </summary>
     [TestMethod]
-    public void BatchesBeyondTheGridLimitRunInSeveralLaunches()
+    public void ProductsBeyondTheGridLimitsRunInSeveralLaunches()
     {
         using var simulator = IlgpuDevice.CreateCpuSimulator();
-        simulator.Kernels.MaxGridZ = 2;
+        simulator.Kernels.MaxGrid = new ILGPU.Index3D(int.MaxValue, 2, 2);
         const int outer = 2,
             inner = 3,
-            m = 6,
+            m = 150,
             n = 7,
             k = 9;
         var a = Reference.RandomValues(outer * inner * m * k, 51).Select(v => (double)(float)v).ToArray();
@@ -538,8 +538,8 @@ public sealed class MatMulTests
         var expected = Reference3(a, b, outer * inner, m, n, k, false, false, broadcastB: true);
         var before = simulator.Counters;
         using var c = Ops.MatMul(ta, tb);
-        Assert.AreEqual(3, (simulator.Counters - before).Launches, "launches for 6 matrices, at most 2 each");
-        Reference.AssertClose(expected, Reference.Read(c), 1e-4, 1e-5, "[2, 3] batch in launches of 2");
+        Assert.AreEqual(6, (simulator.Counters - before).Launches, "6 matrices of 3 row tiles, at most 2 of each");
+        Reference.AssertClose(expected, Reference.Read(c), 1e-4, 1e-5, "[2, 3] batch in launches of 2 × 2");
         Ops.MatMulInto(ta, tb, c, accumulate: true, alpha: 2);
         Reference.AssertClose(expected.Select(v => 3 * v).ToArray(), Reference.Read(c), 3e-4, 1e-5, "accumulate");
     }

@@ -29,6 +29,10 @@ internal struct GemmArgs
     /// launches).</summary>
     public int BatchBase;
 
+    /// <summary>The row tile of this launch's first group row (rows beyond the grid's y limit take several
+    /// launches).</summary>
+    public int RowTileBase;
+
     /// <summary>Depth of K each split sums (K when not split).</summary>
     public int KChunk;
 
@@ -59,7 +63,7 @@ internal static class GemmKernel
         var sb = SharedMemory.Allocate<float>(Slab * Tile); // sb[k * Tile + n]
         int tx = Group.IdxX,
             ty = Group.IdxY;
-        int row0 = Grid.IdxY * Tile,
+        int row0 = (g.RowTileBase + Grid.IdxY) * Tile,
             col0 = Grid.IdxX * Tile,
             batch = g.BatchBase + Grid.IdxZ % g.Batches,
             split = Grid.IdxZ / g.Batches,

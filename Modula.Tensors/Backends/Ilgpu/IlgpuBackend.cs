@@ -19,7 +19,7 @@ internal sealed partial class IlgpuBackend : IBackend
     {
         _device = device;
         Multiprocessors = device.Accelerator.NumMultiprocessors;
-        MaxGridZ = Math.Max(1, device.Accelerator.MaxGridSize.Z);
+        MaxGrid = device.Accelerator.MaxGridSize;
         Layouts = new LayoutTables(device.Accelerator, device.Counter);
         IndexErrors = new IndexErrors(device.Accelerator, device.Counter, Clear);
     }
@@ -351,8 +351,9 @@ internal sealed partial class IlgpuBackend : IBackend
     /// </summary>
     internal int Multiprocessors { get; set; }
 
-    /// <summary>The largest grid z a launch may have (65535 on CUDA); tests lower it on the simulator.</summary>
-    internal int MaxGridZ { get; set; }
+    /// <summary>The largest grid a launch may have (65535 in y and z on CUDA); tests lower it on the
+    /// simulator.</summary>
+    internal Index3D MaxGrid { get; set; }
 
     // Each split sums at least this much of K (four slabs), so the partial sums stay worth their traffic.
     private const int MinSplitDepth = 4 * GemmKernel.Slab;
@@ -401,12 +402,17 @@ internal sealed partial class IlgpuBackend : IBackend
         var group = new Index3D(GemmKernel.Threads, GemmKernel.Threads, 1);
         if (splits < 2)
         {
-            // CUDA caps grid z at 65535: a larger batch runs in launches of at most that many matrices.
-            for (int first = 0; first < batch; first += MaxGridZ)
+            // CUDA caps grid y and z at 65535: more row tiles (M over 4 million) or a larger batch run in launches
+            // of at most that many.
+            int mostRows = Math.Max(1, MaxGrid.Y),
+                mostMatrices = Math.Max(1, MaxGrid.Z);
+            for (int first = 0; first < batch; first += mostMatrices)
+            for (int firstRow = 0; firstRow < tilesY; firstRow += mostRows)
             {
-                int count = Math.Min(MaxGridZ, batch - first);
+                int count = Math.Min(mostMatrices, batch - first),
+                    rows = Math.Min(mostRows, tilesY - firstRow);
                 gemm()(
-                    new KernelConfig(new Index3D(tilesX, tilesY, count), group),
+                    new KernelConfig(new Index3D(tilesX, rows, count), group),
                     V<float>(a),
                     V<float>(b),
                     V<float>(c),
@@ -414,6 +420,7 @@ internal sealed partial class IlgpuBackend : IBackend
                     {
                         BatchBase = first,
                         Batches = count,
+                        RowTileBase = firstRow,
                     }
                 );
             }
