@@ -358,6 +358,12 @@ internal sealed partial class IlgpuBackend : IBackend
     // Each split sums at least this much of K (four slabs), so the partial sums stay worth their traffic.
     private const int MinSplitDepth = 4 * GemmKernel.Slab;
 
+    // Fetched at each launch, so that the device counts every launch of a product that takes several.
+    private Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemmArgs> Gemm() =>
+        Launch("gemm", typeof(float), () =>
+            Acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, GemmArgs>(GemmKernel.Run)
+        );
+
     // A symmetric product is computed whole: the tiled kernel has no triangle mode.
     public void MatMul(Tensor a, Tensor b, Tensor c, bool accumulate, double alpha, bool symmetric)
     {
@@ -394,11 +400,6 @@ internal sealed partial class IlgpuBackend : IBackend
             splits = tiles >= Multiprocessors
                 ? 1
                 : Math.Min((2 * Multiprocessors + tiles - 1) / tiles, k / MinSplitDepth);
-        // Fetched at each launch, so that the device counts every launch.
-        var gemm = () =>
-            Launch("gemm", typeof(float), () =>
-                Acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, GemmArgs>(GemmKernel.Run)
-            );
         var group = new Index3D(GemmKernel.Threads, GemmKernel.Threads, 1);
         if (splits < 2)
         {
@@ -411,7 +412,7 @@ internal sealed partial class IlgpuBackend : IBackend
             {
                 int count = Math.Min(mostMatrices, batch - first),
                     rows = Math.Min(mostRows, tilesY - firstRow);
-                gemm()(
+                Gemm()(
                     new KernelConfig(new Index3D(tilesX, rows, count), group),
                     V<float>(a),
                     V<float>(b),
@@ -440,7 +441,7 @@ internal sealed partial class IlgpuBackend : IBackend
             KChunk = chunk,
             SplitStride = batch * m * n,
         };
-        gemm()(
+        Gemm()(
             new KernelConfig(new Index3D(tilesX, tilesY, batch * splits), group),
             V<float>(a),
             V<float>(b),

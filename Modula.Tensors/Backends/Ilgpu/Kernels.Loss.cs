@@ -1,4 +1,5 @@
 using ILGPU;
+using Modula.Tensors.Primitives;
 
 namespace Modula.Tensors.Backends.Ilgpu;
 
@@ -67,7 +68,7 @@ internal static partial class Kernels
     {
         float max = float.NegativeInfinity;
         for (int j = 0; j < classes; j++)
-            max = MaxOrNaN(max, scale * x[at + j]);
+            max = new MaxReduce().Combine(max, scale * x[at + j]);
         return max;
     }
 }

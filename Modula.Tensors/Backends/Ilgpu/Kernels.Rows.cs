@@ -1,4 +1,5 @@
 using ILGPU;
+using Modula.Tensors.Primitives;
 
 namespace Modula.Tensors.Backends.Ilgpu;
 
@@ -14,44 +15,13 @@ internal static partial class Kernels
     /// <summary>Threads per row (a power of two; one warp on NVIDIA GPUs).</summary>
     public const int RowGroupSize = 32;
 
-    /// <summary>The sum of <paramref name="value"/> over the group, returned to every thread. <paramref
-    /// name="partial"/> is <see cref="RowGroupSize"/> floats of shared memory, free again on return.</summary>
-    private static float GroupSum(ArrayView<float> partial, float value)
-    {
-        int t = Group.IdxX;
-        partial[t] = value;
-        Group.Barrier();
-        for (int half = RowGroupSize / 2; half > 0; half /= 2)
-        {
-            if (t < half)
-                partial[t] += partial[t + half];
-            Group.Barrier();
-        }
-        float total = partial[0];
-        Group.Barrier();
-        return total;
-    }
+    // Row sums and maxima over the group (Kernels.GroupCombine); MaxReduce keeps NaN, where CUDA's max.f32 would
+    // return the other operand.
+    private static float GroupSum(ArrayView<float> partial, float value) =>
+        GroupCombine(partial, value, new SumReduce());
 
-    /// <summary>The maximum of <paramref name="value"/> over the group, as <see cref="GroupSum"/>; a NaN in one
-    /// thread's share reaches every thread.</summary>
-    private static float GroupMax(ArrayView<float> partial, float value)
-    {
-        int t = Group.IdxX;
-        partial[t] = value;
-        Group.Barrier();
-        for (int half = RowGroupSize / 2; half > 0; half /= 2)
-        {
-            if (t < half)
-                partial[t] = MaxOrNaN(partial[t], partial[t + half]);
-            Group.Barrier();
-        }
-        float total = partial[0];
-        Group.Barrier();
-        return total;
-    }
-
-    // Comparisons, not MathF.Max: CUDA's max.f32 returns the other operand when one is NaN.
-    private static float MaxOrNaN(float a, float b) => float.IsNaN(a) || float.IsNaN(b) ? float.NaN : (a > b ? a : b);
+    private static float GroupMax(ArrayView<float> partial, float value) =>
+        GroupCombine(partial, value, new MaxReduce());
 
     /// <summary>Softmax of scale·x along rows of <paramref name="length"/>; causal rows keep columns j ≤ r mod
     /// length and zero the rest.</summary>
@@ -64,7 +34,7 @@ internal static partial class Kernels
         var partial = SharedMemory.Allocate<float>(RowGroupSize);
         float max = float.NegativeInfinity;
         for (int j = t; j < valid; j += RowGroupSize)
-            max = MaxOrNaN(max, scale * x[at + j]);
+            max = new MaxReduce().Combine(max, scale * x[at + j]);
         max = GroupMax(partial, max);
         float sum = 0f;
         for (int j = t; j < valid; j += RowGroupSize)

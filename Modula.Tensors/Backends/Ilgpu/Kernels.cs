@@ -134,16 +134,31 @@ internal static partial class Kernels
         float acc = op.Identity;
         for (int r = t; r < reduce; r += ReduceGroupSize)
             acc = op.Combine(acc, x[(o * reduce + r) * inner + c]);
-        partial[t] = acc;
+        float total = GroupCombine(partial, acc, op);
+        if (t == 0)
+            y[output] = total;
+    }
+
+    /// <summary>
+    /// <paramref name="op"/>'s combination of every thread's <paramref name="value"/> in the group, as a tree in
+    /// <paramref name="partial"/> (one float of shared memory per thread; the group size is a power of two), returned
+    /// to every thread. The trailing barrier frees <paramref name="partial"/> for the next call.
+    /// </summary>
+    private static float GroupCombine<TOp>(ArrayView<float> partial, float value, TOp op)
+        where TOp : struct, IReduceOp
+    {
+        int t = Group.IdxX;
+        partial[t] = value;
         Group.Barrier();
-        for (int half = ReduceGroupSize / 2; half > 0; half /= 2)
+        for (int half = Group.DimX / 2; half > 0; half /= 2)
         {
             if (t < half)
                 partial[t] = op.Combine(partial[t], partial[t + half]);
             Group.Barrier();
         }
-        if (t == 0)
-            y[output] = partial[0];
+        float total = partial[0];
+        Group.Barrier();
+        return total;
     }
 
     public static void ArgMax(Index1D i, ArrayView<float> x, ArrayView<int> y, int reduce, int inner)
