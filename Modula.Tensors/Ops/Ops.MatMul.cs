@@ -25,15 +25,10 @@ public static partial class Ops
         bool symmetricResult = false
     )
     {
-        var (a3, b3, batchShape, m, n) = PrepareMatMul(a, b, transposeA, transposeB);
+        var (a3, b3, batchShape, m, n) = PrepareMatMul(nameof(MatMul), a, b, transposeA, transposeB, symmetricResult);
         using (a3)
         using (b3)
         {
-            if (symmetricResult && m != n)
-                throw new ArgumentException(
-                    $"{nameof(MatMul)}: a symmetric result must be square, got {m}×{n} from {a.Shape} and "
-                        + $"{b.Shape}."
-                );
             var shape = new Shape([.. batchShape.Dims, m, n]);
             var like =
                 !transposeA && HeadSplitLayouts.ProductCanFollow(a, shape) ? a
@@ -81,15 +76,17 @@ public static partial class Ops
         bool symmetricResult = false
     )
     {
-        var (a3, b3, batchShape, m, n) = PrepareMatMul(a, b, transposeA, transposeB);
+        var (a3, b3, batchShape, m, n) = PrepareMatMul(
+            nameof(MatMulInto),
+            a,
+            b,
+            transposeA,
+            transposeB,
+            symmetricResult
+        );
         using (a3)
         using (b3)
         {
-            if (symmetricResult && m != n)
-                throw new ArgumentException(
-                    $"{nameof(MatMulInto)}: a symmetric result must be square, got {m}×{n} from {a.Shape} and "
-                        + $"{b.Shape}."
-                );
             var shape = new Shape([.. batchShape.Dims, m, n]);
             Check.Output(nameof(MatMulInto), c, shape, a.DType, a.Device, requireContiguous: false);
             if (c.Size == 0)
@@ -156,9 +153,11 @@ public static partial class Ops
 
     /// <summary>The shape [..., M, N] of <c>op(a)·op(b)</c>; throws naming both shapes when they do not
     /// multiply.</summary>
-    public static Shape MatMulShape(Shape a, Shape b, bool transposeA = false, bool transposeB = false)
+    public static Shape MatMulShape(Shape a, Shape b, bool transposeA = false, bool transposeB = false) =>
+        MatMulShape(a, b, transposeA, transposeB, nameof(MatMul));
+
+    private static Shape MatMulShape(Shape a, Shape b, bool transposeA, bool transposeB, string op)
     {
-        const string op = nameof(MatMul);
         if (a.Rank < 2 || b.Rank < 2)
             throw new ArgumentException($"{op}: needs matrices (rank ≥ 2), got {a} and {b}.");
         int m = transposeA ? a[-1] : a[-2],
@@ -174,22 +173,28 @@ public static partial class Ops
         return new Shape([.. batch.Dims, m, n]);
     }
 
+    // The operands' checks, the product's shape, and a and b as [B, rows, cols] views (see Batched).
     private static (Tensor A, Tensor B, Shape Batch, int M, int N) PrepareMatMul(
+        string op,
         Tensor a,
         Tensor b,
         bool transposeA,
-        bool transposeB
+        bool transposeB,
+        bool symmetricResult
     )
     {
-        const string op = nameof(MatMul);
         Check.Compatible(op, a, b);
         Check.Float(op, a);
         Check.Supported(op, a);
-        var shape = MatMulShape(a.Shape, b.Shape, transposeA, transposeB);
+        var shape = MatMulShape(a.Shape, b.Shape, transposeA, transposeB, op);
         var batch = new Shape(shape.Dims[..^2]);
         int m = shape[-2],
             n = shape[-1],
             k = transposeA ? a.Shape[-2] : a.Shape[-1];
+        if (symmetricResult && m != n)
+            throw new ArgumentException(
+                $"{op}: a symmetric result must be square, got {m}×{n} from {a.Shape} and {b.Shape}."
+            );
         return (Batched(a, transposeA, batch, m, k), Batched(b, transposeB, batch, k, n), batch, m, n);
     }
 

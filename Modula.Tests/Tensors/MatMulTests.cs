@@ -216,6 +216,18 @@ public sealed class MatMulTests
         StringAssert.Contains(error.Message, "MatMulInto: a symmetric result must be square");
     }
 
+    [TestMethod]
+    public void ProductErrorsNameTheOpThatWasCalled()
+    {
+        using var a = Ops.Zeros(new Shape(4, 3));
+        using var b = Ops.Zeros(new Shape(2, 5));
+        using var c = Ops.Zeros(new Shape(4, 5));
+        var error = Assert.ThrowsExactly<ArgumentException>(() => Ops.MatMulInto(a, b, c, accumulate: false));
+        StringAssert.StartsWith(error.Message, "MatMulInto: inner dimensions differ");
+        error = Assert.ThrowsExactly<ArgumentException>(() => Ops.MatMul(a, b));
+        StringAssert.StartsWith(error.Message, "MatMul: inner dimensions differ");
+    }
+
     /// <summary>
     /// <c>symmetricResult</c> with an empty depth (A [b, n, 0] · B [b, 0, n]): the product is zero, so the result
     /// is zeros and a symmetric C added into stays as it was, on every device.
