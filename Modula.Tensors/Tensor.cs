@@ -284,10 +284,11 @@ public sealed class Tensor : IDisposable
     {
         CheckAlive("Slice");
         int a = Shape.NormalizeAxis(axis, Rank);
-        if (start < 0 || length < 0 || start + length > Shape.Dims[a])
+        // In long arithmetic: start + length can pass int.MaxValue and wrap to a negative that passes the check.
+        if (start < 0 || length < 0 || (long)start + length > Shape.Dims[a])
             throw new ArgumentOutOfRangeException(
                 nameof(start),
-                $"Slice: range [{start}, {start + length}) is outside dimension {a} of size {Shape.Dims[a]} in tensor "
+                $"Slice: range [{start}, {(long)start + length}) is outside dimension {a} of size {Shape.Dims[a]} in tensor "
                     + $"{Shape}."
             );
         var dims = Shape.Dims.ToArray();

@@ -8,7 +8,8 @@ public static partial class Ops
     /// <summary>Applies an elementwise function: y[i] = op(x[i]). Strided inputs are made contiguous first.</summary>
     /// <param name="x">Input (float).</param>
     /// <param name="op">The function.</param>
-    /// <param name="into">Optional contiguous output of x's shape (may be x itself).</param>
+    /// <param name="into">Optional contiguous output of x's shape (may be x itself; an input that overlaps it any other
+    /// way is read from a copy).</param>
     public static Tensor Map<TOp>(Tensor x, TOp op, Tensor? into = null)
         where TOp : struct, IUnaryOp
     {
@@ -21,8 +22,9 @@ public static partial class Ops
         if (x.Size == 0)
             return y;
         using var dense = x.IsContiguous ? null : Contiguous(x);
+        using var separate = Aliasing.CopyIfOverwritten(dense ?? x, y, elementwise: true);
         using (x.Device.Time<TOp>(nameof(IBackend.Unary)))
-            x.Device.Backend.Unary(dense ?? x, y, op);
+            x.Device.Backend.Unary(separate ?? dense ?? x, y, op);
         return y;
     }
 
@@ -30,8 +32,8 @@ public static partial class Ops
     /// <param name="a">Left operand.</param>
     /// <param name="b">Right operand.</param>
     /// <param name="op">The function.</param>
-    /// <param name="into">Optional contiguous output of the broadcast shape (may alias a or b when they are contiguous
-    /// and unbroadcast).</param>
+    /// <param name="into">Optional contiguous output of the broadcast shape (may be a or b itself; an input that overlaps
+    /// it any other way, a broadcast row of it say, is read from a copy).</param>
     public static Tensor Zip<TOp>(Tensor a, Tensor b, TOp op, Tensor? into = null)
         where TOp : struct, IBinaryOp
     {
@@ -47,8 +49,10 @@ public static partial class Ops
             return y;
         using var ea = a.Shape == shape ? null : a.Expand(shape);
         using var eb = b.Shape == shape ? null : b.Expand(shape);
+        using var sa = Aliasing.CopyIfOverwritten(ea ?? a, y, elementwise: true);
+        using var sb = Aliasing.CopyIfOverwritten(eb ?? b, y, elementwise: true);
         using (a.Device.Time<TOp>(nameof(IBackend.Binary)))
-            a.Device.Backend.Binary(ea ?? a, eb ?? b, y, op);
+            a.Device.Backend.Binary(sa ?? ea ?? a, sb ?? eb ?? b, y, op);
         return y;
     }
 

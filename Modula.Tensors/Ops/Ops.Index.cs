@@ -46,9 +46,11 @@ public static partial class Ops
         using var idx = indices.IsContiguous ? null : Contiguous(indices);
         CheckIndices(op, idx ?? indices, table.Shape[0]);
         using var src = source.IsContiguous ? null : Contiguous(source);
+        // Rows of a source read from the table itself would be read after earlier rows were added into.
+        using var separate = Aliasing.CopyIfOverwritten(src ?? source, table, elementwise: false);
         if (source.Size > 0)
             using (table.Device.Time(nameof(IBackend.ScatterAddRows)))
-                table.Device.Backend.ScatterAddRows(src ?? source, idx ?? indices, table);
+                table.Device.Backend.ScatterAddRows(separate ?? src ?? source, idx ?? indices, table);
     }
 
     /// <summary>

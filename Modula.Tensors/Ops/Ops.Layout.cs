@@ -23,9 +23,12 @@ public static partial class Ops
         Check.Compatible(nameof(CopyInto), source, destination);
         Check.NotBroadcast(nameof(CopyInto), destination);
         using var expanded = source.Shape == destination.Shape ? null : source.Expand(destination.Shape);
-        if (destination.Size > 0)
-            using (source.Device.Time(nameof(IBackend.Copy)))
-                source.Device.Backend.Copy(expanded ?? source, destination);
+        if (destination.Size == 0)
+            return;
+        // A transpose copied into its own base, say, would overwrite elements before they are read.
+        using var separate = Aliasing.CopyIfOverwritten(expanded ?? source, destination, elementwise: true);
+        using (source.Device.Time(nameof(IBackend.Copy)))
+            source.Device.Backend.Copy(separate ?? expanded ?? source, destination);
     }
 
     /// <summary>Joins tensors along <paramref name="axis"/>; all other dimensions must match.</summary>

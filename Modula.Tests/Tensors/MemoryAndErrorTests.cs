@@ -130,6 +130,9 @@ public sealed class MemoryAndErrorTests
         using var x = Ops.Zeros(new Shape(2, 3));
         Assert.ThrowsExactly<ArgumentException>(() => x.View(4, 2));
         Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => x.Slice(1, 2, 2));
+        // start + length past int.MaxValue must not wrap around the bounds check into a view beyond the storage.
+        Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => x.Slice(1, 3, int.MaxValue - 1));
+        Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => x.Slice(0, int.MaxValue, int.MaxValue));
         Assert.ThrowsExactly<ArgumentException>(() => x.Expand(new Shape(2, 4)));
         Assert.ThrowsExactly<ArgumentException>(() => x.Permute(0, 0));
         Assert.ThrowsExactly<ArgumentException>(() => new Shape(2, -1));
