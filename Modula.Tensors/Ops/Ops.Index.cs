@@ -54,15 +54,19 @@ public static partial class Ops
     }
 
     /// <summary>
-    /// Index range check of CPU indices, in place, before the op runs. Accelerator kernels check their
+    /// Index range check of CPU indices before the op runs, where they lie (a strided view through a copy, in its
+    /// element order). Accelerator kernels check their
     /// indices on the device and report at the next host wait (<see cref="Device.ThrowPendingErrors"/>):
     /// a check here would copy the indices back, a host wait on every embedding lookup.
     /// </summary>
     private static void CheckIndices(string op, Tensor indices, int rows)
     {
-        if (indices.Storage is not Backends.Cpu.CpuStorage cpu)
+        if (indices.Storage is not Backends.Cpu.CpuStorage)
             return;
-        ReadOnlySpan<int> values = cpu.Span<int>().Slice(indices.Offset, indices.Size);
+        // Read in the view's element order: a strided view's elements are not its Size slots from its offset.
+        using var dense = indices.IsContiguous ? null : Contiguous(indices);
+        var read = dense ?? indices;
+        ReadOnlySpan<int> values = ((Backends.Cpu.CpuStorage)read.Storage).Span<int>().Slice(read.Offset, read.Size);
         for (int i = 0; i < values.Length; i++)
             if ((uint)values[i] >= (uint)rows)
                 throw new ArgumentOutOfRangeException(

@@ -85,4 +85,21 @@ public sealed class CrossEntropyTests
         using var floats = Ops.Zeros(new Shape(2));
         Assert.ThrowsExactly<ArgumentException>(() => Ops.CrossEntropyRows(x, floats));
     }
+
+    [TestMethod]
+    public void StridedLabelsAreCheckedAndReadInTheirOwnOrder()
+    {
+        using var scope = TensorScope.Begin();
+        var logits = Tensor.FromArray<float>([1, 2, 3, 4, 5, 6, 7, 8, 9], new Shape(3, 3));
+        // Column 0 of [[0, 1], [2, 999], [999, 999]] is [0, 2, 999]: the check must read 999, not the 1 and 2 that
+        // follow the view's offset in storage.
+        var table = Tensor.FromArray<int>([0, 1, 2, 999, 999, 999], new Shape(3, 2));
+        var bad = table.Slice(1, 0, 1).View(3);
+        var e = Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => Ops.CrossEntropyRows(logits, bad));
+        StringAssert.Contains(e.Message, "CrossEntropyRows: index 999 at position 2");
+        // A valid strided column gives the losses of its contiguous copy.
+        var good = Tensor.FromArray<int>([0, 9, 2, 9, 1, 9], new Shape(3, 2)).Slice(1, 0, 1).View(3);
+        var expected = Ops.CrossEntropyRows(logits, Tensor.FromArray<int>([0, 2, 1], new Shape(3)));
+        CollectionAssert.AreEqual(expected.ToArray<float>(), Ops.CrossEntropyRows(logits, good).ToArray<float>());
+    }
 }
