@@ -65,8 +65,17 @@ public abstract partial class Module
     public static Module operator >>(Module first, (Module, Module, Module) then) =>
         new Composition(first, Tuple(then.Item1, then.Item2, then.Item3));
 
-    /// <summary>Runs both modules on the same input and adds their outputs (Modula's <c>Add() @ (a, b)</c>).</summary>
-    public static Module operator +(Module a, Module b) => new Composition(Tuple(a, b), new Add());
+    /// <summary>Runs both modules on the same input and adds their outputs (Modula's <c>Add() @ (a, b)</c>).
+    /// Throws when their declared output widths differ.</summary>
+    public static Module operator +(Module a, Module b)
+    {
+        if (a.OutputWidth is int left && b.OutputWidth is int right && left != right)
+            throw new ModuleException(
+                $"{Composition.Describe(a)} + {Composition.Describe(b)}",
+                $"cannot add: the first produces {left} features, the second {right}."
+            );
+        return new Composition(Tuple(a, b), new Add());
+    }
 
     /// <summary>Scales the output: <c>s * m</c> is Modula's <c>Mul(s) @ m</c>.</summary>
     public static Module operator *(double scale, Module m) => new Composition(m, new Mul(scale));

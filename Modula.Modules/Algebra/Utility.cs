@@ -16,15 +16,17 @@ public sealed class Identity : ElementwiseBond
     protected override Variable Forward(Variable x) => x;
 }
 
-/// <summary>Sums a list of inputs (with broadcasting); sensitivity 1. <c>a + b</c> is <c>Tuple(a, b) &gt;&gt;
-/// Add</c>.</summary>
+/// <summary>Sums a list of inputs; sensitivity 1. <c>a + b</c> is <c>Tuple(a, b) &gt;&gt; Add</c>. Leading axes
+/// broadcast (a position embedding [T, D] added to token embeddings [B, T, D]), but every input must have the same
+/// number of features on the last axis: a feature broadcast across others would count once per copy in each token's
+/// norm, and sensitivity 1 would no longer bound the sum.</summary>
 public sealed class Add : Bond
 {
     /// <inheritdoc/>
     public override bool PreservesWidth => true;
 
-    /// <summary>1: ‖Σ yᵢ‖ ≤ Σ ‖yᵢ‖, the norm a tuple's output is measured in. This assumes inputs of one shape
-    /// (the algebra's use); broadcasting an input would count it once per copy.</summary>
+    /// <summary>1: ‖Σ yᵢ‖ ≤ Σ ‖yᵢ‖ token by token, the norm a tuple's output is measured in (inputs of one feature
+    /// width, which Forward checks).</summary>
     public override double? LipschitzConstant => 1;
 
     /// <summary>The sum of the inputs': ‖Σ yᵢ‖ ≤ Σ ‖yᵢ‖ token by token (inputs of one shape, as above).</summary>
@@ -37,7 +39,14 @@ public sealed class Add : Bond
             throw new ModuleException("needs at least one input.");
         var sum = inputs[0];
         for (int i = 1; i < inputs.Count; i++)
+        {
+            if (inputs[i].Shape.Rank > 0 && sum.Shape.Rank > 0 && inputs[i].Shape[-1] != sum.Shape[-1])
+                throw new ModuleException(
+                    $"inputs {string.Join(", ", inputs.Select(x => x.Shape))} differ in features (last axis): "
+                        + "Add broadcasts leading axes only."
+                );
             sum = F.Add(sum, inputs[i]);
+        }
         return [sum];
     }
 }

@@ -18,6 +18,25 @@ public sealed class ErrorTests
     }
 
     [TestMethod]
+    public void AddingOutputsOfDifferentWidthsIsRefusedNotBroadcast()
+    {
+        // Found by an outside review: Linear(1, 3) + Linear(5, 3) built, and Forward broadcast [B, 1] against [B, 5].
+        var e = Assert.ThrowsExactly<ModuleException>(() => _ = new Linear(1, 3) + new Linear(5, 3));
+        StringAssert.Contains(e.Message, "Linear(3→1) + Linear(3→5)");
+        StringAssert.Contains(e.Message, "cannot add: the first produces 1 features, the second 5");
+        // Widths the modules do not declare are checked when the sum runs.
+        using var narrow = Rand(3, 2, 1);
+        using var wide = Rand(4, 2, 5);
+        e = Assert.ThrowsExactly<ModuleException>(() =>
+            new Add().Forward([new Variable(narrow), new Variable(wide)], [])
+        );
+        StringAssert.Contains(e.Message, "inputs [2, 1], [2, 5] differ in features (last axis)");
+        using var row = Rand(5, 5);
+        var sum = new Add().Forward([new Variable(wide), new Variable(row)], []);
+        Assert.AreEqual(new Shape(2, 5), sum[0].Shape, "leading axes broadcast");
+    }
+
+    [TestMethod]
     public void WrongWeightsAreListedWithPathsAndShapes()
     {
         var gpt = Gpt.V1(new GptConfig(Vocab: 11, Context: 6, Heads: 2, DEmbed: 8, DQuery: 4, DValue: 4, Blocks: 1));
