@@ -11,6 +11,27 @@ namespace Modula.Optim;
 /// </summary>
 public sealed record Schedule(ScheduleKind Kind, int TotalSteps = 1, double Floor = 0, int Warmup = 0)
 {
+    /// <summary>Steps the decay runs over (at least 1).</summary>
+    public int TotalSteps { get; init; } =
+        TotalSteps >= 1
+            ? TotalSteps
+            : throw new ArgumentOutOfRangeException(
+                nameof(TotalSteps),
+                $"Schedule: the decay needs at least 1 step, got {TotalSteps}."
+            );
+
+    /// <summary>The multiplier the decay ends at (finite).</summary>
+    public double Floor { get; init; } =
+        double.IsFinite(Floor)
+            ? Floor
+            : throw new ArgumentOutOfRangeException(nameof(Floor), $"Schedule: floor must be finite, got {Floor}.");
+
+    /// <summary>Steps of linear warmup (at least 0).</summary>
+    public int Warmup { get; init; } =
+        Warmup >= 0
+            ? Warmup
+            : throw new ArgumentOutOfRangeException(nameof(Warmup), $"Schedule: warmup must be ≥ 0, got {Warmup}.");
+
     /// <summary>Multiplier 1 at every step.</summary>
     public static Schedule Constant(int warmup = 0) => new(ScheduleKind.Constant, 1, 1, warmup);
 

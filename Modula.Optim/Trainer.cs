@@ -35,10 +35,15 @@ public sealed class Trainer : IDisposable
     public Trainer(Module model, Weights weights, Optimizer optimizer, TrainerOptions options, ulong normalizeSeed = 0)
     {
         model.CheckWeights(weights);
-        if (!(options.LearningRate >= 0))
+        if (!(options.LearningRate >= 0) || double.IsInfinity(options.LearningRate))
             throw new ArgumentOutOfRangeException(
                 nameof(options),
-                $"Trainer: learning rate must be ≥ 0, got {options.LearningRate}."
+                $"Trainer: learning rate must be finite and ≥ 0, got {options.LearningRate}."
+            );
+        if (!(options.WeightDecay >= 0) || double.IsInfinity(options.WeightDecay))
+            throw new ArgumentOutOfRangeException(
+                nameof(options),
+                $"Trainer: weight decay must be finite and ≥ 0, got {options.WeightDecay}."
             );
         if ((options.Project || options.Rule == UpdateRule.Manifold) && options.SpectralProjections is not null)
             throw new ArgumentException(
@@ -166,6 +171,8 @@ public sealed class Trainer : IDisposable
     /// </summary>
     public bool Step(Weights gradient)
     {
+        // Every rule, the plain one included, reads the gradient atom by atom: a wrong count or shape is named here.
+        Model.CheckWeights(gradient);
         if (gradient.FirstNonFinite() is int bad)
         {
             string name = $"{bad} ({_atoms[bad].Path})";

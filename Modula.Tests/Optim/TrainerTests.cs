@@ -143,6 +143,60 @@ public sealed class TrainerTests
         }
     }
 
+    [TestMethod]
+    public void NonsensicalSettingsAreRefused()
+    {
+        var model = SmallResMlp();
+        using var weights = model.Initialize(new Generator(3), dtype: DType.Float64);
+        foreach (
+            var options in new[]
+            {
+                new TrainerOptions(double.PositiveInfinity),
+                new TrainerOptions(double.NaN),
+                new TrainerOptions(-0.1),
+                new TrainerOptions(0.1, WeightDecay: double.NaN),
+                new TrainerOptions(0.1, WeightDecay: -1),
+                new TrainerOptions(0.1, WeightDecay: double.PositiveInfinity),
+            }
+        )
+            Assert.ThrowsExactly<ArgumentOutOfRangeException>(
+                () => new Trainer(model, weights, new Adam(), options),
+                $"{options}"
+            );
+        Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => Schedule.Linear(0));
+        Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => Schedule.Cosine(-5));
+        Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => Schedule.Linear(10, floor: double.NaN));
+        Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => Schedule.Linear(10, warmup: -1));
+        Assert.AreEqual(0.5, Schedule.Linear(10).At(5), 1e-12);
+    }
+
+    [TestMethod]
+    public void AGradientOfTheWrongCountOrShapeIsRefusedUnderEveryRule()
+    {
+        // Found by an outside review: the plain rule indexed past a short gradient (IndexOutOfRangeException).
+        var model = SmallResMlp();
+        foreach (var rule in new[] { UpdateRule.Plain, UpdateRule.Normalize, UpdateRule.Dualize })
+        {
+            using var trainer = new Trainer(
+                model,
+                model.Initialize(new Generator(3), dtype: DType.Float64),
+                new Adam(),
+                new TrainerOptions(0.1, Rule: rule)
+            );
+            using var shorter = new Weights(trainer.Weights.Skip(1).Select(w => Ops.ZerosLike(w)));
+            var e = Assert.ThrowsExactly<ModuleException>(() => trainer.Step(shorter));
+            StringAssert.Contains(e.Message, $"expected {model.AtomCount} weight tensors", $"{rule}");
+            using var reshaped = new Weights(
+                trainer.Weights.Select(
+                    (w, i) => i == 1 ? Ops.Zeros(new Shape(w.Size), DType.Float64) : Ops.ZerosLike(w)
+                )
+            );
+            e = Assert.ThrowsExactly<ModuleException>(() => trainer.Step(reshaped));
+            StringAssert.Contains(e.Message, "weight 1 (", $"{rule}");
+            Assert.AreEqual(0, trainer.StepCount, $"{rule}: no step taken");
+        }
+    }
+
     /// <summary>
     /// The trainer lends momentum's m and SGD's gradient to its own rules instead of copying them. Three steps of
     /// each rule on a packed ResMLP give the same weights and the same m, bit for bit, as a trainer whose custom
