@@ -176,4 +176,28 @@ public sealed class ReductionTests
         using var b = Ops.Sum(dense, [0, 2]);
         Reference.AssertClose(Reference.Read(b), Reference.Read(a), 1e-12, 1e-12, "permuted sum");
     }
+
+    /// <summary>
+    /// Float32 sums and norms of ten million elements on the CPU, along the last axis and along a middle one, stay within
+    /// 10⁻⁵ of the float64 values. In one pass the sum of 10⁷ copies of 0.1 was 1.006·10⁶ (found by an outside
+    /// review). (The accelerators' tree reductions are not held to this yet: the simulator's sum was 3.7·10⁻⁴ off.)
+    /// </summary>
+    [TestMethod]
+    public void LongFloat32ReductionsKeepTheirPrecision()
+    {
+        const string deviceName = TestDevices.Cpu;
+        using var scope = TensorScope.Begin();
+        var device = TestDevices.Get(deviceName);
+        const int n = 10_000_000;
+        double tenth = (double)0.1f;
+        var x = Ops.Full(new Shape(n), 0.1, DType.Float32, device);
+        double sum = Ops.Sum(x).ToArray<float>()[0];
+        Assert.AreEqual(n * tenth, sum, 1e-5 * n * tenth, $"{deviceName}: sum of a row of {n}");
+        double norm = Ops.Norm(x).ToArray<float>()[0];
+        Assert.AreEqual(Math.Sqrt(n) * tenth, norm, 1e-5 * Math.Sqrt(n) * tenth, $"{deviceName}: norm of a row");
+        // [2, n/4, 2] summed over the middle axis: each output adds n/4 values a whole row apart.
+        var columns = Ops.Sum(x.View(2, n / 4, 2), [1]).ToArray<float>();
+        foreach (float c in columns)
+            Assert.AreEqual(n / 4 * tenth, c, 1e-5 * n / 4 * tenth, $"{deviceName}: sum over a middle axis");
+    }
 }
