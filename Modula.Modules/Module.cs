@@ -17,6 +17,11 @@ namespace Modula.Modules;
 /// </remarks>
 public abstract partial class Module
 {
+    /// <summary>A combinator's argument, or an ArgumentNullException naming it (checked before its mass is
+    /// read).</summary>
+    private protected static Module Given(Module? module, string name) =>
+        module ?? throw new ArgumentNullException(name, $"A module combinator was given a null {name}.");
+
     private protected Module(double mass, double sensitivity, int atoms, int bonds, bool smooth)
     {
         if (!(mass >= 0) || double.IsInfinity(mass))
@@ -69,7 +74,11 @@ public abstract partial class Module
     /// Throws when their declared output widths differ.</summary>
     public static Module operator +(Module a, Module b)
     {
-        if (a.OutputWidth is int left && b.OutputWidth is int right && left != right)
+        if (
+            Given(a, nameof(a)).OutputWidth is int left
+            && Given(b, nameof(b)).OutputWidth is int right
+            && left != right
+        )
             throw new ModuleException(
                 $"{Composition.Describe(a)} + {Composition.Describe(b)}",
                 $"cannot add: the first produces {left} features, the second {right}."

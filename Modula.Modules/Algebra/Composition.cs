@@ -12,7 +12,7 @@ public sealed class Composition : Module
     /// <summary>Composes two modules; throws when their declared feature widths cannot meet.</summary>
     public Composition(Module first, Module then)
         : base(
-            first.Mass + then.Mass,
+            Given(first, nameof(first)).Mass + Given(then, nameof(then)).Mass,
             first.Sensitivity * then.Sensitivity,
             first.AtomCount + then.AtomCount,
             first.BondCount + then.BondCount,

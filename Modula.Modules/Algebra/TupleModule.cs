@@ -14,7 +14,7 @@ public sealed class TupleModule : Module
     /// <summary>Groups <paramref name="children"/>; they must agree on their input width where declared.</summary>
     public TupleModule(params Module[] children)
         : base(
-            children.Sum(c => c.Mass),
+            children.Sum(c => Given(c, "child").Mass),
             children.Sum(c => c.Sensitivity),
             children.Sum(c => c.AtomCount),
             children.Sum(c => c.BondCount),

@@ -7,24 +7,29 @@ namespace Modula.Tensors;
 /// </summary>
 internal static class Check
 {
-    public static void Alive(string op, Tensor t) => t.CheckAlive(op);
+    public static void Alive(string op, Tensor t)
+    {
+        if (t is null)
+            throw new ArgumentNullException(nameof(t), $"{op}: a tensor argument is null.");
+        t.CheckAlive(op);
+    }
 
     public static void Alive(string op, Tensor a, Tensor b)
     {
-        a.CheckAlive(op);
-        b.CheckAlive(op);
+        Alive(op, a);
+        Alive(op, b);
     }
 
     public static void Float(string op, Tensor t)
     {
-        t.CheckAlive(op);
+        Alive(op, t);
         if (!t.DType.IsFloat())
             throw new ArgumentException($"{op}: needs a floating-point tensor, got {t.DType} tensor {t.Shape}.");
     }
 
     public static void Int(string op, Tensor t, string role)
     {
-        t.CheckAlive(op);
+        Alive(op, t);
         if (t.DType != DType.Int32)
             throw new ArgumentException($"{op}: {role} must be an Int32 tensor, got {t.DType} tensor {t.Shape}.");
     }

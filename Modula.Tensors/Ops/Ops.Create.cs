@@ -14,6 +14,7 @@ public static partial class Ops
     /// <summary>A tensor filled with <paramref name="value"/>.</summary>
     public static Tensor Full(Shape shape, double value, DType dtype = DType.Float32, Device? device = null)
     {
+        RequireInt32(nameof(Full), dtype, value, "value");
         var y = Tensor.Empty(shape, dtype, device);
         if (y.Size > 0)
             using (y.Device.Time(nameof(IBackend.Fill)))
@@ -59,11 +60,26 @@ public static partial class Ops
     {
         if (count < 0)
             throw new ArgumentOutOfRangeException(nameof(count), $"Arange: count {count} is negative.");
+        if (count > 0)
+        {
+            RequireInt32(nameof(Arange), dtype, start, "start");
+            RequireInt32(nameof(Arange), dtype, start + (count - 1) * step, "last value");
+        }
         var y = Tensor.Empty(new Shape(count), dtype, device);
         if (count > 0)
             using (y.Device.Time(nameof(IBackend.Arange)))
                 y.Device.Backend.Arange(y, start, step);
         return y;
+    }
+
+    // An Int32 tensor holds whole numbers in Int32's range: anything else would be rounded or overflow in the fill.
+    private static void RequireInt32(string op, DType dtype, double value, string what)
+    {
+        if (dtype == DType.Int32 && !(value >= int.MinValue && value <= int.MaxValue && value == Math.Floor(value)))
+            throw new ArgumentOutOfRangeException(
+                what,
+                $"{op}: {what} {value} is not a whole number in Int32's range, as an Int32 tensor needs."
+            );
     }
 
     /// <summary>Raw 32-bit Philox words as an Int32 tensor; identical on every device for the same generator

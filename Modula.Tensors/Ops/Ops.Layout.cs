@@ -80,8 +80,10 @@ public static partial class Ops
         foreach (var t in tensors)
         {
             Check.Alive(nameof(ConcatOrView), t);
-            adjacent &=
-                t.IsContiguous
+            // && rather than &=: a rank-0 tensor must not reach the shape comparison.
+            adjacent =
+                adjacent
+                && t.IsContiguous
                 && ReferenceEquals(t.Storage, first.Storage)
                 && t.Offset == next
                 && t.Rank == first.Rank
@@ -101,7 +103,7 @@ public static partial class Ops
     {
         Check.Alive(nameof(Split), x);
         int a = Shape.NormalizeAxis(axis, x.Rank);
-        if (sizes.Any(s => s < 0) || sizes.Sum() != x.Shape[a])
+        if (sizes.Any(s => s < 0) || sizes.Sum(s => (long)s) != x.Shape[a])
             throw new ArgumentException(
                 $"Split: sizes [{string.Join(", ", sizes)}] do not add up to dimension {a} of {x.Shape}."
             );

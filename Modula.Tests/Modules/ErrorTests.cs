@@ -18,6 +18,15 @@ public sealed class ErrorTests
     }
 
     [TestMethod]
+    public void NullModulesAreNamedByTheCombinator()
+    {
+        var e = Assert.ThrowsExactly<ArgumentNullException>(() => _ = new Linear(2, 3) >> (Module)null!);
+        Assert.AreEqual("then", e.ParamName);
+        Assert.ThrowsExactly<ArgumentNullException>(() => _ = (Module)null! + new Linear(2, 3));
+        Assert.ThrowsExactly<ArgumentNullException>(() => _ = Module.Tuple(new Linear(2, 3), null!));
+    }
+
+    [TestMethod]
     public void AddingOutputsOfDifferentWidthsIsRefusedNotBroadcast()
     {
         // Found by an outside review: Linear(1, 3) + Linear(5, 3) built, and Forward broadcast [B, 1] against [B, 5].

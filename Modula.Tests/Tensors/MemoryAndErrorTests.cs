@@ -125,6 +125,34 @@ public sealed class MemoryAndErrorTests
     }
 
     [TestMethod]
+    public void BadArgumentsGetClearErrorsNotRuntimeOnes()
+    {
+        // Found by an outside review: these threw OverflowException, a message-less ArgumentOutOfRangeException or
+        // NullReferenceException from inside the op.
+        var e = Assert.ThrowsExactly<ArgumentOutOfRangeException>(() =>
+            Ops.Full(new Shape(2), double.NaN, DType.Int32)
+        );
+        StringAssert.Contains(e.Message, "Full: value NaN is not a whole number in Int32's range");
+        Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => Ops.Full(new Shape(2), 1e20, DType.Int32));
+        Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => Ops.Full(new Shape(2), 2.5, DType.Int32));
+        Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => Ops.Arange(5, double.NaN, 1, DType.Int32));
+        Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => Ops.Arange(5, int.MaxValue - 2, 1, DType.Int32));
+        using var ok = Ops.Full(new Shape(2), -7, DType.Int32);
+        CollectionAssert.AreEqual(new[] { -7, -7 }, ok.ToArray<int>());
+
+        using var x = Ops.Zeros(new Shape(8));
+        var split = Assert.ThrowsExactly<ArgumentException>(() => Ops.Split(x, [int.MaxValue, int.MaxValue, 10], 0));
+        StringAssert.Contains(split.Message, "do not add up");
+        using var s0 = Ops.Full(Shape.Scalar, 1);
+        using var s1 = Ops.Full(Shape.Scalar, 2);
+        var scalars = Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => Ops.ConcatOrView([s0, s1]));
+        StringAssert.Contains(scalars.Message, "Axis 0 is out of range for rank 0");
+        var nil = Assert.ThrowsExactly<ArgumentNullException>(() => Ops.Concat([x, null!], 0));
+        StringAssert.Contains(nil.Message, "Concat: a tensor argument is null");
+        Assert.ThrowsExactly<ArgumentNullException>(() => Ops.Add(x, null!));
+    }
+
+    [TestMethod]
     public void BadViewsAndShapesThrow()
     {
         using var x = Ops.Zeros(new Shape(2, 3));
