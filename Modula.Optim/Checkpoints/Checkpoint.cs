@@ -143,7 +143,9 @@ public static class Checkpoint
         problems.AddRange(NormalizeVectorProblems(tensors, trainer));
         Compare(problems, metadata, "optimizer", trainer.Optimizer.Describe());
         Compare(problems, metadata, "rule", trainer.Options.Rule.ToString());
-        int step = Int(problems, metadata, "step", int.MaxValue);
+        problems.AddRange(BadValues(tensors, expected, trainer.Optimizer));
+        // One below the largest int: the next step's count must not wrap around.
+        int step = Int(problems, metadata, "step", int.MaxValue - 1);
         int skipped = Int(problems, metadata, "skipped_steps", Math.Max(0, step));
         ulong offset = 0;
         var g = trainer.NormalizeState.Generator;
@@ -178,6 +180,28 @@ public static class Checkpoint
         trainer.SkippedSteps = skipped;
         g.Offset = offset;
         return metadata;
+    }
+
+    /// <summary>
+    /// Every expected tensor of the right shape that holds NaN or ±∞, or a negative value in a slot that cannot have
+    /// one: a file whose checksums hold can still carry values no run produces (a diverged run's, or an edited file's),
+    /// which would turn the weights NaN at the first step without a word.
+    /// </summary>
+    private static IEnumerable<string> BadValues(
+        Dictionary<string, SafeTensor> tensors,
+        Dictionary<string, (Shape Shape, DType? DType)> expected,
+        Optimizer optimizer
+    )
+    {
+        var nonNegative = optimizer.NonNegativeSlots.ToHashSet(StringComparer.Ordinal);
+        foreach (var (key, (shape, _)) in expected)
+        {
+            if (!tensors.TryGetValue(key, out var t) || new Shape(t.Shape) != shape)
+                continue; // reported as missing or mismatched
+            bool positive = nonNegative.Any(slot => key.StartsWith(SlotPrefix(slot), StringComparison.Ordinal));
+            if (t.FirstBadValue(positive) is { } bad)
+                yield return $"tensor '{key}': {bad}";
+        }
     }
 
     /// <summary>Parses a <c>seed:offset</c> stream position; false when missing or malformed.</summary>
@@ -322,7 +346,9 @@ public static class Checkpoint
     private static string[] WeightKeys(Module model) =>
         model.Atoms().Select((a, i) => $"weights/{i:D3}/{a.Path}").ToArray();
 
-    private static string SlotKey(string slot, int i) => $"optimizer/{slot}/{i:D3}";
+    private static string SlotKey(string slot, int i) => $"{SlotPrefix(slot)}{i:D3}";
+
+    private static string SlotPrefix(string slot) => $"optimizer/{slot}/";
 
     private static string NormalizeKey(int i) => $"normalize/{i:D3}";
 

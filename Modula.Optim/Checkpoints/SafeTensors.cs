@@ -37,6 +37,28 @@ public sealed record SafeTensor(DType DType, int[] Shape, byte[] Data)
         return new(t.DType, t.Shape.Dims.ToArray(), data);
     }
 
+    /// <summary>
+    /// The first value (in storage order) that is NaN, infinite or, with <paramref name="nonNegative"/>, below zero,
+    /// described with its index; null when every float value is fine (and for Int32 tensors).
+    /// </summary>
+    public string? FirstBadValue(bool nonNegative = false)
+    {
+        static string? Scan<T>(ReadOnlySpan<T> values, bool nonNegative)
+            where T : unmanaged, System.Numerics.IFloatingPointIeee754<T>
+        {
+            for (int i = 0; i < values.Length; i++)
+                if (!T.IsFinite(values[i]) || (nonNegative && T.IsNegative(values[i]) && !T.IsZero(values[i])))
+                    return $"element {i} is {values[i]}";
+            return null;
+        }
+        return DType switch
+        {
+            DType.Float32 => Scan(System.Runtime.InteropServices.MemoryMarshal.Cast<byte, float>(Data), nonNegative),
+            DType.Float64 => Scan(System.Runtime.InteropServices.MemoryMarshal.Cast<byte, double>(Data), nonNegative),
+            _ => null,
+        };
+    }
+
     /// <summary>A new tensor with these values on <paramref name="device"/>.</summary>
     public Tensor ToTensor(Device device) =>
         DType switch

@@ -30,6 +30,9 @@ public sealed class Adam(double beta1 = 0.9, double beta2 = 0.999, double epsilo
     public override IReadOnlyList<string> SlotNames => ["m", "v"];
 
     /// <inheritdoc/>
+    public override IReadOnlyList<string> NonNegativeSlots => ["v"];
+
+    /// <inheritdoc/>
     public override string Describe() =>
         string.Create(CultureInfo.InvariantCulture, $"adam(beta1={Beta1}, beta2={Beta2}, eps={Epsilon})");
 
@@ -70,6 +73,9 @@ public sealed class ModulaAdam(double beta1 = 0.9, double beta2 = 0.99) : Optimi
 
     /// <inheritdoc/>
     public override IReadOnlyList<string> SlotNames => ["m", "v"];
+
+    /// <inheritdoc/>
+    public override IReadOnlyList<string> NonNegativeSlots => ["v"];
 
     /// <inheritdoc/>
     public override string Describe() =>

@@ -14,6 +14,10 @@ public abstract class Optimizer : IDisposable
     /// <summary>Names of the state vectors this optimizer keeps.</summary>
     public abstract IReadOnlyList<string> SlotNames { get; }
 
+    /// <summary>The slots whose values can never be negative (Adam's second moment): a checkpoint that holds a
+    /// negative one is refused.</summary>
+    public virtual IReadOnlyList<string> NonNegativeSlots => [];
+
     /// <summary>A one-line description with hyperparameters (stored in checkpoints).</summary>
     public abstract string Describe();
 

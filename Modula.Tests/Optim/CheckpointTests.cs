@@ -126,6 +126,36 @@ public sealed class CheckpointTests
             );
     }
 
+    [TestMethod]
+    public void ValuesNoRunProducesAreRefusedEvenWithValidChecksums()
+    {
+        // Found by an outside review: a file re-written with a negative second moment restored, then turned the
+        // weights NaN at the first step; a step count of int.MaxValue wrapped to int.MinValue at the next step.
+        string path = Path.Combine(_dir, "saved.safetensors");
+        using (var saved = NewTrainer())
+            Checkpoint.Save(path, saved);
+        var (tensors, metadata) = SafeTensors.Read(path);
+        System.Runtime.InteropServices.MemoryMarshal.Cast<byte, float>(tensors["optimizer/v/001"].Data.AsSpan())[3] =
+            -1;
+        string weight = tensors.Keys.Where(k => k.StartsWith("weights/", StringComparison.Ordinal)).Min()!;
+        System.Runtime.InteropServices.MemoryMarshal.Cast<byte, float>(tensors[weight].Data.AsSpan())[0] = float.NaN;
+        metadata["step"] = int.MaxValue.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        string edited = Path.Combine(_dir, "edited.safetensors");
+        var kept = metadata
+            .Where(p => p.Key != SafeTensors.ChecksumKey && p.Key != SafeTensors.HeaderChecksumKey)
+            .ToDictionary(p => p.Key, p => p.Value);
+        SafeTensors.Write(edited, tensors, kept);
+
+        using var fresh = NewTrainer();
+        using var before = fresh.Weights.Clone();
+        var e = Assert.ThrowsExactly<InvalidDataException>(() => Checkpoint.Restore(edited, fresh));
+        StringAssert.Contains(e.Message, "tensor 'optimizer/v/001': element 3 is -1");
+        StringAssert.Contains(e.Message, $"tensor '{weight}': element 0 is NaN");
+        StringAssert.Contains(e.Message, "metadata 'step' is missing or invalid");
+        for (int i = 0; i < before.Count; i++)
+            CollectionAssert.AreEqual(before[i].ToArray<float>(), fresh.Weights[i].ToArray<float>(), $"weight {i}");
+    }
+
     private static byte[] File8(string header, byte[] data)
     {
         var h = Encoding.UTF8.GetBytes(header);
