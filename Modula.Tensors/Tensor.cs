@@ -9,6 +9,13 @@ namespace Modula.Tensors;
 /// permute, slice, expand) share the storage without copying; each view is disposed on its
 /// own, and the buffer returns to the pool when the last one goes.
 /// </summary>
+/// <remarks>
+/// Threads: any number of threads may read one tensor at once, but a tensor must not be written or disposed while
+/// another thread uses it or a view of it. A buffer freed that way returns to the pool while the other thread's op
+/// still reads or writes it, and the next tensor to get that buffer sees those writes. Ops run their own work in
+/// parallel (<c>CpuDevice.UseThreads</c>); callers that share tensors across their own threads synchronize
+/// themselves.
+/// </remarks>
 public sealed class Tensor : IDisposable
 {
     private Storage? _storage;

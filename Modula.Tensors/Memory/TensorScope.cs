@@ -61,11 +61,13 @@ public sealed class TensorScope : IDisposable
     {
         if (_disposed)
             return;
-        _disposed = true;
+        // Marked closed only once the order is right, so that after the inner scope is disposed this one still can
+        // be (marked first, it stayed this thread's current scope for good).
         if (_current != this)
             throw new InvalidOperationException(
                 "TensorScope: scopes must be disposed innermost first, on the thread that opened them."
             );
+        _disposed = true;
         _current = _parent;
         foreach (var t in _owned)
             if (t.Owner == this)

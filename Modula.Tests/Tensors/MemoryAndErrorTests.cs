@@ -54,6 +54,22 @@ public sealed class MemoryAndErrorTests
     }
 
     [TestMethod]
+    public void AScopeDisposedOutOfOrderCanStillBeClosedAfterItsInnerOne()
+    {
+        // Found by an outside review: the refused outer Dispose marked the scope closed, so it stayed this thread's
+        // current scope for good and took every later tensor.
+        var outer = TensorScope.Begin();
+        var kept = Ops.Zeros(new Shape(2));
+        var inner = TensorScope.Begin();
+        Assert.ThrowsExactly<InvalidOperationException>(outer.Dispose);
+        Assert.AreSame(inner, TensorScope.Current);
+        inner.Dispose();
+        outer.Dispose();
+        Assert.IsNull(TensorScope.Current, "both scopes closed");
+        Assert.IsTrue(kept.IsDisposed, "the outer scope's tensor went with it");
+    }
+
+    [TestMethod]
     public void PoolReusesBuffersAcrossIterations()
     {
         var device = Device.Cpu;
