@@ -125,6 +125,41 @@ public sealed class RowNormalizeTests
         }
     }
 
+    /// <summary>
+    /// Rows whose squares overflow or underflow float32 (found by an outside review: all-1e30 rows came out 0 and
+    /// all-1e-30 rows +∞) normalize like any other, on the CPU; the inverse RMS is still 1/rms. (The accelerator
+    /// kernels square unscaled values and are not held to this yet.)
+    /// </summary>
+    [TestMethod]
+    [DataRow(false)]
+    [DataRow(true)]
+    public void RowsOfHugeOrTinyValuesNormalizeOnTheCpu(bool center)
+    {
+        using var scope = TensorScope.Begin();
+        double[][] rows =
+        [
+            [1e30, 1e30, 1e30, 1e30],
+            [1e-30, 1e-30, 1e-30, 1e-30],
+            [3e25, -4e25, 1e25, 2e25],
+            [-3e-25, 4e-25, 1e-25, 2e-25],
+            [1, 2, 3, 4],
+        ];
+        var x = Tensor.FromArray<float>(rows.SelectMany(r => r.Select(v => (float)v)).ToArray(), new Shape(5, 4));
+        var y = Ops.RmsNormalize(x, 1, out var inverse, center).ToArray<float>();
+        var inv = inverse.ToArray<float>();
+        for (int r = 0; r < rows.Length; r++)
+        {
+            var row = rows[r].Select(v => (double)(float)v).ToArray();
+            double mean = center ? row.Average() : 0;
+            var c = row.Select(v => v - mean).ToArray();
+            double rms = Math.Sqrt(c.Sum(v => v * v) / c.Length);
+            for (int j = 0; j < c.Length; j++)
+                Assert.AreEqual(c[j] / rms, y[r * 4 + j], 1e-6, $"row {r} element {j} (center={center})");
+            if (rms > 0)
+                Assert.AreEqual(1, inv[r] * rms, 1e-6, $"row {r}: inverse {inv[r]} against rms {rms}");
+        }
+    }
+
     [TestMethod]
     public void BadTrailingAxesAndMismatchedGradientsAreNamed()
     {

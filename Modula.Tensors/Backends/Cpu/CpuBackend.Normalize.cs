@@ -63,7 +63,22 @@ internal sealed partial class CpuBackend
                     TensorPrimitives.Subtract(row, TensorPrimitives.Sum<T>(row) / n, output);
                     row = output;
                 }
-                var inv = T.One / T.Sqrt(TensorPrimitives.SumOfSquares<T>(row) / n);
+                var squares = TensorPrimitives.SumOfSquares<T>(row);
+                if (
+                    !T.IsNormal(squares)
+                    && T.Abs(TensorPrimitives.MaxMagnitude<T>(row)) is var largest
+                    && T.IsNormal(largest)
+                )
+                {
+                    // The squares overflowed (values past about 1e19 in float32) or fell below the normal range
+                    // (below about 1e-19): normalize the row scaled to a largest magnitude of 1, whose squares fit.
+                    TensorPrimitives.Divide(row, largest, output);
+                    var scaled = T.One / T.Sqrt(TensorPrimitives.SumOfSquares<T>(output) / n);
+                    rs.Span<T>()[ro + (int)r] = scaled / largest;
+                    TensorPrimitives.Multiply(output, scaled, output);
+                    continue;
+                }
+                var inv = T.One / T.Sqrt(squares / n);
                 rs.Span<T>()[ro + (int)r] = inv;
                 TensorPrimitives.Multiply(row, inv, output);
             }
