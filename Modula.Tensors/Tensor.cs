@@ -295,8 +295,8 @@ public sealed class Tensor : IDisposable
         if (start < 0 || length < 0 || (long)start + length > Shape.Dims[a])
             throw new ArgumentOutOfRangeException(
                 nameof(start),
-                $"Slice: range [{start}, {(long)start + length}) is outside dimension {a} of size {Shape.Dims[a]} in tensor "
-                    + $"{Shape}."
+                $"Slice: range [{start}, {(long)start + length}) is outside dimension {a} of size {Shape.Dims[a]} "
+                    + $"in tensor {Shape}."
             );
         var dims = Shape.Dims.ToArray();
         dims[a] = length;

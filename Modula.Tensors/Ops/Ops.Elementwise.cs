@@ -32,8 +32,8 @@ public static partial class Ops
     /// <param name="a">Left operand.</param>
     /// <param name="b">Right operand.</param>
     /// <param name="op">The function.</param>
-    /// <param name="into">Optional contiguous output of the broadcast shape (may be a or b itself; an input that overlaps
-    /// it any other way, a broadcast row of it say, is read from a copy).</param>
+    /// <param name="into">Optional contiguous output of the broadcast shape (may be a or b itself; an input that
+    /// overlaps it any other way, a broadcast row of it say, is read from a copy).</param>
     public static Tensor Zip<TOp>(Tensor a, Tensor b, TOp op, Tensor? into = null)
         where TOp : struct, IBinaryOp
     {

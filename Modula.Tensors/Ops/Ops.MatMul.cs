@@ -59,8 +59,8 @@ public static partial class Ops
     /// Writes (or with <paramref name="accumulate"/>, adds) <c>α·op(a)·op(b)</c> into <paramref name="c"/>.
     /// A <paramref name="c"/> whose rows are contiguous and whose batch axes merge into one or two
     /// strides (a contiguous tensor, a slice of wider rows, or a head-split view of [batch, T, heads·d]) is written
-    /// in place by the product; any other layout, or a <paramref name="c"/> that overlaps a factor, receives the product
-    /// through one extra pass. A broadcast <paramref name="c"/> is refused: its elements share storage.
+    /// in place by the product; any other layout, or a <paramref name="c"/> that overlaps a factor, receives the
+    /// product through one extra pass. A broadcast <paramref name="c"/> is refused: its elements share storage.
     /// <paramref name="symmetricResult"/> is <see cref="MatMul"/>'s, and when accumulating it also states that
     /// <paramref name="c"/> is symmetric before, so that the sum is too: a backend may compute one triangle of the
     /// sum and mirror it into the other.

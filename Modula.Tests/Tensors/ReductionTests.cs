@@ -178,8 +178,8 @@ public sealed class ReductionTests
     }
 
     /// <summary>
-    /// Float32 sums and norms of ten million elements on the CPU, along the last axis and along a middle one, stay within
-    /// 10⁻⁵ of the float64 values. In one pass the sum of 10⁷ copies of 0.1 was 1.006·10⁶ (found by an outside
+    /// Float32 sums and norms of ten million elements on the CPU, along the last axis and along a middle one, stay
+    /// within 10⁻⁵ of the float64 values. In one pass the sum of 10⁷ copies of 0.1 was 1.006·10⁶ (found by an outside
     /// review). (The accelerators' tree reductions are not held to this yet: the simulator's sum was 3.7·10⁻⁴ off.)
     /// </summary>
     [TestMethod]
