@@ -74,11 +74,13 @@ public abstract partial class Module
     /// Throws when their declared output widths differ.</summary>
     public static Module operator +(Module a, Module b)
     {
-        if (
-            Given(a, nameof(a)).OutputWidth is int left
-            && Given(b, nameof(b)).OutputWidth is int right
-            && left != right
-        )
+        Given(a, nameof(a));
+        Given(b, nameof(b));
+        // A side that declares no output width but preserves its input's (Identity, a residual's skip path) produces
+        // the width the other side reads.
+        int? input = a.InputWidth ?? b.InputWidth;
+        int? Produced(Module m) => m.OutputWidth ?? (m.PreservesWidth ? input : null);
+        if (Produced(a) is int left && Produced(b) is int right && left != right)
             throw new ModuleException(
                 $"{Composition.Describe(a)} + {Composition.Describe(b)}",
                 $"cannot add: the first produces {left} features, the second {right}."

@@ -12,42 +12,55 @@ namespace Modula.Optim;
 public sealed record Schedule(ScheduleKind Kind, int TotalSteps = 1, double Floor = 0, int Warmup = 0)
 {
     /// <summary>Steps the decay runs over (at least 1).</summary>
-    public int TotalSteps { get; init; } =
-        TotalSteps >= 1
-            ? TotalSteps
-            : throw new ArgumentOutOfRangeException(
+    public int TotalSteps { get; init; } = TotalSteps;
+
+    /// <summary>The multiplier the decay ends at (finite, at least 0).</summary>
+    public double Floor { get; init; } = Floor;
+
+    /// <summary>Steps of linear warmup (at least 0).</summary>
+    public int Warmup { get; init; } = Warmup;
+
+    /// <summary>Throws naming the first setting out of range. The trainer calls it, and so does every multiplier
+    /// (<see cref="At"/>), so that neither a constructor nor a <c>with</c> expression lets one through.</summary>
+    public void Check()
+    {
+        if (TotalSteps < 1)
+            throw new ArgumentOutOfRangeException(
                 nameof(TotalSteps),
                 $"Schedule: the decay needs at least 1 step, got {TotalSteps}."
             );
-
-    /// <summary>The multiplier the decay ends at (finite).</summary>
-    public double Floor { get; init; } =
-        double.IsFinite(Floor)
-            ? Floor
-            : throw new ArgumentOutOfRangeException(nameof(Floor), $"Schedule: floor must be finite, got {Floor}.");
-
-    /// <summary>Steps of linear warmup (at least 0).</summary>
-    public int Warmup { get; init; } =
-        Warmup >= 0
-            ? Warmup
-            : throw new ArgumentOutOfRangeException(nameof(Warmup), $"Schedule: warmup must be ≥ 0, got {Warmup}.");
+        if (!(Floor >= 0) || double.IsInfinity(Floor))
+            throw new ArgumentOutOfRangeException(
+                nameof(Floor),
+                $"Schedule: floor must be finite and ≥ 0, got {Floor}."
+            );
+        if (Warmup < 0)
+            throw new ArgumentOutOfRangeException(nameof(Warmup), $"Schedule: warmup must be ≥ 0, got {Warmup}.");
+    }
 
     /// <summary>Multiplier 1 at every step.</summary>
     public static Schedule Constant(int warmup = 0) => new(ScheduleKind.Constant, 1, 1, warmup);
 
     /// <summary>Linear decay from 1 at step 0 to <paramref name="floor"/> at <paramref name="totalSteps"/>.</summary>
     public static Schedule Linear(int totalSteps, double floor = 0, int warmup = 0) =>
-        new(ScheduleKind.Linear, totalSteps, floor, warmup);
+        Checked(new(ScheduleKind.Linear, totalSteps, floor, warmup));
 
     /// <summary>Cosine decay from 1 to <paramref name="floor"/> over <paramref name="totalSteps"/>.</summary>
     public static Schedule Cosine(int totalSteps, double floor = 0, int warmup = 0) =>
-        new(ScheduleKind.Cosine, totalSteps, floor, warmup);
+        Checked(new(ScheduleKind.Cosine, totalSteps, floor, warmup));
+
+    private static Schedule Checked(Schedule schedule)
+    {
+        schedule.Check();
+        return schedule;
+    }
 
     /// <summary>The multiplier at <paramref name="step"/> (steps past the end keep the floor).</summary>
     public double At(int step)
     {
         if (step < 0)
             throw new ArgumentOutOfRangeException(nameof(step), $"Schedule: step must be ≥ 0, got {step}.");
+        Check();
         double p = Math.Min(1, (double)step / Math.Max(1, TotalSteps));
         double decay = Kind switch
         {

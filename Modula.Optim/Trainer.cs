@@ -40,6 +40,7 @@ public sealed class Trainer : IDisposable
                 nameof(options),
                 $"Trainer: learning rate must be finite and ≥ 0, got {options.LearningRate}."
             );
+        options.Schedule?.Check();
         if (!(options.WeightDecay >= 0) || double.IsInfinity(options.WeightDecay))
             throw new ArgumentOutOfRangeException(
                 nameof(options),
@@ -171,8 +172,7 @@ public sealed class Trainer : IDisposable
     /// </summary>
     public bool Step(Weights gradient)
     {
-        // Every rule, the plain one included, reads the gradient atom by atom: a wrong count or shape is named here.
-        Model.CheckWeights(gradient);
+        Model.CheckWeights(gradient); // before the weights are named by index below
         if (gradient.FirstNonFinite() is int bad)
         {
             string name = $"{bad} ({_atoms[bad].Path})";
@@ -219,6 +219,10 @@ public sealed class Trainer : IDisposable
     /// </summary>
     public void Apply(Weights gradient)
     {
+        // Every rule, the plain one included, reads the gradient atom by atom: a wrong count or shape is named here.
+        Model.CheckWeights(gradient);
+        if (StepCount == int.MaxValue)
+            throw new InvalidOperationException($"Trainer: {StepCount} steps taken; the step count cannot go on.");
         double eta = CurrentLearningRate;
         var custom = RuleUpdate;
         // The built-in rules, over the library's own atoms, only read the direction, so a momentum's m (or SGD's

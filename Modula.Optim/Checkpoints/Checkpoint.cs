@@ -306,6 +306,8 @@ public static class Checkpoint
             if (t.DType != w.DType || t.Shape.Length is < 1 or > 3 || count > w.Shape.Size)
                 yield return $"power-iteration vector '{key}' is {t.DType} {Shape.Format(t.Shape)}, which does not fit "
                     + $"weight {i} ({w.DType} {w.Shape})";
+            else if (t.FirstBadValue() is { } bad)
+                yield return $"tensor '{key}': {bad}";
         }
     }
 

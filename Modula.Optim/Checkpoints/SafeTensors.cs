@@ -1,4 +1,5 @@
 using System.Buffers.Binary;
+using System.Globalization;
 using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
@@ -48,7 +49,7 @@ public sealed record SafeTensor(DType DType, int[] Shape, byte[] Data)
         {
             for (int i = 0; i < values.Length; i++)
                 if (!T.IsFinite(values[i]) || (nonNegative && T.IsNegative(values[i]) && !T.IsZero(values[i])))
-                    return $"element {i} is {values[i]}";
+                    return string.Create(CultureInfo.InvariantCulture, $"element {i} is {values[i]}");
             return null;
         }
         return DType switch

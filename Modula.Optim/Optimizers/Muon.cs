@@ -89,6 +89,9 @@ public sealed class Muon : Optimizer
     public override IReadOnlyList<string> SlotNames => ["m", "v"];
 
     /// <inheritdoc/>
+    public override IReadOnlyList<string> NonNegativeSlots => ["v"];
+
+    /// <inheritdoc/>
     public override string Describe() =>
         string.Create(
             CultureInfo.InvariantCulture,

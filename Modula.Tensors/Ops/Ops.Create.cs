@@ -29,6 +29,7 @@ public static partial class Ops
         Check.Alive(nameof(FillInto), y);
         if (!y.IsContiguous)
             throw new ArgumentException($"{nameof(FillInto)}: tensor {y.Shape} must be contiguous.", nameof(y));
+        RequireInt32(nameof(FillInto), y.DType, value, "value");
         if (y.Size > 0)
             using (y.Device.Time(nameof(IBackend.Fill)))
                 y.Device.Backend.Fill(y, value);
@@ -63,6 +64,8 @@ public static partial class Ops
         if (count > 0)
         {
             RequireInt32(nameof(Arange), dtype, start, "start");
+            if (count > 1)
+                RequireInt32(nameof(Arange), dtype, step, "step");
             RequireInt32(nameof(Arange), dtype, start + (count - 1) * step, "last value");
         }
         var y = Tensor.Empty(new Shape(count), dtype, device);

@@ -47,12 +47,14 @@ public static partial class Ops
             Check.Output(name, into, shape, a.DType, a.Device);
         if (y.Size == 0)
             return y;
-        using var ea = a.Shape == shape ? null : a.Expand(shape);
-        using var eb = b.Shape == shape ? null : b.Expand(shape);
-        using var sa = Aliasing.CopyIfOverwritten(ea ?? a, y, elementwise: true);
-        using var sb = Aliasing.CopyIfOverwritten(eb ?? b, y, elementwise: true);
+        // Copied before broadcasting, so that a row read from the output costs a row, not the whole output.
+        using var sa = Aliasing.CopyIfOverwritten(a, y, elementwise: true);
+        using var sb = Aliasing.CopyIfOverwritten(b, y, elementwise: true);
+        var (ra, rb) = (sa ?? a, sb ?? b);
+        using var ea = ra.Shape == shape ? null : ra.Expand(shape);
+        using var eb = rb.Shape == shape ? null : rb.Expand(shape);
         using (a.Device.Time<TOp>(nameof(IBackend.Binary)))
-            a.Device.Backend.Binary(sa ?? ea ?? a, sb ?? eb ?? b, y, op);
+            a.Device.Backend.Binary(ea ?? ra, eb ?? rb, y, op);
         return y;
     }
 

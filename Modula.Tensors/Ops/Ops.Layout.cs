@@ -25,10 +25,12 @@ public static partial class Ops
         using var expanded = source.Shape == destination.Shape ? null : source.Expand(destination.Shape);
         if (destination.Size == 0)
             return;
-        // A transpose copied into its own base, say, would overwrite elements before they are read.
-        using var separate = Aliasing.CopyIfOverwritten(expanded ?? source, destination, elementwise: true);
+        // A transpose copied into its own base, say, would overwrite elements before they are read. The source is
+        // copied before broadcasting, so that a row read from the destination costs a row.
+        using var separate = Aliasing.CopyIfOverwritten(source, destination, elementwise: true);
+        using var spread = separate is null || expanded is null ? null : separate.Expand(destination.Shape);
         using (source.Device.Time(nameof(IBackend.Copy)))
-            source.Device.Backend.Copy(separate ?? expanded ?? source, destination);
+            source.Device.Backend.Copy(spread ?? separate ?? expanded ?? source, destination);
     }
 
     /// <summary>Joins tensors along <paramref name="axis"/>; all other dimensions must match.</summary>

@@ -74,7 +74,12 @@ public static partial class Ops
         Check.Compatible(op, destination, y);
         if (destination.Shape != y.Shape || !destination.IsContiguous)
             throw new ArgumentException($"{op}: destination {destination.Shape} must be contiguous and {y.Shape}.");
-        RmsNormalizeBackwardCore(op, g, y, inverse, trailingAxes, center, destination, true);
+        // The kernel reads whole rows of g and y while it writes the destination's: an overlapping input is copied.
+        using var gSeparate = Aliasing.CopyIfOverwritten(g, destination, elementwise: false);
+        using var ySeparate = Aliasing.CopyIfOverwritten(y, destination, elementwise: false);
+        using var inverseSeparate = Aliasing.CopyIfOverwritten(inverse, destination, elementwise: false);
+        var (gRead, yRead, inverseRead) = (gSeparate ?? g, ySeparate ?? y, inverseSeparate ?? inverse);
+        RmsNormalizeBackwardCore(op, gRead, yRead, inverseRead, trailingAxes, center, destination, true);
     }
 
     private static void RmsNormalizeBackwardCore(

@@ -33,6 +33,10 @@ public sealed class ErrorTests
         var e = Assert.ThrowsExactly<ModuleException>(() => _ = new Linear(1, 3) + new Linear(5, 3));
         StringAssert.Contains(e.Message, "Linear(3→1) + Linear(3→5)");
         StringAssert.Contains(e.Message, "cannot add: the first produces 1 features, the second 5");
+        // A side that only preserves its input's width (a residual's skip path) produces the width the other reads.
+        e = Assert.ThrowsExactly<ModuleException>(() => _ = new Identity() + new Linear(64, 32));
+        StringAssert.Contains(e.Message, "cannot add: the first produces 32 features, the second 64");
+        _ = new Identity() + new Linear(32, 32);
         // Widths the modules do not declare are checked when the sum runs.
         using var narrow = Rand(3, 2, 1);
         using var wide = Rand(4, 2, 5);

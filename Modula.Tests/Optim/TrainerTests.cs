@@ -167,6 +167,13 @@ public sealed class TrainerTests
         Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => Schedule.Cosine(-5));
         Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => Schedule.Linear(10, floor: double.NaN));
         Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => Schedule.Linear(10, warmup: -1));
+        Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => Schedule.Linear(10, floor: -0.5));
+        // A with expression builds no checked factory call: the trainer and every multiplier check it.
+        var edited = Schedule.Linear(10) with { Floor = double.NaN };
+        Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => edited.At(3));
+        Assert.ThrowsExactly<ArgumentOutOfRangeException>(() =>
+            new Trainer(model, weights, new Adam(), new TrainerOptions(0.1, Schedule.Linear(5) with { TotalSteps = 0 }))
+        );
         Assert.AreEqual(0.5, Schedule.Linear(10).At(5), 1e-12);
     }
 

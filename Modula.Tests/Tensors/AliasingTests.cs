@@ -117,5 +117,8 @@ public sealed class AliasingTests
             Aliasing.CopyIfOverwritten(x.Slice(0, 0, 4), x.Slice(0, 4, 4), elementwise: false),
             "disjoint halves of one storage do not overlap"
         );
+        // Two view objects of the same elements (the trainer's packed weights and their per-atom views).
+        Assert.IsNull(Aliasing.CopyIfOverwritten(x.View(2, 4), x.View(2, 4), elementwise: true), "same layout");
+        Assert.IsNotNull(Aliasing.CopyIfOverwritten(x.View(2, 4).Transpose(), x.View(4, 2), elementwise: true));
     }
 }

@@ -153,6 +153,9 @@ public sealed class MemoryAndErrorTests
         Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => Ops.Full(new Shape(2), 2.5, DType.Int32));
         Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => Ops.Arange(5, double.NaN, 1, DType.Int32));
         Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => Ops.Arange(5, int.MaxValue - 2, 1, DType.Int32));
+        Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => Ops.Arange(3, 0, 0.5, DType.Int32));
+        using (var ints = Ops.Zeros(new Shape(2), DType.Int32))
+            Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => Ops.FillInto(ints, 2.5));
         using var ok = Ops.Full(new Shape(2), -7, DType.Int32);
         CollectionAssert.AreEqual(new[] { -7, -7 }, ok.ToArray<int>());
 

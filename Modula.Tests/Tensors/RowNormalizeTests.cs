@@ -143,8 +143,9 @@ public sealed class RowNormalizeTests
             [3e25, -4e25, 1e25, 2e25],
             [-3e-25, 4e-25, 1e-25, 2e-25],
             [1, 2, 3, 4],
+            [1e-21, -2e-21, 3e-21, 2e-22],
         ];
-        var x = Tensor.FromArray<float>(rows.SelectMany(r => r.Select(v => (float)v)).ToArray(), new Shape(5, 4));
+        var x = Tensor.FromArray<float>(rows.SelectMany(r => r.Select(v => (float)v)).ToArray(), new Shape(6, 4));
         var y = Ops.RmsNormalize(x, 1, out var inverse, center).ToArray<float>();
         var inv = inverse.ToArray<float>();
         for (int r = 0; r < rows.Length; r++)

@@ -52,6 +52,9 @@ internal sealed partial class CpuBackend
             yo = y.Offset,
             ro = inverse.Offset;
         var n = T.CreateTruncating(length);
+        // A mean square this small may hide squares below the normal range (float32's ends near 1e-38), whose lost
+        // bits would then matter; above it they cannot move the sum by a rounding error.
+        var tinyMeanSquare = T.CreateTruncating(Math.Pow(2, typeof(T) == typeof(float) ? -100 : -960));
         CpuParallel.For(y.Size / length, (long)y.Size * 2, (start, end) =>
         {
             for (long r = start; r < end; r++)
@@ -65,13 +68,14 @@ internal sealed partial class CpuBackend
                 }
                 var squares = TensorPrimitives.SumOfSquares<T>(row);
                 if (
-                    !T.IsNormal(squares)
+                    !(squares / n >= tinyMeanSquare && T.IsFinite(squares))
                     && T.Abs(TensorPrimitives.MaxMagnitude<T>(row)) is var largest
                     && T.IsNormal(largest)
                 )
                 {
-                    // The squares overflowed (values past about 1e19 in float32) or fell below the normal range
-                    // (below about 1e-19): normalize the row scaled to a largest magnitude of 1, whose squares fit.
+                    // The squares overflowed (values past about 1e19 in float32) or some may have fallen below the
+                    // normal range, losing bits (values below about 1e-19): normalize the row scaled to a largest
+                    // magnitude of 1, whose squares fit.
                     TensorPrimitives.Divide(row, largest, output);
                     var scaled = T.One / T.Sqrt(TensorPrimitives.SumOfSquares<T>(output) / n);
                     rs.Span<T>()[ro + (int)r] = scaled / largest;
