@@ -38,6 +38,10 @@ public static class CommandLine
           bench gpt-step  Time training steps of the default GPT per optimizer; --profile adds
                           the time per primitive op.
           help            Print this, or one command's usage (same as COMMAND --help).
+
+        Exit codes: 0 done, 2 bad usage, 3 unsupported device, 4 invalid input data, 5 a file not read
+        or written (full disk, missing or read-only folder), 6 training diverged, 7 out of memory,
+        130/143 stopped by SIGINT/SIGTERM (after saving the checkpoint).
         """;
 
     /// <summary>The subcommands, as typed after <c>modula</c>.</summary>
@@ -110,7 +114,21 @@ public static class CommandLine
             error.WriteLine($"modula: {e.Message}");
             return 3;
         }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            error.WriteLine($"modula: {e.Message}"); // a full disk, a folder removed or made read-only meanwhile
+            return 5;
+        }
+        catch (OutOfMemoryException)
+        {
+            error.WriteLine(
+                "modula: out of memory; use smaller sizes (--batch, --width, --context, --blocks) or fewer "
+                    + "--eval-batches."
+            );
+            return 7;
+        }
     }
+
 }
 
 /// <summary>Bad command-line usage: reported as a message and exit code 2, never as a stack trace.</summary>

@@ -141,4 +141,42 @@ public static class Models
             Blocks: Blocks(options, 4)
         );
     }
+
+    /// <summary>
+    /// Refuses, as a <see cref="UsageException"/> naming the options, GPT sizes whose largest tensor would hold more
+    /// than <see cref="int.MaxValue"/> elements (a tensor's limit), before anything is allocated.
+    /// </summary>
+    public static void CheckTensorSizes(GptConfig c, int batch)
+    {
+        double tokens = (double)batch * c.Context;
+        Fits(tokens * 4 * c.DEmbed, "--batch × --context × 4·--width (the MLP's hidden activations)");
+        Fits(tokens * c.Heads * c.Context, "--batch × --heads × --context² (the attention scores)");
+        Fits(4.0 * c.DEmbed * c.DEmbed, "4·--width² (an MLP weight)");
+    }
+
+    /// <summary>The same check for a classifier of <paramref name="sizes"/> (see <see cref="ClassifierSizes"/>).</summary>
+    public static void CheckTensorSizes(string name, IReadOnlyDictionary<string, int> sizes, int batch)
+    {
+        double width = sizes["width"];
+        if (name == "rescnn")
+        {
+            // Each 3×3 convolution unfolds its input to [batch, 9·width, 28·28] patches.
+            Fits((double)batch * 9 * width * 28 * 28, "--batch × 9·--width × 28² (a convolution's unfolded patches)");
+            Fits(9 * width * width, "9·--width² (a convolution's weight)");
+            return;
+        }
+        Fits((double)batch * Math.Max(width, 28 * 28), "--batch × max(--width, 28²) (one layer's activations)");
+        Fits(width * width, "--width² (a hidden weight)");
+    }
+
+    private static void Fits(double elements, string what)
+    {
+        if (elements > int.MaxValue)
+            throw new UsageException(
+                string.Create(
+                    System.Globalization.CultureInfo.InvariantCulture,
+                    $"{what} is {elements:G4} elements, more than one tensor holds (2³¹ − 1); use smaller sizes."
+                )
+            );
+    }
 }

@@ -86,7 +86,8 @@ public static class BenchCommand
                 after one line naming the CPU's instruction set and vector widths in use:
                   cpu isa=avx2+fma gemm_bits=256 lane_bits=256 threads=T fma_peak_gflops=P
                 where P is the multiply-add ceiling measured in registers at the tile's width; on the CPU
-                each shape also prints its share of it (of_peak=).
+                each shape also prints its share of it (of_peak=). Other devices print 'device D' instead.
+                Each timed run repeats the product enough times to last about 20 ms (at least once).
                 --threads sets CPU worker threads (default: all cores); --repeat the timed runs (default 30).
                 gpt-step times full training steps (forward, backward, update) of Modula v1's GPT (default:
                 width 128, 4 heads, 4 blocks, batch 12 × 64 tokens; the size flags change it) for each
@@ -145,10 +146,12 @@ public static class BenchCommand
         };
         double peak = device.Kind == DeviceKind.Cpu ? CpuDevice.MeasureFmaPeakGflops(CpuDevice.Threads) : double.NaN;
         output.WriteLine(
-            string.Create(
-                CultureInfo.InvariantCulture,
-                $"cpu {CpuDevice.InstructionSet} threads={CpuDevice.Threads} fma_peak_gflops={peak:F1}"
-            )
+            device.Kind == DeviceKind.Cpu
+                ? string.Create(
+                    CultureInfo.InvariantCulture,
+                    $"cpu {CpuDevice.InstructionSet} threads={CpuDevice.Threads} fma_peak_gflops={peak:F1}"
+                )
+                : $"device {device.Name} (no FMA peak: the figure is measured for the CPU engine only)"
         );
         foreach (var shape in shapes)
         {
@@ -187,9 +190,15 @@ public static class BenchCommand
                 device: device
             );
         using var c = Ops.Zeros(new Shape(shape.Batch, shape.M, shape.N), device: device);
-        // Enough inner iterations that one timed sample is ~20 ms at ~300 GFLOP/s, so timer resolution does not matter.
-        int inner = Math.Max(1, (int)(6e9 / shape.Flops));
-        for (int i = 0; i < 3 * inner; i++)
+        // One untimed product compiles and warms up; the second's time sets how many products make a sample of
+        // ~20 ms, so timer resolution does not matter and a slow device (the ILGPU simulator) is not run for hours.
+        Ops.MatMulInto(a, b, c, accumulate: false, shape.TransposeA, shape.TransposeB);
+        c.Item0();
+        var once = Stopwatch.StartNew();
+        Ops.MatMulInto(a, b, c, accumulate: false, shape.TransposeA, shape.TransposeB);
+        c.Item0();
+        int inner = (int)Math.Clamp(20 / Math.Max(once.Elapsed.TotalMilliseconds, 1e-4), 1, 100_000);
+        for (int i = 0; inner > 1 && i < 2 * inner; i++) // a product slower than a sample is warm already
             Ops.MatMulInto(a, b, c, accumulate: false, shape.TransposeA, shape.TransposeB);
         c.Item0();
         var samples = new double[repeat];

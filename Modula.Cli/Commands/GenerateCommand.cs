@@ -66,7 +66,13 @@ public static class GenerateCommand
                 var x = Tensor.FromArray<int>(window, new Shape(1, window.Length), device);
                 var logits = model.Forward(new Variable(x), parameters);
                 using var last = Ops.Contiguous(logits.Value.Slice(1, window.Length - 1, 1));
-                int next = Sample(HostLinalg.HostArray(last), temperature, rng);
+                var scores = HostLinalg.HostArray(last);
+                if (scores.Any(v => !double.IsFinite(v)))
+                    throw new InvalidDataException(
+                        $"{path}: the model's next-character scores after {tokens.Count} characters are not finite "
+                            + "(its weights overflow float32); no text can be sampled from it."
+                    );
+                int next = Sample(scores, temperature, rng);
                 tokens.Add(next);
                 output.Write(vocabulary[next]);
             }

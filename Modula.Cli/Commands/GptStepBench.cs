@@ -39,6 +39,7 @@ public static class GptStepBench
             throw new UsageException($"unknown optimizer '{name}'; available: {string.Join(", ", Choices.Keys)}.");
         var config = Models.GptConfig(options);
         int batch = options.GetPositiveInt("batch", 12);
+        Models.CheckTensorSizes(config, batch);
         output.WriteLine($"cpu {CpuDevice.InstructionSet}");
         output.WriteLine(
             string.Create(

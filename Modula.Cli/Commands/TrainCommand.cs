@@ -38,6 +38,12 @@ public static class TrainCommand
     /// </summary>
     public const double ClassifierLearningRate = 0.25;
 
+    /// <summary>
+    /// The most <c>--eval-batches</c>: 10,000 batches (7.7 million tokens of the default GPT, some minutes on a CPU)
+    /// already measure each split's mean loss far more finely than its change between reports.
+    /// </summary>
+    public const int MaxEvalBatches = 10_000;
+
     /// <summary>Runs the subcommand.</summary>
     public static int Run(string[] args, TextWriter output, TextWriter error)
     {
@@ -83,13 +89,16 @@ public static class TrainCommand
 
                 Checkpoints: --checkpoint PATH writes the run atomically every --checkpoint-every steps (default: every
                 --eval-interval) and at the end, in the background; --keep K also keeps the last K as NAME.step-N.EXT.
-                Ctrl-C or SIGTERM finishes the current step, saves, prints the command that resumes, and exits 130/143;
-                a second Ctrl-C exits at once. A checkpoint holds the run's identity (model, sizes, --steps, schedule,
+                Ctrl-C or SIGTERM finishes the current step (or stops a report's evaluation), saves, prints the command
+                that resumes, and exits 130/143; a second Ctrl-C exits at once. A run whose gradient or reported loss
+                turns NaN or infinite stops without saving that state (exit 6). A checkpoint holds the run's identity (model, sizes, --steps, schedule,
                 optimizer, rule, lr, betas, wd, batch, seed, data fingerprint), so --resume PATH alone continues the run
                 to its horizon with exactly the losses of an uninterrupted run, saving to PATH and continuing its log.
                 A flag that contradicts the checkpoint is refused, listing every difference. A finished run is trained
                 further only with --steps N --extend (a new horizon: the learning-rate schedule changes from there on).
-                A fresh run refuses an existing --log or --checkpoint file rather than overwrite another run's work.
+                A fresh run refuses an existing --log or --checkpoint file rather than overwrite another run's work; a
+                resumed run continues only its own log (another --log must be new), and --keep refuses snapshots of
+                another run beside PATH. --eval-batches is at most 10000; --lr and --adam-lr lie in [1e-12, 1e6].
 
                 Data is looked up in --data, $MODULA_DATA, ./data and /usr/share/datasets, and downloaded into ./data
                 when missing (unless --no-download). The last line is machine-readable:
@@ -141,6 +150,7 @@ public static class TrainCommand
             options.GetPositiveInt("batch", 12),
             (ulong)options.GetInt("seed", 0)
         );
+        Models.CheckTensorSizes(settings.Config, settings.Batch);
         var corpus = TextCorpus.Load(
             DataFiles.Locate(
                 DataFiles.Shakespeare,
@@ -151,7 +161,7 @@ public static class TrainCommand
         );
         var identity = RunIdentity.Of(settings, corpus.Fingerprint);
         int interval = options.GetPositiveInt("eval-interval", 200),
-            evalBatches = options.GetPositiveInt("eval-batches", 100);
+            evalBatches = options.GetInt("eval-batches", 100, 1, MaxEvalBatches);
         var files = Prepare(options, resume, identity, "train-gpt.csv", interval);
         launch?.World.Barrier(); // every rank checked the files before rank 0 writes
         using var device = Device.Open(options.Get("device", "cpu"));
@@ -169,7 +179,7 @@ public static class TrainCommand
         defaults["eval-batches"] = evalBatches.ToString(CultureInfo.InvariantCulture);
         using var log = launch is { IsRoot: false }
             ? RunLog.Discard()
-            : RunLog.Open(files.Log, RunLog.GptHeader, resume is null ? null : run.Trainer.StepCount);
+            : RunLog.Open(files.Log, RunLog.GptHeader, files.ContinuesLog ? run.Trainer.StepCount : null);
         var eval = new GptEvaluation(double.NaN, double.NaN, double.NaN);
         var driver = Driver("modula train gpt", settings.Steps, interval, files, identity, defaults, resume);
         if (launch is not null)
@@ -178,13 +188,24 @@ public static class TrainCommand
             run,
             driver,
             log,
-            (step, batchLoss, ms) =>
+            (step, batchLoss, ms, signalled) =>
             {
-                eval = run.Evaluate(evalBatches);
+                if (run.Evaluate(evalBatches, signalled) is not { } evaluated)
+                {
+                    output.WriteLine($"step {step}/{settings.Steps}: evaluation stopped by the signal; no log row");
+                    return null;
+                }
+                eval = evaluated;
                 output.WriteLine(
                     Invariant($"step {step}/{settings.Steps} batch_loss {batchLoss:F3} train_loss {eval.Train:F3} ")
                         + Invariant($"test_loss {eval.Test:F3} test_acc {eval.TestAccuracy:F3} ")
                         + Invariant($"lr {run.Trainer.CurrentLearningRate:F4} ms/step {ms:F1}")
+                );
+                TrainingDivergedException.ThrowIfNotFinite(
+                    step,
+                    ("mean batch loss", batchLoss),
+                    ("train loss", eval.Train),
+                    ("test loss", eval.Test)
                 );
                 return Invariant(
                     $"{step},{batchLoss:F5},{eval.Train:F5},{eval.Test:F5},{ms:F3},{eval.TestAccuracy:F5}"
@@ -212,6 +233,7 @@ public static class TrainCommand
         if (resume is not null)
             options = options.WithDefaults(RunIdentity.OptionsOf(resume.Metadata));
         var sizes = Models.ClassifierSizes(name, options);
+        Models.CheckTensorSizes(name, sizes, options.GetPositiveInt("batch", 128));
         if (resume is not null)
             CheckpointLimits.CheckClassifier(resume.Path, sizes, resume.FileBytes);
         var model = Models.Build(name, options); // a bad size or optimizer is a usage error before data loads
@@ -257,7 +279,7 @@ public static class TrainCommand
             defaults.Remove("data"); // "fashion-mnist": the usual lookup
         using var log = launch is { IsRoot: false }
             ? RunLog.Discard()
-            : RunLog.Open(files.Log, RunLog.ClassifierHeader, resume is null ? null : run.Trainer.StepCount);
+            : RunLog.Open(files.Log, RunLog.ClassifierHeader, files.ContinuesLog ? run.Trainer.StepCount : null);
         var clockTotal = Stopwatch.StartNew();
         var driver = Driver($"modula train {name}", settings.Steps, interval, files, identity, defaults, resume);
         if (launch is not null)
@@ -266,9 +288,10 @@ public static class TrainCommand
             run,
             driver,
             log,
-            (step, batchLoss, ms) =>
+            (step, batchLoss, ms, _) =>
             {
                 output.WriteLine(Invariant($"step {step}/{settings.Steps} batch_loss {batchLoss:F4} ms/step {ms:F1}"));
+                TrainingDivergedException.ThrowIfNotFinite(step, ("mean batch loss", batchLoss));
                 return Invariant($"{step},{batchLoss:F5},{ms:F3}");
             },
             output,
@@ -308,7 +331,7 @@ public static class TrainCommand
         options.GetDevice();
         options.GetInt("seed", 0, 0, int.MaxValue);
         options.GetPositiveInt("eval-interval", 200);
-        options.GetPositiveInt("eval-batches", 100);
+        options.GetInt("eval-batches", 100, 1, MaxEvalBatches);
         options.GetOutputFile("log", "train.csv");
         if (gpt || options.Get("data", "fashion-mnist") != "fashion-mnist")
             options.GetExistingDirectory("data");
@@ -318,8 +341,9 @@ public static class TrainCommand
             options.GetExistingFile("resume");
     }
 
-    /// <summary>Where a run's checkpoint and log go.</summary>
-    private sealed record RunFiles(string? Checkpoint, string Log, int CheckpointEvery, int Keep);
+    /// <summary>Where a run's checkpoint and log go; <paramref name="ContinuesLog"/> when the log is the resumed run's
+    /// own.</summary>
+    private sealed record RunFiles(string? Checkpoint, string Log, int CheckpointEvery, int Keep, bool ContinuesLog);
 
     /// <summary>
     /// Settles the run's files and refuses, before anything changes, a resumed run that contradicts its
@@ -344,6 +368,14 @@ public static class TrainCommand
             throw new UsageException($"--keep must be 0 or more, got {keep}.");
         if (checkpoint is not null && Directory.Exists(checkpoint))
             throw new UsageException($"--checkpoint {checkpoint} is a folder; give a file path.");
+        if (log == checkpoint || (resume is not null && log == Path.GetFullPath(resume.Path)))
+            throw new UsageException($"--log {log} is the checkpoint's file; give the log its own path.");
+        bool samePath = resume is not null && checkpoint == Path.GetFullPath(resume.Path);
+        if (checkpoint is not null && keep > 0 && !samePath && CheckpointWriter.Snapshots(checkpoint) is [var first, ..])
+            throw new UsageException(
+                $"--keep {keep} would mix this run's snapshots with another run's beside {checkpoint} (such as "
+                    + $"{first}); remove them or choose another --checkpoint."
+            );
         if (
             resume is not null
             && checkpoint is not null
@@ -353,10 +385,18 @@ public static class TrainCommand
             throw new UsageException(
                 $"--checkpoint {checkpoint} already holds a checkpoint; resume into another path or remove it."
             );
+        bool continuesLog = false;
         if (resume is not null)
         {
             // Restore checks the step
             RunIdentity.Check(resume.Path, resume.Metadata, identity, StepOf(resume), options.Has("extend"));
+            // A resumed run continues (and trims past its step) only the log it recorded; any other must be new.
+            continuesLog =
+                resume.Metadata.TryGetValue(RunIdentity.ResumePrefix + "log", out var recorded)
+                && Path.GetFullPath(recorded) == log
+                && File.Exists(log);
+            if (!continuesLog)
+                RunLog.CheckFresh(log);
         }
         else
         {
@@ -370,7 +410,7 @@ public static class TrainCommand
                         + "or remove it or choose another path."
                 );
         }
-        return new RunFiles(checkpoint, log, every, keep);
+        return new RunFiles(checkpoint, log, every, keep, continuesLog);
     }
 
     /// <summary>The options a resumed run takes from its checkpoint unless given again.</summary>

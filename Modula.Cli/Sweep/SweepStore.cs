@@ -13,12 +13,16 @@ public sealed class SweepStore
     private readonly object _gate = new();
     private readonly Dictionary<SweepCell, SweepResult> _results = new();
 
-    /// <summary>Opens the CSV at <paramref name="path"/>, or prepares to create it with the first row.</summary>
+    private bool _hasHeader;
+
+    /// <summary>Opens the CSV at <paramref name="path"/>, or prepares to create it with the first row. An empty file
+    /// (its first write failed) is taken as new.</summary>
     public SweepStore(string path)
     {
         _path = path;
         if (File.Exists(path) && File.ReadAllLines(path) is { Length: > 0 } lines)
         {
+            _hasHeader = true;
             if (lines[0] != SweepResult.CsvHeader)
                 throw new InvalidDataException(
                     $"{path} is not a sweep CSV (its header is '{lines[0]}', expected '{SweepResult.CsvHeader}')."
@@ -55,15 +59,29 @@ public sealed class SweepStore
     {
         lock (_gate)
         {
-            if (!File.Exists(_path))
+            if (!_hasHeader)
             {
+                // The header and the first row appear together or not at all (a full disk leaves no headless file).
                 Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(_path))!);
-                File.WriteAllText(_path, SweepResult.CsvHeader + "\n");
+                string temp = $"{_path}.{Environment.ProcessId}.tmp";
+                try
+                {
+                    File.WriteAllText(temp, SweepResult.CsvHeader + "\n" + result.ToCsv() + "\n");
+                    File.Move(temp, _path, overwrite: true);
+                }
+                finally
+                {
+                    File.Delete(temp);
+                }
+                _hasHeader = true;
             }
-            using var stream = new FileStream(_path, FileMode.Append, FileAccess.Write);
-            var bytes = System.Text.Encoding.UTF8.GetBytes(result.ToCsv() + "\n");
-            stream.Write(bytes);
-            stream.Flush(flushToDisk: true);
+            else
+            {
+                using var stream = new FileStream(_path, FileMode.Append, FileAccess.Write);
+                var bytes = System.Text.Encoding.UTF8.GetBytes(result.ToCsv() + "\n");
+                stream.Write(bytes);
+                stream.Flush(flushToDisk: true);
+            }
             _results[result.Cell] = result;
         }
     }

@@ -191,13 +191,21 @@ public sealed class CheckpointWriter : IDisposable
             )
         );
 
+    /// <summary>The kept copies (<c>NAME.step-NNNNNNN.EXT</c>) beside the checkpoint <paramref name="path"/>, oldest
+    /// first; none when its folder does not exist.</summary>
+    public static List<string> Snapshots(string path)
+    {
+        string full = Path.GetFullPath(path);
+        string directory = Path.GetDirectoryName(full)!;
+        if (!Directory.Exists(directory))
+            return [];
+        string pattern = $"{Path.GetFileNameWithoutExtension(full)}.step-*{Path.GetExtension(full)}";
+        return Directory.EnumerateFiles(directory, pattern).Order(StringComparer.Ordinal).ToList();
+    }
+
     private void RemoveOldSteps()
     {
-        string pattern = $"{Path.GetFileNameWithoutExtension(_path)}.step-*{Path.GetExtension(_path)}";
-        var old = Directory
-            .EnumerateFiles(Path.GetDirectoryName(_path)!, pattern)
-            .Order(StringComparer.Ordinal)
-            .ToList();
+        var old = Snapshots(_path);
         foreach (var file in old.Take(Math.Max(0, old.Count - _keep)))
             File.Delete(file);
     }

@@ -117,16 +117,31 @@ public sealed class GptRun : ITrainingRun
 
     /// <summary>Mean loss over <paramref name="batches"/> batches of the train and test splits, and the share of
     /// held-out tokens whose most likely next token is the right one (the same batches every call).</summary>
-    public GptEvaluation Evaluate(int batches)
+    public GptEvaluation Evaluate(int batches) => Evaluate(batches, () => false)!.Value;
+
+    /// <summary>
+    /// <see cref="Evaluate(int)"/>, given up between two batches once <paramref name="stop"/> is true (a signal
+    /// during a long evaluation): then null, since a mean over fewer batches is not the report's number.
+    /// </summary>
+    public GptEvaluation? Evaluate(int batches, Func<bool> stop)
     {
-        var (train, _) = EvaluateSplit(_corpus.Train, batches, Settings.Seed + 3, accuracy: false);
-        var (test, accuracy) = EvaluateSplit(_corpus.Test, batches, Settings.Seed + 4, accuracy: true);
+        if (EvaluateSplit(_corpus.Train, batches, Settings.Seed + 3, accuracy: false, stop) is not var (train, _))
+            return null;
+        if (EvaluateSplit(_corpus.Test, batches, Settings.Seed + 4, accuracy: true, stop) is not var (test, accuracy))
+            return null;
         return new GptEvaluation(train, test, accuracy);
     }
 
     /// <summary>Mean loss over <paramref name="batches"/> batches of <paramref name="tokens"/>, and when
-    /// <paramref name="accuracy"/> the share of tokens predicted right (else NaN: no argmax is computed).</summary>
-    private (double Loss, double Accuracy) EvaluateSplit(int[] tokens, int batches, ulong seed, bool accuracy)
+    /// <paramref name="accuracy"/> the share of tokens predicted right (else NaN: no argmax is computed); null when
+    /// <paramref name="stop"/> became true first.</summary>
+    private (double Loss, double Accuracy)? EvaluateSplit(
+        int[] tokens,
+        int batches,
+        ulong seed,
+        bool accuracy,
+        Func<bool> stop
+    )
     {
         var sampler = new Generator(seed);
         double total = 0;
@@ -135,6 +150,8 @@ public sealed class GptRun : ITrainingRun
         using var _ = new NoGrad();
         for (int b = 0; b < batches; b++)
         {
+            if (stop())
+                return null;
             using var scope = TensorScope.Begin();
             var (x, y) = Batch(tokens, sampler);
             var logits = Model.Forward(new Variable(x), Trainer.Parameters);

@@ -90,18 +90,29 @@ public sealed record OptimizerChoice(
         return new OptimizerChoice(
             name,
             rule,
-            options.GetDouble("lr", defaults.LearningRate, v => v > 0, "above 0"),
+            Rate(options, "lr", defaults.LearningRate),
             options.GetDouble("beta1", defaults.Beta1, v => v is >= 0 and < 1, "in [0, 1)"),
             options.GetDouble("beta2", defaults.Beta2, v => v is >= 0 and < 1, "in [0, 1)"),
-            options.GetDouble("wd", defaults.WeightDecay, v => v >= 0, "of at least 0"),
+            options.GetDouble("wd", defaults.WeightDecay, v => v is >= 0 and <= MaxRate, "in [0, 1e6]"),
             name == "muon"
-                ? options.GetDouble("adam-lr", defaults.AdamLearningRate ?? 0.003, v => v > 0, "above 0")
+                ? Rate(options, "adam-lr", defaults.AdamLearningRate ?? 0.003)
                 : null,
             SpectralCapChoice.Parse(options, rule),
             ParseMethod(options, name, rule),
             ParseManifold(options, rule)
         );
     }
+
+    /// <summary>
+    /// The range of <c>--lr</c> and <c>--adam-lr</c> (and the most <c>--wd</c>): far wider than any run that learns,
+    /// narrow enough that the products and ratios the optimizers form from them (targets, Muon's Adam scale
+    /// <c>adam-lr / lr</c>, the decay factor <c>1 − lr·wd</c>) stay finite numbers, in float32 too.
+    /// </summary>
+    public const double MinRate = 1e-12,
+        MaxRate = 1e6;
+
+    private static double Rate(Options options, string name, double fallback) =>
+        options.GetDouble(name, fallback, v => v is >= MinRate and <= MaxRate, "in [1e-12, 1e6]");
 
     private static ManifoldMuonOptions? ParseManifold(Options options, UpdateRule rule)
     {

@@ -38,14 +38,16 @@ public static class RunDriver
 {
     /// <summary>
     /// Runs <paramref name="run"/>; <paramref name="report"/> prints a report for (step, mean batch loss
-    /// since the last report, median ms per step) and returns its log row. Returns the exit code and
-    /// every step's time.
+    /// since the last report, median ms per step, whether a signal asks the run to stop) and returns its log row, or
+    /// null when it gave up part-way because of that signal. Returns the exit code and every step's time: 0, 130/143
+    /// after a signal, 5 when the final checkpoint or a log row could not be written, 6 when the run diverged (a
+    /// non-finite gradient, or a report's <see cref="TrainingDivergedException"/>).
     /// </summary>
     public static (int ExitCode, List<double> StepTimes) Run(
         ITrainingRun run,
         RunDriverOptions o,
         RunLog log,
-        Func<int, double, double, string> report,
+        Func<int, double, double, Func<bool>, string?> report,
         TextWriter output,
         TextWriter error
     )
@@ -92,16 +94,40 @@ public static class RunDriver
                 interrupt.Request(2);
             return p.StopAgreed;
         }
-        while (trainer.StepCount < o.Steps && !Stopping())
+        // A report gives up on a signal only in a single-process run: the ranks of a parallel run stop together.
+        Func<bool> signalled = () => run.Parallel is null && interrupt.Signal != 0;
+        int logFailures = 0;
+        try
         {
-            var clock = Stopwatch.StartNew();
-            run.Step(tally);
-            times.Add(clock.Elapsed.TotalMilliseconds);
-            int step = trainer.StepCount;
-            if (step % o.ReportInterval == 0 || step == o.Steps)
-                log.Append(report(step, tally.TakeMean(), Measure.Median(times.TakeLast(o.ReportInterval))));
-            if (writer is not null && (step % o.CheckpointEvery == 0 || step == o.Steps))
-                writer.Save(trainer, Metadata());
+            while (trainer.StepCount < o.Steps && !Stopping())
+            {
+                var clock = Stopwatch.StartNew();
+                run.Step(tally);
+                times.Add(clock.Elapsed.TotalMilliseconds);
+                int step = trainer.StepCount;
+                if (step % o.ReportInterval == 0 || step == o.Steps)
+                {
+                    double ms = Measure.Median(times.TakeLast(o.ReportInterval));
+                    if (report(step, tally.TakeMean(), ms, signalled) is { } row && !TryAppend(log, row, step, error))
+                        logFailures++;
+                }
+                if (writer is not null && (step % o.CheckpointEvery == 0 || step == o.Steps))
+                    writer.Save(trainer, Metadata());
+            }
+        }
+        catch (Exception e) when (e is NonFiniteGradientException or TrainingDivergedException)
+        {
+            // Nothing of the diverged state is saved: the checkpoint keeps the last step that was still finite.
+            writer?.Wait();
+            error.WriteLine(
+                $"modula: training diverged: {e.Message} A lower --lr may train; "
+                    + (
+                        writer?.SavedStep is int at
+                            ? $"{writer.FullPath} still holds step {at}."
+                            : "no checkpoint was saved."
+                    )
+            );
+            return (6, times);
         }
         if (writer is not null && writer.SavedStep != trainer.StepCount)
         {
@@ -153,6 +179,26 @@ public static class RunDriver
             );
             return (5, times);
         }
+        if (logFailures > 0)
+        {
+            error.WriteLine($"modula: {logFailures} log rows could not be written to {log.FilePath}.");
+            return (5, times);
+        }
         return (0, times);
+    }
+
+    /// <summary>Appends a log row; a failed write (a full disk) is reported in one line and training goes on.</summary>
+    private static bool TryAppend(RunLog log, string row, int step, TextWriter error)
+    {
+        try
+        {
+            log.Append(row);
+            return true;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            error.WriteLine($"modula: the log row of step {step} was not written to {log.FilePath} ({e.Message}).");
+            return false;
+        }
     }
 }

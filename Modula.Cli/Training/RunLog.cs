@@ -12,7 +12,14 @@ public sealed class RunLog : IDisposable
 {
     private readonly StreamWriter _writer;
 
-    private RunLog(StreamWriter writer) => _writer = writer;
+    private RunLog(StreamWriter writer, string path)
+    {
+        _writer = writer;
+        FilePath = path;
+    }
+
+    /// <summary>The log's file (empty for <see cref="Discard"/>).</summary>
+    public string FilePath { get; }
 
     /// <summary>
     /// Refuses (as a <see cref="UsageException"/>) a fresh run whose log file already holds rows;
@@ -69,22 +76,30 @@ public sealed class RunLog : IDisposable
             string temp = path + ".resume.tmp";
             File.WriteAllLines(temp, kept);
             File.Move(temp, path, overwrite: true);
-            return new RunLog(new StreamWriter(path, append: true) { AutoFlush = true });
+            return new RunLog(new StreamWriter(path, append: true) { AutoFlush = true }, path);
         }
         var writer = new StreamWriter(path, append: false) { AutoFlush = true };
         writer.WriteLine(header);
-        return new RunLog(writer);
+        return new RunLog(writer, path);
     }
 
     private static int? RowStep(string line) =>
         int.TryParse(line.Split(',')[0], NumberStyles.None, CultureInfo.InvariantCulture, out int step) ? step : null;
 
     /// <summary>A log that writes nothing (the ranks of a data-parallel run other than rank 0).</summary>
-    public static RunLog Discard() => new(StreamWriter.Null);
+    public static RunLog Discard() => new(StreamWriter.Null, "");
 
-    /// <summary>Appends one row (flushed).</summary>
+    /// <summary>Appends one row (flushed); a failed write throws <see cref="IOException"/>.</summary>
     public void Append(string row) => _writer.WriteLine(row);
 
-    /// <summary>Closes the file.</summary>
-    public void Dispose() => _writer.Dispose();
+    /// <summary>Closes the file. Rows whose write failed were reported when they failed (see <see cref="Append"/>), so
+    /// a failure to flush them again here is not raised a second time.</summary>
+    public void Dispose()
+    {
+        try
+        {
+            _writer.Dispose();
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { }
+    }
 }

@@ -55,7 +55,15 @@ public sealed record SpectralCapChoice(string Kind, double SigmaMax, double Stre
                 $"--spectral-cap {kind} needs --spectral-strength "
                     + (kind == "soft" ? "α in (0, 1]." : "(the fraction of σ₁ removed per step) in (0, 1).")
             );
-        double sigma = kind == "decay" ? 1 : options.GetDouble("sigma-max", 1, v => v > 0, "above 0");
+        double sigma =
+            kind == "decay"
+                ? 1
+                : options.GetDouble(
+                    "sigma-max",
+                    1,
+                    v => v is >= MinSigma and <= MaxSigma,
+                    "in [1e-6, 1e6]"
+                );
         double strength = kind switch
         {
             "soft" => options.GetDouble("spectral-strength", 0, v => v is > 0 and <= 1, "in (0, 1]"),
@@ -64,6 +72,13 @@ public sealed record SpectralCapChoice(string Kind, double SigmaMax, double Stre
         };
         return new SpectralCapChoice(kind, sigma, strength);
     }
+
+    /// <summary>
+    /// The range of <c>--sigma-max</c>: the cap is applied in float32, where σ_max outside it would round to 0 or
+    /// overflow the capped weights; a cap of 10⁶ on weights whose initial norm is 1 already bounds nothing.
+    /// </summary>
+    public const double MinSigma = 1e-6,
+        MaxSigma = 1e6;
 
     /// <summary>The projection applied to every matrix atom.</summary>
     public SpectralProjection Projection =>

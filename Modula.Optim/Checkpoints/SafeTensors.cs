@@ -292,7 +292,7 @@ public static class SafeTensors
         byte[] file;
         try
         {
-            file = File.ReadAllBytes(path);
+            file = ReadRegularFile(path);
         }
         catch (FileNotFoundException)
         {
@@ -307,6 +307,24 @@ public static class SafeTensors
             throw new InvalidDataException($"Cannot read checkpoint '{path}': {e.Message}", e);
         }
         return Parse(file, path);
+    }
+
+    /// <summary>
+    /// The bytes of <paramref name="path"/>, refused (<see cref="InvalidDataException"/>) when it yields more bytes
+    /// than its size: a device or a pipe such as <c>/dev/zero</c>, which <see cref="File.ReadAllBytes"/> would read
+    /// until memory runs out.
+    /// </summary>
+    private static byte[] ReadRegularFile(string path)
+    {
+        using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1);
+        long length = stream.Length;
+        if (length > Array.MaxLength)
+            throw Bad(path, $"{length} bytes is more than one array holds; no checkpoint is that large.");
+        var bytes = GC.AllocateUninitializedArray<byte>((int)length);
+        stream.ReadExactly(bytes);
+        if (stream.ReadByte() >= 0)
+            throw Bad(path, $"it reads past its size of {length} bytes: a device or pipe, not a checkpoint file.");
+        return bytes;
     }
 
     /// <summary>

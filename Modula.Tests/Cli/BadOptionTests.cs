@@ -106,6 +106,20 @@ public sealed class BadOptionTests
     [DataRow("generate --checkpoint FILE --seed -2", "--seed")]
     [DataRow("generate --checkpoint FILE --device foo", "device 'foo'")]
     [DataRow("generate --checkpoint FOLDER", "is a folder")]
+    // Values that parse but would overflow later: rates, caps and sizes past what float32 and one tensor hold.
+    [DataRow("train gpt --lr 1e308", "--lr must be a finite number in [1e-12, 1e6]")]
+    [DataRow("train gpt --lr 1e-320", "--lr")]
+    [DataRow("train gpt --optimizer muon --adam-lr 1e308", "--adam-lr")]
+    [DataRow("train gpt --wd 1e308", "--wd")]
+    [DataRow("train gpt --spectral-cap hard --sigma-max 1e39", "--sigma-max")]
+    [DataRow("train gpt --spectral-cap hard --sigma-max 1e-40", "--sigma-max")]
+    [DataRow("train gpt --eval-batches 2147483647", "--eval-batches")]
+    [DataRow("train gpt --width 65536", "4·--width²")]
+    [DataRow("train gpt --batch 100000000", "--batch × --context × 4·--width")]
+    [DataRow("train gpt --context 65536", "--batch × --heads × --context²")]
+    [DataRow("train resmlp --width 65536", "--width²")]
+    [DataRow("train rescnn --batch 100000", "--batch × 9·--width × 28²")]
+    [DataRow("bench gpt-step --width 65536", "4·--width²")]
     public void IsAOneLineUsageErrorBeforeAnyWork(string line, string named)
     {
         var args = line.Split(' ')

@@ -11,7 +11,7 @@ namespace Modula.Tests.Cli;
 /// finished runs, logs and checkpoints that a fresh run would overwrite, saves that fail, sweep reports.
 /// </summary>
 [TestClass]
-public sealed class ResumeCommandTests
+public sealed partial class ResumeCommandTests
 {
     private string _dir = "";
 

@@ -83,6 +83,17 @@ public sealed class TrainingTests
     }
 
     [TestMethod]
+    public void AnEvaluationStopsBetweenBatchesWhenASignalAsks()
+    {
+        // Found by review: SIGTERM waited for --eval-batches forward passes, however many were asked.
+        using var run = new GptRun(Settings(), Corpus, Device.Cpu);
+        int asked = 0;
+        Assert.IsNull(run.Evaluate(1000, () => ++asked > 3), "a stopped evaluation reports nothing");
+        Assert.AreEqual(4, asked, "it stops at the first check after the signal");
+        Assert.AreEqual(run.Evaluate(2), run.Evaluate(2, () => false), "unstopped, it is the usual evaluation");
+    }
+
+    [TestMethod]
     public void HeldOutAccuracyCountsTheTokensWhoseLikeliestPredictionIsNext()
     {
         using var run = new GptRun(Settings(), Corpus, Device.Cpu);

@@ -1,0 +1,135 @@
+using Modula.Cli.Sweep;
+using Modula.Optim;
+
+namespace Modula.Tests.Cli;
+
+/// <summary>
+/// What an outside review of the command line found losing or corrupting a run's files, or ending in a stack trace:
+/// a run that diverges, a log that is another run's or the checkpoint itself, snapshots of another run, a sweep CSV
+/// left empty by a full disk, files that are devices, a checkpoint whose weights overflow.
+/// </summary>
+public sealed partial class ResumeCommandTests
+{
+    [TestMethod]
+    public void ADivergingRunEndsWithOneLineAndKeepsItsLastFiniteCheckpoint()
+    {
+        // Found by review: --lr far too high ended in an unhandled NonFiniteGradientException (exit 134), or printed
+        // "train_loss NaN" as a normal report. Seed 0 at lr 10⁶ turns the losses NaN within a few steps.
+        var (code, output, error) = Run(
+            Tiny(40, "--lr", "1e6", "--eval-interval", "1", "--checkpoint", Checkpoint, "--checkpoint-every", "1")
+        );
+        Assert.AreEqual(6, code, output + error);
+        StringAssert.StartsWith(error, "modula: training diverged: ");
+        Assert.AreEqual(1, error.Trim().Split('\n').Length, error);
+        StringAssert.DoesNotMatch(output, new System.Text.RegularExpressions.Regex("final step="));
+        var saved = SafeTensors.Read(Checkpoint).Metadata["step"];
+        StringAssert.Contains(error, $"{Checkpoint} still holds step {saved}.");
+        // What the file holds passes Restore's checks (finite weights): the diverged step was not saved.
+        var (resumed, _, resumeError) = Run(["train", "gpt", "--resume", Checkpoint]);
+        Assert.AreNotEqual(4, resumed, resumeError);
+        var logged = File.ReadAllLines(Path.Combine(_dir, "run.csv")).Skip(1);
+        Assert.IsFalse(logged.Any(l => l.Contains("NaN", StringComparison.Ordinal)), "no NaN row is logged");
+    }
+
+    [TestMethod]
+    public void TheLogIsNeverTheCheckpointNorAnotherRunsLog()
+    {
+        string csv = Path.Combine(_dir, "run.csv");
+        var (code, _, error) = Run(Tiny(5, "--checkpoint", csv));
+        Assert.AreEqual(2, code, error);
+        StringAssert.Contains(error, "is the checkpoint's file");
+        Assert.IsFalse(File.Exists(csv));
+
+        // Found by review: --resume X --log OTHER kept OTHER's rows up to X's step and dropped the rest.
+        Assert.AreEqual(0, Run(Tiny(5, "--checkpoint", Checkpoint)).Code);
+        string other = Path.Combine(_dir, "other.csv");
+        File.WriteAllLines(other, [File.ReadAllLines(csv)[0], "1,4.0,4.0,4.0,1.0,0.1", "9,3.0,3.0,3.0,1.0,0.2"]);
+        var before = File.ReadAllBytes(other);
+        (code, _, error) = Run(["train", "gpt", "--resume", Checkpoint, "--steps", "10", "--extend", "--log", other]);
+        Assert.AreEqual(2, code, error);
+        StringAssert.Contains(error, $"--log {other} already holds a run's rows");
+        CollectionAssert.AreEqual(before, File.ReadAllBytes(other), "another run's log is untouched");
+
+        // A new log is begun fresh, from the resumed step on; the run's own log keeps its rows.
+        string fresh = Path.Combine(_dir, "fresh.csv");
+        var (extended, output, _) = Run(
+            ["train", "gpt", "--resume", Checkpoint, "--steps", "10", "--extend", "--log", fresh]
+        );
+        Assert.AreEqual(0, extended, output);
+        var rows = File.ReadAllLines(fresh);
+        Assert.AreEqual(Modula.Cli.Training.RunLog.GptHeader, rows[0]);
+        CollectionAssert.AreEqual(new[] { "10" }, rows.Skip(1).Select(l => l.Split(',')[0]).ToArray());
+        Assert.AreEqual(2, File.ReadAllLines(csv).Length, "the first log keeps its header and step 5");
+    }
+
+    [TestMethod]
+    public void KeepRefusesToMixItsSnapshotsWithAnotherRuns()
+    {
+        // Found by review: snapshots left beside a removed checkpoint were deleted, or kept in place of the new
+        // run's, by the next run's --keep.
+        Assert.AreEqual(0, Run(Tiny(10, "--checkpoint", Checkpoint, "--keep", "2")).Code);
+        File.Delete(Checkpoint);
+        File.Delete(Path.Combine(_dir, "run.csv"));
+        var snapshots = Directory.GetFiles(_dir).Order(StringComparer.Ordinal).ToArray();
+        Assert.AreEqual(2, snapshots.Length, string.Join(", ", snapshots));
+        var (code, _, error) = Run(Tiny(10, "--checkpoint", Checkpoint, "--keep", "2"));
+        Assert.AreEqual(2, code, error);
+        StringAssert.Contains(error, "--keep 2 would mix this run's snapshots with another run's");
+        CollectionAssert.AreEqual(snapshots, Directory.GetFiles(_dir).Order(StringComparer.Ordinal).ToArray());
+        Assert.AreEqual(0, Run(Tiny(10, "--checkpoint", Checkpoint)).Code, "without --keep nothing is touched");
+    }
+
+    [TestMethod]
+    public void ALogThatCannotBeWrittenIsOneLineWithExitCode5()
+    {
+        if (!File.Exists("/dev/full"))
+            Assert.Inconclusive("/dev/full: Linux only.");
+        var args = Tiny(5);
+        args[Array.IndexOf(args, "--log") + 1] = "/dev/full";
+        var (code, output, error) = Run(args);
+        Assert.AreEqual(5, code, output + error);
+        Assert.AreEqual("modula: No space left on device : '/dev/full'", error.Trim());
+    }
+
+    [TestMethod]
+    public void ADeviceGivenAsACheckpointIsRefusedWithoutReadingItToTheEnd()
+    {
+        // Found by review: certify --checkpoint /dev/zero read until memory ran out.
+        if (!File.Exists("/dev/zero"))
+            Assert.Inconclusive("/dev/zero: Unix only.");
+        var e = Assert.ThrowsExactly<InvalidDataException>(() => SafeTensors.Read("/dev/zero"));
+        StringAssert.Contains(e.Message, "a device or pipe, not a checkpoint file");
+        var (code, _, error) = Run(["certify", "--checkpoint", "/dev/zero"]);
+        Assert.AreEqual(4, code, error);
+    }
+
+    [TestMethod]
+    public void GenerateRefusesScoresThatAreNotFinite()
+    {
+        // Found by review: NaN scores made every character equally likely. Weights of 10³⁸ are finite (Restore takes
+        // them) but overflow float32 in the forward pass.
+        Assert.AreEqual(0, Run(Tiny(5, "--checkpoint", Checkpoint)).Code);
+        var (tensors, metadata) = SafeTensors.Read(Checkpoint);
+        foreach (var (_, tensor) in tensors.Where(t => t.Key.StartsWith("weights/", StringComparison.Ordinal)))
+            System.Runtime.InteropServices.MemoryMarshal.Cast<byte, float>(tensor.Data.AsSpan()).Fill(1e38f);
+        File.WriteAllBytes(Checkpoint, SafeTensors.Serialize(tensors, metadata)); // re-signed
+        var (code, output, error) = Run(["generate", "--checkpoint", Checkpoint, "--length", "5"]);
+        Assert.AreEqual(4, code, output + error);
+        StringAssert.Contains(error, "next-character scores after 1 characters are not finite");
+    }
+
+    [TestMethod]
+    public void ASweepCsvLeftEmptyByAFailedFirstWriteGetsItsHeader()
+    {
+        // Found by review: a full disk left sweep.csv empty; the next sweep wrote rows without a header, and every
+        // later one refused the file. The header and first row are now written together, and an empty file is new.
+        string path = Path.Combine(_dir, "sweep.csv");
+        File.WriteAllText(path, "");
+        var row = new SweepResult(new SweepCell("resmlp", "sgd", 64, 2, -3, 0, 100, 32), 1.5, false, 2.5, 10);
+        new SweepStore(path).Add(row);
+        var lines = File.ReadAllLines(path);
+        CollectionAssert.AreEqual(new[] { SweepResult.CsvHeader, row.ToCsv() }, lines);
+        Assert.AreEqual(1, new SweepStore(path).Results.Count);
+        Assert.AreEqual(1, Directory.GetFiles(_dir).Length, "no temporary file is left");
+    }
+}
