@@ -128,7 +128,6 @@ public static class CommandLine
             return 7;
         }
     }
-
 }
 
 /// <summary>Bad command-line usage: reported as a message and exit code 2, never as a stack trace.</summary>

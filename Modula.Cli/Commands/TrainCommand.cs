@@ -371,7 +371,12 @@ public static class TrainCommand
         if (log == checkpoint || (resume is not null && log == Path.GetFullPath(resume.Path)))
             throw new UsageException($"--log {log} is the checkpoint's file; give the log its own path.");
         bool samePath = resume is not null && checkpoint == Path.GetFullPath(resume.Path);
-        if (checkpoint is not null && keep > 0 && !samePath && CheckpointWriter.Snapshots(checkpoint) is [var first, ..])
+        if (
+            checkpoint is not null
+            && keep > 0
+            && !samePath
+            && CheckpointWriter.Snapshots(checkpoint) is [var first, ..]
+        )
             throw new UsageException(
                 $"--keep {keep} would mix this run's snapshots with another run's beside {checkpoint} (such as "
                     + $"{first}); remove them or choose another --checkpoint."

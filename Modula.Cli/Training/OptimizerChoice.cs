@@ -94,9 +94,7 @@ public sealed record OptimizerChoice(
             options.GetDouble("beta1", defaults.Beta1, v => v is >= 0 and < 1, "in [0, 1)"),
             options.GetDouble("beta2", defaults.Beta2, v => v is >= 0 and < 1, "in [0, 1)"),
             options.GetDouble("wd", defaults.WeightDecay, v => v is >= 0 and <= MaxRate, "in [0, 1e6]"),
-            name == "muon"
-                ? Rate(options, "adam-lr", defaults.AdamLearningRate ?? 0.003)
-                : null,
+            name == "muon" ? Rate(options, "adam-lr", defaults.AdamLearningRate ?? 0.003) : null,
             SpectralCapChoice.Parse(options, rule),
             ParseMethod(options, name, rule),
             ParseManifold(options, rule)

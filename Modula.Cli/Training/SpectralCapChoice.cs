@@ -58,12 +58,7 @@ public sealed record SpectralCapChoice(string Kind, double SigmaMax, double Stre
         double sigma =
             kind == "decay"
                 ? 1
-                : options.GetDouble(
-                    "sigma-max",
-                    1,
-                    v => v is >= MinSigma and <= MaxSigma,
-                    "in [1e-6, 1e6]"
-                );
+                : options.GetDouble("sigma-max", 1, v => v is >= MinSigma and <= MaxSigma, "in [1e-6, 1e6]");
         double strength = kind switch
         {
             "soft" => options.GetDouble("spectral-strength", 0, v => v is > 0 and <= 1, "in (0, 1]"),

@@ -52,9 +52,17 @@ public sealed partial class ResumeCommandTests
 
         // A new log is begun fresh, from the resumed step on; the run's own log keeps its rows.
         string fresh = Path.Combine(_dir, "fresh.csv");
-        var (extended, output, _) = Run(
-            ["train", "gpt", "--resume", Checkpoint, "--steps", "10", "--extend", "--log", fresh]
-        );
+        var (extended, output, _) = Run([
+            "train",
+            "gpt",
+            "--resume",
+            Checkpoint,
+            "--steps",
+            "10",
+            "--extend",
+            "--log",
+            fresh,
+        ]);
         Assert.AreEqual(0, extended, output);
         var rows = File.ReadAllLines(fresh);
         Assert.AreEqual(Modula.Cli.Training.RunLog.GptHeader, rows[0]);
