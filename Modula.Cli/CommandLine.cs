@@ -66,7 +66,7 @@ public static class CommandLine
     {
         try
         {
-            if (args.Length == 0 || args[0] is "--help" or "-h" || args is ["help"])
+            if (args.Length == 0 || args[0] is "--help" or "-h" || args is ["help"] or ["help", "help"])
             {
                 output.WriteLine(Usage);
                 return args.Length == 0 ? 2 : 0;
@@ -80,7 +80,7 @@ public static class CommandLine
             {
                 if (args.Length > 2 && args[1] != "bench")
                     throw new UsageException("help takes one command, e.g. 'modula help train'.");
-                if (!Commands.Contains(args[1]) || args[1] == "help")
+                if (!Commands.Contains(args[1]))
                     throw new UsageException(
                         $"unknown command '{args[1]}'.{Suggestions.DidYouMean(args[1], Commands)}"
                     );

@@ -35,6 +35,8 @@ public static class Models
     {
         if (name is not "gpt")
             options.Reject($"{name} (GPT options)", "heads", "context", "recipe");
+        else
+            options.Reject("gpt (its blocks have a fixed depth)", "block-depth");
         if (name is "gpt" or "mlp")
             options.Reject($"{name} (only resmlp and rescnn have RMSDivide bonds)", "rms-epsilon");
         return name switch
@@ -154,7 +156,8 @@ public static class Models
         Fits(4.0 * c.DEmbed * c.DEmbed, "4·--width² (an MLP weight)");
     }
 
-    /// <summary>The same check for a classifier of <paramref name="sizes"/> (see <see cref="ClassifierSizes"/>).</summary>
+    /// <summary>The same check for a classifier of <paramref name="sizes"/> (see <see
+    /// cref="ClassifierSizes"/>).</summary>
     public static void CheckTensorSizes(string name, IReadOnlyDictionary<string, int> sizes, int batch)
     {
         double width = sizes["width"];

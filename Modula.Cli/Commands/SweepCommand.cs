@@ -156,11 +156,15 @@ public static class SweepCommand
         if (seeds.Any(s => s < 0))
             throw new UsageException($"--seeds must not be negative, got {string.Join(",", seeds)}.");
         var grid = options.Has("grid") ? options.GetInts("grid", []) : null;
-        if (grid is not null && grid.Any(e => e is < -60 or > 60))
+        if (grid?.FirstOrDefault(e => e is < -60 or > 60) is int outside && outside is < -60 or > 60)
             throw new UsageException(
-                $"--grid exponents must lie in -60..60 (learning rates 2^-60..2^60), got {string.Join(",", grid)}."
+                $"--grid exponents must lie in -60..60 (learning rates 2^-60..2^60), got {outside}."
             );
         var depths = Positive(options.GetInts("depths", gpt ? [1, 2, 4] : [2, 4, 8, 16]), "depths", Models.MaxBlocks);
+        int steps = options.GetPositiveInt("steps", gpt ? 200 : 500),
+            averaged = options.GetPositiveInt("average-last", Math.Min(steps, gpt ? 20 : 50));
+        if (averaged > steps)
+            throw new UsageException($"--average-last {averaged} exceeds the --steps {steps} each run trains.");
         return new SweepPlan(
             family,
             optimizers,
@@ -169,10 +173,10 @@ public static class SweepCommand
             baseWidth,
             options.GetInt("base-depth", 2, 1, Models.MaxBlocks),
             grid,
-            options.GetPositiveInt("steps", gpt ? 200 : 500),
+            steps,
             options.GetPositiveInt("batch", gpt ? 12 : 128),
             seeds,
-            options.GetPositiveInt("average-last", gpt ? 20 : 50)
+            averaged
         );
     }
 

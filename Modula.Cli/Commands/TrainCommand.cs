@@ -91,9 +91,10 @@ public static class TrainCommand
                 --eval-interval) and at the end, in the background; --keep K also keeps the last K as NAME.step-N.EXT.
                 Ctrl-C or SIGTERM finishes the current step (or stops a report's evaluation), saves, prints the command
                 that resumes, and exits 130/143; a second Ctrl-C exits at once. A run whose gradient or reported loss
-                turns NaN or infinite stops without saving that state (exit 6). A checkpoint holds the run's identity (model, sizes, --steps, schedule,
-                optimizer, rule, lr, betas, wd, batch, seed, data fingerprint), so --resume PATH alone continues the run
-                to its horizon with exactly the losses of an uninterrupted run, saving to PATH and continuing its log.
+                turns NaN or infinite stops without saving that state (exit 6). A checkpoint holds the run's identity
+                (model, sizes, --steps, schedule, optimizer, rule, lr, betas, wd, batch, seed, data fingerprint), so
+                --resume PATH alone continues the run to its horizon with exactly the losses of an uninterrupted run,
+                saving to PATH and continuing its log.
                 A flag that contradicts the checkpoint is refused, listing every difference. A finished run is trained
                 further only with --steps N --extend (a new horizon: the learning-rate schedule changes from there on).
                 A fresh run refuses an existing --log or --checkpoint file rather than overwrite another run's work; a
@@ -133,7 +134,7 @@ public static class TrainCommand
         var launch = DistributedLaunch.Join(); // null unless started by mpiexec as one of several ranks
         output = launch?.Output(output) ?? output;
         CheckBeforeWork(options, gpt: true);
-        var resume = LoadResume(options);
+        var resume = LoadResume(options, "gpt");
         if (resume is not null)
             options = options.WithDefaults(RunIdentity.OptionsOf(resume.Metadata));
         string recipe = options.Get("recipe", "v1");
@@ -192,7 +193,9 @@ public static class TrainCommand
             {
                 if (run.Evaluate(evalBatches, signalled) is not { } evaluated)
                 {
-                    output.WriteLine($"step {step}/{settings.Steps}: evaluation stopped by the signal; no log row");
+                    output.WriteLine(
+                        $"step {step}/{settings.Steps}: evaluation stopped by the signal; the resumed run reports it"
+                    );
                     return null;
                 }
                 eval = evaluated;
@@ -229,7 +232,7 @@ public static class TrainCommand
         var launch = DistributedLaunch.Join();
         output = launch?.Output(output) ?? output;
         CheckBeforeWork(options, gpt: false);
-        var resume = LoadResume(options);
+        var resume = LoadResume(options, name);
         if (resume is not null)
             options = options.WithDefaults(RunIdentity.OptionsOf(resume.Metadata));
         var sizes = Models.ClassifierSizes(name, options);
@@ -309,8 +312,9 @@ public static class TrainCommand
         return 0;
     }
 
-    /// <summary>The checkpoint named by <c>--resume</c>, read and validated, or null.</summary>
-    private static CheckpointFile? LoadResume(Options options)
+    /// <summary>The checkpoint named by <c>--resume</c>, read and validated, or null; one of another model's run is a
+    /// usage error naming the command that resumes it.</summary>
+    private static CheckpointFile? LoadResume(Options options, string model)
     {
         if (!options.Has("resume"))
             return null;
@@ -319,6 +323,10 @@ public static class TrainCommand
             throw new UsageException($"--resume {path} is a folder; give the checkpoint file.");
         var file = Checkpoint.Load(path);
         RunIdentity.CheckRecorded(path, file.Metadata);
+        if (file.Metadata.TryGetValue(RunIdentity.Prefix + "model", out var recorded) && recorded != model)
+            throw new UsageException(
+                $"--resume {path} holds a {recorded} run; continue it with 'modula train {recorded} --resume {path}'."
+            );
         return file;
     }
 

@@ -74,6 +74,7 @@ public static class RunDriver
         // Losses stay on the device between reports: a step does not wait just to read its loss.
         using var tally = new LossTally(lossSum, lossCount);
         var times = new List<double>();
+        var pending = PendingReport.Read(o.Resumed, trainer.StepCount);
         Dictionary<string, string> Metadata()
         {
             var m = new Dictionary<string, string>(o.Metadata, StringComparer.Ordinal);
@@ -81,6 +82,7 @@ public static class RunDriver
                 m[k] = v;
             m["report.loss_sum"] = tally.Sum.ToString("R", CultureInfo.InvariantCulture);
             m["report.loss_count"] = tally.Count.ToString(CultureInfo.InvariantCulture);
+            pending?.Write(m);
             return m;
         }
         // The ranks of a data-parallel run stop only together: a signal travels with a step's all-reduce.
@@ -94,11 +96,28 @@ public static class RunDriver
                 interrupt.Request(2);
             return p.StopAgreed;
         }
-        // A report gives up on a signal only in a single-process run: the ranks of a parallel run stop together.
-        Func<bool> signalled = () => run.Parallel is null && interrupt.Signal != 0;
+        // A report gives up on a signal only in a single-process run (the ranks of a parallel run stop together), and
+        // not at the horizon, where no resumed run would make it.
+        Func<bool> signalled = () => run.Parallel is null && interrupt.Signal != 0 && trainer.StepCount < o.Steps;
         int logFailures = 0;
+        // A report a signal stopped (pending) is made when it can be: now, or by the run resumed from its checkpoint.
+        void Report(PendingReport due)
+        {
+            pending = due;
+            if (report(due.Step, due.BatchLoss, due.Milliseconds, signalled) is not { } row)
+                return;
+            pending = null;
+            if (!TryAppend(log, row, due.Step, error))
+                logFailures++;
+        }
         try
         {
+            if (pending is not null)
+            {
+                Report(pending);
+                if (pending is null) // the checkpoint no longer owes the report: a later resume must not repeat it
+                    writer?.Save(trainer, Metadata());
+            }
             while (trainer.StepCount < o.Steps && !Stopping())
             {
                 var clock = Stopwatch.StartNew();
@@ -106,11 +125,7 @@ public static class RunDriver
                 times.Add(clock.Elapsed.TotalMilliseconds);
                 int step = trainer.StepCount;
                 if (step % o.ReportInterval == 0 || step == o.Steps)
-                {
-                    double ms = Measure.Median(times.TakeLast(o.ReportInterval));
-                    if (report(step, tally.TakeMean(), ms, signalled) is { } row && !TryAppend(log, row, step, error))
-                        logFailures++;
-                }
+                    Report(new PendingReport(step, tally.TakeMean(), Measure.Median(times.TakeLast(o.ReportInterval))));
                 if (writer is not null && (step % o.CheckpointEvery == 0 || step == o.Steps))
                     writer.Save(trainer, Metadata());
             }

@@ -120,6 +120,9 @@ public sealed class BadOptionTests
     [DataRow("train resmlp --width 65536", "--width²")]
     [DataRow("train rescnn --batch 100000", "--batch × 9·--width × 28²")]
     [DataRow("bench gpt-step --width 65536", "4·--width²")]
+    [DataRow("summary gpt --block-depth 3", "--block-depth does not apply to gpt")]
+    [DataRow("sweep resmlp --steps 10 --average-last 20", "--average-last 20 exceeds the --steps 10")]
+    [DataRow("sweep resmlp --grid -2000:2000", "2^-60..2^60), got -2000.")]
     public void IsAOneLineUsageErrorBeforeAnyWork(string line, string named)
     {
         var args = line.Split(' ')

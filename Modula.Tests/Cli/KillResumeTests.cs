@@ -329,6 +329,53 @@ public sealed partial class KillResumeTests
     }
 
     [TestMethod]
+    public void ASignalDuringAnEvaluationStopsItAndTheResumedRunMakesThatReport()
+    {
+        // Found by review: a signal waited for every --eval-batches forward pass. Now the evaluation stops, and the
+        // checkpoint owes the report: the resumed run makes it first, so the log matches an uninterrupted run's.
+        RequireEnvironment();
+        var args = Train.ToArray();
+        foreach (
+            var (option, value) in new[] { ("--steps", "2"), ("--eval-interval", "1"), ("--eval-batches", "4000") }
+        )
+            args[Array.IndexOf(args, option) + 1] = value;
+        string reference = Directory.CreateTempSubdirectory("modula-eval-ref-").FullName;
+        string directory = Directory.CreateTempSubdirectory("modula-eval-").FullName;
+        try
+        {
+            var straight = Finish(Start(reference, args));
+            Assert.AreEqual(0, straight.Process.ExitCode, straight.Output);
+            var child = Start(directory, args);
+            var clock = Stopwatch.StartNew();
+            while (!child.Output.Contains("train gpt", StringComparison.Ordinal) && clock.Elapsed.TotalSeconds < 30)
+                Thread.Sleep(5);
+            Thread.Sleep(800); // step 1 takes a fraction of that; its evaluation, seconds
+            Assert.AreEqual(0, Kill(child.Process.Id, 15));
+            Finish(child);
+            if (!child.Output.Contains("step 1/2: evaluation stopped by the signal", StringComparison.Ordinal))
+                Assert.Inconclusive($"the signal did not land in the evaluation:\n{child.Output}");
+            Assert.AreEqual(143, child.Process.ExitCode, child.Output);
+            Assert.IsTrue(clock.Elapsed.TotalSeconds < 30, "the evaluation stopped early");
+            var resumed = Finish(Start(directory, ["train", "gpt", "--resume", "run.safetensors"]));
+            Assert.AreEqual(0, resumed.Process.ExitCode, resumed.Output);
+            CollectionAssert.AreEqual(
+                File.ReadAllLines(Path.Combine(reference, "run.csv"))
+                    .Select(l => string.Join(',', l.Split(',')[..4]))
+                    .ToArray(),
+                File.ReadAllLines(Path.Combine(directory, "run.csv"))
+                    .Select(l => string.Join(',', l.Split(',')[..4]))
+                    .ToArray(),
+                "the same log rows as the uninterrupted run"
+            );
+        }
+        finally
+        {
+            Directory.Delete(directory, recursive: true);
+            Directory.Delete(reference, recursive: true);
+        }
+    }
+
+    [TestMethod]
     public void ASweepKilledInTheMiddleOfACellResumesWithEveryCellAndAValidCsv()
     {
         if (!OperatingSystem.IsLinux())

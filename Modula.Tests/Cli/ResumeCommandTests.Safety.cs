@@ -71,6 +71,16 @@ public sealed partial class ResumeCommandTests
     }
 
     [TestMethod]
+    public void AnotherModelsCheckpointNamesTheCommandThatResumesIt()
+    {
+        // Found by review: train mlp --resume GPT.safetensors complained about --heads, an option never given.
+        Assert.AreEqual(0, Run(Tiny(5, "--checkpoint", Checkpoint)).Code);
+        var (code, _, error) = Run(["train", "mlp", "--resume", Checkpoint]);
+        Assert.AreEqual(2, code, error);
+        StringAssert.Contains(error, $"holds a gpt run; continue it with 'modula train gpt --resume {Checkpoint}'");
+    }
+
+    [TestMethod]
     public void KeepRefusesToMixItsSnapshotsWithAnotherRuns()
     {
         // Found by review: snapshots left beside a removed checkpoint were deleted, or kept in place of the new
