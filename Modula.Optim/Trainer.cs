@@ -181,7 +181,7 @@ public sealed class Trainer : IDisposable
             SkippedSteps++;
             return false;
         }
-        Apply(gradient);
+        ApplyChecked(gradient);
         return true;
     }
 
@@ -221,6 +221,12 @@ public sealed class Trainer : IDisposable
     {
         // Every rule, the plain one included, reads the gradient atom by atom: a wrong count or shape is named here.
         Model.CheckWeights(gradient);
+        ApplyChecked(gradient);
+    }
+
+    /// <summary><see cref="Apply"/> of a gradient whose count and shapes were checked.</summary>
+    private void ApplyChecked(Weights gradient)
+    {
         if (StepCount == int.MaxValue)
             throw new InvalidOperationException($"Trainer: {StepCount} steps taken; the step count cannot go on.");
         double eta = CurrentLearningRate;

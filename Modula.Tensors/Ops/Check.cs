@@ -86,6 +86,8 @@ internal static class Check
         bool requireContiguous = true
     )
     {
+        if (output is null)
+            throw new ArgumentNullException(nameof(output), $"{op}: the output tensor is null.");
         output.CheckAlive(op);
         if (output.Shape != shape)
             throw new ArgumentException($"{op}: output has shape {output.Shape}, expected {shape}.");

@@ -169,6 +169,11 @@ public sealed class MemoryAndErrorTests
         var nil = Assert.ThrowsExactly<ArgumentNullException>(() => Ops.Concat([x, null!], 0));
         StringAssert.Contains(nil.Message, "Concat: a tensor argument is null");
         Assert.ThrowsExactly<ArgumentNullException>(() => Ops.Add(x, null!));
+        using var square = Ops.Zeros(new Shape(2, 2));
+        var output = Assert.ThrowsExactly<ArgumentNullException>(() =>
+            Ops.MatMulInto(square, square, null!, accumulate: false)
+        );
+        StringAssert.Contains(output.Message, "MatMulInto: the output tensor is null");
     }
 
     [TestMethod]
