@@ -127,14 +127,17 @@ public sealed class RowNormalizeTests
 
     /// <summary>
     /// Rows whose squares overflow or underflow float32 (found by an outside review: all-1e30 rows came out 0 and
-    /// all-1e-30 rows +∞) normalize like any other, on the CPU; the inverse RMS is still 1/rms. (The accelerator
-    /// kernels square unscaled values and are not held to this yet.)
+    /// all-1e-30 rows +∞) normalize like any other, on every device; the inverse RMS is still 1/rms.
     /// </summary>
     [TestMethod]
-    [DataRow(false)]
-    [DataRow(true)]
-    public void RowsOfHugeOrTinyValuesNormalizeOnTheCpu(bool center)
+    [DataRow(TestDevices.Cpu, false)]
+    [DataRow(TestDevices.Cpu, true)]
+    [DataRow(TestDevices.Simulator, false)]
+    [DataRow(TestDevices.Simulator, true)]
+    [DataRow(TestDevices.Cuda, true)]
+    public void RowsOfHugeOrTinyValuesNormalize(string deviceName, bool center)
     {
+        var device = TestDevices.Get(deviceName);
         using var scope = TensorScope.Begin();
         double[][] rows =
         [
@@ -145,7 +148,11 @@ public sealed class RowNormalizeTests
             [1, 2, 3, 4],
             [1e-21, -2e-21, 3e-21, 2e-22],
         ];
-        var x = Tensor.FromArray<float>(rows.SelectMany(r => r.Select(v => (float)v)).ToArray(), new Shape(6, 4));
+        var x = Tensor.FromArray<float>(
+            rows.SelectMany(r => r.Select(v => (float)v)).ToArray(),
+            new Shape(6, 4),
+            device
+        );
         var y = Ops.RmsNormalize(x, 1, out var inverse, center).ToArray<float>();
         var inv = inverse.ToArray<float>();
         for (int r = 0; r < rows.Length; r++)
@@ -155,9 +162,9 @@ public sealed class RowNormalizeTests
             var c = row.Select(v => v - mean).ToArray();
             double rms = Math.Sqrt(c.Sum(v => v * v) / c.Length);
             for (int j = 0; j < c.Length; j++)
-                Assert.AreEqual(c[j] / rms, y[r * 4 + j], 1e-6, $"row {r} element {j} (center={center})");
+                Assert.AreEqual(c[j] / rms, y[r * 4 + j], 1e-6, $"{deviceName} row {r} element {j} (center={center})");
             if (rms > 0)
-                Assert.AreEqual(1, inv[r] * rms, 1e-6, $"row {r}: inverse {inv[r]} against rms {rms}");
+                Assert.AreEqual(1, inv[r] * rms, 1e-6, $"{deviceName} row {r}: inverse {inv[r]} against rms {rms}");
         }
     }
 

@@ -113,12 +113,41 @@ internal static partial class Kernels
             float c = x[at + j] - mean;
             squares += c * c;
         }
-        float inv = 1f / MathF.Sqrt(GroupSum(partial, squares) / length);
+        float meanSquare = GroupSum(partial, squares) / length,
+            scale = 1f; // the mean square is of c / scale
+        // As on the CPU: squares that overflowed (values past about 1e19) or may have lost bits below float32's
+        // normal range (a mean square under 2^-100) are taken again on the row scaled to a largest magnitude of 1.
+        // The branch is the same for every thread of the group: each sees the group's total.
+        if (!(meanSquare >= RescueMeanSquare && meanSquare <= float.MaxValue))
+        {
+            float largest = 0f;
+            for (int j = t; j < length; j += RowGroupSize)
+                largest = new MaxReduce().Combine(largest, MathF.Abs(x[at + j] - mean));
+            largest = GroupMax(partial, largest);
+            if (largest >= SmallestNormal && largest <= float.MaxValue)
+            {
+                scale = largest;
+                squares = 0f;
+                for (int j = t; j < length; j += RowGroupSize)
+                {
+                    float c = (x[at + j] - mean) / scale;
+                    squares += c * c;
+                }
+                meanSquare = GroupSum(partial, squares) / length;
+            }
+        }
+        float inv = 1f / MathF.Sqrt(meanSquare) / scale;
         if (t == 0)
             inverse[r] = inv;
         for (int j = t; j < length; j += RowGroupSize)
             y[at + j] = (x[at + j] - mean) * inv;
     }
+
+    /// <summary>The smallest mean square the normalization takes as it stands (2^-100, as on the CPU).</summary>
+    private const float RescueMeanSquare = 7.888609e-31f;
+
+    /// <summary>The smallest normal float32, 2^-126.</summary>
+    private const float SmallestNormal = 1.17549435e-38f;
 
     /// <summary>dx = r·(g − y·mean(g⊙y)) along rows of <paramref name="length"/>, minus its row mean when centering,
     /// added to dx when accumulating.</summary>
