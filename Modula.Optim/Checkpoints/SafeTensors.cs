@@ -310,13 +310,15 @@ public static class SafeTensors
     }
 
     /// <summary>
-    /// The bytes of <paramref name="path"/>, refused (<see cref="InvalidDataException"/>) when it yields more bytes
-    /// than its size: a device or a pipe such as <c>/dev/zero</c>, which <see cref="File.ReadAllBytes"/> would read
-    /// until memory runs out.
+    /// The bytes of <paramref name="path"/>, refused (<see cref="InvalidDataException"/>) when it is a pipe or yields
+    /// more bytes than its size (a device such as <c>/dev/zero</c>, which <see cref="File.ReadAllBytes"/> would read
+    /// until memory runs out).
     /// </summary>
     private static byte[] ReadRegularFile(string path)
     {
         using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1);
+        if (!stream.CanSeek)
+            throw Bad(path, "it is a pipe or socket, not a checkpoint file.");
         long length = stream.Length;
         if (length > Array.MaxLength)
             throw Bad(path, $"{length} bytes is more than one array holds; no checkpoint is that large.");

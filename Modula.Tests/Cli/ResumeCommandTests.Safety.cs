@@ -119,6 +119,18 @@ public sealed partial class ResumeCommandTests
         StringAssert.Contains(e.Message, "a device or pipe, not a checkpoint file");
         var (code, _, error) = Run(["certify", "--checkpoint", "/dev/zero"]);
         Assert.AreEqual(4, code, error);
+        // A pipe: opened once a writer comes, then refused rather than failing on its length (exit 3).
+        string fifo = Path.Combine(_dir, "fifo");
+        if (System.Diagnostics.Process.Start("mkfifo", fifo) is not { } mkfifo || !mkfifo.WaitForExit(10_000))
+            Assert.Inconclusive("mkfifo did not run.");
+        var writer = Task.Run(() => File.WriteAllText(fifo, "not a checkpoint"));
+        var pipe = Assert.ThrowsExactly<InvalidDataException>(() => SafeTensors.Read(fifo));
+        StringAssert.Contains(pipe.Message, "a pipe or socket, not a checkpoint file");
+        try
+        {
+            writer.Wait(10_000);
+        }
+        catch (AggregateException) { } // the reader may close the pipe before the writer's bytes go in
     }
 
     [TestMethod]
