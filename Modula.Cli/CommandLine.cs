@@ -66,38 +66,7 @@ public static class CommandLine
     {
         try
         {
-            if (args.Length == 0 || args[0] is "--help" or "-h" || args is ["help"] or ["help", "help"])
-            {
-                output.WriteLine(Usage);
-                return args.Length == 0 ? 2 : 0;
-            }
-            if (args[0] is "--version" or "version")
-            {
-                output.WriteLine($"modula {Version}");
-                return 0;
-            }
-            if (args[0] == "help")
-            {
-                if (args.Length > 2 && args[1] != "bench")
-                    throw new UsageException("help takes one command, e.g. 'modula help train'.");
-                if (!Commands.Contains(args[1]))
-                    throw new UsageException(
-                        $"unknown command '{args[1]}'.{Suggestions.DidYouMean(args[1], Commands)}"
-                    );
-                return Run([.. args[1..], "--help"], output, error);
-            }
-            return args[0] switch
-            {
-                "bench" => BenchCommand.Run(args[1..], output),
-                "summary" => SummaryCommand.Run(args[1..], output),
-                "certify" => CertifyCommand.Run(args[1..], output),
-                "train" => TrainCommand.Run(args[1..], output, error),
-                "generate" => GenerateCommand.Run(args[1..], output),
-                "sweep" => SweepCommand.Run(args[1..], output),
-                _ => throw new UsageException(
-                    $"unknown command '{args[0]}'.{Suggestions.DidYouMean(args[0], Commands)}"
-                ),
-            };
+            return Unwrapped(() => Dispatch(args, output, error));
         }
         catch (UsageException e)
         {
@@ -126,6 +95,56 @@ public static class CommandLine
                     + "--eval-batches."
             );
             return 7;
+        }
+    }
+
+    /// <summary>Runs one command; its errors are turned into messages and exit codes by <see cref="Run"/>.</summary>
+    private static int Dispatch(string[] args, TextWriter output, TextWriter error)
+    {
+        if (args.Length == 0 || args[0] is "--help" or "-h" || args is ["help"] or ["help", "help"])
+        {
+            output.WriteLine(Usage);
+            return args.Length == 0 ? 2 : 0;
+        }
+        if (args[0] is "--version" or "version")
+        {
+            output.WriteLine($"modula {Version}");
+            return 0;
+        }
+        if (args[0] == "help")
+        {
+            if (args.Length > 2 && args[1] != "bench")
+                throw new UsageException("help takes one command, e.g. 'modula help train'.");
+            if (!Commands.Contains(args[1]))
+                throw new UsageException($"unknown command '{args[1]}'.{Suggestions.DidYouMean(args[1], Commands)}");
+            return Run([.. args[1..], "--help"], output, error);
+        }
+        return args[0] switch
+        {
+            "bench" => BenchCommand.Run(args[1..], output),
+            "summary" => SummaryCommand.Run(args[1..], output),
+            "certify" => CertifyCommand.Run(args[1..], output),
+            "train" => TrainCommand.Run(args[1..], output, error),
+            "generate" => GenerateCommand.Run(args[1..], output),
+            "sweep" => SweepCommand.Run(args[1..], output),
+            _ => throw new UsageException($"unknown command '{args[0]}'.{Suggestions.DidYouMean(args[0], Commands)}"),
+        };
+    }
+
+    /// <summary>
+    /// Runs <paramref name="run"/>, rethrowing the single error inside an <see cref="AggregateException"/> (a failed
+    /// task, such as a sweep's cell on a full disk) so it gets its own message and exit code.
+    /// </summary>
+    private static int Unwrapped(Func<int> run)
+    {
+        try
+        {
+            return run();
+        }
+        catch (AggregateException e) when (e.Flatten().InnerExceptions is [var only])
+        {
+            System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(only);
+            throw; // not reached
         }
     }
 }

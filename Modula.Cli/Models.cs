@@ -153,6 +153,7 @@ public static class Models
         double tokens = (double)batch * c.Context;
         Fits(tokens * 4 * c.DEmbed, "--batch × --context × 4·--width (the MLP's hidden activations)");
         Fits(tokens * c.Heads * c.Context, "--batch × --heads × --context² (the attention scores)");
+        Fits(tokens * c.Vocab, $"--batch × --context × {c.Vocab} (the logits over the vocabulary)");
         Fits(4.0 * c.DEmbed * c.DEmbed, "4·--width² (an MLP weight)");
     }
 

@@ -81,12 +81,13 @@ public sealed class Options
     public double GetDouble(string name, double fallback, Func<double, bool> valid, string rule)
     {
         double value = GetDouble(name, fallback);
+        // The value as given (1e-13, not 1E-13); a default outside the rule is printed as a number.
+        string given = _values.TryGetValue(name, out var text)
+            ? text
+            : value.ToString(System.Globalization.CultureInfo.InvariantCulture);
         return double.IsFinite(value) && valid(value)
             ? value
-            : throw new UsageException(
-                $"--{name} must be a finite number {rule}, got "
-                    + $"{value.ToString(System.Globalization.CultureInfo.InvariantCulture)}."
-            );
+            : throw new UsageException($"--{name} must be a finite number {rule}, got {given}.");
     }
 
     /// <summary>

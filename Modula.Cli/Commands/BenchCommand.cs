@@ -162,13 +162,17 @@ public static class BenchCommand
                     $"gemm batch={shape.Batch} m={shape.M} n={shape.N} "
                         + $"k={shape.K}{(shape.TransposeA ? " Aᵀ" : "")}{(shape.TransposeB ? " Bᵀ" : "")}"
                         + $"{(shape.Gram ? " gram" : "")} device={device.Name} threads={CpuDevice.Threads} "
-                        + $"median_ms={ms:F4} gflops={shape.Flops / ms / 1e6:F1}"
+                        + $"median_ms={ms:F4} gflops={Rate(shape.Flops / ms / 1e6)}"
                         + $"{PeakShare(shape.Flops / ms / 1e6, peak)}"
                 )
             );
         }
         return 0;
     }
+
+    /// <summary>GFLOP/s to one decimal, or three below 10 (the ILGPU simulator's rates are fractions of one).</summary>
+    private static string Rate(double gflops) =>
+        gflops.ToString(gflops < 10 ? "F3" : "F1", CultureInfo.InvariantCulture);
 
     private static string PeakShare(double gflops, double peak) =>
         double.IsNaN(peak) ? "" : string.Create(CultureInfo.InvariantCulture, $" of_peak={100 * gflops / peak:F0}%");

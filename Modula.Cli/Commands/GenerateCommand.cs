@@ -70,7 +70,7 @@ public static class GenerateCommand
                 if (scores.Any(v => !double.IsFinite(v)))
                     throw new InvalidDataException(
                         $"{path}: the model's next-character scores after {tokens.Count} characters are not finite "
-                            + "(its weights overflow float32); no text can be sampled from it."
+                            + "(its forward pass overflows float32); no text can be sampled from it."
                     );
                 int next = Sample(scores, temperature, rng);
                 tokens.Add(next);

@@ -98,8 +98,9 @@ public static class TrainCommand
                 A flag that contradicts the checkpoint is refused, listing every difference. A finished run is trained
                 further only with --steps N --extend (a new horizon: the learning-rate schedule changes from there on).
                 A fresh run refuses an existing --log or --checkpoint file rather than overwrite another run's work; a
-                resumed run continues only its own log (another --log must be new), and --keep refuses snapshots of
-                another run beside PATH. --eval-batches is at most 10000; --lr and --adam-lr lie in [1e-12, 1e6].
+                resumed run continues only its own log (another --log must be new), and a run that does not continue
+                PATH refuses snapshots (NAME.step-N.EXT) of another run beside it. --eval-batches is at most 10000; --lr
+                and --adam-lr lie in [1e-12, 1e6], --wd in [0, 1e6] and --sigma-max in [1e-6, 1e6].
 
                 Data is looked up in --data, $MODULA_DATA, ./data and /usr/share/datasets, and downloaded into ./data
                 when missing (unless --no-download). The last line is machine-readable:
@@ -376,18 +377,25 @@ public static class TrainCommand
             throw new UsageException($"--keep must be 0 or more, got {keep}.");
         if (checkpoint is not null && Directory.Exists(checkpoint))
             throw new UsageException($"--checkpoint {checkpoint} is a folder; give a file path.");
-        if (log == checkpoint || (resume is not null && log == Path.GetFullPath(resume.Path)))
-            throw new UsageException($"--log {log} is the checkpoint's file; give the log its own path.");
-        bool samePath = resume is not null && checkpoint == Path.GetFullPath(resume.Path);
+        if (
+            log == checkpoint
+            || (resume is not null && log == Path.GetFullPath(resume.Path))
+            || (checkpoint is not null && CheckpointWriter.IsSnapshot(log, checkpoint))
+        )
+            throw new UsageException($"--log {log} is a checkpoint's file; give the log its own path.");
+        // Snapshots beside PATH belong to the run that continues PATH (or resumes from one of them); any other run's
+        // --keep, now or once resumed, would delete or overwrite them.
+        string? resumed = resume is null ? null : Path.GetFullPath(resume.Path);
         if (
             checkpoint is not null
-            && keep > 0
-            && !samePath
+            && resumed != checkpoint
+            && !(resumed is not null && CheckpointWriter.IsSnapshot(resumed, checkpoint))
             && CheckpointWriter.Snapshots(checkpoint) is [var first, ..]
         )
             throw new UsageException(
-                $"--keep {keep} would mix this run's snapshots with another run's beside {checkpoint} (such as "
-                    + $"{first}); remove them or choose another --checkpoint."
+                $"{first} and any other NAME.step-N.EXT beside --checkpoint {checkpoint} are another run's "
+                    + "snapshots, which this run's --keep would delete or overwrite; remove them or choose another "
+                    + "--checkpoint."
             );
         if (
             resume is not null

@@ -203,6 +203,21 @@ public sealed class CheckpointWriter : IDisposable
         return Directory.EnumerateFiles(directory, pattern).Order(StringComparer.Ordinal).ToList();
     }
 
+    /// <summary>True when <paramref name="path"/> is named as a kept copy of the checkpoint <paramref
+    /// name="checkpoint"/> (<c>NAME.step-NNNNNNN.EXT</c> in its folder).</summary>
+    public static bool IsSnapshot(string path, string checkpoint)
+    {
+        string full = Path.GetFullPath(path),
+            of = Path.GetFullPath(checkpoint);
+        string name = Path.GetFileName(full),
+            prefix = $"{Path.GetFileNameWithoutExtension(of)}.step-",
+            extension = Path.GetExtension(of);
+        return Path.GetDirectoryName(full) == Path.GetDirectoryName(of)
+            && name.StartsWith(prefix, StringComparison.Ordinal)
+            && name.EndsWith(extension, StringComparison.Ordinal)
+            && name.Length > prefix.Length + extension.Length;
+    }
+
     private void RemoveOldSteps()
     {
         var old = Snapshots(_path);

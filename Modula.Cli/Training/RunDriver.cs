@@ -138,7 +138,8 @@ public static class RunDriver
                 $"modula: training diverged: {e.Message} A lower --lr may train; "
                     + (
                         writer?.SavedStep is int at
-                            ? $"{writer.FullPath} still holds step {at}."
+                            ? $"{writer.FullPath} holds step {at}, saved before the divergence showed (its weights may "
+                                + "already be past recovery)."
                             : "no checkpoint was saved."
                     )
             );

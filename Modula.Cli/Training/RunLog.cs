@@ -3,18 +3,21 @@ using System.Globalization;
 namespace Modula.Cli.Training;
 
 /// <summary>
-/// A run's CSV log: one row per report, flushed as it is written so a killed run keeps every row
+/// A run's CSV log: one row per report, written straight to the file so a killed run keeps every row
 /// it printed. A fresh run refuses a log that already holds rows (it would destroy a run's record);
 /// a resumed run continues its log, dropping rows past the checkpoint's step (they will be written
-/// again, with the same values).
+/// again, with the same values) and any row cut short. A row whose write fails (a full disk) is
+/// taken back off the file, so the file holds whole rows only, exactly those reported written.
 /// </summary>
 public sealed class RunLog : IDisposable
 {
-    private readonly StreamWriter _writer;
+    private readonly FileStream? _file; // null: a log that writes nothing
+    private long _whole; // the file's length after its last whole row
 
-    private RunLog(StreamWriter writer, string path)
+    private RunLog(FileStream? file, string path)
     {
-        _writer = writer;
+        _file = file;
+        _whole = file?.Length ?? 0;
         FilePath = path;
     }
 
@@ -71,35 +74,62 @@ public sealed class RunLog : IDisposable
                     $"--log {path} is not this run's log: its header is '{found}', this run writes '{header}'; "
                         + "give another --log."
                 );
-            var rows = lines.Skip(1).Where(l => RowStep(l) is int s && s <= step).Select(l => l + padding);
+            int fields = found.Count(c => c == ',');
+            var rows = lines
+                .Skip(1)
+                .Where(l => RowStep(l) is int s && s <= step && l.Count(c => c == ',') == fields)
+                .Select(l => l + padding);
             var kept = rows.Prepend(header);
             string temp = path + ".resume.tmp";
             File.WriteAllLines(temp, kept);
             File.Move(temp, path, overwrite: true);
-            return new RunLog(new StreamWriter(path, append: true) { AutoFlush = true }, path);
+            var continued = new FileStream(path, FileMode.Open, FileAccess.Write, FileShare.Read, bufferSize: 0);
+            continued.Seek(0, SeekOrigin.End);
+            return new RunLog(continued, path);
         }
-        var writer = new StreamWriter(path, append: false) { AutoFlush = true };
-        writer.WriteLine(header);
-        return new RunLog(writer, path);
+        var log = new RunLog(new FileStream(path, FileMode.Create, FileAccess.Write, FileShare.Read, 0), path);
+        try
+        {
+            log.Append(header);
+        }
+        catch
+        {
+            log.Dispose();
+            throw;
+        }
+        return log;
     }
 
     private static int? RowStep(string line) =>
         int.TryParse(line.Split(',')[0], NumberStyles.None, CultureInfo.InvariantCulture, out int step) ? step : null;
 
     /// <summary>A log that writes nothing (the ranks of a data-parallel run other than rank 0).</summary>
-    public static RunLog Discard() => new(StreamWriter.Null, "");
+    public static RunLog Discard() => new(null, "");
 
-    /// <summary>Appends one row (flushed); a failed write throws <see cref="IOException"/>.</summary>
-    public void Append(string row) => _writer.WriteLine(row);
-
-    /// <summary>Closes the file. Rows whose write failed were reported when they failed (see <see cref="Append"/>), so
-    /// a failure to flush them again here is not raised a second time.</summary>
-    public void Dispose()
+    /// <summary>Appends one row. A failed write throws <see cref="IOException"/> after cutting the file back to its
+    /// last whole row.</summary>
+    public void Append(string row)
     {
+        if (_file is null)
+            return;
+        var bytes = System.Text.Encoding.UTF8.GetBytes(row + "\n");
         try
         {
-            _writer.Dispose();
+            _file.Write(bytes);
+            _whole += bytes.Length;
         }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { }
+        catch (IOException)
+        {
+            try
+            {
+                _file.SetLength(_whole);
+                _file.Seek(_whole, SeekOrigin.Begin);
+            }
+            catch (Exception e) when (e is IOException or NotSupportedException) { } // a device such as /dev/full
+            throw;
+        }
     }
+
+    /// <summary>Closes the file.</summary>
+    public void Dispose() => _file?.Dispose();
 }

@@ -108,7 +108,8 @@ public sealed class BadOptionTests
     [DataRow("generate --checkpoint FOLDER", "is a folder")]
     // Values that parse but would overflow later: rates, caps and sizes past what float32 and one tensor hold.
     [DataRow("train gpt --lr 1e308", "--lr must be a finite number in [1e-12, 1e6]")]
-    [DataRow("train gpt --lr 1e-320", "--lr")]
+    [DataRow("train gpt --lr 1e-320", "--lr must be a finite number in [1e-12, 1e6], got 1e-320.")]
+    [DataRow("train gpt --width 2 --heads 1 --context 2 --batch 16600000", "--batch × --context × 65 (the logits")]
     [DataRow("train gpt --optimizer muon --adam-lr 1e308", "--adam-lr")]
     [DataRow("train gpt --wd 1e308", "--wd")]
     [DataRow("train gpt --spectral-cap hard --sigma-max 1e39", "--sigma-max")]

@@ -23,7 +23,7 @@ public sealed partial class ResumeCommandTests
         Assert.AreEqual(1, error.Trim().Split('\n').Length, error);
         StringAssert.DoesNotMatch(output, new System.Text.RegularExpressions.Regex("final step="));
         var saved = SafeTensors.Read(Checkpoint).Metadata["step"];
-        StringAssert.Contains(error, $"{Checkpoint} still holds step {saved}.");
+        StringAssert.Contains(error, $"{Checkpoint} holds step {saved}, saved before the divergence showed");
         // What the file holds passes Restore's checks (finite weights): the diverged step was not saved.
         var (resumed, _, resumeError) = Run(["train", "gpt", "--resume", Checkpoint]);
         Assert.AreNotEqual(4, resumed, resumeError);
@@ -37,7 +37,7 @@ public sealed partial class ResumeCommandTests
         string csv = Path.Combine(_dir, "run.csv");
         var (code, _, error) = Run(Tiny(5, "--checkpoint", csv));
         Assert.AreEqual(2, code, error);
-        StringAssert.Contains(error, "is the checkpoint's file");
+        StringAssert.Contains(error, "is a checkpoint's file");
         Assert.IsFalse(File.Exists(csv));
 
         // Found by review: --resume X --log OTHER kept OTHER's rows up to X's step and dropped the rest.
@@ -92,9 +92,31 @@ public sealed partial class ResumeCommandTests
         Assert.AreEqual(2, snapshots.Length, string.Join(", ", snapshots));
         var (code, _, error) = Run(Tiny(10, "--checkpoint", Checkpoint, "--keep", "2"));
         Assert.AreEqual(2, code, error);
-        StringAssert.Contains(error, "--keep 2 would mix this run's snapshots with another run's");
+        StringAssert.Contains(error, "are another run's snapshots, which this run's --keep would delete or overwrite");
         CollectionAssert.AreEqual(snapshots, Directory.GetFiles(_dir).Order(StringComparer.Ordinal).ToArray());
-        Assert.AreEqual(0, Run(Tiny(10, "--checkpoint", Checkpoint)).Code, "without --keep nothing is touched");
+        // Without --keep too: once resumed with --keep, the run would delete them (found by review).
+        (code, _, error) = Run(Tiny(10, "--checkpoint", Checkpoint));
+        Assert.AreEqual(2, code, error);
+        // A snapshot's own run may go on from it into PATH, keeping its copies (the way back from a lost PATH).
+        var (resumed, output, _) = Run(["train", "gpt", "--resume", snapshots[0], "--checkpoint", Checkpoint]);
+        Assert.AreEqual(0, resumed, output);
+        StringAssert.Contains(output, "final step=10");
+        // A log named like a snapshot would be overwritten by one.
+        var extend = new[]
+        {
+            "train",
+            "gpt",
+            "--resume",
+            Checkpoint,
+            "--steps",
+            "12",
+            "--extend",
+            "--log",
+            snapshots[0],
+        };
+        (code, _, error) = Run(extend);
+        Assert.AreEqual(2, code, error);
+        StringAssert.Contains(error, "is a checkpoint's file");
     }
 
     [TestMethod]

@@ -26,6 +26,17 @@ public sealed class RunLogTests
     }
 
     [TestMethod]
+    public void AResumedLogDropsARowCutShort()
+    {
+        // A kill in the middle of a row, or a row merged from two by a full disk (found by review), has another
+        // number of fields than the header.
+        File.WriteAllText(_path, "step,loss,accuracy\n1,0.5,0.1\n2,0.4,0.2,1.2,0.3\n2,0.4");
+        using (var log = RunLog.Open(_path, "step,loss,accuracy", resumedStep: 2))
+            log.Append("3,0.3,0.3");
+        CollectionAssert.AreEqual(new[] { "step,loss,accuracy", "1,0.5,0.1", "3,0.3,0.3" }, File.ReadAllLines(_path));
+    }
+
+    [TestMethod]
     public void AGptLogBegunBeforeTheAccuracyColumnGainsItEmptyInItsRows()
     {
         File.WriteAllLines(_path, [RunLog.LegacyGptHeader, "1,2.5,2.4,2.45,10.0", "2,2.4,2.3,2.35,10.0"]);
