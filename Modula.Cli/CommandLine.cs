@@ -132,8 +132,8 @@ public static class CommandLine
     }
 
     /// <summary>
-    /// Runs <paramref name="run"/>, rethrowing the single error inside an <see cref="AggregateException"/> (a failed
-    /// task, such as a sweep's cell on a full disk) so it gets its own message and exit code.
+    /// Runs <paramref name="run"/>, rethrowing the first error inside an <see cref="AggregateException"/> (failed
+    /// tasks, such as a sweep's cells on a full disk) so it gets its own message and exit code.
     /// </summary>
     private static int Unwrapped(Func<int> run)
     {
@@ -141,9 +141,9 @@ public static class CommandLine
         {
             return run();
         }
-        catch (AggregateException e) when (e.Flatten().InnerExceptions is [var only])
+        catch (AggregateException e) when (e.Flatten().InnerExceptions is [var first, ..])
         {
-            System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(only);
+            System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(first);
             throw; // not reached
         }
     }

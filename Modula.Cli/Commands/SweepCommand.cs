@@ -156,10 +156,11 @@ public static class SweepCommand
         if (seeds.Any(s => s < 0))
             throw new UsageException($"--seeds must not be negative, got {string.Join(",", seeds)}.");
         var grid = options.Has("grid") ? options.GetInts("grid", []) : null;
-        if (grid?.FirstOrDefault(e => e is < -60 or > 60) is int outside && outside is < -60 or > 60)
-            throw new UsageException(
-                $"--grid exponents must lie in -60..60 (learning rates 2^-60..2^60), got {outside}."
-            );
+        foreach (int exponent in grid ?? [])
+            if (exponent is < -60 or > 60)
+                throw new UsageException(
+                    $"--grid exponents must lie in -60..60 (learning rates 2^-60..2^60), got {exponent}."
+                );
         var depths = Positive(options.GetInts("depths", gpt ? [1, 2, 4] : [2, 4, 8, 16]), "depths", Models.MaxBlocks);
         int steps = options.GetPositiveInt("steps", gpt ? 200 : 500),
             averaged = options.GetPositiveInt("average-last", Math.Min(steps, gpt ? 20 : 50));
