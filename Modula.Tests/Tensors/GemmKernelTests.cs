@@ -83,6 +83,76 @@ public sealed class GemmKernelTests
         }
     }
 
+    [TestMethod]
+    [DataRow(512)]
+    [DataRow(256)]
+    [DataRow(128)]
+    public void RowsOneCacheSetApartAreCopiedApartAndStillMatchFloat64(int bits)
+    {
+        // A row-major A whose rows lie 4 KiB (or a multiple) apart puts a whole tile's rows into one L1 set; a wide
+        // enough product copies it to rows one line apart first (WithRowsApart). The copy must take only the k
+        // floats of each row, from A's offset, for plain and Gram products alike.
+        var (mr, nr) = bits switch
+        {
+            512 => (Kernel512.MR, Kernel512.NR),
+            256 => (Kernel256.MR, Kernel256.NR),
+            _ => (Kernel128.MR, Kernel128.NR),
+        };
+        Assert.AreEqual(mr, RowsPerCacheSet(bits, 1024), "rows 4 KiB apart share one set");
+        Assert.AreEqual(mr, RowsPerCacheSet(bits, 3072), "rows 12 KiB apart share one set");
+        Assert.AreEqual((mr + 1) / 2, RowsPerCacheSet(bits, 512), "rows 2 KiB apart take two sets");
+        Assert.AreEqual(1, RowsPerCacheSet(bits, 1040), "rows 65 lines apart take a set each");
+        Assert.AreEqual(mr, RowsPerCacheSet(bits, 0), "a broadcast row is one set");
+        int n = 16 * nr + 5;
+        foreach (int threads in new[] { 1, 2 })
+        {
+            using var threadsScope = CpuDevice.UseThreads(threads);
+            int seed = HashCode.Combine(bits, threads, 4096) & 0xFFFF;
+            var rng = new System.Random(seed);
+            const int m = 25,
+                k = 40,
+                stride = 2048,
+                offset = 3;
+            int size = offset + Math.Max(m * stride, n * 1024);
+            var aData = Enumerable.Range(0, size).Select(_ => (float)rng.NextDouble() * 2 - 1).ToArray();
+            var a = new MatrixRef<float>(aData, offset, stride, 1);
+            var (bData, b) = Make(k, n, Layout.RowMajor, rng);
+            var c = new MatrixRef<float>(new float[m * n], 0, n, 1);
+            Multiply(bits, a, b, c, m, n, k, accumulate: false, 0.5f, threads);
+            string what = $"{bits}-bit {m}×{n}×{k}, A rows {stride} floats apart, threads={threads} (seed {seed})";
+            for (int i = 0; i < m; i++)
+            for (int j = 0; j < n; j++)
+            {
+                double expected = 0,
+                    magnitude = 0;
+                for (int p = 0; p < k; p++)
+                {
+                    double term = (double)a[i, p] * b[p, j];
+                    expected += term;
+                    magnitude += Math.Abs(term);
+                }
+                Assert.IsTrue(
+                    Math.Abs(c[i, j] - 0.5 * expected) <= 1e-5 * (magnitude + 1),
+                    $"{what}: C[{i}, {j}] = {c[i, j]}, expected {0.5 * expected}"
+                );
+            }
+            // X·Xᵀ of a wide X (n rows of k, 1024 floats apart): A = X, B = Xᵀ from the same buffer.
+            var x = new MatrixRef<float>(aData, offset, 1024, 1);
+            var xt = new MatrixRef<float>(aData, offset, 1, 1024);
+            var gram = new float[n * n];
+            Multiply(bits, x, xt, new MatrixRef<float>(gram, 0, n, 1), n, n, k, false, 1f, threads, symmetric: true);
+            CheckGram(x, xt, gram, n, k, 1, $"{what}: Gram");
+        }
+    }
+
+    private static int RowsPerCacheSet(int bits, int rowStride) =>
+        bits switch
+        {
+            512 => PackedGemm<Kernel512>.RowsPerCacheSet(rowStride),
+            256 => PackedGemm<Kernel256>.RowsPerCacheSet(rowStride),
+            _ => PackedGemm<Kernel128>.RowsPerCacheSet(rowStride),
+        };
+
     // C against factor·A·B in float64, and exactly symmetric.
     private static void CheckGram(
         MatrixRef<float> a,
