@@ -116,26 +116,11 @@ public sealed class GemmKernelTests
             int size = offset + Math.Max(m * stride, n * 1024);
             var aData = Enumerable.Range(0, size).Select(_ => (float)rng.NextDouble() * 2 - 1).ToArray();
             var a = new MatrixRef<float>(aData, offset, stride, 1);
-            var (bData, b) = Make(k, n, Layout.RowMajor, rng);
+            var b = Make(k, n, Layout.RowMajor, rng);
             var c = new MatrixRef<float>(new float[m * n], 0, n, 1);
             Multiply(bits, a, b, c, m, n, k, accumulate: false, 0.5f, threads);
             string what = $"{bits}-bit {m}×{n}×{k}, A rows {stride} floats apart, threads={threads} (seed {seed})";
-            for (int i = 0; i < m; i++)
-            for (int j = 0; j < n; j++)
-            {
-                double expected = 0,
-                    magnitude = 0;
-                for (int p = 0; p < k; p++)
-                {
-                    double term = (double)a[i, p] * b[p, j];
-                    expected += term;
-                    magnitude += Math.Abs(term);
-                }
-                Assert.IsTrue(
-                    Math.Abs(c[i, j] - 0.5 * expected) <= 1e-5 * (magnitude + 1),
-                    $"{what}: C[{i}, {j}] = {c[i, j]}, expected {0.5 * expected}"
-                );
-            }
+            CheckProduct(a, b, c, m, n, k, 0.5, what);
             // X·Xᵀ of a wide X (n rows of k, 1024 floats apart): A = X, B = Xᵀ from the same buffer.
             var x = new MatrixRef<float>(aData, offset, 1024, 1);
             var xt = new MatrixRef<float>(aData, offset, 1, 1024);
@@ -164,7 +149,25 @@ public sealed class GemmKernelTests
         string what
     )
     {
+        CheckProduct(a, b, new MatrixRef<float>(c, 0, n, 1), n, n, k, factor, what);
         for (int i = 0; i < n; i++)
+        for (int j = 0; j < i; j++)
+            Assert.AreEqual(c[j * n + i], c[i * n + j], $"{what}: C[{i}, {j}] ≠ C[{j}, {i}]");
+    }
+
+    // C (m × n) against factor·A·B in float64, within 1e-5 of the sum of the terms' magnitudes.
+    private static void CheckProduct(
+        MatrixRef<float> a,
+        MatrixRef<float> b,
+        MatrixRef<float> c,
+        int m,
+        int n,
+        int k,
+        double factor,
+        string what
+    )
+    {
+        for (int i = 0; i < m; i++)
         for (int j = 0; j < n; j++)
         {
             double expected = 0,
@@ -176,10 +179,9 @@ public sealed class GemmKernelTests
                 magnitude += Math.Abs(term);
             }
             Assert.IsTrue(
-                Math.Abs(c[i * n + j] - factor * expected) <= 1e-5 * (magnitude + 1),
-                $"{what}: C[{i}, {j}] = {c[i * n + j]}, expected {factor * expected}"
+                Math.Abs(c[i, j] - factor * expected) <= 1e-5 * (magnitude + 1),
+                $"{what}: C[{i}, {j}] = {c[i, j]}, expected {factor * expected}"
             );
-            Assert.AreEqual(c[j * n + i], c[i * n + j], $"{what}: C[{i}, {j}] ≠ C[{j}, {i}]");
         }
     }
 
@@ -190,8 +192,8 @@ public sealed class GemmKernelTests
         using var threadsScope = CpuDevice.UseThreads(threads);
         int seed = HashCode.Combine(bits, m, n, k, la, lb, threads) & 0xFFFF;
         var rng = new System.Random(seed);
-        var (aData, a) = Make(m, k, la, rng);
-        var (bData, b) = Make(k, n, lb, rng);
+        var a = Make(m, k, la, rng);
+        var b = Make(k, n, lb, rng);
         // C has a row stride wider than n, so a store past a row's end shows up in the padding.
         int ldc = n + 3;
         var cData = Enumerable.Repeat(float.NaN, m * ldc).ToArray();
@@ -199,30 +201,10 @@ public sealed class GemmKernelTests
         Multiply(bits, a, b, c, m, n, k, accumulate: false, 1f, threads);
         Multiply(bits, a, b, c, m, n, k, accumulate: true, -0.25f, threads);
         string what = $"{bits}-bit tile {m}×{n}×{k} A {la} B {lb} threads={threads} (seed {seed})";
+        CheckProduct(a, b, c, m, n, k, 0.75, what);
         for (int i = 0; i < m; i++)
-        {
-            for (int j = 0; j < n; j++)
-            {
-                double expected = 0,
-                    magnitude = 0;
-                for (int p = 0; p < k; p++)
-                {
-                    double term =
-                        (double)aData[a.Offset + i * a.RowStride + p * a.ColStride]
-                        * bData[b.Offset + p * b.RowStride + j * b.ColStride];
-                    expected += term;
-                    magnitude += Math.Abs(term);
-                }
-                expected *= 0.75;
-                double actual = cData[i * ldc + j];
-                Assert.IsTrue(
-                    Math.Abs(actual - expected) <= 1e-5 * (magnitude + 1),
-                    $"{what}: C[{i}, {j}] = {actual}, expected {expected}"
-                );
-            }
-            for (int j = n; j < ldc; j++)
-                Assert.IsTrue(float.IsNaN(cData[i * ldc + j]), $"{what}: wrote past row {i}'s end at column {j}");
-        }
+        for (int j = n; j < ldc; j++)
+            Assert.IsTrue(float.IsNaN(cData[i * ldc + j]), $"{what}: wrote past row {i}'s end at column {j}");
     }
 
     private static void Multiply(
@@ -255,7 +237,7 @@ public sealed class GemmKernelTests
 
     /// <summary>A rows × cols operand with random values: row-major, column-major, or with both strides ≠ 1 and an
     /// offset.</summary>
-    private static (float[] Data, MatrixRef<float> Matrix) Make(int rows, int cols, Layout layout, System.Random rng)
+    private static MatrixRef<float> Make(int rows, int cols, Layout layout, System.Random rng)
     {
         var (offset, rs, cs) = layout switch
         {
@@ -266,6 +248,6 @@ public sealed class GemmKernelTests
         var data = new float[offset + (rows - 1) * rs + (cols - 1) * cs + 1];
         for (int i = 0; i < data.Length; i++)
             data[i] = (float)(rng.NextDouble() * 6 - 3);
-        return (data, new MatrixRef<float>(data, offset, rs, cs));
+        return new MatrixRef<float>(data, offset, rs, cs);
     }
 }
