@@ -87,11 +87,13 @@ public sealed class GemmKernelTests
     [DataRow(512)]
     [DataRow(256)]
     [DataRow(128)]
-    public void RowsOneCacheSetApartAreCopiedApartAndStillMatchFloat64(int bits)
+    public void RowsInOneCacheSetAreCopiedApartAndStillMatchFloat64(int bits)
     {
-        // A row-major A whose rows lie 4 KiB (or a multiple) apart puts a whole tile's rows into one L1 set; a wide
-        // enough product copies it to rows one line apart first (WithRowsApart). The copy must take only the k
-        // floats of each row, from A's offset, for plain and Gram products alike.
+        // A row-major A whose rows lie 4 KiB (or a multiple) apart puts a whole tile's rows into one L1 set. A wide
+        // enough product with the 12-row tile (512 bits) copies it first to rows an odd number of lines apart
+        // (WithRowsApart); the 6-row tiles never outnumber an 8-way set and read A in place. Either way the result
+        // must match float64: the copy takes only the k floats of each row, from A's offset, for plain and Gram
+        // products alike, and a large A is copied in bands over both threads.
         var (mr, nr) = bits switch
         {
             512 => (Kernel512.MR, Kernel512.NR),
@@ -100,34 +102,53 @@ public sealed class GemmKernelTests
         };
         Assert.AreEqual(mr, RowsPerCacheSet(bits, 1024), "rows 4 KiB apart share one set");
         Assert.AreEqual(mr, RowsPerCacheSet(bits, 3072), "rows 12 KiB apart share one set");
-        Assert.AreEqual((mr + 1) / 2, RowsPerCacheSet(bits, 512), "rows 2 KiB apart take two sets");
+        Assert.AreEqual(mr, RowsPerCacheSet(bits, 1025), "rows 4 bytes over 4 KiB apart share one set");
+        Assert.AreEqual(mr / 2, RowsPerCacheSet(bits, 512), "rows 2 KiB apart take two sets");
         Assert.AreEqual(1, RowsPerCacheSet(bits, 1040), "rows 65 lines apart take a set each");
-        Assert.AreEqual(mr, RowsPerCacheSet(bits, 0), "a broadcast row is one set");
+        Assert.AreEqual(1, RowsPerCacheSet(bits, 0), "a broadcast row is one line");
         int n = 16 * nr + 5;
+        bool copies = mr > 8;
         foreach (int threads in new[] { 1, 2 })
         {
             using var threadsScope = CpuDevice.UseThreads(threads);
             int seed = HashCode.Combine(bits, threads, 4096) & 0xFFFF;
             var rng = new System.Random(seed);
-            const int m = 25,
-                k = 40,
+            const int m = 80,
+                k = 832, // m·k above CpuParallel.MinParallelWork: copied in bands
                 stride = 2048,
                 offset = 3;
             int size = offset + Math.Max(m * stride, n * 1024);
             var aData = Enumerable.Range(0, size).Select(_ => (float)rng.NextDouble() * 2 - 1).ToArray();
             var a = new MatrixRef<float>(aData, offset, stride, 1);
+            string what = $"{bits}-bit {m}×{n}×{k}, A rows {stride} floats apart, threads={threads} (seed {seed})";
+            Assert.AreEqual(copies, CopiesApart(bits, a, m, n, k, threads), $"{what}: copied apart");
+            var spread = a with { RowStride = 1040 };
+            Assert.IsFalse(CopiesApart(bits, spread, m, n, k, threads), $"{what}: rows 1040 floats apart copied");
+            Assert.IsFalse(CopiesApart(bits, a, m, n - 6, k, threads), $"{what}: too few columns, yet copied");
             var b = Make(k, n, Layout.RowMajor, rng);
             var c = new MatrixRef<float>(new float[m * n], 0, n, 1);
             Multiply(bits, a, b, c, m, n, k, accumulate: false, 0.5f, threads);
-            string what = $"{bits}-bit {m}×{n}×{k}, A rows {stride} floats apart, threads={threads} (seed {seed})";
             CheckProduct(a, b, c, m, n, k, 0.5, what);
-            // X·Xᵀ of a wide X (n rows of k, 1024 floats apart): A = X, B = Xᵀ from the same buffer.
+            // X·Xᵀ of a wide X (n rows of 40, 1024 floats apart): A = X, B = Xᵀ from the same buffer.
             var x = new MatrixRef<float>(aData, offset, 1024, 1);
             var xt = new MatrixRef<float>(aData, offset, 1, 1024);
+            Assert.AreEqual(copies, CopiesApart(bits, x, n, n, 40, threads), $"{what}: Gram copied apart");
             var gram = new float[n * n];
-            Multiply(bits, x, xt, new MatrixRef<float>(gram, 0, n, 1), n, n, k, false, 1f, threads, symmetric: true);
-            CheckGram(x, xt, gram, n, k, 1, $"{what}: Gram");
+            Multiply(bits, x, xt, new MatrixRef<float>(gram, 0, n, 1), n, n, 40, false, 1f, threads, symmetric: true);
+            CheckGram(x, xt, gram, n, 40, 1, $"{what}: Gram");
         }
+    }
+
+    // Whether the product would read a copy of A rather than A itself.
+    private static bool CopiesApart(int bits, MatrixRef<float> a, int m, int n, int k, int threads)
+    {
+        var read = bits switch
+        {
+            512 => PackedGemm<Kernel512>.WithRowsApart(a, m, n, k, threads),
+            256 => PackedGemm<Kernel256>.WithRowsApart(a, m, n, k, threads),
+            _ => PackedGemm<Kernel128>.WithRowsApart(a, m, n, k, threads),
+        };
+        return !ReferenceEquals(read.Data, a.Data);
     }
 
     private static int RowsPerCacheSet(int bits, int rowStride) =>

@@ -1,4 +1,3 @@
-using System.Numerics;
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 
@@ -156,7 +155,8 @@ internal static unsafe class PackedGemm<TKernel>
     // The fewest ways an L1 data set has on those cores.
     private const int CacheWays = 8;
 
-    // Most floats of A WithRowsApart copies (16 MiB, kept per calling thread, as the packing buffers are).
+    // Most floats of A WithRowsApart copies: 16 MiB, kept by each calling thread, as the packing buffers are, and
+    // reused. Batched small products (one whole product per thread) stay far below it.
     private const int MaxRowsApartFloats = 1 << 22;
 
     [ThreadStatic]
@@ -167,10 +167,11 @@ internal static unsafe class PackedGemm<TKernel>
     /// multiple of <see cref="CacheSetSpan"/> (a 1024-float row), those lines all fall into one L1 set, and with
     /// more rows than the set has ways they evict each other at every depth: on Zen 4 (8-way L1) a 1024³ product
     /// of 12-row tiles ran at 187 GFLOP/s, and 211 with rows of 1040 floats. Such an A, when each of its elements
-    /// meets enough columns of B (n ≥ 16·NR) to repay the copy, is copied once, all threads sharing the work, to rows
-    /// an odd number of cache lines apart, which spreads them over the sets. Otherwise A is returned as it is.
+    /// meets enough columns of B (n ≥ 16·NR) to repay the copy, is copied once (split over the threads when it is
+    /// large) to rows an odd number of cache lines apart, which spreads them over the sets. Otherwise, and for the
+    /// 6-row tiles, whose rows never outnumber the ways, A is returned as it is.
     /// </summary>
-    private static MatrixRef<float> WithRowsApart(MatrixRef<float> a, int m, int n, int k, int threads)
+    internal static MatrixRef<float> WithRowsApart(MatrixRef<float> a, int m, int n, int k, int threads)
     {
         if (a.ColStride != 1 || m < TKernel.MR || n < 16 * TKernel.NR || RowsPerCacheSet(a.RowStride) <= CacheWays)
             return a;
@@ -192,19 +193,33 @@ internal static unsafe class PackedGemm<TKernel>
     private static void CopyRows(MatrixRef<float> from, MatrixRef<float> to, int m, int k, int parts) =>
         CpuParallel.Run(parts, parts, t =>
         {
-            for (int i = m * t / parts; i < m * (t + 1) / parts; i++)
+            int begin = (int)((long)m * t / parts),
+                end = (int)((long)m * (t + 1) / parts);
+            for (int i = begin; i < end; i++)
                 from.Data.AsSpan(from.Offset + i * from.RowStride, k)
                     .CopyTo(to.Data.AsSpan(to.Offset + i * to.RowStride));
         });
 
-    /// <summary>How many of a tile's MR rows, <paramref name="rowStride"/> floats apart, share one L1 set: rows
-    /// whose byte offsets differ by a multiple of <see cref="CacheSetSpan"/>.</summary>
+    /// <summary>
+    /// The most lines of one L1 set that a tile's MR rows, <paramref name="rowStride"/> floats apart, read at one
+    /// depth, the first row starting a line: rows whose lines lie a multiple of <see cref="CacheSetSpan"/> apart
+    /// share a set, and rows on one line (a broadcast row, stride 0) count once.
+    /// </summary>
     internal static int RowsPerCacheSet(int rowStride)
     {
-        int bytes = rowStride * sizeof(float);
-        int alike = bytes % CacheSetSpan == 0 ? CacheSetSpan : 1 << BitOperations.TrailingZeroCount(bytes);
-        int setsVisited = CacheSetSpan / alike;
-        return (TKernel.MR + setsVisited - 1) / setsVisited;
+        const int LineBytes = 64,
+            Sets = CacheSetSpan / LineBytes;
+        long Line(int row) => (long)row * rowStride * sizeof(float) / LineBytes;
+        int most = 0;
+        for (int i = 0; i < TKernel.MR; i++)
+        {
+            int sharing = 0;
+            for (int j = 0; j < TKernel.MR; j++)
+                if ((j == 0 || Line(j) != Line(j - 1)) && (Line(j) - Line(i)) % Sets == 0)
+                    sharing++;
+            most = Math.Max(most, sharing);
+        }
+        return most;
     }
 
     /// <summary>
