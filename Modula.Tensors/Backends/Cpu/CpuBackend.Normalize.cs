@@ -1,5 +1,6 @@
 using System.Numerics;
 using System.Numerics.Tensors;
+using Modula.Tensors.Primitives;
 
 namespace Modula.Tensors.Backends.Cpu;
 
@@ -52,9 +53,9 @@ internal sealed partial class CpuBackend
             yo = y.Offset,
             ro = inverse.Offset;
         var n = T.CreateTruncating(length);
-        // A mean square this small may hide squares below the normal range (float32's ends near 1e-38), whose lost
-        // bits would then matter; above it they cannot move the sum by a rounding error.
-        var tinyMeanSquare = T.CreateTruncating(Math.Pow(2, typeof(T) == typeof(float) ? -100 : -960));
+        var tinyMeanSquare = T.CreateTruncating(
+            typeof(T) == typeof(float) ? RmsRescue.MeanSquareFloat32 : RmsRescue.MeanSquareFloat64
+        );
         CpuParallel.For(y.Size / length, (long)y.Size * 2, (start, end) =>
         {
             for (long r = start; r < end; r++)

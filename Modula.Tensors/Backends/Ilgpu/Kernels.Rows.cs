@@ -115,10 +115,10 @@ internal static partial class Kernels
         }
         float meanSquare = GroupSum(partial, squares) / length,
             scale = 1f; // the mean square is of c / scale
-        // As on the CPU: squares that overflowed (values past about 1e19) or may have lost bits below float32's
-        // normal range (a mean square under 2^-100) are taken again on the row scaled to a largest magnitude of 1.
+        // As on the CPU (RmsRescue): squares that overflowed (values past about 1e19) or may have lost bits below
+        // float32's normal range are taken again on the row scaled to a largest magnitude of 1.
         // The branch is the same for every thread of the group: each sees the group's total.
-        if (!(meanSquare >= RescueMeanSquare && meanSquare <= float.MaxValue))
+        if (!(meanSquare >= RmsRescue.MeanSquareFloat32 && meanSquare <= float.MaxValue))
         {
             float largest = 0f;
             for (int j = t; j < length; j += RowGroupSize)
@@ -142,9 +142,6 @@ internal static partial class Kernels
         for (int j = t; j < length; j += RowGroupSize)
             y[at + j] = (x[at + j] - mean) * inv;
     }
-
-    /// <summary>The smallest mean square the normalization takes as it stands (2^-100, as on the CPU).</summary>
-    private const float RescueMeanSquare = 7.888609e-31f;
 
     /// <summary>The smallest normal float32, 2^-126.</summary>
     private const float SmallestNormal = 1.17549435e-38f;

@@ -176,11 +176,12 @@ internal static unsafe class PackedGemm<TKernel>
         if (a.ColStride != 1 || m < TKernel.MR || n < 16 * TKernel.NR || RowsPerCacheSet(a.RowStride) <= CacheWays)
             return a;
         const int Line = 16; // floats per 64-byte line
-        int stride = (k + Line - 1) / Line * Line;
-        if (stride / Line % 2 == 0)
-            stride += Line;
-        if ((long)m * stride > MaxRowsApartFloats)
+        long padded = (k + Line - 1L) / Line * Line;
+        if (padded / Line % 2 == 0)
+            padded += Line;
+        if (m * padded > MaxRowsApartFloats)
             return a;
+        int stride = (int)padded;
         var copy = _rowsApart;
         if (copy is null || copy.Length < m * stride)
             _rowsApart = copy = GC.AllocateUninitializedArray<float>(m * stride);
