@@ -310,12 +310,16 @@ public static class SafeTensors
     }
 
     /// <summary>
-    /// The bytes of <paramref name="path"/>, refused (<see cref="InvalidDataException"/>) when it is a pipe or yields
-    /// more bytes than its size (a device such as <c>/dev/zero</c>, which <see cref="File.ReadAllBytes"/> would read
-    /// until memory runs out).
+    /// The bytes of <paramref name="path"/>, refused (<see cref="InvalidDataException"/>) when it reports no size (an
+    /// empty file, or a pipe or device), is a pipe, or yields more bytes than its size (a device such as
+    /// <c>/dev/zero</c>, which <see cref="File.ReadAllBytes"/> would read until memory runs out).
     /// </summary>
     private static byte[] ReadRegularFile(string path)
     {
+        // Before opening: opening a named pipe waits for a writer, which may never come. Pipes, sockets and character
+        // devices report no size, and no checkpoint is empty.
+        if (new FileInfo(path) is { Exists: true, Length: 0 })
+            throw Bad(path, "it is empty, or a device or pipe, not a checkpoint file.");
         using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1);
         if (!stream.CanSeek)
             throw Bad(path, "it is a pipe or socket, not a checkpoint file.");
