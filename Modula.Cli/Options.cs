@@ -2,7 +2,8 @@ namespace Modula.Cli;
 
 /// <summary>
 /// Parses <c>--name value</c> (or <c>--name=value</c>) options against a declared set, so a
-/// mistyped option is an error that names it instead of being silently ignored.
+/// mistyped option is an error that names it instead of being silently ignored, as is an option
+/// given twice.
 /// </summary>
 public sealed class Options
 {
@@ -24,6 +25,10 @@ public sealed class Options
             int eq = name.IndexOf('=');
             if (eq >= 0)
                 (name, inline) = (name[..eq], name[(eq + 1)..]);
+            // A second value would silently replace the first (a script that appends an override, a pasted line):
+            // the run must not quietly use other settings than one of the two lines says.
+            if (_values.ContainsKey(name))
+                throw new UsageException($"option '--{name}' is given twice; give it once.");
             if (switches.Contains(name) && inline is null)
             {
                 _values[name] = "true";

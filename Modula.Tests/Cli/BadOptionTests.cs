@@ -25,6 +25,9 @@ public sealed class BadOptionTests
 
     [TestMethod]
     [DataRow("train gpt --heads 0", "--heads")]
+    [DataRow("train gpt --lr 0.1 --lr 0.2", "'--lr' is given twice")]
+    [DataRow("train gpt --lr=0.1 --width 64 --lr 0.1", "'--lr' is given twice")]
+    [DataRow("bench gpt-step --profile --profile", "'--profile' is given twice")]
     [DataRow("train gpt --lr NaN", "--lr")]
     [DataRow("train gpt --lr -1", "--lr")]
     [DataRow("train gpt --lr 0", "--lr")]

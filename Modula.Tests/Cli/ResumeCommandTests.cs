@@ -21,30 +21,33 @@ public sealed partial class ResumeCommandTests
     [TestCleanup]
     public void DeleteDirectory() => Directory.Delete(_dir, recursive: true);
 
+    // A tiny GPT run; an option in `more` replaces the base's own value.
     private string[] Tiny(int steps, params string[] more) =>
-        [
-            "train",
-            "gpt",
-            "--steps",
-            steps.ToString(System.Globalization.CultureInfo.InvariantCulture),
-            "--width",
-            "16",
-            "--heads",
-            "2",
-            "--blocks",
-            "1",
-            "--context",
-            "16",
-            "--batch",
-            "4",
-            "--eval-interval",
-            "5",
-            "--eval-batches",
-            "1",
-            "--log",
-            Path.Combine(_dir, "run.csv"),
-            .. more,
-        ];
+        CommandArguments.Overriding(
+            [
+                "train",
+                "gpt",
+                "--steps",
+                steps.ToString(System.Globalization.CultureInfo.InvariantCulture),
+                "--width",
+                "16",
+                "--heads",
+                "2",
+                "--blocks",
+                "1",
+                "--context",
+                "16",
+                "--batch",
+                "4",
+                "--eval-interval",
+                "5",
+                "--eval-batches",
+                "1",
+                "--log",
+                Path.Combine(_dir, "run.csv"),
+            ],
+            more
+        );
 
     private string Checkpoint => Path.Combine(_dir, "run.safetensors");
 

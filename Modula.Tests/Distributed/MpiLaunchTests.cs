@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Text;
 using Modula.Optim;
+using Modula.Tests.Cli;
 
 namespace Modula.Tests.Distributed;
 
@@ -128,7 +129,7 @@ public sealed class MpiLaunchTests
 
     private static Outcome Train(string directory, int ranks, params string[] extra)
     {
-        var args = Gpt.Concat(extra);
+        var args = CommandArguments.Overriding(Gpt, extra);
         var outcome =
             ranks == 1
                 ? Run(directory, Bin("modula"), args)
@@ -265,14 +266,17 @@ public sealed class MpiLaunchTests
     /// </summary>
     private Process StartLongJob(string directory, string marker, int every, StringBuilder output)
     {
-        var args = new[] { "-n", "2", Bin("modula") }
-            .Concat(Gpt.Select(a => a == "20" ? "100000" : a))
-            .Concat([
+        var args = new[] { "-n", "2", Bin("modula") }.Concat(
+            CommandArguments.Overriding(
+                Gpt,
+                "--steps",
+                "100000",
                 "--checkpoint",
                 "run.safetensors",
                 "--checkpoint-every",
-                every.ToString(CultureInfo.InvariantCulture),
-            ]);
+                every.ToString(CultureInfo.InvariantCulture)
+            )
+        );
         return Start(
             directory,
             RequireMpiexec(),
