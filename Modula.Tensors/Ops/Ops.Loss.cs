@@ -13,12 +13,14 @@ public static partial class Ops
     /// </summary>
     public static Tensor CrossEntropyRows(Tensor logits, Tensor labels, double scale = 1)
     {
-        int classes = CheckCrossEntropy(nameof(CrossEntropyRows), logits, labels);
+        const string op = nameof(CrossEntropyRows);
+        int classes = CheckCrossEntropy(op, logits, labels);
+        using var labelsDense = labels.IsContiguous ? null : Contiguous(labels);
+        CheckIndices(op, labelsDense ?? labels, classes);
         var losses = Tensor.Empty(new Shape(logits.Shape[0]), logits.DType, logits.Device);
         if (losses.Size == 0)
             return losses;
         using var dense = logits.IsContiguous ? null : Contiguous(logits);
-        using var labelsDense = labels.IsContiguous ? null : Contiguous(labels);
         using (logits.Device.Time(nameof(IBackend.CrossEntropyRows)))
             logits.Device.Backend.CrossEntropyRows(dense ?? logits, labelsDense ?? labels, losses, classes, scale);
         return losses;
@@ -42,11 +44,12 @@ public static partial class Ops
         Check.Compatible(op, upstream, logits);
         if (upstream.Size != 1)
             throw new ArgumentException($"{op}: the upstream gradient must have one element, got {upstream.Shape}.");
+        using var labelsDense = labels.IsContiguous ? null : Contiguous(labels);
+        CheckIndices(op, labelsDense ?? labels, classes);
         var dx = Tensor.Empty(logits.Shape, logits.DType, logits.Device);
         if (dx.Size == 0)
             return dx;
         using var dense = logits.IsContiguous ? null : Contiguous(logits);
-        using var labelsDense = labels.IsContiguous ? null : Contiguous(labels);
         using var up = upstream.IsContiguous ? null : Contiguous(upstream);
         using (logits.Device.Time(nameof(IBackend.CrossEntropyRowsBackward)))
             logits.Device.Backend.CrossEntropyRowsBackward(
@@ -61,7 +64,8 @@ public static partial class Ops
         return dx;
     }
 
-    /// <summary>Checks logits [rows, C] and labels [rows] (range too, for CPU labels); returns C.</summary>
+    /// <summary>Checks logits [rows, C] and labels [rows] (their range is checked by the caller, on the contiguous
+    /// labels the kernel reads); returns C.</summary>
     private static int CheckCrossEntropy(string op, Tensor logits, Tensor labels)
     {
         Check.Float(op, logits);
@@ -72,7 +76,6 @@ public static partial class Ops
             throw new ArgumentException(
                 $"{op}: logits must be [rows, classes] and labels [rows], got {logits.Shape} and {labels.Shape}."
             );
-        CheckIndices(op, labels, logits.Shape[1]);
         return logits.Shape[1];
     }
 }

@@ -100,6 +100,13 @@ public sealed class CrossEntropyTests
         // A valid strided column gives the losses of its contiguous copy.
         var good = Tensor.FromArray<int>([0, 9, 2, 9, 1, 9], new Shape(3, 2)).Slice(1, 0, 1).View(3);
         var expected = Ops.CrossEntropyRows(logits, Tensor.FromArray<int>([0, 2, 1], new Shape(3)));
-        CollectionAssert.AreEqual(expected.ToArray<float>(), Ops.CrossEntropyRows(logits, good).ToArray<float>());
+        using (var profiler = OpProfiler.Start(Device.Cpu))
+        {
+            CollectionAssert.AreEqual(expected.ToArray<float>(), Ops.CrossEntropyRows(logits, good).ToArray<float>());
+            Ops.CrossEntropyRowsBackward(logits, good, Ops.Ones(new Shape(1)), factor: 1);
+            // One copy of the labels per op serves both the range check and the kernel.
+            var copies = profiler.Stop().Where(o => o.Op == "Copy").Sum(o => o.Calls);
+            Assert.AreEqual(2, copies, "copies of the strided labels in a forward and a backward");
+        }
     }
 }
