@@ -18,8 +18,8 @@ public sealed class Identity : ElementwiseBond
 
 /// <summary>Sums a list of inputs; sensitivity 1. <c>a + b</c> is <c>Tuple(a, b) &gt;&gt; Add</c>. Leading axes
 /// broadcast (a position embedding [T, D] added to token embeddings [B, T, D]), but every input must have the same
-/// number of features on the last axis: a feature broadcast across others would count once per copy in each token's
-/// norm, and sensitivity 1 would no longer bound the sum.</summary>
+/// number of features on the last axis (a rank-0 input only with others of rank 0): a feature broadcast across others
+/// would count once per copy in each token's norm, and sensitivity 1 would no longer bound the sum.</summary>
 public sealed class Add : Bond
 {
     /// <inheritdoc/>
@@ -40,7 +40,10 @@ public sealed class Add : Bond
         var sum = inputs[0];
         for (int i = 1; i < inputs.Count; i++)
         {
-            if (inputs[i].Shape.Rank > 0 && sum.Shape.Rank > 0 && inputs[i].Shape[-1] != sum.Shape[-1])
+            // A rank-0 input has no feature axis: added to the others it would land on every feature, as a
+            // one-feature input would.
+            int Features(Variable x) => x.Shape.Rank == 0 ? 0 : x.Shape[-1];
+            if (Features(inputs[i]) != Features(sum))
                 throw new ModuleException(
                     $"inputs {string.Join(", ", inputs.Select(x => x.Shape))} differ in features (last axis): "
                         + "Add broadcasts leading axes only."

@@ -44,6 +44,16 @@ public sealed class ErrorTests
             new Add().Forward([new Variable(narrow), new Variable(wide)], [])
         );
         StringAssert.Contains(e.Message, "inputs [2, 1], [2, 5] differ in features (last axis)");
+        // A rank-0 input has no feature axis to match, and would be added to every feature.
+        using var scalar = Rand(6);
+        foreach (var (first, second) in new[] { (scalar, wide), (wide, scalar) })
+        {
+            e = Assert.ThrowsExactly<ModuleException>(() =>
+                new Add().Forward([new Variable(first), new Variable(second)], [])
+            );
+            StringAssert.Contains(e.Message, "differ in features (last axis)");
+        }
+        Assert.AreEqual(new Shape(), new Add().Forward([new Variable(scalar), new Variable(scalar)], [])[0].Shape);
         using var row = Rand(5, 5);
         var sum = new Add().Forward([new Variable(wide), new Variable(row)], []);
         Assert.AreEqual(new Shape(2, 5), sum[0].Shape, "leading axes broadcast");
