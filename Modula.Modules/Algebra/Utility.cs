@@ -37,12 +37,12 @@ public sealed class Add : Bond
     {
         if (inputs.Count == 0)
             throw new ModuleException("needs at least one input.");
+        // A rank-0 input has no feature axis: added to the others it would land on every feature, as a one-feature
+        // input would.
+        static int Features(Variable x) => x.Shape.Rank == 0 ? 0 : x.Shape[-1];
         var sum = inputs[0];
         for (int i = 1; i < inputs.Count; i++)
         {
-            // A rank-0 input has no feature axis: added to the others it would land on every feature, as a
-            // one-feature input would.
-            int Features(Variable x) => x.Shape.Rank == 0 ? 0 : x.Shape[-1];
             if (Features(inputs[i]) != Features(sum))
                 throw new ModuleException(
                     $"inputs {string.Join(", ", inputs.Select(x => x.Shape))} differ in features (last axis): "
