@@ -71,6 +71,7 @@ public sealed class BadOptionTests
     [DataRow("train gpt --eval-interval 0", "--eval-interval")]
     [DataRow("train gpt --log /nonexistent-folder/run.csv", "--log")]
     [DataRow("train gpt --checkpoint /nonexistent-folder/run.safetensors", "--checkpoint")]
+    [DataRow("train gpt --checkpoint /dev/null", "--checkpoint /dev/null is an empty file, a device or a pipe")]
     [DataRow("train gpt --resume FOLDER", "is a folder")]
     [DataRow("train gpt --data /nonexistent", "--data /nonexistent")]
     [DataRow("train mlp --data /nonexistent", "--data /nonexistent")]
