@@ -399,7 +399,7 @@ public static class TrainCommand
             );
         // What lies there is no checkpoint to continue or keep (a device such as /dev/null, a pipe, an empty file):
         // saying it holds one would send the user to --resume it.
-        if (checkpoint is not null && new FileInfo(checkpoint) is { Exists: true, Length: 0 })
+        if (checkpoint is not null && SafeTensors.ReportsNoSize(checkpoint))
             throw new UsageException(
                 $"--checkpoint {checkpoint} is an empty file, a device or a pipe, not a place for checkpoints; "
                     + "remove it or choose another path."

@@ -310,15 +310,28 @@ public static class SafeTensors
     }
 
     /// <summary>
+    /// True when <paramref name="path"/>, its links followed, exists but reports no size: an empty file, a named pipe,
+    /// a socket or a character device such as <c>/dev/null</c>. No checkpoint is such a file, and opening a pipe
+    /// waits for a writer that may never come.
+    /// </summary>
+    public static bool ReportsNoSize(string path)
+    {
+        var info = new FileInfo(path);
+        // A link's own length is that of the path it names; the target's is the one that counts.
+        if (info.LinkTarget is not null && info.ResolveLinkTarget(returnFinalTarget: true) is FileInfo target)
+            info = target;
+        return info is { Exists: true, Length: 0 };
+    }
+
+    /// <summary>
     /// The bytes of <paramref name="path"/>, refused (<see cref="InvalidDataException"/>) when it reports no size (an
     /// empty file, or a pipe or device), is a pipe, or yields more bytes than its size (a device such as
     /// <c>/dev/zero</c>, which <see cref="File.ReadAllBytes"/> would read until memory runs out).
     /// </summary>
     private static byte[] ReadRegularFile(string path)
     {
-        // Before opening: opening a named pipe waits for a writer, which may never come. Pipes, sockets and character
-        // devices report no size, and no checkpoint is empty.
-        if (new FileInfo(path) is { Exists: true, Length: 0 })
+        // Before opening: opening a named pipe waits for a writer, which may never come.
+        if (ReportsNoSize(path))
             throw Bad(path, "it is empty, or a device or pipe, not a checkpoint file.");
         using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1);
         if (!stream.CanSeek)

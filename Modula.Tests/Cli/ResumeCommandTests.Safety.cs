@@ -145,15 +145,23 @@ public sealed partial class ResumeCommandTests
         string fifo = Path.Combine(_dir, "fifo");
         if (System.Diagnostics.Process.Start("mkfifo", fifo) is not { } mkfifo || !mkfifo.WaitForExit(10_000))
             Assert.Inconclusive("mkfifo did not run.");
-        var reader = Task.Run(() => SafeTensors.Read(fifo));
-        bool finished = ((IAsyncResult)reader).AsyncWaitHandle.WaitOne(10_000);
-        if (!finished)
-            using (File.OpenWrite(fifo)) { } // lets the blocked reader go before the test fails
-        Assert.IsTrue(finished, "reading a named pipe without a writer waited for one");
-        var pipe = Assert.ThrowsExactly<InvalidDataException>(() => reader.GetAwaiter().GetResult());
-        StringAssert.Contains(pipe.Message, "a device or pipe, not a checkpoint file");
+        // Reads path on another thread; fails, after letting the reader go, if it waits for a writer.
+        InvalidDataException RefusedWithoutWaiting(string path)
+        {
+            var reader = Task.Run(() => SafeTensors.Read(path));
+            bool finished = ((IAsyncResult)reader).AsyncWaitHandle.WaitOne(10_000);
+            if (!finished)
+                using (File.OpenWrite(fifo)) { }
+            Assert.IsTrue(finished, $"reading {path} waited for a writer");
+            return Assert.ThrowsExactly<InvalidDataException>(() => reader.GetAwaiter().GetResult());
+        }
+        StringAssert.Contains(RefusedWithoutWaiting(fifo).Message, "a device or pipe, not a checkpoint file");
         (code, _, error) = Run(["certify", "--checkpoint", fifo]);
         Assert.AreEqual(4, code, error);
+        // Through a symbolic link, whose own length is that of the path it names.
+        string link = Path.Combine(_dir, "link");
+        File.CreateSymbolicLink(link, fifo);
+        StringAssert.Contains(RefusedWithoutWaiting(link).Message, "a device or pipe, not a checkpoint file");
     }
 
     [TestMethod]
