@@ -344,8 +344,13 @@ public static class TrainCommand
         options.GetOutputFile("log", "train.csv");
         if (gpt || options.Get("data", "fashion-mnist") != "fashion-mnist")
             options.GetExistingDirectory("data");
-        if (options.Has("checkpoint"))
-            options.GetOutputFile("checkpoint", "");
+        // What lies there is no checkpoint to continue or keep (a device such as /dev/null, a pipe, an empty file):
+        // saying it holds one would send the user to --resume it.
+        if (options.Has("checkpoint") && SafeTensors.ReportsNoSize(options.GetOutputFile("checkpoint", "")))
+            throw new UsageException(
+                $"--checkpoint {options.Get("checkpoint", "")} is an empty file, a device or a pipe, not a place for "
+                    + "checkpoints; remove it or choose another path."
+            );
         if (options.Has("resume"))
             options.GetExistingFile("resume");
     }
@@ -396,13 +401,6 @@ public static class TrainCommand
                 $"{first} and any other NAME.step-N.EXT beside --checkpoint {checkpoint} are another run's "
                     + "snapshots, which this run's --keep would delete or overwrite; remove them or choose another "
                     + "--checkpoint."
-            );
-        // What lies there is no checkpoint to continue or keep (a device such as /dev/null, a pipe, an empty file):
-        // saying it holds one would send the user to --resume it.
-        if (checkpoint is not null && SafeTensors.ReportsNoSize(checkpoint))
-            throw new UsageException(
-                $"--checkpoint {checkpoint} is an empty file, a device or a pipe, not a place for checkpoints; "
-                    + "remove it or choose another path."
             );
         if (
             resume is not null

@@ -37,9 +37,9 @@ public sealed class Add : Bond
     {
         if (inputs.Count == 0)
             throw new ModuleException("needs at least one input.");
-        // A rank-0 input has no feature axis: added to the others it would land on every feature, as a one-feature
-        // input would.
-        static int Features(Variable x) => x.Shape.Rank == 0 ? 0 : x.Shape[-1];
+        // A rank-0 input has no feature axis (−1, unlike any width): added to the others it would land on every
+        // feature, as a one-feature input would.
+        static int Features(Variable x) => x.Shape.Rank == 0 ? -1 : x.Shape[-1];
         var sum = inputs[0];
         for (int i = 1; i < inputs.Count; i++)
         {

@@ -81,8 +81,10 @@ public static class Checkpoint
     /// <summary>Reads and validates a checkpoint file (format, both checksums) without applying it.</summary>
     public static CheckpointFile Load(string path)
     {
-        var (tensors, metadata) = SafeTensors.Read(path);
-        return Validated(path, new FileInfo(path).Length, tensors, metadata);
+        // The bytes read give the size: a link's own length, or a file replaced since, would not.
+        var bytes = SafeTensors.ReadCheckpointBytes(path);
+        var (tensors, metadata) = SafeTensors.Parse(bytes, path);
+        return Validated(path, bytes.Length, tensors, metadata);
     }
 
     /// <summary>Validates the bytes of a checkpoint file (format, both checksums) without applying them.</summary>

@@ -287,12 +287,16 @@ public static class SafeTensors
     /// a missing or wrong checksum of the data or of the header — is an
     /// <see cref="InvalidDataException"/>; nothing much larger than the file is allocated.
     /// </summary>
-    public static (Dictionary<string, SafeTensor> Tensors, Dictionary<string, string> Metadata) Read(string path)
+    public static (Dictionary<string, SafeTensor> Tensors, Dictionary<string, string> Metadata) Read(string path) =>
+        Parse(ReadCheckpointBytes(path), path);
+
+    /// <summary>The bytes of a checkpoint file, unparsed: a missing file is a <see cref="FileNotFoundException"/>,
+    /// one that cannot be read, or that is no regular file, an <see cref="InvalidDataException"/>.</summary>
+    internal static byte[] ReadCheckpointBytes(string path)
     {
-        byte[] file;
         try
         {
-            file = ReadRegularFile(path);
+            return ReadRegularFile(path);
         }
         catch (FileNotFoundException)
         {
@@ -306,7 +310,6 @@ public static class SafeTensors
         {
             throw new InvalidDataException($"Cannot read checkpoint '{path}': {e.Message}", e);
         }
-        return Parse(file, path);
     }
 
     /// <summary>
@@ -317,9 +320,16 @@ public static class SafeTensors
     public static bool ReportsNoSize(string path)
     {
         var info = new FileInfo(path);
-        // A link's own length is that of the path it names; the target's is the one that counts.
-        if (info.LinkTarget is not null && info.ResolveLinkTarget(returnFinalTarget: true) is FileInfo target)
-            info = target;
+        try
+        {
+            // A link's own length is that of the path it names; the target's is the one that counts.
+            if (info.LinkTarget is not null && info.ResolveLinkTarget(returnFinalTarget: true) is FileInfo target)
+                info = target;
+        }
+        catch (IOException)
+        {
+            return false; // a loop of links: opening it fails, and says so
+        }
         return info is { Exists: true, Length: 0 };
     }
 

@@ -126,8 +126,6 @@ public sealed class CommandLineFuzzTests
             "0",
             "--jobs",
             "1",
-            "--out",
-            "OUT",
             "--data",
             "DATA",
             "--no-download",
@@ -163,7 +161,6 @@ public sealed class CommandLineFuzzTests
                             "LOG" => Path.Combine(folder, "log.csv"),
                             "DATA" => data,
                             "JUNK" => junk,
-                            "OUT" => Path.Combine(folder, "sweep"),
                             _ => a,
                         }
                     )
