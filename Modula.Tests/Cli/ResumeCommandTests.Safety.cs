@@ -165,6 +165,19 @@ public sealed partial class ResumeCommandTests
     }
 
     [TestMethod]
+    public void ACheckpointReachedThroughALinkIsReadWhole()
+    {
+        // Found by fuzzing: the size bound was the link's own length, so a valid checkpoint behind a link was
+        // refused as "an impossible model".
+        Assert.AreEqual(0, Run(Tiny(5, "--checkpoint", Checkpoint)).Code);
+        string link = Path.Combine(_dir, "latest.safetensors");
+        File.CreateSymbolicLink(link, Checkpoint);
+        Assert.AreEqual(new FileInfo(Checkpoint).Length, Modula.Optim.Checkpoint.Load(link).FileBytes);
+        var (code, output, error) = Run(["generate", "--checkpoint", link, "--length", "5"]);
+        Assert.AreEqual(0, code, output + error);
+    }
+
+    [TestMethod]
     public void GenerateRefusesScoresThatAreNotFinite()
     {
         // Found by review: NaN scores made every character equally likely. Weights of 10³⁸ are finite (Restore takes
