@@ -102,15 +102,26 @@ public sealed class Options
     public string GetDevice()
     {
         string device = Get("device", "cpu");
+        return IsDeviceName(device)
+            ? device
+            : throw new UsageException($"unknown device '{device}'; use cpu, cuda[:N], opencl[:N] or ilgpu-cpu.");
+    }
+
+    /// <summary>True when <paramref name="device"/> has the form of a device: cpu, ilgpu-cpu, cuda[:N] or
+    /// opencl[:N], in any case.</summary>
+    public static bool IsDeviceName(string device)
+    {
         string name = device.Trim().ToLowerInvariant();
         int colon = name.IndexOf(':');
         string kind = colon < 0 ? name : name[..colon];
         bool indexOk =
             colon < 0 || (kind is "cuda" or "opencl" && int.TryParse(name[(colon + 1)..], out int i) && i >= 0);
-        return kind is "cpu" or "ilgpu-cpu" or "cuda" or "opencl" && indexOk
-            ? device
-            : throw new UsageException($"unknown device '{device}'; use cpu, cuda[:N], opencl[:N] or ilgpu-cpu.");
+        return kind is "cpu" or "ilgpu-cpu" or "cuda" or "opencl" && indexOk;
     }
+
+    /// <summary>True when <paramref name="path"/> can name a file: not empty, and free of characters no path may
+    /// hold (NUL).</summary>
+    public static bool IsPathText(string path) => path.Length > 0 && path.IndexOfAny(Path.GetInvalidPathChars()) < 0;
 
     /// <summary>
     /// A file to read: a folder is a usage error; a missing file is a <see cref="FileNotFoundException"/>

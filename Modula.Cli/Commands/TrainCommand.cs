@@ -416,11 +416,14 @@ public static class TrainCommand
         {
             // Restore checks the step
             RunIdentity.Check(resume.Path, resume.Metadata, identity, StepOf(resume), options.Has("extend"));
-            // A resumed run continues (and trims past its step) only the log it recorded; any other must be new.
+            // A resumed run continues (and trims past its step) only the log it recorded, and only a file with rows
+            // to keep: a device or pipe there (/dev/null, or /dev/zero in a forged checkpoint) is written to, never
+            // read. Any other log must be new.
             continuesLog =
                 resume.Metadata.TryGetValue(RunIdentity.ResumePrefix + "log", out var recorded)
                 && Path.GetFullPath(recorded) == log
-                && File.Exists(log);
+                && File.Exists(log)
+                && !SafeTensors.ReportsNoSize(log);
             if (!continuesLog)
                 RunLog.CheckFresh(log);
         }

@@ -189,6 +189,12 @@ public static class RunIdentity
             && !int.TryParse(seed, NumberStyles.None, CultureInfo.InvariantCulture, out _)
         )
             problems.Add($"seed '{seed}' is not a non-negative integer");
+        // The resumed run's device and files, which it opens without the command line's checks.
+        if (options.TryGetValue("device", out var device) && !Options.IsDeviceName(device))
+            problems.Add($"device '{device}' is not cpu, ilgpu-cpu, cuda[:N] or opencl[:N]");
+        foreach (var key in (string[])["log", "data"])
+            if (options.TryGetValue(key, out var file) && !Options.IsPathText(file))
+                problems.Add($"{key} '{file}' is not a path");
         if (problems.Count > 0)
             throw new InvalidDataException(
                 $"Checkpoint '{path}' records an impossible run: {string.Join("; ", problems)}."

@@ -178,6 +178,31 @@ public sealed partial class ResumeCommandTests
     }
 
     [TestMethod]
+    public void AForgedDeviceOrLogInTheCheckpointIsRefusedOrWrittenNeverRead()
+    {
+        // Found by fuzzing: an empty resume.device crashed the process, and a resume.log naming /dev/zero was read
+        // as the log to continue, without end.
+        Assert.AreEqual(0, Run(Tiny(5, "--checkpoint", Checkpoint)).Code);
+        var (tensors, metadata) = SafeTensors.Read(Checkpoint);
+        string[] extend = ["train", "gpt", "--resume", Checkpoint, "--steps", "10", "--extend"];
+        File.WriteAllBytes(Checkpoint, SafeTensors.Serialize(tensors, Forged(metadata, "resume.device", "")));
+        var (code, output, error) = Run(extend);
+        Assert.AreEqual(4, code, output + error);
+        StringAssert.Contains(error, "device '' is not cpu, ilgpu-cpu, cuda[:N] or opencl[:N]");
+        if (!File.Exists("/dev/zero"))
+            Assert.Inconclusive("/dev/zero: Unix only.");
+        File.WriteAllBytes(Checkpoint, SafeTensors.Serialize(tensors, Forged(metadata, "resume.log", "/dev/zero")));
+        (code, output, error) = Run(extend);
+        Assert.AreEqual(0, code, output + error);
+    }
+
+    private static Dictionary<string, string> Forged(
+        IReadOnlyDictionary<string, string> metadata,
+        string key,
+        string value
+    ) => new(metadata) { [key] = value };
+
+    [TestMethod]
     public void GenerateRefusesScoresThatAreNotFinite()
     {
         // Found by review: NaN scores made every character equally likely. Weights of 10³⁸ are finite (Restore takes

@@ -70,6 +70,30 @@ public sealed class RunIdentityTests
     public void AManifoldSettingOfAnotherRuleIsRefused(string key, string value) =>
         AssertRefused(Recorded("mlp", (key, value)), "manifold settings are recorded for rule 'normalize'");
 
+    [TestMethod]
+    [DataRow("device", "", "device '' is not cpu, ilgpu-cpu, cuda[:N] or opencl[:N]")]
+    [DataRow("device", "tpu", "device 'tpu' is not cpu")]
+    [DataRow("device", "cuda:-1", "device 'cuda:-1' is not cpu")]
+    [DataRow("log", "", "log '' is not a path")]
+    [DataRow("log", "a\0b", "log 'a\0b' is not a path")]
+    [DataRow("data", "", "data '' is not a path")]
+    public void AForgedResumeEntryIsRefused(string key, string value, string problem)
+    {
+        var metadata = Recorded("mlp");
+        metadata["resume." + key] = value;
+        AssertRefused(metadata, problem);
+    }
+
+    [TestMethod]
+    public void SaneResumeEntriesPass()
+    {
+        var metadata = Recorded("mlp");
+        metadata["resume.device"] = "CUDA:1";
+        metadata["resume.log"] = "/tmp/run log.csv";
+        metadata["resume.data"] = "data";
+        RunIdentity.CheckRecorded(CheckpointPath, metadata);
+    }
+
     private static void AssertRefused(Dictionary<string, string> metadata, string problem)
     {
         var error = Assert.ThrowsExactly<InvalidDataException>(() =>
