@@ -49,7 +49,7 @@ public static class Models
             },
             "mlp" => FixedMlp(options),
             "resmlp" => Mlp.ResMlp(
-                Width(options, 256),
+                Width(options, 256, 1, HiddenWeight),
                 Blocks(options, 6),
                 BlockDepth(options),
                 28 * 28,
@@ -57,7 +57,7 @@ public static class Models
                 RmsEpsilon(options)
             ),
             "rescnn" => Mlp.ResCnn(
-                Width(options, 32),
+                Width(options, 32, 9, ConvolutionWeight),
                 Blocks(options, 3),
                 BlockDepth(options),
                 1,
@@ -72,10 +72,24 @@ public static class Models
     private static Module FixedMlp(Options options)
     {
         options.Reject("mlp (its depth is fixed; use resmlp)", "blocks", "block-depth");
-        return Mlp.V2(10, 28 * 28, Width(options, 256), 3);
+        return Mlp.V2(10, 28 * 28, Width(options, 256, 1, HiddenWeight), 3);
     }
 
-    private static int Width(Options options, int fallback) => options.GetInt("width", fallback, 1, MaxWidth);
+    private const string HiddenWeight = "--width² (a hidden weight)",
+        ConvolutionWeight = "9·--width² (a convolution's weight)",
+        GptMlpWeight = "4·--width² (an MLP weight)";
+
+    /// <summary>
+    /// <c>--width</c> or its default, refused when the model's largest weight, <paramref name="perSquare"/>·width²
+    /// elements (<paramref name="weight"/>), would not fit one tensor: checked here, where every command that builds
+    /// a model reads the width.
+    /// </summary>
+    private static int Width(Options options, int fallback, int perSquare, string weight)
+    {
+        int width = options.GetInt("width", fallback, 1, MaxWidth);
+        Fits((double)perSquare * width * width, weight);
+        return width;
+    }
 
     private static int Blocks(Options options, int fallback) => options.GetInt("blocks", fallback, 1, MaxBlocks);
 
@@ -122,10 +136,13 @@ public static class Models
             _ => throw new UsageException($"unknown model '{name}'; available: mlp, resmlp, rescnn."),
         };
 
+    /// <summary>The characters of tinyshakespeare, the vocabulary of every GPT the command line builds.</summary>
+    public const int GptVocabulary = 65;
+
     /// <summary>The GPT sizes from the options (defaults: Modula's Shakespeare configuration).</summary>
     public static GptConfig GptConfig(Options options)
     {
-        int width = Width(options, 128),
+        int width = Width(options, 128, 4, GptMlpWeight),
             heads = options.GetInt("heads", 4, 1, MaxWidth);
         if (width % heads != 0)
             throw new UsageException($"--width {width} must be divisible by --heads {heads}.");
@@ -134,7 +151,7 @@ public static class Models
                 $"--recipe v2 rotates pairs of features (RoPE): --width {width} / --heads {heads} must be even."
             );
         return new GptConfig(
-            Vocab: 65,
+            Vocab: GptVocabulary,
             Context: options.GetInt("context", 64, 1, MaxContext),
             Heads: heads,
             DEmbed: width,
@@ -154,7 +171,7 @@ public static class Models
         Fits(tokens * 4 * c.DEmbed, "--batch × --context × 4·--width (the MLP's hidden activations)");
         Fits(tokens * c.Heads * c.Context, "--batch × --heads × --context² (the attention scores)");
         Fits(tokens * c.Vocab, $"--batch × --context × {c.Vocab} (the logits over the vocabulary)");
-        Fits(4.0 * c.DEmbed * c.DEmbed, "4·--width² (an MLP weight)");
+        Fits(4.0 * c.DEmbed * c.DEmbed, GptMlpWeight);
     }
 
     /// <summary>The same check for a classifier of <paramref name="sizes"/> (see <see
@@ -166,11 +183,11 @@ public static class Models
         {
             // Each 3×3 convolution unfolds its input to [batch, 9·width, 28·28] patches.
             Fits((double)batch * 9 * width * 28 * 28, "--batch × 9·--width × 28² (a convolution's unfolded patches)");
-            Fits(9 * width * width, "9·--width² (a convolution's weight)");
+            Fits(9 * width * width, ConvolutionWeight);
             return;
         }
         Fits((double)batch * Math.Max(width, 28 * 28), "--batch × max(--width, 28²) (one layer's activations)");
-        Fits(width * width, "--width² (a hidden weight)");
+        Fits(width * width, HiddenWeight);
     }
 
     private static void Fits(double elements, string what)

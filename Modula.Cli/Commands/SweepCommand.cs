@@ -166,6 +166,13 @@ public static class SweepCommand
             averaged = options.GetPositiveInt("average-last", Math.Min(steps, gpt ? 20 : 50));
         if (averaged > steps)
             throw new UsageException($"--average-last {averaged} exceeds the --steps {steps} each run trains.");
+        int batch = options.GetPositiveInt("batch", gpt ? 12 : 128);
+        // Every run's tensors must fit before the first starts, not when a later cell reaches them.
+        foreach (int width in widths.Append(baseWidth))
+            if (gpt)
+                Models.CheckTensorSizes(SweepRunner.GptShape(Models.GptVocabulary, width, 1), batch);
+            else
+                Models.CheckTensorSizes(family, new Dictionary<string, int> { ["width"] = width }, batch);
         return new SweepPlan(
             family,
             optimizers,
@@ -175,7 +182,7 @@ public static class SweepCommand
             options.GetInt("base-depth", 2, 1, Models.MaxBlocks),
             grid,
             steps,
-            options.GetPositiveInt("batch", gpt ? 12 : 128),
+            batch,
             seeds,
             averaged
         );

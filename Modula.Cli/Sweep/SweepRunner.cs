@@ -33,21 +33,26 @@ public sealed class SweepRunner(SweepPlan plan, SweepStore store, Func<SweepCell
             },
             "gpt" => cell =>
             {
-                var config = new GptConfig(
-                    Vocab: text!.Vocabulary.Length,
-                    Context: 64,
-                    Heads: 4,
-                    DEmbed: cell.Width,
-                    DQuery: cell.Width / 4,
-                    DValue: cell.Width / 4,
-                    Blocks: cell.Depth
-                );
+                var config = GptShape(text!.Vocabulary.Length, cell.Width, cell.Depth);
                 var settings = new GptSettings("v1", config, Choice(cell), cell.Steps, cell.Batch, (ulong)cell.Seed);
                 using var run = new GptRun(settings, text, device);
                 return Losses(cell, run.Step);
             },
             _ => throw new UsageException($"unknown sweep family '{family}'; use resmlp or gpt."),
         };
+
+    /// <summary>The GPT of a sweep's cell: Modula v1's, with 4 heads and a context of 64, at the cell's width and
+    /// depth.</summary>
+    public static GptConfig GptShape(int vocabulary, int width, int depth) =>
+        new(
+            Vocab: vocabulary,
+            Context: 64,
+            Heads: 4,
+            DEmbed: width,
+            DQuery: width / 4,
+            DValue: width / 4,
+            Blocks: depth
+        );
 
     private static ClassifierSettings Settings(SweepCell cell) =>
         new(Choice(cell), cell.Steps, cell.Batch, (ulong)cell.Seed);
