@@ -382,6 +382,17 @@ public static class TrainCommand
             throw new UsageException($"--keep must be 0 or more, got {keep}.");
         if (checkpoint is not null && Directory.Exists(checkpoint))
             throw new UsageException($"--checkpoint {checkpoint} is a folder; give a file path.");
+        // The first save would fail only after an interval's work: a temporary file's name is the checkpoint's and up
+        // to 49 bytes more (16 more for a kept copy's step), and a file system takes 255 at most.
+        int longest = checkpoint is null ? 0 : CheckpointWriter.LongestNameBytes(checkpoint, keep);
+        if (longest > CheckpointWriter.MaxNameBytes)
+            throw new UsageException(
+                $"--checkpoint {Path.GetFileName(checkpoint)} is too long a name: saving it "
+                    + (keep > 0 ? "and its kept copies " : "")
+                    + $"writes temporary files of {longest} bytes of name beside it, more than a file system takes "
+                    + $"({CheckpointWriter.MaxNameBytes}); give a name {longest - CheckpointWriter.MaxNameBytes} "
+                    + "bytes shorter."
+            );
         if (
             log == checkpoint
             || (resume is not null && log == Path.GetFullPath(resume.Path))

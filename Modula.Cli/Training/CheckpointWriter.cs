@@ -182,14 +182,32 @@ public sealed class CheckpointWriter : IDisposable
     }
 
     /// <summary>Where the copy of step <paramref name="step"/> is kept (with <c>keep</c> &gt; 0).</summary>
-    public string StepPath(int step) =>
+    public string StepPath(int step) => StepPath(_path, step);
+
+    private static string StepPath(string path, int step) =>
         Path.Combine(
-            Path.GetDirectoryName(_path)!,
+            Path.GetDirectoryName(path)!,
             string.Create(
                 CultureInfo.InvariantCulture,
-                $"{Path.GetFileNameWithoutExtension(_path)}.step-{step:D7}{Path.GetExtension(_path)}"
+                $"{Path.GetFileNameWithoutExtension(path)}.step-{step:D7}{Path.GetExtension(path)}"
             )
         );
+
+    /// <summary>The most bytes a file name may hold on Linux and macOS file systems (NAME_MAX).</summary>
+    public const int MaxNameBytes = 255;
+
+    /// <summary>
+    /// The bytes of the longest file name a writer for <paramref name="path"/> keeping <paramref name="keep"/> copies
+    /// may create: the temporary file of a kept copy (with <paramref name="keep"/> &gt; 0) or of the checkpoint, with
+    /// the longest step and process id. A run checks it against <see cref="MaxNameBytes"/> before training, since the
+    /// first save would otherwise fail only after the first interval's work.
+    /// </summary>
+    public static int LongestNameBytes(string path, int keep)
+    {
+        string full = Path.GetFullPath(path),
+            written = keep > 0 ? StepPath(full, int.MaxValue) : full;
+        return System.Text.Encoding.UTF8.GetByteCount(SafeTensors.TempName(written, int.MaxValue, Guid.Empty));
+    }
 
     /// <summary>The kept copies (<c>NAME.step-NNNNNNN.EXT</c>) beside the checkpoint <paramref name="path"/>, oldest
     /// first; none when its folder does not exist.</summary>

@@ -118,6 +118,10 @@ public static class SafeTensors
     /// name="path"/>.</summary>
     public static string TempPrefix(string path) => $".{Path.GetFileName(Path.GetFullPath(path))}.";
 
+    /// <summary>The name of the temporary file that process <paramref name="processId"/> writes, as write <paramref
+    /// name="id"/>, before renaming it to <paramref name="path"/>: <c>.NAME.PID.ID.tmp</c>.</summary>
+    public static string TempName(string path, int processId, Guid id) => $"{TempPrefix(path)}{processId}.{id:N}.tmp";
+
     /// <summary>
     /// Writes atomically: to a temporary file in the same directory, flushed to disk, then
     /// renamed over <paramref name="path"/>. A failure at any point leaves the old file intact
@@ -136,7 +140,7 @@ public static class SafeTensors
         // Tensors are written straight from their host copies, so saving needs no second copy of the data.
         var ordered = tensors.OrderBy(p => p.Key, StringComparer.Ordinal).ToList();
         var header = EncodeHeader(ordered, metadata);
-        string temp = Path.Combine(directory, $"{TempPrefix(full)}{Environment.ProcessId}.{Guid.NewGuid():N}.tmp");
+        string temp = Path.Combine(directory, TempName(full, Environment.ProcessId, Guid.NewGuid()));
         try
         {
             using (var file = new FileStream(temp, FileMode.CreateNew, FileAccess.Write, FileShare.None))
