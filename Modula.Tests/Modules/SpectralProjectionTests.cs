@@ -162,6 +162,18 @@ public sealed class SpectralProjectionTests
     }
 
     [TestMethod]
+    [DataRow(1e-78)]
+    [DataRow(1e-60)]
+    public void ASoftCapTooWeakForFloat32LeavesTheWeightsAsTheyAre(double alpha)
+    {
+        // Found by fuzzing: with α = 1e-78 the guard's limit 1/√(3α) was ∞ in float32, and ∞/∞ made the weights
+        // NaN. p = x − α·x³ and p + α·p³ differ from x by at most α·x³, far below float32's resolution here.
+        using var input = Ops.Normal(new Shape(2, 6, 4), new Generator(5), DType.Float32);
+        using var capped = SpectralProjection.SoftCap(1, alpha).Apply(input);
+        CollectionAssert.AreEqual(HostLinalg.HostArray(input), HostLinalg.HostArray(capped));
+    }
+
+    [TestMethod]
     public void HardCapAndSoftCapApproximateTheClip()
     {
         // The scalar maps themselves: P within 0.034 of min(1, x) up to 3.5, and the coupled soft cap sends the
