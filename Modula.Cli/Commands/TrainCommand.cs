@@ -21,7 +21,6 @@ public static class TrainCommand
         "data",
         "log",
         "eval-interval",
-        "eval-batches",
         "checkpoint",
         "checkpoint-every",
         "keep",
@@ -113,7 +112,11 @@ public static class TrainCommand
         return args[0] switch
         {
             "gpt" => TrainGpt(
-                new Options(args[1..], [.. Common, "recipe", "context", "width", "heads", "blocks"], Switches),
+                new Options(
+                    args[1..],
+                    [.. Common, "eval-batches", "recipe", "context", "width", "heads", "blocks"],
+                    Switches
+                ),
                 output,
                 error
             ),
@@ -342,6 +345,14 @@ public static class TrainCommand
         options.GetPositiveInt("eval-interval", 200);
         options.GetInt("eval-batches", 100, 1, MaxEvalBatches);
         options.GetOutputFile("log", "train.csv");
+        // Settings that would otherwise change nothing, silently: where no checkpoint is written, and a new horizon
+        // that is not given.
+        if (!options.Has("checkpoint") && !options.Has("resume"))
+            options.Reject("a run without --checkpoint PATH (or --resume PATH)", "keep", "checkpoint-every");
+        if (options.Has("extend") && !options.Has("resume"))
+            throw new UsageException("--extend applies only with --resume PATH.");
+        if (options.Has("extend") && !options.Has("steps"))
+            throw new UsageException("--extend needs --steps N, the run's new horizon.");
         if (gpt || options.Get("data", "fashion-mnist") != "fashion-mnist")
             options.GetExistingDirectory("data");
         // What lies there is no checkpoint to continue or keep (a device such as /dev/null, a pipe, an empty file):
@@ -440,8 +451,6 @@ public static class TrainCommand
         }
         else
         {
-            if (options.Has("extend"))
-                throw new UsageException("--extend applies only with --resume PATH.");
             RunLog.CheckFresh(log);
             if (checkpoint is not null && File.Exists(checkpoint))
                 throw new UsageException(
