@@ -101,7 +101,7 @@ public static class CommandLine
     /// <summary>Runs one command; its errors are turned into messages and exit codes by <see cref="Run"/>.</summary>
     private static int Dispatch(string[] args, TextWriter output, TextWriter error)
     {
-        if (args.Length == 0 || args[0] is "--help" or "-h" || args is ["help"] or ["help", "help"])
+        if (args.Length == 0 || args[0] is "--help" or "-h" || args is ["help"] or ["help", "help" or "--help" or "-h"])
         {
             output.WriteLine(Usage);
             return args.Length == 0 ? 2 : 0;

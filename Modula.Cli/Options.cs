@@ -29,8 +29,10 @@ public sealed class Options
             // the run must not quietly use other settings than one of the two lines says.
             if (_values.ContainsKey(name))
                 throw new UsageException($"option '--{name}' is given twice; give it once.");
-            if (switches.Contains(name) && inline is null)
+            if (switches.Contains(name))
             {
+                if (inline is not null)
+                    throw new UsageException($"option '--{name}' takes no value; give '--{name}' alone.");
                 _values[name] = "true";
                 continue;
             }
@@ -130,6 +132,8 @@ public sealed class Options
     public string GetExistingFile(string name)
     {
         string path = GetPath(name, "");
+        if (path.Length == 0)
+            throw new UsageException($"--{name} is empty; give a file.");
         if (Directory.Exists(path))
             throw new UsageException($"--{name} {path} is a folder, not a file.");
         return File.Exists(path) ? path : throw new FileNotFoundException($"--{name} {path} does not exist.", path);

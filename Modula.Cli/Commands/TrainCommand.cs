@@ -431,7 +431,7 @@ public static class TrainCommand
             && File.Exists(checkpoint)
         )
             throw new UsageException(
-                $"--checkpoint {checkpoint} already holds a checkpoint; resume into another path or remove it."
+                $"--checkpoint {checkpoint} already exists; resume into another path or remove it."
             );
         bool continuesLog = false;
         if (resume is not null)
@@ -454,9 +454,8 @@ public static class TrainCommand
             RunLog.CheckFresh(log);
             if (checkpoint is not null && File.Exists(checkpoint))
                 throw new UsageException(
-                    $"--checkpoint {checkpoint} already holds a checkpoint; continue that run with --resume "
-                        + $"{checkpoint}, "
-                        + "or remove it or choose another path."
+                    $"--checkpoint {checkpoint} already exists; if it is a run's checkpoint, continue that run with "
+                        + $"--resume {checkpoint}; else remove it or choose another path."
                 );
         }
         return new RunFiles(checkpoint, log, every, keep, continuesLog);

@@ -61,6 +61,7 @@ public sealed class CommandLineTests
     [DataRow("help bench gpt-step", "--optimizers")]
     [DataRow("help sweep", "--widths")]
     [DataRow("help help", "modula help [COMMAND]")]
+    [DataRow("help --help", "modula help [COMMAND]")]
     public void HelpWithACommandShowsItsUsage(string line, string mentioned)
     {
         var (code, output, error) = Run(line.Split(' '));
