@@ -48,11 +48,15 @@ public static class GenerateCommand
         using (weights)
         {
             string prompt = options.Get("prompt", "\n");
+            // By Unicode scalar, so a character outside the vocabulary is named whole (an emoji is two chars).
             var tokens = prompt
-                .Select(c =>
-                    vocabulary.IndexOf(c) is int i and >= 0
+                .EnumerateRunes()
+                .Select(r =>
+                    r.IsBmp && vocabulary.IndexOf((char)r.Value) is int i and >= 0
                         ? i
-                        : throw new UsageException($"the prompt character '{c}' is not in the model's vocabulary.")
+                        : throw new UsageException(
+                            $"the prompt character '{r}' (U+{r.Value:X4}) is not in the model's vocabulary."
+                        )
                 )
                 .ToList();
             var rng = new System.Random(seed);

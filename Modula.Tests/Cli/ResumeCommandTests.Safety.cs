@@ -222,6 +222,16 @@ public sealed partial class ResumeCommandTests
     }
 
     [TestMethod]
+    public void APromptCharacterOutsideTheVocabularyIsNamedWhole()
+    {
+        // Found by fuzzing: an emoji (two UTF-16 chars) was named by its first half, printed as '�'.
+        Assert.AreEqual(0, Run(Tiny(5, "--checkpoint", Checkpoint)).Code);
+        var (code, output, error) = Run(["generate", "--checkpoint", Checkpoint, "--prompt", "hi \U0001F642"]);
+        Assert.AreEqual(2, code, output + error);
+        StringAssert.Contains(error, "the prompt character '\U0001F642' (U+1F642) is not in the model's vocabulary");
+    }
+
+    [TestMethod]
     public void GenerateRefusesScoresThatAreNotFinite()
     {
         // Found by review: NaN scores made every character equally likely. Weights of 10³⁸ are finite (Restore takes
