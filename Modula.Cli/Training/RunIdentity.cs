@@ -189,6 +189,17 @@ public static class RunIdentity
             && !int.TryParse(seed, NumberStyles.None, CultureInfo.InvariantCulture, out _)
         )
             problems.Add($"seed '{seed}' is not a non-negative integer");
+        // The running sum of the next report's batch losses: a NaN there would be reported as a diverged run.
+        if (
+            metadata.TryGetValue("report.loss_sum", out var sum)
+            && !(Number(sum) is double tally && double.IsFinite(tally))
+        )
+            problems.Add($"report.loss_sum '{sum}' is not a finite number");
+        if (
+            metadata.TryGetValue("report.loss_count", out var count)
+            && !int.TryParse(count, NumberStyles.None, CultureInfo.InvariantCulture, out _)
+        )
+            problems.Add($"report.loss_count '{count}' is not a non-negative integer");
         // The resumed run's device and files, which it opens without the command line's checks.
         if (options.TryGetValue("device", out var device) && !Options.IsDeviceName(device))
             problems.Add($"device '{device}' is not cpu, ilgpu-cpu, cuda[:N] or opencl[:N]");

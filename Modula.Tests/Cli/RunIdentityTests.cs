@@ -85,12 +85,27 @@ public sealed class RunIdentityTests
     }
 
     [TestMethod]
+    [DataRow("report.loss_sum", "NaN", "report.loss_sum 'NaN' is not a finite number")]
+    [DataRow("report.loss_sum", "-Infinity", "report.loss_sum '-Infinity' is not a finite number")]
+    [DataRow("report.loss_sum", "", "report.loss_sum '' is not a finite number")]
+    [DataRow("report.loss_count", "-1", "report.loss_count '-1' is not a non-negative integer")]
+    [DataRow("report.loss_count", "1.5", "report.loss_count '1.5' is not a non-negative integer")]
+    public void AForgedReportTallyIsRefused(string key, string value, string problem)
+    {
+        var metadata = Recorded("mlp");
+        metadata[key] = value;
+        AssertRefused(metadata, problem);
+    }
+
+    [TestMethod]
     public void SaneResumeEntriesPass()
     {
         var metadata = Recorded("mlp");
         metadata["resume.device"] = "CUDA:1";
         metadata["resume.log"] = "/tmp/run log.csv";
         metadata["resume.data"] = "data";
+        metadata["report.loss_sum"] = "12.5";
+        metadata["report.loss_count"] = "5";
         RunIdentity.CheckRecorded(CheckpointPath, metadata);
     }
 
