@@ -165,6 +165,34 @@ public sealed partial class ResumeCommandTests
     }
 
     [TestMethod]
+    public void ACheckpointPipedToStandardInputIsRefusedAsAPipe()
+    {
+        // /dev/stdin fed by a pipe reports no pipe of its own (its link names "pipe:[N]", which is no path), so it
+        // passes the size check and is refused once opened, as a stream that cannot seek.
+        if (!OperatingSystem.IsLinux())
+            Assert.Inconclusive("/dev/stdin: Linux only.");
+        var info = new System.Diagnostics.ProcessStartInfo(Path.Combine(AppContext.BaseDirectory, "modula"))
+        {
+            RedirectStandardInput = true,
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+        };
+        foreach (var a in (string[])["certify", "--checkpoint", "/dev/stdin"])
+            info.ArgumentList.Add(a);
+        using var child = System.Diagnostics.Process.Start(info)!;
+        var error = child.StandardError.ReadToEndAsync();
+        try
+        {
+            child.StandardInput.Write("not a checkpoint");
+            child.StandardInput.Close();
+        }
+        catch (IOException) { } // the child refused the pipe and ended first
+        Assert.IsTrue(child.WaitForExit(60_000), "the process ends");
+        Assert.AreEqual(4, child.ExitCode, error.Result);
+        StringAssert.Contains(error.Result, "'/dev/stdin': it is a pipe or socket, not a checkpoint file.");
+    }
+
+    [TestMethod]
     public void ACheckpointReachedThroughALinkIsReadWhole()
     {
         // Found by fuzzing: the size bound was the link's own length, so a valid checkpoint behind a link was
