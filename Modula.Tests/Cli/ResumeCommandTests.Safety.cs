@@ -183,8 +183,9 @@ public sealed partial class ResumeCommandTests
         var error = child.StandardError.ReadToEndAsync();
         try
         {
-            child.StandardInput.Write("not a checkpoint");
-            child.StandardInput.Close();
+            // Past the writer's buffer, so nothing is left to flush when the child has gone.
+            child.StandardInput.BaseStream.Write("not a checkpoint"u8);
+            child.StandardInput.BaseStream.Close();
         }
         catch (IOException) { } // the child refused the pipe and ended first
         Assert.IsTrue(child.WaitForExit(60_000), "the process ends");
