@@ -167,7 +167,7 @@ public static class TrainCommand
         var identity = RunIdentity.Of(settings, corpus.Fingerprint);
         int interval = options.GetPositiveInt("eval-interval", 200),
             evalBatches = options.GetInt("eval-batches", 100, 1, MaxEvalBatches);
-        var files = Prepare(options, resume, identity, "train-gpt.csv", interval);
+        var files = Prepare(options, resume, identity, "train-gpt.csv", interval, settings.Steps);
         launch?.World.Barrier(); // every rank checked the files before rank 0 writes
         using var device = Device.Open(options.Get("device", "cpu"));
         using var run = new GptRun(settings, corpus, device);
@@ -267,7 +267,7 @@ public static class TrainCommand
             Models.RmsEpsilon(options)
         );
         int interval = options.GetPositiveInt("eval-interval", 500);
-        var files = Prepare(options, resume, identity, $"train-{name}.csv", interval);
+        var files = Prepare(options, resume, identity, $"train-{name}.csv", interval, settings.Steps);
         launch?.World.Barrier();
         using var device = Device.Open(options.Get("device", "cpu"));
         using var run = new ClassifierRun(name, model, settings, train, test, device);
@@ -379,7 +379,8 @@ public static class TrainCommand
         CheckpointFile? resume,
         IReadOnlyDictionary<string, string> identity,
         string defaultLog,
-        int interval
+        int interval,
+        int steps
     )
     {
         string? checkpoint =
@@ -393,17 +394,21 @@ public static class TrainCommand
             throw new UsageException($"--keep must be 0 or more, got {keep}.");
         if (checkpoint is not null && Directory.Exists(checkpoint))
             throw new UsageException($"--checkpoint {checkpoint} is a folder; give a file path.");
-        // The first save would fail only after an interval's work: a temporary file's name is the checkpoint's and up
-        // to 49 bytes more (16 more for a kept copy's step), and a file system takes 255 at most.
-        int longest = checkpoint is null ? 0 : CheckpointWriter.LongestNameBytes(checkpoint, keep);
+        // The first save would fail only after an interval's work: a temporary file's name is the checkpoint's and 46
+        // bytes more (.NAME.PID.ID.tmp; a kept copy's adds .step-NNNNNNN), and a file system takes 255 at most.
+        int longest = checkpoint is null ? 0 : CheckpointWriter.LongestNameBytes(checkpoint, keep, steps);
         if (longest > CheckpointWriter.MaxNameBytes)
+        {
+            int over = longest - CheckpointWriter.MaxNameBytes;
             throw new UsageException(
-                $"--checkpoint {Path.GetFileName(checkpoint)} is too long a name: saving it "
+                $"{(options.Has("checkpoint") ? "--checkpoint" : "--resume")} {Path.GetFileName(checkpoint)} is too "
+                    + "long a name: saving it "
                     + (keep > 0 ? "and its kept copies " : "")
                     + $"writes temporary files of {longest} bytes of name beside it, more than a file system takes "
-                    + $"({CheckpointWriter.MaxNameBytes}); give a name {longest - CheckpointWriter.MaxNameBytes} "
-                    + "bytes shorter."
+                    + $"({CheckpointWriter.MaxNameBytes}); give a name at least {over} byte{(over == 1 ? "" : "s")} "
+                    + (keep > 0 ? "shorter, or --keep 0." : "shorter.")
             );
+        }
         if (
             log == checkpoint
             || (resume is not null && log == Path.GetFullPath(resume.Path))

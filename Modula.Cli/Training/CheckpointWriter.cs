@@ -196,17 +196,21 @@ public sealed class CheckpointWriter : IDisposable
     /// <summary>The most bytes a file name may hold on Linux and macOS file systems (NAME_MAX).</summary>
     public const int MaxNameBytes = 255;
 
+    // The largest process id Linux gives (pid_max is at most 4,194,304) has 7 digits, as has this process's.
+    private const int LongestProcessId = 9_999_999;
+
     /// <summary>
-    /// The bytes of the longest file name a writer for <paramref name="path"/> keeping <paramref name="keep"/> copies
-    /// may create: the temporary file of a kept copy (with <paramref name="keep"/> &gt; 0) or of the checkpoint, with
-    /// the longest step and process id. A run checks it against <see cref="MaxNameBytes"/> before training, since the
-    /// first save would otherwise fail only after the first interval's work.
+    /// The bytes of the longest file name a writer for <paramref name="path"/> may create in a run of <paramref
+    /// name="horizon"/> steps keeping <paramref name="keep"/> copies: the temporary file of a kept copy (with
+    /// <paramref name="keep"/> &gt; 0) or of the checkpoint, for any process id. A run checks it against <see
+    /// cref="MaxNameBytes"/> before training, since the first save would otherwise fail only after an interval's work.
     /// </summary>
-    public static int LongestNameBytes(string path, int keep)
+    public static int LongestNameBytes(string path, int keep, int horizon)
     {
         string full = Path.GetFullPath(path),
-            written = keep > 0 ? StepPath(full, int.MaxValue) : full;
-        return System.Text.Encoding.UTF8.GetByteCount(SafeTensors.TempName(written, int.MaxValue, Guid.Empty));
+            written = keep > 0 ? StepPath(full, horizon) : full;
+        int processId = Math.Max(LongestProcessId, Environment.ProcessId);
+        return System.Text.Encoding.UTF8.GetByteCount(SafeTensors.TempName(written, processId, Guid.Empty));
     }
 
     /// <summary>The kept copies (<c>NAME.step-NNNNNNN.EXT</c>) beside the checkpoint <paramref name="path"/>, oldest

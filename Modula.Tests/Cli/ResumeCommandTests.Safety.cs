@@ -234,20 +234,40 @@ public sealed partial class ResumeCommandTests
     [TestMethod]
     public void ACheckpointNameTooLongForItsTemporaryFilesIsRefusedBeforeTraining()
     {
-        // Found by fuzzing: a name of about 210 bytes failed only at the first save, after an interval's work. 200
-        // bytes leave room for the temporary file (.NAME.PID.ID.tmp, up to 249), not for a kept copy's (265).
-        string name = new string('c', 188) + ".safetensors";
+        // Found by fuzzing: a name of about 210 bytes failed only at the first save, after an interval's work. A
+        // temporary file's name is 46 bytes longer (.NAME.PID.ID.tmp, a 7-digit process id), a kept copy's 13 more
+        // (.step-NNNNNNN): 209 bytes leave room for the first, not for the second (268).
+        string name = new string('c', 197) + ".safetensors";
         var (code, output, error) = Run(Tiny(5, "--checkpoint", Path.Combine(_dir, name)));
         Assert.AreEqual(0, code, output + error);
         Assert.IsTrue(File.Exists(Path.Combine(_dir, name)));
-        string other = Path.Combine(_dir, "other");
-        Directory.CreateDirectory(other);
-        string[] keeping = Tiny(5, "--checkpoint", Path.Combine(other, name), "--keep", "1", "--log", other + ".csv");
-        (code, output, error) = Run(keeping);
+        string[] extend = ["train", "gpt", "--resume", Path.Combine(_dir, name), "--steps", "10", "--extend"];
+        (code, output, error) = Run(extend);
+        Assert.AreEqual(0, code, output + error);
+        (code, output, error) = Run([.. extend[..5], "15", "--extend", "--keep", "1"]);
         Assert.AreEqual(2, code, output + error);
         Assert.AreEqual("", output);
-        StringAssert.Contains(error, "writes temporary files of 265 bytes of name beside it, more than a file system");
-        Assert.AreEqual(0, Directory.GetFileSystemEntries(other).Length);
+        StringAssert.Contains(error, $"--resume {name} is too long a name: saving it and its kept copies writes");
+        StringAssert.Contains(error, "temporary files of 268 bytes of name beside it, more than a file system takes");
+        StringAssert.Contains(error, "give a name at least 13 bytes shorter, or --keep 0.");
+        // A step past 9,999,999 takes more digits in a kept copy's name.
+        string other = Path.Combine(_dir, "other");
+        Directory.CreateDirectory(other);
+        string[] keeping = Tiny(
+            5,
+            "--checkpoint",
+            Path.Combine(other, "c.safetensors"),
+            "--keep",
+            "1",
+            "--log",
+            other + ".csv"
+        );
+        Assert.AreEqual(
+            Modula.Cli.Training.CheckpointWriter.LongestNameBytes(Path.Combine(other, "c.safetensors"), 1, 9_999_999)
+                + 3,
+            Modula.Cli.Training.CheckpointWriter.LongestNameBytes(Path.Combine(other, "c.safetensors"), 1, int.MaxValue)
+        );
+        Assert.AreEqual(0, Run(keeping).Code);
     }
 
     [TestMethod]
