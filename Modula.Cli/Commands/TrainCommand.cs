@@ -37,12 +37,6 @@ public static class TrainCommand
     /// </summary>
     public const double ClassifierLearningRate = 0.25;
 
-    /// <summary>
-    /// The most <c>--eval-batches</c>: 10,000 batches (7.7 million tokens of the default GPT, some minutes on a CPU)
-    /// already measure each split's mean loss far more finely than its change between reports.
-    /// </summary>
-    public const int MaxEvalBatches = 10_000;
-
     /// <summary>Runs the subcommand.</summary>
     public static int Run(string[] args, TextWriter output, TextWriter error)
     {
@@ -166,7 +160,7 @@ public static class TrainCommand
         );
         var identity = RunIdentity.Of(settings, corpus.Fingerprint);
         int interval = options.GetPositiveInt("eval-interval", 200),
-            evalBatches = options.GetInt("eval-batches", 100, 1, MaxEvalBatches);
+            evalBatches = options.GetInt("eval-batches", 100, 1, GptRun.MaxEvalBatches);
         var files = Prepare(options, resume, identity, "train-gpt.csv", interval, settings.Steps);
         launch?.World.Barrier(); // every rank checked the files before rank 0 writes
         using var device = Device.Open(options.Get("device", "cpu"));
@@ -343,7 +337,7 @@ public static class TrainCommand
         options.GetDevice();
         options.GetInt("seed", 0, 0, int.MaxValue);
         options.GetPositiveInt("eval-interval", 200);
-        options.GetInt("eval-batches", 100, 1, MaxEvalBatches);
+        options.GetInt("eval-batches", 100, 1, GptRun.MaxEvalBatches);
         options.GetOutputFile("log", "train.csv");
         // Settings that would otherwise change nothing, silently: where no checkpoint is written, and a new horizon
         // that is not given.

@@ -189,28 +189,53 @@ public static class RunIdentity
             && !int.TryParse(seed, NumberStyles.None, CultureInfo.InvariantCulture, out _)
         )
             problems.Add($"seed '{seed}' is not a non-negative integer");
-        // The running sum of the next report's batch losses: a NaN there would be reported as a diverged run.
-        if (
-            metadata.TryGetValue("report.loss_sum", out var sum)
-            && !(Number(sum) is double tally && double.IsFinite(tally))
-        )
-            problems.Add($"report.loss_sum '{sum}' is not a finite number");
-        if (
-            metadata.TryGetValue("report.loss_count", out var count)
-            && !int.TryParse(count, NumberStyles.None, CultureInfo.InvariantCulture, out _)
-        )
-            problems.Add($"report.loss_count '{count}' is not a non-negative integer");
-        // The resumed run's device and files, which it opens without the command line's checks.
-        if (options.TryGetValue("device", out var device) && !Options.IsDeviceName(device))
-            problems.Add($"device '{device}' is not cpu, ilgpu-cpu, cuda[:N] or opencl[:N]");
-        foreach (var key in (string[])["log", "data"])
-            if (options.TryGetValue(key, out var file) && !Options.IsPathText(file))
-                problems.Add($"{key} '{file}' is not a path");
+        problems.AddRange(ResumedRunProblems(metadata, options));
         if (problems.Count > 0)
             throw new InvalidDataException(
                 $"Checkpoint '{path}' records an impossible run: {string.Join("; ", problems)}."
             );
     }
+
+    /// <summary>
+    /// What is wrong with the entries only a resumed run reads (its device, files, counts, and the running tally of
+    /// its next report), which the command line never checked: each is used as if the user had given it.
+    /// </summary>
+    private static IEnumerable<string> ResumedRunProblems(
+        IReadOnlyDictionary<string, string> metadata,
+        Dictionary<string, string> options
+    )
+    {
+        if (options.TryGetValue("device", out var device) && !Options.IsDeviceName(device))
+            yield return $"device '{device}' is not cpu, ilgpu-cpu, cuda[:N] or opencl[:N]";
+        // Written as full paths: a relative one would resolve against wherever the run is resumed.
+        foreach (var key in (string[])["log", "data"])
+            if (
+                options.TryGetValue(key, out var file) && !(Options.IsPathText(file) && Path.IsPathFullyQualified(file))
+            )
+                yield return $"{key} '{file}' is not a full path";
+        if (options.TryGetValue("keep", out var keep) && !Count(keep).HasValue)
+            yield return $"keep '{keep}' is not a non-negative integer";
+        if (options.TryGetValue("eval-batches", out var batches) && Count(batches) > GptRun.MaxEvalBatches)
+            yield return $"eval-batches '{batches}' is more than {GptRun.MaxEvalBatches}";
+        // The tally of the next report's batch losses (each ≥ 0), one per step since the last report: a NaN sum would
+        // be reported as a diverged run, a count past the step would mean losses never taken.
+        bool hasSum = metadata.TryGetValue("report.loss_sum", out var sum),
+            hasCount = metadata.TryGetValue("report.loss_count", out var count);
+        if (hasSum != hasCount)
+            yield return "report.loss_sum and report.loss_count are not recorded together";
+        else if (hasSum)
+        {
+            int? n = Count(count!);
+            int step = Count(metadata.GetValueOrDefault("step", "")) ?? 0;
+            if (!(Number(sum!) is double total && double.IsFinite(total) && total >= 0 && (n != 0 || total == 0)))
+                yield return $"report.loss_sum '{sum}' is not the sum of {count} batch losses";
+            if (!(n <= step))
+                yield return $"report.loss_count '{count}' is not a count of steps up to the step {step}";
+        }
+    }
+
+    private static int? Count(string text) =>
+        int.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out int n) ? n : null;
 
     private static double? Number(string text) =>
         double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out double x) ? x : null;

@@ -74,31 +74,54 @@ public sealed class RunIdentityTests
     [DataRow("resume.device", "", "device '' is not cpu, ilgpu-cpu, cuda[:N] or opencl[:N]")]
     [DataRow("resume.device", "tpu", "device 'tpu' is not cpu")]
     [DataRow("resume.device", "cuda:-1", "device 'cuda:-1' is not cpu")]
-    [DataRow("resume.log", "", "log '' is not a path")]
-    [DataRow("resume.log", "a\0b", "log 'a\0b' is not a path")]
-    [DataRow("resume.data", "", "data '' is not a path")]
-    [DataRow("report.loss_sum", "NaN", "report.loss_sum 'NaN' is not a finite number")]
-    [DataRow("report.loss_sum", "-Infinity", "report.loss_sum '-Infinity' is not a finite number")]
-    [DataRow("report.loss_sum", "", "report.loss_sum '' is not a finite number")]
-    [DataRow("report.loss_count", "-1", "report.loss_count '-1' is not a non-negative integer")]
-    [DataRow("report.loss_count", "1.5", "report.loss_count '1.5' is not a non-negative integer")]
-    public void AForgedEntryOfTheResumedRunIsRefused(string key, string value, string problem)
+    [DataRow("resume.log", "", "log '' is not a full path")]
+    [DataRow("resume.log", "/tmp/a\0b", "log '/tmp/a\0b' is not a full path")]
+    [DataRow("resume.log", "run.csv", "log 'run.csv' is not a full path")]
+    [DataRow("resume.data", "", "data '' is not a full path")]
+    [DataRow("resume.keep", "-1", "keep '-1' is not a non-negative integer")]
+    [DataRow("resume.eval-batches", "20000", "eval-batches '20000' is more than 10000")]
+    [DataRow("report.loss_sum", "NaN", "report.loss_sum 'NaN' is not the sum of 5 batch losses")]
+    [DataRow("report.loss_sum", "-Infinity", "report.loss_sum '-Infinity' is not the sum of 5 batch losses")]
+    [DataRow("report.loss_sum", "-1", "report.loss_sum '-1' is not the sum of 5 batch losses")]
+    [DataRow("report.loss_sum", "", "report.loss_sum '' is not the sum of 5 batch losses")]
+    [DataRow("report.loss_sum", null, "report.loss_sum and report.loss_count are not recorded together")]
+    [DataRow("report.loss_count", "0", "report.loss_sum '12.5' is not the sum of 0 batch losses")]
+    [DataRow("report.loss_count", "-1", "report.loss_count '-1' is not a count of steps up to the step 10")]
+    [DataRow("report.loss_count", "1.5", "report.loss_count '1.5' is not a count of steps up to the step 10")]
+    [DataRow("report.loss_count", "2147483647", "report.loss_count '2147483647' is not a count of steps up to")]
+    public void AForgedEntryOfTheResumedRunIsRefused(string key, string? value, string problem)
     {
-        var metadata = Recorded("mlp");
-        metadata[key] = value;
+        var metadata = Resumed();
+        if (value is null)
+            metadata.Remove(key);
+        else
+            metadata[key] = value;
         AssertRefused(metadata, problem);
     }
 
     [TestMethod]
     public void SaneResumeEntriesPass()
     {
-        var metadata = Recorded("mlp");
+        RunIdentity.CheckRecorded(CheckpointPath, Resumed());
+        var metadata = Resumed();
+        metadata["report.loss_sum"] = "0";
+        metadata["report.loss_count"] = "0";
         metadata["resume.device"] = "CUDA:1";
-        metadata["resume.log"] = "/tmp/run log.csv";
-        metadata["resume.data"] = "data";
+        RunIdentity.CheckRecorded(CheckpointPath, metadata);
+    }
+
+    /// <summary>A classifier's settings with what a resumed run reads: at step 10, five losses into a report.</summary>
+    private static Dictionary<string, string> Resumed()
+    {
+        var metadata = Recorded("mlp");
+        metadata["step"] = "10";
+        metadata["resume.device"] = "cpu";
+        metadata["resume.log"] = Path.GetFullPath("run log.csv");
+        metadata["resume.data"] = Path.GetFullPath("data");
+        metadata["resume.keep"] = "0";
         metadata["report.loss_sum"] = "12.5";
         metadata["report.loss_count"] = "5";
-        RunIdentity.CheckRecorded(CheckpointPath, metadata);
+        return metadata;
     }
 
     private static void AssertRefused(Dictionary<string, string> metadata, string problem)
