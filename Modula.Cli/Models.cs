@@ -49,7 +49,7 @@ public static class Models
             },
             "mlp" => FixedMlp(options),
             "resmlp" => Mlp.ResMlp(
-                Width(options, 256, 1, HiddenWeight),
+                Width(options, 256, "resmlp"),
                 Blocks(options, 6),
                 BlockDepth(options),
                 28 * 28,
@@ -57,7 +57,7 @@ public static class Models
                 RmsEpsilon(options)
             ),
             "rescnn" => Mlp.ResCnn(
-                Width(options, 32, 9, ConvolutionWeight),
+                Width(options, 32, "rescnn"),
                 Blocks(options, 3),
                 BlockDepth(options),
                 1,
@@ -72,23 +72,36 @@ public static class Models
     private static Module FixedMlp(Options options)
     {
         options.Reject("mlp (its depth is fixed; use resmlp)", "blocks", "block-depth");
-        return Mlp.V2(10, 28 * 28, Width(options, 256, 1, HiddenWeight), 3);
+        return Mlp.V2(10, 28 * 28, Width(options, 256, "mlp"), 3);
     }
 
-    private const string HiddenWeight = "--width² (a hidden weight)",
-        ConvolutionWeight = "9·--width² (a convolution's weight)",
-        GptMlpWeight = "4·--width² (an MLP weight)";
-
     /// <summary>
-    /// <c>--width</c> or its default, refused when the model's largest weight, <paramref name="perSquare"/>·width²
-    /// elements (<paramref name="weight"/>), would not fit one tensor: checked here, where every command that builds
-    /// a model reads the width.
+    /// <c>--width</c> or its default, refused when the model's largest weight would not fit one tensor: checked here,
+    /// where every command that builds a model reads the width.
     /// </summary>
-    private static int Width(Options options, int fallback, int perSquare, string weight)
+    private static int Width(Options options, int fallback, string model)
     {
         int width = options.GetInt("width", fallback, 1, MaxWidth);
-        Fits((double)perSquare * width * width, weight);
+        LargestWeightFits(model, width);
         return width;
+    }
+
+    /// <summary>Refuses a <paramref name="width"/> whose largest weight in <paramref name="model"/> would hold more
+    /// elements than one tensor can.</summary>
+    private static void LargestWeightFits(string model, double width)
+    {
+        switch (model)
+        {
+            case "gpt":
+                Fits(4 * width * width, "4·--width² (an MLP weight)");
+                break;
+            case "rescnn":
+                Fits(9 * width * width, "9·--width² (a convolution's weight)");
+                break;
+            default:
+                Fits(width * width, "--width² (a hidden weight)");
+                break;
+        }
     }
 
     private static int Blocks(Options options, int fallback) => options.GetInt("blocks", fallback, 1, MaxBlocks);
@@ -142,7 +155,7 @@ public static class Models
     /// <summary>The GPT sizes from the options (defaults: Modula's Shakespeare configuration).</summary>
     public static GptConfig GptConfig(Options options)
     {
-        int width = Width(options, 128, 4, GptMlpWeight),
+        int width = Width(options, 128, "gpt"),
             heads = options.GetInt("heads", 4, 1, MaxWidth);
         if (width % heads != 0)
             throw new UsageException($"--width {width} must be divisible by --heads {heads}.");
@@ -171,7 +184,7 @@ public static class Models
         Fits(tokens * 4 * c.DEmbed, "--batch × --context × 4·--width (the MLP's hidden activations)");
         Fits(tokens * c.Heads * c.Context, "--batch × --heads × --context² (the attention scores)");
         Fits(tokens * c.Vocab, $"--batch × --context × {c.Vocab} (the logits over the vocabulary)");
-        Fits(4.0 * c.DEmbed * c.DEmbed, GptMlpWeight);
+        LargestWeightFits("gpt", c.DEmbed);
     }
 
     /// <summary>The same check for a classifier of <paramref name="sizes"/> (see <see
@@ -183,21 +196,19 @@ public static class Models
         {
             // Each 3×3 convolution unfolds its input to [batch, 9·width, 28·28] patches.
             Fits((double)batch * 9 * width * 28 * 28, "--batch × 9·--width × 28² (a convolution's unfolded patches)");
-            Fits(9 * width * width, ConvolutionWeight);
+            LargestWeightFits(name, width);
             return;
         }
         Fits((double)batch * Math.Max(width, 28 * 28), "--batch × max(--width, 28²) (one layer's activations)");
-        Fits(width * width, HiddenWeight);
+        LargestWeightFits(name, width);
     }
 
     private static void Fits(double elements, string what)
     {
         if (elements > int.MaxValue)
             throw new UsageException(
-                string.Create(
-                    System.Globalization.CultureInfo.InvariantCulture,
-                    $"{what} is {elements:G4} elements, more than one tensor holds (2³¹ − 1); use smaller sizes."
-                )
+                FormattableString.Invariant($"{what} is {elements:N0} elements, more than one tensor holds ")
+                    + FormattableString.Invariant($"({int.MaxValue:N0}); use smaller sizes.")
             );
     }
 }

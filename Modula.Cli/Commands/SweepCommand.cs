@@ -169,10 +169,18 @@ public static class SweepCommand
         int batch = options.GetPositiveInt("batch", gpt ? 12 : 128);
         // Every run's tensors must fit before the first starts, not when a later cell reaches them.
         foreach (int width in widths.Append(baseWidth))
-            if (gpt)
-                Models.CheckTensorSizes(SweepRunner.GptShape(Models.GptVocabulary, width, 1), batch);
-            else
-                Models.CheckTensorSizes(family, new Dictionary<string, int> { ["width"] = width }, batch);
+            try
+            {
+                if (gpt)
+                    Models.CheckTensorSizes(SweepRunner.GptShape(Models.GptVocabulary, width, 1), batch);
+                else
+                    Models.CheckTensorSizes(family, new Dictionary<string, int> { ["width"] = width }, batch);
+            }
+            catch (UsageException e)
+            {
+                // The rule is train's, in train's terms (--width, a GPT's --context of 64 here): say which cell.
+                throw new UsageException($"sweep {family} at width {width} with --batch {batch}: {e.Message}");
+            }
         return new SweepPlan(
             family,
             optimizers,

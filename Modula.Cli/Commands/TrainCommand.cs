@@ -116,7 +116,11 @@ public static class TrainCommand
             ),
             "mlp" or "resmlp" or "rescnn" => TrainClassifier(
                 args[0],
-                new Options(args[1..], [.. Common, "width", "blocks", "block-depth", "rms-epsilon"], Switches),
+                new Options(
+                    args[1..],
+                    [.. Common, "eval-batches", "width", "blocks", "block-depth", "rms-epsilon"],
+                    Switches
+                ),
                 output,
                 error
             ),
@@ -227,6 +231,7 @@ public static class TrainCommand
 
     private static int TrainClassifier(string name, Options options, TextWriter output, TextWriter error)
     {
+        options.Reject($"train {name} (it evaluates on the whole test set, once, at the end)", "eval-batches");
         var launch = DistributedLaunch.Join();
         output = launch?.Output(output) ?? output;
         CheckBeforeWork(options, gpt: false);

@@ -134,8 +134,8 @@ internal static class SpectralMaps
     // The steps applied to W scaled by limit/max(σ₁, limit) (σ₁ estimated): only a matrix past the limit changes.
     private static Tensor Guarded(Tensor w, double limit, int steps, (double A, double B, double C)[] polynomial)
     {
-        // A limit past float32's range (a soft cap of α under about 1e-77) bounds no finite weight; as a float32 it
-        // would be ∞, and the guard ∞/∞.
+        // A limit past float32's range (a soft cap's σ_max/√(3α) for a tiny α: under about 1e-77 at σ_max = 1) bounds
+        // no finite weight; as a float32 it would be ∞, and the guard ∞/∞.
         if (!(limit < float.MaxValue))
             return OddPolynomial.Compose(w, polynomial, Ops.Contiguous);
         var (sigma, u, v) = TopSingularPair(w, steps);

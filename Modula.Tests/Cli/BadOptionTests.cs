@@ -97,12 +97,15 @@ public sealed class BadOptionTests
     [DataRow("bench gpt-step --profile=true", "option '--profile' takes no value")]
     [DataRow("train gpt --no-download=false", "option '--no-download' takes no value")]
     [DataRow("train gpt --extend --steps 5", "--extend applies only with --resume PATH")]
-    [DataRow("train resmlp --eval-batches 5", "unknown option '--eval-batches'")]
-    [DataRow("summary mlp --width 46341", "--width² (a hidden weight) is 2.147E+09 elements")]
+    [DataRow("train resmlp --eval-batches 5", "--eval-batches does not apply to train resmlp")]
+    [DataRow(
+        "summary mlp --width 46341",
+        "--width² (a hidden weight) is 2,147,488,281 elements, more than one tensor holds (2,147,483,647)"
+    )]
     [DataRow("summary resmlp --width 46341", "--width² (a hidden weight)")]
     [DataRow("summary rescnn --width 32768", "9·--width² (a convolution's weight)")]
     [DataRow("summary gpt --width 23172 --heads 1", "4·--width² (an MLP weight)")]
-    [DataRow("sweep gpt --widths 32,65536", "4·--width² (an MLP weight)")]
+    [DataRow("sweep gpt --widths 32,65536", "sweep gpt at width 65536 with --batch 12: 4·--width² (an MLP weight)")]
     [DataRow("sweep resmlp --widths 46341", "--width² (a hidden weight)")]
     [DataRow("sweep resmlp --base-width 46341", "--width² (a hidden weight)")]
     [DataRow("sweep gpt --batch 100000000", "--batch × --context × 4·--width")]

@@ -62,6 +62,8 @@ public sealed class CommandLineTests
     [DataRow("help sweep", "--widths")]
     [DataRow("help help", "modula help [COMMAND]")]
     [DataRow("help --help", "modula help [COMMAND]")]
+    [DataRow("help train --help", "--recipe")]
+    [DataRow("help bench gemm -h", "--shapes")]
     public void HelpWithACommandShowsItsUsage(string line, string mentioned)
     {
         var (code, output, error) = Run(line.Split(' '));
