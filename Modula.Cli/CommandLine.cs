@@ -114,7 +114,7 @@ public static class CommandLine
         if (args[0] == "help")
         {
             if (args[^1] is "--help" or "-h")
-                args = args[..^1]; // 'help train --help' asks the same as 'help train
+                args = args[..^1]; // 'help train --help' asks the same as 'help train'
             if (args.Length > 2 && args[1] != "bench")
                 throw new UsageException("help takes one command, e.g. 'modula help train'.");
             if (!Commands.Contains(args[1]))
