@@ -98,9 +98,11 @@ public static class Models
             case "rescnn":
                 Fits(9 * width * width, "9·--width² (a convolution's weight)");
                 break;
-            default:
+            case "mlp" or "resmlp":
                 Fits(width * width, "--width² (a hidden weight)");
                 break;
+            default:
+                throw new ArgumentException($"Models: no weight limit for model '{model}'.", nameof(model));
         }
     }
 

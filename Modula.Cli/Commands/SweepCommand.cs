@@ -179,7 +179,8 @@ public static class SweepCommand
             catch (UsageException e)
             {
                 // The rule is train's, in train's terms (--width, a GPT's --context of 64 here): say which cell.
-                throw new UsageException($"sweep {family} at width {width} with --batch {batch}: {e.Message}");
+                string source = widths.Contains(width) ? "--widths" : "--base-width";
+                throw new UsageException($"sweep {family} at {source} {width} with --batch {batch}: {e.Message}");
             }
         return new SweepPlan(
             family,

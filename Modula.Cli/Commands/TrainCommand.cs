@@ -325,7 +325,7 @@ public static class TrainCommand
         if (Directory.Exists(path))
             throw new UsageException($"--resume {path} is a folder; give the checkpoint file.");
         var file = Checkpoint.Load(path);
-        RunIdentity.CheckRecorded(path, file.Metadata);
+        RunIdentity.CheckRecorded(path, file.Metadata, options.Has);
         if (file.Metadata.TryGetValue(RunIdentity.Prefix + "model", out var recorded) && recorded != model)
             throw new UsageException(
                 $"--resume {path} holds a {recorded} run; continue it with 'modula train {recorded} --resume {path}'."
@@ -405,7 +405,8 @@ public static class TrainCommand
                     + (keep > 0 ? "and its kept copies " : "")
                     + $"writes temporary files of {longest} bytes of name beside it, more than a file system takes "
                     + $"({CheckpointWriter.MaxNameBytes}); give a name at least {over} byte{(over == 1 ? "" : "s")} "
-                    + (keep > 0 ? "shorter, or --keep 0." : "shorter.")
+                    + (keep > 0 ? "shorter, or --keep 0" : "shorter")
+                    + (options.Has("checkpoint") ? "." : ", or save to a shorter --checkpoint PATH.")
             );
         }
         if (

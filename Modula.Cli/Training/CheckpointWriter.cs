@@ -221,8 +221,27 @@ public sealed class CheckpointWriter : IDisposable
         string directory = Path.GetDirectoryName(full)!;
         if (!Directory.Exists(directory))
             return [];
-        string pattern = $"{Path.GetFileNameWithoutExtension(full)}.step-*{Path.GetExtension(full)}";
-        return Directory.EnumerateFiles(directory, pattern).Order(StringComparer.Ordinal).ToList();
+        string prefix = $"{Path.GetFileNameWithoutExtension(full)}.step-",
+            extension = Path.GetExtension(full);
+        // By step, not by name: past step 9,999,999 the step has more digits, and "step-10000000" sorts by name before
+        // "step-9999999". A name whose step is no number sorts last, so it is the last deleted.
+        long StepOf(string file)
+        {
+            string name = Path.GetFileName(file);
+            return long.TryParse(
+                name.AsSpan(prefix.Length, name.Length - prefix.Length - extension.Length),
+                NumberStyles.None,
+                CultureInfo.InvariantCulture,
+                out long step
+            )
+                ? step
+                : long.MaxValue;
+        }
+        return Directory
+            .EnumerateFiles(directory, prefix + "*" + extension)
+            .OrderBy(StepOf)
+            .ThenBy(f => f, StringComparer.Ordinal)
+            .ToList();
     }
 
     /// <summary>True when <paramref name="path"/> is named as a kept copy of the checkpoint <paramref

@@ -131,11 +131,21 @@ public static class RunIdentity
     /// <summary>
     /// Throws <see cref="InvalidDataException"/> when the settings a checkpoint records are not sane
     /// (sizes and counts positive integers, hyperparameters finite numbers, the RMS epsilon and the manifold rule's
-    /// settings in the ranges the command line accepts and recorded only where they apply), before any is used.
+    /// settings in the ranges the command line accepts and recorded only where they apply), before any is used. The
+    /// entries only a resumed run reads (<c>resume.*</c>, the report's tally) are checked when <paramref
+    /// name="resumedWith"/> is given, except those it says the command line gives again (their values are the ones
+    /// used); <c>certify</c>, which resumes nothing, passes none.
     /// </summary>
-    public static void CheckRecorded(string path, IReadOnlyDictionary<string, string> metadata)
+    public static void CheckRecorded(
+        string path,
+        IReadOnlyDictionary<string, string> metadata,
+        Func<string, bool>? resumedWith = null
+    )
     {
         var options = OptionsOf(metadata);
+        foreach (var key in metadata.Keys.Where(k => k.StartsWith(ResumePrefix, StringComparison.Ordinal)))
+            if (resumedWith is null || resumedWith(key[ResumePrefix.Length..]))
+                options.Remove(key[ResumePrefix.Length..]);
         var problems = new List<string>();
         foreach (var key in Counts)
             if (
@@ -189,7 +199,8 @@ public static class RunIdentity
             && !int.TryParse(seed, NumberStyles.None, CultureInfo.InvariantCulture, out _)
         )
             problems.Add($"seed '{seed}' is not a non-negative integer");
-        problems.AddRange(ResumedRunProblems(metadata, options));
+        if (resumedWith is not null)
+            problems.AddRange(ResumedRunProblems(metadata, options));
         if (problems.Count > 0)
             throw new InvalidDataException(
                 $"Checkpoint '{path}' records an impossible run: {string.Join("; ", problems)}."
@@ -217,8 +228,9 @@ public static class RunIdentity
             yield return $"keep '{keep}' is not a non-negative integer";
         if (options.TryGetValue("eval-batches", out var batches) && Count(batches) > GptRun.MaxEvalBatches)
             yield return $"eval-batches '{batches}' is more than {GptRun.MaxEvalBatches}";
-        // The tally of the next report's batch losses (each ≥ 0), one per step since the last report: a NaN sum would
-        // be reported as a diverged run, a count past the step would mean losses never taken.
+        // The tally of the next report's batch losses, one per step since the last report: a NaN sum would be reported
+        // as a diverged run, a count past the step would mean losses never taken. (A sum is not required to be ≥ 0:
+        // a fused multiply-add can round a loss of about 0 below it.)
         bool hasSum = metadata.TryGetValue("report.loss_sum", out var sum),
             hasCount = metadata.TryGetValue("report.loss_count", out var count);
         if (hasSum != hasCount)
@@ -227,7 +239,7 @@ public static class RunIdentity
         {
             int? n = Count(count!);
             int step = Count(metadata.GetValueOrDefault("step", "")) ?? 0;
-            if (!(Number(sum!) is double total && double.IsFinite(total) && total >= 0 && (n != 0 || total == 0)))
+            if (!(Number(sum!) is double total && double.IsFinite(total) && (n != 0 || total == 0)))
                 yield return $"report.loss_sum '{sum}' is not the sum of {count} batch losses";
             if (!(n <= step))
                 yield return $"report.loss_count '{count}' is not a count of steps up to the step {step}";

@@ -249,7 +249,7 @@ public sealed partial class ResumeCommandTests
         Assert.AreEqual("", output);
         StringAssert.Contains(error, $"--resume {name} is too long a name: saving it and its kept copies writes");
         StringAssert.Contains(error, "temporary files of 268 bytes of name beside it, more than a file system takes");
-        StringAssert.Contains(error, "give a name at least 13 bytes shorter, or --keep 0.");
+        StringAssert.Contains(error, "give a name at least 13 bytes shorter, or --keep 0, or save to a shorter");
         // A step past 9,999,999 takes more digits in a kept copy's name.
         string other = Path.Combine(_dir, "other");
         Directory.CreateDirectory(other);
@@ -278,6 +278,26 @@ public sealed partial class ResumeCommandTests
         var (code, output, error) = Run(["generate", "--checkpoint", Checkpoint, "--prompt", "hi \U0001F642"]);
         Assert.AreEqual(2, code, output + error);
         StringAssert.Contains(error, "the prompt character '\U0001F642' (U+1F642) is not in the model's vocabulary");
+    }
+
+    [TestMethod]
+    public void KeptCopiesAreOrderedByStepPastSevenDigits()
+    {
+        // Found by review: ordered by name, step-10000000 came before step-9999999, and --keep deleted the newest.
+        foreach (var step in (string[])["10000000", "0000005", "9999999", "notastep"])
+            File.WriteAllText(Path.Combine(_dir, $"run.step-{step}.safetensors"), "");
+        var order = Modula.Cli.Training.CheckpointWriter.Snapshots(Checkpoint).Select(Path.GetFileName).ToArray();
+        CollectionAssert.AreEqual(
+            new[]
+            {
+                "run.step-0000005.safetensors",
+                "run.step-9999999.safetensors",
+                "run.step-10000000.safetensors",
+                "run.step-notastep.safetensors",
+            },
+            order,
+            string.Join(", ", order)
+        );
     }
 
     [TestMethod]
