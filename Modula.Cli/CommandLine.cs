@@ -70,22 +70,22 @@ public static class CommandLine
         }
         catch (UsageException e)
         {
-            error.WriteLine($"modula: {e.Message} Run 'modula --help' for usage."); // one line, no stack trace
+            error.WriteLine($"modula: {Printable(e.Message)} Run 'modula --help' for usage."); // no stack trace
             return 2;
         }
         catch (Exception e) when (e is Data.DataException or InvalidDataException or FileNotFoundException)
         {
-            error.WriteLine($"modula: {e.Message}");
+            error.WriteLine($"modula: {Printable(e.Message)}");
             return 4;
         }
         catch (NotSupportedException e)
         {
-            error.WriteLine($"modula: {e.Message}");
+            error.WriteLine($"modula: {Printable(e.Message)}");
             return 3;
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
-            error.WriteLine($"modula: {e.Message}"); // a full disk, a folder removed or made read-only meanwhile
+            error.WriteLine($"modula: {Printable(e.Message)}"); // a full disk, a folder removed or made read-only
             return 5;
         }
         catch (OutOfMemoryException)
@@ -96,6 +96,24 @@ public static class CommandLine
             );
             return 7;
         }
+    }
+
+    /// <summary>
+    /// <paramref name="message"/> with its control characters other than line breaks written as <c>\uXXXX</c>: a
+    /// message can quote a path, a prompt or a forged checkpoint's entry, whose escape sequences would otherwise act
+    /// on the terminal and whose NUL or carriage return would hide part of the line.
+    /// </summary>
+    public static string Printable(string message)
+    {
+        if (!message.Any(c => char.IsControl(c) && c != '\n'))
+            return message;
+        var text = new System.Text.StringBuilder(message.Length + 16);
+        foreach (char c in message)
+            if (char.IsControl(c) && c != '\n')
+                text.Append(System.Globalization.CultureInfo.InvariantCulture, $"\\u{(int)c:X4}");
+            else
+                text.Append(c);
+        return text.ToString();
     }
 
     /// <summary>Runs one command; its errors are turned into messages and exit codes by <see cref="Run"/>.</summary>

@@ -92,6 +92,7 @@ public sealed class BadOptionTests
     [DataRow("train mlp --checkpoint-every 5", "--checkpoint-every does not apply to a run without --checkpoint")]
     [DataRow("train gpt --resume FILE --extend", "--extend needs --steps N")]
     [DataRow("train gpt --resume EMPTY", "--resume is empty")]
+    [DataRow("train gpt --device NUL", "unknown device 'a\\u0000b'")]
     [DataRow("train gpt --checkpoint FILE", "already exists; if it is a run's checkpoint, continue that run with")]
     [DataRow("certify --checkpoint EMPTY", "--checkpoint is empty")]
     [DataRow("bench gpt-step --profile=true", "option '--profile' takes no value")]

@@ -57,6 +57,21 @@ public sealed class CommandLineTests
     }
 
     [TestMethod]
+    public void MessagesShowControlCharactersAsEscapes()
+    {
+        // A message can quote a forged checkpoint's entry: an escape sequence there must not reach the terminal.
+        Assert.AreEqual("device '\\u001B[31mred\\u0000' here", CommandLine.Printable("device '\u001b[31mred\0' here"));
+        Assert.AreEqual("two\nlines, no change", CommandLine.Printable("two\nlines, no change"));
+        var error = new StringWriter();
+        Assert.AreEqual(
+            2,
+            CommandLine.Run(["summary", "gpt", "--recipe", "\u001b]0;title\u0007"], new StringWriter(), error)
+        );
+        StringAssert.Contains(error.ToString(), "unknown recipe '\\u001B]0;title\\u0007'");
+        Assert.IsFalse(error.ToString().Any(c => char.IsControl(c) && c != '\n'), error.ToString());
+    }
+
+    [TestMethod]
     [DataRow("help train", "--recipe")]
     [DataRow("help bench gpt-step", "--optimizers")]
     [DataRow("help sweep", "--widths")]
