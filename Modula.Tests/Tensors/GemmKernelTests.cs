@@ -4,7 +4,7 @@ using Modula.Tensors.Backends.Cpu.Gemm;
 namespace Modula.Tests.Tensors;
 
 /// <summary>
-/// Every register tile of the CPU GEMM (512-, 256- and 128-bit) against a float64 product, on
+/// Every register tile of the CPU GEMM (512-bit of 12 and 8 rows, 256- and 128-bit) against a float64 product, on
 /// whatever machine runs the tests: a tile wider than the hardware runs emulated (slowly, so the
 /// sizes stay small) and is still checked, so no width's code can rot on a machine that would
 /// not pick it. <see cref="MatMulTests"/> covers the tile the machine picks through <c>Ops</c>.
@@ -37,23 +37,25 @@ public sealed class GemmKernelTests
     ];
 
     [TestMethod]
-    [DataRow(512)]
-    [DataRow(256)]
-    [DataRow(128)]
-    public void EveryTileMatchesFloat64OnEveryLayout(int bits)
+    [DataRow(512, 12)]
+    [DataRow(512, 8)]
+    [DataRow(256, 6)]
+    [DataRow(128, 6)]
+    public void EveryTileMatchesFloat64OnEveryLayout(int bits, int tileRows)
     {
         foreach (var (m, n, k) in Sizes)
         foreach (Layout la in Enum.GetValues<Layout>())
         foreach (Layout lb in Enum.GetValues<Layout>())
         foreach (int threads in new[] { 1, 2 })
-            Check(bits, m, n, k, la, lb, threads);
+            Check(bits, tileRows, m, n, k, la, lb, threads);
     }
 
     [TestMethod]
-    [DataRow(512)]
-    [DataRow(256)]
-    [DataRow(128)]
-    public void GramProductsComputeTheLowerTriangleAndMirrorIt(int bits)
+    [DataRow(512, 12)]
+    [DataRow(512, 8)]
+    [DataRow(256, 6)]
+    [DataRow(128, 6)]
+    public void GramProductsComputeTheLowerTriangleAndMirrorIt(int bits, int tileRows)
     {
         // C = α·XᵀX (and X·Xᵀ) read from one buffer: only the lower triangle is computed, on 1 and
         // 2 threads with the rows split by area; the result must match float64 and be symmetric.
@@ -63,7 +65,7 @@ public sealed class GemmKernelTests
             foreach (int threads in new[] { 1, 2 })
             {
                 using var threadsScope = CpuDevice.UseThreads(threads);
-                int seed = HashCode.Combine(bits, rows, cols, gramOfColumns, threads) & 0xFFFF;
+                int seed = HashCode.Combine(bits, tileRows, rows, cols, gramOfColumns, threads) & 0xFFFF;
                 var rng = new System.Random(seed);
                 var x = Enumerable.Range(0, rows * cols).Select(_ => (float)(rng.NextDouble() * 2 - 1)).ToArray();
                 // XᵀX: A = Xᵀ (column-major view), B = X; X·Xᵀ: A = X, B = Xᵀ.
@@ -73,45 +75,49 @@ public sealed class GemmKernelTests
                 Assert.IsTrue(PackedGemm.IsGram(a, b, n, n), "a Gram product is recognized");
                 var c = Enumerable.Repeat(float.NaN, n * n).ToArray();
                 var cm = new MatrixRef<float>(c, 0, n, 1);
-                string what = $"{bits}-bit Gram {n}×{n} from {rows}×{cols} threads={threads} (seed {seed})";
-                Multiply(bits, a, b, cm, n, n, k, false, 0.5f, threads, symmetric: true);
+                string what =
+                    $"{bits}-bit {tileRows}-row Gram {n}×{n} from {rows}×{cols} threads={threads} (seed {seed})";
+                Multiply(bits, tileRows, a, b, cm, n, n, k, false, 0.5f, threads, symmetric: true);
                 CheckGram(a, b, c, n, k, 0.5, what);
                 // Added into the symmetric C just computed: 0.5·XᵀX − 0.25·XᵀX.
-                Multiply(bits, a, b, cm, n, n, k, true, -0.25f, threads, symmetric: true);
+                Multiply(bits, tileRows, a, b, cm, n, n, k, true, -0.25f, threads, symmetric: true);
                 CheckGram(a, b, c, n, k, 0.25, $"{what} accumulated");
             }
         }
     }
 
     [TestMethod]
-    [DataRow(512)]
-    [DataRow(256)]
-    [DataRow(128)]
-    public void RowsInOneCacheSetAreCopiedApartAndStillMatchFloat64(int bits)
+    [DataRow(512, 12)]
+    [DataRow(512, 8)]
+    [DataRow(256, 6)]
+    [DataRow(128, 6)]
+    public void RowsInOneCacheSetAreCopiedApartAndStillMatchFloat64(int bits, int tileRows)
     {
         // A row-major A whose rows lie 4 KiB (or a multiple) apart puts a whole tile's rows into one L1 set. A wide
         // enough product with the 12-row tile (512 bits) copies it first to rows an odd number of lines apart
         // (WithRowsApart); the 6-row tiles never outnumber an 8-way set and read A in place. Either way the result
         // must match float64: the copy takes only the k floats of each row, from A's offset, for plain and Gram
         // products alike, and a large A is copied in bands over both threads.
-        var (mr, nr) = bits switch
+        var (mr, nr) = (bits, tileRows) switch
         {
-            512 => (Kernel512.MR, Kernel512.NR),
-            256 => (Kernel256.MR, Kernel256.NR),
-            _ => (Kernel128.MR, Kernel128.NR),
+            (512, 12) => (Kernel512.MR, Kernel512.NR),
+            (512, 8) => (Kernel512Short.MR, Kernel512Short.NR),
+            (256, 6) => (Kernel256.MR, Kernel256.NR),
+            (128, 6) => (Kernel128.MR, Kernel128.NR),
+            _ => throw new ArgumentException($"no {bits}-bit tile of {tileRows} rows"),
         };
-        Assert.AreEqual(mr, RowsPerCacheSet(bits, 1024), "rows 4 KiB apart share one set");
-        Assert.AreEqual(mr, RowsPerCacheSet(bits, 3072), "rows 12 KiB apart share one set");
-        Assert.AreEqual(mr, RowsPerCacheSet(bits, 1025), "rows 4 bytes over 4 KiB apart share one set");
-        Assert.AreEqual(mr / 2, RowsPerCacheSet(bits, 512), "rows 2 KiB apart take two sets");
-        Assert.AreEqual(1, RowsPerCacheSet(bits, 1040), "rows 65 lines apart take a set each");
-        Assert.AreEqual(1, RowsPerCacheSet(bits, 0), "a broadcast row is one line");
+        Assert.AreEqual(mr, RowsPerCacheSet(bits, tileRows, 1024), "rows 4 KiB apart share one set");
+        Assert.AreEqual(mr, RowsPerCacheSet(bits, tileRows, 3072), "rows 12 KiB apart share one set");
+        Assert.AreEqual(mr, RowsPerCacheSet(bits, tileRows, 1025), "rows 4 bytes over 4 KiB apart share one set");
+        Assert.AreEqual(mr / 2, RowsPerCacheSet(bits, tileRows, 512), "rows 2 KiB apart take two sets");
+        Assert.AreEqual(1, RowsPerCacheSet(bits, tileRows, 1040), "rows 65 lines apart take a set each");
+        Assert.AreEqual(1, RowsPerCacheSet(bits, tileRows, 0), "a broadcast row is one line");
         int n = 16 * nr + 5;
         bool copies = mr > 8;
         foreach (int threads in new[] { 1, 2 })
         {
             using var threadsScope = CpuDevice.UseThreads(threads);
-            int seed = HashCode.Combine(bits, threads, 4096) & 0xFFFF;
+            int seed = HashCode.Combine(bits, tileRows, threads, 4096) & 0xFFFF;
             var rng = new System.Random(seed);
             const int m = 80,
                 k = 832, // m·k above CpuParallel.MinParallelWork: copied in bands
@@ -120,42 +126,81 @@ public sealed class GemmKernelTests
             int size = offset + Math.Max(m * stride, n * 1024);
             var aData = Enumerable.Range(0, size).Select(_ => (float)rng.NextDouble() * 2 - 1).ToArray();
             var a = new MatrixRef<float>(aData, offset, stride, 1);
-            string what = $"{bits}-bit {m}×{n}×{k}, A rows {stride} floats apart, threads={threads} (seed {seed})";
-            Assert.AreEqual(copies, CopiesApart(bits, a, m, n, k, threads), $"{what}: copied apart");
+            string what =
+                $"{bits}-bit {tileRows}-row {m}×{n}×{k}, A rows {stride} apart, threads={threads} (seed {seed})";
+            Assert.AreEqual(copies, CopiesApart(bits, tileRows, a, m, n, k, threads), $"{what}: copied apart");
             var spread = a with { RowStride = 1040 };
-            Assert.IsFalse(CopiesApart(bits, spread, m, n, k, threads), $"{what}: rows 1040 floats apart copied");
-            Assert.IsFalse(CopiesApart(bits, a, m, n - 6, k, threads), $"{what}: too few columns, yet copied");
+            Assert.IsFalse(
+                CopiesApart(bits, tileRows, spread, m, n, k, threads),
+                $"{what}: rows 1040 floats apart copied"
+            );
+            Assert.IsFalse(
+                CopiesApart(bits, tileRows, a, m, n - 6, k, threads),
+                $"{what}: too few columns, yet copied"
+            );
             var b = Make(k, n, Layout.RowMajor, rng);
             var c = new MatrixRef<float>(new float[m * n], 0, n, 1);
-            Multiply(bits, a, b, c, m, n, k, accumulate: false, 0.5f, threads);
+            Multiply(bits, tileRows, a, b, c, m, n, k, accumulate: false, 0.5f, threads);
             CheckProduct(a, b, c, m, n, k, 0.5, what);
             // X·Xᵀ of a wide X (n rows of 40, 1024 floats apart): A = X, B = Xᵀ from the same buffer.
             var x = new MatrixRef<float>(aData, offset, 1024, 1);
             var xt = new MatrixRef<float>(aData, offset, 1, 1024);
-            Assert.AreEqual(copies, CopiesApart(bits, x, n, n, 40, threads), $"{what}: Gram copied apart");
+            Assert.AreEqual(copies, CopiesApart(bits, tileRows, x, n, n, 40, threads), $"{what}: Gram copied apart");
             var gram = new float[n * n];
-            Multiply(bits, x, xt, new MatrixRef<float>(gram, 0, n, 1), n, n, 40, false, 1f, threads, symmetric: true);
+            Multiply(
+                bits,
+                tileRows,
+                x,
+                xt,
+                new MatrixRef<float>(gram, 0, n, 1),
+                n,
+                n,
+                40,
+                false,
+                1f,
+                threads,
+                symmetric: true
+            );
             CheckGram(x, xt, gram, n, 40, 1, $"{what}: Gram");
         }
     }
 
-    // Whether the product would read a copy of A rather than A itself.
-    private static bool CopiesApart(int bits, MatrixRef<float> a, int m, int n, int k, int threads)
+    [TestMethod]
+    public void TheShortTileRunsWhereItComputesLess()
     {
-        var read = bits switch
+        // Rows computed, counted by hand: every row tile computes all its rows (a last partial one is shifted or
+        // padded). 64 rows: 72 in 12-row tiles, 64 in 8-row ones; 100: 108 and 104; 1024: 1032 and 1024.
+        foreach (int m in new[] { 5, 64, 100, 128, 1024 })
+            Assert.IsTrue(PackedGemm.PrefersShortTile(m, symmetric: false), $"{m} rows: the 8-row tile computes less");
+        // 12, 24, 96 and 768 rows: both exact, a tie keeps the 12-row tile; 9 rows: 12 against 16.
+        foreach (int m in new[] { 9, 12, 24, 96, 768 })
+            Assert.IsFalse(PackedGemm.PrefersShortTile(m, symmetric: false), $"{m} rows: a tie keeps 12 rows");
+        // Symmetric 128 × 128, columns up to each tile's last row rounded up to 16: the 12-row tiles compute
+        // 12·(16+32+48+48+64+80+96+96+112+128+128) = 10,176 elements, the 8-row ones 8·2·(16+32+…+128) = 9,216.
+        Assert.IsTrue(PackedGemm.PrefersShortTile(128, symmetric: true), "symmetric 128: 9,216 < 10,176");
+        // Symmetric 12 × 12: one 12-row tile of 16 columns (192), or two 8-row tiles of 16 (256).
+        Assert.IsFalse(PackedGemm.PrefersShortTile(12, symmetric: true), "symmetric 12: 256 > 192");
+    }
+
+    // Whether the product would read a copy of A rather than A itself.
+    private static bool CopiesApart(int bits, int tileRows, MatrixRef<float> a, int m, int n, int k, int threads)
+    {
+        var read = (bits, tileRows) switch
         {
-            512 => PackedGemm<Kernel512>.WithRowsApart(a, m, n, k, threads),
-            256 => PackedGemm<Kernel256>.WithRowsApart(a, m, n, k, threads),
+            (512, 12) => PackedGemm<Kernel512>.WithRowsApart(a, m, n, k, threads),
+            (512, _) => PackedGemm<Kernel512Short>.WithRowsApart(a, m, n, k, threads),
+            (256, _) => PackedGemm<Kernel256>.WithRowsApart(a, m, n, k, threads),
             _ => PackedGemm<Kernel128>.WithRowsApart(a, m, n, k, threads),
         };
         return !ReferenceEquals(read.Data, a.Data);
     }
 
-    private static int RowsPerCacheSet(int bits, int rowStride) =>
-        bits switch
+    private static int RowsPerCacheSet(int bits, int tileRows, int rowStride) =>
+        (bits, tileRows) switch
         {
-            512 => PackedGemm<Kernel512>.RowsPerCacheSet(rowStride),
-            256 => PackedGemm<Kernel256>.RowsPerCacheSet(rowStride),
+            (512, 12) => PackedGemm<Kernel512>.RowsPerCacheSet(rowStride),
+            (512, _) => PackedGemm<Kernel512Short>.RowsPerCacheSet(rowStride),
+            (256, _) => PackedGemm<Kernel256>.RowsPerCacheSet(rowStride),
             _ => PackedGemm<Kernel128>.RowsPerCacheSet(rowStride),
         };
 
@@ -208,10 +253,10 @@ public sealed class GemmKernelTests
 
     /// <summary>Overwrites a NaN-filled C, then accumulates α·A·B into it; compares with 0.75·A·B (α =
     /// −0.25).</summary>
-    private static void Check(int bits, int m, int n, int k, Layout la, Layout lb, int threads)
+    private static void Check(int bits, int tileRows, int m, int n, int k, Layout la, Layout lb, int threads)
     {
         using var threadsScope = CpuDevice.UseThreads(threads);
-        int seed = HashCode.Combine(bits, m, n, k, la, lb, threads) & 0xFFFF;
+        int seed = HashCode.Combine(bits, tileRows, m, n, k, la, lb, threads) & 0xFFFF;
         var rng = new System.Random(seed);
         var a = Make(m, k, la, rng);
         var b = Make(k, n, lb, rng);
@@ -219,9 +264,9 @@ public sealed class GemmKernelTests
         int ldc = n + 3;
         var cData = Enumerable.Repeat(float.NaN, m * ldc).ToArray();
         var c = new MatrixRef<float>(cData, 0, ldc, 1);
-        Multiply(bits, a, b, c, m, n, k, accumulate: false, 1f, threads);
-        Multiply(bits, a, b, c, m, n, k, accumulate: true, -0.25f, threads);
-        string what = $"{bits}-bit tile {m}×{n}×{k} A {la} B {lb} threads={threads} (seed {seed})";
+        Multiply(bits, tileRows, a, b, c, m, n, k, accumulate: false, 1f, threads);
+        Multiply(bits, tileRows, a, b, c, m, n, k, accumulate: true, -0.25f, threads);
+        string what = $"{bits}-bit {tileRows}-row tile {m}×{n}×{k} A {la} B {lb} threads={threads} (seed {seed})";
         CheckProduct(a, b, c, m, n, k, 0.75, what);
         for (int i = 0; i < m; i++)
         for (int j = n; j < ldc; j++)
@@ -230,6 +275,7 @@ public sealed class GemmKernelTests
 
     private static void Multiply(
         int bits,
+        int tileRows,
         MatrixRef<float> a,
         MatrixRef<float> b,
         MatrixRef<float> c,
@@ -242,12 +288,15 @@ public sealed class GemmKernelTests
         bool symmetric = false
     )
     {
-        switch (bits)
+        switch ((bits, tileRows))
         {
-            case 512:
+            case (512, 12):
                 PackedGemm<Kernel512>.Multiply(a, b, c, m, n, k, accumulate, alpha, threads, symmetric);
                 break;
-            case 256:
+            case (512, _):
+                PackedGemm<Kernel512Short>.Multiply(a, b, c, m, n, k, accumulate, alpha, threads, symmetric);
+                break;
+            case (256, _):
                 PackedGemm<Kernel256>.Multiply(a, b, c, m, n, k, accumulate, alpha, threads, symmetric);
                 break;
             default:

@@ -5,7 +5,7 @@ namespace Modula.Tensors.Backends.Cpu.Gemm;
 
 /// <summary>
 /// The AVX-512 tile: 12 rows × 32 columns, 24 <c>Vector512</c> accumulators, two B vectors and
-/// one broadcast of A (27 of 32 ZMM registers).
+/// one broadcast of A (27 of 32 ZMM registers). <see cref="Kernel512Short"/> is its 8-row form.
 /// </summary>
 internal readonly unsafe struct Kernel512 : IMicroKernel
 {
@@ -13,7 +13,7 @@ internal readonly unsafe struct Kernel512 : IMicroKernel
     public static int NR => 32;
     public static int Bits => 512;
 
-    [MethodImpl(MethodImplOptions.AggressiveOptimization), SkipLocalsInit]
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static void Run<TA, TColumns>(
         TA panel,
         int kc,
@@ -28,8 +28,32 @@ internal readonly unsafe struct Kernel512 : IMicroKernel
         float alpha
     )
         where TA : struct, IPanelA
+        where TColumns : struct, ITileColumns =>
+        RunRows<TwelveRows, TA, TColumns>(panel, kc, a, b, c, ldc, skip, mr, nr, overwrite, alpha);
+
+    /// <summary>
+    /// The tile body for <typeparamref name="TRows"/> rows (8 or 12): rows 8 to 11 and their accumulators exist
+    /// only in the 12-row build, as the JIT compiles each row count on its own.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization), SkipLocalsInit]
+    internal static void RunRows<TRows, TA, TColumns>(
+        TA panel,
+        int kc,
+        float* a,
+        float* b,
+        float* c,
+        int ldc,
+        int skip,
+        int mr,
+        int nr,
+        bool overwrite,
+        float alpha
+    )
+        where TRows : struct, ITileRows
+        where TA : struct, IPanelA
         where TColumns : struct, ITileColumns
     {
+        bool twelve = TRows.Count == 12;
         Vector512<float> c00 = default,
             c01 = default,
             c10 = default,
@@ -91,22 +115,34 @@ internal readonly unsafe struct Kernel512 : IMicroKernel
             c70 = Fma(ai, b0, c70);
             if (!TColumns.Half)
                 c71 = Fma(ai, b1, c71);
-            ai = Vector512.Create(panel.At(a, 8));
-            c80 = Fma(ai, b0, c80);
-            if (!TColumns.Half)
-                c81 = Fma(ai, b1, c81);
-            ai = Vector512.Create(panel.At(a, 9));
-            c90 = Fma(ai, b0, c90);
-            if (!TColumns.Half)
-                c91 = Fma(ai, b1, c91);
-            ai = Vector512.Create(panel.At(a, 10));
-            ca0 = Fma(ai, b0, ca0);
-            if (!TColumns.Half)
-                ca1 = Fma(ai, b1, ca1);
-            ai = Vector512.Create(panel.At(a, 11));
-            cb0 = Fma(ai, b0, cb0);
-            if (!TColumns.Half)
-                cb1 = Fma(ai, b1, cb1);
+            if (twelve)
+            {
+                ai = Vector512.Create(panel.At(a, 8));
+                c80 = Fma(ai, b0, c80);
+                if (!TColumns.Half)
+                    c81 = Fma(ai, b1, c81);
+            }
+            if (twelve)
+            {
+                ai = Vector512.Create(panel.At(a, 9));
+                c90 = Fma(ai, b0, c90);
+                if (!TColumns.Half)
+                    c91 = Fma(ai, b1, c91);
+            }
+            if (twelve)
+            {
+                ai = Vector512.Create(panel.At(a, 10));
+                ca0 = Fma(ai, b0, ca0);
+                if (!TColumns.Half)
+                    ca1 = Fma(ai, b1, ca1);
+            }
+            if (twelve)
+            {
+                ai = Vector512.Create(panel.At(a, 11));
+                cb0 = Fma(ai, b0, cb0);
+                if (!TColumns.Half)
+                    cb1 = Fma(ai, b1, cb1);
+            }
             a += panel.Step;
             b += 32;
         }
@@ -138,7 +174,7 @@ internal readonly unsafe struct Kernel512 : IMicroKernel
             cb0 *= s;
             cb1 *= s;
         }
-        if (mr == 12 && nr == (TColumns.Half ? 16 : 32))
+        if (mr == TRows.Count && nr == (TColumns.Half ? 16 : 32))
         {
             // A shifted last tile (skip > 0) leaves its first rows to the tile above.
             if (skip <= 0)
@@ -157,13 +193,16 @@ internal readonly unsafe struct Kernel512 : IMicroKernel
                 Row<TColumns>(c + 6 * ldc, c60, c61, overwrite);
             if (skip <= 7)
                 Row<TColumns>(c + 7 * ldc, c70, c71, overwrite);
-            if (skip <= 8)
-                Row<TColumns>(c + 8 * ldc, c80, c81, overwrite);
-            if (skip <= 9)
-                Row<TColumns>(c + 9 * ldc, c90, c91, overwrite);
-            if (skip <= 10)
-                Row<TColumns>(c + 10 * ldc, ca0, ca1, overwrite);
-            Row<TColumns>(c + 11 * ldc, cb0, cb1, overwrite);
+            if (twelve)
+            {
+                if (skip <= 8)
+                    Row<TColumns>(c + 8 * ldc, c80, c81, overwrite);
+                if (skip <= 9)
+                    Row<TColumns>(c + 9 * ldc, c90, c91, overwrite);
+                if (skip <= 10)
+                    Row<TColumns>(c + 10 * ldc, ca0, ca1, overwrite);
+                Row<TColumns>(c + 11 * ldc, cb0, cb1, overwrite);
+            }
             return;
         }
         // Edge tile: spill the accumulators and copy the valid part.
@@ -176,10 +215,13 @@ internal readonly unsafe struct Kernel512 : IMicroKernel
         Spill(tile, 5, c50, c51);
         Spill(tile, 6, c60, c61);
         Spill(tile, 7, c70, c71);
-        Spill(tile, 8, c80, c81);
-        Spill(tile, 9, c90, c91);
-        Spill(tile, 10, ca0, ca1);
-        Spill(tile, 11, cb0, cb1);
+        if (twelve)
+        {
+            Spill(tile, 8, c80, c81);
+            Spill(tile, 9, c90, c91);
+            Spill(tile, 10, ca0, ca1);
+            Spill(tile, 11, cb0, cb1);
+        }
         MicroKernel.StoreEdge(tile, 32, c, ldc, skip, mr, nr, overwrite);
     }
 
@@ -219,4 +261,59 @@ internal readonly unsafe struct Kernel512 : IMicroKernel
         Vector512.Store(v0, tile + row * 32);
         Vector512.Store(v1, tile + row * 32 + 16);
     }
+}
+
+/// <summary>
+/// The 8-row AVX-512 tile, 8 × 32 (16 accumulators): <see cref="Kernel512"/>'s body without its last four rows.
+/// <see cref="PackedGemm.Multiply"/> takes it for the products on which it computes fewer elements (<see
+/// cref="PackedGemm.PrefersShortTile"/>): 8 divides the GPT's 64- and 128-row products, which 12 does not, and a
+/// symmetric product's diagonal, crossed by tiles 16 columns at a time, wastes less with 8-row steps.
+/// </summary>
+internal readonly unsafe struct Kernel512Short : IMicroKernel
+{
+    public static int MR => 8;
+    public static int NR => Kernel512.NR;
+    public static int Bits => Kernel512.Bits;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void Run<TA, TColumns>(
+        TA panel,
+        int kc,
+        float* a,
+        float* b,
+        float* c,
+        int ldc,
+        int skip,
+        int mr,
+        int nr,
+        bool overwrite,
+        float alpha
+    )
+        where TA : struct, IPanelA
+        where TColumns : struct, ITileColumns =>
+        Kernel512.RunRows<EightRows, TA, TColumns>(panel, kc, a, b, c, ldc, skip, mr, nr, overwrite, alpha);
+
+    /// <inheritdoc cref="Kernel512.PackColumns"/>
+    public static void PackColumns(float* src, nint colStride, float* panel, int kc) =>
+        Kernel512.PackColumns(src, colStride, panel, kc);
+}
+
+/// <summary>The row count of a <see cref="Kernel512"/> body, as a type so that the JIT compiles each count without
+/// the other's rows.</summary>
+internal interface ITileRows
+{
+    /// <summary>Rows of the tile.</summary>
+    static abstract int Count { get; }
+}
+
+/// <summary>The 12 rows of <see cref="Kernel512"/>.</summary>
+internal readonly struct TwelveRows : ITileRows
+{
+    public static int Count => 12;
+}
+
+/// <summary>The 8 rows of <see cref="Kernel512Short"/>.</summary>
+internal readonly struct EightRows : ITileRows
+{
+    public static int Count => 8;
 }

@@ -31,12 +31,42 @@ internal static class PackedGemm
         bool symmetric = false
     )
     {
-        if (Vector512.IsHardwareAccelerated)
+        if (Vector512.IsHardwareAccelerated && PrefersShortTile(m, symmetric && m == n))
+            PackedGemm<Kernel512Short>.Multiply(a, b, c, m, n, k, accumulate, alpha, threads, symmetric);
+        else if (Vector512.IsHardwareAccelerated)
             PackedGemm<Kernel512>.Multiply(a, b, c, m, n, k, accumulate, alpha, threads, symmetric);
         else if (Vector256.IsHardwareAccelerated)
             PackedGemm<Kernel256>.Multiply(a, b, c, m, n, k, accumulate, alpha, threads, symmetric);
         else
             PackedGemm<Kernel128>.Multiply(a, b, c, m, n, k, accumulate, alpha, threads, symmetric);
+    }
+
+    /// <summary>
+    /// True when the 8-row AVX-512 tile computes fewer elements of C than the 12-row one for an m-row product (a
+    /// tie keeps the 12-row tile, whose multiply-adds need fewer loads). Every row tile computes all its rows: a
+    /// last partial one is shifted onto rows already done or padded, so a 64-row product costs 72 rows in 12-row
+    /// tiles and 64 in 8-row ones. A <paramref name="symmetric"/> product's tile computes the columns up to its
+    /// last row, rounded up to the 16 of a half tile. On Zen 4, whose 512-bit units are two 256-bit halves, the two
+    /// tiles ran a product of equal work at one speed (384×512×512, 16 × 96×128×128); a tie keeps the 12-row tile
+    /// all the same, as it loads B once per 12 multiply-adds instead of 8, and it is the tile measured on CPUs with
+    /// full-width 512-bit units (Zen 5), where the 8-row one has not yet run.
+    /// </summary>
+    internal static bool PrefersShortTile(int m, bool symmetric) =>
+        TileElements(Kernel512Short.MR, m, symmetric) < TileElements(Kernel512.MR, m, symmetric);
+
+    // Elements of C that tiles of mr rows compute: per column of an m-row product, or in all of a symmetric one.
+    private static long TileElements(int mr, int m, bool symmetric)
+    {
+        if (!symmetric)
+            return (m + mr - 1L) / mr * mr;
+        const int HalfTile = 16; // columns of a 512-bit tile's left half
+        long elements = 0;
+        for (int row = 0; row < m; row += mr)
+        {
+            int end = Math.Min(row + mr, m);
+            elements += (long)mr * ((end + HalfTile - 1) / HalfTile * HalfTile);
+        }
+        return elements;
     }
 
     /// <summary>
@@ -169,7 +199,7 @@ internal static unsafe class PackedGemm<TKernel>
     /// of 12-row tiles ran at 187 GFLOP/s, and 211 with rows of 1040 floats. Such an A, when each of its elements
     /// meets enough columns of B (n ≥ 16·NR) to repay the copy, is copied once (split over the threads when it is
     /// large) to rows an odd number of cache lines apart, which spreads them over the sets. Otherwise, and for the
-    /// 6-row tiles, whose rows never outnumber the ways, A is returned as it is.
+    /// 6- and 8-row tiles, whose rows never outnumber the ways, A is returned as it is.
     /// </summary>
     internal static MatrixRef<float> WithRowsApart(MatrixRef<float> a, int m, int n, int k, int threads)
     {
@@ -292,8 +322,8 @@ internal static unsafe class PackedGemm<TKernel>
     /// contiguous (the micro-kernel broadcasts one element per row and depth, so a strided read
     /// costs no more than a packed one, and packing is a transposition for row-major A). A last
     /// partial tile of fewer than MR rows is computed as the MR rows ending at row m and stores
-    /// only its new rows, so nothing is packed or spilled for it (an attention head's 64 rows are
-    /// five 12-row tiles and a 4-row remainder); with fewer than MR rows in all it is packed,
+    /// only its new rows, so nothing is packed or spilled for it (100 rows are eight 12-row tiles
+    /// and a 4-row remainder); with fewer than MR rows in all it is packed,
     /// zero-padded. Other layouts pack all of A, scaled by α; a directly read A gets α at the store.
     /// A non-negative <paramref name="lowerFrom"/> computes only the tiles that reach the diagonal
     /// or below it, taking it as the row index of A's and C's first row within a symmetric product.
