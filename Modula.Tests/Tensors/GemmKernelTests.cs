@@ -166,6 +166,40 @@ public sealed class GemmKernelTests
     }
 
     [TestMethod]
+    public void BothAvx512TilesGiveTheSameBits()
+    {
+        // Each element is the same chain of multiply-adds over k in either tile, so with α = 1 (and A read in place)
+        // the tile PackedGemm.PrefersShortTile picks cannot change a result, nor a training run that uses it.
+        foreach (var (m, n, k) in new[] { (64, 64, 32), (100, 70, 1030), (128, 128, 128), (13, 33, 17) })
+        foreach (Layout la in new[] { Layout.RowMajor, Layout.ColumnMajor })
+        foreach (bool symmetric in new[] { false, true })
+        foreach (int threads in new[] { 1, 2 })
+        {
+            using var threadsScope = CpuDevice.UseThreads(threads);
+            int seed = HashCode.Combine(m, n, k, la, symmetric, threads) & 0xFFFF;
+            var rng = new System.Random(seed);
+            var a = Make(m, k, la, rng);
+            // A symmetric product: B = Aᵀ read from A's own buffer (a Gram product).
+            var b = symmetric ? new MatrixRef<float>(a.Data, a.Offset, a.ColStride, a.RowStride) : Make(k, n, la, rng);
+            int columns = symmetric ? m : n;
+            var twelve = new float[m * columns];
+            var eight = new float[m * columns];
+            foreach (bool accumulate in new[] { false, true })
+            {
+                Multiply(512, 12, a, b, new(twelve, 0, columns, 1), m, columns, k, accumulate, 1f, threads, symmetric);
+                Multiply(512, 8, a, b, new(eight, 0, columns, 1), m, columns, k, accumulate, 1f, threads, symmetric);
+            }
+            string what = $"{m}×{columns}×{k} A {la} symmetric={symmetric} threads={threads} (seed {seed})";
+            for (int i = 0; i < twelve.Length; i++)
+                Assert.AreEqual(
+                    BitConverter.SingleToInt32Bits(twelve[i]),
+                    BitConverter.SingleToInt32Bits(eight[i]),
+                    $"{what}: element {i} is {twelve[i]} in 12-row tiles and {eight[i]} in 8-row ones"
+                );
+        }
+    }
+
+    [TestMethod]
     public void TheShortTileRunsWhereItComputesLess()
     {
         // Rows computed, counted by hand: every row tile computes all its rows (a last partial one is shifted or
