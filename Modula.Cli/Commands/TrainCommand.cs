@@ -154,6 +154,9 @@ public static class TrainCommand
             (ulong)options.GetInt("seed", 0)
         );
         Models.CheckTensorSizes(settings.Config, settings.Batch);
+        int interval = options.GetPositiveInt("eval-interval", 200),
+            evalBatches = options.GetInt("eval-batches", 100, 1, GptRun.MaxEvalBatches);
+        var files = Prepare(options, resume, "train-gpt.csv", interval, settings.Steps); // before data is looked for
         var corpus = TextCorpus.Load(
             DataFiles.Locate(
                 DataFiles.Shakespeare,
@@ -163,9 +166,7 @@ public static class TrainCommand
             )
         );
         var identity = RunIdentity.Of(settings, corpus.Fingerprint);
-        int interval = options.GetPositiveInt("eval-interval", 200),
-            evalBatches = options.GetInt("eval-batches", 100, 1, GptRun.MaxEvalBatches);
-        var files = Prepare(options, resume, identity, "train-gpt.csv", interval, settings.Steps);
+        CheckResumedIdentity(options, resume, identity);
         launch?.World.Barrier(); // every rank checked the files before rank 0 writes
         using var device = Device.Open(options.Get("device", "cpu"));
         using var run = new GptRun(settings, corpus, device);
@@ -247,17 +248,19 @@ public static class TrainCommand
             options,
             new OptimizerChoice("modula-adam", Optim.UpdateRule.Normalize, ClassifierLearningRate, 0.9, 0.99, 0.01)
         );
-        string data = options.Get("data", "fashion-mnist");
-        string? directory = data == "fashion-mnist" ? null : data;
-        bool download = !options.Has("no-download");
-        var train = ImageDataset.LoadFashionMnist(true, directory, download, output);
-        var test = ImageDataset.LoadFashionMnist(false, directory, download, output);
         var settings = new ClassifierSettings(
             optimizer,
             options.GetPositiveInt("steps", 2000),
             options.GetPositiveInt("batch", 128),
             (ulong)options.GetInt("seed", 0)
         );
+        int interval = options.GetPositiveInt("eval-interval", 500);
+        var files = Prepare(options, resume, $"train-{name}.csv", interval, settings.Steps); // before data is read
+        string data = options.Get("data", "fashion-mnist");
+        string? directory = data == "fashion-mnist" ? null : data;
+        bool download = !options.Has("no-download");
+        var train = ImageDataset.LoadFashionMnist(true, directory, download, output);
+        var test = ImageDataset.LoadFashionMnist(false, directory, download, output);
         var identity = RunIdentity.Of(
             name,
             sizes,
@@ -265,8 +268,7 @@ public static class TrainCommand
             train.Fingerprint + test.Fingerprint[..16],
             Models.RmsEpsilon(options)
         );
-        int interval = options.GetPositiveInt("eval-interval", 500);
-        var files = Prepare(options, resume, identity, $"train-{name}.csv", interval, settings.Steps);
+        CheckResumedIdentity(options, resume, identity);
         launch?.World.Barrier();
         using var device = Device.Open(options.Get("device", "cpu"));
         using var run = new ClassifierRun(name, model, settings, train, test, device);
@@ -370,17 +372,11 @@ public static class TrainCommand
     private sealed record RunFiles(string? Checkpoint, string Log, int CheckpointEvery, int Keep, bool ContinuesLog);
 
     /// <summary>
-    /// Settles the run's files and refuses, before anything changes, a resumed run that contradicts its
-    /// checkpoint and a fresh run that would overwrite another run's log or checkpoint.
+    /// Settles the run's files and refuses, before anything changes or any data is looked for, a fresh run that
+    /// would overwrite another run's log or checkpoint, and a resumed run whose files clash with its checkpoint's
+    /// (its recorded settings and data are checked once the data is loaded: <see cref="CheckResumedIdentity"/>).
     /// </summary>
-    private static RunFiles Prepare(
-        Options options,
-        CheckpointFile? resume,
-        IReadOnlyDictionary<string, string> identity,
-        string defaultLog,
-        int interval,
-        int steps
-    )
+    private static RunFiles Prepare(Options options, CheckpointFile? resume, string defaultLog, int interval, int steps)
     {
         string? checkpoint =
             options.Has("checkpoint") ? Path.GetFullPath(options.Get("checkpoint", ""))
@@ -441,8 +437,6 @@ public static class TrainCommand
         bool continuesLog = false;
         if (resume is not null)
         {
-            // Restore checks the step
-            RunIdentity.Check(resume.Path, resume.Metadata, identity, StepOf(resume), options.Has("extend"));
             // A resumed run continues (and trims past its step) only the log it recorded, and only a file with rows
             // to keep: a device or pipe there (/dev/null, or /dev/zero in a forged checkpoint) is written to, never
             // read. Any other log must be new.
@@ -464,6 +458,18 @@ public static class TrainCommand
                 );
         }
         return new RunFiles(checkpoint, log, every, keep, continuesLog);
+    }
+
+    /// <summary>Refuses a resumed run whose settings or data contradict its checkpoint's run (<see
+    /// cref="RunIdentity.Check"/>; Restore checks the step again).</summary>
+    private static void CheckResumedIdentity(
+        Options options,
+        CheckpointFile? resume,
+        IReadOnlyDictionary<string, string> identity
+    )
+    {
+        if (resume is not null)
+            RunIdentity.Check(resume.Path, resume.Metadata, identity, StepOf(resume), options.Has("extend"));
     }
 
     /// <summary>The options a resumed run takes from its checkpoint unless given again.</summary>

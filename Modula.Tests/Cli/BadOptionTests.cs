@@ -94,6 +94,10 @@ public sealed class BadOptionTests
     [DataRow("train gpt --resume EMPTY", "--resume is empty")]
     [DataRow("train gpt --device NUL", "unknown device 'a\\u0000b'")]
     [DataRow("train gpt --checkpoint FILE", "already exists; if it is a run's checkpoint, continue that run with")]
+    // Files are checked before any data is looked for: FOLDER holds no data set.
+    [DataRow("train gpt --checkpoint FILE --data FOLDER --no-download", "already exists; if it is a run's checkpoint")]
+    [DataRow("train mlp --checkpoint FILE --data FOLDER --no-download", "already exists; if it is a run's checkpoint")]
+    [DataRow("train gpt --log FILE --data FOLDER --no-download", "already holds a run's rows")]
     [DataRow("certify --checkpoint EMPTY", "--checkpoint is empty")]
     [DataRow("bench gpt-step --profile=true", "option '--profile' takes no value")]
     [DataRow("train gpt --no-download=false", "option '--no-download' takes no value")]
