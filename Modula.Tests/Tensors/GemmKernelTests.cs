@@ -34,6 +34,7 @@ public sealed class GemmKernelTests
         (11, 1, 20),
         (70, 130, 24),
         (9, 20, 1030),
+        (150, 40, 200), // over 2²¹ flops: on 2 threads, split by rows
     ];
 
     [TestMethod]
@@ -95,7 +96,7 @@ public sealed class GemmKernelTests
     {
         // A row-major A whose rows lie 4 KiB (or a multiple) apart puts a whole tile's rows into one L1 set. A wide
         // enough product with the 12-row tile (512 bits) copies it first to rows an odd number of lines apart
-        // (WithRowsApart); the 6-row tiles never outnumber an 8-way set and read A in place. Either way the result
+        // (WithRowsApart); the 6- and 8-row tiles never outnumber an 8-way set and read A in place. Either way the result
         // must match float64: the copy takes only the k floats of each row, from A's offset, for plain and Gram
         // products alike, and a large A is copied in bands over both threads.
         var (mr, nr) = (bits, tileRows) switch
@@ -168,28 +169,40 @@ public sealed class GemmKernelTests
     [TestMethod]
     public void BothAvx512TilesGiveTheSameBits()
     {
-        // Each element is the same chain of multiply-adds over k in either tile, so with α = 1 (and A read in place)
-        // the tile PackedGemm.PrefersShortTile picks cannot change a result, nor a training run that uses it.
-        foreach (var (m, n, k) in new[] { (64, 64, 32), (100, 70, 1030), (128, 128, 128), (13, 33, 17) })
-        foreach (Layout la in new[] { Layout.RowMajor, Layout.ColumnMajor })
-        foreach (bool symmetric in new[] { false, true })
-        foreach (int threads in new[] { 1, 2 })
+        // Each element is the same chain of multiply-adds over k in either tile, and every tile scales by α at its
+        // store, whether it reads A in place or packed. So the tile PackedGemm.PrefersShortTile picks cannot change a
+        // result, nor a training run. The cases make the two tiles read A differently: 8 rows (packed by the 12-row
+        // tile, read in place by the 8-row one), a strided A (packed by both), depth past one 1024-deep panel, and a
+        // symmetric 128 × 128 product on 4 threads, whose last band has 8 rows with 12-row tiles and 16 with 8-row
+        // ones.
+        var cases = new (int M, int N, int K, bool Symmetric, int Threads)[]
         {
-            using var threadsScope = CpuDevice.UseThreads(threads);
-            int seed = HashCode.Combine(m, n, k, la, symmetric, threads) & 0xFFFF;
+            (8, 40, 30, false, 1),
+            (13, 33, 17, false, 1),
+            (64, 64, 32, false, 1),
+            (20, 40, 1030, false, 2),
+            (100, 70, 40, false, 2),
+            (40, 40, 24, true, 1),
+            (128, 128, 64, true, 4), // 2²¹ flops: split over threads
+            (200, 40, 200, false, 2), // split by rows
+        };
+        foreach (var (m, n, k, symmetric, threads) in cases)
+        foreach (Layout la in Enum.GetValues<Layout>())
+        foreach (float alpha in new[] { 1f, 0.3f })
+        {
+            int seed = HashCode.Combine(m, n, k, la, symmetric, threads, alpha) & 0xFFFF;
             var rng = new System.Random(seed);
             var a = Make(m, k, la, rng);
             // A symmetric product: B = Aᵀ read from A's own buffer (a Gram product).
             var b = symmetric ? new MatrixRef<float>(a.Data, a.Offset, a.ColStride, a.RowStride) : Make(k, n, la, rng);
-            int columns = symmetric ? m : n;
-            var twelve = new float[m * columns];
-            var eight = new float[m * columns];
+            var twelve = new float[m * n];
+            var eight = new float[m * n];
             foreach (bool accumulate in new[] { false, true })
             {
-                Multiply(512, 12, a, b, new(twelve, 0, columns, 1), m, columns, k, accumulate, 1f, threads, symmetric);
-                Multiply(512, 8, a, b, new(eight, 0, columns, 1), m, columns, k, accumulate, 1f, threads, symmetric);
+                Multiply(512, 12, a, b, new(twelve, 0, n, 1), m, n, k, accumulate, alpha, threads, symmetric);
+                Multiply(512, 8, a, b, new(eight, 0, n, 1), m, n, k, accumulate, alpha, threads, symmetric);
             }
-            string what = $"{m}×{columns}×{k} A {la} symmetric={symmetric} threads={threads} (seed {seed})";
+            string what = $"{m}×{n}×{k} A {la} α={alpha} symmetric={symmetric} threads={threads} (seed {seed})";
             for (int i = 0; i < twelve.Length; i++)
                 Assert.AreEqual(
                     BitConverter.SingleToInt32Bits(twelve[i]),
@@ -200,7 +213,7 @@ public sealed class GemmKernelTests
     }
 
     [TestMethod]
-    public void TheShortTileRunsWhereItComputesLess()
+    public void TheShortTileRuleCountsTheElementsEachTileComputes()
     {
         // Rows computed, counted by hand: every row tile computes all its rows (a last partial one is shifted or
         // padded). 64 rows: 72 in 12-row tiles, 64 in 8-row ones; 100: 108 and 104; 1024: 1032 and 1024.
@@ -222,9 +235,10 @@ public sealed class GemmKernelTests
         var read = (bits, tileRows) switch
         {
             (512, 12) => PackedGemm<Kernel512>.WithRowsApart(a, m, n, k, threads),
-            (512, _) => PackedGemm<Kernel512Short>.WithRowsApart(a, m, n, k, threads),
-            (256, _) => PackedGemm<Kernel256>.WithRowsApart(a, m, n, k, threads),
-            _ => PackedGemm<Kernel128>.WithRowsApart(a, m, n, k, threads),
+            (512, 8) => PackedGemm<Kernel512Short>.WithRowsApart(a, m, n, k, threads),
+            (256, 6) => PackedGemm<Kernel256>.WithRowsApart(a, m, n, k, threads),
+            (128, 6) => PackedGemm<Kernel128>.WithRowsApart(a, m, n, k, threads),
+            _ => throw new ArgumentException($"no {bits}-bit tile of {tileRows} rows"),
         };
         return !ReferenceEquals(read.Data, a.Data);
     }
@@ -233,9 +247,10 @@ public sealed class GemmKernelTests
         (bits, tileRows) switch
         {
             (512, 12) => PackedGemm<Kernel512>.RowsPerCacheSet(rowStride),
-            (512, _) => PackedGemm<Kernel512Short>.RowsPerCacheSet(rowStride),
-            (256, _) => PackedGemm<Kernel256>.RowsPerCacheSet(rowStride),
-            _ => PackedGemm<Kernel128>.RowsPerCacheSet(rowStride),
+            (512, 8) => PackedGemm<Kernel512Short>.RowsPerCacheSet(rowStride),
+            (256, 6) => PackedGemm<Kernel256>.RowsPerCacheSet(rowStride),
+            (128, 6) => PackedGemm<Kernel128>.RowsPerCacheSet(rowStride),
+            _ => throw new ArgumentException($"no {bits}-bit tile of {tileRows} rows"),
         };
 
     // C against factor·A·B in float64, and exactly symmetric.
@@ -327,15 +342,17 @@ public sealed class GemmKernelTests
             case (512, 12):
                 PackedGemm<Kernel512>.Multiply(a, b, c, m, n, k, accumulate, alpha, threads, symmetric);
                 break;
-            case (512, _):
+            case (512, 8):
                 PackedGemm<Kernel512Short>.Multiply(a, b, c, m, n, k, accumulate, alpha, threads, symmetric);
                 break;
-            case (256, _):
+            case (256, 6):
                 PackedGemm<Kernel256>.Multiply(a, b, c, m, n, k, accumulate, alpha, threads, symmetric);
                 break;
-            default:
+            case (128, 6):
                 PackedGemm<Kernel128>.Multiply(a, b, c, m, n, k, accumulate, alpha, threads, symmetric);
                 break;
+            default:
+                throw new ArgumentException($"no {bits}-bit tile of {tileRows} rows");
         }
     }
 

@@ -121,23 +121,14 @@ internal readonly unsafe struct Kernel512 : IMicroKernel
                 c80 = Fma(ai, b0, c80);
                 if (!TColumns.Half)
                     c81 = Fma(ai, b1, c81);
-            }
-            if (twelve)
-            {
                 ai = Vector512.Create(panel.At(a, 9));
                 c90 = Fma(ai, b0, c90);
                 if (!TColumns.Half)
                     c91 = Fma(ai, b1, c91);
-            }
-            if (twelve)
-            {
                 ai = Vector512.Create(panel.At(a, 10));
                 ca0 = Fma(ai, b0, ca0);
                 if (!TColumns.Half)
                     ca1 = Fma(ai, b1, ca1);
-            }
-            if (twelve)
-            {
                 ai = Vector512.Create(panel.At(a, 11));
                 cb0 = Fma(ai, b0, cb0);
                 if (!TColumns.Half)
@@ -165,14 +156,17 @@ internal readonly unsafe struct Kernel512 : IMicroKernel
             c61 *= s;
             c70 *= s;
             c71 *= s;
-            c80 *= s;
-            c81 *= s;
-            c90 *= s;
-            c91 *= s;
-            ca0 *= s;
-            ca1 *= s;
-            cb0 *= s;
-            cb1 *= s;
+            if (twelve)
+            {
+                c80 *= s;
+                c81 *= s;
+                c90 *= s;
+                c91 *= s;
+                ca0 *= s;
+                ca1 *= s;
+                cb0 *= s;
+                cb1 *= s;
+            }
         }
         if (mr == TRows.Count && nr == (TColumns.Half ? 16 : 32))
         {

@@ -99,12 +99,6 @@ internal static unsafe class PackedGemm<TKernel>
     private const int MC = 144; // rows of A packed at once (~576 KiB), a multiple of every MR
     private const int NC = 1024; // columns of B packed at once (~4 MiB), a multiple of every NR
 
-    [ThreadStatic]
-    private static float[]? _packA;
-
-    [ThreadStatic]
-    private static float[]? _packB;
-
     /// <summary>Flops below which one thread does the whole product.</summary>
     private const long ParallelFlops = 1L << 21;
 
@@ -324,7 +318,8 @@ internal static unsafe class PackedGemm<TKernel>
     /// partial tile of fewer than MR rows is computed as the MR rows ending at row m and stores
     /// only its new rows, so nothing is packed or spilled for it (100 rows are eight 12-row tiles
     /// and a 4-row remainder); with fewer than MR rows in all it is packed,
-    /// zero-padded. Other layouts pack all of A, scaled by α; a directly read A gets α at the store.
+    /// zero-padded. Other layouts pack all of A. Every tile applies α at its store, so a packed A and one read in
+    /// place give the same bits, whatever the tile or the split over threads.
     /// A non-negative <paramref name="lowerFrom"/> computes only the tiles that reach the diagonal
     /// or below it, taking it as the row index of A's and C's first row within a symmetric product.
     /// </summary>
@@ -345,8 +340,8 @@ internal static unsafe class PackedGemm<TKernel>
     {
         int mrFull = TKernel.MR,
             nrFull = TKernel.NR;
-        var packA = _packA ??= GC.AllocateUninitializedArray<float>(MC * KC, pinned: true);
-        var packB = _packB ??= GC.AllocateUninitializedArray<float>(NC * KC, pinned: true);
+        var packA = PackingBuffers.A ??= GC.AllocateUninitializedArray<float>(MC * KC, pinned: true);
+        var packB = PackingBuffers.B ??= GC.AllocateUninitializedArray<float>(NC * KC, pinned: true);
         bool direct = a.ColStride == 1 || a.RowStride == 1;
         var strided = new StridedA(a.RowStride, a.ColStride);
         fixed (
@@ -374,7 +369,7 @@ internal static unsafe class PackedGemm<TKernel>
                             : ic + mc >= mrFull ? mc
                             : mc / mrFull * mrFull;
                         if (full < mc)
-                            PackA(a.At(ic + full, pc0), mc - full, kc, pa, alpha);
+                            PackA(a.At(ic + full, pc0), mc - full, kc, pa);
                         for (int jr = 0; jr < nc; jr += nrFull)
                         {
                             int nr = Math.Min(nrFull, nc - jr);
@@ -403,7 +398,7 @@ internal static unsafe class PackedGemm<TKernel>
                                         mr,
                                         nr,
                                         first,
-                                        1f
+                                        alpha
                                     );
                                     continue;
                                 }
@@ -460,9 +455,9 @@ internal static unsafe class PackedGemm<TKernel>
         TKernel.Run<TA, LeftHalf>(panel, kc, a, b, c, ldc, skip, mr, nr, overwrite, alpha);
     }
 
-    /// <summary>Packs α·A[0..mc, 0..kc] into MR-row panels laid out k-major: panel[p·MR + i].</summary>
+    /// <summary>Packs A[0..mc, 0..kc] into MR-row panels laid out k-major: panel[p·MR + i].</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void PackA(MatrixRef<float> a, int mc, int kc, float* dst, float alpha)
+    private static void PackA(MatrixRef<float> a, int mc, int kc, float* dst)
     {
         int mrFull = TKernel.MR;
         fixed (float* src0 = a.Data)
@@ -485,10 +480,10 @@ internal static unsafe class PackedGemm<TKernel>
                     float* row = src + (ir + i) * rs;
                     if (cs == 1)
                         for (int p = 0; p < kc; p++)
-                            panel[p * mrFull + i] = alpha * row[p];
+                            panel[p * mrFull + i] = row[p];
                     else
                         for (int p = 0; p < kc; p++)
-                            panel[p * mrFull + i] = alpha * row[p * cs];
+                            panel[p * mrFull + i] = row[p * cs];
                 }
             }
         }
@@ -530,4 +525,20 @@ internal static unsafe class PackedGemm<TKernel>
             }
         }
     }
+}
+
+/// <summary>
+/// Each thread's packing buffers, shared by every tile (<see cref="PackedGemm{TKernel}"/> is one class per tile, and a
+/// field there would give each tile its own 4.6 MiB per thread). A thread runs one product at a time, and the
+/// buffers' sizes do not depend on the tile.
+/// </summary>
+internal static class PackingBuffers
+{
+    /// <summary>Packed rows of A, MC × KC floats.</summary>
+    [ThreadStatic]
+    public static float[]? A;
+
+    /// <summary>Packed columns of B, NC × KC floats.</summary>
+    [ThreadStatic]
+    public static float[]? B;
 }
