@@ -96,8 +96,8 @@ public sealed class GemmKernelTests
     {
         // A row-major A whose rows lie 4 KiB (or a multiple) apart puts a whole tile's rows into one L1 set. A wide
         // enough product with the 12-row tile (512 bits) copies it first to rows an odd number of lines apart
-        // (WithRowsApart); the 6- and 8-row tiles never outnumber an 8-way set and read A in place. Either way the result
-        // must match float64: the copy takes only the k floats of each row, from A's offset, for plain and Gram
+        // (WithRowsApart); the 6- and 8-row tiles never outnumber an 8-way set and read A in place. Either way the
+        // result must match float64: the copy takes only the k floats of each row, from A's offset, for plain and Gram
         // products alike, and a large A is copied in bands over both threads.
         var (mr, nr) = (bits, tileRows) switch
         {

@@ -155,7 +155,8 @@ public sealed class MatMulTests
     /// <c>symmetricResult</c>: A symmetric and B a polynomial in A (so A·B is symmetric), against the float64
     /// product of the same rounded values. The CPU computes the lower triangle and mirrors it, so its float32
     /// result must also be exactly symmetric, also when added into a symmetric C; sizes cross the tiles' row edges
-    /// (12 or 8 rows at 512 bits, 6 below) and 32-column edges, the one-thread and two-thread bands, a batch, A read transposed, and empty matrices.
+    /// (12 or 8 rows at 512 bits, 6 below) and 32-column edges, the one-thread and two-thread bands, a batch, A
+    /// read transposed, and empty matrices.
     /// </summary>
     [TestMethod]
     [DataRow(1, 1)]
