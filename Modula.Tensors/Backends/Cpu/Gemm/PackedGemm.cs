@@ -59,12 +59,12 @@ internal static class PackedGemm
     {
         if (!symmetric)
             return (m + mr - 1L) / mr * mr;
-        const int HalfTile = 16; // columns of a 512-bit tile's left half
+        int halfTile = Kernel512.NR / 2; // columns of a 512-bit tile's left half (LeftHalf)
         long elements = 0;
         for (int row = 0; row < m; row += mr)
         {
             int end = Math.Min(row + mr, m);
-            elements += (long)mr * ((end + HalfTile - 1) / HalfTile * HalfTile);
+            elements += (long)mr * ((end + halfTile - 1) / halfTile * halfTile);
         }
         return elements;
     }
