@@ -18,6 +18,10 @@ public sealed class GemmKernelTests
         RowMajor,
         ColumnMajor,
         Strided,
+
+        /// <summary>Row-major with an offset and rows longer than the matrix: read in place, B's depths lie
+        /// further apart than its columns.</summary>
+        Padded,
     }
 
     private static readonly (int M, int N, int K)[] Sizes =
@@ -35,6 +39,8 @@ public sealed class GemmKernelTests
         (70, 130, 24),
         (9, 20, 1030),
         (150, 40, 200), // over 2²¹ flops: on 2 threads, split by rows
+        (5, 1088, 40), // past NC columns: B's second block of columns, read in place
+        (40, 72, 1700), // a B block over InPlaceBFloats: packed
     ];
 
     [TestMethod]
@@ -213,6 +219,83 @@ public sealed class GemmKernelTests
     }
 
     [TestMethod]
+    [DataRow(12)]
+    [DataRow(8)]
+    public void BReadInPlaceAndPackedGiveTheSameBits(int tileRows)
+    {
+        // The AVX-512 tiles read a small row-major B where it lies and pack any other: the same values meet the same
+        // chain of multiply-adds either way. B row-major (and with padded rows) against a column-major copy, which is
+        // packed, with partial last panels, a second block of depth, and a symmetric product whose B is an R·R operand.
+        var cases = new (int M, int N, int K, bool Symmetric, int Threads)[]
+        {
+            (8, 40, 30, false, 1),
+            (24, 40, 1030, false, 1),
+            (128, 128, 128, false, 2),
+            (100, 100, 100, true, 1),
+            (128, 128, 128, true, 2),
+        };
+        foreach (var (m, n, k, symmetric, threads) in cases)
+        foreach (Layout lb in new[] { Layout.RowMajor, Layout.Padded })
+        {
+            int seed = HashCode.Combine(tileRows, m, n, k, lb, symmetric, threads) & 0xFFFF;
+            var rng = new System.Random(seed);
+            // A symmetric product multiplies a symmetric matrix by itself: B = A (the SymmetricPolynomial's R·R).
+            var a = symmetric ? Symmetric(m, rng) : Make(m, k, Layout.RowMajor, rng);
+            var b = symmetric ? a : Make(k, n, lb, rng);
+            var packed = new MatrixRef<float>(new float[k * n], 0, 1, k);
+            for (int p = 0; p < k; p++)
+            for (int j = 0; j < n; j++)
+                packed.Data[j * k + p] = b[p, j];
+            string what = $"{tileRows}-row {m}×{n}×{k} B {lb} symmetric={symmetric} threads={threads} (seed {seed})";
+            Assert.IsTrue(ReadsBInPlace(tileRows, b, Math.Min(k, 1024), n), $"{what}: B read in place");
+            var inPlace = new float[m * n];
+            var fromPanels = new float[m * n];
+            Multiply(512, tileRows, a, b, new(inPlace, 0, n, 1), m, n, k, false, 0.3f, threads, symmetric);
+            Multiply(512, tileRows, a, packed, new(fromPanels, 0, n, 1), m, n, k, false, 0.3f, threads, symmetric);
+            for (int i = 0; i < inPlace.Length; i++)
+                Assert.AreEqual(
+                    BitConverter.SingleToInt32Bits(fromPanels[i]),
+                    BitConverter.SingleToInt32Bits(inPlace[i]),
+                    $"{what}: element {i} is {inPlace[i]} read in place and {fromPanels[i]} packed"
+                );
+        }
+    }
+
+    [TestMethod]
+    public void OnlyTheAvx512TilesReadSmallRowMajorBlocksOfBInPlace()
+    {
+        var rowMajor = new MatrixRef<float>(new float[1], 0, 3000, 1);
+        var columnMajor = new MatrixRef<float>(new float[1], 0, 1, 3000);
+        int limit = PackedGemm<Kernel512>.InPlaceBFloats;
+        foreach (int tileRows in new[] { 12, 8 })
+        {
+            Assert.IsTrue(
+                ReadsBInPlace(tileRows, rowMajor, 128, limit / 128),
+                $"{tileRows} rows: a block at the limit"
+            );
+            Assert.IsFalse(ReadsBInPlace(tileRows, rowMajor, 128, limit / 128 + 1), $"{tileRows} rows: over the limit");
+            Assert.IsFalse(ReadsBInPlace(tileRows, columnMajor, 16, 16), $"{tileRows} rows: a column-major B");
+        }
+        Assert.IsFalse(PackedGemm<Kernel256>.ReadsBInPlace(rowMajor, 16, 16), "the 256-bit tile packs");
+        Assert.IsFalse(PackedGemm<Kernel128>.ReadsBInPlace(rowMajor, 16, 16), "the 128-bit tile packs");
+    }
+
+    private static bool ReadsBInPlace(int tileRows, MatrixRef<float> b, int kc, int nc) =>
+        tileRows == 12
+            ? PackedGemm<Kernel512>.ReadsBInPlace(b, kc, nc)
+            : PackedGemm<Kernel512Short>.ReadsBInPlace(b, kc, nc);
+
+    // A random symmetric n × n matrix, row-major.
+    private static MatrixRef<float> Symmetric(int n, System.Random rng)
+    {
+        var data = new float[n * n];
+        for (int i = 0; i < n; i++)
+        for (int j = 0; j <= i; j++)
+            data[i * n + j] = data[j * n + i] = (float)(rng.NextDouble() * 2 - 1);
+        return new MatrixRef<float>(data, 0, n, 1);
+    }
+
+    [TestMethod]
     public void TheShortTileRuleCountsTheElementsEachTileComputes()
     {
         // Rows computed, counted by hand: every row tile computes all its rows (a last partial one is shifted or
@@ -364,6 +447,7 @@ public sealed class GemmKernelTests
         {
             Layout.RowMajor => (0, cols, 1),
             Layout.ColumnMajor => (0, 1, rows),
+            Layout.Padded => (3, cols + 7, 1),
             _ => (5, 2 * cols + 1, 2),
         };
         var data = new float[offset + (rows - 1) * rs + (cols - 1) * cs + 1];

@@ -14,12 +14,16 @@ internal readonly unsafe struct Kernel128 : IMicroKernel
     public static int NR => 8;
     public static int Bits => 128;
 
+    /// <summary>Packed always, as the 256-bit tile.</summary>
+    public static bool ReadsBInPlace => false;
+
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static void Run<TA, TColumns>(
         TA panel,
         int kc,
         float* a,
         float* b,
+        nint ldb,
         float* c,
         int ldc,
         int skip,
@@ -30,7 +34,20 @@ internal readonly unsafe struct Kernel128 : IMicroKernel
     )
         where TA : struct, IPanelA
         where TColumns : struct, ITileColumns =>
-        Tile6x2<Vector128<float>, Ops128>.Run<TA, TColumns>(panel, kc, a, b, c, ldc, skip, mr, nr, overwrite, alpha);
+        Tile6x2<Vector128<float>, Ops128>.Run<TA, TColumns>(
+            panel,
+            kc,
+            a,
+            b,
+            ldb,
+            c,
+            ldc,
+            skip,
+            mr,
+            nr,
+            overwrite,
+            alpha
+        );
 
     /// <summary>Column by column: eight columns are short enough that a register transpose gains little.</summary>
     public static void PackColumns(float* src, nint colStride, float* panel, int kc) =>

@@ -13,12 +13,17 @@ internal readonly unsafe struct Kernel512 : IMicroKernel
     public static int NR => 32;
     public static int Bits => 512;
 
+    /// <summary>Reads a small row-major B in place, two cache lines per depth (<see
+    /// cref="PackedGemm{TKernel}.InPlaceBFloats"/>).</summary>
+    public static bool ReadsBInPlace => true;
+
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static void Run<TA, TColumns>(
         TA panel,
         int kc,
         float* a,
         float* b,
+        nint ldb,
         float* c,
         int ldc,
         int skip,
@@ -29,7 +34,7 @@ internal readonly unsafe struct Kernel512 : IMicroKernel
     )
         where TA : struct, IPanelA
         where TColumns : struct, ITileColumns =>
-        RunRows<TwelveRows, TA, TColumns>(panel, kc, a, b, c, ldc, skip, mr, nr, overwrite, alpha);
+        RunRows<TwelveRows, TA, TColumns>(panel, kc, a, b, ldb, c, ldc, skip, mr, nr, overwrite, alpha);
 
     /// <summary>
     /// The tile body for <typeparamref name="TRows"/> rows (8 or 12): rows 8 to 11 and their accumulators exist
@@ -41,6 +46,7 @@ internal readonly unsafe struct Kernel512 : IMicroKernel
         int kc,
         float* a,
         float* b,
+        nint ldb,
         float* c,
         int ldc,
         int skip,
@@ -135,7 +141,7 @@ internal readonly unsafe struct Kernel512 : IMicroKernel
                     cb1 = Fma(ai, b1, cb1);
             }
             a += panel.Step;
-            b += 32;
+            b += ldb;
         }
         if (alpha != 1f)
         {
@@ -268,6 +274,7 @@ internal readonly unsafe struct Kernel512Short : IMicroKernel
     public static int MR => 8;
     public static int NR => Kernel512.NR;
     public static int Bits => Kernel512.Bits;
+    public static bool ReadsBInPlace => Kernel512.ReadsBInPlace;
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static void Run<TA, TColumns>(
@@ -275,6 +282,7 @@ internal readonly unsafe struct Kernel512Short : IMicroKernel
         int kc,
         float* a,
         float* b,
+        nint ldb,
         float* c,
         int ldc,
         int skip,
@@ -285,7 +293,7 @@ internal readonly unsafe struct Kernel512Short : IMicroKernel
     )
         where TA : struct, IPanelA
         where TColumns : struct, ITileColumns =>
-        Kernel512.RunRows<EightRows, TA, TColumns>(panel, kc, a, b, c, ldc, skip, mr, nr, overwrite, alpha);
+        Kernel512.RunRows<EightRows, TA, TColumns>(panel, kc, a, b, ldb, c, ldc, skip, mr, nr, overwrite, alpha);
 
     /// <inheritdoc cref="Kernel512.PackColumns"/>
     public static void PackColumns(float* src, nint colStride, float* panel, int kc) =>

@@ -2,7 +2,8 @@ namespace Modula.Tensors.Backends.Cpu.Gemm;
 
 /// <summary>
 /// One register tile of the packed GEMM: C[MR × NR] (+)= α·A[MR × kc]·B[kc × NR] with A read
-/// through <see cref="IPanelA"/> and B from a k-major panel of NR floats per depth. Each vector
+/// through <see cref="IPanelA"/> and B as NR floats per depth, ldb floats from one depth to the next (NR for a packed
+/// panel, B's row stride for one read in place). Each vector
 /// width has its own tile, sized so the accumulators, the B vectors and one broadcast of A fill
 /// the register file without spilling (32 × 512-bit, 16 × 256-bit, 16 × 128-bit registers).
 /// The driver (<see cref="PackedGemm{TKernel}"/>) is generic over this interface, so the JIT
@@ -19,6 +20,10 @@ internal unsafe interface IMicroKernel
     /// <summary>The vector width in bits this tile is written for.</summary>
     static abstract int Bits { get; }
 
+    /// <summary>True when the driver reads a small row-major B in place for this tile instead of packing it
+    /// (<see cref="PackedGemm{TKernel}.ReadsBInPlace"/>).</summary>
+    static abstract bool ReadsBInPlace { get; }
+
     /// <summary>
     /// C[skip..mr, 0..nr] (+)= α·A·Bpanel over kc depths; rows before <paramref name="skip"/> are
     /// computed but not stored (a shifted last tile), and mr &lt; MR or nr &lt; NR store only that corner.
@@ -29,6 +34,7 @@ internal unsafe interface IMicroKernel
         int kc,
         float* a,
         float* b,
+        nint ldb,
         float* c,
         int ldc,
         int skip,

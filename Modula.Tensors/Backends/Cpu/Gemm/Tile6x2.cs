@@ -19,6 +19,7 @@ internal static unsafe class Tile6x2<TVector, TOps>
         int kc,
         float* a,
         float* b,
+        nint ldb,
         float* c,
         int ldc,
         int skip,
@@ -69,7 +70,7 @@ internal static unsafe class Tile6x2<TVector, TOps>
             Depth<TA, TColumns>(
                 panel,
                 a + panel.Step,
-                b + nrFull,
+                b + ldb,
                 lanes,
                 ref c00,
                 ref c01,
@@ -85,7 +86,7 @@ internal static unsafe class Tile6x2<TVector, TOps>
                 ref c51
             );
             a += 2 * panel.Step;
-            b += 2 * nrFull;
+            b += 2 * ldb;
         }
         if (p < kc)
             Depth<TA, TColumns>(
