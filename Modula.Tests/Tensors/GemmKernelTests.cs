@@ -262,6 +262,43 @@ public sealed class GemmKernelTests
     }
 
     [TestMethod]
+    [DataRow(512, 12)]
+    [DataRow(512, 8)]
+    [DataRow(256, 6)]
+    [DataRow(128, 6)]
+    public void ASymmetricProductsLowerTriangleHasTheBitsOfTheFullProduct(int bits, int tileRows)
+    {
+        // The tiles a symmetric product's diagonal crosses run narrow forms (a quarter, a half, or a half and a
+        // quarter of the tile); each element is still the same chain of multiply-adds as in the whole tiles of the
+        // ordinary product. Sizes put the diagonal at every offset within a tile, past one 1024-deep block too.
+        foreach (var (n, k) in new[] { (20, 9), (45, 33), (100, 64), (128, 128), (70, 1030) })
+        foreach (int threads in new[] { 1, 2 })
+        foreach (bool accumulate in new[] { false, true })
+        {
+            int seed = HashCode.Combine(bits, tileRows, n, k, threads, accumulate) & 0xFFFF;
+            var rng = new System.Random(seed);
+            var x = Make(n, k, Layout.RowMajor, rng);
+            var xt = new MatrixRef<float>(x.Data, x.Offset, x.ColStride, x.RowStride);
+            var start = Enumerable.Range(0, n * n).Select(_ => 0f).ToArray();
+            for (int i = 0; i < n; i++)
+            for (int j = 0; j <= i; j++)
+                start[i * n + j] = start[j * n + i] = (float)rng.NextDouble();
+            var symmetric = (float[])start.Clone();
+            var full = (float[])start.Clone();
+            Multiply(bits, tileRows, x, xt, new(symmetric, 0, n, 1), n, n, k, accumulate, 0.3f, threads, true);
+            Multiply(bits, tileRows, x, xt, new(full, 0, n, 1), n, n, k, accumulate, 0.3f, threads, false);
+            string what = $"{bits}-bit {tileRows}-row X·Xᵀ {n}×{k} threads={threads} accumulate={accumulate}";
+            for (int i = 0; i < n; i++)
+            for (int j = 0; j <= i; j++)
+                Assert.AreEqual(
+                    BitConverter.SingleToInt32Bits(full[i * n + j]),
+                    BitConverter.SingleToInt32Bits(symmetric[i * n + j]),
+                    $"{what} (seed {seed}): C[{i}, {j}] = {symmetric[i * n + j]}, full product {full[i * n + j]}"
+                );
+        }
+    }
+
+    [TestMethod]
     public void OnlyTheAvx512TilesReadSmallRowMajorBlocksOfBInPlace()
     {
         var rowMajor = new MatrixRef<float>(new float[1], 0, 3000, 1);
@@ -305,11 +342,14 @@ public sealed class GemmKernelTests
         // 12, 24, 96 and 768 rows: both exact, a tie keeps the 12-row tile; 9 rows: 12 against 16.
         foreach (int m in new[] { 9, 12, 24, 96, 768 })
             Assert.IsFalse(PackedGemm.PrefersShortTile(m, symmetric: false), $"{m} rows: a tie keeps 12 rows");
-        // Symmetric 128 × 128, columns up to each tile's last row rounded up to 16: the 12-row tiles compute
-        // 12·(16+32+48+48+64+80+96+96+112+128+128) = 10,176 elements, the 8-row ones 8·2·(16+32+…+128) = 9,216.
-        Assert.IsTrue(PackedGemm.PrefersShortTile(128, symmetric: true), "symmetric 128: 9,216 < 10,176");
-        // Symmetric 12 × 12: one 12-row tile of 16 columns (192), or two 8-row tiles of 16 (256).
-        Assert.IsFalse(PackedGemm.PrefersShortTile(12, symmetric: true), "symmetric 12: 256 > 192");
+        // Symmetric 128 × 128, columns up to each tile's last row rounded up to the 8 of a quarter tile: the 12-row
+        // tiles compute 12·(16+24+40+48+64+72+88+96+112+120+128) = 9,696 elements, the 8-row ones 8·(8+16+…+128) =
+        // 8,704.
+        Assert.IsTrue(PackedGemm.PrefersShortTile(128, symmetric: true), "symmetric 128: 8,704 < 9,696");
+        // Symmetric 12 × 12: one 12-row tile of 16 columns (192), or 8-row tiles of 8 and 16 (64 + 128): a tie.
+        Assert.IsFalse(PackedGemm.PrefersShortTile(12, symmetric: true), "symmetric 12: 192 against 192");
+        // Symmetric 20 × 20: 12-row tiles of 16 and 24 columns (480), or 8-row ones of 8, 16 and 24 (384).
+        Assert.IsTrue(PackedGemm.PrefersShortTile(20, symmetric: true), "symmetric 20: 384 < 480");
     }
 
     // Whether the product would read a copy of A rather than A itself.

@@ -17,6 +17,9 @@ internal readonly unsafe struct Kernel128 : IMicroKernel
     /// <summary>Packed always, as the 256-bit tile.</summary>
     public static bool ReadsBInPlace => false;
 
+    /// <summary>No quarter form: a quarter of its columns is less than a vector.</summary>
+    public static bool HasQuarter => false;
+
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static void Run<TA, TColumns>(
         TA panel,

@@ -13,6 +13,9 @@ internal readonly unsafe struct Kernel256 : IMicroKernel
     /// <summary>Packed always: read in place, its one-line panels ran 2–12 % slower on Zen 4.</summary>
     public static bool ReadsBInPlace => false;
 
+    /// <summary>No quarter form: a quarter of its columns is less than a vector.</summary>
+    public static bool HasQuarter => false;
+
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static void Run<TA, TColumns>(
         TA panel,

@@ -17,6 +17,9 @@ internal readonly unsafe struct Kernel512 : IMicroKernel
     /// cref="PackedGemm{TKernel}.InPlaceBFloats"/>).</summary>
     public static bool ReadsBInPlace => true;
 
+    /// <summary>Has a quarter form, 8 columns of <c>Vector256</c> (<see cref="RunQuarter"/>).</summary>
+    public static bool HasQuarter => true;
+
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static void Run<TA, TColumns>(
         TA panel,
@@ -59,6 +62,11 @@ internal readonly unsafe struct Kernel512 : IMicroKernel
         where TA : struct, IPanelA
         where TColumns : struct, ITileColumns
     {
+        if (TColumns.Quarter)
+        {
+            RunQuarter<TRows, TA>(panel, kc, a, b, ldb, c, ldc, skip, mr, nr, overwrite, alpha);
+            return;
+        }
         bool twelve = TRows.Count == 12;
         Vector512<float> c00 = default,
             c01 = default,
@@ -225,6 +233,110 @@ internal readonly unsafe struct Kernel512 : IMicroKernel
         MicroKernel.StoreEdge(tile, 32, c, ldc, skip, mr, nr, overwrite);
     }
 
+    /// <summary>
+    /// The tile's left 8 columns, one <c>Vector256</c> per row: on Zen 4, whose 512-bit multiply-adds are two 256-bit
+    /// halves, half the work of the left-half tile, for the tiles a symmetric product's diagonal crosses within 8
+    /// columns (or within 8 past a left half). Each element is the same chain of multiply-adds as in the wider
+    /// forms, so the results have the same bits.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization), SkipLocalsInit]
+    private static void RunQuarter<TRows, TA>(
+        TA panel,
+        int kc,
+        float* a,
+        float* b,
+        nint ldb,
+        float* c,
+        int ldc,
+        int skip,
+        int mr,
+        int nr,
+        bool overwrite,
+        float alpha
+    )
+        where TRows : struct, ITileRows
+        where TA : struct, IPanelA
+    {
+        bool twelve = TRows.Count == 12;
+        Vector256<float> c0 = default,
+            c1 = default,
+            c2 = default,
+            c3 = default,
+            c4 = default,
+            c5 = default,
+            c6 = default,
+            c7 = default,
+            c8 = default,
+            c9 = default,
+            ca = default,
+            cb = default;
+        for (int p = 0; p < kc; p++)
+        {
+            var b0 = Vector256.Load(b);
+            c0 = Vector256.FusedMultiplyAdd(Vector256.Create(panel.At(a, 0)), b0, c0);
+            c1 = Vector256.FusedMultiplyAdd(Vector256.Create(panel.At(a, 1)), b0, c1);
+            c2 = Vector256.FusedMultiplyAdd(Vector256.Create(panel.At(a, 2)), b0, c2);
+            c3 = Vector256.FusedMultiplyAdd(Vector256.Create(panel.At(a, 3)), b0, c3);
+            c4 = Vector256.FusedMultiplyAdd(Vector256.Create(panel.At(a, 4)), b0, c4);
+            c5 = Vector256.FusedMultiplyAdd(Vector256.Create(panel.At(a, 5)), b0, c5);
+            c6 = Vector256.FusedMultiplyAdd(Vector256.Create(panel.At(a, 6)), b0, c6);
+            c7 = Vector256.FusedMultiplyAdd(Vector256.Create(panel.At(a, 7)), b0, c7);
+            if (twelve)
+            {
+                c8 = Vector256.FusedMultiplyAdd(Vector256.Create(panel.At(a, 8)), b0, c8);
+                c9 = Vector256.FusedMultiplyAdd(Vector256.Create(panel.At(a, 9)), b0, c9);
+                ca = Vector256.FusedMultiplyAdd(Vector256.Create(panel.At(a, 10)), b0, ca);
+                cb = Vector256.FusedMultiplyAdd(Vector256.Create(panel.At(a, 11)), b0, cb);
+            }
+            a += panel.Step;
+            b += ldb;
+        }
+        if (alpha != 1f)
+        {
+            var s = Vector256.Create(alpha);
+            (c0, c1, c2, c3, c4, c5, c6, c7) = (c0 * s, c1 * s, c2 * s, c3 * s, c4 * s, c5 * s, c6 * s, c7 * s);
+            if (twelve)
+                (c8, c9, ca, cb) = (c8 * s, c9 * s, ca * s, cb * s);
+        }
+        float* tile = stackalloc float[12 * 8];
+        bool whole = mr == TRows.Count && nr == 8;
+        // Rows go to C where the whole quarter is stored (a shifted last tile's first rows excepted, as they belong
+        // to the tile above), else to the spill that the edge store copies from.
+        float* target = whole ? c : tile;
+        nint stride = whole ? ldc : 8;
+        bool add = whole && !overwrite;
+        int first = whole ? skip : 0;
+        QuarterRow(target, stride, 0, first, c0, add);
+        QuarterRow(target, stride, 1, first, c1, add);
+        QuarterRow(target, stride, 2, first, c2, add);
+        QuarterRow(target, stride, 3, first, c3, add);
+        QuarterRow(target, stride, 4, first, c4, add);
+        QuarterRow(target, stride, 5, first, c5, add);
+        QuarterRow(target, stride, 6, first, c6, add);
+        QuarterRow(target, stride, 7, first, c7, add);
+        if (twelve)
+        {
+            QuarterRow(target, stride, 8, first, c8, add);
+            QuarterRow(target, stride, 9, first, c9, add);
+            QuarterRow(target, stride, 10, first, ca, add);
+            QuarterRow(target, stride, 11, first, cb, add);
+        }
+        if (!whole)
+            MicroKernel.StoreEdge(tile, 8, c, ldc, skip, mr, nr, overwrite);
+    }
+
+    // Row i of a quarter tile at target (rows stride floats apart), unless it lies before row first.
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void QuarterRow(float* target, nint stride, int i, int first, Vector256<float> v, bool add)
+    {
+        if (i < first)
+            return;
+        float* row = target + i * stride;
+        if (add)
+            v += Vector256.Load(row);
+        Vector256.Store(v, row);
+    }
+
     /// <summary>Two 16×16 register transposes per 16 depths (AVX-512F), then the remaining depths one by one.</summary>
     public static void PackColumns(float* src, nint colStride, float* panel, int kc)
     {
@@ -275,6 +387,7 @@ internal readonly unsafe struct Kernel512Short : IMicroKernel
     public static int NR => Kernel512.NR;
     public static int Bits => Kernel512.Bits;
     public static bool ReadsBInPlace => Kernel512.ReadsBInPlace;
+    public static bool HasQuarter => Kernel512.HasQuarter;
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static void Run<TA, TColumns>(

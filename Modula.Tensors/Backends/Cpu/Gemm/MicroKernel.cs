@@ -24,10 +24,14 @@ internal unsafe interface IMicroKernel
     /// (<see cref="PackedGemm{TKernel}.ReadsBInPlace"/>).</summary>
     static abstract bool ReadsBInPlace { get; }
 
+    /// <summary>True when the tile has a <see cref="LeftQuarter"/> form.</summary>
+    static abstract bool HasQuarter { get; }
+
     /// <summary>
     /// C[skip..mr, 0..nr] (+)= α·A·Bpanel over kc depths; rows before <paramref name="skip"/> are
     /// computed but not stored (a shifted last tile), and mr &lt; MR or nr &lt; NR store only that corner.
-    /// <typeparamref name="TColumns"/> <see cref="LeftHalf"/> computes only the left NR/2 columns (then nr ≤ NR/2).
+    /// <typeparamref name="TColumns"/> <see cref="LeftHalf"/> computes only the left NR/2 columns (then nr ≤ NR/2),
+    /// <see cref="LeftQuarter"/> only the left NR/4 (nr ≤ NR/4; only where <see cref="HasQuarter"/>).
     /// </summary>
     static abstract void Run<TA, TColumns>(
         TA panel,
@@ -54,26 +58,39 @@ internal unsafe interface IMicroKernel
 }
 
 /// <summary>
-/// The columns of the register tile a run computes, as a type so the JIT compiles each variant without the other's
-/// work: all NR, or the left NR/2 (one vector per row), for the tiles a symmetric product's diagonal crosses in
-/// their left half, where the right half would be thrown away.
+/// The columns of the register tile a run computes, as a type so the JIT compiles each variant without the others'
+/// work: all NR, the left NR/2 (one vector per row), or the left NR/4 (half a vector, in tiles that have that form:
+/// <see cref="IMicroKernel.HasQuarter"/>). The narrow forms serve the tiles a symmetric product's diagonal crosses,
+/// whose columns right of it would be thrown away, and an ordinary product's narrow last panel.
 /// </summary>
 internal interface ITileColumns
 {
     /// <summary>True for the left half only.</summary>
     static abstract bool Half { get; }
+
+    /// <summary>True for the left quarter only.</summary>
+    static abstract bool Quarter { get; }
 }
 
 /// <summary>The whole register tile.</summary>
 internal readonly struct AllColumns : ITileColumns
 {
     public static bool Half => false;
+    public static bool Quarter => false;
 }
 
 /// <summary>The left NR/2 columns of the register tile.</summary>
 internal readonly struct LeftHalf : ITileColumns
 {
     public static bool Half => true;
+    public static bool Quarter => false;
+}
+
+/// <summary>The left NR/4 columns of the register tile.</summary>
+internal readonly struct LeftQuarter : ITileColumns
+{
+    public static bool Half => false;
+    public static bool Quarter => true;
 }
 
 /// <summary>How a micro-kernel reads the MR values of A at one depth: element i of the current column, and the step to

@@ -46,7 +46,7 @@ internal static class PackedGemm
     /// tie keeps the 12-row tile, whose multiply-adds need fewer loads). Every row tile computes all its rows: a
     /// last partial one is shifted onto rows already done or padded, so a 64-row product costs 72 rows in 12-row
     /// tiles and 64 in 8-row ones. A <paramref name="symmetric"/> product's tile computes the columns up to its
-    /// last row, rounded up to the 16 of a half tile. On Zen 4, whose 512-bit units are two 256-bit halves, the two
+    /// last row, rounded up to the 8 of a quarter tile. On Zen 4, whose 512-bit units are two 256-bit halves, the two
     /// tiles ran a product of equal work at one speed (384×512×512, 16 × 96×128×128); a tie keeps the 12-row tile
     /// all the same, as it loads B once per 12 multiply-adds instead of 8, and it is the tile measured on CPUs with
     /// full-width 512-bit units (Zen 5), where the 8-row one has not yet run.
@@ -59,12 +59,12 @@ internal static class PackedGemm
     {
         if (!symmetric)
             return (m + mr - 1L) / mr * mr;
-        int halfTile = Kernel512.NR / 2; // columns of a 512-bit tile's left half (LeftHalf)
+        int quarter = Kernel512.NR / 4; // columns of a 512-bit tile's left quarter (LeftQuarter)
         long elements = 0;
         for (int row = 0; row < m; row += mr)
         {
             int end = Math.Min(row + mr, m);
-            elements += (long)mr * ((end + halfTile - 1) / halfTile * halfTile);
+            elements += (long)mr * ((end + quarter - 1) / quarter * quarter);
         }
         return elements;
     }
@@ -384,17 +384,17 @@ internal static unsafe class PackedGemm<TKernel>
                             {
                                 int mr = Math.Min(mrFull, mc - ir);
                                 // Columns of this tile on or below a symmetric product's diagonal: none skips the
-                                // tile, at most half of it runs the left half only (the rest is mirrored over).
-                                // An ordinary product's narrow edge tile (nr ≤ NR/2) takes the left half too.
+                                // tile, and RunTile computes only as many as the narrow forms allow (the rest is
+                                // mirrored over). An ordinary product's narrow edge tile takes a narrow form too.
                                 int reach = lowerFrom < 0 ? nr : lowerFrom + ic + ir + mr - (jc + jr);
                                 if (reach <= 0)
                                     continue;
-                                bool half = reach <= nrFull / 2;
+                                int columns = Math.Min(reach, nr);
                                 if (ir >= full)
                                 {
                                     float* packedTile = pc + c.Offset + (ic + ir) * c.RowStride + jc + jr;
                                     RunTile(
-                                        half,
+                                        columns,
                                         default(PackedA<TKernel>),
                                         kc,
                                         pa + (ir - full) * kc,
@@ -414,7 +414,7 @@ internal static unsafe class PackedGemm<TKernel>
                                     row = ic + ir - skip; // skip > 0 only for a shifted last tile
                                 float* tile = pc + c.Offset + row * c.RowStride + jc + jr;
                                 RunTile(
-                                    half,
+                                    columns,
                                     strided,
                                     kc,
                                     sa + a.Offset + row * a.RowStride + pc0 * a.ColStride,
@@ -457,11 +457,15 @@ internal static unsafe class PackedGemm<TKernel>
     internal static bool ReadsBInPlace(MatrixRef<float> b, int kc, int nc) =>
         TKernel.ReadsBInPlace && b.ColStride == 1 && (long)kc * nc <= InPlaceBFloats;
 
-    /// <summary>The micro-kernel on the whole tile, or on its left half (<see cref="LeftHalf"/>), which stores at most
-    /// NR/2 of the <paramref name="nr"/> columns.</summary>
+    /// <summary>
+    /// The micro-kernel on the narrowest form of the tile that covers the first <paramref name="columns"/> of its
+    /// <paramref name="nr"/>: its left quarter (<see cref="LeftQuarter"/>, where the tile has one), its left half
+    /// (<see cref="LeftHalf"/>), the left half and the quarter after it (two runs over the same A), or the whole tile.
+    /// A narrow form stores at most its own columns.
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static void RunTile<TA>(
-        bool half,
+        int columns,
         TA panel,
         int kc,
         float* a,
@@ -477,13 +481,26 @@ internal static unsafe class PackedGemm<TKernel>
     )
         where TA : struct, IPanelA
     {
-        if (!half)
+        int half = TKernel.NR / 2,
+            quarter = TKernel.HasQuarter ? TKernel.NR / 4 : 0;
+        if (columns <= quarter)
         {
-            TKernel.Run<TA, AllColumns>(panel, kc, a, b, ldb, c, ldc, skip, mr, nr, overwrite, alpha);
-            return;
+            nr = Math.Min(nr, quarter);
+            TKernel.Run<TA, LeftQuarter>(panel, kc, a, b, ldb, c, ldc, skip, mr, nr, overwrite, alpha);
         }
-        nr = Math.Min(nr, TKernel.NR / 2);
-        TKernel.Run<TA, LeftHalf>(panel, kc, a, b, ldb, c, ldc, skip, mr, nr, overwrite, alpha);
+        else if (columns <= half)
+        {
+            nr = Math.Min(nr, half);
+            TKernel.Run<TA, LeftHalf>(panel, kc, a, b, ldb, c, ldc, skip, mr, nr, overwrite, alpha);
+        }
+        else if (columns <= half + quarter)
+        {
+            TKernel.Run<TA, LeftHalf>(panel, kc, a, b, ldb, c, ldc, skip, mr, half, overwrite, alpha);
+            nr = Math.Min(nr - half, quarter);
+            TKernel.Run<TA, LeftQuarter>(panel, kc, a, b + half, ldb, c + half, ldc, skip, mr, nr, overwrite, alpha);
+        }
+        else
+            TKernel.Run<TA, AllColumns>(panel, kc, a, b, ldb, c, ldc, skip, mr, nr, overwrite, alpha);
     }
 
     /// <summary>Packs A[0..mc, 0..kc] into MR-row panels laid out k-major: panel[p·MR + i].</summary>

@@ -31,6 +31,8 @@ internal static unsafe class Tile6x2<TVector, TOps>
         where TA : struct, IPanelA
         where TColumns : struct, ITileColumns
     {
+        if (TColumns.Quarter)
+            throw new NotSupportedException("Tile6x2: no quarter form (IMicroKernel.HasQuarter is false).");
         int lanes = TOps.Lanes,
             nrFull = 2 * lanes;
         TVector c00 = default,
