@@ -40,7 +40,7 @@ public sealed class GemmKernelTests
         (9, 20, 1030),
         (150, 40, 200), // over 2²¹ flops: on 2 threads, split by rows
         (5, 1088, 40), // past NC columns: B's second block of columns, read in place
-        (40, 72, 1700), // a B block over InPlaceBFloats: packed
+        (40, 72, 1700), // B's first depth block over InPlaceBFloats (packed), its second read in place
     ];
 
     [TestMethod]
@@ -313,6 +313,11 @@ public sealed class GemmKernelTests
             Assert.IsFalse(ReadsBInPlace(tileRows, rowMajor, 128, limit / 128 + 1), $"{tileRows} rows: over the limit");
             Assert.IsFalse(ReadsBInPlace(tileRows, columnMajor, 16, 16), $"{tileRows} rows: a column-major B");
         }
+        // Only whole panels: a partial one read in place would load past B's last column.
+        Assert.AreEqual(64, PackedGemm<Kernel512>.ColumnsReadInPlace(rowMajor, 40, 72), "72 columns: two panels");
+        Assert.AreEqual(32, PackedGemm<Kernel512Short>.ColumnsReadInPlace(rowMajor, 40, 32), "32 columns: one");
+        Assert.AreEqual(0, PackedGemm<Kernel512>.ColumnsReadInPlace(rowMajor, 40, 31), "31 columns: none");
+        Assert.AreEqual(0, PackedGemm<Kernel512>.ColumnsReadInPlace(columnMajor, 40, 64), "column-major: none");
         Assert.IsFalse(PackedGemm<Kernel256>.ReadsBInPlace(rowMajor, 16, 16), "the 256-bit tile packs");
         Assert.IsFalse(PackedGemm<Kernel128>.ReadsBInPlace(rowMajor, 16, 16), "the 128-bit tile packs");
     }

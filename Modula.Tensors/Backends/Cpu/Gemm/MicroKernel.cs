@@ -1,11 +1,11 @@
 namespace Modula.Tensors.Backends.Cpu.Gemm;
 
 /// <summary>
-/// One register tile of the packed GEMM: C[MR × NR] (+)= α·A[MR × kc]·B[kc × NR] with A read
-/// through <see cref="IPanelA"/> and B as NR floats per depth, ldb floats from one depth to the next (NR for a packed
-/// panel, B's row stride for one read in place). Each vector
-/// width has its own tile, sized so the accumulators, the B vectors and one broadcast of A fill
-/// the register file without spilling (32 × 512-bit, 16 × 256-bit, 16 × 128-bit registers).
+/// One register tile of the packed GEMM: C[MR × NR] (+)= α·A[MR × kc]·B[kc × NR] with A read through <see
+/// cref="IPanelA"/> and B as NR floats per depth, ldb floats from one depth to the next (NR for a packed panel, B's
+/// row stride for one read in place). Each vector width has its own tile, sized so the accumulators, the B vectors
+/// and one broadcast of A fill the register file without spilling (32 × 512-bit, 16 × 256-bit, 16 × 128-bit
+/// registers).
 /// The driver (<see cref="PackedGemm{TKernel}"/>) is generic over this interface, so the JIT
 /// specializes it per tile with MR and NR as constants.
 /// </summary>
@@ -28,7 +28,7 @@ internal unsafe interface IMicroKernel
     static abstract bool HasQuarter { get; }
 
     /// <summary>
-    /// C[skip..mr, 0..nr] (+)= α·A·Bpanel over kc depths; rows before <paramref name="skip"/> are
+    /// C[skip..mr, 0..nr] (+)= α·A·B over kc depths; rows before <paramref name="skip"/> are
     /// computed but not stored (a shifted last tile), and mr &lt; MR or nr &lt; NR store only that corner.
     /// <typeparamref name="TColumns"/> <see cref="LeftHalf"/> computes only the left NR/2 columns (then nr ≤ NR/2),
     /// <see cref="LeftQuarter"/> only the left NR/4 (nr ≤ NR/4; only where <see cref="HasQuarter"/>).

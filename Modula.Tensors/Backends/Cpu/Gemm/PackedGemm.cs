@@ -92,7 +92,7 @@ internal static class PackedGemm
 internal static unsafe class PackedGemm<TKernel>
     where TKernel : struct, IMicroKernel
 {
-    // Depth of a packed panel. A 32-column B micro-panel this deep (128 KiB) streams from L2;
+    // Depth of a block of B. A packed 32-column B micro-panel this deep (128 KiB) streams from L2;
     // measured on Zen 5 it beats 256-deep, L1-sized panels by 5–25 % (fewer passes over C, fewer
     // kernel calls), most for the weight gradients' depth-768 products.
     private const int KC = 1024;
@@ -145,8 +145,8 @@ internal static unsafe class PackedGemm<TKernel>
             MultiplySerial(a, b, c, m, n, k, accumulate, alpha);
             return;
         }
-        // Split the longer side. Each thread packs the B it reads, so on a tie with A read in
-        // place (nothing of A to pack) the columns split: each thread packs half of B, not all.
+        // Split the longer side. Each thread packs the B it reads (unless small and read in place), so on a tie
+        // with A read in place (nothing of A to pack) the columns split: each thread packs half of B, not all.
         bool splitRows = m > n || (m == n && !(a.ColStride == 1 || a.RowStride == 1));
         int extent = splitRows ? m : n,
             unit = splitRows ? TKernel.MR : TKernel.NR;
@@ -250,7 +250,7 @@ internal static unsafe class PackedGemm<TKernel>
     /// <summary>
     /// The lower triangle of a symmetric C (+)= α·A·B (m × m), then its mirror. Each thread takes a
     /// band of rows, with boundaries at m·√(t/T) so the bands hold equal shares of the triangle,
-    /// packs B only up to its band's last row and skips the tiles above the diagonal.
+    /// reads or packs B only up to its band's last row and skips the tiles above the diagonal.
     /// </summary>
     private static void MultiplyLower(
         MatrixRef<float> a,
@@ -360,7 +360,7 @@ internal static unsafe class PackedGemm<TKernel>
                     int kc = Math.Min(KC, k - pc0);
                     bool first = pc0 == 0 && !accumulate; // first K block overwrites C
                     // Panels before packedFrom are read in place; a last partial one is always packed (padded).
-                    int packedFrom = ReadsBInPlace(b, kc, nc) ? nc / nrFull * nrFull : 0;
+                    int packedFrom = ColumnsReadInPlace(b, kc, nc);
                     if (packedFrom < nc)
                         PackB(b.At(pc0, jc + packedFrom), kc, nc - packedFrom, pb + packedFrom * kc);
                     for (int ic = 0; ic < m; ic += MC)
@@ -395,6 +395,7 @@ internal static unsafe class PackedGemm<TKernel>
                                     float* packedTile = pc + c.Offset + (ic + ir) * c.RowStride + jc + jr;
                                     RunTile(
                                         columns,
+                                        lowerFrom >= 0,
                                         default(PackedA<TKernel>),
                                         kc,
                                         pa + (ir - full) * kc,
@@ -415,6 +416,7 @@ internal static unsafe class PackedGemm<TKernel>
                                 float* tile = pc + c.Offset + row * c.RowStride + jc + jr;
                                 RunTile(
                                     columns,
+                                    lowerFrom >= 0,
                                     strided,
                                     kc,
                                     sa + a.Offset + row * a.RowStride + pc0 * a.ColStride,
@@ -436,7 +438,7 @@ internal static unsafe class PackedGemm<TKernel>
         }
     }
 
-    /// <summary>Floats of B (depth × columns of one packed block) up to which a tile that reads B in place does so:
+    /// <summary>Floats of B (depth × columns of one block, kc × nc) up to which a tile that reads B in place does so:
     /// 256 KiB, the size of the GPT's weights (128 × 512).</summary>
     /// <remarks>
     /// Packing B costs a copy of the block per product, which only the rows of A repay: skipping it (timing only)
@@ -457,15 +459,25 @@ internal static unsafe class PackedGemm<TKernel>
     internal static bool ReadsBInPlace(MatrixRef<float> b, int kc, int nc) =>
         TKernel.ReadsBInPlace && b.ColStride == 1 && (long)kc * nc <= InPlaceBFloats;
 
+    /// <summary>How many of a kc × nc block's first columns are read in place: its full NR-column panels when <see
+    /// cref="ReadsBInPlace"/>, else none. A partial panel is always packed, zero-padded: read in place, the tile's
+    /// full-width loads would run past B's last column.</summary>
+    internal static int ColumnsReadInPlace(MatrixRef<float> b, int kc, int nc) =>
+        ReadsBInPlace(b, kc, nc) ? nc / TKernel.NR * TKernel.NR : 0;
+
     /// <summary>
     /// The micro-kernel on the narrowest form of the tile that covers the first <paramref name="columns"/> of its
     /// <paramref name="nr"/>: its left quarter (<see cref="LeftQuarter"/>, where the tile has one), its left half
-    /// (<see cref="LeftHalf"/>), the left half and the quarter after it (two runs over the same A), or the whole tile.
-    /// A narrow form stores at most its own columns.
+    /// (<see cref="LeftHalf"/>), with <paramref name="diagonal"/> the left half and the quarter after it (two runs
+    /// over the same A), or the whole tile. A narrow form stores at most its own columns.
     /// </summary>
+    /// <remarks>The half and quarter pair is kept to a symmetric product's diagonal tiles, where it was measured (Zen
+    /// 4, whose 256-bit multiply-adds cost half a 512-bit one). On full-width 512-bit units it does as many
+    /// multiply-adds as the whole tile and reads A twice; an ordinary product's 17–24-column edge runs whole.</remarks>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static void RunTile<TA>(
         int columns,
+        bool diagonal,
         TA panel,
         int kc,
         float* a,
@@ -493,7 +505,7 @@ internal static unsafe class PackedGemm<TKernel>
             nr = Math.Min(nr, half);
             TKernel.Run<TA, LeftHalf>(panel, kc, a, b, ldb, c, ldc, skip, mr, nr, overwrite, alpha);
         }
-        else if (columns <= half + quarter)
+        else if (diagonal && columns <= half + quarter)
         {
             TKernel.Run<TA, LeftHalf>(panel, kc, a, b, ldb, c, ldc, skip, mr, half, overwrite, alpha);
             nr = Math.Min(nr - half, quarter);
