@@ -443,9 +443,9 @@ internal static unsafe class PackedGemm<TKernel>
     /// <remarks>
     /// Packing B costs a copy of the block per product, which only the rows of A repay: skipping it (timing only)
     /// took 6–11 % off the batched 128 × 128 products of Newton–Schulz on Zen 4. Read in place, a panel's depths lie
-    /// a row of B apart rather than side by side; the 8- and 12-row AVX-512 tiles ran those products 4–6 % faster
-    /// and the GPT's 768-row products 1–3 % faster that way (alternating in one process, Zen 4). Over a block of
-    /// several MiB (1024³, 256 × 2048 × 2048) the strided reads lost 18–30 %, and at 512³ (1 MiB) they were even.
+    /// a row of B apart rather than side by side; the 8- and 12-row AVX-512 tiles ran those products 3–5 % faster
+    /// and the GPT's 768-row products 1–2 % faster that way (alternating in one process, Zen 4). Over a block of
+    /// several MiB (1024³, 256 × 2048 × 2048) the strided reads lost 18–32 %, and at 512³ (1 MiB) they were even.
     /// The 256- and 128-bit tiles, whose panels are one cache line per depth, ran the same products as fast or up to
     /// 27 % slower in place, so they always pack.
     /// </remarks>
