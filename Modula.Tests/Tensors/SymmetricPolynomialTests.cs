@@ -91,6 +91,48 @@ public sealed class SymmetricPolynomialTests
         Reference.AssertClose(expected[(n * n)..], Reference.Read(fromOffset), 1e-4, 1e-5, $"{deviceName} offset");
     }
 
+    /// <summary>
+    /// The float32 CPU result has the bits of the op's definition taken step by step: the product c·R² as <see
+    /// cref="Ops.MatMul"/> computes a symmetric product, then b·R added element by element (one rounding for the
+    /// multiply, one for the add), then a added on the diagonal. The CPU adds the linear part to the lower triangle
+    /// only and mirrors it, which gives these bits because R is exactly symmetric; every size is off the tiles, on
+    /// one and two threads.
+    /// </summary>
+    [TestMethod]
+    [DataRow(1, 1)]
+    [DataRow(3, 13)]
+    [DataRow(16, 40)]
+    [DataRow(2, 130)]
+    public void HasTheBitsOfItsStepsOnTheCpu(int batch, int n)
+    {
+        const int seed = 43;
+        var shape = new Shape(batch, n, n);
+        using var r = Reference.Make(RandomSymmetric(batch, n, seed), shape, DType.Float32, TestDevices.Get("cpu"));
+        var rValues = r.ToArray<float>();
+        foreach (int threads in new[] { 1, 2 })
+        foreach (var (a, b, c) in Coefficients)
+        {
+            using var threadsScope = CpuDevice.UseThreads(threads);
+            using var square = Ops.MatMul(r, r, alpha: c, symmetricResult: true);
+            var expected = square.ToArray<float>();
+            for (int e = 0; e < expected.Length; e++)
+            {
+                float linear = rValues[e] * (float)b;
+                expected[e] = c == 0 ? linear : linear + expected[e];
+                if (e % (n * n) / n == e % n)
+                    expected[e] += (float)a;
+            }
+            using var h = Ops.SymmetricPolynomial(r, a, b, c);
+            var actual = h.ToArray<float>();
+            for (int e = 0; e < expected.Length; e++)
+                if (BitConverter.SingleToInt32Bits(actual[e]) != BitConverter.SingleToInt32Bits(expected[e]))
+                    Assert.Fail(
+                        $"{shape} threads={threads} (a, b, c) = ({a}, {b}, {c}) seed={seed}: element {e} is "
+                            + $"{actual[e]:R}, its steps give {expected[e]:R}"
+                    );
+        }
+    }
+
     [TestMethod]
     public void BadInputIsRefusedByName()
     {

@@ -70,24 +70,45 @@ internal sealed partial class CpuBackend
         var (rf, hf) = ((float[])S(r).Array, (float[])S(h).Array);
         EachProduct(batch, c == 0 ? (long)n * n : 2L * n * n * n, (i, threads) =>
         {
-            // c·R² first, a lower triangle mirrored, then b·R + a·I added to it while it is in cache (for small n):
-            // a separate pass forming a·I + b·R for the product to add into would read and write h from memory.
+            // c·R²'s lower triangle first, then b·R + a·I added to that triangle while it is in cache (for small
+            // n), then the mirror: a separate pass forming a·I + b·R for the product to add into would read and write
+            // h from memory, and a linear part over the whole matrix would do the upper triangle's sums twice. With
+            // R exactly symmetric, as the op requires, the upper triangle gets the bits that pass gave it.
             var (ri, hi) = (Matrix(rf, r, i), Matrix(hf, h, i));
-            if (c != 0)
-                PackedGemm.Multiply(ri, ri, hi, n, n, n, accumulate: false, (float)c, threads, symmetric: true);
-            LinearPart(ri, hi, n, a, b, accumulate: c != 0);
+            if (c == 0)
+            {
+                LinearPart(ri, hi, n, a, b);
+                return;
+            }
+            PackedGemm.Multiply(
+                ri,
+                ri,
+                hi,
+                n,
+                n,
+                n,
+                accumulate: false,
+                (float)c,
+                threads,
+                symmetric: true,
+                mirror: false
+            );
+            LinearPart(ri, hi, n, a, b, accumulate: true, lowerOnly: true);
+            PackedGemm.MirrorLower(hi, n);
         });
     }
 
-    /// <summary>h (+)= b·R + a·I for an n×n matrix with contiguous rows, over the whole matrix: an exactly symmetric
-    /// h and R give an exactly symmetric result.</summary>
+    /// <summary>h (+)= b·R + a·I for an n×n matrix with contiguous rows, over the whole matrix (an exactly symmetric
+    /// h and R give an exactly symmetric result) or, with <paramref name="lowerOnly"/>, over its lower triangle and
+    /// diagonal.</summary>
     private static void LinearPart<T>(
         MatrixRef<T> r,
         MatrixRef<T> h,
         int n,
         double a,
         double b,
-        bool accumulate = false
+        bool accumulate = false,
+        bool lowerOnly = false
     )
         where T : unmanaged, IFloatingPointIeee754<T>
     {
@@ -95,8 +116,9 @@ internal sealed partial class CpuBackend
             diagonal = T.CreateTruncating(a);
         for (int i = 0; i < n; i++)
         {
-            var row = h.Data.AsSpan(h.Offset + i * h.RowStride, n);
-            var source = r.Data.AsSpan(r.Offset + i * r.RowStride, n);
+            int length = lowerOnly ? i + 1 : n;
+            var row = h.Data.AsSpan(h.Offset + i * h.RowStride, length);
+            var source = r.Data.AsSpan(r.Offset + i * r.RowStride, length);
             if (accumulate)
                 TensorPrimitives.MultiplyAdd(source, scale, row, row);
             else

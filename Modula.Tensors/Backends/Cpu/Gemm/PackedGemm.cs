@@ -28,17 +28,18 @@ internal static class PackedGemm
         bool accumulate,
         float alpha,
         int threads,
-        bool symmetric = false
+        bool symmetric = false,
+        bool mirror = true
     )
     {
         if (Vector512.IsHardwareAccelerated && PrefersShortTile(m, symmetric && m == n))
-            PackedGemm<Kernel512Short>.Multiply(a, b, c, m, n, k, accumulate, alpha, threads, symmetric);
+            PackedGemm<Kernel512Short>.Multiply(a, b, c, m, n, k, accumulate, alpha, threads, symmetric, mirror);
         else if (Vector512.IsHardwareAccelerated)
-            PackedGemm<Kernel512>.Multiply(a, b, c, m, n, k, accumulate, alpha, threads, symmetric);
+            PackedGemm<Kernel512>.Multiply(a, b, c, m, n, k, accumulate, alpha, threads, symmetric, mirror);
         else if (Vector256.IsHardwareAccelerated)
-            PackedGemm<Kernel256>.Multiply(a, b, c, m, n, k, accumulate, alpha, threads, symmetric);
+            PackedGemm<Kernel256>.Multiply(a, b, c, m, n, k, accumulate, alpha, threads, symmetric, mirror);
         else
-            PackedGemm<Kernel128>.Multiply(a, b, c, m, n, k, accumulate, alpha, threads, symmetric);
+            PackedGemm<Kernel128>.Multiply(a, b, c, m, n, k, accumulate, alpha, threads, symmetric, mirror);
     }
 
     /// <summary>
@@ -67,6 +68,40 @@ internal static class PackedGemm
             elements += (long)mr * ((end + quarter - 1) / quarter * quarter);
         }
         return elements;
+    }
+
+    /// <summary>
+    /// C[i, j] = C[j, i] for j &gt; i, in 8×8 blocks: each block above the diagonal is its mirror block's
+    /// register transpose where AVX has one (<see cref="Transpose8"/>), else copied element by element within
+    /// the block so that the rows read and written stay in a few cache lines (a plain column walk misses
+    /// the cache on every element). The diagonal's blocks and any partial block are copied by element.
+    /// Element by element, the mirror of a 128 × 128 Gram product cost a third as much as its products.
+    /// </summary>
+    internal static unsafe void MirrorLower(MatrixRef<float> c, int m)
+    {
+        const int Block = 8;
+        fixed (float* c0 = c.Data)
+        {
+            float* data = c0 + c.Offset;
+            nint ld = c.RowStride;
+            for (int ib = 0; ib < m; ib += Block)
+            for (int jb = ib; jb < m; jb += Block)
+            {
+                if (jb > ib && jb + Block <= m && Transpose8.IsSupported)
+                {
+                    Transpose8.Block(data + jb * ld + ib, ld, data + ib * ld + jb, ld);
+                    continue;
+                }
+                int iEnd = Math.Min(ib + Block, m),
+                    jEnd = Math.Min(jb + Block, m);
+                for (int j = jb; j < jEnd; j++)
+                {
+                    float* source = data + j * ld; // row j, columns i < j: the lower triangle
+                    for (int i = ib; i < Math.Min(iEnd, j); i++)
+                        data[i * ld + j] = source[i];
+                }
+            }
+        }
     }
 
     /// <summary>
@@ -105,7 +140,9 @@ internal static unsafe class PackedGemm<TKernel>
     /// <summary>
     /// C (+)= α·A·B. With <paramref name="symmetric"/> (a product known to be symmetric, added
     /// to a symmetric C when accumulating), only tiles on and below the diagonal are computed and
-    /// the upper triangle is copied from the lower one.
+    /// the upper triangle is copied from the lower one, unless <paramref name="mirror"/> is false: then the upper
+    /// triangle is left as it was, for a caller that finishes the lower one first and mirrors it itself (<see
+    /// cref="PackedGemm.MirrorLower"/>).
     /// </summary>
     public static void Multiply(
         MatrixRef<float> a,
@@ -117,7 +154,8 @@ internal static unsafe class PackedGemm<TKernel>
         bool accumulate,
         float alpha,
         int threads,
-        bool symmetric = false
+        bool symmetric = false,
+        bool mirror = true
     )
     {
         if (symmetric && (m != n || k == 0))
@@ -138,6 +176,8 @@ internal static unsafe class PackedGemm<TKernel>
         if (symmetric)
         {
             MultiplyLower(a, b, c, m, k, accumulate, alpha, flops < ParallelFlops ? 1 : threads);
+            if (mirror)
+                PackedGemm.MirrorLower(c, m);
             return;
         }
         if (threads <= 1 || flops < ParallelFlops)
@@ -248,7 +288,7 @@ internal static unsafe class PackedGemm<TKernel>
     }
 
     /// <summary>
-    /// The lower triangle of a symmetric C (+)= α·A·B (m × m), then its mirror. Each thread takes a
+    /// The lower triangle of a symmetric C (+)= α·A·B (m × m). Each thread takes a
     /// band of rows, with boundaries at m·√(t/T) so the bands hold equal shares of the triangle,
     /// reads or packs B only up to its band's last row and skips the tiles above the diagonal.
     /// </summary>
@@ -274,41 +314,6 @@ internal static unsafe class PackedGemm<TKernel>
             if (begin < end)
                 MultiplySerial(a.At(begin, 0), b, c.At(begin, 0), end - begin, end, k, accumulate, alpha, begin);
         });
-        MirrorLower(c, m);
-    }
-
-    /// <summary>
-    /// C[i, j] = C[j, i] for j &gt; i, in 8×8 blocks: each block above the diagonal is its mirror block's
-    /// register transpose where AVX has one (<see cref="Transpose8"/>), else copied element by element within
-    /// the block so that the rows read and written stay in a few cache lines (a plain column walk misses
-    /// the cache on every element). The diagonal's blocks and any partial block are copied by element.
-    /// Element by element, the mirror of a 128 × 128 Gram product cost a third as much as its products.
-    /// </summary>
-    private static void MirrorLower(MatrixRef<float> c, int m)
-    {
-        const int Block = 8;
-        fixed (float* c0 = c.Data)
-        {
-            float* data = c0 + c.Offset;
-            nint ld = c.RowStride;
-            for (int ib = 0; ib < m; ib += Block)
-            for (int jb = ib; jb < m; jb += Block)
-            {
-                if (jb > ib && jb + Block <= m && Transpose8.IsSupported)
-                {
-                    Transpose8.Block(data + jb * ld + ib, ld, data + ib * ld + jb, ld);
-                    continue;
-                }
-                int iEnd = Math.Min(ib + Block, m),
-                    jEnd = Math.Min(jb + Block, m);
-                for (int j = jb; j < jEnd; j++)
-                {
-                    float* source = data + j * ld; // row j, columns i < j: the lower triangle
-                    for (int i = ib; i < Math.Min(iEnd, j); i++)
-                        data[i * ld + j] = source[i];
-                }
-            }
-        }
     }
 
     /// <summary>
