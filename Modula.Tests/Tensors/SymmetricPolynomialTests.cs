@@ -95,14 +95,17 @@ public sealed class SymmetricPolynomialTests
     /// The float32 CPU result has the bits of the op's definition taken step by step: the product c·R² as <see
     /// cref="Ops.MatMul"/> computes a symmetric product, then b·R added element by element (one rounding for the
     /// multiply, one for the add), then a added on the diagonal. The CPU adds the linear part to the lower triangle
-    /// only and mirrors it, which gives these bits because R is exactly symmetric; every size is off the tiles, on
-    /// one and two threads.
+    /// only and mirrors it, which gives these bits because R is exactly symmetric. Sizes from 1 to 130 (every row
+    /// length of the triangle), batches split one matrix per thread and a lone matrix split over two threads, on
+    /// one and two threads. The product itself comes from the same GEMM; <see cref="MatchesTheFloat64Polynomial"/>
+    /// checks it against float64.
     /// </summary>
     [TestMethod]
     [DataRow(1, 1)]
     [DataRow(3, 13)]
     [DataRow(16, 40)]
     [DataRow(2, 130)]
+    [DataRow(1, 130)]
     public void HasTheBitsOfItsStepsOnTheCpu(int batch, int n)
     {
         const int seed = 43;

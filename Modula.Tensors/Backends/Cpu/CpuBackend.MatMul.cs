@@ -72,8 +72,9 @@ internal sealed partial class CpuBackend
         {
             // c·R²'s lower triangle first, then b·R + a·I added to that triangle while it is in cache (for small
             // n), then the mirror: a separate pass forming a·I + b·R for the product to add into would read and write
-            // h from memory, and a linear part over the whole matrix would do the upper triangle's sums twice. With
-            // R exactly symmetric, as the op requires, the upper triangle gets the bits that pass gave it.
+            // h from memory, and adding the linear part over the whole matrix after the mirror would redo in the
+            // upper triangle the sums already done in the lower. With R exactly symmetric, as the op requires, the
+            // upper triangle gets the bits that whole-matrix pass gave it.
             var (ri, hi) = (Matrix(rf, r, i), Matrix(hf, h, i));
             if (c == 0)
             {

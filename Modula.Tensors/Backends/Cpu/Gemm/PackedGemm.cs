@@ -76,9 +76,11 @@ internal static class PackedGemm
     /// the block so that the rows read and written stay in a few cache lines (a plain column walk misses
     /// the cache on every element). The diagonal's blocks and any partial block are copied by element.
     /// Element by element, the mirror of a 128 × 128 Gram product cost a third as much as its products.
+    /// C's rows must be contiguous (column stride 1) and hold at least m rows and columns.
     /// </summary>
     internal static unsafe void MirrorLower(MatrixRef<float> c, int m)
     {
+        System.Diagnostics.Debug.Assert(c.ColStride == 1, "MirrorLower: C's rows must be contiguous.");
         const int Block = 8;
         fixed (float* c0 = c.Data)
         {
@@ -141,8 +143,8 @@ internal static unsafe class PackedGemm<TKernel>
     /// C (+)= α·A·B. With <paramref name="symmetric"/> (a product known to be symmetric, added
     /// to a symmetric C when accumulating), only tiles on and below the diagonal are computed and
     /// the upper triangle is copied from the lower one, unless <paramref name="mirror"/> is false: then the upper
-    /// triangle is left as it was, for a caller that finishes the lower one first and mirrors it itself (<see
-    /// cref="PackedGemm.MirrorLower"/>).
+    /// triangle is unspecified (the tiles on the diagonal write part of it) until the caller, having finished the
+    /// lower one, mirrors it itself (<see cref="PackedGemm.MirrorLower"/>).
     /// </summary>
     public static void Multiply(
         MatrixRef<float> a,
