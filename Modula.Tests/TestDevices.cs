@@ -20,16 +20,23 @@ internal static class TestDevices
             _ => throw new ArgumentException(name),
         };
 
-    /// <summary>
-    /// The ILGPU simulator, or Inconclusive where <c>MODULA_TEST_SKIP_SIMULATOR=1</c>: under an instruction-set
-    /// emulator (<c>.ci/arm64-emulated.sh</c>) the simulator's threads run one kernel for minutes, and those runs are
-    /// about the CPU backend. Tests that loop over devices take the CPU cases first, so those are still checked.
-    /// </summary>
+    /// <summary>The shared ILGPU simulator, after <see cref="RequireSimulator"/>.</summary>
     public static Device SimulatorOrInconclusive()
+    {
+        RequireSimulator();
+        return IlgpuDevice.OpenCpuSimulator();
+    }
+
+    /// <summary>
+    /// Inconclusive where <c>MODULA_TEST_SKIP_SIMULATOR=1</c>, before any use of an ILGPU simulator (the shared one
+    /// or one a test creates): under an instruction-set emulator (<c>.ci/arm64-emulated.sh</c>) the simulator's
+    /// threads run one kernel for minutes, and those runs are about the CPU backend. Tests that loop over devices
+    /// list the CPU first, so its cases are still checked.
+    /// </summary>
+    public static void RequireSimulator()
     {
         if (Environment.GetEnvironmentVariable("MODULA_TEST_SKIP_SIMULATOR") == "1")
             Assert.Inconclusive("MODULA_TEST_SKIP_SIMULATOR=1: ILGPU simulator case skipped.");
-        return IlgpuDevice.OpenCpuSimulator();
     }
 
     /// <summary>Where a numeric op is checked against float64: the CPU in float32 on one and two threads and in

@@ -128,6 +128,7 @@ public sealed class ForwardTests
     public void RopeTablesAreUploadedOncePerDeviceAndFreedWithIt()
     {
         const int seed = 12;
+        TestDevices.RequireSimulator();
         var device = IlgpuDevice.CreateCpuSimulator();
         var rope = new Rope(4);
         var values = Reference.RandomValues(8 * 4, seed);

@@ -60,6 +60,7 @@ public sealed class AcceleratorCounterTests
     public void StridedOpUploadsItsLayoutOnceThenNeverAgain()
     {
         // A device of its own, so no earlier test has already cached this layout.
+        TestDevices.RequireSimulator();
         using var device = IlgpuDevice.CreateCpuSimulator();
         using var m = Tensor.FromArray(new float[12], new Shape(4, 3), device);
         using var row = Tensor.FromArray(new float[3], new Shape(3), device);
@@ -121,6 +122,7 @@ public sealed class AcceleratorCounterTests
     [TestMethod]
     public void GptStepBenchCountsEveryPhaseOnTheCpuAccelerator()
     {
+        TestDevices.RequireSimulator();
         var output = new StringWriter();
         var error = new StringWriter();
         string line =

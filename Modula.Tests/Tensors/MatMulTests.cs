@@ -313,6 +313,8 @@ public sealed class MatMulTests
     public void ProductsSplitAlongKMatchTheReference(string deviceName)
     {
         // A simulator of its own: the shared one must keep its single multiprocessor for every other test.
+        if (deviceName == TestDevices.Simulator)
+            TestDevices.RequireSimulator();
         using var simulator = deviceName == TestDevices.Simulator ? IlgpuDevice.CreateCpuSimulator() : null;
         var device = simulator ?? TestDevices.Get(deviceName);
         if (simulator is not null)
@@ -537,6 +539,7 @@ public sealed class MatMulTests
     [TestMethod]
     public void ProductsBeyondTheGridLimitsRunInSeveralLaunches()
     {
+        TestDevices.RequireSimulator();
         using var simulator = IlgpuDevice.CreateCpuSimulator();
         simulator.Kernels.MaxGrid = new ILGPU.Index3D(int.MaxValue, 2, 2);
         const int outer = 2,
