@@ -2,14 +2,14 @@
 # The test suite as an ARM64 Linux program under QEMU's user-mode emulation, on an x86-64 Debian machine:
 # the ARM64 JIT compiles every kernel, so the 128-bit paths run as AdvSimd code, as on Graviton, Ampere or
 # Apple hardware. Emulated instructions say nothing about speed, only about results. Not part of .ci/run
-# (the Tensors namespace takes about 4 minutes on two cores, after a first publish that fetches the ARM64
+# (the Tensors namespace takes about 3 minutes on two cores, after a first publish that fetches the ARM64
 # runtime pack from NuGet). It builds into the work tree's bin/ and obj/: do not run it beside .ci/run.
 #
 #   bash .ci/arm64-emulated.sh                                   # the Tensors namespace
 #   bash .ci/arm64-emulated.sh "FullyQualifiedName~MatMulTests"  # any MSTest filter, then any runner options
 #
-# Exit status: the test runner's (8 when the filter matches no test); 139 or 134 when QEMU itself stops on a
-# signal ("qemu: uncaught target signal 11"), which happens now and then under emulation (docs/testing.md).
+# Exit status: the test runner's (8 when the filter matches no test); 139 or 134 if QEMU itself stops on a
+# signal ("qemu: uncaught target signal 11"), as it did now and then before the W^X setting below.
 set -uo pipefail
 # A relative MODULA_DATA means the caller's directory, so resolve it before leaving it.
 if [ -n "${MODULA_DATA:-}" ] && [ -d "$MODULA_DATA" ]; then MODULA_DATA="$(cd "$MODULA_DATA" && pwd)"; fi
@@ -40,7 +40,7 @@ if ! dotnet publish Modula.Tests -c Release -r linux-arm64 --self-contained -o "
 fi
 # For filters that reach the tests reading the shared data (the default does not).
 if [ -z "${MODULA_DATA:-}" ] && [ -d ../shared/data ]; then MODULA_DATA="$(cd ../shared/data && pwd)"; fi
-export MODULA_DATA="${MODULA_DATA:-}"
+[ -n "${MODULA_DATA:-}" ] && export MODULA_DATA
 # The ILGPU simulator's cases (the same kernels on a managed thread grid) would take hours emulated. The
 # runtime writes code through a second, writable mapping of its executable memory (W^X), which QEMU's
 # translation cache does not see: code written there after it first ran (reflection stubs, rejitted
