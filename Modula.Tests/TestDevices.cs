@@ -21,7 +21,7 @@ internal static class TestDevices
         };
 
     /// <summary>The shared ILGPU simulator, after <see cref="RequireSimulator"/>.</summary>
-    public static Device SimulatorOrInconclusive()
+    private static Device SimulatorOrInconclusive()
     {
         RequireSimulator();
         return IlgpuDevice.OpenCpuSimulator();
@@ -35,9 +35,13 @@ internal static class TestDevices
     /// </summary>
     public static void RequireSimulator()
     {
-        if (Environment.GetEnvironmentVariable("MODULA_TEST_SKIP_SIMULATOR") == "1")
+        if (SkipsSimulator)
             Assert.Inconclusive("MODULA_TEST_SKIP_SIMULATOR=1: ILGPU simulator case skipped.");
     }
+
+    /// <summary>True where <c>MODULA_TEST_SKIP_SIMULATOR=1</c>: for a test that skips only its simulator part
+    /// rather than turning Inconclusive (<see cref="RequireSimulator"/>).</summary>
+    public static bool SkipsSimulator => Environment.GetEnvironmentVariable("MODULA_TEST_SKIP_SIMULATOR") == "1";
 
     /// <summary>Where a numeric op is checked against float64: the CPU in float32 on one and two threads and in
     /// float64, and the ILGPU simulator in float32.</summary>

@@ -43,8 +43,8 @@ public sealed class DifferentialTests
         if (!int.TryParse(Environment.GetEnvironmentVariable("MODULA_SOAK_PROGRAMS"), out int count) || count <= 0)
             Assert.Inconclusive("Soak run skipped; set MODULA_SOAK_PROGRAMS (e.g. 100000) to run it.");
         var report = new List<string>();
-        // Skipped with the simulator (MODULA_TEST_SKIP_SIMULATOR), not abandoned halfway with the CPU's report lost.
-        bool simulator = Environment.GetEnvironmentVariable("MODULA_TEST_SKIP_SIMULATOR") != "1";
+        // The simulator's part skipped (TestDevices.SkipsSimulator), not the test abandoned with the CPU's report.
+        bool simulator = !TestDevices.SkipsSimulator;
         foreach (var dtype in new[] { DType.Float32, DType.Float64 })
             if (ProgramRunner.Run(1_000_000, count, grad: false, Device.Cpu, dtype) is { } r)
                 report.Add($"{dtype}: {r}");

@@ -313,9 +313,10 @@ public sealed class MatMulTests
     public void ProductsSplitAlongKMatchTheReference(string deviceName)
     {
         // A simulator of its own: the shared one must keep its single multiprocessor for every other test.
-        if (deviceName == TestDevices.Simulator)
+        bool ownSimulator = deviceName == TestDevices.Simulator;
+        if (ownSimulator)
             TestDevices.RequireSimulator();
-        using var simulator = deviceName == TestDevices.Simulator ? IlgpuDevice.CreateCpuSimulator() : null;
+        using var simulator = ownSimulator ? IlgpuDevice.CreateCpuSimulator() : null;
         var device = simulator ?? TestDevices.Get(deviceName);
         if (simulator is not null)
             simulator.Kernels.Multiprocessors = 32;
