@@ -166,6 +166,27 @@ public sealed class ReductionTests
         CollectionAssert.AreEqual(new[] { 2, 1, 0 }, cols.ToArray<int>());
     }
 
+    /// <summary>
+    /// −0 and +0 are one value, so the first of them is the first maximum along every axis (the last axis once ranked
+    /// +0 above −0, found by a fuzzing run), and a NaN outranks every number, the first NaN winning.
+    /// </summary>
+    [TestMethod]
+    [DataRow(TestDevices.Cpu)]
+    [DataRow(TestDevices.Simulator)]
+    [DataRow(TestDevices.Cuda)]
+    public void ArgMaxTakesTheFirstOfTiedZerosAndTheFirstNaN(string deviceName)
+    {
+        var device = TestDevices.Get(deviceName);
+        float nan = float.NaN;
+        float[] values = [-0f, 0f, -1f, -3f, -0f, 0f, 2f, nan, nan, 0f, -0f, 0f];
+        using var x = Tensor.FromArray<float>(values, new Shape(3, 4), device);
+        using var rows = Ops.ArgMax(x, 1);
+        CollectionAssert.AreEqual(new[] { 0, 3, 0 }, rows.ToArray<int>(), $"rows on {deviceName}");
+        using var t = Ops.Contiguous(x.Transpose());
+        using var columns = Ops.ArgMax(t, 0);
+        CollectionAssert.AreEqual(rows.ToArray<int>(), columns.ToArray<int>(), $"columns on {deviceName}");
+    }
+
     [TestMethod]
     public void SumOfPermutedViewMatchesSumOfCopy()
     {

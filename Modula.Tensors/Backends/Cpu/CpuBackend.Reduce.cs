@@ -1,6 +1,5 @@
 using System.Buffers;
 using System.Numerics;
-using System.Numerics.Tensors;
 using Modula.Tensors.Primitives;
 
 namespace Modula.Tensors.Backends.Cpu;
@@ -142,14 +141,11 @@ internal sealed partial class CpuBackend
     {
         var xs = S(x).Span<T>().Slice(x.Offset);
         var ys = S(y).Span<int>().Slice(y.Offset);
+        // One comparison for every layout, as on the GPU: the first of the largest values, −0 and +0 tied (the
+        // library's IndexOfMax ranks +0 above −0), a NaN above every number.
         for (int o = 0; o < outer; o++)
         for (int i = 0; i < inner; i++)
         {
-            if (inner == 1)
-            {
-                ys[o] = TensorPrimitives.IndexOfMax(xs.Slice(o * reduce, reduce));
-                continue;
-            }
             int best = 0;
             T bestValue = xs[o * reduce * inner + i];
             for (int r = 1; r < reduce; r++)
