@@ -77,7 +77,13 @@ internal sealed partial class CpuBackend
         }
         var total = Vector.Create(Vector.Sum(sum));
         for (int i = 0; i < used; i += lanes)
-            (Vector.LoadUnsafe(ref yr, (nuint)i) / total).StoreUnsafe(ref yr, (nuint)i);
+        {
+            var p = Vector.LoadUnsafe(ref yr, (nuint)i) / total;
+            // A masked key is 0 even when the visible ones are not finite (their total NaN or ∞, and 0/NaN NaN).
+            if (i + lanes > valid)
+                p = Vector.ConditionalSelect(KeptLanes<T>(valid - i), p, Vector<T>.Zero);
+            p.StoreUnsafe(ref yr, (nuint)i);
+        }
         y[used..].Clear();
     }
 
