@@ -71,12 +71,14 @@ internal sealed partial class CpuBackend
                 if (
                     !(squares / n >= tinyMeanSquare && T.IsFinite(squares))
                     && T.Abs(TensorPrimitives.MaxMagnitude<T>(row)) is var largest
-                    && T.IsNormal(largest)
+                    && T.IsFinite(largest)
+                    && largest != T.Zero
                 )
                 {
                     // The squares overflowed (values past about 1e19 in float32) or some may have fallen below the
                     // normal range, losing bits (values below about 1e-19): normalize the row scaled to a largest
-                    // magnitude of 1, whose squares fit.
+                    // magnitude of 1, whose squares fit. A row of subnormals too: its output is exact to rounding,
+                    // though r itself (past 1e38) may be +∞.
                     TensorPrimitives.Divide(row, largest, output);
                     var scaled = T.One / T.Sqrt(TensorPrimitives.SumOfSquares<T>(output) / n);
                     rs.Span<T>()[ro + (int)r] = scaled / largest;

@@ -124,7 +124,7 @@ internal static partial class Kernels
             for (int j = t; j < length; j += RowGroupSize)
                 largest = new MaxReduce().Combine(largest, MathF.Abs(x[at + j] - mean));
             largest = GroupMax(partial, largest);
-            if (largest >= SmallestNormal && largest <= float.MaxValue)
+            if (largest > 0f && largest <= float.MaxValue)
             {
                 scale = largest;
                 squares = 0f;
@@ -136,15 +136,14 @@ internal static partial class Kernels
                 meanSquare = GroupSum(partial, squares) / length;
             }
         }
-        float inv = 1f / MathF.Sqrt(meanSquare) / scale;
+        float ofScaled = 1f / MathF.Sqrt(meanSquare),
+            inv = ofScaled / scale;
         if (t == 0)
             inverse[r] = inv;
+        // A rescued row is scaled first, as on the CPU: a row of subnormals has an r past float32's range (+∞).
         for (int j = t; j < length; j += RowGroupSize)
-            y[at + j] = (x[at + j] - mean) * inv;
+            y[at + j] = scale == 1f ? (x[at + j] - mean) * inv : (x[at + j] - mean) / scale * ofScaled;
     }
-
-    /// <summary>The smallest normal float32, 2^-126.</summary>
-    private const float SmallestNormal = 1.17549435e-38f;
 
     /// <summary>dx = r·(g − y·mean(g⊙y)) along rows of <paramref name="length"/>, minus its row mean when centering,
     /// added to dx when accumulating.</summary>
