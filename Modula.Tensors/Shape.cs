@@ -66,12 +66,23 @@ public readonly struct Shape : IEquatable<Shape>, IReadOnlyList<int>
     }
 
     /// <summary>Maps a possibly negative axis into [0, rank) or throws naming the rank.</summary>
-    public static int NormalizeAxis(int axis, int rank)
+    public static int NormalizeAxis(int axis, int rank) =>
+        InRange(axis, rank)
+        ?? throw new ArgumentOutOfRangeException(nameof(axis), $"Axis {axis} is out of range for rank {rank}.");
+
+    /// <summary>Maps a possibly negative axis of a tensor shaped <paramref name="shape"/> into [0, rank) or throws
+    /// naming <paramref name="op"/>, the axis and the shape.</summary>
+    public static int NormalizeAxis(int axis, Shape shape, string op) =>
+        InRange(axis, shape.Rank)
+        ?? throw new ArgumentOutOfRangeException(
+            nameof(axis),
+            $"{op}: axis {axis} is out of range for shape {shape} (rank {shape.Rank})."
+        );
+
+    private static int? InRange(int axis, int rank)
     {
         int a = axis < 0 ? axis + rank : axis;
-        if (a < 0 || a >= rank)
-            throw new ArgumentOutOfRangeException(nameof(axis), $"Axis {axis} is out of range for rank {rank}.");
-        return a;
+        return a < 0 || a >= rank ? null : a;
     }
 
     /// <summary>NumPy broadcast of two shapes; throws naming <paramref name="op"/> and both shapes when they cannot

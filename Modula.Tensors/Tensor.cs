@@ -266,7 +266,7 @@ public sealed class Tensor : IDisposable
         var seen = new bool[Rank];
         for (int i = 0; i < Rank; i++)
         {
-            int a = Shape.NormalizeAxis(axes[i], Rank);
+            int a = Shape.NormalizeAxis(axes[i], Shape, nameof(Permute));
             if (seen[a])
                 throw new ArgumentException($"Permute: axis {a} repeated in [{string.Join(", ", axes)}].");
             seen[a] = true;
@@ -280,8 +280,8 @@ public sealed class Tensor : IDisposable
     public Tensor Transpose(int axis0 = -2, int axis1 = -1)
     {
         var axes = Enumerable.Range(0, Rank).ToArray();
-        int a = Shape.NormalizeAxis(axis0, Rank),
-            b = Shape.NormalizeAxis(axis1, Rank);
+        int a = Shape.NormalizeAxis(axis0, Shape, nameof(Transpose)),
+            b = Shape.NormalizeAxis(axis1, Shape, nameof(Transpose));
         (axes[a], axes[b]) = (axes[b], axes[a]);
         return Permute(axes);
     }
@@ -290,7 +290,7 @@ public sealed class Tensor : IDisposable
     public Tensor Slice(int axis, int start, int length)
     {
         CheckAlive("Slice");
-        int a = Shape.NormalizeAxis(axis, Rank);
+        int a = Shape.NormalizeAxis(axis, Shape, nameof(Slice));
         // In long arithmetic: start + length can pass int.MaxValue and wrap to a negative that passes the check.
         if (start < 0 || length < 0 || (long)start + length > Shape.Dims[a])
             throw new ArgumentOutOfRangeException(
@@ -337,6 +337,11 @@ public sealed class Tensor : IDisposable
     /// <summary>Inserts a size-1 dimension at <paramref name="axis"/> (in the output's numbering).</summary>
     public Tensor Unsqueeze(int axis)
     {
+        if (axis < -(Rank + 1) || axis > Rank)
+            throw new ArgumentOutOfRangeException(
+                nameof(axis),
+                $"Unsqueeze: axis {axis} is out of range for shape {Shape} (a new axis goes at {-(Rank + 1)} to {Rank})."
+            );
         int a = Shape.NormalizeAxis(axis, Rank + 1);
         var dims = Shape.Dims.ToArray().ToList();
         var strides = _strides.ToList();
@@ -348,7 +353,7 @@ public sealed class Tensor : IDisposable
     /// <summary>Removes a size-1 dimension.</summary>
     public Tensor Squeeze(int axis)
     {
-        int a = Shape.NormalizeAxis(axis, Rank);
+        int a = Shape.NormalizeAxis(axis, Shape, nameof(Squeeze));
         if (Shape.Dims[a] != 1)
             throw new ArgumentException($"Squeeze: dimension {a} of {Shape} has size {Shape.Dims[a]}, not 1.");
         var dims = Shape.Dims.ToArray().ToList();

@@ -40,7 +40,7 @@ public static partial class Ops
             throw new ArgumentException("Concat: no tensors given.");
         var first = tensors[0];
         Check.Alive(nameof(Concat), first);
-        int a = Shape.NormalizeAxis(axis, first.Rank);
+        int a = Shape.NormalizeAxis(axis, first.Shape, nameof(Concat));
         int total = 0;
         foreach (var t in tensors)
         {
@@ -104,7 +104,7 @@ public static partial class Ops
     public static Tensor[] Split(Tensor x, int[] sizes, int axis)
     {
         Check.Alive(nameof(Split), x);
-        int a = Shape.NormalizeAxis(axis, x.Rank);
+        int a = Shape.NormalizeAxis(axis, x.Shape, nameof(Split));
         if (sizes.Any(s => s < 0) || sizes.Sum(s => (long)s) != x.Shape[a])
             throw new ArgumentException(
                 $"Split: sizes [{string.Join(", ", sizes)}] do not add up to dimension {a} of {x.Shape}."

@@ -38,7 +38,7 @@ public static partial class Ops
     public static Tensor ArgMax(Tensor x, int axis, bool keepDim = false)
     {
         Check.Float(nameof(ArgMax), x);
-        int a = Shape.NormalizeAxis(axis, x.Rank);
+        int a = Shape.NormalizeAxis(axis, x.Shape, nameof(ArgMax));
         if (x.Shape[a] == 0)
             throw new ArgumentException($"ArgMax: axis {a} of {x.Shape} is empty.");
         var (outer, inner) = (Prod(x.Shape.Dims[..a]), Prod(x.Shape.Dims[(a + 1)..]));
@@ -57,7 +57,7 @@ public static partial class Ops
     {
         Check.Float(name, x);
         Check.Supported(name, x);
-        var reduced = NormalizeAxes(axes, x.Rank, name);
+        var reduced = NormalizeAxes(axes, x.Shape, name);
         var outShape = ReducedShape(x.Shape, reduced, keepDim);
         var y = Tensor.Empty(outShape, x.DType, x.Device);
         if (y.Size == 0)
@@ -84,11 +84,11 @@ public static partial class Ops
         return y;
     }
 
-    private static int[] NormalizeAxes(int[]? axes, int rank, string op)
+    private static int[] NormalizeAxes(int[]? axes, Shape shape, string op)
     {
         if (axes is null || axes.Length == 0)
-            return Enumerable.Range(0, rank).ToArray();
-        var result = axes.Select(a => Shape.NormalizeAxis(a, rank)).Distinct().Order().ToArray();
+            return Enumerable.Range(0, shape.Rank).ToArray();
+        var result = axes.Select(a => Shape.NormalizeAxis(a, shape, op)).Distinct().Order().ToArray();
         if (result.Length != axes.Length)
             throw new ArgumentException($"{op}: repeated axis in [{string.Join(", ", axes)}].");
         return result;

@@ -166,7 +166,27 @@ public sealed class MemoryAndErrorTests
         using var s0 = Ops.Full(Shape.Scalar, 1);
         using var s1 = Ops.Full(Shape.Scalar, 2);
         var scalars = Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => Ops.ConcatOrView([s0, s1]));
-        StringAssert.Contains(scalars.Message, "Axis 0 is out of range for rank 0");
+        StringAssert.Contains(scalars.Message, "Concat: axis 0 is out of range for shape [] (rank 0)");
+        // Every axis argument names the op and the shape (a fuzzing run found Sum's message naming neither).
+        using var matrix = Ops.Zeros(new Shape(2, 3));
+        (string Op, Action Call)[] badAxes =
+        [
+            ("Sum", () => Ops.Sum(matrix, [2]).Dispose()),
+            ("Max", () => Ops.Max(matrix, [-3]).Dispose()),
+            ("ArgMax", () => Ops.ArgMax(matrix, 2).Dispose()),
+            ("Split", () => Ops.Split(matrix, [1, 1], 2)),
+            ("Transpose", () => matrix.Transpose(0, 2).Dispose()),
+            ("Permute", () => matrix.Permute(0, 5).Dispose()),
+            ("Slice", () => matrix.Slice(-3, 0, 1).Dispose()),
+            ("Squeeze", () => matrix.Squeeze(2).Dispose()),
+            ("Unsqueeze", () => matrix.Unsqueeze(4).Dispose()),
+        ];
+        foreach (var (op, call) in badAxes)
+        {
+            var bad = Assert.ThrowsExactly<ArgumentOutOfRangeException>(call, op);
+            StringAssert.Contains(bad.Message, $"{op}: axis", op);
+            StringAssert.Contains(bad.Message, "[2, 3]", op);
+        }
         var nil = Assert.ThrowsExactly<ArgumentNullException>(() => Ops.Concat([x, null!], 0));
         StringAssert.Contains(nil.Message, "Concat: a tensor argument is null");
         Assert.ThrowsExactly<ArgumentNullException>(() => Ops.Add(x, null!));
