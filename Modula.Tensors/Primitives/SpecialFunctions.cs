@@ -15,7 +15,11 @@ public static class SpecialFunctions
         A4 = -1.453152027f,
         A5 = 1.061405429f;
 
-    /// <summary>erf(x) in float32 with absolute error ≤ 1.5e-7 (runs in accelerator kernels too).</summary>
+    /// <summary>
+    /// erf(x) in float32 with absolute error ≤ 6e-7 (runs in accelerator kernels too): the formula's 1.5e-7 plus
+    /// float32 rounding, largest near 0, where 1 − poly·e^(−x²) cancels (measured 5.3e-7 at x ≈ −0.035 on a 10⁻⁵
+    /// grid over [−6, 6]; <c>ElementwiseTests</c> checks the bound).
+    /// </summary>
     public static float ErfApprox(float x)
     {
         float ax = MathF.Abs(x);

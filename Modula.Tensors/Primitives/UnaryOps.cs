@@ -151,7 +151,7 @@ public readonly struct Cos : IUnaryOp
         where T : unmanaged, IFloatingPointIeee754<T> => TensorPrimitives.Cos(x, y);
 }
 
-/// <summary>Effectively computes <c>y[i] = erf x[i]</c> (float32: |error| ≤ 1.5e-7; float64: ≤ 1e-13).</summary>
+/// <summary>Effectively computes <c>y[i] = erf x[i]</c> (float32: |error| ≤ 6e-7; float64: ≤ 1e-13).</summary>
 public readonly struct Erf : IUnaryOp
 {
     /// <inheritdoc/>
