@@ -340,7 +340,8 @@ public sealed class Tensor : IDisposable
         if (axis < -(Rank + 1) || axis > Rank)
             throw new ArgumentOutOfRangeException(
                 nameof(axis),
-                $"Unsqueeze: axis {axis} is out of range for shape {Shape} (a new axis goes at {-(Rank + 1)} to {Rank})."
+                $"Unsqueeze: axis {axis} is out of range for shape {Shape} "
+                    + $"(a new axis goes at {-(Rank + 1)} to {Rank})."
             );
         int a = Shape.NormalizeAxis(axis, Rank + 1);
         var dims = Shape.Dims.ToArray().ToList();

@@ -19,18 +19,19 @@ public static partial class F
         var (x0, factor) = x.Unscaled();
         if (factor != 1)
             return Scale(Permute(x0, axes), factor);
+        var value = x.Value.Permute(axes); // checks the axes, naming the op and the shape
         var inverse = new int[axes.Length];
         for (int i = 0; i < axes.Length; i++)
             inverse[Shape.NormalizeAxis(axes[i], axes.Length)] = i;
-        return Variable.FromOp(x.Value.Permute(axes), [x], g => g.Pass(x, t => t.Permute(inverse)));
+        return Variable.FromOp(value, [x], g => g.Pass(x, t => t.Permute(inverse)));
     }
 
     /// <summary>Swaps two axes (default: the last two).</summary>
     public static Variable Transpose(Variable x, int axis0 = -2, int axis1 = -1)
     {
         var axes = Enumerable.Range(0, x.Shape.Rank).ToArray();
-        int a = Shape.NormalizeAxis(axis0, axes.Length),
-            b = Shape.NormalizeAxis(axis1, axes.Length);
+        int a = Shape.NormalizeAxis(axis0, x.Shape, nameof(Transpose)),
+            b = Shape.NormalizeAxis(axis1, x.Shape, nameof(Transpose));
         (axes[a], axes[b]) = (axes[b], axes[a]);
         return Permute(x, axes);
     }

@@ -11,7 +11,7 @@ public static partial class F
     public static Variable MeanSubtract(Variable x, params int[] axes)
     {
         var along = LastIfNone(axes);
-        if (TrailingAxes(along, x.Shape.Rank) is int trailing)
+        if (TrailingAxes(along, x.Shape, nameof(MeanSubtract)) is int trailing)
             return Variable.FromOp(Ops.SubtractRowMean(x.Value, trailing), [x], g =>
                 g.Send(x, Ops.SubtractRowMean(g, trailing))
             );
@@ -31,7 +31,7 @@ public static partial class F
     public static Variable RmsDivide(Variable x, params int[] axes)
     {
         var along = LastIfNone(axes);
-        if (TrailingAxes(along, x.Shape.Rank) is int trailing)
+        if (TrailingAxes(along, x.Shape, nameof(RmsDivide)) is int trailing)
         {
             var normalized = Ops.RmsNormalize(x.Value, trailing, out var rowInverse);
             if (NoGrad.IsActive || !x.RequiresGrad)
@@ -98,7 +98,7 @@ public static partial class F
     public static Variable LayerNorm(Variable x, params int[] axes)
     {
         var along = LastIfNone(axes);
-        if (TrailingAxes(along, x.Shape.Rank) is not int trailing)
+        if (TrailingAxes(along, x.Shape, nameof(LayerNorm)) is not int trailing)
             return RmsDivide(MeanSubtract(x, along), along);
         var normalized = Ops.RmsNormalize(x.Value, trailing, out var rowInverse, center: true);
         if (NoGrad.IsActive || !x.RequiresGrad)
@@ -117,11 +117,12 @@ public static partial class F
         );
     }
 
-    /// <summary>q when <paramref name="axes"/> are exactly the last q axes of a rank-<paramref name="rank"/> tensor,
-    /// else null.</summary>
-    private static int? TrailingAxes(int[] axes, int rank)
+    /// <summary>q when <paramref name="axes"/> are exactly the last q axes of a tensor shaped <paramref
+    /// name="shape"/>, else null; an axis out of range throws naming <paramref name="op"/>.</summary>
+    private static int? TrailingAxes(int[] axes, Shape shape, string op)
     {
-        var sorted = axes.Select(a => Shape.NormalizeAxis(a, rank)).Distinct().Order().ToArray();
+        int rank = shape.Rank;
+        var sorted = axes.Select(a => Shape.NormalizeAxis(a, shape, op)).Distinct().Order().ToArray();
         if (sorted.Length != axes.Length)
             return null;
         for (int i = 0; i < sorted.Length; i++)

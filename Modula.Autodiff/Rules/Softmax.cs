@@ -12,7 +12,7 @@ public static partial class F
     /// </summary>
     public static Variable Softmax(Variable x, int axis = -1, double scale = 1)
     {
-        if (Shape.NormalizeAxis(axis, x.Shape.Rank) == x.Shape.Rank - 1)
+        if (Shape.NormalizeAxis(axis, x.Shape, nameof(Softmax)) == x.Shape.Rank - 1)
             return RowSoftmax(x, scale, causal: false);
         using var z = scale == 1 ? null : Ops.Mul(x.Value, scale);
         var (shifted, e, total) = ShiftedExp(z ?? x.Value, axis);

@@ -24,7 +24,8 @@ public static partial class Ops
     /// <summary>
     /// y = x·r with r = 1/√mean(x²) over the last <paramref name="trailingAxes"/> axes (no
     /// epsilon: an all-zero row gives NaN; a row so small that r passes the dtype's range, float32 subnormals say,
-    /// still gives y, with r = +∞); <paramref name="inverse"/> receives r, one per row,
+    /// still gives y, with r = +∞, and then a gradient that is not finite); <paramref name="inverse"/> receives r,
+    /// one per row,
     /// for <see cref="RmsNormalizeBackward"/>. With <paramref name="center"/>, x − mean(x) in place of x: layer
     /// norm without affine parameters (<see cref="SubtractRowMean"/> then this) in one visit per row.
     /// </summary>

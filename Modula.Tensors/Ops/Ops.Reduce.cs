@@ -34,7 +34,8 @@ public static partial class Ops
         return Mul(sum, count == 0 ? double.PositiveInfinity : 1.0 / count);
     }
 
-    /// <summary>Index (Int32) of the first maximum along <paramref name="axis"/>.</summary>
+    /// <summary>Index (Int32) of the first maximum along <paramref name="axis"/> on every device: −0 and +0 tie, and a
+    /// NaN outranks every number (the first NaN wins).</summary>
     public static Tensor ArgMax(Tensor x, int axis, bool keepDim = false)
     {
         Check.Float(nameof(ArgMax), x);

@@ -1,3 +1,4 @@
+using Modula.Autodiff;
 using Modula.Tensors;
 
 namespace Modula.Tests.Tensors;
@@ -180,6 +181,11 @@ public sealed class MemoryAndErrorTests
             ("Slice", () => matrix.Slice(-3, 0, 1).Dispose()),
             ("Squeeze", () => matrix.Squeeze(2).Dispose()),
             ("Unsqueeze", () => matrix.Unsqueeze(4).Dispose()),
+            ("Softmax", () => F.Softmax(new Variable(matrix), 2)),
+            ("Transpose", () => F.Transpose(new Variable(matrix), 0, 2)),
+            ("Permute", () => F.Permute(new Variable(matrix), 0, 5)),
+            ("LayerNorm", () => F.LayerNorm(new Variable(matrix), 2)),
+            ("RmsDivide", () => F.RmsDivide(new Variable(matrix), -3)),
         ];
         foreach (var (op, call) in badAxes)
         {

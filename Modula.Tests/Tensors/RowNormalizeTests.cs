@@ -136,6 +136,7 @@ public sealed class RowNormalizeTests
     [DataRow(TestDevices.Cpu, true)]
     [DataRow(TestDevices.Simulator, false)]
     [DataRow(TestDevices.Simulator, true)]
+    [DataRow(TestDevices.Cuda, false)]
     [DataRow(TestDevices.Cuda, true)]
     public void RowsOfHugeOrTinyValuesNormalize(string deviceName, bool center)
     {
@@ -172,6 +173,28 @@ public sealed class RowNormalizeTests
                 Assert.IsTrue(float.IsPositiveInfinity(inv[r]), inverseOf);
             else if (rms > 0)
                 Assert.AreEqual(1, inv[r] * rms, 1e-6, inverseOf);
+        }
+    }
+
+    /// <summary>A float64 row of subnormals normalizes too, its inverse RMS past float64's range (+∞).</summary>
+    [TestMethod]
+    [DataRow(false)]
+    [DataRow(true)]
+    public void Float64RowsOfSubnormalsNormalize(bool center)
+    {
+        double unit = Math.Pow(2, -1070);
+        double[] row = [3 * unit, -unit, 2 * unit, 0]; // every sum and mean exact
+        using var x = Tensor.FromArray<double>(row, new Shape(1, 4));
+        using var y = Ops.RmsNormalize(x, 1, out var inverse, center);
+        using (inverse)
+        {
+            double mean = center ? row.Average() : 0;
+            var c = row.Select(v => (v - mean) / unit).ToArray();
+            double rms = Math.Sqrt(c.Sum(v => v * v) / c.Length);
+            var got = y.ToArray<double>();
+            for (int j = 0; j < c.Length; j++)
+                Assert.AreEqual(c[j] / rms, got[j], 1e-14, $"element {j} (center={center})");
+            Assert.IsTrue(double.IsPositiveInfinity(inverse.ToArray<double>()[0]), $"inverse (center={center})");
         }
     }
 

@@ -78,7 +78,7 @@ internal sealed partial class CpuBackend
                     // The squares overflowed (values past about 1e19 in float32) or some may have fallen below the
                     // normal range, losing bits (values below about 1e-19): normalize the row scaled to a largest
                     // magnitude of 1, whose squares fit. A row of subnormals too: its output is exact to rounding,
-                    // though r itself (past 1e38) may be +∞.
+                    // though r itself, past the dtype's range (float32: about 3.4e38), may be +∞.
                     TensorPrimitives.Divide(row, largest, output);
                     var scaled = T.One / T.Sqrt(TensorPrimitives.SumOfSquares<T>(output) / n);
                     rs.Span<T>()[ro + (int)r] = scaled / largest;

@@ -142,7 +142,7 @@ internal sealed partial class CpuBackend
         var xs = S(x).Span<T>().Slice(x.Offset);
         var ys = S(y).Span<int>().Slice(y.Offset);
         // One comparison for every layout, as on the GPU: the first of the largest values, −0 and +0 tied (the
-        // library's IndexOfMax ranks +0 above −0), a NaN above every number.
+        // library call TensorPrimitives.IndexOfMax ranks +0 above −0), a NaN above every number.
         for (int o = 0; o < outer; o++)
         for (int i = 0; i < inner; i++)
         {

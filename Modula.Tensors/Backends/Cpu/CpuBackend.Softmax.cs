@@ -10,7 +10,8 @@ internal sealed partial class CpuBackend
     // Rows are short (attention: one per query, as long as the context), so each is finished
     // while it sits in L1. When the row length is a whole number of vectors, a row is three vector
     // sweeps (scale and max, exp and sum, divide) instead of five library calls, whose fixed cost
-    // dominates rows of a few dozen keys; masked keys enter the sweeps as −∞, so they come out 0.
+    // dominates rows of a few dozen keys; masked keys enter the sweeps as −∞, so they come out 0, and the
+    // divide sweep sets them to 0 again for rows whose visible keys are not finite.
 
     public void SoftmaxRows(Tensor x, Tensor y, int length, double scale, bool causal)
     {
@@ -79,7 +80,8 @@ internal sealed partial class CpuBackend
         for (int i = 0; i < used; i += lanes)
         {
             var p = Vector.LoadUnsafe(ref yr, (nuint)i) / total;
-            // A masked key is 0 even when the visible ones are not finite (their total NaN or ∞, and 0/NaN NaN).
+            // A masked lane holds exp(−∞ − max), NaN when the max is NaN or ±∞, and 0/NaN is NaN too: it is set
+            // to 0, as masked keys are whatever the visible ones hold.
             if (i + lanes > valid)
                 p = Vector.ConditionalSelect(KeptLanes<T>(valid - i), p, Vector<T>.Zero);
             p.StoreUnsafe(ref yr, (nuint)i);
