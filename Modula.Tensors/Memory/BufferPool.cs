@@ -14,11 +14,16 @@ internal sealed class BufferPool<TBuffer>
     private readonly Func<long, TBuffer> _create;
     private readonly Action<TBuffer>? _destroy;
     private readonly object _gate = new();
+    private readonly long _maxCapacity;
 
-    public BufferPool(Func<long, TBuffer> create, Action<TBuffer>? destroy = null)
+    /// <summary>A pool that makes buffers with <paramref name="create"/>, which can make none above <paramref
+    /// name="maxCapacity"/> units (a .NET array's length limit, say): a request whose class would pass it gets a
+    /// buffer of exactly its size.</summary>
+    public BufferPool(Func<long, TBuffer> create, Action<TBuffer>? destroy = null, long maxCapacity = long.MaxValue)
     {
         _create = create;
         _destroy = destroy;
+        _maxCapacity = maxCapacity;
     }
 
     /// <summary>Bytes (or elements, as the caller counts) currently cached and not in use.</summary>
@@ -38,6 +43,8 @@ internal sealed class BufferPool<TBuffer>
     public TBuffer Rent(long units, out long capacity)
     {
         capacity = CapacityClass(units);
+        if (capacity > _maxCapacity)
+            capacity = units; // rounding up would pass what can be made (2,013,265,920 floats rounded to 2³¹)
         lock (_gate)
         {
             if (_free.TryGetValue(capacity, out var stack) && stack.Count > 0)

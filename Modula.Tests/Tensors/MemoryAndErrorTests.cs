@@ -6,6 +6,34 @@ namespace Modula.Tests.Tensors;
 [TestClass]
 public sealed class MemoryAndErrorTests
 {
+    /// <summary>
+    /// A pool whose buffers cannot pass a limit (a .NET array's length) gives a request whose capacity class would
+    /// pass it a buffer of exactly its size: a fuzzing run's 2,013,265,920-float attention scores were rounded up to
+    /// 2³¹ and crashed in an int conversion. A tensor past the CPU's array limit is refused with its size.
+    /// </summary>
+    [TestMethod]
+    public void PoolRequestsNearTheArrayLimitAreNotRoundedPastIt()
+    {
+        var made = new List<long>();
+        var pool = new BufferPool<object>(
+            n =>
+            {
+                made.Add(n);
+                return new object();
+            },
+            maxCapacity: Array.MaxLength
+        );
+        pool.Rent(2_013_265_920, out long capacity);
+        Assert.AreEqual(2_013_265_920L, capacity);
+        pool.Rent(1000, out long small);
+        Assert.AreEqual(BufferPool<object>.CapacityClass(1000), small, "small requests keep their class");
+        CollectionAssert.AreEqual(new[] { 2_013_265_920L, small }, made);
+
+        var e = Assert.ThrowsExactly<OutOfMemoryException>(() => Tensor.Empty(new Shape(int.MaxValue)));
+        StringAssert.Contains(e.Message, "2,147,483,647");
+        StringAssert.Contains(e.Message, "2,147,483,591");
+    }
+
     [TestMethod]
     [DataRow(TestDevices.Cpu)]
     [DataRow(TestDevices.Simulator)]

@@ -14,12 +14,21 @@ public sealed class CpuDevice : Device
     {
         _pools =
         [
-            new BufferPool<Array>(n => GC.AllocateUninitializedArray<float>(checked((int)n))),
-            new BufferPool<Array>(n => GC.AllocateUninitializedArray<double>(checked((int)n))),
-            new BufferPool<Array>(n => GC.AllocateUninitializedArray<int>(checked((int)n))),
+            new BufferPool<Array>(n => GC.AllocateUninitializedArray<float>(ArrayLength(n)), null, Array.MaxLength),
+            new BufferPool<Array>(n => GC.AllocateUninitializedArray<double>(ArrayLength(n)), null, Array.MaxLength),
+            new BufferPool<Array>(n => GC.AllocateUninitializedArray<int>(ArrayLength(n)), null, Array.MaxLength),
         ];
         CoreBackend = new CpuBackend();
     }
+
+    // A tensor may hold up to int.MaxValue elements (Shape), a .NET array 56 fewer (Array.MaxLength).
+    private static int ArrayLength(long elements) =>
+        elements <= Array.MaxLength
+            ? (int)elements
+            : throw new OutOfMemoryException(
+                FormattableString.Invariant($"CPU: a tensor of {elements:N0} elements is more than one array ")
+                    + FormattableString.Invariant($"holds ({Array.MaxLength:N0}).")
+            );
 
     private static int _threads = Environment.ProcessorCount;
 
