@@ -140,7 +140,7 @@ public static class SweepCommand
     {
         bool gpt = family == "gpt";
         var optimizers = options.Has("optimizers")
-            ? options.Get("optimizers", "").Split(',').Select(SweepOptimizer.Find).ToList()
+            ? options.Get("optimizers", "").Split(',').Select(SweepOptimizer.Find).Distinct().ToList()
             : SweepOptimizer.Default;
         var widths = Positive(
             options.GetInts("widths", gpt ? [32, 64, 128] : [32, 64, 128, 256]),
@@ -152,10 +152,11 @@ public static class SweepCommand
         int baseWidth = options.GetInt("base-width", 64, 1, Models.MaxWidth);
         if (gpt && baseWidth % 4 != 0)
             throw new UsageException($"GPT widths must be divisible by its 4 heads, got --base-width {baseWidth}.");
-        var seeds = options.GetInts("seeds", [0]);
+        // A list entry given twice is one run: twice, it would write duplicate rows and count one seed twice.
+        var seeds = options.GetInts("seeds", [0]).Distinct().ToList();
         if (seeds.Any(s => s < 0))
             throw new UsageException($"--seeds must not be negative, got {string.Join(",", seeds)}.");
-        var grid = options.Has("grid") ? options.GetInts("grid", []) : null;
+        var grid = options.Has("grid") ? options.GetInts("grid", []).Distinct().ToList() : null;
         foreach (int exponent in grid ?? [])
             if (exponent is < -60 or > 60)
                 throw new UsageException(
@@ -234,6 +235,6 @@ public static class SweepCommand
 
     private static IReadOnlyList<int> Positive(IReadOnlyList<int> values, string name, int max) =>
         values.All(v => v > 0 && v <= max)
-            ? values
+            ? values.Distinct().ToList()
             : throw new UsageException($"--{name} must all lie in 1..{max}, got {string.Join(",", values)}.");
 }

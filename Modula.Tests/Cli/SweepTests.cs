@@ -1,5 +1,6 @@
 using System.Xml.Linq;
 using Modula.Cli;
+using Modula.Cli.Commands;
 using Modula.Cli.Sweep;
 using Modula.Data;
 using Modula.Tensors;
@@ -235,6 +236,32 @@ public sealed class SweepTests
         Assert.AreEqual(2, CommandLine.Run(["sweep", "cnn"], output, error));
         Assert.AreEqual(2, CommandLine.Run(["sweep", "gpt", "--widths", "30"], output, error));
         StringAssert.Contains(error.ToString(), "divisible");
+    }
+
+    /// <summary>A list entry given twice runs once (a fuzzing run found --seeds 0,0 and --optimizers adam,adam running
+    /// the same job twice, writing duplicate rows and counting one seed twice in the averages).</summary>
+    [TestMethod]
+    public void RepeatedListEntriesRunOnce()
+    {
+        string[] args =
+        [
+            "--optimizers",
+            "adam,sgd,adam",
+            "--seeds",
+            "0,1,0",
+            "--widths",
+            "32,32",
+            "--depths",
+            "2,2",
+            "--grid",
+            "-3,-3,-2",
+        ];
+        var plan = SweepCommand.Plan("resmlp", new Options(args, ["optimizers", "seeds", "widths", "depths", "grid"]));
+        CollectionAssert.AreEqual(new[] { "adam", "sgd" }, plan.Optimizers.Select(o => o.Name).ToArray());
+        CollectionAssert.AreEqual(new[] { 0, 1 }, plan.Seeds.ToArray());
+        CollectionAssert.AreEqual(new[] { 32 }, plan.Widths.ToArray());
+        CollectionAssert.AreEqual(new[] { 2 }, plan.Depths.ToArray());
+        CollectionAssert.AreEqual(new[] { -3, -2 }, plan.Grid!.ToArray());
     }
 
     [TestMethod]
