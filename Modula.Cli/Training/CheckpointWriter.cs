@@ -63,23 +63,15 @@ public sealed class CheckpointWriter : IDisposable
     public List<double> WriteMs { get; } = [];
 
     /// <summary>
-    /// Removes temporary files that an earlier, killed save of this checkpoint left behind (those
-    /// of processes no longer running); returns how many.
+    /// Removes temporary files that an earlier, killed save of this checkpoint or of one of its kept copies left
+    /// behind (those of processes no longer running); returns how many.
     /// </summary>
     public int RemoveStrayTemps()
     {
-        string directory = Path.GetDirectoryName(_path)!;
-        if (!Directory.Exists(directory))
-            return 0;
         int removed = 0;
-        foreach (var file in Directory.EnumerateFiles(directory, SafeTensors.TempPrefix(_path) + "*.tmp"))
+        foreach (var (file, pid) in Temps())
         {
-            var parts = Path.GetFileName(file)[SafeTensors.TempPrefix(_path).Length..].Split('.');
-            if (
-                parts.Length == 3
-                && int.TryParse(parts[0], NumberStyles.None, CultureInfo.InvariantCulture, out int pid)
-                && IsRunning(pid)
-            )
+            if (pid is int id && IsRunning(id))
                 continue;
             try
             {
@@ -99,17 +91,36 @@ public sealed class CheckpointWriter : IDisposable
     {
         try
         {
-            string directory = Path.GetDirectoryName(_path)!;
-            foreach (
-                var file in Directory.EnumerateFiles(
-                    directory,
-                    $"{SafeTensors.TempPrefix(_path)}{Environment.ProcessId}.*.tmp"
-                )
-            )
-                File.Delete(file);
+            foreach (var (file, pid) in Temps())
+                if (pid == Environment.ProcessId)
+                    File.Delete(file);
         }
         catch (IOException) { }
         catch (UnauthorizedAccessException) { }
+    }
+
+    /// <summary>
+    /// The temporary files of saves of this checkpoint and of its kept copies (<c>.NAME.PID.ID.tmp</c>, NAME the
+    /// checkpoint's or a kept copy's file name), with the process id each names (null when it names none).
+    /// </summary>
+    private List<(string File, int? ProcessId)> Temps()
+    {
+        string directory = Path.GetDirectoryName(_path)!;
+        if (!Directory.Exists(directory))
+            return [];
+        var temps = new List<(string, int?)>();
+        foreach (var file in Directory.EnumerateFiles(directory, $".{Path.GetFileNameWithoutExtension(_path)}*.tmp"))
+        {
+            var parts = Path.GetFileName(file)[1..^".tmp".Length].Split('.');
+            if (parts.Length < 3)
+                continue;
+            string written = Path.Combine(directory, string.Join('.', parts[..^2]));
+            if (written != _path && !IsSnapshot(written, _path))
+                continue; // another file's temp
+            bool named = int.TryParse(parts[^2], NumberStyles.None, CultureInfo.InvariantCulture, out int pid);
+            temps.Add((file, named ? pid : null));
+        }
+        return temps;
     }
 
     private static bool IsRunning(int pid)

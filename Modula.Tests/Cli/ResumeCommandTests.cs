@@ -222,11 +222,26 @@ public sealed partial class ResumeCommandTests
             $"{SafeTensors.TempPrefix(Checkpoint)}999999999.0123456789abcdef0123456789abcdef.tmp"
         );
         File.WriteAllText(stray, "half a checkpoint");
+        // A kept copy's temp (left by a double Ctrl-C, found by a fuzzing run) goes too; a running process's temp and
+        // another file's temp, whose name starts alike, stay.
         var output = new StringWriter();
-        using var writer = new CheckpointWriter(Checkpoint, 0, output);
-        Assert.AreEqual(1, writer.RemoveStrayTemps());
+        using var writer = new CheckpointWriter(Checkpoint, 2, output);
+        string TempIn(string written, int processId) =>
+            Path.Combine(_dir, SafeTensors.TempName(written, processId, Guid.NewGuid()));
+        string keptStray = TempIn(writer.StepPath(5), 999_999_999),
+            live = TempIn(writer.StepPath(6), Environment.ProcessId),
+            other = TempIn(Path.Combine(_dir, "run-other.safetensors"), 999_999_999);
+        foreach (var file in new[] { keptStray, live, other })
+            File.WriteAllText(file, "half a checkpoint");
+        Assert.AreEqual(2, writer.RemoveStrayTemps());
         Assert.IsFalse(File.Exists(stray));
+        Assert.IsFalse(File.Exists(keptStray), "a kept copy's temp");
+        Assert.IsTrue(File.Exists(live), "this process's temp");
+        Assert.IsTrue(File.Exists(other), "another file's temp");
         StringAssert.Contains(output.ToString(), "left by an interrupted save");
+        writer.DeleteOwnTemps();
+        Assert.IsFalse(File.Exists(live), "deleted on a second interrupt");
+        Assert.IsTrue(File.Exists(other));
     }
 
     [TestMethod]
