@@ -123,6 +123,28 @@ public sealed class CheckpointWriter : IDisposable
         return temps;
     }
 
+    /// <summary>
+    /// Refuses (as a <see cref="UsageException"/> naming <paramref name="flag"/>) a <paramref name="path"/> in whose
+    /// folder no file can be created, by creating and deleting a temporary file there: a read-only folder was found
+    /// only at the first save, after an interval's training, and every later save failed too.
+    /// </summary>
+    public static void CheckWritable(string path, string flag)
+    {
+        string full = Path.GetFullPath(path);
+        string probe = Path.Combine(
+            Path.GetDirectoryName(full)!,
+            SafeTensors.TempName(full, Environment.ProcessId, Guid.NewGuid())
+        );
+        try
+        {
+            using (File.Create(probe, 1, FileOptions.DeleteOnClose)) { }
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new UsageException($"{flag} {path}: cannot create a file in its folder ({e.Message}).");
+        }
+    }
+
     private static bool IsRunning(int pid)
     {
         if (pid == Environment.ProcessId)

@@ -30,7 +30,7 @@ public sealed class RunLog : IDisposable
     /// </summary>
     public static void CheckFresh(string path)
     {
-        if (File.Exists(path) && new FileInfo(path).Length > 0)
+        if (File.Exists(path) && new FileInfo(path).Length > 0 && !HoldsOnlyAHeader(path))
             throw new UsageException(
                 $"--log {path} already holds a run's rows; give another --log, remove the file, "
                     + "or continue that run with --resume CHECKPOINT."
@@ -38,6 +38,17 @@ public sealed class RunLog : IDisposable
         string? folder = Path.GetDirectoryName(Path.GetFullPath(path));
         if (folder is not null && !Directory.Exists(folder))
             throw new UsageException($"--log {path}: the folder {folder} does not exist.");
+    }
+
+    // A run killed before its first report leaves a log of one header line: no rows to lose, so a fresh run may take
+    // the file (before, the rerun was told to resume a checkpoint that did not exist).
+    private static bool HoldsOnlyAHeader(string path)
+    {
+        if (new FileInfo(path).Length > 256)
+            return false;
+        string text = File.ReadAllText(path);
+        return text.TrimEnd('\n') is GptHeader or LegacyGptHeader or ClassifierHeader
+            && text.Count(c => c == '\n') <= 1;
     }
 
     /// <summary>The header of <c>train gpt</c>'s log.</summary>
@@ -60,6 +71,18 @@ public sealed class RunLog : IDisposable
     /// log then gains the appended column, empty in its older rows); any other is refused.
     /// </summary>
     public static RunLog Open(string path, string header, int? resumedStep)
+    {
+        try
+        {
+            return OpenOrThrow(path, header, resumedStep);
+        }
+        catch (UnauthorizedAccessException e)
+        {
+            throw new UsageException($"--log {path}: {e.Message}");
+        }
+    }
+
+    private static RunLog OpenOrThrow(string path, string header, int? resumedStep)
     {
         if (resumedStep is int step && File.Exists(path))
         {

@@ -141,6 +141,42 @@ public sealed partial class ResumeCommandTests
         Assert.AreEqual(1, error.Trim().Split('\n').Length, error);
     }
 
+    /// <summary>
+    /// A run killed before its first report leaves a log of its header alone; rerunning the command takes that file
+    /// (it was refused as holding a run's rows, with advice to resume a checkpoint that did not exist). A header
+    /// followed by anything more is still refused. Found by a fuzzing run.
+    /// </summary>
+    [TestMethod]
+    public void AFreshRunTakesALogThatHoldsOnlyItsHeader()
+    {
+        string log = Path.Combine(_dir, "run.csv");
+        File.WriteAllText(log, RunLog.GptHeader + "\n");
+        var (code, _, error) = Run(Tiny(5));
+        Assert.AreEqual(0, code, error);
+        Assert.AreEqual(RunLog.GptHeader, File.ReadAllLines(log)[0]);
+        Assert.IsTrue(File.ReadAllLines(log).Length > 1, "the run's rows follow");
+        File.WriteAllText(log, RunLog.GptHeader + "\n5,2.0\n");
+        (code, _, error) = Run(Tiny(5));
+        Assert.AreEqual(2, code);
+        StringAssert.Contains(error, "already holds a run's rows");
+    }
+
+    /// <summary>
+    /// A --checkpoint whose folder takes no new file is refused before training, naming the flag: it was found only
+    /// at the first save, and the run trained on with every save failing (found by a fuzzing run in a read-only
+    /// folder; /proc stands in for one here, as root may write anywhere else).
+    /// </summary>
+    [TestMethod]
+    public void ACheckpointFolderThatTakesNoFileIsRefusedBeforeTraining()
+    {
+        if (!OperatingSystem.IsLinux())
+            Assert.Inconclusive("uses /proc, which only Linux has.");
+        var (code, output, error) = Run(Tiny(5, "--checkpoint", "/proc/modula-run.safetensors"));
+        Assert.AreEqual(2, code, error);
+        StringAssert.Contains(error, "--checkpoint /proc/modula-run.safetensors: cannot create a file in its folder");
+        Assert.IsFalse(output.Contains("step", StringComparison.Ordinal), output);
+    }
+
     [TestMethod]
     public void AFreshRunRefusesToOverwriteAnotherRunsLogOrCheckpoint()
     {
@@ -157,24 +193,48 @@ public sealed partial class ResumeCommandTests
     }
 
     [TestMethod]
-    public void AnUnwritableCheckpointFolderIsReportedAndEndsTheRunWithOneLine()
+    public void ACheckpointFolderLostDuringTheRunIsReportedAndEndsTheRunWithOneLine()
     {
-        // A folder that exists but takes no files: every save fails, as on a full or read-only disk (root ignores
-        // permissions, and a missing folder is refused as a usage error before the run starts).
-        if (!OperatingSystem.IsLinux())
-            Assert.Inconclusive("/proc: Linux only.");
-        string path = $"/proc/modula-test-{Guid.NewGuid():N}.safetensors";
-        var (code, output, error) = Run(Tiny(10, "--checkpoint", path, "--checkpoint-every", "5"));
+        // Saves that start failing mid-run, as on a disk that fills: the folder becomes a file once the run has logged
+        // a row (a folder that takes no file from the start is refused before training, as the test above checks).
+        string folder = Path.Combine(_dir, "checkpoints");
+        Directory.CreateDirectory(folder);
+        string log = Path.Combine(_dir, "run.csv");
+        var run = Task.Run(() =>
+            Run(Tiny(2000, "--checkpoint", Path.Combine(folder, "run.safetensors"), "--checkpoint-every", "5"))
+        );
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        while (!run.IsCompleted && clock.Elapsed.TotalSeconds < 60 && !(File.Exists(log) && LogRows(log) > 0))
+            Thread.Sleep(2);
+        // A save in flight may add a file, or make the folder again, between the deletions: retry until the file lands.
+        for (int attempt = 0; ; attempt++)
+            try
+            {
+                if (Directory.Exists(folder))
+                    Directory.Delete(folder, recursive: true);
+                File.WriteAllText(folder, "a file where the folder was: the writer cannot make the folder again");
+                break;
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException && attempt < 1000)
+            {
+                Thread.Sleep(1);
+            }
+        var (code, output, error) = run.Result;
         Assert.AreEqual(5, code, output + error);
-        Assert.AreEqual(
-            2,
+        Assert.IsTrue(
             output
                 .Split('\n')
-                .Count(l => l.StartsWith("checkpoint of step", StringComparison.Ordinal) && l.Contains("not saved")),
+                .Any(l => l.StartsWith("checkpoint of step", StringComparison.Ordinal) && l.Contains("not saved")),
             output
         );
         StringAssert.StartsWith(error, "modula: the final checkpoint could not be written");
         Assert.AreEqual(1, error.Trim().Split('\n').Length, error);
+    }
+
+    private static int LogRows(string log)
+    {
+        using var reader = new StreamReader(new FileStream(log, FileMode.Open, FileAccess.Read, FileShare.ReadWrite));
+        return reader.ReadToEnd().Split('\n', StringSplitOptions.RemoveEmptyEntries).Length - 1;
     }
 
     [TestMethod]
