@@ -126,6 +126,8 @@ public static class CommandLine
         }
         if (args[0] is "--version" or "version")
         {
+            if (args.Length > 1)
+                throw new UsageException($"{args[0]} takes no options, got '{string.Join(' ', args[1..])}'.");
             output.WriteLine($"modula {Version}");
             return 0;
         }
@@ -133,7 +135,8 @@ public static class CommandLine
         {
             if (args[^1] is "--help" or "-h")
                 args = args[..^1]; // 'help train --help' asks the same as 'help train'
-            if (args.Length > 2 && args[1] != "bench")
+            // A command and its subject ('help bench gemm', 'help train gpt') ask what the command's own --help does.
+            if (args.Length > 3 || (args.Length == 3 && args[1] is not ("bench" or "train" or "summary" or "sweep")))
                 throw new UsageException("help takes one command, e.g. 'modula help train'.");
             if (!Commands.Contains(args[1]))
                 throw new UsageException($"unknown command '{args[1]}'.{Suggestions.DidYouMean(args[1], Commands)}");

@@ -15,8 +15,8 @@
 // of the last position, divided by a temperature, give the probabilities of the next character.
 //
 // Run: dotnet run -c Release examples/06-hello-gpt.cs [--full]   (about 30 s; --full: 2000 steps)
-// Data: tinyshakespeare.txt in $MODULA_DATA (CI sets it to ../shared/data), ./data or /usr/share/datasets;
-// otherwise downloaded into ./data, SHA-256 checked.
+// Data: tinyshakespeare.txt in $MODULA_DATA (CI sets it to ../shared/data) or ./data; otherwise downloaded
+// into ./data, SHA-256 checked.
 // Fails (throws) if the held-out loss stays above 2.2 (short run) or 1.95 (--full).
 using Modula.Autodiff;
 using Modula.Data;

@@ -95,8 +95,8 @@ public static class TrainCommand
                 PATH refuses snapshots (NAME.step-N.EXT) of another run beside it. --eval-batches is at most 10000; --lr
                 and --adam-lr lie in [1e-12, 1e6], --wd in [0, 1e6] and --sigma-max in [1e-6, 1e6].
 
-                Data is looked up in --data, $MODULA_DATA, ./data and /usr/share/datasets, and downloaded into ./data
-                when missing (unless --no-download). The last line is machine-readable:
+                Data is looked up in --data, $MODULA_DATA and ./data (Fashion-MNIST also in /usr/share/datasets),
+                and downloaded into ./data when missing (unless --no-download). The last line is machine-readable:
                   gpt:                final step=… train_loss=… test_loss=… test_accuracy=… ms_per_step=… peak_rss_mb=…
                   mlp/resmlp/rescnn:  final step=… test_loss=… test_accuracy=… seconds=… ms_per_step=… peak_rss_mb=…
                 """

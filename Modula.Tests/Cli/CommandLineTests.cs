@@ -79,11 +79,27 @@ public sealed class CommandLineTests
     [DataRow("help --help", "modula help [COMMAND]")]
     [DataRow("help train --help", "--recipe")]
     [DataRow("help bench gemm -h", "--shapes")]
+    [DataRow("help train gpt", "--recipe")]
+    [DataRow("help summary gpt", "--rms-epsilon")]
     public void HelpWithACommandShowsItsUsage(string line, string mentioned)
     {
         var (code, output, error) = Run(line.Split(' '));
         Assert.AreEqual(0, code, error);
         StringAssert.Contains(output, mentioned);
+    }
+
+    /// <summary>Extra words after --version, or a help line of more than a command and its subject, are usage errors
+    /// (a fuzzing run found '--version --bogus' exiting 0).</summary>
+    [TestMethod]
+    [DataRow("--version --bogus", "--version takes no options, got '--bogus'")]
+    [DataRow("version 2", "version takes no options")]
+    [DataRow("help generate gpt", "help takes one command")]
+    [DataRow("help train gpt more", "help takes one command")]
+    public void ExtraWordsAfterVersionOrHelpAreRefused(string line, string expected)
+    {
+        var (code, _, error) = Run(line.Split(' '));
+        Assert.AreEqual(2, code, error);
+        StringAssert.Contains(error, expected);
     }
 
     [TestMethod]
