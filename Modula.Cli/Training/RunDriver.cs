@@ -57,7 +57,18 @@ public static class RunDriver
             ? null
             : new CheckpointWriter(o.CheckpointPath, o.Keep, output, o.SavedStep, horizon: o.Steps);
         writer?.RemoveStrayTemps();
-        using var interrupt = new Interruption(() => writer?.DeleteOwnTemps());
+        using var interrupt = new Interruption(() =>
+        {
+            writer?.DeleteOwnTemps();
+            // The process ends as this returns: say what is left to resume from.
+            error.WriteLine(
+                writer is null ? "modula: stopped at once by a second signal; this run writes no checkpoint."
+                : writer.SavedStep is int saved
+                    ? $"modula: stopped at once by a second signal; {writer.FullPath} holds step {saved}."
+                : "modula: stopped at once by a second signal, before any checkpoint was saved."
+            );
+            error.Flush();
+        });
         // The mean batch loss of a report spans a resume, so its running sum is saved with the checkpoint.
         double lossSum =
             o.Resumed is { } r
