@@ -120,7 +120,7 @@ public static class DataFiles
         throw new DataException(
             $"""
             cannot find {file.RelativePath}. Looked in:
-              {string.Join("\n  ", looked)}
+              {string.Join("\n  ", looked.Select(p => Directory.Exists(p) ? $"{p} (a folder, not the file)" : p))}
             {(download ? $"Downloading {file.Url} failed: {failure}" : "Downloading is off (--no-download).")}
             Get it from {file.Url} into ./data/{file.RelativePath},
             or point --data or MODULA_DATA at a directory that holds it.

@@ -89,5 +89,10 @@ public sealed class DataTests
         StringAssert.Contains(e.Message, Path.Combine("data", "nowhere/missing.txt"));
         StringAssert.Contains(e.Message, "--no-download");
         StringAssert.Contains(e.Message, "https://example.invalid/tiny.txt");
+
+        // A folder where the file should be is named as one (a fuzzing run's message said only "cannot find").
+        Directory.CreateDirectory(Path.Combine(_dir, "nowhere", "missing.txt"));
+        e = Assert.ThrowsExactly<DataException>(() => DataFiles.Locate(missing, _dir, false, TextWriter.Null));
+        StringAssert.Contains(e.Message, Path.Combine(_dir, "nowhere/missing.txt") + " (a folder, not the file)");
     }
 }
