@@ -127,7 +127,7 @@ public static class CommandLine
         if (args[0] is "--version" or "version")
         {
             if (args.Length > 1)
-                throw new UsageException($"{args[0]} takes no options, got '{string.Join(' ', args[1..])}'.");
+                throw new UsageException($"{args[0]} takes no arguments, got '{string.Join(' ', args[1..])}'.");
             output.WriteLine($"modula {Version}");
             return 0;
         }
@@ -137,7 +137,10 @@ public static class CommandLine
                 args = args[..^1]; // 'help train --help' asks the same as 'help train'
             // A command and its subject ('help bench gemm', 'help train gpt') ask what the command's own --help does.
             if (args.Length > 3 || (args.Length == 3 && args[1] is not ("bench" or "train" or "summary" or "sweep")))
-                throw new UsageException("help takes one command, e.g. 'modula help train'.");
+                throw new UsageException(
+                    "help takes a command and, for bench, train, summary or sweep, its subject, e.g. "
+                        + "'modula help train gpt'."
+                );
             if (!Commands.Contains(args[1]))
                 throw new UsageException($"unknown command '{args[1]}'.{Suggestions.DidYouMean(args[1], Commands)}");
             return Run([.. args[1..], "--help"], output, error);

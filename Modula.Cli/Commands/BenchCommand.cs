@@ -85,7 +85,8 @@ public static class BenchCommand
                   gemm batch=B m=M n=N k=K [Aᵀ] [Bᵀ] device=D threads=T median_ms=X gflops=Y
                 after one line naming the CPU's instruction set and vector widths in use:
                   cpu isa=avx2+fma gemm_bits=256 lane_bits=256 threads=T fma_peak_gflops=P
-                where P is the multiply-add ceiling measured in registers at the tile's width; on the CPU
+                where P is the multiply-add ceiling measured in registers at the tile's width (on at most as
+                many threads as the machine has processors, as more add no multiply-add units); on the CPU
                 each shape also prints its share of it (of_peak=). Other devices print 'device D' instead.
                 Each timed run repeats the product enough times to last about 20 ms (at least once).
                 --threads sets CPU worker threads (default: all cores); --repeat the timed runs (default 30).

@@ -140,7 +140,7 @@ public static class SweepCommand
     {
         bool gpt = family == "gpt";
         var optimizers = options.Has("optimizers")
-            ? options.Get("optimizers", "").Split(',').Select(SweepOptimizer.Find).Distinct().ToList()
+            ? Once(options.Get("optimizers", "").Split(',').Select(SweepOptimizer.Find))
             : SweepOptimizer.Default;
         var widths = Positive(
             options.GetInts("widths", gpt ? [32, 64, 128] : [32, 64, 128, 256]),
@@ -152,11 +152,10 @@ public static class SweepCommand
         int baseWidth = options.GetInt("base-width", 64, 1, Models.MaxWidth);
         if (gpt && baseWidth % 4 != 0)
             throw new UsageException($"GPT widths must be divisible by its 4 heads, got --base-width {baseWidth}.");
-        // A list entry given twice is one run: twice, it would write duplicate rows and count one seed twice.
-        var seeds = options.GetInts("seeds", [0]).Distinct().ToList();
+        var seeds = Once(options.GetInts("seeds", [0]));
         if (seeds.Any(s => s < 0))
             throw new UsageException($"--seeds must not be negative, got {string.Join(",", seeds)}.");
-        var grid = options.Has("grid") ? options.GetInts("grid", []).Distinct().ToList() : null;
+        var grid = options.Has("grid") ? Once(options.GetInts("grid", [])) : null;
         foreach (int exponent in grid ?? [])
             if (exponent is < -60 or > 60)
                 throw new UsageException(
@@ -233,8 +232,12 @@ public static class SweepCommand
         return plan;
     }
 
+    /// <summary>A list's entries, each once in the order first given: an entry given twice is one run (run twice, it
+    /// wrote duplicate rows and counted one seed twice in the averages).</summary>
+    private static List<T> Once<T>(IEnumerable<T> entries) => entries.Distinct().ToList();
+
     private static IReadOnlyList<int> Positive(IReadOnlyList<int> values, string name, int max) =>
         values.All(v => v > 0 && v <= max)
-            ? values.Distinct().ToList()
+            ? Once(values)
             : throw new UsageException($"--{name} must all lie in 1..{max}, got {string.Join(",", values)}.");
 }

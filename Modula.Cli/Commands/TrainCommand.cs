@@ -389,8 +389,6 @@ public static class TrainCommand
             throw new UsageException($"--keep must be 0 or more, got {keep}.");
         if (checkpoint is not null && Directory.Exists(checkpoint))
             throw new UsageException($"--checkpoint {checkpoint} is a folder; give a file path.");
-        if (checkpoint is not null)
-            CheckpointWriter.CheckWritable(checkpoint, options.Has("checkpoint") ? "--checkpoint" : "--resume");
         // The first save would fail only after an interval's work: a temporary file's name is the checkpoint's and 46
         // bytes more (.NAME.PID.ID.tmp; a kept copy's adds .step-NNNNNNN), and a file system takes 255 at most.
         int longest = checkpoint is null ? 0 : CheckpointWriter.LongestNameBytes(checkpoint, keep, steps);
@@ -407,6 +405,9 @@ public static class TrainCommand
                     + (options.Has("checkpoint") ? "." : ", or save to a shorter --checkpoint PATH.")
             );
         }
+        // After the name's length, which a file that cannot be created would otherwise be blamed on.
+        if (checkpoint is not null)
+            CheckpointWriter.CheckWritable(checkpoint, options.Has("checkpoint") ? "--checkpoint" : "--resume");
         if (
             log == checkpoint
             || (resume is not null && log == Path.GetFullPath(resume.Path))

@@ -45,13 +45,22 @@ public sealed class CheckpointWriter : IDisposable
         _output = output;
         _options = options;
         SavedStep = savedStep;
+        _onDisk = savedStep ?? -1;
     }
 
     /// <summary>The checkpoint's full path.</summary>
     public string FullPath => _path;
 
-    /// <summary>The step of the newest checkpoint written (or found at the start), null when none.</summary>
+    /// <summary>The step of the newest checkpoint written (or found at the start), null when none; a write in the
+    /// background counts once <see cref="Wait"/> has seen it end (see <see cref="StepOnDisk"/>).</summary>
     public int? SavedStep { get; private set; }
+
+    // The step the file holds, set by the background write as soon as its rename lands: a signal's thread reads it.
+    private int _onDisk;
+
+    /// <summary>The step the checkpoint file holds now, null when none: unlike <see cref="SavedStep"/>, it counts a
+    /// background write as soon as it lands, and it may be read from any thread.</summary>
+    public int? StepOnDisk => Volatile.Read(ref _onDisk) is var step and >= 0 ? step : null;
 
     /// <summary>The message of the last failed write, null when the last write succeeded.</summary>
     public string? LastFailure { get; private set; }
@@ -130,18 +139,17 @@ public sealed class CheckpointWriter : IDisposable
     /// </summary>
     public static void CheckWritable(string path, string flag)
     {
-        string full = Path.GetFullPath(path);
-        string probe = Path.Combine(
-            Path.GetDirectoryName(full)!,
-            SafeTensors.TempName(full, Environment.ProcessId, Guid.NewGuid())
-        );
+        string full = Path.GetFullPath(path),
+            folder = Path.GetDirectoryName(full)!;
+        string probe = Path.Combine(folder, SafeTensors.TempName(full, Environment.ProcessId, Guid.NewGuid()));
         try
         {
             using (File.Create(probe, 1, FileOptions.DeleteOnClose)) { }
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
-            throw new UsageException($"{flag} {path}: cannot create a file in its folder ({e.Message}).");
+            string why = e is UnauthorizedAccessException ? "no permission" : e.Message.Replace(probe, "a new file");
+            throw new UsageException($"{flag} {path}: cannot create a file in its folder {folder} ({why}).");
         }
     }
 
@@ -210,6 +218,7 @@ public sealed class CheckpointWriter : IDisposable
             RemoveOldSteps();
         }
         snapshot.Write(_path, _options);
+        Volatile.Write(ref _onDisk, snapshot.Step);
         lock (WriteMs)
             WriteMs.Add(clock.Elapsed.TotalMilliseconds);
     }

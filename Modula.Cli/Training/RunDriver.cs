@@ -59,13 +59,14 @@ public static class RunDriver
         writer?.RemoveStrayTemps();
         using var interrupt = new Interruption(() =>
         {
-            writer?.DeleteOwnTemps();
+            if (writer is null)
+                return; // nothing to resume from (and a data-parallel run's other ranks write no checkpoint)
+            writer.DeleteOwnTemps();
             // The process ends as this returns: say what is left to resume from.
             error.WriteLine(
-                writer is null ? "modula: stopped at once by a second signal; this run writes no checkpoint."
-                : writer.SavedStep is int saved
+                writer.StepOnDisk is int saved
                     ? $"modula: stopped at once by a second signal; {writer.FullPath} holds step {saved}."
-                : "modula: stopped at once by a second signal, before any checkpoint was saved."
+                    : "modula: stopped at once by a second signal, before any checkpoint was saved."
             );
             error.Flush();
         });

@@ -30,7 +30,12 @@ public sealed class RunLog : IDisposable
     /// </summary>
     public static void CheckFresh(string path)
     {
-        if (File.Exists(path) && new FileInfo(path).Length > 0 && !HoldsOnlyAHeader(path))
+        if (File.Exists(path) && HoldsOnlyAHeader(path))
+            throw new UsageException(
+                $"--log {path} holds only a log's header: a run that stopped before its first report, or one "
+                    + "starting now. If none is running, remove the file and run again; or give another --log."
+            );
+        if (File.Exists(path) && new FileInfo(path).Length > 0)
             throw new UsageException(
                 $"--log {path} already holds a run's rows; give another --log, remove the file, "
                     + "or continue that run with --resume CHECKPOINT."
@@ -40,15 +45,30 @@ public sealed class RunLog : IDisposable
             throw new UsageException($"--log {path}: the folder {folder} does not exist.");
     }
 
-    // A run killed before its first report leaves a log of one header line: no rows to lose, so a fresh run may take
-    // the file (before, the rerun was told to resume a checkpoint that did not exist).
+    // A run killed before its first report leaves a log of one header line, and so does a run that is starting now:
+    // no file lock tells the two apart (.NET takes none for a file opened to write and shared for reading), so such a
+    // log is refused too, saying what it may be (before, the advice was to resume a checkpoint that may not exist).
     private static bool HoldsOnlyAHeader(string path)
     {
-        if (new FileInfo(path).Length > 256)
+        try
+        {
+            // A device reports no length (/dev/zero would never end): only a short regular file is read, and only
+            // its first bytes.
+            if (new FileInfo(path).Length is 0 or > 256)
+                return false;
+            var start = new byte[257];
+            int read;
+            using (var file = File.OpenRead(path))
+                read = file.ReadAtLeast(start, start.Length, throwOnEndOfStream: false);
+            string text = System.Text.Encoding.UTF8.GetString(start, 0, read);
+            return read < start.Length
+                && text.TrimEnd('\r', '\n') is GptHeader or LegacyGptHeader or ClassifierHeader
+                && text.Count(c => c == '\n') <= 1;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
             return false;
-        string text = File.ReadAllText(path);
-        return text.TrimEnd('\n') is GptHeader or LegacyGptHeader or ClassifierHeader
-            && text.Count(c => c == '\n') <= 1;
+        }
     }
 
     /// <summary>The header of <c>train gpt</c>'s log.</summary>

@@ -91,10 +91,10 @@ public sealed class CommandLineTests
     /// <summary>Extra words after --version, or a help line of more than a command and its subject, are usage errors
     /// (a fuzzing run found '--version --bogus' exiting 0).</summary>
     [TestMethod]
-    [DataRow("--version --bogus", "--version takes no options, got '--bogus'")]
-    [DataRow("version 2", "version takes no options")]
-    [DataRow("help generate gpt", "help takes one command")]
-    [DataRow("help train gpt more", "help takes one command")]
+    [DataRow("--version --bogus", "--version takes no arguments, got '--bogus'")]
+    [DataRow("version 2", "version takes no arguments")]
+    [DataRow("help generate gpt", "help takes a command and")]
+    [DataRow("help train gpt more", "help takes a command and")]
     public void ExtraWordsAfterVersionOrHelpAreRefused(string line, string expected)
     {
         var (code, _, error) = Run(line.Split(' '));

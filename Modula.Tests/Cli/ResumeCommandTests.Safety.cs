@@ -250,6 +250,12 @@ public sealed partial class ResumeCommandTests
         StringAssert.Contains(error, $"--resume {name} is too long a name: saving it and its kept copies writes");
         StringAssert.Contains(error, "temporary files of 268 bytes of name beside it, more than a file system takes");
         StringAssert.Contains(error, "give a name at least 13 bytes shorter, or --keep 0, or save to a shorter");
+        // Without kept copies, a name too long for the checkpoint's own temporary file: the length is named, not the
+        // folder check's failure to create a file there (a review found it blamed on the folder).
+        string longer = Path.Combine(_dir, new string('d', 200) + ".safetensors");
+        (code, output, error) = Run(Tiny(5, "--checkpoint", longer, "--log", Path.Combine(_dir, "longer.csv")));
+        Assert.AreEqual(2, code, output + error);
+        StringAssert.Contains(error, "is too long a name: saving it writes temporary files of");
         // A step past 9,999,999 takes more digits in a kept copy's name.
         string other = Path.Combine(_dir, "other");
         Directory.CreateDirectory(other);

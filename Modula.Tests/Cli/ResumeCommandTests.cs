@@ -142,23 +142,27 @@ public sealed partial class ResumeCommandTests
     }
 
     /// <summary>
-    /// A run killed before its first report leaves a log of its header alone; rerunning the command takes that file
-    /// (it was refused as holding a run's rows, with advice to resume a checkpoint that did not exist). A header
-    /// followed by anything more is still refused. Found by a fuzzing run.
+    /// A run killed before its first report leaves a log of its header alone, as a run starting now does. Rerunning the
+    /// command was told the log held a run's rows and to resume a checkpoint that did not exist (found by a fuzzing
+    /// run); it is now told what the file may be and what to do. Taking the file instead would clobber a run that is
+    /// starting (a review found it so), and no file lock tells the two apart.
     /// </summary>
     [TestMethod]
-    public void AFreshRunTakesALogThatHoldsOnlyItsHeader()
+    public void ALogHoldingOnlyItsHeaderIsRefusedSayingWhatItMayBe()
     {
         string log = Path.Combine(_dir, "run.csv");
-        File.WriteAllText(log, RunLog.GptHeader + "\n");
-        var (code, _, error) = Run(Tiny(5));
-        Assert.AreEqual(0, code, error);
-        Assert.AreEqual(RunLog.GptHeader, File.ReadAllLines(log)[0]);
-        Assert.IsTrue(File.ReadAllLines(log).Length > 1, "the run's rows follow");
+        foreach (var header in new[] { RunLog.GptHeader + "\n", RunLog.GptHeader + "\r\n", RunLog.ClassifierHeader })
+        {
+            File.WriteAllText(log, header);
+            var (code, _, error) = Run(Tiny(5));
+            Assert.AreEqual(2, code, error);
+            StringAssert.Contains(error, "holds only a log's header: a run that stopped before its first report");
+            Assert.AreEqual(header, File.ReadAllText(log), "the file is left as it was");
+        }
         File.WriteAllText(log, RunLog.GptHeader + "\n5,2.0\n");
-        (code, _, error) = Run(Tiny(5));
-        Assert.AreEqual(2, code);
-        StringAssert.Contains(error, "already holds a run's rows");
+        var (rowsCode, _, rowsError) = Run(Tiny(5));
+        Assert.AreEqual(2, rowsCode);
+        StringAssert.Contains(rowsError, "already holds a run's rows");
     }
 
     /// <summary>
