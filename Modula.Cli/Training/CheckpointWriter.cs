@@ -18,6 +18,8 @@ public sealed class CheckpointWriter : IDisposable
     private readonly TextWriter _output;
     private readonly SafeTensorsWriteOptions? _options;
     private Task? _writing;
+    private Task? _lastWrite; // the newest write, kept for a signal's thread (Wait clears _writing)
+    private volatile bool _stopping; // set by StopAtOnce: no new file is begun
     private int _writingStep;
     private readonly int _horizon;
     private readonly Dictionary<string, byte[]> _buffers = new(StringComparer.Ordinal); // reused by every snapshot
@@ -183,7 +185,27 @@ public sealed class CheckpointWriter : IDisposable
         CaptureMs.Add(clock.Elapsed.TotalMilliseconds);
         _writingStep = snapshot.Step;
         AttemptedStep = snapshot.Step;
+        if (_stopping)
+            return;
         _writing = Task.Run(() => Write(snapshot));
+        Volatile.Write(ref _lastWrite, _writing);
+    }
+
+    /// <summary>
+    /// For a second signal, whose handler the process ends after: no save begins another file, the write in flight
+    /// gets up to <paramref name="wait"/> to land, and this process's temporary files are deleted. A file the write
+    /// had begun but not renamed is then gone, and none is begun after it (the write checks between its files); the
+    /// checkpoint holds the step <see cref="StepOnDisk"/> gives.
+    /// </summary>
+    public void StopAtOnce(TimeSpan wait)
+    {
+        _stopping = true;
+        try
+        {
+            Volatile.Read(ref _lastWrite)?.Wait(wait);
+        }
+        catch (AggregateException) { } // a failed write leaves its temp to DeleteOwnTemps
+        DeleteOwnTemps();
     }
 
     /// <summary>Waits for the write in flight; true when every write so far ended with the file on disk.</summary>
@@ -214,9 +236,13 @@ public sealed class CheckpointWriter : IDisposable
         var clock = Stopwatch.StartNew();
         if (_keep > 0)
         {
+            if (_stopping)
+                return;
             snapshot.Write(StepPath(snapshot.Step), _options);
             RemoveOldSteps();
         }
+        if (_stopping)
+            return;
         snapshot.Write(_path, _options);
         Volatile.Write(ref _onDisk, snapshot.Step);
         lock (WriteMs)

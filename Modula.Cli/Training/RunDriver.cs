@@ -61,8 +61,9 @@ public static class RunDriver
         {
             if (writer is null)
                 return; // nothing to resume from (and a data-parallel run's other ranks write no checkpoint)
-            writer.DeleteOwnTemps();
-            // The process ends as this returns: say what is left to resume from.
+            // The process ends as this returns: a save in flight gets a moment to land, none begins another file and
+            // no temporary file is left; then the line says what is left to resume from.
+            writer.StopAtOnce(TimeSpan.FromSeconds(1));
             error.WriteLine(
                 writer.StepOnDisk is int saved
                     ? $"modula: stopped at once by a second signal; {writer.FullPath} holds step {saved}."
