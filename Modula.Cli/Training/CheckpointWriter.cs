@@ -179,14 +179,14 @@ public sealed class CheckpointWriter : IDisposable
     public void Save(Trainer trainer, IReadOnlyDictionary<string, string> metadata)
     {
         Wait();
+        if (_stopping)
+            return; // the process is ending (StopAtOnce): no snapshot to take
         var clock = Stopwatch.StartNew();
         // the previous write has ended: its buffers are free
         var snapshot = Checkpoint.Capture(trainer, metadata, _buffers);
         CaptureMs.Add(clock.Elapsed.TotalMilliseconds);
         _writingStep = snapshot.Step;
         AttemptedStep = snapshot.Step;
-        if (_stopping)
-            return;
         _writing = Task.Run(() => Write(snapshot));
         Volatile.Write(ref _lastWrite, _writing);
     }
