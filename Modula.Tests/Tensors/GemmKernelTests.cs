@@ -357,6 +357,36 @@ public sealed class GemmKernelTests
         Assert.IsTrue(PackedGemm.PrefersShortTile(20, symmetric: true), "symmetric 20: 384 < 480");
     }
 
+    [TestMethod]
+    public void TheSixRowTilesShortFormCoversRowsWithTheFewestComputedRows()
+    {
+        // Walks the row plan as the driver does over m rows read in place (m ≥ 6): each tile computes its rows, a
+        // last partial one shifted back. The best cover by tiles of 6 and 4 rows, found by trying every count of
+        // 4-row tiles, is the reference: m even computes m rows exactly (128 = 20·6 + 2·4), m odd one more.
+        for (int m = 6; m <= 200; m++)
+        {
+            int computed = 0,
+                fours = 0;
+            for (int row = 0; row < m; )
+            {
+                int rows = PackedGemm<Kernel256>.TileRows(m - row);
+                Assert.IsTrue(rows is 6 or 4, $"{m} rows: a tile of {rows}");
+                fours += rows == 4 ? 1 : 0;
+                computed += rows;
+                row += Math.Min(rows, m - row);
+            }
+            int best = int.MaxValue;
+            for (int four = 0; 4 * four <= m + 3; four++)
+                best = Math.Min(best, 4 * four + (m - 4 * four <= 0 ? 0 : (m - 4 * four + 5) / 6 * 6));
+            Assert.AreEqual(best, computed, $"{m} rows: computed rows against the best cover");
+            Assert.AreEqual(m % 2 == 0 ? m : m + 1, computed, $"{m} rows: computed rows");
+            Assert.IsTrue(fours <= 2, $"{m} rows: {fours} short tiles, where two at most are ever needed");
+        }
+        Assert.AreEqual(12, PackedGemm<Kernel512>.TileRows(5), "the 12-row tile has no short form");
+        Assert.AreEqual(6, PackedGemm<Kernel128>.TileRows(6), "6 rows: one whole 128-bit tile");
+        Assert.AreEqual(4, PackedGemm<Kernel128>.TileRows(8), "8 rows: two short 128-bit tiles");
+    }
+
     // Whether the product would read a copy of A rather than A itself.
     private static bool CopiesApart(int bits, int tileRows, MatrixRef<float> a, int m, int n, int k, int threads)
     {

@@ -20,6 +20,9 @@ internal readonly unsafe struct Kernel128 : IMicroKernel
     /// <summary>No quarter form: a quarter of its columns is less than a vector.</summary>
     public static bool HasQuarter => false;
 
+    /// <summary>The short form: 4 rows (<see cref="Tile6x2{TVector, TOps}"/>).</summary>
+    public static int ShortMR => Tile6x2<Vector128<float>, Ops128>.ShortRows;
+
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static void Run<TA, TColumns>(
         TA panel,

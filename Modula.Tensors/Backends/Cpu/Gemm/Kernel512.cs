@@ -20,6 +20,9 @@ internal readonly unsafe struct Kernel512 : IMicroKernel
     /// <summary>Has a quarter form, 8 columns of <c>Vector256</c> (<see cref="RunQuarter"/>).</summary>
     public static bool HasQuarter => true;
 
+    /// <summary>No short form: the 8-row tile is a tile of its own (<see cref="Kernel512Short"/>).</summary>
+    public static int ShortMR => MR;
+
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static void Run<TA, TColumns>(
         TA panel,
@@ -388,6 +391,7 @@ internal readonly unsafe struct Kernel512Short : IMicroKernel
     public static int Bits => Kernel512.Bits;
     public static bool ReadsBInPlace => Kernel512.ReadsBInPlace;
     public static bool HasQuarter => Kernel512.HasQuarter;
+    public static int ShortMR => MR;
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static void Run<TA, TColumns>(
@@ -411,14 +415,6 @@ internal readonly unsafe struct Kernel512Short : IMicroKernel
     /// <inheritdoc cref="Kernel512.PackColumns"/>
     public static void PackColumns(float* src, nint colStride, float* panel, int kc) =>
         Kernel512.PackColumns(src, colStride, panel, kc);
-}
-
-/// <summary>The row count of a <see cref="Kernel512"/> body, as a type so that the JIT compiles each count without
-/// the other's rows.</summary>
-internal interface ITileRows
-{
-    /// <summary>Rows of the tile.</summary>
-    static abstract int Count { get; }
 }
 
 /// <summary>The 12 rows of <see cref="Kernel512"/>.</summary>

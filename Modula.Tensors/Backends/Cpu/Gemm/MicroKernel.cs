@@ -27,9 +27,15 @@ internal unsafe interface IMicroKernel
     /// <summary>True when the tile has a <see cref="LeftQuarter"/> form.</summary>
     static abstract bool HasQuarter { get; }
 
+    /// <summary>Rows of the tile's short form, which <see cref="Run"/> takes when asked for at most that many rows;
+    /// MR when it has none. The driver covers rows that MR does not divide with short tiles where they compute fewer
+    /// rows than a shifted whole one (<see cref="PackedGemm{TKernel}.TileRows"/>).</summary>
+    static abstract int ShortMR { get; }
+
     /// <summary>
     /// C[skip..mr, 0..nr] (+)= α·A·B over kc depths; rows before <paramref name="skip"/> are
-    /// computed but not stored (a shifted last tile), and mr &lt; MR or nr &lt; NR store only that corner.
+    /// computed but not stored (a shifted last tile), and mr &lt; MR or nr &lt; NR store only that corner. With mr at
+    /// most <see cref="ShortMR"/> the short form computes ShortMR rows.
     /// <typeparamref name="TColumns"/> <see cref="LeftHalf"/> computes only the left NR/2 columns (then nr ≤ NR/2),
     /// <see cref="LeftQuarter"/> only the left NR/4 (nr ≤ NR/4; only where <see cref="HasQuarter"/>).
     /// </summary>
@@ -70,6 +76,14 @@ internal interface ITileColumns
 
     /// <summary>True for the left quarter only.</summary>
     static abstract bool Quarter { get; }
+}
+
+/// <summary>The row count of a tile body (<see cref="Kernel512"/>'s 12 or 8, <see cref="Tile6x2{TVector, TOps}"/>'s 6
+/// or 4), as a type so that the JIT compiles each count without the other's rows.</summary>
+internal interface ITileRows
+{
+    /// <summary>Rows of the tile.</summary>
+    static abstract int Count { get; }
 }
 
 /// <summary>The whole register tile.</summary>

@@ -321,12 +321,13 @@ internal static unsafe class PackedGemm<TKernel>
     /// <summary>
     /// Single-threaded blocked product. A is read where it lies when its rows or columns are
     /// contiguous (the micro-kernel broadcasts one element per row and depth, so a strided read
-    /// costs no more than a packed one, and packing is a transposition for row-major A). A last
-    /// partial tile of fewer than MR rows is computed as the MR rows ending at row m and stores
-    /// only its new rows, so nothing is packed or spilled for it (100 rows are eight 12-row tiles
-    /// and a 4-row remainder); with fewer than MR rows in all it is packed,
-    /// zero-padded. Other layouts pack all of A. Every tile applies α at its store, so a packed A and one read in
-    /// place give the same bits, whatever the tile or the split over threads.
+    /// costs no more than a packed one, and packing is a transposition for row-major A). Rows that
+    /// MR does not divide take the tile's short form where it has one (<see cref="TileRows"/>), and
+    /// a last partial tile is computed as the rows ending at row m and stores only its new rows, so
+    /// nothing is packed or spilled for it (100 rows are eight 12-row tiles and a 4-row remainder);
+    /// with fewer than MR rows in all A is packed, zero-padded. Other layouts pack all of A. Every
+    /// tile applies α at its store, so a packed A and one read in place give the same bits, whatever
+    /// the tile or the split over threads.
     /// A non-negative <paramref name="lowerFrom"/> computes only the tiles that reach the diagonal
     /// or below it, taking it as the row index of A's and C's first row within a symmetric product.
     /// </summary>
@@ -373,12 +374,9 @@ internal static unsafe class PackedGemm<TKernel>
                     for (int ic = 0; ic < m; ic += MC)
                     {
                         int mc = Math.Min(MC, m - ic);
-                        // Rows read in place: all of them, shifting a partial last tile back onto
-                        // rows already done (it then stores only its last rows), when m allows.
-                        int full =
-                            !direct ? 0
-                            : ic + mc >= mrFull ? mc
-                            : mc / mrFull * mrFull;
+                        // Rows read in place: all of them when m has at least MR rows, a partial last tile then
+                        // shifted back onto rows already done (it stores only its last rows).
+                        int full = direct && ic + mc >= mrFull ? mc : 0;
                         if (full < mc)
                             PackA(a.At(ic + full, pc0), mc - full, kc, pa);
                         for (int jr = 0; jr < nc; jr += nrFull)
@@ -387,17 +385,17 @@ internal static unsafe class PackedGemm<TKernel>
                             bool inPlace = jr < packedFrom;
                             float* bPanel = inPlace ? sb + b.Offset + pc0 * b.RowStride + jc + jr : pb + jr * kc;
                             nint ldb = inPlace ? b.RowStride : nrFull; // floats from one depth to the next
-                            for (int ir = 0; ir < mc; ir += mrFull)
+                            for (int ir = 0; ir < mc; )
                             {
-                                int mr = Math.Min(mrFull, mc - ir);
+                                // This tile's rows: MR or the short form's, and how many of them it stores.
+                                int rows = ir < full ? TileRows(mc - ir) : mrFull,
+                                    mr = Math.Min(rows, mc - ir);
                                 // Columns of this tile on or below a symmetric product's diagonal: none skips the
                                 // tile, and RunTile computes only as many as the narrow forms allow (the rest is
                                 // mirrored over). An ordinary product's narrow edge tile takes a narrow form too.
                                 int reach = lowerFrom < 0 ? nr : lowerFrom + ic + ir + mr - (jc + jr);
-                                if (reach <= 0)
-                                    continue;
                                 int columns = Math.Min(reach, nr);
-                                if (ir >= full)
+                                if (reach > 0 && ir >= full)
                                 {
                                     float* packedTile = pc + c.Offset + (ic + ir) * c.RowStride + jc + jr;
                                     RunTile(
@@ -416,33 +414,51 @@ internal static unsafe class PackedGemm<TKernel>
                                         first,
                                         alpha
                                     );
-                                    continue;
                                 }
-                                int skip = mrFull - mr,
-                                    row = ic + ir - skip; // skip > 0 only for a shifted last tile
-                                float* tile = pc + c.Offset + row * c.RowStride + jc + jr;
-                                RunTile(
-                                    columns,
-                                    lowerFrom >= 0,
-                                    strided,
-                                    kc,
-                                    sa + a.Offset + row * a.RowStride + pc0 * a.ColStride,
-                                    bPanel,
-                                    ldb,
-                                    tile,
-                                    c.RowStride,
-                                    skip,
-                                    mrFull,
-                                    nr,
-                                    first,
-                                    alpha
-                                );
+                                else if (reach > 0)
+                                {
+                                    int skip = rows - mr,
+                                        row = ic + ir - skip; // skip > 0 only for a shifted last tile
+                                    float* tile = pc + c.Offset + row * c.RowStride + jc + jr;
+                                    RunTile(
+                                        columns,
+                                        lowerFrom >= 0,
+                                        strided,
+                                        kc,
+                                        sa + a.Offset + row * a.RowStride + pc0 * a.ColStride,
+                                        bPanel,
+                                        ldb,
+                                        tile,
+                                        c.RowStride,
+                                        skip,
+                                        rows,
+                                        nr,
+                                        first,
+                                        alpha
+                                    );
+                                }
+                                ir += mr;
                             }
                         }
                     }
                 }
             }
         }
+    }
+
+    /// <summary>
+    /// Rows of the next tile over <paramref name="remaining"/> rows of A read in place: the short form's (<see
+    /// cref="IMicroKernel.ShortMR"/>) where it covers them with fewer computed rows than whole tiles, else MR. With
+    /// MR = 6 and ShortMR = 4: up to 4 rows take one short tile (shifted back when fewer), 7 or 8 two of them, and 5
+    /// rows a shifted whole tile, so 128 rows cost 128 (twenty 6-row and two 4-row tiles), not 132.
+    /// </summary>
+    internal static int TileRows(int remaining)
+    {
+        int shortRows = TKernel.ShortMR;
+        bool useShort =
+            shortRows < TKernel.MR
+            && (remaining <= shortRows || (remaining > TKernel.MR && remaining <= 2 * shortRows));
+        return useShort ? shortRows : TKernel.MR;
     }
 
     /// <summary>Floats of B (depth × columns of one block, kc × nc) up to which a tile that reads B in place does so:

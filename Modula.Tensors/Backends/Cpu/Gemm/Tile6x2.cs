@@ -6,14 +6,20 @@ namespace Modula.Tensors.Backends.Cpu.Gemm;
 /// The register tile of the 16-register widths: 6 rows × 2 vectors, 12 accumulators, two B
 /// vectors and one broadcast of A (15 of 16 XMM/YMM registers; ARM64 has 32). Twelve independent
 /// accumulators cover the multiply-add latency (4–5 cycles) on two pipes. Used as 6×16 with AVX2
-/// (<see cref="Kernel256"/>) and 6×8 at 128 bits (<see cref="Kernel128"/>).
+/// (<see cref="Kernel256"/>) and 6×8 at 128 bits (<see cref="Kernel128"/>). Its 4-row form (eight accumulators, still
+/// enough for two pipes) takes the rows 6 does not divide: 128 rows are twenty 6-row tiles and two 4-row ones, where a
+/// shifted last 6-row tile would compute 132.
 /// </summary>
 internal static unsafe class Tile6x2<TVector, TOps>
     where TVector : struct
     where TOps : struct, IVectorOps<TVector>
 {
+    /// <summary>Rows of the tile's short form.</summary>
+    public const int ShortRows = 4;
+
     /// <inheritdoc cref="IMicroKernel.Run"/>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization), SkipLocalsInit]
+    /// <remarks>Runs the 4-row form when <paramref name="mr"/> is at most 4.</remarks>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static void Run<TA, TColumns>(
         TA panel,
         int kc,
@@ -31,10 +37,38 @@ internal static unsafe class Tile6x2<TVector, TOps>
         where TA : struct, IPanelA
         where TColumns : struct, ITileColumns
     {
+        if (mr <= ShortRows)
+            RunRows<FourRows, TA, TColumns>(panel, kc, a, b, ldb, c, ldc, skip, mr, nr, overwrite, alpha);
+        else
+            RunRows<SixRows, TA, TColumns>(panel, kc, a, b, ldb, c, ldc, skip, mr, nr, overwrite, alpha);
+    }
+
+    /// <summary>The tile body for <typeparamref name="TRows"/> rows (4 or 6): rows 4 and 5 and their accumulators
+    /// exist only in the 6-row build.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization), SkipLocalsInit]
+    private static void RunRows<TRows, TA, TColumns>(
+        TA panel,
+        int kc,
+        float* a,
+        float* b,
+        nint ldb,
+        float* c,
+        int ldc,
+        int skip,
+        int mr,
+        int nr,
+        bool overwrite,
+        float alpha
+    )
+        where TRows : struct, ITileRows
+        where TA : struct, IPanelA
+        where TColumns : struct, ITileColumns
+    {
         if (TColumns.Quarter)
             throw new NotSupportedException("Tile6x2: no quarter form (IMicroKernel.HasQuarter is false).");
         int lanes = TOps.Lanes,
             nrFull = 2 * lanes;
+        bool six = TRows.Count == 6;
         TVector c00 = default,
             c01 = default,
             c10 = default,
@@ -51,7 +85,7 @@ internal static unsafe class Tile6x2<TVector, TOps>
         int p = 0;
         for (; p + 1 < kc; p += 2)
         {
-            Depth<TA, TColumns>(
+            Depth<TRows, TA, TColumns>(
                 panel,
                 a,
                 b,
@@ -69,7 +103,7 @@ internal static unsafe class Tile6x2<TVector, TOps>
                 ref c50,
                 ref c51
             );
-            Depth<TA, TColumns>(
+            Depth<TRows, TA, TColumns>(
                 panel,
                 a + panel.Step,
                 b + ldb,
@@ -91,7 +125,7 @@ internal static unsafe class Tile6x2<TVector, TOps>
             b += 2 * ldb;
         }
         if (p < kc)
-            Depth<TA, TColumns>(
+            Depth<TRows, TA, TColumns>(
                 panel,
                 a,
                 b,
@@ -120,12 +154,15 @@ internal static unsafe class Tile6x2<TVector, TOps>
             c21 = TOps.Multiply(c21, s);
             c30 = TOps.Multiply(c30, s);
             c31 = TOps.Multiply(c31, s);
-            c40 = TOps.Multiply(c40, s);
-            c41 = TOps.Multiply(c41, s);
-            c50 = TOps.Multiply(c50, s);
-            c51 = TOps.Multiply(c51, s);
+            if (six)
+            {
+                c40 = TOps.Multiply(c40, s);
+                c41 = TOps.Multiply(c41, s);
+                c50 = TOps.Multiply(c50, s);
+                c51 = TOps.Multiply(c51, s);
+            }
         }
-        if (mr == 6 && nr == (TColumns.Half ? lanes : nrFull))
+        if (mr == TRows.Count && nr == (TColumns.Half ? lanes : nrFull))
         {
             // A shifted last tile (skip > 0) leaves its first rows to the tile above.
             if (skip <= 0)
@@ -134,6 +171,11 @@ internal static unsafe class Tile6x2<TVector, TOps>
                 Row<TColumns>(c + 1 * ldc, c10, c11, overwrite);
             if (skip <= 2)
                 Row<TColumns>(c + 2 * ldc, c20, c21, overwrite);
+            if (!six)
+            {
+                Row<TColumns>(c + 3 * ldc, c30, c31, overwrite);
+                return;
+            }
             if (skip <= 3)
                 Row<TColumns>(c + 3 * ldc, c30, c31, overwrite);
             if (skip <= 4)
@@ -147,15 +189,18 @@ internal static unsafe class Tile6x2<TVector, TOps>
         Spill(tile, nrFull, 1, c10, c11);
         Spill(tile, nrFull, 2, c20, c21);
         Spill(tile, nrFull, 3, c30, c31);
-        Spill(tile, nrFull, 4, c40, c41);
-        Spill(tile, nrFull, 5, c50, c51);
+        if (six)
+        {
+            Spill(tile, nrFull, 4, c40, c41);
+            Spill(tile, nrFull, 5, c50, c51);
+        }
         MicroKernel.StoreEdge(tile, nrFull, c, ldc, skip, mr, nr, overwrite);
     }
 
     /// <summary>One depth of the tile: the six rows' A values times the two B vectors, added to the
     /// accumulators.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void Depth<TA, TColumns>(
+    private static void Depth<TRows, TA, TColumns>(
         TA panel,
         float* a,
         float* b,
@@ -173,6 +218,7 @@ internal static unsafe class Tile6x2<TVector, TOps>
         ref TVector c50,
         ref TVector c51
     )
+        where TRows : struct, ITileRows
         where TA : struct, IPanelA
         where TColumns : struct, ITileColumns
     {
@@ -194,6 +240,8 @@ internal static unsafe class Tile6x2<TVector, TOps>
         c30 = TOps.MultiplyAdd(ai, b0, c30);
         if (!TColumns.Half)
             c31 = TOps.MultiplyAdd(ai, b1, c31);
+        if (TRows.Count != 6)
+            return;
         ai = TOps.Broadcast(panel.At(a, 4));
         c40 = TOps.MultiplyAdd(ai, b0, c40);
         if (!TColumns.Half)
@@ -224,4 +272,16 @@ internal static unsafe class Tile6x2<TVector, TOps>
         TOps.Store(v0, tile + row * nrFull);
         TOps.Store(v1, tile + row * nrFull + TOps.Lanes);
     }
+}
+
+/// <summary>The 6 rows of <see cref="Tile6x2{TVector, TOps}"/>.</summary>
+internal readonly struct SixRows : ITileRows
+{
+    public static int Count => 6;
+}
+
+/// <summary>The 4 rows of the short form of <see cref="Tile6x2{TVector, TOps}"/>.</summary>
+internal readonly struct FourRows : ITileRows
+{
+    public static int Count => 4;
 }
