@@ -332,6 +332,7 @@ public static class TrainCommand
             throw new UsageException(
                 $"--resume {path} holds a {recorded} run; continue it with 'modula train {recorded} --resume {path}'."
             );
+        RunIdentity.RefuseCopyContinuingLog(path, file.Metadata, options.Has("log"));
         return file;
     }
 

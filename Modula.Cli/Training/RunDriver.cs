@@ -95,6 +95,8 @@ public static class RunDriver
                 m[k] = v;
             m["report.loss_sum"] = tally.Sum.ToString("R", CultureInfo.InvariantCulture);
             m["report.loss_count"] = tally.Count.ToString(CultureInfo.InvariantCulture);
+            if (writer is not null)
+                m[RunIdentity.SavedAsKey] = writer.FullPath; // a copy resumed elsewhere is told apart by it
             pending?.Write(m);
             return m;
         }

@@ -18,6 +18,13 @@ public static class RunIdentity
     /// <summary>Prefix of the resumed run's default options in checkpoint metadata.</summary>
     public const string ResumePrefix = "resume.";
 
+    /// <summary>
+    /// The metadata entry that records where a run saved a checkpoint (its full path; a <c>--keep</c> copy records
+    /// the checkpoint it was copied from). A file resumed from elsewhere while that one is still there is a copy, a
+    /// branch of the run, which must not continue the run's log (<see cref="RefuseCopyContinuingLog"/>).
+    /// </summary>
+    public const string SavedAsKey = "checkpoint.path";
+
     /// <summary>Identity fields that are not command-line options.</summary>
     private static readonly HashSet<string> Derived = ["model", "schedule", "data"];
 
@@ -224,6 +231,11 @@ public static class RunIdentity
                 options.TryGetValue(key, out var file) && !(Options.IsPathText(file) && Path.IsPathFullyQualified(file))
             )
                 yield return $"{key} '{file}' is not a full path";
+        if (
+            metadata.TryGetValue(SavedAsKey, out var savedAs)
+            && !(Options.IsPathText(savedAs) && Path.IsPathFullyQualified(savedAs))
+        )
+            yield return $"{SavedAsKey} '{savedAs}' is not a full path";
         if (options.TryGetValue("keep", out var keep) && !Count(keep).HasValue)
             yield return $"keep '{keep}' is not a non-negative integer";
         if (options.TryGetValue("eval-batches", out var batches) && Count(batches) > GptRun.MaxEvalBatches)
@@ -251,6 +263,40 @@ public static class RunIdentity
 
     private static double? Number(string text) =>
         double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out double x) ? x : null;
+
+    /// <summary>
+    /// Refuses to resume a copy of another run's checkpoint into that run's log. A checkpoint records where it was
+    /// saved (<see cref="SavedAsKey"/>) and the run's log; resumed from another path while the file it was saved as
+    /// is still there, it is a copy (a branch of the run, or a backup), and continuing the recorded log would rewrite
+    /// the original run's rows past the copy's step. Such a run must be given its own <c>--log</c>. A checkpoint
+    /// resumed where it was saved, one of its <c>--keep</c> copies (the run itself, rolled back), and one moved away
+    /// (nothing left at the old path) continue the log as before, as does a checkpoint written before the entry
+    /// existed.
+    /// </summary>
+    /// <param name="path">The checkpoint given to <c>--resume</c>.</param>
+    /// <param name="metadata">Its metadata, checked by <see cref="CheckRecorded"/>.</param>
+    /// <param name="logGiven">True when the command line gives <c>--log</c>.</param>
+    public static void RefuseCopyContinuingLog(string path, IReadOnlyDictionary<string, string> metadata, bool logGiven)
+    {
+        if (
+            logGiven
+            || !metadata.TryGetValue(SavedAsKey, out var savedAs)
+            || !metadata.TryGetValue(ResumePrefix + "log", out var log)
+        )
+            return;
+        string resumed = Path.GetFullPath(path),
+            original = Path.GetFullPath(savedAs);
+        if (resumed == original || CheckpointWriter.IsSnapshot(resumed, original) || !File.Exists(original))
+            return;
+        if (!File.Exists(log) || SafeTensors.ReportsNoSize(log))
+            return; // no rows to lose
+        string step = metadata.GetValueOrDefault("step", "?");
+        throw new UsageException(
+            $"--resume {path} is a copy of {original}, which is still there: resumed, it would continue that run's "
+                + $"log {log} and rewrite its rows past step {step}. Give this run its own --log PATH, or resume "
+                + $"{original} itself."
+        );
+    }
 
     /// <summary>Metadata entries for <paramref name="identity"/> and the resume defaults.</summary>
     public static Dictionary<string, string> Metadata(

@@ -51,6 +51,9 @@ public sealed partial class ResumeCommandTests
 
     private string Checkpoint => Path.Combine(_dir, "run.safetensors");
 
+    // The log of a run resumed from a copy of another run's checkpoint.
+    private string EarlyLog => Path.Combine(_dir, "early.csv");
+
     private static (int Code, string Output, string Error) Run(string[] args)
     {
         string? data = Environment.GetEnvironmentVariable("MODULA_DATA");
@@ -125,6 +128,71 @@ public sealed partial class ResumeCommandTests
         var steps = File.ReadAllLines(Path.Combine(_dir, "run.csv")).Skip(1).Select(l => l.Split(',')[0]).ToArray();
         CollectionAssert.AreEqual(new[] { "5", "10", "15" }, steps, "the log was continued, not overwritten");
         Assert.AreEqual("15", SafeTensors.Read(Checkpoint).Metadata["run.steps"], "the new horizon is recorded");
+    }
+
+    /// <summary>
+    /// A copy of a checkpoint resumed from its own path (a branch of the run) continued the log its run recorded, and
+    /// rewrote that run's rows past the copy's step. It is now refused unless given its own --log; a checkpoint moved
+    /// away (nothing left where it was saved) still continues its log.
+    /// </summary>
+    [TestMethod]
+    public void ACopyOfACheckpointIsRefusedTheOriginalRunsLogUnlessGivenItsOwn()
+    {
+        string log = Path.Combine(_dir, "run.csv"),
+            branch = Path.Combine(_dir, "branch.safetensors");
+        Assert.AreEqual(0, Run(Tiny(5, "--checkpoint", Checkpoint)).Code);
+        Assert.AreEqual(Checkpoint, SafeTensors.Read(Checkpoint).Metadata[RunIdentity.SavedAsKey]);
+        File.Copy(Checkpoint, branch);
+        Assert.AreEqual(0, Run(["train", "gpt", "--resume", Checkpoint, "--steps", "10", "--extend"]).Code);
+        var original = File.ReadAllBytes(log);
+
+        var (code, _, error) = Run(["train", "gpt", "--resume", branch, "--steps", "15", "--extend"]);
+        Assert.AreEqual(2, code, error);
+        StringAssert.Contains(error, $"--resume {branch} is a copy of {Checkpoint}, which is still there");
+        StringAssert.Contains(error, $"log {log} and rewrite its rows past step 5");
+        CollectionAssert.AreEqual(original, File.ReadAllBytes(log), "the original run's log is untouched");
+
+        string own = Path.Combine(_dir, "branch.csv");
+        var (branched, output, _) = Run([
+            "train",
+            "gpt",
+            "--resume",
+            branch,
+            "--steps",
+            "15",
+            "--extend",
+            "--log",
+            own,
+        ]);
+        Assert.AreEqual(0, branched, output);
+        CollectionAssert.AreEqual(original, File.ReadAllBytes(log), "the original run's log is untouched");
+        var branchSteps = File.ReadAllLines(own).Skip(1).Select(l => l.Split(',')[0]).ToArray();
+        CollectionAssert.AreEqual(new[] { "10", "15" }, branchSteps, "the branch's log starts at its step");
+        Assert.AreEqual(branch, SafeTensors.Read(branch).Metadata[RunIdentity.SavedAsKey], "saved where resumed");
+
+        // Moved, the run goes on in its log: nothing is left at the path it was saved as.
+        string moved = Path.Combine(_dir, "moved.safetensors");
+        File.Move(Checkpoint, moved);
+        var (continued, movedOutput, movedError) = Run([
+            "train",
+            "gpt",
+            "--resume",
+            moved,
+            "--steps",
+            "15",
+            "--extend",
+        ]);
+        Assert.AreEqual(0, continued, movedOutput + movedError);
+        var steps = File.ReadAllLines(log).Skip(1).Select(l => l.Split(',')[0]).ToArray();
+        CollectionAssert.AreEqual(new[] { "5", "10", "15" }, steps, "the moved run's log continues");
+
+        // The entry is checked as the other recorded paths are (re-signed: the checksums hold, the content lies).
+        var (tensors, metadata) = SafeTensors.Read(branch);
+        metadata[RunIdentity.SavedAsKey] = "relative/run.safetensors";
+        File.WriteAllBytes(branch, SafeTensors.Serialize(tensors, metadata));
+        (code, _, error) = Run(["train", "gpt", "--resume", branch, "--steps", "20", "--extend"]);
+        Assert.AreEqual(4, code, error);
+        StringAssert.Contains(error, "checkpoint.path 'relative/run.safetensors' is not a full path");
     }
 
     [TestMethod]
@@ -383,10 +451,11 @@ public sealed partial class ResumeCommandTests
         Assert.AreEqual(0, Run(Mlp("straight")).Code);
         var (code, output, error) = Run(Mlp("kept", "--keep", "2"));
         Assert.AreEqual(0, code, output + error);
-        // Resume the step-5 copy as if the run had stopped there.
+        // Resume the step-5 copy as if the run had stopped there, into a log of its own (the kept run's log is not
+        // the copy's to rewrite).
         string early = Path.Combine(_dir, "early.safetensors");
         File.Copy(Path.Combine(_dir, "kept.step-0000005.safetensors"), early);
-        (code, output, error) = Run(["train", "mlp", "--resume", early]);
+        (code, output, error) = Run(["train", "mlp", "--resume", early, "--log", EarlyLog]);
         Assert.AreEqual(0, code, output + error);
         StringAssert.Contains(output, "from step 5");
         StringAssert.Matches(
@@ -439,15 +508,15 @@ public sealed partial class ResumeCommandTests
         Assert.AreEqual("0.5", SafeTensors.Read(early).Metadata["run.rms-epsilon"]);
         var before = File.ReadAllBytes(early);
 
-        (code, _, error) = Run(["train", "resmlp", "--resume", early, "--rms-epsilon", "0.25"]);
+        (code, _, error) = Run(["train", "resmlp", "--resume", early, "--log", EarlyLog, "--rms-epsilon", "0.25"]);
         Assert.AreEqual(2, code, error);
         StringAssert.Contains(error, "--rms-epsilon 0.25 (the run's is 0.5)");
-        (code, _, error) = Run(["train", "resmlp", "--resume", early, "--rms-epsilon", "0"]);
+        (code, _, error) = Run(["train", "resmlp", "--resume", early, "--log", EarlyLog, "--rms-epsilon", "0"]);
         Assert.AreEqual(2, code, error);
         StringAssert.Contains(error, "the checkpoint records 'rms-epsilon', which this command does not have");
         CollectionAssert.AreEqual(before, File.ReadAllBytes(early), "the refused resumes change nothing");
 
-        (code, output, error) = Run(["train", "resmlp", "--resume", early, "--rms-epsilon", "0.5"]);
+        (code, output, error) = Run(["train", "resmlp", "--resume", early, "--log", EarlyLog, "--rms-epsilon", "0.5"]);
         Assert.AreEqual(0, code, output + error);
         StringAssert.Contains(output, "from step 3");
         StringAssert.Contains(output, "final step=6");
@@ -493,14 +562,32 @@ public sealed partial class ResumeCommandTests
         string early = Path.Combine(_dir, "early.safetensors");
         File.Copy(Path.Combine(_dir, "kept.step-0000005.safetensors"), early);
 
-        (code, _, error) = ResumeCommandTests.Run(["train", "gpt", "--resume", early, "--sigma-max", "3"]);
+        (code, _, error) = ResumeCommandTests.Run([
+            "train",
+            "gpt",
+            "--resume",
+            early,
+            "--log",
+            EarlyLog,
+            "--sigma-max",
+            "3",
+        ]);
         Assert.AreEqual(2, code, error);
         StringAssert.Contains(error, "--sigma-max 3 (the run's is 2)");
-        (code, _, error) = ResumeCommandTests.Run(["train", "gpt", "--resume", early, "--orthogonalizer", "muon"]);
+        (code, _, error) = ResumeCommandTests.Run([
+            "train",
+            "gpt",
+            "--resume",
+            early,
+            "--log",
+            EarlyLog,
+            "--orthogonalizer",
+            "muon",
+        ]);
         Assert.AreEqual(2, code, error);
         StringAssert.Contains(error, "--orthogonalizer muon (the run's is polar-express)");
 
-        (code, output, error) = ResumeCommandTests.Run(["train", "gpt", "--resume", early]);
+        (code, output, error) = ResumeCommandTests.Run(["train", "gpt", "--resume", early, "--log", EarlyLog]);
         Assert.AreEqual(0, code, output + error);
         StringAssert.Contains(output, "spectral-strength=0.2 orthogonalizer=polar-express | 10 steps");
         StringAssert.Contains(output, "from step 5");
