@@ -4,7 +4,7 @@ namespace Modula.Cli.Sweep;
 /// The sweep's CSV file, one row per finished cell. Opening an existing file reads its rows so
 /// finished cells are not run again; rows are appended and flushed as cells finish (safe to call
 /// from several threads), so an interrupted sweep loses at most the cells in flight. A
-/// half-written last line is ignored. A new file (and its folder) is written with the first row,
+/// half-written last line is dropped from the file and its cell run again. A new file (and its folder) is written with the first row,
 /// so a sweep that fails before any cell finishes (missing data, a bad device) leaves nothing.
 /// </summary>
 public sealed class SweepStore
@@ -27,12 +27,15 @@ public sealed class SweepStore
                 throw new InvalidDataException(
                     $"{path} is not a sweep CSV (its header is '{lines[0]}', expected '{SweepResult.CsvHeader}')."
                 );
-            foreach (var line in lines.Skip(1))
+            // A last line without its newline is a row an interrupted run was writing: it may parse with a number
+            // cut short, so it is neither read nor kept (the file is cut back to its last whole row), and its cell
+            // runs again.
+            bool cutShort = !EndsWithNewline(path);
+            foreach (var line in lines.Skip(1).SkipLast(cutShort ? 1 : 0))
                 if (SweepResult.TryParse(line) is { } r)
                     _results[r.Cell] = r;
-            // A half-written last line from an interrupted run must not swallow the next row.
-            if (!EndsWithNewline(path))
-                File.AppendAllText(path, "\n");
+            if (cutShort)
+                TruncateToLastNewline(path);
             return;
         }
     }
@@ -84,6 +87,17 @@ public sealed class SweepStore
             }
             _results[result.Cell] = result;
         }
+    }
+
+    // Cuts the file after its last newline (the header's at least: the header and the first row are written
+    // together, whole).
+    private static void TruncateToLastNewline(string path)
+    {
+        using var file = new FileStream(path, FileMode.Open, FileAccess.ReadWrite, FileShare.Read);
+        var bytes = new byte[file.Length];
+        file.ReadExactly(bytes);
+        file.SetLength(Array.LastIndexOf(bytes, (byte)'\n') + 1);
+        file.Flush(flushToDisk: true);
     }
 
     private static bool EndsWithNewline(string path)

@@ -134,6 +134,17 @@ public sealed class SweepTests
         Assert.AreEqual(a, reread[0]);
         Assert.IsTrue(reread[1].Diverged && double.IsNaN(reread[1].Score));
 
+        // Cut short inside its last number, a row still parses (seconds 12 for 12.5): it is dropped, not kept.
+        var c = a with { Cell = a.Cell with { LrExponent = -1 }, Seconds = 12.5 };
+        string whole = File.ReadAllText(path);
+        File.AppendAllText(path, c.ToCsv()[..^2]);
+        Assert.IsNotNull(SweepResult.TryParse(c.ToCsv()[..^2]), "the cut row parses");
+        var afterCut = new SweepStore(path);
+        Assert.IsFalse(afterCut.Contains(c.Cell), "a row cut short is not taken as its cell's result");
+        Assert.AreEqual(whole, File.ReadAllText(path), "the file is cut back to its last whole row");
+        afterCut.Add(c);
+        Assert.AreEqual(c, new SweepStore(path).Results.Single(r => r.Cell == c.Cell));
+
         File.WriteAllText(path, "step,loss\n1,2\n");
         StringAssert.Contains(
             Assert.ThrowsExactly<InvalidDataException>(() => new SweepStore(path)).Message,
