@@ -83,7 +83,7 @@ public static class SweepCommand
         string csv = Path.Combine(directory, "sweep.csv");
         if (options.Has("report") && !File.Exists(csv))
             throw new UsageException($"--report: {csv} does not exist; there are no runs to report.");
-        var store = new SweepStore(csv);
+        var store = new SweepStore(csv, readOnly: options.Has("report"));
         var plan = options.Has("report") ? ReportPlan(family, options, store.Results, csv) : Plan(family, options);
 
         if (!options.Has("report"))

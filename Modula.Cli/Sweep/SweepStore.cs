@@ -4,8 +4,9 @@ namespace Modula.Cli.Sweep;
 /// The sweep's CSV file, one row per finished cell. Opening an existing file reads its rows so
 /// finished cells are not run again; rows are appended and flushed as cells finish (safe to call
 /// from several threads), so an interrupted sweep loses at most the cells in flight. A
-/// half-written last line is dropped from the file and its cell run again. A new file (and its folder) is written with the first row,
-/// so a sweep that fails before any cell finishes (missing data, a bad device) leaves nothing.
+/// half-written last line is not read, and a store that will write cuts it off the file, so its
+/// cell runs again. A new file (and its folder) is written with the first row, so a sweep that
+/// fails before any cell finishes (missing data, a bad device) leaves nothing.
 /// </summary>
 public sealed class SweepStore
 {
@@ -16,8 +17,9 @@ public sealed class SweepStore
     private bool _hasHeader;
 
     /// <summary>Opens the CSV at <paramref name="path"/>, or prepares to create it with the first row. An empty file
-    /// (its first write failed) is taken as new.</summary>
-    public SweepStore(string path)
+    /// (its first write failed) is taken as new. A store opened only to read (<paramref name="readOnly"/>, for a
+    /// report) leaves the file as it is, so a sweep appending to it meanwhile is not disturbed.</summary>
+    public SweepStore(string path, bool readOnly = false)
     {
         _path = path;
         if (File.Exists(path) && File.ReadAllLines(path) is { Length: > 0 } lines)
@@ -28,15 +30,19 @@ public sealed class SweepStore
                     $"{path} is not a sweep CSV (its header is '{lines[0]}', expected '{SweepResult.CsvHeader}')."
                 );
             // A last line without its newline is a row an interrupted run was writing: it may parse with a number
-            // cut short, so it is neither read nor kept (the file is cut back to its last whole row), and its cell
-            // runs again.
+            // cut short, so it is not read, and it is cut off the file so that its cell runs again. (A header
+            // without its newline is whole, as it matched: it gets its newline.)
             bool cutShort = !EndsWithNewline(path);
             foreach (var line in lines.Skip(1).SkipLast(cutShort ? 1 : 0))
                 if (SweepResult.TryParse(line) is { } r)
                     _results[r.Cell] = r;
-            if (cutShort)
-                TruncateToLastNewline(path);
-            return;
+            if (cutShort && !readOnly)
+            {
+                if (lines.Length == 1)
+                    File.AppendAllText(path, "\n");
+                else
+                    TruncateAfterLastNewline(path);
+            }
         }
     }
 
@@ -89,15 +95,25 @@ public sealed class SweepStore
         }
     }
 
-    // Cuts the file after its last newline (the header's at least: the header and the first row are written
-    // together, whole).
-    private static void TruncateToLastNewline(string path)
+    // Cuts the file after its last newline, found by reading back from its end a block at a time.
+    private static void TruncateAfterLastNewline(string path)
     {
         using var file = new FileStream(path, FileMode.Open, FileAccess.ReadWrite, FileShare.Read);
-        var bytes = new byte[file.Length];
-        file.ReadExactly(bytes);
-        file.SetLength(Array.LastIndexOf(bytes, (byte)'\n') + 1);
-        file.Flush(flushToDisk: true);
+        var block = new byte[4096];
+        for (long end = file.Length; end > 0; )
+        {
+            int size = (int)Math.Min(block.Length, end);
+            file.Seek(end - size, SeekOrigin.Begin);
+            file.ReadExactly(block, 0, size);
+            int newline = Array.LastIndexOf(block, (byte)'\n', size - 1, size);
+            if (newline >= 0)
+            {
+                file.SetLength(end - size + newline + 1);
+                file.Flush(flushToDisk: true);
+                return;
+            }
+            end -= size;
+        }
     }
 
     private static bool EndsWithNewline(string path)

@@ -145,6 +145,20 @@ public sealed class SweepTests
         afterCut.Add(c);
         Assert.AreEqual(c, new SweepStore(path).Results.Single(r => r.Cell == c.Cell));
 
+        // A report reads without repairing: the row a running sweep is appending stays as it is.
+        File.AppendAllText(path, c.ToCsv()[..^2]);
+        string appending = File.ReadAllText(path);
+        var reader = new SweepStore(path, readOnly: true);
+        Assert.AreEqual(c, reader.Results.Single(r => r.Cell == c.Cell), "the whole row is read, the cut one not");
+        Assert.AreEqual(appending, File.ReadAllText(path), "a read-only store leaves the file as it is");
+
+        // A header without its newline (an edited file) is whole: it keeps its place, and gets the newline.
+        File.WriteAllText(path, SweepResult.CsvHeader);
+        var headerOnly = new SweepStore(path);
+        Assert.AreEqual(SweepResult.CsvHeader + "\n", File.ReadAllText(path));
+        headerOnly.Add(a);
+        Assert.AreEqual(a, new SweepStore(path).Results.Single());
+
         File.WriteAllText(path, "step,loss\n1,2\n");
         StringAssert.Contains(
             Assert.ThrowsExactly<InvalidDataException>(() => new SweepStore(path)).Message,
