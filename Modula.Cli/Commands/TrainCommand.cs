@@ -332,7 +332,6 @@ public static class TrainCommand
             throw new UsageException(
                 $"--resume {path} holds a {recorded} run; continue it with 'modula train {recorded} --resume {path}'."
             );
-        RunIdentity.RefuseCopyContinuingLog(path, file.Metadata, options.Has("log"));
         return file;
     }
 
@@ -449,7 +448,9 @@ public static class TrainCommand
                 && Path.GetFullPath(recorded) == log
                 && File.Exists(log)
                 && !SafeTensors.ReportsNoSize(log);
-            if (!continuesLog)
+            if (continuesLog)
+                RunIdentity.RefuseBranchContinuingLog(resume.Path, checkpoint!, resume.Metadata, log);
+            else
                 RunLog.CheckFresh(log);
         }
         else

@@ -20,8 +20,8 @@ public static class RunIdentity
 
     /// <summary>
     /// The metadata entry that records where a run saved a checkpoint (its full path; a <c>--keep</c> copy records
-    /// the checkpoint it was copied from). A file resumed from elsewhere while that one is still there is a copy, a
-    /// branch of the run, which must not continue the run's log (<see cref="RefuseCopyContinuingLog"/>).
+    /// the checkpoint it was copied from). A run resumed from it that saves elsewhere while that file is still there is
+    /// a branch, which must not continue the run's log (<see cref="RefuseBranchContinuingLog"/>).
     /// </summary>
     public const string SavedAsKey = "checkpoint.path";
 
@@ -265,37 +265,74 @@ public static class RunIdentity
         double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out double x) ? x : null;
 
     /// <summary>
-    /// Refuses to resume a copy of another run's checkpoint into that run's log. A checkpoint records where it was
-    /// saved (<see cref="SavedAsKey"/>) and the run's log; resumed from another path while the file it was saved as
-    /// is still there, it is a copy (a branch of the run, or a backup), and continuing the recorded log would rewrite
-    /// the original run's rows past the copy's step. Such a run must be given its own <c>--log</c>. A checkpoint
-    /// resumed where it was saved, one of its <c>--keep</c> copies (the run itself, rolled back), and one moved away
-    /// (nothing left at the old path) continue the log as before, as does a checkpoint written before the entry
-    /// existed.
+    /// Refuses a resumed run that would continue its checkpoint's log while saving somewhere other than where that
+    /// checkpoint was saved (<see cref="SavedAsKey"/>), when a file is still there: a copy resumed from its own path,
+    /// a <c>--keep</c> copy resumed in place, or <c>--resume PATH --checkpoint OTHER</c>. Two runs would then write
+    /// one log, the later rewriting the other's rows past its step. Such a run must be given its own <c>--log</c>. A
+    /// run that saves where its checkpoint was saved, and one whose checkpoint was moved away (nothing left at the
+    /// old path), continue the log, as does a checkpoint written before the entry existed. Paths are compared with
+    /// symbolic links resolved (<see cref="PhysicalPath"/>).
     /// </summary>
-    /// <param name="path">The checkpoint given to <c>--resume</c>.</param>
-    /// <param name="metadata">Its metadata, checked by <see cref="CheckRecorded"/>.</param>
-    /// <param name="logGiven">True when the command line gives <c>--log</c>.</param>
-    public static void RefuseCopyContinuingLog(string path, IReadOnlyDictionary<string, string> metadata, bool logGiven)
+    /// <param name="resumed">The checkpoint given to <c>--resume</c>.</param>
+    /// <param name="checkpoint">Where the resumed run saves.</param>
+    /// <param name="metadata">The resumed checkpoint's metadata, checked by <see cref="CheckRecorded"/>.</param>
+    /// <param name="log">The log the run would continue.</param>
+    public static void RefuseBranchContinuingLog(
+        string resumed,
+        string checkpoint,
+        IReadOnlyDictionary<string, string> metadata,
+        string log
+    )
     {
-        if (
-            logGiven
-            || !metadata.TryGetValue(SavedAsKey, out var savedAs)
-            || !metadata.TryGetValue(ResumePrefix + "log", out var log)
-        )
+        if (!metadata.TryGetValue(SavedAsKey, out var savedAs))
             return;
-        string resumed = Path.GetFullPath(path),
-            original = Path.GetFullPath(savedAs);
-        if (resumed == original || CheckpointWriter.IsSnapshot(resumed, original) || !File.Exists(original))
+        string original = PhysicalPath(savedAs);
+        if (PhysicalPath(checkpoint) == original || !File.Exists(original))
             return;
-        if (!File.Exists(log) || SafeTensors.ReportsNoSize(log))
-            return; // no rows to lose
         string step = metadata.GetValueOrDefault("step", "?");
         throw new UsageException(
-            $"--resume {path} is a copy of {original}, which is still there: resumed, it would continue that run's "
-                + $"log {log} and rewrite its rows past step {step}. Give this run its own --log PATH, or resume "
-                + $"{original} itself."
+            $"--resume {resumed} was saved as {savedAs}, which is still there, and this run saves to {checkpoint}: "
+                + $"continuing that run's log {log} would mix two runs' rows in it (its rows past step {step} would "
+                + "be replaced). Give this run its own --log PATH; to go on with that run from this file instead, copy "
+                + $"it over {savedAs} and resume that."
         );
+    }
+
+    /// <summary>
+    /// The full path of <paramref name="path"/> with every symbolic link along it resolved, as far as the file system
+    /// has them: two texts of one file (a folder reached through a link, a run's working folder under one) compare
+    /// equal. A part that does not exist, or cannot be read, is kept as written.
+    /// </summary>
+    internal static string PhysicalPath(string path)
+    {
+        int links = 40; // the most links followed, as in Linux's path lookup: more means a loop
+        return ResolveLinks(Path.GetFullPath(path), ref links);
+    }
+
+    // The path with its links resolved, taking each link followed off the budget.
+    private static string ResolveLinks(string full, ref int links)
+    {
+        string root = Path.GetPathRoot(full) ?? "",
+            current = root;
+        foreach (
+            var part in full[root.Length..].Split(Path.DirectorySeparatorChar, StringSplitOptions.RemoveEmptyEntries)
+        )
+        {
+            string next = Path.Combine(current, part);
+            string? target = null;
+            try
+            {
+                target = new FileInfo(next).LinkTarget;
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                // unreadable: kept as written
+            }
+            if (target is not null && links-- > 0)
+                next = ResolveLinks(Path.GetFullPath(target, current), ref links);
+            current = next;
+        }
+        return current;
     }
 
     /// <summary>Metadata entries for <paramref name="identity"/> and the resume defaults.</summary>

@@ -132,11 +132,13 @@ public sealed partial class ResumeCommandTests
 
     /// <summary>
     /// A copy of a checkpoint resumed from its own path (a branch of the run) continued the log its run recorded, and
-    /// rewrote that run's rows past the copy's step. It is now refused unless given its own --log; a checkpoint moved
-    /// away (nothing left where it was saved) still continues its log.
+    /// rewrote that run's rows past the copy's step. A run that would continue its checkpoint's log while saving
+    /// anywhere but where that checkpoint was saved, with a file still there, is now refused unless given its own
+    /// --log: a copy, the same log given again, --checkpoint elsewhere. A checkpoint moved away, or reached through a
+    /// symbolic link to its folder, still continues its log.
     /// </summary>
     [TestMethod]
-    public void ACopyOfACheckpointIsRefusedTheOriginalRunsLogUnlessGivenItsOwn()
+    public void ABranchOfARunIsRefusedTheRunsLogUnlessGivenItsOwn()
     {
         string log = Path.Combine(_dir, "run.csv"),
             branch = Path.Combine(_dir, "branch.safetensors");
@@ -145,12 +147,20 @@ public sealed partial class ResumeCommandTests
         File.Copy(Checkpoint, branch);
         Assert.AreEqual(0, Run(["train", "gpt", "--resume", Checkpoint, "--steps", "10", "--extend"]).Code);
         var original = File.ReadAllBytes(log);
-
-        var (code, _, error) = Run(["train", "gpt", "--resume", branch, "--steps", "15", "--extend"]);
-        Assert.AreEqual(2, code, error);
-        StringAssert.Contains(error, $"--resume {branch} is a copy of {Checkpoint}, which is still there");
-        StringAssert.Contains(error, $"log {log} and rewrite its rows past step 5");
-        CollectionAssert.AreEqual(original, File.ReadAllBytes(log), "the original run's log is untouched");
+        string[][] refused =
+        [
+            ["train", "gpt", "--resume", branch, "--steps", "15", "--extend"],
+            ["train", "gpt", "--resume", branch, "--steps", "15", "--extend", "--log", log],
+            ["train", "gpt", "--resume", Checkpoint, "--steps", "15", "--extend", "--checkpoint", $"{_dir}/b2.st"],
+        ];
+        foreach (var args in refused)
+        {
+            var (code, _, error) = Run(args);
+            Assert.AreEqual(2, code, $"{string.Join(' ', args)}: {error}");
+            StringAssert.Contains(error, $"was saved as {Checkpoint}, which is still there, and this run saves to");
+            StringAssert.Contains(error, $"continuing that run's log {log} would mix two runs' rows");
+            CollectionAssert.AreEqual(original, File.ReadAllBytes(log), "the original run's log is untouched");
+        }
 
         string own = Path.Combine(_dir, "branch.csv");
         var (branched, output, _) = Run([
@@ -170,6 +180,21 @@ public sealed partial class ResumeCommandTests
         CollectionAssert.AreEqual(new[] { "10", "15" }, branchSteps, "the branch's log starts at its step");
         Assert.AreEqual(branch, SafeTensors.Read(branch).Metadata[RunIdentity.SavedAsKey], "saved where resumed");
 
+        // Through a symbolic link to its folder, the checkpoint is the same file and its run goes on in its log.
+        string link = Path.Combine(_dir, "link");
+        Directory.CreateSymbolicLink(link, _dir);
+        var (linked, linkedOutput, linkedError) = Run([
+            "train",
+            "gpt",
+            "--resume",
+            Path.Combine(link, "run.safetensors"),
+            "--steps",
+            "15",
+            "--extend",
+        ]);
+        Assert.AreEqual(0, linked, linkedOutput + linkedError);
+        Directory.Delete(link);
+
         // Moved, the run goes on in its log: nothing is left at the path it was saved as.
         string moved = Path.Combine(_dir, "moved.safetensors");
         File.Move(Checkpoint, moved);
@@ -179,20 +204,43 @@ public sealed partial class ResumeCommandTests
             "--resume",
             moved,
             "--steps",
-            "15",
+            "20",
             "--extend",
         ]);
         Assert.AreEqual(0, continued, movedOutput + movedError);
         var steps = File.ReadAllLines(log).Skip(1).Select(l => l.Split(',')[0]).ToArray();
-        CollectionAssert.AreEqual(new[] { "5", "10", "15" }, steps, "the moved run's log continues");
+        CollectionAssert.AreEqual(new[] { "5", "10", "15", "20" }, steps, "the run's log continues");
 
         // The entry is checked as the other recorded paths are (re-signed: the checksums hold, the content lies).
         var (tensors, metadata) = SafeTensors.Read(branch);
         metadata[RunIdentity.SavedAsKey] = "relative/run.safetensors";
         File.WriteAllBytes(branch, SafeTensors.Serialize(tensors, metadata));
-        (code, _, error) = Run(["train", "gpt", "--resume", branch, "--steps", "20", "--extend"]);
-        Assert.AreEqual(4, code, error);
-        StringAssert.Contains(error, "checkpoint.path 'relative/run.safetensors' is not a full path");
+        var (forged, _, forgedError) = Run(["train", "gpt", "--resume", branch, "--steps", "20", "--extend"]);
+        Assert.AreEqual(4, forged, forgedError);
+        StringAssert.Contains(forgedError, "checkpoint.path 'relative/run.safetensors' is not a full path");
+    }
+
+    [TestMethod]
+    public void APhysicalPathResolvesLinkedFoldersAndStopsInALoop()
+    {
+        string real = Directory.CreateDirectory(Path.Combine(_dir, "real")).FullName;
+        Directory.CreateSymbolicLink(Path.Combine(_dir, "link"), real);
+        Directory.CreateSymbolicLink(Path.Combine(_dir, "chain"), Path.Combine(_dir, "link"));
+        Directory.CreateSymbolicLink(Path.Combine(_dir, "relative"), "real"); // resolved against its folder
+        // Compared with the folder's own physical path: the temporary folder may itself lie under a link (macOS).
+        string expected = RunIdentity.PhysicalPath(Path.Combine(real, "ck.safetensors"));
+        StringAssert.EndsWith(expected, Path.Combine("real", "ck.safetensors"));
+        foreach (var name in new[] { "link", "chain", "relative" })
+            Assert.AreEqual(expected, RunIdentity.PhysicalPath(Path.Combine(_dir, name, "ck.safetensors")), name);
+        Assert.AreEqual(
+            Path.Combine(RunIdentity.PhysicalPath(_dir), "none", "x"),
+            RunIdentity.PhysicalPath(Path.Combine(_dir, "none", "x")),
+            "a path that does not exist is kept as written past its last existing folder"
+        );
+        // A loop of links ends after the budget of links followed, with a path rather than a hang.
+        Directory.CreateSymbolicLink(Path.Combine(_dir, "a"), Path.Combine(_dir, "b"));
+        Directory.CreateSymbolicLink(Path.Combine(_dir, "b"), Path.Combine(_dir, "a"));
+        StringAssert.EndsWith(RunIdentity.PhysicalPath(Path.Combine(_dir, "a", "ck")), "ck");
     }
 
     [TestMethod]
