@@ -14,6 +14,7 @@ public sealed class SweepStore
     private readonly object _gate = new();
     private readonly Dictionary<SweepCell, SweepResult> _results = new();
 
+    private readonly bool _readOnly;
     private bool _hasHeader;
 
     /// <summary>Opens the CSV at <paramref name="path"/>, or prepares to create it with the first row. An empty file
@@ -22,27 +23,31 @@ public sealed class SweepStore
     public SweepStore(string path, bool readOnly = false)
     {
         _path = path;
-        if (File.Exists(path) && File.ReadAllLines(path) is { Length: > 0 } lines)
+        _readOnly = readOnly;
+        // One read decides both the rows and whether the last one is whole, so a row a running sweep completes
+        // meanwhile cannot be taken whole when it was read cut short.
+        string text = File.Exists(path) ? File.ReadAllText(path) : "";
+        if (text.Length == 0)
+            return;
+        _hasHeader = true;
+        // After a final newline the last part is empty; without one it is a row an interrupted run was writing.
+        var lines = text.Split('\n').Select(l => l.TrimEnd('\r')).ToArray();
+        if (lines[0] != SweepResult.CsvHeader)
+            throw new InvalidDataException(
+                $"{path} is not a sweep CSV (its header is '{lines[0]}', expected '{SweepResult.CsvHeader}')."
+            );
+        // A row cut short may parse with a number cut short, so it is not read, and it is cut off the file so that
+        // its cell runs again. (A header without its newline is whole, as it matched: it gets its newline.)
+        bool cutShort = text[^1] != '\n';
+        foreach (var line in lines.Skip(1).SkipLast(1))
+            if (SweepResult.TryParse(line) is { } r)
+                _results[r.Cell] = r;
+        if (cutShort && !readOnly)
         {
-            _hasHeader = true;
-            if (lines[0] != SweepResult.CsvHeader)
-                throw new InvalidDataException(
-                    $"{path} is not a sweep CSV (its header is '{lines[0]}', expected '{SweepResult.CsvHeader}')."
-                );
-            // A last line without its newline is a row an interrupted run was writing: it may parse with a number
-            // cut short, so it is not read, and it is cut off the file so that its cell runs again. (A header
-            // without its newline is whole, as it matched: it gets its newline.)
-            bool cutShort = !EndsWithNewline(path);
-            foreach (var line in lines.Skip(1).SkipLast(cutShort ? 1 : 0))
-                if (SweepResult.TryParse(line) is { } r)
-                    _results[r.Cell] = r;
-            if (cutShort && !readOnly)
-            {
-                if (lines.Length == 1)
-                    File.AppendAllText(path, "\n");
-                else
-                    TruncateAfterLastNewline(path);
-            }
+            if (lines.Length == 1)
+                File.AppendAllText(path, "\n");
+            else
+                TruncateAfterLastNewline(path);
         }
     }
 
@@ -63,9 +68,11 @@ public sealed class SweepStore
             return _results.ContainsKey(cell);
     }
 
-    /// <summary>Records a finished cell and appends its row to the file.</summary>
+    /// <summary>Records a finished cell and appends its row to the file (not on a store opened to read).</summary>
     public void Add(SweepResult result)
     {
+        if (_readOnly)
+            throw new InvalidOperationException($"SweepStore: {_path} was opened to read; it takes no rows.");
         lock (_gate)
         {
             if (!_hasHeader)
@@ -114,14 +121,5 @@ public sealed class SweepStore
             }
             end -= size;
         }
-    }
-
-    private static bool EndsWithNewline(string path)
-    {
-        using var read = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite);
-        if (read.Length == 0)
-            return true;
-        read.Seek(-1, SeekOrigin.End);
-        return read.ReadByte() == '\n';
     }
 }

@@ -271,7 +271,7 @@ public static class RunIdentity
     /// one log, the later rewriting the other's rows past its step. Such a run must be given its own <c>--log</c>. A
     /// run that saves where its checkpoint was saved, and one whose checkpoint was moved away (nothing left at the
     /// old path), continue the log, as does a checkpoint written before the entry existed. Paths are compared with
-    /// symbolic links resolved (<see cref="PhysicalPath"/>).
+    /// the symbolic links among their folders resolved (<see cref="PhysicalPath"/>).
     /// </summary>
     /// <param name="resumed">The checkpoint given to <c>--resume</c>.</param>
     /// <param name="checkpoint">Where the resumed run saves.</param>
@@ -290,23 +290,32 @@ public static class RunIdentity
         if (PhysicalPath(checkpoint) == original || !File.Exists(original))
             return;
         string step = metadata.GetValueOrDefault("step", "?");
+        string goOn =
+            PhysicalPath(resumed) == original
+                ? "resume it without --checkpoint"
+                : $"copy this file over {savedAs} and resume that";
         throw new UsageException(
             $"--resume {resumed} was saved as {savedAs}, which is still there, and this run saves to {checkpoint}: "
                 + $"continuing that run's log {log} would mix two runs' rows in it (its rows past step {step} would "
-                + "be replaced). Give this run its own --log PATH; to go on with that run from this file instead, copy "
-                + $"it over {savedAs} and resume that."
+                + $"be replaced). Give this run its own --log PATH; to go on with that run instead, {goOn}."
         );
     }
 
     /// <summary>
-    /// The full path of <paramref name="path"/> with every symbolic link along it resolved, as far as the file system
-    /// has them: two texts of one file (a folder reached through a link, a run's working folder under one) compare
-    /// equal. A part that does not exist, or cannot be read, is kept as written.
+    /// The full path of <paramref name="path"/> with every symbolic link among its folders resolved, as far as the file
+    /// system has them: two texts of one file (a folder reached through a link, a run's working folder under one)
+    /// compare equal. The file name is kept as it is, link or not: a save renames a new file over that name, which
+    /// replaces a link there rather than writing through it, so a link to a checkpoint is another file once saved. A
+    /// part that does not exist, or cannot be read, is kept as written.
     /// </summary>
     internal static string PhysicalPath(string path)
     {
+        string full = Path.GetFullPath(path);
+        string? folder = Path.GetDirectoryName(full);
+        if (folder is null)
+            return full; // a root
         int links = 40; // the most links followed, as in Linux's path lookup: more means a loop
-        return ResolveLinks(Path.GetFullPath(path), ref links);
+        return Path.Combine(ResolveLinks(folder, ref links), Path.GetFileName(full));
     }
 
     // The path with its links resolved, taking each link followed off the budget.

@@ -153,14 +153,23 @@ public sealed partial class ResumeCommandTests
             ["train", "gpt", "--resume", branch, "--steps", "15", "--extend", "--log", log],
             ["train", "gpt", "--resume", Checkpoint, "--steps", "15", "--extend", "--checkpoint", $"{_dir}/b2.st"],
         ];
+        // A link to the checkpoint file is another file once saved: the save renames a new file over the link.
+        string alias = Path.Combine(_dir, "alias.safetensors");
+        File.CreateSymbolicLink(alias, Checkpoint);
+        refused = [.. refused, ["train", "gpt", "--resume", alias, "--steps", "15", "--extend"]];
         foreach (var args in refused)
         {
             var (code, _, error) = Run(args);
             Assert.AreEqual(2, code, $"{string.Join(' ', args)}: {error}");
             StringAssert.Contains(error, $"was saved as {Checkpoint}, which is still there, and this run saves to");
             StringAssert.Contains(error, $"continuing that run's log {log} would mix two runs' rows");
+            StringAssert.Contains(
+                error,
+                args[3] == Checkpoint ? "resume it without --checkpoint" : $"copy this file over {Checkpoint}"
+            );
             CollectionAssert.AreEqual(original, File.ReadAllBytes(log), "the original run's log is untouched");
         }
+        File.Delete(alias);
 
         string own = Path.Combine(_dir, "branch.csv");
         var (branched, output, _) = Run([
@@ -236,6 +245,12 @@ public sealed partial class ResumeCommandTests
             Path.Combine(RunIdentity.PhysicalPath(_dir), "none", "x"),
             RunIdentity.PhysicalPath(Path.Combine(_dir, "none", "x")),
             "a path that does not exist is kept as written past its last existing folder"
+        );
+        // A link to a file is kept as it is named (a save replaces it); the links among its folders are resolved.
+        File.CreateSymbolicLink(Path.Combine(_dir, "link", "alias"), Path.Combine(real, "ck.safetensors"));
+        Assert.AreEqual(
+            RunIdentity.PhysicalPath(Path.Combine(real, "alias")),
+            RunIdentity.PhysicalPath(Path.Combine(_dir, "link", "alias"))
         );
         // A loop of links ends after the budget of links followed, with a path rather than a hang.
         Directory.CreateSymbolicLink(Path.Combine(_dir, "a"), Path.Combine(_dir, "b"));

@@ -151,6 +151,7 @@ public sealed class SweepTests
         var reader = new SweepStore(path, readOnly: true);
         Assert.AreEqual(c, reader.Results.Single(r => r.Cell == c.Cell), "the whole row is read, the cut one not");
         Assert.AreEqual(appending, File.ReadAllText(path), "a read-only store leaves the file as it is");
+        Assert.ThrowsExactly<InvalidOperationException>(() => reader.Add(b), "a read-only store takes no rows");
 
         // A header without its newline (an edited file) is whole: it keeps its place, and gets the newline.
         File.WriteAllText(path, SweepResult.CsvHeader);
