@@ -1,3 +1,6 @@
+using System.Text;
+using Modula.Optim;
+
 namespace Modula.Cli.Sweep;
 
 /// <summary>
@@ -18,17 +21,20 @@ public sealed class SweepStore
     private bool _hasHeader;
 
     /// <summary>Opens the CSV at <paramref name="path"/>, or prepares to create it with the first row. An empty file
-    /// (its first write failed) is taken as new. A store opened only to read (<paramref name="readOnly"/>, for a
-    /// report) leaves the file as it is, so a sweep appending to it meanwhile is not disturbed.</summary>
+    /// (its first write failed) is taken as new, and so is a path that reports no size (a pipe or a device, which
+    /// would never end or never begin). A store opened only to read (<paramref name="readOnly"/>, for a report)
+    /// leaves the file as it is, so a sweep appending to it meanwhile is not disturbed.</summary>
     public SweepStore(string path, bool readOnly = false)
     {
         _path = path;
         _readOnly = readOnly;
-        // One read decides both the rows and whether the last one is whole, so a row a running sweep completes
-        // meanwhile cannot be taken whole when it was read cut short.
-        string text = File.Exists(path) ? File.ReadAllText(path) : "";
-        if (text.Length == 0)
+        if (!File.Exists(path) || SafeTensors.ReportsNoSize(path))
             return;
+        // One read decides both the rows and whether the last one is whole, so a row a running sweep completes
+        // meanwhile cannot be taken whole when it was read cut short; the same bytes say where to cut it.
+        byte[] bytes = File.ReadAllBytes(path);
+        int bom = bytes.AsSpan().StartsWith(Encoding.UTF8.Preamble) ? Encoding.UTF8.Preamble.Length : 0;
+        string text = Encoding.UTF8.GetString(bytes, bom, bytes.Length - bom);
         _hasHeader = true;
         // After a final newline the last part is empty; without one it is a row an interrupted run was writing.
         var lines = text.Split('\n').Select(l => l.TrimEnd('\r')).ToArray();
@@ -36,19 +42,21 @@ public sealed class SweepStore
             throw new InvalidDataException(
                 $"{path} is not a sweep CSV (its header is '{lines[0]}', expected '{SweepResult.CsvHeader}')."
             );
-        // A row cut short may parse with a number cut short, so it is not read, and it is cut off the file so that
-        // its cell runs again. (A header without its newline is whole, as it matched: it gets its newline.)
-        bool cutShort = text[^1] != '\n';
         foreach (var line in lines.Skip(1).SkipLast(1))
             if (SweepResult.TryParse(line) is { } r)
                 _results[r.Cell] = r;
-        if (cutShort && !readOnly)
-        {
-            if (lines.Length == 1)
-                File.AppendAllText(path, "\n");
-            else
-                TruncateAfterLastNewline(path);
-        }
+        // A row cut short may parse with a number cut short, so it is not read, and it is cut off the file so that
+        // its cell runs again. (A header without its newline is whole, as it matched: it gets its newline.)
+        if (bytes[^1] == '\n' || readOnly)
+            return;
+        if (lines.Length == 1)
+            File.AppendAllText(path, "\n");
+        else
+            using (var file = new FileStream(path, FileMode.Open, FileAccess.Write, FileShare.Read))
+            {
+                file.SetLength(Array.LastIndexOf(bytes, (byte)'\n') + 1);
+                file.Flush(flushToDisk: true);
+            }
     }
 
     /// <summary>Every finished cell.</summary>
@@ -94,32 +102,11 @@ public sealed class SweepStore
             else
             {
                 using var stream = new FileStream(_path, FileMode.Append, FileAccess.Write);
-                var bytes = System.Text.Encoding.UTF8.GetBytes(result.ToCsv() + "\n");
+                var bytes = Encoding.UTF8.GetBytes(result.ToCsv() + "\n");
                 stream.Write(bytes);
                 stream.Flush(flushToDisk: true);
             }
             _results[result.Cell] = result;
-        }
-    }
-
-    // Cuts the file after its last newline, found by reading back from its end a block at a time.
-    private static void TruncateAfterLastNewline(string path)
-    {
-        using var file = new FileStream(path, FileMode.Open, FileAccess.ReadWrite, FileShare.Read);
-        var block = new byte[4096];
-        for (long end = file.Length; end > 0; )
-        {
-            int size = (int)Math.Min(block.Length, end);
-            file.Seek(end - size, SeekOrigin.Begin);
-            file.ReadExactly(block, 0, size);
-            int newline = Array.LastIndexOf(block, (byte)'\n', size - 1, size);
-            if (newline >= 0)
-            {
-                file.SetLength(end - size + newline + 1);
-                file.Flush(flushToDisk: true);
-                return;
-            }
-            end -= size;
         }
     }
 }

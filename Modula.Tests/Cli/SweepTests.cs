@@ -160,6 +160,14 @@ public sealed class SweepTests
         headerOnly.Add(a);
         Assert.AreEqual(a, new SweepStore(path).Results.Single());
 
+        // A path that reports no size is taken as new, not read: /dev/zero would never end.
+        if (OperatingSystem.IsLinux())
+        {
+            string device = Path.Combine(_dir, "device.csv");
+            File.CreateSymbolicLink(device, "/dev/zero");
+            Assert.AreEqual(0, new SweepStore(device, readOnly: true).Results.Count, "a device holds no rows");
+        }
+
         File.WriteAllText(path, "step,loss\n1,2\n");
         StringAssert.Contains(
             Assert.ThrowsExactly<InvalidDataException>(() => new SweepStore(path)).Message,
