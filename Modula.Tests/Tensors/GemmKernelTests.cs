@@ -343,18 +343,36 @@ public sealed class GemmKernelTests
         // Rows computed, counted by hand: every row tile computes all its rows (a last partial one is shifted or
         // padded). 64 rows: 72 in 12-row tiles, 64 in 8-row ones; 100: 108 and 104; 1024: 1032 and 1024.
         foreach (int m in new[] { 5, 64, 100, 128, 1024 })
-            Assert.IsTrue(PackedGemm.PrefersShortTile(m, symmetric: false), $"{m} rows: the 8-row tile computes less");
+            Assert.IsTrue(PackedGemm.PrefersShortTile(m, false, 1.0), $"{m} rows: the 8-row tile computes less");
         // 12, 24, 96 and 768 rows: both exact, a tie keeps the 12-row tile; 9 rows: 12 against 16.
         foreach (int m in new[] { 9, 12, 24, 96, 768 })
-            Assert.IsFalse(PackedGemm.PrefersShortTile(m, symmetric: false), $"{m} rows: a tie keeps 12 rows");
+            Assert.IsFalse(PackedGemm.PrefersShortTile(m, false, 1.0), $"{m} rows: a tie keeps 12 rows");
         // Symmetric 128 × 128, columns up to each tile's last row rounded up to the 8 of a quarter tile: the 12-row
         // tiles compute 12·(16+24+40+48+64+72+88+96+112+120+128) = 9,696 elements, the 8-row ones 8·(8+16+…+128) =
         // 8,704.
-        Assert.IsTrue(PackedGemm.PrefersShortTile(128, symmetric: true), "symmetric 128: 8,704 < 9,696");
+        Assert.IsTrue(PackedGemm.PrefersShortTile(128, true, 1.0), "symmetric 128: 8,704 < 9,696");
         // Symmetric 12 × 12: one 12-row tile of 16 columns (192), or 8-row tiles of 8 and 16 (64 + 128): a tie.
-        Assert.IsFalse(PackedGemm.PrefersShortTile(12, symmetric: true), "symmetric 12: 192 against 192");
+        Assert.IsFalse(PackedGemm.PrefersShortTile(12, true, 1.0), "symmetric 12: 192 against 192");
         // Symmetric 20 × 20: 12-row tiles of 16 and 24 columns (480), or 8-row ones of 8, 16 and 24 (384).
-        Assert.IsTrue(PackedGemm.PrefersShortTile(20, symmetric: true), "symmetric 20: 384 < 480");
+        Assert.IsTrue(PackedGemm.PrefersShortTile(20, true, 1.0), "symmetric 20: 384 < 480");
+    }
+
+    [TestMethod]
+    public void TheShortTileRuleWeighsItsCostPerElementOnOrdinaryProductsOnly()
+    {
+        // With each 8-row element costing 1.1 of a 12-row one: 5 rows cost 8.8 against 12, 64 rows 70.4 against 72,
+        // but 100 rows 114.4 against 108, 128 rows 140.8 against 132 and 1024 rows 1126.4 against 1032.
+        foreach (int m in new[] { 5, 64 })
+            Assert.IsTrue(PackedGemm.PrefersShortTile(m, false, 1.1), $"{m} rows: the 8-row tile still costs less");
+        foreach (int m in new[] { 100, 128, 1024 })
+            Assert.IsFalse(PackedGemm.PrefersShortTile(m, false, 1.1), $"{m} rows: the 12-row tile costs less");
+        // A symmetric product is weighed by elements alone: 8,704 against 9,696 at 128 whatever the cost.
+        Assert.IsTrue(PackedGemm.PrefersShortTile(128, true, 1.1), "symmetric 128: elements alone");
+        // The machine's own cost is one of the two measured.
+        Assert.IsTrue(
+            PackedGemm.ShortTileCost is 1.0 or 1.1,
+            $"ShortTileCost {PackedGemm.ShortTileCost}: 1 on split 512-bit units, 1.1 on full-width ones"
+        );
     }
 
     [TestMethod]

@@ -1,5 +1,6 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 
 namespace Modula.Tensors.Backends.Cpu.Gemm;
 
@@ -43,17 +44,40 @@ internal static class PackedGemm
     }
 
     /// <summary>
-    /// True when the 8-row AVX-512 tile computes fewer elements of C than the 12-row one for an m-row product (a
-    /// tie keeps the 12-row tile, whose multiply-adds need fewer loads). Every row tile computes all its rows: a
-    /// last partial one is shifted onto rows already done or padded, so a 64-row product costs 72 rows in 12-row
-    /// tiles and 64 in 8-row ones. A <paramref name="symmetric"/> product's tile computes the columns up to its
-    /// last row, rounded up to the 8 of a quarter tile. On Zen 4, whose 512-bit units are two 256-bit halves, the two
-    /// tiles ran a product of equal work at one speed (384×512×512, 16 × 96×128×128); a tie keeps the 12-row tile
-    /// all the same, as it loads B once per 12 multiply-adds instead of 8, and it is the tile measured on CPUs with
-    /// full-width 512-bit units (Zen 5), where the 8-row one has not yet run.
+    /// True when the 8-row AVX-512 tile costs less than the 12-row one for an m-row product: it computes fewer
+    /// elements of C, by more than its higher cost per element (<paramref name="shortTileCost"/>, by default
+    /// <see cref="ShortTileCost"/>). Every row tile computes all its rows: a last partial one is shifted onto rows
+    /// already done or padded, so a 64-row product costs 72 rows in 12-row tiles and 64 in 8-row ones. A
+    /// <paramref name="symmetric"/> product's tile computes the columns up to its last row, rounded up to the 8 of a
+    /// quarter tile; there the two tiles are weighed by elements alone (a tie keeps the 12-row tile).
     /// </summary>
-    internal static bool PrefersShortTile(int m, bool symmetric) =>
-        TileElements(Kernel512Short.MR, m, symmetric) < TileElements(Kernel512.MR, m, symmetric);
+    internal static bool PrefersShortTile(int m, bool symmetric, double? shortTileCost = null) =>
+        TileElements(Kernel512Short.MR, m, symmetric) * (symmetric ? 1 : shortTileCost ?? ShortTileCost)
+        < TileElements(Kernel512.MR, m, symmetric);
+
+    /// <summary>
+    /// The 8-row tile's time per element of C over the 12-row one's, on an ordinary product. It loads B once per 16
+    /// multiply-adds instead of 24. On 512-bit units that are two 256-bit halves (AMD Zen 4) both tiles ran a
+    /// product of equal work at one speed (384×512×512, 16 × 96×128×128): 1. On full-width units (an Intel Xeon of
+    /// family 6, model 207) the 12-row tile was 6–20 % faster per element on one thread (128³, 128×512×128, 512³,
+    /// 768³, 96×128×128), and even at 64×128×128: 1.1.
+    /// </summary>
+    internal static double ShortTileCost { get; } = SplitsWideVectors() ? 1.0 : 1.1;
+
+    /// <summary>
+    /// True on the CPUs known to run a 512-bit multiply-add as two 256-bit halves: AMD's family 19h (Zen 4; Zen 3,
+    /// the same family, has no AVX-512).
+    /// </summary>
+    private static bool SplitsWideVectors()
+    {
+        if (!X86Base.IsSupported)
+            return false;
+        var (_, vendor0, vendor2, vendor1) = X86Base.CpuId(0, 0);
+        bool amd = vendor0 == 0x68747541 && vendor1 == 0x69746E65 && vendor2 == 0x444D4163; // "AuthenticAMD"
+        int signature = X86Base.CpuId(1, 0).Eax;
+        int family = ((signature >> 8) & 0xF) + ((signature >> 20) & 0xFF);
+        return amd && family == 0x19;
+    }
 
     // Elements of C that tiles of mr rows compute: per column of an m-row product, or in all of a symmetric one.
     private static long TileElements(int mr, int m, bool symmetric)
