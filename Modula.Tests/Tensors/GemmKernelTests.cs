@@ -266,6 +266,54 @@ public sealed class GemmKernelTests
     [DataRow(512, 8)]
     [DataRow(256, 6)]
     [DataRow(128, 6)]
+    public void AFarApartColumnMajorAIsPackedAndGivesTheBitsOfARowMajorOne(int bits, int tileRows)
+    {
+        // A column-major A whose columns lie PackedColumnStride floats apart or more is packed (ReadsAInPlace), one
+        // nearer is read in place; either way the same values meet the same chain of multiply-adds as a row-major
+        // copy read in place. Rows the tile does not divide, a second depth block, and products split over two
+        // threads by rows (150 × 40) and by columns (40 × 300).
+        const int Far = PackedGemm<Kernel512>.PackedColumnStride;
+        var cases = new (int M, int N, int K, int Threads)[]
+        {
+            (30, 70, 40, 1),
+            (13, 33, 1030, 1),
+            (150, 40, 200, 2),
+            (40, 300, 200, 2),
+        };
+        foreach (var (m, n, k, threads) in cases)
+        foreach (int stride in new[] { Far - 1, Far, Far + 189 })
+        {
+            int seed = HashCode.Combine(bits, tileRows, m, n, k, stride) & 0xFFFF;
+            var rng = new System.Random(seed);
+            var columns = new MatrixRef<float>(new float[3 + (k - 1) * stride + m], 3, 1, stride);
+            var rows = new MatrixRef<float>(new float[m * k], 0, k, 1);
+            for (int i = 0; i < m; i++)
+            for (int p = 0; p < k; p++)
+                rows.Data[i * k + p] = columns.Data[3 + i + p * stride] = (float)(rng.NextDouble() * 6 - 3);
+            var b = Make(k, n, Layout.RowMajor, rng);
+            string what = $"{bits}-bit {tileRows}-row {m}×{n}×{k} A column stride {stride} (seed {seed})";
+            Assert.AreEqual(stride < Far, PackedGemm<Kernel512>.ReadsAInPlace(columns), $"{what}: read in place");
+            var fromColumns = new float[m * n];
+            var fromRows = new float[m * n];
+            foreach (bool accumulate in new[] { false, true })
+            {
+                Multiply(bits, tileRows, columns, b, new(fromColumns, 0, n, 1), m, n, k, accumulate, 0.3f, threads);
+                Multiply(bits, tileRows, rows, b, new(fromRows, 0, n, 1), m, n, k, accumulate, 0.3f, threads);
+            }
+            for (int i = 0; i < fromRows.Length; i++)
+                Assert.AreEqual(
+                    BitConverter.SingleToInt32Bits(fromRows[i]),
+                    BitConverter.SingleToInt32Bits(fromColumns[i]),
+                    $"{what}: element {i} is {fromRows[i]} from a row-major A and {fromColumns[i]} from columns"
+                );
+        }
+    }
+
+    [TestMethod]
+    [DataRow(512, 12)]
+    [DataRow(512, 8)]
+    [DataRow(256, 6)]
+    [DataRow(128, 6)]
     public void ASymmetricProductsLowerTriangleHasTheBitsOfTheFullProduct(int bits, int tileRows)
     {
         // The tiles a symmetric product's diagonal crosses run narrow forms (a quarter, a half, or a half and a
