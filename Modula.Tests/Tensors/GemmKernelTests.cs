@@ -349,16 +349,21 @@ public sealed class GemmKernelTests
     [TestMethod]
     public void OnlyTheAvx512TilesReadSmallRowMajorBlocksOfBInPlace()
     {
-        var rowMajor = new MatrixRef<float>(new float[1], 0, 3000, 1);
-        var columnMajor = new MatrixRef<float>(new float[1], 0, 1, 3000);
         int limit = PackedGemm<Kernel512>.InPlaceBFloats;
+        var rowMajor = new MatrixRef<float>(new float[1], 0, limit / 128, 1);
+        var wide = new MatrixRef<float>(new float[1], 0, 3000, 1);
+        var columnMajor = new MatrixRef<float>(new float[1], 0, 1, 3000);
         foreach (int tileRows in new[] { 12, 8 })
         {
             Assert.IsTrue(
                 ReadsBInPlace(tileRows, rowMajor, 128, limit / 128),
                 $"{tileRows} rows: a block at the limit"
             );
-            Assert.IsFalse(ReadsBInPlace(tileRows, rowMajor, 128, limit / 128 + 1), $"{tileRows} rows: over the limit");
+            Assert.IsFalse(ReadsBInPlace(tileRows, rowMajor, 129, limit / 128), $"{tileRows} rows: over the limit");
+            Assert.IsFalse(ReadsBInPlace(tileRows, rowMajor, 128, limit / 128 + 1), $"{tileRows} rows: wider");
+            // A narrow block of a wide B (a part of a product split by columns) spans kc long rows: packed.
+            Assert.IsFalse(ReadsBInPlace(tileRows, wide, 128, 64), $"{tileRows} rows: 128 rows of 3000 floats");
+            Assert.IsTrue(ReadsBInPlace(tileRows, wide, limit / 3000, 64), $"{tileRows} rows: 21 rows of 3000");
             Assert.IsFalse(ReadsBInPlace(tileRows, columnMajor, 16, 16), $"{tileRows} rows: a column-major B");
         }
         // Only whole panels: a partial one read in place would load past B's last column.
