@@ -316,9 +316,27 @@ public sealed class GemmKernelTests
     [DataRow(128, 6)]
     public void ASymmetricProductsLowerTriangleHasTheBitsOfTheFullProduct(int bits, int tileRows)
     {
-        // The tiles a symmetric product's diagonal crosses run narrow forms (a quarter, a half, or a half and a
-        // quarter of the tile); each element is still the same chain of multiply-adds as in the whole tiles of the
-        // ordinary product. Sizes put the diagonal at every offset within a tile, past one 1024-deep block too.
+        // The tiles a symmetric product's diagonal crosses run narrow forms (a quarter, a half, or, where the CPU
+        // splits 512-bit multiply-adds, a half and a quarter of the tile: both ways are run here); each element is
+        // still the same chain of multiply-adds as in the whole tiles of the ordinary product. Sizes put the
+        // diagonal at every offset within a tile, past one 1024-deep block too.
+        bool machines = PackedGemm.DiagonalHalfAndQuarter;
+        try
+        {
+            foreach (bool pairs in bits == 512 ? new[] { false, true } : new[] { machines })
+            {
+                PackedGemm.DiagonalHalfAndQuarter = pairs;
+                CheckSymmetricBits(bits, tileRows, pairs);
+            }
+        }
+        finally
+        {
+            PackedGemm.DiagonalHalfAndQuarter = machines;
+        }
+    }
+
+    private static void CheckSymmetricBits(int bits, int tileRows, bool pairs)
+    {
         foreach (var (n, k) in new[] { (20, 9), (45, 33), (100, 64), (128, 128), (70, 1030) })
         foreach (int threads in new[] { 1, 2 })
         foreach (bool accumulate in new[] { false, true })
@@ -335,7 +353,8 @@ public sealed class GemmKernelTests
             var full = (float[])start.Clone();
             Multiply(bits, tileRows, x, xt, new(symmetric, 0, n, 1), n, n, k, accumulate, 0.3f, threads, true);
             Multiply(bits, tileRows, x, xt, new(full, 0, n, 1), n, n, k, accumulate, 0.3f, threads, false);
-            string what = $"{bits}-bit {tileRows}-row X·Xᵀ {n}×{k} threads={threads} accumulate={accumulate}";
+            string what =
+                $"{bits}-bit {tileRows}-row X·Xᵀ {n}×{k} threads={threads} accumulate={accumulate} pairs={pairs}";
             for (int i = 0; i < n; i++)
             for (int j = 0; j <= i; j++)
                 Assert.AreEqual(

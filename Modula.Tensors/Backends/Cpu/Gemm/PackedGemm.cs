@@ -65,6 +65,16 @@ internal static class PackedGemm
     internal static double ShortTileCost { get; } = SplitsWideVectors() ? 1.0 : 1.1;
 
     /// <summary>
+    /// True when a symmetric product's diagonal tile that reaches at most a quarter past the tile's left half runs
+    /// as that half and a quarter (<see cref="PackedGemm{TKernel}"/>'s RunTile), reading A twice, rather than whole:
+    /// cheaper only where 512-bit multiply-adds are two 256-bit halves (Zen 4, where it was measured). On full-width
+    /// units the whole tile ran symmetric 128 × 128 products 4 % faster (128³ 23.9 against 25.0 µs, 128 × 128 × 512
+    /// 78.5–79.2 against 81.9–82.2; Intel Xeon, family 6, model 207). Settable so that tests run both on any
+    /// machine; both give the same bits.
+    /// </summary>
+    internal static bool DiagonalHalfAndQuarter { get; set; } = SplitsWideVectors();
+
+    /// <summary>
     /// True on the CPUs known to run a 512-bit multiply-add as two 256-bit halves: AMD's family 19h (Zen 4; Zen 3,
     /// the same family, has no AVX-512).
     /// </summary>
@@ -536,12 +546,14 @@ internal static unsafe class PackedGemm<TKernel>
     /// <summary>
     /// The micro-kernel on the narrowest form of the tile that covers the first <paramref name="columns"/> of its
     /// <paramref name="nr"/>: its left quarter (<see cref="LeftQuarter"/>, where the tile has one), its left half
-    /// (<see cref="LeftHalf"/>), with <paramref name="diagonal"/> the left half and the quarter after it (two runs
-    /// over the same A), or the whole tile. A narrow form stores at most its own columns.
+    /// (<see cref="LeftHalf"/>), with <paramref name="diagonal"/> where <see cref="PackedGemm.DiagonalHalfAndQuarter"/>
+    /// the left half and the quarter after it (two runs over the same A), or the whole tile. A narrow form stores at
+    /// most its own columns.
     /// </summary>
-    /// <remarks>The half and quarter pair is kept to a symmetric product's diagonal tiles, where it was measured (Zen
-    /// 4, whose 256-bit multiply-adds cost half a 512-bit one). On full-width 512-bit units it does as many
-    /// multiply-adds as the whole tile and reads A twice; an ordinary product's 17–24-column edge runs whole.</remarks>
+    /// <remarks>The half and quarter pair is kept to a symmetric product's diagonal tiles on split 512-bit units,
+    /// where it was measured (Zen 4, whose 256-bit multiply-adds cost half a 512-bit one). On full-width units it
+    /// does as many multiply-adds as the whole tile and reads A twice; an ordinary product's 17–24-column edge runs
+    /// whole.</remarks>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static void RunTile<TA>(
         int columns,
@@ -573,7 +585,7 @@ internal static unsafe class PackedGemm<TKernel>
             nr = Math.Min(nr, half);
             TKernel.Run<TA, LeftHalf>(panel, kc, a, b, ldb, c, ldc, skip, mr, nr, overwrite, alpha);
         }
-        else if (diagonal && columns <= half + quarter)
+        else if (diagonal && PackedGemm.DiagonalHalfAndQuarter && columns <= half + quarter)
         {
             TKernel.Run<TA, LeftHalf>(panel, kc, a, b, ldb, c, ldc, skip, mr, half, overwrite, alpha);
             nr = Math.Min(nr - half, quarter);
