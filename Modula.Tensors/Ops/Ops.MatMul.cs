@@ -8,9 +8,10 @@ public static partial class Ops
     /// Batched matrix product <c>op(a)·op(b)</c> where op transposes the last two axes when
     /// asked. a: [..., M, K] (or [..., K, M]), b: [..., K, N] (or [..., N, K]); batch axes
     /// broadcast. Returns [..., M, N], scaled by <paramref name="alpha"/> inside the product (no
-    /// extra pass). Transposed and strided views are read in place. The result is contiguous,
-    /// except that it follows the layout of an untransposed operand of its own shape that is a
-    /// head-split view (attention's p·v): merging the heads back is then a view, not a copy.
+    /// extra pass). Transposed and strided views are not copied first: the GEMM reads them in place
+    /// or packs them tile by tile. The result is contiguous, except that it follows the layout of an
+    /// untransposed operand of its own shape that is a head-split view (attention's p·v): merging
+    /// the heads back is then a view, not a copy.
     /// <paramref name="symmetricResult"/> states that every product is symmetric whatever rounding does (say, two
     /// polynomials in one symmetric matrix, which commute): a backend may then compute one triangle and mirror it,
     /// about half the work (the CPU does), so the result is exactly symmetric. Products of the form XᵀX read from

@@ -270,17 +270,21 @@ public sealed class GemmKernelTests
     {
         // A column-major A whose columns lie PackedColumnStride floats apart or more is packed (ReadsAInPlace), one
         // nearer is read in place; either way the same values meet the same chain of multiply-adds as a row-major
-        // copy read in place. Rows the tile does not divide, a second depth block, and products split over two
-        // threads by rows (150 × 40) and by columns (40 × 300).
+        // copy read in place. Rows the tile does not divide, a second depth block, products split over two threads
+        // by rows (150 × 40, and 160 × 160, a tie split by rows as A is packed) and by columns (40 × 300), and Gram
+        // products A·Aᵀ (B read from A's own buffer), whose lower triangle is split over threads at 150 rows.
         const int Far = PackedGemm<Kernel512>.PackedColumnStride;
-        var cases = new (int M, int N, int K, int Threads)[]
+        var cases = new (int M, int N, int K, int Threads, bool Gram)[]
         {
-            (30, 70, 40, 1),
-            (13, 33, 1030, 1),
-            (150, 40, 200, 2),
-            (40, 300, 200, 2),
+            (30, 70, 40, 1, false),
+            (13, 33, 1030, 1, false),
+            (150, 40, 200, 2, false),
+            (40, 300, 200, 2, false),
+            (160, 160, 48, 2, false),
+            (40, 40, 200, 1, true),
+            (150, 150, 100, 2, true),
         };
-        foreach (var (m, n, k, threads) in cases)
+        foreach (var (m, n, k, threads, gram) in cases)
         foreach (int stride in new[] { Far - 1, Far, Far + 189 })
         {
             int seed = HashCode.Combine(bits, tileRows, m, n, k, stride) & 0xFFFF;
@@ -291,14 +295,19 @@ public sealed class GemmKernelTests
             for (int p = 0; p < k; p++)
                 rows.Data[i * k + p] = columns.Data[3 + i + p * stride] = (float)(rng.NextDouble() * 6 - 3);
             var b = Make(k, n, Layout.RowMajor, rng);
-            string what = $"{bits}-bit {tileRows}-row {m}×{n}×{k} A column stride {stride} (seed {seed})";
+            // Aᵀ read from A's own buffer: a Gram product, which only its lower triangle computes and mirrors.
+            var bOfColumns = gram ? new MatrixRef<float>(columns.Data, 3, stride, 1) : b;
+            var bOfRows = gram ? new MatrixRef<float>(rows.Data, 0, 1, k) : b;
+            string what = $"{bits}-bit {tileRows}-row {m}×{n}×{k} gram={gram} A column stride {stride} (seed {seed})";
             Assert.AreEqual(stride < Far, PackedGemm<Kernel512>.ReadsAInPlace(columns), $"{what}: read in place");
             var fromColumns = new float[m * n];
             var fromRows = new float[m * n];
             foreach (bool accumulate in new[] { false, true })
             {
-                Multiply(bits, tileRows, columns, b, new(fromColumns, 0, n, 1), m, n, k, accumulate, 0.3f, threads);
-                Multiply(bits, tileRows, rows, b, new(fromRows, 0, n, 1), m, n, k, accumulate, 0.3f, threads);
+                var toColumns = new MatrixRef<float>(fromColumns, 0, n, 1);
+                var toRows = new MatrixRef<float>(fromRows, 0, n, 1);
+                Multiply(bits, tileRows, columns, bOfColumns, toColumns, m, n, k, accumulate, 0.3f, threads, gram);
+                Multiply(bits, tileRows, rows, bOfRows, toRows, m, n, k, accumulate, 0.3f, threads, gram);
             }
             for (int i = 0; i < fromRows.Length; i++)
                 Assert.AreEqual(
@@ -440,11 +449,10 @@ public sealed class GemmKernelTests
             Assert.IsFalse(PackedGemm.PrefersShortTile(m, false, 1.1), $"{m} rows: the 12-row tile costs less");
         // A symmetric product is weighed by elements alone: 8,704 against 9,696 at 128 whatever the cost.
         Assert.IsTrue(PackedGemm.PrefersShortTile(128, true, 1.1), "symmetric 128: elements alone");
-        // The machine's own cost is one of the two measured.
-        Assert.IsTrue(
-            PackedGemm.ShortTileCost is 1.0 or 1.1,
-            $"ShortTileCost {PackedGemm.ShortTileCost}: 1 on split 512-bit units, 1.1 on full-width ones"
-        );
+        // The machine's defaults follow its kind of 512-bit unit (read before they are: initialization order).
+        bool split = PackedGemm.WideVectorsSplit;
+        Assert.AreEqual(split ? 1.0 : 1.1, PackedGemm.ShortTileCost, $"cost per element, split units: {split}");
+        Assert.AreEqual(split, PackedGemm.DiagonalHalfAndQuarter, $"diagonal half and quarter, split units: {split}");
     }
 
     [TestMethod]

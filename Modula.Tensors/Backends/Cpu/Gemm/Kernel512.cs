@@ -380,10 +380,10 @@ internal readonly unsafe struct Kernel512 : IMicroKernel
 
 /// <summary>
 /// The 8-row AVX-512 tile, 8 × 32 (16 accumulators): <see cref="Kernel512"/>'s body without its last four rows.
-/// <see cref="PackedGemm.Multiply"/> takes it for the products on which it costs less (<see
-/// cref="PackedGemm.PrefersShortTile"/>): those whose row count 8 divides and 12 does not (64 rows; 128 and 1024
-/// where 512-bit multiply-adds are two 256-bit halves), and a symmetric product's diagonal, crossed by tiles 8
-/// columns at a time, which wastes less with 8-row steps.
+/// <see cref="PackedGemm.Multiply"/> takes it where its computed elements, weighed by its cost per element, are
+/// fewer (<see cref="PackedGemm.PrefersShortTile"/>): 5 or 64 rows everywhere, 100, 128 or 1024 rows where 512-bit
+/// multiply-adds are two 256-bit halves, and most symmetric products, whose diagonal, crossed by tiles 8 columns at
+/// a time, wastes less with 8-row steps.
 /// </summary>
 internal readonly unsafe struct Kernel512Short : IMicroKernel
 {

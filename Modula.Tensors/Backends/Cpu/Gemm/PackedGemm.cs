@@ -49,20 +49,31 @@ internal static class PackedGemm
     /// <see cref="ShortTileCost"/>). Every row tile computes all its rows: a last partial one is shifted onto rows
     /// already done or padded, so a 64-row product costs 72 rows in 12-row tiles and 64 in 8-row ones. A
     /// <paramref name="symmetric"/> product's tile computes the columns up to its last row, rounded up to the 8 of a
-    /// quarter tile; there the two tiles are weighed by elements alone (a tie keeps the 12-row tile).
+    /// quarter tile; there the two tiles are weighed by elements alone (a tie keeps the 12-row tile), as on the Intel
+    /// Xeon that measured the cost factor the 8-row tile ran symmetric products as fast or faster (128³ even, 256³
+    /// and 128 × 128 × 512 5 % faster).
     /// </summary>
     internal static bool PrefersShortTile(int m, bool symmetric, double? shortTileCost = null) =>
         TileElements(Kernel512Short.MR, m, symmetric) * (symmetric ? 1 : shortTileCost ?? ShortTileCost)
         < TileElements(Kernel512.MR, m, symmetric);
 
     /// <summary>
-    /// The 8-row tile's time per element of C over the 12-row one's, on an ordinary product. It loads B once per 16
-    /// multiply-adds instead of 24. On 512-bit units that are two 256-bit halves (AMD Zen 4) both tiles ran a
-    /// product of equal work at one speed (384×512×512, 16 × 96×128×128): 1. On full-width units (an Intel Xeon of
-    /// family 6, model 207) the 12-row tile was 6–20 % faster per element on one thread (128³, 128×512×128, 512³,
-    /// 768³, 96×128×128), and even at 64×128×128: 1.1.
+    /// True on the CPUs taken to run a 512-bit multiply-add as two 256-bit halves: AMD's family 19h (Zen 4; Zen 3,
+    /// the same family, has no AVX-512). Zen 5's laptop parts are said to split them too, but share family 1Ah with
+    /// its full-width server and desktop parts, so they count as full width.
     /// </summary>
-    internal static double ShortTileCost { get; } = SplitsWideVectors() ? 1.0 : 1.1;
+    // Declared before the properties whose initializers read it: static initializers run in textual order.
+    internal static readonly bool WideVectorsSplit = SplitsWideVectors();
+
+    /// <summary>
+    /// The 8-row tile's time per element of C over the 12-row one's, on an ordinary product: 1 where 512-bit units
+    /// are two 256-bit halves, 1.1 elsewhere. The 8-row tile loads a depth's two B vectors for 16 multiply-adds
+    /// instead of 24. On Zen 4's split units both tiles ran a product of equal work at one speed (384×512×512, 16 ×
+    /// 96×128×128). On full-width units (an Intel Xeon of family 6, model 207) the 12-row tile was 6–20 % faster per
+    /// element on one thread (128³, 128×512×128, 512³, 768³, 96×128×128), though not at 64×128×128, where the two
+    /// were even. Other full-width CPUs (Zen 5 among them) take the Xeon's figure without having been measured.
+    /// </summary>
+    internal static double ShortTileCost { get; } = WideVectorsSplit ? 1.0 : 1.1;
 
     /// <summary>
     /// True when a symmetric product's diagonal tile that reaches at most a quarter past the tile's left half runs
@@ -72,12 +83,8 @@ internal static class PackedGemm
     /// 78.5–79.2 against 81.9–82.2; Intel Xeon, family 6, model 207). Settable so that tests run both on any
     /// machine; both give the same bits.
     /// </summary>
-    internal static bool DiagonalHalfAndQuarter { get; set; } = SplitsWideVectors();
+    internal static bool DiagonalHalfAndQuarter { get; set; } = WideVectorsSplit;
 
-    /// <summary>
-    /// True on the CPUs known to run a 512-bit multiply-add as two 256-bit halves: AMD's family 19h (Zen 4; Zen 3,
-    /// the same family, has no AVX-512).
-    /// </summary>
     private static bool SplitsWideVectors()
     {
         if (!X86Base.IsSupported)
@@ -85,7 +92,9 @@ internal static class PackedGemm
         var (_, vendor0, vendor2, vendor1) = X86Base.CpuId(0, 0);
         bool amd = vendor0 == 0x68747541 && vendor1 == 0x69746E65 && vendor2 == 0x444D4163; // "AuthenticAMD"
         int signature = X86Base.CpuId(1, 0).Eax;
-        int family = ((signature >> 8) & 0xF) + ((signature >> 20) & 0xFF);
+        int family = (signature >> 8) & 0xF;
+        if (family == 0xF) // the extended family counts only past 15
+            family += (signature >> 20) & 0xFF;
         return amd && family == 0x19;
     }
 
@@ -483,8 +492,9 @@ internal static unsafe class PackedGemm<TKernel>
     /// Column stride in floats (2 KiB) from which a column-major A is packed rather than read in place: its depths
     /// then lie on a new 4 KiB page every other depth or sooner, where the hardware prefetchers stop. Packed, the
     /// weight gradients' 512-row products (Aᵀ, depth 768) ran 25–40 % faster (Intel Xeon, family 6, model 207,
-    /// 512- and 256-bit tiles, one thread), 768 and 1024 rows 1.5–2× faster. At 128 and 256 rows packing gained up
-    /// to 10 % where n ≥ 512 and lost 5–20 % where n ≤ 256, so narrower strides stay in place.
+    /// 512- and 256-bit tiles, one thread), 768 and 1024 rows 1.5–2× faster (the transpose of a contiguous m-row
+    /// tensor: column stride m). At strides of 128 and 256 packing gained up to 10 % where n ≥ 512 and lost 5–20 %
+    /// where n ≤ 256, so narrower strides stay in place.
     /// </summary>
     internal const int PackedColumnStride = 512;
 
@@ -510,8 +520,8 @@ internal static unsafe class PackedGemm<TKernel>
         return useShort ? shortRows : TKernel.MR;
     }
 
-    /// <summary>Floats of B (depth × columns of one block, kc × nc) up to which a tile that reads B in place does so:
-    /// 256 KiB, the size of the GPT's weights (128 × 512).</summary>
+    /// <summary>Floats of B that a block's kc rows may span (kc row strides, <see cref="ReadsBInPlace"/>) for a tile
+    /// that reads B in place to do so: 256 KiB, the size of the GPT's weights (128 × 512).</summary>
     /// <remarks>
     /// Packing B costs a copy of the block per product, which only the rows of A repay: skipping it (timing only)
     /// took 6–11 % off the batched 128 × 128 products of Newton–Schulz on Zen 4. Read in place, a panel's depths lie
