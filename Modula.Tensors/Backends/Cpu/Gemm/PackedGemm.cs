@@ -49,9 +49,9 @@ internal static class PackedGemm
     /// <see cref="ShortTileCost"/>). Every row tile computes all its rows: a last partial one is shifted onto rows
     /// already done or padded, so a 64-row product costs 72 rows in 12-row tiles and 64 in 8-row ones. A
     /// <paramref name="symmetric"/> product's tile computes the columns up to its last row, rounded up to the 8 of a
-    /// quarter tile; there the two tiles are weighed by elements alone (a tie keeps the 12-row tile), as on the Intel
-    /// Xeon that measured the cost factor the 8-row tile ran symmetric products as fast or faster (128³ even, 256³
-    /// and 128 × 128 × 512 5 % faster).
+    /// quarter tile; there the two tiles are weighed by elements alone (a tie keeps the 12-row tile): on the Intel
+    /// Xeon that measured the cost factor, the 8-row tile ran symmetric products about as fast (128³ even,
+    /// 256³ 5 % faster, 1024³ 2 % slower).
     /// </summary>
     internal static bool PrefersShortTile(int m, bool symmetric, double? shortTileCost = null) =>
         TileElements(Kernel512Short.MR, m, symmetric) * (symmetric ? 1 : shortTileCost ?? ShortTileCost)
