@@ -625,30 +625,27 @@ public sealed partial class ResumeCommandTests
         string early = Path.Combine(_dir, "early.safetensors");
         File.Copy(Path.Combine(_dir, "kept.step-0000005.safetensors"), early);
 
-        (code, _, error) = ResumeCommandTests.Run([
-            "train",
-            "gpt",
-            "--resume",
-            early,
-            "--log",
-            EarlyLog,
-            "--sigma-max",
-            "3",
-        ]);
-        Assert.AreEqual(2, code, error);
-        StringAssert.Contains(error, "--sigma-max 3 (the run's is 2)");
-        (code, _, error) = ResumeCommandTests.Run([
-            "train",
-            "gpt",
-            "--resume",
-            early,
-            "--log",
-            EarlyLog,
-            "--orthogonalizer",
-            "muon",
-        ]);
-        Assert.AreEqual(2, code, error);
-        StringAssert.Contains(error, "--orthogonalizer muon (the run's is polar-express)");
+        foreach (
+            var (flag, value, refusal) in new[]
+            {
+                ("--sigma-max", "3", "--sigma-max 3 (the run's is 2)"),
+                ("--orthogonalizer", "muon", "--orthogonalizer muon (the run's is polar-express)"),
+            }
+        )
+        {
+            (code, _, error) = ResumeCommandTests.Run([
+                "train",
+                "gpt",
+                "--resume",
+                early,
+                "--log",
+                EarlyLog,
+                flag,
+                value,
+            ]);
+            Assert.AreEqual(2, code, error);
+            StringAssert.Contains(error, refusal);
+        }
 
         (code, output, error) = ResumeCommandTests.Run(["train", "gpt", "--resume", early, "--log", EarlyLog]);
         Assert.AreEqual(0, code, output + error);

@@ -233,7 +233,8 @@ internal static unsafe class PackedGemm<TKernel>
         }
         // Split the longer side. Each thread packs the B it reads (unless small and read in place), so on a tie
         // with A read in place (nothing of A to pack) the columns split: each thread packs half of B, not all.
-        bool splitRows = m > n || (m == n && !ReadsAInPlace(a));
+        bool aInPlace = ReadsAInPlace(a),
+            splitRows = m > n || (m == n && !aInPlace);
         int extent = splitRows ? m : n,
             unit = splitRows ? TKernel.MR : TKernel.NR;
         int units = (extent + unit - 1) / unit;
@@ -241,7 +242,7 @@ internal static unsafe class PackedGemm<TKernel>
         // Split by columns over an A read in place, each part packs only its own columns of B, so parts finer than
         // threads cost little and keep both threads busy when one loses its core for a while (CpuParallel). Split
         // by rows, every part packs all of B: one part per thread.
-        int parts = !splitRows && ReadsAInPlace(a) ? Math.Min(units, threads * CpuParallel.PartsPerThread) : threads;
+        int parts = !splitRows && aInPlace ? Math.Min(units, threads * CpuParallel.PartsPerThread) : threads;
         CpuParallel.Run(parts, threads, t =>
         {
             int begin = Math.Min(extent, (int)((long)units * t / parts) * unit);
