@@ -151,5 +151,6 @@ internal sealed partial class CpuBackend
     }
 
     private static MatrixRef<T> Matrix<T>(T[] data, Tensor t, int batchIndex)
-        where T : unmanaged => new(data, t.Offset + MatMulBatch.Of(t).Offset(batchIndex), t.Strides[^2], t.Strides[^1]);
+        where T : unmanaged =>
+        new(data, S(t).Start + t.Offset + MatMulBatch.Of(t).Offset(batchIndex), t.Strides[^2], t.Strides[^1]);
 }
