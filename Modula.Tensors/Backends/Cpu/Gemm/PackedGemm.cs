@@ -391,18 +391,20 @@ internal static unsafe class PackedGemm<TKernel>
     {
         int mrFull = TKernel.MR,
             nrFull = TKernel.NR;
-        var packA = PackingBuffers.A ??= GC.AllocateUninitializedArray<float>(MC * KC, pinned: true);
-        var packB = PackingBuffers.B ??= GC.AllocateUninitializedArray<float>(NC * KC, pinned: true);
+        var packA = PackingBuffers.A ??= PackingBuffers.Make(MC * KC);
+        var packB = PackingBuffers.B ??= PackingBuffers.Make(NC * KC);
         bool direct = ReadsAInPlace(a);
         var strided = new StridedA(a.RowStride, a.ColStride);
         fixed (
-            float* pa = packA,
-                pb = packB,
+            float* packedA = packA,
+                packedB = packB,
                 pc = c.Data,
                 sa = a.Data,
                 sb = b.Data
         )
         {
+            float* pa = PackingBuffers.Aligned(packedA),
+                pb = PackingBuffers.Aligned(packedB);
             for (int jc = 0; jc < n; jc += NC)
             {
                 int nc = Math.Min(NC, n - jc);
@@ -692,10 +694,20 @@ internal static unsafe class PackedGemm<TKernel>
 /// <summary>
 /// Each thread's packing buffers, shared by every tile (<see cref="PackedGemm{TKernel}"/> is one class per tile, and a
 /// field there would give each tile its own 4.6 MiB per thread). A thread runs one product at a time, and the
-/// buffers' sizes do not depend on the tile.
+/// buffers' sizes do not depend on the tile. Each is pinned and a cache line longer than it holds, so that its panels
+/// start on a 64-byte boundary (<see cref="Aligned"/>), as tensors do (<see cref="CpuDevice.AlignmentBytes"/>).
 /// </summary>
-internal static class PackingBuffers
+internal static unsafe class PackingBuffers
 {
+    /// <summary>A buffer for <paramref name="floats"/> packed floats from an aligned start.</summary>
+    public static float[] Make(int floats) =>
+        GC.AllocateUninitializedArray<float>(floats + CpuDevice.AlignmentBytes / sizeof(float), pinned: true);
+
+    /// <summary>The first 64-byte boundary at or after <paramref name="buffer"/> (a fixed pointer into a <see
+    /// cref="Make"/> buffer).</summary>
+    public static float* Aligned(float* buffer) =>
+        (float*)(((nint)buffer + CpuDevice.AlignmentBytes - 1) & ~(nint)(CpuDevice.AlignmentBytes - 1));
+
     /// <summary>Packed rows of A, MC × KC floats.</summary>
     [ThreadStatic]
     public static float[]? A;
