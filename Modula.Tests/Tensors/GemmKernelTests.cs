@@ -93,6 +93,40 @@ public sealed class GemmKernelTests
         }
     }
 
+    /// <summary>
+    /// Every form of the symmetric mirror (16 × 16 register blocks where AVX-512 is, 8 × 8 where AVX is, element by
+    /// element anywhere) copies each value below the diagonal onto its mirror above it and leaves the lower triangle,
+    /// the diagonal and everything outside the leading m × m untouched: sizes below, at and between whole blocks, in a
+    /// wider buffer (row stride m + 3), from an offset.
+    /// </summary>
+    [TestMethod]
+    public void SymmetricMirrorCopiesTheLowerTriangleUpInEveryForm()
+    {
+        var forms = new List<(int Block, bool InRegisters)> { (8, false) };
+        if (Transpose8.IsSupported)
+            forms.Add((8, true));
+        if (Transpose16.IsSupported)
+            forms.Add((16, true));
+        foreach (var (block, inRegisters) in forms)
+        foreach (int m in new[] { 1, 5, 8, 9, 15, 16, 17, 31, 32, 33, 65, 128 })
+        {
+            int ld = m + 3,
+                offset = 5;
+            var before = Enumerable.Range(0, offset + m * ld + 7).Select(i => (float)(i * 0.5 + 1)).ToArray();
+            var c = (float[])before.Clone();
+            SymmetricMirror.Complete(new MatrixRef<float>(c, offset, ld, 1), m, block, inRegisters);
+            string what = $"{block}×{block} blocks, {(inRegisters ? "registers" : "by element")}, m={m}";
+            for (int i = 0; i < c.Length; i++)
+            {
+                int r = (i - offset) / ld,
+                    col = (i - offset) % ld;
+                bool upper = i >= offset && r < m && col < m && col > r;
+                float expected = upper ? before[offset + col * ld + r] : before[i];
+                Assert.AreEqual(expected, c[i], $"{what}: element {i} (row {r}, column {col})");
+            }
+        }
+    }
+
     [TestMethod]
     [DataRow(512, 12)]
     [DataRow(512, 8)]

@@ -95,7 +95,7 @@ internal sealed partial class CpuBackend
                 mirror: false
             );
             LinearPart(ri, hi, n, a, b, accumulate: true, lowerOnly: true);
-            PackedGemm.MirrorLower(hi, n);
+            SymmetricMirror.Complete(hi, n);
         });
     }
 

@@ -114,42 +114,6 @@ internal static class PackedGemm
     }
 
     /// <summary>
-    /// C[i, j] = C[j, i] for j &gt; i, in 8×8 blocks: each block above the diagonal is its mirror block's
-    /// register transpose where AVX has one (<see cref="Transpose8"/>), else copied element by element within
-    /// the block so that the rows read and written stay in a few cache lines (a plain column walk misses
-    /// the cache on every element). The diagonal's blocks and any partial block are copied by element.
-    /// Element by element, the mirror of a 128 × 128 Gram product cost a third as much as its products.
-    /// C's rows must be contiguous (column stride 1) and hold at least m rows and columns.
-    /// </summary>
-    internal static unsafe void MirrorLower(MatrixRef<float> c, int m)
-    {
-        System.Diagnostics.Debug.Assert(c.ColStride == 1, "MirrorLower: C's rows must be contiguous.");
-        const int Block = 8;
-        fixed (float* c0 = c.Data)
-        {
-            float* data = c0 + c.Offset;
-            nint ld = c.RowStride;
-            for (int ib = 0; ib < m; ib += Block)
-            for (int jb = ib; jb < m; jb += Block)
-            {
-                if (jb > ib && jb + Block <= m && Transpose8.IsSupported)
-                {
-                    Transpose8.Block(data + jb * ld + ib, ld, data + ib * ld + jb, ld);
-                    continue;
-                }
-                int iEnd = Math.Min(ib + Block, m),
-                    jEnd = Math.Min(jb + Block, m);
-                for (int j = jb; j < jEnd; j++)
-                {
-                    float* source = data + j * ld; // row j, columns i < j: the lower triangle
-                    for (int i = ib; i < Math.Min(iEnd, j); i++)
-                        data[i * ld + j] = source[i];
-                }
-            }
-        }
-    }
-
-    /// <summary>
     /// True when C = A·B is symmetric whatever the values: B is A's transpose read from the same
     /// memory (a Gram matrix XᵀX or X·Xᵀ). Then only the tiles on and below the diagonal need
     /// computing, about half the work.
@@ -188,7 +152,7 @@ internal static unsafe class PackedGemm<TKernel>
     /// to a symmetric C when accumulating), only tiles on and below the diagonal are computed and
     /// the upper triangle is copied from the lower one, unless <paramref name="mirror"/> is false: then the upper
     /// triangle is unspecified (the tiles on the diagonal write part of it) until the caller, having finished the
-    /// lower one, mirrors it itself (<see cref="PackedGemm.MirrorLower"/>).
+    /// lower one, mirrors it itself (<see cref="SymmetricMirror.Complete(MatrixRef{float}, int)"/>).
     /// </summary>
     public static void Multiply(
         MatrixRef<float> a,
@@ -223,7 +187,7 @@ internal static unsafe class PackedGemm<TKernel>
         {
             MultiplyLower(a, b, c, m, k, accumulate, alpha, flops < ParallelFlops ? 1 : threads);
             if (mirror)
-                PackedGemm.MirrorLower(c, m);
+                SymmetricMirror.Complete(c, m);
             return;
         }
         if (threads <= 1 || flops < ParallelFlops)
