@@ -1,5 +1,6 @@
 using System.Numerics;
 using System.Numerics.Tensors;
+using System.Runtime.InteropServices;
 
 namespace Modula.Tensors.Primitives;
 
@@ -82,7 +83,7 @@ public readonly struct NormReduce : IReduceOp
     {
         if (row.IsEmpty)
             return T.Zero;
-        T largest = T.Abs(TensorPrimitives.MaxMagnitude(row));
+        T largest = LargestMagnitude(row);
         if (largest == T.Zero || !T.IsFinite(largest))
             return largest; // 0, ∞ or NaN
         // s = 2^⌊log₂ max|x|⌋: a power of two, so x·(1/s) is exact (a multiply, not a divide) and every scaled
@@ -91,6 +92,43 @@ public readonly struct NormReduce : IReduceOp
         bool power = exponent > MinPowerExponent<T>();
         T scale = power ? T.ScaleB(T.One, exponent) : largest;
         return scale * T.Sqrt(SumOfScaledSquares(row, scale, power));
+    }
+
+    // max |x|, as T.Abs(TensorPrimitives.MaxMagnitude(row)) gives it, in one pass of native maxima of magnitudes: the
+    // library's, which orders NaNs and signed zeros in every lane, took 0.68 µs on 4,096 floats against 0.27 for their
+    // sum of squares, two thirds of the norm. Native maxima may drop a NaN, so x·0 + … also sums to NaN where the row
+    // holds a NaN or an infinity, and such a row takes the library's maximum.
+    private static T LargestMagnitude<T>(ReadOnlySpan<T> row)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        int lanes = Vector<T>.Count,
+            i = 0;
+        ref T first = ref MemoryMarshal.GetReference(row);
+        // Two chains of each, as a maximum or a sum waits on the one before it.
+        Vector<T> largest0 = Vector<T>.Zero,
+            largest1 = Vector<T>.Zero,
+            special0 = Vector<T>.Zero,
+            special1 = Vector<T>.Zero;
+        for (; i <= row.Length - 2 * lanes; i += 2 * lanes)
+        {
+            var x0 = Vector.LoadUnsafe(ref first, (nuint)i);
+            var x1 = Vector.LoadUnsafe(ref first, (nuint)(i + lanes));
+            largest0 = Vector.MaxNative(largest0, Vector.Abs(x0));
+            largest1 = Vector.MaxNative(largest1, Vector.Abs(x1));
+            special0 += x0 * Vector<T>.Zero;
+            special1 += x1 * Vector<T>.Zero;
+        }
+        var largest = Vector.MaxNative(largest0, largest1);
+        T result = T.Zero,
+            poison = Vector.Sum(special0 + special1);
+        for (int lane = 0; lane < lanes; lane++)
+            result = T.Max(result, largest[lane]);
+        for (; i < row.Length; i++)
+        {
+            result = T.Max(result, T.Abs(row[i]));
+            poison += row[i] * T.Zero;
+        }
+        return T.IsNaN(poison) ? T.Abs(TensorPrimitives.MaxMagnitude(row)) : result;
     }
 
     // Σ(x/s)² with four independent accumulators on the multiply path (one would wait on the add's latency every

@@ -151,6 +151,52 @@ public sealed class ReductionTests
         }
     }
 
+    /// <summary>
+    /// A norm row holding a NaN is NaN, one holding an infinity and no NaN is +∞, wherever they sit (in the vector
+    /// body or the scalar tail at every lane width: 37 elements) and whatever sits beside them (the CPU finds the
+    /// largest magnitude with native maxima, which may drop a NaN); other rows, zeros of both signs among them, match
+    /// float64.
+    /// </summary>
+    [TestMethod]
+    [DataRow(TestDevices.Cpu)]
+    [DataRow(TestDevices.Simulator)]
+    public void NormsOfRowsWithNaNsAndInfinitiesInAnyPlace(string deviceName)
+    {
+        var device = TestDevices.Get(deviceName);
+        const int length = 37;
+        var specials = new[] { float.NaN, float.PositiveInfinity, float.NegativeInfinity, -0f, 0f, -3f };
+        var rows = new List<float[]>();
+        foreach (float first in specials)
+        foreach (float second in specials)
+        foreach (int at in new[] { 0, 9, 20, 35, 36 })
+        {
+            var row = Enumerable.Range(0, length).Select(i => (float)Math.Sin(i + at)).ToArray();
+            row[at] = first;
+            row[(at + 17) % length] = second;
+            rows.Add(row);
+        }
+        rows.Add(new float[length]);
+        rows.Add(Enumerable.Repeat(-0f, length).ToArray());
+        using var x = Tensor.FromArray(rows.SelectMany(r => r).ToArray(), new Shape(rows.Count, length), device);
+        using var norms = Ops.Norm(x, [1]);
+        var got = norms.ToArray<float>();
+        for (int r = 0; r < rows.Count; r++)
+        {
+            var row = rows[r];
+            string what = $"row {r} [{string.Join(", ", row.Where(v => !float.IsFinite(v) || v == 0 || v == -3))}]";
+            if (row.Any(float.IsNaN))
+                Assert.IsTrue(float.IsNaN(got[r]), $"{what} on {deviceName}: {got[r]}");
+            else if (row.Any(float.IsInfinity))
+                Assert.AreEqual(float.PositiveInfinity, got[r], $"{what} on {deviceName}");
+            else
+            {
+                double expected = Math.Sqrt(row.Sum(v => (double)v * v));
+                Assert.AreEqual(expected, got[r], 1e-6 * expected, $"{what} on {deviceName}");
+                Assert.IsFalse(float.IsNegative(got[r]), $"{what} on {deviceName}: a norm is never −0");
+            }
+        }
+    }
+
     [TestMethod]
     [DataRow(TestDevices.Cpu)]
     [DataRow(TestDevices.Simulator)]
