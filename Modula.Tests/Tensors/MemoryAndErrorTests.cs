@@ -115,9 +115,9 @@ public sealed class MemoryAndErrorTests
     }
 
     /// <summary>
-    /// Every CPU tensor's elements start on a 64-byte boundary, whatever its dtype and size, fresh or from the pool,
-    /// and stay there across garbage collections (the arrays are pinned); the values read back are those written,
-    /// and a product of fresh tensors equals the naive one.
+    /// Every CPU storage's first element lies on a 64-byte boundary, whatever its dtype and size, fresh or from the
+    /// pool, and stays there across garbage collections (the arrays are pinned); the values read back are those
+    /// written, and a product of fresh tensors equals the naive one.
     /// </summary>
     [TestMethod]
     public unsafe void CpuTensorsStartOnACacheLine()
@@ -149,6 +149,13 @@ public sealed class MemoryAndErrorTests
             var before = kept.Select(t => Address(t)).ToArray();
             GC.Collect(2, GCCollectionMode.Forced, blocking: true, compacting: true);
             CollectionAssert.AreEqual(before, kept.Select(t => Address(t)).ToArray(), "pinned: nothing moved");
+            foreach (var t in kept.ToArray()[..6])
+            {
+                var (shape, dtype) = (t.Shape, t.DType);
+                t.Dispose(); // back to the pool, then taken again
+                using var again = Tensor.Empty(shape, dtype);
+                Assert.AreEqual(0, Address(again) % 64, $"{dtype} × {shape} from the pool");
+            }
             var last = kept[^3];
             CollectionAssert.AreEqual(
                 Enumerable.Range(0, 300_000).Select(i => (float)i).ToArray(),

@@ -177,24 +177,33 @@ public sealed class ReductionTests
         }
         rows.Add(new float[length]);
         rows.Add(Enumerable.Repeat(-0f, length).ToArray());
-        using var x = Tensor.FromArray(rows.SelectMany(r => r).ToArray(), new Shape(rows.Count, length), device);
-        using var norms = Ops.Norm(x, [1]);
-        var got = norms.ToArray<float>();
-        for (int r = 0; r < rows.Count; r++)
-        {
-            var row = rows[r];
-            string what = $"row {r} [{string.Join(", ", row.Where(v => !float.IsFinite(v) || v == 0 || v == -3))}]";
-            if (row.Any(float.IsNaN))
-                Assert.IsTrue(float.IsNaN(got[r]), $"{what} on {deviceName}: {got[r]}");
-            else if (row.Any(float.IsInfinity))
-                Assert.AreEqual(float.PositiveInfinity, got[r], $"{what} on {deviceName}");
-            else
+        var flat = rows.SelectMany(r => r).ToArray();
+        var shape = new Shape(rows.Count, length);
+        var results = new List<(string, double[])>();
+        using (var x = Tensor.FromArray(flat, shape, device))
+        using (var norms = Ops.Norm(x, [1]))
+            results.Add(("float32", norms.ToArray<float>().Select(v => (double)v).ToArray()));
+        if (device.Supports(DType.Float64))
+            using (var x = Tensor.FromArray(flat.Select(v => (double)v).ToArray(), shape, device))
+            using (var norms = Ops.Norm(x, [1]))
+                results.Add(("float64", norms.ToArray<double>()));
+        foreach (var (dtype, got) in results)
+            for (int r = 0; r < rows.Count; r++)
             {
-                double expected = Math.Sqrt(row.Sum(v => (double)v * v));
-                Assert.AreEqual(expected, got[r], 1e-6 * expected, $"{what} on {deviceName}");
-                Assert.IsFalse(float.IsNegative(got[r]), $"{what} on {deviceName}: a norm is never −0");
+                var row = rows[r];
+                string marked = string.Join(", ", row.Where(v => !float.IsFinite(v) || v == 0 || v == -3));
+                string what = $"{dtype} row {r} [{marked}] on {deviceName}";
+                if (row.Any(float.IsNaN))
+                    Assert.IsTrue(double.IsNaN(got[r]), $"{what}: {got[r]}");
+                else if (row.Any(float.IsInfinity))
+                    Assert.AreEqual(double.PositiveInfinity, got[r], what);
+                else
+                {
+                    double expected = Math.Sqrt(row.Sum(v => (double)v * v));
+                    Assert.AreEqual(expected, got[r], 1e-6 * expected, what);
+                    Assert.IsFalse(double.IsNegative(got[r]), $"{what}: a norm is never −0");
+                }
             }
-        }
     }
 
     [TestMethod]

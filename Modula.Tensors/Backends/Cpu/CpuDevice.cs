@@ -22,11 +22,15 @@ public sealed class CpuDevice : Device
     }
 
     /// <summary>
-    /// Where every tensor's elements start: on a 64-byte boundary, a cache line and a 512-bit vector. A GEMM whose
-    /// B is read in place loads two vectors per depth, and off a boundary each of them spans two lines: a 120 × 128 ×
-    /// 128 product ran 8 % faster with B aligned (Intel Xeon, family 6, model 207). A .NET array starts wherever
-    /// the allocator puts it (8-byte aligned), so each array is made a line longer than asked, pinned so that it
-    /// never moves, and its tensor's elements start at its first aligned one (<see cref="CpuStorage.Start"/>).
+    /// Where every storage's first element lies: on a 64-byte boundary, a cache line and a 512-bit vector, and so
+    /// does each row of a contiguous tensor whose rows are a multiple of 16 floats (a view from another offset, or
+    /// rows of other lengths, start where they fall). A GEMM whose B is read in place loads two vectors per depth, and
+    /// off a boundary each of them spans two lines: a 120 × 128 × 128 product ran 8 % faster with B aligned (Intel
+    /// Xeon, family 6, model 207). A .NET array starts wherever the allocator puts it (8-byte aligned on 64-bit
+    /// runtimes), so each array is made a line longer than asked and pinned, so that it never moves, and the storage's
+    /// elements start at its first aligned one (<see cref="CpuStorage.Start"/>). Pinned arrays live on the pinned
+    /// object heap, which is not compacted and is collected with generation 2: the pool reuses them, and a tensor
+    /// dropped without Dispose waits for a full collection.
     /// </summary>
     internal const int AlignmentBytes = 64;
 
@@ -191,6 +195,8 @@ internal sealed class CpuStorage : Storage
 
     protected internal override void ReturnToPool() => _pool.Return(Array, _capacity);
 
+    // Array data is 8-byte aligned on the 64-bit runtimes the project targets, so a whole number of elements of any
+    // dtype reaches the next boundary.
     private static unsafe int AlignedStart(Array array, int elementBytes)
     {
         long address = (long)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(array));
