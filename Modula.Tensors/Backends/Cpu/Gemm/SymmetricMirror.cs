@@ -14,7 +14,8 @@ namespace Modula.Tensors.Backends.Cpu.Gemm;
 /// A block on the diagonal is transposed aside and each of its rows takes the lanes right of the diagonal from the
 /// transpose. Partial blocks at the edges are copied element by element. On one core of an Intel Xeon (family 6,
 /// model 207) that took a 128 × 128 matrix from 2.9 to 1.6–2.0 µs (the 8 × 8 blocks of before, their diagonal copied
-/// by element, cost 16 % of the Gram product they complete), 65 × 65 from 1.3 to 0.6 µs, 512 × 512 from 27.6 to 26.8 µs.
+/// by element, cost 16 % of the Gram product they complete), 65 × 65 from 1.3 to 0.6 µs, 512 × 512 from 27.6 to
+/// 26.8 µs.
 /// </remarks>
 internal static unsafe class SymmetricMirror
 {
