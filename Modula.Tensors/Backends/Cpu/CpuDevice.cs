@@ -45,11 +45,26 @@ public sealed class CpuDevice : Device
     private static T[] Allocate<T>(long elements)
         where T : unmanaged =>
         elements <= MostElements<T>()
-            ? GC.AllocateUninitializedArray<T>((int)elements + Slack<T>(), pinned: true)
+            ? AlignedArray<T>((int)elements)
             : throw new OutOfMemoryException(
                 FormattableString.Invariant($"CPU: a tensor of {elements:N0} elements is more than one array ")
                     + FormattableString.Invariant($"holds ({MostElements<T>():N0}).")
             );
+
+    /// <summary>A pinned array that holds <paramref name="elements"/> from its <see cref="AlignedStart"/> on: one
+    /// line longer. Tensors' storage and the GEMM's own buffers are made so.</summary>
+    internal static T[] AlignedArray<T>(int elements)
+        where T : unmanaged => GC.AllocateUninitializedArray<T>(elements + Slack<T>(), pinned: true);
+
+    /// <summary>Index of the first element of a pinned array on an <see cref="AlignmentBytes"/> boundary. Array data
+    /// is 8-byte aligned on the 64-bit runtimes the project targets, so a whole number of elements of any dtype
+    /// reaches it.</summary>
+    internal static unsafe int AlignedStart(Array array, int elementBytes)
+    {
+        long address = (long)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(array));
+        int past = (int)(address % AlignmentBytes);
+        return past == 0 ? 0 : (AlignmentBytes - past) / elementBytes;
+    }
 
     private static int _threads = Environment.ProcessorCount;
 
@@ -171,7 +186,7 @@ internal sealed class CpuStorage : Storage
         : base(device, dtype, length)
     {
         Array = array;
-        Start = AlignedStart(array, dtype.SizeOf());
+        Start = CpuDevice.AlignedStart(array, dtype.SizeOf());
         _capacity = capacity;
         _pool = pool;
     }
@@ -194,13 +209,4 @@ internal sealed class CpuStorage : Storage
         where T : unmanaged => ref Unsafe.Add(ref Ref<T>(), offset);
 
     protected internal override void ReturnToPool() => _pool.Return(Array, _capacity);
-
-    // Array data is 8-byte aligned on the 64-bit runtimes the project targets, so a whole number of elements of any
-    // dtype reaches the next boundary.
-    private static unsafe int AlignedStart(Array array, int elementBytes)
-    {
-        long address = (long)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(array));
-        int past = (int)(address % CpuDevice.AlignmentBytes);
-        return past == 0 ? 0 : (CpuDevice.AlignmentBytes - past) / elementBytes;
-    }
 }

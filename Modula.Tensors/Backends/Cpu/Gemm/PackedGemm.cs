@@ -255,9 +255,9 @@ internal static unsafe class PackedGemm<TKernel>
             return a;
         int stride = (int)padded;
         var copy = _rowsApart;
-        if (copy is null || copy.Length < PackingBuffers.Length(m * stride))
-            _rowsApart = copy = PackingBuffers.Make(m * stride);
-        var apart = new MatrixRef<float>(copy, PackingBuffers.AlignedIndex(copy), stride, 1);
+        if (copy is null || copy.Length - CpuDevice.AlignedStart(copy, sizeof(float)) < m * stride)
+            _rowsApart = copy = CpuDevice.AlignedArray<float>(m * stride);
+        var apart = new MatrixRef<float>(copy, CpuDevice.AlignedStart(copy, sizeof(float)), stride, 1);
         CopyRows(a, apart, m, k, (long)m * k < CpuParallel.MinParallelWork ? 1 : Math.Max(1, threads));
         return apart;
     }
@@ -355,8 +355,8 @@ internal static unsafe class PackedGemm<TKernel>
     {
         int mrFull = TKernel.MR,
             nrFull = TKernel.NR;
-        var packA = PackingBuffers.A ??= PackingBuffers.Make(MC * KC);
-        var packB = PackingBuffers.B ??= PackingBuffers.Make(NC * KC);
+        var packA = PackingBuffers.A ??= CpuDevice.AlignedArray<float>(MC * KC);
+        var packB = PackingBuffers.B ??= CpuDevice.AlignedArray<float>(NC * KC);
         bool direct = ReadsAInPlace(a);
         var strided = new StridedA(a.RowStride, a.ColStride);
         fixed (
@@ -367,8 +367,8 @@ internal static unsafe class PackedGemm<TKernel>
                 sb = b.Data
         )
         {
-            float* pa = PackingBuffers.Aligned(bufferA),
-                pb = PackingBuffers.Aligned(bufferB);
+            float* pa = bufferA + CpuDevice.AlignedStart(packA, sizeof(float)),
+                pb = bufferB + CpuDevice.AlignedStart(packB, sizeof(float));
             for (int jc = 0; jc < n; jc += NC)
             {
                 int nc = Math.Min(NC, n - jc);
@@ -658,32 +658,12 @@ internal static unsafe class PackedGemm<TKernel>
 /// <summary>
 /// Each thread's packing buffers, shared by every tile (<see cref="PackedGemm{TKernel}"/> is one class per tile, and a
 /// field there would give each tile its own 4.6 MiB per thread). A thread runs one product at a time, and the
-/// buffers' sizes do not depend on the tile. Each is pinned and a cache line longer than it holds, so that its panels
-/// start on a 64-byte boundary (<see cref="Aligned"/>), as a CPU storage's first element does (<see
-/// cref="CpuDevice.AlignmentBytes"/>). So does the copy of a row-major A that <see
+/// buffers' sizes do not depend on the tile. Each is made by <see cref="CpuDevice.AlignedArray"/>, so that its panels
+/// start on a 64-byte boundary as a CPU storage's first element does; so is the copy of a row-major A that <see
 /// cref="PackedGemm{TKernel}.WithRowsApart"/> makes, whose rows' cache sets are counted from a line's start.
 /// </summary>
-internal static unsafe class PackingBuffers
+internal static class PackingBuffers
 {
-    /// <summary>A buffer for <paramref name="floats"/> floats from an aligned start: pinned, and <see
-    /// cref="Length"/> floats long.</summary>
-    public static float[] Make(int floats) => GC.AllocateUninitializedArray<float>(Length(floats), pinned: true);
-
-    /// <summary>The length of a <see cref="Make"/> buffer for <paramref name="floats"/> floats: a line more.</summary>
-    public static int Length(int floats) => floats + CpuDevice.AlignmentBytes / sizeof(float);
-
-    /// <summary>The index of the first element of a <see cref="Make"/> buffer on a 64-byte boundary.</summary>
-    public static int AlignedIndex(float[] buffer)
-    {
-        fixed (float* start = buffer)
-            return (int)(Aligned(start) - start);
-    }
-
-    /// <summary>The first 64-byte boundary at or after <paramref name="buffer"/> (a fixed pointer into a <see
-    /// cref="Make"/> buffer).</summary>
-    public static float* Aligned(float* buffer) =>
-        (float*)(((nint)buffer + CpuDevice.AlignmentBytes - 1) & ~(nint)(CpuDevice.AlignmentBytes - 1));
-
     /// <summary>Packed rows of A, MC × KC floats.</summary>
     [ThreadStatic]
     public static float[]? A;
