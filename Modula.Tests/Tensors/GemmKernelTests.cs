@@ -490,6 +490,61 @@ public sealed class GemmKernelTests
     }
 
     [TestMethod]
+    public void TheShortTileCostIsOneOverPanelsOfBThatStartOnCacheLines()
+    {
+        // A tensor's storage starts on a 64-byte line (CpuDevice.AlignedArray); rows of 128 floats then start on
+        // lines too, and B's panels are read in place from them. One float further, or rows of 100, they straddle.
+        var data = CpuDevice.AlignedArray<float>(128 * 129);
+        int start = CpuDevice.AlignedStart(data, sizeof(float));
+        double straddling = PackedGemm.ShortTileCost;
+        Assert.AreEqual(1.0, PackedGemm.ShortTileCostOver(new(data, start, 128, 1), 128, 128), "aligned rows");
+        Assert.AreEqual(straddling, PackedGemm.ShortTileCostOver(new(data, start + 1, 128, 1), 128, 128), "+1 float");
+        Assert.AreEqual(straddling, PackedGemm.ShortTileCostOver(new(data, start, 100, 1), 100, 128), "rows of 100");
+        // A B the tile packs lies on lines whatever its layout: column-major, or too large to read in place.
+        Assert.AreEqual(1.0, PackedGemm.ShortTileCostOver(new(data, start + 1, 1, 128), 128, 128), "column-major");
+        var large = new float[1024 * 1024 + 1];
+        Assert.AreEqual(1.0, PackedGemm.ShortTileCostOver(new(large, 1, 1024, 1), 1024, 1024), "1024² packed");
+    }
+
+    [TestMethod]
+    [DataRow(512, 12)]
+    [DataRow(512, 8)]
+    [DataRow(256, 6)]
+    [DataRow(128, 6)]
+    public void ADeclaredSymmetricProductIsExactlySymmetricWithTheFullProductsLowerTriangle(int bits, int tileRows)
+    {
+        // A product declared symmetric whose terms are not (A·B of two unrelated matrices) tells a tile's values above
+        // the diagonal from the mirror's: the result must hold the full product's lower triangle and its exact mirror.
+        // One thread over at most 144 rows mirrors each panel as the next one finishes (PackedGemm.MirrorsByPanel),
+        // where the 12-row tiles of a panel reach back into the rows of the one before; larger or split products
+        // mirror at the end.
+        foreach (var (n, k) in new[] { (20, 9), (45, 33), (100, 64), (128, 128), (144, 40), (150, 70) })
+        foreach (int threads in new[] { 1, 2 })
+        foreach (bool accumulate in new[] { false, true })
+        {
+            int seed = HashCode.Combine(bits, tileRows, n, k, threads, accumulate) & 0xFFFF;
+            var rng = new System.Random(seed);
+            var a = Make(n, k, Layout.RowMajor, rng);
+            var b = Make(k, n, Layout.RowMajor, rng);
+            var start = new float[n * n];
+            for (int i = 0; i < n; i++)
+            for (int j = 0; j <= i; j++)
+                start[i * n + j] = start[j * n + i] = (float)rng.NextDouble();
+            var (symmetric, full) = ((float[])start.Clone(), (float[])start.Clone());
+            Multiply(bits, tileRows, a, b, new(symmetric, 0, n, 1), n, n, k, accumulate, 0.3f, threads, true);
+            Multiply(bits, tileRows, a, b, new(full, 0, n, 1), n, n, k, accumulate, 0.3f, threads, false);
+            string what = $"{bits}-bit {tileRows}-row {n}×{k} threads={threads} accumulate={accumulate} (seed {seed})";
+            for (int i = 0; i < n; i++)
+            for (int j = 0; j <= i; j++)
+            {
+                int lower = BitConverter.SingleToInt32Bits(symmetric[i * n + j]);
+                Assert.AreEqual(BitConverter.SingleToInt32Bits(full[i * n + j]), lower, $"{what}: C[{i}, {j}]");
+                Assert.AreEqual(lower, BitConverter.SingleToInt32Bits(symmetric[j * n + i]), $"{what}: C[{j}, {i}]");
+            }
+        }
+    }
+
+    [TestMethod]
     public void TheSixRowTilesShortFormCoversRowsWithTheFewestComputedRows()
     {
         // Walks the row plan as the driver does over m rows read in place (m ≥ 6): each tile computes its rows, a

@@ -33,7 +33,7 @@ internal static class PackedGemm
         bool mirror = true
     )
     {
-        if (Vector512.IsHardwareAccelerated && PrefersShortTile(m, symmetric && m == n))
+        if (Vector512.IsHardwareAccelerated && PrefersShortTile(m, symmetric && m == n, ShortTileCostOver(b, n, k)))
             PackedGemm<Kernel512Short>.Multiply(a, b, c, m, n, k, accumulate, alpha, threads, symmetric, mirror);
         else if (Vector512.IsHardwareAccelerated)
             PackedGemm<Kernel512>.Multiply(a, b, c, m, n, k, accumulate, alpha, threads, symmetric, mirror);
@@ -66,14 +66,27 @@ internal static class PackedGemm
     internal static readonly bool WideVectorsSplit = SplitsWideVectors();
 
     /// <summary>
-    /// The 8-row tile's time per element of C over the 12-row one's, on an ordinary product: 1 where 512-bit units
-    /// are two 256-bit halves, 1.1 elsewhere. The 8-row tile loads a depth's two B vectors for 16 multiply-adds
-    /// instead of 24. On Zen 4's split units both tiles ran a product of equal work at one speed (384×512×512, 16 ×
+    /// The 8-row tile's time per element of C over the 12-row one's, on an ordinary product whose B is read in place
+    /// from rows that straddle cache lines: 1 where 512-bit units are two 256-bit halves, 1.1 elsewhere. The 8-row
+    /// tile loads a depth's two B vectors for 16 multiply-adds instead of 24, and a load that straddles two lines
+    /// costs two. On Zen 4's split units both tiles ran a product of equal work at one speed (384×512×512, 16 ×
     /// 96×128×128). On full-width units (an Intel Xeon of family 6, model 207) the 12-row tile was 6–20 % faster per
-    /// element on one thread (128³, 128×512×128, 512³, 768³, 96×128×128), though not at 64×128×128, where the two
-    /// were even. Other full-width CPUs (Zen 5 among them) take the Xeon's figure without having been measured.
+    /// element on one thread over such a B (128³, 128×512×128, 512³, 768³, 96×128×128), though not at 64×128×128.
+    /// Other full-width CPUs (Zen 5 among them) take the Xeon's figure without having been measured.
     /// </summary>
     internal static double ShortTileCost { get; } = WideVectorsSplit ? 1.0 : 1.1;
+
+    /// <summary>
+    /// The cost factor of <see cref="PrefersShortTile"/> for a k-deep product over <paramref name="b"/> with n
+    /// columns: <see cref="ShortTileCost"/> where the tile reads B in place from rows that straddle cache lines, else
+    /// 1. Over panels that start on lines (packed ones, or rows of 16 floats from an aligned start, as a tensor's
+    /// storage gives) the Xeon's 8-row tile ran as fast per element as the 12-row one or faster, and it computes
+    /// fewer spare rows: one thread, 128³ 26.5 against 25.8 µs, 128 × 512 × 128 108.9 against 104.1, 1024³ 14.0
+    /// against 13.9 ms; two threads, 1024³ 7.02–7.17 against 6.74–6.81 ms, where the 12-row tile also copies an A
+    /// whose rows lie 4 KiB apart (<see cref="PackedGemm{TKernel}.WithRowsApart"/>).
+    /// </summary>
+    internal static double ShortTileCostOver(MatrixRef<float> b, int n, int k) =>
+        PackedGemm<Kernel512>.PanelsOfBOnLines(b, n, k) ? 1.0 : ShortTileCost;
 
     /// <summary>
     /// True when a symmetric product's diagonal tile that reaches at most a quarter past the tile's left half runs
@@ -185,9 +198,7 @@ internal static unsafe class PackedGemm<TKernel>
         long flops = 2L * m * n * k;
         if (symmetric)
         {
-            MultiplyLower(a, b, c, m, k, accumulate, alpha, flops < ParallelFlops ? 1 : threads);
-            if (mirror)
-                SymmetricMirror.Complete(c, m);
+            MultiplyLower(a, b, c, m, k, accumulate, alpha, flops < ParallelFlops ? 1 : threads, mirror);
             return;
         }
         if (threads <= 1 || flops < ParallelFlops)
@@ -296,9 +307,10 @@ internal static unsafe class PackedGemm<TKernel>
     }
 
     /// <summary>
-    /// The lower triangle of a symmetric C (+)= α·A·B (m × m). Each thread takes a
-    /// band of rows, with boundaries at m·√(t/T) so the bands hold equal shares of the triangle,
-    /// reads or packs B only up to its band's last row and skips the tiles above the diagonal.
+    /// The lower triangle of a symmetric C (+)= α·A·B (m × m), then, with <paramref name="mirror"/>, the upper one
+    /// copied from it. Each thread takes a band of rows, with boundaries at m·√(t/T) so the bands hold equal shares of
+    /// the triangle, reads or packs B only up to its band's last row and skips the tiles above the diagonal. One
+    /// thread over a C of one block (<see cref="MirrorsByPanel"/>) mirrors each panel of columns as it finishes.
     /// </summary>
     private static void MultiplyLower(
         MatrixRef<float> a,
@@ -308,12 +320,18 @@ internal static unsafe class PackedGemm<TKernel>
         int k,
         bool accumulate,
         float alpha,
-        int threads
+        int threads,
+        bool mirror
     )
     {
         int unit = TKernel.MR,
             units = (m + unit - 1) / unit;
         threads = Math.Max(1, Math.Min(threads, units));
+        if (threads == 1 && mirror && MirrorsByPanel(m, k))
+        {
+            MultiplySerial(a, b, c, m, m, k, accumulate, alpha, lowerFrom: 0, mirrorPanels: true);
+            return;
+        }
         int Boundary(int t) => Math.Min(m, (int)Math.Round(units * Math.Sqrt((double)t / threads)) * unit);
         CpuParallel.Run(threads, t =>
         {
@@ -322,7 +340,20 @@ internal static unsafe class PackedGemm<TKernel>
             if (begin < end)
                 MultiplySerial(a.At(begin, 0), b, c.At(begin, 0), end - begin, end, k, accumulate, alpha, begin);
         });
+        if (mirror)
+            SymmetricMirror.Complete(c, m);
     }
+
+    /// <summary>
+    /// True when a symmetric m × m product of depth k on one thread mirrors each NR-column panel of its lower
+    /// triangle once the panel after it is done (<see cref="MultiplySerial"/>), rather than the whole triangle at the
+    /// end: C is one block of rows, columns and depth, so the panels finish one after another, and the mirror's blocks
+    /// divide a panel. A 128 × 128 Gram product (Newton–Schulz's) then mirrors what it has just written, in L1, rather
+    /// than a 64 KiB matrix afterwards: on one core of an Intel Xeon (family 6, model 207), 128³ went from 19.3 to 18.7
+    /// µs, where the product without a mirror takes 17.2.
+    /// </summary>
+    internal static bool MirrorsByPanel(int m, int k) =>
+        m <= MC && m <= NC && k <= KC && TKernel.NR % SymmetricMirror.Block == 0;
 
     /// <summary>
     /// Single-threaded blocked product. A is read where it lies when its rows are contiguous, or its
@@ -337,6 +368,8 @@ internal static unsafe class PackedGemm<TKernel>
     /// the tile or the split over threads.
     /// A non-negative <paramref name="lowerFrom"/> computes only the tiles that reach the diagonal
     /// or below it, taking it as the row index of A's and C's first row within a symmetric product.
+    /// <paramref name="mirrorPanels"/> (a whole symmetric product of one block, <see cref="MirrorsByPanel"/>) mirrors
+    /// each panel of columns onto the upper triangle once the next panel is done.
     /// </summary>
     // Compiled once at full optimization, as are the packers and the tiles: the profile-guided tier-1 build of this
     // loop nest ran 1024³ at 387–388 GFLOP/s (AVX-512) against 414–417, and 188–196 (AVX2) against 197–203.
@@ -350,7 +383,8 @@ internal static unsafe class PackedGemm<TKernel>
         int k,
         bool accumulate,
         float alpha = 1,
-        int lowerFrom = -1
+        int lowerFrom = -1,
+        bool mirrorPanels = false
     )
     {
         int mrFull = TKernel.MR,
@@ -448,7 +482,13 @@ internal static unsafe class PackedGemm<TKernel>
                                 }
                                 ir += mr;
                             }
+                            // The panel before this one is final: this one's tiles, whose rows may reach back into
+                            // it, have written their columns, and later panels' tiles start below its rows.
+                            if (mirrorPanels && jr > 0)
+                                SymmetricMirror.CompleteColumns(c, m, jr - nrFull, jr);
                         }
+                        if (mirrorPanels)
+                            SymmetricMirror.CompleteColumns(c, m, (nc - 1) / nrFull * nrFull, m);
                     }
                 }
             }
@@ -513,6 +553,16 @@ internal static unsafe class PackedGemm<TKernel>
     /// ran 1.6–1.8× slower on 2 threads than when packed (Intel Xeon, family 6, model 207).</remarks>
     internal static bool ReadsBInPlace(MatrixRef<float> b, int kc, int nc) =>
         TKernel.ReadsBInPlace && b.ColStride == 1 && (long)kc * Math.Max(nc, b.RowStride) <= InPlaceBFloats;
+
+    /// <summary>True when every panel of B a k-deep product with n columns reads starts on a cache line: B is packed
+    /// (<see cref="ReadsBInPlace"/> is false for its first block), or its rows hold a multiple of 16 floats from a
+    /// 64-byte boundary.</summary>
+    internal static bool PanelsOfBOnLines(MatrixRef<float> b, int n, int k)
+    {
+        const int Line = CpuDevice.AlignmentBytes / sizeof(float);
+        return !ReadsBInPlace(b, Math.Min(k, KC), Math.Min(n, NC))
+            || (b.RowStride % Line == 0 && (b.Offset - CpuDevice.AlignedStart(b.Data, sizeof(float))) % Line == 0);
+    }
 
     /// <summary>How many of a kc × nc block's first columns are read in place: its full NR-column panels when <see
     /// cref="ReadsBInPlace"/>, else none. A partial panel is always packed, zero-padded: read in place, the tile's

@@ -19,25 +19,43 @@ namespace Modula.Tensors.Backends.Cpu.Gemm;
 /// </remarks>
 internal static unsafe class SymmetricMirror
 {
+    /// <summary>The side of the square blocks <see cref="Complete(MatrixRef{float}, int)"/> works in on this CPU: 16
+    /// where AVX-512 transposes them in registers, else 8.</summary>
+    public static int Block => Transpose16.IsSupported ? 16 : 8;
+
     /// <summary>Mirrors the lower triangle of the leading m × m of <paramref name="c"/> onto its upper one. C's rows
     /// must be contiguous (column stride 1).</summary>
     public static void Complete(MatrixRef<float> c, int m) =>
-        Complete(c, m, Transpose16.IsSupported ? 16 : 8, inRegisters: Transpose8.IsSupported);
+        Complete(c, m, Block, inRegisters: Transpose8.IsSupported);
 
     /// <summary><see cref="Complete(MatrixRef{float}, int)"/> in blocks of <paramref name="block"/> (8, or 16 where
     /// AVX-512 is), transposed in registers or element by element: tests run every form the CPU has.</summary>
-    internal static void Complete(MatrixRef<float> c, int m, int block, bool inRegisters)
+    internal static void Complete(MatrixRef<float> c, int m, int block, bool inRegisters) =>
+        CompleteColumns(c, m, 0, m, block, inRegisters);
+
+    /// <summary>
+    /// Mirrors the lower triangle's columns <paramref name="from"/> to <paramref name="to"/> (exclusive) onto the
+    /// upper triangle's rows of the same numbers: a symmetric product that finishes its lower triangle a panel of
+    /// columns at a time mirrors each panel while it is still in cache. <paramref name="from"/> must be a multiple
+    /// of <see cref="Block"/>, and <paramref name="to"/> one too or m.
+    /// </summary>
+    public static void CompleteColumns(MatrixRef<float> c, int m, int from, int to) =>
+        CompleteColumns(c, m, from, to, Block, inRegisters: Transpose8.IsSupported);
+
+    // The columns' blocks, each with every block below it in the lower triangle; see CompleteColumns above.
+    internal static void CompleteColumns(MatrixRef<float> c, int m, int from, int to, int block, bool inRegisters)
     {
         System.Diagnostics.Debug.Assert(c.ColStride == 1, "SymmetricMirror: C's rows must be contiguous.");
         System.Diagnostics.Debug.Assert(
             block == 8 || (block == 16 && Transpose16.IsSupported),
             "SymmetricMirror: block"
         );
+        System.Diagnostics.Debug.Assert(from % block == 0 && (to % block == 0 || to == m), "SymmetricMirror: columns");
         fixed (float* c0 = c.Data)
         {
             float* data = c0 + c.Offset;
             nint ld = c.RowStride;
-            for (int ib = 0; ib < m; ib += block)
+            for (int ib = from; ib < Math.Min(to, m); ib += block)
             for (int jb = ib; jb < m; jb += block)
             {
                 float* lower = data + jb * ld + ib;
