@@ -113,16 +113,25 @@ public sealed class GemmKernelTests
             int ld = m + 3,
                 offset = 5;
             var before = Enumerable.Range(0, offset + m * ld + 7).Select(i => (float)(i * 0.5 + 1)).ToArray();
-            var c = (float[])before.Clone();
-            SymmetricMirror.Complete(new MatrixRef<float>(c, offset, ld, 1), m, block, inRegisters);
-            string what = $"{block}×{block} blocks, {(inRegisters ? "registers" : "by element")}, m={m}";
-            for (int i = 0; i < c.Length; i++)
+            // Whole, and a panel of columns at a time (one block, then two: a symmetric product's panel), last first.
+            foreach (int panel in new[] { 0, block, 2 * block })
             {
-                int r = (i - offset) / ld,
-                    col = (i - offset) % ld;
-                bool upper = i >= offset && r < m && col < m && col > r;
-                float expected = upper ? before[offset + col * ld + r] : before[i];
-                Assert.AreEqual(expected, c[i], $"{what}: element {i} (row {r}, column {col})");
+                var c = (float[])before.Clone();
+                var matrix = new MatrixRef<float>(c, offset, ld, 1);
+                if (panel == 0)
+                    SymmetricMirror.Complete(matrix, m, block, inRegisters);
+                for (int from = (m - 1) / Math.Max(panel, 1) * panel; panel > 0 && from >= 0; from -= panel)
+                    SymmetricMirror.CompleteColumns(matrix, m, from, Math.Min(from + panel, m), block, inRegisters);
+                string what =
+                    $"{block}×{block} blocks, {(inRegisters ? "registers" : "by element")}, m={m}, panels of {panel}";
+                for (int i = 0; i < c.Length; i++)
+                {
+                    int r = (i - offset) / ld,
+                        col = (i - offset) % ld;
+                    bool upper = i >= offset && r < m && col < m && col > r;
+                    float expected = upper ? before[offset + col * ld + r] : before[i];
+                    Assert.AreEqual(expected, c[i], $"{what}: element {i} (row {r}, column {col})");
+                }
             }
         }
     }
@@ -496,6 +505,14 @@ public sealed class GemmKernelTests
         // lines too, and B's panels are read in place from them. One float further, or rows of 100, they straddle.
         var data = CpuDevice.AlignedArray<float>(128 * 129);
         int start = CpuDevice.AlignedStart(data, sizeof(float));
+        bool OnLines(int offset, int rowStride, int colStride, int n, int k) =>
+            PackedGemm<Kernel512>.PanelsOfBOnLines(new(data, offset, rowStride, colStride), n, k);
+        Assert.IsTrue(OnLines(start, 128, 1, 128, 128), "rows of 128 from an aligned start");
+        Assert.IsTrue(OnLines(start + 16, 128, 1, 112, 128), "from the next line");
+        Assert.IsFalse(OnLines(start + 1, 128, 1, 127, 128), "one float past a line");
+        Assert.IsFalse(OnLines(start, 100, 1, 100, 128), "rows 100 floats apart");
+        Assert.IsTrue(OnLines(start + 1, 1, 128, 128, 128), "column-major: packed");
+        Assert.IsTrue(OnLines(start + 1, 128, 1, 31, 128), "fewer columns than a panel: packed");
         double straddling = PackedGemm.ShortTileCost;
         Assert.AreEqual(1.0, PackedGemm.ShortTileCostOver(new(data, start, 128, 1), 128, 128), "aligned rows");
         Assert.AreEqual(straddling, PackedGemm.ShortTileCostOver(new(data, start + 1, 128, 1), 128, 128), "+1 float");
@@ -517,7 +534,24 @@ public sealed class GemmKernelTests
         // the diagonal from the mirror's: the result must hold the full product's lower triangle and its exact mirror.
         // One thread over at most 144 rows mirrors each panel as the next one finishes (PackedGemm.MirrorsByPanel),
         // where the 12-row tiles of a panel reach back into the rows of the one before; larger or split products
-        // mirror at the end.
+        // mirror at the end. Diagonal tiles run whole and, at 512 bits, as a half and a quarter too.
+        bool machines = PackedGemm.DiagonalHalfAndQuarter;
+        try
+        {
+            foreach (bool pairs in bits == 512 ? new[] { false, true } : new[] { machines })
+            {
+                PackedGemm.DiagonalHalfAndQuarter = pairs;
+                CheckDeclaredSymmetric(bits, tileRows, pairs);
+            }
+        }
+        finally
+        {
+            PackedGemm.DiagonalHalfAndQuarter = machines;
+        }
+    }
+
+    private static void CheckDeclaredSymmetric(int bits, int tileRows, bool pairs)
+    {
         foreach (var (n, k) in new[] { (20, 9), (45, 33), (100, 64), (128, 128), (144, 40), (150, 70) })
         foreach (int threads in new[] { 1, 2 })
         foreach (bool accumulate in new[] { false, true })
@@ -533,7 +567,9 @@ public sealed class GemmKernelTests
             var (symmetric, full) = ((float[])start.Clone(), (float[])start.Clone());
             Multiply(bits, tileRows, a, b, new(symmetric, 0, n, 1), n, n, k, accumulate, 0.3f, threads, true);
             Multiply(bits, tileRows, a, b, new(full, 0, n, 1), n, n, k, accumulate, 0.3f, threads, false);
-            string what = $"{bits}-bit {tileRows}-row {n}×{k} threads={threads} accumulate={accumulate} (seed {seed})";
+            string what =
+                $"{bits}-bit {tileRows}-row {n}×{k} threads={threads} accumulate={accumulate} "
+                + $"pairs={pairs} (seed {seed})";
             for (int i = 0; i < n; i++)
             for (int j = 0; j <= i; j++)
             {

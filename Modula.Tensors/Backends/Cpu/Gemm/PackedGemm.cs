@@ -79,11 +79,11 @@ internal static class PackedGemm
     /// <summary>
     /// The cost factor of <see cref="PrefersShortTile"/> for a k-deep product over <paramref name="b"/> with n
     /// columns: <see cref="ShortTileCost"/> where the tile reads B in place from rows that straddle cache lines, else
-    /// 1. Over panels that start on lines (packed ones, or rows of 16 floats from an aligned start, as a tensor's
-    /// storage gives) the Xeon's 8-row tile ran as fast per element as the 12-row one or faster, and it computes
-    /// fewer spare rows: one thread, 128³ 26.5 against 25.8 µs, 128 × 512 × 128 108.9 against 104.1, 1024³ 14.0
-    /// against 13.9 ms; two threads, 1024³ 7.02–7.17 against 6.74–6.81 ms, where the 12-row tile also copies an A
-    /// whose rows lie 4 KiB apart (<see cref="PackedGemm{TKernel}.WithRowsApart"/>).
+    /// 1. Over panels that start on lines (packed ones, or rows a multiple of 16 floats apart from an aligned start,
+    /// as a tensor's storage gives them) the Xeon's 8-row tile ran as fast per element as the 12-row one or faster,
+    /// and it computes fewer spare rows. 12-row against 8-row, one thread: 128³ 26.5 against 25.8 µs, 128 × 512 ×
+    /// 128 108.9 against 104.1, 1024³ 14.0 against 13.9 ms; two threads, 1024³ 7.02–7.17 against 6.74–6.81 ms, where
+    /// the 12-row tile also copies an A whose rows lie 4 KiB apart (<see cref="PackedGemm{TKernel}.WithRowsApart"/>).
     /// </summary>
     internal static double ShortTileCostOver(MatrixRef<float> b, int n, int k) =>
         PackedGemm<Kernel512>.PanelsOfBOnLines(b, n, k) ? 1.0 : ShortTileCost;
@@ -389,6 +389,12 @@ internal static unsafe class PackedGemm<TKernel>
     {
         int mrFull = TKernel.MR,
             nrFull = TKernel.NR;
+        // Panel by panel, the mirror of a panel must come after every tile that writes its rows: one block of C, and
+        // no tile reaching back more than one panel (MR − 1 ≤ NR).
+        System.Diagnostics.Debug.Assert(
+            !mirrorPanels || (lowerFrom == 0 && n == m && m <= MC && k <= KC && mrFull - 1 <= nrFull),
+            "PackedGemm: mirrorPanels needs a whole symmetric product of one block."
+        );
         var packA = PackingBuffers.A ??= CpuDevice.AlignedArray<float>(MC * KC);
         var packB = PackingBuffers.B ??= CpuDevice.AlignedArray<float>(NC * KC);
         bool direct = ReadsAInPlace(a);
@@ -554,13 +560,14 @@ internal static unsafe class PackedGemm<TKernel>
     internal static bool ReadsBInPlace(MatrixRef<float> b, int kc, int nc) =>
         TKernel.ReadsBInPlace && b.ColStride == 1 && (long)kc * Math.Max(nc, b.RowStride) <= InPlaceBFloats;
 
-    /// <summary>True when every panel of B a k-deep product with n columns reads starts on a cache line: B is packed
-    /// (<see cref="ReadsBInPlace"/> is false for its first block), or its rows hold a multiple of 16 floats from a
-    /// 64-byte boundary.</summary>
+    /// <summary>True when the panels of B a k-deep product with n columns reads start on cache lines: its first block
+    /// reads no panel in place (<see cref="ColumnsReadInPlace"/>: all are packed), or B starts on a 64-byte boundary
+    /// with rows a multiple of 16 floats apart. A guide for the choice of tile only: with k past one block, a short
+    /// last block may be read in place when the first is packed.</summary>
     internal static bool PanelsOfBOnLines(MatrixRef<float> b, int n, int k)
     {
         const int Line = CpuDevice.AlignmentBytes / sizeof(float);
-        return !ReadsBInPlace(b, Math.Min(k, KC), Math.Min(n, NC))
+        return ColumnsReadInPlace(b, Math.Min(k, KC), Math.Min(n, NC)) == 0
             || (b.RowStride % Line == 0 && (b.Offset - CpuDevice.AlignedStart(b.Data, sizeof(float))) % Line == 0);
     }
 
