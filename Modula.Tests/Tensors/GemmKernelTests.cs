@@ -372,13 +372,20 @@ public sealed class GemmKernelTests
         // splits 512-bit multiply-adds, a half and a quarter of the tile: both ways are run here); each element is
         // still the same chain of multiply-adds as in the whole tiles of the ordinary product. Sizes put the
         // diagonal at every offset within a tile, past one 1024-deep block too.
+        EachDiagonalForm(bits, pairs => CheckSymmetricBits(bits, tileRows, pairs));
+    }
+
+    // Runs check(pairs) with the diagonal tiles whole and, at 512 bits, as a half and a quarter too (the form split
+    // 512-bit units take, PackedGemm.DiagonalHalfAndQuarter); other widths keep the machine's setting.
+    private static void EachDiagonalForm(int bits, Action<bool> check)
+    {
         bool machines = PackedGemm.DiagonalHalfAndQuarter;
         try
         {
             foreach (bool pairs in bits == 512 ? new[] { false, true } : new[] { machines })
             {
                 PackedGemm.DiagonalHalfAndQuarter = pairs;
-                CheckSymmetricBits(bits, tileRows, pairs);
+                check(pairs);
             }
         }
         finally
@@ -535,19 +542,7 @@ public sealed class GemmKernelTests
         // One thread over at most 144 rows mirrors each panel as the next one finishes (PackedGemm.MirrorsByPanel),
         // where the 12-row tiles of a panel reach back into the rows of the one before; larger or split products
         // mirror at the end. Diagonal tiles run whole and, at 512 bits, as a half and a quarter too.
-        bool machines = PackedGemm.DiagonalHalfAndQuarter;
-        try
-        {
-            foreach (bool pairs in bits == 512 ? new[] { false, true } : new[] { machines })
-            {
-                PackedGemm.DiagonalHalfAndQuarter = pairs;
-                CheckDeclaredSymmetric(bits, tileRows, pairs);
-            }
-        }
-        finally
-        {
-            PackedGemm.DiagonalHalfAndQuarter = machines;
-        }
+        EachDiagonalForm(bits, pairs => CheckDeclaredSymmetric(bits, tileRows, pairs));
     }
 
     private static void CheckDeclaredSymmetric(int bits, int tileRows, bool pairs)
