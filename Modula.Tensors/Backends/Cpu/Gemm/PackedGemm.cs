@@ -231,6 +231,9 @@ internal static unsafe class PackedGemm<TKernel>
         });
     }
 
+    // Floats in a 64-byte cache line, the boundary tensors' storage and the packing buffers start on.
+    private const int LineFloats = CpuDevice.AlignmentBytes / sizeof(float);
+
     // The span of addresses over which an L1 data cache's sets repeat: 64 sets of 64-byte lines on current x64 cores
     // (Zen 4: 32 KiB of 8 ways; Zen 5 and recent Intel cores: 48 KiB of 12). Rows of A this far apart share a set.
     private const int CacheSetSpan = 4096;
@@ -258,10 +261,9 @@ internal static unsafe class PackedGemm<TKernel>
     {
         if (a.ColStride != 1 || m < TKernel.MR || n < 16 * TKernel.NR || RowsPerCacheSet(a.RowStride) <= CacheWays)
             return a;
-        const int Line = 16; // floats per 64-byte line
-        long padded = (k + Line - 1L) / Line * Line;
-        if (padded / Line % 2 == 0)
-            padded += Line;
+        long padded = (k + LineFloats - 1L) / LineFloats * LineFloats;
+        if (padded / LineFloats % 2 == 0)
+            padded += LineFloats;
         if (m * padded > MaxRowsApartFloats)
             return a;
         int stride = (int)padded;
@@ -352,8 +354,8 @@ internal static unsafe class PackedGemm<TKernel>
     /// than a 64 KiB matrix afterwards: on one core of an Intel Xeon (family 6, model 207), 128³ went from 19.3 to 18.7
     /// µs, where the product without a mirror takes 17.2.
     /// </summary>
-    internal static bool MirrorsByPanel(int m, int k) =>
-        m <= MC && m <= NC && k <= KC && TKernel.NR % SymmetricMirror.Block == 0;
+    // m ≤ MC also keeps the columns to one block, as MC < NC.
+    internal static bool MirrorsByPanel(int m, int k) => m <= MC && k <= KC && TKernel.NR % SymmetricMirror.Block == 0;
 
     /// <summary>
     /// Single-threaded blocked product. A is read where it lies when its rows are contiguous, or its
@@ -566,9 +568,11 @@ internal static unsafe class PackedGemm<TKernel>
     /// last block may be read in place when the first is packed.</summary>
     internal static bool PanelsOfBOnLines(MatrixRef<float> b, int n, int k)
     {
-        const int Line = CpuDevice.AlignmentBytes / sizeof(float);
         return ColumnsReadInPlace(b, Math.Min(k, KC), Math.Min(n, NC)) == 0
-            || (b.RowStride % Line == 0 && (b.Offset - CpuDevice.AlignedStart(b.Data, sizeof(float))) % Line == 0);
+            || (
+                b.RowStride % LineFloats == 0
+                && (b.Offset - CpuDevice.AlignedStart(b.Data, sizeof(float))) % LineFloats == 0
+            );
     }
 
     /// <summary>How many of a kc × nc block's first columns are read in place: its full NR-column panels when <see
