@@ -100,53 +100,53 @@ internal readonly unsafe struct Kernel512 : IMicroKernel
             var b0 = Vector512.Load(b);
             var b1 = TColumns.Half ? b0 : Vector512.Load(b + 16);
             Vector512<float> ai;
-            ai = Vector512.Create(panel.At(a, 0));
+            ai = Vector512.Create(*panel.Address(a, 0));
             c00 = Fma(ai, b0, c00);
             if (!TColumns.Half)
                 c01 = Fma(ai, b1, c01);
-            ai = Vector512.Create(panel.At(a, 1));
+            ai = Vector512.Create(*panel.Address(a, 1));
             c10 = Fma(ai, b0, c10);
             if (!TColumns.Half)
                 c11 = Fma(ai, b1, c11);
-            ai = Vector512.Create(panel.At(a, 2));
+            ai = Vector512.Create(*panel.Address(a, 2));
             c20 = Fma(ai, b0, c20);
             if (!TColumns.Half)
                 c21 = Fma(ai, b1, c21);
-            ai = Vector512.Create(panel.At(a, 3));
+            ai = Vector512.Create(*panel.Address(a, 3));
             c30 = Fma(ai, b0, c30);
             if (!TColumns.Half)
                 c31 = Fma(ai, b1, c31);
-            ai = Vector512.Create(panel.At(a, 4));
+            ai = Vector512.Create(*panel.Address(a, 4));
             c40 = Fma(ai, b0, c40);
             if (!TColumns.Half)
                 c41 = Fma(ai, b1, c41);
-            ai = Vector512.Create(panel.At(a, 5));
+            ai = Vector512.Create(*panel.Address(a, 5));
             c50 = Fma(ai, b0, c50);
             if (!TColumns.Half)
                 c51 = Fma(ai, b1, c51);
-            ai = Vector512.Create(panel.At(a, 6));
+            ai = Vector512.Create(*panel.Address(a, 6));
             c60 = Fma(ai, b0, c60);
             if (!TColumns.Half)
                 c61 = Fma(ai, b1, c61);
-            ai = Vector512.Create(panel.At(a, 7));
+            ai = Vector512.Create(*panel.Address(a, 7));
             c70 = Fma(ai, b0, c70);
             if (!TColumns.Half)
                 c71 = Fma(ai, b1, c71);
             if (twelve)
             {
-                ai = Vector512.Create(panel.At(a, 8));
+                ai = Vector512.Create(*panel.Address(a, 8));
                 c80 = Fma(ai, b0, c80);
                 if (!TColumns.Half)
                     c81 = Fma(ai, b1, c81);
-                ai = Vector512.Create(panel.At(a, 9));
+                ai = Vector512.Create(*panel.Address(a, 9));
                 c90 = Fma(ai, b0, c90);
                 if (!TColumns.Half)
                     c91 = Fma(ai, b1, c91);
-                ai = Vector512.Create(panel.At(a, 10));
+                ai = Vector512.Create(*panel.Address(a, 10));
                 ca0 = Fma(ai, b0, ca0);
                 if (!TColumns.Half)
                     ca1 = Fma(ai, b1, ca1);
-                ai = Vector512.Create(panel.At(a, 11));
+                ai = Vector512.Create(*panel.Address(a, 11));
                 cb0 = Fma(ai, b0, cb0);
                 if (!TColumns.Half)
                     cb1 = Fma(ai, b1, cb1);
@@ -276,20 +276,20 @@ internal readonly unsafe struct Kernel512 : IMicroKernel
         for (int p = 0; p < kc; p++)
         {
             var b0 = Vector256.Load(b);
-            c0 = Vector256.FusedMultiplyAdd(Vector256.Create(panel.At(a, 0)), b0, c0);
-            c1 = Vector256.FusedMultiplyAdd(Vector256.Create(panel.At(a, 1)), b0, c1);
-            c2 = Vector256.FusedMultiplyAdd(Vector256.Create(panel.At(a, 2)), b0, c2);
-            c3 = Vector256.FusedMultiplyAdd(Vector256.Create(panel.At(a, 3)), b0, c3);
-            c4 = Vector256.FusedMultiplyAdd(Vector256.Create(panel.At(a, 4)), b0, c4);
-            c5 = Vector256.FusedMultiplyAdd(Vector256.Create(panel.At(a, 5)), b0, c5);
-            c6 = Vector256.FusedMultiplyAdd(Vector256.Create(panel.At(a, 6)), b0, c6);
-            c7 = Vector256.FusedMultiplyAdd(Vector256.Create(panel.At(a, 7)), b0, c7);
+            c0 = Vector256.FusedMultiplyAdd(Vector256.Create(*panel.Address(a, 0)), b0, c0);
+            c1 = Vector256.FusedMultiplyAdd(Vector256.Create(*panel.Address(a, 1)), b0, c1);
+            c2 = Vector256.FusedMultiplyAdd(Vector256.Create(*panel.Address(a, 2)), b0, c2);
+            c3 = Vector256.FusedMultiplyAdd(Vector256.Create(*panel.Address(a, 3)), b0, c3);
+            c4 = Vector256.FusedMultiplyAdd(Vector256.Create(*panel.Address(a, 4)), b0, c4);
+            c5 = Vector256.FusedMultiplyAdd(Vector256.Create(*panel.Address(a, 5)), b0, c5);
+            c6 = Vector256.FusedMultiplyAdd(Vector256.Create(*panel.Address(a, 6)), b0, c6);
+            c7 = Vector256.FusedMultiplyAdd(Vector256.Create(*panel.Address(a, 7)), b0, c7);
             if (twelve)
             {
-                c8 = Vector256.FusedMultiplyAdd(Vector256.Create(panel.At(a, 8)), b0, c8);
-                c9 = Vector256.FusedMultiplyAdd(Vector256.Create(panel.At(a, 9)), b0, c9);
-                ca = Vector256.FusedMultiplyAdd(Vector256.Create(panel.At(a, 10)), b0, ca);
-                cb = Vector256.FusedMultiplyAdd(Vector256.Create(panel.At(a, 11)), b0, cb);
+                c8 = Vector256.FusedMultiplyAdd(Vector256.Create(*panel.Address(a, 8)), b0, c8);
+                c9 = Vector256.FusedMultiplyAdd(Vector256.Create(*panel.Address(a, 9)), b0, c9);
+                ca = Vector256.FusedMultiplyAdd(Vector256.Create(*panel.Address(a, 10)), b0, ca);
+                cb = Vector256.FusedMultiplyAdd(Vector256.Create(*panel.Address(a, 11)), b0, cb);
             }
             a += panel.Step;
             b += ldb;

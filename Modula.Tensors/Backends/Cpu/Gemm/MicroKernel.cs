@@ -107,11 +107,12 @@ internal readonly struct LeftQuarter : ITileColumns
     public static bool Quarter => true;
 }
 
-/// <summary>How a micro-kernel reads the MR values of A at one depth: element i of the current column, and the step to
-/// the next depth.</summary>
+/// <summary>How a micro-kernel reads the MR values of A at one depth: the address of element i of the current column,
+/// and the step to the next depth. (An address rather than a value, so a tile can broadcast it straight from memory:
+/// see <see cref="IVectorOps{TVector}.BroadcastFrom"/>.)</summary>
 internal unsafe interface IPanelA
 {
-    float At(float* a, int i);
+    float* Address(float* a, int i);
     nint Step { get; }
 }
 
@@ -119,7 +120,7 @@ internal unsafe interface IPanelA
 internal readonly unsafe struct PackedA<TKernel> : IPanelA
     where TKernel : struct, IMicroKernel
 {
-    public float At(float* a, int i) => a[i];
+    public float* Address(float* a, int i) => a + i;
 
     public nint Step => TKernel.MR;
 }
@@ -127,7 +128,7 @@ internal readonly unsafe struct PackedA<TKernel> : IPanelA
 /// <summary>A read in place through its strides.</summary>
 internal readonly unsafe struct StridedA(nint rowStride, nint colStride) : IPanelA
 {
-    public float At(float* a, int i) => a[i * rowStride];
+    public float* Address(float* a, int i) => a + i * rowStride;
 
     public nint Step => colStride;
 }

@@ -224,29 +224,29 @@ internal static unsafe class Tile6x2<TVector, TOps>
     {
         var b0 = TOps.Load(b);
         var b1 = TColumns.Half ? b0 : TOps.Load(b + lanes);
-        var ai = TOps.Broadcast(panel.At(a, 0));
+        var ai = TOps.BroadcastFrom(panel.Address(a, 0));
         c00 = TOps.MultiplyAdd(ai, b0, c00);
         if (!TColumns.Half)
             c01 = TOps.MultiplyAdd(ai, b1, c01);
-        ai = TOps.Broadcast(panel.At(a, 1));
+        ai = TOps.BroadcastFrom(panel.Address(a, 1));
         c10 = TOps.MultiplyAdd(ai, b0, c10);
         if (!TColumns.Half)
             c11 = TOps.MultiplyAdd(ai, b1, c11);
-        ai = TOps.Broadcast(panel.At(a, 2));
+        ai = TOps.BroadcastFrom(panel.Address(a, 2));
         c20 = TOps.MultiplyAdd(ai, b0, c20);
         if (!TColumns.Half)
             c21 = TOps.MultiplyAdd(ai, b1, c21);
-        ai = TOps.Broadcast(panel.At(a, 3));
+        ai = TOps.BroadcastFrom(panel.Address(a, 3));
         c30 = TOps.MultiplyAdd(ai, b0, c30);
         if (!TColumns.Half)
             c31 = TOps.MultiplyAdd(ai, b1, c31);
         if (TRows.Count != 6)
             return;
-        ai = TOps.Broadcast(panel.At(a, 4));
+        ai = TOps.BroadcastFrom(panel.Address(a, 4));
         c40 = TOps.MultiplyAdd(ai, b0, c40);
         if (!TColumns.Half)
             c41 = TOps.MultiplyAdd(ai, b1, c41);
-        ai = TOps.Broadcast(panel.At(a, 5));
+        ai = TOps.BroadcastFrom(panel.Address(a, 5));
         c50 = TOps.MultiplyAdd(ai, b0, c50);
         if (!TColumns.Half)
             c51 = TOps.MultiplyAdd(ai, b1, c51);
