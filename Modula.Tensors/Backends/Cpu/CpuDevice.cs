@@ -107,10 +107,12 @@ public sealed class CpuDevice : Device
 
     /// <summary>
     /// The instruction set the CPU kernels run with on this machine, as benchmarks print it: the
-    /// widest vector extension the runtime reports (<c>avx512</c>, <c>avx2</c>, <c>sse4.2</c>,
-    /// <c>advsimd</c>, or <c>scalar</c>), the GEMM tile's vector width and the elementwise lane
-    /// width in bits, e.g. <c>isa=avx2+fma gemm_bits=256 lane_bits=256</c>. The runtime's knobs
-    /// (<c>DOTNET_EnableAVX512=0</c>, <c>DOTNET_EnableAVX2=0</c>, …) narrow what it reports.
+    /// widest vector extension the runtime reports (<c>avx512</c>, <c>avx2</c>, <c>avx</c>,
+    /// <c>sse4.2</c>, <c>advsimd</c>, or <c>scalar</c>), the GEMM tile's vector width and the
+    /// elementwise lane width in bits, e.g. <c>isa=avx2+fma gemm_bits=256 lane_bits=256</c>. The
+    /// runtime's knobs (<c>DOTNET_EnableAVX512=0</c>, <c>DOTNET_EnableAVX2=0</c>,
+    /// <c>DOTNET_EnableAVX=0</c>) narrow what it reports. AVX without AVX2 runs the 128-bit tile,
+    /// as SSE does, but broadcasts from memory and encodes every instruction with three operands.
     /// </summary>
     public static string InstructionSet
     {
@@ -119,6 +121,7 @@ public sealed class CpuDevice : Device
             string isa =
                 System.Runtime.Intrinsics.X86.Avx512F.IsSupported ? "avx512"
                 : System.Runtime.Intrinsics.X86.Avx2.IsSupported ? "avx2"
+                : System.Runtime.Intrinsics.X86.Avx.IsSupported ? "avx"
                 : System.Runtime.Intrinsics.X86.Sse42.IsSupported ? "sse4.2"
                 : System.Runtime.Intrinsics.Arm.AdvSimd.IsSupported ? "advsimd"
                 : "scalar";
