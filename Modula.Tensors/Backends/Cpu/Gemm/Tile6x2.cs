@@ -224,32 +224,32 @@ internal static unsafe class Tile6x2<TVector, TOps>
     {
         var b0 = TOps.Load(b);
         var b1 = TColumns.Half ? b0 : TOps.Load(b + lanes);
-        var ai = TOps.BroadcastFrom(panel.Address(a, 0));
-        c00 = TOps.MultiplyAdd(ai, b0, c00);
+        var ai = TOps.ScalarFrom(panel.Address(a, 0));
+        c00 = TOps.MultiplyAddScalar(b0, ai, c00);
         if (!TColumns.Half)
-            c01 = TOps.MultiplyAdd(ai, b1, c01);
-        ai = TOps.BroadcastFrom(panel.Address(a, 1));
-        c10 = TOps.MultiplyAdd(ai, b0, c10);
+            c01 = TOps.MultiplyAddScalar(b1, ai, c01);
+        ai = TOps.ScalarFrom(panel.Address(a, 1));
+        c10 = TOps.MultiplyAddScalar(b0, ai, c10);
         if (!TColumns.Half)
-            c11 = TOps.MultiplyAdd(ai, b1, c11);
-        ai = TOps.BroadcastFrom(panel.Address(a, 2));
-        c20 = TOps.MultiplyAdd(ai, b0, c20);
+            c11 = TOps.MultiplyAddScalar(b1, ai, c11);
+        ai = TOps.ScalarFrom(panel.Address(a, 2));
+        c20 = TOps.MultiplyAddScalar(b0, ai, c20);
         if (!TColumns.Half)
-            c21 = TOps.MultiplyAdd(ai, b1, c21);
-        ai = TOps.BroadcastFrom(panel.Address(a, 3));
-        c30 = TOps.MultiplyAdd(ai, b0, c30);
+            c21 = TOps.MultiplyAddScalar(b1, ai, c21);
+        ai = TOps.ScalarFrom(panel.Address(a, 3));
+        c30 = TOps.MultiplyAddScalar(b0, ai, c30);
         if (!TColumns.Half)
-            c31 = TOps.MultiplyAdd(ai, b1, c31);
+            c31 = TOps.MultiplyAddScalar(b1, ai, c31);
         if (TRows.Count != 6)
             return;
-        ai = TOps.BroadcastFrom(panel.Address(a, 4));
-        c40 = TOps.MultiplyAdd(ai, b0, c40);
+        ai = TOps.ScalarFrom(panel.Address(a, 4));
+        c40 = TOps.MultiplyAddScalar(b0, ai, c40);
         if (!TColumns.Half)
-            c41 = TOps.MultiplyAdd(ai, b1, c41);
-        ai = TOps.BroadcastFrom(panel.Address(a, 5));
-        c50 = TOps.MultiplyAdd(ai, b0, c50);
+            c41 = TOps.MultiplyAddScalar(b1, ai, c41);
+        ai = TOps.ScalarFrom(panel.Address(a, 5));
+        c50 = TOps.MultiplyAddScalar(b0, ai, c50);
         if (!TColumns.Half)
-            c51 = TOps.MultiplyAdd(ai, b1, c51);
+            c51 = TOps.MultiplyAddScalar(b1, ai, c51);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

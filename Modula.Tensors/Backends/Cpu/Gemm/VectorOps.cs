@@ -1,5 +1,6 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.Arm;
 using System.Runtime.Intrinsics.X86;
 
 namespace Modula.Tensors.Backends.Cpu.Gemm;
@@ -21,11 +22,17 @@ internal unsafe interface IVectorOps<TVector>
     static abstract TVector Broadcast(float value);
 
     /// <summary>
-    /// The float at <paramref name="source"/> in every lane, read by one broadcasting load where the CPU has one. A
-    /// register tile broadcasts an A value per row and depth: as a load and a shuffle, the shuffle takes an issue port
-    /// the tile's multiplies and adds need.
+    /// The float at <paramref name="source"/> as the multiplier of <see cref="MultiplyAddScalar"/>: in every lane,
+    /// read by one broadcasting load, where the CPU has one, or in lane 0 alone on ARM64, whose multiply-add takes
+    /// its multiplier from one lane of a register. A register tile reads one A value per row and depth; filled by a
+    /// load and then a shuffle (x86 without AVX) or a lane copy (ARM64's <c>dup</c>), the second instruction
+    /// takes an issue port or pipe that the tile's multiplies and adds need.
     /// </summary>
-    static abstract TVector BroadcastFrom(float* source);
+    static abstract TVector ScalarFrom(float* source);
+
+    /// <summary><paramref name="vector"/> times the multiplier <paramref name="scalar"/> (from <see
+    /// cref="ScalarFrom"/>) plus <paramref name="addend"/>, fused where <see cref="MultiplyAdd"/> is.</summary>
+    static abstract TVector MultiplyAddScalar(TVector vector, TVector scalar, TVector addend);
 
     /// <summary>a·b + c, fused where the CPU has FMA (never a software-emulated fused add).</summary>
     static abstract TVector MultiplyAdd(TVector a, TVector b, TVector c);
@@ -48,13 +55,31 @@ internal readonly unsafe struct Ops128 : IVectorOps<Vector128<float>>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vector128<float> Broadcast(float value) => Vector128.Create(value);
 
-    /// <remarks>AVX's <c>vbroadcastss xmm, m32</c> where the CPU has AVX: from <c>Vector128.Create(*source)</c>
-    /// the JIT emits it only with AVX2, and otherwise loads and shuffles (<c>vmovss</c>, <c>vpermilps</c>). On
-    /// Intel's Golden Cove cores the shuffle runs on port 5, one of the two ports that add: in the 6 × 8 tile without
-    /// FMA the six shuffles per depth joined the twelve multiplies and twelve adds on three ports.</remarks>
+    /// <remarks>
+    /// ARM64: <c>ldr s</c>, a load alone, for <c>fmla</c> by element; from <c>Vector128.Create(*source)</c> the JIT
+    /// emits <c>ldr s</c> and <c>dup</c>, and the six <c>dup</c>s per depth of the 6 × 8 tile would share the
+    /// vector pipes with its twelve <c>fmla</c>s. x86: AVX's <c>vbroadcastss xmm, m32</c> where the CPU has AVX;
+    /// from <c>Vector128.Create(*source)</c> the JIT emits it only with AVX2, and otherwise loads and shuffles
+    /// (<c>vmovss</c>, <c>vpermilps</c>). On Intel's Golden Cove cores the shuffle runs on port 5, one of the two
+    /// ports that add: without FMA the tile's six shuffles per depth joined its twelve multiplies and twelve adds
+    /// on three ports.
+    /// </remarks>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static Vector128<float> BroadcastFrom(float* source) =>
-        Avx.IsSupported ? Avx.BroadcastScalarToVector128(source) : Vector128.Create(*source);
+    public static Vector128<float> ScalarFrom(float* source) =>
+        AdvSimd.Arm64.IsSupported ? Vector128.CreateScalarUnsafe(*source)
+        : Avx.IsSupported ? Avx.BroadcastScalarToVector128(source)
+        : Vector128.Create(*source);
+
+    /// <remarks>ARM64: <c>fmla</c> by element, the multiplier in lane 0.</remarks>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector128<float> MultiplyAddScalar(
+        Vector128<float> vector,
+        Vector128<float> scalar,
+        Vector128<float> addend
+    ) =>
+        AdvSimd.Arm64.IsSupported
+            ? AdvSimd.Arm64.FusedMultiplyAddBySelectedScalar(addend, vector, scalar, 0)
+            : Vector128.MultiplyAddEstimate(scalar, vector, addend);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vector128<float> MultiplyAdd(Vector128<float> a, Vector128<float> b, Vector128<float> c) =>
@@ -83,7 +108,14 @@ internal readonly unsafe struct Ops256 : IVectorOps<Vector256<float>>
 
     /// <remarks>The JIT emits <c>vbroadcastss ymm, m32</c> for this.</remarks>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static Vector256<float> BroadcastFrom(float* source) => Vector256.Create(*source);
+    public static Vector256<float> ScalarFrom(float* source) => Vector256.Create(*source);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<float> MultiplyAddScalar(
+        Vector256<float> vector,
+        Vector256<float> scalar,
+        Vector256<float> addend
+    ) => Vector256.MultiplyAddEstimate(scalar, vector, addend);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vector256<float> MultiplyAdd(Vector256<float> a, Vector256<float> b, Vector256<float> c) =>
@@ -111,7 +143,14 @@ internal readonly unsafe struct Ops512 : IVectorOps<Vector512<float>>
     public static Vector512<float> Broadcast(float value) => Vector512.Create(value);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static Vector512<float> BroadcastFrom(float* source) => Vector512.Create(*source);
+    public static Vector512<float> ScalarFrom(float* source) => Vector512.Create(*source);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector512<float> MultiplyAddScalar(
+        Vector512<float> vector,
+        Vector512<float> scalar,
+        Vector512<float> addend
+    ) => Vector512.FusedMultiplyAdd(scalar, vector, addend);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vector512<float> MultiplyAdd(Vector512<float> a, Vector512<float> b, Vector512<float> c) =>
