@@ -8,10 +8,10 @@ namespace Modula.Tensors.Backends.Cpu.Gemm;
 /// Measures the multiply-add throughput the GEMM's tile width can reach on this machine: each
 /// thread runs fourteen independent accumulator chains in registers, with no memory traffic, so
 /// the figure is the ceiling a GEMM is judged against, measured instead of computed from a nominal
-/// clock. Twelve hide a fused multiply-add's latency on two pipes; without FMA a link of the chain
-/// is a multiply and then an add (about 6 cycles) on three pipes, where twelve measured 61 GFLOP/s
-/// on 2 cores that a 128-bit GEMM exceeded, and fourteen 65. (Fourteen and the two constants fill
-/// the 16 registers of SSE and AVX2.)
+/// clock. Twelve would hide a fused multiply-add's latency on two pipes. Without FMA a link of a
+/// chain is a multiply and then an add, and twelve chains only just fill three pipes: they read
+/// about 6 % below what the 128-bit GEMM reaches (docs/benchmarks.md). Fourteen and the two
+/// constants fill the 16 registers of SSE and AVX2.
 /// </summary>
 internal static class FmaPeak
 {

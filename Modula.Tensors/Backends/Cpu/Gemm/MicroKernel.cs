@@ -108,8 +108,8 @@ internal readonly struct LeftQuarter : ITileColumns
 }
 
 /// <summary>How a micro-kernel reads the MR values of A at one depth: the address of element i of the current column,
-/// and the step to the next depth. (An address rather than a value, so a tile can broadcast it straight from memory:
-/// see <see cref="IVectorOps{TVector}.ScalarFrom"/>.)</summary>
+/// and the step to the next depth. (An address rather than a value, so a tile can load it straight from memory into
+/// the form its multiply-add takes: see <see cref="IVectorOps{TVector}.ScalarFrom"/>.)</summary>
 internal unsafe interface IPanelA
 {
     float* Address(float* a, int i);

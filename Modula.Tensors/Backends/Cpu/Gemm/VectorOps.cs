@@ -57,12 +57,11 @@ internal readonly unsafe struct Ops128 : IVectorOps<Vector128<float>>
 
     /// <remarks>
     /// ARM64: <c>ldr s</c>, a load alone, for <c>fmla</c> by element; from <c>Vector128.Create(*source)</c> the JIT
-    /// emits <c>ldr s</c> and <c>dup</c>, and the six <c>dup</c>s per depth of the 6 × 8 tile would share the
-    /// vector pipes with its twelve <c>fmla</c>s. x86: AVX's <c>vbroadcastss xmm, m32</c> where the CPU has AVX;
-    /// from <c>Vector128.Create(*source)</c> the JIT emits it only with AVX2, and otherwise loads and shuffles
-    /// (<c>vmovss</c>, <c>vpermilps</c>). On Intel's Golden Cove cores the shuffle runs on port 5, one of the two
-    /// ports that add: without FMA the tile's six shuffles per depth joined its twelve multiplies and twelve adds
-    /// on three ports.
+    /// emits <c>ldr s</c> and <c>dup</c>, six <c>dup</c>s per depth of the 6 × 8 tile on the vector pipes beside
+    /// its twelve <c>fmla</c>s. x86: AVX's <c>vbroadcastss xmm, m32</c> where the CPU has AVX; from
+    /// <c>Vector128.Create(*source)</c> the JIT emits it only with AVX2, and otherwise a load and a shuffle
+    /// (<c>vmovss</c>, <c>vpermilps</c>), six shuffles per depth on ports that the tile's twelve multiplies and
+    /// twelve adds need when there is no FMA.
     /// </remarks>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vector128<float> ScalarFrom(float* source) =>
