@@ -78,7 +78,7 @@ internal readonly unsafe struct Ops128 : IVectorOps<Vector128<float>>
     ) =>
         AdvSimd.Arm64.IsSupported
             ? AdvSimd.Arm64.FusedMultiplyAddBySelectedScalar(addend, vector, scalar, 0)
-            : Vector128.MultiplyAddEstimate(scalar, vector, addend);
+            : MultiplyAdd(scalar, vector, addend);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vector128<float> MultiplyAdd(Vector128<float> a, Vector128<float> b, Vector128<float> c) =>
@@ -114,7 +114,7 @@ internal readonly unsafe struct Ops256 : IVectorOps<Vector256<float>>
         Vector256<float> vector,
         Vector256<float> scalar,
         Vector256<float> addend
-    ) => Vector256.MultiplyAddEstimate(scalar, vector, addend);
+    ) => MultiplyAdd(scalar, vector, addend);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vector256<float> MultiplyAdd(Vector256<float> a, Vector256<float> b, Vector256<float> c) =>
@@ -149,7 +149,7 @@ internal readonly unsafe struct Ops512 : IVectorOps<Vector512<float>>
         Vector512<float> vector,
         Vector512<float> scalar,
         Vector512<float> addend
-    ) => Vector512.FusedMultiplyAdd(scalar, vector, addend);
+    ) => MultiplyAdd(scalar, vector, addend);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vector512<float> MultiplyAdd(Vector512<float> a, Vector512<float> b, Vector512<float> c) =>
