@@ -566,14 +566,12 @@ internal static unsafe class PackedGemm<TKernel>
     /// reads no panel in place (<see cref="ColumnsReadInPlace"/>: all are packed), or B starts on a 64-byte boundary
     /// with rows a multiple of 16 floats apart. A guide for the choice of tile only: with k past one block, a short
     /// last block may be read in place when the first is packed.</summary>
-    internal static bool PanelsOfBOnLines(MatrixRef<float> b, int n, int k)
-    {
-        return ColumnsReadInPlace(b, Math.Min(k, KC), Math.Min(n, NC)) == 0
-            || (
-                b.RowStride % LineFloats == 0
-                && (b.Offset - CpuDevice.AlignedStart(b.Data, sizeof(float))) % LineFloats == 0
-            );
-    }
+    internal static bool PanelsOfBOnLines(MatrixRef<float> b, int n, int k) =>
+        ColumnsReadInPlace(b, Math.Min(k, KC), Math.Min(n, NC)) == 0
+        || (
+            b.RowStride % LineFloats == 0
+            && (b.Offset - CpuDevice.AlignedStart(b.Data, sizeof(float))) % LineFloats == 0
+        );
 
     /// <summary>How many of a kc × nc block's first columns are read in place: its full NR-column panels when <see
     /// cref="ReadsBInPlace"/>, else none. A partial panel is always packed, zero-padded: read in place, the tile's
