@@ -88,11 +88,14 @@ public static class BenchCommand
                 where P is the multiply-add ceiling measured in registers at the tile's width (on at most as
                 many threads as the machine has processors, as more add no multiply-add units); on the CPU
                 each shape also prints its share of it (of_peak=). Other devices print 'device D' instead.
-                Each timed run repeats the product enough times to last about 20 ms (at least once).
+                Each timed run repeats the product enough times to last about 20 ms (at least once). Untimed
+                products come first, for at least 1.5 s before the first shape's samples (the runtime's
+                optimized code replaces its first code by then).
                 --threads sets CPU worker threads (default: all cores); --repeat the timed runs (default 30).
                 gpt-step times full training steps (forward, backward, update) of Modula v1's GPT (default:
                 width 128, 4 heads, 4 blocks, batch 12 × 64 tokens; the size flags change it) for each
-                optimizer and prints one line each:
+                optimizer and prints one line each, timing --steps steps after --warmup untimed ones (with any,
+                the first optimizer's go on until 1.5 s have passed):
                   gpt-step optimizer=O device=D threads=T median_ms=X forward_ms=F backward_ms=B update_ms=U
                 and one of device work per step (means over the timed steps; the bench's own synchronizations
                 between phases are not counted; zeros on the CPU device, which launches nothing):
@@ -197,15 +200,19 @@ public static class BenchCommand
         using var c = Ops.Zeros(new Shape(shape.Batch, shape.M, shape.N), device: device);
         // One untimed product compiles and warms up; the second's time sets how many products make a sample of
         // ~20 ms, so timer resolution does not matter and a slow device (the ILGPU simulator) is not run for hours.
+        // The first shape's products then go on untimed until the runtime's optimized code runs (Measure.WarmUp).
+        Measure.StillWarming();
         Ops.MatMulInto(a, b, c, accumulate: false, shape.TransposeA, shape.TransposeB);
         c.Item0();
         var once = Stopwatch.StartNew();
         Ops.MatMulInto(a, b, c, accumulate: false, shape.TransposeA, shape.TransposeB);
         c.Item0();
         int inner = (int)Math.Clamp(20 / Math.Max(once.Elapsed.TotalMilliseconds, 1e-4), 1, 100_000);
-        for (int i = 0; inner > 1 && i < 2 * inner; i++) // a product slower than a sample is warm already
+        for (int i = 0; (inner > 1 && i < 2 * inner) || Measure.StillWarming(); i++)
+        {
             Ops.MatMulInto(a, b, c, accumulate: false, shape.TransposeA, shape.TransposeB);
-        c.Item0();
+            c.Item0(); // a device's queue must not run ahead of the clock
+        }
         var samples = new double[repeat];
         for (int r = 0; r < repeat; r++)
         {

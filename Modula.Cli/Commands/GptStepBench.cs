@@ -59,11 +59,12 @@ public static class GptStepBench
             var forward = new List<double>();
             var backward = new List<double>();
             var counts = new PhaseCounts();
-            for (int i = 0; i < warmup + steps; i++)
+            // Warm-up steps, and with any at all, more until the process has warmed up for Measure.WarmUp.
+            for (int i = 0; i < warmup || (warmup > 0 && Measure.StillWarming()); i++)
+                TimedStep(run, device);
+            for (int i = 0; i < steps; i++)
             {
-                var (f, b, u) = TimedStep(run, device, i < warmup ? null : counts);
-                if (i < warmup)
-                    continue;
+                var (f, b, u) = TimedStep(run, device, counts);
                 forward.Add(f);
                 backward.Add(b);
                 total.Add(f + b + u);
