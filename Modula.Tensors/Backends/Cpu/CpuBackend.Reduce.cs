@@ -108,7 +108,8 @@ internal sealed partial class CpuBackend
         where T : unmanaged, IFloatingPointIeee754<T>
         where TOp : struct, IReduceOp
     {
-        if (row.Length <= ReduceBlock)
+        // A float32 norm sums in float64 (NormReduce), which one pass over any row keeps near float32's last bit.
+        if (row.Length <= ReduceBlock || (typeof(TOp) == typeof(NormReduce) && typeof(T) == typeof(float)))
             return op.Reduce<T>(row);
         int blocks = (row.Length + PartBlock - 1) / PartBlock;
         var partials = ArrayPool<double>.Shared.Rent(blocks);
