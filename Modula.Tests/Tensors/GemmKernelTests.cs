@@ -4,7 +4,8 @@ using Modula.Tensors.Backends.Cpu.Gemm;
 namespace Modula.Tests.Tensors;
 
 /// <summary>
-/// Every register tile of the CPU GEMM (512-bit of 12 and 8 rows, 256- and 128-bit) against a float64 product, on
+/// Every register tile of the CPU GEMM (512-bit of 12 and 8 rows, 256- and 128-bit, the 128-bit one also over a spread
+/// A as x86 without AVX takes it) against a float64 product, on
 /// whatever machine runs the tests: a tile wider than the hardware runs emulated (slowly, so the
 /// sizes stay small) and is still checked, so no width's code can rot on a machine that would
 /// not pick it. <see cref="MatMulTests"/> covers the tile the machine picks through <c>Ops</c>.
@@ -12,6 +13,10 @@ namespace Modula.Tests.Tensors;
 [TestClass]
 public sealed class GemmKernelTests
 {
+    /// <summary>The row count that stands for <see cref="Kernel128Spread"/> (6 rows, A packed spread) in the tests'
+    /// (bits, rows) pairs.</summary>
+    private const int SpreadTile = -6;
+
     /// <summary>How an operand is laid out in its buffer.</summary>
     public enum Layout
     {
@@ -48,6 +53,7 @@ public sealed class GemmKernelTests
     [DataRow(512, 8)]
     [DataRow(256, 6)]
     [DataRow(128, 6)]
+    [DataRow(128, SpreadTile)]
     public void EveryTileMatchesFloat64OnEveryLayout(int bits, int tileRows)
     {
         foreach (var (m, n, k) in Sizes)
@@ -62,6 +68,7 @@ public sealed class GemmKernelTests
     [DataRow(512, 8)]
     [DataRow(256, 6)]
     [DataRow(128, 6)]
+    [DataRow(128, SpreadTile)]
     public void GramProductsComputeTheLowerTriangleAndMirrorIt(int bits, int tileRows)
     {
         // C = α·XᵀX (and X·Xᵀ) read from one buffer: only the lower triangle is computed, on 1 and
@@ -141,6 +148,7 @@ public sealed class GemmKernelTests
     [DataRow(512, 8)]
     [DataRow(256, 6)]
     [DataRow(128, 6)]
+    [DataRow(128, SpreadTile)]
     public void RowsInOneCacheSetAreCopiedApartAndStillMatchFloat64(int bits, int tileRows)
     {
         // A row-major A whose rows lie 4 KiB (or a multiple) apart puts a whole tile's rows into one L1 set. A wide
@@ -154,6 +162,7 @@ public sealed class GemmKernelTests
             (512, 8) => (Kernel512Short.MR, Kernel512Short.NR),
             (256, 6) => (Kernel256.MR, Kernel256.NR),
             (128, 6) => (Kernel128.MR, Kernel128.NR),
+            (128, SpreadTile) => (Kernel128Spread.MR, Kernel128Spread.NR),
             _ => throw new ArgumentException($"no {bits}-bit tile of {tileRows} rows"),
         };
         Assert.AreEqual(mr, RowsPerCacheSet(bits, tileRows, 1024), "rows 4 KiB apart share one set");
@@ -309,6 +318,7 @@ public sealed class GemmKernelTests
     [DataRow(512, 8)]
     [DataRow(256, 6)]
     [DataRow(128, 6)]
+    [DataRow(128, SpreadTile)]
     public void AFarApartColumnMajorAIsPackedAndGivesTheBitsOfARowMajorOne(int bits, int tileRows)
     {
         // A column-major A whose columns lie PackedColumnStride floats apart or more is packed (ReadsAInPlace), one
@@ -366,6 +376,7 @@ public sealed class GemmKernelTests
     [DataRow(512, 8)]
     [DataRow(256, 6)]
     [DataRow(128, 6)]
+    [DataRow(128, SpreadTile)]
     public void ASymmetricProductsLowerTriangleHasTheBitsOfTheFullProduct(int bits, int tileRows)
     {
         // The tiles a symmetric product's diagonal crosses run narrow forms (a quarter, a half, or, where the CPU
@@ -535,6 +546,7 @@ public sealed class GemmKernelTests
     [DataRow(512, 8)]
     [DataRow(256, 6)]
     [DataRow(128, 6)]
+    [DataRow(128, SpreadTile)]
     public void ADeclaredSymmetricProductIsExactlySymmetricWithTheFullProductsLowerTriangle(int bits, int tileRows)
     {
         // A product declared symmetric whose terms are not (A·B of two unrelated matrices) tells a tile's values above
@@ -614,6 +626,7 @@ public sealed class GemmKernelTests
             (512, 8) => PackedGemm<Kernel512Short>.WithRowsApart(a, m, n, k, threads),
             (256, 6) => PackedGemm<Kernel256>.WithRowsApart(a, m, n, k, threads),
             (128, 6) => PackedGemm<Kernel128>.WithRowsApart(a, m, n, k, threads),
+            (128, SpreadTile) => PackedGemm<Kernel128Spread>.WithRowsApart(a, m, n, k, threads),
             _ => throw new ArgumentException($"no {bits}-bit tile of {tileRows} rows"),
         };
         return !ReferenceEquals(read.Data, a.Data);
@@ -626,6 +639,7 @@ public sealed class GemmKernelTests
             (512, 8) => PackedGemm<Kernel512Short>.RowsPerCacheSet(rowStride),
             (256, 6) => PackedGemm<Kernel256>.RowsPerCacheSet(rowStride),
             (128, 6) => PackedGemm<Kernel128>.RowsPerCacheSet(rowStride),
+            (128, SpreadTile) => PackedGemm<Kernel128Spread>.RowsPerCacheSet(rowStride),
             _ => throw new ArgumentException($"no {bits}-bit tile of {tileRows} rows"),
         };
 
@@ -726,6 +740,9 @@ public sealed class GemmKernelTests
                 break;
             case (128, 6):
                 PackedGemm<Kernel128>.Multiply(a, b, c, m, n, k, accumulate, alpha, threads, symmetric);
+                break;
+            case (128, SpreadTile):
+                PackedGemm<Kernel128Spread>.Multiply(a, b, c, m, n, k, accumulate, alpha, threads, symmetric);
                 break;
             default:
                 throw new ArgumentException($"no {bits}-bit tile of {tileRows} rows");

@@ -4,7 +4,8 @@ using System.Runtime.Intrinsics;
 namespace Modula.Tensors.Backends.Cpu.Gemm;
 
 /// <summary>
-/// The 128-bit tile (ARM64 AdvSimd, x86 SSE): 6 rows × 8 columns of <c>Vector128</c>
+/// The 128-bit tile (ARM64 AdvSimd; x86 with AVX but not AVX2, and without AVX over a spread A: <see
+/// cref="Kernel128Spread"/>): 6 rows × 8 columns of <c>Vector128</c>
 /// (<see cref="Tile6x2{TVector, TOps}"/>); it fits SSE's 16 registers and leaves half of ARM64's
 /// 32 free.
 /// </summary>
@@ -19,6 +20,8 @@ internal readonly unsafe struct Kernel128 : IMicroKernel
 
     /// <summary>No quarter form: a quarter of its columns is less than a vector.</summary>
     public static bool HasQuarter => false;
+
+    public static int ACopies => 1;
 
     /// <summary>The short form: 4 rows (<see cref="Tile6x2{TVector, TOps}"/>).</summary>
     public static int ShortMR => Tile6x2<Vector128<float>, Ops128>.ShortRows;

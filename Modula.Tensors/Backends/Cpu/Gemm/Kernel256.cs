@@ -16,6 +16,8 @@ internal readonly unsafe struct Kernel256 : IMicroKernel
     /// <summary>No quarter form: a quarter of its columns is less than a vector.</summary>
     public static bool HasQuarter => false;
 
+    public static int ACopies => 1;
+
     /// <summary>The short form: 4 rows (<see cref="Tile6x2{TVector, TOps}"/>).</summary>
     public static int ShortMR => Tile6x2<Vector256<float>, Ops256>.ShortRows;
 

@@ -20,6 +20,8 @@ internal readonly unsafe struct Kernel512 : IMicroKernel
     /// <summary>Has a quarter form, 8 columns of <c>Vector256</c> (<see cref="RunQuarter"/>).</summary>
     public static bool HasQuarter => true;
 
+    public static int ACopies => 1;
+
     /// <summary>No short form: the 8-row tile is a tile of its own (<see cref="Kernel512Short"/>).</summary>
     public static int ShortMR => MR;
 
@@ -392,6 +394,8 @@ internal readonly unsafe struct Kernel512Short : IMicroKernel
     public static int Bits => Kernel512.Bits;
     public static bool ReadsBInPlace => Kernel512.ReadsBInPlace;
     public static bool HasQuarter => Kernel512.HasQuarter;
+
+    public static int ACopies => 1;
     public static int ShortMR => MR;
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

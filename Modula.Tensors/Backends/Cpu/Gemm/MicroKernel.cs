@@ -27,6 +27,13 @@ internal unsafe interface IMicroKernel
     /// <summary>True when the tile has a <see cref="LeftQuarter"/> form.</summary>
     static abstract bool HasQuarter { get; }
 
+    /// <summary>
+    /// Copies of each value of A in a packed panel: 1, or a vector's lanes for a tile that loads A's values already
+    /// spread over the lanes (<see cref="Kernel128Spread"/>). Such a tile always packs A (<see
+    /// cref="PackedGemm{TKernel}.ReadsAInPlace"/>).
+    /// </summary>
+    static abstract int ACopies { get; }
+
     /// <summary>Rows of the tile's short form, which <see cref="Run"/> takes when asked for at most that many rows;
     /// MR when it has none. The driver covers rows that MR does not divide with short tiles where they compute fewer
     /// rows than a shifted whole one (<see cref="PackedGemm{TKernel}.TileRows"/>).</summary>
@@ -114,15 +121,22 @@ internal unsafe interface IPanelA
 {
     float* Address(float* a, int i);
     nint Step { get; }
+
+    /// <summary>True when <see cref="Address"/> holds the value in each of a vector's lanes: a tile loads it as a
+    /// vector rather than broadcasting one float.</summary>
+    bool Spread { get; }
 }
 
-/// <summary>A packed panel: the MR values of a depth are contiguous, depths MR apart.</summary>
+/// <summary>A packed panel: the MR values of a depth are contiguous (each <see cref="IMicroKernel.ACopies"/> times),
+/// depths MR values apart.</summary>
 internal readonly unsafe struct PackedA<TKernel> : IPanelA
     where TKernel : struct, IMicroKernel
 {
-    public float* Address(float* a, int i) => a + i;
+    public float* Address(float* a, int i) => a + i * TKernel.ACopies;
 
-    public nint Step => TKernel.MR;
+    public nint Step => TKernel.MR * TKernel.ACopies;
+
+    public bool Spread => TKernel.ACopies > 1;
 }
 
 /// <summary>A read in place through its strides.</summary>
@@ -131,6 +145,8 @@ internal readonly unsafe struct StridedA(nint rowStride, nint colStride) : IPane
     public float* Address(float* a, int i) => a + i * rowStride;
 
     public nint Step => colStride;
+
+    public bool Spread => false;
 }
 
 /// <summary>Shared pieces of the micro-kernels: the scalar column pack and the edge-tile store.</summary>

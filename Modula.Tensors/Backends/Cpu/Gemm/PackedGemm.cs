@@ -39,6 +39,8 @@ internal static class PackedGemm
             PackedGemm<Kernel512>.Multiply(a, b, c, m, n, k, accumulate, alpha, threads, symmetric, mirror);
         else if (Vector256.IsHardwareAccelerated)
             PackedGemm<Kernel256>.Multiply(a, b, c, m, n, k, accumulate, alpha, threads, symmetric, mirror);
+        else if (Kernel128Spread.IsChosen && n >= Kernel128Spread.MinColumns)
+            PackedGemm<Kernel128Spread>.Multiply(a, b, c, m, n, k, accumulate, alpha, threads, symmetric, mirror);
         else
             PackedGemm<Kernel128>.Multiply(a, b, c, m, n, k, accumulate, alpha, threads, symmetric, mirror);
     }
@@ -153,7 +155,11 @@ internal static unsafe class PackedGemm<TKernel>
     // Depth of a block of B. A packed 32-column B micro-panel this deep (128 KiB) streams from L2;
     // measured on Zen 5 it beats 256-deep, L1-sized panels by 5–25 % (fewer passes over C, fewer
     // kernel calls), most for the weight gradients' depth-768 products.
-    private const int KC = 1024;
+    private const int BlockDepth = 1024;
+
+    // The depth of a block for this tile: a tile whose packed A holds each value ACopies times takes blocks that
+    // much shallower, so that a packed block of A keeps its size (MC × BlockDepth floats) and stays in L2.
+    private static int KC => BlockDepth / TKernel.ACopies;
     private const int MC = 144; // rows of A packed at once (~576 KiB), a multiple of every MR
     private const int NC = 1024; // columns of B packed at once (~4 MiB), a multiple of every NR
 
@@ -397,8 +403,8 @@ internal static unsafe class PackedGemm<TKernel>
             !mirrorPanels || (lowerFrom == 0 && n == m && m <= MC && k <= KC && mrFull - 1 <= nrFull),
             "PackedGemm: mirrorPanels needs a whole symmetric product of one block."
         );
-        var packA = PackingBuffers.A ??= CpuDevice.AlignedArray<float>(MC * KC);
-        var packB = PackingBuffers.B ??= CpuDevice.AlignedArray<float>(NC * KC);
+        var packA = PackingBuffers.A ??= CpuDevice.AlignedArray<float>(MC * BlockDepth);
+        var packB = PackingBuffers.B ??= CpuDevice.AlignedArray<float>(NC * BlockDepth);
         bool direct = ReadsAInPlace(a);
         var strided = new StridedA(a.RowStride, a.ColStride);
         fixed (
@@ -454,7 +460,7 @@ internal static unsafe class PackedGemm<TKernel>
                                         lowerFrom >= 0,
                                         default(PackedA<TKernel>),
                                         kc,
-                                        pa + (ir - full) * kc,
+                                        pa + (ir - full) * kc * TKernel.ACopies,
                                         bPanel,
                                         ldb,
                                         packedTile,
@@ -515,10 +521,11 @@ internal static unsafe class PackedGemm<TKernel>
 
     /// <summary>
     /// True when the tiles read A where it lies: its rows are contiguous, or its columns are and lie less than
-    /// <see cref="PackedColumnStride"/> floats apart. Otherwise A is packed into MR-row panels.
+    /// <see cref="PackedColumnStride"/> floats apart, and the tile takes A's values one float each (<see
+    /// cref="IMicroKernel.ACopies"/>). Otherwise A is packed into MR-row panels.
     /// </summary>
     internal static bool ReadsAInPlace(MatrixRef<float> a) =>
-        a.ColStride == 1 || (a.RowStride == 1 && a.ColStride < PackedColumnStride);
+        TKernel.ACopies == 1 && (a.ColStride == 1 || (a.RowStride == 1 && a.ColStride < PackedColumnStride));
 
     /// <summary>
     /// Rows of the next tile over <paramref name="remaining"/> rows of A read in place: the short form's (<see
@@ -631,10 +638,16 @@ internal static unsafe class PackedGemm<TKernel>
             TKernel.Run<TA, AllColumns>(panel, kc, a, b, ldb, c, ldc, skip, mr, nr, overwrite, alpha);
     }
 
-    /// <summary>Packs A[0..mc, 0..kc] into MR-row panels laid out k-major: panel[p·MR + i].</summary>
+    /// <summary>Packs A[0..mc, 0..kc] into MR-row panels laid out k-major: panel[p·MR + i], or for a tile that takes
+    /// A's values spread (<see cref="IMicroKernel.ACopies"/>), each value that many times.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void PackA(MatrixRef<float> a, int mc, int kc, float* dst)
     {
+        if (TKernel.ACopies > 1)
+        {
+            PackSpreadA(a, mc, kc, dst);
+            return;
+        }
         int mrFull = TKernel.MR;
         fixed (float* src0 = a.Data)
         {
@@ -671,6 +684,33 @@ internal static unsafe class PackedGemm<TKernel>
                     else
                         for (int p = 0; p < kc; p++)
                             panel[p * mrFull + i] = row[p * cs];
+                }
+            }
+        }
+    }
+
+    /// <summary>
+    /// PackA for a spread tile: panel[(p·MR + i)·4 + lane] = A[i, p] for every lane (zero past the last row), one
+    /// vector store per value. 128-bit vectors only, the one spread tile's (<see cref="Kernel128Spread"/>).
+    /// </summary>
+    private static void PackSpreadA(MatrixRef<float> a, int mc, int kc, float* dst)
+    {
+        System.Diagnostics.Debug.Assert(TKernel.ACopies == Vector128<float>.Count, "PackedGemm: spread A is 128-bit");
+        int mrFull = TKernel.MR;
+        fixed (float* src0 = a.Data)
+        {
+            float* src = src0 + a.Offset;
+            int rs = a.RowStride,
+                cs = a.ColStride;
+            for (int ir = 0; ir < mc; ir += mrFull)
+            {
+                int mr = Math.Min(mrFull, mc - ir);
+                float* panel = dst + ir * kc * TKernel.ACopies;
+                for (int p = 0; p < kc; p++)
+                for (int i = 0; i < mrFull; i++)
+                {
+                    float value = i < mr ? src[(ir + i) * rs + p * cs] : 0f;
+                    Vector128.Create(value).Store(panel + (p * mrFull + i) * TKernel.ACopies);
                 }
             }
         }
@@ -723,11 +763,12 @@ internal static unsafe class PackedGemm<TKernel>
 /// </summary>
 internal static class PackingBuffers
 {
-    /// <summary>Packed rows of A, MC × KC floats.</summary>
+    /// <summary>Packed rows of A, MC × 1024 floats (MC rows a block deep, or a spread tile's shallower
+    /// block).</summary>
     [ThreadStatic]
     public static float[]? A;
 
-    /// <summary>Packed columns of B, NC × KC floats.</summary>
+    /// <summary>Packed columns of B, NC × 1024 floats.</summary>
     [ThreadStatic]
     public static float[]? B;
 }

@@ -225,33 +225,40 @@ internal static unsafe class Tile6x2<TVector, TOps>
     {
         var b0 = TOps.Load(b);
         var b1 = TColumns.Half ? b0 : TOps.Load(b + lanes);
-        var ai = TOps.ScalarFrom(panel.Address(a, 0));
+        var ai = Multiplier(panel, a, 0);
         c00 = TOps.MultiplyAddScalar(b0, ai, c00);
         if (!TColumns.Half)
             c01 = TOps.MultiplyAddScalar(b1, ai, c01);
-        ai = TOps.ScalarFrom(panel.Address(a, 1));
+        ai = Multiplier(panel, a, 1);
         c10 = TOps.MultiplyAddScalar(b0, ai, c10);
         if (!TColumns.Half)
             c11 = TOps.MultiplyAddScalar(b1, ai, c11);
-        ai = TOps.ScalarFrom(panel.Address(a, 2));
+        ai = Multiplier(panel, a, 2);
         c20 = TOps.MultiplyAddScalar(b0, ai, c20);
         if (!TColumns.Half)
             c21 = TOps.MultiplyAddScalar(b1, ai, c21);
-        ai = TOps.ScalarFrom(panel.Address(a, 3));
+        ai = Multiplier(panel, a, 3);
         c30 = TOps.MultiplyAddScalar(b0, ai, c30);
         if (!TColumns.Half)
             c31 = TOps.MultiplyAddScalar(b1, ai, c31);
         if (TRows.Count != 6)
             return;
-        ai = TOps.ScalarFrom(panel.Address(a, 4));
+        ai = Multiplier(panel, a, 4);
         c40 = TOps.MultiplyAddScalar(b0, ai, c40);
         if (!TColumns.Half)
             c41 = TOps.MultiplyAddScalar(b1, ai, c41);
-        ai = TOps.ScalarFrom(panel.Address(a, 5));
+        ai = Multiplier(panel, a, 5);
         c50 = TOps.MultiplyAddScalar(b0, ai, c50);
         if (!TColumns.Half)
             c51 = TOps.MultiplyAddScalar(b1, ai, c51);
     }
+
+    /// <summary>Row i's A value at this depth as <see cref="IVectorOps{TVector}.MultiplyAddScalar"/> takes it: one
+    /// float spread by <see cref="IVectorOps{TVector}.ScalarFrom"/>, or a vector a spread panel holds.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static TVector Multiplier<TA>(TA panel, float* a, int i)
+        where TA : struct, IPanelA =>
+        panel.Spread ? TOps.Load(panel.Address(a, i)) : TOps.ScalarFrom(panel.Address(a, i));
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static void Row<TColumns>(float* c, TVector v0, TVector v1, bool overwrite)

@@ -1,0 +1,71 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
+
+namespace Modula.Tensors.Backends.Cpu.Gemm;
+
+/// <summary>
+/// The 128-bit tile of x86 CPUs without AVX (SSE4.2 alone): <see cref="Kernel128"/>'s 6 × 8 over an A packed with
+/// each value four times, in the four lanes of a vector (<see cref="ACopies"/>). SSE has no broadcasting load, so
+/// the plain tile spreads each A value with a load and a shuffle: six shuffles per depth on the ports that its twelve
+/// multiplies and twelve adds need (no FMA either). Here each value is one load. A packed block of A holds four
+/// times the floats per depth, so blocks are a quarter as deep (<see cref="PackedGemm{TKernel}"/>).
+/// </summary>
+internal readonly unsafe struct Kernel128Spread : IMicroKernel
+{
+    /// <summary>True where the driver takes this tile: x86 with SSE and without AVX (for products of at least <see
+    /// cref="MinColumns"/> columns).</summary>
+    public static bool IsChosen => Sse.IsSupported && !Avx.IsSupported;
+
+    /// <summary>
+    /// The fewest columns of a product this tile takes. Spreading A costs a 16-byte store per value where <see
+    /// cref="Kernel128"/> reads A where it lies, and saves a shuffle per value and panel of 8 columns. With AVX off
+    /// (Intel Xeon, family 6, model 207, one thread) it ran 64 × 128 × 64 in 38.9–40.4 µs against 43.0–43.3, 64 × 96 ×
+    /// 64 in 30.1–30.2 against 31.4–32.8, and 128³ in 158–161 against 165–170, but 64³ in 21.8–22.1 against
+    /// 21.0–21.7, 128 × 64 × 128 in 86 against 81 and 128 × 32 × 128 in 52–54 against 41–42.
+    /// </summary>
+    public const int MinColumns = 96;
+
+    public static int MR => Kernel128.MR;
+    public static int NR => Kernel128.NR;
+    public static int Bits => Kernel128.Bits;
+    public static bool ReadsBInPlace => Kernel128.ReadsBInPlace;
+    public static bool HasQuarter => Kernel128.HasQuarter;
+    public static int ACopies => 4;
+    public static int ShortMR => Kernel128.ShortMR;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void Run<TA, TColumns>(
+        TA panel,
+        int kc,
+        float* a,
+        float* b,
+        nint ldb,
+        float* c,
+        int ldc,
+        int skip,
+        int mr,
+        int nr,
+        bool overwrite,
+        float alpha
+    )
+        where TA : struct, IPanelA
+        where TColumns : struct, ITileColumns =>
+        Tile6x2<Vector128<float>, Ops128>.Run<TA, TColumns>(
+            panel,
+            kc,
+            a,
+            b,
+            ldb,
+            c,
+            ldc,
+            skip,
+            mr,
+            nr,
+            overwrite,
+            alpha
+        );
+
+    public static void PackColumns(float* src, nint colStride, float* panel, int kc) =>
+        Kernel128.PackColumns(src, colStride, panel, kc);
+}
