@@ -198,21 +198,22 @@ public static class BenchCommand
                 device: device
             );
         using var c = Ops.Zeros(new Shape(shape.Batch, shape.M, shape.N), device: device);
-        // One untimed product compiles and warms up; the second's time sets how many products make a sample of
-        // ~20 ms, so timer resolution does not matter and a slow device (the ILGPU simulator) is not run for hours.
-        // The first shape's products then go on untimed until the runtime's optimized code runs (Measure.WarmUp).
+        // One untimed product compiles; more follow while the process warms up (Measure.WarmUp: the runtime's
+        // optimized code replaces its first code), and then one timed product sets how many make a sample of ~20 ms,
+        // so timer resolution does not matter and a slow device (the ILGPU simulator) is not run for hours.
         Measure.StillWarming();
-        Ops.MatMulInto(a, b, c, accumulate: false, shape.TransposeA, shape.TransposeB);
-        c.Item0();
+        do
+        {
+            Ops.MatMulInto(a, b, c, accumulate: false, shape.TransposeA, shape.TransposeB);
+            c.Item0(); // a device's queue must not run ahead of the clock
+        } while (Measure.StillWarming());
         var once = Stopwatch.StartNew();
         Ops.MatMulInto(a, b, c, accumulate: false, shape.TransposeA, shape.TransposeB);
         c.Item0();
         int inner = (int)Math.Clamp(20 / Math.Max(once.Elapsed.TotalMilliseconds, 1e-4), 1, 100_000);
-        for (int i = 0; (inner > 1 && i < 2 * inner) || Measure.StillWarming(); i++)
-        {
+        for (int i = 0; inner > 1 && i < 2 * inner; i++) // a product slower than a sample is warm already
             Ops.MatMulInto(a, b, c, accumulate: false, shape.TransposeA, shape.TransposeB);
-            c.Item0(); // a device's queue must not run ahead of the clock
-        }
+        c.Item0();
         var samples = new double[repeat];
         for (int r = 0; r < repeat; r++)
         {

@@ -59,8 +59,10 @@ public static class GptStepBench
             var forward = new List<double>();
             var backward = new List<double>();
             var counts = new PhaseCounts();
-            // Warm-up steps, and with any at all, more until the process has warmed up for Measure.WarmUp.
-            for (int i = 0; i < warmup || (warmup > 0 && Measure.StillWarming()); i++)
+            // Warm-up steps, and with any at all, more until the process has warmed up for Measure.WarmUp (its clock
+            // starts with the first optimizer's first step).
+            bool warming = warmup > 0 && Measure.StillWarming();
+            for (int i = 0; i < warmup || (warming && Measure.StillWarming()); i++)
                 TimedStep(run, device);
             for (int i = 0; i < steps; i++)
             {

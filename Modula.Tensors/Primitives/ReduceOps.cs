@@ -205,7 +205,8 @@ public readonly struct NormReduce : IReduceOp
     }
 
     // Exponents at or below this take the divide: 2^−e stays finite down to −127 (float) and −1023 (double), and
-    // the margin keeps 1/s away from the edge and from subnormal maxima, whose exponents ILogB reports exactly.
+    // the margin keeps 1/s away from the edge and from subnormal maxima, whose exponents ILogB reports exactly. (The
+    // scaled form serves float64 rows; float32 rows take FloatNorm, but the helpers stay right for either.)
     private static int MinPowerExponent<T>()
         where T : unmanaged, IFloatingPointIeee754<T> => typeof(T) == typeof(float) ? -120 : -1000;
 

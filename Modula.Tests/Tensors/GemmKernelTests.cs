@@ -153,9 +153,9 @@ public sealed class GemmKernelTests
     {
         // A row-major A whose rows lie 4 KiB (or a multiple) apart puts a whole tile's rows into one L1 set. A wide
         // enough product with the 12-row tile (512 bits) copies it first to rows an odd number of lines apart
-        // (WithRowsApart); the 6- and 8-row tiles never outnumber an 8-way set and read A in place. Either way the
-        // result must match float64: the copy takes only the k floats of each row, from A's offset, for plain and Gram
-        // products alike, and a large A is copied in bands over both threads.
+        // (WithRowsApart); the 6- and 8-row tiles never outnumber an 8-way set and read A in place (the spread tile
+        // packs it). Either way the result must match float64: the copy takes only the k floats of each row, from A's
+        // offset, for plain and Gram products alike, and a large A is copied in bands over both threads.
         var (mr, nr) = (bits, tileRows) switch
         {
             (512, 12) => (Kernel512.MR, Kernel512.NR),
@@ -353,6 +353,7 @@ public sealed class GemmKernelTests
             var bOfRows = gram ? new MatrixRef<float>(rows.Data, 0, 1, k) : b;
             string what = $"{bits}-bit {tileRows}-row {m}×{n}×{k} gram={gram} A column stride {stride} (seed {seed})";
             Assert.AreEqual(stride < Far, PackedGemm<Kernel512>.ReadsAInPlace(columns), $"{what}: read in place");
+            Assert.IsFalse(PackedGemm<Kernel128Spread>.ReadsAInPlace(rows), $"{what}: the spread tile packs A");
             var fromColumns = new float[m * n];
             var fromRows = new float[m * n];
             foreach (bool accumulate in new[] { false, true })
@@ -615,6 +616,29 @@ public sealed class GemmKernelTests
         Assert.AreEqual(12, PackedGemm<Kernel512>.TileRows(5), "the 12-row tile has no short form");
         Assert.AreEqual(6, PackedGemm<Kernel128>.TileRows(6), "6 rows: one whole 128-bit tile");
         Assert.AreEqual(4, PackedGemm<Kernel128>.TileRows(8), "8 rows: two short 128-bit tiles");
+    }
+
+    /// <summary>
+    /// Which products the spread tile takes on x86 without AVX (none elsewhere): those whose parts have at least
+    /// <see cref="Kernel128Spread.MinColumns"/> columns per row of A: a product wider than tall has its columns split
+    /// over the threads, and a symmetric one computes half of them per row on average.
+    /// </summary>
+    [TestMethod]
+    public void TheSpreadTileTakesProductsWithColumnsEnoughPerPart()
+    {
+        bool x86WithoutAvx = Kernel128Spread.IsChosen;
+        int least = Kernel128Spread.MinColumns;
+        Assert.AreEqual(x86WithoutAvx, Kernel128Spread.Takes(768, least, 2, symmetric: false), "tall, n at the least");
+        Assert.IsFalse(Kernel128Spread.Takes(768, least - 8, 2, symmetric: false), "tall, n under the least");
+        Assert.AreEqual(
+            x86WithoutAvx,
+            Kernel128Spread.Takes(64, 2 * least, 2, symmetric: false),
+            "wide, halves enough"
+        );
+        Assert.IsFalse(Kernel128Spread.Takes(64, 2 * least - 8, 2, symmetric: false), "wide, halves too narrow");
+        Assert.AreEqual(x86WithoutAvx, Kernel128Spread.Takes(64, 2 * least - 8, 1, symmetric: false), "wide, 1 thread");
+        Assert.IsFalse(Kernel128Spread.Takes(128, 128, 1, symmetric: true), "symmetric 128: 64 columns per row");
+        Assert.AreEqual(x86WithoutAvx, Kernel128Spread.Takes(256, 256, 2, symmetric: true), "symmetric 256");
     }
 
     // Whether the product would read a copy of A rather than A itself.

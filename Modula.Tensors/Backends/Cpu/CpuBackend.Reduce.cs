@@ -96,7 +96,8 @@ internal sealed partial class CpuBackend
     /// <summary>
     /// Rows longer than this are reduced in blocks of <see cref="PartBlock"/> elements, whose results are reduced again
     /// in float64 (sum of sums, norm of norms, max of maxima). One pass over 10⁸ float32 values drifts by about 1 %
-    /// (the running sums grow until each new element loses most of its bits). Shorter rows keep the one-pass result.
+    /// (the running sums grow until each new element loses most of its bits). Shorter rows keep the one-pass result,
+    /// and so does a float32 norm of any length, which sums in float64 (<see cref="NormReduce"/>).
     /// </summary>
     private const int ReduceBlock = 4096;
 

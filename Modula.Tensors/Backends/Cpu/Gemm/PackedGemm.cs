@@ -39,7 +39,7 @@ internal static class PackedGemm
             PackedGemm<Kernel512>.Multiply(a, b, c, m, n, k, accumulate, alpha, threads, symmetric, mirror);
         else if (Vector256.IsHardwareAccelerated)
             PackedGemm<Kernel256>.Multiply(a, b, c, m, n, k, accumulate, alpha, threads, symmetric, mirror);
-        else if (Kernel128Spread.IsChosen && n >= Kernel128Spread.MinColumns)
+        else if (Kernel128Spread.Takes(m, n, threads, symmetric && m == n))
             PackedGemm<Kernel128Spread>.Multiply(a, b, c, m, n, k, accumulate, alpha, threads, symmetric, mirror);
         else
             PackedGemm<Kernel128>.Multiply(a, b, c, m, n, k, accumulate, alpha, threads, symmetric, mirror);
@@ -693,6 +693,7 @@ internal static unsafe class PackedGemm<TKernel>
     /// PackA for a spread tile: panel[(p·MR + i)·4 + lane] = A[i, p] for every lane (zero past the last row), one
     /// vector store per value. 128-bit vectors only, the one spread tile's (<see cref="Kernel128Spread"/>).
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void PackSpreadA(MatrixRef<float> a, int mc, int kc, float* dst)
     {
         System.Diagnostics.Debug.Assert(TKernel.ACopies == Vector128<float>.Count, "PackedGemm: spread A is 128-bit");
