@@ -14,11 +14,10 @@ public static class Measure
 
     /// <summary>
     /// The least time a process's benchmarks run their work untimed before the first samples (see <see
-    /// cref="StillWarming"/>). The
-    /// runtime first runs a method from quickly compiled code and replaces a hot one with optimized code only after
-    /// a quiet spell and a count of calls, compiled on a background thread: a 1024³ product on 2 threads, timed after
-    /// four products of warm-up (about 50 ms), read 7.9 ms (median of ten runs) where the same build read 7.1 after
-    /// 1.5 s of it, or with tiered compilation off (AVX-512 Xeon).
+    /// cref="StillWarming"/>). The runtime first runs a method from quickly compiled code and replaces a hot one with
+    /// optimized code only after a quiet spell and a count of calls, compiled on a background thread: a 1024³ product
+    /// on 2 threads, timed after four products of warm-up (about 50 ms), read 7.9 ms (median of ten runs) where the
+    /// same build read 7.1 after 1.5 s of it, or with tiered compilation off (AVX-512 Xeon).
     /// </summary>
     public static readonly TimeSpan WarmUp = TimeSpan.FromSeconds(1.5);
 

@@ -394,7 +394,6 @@ internal readonly unsafe struct Kernel512Short : IMicroKernel
     public static int Bits => Kernel512.Bits;
     public static bool ReadsBInPlace => Kernel512.ReadsBInPlace;
     public static bool HasQuarter => Kernel512.HasQuarter;
-
     public static int ACopies => 1;
     public static int ShortMR => MR;
 
