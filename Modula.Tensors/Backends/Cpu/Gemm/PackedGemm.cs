@@ -643,11 +643,6 @@ internal static unsafe class PackedGemm<TKernel>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void PackA(MatrixRef<float> a, int mc, int kc, float* dst)
     {
-        if (TKernel.ACopies > 1)
-        {
-            PackSpreadA(a, mc, kc, dst);
-            return;
-        }
         int mrFull = TKernel.MR;
         fixed (float* src0 = a.Data)
         {
@@ -657,7 +652,12 @@ internal static unsafe class PackedGemm<TKernel>
             for (int ir = 0; ir < mc; ir += mrFull)
             {
                 int mr = Math.Min(mrFull, mc - ir);
-                float* panel = dst + ir * kc;
+                float* panel = dst + ir * kc * TKernel.ACopies;
+                if (TKernel.ACopies > 1)
+                {
+                    SpreadPanel(src + ir * rs, rs, cs, mr, kc, panel);
+                    continue;
+                }
                 if (rs == 1 && mr == mrFull)
                 {
                     // Column-major: each depth's MR values lie side by side.
@@ -689,31 +689,18 @@ internal static unsafe class PackedGemm<TKernel>
         }
     }
 
-    /// <summary>
-    /// PackA for a spread tile: panel[(p·MR + i)·4 + lane] = A[i, p] for every lane (zero past the last row), one
-    /// vector store per value. 128-bit vectors only, the one spread tile's (<see cref="Kernel128Spread"/>).
-    /// </summary>
+    // One MR-row panel for a spread tile: panel[(p·MR + i)·4 + lane] = A[i, p] in every lane (zero past row mr), a
+    // vector store per value; 128-bit vectors, the one spread tile's (Kernel128Spread).
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void PackSpreadA(MatrixRef<float> a, int mc, int kc, float* dst)
+    private static void SpreadPanel(float* rows, int rs, int cs, int mr, int kc, float* panel)
     {
         System.Diagnostics.Debug.Assert(TKernel.ACopies == Vector128<float>.Count, "PackedGemm: spread A is 128-bit");
         int mrFull = TKernel.MR;
-        fixed (float* src0 = a.Data)
+        for (int p = 0; p < kc; p++)
+        for (int i = 0; i < mrFull; i++)
         {
-            float* src = src0 + a.Offset;
-            int rs = a.RowStride,
-                cs = a.ColStride;
-            for (int ir = 0; ir < mc; ir += mrFull)
-            {
-                int mr = Math.Min(mrFull, mc - ir);
-                float* panel = dst + ir * kc * TKernel.ACopies;
-                for (int p = 0; p < kc; p++)
-                for (int i = 0; i < mrFull; i++)
-                {
-                    float value = i < mr ? src[(ir + i) * rs + p * cs] : 0f;
-                    Vector128.Create(value).Store(panel + (p * mrFull + i) * TKernel.ACopies);
-                }
-            }
+            float value = i < mr ? rows[i * rs + p * cs] : 0f;
+            Vector128.Create(value).Store(panel + (p * mrFull + i) * TKernel.ACopies);
         }
     }
 

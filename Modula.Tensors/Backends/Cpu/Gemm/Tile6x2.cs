@@ -7,7 +7,8 @@ namespace Modula.Tensors.Backends.Cpu.Gemm;
 /// vectors and one A value (in every lane, or in one on ARM64, which multiplies by a lane: <see
 /// cref="IVectorOps{TVector}.ScalarFrom"/>): 15 of 16 XMM/YMM registers; ARM64 has 32. Twelve independent
 /// accumulators cover the multiply-add latency (4–5 cycles) on two pipes. Used as 6×16 with AVX2
-/// (<see cref="Kernel256"/>) and 6×8 at 128 bits (<see cref="Kernel128"/>). Its 4-row form (eight accumulators, still
+/// (<see cref="Kernel256"/>) and 6×8 at 128 bits (<see cref="Kernel128"/>, and over an A packed spread, loaded as
+/// vectors: <see cref="Kernel128Spread"/>). Its 4-row form (eight accumulators, still
 /// enough for two pipes) takes the rows 6 does not divide: 128 rows are twenty 6-row tiles and two 4-row ones, where a
 /// shifted last 6-row tile would compute 132.
 /// </summary>
