@@ -12,15 +12,32 @@ public sealed class LossTally : IDisposable
     private Tensor? _deviceSum;
     private double _hostSum;
 
-    /// <summary>Starts from <paramref name="count"/> losses summing to <paramref name="sum"/> (a report interval
-    /// carried across a resume).</summary>
-    public LossTally(double sum = 0, int count = 0) => (_hostSum, Count) = (sum, count);
+    // The device part of a resumed interval's sum, until the next device loss continues it (see the constructor).
+    private double? _carriedDeviceSum;
+
+    /// <summary>
+    /// Starts from <paramref name="count"/> losses summing to <paramref name="sum"/> (a report interval carried across
+    /// a resume), <paramref name="deviceSum"/> of which was summed on a device (<see cref="DeviceSum"/>). The next
+    /// device loss is added to that part in the loss's own precision, as it would have been had the run not stopped,
+    /// so the interval's mean has the same bits wherever a resume split it.
+    /// </summary>
+    public LossTally(double sum = 0, int count = 0, double deviceSum = 0)
+    {
+        (_hostSum, Count) = (sum - deviceSum, count);
+        if (deviceSum != 0)
+            _carriedDeviceSum = deviceSum;
+    }
 
     /// <summary>Losses added since the last <see cref="TakeMean"/>.</summary>
     public int Count { get; private set; }
 
     /// <summary>Their sum (reading it waits for the device when part of it is there).</summary>
-    public double Sum => _hostSum + (_deviceSum?.Item() ?? 0);
+    public double Sum => _hostSum + DeviceSum;
+
+    /// <summary>The part of <see cref="Sum"/> summed on a device, in the losses' precision (a float32 loss's sum
+    /// rounds to float32 at every step): a resumed tally needs it apart to round the rest of the interval the same
+    /// way.</summary>
+    public double DeviceSum => _deviceSum?.Item() ?? _carriedDeviceSum ?? 0;
 
     /// <summary>Adds a loss known on the host.</summary>
     public void Add(double loss)
@@ -37,6 +54,12 @@ public sealed class LossTally : IDisposable
         using var scalar = loss.Reshape();
         if (_deviceSum is { } sum && sum.Device == loss.Device && sum.DType == loss.DType)
             Ops.Zip(sum, scalar, new Tensors.Primitives.Add(), into: sum);
+        else if (_carriedDeviceSum is double carried)
+        {
+            _carriedDeviceSum = null;
+            _deviceSum = TensorScope.Escape(Tensor.Scalar(carried, loss.DType, loss.Device));
+            Ops.Zip(_deviceSum, scalar, new Tensors.Primitives.Add(), into: _deviceSum);
+        }
         else
         {
             _hostSum += TakeDeviceSum();
@@ -55,8 +78,10 @@ public sealed class LossTally : IDisposable
 
     private double TakeDeviceSum()
     {
+        double carried = _carriedDeviceSum ?? 0;
+        _carriedDeviceSum = null;
         if (_deviceSum is not { } sum)
-            return 0;
+            return carried;
         using (sum)
         {
             _deviceSum = null;

@@ -71,12 +71,13 @@ public static class RunDriver
             );
             error.Flush();
         });
-        // The mean batch loss of a report spans a resume, so its running sum is saved with the checkpoint.
-        double lossSum =
+        // The mean batch loss of a report spans a resume, so its running sum is saved with the checkpoint, with the
+        // part summed on the device apart: the resumed run goes on rounding that part as the uninterrupted run would.
+        double Recorded(string key) =>
             o.Resumed is { } r
-            && r.TryGetValue("report.loss_sum", out var sum)
-            && double.TryParse(sum, NumberStyles.Float, CultureInfo.InvariantCulture, out double s)
-                ? s
+            && r.TryGetValue(key, out var text)
+            && double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out double value)
+                ? value
                 : 0;
         int lossCount =
             o.Resumed is { } r2
@@ -85,7 +86,7 @@ public static class RunDriver
                 ? c
                 : 0;
         // Losses stay on the device between reports: a step does not wait just to read its loss.
-        using var tally = new LossTally(lossSum, lossCount);
+        using var tally = new LossTally(Recorded("report.loss_sum"), lossCount, Recorded("report.loss_sum_device"));
         var times = new List<double>();
         var pending = PendingReport.Read(o.Resumed, trainer.StepCount);
         Dictionary<string, string> Metadata()
@@ -94,6 +95,7 @@ public static class RunDriver
             foreach (var (k, v) in run.State())
                 m[k] = v;
             m["report.loss_sum"] = tally.Sum.ToString("R", CultureInfo.InvariantCulture);
+            m["report.loss_sum_device"] = tally.DeviceSum.ToString("R", CultureInfo.InvariantCulture);
             m["report.loss_count"] = tally.Count.ToString(CultureInfo.InvariantCulture);
             if (writer is not null)
                 m[RunIdentity.SavedAsKey] = writer.FullPath; // a copy resumed elsewhere is told apart by it

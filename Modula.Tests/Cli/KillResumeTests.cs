@@ -164,7 +164,12 @@ public sealed partial class KillResumeTests
         Assert.AreEqual(Steps.ToString(System.Globalization.CultureInfo.InvariantCulture), am["step"]);
         static string[] Losses(string dir) =>
             File.ReadAllLines(Path.Combine(dir, "run.csv")).Select(l => string.Join(',', l.Split(',')[..4])).ToArray();
-        CollectionAssert.AreEqual(Losses(expected), Losses(actual), "log rows (step and losses)");
+        CollectionAssert.AreEqual(
+            Losses(expected),
+            Losses(actual),
+            $"log rows (step and losses)\nexpected:\n{string.Join('\n', Losses(expected))}\n"
+                + $"actual:\n{string.Join('\n', Losses(actual))}"
+        );
         Assert.AreEqual(Steps / 50 + 1, Losses(actual).Length, "one log row per report, no duplicates");
         Assert.AreEqual(
             0,

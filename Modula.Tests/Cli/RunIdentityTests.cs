@@ -84,6 +84,9 @@ public sealed class RunIdentityTests
     [DataRow("report.loss_sum", "-Infinity", "report.loss_sum '-Infinity' is not the sum of 5 batch losses")]
     [DataRow("report.loss_sum", "", "report.loss_sum '' is not the sum of 5 batch losses")]
     [DataRow("report.loss_sum", null, "report.loss_sum and report.loss_count are not recorded together")]
+    [DataRow("report.loss_sum_device", "NaN", "report.loss_sum_device 'NaN' is not the sum of 5 batch losses")]
+    [DataRow("report.loss_sum_device", "1e400", "report.loss_sum_device '1e400' is not the sum of 5 batch")]
+    [DataRow("report.loss_sum_device", "twelve", "report.loss_sum_device 'twelve' is not the sum of 5 batch")]
     [DataRow("report.loss_count", "0", "report.loss_sum '12.5' is not the sum of 0 batch losses")]
     [DataRow("report.loss_count", "-1", "report.loss_count '-1' is not a count of steps up to the step 10")]
     [DataRow("report.loss_count", "1.5", "report.loss_count '1.5' is not a count of steps up to the step 10")]
@@ -104,8 +107,11 @@ public sealed class RunIdentityTests
         RunIdentity.CheckRecorded(CheckpointPath, Resumed(), resumedWith: _ => false);
         var metadata = Resumed();
         metadata["report.loss_sum"] = "0";
+        metadata["report.loss_sum_device"] = "0";
         metadata["report.loss_count"] = "0";
         metadata["resume.device"] = "CUDA:1";
+        RunIdentity.CheckRecorded(CheckpointPath, metadata, resumedWith: _ => false);
+        metadata.Remove("report.loss_sum_device"); // a checkpoint from before the entry
         RunIdentity.CheckRecorded(CheckpointPath, metadata, resumedWith: _ => false);
     }
 
@@ -135,6 +141,7 @@ public sealed class RunIdentityTests
         metadata["resume.data"] = Path.GetFullPath("data");
         metadata["resume.keep"] = "0";
         metadata["report.loss_sum"] = "12.5";
+        metadata["report.loss_sum_device"] = "12.5";
         metadata["report.loss_count"] = "5";
         return metadata;
     }

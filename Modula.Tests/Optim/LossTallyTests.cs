@@ -28,4 +28,51 @@ public sealed class LossTallyTests
         using var two = Ops.Zeros(new Shape(2), device: device);
         Assert.ThrowsExactly<ArgumentException>(() => tally.Add(two));
     }
+
+    [TestMethod]
+    [DataRow(TestDevices.Cpu)]
+    [DataRow(TestDevices.Simulator)]
+    public void AnIntervalResumedAnywhereHasTheUninterruptedMean(string deviceName)
+    {
+        // Float32 losses summed on the device round at every step: a resumed tally that started the device sum afresh
+        // (carrying the first part on the host) grouped the sum differently and could report a mean one unit of the
+        // log's last digit off. Carrying the device part apart keeps every bit.
+        var device = TestDevices.Get(deviceName);
+        int seed = Environment.TickCount & 0xFFFF;
+        var rng = new Random(seed);
+        float[] losses = [.. Enumerable.Range(0, 50).Select(_ => (float)(2 + rng.NextDouble()))];
+        double straight = Mean(new LossTally(), losses);
+        int regrouped = 0;
+        for (int split = 1; split < losses.Length; split++)
+        {
+            using var first = new LossTally();
+            Add(first, losses[..split]);
+            using var resumed = new LossTally(first.Sum, first.Count, first.DeviceSum);
+            Assert.AreEqual(
+                straight,
+                Mean(resumed, losses[split..]),
+                0,
+                $"seed {seed}: an interval resumed after {split} of {losses.Length} losses"
+            );
+            if (Mean(new LossTally(first.Sum, first.Count), losses[split..]) != straight)
+                regrouped++;
+        }
+        // Else the losses would not tell the two groupings apart, and the check above could not fail.
+        Assert.IsTrue(regrouped > 0, $"seed {seed}: every split rounds alike when carried on the host");
+
+        void Add(LossTally tally, float[] values)
+        {
+            foreach (float loss in values)
+                using (var t = Tensor.FromArray<float>([loss], Shape.Scalar, device))
+                    tally.Add(t);
+        }
+        double Mean(LossTally tally, float[] values)
+        {
+            using (tally)
+            {
+                Add(tally, values);
+                return tally.TakeMean();
+            }
+        }
+    }
 }
