@@ -256,13 +256,21 @@ public static class RunIdentity
             if (!(n <= step))
                 yield return $"report.loss_count '{count}' is not a count of steps up to the step {step}";
         }
-        // The part of the sum made on the device (checkpoints from before it was recorded lack it).
+        // The part of the sum made on the device, a float32 sum of float32 losses (checkpoints from before it was
+        // recorded lack it).
         if (metadata.TryGetValue("report.loss_sum_device", out var part))
         {
             if (!hasSum)
                 yield return "report.loss_sum_device is recorded without report.loss_sum";
-            else if (!(Number(part) is double value && double.IsFinite(value) && (Count(count!) != 0 || value == 0)))
-                yield return $"report.loss_sum_device '{part}' is not the sum of {count} batch losses";
+            else if (
+                !(
+                    Number(part) is double value
+                    && float.IsFinite((float)value)
+                    && (float)value == value
+                    && (Count(count!) != 0 || value == 0)
+                )
+            )
+                yield return $"report.loss_sum_device '{part}' is not a float32 sum of {count} batch losses";
         }
     }
 
