@@ -17,12 +17,15 @@ public sealed class LossTally : IDisposable
 
     /// <summary>
     /// Starts from <paramref name="count"/> losses summing to <paramref name="sum"/> (a report interval carried across
-    /// a resume), <paramref name="deviceSum"/> of which was summed on a device (<see cref="DeviceSum"/>). The next
-    /// device loss is added to that part in the loss's own precision, as it would have been had the run not stopped,
-    /// so the interval's mean has the same bits wherever a resume split it.
+    /// a resume), <paramref name="deviceSum"/> of which was summed on a device (<see cref="DeviceSum"/>; a value the
+    /// losses' dtype holds exactly, as a sum in that dtype is). The next device loss is added to that part in the
+    /// loss's own precision, as it would have been had the run not stopped, so the interval's mean has the same bits
+    /// wherever a resume split it.
     /// </summary>
     public LossTally(double sum = 0, int count = 0, double deviceSum = 0)
     {
+        // Exact when either part is 0, as in a run whose losses are all on the device or all on the host; a sum with
+        // both (a data-parallel run resumed on one process) may differ from its host part in the last bit.
         (_hostSum, Count) = (sum - deviceSum, count);
         if (deviceSum != 0)
             _carriedDeviceSum = deviceSum;
@@ -56,9 +59,17 @@ public sealed class LossTally : IDisposable
             Ops.Zip(sum, scalar, new Tensors.Primitives.Add(), into: sum);
         else if (_carriedDeviceSum is double carried)
         {
-            _carriedDeviceSum = null;
-            _deviceSum = TensorScope.Escape(Tensor.Scalar(carried, loss.DType, loss.Device));
-            Ops.Zip(_deviceSum, scalar, new Tensors.Primitives.Add(), into: _deviceSum);
+            var resumed = TensorScope.Escape(Tensor.Scalar(carried, loss.DType, loss.Device));
+            try
+            {
+                Ops.Zip(resumed, scalar, new Tensors.Primitives.Add(), into: resumed);
+            }
+            catch
+            {
+                resumed.Dispose(); // the carried part stays, for Sum and a later Add
+                throw;
+            }
+            (_deviceSum, _carriedDeviceSum) = (resumed, null);
         }
         else
         {

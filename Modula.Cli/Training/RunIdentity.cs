@@ -257,13 +257,14 @@ public static class RunIdentity
                 yield return $"report.loss_count '{count}' is not a count of steps up to the step {step}";
         }
         // The part of the sum made on the device, a float32 sum of float32 losses (checkpoints from before it was
-        // recorded lack it).
+        // recorded lack it): the resumed tally makes a float32 scalar of it, which would round any other value.
         if (metadata.TryGetValue("report.loss_sum_device", out var part))
         {
             if (!hasSum)
                 yield return "report.loss_sum_device is recorded without report.loss_sum";
             else if (
-                !(
+                hasCount
+                && !(
                     Number(part) is double value
                     && float.IsFinite((float)value)
                     && (float)value == value

@@ -103,6 +103,17 @@ public sealed class RunIdentityTests
     }
 
     [TestMethod]
+    public void ADeviceSumOfNoLossesOrWithoutItsTotalIsRefused()
+    {
+        var metadata = Resumed();
+        (metadata["report.loss_sum"], metadata["report.loss_count"]) = ("0", "0");
+        AssertRefused(metadata, "report.loss_sum_device '12.5' is not a float32 sum of 0 batch losses");
+        metadata.Remove("report.loss_sum");
+        metadata.Remove("report.loss_count");
+        AssertRefused(metadata, "report.loss_sum_device is recorded without report.loss_sum");
+    }
+
+    [TestMethod]
     public void SaneResumeEntriesPass()
     {
         RunIdentity.CheckRecorded(CheckpointPath, Resumed(), resumedWith: _ => false);
