@@ -35,7 +35,10 @@ public sealed class LossTally : IDisposable
     public int Count { get; private set; }
 
     /// <summary>Their sum (reading it waits for the device when part of it is there).</summary>
-    public double Sum => _hostSum + DeviceSum;
+    public double Sum => HostSum + DeviceSum;
+
+    /// <summary>The part of <see cref="Sum"/> summed on the host, in float64.</summary>
+    public double HostSum => _hostSum;
 
     /// <summary>The part of <see cref="Sum"/> summed on a device, in the losses' precision (a float32 loss's sum
     /// rounds to float32 at every step): a resumed tally needs it apart to round the rest of the interval the same

@@ -94,8 +94,9 @@ public static class RunDriver
             var m = new Dictionary<string, string>(o.Metadata, StringComparer.Ordinal);
             foreach (var (k, v) in run.State())
                 m[k] = v;
-            m["report.loss_sum"] = tally.Sum.ToString("R", CultureInfo.InvariantCulture);
-            m["report.loss_sum_device"] = tally.DeviceSum.ToString("R", CultureInfo.InvariantCulture);
+            double onDevice = tally.DeviceSum; // one wait for the device
+            m["report.loss_sum"] = (tally.HostSum + onDevice).ToString("R", CultureInfo.InvariantCulture);
+            m["report.loss_sum_device"] = onDevice.ToString("R", CultureInfo.InvariantCulture);
             m["report.loss_count"] = tally.Count.ToString(CultureInfo.InvariantCulture);
             if (writer is not null)
                 m[RunIdentity.SavedAsKey] = writer.FullPath; // a copy resumed elsewhere is told apart by it

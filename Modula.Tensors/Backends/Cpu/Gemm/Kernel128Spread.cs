@@ -1,5 +1,4 @@
 using System.Runtime.CompilerServices;
-using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
 
 namespace Modula.Tensors.Backends.Cpu.Gemm;
@@ -49,6 +48,7 @@ internal readonly unsafe struct Kernel128Spread : IMicroKernel
     public static int ACopies => 4;
     public static int ShortMR => Kernel128.ShortMR;
 
+    // Kernel128's tile: the panel type (IPanelA.Spread) makes it load A's values as vectors.
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static void Run<TA, TColumns>(
         TA panel,
@@ -66,20 +66,7 @@ internal readonly unsafe struct Kernel128Spread : IMicroKernel
     )
         where TA : struct, IPanelA
         where TColumns : struct, ITileColumns =>
-        Tile6x2<Vector128<float>, Ops128>.Run<TA, TColumns>(
-            panel,
-            kc,
-            a,
-            b,
-            ldb,
-            c,
-            ldc,
-            skip,
-            mr,
-            nr,
-            overwrite,
-            alpha
-        );
+        Kernel128.Run<TA, TColumns>(panel, kc, a, b, ldb, c, ldc, skip, mr, nr, overwrite, alpha);
 
     public static void PackColumns(float* src, nint colStride, float* panel, int kc) =>
         Kernel128.PackColumns(src, colStride, panel, kc);
