@@ -450,11 +450,9 @@ public sealed class MatMulViewFuzzTests
                 Ops.MatMulInto(argA, argB, output.View, x.Accumulate, flagA, flagB, x.Alpha, x.ClaimSymmetric);
 
             stage = "checking";
-            if (result is not null)
+            // The first element off the reference, with the count of all that are.
+            string? FirstWrong(double[] actual)
             {
-                if (result.Shape != new Shape(outDims))
-                    return $"[shape] {description}: result shape {result.Shape}, expected {Shape.Format(outDims)}";
-                var actual = Reference.Read(result);
                 for (int e = 0; e < actual.Length; e++)
                     if (Wrong(expected[e], actual[e], tolerance[e]))
                         return Mismatch(
@@ -466,6 +464,15 @@ public sealed class MatMulViewFuzzTests
                             description,
                             Enumerable.Range(0, actual.Length).Count(i => Wrong(expected[i], actual[i], tolerance[i]))
                         );
+                return null;
+            }
+            if (result is not null)
+            {
+                if (result.Shape != new Shape(outDims))
+                    return $"[shape] {description}: result shape {result.Shape}, expected {Shape.Format(outDims)}";
+                var actual = Reference.Read(result);
+                if (FirstWrong(actual) is { } wrong)
+                    return wrong;
             }
             else
             {
@@ -477,17 +484,8 @@ public sealed class MatMulViewFuzzTests
                     inside[output.Positions[e]] = true;
                     actual[e] = all[output.Positions[e]];
                 }
-                for (int e = 0; e < expected.Length; e++)
-                    if (Wrong(expected[e], actual[e], tolerance[e]))
-                        return Mismatch(
-                            e,
-                            actual,
-                            expected,
-                            tolerance,
-                            x,
-                            description,
-                            Enumerable.Range(0, actual.Length).Count(i => Wrong(expected[i], actual[i], tolerance[i]))
-                        );
+                if (FirstWrong(actual) is { } wrong)
+                    return wrong;
                 for (int p = 0; p < all.Length; p++)
                     if (!inside[p] && !Same(all[p], output.BaseValues[p]))
                         return $"[outside] {description}: output base element {p} outside the view was overwritten: "
