@@ -81,12 +81,16 @@ public static class RunDriver
                 : 0;
         int lossCount =
             o.Resumed is { } r2
-            && r2.TryGetValue("report.loss_count", out var count)
+            && r2.TryGetValue(RunIdentity.LossCountKey, out var count)
             && int.TryParse(count, NumberStyles.None, CultureInfo.InvariantCulture, out int c)
                 ? c
                 : 0;
         // Losses stay on the device between reports: a step does not wait just to read its loss.
-        using var tally = new LossTally(Recorded("report.loss_sum"), lossCount, Recorded("report.loss_sum_device"));
+        using var tally = new LossTally(
+            Recorded(RunIdentity.LossSumKey),
+            lossCount,
+            Recorded(RunIdentity.LossSumDeviceKey)
+        );
         var times = new List<double>();
         var pending = PendingReport.Read(o.Resumed, trainer.StepCount);
         Dictionary<string, string> Metadata()
@@ -95,9 +99,9 @@ public static class RunDriver
             foreach (var (k, v) in run.State())
                 m[k] = v;
             double onDevice = tally.DeviceSum; // one wait for the device
-            m["report.loss_sum"] = (tally.HostSum + onDevice).ToString("R", CultureInfo.InvariantCulture);
-            m["report.loss_sum_device"] = onDevice.ToString("R", CultureInfo.InvariantCulture);
-            m["report.loss_count"] = tally.Count.ToString(CultureInfo.InvariantCulture);
+            m[RunIdentity.LossSumKey] = (tally.HostSum + onDevice).ToString("R", CultureInfo.InvariantCulture);
+            m[RunIdentity.LossSumDeviceKey] = onDevice.ToString("R", CultureInfo.InvariantCulture);
+            m[RunIdentity.LossCountKey] = tally.Count.ToString(CultureInfo.InvariantCulture);
             if (writer is not null)
                 m[RunIdentity.SavedAsKey] = writer.FullPath; // a copy resumed elsewhere is told apart by it
             pending?.Write(m);

@@ -25,6 +25,13 @@ public static class RunIdentity
     /// </summary>
     public const string SavedAsKey = "checkpoint.path";
 
+    /// <summary>The metadata entries of the losses since the last report, carried across a resume: their sum, the
+    /// part of it summed on the device (in float32) and their count. <see cref="RunDriver"/> writes and reads them;
+    /// <see cref="CheckRecorded"/> checks them.</summary>
+    public const string LossSumKey = "report.loss_sum",
+        LossSumDeviceKey = "report.loss_sum_device",
+        LossCountKey = "report.loss_count";
+
     /// <summary>Identity fields that are not command-line options.</summary>
     private static readonly HashSet<string> Derived = ["model", "schedule", "data"];
 
@@ -243,25 +250,25 @@ public static class RunIdentity
         // The tally of the next report's batch losses, one per step since the last report: a NaN sum would be reported
         // as a diverged run, a count past the step would mean losses never taken. (A sum is not required to be ≥ 0:
         // a fused multiply-add can round a loss of about 0 below it.)
-        bool hasSum = metadata.TryGetValue("report.loss_sum", out var sum),
-            hasCount = metadata.TryGetValue("report.loss_count", out var count);
+        bool hasSum = metadata.TryGetValue(LossSumKey, out var sum),
+            hasCount = metadata.TryGetValue(LossCountKey, out var count);
         if (hasSum != hasCount)
-            yield return "report.loss_sum and report.loss_count are not recorded together";
+            yield return $"{LossSumKey} and {LossCountKey} are not recorded together";
         else if (hasSum)
         {
             int? n = Count(count!);
             int step = Count(metadata.GetValueOrDefault("step", "")) ?? 0;
             if (!(Number(sum!) is double total && double.IsFinite(total) && (n != 0 || total == 0)))
-                yield return $"report.loss_sum '{sum}' is not the sum of {count} batch losses";
+                yield return $"{LossSumKey} '{sum}' is not the sum of {count} batch losses";
             if (!(n <= step))
-                yield return $"report.loss_count '{count}' is not a count of steps up to the step {step}";
+                yield return $"{LossCountKey} '{count}' is not a count of steps up to the step {step}";
         }
         // The part of the sum made on the device, a float32 sum of float32 losses (checkpoints from before it was
         // recorded lack it): the resumed tally makes a float32 scalar of it, which would round any other value.
-        if (metadata.TryGetValue("report.loss_sum_device", out var part))
+        if (metadata.TryGetValue(LossSumDeviceKey, out var part))
         {
             if (!hasSum)
-                yield return "report.loss_sum_device is recorded without report.loss_sum";
+                yield return $"{LossSumDeviceKey} is recorded without {LossSumKey}";
             else if (
                 hasCount
                 && !(
@@ -271,7 +278,7 @@ public static class RunIdentity
                     && (Count(count!) != 0 || value == 0)
                 )
             )
-                yield return $"report.loss_sum_device '{part}' is not a float32 sum of {count} batch losses";
+                yield return $"{LossSumDeviceKey} '{part}' is not a float32 sum of {count} batch losses";
         }
     }
 

@@ -37,18 +37,7 @@ public sealed partial class ResumeCommandTests
         Assert.AreEqual(0, code, output + error);
         string early = Named("early", ".safetensors");
         File.Copy(Named("straight.step-0000005", ".safetensors"), early);
-        (code, output, error) = Run([
-            "train",
-            "gpt",
-            "--resume",
-            early,
-            "--log",
-            EarlyLog,
-            "--checkpoint-every",
-            "1",
-            "--keep",
-            "12",
-        ]);
+        (code, output, error) = ResumeEarly("gpt", early, "--checkpoint-every", "1", "--keep", "12");
         Assert.AreEqual(0, code, output + error);
         StringAssert.Contains(output, "from step 5");
 

@@ -54,6 +54,10 @@ public sealed partial class ResumeCommandTests
     // The log of a run resumed from a copy of another run's checkpoint.
     private string EarlyLog => Path.Combine(_dir, "early.csv");
 
+    // `train MODEL --resume EARLY` into a log of its own (EarlyLog), with more options.
+    private (int Code, string Output, string Error) ResumeEarly(string model, string early, params string[] more) =>
+        Run(["train", model, "--resume", early, "--log", EarlyLog, .. more]);
+
     private static (int Code, string Output, string Error) Run(string[] args)
     {
         string? data = Environment.GetEnvironmentVariable("MODULA_DATA");
@@ -518,7 +522,7 @@ public sealed partial class ResumeCommandTests
         // the copy's to rewrite).
         string early = Path.Combine(_dir, "early.safetensors");
         File.Copy(Path.Combine(_dir, "kept.step-0000005.safetensors"), early);
-        (code, output, error) = Run(["train", "mlp", "--resume", early, "--log", EarlyLog]);
+        (code, output, error) = ResumeEarly("mlp", early);
         Assert.AreEqual(0, code, output + error);
         StringAssert.Contains(output, "from step 5");
         StringAssert.Matches(
@@ -571,15 +575,15 @@ public sealed partial class ResumeCommandTests
         Assert.AreEqual("0.5", SafeTensors.Read(early).Metadata["run.rms-epsilon"]);
         var before = File.ReadAllBytes(early);
 
-        (code, _, error) = Run(["train", "resmlp", "--resume", early, "--log", EarlyLog, "--rms-epsilon", "0.25"]);
+        (code, _, error) = ResumeEarly("resmlp", early, "--rms-epsilon", "0.25");
         Assert.AreEqual(2, code, error);
         StringAssert.Contains(error, "--rms-epsilon 0.25 (the run's is 0.5)");
-        (code, _, error) = Run(["train", "resmlp", "--resume", early, "--log", EarlyLog, "--rms-epsilon", "0"]);
+        (code, _, error) = ResumeEarly("resmlp", early, "--rms-epsilon", "0");
         Assert.AreEqual(2, code, error);
         StringAssert.Contains(error, "the checkpoint records 'rms-epsilon', which this command does not have");
         CollectionAssert.AreEqual(before, File.ReadAllBytes(early), "the refused resumes change nothing");
 
-        (code, output, error) = Run(["train", "resmlp", "--resume", early, "--log", EarlyLog, "--rms-epsilon", "0.5"]);
+        (code, output, error) = ResumeEarly("resmlp", early, "--rms-epsilon", "0.5");
         Assert.AreEqual(0, code, output + error);
         StringAssert.Contains(output, "from step 3");
         StringAssert.Contains(output, "final step=6");
@@ -633,21 +637,12 @@ public sealed partial class ResumeCommandTests
             }
         )
         {
-            (code, _, error) = ResumeCommandTests.Run([
-                "train",
-                "gpt",
-                "--resume",
-                early,
-                "--log",
-                EarlyLog,
-                flag,
-                value,
-            ]);
+            (code, _, error) = ResumeEarly("gpt", early, flag, value);
             Assert.AreEqual(2, code, error);
             StringAssert.Contains(error, refusal);
         }
 
-        (code, output, error) = ResumeCommandTests.Run(["train", "gpt", "--resume", early, "--log", EarlyLog]);
+        (code, output, error) = ResumeEarly("gpt", early);
         Assert.AreEqual(0, code, output + error);
         StringAssert.Contains(output, "spectral-strength=0.2 orthogonalizer=polar-express | 10 steps");
         StringAssert.Contains(output, "from step 5");
