@@ -79,6 +79,7 @@ public static class BenchCommand
                                       [--optimizers normed-adam,adam,dualized-momentum,manifold-momentum,muon]
                                       [--recipe v1|v2]
                                       [--width 128] [--heads 4] [--blocks 4] [--context 64] [--batch 12] [--profile]
+                                      [--interleave]
 
                 Times C = A·B (float32) and prints per shape (Aᵀ / Bᵀ: that operand is read column-major,
                 as in a GPT step's gradient products):
@@ -105,6 +106,11 @@ public static class BenchCommand
                 where syncs are host waits for the device: synchronizations, downloads and uploads.
                 --profile then runs as many steps again timing every primitive op (each followed by a
                 device synchronization) and prints a table of calls and milliseconds per step.
+                --interleave builds every optimizer's run first and times their steps in turns, one step of
+                each, so that all meet the same spells of a shared machine's load (peak_rss_mb then counts
+                all the runs); each optimizer after the first also prints the median, over the turns, of its
+                step's time over the first optimizer's, with the quartiles:
+                  gpt-step-ratio optimizer=O over=F median=R q1=Q1 q3=Q3
                 """
             );
             return args.Length == 0 ? 2 : 0;
@@ -126,7 +132,7 @@ public static class BenchCommand
                         "context",
                         "batch",
                     ],
-                    ["profile"]
+                    ["profile", "interleave"]
                 ),
                 output
             );

@@ -51,42 +51,129 @@ public static class GptStepBench
         var rng = new System.Random(0);
         var text = new string(Enumerable.Range(0, 20000).Select(_ => (char)(' ' + rng.Next(config.Vocab))).ToArray());
         var corpus = new TextCorpus(text);
+        GptSettings Settings(string name) => new(recipe, config, Choices[name], 2000, batch, 0);
+        if (options.Has("interleave"))
+        {
+            RunInterleaved(names, Settings, corpus, device, warmup, steps, options.Has("profile"), output);
+            return 0;
+        }
         foreach (var name in names)
         {
-            var settings = new GptSettings(options.Get("recipe", "v1"), config, Choices[name], 2000, batch, 0);
+            var settings = Settings(name);
             using var run = new GptRun(settings, corpus, device);
-            var total = new List<double>();
-            var forward = new List<double>();
-            var backward = new List<double>();
-            var counts = new PhaseCounts();
-            // Warm-up steps, and with any at all, more until the process has warmed up for Measure.WarmUp (its clock
-            // starts with the first optimizer's first step).
-            bool warming = warmup > 0 && Measure.StillWarming();
-            for (int i = 0; i < warmup || (warming && Measure.StillWarming()); i++)
-                TimedStep(run, device);
+            WarmUp(run, device, warmup);
+            var timings = new StepTimings();
             for (int i = 0; i < steps; i++)
-            {
-                var (f, b, u) = TimedStep(run, device, counts);
-                forward.Add(f);
-                backward.Add(b);
-                total.Add(f + b + u);
-            }
-            double median = Measure.Median(total);
-            output.WriteLine(
-                string.Create(
-                    CultureInfo.InvariantCulture,
-                    $"gpt-step optimizer={name} recipe={settings.Recipe} device={device.Name} "
-                        + $"threads={CpuDevice.Threads} median_ms={median:F2} forward_ms={Measure.Median(forward):F2} "
-                        + $"backward_ms={Measure.Median(backward):F2} "
-                        + $"update_ms={median - Measure.Median(forward) - Measure.Median(backward):F2} "
-                        + $"peak_rss_mb={Measure.PeakRssMb():F0}"
-                )
-            );
-            output.WriteLine($"gpt-step-counts optimizer={name} device={device.Name} {counts.PerStep(steps)}");
+                timings.Add(TimedStep(run, device, timings.Counts));
+            Report(name, settings, device, timings, steps, output);
             if (options.Has("profile"))
                 Profile(run, device, steps, output);
         }
         return 0;
+    }
+
+    /// <summary>
+    /// <c>--interleave</c>: every optimizer's run is built first, and the timed steps take turns, one step of each in
+    /// the order given, so that all of them meet the same spells of a shared machine's load. Besides the usual lines,
+    /// each optimizer after the first gets the median, over the timed steps, of its step's time over the first
+    /// optimizer's step of the same turn:
+    ///   gpt-step-ratio optimizer=O over=F median=R q1=Q1 q3=Q3
+    /// </summary>
+    private static void RunInterleaved(
+        string[] names,
+        Func<string, GptSettings> settingsOf,
+        TextCorpus corpus,
+        Device device,
+        int warmup,
+        int steps,
+        bool profile,
+        TextWriter output
+    )
+    {
+        var settings = names.Select(settingsOf).ToArray();
+        var runs = new List<GptRun>();
+        try
+        {
+            foreach (var s in settings)
+                runs.Add(new GptRun(s, corpus, device));
+            foreach (var run in runs)
+                WarmUp(run, device, warmup);
+            var timings = runs.Select(_ => new StepTimings()).ToArray();
+            for (int i = 0; i < steps; i++)
+            for (int k = 0; k < runs.Count; k++)
+                timings[k].Add(TimedStep(runs[k], device, timings[k].Counts));
+            for (int k = 0; k < runs.Count; k++)
+                Report(names[k], settings[k], device, timings[k], steps, output);
+            for (int k = 1; k < runs.Count; k++)
+            {
+                var ratios = timings[k].Total.Zip(timings[0].Total, (t, first) => t / first).Order().ToArray();
+                output.WriteLine(
+                    string.Create(
+                        CultureInfo.InvariantCulture,
+                        $"gpt-step-ratio optimizer={names[k]} over={names[0]} median={Measure.Median(ratios):F3} "
+                            + $"q1={ratios[ratios.Length / 4]:F3} q3={ratios[ratios.Length * 3 / 4]:F3}"
+                    )
+                );
+            }
+            if (profile)
+                for (int k = 0; k < runs.Count; k++)
+                    Profile(runs[k], device, steps, output);
+        }
+        finally
+        {
+            foreach (var run in runs)
+                run.Dispose();
+        }
+    }
+
+    /// <summary>The warm-up steps, and with any at all, more until the process has warmed up for <see
+    /// cref="Measure.WarmUp"/> (its clock starts with the first run's first step).</summary>
+    private static void WarmUp(GptRun run, Device device, int warmup)
+    {
+        bool warming = warmup > 0 && Measure.StillWarming();
+        for (int i = 0; i < warmup || (warming && Measure.StillWarming()); i++)
+            TimedStep(run, device);
+    }
+
+    /// <summary>One optimizer's timed steps: whole, forward and backward milliseconds, and device work.</summary>
+    private sealed class StepTimings
+    {
+        public List<double> Total { get; } = [];
+        public List<double> Forward { get; } = [];
+        public List<double> Backward { get; } = [];
+        public PhaseCounts Counts { get; } = new();
+
+        public void Add((double Forward, double Backward, double Update) step)
+        {
+            Forward.Add(step.Forward);
+            Backward.Add(step.Backward);
+            Total.Add(step.Forward + step.Backward + step.Update);
+        }
+    }
+
+    /// <summary>Prints an optimizer's <c>gpt-step</c> and <c>gpt-step-counts</c> lines.</summary>
+    private static void Report(
+        string name,
+        GptSettings settings,
+        Device device,
+        StepTimings timings,
+        int steps,
+        TextWriter output
+    )
+    {
+        double median = Measure.Median(timings.Total),
+            forward = Measure.Median(timings.Forward),
+            backward = Measure.Median(timings.Backward);
+        output.WriteLine(
+            string.Create(
+                CultureInfo.InvariantCulture,
+                $"gpt-step optimizer={name} recipe={settings.Recipe} device={device.Name} "
+                    + $"threads={CpuDevice.Threads} median_ms={median:F2} forward_ms={forward:F2} "
+                    + $"backward_ms={backward:F2} update_ms={median - forward - backward:F2} "
+                    + $"peak_rss_mb={Measure.PeakRssMb():F0}"
+            )
+        );
+        output.WriteLine($"gpt-step-counts optimizer={name} device={device.Name} {timings.Counts.PerStep(steps)}");
     }
 
     /// <summary>

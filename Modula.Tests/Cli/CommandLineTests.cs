@@ -179,6 +179,91 @@ public sealed class CommandLineTests
         }
     }
 
+    [TestMethod]
+    public void BenchGptStepInterleavedPrintsEachOptimizerAndItsRatioToTheFirst()
+    {
+        var (code, output, error) = Run(
+            "bench",
+            "gpt-step",
+            "--threads",
+            "1",
+            "--steps",
+            "6",
+            "--warmup",
+            "0",
+            "--interleave",
+            "--optimizers",
+            "normed-adam,dualized-momentum,normed-adam",
+            "--width",
+            "16",
+            "--heads",
+            "2",
+            "--blocks",
+            "1",
+            "--context",
+            "8",
+            "--batch",
+            "2"
+        );
+        Assert.AreEqual(0, code, error);
+        var lines = output.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        string[] Optimizers(string prefix) =>
+            lines
+                .Where(l => l.StartsWith(prefix, StringComparison.Ordinal))
+                .Select(l => Token(l, "optimizer"))
+                .ToArray();
+        CollectionAssert.AreEqual(
+            new[] { "normed-adam", "dualized-momentum", "normed-adam" },
+            Optimizers("gpt-step optimizer="),
+            output
+        );
+        Assert.AreEqual(3, Optimizers("gpt-step-counts ").Length, output);
+        var ratios = lines.Where(l => l.StartsWith("gpt-step-ratio ", StringComparison.Ordinal)).ToArray();
+        CollectionAssert.AreEqual(
+            new[] { "dualized-momentum", "normed-adam" },
+            ratios.Select(l => Token(l, "optimizer")).ToArray(),
+            output
+        );
+        foreach (var line in ratios)
+        {
+            Assert.AreEqual("normed-adam", Token(line, "over"), line);
+            Assert.IsTrue(Field(line, "q1") > 0, line);
+            Assert.IsTrue(
+                Field(line, "q1") <= Field(line, "median") && Field(line, "median") <= Field(line, "q3"),
+                line
+            );
+        }
+        // Without --interleave, no ratio lines.
+        var (plain, sequential, _) = Run(
+            "bench",
+            "gpt-step",
+            "--threads",
+            "1",
+            "--steps",
+            "2",
+            "--warmup",
+            "0",
+            "--optimizers",
+            "normed-adam,normed-adam",
+            "--width",
+            "16",
+            "--heads",
+            "2",
+            "--blocks",
+            "1",
+            "--context",
+            "8",
+            "--batch",
+            "2"
+        );
+        Assert.AreEqual(0, plain);
+        Assert.IsFalse(sequential.Contains("gpt-step-ratio"), sequential);
+    }
+
+    /// <summary>The text after "name=" in a line of key=value fields.</summary>
+    private static string Token(string line, string name) =>
+        line.Split(' ').Single(t => t.StartsWith(name + "=", StringComparison.Ordinal))[(name.Length + 1)..];
+
     /// <summary>The number after "name=" in a line of key=value fields (a trailing % dropped).</summary>
     private static double Field(string line, string name)
     {
