@@ -179,10 +179,25 @@ public sealed class CommandLineTests
         }
     }
 
+    /// <summary>A GPT small enough for a test to time a few of its steps.</summary>
+    private static readonly string[] TinyGpt =
+    [
+        "--width",
+        "16",
+        "--heads",
+        "2",
+        "--blocks",
+        "1",
+        "--context",
+        "8",
+        "--batch",
+        "2",
+    ];
+
     [TestMethod]
     public void BenchGptStepInterleavedPrintsEachOptimizerAndItsRatioToTheFirst()
     {
-        var (code, output, error) = Run(
+        var (code, output, error) = Run([
             "bench",
             "gpt-step",
             "--threads",
@@ -194,17 +209,8 @@ public sealed class CommandLineTests
             "--interleave",
             "--optimizers",
             "normed-adam,dualized-momentum,normed-adam",
-            "--width",
-            "16",
-            "--heads",
-            "2",
-            "--blocks",
-            "1",
-            "--context",
-            "8",
-            "--batch",
-            "2"
-        );
+            .. TinyGpt,
+        ]);
         Assert.AreEqual(0, code, error);
         var lines = output.Split('\n', StringSplitOptions.RemoveEmptyEntries);
         string[] Optimizers(string prefix) =>
@@ -234,7 +240,7 @@ public sealed class CommandLineTests
             );
         }
         // Without --interleave, no ratio lines.
-        var (plain, sequential, _) = Run(
+        var (plain, sequential, _) = Run([
             "bench",
             "gpt-step",
             "--threads",
@@ -244,18 +250,9 @@ public sealed class CommandLineTests
             "--warmup",
             "0",
             "--optimizers",
-            "normed-adam,normed-adam",
-            "--width",
-            "16",
-            "--heads",
-            "2",
-            "--blocks",
-            "1",
-            "--context",
-            "8",
-            "--batch",
-            "2"
-        );
+            "normed-adam",
+            .. TinyGpt,
+        ]);
         Assert.AreEqual(0, plain);
         Assert.IsFalse(sequential.Contains("gpt-step-ratio"), sequential);
     }
