@@ -5,11 +5,20 @@ namespace Modula.Cli;
 /// <summary>The statistics the timing commands report.</summary>
 public static class Measure
 {
-    /// <summary>The median (upper median for an even count), or NaN for no values.</summary>
-    public static double Median(IEnumerable<double> values)
+    /// <summary>The median (upper median for an even count), or NaN for no values: <see cref="Quantile"/> at
+    /// 0.5.</summary>
+    public static double Median(IEnumerable<double> values) => Quantile(values, 0.5);
+
+    /// <summary>
+    /// The value at position ⌊p·n⌋ of the n values sorted (the upper one where p·n falls between two, as the median
+    /// takes it), or NaN for no values: 0.25 and 0.75 give the quartiles, 0 the least value.
+    /// </summary>
+    public static double Quantile(IEnumerable<double> values, double p)
     {
+        if (!(p >= 0 && p < 1))
+            throw new ArgumentOutOfRangeException(nameof(p), $"Measure: quantile {p} is not in [0, 1).");
         var sorted = values.Order().ToArray();
-        return sorted.Length == 0 ? double.NaN : sorted[sorted.Length / 2];
+        return sorted.Length == 0 ? double.NaN : sorted[(int)(p * sorted.Length)];
     }
 
     /// <summary>

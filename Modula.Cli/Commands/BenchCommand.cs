@@ -106,11 +106,16 @@ public static class BenchCommand
                 where syncs are host waits for the device: synchronizations, downloads and uploads.
                 --profile then runs as many steps again timing every primitive op (each followed by a
                 device synchronization) and prints a table of calls and milliseconds per step.
-                --interleave builds every optimizer's run first and times their steps in turns, one step of
-                each, so that all meet the same spells of a shared machine's load (peak_rss_mb then counts
-                all the runs); each optimizer after the first also prints the median, over the turns, of its
-                step's time over the first optimizer's, with the quartiles:
+                --interleave builds every optimizer's run first, then warms them up and times them in turns,
+                one step of each per turn, each turn starting one run further along the list, so that all
+                meet the same spells of a shared machine's load (peak_rss_mb then counts all the runs). Lines
+                come in the order given, and each optimizer after the first also prints the median and
+                quartiles, over the turns, of its step's time over the first optimizer's in the same turn
+                (the value at position p·n of the n ratios sorted):
                   gpt-step-ratio optimizer=O over=F median=R q1=Q1 q3=Q3
+                Listing an optimizer twice measures the method's own spread. With --warmup 0 the first turn
+                includes the runtime's first compilation. With --profile each run is profiled after the
+                others' steps, after a line 'gpt-step-profile optimizer=O'.
                 """
             );
             return args.Length == 0 ? 2 : 0;

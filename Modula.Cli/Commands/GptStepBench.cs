@@ -73,11 +73,13 @@ public static class GptStepBench
     }
 
     /// <summary>
-    /// <c>--interleave</c>: every optimizer's run is built first, and the timed steps take turns, one step of each in
-    /// the order given, so that all of them meet the same spells of a shared machine's load. Besides the usual lines,
-    /// each optimizer after the first gets the median, over the timed steps, of its step's time over the first
-    /// optimizer's step of the same turn:
+    /// <c>--interleave</c>: every optimizer's run is built first, then warmed up and timed in turns, one step of each
+    /// per turn, so that all of them meet the same spells of a shared machine's load. Each turn starts one run further
+    /// along the list (turn i at run i mod n), so that no run always follows the same one: a step leaves the caches,
+    /// the collector and the clock to the step after it. Besides the usual lines, in the order given, each optimizer
+    /// after the first gets <see cref="TurnRatios"/> of its steps over the first optimizer's:
     ///   gpt-step-ratio optimizer=O over=F median=R q1=Q1 q3=Q3
+    /// With <c>--profile</c>, each run is then profiled in turn after a <c>gpt-step-profile optimizer=O</c> line.
     /// </summary>
     private static void RunInterleaved(
         string[] names,
@@ -96,34 +98,59 @@ public static class GptStepBench
         {
             foreach (var s in settings)
                 runs.Add(new GptRun(s, corpus, device));
-            foreach (var run in runs)
-                WarmUp(run, device, warmup);
+            int n = runs.Count;
+            bool warming = warmup > 0 && Measure.StillWarming();
+            for (int i = 0; i < warmup || (warming && Measure.StillWarming()); i++)
+            for (int j = 0; j < n; j++)
+                TimedStep(runs[(i + j) % n], device);
             var timings = runs.Select(_ => new StepTimings()).ToArray();
             for (int i = 0; i < steps; i++)
-            for (int k = 0; k < runs.Count; k++)
-                timings[k].Add(TimedStep(runs[k], device, timings[k].Counts));
-            for (int k = 0; k < runs.Count; k++)
-                Report(names[k], settings[k], device, timings[k], steps, output);
-            for (int k = 1; k < runs.Count; k++)
+            for (int j = 0; j < n; j++)
             {
-                var ratios = timings[k].Total.Zip(timings[0].Total, (t, first) => t / first).Order().ToArray();
+                int k = (i + j) % n;
+                timings[k].Add(TimedStep(runs[k], device, timings[k].Counts));
+            }
+            for (int k = 0; k < n; k++)
+                Report(names[k], settings[k], device, timings[k], steps, output);
+            for (int k = 1; k < n; k++)
+            {
+                var (median, q1, q3) = TurnRatios(timings[k].Total, timings[0].Total);
                 output.WriteLine(
                     string.Create(
                         CultureInfo.InvariantCulture,
-                        $"gpt-step-ratio optimizer={names[k]} over={names[0]} median={Measure.Median(ratios):F3} "
-                            + $"q1={ratios[ratios.Length / 4]:F3} q3={ratios[ratios.Length * 3 / 4]:F3}"
+                        $"gpt-step-ratio optimizer={names[k]} over={names[0]} median={median:F3} q1={q1:F3} q3={q3:F3}"
                     )
                 );
             }
             if (profile)
-                for (int k = 0; k < runs.Count; k++)
+                for (int k = 0; k < n; k++)
+                {
+                    output.WriteLine($"gpt-step-profile optimizer={names[k]}");
                     Profile(runs[k], device, steps, output);
+                }
         }
         finally
         {
             foreach (var run in runs)
                 run.Dispose();
         }
+    }
+
+    /// <summary>
+    /// The median and quartiles (<see cref="Measure.Quantile"/>) of the ratios <paramref name="times"/>[i] /
+    /// <paramref name="firsts"/>[i]: one run's step time over the first run's in the same turn i.
+    /// </summary>
+    internal static (double Median, double Q1, double Q3) TurnRatios(
+        IReadOnlyList<double> times,
+        IReadOnlyList<double> firsts
+    )
+    {
+        if (times.Count != firsts.Count || times.Count == 0)
+            throw new ArgumentException(
+                $"GptStepBench: {times.Count} step times against {firsts.Count} of the first run's."
+            );
+        var ratios = times.Select((t, i) => t / firsts[i]).ToArray();
+        return (Measure.Quantile(ratios, 0.5), Measure.Quantile(ratios, 0.25), Measure.Quantile(ratios, 0.75));
     }
 
     /// <summary>The warm-up steps, and with any at all, more until the process has warmed up for <see
