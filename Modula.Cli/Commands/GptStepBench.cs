@@ -61,7 +61,7 @@ public static class GptStepBench
         {
             var settings = Settings(name);
             using var run = new GptRun(settings, corpus, device);
-            WarmUp(run, device, warmup);
+            WarmUp([run], device, warmup);
             var timings = new StepTimings();
             for (int i = 0; i < steps; i++)
                 timings.Add(TimedStep(run, device, timings.Counts));
@@ -99,10 +99,7 @@ public static class GptStepBench
             foreach (var s in settings)
                 runs.Add(new GptRun(s, corpus, device));
             int n = runs.Count;
-            bool warming = warmup > 0 && Measure.StillWarming();
-            for (int i = 0; i < warmup || (warming && Measure.StillWarming()); i++)
-            for (int j = 0; j < n; j++)
-                TimedStep(runs[(i + j) % n], device);
+            WarmUp(runs, device, warmup);
             var timings = runs.Select(_ => new StepTimings()).ToArray();
             for (int i = 0; i < steps; i++)
             for (int j = 0; j < n; j++)
@@ -153,13 +150,15 @@ public static class GptStepBench
         return (Measure.Quantile(ratios, 0.5), Measure.Quantile(ratios, 0.25), Measure.Quantile(ratios, 0.75));
     }
 
-    /// <summary>The warm-up steps, and with any at all, more until the process has warmed up for <see
-    /// cref="Measure.WarmUp"/> (its clock starts with the first run's first step).</summary>
-    private static void WarmUp(GptRun run, Device device, int warmup)
+    /// <summary>The warm-up steps of <paramref name="runs"/> in turns, as the timed ones take them, and with any at
+    /// all, more turns until the process has warmed up for <see cref="Measure.WarmUp"/> (its clock starts with the
+    /// first warm-up step of the process).</summary>
+    private static void WarmUp(IReadOnlyList<GptRun> runs, Device device, int warmup)
     {
         bool warming = warmup > 0 && Measure.StillWarming();
         for (int i = 0; i < warmup || (warming && Measure.StillWarming()); i++)
-            TimedStep(run, device);
+        for (int j = 0; j < runs.Count; j++)
+            TimedStep(runs[(i + j) % runs.Count], device);
     }
 
     /// <summary>One optimizer's timed steps: whole, forward and backward milliseconds, and device work.</summary>
