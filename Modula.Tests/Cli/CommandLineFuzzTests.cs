@@ -131,7 +131,7 @@ public sealed class CommandLineFuzzTests
             "--no-download",
         ],
         ["bench", "gemm", "--threads", "1", "--repeat", "1", "--shapes", "gpt"],
-        ["bench", "gpt-step", "--threads", "1", "--steps", "1", "--warmup", "0"],
+        ["bench", "gpt-step", "--threads", "1", "--steps", "1", "--warmup", "0", "--interleave"],
     ];
 
     [TestMethod]
