@@ -1,0 +1,181 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Runtime.InteropServices;
+using Modula.Tensors;
+using Modula.Tensors.Backends.Cpu;
+using Modula.Tensors.Random;
+
+namespace Modula.Bench;
+
+/// <summary>
+/// The engine's float32 GEMM against a native OpenBLAS in one process, in turns: each turn times a burst of the
+/// engine's products and a burst of OpenBLAS's <c>cblas_sgemm</c> on the same operands, the order alternating from
+/// turn to turn, so that both meet the same spells of a shared machine's load. Run separately, the two drift apart
+/// by more than the few per cent the comparison is about. OpenBLAS is a developer's yardstick here, loaded from the
+/// path given; nothing else in the project loads a native library.
+/// </summary>
+/// <remarks>
+/// <c>dotnet run -c Release --project Modula.Bench -- gemm-vs-openblas --openblas PATH [--size 1024] [--threads 2]
+/// [--turns 40]</c>. OpenBLAS reads <c>OPENBLAS_CORETYPE</c> when it loads, and its OpenMP build wants
+/// <c>OMP_WAIT_POLICY=passive</c>, so that its idle threads do not spin through the engine's turn.
+/// </remarks>
+internal static unsafe class OpenBlasTurns
+{
+    // CBLAS enumerations: row-major storage, no transpose.
+    private const int RowMajor = 101,
+        NoTrans = 111;
+
+    public static int Run(string[] args)
+    {
+        string? path = Option(args, "--openblas");
+        if (path is null)
+        {
+            Console.Error.WriteLine("gemm-vs-openblas: --openblas PATH (libopenblas.so) is required.");
+            return 2;
+        }
+        int? size = Positive(args, "--size", 1024),
+            threads = Positive(args, "--threads", 2),
+            turns = Positive(args, "--turns", 40);
+        if (size is null || threads is null || turns is null)
+            return 2;
+        if (!NativeLibrary.TryLoad(path, out var library))
+        {
+            Console.Error.WriteLine($"gemm-vs-openblas: cannot load '{path}' as a native library.");
+            return 2;
+        }
+        try
+        {
+            if (!NativeLibrary.TryGetExport(library, "cblas_sgemm", out var sgemm))
+            {
+                Console.Error.WriteLine($"gemm-vs-openblas: '{path}' exports no cblas_sgemm.");
+                return 2;
+            }
+            if (NativeLibrary.TryGetExport(library, "openblas_set_num_threads", out var setThreads))
+                ((delegate* unmanaged[Cdecl]<int, void>)setThreads)(threads.Value);
+            using var scope = CpuDevice.UseThreads(threads.Value);
+            return Compare(sgemm, size.Value, turns.Value, threads.Value);
+        }
+        finally
+        {
+            NativeLibrary.Free(library);
+        }
+    }
+
+    private static int Compare(nint sgemm, int n, int turns, int threads)
+    {
+        var g = new Generator(1);
+        using var a = Ops.Normal(new Shape(n, n), g);
+        using var b = Ops.Normal(new Shape(n, n), g);
+        using var c = Ops.Zeros(new Shape(n, n));
+        float[] ha = a.ToArray<float>(),
+            hb = b.ToArray<float>(),
+            hc = new float[n * n];
+        var pins = new[] { ha, hb, hc }.Select(h => GCHandle.Alloc(h, GCHandleType.Pinned)).ToArray();
+        try
+        {
+            // Addresses as integers, which a closure can hold.
+            nint x = pins[0].AddrOfPinnedObject(),
+                y = pins[1].AddrOfPinnedObject(),
+                z = pins[2].AddrOfPinnedObject();
+            void Ours() => Ops.MatMulInto(a, b, c, accumulate: false);
+            void Theirs() => Sgemm(sgemm, n, (float*)x, (float*)y, (float*)z);
+            // Both compute the same product: the largest difference, over the largest magnitude.
+            Ours();
+            Theirs();
+            var ours = c.ToArray<float>();
+            double worst = 0,
+                scale = 0;
+            for (int i = 0; i < ours.Length; i++)
+            {
+                worst = Math.Max(worst, Math.Abs(ours[i] - hc[i]));
+                scale = Math.Max(scale, Math.Abs(hc[i]));
+            }
+            // Warm-up: the runtime's optimized code and OpenBLAS's threads, 1.5 s of each.
+            var clock = Stopwatch.StartNew();
+            while (clock.Elapsed.TotalSeconds < 3)
+            {
+                Ours();
+                Theirs();
+            }
+            int burst = Math.Max(1, (int)(0.02 / Seconds(Ours, 1)));
+            var ourTimes = new List<double>();
+            var theirTimes = new List<double>();
+            for (int t = 0; t < turns; t++)
+            {
+                bool oursFirst = t % 2 == 0;
+                double first = Seconds(oursFirst ? Ours : Theirs, burst),
+                    second = Seconds(oursFirst ? Theirs : Ours, burst);
+                ourTimes.Add(oursFirst ? first : second);
+                theirTimes.Add(oursFirst ? second : first);
+            }
+            var ratios = theirTimes.Select((theirs, t) => theirs / ourTimes[t]).Order().ToArray();
+            double flops = 2.0 * n * n * n;
+            double Median(List<double> v) => v.Order().ElementAt(v.Count / 2);
+            Console.WriteLine(
+                string.Create(
+                    CultureInfo.InvariantCulture,
+                    $"gemm-vs-openblas m=n=k={n} threads={threads} turns={turns} burst={burst} "
+                        + $"ours_ms={Median(ourTimes) * 1e3:F3} ({flops / Median(ourTimes) / 1e9:F1} GFLOP/s) "
+                        + $"openblas_ms={Median(theirTimes) * 1e3:F3} ({flops / Median(theirTimes) / 1e9:F1} GFLOP/s) "
+                        + $"openblas_over_ours median={ratios[turns / 2]:F3} q1={ratios[turns / 4]:F3} "
+                        + $"q3={ratios[turns * 3 / 4]:F3} ours_faster_turns={ratios.Count(r => r > 1)}/{turns} "
+                        + $"max_difference={worst / scale:E1}"
+                )
+            );
+        }
+        finally
+        {
+            foreach (var pin in pins)
+                pin.Free();
+        }
+        return 0;
+    }
+
+    // C = A·B, n × n row-major, through cblas_sgemm at `function`.
+    private static void Sgemm(nint function, int n, float* a, float* b, float* c) =>
+        (
+            (delegate* unmanaged[Cdecl]<
+                int,
+                int,
+                int,
+                int,
+                int,
+                int,
+                float,
+                float*,
+                int,
+                float*,
+                int,
+                float,
+                float*,
+                int,
+                void>)function
+        )(RowMajor, NoTrans, NoTrans, n, n, n, 1f, a, n, b, n, 0f, c, n);
+
+    // Seconds per call of `run`, over `count` calls.
+    private static double Seconds(Action run, int count)
+    {
+        var clock = Stopwatch.StartNew();
+        for (int i = 0; i < count; i++)
+            run();
+        return clock.Elapsed.TotalSeconds / count;
+    }
+
+    // The positive integer after `name`, its default when absent, or null (with a message) when it is not one.
+    private static int? Positive(string[] args, string name, int otherwise)
+    {
+        string? text = Option(args, name);
+        if (text is null)
+            return otherwise;
+        if (int.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out int value) && value > 0)
+            return value;
+        Console.Error.WriteLine($"gemm-vs-openblas: {name} expects a positive integer, got '{text}'.");
+        return null;
+    }
+
+    private static string? Option(string[] args, string name)
+    {
+        int at = Array.IndexOf(args, name);
+        return at >= 0 && at + 1 < args.Length ? args[at + 1] : null;
+    }
+}
