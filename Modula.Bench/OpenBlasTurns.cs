@@ -15,15 +15,23 @@ namespace Modula.Bench;
 /// path given; nothing else in the project loads a native library.
 /// </summary>
 /// <remarks>
-/// <c>dotnet run -c Release --project Modula.Bench -- gemm-vs-openblas --openblas PATH [--size 1024] [--threads 2]
-/// [--turns 40]</c>. OpenBLAS reads <c>OPENBLAS_CORETYPE</c> when it loads, and its OpenMP build wants
+/// <c>dotnet run -c Release --project Modula.Bench -- gemm-vs-openblas --openblas PATH [--shape 1024x1024x1024]
+/// [--threads 2] [--turns 40]</c>, the shape given as m×n×k, with <c>:At</c> or <c>:Bt</c> (or both) for an operand
+/// stored transposed, as the GPT's gradient products read them (<c>768x128x128:Bt</c> is x·Wᵀ). OpenBLAS reads <c>OPENBLAS_CORETYPE</c> when it loads, and its OpenMP build wants
 /// <c>OMP_WAIT_POLICY=passive</c>, so that its idle threads do not spin through the engine's turn.
 /// </remarks>
 internal static unsafe class OpenBlasTurns
 {
-    // CBLAS enumerations: row-major storage, no transpose.
+    // CBLAS enumerations: row-major storage, an operand as stored or transposed.
     private const int RowMajor = 101,
-        NoTrans = 111;
+        NoTrans = 111,
+        Trans = 112;
+
+    /// <summary>C[m × n] = A·B over depth k; A stored as [k, m] when TransposeA, B as [n, k] when TransposeB.</summary>
+    private readonly record struct GemmShape(int M, int N, int K, bool TransposeA, bool TransposeB)
+    {
+        public override string ToString() => $"m={M} n={N} k={K}{(TransposeA ? " Aᵀ" : "")}{(TransposeB ? " Bᵀ" : "")}";
+    }
 
     public static int Run(string[] args)
     {
@@ -33,10 +41,10 @@ internal static unsafe class OpenBlasTurns
             Console.Error.WriteLine("gemm-vs-openblas: --openblas PATH (libopenblas.so) is required.");
             return 2;
         }
-        int? size = Positive(args, "--size", 1024),
-            threads = Positive(args, "--threads", 2),
+        var shape = ParseShape(Option(args, "--shape") ?? "1024x1024x1024");
+        int? threads = Positive(args, "--threads", 2),
             turns = Positive(args, "--turns", 40);
-        if (size is null || threads is null || turns is null)
+        if (shape is null || threads is null || turns is null)
             return 2;
         if (!NativeLibrary.TryLoad(path, out var library))
         {
@@ -53,7 +61,7 @@ internal static unsafe class OpenBlasTurns
             if (NativeLibrary.TryGetExport(library, "openblas_set_num_threads", out var setThreads))
                 ((delegate* unmanaged[Cdecl]<int, void>)setThreads)(threads.Value);
             using var scope = CpuDevice.UseThreads(threads.Value);
-            return Compare(sgemm, size.Value, turns.Value, threads.Value);
+            return Compare(sgemm, shape.Value, turns.Value, threads.Value);
         }
         finally
         {
@@ -61,15 +69,16 @@ internal static unsafe class OpenBlasTurns
         }
     }
 
-    private static int Compare(nint sgemm, int n, int turns, int threads)
+    private static int Compare(nint sgemm, GemmShape shape, int turns, int threads)
     {
+        var (m, n, k, ta, tb) = shape;
         var g = new Generator(1);
-        using var a = Ops.Normal(new Shape(n, n), g);
-        using var b = Ops.Normal(new Shape(n, n), g);
-        using var c = Ops.Zeros(new Shape(n, n));
+        using var a = Ops.Normal(ta ? new Shape(k, m) : new Shape(m, k), g);
+        using var b = Ops.Normal(tb ? new Shape(n, k) : new Shape(k, n), g);
+        using var c = Ops.Zeros(new Shape(m, n));
         float[] ha = a.ToArray<float>(),
             hb = b.ToArray<float>(),
-            hc = new float[n * n];
+            hc = new float[m * n];
         var pins = new[] { ha, hb, hc }.Select(h => GCHandle.Alloc(h, GCHandleType.Pinned)).ToArray();
         try
         {
@@ -77,8 +86,8 @@ internal static unsafe class OpenBlasTurns
             nint x = pins[0].AddrOfPinnedObject(),
                 y = pins[1].AddrOfPinnedObject(),
                 z = pins[2].AddrOfPinnedObject();
-            void Ours() => Ops.MatMulInto(a, b, c, accumulate: false);
-            void Theirs() => Sgemm(sgemm, n, (float*)x, (float*)y, (float*)z);
+            void Ours() => Ops.MatMulInto(a, b, c, accumulate: false, transposeA: ta, transposeB: tb);
+            void Theirs() => Sgemm(sgemm, shape, (float*)x, (float*)y, (float*)z);
             // Both compute the same product: the largest difference, over the largest magnitude.
             Ours();
             Theirs();
@@ -109,12 +118,12 @@ internal static unsafe class OpenBlasTurns
                 theirTimes.Add(oursFirst ? second : first);
             }
             var ratios = theirTimes.Select((theirs, t) => theirs / ourTimes[t]).Order().ToArray();
-            double flops = 2.0 * n * n * n;
+            double flops = 2.0 * m * n * k;
             double Median(List<double> v) => v.Order().ElementAt(v.Count / 2);
             Console.WriteLine(
                 string.Create(
                     CultureInfo.InvariantCulture,
-                    $"gemm-vs-openblas m=n=k={n} threads={threads} turns={turns} burst={burst} "
+                    $"gemm-vs-openblas {shape} threads={threads} turns={turns} burst={burst} "
                         + $"ours_ms={Median(ourTimes) * 1e3:F3} ({flops / Median(ourTimes) / 1e9:F1} GFLOP/s) "
                         + $"openblas_ms={Median(theirTimes) * 1e3:F3} ({flops / Median(theirTimes) / 1e9:F1} GFLOP/s) "
                         + $"openblas_over_ours median={ratios[turns / 2]:F3} q1={ratios[turns / 4]:F3} "
@@ -131,8 +140,8 @@ internal static unsafe class OpenBlasTurns
         return 0;
     }
 
-    // C = A·B, n × n row-major, through cblas_sgemm at `function`.
-    private static void Sgemm(nint function, int n, float* a, float* b, float* c) =>
+    // C = A·B, row-major, through cblas_sgemm at `function`; the leading dimensions are the stored rows' lengths.
+    private static void Sgemm(nint function, GemmShape s, float* a, float* b, float* c) =>
         (
             (delegate* unmanaged[Cdecl]<
                 int,
@@ -150,7 +159,42 @@ internal static unsafe class OpenBlasTurns
                 float*,
                 int,
                 void>)function
-        )(RowMajor, NoTrans, NoTrans, n, n, n, 1f, a, n, b, n, 0f, c, n);
+        )(
+            RowMajor,
+            s.TransposeA ? Trans : NoTrans,
+            s.TransposeB ? Trans : NoTrans,
+            s.M,
+            s.N,
+            s.K,
+            1f,
+            a,
+            s.TransposeA ? s.M : s.K,
+            b,
+            s.TransposeB ? s.K : s.N,
+            0f,
+            c,
+            s.N
+        );
+
+    // "MxNxK" with ":At" and/or ":Bt" after it, or null (with a message).
+    private static GemmShape? ParseShape(string text)
+    {
+        var parts = text.Split(':');
+        var sizes = parts[0].Split('x');
+        var flags = parts[1..];
+        if (
+            sizes.Length == 3
+            && sizes.All(d => int.TryParse(d, NumberStyles.None, CultureInfo.InvariantCulture, out int v) && v > 0)
+            && flags.All(f => f is "At" or "Bt")
+            && flags.Distinct().Count() == flags.Length
+        )
+        {
+            int[] d = [.. sizes.Select(x => int.Parse(x, CultureInfo.InvariantCulture))];
+            return new GemmShape(d[0], d[1], d[2], flags.Contains("At"), flags.Contains("Bt"));
+        }
+        Console.Error.WriteLine($"gemm-vs-openblas: --shape expects MxNxK with optional :At and :Bt, got '{text}'.");
+        return null;
+    }
 
     // Seconds per call of `run`, over `count` calls.
     private static double Seconds(Action run, int count)
