@@ -9,16 +9,18 @@ namespace Modula.Bench;
 
 /// <summary>
 /// The engine's float32 GEMM against a native OpenBLAS in one process, in turns: each turn times a burst of the
-/// engine's products and a burst of OpenBLAS's <c>cblas_sgemm</c> on the same operands, the order alternating from
-/// turn to turn, so that both meet the same spells of a shared machine's load. Run separately, the two drift apart
-/// by more than the few per cent the comparison is about. OpenBLAS is a developer's yardstick here, loaded from the
-/// path given; nothing else in the project loads a native library.
+/// engine's products and a burst of OpenBLAS's <c>cblas_sgemm</c> on the same operands (a burst: up to 20 ms of the
+/// engine's products, at least one, and as many of OpenBLAS's), the order alternating from turn to turn, so that
+/// both meet the same spells of a shared machine's load. Run separately, the two drift apart by more than the few
+/// per cent the comparison is about. OpenBLAS is a developer's yardstick here, loaded from the path given; nothing
+/// else in the project loads a native library.
 /// </summary>
 /// <remarks>
 /// <c>dotnet run -c Release --project Modula.Bench -- gemm-vs-openblas --openblas PATH [--shape 1024x1024x1024]
-/// [--threads 2] [--turns 40]</c>, the shape given as m×n×k, with <c>:At</c> or <c>:Bt</c> (or both) for an operand
-/// stored transposed, as the GPT's gradient products read them (<c>768x128x128:Bt</c> is x·Wᵀ). OpenBLAS reads <c>OPENBLAS_CORETYPE</c> when it loads, and its OpenMP build wants
-/// <c>OMP_WAIT_POLICY=passive</c>, so that its idle threads do not spin through the engine's turn.
+/// [--threads 2] [--turns 41]</c>, the shape given as m×n×k, with <c>:At</c> or <c>:Bt</c> (or both) for an
+/// operand stored transposed, as the GPT's gradient products read them (<c>768x128x128:Bt</c> is x·Wᵀ). OpenBLAS
+/// reads <c>OPENBLAS_CORETYPE</c> when it loads, and its OpenMP build wants <c>OMP_WAIT_POLICY=passive</c>, so that
+/// its idle threads do not spin through the engine's turn.
 /// </remarks>
 internal static unsafe class OpenBlasTurns
 {
@@ -33,40 +35,48 @@ internal static unsafe class OpenBlasTurns
         public override string ToString() => $"m={M} n={N} k={K}{(TransposeA ? " Aᵀ" : "")}{(TransposeB ? " Bᵀ" : "")}";
     }
 
+    private static readonly string[] Options = ["--openblas", "--shape", "--threads", "--turns"];
+
     public static int Run(string[] args)
     {
-        string? path = Option(args, "--openblas");
-        if (path is null)
+        var given = Parse(args);
+        if (given is null)
+            return 2;
+        if (!given.TryGetValue("--openblas", out string? path))
         {
             Console.Error.WriteLine("gemm-vs-openblas: --openblas PATH (libopenblas.so) is required.");
             return 2;
         }
-        var shape = ParseShape(Option(args, "--shape") ?? "1024x1024x1024");
-        int? threads = Positive(args, "--threads", 2),
-            turns = Positive(args, "--turns", 40);
+        var shape = ParseShape(given.GetValueOrDefault("--shape", "1024x1024x1024"));
+        int? threads = Positive(given, "--threads", 2),
+            turns = Positive(given, "--turns", 41);
         if (shape is null || threads is null || turns is null)
             return 2;
+        if (Environment.GetEnvironmentVariable("OMP_WAIT_POLICY")?.ToLowerInvariant() != "passive")
+            Console.Error.WriteLine(
+                "gemm-vs-openblas: warning: OMP_WAIT_POLICY is not passive; an OpenMP OpenBLAS's idle threads may "
+                    + "spin through the engine's turns."
+            );
+        // Loaded for the rest of the process and never freed: unloading OpenBLAS while its threads live has hung
+        // or crashed processes on exit.
         if (!NativeLibrary.TryLoad(path, out var library))
         {
             Console.Error.WriteLine($"gemm-vs-openblas: cannot load '{path}' as a native library.");
             return 2;
         }
-        try
+        if (!NativeLibrary.TryGetExport(library, "cblas_sgemm", out var sgemm))
         {
-            if (!NativeLibrary.TryGetExport(library, "cblas_sgemm", out var sgemm))
-            {
-                Console.Error.WriteLine($"gemm-vs-openblas: '{path}' exports no cblas_sgemm.");
-                return 2;
-            }
-            if (NativeLibrary.TryGetExport(library, "openblas_set_num_threads", out var setThreads))
-                ((delegate* unmanaged[Cdecl]<int, void>)setThreads)(threads.Value);
-            using var scope = CpuDevice.UseThreads(threads.Value);
-            return Compare(sgemm, shape.Value, turns.Value, threads.Value);
+            Console.Error.WriteLine($"gemm-vs-openblas: '{path}' exports no cblas_sgemm.");
+            return 2;
         }
-        finally
-        {
-            NativeLibrary.Free(library);
-        }
+        if (NativeLibrary.TryGetExport(library, "openblas_set_num_threads", out var setThreads))
+            ((delegate* unmanaged[Cdecl]<int, void>)setThreads)(threads.Value);
+        else
+            Console.Error.WriteLine(
+                $"gemm-vs-openblas: warning: '{path}' has no openblas_set_num_threads; it runs on its own thread count."
+            );
+        using var scope = CpuDevice.UseThreads(threads.Value);
+        return Compare(sgemm, shape.Value, turns.Value, threads.Value);
     }
 
     private static int Compare(nint sgemm, GemmShape shape, int turns, int threads)
@@ -88,7 +98,8 @@ internal static unsafe class OpenBlasTurns
                 z = pins[2].AddrOfPinnedObject();
             void Ours() => Ops.MatMulInto(a, b, c, accumulate: false, transposeA: ta, transposeB: tb);
             void Theirs() => Sgemm(sgemm, shape, (float*)x, (float*)y, (float*)z);
-            // Both compute the same product: the largest difference, over the largest magnitude.
+            // Both compute the same product: the largest difference, over the largest magnitude, within float32's
+            // rounding over k terms.
             Ours();
             Theirs();
             var ours = c.ToArray<float>();
@@ -99,7 +110,15 @@ internal static unsafe class OpenBlasTurns
                 worst = Math.Max(worst, Math.Abs(ours[i] - hc[i]));
                 scale = Math.Max(scale, Math.Abs(hc[i]));
             }
-            // Warm-up: the runtime's optimized code and OpenBLAS's threads, 1.5 s of each.
+            double difference = scale > 0 ? worst / scale : worst;
+            if (!(difference <= 1e-5 * Math.Sqrt(k)))
+            {
+                Console.Error.WriteLine(
+                    $"gemm-vs-openblas: {shape}: the two products differ by {difference:E1} of the largest element."
+                );
+                return 1;
+            }
+            // Warm-up, 3 s of alternating calls: the runtime's optimized code, and OpenBLAS's threads started.
             var clock = Stopwatch.StartNew();
             while (clock.Elapsed.TotalSeconds < 3)
             {
@@ -117,18 +136,19 @@ internal static unsafe class OpenBlasTurns
                 ourTimes.Add(oursFirst ? first : second);
                 theirTimes.Add(oursFirst ? second : first);
             }
-            var ratios = theirTimes.Select((theirs, t) => theirs / ourTimes[t]).Order().ToArray();
+            var ratios = theirTimes.Select((theirs, t) => theirs / ourTimes[t]).ToArray();
             double flops = 2.0 * m * n * k;
-            double Median(List<double> v) => v.Order().ElementAt(v.Count / 2);
             Console.WriteLine(
                 string.Create(
                     CultureInfo.InvariantCulture,
                     $"gemm-vs-openblas {shape} threads={threads} turns={turns} burst={burst} "
-                        + $"ours_ms={Median(ourTimes) * 1e3:F3} ({flops / Median(ourTimes) / 1e9:F1} GFLOP/s) "
-                        + $"openblas_ms={Median(theirTimes) * 1e3:F3} ({flops / Median(theirTimes) / 1e9:F1} GFLOP/s) "
-                        + $"openblas_over_ours median={ratios[turns / 2]:F3} q1={ratios[turns / 4]:F3} "
-                        + $"q3={ratios[turns * 3 / 4]:F3} ours_faster_turns={ratios.Count(r => r > 1)}/{turns} "
-                        + $"max_difference={worst / scale:E1}"
+                        + $"ours_ms={Quantile(ourTimes, 0.5) * 1e3:F3} "
+                        + $"({flops / Quantile(ourTimes, 0.5) / 1e9:F1} GFLOP/s) "
+                        + $"openblas_ms={Quantile(theirTimes, 0.5) * 1e3:F3} "
+                        + $"({flops / Quantile(theirTimes, 0.5) / 1e9:F1} GFLOP/s) "
+                        + $"openblas_over_ours median={Quantile(ratios, 0.5):F3} q1={Quantile(ratios, 0.25):F3} "
+                        + $"q3={Quantile(ratios, 0.75):F3} ours_faster_turns={ratios.Count(r => r > 1)}/{turns} "
+                        + $"max_difference={difference:E1}"
                 )
             );
         }
@@ -140,7 +160,8 @@ internal static unsafe class OpenBlasTurns
         return 0;
     }
 
-    // C = A·B, row-major, through cblas_sgemm at `function`; the leading dimensions are the stored rows' lengths.
+    // C = op(A)·op(B), row-major, through cblas_sgemm at `function`; the leading dimensions are the stored rows'
+    // lengths.
     private static void Sgemm(nint function, GemmShape s, float* a, float* b, float* c) =>
         (
             (delegate* unmanaged[Cdecl]<
@@ -190,6 +211,15 @@ internal static unsafe class OpenBlasTurns
         )
         {
             int[] d = [.. sizes.Select(x => int.Parse(x, CultureInfo.InvariantCulture))];
+            if (
+                (long)d[0] * d[1] > int.MaxValue
+                || (long)d[0] * d[2] > int.MaxValue
+                || (long)d[2] * d[1] > int.MaxValue
+            )
+            {
+                Console.Error.WriteLine($"gemm-vs-openblas: --shape {text}: a matrix of more than 2³¹ − 1 floats.");
+                return null;
+            }
             return new GemmShape(d[0], d[1], d[2], flags.Contains("At"), flags.Contains("Bt"));
         }
         Console.Error.WriteLine($"gemm-vs-openblas: --shape expects MxNxK with optional :At and :Bt, got '{text}'.");
@@ -205,21 +235,46 @@ internal static unsafe class OpenBlasTurns
         return clock.Elapsed.TotalSeconds / count;
     }
 
-    // The positive integer after `name`, its default when absent, or null (with a message) when it is not one.
-    private static int? Positive(string[] args, string name, int otherwise)
+    // The value at fraction p of the way through the sorted values, between neighbours by linear interpolation.
+    private static double Quantile(IReadOnlyList<double> values, double p)
     {
-        string? text = Option(args, name);
-        if (text is null)
+        var sorted = values.Order().ToArray();
+        double at = p * (sorted.Length - 1);
+        int low = (int)at,
+            high = Math.Min(low + 1, sorted.Length - 1);
+        return sorted[low] + (at - low) * (sorted[high] - sorted[low]);
+    }
+
+    // The options given, each once and with a value, or null (with a message).
+    private static Dictionary<string, string>? Parse(string[] args)
+    {
+        var given = new Dictionary<string, string>();
+        for (int i = 0; i < args.Length; i += 2)
+        {
+            string name = args[i];
+            string? problem =
+                !Options.Contains(name) ? $"unknown option '{name}'; options: {string.Join(", ", Options)}"
+                : i + 1 >= args.Length ? $"{name} needs a value"
+                : given.ContainsKey(name) ? $"{name} given twice"
+                : null;
+            if (problem is not null)
+            {
+                Console.Error.WriteLine($"gemm-vs-openblas: {problem}.");
+                return null;
+            }
+            given[name] = args[i + 1];
+        }
+        return given;
+    }
+
+    // The positive integer given for `name`, its default when absent, or null (with a message) when it is not one.
+    private static int? Positive(Dictionary<string, string> given, string name, int otherwise)
+    {
+        if (!given.TryGetValue(name, out string? text))
             return otherwise;
         if (int.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out int value) && value > 0)
             return value;
         Console.Error.WriteLine($"gemm-vs-openblas: {name} expects a positive integer, got '{text}'.");
         return null;
-    }
-
-    private static string? Option(string[] args, string name)
-    {
-        int at = Array.IndexOf(args, name);
-        return at >= 0 && at + 1 < args.Length ? args[at + 1] : null;
     }
 }
