@@ -85,7 +85,7 @@ public sealed class ElementwiseTests
         ];
 
     /// <summary>
-    /// The lengths an elementwise test runs on a device. The CPU kernels take vectors of 4 to 16 lanes, unrolled, and
+    /// The lengths an elementwise test runs on a device. The CPU kernels take vectors of 2 to 16 lanes, unrolled, and
     /// then a tail: every length up to 257 meets every tail of every width. An accelerator runs one thread per element
     /// in groups of a power of two, so the simulator, slow per launch (a minute for every length up to 257), takes the
     /// short lengths and those around each power of two from 32 to 256.
