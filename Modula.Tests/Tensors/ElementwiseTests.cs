@@ -88,11 +88,15 @@ public sealed class ElementwiseTests
     /// The lengths an elementwise test runs on a device. The CPU kernels take vectors of 2 to 16 lanes, unrolled, and
     /// then a tail: every length up to 257 meets every tail of every width. An accelerator runs one thread per element
     /// in groups of a power of two, so the simulator, slow per launch (a minute for every length up to 257), takes the
-    /// short lengths and those around each power of two from 32 to 256.
+    /// short lengths and those around each power of two from 32 to 256, and one long length for the values: 9,800 per
+    /// op, where every length up to 257 gave 33,000.
     /// </summary>
     private static IEnumerable<int> Lengths(string deviceName) =>
         deviceName == TestDevices.Simulator
-            ? Enumerable.Range(0, 18).Concat(new[] { 32, 64, 128, 256 }.SelectMany(p => new[] { p - 1, p, p + 1 }))
+            ? Enumerable
+                .Range(0, 18)
+                .Concat(new[] { 32, 64, 128, 256 }.SelectMany(p => new[] { p - 1, p, p + 1 }))
+                .Append(8191)
             : Enumerable.Range(0, 258);
 
     [TestMethod]
