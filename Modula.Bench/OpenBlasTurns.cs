@@ -137,15 +137,15 @@ internal static unsafe class OpenBlasTurns
                 theirTimes.Add(oursFirst ? second : first);
             }
             var ratios = theirTimes.Select((theirs, t) => theirs / ourTimes[t]).ToArray();
-            double flops = 2.0 * m * n * k;
+            double flops = 2.0 * m * n * k,
+                oursMedian = Quantile(ourTimes, 0.5),
+                theirsMedian = Quantile(theirTimes, 0.5);
             Console.WriteLine(
                 string.Create(
                     CultureInfo.InvariantCulture,
                     $"gemm-vs-openblas {shape} threads={threads} turns={turns} burst={burst} "
-                        + $"ours_ms={Quantile(ourTimes, 0.5) * 1e3:F3} "
-                        + $"({flops / Quantile(ourTimes, 0.5) / 1e9:F1} GFLOP/s) "
-                        + $"openblas_ms={Quantile(theirTimes, 0.5) * 1e3:F3} "
-                        + $"({flops / Quantile(theirTimes, 0.5) / 1e9:F1} GFLOP/s) "
+                        + $"ours_ms={oursMedian * 1e3:F3} ({flops / oursMedian / 1e9:F1} GFLOP/s) "
+                        + $"openblas_ms={theirsMedian * 1e3:F3} ({flops / theirsMedian / 1e9:F1} GFLOP/s) "
                         + $"openblas_over_ours median={Quantile(ratios, 0.5):F3} q1={Quantile(ratios, 0.25):F3} "
                         + $"q3={Quantile(ratios, 0.75):F3} ours_faster_turns={ratios.Count(r => r > 1)}/{turns} "
                         + $"max_difference={difference:E1}"
