@@ -76,7 +76,20 @@ internal static unsafe class OpenBlasTurns
                 $"gemm-vs-openblas: warning: '{path}' has no openblas_set_num_threads; it runs on its own thread count."
             );
         using var scope = CpuDevice.UseThreads(threads.Value);
-        return Compare(sgemm, shape.Value, turns.Value, threads.Value);
+        try
+        {
+            return Compare(sgemm, shape.Value, turns.Value, threads.Value);
+        }
+        catch (OutOfMemoryException)
+        {
+            var (m, n, k, _, _) = shape.Value;
+            double gib = 2.0 * ((long)m * k + (long)k * n + (long)m * n) * sizeof(float) / (1 << 30);
+            Console.Error.WriteLine(
+                $"gemm-vs-openblas: {shape.Value}: out of memory (its three matrices, each held twice, take "
+                    + $"{gib:F1} GiB)."
+            );
+            return 1;
+        }
     }
 
     private static int Compare(nint sgemm, GemmShape shape, int turns, int threads)
