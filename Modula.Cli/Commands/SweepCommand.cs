@@ -58,22 +58,7 @@ public static class SweepCommand
             throw new UsageException($"unknown sweep family '{family}'; use resmlp or gpt.");
         var options = new Options(
             args[1..],
-            [
-                "optimizers",
-                "widths",
-                "depths",
-                "base-width",
-                "base-depth",
-                "grid",
-                "steps",
-                "batch",
-                "seeds",
-                "average-last",
-                "jobs",
-                "out",
-                "device",
-                "data",
-            ],
+            [.. PlanOptions, "average-last", "jobs", "out", "device", "data"],
             ["report", "no-download"]
         );
         string directory = options.GetOutputFolder("out", $"sweep-{family}");
