@@ -63,6 +63,54 @@ public sealed class GemmKernelTests
             Check(bits, tileRows, m, n, k, la, lb, threads);
     }
 
+    /// <summary>
+    /// A product split by rows over threads gives one thread's bits: each element of C is still one tile's sum over
+    /// the same depths in the same order, whatever the parts. Over a B of one block the parts are finer than the
+    /// threads, and each thread packs B once for all its parts (first shape; for the 512-bit tiles its full panels are
+    /// read in place and only the last partial one packed); over a B deeper than a block there is one part per thread.
+    /// </summary>
+    [TestMethod]
+    [DataRow(512, 12)]
+    [DataRow(512, 8)]
+    [DataRow(256, 6)]
+    [DataRow(128, 6)]
+    [DataRow(128, SpreadTile)]
+    public void RowSplitsGiveTheBitsOfOneThread(int bits, int tileRows)
+    {
+        foreach (var (m, n, k) in new[] { (300, 40, 200), (160, 24, 1100) })
+        foreach (Layout lb in new[] { Layout.RowMajor, Layout.ColumnMajor })
+        {
+            int seed = HashCode.Combine(bits, tileRows, m, n, k, lb) & 0xFFFF;
+            var rng = new System.Random(seed);
+            var a = Make(m, k, Layout.RowMajor, rng);
+            var b = Make(k, n, lb, rng);
+            float[] Product(int threads)
+            {
+                using var threadsScope = CpuDevice.UseThreads(threads);
+                var c = new float[m * n];
+                Multiply(bits, tileRows, a, b, new MatrixRef<float>(c, 0, n, 1), m, n, k, false, 0.5f, threads);
+                return c;
+            }
+            var one = Product(1);
+            foreach (int threads in new[] { 2, 3 })
+            {
+                var split = Product(threads);
+                int differs = Enumerable
+                    .Range(0, one.Length)
+                    .FirstOrDefault(
+                        i => BitConverter.SingleToInt32Bits(one[i]) != BitConverter.SingleToInt32Bits(split[i]),
+                        -1
+                    );
+                Assert.AreEqual(
+                    -1,
+                    differs,
+                    $"{bits}-bit {tileRows}-row {m}×{n}×{k} B {lb} on {threads} threads (seed {seed}): element "
+                        + $"({differs / n}, {differs % n}) differs from one thread's"
+                );
+            }
+        }
+    }
+
     [TestMethod]
     [DataRow(512, 12)]
     [DataRow(512, 8)]

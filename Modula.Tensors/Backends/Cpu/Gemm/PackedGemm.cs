@@ -1,4 +1,5 @@
 using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
 
@@ -147,7 +148,8 @@ internal static class PackedGemm
 /// multiply-adds. An A whose rows are contiguous, or whose columns are and lie close enough, is read in place
 /// (<see cref="ReadsAInPlace"/>), and so is a small row-major B for the
 /// tiles that gain by it (<see cref="ReadsBInPlace"/>). Work is split across threads along the larger of M and N;
-/// each thread packs what it reads into its own reusable buffers, so threads never wait on each other.
+/// each thread packs what it reads into its own reusable buffers, so threads never wait on each other (a split by rows
+/// over a B of one block packs it once per thread, not per part: <see cref="MultiplyRowsPackingBOnce"/>).
 /// </summary>
 internal static unsafe class PackedGemm<TKernel>
     where TKernel : struct, IMicroKernel
@@ -220,10 +222,18 @@ internal static unsafe class PackedGemm<TKernel>
             unit = splitRows ? TKernel.MR : TKernel.NR;
         int units = (extent + unit - 1) / unit;
         threads = Math.Min(threads, units);
-        // Split by columns over an A read in place, each part packs only its own columns of B, so parts finer than
-        // threads cost little and keep both threads busy when one loses its core for a while (CpuParallel). Split
-        // by rows, every part packs all of B: one part per thread.
-        int parts = !splitRows && aInPlace ? Math.Min(units, threads * CpuParallel.PartsPerThread) : threads;
+        // Parts finer than threads keep both threads busy when one loses its core for a while: the other claims
+        // what is left (CpuParallel). They cost little split by columns over an A read in place, where each part
+        // packs only its own columns of B, and split by rows over a B of one block, which each thread packs once.
+        // Otherwise each part packs all of A or of B, so there is one part per thread.
+        bool oneBlockOfB = splitRows && n <= NC && k <= KC;
+        int parts =
+            (!splitRows && aInPlace) || oneBlockOfB ? Math.Min(units, threads * CpuParallel.PartsPerThread) : threads;
+        if (oneBlockOfB)
+        {
+            MultiplyRowsPackingBOnce(a, b, c, m, n, k, accumulate, alpha, parts, threads);
+            return;
+        }
         CpuParallel.Run(parts, threads, t =>
         {
             int begin = Math.Min(extent, (int)((long)units * t / parts) * unit);
@@ -235,6 +245,68 @@ internal static unsafe class PackedGemm<TKernel>
             else
                 MultiplySerial(a, b.At(0, begin), c.At(0, begin), m, end - begin, k, accumulate, alpha);
         });
+    }
+
+    /// <summary>
+    /// C (+)= α·A·B split by rows into <paramref name="parts"/> (MR-row boundaries) over a B of one block (n ≤ NC, k ≤
+    /// KC). Each thread packs B once, at its first part, and its later parts read that copy (<see
+    /// cref="PackedBOnce"/>), so parts finer than threads repack nothing. (One copy packed by the calling thread for
+    /// all of them ran the GPT's 768 × 128 × 128 product about 9 % slower on two cores, in three alternating runs of
+    /// <c>bench gemm</c>, the other core reading B from this one's cache.) Each element of C is computed as by one
+    /// thread, so the split changes no bits.
+    /// </summary>
+    private static void MultiplyRowsPackingBOnce(
+        MatrixRef<float> a,
+        MatrixRef<float> b,
+        MatrixRef<float> c,
+        int m,
+        int n,
+        int k,
+        bool accumulate,
+        float alpha,
+        int parts,
+        int threads
+    )
+    {
+        long product = Interlocked.Increment(ref PackingBuffers.Products);
+        int units = (m + TKernel.MR - 1) / TKernel.MR;
+        CpuParallel.Run(parts, threads, t =>
+        {
+            int begin = Math.Min(m, (int)((long)units * t / parts) * TKernel.MR);
+            int end = Math.Min(m, (int)((long)units * (t + 1) / parts) * TKernel.MR);
+            if (begin < end)
+                MultiplySerial(
+                    a.At(begin, 0),
+                    b,
+                    c.At(begin, 0),
+                    end - begin,
+                    n,
+                    k,
+                    accumulate,
+                    alpha,
+                    packedB: PackedBOnce(b, n, k, product)
+                );
+        });
+    }
+
+    /// <summary>The address of this thread's packing buffer for B, holding <paramref name="b"/>'s one block packed for
+    /// <paramref name="product"/>: packed now unless the buffer already holds it (<see
+    /// cref="PackingBuffers.BHolds"/>).</summary>
+    private static nint PackedBOnce(MatrixRef<float> b, int n, int k, long product)
+    {
+        var buffer = PackingBuffers.B ??= CpuDevice.AlignedArray<float>(NC * BlockDepth);
+        // The buffer is pinned (CpuDevice.AlignedArray), so its address holds after this call.
+        float* packed =
+            (float*)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(buffer))
+            + CpuDevice.AlignedStart(buffer, sizeof(float));
+        if (PackingBuffers.BHolds != product)
+        {
+            int packedFrom = ColumnsReadInPlace(b, k, n);
+            if (packedFrom < n)
+                PackB(b.At(0, packedFrom), k, n - packedFrom, packed + packedFrom * k);
+            PackingBuffers.BHolds = product;
+        }
+        return (nint)packed;
     }
 
     // Floats in a 64-byte cache line, the boundary tensors' storage and the packing buffers start on.
@@ -377,7 +449,8 @@ internal static unsafe class PackedGemm<TKernel>
     /// A non-negative <paramref name="lowerFrom"/> computes only the tiles that reach the diagonal
     /// or below it, taking it as the row index of A's and C's first row within a symmetric product.
     /// <paramref name="mirrorPanels"/> (a whole symmetric product of one block, <see cref="MirrorsByPanel"/>) mirrors
-    /// each panel of columns onto the upper triangle once the next panel is done.
+    /// each panel of columns onto the upper triangle once the next panel is done. A nonzero <paramref name="packedB"/>
+    /// is B's one block (n ≤ NC, k ≤ KC) already packed there (<see cref="PackedBOnce"/>).
     /// </summary>
     // Compiled once at full optimization, as are the packers and the tiles: the profile-guided tier-1 build of this
     // loop nest ran 1024³ at 387–388 GFLOP/s (AVX-512) against 414–417, and 188–196 (AVX2) against 197–203.
@@ -392,11 +465,13 @@ internal static unsafe class PackedGemm<TKernel>
         bool accumulate,
         float alpha = 1,
         int lowerFrom = -1,
-        bool mirrorPanels = false
+        bool mirrorPanels = false,
+        nint packedB = 0
     )
     {
         int mrFull = TKernel.MR,
             nrFull = TKernel.NR;
+        System.Diagnostics.Debug.Assert(packedB == 0 || (n <= NC && k <= KC), "PackedGemm: packedB is one block.");
         // Panel by panel, the mirror of a panel must come after every tile that writes its rows: one block of C, and
         // no tile reaching back more than one panel (MR − 1 ≤ NR).
         System.Diagnostics.Debug.Assert(
@@ -416,7 +491,7 @@ internal static unsafe class PackedGemm<TKernel>
         )
         {
             float* pa = bufferA + CpuDevice.AlignedStart(packA, sizeof(float)),
-                pb = bufferB + CpuDevice.AlignedStart(packB, sizeof(float));
+                pb = packedB != 0 ? (float*)packedB : bufferB + CpuDevice.AlignedStart(packB, sizeof(float));
             for (int jc = 0; jc < n; jc += NC)
             {
                 int nc = Math.Min(NC, n - jc);
@@ -426,8 +501,11 @@ internal static unsafe class PackedGemm<TKernel>
                     bool first = pc0 == 0 && !accumulate; // first K block overwrites C
                     // Panels before packedFrom are read in place; a last partial one is always packed (padded).
                     int packedFrom = ColumnsReadInPlace(b, kc, nc);
-                    if (packedFrom < nc)
+                    if (packedFrom < nc && packedB == 0)
+                    {
+                        PackingBuffers.BHolds = 0; // another product's B now
                         PackB(b.At(pc0, jc + packedFrom), kc, nc - packedFrom, pb + packedFrom * kc);
+                    }
                     for (int ic = 0; ic < m; ic += MC)
                     {
                         int mc = Math.Min(MC, m - ic);
@@ -759,4 +837,12 @@ internal static class PackingBuffers
     /// <summary>Packed columns of B, NC × 1024 floats.</summary>
     [ThreadStatic]
     public static float[]? B;
+
+    /// <summary>The product (a number from <see cref="Products"/>) whose one block of B <see cref="B"/> holds, packed
+    /// by <c>PackedGemm.PackedBOnce</c>; 0 when the buffer holds anything else.</summary>
+    [ThreadStatic]
+    public static long BHolds;
+
+    /// <summary>Products numbered so far, for <see cref="BHolds"/>.</summary>
+    public static long Products;
 }
