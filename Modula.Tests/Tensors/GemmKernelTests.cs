@@ -66,8 +66,11 @@ public sealed class GemmKernelTests
     /// <summary>
     /// A product split by rows over threads gives one thread's bits: each element of C is still one tile's sum over
     /// the same depths in the same order, whatever the parts. Over a B of one block the parts are finer than the
-    /// threads, and each thread packs B once for all its parts (first shape; for the 512-bit tiles its full panels are
-    /// read in place and only the last partial one packed); over a B deeper than a block there is one part per thread.
+    /// threads, and each thread packs B once for all its parts (for the 512-bit tiles and a row-major B, only its
+    /// last partial panel: the full ones are read in place); over a B deeper than a block (the last shape) there is one
+    /// part per thread. 302 rows leave every tile a shifted or short last tile, and 70 rows on 3 threads a last part
+    /// of one partial tile. A second B of the same shape, multiplied on the same threads right after the first,
+    /// must not be served the first one's packed copy.
     /// </summary>
     [TestMethod]
     [DataRow(512, 12)]
@@ -77,36 +80,44 @@ public sealed class GemmKernelTests
     [DataRow(128, SpreadTile)]
     public void RowSplitsGiveTheBitsOfOneThread(int bits, int tileRows)
     {
-        foreach (var (m, n, k) in new[] { (300, 40, 200), (160, 24, 1100) })
+        foreach (var (m, n, k) in new[] { (302, 40, 200), (70, 60, 256), (160, 24, 1100) })
         foreach (Layout lb in new[] { Layout.RowMajor, Layout.ColumnMajor })
         {
             int seed = HashCode.Combine(bits, tileRows, m, n, k, lb) & 0xFFFF;
             var rng = new System.Random(seed);
             var a = Make(m, k, Layout.RowMajor, rng);
             var b = Make(k, n, lb, rng);
-            float[] Product(int threads)
+            var otherB = Make(k, n, lb, rng);
+            float[] Product(MatrixRef<float> right, int threads)
             {
                 using var threadsScope = CpuDevice.UseThreads(threads);
                 var c = new float[m * n];
-                Multiply(bits, tileRows, a, b, new MatrixRef<float>(c, 0, n, 1), m, n, k, false, 0.5f, threads);
+                Multiply(bits, tileRows, a, right, new MatrixRef<float>(c, 0, n, 1), m, n, k, false, 0.5f, threads);
                 return c;
             }
-            var one = Product(1);
+            var (one, otherOne) = (Product(b, 1), Product(otherB, 1));
             foreach (int threads in new[] { 2, 3 })
             {
-                var split = Product(threads);
-                int differs = Enumerable
-                    .Range(0, one.Length)
-                    .FirstOrDefault(
-                        i => BitConverter.SingleToInt32Bits(one[i]) != BitConverter.SingleToInt32Bits(split[i]),
-                        -1
+                var (split, otherSplit) = (Product(b, threads), Product(otherB, threads));
+                foreach (
+                    var (expected, actual, which) in new[] { (one, split, "B"), (otherOne, otherSplit, "second B") }
+                )
+                {
+                    int differs = Enumerable
+                        .Range(0, expected.Length)
+                        .FirstOrDefault(
+                            i =>
+                                BitConverter.SingleToInt32Bits(expected[i])
+                                != BitConverter.SingleToInt32Bits(actual[i]),
+                            -1
+                        );
+                    Assert.AreEqual(
+                        -1,
+                        differs,
+                        $"{bits}-bit {tileRows}-row {m}×{n}×{k} {which} {lb} on {threads} threads (seed {seed}): "
+                            + $"element ({differs / n}, {differs % n}) differs from one thread's"
                     );
-                Assert.AreEqual(
-                    -1,
-                    differs,
-                    $"{bits}-bit {tileRows}-row {m}×{n}×{k} B {lb} on {threads} threads (seed {seed}): element "
-                        + $"({differs / n}, {differs % n}) differs from one thread's"
-                );
+                }
             }
         }
     }

@@ -226,14 +226,13 @@ internal static unsafe class PackedGemm<TKernel>
         // what is left (CpuParallel). They cost little split by columns over an A read in place, where each part
         // packs only its own columns of B, and split by rows over a B of one block, which each thread packs once.
         // Otherwise each part packs all of A or of B, so there is one part per thread.
-        bool oneBlockOfB = splitRows && n <= NC && k <= KC;
-        int parts =
-            (!splitRows && aInPlace) || oneBlockOfB ? Math.Min(units, threads * CpuParallel.PartsPerThread) : threads;
-        if (oneBlockOfB)
+        int fineParts = Math.Min(units, threads * CpuParallel.PartsPerThread);
+        if (splitRows && n <= NC && k <= KC)
         {
-            MultiplyRowsPackingBOnce(a, b, c, m, n, k, accumulate, alpha, parts, threads);
+            MultiplyRowsPackingBOnce(a, b, c, m, n, k, accumulate, alpha, units, fineParts, threads);
             return;
         }
+        int parts = !splitRows && aInPlace ? fineParts : threads;
         CpuParallel.Run(parts, threads, t =>
         {
             int begin = Math.Min(extent, (int)((long)units * t / parts) * unit);
@@ -248,12 +247,12 @@ internal static unsafe class PackedGemm<TKernel>
     }
 
     /// <summary>
-    /// C (+)= α·A·B split by rows into <paramref name="parts"/> (MR-row boundaries) over a B of one block (n ≤ NC, k ≤
-    /// KC). Each thread packs B once, at its first part, and its later parts read that copy (<see
-    /// cref="PackedBOnce"/>), so parts finer than threads repack nothing. (One copy packed by the calling thread for
-    /// all of them ran the GPT's 768 × 128 × 128 product about 9 % slower on two cores, in three alternating runs of
-    /// <c>bench gemm</c>, the other core reading B from this one's cache.) Each element of C is computed as by one
-    /// thread, so the split changes no bits.
+    /// C (+)= α·A·B split by rows into <paramref name="parts"/> of the <paramref name="units"/> MR-row tiles over a B
+    /// of one block (n ≤ NC, k ≤ KC). Each thread packs what it does not read of B in place once, at its first part,
+    /// and its later parts read that copy (<see cref="PackedBOnce"/>), so parts finer than threads repack nothing.
+    /// (One copy packed by the calling thread for all of them ran the GPT's 768 × 128 × 128 product about 9 % slower
+    /// on two cores, in three alternating runs of <c>bench gemm</c>, the other core reading B from this one's cache.)
+    /// Each element of C is computed as by one thread, so the split changes no bits.
     /// </summary>
     private static void MultiplyRowsPackingBOnce(
         MatrixRef<float> a,
@@ -264,12 +263,12 @@ internal static unsafe class PackedGemm<TKernel>
         int k,
         bool accumulate,
         float alpha,
+        int units,
         int parts,
         int threads
     )
     {
         long product = Interlocked.Increment(ref PackingBuffers.Products);
-        int units = (m + TKernel.MR - 1) / TKernel.MR;
         CpuParallel.Run(parts, threads, t =>
         {
             int begin = Math.Min(m, (int)((long)units * t / parts) * TKernel.MR);
@@ -301,6 +300,7 @@ internal static unsafe class PackedGemm<TKernel>
             + CpuDevice.AlignedStart(buffer, sizeof(float));
         if (PackingBuffers.BHolds != product)
         {
+            PackingBuffers.BHolds = 0; // until the block is whole
             int packedFrom = ColumnsReadInPlace(b, k, n);
             if (packedFrom < n)
                 PackB(b.At(0, packedFrom), k, n - packedFrom, packed + packedFrom * k);
@@ -503,7 +503,7 @@ internal static unsafe class PackedGemm<TKernel>
                     int packedFrom = ColumnsReadInPlace(b, kc, nc);
                     if (packedFrom < nc && packedB == 0)
                     {
-                        PackingBuffers.BHolds = 0; // another product's B now
+                        PackingBuffers.BHolds = 0; // no longer a block PackedBOnce packed
                         PackB(b.At(pc0, jc + packedFrom), kc, nc - packedFrom, pb + packedFrom * kc);
                     }
                     for (int ic = 0; ic < m; ic += MC)
@@ -823,7 +823,8 @@ internal static unsafe class PackedGemm<TKernel>
 /// <summary>
 /// Each thread's packing buffers, shared by every tile (<see cref="PackedGemm{TKernel}"/> is one class per tile, and a
 /// field there would give each tile its own 4.6 MiB per thread). A thread runs one product at a time, and the
-/// buffers' sizes do not depend on the tile. Each is made by <see cref="CpuDevice.AlignedArray"/>, so that its panels
+/// buffers' sizes do not depend on the tile, but B's may carry one product's block from one part of it to the next
+/// (<see cref="BHolds"/>). Each is made by <see cref="CpuDevice.AlignedArray"/>, so that its panels
 /// start on a 64-byte boundary as a CPU storage's first element does; so is the copy of a row-major A that <see
 /// cref="PackedGemm{TKernel}.WithRowsApart"/> makes, whose rows' cache sets are counted from a line's start.
 /// </summary>
@@ -834,7 +835,8 @@ internal static class PackingBuffers
     [ThreadStatic]
     public static float[]? A;
 
-    /// <summary>Packed columns of B, NC × 1024 floats.</summary>
+    /// <summary>Packed columns of B, NC × 1024 floats. Whoever packs into it, other than <c>PackedGemm.PackedBOnce</c>,
+    /// sets <see cref="BHolds"/> to 0 first.</summary>
     [ThreadStatic]
     public static float[]? B;
 
