@@ -116,6 +116,55 @@ public sealed class MatMulTests
     }
 
     /// <summary>
+    /// Batches of products over 2²⁴ flops each: eight or more on 2 threads run one whole matrix per thread, fewer run
+    /// one after another over all threads. Plain, transposed and Gram (MᵀM, symmetric) batches of both kinds, on 1 to
+    /// 3 threads, against float64.
+    /// </summary>
+    [TestMethod]
+    public void BatchesOfLargeProductsMatchReferenceOnAnyThreadCount()
+    {
+        const int m = 160,
+            n = 150,
+            k = 400; // 2·m·n·k = 19.2 M flops; a Gram product 2·m²·k = 20.5 M
+        foreach (int batch in new[] { 8, 3 })
+        {
+            var a = Reference.RandomValues(batch * m * k, 3).Select(v => (double)(float)v).ToArray();
+            var b = Reference.RandomValues(batch * k * n, 4).Select(v => (double)(float)v).ToArray();
+            var (plain, transposed, gramOfA) = (
+                Reference3(a, b, batch, m, n, k, false, false, false),
+                Reference3(a, b, batch, m, n, k, true, true, false),
+                Reference3(a, a, batch, m, m, k, true, false, false)
+            );
+            foreach (int t in new[] { 1, 2, 3 })
+                MatchAt(t, batch, a, b, plain, transposed, gramOfA);
+        }
+
+        static void MatchAt(
+            int t,
+            int batch,
+            double[] a,
+            double[] b,
+            double[] plain,
+            double[] transposed,
+            double[] gramOfA
+        )
+        {
+            using var threadsScope = CpuDevice.UseThreads(t);
+            using var plainA = Reference.Make(a, new Shape(batch, m, k), DType.Float32, Device.Cpu);
+            using var columnsA = Reference.Make(a, new Shape(batch, k, m), DType.Float32, Device.Cpu);
+            using var plainB = Reference.Make(b, new Shape(batch, k, n), DType.Float32, Device.Cpu);
+            using var rowsB = Reference.Make(b, new Shape(batch, n, k), DType.Float32, Device.Cpu);
+            string what = $"batch {batch} of {m}×{n}×{k} on {t} threads";
+            using (var c = Ops.MatMul(plainA, plainB))
+                Reference.AssertClose(plain, Reference.Read(c), 2e-3, 1e-5, what);
+            using (var c = Ops.MatMul(columnsA, rowsB, transposeA: true, transposeB: true))
+                Reference.AssertClose(transposed, Reference.Read(c), 2e-3, 1e-5, what + " Aᵀ Bᵀ");
+            using (var gram = Ops.MatMul(columnsA, columnsA, transposeA: true))
+                Reference.AssertClose(gramOfA, Reference.Read(gram), 2e-3, 1e-5, what + " Gram");
+        }
+    }
+
+    /// <summary>
     /// The packed kernel's edges: a last row tile shorter than 12 is computed over rows already
     /// done (and must store only its own rows, once, also when accumulating and across depth
     /// blocks and threads), and column-major B is packed in 16×16 register transposes plus a
