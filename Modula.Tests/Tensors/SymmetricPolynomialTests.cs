@@ -19,7 +19,8 @@ public sealed class SymmetricPolynomialTests
     /// <summary>
     /// Shapes cover a single element, sizes off the register tiles (12 × 32 at 512 bits, 6 × 16 and 6 × 8 narrower:
     /// CI runs this at every width), a batch split one matrix per
-    /// thread (16 × 40), a lone matrix large enough for both threads (1 × 130), an empty batch entry size, and
+    /// thread (16 × 40), a lone matrix large enough for both threads (1 × 130), nine of over 2²⁴ flops each (9 ×
+    /// 208: on two threads eight run one per thread and the ninth over both), an empty batch entry size, and
     /// two batch axes; each on the CPU at one and two threads, in float64, and on the ILGPU simulator (small
     /// sizes). The float32 CPU result must be exactly symmetric.
     /// </summary>
@@ -29,6 +30,7 @@ public sealed class SymmetricPolynomialTests
     [DataRow(new[] { 3, 13, 13 })]
     [DataRow(new[] { 16, 40, 40 })]
     [DataRow(new[] { 1, 130, 130 })]
+    [DataRow(new[] { 9, 208, 208 })]
     [DataRow(new[] { 2, 3, 17, 17 })]
     [DataRow(new[] { 2, 0, 0 })]
     public void MatchesTheFloat64Polynomial(int[] dims)

@@ -130,33 +130,36 @@ internal sealed partial class CpuBackend
 
     /// <summary>
     /// Runs <paramref name="product"/>(i, threads) for each of <paramref name="batch"/> products of
-    /// <paramref name="flopsEach"/> flops: small ones (attention heads, batched Newton–Schulz) at least one per thread,
-    /// and larger ones at least <see cref="CpuParallel.PartsPerThread"/> per thread, one whole matrix per thread, each
-    /// on one thread; otherwise one after another, each on all threads.
+    /// <paramref name="flopsEach"/> flops, each whole on one thread where there are enough of them: small ones
+    /// (attention heads, batched Newton–Schulz) when there are at least as many as threads, larger ones when there are
+    /// at least <see cref="CpuParallel.PartsPerThread"/> per thread, as many as divide evenly among the threads (the
+    /// rest one after another, each on all threads). Fewer large products each run on all threads.
     /// </summary>
     /// <remarks>
     /// A product split over threads packs B on each, and a symmetric one splits its triangle into bands of equal area
     /// but unequal cost; one matrix per thread does neither. Batches of larger products (Newton–Schulz on a wider
     /// GPT's weights) ran 1–7 % faster so when full and 13–38 % when symmetric, in one process alternating the two
     /// ways (Intel Xeon, family 6, model 207, 2 threads, 512-bit and 256-bit tiles: 32 × 512³, 8 × 2048 × 512 × 512,
-    /// 16 × 256³, and the Gram matrices of 32 × 512 × 512, 8 × 2048 × 512 and 16 × 256 × 256). Fewer large products
-    /// than that stay split: a thread that loses its core for a while would hold up a whole product.
+    /// 16 × 256³, and the Gram matrices of 32 × 512 × 512, 8 × 2048 × 512 and 16 × 256 × 256). A large product is a
+    /// coarse part: one more on a thread than on the others would cost more than those gains, hence whole rounds only,
+    /// and with fewer than four per thread a thread that loses its core for a while holds up a larger share.
     /// </remarks>
     private static void EachProduct(int batch, long flopsEach, Action<int, int> product)
     {
         int threads = CpuDevice.Threads;
         // ≤: the MLP matrices' 128×128×512 Gram products are exactly 2²⁴ flops.
         bool small = flopsEach <= (1L << 24);
-        if (batch >= threads && (small || batch >= CpuParallel.PartsPerThread * threads))
-        {
-            CpuParallel.For(batch, flopsEach * batch, (start, end) =>
+        int whole =
+            small && batch >= threads ? batch
+            : batch >= CpuParallel.PartsPerThread * threads ? batch / threads * threads
+            : 0;
+        if (whole > 0)
+            CpuParallel.For(whole, flopsEach * whole, (start, end) =>
             {
                 for (long i = start; i < end; i++)
                     product((int)i, 1);
             });
-            return;
-        }
-        for (int i = 0; i < batch; i++)
+        for (int i = whole; i < batch; i++)
             product(i, threads);
     }
 

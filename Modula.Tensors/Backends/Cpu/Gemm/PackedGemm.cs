@@ -320,7 +320,8 @@ internal static unsafe class PackedGemm<TKernel>
     private const int CacheWays = 8;
 
     // Most floats of A WithRowsApart copies: 16 MiB, kept by each calling thread, as the packing buffers are, and
-    // reused. Batched small products (one whole product per thread) stay far below it.
+    // reused. Batched small products (one whole product per thread) stay far below it; a batch of large ones run a
+    // matrix per thread (CpuBackend.EachProduct) may keep a copy on every thread.
     private const int MaxRowsApartFloats = 1 << 22;
 
     [ThreadStatic]
