@@ -251,7 +251,7 @@ internal static unsafe class PackedGemm<TKernel>
     /// of one block (n ≤ NC, k ≤ KC). Each thread packs what it does not read of B in place once, at its first part,
     /// and its later parts read that copy (<see cref="PackedBOnce"/>), so parts finer than threads repack nothing.
     /// (One copy packed by the calling thread for all of them ran the GPT's 768 × 128 × 128 product about 9 % slower
-    /// on two cores, in three alternating runs of <c>bench gemm</c>, the other core reading B from this one's cache.)
+    /// on two cores, in three alternating runs of <c>bench gemm</c>: the other core then reads B from the caller's.)
     /// Each element of C is computed as by one thread, so the split changes no bits.
     /// </summary>
     private static void MultiplyRowsPackingBOnce(
@@ -320,8 +320,8 @@ internal static unsafe class PackedGemm<TKernel>
     private const int CacheWays = 8;
 
     // Most floats of A WithRowsApart copies: 16 MiB, kept by each calling thread, as the packing buffers are, and
-    // reused. Batched small products (one whole product per thread) stay far below it; a batch of large ones run a
-    // matrix per thread (CpuBackend.EachProduct) may keep a copy on every thread.
+    // reused. Batched small products (one whole product per thread) stay far below it; large ones, where a batch runs
+    // them one matrix per thread (CpuBackend.EachProduct), may leave such a copy on every thread.
     private const int MaxRowsApartFloats = 1 << 22;
 
     [ThreadStatic]
