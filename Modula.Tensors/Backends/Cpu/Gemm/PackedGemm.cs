@@ -149,7 +149,7 @@ internal static class PackedGemm
 /// (<see cref="ReadsAInPlace"/>), and so is a small row-major B for the
 /// tiles that gain by it (<see cref="ReadsBInPlace"/>). Work is split across threads along the larger of M and N;
 /// each thread packs what it reads into its own reusable buffers, so threads never wait on each other (a split by rows
-/// over a B of one block packs it once per thread, not per part: <see cref="MultiplyRowsPackingBOnce"/>).
+/// over a B of one block packs it once per thread, not per part: <see cref="PackedBOnce"/>).
 /// </summary>
 internal static unsafe class PackedGemm<TKernel>
     where TKernel : struct, IMicroKernel
@@ -224,15 +224,17 @@ internal static unsafe class PackedGemm<TKernel>
         threads = Math.Min(threads, units);
         // Parts finer than threads keep both threads busy when one loses its core for a while: the other claims
         // what is left (CpuParallel). They cost little split by columns over an A read in place, where each part
-        // packs only its own columns of B, and split by rows over a B of one block, which each thread packs once.
-        // Otherwise each part packs all of A or of B, so there is one part per thread.
-        int fineParts = Math.Min(units, threads * CpuParallel.PartsPerThread);
-        if (splitRows && n <= NC && k <= KC)
-        {
-            MultiplyRowsPackingBOnce(a, b, c, m, n, k, accumulate, alpha, units, fineParts, threads);
-            return;
-        }
-        int parts = !splitRows && aInPlace ? fineParts : threads;
+        // packs only its own columns of B, and split by rows over a B of one block, which each thread packs once, at
+        // its first part, for its later ones (PackedBOnce). Otherwise each part packs all of A or of B, so there is
+        // one part per thread. (One copy of B packed by the calling thread for all of them ran the GPT's 768 × 128 ×
+        // 128 product about 9 % slower on two cores, in three alternating runs of bench gemm: the other core then
+        // reads B from the caller's.) Each element of C is computed as by one thread, so no split changes its bits.
+        bool rowsOverOneBlock = splitRows && n <= NC && k <= KC;
+        long product = rowsOverOneBlock ? Interlocked.Increment(ref PackingBuffers.Products) : 0;
+        int parts =
+            (!splitRows && aInPlace) || rowsOverOneBlock
+                ? Math.Min(units, threads * CpuParallel.PartsPerThread)
+                : threads;
         CpuParallel.Run(parts, threads, t =>
         {
             int begin = Math.Min(extent, (int)((long)units * t / parts) * unit);
@@ -240,40 +242,8 @@ internal static unsafe class PackedGemm<TKernel>
             if (begin >= end)
                 return;
             if (splitRows)
-                MultiplySerial(a.At(begin, 0), b, c.At(begin, 0), end - begin, n, k, accumulate, alpha);
-            else
-                MultiplySerial(a, b.At(0, begin), c.At(0, begin), m, end - begin, k, accumulate, alpha);
-        });
-    }
-
-    /// <summary>
-    /// C (+)= α·A·B split by rows into <paramref name="parts"/> of the <paramref name="units"/> MR-row tiles over a B
-    /// of one block (n ≤ NC, k ≤ KC). Each thread packs what it does not read of B in place once, at its first part,
-    /// and its later parts read that copy (<see cref="PackedBOnce"/>), so parts finer than threads repack nothing.
-    /// (One copy packed by the calling thread for all of them ran the GPT's 768 × 128 × 128 product about 9 % slower
-    /// on two cores, in three alternating runs of <c>bench gemm</c>: the other core then reads B from the caller's.)
-    /// Each element of C is computed as by one thread, so the split changes no bits.
-    /// </summary>
-    private static void MultiplyRowsPackingBOnce(
-        MatrixRef<float> a,
-        MatrixRef<float> b,
-        MatrixRef<float> c,
-        int m,
-        int n,
-        int k,
-        bool accumulate,
-        float alpha,
-        int units,
-        int parts,
-        int threads
-    )
-    {
-        long product = Interlocked.Increment(ref PackingBuffers.Products);
-        CpuParallel.Run(parts, threads, t =>
-        {
-            int begin = Math.Min(m, (int)((long)units * t / parts) * TKernel.MR);
-            int end = Math.Min(m, (int)((long)units * (t + 1) / parts) * TKernel.MR);
-            if (begin < end)
+            {
+                nint packedB = rowsOverOneBlock ? PackedBOnce(b, n, k, product) : 0;
                 MultiplySerial(
                     a.At(begin, 0),
                     b,
@@ -283,8 +253,11 @@ internal static unsafe class PackedGemm<TKernel>
                     k,
                     accumulate,
                     alpha,
-                    packedB: PackedBOnce(b, n, k, product)
+                    packedB: packedB
                 );
+            }
+            else
+                MultiplySerial(a, b.At(0, begin), c.At(0, begin), m, end - begin, k, accumulate, alpha);
         });
     }
 
