@@ -114,6 +114,25 @@ public sealed class Tensor : IDisposable
     }
 
     /// <summary>
+    /// An uninitialized tensor of matrices [..., rows, columns] laid out for products that read it as their right
+    /// operand: on the CPU, rows longer than three 64-byte cache lines start an odd number of lines apart (the padding
+    /// at each row's end is never read or written), which its GEMM reads in place instead of copying into panels;
+    /// elsewhere, and for shorter rows, contiguous. Such a tensor is an ordinary strided one: ops and views take it,
+    /// and <see cref="Reshape"/> across its last two axes copies. Newton–Schulz keeps its intermediate matrices so.
+    /// </summary>
+    public static Tensor EmptyMatrices(Shape shape, DType dtype = DType.Float32, Device? device = null)
+    {
+        if (shape.Rank < 2)
+            throw new ArgumentException($"EmptyMatrices: needs matrices [..., rows, columns], got {shape}.");
+        device ??= Device.Cpu;
+        var strides = PaddedRows.Strides(shape, dtype, device);
+        if (strides[^2] == shape[-1])
+            return Empty(shape, dtype, device);
+        var storage = device.Allocate(dtype, checked((int)PaddedRows.StorageSize(shape, dtype, device)));
+        return new Tensor(storage, shape, strides, 0, retain: false);
+    }
+
+    /// <summary>
     /// An uninitialized tensor with the shape, dtype and device of <paramref name="like"/>, laid out
     /// in the same axis order when <paramref name="like"/> is dense (a gradient for a head-split view
     /// is then itself a head-split view; see <see cref="HeadSplitLayouts"/>); otherwise contiguous.

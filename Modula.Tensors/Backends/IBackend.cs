@@ -87,8 +87,9 @@ internal interface IBackend
     void MatMul(Tensor a, Tensor b, Tensor c, bool accumulate, double alpha, bool symmetric);
 
     /// <summary>
-    /// h = a·I + b·R + c·R² for every n×n matrix R of contiguous <paramref name="r"/> [B, n, n], into contiguous
-    /// <paramref name="h"/> of that shape (not overlapping r): an odd-polynomial step's polynomial (Newton–Schulz).
+    /// h = a·I + b·R + c·R² for every n×n matrix R of <paramref name="r"/> [B, n, n], into <paramref name="h"/> of
+    /// that shape (not overlapping r), both contiguous or, on the CPU, both with <see cref="Tensor.EmptyMatrices"/>'s
+    /// padded rows: an odd-polynomial step's polynomial (Newton–Schulz).
     /// The caller guarantees every R is symmetric, so h is too (up to rounding, or exactly where a backend computes
     /// R²'s lower triangle and mirrors it, as the CPU does in float32); a backend adds b·R + a·I where it likes (the
     /// CPU: to each product while it is in cache, rather than in a pass of its own). With c = 0 there is no

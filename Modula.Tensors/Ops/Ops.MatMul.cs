@@ -118,10 +118,11 @@ public static partial class Ops
     /// <summary>
     /// The matrix polynomial a·I + b·R + c·R² of every matrix of <paramref name="r"/> [..., n, n], each of which the
     /// caller guarantees symmetric (a Gram matrix, or a polynomial in one): the polynomial of a Newton–Schulz step.
-    /// Returns a new contiguous tensor of r's shape, symmetric (exactly on the CPU in float32, which computes one
-    /// triangle of R² and mirrors it). One call instead of a pass forming a·I + b·R and a product added into it: for
-    /// the small matrices of Newton–Schulz the CPU adds the linear part to each product while it is still in cache;
-    /// with c = 0 it is one pass. For a matrix that is not symmetric the result is not this polynomial.
+    /// Returns a new tensor of r's shape, symmetric (exactly on the CPU in float32, which computes one triangle of R²
+    /// and mirrors it): laid out as r when r has the padded rows of <see cref="Tensor.EmptyMatrices"/> (a polynomial
+    /// in a padded Gram matrix stays padded for the product that reads it next), else contiguous. One call instead of
+    /// a pass forming a·I + b·R and a product added into it: for the small matrices of Newton–Schulz the CPU adds the
+    /// linear part to each product while it is still in cache; with c = 0 it is one pass. For a matrix that is not symmetric the result is not this polynomial.
     /// </summary>
     /// <example>One Newton–Schulz step X ← X·(a·I + b·XᵀX + c·(XᵀX)²) on a tall X:
     /// <code>
@@ -138,13 +139,14 @@ public static partial class Ops
             throw new ArgumentException($"{op}: needs square matrices [..., n, n], got {r.Shape}.");
         if (!double.IsFinite(a) || !double.IsFinite(b) || !double.IsFinite(c))
             throw new ArgumentException($"{op}: coefficients must be finite, got a = {a}, b = {b}, c = {c}.");
-        var h = Tensor.Empty(r.Shape, r.DType, r.Device);
+        bool padded = PaddedRows.Has(r);
+        var h = padded ? Tensor.EmptyMatrices(r.Shape, r.DType, r.Device) : Tensor.Empty(r.Shape, r.DType, r.Device);
         if (h.Size == 0)
             return h;
         try
         {
             int n = r.Shape[-1];
-            using var dense = r.IsContiguous ? null : Contiguous(r);
+            using var dense = r.IsContiguous || padded ? null : Contiguous(r);
             using var batched = (dense ?? r).View(h.Size / (n * n), n, n);
             using var into = h.View(h.Size / (n * n), n, n);
             using (r.Device.Time(PolynomialLabel, (batched, c)))

@@ -14,7 +14,16 @@ public sealed class OrthogonalizeTests
 {
     // Tall and wide, square-ish and very flat; none square (a square Gaussian matrix's smallest singular value
     // is about n^-1.5·‖G‖_F, below every method's design interval).
-    private static readonly (int Rows, int Cols)[] Shapes = [(50, 100), (256, 78), (10, 64), (96, 32), (64, 128)];
+    private static readonly (int Rows, int Cols)[] Shapes =
+    [
+        (50, 100),
+        (256, 78),
+        (10, 64),
+        (96, 32),
+        (64, 128),
+        (90, 60), // the direct form (an aspect under OddPolynomial.GramAspect)
+        (60, 90), // the direct form, on the transpose
+    ];
 
     /// <summary>
     /// Method, Polar Express step count (null: the method's own), dtype, and the band that every singular value
@@ -56,6 +65,8 @@ public sealed class OrthogonalizeTests
             ulong seed = (ulong)(rows * 1000 + cols);
             using var g = Gaussian(seed, dtype, rows, cols);
             using var o = Orthogonalize.Apply(g, method, steps);
+            // The steps keep their matrices with padded rows (Tensor.EmptyMatrices); the result is contiguous.
+            Assert.IsTrue(o.IsContiguous, $"{rows}×{cols} seed {seed}: a contiguous result");
             var s = HostLinalg.SingularValues(o)[0];
             Console.WriteLine($"{method} steps {steps} {dtype} {rows}×{cols} seed {seed}: [{s.Min()}, {s.Max()}]");
             Assert.IsTrue(

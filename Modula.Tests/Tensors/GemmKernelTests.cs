@@ -496,6 +496,100 @@ public sealed class GemmKernelTests
     }
 
     [TestMethod]
+    [DataRow(256, 6)]
+    [DataRow(128, 6)]
+    [DataRow(128, SpreadTile)]
+    public void BWithRowsSpreadOverCacheSetsIsReadInPlaceWithTheBitsOfPacking(int bits, int tileRows)
+    {
+        // The 256- and 128-bit tiles pack B unless its rows start on cache lines an odd number of lines apart
+        // (Tensor.EmptyMatrices's layout): such a B is read in place, and must give the bits of a packed copy. Partial
+        // last panels, a second block of depth, both threads, and a symmetric R·R whose A is laid out so too.
+        var cases = new (int M, int N, int K, bool Symmetric, int Threads)[]
+        {
+            (8, 40, 30, false, 1),
+            (24, 40, 1030, false, 1),
+            (128, 128, 128, false, 2),
+            (100, 100, 100, true, 1),
+            (128, 128, 128, true, 2),
+        };
+        foreach (var (m, n, k, symmetric, threads) in cases)
+        {
+            int seed = HashCode.Combine(bits, tileRows, m, n, k, symmetric, threads) & 0xFFFF;
+            var rng = new System.Random(seed);
+            var a = symmetric ? SpreadOverCacheSets(Symmetric(m, rng), m, m) : Make(m, k, Layout.RowMajor, rng);
+            var b = symmetric ? a : SpreadOverCacheSets(Make(k, n, Layout.RowMajor, rng), k, n);
+            var packed = new MatrixRef<float>(new float[k * n], 0, 1, k);
+            for (int p = 0; p < k; p++)
+            for (int j = 0; j < n; j++)
+                packed.Data[j * k + p] = b[p, j];
+            string what =
+                $"{bits}-bit {tileRows}-row {m}×{n}×{k} symmetric={symmetric} threads={threads} (seed {seed})";
+            Assert.IsTrue(ReadsBInPlace(bits, tileRows, b, Math.Min(k, 1024), n), $"{what}: B read in place");
+            Assert.IsFalse(ReadsBInPlace(bits, tileRows, packed, Math.Min(k, 1024), n), $"{what}: its copy packed");
+            var inPlace = new float[m * n];
+            var fromPanels = new float[m * n];
+            Multiply(bits, tileRows, a, b, new(inPlace, 0, n, 1), m, n, k, false, 0.3f, threads, symmetric);
+            Multiply(bits, tileRows, a, packed, new(fromPanels, 0, n, 1), m, n, k, false, 0.3f, threads, symmetric);
+            for (int i = 0; i < inPlace.Length; i++)
+                Assert.AreEqual(
+                    BitConverter.SingleToInt32Bits(fromPanels[i]),
+                    BitConverter.SingleToInt32Bits(inPlace[i]),
+                    $"{what}: element {i} is {inPlace[i]} read in place and {fromPanels[i]} packed"
+                );
+        }
+    }
+
+    [TestMethod]
+    public void OnlyRowsAnOddNumberOfCacheLinesApartFromALineSpreadOverTheSets()
+    {
+        var aligned = CpuDevice.AlignedArray<float>(64 * 144);
+        int start = CpuDevice.AlignedStart(aligned, sizeof(float));
+        var cases = new (int Offset, int Stride, bool Spread, string What)[]
+        {
+            (start, 144, true, "9 lines apart"),
+            (start, 80, true, "5 lines apart (a 65-column matrix)"),
+            (start + 16, 144, true, "from a later line"),
+            (start, 128, false, "8 lines apart"),
+            (start, 136, false, "8.5 lines apart"),
+            (start + 4, 144, false, "from within a line"),
+        };
+        foreach (var (offset, stride, spread, what) in cases)
+        {
+            var b = new MatrixRef<float>(aligned, offset, stride, 1);
+            Assert.AreEqual(spread, PackedGemm<Kernel256>.RowsSpreadOverCacheSets(b), what);
+            Assert.AreEqual(spread, PackedGemm<Kernel256>.ReadsBInPlace(b, 64, 64), $"{what}: 256-bit tile");
+            Assert.AreEqual(spread, PackedGemm<Kernel128>.ReadsBInPlace(b, 64, 64), $"{what}: 128-bit tile");
+        }
+        var deep = new MatrixRef<float>(aligned, start, 144, 1);
+        int limit = PackedGemm<Kernel256>.InPlaceBFloats / 144;
+        Assert.IsTrue(PackedGemm<Kernel256>.ReadsBInPlace(deep, limit, 128), "a block at the limit");
+        Assert.IsFalse(PackedGemm<Kernel256>.ReadsBInPlace(deep, limit + 1, 128), "a deeper block is packed");
+    }
+
+    // A copy of an r × c matrix in an aligned buffer whose rows start on cache lines an odd number of lines apart.
+    private static MatrixRef<float> SpreadOverCacheSets(MatrixRef<float> source, int rows, int columns)
+    {
+        int lineFloats = CpuDevice.AlignmentBytes / sizeof(float),
+            lines = (columns + lineFloats - 1) / lineFloats;
+        int stride = (lines % 2 == 0 ? lines + 1 : lines) * lineFloats;
+        var data = CpuDevice.AlignedArray<float>(rows * stride);
+        var copy = new MatrixRef<float>(data, CpuDevice.AlignedStart(data, sizeof(float)), stride, 1);
+        for (int i = 0; i < rows; i++)
+        for (int j = 0; j < columns; j++)
+            data[copy.Offset + i * stride + j] = source[i, j];
+        return copy;
+    }
+
+    private static bool ReadsBInPlace(int bits, int tileRows, MatrixRef<float> b, int kc, int nc) =>
+        (bits, tileRows) switch
+        {
+            (256, 6) => PackedGemm<Kernel256>.ReadsBInPlace(b, kc, nc),
+            (128, 6) => PackedGemm<Kernel128>.ReadsBInPlace(b, kc, nc),
+            (128, SpreadTile) => PackedGemm<Kernel128Spread>.ReadsBInPlace(b, kc, nc),
+            _ => ReadsBInPlace(tileRows, b, kc, nc),
+        };
+
+    [TestMethod]
     public void OnlyTheAvx512TilesReadSmallRowMajorBlocksOfBInPlace()
     {
         int limit = PackedGemm<Kernel512>.InPlaceBFloats;

@@ -23,6 +23,45 @@ public sealed class LayoutAndIndexTests
         Assert.IsTrue(plain.IsContiguous, "a non-dense source gives a contiguous tensor");
     }
 
+    /// <summary>
+    /// <see cref="Tensor.EmptyMatrices"/> on the CPU: rows of more than three 64-byte lines start an odd number of
+    /// lines apart (128 floats: 144; 65: 80; 64 doubles: 72), shorter ones and other devices' stay contiguous. The
+    /// tensor takes values and reshapes as any strided one, and its memory returns when it is disposed.
+    /// </summary>
+    [TestMethod]
+    public void EmptyMatricesPadRowsToAnOddNumberOfCacheLinesOnTheCpu()
+    {
+        var cases = new (int[] Dims, DType DType, int[] Strides)[]
+        {
+            ([3, 5, 128], DType.Float32, [5 * 144, 144, 1]),
+            ([7, 65], DType.Float32, [80, 1]),
+            ([2, 64], DType.Float64, [72, 1]),
+            ([2, 2, 3, 48], DType.Float32, [2 * 3 * 48, 3 * 48, 48, 1]), // three lines: already odd, no padding
+            ([4, 40], DType.Float32, [40, 1]), // three lines rounded up: short rows stay contiguous
+            ([0, 128], DType.Float32, [144, 1]),
+        };
+        var cpu = Device.Cpu;
+        long baseline = cpu.LiveBytes;
+        foreach (var (dims, dtype, strides) in cases)
+        {
+            var shape = new Shape(dims);
+            using var t = Tensor.EmptyMatrices(shape, dtype);
+            string what = $"{shape} {dtype}";
+            Assert.AreEqual(shape, t.Shape, what);
+            CollectionAssert.AreEqual(strides, t.Strides.ToArray(), what);
+            using var values = Ops.Arange(shape.Size, dtype: dtype);
+            using var shaped = values.View(dims);
+            Ops.CopyInto(shaped, t);
+            using var flat = t.Reshape(shape.Size);
+            CollectionAssert.AreEqual(Reference.Read(values), Reference.Read(flat), $"{what}: values");
+        }
+        Assert.AreEqual(baseline, cpu.LiveBytes, "the padded storages are released");
+        var error = Assert.ThrowsExactly<ArgumentException>(() => Tensor.EmptyMatrices(new Shape(128)));
+        StringAssert.Contains(error.Message, "EmptyMatrices: needs matrices");
+        using var onSimulator = Tensor.EmptyMatrices(new Shape(4, 128), device: TestDevices.Get(TestDevices.Simulator));
+        Assert.IsTrue(onSimulator.IsContiguous, "padded on the CPU only");
+    }
+
     [TestMethod]
     [DataRow(TestDevices.Cpu)]
     [DataRow(TestDevices.Simulator)]

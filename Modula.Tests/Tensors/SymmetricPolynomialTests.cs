@@ -138,6 +138,39 @@ public sealed class SymmetricPolynomialTests
         }
     }
 
+    /// <summary>
+    /// A padded R (<see cref="Tensor.EmptyMatrices"/>: rows 144 floats apart for n = 128, 80 for n = 65, which the
+    /// 256- and 128-bit tiles read in place rather than packing) gives a padded h with the bits of a contiguous R's h,
+    /// on one and two threads.
+    /// </summary>
+    [TestMethod]
+    [DataRow(16, 128)]
+    [DataRow(3, 65)]
+    public void APaddedInputGivesAPaddedResultWithTheSameBits(int batch, int n)
+    {
+        const int seed = 47;
+        var shape = new Shape(batch, n, n);
+        var cpu = TestDevices.Get(TestDevices.Cpu);
+        using var r = Reference.Make(RandomSymmetric(batch, n, seed), shape, DType.Float32, cpu);
+        using var padded = Tensor.EmptyMatrices(shape);
+        Assert.IsFalse(padded.IsContiguous, "the rows are padded");
+        Ops.CopyInto(r, padded);
+        foreach (int threads in new[] { 1, 2 })
+        foreach (var (a, b, c) in Coefficients)
+        {
+            using var threadsScope = CpuDevice.UseThreads(threads);
+            string what = $"{shape} threads={threads} (a, b, c) = ({a}, {b}, {c}) seed={seed}";
+            using var expected = Ops.SymmetricPolynomial(r, a, b, c);
+            using var h = Ops.SymmetricPolynomial(padded, a, b, c);
+            CollectionAssert.AreEqual(padded.Strides.ToArray(), h.Strides.ToArray(), $"{what}: h padded as R");
+            var want = expected.ToArray<float>();
+            var got = h.ToArray<float>();
+            for (int e = 0; e < want.Length; e++)
+                if (BitConverter.SingleToInt32Bits(want[e]) != BitConverter.SingleToInt32Bits(got[e]))
+                    Assert.Fail($"{what}: element {e} is {got[e]:R} from padded rows, {want[e]:R} from contiguous");
+        }
+    }
+
     [TestMethod]
     public void BadInputIsRefusedByName()
     {

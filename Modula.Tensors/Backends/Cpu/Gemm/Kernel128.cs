@@ -15,7 +15,7 @@ internal readonly unsafe struct Kernel128 : IMicroKernel
     public static int NR => 8;
     public static int Bits => 128;
 
-    /// <summary>Packed always, as the 256-bit tile.</summary>
+    /// <summary>Packed unless B's rows spread over the L1 sets, as for the 256-bit tile.</summary>
     public static bool ReadsBInPlace => false;
 
     /// <summary>No quarter form: a quarter of its columns is less than a vector.</summary>

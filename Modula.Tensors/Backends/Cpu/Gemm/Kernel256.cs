@@ -10,7 +10,9 @@ internal readonly unsafe struct Kernel256 : IMicroKernel
     public static int NR => 16;
     public static int Bits => 256;
 
-    /// <summary>Packed always: read in place, its one-line panels ran up to 27 % slower on Zen 4.</summary>
+    /// <summary>Packed, unless B's rows spread over the L1 sets (<see
+    /// cref="PackedGemm{TKernel}.RowsSpreadOverCacheSets"/>): read in place, its one-line panels ran up to 27 % slower
+    /// on Zen 4.</summary>
     public static bool ReadsBInPlace => false;
 
     /// <summary>No quarter form: a quarter of its columns is less than a vector.</summary>

@@ -603,13 +603,15 @@ internal static unsafe class PackedGemm<TKernel>
     /// and the GPT's 768-row products 1–2 % faster that way (alternating in one process, Zen 4). Over a block of
     /// several MiB (1024³, 256 × 2048 × 2048) the strided reads lost 18–32 %, and at 512³ (1 MiB) they were even.
     /// The 256- and 128-bit tiles, whose panels are one cache line per depth, ran the same products as fast or up to
-    /// 27 % slower in place, so they always pack.
+    /// 27 % slower in place, so they pack, unless B's rows spread over the cache's sets (<see
+    /// cref="RowsSpreadOverCacheSets"/>).
     /// </remarks>
     internal const int InPlaceBFloats = 1 << 16;
 
     /// <summary>
     /// True when a kc × nc block of <paramref name="b"/> is read in place rather than packed: the tile reads B in
-    /// place (<see cref="IMicroKernel.ReadsBInPlace"/>), B's rows are contiguous, and the memory the block's kc rows
+    /// place (<see cref="IMicroKernel.ReadsBInPlace"/>) or B's rows spread over the cache's sets (<see
+    /// cref="RowsSpreadOverCacheSets"/>), B's rows are contiguous, and the memory the block's kc rows
     /// span, a row stride each (nc where rows overlap), holds at most <see cref="InPlaceBFloats"/>. Its full panels
     /// are then read where they lie, NR columns a row of B apart.
     /// </summary>
@@ -619,7 +621,27 @@ internal static unsafe class PackedGemm<TKernel>
     /// 128 × 512 × 768 (the weight gradients, Aᵀ) and 128-column parts of 256 × 1024 × 256 were read in place and
     /// ran 1.6–1.8× slower on 2 threads than when packed (Intel Xeon, family 6, model 207).</remarks>
     internal static bool ReadsBInPlace(MatrixRef<float> b, int kc, int nc) =>
-        TKernel.ReadsBInPlace && b.ColStride == 1 && (long)kc * Math.Max(nc, b.RowStride) <= InPlaceBFloats;
+        (TKernel.ReadsBInPlace || RowsSpreadOverCacheSets(b))
+        && b.ColStride == 1
+        && (long)kc * Math.Max(nc, b.RowStride) <= InPlaceBFloats;
+
+    /// <summary>
+    /// True when B's rows start on cache lines an odd number of lines apart (<see cref="Tensor.EmptyMatrices"/>'s
+    /// layout on the CPU): a panel's depths then fall into every L1 set in turn instead of a few, so the 256- and
+    /// 128-bit tiles, which otherwise pack B, read it in place too.
+    /// </summary>
+    /// <remarks>
+    /// With rows 128 floats (8 lines) apart, a panel's 128 depths fall into 8 of the 64 sets, 16 lines each: more
+    /// than the ways of an L1 set, and the reason those tiles pack (up to 27 % slower in place on Zen 4). Rows 144
+    /// floats (9 lines) apart spread them over all 64. Newton–Schulz's six steps on 16 matrices of 128 × 128 with its
+    /// intermediates laid out so ran 6–8 % faster at AVX2 (one and two threads), 3–6 % at 128 bits (AVX, SSE4.2) and
+    /// 6 % at 512 bits, whose tiles read B in place either way (Intel Xeon, family 6, model 207, alternating in one
+    /// process, the same bits).
+    /// </remarks>
+    internal static bool RowsSpreadOverCacheSets(MatrixRef<float> b) =>
+        b.RowStride % LineFloats == 0
+        && b.RowStride / LineFloats % 2 == 1
+        && (b.Offset - CpuDevice.AlignedStart(b.Data, sizeof(float))) % LineFloats == 0;
 
     /// <summary>True when the panels of B a k-deep product with n columns reads start on cache lines: its first block
     /// reads no panel in place (<see cref="ColumnsReadInPlace"/>: all are packed), or B starts on a 64-byte boundary

@@ -1,0 +1,69 @@
+using Modula.Tensors.Backends.Cpu;
+
+namespace Modula.Tensors;
+
+/// <summary>
+/// The layout of <see cref="Tensor.EmptyMatrices"/>: on the CPU, each matrix row starts an odd number of 64-byte
+/// cache lines after the one before, the padding at its end never read or written; elsewhere rows are contiguous.
+/// </summary>
+/// <remarks>
+/// A GEMM reads its right operand B one panel of columns at a time, a depth per row of B. With rows a power of two
+/// of lines apart (128 floats: 8 lines), a panel's depths all fall into a few sets of the L1 cache and evict each
+/// other, so the CPU's 256- and 128-bit tiles copy B into panels first (PackedGemm.ReadsBInPlace). Rows an odd number
+/// of lines apart fall into every set in turn, and those tiles read B where it lies, as the 512-bit ones read any
+/// small B. Newton–Schulz lays out its intermediate matrices so, which are B of the next product.
+/// </remarks>
+internal static class PaddedRows
+{
+    /// <summary>Rows shorter than this many cache lines stay unpadded: the padding would cost more than a quarter of
+    /// their memory.</summary>
+    private const int MinLines = 4;
+
+    /// <summary>The elements from one row's start to the next's for a matrix of <paramref name="columns"/> on
+    /// <paramref name="device"/>: columns, or on the CPU, rows of at least <see cref="MinLines"/> lines rounded up to
+    /// an odd number of lines.</summary>
+    public static int RowStride(int columns, DType dtype, Device device)
+    {
+        int size = dtype.SizeOf(),
+            lineElements = CpuDevice.AlignmentBytes / size;
+        long lines = ((long)columns + lineElements - 1) / lineElements;
+        if (device.Kind != DeviceKind.Cpu || lines < MinLines)
+            return columns;
+        if (lines % 2 == 0)
+            lines++;
+        return checked((int)(lines * lineElements));
+    }
+
+    /// <summary>The strides of <paramref name="shape"/> (rank ≥ 2) with rows <see cref="RowStride"/> apart and
+    /// everything else packed around them.</summary>
+    public static int[] Strides(Shape shape, DType dtype, Device device)
+    {
+        var strides = new int[shape.Rank];
+        long step = RowStride(shape[-1], dtype, device);
+        strides[^1] = 1;
+        for (int axis = shape.Rank - 2; axis >= 0; axis--)
+        {
+            strides[axis] = checked((int)step);
+            step *= shape.Dims[axis];
+        }
+        return strides;
+    }
+
+    /// <summary>Elements of storage that <paramref name="shape"/> needs with <see cref="Strides"/>: the last row's
+    /// padding is left out.</summary>
+    public static long StorageSize(Shape shape, DType dtype, Device device)
+    {
+        if (shape.Size == 0)
+            return 0;
+        int stride = RowStride(shape[-1], dtype, device);
+        return shape.Size / shape[-1] * (long)stride - (stride - shape[-1]);
+    }
+
+    /// <summary>True when <paramref name="t"/> is laid out as <see cref="Tensor.EmptyMatrices"/> lays out its shape
+    /// on its device, with rows padded (a tensor it leaves contiguous is not counted).</summary>
+    public static bool Has(Tensor t) =>
+        t.Rank >= 2
+        && t.Size > 0
+        && RowStride(t.Shape[-1], t.DType, t.Device) != t.Shape[-1]
+        && t.Strides.SequenceEqual(Strides(t.Shape, t.DType, t.Device));
+}
