@@ -83,9 +83,12 @@ internal static unsafe class Tile6x2<TVector, TOps>
             c41 = default,
             c50 = default,
             c51 = default;
-        // Two depths per trip: half the loop overhead (pointer bumps, compare, branch) per multiply-add.
+        // Four depths per trip: a quarter of the loop overhead (pointer bumps, compare, branch) per multiply-add, and
+        // of the row offsets of A, which the JIT, short of registers, works out again on each trip. Against two
+        // depths per trip, 128³ ran 1.7–2.4 % faster on one core at AVX2, 512³ 1.6 % (Intel Xeon, family 6, model
+        // 207, alternating in one process). The depths add in order either way: the same bits.
         int p = 0;
-        for (; p + 1 < kc; p += 2)
+        for (; p + 3 < kc; p += 4)
         {
             Depth<TRows, TA, TColumns>(
                 panel,
@@ -123,10 +126,47 @@ internal static unsafe class Tile6x2<TVector, TOps>
                 ref c50,
                 ref c51
             );
-            a += 2 * panel.Step;
-            b += 2 * ldb;
+            Depth<TRows, TA, TColumns>(
+                panel,
+                a + 2 * panel.Step,
+                b + 2 * ldb,
+                lanes,
+                ref c00,
+                ref c01,
+                ref c10,
+                ref c11,
+                ref c20,
+                ref c21,
+                ref c30,
+                ref c31,
+                ref c40,
+                ref c41,
+                ref c50,
+                ref c51
+            );
+            Depth<TRows, TA, TColumns>(
+                panel,
+                a + 3 * panel.Step,
+                b + 3 * ldb,
+                lanes,
+                ref c00,
+                ref c01,
+                ref c10,
+                ref c11,
+                ref c20,
+                ref c21,
+                ref c30,
+                ref c31,
+                ref c40,
+                ref c41,
+                ref c50,
+                ref c51
+            );
+            a += 4 * panel.Step;
+            b += 4 * ldb;
         }
-        if (p < kc)
+        for (; p < kc; p++)
+        {
             Depth<TRows, TA, TColumns>(
                 panel,
                 a,
@@ -145,6 +185,9 @@ internal static unsafe class Tile6x2<TVector, TOps>
                 ref c50,
                 ref c51
             );
+            a += panel.Step;
+            b += ldb;
+        }
         if (alpha != 1f)
         {
             var s = TOps.Broadcast(alpha);
