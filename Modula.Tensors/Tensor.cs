@@ -125,11 +125,15 @@ public sealed class Tensor : IDisposable
         if (shape.Rank < 2)
             throw new ArgumentException($"EmptyMatrices: needs matrices [..., rows, columns], got {shape}.");
         device ??= Device.Cpu;
-        var strides = PaddedRows.Strides(shape, dtype, device);
-        if (strides[^2] == shape[-1])
+        if (PaddedRows.RowStride(shape[-1], dtype, device) == shape[-1])
             return Empty(shape, dtype, device);
-        var storage = device.Allocate(dtype, checked((int)PaddedRows.StorageSize(shape, dtype, device)));
-        return new Tensor(storage, shape, strides, 0, retain: false);
+        long size = PaddedRows.StorageSize(shape, dtype, device);
+        if (size > Array.MaxLength)
+            throw new ArgumentException(
+                $"EmptyMatrices: {shape} with padded rows needs {size} elements, more than one tensor holds."
+            );
+        var storage = device.Allocate(dtype, (int)size);
+        return new Tensor(storage, shape, PaddedRows.Strides(shape, dtype, device), 0, retain: false);
     }
 
     /// <summary>

@@ -35,7 +35,8 @@ internal static class PaddedRows
     }
 
     /// <summary>The strides of <paramref name="shape"/> (rank ≥ 2) with rows <see cref="RowStride"/> apart and
-    /// everything else packed around them.</summary>
+    /// everything else packed around them (as <see cref="Shape.ContiguousStrides"/> packs them around contiguous
+    /// rows). The caller keeps the storage they span within a tensor's reach.</summary>
     public static int[] Strides(Shape shape, DType dtype, Device device)
     {
         var strides = new int[shape.Rank];
@@ -43,7 +44,7 @@ internal static class PaddedRows
         strides[^1] = 1;
         for (int axis = shape.Rank - 2; axis >= 0; axis--)
         {
-            strides[axis] = checked((int)step);
+            strides[axis] = (int)step;
             step *= shape.Dims[axis];
         }
         return strides;

@@ -58,6 +58,10 @@ public sealed class LayoutAndIndexTests
         Assert.AreEqual(baseline, cpu.LiveBytes, "the padded storages are released");
         var error = Assert.ThrowsExactly<ArgumentException>(() => Tensor.EmptyMatrices(new Shape(128)));
         StringAssert.Contains(error.Message, "EmptyMatrices: needs matrices");
+        // 2²⁰ × 15 rows of 128 floats (2.01·10⁹ elements) fit a tensor; padded to 144 floats they would take
+        // 2.26·10⁹: refused by name before anything is allocated.
+        error = Assert.ThrowsExactly<ArgumentException>(() => Tensor.EmptyMatrices(new Shape(1 << 20, 15, 128)));
+        StringAssert.Contains(error.Message, "EmptyMatrices: [1048576, 15, 128] with padded rows needs");
         using var onSimulator = Tensor.EmptyMatrices(new Shape(4, 128), device: TestDevices.Get(TestDevices.Simulator));
         Assert.IsTrue(onSimulator.IsContiguous, "padded on the CPU only");
     }
