@@ -11,28 +11,44 @@ namespace Modula.Tensors;
 /// of lines apart (128 floats: 8 lines), a panel's depths all fall into a few sets of the L1 cache and evict each
 /// other, so the CPU's 256- and 128-bit tiles copy B into panels first (PackedGemm.ReadsBInPlace). Rows an odd number
 /// of lines apart fall into every set in turn, and those tiles read B where it lies, as the 512-bit ones read any
-/// small B. Newton–Schulz lays out its intermediate matrices so, which are B of the next product.
+/// small B (a block spanning at most 256 KiB: PackedGemm.InPlaceBFloats). Newton–Schulz lays out its intermediate
+/// matrices so, which are B of the next product.
 /// </remarks>
 internal static class PaddedRows
 {
-    /// <summary>Rows shorter than this many cache lines stay unpadded: the padding would cost more than a quarter of
-    /// their memory.</summary>
-    private const int MinLines = 4;
+    /// <summary>Rows of fewer cache lines stay as they are: padding could more than double them (17 floats to 48),
+    /// and rows of 65 and 128 floats are the ones measured.</summary>
+    internal const int MinLines = 4;
 
     /// <summary>The elements from one row's start to the next's for a matrix of <paramref name="columns"/> on
-    /// <paramref name="device"/>: columns, or on the CPU, rows of at least <see cref="MinLines"/> lines rounded up to
-    /// an odd number of lines.</summary>
+    /// <paramref name="device"/>: on the CPU, a row of at least <see cref="MinLines"/> lines rounded up to an odd
+    /// number of lines (<see cref="OddLines"/>); otherwise, or where that would pass what an index holds,
+    /// columns.</summary>
     public static int RowStride(int columns, DType dtype, Device device)
     {
-        int size = dtype.SizeOf(),
-            lineElements = CpuDevice.AlignmentBytes / size;
-        long lines = ((long)columns + lineElements - 1) / lineElements;
-        if (device.Kind != DeviceKind.Cpu || lines < MinLines)
-            return columns;
-        if (lines % 2 == 0)
-            lines++;
-        return checked((int)(lines * lineElements));
+        int lineElements = CpuDevice.AlignmentBytes / dtype.SizeOf();
+        long stride = OddLines(columns, lineElements);
+        bool pad = device.Kind == DeviceKind.Cpu && stride / lineElements >= MinLines && stride <= int.MaxValue;
+        return pad ? (int)stride : columns;
     }
+
+    /// <summary><paramref name="elements"/> rounded up to a whole, odd number of cache lines of <paramref
+    /// name="lineElements"/> each: the stride at which rows spread over the L1's sets. The GEMM's copy of an A whose
+    /// rows fall into one set takes it too (<c>PackedGemm.WithRowsApart</c>).</summary>
+    public static long OddLines(long elements, int lineElements)
+    {
+        long lines = (elements + lineElements - 1) / lineElements;
+        return (lines % 2 == 0 ? lines + 1 : lines) * lineElements;
+    }
+
+    /// <summary>True when rows <paramref name="rowStride"/> elements apart, the first starting at <paramref
+    /// name="lineOffset"/> elements past a cache line's start, lie as <see cref="RowStride"/> lays them out: each
+    /// starting a line, an odd number of lines (at least <see cref="MinLines"/>) after the one before.</summary>
+    public static bool SpreadOverCacheSets(long rowStride, long lineOffset, int lineElements) =>
+        lineOffset % lineElements == 0
+        && rowStride % lineElements == 0
+        && rowStride / lineElements >= MinLines
+        && rowStride / lineElements % 2 == 1;
 
     /// <summary>The strides of <paramref name="shape"/> (rank ≥ 2) with rows <see cref="RowStride"/> apart and
     /// everything else packed around them (as <see cref="Shape.ContiguousStrides"/> packs them around contiguous

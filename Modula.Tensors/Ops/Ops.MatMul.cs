@@ -122,7 +122,8 @@ public static partial class Ops
     /// and mirrors it): laid out as r when r has the padded rows of <see cref="Tensor.EmptyMatrices"/> (a polynomial
     /// in a padded Gram matrix stays padded for the product that reads it next), else contiguous. One call instead of
     /// a pass forming a·I + b·R and a product added into it: for the small matrices of Newton–Schulz the CPU adds the
-    /// linear part to each product while it is still in cache; with c = 0 it is one pass. For a matrix that is not symmetric the result is not this polynomial.
+    /// linear part to each product while it is still in cache; with c = 0 it is one pass. For a matrix that is not
+    /// symmetric the result is not this polynomial.
     /// </summary>
     /// <example>One Newton–Schulz step X ← X·(a·I + b·XᵀX + c·(XᵀX)²) on a tall X:
     /// <code>

@@ -1,3 +1,4 @@
+using Modula.Tensors;
 using Modula.Tensors.Backends.Cpu;
 using Modula.Tensors.Backends.Cpu.Gemm;
 
@@ -503,11 +504,12 @@ public sealed class GemmKernelTests
     {
         // The 256- and 128-bit tiles pack B unless its rows start on cache lines an odd number of lines apart
         // (Tensor.EmptyMatrices's layout): such a B is read in place, and must give the bits of a packed copy. Partial
-        // last panels, a second block of depth, both threads, and a symmetric R·R whose A is laid out so too.
+        // last panels, blocks of depth after the first (the spread tile's are 256 deep), both threads, and a symmetric
+        // R·R whose A is laid out so too.
         var cases = new (int M, int N, int K, bool Symmetric, int Threads)[]
         {
-            (8, 40, 30, false, 1),
-            (24, 40, 1030, false, 1),
+            (8, 72, 30, false, 1),
+            (24, 72, 600, false, 1),
             (128, 128, 128, false, 2),
             (100, 100, 100, true, 1),
             (128, 128, 128, true, 2),
@@ -524,8 +526,9 @@ public sealed class GemmKernelTests
                 packed.Data[j * k + p] = b[p, j];
             string what =
                 $"{bits}-bit {tileRows}-row {m}×{n}×{k} symmetric={symmetric} threads={threads} (seed {seed})";
-            Assert.IsTrue(ReadsBInPlace(bits, tileRows, b, Math.Min(k, 1024), n), $"{what}: B read in place");
-            Assert.IsFalse(ReadsBInPlace(bits, tileRows, packed, Math.Min(k, 1024), n), $"{what}: its copy packed");
+            int kc = Math.Min(k, tileRows == SpreadTile ? 256 : 1024);
+            Assert.IsTrue(ReadsBInPlace(bits, tileRows, b, kc, n), $"{what}: B read in place");
+            Assert.IsFalse(ReadsBInPlace(bits, tileRows, packed, kc, n), $"{what}: its copy packed");
             var inPlace = new float[m * n];
             var fromPanels = new float[m * n];
             Multiply(bits, tileRows, a, b, new(inPlace, 0, n, 1), m, n, k, false, 0.3f, threads, symmetric);
@@ -550,6 +553,8 @@ public sealed class GemmKernelTests
             (start, 80, true, "5 lines apart (a 65-column matrix)"),
             (start + 16, 144, true, "from a later line"),
             (start, 128, false, "8 lines apart"),
+            (start, 48, false, "3 lines apart: fewer than four"),
+            (start, 16, false, "1 line apart"),
             (start, 136, false, "8.5 lines apart"),
             (start + 4, 144, false, "from within a line"),
         };
@@ -566,12 +571,11 @@ public sealed class GemmKernelTests
         Assert.IsFalse(PackedGemm<Kernel256>.ReadsBInPlace(deep, limit + 1, 128), "a deeper block is packed");
     }
 
-    // A copy of an r × c matrix in an aligned buffer whose rows start on cache lines an odd number of lines apart.
+    // A copy of an r × c matrix in an aligned buffer with Tensor.EmptyMatrices's rows (at least four lines each).
     private static MatrixRef<float> SpreadOverCacheSets(MatrixRef<float> source, int rows, int columns)
     {
-        int lineFloats = CpuDevice.AlignmentBytes / sizeof(float),
-            lines = (columns + lineFloats - 1) / lineFloats;
-        int stride = (lines % 2 == 0 ? lines + 1 : lines) * lineFloats;
+        int stride = PaddedRows.RowStride(columns, DType.Float32, Device.Cpu);
+        Assert.AreNotEqual(columns, stride, $"{columns} columns: rows padded");
         var data = CpuDevice.AlignedArray<float>(rows * stride);
         var copy = new MatrixRef<float>(data, CpuDevice.AlignedStart(data, sizeof(float)), stride, 1);
         for (int i = 0; i < rows; i++)

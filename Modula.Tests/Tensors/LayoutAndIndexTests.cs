@@ -38,7 +38,7 @@ public sealed class LayoutAndIndexTests
             ([2, 64], DType.Float64, [72, 1]),
             ([2, 2, 3, 48], DType.Float32, [2 * 3 * 48, 3 * 48, 48, 1]), // three lines: already odd, no padding
             ([4, 40], DType.Float32, [40, 1]), // three lines rounded up: short rows stay contiguous
-            ([0, 128], DType.Float32, [144, 1]),
+            ([0, 128], DType.Float32, [128, 1]), // empty: contiguous
         };
         var cpu = Device.Cpu;
         long baseline = cpu.LiveBytes;
@@ -62,6 +62,11 @@ public sealed class LayoutAndIndexTests
         // 2.26·10⁹: refused by name before anything is allocated.
         error = Assert.ThrowsExactly<ArgumentException>(() => Tensor.EmptyMatrices(new Shape(1 << 20, 15, 128)));
         StringAssert.Contains(error.Message, "EmptyMatrices: [1048576, 15, 128] with padded rows needs");
+    }
+
+    [TestMethod]
+    public void EmptyMatricesAreContiguousOffTheCpu()
+    {
         using var onSimulator = Tensor.EmptyMatrices(new Shape(4, 128), device: TestDevices.Get(TestDevices.Simulator));
         Assert.IsTrue(onSimulator.IsContiguous, "padded on the CPU only");
     }

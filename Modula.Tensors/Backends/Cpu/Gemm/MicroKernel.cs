@@ -20,8 +20,9 @@ internal unsafe interface IMicroKernel
     /// <summary>The vector width in bits this tile is written for.</summary>
     static abstract int Bits { get; }
 
-    /// <summary>True when the driver reads a small row-major B in place for this tile instead of packing it
-    /// (<see cref="PackedGemm{TKernel}.ReadsBInPlace"/>).</summary>
+    /// <summary>True when the driver reads any small row-major B in place for this tile instead of packing it,
+    /// whatever its row stride; false when it does so only for rows that spread over the cache's sets (<see
+    /// cref="PackedGemm{TKernel}.ReadsBInPlace"/>).</summary>
     static abstract bool ReadsBInPlace { get; }
 
     /// <summary>True when the tile has a <see cref="LeftQuarter"/> form.</summary>

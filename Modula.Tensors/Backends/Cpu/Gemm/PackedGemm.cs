@@ -313,9 +313,7 @@ internal static unsafe class PackedGemm<TKernel>
     {
         if (a.ColStride != 1 || m < TKernel.MR || n < 16 * TKernel.NR || RowsPerCacheSet(a.RowStride) <= CacheWays)
             return a;
-        long padded = (k + LineFloats - 1L) / LineFloats * LineFloats;
-        if (padded / LineFloats % 2 == 0)
-            padded += LineFloats;
+        long padded = PaddedRows.OddLines(k, LineFloats);
         if (m * padded > MaxRowsApartFloats)
             return a;
         int stride = (int)padded;
@@ -626,9 +624,10 @@ internal static unsafe class PackedGemm<TKernel>
         && (long)kc * Math.Max(nc, b.RowStride) <= InPlaceBFloats;
 
     /// <summary>
-    /// True when B's rows start on cache lines an odd number of lines apart (<see cref="Tensor.EmptyMatrices"/>'s
-    /// layout on the CPU): a panel's depths then fall into every L1 set in turn instead of a few, so the 256- and
-    /// 128-bit tiles, which otherwise pack B, read it in place too.
+    /// True when B's rows start on cache lines an odd number of lines apart, at least four (<see
+    /// cref="Tensor.EmptyMatrices"/>'s layout on the CPU; <see cref="PaddedRows.SpreadOverCacheSets"/>): a panel's
+    /// depths then fall into every L1 set in turn instead of a few, so the 256- and 128-bit tiles, which otherwise
+    /// pack B, read it in place too.
     /// </summary>
     /// <remarks>
     /// With rows 128 floats (8 lines) apart, a panel's 128 depths fall into 8 of the 64 sets, 16 lines each: more
@@ -639,9 +638,11 @@ internal static unsafe class PackedGemm<TKernel>
     /// process, the same bits).
     /// </remarks>
     internal static bool RowsSpreadOverCacheSets(MatrixRef<float> b) =>
-        b.RowStride % LineFloats == 0
-        && b.RowStride / LineFloats % 2 == 1
-        && (b.Offset - CpuDevice.AlignedStart(b.Data, sizeof(float))) % LineFloats == 0;
+        PaddedRows.SpreadOverCacheSets(b.RowStride, LineOffset(b), LineFloats);
+
+    // Floats from the start of the cache line on which b's first element lies to that element.
+    private static int LineOffset(MatrixRef<float> b) =>
+        (b.Offset - CpuDevice.AlignedStart(b.Data, sizeof(float))) % LineFloats;
 
     /// <summary>True when the panels of B a k-deep product with n columns reads start on cache lines: its first block
     /// reads no panel in place (<see cref="ColumnsReadInPlace"/>: all are packed), or B starts on a 64-byte boundary
@@ -649,10 +650,7 @@ internal static unsafe class PackedGemm<TKernel>
     /// last block may be read in place when the first is packed.</summary>
     internal static bool PanelsOfBOnLines(MatrixRef<float> b, int n, int k) =>
         ColumnsReadInPlace(b, Math.Min(k, KC), Math.Min(n, NC)) == 0
-        || (
-            b.RowStride % LineFloats == 0
-            && (b.Offset - CpuDevice.AlignedStart(b.Data, sizeof(float))) % LineFloats == 0
-        );
+        || (b.RowStride % LineFloats == 0 && LineOffset(b) == 0);
 
     /// <summary>How many of a kc × nc block's first columns are read in place: its full NR-column panels when <see
     /// cref="ReadsBInPlace"/>, else none. A partial panel is always packed, zero-padded: read in place, the tile's
