@@ -116,9 +116,9 @@ public sealed class Tensor : IDisposable
     /// <summary>
     /// An uninitialized tensor of matrices [..., rows, columns] laid out for products that read it as their right
     /// operand: on the CPU, rows longer than three 64-byte cache lines start an odd number of lines apart (the padding
-    /// at each row's end is never read or written), which its GEMM reads in place instead of copying into panels
-    /// where a block of them spans at most 256 KiB (455 rows of 144 floats); elsewhere, for shorter rows and for an
-    /// empty shape, contiguous. Such a tensor is an ordinary strided one: ops and views take it,
+    /// at each row's end is never read or written), which its GEMM reads in place instead of copying into panels,
+    /// in matrices that span at most 256 KiB so (up to 455 rows of 128 floats); elsewhere, for shorter rows or larger
+    /// matrices, and for an empty shape, contiguous. Such a tensor is an ordinary strided one: ops and views take it,
     /// and <see cref="Reshape"/> across its last two axes copies. Newton–Schulz keeps its intermediate matrices so.
     /// </summary>
     public static Tensor EmptyMatrices(Shape shape, DType dtype = DType.Float32, Device? device = null)
@@ -126,7 +126,7 @@ public sealed class Tensor : IDisposable
         if (shape.Rank < 2)
             throw new ArgumentException($"EmptyMatrices: needs matrices [..., rows, columns], got {shape}.");
         device ??= Device.Cpu;
-        if (shape.Size == 0 || PaddedRows.RowStride(shape[-1], dtype, device) == shape[-1])
+        if (shape.Size == 0 || PaddedRows.RowStride(shape[-2], shape[-1], dtype, device) == shape[-1])
             return Empty(shape, dtype, device);
         long size = PaddedRows.StorageSize(shape, dtype, device);
         if (size > int.MaxValue)

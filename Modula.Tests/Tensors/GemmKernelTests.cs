@@ -566,7 +566,7 @@ public sealed class GemmKernelTests
             Assert.AreEqual(spread, PackedGemm<Kernel128>.ReadsBInPlace(b, 64, 64), $"{what}: 128-bit tile");
         }
         var deep = new MatrixRef<float>(aligned, start, 144, 1);
-        int limit = PackedGemm<Kernel256>.InPlaceBFloats / 144;
+        int limit = PackedGemm.InPlaceBFloats / 144;
         Assert.IsTrue(PackedGemm<Kernel256>.ReadsBInPlace(deep, limit, 128), "a block at the limit");
         Assert.IsFalse(PackedGemm<Kernel256>.ReadsBInPlace(deep, limit + 1, 128), "a deeper block is packed");
     }
@@ -574,7 +574,7 @@ public sealed class GemmKernelTests
     // A copy of an r × c matrix in an aligned buffer with Tensor.EmptyMatrices's rows (at least four lines each).
     private static MatrixRef<float> SpreadOverCacheSets(MatrixRef<float> source, int rows, int columns)
     {
-        int stride = PaddedRows.RowStride(columns, DType.Float32, Device.Cpu);
+        int stride = PaddedRows.RowStride(rows, columns, DType.Float32, Device.Cpu);
         Assert.AreNotEqual(columns, stride, $"{columns} columns: rows padded");
         var data = CpuDevice.AlignedArray<float>(rows * stride);
         var copy = new MatrixRef<float>(data, CpuDevice.AlignedStart(data, sizeof(float)), stride, 1);
@@ -596,7 +596,7 @@ public sealed class GemmKernelTests
     [TestMethod]
     public void OnlyTheAvx512TilesReadSmallRowMajorBlocksOfBInPlace()
     {
-        int limit = PackedGemm<Kernel512>.InPlaceBFloats;
+        int limit = PackedGemm.InPlaceBFloats;
         var rowMajor = new MatrixRef<float>(new float[1], 0, limit / 128, 1);
         var wide = new MatrixRef<float>(new float[1], 0, 3000, 1);
         var columnMajor = new MatrixRef<float>(new float[1], 0, 1, 3000);

@@ -25,8 +25,9 @@ public sealed class LayoutAndIndexTests
 
     /// <summary>
     /// <see cref="Tensor.EmptyMatrices"/> on the CPU: rows of more than three 64-byte lines start an odd number of
-    /// lines apart (128 floats: 144; 65: 80; 64 doubles: 72), shorter ones and other devices' stay contiguous. The
-    /// tensor takes values and reshapes as any strided one, and its memory returns when it is disposed.
+    /// lines apart (128 floats: 144; 65: 80; 64 doubles: 72) in matrices of at most 256 KiB so; shorter rows and
+    /// larger matrices stay contiguous. The tensor takes values and reshapes as any strided one, and its memory
+    /// returns when it is disposed.
     /// </summary>
     [TestMethod]
     public void EmptyMatricesPadRowsToAnOddNumberOfCacheLinesOnTheCpu()
@@ -38,6 +39,9 @@ public sealed class LayoutAndIndexTests
             ([2, 64], DType.Float64, [72, 1]),
             ([2, 2, 3, 48], DType.Float32, [2 * 3 * 48, 3 * 48, 48, 1]), // three lines: already odd, no padding
             ([4, 40], DType.Float32, [40, 1]), // three lines rounded up: short rows stay contiguous
+            ([455, 128], DType.Float32, [144, 1]), // 256 KiB padded, the most the GEMM reads in place
+            ([456, 128], DType.Float32, [128, 1]), // more: the GEMM packs it anyway
+            ([2, 512, 512], DType.Float32, [512 * 512, 512, 1]),
             ([0, 128], DType.Float32, [128, 1]), // empty: contiguous
         };
         var cpu = Device.Cpu;

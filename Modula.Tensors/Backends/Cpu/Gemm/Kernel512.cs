@@ -14,7 +14,7 @@ internal readonly unsafe struct Kernel512 : IMicroKernel
     public static int Bits => 512;
 
     /// <summary>Reads a small row-major B in place, two cache lines per depth (<see
-    /// cref="PackedGemm{TKernel}.InPlaceBFloats"/>).</summary>
+    /// cref="PackedGemm.InPlaceBFloats"/>).</summary>
     public static bool ReadsBInPlace => true;
 
     /// <summary>Has a quarter form, 8 columns of <c>Vector256</c> (<see cref="RunQuarter"/>).</summary>

@@ -129,6 +129,21 @@ internal static class PackedGemm
         return elements;
     }
 
+    /// <summary>Floats of B that a block's kc rows may span (kc row strides, <see
+    /// cref="PackedGemm{TKernel}.ReadsBInPlace"/>) for a tile that reads B in place to do so: 256 KiB, the size of the
+    /// GPT's weights (128 × 512).</summary>
+    /// <remarks>
+    /// Packing B costs a copy of the block per product, which only the rows of A repay: skipping it (timing only)
+    /// took 6–11 % off the batched 128 × 128 products of Newton–Schulz on Zen 4. Read in place, a panel's depths lie
+    /// a row of B apart rather than side by side; the 8- and 12-row AVX-512 tiles ran those products 3–5 % faster
+    /// and the GPT's 768-row products 1–2 % faster that way (alternating in one process, Zen 4). Over a block of
+    /// several MiB (1024³, 256 × 2048 × 2048) the strided reads lost 18–32 %, and at 512³ (1 MiB) they were even.
+    /// The 256- and 128-bit tiles, whose panels are one cache line per depth, ran the same products as fast or up to
+    /// 27 % slower in place, so they pack, unless B's rows spread over the cache's sets (<see
+    /// cref="PackedGemm{TKernel}.RowsSpreadOverCacheSets"/>).
+    /// </remarks>
+    internal const int InPlaceBFloats = 1 << 16;
+
     /// <summary>
     /// True when C = A·B is symmetric whatever the values: B is A's transpose read from the same
     /// memory (a Gram matrix XᵀX or X·Xᵀ). Then only the tiles on and below the diagonal need
@@ -592,26 +607,12 @@ internal static unsafe class PackedGemm<TKernel>
         return useShort ? shortRows : TKernel.MR;
     }
 
-    /// <summary>Floats of B that a block's kc rows may span (kc row strides, <see cref="ReadsBInPlace"/>) for a tile
-    /// that reads B in place to do so: 256 KiB, the size of the GPT's weights (128 × 512).</summary>
-    /// <remarks>
-    /// Packing B costs a copy of the block per product, which only the rows of A repay: skipping it (timing only)
-    /// took 6–11 % off the batched 128 × 128 products of Newton–Schulz on Zen 4. Read in place, a panel's depths lie
-    /// a row of B apart rather than side by side; the 8- and 12-row AVX-512 tiles ran those products 3–5 % faster
-    /// and the GPT's 768-row products 1–2 % faster that way (alternating in one process, Zen 4). Over a block of
-    /// several MiB (1024³, 256 × 2048 × 2048) the strided reads lost 18–32 %, and at 512³ (1 MiB) they were even.
-    /// The 256- and 128-bit tiles, whose panels are one cache line per depth, ran the same products as fast or up to
-    /// 27 % slower in place, so they pack, unless B's rows spread over the cache's sets (<see
-    /// cref="RowsSpreadOverCacheSets"/>).
-    /// </remarks>
-    internal const int InPlaceBFloats = 1 << 16;
-
     /// <summary>
     /// True when a kc × nc block of <paramref name="b"/> is read in place rather than packed: the tile reads B in
     /// place (<see cref="IMicroKernel.ReadsBInPlace"/>) or B's rows spread over the cache's sets (<see
     /// cref="RowsSpreadOverCacheSets"/>), B's rows are contiguous, and the memory the block's kc rows
-    /// span, a row stride each (nc where rows overlap), holds at most <see cref="InPlaceBFloats"/>. Its full panels
-    /// are then read where they lie, NR columns a row of B apart.
+    /// span, a row stride each (nc where rows overlap), holds at most <see cref="PackedGemm.InPlaceBFloats"/>. Its
+    /// full panels are then read where they lie, NR columns a row of B apart.
     /// </summary>
     /// <remarks>Counting the span, not the block, keeps a narrow block of a wide B packed: a part of a product split
     /// by columns over threads is such a block, and read in place its depths lie a long row apart, often a multiple
@@ -621,7 +622,7 @@ internal static unsafe class PackedGemm<TKernel>
     internal static bool ReadsBInPlace(MatrixRef<float> b, int kc, int nc) =>
         (TKernel.ReadsBInPlace || RowsSpreadOverCacheSets(b))
         && b.ColStride == 1
-        && (long)kc * Math.Max(nc, b.RowStride) <= InPlaceBFloats;
+        && (long)kc * Math.Max(nc, b.RowStride) <= PackedGemm.InPlaceBFloats;
 
     /// <summary>
     /// True when B's rows start on cache lines an odd number of lines apart, at least four (<see
