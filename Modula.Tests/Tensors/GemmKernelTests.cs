@@ -354,22 +354,8 @@ public sealed class GemmKernelTests
             // A symmetric product multiplies a symmetric matrix by itself: B = A (the SymmetricPolynomial's R·R).
             var a = symmetric ? Symmetric(m, rng) : Make(m, k, Layout.RowMajor, rng);
             var b = symmetric ? a : Make(k, n, lb, rng);
-            var packed = new MatrixRef<float>(new float[k * n], 0, 1, k);
-            for (int p = 0; p < k; p++)
-            for (int j = 0; j < n; j++)
-                packed.Data[j * k + p] = b[p, j];
             string what = $"{tileRows}-row {m}×{n}×{k} B {lb} symmetric={symmetric} threads={threads} (seed {seed})";
-            Assert.IsTrue(ReadsBInPlace(tileRows, b, Math.Min(k, 1024), n), $"{what}: B read in place");
-            var inPlace = new float[m * n];
-            var fromPanels = new float[m * n];
-            Multiply(512, tileRows, a, b, new(inPlace, 0, n, 1), m, n, k, false, 0.3f, threads, symmetric);
-            Multiply(512, tileRows, a, packed, new(fromPanels, 0, n, 1), m, n, k, false, 0.3f, threads, symmetric);
-            for (int i = 0; i < inPlace.Length; i++)
-                Assert.AreEqual(
-                    BitConverter.SingleToInt32Bits(fromPanels[i]),
-                    BitConverter.SingleToInt32Bits(inPlace[i]),
-                    $"{what}: element {i} is {inPlace[i]} read in place and {fromPanels[i]} packed"
-                );
+            AssertInPlaceGivesTheBitsOfPacked(512, tileRows, a, b, m, n, k, symmetric, threads, what);
         }
     }
 
@@ -520,26 +506,54 @@ public sealed class GemmKernelTests
             var rng = new System.Random(seed);
             var a = symmetric ? SpreadOverCacheSets(Symmetric(m, rng), m, m) : Make(m, k, Layout.RowMajor, rng);
             var b = symmetric ? a : SpreadOverCacheSets(Make(k, n, Layout.RowMajor, rng), k, n);
-            var packed = new MatrixRef<float>(new float[k * n], 0, 1, k);
-            for (int p = 0; p < k; p++)
-            for (int j = 0; j < n; j++)
-                packed.Data[j * k + p] = b[p, j];
             string what =
                 $"{bits}-bit {tileRows}-row {m}×{n}×{k} symmetric={symmetric} threads={threads} (seed {seed})";
-            int kc = Math.Min(k, tileRows == SpreadTile ? 256 : 1024);
-            Assert.IsTrue(ReadsBInPlace(bits, tileRows, b, kc, n), $"{what}: B read in place");
-            Assert.IsFalse(ReadsBInPlace(bits, tileRows, packed, kc, n), $"{what}: its copy packed");
-            var inPlace = new float[m * n];
-            var fromPanels = new float[m * n];
-            Multiply(bits, tileRows, a, b, new(inPlace, 0, n, 1), m, n, k, false, 0.3f, threads, symmetric);
-            Multiply(bits, tileRows, a, packed, new(fromPanels, 0, n, 1), m, n, k, false, 0.3f, threads, symmetric);
-            for (int i = 0; i < inPlace.Length; i++)
-                Assert.AreEqual(
-                    BitConverter.SingleToInt32Bits(fromPanels[i]),
-                    BitConverter.SingleToInt32Bits(inPlace[i]),
-                    $"{what}: element {i} is {inPlace[i]} read in place and {fromPanels[i]} packed"
-                );
+            var copy = ColumnMajorCopy(b, k, n);
+            Assert.IsFalse(ReadsBInPlace(bits, tileRows, copy, BlockDepth(tileRows, k), n), $"{what}: its copy packed");
+            AssertInPlaceGivesTheBitsOfPacked(bits, tileRows, a, b, m, n, k, symmetric, threads, what);
         }
+    }
+
+    // B (k × n) read in place by the tile, and C = 0.3·A·B from it against C from a column-major copy of B, which is
+    // packed: the same values meet the same chain of multiply-adds either way, so the bits must agree.
+    private static void AssertInPlaceGivesTheBitsOfPacked(
+        int bits,
+        int tileRows,
+        MatrixRef<float> a,
+        MatrixRef<float> b,
+        int m,
+        int n,
+        int k,
+        bool symmetric,
+        int threads,
+        string what
+    )
+    {
+        Assert.IsTrue(ReadsBInPlace(bits, tileRows, b, BlockDepth(tileRows, k), n), $"{what}: B read in place");
+        var packed = ColumnMajorCopy(b, k, n);
+        var inPlace = new float[m * n];
+        var fromPanels = new float[m * n];
+        Multiply(bits, tileRows, a, b, new(inPlace, 0, n, 1), m, n, k, false, 0.3f, threads, symmetric);
+        Multiply(bits, tileRows, a, packed, new(fromPanels, 0, n, 1), m, n, k, false, 0.3f, threads, symmetric);
+        for (int i = 0; i < inPlace.Length; i++)
+            Assert.AreEqual(
+                BitConverter.SingleToInt32Bits(fromPanels[i]),
+                BitConverter.SingleToInt32Bits(inPlace[i]),
+                $"{what}: element {i} is {inPlace[i]} read in place and {fromPanels[i]} packed"
+            );
+    }
+
+    // The depth of a k-deep product's first block for the tile: 1024, or 256 for the spread tile.
+    private static int BlockDepth(int tileRows, int k) => Math.Min(k, tileRows == SpreadTile ? 256 : 1024);
+
+    // A column-major copy of a k × n matrix, which every tile packs.
+    private static MatrixRef<float> ColumnMajorCopy(MatrixRef<float> b, int k, int n)
+    {
+        var copy = new MatrixRef<float>(new float[k * n], 0, 1, k);
+        for (int p = 0; p < k; p++)
+        for (int j = 0; j < n; j++)
+            copy.Data[j * k + p] = b[p, j];
+        return copy;
     }
 
     [TestMethod]

@@ -281,7 +281,7 @@ internal static unsafe class PackedGemm<TKernel>
     /// cref="PackingBuffers.BHolds"/>).</summary>
     private static nint PackedBOnce(MatrixRef<float> b, int n, int k, long product)
     {
-        var buffer = PackingBuffers.B ??= CpuDevice.AlignedArray<float>(NC * BlockDepth);
+        var buffer = BufferB();
         // The buffer is pinned (CpuDevice.AlignedArray), so its address holds after this call.
         float* packed =
             (float*)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(buffer))
@@ -296,6 +296,9 @@ internal static unsafe class PackedGemm<TKernel>
         }
         return (nint)packed;
     }
+
+    // This thread's packing buffer for B (PackingBuffers.B), made at its first use.
+    private static float[] BufferB() => PackingBuffers.B ??= CpuDevice.AlignedArray<float>(NC * BlockDepth);
 
     // Floats in a 64-byte cache line, the boundary tensors' storage and the packing buffers start on.
     private const int LineFloats = CpuDevice.AlignmentBytes / sizeof(float);
@@ -466,7 +469,7 @@ internal static unsafe class PackedGemm<TKernel>
             "PackedGemm: mirrorPanels needs a whole symmetric product of one block."
         );
         var packA = PackingBuffers.A ??= CpuDevice.AlignedArray<float>(MC * BlockDepth);
-        var packB = PackingBuffers.B ??= CpuDevice.AlignedArray<float>(NC * BlockDepth);
+        var packB = BufferB();
         bool direct = ReadsAInPlace(a);
         var strided = new StridedA(a.RowStride, a.ColStride);
         fixed (
