@@ -81,11 +81,11 @@ internal readonly unsafe struct Ops128 : IVectorOps<Vector128<float>>
             : MultiplyAdd(scalar, vector, addend);
 
     /// <remarks>
-    /// Without FMA, a multiply and then an add with the addend first: SSE's two-operand <c>addps</c> writes its first
-    /// operand, so the JIT then adds into the tile's accumulator in place. From <c>MultiplyAddEstimate</c> (product
-    /// first) it added into the product's register and copied the sum back: twelve more moves in three of every four
-    /// depths of the 6 × 8 tile. SSE4.2 alone ran 1024³ at 66–68 GFLOP/s against 70–74 now (Zen 5, two threads).
-    /// The same bits: addition commutes.
+    /// Without FMA, a multiply and then an add with the addend first. SSE's two-operand <c>addps</c> writes its first
+    /// operand: from <c>MultiplyAddEstimate</c> (product first) the JIT added into the product's register and copied
+    /// the sum back to the accumulator in three of every four depths of the 6 × 8 tile, twelve moves a depth; written
+    /// so, it adds into the accumulator. 1024³ on SSE4.2 alone ran 5–10 % faster (Zen 5, two threads: "Zen 5" in
+    /// docs/benchmarks.md). AVX's three-operand forms take either order alike. The same bits: addition commutes.
     /// </remarks>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vector128<float> MultiplyAdd(Vector128<float> a, Vector128<float> b, Vector128<float> c) =>
