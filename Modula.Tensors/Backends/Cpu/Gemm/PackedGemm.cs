@@ -63,7 +63,8 @@ internal static class PackedGemm
     /// <summary>
     /// True on the CPUs taken to run a 512-bit multiply-add as two 256-bit halves: AMD's family 19h (Zen 4; Zen 3,
     /// the same family, has no AVX-512). Zen 5's laptop parts are said to split them too, but share family 1Ah with
-    /// its full-width server and desktop parts, so they count as full width.
+    /// its full-width server and desktop parts, so they count as full width (an EPYC of model 2: a multiply-add peak
+    /// of 424.5 GFLOP/s at 512 bits against 210.9 at 256, on two cores).
     /// </summary>
     // Declared before the properties whose initializers read it: static initializers run in textual order.
     internal static readonly bool WideVectorsSplit = SplitsWideVectors();
@@ -75,7 +76,9 @@ internal static class PackedGemm
     /// costs two. On Zen 4's split units both tiles ran a product of equal work at one speed (384×512×512, 16 ×
     /// 96×128×128). On full-width units (an Intel Xeon of family 6, model 207) the 12-row tile was 6–20 % faster per
     /// element on one thread over such a B (128³, 128×512×128, 512³, 768³, 96×128×128), though not at 64×128×128.
-    /// Other full-width CPUs (Zen 5 among them) take the Xeon's figure without having been measured.
+    /// Other full-width CPUs take the Xeon's figure. On Zen 5 (family 26, model 2) the 8-row tile's cost per element
+    /// over such a B was 1.00–1.04 of the 12-row one's (one thread; 64 to 768 rows, 128 to 512 columns and depths),
+    /// where a 128-row product, whose choice a factor that low would flip, ran at 0.99–1.01 of the 12-row tile's time.
     /// </summary>
     internal static double ShortTileCost { get; } = WideVectorsSplit ? 1.0 : 1.1;
 
@@ -96,8 +99,8 @@ internal static class PackedGemm
     /// as that half and a quarter (<see cref="PackedGemm{TKernel}"/>'s RunTile), reading A twice, rather than whole:
     /// cheaper only where 512-bit multiply-adds are two 256-bit halves (Zen 4, where it was measured). On full-width
     /// units the whole tile ran symmetric 128 × 128 products 4 % faster (128³ 23.9 against 25.0 µs, 128 × 128 × 512
-    /// 78.5–79.2 against 81.9–82.2; Intel Xeon, family 6, model 207). Settable so that tests run both on any
-    /// machine; both give the same bits.
+    /// 78.5–79.2 against 81.9–82.2; Intel Xeon, family 6, model 207), and 2–4 % faster on Zen 5 (family 26, model 2:
+    /// 128³, 128 × 128 × 512, 256³). Settable so that tests run both on any machine; both give the same bits.
     /// </summary>
     internal static bool DiagonalHalfAndQuarter { get; set; } = WideVectorsSplit;
 
