@@ -30,6 +30,24 @@ public sealed class GemmKernelTests
         Padded,
     }
 
+    /// <summary>Every tile as (bits, rows): the 512-bit tile of 12 rows and of 8, the 6-row 256- and 128-bit ones, and
+    /// the 128-bit one over a spread A.</summary>
+    public static IEnumerable<object[]> EveryTile =>
+        [
+            [512, 12],
+            [512, 8],
+            .. NarrowTiles,
+        ];
+
+    /// <summary>The 16-register tiles (<see cref="Tile6x2{TVector, TOps}"/>), which pack B unless its rows spread over
+    /// the cache's sets.</summary>
+    public static IEnumerable<object[]> NarrowTiles =>
+        [
+            [256, 6],
+            [128, 6],
+            [128, SpreadTile],
+        ];
+
     private static readonly (int M, int N, int K)[] Sizes =
     [
         (1, 1, 1),
@@ -50,11 +68,7 @@ public sealed class GemmKernelTests
     ];
 
     [TestMethod]
-    [DataRow(512, 12)]
-    [DataRow(512, 8)]
-    [DataRow(256, 6)]
-    [DataRow(128, 6)]
-    [DataRow(128, SpreadTile)]
+    [DynamicData(nameof(EveryTile))]
     public void EveryTileMatchesFloat64OnEveryLayout(int bits, int tileRows)
     {
         foreach (var (m, n, k) in Sizes)
@@ -74,11 +88,7 @@ public sealed class GemmKernelTests
     /// must not be served the first one's packed copy.
     /// </summary>
     [TestMethod]
-    [DataRow(512, 12)]
-    [DataRow(512, 8)]
-    [DataRow(256, 6)]
-    [DataRow(128, 6)]
-    [DataRow(128, SpreadTile)]
+    [DynamicData(nameof(EveryTile))]
     public void RowSplitsGiveTheBitsOfOneThread(int bits, int tileRows)
     {
         foreach (var (m, n, k) in new[] { (302, 40, 200), (70, 60, 256), (160, 24, 1100) })
@@ -124,11 +134,7 @@ public sealed class GemmKernelTests
     }
 
     [TestMethod]
-    [DataRow(512, 12)]
-    [DataRow(512, 8)]
-    [DataRow(256, 6)]
-    [DataRow(128, 6)]
-    [DataRow(128, SpreadTile)]
+    [DynamicData(nameof(EveryTile))]
     public void GramProductsComputeTheLowerTriangleAndMirrorIt(int bits, int tileRows)
     {
         // C = α·XᵀX (and X·Xᵀ) read from one buffer: only the lower triangle is computed, on 1 and
@@ -204,11 +210,7 @@ public sealed class GemmKernelTests
     }
 
     [TestMethod]
-    [DataRow(512, 12)]
-    [DataRow(512, 8)]
-    [DataRow(256, 6)]
-    [DataRow(128, 6)]
-    [DataRow(128, SpreadTile)]
+    [DynamicData(nameof(EveryTile))]
     public void RowsInOneCacheSetAreCopiedApartAndStillMatchFloat64(int bits, int tileRows)
     {
         // A row-major A whose rows lie 4 KiB (or a multiple) apart puts a whole tile's rows into one L1 set. A wide
@@ -360,11 +362,7 @@ public sealed class GemmKernelTests
     }
 
     [TestMethod]
-    [DataRow(512, 12)]
-    [DataRow(512, 8)]
-    [DataRow(256, 6)]
-    [DataRow(128, 6)]
-    [DataRow(128, SpreadTile)]
+    [DynamicData(nameof(EveryTile))]
     public void AFarApartColumnMajorAIsPackedAndGivesTheBitsOfARowMajorOne(int bits, int tileRows)
     {
         // A column-major A whose columns lie PackedColumnStride floats apart or more is packed (ReadsAInPlace), one
@@ -419,11 +417,7 @@ public sealed class GemmKernelTests
     }
 
     [TestMethod]
-    [DataRow(512, 12)]
-    [DataRow(512, 8)]
-    [DataRow(256, 6)]
-    [DataRow(128, 6)]
-    [DataRow(128, SpreadTile)]
+    [DynamicData(nameof(EveryTile))]
     public void ASymmetricProductsLowerTriangleHasTheBitsOfTheFullProduct(int bits, int tileRows)
     {
         // The tiles a symmetric product's diagonal crosses run narrow forms (a quarter, a half, or, where the CPU
@@ -483,9 +477,7 @@ public sealed class GemmKernelTests
     }
 
     [TestMethod]
-    [DataRow(256, 6)]
-    [DataRow(128, 6)]
-    [DataRow(128, SpreadTile)]
+    [DynamicData(nameof(NarrowTiles))]
     public void BWithRowsSpreadOverCacheSetsIsReadInPlaceWithTheBitsOfPacking(int bits, int tileRows)
     {
         // The 256- and 128-bit tiles pack B unless its rows start on cache lines an odd number of lines apart
@@ -714,11 +706,7 @@ public sealed class GemmKernelTests
     }
 
     [TestMethod]
-    [DataRow(512, 12)]
-    [DataRow(512, 8)]
-    [DataRow(256, 6)]
-    [DataRow(128, 6)]
-    [DataRow(128, SpreadTile)]
+    [DynamicData(nameof(EveryTile))]
     public void ADeclaredSymmetricProductIsExactlySymmetricWithTheFullProductsLowerTriangle(int bits, int tileRows)
     {
         // A product declared symmetric whose terms are not (A·B of two unrelated matrices) tells a tile's values above
