@@ -12,8 +12,16 @@ namespace Modula.Tensors.Backends.Cpu.Gemm;
 /// </summary>
 internal readonly unsafe struct Kernel128Spread : IMicroKernel
 {
-    /// <summary>True on the CPUs this tile is for: x86 with SSE and without AVX.</summary>
-    public static bool IsChosen => Sse.IsSupported && !Avx.IsSupported;
+    /// <summary>
+    /// True on the CPUs this tile is for: x86 with SSE and without AVX, but not AMD's. Told to report no AVX, an Intel
+    /// Xeon (family 6, model 207) ran products 4–10 % faster with this tile (<see cref="MinColumns"/>), and AMD's
+    /// cores most of them slower. Alternating the two tiles in one process on Zen 4 (family 25, model 17; one thread
+    /// and two, two or three runs each), the plain tile took 0.74–0.98 of this one's time on 96 × 128 × 128, 128³,
+    /// 64 × 128 × 64, 768 × 128 × 128, 768 × 128 × 512, 256 × 512 × 256 and 1024³; 128 × 512 × 128 and 512³ were
+    /// mixed (0.71–1.01 and 0.87–1.02), and 768 × 512 × 128 alone went the other way (1.01–1.15). On Zen 5 (family
+    /// 26, model 2) it took 0.89–0.93 on products 128 columns wide, even at 256, and 1.02–1.04 at 512 or more.
+    /// </summary>
+    public static bool IsChosen { get; } = Sse.IsSupported && !Avx.IsSupported && !CpuIdentity.IsAmd;
 
     /// <summary>
     /// True when the driver takes this tile for an m × n product on <paramref name="threads"/> threads: where <see

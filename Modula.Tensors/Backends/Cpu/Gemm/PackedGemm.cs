@@ -104,18 +104,7 @@ internal static class PackedGemm
     /// </summary>
     internal static bool DiagonalHalfAndQuarter { get; set; } = WideVectorsSplit;
 
-    private static bool SplitsWideVectors()
-    {
-        if (!X86Base.IsSupported)
-            return false;
-        var (_, vendor0, vendor2, vendor1) = X86Base.CpuId(0, 0);
-        bool amd = vendor0 == 0x68747541 && vendor1 == 0x69746E65 && vendor2 == 0x444D4163; // "AuthenticAMD"
-        int signature = X86Base.CpuId(1, 0).Eax;
-        int family = (signature >> 8) & 0xF;
-        if (family == 0xF) // the extended family counts only past 15
-            family += (signature >> 20) & 0xFF;
-        return amd && family == 0x19;
-    }
+    private static bool SplitsWideVectors() => CpuIdentity.IsAmd && CpuIdentity.Family == 0x19;
 
     // Elements of C that tiles of mr rows compute: per column of an m-row product, or in all of a symmetric one.
     private static long TileElements(int mr, int m, bool symmetric)

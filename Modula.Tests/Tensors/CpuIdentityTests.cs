@@ -1,0 +1,38 @@
+using System.Runtime.Intrinsics.X86;
+using Modula.Tensors.Backends.Cpu.Gemm;
+
+namespace Modula.Tests.Tensors;
+
+/// <summary>
+/// The CPU's vendor and family as the tile choices read them (<see cref="CpuIdentity"/>): the family decoded from
+/// known CPUID signatures, and both compared with what Linux reports for this machine's CPU.
+/// </summary>
+[TestClass]
+public sealed class CpuIdentityTests
+{
+    [TestMethod]
+    [DataRow(0x00A10F11, 0x19, "AMD EPYC Zen 4, family 25, model 17")]
+    [DataRow(0x00B00F21, 0x1A, "AMD EPYC Zen 5, family 26, model 2")]
+    [DataRow(0x00A20F12, 0x19, "AMD Zen 3, family 25, model 33")]
+    [DataRow(0x000C06F8, 6, "Intel Xeon, family 6, model 207")]
+    [DataRow(0x000906EA, 6, "Intel Core, family 6, model 158")]
+    [DataRow(0x00100F42, 0x10, "AMD K10, family 16: an x86 CPU without AVX")]
+    public void TheFamilyAddsTheExtendedFamilyOnlyPastTheBaseFamilyF(int signature, int family, string cpu) =>
+        Assert.AreEqual(family, CpuIdentity.FamilyOf(signature), cpu);
+
+    [TestMethod]
+    public void VendorAndFamilyMatchWhatLinuxReports()
+    {
+        const string CpuInfo = "/proc/cpuinfo";
+        if (!X86Base.IsSupported || !File.Exists(CpuInfo))
+            Assert.Inconclusive("Not an x86 Linux machine: no /proc/cpuinfo to compare with.");
+        var fields = File.ReadLines(CpuInfo)
+            .TakeWhile(line => line.Trim().Length > 0) // the first processor's block
+            .Select(line => line.Split(':', 2))
+            .Where(parts => parts.Length == 2)
+            .GroupBy(parts => parts[0].Trim())
+            .ToDictionary(group => group.Key, group => group.First()[1].Trim());
+        Assert.AreEqual(fields["vendor_id"] == "AuthenticAMD", CpuIdentity.IsAmd, $"vendor_id {fields["vendor_id"]}");
+        Assert.AreEqual(int.Parse(fields["cpu family"]), CpuIdentity.Family, "cpu family");
+    }
+}
