@@ -778,26 +778,30 @@ public sealed class GemmKernelTests
     }
 
     /// <summary>
-    /// Which products the spread tile takes on x86 without AVX (none elsewhere): those whose parts have at least
-    /// <see cref="Kernel128Spread.MinColumns"/> columns per row of A: a product wider than tall has its columns split
-    /// over the threads, and a symmetric one computes half of them per row on average.
+    /// Which products have columns enough for the spread tile, on any CPU: those whose parts have at least <see
+    /// cref="Kernel128Spread.MinColumns"/> columns per row of A. A product wider than tall has its columns split over
+    /// the threads, and a symmetric one computes half of them per row on average. The driver takes the tile for
+    /// those products exactly where <see cref="Kernel128Spread.IsChosen"/> (x86 without AVX, off AMD's cores).
     /// </summary>
     [TestMethod]
     public void TheSpreadTileTakesProductsWithColumnsEnoughPerPart()
     {
-        bool x86WithoutAvx = Kernel128Spread.IsChosen;
         int least = Kernel128Spread.MinColumns;
-        Assert.AreEqual(x86WithoutAvx, Kernel128Spread.Takes(768, least, 2, symmetric: false), "tall, n at the least");
-        Assert.IsFalse(Kernel128Spread.Takes(768, least - 8, 2, symmetric: false), "tall, n under the least");
-        Assert.AreEqual(
-            x86WithoutAvx,
-            Kernel128Spread.Takes(64, 2 * least, 2, symmetric: false),
-            "wide, halves enough"
-        );
-        Assert.IsFalse(Kernel128Spread.Takes(64, 2 * least - 8, 2, symmetric: false), "wide, halves too narrow");
-        Assert.AreEqual(x86WithoutAvx, Kernel128Spread.Takes(64, 2 * least - 8, 1, symmetric: false), "wide, 1 thread");
-        Assert.IsFalse(Kernel128Spread.Takes(128, 128, 1, symmetric: true), "symmetric 128: 64 columns per row");
-        Assert.AreEqual(x86WithoutAvx, Kernel128Spread.Takes(256, 256, 2, symmetric: true), "symmetric 256");
+        var cases = new (int M, int N, int Threads, bool Symmetric, bool Enough, string What)[]
+        {
+            (768, least, 2, false, true, "tall, n at the least"),
+            (768, least - 8, 2, false, false, "tall, n under the least"),
+            (64, 2 * least, 2, false, true, "wide, halves enough"),
+            (64, 2 * least - 8, 2, false, false, "wide, halves too narrow"),
+            (64, 2 * least - 8, 1, false, true, "wide, 1 thread"),
+            (128, 128, 1, true, false, "symmetric 128: 64 columns per row"),
+            (256, 256, 2, true, true, "symmetric 256"),
+        };
+        foreach (var (m, n, threads, symmetric, enough, what) in cases)
+        {
+            Assert.AreEqual(enough, Kernel128Spread.HasColumnsEnough(m, n, threads, symmetric), what);
+            Assert.AreEqual(enough && Kernel128Spread.IsChosen, Kernel128Spread.Takes(m, n, threads, symmetric), what);
+        }
     }
 
     // Whether the product would read a copy of A rather than A itself.

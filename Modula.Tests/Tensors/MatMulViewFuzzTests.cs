@@ -158,7 +158,7 @@ public sealed class MatMulViewFuzzTests
                 case 0:
                     k = r.Next(2) == 0 ? 1020 + r.Next(90) : 250 + r.Next(12);
                     break;
-                case 1: // past a block of rows, and a symmetric product wide enough for the 128-bit spread tile
+                case 1: // past a block of rows; symmetric ones wide enough for the spread tile where it is chosen
                     m = r.Next(3) switch
                     {
                         0 => 140 + r.Next(12),

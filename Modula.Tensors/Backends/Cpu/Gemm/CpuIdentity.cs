@@ -1,4 +1,6 @@
+using System.Buffers.Binary;
 using System.Runtime.Intrinsics.X86;
+using System.Text;
 
 namespace Modula.Tensors.Backends.Cpu.Gemm;
 
@@ -9,8 +11,11 @@ namespace Modula.Tensors.Backends.Cpu.Gemm;
 /// </summary>
 internal static class CpuIdentity
 {
+    /// <summary>The vendor string of CPUID leaf 0 ("AuthenticAMD", "GenuineIntel", …); empty off x86.</summary>
+    public static string Vendor { get; } = ReadVendor();
+
     /// <summary>True on an AMD x86 CPU (vendor string "AuthenticAMD").</summary>
-    public static bool IsAmd { get; } = ReadIsAmd();
+    public static bool IsAmd { get; } = Vendor == "AuthenticAMD";
 
     /// <summary>The CPU's family as AMD and Intel number it (0x19 for Zen 3 and Zen 4, 0x1A for Zen 5, 6 for most
     /// Intel cores); 0 off x86.</summary>
@@ -24,12 +29,16 @@ internal static class CpuIdentity
         return family == 0xF ? family + ((signature >> 20) & 0xFF) : family;
     }
 
-    private static bool ReadIsAmd()
+    private static string ReadVendor()
     {
         if (!X86Base.IsSupported)
-            return false;
-        // The vendor string's twelve bytes lie in EBX, EDX, ECX, in that order.
+            return "";
+        // The string's twelve bytes lie in EBX, EDX, ECX, in that order, four little-endian characters each.
         var (_, ebx, ecx, edx) = X86Base.CpuId(0, 0);
-        return ebx == 0x68747541 && edx == 0x69746E65 && ecx == 0x444D4163; // "Auth", "enti", "cAMD"
+        Span<byte> bytes = stackalloc byte[12];
+        BinaryPrimitives.WriteInt32LittleEndian(bytes, ebx);
+        BinaryPrimitives.WriteInt32LittleEndian(bytes[4..], edx);
+        BinaryPrimitives.WriteInt32LittleEndian(bytes[8..], ecx);
+        return Encoding.ASCII.GetString(bytes);
     }
 }

@@ -19,24 +19,31 @@ internal readonly unsafe struct Kernel128Spread : IMicroKernel
     /// and two, two or three runs each), the plain tile took 0.74–0.98 of this one's time on 96 × 128 × 128, 128³,
     /// 64 × 128 × 64, 768 × 128 × 128, 768 × 128 × 512, 256 × 512 × 256 and 1024³; 128 × 512 × 128 and 512³ were
     /// mixed (0.71–1.01 and 0.87–1.02), and 768 × 512 × 128 alone went the other way (1.01–1.15). On Zen 5 (family
-    /// 26, model 2) it took 0.89–0.93 on products 128 columns wide, even at 256, and 1.02–1.04 at 512 or more.
+    /// 26, model 2) the plain tile took 0.89–0.93 of this one's time on products 128 columns wide whose A it reads in
+    /// place, about as long at 256 columns, 1.02–1.04 at 512 or more and 1.08 on 512 × 128 × 768 with A transposed
+    /// (packed by either tile). Every figure is from a current core told to report no AVX: no CPU that lacks AVX
+    /// (AMD's K10 and Bobcat, Intel's older Atoms and Pentiums) has been timed, and those follow their vendor's rule.
     /// </summary>
     public static bool IsChosen { get; } = Sse.IsSupported && !Avx.IsSupported && !CpuIdentity.IsAmd;
 
+    /// <summary>True when the driver takes this tile for an m × n product on <paramref name="threads"/> threads:
+    /// where <see cref="IsChosen"/>, for products with <see cref="HasColumnsEnough"/>.</summary>
+    public static bool Takes(int m, int n, int threads, bool symmetric) =>
+        IsChosen && HasColumnsEnough(m, n, threads, symmetric);
+
     /// <summary>
-    /// True when the driver takes this tile for an m × n product on <paramref name="threads"/> threads: where <see
-    /// cref="IsChosen"/>, for products whose parts have at least <see cref="MinColumns"/> columns per row of A. One
-    /// wider than tall splits its columns over the threads, and each part packs all of A; a <paramref
-    /// name="symmetric"/> one computes half its columns, on average, per row (128³ symmetric ran 108–115 µs spread
-    /// against 107–153 not, 96³ 50.1 against 47.6–55.1).
+    /// True when the parts of an m × n product on <paramref name="threads"/> threads have at least <see
+    /// cref="MinColumns"/> columns per row of A, whatever the CPU. One wider than tall splits its columns over the
+    /// threads, and each part packs all of A; a <paramref name="symmetric"/> one computes half its columns, on
+    /// average, per row (128³ symmetric ran 108–115 µs spread against 107–153 not, 96³ 50.1 against 47.6–55.1).
     /// </summary>
-    public static bool Takes(int m, int n, int threads, bool symmetric)
+    internal static bool HasColumnsEnough(int m, int n, int threads, bool symmetric)
     {
         int columns =
             symmetric ? n / 2
             : n > m ? n / Math.Max(1, threads)
             : n;
-        return IsChosen && columns >= MinColumns;
+        return columns >= MinColumns;
     }
 
     /// <summary>
