@@ -96,7 +96,8 @@ internal static class PackedGemm
     /// <summary>
     /// True when a symmetric product's diagonal tile that reaches at most a quarter past the tile's left half runs
     /// as that half and a quarter (<see cref="PackedGemm{TKernel}"/>'s RunTile), reading A twice, rather than whole:
-    /// cheaper only where 512-bit multiply-adds are two 256-bit halves (Zen 4, where it was measured). On full-width
+    /// cheaper only where 512-bit multiply-adds are two 256-bit halves (Zen 4, where it was measured, and again with
+    /// later tiles: Gram products of 65² to 256², one thread, 0.5–3 % faster than whole tiles). On full-width
     /// units the whole tile ran symmetric 128 × 128 products 4 % faster (128³ 23.9 against 25.0 µs, 128 × 128 × 512
     /// 78.5–79.2 against 81.9–82.2; Intel Xeon, family 6, model 207), and 2–4 % faster on Zen 5 (family 26, model 2:
     /// 128³, 128 × 128 × 512, 256³). Settable so that tests run both on any machine; both give the same bits.
