@@ -69,6 +69,17 @@ internal static class TestDevices
 /// <summary>Float64 reference helpers and comparisons with stated tolerances.</summary>
 internal static class Reference
 {
+    /// <summary>Fails at the first element whose float32 bits differ, with the message <paramref name="describe"/>
+    /// gives for (element, expected value, actual value): for results claimed equal to the last bit, where a tolerance
+    /// would hide a changed order of summation.</summary>
+    public static void AssertSameBits(float[] expected, float[] actual, Func<int, float, float, string> describe)
+    {
+        Assert.AreEqual(expected.Length, actual.Length, "lengths");
+        for (int e = 0; e < expected.Length; e++)
+            if (BitConverter.SingleToInt32Bits(expected[e]) != BitConverter.SingleToInt32Bits(actual[e]))
+                Assert.Fail(describe(e, expected[e], actual[e]));
+    }
+
     public static double[] RandomValues(int n, int seed, double low = -3, double high = 3)
     {
         var rng = new System.Random(seed);

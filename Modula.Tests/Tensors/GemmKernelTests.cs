@@ -527,16 +527,15 @@ public sealed class GemmKernelTests
         var fromPanels = new float[m * n];
         Multiply(bits, tileRows, a, b, new(inPlace, 0, n, 1), m, n, k, false, 0.3f, threads, symmetric);
         Multiply(bits, tileRows, a, packed, new(fromPanels, 0, n, 1), m, n, k, false, 0.3f, threads, symmetric);
-        for (int i = 0; i < inPlace.Length; i++)
-            Assert.AreEqual(
-                BitConverter.SingleToInt32Bits(fromPanels[i]),
-                BitConverter.SingleToInt32Bits(inPlace[i]),
-                $"{what}: element {i} is {inPlace[i]} read in place and {fromPanels[i]} packed"
-            );
+        Reference.AssertSameBits(fromPanels, inPlace, (i, packedValue, inPlaceValue) =>
+            $"{what}: element {i} is {inPlaceValue} read in place and {packedValue} packed"
+        );
     }
 
-    // The depth of a k-deep product's first block for the tile: 1024, or 256 for the spread tile.
-    private static int BlockDepth(int tileRows, int k) => Math.Min(k, tileRows == SpreadTile ? 256 : 1024);
+    // The depth of a k-deep product's first block for the tile (PackedGemm's rule: a quarter as deep for the spread
+    // tile, whose packed A holds each value four times; every other tile's is the 128-bit one's).
+    private static int BlockDepth(int tileRows, int k) =>
+        Math.Min(k, tileRows == SpreadTile ? PackedGemm<Kernel128Spread>.KC : PackedGemm<Kernel128>.KC);
 
     // A column-major copy of a k × n matrix, which every tile packs.
     private static MatrixRef<float> ColumnMajorCopy(MatrixRef<float> b, int k, int n)

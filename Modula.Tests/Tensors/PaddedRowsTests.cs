@@ -102,15 +102,8 @@ public sealed class PaddedRowsTests
     {
         using (expected)
         using (actual)
-        {
-            var want = expected.ToArray<float>();
-            var got = actual.ToArray<float>();
-            Assert.AreEqual(want.Length, got.Length, what);
-            for (int e = 0; e < want.Length; e++)
-                if (BitConverter.SingleToInt32Bits(want[e]) != BitConverter.SingleToInt32Bits(got[e]))
-                    Assert.Fail(
-                        $"{what}: element {e} is {got[e]:R} over padded rows, {want[e]:R} over contiguous ones"
-                    );
-        }
+            Reference.AssertSameBits(expected.ToArray<float>(), actual.ToArray<float>(), (e, want, got) =>
+                $"{what}: element {e} is {got:R} over padded rows, {want:R} over contiguous ones"
+            );
     }
 }

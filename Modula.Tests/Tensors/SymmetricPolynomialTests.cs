@@ -128,13 +128,10 @@ public sealed class SymmetricPolynomialTests
                     expected[e] += (float)a;
             }
             using var h = Ops.SymmetricPolynomial(r, a, b, c);
-            var actual = h.ToArray<float>();
-            for (int e = 0; e < expected.Length; e++)
-                if (BitConverter.SingleToInt32Bits(actual[e]) != BitConverter.SingleToInt32Bits(expected[e]))
-                    Assert.Fail(
-                        $"{shape} threads={threads} (a, b, c) = ({a}, {b}, {c}) seed={seed}: element {e} is "
-                            + $"{actual[e]:R}, its steps give {expected[e]:R}"
-                    );
+            Reference.AssertSameBits(expected, h.ToArray<float>(), (e, want, got) =>
+                $"{shape} threads={threads} (a, b, c) = ({a}, {b}, {c}) seed={seed}: element {e} is {got:R}, its "
+                + $"steps give {want:R}"
+            );
         }
     }
 
@@ -163,11 +160,9 @@ public sealed class SymmetricPolynomialTests
             using var expected = Ops.SymmetricPolynomial(r, a, b, c);
             using var h = Ops.SymmetricPolynomial(padded, a, b, c);
             CollectionAssert.AreEqual(padded.Strides.ToArray(), h.Strides.ToArray(), $"{what}: h padded as R");
-            var want = expected.ToArray<float>();
-            var got = h.ToArray<float>();
-            for (int e = 0; e < want.Length; e++)
-                if (BitConverter.SingleToInt32Bits(want[e]) != BitConverter.SingleToInt32Bits(got[e]))
-                    Assert.Fail($"{what}: element {e} is {got[e]:R} from padded rows, {want[e]:R} from contiguous");
+            Reference.AssertSameBits(expected.ToArray<float>(), h.ToArray<float>(), (e, want, got) =>
+                $"{what}: element {e} is {got:R} from padded rows, {want:R} from contiguous"
+            );
         }
     }
 

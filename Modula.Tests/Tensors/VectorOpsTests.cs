@@ -67,8 +67,9 @@ public sealed class VectorOpsTests
             {
                 float product = a[i] * b[i],
                     unfused = product + c[i],
-                    expected = fused ? MathF.FusedMultiplyAdd(a[i], b[i], c[i]) : unfused;
-                if (MathF.FusedMultiplyAdd(a[i], b[i], c[i]) != unfused)
+                    once = MathF.FusedMultiplyAdd(a[i], b[i], c[i]),
+                    expected = fused ? once : unfused;
+                if (once != unfused)
                     differs++;
                 Assert.AreEqual(
                     BitConverter.SingleToInt32Bits(expected),

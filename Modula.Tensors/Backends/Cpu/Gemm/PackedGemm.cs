@@ -168,7 +168,7 @@ internal static unsafe class PackedGemm<TKernel>
 
     // The depth of a block for this tile: a tile whose packed A holds each value ACopies times takes blocks that
     // much shallower, so that a packed block of A keeps its size (MC × BlockDepth floats) and stays in L2.
-    private static int KC => BlockDepth / TKernel.ACopies;
+    internal static int KC => BlockDepth / TKernel.ACopies;
     private const int MC = 144; // rows of A packed at once (~576 KiB), a multiple of every MR
     private const int NC = 1024; // columns of B packed at once (~4 MiB), a multiple of every NR
 
