@@ -50,19 +50,21 @@ public static class SpecialFunctions
 
     /// <summary>
     /// <see cref="ErfApprox(float)"/> lane by lane, also returning the e^(−v²) it is built on (the
-    /// Gaussian a GELU gradient needs, so that gradient takes one exponential, not two).
+    /// Gaussian a GELU gradient needs, so that gradient takes one exponential, not two). The exponential is
+    /// <see cref="ExpLanes"/>'s, not the runtime's, and the multiply-adds are fused where the CPU has FMA, so lanes
+    /// may differ from the scalar form in their last bits; the bound is the same (largest error 5.2·10⁻⁷ with FMA,
+    /// 5.3·10⁻⁷ without, on the grid above).
     /// </summary>
     public static Vector<float> ErfApprox(Vector<float> v, out Vector<float> gaussian)
     {
         var ax = Vector.Abs(v);
-        var t = Vector<float>.One / (Vector<float>.One + Vector.Create(P) * ax);
-        var poly =
-            (
-                (((Vector.Create(A5) * t + Vector.Create(A4)) * t + Vector.Create(A3)) * t + Vector.Create(A2)) * t
-                + Vector.Create(A1)
-            ) * t;
-        gaussian = Vector.Exp(-(ax * ax));
-        var r = Vector<float>.One - poly * gaussian;
+        var t = Vector<float>.One / Vector.MultiplyAddEstimate(Vector.Create(P), ax, Vector<float>.One);
+        var poly = Vector.MultiplyAddEstimate(Vector.Create(A5), t, Vector.Create(A4));
+        poly = Vector.MultiplyAddEstimate(poly, t, Vector.Create(A3));
+        poly = Vector.MultiplyAddEstimate(poly, t, Vector.Create(A2));
+        poly = Vector.MultiplyAddEstimate(poly, t, Vector.Create(A1)) * t;
+        gaussian = ExpLanes.OfNonPositive(-(ax * ax));
+        var r = Vector.MultiplyAddEstimate(-poly, gaussian, Vector<float>.One);
         return r | (v & Vector.Create(-0f));
     }
 
