@@ -2,6 +2,7 @@ using System.Numerics;
 using System.Numerics.Tensors;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
+using Modula.Tensors.Primitives;
 
 namespace Modula.Tensors.Backends.Cpu;
 
@@ -116,11 +117,14 @@ internal sealed partial class CpuBackend
         return max;
     }
 
+    // Exponentials of x·z less the row's largest: never positive (a masked lane's −∞ included), so float32 rows take
+    // ExpLanes rather than the runtime's float64 route. A NaN or ∞ in the row makes the largest NaN or ∞, every
+    // argument NaN or −∞, and the sum, whatever those give, divides a NaN or 0 by 0 or NaN: the row is NaN as before.
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static Vector<T> Exp<T>(Vector<T> x)
         where T : unmanaged, IFloatingPointIeee754<T> =>
         typeof(T) == typeof(float)
-            ? Vector.Exp(x.As<T, float>()).As<float, T>()
+            ? ExpLanes.OfNonPositive(x.As<T, float>()).As<float, T>()
             : Vector.Exp(x.As<T, double>()).As<double, T>();
 
     /// <summary>One sweep of whole vectors: dx = ((g − dot)⊙y)·scale.</summary>
