@@ -7,21 +7,23 @@ namespace Modula.Tensors.Primitives;
 /// <summary>
 /// e^x for x ≤ 0 in float32 lanes: the exponential of the erf approximation (<see cref="SpecialFunctions"/>) that the
 /// exact GELU and its gradient run on, and of the CPU's softmax rows. The runtime's <c>Vector.Exp</c> of floats works
-/// in float64 and converts between float64 and 64-bit integers, which x86 has instructions for only with AVX-512.
-/// With this one (and erf's multiply-adds fused where the CPU has FMA), the exact GELU over 196,608 floats took,
-/// forward and backward, on one core of a Zen 4 EPYC (family 25, model 17; the old and new code alternating in one
-/// process, medians of 21): 109 and 123 µs against 184 and 197 at 512 bits, 147 and 179 against 246 and 268 at AVX2,
+/// in float64, each vector widened to two and narrowed back: twice the lanes, and the conversions. With this one (and
+/// erf's multiply-adds fused where the CPU has FMA), the exact GELU over 196,608 floats took, forward and backward,
+/// on one core of a Zen 4 EPYC (family 25, model 17; the old and new code alternating in one process, medians of
+/// 21): 109 and 123 µs against 184 and 197 at 512 bits, 147 and 179 against 246 and 268 at AVX2,
 /// 383 and 427 against 515 and 514 at 128 bits with AVX, 390 and 436 against 504 and 515 with SSE4.2 alone.
 /// </summary>
 /// <remarks>
 /// e^x = 2ⁿ·e^r with n = round(x·log₂e) and r = x − n·ln 2, |r| ≤ ½ ln 2 (ln 2 split in two, a short high part whose
 /// product with n is exact, and the rest); e^r ≈ 1 + r + r²·q(r) with q of degree 5 (the minimax coefficients of
-/// Moshier's Cephes <c>expf</c>), within about 1 ulp. Adding 1.5·2²³ to x·log₂e rounds it to the integer n held in
-/// the sum's low mantissa bits, and n + 127 shifted into the exponent field is 2ⁿ: no float-to-integer conversion.
-/// Arguments below −88 take n = −127, whose 2ⁿ is 0: results under about 6·10⁻³⁹ are 0 instead of subnormal, which
-/// the erf approximation cannot tell apart (it takes 1 − poly·e^(−x²)), and a softmax row (whose sum is at least 1)
-/// gives as probabilities under that size. A NaN argument may give a number, not NaN;
-/// both callers carry a NaN through their other terms. Where the CPU has FMA the multiply-adds are fused.
+/// Moshier's Cephes <c>expf</c>), within 1.25 ulp of the exact value (measured above e^x's smallest normal result,
+/// x ≥ −87.34). Adding 1.5·2²³ to x·log₂e rounds it to the integer n held in the sum's low mantissa bits, and n + 127
+/// shifted into the exponent field is 2ⁿ: no float-to-integer conversion. Arguments below about −87.68 (those under
+/// −88 are raised to it first) take n = −127, whose 2ⁿ is 0: results under about 8.3·10⁻³⁹ are 0 instead of
+/// subnormal, which the erf approximation cannot tell apart (it takes 1 − poly·e^(−x²)), and by which a softmax row
+/// (whose sum is at least 1) loses only probabilities under that size. A NaN argument gives 0 or NaN (as the CPU's
+/// maximum treats it); both callers carry a NaN through their other terms. Where the CPU has FMA the multiply-adds
+/// are fused.
 /// </remarks>
 internal static class ExpLanes
 {
@@ -60,6 +62,8 @@ internal static class ExpLanes
     }
 
     /// <summary><see cref="OfNonPositive(Vector{float})"/> in 512-bit lanes (<see cref="WideGelu"/>).</summary>
+    // The same steps as above, written again: .NET 10 has no public interface over both vector types (its
+    // ISimdVector is internal) through which one generic method could serve both.
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vector512<float> OfNonPositive(Vector512<float> x)
     {

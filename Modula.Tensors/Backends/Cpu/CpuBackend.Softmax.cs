@@ -81,8 +81,9 @@ internal sealed partial class CpuBackend
         for (int i = 0; i < used; i += lanes)
         {
             var p = Vector.LoadUnsafe(ref yr, (nuint)i) / total;
-            // A masked lane holds exp(−∞ − max), NaN when the max is NaN or ±∞, and 0/NaN is NaN too: it is set
-            // to 0, as masked keys are whatever the visible ones hold.
+            // A masked lane holds exp(−∞ − max): 0, or 0 or NaN when the max is NaN or −∞ (the argument is NaN), and
+            // its quotient by a NaN or zero sum is NaN: it is set to 0, as masked keys are whatever the visible ones
+            // hold.
             if (i + lanes > valid)
                 p = Vector.ConditionalSelect(KeptLanes<T>(valid - i), p, Vector<T>.Zero);
             p.StoreUnsafe(ref yr, (nuint)i);
@@ -118,8 +119,9 @@ internal sealed partial class CpuBackend
     }
 
     // Exponentials of x·z less the row's largest: never positive (a masked lane's −∞ included), so float32 rows take
-    // ExpLanes rather than the runtime's float64 route. A NaN or ∞ in the row makes the largest NaN or ∞, every
-    // argument NaN or −∞, and the sum, whatever those give, divides a NaN or 0 by 0 or NaN: the row is NaN as before.
+    // ExpLanes rather than the runtime's float64 route. A NaN or +∞ among the visible keys, or only −∞ ones, makes
+    // every visible argument NaN or −∞ and the sum 0 or NaN (ExpLanes may give 0 for a NaN argument), so each visible
+    // probability is NaN, as before; a −∞ among finite keys is an ordinary 0.
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static Vector<T> Exp<T>(Vector<T> x)
         where T : unmanaged, IFloatingPointIeee754<T> =>
