@@ -6,12 +6,12 @@ namespace Modula.Tensors.Primitives;
 
 /// <summary>
 /// e^x for x ≤ 0 in float32 lanes: the exponential of the erf approximation (<see cref="SpecialFunctions"/>) that the
-/// exact GELU and its gradient run on, and of the CPU's softmax rows. The runtime's <c>Vector.Exp</c> of floats works
-/// in float64, each vector widened to two and narrowed back: twice the lanes, and the conversions. With this one (and
-/// erf's multiply-adds fused where the CPU has FMA), the exact GELU over 196,608 floats took, forward and backward,
-/// on one core of a Zen 4 EPYC (family 25, model 17; the old and new code alternating in one process, medians of
-/// 21): 109 and 123 µs against 184 and 197 at 512 bits, 147 and 179 against 246 and 268 at AVX2,
-/// 383 and 427 against 515 and 514 at 128 bits with AVX, 390 and 436 against 504 and 515 with SSE4.2 alone.
+/// exact GELU and its gradient run on, of the tanh GELU's 1 ± tanh, and of the CPU's softmax rows. The runtime's
+/// <c>Vector.Exp</c> of floats works in float64, each vector widened to two and narrowed back: twice the lanes, and the
+/// conversions. With this one (and erf's multiply-adds fused where the CPU has FMA), the exact GELU over 196,608 floats
+/// took, forward and backward, on one core of a Zen 4 EPYC (family 25, model 17; the old and new code alternating in
+/// one process, medians of 21): 109 and 123 µs against 184 and 197 at 512 bits, 147 and 179 against 246 and 268 at
+/// AVX2, 383 and 427 against 515 and 514 at 128 bits with AVX, 390 and 436 against 504 and 515 with SSE4.2 alone.
 /// </summary>
 /// <remarks>
 /// e^x = 2ⁿ·e^r with n = round(x·log₂e) and r = x − n·ln 2, |r| ≤ ½ ln 2 (ln 2 split in two, a short high part whose
@@ -22,7 +22,7 @@ namespace Modula.Tensors.Primitives;
 /// −88 are raised to it first) take n = −127, whose 2ⁿ is 0: results under about 8.3·10⁻³⁹ are 0 instead of
 /// subnormal, which the erf approximation cannot tell apart (it takes 1 − poly·e^(−x²)), and by which a softmax row
 /// (whose sum is at least 1) loses only probabilities under that size. A NaN argument gives 0 or NaN (as the CPU's
-/// maximum treats it); both callers carry a NaN through their other terms. Where the CPU has FMA the multiply-adds
+/// maximum treats it); every caller carries a NaN through its other terms. Where the CPU has FMA the multiply-adds
 /// are fused.
 /// </remarks>
 internal static class ExpLanes

@@ -72,7 +72,7 @@ public readonly struct GeluTanh : IUnaryOp, ILaneMap
         where T : unmanaged, IFloatingPointIeee754<T> => SimdLoop.Map(x, y, this);
 
     Vector<T> ILaneMap.Map<T>(Vector<T> x) =>
-        GeluLanes.Half<T>() * x * GeluLanes.OnePlusTanh(GeluLanes.TanhArgument(x));
+        GeluLanes.Half<T>() * x * GeluLanes.OnePlusAndMinusTanh(GeluLanes.TanhArgument(x)).Plus;
 }
 
 /// <summary>
@@ -96,8 +96,7 @@ public readonly struct GeluTanhGrad : IBinaryOp
     {
         var half = GeluLanes.Half<T>();
         var u = GeluLanes.TanhArgument(x);
-        var plus = GeluLanes.OnePlusTanh(u);
-        var minus = GeluLanes.OnePlusTanh(-u);
+        var (plus, minus) = GeluLanes.OnePlusAndMinusTanh(u);
         var slope =
             Vector.Create(T.CreateTruncating(GeluLanes.TanhC))
             * (Vector<T>.One + Vector.Create(T.CreateTruncating(3 * GeluLanes.TanhK)) * x * x);
@@ -145,11 +144,30 @@ internal static class GeluLanes
             ? Vector.Exp(x.As<T, float>()).As<float, T>()
             : Vector.Exp(x.As<T, double>()).As<double, T>();
 
-    /// <summary>1 + tanh u = 2/(1 + e^(−2u)): no cancellation where tanh u is near −1 (0 at −∞, 2 at +∞).</summary>
-    public static Vector<T> OnePlusTanh<T>(Vector<T> u)
+    /// <summary>
+    /// 1 + tanh u and 1 − tanh u, without cancellation where either is near 0, from one exponential e = e^(−2|u|) ≤ 1:
+    /// the one whose sign agrees with u's is 2/(1 + e), the other 2e/(1 + e). Never an exponential of a positive
+    /// argument, so float32 lanes take <see cref="ExpLanes"/>, and nothing overflows: at u = +∞ the two are 2 and 0,
+    /// at −∞ 0 and 2. A NaN u gives a number or NaN; the GELU ops multiply it by x, NaN too.
+    /// </summary>
+    public static (Vector<T> Plus, Vector<T> Minus) OnePlusAndMinusTanh<T>(Vector<T> u)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         var two = Vector.Create(T.CreateTruncating(2));
-        return two / (Vector<T>.One + Exp(-(two * u)));
+        var e = ExpOfNonPositive(-(two * Vector.Abs(u)));
+        var agreeing = two / (Vector<T>.One + e);
+        var opposing = agreeing * e;
+        var nonNegative = Vector.GreaterThanOrEqual(u, Vector<T>.Zero);
+        return (
+            Vector.ConditionalSelect(nonNegative, agreeing, opposing),
+            Vector.ConditionalSelect(nonNegative, opposing, agreeing)
+        );
     }
+
+    /// <summary>e^x for x ≤ 0: <see cref="ExpLanes"/> in float32, the runtime's in float64.</summary>
+    private static Vector<T> ExpOfNonPositive<T>(Vector<T> x)
+        where T : unmanaged, IFloatingPointIeee754<T> =>
+        typeof(T) == typeof(float)
+            ? ExpLanes.OfNonPositive(x.As<T, float>()).As<float, T>()
+            : Vector.Exp(x.As<T, double>()).As<double, T>();
 }
