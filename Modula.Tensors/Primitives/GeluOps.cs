@@ -87,7 +87,8 @@ public readonly struct GeluTanhGrad : IBinaryOp
         float u = GeluLanes.TanhCF * (x + GeluLanes.TanhKF * x * x * x);
         float plus = 2f / (1f + MathF.Exp(-2f * u)),
             minus = 2f / (1f + MathF.Exp(2f * u)); // 1 + t and 1 − t without cancellation
-        return g * (0.5f * plus + 0.5f * x * plus * minus * GeluLanes.TanhCF * (1f + 3f * GeluLanes.TanhKF * x * x));
+        float square = MathF.Min(x * x, GeluLanes.SquareCap);
+        return g * (0.5f * plus + 0.5f * x * plus * minus * GeluLanes.TanhCF * (1f + 3f * GeluLanes.TanhKF * square));
     }
 
     /// <inheritdoc/>
@@ -97,9 +98,10 @@ public readonly struct GeluTanhGrad : IBinaryOp
         var half = GeluLanes.Half<T>();
         var u = GeluLanes.TanhArgument(x);
         var (plus, minus) = GeluLanes.OnePlusAndMinusTanh(u);
+        var square = Vector.Min(x * x, Vector.Create(T.CreateTruncating(GeluLanes.SquareCap)));
         var slope =
             Vector.Create(T.CreateTruncating(GeluLanes.TanhC))
-            * (Vector<T>.One + Vector.Create(T.CreateTruncating(3 * GeluLanes.TanhK)) * x * x);
+            * (Vector<T>.One + Vector.Create(T.CreateTruncating(3 * GeluLanes.TanhK)) * square);
         return g * (half * plus + half * x * plus * minus * slope);
     }
 }
@@ -111,6 +113,14 @@ internal static class GeluLanes
         InvSqrt2Pi = 0.39894228040143268,
         TanhC = 0.79788456080286536,
         TanhK = 0.044715;
+
+    /// <summary>
+    /// The most of x² the tanh GELU's gradient takes into its slope 1 + 3·0.044715x². Past it (|x| &gt; 10¹⁵) one of
+    /// 1 ± tanh is exactly 0 in float32 and float64 alike, so the term they multiply is 0; uncapped, float32's x²
+    /// overflows from |x| ≈ 1.8·10¹⁹ and that term was 0·∞, NaN.
+    /// </summary>
+    public const float SquareCap = 1e30f;
+
     public const float InvSqrt2F = (float)InvSqrt2,
         InvSqrt2PiF = (float)InvSqrt2Pi,
         TanhCF = (float)TanhC,

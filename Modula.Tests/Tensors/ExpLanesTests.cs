@@ -5,7 +5,7 @@ using Modula.Tensors.Primitives;
 namespace Modula.Tests.Tensors;
 
 /// <summary>
-/// The float32 exponential of the erf and softmax lanes (<see cref="ExpLanes"/>) against float64's
+/// The float32 exponential of the GELU and softmax lanes (<see cref="ExpLanes"/>) against float64's
 /// <see cref="Math.Exp"/>, at <see cref="Vector{T}"/>'s width (whichever the CPU, or a <c>.ci/run</c> rerun, gives)
 /// and at 512 bits (emulated where the CPU lacks AVX-512, which changes its speed, not its results).
 /// </summary>
