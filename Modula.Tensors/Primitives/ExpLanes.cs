@@ -42,6 +42,15 @@ internal static class ExpLanes
     // The bits of RoundingShift less the exponent bias: a sum's bits minus this are n + 127.
     private const int ShiftBitsLessBias = 0x4B400000 - 127;
 
+    /// <summary>e^x lane by lane for x ≤ 0 in either float type: this class's float32 lanes, or the runtime's
+    /// exponential in float64 (which works in float64 already).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector<T> OfNonPositive<T>(Vector<T> x)
+        where T : unmanaged, IFloatingPointIeee754<T> =>
+        typeof(T) == typeof(float)
+            ? OfNonPositive(x.As<T, float>()).As<float, T>()
+            : Vector.Exp(x.As<T, double>()).As<double, T>();
+
     /// <summary>e^x lane by lane for x ≤ 0, at <see cref="Vector{T}"/>'s width.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vector<float> OfNonPositive(Vector<float> x)

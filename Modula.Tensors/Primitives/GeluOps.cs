@@ -55,7 +55,9 @@ public readonly struct GeluErfGrad : IBinaryOp
         var cdf =
             GeluLanes.Half<T>()
             * (Vector<T>.One + GeluLanes.Erf(x * Vector.Create(T.CreateTruncating(GeluLanes.InvSqrt2))));
-        var pdf = Vector.Create(T.CreateTruncating(GeluLanes.InvSqrt2Pi)) * GeluLanes.Exp(-GeluLanes.Half<T>() * x * x);
+        var pdf =
+            Vector.Create(T.CreateTruncating(GeluLanes.InvSqrt2Pi))
+            * ExpLanes.OfNonPositive(-GeluLanes.Half<T>() * x * x);
         return g * (cdf + x * pdf);
     }
 }
@@ -148,12 +150,6 @@ internal static class GeluLanes
         return Vector.Create<T>(lanes);
     }
 
-    public static Vector<T> Exp<T>(Vector<T> x)
-        where T : unmanaged, IFloatingPointIeee754<T> =>
-        typeof(T) == typeof(float)
-            ? Vector.Exp(x.As<T, float>()).As<float, T>()
-            : Vector.Exp(x.As<T, double>()).As<double, T>();
-
     /// <summary>
     /// 1 + tanh u and 1 − tanh u, without cancellation where either is near 0, from one exponential e = e^(−2|u|) ≤ 1:
     /// the one whose sign agrees with u's is 2/(1 + e), the other 2e/(1 + e). Never an exponential of a positive
@@ -164,7 +160,7 @@ internal static class GeluLanes
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         var two = Vector.Create(T.CreateTruncating(2));
-        var e = ExpOfNonPositive(-(two * Vector.Abs(u)));
+        var e = ExpLanes.OfNonPositive(-(two * Vector.Abs(u)));
         var agreeing = two / (Vector<T>.One + e);
         var opposing = agreeing * e;
         var nonNegative = Vector.GreaterThanOrEqual(u, Vector<T>.Zero);
@@ -173,11 +169,4 @@ internal static class GeluLanes
             Vector.ConditionalSelect(nonNegative, opposing, agreeing)
         );
     }
-
-    /// <summary>e^x for x ≤ 0: <see cref="ExpLanes"/> in float32, the runtime's in float64.</summary>
-    private static Vector<T> ExpOfNonPositive<T>(Vector<T> x)
-        where T : unmanaged, IFloatingPointIeee754<T> =>
-        typeof(T) == typeof(float)
-            ? ExpLanes.OfNonPositive(x.As<T, float>()).As<float, T>()
-            : Vector.Exp(x.As<T, double>()).As<double, T>();
 }

@@ -70,10 +70,14 @@ internal sealed partial class CpuBackend
             max = Vector.Max(max, v);
         }
         var shift = Vector.Create(HorizontalMax(max));
+        // Exponentials of x·z less the row's largest: never positive (a masked lane's −∞ included), so float32 rows
+        // take ExpLanes rather than the runtime's float64 route. A NaN or +∞ among the visible keys, or only −∞ ones,
+        // makes every visible argument NaN or −∞ and the sum 0 or NaN (ExpLanes may give 0 for a NaN argument), so
+        // each visible probability is NaN, as before; a −∞ among finite keys is an ordinary 0.
         var sum = Vector<T>.Zero;
         for (int i = 0; i < used; i += lanes)
         {
-            var e = Exp(Vector.LoadUnsafe(ref yr, (nuint)i) - shift);
+            var e = ExpLanes.OfNonPositive(Vector.LoadUnsafe(ref yr, (nuint)i) - shift);
             e.StoreUnsafe(ref yr, (nuint)i);
             sum += e;
         }
@@ -117,17 +121,6 @@ internal sealed partial class CpuBackend
             max = T.Max(max, v[i]);
         return max;
     }
-
-    // Exponentials of x·z less the row's largest: never positive (a masked lane's −∞ included), so float32 rows take
-    // ExpLanes rather than the runtime's float64 route. A NaN or +∞ among the visible keys, or only −∞ ones, makes
-    // every visible argument NaN or −∞ and the sum 0 or NaN (ExpLanes may give 0 for a NaN argument), so each visible
-    // probability is NaN, as before; a −∞ among finite keys is an ordinary 0.
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector<T> Exp<T>(Vector<T> x)
-        where T : unmanaged, IFloatingPointIeee754<T> =>
-        typeof(T) == typeof(float)
-            ? ExpLanes.OfNonPositive(x.As<T, float>()).As<float, T>()
-            : Vector.Exp(x.As<T, double>()).As<double, T>();
 
     /// <summary>One sweep of whole vectors: dx = ((g − dot)⊙y)·scale.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
