@@ -29,17 +29,13 @@ internal static unsafe class OpenBlasTurns
         NoTrans = 111,
         Trans = 112;
 
-    /// <summary>C[m × n] = A·B over depth k; A stored as [k, m] when TransposeA, B as [n, k] when TransposeB.</summary>
-    private readonly record struct GemmShape(int M, int N, int K, bool TransposeA, bool TransposeB)
-    {
-        public override string ToString() => $"m={M} n={N} k={K}{(TransposeA ? " Aᵀ" : "")}{(TransposeB ? " Bᵀ" : "")}";
-    }
+    private const string Command = "gemm-vs-openblas";
 
     private static readonly string[] Options = ["--openblas", "--shape", "--threads", "--turns"];
 
     public static int Run(string[] args)
     {
-        var given = Parse(args);
+        var given = BenchOptions.Parse(Command, args, Options);
         if (given is null)
             return 2;
         if (!given.TryGetValue("--openblas", out string? path))
@@ -47,9 +43,9 @@ internal static unsafe class OpenBlasTurns
             Console.Error.WriteLine("gemm-vs-openblas: --openblas PATH (libopenblas.so) is required.");
             return 2;
         }
-        var shape = ParseShape(given.GetValueOrDefault("--shape", "1024x1024x1024"));
-        int? threads = Positive(given, "--threads", 2),
-            turns = Positive(given, "--turns", 41);
+        var shape = BenchOptions.ParseShape(Command, given.GetValueOrDefault("--shape", "1024x1024x1024"));
+        int? threads = BenchOptions.Positive(Command, given, "--threads", 2),
+            turns = BenchOptions.Positive(Command, given, "--turns", 41);
         if (shape is null || threads is null || turns is null)
             return 2;
         if (Environment.GetEnvironmentVariable("OMP_WAIT_POLICY")?.ToLowerInvariant() != "passive")
@@ -138,29 +134,29 @@ internal static unsafe class OpenBlasTurns
                 Ours();
                 Theirs();
             }
-            int burst = Math.Max(1, (int)(0.02 / Seconds(Ours, 1)));
+            int burst = Math.Max(1, (int)(0.02 / BenchOptions.Seconds(Ours, 1)));
             var ourTimes = new List<double>();
             var theirTimes = new List<double>();
             for (int t = 0; t < turns; t++)
             {
                 bool oursFirst = t % 2 == 0;
-                double first = Seconds(oursFirst ? Ours : Theirs, burst),
-                    second = Seconds(oursFirst ? Theirs : Ours, burst);
+                double first = BenchOptions.Seconds(oursFirst ? Ours : Theirs, burst),
+                    second = BenchOptions.Seconds(oursFirst ? Theirs : Ours, burst);
                 ourTimes.Add(oursFirst ? first : second);
                 theirTimes.Add(oursFirst ? second : first);
             }
             var ratios = theirTimes.Select((theirs, t) => theirs / ourTimes[t]).ToArray();
             double flops = 2.0 * m * n * k,
-                oursMedian = Quantile(ourTimes, 0.5),
-                theirsMedian = Quantile(theirTimes, 0.5);
+                oursMedian = BenchOptions.Quantile(ourTimes, 0.5),
+                theirsMedian = BenchOptions.Quantile(theirTimes, 0.5);
             Console.WriteLine(
                 string.Create(
                     CultureInfo.InvariantCulture,
                     $"gemm-vs-openblas {shape} threads={threads} turns={turns} burst={burst} "
                         + $"ours_ms={oursMedian * 1e3:F3} ({flops / oursMedian / 1e9:F1} GFLOP/s) "
                         + $"openblas_ms={theirsMedian * 1e3:F3} ({flops / theirsMedian / 1e9:F1} GFLOP/s) "
-                        + $"openblas_over_ours median={Quantile(ratios, 0.5):F3} q1={Quantile(ratios, 0.25):F3} "
-                        + $"q3={Quantile(ratios, 0.75):F3} ours_faster_turns={ratios.Count(r => r > 1)}/{turns} "
+                        + $"openblas_over_ours median={BenchOptions.Quantile(ratios, 0.5):F3} q1={BenchOptions.Quantile(ratios, 0.25):F3} "
+                        + $"q3={BenchOptions.Quantile(ratios, 0.75):F3} ours_faster_turns={ratios.Count(r => r > 1)}/{turns} "
                         + $"max_difference={difference:E1}"
                 )
             );
@@ -209,85 +205,4 @@ internal static unsafe class OpenBlasTurns
             c,
             s.N
         );
-
-    // "MxNxK" with ":At" and/or ":Bt" after it, or null (with a message).
-    private static GemmShape? ParseShape(string text)
-    {
-        var parts = text.Split(':');
-        var sizes = parts[0].Split('x');
-        var flags = parts[1..];
-        if (
-            sizes.Length == 3
-            && sizes.All(d => int.TryParse(d, NumberStyles.None, CultureInfo.InvariantCulture, out int v) && v > 0)
-            && flags.All(f => f is "At" or "Bt")
-            && flags.Distinct().Count() == flags.Length
-        )
-        {
-            int[] d = [.. sizes.Select(x => int.Parse(x, CultureInfo.InvariantCulture))];
-            if (
-                (long)d[0] * d[1] > int.MaxValue
-                || (long)d[0] * d[2] > int.MaxValue
-                || (long)d[2] * d[1] > int.MaxValue
-            )
-            {
-                Console.Error.WriteLine($"gemm-vs-openblas: --shape {text}: a matrix of more than 2³¹ − 1 floats.");
-                return null;
-            }
-            return new GemmShape(d[0], d[1], d[2], flags.Contains("At"), flags.Contains("Bt"));
-        }
-        Console.Error.WriteLine($"gemm-vs-openblas: --shape expects MxNxK with optional :At and :Bt, got '{text}'.");
-        return null;
-    }
-
-    // Seconds per call of `run`, over `count` calls.
-    private static double Seconds(Action run, int count)
-    {
-        var clock = Stopwatch.StartNew();
-        for (int i = 0; i < count; i++)
-            run();
-        return clock.Elapsed.TotalSeconds / count;
-    }
-
-    // The value at fraction p of the way through the sorted values, between neighbours by linear interpolation.
-    private static double Quantile(IReadOnlyList<double> values, double p)
-    {
-        var sorted = values.Order().ToArray();
-        double at = p * (sorted.Length - 1);
-        int low = (int)at,
-            high = Math.Min(low + 1, sorted.Length - 1);
-        return sorted[low] + (at - low) * (sorted[high] - sorted[low]);
-    }
-
-    // The options given, each once and with a value, or null (with a message).
-    private static Dictionary<string, string>? Parse(string[] args)
-    {
-        var given = new Dictionary<string, string>();
-        for (int i = 0; i < args.Length; i += 2)
-        {
-            string name = args[i];
-            string? problem =
-                !Options.Contains(name) ? $"unknown option '{name}'; options: {string.Join(", ", Options)}"
-                : i + 1 >= args.Length ? $"{name} needs a value"
-                : given.ContainsKey(name) ? $"{name} given twice"
-                : null;
-            if (problem is not null)
-            {
-                Console.Error.WriteLine($"gemm-vs-openblas: {problem}.");
-                return null;
-            }
-            given[name] = args[i + 1];
-        }
-        return given;
-    }
-
-    // The positive integer given for `name`, its default when absent, or null (with a message) when it is not one.
-    private static int? Positive(Dictionary<string, string> given, string name, int otherwise)
-    {
-        if (!given.TryGetValue(name, out string? text))
-            return otherwise;
-        if (int.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out int value) && value > 0)
-            return value;
-        Console.Error.WriteLine($"gemm-vs-openblas: {name} expects a positive integer, got '{text}'.");
-        return null;
-    }
 }
