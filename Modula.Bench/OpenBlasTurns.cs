@@ -4,6 +4,7 @@ using System.Runtime.InteropServices;
 using Modula.Tensors;
 using Modula.Tensors.Backends.Cpu;
 using Modula.Tensors.Random;
+using static Modula.Bench.BenchOptions;
 
 namespace Modula.Bench;
 
@@ -147,16 +148,16 @@ internal static unsafe class OpenBlasTurns
             }
             var ratios = theirTimes.Select((theirs, t) => theirs / ourTimes[t]).ToArray();
             double flops = 2.0 * m * n * k,
-                oursMedian = BenchOptions.Quantile(ourTimes, 0.5),
-                theirsMedian = BenchOptions.Quantile(theirTimes, 0.5);
+                oursMedian = Quantile(ourTimes, 0.5),
+                theirsMedian = Quantile(theirTimes, 0.5);
             Console.WriteLine(
                 string.Create(
                     CultureInfo.InvariantCulture,
                     $"gemm-vs-openblas {shape} threads={threads} turns={turns} burst={burst} "
                         + $"ours_ms={oursMedian * 1e3:F3} ({flops / oursMedian / 1e9:F1} GFLOP/s) "
                         + $"openblas_ms={theirsMedian * 1e3:F3} ({flops / theirsMedian / 1e9:F1} GFLOP/s) "
-                        + $"openblas_over_ours median={BenchOptions.Quantile(ratios, 0.5):F3} q1={BenchOptions.Quantile(ratios, 0.25):F3} "
-                        + $"q3={BenchOptions.Quantile(ratios, 0.75):F3} ours_faster_turns={ratios.Count(r => r > 1)}/{turns} "
+                        + $"openblas_over_ours median={Quantile(ratios, 0.5):F3} q1={Quantile(ratios, 0.25):F3} "
+                        + $"q3={Quantile(ratios, 0.75):F3} ours_faster_turns={ratios.Count(r => r > 1)}/{turns} "
                         + $"max_difference={difference:E1}"
                 )
             );
