@@ -10,8 +10,8 @@ namespace Modula.Bench;
 /// One thread's float32 product timed back to back and right after the thread has slept, in turns. A thread that
 /// blocks (as the worker pool's threads do between jobs, after a short spin) may come back to its core in another
 /// state than it left. On a Zen 4 VM told to hide AVX (<c>DOTNET_EnableAVX=0</c>), the SSE-encoded product ran
-/// 30–55 % longer after each sleep, and as fast as back to back when <c>vzeroupper</c> ran after the sleep, while
-/// the same product in AVX's encoding ran as fast either way ("SSE4.2 told apart from AVX" in docs/benchmarks.md).
+/// 20–55 % longer after a sleep, and as fast as back to back when <c>vzeroupper</c> ran after the sleep, while the
+/// same product in AVX's encoding ran as fast either way ("SSE4.2 on a CPU told to hide AVX" in docs/benchmarks.md).
 /// This command measures that cost on any machine and width.
 /// </summary>
 /// <remarks>
