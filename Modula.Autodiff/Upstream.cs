@@ -96,12 +96,21 @@ public sealed class Upstream
 
     /// <summary>
     /// input.grad += α·op(a)·op(b) (op: optional transpose of the last two axes), written by the
-    /// product itself; <paramref name="a"/> and <paramref name="b"/> are borrowed.
+    /// product itself; <paramref name="a"/> and <paramref name="b"/> are borrowed. <paramref name="triangle"/> may
+    /// state that op(a) is triangular (<see cref="MatMulTriangle.LowerA"/>, <see cref="MatMulTriangle.UpperA"/>).
     /// </summary>
-    public void SendProduct(Variable input, Tensor a, Tensor b, bool transposeA, bool transposeB, double alpha)
+    public void SendProduct(
+        Variable input,
+        Tensor a,
+        Tensor b,
+        bool transposeA,
+        bool transposeB,
+        double alpha,
+        MatMulTriangle triangle = MatMulTriangle.None
+    )
     {
         if (Served(input))
-            input.AccumulateProduct(a, b, transposeA, transposeB, alpha);
+            input.AccumulateProduct(a, b, transposeA, transposeB, alpha, triangle);
     }
 
     /// <summary>

@@ -116,28 +116,37 @@ public sealed partial class Variable : IDisposable
     /// <summary>
     /// Adds the product <c>α·op(a)·op(b)</c> into this variable's gradient: the first gradient is
     /// written by the product in this variable's own layout (no copy when the value is a head-split
-    /// view), a later one is accumulated by the product itself (no separate add pass).
+    /// view), a later one is accumulated by the product itself (no separate add pass). <paramref name="triangle"/>
+    /// may state that op(a) is triangular.
     /// </summary>
-    internal void AccumulateProduct(Tensor a, Tensor b, bool transposeA, bool transposeB, double alpha)
+    internal void AccumulateProduct(
+        Tensor a,
+        Tensor b,
+        bool transposeA,
+        bool transposeB,
+        double alpha,
+        MatMulTriangle triangle = MatMulTriangle.None
+    )
     {
         if (!RequiresGrad)
             return;
         if (Ops.MatMulShape(a.Shape, b.Shape, transposeA, transposeB) != Shape)
         {
-            Accumulate(Ops.MatMul(a, b, transposeA, transposeB, alpha)); // broadcast batch: sum down
+            // Broadcast batch: sum down.
+            Accumulate(Ops.MatMul(a, b, transposeA, transposeB, alpha, triangle: triangle));
             return;
         }
         if (Grad is null)
         {
             var product = Tensor.EmptyLike(Value);
-            Ops.MatMulInto(a, b, product, accumulate: false, transposeA, transposeB, alpha);
+            Ops.MatMulInto(a, b, product, accumulate: false, transposeA, transposeB, alpha, triangle: triangle);
             Accumulate(product);
             return;
         }
         if (Grad.IsDense)
-            Ops.MatMulInto(a, b, Grad, accumulate: true, transposeA, transposeB, alpha);
-        else
-            Accumulate(Ops.MatMul(a, b, transposeA, transposeB, alpha)); // a broadcast gradient is read-only
+            Ops.MatMulInto(a, b, Grad, accumulate: true, transposeA, transposeB, alpha, triangle: triangle);
+        else // a broadcast gradient is read-only
+            Accumulate(Ops.MatMul(a, b, transposeA, transposeB, alpha, triangle: triangle));
     }
 
     /// <summary>

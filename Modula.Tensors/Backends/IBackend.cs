@@ -82,9 +82,12 @@ internal interface IBackend
     /// may instead have two batch axes [B₀, B₁, ·, ·] (B₀·B₁ = B, batch b = b₀·B₁ + b₁), as a
     /// head-split view has; see <see cref="MatMulBatch"/>. With <paramref name="symmetric"/> the caller guarantees
     /// every product is symmetric (M = N), and when accumulating that c is symmetric before: a backend may compute
-    /// one triangle and mirror it.
+    /// one triangle and mirror it. <paramref name="triangle"/> (never with <paramref name="symmetric"/>): with
+    /// <see cref="MatMulTriangle.LowerResult"/> (M = N, not accumulating) c's elements above the diagonal must be zero
+    /// afterwards; with <see cref="MatMulTriangle.LowerA"/> or <see cref="MatMulTriangle.UpperA"/> the caller
+    /// guarantees a's zeros, which a backend may skip.
     /// </summary>
-    void MatMul(Tensor a, Tensor b, Tensor c, bool accumulate, double alpha, bool symmetric);
+    void MatMul(Tensor a, Tensor b, Tensor c, bool accumulate, double alpha, bool symmetric, MatMulTriangle triangle);
 
     /// <summary>
     /// h = a·I + b·R + c·R² for every n×n matrix R of <paramref name="r"/> [B, n, n], into <paramref name="h"/> of

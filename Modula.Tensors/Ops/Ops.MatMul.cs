@@ -15,7 +15,8 @@ public static partial class Ops
     /// <paramref name="symmetricResult"/> states that every product is symmetric whatever rounding does (say, two
     /// polynomials in one symmetric matrix, which commute): a backend may then compute one triangle and mirror it,
     /// about half the work (the CPU does), so the result is exactly symmetric. Products of the form XᵀX read from
-    /// one tensor are recognized without it.
+    /// one tensor are recognized without it. <paramref name="triangle"/> states a triangle of the result that is
+    /// not wanted or of op(a) that is zero (<see cref="MatMulTriangle"/>), so that a backend may skip it.
     /// </summary>
     public static Tensor MatMul(
         Tensor a,
@@ -23,10 +24,19 @@ public static partial class Ops
         bool transposeA = false,
         bool transposeB = false,
         double alpha = 1,
-        bool symmetricResult = false
+        bool symmetricResult = false,
+        MatMulTriangle triangle = MatMulTriangle.None
     )
     {
-        var (a3, b3, batchShape, m, n) = PrepareMatMul(nameof(MatMul), a, b, transposeA, transposeB, symmetricResult);
+        var (a3, b3, batchShape, m, n) = PrepareMatMul(
+            nameof(MatMul),
+            a,
+            b,
+            transposeA,
+            transposeB,
+            symmetricResult,
+            triangle
+        );
         using (a3)
         using (b3)
         {
@@ -42,7 +52,7 @@ public static partial class Ops
                 if (direct is not null)
                 {
                     using (a.Device.Time(MatMulLabel, (a3, b3, direct)))
-                        a.Device.Backend.MatMul(a3, b3, direct, accumulate: false, alpha, symmetricResult);
+                        a.Device.Backend.MatMul(a3, b3, direct, accumulate: false, alpha, symmetricResult, triangle);
                     return y;
                 }
                 y.Dispose();
@@ -50,7 +60,7 @@ public static partial class Ops
             var c = Tensor.Empty(new Shape([batchShape.Size, m, n]), a.DType, a.Device);
             if (c.Size > 0)
                 using (a.Device.Time(MatMulLabel, (a3, b3, c)))
-                    a.Device.Backend.MatMul(a3, b3, c, accumulate: false, alpha, symmetricResult);
+                    a.Device.Backend.MatMul(a3, b3, c, accumulate: false, alpha, symmetricResult, triangle);
             using (c)
                 return c.Reshape(shape.Dims.ToArray());
         }
@@ -64,7 +74,8 @@ public static partial class Ops
     /// product through one extra pass. A broadcast <paramref name="c"/> is refused: its elements share storage.
     /// <paramref name="symmetricResult"/> is <see cref="MatMul"/>'s, and when accumulating it also states that
     /// <paramref name="c"/> is symmetric before, so that the sum is too: a backend may compute one triangle of the
-    /// sum and mirror it into the other.
+    /// sum and mirror it into the other. <paramref name="triangle"/> is <see cref="MatMul"/>'s; a lower result
+    /// (<see cref="MatMulTriangle.LowerResult"/>) cannot be accumulated.
     /// </summary>
     public static void MatMulInto(
         Tensor a,
@@ -74,16 +85,23 @@ public static partial class Ops
         bool transposeA = false,
         bool transposeB = false,
         double alpha = 1,
-        bool symmetricResult = false
+        bool symmetricResult = false,
+        MatMulTriangle triangle = MatMulTriangle.None
     )
     {
+        if (accumulate && triangle == MatMulTriangle.LowerResult)
+            throw new ArgumentException(
+                $"{nameof(MatMulInto)}: a lower-triangle result (MatMulTriangle.LowerResult) cannot be accumulated.",
+                nameof(triangle)
+            );
         var (a3, b3, batchShape, m, n) = PrepareMatMul(
             nameof(MatMulInto),
             a,
             b,
             transposeA,
             transposeB,
-            symmetricResult
+            symmetricResult,
+            triangle
         );
         using (a3)
         using (b3)
@@ -103,12 +121,12 @@ public static partial class Ops
             if (direct is not null)
             {
                 using (a.Device.Time(MatMulLabel, (a3, b3, direct)))
-                    a.Device.Backend.MatMul(a3, b3, direct, accumulate, alpha, symmetricResult);
+                    a.Device.Backend.MatMul(a3, b3, direct, accumulate, alpha, symmetricResult, triangle);
                 return;
             }
             using var product = Tensor.Empty(new Shape([batchShape.Size, m, n]), a.DType, a.Device);
             using (a.Device.Time(MatMulLabel, (a3, b3, product)))
-                a.Device.Backend.MatMul(a3, b3, product, accumulate: false, alpha, symmetricResult);
+                a.Device.Backend.MatMul(a3, b3, product, accumulate: false, alpha, symmetricResult, triangle);
             using var shaped = product.View(shape.Dims.ToArray());
             using var sum = accumulate ? Add(c, shaped) : null;
             CopyInto(sum ?? shaped, c);
@@ -190,10 +208,13 @@ public static partial class Ops
         Tensor b,
         bool transposeA,
         bool transposeB,
-        bool symmetricResult
+        bool symmetricResult,
+        MatMulTriangle triangle = MatMulTriangle.None
     )
     {
         Check.Compatible(op, a, b);
+        if (!Enum.IsDefined(triangle))
+            throw new ArgumentOutOfRangeException(nameof(triangle), $"{op}: unknown triangle {triangle}.");
         Check.Float(op, a);
         Check.Supported(op, a);
         var shape = MatMulShape(a.Shape, b.Shape, transposeA, transposeB, op);
@@ -204,6 +225,12 @@ public static partial class Ops
         if (symmetricResult && m != n)
             throw new ArgumentException(
                 $"{op}: a symmetric result must be square, got {m}×{n} from {a.Shape} and {b.Shape}."
+            );
+        if (symmetricResult && triangle != MatMulTriangle.None)
+            throw new ArgumentException($"{op}: a symmetric result cannot also take a triangle ({triangle}).");
+        if (triangle == MatMulTriangle.LowerResult && m != n)
+            throw new ArgumentException(
+                $"{op}: a lower-triangle result must be square, got {m}×{n} from {a.Shape} and {b.Shape}."
             );
         return (Batched(a, transposeA, batch, m, k), Batched(b, transposeB, batch, k, n), batch, m, n);
     }

@@ -50,6 +50,24 @@ public sealed class CudaTests
         }
     }
 
+    /// <summary>A lower-triangle result (causal attention's scores) on the device's tiles and, for a deep product
+    /// over few tiles, through its split over the depth, where the zeros are written as the splits are
+    /// summed.</summary>
+    [TestMethod]
+    [DataRow(48, 64, 32)]
+    [DataRow(1, 13, 700)]
+    public void LowerResultMatchesCpu(int batch, int n, int k)
+    {
+        var cuda = TestDevices.CudaOrInconclusive();
+        using var a = Tensor.FromArray<float>(Values(batch * n * k, 5), new Shape(batch, n, k));
+        using var b = Tensor.FromArray<float>(Values(batch * n * k, 6), new Shape(batch, n, k));
+        using var ga = a.To(cuda);
+        using var gb = b.To(cuda);
+        using var expected = Ops.MatMul(a, b, transposeB: true, triangle: MatMulTriangle.LowerResult);
+        using var actual = Ops.MatMul(ga, gb, transposeB: true, triangle: MatMulTriangle.LowerResult);
+        AssertMatches(expected, actual, 1e-5 * 9 * k, 1e-4, $"cuda lower result {batch}×{n}×{n}×{k}");
+    }
+
     [TestMethod]
     public void ElementwiseReductionsAndRandomBitsMatchCpu()
     {

@@ -6,7 +6,15 @@ namespace Modula.Tensors.Backends.Cpu;
 
 internal sealed partial class CpuBackend
 {
-    public void MatMul(Tensor a, Tensor b, Tensor c, bool accumulate, double alpha, bool symmetric)
+    public void MatMul(
+        Tensor a,
+        Tensor b,
+        Tensor c,
+        bool accumulate,
+        double alpha,
+        bool symmetric,
+        MatMulTriangle triangle
+    )
     {
         int batch = MatMulBatch.Count(c),
             m = c.Shape[-2],
@@ -26,6 +34,9 @@ internal sealed partial class CpuBackend
                     accumulate,
                     alpha
                 );
+            if (triangle == MatMulTriangle.LowerResult)
+                for (int i = 0; i < batch; i++)
+                    ZeroAboveDiagonal(Matrix(cd, c, i), m);
             return;
         }
         var (af, bf, cf) = ((float[])S(a).Array, (float[])S(b).Array, (float[])S(c).Array);
@@ -36,7 +47,10 @@ internal sealed partial class CpuBackend
         // A Gram product (B is A's transpose in the same memory, as in Newton–Schulz's MᵀM) is
         // symmetric, as is one the caller declares so; only its lower triangle is computed. (Added to
         // a C of unknown symmetry, a Gram product's sum may not be.)
-        void Product(MatrixRef<float> ma, MatrixRef<float> mb, MatrixRef<float> mc, int threads) =>
+        // A lower result is the lower triangle of a symmetric product's, without its mirror, and zeros above.
+        void Product(MatrixRef<float> ma, MatrixRef<float> mb, MatrixRef<float> mc, int threads)
+        {
+            bool lower = triangle == MatMulTriangle.LowerResult;
             PackedGemm.Multiply(
                 ma,
                 mb,
@@ -47,8 +61,36 @@ internal sealed partial class CpuBackend
                 accumulate,
                 (float)alpha,
                 threads,
-                symmetric: symmetric || (!accumulate && PackedGemm.IsGram(ma, mb, m, n))
+                symmetric: lower || symmetric || (!accumulate && PackedGemm.IsGram(ma, mb, m, n)),
+                mirror: !lower,
+                triangleA: triangle switch
+                {
+                    MatMulTriangle.LowerA => TriangularA.Lower,
+                    MatMulTriangle.UpperA => TriangularA.Upper,
+                    _ => TriangularA.None,
+                }
             );
+            if (lower)
+                ZeroAboveDiagonal(mc, m);
+        }
+    }
+
+    /// <summary>Sets the elements above the diagonal of an n × n matrix to zero, in whole vectors where a row's
+    /// remainder allows (a call to clear each row's few elements cost as much again as the stores).</summary>
+    private static void ZeroAboveDiagonal<T>(MatrixRef<T> c, int n)
+        where T : unmanaged, INumberBase<T>
+    {
+        var row = c.Data.AsSpan(c.Offset);
+        int lanes = Vector<T>.Count;
+        for (int i = 0; i + 1 < n; i++)
+        {
+            var above = row.Slice(i * c.RowStride + i + 1, n - i - 1);
+            int j = 0;
+            for (; j + lanes <= above.Length; j += lanes)
+                Vector<T>.Zero.CopyTo(above[j..]);
+            for (; j < above.Length; j++)
+                above[j] = T.Zero;
+        }
     }
 
     public void SymmetricPolynomial(Tensor r, Tensor h, double a, double b, double c)

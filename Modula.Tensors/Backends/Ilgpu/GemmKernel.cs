@@ -38,6 +38,9 @@ internal struct GemmArgs
 
     /// <summary>Distance in C between the partial products of consecutive splits (0 when not split).</summary>
     public int SplitStride;
+
+    /// <summary>1 to store zeros above the diagonal (a lower-triangle result), 0 to store every element.</summary>
+    public int LowerOnly;
 }
 
 /// <summary>
@@ -157,7 +160,7 @@ internal static class GemmKernel
         for (int s = 0; s < splits; s++)
             sum += partial[s * size + i];
         int at = g.COffset + g.CBatch.Offset(batch) + row * g.CRow + col;
-        float v = g.Alpha * sum;
+        float v = g.LowerOnly != 0 && col > row ? 0f : g.Alpha * sum;
         c[at] = g.Accumulate != 0 ? c[at] + v : v;
     }
 
@@ -175,17 +178,17 @@ internal static class GemmKernel
     {
         if (row >= g.M)
             return;
-        Put(c, g, cBase + row * g.CRow, col, v0);
-        Put(c, g, cBase + row * g.CRow, col + 16, v1);
-        Put(c, g, cBase + row * g.CRow, col + 32, v2);
-        Put(c, g, cBase + row * g.CRow, col + 48, v3);
+        Put(c, g, cBase + row * g.CRow, row, col, v0);
+        Put(c, g, cBase + row * g.CRow, row, col + 16, v1);
+        Put(c, g, cBase + row * g.CRow, row, col + 32, v2);
+        Put(c, g, cBase + row * g.CRow, row, col + 48, v3);
     }
 
-    private static void Put(ArrayView<float> c, GemmArgs g, int rowBase, int col, float v)
+    private static void Put(ArrayView<float> c, GemmArgs g, int rowBase, int row, int col, float v)
     {
         if (col >= g.N)
             return;
-        v *= g.Alpha;
+        v = g.LowerOnly != 0 && col > row ? 0f : v * g.Alpha;
         c[rowBase + col] = g.Accumulate != 0 ? c[rowBase + col] + v : v;
     }
 }

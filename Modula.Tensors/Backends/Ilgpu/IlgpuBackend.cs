@@ -365,7 +365,17 @@ internal sealed partial class IlgpuBackend : IBackend
         );
 
     // A symmetric product is computed whole: the tiled kernel has no triangle mode.
-    public void MatMul(Tensor a, Tensor b, Tensor c, bool accumulate, double alpha, bool symmetric)
+    // The whole product, whatever the triangle: a lower result's elements above the diagonal are stored as zeros, and
+    // a triangular a's zeros are multiplied as any other element.
+    public void MatMul(
+        Tensor a,
+        Tensor b,
+        Tensor c,
+        bool accumulate,
+        double alpha,
+        bool symmetric,
+        MatMulTriangle triangle
+    )
     {
         int batch = MatMulBatch.Count(c),
             m = c.Shape[-2],
@@ -393,6 +403,7 @@ internal sealed partial class IlgpuBackend : IBackend
             Alpha = (float)alpha,
             Batches = batch,
             KChunk = k,
+            LowerOnly = triangle == MatMulTriangle.LowerResult ? 1 : 0,
         };
         int tilesX = (n + GemmKernel.Tile - 1) / GemmKernel.Tile,
             tilesY = (m + GemmKernel.Tile - 1) / GemmKernel.Tile,
@@ -440,6 +451,7 @@ internal sealed partial class IlgpuBackend : IBackend
             Alpha = 1,
             KChunk = chunk,
             SplitStride = batch * m * n,
+            LowerOnly = 0, // applied when the splits are summed
         };
         Gemm()(
             new KernelConfig(new Index3D(tilesX, tilesY, batch * splits), group),
@@ -464,7 +476,7 @@ internal sealed partial class IlgpuBackend : IBackend
             )
         )(h.Size, Dense<float>(r), Dense<float>(h), h.Shape[-1], (float)a, (float)b);
         if (c != 0)
-            MatMul(r, r, h, accumulate: true, c, symmetric: true);
+            MatMul(r, r, h, accumulate: true, c, symmetric: true, MatMulTriangle.None);
     }
 
     public void GatherRows(Tensor table, Tensor indices, Tensor y)

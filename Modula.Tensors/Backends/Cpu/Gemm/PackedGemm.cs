@@ -30,19 +30,46 @@ internal static class PackedGemm
         float alpha,
         int threads,
         bool symmetric = false,
-        bool mirror = true
+        bool mirror = true,
+        TriangularA triangleA = TriangularA.None
     )
     {
         if (Vector512.IsHardwareAccelerated && PrefersShortTile(m, symmetric && m == n, ShortTileCostOver(b, n, k)))
-            PackedGemm<Kernel512Short>.Multiply(a, b, c, m, n, k, accumulate, alpha, threads, symmetric, mirror);
+            PackedGemm<Kernel512Short>.Multiply(
+                a,
+                b,
+                c,
+                m,
+                n,
+                k,
+                accumulate,
+                alpha,
+                threads,
+                symmetric,
+                mirror,
+                triangleA
+            );
         else if (Vector512.IsHardwareAccelerated)
-            PackedGemm<Kernel512>.Multiply(a, b, c, m, n, k, accumulate, alpha, threads, symmetric, mirror);
+            PackedGemm<Kernel512>.Multiply(a, b, c, m, n, k, accumulate, alpha, threads, symmetric, mirror, triangleA);
         else if (Vector256.IsHardwareAccelerated)
-            PackedGemm<Kernel256>.Multiply(a, b, c, m, n, k, accumulate, alpha, threads, symmetric, mirror);
+            PackedGemm<Kernel256>.Multiply(a, b, c, m, n, k, accumulate, alpha, threads, symmetric, mirror, triangleA);
         else if (Kernel128Spread.Takes(m, n, threads, symmetric && m == n))
-            PackedGemm<Kernel128Spread>.Multiply(a, b, c, m, n, k, accumulate, alpha, threads, symmetric, mirror);
+            PackedGemm<Kernel128Spread>.Multiply(
+                a,
+                b,
+                c,
+                m,
+                n,
+                k,
+                accumulate,
+                alpha,
+                threads,
+                symmetric,
+                mirror,
+                triangleA
+            );
         else
-            PackedGemm<Kernel128>.Multiply(a, b, c, m, n, k, accumulate, alpha, threads, symmetric, mirror);
+            PackedGemm<Kernel128>.Multiply(a, b, c, m, n, k, accumulate, alpha, threads, symmetric, mirror, triangleA);
     }
 
     /// <summary>
@@ -193,11 +220,14 @@ internal static unsafe class PackedGemm<TKernel>
         float alpha,
         int threads,
         bool symmetric = false,
-        bool mirror = true
+        bool mirror = true,
+        TriangularA triangleA = TriangularA.None
     )
     {
         if (symmetric && (m != n || k == 0))
             symmetric = false;
+        if (symmetric && triangleA != TriangularA.None)
+            throw new ArgumentException("PackedGemm: a symmetric product with a triangular A.");
         if (m == 0 || n == 0)
             return;
         if (k == 0)
@@ -218,7 +248,7 @@ internal static unsafe class PackedGemm<TKernel>
         }
         if (threads <= 1 || flops < ParallelFlops)
         {
-            MultiplySerial(a, b, c, m, n, k, accumulate, alpha);
+            MultiplySerial(a, b, c, m, n, k, accumulate, alpha, triangleA: triangleA);
             return;
         }
         // Split the longer side. Each thread packs the B it reads (unless small and read in place), so on a tie
@@ -260,11 +290,23 @@ internal static unsafe class PackedGemm<TKernel>
                     k,
                     accumulate,
                     alpha,
-                    packedB: packedB
+                    packedB: packedB,
+                    triangleA: triangleA,
+                    rowOffset: begin
                 );
             }
             else
-                MultiplySerial(a, b.At(0, begin), c.At(0, begin), m, end - begin, k, accumulate, alpha);
+                MultiplySerial(
+                    a,
+                    b.At(0, begin),
+                    c.At(0, begin),
+                    m,
+                    end - begin,
+                    k,
+                    accumulate,
+                    alpha,
+                    triangleA: triangleA
+                );
         });
     }
 
@@ -448,11 +490,17 @@ internal static unsafe class PackedGemm<TKernel>
         float alpha = 1,
         int lowerFrom = -1,
         bool mirrorPanels = false,
-        nint packedB = 0
+        nint packedB = 0,
+        TriangularA triangleA = TriangularA.None,
+        int rowOffset = 0
     )
     {
         int mrFull = TKernel.MR,
             nrFull = TKernel.NR;
+        System.Diagnostics.Debug.Assert(
+            triangleA == TriangularA.None || lowerFrom < 0,
+            "PackedGemm: a triangular A in a symmetric product."
+        );
         System.Diagnostics.Debug.Assert(packedB == 0 || (n <= NC && k <= KC), "PackedGemm: packedB is one block.");
         // Panel by panel, the mirror of a panel must come after every tile that writes its rows: one block of C, and
         // no tile reaching back more than one panel (MR − 1 ≤ NR).
@@ -512,16 +560,28 @@ internal static unsafe class PackedGemm<TKernel>
                                 // mirrored over). An ordinary product's narrow edge tile takes a narrow form too.
                                 int reach = lowerFrom < 0 ? nr : lowerFrom + ic + ir + mr - (jc + jr);
                                 int columns = Math.Min(reach, nr);
-                                if (reach > 0 && ir >= full)
+                                // A tile's first row and row count as the triangle sees them (a shifted last tile
+                                // computes rows from `row`), and the depths of this block its rows read.
+                                int skip = ir >= full ? 0 : rows - mr,
+                                    row = ic + ir - skip; // skip > 0 only for a shifted last tile
+                                var (from, to) = Depths(triangleA, rowOffset + row, mr + skip, pc0, kc);
+                                if (reach > 0 && from >= to)
+                                {
+                                    // No depth of this block reaches the tile's rows: zeros, if it writes first.
+                                    if (first)
+                                        ZeroTile(c.At(ic + ir, jc + jr), mr, nr);
+                                }
+                                else if (reach > 0 && ir >= full)
                                 {
                                     float* packedTile = pc + c.Offset + (ic + ir) * c.RowStride + jc + jr;
+                                    var packed = default(PackedA<TKernel>);
                                     RunTile(
                                         columns,
                                         lowerFrom >= 0,
-                                        default(PackedA<TKernel>),
-                                        kc,
-                                        pa + (ir - full) * kc * TKernel.ACopies,
-                                        bPanel,
+                                        packed,
+                                        to - from,
+                                        pa + (ir - full) * kc * TKernel.ACopies + from * packed.Step,
+                                        bPanel + from * ldb,
                                         ldb,
                                         packedTile,
                                         c.RowStride,
@@ -534,16 +594,14 @@ internal static unsafe class PackedGemm<TKernel>
                                 }
                                 else if (reach > 0)
                                 {
-                                    int skip = rows - mr,
-                                        row = ic + ir - skip; // skip > 0 only for a shifted last tile
                                     float* tile = pc + c.Offset + row * c.RowStride + jc + jr;
                                     RunTile(
                                         columns,
                                         lowerFrom >= 0,
                                         strided,
-                                        kc,
-                                        sa + a.Offset + row * a.RowStride + pc0 * a.ColStride,
-                                        bPanel,
+                                        to - from,
+                                        sa + a.Offset + row * a.RowStride + (pc0 + from) * a.ColStride,
+                                        bPanel + from * ldb,
                                         ldb,
                                         tile,
                                         c.RowStride,
@@ -567,6 +625,29 @@ internal static unsafe class PackedGemm<TKernel>
                 }
             }
         }
+    }
+
+    /// <summary>
+    /// The depths [from, to) of the block starting at depth <paramref name="pc0"/> (<paramref name="kc"/> deep) that
+    /// a tile reads for rows <paramref name="firstRow"/> … <paramref name="firstRow"/> + <paramref name="rows"/> − 1
+    /// of op(A): all of them, or those on the nonzero side of a triangular A's diagonal. Within a tile that straddles
+    /// the diagonal the tile still reads zeros of A; the depths skipped hold zeros for all its rows. The depth order
+    /// of what is read is unchanged, so each element of C sums the same nonzero terms in the same order as the whole
+    /// product would.
+    /// </summary>
+    private static (int From, int To) Depths(TriangularA triangle, int firstRow, int rows, int pc0, int kc) =>
+        triangle switch
+        {
+            TriangularA.Lower => (0, Math.Clamp(firstRow + rows - pc0, 0, kc)),
+            TriangularA.Upper => (Math.Clamp(firstRow - pc0, 0, kc), kc),
+            _ => (0, kc),
+        };
+
+    // Sets an mr × nr tile of C to zero: the product of a block whose depths all lie on a triangular A's zero side.
+    private static void ZeroTile(MatrixRef<float> c, int mr, int nr)
+    {
+        for (int i = 0; i < mr; i++)
+            c.Data.AsSpan(c.Offset + i * c.RowStride, nr).Clear();
     }
 
     /// <summary>
