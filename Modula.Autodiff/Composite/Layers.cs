@@ -4,17 +4,6 @@ namespace Modula.Autodiff;
 
 public static partial class F
 {
-    /// <summary>
-    /// Causal self-attention on q, k, v [B, heads, T, d]: softmax(scale·q·kᵀ masked above the
-    /// diagonal)·v. Modula uses scale = 1/d (not 1/√d).
-    /// </summary>
-    public static Variable CausalAttention(Variable q, Variable k, Variable v, double scale)
-    {
-        var scores = MatMul(q, k, transposeB: true);
-        var weights = CausalSoftmax(scores, scale);
-        return MatMul(weights, v);
-    }
-
     /// <summary>The [T, T] mask with 1 on and below the diagonal (query i sees keys j ≤ i).</summary>
     public static Tensor CausalMask(int t, DType dtype = DType.Float32, Device? device = null)
     {

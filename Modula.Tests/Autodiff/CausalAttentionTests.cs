@@ -1,0 +1,77 @@
+using Modula.Autodiff;
+using Modula.Tensors;
+using Modula.Tensors.Backends.Cpu;
+
+namespace Modula.Tests.Autodiff;
+
+/// <summary>
+/// <see cref="F.CausalAttention"/>, one rule whose products skip the triangles causal attention leaves zero, against
+/// the same attention composed of <see cref="F.MatMul"/>, <see cref="F.CausalSoftmax"/> and <see cref="F.MatMul"/>:
+/// the output and all three gradients to the bit on the CPU in float32 (any width, one thread or two), and within
+/// float32's rounding on the ILGPU simulator.
+/// </summary>
+[TestClass]
+public sealed class CausalAttentionTests
+{
+    /// <summary>Shapes [B, heads, T, d]: one position, lengths off every register tile, the GPT's 64 by 32, and 130
+    /// positions (products large enough to split). q enters as a deferred multiple (F.Scale), as Modula's bonds
+    /// make it, so its factor joins the products' α in both forms.</summary>
+    [TestMethod]
+    [DataRow(1, 1, 1, 4)]
+    [DataRow(2, 3, 7, 5)]
+    [DataRow(2, 4, 64, 32)]
+    [DataRow(1, 2, 130, 16)]
+    public void MatchesTheComposedAttention(int batch, int heads, int t, int d)
+    {
+        const int seed = 53;
+        var shape = new Shape(batch, heads, t, d);
+        var values = Enumerable.Range(0, 4).Select(i => Reference.RandomValues(shape.Size, seed + i)).ToArray();
+        foreach (
+            var (deviceName, threads) in new[]
+            {
+                (TestDevices.Cpu, 1),
+                (TestDevices.Cpu, 2),
+                (TestDevices.Simulator, 1),
+            }
+        )
+        {
+            if (deviceName == TestDevices.Simulator && (TestDevices.SkipsSimulator || t > 64))
+                continue;
+            using var threadsScope = CpuDevice.UseThreads(threads);
+            var device = TestDevices.Get(deviceName);
+            var fused = Run(values, shape, device, d, composed: false);
+            var composed = Run(values, shape, device, d, composed: true);
+            string what = $"{shape} {deviceName} threads={threads} seed={seed}";
+            string[] names = ["output", "q's gradient", "k's gradient", "v's gradient"];
+            for (int r = 0; r < names.Length; r++)
+                if (deviceName == TestDevices.Cpu)
+                    Reference.AssertSameBits(composed[r], fused[r], (e, x, y) => $"{what}: {names[r]} {e}: {x}, {y}");
+                else
+                    Reference.AssertClose(
+                        composed[r].Select(x => (double)x).ToArray(),
+                        fused[r].Select(x => (double)x).ToArray(),
+                        1e-5,
+                        1e-4,
+                        $"{what}: {names[r]}"
+                    );
+        }
+    }
+
+    // The output and the gradients of q, k and v for the upstream gradient values[3], one way or the other.
+    private static float[][] Run(double[][] values, Shape shape, Device device, int d, bool composed)
+    {
+        using var scope = TensorScope.Begin();
+        var q = new Variable(Reference.Make(values[0], shape, DType.Float32, device), requiresGrad: true);
+        var k = new Variable(Reference.Make(values[1], shape, DType.Float32, device), requiresGrad: true);
+        var v = new Variable(Reference.Make(values[2], shape, DType.Float32, device), requiresGrad: true);
+        var scaledQ = F.Scale(q, 0.75);
+        double scale = 1.0 / d;
+        var y = composed
+            ? F.MatMul(F.CausalSoftmax(F.MatMul(scaledQ, k, transposeB: true), scale), v)
+            : F.CausalAttention(scaledQ, k, v, scale);
+        var output = y.Value.ToArray<float>();
+        using var seed = Reference.Make(values[3], shape, DType.Float32, device);
+        y.Backward(seed);
+        return [output, q.Grad!.ToArray<float>(), k.Grad!.ToArray<float>(), v.Grad!.ToArray<float>()];
+    }
+}
