@@ -80,6 +80,39 @@ internal static class Reference
                 Assert.Fail(describe(e, expected[e], actual[e]));
     }
 
+    /// <summary>C[b] = op(A[b])·op(B[b]) in float64 from row-major arrays, A [batch, m, k] (stored [batch, k, m] when
+    /// <paramref name="ta"/>) and B [batch, k, n] ([batch, n, k] when <paramref name="tb"/>; one matrix for every b
+    /// when <paramref name="broadcastB"/>).</summary>
+    public static double[] Product(
+        double[] a,
+        double[] b,
+        int batch,
+        int m,
+        int n,
+        int k,
+        bool ta,
+        bool tb,
+        bool broadcastB = false
+    )
+    {
+        var c = new double[batch * m * n];
+        for (int q = 0; q < batch; q++)
+        for (int i = 0; i < m; i++)
+        for (int j = 0; j < n; j++)
+        {
+            double s = 0;
+            for (int p = 0; p < k; p++)
+            {
+                double av = ta ? a[q * m * k + p * m + i] : a[q * m * k + i * k + p];
+                int bq = broadcastB ? 0 : q;
+                double bv = tb ? b[bq * k * n + j * k + p] : b[bq * k * n + p * n + j];
+                s += av * bv;
+            }
+            c[(q * m + i) * n + j] = s;
+        }
+        return c;
+    }
+
     public static double[] RandomValues(int n, int seed, double low = -3, double high = 3)
     {
         var rng = new System.Random(seed);

@@ -7,37 +7,6 @@ namespace Modula.Tests.Tensors;
 [TestClass]
 public sealed class MatMulTests
 {
-    /// <summary>C[b] = op(A[b])·op(B[b]) in float64 from row-major host arrays.</summary>
-    private static double[] Reference3(
-        double[] a,
-        double[] b,
-        int batch,
-        int m,
-        int n,
-        int k,
-        bool ta,
-        bool tb,
-        bool broadcastB
-    )
-    {
-        var c = new double[batch * m * n];
-        for (int q = 0; q < batch; q++)
-        for (int i = 0; i < m; i++)
-        for (int j = 0; j < n; j++)
-        {
-            double s = 0;
-            for (int p = 0; p < k; p++)
-            {
-                double av = ta ? a[q * m * k + p * m + i] : a[q * m * k + i * k + p];
-                int bq = broadcastB ? 0 : q;
-                double bv = tb ? b[bq * k * n + j * k + p] : b[bq * k * n + p * n + j];
-                s += av * bv;
-            }
-            c[(q * m + i) * n + j] = s;
-        }
-        return c;
-    }
-
     public static IEnumerable<object[]> Shapes =>
         [
             [1, 1, 1, 1],
@@ -84,7 +53,7 @@ public sealed class MatMulTests
                 Assert.AreEqual(new Shape(batch, m, n), c.Shape);
                 double tol = dtype == DType.Float64 ? 1e-10 : 1e-4 * Math.Sqrt(k + 1);
                 Reference.AssertClose(
-                    Reference3(a, b, batch, m, n, k, ta, tb, false),
+                    Reference.Product(a, b, batch, m, n, k, ta, tb, false),
                     Reference.Read(c),
                     tol,
                     1e-5,
@@ -106,7 +75,7 @@ public sealed class MatMulTests
             using var tb = Reference.Make(b, new Shape(300, 130), DType.Float32, Device.Cpu);
             using var c = Ops.MatMul(ta, tb);
             Reference.AssertClose(
-                Reference3(a, b, 1, 200, 130, 300, false, false, false),
+                Reference.Product(a, b, 1, 200, 130, 300, false, false, false),
                 Reference.Read(c),
                 2e-3,
                 1e-5,
@@ -132,9 +101,9 @@ public sealed class MatMulTests
             var a = Reference.RandomValues(batch * m * k, 3).Select(v => (double)(float)v).ToArray();
             var b = Reference.RandomValues(batch * k * n, 4).Select(v => (double)(float)v).ToArray();
             var (plain, transposed, gramOfA) = (
-                Reference3(a, b, batch, m, n, k, false, false, false),
-                Reference3(a, b, batch, m, n, k, true, true, false),
-                Reference3(a, a, batch, m, m, k, true, false, false)
+                Reference.Product(a, b, batch, m, n, k, false, false, false),
+                Reference.Product(a, b, batch, m, n, k, true, true, false),
+                Reference.Product(a, a, batch, m, m, k, true, false, false)
             );
             foreach (int t in new[] { 1, 2, 3 })
                 MatchAt(t, batch, a, b, plain, transposed, gramOfA);
@@ -190,7 +159,7 @@ public sealed class MatMulTests
             using var c = Ops.Full(new Shape(3, m, n), double.NaN, DType.Float32, Device.Cpu);
             Ops.MatMulInto(at, bt, c, accumulate: false, ta, tb);
             Ops.MatMulInto(at, bt, c, accumulate: true, ta, tb, alpha: -0.25);
-            var expected = Reference3(a, b, 3, m, n, k, ta, tb, false).Select(v => 0.75 * v).ToArray();
+            var expected = Reference.Product(a, b, 3, m, n, k, ta, tb, false).Select(v => 0.75 * v).ToArray();
             Reference.AssertClose(
                 expected,
                 Reference.Read(c),
@@ -218,7 +187,7 @@ public sealed class MatMulTests
     public void SymmetricResultEqualsTheFullProduct(int batch, int n)
     {
         var (a, b) = CommutingSymmetric(batch, n, seed: 21);
-        var expected = Reference3(a, b, batch, n, n, n, false, false, false);
+        var expected = Reference.Product(a, b, batch, n, n, n, false, false, false);
         foreach (var (deviceName, dtype, threads) in TestDevices.NumericCases)
         foreach (bool transposeA in new[] { false, true })
         {
@@ -313,7 +282,7 @@ public sealed class MatMulTests
         const int batch = 2,
             n = 29;
         var (a, b) = CommutingSymmetric(batch, n, seed: 8);
-        var expected = Reference3(a, b, batch, n, n, n, false, false, false);
+        var expected = Reference.Product(a, b, batch, n, n, n, false, false, false);
         using var ta = Reference.Make(a, new Shape(batch, n, n), DType.Float32, Device.Cpu);
         using var tb = Reference.Make(b, new Shape(batch, n, n), DType.Float32, Device.Cpu);
         using var storage = Ops.Zeros(new Shape(batch, n, n));
@@ -392,7 +361,7 @@ public sealed class MatMulTests
                     DType.Float32,
                     device
                 );
-                var expected = Reference3(a, b, batch, m, n, k, ta, tb, false);
+                var expected = Reference.Product(a, b, batch, m, n, k, ta, tb, false);
                 using var c = Ops.MatMul(ta_, tb_, ta, tb);
                 Reference.AssertClose(expected, Reference.Read(c), tol, 1e-5, what);
                 Ops.MatMulInto(ta_, tb_, c, accumulate: true, alpha: -0.5, transposeA: ta, transposeB: tb);
@@ -407,7 +376,7 @@ public sealed class MatMulTests
             using var batched = Reference.Make(a, new Shape(batch, m, k), DType.Float32, device);
             using var shared = Reference.Make(b[..(k * n)], new Shape(k, n), DType.Float32, device);
             using var broadcast = Ops.MatMul(batched, shared);
-            var reference = Reference3(a, b, batch, m, n, k, false, false, broadcastB: true);
+            var reference = Reference.Product(a, b, batch, m, n, k, false, false, broadcastB: true);
             Reference.AssertClose(reference, Reference.Read(broadcast), tol, 1e-5, $"{deviceName} k={k} broadcast B");
             using var wide = Ops.Full(new Shape(batch, m, n + 5), 7, DType.Float32, device);
             using var columns = wide.Slice(2, 3, n);
@@ -435,7 +404,7 @@ public sealed class MatMulTests
         using var tb = Reference.Make(b, new Shape(5, 6), DType.Float32, device);
         using var c = Ops.MatMul(ta, tb);
         Assert.AreEqual(new Shape(2, 3, 4, 6), c.Shape);
-        var expected = Reference3(a, b, 6, 4, 6, 5, false, false, broadcastB: true);
+        var expected = Reference.Product(a, b, 6, 4, 6, 5, false, false, broadcastB: true);
         Reference.AssertClose(expected, Reference.Read(c), 1e-4, 1e-5, "broadcast batch");
         Ops.MatMulInto(ta, tb, c, accumulate: true);
         Reference.AssertClose(expected.Select(v => 2 * v).ToArray(), Reference.Read(c), 2e-4, 1e-5, "accumulate");
@@ -602,7 +571,7 @@ public sealed class MatMulTests
         var b = Reference.RandomValues(k * n, 52).Select(v => (double)(float)v).ToArray();
         using var ta = Reference.Make(a, new Shape(outer, inner, m, k), DType.Float32, simulator);
         using var tb = Reference.Make(b, new Shape(k, n), DType.Float32, simulator);
-        var expected = Reference3(a, b, outer * inner, m, n, k, false, false, broadcastB: true);
+        var expected = Reference.Product(a, b, outer * inner, m, n, k, false, false, broadcastB: true);
         var before = simulator.Counters;
         using var c = Ops.MatMul(ta, tb);
         Assert.AreEqual(6, (simulator.Counters - before).Launches, "6 matrices of 3 row tiles, at most 2 of each");
@@ -634,7 +603,7 @@ public sealed class MatMulTests
             using var ta = Reference.Make(a, new Shape(batch, m, k), dtype, device);
             using var other = m == n ? null : Reference.Make(b, new Shape(batch, n, k), dtype, device);
             var tb = other ?? ta;
-            var product = Reference3(a, b, batch, m, n, k, false, true, false);
+            var product = Reference.Product(a, b, batch, m, n, k, false, true, false);
             double tol = 1e-4 * Math.Sqrt(k + 1);
             foreach (bool symmetric in m == n ? new[] { false, true } : [false])
             foreach (bool accumulate in new[] { false, true })
@@ -680,7 +649,7 @@ public sealed class MatMulTests
         double[] uColumn = Enumerable.Range(0, 53).Select(p => u[p * 3 + 1]).ToArray();
         foreach (var (vector, label) in new[] { (column, "strided"), (contiguous, "contiguous") })
         {
-            var expected = Reference3(w, uColumn, 1, 37, 1, 53, false, false, false);
+            var expected = Reference.Product(w, uColumn, 1, 37, 1, 53, false, false, false);
             using var c = Ops.MatMul(tw, vector, alpha: 0.5);
             Reference.AssertClose(
                 expected.Select(v => 0.5 * v).ToArray(),
@@ -705,7 +674,7 @@ public sealed class MatMulTests
         using var tv = Reference.Make(v37, new Shape(37, 1), DType.Float32, Device.Cpu);
         using var back = Ops.MatMul(tw, tv, transposeA: true); // Wᵀ·v: A's columns are contiguous
         Reference.AssertClose(
-            Reference3(w, v37, 1, 53, 1, 37, true, false, false),
+            Reference.Product(w, v37, 1, 53, 1, 37, true, false, false),
             Reference.Read(back),
             1e-4,
             1e-5,

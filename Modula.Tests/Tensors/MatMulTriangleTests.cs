@@ -50,7 +50,10 @@ public sealed class MatMulTriangleTests
             using var c = Ops.MatMul(ta, tb, transposeB: transposeB, alpha: 0.5, triangle: MatMulTriangle.LowerResult);
             string what = $"{shape} k={k} transposeB={transposeB} {deviceName}/{dtype} threads={threads} seed={seed}";
             CollectionAssert.AreEqual(dims, c.Shape.Dims.ToArray(), $"{what}: shape");
-            var expected = Product(a, b, batch, n, k, n, transposeA: false, transposeB, 0.5);
+            var expected = Reference
+                .Product(a, b, batch, n, n, k, ta: false, tb: transposeB)
+                .Select(x => 0.5 * x)
+                .ToArray();
             for (int e = 0; e < expected.Length; e++)
                 if (e % n > e / n % n)
                     expected[e] = 0;
@@ -107,7 +110,7 @@ public sealed class MatMulTriangleTests
             var stored = transposeA ? Transposed(opA, batch, m, k) : opA;
             var b = Reference.RandomValues(batch * k * n, seed + 1);
             var c0 = Reference.RandomValues(batch * m * n, seed + 2);
-            var expected = Product(opA, b, batch, m, k, n, transposeA: false, transposeB: false, 2.0);
+            var expected = Reference.Product(opA, b, batch, m, n, k, ta: false, tb: false).Select(x => 2 * x).ToArray();
             var expectedSum = expected.Select((x, e) => x + c0[e]).ToArray();
             foreach (var (deviceName, dtype, threads) in TestDevices.NumericCases)
             {
@@ -179,35 +182,5 @@ public sealed class MatMulTriangleTests
         for (int j = 0; j < cols; j++)
             t[b * rows * cols + j * rows + i] = x[b * rows * cols + i * cols + j];
         return t;
-    }
-
-    // α·a·op(b) in float64: a [batch, m, k], b [batch, k, n] (or [batch, n, k] transposed).
-    private static double[] Product(
-        double[] a,
-        double[] b,
-        int batch,
-        int m,
-        int k,
-        int n,
-        bool transposeA,
-        bool transposeB,
-        double alpha
-    )
-    {
-        var c = new double[batch * m * n];
-        for (int t = 0; t < batch; t++)
-        for (int i = 0; i < m; i++)
-        for (int j = 0; j < n; j++)
-        {
-            double s = 0;
-            for (int p = 0; p < k; p++)
-            {
-                double x = transposeA ? a[t * k * m + p * m + i] : a[t * m * k + i * k + p],
-                    y = transposeB ? b[t * n * k + j * k + p] : b[t * k * n + p * n + j];
-                s += x * y;
-            }
-            c[t * m * n + i * n + j] = alpha * s;
-        }
-        return c;
     }
 }
