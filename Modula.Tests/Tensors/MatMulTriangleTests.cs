@@ -149,6 +149,26 @@ public sealed class MatMulTriangleTests
         }
     }
 
+    /// <summary>
+    /// A triangular op(a) read from the same memory as b (xᵀ·x, the form the CPU otherwise computes as a symmetric
+    /// product) is computed whole, less the triangle's zeros: xᵀ·x of a lower triangular x, with xᵀ upper
+    /// triangular, has the whole product's bits.
+    /// </summary>
+    [TestMethod]
+    public void AGramShapedProductWithATriangleIsComputedWhole()
+    {
+        const int n = 40,
+            seed = 47;
+        var x = Reference.RandomValues(n * n, seed);
+        for (int e = 0; e < x.Length; e++)
+            if (e % n > e / n)
+                x[e] = 0;
+        using var t = Reference.Make(x, new Shape(n, n), DType.Float32, Device.Cpu);
+        using var whole = Ops.MatMul(t, t, transposeA: true);
+        using var skipped = Ops.MatMul(t, t, transposeA: true, triangle: MatMulTriangle.UpperA);
+        Reference.AssertSameBits(whole.ToArray<float>(), skipped.ToArray<float>(), Describe($"xᵀ·x seed={seed}", n, n));
+    }
+
     /// <summary>Triangles the product cannot take are refused, naming the op and the shapes.</summary>
     [TestMethod]
     public void RefusesWhatATriangleCannotMean()

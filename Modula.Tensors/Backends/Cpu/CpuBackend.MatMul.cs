@@ -39,6 +39,13 @@ internal sealed partial class CpuBackend
                     ZeroAboveDiagonal(Matrix(cd, c, i), m);
             return;
         }
+        var triangleA = triangle switch
+        {
+            MatMulTriangle.LowerA => TriangularA.Lower,
+            MatMulTriangle.UpperA => TriangularA.Upper,
+            _ => TriangularA.None,
+        };
+        bool lower = triangle == MatMulTriangle.LowerResult;
         var (af, bf, cf) = ((float[])S(a).Array, (float[])S(b).Array, (float[])S(c).Array);
         EachProduct(batch, 2L * m * n * k, (i, threads) =>
             Product(Matrix(af, a, i), Matrix(bf, b, i), Matrix(cf, c, i), threads)
@@ -46,11 +53,12 @@ internal sealed partial class CpuBackend
 
         // A Gram product (B is A's transpose in the same memory, as in Newton–Schulz's MᵀM) is
         // symmetric, as is one the caller declares so; only its lower triangle is computed. (Added to
-        // a C of unknown symmetry, a Gram product's sum may not be.)
-        // A lower result is the lower triangle of a symmetric product's, without its mirror, and zeros above.
+        // a C of unknown symmetry, a Gram product's sum may not be.) A lower result is the lower triangle
+        // of a symmetric product's, without its mirror, and zeros above. A triangular A's product is
+        // computed whole, less the triangle's zeros, even when it is a Gram product.
         void Product(MatrixRef<float> ma, MatrixRef<float> mb, MatrixRef<float> mc, int threads)
         {
-            bool lower = triangle == MatMulTriangle.LowerResult;
+            bool gram = triangleA == TriangularA.None && !accumulate && PackedGemm.IsGram(ma, mb, m, n);
             PackedGemm.Multiply(
                 ma,
                 mb,
@@ -61,14 +69,9 @@ internal sealed partial class CpuBackend
                 accumulate,
                 (float)alpha,
                 threads,
-                symmetric: lower || symmetric || (!accumulate && PackedGemm.IsGram(ma, mb, m, n)),
+                symmetric: lower || symmetric || gram,
                 mirror: !lower,
-                triangleA: triangle switch
-                {
-                    MatMulTriangle.LowerA => TriangularA.Lower,
-                    MatMulTriangle.UpperA => TriangularA.Upper,
-                    _ => TriangularA.None,
-                }
+                triangleA: triangleA
             );
             if (lower)
                 ZeroAboveDiagonal(mc, m);
