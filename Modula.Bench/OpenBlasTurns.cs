@@ -36,7 +36,7 @@ internal static unsafe class OpenBlasTurns
 
     public static int Run(string[] args)
     {
-        var given = BenchOptions.Parse(Command, args, Options);
+        var given = Parse(Command, args, Options);
         if (given is null)
             return 2;
         if (!given.TryGetValue("--openblas", out string? path))
@@ -44,9 +44,9 @@ internal static unsafe class OpenBlasTurns
             Console.Error.WriteLine("gemm-vs-openblas: --openblas PATH (libopenblas.so) is required.");
             return 2;
         }
-        var shape = BenchOptions.ParseShape(Command, given.GetValueOrDefault("--shape", "1024x1024x1024"));
-        int? threads = BenchOptions.Positive(Command, given, "--threads", 2),
-            turns = BenchOptions.Positive(Command, given, "--turns", 41);
+        var shape = ParseShape(Command, given.GetValueOrDefault("--shape", "1024x1024x1024"));
+        int? threads = Positive(Command, given, "--threads", 2),
+            turns = Positive(Command, given, "--turns", 41);
         if (shape is null || threads is null || turns is null)
             return 2;
         if (Environment.GetEnvironmentVariable("OMP_WAIT_POLICY")?.ToLowerInvariant() != "passive")
@@ -135,14 +135,14 @@ internal static unsafe class OpenBlasTurns
                 Ours();
                 Theirs();
             }
-            int burst = Math.Max(1, (int)(0.02 / BenchOptions.Seconds(Ours, 1)));
+            int burst = Math.Max(1, (int)(0.02 / Seconds(Ours, 1)));
             var ourTimes = new List<double>();
             var theirTimes = new List<double>();
             for (int t = 0; t < turns; t++)
             {
                 bool oursFirst = t % 2 == 0;
-                double first = BenchOptions.Seconds(oursFirst ? Ours : Theirs, burst),
-                    second = BenchOptions.Seconds(oursFirst ? Theirs : Ours, burst);
+                double first = Seconds(oursFirst ? Ours : Theirs, burst),
+                    second = Seconds(oursFirst ? Theirs : Ours, burst);
                 ourTimes.Add(oursFirst ? first : second);
                 theirTimes.Add(oursFirst ? second : first);
             }

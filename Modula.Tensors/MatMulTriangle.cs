@@ -3,8 +3,9 @@ namespace Modula.Tensors;
 /// <summary>
 /// A triangle in a matrix product that its caller states (<see cref="Ops.MatMul"/>, <see cref="Ops.MatMulInto"/>),
 /// so that a backend may skip the work it implies: causal attention's scores are wanted below the diagonal only, and
-/// its weights are zero above it. The CPU skips that work tile by tile; a backend that does not computes the whole
-/// product, with the same result.
+/// its weights are zero above it. The CPU skips that work tile by tile in float32; a backend that does not computes
+/// the whole product, with the same result for finite operands (a skipped zero is not multiplied by an infinity or
+/// a NaN of the other operand).
 /// </summary>
 public enum MatMulTriangle
 {

@@ -7,7 +7,8 @@ public static partial class F
     /// <summary>
     /// Causal self-attention on q, k, v [B, heads, T, d]: softmax(scale·q·kᵀ masked above the diagonal)·v, as one
     /// rule. Modula uses scale = 1/d (not 1/√d). Forward and backward are those of <see cref="MatMul"/>, <see
-    /// cref="CausalSoftmax"/> and <see cref="MatMul"/> in turn, with the same results; but query i sees keys j ≤ i
+    /// cref="CausalSoftmax"/> and <see cref="MatMul"/> in turn, with the same results for finite inputs (on the CPU in
+    /// float32 to the bit, the signs of zero gradients aside); but query i sees keys j ≤ i
     /// only, so the scores and their gradient are wanted on and below the diagonal only, and the weights and their
     /// gradient are zero above it. Each of the six products says which (<see cref="MatMulTriangle"/>), and the CPU
     /// skips about a third of its work.

@@ -13,14 +13,16 @@ namespace Modula.Tests.Autodiff;
 [TestClass]
 public sealed class CausalAttentionTests
 {
-    /// <summary>Shapes [B, heads, T, d]: one position, lengths off every register tile, the GPT's 64 by 32, and 130
-    /// positions (products large enough to split). q enters as a deferred multiple (F.Scale), as Modula's bonds
-    /// make it, so its factor joins the products' α in both forms.</summary>
+    /// <summary>Shapes [B, heads, T, d]: one position, lengths off every register tile, the GPT's 64 by 32, 130
+    /// positions, and one head of 300 by 64, whose products (11.5 million flops each) split over two threads. q, k
+    /// and v enter as deferred multiples (F.Scale), as Modula's bonds make them, so their factors join the products'
+    /// α in both forms.</summary>
     [TestMethod]
     [DataRow(1, 1, 1, 4)]
     [DataRow(2, 3, 7, 5)]
     [DataRow(2, 4, 64, 32)]
     [DataRow(1, 2, 130, 16)]
+    [DataRow(1, 1, 300, 64)]
     public void MatchesTheComposedAttention(int batch, int heads, int t, int d)
     {
         const int seed = 53;
@@ -57,6 +59,43 @@ public sealed class CausalAttentionTests
         }
     }
 
+    /// <summary>With only v needing a gradient the rule skips the scores' gradient, and under <see cref="NoGrad"/> it
+    /// keeps nothing for a backward pass: both give the composed form's bits.</summary>
+    [TestMethod]
+    public void OnlyVsGradientAndNoGradMatchTheComposedAttention()
+    {
+        using var scope = TensorScope.Begin();
+        var shape = new Shape(2, 2, 37, 8);
+        const int seed = 59;
+        Tensor Values(int i) =>
+            Reference.Make(Reference.RandomValues(shape.Size, seed + i), shape, DType.Float32, Device.Cpu);
+        var (q, k) = (new Variable(Values(0)), new Variable(Values(1)));
+        var seedGradient = Values(3);
+        float[] VGradient(bool composed)
+        {
+            var v = new Variable(Values(2), requiresGrad: true);
+            var y = composed
+                ? F.MatMul(F.CausalSoftmax(F.MatMul(q, k, transposeB: true), 0.125), v)
+                : F.CausalAttention(q, k, v, 0.125);
+            y.Backward(seedGradient);
+            return v.Grad!.ToArray<float>();
+        }
+        Reference.AssertSameBits(VGradient(true), VGradient(false), (e, x, y) =>
+            $"v's gradient {e}: {x}, {y} seed={seed}"
+        );
+        float[] Output(bool composed)
+        {
+            using var noGrad = new NoGrad();
+            var v = new Variable(Values(2), requiresGrad: true);
+            var y = composed
+                ? F.MatMul(F.CausalSoftmax(F.MatMul(q, k, transposeB: true), 0.125), v)
+                : F.CausalAttention(q, k, v, 0.125);
+            Assert.IsFalse(y.RequiresGrad, "under NoGrad the output is a constant");
+            return y.Value.ToArray<float>();
+        }
+        Reference.AssertSameBits(Output(true), Output(false), (e, x, y) => $"output {e}: {x}, {y} seed={seed}");
+    }
+
     // The output and the gradients of q, k and v for the upstream gradient values[3], one way or the other.
     private static float[][] Run(double[][] values, Shape shape, Device device, int d, bool composed)
     {
@@ -64,11 +103,11 @@ public sealed class CausalAttentionTests
         var q = new Variable(Reference.Make(values[0], shape, DType.Float32, device), requiresGrad: true);
         var k = new Variable(Reference.Make(values[1], shape, DType.Float32, device), requiresGrad: true);
         var v = new Variable(Reference.Make(values[2], shape, DType.Float32, device), requiresGrad: true);
-        var scaledQ = F.Scale(q, 0.75);
+        var (sq, sk, sv) = (F.Scale(q, 0.75), F.Scale(k, 1.25), F.Scale(v, 0.5));
         double scale = 1.0 / d;
         var y = composed
-            ? F.MatMul(F.CausalSoftmax(F.MatMul(scaledQ, k, transposeB: true), scale), v)
-            : F.CausalAttention(scaledQ, k, v, scale);
+            ? F.MatMul(F.CausalSoftmax(F.MatMul(sq, sk, transposeB: true), scale), sv)
+            : F.CausalAttention(sq, sk, sv, scale);
         var output = y.Value.ToArray<float>();
         using var seed = Reference.Make(values[3], shape, DType.Float32, device);
         y.Backward(seed);

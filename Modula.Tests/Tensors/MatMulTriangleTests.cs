@@ -13,8 +13,8 @@ public sealed class MatMulTriangleTests
 {
     /// <summary>
     /// The lower triangle of α·a·op(b), diagonal included, with zeros above it. Sizes cover one element, sizes off
-    /// every register tile, the GPT's 64 × 64 scores by depth 32, a batch of two axes, a deep product that the
-    /// accelerator splits over its depth (13² by 700), and products large enough for both threads (130², 300²).
+    /// every register tile, the GPT's 64 × 64 scores by depth 32, a batch of two axes, a deep product, and products
+    /// large enough for both threads (130², 300²).
     /// </summary>
     [TestMethod]
     [DataRow(new[] { 1, 1, 1 }, 3)]
@@ -77,6 +77,36 @@ public sealed class MatMulTriangleTests
     }
 
     /// <summary>
+    /// A lower result through the accelerator's split over the depth, where the zeros are written as the splits'
+    /// partial products are summed: a simulator of its own told it has 32 multiprocessors (the shared one has one, so
+    /// it never splits), as <see cref="MatMulTests.ProductsSplitAlongKMatchTheReference"/> does.
+    /// </summary>
+    [TestMethod]
+    public void LowerResultSplitOverTheDepthOnTheSimulator()
+    {
+        TestDevices.RequireSimulator();
+        using var simulator = Modula.Tensors.Backends.Ilgpu.IlgpuDevice.CreateCpuSimulator();
+        simulator.Kernels.Multiprocessors = 32;
+        const int n = 13,
+            k = 700,
+            seed = 45;
+        var a = Reference.RandomValues(n * k, seed);
+        var b = Reference.RandomValues(n * k, seed + 1);
+        using var ta = Reference.Make(a, new Shape(n, k), DType.Float32, simulator);
+        using var tb = Reference.Make(b, new Shape(n, k), DType.Float32, simulator);
+        using var c = Ops.MatMul(ta, tb, transposeB: true, triangle: MatMulTriangle.LowerResult);
+        var expected = Reference.Product(a, b, 1, n, n, k, ta: false, tb: true);
+        for (int e = 0; e < expected.Length; e++)
+            if (e % n > e / n)
+                expected[e] = 0;
+        var actual = Reference.Read(c);
+        Reference.AssertClose(expected, actual, 3e-5 * Math.Sqrt(k), 1e-5, $"13 × 13 by 700, split, seed={seed}");
+        for (int e = 0; e < actual.Length; e++)
+            if (e % n > e / n && actual[e] != 0)
+                Assert.Fail($"split lower result: element {e} (row {e / n}, column {e % n}) is {actual[e]}, not 0");
+    }
+
+    /// <summary>
     /// With op(a) triangular (its other side zero), the product, plain and added into c, is the whole product: to the
     /// bit on the CPU in float32, against float64 elsewhere. Shapes cover one element, m ≠ k both ways, the GPT's
     /// 64 × 64 weights by 32 columns, row splits over two threads (400 × 400 by 64), a column split (100 rows, 700
@@ -128,7 +158,9 @@ public sealed class MatMulTriangleTests
                     device
                 );
                 using var tb = Reference.Make(b, new Shape(batch, k, n), dtype, device);
-                using var c = Ops.MatMul(ta, tb, transposeA: transposeA, alpha: 2, triangle: triangle);
+                // Written over NaN: a tile that no depth of the first block reaches must still be written.
+                using var c = Ops.Full(new Shape(batch, m, n), double.NaN, dtype, device);
+                Ops.MatMulInto(ta, tb, c, accumulate: false, transposeA: transposeA, alpha: 2, triangle: triangle);
                 using var sum = Reference.Make(c0, new Shape(batch, m, n), dtype, device);
                 Ops.MatMulInto(ta, tb, sum, accumulate: true, transposeA: transposeA, alpha: 2, triangle: triangle);
                 double atol = dtype == DType.Float64 ? 1e-10 : 5e-5 * Math.Sqrt(k);
@@ -150,9 +182,9 @@ public sealed class MatMulTriangleTests
     }
 
     /// <summary>
-    /// A triangular op(a) read from the same memory as b (xᵀ·x, the form the CPU otherwise computes as a symmetric
-    /// product) is computed whole, less the triangle's zeros: xᵀ·x of a lower triangular x, with xᵀ upper
-    /// triangular, has the whole product's bits.
+    /// A triangular op(a) read from the same memory as b (xᵀ·x or x·xᵀ, the forms the CPU otherwise computes as
+    /// symmetric products) is computed whole, less the triangle's zeros: for a lower triangular x, xᵀ·x (xᵀ upper
+    /// triangular) and x·xᵀ have the whole products' bits.
     /// </summary>
     [TestMethod]
     public void AGramShapedProductWithATriangleIsComputedWhole()
@@ -167,6 +199,13 @@ public sealed class MatMulTriangleTests
         using var whole = Ops.MatMul(t, t, transposeA: true);
         using var skipped = Ops.MatMul(t, t, transposeA: true, triangle: MatMulTriangle.UpperA);
         Reference.AssertSameBits(whole.ToArray<float>(), skipped.ToArray<float>(), Describe($"xᵀ·x seed={seed}", n, n));
+        using var wholeRows = Ops.MatMul(t, t, transposeB: true);
+        using var skippedRows = Ops.MatMul(t, t, transposeB: true, triangle: MatMulTriangle.LowerA);
+        Reference.AssertSameBits(
+            wholeRows.ToArray<float>(),
+            skippedRows.ToArray<float>(),
+            Describe($"x·xᵀ seed={seed}", n, n)
+        );
     }
 
     /// <summary>Triangles the product cannot take are refused, naming the op and the shapes.</summary>
