@@ -207,7 +207,9 @@ internal static unsafe class PackedGemm<TKernel>
     /// to a symmetric C when accumulating), only tiles on and below the diagonal are computed and
     /// the upper triangle is copied from the lower one, unless <paramref name="mirror"/> is false: then the upper
     /// triangle is unspecified (the tiles on the diagonal write part of it) until the caller, having finished the
-    /// lower one, mirrors it itself (<see cref="SymmetricMirror.Complete(MatrixRef{float}, int)"/>).
+    /// lower one, mirrors it itself (<see cref="SymmetricMirror.Complete(MatrixRef{float}, int)"/>). With a
+    /// triangular A (<paramref name="triangleA"/>, never with <paramref name="symmetric"/>) the tiles skip the depths
+    /// that meet only its zeros.
     /// </summary>
     public static void Multiply(
         MatrixRef<float> a,
@@ -474,7 +476,9 @@ internal static unsafe class PackedGemm<TKernel>
     /// or below it, taking it as the row index of A's and C's first row within a symmetric product.
     /// <paramref name="mirrorPanels"/> (a whole symmetric product of one block, <see cref="MirrorsByPanel"/>) mirrors
     /// each panel of columns onto the upper triangle once the next panel is done. A nonzero <paramref name="packedB"/>
-    /// is B's one block (n ≤ NC, k ≤ KC) already packed there (<see cref="PackedBOnce"/>).
+    /// is B's one block (n ≤ NC, k ≤ KC) already packed there (<see cref="PackedBOnce"/>). A triangular A (<paramref
+    /// name="triangleA"/>, whose first row here is row <paramref name="rowOffset"/> of the whole product) has each
+    /// tile read only the depths that meet its rows' nonzeros (<see cref="Depths"/>).
     /// </summary>
     // Compiled once at full optimization, as are the packers and the tiles: the profile-guided tier-1 build of this
     // loop nest ran 1024³ at 387–388 GFLOP/s (AVX-512) against 414–417, and 188–196 (AVX2) against 197–203.
