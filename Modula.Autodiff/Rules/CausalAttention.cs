@@ -15,6 +15,11 @@ public static partial class F
     /// </summary>
     public static Variable CausalAttention(Variable q, Variable k, Variable v, double scale)
     {
+        // Said here, where the cause is, rather than by the lower-triangle product that would refuse it.
+        if (q.Shape.Rank >= 2 && k.Shape.Rank >= 2 && q.Shape[-2] != k.Shape[-2])
+            throw new ArgumentException(
+                $"CausalAttention: q {q.Shape} and k {k.Shape} must have as many positions: query i sees keys j ≤ i."
+            );
         // Scalar multiples of the operands (Modula's Mul bonds) join the products' α, as in MatMul.
         (q, var fq) = q.Unscaled();
         (k, var fk) = k.Unscaled();

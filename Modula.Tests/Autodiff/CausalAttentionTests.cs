@@ -96,6 +96,20 @@ public sealed class CausalAttentionTests
         Reference.AssertSameBits(Output(true), Output(false), (e, x, y) => $"output {e}: {x}, {y} seed={seed}");
     }
 
+    /// <summary>Queries and keys of different lengths are refused by the rule, naming it and the shapes.</summary>
+    [TestMethod]
+    public void RefusesQueriesAndKeysOfDifferentLengths()
+    {
+        using var scope = TensorScope.Begin();
+        var q = new Variable(Ops.Zeros(new Shape(1, 2, 9, 4)));
+        var kv = new Variable(Ops.Zeros(new Shape(1, 2, 7, 4)));
+        var e = Assert.ThrowsExactly<ArgumentException>(() => F.CausalAttention(q, kv, kv, 0.25));
+        StringAssert.Contains(
+            e.Message,
+            "CausalAttention: q [1, 2, 9, 4] and k [1, 2, 7, 4] must have as many positions"
+        );
+    }
+
     // The output and the gradients of q, k and v for the upstream gradient values[3], one way or the other.
     private static float[][] Run(double[][] values, Shape shape, Device device, int d, bool composed)
     {
