@@ -181,6 +181,11 @@ public sealed class GemmKernelTests
         if (Transpose16.IsSupported)
             forms.Add((16, true));
         foreach (var (block, inRegisters) in forms)
+            EachTransposeForm(quarters => CheckMirror(block, inRegisters, quarters));
+    }
+
+    private static void CheckMirror(int block, bool inRegisters, bool quarters)
+    {
         foreach (int m in new[] { 1, 5, 8, 9, 15, 16, 17, 31, 32, 33, 65, 128 })
         {
             int ld = m + 3,
@@ -196,7 +201,8 @@ public sealed class GemmKernelTests
                 for (int from = (m - 1) / Math.Max(panel, 1) * panel; panel > 0 && from >= 0; from -= panel)
                     SymmetricMirror.CompleteColumns(matrix, m, from, Math.Min(from + panel, m), block, inRegisters);
                 string what =
-                    $"{block}×{block} blocks, {(inRegisters ? "registers" : "by element")}, m={m}, panels of {panel}";
+                    $"{block}×{block} blocks, {(inRegisters ? "registers" : "by element")}, quarters={quarters}, "
+                    + $"m={m}, panels of {panel}";
                 for (int i = 0; i < c.Length; i++)
                 {
                     int r = (i - offset) / ld,
@@ -206,6 +212,56 @@ public sealed class GemmKernelTests
                     Assert.AreEqual(expected, c[i], $"{what}: element {i} (row {r}, column {col})");
                 }
             }
+        }
+    }
+
+    /// <summary>
+    /// A 16 × 16 block transposed in both of <see cref="Transpose16"/>'s forms, AVX-512 permutes and four 8 × 8 AVX
+    /// quarters, between strided buffers: every element lands at its mirror position, and nothing else in the
+    /// destination changes.
+    /// </summary>
+    [TestMethod]
+    public unsafe void Transpose16MovesEveryElementInBothForms()
+    {
+        if (!Transpose16.IsSupported)
+            Assert.Inconclusive("Transpose16 needs AVX-512F.");
+        const int srcStride = 21,
+            dstStride = 19;
+        var source = Enumerable.Range(0, 16 * srcStride).Select(i => (float)i).ToArray();
+        EachTransposeForm(quarters =>
+        {
+            var destination = Enumerable.Repeat(-1f, 16 * dstStride).ToArray();
+            fixed (
+                float* src = source,
+                    dst = destination
+            )
+                Transpose16.Block(src, srcStride, dst, dstStride);
+            for (int i = 0; i < destination.Length; i++)
+            {
+                int row = i / dstStride,
+                    column = i % dstStride;
+                float expected = column < 16 ? source[column * srcStride + row] : -1f;
+                Assert.AreEqual(expected, destination[i], $"quarters={quarters}: element ({row}, {column})");
+            }
+        });
+    }
+
+    /// <summary>Runs check(quarters) with <see cref="Transpose16"/> in each form the CPU has: its AVX-512 permutes
+    /// and its 8 × 8 quarters where AVX-512F is, else the machine's setting alone (unused there).</summary>
+    internal static void EachTransposeForm(Action<bool> check)
+    {
+        bool machines = Transpose16.InQuarters;
+        try
+        {
+            foreach (bool quarters in Transpose16.IsSupported ? new[] { false, true } : new[] { machines })
+            {
+                Transpose16.InQuarters = quarters;
+                check(quarters);
+            }
+        }
+        finally
+        {
+            Transpose16.InQuarters = machines;
         }
     }
 

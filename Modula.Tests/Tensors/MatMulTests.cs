@@ -1,5 +1,6 @@
 using Modula.Tensors;
 using Modula.Tensors.Backends.Cpu;
+using Modula.Tensors.Backends.Cpu.Gemm;
 using Modula.Tensors.Backends.Ilgpu;
 
 namespace Modula.Tests.Tensors;
@@ -137,8 +138,9 @@ public sealed class MatMulTests
     /// <summary>
     /// The packed kernel's edges: a last row tile shorter than 12 is computed over rows already
     /// done (and must store only its own rows, once, also when accumulating and across depth
-    /// blocks and threads), and column-major B is packed in 16×16 register transposes plus a
-    /// remainder of depths. Each shape is written twice into C: overwritten, then accumulated with α.
+    /// blocks and threads), and column-major B is packed in 16×16 register transposes (in both of <see
+    /// cref="Transpose16"/>'s forms) plus a remainder of depths. Each shape is written twice into C: overwritten,
+    /// then accumulated with α.
     /// </summary>
     [TestMethod]
     [DataRow(13, 33, 17)]
@@ -146,7 +148,10 @@ public sealed class MatMulTests
     [DataRow(64, 32, 40)]
     [DataRow(150, 70, 300)]
     [DataRow(23, 64, 1100)]
-    public void PartialRowTilesAndTransposedPanelsAreWrittenExactlyOnce(int m, int n, int k)
+    public void PartialRowTilesAndTransposedPanelsAreWrittenExactlyOnce(int m, int n, int k) =>
+        GemmKernelTests.EachTransposeForm(quarters => CheckEdges(m, n, k, quarters));
+
+    private static void CheckEdges(int m, int n, int k, bool quarters)
     {
         foreach (int t in new[] { 1, 2 })
         foreach (var (ta, tb) in new[] { (false, false), (true, false), (false, true), (true, true) })
@@ -165,7 +170,7 @@ public sealed class MatMulTests
                 Reference.Read(c),
                 1e-4 * Math.Sqrt(k),
                 1e-5,
-                $"{m}×{n}×{k} threads={t} ta={ta} tb={tb}"
+                $"{m}×{n}×{k} threads={t} ta={ta} tb={tb} quarters={quarters}"
             );
         }
     }
