@@ -1,4 +1,5 @@
 using Modula.Tensors;
+using Modula.Tensors.Backends.Cpu;
 
 namespace Modula.Tests.Tensors;
 
@@ -173,6 +174,33 @@ public sealed class LayoutAndIndexTests
         CollectionAssert.AreEqual(new[] { 1, 3, 5, 7, 9 }, r.ToArray<int>());
         using var s = Tensor.Scalar(4, device: device);
         Assert.AreEqual(4.0, s.Item());
+    }
+
+    /// <summary>
+    /// FillInto on a contiguous slice large enough to split over threads (a trainer's packed gradient) sets every
+    /// element of the slice and none beside it, in each dtype, on one thread and on two.
+    /// </summary>
+    [TestMethod]
+    [DataRow(DType.Float32)]
+    [DataRow(DType.Float64)]
+    [DataRow(DType.Int32)]
+    public void FillIntoALargeSliceSetsItAllAndNothingElse(DType dtype)
+    {
+        foreach (int threads in new[] { 1, 2 })
+        foreach (int n in new[] { 0, 1, 65_537, 300_001 })
+        {
+            using var scope = CpuDevice.UseThreads(threads);
+            using var whole = Ops.Full(new Shape(3, n), 7, dtype);
+            using (var middle = whole.Slice(0, 1, 1))
+                Ops.FillInto(middle, -2);
+            var values = Reference.Read(whole);
+            for (int i = 0; i < values.Length; i++)
+            {
+                double expected = i >= n && i < 2 * n ? -2 : 7;
+                if (values[i] != expected)
+                    Assert.Fail($"{dtype}, n={n}, {threads} threads: element {i} is {values[i]}, not {expected}");
+            }
+        }
     }
 
     [TestMethod]
