@@ -426,7 +426,7 @@ public sealed class GemmKernelTests
         // copy read in place. Rows the tile does not divide, a second depth block, products split over two threads
         // by rows (150 × 40, and 160 × 160, a tie split by rows as A is packed) and by columns (40 × 300), and Gram
         // products A·Aᵀ (B read from A's own buffer), whose lower triangle is split over threads at 150 rows.
-        const int Far = PackedGemm<Kernel512>.PackedColumnStride;
+        const int Far = PackedGemm.PackedColumnStride;
         var cases = new (int M, int N, int K, int Threads, bool Gram)[]
         {
             (30, 70, 40, 1, false),

@@ -176,6 +176,99 @@ public sealed class MatMulTests
     }
 
     /// <summary>
+    /// A product whose A is column-major with columns far apart and whose B is row-major (a weight gradient dyᵀ·x) is
+    /// computed as its transpose (<see cref="TransposedResult"/>): the same bits as the direct product, accumulated
+    /// with α and overwritten, on one thread and two, into a C with wider rows whose other columns stay as they were;
+    /// and within float32 rounding of the float64 product. A is the transpose of the first m columns of a [k, w]
+    /// tensor (column stride w ≥ 512), B a [k, n] tensor.
+    /// </summary>
+    [TestMethod]
+    [DataRow(512, 128, 768, 512)]
+    [DataRow(37, 21, 5, 600)]
+    [DataRow(130, 17, 1100, 515)]
+    [DataRow(16, 48, 64, 1024)]
+    public void FarApartColumnsOfAGiveTheDirectProductsBitsThroughTheTransposedResult(int m, int n, int k, int w)
+    {
+        var x = Reference.RandomValues(k * w, 11).Select(v => (double)(float)v).ToArray();
+        var b = Reference.RandomValues(k * n, 12).Select(v => (double)(float)v).ToArray();
+        using var xt = Reference.Make(x, new Shape(k, w), DType.Float32, Device.Cpu);
+        using var columns = xt.Slice(1, 0, m);
+        using var bt = Reference.Make(b, new Shape(k, n), DType.Float32, Device.Cpu);
+        var a = new double[k * m];
+        for (int p = 0; p < k; p++)
+        for (int i = 0; i < m; i++)
+            a[p * m + i] = x[p * w + i];
+        var expected = Reference.Product(a, b, 1, m, n, k, ta: true, tb: false);
+        bool enabled = TransposedResult.Enabled;
+        try
+        {
+            foreach (int t in new[] { 1, 2 })
+            {
+                using var threadsScope = CpuDevice.UseThreads(t);
+                // Accumulated onto sevens first, so that the transposed route must bring C into its scratch; then
+                // overwritten.
+                (float[] Accumulated, float[] Overwritten) Run(bool transposed)
+                {
+                    TransposedResult.Enabled = transposed;
+                    using var wide = Ops.Full(new Shape(m, n + 3), 7, DType.Float32, Device.Cpu);
+                    using var c = wide.Slice(1, 1, n);
+                    Ops.MatMulInto(columns, bt, c, accumulate: true, transposeA: true, alpha: -0.25);
+                    var accumulated = wide.ToArray<float>();
+                    Ops.MatMulInto(columns, bt, c, accumulate: false, transposeA: true);
+                    return (accumulated, wide.ToArray<float>());
+                }
+                var direct = Run(false);
+                var (accumulated, transposed) = Run(true);
+                string what = $"{m}×{n}×{k}, A's columns {w} apart, {t} threads";
+                Reference.AssertSameBits(direct.Accumulated, accumulated, (e, d, r) =>
+                    $"{what}, accumulated: element {e}: direct {d}, got {r}"
+                );
+                Reference.AssertSameBits(direct.Overwritten, transposed, (e, d, r) =>
+                    $"{what}: element {e}: direct {d}, got {r}"
+                );
+                double[] C(float[] values) =>
+                    [.. Enumerable.Range(0, m * n).Select(e => (double)values[e / n * (n + 3) + 1 + e % n])];
+                Reference.AssertClose(expected, C(transposed), 1e-4 * k, 1e-5, what);
+                Reference.AssertClose(
+                    [.. expected.Select(v => 7 - 0.25 * v)],
+                    C(accumulated),
+                    1e-4 * k,
+                    1e-5,
+                    $"{what}, accumulated"
+                );
+                for (int i = 0; i < m; i++)
+                    foreach (int j in new[] { 0, n + 1, n + 2 })
+                        Assert.AreEqual(7f, transposed[i * (n + 3) + j], $"{what}: row {i}, column {j} outside C");
+            }
+        }
+        finally
+        {
+            TransposedResult.Enabled = enabled;
+        }
+    }
+
+    /// <summary>
+    /// <see cref="TransposedResult.Takes"/> only the layout it serves: A column-major at least <see
+    /// cref="PackedGemm.PackedColumnStride"/> apart and B row-major closer than that, matrices on both sides.
+    /// </summary>
+    [TestMethod]
+    public void OnlyFarApartColumnsOfAAndCloseRowsOfBTakeTheTransposedResult()
+    {
+        var data = new float[4096];
+        var far = PackedGemm.PackedColumnStride;
+        MatrixRef<float> Ref(int rowStride, int colStride) => new(data, 0, rowStride, colStride);
+        if (Kernel128Spread.IsChosen)
+            Assert.Inconclusive("The spread 128-bit tile keeps the direct product on this CPU.");
+        Assert.IsTrue(TransposedResult.Takes(Ref(1, far), Ref(128, 1), 8, 8, 8), "far A, close B");
+        Assert.IsFalse(TransposedResult.Takes(Ref(1, far - 1), Ref(128, 1), 8, 8, 8), "A read in place");
+        Assert.IsFalse(TransposedResult.Takes(Ref(far, 1), Ref(128, 1), 8, 8, 8), "row-major A");
+        Assert.IsFalse(TransposedResult.Takes(Ref(1, far), Ref(far, 1), 8, 8, 8), "B's rows far apart too");
+        Assert.IsFalse(TransposedResult.Takes(Ref(1, far), Ref(1, 128), 8, 8, 8), "column-major B");
+        Assert.IsFalse(TransposedResult.Takes(Ref(1, far), Ref(128, 1), 1, 8, 8), "one row");
+        Assert.IsFalse(TransposedResult.Takes(Ref(1, far), Ref(128, 1), 8, 1, 8), "one column");
+    }
+
+    /// <summary>
     /// <c>symmetricResult</c>: A symmetric and B a polynomial in A (so A·B is symmetric), against the float64
     /// product of the same rounded values. The CPU computes the lower triangle and mirrors it, so its float32
     /// result must also be exactly symmetric, also when added into a symmetric C; sizes cross the tiles' row edges

@@ -34,6 +34,11 @@ internal static class PackedGemm
         TriangularA triangleA = TriangularA.None
     )
     {
+        if (!symmetric && triangleA == TriangularA.None && TransposedResult.Takes(a, b, m, n, k))
+        {
+            TransposedResult.Multiply(a, b, c, m, n, k, accumulate, alpha, threads);
+            return;
+        }
         if (Vector512.IsHardwareAccelerated && PrefersShortTile(m, symmetric && m == n, ShortTileCostOver(b, n, k)))
             PackedGemm<Kernel512Short>.Multiply(
                 a,
@@ -162,6 +167,16 @@ internal static class PackedGemm
     /// cref="PackedGemm{TKernel}.RowsSpreadOverCacheSets"/>).
     /// </remarks>
     internal const int InPlaceBFloats = 1 << 16;
+
+    /// <summary>
+    /// Column stride in floats (2 KiB) from which a column-major A is packed rather than read in place: its depths
+    /// then lie on a new 4 KiB page every other depth or sooner, where the hardware prefetchers stop. Packed, the
+    /// weight gradients' 512-row products (Aᵀ, depth 768) ran 25–40 % faster (Intel Xeon, family 6, model 207,
+    /// 512- and 256-bit tiles, one thread), 768 and 1024 rows 1.5–2× faster (the transpose of a contiguous m-row
+    /// tensor: column stride m). At strides of 128 and 256 packing gained up to 10 % where n ≥ 512 and lost 5–20 %
+    /// where n ≤ 256, so narrower strides stay in place.
+    /// </summary>
+    internal const int PackedColumnStride = 512;
 
     /// <summary>
     /// True when C = A·B is symmetric whatever the values: B is A's transpose read from the same
@@ -655,22 +670,12 @@ internal static unsafe class PackedGemm<TKernel>
     }
 
     /// <summary>
-    /// Column stride in floats (2 KiB) from which a column-major A is packed rather than read in place: its depths
-    /// then lie on a new 4 KiB page every other depth or sooner, where the hardware prefetchers stop. Packed, the
-    /// weight gradients' 512-row products (Aᵀ, depth 768) ran 25–40 % faster (Intel Xeon, family 6, model 207,
-    /// 512- and 256-bit tiles, one thread), 768 and 1024 rows 1.5–2× faster (the transpose of a contiguous m-row
-    /// tensor: column stride m). At strides of 128 and 256 packing gained up to 10 % where n ≥ 512 and lost 5–20 %
-    /// where n ≤ 256, so narrower strides stay in place.
-    /// </summary>
-    internal const int PackedColumnStride = 512;
-
-    /// <summary>
     /// True when the tiles read A where it lies: its rows are contiguous, or its columns are and lie less than
-    /// <see cref="PackedColumnStride"/> floats apart, and the tile takes A's values one float each (<see
+    /// <see cref="PackedGemm.PackedColumnStride"/> floats apart, and the tile takes A's values one float each (<see
     /// cref="IMicroKernel.ACopies"/>). Otherwise A is packed into MR-row panels.
     /// </summary>
     internal static bool ReadsAInPlace(MatrixRef<float> a) =>
-        TKernel.ACopies == 1 && (a.ColStride == 1 || (a.RowStride == 1 && a.ColStride < PackedColumnStride));
+        TKernel.ACopies == 1 && (a.ColStride == 1 || (a.RowStride == 1 && a.ColStride < PackedGemm.PackedColumnStride));
 
     /// <summary>
     /// Rows of the next tile over <paramref name="remaining"/> rows of A read in place: the short form's (<see
