@@ -179,55 +179,75 @@ public sealed class MatMulTests
     /// A product whose A is column-major with columns far apart and whose B is row-major (a weight gradient dyᵀ·x) is
     /// computed as its transpose (<see cref="TransposedResult"/>): the same bits as the direct product, accumulated
     /// with α and overwritten, on one thread and two, into a C with wider rows whose other columns stay as they were;
-    /// and within float32 rounding of the float64 product. A is the transpose of the first m columns of a [k, w]
-    /// tensor (column stride w ≥ 512), B a [k, n] tensor.
+    /// and within float32 rounding of the float64 product. A is the transpose of the first m columns of a [batch, k,
+    /// w] tensor (column stride w ≥ 512), B a [batch, k, n] tensor. The cases include small products in a batch
+    /// (each on one thread of the pool) and a C large enough for its transposes to split over the threads, with edges.
     /// </summary>
     [TestMethod]
-    [DataRow(512, 128, 768, 512)]
-    [DataRow(37, 21, 5, 600)]
-    [DataRow(130, 17, 1100, 515)]
-    [DataRow(16, 48, 64, 1024)]
-    public void FarApartColumnsOfAGiveTheDirectProductsBitsThroughTheTransposedResult(int m, int n, int k, int w)
+    [DataRow(512, 128, 768, 512, 1)]
+    [DataRow(37, 21, 5, 600, 1)]
+    [DataRow(130, 17, 1100, 515, 1)]
+    [DataRow(16, 48, 64, 1024, 1)]
+    [DataRow(40, 24, 64, 600, 4)]
+    [DataRow(700, 100, 40, 700, 1)]
+    public void FarApartColumnsOfAGiveTheDirectProductsBitsThroughTheTransposedResult(
+        int m,
+        int n,
+        int k,
+        int w,
+        int batch
+    )
     {
-        var x = Reference.RandomValues(k * w, 11).Select(v => (double)(float)v).ToArray();
-        var b = Reference.RandomValues(k * n, 12).Select(v => (double)(float)v).ToArray();
-        using var xt = Reference.Make(x, new Shape(k, w), DType.Float32, Device.Cpu);
-        using var columns = xt.Slice(1, 0, m);
-        using var bt = Reference.Make(b, new Shape(k, n), DType.Float32, Device.Cpu);
-        var a = new double[k * m];
+        if (Kernel128Spread.IsChosen)
+            Assert.Inconclusive("The spread 128-bit tile keeps the direct product on this CPU.");
+        var x = Reference.RandomValues(batch * k * w, 11).Select(v => (double)(float)v).ToArray();
+        var b = Reference.RandomValues(batch * k * n, 12).Select(v => (double)(float)v).ToArray();
+        using var xt = Reference.Make(x, new Shape(batch, k, w), DType.Float32, Device.Cpu);
+        using var columns = xt.Slice(2, 0, m);
+        using var bt = Reference.Make(b, new Shape(batch, k, n), DType.Float32, Device.Cpu);
+        var a = new double[batch * k * m];
+        for (int q = 0; q < batch; q++)
         for (int p = 0; p < k; p++)
         for (int i = 0; i < m; i++)
-            a[p * m + i] = x[p * w + i];
-        var expected = Reference.Product(a, b, 1, m, n, k, ta: true, tb: false);
+            a[(q * k + p) * m + i] = x[(q * k + p) * w + i];
+        var expected = Reference.Product(a, b, batch, m, n, k, ta: true, tb: false);
+        int ld = n + 3;
+        double[] C(float[] values) =>
+            [.. Enumerable.Range(0, batch * m * n).Select(e => (double)values[e / n * ld + 1 + e % n])];
         bool enabled = TransposedResult.Enabled;
         try
         {
             foreach (int t in new[] { 1, 2 })
             {
                 using var threadsScope = CpuDevice.UseThreads(t);
+                string what = $"{batch}×{m}×{n}×{k}, A's columns {w} apart, {t} threads";
                 // Accumulated onto sevens first, so that the transposed route must bring C into its scratch; then
                 // overwritten.
                 (float[] Accumulated, float[] Overwritten) Run(bool transposed)
                 {
                     TransposedResult.Enabled = transposed;
-                    using var wide = Ops.Full(new Shape(m, n + 3), 7, DType.Float32, Device.Cpu);
-                    using var c = wide.Slice(1, 1, n);
+                    long taken = Interlocked.Read(ref TransposedResult.Taken);
+                    using var wide = Ops.Full(new Shape(batch, m, ld), 7, DType.Float32, Device.Cpu);
+                    using var c = wide.Slice(2, 1, n);
                     Ops.MatMulInto(columns, bt, c, accumulate: true, transposeA: true, alpha: -0.25);
                     var accumulated = wide.ToArray<float>();
                     Ops.MatMulInto(columns, bt, c, accumulate: false, transposeA: true);
+                    long routed = Interlocked.Read(ref TransposedResult.Taken) - taken;
+                    Assert.AreEqual(
+                        transposed ? 2 * batch : 0,
+                        routed,
+                        $"{what}: products routed, transposed={transposed}"
+                    );
                     return (accumulated, wide.ToArray<float>());
                 }
                 var direct = Run(false);
                 var (accumulated, transposed) = Run(true);
-                string what = $"{m}×{n}×{k}, A's columns {w} apart, {t} threads";
                 Reference.AssertSameBits(direct.Accumulated, accumulated, (e, d, r) =>
                     $"{what}, accumulated: element {e}: direct {d}, got {r}"
                 );
                 Reference.AssertSameBits(direct.Overwritten, transposed, (e, d, r) =>
                     $"{what}: element {e}: direct {d}, got {r}"
                 );
-                double[] C(float[] values) =>
-                    [.. Enumerable.Range(0, m * n).Select(e => (double)values[e / n * (n + 3) + 1 + e % n])];
                 Reference.AssertClose(expected, C(transposed), 1e-4 * k, 1e-5, what);
                 Reference.AssertClose(
                     [.. expected.Select(v => 7 - 0.25 * v)],
@@ -236,9 +256,9 @@ public sealed class MatMulTests
                     1e-5,
                     $"{what}, accumulated"
                 );
-                for (int i = 0; i < m; i++)
+                for (int r = 0; r < batch * m; r++)
                     foreach (int j in new[] { 0, n + 1, n + 2 })
-                        Assert.AreEqual(7f, transposed[i * (n + 3) + j], $"{what}: row {i}, column {j} outside C");
+                        Assert.AreEqual(7f, transposed[r * ld + j], $"{what}: row {r}, column {j} outside C");
             }
         }
         finally
@@ -249,7 +269,8 @@ public sealed class MatMulTests
 
     /// <summary>
     /// <see cref="TransposedResult.Takes"/> only the layout it serves: A column-major at least <see
-    /// cref="PackedGemm.PackedColumnStride"/> apart and B row-major closer than that, matrices on both sides.
+    /// cref="PackedGemm.PackedColumnStride"/> apart and B row-major closer than that, matrices on both sides, and a C
+    /// whose scratch stays under its cap.
     /// </summary>
     [TestMethod]
     public void OnlyFarApartColumnsOfAAndCloseRowsOfBTakeTheTransposedResult()
@@ -266,6 +287,7 @@ public sealed class MatMulTests
         Assert.IsFalse(TransposedResult.Takes(Ref(1, far), Ref(1, 128), 8, 8, 8), "column-major B");
         Assert.IsFalse(TransposedResult.Takes(Ref(1, far), Ref(128, 1), 1, 8, 8), "one row");
         Assert.IsFalse(TransposedResult.Takes(Ref(1, far), Ref(128, 1), 8, 1, 8), "one column");
+        Assert.IsFalse(TransposedResult.Takes(Ref(1, far), Ref(128, 1), 4096, 4096, 8), "a C past the scratch's cap");
     }
 
     /// <summary>

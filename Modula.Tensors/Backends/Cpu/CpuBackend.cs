@@ -38,6 +38,11 @@ internal sealed partial class CpuBackend : IBackend
     {
         var storage = S(y);
         int offset = y.Offset;
+        if (y.Size < CpuParallel.MinParallelWork)
+        {
+            storage.Span<T>().Slice(offset, y.Size).Fill(value);
+            return;
+        }
         CpuParallel.For(y.Size, y.Size, (start, end) =>
             storage.Span<T>().Slice(offset + (int)start, (int)(end - start)).Fill(value)
         );

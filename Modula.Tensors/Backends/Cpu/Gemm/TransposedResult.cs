@@ -5,10 +5,11 @@ namespace Modula.Tensors.Backends.Cpu.Gemm;
 /// the one layout where that reads the operands better: A column-major with its columns far apart (at least
 /// <see cref="PackedGemm.PackedColumnStride"/> floats, which the direct product packs, a few floats from each of as
 /// many cache lines and pages as it has depths, panel after panel) and B row-major with rows close enough to be read
-/// in place. Transposed, B becomes the left operand read in place and A the right one, packed a row at a time. A
-/// linear layer's weight gradient dyᵀ·x for a wide output (the GPT's MLP, dy [768 tokens, 512], x [768, 128]) is
-/// such a product: on two threads of a Zen 4 EPYC it ran 12 % faster at SSE4.2 and 128-bit AVX and 7 % at AVX2 and
-/// 512 bits, before the transposes.
+/// in place. Transposed, B becomes the left operand read in place and A the right one, read a row at a time (packed,
+/// or in place where small). A linear layer's weight gradient dyᵀ·x for a wide output (the GPT's MLP, dy [768
+/// tokens, 512], x [768, 128]) is such a product: accumulated into C on two threads of a Zen 4 EPYC, transposes
+/// included, it took 3 % less time at 512 bits and AVX2, 12 % less at 128 bits with AVX and 9 % less at SSE4.2
+/// (whose transposes go element by element, as on ARM64, where it has not been timed).
 /// </summary>
 /// <remarks>
 /// Each element of C is the same chain of multiply-adds, in the same depth order and in blocks of the same depth, as
@@ -22,6 +23,13 @@ internal static unsafe class TransposedResult
     /// <summary>Whether products of that layout take this route; tests turn it off to compare the two.</summary>
     internal static bool Enabled { get; set; } = true;
 
+    /// <summary>Products that took this route in this process, for tests that must know it ran.</summary>
+    internal static long Taken;
+
+    /// <summary>The most floats a thread's scratch may hold (16 MiB), as for the GEMM's copy of a row-major A; a
+    /// larger C takes the direct product.</summary>
+    private const long MaxScratchFloats = 1 << 22;
+
     /// <summary>True when C = A·B (m × n) takes this route: A's columns at least <see
     /// cref="PackedGemm.PackedColumnStride"/> apart, B's rows fewer.</summary>
     public static bool Takes(MatrixRef<float> a, MatrixRef<float> b, int m, int n, int k) =>
@@ -33,7 +41,11 @@ internal static unsafe class TransposedResult
         && a.RowStride == 1
         && a.ColStride >= PackedGemm.PackedColumnStride
         && b.ColStride == 1
-        && b.RowStride < PackedGemm.PackedColumnStride;
+        && b.RowStride < PackedGemm.PackedColumnStride
+        && n * ScratchStride(m) <= MaxScratchFloats;
+
+    // The scratch's row stride for an m-column Cᵀ: an odd number of cache lines.
+    private static long ScratchStride(int m) => PaddedRows.OddLines(m, CpuDevice.AlignmentBytes / sizeof(float));
 
     /// <summary>C (+)= α·A·B through Cᵀ = Bᵀ·Aᵀ in this thread's scratch matrix (n × m, rows an odd number of cache
     /// lines apart so that a block's rows fall into different sets).</summary>
@@ -49,7 +61,9 @@ internal static unsafe class TransposedResult
         int threads
     )
     {
-        int stride = (int)PaddedRows.OddLines(m, CpuDevice.AlignmentBytes / sizeof(float));
+        System.Diagnostics.Debug.Assert(c.ColStride == 1, "TransposedResult: C's rows must be contiguous.");
+        Interlocked.Increment(ref Taken);
+        int stride = (int)ScratchStride(m);
         var data = Scratch((long)n * stride);
         var t = new MatrixRef<float>(data, CpuDevice.AlignedStart(data, sizeof(float)), stride, 1);
         if (accumulate)
@@ -82,6 +96,7 @@ internal static unsafe class TransposedResult
     /// cref="Transpose8"/>), bands of blocks over the threads.</summary>
     internal static void Transpose(MatrixRef<float> from, MatrixRef<float> to, int rows, int columns, int threads)
     {
+        System.Diagnostics.Debug.Assert(from.ColStride == 1 && to.ColStride == 1, "TransposedResult: rows");
         int block = Transpose16.IsSupported ? 16 : 8;
         int bands = (rows + block - 1) / block;
         long elements = (long)rows * columns;
