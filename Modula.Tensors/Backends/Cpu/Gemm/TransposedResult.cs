@@ -30,8 +30,9 @@ internal static unsafe class TransposedResult
     /// larger C takes the direct product.</summary>
     private const long MaxScratchFloats = 1 << 22;
 
-    /// <summary>True when C = A·B (m × n) takes this route: A's columns at least <see
-    /// cref="PackedGemm.PackedColumnStride"/> apart, B's rows fewer.</summary>
+    /// <summary>True when C = A·B (m × n) takes this route: A column-major with its columns at least <see
+    /// cref="PackedGemm.PackedColumnStride"/> floats apart, B row-major with its rows fewer floats apart, and Cᵀ
+    /// within the scratch's cap.</summary>
     public static bool Takes(MatrixRef<float> a, MatrixRef<float> b, int m, int n, int k) =>
         Enabled
         && !Kernel128Spread.IsChosen
