@@ -1,3 +1,4 @@
+using System.Runtime.Intrinsics.X86;
 using Modula.Tensors;
 using Modula.Tensors.Backends.Cpu;
 using Modula.Tensors.Backends.Cpu.Gemm;
@@ -167,10 +168,11 @@ public sealed class GemmKernelTests
     }
 
     /// <summary>
-    /// Every form of the symmetric mirror (16 × 16 register blocks where AVX-512 is, 8 × 8 where AVX is, element by
-    /// element anywhere) copies each value below the diagonal onto its mirror above it and leaves the lower triangle,
-    /// the diagonal and everything outside the leading m × m untouched: sizes below, at and between whole blocks, in a
-    /// wider buffer (row stride m + 3), from an offset.
+    /// Every form of the symmetric mirror (16 × 16 register blocks where AVX-512 is, 8 × 8 where AVX or 128-bit
+    /// vectors are, element by element anywhere), each register form in each way the CPU can transpose (<see
+    /// cref="EachTransposeForm"/>), copies each value below the diagonal onto its mirror above it and leaves the lower
+    /// triangle, the diagonal and everything outside the leading m × m untouched: sizes below, at and between whole
+    /// blocks, in a wider buffer (row stride m + 3), from an offset.
     /// </summary>
     [TestMethod]
     public void SymmetricMirrorCopiesTheLowerTriangleUpInEveryForm()
@@ -181,10 +183,10 @@ public sealed class GemmKernelTests
         if (Transpose16.IsSupported)
             forms.Add((16, true));
         foreach (var (block, inRegisters) in forms)
-            EachTransposeForm(quarters => CheckMirror(block, inRegisters, quarters));
+            EachTransposeForm(transposes => CheckMirror(block, inRegisters, transposes));
     }
 
-    private static void CheckMirror(int block, bool inRegisters, bool quarters)
+    private static void CheckMirror(int block, bool inRegisters, string transposes)
     {
         foreach (int m in new[] { 1, 5, 8, 9, 15, 16, 17, 31, 32, 33, 65, 128 })
         {
@@ -201,7 +203,7 @@ public sealed class GemmKernelTests
                 for (int from = (m - 1) / Math.Max(panel, 1) * panel; panel > 0 && from >= 0; from -= panel)
                     SymmetricMirror.CompleteColumns(matrix, m, from, Math.Min(from + panel, m), block, inRegisters);
                 string what =
-                    $"{block}×{block} blocks, {(inRegisters ? "registers" : "by element")}, quarters={quarters}, "
+                    $"{block}×{block} blocks, {(inRegisters ? "registers" : "by element")}, transposes {transposes}, "
                     + $"m={m}, panels of {panel}";
                 for (int i = 0; i < c.Length; i++)
                 {
@@ -216,52 +218,69 @@ public sealed class GemmKernelTests
     }
 
     /// <summary>
-    /// A 16 × 16 block transposed in both of <see cref="Transpose16"/>'s forms, AVX-512 permutes and four 8 × 8 AVX
-    /// quarters, between strided buffers: every element lands at its mirror position, and nothing else in the
-    /// destination changes.
+    /// A 16 × 16 block (<see cref="Transpose16"/>, where AVX-512 is) and an 8 × 8 one (<see cref="Transpose8"/>) in
+    /// each way the CPU can transpose them, between strided buffers: every element lands at its mirror position, and
+    /// nothing else in the destination changes.
     /// </summary>
     [TestMethod]
-    public unsafe void Transpose16MovesEveryElementInBothForms()
+    [DataRow(16)]
+    [DataRow(8)]
+    public unsafe void RegisterTransposesMoveEveryElementInEachForm(int side)
     {
-        if (!Transpose16.IsSupported)
-            Assert.Inconclusive("Transpose16 needs AVX-512F.");
+        if (side == 16 ? !Transpose16.IsSupported : !Transpose8.IsSupported)
+            Assert.Inconclusive($"No {side} × {side} register transpose on this CPU.");
         const int srcStride = 21,
             dstStride = 19;
-        var source = Enumerable.Range(0, 16 * srcStride).Select(i => (float)i).ToArray();
-        EachTransposeForm(quarters =>
+        var source = Enumerable.Range(0, side * srcStride).Select(i => (float)i).ToArray();
+        EachTransposeForm(transposes =>
         {
-            var destination = Enumerable.Repeat(-1f, 16 * dstStride).ToArray();
+            var destination = Enumerable.Repeat(-1f, side * dstStride).ToArray();
             fixed (
                 float* src = source,
                     dst = destination
             )
-                Transpose16.Block(src, srcStride, dst, dstStride);
+                if (side == 16)
+                    Transpose16.Block(src, srcStride, dst, dstStride);
+                else
+                    Transpose8.Block(src, srcStride, dst, dstStride);
             for (int i = 0; i < destination.Length; i++)
             {
                 int row = i / dstStride,
                     column = i % dstStride;
-                float expected = column < 16 ? source[column * srcStride + row] : -1f;
-                Assert.AreEqual(expected, destination[i], $"quarters={quarters}: element ({row}, {column})");
+                float expected = column < side ? source[column * srcStride + row] : -1f;
+                Assert.AreEqual(expected, destination[i], $"{side}², {transposes}: element ({row}, {column})");
             }
         });
     }
 
-    /// <summary>Runs check(quarters) with <see cref="Transpose16"/> in each form the CPU has: its AVX-512 permutes
-    /// and its 8 × 8 quarters where AVX-512F is, else the machine's setting alone (unused there).</summary>
-    internal static void EachTransposeForm(Action<bool> check)
+    /// <summary>
+    /// Runs check(form) with the register transposes in each form the CPU has: <c>avx512</c>, Transpose16's 512-bit
+    /// permutes; <c>avx</c>, each 16 × 16 block as four AVX 8 × 8 ones (<see cref="Transpose16.InQuarters"/>);
+    /// <c>128-bit</c>, each 8 × 8 block as four 4 × 4 ones (<see cref="Transpose8.InFours"/>), the only form without
+    /// AVX. A CPU with none of them runs check once, as it is.
+    /// </summary>
+    internal static void EachTransposeForm(Action<string> check)
     {
-        bool machines = Transpose16.InQuarters;
+        bool quarters = Transpose16.InQuarters,
+            fours = Transpose8.InFours;
+        var forms =
+            Transpose16.IsSupported ? new[] { "avx512", "avx", "128-bit" }
+            : Avx.IsSupported ? new[] { "avx", "128-bit" }
+            : Transpose4.IsSupported ? new[] { "128-bit" }
+            : new[] { "by element" };
         try
         {
-            foreach (bool quarters in Transpose16.IsSupported ? new[] { false, true } : new[] { machines })
+            foreach (string form in forms)
             {
-                Transpose16.InQuarters = quarters;
-                check(quarters);
+                Transpose16.InQuarters = form != "avx512";
+                Transpose8.InFours = form == "128-bit";
+                check(form);
             }
         }
         finally
         {
-            Transpose16.InQuarters = machines;
+            Transpose16.InQuarters = quarters;
+            Transpose8.InFours = fours;
         }
     }
 

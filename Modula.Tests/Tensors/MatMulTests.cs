@@ -138,8 +138,8 @@ public sealed class MatMulTests
     /// <summary>
     /// The packed kernel's edges: a last row tile shorter than 12 is computed over rows already
     /// done (and must store only its own rows, once, also when accumulating and across depth
-    /// blocks and threads), and column-major B is packed in 16×16 register transposes (in both of <see
-    /// cref="Transpose16"/>'s forms) plus a remainder of depths. Each shape is written twice into C: overwritten,
+    /// blocks and threads), and column-major B is packed in register transposes (in each form the CPU has, <see
+    /// cref="GemmKernelTests.EachTransposeForm"/>) plus a remainder of depths. Each shape is written twice into C: overwritten,
     /// then accumulated with α.
     /// </summary>
     [TestMethod]
@@ -149,9 +149,9 @@ public sealed class MatMulTests
     [DataRow(150, 70, 300)]
     [DataRow(23, 64, 1100)]
     public void PartialRowTilesAndTransposedPanelsAreWrittenExactlyOnce(int m, int n, int k) =>
-        GemmKernelTests.EachTransposeForm(quarters => CheckEdges(m, n, k, quarters));
+        GemmKernelTests.EachTransposeForm(transposes => CheckEdges(m, n, k, transposes));
 
-    private static void CheckEdges(int m, int n, int k, bool quarters)
+    private static void CheckEdges(int m, int n, int k, string transposes)
     {
         foreach (int t in new[] { 1, 2 })
         foreach (var (ta, tb) in new[] { (false, false), (true, false), (false, true), (true, true) })
@@ -170,7 +170,7 @@ public sealed class MatMulTests
                 Reference.Read(c),
                 1e-4 * Math.Sqrt(k),
                 1e-5,
-                $"{m}×{n}×{k} threads={t} ta={ta} tb={tb} quarters={quarters}"
+                $"{m}×{n}×{k} threads={t} ta={ta} tb={tb} transposes {transposes}"
             );
         }
     }
@@ -181,7 +181,8 @@ public sealed class MatMulTests
     /// with α and overwritten, on one thread and two, into a C with wider rows whose other columns stay as they were;
     /// and within float32 rounding of the float64 product. A is the transpose of the first m columns of a [batch, k,
     /// w] tensor (column stride w ≥ 512), B a [batch, k, n] tensor. The cases include small products in a batch
-    /// (each on one thread of the pool) and a C large enough for its transposes to split over the threads, with edges.
+    /// (each on one thread of the pool) and a C large enough for its transposes to split over the threads, with edges,
+    /// each with the register transposes in every form the CPU has.
     /// </summary>
     [TestMethod]
     [DataRow(512, 128, 768, 512, 1)]
@@ -217,49 +218,52 @@ public sealed class MatMulTests
         bool enabled = TransposedResult.Enabled;
         try
         {
-            foreach (int t in new[] { 1, 2 })
+            GemmKernelTests.EachTransposeForm(transposes =>
             {
-                using var threadsScope = CpuDevice.UseThreads(t);
-                string what = $"{batch}×{m}×{n}×{k}, A's columns {w} apart, {t} threads";
-                // Accumulated onto sevens first, so that the transposed route must bring C into its scratch; then
-                // overwritten.
-                (float[] Accumulated, float[] Overwritten) Run(bool transposed)
+                foreach (int t in new[] { 1, 2 })
                 {
-                    TransposedResult.Enabled = transposed;
-                    long taken = Interlocked.Read(ref TransposedResult.Taken);
-                    using var wide = Ops.Full(new Shape(batch, m, ld), 7, DType.Float32, Device.Cpu);
-                    using var c = wide.Slice(2, 1, n);
-                    Ops.MatMulInto(columns, bt, c, accumulate: true, transposeA: true, alpha: -0.25);
-                    var accumulated = wide.ToArray<float>();
-                    Ops.MatMulInto(columns, bt, c, accumulate: false, transposeA: true);
-                    long routed = Interlocked.Read(ref TransposedResult.Taken) - taken;
-                    Assert.AreEqual(
-                        transposed ? 2 * batch : 0,
-                        routed,
-                        $"{what}: products routed, transposed={transposed}"
+                    using var threadsScope = CpuDevice.UseThreads(t);
+                    string what = $"{batch}×{m}×{n}×{k}, A's columns {w} apart, {t} threads, transposes {transposes}";
+                    // Accumulated onto sevens first, so that the transposed route must bring C into its scratch; then
+                    // overwritten.
+                    (float[] Accumulated, float[] Overwritten) Run(bool transposed)
+                    {
+                        TransposedResult.Enabled = transposed;
+                        long taken = Interlocked.Read(ref TransposedResult.Taken);
+                        using var wide = Ops.Full(new Shape(batch, m, ld), 7, DType.Float32, Device.Cpu);
+                        using var c = wide.Slice(2, 1, n);
+                        Ops.MatMulInto(columns, bt, c, accumulate: true, transposeA: true, alpha: -0.25);
+                        var accumulated = wide.ToArray<float>();
+                        Ops.MatMulInto(columns, bt, c, accumulate: false, transposeA: true);
+                        long routed = Interlocked.Read(ref TransposedResult.Taken) - taken;
+                        Assert.AreEqual(
+                            transposed ? 2 * batch : 0,
+                            routed,
+                            $"{what}: products routed, transposed={transposed}"
+                        );
+                        return (accumulated, wide.ToArray<float>());
+                    }
+                    var direct = Run(false);
+                    var (accumulated, transposed) = Run(true);
+                    Reference.AssertSameBits(direct.Accumulated, accumulated, (e, d, r) =>
+                        $"{what}, accumulated: element {e}: direct {d}, got {r}"
                     );
-                    return (accumulated, wide.ToArray<float>());
+                    Reference.AssertSameBits(direct.Overwritten, transposed, (e, d, r) =>
+                        $"{what}: element {e}: direct {d}, got {r}"
+                    );
+                    Reference.AssertClose(expected, C(transposed), 1e-4 * k, 1e-5, what);
+                    Reference.AssertClose(
+                        [.. expected.Select(v => 7 - 0.25 * v)],
+                        C(accumulated),
+                        1e-4 * k,
+                        1e-5,
+                        $"{what}, accumulated"
+                    );
+                    for (int r = 0; r < batch * m; r++)
+                        foreach (int j in new[] { 0, n + 1, n + 2 })
+                            Assert.AreEqual(7f, transposed[r * ld + j], $"{what}: row {r}, column {j} outside C");
                 }
-                var direct = Run(false);
-                var (accumulated, transposed) = Run(true);
-                Reference.AssertSameBits(direct.Accumulated, accumulated, (e, d, r) =>
-                    $"{what}, accumulated: element {e}: direct {d}, got {r}"
-                );
-                Reference.AssertSameBits(direct.Overwritten, transposed, (e, d, r) =>
-                    $"{what}: element {e}: direct {d}, got {r}"
-                );
-                Reference.AssertClose(expected, C(transposed), 1e-4 * k, 1e-5, what);
-                Reference.AssertClose(
-                    [.. expected.Select(v => 7 - 0.25 * v)],
-                    C(accumulated),
-                    1e-4 * k,
-                    1e-5,
-                    $"{what}, accumulated"
-                );
-                for (int r = 0; r < batch * m; r++)
-                    foreach (int j in new[] { 0, n + 1, n + 2 })
-                        Assert.AreEqual(7f, transposed[r * ld + j], $"{what}: row {r}, column {j} outside C");
-            }
+            });
         }
         finally
         {

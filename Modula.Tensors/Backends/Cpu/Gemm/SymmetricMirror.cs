@@ -88,6 +88,14 @@ internal static unsafe class SymmetricMirror
             return;
         }
         Transpose8.Block(at, ld, turned, 8);
+        if (!Vector256.IsHardwareAccelerated)
+        {
+            // Without 256-bit vectors (SSE alone, ARM64) the 28 lanes right of the diagonal one by one.
+            for (int i = 0; i < 8; i++)
+            for (int j = i + 1; j < 8; j++)
+                at[i * ld + j] = turned[i * 8 + j];
+            return;
+        }
         for (int i = 0; i < 8; i++)
         {
             var right = Vector256.GreaterThan(Vector256<int>.Indices, Vector256.Create(i)).AsSingle();

@@ -7,16 +7,38 @@ namespace Modula.Tensors.Backends.Cpu.Gemm;
 /// <summary>
 /// An 8×8 float block transposed in AVX registers, for packing a column-major operand into the
 /// 256-bit tile's panels: unpacks interleave row pairs, shuffles gather 4-element column pieces
-/// within 128-bit lanes, and lane permutes join the halves, so element (i, j) ends at (j, i).
+/// within 128-bit lanes, and lane permutes join the halves, so element (i, j) ends at (j, i). Without AVX (SSE
+/// alone, ARM64) the block is four 4×4 blocks of <see cref="Transpose4"/> (<see cref="InFours"/>).
 /// </summary>
 internal static unsafe class Transpose8
 {
-    public static bool IsSupported => Avx.IsSupported;
+    public static bool IsSupported => Avx.IsSupported || Transpose4.IsSupported;
+
+    /// <summary>
+    /// True when <see cref="Block"/> transposes four 4×4 quarters in 128-bit registers: always where the CPU has no
+    /// AVX, and where tests ask for it. On SSE4.2 alone (a Zen 4 told to hide AVX) a 128 × 128 symmetric product's
+    /// mirror took 1.1–1.2 µs in such blocks against 5.5 element by element.
+    /// </summary>
+    internal static bool InFours
+    {
+        get => _inFours || !Avx.IsSupported;
+        set => _inFours = value;
+    }
+
+    private static bool _inFours;
 
     /// <summary>dst[j·dstStride + i] = src[i·srcStride + j] for i, j &lt; 8.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Block(float* src, nint srcStride, float* dst, nint dstStride)
     {
+        if (InFours)
+        {
+            Transpose4.Block(src, srcStride, dst, dstStride);
+            Transpose4.Block(src + 4, srcStride, dst + 4 * dstStride, dstStride);
+            Transpose4.Block(src + 4 * srcStride, srcStride, dst + 4, dstStride);
+            Transpose4.Block(src + 4 * srcStride + 4, srcStride, dst + 4 * dstStride + 4, dstStride);
+            return;
+        }
         var r0 = Avx.LoadVector256(src);
         var r1 = Avx.LoadVector256(src + srcStride);
         var r2 = Avx.LoadVector256(src + 2 * srcStride);
