@@ -136,11 +136,10 @@ public sealed class MatMulTests
     }
 
     /// <summary>
-    /// The packed kernel's edges: a last row tile shorter than 12 is computed over rows already
-    /// done (and must store only its own rows, once, also when accumulating and across depth
-    /// blocks and threads), and column-major B is packed in register transposes (in each form the CPU has, <see
-    /// cref="GemmKernelTests.EachTransposeForm"/>) plus a remainder of depths. Each shape is written twice into C: overwritten,
-    /// then accumulated with α.
+    /// The packed kernel's edges: a last row tile shorter than 12 is computed over rows already done (and must store
+    /// only its own rows, once, also when accumulating and across depth blocks and threads), and column-major B is
+    /// packed in register transposes (in each form the CPU has, <see cref="GemmKernelTests.EachTransposeForm"/>) plus
+    /// a remainder of depths. Each shape is written twice into C: overwritten, then accumulated with α.
     /// </summary>
     [TestMethod]
     [DataRow(13, 33, 17)]
