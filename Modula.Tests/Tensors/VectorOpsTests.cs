@@ -1,3 +1,4 @@
+using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.Arm;
 using System.Runtime.Intrinsics.X86;
@@ -39,7 +40,9 @@ public sealed class VectorOpsTests
     }
 
     // Random a, b, c, for which a fused and an unfused a·b + c differ in about two lanes of three, against float
-    // arithmetic lane by lane; MultiplyAddScalar, with its multiplier in every lane, must round as MultiplyAdd does.
+    // arithmetic lane by lane; MultiplyAddScalar, with its multiplier in every lane, and MultiplyAddSpread, with it in
+    // every lane of an aligned vector in memory (SSE alone reads it by an aligned load), must round as MultiplyAdd
+    // does.
     private static unsafe void AssertRounding<TVector, TOps>(bool fused)
         where TVector : struct
         where TOps : struct, IVectorOps<TVector>
@@ -50,7 +53,34 @@ public sealed class VectorOpsTests
             b = stackalloc float[lanes],
             c = stackalloc float[lanes],
             result = stackalloc float[lanes],
-            scalar = stackalloc float[lanes];
+            scalar = stackalloc float[lanes],
+            spreadResult = stackalloc float[lanes];
+        float* spread = (float*)NativeMemory.AlignedAlloc((nuint)(lanes * sizeof(float)), 64);
+        try
+        {
+            AssertEachVector<TVector, TOps>(fused, random, a, b, c, result, scalar, spread, spreadResult);
+        }
+        finally
+        {
+            NativeMemory.AlignedFree(spread);
+        }
+    }
+
+    private static unsafe void AssertEachVector<TVector, TOps>(
+        bool fused,
+        Random random,
+        float* a,
+        float* b,
+        float* c,
+        float* result,
+        float* scalar,
+        float* spread,
+        float* spreadResult
+    )
+        where TVector : struct
+        where TOps : struct, IVectorOps<TVector>
+    {
+        int lanes = TOps.Lanes;
         int differs = 0;
         for (int v = 0; v < Vectors; v++)
         {
@@ -63,6 +93,8 @@ public sealed class VectorOpsTests
             TOps.Store(TOps.MultiplyAdd(TOps.Load(a), TOps.Load(b), TOps.Load(c)), result);
             var multiplier = TOps.Broadcast(a[0]);
             TOps.Store(TOps.MultiplyAddScalar(TOps.Load(b), multiplier, TOps.Load(c)), scalar);
+            TOps.Store(multiplier, spread);
+            TOps.Store(TOps.MultiplyAddSpread(TOps.Load(b), spread, TOps.Load(c)), spreadResult);
             for (int i = 0; i < lanes; i++)
             {
                 float product = a[i] * b[i],
@@ -82,6 +114,12 @@ public sealed class VectorOpsTests
                     BitConverter.SingleToInt32Bits(expectedScalar),
                     BitConverter.SingleToInt32Bits(scalar[i]),
                     $"{typeof(TOps).Name}.MultiplyAddScalar({b[i]:R}, {a[0]:R}, {c[i]:R}) gave {scalar[i]:R}; "
+                        + $"seed {Seed}, vector {v}, lane {i}"
+                );
+                Assert.AreEqual(
+                    BitConverter.SingleToInt32Bits(expectedScalar),
+                    BitConverter.SingleToInt32Bits(spreadResult[i]),
+                    $"{typeof(TOps).Name}.MultiplyAddSpread({b[i]:R}, {a[0]:R}, {c[i]:R}) gave {spreadResult[i]:R}; "
                         + $"seed {Seed}, vector {v}, lane {i}"
                 );
             }

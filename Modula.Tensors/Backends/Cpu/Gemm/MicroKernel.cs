@@ -1,3 +1,5 @@
+using System.Runtime.CompilerServices;
+
 namespace Modula.Tensors.Backends.Cpu.Gemm;
 
 /// <summary>
@@ -133,9 +135,14 @@ internal unsafe interface IPanelA
 internal readonly unsafe struct PackedA<TKernel> : IPanelA
     where TKernel : struct, IMicroKernel
 {
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public float* Address(float* a, int i) => a + i * TKernel.ACopies;
 
-    public nint Step => TKernel.MR * TKernel.ACopies;
+    public nint Step
+    {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        get => TKernel.MR * TKernel.ACopies;
+    }
 
     public bool Spread => TKernel.ACopies > 1;
 }
@@ -143,9 +150,14 @@ internal readonly unsafe struct PackedA<TKernel> : IPanelA
 /// <summary>A read in place through its strides.</summary>
 internal readonly unsafe struct StridedA(nint rowStride, nint colStride) : IPanelA
 {
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public float* Address(float* a, int i) => a + i * rowStride;
 
-    public nint Step => colStride;
+    public nint Step
+    {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        get => colStride;
+    }
 
     public bool Spread => false;
 }

@@ -34,6 +34,11 @@ internal unsafe interface IVectorOps<TVector>
     /// cref="ScalarFrom"/>) plus <paramref name="addend"/>, fused where <see cref="MultiplyAdd"/> is.</summary>
     static abstract TVector MultiplyAddScalar(TVector vector, TVector scalar, TVector addend);
 
+    /// <summary><paramref name="vector"/> times the vector at <paramref name="spread"/> (one value in every lane, on a
+    /// 16-byte boundary: a spread panel's) plus <paramref name="addend"/>, with the load read by the multiply itself
+    /// where the CPU allows it.</summary>
+    static abstract TVector MultiplyAddSpread(TVector vector, float* spread, TVector addend);
+
     /// <summary>a·b + c, fused where the CPU has FMA (never a software-emulated fused add).</summary>
     static abstract TVector MultiplyAdd(TVector a, TVector b, TVector c);
 
@@ -81,6 +86,19 @@ internal readonly unsafe struct Ops128 : IVectorOps<Vector128<float>>
             : MultiplyAdd(scalar, vector, addend);
 
     /// <remarks>
+    /// SSE without AVX: <c>movaps</c> copies the vector and <c>mulps</c> multiplies it by the spread value in memory,
+    /// which legacy SSE can read only from an aligned load. From an unaligned one the JIT loaded the value into a
+    /// register, copied it and multiplied there: the same count of instructions, yet on Zen 4 (family 25, model 17)
+    /// the 6 × 8 tile over a spread A ran a 144 × 128 block of depth 1024 in 0.65 of the time the plain tile takes,
+    /// against 0.86 so (one thread, alternating in one process). The same bits: the product commutes.
+    /// </remarks>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector128<float> MultiplyAddSpread(Vector128<float> vector, float* spread, Vector128<float> addend) =>
+        Sse.IsSupported && !Avx.IsSupported
+            ? Sse.Add(addend, Sse.Multiply(vector, Sse.LoadAlignedVector128(spread)))
+            : MultiplyAdd(Load(spread), vector, addend);
+
+    /// <remarks>
     /// Without FMA, a multiply and then an add with the addend first. SSE's two-operand <c>addps</c> writes its first
     /// operand: from <c>MultiplyAddEstimate</c> (product first) the JIT added into the product's register and copied
     /// the sum back to the accumulator in three of every four depths of the 6 × 8 tile, twelve moves a depth; written
@@ -124,6 +142,10 @@ internal readonly unsafe struct Ops256 : IVectorOps<Vector256<float>>
     ) => MultiplyAdd(scalar, vector, addend);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<float> MultiplyAddSpread(Vector256<float> vector, float* spread, Vector256<float> addend) =>
+        MultiplyAdd(Load(spread), vector, addend);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vector256<float> MultiplyAdd(Vector256<float> a, Vector256<float> b, Vector256<float> c) =>
         Vector256.MultiplyAddEstimate(a, b, c);
 
@@ -157,6 +179,10 @@ internal readonly unsafe struct Ops512 : IVectorOps<Vector512<float>>
         Vector512<float> scalar,
         Vector512<float> addend
     ) => MultiplyAdd(scalar, vector, addend);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector512<float> MultiplyAddSpread(Vector512<float> vector, float* spread, Vector512<float> addend) =>
+        MultiplyAdd(Load(spread), vector, addend);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vector512<float> MultiplyAdd(Vector512<float> a, Vector512<float> b, Vector512<float> c) =>
