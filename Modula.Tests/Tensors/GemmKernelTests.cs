@@ -855,7 +855,7 @@ public sealed class GemmKernelTests
     /// Which products have columns enough for the spread tile, on any CPU: those whose parts have at least <see
     /// cref="Kernel128Spread.MinColumns"/> columns per row of A. A product wider than tall has its columns split over
     /// the threads, and a symmetric one computes half of them per row on average. The driver takes the tile for
-    /// those products exactly where <see cref="Kernel128Spread.IsChosen"/> (x86 without AVX, off AMD's cores).
+    /// those products exactly where <see cref="Kernel128Spread.IsChosen"/> (x86 without AVX).
     /// </summary>
     [TestMethod]
     public void TheSpreadTileTakesProductsWithColumnsEnoughPerPart()

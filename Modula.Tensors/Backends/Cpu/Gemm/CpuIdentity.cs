@@ -5,9 +5,8 @@ using System.Text;
 namespace Modula.Tensors.Backends.Cpu.Gemm;
 
 /// <summary>
-/// The x86 CPU's vendor and family, from CPUID, for the few tile choices measured to differ between vendors'
-/// cores (<see cref="PackedGemm.WideVectorsSplit"/>, <see cref="Kernel128Spread.IsChosen"/>). Both read as unknown
-/// (not AMD, family 0) on other architectures.
+/// The x86 CPU's vendor and family, from CPUID, for the tile choices measured to differ between vendors' cores
+/// (<see cref="PackedGemm.WideVectorsSplit"/>). Both read as unknown (not AMD, family 0) on other architectures.
 /// </summary>
 internal static class CpuIdentity
 {

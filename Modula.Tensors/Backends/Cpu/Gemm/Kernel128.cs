@@ -4,8 +4,8 @@ using System.Runtime.Intrinsics;
 namespace Modula.Tensors.Backends.Cpu.Gemm;
 
 /// <summary>
-/// The 128-bit tile (ARM64 AdvSimd; x86 with AVX but not AVX2, and without AVX on AMD's cores or where the spread
-/// tile does not take the product: <see cref="Kernel128Spread"/>): 6 rows × 8 columns of <c>Vector128</c>
+/// The 128-bit tile (ARM64 AdvSimd; x86 with AVX but not AVX2, and without AVX where the spread tile does not take
+/// the product: <see cref="Kernel128Spread"/>): 6 rows × 8 columns of <c>Vector128</c>
 /// (<see cref="Tile6x2{TVector, TOps}"/>); it fits SSE's 16 registers and leaves half of ARM64's
 /// 32 free.
 /// </summary>

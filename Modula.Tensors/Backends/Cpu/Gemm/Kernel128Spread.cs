@@ -13,18 +13,20 @@ namespace Modula.Tensors.Backends.Cpu.Gemm;
 internal readonly unsafe struct Kernel128Spread : IMicroKernel
 {
     /// <summary>
-    /// True on the CPUs this tile is for: x86 with SSE and without AVX, but not AMD's. Told to report no AVX, an Intel
-    /// Xeon (family 6, model 207) ran products 4–10 % faster with this tile (<see cref="MinColumns"/>), and AMD's
-    /// cores most of them slower. Alternating the two tiles in one process on Zen 4 (family 25, model 17; one thread
-    /// and two, two or three runs each), the plain tile took 0.74–0.98 of this one's time on 96 × 128 × 128, 128³,
-    /// 64 × 128 × 64, 768 × 128 × 128, 768 × 128 × 512, 256 × 512 × 256 and 1024³; 128 × 512 × 128 and 512³ were
-    /// mixed (0.71–1.01 and 0.87–1.02), and 768 × 512 × 128 alone went the other way (1.01–1.15). On Zen 5 (family
-    /// 26, model 2) the plain tile took 0.89–0.93 of this one's time on products 128 columns wide whose A it reads in
-    /// place, about as long at 256 columns, 1.02–1.04 at 512 or more and 1.08 on 512 × 128 × 768 with A transposed
-    /// (packed by either tile). Every figure is from a current core told to report no AVX: no CPU that lacks AVX
-    /// (AMD's K10 and Bobcat, Intel's older Atoms and Pentiums) has been timed, and those follow their vendor's rule.
+    /// True on the CPUs this tile is for: x86 with SSE and without AVX. Told to report no AVX, an Intel Xeon (family 6,
+    /// model 207) ran products 4–10 % faster with this tile (<see cref="MinColumns"/>), and so does AMD's Zen 4 now.
+    /// AMD's cores had taken the plain tile, on figures that two faults of this tile's code distorted: its loop, over
+    /// the packed A it always reads, called the panel's step getter (the JIT, out of inlining budget, spilled the
+    /// twelve accumulators around each call), and each spread value was loaded apart from its multiplies (<see
+    /// cref="IVectorOps{TVector}.MultiplyAddSpread"/>). With both mended, on Zen 4 (family 25, model 17; one thread and
+    /// two, alternating in one process) this tile took 0.91–0.94 of the plain tile's time on 768 × 128 × 128 (B
+    /// transposed or not), 0.93–0.95 on 128³ and 512 × 128 × 128, 0.82–0.85 on 768 × 512 × 128 (B transposed or not),
+    /// 0.86–0.92 on 128 × 512 × 768 (A transposed), 0.93–0.96 on 768 × 128 × 512 and 0.86–0.87 on 1024³; 128 × 128 ×
+    /// 768 with A transposed, which the plain tile reads in place, was even (0.99–1.04). Zen 5 has not been timed
+    /// since. Every figure is from a current core told to report no AVX: no CPU that lacks AVX (AMD's K10 and Bobcat,
+    /// Intel's older Atoms and Pentiums) has been timed.
     /// </summary>
-    public static bool IsChosen { get; } = Sse.IsSupported && !Avx.IsSupported && !CpuIdentity.IsAmd;
+    public static bool IsChosen { get; } = Sse.IsSupported && !Avx.IsSupported;
 
     /// <summary>True when the driver takes this tile for an m × n product on <paramref name="threads"/> threads:
     /// where <see cref="IsChosen"/>, for products with <see cref="HasColumnsEnough"/>.</summary>

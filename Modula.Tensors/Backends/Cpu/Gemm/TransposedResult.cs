@@ -8,8 +8,9 @@ namespace Modula.Tensors.Backends.Cpu.Gemm;
 /// in place. Transposed, B becomes the left operand read in place and A the right one, read a row at a time (packed,
 /// or in place where small). A linear layer's weight gradient dyᵀ·x for a wide output (the GPT's MLP, dy [768
 /// tokens, 512], x [768, 128]) is such a product: accumulated into C on two threads of a Zen 4 EPYC, transposes
-/// included, it took 3 % less time at 512 bits and AVX2, 12 % less at 128 bits with AVX and 9 % less at SSE4.2
-/// (whose transposes take 4 × 4 blocks of 128 bits, as on ARM64, where the route has not been timed).
+/// included, it took 3 % less time at 512 bits and AVX2, 12 % less at 128 bits with AVX, and 9 % less at SSE4.2 with
+/// the plain 128-bit tile, whose transposes there take 4 × 4 blocks of 128 bits, as on ARM64, where the route has not
+/// been timed. (x86 without AVX now takes the spread tile, which this route leaves alone: below.)
 /// </summary>
 /// <remarks>
 /// Each element of C is the same chain of multiply-adds, in the same depth order and in blocks of the same depth, as
