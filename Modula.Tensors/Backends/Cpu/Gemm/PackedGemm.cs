@@ -848,18 +848,46 @@ internal static unsafe class PackedGemm<TKernel>
     }
 
     // One MR-row panel for a spread tile: panel[(p·MR + i)·4 + lane] = A[i, p] in every lane (zero past row mr), a
-    // vector store per value; 128-bit vectors, the one spread tile's (Kernel128Spread).
+    // vector store per value; 128-bit vectors, the one spread tile's (Kernel128Spread). A whole panel is read four
+    // values a load (four depths of a row-major A, four rows of a column-major one) and each value spread by a shuffle
+    // of that vector: a 384 × 128 row-major A, half of the GPT's 768 × 128 × 128 on a thread, took 24 µs against 55
+    // spreading each value loaded alone (SSE4.2, Zen 4), about a tenth of the product.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void SpreadPanel(float* rows, int rs, int cs, int mr, int kc, float* panel)
     {
         System.Diagnostics.Debug.Assert(TKernel.ACopies == Vector128<float>.Count, "PackedGemm: spread A is 128-bit");
-        int mrFull = TKernel.MR;
-        for (int p = 0; p < kc; p++)
+        int mrFull = TKernel.MR,
+            depth = mrFull * TKernel.ACopies, // floats from one depth's values to the next's
+            p = 0;
+        if (mr == mrFull && cs == 1)
+            for (; p + 4 <= kc; p += 4)
+            for (int i = 0; i < mrFull; i++)
+                SpreadLanes(Vector128.Load(rows + i * rs + p), panel + (p * mrFull + i) * 4, depth);
+        else if (mr == mrFull && rs == 1)
+            for (; p < kc; p++)
+            {
+                int i = 0;
+                for (; i + 4 <= mrFull; i += 4)
+                    SpreadLanes(Vector128.Load(rows + i + p * cs), panel + (p * mrFull + i) * 4, 4);
+                for (; i < mrFull; i++)
+                    Vector128.Create(rows[i + p * cs]).Store(panel + (p * mrFull + i) * 4);
+            }
+        for (; p < kc; p++)
         for (int i = 0; i < mrFull; i++)
         {
             float value = i < mr ? rows[i * rs + p * cs] : 0f;
             Vector128.Create(value).Store(panel + (p * mrFull + i) * TKernel.ACopies);
         }
+    }
+
+    // Lane j of v, in every lane, at to + j·stride.
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void SpreadLanes(Vector128<float> v, float* to, int stride)
+    {
+        Vector128.Shuffle(v, Vector128.Create(0)).Store(to);
+        Vector128.Shuffle(v, Vector128.Create(1)).Store(to + stride);
+        Vector128.Shuffle(v, Vector128.Create(2)).Store(to + 2 * stride);
+        Vector128.Shuffle(v, Vector128.Create(3)).Store(to + 3 * stride);
     }
 
     /// <summary>Packs B[0..kc, 0..nc] into NR-column panels laid out k-major: panel[p·NR + j].</summary>
