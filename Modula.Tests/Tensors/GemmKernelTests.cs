@@ -868,7 +868,8 @@ public sealed class GemmKernelTests
             (64, 2 * least, 2, false, true, "wide, halves enough"),
             (64, 2 * least - 8, 2, false, false, "wide, halves too narrow"),
             (64, 2 * least - 8, 1, false, true, "wide, 1 thread"),
-            (128, 128, 1, true, false, "symmetric 128: 64 columns per row"),
+            (2 * least, 2 * least, 1, true, true, "symmetric, the least columns per row on average"),
+            (2 * least - 16, 2 * least - 16, 1, true, false, "symmetric, too few columns per row"),
             (256, 256, 2, true, true, "symmetric 256"),
         };
         foreach (var (m, n, threads, symmetric, enough, what) in cases)

@@ -37,7 +37,7 @@ internal readonly unsafe struct Kernel128Spread : IMicroKernel
     /// True when the parts of an m × n product on <paramref name="threads"/> threads have at least <see
     /// cref="MinColumns"/> columns per row of A, whatever the CPU. One wider than tall splits its columns over the
     /// threads, and each part packs all of A; a <paramref name="symmetric"/> one computes half its columns, on
-    /// average, per row (128³ symmetric ran 108–115 µs spread against 107–153 not, 96³ 50.1 against 47.6–55.1).
+    /// average, per row.
     /// </summary>
     internal static bool HasColumnsEnough(int m, int n, int threads, bool symmetric)
     {
@@ -50,12 +50,16 @@ internal readonly unsafe struct Kernel128Spread : IMicroKernel
 
     /// <summary>
     /// The fewest columns of a product this tile takes. Spreading A costs a 16-byte store per value where <see
-    /// cref="Kernel128"/> reads A where it lies, and saves a shuffle per value and panel of 8 columns. With AVX off
-    /// (Intel Xeon, family 6, model 207, one thread) it ran 64 × 128 × 64 in 38.9–40.4 µs against 43.0–43.3, 64 × 96 ×
-    /// 64 in 30.1–30.2 against 31.4–32.8, and 128³ in 158–161 against 165–170, but 64³ in 21.8–22.1 against
-    /// 21.0–21.7, 128 × 64 × 128 in 86 against 81 and 128 × 32 × 128 in 52–54 against 41–42.
+    /// cref="Kernel128"/> reads A where it lies, and saves a shuffle per value and panel of 8 columns. On Zen 4 told
+    /// to report no AVX (one thread, alternating in one process), this tile took 0.82–0.90 of the plain tile's time
+    /// from 64 columns up (64³, 64 × 64 × 32 with B transposed, 128 × 64 × 128, 65 × 65 × 128, 96 × 128 × 128) and
+    /// 0.93–0.96 on symmetric 128 × 128 products (64 columns a row on average), but 0.95–1.02 at 32 columns (64 × 32
+    /// × 64, 128 × 32 × 128). In the dualized step's profile at SSE4.2 its symmetric 128 × 128 products took 4–5 %
+    /// less time than with the plain tile. An Intel Xeon (family 6, model 207) had set the threshold at 96 columns
+    /// with both of the faults <see cref="IsChosen"/> names in this tile's code: then it ran 64³ in 21.8–22.1 µs
+    /// against 21.0–21.7, 128 × 64 × 128 in 86 against 81 and 128 × 32 × 128 in 52–54 against 41–42.
     /// </summary>
-    public const int MinColumns = 96;
+    public const int MinColumns = 64;
 
     public static int MR => Kernel128.MR;
     public static int NR => Kernel128.NR;
