@@ -301,10 +301,12 @@ internal static unsafe class Tile6x2<TVector, TOps>
     {
         if (panel.Spread)
         {
-            float* spread = panel.Address(a, i);
-            c0 = TOps.MultiplyAddSpread(b0, spread, c0);
+            // The address written out for each multiply rather than held in a local: the JIT then reads each value
+            // through the panel's register and a constant offset, where from a local it first formed the address
+            // with a separate lea, six a depth.
+            c0 = TOps.MultiplyAddSpread(b0, panel.Address(a, i), c0);
             if (!TColumns.Half)
-                c1 = TOps.MultiplyAddSpread(b1, spread, c1);
+                c1 = TOps.MultiplyAddSpread(b1, panel.Address(a, i), c1);
             return;
         }
         var ai = TOps.ScalarFrom(panel.Address(a, i));
