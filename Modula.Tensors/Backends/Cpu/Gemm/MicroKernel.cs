@@ -126,7 +126,9 @@ internal unsafe interface IPanelA
     nint Step { get; }
 
     /// <summary>True when <see cref="Address"/> holds the value in each of a vector's lanes: a tile loads it as a
-    /// vector rather than broadcasting one float.</summary>
+    /// vector rather than broadcasting one float. Such an address is always on a 16-byte boundary (the packing buffer
+    /// starts on a line, and panels, depths and rows lie whole vectors apart), which SSE's folded loads require (<see
+    /// cref="IVectorOps{TVector}.MultiplyAddSpread"/>).</summary>
     bool Spread { get; }
 }
 
@@ -144,7 +146,11 @@ internal readonly unsafe struct PackedA<TKernel> : IPanelA
         get => TKernel.MR * TKernel.ACopies;
     }
 
-    public bool Spread => TKernel.ACopies > 1;
+    public bool Spread
+    {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        get => TKernel.ACopies > 1;
+    }
 }
 
 /// <summary>A read in place through its strides.</summary>

@@ -856,21 +856,26 @@ internal static unsafe class PackedGemm<TKernel>
     private static void SpreadPanel(float* rows, int rs, int cs, int mr, int kc, float* panel)
     {
         System.Diagnostics.Debug.Assert(TKernel.ACopies == Vector128<float>.Count, "PackedGemm: spread A is 128-bit");
+        System.Diagnostics.Debug.Assert((nint)panel % 16 == 0, "PackedGemm: a spread panel starts on 16 bytes");
         int mrFull = TKernel.MR,
             depth = mrFull * TKernel.ACopies, // floats from one depth's values to the next's
             p = 0;
         if (mr == mrFull && cs == 1)
             for (; p + 4 <= kc; p += 4)
             for (int i = 0; i < mrFull; i++)
-                SpreadLanes(Vector128.Load(rows + i * rs + p), panel + (p * mrFull + i) * 4, depth);
+                SpreadLanes(Vector128.Load(rows + i * rs + p), panel + (p * mrFull + i) * TKernel.ACopies, depth);
         else if (mr == mrFull && rs == 1)
             for (; p < kc; p++)
             {
                 int i = 0;
                 for (; i + 4 <= mrFull; i += 4)
-                    SpreadLanes(Vector128.Load(rows + i + p * cs), panel + (p * mrFull + i) * 4, 4);
+                    SpreadLanes(
+                        Vector128.Load(rows + i + p * cs),
+                        panel + (p * mrFull + i) * TKernel.ACopies,
+                        TKernel.ACopies
+                    );
                 for (; i < mrFull; i++)
-                    Vector128.Create(rows[i + p * cs]).Store(panel + (p * mrFull + i) * 4);
+                    Vector128.Create(rows[i + p * cs]).Store(panel + (p * mrFull + i) * TKernel.ACopies);
             }
         for (; p < kc; p++)
         for (int i = 0; i < mrFull; i++)
