@@ -389,7 +389,7 @@ public sealed class GemmKernelTests
             var rng = new System.Random(seed);
             var a = Make(m, k, la, rng);
             // A symmetric product: B = Aᵀ read from A's own buffer (a Gram product).
-            var b = symmetric ? new MatrixRef<float>(a.Data, a.Offset, a.ColStride, a.RowStride) : Make(k, n, la, rng);
+            var b = symmetric ? a.Transposed() : Make(k, n, la, rng);
             var twelve = new float[m * n];
             var eight = new float[m * n];
             foreach (bool accumulate in new[] { false, true })
@@ -530,7 +530,7 @@ public sealed class GemmKernelTests
             int seed = HashCode.Combine(bits, tileRows, n, k, threads, accumulate) & 0xFFFF;
             var rng = new System.Random(seed);
             var x = Make(n, k, Layout.RowMajor, rng);
-            var xt = new MatrixRef<float>(x.Data, x.Offset, x.ColStride, x.RowStride);
+            var xt = x.Transposed();
             var start = Enumerable.Range(0, n * n).Select(_ => 0f).ToArray();
             for (int i = 0; i < n; i++)
             for (int j = 0; j <= i; j++)

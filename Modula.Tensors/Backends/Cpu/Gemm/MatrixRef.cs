@@ -9,4 +9,7 @@ internal readonly record struct MatrixRef<T>(T[] Data, int Offset, int RowStride
 
     /// <summary>The same matrix starting at row <paramref name="i"/>, column <paramref name="j"/>.</summary>
     public MatrixRef<T> At(int i, int j) => this with { Offset = Offset + i * RowStride + j * ColStride };
+
+    /// <summary>The same elements read as the transpose: element (i, j) of the result is (j, i) of this one.</summary>
+    public MatrixRef<T> Transposed() => this with { RowStride = ColStride, ColStride = RowStride };
 }

@@ -26,16 +26,9 @@ internal static class MatrixVector
             return TryColumn(a, b, c, m, k, accumulate, alpha);
         // A row times B is the column Bᵀ·Aᵀ.
         if (m == 1)
-            return TryColumn(Transpose(b), Transpose(a), Transpose(c), n, k, accumulate, alpha);
+            return TryColumn(b.Transposed(), a.Transposed(), c.Transposed(), n, k, accumulate, alpha);
         return false;
     }
-
-    private static MatrixRef<float> Transpose(MatrixRef<float> x) =>
-        x with
-        {
-            RowStride = x.ColStride,
-            ColStride = x.RowStride,
-        };
 
     /// <summary>c[i] (+)= α Σₚ A[i, p]·x[p] with x = B[·, 0] and c = C[·, 0].</summary>
     private static bool TryColumn(

@@ -70,9 +70,7 @@ internal static unsafe class TransposedResult
         var t = new MatrixRef<float>(data, CpuDevice.AlignedStart(data, sizeof(float)), stride, 1);
         if (accumulate)
             Transpose(c, t, m, n, threads);
-        var bt = new MatrixRef<float>(b.Data, b.Offset, b.ColStride, b.RowStride);
-        var at = new MatrixRef<float>(a.Data, a.Offset, a.ColStride, a.RowStride);
-        PackedGemm.Multiply(bt, at, t, n, m, k, accumulate, alpha, threads);
+        PackedGemm.Multiply(b.Transposed(), a.Transposed(), t, n, m, k, accumulate, alpha, threads);
         Transpose(t, c, n, m, threads);
     }
 
