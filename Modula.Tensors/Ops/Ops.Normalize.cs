@@ -8,7 +8,9 @@ public static partial class Ops
     // product of the last `trailingAxes` axes): what MeanSubtract and RMSDivide compute.
 
     /// <summary>y = x − mean(x) over the last <paramref name="trailingAxes"/> axes. It is its own gradient: dx = g −
-    /// mean(g).</summary>
+    /// mean(g). The mean is the sum's, corrected by the mean of the deviations from it: a row of one repeated value
+    /// centers to zeros exactly, on every device and vector width. A row of float32 subnormals keeps only the bits
+    /// that its mean, itself rounded to the subnormal spacing, leaves it.</summary>
     public static Tensor SubtractRowMean(Tensor x, int trailingAxes = 1)
     {
         int length = RowLength(nameof(SubtractRowMean), x, trailingAxes);
@@ -27,7 +29,8 @@ public static partial class Ops
     /// still gives y, with r = +∞, and then a gradient that is not finite); <paramref name="inverse"/> receives r,
     /// one per row,
     /// for <see cref="RmsNormalizeBackward"/>. With <paramref name="center"/>, x − mean(x) in place of x: layer
-    /// norm without affine parameters (<see cref="SubtractRowMean"/> then this) in one visit per row.
+    /// norm without affine parameters (<see cref="SubtractRowMean"/> then this) in one visit per row; a row of one
+    /// repeated value is then an all-zero row, NaN.
     /// </summary>
     public static Tensor RmsNormalize(Tensor x, int trailingAxes, out Tensor inverse, bool center = false)
     {

@@ -176,6 +176,57 @@ public sealed class RowNormalizeTests
         }
     }
 
+    /// <summary>
+    /// A row of one repeated value centers to zeros, exactly, whatever its length, value and the vector width: its
+    /// mean is the value itself (<c>RowMean</c> on the CPU). Then the centered normalization sees an all-zero row and
+    /// gives NaN, with an infinite inverse, as documented. With the sum's mean alone, 220 × 0.1f kept a residue that
+    /// normalized to −1 at 512 bits and +1 at 128, and 8 or 16 copies gave NaN.
+    /// </summary>
+    [TestMethod]
+    [DataRow(TestDevices.Cpu, DType.Float32)]
+    [DataRow(TestDevices.Cpu, DType.Float64)]
+    [DataRow(TestDevices.Simulator, DType.Float32)]
+    public void RowsOfOneRepeatedValueCenterToZeros(string deviceName, DType dtype)
+    {
+        var device = TestDevices.Get(deviceName);
+        using var scope = TensorScope.Begin();
+        double[] values = [0.1, -0.41421145, 1, 3.3e-3, 12345.678, 1e30, -7e-20];
+        int[] lengths = deviceName == TestDevices.Cpu ? [1, 2, 3, 5, 8, 16, 31, 33, 220, 257, 4099] : [3, 8, 220];
+        foreach (double value in values)
+        foreach (int length in lengths)
+        {
+            string what = $"{length} × {value:R} on {deviceName}/{dtype}";
+            var x = Reference.Make(Enumerable.Repeat(value, length).ToArray(), new Shape(1, length), dtype, device);
+            var centered = Reference.Read(Ops.SubtractRowMean(x, 1));
+            Assert.IsTrue(centered.All(v => v == 0), $"centered {what}: {centered.First(v => v != 0):R}");
+            var y = Reference.Read(Ops.RmsNormalize(x, 1, out var inverse, center: true));
+            Assert.IsTrue(y.All(double.IsNaN), $"normalized {what}: {y.First(v => !double.IsNaN(v)):R}");
+            Assert.IsTrue(double.IsPositiveInfinity(Reference.Read(inverse)[0]), $"inverse {what}");
+        }
+    }
+
+    /// <summary>
+    /// The centering mean of a long float32 row is within a unit in the last place of the float64 mean: the CPU
+    /// corrects the sum's mean by the mean of the deviations from it, where the sum alone rounds with the row's
+    /// length (a row of 1,000,003 values near 0.5 in float32 lanes).
+    /// </summary>
+    [TestMethod]
+    public void LongRowsCenterOnTheirMean()
+    {
+        const int Seed = 7,
+            Length = 1_000_003;
+        var random = new Random(Seed);
+        var x = Enumerable.Range(0, Length).Select(_ => (float)(0.5 + 1e-3 * (random.NextDouble() - 0.5))).ToArray();
+        double mean = x.Average(v => (double)v);
+        using var row = Tensor.FromArray<float>(x, new Shape(1, Length));
+        using var centered = Ops.SubtractRowMean(row, 1);
+        var y = centered.ToArray<float>();
+        // y = x − m exactly (x and m within a factor 2), so m = x₀ − y₀, and |m − mean| ≤ ulp(0.5) = 2⁻²⁴ allows
+        // the float32 rounding of the mean and no more.
+        double m = x[0] - (double)y[0];
+        Assert.IsTrue(Math.Abs(m - mean) <= Math.Pow(2, -24), $"seed {Seed}: mean {m:R} against {mean:R}");
+    }
+
     /// <summary>A float64 row of subnormals normalizes too, its inverse RMS past float64's range (+∞).</summary>
     [TestMethod]
     [DataRow(false)]

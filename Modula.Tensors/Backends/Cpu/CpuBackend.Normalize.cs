@@ -20,17 +20,12 @@ internal sealed partial class CpuBackend
         var (xs, ys) = (S(x), S(y));
         int xo = x.Offset,
             yo = y.Offset;
-        var n = T.CreateTruncating(length);
         CpuParallel.For(y.Size / length, (long)y.Size * 2, (start, end) =>
         {
             for (long r = start; r < end; r++)
             {
                 var row = xs.Span<T>().Slice(xo + (int)r * length, length);
-                TensorPrimitives.Subtract(
-                    row,
-                    TensorPrimitives.Sum<T>(row) / n,
-                    ys.Span<T>().Slice(yo + (int)r * length, length)
-                );
+                TensorPrimitives.Subtract(row, RowMean.Of<T>(row), ys.Span<T>().Slice(yo + (int)r * length, length));
             }
         });
     }
@@ -64,7 +59,7 @@ internal sealed partial class CpuBackend
                 var output = ys.Span<T>().Slice(yo + (int)r * length, length);
                 if (center)
                 {
-                    TensorPrimitives.Subtract(row, TensorPrimitives.Sum<T>(row) / n, output);
+                    TensorPrimitives.Subtract(row, RowMean.Of<T>(row), output);
                     row = output;
                 }
                 var squares = TensorPrimitives.SumOfSquares<T>(row);
@@ -141,7 +136,7 @@ internal sealed partial class CpuBackend
                     TensorPrimitives.MultiplyAdd(yr, -TensorPrimitives.Dot<T>(gr, yr) / n, gr, d); // g − y·mean(g⊙y)
                     TensorPrimitives.Multiply(d, rs.Span<T>()[ro + (int)r], d);
                     if (center)
-                        TensorPrimitives.Subtract(d, TensorPrimitives.Sum<T>(d) / n, d);
+                        TensorPrimitives.Subtract(d, RowMean.Of<T>(d), d);
                     if (scratch is not null)
                         TensorPrimitives.Add(output, d, output);
                 }

@@ -77,12 +77,26 @@ internal static partial class Kernels
         int t = Group.IdxX,
             at = Grid.IdxX * length;
         var partial = SharedMemory.Allocate<float>(RowGroupSize);
+        float mean = RowMean(partial, x, at, length);
+        for (int j = t; j < length; j += RowGroupSize)
+            y[at + j] = x[at + j] - mean;
+    }
+
+    /// <summary>
+    /// The mean of a row for centering it, as on the CPU (<c>RowMean</c>): the sum's mean m, corrected by the mean of
+    /// the deviations from it, so that a row of one repeated value has that value as its mean and centers to zeros.
+    /// </summary>
+    private static float RowMean(ArrayView<float> partial, ArrayView<float> x, int at, int length)
+    {
+        int t = Group.IdxX;
         float sum = 0f;
         for (int j = t; j < length; j += RowGroupSize)
             sum += x[at + j];
-        float mean = GroupSum(partial, sum) / length;
+        float mean = GroupSum(partial, sum) / length,
+            deviations = 0f;
         for (int j = t; j < length; j += RowGroupSize)
-            y[at + j] = x[at + j] - mean;
+            deviations += x[at + j] - mean;
+        return mean + GroupSum(partial, deviations) / length;
     }
 
     /// <summary>y = c·r along rows of <paramref name="length"/>, r = 1/√mean(c²) stored in inverse[row]; c = x, or
@@ -99,14 +113,7 @@ internal static partial class Kernels
             t = Group.IdxX,
             at = r * length;
         var partial = SharedMemory.Allocate<float>(RowGroupSize);
-        float mean = 0f;
-        if (center != 0)
-        {
-            float sum = 0f;
-            for (int j = t; j < length; j += RowGroupSize)
-                sum += x[at + j];
-            mean = GroupSum(partial, sum) / length;
-        }
+        float mean = center != 0 ? RowMean(partial, x, at, length) : 0f;
         float squares = 0f;
         for (int j = t; j < length; j += RowGroupSize)
         {
