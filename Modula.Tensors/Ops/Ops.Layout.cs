@@ -22,6 +22,13 @@ public static partial class Ops
     {
         Check.Compatible(nameof(CopyInto), source, destination);
         Check.NotBroadcast(nameof(CopyInto), destination);
+        if (
+            source.Shape != destination.Shape
+            && Shape.Broadcast(source.Shape, destination.Shape, nameof(CopyInto)) != destination.Shape
+        )
+            throw new ArgumentException(
+                $"CopyInto: source {source.Shape} does not broadcast to destination {destination.Shape}."
+            );
         using var expanded = source.Shape == destination.Shape ? null : source.Expand(destination.Shape);
         if (destination.Size == 0)
             return;
@@ -34,23 +41,26 @@ public static partial class Ops
     }
 
     /// <summary>Joins tensors along <paramref name="axis"/>; all other dimensions must match.</summary>
-    public static Tensor Concat(IReadOnlyList<Tensor> tensors, int axis)
+    public static Tensor Concat(IReadOnlyList<Tensor> tensors, int axis) => Join(tensors, axis, nameof(Concat));
+
+    // Concat, its errors naming op: Concat, or ConcatOrView where that copies.
+    private static Tensor Join(IReadOnlyList<Tensor> tensors, int axis, string op)
     {
         if (tensors.Count == 0)
-            throw new ArgumentException("Concat: no tensors given.");
+            throw new ArgumentException($"{op}: no tensors given.");
         var first = tensors[0];
-        Check.Alive(nameof(Concat), first);
-        int a = Shape.NormalizeAxis(axis, first.Shape, nameof(Concat));
+        Check.Alive(op, first);
+        int a = Shape.NormalizeAxis(axis, first.Shape, op);
         int total = 0;
         foreach (var t in tensors)
         {
-            Check.Compatible(nameof(Concat), first, t);
+            Check.Compatible(op, first, t);
             bool match = t.Rank == first.Rank;
             for (int i = 0; match && i < t.Rank; i++)
                 match = i == a || t.Shape[i] == first.Shape[i];
             if (!match)
                 throw new ArgumentException(
-                    $"Concat: shapes {string.Join(", ", tensors.Select(x => x.Shape))} differ outside axis {a}."
+                    $"{op}: shapes {string.Join(", ", tensors.Select(x => x.Shape))} differ outside axis {a}."
                 );
             total += t.Shape[a];
         }
@@ -93,7 +103,7 @@ public static partial class Ops
             next += t.Size;
         }
         if (!adjacent)
-            return Concat(tensors, 0);
+            return Join(tensors, 0, nameof(ConcatOrView));
         var dims = first.Shape.Dims.ToArray();
         dims[0] = tensors.Sum(t => t.Shape[0]);
         var shape = new Shape(dims);

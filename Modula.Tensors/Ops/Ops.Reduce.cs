@@ -27,7 +27,7 @@ public static partial class Ops
     /// </summary>
     public static Tensor Mean(Tensor x, int[]? axes = null, bool keepDim = false)
     {
-        using var sum = Sum(x, axes, keepDim);
+        using var sum = Reduce(x, axes, keepDim, new SumReduce(), nameof(Mean));
         if (sum.Size == 0)
             return Mul(sum, 1.0);
         int count = x.Size / sum.Size;

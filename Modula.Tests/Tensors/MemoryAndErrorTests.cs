@@ -266,7 +266,22 @@ public sealed class MemoryAndErrorTests
         using var s0 = Ops.Full(Shape.Scalar, 1);
         using var s1 = Ops.Full(Shape.Scalar, 2);
         var scalars = Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => Ops.ConcatOrView([s0, s1]));
-        StringAssert.Contains(scalars.Message, "Concat: axis 0 is out of range for shape [] (rank 0)");
+        StringAssert.Contains(scalars.Message, "ConcatOrView: axis 0 is out of range for shape [] (rank 0)");
+        // Errors name the op called, not the one it calls (a fuzzing run found Expand, Sum and Concat named).
+        using var twoByThree = Ops.Zeros(new Shape(2, 3));
+        using var twoByFour = Ops.Zeros(new Shape(2, 4));
+        var copy = Assert.ThrowsExactly<ArgumentException>(() => Ops.CopyInto(twoByFour, twoByThree));
+        StringAssert.Contains(copy.Message, "CopyInto: shapes [2, 4] and [2, 3] cannot be broadcast together");
+        using var oneByThree = Ops.Zeros(new Shape(1, 3));
+        var wider = Assert.ThrowsExactly<ArgumentException>(() => Ops.CopyInto(twoByThree, oneByThree));
+        StringAssert.Contains(wider.Message, "CopyInto: source [2, 3] does not broadcast to destination [1, 3]");
+        using (var ints = Ops.Zeros(new Shape(2), DType.Int32))
+        {
+            var mean = Assert.ThrowsExactly<ArgumentException>(() => Ops.Mean(ints).Dispose());
+            StringAssert.StartsWith(mean.Message, "Mean:");
+        }
+        var apart = Assert.ThrowsExactly<ArgumentException>(() => Ops.ConcatOrView([twoByThree, twoByFour]));
+        StringAssert.StartsWith(apart.Message, "ConcatOrView: shapes [2, 3], [2, 4] differ outside axis 0");
         // Every axis argument names the op and the shape (a fuzzing run found Sum's message naming neither).
         using var matrix = Ops.Zeros(new Shape(2, 3));
         (string Op, Action Call)[] badAxes =
