@@ -6,7 +6,7 @@ namespace Modula.Tensors.Primitives;
 
 /// <summary>
 /// Effectively computes the exact GELU <c>y[i] = x·Φ(x) = ½x(1 + erf(x/√2))</c> in one pass
-/// (float32 erf to 6e-7, float64 to 1e-14).
+/// (float32 erf to 6.7e-7, float64 to 1e-14).
 /// </summary>
 public readonly struct GeluErf : IUnaryOp, ILaneMap
 {

@@ -196,7 +196,8 @@ public readonly struct Cos : IUnaryOp
         where T : unmanaged, IFloatingPointIeee754<T> => TensorPrimitives.Cos(x, y);
 }
 
-/// <summary>Effectively computes <c>y[i] = erf x[i]</c> (float32: |error| ≤ 6e-7; float64: ≤ 1e-13).</summary>
+/// <summary>Effectively computes <c>y[i] = erf x[i]</c> (float32: |error| ≤ 6.7e-7, see <see
+/// cref="SpecialFunctions.ErfApprox(float)"/>; float64: ≤ 1e-13).</summary>
 public readonly struct Erf : IUnaryOp
 {
     /// <inheritdoc/>

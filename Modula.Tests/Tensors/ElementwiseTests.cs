@@ -156,9 +156,11 @@ public sealed class ElementwiseTests
     }
 
     /// <summary>
-    /// Float32 erf stays within the 6·10⁻⁷ its documentation gives, on a grid of step 10⁻³ over [−6, 6] (a fuzzing run
-    /// found 5.1·10⁻⁷ near 0, past the 1.5·10⁻⁷ once documented: that is the formula's error before float32
-    /// rounding, which the cancellation in 1 − poly·e^(−x²) near 0 magnifies).
+    /// Float32 erf stays within the 6.7·10⁻⁷ its documentation gives, on a grid of step 10⁻³ over [−6, 6] and of step
+    /// 10⁻⁵ over [−0.1, 0.1], where its largest errors lie, and at the worst floats an exhaustive search found (a fuzzing run found 5.1·10⁻⁷ near 0, past the 1.5·10⁻⁷
+    /// once documented: that is the formula's error before float32 rounding, which the cancellation in
+    /// 1 − poly·e^(−x²) near 0 magnifies; another found 6.05·10⁻⁷ at 128 bits without FMA, past the 6·10⁻⁷ then
+    /// documented).
     /// </summary>
     [TestMethod]
     [DataRow(TestDevices.Cpu)]
@@ -167,13 +169,20 @@ public sealed class ElementwiseTests
     public void Float32ErfStaysWithinItsDocumentedBound(string deviceName)
     {
         var device = TestDevices.Get(deviceName);
-        var grid = Enumerable.Range(-6000, 12001).Select(i => (double)(float)(i / 1000.0)).ToArray();
+        var grid = Enumerable
+            .Range(-6000, 12001)
+            .Select(i => i / 1000.0)
+            .Concat(Enumerable.Range(-10000, 20001).Select(i => i / 100000.0))
+            // The largest errors over every float with 0.002 ≤ |x| ≤ 0.3: without FMA, then with it.
+            .Concat([0.037966974, -0.037966974, 0.051386025, -0.051386025, 0.027956578880548477])
+            .Select(v => (double)(float)v)
+            .ToArray();
         using var x = Reference.Make(grid, new Shape(grid.Length), DType.Float32, device);
         using var y = Ops.Erf(x);
         var got = Reference.Read(y);
         int worst = Enumerable.Range(0, grid.Length).MaxBy(i => Math.Abs(got[i] - ReferenceErf(grid[i])));
         double error = Math.Abs(got[worst] - ReferenceErf(grid[worst]));
-        Assert.IsTrue(error <= 6e-7, $"erf({grid[worst]}) = {got[worst]} on {deviceName}: off by {error:E2}");
+        Assert.IsTrue(error <= 6.7e-7, $"erf({grid[worst]}) = {got[worst]} on {deviceName}: off by {error:E2}");
     }
 
     private static readonly (
