@@ -8,9 +8,10 @@ public static partial class Ops
     // product of the last `trailingAxes` axes): what MeanSubtract and RMSDivide compute.
 
     /// <summary>y = x − mean(x) over the last <paramref name="trailingAxes"/> axes. It is its own gradient: dx = g −
-    /// mean(g). The mean is the sum's, corrected by the mean of the deviations from it: a row of one repeated value
-    /// centers to zeros exactly, on every device and vector width. A row of float32 subnormals keeps only the bits
-    /// that its mean, itself rounded to the subnormal spacing, leaves it.</summary>
+    /// mean(g). The mean is exact for a row of one repeated value, which centers to zeros on every device and vector
+    /// width (the CPU sums a float32 row in float64; a float64 row, and every row on an accelerator, takes the sum's
+    /// mean corrected by the mean of the deviations from it, where that sum is finite). A row of float32 subnormals
+    /// keeps only the bits that its mean, itself rounded to the subnormal spacing, leaves it.</summary>
     public static Tensor SubtractRowMean(Tensor x, int trailingAxes = 1)
     {
         int length = RowLength(nameof(SubtractRowMean), x, trailingAxes);

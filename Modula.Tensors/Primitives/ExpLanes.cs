@@ -6,7 +6,8 @@ namespace Modula.Tensors.Primitives;
 
 /// <summary>
 /// e^x for x ≤ 0 in float32 lanes: the exponential of the erf approximation (<see cref="SpecialFunctions"/>) that the
-/// exact GELU and its gradient run on, of the tanh GELU's 1 ± tanh, and of the CPU's softmax rows. The runtime's
+/// exact GELU and its gradient run on, of the tanh GELU's 1 ± tanh and of tanh itself, and of the CPU's softmax rows.
+/// The runtime's
 /// <c>Vector.Exp</c> of floats works in float64, each vector widened to two and narrowed back: twice the lanes, and the
 /// conversions. With this one (and erf's multiply-adds fused where the CPU has FMA), the exact GELU over 196,608 floats
 /// took, forward and backward, on one core of a Zen 4 EPYC (family 25, model 17; the old and new code alternating in

@@ -54,8 +54,8 @@ public static class SpecialFunctions
     /// <see cref="ErfApprox(float)"/> lane by lane, also returning the e^(−v²) it is built on (the
     /// Gaussian a GELU gradient needs, so that gradient takes one exponential, not two). The exponential is
     /// <see cref="ExpLanes"/>'s, not the runtime's, and the multiply-adds are fused where the CPU has FMA, so lanes
-    /// may differ from the scalar form in their last bits; the bound is the same (largest error 5.2·10⁻⁷ with FMA,
-    /// 5.3·10⁻⁷ without, on the grid above).
+    /// may differ from the scalar form in their last bits; the bound is the same (largest error 5.8·10⁻⁷ with FMA,
+    /// 6.6·10⁻⁷ without, over every float with 0.002 ≤ |x| ≤ 0.3).
     /// </summary>
     public static Vector<float> ErfApprox(Vector<float> v, out Vector<float> gaussian)
     {

@@ -173,7 +173,8 @@ public sealed class ElementwiseTests
             .Range(-6000, 12001)
             .Select(i => i / 1000.0)
             .Concat(Enumerable.Range(-10000, 20001).Select(i => i / 100000.0))
-            // The largest errors over every float with 0.002 ≤ |x| ≤ 0.3: without FMA, then with it.
+            // The largest errors over every float with 0.002 ≤ |x| ≤ 0.3 (without FMA, then with it), and a fuzzing
+            // run's 6.05·10⁻⁷ at 128 bits.
             .Concat([0.037966974, -0.037966974, 0.051386025, -0.051386025, 0.027956578880548477])
             .Select(v => (double)(float)v)
             .ToArray();

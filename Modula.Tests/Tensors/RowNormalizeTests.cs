@@ -186,6 +186,7 @@ public sealed class RowNormalizeTests
     [DataRow(TestDevices.Cpu, DType.Float32)]
     [DataRow(TestDevices.Cpu, DType.Float64)]
     [DataRow(TestDevices.Simulator, DType.Float32)]
+    [DataRow(TestDevices.Cuda, DType.Float32)]
     public void RowsOfOneRepeatedValueCenterToZeros(string deviceName, DType dtype)
     {
         var device = TestDevices.Get(deviceName);
@@ -206,9 +207,34 @@ public sealed class RowNormalizeTests
     }
 
     /// <summary>
-    /// The centering mean of a long float32 row is within a unit in the last place of the float64 mean: the CPU
-    /// corrects the sum's mean by the mean of the deviations from it, where the sum alone rounds with the row's
-    /// length (a row of 1,000,003 values near 0.5 in float32 lanes).
+    /// A row holding an infinity centers as x − mean(x) does in IEEE arithmetic, on every device and in both dtypes:
+    /// its mean is ∞, the finite elements go to −∞ and the infinity to NaN. (The mean's correction by its deviations,
+    /// all NaN here, is skipped where the sum is not finite; it made the whole row NaN.)
+    /// </summary>
+    [TestMethod]
+    [DataRow(TestDevices.Cpu, DType.Float32)]
+    [DataRow(TestDevices.Cpu, DType.Float64)]
+    [DataRow(TestDevices.Simulator, DType.Float32)]
+    [DataRow(TestDevices.Cuda, DType.Float32)]
+    public void RowsHoldingAnInfinityCenterAsIeeeArithmeticDoes(string deviceName, DType dtype)
+    {
+        var device = TestDevices.Get(deviceName);
+        using var scope = TensorScope.Begin();
+        var x = Reference.Make([1, double.PositiveInfinity, 2], new Shape(1, 3), dtype, device);
+        var centered = Reference.Read(Ops.SubtractRowMean(x, 1));
+        string got = string.Join(", ", centered);
+        Assert.IsTrue(
+            double.IsNegativeInfinity(centered[0])
+                && double.IsNaN(centered[1])
+                && double.IsNegativeInfinity(centered[2]),
+            $"{deviceName}/{dtype}: [{got}]"
+        );
+    }
+
+    /// <summary>
+    /// The centering mean of a long float32 row is within a unit in the last place of the float64 mean: the CPU sums
+    /// a float32 row in float64, where a float32 sum rounds by an amount that grows with the row's length (a row of
+    /// 1,000,003 values near 0.5).
     /// </summary>
     [TestMethod]
     public void LongRowsCenterOnTheirMean()
@@ -221,8 +247,8 @@ public sealed class RowNormalizeTests
         using var row = Tensor.FromArray<float>(x, new Shape(1, Length));
         using var centered = Ops.SubtractRowMean(row, 1);
         var y = centered.ToArray<float>();
-        // y = x − m exactly (x and m within a factor 2), so m = x₀ − y₀, and |m − mean| ≤ ulp(0.5) = 2⁻²⁴ allows
-        // the float32 rounding of the mean and no more.
+        // y = x − m exactly (x and m within a factor 2), so m = x₀ − y₀; |m − mean| ≤ 2⁻²⁴, one unit in the last
+        // place of the mean, allows twice its float32 rounding (the float32 sum alone was off by 3.6·10⁻⁷).
         double m = x[0] - (double)y[0];
         Assert.IsTrue(Math.Abs(m - mean) <= Math.Pow(2, -24), $"seed {Seed}: mean {m:R} against {mean:R}");
     }

@@ -16,8 +16,10 @@ namespace Modula.Tensors.Backends.Cpu;
 /// centered normalization then scaled up to ±1 or left at zero (NaN) depending on the row's length, v and the width.
 /// In float64 the n floats sum exactly (their sum needs at most 24 + log₂ n bits), and the mean rounds back to v. A
 /// float64 row gets the correction instead: its deviations v − m are one multiple of v's unit in the last place, they
-/// sum without rounding, and m + (v − m) is v. On long rows either way also takes the sum's rounding, which grows with
-/// n, out of the mean. The float32 path costs one pass, as the plain sum did, at half the lanes.
+/// sum without rounding, and m + (v − m) is v, wherever the sum is finite (a row holding ±∞ or NaN, or summing past
+/// float64's range, keeps the sum's mean, and centers as x − mean(x) does in IEEE arithmetic). On long rows either way
+/// also takes the sum's rounding, which grows with n, out of the mean. The float32 path costs one pass, as the plain
+/// sum did, at half the lanes; the float64 path one more.
 /// </remarks>
 internal static class RowMean
 {
@@ -29,7 +31,8 @@ internal static class RowMean
             return T.CreateTruncating(SumInFloat64(MemoryMarshal.Cast<T, float>(row)) / row.Length);
         var n = T.CreateTruncating(row.Length);
         var first = TensorPrimitives.Sum(row) / n;
-        return first + SumOfDeviations(row, first) / n;
+        // A row holding ±∞ or NaN, or whose sum overflows, keeps the sum's mean: its deviations would be NaN.
+        return T.IsFinite(first) ? first + SumOfDeviations(row, first) / n : first;
     }
 
     // Σx of float32 values in float64 lanes, each vector widened to two: two chains of each, as a sum waits on the one

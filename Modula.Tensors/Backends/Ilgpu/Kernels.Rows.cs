@@ -83,8 +83,10 @@ internal static partial class Kernels
     }
 
     /// <summary>
-    /// The mean of a row for centering it, as on the CPU (<c>RowMean</c>): the sum's mean m, corrected by the mean of
-    /// the deviations from it, so that a row of one repeated value has that value as its mean and centers to zeros.
+    /// The mean of a row for centering it: the sum's mean m, corrected by the mean of the deviations from it (as the
+    /// CPU corrects a float64 row's; it sums a float32 row in float64), so that a row of one repeated value has that
+    /// value as its mean and centers to zeros. A row whose sum is not finite keeps m: its deviations would be NaN.
+    /// Every thread of the group sees the same m, so all take the same branch to the group's barriers.
     /// </summary>
     private static float RowMean(ArrayView<float> partial, ArrayView<float> x, int at, int length)
     {
@@ -92,8 +94,10 @@ internal static partial class Kernels
         float sum = 0f;
         for (int j = t; j < length; j += RowGroupSize)
             sum += x[at + j];
-        float mean = GroupSum(partial, sum) / length,
-            deviations = 0f;
+        float mean = GroupSum(partial, sum) / length;
+        if (!(MathF.Abs(mean) <= float.MaxValue)) // ±∞ or NaN
+            return mean;
+        float deviations = 0f;
         for (int j = t; j < length; j += RowGroupSize)
             deviations += x[at + j] - mean;
         return mean + GroupSum(partial, deviations) / length;
@@ -176,10 +180,19 @@ internal static partial class Kernels
             shift = 0f;
         if (center != 0)
         {
+            // The mean of d, corrected as RowMean corrects a row's, so that the fused gradient centers d on the mean
+            // the two-pass one (CenterRows) takes.
             float sum = 0f;
             for (int j = t; j < length; j += RowGroupSize)
                 sum += inv * (g[at + j] - y[at + j] * mean);
             shift = GroupSum(partial, sum) / length;
+            if (MathF.Abs(shift) <= float.MaxValue)
+            {
+                float deviations = 0f;
+                for (int j = t; j < length; j += RowGroupSize)
+                    deviations += inv * (g[at + j] - y[at + j] * mean) - shift;
+                shift += GroupSum(partial, deviations) / length;
+            }
         }
         for (int j = t; j < length; j += RowGroupSize)
         {
