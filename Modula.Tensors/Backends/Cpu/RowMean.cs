@@ -28,34 +28,11 @@ internal static class RowMean
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         if (typeof(T) == typeof(float))
-            return T.CreateTruncating(SumInFloat64(MemoryMarshal.Cast<T, float>(row)) / row.Length);
+            return T.CreateTruncating(WidenedSum.Of(MemoryMarshal.Cast<T, float>(row)) / row.Length);
         var n = T.CreateTruncating(row.Length);
         var first = TensorPrimitives.Sum(row) / n;
         // A row holding ±∞ or NaN, or whose sum overflows, keeps the sum's mean: its deviations would be NaN.
         return T.IsFinite(first) ? first + SumOfDeviations(row, first) / n : first;
-    }
-
-    // Σx of float32 values in float64 lanes, each vector widened to two: two chains of each, as a sum waits on the one
-    // before it.
-    private static double SumInFloat64(ReadOnlySpan<float> row)
-    {
-        int lanes = Vector<float>.Count,
-            i = 0;
-        ref float first = ref MemoryMarshal.GetReference(row);
-        Vector<double> s0 = Vector<double>.Zero,
-            s1 = Vector<double>.Zero,
-            s2 = Vector<double>.Zero,
-            s3 = Vector<double>.Zero;
-        for (; i <= row.Length - 2 * lanes; i += 2 * lanes)
-        {
-            Vector.Widen(Vector.LoadUnsafe(ref first, (nuint)i), out var x0, out var x1);
-            Vector.Widen(Vector.LoadUnsafe(ref first, (nuint)(i + lanes)), out var x2, out var x3);
-            (s0, s1, s2, s3) = (s0 + x0, s1 + x1, s2 + x2, s3 + x3);
-        }
-        double total = Vector.Sum((s0 + s1) + (s2 + s3));
-        for (; i < row.Length; i++)
-            total += row[i];
-        return total;
     }
 
     // Σ(x − m) in two chains of vectors.
