@@ -56,6 +56,11 @@ public abstract class Device : IDisposable
     /// <summary>The primitive ops. <see cref="Ops"/> calls each inside <see cref="Time(string)"/>.</summary>
     internal IBackend Backend => CoreBackend;
 
+    /// <summary>True when the per-matrix scales of <see cref="Ops.MatMulInto"/> and <see
+    /// cref="Ops.SymmetricPolynomial(Tensor, double, double, double, Tensor)"/> cost nothing here: they multiply each
+    /// product's α (the CPU) rather than taking a pass over the result afterwards.</summary>
+    public bool ScalesInsideProducts => Backend.ScalesProducts;
+
     /// <summary>The profiler timing this device's primitives, if one was started.</summary>
     internal OpProfiler? Profiler;
 

@@ -87,7 +87,22 @@ internal interface IBackend
     /// afterwards; with <see cref="MatMulTriangle.LowerA"/> or <see cref="MatMulTriangle.UpperA"/> the caller
     /// guarantees a's zeros, which a backend may skip.
     /// </summary>
-    void MatMul(Tensor a, Tensor b, Tensor c, bool accumulate, double alpha, bool symmetric, MatMulTriangle triangle);
+    /// <remarks><paramref name="scales"/>, only where <see cref="ScalesProducts"/>: one factor per matrix ([B],
+    /// contiguous, never with <paramref name="accumulate"/>), which multiplies that matrix's α.</remarks>
+    void MatMul(
+        Tensor a,
+        Tensor b,
+        Tensor c,
+        bool accumulate,
+        double alpha,
+        bool symmetric,
+        MatMulTriangle triangle,
+        Tensor? scales
+    );
+
+    /// <summary>True when <see cref="MatMul"/> and <see cref="SymmetricPolynomial"/> take per-matrix scales; for a
+    /// backend that does not, the caller scales each result in a pass of its own.</summary>
+    bool ScalesProducts { get; }
 
     /// <summary>
     /// h = a·I + b·R + c·R² for every n×n matrix R of <paramref name="r"/> [B, n, n], into <paramref name="h"/> of
@@ -98,7 +113,9 @@ internal interface IBackend
     /// CPU: to each product while it is in cache, rather than in a pass of its own). With c = 0 there is no
     /// product.
     /// </summary>
-    void SymmetricPolynomial(Tensor r, Tensor h, double a, double b, double c);
+    /// <remarks><paramref name="scales"/>, only where <see cref="ScalesProducts"/>: one factor per matrix ([B],
+    /// contiguous) that multiplies its polynomial's three coefficients.</remarks>
+    void SymmetricPolynomial(Tensor r, Tensor h, double a, double b, double c, Tensor? scales);
 
     /// <summary>
     /// y[i, :] = table[indices[i], :]; table [V, D] and y [n, D] contiguous, int indices [n]. CPU indices are

@@ -52,7 +52,16 @@ public static partial class Ops
                 if (direct is not null)
                 {
                     using (a.Device.Time(MatMulLabel, (a3, b3, direct)))
-                        a.Device.Backend.MatMul(a3, b3, direct, accumulate: false, alpha, symmetricResult, triangle);
+                        a.Device.Backend.MatMul(
+                            a3,
+                            b3,
+                            direct,
+                            accumulate: false,
+                            alpha,
+                            symmetricResult,
+                            triangle,
+                            null
+                        );
                     return y;
                 }
                 y.Dispose();
@@ -60,7 +69,7 @@ public static partial class Ops
             var c = Tensor.Empty(new Shape([batchShape.Size, m, n]), a.DType, a.Device);
             if (c.Size > 0)
                 using (a.Device.Time(MatMulLabel, (a3, b3, c)))
-                    a.Device.Backend.MatMul(a3, b3, c, accumulate: false, alpha, symmetricResult, triangle);
+                    a.Device.Backend.MatMul(a3, b3, c, accumulate: false, alpha, symmetricResult, triangle, null);
             using (c)
                 return c.Reshape(shape.Dims.ToArray());
         }
@@ -75,7 +84,10 @@ public static partial class Ops
     /// <paramref name="symmetricResult"/> is <see cref="MatMul"/>'s, and when accumulating it also states that
     /// <paramref name="c"/> is symmetric before, so that the sum is too: a backend may compute one triangle of the
     /// sum and mirror it into the other. <paramref name="triangle"/> is <see cref="MatMul"/>'s; a lower result
-    /// (<see cref="MatMulTriangle.LowerResult"/>) cannot be accumulated.
+    /// (<see cref="MatMulTriangle.LowerResult"/>) cannot be accumulated. <paramref name="scales"/>, when given, holds
+    /// one factor per matrix of the product (as many elements as the batch has matrices, say [..., 1, 1]; contiguous,
+    /// of a's dtype and device): each matrix is then <c>α·scale·op(a)·op(b)</c>, scaled inside the product where the
+    /// backend can (the CPU) rather than in a pass over <paramref name="c"/>. It cannot be accumulated.
     /// </summary>
     public static void MatMulInto(
         Tensor a,
@@ -86,7 +98,8 @@ public static partial class Ops
         bool transposeB = false,
         double alpha = 1,
         bool symmetricResult = false,
-        MatMulTriangle triangle = MatMulTriangle.None
+        MatMulTriangle triangle = MatMulTriangle.None,
+        Tensor? scales = null
     )
     {
         if (accumulate && triangle == MatMulTriangle.LowerResult)
@@ -111,22 +124,30 @@ public static partial class Ops
             if (c.Size == 0)
                 return;
             Check.NotBroadcast(nameof(MatMulInto), c);
+            using var perMatrix = MatrixScales(nameof(MatMulInto), scales, a, batchShape.Size, accumulate);
+            // A backend that cannot scale inside its product gets none: the product is scaled in a pass after it.
+            var fused = a.Device.ScalesInsideProducts ? perMatrix : null;
             // A product written over one of its factors would read rows it has already overwritten: such a c
-            // receives the product through a separate tensor.
+            // receives the product through a separate tensor, as does one a pass must scale but cannot write.
             bool overwritesFactor = Aliasing.Overlap(c, a3) || Aliasing.Overlap(c, b3);
+            bool scaledAfter = perMatrix is not null && fused is null;
             using var direct =
-                !overwritesFactor && (c.Strides[^1] == 1 || n == 1)
+                !overwritesFactor && (c.Strides[^1] == 1 || n == 1) && (!scaledAfter || c.IsContiguous)
                     ? HeadSplitLayouts.BatchView(c, batchShape, m, n)
                     : null;
             if (direct is not null)
             {
                 using (a.Device.Time(MatMulLabel, (a3, b3, direct)))
-                    a.Device.Backend.MatMul(a3, b3, direct, accumulate, alpha, symmetricResult, triangle);
+                    a.Device.Backend.MatMul(a3, b3, direct, accumulate, alpha, symmetricResult, triangle, fused);
+                if (scaledAfter)
+                    ScaleEachMatrix(direct, perMatrix!);
                 return;
             }
             using var product = Tensor.Empty(new Shape([batchShape.Size, m, n]), a.DType, a.Device);
             using (a.Device.Time(MatMulLabel, (a3, b3, product)))
-                a.Device.Backend.MatMul(a3, b3, product, accumulate: false, alpha, symmetricResult, triangle);
+                a.Device.Backend.MatMul(a3, b3, product, accumulate: false, alpha, symmetricResult, triangle, fused);
+            if (scaledAfter)
+                ScaleEachMatrix(product, perMatrix!);
             using var shaped = product.View(shape.Dims.ToArray());
             using var sum = accumulate ? Add(c, shaped) : null;
             CopyInto(sum ?? shaped, c);
@@ -149,7 +170,16 @@ public static partial class Ops
     /// using var h = Ops.SymmetricPolynomial(r, 3.4445, -4.7750, 2.0315);
     /// var next = Ops.MatMul(x, h);
     /// </code></example>
-    public static Tensor SymmetricPolynomial(Tensor r, double a, double b, double c)
+    public static Tensor SymmetricPolynomial(Tensor r, double a, double b, double c) =>
+        SymmetricPolynomial(r, a, b, c, scales: null);
+
+    /// <summary>
+    /// <see cref="SymmetricPolynomial(Tensor, double, double, double)"/> with each matrix's polynomial times its own
+    /// factor of <paramref name="scales"/> (one per matrix of r, say [..., 1, 1]; contiguous, of r's dtype and
+    /// device; null for none): the coefficients scaled, s·a·I + s·b·R + s·c·R², where the backend can (the CPU).
+    /// A Newton–Schulz step whose polynomial carries the input's 1/‖M‖ needs no pass rescaling M.
+    /// </summary>
+    public static Tensor SymmetricPolynomial(Tensor r, double a, double b, double c, Tensor? scales)
     {
         const string op = nameof(SymmetricPolynomial);
         Check.Float(op, r);
@@ -158,18 +188,23 @@ public static partial class Ops
             throw new ArgumentException($"{op}: needs square matrices [..., n, n], got {r.Shape}.");
         if (!double.IsFinite(a) || !double.IsFinite(b) || !double.IsFinite(c))
             throw new ArgumentException($"{op}: coefficients must be finite, got a = {a}, b = {b}, c = {c}.");
+        int n = r.Shape[-1],
+            count = new Shape(r.Shape.Dims[..^2]).Size;
+        using var perMatrix = MatrixScales(op, scales, r, count, accumulate: false);
         bool padded = PaddedRows.Has(r);
         var h = padded ? Tensor.EmptyMatrices(r.Shape, r.DType, r.Device) : Tensor.Empty(r.Shape, r.DType, r.Device);
         if (h.Size == 0)
             return h;
         try
         {
-            int n = r.Shape[-1];
             using var dense = r.IsContiguous || padded ? null : Contiguous(r);
-            using var batched = (dense ?? r).View(h.Size / (n * n), n, n);
-            using var into = h.View(h.Size / (n * n), n, n);
+            using var batched = (dense ?? r).View(count, n, n);
+            using var into = h.View(count, n, n);
+            var fused = r.Device.ScalesInsideProducts ? perMatrix : null;
             using (r.Device.Time(PolynomialLabel, (batched, c)))
-                r.Device.Backend.SymmetricPolynomial(batched, into, a, b, c);
+                r.Device.Backend.SymmetricPolynomial(batched, into, a, b, c, fused);
+            if (perMatrix is not null && fused is null)
+                ScaleEachMatrix(into, perMatrix);
             return h;
         }
         catch
@@ -177,6 +212,37 @@ public static partial class Ops
             h.Dispose();
             throw;
         }
+    }
+
+    // The per-matrix factors of a product or polynomial as a [count] view, checked; null for none.
+    private static Tensor? MatrixScales(string op, Tensor? scales, Tensor like, int count, bool accumulate)
+    {
+        if (scales is null)
+            return null;
+        Check.Compatible(op, like, scales);
+        if (accumulate)
+            throw new ArgumentException($"{op}: per-matrix scales cannot be accumulated.", nameof(scales));
+        if (scales.Size != count || !scales.IsContiguous)
+            throw new ArgumentException(
+                $"{op}: scales needs one factor per matrix, {count} contiguous elements, got {scales.Shape}"
+                    + $"{(scales.IsContiguous ? "" : " (not contiguous)")}.",
+                nameof(scales)
+            );
+        return scales.View(count);
+    }
+
+    // Each matrix of a [count, m, n] tensor times its factor, in place: for a backend that does not scale inside its
+    // products. The matrices' rows may be padded; the factors are broadcast along them.
+    private static void ScaleEachMatrix(Tensor matrices, Tensor scales)
+    {
+        using var factors = scales.View(scales.Size, 1, 1);
+        if (matrices.IsContiguous)
+        {
+            Zip(matrices, factors, new Primitives.Mul(), into: matrices);
+            return;
+        }
+        using var scaled = Mul(matrices, factors);
+        CopyInto(scaled, matrices);
     }
 
     /// <summary>The shape [..., M, N] of <c>op(a)·op(b)</c>; throws naming both shapes when they do not

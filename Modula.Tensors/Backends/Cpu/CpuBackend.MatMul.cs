@@ -13,7 +13,8 @@ internal sealed partial class CpuBackend
         bool accumulate,
         double alpha,
         bool symmetric,
-        MatMulTriangle triangle
+        MatMulTriangle triangle,
+        Tensor? scales
     )
     {
         int batch = MatMulBatch.Count(c),
@@ -32,7 +33,7 @@ internal sealed partial class CpuBackend
                     n,
                     k,
                     accumulate,
-                    alpha
+                    alpha * Scale(scales, i)
                 );
             if (triangle == MatMulTriangle.LowerResult)
                 for (int i = 0; i < batch; i++)
@@ -48,7 +49,7 @@ internal sealed partial class CpuBackend
         bool lower = triangle == MatMulTriangle.LowerResult;
         var (af, bf, cf) = ((float[])S(a).Array, (float[])S(b).Array, (float[])S(c).Array);
         EachProduct(batch, 2L * m * n * k, (i, threads) =>
-            Product(Matrix(af, a, i), Matrix(bf, b, i), Matrix(cf, c, i), threads)
+            Product(Matrix(af, a, i), Matrix(bf, b, i), Matrix(cf, c, i), i, threads)
         );
 
         // A Gram product (B is A's transpose in the same memory, as in Newton–Schulz's MᵀM) is
@@ -56,7 +57,7 @@ internal sealed partial class CpuBackend
         // a C of unknown symmetry, a Gram product's sum may not be.) A lower result is the lower triangle
         // of a symmetric product's, without its mirror, and zeros above. A triangular A's product is
         // computed whole, less the triangle's zeros, even when it is a Gram product.
-        void Product(MatrixRef<float> ma, MatrixRef<float> mb, MatrixRef<float> mc, int threads)
+        void Product(MatrixRef<float> ma, MatrixRef<float> mb, MatrixRef<float> mc, int i, int threads)
         {
             bool gram = triangleA == TriangularA.None && !accumulate && PackedGemm.IsGram(ma, mb, m, n);
             PackedGemm.Multiply(
@@ -67,7 +68,7 @@ internal sealed partial class CpuBackend
                 n,
                 k,
                 accumulate,
-                (float)alpha,
+                (float)(alpha * Scale(scales, i)),
                 threads,
                 symmetric: lower || symmetric || gram,
                 mirror: !lower,
@@ -96,7 +97,19 @@ internal sealed partial class CpuBackend
         }
     }
 
-    public void SymmetricPolynomial(Tensor r, Tensor h, double a, double b, double c)
+    /// <summary>Per-matrix scales: the CPU multiplies each matrix's α (or coefficients) by its factor.</summary>
+    public bool ScalesProducts => true;
+
+    // Matrix i's factor of per-matrix scales ([B], contiguous, float32 or float64), 1 without them.
+    private static double Scale(Tensor? scales, int i)
+    {
+        if (scales is null)
+            return 1;
+        int at = S(scales).Start + scales.Offset + i;
+        return scales.DType == DType.Float64 ? ((double[])S(scales).Array)[at] : ((float[])S(scales).Array)[at];
+    }
+
+    public void SymmetricPolynomial(Tensor r, Tensor h, double a, double b, double c, Tensor? scales)
     {
         int n = h.Shape[-1],
             batch = n == 0 ? 0 : h.Size / (n * n);
@@ -106,9 +119,10 @@ internal sealed partial class CpuBackend
             for (int i = 0; i < batch; i++)
             {
                 var (ri, hi) = (Matrix(rd, r, i), Matrix(hd, h, i));
-                LinearPart(ri, hi, n, a, b);
+                double s = Scale(scales, i);
+                LinearPart(ri, hi, n, s * a, s * b);
                 if (c != 0)
-                    ReferenceGemm.Multiply(ri, ri, hi, n, n, n, accumulate: true, c);
+                    ReferenceGemm.Multiply(ri, ri, hi, n, n, n, accumulate: true, s * c);
             }
             return;
         }
@@ -121,9 +135,10 @@ internal sealed partial class CpuBackend
             // upper triangle the sums already done in the lower. With R exactly symmetric, as the op requires, the
             // upper triangle gets the bits that whole-matrix pass gave it.
             var (ri, hi) = (Matrix(rf, r, i), Matrix(hf, h, i));
+            double s = Scale(scales, i);
             if (c == 0)
             {
-                LinearPart(ri, hi, n, a, b);
+                LinearPart(ri, hi, n, s * a, s * b);
                 return;
             }
             PackedGemm.Multiply(
@@ -134,12 +149,12 @@ internal sealed partial class CpuBackend
                 n,
                 n,
                 accumulate: false,
-                (float)c,
+                (float)(s * c),
                 threads,
                 symmetric: true,
                 mirror: false
             );
-            LinearPart(ri, hi, n, a, b, accumulate: true, lowerOnly: true);
+            LinearPart(ri, hi, n, s * a, s * b, accumulate: true, lowerOnly: true);
             SymmetricMirror.Complete(hi, n);
         });
     }

@@ -364,6 +364,9 @@ internal sealed partial class IlgpuBackend : IBackend
             Acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, GemmArgs>(GemmKernel.Run)
         );
 
+    // The tiled kernel takes one α for all its matrices: per-matrix scales are a pass after the product (Ops runs it).
+    public bool ScalesProducts => false;
+
     // A symmetric product is computed whole: the tiled kernel has no triangle mode.
     // The whole product, whatever the triangle: a lower result's elements above the diagonal are stored as zeros, and
     // a triangular a's zeros are multiplied as any other element.
@@ -374,9 +377,12 @@ internal sealed partial class IlgpuBackend : IBackend
         bool accumulate,
         double alpha,
         bool symmetric,
-        MatMulTriangle triangle
+        MatMulTriangle triangle,
+        Tensor? scales
     )
     {
+        if (scales is not null)
+            throw new NotSupportedException("IlgpuBackend.MatMul: per-matrix scales (see ScalesProducts).");
         int batch = MatMulBatch.Count(c),
             m = c.Shape[-2],
             n = c.Shape[-1],
@@ -468,15 +474,19 @@ internal sealed partial class IlgpuBackend : IBackend
     }
 
     // The linear part as a kernel, then R² added by the product (computed whole: see MatMul).
-    public void SymmetricPolynomial(Tensor r, Tensor h, double a, double b, double c)
+    public void SymmetricPolynomial(Tensor r, Tensor h, double a, double b, double c, Tensor? scales)
     {
+        if (scales is not null)
+            throw new NotSupportedException(
+                "IlgpuBackend.SymmetricPolynomial: per-matrix scales (see ScalesProducts)."
+            );
         Launch("scaled-plus-identity", typeof(float), () =>
             Acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, int, float, float>(
                 Kernels.ScaledPlusIdentity
             )
         )(h.Size, Dense<float>(r), Dense<float>(h), h.Shape[-1], (float)a, (float)b);
         if (c != 0)
-            MatMul(r, r, h, accumulate: true, c, symmetric: true, MatMulTriangle.None);
+            MatMul(r, r, h, accumulate: true, c, symmetric: true, MatMulTriangle.None, scales: null);
     }
 
     public void GatherRows(Tensor table, Tensor indices, Tensor y)
