@@ -78,20 +78,38 @@ public abstract partial class MatrixAtom
     )
     {
         var groups = new[] { tall, wide }.Where(members => members.Length > 0).ToArray();
-        var stacks = new List<Tensor>();
-        Tensor[] orthogonal = [];
+        var owned = new List<Tensor?>();
         try
         {
-            foreach (var members in groups)
-                stacks.Add(Stack(atoms, gradient, members));
-            orthogonal = Orthogonalize.ApplyEach(stacks, method);
+            var stacks = new Tensor[groups.Length];
+            var targets = new Tensor?[groups.Length];
+            var into = new Tensor[groups.Length];
+            var direct = new bool[groups.Length];
             for (int k = 0; k < groups.Length; k++)
-                WriteScaled(atoms, orthogonal[k], groups[k], scalars, output, transpose: false);
+            {
+                owned.Add(stacks[k] = Stack(atoms, gradient, groups[k]));
+                owned.Add(targets[k] = MatrixTargets(atoms, groups[k], scalars));
+                var view = targets[k] is null ? null : output.Group(groups[k]);
+                direct[k] = view is not null;
+                owned.Add(into[k] = view ?? Tensor.Empty(stacks[k].Shape, stacks[k].DType, stacks[k].Device));
+            }
+            Orthogonalize.ApplyEach(stacks, method, targets, into);
+            for (int k = 0; k < groups.Length; k++)
+                if (!direct[k])
+                    WriteScaled(
+                        atoms,
+                        into[k],
+                        groups[k],
+                        scalars,
+                        output,
+                        transpose: false,
+                        scaled: targets[k] is not null
+                    );
         }
         finally
         {
-            foreach (var t in stacks.Concat(orthogonal))
-                t.Dispose();
+            foreach (var t in owned)
+                t?.Dispose();
         }
     }
 
@@ -113,13 +131,31 @@ public abstract partial class MatrixAtom
             tallPart is null ? null
             : widePart is null ? null
             : Ops.Concat([tallPart, widePart], 0);
-        using var orthogonal = Orthogonalize.Apply(stacked ?? tallPart ?? widePart!, method);
+        var input = stacked ?? tallPart ?? widePart!;
+        // Each matrix's target rides in the last product; one batch of tall members is then written in place.
+        using var targets = MatrixTargets(atoms, [.. tall, .. wide], scalars);
+        using var into = targets is not null && wide.Length == 0 ? output.Group(tall) : null;
+        if (into is not null)
+        {
+            Orthogonalize.ApplyEach([input], method, [targets], [into]);
+            return;
+        }
+        using var orthogonal = Orthogonalize.Apply(input, method, steps: null, targets);
+        bool scaled = targets is not null;
         int tallSlices = tall.Sum(i => ((MatrixAtom)atoms[i].Atom).Slices);
         using (var ofTall = orthogonal.Slice(0, 0, tallSlices))
-            WriteScaled(atoms, ofTall, tall, scalars, output, transpose: false);
+            WriteScaled(atoms, ofTall, tall, scalars, output, transpose: false, scaled);
         using (var ofWide = orthogonal.Slice(0, tallSlices, orthogonal.Shape[0] - tallSlices))
-            WriteScaled(atoms, ofWide, wide, scalars, output, transpose: true);
+            WriteScaled(atoms, ofWide, wide, scalars, output, transpose: true, scaled);
     }
+
+    /// <summary>The members' targets, one per matrix, as a view of the uploaded scalars ([count, 1, 1]) when every
+    /// member is a single matrix and they were uploaded in this order; else null.</summary>
+    private static Tensor? MatrixTargets(
+        IReadOnlyList<(string Path, Atom Atom)> atoms,
+        int[] members,
+        GroupScalars scalars
+    ) => members.All(i => ((MatrixAtom)atoms[i].Atom).Slices == 1) ? scalars.For(members) : null;
 
     /// <summary>The members' gradient slices stacked [Σ S, out, in]: a view when they lie back to back.</summary>
     private static Tensor Stack(IReadOnlyList<(string Path, Atom Atom)> atoms, Weights gradient, int[] members)
@@ -137,9 +173,9 @@ public abstract partial class MatrixAtom
     }
 
     /// <summary>
-    /// Writes target·slices (transposed back for wide atoms) into the members' tensors of <paramref name="output"/>:
-    /// one broadcast multiply into the group's view when the output is packed and the members are single matrices
-    /// lying back to back, else one pass per member.
+    /// Writes target·slices (transposed back for wide atoms; the slices themselves when already <paramref
+    /// name="scaled"/>) into the members' tensors of <paramref name="output"/>: one pass into the group's view when the
+    /// output is packed and the members are single matrices lying back to back, else one pass per member.
     /// </summary>
     private static void WriteScaled(
         IReadOnlyList<(string Path, Atom Atom)> atoms,
@@ -147,7 +183,8 @@ public abstract partial class MatrixAtom
         int[] members,
         GroupScalars scalars,
         Weights output,
-        bool transpose
+        bool transpose,
+        bool scaled
     )
     {
         if (members.Length == 0)
@@ -155,19 +192,26 @@ public abstract partial class MatrixAtom
         using var oriented = transpose ? slices.Transpose() : null;
         var source = oriented ?? slices;
         using (var into = members.All(i => ((MatrixAtom)atoms[i].Atom).Slices == 1) ? output.Group(members) : null)
+        {
+            if (into is not null && scaled)
+            {
+                Ops.CopyInto(source, into);
+                return;
+            }
             if (into is not null && scalars.For(members) is { } factors)
                 using (factors)
                 {
                     Ops.Zip(source, factors, new Tensors.Primitives.Mul(), into: into);
                     return;
                 }
+        }
         int offset = 0;
         foreach (int i in members)
         {
             var atom = (MatrixAtom)atoms[i].Atom;
             using var own = source.Slice(0, offset, atom.Slices);
-            using var scaled = Ops.Mul(own, scalars.Target(i));
-            using var laid = atom.FromSlices(scaled);
+            using var times = scaled ? null : Ops.Mul(own, scalars.Target(i));
+            using var laid = atom.FromSlices(times ?? own);
             Ops.CopyInto(laid, output[i]);
             offset += atom.Slices;
         }

@@ -17,6 +17,18 @@ internal static class Norms
     /// </summary>
     public static Tensor L2(Tensor x, int[] axes) => Ops.Norm(x, axes, keepDim: true);
 
+    /// <summary>target / max(denominator, 1e-30): the factor <see cref="ScaleSafely(Tensor, Tensor, double)"/>
+    /// multiplies by.</summary>
+    public static Tensor SafeReciprocal(Tensor denominator, double target) =>
+        Ops.Map(denominator, new FlooredReciprocal(target, Tiny));
+
+    /// <summary>1 / (denominator + shift), Muon's guard against a zero norm.</summary>
+    public static Tensor ShiftedReciprocal(Tensor denominator, double shift)
+    {
+        using var shifted = Ops.Add(denominator, shift);
+        return Ops.Reciprocal(shifted);
+    }
+
     /// <summary>x / max(denominator, 1e-30) with broadcasting: zero numerators over zero denominators give 0.</summary>
     public static Tensor DivideSafely(Tensor x, Tensor denominator) => ScaleSafely(x, denominator, 1);
 
@@ -26,7 +38,7 @@ internal static class Norms
     /// </summary>
     public static Tensor ScaleSafely(Tensor x, Tensor denominator, double target)
     {
-        using var factor = Ops.Map(denominator, new FlooredReciprocal(target, Tiny));
+        using var factor = SafeReciprocal(denominator, target);
         return Ops.Mul(x, factor);
     }
 

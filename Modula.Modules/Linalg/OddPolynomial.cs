@@ -10,92 +10,208 @@ namespace Modula.Modules.Linalg;
 internal static class OddPolynomial
 {
     /// <summary>
-    /// Runs <paramref name="steps"/> on every matrix of <paramref name="g"/> [..., m, n] after <paramref
-    /// name="prepare"/> (which returns a new tensor, say g rescaled, and must act alike on a matrix and its
-    /// transpose: it receives either). Returns a new contiguous tensor shaped like g. Matrices whose long side is at
-    /// least <see cref="GramAspect"/> times their short one run the steps on their small Gram matrix (<see
-    /// cref="ComposeOnGram"/>), in g's own orientation; the others step the matrix itself, taken tall so that
-    /// MᵀM is the small Gram matrix.
+    /// Runs <paramref name="steps"/> on every matrix of <paramref name="g"/> [..., m, n] scaled by <paramref
+    /// name="scaleOf"/>(g), which returns one factor per matrix ([..., 1, 1], say 1/‖M‖_F; null for none) and must act
+    /// alike on a matrix and its transpose: it receives either. Returns a new contiguous tensor shaped like g.
+    /// Matrices whose long side is at least <see cref="GramAspect"/> times their short one run the steps on their small
+    /// Gram matrix (<see cref="ComposeOnGram"/>), in g's own orientation; the others step the matrix itself, taken
+    /// tall so that MᵀM is the small Gram matrix.
     /// </summary>
     public static Tensor Compose(
         Tensor g,
         IReadOnlyList<(double A, double B, double C)> steps,
-        Func<Tensor, Tensor> prepare
-    ) => Compose(g, steps, prepare, onGram: null);
+        Func<Tensor, Tensor?> scaleOf
+    ) => Compose(g, steps, scaleOf, onGram: null);
 
     /// <summary><see cref="Compose(Tensor, IReadOnlyList{ValueTuple{double, double, double}}, Func{Tensor,
-    /// Tensor})"/> with the form chosen by the caller (null: by shape); tests compare the two forms.</summary>
+    /// Tensor})"/> with the form chosen by the caller (null: by shape; tests compare the two forms), and the result's
+    /// matrices times <paramref name="times"/> (one factor per matrix, or null).</summary>
     internal static Tensor Compose(
         Tensor g,
         IReadOnlyList<(double A, double B, double C)> steps,
-        Func<Tensor, Tensor> prepare,
-        bool? onGram
+        Func<Tensor, Tensor?> scaleOf,
+        bool? onGram,
+        Tensor? times = null
     )
     {
         RequireMatrices(g);
+        var result = Tensor.Empty(g.Shape, g.DType, g.Device);
+        try
+        {
+            ComposeInto(g, steps, scaleOf, onGram, times, result);
+            return result;
+        }
+        catch
+        {
+            result.Dispose();
+            throw;
+        }
+    }
+
+    // Compose, written into `into` (g's shape, contiguous or a view the products can write).
+    private static void ComposeInto(
+        Tensor g,
+        IReadOnlyList<(double A, double B, double C)> steps,
+        Func<Tensor, Tensor?> scaleOf,
+        bool? onGram,
+        Tensor? times,
+        Tensor into
+    )
+    {
         bool transpose = g.Shape[-1] > g.Shape[-2];
         if (steps.Count > 0 && (onGram ?? RunsOnGram(g.Shape[-2], g.Shape[-1])))
         {
             // No transpose: a wide M's Gram matrix is M·Mᵀ, and its result Q·M.
             using var same = g.View(g.Shape.Dims.ToArray());
-            using var scaled = prepare(same);
-            return ComposeOnGram([(scaled, transpose)], steps)[0];
+            using var input = ScaledInput.Of(same, scaleOf);
+            ComposeOnGram([(input, transpose, times, into)], steps);
+            return;
         }
         using var tall = transpose ? g.Transpose() : g.View(g.Shape.Dims.ToArray());
-        var m = prepare(tall);
-        for (int i = 0; i < steps.Count; i++)
+        using var start = ScaledInput.Of(tall, scaleOf);
+        if (steps.Count == 0)
         {
-            var (a, b, c) = steps[i];
-            // The last step's result is returned: contiguous, unless a transpose copies it anyway.
-            m = Step(m, a, b, c, padded: transpose || i < steps.Count - 1);
+            using var prepared = start.Scaled();
+            using var timed = times is null ? null : Ops.Mul(prepared, times);
+            using var back = transpose ? (timed ?? prepared).Transpose() : null;
+            Ops.CopyInto(back ?? timed ?? prepared, into);
+            return;
         }
-        if (!transpose)
-            return m;
-        using (m)
-        using (var back = m.Transpose())
-            return Ops.Contiguous(back);
+        // The steps' matrices are ours, but the first (the caller's M or its rescaled copy); the last step writes
+        // into `into` unless the result is transposed back.
+        Tensor? current = null;
+        try
+        {
+            for (int i = 0; i < steps.Count; i++)
+            {
+                var (a, b, c) = steps[i];
+                bool last = i == steps.Count - 1;
+                var next = Step(
+                    current ?? start.Matrix,
+                    a,
+                    b,
+                    c,
+                    i == 0 ? start.Factor : null,
+                    last ? times : null,
+                    last && !transpose ? into : null
+                );
+                current?.Dispose();
+                current = next;
+            }
+            if (current is not null)
+                using (var back = current.Transpose())
+                    Ops.CopyInto(back, into);
+        }
+        finally
+        {
+            current?.Dispose();
+        }
     }
 
     /// <summary>
     /// <see cref="Compose(Tensor, IReadOnlyList{ValueTuple{double, double, double}}, Func{Tensor, Tensor})"/> on
-    /// each of <paramref name="gs"/>, with the same results. When all of them run on their Gram matrices, of one
-    /// size, dtype and device (an MLP's tall and wide weights), those are stepped as one batch: each step's n×n
-    /// products are then one call over all the matrices instead of one per tensor.
+    /// each of <paramref name="gs"/>, with the same results, each times its <paramref name="times"/> (one factor per
+    /// matrix, or null) and written into its tensor of <paramref name="into"/> (shaped like it). When all of them run
+    /// on their Gram matrices, of one size, dtype and device (an MLP's tall and wide weights), those are stepped as one
+    /// batch: each step's n×n products are then one call over all the matrices instead of one per tensor.
     /// </summary>
-    internal static Tensor[] ComposeEach(
+    internal static void ComposeEach(
         IReadOnlyList<Tensor> gs,
         IReadOnlyList<(double A, double B, double C)> steps,
-        Func<Tensor, Tensor> prepare
+        Func<Tensor, Tensor?> scaleOf,
+        IReadOnlyList<Tensor?> times,
+        IReadOnlyList<Tensor> into
     )
     {
         foreach (var g in gs)
             RequireMatrices(g);
-        bool together = RunTogether(gs, steps.Count);
-        var results = new List<Tensor>();
-        var scaled = new List<Tensor>();
+        if (!RunTogether(gs, steps.Count))
+        {
+            for (int k = 0; k < gs.Count; k++)
+                ComposeInto(gs[k], steps, scaleOf, onGram: null, times[k], into[k]);
+            return;
+        }
+        var inputs = new List<ScaledInput>();
         try
         {
-            if (!together)
-            {
-                foreach (var g in gs)
-                    results.Add(Compose(g, steps, prepare));
-                return [.. results];
-            }
             foreach (var g in gs)
                 using (var same = g.View(g.Shape.Dims.ToArray()))
-                    scaled.Add(prepare(same));
-            return ComposeOnGram([.. scaled.Select(m => (m, m.Shape[-1] > m.Shape[-2]))], steps);
-        }
-        catch
-        {
-            foreach (var r in results)
-                r.Dispose();
-            throw;
+                    inputs.Add(ScaledInput.Of(same, scaleOf));
+            ComposeOnGram(
+                [.. inputs.Select((m, k) => (m, m.Matrix.Shape[-1] > m.Matrix.Shape[-2], times[k], into[k]))],
+                steps
+            );
         }
         finally
         {
-            foreach (var m in scaled)
+            foreach (var m in inputs)
                 m.Dispose();
+        }
+    }
+
+    /// <summary>
+    /// The input s·M of an iteration, where s is one factor per matrix. Where the backend scales inside its products
+    /// (the CPU) and every s is in range, M stays as it lies and s goes into the first step's products (the Gram
+    /// product takes s², its polynomial s), so no pass rescales M; otherwise M is rescaled into a copy first. The range
+    /// keeps the unscaled Gram product MᵀM finite and clear of subnormals: ‖M‖_F within 2^±40 in float32 (2^±400 in
+    /// float64) for s = 1/‖M‖_F, and a zero, infinite or NaN factor always takes the copy.
+    /// </summary>
+    private sealed class ScaledInput : IDisposable
+    {
+        private ScaledInput(Tensor matrix, Tensor? factor, bool owned)
+        {
+            Matrix = matrix;
+            Factor = factor;
+            _owned = owned;
+        }
+
+        private readonly bool _owned;
+
+        /// <summary>M itself (a view of the caller's) with <see cref="Factor"/>, or s·M (a copy) without.</summary>
+        public Tensor Matrix { get; }
+
+        /// <summary>s for the first step's products, or null when <see cref="Matrix"/> is already the input.</summary>
+        public Tensor? Factor { get; }
+
+        public static ScaledInput Of(Tensor m, Func<Tensor, Tensor?> scaleOf)
+        {
+            var factor = scaleOf(m);
+            if (factor is null)
+                return new ScaledInput(m.View(m.Shape.Dims.ToArray()), null, owned: true);
+            try
+            {
+                if (Folds(factor))
+                    return new ScaledInput(m.View(m.Shape.Dims.ToArray()), factor, owned: true);
+                using (factor)
+                    return new ScaledInput(Ops.Mul(m, factor), null, owned: true);
+            }
+            catch
+            {
+                factor.Dispose();
+                throw;
+            }
+        }
+
+        /// <summary>s·M as a new tensor.</summary>
+        public Tensor Scaled() => Factor is null ? Matrix.View(Matrix.Shape.Dims.ToArray()) : Ops.Mul(Matrix, Factor);
+
+        private static bool Folds(Tensor factor)
+        {
+            if (!factor.Device.ScalesInsideProducts)
+                return false;
+            double bound = factor.DType == DType.Float64 ? Math.Pow(2, 400) : Math.Pow(2, 40);
+            var values =
+                factor.DType == DType.Float64
+                    ? factor.ToArray<double>()
+                    : factor.ToArray<float>().Select(v => (double)v).ToArray();
+            return values.All(s => s >= 1 / bound && s <= bound);
+        }
+
+        public void Dispose()
+        {
+            if (_owned)
+                Matrix.Dispose();
+            Factor?.Dispose();
         }
     }
 
@@ -155,16 +271,18 @@ internal static class OddPolynomial
     /// Gram matrices stacked into one batch, so the n×n products are one call for all; the result has one tensor
     /// per part, shaped like it. The parts stay the caller's.
     /// </summary>
-    private static Tensor[] ComposeOnGram(
-        IReadOnlyList<(Tensor M, bool Wide)> parts,
+    private static void ComposeOnGram(
+        IReadOnlyList<(ScaledInput Input, bool Wide, Tensor? Times, Tensor Into)> parts,
         IReadOnlyList<(double A, double B, double C)> steps
     )
     {
         var first = parts[0];
-        int shortSide = first.Wide ? first.M.Shape[-2] : first.M.Shape[-1];
-        var m0 = parts.Select(p => p.M).ToArray();
+        int shortSide = first.Wide ? first.Input.Matrix.Shape[-2] : first.Input.Matrix.Shape[-1];
+        var m0 = parts.Select(p => p.Input.Matrix).ToArray();
         var wide = parts.Select(p => p.Wide).ToArray();
         var m = (Tensor[])m0.Clone();
+        // The inputs' factors s, while m is still the unscaled M₀: its Gram product takes s², its multiply-back s.
+        var factors = parts.Select(p => p.Input.Factor).ToArray();
         Tensor? gram = null,
             q = null;
         try
@@ -174,8 +292,11 @@ internal static class OddPolynomial
                 if (gram is null)
                 {
                     if (q is not null)
-                        (m, q) = (MultiplyBack(m, m0, q, wide), null);
-                    gram = Grams(m, wide, shortSide);
+                    {
+                        (m, q) = (MultiplyBack(m, m0, q, wide, factors), null);
+                        factors = new Tensor?[m.Length];
+                    }
+                    gram = Grams(m, wide, shortSide, factors);
                 }
                 var (a, b, c) = steps[i];
                 var h = Ops.SymmetricPolynomial(gram, a, b, c);
@@ -201,10 +322,20 @@ internal static class OddPolynomial
                         h.Dispose(); // folded into Q, or the step failed
                 }
             }
-            var result = MultiplyBack(m, m0, q!, wide);
+            var product = q!;
             q = null;
-            m = m0;
-            return result;
+            using (product)
+            {
+                int n = product.Shape[-1],
+                    offset = 0;
+                for (int k = 0; k < m.Length; k++)
+                {
+                    using var own = OwnSlice(product, m[k], offset, n);
+                    using var scales = Times(factors[k], parts[k].Times);
+                    MultiplyBackInto(m[k], own, wide[k], scales, parts[k].Into);
+                    offset += BatchOf(m[k]);
+                }
+            }
         }
         finally
         {
@@ -216,6 +347,12 @@ internal static class OddPolynomial
         }
     }
 
+    // The product of two optional per-matrix factors as a new tensor, or null when both are.
+    private static Tensor? Times(Tensor? first, Tensor? second) =>
+        first is null ? second?.View(second.Shape.Dims.ToArray())
+        : second is null ? first.View(first.Shape.Dims.ToArray())
+        : Ops.Mul(first, second);
+
     // How many matrices a tensor [..., rows, columns] holds.
     private static int BatchOf(Tensor t)
     {
@@ -225,8 +362,9 @@ internal static class OddPolynomial
         return count;
     }
 
-    // The Gram matrices of the parts, MᵀM (M·Mᵀ for a wide part), one after the other in one [Σ, n, n] batch.
-    private static Tensor Grams(Tensor[] m, bool[] wide, int n)
+    // The Gram matrices of the parts, MᵀM (M·Mᵀ for a wide part), one after the other in one [Σ, n, n] batch; a part
+    // with a factor s takes s² inside its product.
+    private static Tensor Grams(Tensor[] m, bool[] wide, int n, Tensor?[] factors)
     {
         var gram = Tensor.EmptyMatrices(new Shape(m.Sum(BatchOf), n, n), m[0].DType, m[0].Device);
         try
@@ -235,7 +373,16 @@ internal static class OddPolynomial
             for (int k = 0; k < m.Length; k++)
             {
                 using var own = OwnSlice(gram, m[k], offset, n);
-                Ops.MatMulInto(m[k], m[k], own, accumulate: false, transposeA: !wide[k], transposeB: wide[k]);
+                using var squares = factors[k] is { } s ? Ops.Mul(s, s) : null;
+                Ops.MatMulInto(
+                    m[k],
+                    m[k],
+                    own,
+                    accumulate: false,
+                    transposeA: !wide[k],
+                    transposeB: wide[k],
+                    scales: squares
+                );
                 offset += BatchOf(m[k]);
             }
             return gram;
@@ -254,9 +401,10 @@ internal static class OddPolynomial
         return slice.View([.. m.Shape.Dims[..^2], n, n]);
     }
 
-    // Each part's M·Q (Q·M for a wide part), with its own Q of the stacked batch. Disposes Q; on success also the
-    // current matrices that are not the caller's (on failure the caller's cleanup does).
-    private static Tensor[] MultiplyBack(Tensor[] m, Tensor[] caller, Tensor q, bool[] wide)
+    // Each part's M·Q (Q·M for a wide part), with its own Q of the stacked batch, times its factor if it has one.
+    // Disposes Q; on success also the current matrices that are not the caller's (on failure the caller's cleanup
+    // does).
+    private static Tensor[] MultiplyBack(Tensor[] m, Tensor[] caller, Tensor q, bool[] wide, Tensor?[] factors)
     {
         using (q)
         {
@@ -269,7 +417,17 @@ internal static class OddPolynomial
                 for (; filled < m.Length; filled++)
                 {
                     using var own = OwnSlice(q, m[filled], offset, n);
-                    result[filled] = wide[filled] ? Ops.MatMul(own, m[filled]) : Ops.MatMul(m[filled], own);
+                    var into = Tensor.Empty(m[filled].Shape, m[filled].DType, m[filled].Device);
+                    try
+                    {
+                        MultiplyBackInto(m[filled], own, wide[filled], factors[filled], into);
+                    }
+                    catch
+                    {
+                        into.Dispose();
+                        throw;
+                    }
+                    result[filled] = into;
                     offset += BatchOf(m[filled]);
                 }
             }
@@ -286,37 +444,49 @@ internal static class OddPolynomial
         }
     }
 
+    // scales·M·Q (scales·Q·M for a wide M) into `into`, shaped like M.
+    private static void MultiplyBackInto(Tensor m, Tensor q, bool wide, Tensor? scales, Tensor into)
+    {
+        if (wide)
+            Ops.MatMulInto(q, m, into, accumulate: false, scales: scales);
+        else
+            Ops.MatMulInto(m, q, into, accumulate: false, scales: scales);
+    }
+
     // M ← M·(a·I + b·A + c·A²) with A = MᵀM applies f(σ) = aσ + bσ³ + cσ⁵ to every singular value.
     // The polynomial is formed on the small n×n side (one op, Ops.SymmetricPolynomial), so nothing but the one
     // product touches the tall M: three products per step (two for a cubic one) instead of five elementwise passes
-    // over M and A. The new M has padded rows unless told otherwise (see Product).
-    private static Tensor Step(Tensor m, double a, double b, double c, bool padded)
+    // over M and A. With a factor s (one per matrix) the step runs on s·M: A takes s² and the polynomial s, inside
+    // their products. The new M, times `times` when given, goes into `into` when given, else into a new tensor with
+    // padded rows (see Product). M stays the caller's.
+    private static Tensor? Step(Tensor m, double a, double b, double c, Tensor? factor, Tensor? times, Tensor? into)
     {
-        using (m)
-        {
-            using var gram = Product(m, m, transposeA: true);
-            using var poly = Ops.SymmetricPolynomial(gram, a, b, c);
-            return Product(m, poly, padded: padded);
-        }
+        using var squares = factor is null ? null : Ops.Mul(factor, factor);
+        using var gram = Product(m, m, transposeA: true, scales: squares);
+        using var poly = Ops.SymmetricPolynomial(gram, a, b, c, factor);
+        if (into is null)
+            return Product(m, poly, scales: times);
+        Ops.MatMulInto(m, poly, into, accumulate: false, scales: times);
+        return null;
     }
 
-    // op(a)·b into a new tensor, with the padded rows of Tensor.EmptyMatrices unless told otherwise: the intermediate
-    // matrices of the steps are the right operands of the products after them, which the CPU then reads where they
-    // lie instead of copying each into panels (6–8 % off Newton–Schulz on 128 × 128 matrices at AVX2). A
+    // op(a)·b (times per-matrix scales, if any) into a new tensor with the padded rows of Tensor.EmptyMatrices: the
+    // intermediate matrices of the steps are the right operands of the products after them, which the CPU then reads
+    // where they lie instead of copying each into panels (6–8 % off Newton–Schulz on 128 × 128 matrices at AVX2). A
     // polynomial of a padded matrix is padded too (Ops.SymmetricPolynomial).
     private static Tensor Product(
         Tensor a,
         Tensor b,
         bool transposeA = false,
         bool symmetricResult = false,
-        bool padded = true
+        Tensor? scales = null
     )
     {
         var shape = Ops.MatMulShape(a.Shape, b.Shape, transposeA);
-        var c = padded ? Tensor.EmptyMatrices(shape, a.DType, a.Device) : Tensor.Empty(shape, a.DType, a.Device);
+        var c = Tensor.EmptyMatrices(shape, a.DType, a.Device);
         try
         {
-            Ops.MatMulInto(a, b, c, accumulate: false, transposeA, symmetricResult: symmetricResult);
+            Ops.MatMulInto(a, b, c, accumulate: false, transposeA, symmetricResult: symmetricResult, scales: scales);
             return c;
         }
         catch

@@ -110,32 +110,53 @@ public static class Orthogonalize
     /// matrix maps to zero rather than NaN). <paramref name="steps"/> sets Polar Express's step
     /// count (default <see cref="PolarExpressSteps"/>); the other methods have a fixed count.
     /// </summary>
-    public static Tensor Apply(Tensor g, Orthogonalizer method = Orthogonalizer.SixStep, int? steps = null)
+    public static Tensor Apply(Tensor g, Orthogonalizer method = Orthogonalizer.SixStep, int? steps = null) =>
+        Apply(g, method, steps, times: null);
+
+    /// <summary><see cref="Apply(Tensor, Orthogonalizer, int?)"/> with each result matrix times its factor of
+    /// <paramref name="times"/> (one per matrix, [..., 1, 1]; null for none), taken inside the last product where the
+    /// device allows (<see cref="Device.ScalesInsideProducts"/>).</summary>
+    internal static Tensor Apply(Tensor g, Orthogonalizer method, int? steps, Tensor? times)
     {
         if (g.Rank < 2)
             throw new ArgumentException($"Orthogonalize: needs a matrix or a batch of matrices, got {g.Shape}.");
-        return OddPolynomial.Compose(g, Coefficients(method, steps), matrix => ScaleToUnitFrobenius(matrix, method));
+        return OddPolynomial.Compose(
+            g,
+            Coefficients(method, steps),
+            matrix => UnitFrobeniusFactor(matrix, method),
+            onGram: null,
+            times
+        );
     }
 
     /// <summary>
-    /// <see cref="Apply"/> on each of <paramref name="gs"/>, with the same results; tensors that all run on Gram
-    /// matrices of one size (an MLP's tall and wide weights) are iterated as one batch (<see
-    /// cref="OddPolynomial.ComposeEach"/>).
+    /// <see cref="Apply(Tensor, Orthogonalizer, int?)"/> on each of <paramref name="gs"/>, with the same results, each
+    /// times its <paramref name="times"/> (as in <see cref="Apply(Tensor, Orthogonalizer, int?, Tensor)"/>) and
+    /// written into its tensor of <paramref name="into"/>; tensors that all run on Gram matrices of one size (an MLP's
+    /// tall and wide weights) are iterated as one batch (<see cref="OddPolynomial.ComposeEach"/>).
     /// </summary>
-    internal static Tensor[] ApplyEach(IReadOnlyList<Tensor> gs, Orthogonalizer method) =>
-        OddPolynomial.ComposeEach(gs, Coefficients(method), matrix => ScaleToUnitFrobenius(matrix, method));
+    internal static void ApplyEach(
+        IReadOnlyList<Tensor> gs,
+        Orthogonalizer method,
+        IReadOnlyList<Tensor?> times,
+        IReadOnlyList<Tensor> into
+    ) =>
+        OddPolynomial.ComposeEach(gs, Coefficients(method), matrix => UnitFrobeniusFactor(matrix, method), times, into);
 
-    private static Tensor ScaleToUnitFrobenius(Tensor m, Orthogonalizer method)
+    /// <summary>The factor per matrix [..., 1, 1] that scales it to unit Frobenius norm as <paramref name="method"/>
+    /// does.</summary>
+    internal static Tensor UnitFrobeniusFactor(Tensor m, Orthogonalizer method)
     {
         using var norm = Norms.L2(m, [-2, -1]);
-        // Six-step has no epsilon in Modula; the safe division only keeps a zero matrix at zero instead of NaN.
-        if (method == Orthogonalizer.SixStep)
-            return Norms.DivideSafely(m, norm);
-        // Polar Express divides by 1.01·‖G‖_F. The paper adds 1e-7 too, a guard for bfloat16 that would bend the
-        // result for small float32 and float64 gradients, so the safe division stands in for it here.
-        if (method == Orthogonalizer.PolarExpress)
-            return Norms.ScaleSafely(m, norm, 1 / PolarExpressSafety);
-        using var shifted = Ops.Add(norm, 1e-7);
-        return Ops.Div(m, shifted);
+        return method switch
+        {
+            // Six-step has no epsilon in Modula; the safe division only keeps a zero matrix at zero instead of NaN.
+            Orthogonalizer.SixStep => Norms.SafeReciprocal(norm, 1),
+            // Polar Express divides by 1.01·‖G‖_F. The paper adds 1e-7 too, a guard for bfloat16 that would bend the
+            // result for small float32 and float64 gradients, so the safe division stands in for it here.
+            Orthogonalizer.PolarExpress => Norms.SafeReciprocal(norm, 1 / PolarExpressSafety),
+            // Muon: 1 / (‖G‖_F + 1e-7).
+            _ => Norms.ShiftedReciprocal(norm, 1e-7),
+        };
     }
 }

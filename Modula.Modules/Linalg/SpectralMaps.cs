@@ -137,13 +137,13 @@ internal static class SpectralMaps
         // A limit past float32's range (a soft cap's σ_max/√(3α) for a tiny α: under about 1e-77 at σ_max = 1) bounds
         // no finite weight; as a float32 it would be ∞, and the guard ∞/∞.
         if (!(limit < float.MaxValue))
-            return OddPolynomial.Compose(w, polynomial, Ops.Contiguous);
+            return OddPolynomial.Compose(w, polynomial, _ => null);
         var (sigma, u, v) = TopSingularPair(w, steps);
         u.Dispose();
         v.Dispose();
         using (sigma)
         using (var guard = Ops.Map(sigma, new FlooredReciprocal(limit, limit)))
-            return OddPolynomial.Compose(w, polynomial, matrix => Ops.Mul(matrix, guard));
+            return OddPolynomial.Compose(w, polynomial, _ => guard.View(guard.Shape.Dims.ToArray()));
     }
 
     // W + f(σ₁)·u₁v₁ᵀ, the correction formed on the short vector u₁ before the outer product.

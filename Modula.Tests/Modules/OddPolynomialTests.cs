@@ -130,15 +130,17 @@ public sealed class OddPolynomialTests
             var gs = shapes
                 .Select((dims, k) => Ops.Normal(new Shape(dims), new Generator(60UL + (ulong)k), dtype))
                 .ToArray();
-            Tensor[] each = [];
+            // Every other part's matrices times their own factor (k + 1 + 0.25·matrix), the others times none.
+            var times = gs.Select((g, k) => k % 2 == 1 ? null : Factors(g, k)).ToArray();
+            var each = gs.Select(g => Tensor.Empty(g.Shape, g.DType, g.Device)).ToArray();
             try
             {
                 Assert.AreEqual(together, OddPolynomial.RunTogether(gs, steps.Length), $"{what}: run together");
-                each = OddPolynomial.ComposeEach(gs, steps, ScaleToUnitFrobenius);
-                Assert.HasCount(gs.Length, each);
+                OddPolynomial.ComposeEach(gs, steps, ScaleToUnitFrobenius, times, each);
                 for (int k = 0; k < gs.Length; k++)
                 {
-                    using var alone = OddPolynomial.Compose(gs[k], steps, ScaleToUnitFrobenius);
+                    using var plain = OddPolynomial.Compose(gs[k], steps, ScaleToUnitFrobenius);
+                    using var alone = times[k] is { } factor ? Ops.Mul(plain, factor) : Ops.Contiguous(plain);
                     string name = $"{what} {dtype} {steps.Length} steps: part {k} {gs[k].Shape}";
                     Assert.AreEqual(gs[k].Shape, each[k].Shape, name);
                     var expected = HostLinalg.HostArray(alone);
@@ -152,10 +154,19 @@ public sealed class OddPolynomialTests
             }
             finally
             {
-                foreach (var t in gs.Concat(each))
+                foreach (var t in gs.Concat(each).Concat(times.OfType<Tensor>()))
                     t.Dispose();
             }
         }
+    }
+
+    // One factor per matrix of g, [..., 1, 1]: k + 1 + 0.25·(its index).
+    private static Tensor Factors(Tensor g, int k)
+    {
+        var batch = g.Shape.Dims[..^2];
+        int count = new Shape(batch).Size;
+        var values = Enumerable.Range(0, count).Select(i => k + 1 + 0.25 * i).ToArray();
+        return HostLinalg.Upload(values, new Shape([.. batch, 1, 1]), g.DType, g.Device);
     }
 
     private static readonly (double A, double B, double C)[] Steps = Orthogonalize.Coefficients(Orthogonalizer.SixStep);
@@ -166,11 +177,8 @@ public sealed class OddPolynomialTests
         return OddPolynomial.Compose(g, Steps, ScaleToUnitFrobenius, onGram);
     }
 
-    private static Tensor ScaleToUnitFrobenius(Tensor m)
-    {
-        using var norm = Norms.L2(m, [-2, -1]);
-        return Norms.DivideSafely(m, norm);
-    }
+    private static Tensor ScaleToUnitFrobenius(Tensor m) =>
+        Orthogonalize.UnitFrobeniusFactor(m, Orthogonalizer.SixStep);
 
     /// <summary>U·diag(σ)·Vᵀ with Haar U, V and σᵢ = 10^(−decades·i/(cols − 1)), rounded to float32.</summary>
     private static double[] IllConditioned(int rows, int cols, int decades, ulong seed)

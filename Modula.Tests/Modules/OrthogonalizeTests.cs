@@ -111,6 +111,48 @@ public sealed class OrthogonalizeTests
         Assert.IsTrue(HostLinalg.HostArray(oz).All(v => v == 0), "a zero matrix maps to zero, not NaN");
     }
 
+    /// <summary>
+    /// On the CPU the input's 1/‖G‖_F rides in the first step's products (the Gram product takes its square), unless
+    /// a norm lies outside 2^±40 in float32 (2^±400 in float64), where the unscaled Gram product could overflow or
+    /// round to subnormals: then G is rescaled first. Matrices scaled far into either side, alone and in a batch with
+    /// an ordinary one, and on the square (direct) and tall (Gram) forms, must give the unscaled result; so must
+    /// matrices scaled by 10^±10 in float32 or 10⁻²⁵ in float64, which stay on the first way. (Below 10⁻³⁰ the safe
+    /// division's floor, not the scale, sets the result.)
+    /// </summary>
+    [TestMethod]
+    [DataRow(DType.Float32, 1e-30)]
+    [DataRow(DType.Float32, 1e-10)]
+    [DataRow(DType.Float32, 1e10)]
+    [DataRow(DType.Float32, 1e30)]
+    [DataRow(DType.Float64, 1e-25)]
+    [DataRow(DType.Float64, 1e150)]
+    public void ScaleFarFromOneGivesTheSameResult(DType dtype, double scale)
+    {
+        const ulong seed = 9;
+        foreach (var dims in new[] { new[] { 2, 24, 24 }, new[] { 2, 96, 24 } })
+        {
+            using var g = Ops.Normal(new Shape(dims), new Generator(seed), dtype);
+            using var o = Orthogonalize.Apply(g, Orthogonalizer.SixStep);
+            using var first = g.Slice(0, 0, 1);
+            using var scaledFirst = Ops.Mul(first, scale);
+            using var second = g.Slice(0, 1, 1);
+            using var mixed = Ops.Concat([scaledFirst, second], 0);
+            using var scaled = Ops.Mul(g, scale);
+            double tolerance = dtype == DType.Float64 ? 1e-10 : 2e-5;
+            foreach (var (name, input) in new[] { ("all scaled", scaled), ("one scaled", mixed) })
+            {
+                using var result = Orthogonalize.Apply(input, Orthogonalizer.SixStep);
+                Reference.AssertClose(
+                    HostLinalg.HostArray(o),
+                    HostLinalg.HostArray(result),
+                    tolerance,
+                    0,
+                    $"{string.Join("×", dims)} {dtype} {name} by {scale:E0}, seed {seed}"
+                );
+            }
+        }
+    }
+
     [TestMethod]
     public void PolarExpressKeepsTinyMatricesOrthogonalAndCommutesWithTranspose()
     {
