@@ -100,7 +100,7 @@ internal sealed partial class CpuBackend
         var max = TensorPrimitives.Max<T>(e);
         TensorPrimitives.Subtract(e, max, e);
         TensorPrimitives.Exp<T>(e, e);
-        total = TensorPrimitives.Sum<T>(e);
+        total = RowSums.Sum<T>(e);
         return max;
     }
 }

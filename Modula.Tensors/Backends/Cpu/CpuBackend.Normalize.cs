@@ -62,7 +62,7 @@ internal sealed partial class CpuBackend
                     TensorPrimitives.Subtract(row, RowMean.Of<T>(row), output);
                     row = output;
                 }
-                var squares = TensorPrimitives.SumOfSquares<T>(row);
+                var squares = RowSums.SumOfSquares<T>(row);
                 if (
                     !(squares / n >= tinyMeanSquare && T.IsFinite(squares))
                     && T.Abs(TensorPrimitives.MaxMagnitude<T>(row)) is var largest
@@ -75,7 +75,7 @@ internal sealed partial class CpuBackend
                     // magnitude of 1, whose squares fit. A row of subnormals too: its output is exact to rounding,
                     // though r itself, past the dtype's range (float32: about 3.4e38), may be +∞.
                     TensorPrimitives.Divide(row, largest, output);
-                    var scaled = T.One / T.Sqrt(TensorPrimitives.SumOfSquares<T>(output) / n);
+                    var scaled = T.One / T.Sqrt(RowSums.SumOfSquares<T>(output) / n);
                     rs.Span<T>()[ro + (int)r] = scaled / largest;
                     TensorPrimitives.Multiply(output, scaled, output);
                     continue;
@@ -133,7 +133,7 @@ internal sealed partial class CpuBackend
                     var yr = ys.Span<T>().Slice(yo + at, length);
                     var output = ds.Span<T>().Slice(dO + at, length);
                     var d = scratch is null ? output : scratch.AsSpan(0, length);
-                    TensorPrimitives.MultiplyAdd(yr, -TensorPrimitives.Dot<T>(gr, yr) / n, gr, d); // g − y·mean(g⊙y)
+                    TensorPrimitives.MultiplyAdd(yr, -RowSums.Dot<T>(gr, yr) / n, gr, d); // g − y·mean(g⊙y)
                     TensorPrimitives.Multiply(d, rs.Span<T>()[ro + (int)r], d);
                     if (center)
                         TensorPrimitives.Subtract(d, RowMean.Of<T>(d), d);

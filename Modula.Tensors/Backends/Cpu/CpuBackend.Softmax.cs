@@ -81,7 +81,8 @@ internal sealed partial class CpuBackend
             e.StoreUnsafe(ref yr, (nuint)i);
             sum += e;
         }
-        var total = Vector.Create(Vector.Sum(sum));
+        // A long row sums again, in float64 lanes (RowSums).
+        var total = Vector.Create(valid >= RowSums.LongRow ? RowSums.Sum<T>(y[..valid]) : Vector.Sum(sum));
         for (int i = 0; i < used; i += lanes)
         {
             var p = Vector.LoadUnsafe(ref yr, (nuint)i) / total;
@@ -103,7 +104,7 @@ internal sealed partial class CpuBackend
         TensorPrimitives.Multiply(x[..valid], z, kept);
         TensorPrimitives.Subtract(kept, TensorPrimitives.Max<T>(kept), kept);
         TensorPrimitives.Exp<T>(kept, kept);
-        TensorPrimitives.Divide(kept, TensorPrimitives.Sum<T>(kept), kept);
+        TensorPrimitives.Divide(kept, RowSums.Sum<T>(kept), kept);
         y[valid..].Clear();
     }
 
@@ -158,7 +159,7 @@ internal sealed partial class CpuBackend
                 var gr = gs.Span<T>().Slice(go + at, length);
                 var yr = ys.Span<T>().Slice(yo + at, length);
                 var d = ds.Span<T>().Slice(dO + at, length);
-                var dot = TensorPrimitives.Dot<T>(gr, yr);
+                var dot = RowSums.Dot<T>(gr, yr);
                 if (whole)
                 {
                     SoftmaxRowBackward(gr, yr, d, dot, z);

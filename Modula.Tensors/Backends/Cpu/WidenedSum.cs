@@ -5,8 +5,9 @@ namespace Modula.Tensors.Backends.Cpu;
 
 /// <summary>
 /// Sums of float32 values in float64 lanes, each vector widened to two: the float32 ℓ2 norm's squares (<see
-/// cref="Primitives.NormReduce"/>), which in float64 can neither overflow nor lose a subnormal, and a row's mean for
-/// centering it (<see cref="RowMean"/>), exact for a row of one repeated value.
+/// cref="Primitives.NormReduce"/>), which in float64 can neither overflow nor lose a subnormal, a row's mean for
+/// centering it (<see cref="RowMean"/>), exact for a row of one repeated value, and the sums of long rows (<see
+/// cref="RowSums"/>).
 /// </summary>
 internal static class WidenedSum
 {
@@ -15,6 +16,28 @@ internal static class WidenedSum
 
     /// <summary>Σ x² in float64 (the multiply-adds fused where the CPU has FMA).</summary>
     public static double OfSquares(ReadOnlySpan<float> x) => Sum<Square>(x);
+
+    /// <summary>Σ a·b in float64 (a and b of one length; fused as <see cref="OfSquares"/>).</summary>
+    public static double Dot(ReadOnlySpan<float> a, ReadOnlySpan<float> b)
+    {
+        int lanes = Vector<float>.Count,
+            i = 0;
+        ref float x = ref MemoryMarshal.GetReference(a);
+        ref float y = ref MemoryMarshal.GetReference(b);
+        Vector<double> s0 = Vector<double>.Zero,
+            s1 = Vector<double>.Zero;
+        for (; i <= a.Length - lanes; i += lanes)
+        {
+            Vector.Widen(Vector.LoadUnsafe(ref x, (nuint)i), out var x0, out var x1);
+            Vector.Widen(Vector.LoadUnsafe(ref y, (nuint)i), out var y0, out var y1);
+            s0 = Vector.MultiplyAddEstimate(x0, y0, s0);
+            s1 = Vector.MultiplyAddEstimate(x1, y1, s1);
+        }
+        double total = Vector.Sum(s0 + s1);
+        for (; i < a.Length; i++)
+            total += (double)a[i] * b[i];
+        return total;
+    }
 
     private interface ITerm
     {
