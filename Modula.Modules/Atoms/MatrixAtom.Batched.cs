@@ -17,8 +17,10 @@ public abstract partial class MatrixAtom
     /// Each matrix is still orthogonalized on its own, so the result equals
     /// <see cref="DualizeWeight"/> atom by atom. Results, times each atom's target, are written into
     /// <paramref name="output"/>; when the gradient and output are packed (see <see cref="Weights.Pack"/>),
-    /// a run of same-shaped atoms is read as one view and written by one multiply, with the targets of all
-    /// groups uploaded at once. Returns which atoms were done: the caller does the rest (target 0, a
+    /// a run of same-shaped atoms is read as one view and written by one pass, with the targets of all groups
+    /// uploaded at once: the iteration's last product, which takes each matrix's target inside it (<see
+    /// cref="Orthogonalize.ApplyEach"/>), where the run holds single matrices not transposed in, else one multiply.
+    /// Returns which atoms were done: the caller does the rest (target 0, a
     /// subclass with its own <see cref="DualizeWeight"/>, a shape no other atom shares).
     /// </summary>
     internal static bool[] DualizeInGroups(
@@ -89,7 +91,7 @@ public abstract partial class MatrixAtom
             {
                 owned.Add(stacks[k] = Stack(atoms, gradient, groups[k]));
                 owned.Add(targets[k] = MatrixTargets(atoms, groups[k], scalars));
-                var view = targets[k] is null ? null : output.Group(groups[k]);
+                var view = targets[k] is null ? null : GroupAs(output, groups[k], stacks[k]);
                 direct[k] = view is not null;
                 owned.Add(into[k] = view ?? Tensor.Empty(stacks[k].Shape, stacks[k].DType, stacks[k].Device));
             }
@@ -134,7 +136,7 @@ public abstract partial class MatrixAtom
         var input = stacked ?? tallPart ?? widePart!;
         // Each matrix's target rides in the last product; one batch of tall members is then written in place.
         using var targets = MatrixTargets(atoms, [.. tall, .. wide], scalars);
-        using var into = targets is not null && wide.Length == 0 ? output.Group(tall) : null;
+        using var into = targets is not null && wide.Length == 0 ? GroupAs(output, tall, input) : null;
         if (into is not null)
         {
             Orthogonalize.ApplyEach([input], method, [targets], [into]);
@@ -147,6 +149,20 @@ public abstract partial class MatrixAtom
             WriteScaled(atoms, ofTall, tall, scalars, output, transpose: false, scaled);
         using (var ofWide = orthogonal.Slice(0, tallSlices, orthogonal.Shape[0] - tallSlices))
             WriteScaled(atoms, ofWide, wide, scalars, output, transpose: true, scaled);
+    }
+
+    /// <summary>
+    /// The members' tensors of a packed <paramref name="output"/> as one view shaped like <paramref name="like"/>
+    /// ([count, out, in]), or null where they are not one run. A 1×1 convolution's group is [count, out, in, 1, 1]:
+    /// the same elements, viewed.
+    /// </summary>
+    private static Tensor? GroupAs(Weights output, int[] members, Tensor like)
+    {
+        var group = output.Group(members);
+        if (group is null || group.Shape == like.Shape)
+            return group;
+        using (group)
+            return group.Size == like.Size ? group.View(like.Shape.Dims.ToArray()) : null;
     }
 
     /// <summary>The members' targets, one per matrix, as a view of the uploaded scalars ([count, 1, 1]) when every
@@ -191,7 +207,11 @@ public abstract partial class MatrixAtom
             return;
         using var oriented = transpose ? slices.Transpose() : null;
         var source = oriented ?? slices;
-        using (var into = members.All(i => ((MatrixAtom)atoms[i].Atom).Slices == 1) ? output.Group(members) : null)
+        using (
+            var into = members.All(i => ((MatrixAtom)atoms[i].Atom).Slices == 1)
+                ? GroupAs(output, members, source)
+                : null
+        )
         {
             if (into is not null && scaled)
             {

@@ -11,8 +11,10 @@ internal static class OddPolynomial
 {
     /// <summary>
     /// Runs <paramref name="steps"/> on every matrix of <paramref name="g"/> [..., m, n] scaled by <paramref
-    /// name="scaleOf"/>(g), which returns one factor per matrix ([..., 1, 1], say 1/‖M‖_F; null for none) and must act
-    /// alike on a matrix and its transpose: it receives either. Returns a new contiguous tensor shaped like g.
+    /// name="scaleOf"/>(g), which returns one factor per matrix ([..., 1, 1], say 1/‖M‖_F, a new tensor that the call
+    /// disposes; null for none) and must act alike on a matrix and its transpose: it receives either. The input is
+    /// rescaled into a copy first (see <see cref="ScaledInput"/> for when it need not be). Returns a new contiguous
+    /// tensor shaped like g.
     /// Matrices whose long side is at least <see cref="GramAspect"/> times their short one run the steps on their small
     /// Gram matrix (<see cref="ComposeOnGram"/>), in g's own orientation; the others step the matrix itself, taken
     /// tall so that MᵀM is the small Gram matrix.
@@ -24,21 +26,24 @@ internal static class OddPolynomial
     ) => Compose(g, steps, scaleOf, onGram: null);
 
     /// <summary><see cref="Compose(Tensor, IReadOnlyList{ValueTuple{double, double, double}}, Func{Tensor,
-    /// Tensor})"/> with the form chosen by the caller (null: by shape; tests compare the two forms), and the result's
-    /// matrices times <paramref name="times"/> (one factor per matrix, or null).</summary>
+    /// Tensor})"/> with the form chosen by the caller (null: by shape; tests compare the two forms), the result's
+    /// matrices times <paramref name="times"/> (one factor per matrix, or null), and <paramref name="reciprocalNorm"/>
+    /// stating that every factor of <paramref name="scaleOf"/> is c/‖M‖_F with 0 &lt; c ≤ 1, which lets it ride in the
+    /// first step's products (<see cref="ScaledInput"/>).</summary>
     internal static Tensor Compose(
         Tensor g,
         IReadOnlyList<(double A, double B, double C)> steps,
         Func<Tensor, Tensor?> scaleOf,
         bool? onGram,
-        Tensor? times = null
+        Tensor? times = null,
+        bool reciprocalNorm = false
     )
     {
         RequireMatrices(g);
         var result = Tensor.Empty(g.Shape, g.DType, g.Device);
         try
         {
-            ComposeInto(g, steps, scaleOf, onGram, times, result);
+            ComposeInto(g, steps, new InputScaling(scaleOf, reciprocalNorm), onGram, times, result);
             return result;
         }
         catch
@@ -52,7 +57,7 @@ internal static class OddPolynomial
     private static void ComposeInto(
         Tensor g,
         IReadOnlyList<(double A, double B, double C)> steps,
-        Func<Tensor, Tensor?> scaleOf,
+        InputScaling scaleOf,
         bool? onGram,
         Tensor? times,
         Tensor into
@@ -114,15 +119,19 @@ internal static class OddPolynomial
     /// matrix, or null) and written into its tensor of <paramref name="into"/> (shaped like it). When all of them run
     /// on their Gram matrices, of one size, dtype and device (an MLP's tall and wide weights), those are stepped as one
     /// batch: each step's n×n products are then one call over all the matrices instead of one per tensor.
+    /// <paramref name="reciprocalNorm"/> is <see cref="Compose(Tensor, IReadOnlyList{ValueTuple{double, double,
+    /// double}}, Func{Tensor, Tensor}, bool?, Tensor, bool)"/>'s.
     /// </summary>
     internal static void ComposeEach(
         IReadOnlyList<Tensor> gs,
         IReadOnlyList<(double A, double B, double C)> steps,
-        Func<Tensor, Tensor?> scaleOf,
+        Func<Tensor, Tensor?> factorOf,
         IReadOnlyList<Tensor?> times,
-        IReadOnlyList<Tensor> into
+        IReadOnlyList<Tensor> into,
+        bool reciprocalNorm = false
     )
     {
+        var scaleOf = new InputScaling(factorOf, reciprocalNorm);
         foreach (var g in gs)
             RequireMatrices(g);
         if (!RunTogether(gs, steps.Count))
@@ -149,41 +158,45 @@ internal static class OddPolynomial
         }
     }
 
+    /// <summary>The caller's per-matrix factors of an iteration's input, and whether each is c/‖M‖_F with
+    /// 0 &lt; c ≤ 1.</summary>
+    private readonly record struct InputScaling(Func<Tensor, Tensor?> FactorOf, bool ReciprocalNorm);
+
     /// <summary>
     /// The input s·M of an iteration, where s is one factor per matrix. Where the backend scales inside its products
-    /// (the CPU) and every s is in range, M stays as it lies and s goes into the first step's products (the Gram
-    /// product takes s², its polynomial s), so no pass rescales M; otherwise M is rescaled into a copy first. The range
-    /// keeps the unscaled Gram product MᵀM finite and clear of subnormals: ‖M‖_F within 2^±40 in float32 (2^±400 in
-    /// float64) for s = 1/‖M‖_F, and a zero, infinite or NaN factor always takes the copy.
+    /// (the CPU), s is c/‖M‖_F with 0 &lt; c ≤ 1 (<see cref="InputScaling.ReciprocalNorm"/>) and every s lies within
+    /// 2^±40 in float32 (2^±400 in float64), M stays as it lies and s goes into the first step's products: on the
+    /// direct form the Gram product takes s² and the polynomial s, on the Gram form the Gram product s² and the first
+    /// multiply-back s. The range bounds ‖M‖_F, so the unscaled Gram product MᵀM stays finite and clear of
+    /// subnormals; a zero, infinite or NaN factor, or one that does not bound the norm (Muon's 1/(‖M‖ + 10⁻⁷), the
+    /// spectral caps' guard), takes a rescaled copy instead, as does every input on a backend that scales in a pass.
     /// </summary>
     private sealed class ScaledInput : IDisposable
     {
-        private ScaledInput(Tensor matrix, Tensor? factor, bool owned)
+        private ScaledInput(Tensor matrix, Tensor? factor)
         {
             Matrix = matrix;
             Factor = factor;
-            _owned = owned;
         }
 
-        private readonly bool _owned;
-
-        /// <summary>M itself (a view of the caller's) with <see cref="Factor"/>, or s·M (a copy) without.</summary>
+        /// <summary>M itself (a view of the caller's) with <see cref="Factor"/>, or without it either s·M (a copy) or,
+        /// where there is no factor, M itself.</summary>
         public Tensor Matrix { get; }
 
         /// <summary>s for the first step's products, or null when <see cref="Matrix"/> is already the input.</summary>
         public Tensor? Factor { get; }
 
-        public static ScaledInput Of(Tensor m, Func<Tensor, Tensor?> scaleOf)
+        public static ScaledInput Of(Tensor m, InputScaling scaling)
         {
-            var factor = scaleOf(m);
+            var factor = scaling.FactorOf(m);
             if (factor is null)
-                return new ScaledInput(m.View(m.Shape.Dims.ToArray()), null, owned: true);
+                return new ScaledInput(m.View(m.Shape.Dims.ToArray()), null);
             try
             {
-                if (Folds(factor))
-                    return new ScaledInput(m.View(m.Shape.Dims.ToArray()), factor, owned: true);
+                if (scaling.ReciprocalNorm && Folds(factor))
+                    return new ScaledInput(m.View(m.Shape.Dims.ToArray()), factor);
                 using (factor)
-                    return new ScaledInput(Ops.Mul(m, factor), null, owned: true);
+                    return new ScaledInput(Ops.Mul(m, factor), null);
             }
             catch
             {
@@ -192,7 +205,7 @@ internal static class OddPolynomial
             }
         }
 
-        /// <summary>s·M as a new tensor.</summary>
+        /// <summary>s·M as a new tensor (or a view of M without a factor).</summary>
         public Tensor Scaled() => Factor is null ? Matrix.View(Matrix.Shape.Dims.ToArray()) : Ops.Mul(Matrix, Factor);
 
         private static bool Folds(Tensor factor)
@@ -209,8 +222,7 @@ internal static class OddPolynomial
 
         public void Dispose()
         {
-            if (_owned)
-                Matrix.Dispose();
+            Matrix.Dispose();
             Factor?.Dispose();
         }
     }
@@ -267,9 +279,10 @@ internal static class OddPolynomial
     /// h·R·h = R·h². Every product there is of two polynomials in one symmetric matrix: they commute, their product
     /// is symmetric, and the CPU computes only its lower triangle. Nothing but the first Gram product and the final
     /// M₀·Q (and one pair per restart) touches the tall M. A wide M (n × m) is the transpose of that: R = M·Mᵀ and
-    /// M_k = Q·M₀. Several <paramref name="parts"/> (tensors [..., m, n] or, wide, [..., n, m], one n) have their
-    /// Gram matrices stacked into one batch, so the n×n products are one call for all; the result has one tensor
-    /// per part, shaped like it. The parts stay the caller's.
+    /// M_k = Q·M₀. Several <paramref name="parts"/> (inputs [..., m, n] or, wide, [..., n, m], one n) have their
+    /// Gram matrices stacked into one batch, so the n×n products are one call for all. A part's input factor s (see
+    /// <see cref="ScaledInput"/>) goes into its first Gram product (s²) and first multiply-back (s); its result, times
+    /// its <c>Times</c>, is written by the last multiply-back into its <c>Into</c>. The parts stay the caller's.
     /// </summary>
     private static void ComposeOnGram(
         IReadOnlyList<(ScaledInput Input, bool Wide, Tensor? Times, Tensor Into)> parts,

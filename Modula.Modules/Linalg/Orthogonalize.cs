@@ -125,7 +125,8 @@ public static class Orthogonalize
             Coefficients(method, steps),
             matrix => UnitFrobeniusFactor(matrix, method),
             onGram: null,
-            times
+            times,
+            ReciprocalNorm(method)
         );
     }
 
@@ -141,7 +142,18 @@ public static class Orthogonalize
         IReadOnlyList<Tensor?> times,
         IReadOnlyList<Tensor> into
     ) =>
-        OddPolynomial.ComposeEach(gs, Coefficients(method), matrix => UnitFrobeniusFactor(matrix, method), times, into);
+        OddPolynomial.ComposeEach(
+            gs,
+            Coefficients(method),
+            matrix => UnitFrobeniusFactor(matrix, method),
+            times,
+            into,
+            ReciprocalNorm(method)
+        );
+
+    // True when the method's factor is c/‖M‖_F with c ≤ 1 (not Muon's 1/(‖M‖_F + 10⁻⁷)), so that it may ride in the
+    // first step's products (OddPolynomial.Compose).
+    private static bool ReciprocalNorm(Orthogonalizer method) => method != Orthogonalizer.MuonQuintic;
 
     /// <summary>The factor per matrix [..., 1, 1] that scales it to unit Frobenius norm as <paramref name="method"/>
     /// does.</summary>

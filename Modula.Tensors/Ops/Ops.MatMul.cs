@@ -121,10 +121,13 @@ public static partial class Ops
         {
             var shape = new Shape([.. batchShape.Dims, m, n]);
             Check.Output(nameof(MatMulInto), c, shape, a.DType, a.Device, requireContiguous: false);
+            using var given = MatrixScales(nameof(MatMulInto), scales, a, batchShape.Size, accumulate);
             if (c.Size == 0)
                 return;
             Check.NotBroadcast(nameof(MatMulInto), c);
-            using var perMatrix = MatrixScales(nameof(MatMulInto), scales, a, batchShape.Size, accumulate);
+            // Factors stored in c itself would be overwritten by the products before them: they are read from a copy.
+            using var copied = given is not null && Aliasing.Overlap(c, given) ? Contiguous(given) : null;
+            var perMatrix = copied ?? given;
             // A backend that cannot scale inside its product gets none: the product is scaled in a pass after it.
             var fused = a.Device.ScalesInsideProducts ? perMatrix : null;
             // A product written over one of its factors would read rows it has already overwritten: such a c
@@ -219,7 +222,12 @@ public static partial class Ops
     {
         if (scales is null)
             return null;
-        Check.Compatible(op, like, scales);
+        if (scales.DType != like.DType || scales.Device != like.Device)
+            throw new ArgumentException(
+                $"{op}: scales must be {like.DType} on {like.Device} as the operands are, got {scales.DType} on "
+                    + $"{scales.Device}.",
+                nameof(scales)
+            );
         if (accumulate)
             throw new ArgumentException($"{op}: per-matrix scales cannot be accumulated.", nameof(scales));
         if (scales.Size != count || !scales.IsContiguous)

@@ -55,8 +55,8 @@ public sealed class OddPolynomialTests
     {
         var shape = new Shape(dims);
         using var g = Ops.Normal(shape, new Generator(41), DType.Float64);
-        using var direct = OddPolynomial.Compose(g, Steps, ScaleToUnitFrobenius, onGram: false);
-        using var gram = OddPolynomial.Compose(g, Steps, ScaleToUnitFrobenius, onGram: true);
+        using var direct = OddPolynomial.Compose(g, Steps, UnitFrobeniusFactor, onGram: false, reciprocalNorm: true);
+        using var gram = OddPolynomial.Compose(g, Steps, UnitFrobeniusFactor, onGram: true, reciprocalNorm: true);
         Assert.AreEqual(shape, direct.Shape);
         Assert.AreEqual(shape, gram.Shape);
         var expected = HostLinalg.HostArray(direct);
@@ -100,8 +100,14 @@ public sealed class OddPolynomialTests
         }
         using var g64 = HostLinalg.Upload(input, shape, DType.Float64, Device.Cpu);
         using var g32 = HostLinalg.Upload(input, shape, DType.Float32, Device.Cpu);
-        using var reference = OddPolynomial.Compose(g64, steps, ScaleToUnitFrobenius, onGram: false);
-        using var gram = OddPolynomial.Compose(g32, steps, ScaleToUnitFrobenius, onGram: true);
+        using var reference = OddPolynomial.Compose(
+            g64,
+            steps,
+            UnitFrobeniusFactor,
+            onGram: false,
+            reciprocalNorm: true
+        );
+        using var gram = OddPolynomial.Compose(g32, steps, UnitFrobeniusFactor, onGram: true, reciprocalNorm: true);
         Assert.AreEqual(shape, gram.Shape);
         double error = RelativeError(HostLinalg.HostArray(reference), HostLinalg.HostArray(gram));
         Console.WriteLine($"{family} {shape}: Gram form in float32 {error:E2} from float64");
@@ -113,8 +119,10 @@ public sealed class OddPolynomialTests
     /// IReadOnlyList{ValueTuple{double, double, double}}, Func{Tensor, Tensor})"/> on each tensor alone: tall, wide,
     /// batched (two batch axes too) and empty parts whose Gram matrices are iterated as one batch, and sets that
     /// cannot be (a square part, short sides that differ), in float32 and float64, with six-step's six steps (one
-    /// restart) and Muon's five (a restart, then two steps). A part given another's Gram matrix or Q would be off by
-    /// O(1); the bound allows only rounding. Each row also states whether its parts run together.
+    /// restart), Muon's five (a restart, then two steps) and six-step's first three (no restart: the one multiply-back
+    /// takes both the input's factor and the result's). Every other part's result is times its own factor per matrix,
+    /// against the lone result multiplied after. A part given another's Gram matrix, Q or factor would be off by O(1);
+    /// the bound allows only rounding. Each row also states whether its parts run together.
     /// </summary>
     [TestMethod]
     [DataRow("together", true, new[] { 3, 96, 24 }, new[] { 2, 24, 96 }, new[] { 48, 24 }, new[] { 0, 60, 24 })]
@@ -123,7 +131,8 @@ public sealed class OddPolynomialTests
     [DataRow("short sides differ", false, new[] { 64, 16 }, new[] { 20, 80 })]
     public void ComposeEachMatchesComposeOnEveryPart(string what, bool together, params int[][] shapes)
     {
-        var families = new[] { Steps, Orthogonalize.Coefficients(Orthogonalizer.MuonQuintic) };
+        // Three steps: the Gram form's only multiply-back takes both the input's factor and the result's.
+        var families = new[] { Steps, Orthogonalize.Coefficients(Orthogonalizer.MuonQuintic), Steps[..3] };
         foreach (var dtype in new[] { DType.Float32, DType.Float64 })
         foreach (var steps in families)
         {
@@ -136,10 +145,16 @@ public sealed class OddPolynomialTests
             try
             {
                 Assert.AreEqual(together, OddPolynomial.RunTogether(gs, steps.Length), $"{what}: run together");
-                OddPolynomial.ComposeEach(gs, steps, ScaleToUnitFrobenius, times, each);
+                OddPolynomial.ComposeEach(gs, steps, UnitFrobeniusFactor, times, each, reciprocalNorm: true);
                 for (int k = 0; k < gs.Length; k++)
                 {
-                    using var plain = OddPolynomial.Compose(gs[k], steps, ScaleToUnitFrobenius);
+                    using var plain = OddPolynomial.Compose(
+                        gs[k],
+                        steps,
+                        UnitFrobeniusFactor,
+                        onGram: null,
+                        reciprocalNorm: true
+                    );
                     using var alone = times[k] is { } factor ? Ops.Mul(plain, factor) : Ops.Contiguous(plain);
                     string name = $"{what} {dtype} {steps.Length} steps: part {k} {gs[k].Shape}";
                     Assert.AreEqual(gs[k].Shape, each[k].Shape, name);
@@ -174,11 +189,10 @@ public sealed class OddPolynomialTests
     private static Tensor Run(double[] input, int rows, int cols, DType dtype, bool onGram)
     {
         using var g = HostLinalg.Upload(input, new Shape(rows, cols), dtype, Device.Cpu);
-        return OddPolynomial.Compose(g, Steps, ScaleToUnitFrobenius, onGram);
+        return OddPolynomial.Compose(g, Steps, UnitFrobeniusFactor, onGram, reciprocalNorm: true);
     }
 
-    private static Tensor ScaleToUnitFrobenius(Tensor m) =>
-        Orthogonalize.UnitFrobeniusFactor(m, Orthogonalizer.SixStep);
+    private static Tensor UnitFrobeniusFactor(Tensor m) => Orthogonalize.UnitFrobeniusFactor(m, Orthogonalizer.SixStep);
 
     /// <summary>U·diag(σ)·Vᵀ with Haar U, V and σᵢ = 10^(−decades·i/(cols − 1)), rounded to float32.</summary>
     private static double[] IllConditioned(int rows, int cols, int decades, ulong seed)

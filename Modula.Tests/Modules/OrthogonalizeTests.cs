@@ -116,7 +116,8 @@ public sealed class OrthogonalizeTests
     /// a norm lies outside 2^±40 in float32 (2^±400 in float64), where the unscaled Gram product could overflow or
     /// round to subnormals: then G is rescaled first. Matrices scaled far into either side, alone and in a batch with
     /// an ordinary one, and on the square (direct) and tall (Gram) forms, must give the unscaled result; so must
-    /// matrices scaled by 10^±10 in float32 or 10⁻²⁵ in float64, which stay on the first way. (Below 10⁻³⁰ the safe
+    /// matrices scaled by 10^±10 in float32 or 10⁻²⁵ in float64, which stay on the first way. (10²⁰⁰ in float64 would
+    /// overflow the unscaled Gram product, 10³⁰ in float32 too.) (Below 10⁻³⁰ the safe
     /// division's floor, not the scale, sets the result.)
     /// </summary>
     [TestMethod]
@@ -125,7 +126,7 @@ public sealed class OrthogonalizeTests
     [DataRow(DType.Float32, 1e10)]
     [DataRow(DType.Float32, 1e30)]
     [DataRow(DType.Float64, 1e-25)]
-    [DataRow(DType.Float64, 1e150)]
+    [DataRow(DType.Float64, 1e200)]
     public void ScaleFarFromOneGivesTheSameResult(DType dtype, double scale)
     {
         const ulong seed = 9;

@@ -268,6 +268,33 @@ public sealed class PackedWeightsTests
         }
     }
 
+    /// <summary>
+    /// Same-shaped 1×1 convolutions, whose packed group is [count, out, in, 1, 1] where their batched run is
+    /// [count, out, in]: square (one stacked batch, written in place) and tall and wide (the Gram form), each against
+    /// the atom dualized alone.
+    /// </summary>
+    [TestMethod]
+    public void PackedDualizeOfPointwiseConvolutionsEqualsEachAlone()
+    {
+        var m =
+            new Conv2D(6, 6, kernelSize: 1, padding: 0)
+            >> new Conv2D(6, 6, kernelSize: 1, padding: 0)
+            >> new Conv2D(24, 6, kernelSize: 1, padding: 0)
+            >> new Conv2D(6, 24, kernelSize: 1, padding: 0)
+            >> new Conv2D(24, 6, kernelSize: 1, padding: 0)
+            >> new Conv2D(6, 24, kernelSize: 1, padding: 0);
+        var targets = m.AtomTargets(0.3);
+        using var g = RandomLike(m, 50);
+        using var pg = Packed(g);
+        using var actual = m.Dualize(pg, targets);
+        var atoms = m.Atoms();
+        for (int i = 0; i < atoms.Count; i++)
+        {
+            using var alone = atoms[i].Atom.DualizeWeight(g[i], targets[i], Orthogonalizer.SixStep);
+            Reference.AssertClose(Values(alone), Values(actual[i]), 1e-6, 1e-5, $"1×1 convolution {i}");
+        }
+    }
+
     [TestMethod]
     public void GradientBuffersAccumulateLikeOwnedGradients()
     {

@@ -12,9 +12,9 @@ namespace Modula.Tests.Tensors;
 public sealed class ProductScalesTests
 {
     /// <summary>
-    /// Full, transposed, Gram (symmetric by layout), declared-symmetric and lower-triangle products, a padded
-    /// output and a strided one (a column slice, written through a separate tensor), with factors that include 0 and
-    /// a negative one, at one and two threads, in float64 and on the simulator.
+    /// Full, Gram (symmetric by layout), declared-symmetric and lower-triangle products, a padded output and a
+    /// strided one (a column slice: written in place on the CPU, through a separate tensor on the simulator), with
+    /// factors that include 0 and a negative one, at one and two threads, in float64 and on the simulator.
     /// </summary>
     [TestMethod]
     [DataRow(5, 7, 9, "plain")]
@@ -108,6 +108,33 @@ public sealed class ProductScalesTests
         }
     }
 
+    /// <summary>Factors stored in the output itself, at its first elements: each matrix takes the factor it held
+    /// before the products began, not a product's value.</summary>
+    [TestMethod]
+    [DataRow(TestDevices.Cpu)]
+    [DataRow(TestDevices.Simulator)]
+    public void FactorsStoredInTheOutputAreReadBeforeItIsWritten(string deviceName)
+    {
+        if (deviceName == TestDevices.Simulator)
+            TestDevices.RequireSimulator();
+        var device = TestDevices.Get(deviceName);
+        const int batch = 3,
+            n = 4,
+            seed = 29;
+        var a = Reference.RandomValues(batch * n * n, seed);
+        double[] s = [2, -0.5, 3];
+        var initial = new double[batch * n * n];
+        s.CopyTo(initial, 0);
+        using var ta = Reference.Make(a, new Shape(batch, n, n), DType.Float32, device);
+        using var c = Reference.Make(initial, new Shape(batch, n, n), DType.Float32, device);
+        using var flat = c.View(batch * n * n);
+        using var head = flat.Slice(0, 0, batch);
+        Ops.MatMulInto(ta, ta, c, accumulate: false, scales: head);
+        var plain = Reference.Product(a, a, batch, n, n, n, ta: false, tb: false);
+        var expected = plain.Select((v, e) => v * s[e / (n * n)]).ToArray();
+        Reference.AssertClose(expected, Reference.Read(c), 1e-5, 1e-5, $"{deviceName} seed {seed}");
+    }
+
     [TestMethod]
     public void BadScalesAreRefusedByName()
     {
@@ -126,7 +153,14 @@ public sealed class ProductScalesTests
         error = Assert.ThrowsExactly<ArgumentException>(() =>
             Ops.MatMulInto(x, x, c, accumulate: false, scales: doubles)
         );
-        StringAssert.Contains(error.Message, "MatMulInto");
+        StringAssert.Contains(error.Message, "MatMulInto: scales must be Float32");
+        // Refused before an empty product returns, too.
+        using var empty = Ops.Zeros(new Shape(3, 0, 4));
+        using var emptyC = Ops.Zeros(new Shape(3, 0, 0));
+        error = Assert.ThrowsExactly<ArgumentException>(() =>
+            Ops.MatMulInto(empty, empty, emptyC, accumulate: false, transposeB: true, scales: two)
+        );
+        StringAssert.Contains(error.Message, "MatMulInto: scales needs one factor per matrix, 3");
         using var spread = Ops.Zeros(new Shape(3, 2));
         using var column = spread.Slice(1, 0, 1);
         error = Assert.ThrowsExactly<ArgumentException>(() => Ops.SymmetricPolynomial(x, 1, 1, 1, column));

@@ -82,7 +82,7 @@ internal sealed partial class CpuBackend
             sum += e;
         }
         // A long row sums again, in float64 lanes (RowSums).
-        var total = Vector.Create(valid >= RowSums.LongRow ? RowSums.Sum<T>(y[..valid]) : Vector.Sum(sum));
+        var total = Vector.Create(RowSums.Widens<T>(valid) ? RowSums.Sum<T>(y[..valid]) : Vector.Sum(sum));
         for (int i = 0; i < used; i += lanes)
         {
             var p = Vector.LoadUnsafe(ref yr, (nuint)i) / total;

@@ -36,7 +36,8 @@ internal static class RowSums
         where T : unmanaged, IFloatingPointIeee754<T> =>
         Widens<T>(a.Length) ? T.CreateTruncating(WidenedSum.Dot(Floats(a), Floats(b))) : TensorPrimitives.Dot(a, b);
 
-    private static bool Widens<T>(int length) => typeof(T) == typeof(float) && length >= LongRow;
+    /// <summary>True when a row of <paramref name="length"/> elements of T sums in float64 here.</summary>
+    public static bool Widens<T>(int length) => typeof(T) == typeof(float) && length >= LongRow;
 
     private static ReadOnlySpan<float> Floats<T>(ReadOnlySpan<T> x)
         where T : unmanaged => MemoryMarshal.Cast<T, float>(x);

@@ -20,6 +20,8 @@ internal static class WidenedSum
     /// <summary>Σ a·b in float64 (a and b of one length; fused as <see cref="OfSquares"/>).</summary>
     public static double Dot(ReadOnlySpan<float> a, ReadOnlySpan<float> b)
     {
+        if (a.Length != b.Length)
+            throw new ArgumentException($"WidenedSum.Dot: lengths differ ({a.Length} and {b.Length}).");
         int lanes = Vector<float>.Count,
             i = 0;
         ref float x = ref MemoryMarshal.GetReference(a);
