@@ -7,7 +7,8 @@ public static partial class Ops
     /// <summary>
     /// Cross-entropy of every row of <paramref name="logits"/> [rows, C] (times <paramref name="scale"/>) against
     /// Int32 <paramref name="labels"/> [rows]: loss[r] = log Σⱼ e^(z·x[r, j]) − z·x[r, labels[r]], computed stably
-    /// (shifted by the row's max) in one pass per row, a log-softmax, one-hot and pick in one kernel. A label
+    /// (shifted by the row's max, and for a row whose z·x overflows, before scaling, as <see cref="Softmax"/>) in one
+    /// pass per row, a log-softmax, one-hot and pick in one kernel. A label
     /// outside [0, C) is refused (on an accelerator, at the next host wait; see
     /// <see cref="Device.ThrowPendingErrors"/>).
     /// </summary>

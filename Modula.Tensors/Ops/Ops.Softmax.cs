@@ -7,7 +7,10 @@ public static partial class Ops
     /// <summary>
     /// Softmax of scale·x along the last axis, in one pass per row: y = e^(z − max z)/Σ e^(z − max z)
     /// with z = scale·x. With <paramref name="causal"/> the last two axes are a square [T, T] of
-    /// queries × keys and key j &gt; query i is masked (y = 0), as in decoder attention.
+    /// queries × keys and key j &gt; query i is masked (y = 0), as in decoder attention. A row whose z passes the
+    /// dtype's range for finite x (float32 logits near 10³⁸ at scale 10) is shifted before it is scaled,
+    /// e^(scale·(x − a)) with a its largest x (smallest for a negative scale), so it gets the exact z's softmax rather
+    /// than NaN; a NaN or an infinite x still makes its row NaN.
     /// </summary>
     public static Tensor Softmax(Tensor x, double scale = 1, bool causal = false)
     {

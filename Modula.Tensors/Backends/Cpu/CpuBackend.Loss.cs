@@ -35,7 +35,7 @@ internal sealed partial class CpuBackend
                     var row = xs.Span<T>().Slice(xo + (int)r * classes, classes);
                     var shift = ShiftedExp(row, z, scratch.AsSpan(0, classes), out var total);
                     int label = ls.Span<int>()[lo + (int)r];
-                    ys.Span<T>()[yo + (int)r] = T.Log(total) - (z * row[label] - shift);
+                    ys.Span<T>()[yo + (int)r] = T.Log(total) - shift.Argument(row[label], z);
                 }
             }
             finally
@@ -92,15 +92,32 @@ internal sealed partial class CpuBackend
         });
     }
 
-    /// <summary>e = exp(z·x − max(z·x)) into <paramref name="e"/>; returns the max and sets the sum of e.</summary>
-    private static T ShiftedExp<T>(ReadOnlySpan<T> x, T z, Span<T> e, out T total)
+    /// <summary>e = exp(z·x − max(z·x)) into <paramref name="e"/>, or exp(z·(x − a)) for a row whose scaled values
+    /// overflow (<see cref="OverflowAnchor"/>); returns which, and sets the sum of e.</summary>
+    private static RowShift<T> ShiftedExp<T>(ReadOnlySpan<T> x, T z, Span<T> e, out T total)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         TensorPrimitives.Multiply(x, z, e);
         var max = TensorPrimitives.Max<T>(e);
-        TensorPrimitives.Subtract(e, max, e);
+        var shift = OverflowAnchor(x, z, max, out var anchor) ? new RowShift<T>(anchor, true) : new(max, false);
+        if (shift.Anchored)
+        {
+            TensorPrimitives.Subtract(x, anchor, e);
+            TensorPrimitives.Multiply(e, z, e);
+        }
+        else
+            TensorPrimitives.Subtract(e, max, e);
         TensorPrimitives.Exp<T>(e, e);
         total = RowSums.Sum<T>(e);
-        return max;
+        return shift;
+    }
+
+    /// <summary>How ShiftedExp shifted a row: by the maximum of z·x, or (<see cref="Anchored"/>) by z times the
+    /// anchor x.</summary>
+    private readonly record struct RowShift<T>(T Value, bool Anchored)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        /// <summary>The exponent e holds for a logit x.</summary>
+        public T Argument(T x, T z) => Anchored ? z * (x - Value) : z * x - Value;
     }
 }

@@ -69,7 +69,13 @@ internal sealed partial class CpuBackend
             v.StoreUnsafe(ref yr, (nuint)i);
             max = Vector.Max(max, v);
         }
-        var shift = Vector.Create(HorizontalMax(max));
+        var top = HorizontalMax(max);
+        if (OverflowAnchor(x[..valid], z, top, out var anchor))
+        {
+            SoftmaxRowAnchored(x, y, valid, z, anchor);
+            return;
+        }
+        var shift = Vector.Create(top);
         // Exponentials of x·z less the row's largest: never positive (a masked lane's −∞ included), so float32 rows
         // take ExpLanes rather than the runtime's float64 route. A NaN or +∞ among the visible keys, or only −∞ ones,
         // makes every visible argument NaN or −∞ and the sum 0 or NaN (ExpLanes may give 0 for a NaN argument), so
@@ -102,7 +108,43 @@ internal sealed partial class CpuBackend
     {
         var kept = y[..valid];
         TensorPrimitives.Multiply(x[..valid], z, kept);
-        TensorPrimitives.Subtract(kept, TensorPrimitives.Max<T>(kept), kept);
+        var top = TensorPrimitives.Max<T>(kept);
+        if (OverflowAnchor(x[..valid], z, top, out var anchor))
+        {
+            SoftmaxRowAnchored(x, y, valid, z, anchor);
+            return;
+        }
+        TensorPrimitives.Subtract(kept, top, kept);
+        TensorPrimitives.Exp<T>(kept, kept);
+        TensorPrimitives.Divide(kept, RowSums.Sum<T>(kept), kept);
+        y[valid..].Clear();
+    }
+
+    /// <summary>
+    /// The anchor of a row whose scaled values overflow. z·x is ±∞ for a finite x past the dtype's range over |z|
+    /// (float32 logits near 10³⁸ at z = 10), and exp(z·x − max z·x) would then take ∞ − ∞. Such a row takes
+    /// exp(z·(x − a)) instead, with a its largest x (its smallest for z &lt; 0), whose arguments are never positive.
+    /// False, keeping the row's IEEE result, when the scaled maximum is finite (every ordinary row: its bits are
+    /// unchanged) or some x is NaN or of the wrong infinity.
+    /// </summary>
+    private static bool OverflowAnchor<T>(ReadOnlySpan<T> x, T z, T scaledMax, out T anchor)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        anchor = T.Zero;
+        if (T.IsFinite(scaledMax) || x.IsEmpty)
+            return false;
+        anchor = z >= T.Zero ? TensorPrimitives.Max(x) : TensorPrimitives.Min(x);
+        return T.IsFinite(anchor);
+    }
+
+    /// <summary>y[..valid] = softmax of z·x from exp(z·(x − anchor)) (<see cref="OverflowAnchor"/>), y[valid..] =
+    /// 0.</summary>
+    private static void SoftmaxRowAnchored<T>(ReadOnlySpan<T> x, Span<T> y, int valid, T z, T anchor)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        var kept = y[..valid];
+        TensorPrimitives.Subtract(x[..valid], anchor, kept);
+        TensorPrimitives.Multiply(kept, z, kept);
         TensorPrimitives.Exp<T>(kept, kept);
         TensorPrimitives.Divide(kept, RowSums.Sum<T>(kept), kept);
         y[valid..].Clear();

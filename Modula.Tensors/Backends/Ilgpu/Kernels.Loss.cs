@@ -23,11 +23,12 @@ internal static partial class Kernels
         int at = r * classes,
             label = labels[r];
         float max = RowMax(x, at, classes, scale),
+            anchor = OverflowAnchor(x, at, classes, scale, max),
             sum = 0f;
         for (int j = 0; j < classes; j++)
-            sum += MathF.Exp(scale * x[at + j] - max);
+            sum += MathF.Exp(Argument(x[at + j], scale, max, anchor));
         if ((uint)label < (uint)classes)
-            losses[r] = MathF.Log(sum) - (scale * x[at + label] - max);
+            losses[r] = MathF.Log(sum) - Argument(x[at + label], scale, max, anchor);
         else
         {
             losses[r] = float.NaN;
@@ -51,10 +52,11 @@ internal static partial class Kernels
         int at = r * classes,
             label = labels[r];
         float max = RowMax(x, at, classes, scale),
+            anchor = OverflowAnchor(x, at, classes, scale, max),
             sum = 0f;
         for (int j = 0; j < classes; j++)
         {
-            float e = MathF.Exp(scale * x[at + j] - max);
+            float e = MathF.Exp(Argument(x[at + j], scale, max, anchor));
             dx[at + j] = e;
             sum += e;
         }
@@ -63,6 +65,22 @@ internal static partial class Kernels
         for (int j = 0; j < classes; j++)
             dx[at + j] = dx[at + j] * share - (j == label ? coefficient : 0f);
     }
+
+    // The largest x of a row whose scaled maximum overflowed (the smallest for scale < 0), as the CPU's
+    // CpuBackend.OverflowAnchor; NaN for every other row.
+    private static float OverflowAnchor(ArrayView<float> x, int at, int classes, float scale, float max)
+    {
+        if (MathF.Abs(max) <= float.MaxValue)
+            return float.NaN;
+        float extreme = float.NegativeInfinity;
+        for (int j = 0; j < classes; j++)
+            extreme = new MaxReduce().Combine(extreme, scale >= 0f ? x[at + j] : -x[at + j]);
+        return scale >= 0f ? extreme : -extreme;
+    }
+
+    // A logit's exponent: scale·x − max, or scale·(x − anchor) where the row is anchored (a finite anchor).
+    private static float Argument(float x, float scale, float max, float anchor) =>
+        MathF.Abs(anchor) <= float.MaxValue ? scale * (x - anchor) : scale * x - max;
 
     private static float RowMax(ArrayView<float> x, int at, int classes, float scale)
     {

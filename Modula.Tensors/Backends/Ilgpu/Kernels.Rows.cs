@@ -36,10 +36,22 @@ internal static partial class Kernels
         for (int j = t; j < valid; j += RowGroupSize)
             max = new MaxReduce().Combine(max, scale * x[at + j]);
         max = GroupMax(partial, max);
+        // A row whose scaled values overflow is anchored at its largest x (smallest for scale < 0), as on the CPU.
+        // max is the group's, so every thread takes the same branch to the barriers in it.
+        float anchor = float.NaN;
+        if (!(MathF.Abs(max) <= float.MaxValue))
+        {
+            float extreme = float.NegativeInfinity;
+            for (int j = t; j < valid; j += RowGroupSize)
+                extreme = new MaxReduce().Combine(extreme, scale >= 0f ? x[at + j] : -x[at + j]);
+            extreme = GroupMax(partial, extreme);
+            anchor = scale >= 0f ? extreme : -extreme;
+        }
+        bool anchored = MathF.Abs(anchor) <= float.MaxValue;
         float sum = 0f;
         for (int j = t; j < valid; j += RowGroupSize)
         {
-            float e = MathF.Exp(scale * x[at + j] - max);
+            float e = MathF.Exp(anchored ? scale * (x[at + j] - anchor) : scale * x[at + j] - max);
             y[at + j] = e;
             sum += e;
         }
