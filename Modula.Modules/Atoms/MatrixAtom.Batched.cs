@@ -153,8 +153,9 @@ public abstract partial class MatrixAtom
 
     /// <summary>
     /// The members' tensors of a packed <paramref name="output"/> as one view shaped like <paramref name="like"/>
-    /// ([count, out, in]), or null where they are not one run. A 1×1 convolution's group is [count, out, in, 1, 1]:
-    /// the same elements, viewed.
+    /// ([count, out, in]), or null where they are not one run or lie otherwise. A 1×1 convolution's group is
+    /// [count, out, in, 1, 1]: the same elements in the same order, viewed. Only size-1 axes may differ, so a
+    /// weight that its slices reorder is written member by member instead.
     /// </summary>
     private static Tensor? GroupAs(Weights output, int[] members, Tensor like)
     {
@@ -162,7 +163,11 @@ public abstract partial class MatrixAtom
         if (group is null || group.Shape == like.Shape)
             return group;
         using (group)
-            return group.Size == like.Size ? group.View(like.Shape.Dims.ToArray()) : null;
+            return Squeezed(group.Shape).SequenceEqual(Squeezed(like.Shape))
+                ? group.View(like.Shape.Dims.ToArray())
+                : null;
+
+        static int[] Squeezed(Shape shape) => [.. shape.Dims.ToArray().Where(d => d != 1)];
     }
 
     /// <summary>The members' targets, one per matrix, as a view of the uploaded scalars ([count, 1, 1]) when every

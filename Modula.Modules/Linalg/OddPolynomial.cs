@@ -168,8 +168,9 @@ internal static class OddPolynomial
     /// 2^±40 in float32 (2^±400 in float64), M stays as it lies and s goes into the first step's products: on the
     /// direct form the Gram product takes s² and the polynomial s, on the Gram form the Gram product s² and the first
     /// multiply-back s. The range bounds ‖M‖_F, so the unscaled Gram product MᵀM stays finite and clear of
-    /// subnormals; a zero, infinite or NaN factor, or one that does not bound the norm (Muon's 1/(‖M‖ + 10⁻⁷), the
-    /// spectral caps' guard), takes a rescaled copy instead, as does every input on a backend that scales in a pass.
+    /// subnormals; a zero, infinite or NaN factor, or one not stated to bound the norm from both sides (Muon's
+    /// 1/(‖M‖ + 10⁻⁷) bounds it only from above, the spectral caps' guard not at all), takes a rescaled copy
+    /// instead, as does every input on a backend that scales in a pass.
     /// </summary>
     private sealed class ScaledInput : IDisposable
     {

@@ -152,8 +152,9 @@ public static class Orthogonalize
         );
 
     // True when the method's factor is c/‖M‖_F with c ≤ 1 (not Muon's 1/(‖M‖_F + 10⁻⁷)), so that it may ride in the
-    // first step's products (OddPolynomial.Compose).
-    private static bool ReciprocalNorm(Orthogonalizer method) => method != Orthogonalizer.MuonQuintic;
+    // first step's products (OddPolynomial.Compose). A method added later takes the rescaled copy until it is listed.
+    private static bool ReciprocalNorm(Orthogonalizer method) =>
+        method is Orthogonalizer.SixStep or Orthogonalizer.PolarExpress;
 
     /// <summary>The factor per matrix [..., 1, 1] that scales it to unit Frobenius norm as <paramref name="method"/>
     /// does.</summary>

@@ -10,7 +10,8 @@ public static partial class Ops
     /// queries × keys and key j &gt; query i is masked (y = 0), as in decoder attention. A row whose z passes the
     /// dtype's range for finite x (float32 logits near 10³⁸ at scale 10) is shifted before it is scaled,
     /// e^(scale·(x − a)) with a its largest x (smallest for a negative scale), so it gets the exact z's softmax rather
-    /// than NaN; a NaN or an infinite x still makes its row NaN.
+    /// than NaN. A NaN, or an infinite x that scale·x makes +∞ (or any at scale 0), makes its row NaN; one made −∞ is
+    /// an ordinary 0.
     /// </summary>
     public static Tensor Softmax(Tensor x, double scale = 1, bool causal = false)
     {

@@ -270,8 +270,8 @@ public sealed class PackedWeightsTests
 
     /// <summary>
     /// Same-shaped 1×1 convolutions, whose packed group is [count, out, in, 1, 1] where their batched run is
-    /// [count, out, in]: square (one stacked batch, written in place) and tall and wide (the Gram form), each against
-    /// the atom dualized alone.
+    /// [count, out, in]: square (one stacked batch, written in place), tall and wide (the Gram form), and near-square
+    /// tall and wide (one stacked batch, the wide one transposed in and out), each against the atom dualized alone.
     /// </summary>
     [TestMethod]
     public void PackedDualizeOfPointwiseConvolutionsEqualsEachAlone()
@@ -282,7 +282,9 @@ public sealed class PackedWeightsTests
             >> new Conv2D(24, 6, kernelSize: 1, padding: 0)
             >> new Conv2D(6, 24, kernelSize: 1, padding: 0)
             >> new Conv2D(24, 6, kernelSize: 1, padding: 0)
-            >> new Conv2D(6, 24, kernelSize: 1, padding: 0);
+            >> new Conv2D(6, 24, kernelSize: 1, padding: 0)
+            >> new Conv2D(8, 6, kernelSize: 1, padding: 0)
+            >> new Conv2D(6, 8, kernelSize: 1, padding: 0);
         var targets = m.AtomTargets(0.3);
         using var g = RandomLike(m, 50);
         using var pg = Packed(g);

@@ -122,6 +122,26 @@ public sealed class SpectralProjectionTests
         Assert.IsTrue(decayedTop < before[0] && decayedTop >= before[1] * (1 - rounding), $"seed {seed}");
     }
 
+    /// <summary>
+    /// A float32 matrix of σ₁ = 10²⁰ under caps whose guard (limit/σ₁, 3·10⁻¹² for the hard cap at σ_max = 10⁸)
+    /// lies within the range where a factor 1/‖M‖ may ride in the products: the guard does not bound ‖M‖, so the
+    /// unscaled Gram product would overflow (a NaN result once); it must take the rescaled copy and end at the cap.
+    /// </summary>
+    [TestMethod]
+    public void CapsOfHugeFloat32MatricesStayFinite()
+    {
+        var (stack, _) = KnownSpectra(4, 20, 14, [1e20, 3e19]);
+        using var input = HostLinalg.Upload(stack, new Shape(2, 20, 14), DType.Float32, Device.Cpu);
+        using var hard = SpectralProjection.HardCap(1e8).Apply(input);
+        foreach (var s in HostLinalg.SingularValues(hard))
+            Assert.IsTrue(s[0] <= 1.011e8 && s[0] >= 0.95e8, $"hard-capped σ₁ {s[0]}");
+        var soft = SpectralProjection.SoftCap(1, 1e-20);
+        using var softened = soft.Apply(input);
+        double peak = SoftCap(1e-20, 1 / Math.Sqrt(3e-20));
+        foreach (var s in HostLinalg.SingularValues(softened))
+            Assert.AreEqual(peak, s[0], peak * 1e-3, $"soft-capped σ₁ {s[0]}, peak {peak}");
+    }
+
     [TestMethod]
     [DataRow(DType.Float64)]
     [DataRow(DType.Float32)]

@@ -5,8 +5,9 @@ namespace Modula.Tests.Tensors;
 /// <summary>
 /// Softmax and cross-entropy of rows whose scaled logits z·x pass the dtype's range (float32 logits near 3·10³⁸ at
 /// z = ±10): the result is that of the exact z·x, computed in float64 from the float32 inputs, not NaN. Rows a whole
-/// number of vectors long and not (the softmax's two paths), causal rows, and the rows that keep their IEEE result (a
-/// NaN or an infinite logit), on the CPU and the simulator.
+/// number of vectors long and not (the softmax's two paths), causal rows (whose masked keys, junk included, take no
+/// part), −∞ logits among overflowing ones, and the rows that keep their IEEE result (a NaN, or a logit the scale
+/// makes +∞), on the CPU and the simulator, and float64 on the CPU.
 /// </summary>
 [TestClass]
 public sealed class OverflowingLogitsTests
@@ -17,6 +18,13 @@ public sealed class OverflowingLogitsTests
         (10, [3e38f, 3e38f, 1e38f, -3e38f, 0, 2e38f, -1e38f, 5]),
         (-10, [-3e38f, -3e38f, 0, 3e38f, 1, -2e38f, 1e38f, 7]),
         (4, [2e38f, 1e38f, 1.9999999e38f, 0, 0, 0, 0, 0]),
+        // The extreme late: the first causal rows are ordinary, the later ones anchor.
+        (10, [0.5f, 0, 0.25f, 3e38f, 3.3e38f, -1, 2, 0]),
+        // −∞ logits are ordinary zeros; every finite logit overflowing to −∞ still has a largest.
+        (10, [3e38f, float.NegativeInfinity, 1, 2, 3e38f, 0, 0, float.NegativeInfinity]),
+        (10, [-3e38f, -2e38f, -3.3e38f, -1e38f, -2e38f, -3e38f, -3e38f, -3e38f]),
+        // A +∞ logit at a negative scale is an ordinary zero too.
+        (-10, [-3e38f, float.PositiveInfinity, 1, -3e38f, 0, 0, 0, 0]),
     ];
 
     public static IEnumerable<object[]> Devices =>
@@ -41,9 +49,12 @@ public sealed class OverflowingLogitsTests
             using var y = Ops.Softmax(t, scale);
             string what = $"{deviceName} scale {scale} [{string.Join(", ", x)}]";
             Reference.AssertClose(Softmax(x, scale, x.Length), Reference.Read(y), 1e-6, 1e-6, what);
-            // Causal: row r keeps keys 0..r.
+            // Causal: row r keeps keys 0..r; the masked keys hold NaN and float32's largest, which must not count.
             using var square = Tensor.FromArray(
-                Enumerable.Repeat(x, length).SelectMany(row => row).ToArray(),
+                Enumerable
+                    .Range(0, length)
+                    .SelectMany(r => x.Select((v, j) => j <= r ? v : (j % 2 == 0 ? float.NaN : float.MaxValue)))
+                    .ToArray(),
                 new Shape(length, length),
                 device
             );
@@ -90,21 +101,53 @@ public sealed class OverflowingLogitsTests
         }
     }
 
-    /// <summary>Rows that keep their IEEE result: a NaN makes the row NaN; so does +∞ at a positive scale.</summary>
+    /// <summary>Rows that keep their IEEE result: a NaN makes the row NaN, and so does +∞ at a positive scale, in
+    /// softmax and cross-entropy; a NaN among a causal row's masked keys does not.</summary>
     [TestMethod]
-    [DataRow(TestDevices.Cpu)]
-    [DataRow(TestDevices.Simulator)]
-    public void NanAndInfiniteLogitsStayNan(string deviceName)
+    [DynamicData(nameof(Devices))]
+    public void NanAndInfiniteLogitsStayNan(string deviceName, int length)
     {
         if (deviceName == TestDevices.Simulator)
             TestDevices.RequireSimulator();
         var device = TestDevices.Get(deviceName);
-        foreach (var x in new[] { new[] { 3e38f, float.NaN, 1, 2 }, new[] { 3e38f, float.PositiveInfinity, 1, 2 } })
+        foreach (float bad in new[] { float.NaN, float.PositiveInfinity })
         {
-            using var t = Tensor.FromArray(x, new Shape(1, 4), device);
+            var x = new[] { 3e38f, bad, 1, 2, 3e38f, 0, 0, 0 }[..length];
+            string what = $"{deviceName} [{string.Join(", ", x)}]";
+            using var t = Tensor.FromArray(x, new Shape(1, length), device);
             using var y = Ops.Softmax(t, 10);
-            Assert.IsTrue(y.ToArray<float>().All(float.IsNaN), $"{deviceName} [{string.Join(", ", x)}]");
+            Assert.IsTrue(y.ToArray<float>().All(float.IsNaN), what);
+            using var labels = Tensor.FromArray(new[] { 0 }, new Shape(1), device);
+            using var loss = Ops.CrossEntropyRows(t, labels, 10);
+            Assert.IsTrue(float.IsNaN(loss.ToArray<float>()[0]), what + " cross-entropy");
+            // Causal, the bad key masked in row 0 only: row 0 is [1, 0, ...], the others NaN.
+            using var square = Tensor.FromArray(
+                Enumerable.Repeat(x, length).SelectMany(row => row).ToArray(),
+                new Shape(length, length),
+                device
+            );
+            using var causalRows = Ops.Softmax(square, 10, causal: true);
+            var causal = causalRows.ToArray<float>();
+            CollectionAssert.AreEqual(
+                Enumerable.Range(0, length).Select(j => j == 0 ? 1f : 0f).ToArray(),
+                causal[..length],
+                what + " causal row 0"
+            );
+            Assert.IsTrue(causal[length..(2 * length)].Take(2).All(float.IsNaN), what + " causal row 1");
         }
+    }
+
+    /// <summary>Float64 on the CPU: logits near 10³⁰⁸ at scale 10.</summary>
+    [TestMethod]
+    public void Float64RowsOverflowAlike()
+    {
+        double[] x = [1e308, 1e308, 0, -1e308, 5, 1, 2, 3];
+        using var t = Tensor.FromArray(x, new Shape(1, 8));
+        using var y = Ops.Softmax(t, 10);
+        Reference.AssertClose([0.5, 0.5, 0, 0, 0, 0, 0, 0], y.ToArray<double>(), 1e-15, 0, "float64 softmax");
+        using var labels = Tensor.FromArray(new[] { 1 }, new Shape(1));
+        using var loss = Ops.CrossEntropyRows(t, labels, 10);
+        Assert.AreEqual(Math.Log(2), loss.ToArray<double>()[0], 1e-15, "float64 cross-entropy");
     }
 
     // softmax(z·x[..valid]) in float64.

@@ -77,9 +77,10 @@ internal sealed partial class CpuBackend
         }
         var shift = Vector.Create(top);
         // Exponentials of x·z less the row's largest: never positive (a masked lane's −∞ included), so float32 rows
-        // take ExpLanes rather than the runtime's float64 route. A NaN or +∞ among the visible keys, or only −∞ ones,
-        // makes every visible argument NaN or −∞ and the sum 0 or NaN (ExpLanes may give 0 for a NaN argument), so
-        // each visible probability is NaN, as before; a −∞ among finite keys is an ordinary 0.
+        // take ExpLanes rather than the runtime's float64 route. A NaN or a scaled +∞ among the visible keys, or only
+        // −∞ logits, makes every visible argument NaN or −∞ and the sum 0 or NaN (ExpLanes may give 0 for a NaN
+        // argument), so each visible probability is NaN, as before; a −∞ among finite keys is an ordinary 0. (Finite
+        // logits whose scaled values overflow took the anchored row above.)
         var sum = Vector<T>.Zero;
         for (int i = 0; i < used; i += lanes)
         {
@@ -125,7 +126,8 @@ internal sealed partial class CpuBackend
     /// (float32 logits near 10³⁸ at z = 10), and exp(z·x − max z·x) would then take ∞ − ∞. Such a row takes
     /// exp(z·(x − a)) instead, with a its largest x (its smallest for z &lt; 0), whose arguments are never positive.
     /// False, keeping the row's IEEE result, when the scaled maximum is finite (every ordinary row: its bits are
-    /// unchanged) or some x is NaN or of the wrong infinity.
+    /// unchanged), or when the anchor is not finite: a NaN, or an infinite x that z·x makes +∞. (A −∞ logit at z = 0
+    /// anchors, and gives NaN, 0·∞, as the plain row would.)
     /// </summary>
     private static bool OverflowAnchor<T>(ReadOnlySpan<T> x, T z, T scaledMax, out T anchor)
         where T : unmanaged, IFloatingPointIeee754<T>

@@ -6,7 +6,8 @@ namespace Modula.Tensors.Backends.Ilgpu;
 internal static partial class Kernels
 {
     /// <summary>
-    /// One thread per row: loss[r] = log Σⱼ exp(z·x[r, j] − m) − (z·x[r, label] − m), m the row's max of z·x. An
+    /// One thread per row: loss[r] = log Σⱼ exp(z·x[r, j] − m) − (z·x[r, label] − m), m the row's max of z·x, or with
+    /// exponents z·(x − a) where z·x overflows (a the row's largest x, smallest for z &lt; 0; see OverflowAnchor). An
     /// out-of-range label reads nothing, gives NaN and is recorded in <paramref name="errors"/> (see
     /// <see cref="IndexErrors"/>).
     /// </summary>
