@@ -101,10 +101,7 @@ internal sealed partial class CpuBackend
         var max = TensorPrimitives.Max<T>(e);
         var shift = OverflowAnchor(x, z, max, out var anchor) ? new RowShift<T>(anchor, true) : new(max, false);
         if (shift.Anchored)
-        {
-            TensorPrimitives.Subtract(x, anchor, e);
-            TensorPrimitives.Multiply(e, z, e);
-        }
+            AnchoredArguments(x, z, anchor, e);
         else
             TensorPrimitives.Subtract(e, max, e);
         TensorPrimitives.Exp<T>(e, e);

@@ -111,14 +111,10 @@ internal sealed partial class CpuBackend
         TensorPrimitives.Multiply(x[..valid], z, kept);
         var top = TensorPrimitives.Max<T>(kept);
         if (OverflowAnchor(x[..valid], z, top, out var anchor))
-        {
-            SoftmaxRowAnchored(x, y, valid, z, anchor);
-            return;
-        }
-        TensorPrimitives.Subtract(kept, top, kept);
-        TensorPrimitives.Exp<T>(kept, kept);
-        TensorPrimitives.Divide(kept, RowSums.Sum<T>(kept), kept);
-        y[valid..].Clear();
+            AnchoredArguments(x[..valid], z, anchor, kept);
+        else
+            TensorPrimitives.Subtract(kept, top, kept);
+        NormalizeExponentials(y, valid);
     }
 
     /// <summary>
@@ -144,9 +140,24 @@ internal sealed partial class CpuBackend
     private static void SoftmaxRowAnchored<T>(ReadOnlySpan<T> x, Span<T> y, int valid, T z, T anchor)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
+        AnchoredArguments(x[..valid], z, anchor, y[..valid]);
+        NormalizeExponentials(y, valid);
+    }
+
+    /// <summary>e = z·(x − anchor): the exponents of a row anchored by <see cref="OverflowAnchor"/>, never
+    /// positive.</summary>
+    private static void AnchoredArguments<T>(ReadOnlySpan<T> x, T z, T anchor, Span<T> e)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        TensorPrimitives.Subtract(x, anchor, e);
+        TensorPrimitives.Multiply(e, z, e);
+    }
+
+    /// <summary>y[..valid] = exp(y[..valid]) over its sum, y[valid..] = 0.</summary>
+    private static void NormalizeExponentials<T>(Span<T> y, int valid)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
         var kept = y[..valid];
-        TensorPrimitives.Subtract(x[..valid], anchor, kept);
-        TensorPrimitives.Multiply(kept, z, kept);
         TensorPrimitives.Exp<T>(kept, kept);
         TensorPrimitives.Divide(kept, RowSums.Sum<T>(kept), kept);
         y[valid..].Clear();
