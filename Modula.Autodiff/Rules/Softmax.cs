@@ -8,34 +8,18 @@ public static partial class F
     /// Numerically stable softmax of scale·x along <paramref name="axis"/>, as one rule (forward
     /// and backward without intermediate graph nodes): y = e^(z − max z)/Σ e^(z − max z) with
     /// z = scale·x; dx = scale·y⊙(g − Σ g⊙y). Entries of −∞ (masked) get y = 0 and no gradient.
-    /// Along the last axis each row is one fused pass (<see cref="Ops.Softmax(Tensor, double, bool)"/>).
+    /// Each row along the axis is one fused pass (<see cref="Ops.Softmax(Tensor, double, bool)"/>), which also takes
+    /// long rows' sums in float64 and shifts a row whose z passes the dtype's range before it scales it. Along an
+    /// axis other than the last, that axis is swapped with the last one (a view) around the same rule, so every axis
+    /// is treated alike.
     /// </summary>
     public static Variable Softmax(Variable x, int axis = -1, double scale = 1)
     {
-        if (Shape.NormalizeAxis(axis, x.Shape, nameof(Softmax)) == x.Shape.Rank - 1)
+        int last = x.Shape.Rank - 1,
+            along = Shape.NormalizeAxis(axis, x.Shape, nameof(Softmax));
+        if (along == last)
             return RowSoftmax(x, scale, causal: false);
-        using var z = scale == 1 ? null : Ops.Mul(x.Value, scale);
-        var (shifted, e, total) = ShiftedExp(z ?? x.Value, axis);
-        using (shifted)
-        using (e)
-        using (total)
-        {
-            var y = Ops.Div(e, total);
-            return Variable.FromOp(y, [x], g =>
-            {
-                using var gy = Ops.Mul(g, y);
-                using var dot = Ops.Sum(gy, [axis], keepDim: true);
-                using var centered = Ops.Sub(g, dot);
-                var dx = Ops.Mul(centered, y);
-                if (scale == 1)
-                {
-                    g.Send(x, dx);
-                    return;
-                }
-                using (dx)
-                    g.Send(x, Ops.Mul(dx, scale));
-            });
-        }
+        return Transpose(RowSoftmax(Transpose(x, along, last), scale, causal: false), along, last);
     }
 
     /// <summary>

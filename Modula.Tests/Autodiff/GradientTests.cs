@@ -138,6 +138,8 @@ public sealed class GradientTests
     public void CompositesMatchFiniteDifferences()
     {
         AssertGrad(v => F.Softmax(v[0], -1, scale: 0.7), Rand(16, 3, 5));
+        AssertGrad(v => F.Softmax(v[0], 0, scale: -1.3), Rand(54, 4, 3));
+        AssertGrad(v => F.Softmax(F.Scale(v[0], 2), 1, scale: 0.6), Rand(55, 2, 4, 3));
         AssertGrad(v => F.LogSoftmax(v[0], 0), Rand(17, 4, 3));
         using var labels = Tensor.FromArray<int>([2, 0, 4], new Shape(3));
         AssertGrad(v => F.CrossEntropy(v[0], labels), Rand(18, 3, 5));
