@@ -14,7 +14,7 @@ namespace Modula.Autodiff;
 /// <item><see cref="F.MatMul"/>: into the product's α, forward and for both gradients.</item>
 /// <item><see cref="F.Add"/>: one pass α·a + β·b (a residual connection), gradients scaled in
 /// the same pass that delivers them (<see cref="Upstream.Pass(Variable, double)"/>).</item>
-/// <item><see cref="F.Softmax"/> and <see cref="F.CausalSoftmax"/> (last axis): into the softmax's
+/// <item><see cref="F.Softmax"/> (any axis) and <see cref="F.CausalSoftmax"/>: into the softmax's
 /// scale.</item>
 /// <item><see cref="F.Reshape"/> and <see cref="F.Permute"/>: a view of a multiple stays a
 /// multiple of the view.</item>

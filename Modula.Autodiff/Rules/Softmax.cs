@@ -8,10 +8,10 @@ public static partial class F
     /// Numerically stable softmax of scale·x along <paramref name="axis"/>, as one rule (forward
     /// and backward without intermediate graph nodes): y = e^(z − max z)/Σ e^(z − max z) with
     /// z = scale·x; dx = scale·y⊙(g − Σ g⊙y). Entries of −∞ (masked) get y = 0 and no gradient.
-    /// Each row along the axis is one fused pass (<see cref="Ops.Softmax(Tensor, double, bool)"/>), which also takes
-    /// long rows' sums in float64 and shifts a row whose z passes the dtype's range before it scales it. Along an
-    /// axis other than the last, that axis is swapped with the last one (a view) around the same rule, so every axis
-    /// is treated alike.
+    /// Each row along the axis is one fused pass (<see cref="Ops.Softmax(Tensor, double, bool)"/>), which also shifts
+    /// a row whose z passes the dtype's range before it scales it. Along an axis other than the last, the op and its
+    /// gradient run on views with that axis swapped with the last one, and their results are copied back into place,
+    /// so every axis is treated alike.
     /// </summary>
     public static Variable Softmax(Variable x, int axis = -1, double scale = 1)
     {
@@ -19,7 +19,32 @@ public static partial class F
             along = Shape.NormalizeAxis(axis, x.Shape, nameof(Softmax));
         if (along == last)
             return RowSoftmax(x, scale, causal: false);
-        return Transpose(RowSoftmax(Transpose(x, along, last), scale, causal: false), along, last);
+        (x, var factor) = x.Unscaled();
+        scale *= factor;
+        var y = AlongLast(along, [x.Value], t => Ops.Softmax(t[0], scale));
+        return Variable.FromOp(y, [x], g =>
+            g.Send(x, AlongLast(along, [g, y], t => Ops.SoftmaxBackward(t[0], t[1], scale)))
+        );
+    }
+
+    /// <summary><paramref name="op"/> of <paramref name="inputs"/> viewed with <paramref name="axis"/> swapped with
+    /// the last one, its result swapped back into a new contiguous tensor.</summary>
+    private static Tensor AlongLast(int axis, Tensor[] inputs, Func<Tensor[], Tensor> op)
+    {
+        var turned = new List<Tensor>();
+        try
+        {
+            foreach (var t in inputs)
+                turned.Add(t.Transpose(axis, -1));
+            using var result = op([.. turned]);
+            using var back = result.Transpose(axis, -1);
+            return Ops.Contiguous(back);
+        }
+        finally
+        {
+            foreach (var t in turned)
+                t.Dispose();
+        }
     }
 
     /// <summary>
