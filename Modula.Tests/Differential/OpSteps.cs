@@ -240,35 +240,36 @@ internal sealed record MatMulStep(Operand B, bool OperandFirst, bool TransposeA,
     public override IEnumerable<Operand> Operands => [B];
 }
 
-/// <summary>Softmax of scale·x along the last axis (log-softmax when <see cref="Log"/>).</summary>
-internal sealed record SoftmaxStep(double Scale, bool Log) : Step
+/// <summary>Softmax of scale·x along <see cref="Axis"/> (log-softmax when <see cref="Log"/>): the engine's
+/// row op along the last axis, the autodiff rule along any other.</summary>
+internal sealed record SoftmaxStep(double Scale, bool Log, int Axis = -1) : Step
 {
-    public override RefTensor Reference(RefTensor x)
-    {
-        var y = RefOps.Softmax(x, Scale);
-        return Log ? RefOps.Map(y, Math.Log) : y;
-    }
+    public override RefTensor Reference(RefTensor x) =>
+        Log ? RefOps.LogSoftmax(x, Scale, Axis) : RefOps.Softmax(x, Scale, Axis);
 
     public override Tensor Engine(Tensor x, Env env)
     {
-        if (!Log)
+        if (!Log && Axis == -1)
             return Ops.Softmax(x, Scale);
         using var noGrad = new NoGrad();
-        return F.LogSoftmax(new Variable(Ops.Mul(x, Scale))).Value;
+        return Log
+            ? F.LogSoftmax(new Variable(Ops.Mul(x, Scale)), Axis).Value
+            : F.Softmax(new Variable(x), Axis, Scale).Value;
     }
 
     public override bool Differentiable => true;
 
     public override Variable Grad(Variable x, Env env) =>
-        Log ? F.LogSoftmax(F.Scale(x, Scale)) : F.Softmax(x, -1, Scale);
+        Log ? F.LogSoftmax(F.Scale(x, Scale), Axis) : F.Softmax(x, Axis, Scale);
 
     public override string Code(string x, CodeWriter w) =>
-        (Log, w.Grad) switch
+        (Log, w.Grad, Axis) switch
         {
-            (false, false) => $"Ops.Softmax({x}, {Num(Scale)})",
-            (false, true) => $"F.Softmax({x}, -1, {Num(Scale)})",
-            (true, false) => $"F.LogSoftmax(new Variable(Ops.Mul({x}, {Num(Scale)}))).Value",
-            _ => $"F.LogSoftmax(F.Scale({x}, {Num(Scale)}))",
+            (false, false, -1) => $"Ops.Softmax({x}, {Num(Scale)})",
+            (false, false, _) => $"F.Softmax(new Variable({x}), {Axis}, {Num(Scale)}).Value",
+            (false, true, _) => $"F.Softmax({x}, {Axis}, {Num(Scale)})",
+            (true, false, _) => $"F.LogSoftmax(new Variable(Ops.Mul({x}, {Num(Scale)})), {Axis}).Value",
+            _ => $"F.LogSoftmax(F.Scale({x}, {Num(Scale)}), {Axis})",
         };
 }
 

@@ -322,7 +322,9 @@ internal sealed class ProgramGenerator
             case 7 when r >= 2:
                 return (MatMulOf(s, depth), false);
             case 8 when r >= 1:
-                return (new SoftmaxStep(new[] { 1.0, 0.5, 2.0 }[_rng.Next(3)], _rng.Next(2) == 0), false);
+                // Half along the last axis (the engine's row op), the rest along any axis, either sign.
+                int softmaxAxis = _rng.Next(2) == 0 ? -1 : _rng.Next(r) - (_rng.Next(2) == 0 ? 0 : r);
+                return (new SoftmaxStep(new[] { 1.0, 0.5, 2.0 }[_rng.Next(3)], _rng.Next(2) == 0, softmaxAxis), false);
             case 9 when r >= 1:
                 int axis = _rng.Next(r);
                 var other = (int[])s.Clone();

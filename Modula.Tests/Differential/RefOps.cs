@@ -213,21 +213,34 @@ internal static class RefOps
         return max;
     }
 
-    /// <summary>Softmax of scale·x along the last axis.</summary>
-    public static RefTensor Softmax(RefTensor x, double scale)
+    /// <summary>Softmax of scale·x along <paramref name="axis"/> (the last by default).</summary>
+    public static RefTensor Softmax(RefTensor x, double scale, int axis = -1) =>
+        AlongAxis(x, scale, axis, (z, max, total) => Math.Exp(z - max) / total);
+
+    /// <summary>Log-softmax of scale·x along <paramref name="axis"/>, (z − max z) − log Σ e^(z − max z): finite
+    /// where the softmax itself underflows to 0.</summary>
+    public static RefTensor LogSoftmax(RefTensor x, double scale, int axis = -1) =>
+        AlongAxis(x, scale, axis, (z, max, total) => z - max - Math.Log(total));
+
+    // f(z, max z, Σ e^(z − max z)) for each element z = scale·x of each row along the axis.
+    private static RefTensor AlongAxis(RefTensor x, double scale, int axis, Func<double, double, double, double> f)
     {
         Require(x.Rank > 0, "softmax of a scalar");
         if (x.Size == 0)
             return new RefTensor(x.Shape, []);
-        int n = x.Shape[^1];
+        int a = Axis(axis, x.Rank),
+            n = x.Shape[a],
+            inner = x.Shape[(a + 1)..].Aggregate(1, (p, d) => p * d);
         var y = new double[x.Size];
-        for (int row = 0; row * n < x.Size; row++)
+        for (int outer = 0; outer * n * inner < x.Size; outer++)
+        for (int i = 0; i < inner; i++)
         {
-            var z = Enumerable.Range(0, n).Select(j => scale * x.Data[row * n + j]).ToArray();
+            int At(int j) => (outer * n + j) * inner + i;
+            var z = Enumerable.Range(0, n).Select(j => scale * x.Data[At(j)]).ToArray();
             double max = z.Max(),
                 total = z.Sum(v => Math.Exp(v - max));
             for (int j = 0; j < n; j++)
-                y[row * n + j] = Math.Exp(z[j] - max) / total;
+                y[At(j)] = f(z[j], max, total);
         }
         return new RefTensor(x.Shape, y);
     }
