@@ -95,6 +95,11 @@ internal sealed partial class CpuBackend : IBackend
     private static void Copy<T>(Tensor x, Tensor y)
         where T : unmanaged
     {
+        if (TransposedCopy.Takes(x, y))
+        {
+            TransposedCopy.Copy<T>(S(x), x, S(y), y);
+            return;
+        }
         var layout = RowLayout.Create(y.Shape, x, y);
         var xs = S(x);
         var ys = S(y);
