@@ -273,6 +273,70 @@ internal sealed record SoftmaxStep(double Scale, bool Log, int Axis = -1) : Step
         };
 }
 
+internal enum NormalizeKind
+{
+    MeanSubtract,
+    RmsDivide,
+    RmsDivideEpsilon,
+    LayerNorm,
+}
+
+/// <summary>
+/// A row normalization over <see cref="Axes"/> (distinct, non-empty): x − mean x, x / √(mean x² + ε) with ε 0 or
+/// 0.5, or both in turn (layer norm without affine parameters). The last axes take the engine's fused row ops, any
+/// others its means and elementwise ops.
+/// </summary>
+internal sealed record NormalizeStep(NormalizeKind Kind, int[] Axes) : Step
+{
+    private const double Epsilon = 0.5;
+
+    public override RefTensor Reference(RefTensor x) =>
+        Kind switch
+        {
+            NormalizeKind.MeanSubtract => Centered(x),
+            NormalizeKind.RmsDivide => RmsDivided(x, 0),
+            NormalizeKind.RmsDivideEpsilon => RmsDivided(x, Epsilon),
+            _ => RmsDivided(Centered(x), 0),
+        };
+
+    public override Tensor Engine(Tensor x, Env env)
+    {
+        using var noGrad = new NoGrad();
+        return Grad(new Variable(x), env).Value;
+    }
+
+    public override bool Differentiable => true;
+
+    public override Variable Grad(Variable x, Env env) =>
+        Kind switch
+        {
+            NormalizeKind.MeanSubtract => F.MeanSubtract(x, Axes),
+            NormalizeKind.RmsDivide => F.RmsDivide(x, Axes),
+            NormalizeKind.RmsDivideEpsilon => F.RmsDivide(x, Axes, Epsilon),
+            _ => F.LayerNorm(x, Axes),
+        };
+
+    public override string Code(string x, CodeWriter w)
+    {
+        string call = Kind switch
+        {
+            NormalizeKind.MeanSubtract => $"F.MeanSubtract({{0}}, [{Ints(Axes)}])",
+            NormalizeKind.RmsDivide => $"F.RmsDivide({{0}}, [{Ints(Axes)}])",
+            NormalizeKind.RmsDivideEpsilon => $"F.RmsDivide({{0}}, [{Ints(Axes)}], {Num(Epsilon)})",
+            _ => $"F.LayerNorm({{0}}, [{Ints(Axes)}])",
+        };
+        return w.Grad ? string.Format(call, x) : string.Format(call, $"new Variable({x})") + ".Value";
+    }
+
+    private RefTensor Centered(RefTensor x) => RefOps.Zip(x, RefOps.Mean(x, Axes, keepDim: true), (v, m) => v - m);
+
+    private RefTensor RmsDivided(RefTensor x, double epsilon)
+    {
+        var meanSquare = RefOps.Mean(RefOps.Map(x, v => v * v), Axes, keepDim: true);
+        return RefOps.Zip(x, meanSquare, (v, m) => v / Math.Sqrt(m + epsilon));
+    }
+}
+
 internal sealed record ContiguousStep : Step
 {
     public override RefTensor Reference(RefTensor x) => x;

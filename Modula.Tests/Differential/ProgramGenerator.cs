@@ -287,7 +287,7 @@ internal sealed class ProgramGenerator
     {
         int r = s.Length;
         int depth = _rng.Next(0, 3);
-        switch (_rng.Next(14))
+        switch (_rng.Next(15))
         {
             case 0 or 1:
                 var unary = UnaryKind.All[_rng.Next(UnaryKind.All.Length)];
@@ -368,6 +368,19 @@ internal sealed class ProgramGenerator
             case 13 when r >= 1 && exact && !_grad && s.Any(d => d > 0):
                 int am = Enumerable.Range(0, r).Where(i => s[i] > 0).OrderBy(_ => _rng.Next()).First();
                 return (new ArgMaxStep(am, _rng.Next(2) == 0), true);
+            case 14 when r >= 1 && s.All(d => d > 0):
+                // Only exact values but for the ε form: centering keeps only the rounding of nearly equal values,
+                // and without ε a row that is 0 in float64 and rounding in float32 (a log-softmax over one element,
+                // log(e⁰) with e⁰ one ulp over 1) divides to NaN against ±1.
+                var normalize = (NormalizeKind)_rng.Next(4);
+                if (normalize != NormalizeKind.RmsDivideEpsilon && !exact)
+                    return null;
+                var normalized = Enumerable
+                    .Range(0, r)
+                    .Where(_ => _rng.Next(2) == 0)
+                    .Select(a => _rng.Next(2) == 0 ? a : a - r)
+                    .ToArray();
+                return (new NormalizeStep(normalize, normalized.Length > 0 ? normalized : [-1]), false);
             default:
                 return r >= 1 && _rng.Next(4) == 0 && !_grad ? (new ContiguousStep(), true) : null;
         }
