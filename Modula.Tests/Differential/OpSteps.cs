@@ -1,5 +1,6 @@
 using Modula.Autodiff;
 using Modula.Tensors;
+using Modula.Tensors.Primitives;
 using static Modula.Tests.Differential.CodeWriter;
 
 namespace Modula.Tests.Differential;
@@ -47,6 +48,22 @@ internal sealed record UnaryKind(
             "Ops.Add({0}, -0.25)",
             "F.AddScalar({0}, -0.25)",
             Exact: true
+        ),
+        new(
+            "Gelu",
+            v => 0.5 * v * (1 + SpecialFunctions.Erf(v / Math.Sqrt(2))),
+            x => Ops.Map(x, new GeluErf()),
+            F.Gelu,
+            "Ops.Map({0}, new GeluErf())",
+            "F.Gelu({0})"
+        ),
+        new(
+            "GeluTanh",
+            v => 0.5 * v * (1 + Math.Tanh(Math.Sqrt(2 / Math.PI) * (v + 0.044715 * v * v * v))),
+            x => Ops.Map(x, new GeluTanh()),
+            F.GeluTanh,
+            "Ops.Map({0}, new GeluTanh())",
+            "F.GeluTanh({0})"
         ),
         new("Sign", v => Math.Sign(v), Ops.Sign, null, "Ops.Sign({0})", "", Exact: true, NeedsExact: true),
         new("Step", v => v > 0 ? 1 : 0, Ops.Step, null, "Ops.Step({0})", "", Exact: true, NeedsExact: true),
