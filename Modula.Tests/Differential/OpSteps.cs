@@ -347,10 +347,54 @@ internal sealed record NormalizeStep(NormalizeKind Kind, int[] Axes) : Step
 
     private RefTensor Centered(RefTensor x) => RefOps.Zip(x, RefOps.Mean(x, Axes, keepDim: true), (v, m) => v - m);
 
+    // A row of zeros without ε is 0/0, NaN in the reference, while float32 may center a row of equal values on a
+    // mean one ulp off (a sum times 1/n) and divide that to ±1: such programs are not drawn.
     private RefTensor RmsDivided(RefTensor x, double epsilon)
     {
         var meanSquare = RefOps.Mean(RefOps.Map(x, v => v * v), Axes, keepDim: true);
+        if (meanSquare.Data.Any(m => m + epsilon == 0))
+            throw new RefInvalidException("an RMS division of a row of zeros");
         return RefOps.Zip(x, meanSquare, (v, m) => v / Math.Sqrt(m + epsilon));
+    }
+}
+
+/// <summary>Mean cross-entropy of scale·x [..., C] against constant labels [...] (the fused row op, its scale the
+/// lazy multiple <see cref="F.Scale"/> leaves): a scalar.</summary>
+internal sealed record CrossEntropyStep(double Scale, int[] LabelShape, int[] Labels) : Step
+{
+    private Tensor LabelTensor(Device device) => Tensor.FromArray<int>(Labels, new Shape(LabelShape), device);
+
+    public override RefTensor Reference(RefTensor x)
+    {
+        if (x.Rank == 0 || !x.Shape[..^1].SequenceEqual(LabelShape) || Labels.Any(l => l >= x.Shape[^1]))
+            throw new RefInvalidException("cross-entropy labels that do not fit the logits");
+        int classes = x.Shape[^1];
+        double total = 0;
+        for (int row = 0; row < Labels.Length; row++)
+        {
+            var z = Enumerable.Range(0, classes).Select(j => Scale * x.Data[row * classes + j]).ToArray();
+            double max = z.Max();
+            total += max + Math.Log(z.Sum(v => Math.Exp(v - max))) - z[Labels[row]];
+        }
+        return new RefTensor([], [Labels.Length == 0 ? double.NaN : total / Labels.Length]);
+    }
+
+    public override Tensor Engine(Tensor x, Env env)
+    {
+        using var noGrad = new NoGrad();
+        return Grad(new Variable(x), env).Value;
+    }
+
+    public override bool Differentiable => true;
+
+    public override Variable Grad(Variable x, Env env) => F.CrossEntropy(F.Scale(x, Scale), LabelTensor(env.Device));
+
+    public override string Code(string x, CodeWriter w)
+    {
+        string labels = $"Tensor.FromArray<int>([{Ints(Labels)}], new Shape({Ints(LabelShape)}), device)";
+        return w.Grad
+            ? $"F.CrossEntropy(F.Scale({x}, {Num(Scale)}), {labels})"
+            : $"F.CrossEntropy(F.Scale(new Variable({x}), {Num(Scale)}), {labels}).Value";
     }
 }
 

@@ -287,7 +287,7 @@ internal sealed class ProgramGenerator
     {
         int r = s.Length;
         int depth = _rng.Next(0, 3);
-        switch (_rng.Next(15))
+        switch (_rng.Next(16))
         {
             case 0 or 1:
                 var unary = UnaryKind.All[_rng.Next(UnaryKind.All.Length)];
@@ -381,6 +381,16 @@ internal sealed class ProgramGenerator
                     .Select(a => _rng.Next(2) == 0 ? a : a - r)
                     .ToArray();
                 return (new NormalizeStep(normalize, normalized.Length > 0 ? normalized : [-1]), false);
+            case 15 when r >= 1 && s[^1] > 0:
+                var labelShape = s[..^1];
+                return (
+                    new CrossEntropyStep(
+                        new[] { 1.0, 0.5, -2.0 }[_rng.Next(3)],
+                        labelShape,
+                        Enumerable.Range(0, RefTensor.Count(labelShape)).Select(_ => _rng.Next(s[^1])).ToArray()
+                    ),
+                    false
+                );
             default:
                 return r >= 1 && _rng.Next(4) == 0 && !_grad ? (new ContiguousStep(), true) : null;
         }
