@@ -398,6 +398,38 @@ internal sealed record CrossEntropyStep(double Scale, int[] LabelShape, int[] La
     }
 }
 
+/// <summary>Softmax of scale·x over the keys j ≤ i of each query i of x [..., T, T] (decoder attention): the keys
+/// past the query get 0, whatever they hold.</summary>
+internal sealed record CausalSoftmaxStep(double Scale) : Step
+{
+    public override RefTensor Reference(RefTensor x)
+    {
+        if (x.Rank < 2 || x.Shape[^1] != x.Shape[^2])
+            throw new RefInvalidException("a causal softmax needs square [..., T, T] scores");
+        int t = x.Shape[^1];
+        var y = new double[x.Size];
+        for (int row = 0; row * t < x.Size; row++)
+        {
+            int query = row % t;
+            var z = Enumerable.Range(0, query + 1).Select(j => Scale * x.Data[row * t + j]).ToArray();
+            double max = z.Max(),
+                total = z.Sum(v => Math.Exp(v - max));
+            for (int j = 0; j <= query; j++)
+                y[row * t + j] = Math.Exp(z[j] - max) / total;
+        }
+        return new RefTensor(x.Shape, y);
+    }
+
+    public override Tensor Engine(Tensor x, Env env) => Ops.Softmax(x, Scale, causal: true);
+
+    public override bool Differentiable => true;
+
+    public override Variable Grad(Variable x, Env env) => F.CausalSoftmax(x, Scale);
+
+    public override string Code(string x, CodeWriter w) =>
+        w.Grad ? $"F.CausalSoftmax({x}, {Num(Scale)})" : $"Ops.Softmax({x}, {Num(Scale)}, causal: true)";
+}
+
 internal sealed record ContiguousStep : Step
 {
     public override RefTensor Reference(RefTensor x) => x;

@@ -287,7 +287,7 @@ internal sealed class ProgramGenerator
     {
         int r = s.Length;
         int depth = _rng.Next(0, 3);
-        switch (_rng.Next(16))
+        switch (_rng.Next(17))
         {
             case 0 or 1:
                 var unary = UnaryKind.All[_rng.Next(UnaryKind.All.Length)];
@@ -391,6 +391,8 @@ internal sealed class ProgramGenerator
                     ),
                     false
                 );
+            case 16 when r >= 2 && s[^1] == s[^2]:
+                return (new CausalSoftmaxStep(new[] { 1.0, 0.5, -2.0 }[_rng.Next(3)]), false);
             default:
                 return r >= 1 && _rng.Next(4) == 0 && !_grad ? (new ContiguousStep(), true) : null;
         }
