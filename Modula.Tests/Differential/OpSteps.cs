@@ -51,7 +51,7 @@ internal sealed record UnaryKind(
         ),
         new(
             "Gelu",
-            v => 0.5 * v * (1 + SpecialFunctions.Erf(v / Math.Sqrt(2))),
+            v => 0.5 * v * (1 + RefOps.Erf(v / Math.Sqrt(2))),
             x => Ops.Map(x, new GeluErf()),
             F.Gelu,
             "Ops.Map({0}, new GeluErf())",
@@ -366,7 +366,7 @@ internal sealed record CrossEntropyStep(double Scale, int[] LabelShape, int[] La
 
     public override RefTensor Reference(RefTensor x)
     {
-        if (x.Rank == 0 || !x.Shape[..^1].SequenceEqual(LabelShape) || Labels.Any(l => l >= x.Shape[^1]))
+        if (x.Rank == 0 || !x.Shape[..^1].SequenceEqual(LabelShape) || Labels.Any(l => l < 0 || l >= x.Shape[^1]))
             throw new RefInvalidException("cross-entropy labels that do not fit the logits");
         int classes = x.Shape[^1];
         double total = 0;

@@ -213,6 +213,28 @@ internal static class RefOps
         return max;
     }
 
+    /// <summary>
+    /// erf(x) = 2/√π · e^(−x²) · Σ 2ⁿ x^(2n+1) / (1·3·…·(2n+1)), a series of positive terms (nothing cancels), and ±1
+    /// past |x| = 6 (erfc(6) ≈ 2·10⁻¹⁷): written apart from the engine's <c>SpecialFunctions.Erf</c>, which its
+    /// float64 GELU calls, so that the two check each other.
+    /// </summary>
+    public static double Erf(double x)
+    {
+        if (double.IsNaN(x))
+            return double.NaN;
+        double ax = Math.Abs(x);
+        if (ax > 6)
+            return Math.Sign(x);
+        double term = ax,
+            sum = ax;
+        for (int n = 1; n < 300 && term > sum * 1e-18; n++)
+        {
+            term *= 2 * ax * ax / (2 * n + 1);
+            sum += term;
+        }
+        return Math.Sign(x) * 2 / Math.Sqrt(Math.PI) * Math.Exp(-ax * ax) * sum;
+    }
+
     /// <summary>Softmax of scale·x along <paramref name="axis"/> (the last by default).</summary>
     public static RefTensor Softmax(RefTensor x, double scale, int axis = -1) =>
         AlongAxis(x, scale, axis, (z, max, total) => Math.Exp(z - max) / total);

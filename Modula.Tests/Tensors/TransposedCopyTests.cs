@@ -5,8 +5,9 @@ namespace Modula.Tests.Tensors;
 /// <summary>
 /// Copies whose source is a view with its last two axes swapped (the CPU's blocked transpose): every element where an
 /// index computation on the base tensor puts it, for whole and partial 8 × 8 blocks, batches whose other axes are
-/// permuted too, a sliced source, a destination with rows wider than the matrix, a source broadcast along a column,
-/// and float32, float64 and Int32 elements.
+/// permuted too, a batch large enough to be split across threads mid-matrix, a sliced source, a destination with
+/// rows wider than the matrix, sources broadcast along a column or a batch axis, and float32, float64 and Int32
+/// elements, with the register transposes in each form the CPU has (<see cref="GemmKernelTests.EachTransposeForm"/>).
 /// </summary>
 [TestClass]
 public sealed class TransposedCopyTests
@@ -19,6 +20,8 @@ public sealed class TransposedCopyTests
             [new[] { 9, 17 }, new[] { 1, 0 }],
             [new[] { 3, 24, 16 }, new[] { 0, 2, 1 }],
             [new[] { 2, 3, 16, 11 }, new[] { 1, 0, 3, 2 }],
+            // 83,200 elements: past the size at which the copy takes both threads, with partial blocks.
+            [new[] { 4, 160, 130 }, new[] { 0, 2, 1 }],
         ];
 
     [TestMethod]
@@ -27,15 +30,19 @@ public sealed class TransposedCopyTests
     {
         int n = baseShape.Aggregate(1, (a, b) => a * b);
         var values = Enumerable.Range(0, n).Select(i => i * 0.5 - 7).ToArray();
-        foreach (var dtype in new[] { DType.Float32, DType.Float64, DType.Int32 })
+        GemmKernelTests.EachTransposeForm(form =>
         {
-            using var source = Make(values, baseShape, dtype);
-            using var view = source.Permute(axes);
-            using var copy = Ops.Contiguous(view);
-            var stored = dtype == DType.Int32 ? values.Select(Math.Floor).ToArray() : values;
-            var expected = Permuted(stored, baseShape, axes);
-            CollectionAssert.AreEqual(expected, Read(copy), $"{dtype} [{string.Join(", ", baseShape)}] permuted");
-        }
+            foreach (var dtype in new[] { DType.Float32, DType.Float64, DType.Int32 })
+            {
+                using var source = Make(values, baseShape, dtype);
+                using var view = source.Permute(axes);
+                using var copy = Ops.Contiguous(view);
+                var stored = dtype == DType.Int32 ? values.Select(Math.Floor).ToArray() : values;
+                var expected = Permuted(stored, baseShape, axes);
+                string what = $"{form}, {dtype} [{string.Join(", ", baseShape)}] permuted";
+                CollectionAssert.AreEqual(expected, Read(copy), what);
+            }
+        });
     }
 
     [TestMethod]
@@ -71,6 +78,22 @@ public sealed class TransposedCopyTests
         for (int r = 0; r < 12; r++)
         for (int c = 0; c < 9; c++)
             Assert.AreEqual(values[r], actual[r * 9 + c], $"element ({r}, {c})");
+    }
+
+    [TestMethod]
+    public void ASourceBroadcastAlongABatchAxisRepeatsItsMatrix()
+    {
+        // x [1, 16, 9] expanded to [3, 16, 9] (stride 0 along the batch), then its last two axes swapped.
+        var values = Enumerable.Range(0, 16 * 9).Select(i => i - 20.5).ToArray();
+        using var matrix = Make(values, [1, 16, 9], DType.Float32);
+        using var batch = matrix.Expand(new Shape(3, 16, 9));
+        using var turned = batch.Transpose();
+        using var copy = Ops.Contiguous(turned);
+        var actual = Read(copy);
+        for (int b = 0; b < 3; b++)
+        for (int r = 0; r < 9; r++)
+        for (int c = 0; c < 16; c++)
+            Assert.AreEqual(values[c * 9 + r], actual[(b * 9 + r) * 16 + c], $"element ({b}, {r}, {c})");
     }
 
     private static Tensor Make(double[] values, int[] shape, DType dtype) =>

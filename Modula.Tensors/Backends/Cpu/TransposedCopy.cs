@@ -31,6 +31,7 @@ internal static unsafe class TransposedCopy
     public static void Copy<T>(CpuStorage xs, Tensor x, CpuStorage ys, Tensor y)
         where T : unmanaged
     {
+        System.Diagnostics.Debug.Assert(x.Shape == y.Shape, "TransposedCopy: x expanded to y's shape first.");
         int rows = y.Shape[-2],
             columns = y.Shape[-1],
             matrices = y.Size / (rows * columns),
