@@ -430,6 +430,66 @@ internal sealed record CausalSoftmaxStep(double Scale) : Step
         w.Grad ? $"F.CausalSoftmax({x}, {Num(Scale)})" : $"Ops.Softmax({x}, {Num(Scale)}, causal: true)";
 }
 
+/// <summary>
+/// Newton–Schulz's two symmetric products on x [..., m, n]: R = s²·xᵀx, computed as a symmetric result (its lower
+/// triangle, then mirrored) with each matrix's own factor s² inside the product, then h = s·(a·I + b·R + c·R²) by
+/// <see cref="Ops.SymmetricPolynomial(Tensor, double, double, double, Tensor)"/> ([..., n, n]). Factors s = 0.5,
+/// 0.75, 1, … by matrix.
+/// </summary>
+internal sealed record GramPolynomialStep(double A, double B, double C) : Step
+{
+    public override RefTensor Reference(RefTensor x)
+    {
+        if (x.Rank < 2)
+            throw new RefInvalidException("a Gram product needs matrices");
+        int n = x.Shape[^1],
+            count = RefTensor.Count(x.Shape[..^2]);
+        var r = RefOps.MatMul(x, x, transposeA: true, transposeB: false);
+        var square = RefOps.MatMul(r, r, transposeA: false, transposeB: false);
+        var h = new double[r.Size];
+        for (int matrix = 0; matrix < count; matrix++)
+        {
+            double s = Factor(matrix);
+            for (int i = 0; i < n * n; i++)
+            {
+                int at = matrix * n * n + i;
+                double identity = i / n == i % n ? 1 : 0;
+                h[at] = s * (A * identity + B * s * s * r.Data[at] + C * s * s * s * s * square.Data[at]);
+            }
+        }
+        return new RefTensor(r.Shape, h);
+    }
+
+    public override Tensor Engine(Tensor x, Env env) => Run(x, A, B, C);
+
+    /// <summary>The engine's side, callable from a printed program.</summary>
+    public static Tensor Run(Tensor x, double a, double b, double c)
+    {
+        int n = x.Shape[-1];
+        var batch = x.Shape.Dims[..^2].ToArray();
+        int count = new Shape(batch).Size;
+        var factors = Enumerable.Range(0, count).Select(Factor).ToArray();
+        using var squares = Scales(factors.Select(f => f * f), batch, x);
+        using var scales = Scales(factors, batch, x);
+        using var r = Tensor.EmptyMatrices(new Shape([.. batch, n, n]), x.DType, x.Device);
+        Ops.MatMulInto(x, x, r, accumulate: false, transposeA: true, symmetricResult: true, scales: squares);
+        return Ops.SymmetricPolynomial(r, a, b, c, scales);
+    }
+
+    public override string Code(string x, CodeWriter w) => $"GramPolynomialStep.Run({x}, {Num(A)}, {Num(B)}, {Num(C)})";
+
+    private static double Factor(int matrix) => 0.5 + 0.25 * matrix;
+
+    private static Tensor Scales(IEnumerable<double> values, int[] batch, Tensor like)
+    {
+        var shape = new Shape([.. batch, 1, 1]);
+        var data = values.ToArray();
+        return like.DType == DType.Float64
+            ? Tensor.FromArray(data, shape, like.Device)
+            : Tensor.FromArray(data.Select(v => (float)v).ToArray(), shape, like.Device);
+    }
+}
+
 internal sealed record ContiguousStep : Step
 {
     public override RefTensor Reference(RefTensor x) => x;

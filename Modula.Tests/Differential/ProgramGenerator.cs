@@ -290,7 +290,7 @@ internal sealed class ProgramGenerator
     {
         int r = s.Length;
         int depth = _rng.Next(0, 3);
-        switch (_rng.Next(17))
+        switch (_rng.Next(18))
         {
             case 0 or 1:
                 var unary = UnaryKind.All[_rng.Next(UnaryKind.All.Length)];
@@ -396,6 +396,14 @@ internal sealed class ProgramGenerator
                 );
             case 16 when r >= 2 && s[^1] == s[^2]:
                 return (new CausalSoftmaxStep(new[] { 1.0, 0.5, -2.0 }[_rng.Next(3)]), false);
+            case 17 when r >= 2 && !_grad:
+                // Newton–Schulz's coefficients, and ones that leave R or R² alone.
+                return _rng.Next(3) switch
+                {
+                    0 => (new GramPolynomialStep(3.4445, -4.775, 2.0315), false),
+                    1 => (new GramPolynomialStep(0, 1, 0), false),
+                    _ => (new GramPolynomialStep(0.5, 0, -0.25), false),
+                };
             default:
                 return r >= 1 && _rng.Next(4) == 0 && !_grad ? (new ContiguousStep(), true) : null;
         }
