@@ -22,16 +22,16 @@ public static partial class Ops
         Reduce(x, axes, keepDim, new NormReduce(), nameof(Norm));
 
     /// <summary>
-    /// Mean over <paramref name="axes"/> (all axes when null or empty), lowered onto <see cref="Sum"/>;
-    /// NaN over an empty axis, as in NumPy (the sum 0 times 1/0).
+    /// Mean over <paramref name="axes"/> (all axes when null or empty), lowered onto <see cref="Sum"/> and divided
+    /// by the count, as NumPy and PyTorch do: one rounding, so the mean of equal values is that value wherever their
+    /// sum is exact (a multiply by 1/n rounds twice and may land an ulp off). NaN over an empty axis (0/0).
     /// </summary>
     public static Tensor Mean(Tensor x, int[]? axes = null, bool keepDim = false)
     {
         using var sum = Reduce(x, axes, keepDim, new SumReduce(), nameof(Mean));
         if (sum.Size == 0)
             return Mul(sum, 1.0);
-        int count = x.Size / sum.Size;
-        return Mul(sum, count == 0 ? double.PositiveInfinity : 1.0 / count);
+        return Map(sum, new DivideBy(x.Size / sum.Size));
     }
 
     /// <summary>Index (Int32) of the first maximum along <paramref name="axis"/> on every device: −0 and +0 tie, and a

@@ -269,6 +269,19 @@ public readonly record struct PowScalar(double Exponent) : IUnaryOp
     }
 }
 
+/// <summary>Effectively computes <c>y[i] = x[i] / divisor</c>: one rounding, where a multiply by the divisor's
+/// reciprocal rounds twice (<see cref="Ops.Mean"/>'s sum over its count).</summary>
+/// <param name="Divisor">What every element is divided by.</param>
+public readonly record struct DivideBy(double Divisor) : IUnaryOp
+{
+    /// <inheritdoc/>
+    public float Apply(float x) => x / (float)Divisor;
+
+    /// <inheritdoc/>
+    public void Apply<T>(ReadOnlySpan<T> x, Span<T> y)
+        where T : unmanaged, IFloatingPointIeee754<T> => TensorPrimitives.Divide(x, T.CreateTruncating(Divisor), y);
+}
+
 /// <summary>Effectively computes <c>y[i] = x[i]·scale + shift</c>.</summary>
 /// <param name="Scale">Multiplier.</param>
 /// <param name="Shift">Addend.</param>

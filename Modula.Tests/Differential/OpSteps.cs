@@ -348,7 +348,7 @@ internal sealed record NormalizeStep(NormalizeKind Kind, int[] Axes) : Step
     private RefTensor Centered(RefTensor x) => RefOps.Zip(x, RefOps.Mean(x, Axes, keepDim: true), (v, m) => v - m);
 
     // A row of zeros without ε is 0/0, NaN in the reference, while float32 may center a row of equal values on a
-    // mean one ulp off (a sum times 1/n) and divide that to ±1: such programs are not drawn.
+    // mean one ulp off (their sum rounded) and divide that to ±1: such programs are not drawn.
     private RefTensor RmsDivided(RefTensor x, double epsilon)
     {
         var meanSquare = RefOps.Mean(RefOps.Map(x, v => v * v), Axes, keepDim: true);

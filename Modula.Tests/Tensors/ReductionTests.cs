@@ -278,4 +278,31 @@ public sealed class ReductionTests
         foreach (float c in columns)
             Assert.AreEqual(n / 4 * tenth, c, 1e-5 * n / 4 * tenth, $"{deviceName}: sum over a middle axis");
     }
+
+    [TestMethod]
+    public void TheMeanOfEqualValuesWithAnExactSumIsThatValue()
+    {
+        // n copies of v, whose sum n·v is exact in float32: the sum divided by n is v exactly (one rounding of an
+        // exact quotient); times 1/n it is an ulp off for some n (1/n rounded, then the product).
+        foreach (float v in new[] { 1.25f, -0.375f, 3f, 0.5625f })
+            for (int n = 1; n <= 40; n++)
+            {
+                using var x = Tensor.FromArray(Enumerable.Repeat(v, n).ToArray(), new Shape(n));
+                using var mean = Ops.Mean(x);
+                Assert.AreEqual(v, mean.ToArray<float>()[0], $"the mean of {n} copies of {v}");
+            }
+    }
+
+    [TestMethod]
+    public void ALayerNormOfAConstantRowIsNaNAlongAnyAxis()
+    {
+        // Documented for the fused last-axis form: a row of one repeated value centers to zeros, 0/0. The form over
+        // other axes (a mean, then elementwise ops) must agree, which needs the mean exact.
+        using var columns = Tensor.FromArray(Enumerable.Repeat(1.25f, 15 * 3).ToArray(), new Shape(15, 3));
+        foreach (int axis in new[] { 0, 1 })
+        {
+            using var y = Modula.Autodiff.F.LayerNorm(new Modula.Autodiff.Variable(columns), axis).Value;
+            Assert.IsTrue(y.ToArray<float>().All(float.IsNaN), $"axis {axis}: {string.Join(", ", y.ToArray<float>())}");
+        }
+    }
 }
