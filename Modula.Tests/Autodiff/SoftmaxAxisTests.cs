@@ -1,5 +1,6 @@
 using Modula.Autodiff;
 using Modula.Tensors;
+using Modula.Tests.Differential;
 
 namespace Modula.Tests.Autodiff;
 
@@ -98,22 +99,7 @@ public sealed class SoftmaxAxisTests
         return TestDevices.Get(name);
     }
 
-    // Softmax of scale·x along `axis` of a row-major tensor, in float64.
-    private static double[] ReferenceSoftmax(float[] x, int[] dims, int axis, double scale)
-    {
-        int inner = dims[(axis + 1)..].Aggregate(1, (a, b) => a * b),
-            length = dims[axis],
-            outer = x.Length / (inner * length);
-        var result = new double[x.Length];
-        for (int o = 0; o < outer; o++)
-        for (int i = 0; i < inner; i++)
-        {
-            int At(int j) => (o * length + j) * inner + i;
-            double top = Enumerable.Range(0, length).Max(j => scale * x[At(j)]);
-            double total = Enumerable.Range(0, length).Sum(j => Math.Exp(scale * x[At(j)] - top));
-            for (int j = 0; j < length; j++)
-                result[At(j)] = Math.Exp(scale * x[At(j)] - top) / total;
-        }
-        return result;
-    }
+    // Softmax of scale·x along `axis`, in float64: the differential tests' reference.
+    private static double[] ReferenceSoftmax(float[] x, int[] dims, int axis, double scale) =>
+        RefOps.Softmax(new RefTensor(dims, [.. x.Select(v => (double)v)]), scale, axis).Data;
 }

@@ -369,13 +369,8 @@ internal sealed record CrossEntropyStep(double Scale, int[] LabelShape, int[] La
         if (x.Rank == 0 || !x.Shape[..^1].SequenceEqual(LabelShape) || Labels.Any(l => l < 0 || l >= x.Shape[^1]))
             throw new RefInvalidException("cross-entropy labels that do not fit the logits");
         int classes = x.Shape[^1];
-        double total = 0;
-        for (int row = 0; row < Labels.Length; row++)
-        {
-            var z = Enumerable.Range(0, classes).Select(j => Scale * x.Data[row * classes + j]).ToArray();
-            double max = z.Max();
-            total += max + Math.Log(z.Sum(v => Math.Exp(v - max))) - z[Labels[row]];
-        }
+        var logProbabilities = RefOps.LogSoftmax(x, Scale);
+        double total = -Labels.Select((label, row) => logProbabilities.Data[row * classes + label]).Sum();
         return new RefTensor([], [Labels.Length == 0 ? double.NaN : total / Labels.Length]);
     }
 
