@@ -3,7 +3,8 @@ namespace Modula.Cli;
 /// <summary>
 /// Parses <c>--name value</c> (or <c>--name=value</c>) options against a declared set, so a
 /// mistyped option is an error that names it instead of being silently ignored, as is an option
-/// given twice.
+/// given twice, and an option whose value is missing: a value that starts with <c>--</c> is given
+/// as <c>--name=--value</c>, or it would be taken for the next option.
 /// </summary>
 public sealed class Options
 {
@@ -48,6 +49,13 @@ public sealed class Options
             {
                 if (i + 1 >= args.Length)
                     throw new UsageException($"option '--{name}' needs a value.");
+                // An option left without its value would take the next option as its value (`--log --no-download`
+                // writing a file named --no-download, and not applying it): such a value must be given with '='.
+                if (args[i + 1].StartsWith("--"))
+                    throw new UsageException(
+                        $"option '--{name}' needs a value, got the option '{args[i + 1]}'; "
+                            + $"to give a value that starts with '--', write --{name}={args[i + 1]}."
+                    );
                 inline = args[++i];
             }
             _values[name] = inline;

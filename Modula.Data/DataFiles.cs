@@ -1,4 +1,5 @@
 using System.Security.Cryptography;
+using Modula.Tensors;
 
 namespace Modula.Data;
 
@@ -94,6 +95,12 @@ public static class DataFiles
         var looked = Candidates(file, explicitDirectory).ToList();
         foreach (var path in looked.Where(File.Exists))
         {
+            // Before hashing: a named pipe would wait for a writer, a device such as /dev/zero would never end.
+            if (FileChecks.ReportsNoSize(path))
+                throw new DataException(
+                    $"{path} is empty, or a device or pipe, not the data file {file.FileName}. Remove it and fetch "
+                        + $"{file.Url} again."
+                );
             string actual = Sha256Of(path);
             if (actual == file.Sha256)
                 return path;

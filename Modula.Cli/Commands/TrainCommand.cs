@@ -358,7 +358,7 @@ public static class TrainCommand
             options.GetExistingDirectory("data");
         // What lies there is no checkpoint to continue or keep (a device such as /dev/null, a pipe, an empty file):
         // saying it holds one would send the user to --resume it.
-        if (options.Has("checkpoint") && SafeTensors.ReportsNoSize(options.GetOutputFile("checkpoint", "")))
+        if (options.Has("checkpoint") && FileChecks.ReportsNoSize(options.GetOutputFile("checkpoint", "")))
             throw new UsageException(
                 $"--checkpoint {options.Get("checkpoint", "")} is an empty file, a device or a pipe, not a place for "
                     + "checkpoints; remove it or choose another path."
@@ -447,9 +447,22 @@ public static class TrainCommand
                 resume.Metadata.TryGetValue(RunIdentity.ResumePrefix + "log", out var recorded)
                 && Path.GetFullPath(recorded) == log
                 && File.Exists(log)
-                && !SafeTensors.ReportsNoSize(log);
+                && !FileChecks.ReportsNoSize(log);
             if (continuesLog)
+            {
                 RunIdentity.RefuseBranchContinuingLog(resume.Path, checkpoint!, resume.Metadata, log);
+                // The checkpoint may have moved away with its log, and another run written a log at that path since:
+                // that one would lose its rows past the step. (Checkpoints of earlier builds record no row.)
+                if (
+                    resume.Metadata.TryGetValue(RunIdentity.LastLogRowKey, out var lastRow)
+                    && !RunLog.Holds(log, lastRow)
+                )
+                    throw new UsageException(
+                        $"--log {log} is not the log of the run --resume {resume.Path} continues: it lacks the row "
+                            + $"that run wrote last ('{lastRow}'), so another run wrote it, or it was changed, since. "
+                            + "Give this run its own --log PATH."
+                    );
+            }
             else
                 RunLog.CheckFresh(log);
         }

@@ -1,5 +1,6 @@
 using System.Text;
 using Modula.Optim;
+using Modula.Tensors;
 
 namespace Modula.Cli.Sweep;
 
@@ -28,7 +29,7 @@ public sealed class SweepStore
     {
         _path = path;
         _readOnly = readOnly;
-        if (!File.Exists(path) || SafeTensors.ReportsNoSize(path))
+        if (!File.Exists(path) || FileChecks.ReportsNoSize(path))
             return;
         // One read decides both the rows and whether the last one is whole, so a row a running sweep completes
         // meanwhile cannot be taken whole when it was read cut short; the same bytes say where to cut it.

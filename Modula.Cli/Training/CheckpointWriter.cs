@@ -150,7 +150,12 @@ public sealed class CheckpointWriter : IDisposable
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
-            string why = e is UnauthorizedAccessException ? "no permission" : e.Message.Replace(probe, "a new file");
+            string why = e switch
+            {
+                UnauthorizedAccessException => "no permission",
+                FileNotFoundException => "it takes no new files", // /proc, /sys
+                _ => e.Message.Replace(probe, "a new file"),
+            };
             throw new UsageException($"{flag} {path}: cannot create a file in its folder {folder} ({why}).");
         }
     }

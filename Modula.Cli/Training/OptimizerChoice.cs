@@ -87,6 +87,14 @@ public sealed record OptimizerChoice(
             );
         if (name != "muon" && options.Has("adam-lr"))
             throw new UsageException("--adam-lr applies only to --optimizer muon.");
+        // A factor the optimizer has no use for would be shown in the run's header and kept in its identity while
+        // changing nothing: sgd has no moments, momentum a first one only.
+        string? unused =
+            options.Has("beta1") && name == "sgd" ? "beta1"
+            : options.Has("beta2") && name is ("sgd" or "momentum") ? "beta2"
+            : null;
+        if (unused is not null)
+            throw new UsageException($"--{unused} does not apply to --optimizer {name}, which has no use for it.");
         return new OptimizerChoice(
             name,
             rule,

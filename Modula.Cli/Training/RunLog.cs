@@ -14,15 +14,24 @@ public sealed class RunLog : IDisposable
     private readonly FileStream? _file; // null: a log that writes nothing
     private long _whole; // the file's length after its last whole row
 
-    private RunLog(FileStream? file, string path)
+    private RunLog(FileStream? file, string path, string? lastRow = null)
     {
         _file = file;
         _whole = file?.Length ?? 0;
         FilePath = path;
+        LastRow = lastRow;
     }
 
     /// <summary>The log's file (empty for <see cref="Discard"/>).</summary>
     public string FilePath { get; }
+
+    /// <summary>The last row in the file, as written (a continued log's last kept row until one is appended); null
+    /// before the first row.</summary>
+    public string? LastRow { get; private set; }
+
+    /// <summary>True when the log at <paramref name="path"/> has a line that reads exactly <paramref name="row"/>:
+    /// the row a checkpoint recorded as its run's last (<see cref="RunIdentity.LastLogRowKey"/>).</summary>
+    public static bool Holds(string path, string row) => File.ReadLines(path).Skip(1).Contains(row);
 
     /// <summary>
     /// Refuses (as a <see cref="UsageException"/>) a fresh run whose log file already holds rows;
@@ -122,18 +131,19 @@ public sealed class RunLog : IDisposable
                 .Skip(1)
                 .Where(l => RowStep(l) is int s && s <= step && l.Count(c => c == ',') == fields)
                 .Select(l => l + padding);
-            var kept = rows.Prepend(header);
+            var kept = rows.Prepend(header).ToList();
             string temp = path + ".resume.tmp";
             File.WriteAllLines(temp, kept);
             File.Move(temp, path, overwrite: true);
             var continued = new FileStream(path, FileMode.Open, FileAccess.Write, FileShare.Read, bufferSize: 0);
             continued.Seek(0, SeekOrigin.End);
-            return new RunLog(continued, path);
+            return new RunLog(continued, path, kept.Count > 1 ? kept[^1] : null);
         }
         var log = new RunLog(new FileStream(path, FileMode.Create, FileAccess.Write, FileShare.Read, 0), path);
         try
         {
             log.Append(header);
+            log.LastRow = null; // the header is no row
         }
         catch
         {
@@ -160,6 +170,7 @@ public sealed class RunLog : IDisposable
         {
             _file.Write(bytes);
             _whole += bytes.Length;
+            LastRow = row;
         }
         catch (IOException)
         {

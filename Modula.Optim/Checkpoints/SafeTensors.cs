@@ -317,27 +317,6 @@ public static class SafeTensors
     }
 
     /// <summary>
-    /// True when <paramref name="path"/>, its links followed, exists but reports no size: an empty file, a named pipe,
-    /// a socket or a character device such as <c>/dev/null</c>. No checkpoint is such a file, and opening a pipe
-    /// waits for a writer that may never come.
-    /// </summary>
-    public static bool ReportsNoSize(string path)
-    {
-        var info = new FileInfo(path);
-        try
-        {
-            // A link's own length is that of the path it names; the target's is the one that counts.
-            if (info.LinkTarget is not null && info.ResolveLinkTarget(returnFinalTarget: true) is FileInfo target)
-                info = target;
-        }
-        catch (IOException)
-        {
-            return false; // a loop of links: opening it fails, and says so
-        }
-        return info is { Exists: true, Length: 0 };
-    }
-
-    /// <summary>
     /// The bytes of <paramref name="path"/>, refused (<see cref="InvalidDataException"/>) when it reports no size (an
     /// empty file, or a pipe or device), is a pipe, or yields more bytes than its size (a device such as
     /// <c>/dev/zero</c>, which <see cref="File.ReadAllBytes"/> would read until memory runs out).
@@ -345,7 +324,7 @@ public static class SafeTensors
     private static byte[] ReadRegularFile(string path)
     {
         // Before opening: opening a named pipe waits for a writer, which may never come.
-        if (ReportsNoSize(path))
+        if (FileChecks.ReportsNoSize(path))
             throw Bad(path, "it is empty, or a device or pipe, not a checkpoint file.");
         using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1);
         if (!stream.CanSeek)

@@ -25,6 +25,8 @@ public sealed class BadOptionTests
 
     [TestMethod]
     [DataRow("train gpt --heads 0", "--heads")]
+    [DataRow("train gpt --steps 2 --log --no-download", "option '--log' needs a value, got the option '--no-download'")]
+    [DataRow("generate --checkpoint FILE --prompt --seed 3", "write --prompt=--seed")]
     [DataRow("train gpt --lr 0.1 --lr 0.2", "'--lr' is given twice")]
     [DataRow("train gpt --lr=0.1 --width 64 --lr 0.1", "'--lr' is given twice")]
     [DataRow("bench gpt-step --profile --profile", "'--profile' is given twice")]
@@ -51,6 +53,9 @@ public sealed class BadOptionTests
     [DataRow("train mlp --spectral-cap hard --sigma-max -1", "--sigma-max")]
     [DataRow("train gpt --optimizer muon --rule dualize", "--rule dualize")]
     [DataRow("train gpt --adam-lr 0.01", "--adam-lr applies only to --optimizer muon")]
+    [DataRow("train gpt --optimizer sgd --beta1 0.5", "--beta1 does not apply to --optimizer sgd")]
+    [DataRow("train mlp --optimizer sgd --beta2 0.5", "--beta2 does not apply to --optimizer sgd")]
+    [DataRow("train gpt --optimizer momentum --beta2 0.5", "--beta2 does not apply to --optimizer momentum")]
     [DataRow("train gpt --optimizer muon --adam-lr 0", "--adam-lr")]
     [DataRow("train resmlp --optimizer muom", "Did you mean 'muon'")]
     [DataRow("train gpt --manifold-steps 5", "--manifold-steps and --manifold-tolerance apply only")]

@@ -234,6 +234,40 @@ public sealed partial class ResumeCommandTests
     }
 
     [TestMethod]
+    public void ACheckpointMovedAwayWithItsLogDoesNotContinueAnotherRunsLogAtThatPath()
+    {
+        // Found by fuzzing the command line: the moved checkpoint's run trimmed the later run's log past its own step
+        // and appended its rows there.
+        string log = Path.Combine(_dir, "run.csv"),
+            archive = Directory.CreateDirectory(Path.Combine(_dir, "archive")).FullName,
+            moved = Path.Combine(archive, "run.safetensors");
+        Assert.AreEqual(0, Run(Tiny(5, "--checkpoint", Checkpoint)).Code);
+        Assert.AreEqual(
+            File.ReadLines(log).Last(),
+            SafeTensors.Read(Checkpoint).Metadata[RunIdentity.LastLogRowKey],
+            "the checkpoint records its run's last row"
+        );
+        File.Move(Checkpoint, moved);
+        File.Move(log, Path.Combine(archive, "run.csv"));
+        var (later, laterOutput, laterError) = Run(
+            Tiny(10, "--seed", "1", "--checkpoint", Path.Combine(_dir, "later.safetensors"))
+        );
+        Assert.AreEqual(0, later, laterOutput + laterError);
+        var laterLog = File.ReadAllBytes(log);
+
+        var (code, _, error) = Run(["train", "gpt", "--resume", moved, "--steps", "10", "--extend"]);
+        Assert.AreEqual(2, code, error);
+        StringAssert.Contains(error, $"--log {log} is not the log of the run --resume {moved} continues");
+        StringAssert.Contains(error, "Give this run its own --log PATH");
+        CollectionAssert.AreEqual(laterLog, File.ReadAllBytes(log), "the later run's log is untouched");
+
+        // With a log of its own it goes on, and its checkpoint records the new log's last row.
+        string own = Path.Combine(_dir, "own.csv");
+        Assert.AreEqual(0, Run(["train", "gpt", "--resume", moved, "--steps", "10", "--extend", "--log", own]).Code);
+        Assert.AreEqual(File.ReadLines(own).Last(), SafeTensors.Read(moved).Metadata[RunIdentity.LastLogRowKey]);
+    }
+
+    [TestMethod]
     public void APhysicalPathResolvesLinkedFoldersAndStopsInALoop()
     {
         string real = Directory.CreateDirectory(Path.Combine(_dir, "real")).FullName;

@@ -95,4 +95,35 @@ public sealed class DataTests
         e = Assert.ThrowsExactly<DataException>(() => DataFiles.Locate(missing, _dir, false, TextWriter.Null));
         StringAssert.Contains(e.Message, Path.Combine(_dir, "nowhere/missing.txt") + " (a folder, not the file)");
     }
+
+    [TestMethod]
+    public void ADeviceOrPipeWhereADataFileShouldBeIsRefusedWithoutWaitingOrHashingForever()
+    {
+        // Found by fuzzing the command line: a named pipe there made `train gpt` wait for a writer, and a link to
+        // /dev/zero hashed an endless stream.
+        if (!File.Exists("/dev/zero"))
+            Assert.Inconclusive("/dev/zero and mkfifo: Unix only.");
+        var file = new DataFile("set/data.txt", new string('0', 64), "https://example.invalid/data.txt");
+        string path = Path.Combine(_dir, "set", "data.txt");
+        Directory.CreateDirectory(Path.GetDirectoryName(path)!);
+        void IsRefused(string what)
+        {
+            var locate = Task.Run(() => DataFiles.Locate(file, _dir, download: false, TextWriter.Null));
+            bool finished = ((IAsyncResult)locate).AsyncWaitHandle.WaitOne(10_000);
+            if (!finished && File.Exists(path))
+                File.Delete(path); // lets a reader stuck on /dev/zero fail; a pipe's reader stays, in the background
+            Assert.IsTrue(finished, $"locating {what} did not return");
+            var e = Assert.ThrowsExactly<DataException>(() => locate.GetAwaiter().GetResult());
+            StringAssert.Contains(e.Message, $"{path} is empty, or a device or pipe, not the data file data.txt", what);
+        }
+        File.CreateSymbolicLink(path, "/dev/zero");
+        IsRefused("a link to /dev/zero");
+        File.Delete(path);
+        if (System.Diagnostics.Process.Start("mkfifo", path) is not { } mkfifo || !mkfifo.WaitForExit(10_000))
+            Assert.Inconclusive("mkfifo did not run.");
+        IsRefused("a named pipe");
+        File.Delete(path);
+        File.WriteAllBytes(path, []);
+        IsRefused("an empty file");
+    }
 }
