@@ -39,6 +39,11 @@ public sealed class RunLog : IDisposable
     /// </summary>
     public static void CheckFresh(string path)
     {
+        // A link's own length is not the log's: a dangling one would read as a log with rows.
+        if (DanglingLinkTarget(path) is { } target)
+            throw new UsageException(
+                $"--log {path} is a symbolic link to {target}, which does not exist; give the log a path of its own."
+            );
         if (File.Exists(path) && HoldsOnlyAHeader(path))
             throw new UsageException(
                 $"--log {path} holds only a log's header: a run that stopped before its first report, or one "
@@ -52,6 +57,23 @@ public sealed class RunLog : IDisposable
         string? folder = Path.GetDirectoryName(Path.GetFullPath(path));
         if (folder is not null && !Directory.Exists(folder))
             throw new UsageException($"--log {path}: the folder {folder} does not exist.");
+    }
+
+    // The final target of a symbolic link at path that does not exist, else null (no link, or a loop of links,
+    // which opening the path reports).
+    private static string? DanglingLinkTarget(string path)
+    {
+        try
+        {
+            var info = new FileInfo(path);
+            return info.LinkTarget is not null && info.ResolveLinkTarget(returnFinalTarget: true) is { Exists: false } t
+                ? t.FullName
+                : null;
+        }
+        catch (IOException)
+        {
+            return null;
+        }
     }
 
     // A run killed before its first report leaves a log of one header line, and so does a run that is starting now:

@@ -17,6 +17,17 @@ public sealed class RunLogTests
     public void Remove() => File.Delete(_path);
 
     [TestMethod]
+    public void ADanglingLinkGivenAsTheLogIsNamedAsOne()
+    {
+        // Found by fuzzing the command line: the link's own length made it read as a log holding a run's rows.
+        string target = _path + ".missing";
+        File.CreateSymbolicLink(_path, target);
+        var e = Assert.ThrowsExactly<UsageException>(() => RunLog.CheckFresh(_path));
+        StringAssert.Contains(e.Message, $"is a symbolic link to {target}, which does not exist");
+        Assert.IsFalse(File.Exists(target), "nothing was created");
+    }
+
+    [TestMethod]
     public void AResumedLogKeepsRowsUpToTheCheckpoint()
     {
         File.WriteAllLines(_path, ["step,loss", "1,0.5", "2,0.4", "3,0.3"]);
