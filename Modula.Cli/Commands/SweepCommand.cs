@@ -1,5 +1,6 @@
 using System.Globalization;
 using Modula.Cli.Sweep;
+using Modula.Cli.Training;
 using Modula.Data;
 using Modula.Tensors;
 using Modula.Tensors.Backends.Cpu;
@@ -81,6 +82,7 @@ public static class SweepCommand
                     ? TextCorpus.Load(DataFiles.Locate(DataFiles.Shakespeare, data, download, output))
                     : null;
             using var device = Device.Open(options.Get("device", "cpu"));
+            CheckWritableFolder(directory); // once the data and the device are found, before any cell trains
             if (device.Kind != DeviceKind.Cpu && jobs > 1)
             {
                 // One accelerator stream is not shared between concurrent runs.
@@ -225,4 +227,25 @@ public static class SweepCommand
         values.All(v => v > 0 && v <= max)
             ? Once(values)
             : throw new UsageException($"--{name} must all lie in 1..{max}, got {string.Join(",", values)}.");
+
+    /// <summary>Creates the sweep's folder and refuses (a <see cref="UsageException"/>) one where no file can be
+    /// created, before any cell trains: the first row is written only after the first cell's run.</summary>
+    private static void CheckWritableFolder(string directory)
+    {
+        try
+        {
+            Directory.CreateDirectory(directory);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            string why = e switch
+            {
+                UnauthorizedAccessException => "no permission",
+                FileNotFoundException or DirectoryNotFoundException => "its file system takes no new folders there",
+                _ => e.Message,
+            };
+            throw new UsageException($"--out {directory}: cannot create the folder ({why}).");
+        }
+        CheckpointWriter.CheckWritable(Path.Combine(directory, "sweep.csv"), "--out");
+    }
 }

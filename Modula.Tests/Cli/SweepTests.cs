@@ -299,6 +299,28 @@ public sealed class SweepTests
     }
 
     [TestMethod]
+    public void AnOutputFolderThatTakesNoFilesIsRefusedBeforeAnyCellTrains()
+    {
+        // Found by fuzzing the command line: the first row's write failed only after the first cell's run, and exited
+        // 4, the code of damaged input, with "Could not find file".
+        string? data = Environment.GetEnvironmentVariable("MODULA_DATA");
+        if (data is null || !File.Exists(Path.Combine(data, "fashion-mnist", "t10k-labels-idx1-ubyte.gz")))
+            Assert.Inconclusive("Fashion-MNIST not found in MODULA_DATA.");
+        if (!Directory.Exists("/proc/self"))
+            Assert.Inconclusive("/proc: Linux only.");
+        var output = new StringWriter();
+        var error = new StringWriter();
+        int code = CommandLine.Run(
+            ["sweep", "resmlp", "--data", data, "--no-download", "--out", "/proc/modula-sweep", "--steps", "1"],
+            output,
+            error
+        );
+        Assert.AreEqual(2, code, error.ToString());
+        StringAssert.Contains(error.ToString(), "--out /proc/modula-sweep: cannot create the folder");
+        Assert.IsFalse(output.ToString().Contains("[1/"), "a cell ran: " + output);
+    }
+
+    [TestMethod]
     public void ASweepThatCannotStartLeavesNoOutputFolder()
     {
         // Missing data is found before any cell runs: the --out folder must not be created.
