@@ -9,6 +9,7 @@ namespace Modula.Cli;
 public sealed class Options
 {
     private readonly Dictionary<string, string> _values = new();
+    private readonly HashSet<string> _given; // the names on the command line, not filled in by WithDefaults
 
     /// <summary>Parses <paramref name="args"/> against the option names in <paramref name="known"/> and the value-less
     /// <paramref name="flags"/>.</summary>
@@ -60,6 +61,7 @@ public sealed class Options
             }
             _values[name] = inline;
         }
+        _given = [.. _values.Keys];
     }
 
     /// <summary>A string option or its default.</summary>
@@ -241,10 +243,18 @@ public sealed class Options
     /// <summary>The most values a list option may hold.</summary>
     public const int MaxListLength = 10_000;
 
-    /// <summary>True when the option was given.</summary>
+    /// <summary>True when the option was given, or filled in by <see cref="WithDefaults"/>.</summary>
     public bool Has(string name) => _values.ContainsKey(name);
 
-    private Options(Dictionary<string, string> values) => _values = values;
+    /// <summary>True when the option was given on the command line, not filled in by <see cref="WithDefaults"/> (a
+    /// resumed run's checkpoint records settings that its command line need not repeat).</summary>
+    public bool IsGiven(string name) => _given.Contains(name);
+
+    private Options(Dictionary<string, string> values, HashSet<string> given)
+    {
+        _values = values;
+        _given = given;
+    }
 
     /// <summary>
     /// These options with <paramref name="defaults"/> filling in the ones not given (a resumed run
@@ -255,6 +265,6 @@ public sealed class Options
         var values = new Dictionary<string, string>(_values);
         foreach (var (name, value) in defaults)
             values.TryAdd(name, value);
-        return new Options(values);
+        return new Options(values, _given);
     }
 }

@@ -228,13 +228,23 @@ public static class SweepCommand
             ? Once(values)
             : throw new UsageException($"--{name} must all lie in 1..{max}, got {string.Join(",", values)}.");
 
-    /// <summary>Creates the sweep's folder and refuses (a <see cref="UsageException"/>) one where no file can be
-    /// created, before any cell trains: the first row is written only after the first cell's run.</summary>
+    /// <summary>Refuses (a <see cref="UsageException"/>) a sweep folder in which no file can be created, before any
+    /// cell trains: the first row is written only after the first cell's run. The folders made for the check are
+    /// removed again (the first row makes them), so a sweep stopped before its first row leaves none.</summary>
     private static void CheckWritableFolder(string directory)
     {
+        // Innermost first: --out may name several levels that do not exist yet.
+        var made = new List<string>();
+        for (
+            string? d = Path.GetFullPath(directory);
+            d is not null && !Directory.Exists(d);
+            d = Path.GetDirectoryName(d)
+        )
+            made.Add(d);
         try
         {
             Directory.CreateDirectory(directory);
+            CheckpointWriter.CheckWritable(Path.Combine(directory, "sweep.csv"), "--out");
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
@@ -246,6 +256,10 @@ public static class SweepCommand
             };
             throw new UsageException($"--out {directory}: cannot create the folder ({why}).");
         }
-        CheckpointWriter.CheckWritable(Path.Combine(directory, "sweep.csv"), "--out");
+        finally
+        {
+            foreach (var d in made.Where(Directory.Exists))
+                Directory.Delete(d);
+        }
     }
 }

@@ -447,7 +447,8 @@ public static class TrainCommand
                 resume.Metadata.TryGetValue(RunIdentity.ResumePrefix + "log", out var recorded)
                 && Path.GetFullPath(recorded) == log
                 && File.Exists(log)
-                && !FileChecks.ReportsNoSize(log);
+                && !FileChecks.ReportsNoSize(log)
+                && RunLog.DanglingLinkTarget(log) is null; // else refused as one by CheckFresh
             if (continuesLog)
             {
                 RunIdentity.RefuseBranchContinuingLog(resume.Path, checkpoint!, resume.Metadata, log);
@@ -455,12 +456,16 @@ public static class TrainCommand
                 // that one would lose its rows past the step. (Checkpoints of earlier builds record no row.)
                 if (
                     resume.Metadata.TryGetValue(RunIdentity.LastLogRowKey, out var lastRow)
-                    && !RunLog.Holds(log, lastRow)
+                    && !RunLog.HoldsLastRow(log, lastRow, StepOf(resume))
                 )
                     throw new UsageException(
-                        $"--log {log} is not the log of the run --resume {resume.Path} continues: it lacks the row "
-                            + $"that run wrote last ('{lastRow}'), so another run wrote it, or it was changed, since. "
-                            + "Give this run its own --log PATH."
+                        $"--log {log} is not the log of the run --resume {resume.Path} continues: "
+                            + (
+                                lastRow.Length > 0
+                                    ? $"it lacks the row that run wrote last ('{lastRow}')"
+                                    : $"it has rows up to step {StepOf(resume)}, where that run had written none"
+                            )
+                            + ", so another run wrote it, or it was changed, since. Give this run its own --log PATH."
                     );
             }
             else

@@ -88,10 +88,11 @@ public sealed record OptimizerChoice(
         if (name != "muon" && options.Has("adam-lr"))
             throw new UsageException("--adam-lr applies only to --optimizer muon.");
         // A factor the optimizer has no use for would be shown in the run's header and kept in its identity while
-        // changing nothing: sgd has no moments, momentum a first one only.
+        // changing nothing: sgd has no moments, momentum a first one only. (Every checkpoint records both factors,
+        // which a resumed run's options hold without their being given.)
         string? unused =
-            options.Has("beta1") && name == "sgd" ? "beta1"
-            : options.Has("beta2") && name is ("sgd" or "momentum") ? "beta2"
+            options.IsGiven("beta1") && name == "sgd" ? "beta1"
+            : options.IsGiven("beta2") && name is ("sgd" or "momentum") ? "beta2"
             : null;
         if (unused is not null)
             throw new UsageException($"--{unused} does not apply to --optimizer {name}, which has no use for it.");

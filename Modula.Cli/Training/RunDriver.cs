@@ -104,8 +104,7 @@ public static class RunDriver
             m[RunIdentity.LossCountKey] = tally.Count.ToString(CultureInfo.InvariantCulture);
             if (writer is not null)
                 m[RunIdentity.SavedAsKey] = writer.FullPath; // a copy resumed elsewhere is told apart by it
-            if (log.LastRow is { } lastRow)
-                m[RunIdentity.LastLogRowKey] = lastRow; // the log a resumed run may continue holds it
+            m[RunIdentity.LastLogRowKey] = log.LastRow ?? ""; // the log a resumed run may continue holds it
             pending?.Write(m);
             return m;
         }

@@ -32,9 +32,10 @@ public static class RunIdentity
         LossSumDeviceKey = "report.loss_sum_device",
         LossCountKey = "report.loss_count";
 
-    /// <summary>The metadata entry of the run's last log row before the save, as written: a resumed run continues a
-    /// log only if the log holds that row (<see cref="RunLog.Holds"/>), so a log that another run wrote at the same
-    /// path since (the checkpoint moved away with its own) is refused, not trimmed.</summary>
+    /// <summary>The metadata entry of the run's last log row before the save, as written (empty before the first
+    /// row): a resumed run continues a log only if the log holds that row (<see cref="RunLog.HoldsLastRow"/>), so a
+    /// log that another run wrote at the same path since (the checkpoint moved away with its own) is refused, not
+    /// trimmed.</summary>
     public const string LastLogRowKey = "report.last_row";
 
     /// <summary>Identity fields that are not command-line options.</summary>

@@ -29,9 +29,23 @@ public sealed class RunLog : IDisposable
     /// before the first row.</summary>
     public string? LastRow { get; private set; }
 
-    /// <summary>True when the log at <paramref name="path"/> has a line that reads exactly <paramref name="row"/>:
-    /// the row a checkpoint recorded as its run's last (<see cref="RunIdentity.LastLogRowKey"/>).</summary>
-    public static bool Holds(string path, string row) => File.ReadLines(path).Skip(1).Contains(row);
+    /// <summary>
+    /// True when the log at <paramref name="path"/> is the one whose last row, when a checkpoint of step <paramref
+    /// name="step"/> was saved, read <paramref name="row"/> (<see cref="RunIdentity.LastLogRowKey"/>): it has a line
+    /// that reads exactly that, or, for an empty <paramref name="row"/> (no row yet), no row up to that step.
+    /// </summary>
+    public static bool HoldsLastRow(string path, string row, int step)
+    {
+        try
+        {
+            var rows = File.ReadLines(path).Skip(1);
+            return row.Length > 0 ? rows.Contains(row) : !rows.Any(l => RowStep(l) <= step);
+        }
+        catch (UnauthorizedAccessException e)
+        {
+            throw new UsageException($"--log {path}: {e.Message}");
+        }
+    }
 
     /// <summary>
     /// Refuses (as a <see cref="UsageException"/>) a fresh run whose log file already holds rows;
@@ -59,9 +73,9 @@ public sealed class RunLog : IDisposable
             throw new UsageException($"--log {path}: the folder {folder} does not exist.");
     }
 
-    // The final target of a symbolic link at path that does not exist, else null (no link, or a loop of links,
-    // which opening the path reports).
-    private static string? DanglingLinkTarget(string path)
+    /// <summary>The final target of a symbolic link at <paramref name="path"/> that does not exist, else null (no
+    /// link, or a loop of links, which opening the path reports).</summary>
+    internal static string? DanglingLinkTarget(string path)
     {
         try
         {

@@ -28,6 +28,20 @@ public sealed class RunLogTests
     }
 
     [TestMethod]
+    public void ALogHoldsItsRunsLastRowOrNoRowUpToTheStepWhereThereWasNone()
+    {
+        File.WriteAllLines(_path, ["step,loss", "1,0.5", "2,0.4", "5,0.3"]);
+        Assert.IsTrue(RunLog.HoldsLastRow(_path, "2,0.4", step: 2));
+        Assert.IsTrue(RunLog.HoldsLastRow(_path, "2,0.4", step: 4), "a checkpoint between reports");
+        Assert.IsFalse(RunLog.HoldsLastRow(_path, "2,0.41", step: 2), "another run's row of that step");
+        // A checkpoint saved before its run's first row: the log it continues has no row up to its step.
+        Assert.IsFalse(RunLog.HoldsLastRow(_path, "", step: 2));
+        Assert.IsTrue(RunLog.HoldsLastRow(_path, "", step: 0));
+        File.WriteAllLines(_path, ["step,loss", "5,0.3"]);
+        Assert.IsTrue(RunLog.HoldsLastRow(_path, "", step: 4), "its own later rows, which the resumed run drops");
+    }
+
+    [TestMethod]
     public void AResumedLogKeepsRowsUpToTheCheckpoint()
     {
         File.WriteAllLines(_path, ["step,loss", "1,0.5", "2,0.4", "3,0.3"]);
