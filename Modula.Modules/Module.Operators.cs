@@ -202,6 +202,12 @@ public abstract partial class Module
                     Ops.CopyInto(projected, weights[i]);
     }
 
+    // A decay strength is a trainer's η·λ: finite and ≥ 0 (a negative one would grow the weights, NaN poison them).
+    private double CheckStrength(double strength) =>
+        strength >= 0 && double.IsFinite(strength)
+            ? strength
+            : throw new ModuleException(Label, $"regularize strength {strength} is not a finite number ≥ 0.");
+
     private static (MatrixAtom Matrix, SpectralProjection Projection)? SpectralChoice(
         (string Path, Atom Atom) entry,
         Func<string, MatrixAtom, SpectralProjection?> choose
@@ -213,7 +219,7 @@ public abstract partial class Module
     /// embeddings are re-projected to unit rows). Returns a new vector.
     /// </summary>
     public Weights Regularize(Weights weights, double strength) =>
-        PerAtom(weights, AtomTargets(strength), (atom, w, s, _) => atom.RegularizeWeight(w, s));
+        PerAtom(weights, AtomTargets(CheckStrength(strength)), (atom, w, s, _) => atom.RegularizeWeight(w, s));
 
     /// <summary><see cref="Regularize"/> applied to <paramref name="weights"/> in place (what a trainer's weight decay
     /// does each step).</summary>
@@ -226,7 +232,7 @@ public abstract partial class Module
     {
         CheckWeights(weights);
         var atoms = Atoms();
-        var strengths = AtomTargets(strength);
+        var strengths = AtomTargets(CheckStrength(strength));
         for (int i = 0; i < atoms.Count; i++)
             step(atoms[i].Atom, i, strengths[i]);
     }

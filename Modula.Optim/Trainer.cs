@@ -173,6 +173,7 @@ public sealed class Trainer : IDisposable
     public bool Step(Weights gradient)
     {
         Model.CheckWeights(gradient); // before the weights are named by index below
+        CheckLikeWeights(gradient);
         if (gradient.FirstNonFinite() is int bad)
         {
             string name = $"{bad} ({_atoms[bad].Path})";
@@ -221,7 +222,23 @@ public sealed class Trainer : IDisposable
     {
         // Every rule, the plain one included, reads the gradient atom by atom: a wrong count or shape is named here.
         Model.CheckWeights(gradient);
+        CheckLikeWeights(gradient);
         ApplyChecked(gradient);
+    }
+
+    /// <summary>
+    /// Refuses a gradient whose tensors differ from the weights in dtype or device, before anything changes: the
+    /// first step would otherwise create the optimizer's state in the gradient's dtype and then fail at the weights,
+    /// leaving state that fails every later step.
+    /// </summary>
+    private void CheckLikeWeights(Weights gradient)
+    {
+        for (int i = 0; i < gradient.Count; i++)
+            if (gradient[i].DType != Weights[i].DType || gradient[i].Device != Weights[i].Device)
+                throw new ArgumentException(
+                    $"Trainer: gradient {i} ({_atoms[i].Path}) is {gradient[i].DType} on {gradient[i].Device.Name}, "
+                        + $"its weight {Weights[i].DType} on {Weights[i].Device.Name}."
+                );
     }
 
     /// <summary><see cref="Apply"/> of a gradient whose count and shapes were checked.</summary>

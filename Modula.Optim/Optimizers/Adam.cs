@@ -23,8 +23,14 @@ public sealed class Adam(double beta1 = 0.9, double beta2 = 0.999, double epsilo
             ? beta2
             : throw new ArgumentOutOfRangeException(nameof(beta2), $"Adam: beta2 must be in [0, 1), got {beta2}.");
 
-    /// <summary>ε added to √v̂.</summary>
-    public double Epsilon { get; } = epsilon;
+    /// <summary>ε added to √v̂: finite and positive (0 would divide 0 by 0 where a gradient is zero).</summary>
+    public double Epsilon { get; } =
+        epsilon > 0 && double.IsFinite(epsilon)
+            ? epsilon
+            : throw new ArgumentOutOfRangeException(
+                nameof(epsilon),
+                $"Adam: epsilon must be finite and > 0, got {epsilon}."
+            );
 
     /// <inheritdoc/>
     public override IReadOnlyList<string> SlotNames => ["m", "v"];

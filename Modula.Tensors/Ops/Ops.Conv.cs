@@ -69,6 +69,21 @@ public static partial class Ops
                 $"{op}: kernel {kernelHeight}×{kernelWidth}, stride {stride} and padding {padding} must be positive "
                     + $"(padding ≥ 0)."
             );
+        // The geometry's sizes are ints: counted in long first, so that a padding or kernel whose products pass 2³¹
+        // is refused rather than wrapped into a wrong (even empty) shape.
+        long outHeight = ((long)x[2] + 2L * padding - kernelHeight) / stride + 1,
+            outWidth = ((long)x[3] + 2L * padding - kernelWidth) / stride + 1,
+            patch = (long)x[1] * kernelHeight * kernelWidth;
+        if (
+            (long)x[2] + 2L * padding > int.MaxValue
+            || (long)x[3] + 2L * padding > int.MaxValue
+            || (outHeight > 0 && outWidth > 0 && (double)x[0] * patch * outHeight * outWidth > int.MaxValue)
+            || patch > int.MaxValue
+        )
+            throw new ArgumentException(
+                $"{op}: kernel {kernelHeight}×{kernelWidth}, stride {stride} and padding {padding} on input {x} make "
+                    + "columns of more than 2³¹ − 1 elements."
+            );
         var g = new ConvGeometry(x[0], x[1], x[2], x[3], kernelHeight, kernelWidth, stride, padding);
         if (g.OutHeight <= 0 || g.OutWidth <= 0)
             throw new ArgumentException(

@@ -204,6 +204,55 @@ public sealed class TrainerTests
         }
     }
 
+    [TestMethod]
+    public void AGradientOfAnotherDTypeIsRefusedAndLeavesTheTrainerAsItWas()
+    {
+        // Found by fuzzing the API: a float64 gradient to a fresh float32 trainer made the optimizer's moments in
+        // float64, then failed at the weights; every later float32 step failed on those moments.
+        var model = SmallResMlp();
+        foreach (var optimizer in new Optimizer[] { new Adam(), new Momentum(), new Sgd() })
+        {
+            using var trainer = new Trainer(
+                model,
+                model.Initialize(new Generator(3)),
+                optimizer,
+                new TrainerOptions(0.1)
+            );
+            var before = trainer.Weights.Select(w => w.ToArray<float>()).ToArray();
+            using var wide = model.Initialize(new Generator(4), dtype: DType.Float64);
+            var e = Assert.ThrowsExactly<ArgumentException>(() => trainer.Step(wide));
+            StringAssert.Contains(e.Message, "Trainer: gradient 0 (", $"{optimizer.Describe()}");
+            StringAssert.Contains(e.Message, "is Float64 on cpu, its weight Float32 on cpu");
+            Assert.ThrowsExactly<ArgumentException>(() => trainer.Apply(wide));
+            Assert.AreEqual(0, trainer.StepCount);
+            for (int i = 0; i < before.Length; i++)
+                CollectionAssert.AreEqual(before[i], trainer.Weights[i].ToArray<float>(), $"weight {i} unchanged");
+            using var gradient = model.Initialize(new Generator(5));
+            Assert.IsTrue(trainer.Step(gradient), "a float32 step still runs");
+        }
+    }
+
+    [TestMethod]
+    public void AdamsEpsilonAndARegularizeStrengthMustBeFiniteAndPositive()
+    {
+        // Found by fuzzing the API: NaN turned every weight to NaN in one step, a negative strength grew the weights.
+        foreach (double epsilon in new[] { double.NaN, -1, 0, double.PositiveInfinity })
+            Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => new Adam(epsilon: epsilon), $"{epsilon}");
+        var model = SmallResMlp();
+        using var weights = model.Initialize(new Generator(3));
+        var before = weights.Select(w => w.ToArray<float>()).ToArray();
+        foreach (double strength in new[] { double.NaN, -5, double.PositiveInfinity })
+        {
+            StringAssert.Contains(
+                Assert.ThrowsExactly<ModuleException>(() => model.RegularizeInPlace(weights, strength)).Message,
+                $"regularize strength {strength} is not a finite number ≥ 0"
+            );
+            Assert.ThrowsExactly<ModuleException>(() => model.Regularize(weights, strength).Dispose());
+        }
+        for (int i = 0; i < before.Length; i++)
+            CollectionAssert.AreEqual(before[i], weights[i].ToArray<float>(), $"weight {i} unchanged");
+    }
+
     /// <summary>
     /// The trainer lends momentum's m and SGD's gradient to its own rules instead of copying them. Three steps of
     /// each rule on a packed ResMLP give the same weights and the same m, bit for bit, as a trainer whose custom

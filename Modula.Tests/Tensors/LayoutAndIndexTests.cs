@@ -204,6 +204,19 @@ public sealed class LayoutAndIndexTests
     }
 
     [TestMethod]
+    public void AConvolutionWhoseColumnsPass2To31IsRefusedNotWrapped()
+    {
+        // Found by fuzzing the API: sizes multiplied in int wrapped, and Im2Col returned [1, 0, 4] or [1, 4, 0].
+        using var x = Ops.Zeros(new Shape(1, 1, 1, 1));
+        foreach (var (k, padding) in new[] { (65536, 32768), (2, 32768), (1, 1_073_741_824) })
+            StringAssert.Contains(
+                Assert.ThrowsExactly<ArgumentException>(() => Ops.Im2Col(x, k, k, 1, padding)).Message,
+                "make columns of more than 2³¹ − 1 elements",
+                $"kernel {k}, padding {padding}"
+            );
+    }
+
+    [TestMethod]
     [DataRow(TestDevices.Cpu, 1, 0)]
     [DataRow(TestDevices.Cpu, 2, 1)]
     [DataRow(TestDevices.Simulator, 1, 1)]
