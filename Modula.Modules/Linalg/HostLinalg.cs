@@ -137,6 +137,16 @@ public static class HostLinalg
         var rotations = withVectors ? new double[count * count] : [];
         for (int i = 0; withVectors && i < count; i++)
             rotations[i * count + i] = 1;
+        // A NaN or an infinity leaves no rotation to settle on (Math.Sign(NaN) threw ArithmeticException): such a
+        // matrix's singular values are NaN, and so is anything made of them.
+        foreach (double x in a)
+            if (!double.IsFinite(x))
+            {
+                Array.Fill(v, double.NaN);
+                var unknown = new double[count];
+                Array.Fill(unknown, double.NaN);
+                return (unknown, v, rotations);
+            }
         for (int sweep = 0; sweep < 60; sweep++)
         {
             bool rotated = false;

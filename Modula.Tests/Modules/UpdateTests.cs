@@ -65,6 +65,24 @@ public sealed class UpdateTests
     }
 
     [TestMethod]
+    public void AMatrixHoldingANaNOrAnInfinityHasNaNSingularValues()
+    {
+        // Found by fuzzing the API: Module.Norm of a NaN weight threw ArithmeticException from the Jacobi sweeps.
+        foreach (double bad in new[] { double.NaN, double.PositiveInfinity, double.NegativeInfinity })
+        {
+            var values = new double[] { 1, 2, bad, 4, 5, 6 };
+            using var matrix = Tensor.FromArray<double>(values, new Shape(2, 3));
+            var singular = HostLinalg.SingularValues(matrix)[0];
+            Assert.AreEqual(2, singular.Length);
+            Assert.IsTrue(singular.All(double.IsNaN), $"{bad}: {string.Join(", ", singular)}");
+        }
+        var m = Model("mlp-v2");
+        using var w = RandomLike(m, 9);
+        Ops.FillInto(w[0], double.NaN);
+        Assert.IsTrue(double.IsNaN(m.Norm(w)), "the modular norm of a NaN weight");
+    }
+
+    [TestMethod]
     public void NormalizedUpdateIsAtLeastTheTargetAndConvergesWithWarmStarts()
     {
         var m = Mlp.ResMlp(24, 2, 2, 40, 8);
