@@ -248,18 +248,18 @@ public static class SweepCommand
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
-            string why = e switch
-            {
-                UnauthorizedAccessException => "no permission",
-                FileNotFoundException or DirectoryNotFoundException => "its file system takes no new folders there",
-                _ => e.Message,
-            };
-            throw new UsageException($"--out {directory}: cannot create the folder ({why}).");
+            throw new UsageException(
+                $"--out {directory}: cannot create the folder ({CheckpointWriter.WhyNotCreated(e)})."
+            );
         }
         finally
         {
             foreach (var d in made.Where(Directory.Exists))
-                Directory.Delete(d);
+                try
+                {
+                    Directory.Delete(d);
+                }
+                catch (IOException) { } // another sweep began writing there meanwhile: it is that sweep's now
         }
     }
 }

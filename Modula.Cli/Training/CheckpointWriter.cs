@@ -150,15 +150,21 @@ public sealed class CheckpointWriter : IDisposable
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
-            string why = e switch
-            {
-                UnauthorizedAccessException => "no permission",
-                FileNotFoundException => "it takes no new files", // /proc, /sys
-                _ => e.Message.Replace(probe, "a new file"),
-            };
-            throw new UsageException($"{flag} {path}: cannot create a file in its folder {folder} ({why}).");
+            throw new UsageException(
+                $"{flag} {path}: cannot create a file in its folder {folder} ({WhyNotCreated(e, probe)})."
+            );
         }
     }
+
+    /// <summary>Why a file or folder could not be created, in a few words for a usage error; <paramref name="probe"/>
+    /// (a temporary name the user never gave) is not repeated.</summary>
+    internal static string WhyNotCreated(Exception e, string? probe = null) =>
+        e switch
+        {
+            UnauthorizedAccessException => "no permission",
+            FileNotFoundException or DirectoryNotFoundException => "its file system takes nothing new there", // /proc
+            _ => probe is null ? e.Message : e.Message.Replace(probe, "a new file"),
+        };
 
     private static bool IsRunning(int pid)
     {

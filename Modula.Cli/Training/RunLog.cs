@@ -1,4 +1,5 @@
 using System.Globalization;
+using Modula.Tensors;
 
 namespace Modula.Cli.Training;
 
@@ -53,8 +54,8 @@ public sealed class RunLog : IDisposable
     /// </summary>
     public static void CheckFresh(string path)
     {
-        // A link's own length is not the log's: a dangling one would read as a log with rows.
-        if (DanglingLinkTarget(path) is { } target)
+        // A dangling link would read as a log with rows.
+        if (FileChecks.DanglingLinkTarget(path) is { } target)
             throw new UsageException(
                 $"--log {path} is a symbolic link to {target}, which does not exist; give the log a path of its own."
             );
@@ -71,23 +72,6 @@ public sealed class RunLog : IDisposable
         string? folder = Path.GetDirectoryName(Path.GetFullPath(path));
         if (folder is not null && !Directory.Exists(folder))
             throw new UsageException($"--log {path}: the folder {folder} does not exist.");
-    }
-
-    /// <summary>The final target of a symbolic link at <paramref name="path"/> that does not exist, else null (no
-    /// link, or a loop of links, which opening the path reports).</summary>
-    internal static string? DanglingLinkTarget(string path)
-    {
-        try
-        {
-            var info = new FileInfo(path);
-            return info.LinkTarget is not null && info.ResolveLinkTarget(returnFinalTarget: true) is { Exists: false } t
-                ? t.FullName
-                : null;
-        }
-        catch (IOException)
-        {
-            return null;
-        }
     }
 
     // A run killed before its first report leaves a log of one header line, and so does a run that is starting now:
@@ -178,8 +162,7 @@ public sealed class RunLog : IDisposable
         var log = new RunLog(new FileStream(path, FileMode.Create, FileAccess.Write, FileShare.Read, 0), path);
         try
         {
-            log.Append(header);
-            log.LastRow = null; // the header is no row
+            log.Write(header);
         }
         catch
         {
@@ -199,14 +182,20 @@ public sealed class RunLog : IDisposable
     /// last whole row.</summary>
     public void Append(string row)
     {
+        Write(row);
+        LastRow = row;
+    }
+
+    // Writes one line (a row or the header), cut back off the file if the write fails.
+    private void Write(string line)
+    {
         if (_file is null)
             return;
-        var bytes = System.Text.Encoding.UTF8.GetBytes(row + "\n");
+        var bytes = System.Text.Encoding.UTF8.GetBytes(line + "\n");
         try
         {
             _file.Write(bytes);
             _whole += bytes.Length;
-            LastRow = row;
         }
         catch (IOException)
         {
