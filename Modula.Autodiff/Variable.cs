@@ -20,7 +20,7 @@ public sealed partial class Variable : IDisposable
     /// <summary>Wraps <paramref name="value"/> as a leaf; the variable owns the tensor.</summary>
     public Variable(Tensor value, bool requiresGrad = false, string? name = null)
     {
-        _value = value;
+        _value = value ?? throw new ArgumentNullException(nameof(value), "Variable: value is null.");
         RequiresGrad = requiresGrad;
         Name = name;
     }
@@ -67,9 +67,24 @@ public sealed partial class Variable : IDisposable
     /// cref="Upstream"/>).</param>
     public static Variable FromOp(Tensor value, Variable[] inputs, Action<Upstream> backward)
     {
+        CheckOp(value, inputs, backward);
         if (NoGrad.IsActive || !inputs.Any(i => i.RequiresGrad))
             return new Variable(value);
         return new Variable(value, new Node(inputs, backward));
+    }
+
+    // FromOp's arguments, named when null: a custom op's mistake surfaces here rather than in a later backward.
+    private static void CheckOp(Tensor value, Variable[] inputs, Action<Upstream> backward)
+    {
+        if (value is null)
+            throw new ArgumentNullException(nameof(value), "Variable.FromOp: value is null.");
+        if (inputs is null)
+            throw new ArgumentNullException(nameof(inputs), "Variable.FromOp: inputs is null.");
+        for (int i = 0; i < inputs.Length; i++)
+            if (inputs[i] is null)
+                throw new ArgumentNullException(nameof(inputs), $"Variable.FromOp: inputs[{i}] is null.");
+        if (backward is null)
+            throw new ArgumentNullException(nameof(backward), "Variable.FromOp: backward is null.");
     }
 
     /// <summary>

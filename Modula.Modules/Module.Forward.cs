@@ -12,6 +12,8 @@ public abstract partial class Module
     /// shapes.</exception>
     public Variable Forward(Variable input, IReadOnlyList<Variable> weights)
     {
+        if (input is null)
+            throw new ArgumentNullException(nameof(input), $"{Label}: the input is null.");
         var outputs = Forward([input], weights);
         if (outputs.Length != 1)
             throw new ModuleException(Label, $"produces {outputs.Length} outputs; use the list overload of Forward.");
@@ -21,9 +23,21 @@ public abstract partial class Module
     /// <summary>Runs the module on a list of inputs (for modules that take tuples).</summary>
     public Variable[] Forward(IReadOnlyList<Variable> inputs, IReadOnlyList<Variable> weights)
     {
+        RequireEach(inputs, nameof(inputs), "input");
+        RequireEach(weights, nameof(weights), "weight");
         CheckWeights(weights.Select(w => w.Shape).ToArray());
         var array = weights as Variable[] ?? weights.ToArray();
         return Run(inputs, array);
+    }
+
+    // A null list, or a null variable in it, named with the module: deeper down it would be a NullReferenceException.
+    private void RequireEach(IReadOnlyList<Variable> list, string parameter, string what)
+    {
+        if (list is null)
+            throw new ArgumentNullException(parameter, $"{Label}: the {what}s are null.");
+        for (int i = 0; i < list.Count; i++)
+            if (list[i] is null)
+                throw new ArgumentNullException(parameter, $"{Label}: {what} {i} is null.");
     }
 
     /// <summary>Runs this module as a child: errors are wrapped with this module's label so the path

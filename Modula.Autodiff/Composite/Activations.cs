@@ -7,7 +7,7 @@ public static partial class F
     /// <summary>ReLU: x·step(x).</summary>
     public static Variable Relu(Variable x)
     {
-        var mask = Step(x);
+        var mask = Step(Given(x));
         return Mul(x, mask);
     }
 
@@ -15,7 +15,7 @@ public static partial class F
     /// cref="Ops.Mean"/>).</summary>
     public static Variable Mean(Variable x, int[]? axes = null, bool keepDim = false)
     {
-        var s = Sum(x, axes, keepDim);
+        var s = Sum(Given(x), axes, keepDim);
         int count = s.Value.Size == 0 ? 1 : x.Value.Size / s.Value.Size;
         return Scale(s, count == 0 ? double.PositiveInfinity : 1.0 / count);
     }

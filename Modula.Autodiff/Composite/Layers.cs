@@ -17,6 +17,8 @@ public static partial class F
     /// batched product.</summary>
     public static Variable Conv2D(Variable x, Variable weight, int stride = 1, int padding = 0)
     {
+        Given(x);
+        Given(weight);
         if (x.Shape.Rank != 4 || weight.Shape.Rank != 4 || weight.Shape[1] != x.Shape[1])
             throw new ArgumentException(
                 $"Conv2D: weight {weight.Shape} does not match input {x.Shape} (expected x [N, C, H, W] and weight [O, "
@@ -36,7 +38,7 @@ public static partial class F
     /// <summary>Non-overlapping k×k average pooling of [N, C, H, W].</summary>
     public static Variable AvgPool2d(Variable x, int kernel)
     {
-        if (x.Shape.Rank != 4 || x.Shape[2] % kernel != 0 || x.Shape[3] % kernel != 0)
+        if (Given(x).Shape.Rank != 4 || x.Shape[2] % kernel != 0 || x.Shape[3] % kernel != 0)
             throw new ArgumentException(
                 $"AvgPool2d: needs [N, C, H, W] with H and W divisible by {kernel}, got {x.Shape}."
             );
@@ -45,5 +47,5 @@ public static partial class F
     }
 
     /// <summary>Embedding lookup: rows of table [V, D] for Int32 indices.</summary>
-    public static Variable Embedding(Variable table, Tensor indices) => GatherRows(table, indices);
+    public static Variable Embedding(Variable table, Tensor indices) => GatherRows(Given(table), Given(indices));
 }

@@ -15,6 +15,9 @@ public static partial class F
     /// </summary>
     public static Variable CausalAttention(Variable q, Variable k, Variable v, double scale)
     {
+        Given(q);
+        Given(k);
+        Given(v);
         // Said here, where the cause is, rather than by the lower-triangle product that would refuse it.
         if (q.Shape.Rank >= 2 && k.Shape.Rank >= 2 && q.Shape[-2] != k.Shape[-2])
             throw new ArgumentException(

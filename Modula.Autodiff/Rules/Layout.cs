@@ -7,7 +7,8 @@ public static partial class F
     /// <summary>Reshape (a view when possible); the gradient is reshaped back.</summary>
     public static Variable Reshape(Variable x, params int[] dims)
     {
-        var (x0, factor) = x.Unscaled();
+        Given(dims);
+        var (x0, factor) = Given(x).Unscaled();
         if (factor != 1)
             return Scale(Reshape(x0, dims), factor); // views commute with scalar multiples
         return Variable.FromOp(x.Value.Reshape(dims), [x], g => g.Pass(x, t => t.Reshape(x.Shape.Dims.ToArray())));
@@ -16,7 +17,8 @@ public static partial class F
     /// <summary>Permutes axes (a view); the gradient takes the inverse permutation.</summary>
     public static Variable Permute(Variable x, params int[] axes)
     {
-        var (x0, factor) = x.Unscaled();
+        Given(axes);
+        var (x0, factor) = Given(x).Unscaled();
         if (factor != 1)
             return Scale(Permute(x0, axes), factor);
         var value = x.Value.Permute(axes); // checks the axes, naming the op and the shape
@@ -29,7 +31,7 @@ public static partial class F
     /// <summary>Swaps two axes (default: the last two).</summary>
     public static Variable Transpose(Variable x, int axis0 = -2, int axis1 = -1)
     {
-        var axes = Enumerable.Range(0, x.Shape.Rank).ToArray();
+        var axes = Enumerable.Range(0, Given(x).Shape.Rank).ToArray();
         int a = Shape.NormalizeAxis(axis0, x.Shape, nameof(Transpose)),
             b = Shape.NormalizeAxis(axis1, x.Shape, nameof(Transpose));
         (axes[a], axes[b]) = (axes[b], axes[a]);
@@ -38,7 +40,7 @@ public static partial class F
 
     /// <summary>A slice along one axis (a view); the gradient is zero outside the slice.</summary>
     public static Variable Slice(Variable x, int axis, int start, int length) =>
-        Variable.FromOp(x.Value.Slice(axis, start, length), [x], g =>
+        Variable.FromOp(Given(x).Value.Slice(axis, start, length), [x], g =>
         {
             var full = Ops.ZerosLike(x.Value);
             using (var window = full.Slice(axis, start, length))
@@ -48,16 +50,19 @@ public static partial class F
 
     /// <summary>Broadcasts to <paramref name="shape"/> (a view); the gradient is summed back.</summary>
     public static Variable Expand(Variable x, Shape shape) =>
-        Variable.FromOp(x.Value.Expand(shape), [x], g => g.Pass(x));
+        Variable.FromOp(Given(x).Value.Expand(shape), [x], g => g.Pass(x));
 
     /// <summary>Joins along <paramref name="axis"/>; each input receives its slice of the gradient.</summary>
     public static Variable Concat(IReadOnlyList<Variable> xs, int axis) =>
-        Variable.FromOp(Ops.Concat(xs.Select(v => v.Value).ToList(), axis), xs.ToArray(), g => g.SplitAmong(xs, axis));
+        Variable.FromOp(Ops.Concat(GivenEach(xs).Select(v => v.Value).ToList(), axis), xs.ToArray(), g =>
+            g.SplitAmong(xs, axis)
+        );
 
     /// <summary>Splits along <paramref name="axis"/> into slices of the given sizes.</summary>
     public static Variable[] Split(Variable x, int[] sizes, int axis)
     {
-        var parts = new Variable[sizes.Length];
+        Given(x);
+        var parts = new Variable[Given(sizes).Length];
         int at = 0;
         for (int i = 0; i < sizes.Length; i++)
         {

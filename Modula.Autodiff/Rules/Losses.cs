@@ -10,6 +10,8 @@ public static partial class F
     /// </summary>
     public static Variable CrossEntropy(Variable logits, Modula.Tensors.Tensor labels)
     {
+        Given(logits);
+        Given(labels);
         if (logits.Shape.Rank == 0)
             throw new ArgumentException("CrossEntropy: logits must have a class axis [..., C], got a scalar.");
         var expected = new Shape(logits.Shape.Dims[..^1]);
@@ -24,10 +26,18 @@ public static partial class F
         // backward. A lazy multiple of the logits (Modula v2's scaled head) is folded into the kernels.
         var (root, scale) = logits.Unscaled();
         using var flatLogits = root.Value.Reshape(rows, classes);
-        var flatLabels = labels.Reshape(rows);
+        var flatLabels = labels.Reshape(rows); // a copy when the labels are strided: disposed here on failure
         Tensor mean;
-        using (var losses = Ops.CrossEntropyRows(flatLogits, flatLabels, scale))
+        try
+        {
+            using var losses = Ops.CrossEntropyRows(flatLogits, flatLabels, scale);
             mean = Ops.Mean(losses); // NaN when there are no rows, as a mean of nothing
+        }
+        catch
+        {
+            flatLabels.Dispose();
+            throw;
+        }
         if (NoGrad.IsActive || !root.RequiresGrad)
         {
             flatLabels.Dispose();

@@ -19,8 +19,8 @@ public static partial class F
     )
     {
         // Scalar multiples of the operands (Modula's Mul bonds) join α instead of costing a pass.
-        (a, var fa) = a.Unscaled();
-        (b, var fb) = b.Unscaled();
+        (a, var fa) = Given(a).Unscaled();
+        (b, var fb) = Given(b).Unscaled();
         alpha *= fa * fb;
         // Rows times one matrix ([..., M, K]·[K, N], a layer applied to a batch of sequences) is a
         // single product [(…·M), K]·[K, N]: one large GEMM forward, and the weight gradient is one

@@ -6,7 +6,7 @@ public static partial class F
 {
     /// <summary>Sum over <paramref name="axes"/> (all when null); the gradient broadcasts back.</summary>
     public static Variable Sum(Variable x, int[]? axes = null, bool keepDim = false) =>
-        Variable.FromOp(Ops.Sum(x.Value, axes, keepDim), [x], g => g.Pass(x, t =>
+        Variable.FromOp(Ops.Sum(Given(x).Value, axes, keepDim), [x], g => g.Pass(x, t =>
             {
                 using var kept = KeepDims(t, x.Shape, axes);
                 return kept.Expand(x.Shape);
@@ -15,7 +15,7 @@ public static partial class F
     /// <summary>Max over <paramref name="axes"/>; the gradient is shared equally among tied maxima.</summary>
     public static Variable Max(Variable x, int[]? axes = null, bool keepDim = false)
     {
-        var y = Ops.Max(x.Value, axes, keepDim);
+        var y = Ops.Max(Given(x).Value, axes, keepDim);
         return Variable.FromOp(y, [x], g =>
         {
             using var yk = KeepDims(y, x.Shape, axes);

@@ -10,6 +10,8 @@ public static partial class F
     /// </summary>
     public static Variable MeanSubtract(Variable x, params int[] axes)
     {
+        Given(x);
+        Given(axes);
         var along = LastIfNone(axes);
         if (TrailingAxes(along, x.Shape, nameof(MeanSubtract)) is int trailing)
             return Variable.FromOp(Ops.SubtractRowMean(x.Value, trailing), [x], g =>
@@ -30,6 +32,8 @@ public static partial class F
     /// </summary>
     public static Variable RmsDivide(Variable x, params int[] axes)
     {
+        Given(x);
+        Given(axes);
         var along = LastIfNone(axes);
         if (TrailingAxes(along, x.Shape, nameof(RmsDivide)) is int trailing)
         {
@@ -53,6 +57,8 @@ public static partial class F
     /// </summary>
     public static Variable RmsDivide(Variable x, int[] axes, double epsilon)
     {
+        Given(x);
+        Given(axes);
         if (!(epsilon >= 0) || double.IsPositiveInfinity(epsilon))
             throw new ArgumentOutOfRangeException(
                 nameof(epsilon),
@@ -97,6 +103,8 @@ public static partial class F
     /// </summary>
     public static Variable LayerNorm(Variable x, params int[] axes)
     {
+        Given(x);
+        Given(axes);
         var along = LastIfNone(axes);
         if (TrailingAxes(along, x.Shape, nameof(LayerNorm)) is not int trailing)
             return RmsDivide(MeanSubtract(x, along), along);

@@ -15,7 +15,7 @@ public static partial class F
     /// </summary>
     public static Variable Softmax(Variable x, int axis = -1, double scale = 1)
     {
-        int last = x.Shape.Rank - 1,
+        int last = Given(x).Shape.Rank - 1,
             along = Shape.NormalizeAxis(axis, x.Shape, nameof(Softmax));
         if (along == last)
             return RowSoftmax(x, scale, causal: false);
@@ -51,7 +51,8 @@ public static partial class F
     /// Softmax of scale·scores along the last axis with a causal mask: scores [..., T, T] of
     /// queries × keys, key j &gt; query i gets weight 0 (decoder attention), in one fused pass per row.
     /// </summary>
-    public static Variable CausalSoftmax(Variable scores, double scale = 1) => RowSoftmax(scores, scale, causal: true);
+    public static Variable CausalSoftmax(Variable scores, double scale = 1) =>
+        RowSoftmax(Given(scores), scale, causal: true);
 
     private static Variable RowSoftmax(Variable x, double scale, bool causal)
     {
@@ -67,7 +68,7 @@ public static partial class F
     /// </summary>
     public static Variable LogSoftmax(Variable x, int axis = -1)
     {
-        var (shifted, e, total) = ShiftedExp(x.Value, axis);
+        var (shifted, e, total) = ShiftedExp(Given(x).Value, axis);
         using (shifted)
         using (e)
         using (total)

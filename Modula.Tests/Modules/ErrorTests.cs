@@ -27,6 +27,29 @@ public sealed class ErrorTests
     }
 
     [TestMethod]
+    public void ANullInputOrWeightOfForwardIsNamedWithTheModule()
+    {
+        // Found by an outside campaign: each of these was a NullReferenceException from deep inside the module.
+        var model = new Linear(3, 2) >> new Relu();
+        using var x = Rand(7, 4, 2);
+        using var w = Init(model);
+        var weights = w.ToVariables();
+        var input = new Variable(x);
+        var e = Assert.ThrowsExactly<ArgumentNullException>(() => model.Forward((Variable)null!, weights));
+        Assert.AreEqual("input", e.ParamName);
+        e = Assert.ThrowsExactly<ArgumentNullException>(() => model.Forward(input, null!));
+        StringAssert.Contains(e.Message, "the weights are null");
+        e = Assert.ThrowsExactly<ArgumentNullException>(() => model.Forward(input, [null!]));
+        StringAssert.Contains(e.Message, "weight 0 is null");
+        e = Assert.ThrowsExactly<ArgumentNullException>(() => model.Forward((IReadOnlyList<Variable>)null!, weights));
+        StringAssert.Contains(e.Message, "the inputs are null");
+        e = Assert.ThrowsExactly<ArgumentNullException>(() => new Add().Forward([input, null!], []));
+        StringAssert.Contains(e.Message, "Add: input 1 is null");
+        Assert.ThrowsExactly<ArgumentNullException>(() => new Variable(null!));
+        Assert.AreEqual(new Shape(4, 3), model.Forward(input, weights).Shape, "the same call with its arguments");
+    }
+
+    [TestMethod]
     public void AddingOutputsOfDifferentWidthsIsRefusedNotBroadcast()
     {
         // Found by an outside review: Linear(1, 3) + Linear(5, 3) built, and Forward broadcast [B, 1] against [B, 5].
