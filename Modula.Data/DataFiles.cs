@@ -95,6 +95,10 @@ public static class DataFiles
         var looked = Candidates(file, explicitDirectory).ToList();
         foreach (var path in looked.Where(File.Exists))
         {
+            if (FileChecks.BrokenLink(path) is { } broken)
+                throw new DataException(
+                    $"{path} is {broken}, not the data file {file.FileName}. Remove it and fetch {file.Url} again."
+                );
             // Before hashing: a named pipe would wait for a writer, a device such as /dev/zero would never end.
             if (FileChecks.ReportsNoSize(path))
                 throw new DataException(

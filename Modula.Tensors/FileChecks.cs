@@ -13,13 +13,23 @@ public static class FileChecks
     /// </summary>
     public static bool ReportsNoSize(string path) => FinalTarget(path) is { Exists: true, Length: 0 };
 
-    /// <summary>The final target of a symbolic link at <paramref name="path"/> when it does not exist, else null (no
-    /// link, or a loop of links, which opening the path reports). A dangling link's own length is that of the path
-    /// it names, so it would pass for a file with content.</summary>
-    public static string? DanglingLinkTarget(string path) =>
-        new FileInfo(path).LinkTarget is not null && FinalTarget(path) is { Exists: false } target
-            ? target.FullName
-            : null;
+    /// <summary>
+    /// Why <paramref name="path"/> is a symbolic link that leads to no file: "a symbolic link to T, which does not
+    /// exist", or "a loop of symbolic links"; null when it is no link, or its links end at a file or folder that
+    /// exists. Either broken link would pass for a file with content: the system reports the link's own length.
+    /// </summary>
+    public static string? BrokenLink(string path)
+    {
+        if (new FileInfo(path).LinkTarget is null)
+            return null;
+        return FinalTarget(path) switch
+        {
+            null => "a loop of symbolic links",
+            { Exists: false } target when !Directory.Exists(target.FullName) =>
+                $"a symbolic link to {target.FullName}, which does not exist",
+            _ => null,
+        };
+    }
 
     // The file at the end of path's links (path itself when it is none), or null for a loop of links.
     private static FileInfo? FinalTarget(string path)

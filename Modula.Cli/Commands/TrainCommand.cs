@@ -448,7 +448,7 @@ public static class TrainCommand
                 && Path.GetFullPath(recorded) == log
                 && File.Exists(log)
                 && !FileChecks.ReportsNoSize(log)
-                && FileChecks.DanglingLinkTarget(log) is null; // else refused as one by CheckFresh
+                && FileChecks.BrokenLink(log) is null; // else refused as one by CheckFresh
             if (continuesLog)
             {
                 RunIdentity.RefuseBranchContinuingLog(resume.Path, checkpoint!, resume.Metadata, log);

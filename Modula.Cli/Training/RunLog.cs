@@ -54,11 +54,9 @@ public sealed class RunLog : IDisposable
     /// </summary>
     public static void CheckFresh(string path)
     {
-        // A dangling link would read as a log with rows.
-        if (FileChecks.DanglingLinkTarget(path) is { } target)
-            throw new UsageException(
-                $"--log {path} is a symbolic link to {target}, which does not exist; give the log a path of its own."
-            );
+        // A dangling link, or a loop of links, would read as a log with rows.
+        if (FileChecks.BrokenLink(path) is { } broken)
+            throw new UsageException($"--log {path} is {broken}; give the log a path of its own.");
         if (File.Exists(path) && HoldsOnlyAHeader(path))
             throw new UsageException(
                 $"--log {path} holds only a log's header: a run that stopped before its first report, or one "

@@ -1,5 +1,6 @@
 using Modula.Cli;
 using Modula.Cli.Training;
+using Modula.Tensors;
 
 namespace Modula.Tests.Cli;
 
@@ -17,7 +18,7 @@ public sealed class RunLogTests
     public void Remove() => File.Delete(_path);
 
     [TestMethod]
-    public void ADanglingLinkGivenAsTheLogIsNamedAsOne()
+    public void ADanglingLinkOrALoopOfLinksGivenAsTheLogIsNamedAsOne()
     {
         // Found by fuzzing the command line: the link's own length made it read as a log holding a run's rows.
         string target = _path + ".missing";
@@ -25,6 +26,31 @@ public sealed class RunLogTests
         var e = Assert.ThrowsExactly<UsageException>(() => RunLog.CheckFresh(_path));
         StringAssert.Contains(e.Message, $"is a symbolic link to {target}, which does not exist");
         Assert.IsFalse(File.Exists(target), "nothing was created");
+        // Two links that name each other: the same, as a loop.
+        string other = _path + ".other";
+        File.CreateSymbolicLink(target, other);
+        File.CreateSymbolicLink(other, _path);
+        try
+        {
+            e = Assert.ThrowsExactly<UsageException>(() => RunLog.CheckFresh(_path));
+            Assert.AreEqual($"--log {_path} is a loop of symbolic links; give the log a path of its own.", e.Message);
+        }
+        finally
+        {
+            File.Delete(target);
+            File.Delete(other);
+        }
+        // A link to a folder is no broken link: it is refused later, as the folder it is.
+        string folderLink = _path + ".folder";
+        Directory.CreateSymbolicLink(folderLink, Path.GetTempPath());
+        try
+        {
+            Assert.IsNull(FileChecks.BrokenLink(folderLink));
+        }
+        finally
+        {
+            Directory.Delete(folderLink);
+        }
     }
 
     [TestMethod]

@@ -125,5 +125,13 @@ public sealed class DataTests
         File.Delete(path);
         File.WriteAllBytes(path, []);
         IsRefused("an empty file");
+        File.Delete(path);
+        // A loop of links: named as one, with the exit code of a damaged file, not the system's I/O error.
+        File.CreateSymbolicLink(path, path + ".other");
+        File.CreateSymbolicLink(path + ".other", path);
+        var loop = Assert.ThrowsExactly<DataException>(() =>
+            DataFiles.Locate(file, _dir, download: false, TextWriter.Null)
+        );
+        StringAssert.Contains(loop.Message, $"{path} is a loop of symbolic links, not the data file data.txt");
     }
 }
