@@ -28,7 +28,13 @@ public sealed class TiedEmbedding : Module
     /// <summary>Ties <paramref name="embedding"/> to an output head of mass <paramref name="headMass"/> around
     /// <paramref name="body"/>.</summary>
     public TiedEmbedding(Embedding embedding, Module body, double headMass = 1)
-        : base(embedding.Mass + body.Mass + headMass, body.Sensitivity, 1 + body.AtomCount, body.BondCount, body.Smooth)
+        : base(
+            embedding.Mass + body.Mass + Checked(headMass),
+            body.Sensitivity,
+            1 + body.AtomCount,
+            body.BondCount,
+            body.Smooth
+        )
     {
         if (body.InputWidth is int i && i != embedding.Dim || body.OutputWidth is int o && o != embedding.Dim)
             throw new ModuleException(
@@ -41,6 +47,15 @@ public sealed class TiedEmbedding : Module
         HeadMass = headMass;
         _table = new TiedTable(embedding);
     }
+
+    // The head's own mass, checked before the total is: a negative one could hide in a positive total.
+    private static double Checked(double headMass) =>
+        headMass >= 0 && !double.IsPositiveInfinity(headMass)
+            ? headMass
+            : throw new ArgumentOutOfRangeException(
+                nameof(headMass),
+                $"TiedEmbedding: the head's mass must be finite and ≥ 0, got {headMass}."
+            );
 
     /// <summary>The shared table in its input role.</summary>
     public Embedding Embedding { get; }
@@ -139,8 +154,15 @@ public sealed class TiedEmbedding : Module
             ManifoldStats stats
         ) => embedding.ManifoldWeight(gradient, weight, target, options, stats);
 
+        // Regularization is the embedding's (unit rows), in all three of its forms: a matrix's w·(1 − s) inherited in
+        // any one of them would give the trainer, which folds a decay factor into its step, another rule.
         public override Tensor RegularizeWeight(Tensor weight, double strength) =>
             embedding.RegularizeWeight(weight, strength);
+
+        public override void RegularizeWeightInPlace(Tensor weight, double strength) =>
+            embedding.RegularizeWeightInPlace(weight, strength);
+
+        public override double? DecayFactor(double strength) => embedding.DecayFactor(strength);
 
         protected override Atom WithMass(double mass) =>
             new TiedTable(new Embedding(embedding.Count, embedding.Dim, mass));
