@@ -360,8 +360,10 @@ public abstract partial class MatrixAtom
             var (length, next) = PowerStep(w, u);
             using (length)
             using (next)
+            // A packed group of 1×1 convolutions is [B, out, in, 1, 1]: written as the [B, out, in] of its slices.
+            using (var written = into.View(w.Shape.Dims.ToArray()))
             {
-                Norms.ScaleSafely(w, length, groupTargets, into);
+                Norms.ScaleSafely(w, length, groupTargets, written);
                 for (int k = 0; k < members.Length; k++)
                     state.Set(members[k], next.Slice(0, k, 1));
             }

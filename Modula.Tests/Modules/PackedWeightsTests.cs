@@ -239,6 +239,23 @@ public sealed class PackedWeightsTests
     }
 
     [TestMethod]
+    public void PackedNormalizeOfPointwiseConvolutionsEqualsUnpacked()
+    {
+        // Found by an outside campaign: the group's [2, 4, 4, 1, 1] view was written as [2, 4, 4], which failed, and
+        // a trainer with the normalize rule failed every step on such a model.
+        var m = new Conv2D(4, 4, kernelSize: 1, padding: 0) >> new Conv2D(4, 4, kernelSize: 1, padding: 0);
+        var targets = m.AtomTargets(0.5);
+        using var plainState = new NormalizeState(m, new Generator(3));
+        using var packedState = new NormalizeState(m, new Generator(3));
+        using var g = RandomLike(m, 60);
+        using var pg = Packed(g);
+        using var expected = m.Normalize(g, targets, plainState);
+        using var actual = m.Normalize(pg, targets, packedState);
+        Assert.IsTrue(actual.IsPackedLike(pg), "the result is packed like the update");
+        AssertSame(expected, actual, 1e-12, "1×1 convolutions");
+    }
+
+    [TestMethod]
     [DynamicData(nameof(UpdateTests.Models), typeof(UpdateTests))]
     public void PackedDualizeEqualsUnpackedDualize(string name)
     {
