@@ -27,8 +27,8 @@ public sealed partial class Weights
     /// decides the order of the groups), and replaces each tensor by its view. The values are
     /// unchanged. A vector is left as it is when it is already packed or empty, when its tensors differ
     /// in dtype or device, or when any tensor shares its storage with another (a view from
-    /// <see cref="ToVariables"/>, or a slice of a larger tensor): moving it would leave that view
-    /// reading the old values.
+    /// <see cref="ToVariables"/>, or a slice of a larger tensor) or stands in two places: moving it would
+    /// leave that view reading the old values.
     /// </summary>
     public void Pack()
     {
@@ -36,6 +36,9 @@ public sealed partial class Weights
             return;
         var first = _tensors[0];
         if (_tensors.Any(t => t.DType != first.DType || t.Device != first.Device || t.Storage.IsShared))
+            return;
+        // One tensor given twice would be moved, disposed, then read again for its second place.
+        if (_tensors.Distinct(ReferenceEqualityComparer.Instance).Count() != Count)
             return;
         var layout = PackedLayout.For(_tensors.Select(t => t.Shape).ToArray());
         var flat = TensorScope.Escape(Tensor.Empty(new Shape(layout.Total), first.DType, first.Device));

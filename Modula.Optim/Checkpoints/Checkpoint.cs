@@ -145,7 +145,7 @@ public static class Checkpoint
         problems.AddRange(NormalizeVectorProblems(tensors, trainer));
         Compare(problems, metadata, "optimizer", trainer.Optimizer.Describe());
         Compare(problems, metadata, "rule", trainer.Options.Rule.ToString());
-        problems.AddRange(BadValues(tensors, expected, trainer.Optimizer));
+        problems.AddRange(BadValues(tensors, expected, trainer.Optimizer.NonNegativeSlots));
         // One below the largest int: the next step's count must not wrap around.
         int step = Int(problems, metadata, "step", int.MaxValue - 1);
         int skipped = Int(problems, metadata, "skipped_steps", Math.Max(0, step));
@@ -192,13 +192,13 @@ public static class Checkpoint
     private static IEnumerable<string> BadValues(
         Dictionary<string, SafeTensor> tensors,
         Dictionary<string, (Shape Shape, DType? DType)> expected,
-        Optimizer optimizer
+        IEnumerable<string> nonNegativeSlots
     )
     {
-        var nonNegative = optimizer.NonNegativeSlots.ToHashSet(StringComparer.Ordinal);
+        var nonNegative = nonNegativeSlots.ToHashSet(StringComparer.Ordinal);
         foreach (var (key, (shape, _)) in expected)
         {
-            if (!tensors.TryGetValue(key, out var t) || new Shape(t.Shape) != shape)
+            if (!tensors.TryGetValue(key, out var t) || new Shape(t.Shape) != shape || !HoldsItsShape(t))
                 continue; // reported as missing or mismatched
             bool positive = nonNegative.Any(slot => key.StartsWith(SlotPrefix(slot), StringComparison.Ordinal));
             if (t.FirstBadValue(positive) is { } bad)
@@ -247,12 +247,11 @@ public static class Checkpoint
         var atoms = model.Atoms();
         var expected = keys.Select((k, i) => (k, atoms[i].Atom.WeightShape))
             .ToDictionary(p => p.k, p => (p.WeightShape, (DType?)DType.Float32), StringComparer.Ordinal);
-        ThrowIfAny(
-            path,
-            Mismatches(file.Tensors, file.Metadata, expected, model, key =>
-                !key.StartsWith("weights/", StringComparison.Ordinal)
-            )
+        var problems = Mismatches(file.Tensors, file.Metadata, expected, model, key =>
+            !key.StartsWith("weights/", StringComparison.Ordinal)
         );
+        problems.AddRange(BadValues(file.Tensors, expected, nonNegativeSlots: []));
+        ThrowIfAny(path, problems);
         return (model, new Weights(keys.Select(k => file.Tensors[k].ToTensor(device))), file.Metadata);
     }
 
@@ -280,6 +279,11 @@ public static class Checkpoint
                     $"tensor '{key}' is {have.DType} {Shape.Format(have.Shape)} in the file, the model needs "
                         + $"{want.DType?.ToString() ?? "a tensor of"} {want.Shape}"
                 );
+            else if (!HoldsItsShape(have))
+                problems.Add(
+                    $"tensor '{key}' holds {have.Data.Length} bytes, where {have.DType} {want.Shape} takes "
+                        + $"{BytesOf(have)}"
+                );
         }
         foreach (var key in tensors.Keys.Where(k => !expected.ContainsKey(k) && !allowedExtra(k)))
             problems.Add($"unexpected tensor '{key}'");
@@ -289,6 +293,12 @@ public static class Checkpoint
             problems.Add("the checkpoint was written for a different architecture (module tree or masses differ)");
         return problems;
     }
+
+    // A tensor read from a file holds its shape's bytes (the reader checks); one made by hand may not.
+    private static bool HoldsItsShape(SafeTensor t) => t.Data.Length == BytesOf(t);
+
+    private static long BytesOf(SafeTensor t) =>
+        t.Shape.Aggregate((long)DTypeInfo.SizeOf(t.DType), (bytes, d) => bytes * Math.Max(d, 0));
 
     /// <summary>Power-iteration vectors must belong to an atom and be no larger than its weight, in its
     /// dtype.</summary>
@@ -305,7 +315,7 @@ public static class Checkpoint
             }
             var w = trainer.Weights[i];
             long count = t.Shape.Aggregate(1L, (a, d) => a * d);
-            if (t.DType != w.DType || t.Shape.Length is < 1 or > 3 || count > w.Shape.Size)
+            if (t.DType != w.DType || t.Shape.Length is < 1 or > 3 || count > w.Shape.Size || !HoldsItsShape(t))
                 yield return $"power-iteration vector '{key}' is {t.DType} {Shape.Format(t.Shape)}, which does not fit "
                     + $"weight {i} ({w.DType} {w.Shape})";
             else if (t.FirstBadValue() is { } bad)

@@ -239,6 +239,19 @@ public sealed class PackedWeightsTests
     }
 
     [TestMethod]
+    public void ATensorGivenTwiceIsLeftUnpacked()
+    {
+        // Found by an outside campaign: Pack moved the tensor, disposed it, then read it again for its second place,
+        // and a trainer built on such weights failed with ObjectDisposedException.
+        using var t = Rand(3, 4, 4);
+        var w = new Weights([t, t]);
+        w.Pack();
+        Assert.IsFalse(w.IsPacked);
+        Assert.IsFalse(t.IsDisposed);
+        CollectionAssert.AreEqual(Values(t), Values(w[1]));
+    }
+
+    [TestMethod]
     public void PackedNormalizeOfPointwiseConvolutionsEqualsUnpacked()
     {
         // Found by an outside campaign: the group's [2, 4, 4, 1, 1] view was written as [2, 4, 4], which failed, and

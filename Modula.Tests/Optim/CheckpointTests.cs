@@ -156,6 +156,57 @@ public sealed class CheckpointTests
             CollectionAssert.AreEqual(before[i].ToArray<float>(), fresh.Weights[i].ToArray<float>(), $"weight {i}");
     }
 
+    [TestMethod]
+    public void AHandMadeTensorShortOfItsShapeIsRefusedAndChangesNothing()
+    {
+        // Found by an outside campaign: Restore compared the declared shape but not the bytes, copied the weights in
+        // one by one, and failed at the short one with the weights before it overwritten.
+        string path = Path.Combine(_dir, "saved.safetensors");
+        using (var saved = NewTrainer())
+            Checkpoint.Save(path, saved);
+        var file = Checkpoint.Load(path);
+        string second = file
+            .Tensors.Keys.Where(k => k.StartsWith("weights/", StringComparison.Ordinal))
+            .Order()
+            .ElementAt(1);
+        file.Tensors[second] = file.Tensors[second] with { Data = file.Tensors[second].Data[..8] };
+        using var fresh = NewTrainer();
+        using var before = fresh.Weights.Clone();
+        var e = Assert.ThrowsExactly<InvalidDataException>(() => Checkpoint.Restore(file, fresh));
+        StringAssert.Contains(e.Message, $"tensor '{second}' holds 8 bytes, where Float32");
+        for (int i = 0; i < before.Count; i++)
+            CollectionAssert.AreEqual(before[i].ToArray<float>(), fresh.Weights[i].ToArray<float>(), $"weight {i}");
+        var load = Assert.ThrowsExactly<InvalidDataException>(() =>
+            Checkpoint.LoadWeights(file, _ => TrainerTests.SmallResMlp(12), Device.Cpu)
+        );
+        StringAssert.Contains(load.Message, $"tensor '{second}' holds 8 bytes");
+    }
+
+    [TestMethod]
+    public void LoadingWeightsForInferenceRefusesNonFiniteValuesAsRestoreDoes()
+    {
+        // Found by an outside campaign: LoadWeights returned a NaN weight that Restore refuses.
+        string path = Path.Combine(_dir, "saved.safetensors");
+        using (var saved = NewTrainer())
+            Checkpoint.Save(path, saved);
+        var (tensors, metadata) = SafeTensors.Read(path);
+        string weight = tensors.Keys.Where(k => k.StartsWith("weights/", StringComparison.Ordinal)).Min()!;
+        System.Runtime.InteropServices.MemoryMarshal.Cast<byte, float>(tensors[weight].Data.AsSpan())[0] =
+            float.PositiveInfinity;
+        string edited = Path.Combine(_dir, "edited.safetensors");
+        var kept = metadata
+            .Where(p => p.Key != SafeTensors.ChecksumKey && p.Key != SafeTensors.HeaderChecksumKey)
+            .ToDictionary(p => p.Key, p => p.Value);
+        SafeTensors.Write(edited, tensors, kept);
+        var e = Assert.ThrowsExactly<InvalidDataException>(() =>
+            Checkpoint.LoadWeights(edited, _ => TrainerTests.SmallResMlp(12), Device.Cpu)
+        );
+        StringAssert.Contains(e.Message, $"tensor '{weight}': element 0 is Infinity");
+        var (_, loaded, _) = Checkpoint.LoadWeights(path, _ => TrainerTests.SmallResMlp(12), Device.Cpu);
+        using (loaded)
+            Assert.AreEqual(TrainerTests.SmallResMlp(12).AtomCount, loaded.Count, "the saved file loads");
+    }
+
     private static byte[] File8(string header, byte[] data)
     {
         var h = Encoding.UTF8.GetBytes(header);
