@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Numerics;
 using Modula.Autodiff;
 using Modula.Modules.Linalg;
@@ -14,12 +15,17 @@ namespace Modula.Modules;
 public sealed class Rope : Bond
 {
     /// <summary>Creates the encoding for heads of size <paramref name="headDim"/> (even).</summary>
-    public Rope(int headDim, double theta = 10000)
+    public Rope(int headDim, double theta = DefaultBase)
     {
         if (headDim <= 0 || headDim % 2 != 0)
             throw new ArgumentOutOfRangeException(
                 nameof(headDim),
                 $"Rope: head size must be positive and even, got {headDim}."
+            );
+        if (!(theta > 0) || double.IsPositiveInfinity(theta))
+            throw new ArgumentOutOfRangeException(
+                nameof(theta),
+                $"Rope: the base must be finite and > 0, got {theta}."
             );
         HeadDim = headDim;
         Base = theta;
@@ -32,7 +38,12 @@ public sealed class Rope : Bond
     public double Base { get; }
 
     /// <inheritdoc/>
-    public override string Label => $"Rope({HeadDim})";
+    public override string Label =>
+        Base == DefaultBase
+            ? $"Rope({HeadDim})"
+            : string.Create(CultureInfo.InvariantCulture, $"Rope({HeadDim}, base {Base:R})");
+
+    private const double DefaultBase = 10000;
 
     /// <summary>1: a rotation of each pair of features at each position.</summary>
     public override double? LipschitzConstant => 1;
@@ -46,8 +57,14 @@ public sealed class Rope : Bond
         if (inputs.Count == 0)
             throw new ModuleException("needs at least one input.");
         var first = inputs[0];
-        if (first.Shape.Rank < 2 || first.Shape[-1] != HeadDim)
-            throw new ModuleException($"input {first.Shape} should end in [T, {HeadDim}].");
+        // Every input takes the first one's table: each must have its T positions and head size.
+        int positions = first.Shape.Rank < 2 ? -1 : first.Shape[-2];
+        foreach (var x in inputs)
+            if (x.Shape.Rank < 2 || x.Shape[-1] != HeadDim || x.Shape[-2] != positions)
+                throw new ModuleException(
+                    $"inputs {string.Join(", ", inputs.Select(i => i.Shape))} should each end in [T, {HeadDim}], "
+                        + "one T for all."
+                );
         var (sin, cos) = Tables(first.Shape[-2], first.Value.DType, first.Value.Device);
         return inputs.Select(x => Rotate(x, sin, cos)).ToArray();
     }

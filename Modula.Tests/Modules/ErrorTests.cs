@@ -50,6 +50,37 @@ public sealed class ErrorTests
     }
 
     [TestMethod]
+    public void RopeRefusesInputsItsTableDoesNotFitAndABaseThatIsNoFrequency()
+    {
+        // Found by an outside campaign: a second input of width 8 came back with width 4, and a k of 5 positions after
+        // a q of 1 was rotated with position 0's angles at every row; a NaN, zero or negative base gave NaN outputs.
+        using var q = Rand(1, 1, 3, 4);
+        foreach (var k in new[] { Rand(2, 1, 3, 8), Rand(3, 1, 5, 4), Rand(4, 4) })
+            using (k)
+            {
+                var e = Assert.ThrowsExactly<ModuleException>(() =>
+                    new Rope(4).Forward([new Variable(q), new Variable(k)], [])
+                );
+                StringAssert.Contains(e.Message, "should each end in [T, 4], one T for all");
+            }
+        foreach (double theta in new[] { double.NaN, 0, -5, double.PositiveInfinity })
+            Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => new Rope(4, theta));
+        // A base other than Modula's is part of the architecture a checkpoint records.
+        Assert.AreEqual("Rope(4)", new Rope(4).Label);
+        Assert.AreEqual("Rope(4, base 10)", new Rope(4, 10).Label);
+    }
+
+    [TestMethod]
+    public void AConvolutionsLabelNamesAStrideOrPaddingOtherThanOne()
+    {
+        // Found by an outside campaign: a checkpoint of a stride-1, padding-1 convolution restored into a stride-2,
+        // padding-0 one, since the architecture a checkpoint records is the modules' labels.
+        Assert.AreEqual("Conv2D(3→4, 3×3)", new Conv2D(4, 3).Label);
+        Assert.AreEqual("Conv2D(3→4, 3×3, stride 2, padding 0)", new Conv2D(4, 3, stride: 2, padding: 0).Label);
+        Assert.AreNotEqual(new Conv2D(4, 3).Summary(), new Conv2D(4, 3, padding: 2).Summary());
+    }
+
+    [TestMethod]
     public void AddingOutputsOfDifferentWidthsIsRefusedNotBroadcast()
     {
         // Found by an outside review: Linear(1, 3) + Linear(5, 3) built, and Forward broadcast [B, 1] against [B, 5].
