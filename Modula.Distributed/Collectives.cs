@@ -5,9 +5,23 @@ namespace Modula.Distributed;
 /// <summary>Argument checks and conveniences shared by every <see cref="ICommunicator"/>.</summary>
 public static class Collectives
 {
-    /// <summary>Broadcasts a float buffer from <paramref name="root"/> (as its bytes).</summary>
+    /// <summary>Broadcasts a float buffer from <paramref name="root"/> (as its bytes, in parts of at most 2²⁸
+    /// floats: a span of bytes cannot reach 2³¹).</summary>
     public static void Broadcast(this ICommunicator world, Span<float> buffer, int root = 0) =>
-        world.Broadcast(MemoryMarshal.AsBytes(buffer), root);
+        Broadcast(world, buffer, root, part: 1 << 28);
+
+    /// <summary><see cref="Broadcast(ICommunicator, Span{float}, int)"/> in parts of <paramref name="part"/> floats
+    /// (tests use small ones); an empty buffer is still one call, as on every other rank.</summary>
+    internal static void Broadcast(ICommunicator world, Span<float> buffer, int root, int part)
+    {
+        int start = 0;
+        do
+        {
+            int length = Math.Min(part, buffer.Length - start);
+            world.Broadcast(MemoryMarshal.AsBytes(buffer.Slice(start, length)), root);
+            start += length;
+        } while (start < buffer.Length);
+    }
 
     /// <summary>The sum over ranks of one number (for example a loss or a flag).</summary>
     public static float Sum(this ICommunicator world, float value)

@@ -5,6 +5,7 @@ using Modula.Autodiff;
 using Modula.Modules;
 using Modula.Optim;
 using Modula.Tensors;
+using Modula.Tensors.Random;
 using TensorPrimitives = System.Numerics.Tensors.TensorPrimitives;
 
 namespace Modula.Distributed;
@@ -138,10 +139,30 @@ public sealed class DataParallel
     }
 
     /// <summary>
-    /// Makes every rank's weights, optimizer state and power-iteration vectors rank 0's (one
-    /// broadcast); call once after building or resuming the replicas.
+    /// Makes every rank's weights, optimizer state, power-iteration vectors, step and skipped-step counts and the
+    /// position of each of <paramref name="streams"/> (a run's batch sampler, say; the same streams in the same order
+    /// on every rank) rank 0's; call once after building or resuming the replicas. Ranks that resumed from different
+    /// checkpoints then go on as rank 0's run: without the counts, a rank would take other learning rates, sample
+    /// other batches, and end at another step than the rest, waiting there for collectives that never come.
     /// </summary>
-    public void Synchronize()
+    public void Synchronize(params Generator[] streams)
+    {
+        ArgumentNullException.ThrowIfNull(streams);
+        SynchronizeTensors();
+        var normalize = Trainer.NormalizeState.Generator;
+        // Positions and counts as their bytes: a float would round offsets past 2²⁴.
+        var counts = new ulong[3 + streams.Length];
+        (counts[0], counts[1], counts[2]) = ((ulong)Trainer.StepCount, (ulong)Trainer.SkippedSteps, normalize.Offset);
+        for (int i = 0; i < streams.Length; i++)
+            counts[3 + i] = streams[i].Offset;
+        World.Broadcast(MemoryMarshal.AsBytes(counts.AsSpan()));
+        (Trainer.StepCount, Trainer.SkippedSteps, normalize.Offset) = ((int)counts[0], (int)counts[1], counts[2]);
+        for (int i = 0; i < streams.Length; i++)
+            streams[i].Offset = counts[3 + i];
+    }
+
+    // The weights, optimizer slots and power-iteration vectors of rank 0, one broadcast.
+    private void SynchronizeTensors()
     {
         var state = State();
         var present = state.Select(t => t is null ? (byte)0 : (byte)1).ToArray();

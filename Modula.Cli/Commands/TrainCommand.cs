@@ -154,6 +154,7 @@ public static class TrainCommand
             (ulong)options.GetInt("seed", 0)
         );
         Models.CheckTensorSizes(settings.Config, settings.Batch);
+        launch?.CheckBatch(settings.Batch);
         int interval = options.GetPositiveInt("eval-interval", 200),
             evalBatches = options.GetInt("eval-batches", 100, 1, GptRun.MaxEvalBatches);
         var files = Prepare(options, resume, "train-gpt.csv", interval, settings.Steps); // before data is looked for
@@ -254,6 +255,7 @@ public static class TrainCommand
             options.GetPositiveInt("batch", 128),
             (ulong)options.GetInt("seed", 0)
         );
+        launch?.CheckBatch(settings.Batch);
         int interval = options.GetPositiveInt("eval-interval", 500);
         var files = Prepare(options, resume, $"train-{name}.csv", interval, settings.Steps); // before data is read
         string data = options.Get("data", "fashion-mnist");

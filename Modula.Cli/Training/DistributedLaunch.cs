@@ -63,6 +63,38 @@ public sealed class DistributedLaunch
     /// <summary>The run's log on rank 0; a log that writes nothing elsewhere.</summary>
     public RunLog Log(Func<RunLog> open) => IsRoot ? open() : RunLog.Discard();
 
+    /// <summary>Refuses, before any file is written, a global batch too small to give every rank a row (a usage
+    /// error on every rank, where the first step would fail on each).</summary>
+    public void CheckBatch(int batch)
+    {
+        if (batch < World.Size)
+            throw new UsageException(
+                $"--batch {batch} cannot give each of the {World.Size} ranks a row; use a batch of at least "
+                    + $"{World.Size}, or fewer ranks."
+            );
+    }
+
+    /// <summary>
+    /// Runs one command line on this rank: under a launcher, an error the command line has no exit code for (a bug,
+    /// or replicas found to differ) is printed in one line and stops the job with exit code 1 through <see
+    /// cref="Exit"/>, instead of a stack trace whose abort the launcher reports as a crash.
+    /// </summary>
+    public static int Run(Func<int> commandLine, TextWriter error)
+    {
+        try
+        {
+            return commandLine();
+        }
+        catch (Exception e) when (s_current is { } launch)
+        {
+            error.WriteLine(
+                $"modula: rank {launch.World.Rank} of {launch.World.Size}: {e.GetType().Name}: "
+                    + CommandLine.Printable(e.Message)
+            );
+            return 1;
+        }
+    }
+
     /// <summary>
     /// Makes <paramref name="run"/> data-parallel over the group, starting from rank 0's state, and
     /// prints the arrangement.
@@ -73,7 +105,7 @@ public sealed class DistributedLaunch
         int every =
             int.TryParse(Environment.GetEnvironmentVariable("MODULA_CHECK_REPLICAS"), out int n) && n >= 0 ? n : 100;
         _parallel = new DataParallel(run.Trainer, World, shard) { CheckEvery = every };
-        _parallel.Synchronize();
+        _parallel.Synchronize(run.Sampler);
         run.Parallel = _parallel;
         string update = _parallel.Update is { } u
             ? $"; {run.Trainer.Options.Rule.ToString().ToLowerInvariant()} update divided over the ranks (cost shares "
@@ -112,7 +144,8 @@ public sealed class DistributedLaunch
     /// Ends this process's part of the job with <paramref name="code"/>. When every rank ends the
     /// same way (0, or 130/143 after a stop the ranks agreed on), it waits for the others (rank 0
     /// may still be writing the checkpoint) and calls MPI_Finalize; otherwise MPI_Abort stops every
-    /// rank at once (the error is already printed). Returns <paramref name="code"/> when no job was joined.
+    /// rank at once (the error is already printed), but for a divergence (6), which the other ranks leave to rank 0
+    /// to report. Returns <paramref name="code"/> when no job was joined.
     /// </summary>
     public static int Exit(int code)
     {
@@ -125,7 +158,13 @@ public sealed class DistributedLaunch
             launch.World.Dispose();
         }
         else
+        {
+            // A divergence comes to every rank at the same step: the others leave the message and the abort to rank
+            // 0, which names the checkpoint it saved (its MPI_Abort ends this wait), rather than end it first.
+            if (code == 6 && launch._parallel is not null && !launch.IsRoot)
+                launch.World.Barrier();
             launch.World.Abort(code, $"rank {launch.World.Rank} of {launch.World.Size} ended with exit code {code}");
+        }
         return code;
     }
 }

@@ -22,6 +22,10 @@ public interface ITrainingRun : IDisposable
     /// device when it is there).</summary>
     void Step(LossTally tally);
 
+    /// <summary>The stream that samples the training batches: every rank of a data-parallel run draws the same
+    /// global batch from it, so it starts where rank 0's does.</summary>
+    Modula.Tensors.Random.Generator Sampler { get; }
+
     /// <summary>The run's own checkpoint entries (sampler position and the like).</summary>
     Dictionary<string, string> State();
 

@@ -157,6 +157,10 @@ public static class RunDriver
         {
             // Nothing of the diverged state is saved: the checkpoint keeps the last step that was still finite.
             writer?.Wait();
+            // Every rank of a parallel run diverges at once (its losses and gradients are all-reduced); rank 0, which
+            // holds the checkpoint, says so.
+            if (run.Parallel is { World.Rank: > 0 })
+                return (6, times);
             error.WriteLine(
                 $"modula: training diverged: {e.Message} A lower --lr may train; "
                     + (
@@ -187,7 +191,10 @@ public static class RunDriver
             );
 
         string resume = $"{o.Command} --resume {writer?.FullPath}";
-        if (interrupt.Signal != 0)
+        // The ranks of a parallel run stop only together: a signal that came after the last step's all-reduce, which
+        // no other rank heard of, lets this rank finish with them rather than end the job under their final report.
+        bool interrupted = run.Parallel is { } group ? group.StopAgreed : interrupt.Signal != 0;
+        if (interrupted)
         {
             output.WriteLine(
                 writer is null

@@ -196,6 +196,51 @@ public sealed class DataParallelTests
     }
 
     [TestMethod]
+    public void SynchronizeGivesEveryRankRankZerosCountsAndStreamPositions()
+    {
+        // Found by an outside campaign: ranks resumed from checkpoints of different steps took rank 0's weights but
+        // kept their own step counts and batch samplers, so they trained on other batches at other learning rates,
+        // and the one that reached the last step first waited in a barrier while the others waited in an all-reduce.
+        using var group = new InProcessGroup(3);
+        var states = group.Run(world =>
+        {
+            using var trainer = NewTrainer(UpdateRule.Normalize);
+            trainer.StepCount = 10 + 5 * world.Rank;
+            trainer.SkippedSteps = world.Rank;
+            trainer.NormalizeState.Generator.Offset = 100 + (ulong)world.Rank;
+            var sampler = new Generator(7, offset: 1000 + 37 * (ulong)world.Rank);
+            var parallel = new DataParallel(trainer, world);
+            parallel.Synchronize(sampler);
+            return (
+                trainer.StepCount,
+                trainer.SkippedSteps,
+                trainer.NormalizeState.Generator.Offset,
+                sampler.Offset,
+                trainer.CurrentLearningRate
+            );
+        });
+        for (int rank = 0; rank < 3; rank++)
+            Assert.AreEqual((10, 0, 100UL, 1000UL, states[0].CurrentLearningRate), states[rank], $"rank {rank}");
+    }
+
+    [TestMethod]
+    public void ABroadcastLargerThanOnePartArrivesWhole()
+    {
+        // A span of bytes cannot reach 2³¹, so more than 2²⁹ floats failed with an OverflowException: the broadcast
+        // now goes in parts, here of 3 floats so that the parts show at a test's size.
+        using var group = new InProcessGroup(2);
+        var received = group.Run(world =>
+        {
+            var buffer = world.Rank == 0 ? Enumerable.Range(1, 10).Select(i => (float)i).ToArray() : new float[10];
+            Collectives.Broadcast(world, buffer, root: 0, part: 3);
+            var empty = Array.Empty<float>();
+            Collectives.Broadcast(world, empty, root: 0, part: 3);
+            return buffer;
+        });
+        CollectionAssert.AreEqual(Enumerable.Range(1, 10).Select(i => (float)i).ToArray(), received[1]);
+    }
+
+    [TestMethod]
     public void Float64WeightsAreRefused()
     {
         var model = TrainerTests.SmallResMlp();

@@ -260,6 +260,79 @@ public sealed class MpiLaunchTests
         Assert.AreEqual("20", SafeTensors.Read(Path.Combine(one, "on-two.safetensors")).Metadata["step"]);
     }
 
+    [TestMethod]
+    public void RanksResumedFromCheckpointsOfDifferentStepsGoOnAsRankZero()
+    {
+        // Found by an outside campaign: each rank reading its own file system resumed its own step, took rank 0's
+        // weights but not its step count or batch sampler, trained on other batches, and the job hung at the end.
+        string one = NewFolder(),
+            a = NewFolder(),
+            b = NewFolder();
+        Train(one, 1, "--checkpoint", "run.safetensors", "--checkpoint-every", "5", "--keep", "4");
+        File.Copy(Path.Combine(one, "run.step-0000010.safetensors"), Path.Combine(a, "run.safetensors"));
+        File.Copy(Path.Combine(one, "run.step-0000015.safetensors"), Path.Combine(b, "run.safetensors"));
+        string[] Rank(string folder) =>
+            [
+                "-n",
+                "1",
+                "-wdir",
+                folder,
+                Bin("modula"),
+                .. CommandArguments.Overriding(Gpt, "--resume", "run.safetensors", "--log", "new.csv"),
+            ];
+        var outcome = Run(one, RequireMpiexec(), [.. Rank(a), ":", .. Rank(b)]);
+        Assert.AreEqual(0, outcome.ExitCode, outcome.Output);
+        StringAssert.Contains(outcome.Output, "from step 10");
+        CompareWeights(Path.Combine(one, "run.safetensors"), Path.Combine(a, "run.safetensors"));
+    }
+
+    [TestMethod]
+    public void ADivergedRunIsReportedByRankZeroWhichHoldsTheCheckpoint()
+    {
+        // Found by an outside campaign: in one run of three, rank 1 aborted the job first with its own message, "no
+        // checkpoint was saved" (it writes none), while rank 0's file held step 4.
+        string directory = NewFolder();
+        var args = CommandArguments.Overriding(
+            Gpt,
+            [
+                "--optimizer",
+                "sgd",
+                "--rule",
+                "plain",
+                "--lr",
+                "1e6",
+                "--checkpoint-every",
+                "2",
+                "--checkpoint",
+                "run.safetensors",
+            ]
+        );
+        var outcome = Run(directory, RequireMpiexec(), new[] { "-n", "2", Bin("modula") }.Concat(args));
+        Assert.AreEqual(6, outcome.ExitCode, outcome.Output);
+        StringAssert.Contains(outcome.Output, "run.safetensors holds step");
+        Assert.DoesNotContain("no checkpoint was saved", outcome.Output);
+    }
+
+    [TestMethod]
+    public void ABatchTooSmallForTheRanksIsAUsageErrorBeforeAnyFile()
+    {
+        // Found by an outside campaign: every rank failed at its first step with a stack trace and exit code 6 (a
+        // crash), after writing the log's header, which the next run then refused.
+        string directory = NewFolder();
+        var outcome = Run(
+            directory,
+            RequireMpiexec(),
+            new[] { "-n", "3", Bin("modula") }.Concat(
+                CommandArguments.Overriding(Gpt, "--batch", "2", "--log", "b.csv", "--checkpoint", "b.safetensors")
+            )
+        );
+        Assert.AreNotEqual(0, outcome.ExitCode, outcome.Output);
+        StringAssert.Contains(outcome.Output, "--batch 2 cannot give each of the 3 ranks a row");
+        Assert.DoesNotContain("Unhandled exception", outcome.Output);
+        Assert.IsFalse(File.Exists(Path.Combine(directory, "b.csv")), "no log was begun");
+        Assert.IsFalse(File.Exists(Path.Combine(directory, "b.safetensors")), "no checkpoint was saved");
+    }
+
     /// <summary>
     /// Starts a 2-rank GPT run of 100,000 steps checkpointing every <paramref name="every"/> steps,
     /// its processes marked with MODULA_TEST_JOB=<paramref name="marker"/> (see <see cref="Ranks"/>).
