@@ -56,4 +56,23 @@ if (args is ["--time", var count] && int.TryParse(count, CultureInfo.InvariantCu
         );
 }
 world.Dispose();
+
+// MPI is finalized now: the communicator refuses calls, and MPI cannot be opened again in this process, each as a
+// .NET exception rather than MPICH ending the process.
+try
+{
+    world.Barrier();
+    Console.WriteLine("FAIL a call after Dispose was accepted");
+    return 1;
+}
+catch (ObjectDisposedException) { }
+try
+{
+    MpiCommunicator.Open();
+    Console.WriteLine("FAIL MPI opened again after it was finalized");
+    return 1;
+}
+catch (InvalidOperationException) { }
+if (world.Rank == 0)
+    Console.WriteLine("ok   after Dispose: calls and a second Open are refused");
 return 0;

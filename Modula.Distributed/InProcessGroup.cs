@@ -18,6 +18,7 @@ public sealed class InProcessGroup : IDisposable
     private readonly CancellationTokenSource _abort = new();
     private readonly Member[] _ranks;
     private string? _abortReason;
+    private bool _disposed;
 
     /// <summary>
     /// A group of <paramref name="size"/> ranks whose collectives give up after
@@ -52,6 +53,7 @@ public sealed class InProcessGroup : IDisposable
     /// </summary>
     public T[] Run<T>(Func<ICommunicator, T> body)
     {
+        ObjectDisposedException.ThrowIf(_disposed, this);
         var tasks = _ranks
             .Select(r =>
                 Task.Factory.StartNew(
@@ -88,12 +90,15 @@ public sealed class InProcessGroup : IDisposable
     /// <summary>Frees the barrier.</summary>
     public void Dispose()
     {
+        _disposed = true;
         _barrier.Dispose();
         _abort.Dispose();
     }
 
     private void Meet(int rank, string call)
     {
+        if (_disposed)
+            throw new ObjectDisposedException($"InProcessGroup (rank {rank} called {call} after it was disposed)");
         _calls[rank] = call;
         Wait(rank, call);
         for (int r = 0; r < Size; r++)

@@ -122,14 +122,20 @@ public abstract partial class Module
     /// </summary>
     public Module Tare(double absolute = 1)
     {
-        if (!(absolute > 0))
+        if (!(absolute > 0) || double.IsPositiveInfinity(absolute))
             throw new ArgumentOutOfRangeException(
                 nameof(absolute),
-                $"{Label}.Tare: target mass must be > 0, got {absolute}."
+                $"{Label}.Tare: target mass must be finite and > 0, got {absolute}."
             );
         if (Mass == 0)
             throw new InvalidOperationException($"{Label}.Tare: a module of mass 0 cannot be rescaled.");
-        return Rescaled(absolute / Mass);
+        double factor = absolute / Mass;
+        if (!double.IsFinite(factor))
+            throw new ArgumentOutOfRangeException(
+                nameof(absolute),
+                $"{Label}.Tare: mass {absolute} is {factor} times this module's {Mass}, past a double's range."
+            );
+        return Rescaled(factor);
     }
 
     /// <summary>The same module under a name shown in summaries and error paths.</summary>

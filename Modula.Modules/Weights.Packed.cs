@@ -58,6 +58,12 @@ public sealed partial class Weights
     /// </summary>
     public Tensor? Group(IReadOnlyList<int> members)
     {
+        foreach (int m in members)
+            if ((uint)m >= (uint)Count)
+                throw new ArgumentOutOfRangeException(
+                    nameof(members),
+                    $"Weights.Group: member {m} is not one of the {Count} tensors."
+                );
         if (_flat is null || _layout is null || members.Count == 0)
             return null;
         var shape = _tensors[members[0]].Shape;

@@ -38,7 +38,15 @@ public sealed unsafe class MpiCommunicator : ICommunicator
     /// return the same object). Throws <see cref="DllNotFoundException"/> listing the library
     /// names tried when no MPI library is installed.
     /// </summary>
-    public static MpiCommunicator Open() => s_world ??= new MpiCommunicator(MpiLibrary.Load());
+    /// <exception cref="InvalidOperationException">This process's communicator was disposed: MPI allows one
+    /// initialization per process, so it cannot be opened again.</exception>
+    public static MpiCommunicator Open() =>
+        s_world is { _finalized: true }
+            ? throw new InvalidOperationException(
+                "MpiCommunicator: MPI was finalized in this process (the communicator was disposed), and MPI cannot be "
+                    + "initialized twice in one process."
+            )
+            : s_world ??= new MpiCommunicator(MpiLibrary.Load());
 
     /// <inheritdoc/>
     public int Rank { get; }
@@ -52,6 +60,7 @@ public sealed unsafe class MpiCommunicator : ICommunicator
     /// <inheritdoc/>
     public void AllReduceSum(Span<float> buffer)
     {
+        CheckOpen("AllReduceSum");
         fixed (float* p = buffer)
             for (int start = 0; start < buffer.Length; start += MaxCount)
                 _mpi.Check(
@@ -70,6 +79,7 @@ public sealed unsafe class MpiCommunicator : ICommunicator
     /// <inheritdoc/>
     public void Broadcast(Span<byte> buffer, int root = 0)
     {
+        CheckOpen("Broadcast");
         if (root < 0 || root >= Size)
             throw new ArgumentOutOfRangeException(nameof(root), $"Broadcast: root {root} is not a rank of {Size}.");
         fixed (byte* p = buffer)
@@ -89,6 +99,7 @@ public sealed unsafe class MpiCommunicator : ICommunicator
     /// <inheritdoc/>
     public void AllGather(ReadOnlySpan<float> mine, Span<float> all, ReadOnlySpan<int> counts)
     {
+        CheckOpen("AllGather");
         Collectives.CheckGather(mine.Length, all.Length, counts, Rank, Size);
         var countArray = counts.ToArray();
         var displacements = new int[Size];
@@ -123,7 +134,11 @@ public sealed unsafe class MpiCommunicator : ICommunicator
     }
 
     /// <inheritdoc/>
-    public void Barrier() => _mpi.Check(_mpi.BarrierCall(MpiLibrary.CommWorld), "MPI_Barrier");
+    public void Barrier()
+    {
+        CheckOpen("Barrier");
+        _mpi.Check(_mpi.BarrierCall(MpiLibrary.CommWorld), "MPI_Barrier");
+    }
 
     /// <inheritdoc/>
     public void Abort(int code, string reason)
@@ -132,6 +147,13 @@ public sealed unsafe class MpiCommunicator : ICommunicator
         Console.Error.Flush();
         _mpi.AbortCall(MpiLibrary.CommWorld, code);
         Environment.Exit(code); // MPI_Abort does not return; this is a fallback
+    }
+
+    // After MPI_Finalize, MPICH ends the process on any call: refused here as a .NET exception instead.
+    private void CheckOpen(string call)
+    {
+        if (_finalized)
+            throw new ObjectDisposedException($"MpiCommunicator ({call} after the communicator was disposed)");
     }
 
     /// <summary>Calls MPI_Finalize (once); every rank must call it.</summary>

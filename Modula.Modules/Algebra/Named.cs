@@ -9,8 +9,10 @@ public sealed class Named : Module
 {
     /// <summary>Names <paramref name="inner"/>.</summary>
     public Named(Module inner, string name)
-        : base(inner.Mass, inner.Sensitivity, inner.AtomCount, inner.BondCount, inner.Smooth)
+        : base(Given(inner, nameof(inner)).Mass, inner.Sensitivity, inner.AtomCount, inner.BondCount, inner.Smooth)
     {
+        if (string.IsNullOrWhiteSpace(name))
+            throw new ArgumentException($"Named: {inner.Label} needs a name that is not empty.", nameof(name));
         Inner = inner;
         Name = name;
     }

@@ -11,10 +11,14 @@ public sealed class TupleModule : Module
 {
     private readonly Module[] _children;
 
+    // The list itself, named when null (Sum would name its own parameter, 'source').
+    private static Module[] Given(Module[] children) =>
+        children ?? throw new ArgumentNullException(nameof(children), "Tuple: the list of modules is null.");
+
     /// <summary>Groups <paramref name="children"/>; they must agree on their input width where declared.</summary>
     public TupleModule(params Module[] children)
         : base(
-            children.Sum(c => Given(c, "child").Mass),
+            Given(children).Sum(c => Given(c, "child").Mass),
             children.Sum(c => c.Sensitivity),
             children.Sum(c => c.AtomCount),
             children.Sum(c => c.BondCount),

@@ -14,7 +14,13 @@ public sealed class Flatten : UnaryBond
     {
         if (x.Shape.Rank < 1)
             throw new ModuleException($"input {x.Shape} has no batch axis.");
-        return F.Reshape(x, x.Shape[0], x.Shape.Size / Math.Max(1, x.Shape[0]));
+        // The product of the other axes, not the size over the batch: an empty batch [0, 5] still has 5 features.
+        long features = 1;
+        foreach (int d in x.Shape.Dims[1..])
+            features = Math.Min(features * d, (long)int.MaxValue + 1);
+        if (features > int.MaxValue)
+            throw new ModuleException($"input {x.Shape} has more than 2³¹ − 1 features per row.");
+        return F.Reshape(x, x.Shape[0], (int)features);
     }
 }
 

@@ -253,5 +253,14 @@ public sealed class DataParallelTests
         using var group = new InProcessGroup(1);
         var e = Assert.ThrowsExactly<ArgumentException>(() => new DataParallel(trainer, group[0]));
         StringAssert.Contains(e.Message, "Float64");
+        // The divided update on its own too: before, it failed at its first call, on the ranks that own atoms only.
+        using var normalized = new Trainer(
+            model,
+            model.Initialize(new Generator(1), dtype: DType.Float64),
+            new Sgd(),
+            new TrainerOptions(0.1, Rule: UpdateRule.Normalize)
+        );
+        e = Assert.ThrowsExactly<ArgumentException>(() => new ShardedUpdate(normalized, group[0]));
+        StringAssert.Contains(e.Message, "ShardedUpdate: weight 0 is Float64");
     }
 }

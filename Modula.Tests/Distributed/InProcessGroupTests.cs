@@ -99,6 +99,18 @@ public sealed class InProcessGroupTests
     }
 
     [TestMethod]
+    public void ADisposedGroupIsNamedAsOne()
+    {
+        // Found by an outside campaign: a call then threw about a disposed CancellationTokenSource.
+        var group = new InProcessGroup(1);
+        var rank = group[0];
+        group.Dispose();
+        var e = Assert.ThrowsExactly<ObjectDisposedException>(() => rank.Barrier());
+        StringAssert.Contains(e.Message, "InProcessGroup (rank 0 called Barrier after it was disposed)");
+        Assert.ThrowsExactly<ObjectDisposedException>(() => group.Run(world => 0));
+    }
+
+    [TestMethod]
     public void MismatchedCallsAreNamed()
     {
         using var group = new InProcessGroup(2);

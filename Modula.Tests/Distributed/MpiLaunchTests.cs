@@ -161,7 +161,7 @@ public sealed class MpiLaunchTests
         Console.WriteLine(outcome.Output);
         Assert.AreEqual(0, outcome.ExitCode, outcome.Output);
         Assert.AreEqual(
-            7,
+            8,
             outcome.Output.Split('\n').Count(l => l.StartsWith("ok ", StringComparison.Ordinal)),
             outcome.Output
         );

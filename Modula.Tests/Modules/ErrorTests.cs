@@ -71,6 +71,28 @@ public sealed class ErrorTests
     }
 
     [TestMethod]
+    public void AlgebraRefusesWhatWouldGiveInfiniteTargetsOrNamelessModules()
+    {
+        // Found by an outside campaign: each of these was accepted, or named the wrong thing.
+        var e = Assert.ThrowsExactly<ModuleException>(() => _ = new Linear(4, 4) >> new Relu(0));
+        StringAssert.Contains(e.Message, "the second has sensitivity 0");
+        _ = new Relu(0) >> new Linear(4, 4); // nothing before it to take an infinite target
+        var tare = Assert.ThrowsExactly<ArgumentOutOfRangeException>(() =>
+            new Linear(4, 4).Tare(double.PositiveInfinity)
+        );
+        StringAssert.Contains(tare.Message, "Linear(4→4).Tare: target mass must be finite and > 0");
+        tare = Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => new Linear(4, 4, mass: 1e-310).Tare(1e10));
+        StringAssert.Contains(tare.Message, "past a double's range");
+        Assert.ThrowsExactly<ArgumentException>(() => new Linear(4, 4).Named(""));
+        Assert.ThrowsExactly<ArgumentException>(() => new Linear(4, 4).Named(null!));
+        var tuple = Assert.ThrowsExactly<ArgumentNullException>(() => Module.Tuple(null!));
+        Assert.AreEqual("children", tuple.ParamName);
+        // An empty batch keeps its feature count through Flatten.
+        using var empty = Ops.Zeros(new Shape(0, 5), DType.Float64);
+        Assert.AreEqual(new Shape(0, 5), new Flatten().Forward(new Variable(empty), []).Shape);
+    }
+
+    [TestMethod]
     public void AConvolutionsLabelNamesAStrideOrPaddingOtherThanOne()
     {
         // Found by an outside campaign: a checkpoint of a stride-1, padding-1 convolution restored into a stride-2,

@@ -248,6 +248,9 @@ public sealed class PackedWeightsTests
         w.Pack();
         Assert.IsFalse(w.IsPacked);
         Assert.IsFalse(t.IsDisposed);
+        // A member that is not one of the tensors is named, not an IndexOutOfRangeException.
+        Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => w.Group([0, 2]));
+        Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => w.Group([-1]));
         CollectionAssert.AreEqual(Values(t), Values(w[1]));
     }
 
