@@ -41,7 +41,8 @@ public static class CommandLine
 
         Exit codes: 0 done, 2 bad usage, 3 unsupported device, 4 invalid input data, 5 a file not read
         or written (full disk, missing or read-only folder), 6 training diverged, 7 out of memory,
-        130/143 stopped by SIGINT/SIGTERM (after saving the checkpoint).
+        130/143 stopped by SIGINT/SIGTERM (after saving the checkpoint); under mpiexec, 1 for any
+        other error of a rank (one line naming the rank; the job is stopped).
         """;
 
     /// <summary>The subcommands, as typed after <c>modula</c>.</summary>

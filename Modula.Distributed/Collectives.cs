@@ -14,6 +14,7 @@ public static class Collectives
     /// (tests use small ones); an empty buffer is still one call, as on every other rank.</summary>
     internal static void Broadcast(ICommunicator world, Span<float> buffer, int root, int part)
     {
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(part);
         int start = 0;
         do
         {

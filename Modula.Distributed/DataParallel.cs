@@ -147,7 +147,10 @@ public sealed class DataParallel
     /// </summary>
     public void Synchronize(params Generator[] streams)
     {
+        // Checked before the first collective: a rank that failed between them would leave the others waiting.
         ArgumentNullException.ThrowIfNull(streams);
+        if (Array.IndexOf(streams, null) is int missing and >= 0)
+            throw new ArgumentNullException(nameof(streams), $"DataParallel.Synchronize: stream {missing} is null.");
         SynchronizeTensors();
         var normalize = Trainer.NormalizeState.Generator;
         // Positions and counts as their bytes: a float would round offsets past 2²⁴.

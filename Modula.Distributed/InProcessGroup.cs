@@ -98,7 +98,10 @@ public sealed class InProcessGroup : IDisposable
     private void Meet(int rank, string call)
     {
         if (_disposed)
-            throw new ObjectDisposedException($"InProcessGroup (rank {rank} called {call} after it was disposed)");
+            throw new ObjectDisposedException(
+                nameof(InProcessGroup),
+                $"InProcessGroup: rank {rank} called {call} after the group was disposed."
+            );
         _calls[rank] = call;
         Wait(rank, call);
         for (int r = 0; r < Size; r++)

@@ -156,6 +156,31 @@ public abstract partial class Module
     /// 1.</summary>
     public string Summary() => ModuleSummary.Format(this);
 
+    /// <summary>
+    /// What this module's <see cref="Label"/> leaves out and a checkpoint of it must match (a convolution's stride and
+    /// padding, a rotary encoding's base), or null. Kept out of the label, which names the weights in a checkpoint,
+    /// so that checkpoints written before a detail was recorded still load.
+    /// </summary>
+    internal virtual string? ArchitectureDetail => null;
+
+    /// <summary>
+    /// Every module's <see cref="ArchitectureDetail"/> in tree order, numbered by its place in that order: the part of
+    /// the architecture that <see cref="Summary"/> does not show (empty when no module has one).
+    /// </summary>
+    public string ArchitectureDetails()
+    {
+        var lines = new List<string>();
+        var pending = new Stack<Module>([this]);
+        for (int index = 0; pending.TryPop(out var m); index++)
+        {
+            if (m.ArchitectureDetail is { } detail)
+                lines.Add($"{index} {m.Label}: {detail}");
+            for (int c = m.Children.Count - 1; c >= 0; c--)
+                pending.Push(m.Children[c]);
+        }
+        return string.Join("\n", lines);
+    }
+
     /// <inheritdoc/>
     public override string ToString() =>
         $"{Label}: {AtomCount} atoms, {BondCount} bonds, {(Smooth ? "smooth" : "non-smooth")}, mass {Mass:G4}, "

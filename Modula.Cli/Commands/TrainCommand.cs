@@ -173,7 +173,7 @@ public static class TrainCommand
         using var run = new GptRun(settings, corpus, device);
         if (resume is not null)
             run.Resume(resume);
-        launch?.Attach(run, output);
+        launch?.Attach(run, identity, output);
         output.WriteLine(
             $"train gpt {recipe}: {run.Model} | {settings.Optimizer} | {settings.Steps} steps × "
                 + $"{settings.Batch}×{settings.Config.Context} tokens on {device.Name} from step "
@@ -276,7 +276,7 @@ public static class TrainCommand
         using var run = new ClassifierRun(name, model, settings, train, test, device);
         if (resume is not null)
             run.Resume(resume);
-        launch?.Attach(run, output);
+        launch?.Attach(run, identity, output);
         output.WriteLine(
             $"train {name}: {model} | {optimizer} | {settings.Steps} steps × {settings.Batch} images on {device.Name} "
                 + $"from step {run.Trainer.StepCount}"

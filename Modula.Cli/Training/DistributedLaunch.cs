@@ -97,10 +97,12 @@ public sealed class DistributedLaunch
 
     /// <summary>
     /// Makes <paramref name="run"/> data-parallel over the group, starting from rank 0's state, and
-    /// prints the arrangement.
+    /// prints the arrangement. Every rank's run <paramref name="identity"/> (<see cref="RunIdentity"/>: model, sizes,
+    /// horizon, optimizer, data) must be rank 0's.
     /// </summary>
-    public void Attach(ITrainingRun run, TextWriter output)
+    public void Attach(ITrainingRun run, IReadOnlyDictionary<string, string> identity, TextWriter output)
     {
+        CheckSameRun(identity);
         bool shard = Environment.GetEnvironmentVariable("MODULA_SHARD_UPDATE") != "0";
         int every =
             int.TryParse(Environment.GetEnvironmentVariable("MODULA_CHECK_REPLICAS"), out int n) && n >= 0 ? n : 100;
@@ -118,6 +120,44 @@ public sealed class DistributedLaunch
                     + Invariant($"{_parallel.AllReduceBytes / 1e6:F2} MB all-reduced per step{update}; ")
                     + Invariant($"replicas hashed every {every} steps")
             );
+    }
+
+    /// <summary>
+    /// Refuses, on every rank and before the first step, ranks that resumed checkpoints of different runs, or of one
+    /// run to different horizons (<c>--extend</c>): rank 0's state would be taken, but each rank would keep its own
+    /// schedule and step count, and the first to reach its horizon would wait for the others in the last barrier
+    /// while they waited in the next step's all-reduce. Rank 0's identity is broadcast (its length, then its text);
+    /// each rank compares, and one all-reduce tells every rank which differ.
+    /// </summary>
+    private void CheckSameRun(IReadOnlyDictionary<string, string> identity)
+    {
+        string mine = string.Join(
+            "\n",
+            identity.OrderBy(p => p.Key, StringComparer.Ordinal).Select(p => $"{p.Key}={p.Value}")
+        );
+        var bytes = System.Text.Encoding.UTF8.GetBytes(mine);
+        var length = BitConverter.GetBytes(bytes.Length);
+        World.Broadcast(length);
+        var root = IsRoot ? bytes : new byte[BitConverter.ToInt32(length)];
+        World.Broadcast(root);
+        var differs = new float[World.Size];
+        differs[World.Rank] = root.AsSpan().SequenceEqual(bytes) ? 0 : 1;
+        World.AllReduceSum(differs);
+        var ranks = Enumerable.Range(0, World.Size).Where(r => differs[r] != 0).ToArray();
+        if (ranks.Length == 0)
+            return;
+        var rootEntries = System.Text.Encoding.UTF8.GetString(root).Split('\n').ToHashSet(StringComparer.Ordinal);
+        string own =
+            differs[World.Rank] == 0
+                ? ""
+                : " This rank's differs in: "
+                    + string.Join(", ", mine.Split('\n').Where(line => !rootEntries.Contains(line)))
+                    + ".";
+        throw new UsageException(
+            $"rank{(ranks.Length > 1 ? "s" : "")} {string.Join(", ", ranks)} of {World.Size} resumed another run than "
+                + "rank 0, or the same run to another horizon: every rank must resume one checkpoint (the same file, "
+                + $"or copies of it).{own}"
+        );
     }
 
     /// <summary>One line of communication times per step, for the end of a run (rank 0).</summary>
@@ -140,6 +180,9 @@ public sealed class DistributedLaunch
     private static double Share(ShardedUpdate u, int rank) =>
         u.Costs.Where((_, i) => u.Owners[i] == rank).Sum() / Math.Max(1e-300, u.Costs.Sum());
 
+    /// <summary>How long a rank other than 0 that saw the run diverge waits for rank 0 to end the job.</summary>
+    private static readonly TimeSpan DivergenceWait = TimeSpan.FromSeconds(20);
+
     /// <summary>
     /// Ends this process's part of the job with <paramref name="code"/>. When every rank ends the
     /// same way (0, or 130/143 after a stop the ranks agreed on), it waits for the others (rank 0
@@ -159,10 +202,14 @@ public sealed class DistributedLaunch
         }
         else
         {
-            // A divergence comes to every rank at the same step: the others leave the message and the abort to rank
-            // 0, which names the checkpoint it saved (its MPI_Abort ends this wait), rather than end it first.
+            // A divergence comes to every rank at the same step (losses and gradients are all-reduced): the others
+            // give rank 0, which names the checkpoint it saved, time to say so and end the job (its MPI_Abort ends
+            // this wait) rather than end it first. A rank that diverged alone ends the job itself after the wait.
             if (code == 6 && launch._parallel is not null && !launch.IsRoot)
-                launch.World.Barrier();
+            {
+                Thread.Sleep(DivergenceWait);
+                Console.Error.WriteLine($"modula: rank {launch.World.Rank} of {launch.World.Size}: training diverged.");
+            }
             launch.World.Abort(code, $"rank {launch.World.Rank} of {launch.World.Size} ended with exit code {code}");
         }
         return code;

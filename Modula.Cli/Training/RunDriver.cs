@@ -191,9 +191,14 @@ public static class RunDriver
             );
 
         string resume = $"{o.Command} --resume {writer?.FullPath}";
-        // The ranks of a parallel run stop only together: a signal that came after the last step's all-reduce, which
-        // no other rank heard of, lets this rank finish with them rather than end the job under their final report.
-        bool interrupted = run.Parallel is { } group ? group.StopAgreed : interrupt.Signal != 0;
+        // A signal that came once the last step was taken (during the final report) interrupts nothing: the run has
+        // finished, its checkpoint saved, and a resume would be refused. The ranks of a parallel run stop only
+        // together, so there a signal counts only as the stop they agreed on; one that came after the last step's
+        // all-reduce, which no other rank heard of, lets this rank finish with them rather than end the job under
+        // their final report.
+        bool interrupted = run.Parallel is { } group
+            ? group.StopAgreed
+            : interrupt.Signal != 0 && trainer.StepCount < o.Steps;
         if (interrupted)
         {
             output.WriteLine(

@@ -153,7 +153,10 @@ public sealed unsafe class MpiCommunicator : ICommunicator
     private void CheckOpen(string call)
     {
         if (_finalized)
-            throw new ObjectDisposedException($"MpiCommunicator ({call} after the communicator was disposed)");
+            throw new ObjectDisposedException(
+                nameof(MpiCommunicator),
+                $"MpiCommunicator: {call} after the communicator was disposed (MPI is finalized)."
+            );
     }
 
     /// <summary>Calls MPI_Finalize (once); every rank must call it.</summary>

@@ -25,8 +25,8 @@ public sealed class Composition : Module
                 $"cannot compose: the first produces {produced} features, the second expects {expected}."
             );
         // First's share of a target is divided by Then's sensitivity: at 0 (a bond of sensitivity 0, or a product of
-        // sensitivities that underflowed) it would be infinite, an update of any size.
-        if (then.Sensitivity == 0 && first.Mass > 0)
+        // sensitivities that underflowed), or one so small its reciprocal overflows, it would be infinite.
+        if (!double.IsFinite(1 / then.Sensitivity) && first.Mass > 0)
             throw new ModuleException(
                 $"{Describe(first)} >> {Describe(then)}",
                 "cannot compose: the second has sensitivity 0, so the first's weights would take updates of any size "

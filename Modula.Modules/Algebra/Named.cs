@@ -11,6 +11,7 @@ public sealed class Named : Module
     public Named(Module inner, string name)
         : base(Given(inner, nameof(inner)).Mass, inner.Sensitivity, inner.AtomCount, inner.BondCount, inner.Smooth)
     {
+        ArgumentNullException.ThrowIfNull(name);
         if (string.IsNullOrWhiteSpace(name))
             throw new ArgumentException($"Named: {inner.Label} needs a name that is not empty.", nameof(name));
         Inner = inner;

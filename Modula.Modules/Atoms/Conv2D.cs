@@ -55,13 +55,10 @@ public sealed class Conv2D : MatrixAtom
     public override Shape WeightShape => new(OutChannels, InChannels, KernelSize, KernelSize);
 
     /// <inheritdoc/>
-    /// <remarks>A stride or padding other than 1 is named: the label is part of the architecture a checkpoint
-    /// records, and of its weights' keys.</remarks>
-    public override string Label =>
-        $"Conv2D({InChannels}→{OutChannels}, {KernelSize}×{KernelSize}"
-        + (Stride == 1 ? "" : $", stride {Stride}")
-        + (Padding == 1 ? "" : $", padding {Padding}")
-        + ")";
+    public override string Label => $"Conv2D({InChannels}→{OutChannels}, {KernelSize}×{KernelSize})";
+
+    /// <inheritdoc/>
+    internal override string? ArchitectureDetail => $"stride {Stride}, padding {Padding}";
 
     /// <inheritdoc/>
     public override int FanOut => OutChannels;

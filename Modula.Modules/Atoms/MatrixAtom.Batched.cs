@@ -166,9 +166,11 @@ public abstract partial class MatrixAtom
             return Squeezed(group.Shape).SequenceEqual(Squeezed(like.Shape))
                 ? group.View(like.Shape.Dims.ToArray())
                 : null;
-
-        static int[] Squeezed(Shape shape) => [.. shape.Dims.ToArray().Where(d => d != 1)];
     }
+
+    // A shape without its axes of 1: a packed group's view and its slices hold the same elements in the same order
+    // when these agree.
+    private static int[] Squeezed(Shape shape) => [.. shape.Dims.ToArray().Where(d => d != 1)];
 
     /// <summary>The members' targets, one per matrix, as a view of the uploaded scalars ([count, 1, 1]) when every
     /// member is a single matrix and they were uploaded in this order; else null.</summary>
@@ -327,7 +329,8 @@ public abstract partial class MatrixAtom
                 using var groupTargets = scalars.For(members);
                 if (groupTargets is null)
                     continue; // mixed dtypes or devices: atom by atom
-                NormalizeGroup(atoms, update, state, members, groupTargets, into!);
+                if (!NormalizeGroup(atoms, update, state, members, groupTargets, into!))
+                    continue; // a group the packed view cannot hold as its slices: atom by atom
                 foreach (int i in members)
                     done[i] = true;
             }
@@ -341,8 +344,9 @@ public abstract partial class MatrixAtom
     }
 
     /// <summary>One batched power-iteration step for <paramref name="members"/> (same-shaped single
-    /// matrices).</summary>
-    private static void NormalizeGroup(
+    /// matrices); false, with nothing done, when <paramref name="into"/> is not their slices' [B, out, in] up to axes
+    /// of 1 (a subclass whose slices reorder its weight).</summary>
+    private static bool NormalizeGroup(
         IReadOnlyList<(string Path, Atom Atom)> atoms,
         Weights update,
         NormalizeState state,
@@ -356,17 +360,22 @@ public abstract partial class MatrixAtom
         {
             // Views when the update is packed and the vectors came from the previous batched step: no copies.
             using var w = Ops.ConcatOrView(slices); // [B, out, in]
+            // A packed group of 1×1 convolutions is [B, out, in, 1, 1]: written as the [B, out, in] of its slices.
+            using var written = Squeezed(into.Shape).SequenceEqual(Squeezed(w.Shape))
+                ? into.View(w.Shape.Dims.ToArray())
+                : null;
+            if (written is null)
+                return false;
             using var u = Ops.ConcatOrView(members.Select(i => state.Vectors[i]!).ToArray()); // [B, in, 1]
             var (length, next) = PowerStep(w, u);
             using (length)
             using (next)
-            // A packed group of 1×1 convolutions is [B, out, in, 1, 1]: written as the [B, out, in] of its slices.
-            using (var written = into.View(w.Shape.Dims.ToArray()))
             {
                 Norms.ScaleSafely(w, length, groupTargets, written);
                 for (int k = 0; k < members.Length; k++)
                     state.Set(members[k], next.Slice(0, k, 1));
             }
+            return true;
         }
         finally
         {

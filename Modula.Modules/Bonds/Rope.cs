@@ -38,10 +38,10 @@ public sealed class Rope : Bond
     public double Base { get; }
 
     /// <inheritdoc/>
-    public override string Label =>
-        Base == DefaultBase
-            ? $"Rope({HeadDim})"
-            : string.Create(CultureInfo.InvariantCulture, $"Rope({HeadDim}, base {Base:R})");
+    public override string Label => $"Rope({HeadDim})";
+
+    /// <inheritdoc/>
+    internal override string? ArchitectureDetail => string.Create(CultureInfo.InvariantCulture, $"base {Base:R}");
 
     private const double DefaultBase = 10000;
 

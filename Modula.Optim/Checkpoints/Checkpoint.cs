@@ -17,6 +17,10 @@ public static class Checkpoint
     /// <summary>Metadata key of the architecture fingerprint.</summary>
     public const string ArchitectureKey = "architecture";
 
+    /// <summary>Metadata key of what the fingerprint's labels leave out (<see cref="Module.ArchitectureDetails"/>):
+    /// compared when the file has it; checkpoints of earlier builds do not.</summary>
+    public const string ArchitectureDetailsKey = "architecture_details";
+
     /// <summary>The format tag of the files written here (files of an earlier format are refused).</summary>
     public const string Format = "modula.net-checkpoint-2";
 
@@ -75,6 +79,7 @@ public static class Checkpoint
         var g = trainer.NormalizeState.Generator;
         metadata["normalize_rng"] = string.Create(CultureInfo.InvariantCulture, $"{g.Seed}:{g.Offset}");
         metadata[ArchitectureKey] = trainer.Model.Summary();
+        metadata[ArchitectureDetailsKey] = trainer.Model.ArchitectureDetails();
         return new CheckpointSnapshot(trainer.StepCount, tensors, metadata);
     }
 
@@ -225,7 +230,7 @@ public static class Checkpoint
     /// Reads a checkpoint once for inference: <paramref name="buildModel"/> makes the model from
     /// the file's metadata (it must validate what it reads before building anything large), and
     /// its weights are loaded strictly (every weight tensor float32 of the atom's shape, and the
-    /// architecture); optimizer state in the file is ignored.
+    /// architecture, and no NaN or infinite value); optimizer state in the file is ignored.
     /// </summary>
     public static (Module Model, Weights Weights, IReadOnlyDictionary<string, string> Metadata) LoadWeights(
         string path,
@@ -291,11 +296,20 @@ public static class Checkpoint
             problems.Add($"metadata '{ArchitectureKey}' is missing");
         else if (architecture != model.Summary())
             problems.Add("the checkpoint was written for a different architecture (module tree or masses differ)");
+        else if (
+            metadata.TryGetValue(ArchitectureDetailsKey, out var details)
+            && details != model.ArchitectureDetails()
+        )
+            problems.Add(
+                $"the checkpoint was written for a different architecture: it records '{details.Replace('\n', ';')}', "
+                    + $"this model is '{model.ArchitectureDetails().Replace('\n', ';')}'"
+            );
         return problems;
     }
 
-    // A tensor read from a file holds its shape's bytes (the reader checks); one made by hand may not.
-    private static bool HoldsItsShape(SafeTensor t) => t.Data.Length == BytesOf(t);
+    // A tensor read from a file holds its shape's bytes (the reader checks); one made by hand may not, or may have a
+    // negative dimension.
+    private static bool HoldsItsShape(SafeTensor t) => t.Shape.All(d => d >= 0) && t.Data.Length == BytesOf(t);
 
     private static long BytesOf(SafeTensor t) =>
         t.Shape.Aggregate((long)DTypeInfo.SizeOf(t.DType), (bytes, d) => bytes * Math.Max(d, 0));

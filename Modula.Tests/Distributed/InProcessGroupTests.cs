@@ -106,7 +106,7 @@ public sealed class InProcessGroupTests
         var rank = group[0];
         group.Dispose();
         var e = Assert.ThrowsExactly<ObjectDisposedException>(() => rank.Barrier());
-        StringAssert.Contains(e.Message, "InProcessGroup (rank 0 called Barrier after it was disposed)");
+        StringAssert.Contains(e.Message, "InProcessGroup: rank 0 called Barrier after the group was disposed.");
         Assert.ThrowsExactly<ObjectDisposedException>(() => group.Run(world => 0));
     }
 

@@ -265,6 +265,7 @@ public sealed class MpiLaunchTests
     {
         // Found by an outside campaign: each rank reading its own file system resumed its own step, took rank 0's
         // weights but not its step count or batch sampler, trained on other batches, and the job hung at the end.
+        string mpiexec = RequireMpiexec(); // before the one-process run: Inconclusive without MPICH or the data
         string one = NewFolder(),
             a = NewFolder(),
             b = NewFolder();
@@ -280,10 +281,39 @@ public sealed class MpiLaunchTests
                 Bin("modula"),
                 .. CommandArguments.Overriding(Gpt, "--resume", "run.safetensors", "--log", "new.csv"),
             ];
-        var outcome = Run(one, RequireMpiexec(), [.. Rank(a), ":", .. Rank(b)]);
+        var outcome = Run(one, mpiexec, [.. Rank(a), ":", .. Rank(b)]);
         Assert.AreEqual(0, outcome.ExitCode, outcome.Output);
         StringAssert.Contains(outcome.Output, "from step 10");
         CompareWeights(Path.Combine(one, "run.safetensors"), Path.Combine(a, "run.safetensors"));
+
+        // The same run extended to another horizon (--extend) keeps its own schedule: refused on every rank before
+        // the first step, where it trained at other learning rates and hung at the end.
+        string c = NewFolder(),
+            extended = NewFolder(),
+            d = NewFolder();
+        File.Copy(Path.Combine(one, "run.step-0000010.safetensors"), Path.Combine(c, "run.safetensors"));
+        File.Copy(Path.Combine(one, "run.step-0000015.safetensors"), Path.Combine(extended, "run.safetensors"));
+        Train(extended, 1, "--resume", "run.safetensors", "--steps", "30", "--extend", "--log", "e.csv");
+        File.Copy(Path.Combine(extended, "run.step-0000020.safetensors"), Path.Combine(d, "run.safetensors"));
+        // --resume alone: a --steps on the command line would contradict one of the two checkpoints, and be refused
+        // as such before the ranks compare their runs.
+        string[] Alone(string folder) =>
+            [
+                "-n",
+                "1",
+                "-wdir",
+                folder,
+                Bin("modula"),
+                "train",
+                "gpt",
+                "--resume",
+                "run.safetensors",
+                "--log",
+                "x.csv",
+            ];
+        outcome = Run(one, mpiexec, [.. Alone(c), ":", .. Alone(d)]);
+        Assert.AreEqual(2, outcome.ExitCode, outcome.Output);
+        StringAssert.Contains(outcome.Output, "rank 1 of 2 resumed another run than rank 0");
     }
 
     [TestMethod]

@@ -183,6 +183,33 @@ public sealed class CheckpointTests
     }
 
     [TestMethod]
+    public void AConvolutionOfAnotherStrideOrPaddingIsAnotherArchitecture()
+    {
+        // Found by an outside campaign: the architecture check compared labels, which leave a convolution's stride
+        // and padding out, so a checkpoint restored into a model that differed there. They are recorded apart, in
+        // architecture_details, so that checkpoints of earlier builds, which lack the entry, still load.
+        static Trainer Convolutions(int stride, int padding)
+        {
+            var model = new Conv2D(4, 3, stride: stride, padding: padding) >> new Conv2D(4, 4);
+            return new Trainer(model, model.Initialize(new Generator(2)), new Sgd(), new TrainerOptions(0.1));
+        }
+        string path = Path.Combine(_dir, "conv.safetensors");
+        using (var saved = Convolutions(1, 1))
+            Checkpoint.Save(path, saved);
+        using var other = Convolutions(2, 0);
+        var e = Assert.ThrowsExactly<InvalidDataException>(() => Checkpoint.Restore(path, other));
+        StringAssert.Contains(e.Message, "it records '1 Conv2D(3→4, 3×3): stride 1, padding 1;");
+        StringAssert.Contains(e.Message, "this model is '1 Conv2D(3→4, 3×3): stride 2, padding 0;");
+        using var same = Convolutions(1, 1);
+        Checkpoint.Restore(path, same);
+        // A file written before the entry existed: loaded as before.
+        var file = Checkpoint.Load(path);
+        file.Metadata.Remove(Checkpoint.ArchitectureDetailsKey);
+        using var older = Convolutions(2, 0);
+        Checkpoint.Restore(file, older);
+    }
+
+    [TestMethod]
     public void LoadingWeightsForInferenceRefusesNonFiniteValuesAsRestoreDoes()
     {
         // Found by an outside campaign: LoadWeights returned a NaN weight that Restore refuses.
