@@ -12,7 +12,7 @@ public static class CommandLine
         Usage:
           modula train gpt [--recipe v1|v2] [--steps N] [--checkpoint PATH] [--checkpoint-every N] [...]
           modula train gpt|mlp|resmlp|rescnn --resume PATH
-          modula train mlp|resmlp|rescnn --data fashion-mnist [--steps N] [...]
+          modula train mlp|resmlp|rescnn [--data DIR] [--steps N] [...]
           modula generate --checkpoint PATH [--length N] [--temperature T] [--seed N] [--prompt TEXT]
           modula summary gpt|mlp|resmlp|rescnn [--recipe v1|v2] [--width N] [--blocks N]
           modula certify --checkpoint PATH
@@ -39,10 +39,10 @@ public static class CommandLine
                           the time per primitive op.
           help            Print this, or one command's usage (same as COMMAND --help).
 
-        Exit codes: 0 done, 2 bad usage, 3 unsupported device, 4 invalid input data, 5 a file not read
-        or written (full disk, missing or read-only folder), 6 training diverged, 7 out of memory,
-        130/143 stopped by SIGINT/SIGTERM (after saving the checkpoint); under mpiexec, 1 for any
-        other error of a rank (one line naming the rank; the job is stopped).
+        Exit codes: 0 done, 2 bad usage, 3 unsupported device, 4 input data or a checkpoint missing
+        or invalid, 5 a file not read or written (full disk, missing or read-only folder), 6 training
+        diverged, 7 out of memory, 130/143 stopped by SIGINT/SIGTERM (after saving the checkpoint);
+        under mpiexec, 1 for any other error of a rank (one line naming the rank; the job is stopped).
         """;
 
     /// <summary>The subcommands, as typed after <c>modula</c>.</summary>

@@ -64,7 +64,9 @@ public static class Models
                 10,
                 rmsEpsilon: RmsEpsilon(options)
             ),
-            _ => throw new UsageException($"unknown model '{name}'; available: {string.Join(", ", Names)}."),
+            _ => throw new UsageException(
+                $"unknown model '{name}'; available: {string.Join(", ", Names)}.{Suggestions.DidYouMean(name, Names)}"
+            ),
         };
     }
 
@@ -148,7 +150,10 @@ public static class Models
                 ["blocks"] = options.GetInt("blocks", 3),
                 ["block-depth"] = options.GetInt("block-depth", 2),
             },
-            _ => throw new UsageException($"unknown model '{name}'; available: mlp, resmlp, rescnn."),
+            _ => throw new UsageException(
+                $"unknown model '{name}'; available: mlp, resmlp, rescnn."
+                    + Suggestions.DidYouMean(name, ["mlp", "resmlp", "rescnn"])
+            ),
         };
 
     /// <summary>The characters of tinyshakespeare, the vocabulary of every GPT the command line builds.</summary>

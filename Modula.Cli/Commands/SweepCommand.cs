@@ -56,7 +56,10 @@ public static class SweepCommand
         }
         string family = args[0];
         if (family is not ("resmlp" or "gpt"))
-            throw new UsageException($"unknown sweep family '{family}'; use resmlp or gpt.");
+            throw new UsageException(
+                $"unknown sweep family '{family}'; use resmlp or gpt."
+                    + Suggestions.DidYouMean(family, ["resmlp", "gpt"])
+            );
         var options = new Options(
             args[1..],
             [.. PlanOptions, "average-last", "jobs", "out", "device", "data"],

@@ -54,7 +54,7 @@ public static class TrainCommand
                                  [--eval-interval 200] [--eval-batches 100] [--checkpoint PATH] [--checkpoint-every N]
                                  [--keep K]
                 modula train gpt --resume PATH [--steps N --extend]
-                modula train mlp|resmlp|rescnn --data fashion-mnist [--steps N] [--batch 128] [--width N]
+                modula train mlp|resmlp|rescnn [--data DIR] [--steps N] [--batch 128] [--width N]
                                  [--blocks N] [--rms-epsilon X] [optimizer options] [--checkpoint PATH]
                                  [--checkpoint-every N] [--keep K] [--resume PATH]
 

@@ -107,6 +107,8 @@ public sealed class CommandLineTests
     [DataRow("help sumary", "Did you mean 'summary'?")]
     [DataRow("train gtp", "Did you mean 'gpt'?")]
     [DataRow("bench gem", "Did you mean 'gemm'?")]
+    [DataRow("summary gptt", "Did you mean 'gpt'?")]
+    [DataRow("sweep resmpl", "Did you mean 'resmlp'?")]
     [DataRow("train gpt --stesp 3", "Did you mean '--steps'?")]
     [DataRow("train gpt --learning-rate 3", "Known:")]
     public void TyposAreRefusedWithASuggestion(string line, string expected)
