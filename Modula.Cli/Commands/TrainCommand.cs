@@ -154,7 +154,6 @@ public static class TrainCommand
             (ulong)options.GetInt("seed", 0)
         );
         Models.CheckTensorSizes(settings.Config, settings.Batch);
-        launch?.CheckBatch(settings.Batch);
         int interval = options.GetPositiveInt("eval-interval", 200),
             evalBatches = options.GetInt("eval-batches", 100, 1, GptRun.MaxEvalBatches);
         var files = Prepare(options, resume, "train-gpt.csv", interval, settings.Steps); // before data is looked for
@@ -173,7 +172,7 @@ public static class TrainCommand
         using var run = new GptRun(settings, corpus, device);
         if (resume is not null)
             run.Resume(resume);
-        launch?.Attach(run, identity, output);
+        launch?.Attach(run, identity, settings.Batch, output);
         output.WriteLine(
             $"train gpt {recipe}: {run.Model} | {settings.Optimizer} | {settings.Steps} steps × "
                 + $"{settings.Batch}×{settings.Config.Context} tokens on {device.Name} from step "
@@ -255,7 +254,6 @@ public static class TrainCommand
             options.GetPositiveInt("batch", 128),
             (ulong)options.GetInt("seed", 0)
         );
-        launch?.CheckBatch(settings.Batch);
         int interval = options.GetPositiveInt("eval-interval", 500);
         var files = Prepare(options, resume, $"train-{name}.csv", interval, settings.Steps); // before data is read
         string data = options.Get("data", "fashion-mnist");
@@ -276,7 +274,7 @@ public static class TrainCommand
         using var run = new ClassifierRun(name, model, settings, train, test, device);
         if (resume is not null)
             run.Resume(resume);
-        launch?.Attach(run, identity, output);
+        launch?.Attach(run, identity, settings.Batch, output);
         output.WriteLine(
             $"train {name}: {model} | {optimizer} | {settings.Steps} steps × {settings.Batch} images on {device.Name} "
                 + $"from step {run.Trainer.StepCount}"

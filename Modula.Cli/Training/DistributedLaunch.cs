@@ -19,6 +19,7 @@ public sealed class DistributedLaunch
 {
     private static DistributedLaunch? s_current;
     private DataParallel? _parallel;
+    private bool _refusedTogether;
 
     private DistributedLaunch(ICommunicator world) => World = world;
 
@@ -63,17 +64,6 @@ public sealed class DistributedLaunch
     /// <summary>The run's log on rank 0; a log that writes nothing elsewhere.</summary>
     public RunLog Log(Func<RunLog> open) => IsRoot ? open() : RunLog.Discard();
 
-    /// <summary>Refuses, before any file is written, a global batch too small to give every rank a row (a usage
-    /// error on every rank, where the first step would fail on each).</summary>
-    public void CheckBatch(int batch)
-    {
-        if (batch < World.Size)
-            throw new UsageException(
-                $"--batch {batch} cannot give each of the {World.Size} ranks a row; use a batch of at least "
-                    + $"{World.Size}, or fewer ranks."
-            );
-    }
-
     /// <summary>
     /// Runs one command line on this rank: under a launcher, an error the command line has no exit code for (a bug,
     /// or replicas found to differ) is printed in one line and stops the job with exit code 1 through <see
@@ -98,11 +88,17 @@ public sealed class DistributedLaunch
     /// <summary>
     /// Makes <paramref name="run"/> data-parallel over the group, starting from rank 0's state, and
     /// prints the arrangement. Every rank's run <paramref name="identity"/> (<see cref="RunIdentity"/>: model, sizes,
-    /// horizon, optimizer, data) must be rank 0's.
+    /// horizon, global batch, optimizer, data) must be rank 0's, and the global <paramref name="batch"/> must give
+    /// every rank a row: else every rank refuses the run alike (a usage error), before its log or checkpoint is begun.
     /// </summary>
-    public void Attach(ITrainingRun run, IReadOnlyDictionary<string, string> identity, TextWriter output)
+    public void Attach(ITrainingRun run, IReadOnlyDictionary<string, string> identity, int batch, TextWriter output)
     {
         CheckSameRun(identity);
+        if (batch < World.Size)
+            throw RefusedByEveryRank(
+                $"--batch {batch} cannot give each of the {World.Size} ranks a row; use a batch of at least "
+                    + $"{World.Size}, or fewer ranks."
+            );
         bool shard = Environment.GetEnvironmentVariable("MODULA_SHARD_UPDATE") != "0";
         int every =
             int.TryParse(Environment.GetEnvironmentVariable("MODULA_CHECK_REPLICAS"), out int n) && n >= 0 ? n : 100;
@@ -153,11 +149,22 @@ public sealed class DistributedLaunch
                 : " This rank's differs in: "
                     + string.Join(", ", mine.Split('\n').Where(line => !rootEntries.Contains(line)))
                     + ".";
-        throw new UsageException(
+        throw RefusedByEveryRank(
             $"rank{(ranks.Length > 1 ? "s" : "")} {string.Join(", ", ranks)} of {World.Size} resumed another run than "
                 + "rank 0, or the same run to another horizon: every rank must resume one checkpoint (the same file, "
                 + $"or copies of it).{own}"
         );
+    }
+
+    /// <summary>
+    /// A usage error that every rank raises at the same point (after a collective that told each of them), so the
+    /// job ends with every rank finalized rather than aborted: an abort can end the processes before the launcher has
+    /// passed on what they printed.
+    /// </summary>
+    private UsageException RefusedByEveryRank(string message)
+    {
+        _refusedTogether = true;
+        return new UsageException(message);
     }
 
     /// <summary>One line of communication times per step, for the end of a run (rank 0).</summary>
@@ -184,17 +191,20 @@ public sealed class DistributedLaunch
     private static readonly TimeSpan DivergenceWait = TimeSpan.FromSeconds(20);
 
     /// <summary>
-    /// Ends this process's part of the job with <paramref name="code"/>. When every rank ends the
-    /// same way (0, or 130/143 after a stop the ranks agreed on), it waits for the others (rank 0
-    /// may still be writing the checkpoint) and calls MPI_Finalize; otherwise MPI_Abort stops every
-    /// rank at once (the error is already printed), but for a divergence (6), which the other ranks leave to rank 0
-    /// to report. Returns <paramref name="code"/> when no job was joined.
+    /// Ends this process's part of the job with <paramref name="code"/>. When every rank ends the same way (0, 130/143
+    /// after a stop the ranks agreed on, or 2 for a run every rank refused), it waits for the others (rank 0 may still
+    /// be writing the checkpoint) and calls MPI_Finalize; otherwise MPI_Abort stops every rank at once (the error is
+    /// already printed), but for a divergence (6), which the other ranks leave to rank 0 to report. Returns
+    /// <paramref name="code"/> when no job was joined.
     /// </summary>
     public static int Exit(int code)
     {
         if (s_current is not { } launch)
             return code;
-        bool together = code == 0 || (code is 130 or 143 && launch._parallel is { StopAgreed: true });
+        bool together =
+            code == 0
+            || (code is 130 or 143 && launch._parallel is { StopAgreed: true })
+            || (code == 2 && launch._refusedTogether);
         if (together)
         {
             launch.World.Barrier();

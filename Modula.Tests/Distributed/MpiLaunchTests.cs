@@ -272,16 +272,10 @@ public sealed class MpiLaunchTests
         Train(one, 1, "--checkpoint", "run.safetensors", "--checkpoint-every", "5", "--keep", "4");
         File.Copy(Path.Combine(one, "run.step-0000010.safetensors"), Path.Combine(a, "run.safetensors"));
         File.Copy(Path.Combine(one, "run.step-0000015.safetensors"), Path.Combine(b, "run.safetensors"));
-        string[] Rank(string folder) =>
-            [
-                "-n",
-                "1",
-                "-wdir",
-                folder,
-                Bin("modula"),
-                .. CommandArguments.Overriding(Gpt, "--resume", "run.safetensors", "--log", "new.csv"),
-            ];
-        var outcome = Run(one, mpiexec, [.. Rank(a), ":", .. Rank(b)]);
+        // One rank of an MPMD job, in its own folder (its own "file system"), with the given command line.
+        string[] Rank(string folder, string[] command) => ["-n", "1", "-wdir", folder, Bin("modula"), .. command];
+        var resume = CommandArguments.Overriding(Gpt, "--resume", "run.safetensors", "--log", "new.csv");
+        var outcome = Run(one, mpiexec, [.. Rank(a, resume), ":", .. Rank(b, resume)]);
         Assert.AreEqual(0, outcome.ExitCode, outcome.Output);
         StringAssert.Contains(outcome.Output, "from step 10");
         CompareWeights(Path.Combine(one, "run.safetensors"), Path.Combine(a, "run.safetensors"));
@@ -297,21 +291,8 @@ public sealed class MpiLaunchTests
         File.Copy(Path.Combine(extended, "run.step-0000020.safetensors"), Path.Combine(d, "run.safetensors"));
         // --resume alone: a --steps on the command line would contradict one of the two checkpoints, and be refused
         // as such before the ranks compare their runs.
-        string[] Alone(string folder) =>
-            [
-                "-n",
-                "1",
-                "-wdir",
-                folder,
-                Bin("modula"),
-                "train",
-                "gpt",
-                "--resume",
-                "run.safetensors",
-                "--log",
-                "x.csv",
-            ];
-        outcome = Run(one, mpiexec, [.. Alone(c), ":", .. Alone(d)]);
+        string[] alone = ["train", "gpt", "--resume", "run.safetensors", "--log", "x.csv"];
+        outcome = Run(one, mpiexec, [.. Rank(c, alone), ":", .. Rank(d, alone)]);
         Assert.AreEqual(2, outcome.ExitCode, outcome.Output);
         StringAssert.Contains(outcome.Output, "rank 1 of 2 resumed another run than rank 0");
     }

@@ -131,20 +131,16 @@ public sealed class CheckpointTests
     {
         // Found by an outside review: a file re-written with a negative second moment restored, then turned the
         // weights NaN at the first step; a step count of int.MaxValue wrapped to int.MinValue at the next step.
-        string path = Path.Combine(_dir, "saved.safetensors");
-        using (var saved = NewTrainer())
-            Checkpoint.Save(path, saved);
-        var (tensors, metadata) = SafeTensors.Read(path);
-        System.Runtime.InteropServices.MemoryMarshal.Cast<byte, float>(tensors["optimizer/v/001"].Data.AsSpan())[3] =
-            -1;
-        string weight = tensors.Keys.Where(k => k.StartsWith("weights/", StringComparison.Ordinal)).Min()!;
-        System.Runtime.InteropServices.MemoryMarshal.Cast<byte, float>(tensors[weight].Data.AsSpan())[0] = float.NaN;
-        metadata["step"] = int.MaxValue.ToString(System.Globalization.CultureInfo.InvariantCulture);
-        string edited = Path.Combine(_dir, "edited.safetensors");
-        var kept = metadata
-            .Where(p => p.Key != SafeTensors.ChecksumKey && p.Key != SafeTensors.HeaderChecksumKey)
-            .ToDictionary(p => p.Key, p => p.Value);
-        SafeTensors.Write(edited, tensors, kept);
+        string weight = "";
+        string edited = SavedAndEdited(
+            (tensors, metadata) =>
+            {
+                Floats(tensors["optimizer/v/001"])[3] = -1;
+                weight = FirstWeight(tensors);
+                Floats(tensors[weight])[0] = float.NaN;
+                metadata["step"] = int.MaxValue.ToString(System.Globalization.CultureInfo.InvariantCulture);
+            }
+        );
 
         using var fresh = NewTrainer();
         using var before = fresh.Weights.Clone();
@@ -213,18 +209,15 @@ public sealed class CheckpointTests
     public void LoadingWeightsForInferenceRefusesNonFiniteValuesAsRestoreDoes()
     {
         // Found by an outside campaign: LoadWeights returned a NaN weight that Restore refuses.
+        string weight = "";
+        string edited = SavedAndEdited(
+            (tensors, _) =>
+            {
+                weight = FirstWeight(tensors);
+                Floats(tensors[weight])[0] = float.PositiveInfinity;
+            }
+        );
         string path = Path.Combine(_dir, "saved.safetensors");
-        using (var saved = NewTrainer())
-            Checkpoint.Save(path, saved);
-        var (tensors, metadata) = SafeTensors.Read(path);
-        string weight = tensors.Keys.Where(k => k.StartsWith("weights/", StringComparison.Ordinal)).Min()!;
-        System.Runtime.InteropServices.MemoryMarshal.Cast<byte, float>(tensors[weight].Data.AsSpan())[0] =
-            float.PositiveInfinity;
-        string edited = Path.Combine(_dir, "edited.safetensors");
-        var kept = metadata
-            .Where(p => p.Key != SafeTensors.ChecksumKey && p.Key != SafeTensors.HeaderChecksumKey)
-            .ToDictionary(p => p.Key, p => p.Value);
-        SafeTensors.Write(edited, tensors, kept);
         var e = Assert.ThrowsExactly<InvalidDataException>(() =>
             Checkpoint.LoadWeights(edited, _ => TrainerTests.SmallResMlp(12), Device.Cpu)
         );
@@ -233,6 +226,32 @@ public sealed class CheckpointTests
         using (loaded)
             Assert.AreEqual(TrainerTests.SmallResMlp(12).AtomCount, loaded.Count, "the saved file loads");
     }
+
+    /// <summary>
+    /// Saves a fresh trainer to saved.safetensors, lets <paramref name="edit"/> change its tensors and metadata, and
+    /// writes the result to edited.safetensors with checksums of its own: a file whose checksums hold but whose values
+    /// no run produces. Returns the edited file's path.
+    /// </summary>
+    private string SavedAndEdited(Action<Dictionary<string, SafeTensor>, Dictionary<string, string>> edit)
+    {
+        string path = Path.Combine(_dir, "saved.safetensors");
+        using (var saved = NewTrainer())
+            Checkpoint.Save(path, saved);
+        var (tensors, metadata) = SafeTensors.Read(path);
+        edit(tensors, metadata);
+        string edited = Path.Combine(_dir, "edited.safetensors");
+        var kept = metadata
+            .Where(p => p.Key != SafeTensors.ChecksumKey && p.Key != SafeTensors.HeaderChecksumKey)
+            .ToDictionary(p => p.Key, p => p.Value);
+        SafeTensors.Write(edited, tensors, kept);
+        return edited;
+    }
+
+    private static Span<float> Floats(SafeTensor t) =>
+        System.Runtime.InteropServices.MemoryMarshal.Cast<byte, float>(t.Data.AsSpan());
+
+    private static string FirstWeight(Dictionary<string, SafeTensor> tensors) =>
+        tensors.Keys.Where(k => k.StartsWith("weights/", StringComparison.Ordinal)).Min()!;
 
     private static byte[] File8(string header, byte[] data)
     {
