@@ -31,7 +31,25 @@ public abstract partial class Module
     internal LipschitzCertificate Certify(ReadOnlySpan<Tensor> weights, LipschitzDomain? domain)
     {
         var trace = new LipschitzTrace(domain);
-        return new LipschitzCertificate(LipschitzOf(weights, "", trace), trace.Parts, domain);
+        double? bound = LipschitzOf(weights, "", trace);
+        // A product of finite bounds can still overflow, and a bound built on an infinite token norm is none: an
+        // infinite or NaN total certifies nothing, and is reported as no bound.
+        if (bound is double b && !double.IsFinite(b))
+        {
+            trace.Parts.Add(
+                new LipschitzPart(
+                    Label,
+                    Label,
+                    null,
+                    string.Create(
+                        System.Globalization.CultureInfo.InvariantCulture,
+                        $"the bound its parts give is {b} (weights too large for a double, or a part's bound is)"
+                    )
+                )
+            );
+            bound = null;
+        }
+        return new LipschitzCertificate(bound, trace.Parts, domain);
     }
 
     /// <summary>
@@ -68,6 +86,21 @@ public abstract partial class Module
 /// <param name="Source">Where the bound comes from, for the reader (e.g. the largest embedding row).</param>
 public sealed record LipschitzDomain(int Tokens, double TokenNorm, string Source = "")
 {
+    /// <summary>The most positions one example has: at least 1.</summary>
+    public int Tokens { get; init; } =
+        Tokens >= 1
+            ? Tokens
+            : throw new ArgumentOutOfRangeException(nameof(Tokens), $"LipschitzDomain: {Tokens} positions; needs ≥ 1.");
+
+    /// <summary>The largest ℓ2 norm of one position's vector: finite and ≥ 0.</summary>
+    public double TokenNorm { get; init; } =
+        TokenNorm >= 0 && double.IsFinite(TokenNorm)
+            ? TokenNorm
+            : throw new ArgumentOutOfRangeException(
+                nameof(TokenNorm),
+                $"LipschitzDomain: token norm {TokenNorm}; needs a finite value ≥ 0."
+            );
+
     /// <summary>A sentence a person reads.</summary>
     public override string ToString() =>
         $"inputs of at most {Tokens} positions, each of ℓ2 norm at most {TokenNorm:G6}"

@@ -67,19 +67,28 @@ public static partial class F
         return epsilon == 0 ? RmsDivide(x, axes) : RmsDivideByParts(x, LastIfNone(axes), epsilon);
     }
 
-    /// <summary>RMS division built from elementwise ops and means: any axes, any ε.</summary>
+    /// <summary>
+    /// RMS division built from elementwise ops and means: any axes, any ε. Each row is taken divided by s = max(1,
+    /// max|x|) and ε by s², which is the same quotient: x / √(mean x² + ε) = (x/s) / √(mean (x/s)² + ε/s²). The
+    /// squares then stay at most 1, where rows past about 1.8·10¹⁹ in float32 (10¹⁵⁴ in float64) made mean x²
+    /// overflow and the output 0; rows under 1 are left as they are, so a small ε/s² cannot overflow either.
+    /// </summary>
     private static Variable RmsDivideByParts(Variable x, int[] along, double epsilon)
     {
         Tensor inverse;
-        using (var square = Ops.Mul(x.Value, x.Value))
+        using (var magnitude = Ops.Abs(x.Value))
+        using (var largest = Ops.Max(magnitude, along, keepDim: true))
+        using (var one = Ops.Ones(Shape.Scalar, largest.DType, largest.Device))
+        using (var scale = Ops.Maximum(largest, one))
+        using (var scaled = Ops.Div(x.Value, scale))
+        using (var square = Ops.Mul(scaled, scaled))
         using (var meanSquare = Ops.Mean(square, along, keepDim: true))
-        {
-            if (epsilon == 0)
-                inverse = Ops.Rsqrt(meanSquare);
-            else
-                using (var shifted = Ops.Add(meanSquare, epsilon))
-                    inverse = Ops.Rsqrt(shifted);
-        }
+        using (var scaleSquared = Ops.Mul(scale, scale))
+        using (var eps = Ops.Full(Shape.Scalar, epsilon, largest.DType, largest.Device))
+        using (var shift = Ops.Div(eps, scaleSquared))
+        using (var shifted = Ops.Add(meanSquare, shift))
+        using (var scaledInverse = Ops.Rsqrt(shifted))
+            inverse = Ops.Div(scaledInverse, scale);
         var y = Ops.Mul(x.Value, inverse);
         if (NoGrad.IsActive || !x.RequiresGrad)
         {

@@ -66,11 +66,12 @@ public sealed class Embedding : Atom
     public override double? TokenNormBound(Tensor weight, double? input) =>
         Math.Sqrt(Dim) * WeightNorm(weight) * (1 + 1e-6);
 
-    /// <summary>The largest row ℓ2 norm.</summary>
+    /// <summary>The largest row ℓ2 norm; NaN when a row's is (a plain maximum would pass over it).</summary>
     public override double WeightNorm(Tensor weight)
     {
         using var rows = Norms.L2(weight, [1]);
-        return HostLinalg.HostArray(rows).DefaultIfEmpty(0).Max();
+        var norms = HostLinalg.HostArray(rows);
+        return norms.Any(double.IsNaN) ? double.NaN : norms.DefaultIfEmpty(0).Max();
     }
 
     /// <summary>Every nonzero row rescaled to ℓ2 norm <paramref name="target"/> (zero rows stay zero); needs no

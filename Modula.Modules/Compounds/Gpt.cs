@@ -79,6 +79,21 @@ public static class Gpt
         if (FromEmbeddings(gpt) is not (Module body, Embedding embedding))
             return gpt.Certify(weights.AsSpan(), null);
         double norm = embedding.TokenNormBound(weights[0], null)!.Value;
+        if (!double.IsFinite(norm)) // a NaN row, or rows whose norms overflow: no domain, so no bound
+            return new LipschitzCertificate(
+                null,
+                [
+                    new LipschitzPart(
+                        embedding.Label,
+                        embedding.Label,
+                        null,
+                        string.Create(
+                            System.Globalization.CultureInfo.InvariantCulture,
+                            $"its largest row's ℓ2 norm is {norm}, so the inputs of the blocks are not bounded"
+                        )
+                    ),
+                ]
+            );
         var domain = new LipschitzDomain(context, norm, $"√{embedding.Dim} × the largest row of {embedding.Label}");
         return body.Certify(weights.AsSpan()[1..], domain);
     }

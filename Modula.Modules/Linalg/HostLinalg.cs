@@ -48,7 +48,7 @@ public static class HostLinalg
     /// Jacobi.</summary>
     public static double[] SingularValues(ReadOnlySpan<double> a, int rows, int cols)
     {
-        var (values, _, _) = Jacobi(a, rows, cols, withVectors: false);
+        var (values, _, _, _) = Jacobi(a, rows, cols, withVectors: false);
         Array.Sort(values);
         Array.Reverse(values);
         return values;
@@ -67,7 +67,7 @@ public static class HostLinalg
         foreach (double x in a)
             if (!double.IsFinite(x))
                 return double.NaN;
-        var (_, v, _) = Jacobi(a, rows, cols, withVectors: false);
+        var (_, v, _, scale) = Jacobi(a, rows, cols, withVectors: false);
         int count = Math.Min(rows, cols),
             length = Math.Max(rows, cols);
         double largest = 0;
@@ -78,7 +78,8 @@ public static class HostLinalg
                 row += Math.Abs(Dot(v.AsSpan(i * length, length), v.AsSpan(j * length, length)));
             largest = Math.Max(largest, row);
         }
-        return Math.Sqrt(largest) * (1 + 1e-12);
+        // The rotated vectors are the scaled matrix's: its bound, scaled back.
+        return Math.Sqrt(largest) * scale * (1 + 1e-12);
     }
 
     /// <summary>
@@ -88,7 +89,7 @@ public static class HostLinalg
     /// </summary>
     public static double[] MapSingularValues(ReadOnlySpan<double> a, int rows, int cols, Func<double, double> f)
     {
-        var (values, vectors, rotations) = Jacobi(a, rows, cols, withVectors: true);
+        var (values, vectors, rotations, scale) = Jacobi(a, rows, cols, withVectors: true);
         bool byRows = rows <= cols;
         int count = values.Length,
             length = byRows ? cols : rows;
@@ -99,7 +100,8 @@ public static class HostLinalg
                 continue;
             // The rotated vector i is σᵢ times a singular vector of the long side; row i of the accumulated
             // rotations is the matching singular vector of the short side.
-            double factor = f(values[i]) / values[i];
+            // The rotated vectors are the scaled matrix's, σᵢ/Scale times a singular vector.
+            double factor = f(values[i]) / (values[i] / scale);
             var longSide = vectors.AsSpan(i * length, length);
             var shortSide = rotations.AsSpan(i * count, count);
             for (int p = 0; p < count; p++)
@@ -117,8 +119,11 @@ public static class HostLinalg
 
     // One-sided Jacobi: rotate pairs of the shorter side's vectors until all are mutually orthogonal; their norms are
     // then the singular values (unsorted). With vectors, also returns the rotated vectors and the accumulated
-    // rotation (row i: the short-side singular vector of value i).
-    private static (double[] Values, double[] Vectors, double[] Rotations) Jacobi(
+    // rotation (row i: the short-side singular vector of value i). The rotations come from dot products, whose
+    // squares overflow past about 1e154 and vanish under 1e-162: the vectors are those of the matrix divided by its
+    // largest |entry|, Scale, and the values are scaled back (a matrix of entries near 1e-163 had singular values 0,
+    // one of entries near 1e200 NaN rotations).
+    private static (double[] Values, double[] Vectors, double[] Rotations, double Scale) Jacobi(
         ReadOnlySpan<double> a,
         int rows,
         int cols,
@@ -130,10 +135,15 @@ public static class HostLinalg
         bool byRows = rows <= cols;
         int count = byRows ? rows : cols,
             length = byRows ? cols : rows;
+        double scale = 0;
+        foreach (double x in a)
+            scale = Math.Max(scale, Math.Abs(x));
+        if (scale == 0 || !double.IsFinite(scale))
+            scale = 1; // a zero matrix; a NaN or an infinity is answered below
         var v = new double[count * length];
         for (int r = 0; r < rows; r++)
         for (int c = 0; c < cols; c++)
-            v[byRows ? r * cols + c : c * rows + r] = a[r * cols + c];
+            v[byRows ? r * cols + c : c * rows + r] = a[r * cols + c] / scale;
         var rotations = withVectors ? new double[count * count] : [];
         for (int i = 0; withVectors && i < count; i++)
             rotations[i * count + i] = 1;
@@ -145,7 +155,7 @@ public static class HostLinalg
                 Array.Fill(v, double.NaN);
                 var unknown = new double[count];
                 Array.Fill(unknown, double.NaN);
-                return (unknown, v, rotations);
+                return (unknown, v, rotations, scale);
             }
         for (int sweep = 0; sweep < 60; sweep++)
         {
@@ -176,9 +186,9 @@ public static class HostLinalg
         for (int i = 0; i < count; i++)
         {
             var vi = v.AsSpan(i * length, length);
-            values[i] = Math.Sqrt(Dot(vi, vi));
+            values[i] = Math.Sqrt(Dot(vi, vi)) * scale;
         }
-        return (values, v, rotations);
+        return (values, v, rotations, scale);
     }
 
     private static void Rotate(Span<double> x, Span<double> y, double cs, double sn)

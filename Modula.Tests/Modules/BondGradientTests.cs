@@ -78,6 +78,35 @@ public sealed class BondGradientTests
     }
 
     [TestMethod]
+    public void RmsDivisionWithEpsilonHoldsForRowsWhoseSquaresOverflow()
+    {
+        // Found by an outside campaign: mean x² overflowed to ∞ and the rows came out 0 (float32 past about 1.8e19,
+        // float64 past about 1e154); ε is negligible there, so each row is x / rms(x): ±1 here.
+        var rms = new RmsDivide { Epsilon = 0.01 };
+        foreach (var (dtype, big) in new[] { (DType.Float32, 3e19), (DType.Float64, 1e200) })
+        {
+            double[] row = [big, -big, big, big];
+            using var x =
+                dtype == DType.Float32
+                    ? Tensor.FromArray<float>(row.Select(v => (float)v).ToArray(), new Shape(1, 4))
+                    : Tensor.FromArray<double>(row, new Shape(1, 4));
+            var y = Values(rms.Forward(new Variable(x), []).Value);
+            Reference.AssertClose([1, -1, 1, 1], y, 1e-6, 0, $"{dtype} rows of {big}");
+        }
+        // Small rows keep ε's full weight: x / √(mean x² + ε), float64 reference.
+        double[] small = [1e-3, -2e-3, 0, 5e-4];
+        using var s = Tensor.FromArray<double>(small, new Shape(1, 4));
+        double denominator = Math.Sqrt(small.Average(v => v * v) + 0.01);
+        Reference.AssertClose(
+            small.Select(v => v / denominator).ToArray(),
+            Values(rms.Forward(new Variable(s), []).Value),
+            1e-14,
+            0,
+            "small rows"
+        );
+    }
+
+    [TestMethod]
     [DynamicData(nameof(UnaryBonds))]
     public void UnaryBondsMatchFiniteDifferences(string name)
     {

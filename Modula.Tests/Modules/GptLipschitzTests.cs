@@ -78,6 +78,53 @@ public sealed class GptLipschitzTests
     }
 
     [TestMethod]
+    public void WeightsOrDomainsWithoutAFiniteBoundCertifyNothing()
+    {
+        // Found by an outside campaign: a NaN embedding row was passed over by the row norms' maximum and a v2 GPT
+        // got a finite "certified" bound; a domain of infinite or NaN token norm, or an overflowing product of
+        // bounds, was printed as certified "L ≤ ∞" or "L ≤ NaN"; a domain of no positions was taken.
+        var gpt = Gpt.V2(Small);
+        using (var w = Init(gpt, 3))
+        {
+            Assert.IsNotNull(Gpt.CertifyFromEmbeddings(gpt, w, Small.Context).Bound, "finite weights: a bound");
+            var table = Values(w[0]);
+            table[1] = double.NaN;
+            using var bad = Tensor.FromArray<double>(table, w[0].Shape);
+            Ops.CopyInto(bad, w[0]);
+            var certificate = Gpt.CertifyFromEmbeddings(gpt, w, Small.Context);
+            Assert.IsNull(certificate.Bound, certificate.ToString());
+            StringAssert.Contains(certificate.ToString(), "its largest row's ℓ2 norm is NaN");
+        }
+        foreach (
+            var (tokens, norm) in new[]
+            {
+                (0, 1.0),
+                (-3, 1.0),
+                (4, double.NaN),
+                (4, double.PositiveInfinity),
+                (4, -1.0),
+            }
+        )
+            Assert.ThrowsExactly<ArgumentOutOfRangeException>(
+                () => new LipschitzDomain(tokens, norm),
+                $"{tokens}, {norm}"
+            );
+        // Each layer's bound is finite (σ₁ about 1e300), their product is not.
+        var deep = new Linear(3, 3) >> new Linear(3, 3);
+        double[] m = [1, 2, -1, 0.5, -1, 1, 1, 1, -3];
+        using var large = new Weights([
+            Tensor.FromArray<double>(m.Select(v => v * 1e300).ToArray(), new Shape(3, 3)),
+            Tensor.FromArray<double>(m.Select(v => v * 1e300).ToArray(), new Shape(3, 3)),
+        ]);
+        var overflowing = deep.CertifyLipschitz(large);
+        Assert.IsNull(overflowing.Bound, overflowing.ToString());
+        StringAssert.Contains(overflowing.ToString(), "the bound its parts give is Infinity");
+        // Tiny weights: a bound of σ₁ itself, not 0 (the singular values' squares vanished).
+        using var tiny = new Weights([Tensor.FromArray<double>(m.Select(v => v * 1e-163).ToArray(), new Shape(3, 3))]);
+        Assert.AreEqual(4.039078928e-163, new Linear(3, 3).CertifyLipschitz(tiny).Bound!.Value, 1e-171);
+    }
+
+    [TestMethod]
     public void ABrokenAttentionConstantIsCaught()
     {
         // The tempting mistake: attention's rows are convex combinations, so the block would be as steep as

@@ -83,6 +83,31 @@ public sealed class UpdateTests
     }
 
     [TestMethod]
+    public void SingularValuesAndTheirBoundHoldAtEveryScaleOfADouble()
+    {
+        // Found by an outside campaign: Jacobi's dot products squared the entries, so a matrix of entries near 1e-163
+        // had singular values 0 (a certified Lipschitz bound of 0 for a layer that moves its input), and one near
+        // 1e200 threw ArithmeticException from NaN rotations. σ₁ of this matrix is 4.039078928 (float64 reference).
+        double[] m = [1, 2, -1, 0.5, -1, 1, 1, 1, -3];
+        var reference = HostLinalg.SingularValues(Tensor.FromArray<double>(m, new Shape(3, 3)))[0].Order().ToArray();
+        Assert.AreEqual(4.039078928, reference[^1], 1e-9);
+        foreach (double scale in new[] { 1e-300, 1e-163, 1e-161, 1e150, 1e200, 1e300 })
+        {
+            var scaled = m.Select(v => v * scale).ToArray();
+            using var t = Tensor.FromArray<double>(scaled, new Shape(3, 3));
+            var values = HostLinalg.SingularValues(t)[0].Order().ToArray();
+            for (int i = 0; i < 3; i++)
+                Assert.AreEqual(reference[i] * scale, values[i], 1e-12 * reference[^1] * scale, $"scale {scale}: σ{i}");
+            double bound = HostLinalg.SpectralNormBound(scaled, 3, 3);
+            Assert.IsTrue(bound >= reference[^1] * scale && bound <= reference[^1] * scale * (1 + 1e-9), $"{bound}");
+            var orthogonal = HostLinalg.MapSingularValues(scaled, 3, 3, _ => 1);
+            var unscaled = HostLinalg.MapSingularValues(m, 3, 3, _ => 1);
+            for (int k = 0; k < 9; k++)
+                Assert.AreEqual(unscaled[k], orthogonal[k], 1e-12, $"scale {scale}: U·Vᵀ element {k}");
+        }
+    }
+
+    [TestMethod]
     public void NormalizedUpdateIsAtLeastTheTargetAndConvergesWithWarmStarts()
     {
         var m = Mlp.ResMlp(24, 2, 2, 40, 8);

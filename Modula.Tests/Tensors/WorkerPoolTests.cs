@@ -25,6 +25,27 @@ public sealed class WorkerPoolTests
     }
 
     [TestMethod]
+    public void ScopesClosedOutOfOrderLeaveTheNewestOpenOnesCount()
+    {
+        // Found by an outside campaign: two threads' overlapping scopes each restored the count they had found, so
+        // the first one's count stayed in force after both had closed. Here closed out of order on one thread,
+        // which is what the interleaving of two threads comes to.
+        int before = CpuDevice.Threads;
+        var first = CpuDevice.UseThreads(1);
+        var second = CpuDevice.UseThreads(3);
+        first.Dispose();
+        Assert.AreEqual(3, CpuDevice.Threads, "the scope still open sets the count");
+        second.Dispose();
+        Assert.AreEqual(before, CpuDevice.Threads, "both closed: the count as it was");
+        var outer = CpuDevice.UseThreads(2);
+        var inner = CpuDevice.UseThreads(1);
+        outer.Dispose();
+        Assert.AreEqual(1, CpuDevice.Threads);
+        inner.Dispose();
+        Assert.AreEqual(before, CpuDevice.Threads);
+    }
+
+    [TestMethod]
     public void EveryPartRunsExactlyOnceAcrossManyJobs()
     {
         var pool = new WorkerPool();

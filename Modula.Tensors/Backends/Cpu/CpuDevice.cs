@@ -68,16 +68,23 @@ public sealed class CpuDevice : Device
 
     private static int _threads = Environment.ProcessorCount;
 
+    /// <summary>The open <see cref="UseThreads"/> scopes, oldest first (also the lock for them).</summary>
+    private static readonly List<ThreadsScope> s_scopes = [];
+
     /// <summary>
     /// Worker threads that parallel kernels split work across: the processor count, or the count
-    /// of the innermost open <see cref="UseThreads"/> scope. One worker pool serves the process, so
-    /// this is a process-wide setting; it changes only through a scope, which restores it.
+    /// of the most recently opened <see cref="UseThreads"/> scope still open. One worker pool serves the process, so
+    /// this is a process-wide setting; it changes only through a scope.
     /// </summary>
     public static int Threads => _threads;
 
     /// <summary>
     /// Runs parallel CPU kernels on <paramref name="threads"/> threads until the returned scope is
-    /// disposed, which restores the previous count (<c>using var _ = CpuDevice.UseThreads(1);</c>).
+    /// disposed (<c>using var _ = CpuDevice.UseThreads(1);</c>); the count is then the newest scope's still open, or
+    /// the processor count. Scopes may close in any order and on any thread: each one closing takes itself out, so
+    /// two threads' overlapping scopes leave the count as it was once both close (each restoring the count it had
+    /// found left the first one's in force for good). The count is the process's: a scope on one thread sets it for
+    /// kernels started on every thread.
     /// </summary>
     public static IDisposable UseThreads(int threads)
     {
@@ -87,21 +94,24 @@ public sealed class CpuDevice : Device
                 threads,
                 "CpuDevice.UseThreads: needs at least 1 thread."
             );
-        var scope = new ThreadsScope(_threads);
-        _threads = threads;
+        var scope = new ThreadsScope(threads);
+        lock (s_scopes)
+        {
+            s_scopes.Add(scope);
+            _threads = threads;
+        }
         return scope;
     }
 
-    private sealed class ThreadsScope(int previous) : IDisposable
+    private sealed class ThreadsScope(int threads) : IDisposable
     {
-        private bool _disposed;
+        public int Threads => threads;
 
         public void Dispose()
         {
-            if (_disposed)
-                return;
-            _disposed = true;
-            _threads = previous;
+            lock (s_scopes)
+                if (s_scopes.Remove(this))
+                    _threads = s_scopes.Count > 0 ? s_scopes[^1].Threads : Environment.ProcessorCount;
         }
     }
 
