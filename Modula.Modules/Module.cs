@@ -159,7 +159,8 @@ public abstract partial class Module
     /// <summary>
     /// What this module's <see cref="Label"/> leaves out and a checkpoint of it must match (a convolution's stride and
     /// padding, a rotary encoding's base), or null. Kept out of the label, which names the weights in a checkpoint,
-    /// so that checkpoints written before a detail was recorded still load.
+    /// so that checkpoints written before a detail was recorded still load. Internal: the library's modules say what
+    /// their labels leave out; a module of another assembly records its details in its label.
     /// </summary>
     internal virtual string? ArchitectureDetail => null;
 

@@ -119,8 +119,9 @@ public sealed class DistributedLaunch
     }
 
     /// <summary>
-    /// Refuses, on every rank and before the first step, ranks that resumed checkpoints of different runs, or of one
-    /// run to different horizons (<c>--extend</c>): rank 0's state would be taken, but each rank would keep its own
+    /// Refuses, on every rank and before the first step, ranks started for different runs: other options or data, or
+    /// checkpoints of different runs, or of one run to different horizons (<c>--extend</c>). Rank 0's state would be
+    /// taken, but each rank would keep its own
     /// schedule and step count, and the first to reach its horizon would wait for the others in the last barrier
     /// while they waited in the next step's all-reduce. Rank 0's identity is broadcast (its length, then its text);
     /// each rank compares, and one all-reduce tells every rank which differ.
@@ -142,17 +143,29 @@ public sealed class DistributedLaunch
         var ranks = Enumerable.Range(0, World.Size).Where(r => differs[r] != 0).ToArray();
         if (ranks.Length == 0)
             return;
-        var rootEntries = System.Text.Encoding.UTF8.GetString(root).Split('\n').ToHashSet(StringComparer.Ordinal);
+        // What this rank has that rank 0 has not, and the reverse (an entry recorded only when used, such as
+        // rms-epsilon, is missing on one side).
+        var rootEntries = System.Text.Encoding.UTF8.GetString(root).Split('\n');
+        var mineEntries = mine.Split('\n');
         string own =
             differs[World.Rank] == 0
                 ? ""
-                : " This rank's differs in: "
-                    + string.Join(", ", mine.Split('\n').Where(line => !rootEntries.Contains(line)))
+                : " This rank has "
+                    + string.Join(
+                        ", ",
+                        mineEntries.Except(rootEntries, StringComparer.Ordinal).DefaultIfEmpty("nothing")
+                    )
+                    + " where rank 0 has "
+                    + string.Join(
+                        ", ",
+                        rootEntries.Except(mineEntries, StringComparer.Ordinal).DefaultIfEmpty("nothing")
+                    )
                     + ".";
         throw RefusedByEveryRank(
-            $"rank{(ranks.Length > 1 ? "s" : "")} {string.Join(", ", ranks)} of {World.Size} resumed another run than "
-                + "rank 0, or the same run to another horizon: every rank must resume one checkpoint (the same file, "
-                + $"or copies of it).{own}"
+            $"rank{(ranks.Length > 1 ? "s" : "")} {string.Join(", ", ranks)} of {World.Size} "
+                + $"{(ranks.Length > 1 ? "were" : "was")} started for another run than rank 0: other options or data, "
+                + "or another checkpoint, or the same run to another horizon. Every rank must run the same command on "
+                + $"the same data, and resume one checkpoint (the same file, or copies of it).{own}"
         );
     }
 
@@ -214,7 +227,9 @@ public sealed class DistributedLaunch
         {
             // A divergence comes to every rank at the same step (losses and gradients are all-reduced): the others
             // give rank 0, which names the checkpoint it saved, time to say so and end the job (its MPI_Abort ends
-            // this wait) rather than end it first. A rank that diverged alone ends the job itself after the wait.
+            // this wait) rather than end it first. A rank that diverged alone ends the job itself after the wait. The
+            // wait assumes rank 0's checkpoint write in flight lands within it; one slower still is kept whole (a
+            // write goes to a temporary file, renamed when done), only rank 0's line about it would be lost.
             if (code == 6 && launch._parallel is not null && !launch.IsRoot)
             {
                 Thread.Sleep(DivergenceWait);

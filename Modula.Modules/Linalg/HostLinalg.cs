@@ -100,9 +100,10 @@ public static class HostLinalg
                 continue;
             // The rotated vector i is σᵢ times a singular vector of the long side; row i of the accumulated
             // rotations is the matching singular vector of the short side.
-            // The rotated vectors are the scaled matrix's, σᵢ/Scale times a singular vector.
-            double factor = f(values[i]) / (values[i] / scale);
+            // The rotated vectors are the scaled matrix's, σᵢ/Scale times a singular vector: divided by their own norm
+            // (σᵢ itself overflows where it passes the largest double though every entry is finite).
             var longSide = vectors.AsSpan(i * length, length);
+            double factor = f(values[i]) / Math.Sqrt(Dot(longSide, longSide));
             var shortSide = rotations.AsSpan(i * count, count);
             for (int p = 0; p < count; p++)
             for (int q = 0; q < length; q++)

@@ -224,6 +224,20 @@ public sealed class DataParallelTests
     }
 
     [TestMethod]
+    public void SynchronizeRefusesANullStreamBeforeAnyCollective()
+    {
+        // On one rank alone, a null stream found after the first broadcast would leave the others waiting.
+        using var group = new InProcessGroup(1);
+        using var trainer = NewTrainer(UpdateRule.Normalize);
+        var parallel = new DataParallel(trainer, group[0]);
+        var e = Assert.ThrowsExactly<ArgumentNullException>(() => parallel.Synchronize(new Generator(1), null!));
+        StringAssert.Contains(e.Message, "stream 1 is null");
+        Assert.ThrowsExactly<ArgumentOutOfRangeException>(() =>
+            Collectives.Broadcast(group[0], new float[4], root: 0, part: 0)
+        );
+    }
+
+    [TestMethod]
     public void ABroadcastLargerThanOnePartArrivesWhole()
     {
         // A span of bytes cannot reach 2³¹, so more than 2²⁹ floats failed with an OverflowException: the broadcast

@@ -294,7 +294,8 @@ public sealed class MpiLaunchTests
         string[] alone = ["train", "gpt", "--resume", "run.safetensors", "--log", "x.csv"];
         outcome = Run(one, mpiexec, [.. Rank(c, alone), ":", .. Rank(d, alone)]);
         Assert.AreEqual(2, outcome.ExitCode, outcome.Output);
-        StringAssert.Contains(outcome.Output, "rank 1 of 2 resumed another run than rank 0");
+        StringAssert.Contains(outcome.Output, "rank 1 of 2 was started for another run than rank 0");
+        StringAssert.Contains(outcome.Output, "This rank has steps=30 where rank 0 has steps=20");
     }
 
     [TestMethod]
@@ -337,8 +338,13 @@ public sealed class MpiLaunchTests
                 CommandArguments.Overriding(Gpt, "--batch", "2", "--log", "b.csv", "--checkpoint", "b.safetensors")
             )
         );
-        Assert.AreNotEqual(0, outcome.ExitCode, outcome.Output);
-        StringAssert.Contains(outcome.Output, "--batch 2 cannot give each of the 3 ranks a row");
+        Assert.AreEqual(2, outcome.ExitCode, outcome.Output);
+        // Every rank refused it alike and finalized: each one's line reached the launcher's output.
+        Assert.AreEqual(
+            3,
+            outcome.Output.Split('\n').Count(l => l.Contains("--batch 2 cannot give each of the 3 ranks a row")),
+            outcome.Output
+        );
         Assert.DoesNotContain("Unhandled exception", outcome.Output);
         Assert.IsFalse(File.Exists(Path.Combine(directory, "b.csv")), "no log was begun");
         Assert.IsFalse(File.Exists(Path.Combine(directory, "b.safetensors")), "no checkpoint was saved");
