@@ -358,6 +358,41 @@ public sealed partial class KillResumeTests
     }
 
     [TestMethod]
+    public void ASignalDuringTheHorizonsReportLetsTheRunFinish()
+    {
+        // Found by review: a run signalled once its last step was taken (during the horizon's report, which a signal
+        // does not stop) printed a resume command that would be refused, and exited 143. It has finished: exit 0.
+        RequireEnvironment();
+        var args = Train.ToArray();
+        foreach (
+            var (option, value) in new[] { ("--steps", "1"), ("--eval-interval", "1"), ("--eval-batches", "4000") }
+        )
+            args[Array.IndexOf(args, option) + 1] = value;
+        string directory = Directory.CreateTempSubdirectory("modula-horizon-").FullName;
+        try
+        {
+            var child = Start(directory, args);
+            var clock = Stopwatch.StartNew();
+            while (!child.Output.Contains("train gpt", StringComparison.Ordinal) && clock.Elapsed.TotalSeconds < 30)
+                Thread.Sleep(5);
+            Thread.Sleep(800); // the one step takes a fraction of that; its evaluation, seconds
+            if (Kill(child.Process.Id, 15) != 0)
+                Assert.Inconclusive($"the run ended before the signal:\n{child.Output}");
+            Finish(child);
+            if (child.Output.Contains("at step 0/1", StringComparison.Ordinal))
+                Assert.Inconclusive($"the signal came before the step:\n{child.Output}");
+            Assert.AreEqual(0, child.Process.ExitCode, child.Output);
+            StringAssert.Contains(child.Output, "final step=1");
+            Assert.DoesNotContain("interrupted", child.Output);
+            Assert.AreEqual("1", Checkpoint.Load(Path.Combine(directory, "run.safetensors")).Metadata["step"]);
+        }
+        finally
+        {
+            Directory.Delete(directory, recursive: true);
+        }
+    }
+
+    [TestMethod]
     public void ASignalDuringAnEvaluationStopsItAndTheResumedRunMakesThatReport()
     {
         // Found by review: a signal waited for every --eval-batches forward pass. Now the evaluation stops, and the
