@@ -308,7 +308,13 @@ public static class TrainCommand
         launch?.Report(output, stepTimes.Count);
         if (code != 0)
             return code;
-        var (loss, accuracy) = run.Test();
+        // The run has finished and its checkpoint is saved: a signal now lets the final test end (a second one ends
+        // the process at once), as it lets a GPT's horizon report end, rather than lose the run's last line (or, on
+        // one rank of a parallel run, abort the job).
+        double loss,
+            accuracy;
+        using (new Interruption())
+            (loss, accuracy) = run.Test();
         output.WriteLine(
             Invariant($"final step={run.Trainer.StepCount} test_loss={loss:F4} test_accuracy={accuracy:F4} ")
                 + Invariant($"seconds={clockTotal.Elapsed.TotalSeconds:F1} ms_per_step={Measure.Median(stepTimes):F2} ")

@@ -393,6 +393,54 @@ public sealed partial class KillResumeTests
     }
 
     [TestMethod]
+    public void ASignalDuringAClassifiersFinalTestLetsItEnd()
+    {
+        // Found by review: the final test ran after the signal handler was gone, so a signal there ended the process
+        // without the run's last line (and, on one rank of a parallel run, aborted the job).
+        if (!OperatingSystem.IsLinux())
+            Assert.Inconclusive("POSIX signals: Linux only.");
+        string? data = Environment.GetEnvironmentVariable("MODULA_DATA");
+        if (data is null || !File.Exists(Path.Combine(data, "fashion-mnist", "train-images-idx3-ubyte.gz")))
+            Assert.Inconclusive("Fashion-MNIST not found in MODULA_DATA.");
+        string directory = Directory.CreateTempSubdirectory("modula-test-signal-").FullName;
+        try
+        {
+            // A wide MLP: one step is quick, the test of 10,000 images takes about a second.
+            string[] args =
+            [
+                "train",
+                "mlp",
+                "--data",
+                Path.Combine(data, "fashion-mnist"),
+                "--steps",
+                "1",
+                "--width",
+                "2048",
+                "--checkpoint",
+                "run.safetensors",
+            ];
+            var child = Start(directory, args);
+            var clock = Stopwatch.StartNew();
+            // The driver's last line, after which the final test begins.
+            while (
+                !child.Output.Contains("checkpoints: 1 written", StringComparison.Ordinal)
+                && clock.Elapsed.TotalSeconds < 60
+            )
+                Thread.Sleep(2);
+            Thread.Sleep(20);
+            if (Kill(child.Process.Id, 15) != 0)
+                Assert.Inconclusive($"the run ended before the signal:\n{child.Output}");
+            Finish(child);
+            Assert.AreEqual(0, child.Process.ExitCode, child.Output);
+            StringAssert.Contains(child.Output, "final step=1 test_loss=");
+        }
+        finally
+        {
+            Directory.Delete(directory, recursive: true);
+        }
+    }
+
+    [TestMethod]
     public void ASignalDuringAnEvaluationStopsItAndTheResumedRunMakesThatReport()
     {
         // Found by review: a signal waited for every --eval-batches forward pass. Now the evaluation stops, and the
