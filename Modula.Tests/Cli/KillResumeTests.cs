@@ -63,6 +63,34 @@ public sealed partial class KillResumeTests
             Assert.Inconclusive("tinyshakespeare.txt not found in MODULA_DATA.");
     }
 
+    // Train's run of this many steps, each reported with an evaluation of 4,000 batches: seconds, where a step takes
+    // a fraction of one, so that a signal sent after the first step lands in an evaluation.
+    private static string[] EvaluatingEveryStep(int steps)
+    {
+        var args = Train.ToArray();
+        foreach (
+            var (option, value) in new[]
+            {
+                ("--steps", $"{steps}"),
+                ("--eval-interval", "1"),
+                ("--eval-batches", "4000"),
+            }
+        )
+            args[Array.IndexOf(args, option) + 1] = value;
+        return args;
+    }
+
+    // MODULA_DATA's folder when it holds Fashion-MNIST, on Linux (POSIX signals); else the test is Inconclusive.
+    private static string RequireFashionMnist()
+    {
+        if (!OperatingSystem.IsLinux())
+            Assert.Inconclusive("POSIX signals: Linux only.");
+        string? data = Environment.GetEnvironmentVariable("MODULA_DATA");
+        if (data is null || !File.Exists(Path.Combine(data, "fashion-mnist", "train-images-idx3-ubyte.gz")))
+            Assert.Inconclusive("Fashion-MNIST not found in MODULA_DATA.");
+        return data;
+    }
+
     private sealed class Child(Process process, StringBuilder output)
     {
         public Process Process { get; } = process;
@@ -363,11 +391,7 @@ public sealed partial class KillResumeTests
         // Found by review: a run signalled once its last step was taken (during the horizon's report, which a signal
         // does not stop) printed a resume command that would be refused, and exited 143. It has finished: exit 0.
         RequireEnvironment();
-        var args = Train.ToArray();
-        foreach (
-            var (option, value) in new[] { ("--steps", "1"), ("--eval-interval", "1"), ("--eval-batches", "4000") }
-        )
-            args[Array.IndexOf(args, option) + 1] = value;
+        var args = EvaluatingEveryStep(steps: 1);
         string directory = Directory.CreateTempSubdirectory("modula-horizon-").FullName;
         try
         {
@@ -397,11 +421,7 @@ public sealed partial class KillResumeTests
     {
         // Found by review: the final test ran after the signal handler was gone, so a signal there ended the process
         // without the run's last line (and, on one rank of a parallel run, aborted the job).
-        if (!OperatingSystem.IsLinux())
-            Assert.Inconclusive("POSIX signals: Linux only.");
-        string? data = Environment.GetEnvironmentVariable("MODULA_DATA");
-        if (data is null || !File.Exists(Path.Combine(data, "fashion-mnist", "train-images-idx3-ubyte.gz")))
-            Assert.Inconclusive("Fashion-MNIST not found in MODULA_DATA.");
+        string data = RequireFashionMnist();
         string directory = Directory.CreateTempSubdirectory("modula-test-signal-").FullName;
         try
         {
@@ -446,11 +466,7 @@ public sealed partial class KillResumeTests
         // Found by review: a signal waited for every --eval-batches forward pass. Now the evaluation stops, and the
         // checkpoint owes the report: the resumed run makes it first, so the log matches an uninterrupted run's.
         RequireEnvironment();
-        var args = Train.ToArray();
-        foreach (
-            var (option, value) in new[] { ("--steps", "2"), ("--eval-interval", "1"), ("--eval-batches", "4000") }
-        )
-            args[Array.IndexOf(args, option) + 1] = value;
+        var args = EvaluatingEveryStep(steps: 2);
         string reference = Directory.CreateTempSubdirectory("modula-eval-ref-").FullName;
         string directory = Directory.CreateTempSubdirectory("modula-eval-").FullName;
         try
@@ -490,11 +506,7 @@ public sealed partial class KillResumeTests
     [TestMethod]
     public void ASweepKilledInTheMiddleOfACellResumesWithEveryCellAndAValidCsv()
     {
-        if (!OperatingSystem.IsLinux())
-            Assert.Inconclusive("Linux only.");
-        string? data = Environment.GetEnvironmentVariable("MODULA_DATA");
-        if (data is null || !File.Exists(Path.Combine(data, "fashion-mnist", "train-images-idx3-ubyte.gz")))
-            Assert.Inconclusive("Fashion-MNIST not found in MODULA_DATA.");
+        string data = RequireFashionMnist();
         string[] sweep =
         [
             "sweep",
