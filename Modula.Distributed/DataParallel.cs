@@ -34,13 +34,7 @@ public sealed class DataParallel
     /// <summary>Joins <paramref name="trainer"/> to <paramref name="world"/>; the weights must be float32.</summary>
     public DataParallel(Trainer trainer, ICommunicator world, bool shardUpdate = true)
     {
-        for (int i = 0; i < trainer.Weights.Count; i++)
-            if (trainer.Weights[i].DType != DType.Float32)
-                throw new ArgumentException(
-                    $"DataParallel: weight {i} ({trainer.Model.Atoms()[i].Path}) is {trainer.Weights[i].DType}; "
-                        + "data-parallel training exchanges float32 buffers.",
-                    nameof(trainer)
-                );
+        Float32Weights.Require(trainer, "DataParallel", "data-parallel training exchanges float32 buffers");
         Trainer = trainer;
         World = world;
         _sizes = trainer.Weights.Select(w => w.Size).ToArray();

@@ -33,12 +33,7 @@ public sealed class ShardedUpdate
             );
         // Updates are exchanged as float32 (all-gathered): a float64 trainer failed on the ranks that own atoms only,
         // leaving the others in the all-gather.
-        for (int i = 0; i < trainer.Weights.Count; i++)
-            if (trainer.Weights[i].DType != DType.Float32)
-                throw new ArgumentException(
-                    $"ShardedUpdate: weight {i} is {trainer.Weights[i].DType}; the divided update exchanges float32.",
-                    nameof(trainer)
-                );
+        Float32Weights.Require(trainer, "ShardedUpdate", "the divided update exchanges float32");
         _trainer = trainer;
         _world = world;
         _atoms = trainer.Model.Atoms();

@@ -147,20 +147,12 @@ public sealed class DistributedLaunch
         // rms-epsilon, is missing on one side).
         var rootEntries = System.Text.Encoding.UTF8.GetString(root).Split('\n');
         var mineEntries = mine.Split('\n');
+        static string Only(string[] these, string[] those) =>
+            string.Join(", ", these.Except(those, StringComparer.Ordinal).DefaultIfEmpty("nothing"));
         string own =
             differs[World.Rank] == 0
                 ? ""
-                : " This rank has "
-                    + string.Join(
-                        ", ",
-                        mineEntries.Except(rootEntries, StringComparer.Ordinal).DefaultIfEmpty("nothing")
-                    )
-                    + " where rank 0 has "
-                    + string.Join(
-                        ", ",
-                        rootEntries.Except(mineEntries, StringComparer.Ordinal).DefaultIfEmpty("nothing")
-                    )
-                    + ".";
+                : $" This rank has {Only(mineEntries, rootEntries)} where rank 0 has {Only(rootEntries, mineEntries)}.";
         throw RefusedByEveryRank(
             $"rank{(ranks.Length > 1 ? "s" : "")} {string.Join(", ", ranks)} of {World.Size} "
                 + $"{(ranks.Length > 1 ? "were" : "was")} started for another run than rank 0: other options or data, "
