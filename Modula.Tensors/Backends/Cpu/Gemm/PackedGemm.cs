@@ -371,16 +371,25 @@ internal static unsafe class PackedGemm<TKernel>
 
     /// <summary>
     /// A row-major A read in place keeps MR of its rows in L1 at once, one line of each. When its row stride is a
-    /// multiple of <see cref="CacheSetSpan"/> (a 1024-float row), those lines all fall into one L1 set, and with
-    /// more rows than the set has ways they evict each other at every depth: on Zen 4 (8-way L1) a 1024³ product
-    /// of 12-row tiles ran at 187 GFLOP/s, and 211 with rows of 1040 floats. Such an A, when each of its elements
-    /// meets enough columns of B (n ≥ 16·NR) to repay the copy, is copied once (split over the threads when it is
-    /// large) to rows an odd number of cache lines apart, which spreads them over the sets. Otherwise, and for the
-    /// 6- and 8-row tiles, whose rows never outnumber the ways, A is returned as it is.
+    /// multiple of <see cref="CacheSetSpan"/> (a 1024-float row), those lines all fall into one L1 set, beside the
+    /// lines of B and C and those the prefetcher brings in, and they evict each other: on Zen 4 (8-way L1) a 1024³
+    /// product of 12-row tiles ran at 187 GFLOP/s, and 211 with rows of 1040 floats; on Zen 3 (AMD family 25, model
+    /// 1, also 8-way) the 6-row AVX2 tile, whose rows take six of the eight ways, ran 1024³ 4–5 % faster copied
+    /// (OpenBLAS's time over ours 0.903–0.914 against 0.865–0.874, three pairs of runs in turns). So when a tile's
+    /// rows take more than half of a set's ways, such an A, when each of its elements meets enough columns of B (n ≥
+    /// 16·NR) to repay the copy, is copied once (split over the threads when it is large) to rows an odd number of
+    /// cache lines apart, which spreads them over the sets. Otherwise, and for a tile that packs A (the spread tile),
+    /// A is returned as it is.
     /// </summary>
     internal static MatrixRef<float> WithRowsApart(MatrixRef<float> a, int m, int n, int k, int threads)
     {
-        if (a.ColStride != 1 || m < TKernel.MR || n < 16 * TKernel.NR || RowsPerCacheSet(a.RowStride) <= CacheWays)
+        if (
+            TKernel.ACopies != 1
+            || a.ColStride != 1
+            || m < TKernel.MR
+            || n < 16 * TKernel.NR
+            || RowsPerCacheSet(a.RowStride) <= CacheWays / 2
+        )
             return a;
         long padded = PaddedRows.OddLines(k, LineFloats);
         if (m * padded > MaxRowsApartFloats)
