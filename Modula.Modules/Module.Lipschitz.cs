@@ -86,25 +86,50 @@ public abstract partial class Module
 /// <param name="Source">Where the bound comes from, for the reader (e.g. the largest embedding row).</param>
 public sealed record LipschitzDomain(int Tokens, double TokenNorm, string Source = "")
 {
+    // Each property checks its value in its init accessor, which a `with` expression calls, and in its initializer,
+    // which the constructor's parameter takes without the accessor.
+
     /// <summary>The most positions one example has: at least 1.</summary>
-    public int Tokens { get; init; } =
-        Tokens >= 1
-            ? Tokens
-            : throw new ArgumentOutOfRangeException(nameof(Tokens), $"LipschitzDomain: {Tokens} positions; needs ≥ 1.");
+    public int Tokens
+    {
+        get;
+        init => field = CheckTokens(value);
+    } = CheckTokens(Tokens);
 
     /// <summary>The largest ℓ2 norm of one position's vector: finite and ≥ 0.</summary>
-    public double TokenNorm { get; init; } =
-        TokenNorm >= 0 && double.IsFinite(TokenNorm)
-            ? TokenNorm
-            : throw new ArgumentOutOfRangeException(
-                nameof(TokenNorm),
-                $"LipschitzDomain: token norm {TokenNorm}; needs a finite value ≥ 0."
-            );
+    public double TokenNorm
+    {
+        get;
+        init => field = CheckTokenNorm(value);
+    } = CheckTokenNorm(TokenNorm);
+
+    /// <summary>Where the bound comes from, for the reader; empty when not given, never null.</summary>
+    public string Source
+    {
+        get;
+        init => field = CheckSource(value);
+    } = CheckSource(Source);
 
     /// <summary>A sentence a person reads.</summary>
     public override string ToString() =>
         $"inputs of at most {Tokens} positions, each of ℓ2 norm at most {TokenNorm:G6}"
         + (Source.Length > 0 ? $" ({Source})" : "");
+
+    private static int CheckTokens(int tokens) =>
+        tokens >= 1
+            ? tokens
+            : throw new ArgumentOutOfRangeException(nameof(Tokens), $"LipschitzDomain: {tokens} positions; needs ≥ 1.");
+
+    private static double CheckTokenNorm(double norm) =>
+        norm >= 0 && double.IsFinite(norm)
+            ? norm
+            : throw new ArgumentOutOfRangeException(
+                nameof(TokenNorm),
+                $"LipschitzDomain: token norm {norm}; needs a finite value ≥ 0."
+            );
+
+    private static string CheckSource(string source) =>
+        source ?? throw new ArgumentNullException(nameof(Source), "LipschitzDomain: the source is null; give \"\".");
 }
 
 /// <summary>

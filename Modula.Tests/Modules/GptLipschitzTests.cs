@@ -105,10 +105,22 @@ public sealed class GptLipschitzTests
                 (4, -1.0),
             }
         )
+        {
             Assert.ThrowsExactly<ArgumentOutOfRangeException>(
                 () => new LipschitzDomain(tokens, norm),
                 $"{tokens}, {norm}"
             );
+            // A `with` expression sets the properties through their init accessors, which check as well.
+            var valid = new LipschitzDomain(4, 1.0, "rows");
+            Assert.ThrowsExactly<ArgumentOutOfRangeException>(
+                () => valid with { Tokens = tokens, TokenNorm = norm },
+                $"with {tokens}, {norm}"
+            );
+        }
+        var source = new LipschitzDomain(4, 1.0, "rows");
+        Assert.ThrowsExactly<ArgumentNullException>(() => new LipschitzDomain(4, 1.0, null!), "null source");
+        Assert.ThrowsExactly<ArgumentNullException>(() => source with { Source = null! }, "with a null source");
+        Assert.AreEqual(new LipschitzDomain(8, 2.5, "rows"), source with { Tokens = 8, TokenNorm = 2.5 });
         // Each layer's bound is finite (σ₁ about 1e300), their product is not.
         var deep = new Linear(3, 3) >> new Linear(3, 3);
         double[] m = [1, 2, -1, 0.5, -1, 1, 1, 1, -3];
