@@ -289,8 +289,9 @@ public sealed class GemmKernelTests
     public void RowsInOneCacheSetAreCopiedApartAndStillMatchFloat64(int bits, int tileRows)
     {
         // A row-major A whose rows lie 4 KiB (or a multiple) apart puts a whole tile's rows into one L1 set. A wide
-        // enough product with a tile whose rows take more than half of an 8-way set (12, 8 or 6 rows) copies it first
-        // to rows an odd number of lines apart (WithRowsApart); the spread tile packs A and never copies it. Either way
+        // enough product copies it first to rows an odd number of lines apart (WithRowsApart) when more of the tile's
+        // rows share a set than it allows: the 12-row tile (more than the 8 ways) and the 6-row tiles (more than half
+        // of them) do; the 8-row tile reads A in place, and the spread tile packs A and never copies it. Either way
         // the result must match float64: the copy takes only the k floats of each row, from A's offset, for plain and
         // Gram products alike, and a large A is copied in bands over both threads.
         var (mr, nr) = (bits, tileRows) switch
@@ -309,7 +310,8 @@ public sealed class GemmKernelTests
         Assert.AreEqual(1, RowsPerCacheSet(bits, tileRows, 1040), "rows 65 lines apart take a set each");
         Assert.AreEqual(1, RowsPerCacheSet(bits, tileRows, 0), "a broadcast row is one line");
         int n = 16 * nr + 5;
-        bool copies = mr > 4 && tileRows != SpreadTile;
+        bool copies = (mr == 12 || mr == 6) && tileRows != SpreadTile;
+        Assert.AreEqual(mr > 6 ? 8 : 4, RowsSharingASetAllowed(bits, tileRows), "rows that may share a set");
         foreach (int threads in new[] { 1, 2 })
         {
             using var threadsScope = CpuDevice.UseThreads(threads);
@@ -333,6 +335,11 @@ public sealed class GemmKernelTests
             Assert.IsFalse(
                 CopiesApart(bits, tileRows, a, m, n - 6, k, threads),
                 $"{what}: too few columns, yet copied"
+            );
+            // Rows 2 KiB apart put half the tile's rows into one set: within what every tile allows.
+            Assert.IsFalse(
+                CopiesApart(bits, tileRows, a with { RowStride = 512 }, m, n, k, threads),
+                $"{what}: rows 512 floats apart copied"
             );
             var b = Make(k, n, Layout.RowMajor, rng);
             var c = new MatrixRef<float>(new float[m * n], 0, n, 1);
@@ -893,6 +900,17 @@ public sealed class GemmKernelTests
         };
         return !ReferenceEquals(read.Data, a.Data);
     }
+
+    private static int RowsSharingASetAllowed(int bits, int tileRows) =>
+        (bits, tileRows) switch
+        {
+            (512, 12) => PackedGemm<Kernel512>.RowsSharingASetAllowed,
+            (512, 8) => PackedGemm<Kernel512Short>.RowsSharingASetAllowed,
+            (256, 6) => PackedGemm<Kernel256>.RowsSharingASetAllowed,
+            (128, 6) => PackedGemm<Kernel128>.RowsSharingASetAllowed,
+            (128, SpreadTile) => PackedGemm<Kernel128Spread>.RowsSharingASetAllowed,
+            _ => throw new ArgumentException($"no {bits}-bit tile of {tileRows} rows"),
+        };
 
     private static int RowsPerCacheSet(int bits, int tileRows, int rowStride) =>
         (bits, tileRows) switch

@@ -361,25 +361,32 @@ internal static unsafe class PackedGemm<TKernel>
     // The fewest ways an L1 data set has on those cores.
     private const int CacheWays = 8;
 
-    // Most floats of A WithRowsApart copies: 16 MiB, kept by each calling thread, as the packing buffers are, and
-    // reused. Batched small products (one whole product per thread) stay far below it; large ones, where a batch runs
-    // them one matrix per thread (CpuBackend.EachProduct), may leave such a copy on every thread.
+    // Most floats of A WithRowsApart copies: 16 MiB, kept by each calling thread (PackingBuffers.RowsApart, one for
+    // every tile), as the packing buffers are, and reused. Batched small products (one whole product per thread) stay
+    // far below it; large ones, where a batch runs them one matrix per thread (CpuBackend.EachProduct), may leave such
+    // a copy on every thread.
     private const int MaxRowsApartFloats = 1 << 22;
 
-    [ThreadStatic]
-    private static float[]? _rowsApart;
+    /// <summary>
+    /// The most of a tile's rows that may share an L1 set before <see cref="WithRowsApart"/> copies A: all of an 8-way
+    /// set's ways for the 12- and 8-row AVX-512 tiles, half of them for the 6-row tiles of the 16-register widths
+    /// (AVX2 and 128 bits), where the copy was measured to pay. Half the ways was not timed with the AVX-512 tiles.
+    /// </summary>
+    internal static int RowsSharingASetAllowed => TKernel.MR > 6 ? CacheWays : CacheWays / 2;
 
     /// <summary>
     /// A row-major A read in place keeps MR of its rows in L1 at once, one line of each. When its row stride is a
     /// multiple of <see cref="CacheSetSpan"/> (a 1024-float row), those lines all fall into one L1 set, beside the
     /// lines of B and C and those the prefetcher brings in, and they evict each other: on Zen 4 (8-way L1) a 1024³
-    /// product of 12-row tiles ran at 187 GFLOP/s, and 211 with rows of 1040 floats; on Zen 3 (AMD family 25, model
-    /// 1, also 8-way) the 6-row AVX2 tile, whose rows take six of the eight ways, ran 1024³ 4–5 % faster copied
-    /// (OpenBLAS's time over ours 0.903–0.914 against 0.865–0.874, three pairs of runs in turns). So when a tile's
-    /// rows take more than half of a set's ways, such an A, when each of its elements meets enough columns of B (n ≥
-    /// 16·NR) to repay the copy, is copied once (split over the threads when it is large) to rows an odd number of
-    /// cache lines apart, which spreads them over the sets. Otherwise, and for a tile that packs A (the spread tile),
-    /// A is returned as it is.
+    /// product of 12-row tiles ran at 187 GFLOP/s, and 211 with rows of 1040 floats. On Zen 3 (AMD family 25, model
+    /// 1, also 8-way) the 6-row AVX2 tile, whose rows take six of the eight ways, ran 1024³ against OpenBLAS, in
+    /// turns, at 0.903–0.914 of its speed copied and 0.865–0.874 in place (three pairs of runs; about 4 %, on a host
+    /// whose speed swings by more than that from minute to minute, so a size rather than a precise figure). So when
+    /// more of a tile's rows share a set than <see cref="RowsSharingASetAllowed"/>, such an A, when each of its
+    /// elements meets enough columns of B (n ≥ 16·NR) to repay the copy, is copied once (split over the threads when
+    /// it is large) to rows an odd number of cache lines apart, which spreads them over the sets. Otherwise, and for a
+    /// tile that packs A (the spread tile), A is returned as it is. The copy holds the same values, read in the same
+    /// order, so the product's bits do not change.
     /// </summary>
     internal static MatrixRef<float> WithRowsApart(MatrixRef<float> a, int m, int n, int k, int threads)
     {
@@ -388,16 +395,16 @@ internal static unsafe class PackedGemm<TKernel>
             || a.ColStride != 1
             || m < TKernel.MR
             || n < 16 * TKernel.NR
-            || RowsPerCacheSet(a.RowStride) <= CacheWays / 2
+            || RowsPerCacheSet(a.RowStride) <= RowsSharingASetAllowed
         )
             return a;
         long padded = PaddedRows.OddLines(k, LineFloats);
         if (m * padded > MaxRowsApartFloats)
             return a;
         int stride = (int)padded;
-        var copy = _rowsApart;
+        var copy = PackingBuffers.RowsApart;
         if (copy is null || copy.Length - CpuDevice.AlignedStart(copy, sizeof(float)) < m * stride)
-            _rowsApart = copy = CpuDevice.AlignedArray<float>(m * stride);
+            PackingBuffers.RowsApart = copy = CpuDevice.AlignedArray<float>(m * stride);
         var apart = new MatrixRef<float>(copy, CpuDevice.AlignedStart(copy, sizeof(float)), stride, 1);
         CopyRows(a, apart, m, k, (long)m * k < CpuParallel.MinParallelWork ? 1 : Math.Max(1, threads));
         return apart;
@@ -969,4 +976,8 @@ internal static class PackingBuffers
 
     /// <summary>Products numbered so far, for <see cref="BHolds"/>.</summary>
     public static long Products;
+
+    /// <summary>A row-major A copied to rows apart (<c>PackedGemm.WithRowsApart</c>), one for every tile.</summary>
+    [ThreadStatic]
+    public static float[]? RowsApart;
 }
