@@ -298,11 +298,12 @@ public static class Checkpoint
             problems.Add("the checkpoint was written for a different architecture (module tree or masses differ)");
         else if (
             metadata.TryGetValue(ArchitectureDetailsKey, out var details)
-            && details != model.ArchitectureDetails()
+            && model.ArchitectureDetails() is var ours
+            && details != ours
         )
             problems.Add(
                 $"the checkpoint was written for a different architecture: it records '{details.Replace('\n', ';')}', "
-                    + $"this model is '{model.ArchitectureDetails().Replace('\n', ';')}'"
+                    + $"this model is '{ours.Replace('\n', ';')}'"
             );
         return problems;
     }
