@@ -152,11 +152,18 @@ public static class GptStepBench
 
     /// <summary>The warm-up steps of <paramref name="runs"/> in turns, as the timed ones take them, and with any at
     /// all, more turns until the process has warmed up for <see cref="Measure.WarmUp"/> (its clock starts with the
-    /// first warm-up step of the process).</summary>
+    /// first warm-up step of the process) and the runtime has stopped compiling (<see cref="Measure.StillCompiling"/>,
+    /// for at most <see cref="Measure.MostWarmUp"/>): the code these runs bring is then optimized before their first
+    /// timed step.</summary>
     private static void WarmUp(IReadOnlyList<GptRun> runs, Device device, int warmup)
     {
-        bool warming = warmup > 0 && Measure.StillWarming();
-        for (int i = 0; i < warmup || (warming && Measure.StillWarming()); i++)
+        var started = Stopwatch.StartNew();
+        bool Warming()
+        {
+            bool compiling = Measure.StillCompiling(); // asked after every turn, so that it sees each compilation
+            return (Measure.StillWarming() || compiling) && started.Elapsed < Measure.MostWarmUp;
+        }
+        for (int i = 0; i < warmup || (warmup > 0 && Warming()); i++)
         for (int j = 0; j < runs.Count; j++)
             TimedStep(runs[(i + j) % runs.Count], device);
     }

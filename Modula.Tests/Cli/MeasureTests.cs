@@ -1,9 +1,12 @@
+using System.Diagnostics;
+using System.Reflection.Emit;
 using Modula.Cli;
 using Modula.Cli.Commands;
 
 namespace Modula.Tests.Cli;
 
-/// <summary>The statistics the benchmarks print, against values worked out by hand.</summary>
+/// <summary>The statistics the benchmarks print, against values worked out by hand, and how they wait for the
+/// runtime's compiler.</summary>
 [TestClass]
 public sealed class MeasureTests
 {
@@ -35,5 +38,28 @@ public sealed class MeasureTests
         Assert.AreEqual(3, q3);
         Assert.ThrowsExactly<ArgumentException>(() => GptStepBench.TurnRatios(times, firsts[..3]));
         Assert.ThrowsExactly<ArgumentException>(() => GptStepBench.TurnRatios([], []));
+    }
+
+    [TestMethod]
+    public void StillCompilingEndsAfterAQuietSpellAndResumesWhenAMethodIsCompiled()
+    {
+        // Tests run one at a time, but the runtime may still be optimizing earlier tests' code in the background:
+        // wait for a spell without compilation, which ends long before the limit unless the quiet is never seen.
+        var limit = TimeSpan.FromSeconds(20);
+        var waited = Stopwatch.StartNew();
+        while (Measure.StillCompiling())
+        {
+            if (waited.Elapsed > limit)
+                Assert.Fail(
+                    $"StillCompiling held for {limit.TotalSeconds} s: no spell of {Measure.CompilerQuiet} seen."
+                );
+            Thread.Sleep(20);
+        }
+        var fresh = new DynamicMethod("Fresh", typeof(int), Type.EmptyTypes);
+        var il = fresh.GetILGenerator();
+        il.Emit(OpCodes.Ldc_I4, 42);
+        il.Emit(OpCodes.Ret);
+        Assert.AreEqual(42, fresh.CreateDelegate<Func<int>>()()); // compiled on its first call
+        Assert.IsTrue(Measure.StillCompiling(), "a method was compiled just now");
     }
 }
