@@ -35,8 +35,9 @@ public static class Measure
     /// <summary>
     /// True until this process has spent <see cref="WarmUp"/> warming up, counted from the first call: a benchmark
     /// goes on with untimed work while it holds. Only the first of several runs in a process (shapes, optimizers)
-    /// waits for it; by then the code they share is optimized, and what is new to a later run (another tile's
-    /// kernel) is replaced within its first samples.
+    /// waits for it. For <c>bench gemm</c> the code its shapes share is optimized by then, and what is new to a later
+    /// shape (another tile's kernel) is replaced within its first samples; a training step's code takes longer, so
+    /// <c>bench gpt-step</c> also waits for <see cref="StillCompiling"/>.
     /// </summary>
     public static bool StillWarming()
     {
@@ -51,14 +52,15 @@ public static class Measure
     /// second count in an instrumented build), each after a short quiet spell, so a method called once a training
     /// step is optimized only after some 60 steps. The default GPT's step at 512 bits on two cores of an AMD EPYC Zen
     /// 5 (family 26, model 2) read 27.5–31.1 ms after 30 warm-up steps stretched to <see cref="WarmUp"/>, and
-    /// 19.2–20.2 ms after warming up until such a spell (about 5 s and 4,570 methods in); the same process's second
-    /// run read 18.2–18.8 either way.
+    /// 19.2–20.2 ms after warming up until such a spell (about 5 s and 4,570 methods in); the same processes' later
+    /// runs read 18.2–19.7 ms either way.
     /// </summary>
     public static readonly TimeSpan CompilerQuiet = TimeSpan.FromSeconds(1);
 
-    /// <summary>The most a benchmark's warm-up waits for <see cref="StillCompiling"/> to turn false, in case other
-    /// work in the process keeps the runtime compiling.</summary>
-    public static readonly TimeSpan MostWarmUp = TimeSpan.FromSeconds(30);
+    /// <summary>How long after its start a benchmark's warm-up stops waiting for <see cref="StillCompiling"/> to turn
+    /// false, in case other work in the process keeps the runtime compiling: no unit of warm-up work starts past
+    /// it, but one started before it runs to its end, and the warm-up units asked for run in full.</summary>
+    public static readonly TimeSpan CompilerWaitLimit = TimeSpan.FromSeconds(30);
 
     private static readonly Lock Compiling = new();
     private static long compiledMethods = -1,
@@ -72,10 +74,10 @@ public static class Measure
     /// </summary>
     public static bool StillCompiling()
     {
-        long now = Stopwatch.GetTimestamp(),
-            compiled = System.Runtime.JitInfo.GetCompiledMethodCount();
         lock (Compiling)
         {
+            long now = Stopwatch.GetTimestamp(),
+                compiled = System.Runtime.JitInfo.GetCompiledMethodCount();
             if (compiled != compiledMethods)
                 (compiledMethods, lastCompiled) = (compiled, now);
             return Stopwatch.GetElapsedTime(lastCompiled, now) < CompilerQuiet;

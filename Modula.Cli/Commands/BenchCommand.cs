@@ -96,8 +96,9 @@ public static class BenchCommand
                 gpt-step times full training steps (forward, backward, update) of Modula v1's GPT (default:
                 width 128, 4 heads, 4 blocks, batch 12 × 64 tokens; the size flags change it) for each
                 optimizer and prints one line each, timing --steps steps after --warmup untimed ones (with any,
-                they go on until the process is 1.5 s into them and the runtime has compiled nothing for 1 s,
-                at most 30 s: a step's code is optimized only after some 60 steps):
+                more follow until the process is 1.5 s into them and the runtime has compiled nothing for 1 s,
+                but none starts 30 s or more after the run's first: a step's code is optimized only after some
+                60 steps):
                   gpt-step optimizer=O device=D threads=T median_ms=X forward_ms=F backward_ms=B update_ms=U
                 and one of device work per step (means over the timed steps; the bench's own synchronizations
                 between phases are not counted; zeros on the CPU device, which launches nothing):

@@ -152,20 +152,24 @@ public static class GptStepBench
 
     /// <summary>The warm-up steps of <paramref name="runs"/> in turns, as the timed ones take them, and with any at
     /// all, more turns until the process has warmed up for <see cref="Measure.WarmUp"/> (its clock starts with the
-    /// first warm-up step of the process) and the runtime has stopped compiling (<see cref="Measure.StillCompiling"/>,
-    /// for at most <see cref="Measure.MostWarmUp"/>): the code these runs bring is then optimized before their first
-    /// timed step.</summary>
+    /// first warm-up step of the process) and the runtime has stopped compiling (<see cref="Measure.StillCompiling"/>),
+    /// but none past <see cref="Measure.CompilerWaitLimit"/> from this warm-up's start: the code these runs bring is
+    /// then optimized before their first timed step.</summary>
     private static void WarmUp(IReadOnlyList<GptRun> runs, Device device, int warmup)
     {
+        if (warmup == 0)
+            return;
         var started = Stopwatch.StartNew();
-        bool Warming()
+        Measure.StillWarming(); // starts the process's clock, if this is its first warm-up
+        for (int i = 0; ; i++)
         {
+            for (int j = 0; j < runs.Count; j++)
+                TimedStep(runs[(i + j) % runs.Count], device);
             bool compiling = Measure.StillCompiling(); // asked after every turn, so that it sees each compilation
-            return (Measure.StillWarming() || compiling) && started.Elapsed < Measure.MostWarmUp;
+            bool more = (Measure.StillWarming() || compiling) && started.Elapsed < Measure.CompilerWaitLimit;
+            if (i + 1 >= warmup && !more)
+                return;
         }
-        for (int i = 0; i < warmup || (warmup > 0 && Warming()); i++)
-        for (int j = 0; j < runs.Count; j++)
-            TimedStep(runs[(i + j) % runs.Count], device);
     }
 
     /// <summary>One optimizer's timed steps: whole, forward and backward milliseconds, and device work.</summary>
